@@ -1,0 +1,42 @@
+"""fusionbench: a benchmark suite for multimodal medical *image* fusion.
+
+(Not to be confused with PyPI's ``fusion-bench``, which is about model merging.)
+
+Public API::
+
+    fusionbench.fuse(method, a, b, **overrides)          # one pair, as the runner saves it
+    fusionbench.register_method / create_method / list_methods
+    fusionbench.register_metric / create_metric / list_metrics
+    fusionbench.register_dataset / create_dataset / list_datasets
+"""
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+from .api import fuse, scoring_view
+from .data import create_dataset, list_datasets, register_dataset
+from .method import create_method, list_methods, method_info, register_method
+from .metric import create_metric, list_metrics, metric_info, register_metric, resolve_metrics
+
+try:
+    __version__ = _metadata.version("fusionbench")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    "create_dataset",
+    "create_method",
+    "create_metric",
+    "fuse",
+    "list_datasets",
+    "list_methods",
+    "list_metrics",
+    "method_info",
+    "metric_info",
+    "register_dataset",
+    "register_method",
+    "register_metric",
+    "resolve_metrics",
+    "scoring_view",
+]

@@ -1,0 +1,4 @@
+"""``python -m fusionbench`` is the ``fusionbench`` command."""
+from .cli import main
+
+raise SystemExit(main())

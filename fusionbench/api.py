@@ -1,0 +1,100 @@
+"""``fusionbench.fuse``: one pair through exactly the runner's path.
+
+Load (or take arrays) → split colour → method → merge colour → quantise.  The
+result is the uint8 image the runner saves, and :func:`scoring_view` gives the
+uint8 grey images the metrics see.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import colour
+from .io import ImageError, check_pair, load_image
+from .method import FusionMethod, create_method
+
+
+class MethodOutputError(RuntimeError):
+    """A method returned something unusable (NaN/inf, wrong shape or dtype)."""
+
+
+def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
+    if isinstance(x, (str, Path)):
+        return load_image(x)
+    arr = np.asarray(x)
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ImageError(label, f"array dtype {arr.dtype} not supported (uint8, or float in [0, 1])")
+        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+            raise ImageError(label, "float arrays must lie in [0, 1]")
+    if arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8:
+        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+            arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise ImageError(label, f"expected an H×W or H×W×3 image, got shape {arr.shape}")
+    return arr
+
+
+def _check_output(fused: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    out = np.asarray(fused)
+    if out.shape != shape:
+        squeezed = np.squeeze(out)
+        if squeezed.shape != shape:
+            raise MethodOutputError(f"method {name} returned shape {out.shape}, expected {shape}")
+        out = squeezed
+    if out.dtype != np.uint8:
+        if not np.issubdtype(out.dtype, np.floating):
+            out = out.astype(np.float64)
+        if not np.all(np.isfinite(out)):
+            raise MethodOutputError(f"method {name} returned NaN or inf values")
+    return out
+
+
+def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Fuse two loaded uint8 (or [0,1] float) images with a created method; returns uint8."""
+    check_pair(a, b)
+    a_f = colour.to_float(a)
+    b_f = colour.to_float(b)
+    if method.info.colour == "own":
+        fused = method(a_f, b_f)
+        out = np.asarray(fused)
+        expected = b.shape if np.ndim(out) == b.ndim else a.shape
+        return colour.quantise(_check_output(out, expected, method.name))
+    b_luma = colour.luma(b_f)
+    fused_luma = _check_output(method(a_f, b_luma), a.shape[:2], method.name)
+    if fused_luma.dtype == np.uint8:
+        fused_luma = colour.to_float(fused_luma)
+    if colour.is_colour(b):
+        return colour.quantise(colour.merge_luma(fused_luma, b_f))
+    return colour.quantise(fused_luma)
+
+
+def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path | np.ndarray, **overrides: Any) -> np.ndarray:
+    """Fuse one pair exactly as the runner does and return the saved uint8 image.
+
+    ``a`` is the anatomical (MRI) or visible image, ``b`` the PET/SPECT (colour),
+    CT or infrared image; both may be file paths or arrays (uint8, or float in
+    [0, 1]).  Returns H×W uint8, or H×W×3 when ``b`` is colour.
+    """
+    m = create_method(method, **overrides) if isinstance(method, str) else method
+    reason = m.unavailable_reason()
+    if reason:
+        raise RuntimeError(f"{m.name}: {reason}")
+    return fuse_arrays(m, _as_image(a, "a"), _as_image(b, "b"))
+
+
+@dataclass(frozen=True)
+class ScoringView:
+    """The uint8 grey images every metric sees for one pair."""
+
+    fused: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+
+def scoring_view(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> ScoringView:
+    """Fused luma and source greys as uint8 (BT.601 luma of colour, round and clip)."""
+    return ScoringView(colour.luma_uint8(fused), colour.luma_uint8(a), colour.luma_uint8(b))

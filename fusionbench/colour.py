@@ -1,0 +1,104 @@
+"""The colour protocol, one module used by every method.
+
+Convention (``docs/conventions.md``):
+
+* luma is BT.601 *full range*: ``Y = 0.299 R + 0.587 G + 0.114 B`` on values in
+  [0, 1] (scikit-image's ``rgb2gray`` uses BT.709 weights, so it is *not* this);
+* a ``luma`` method fuses ``a`` with the luma of ``b``; the colour result is
+  ``b_RGB + (Y_fused - Y_b) * [1, 1, 1]``, clipped to [0, 1];
+* scores are computed on the fused luma (or grey), quantised to uint8 with
+  round-half-to-even and clip (:func:`quantise`).
+
+Some baselines need other conversions (``../shared/notes/baselines.md`` §1.1):
+studio-swing YCbCr exactly as MATLAB's ``rgb2ycbcr`` / ``ycbcr2rgb`` (used by
+SDNet, MATR, SwinFusion's official scripts) and HSV (MLEPF), both provided here.
+"""
+from __future__ import annotations
+
+import numpy as np
+from skimage import color as skcolor
+
+BT601 = np.array([0.299, 0.587, 0.114])
+
+# MATLAB rgb2ycbcr (BT.601 studio swing) for values in [0, 1]:
+# Y in [16, 235]/255, Cb/Cr in [16, 240]/255.
+_YCBCR_MATRIX = np.array(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ]
+) / 255.0
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
+
+
+def is_colour(image: np.ndarray) -> bool:
+    """True for an H×W×3 array."""
+    return image.ndim == 3 and image.shape[2] == 3
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 → float32 in [0, 1]; float input is returned as float32 unchanged."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    return np.asarray(image, dtype=np.float32)
+
+
+def rgb_to_luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 full-range luma of an H×W×3 image (same dtype family; uint8 → float in [0, 255])."""
+    rgb = np.asarray(rgb)
+    if not is_colour(rgb):
+        raise ValueError(f"expected an H×W×3 image, got shape {rgb.shape}")
+    work = rgb.astype(np.float64)
+    return (work @ BT601).astype(np.float32 if rgb.dtype != np.float64 else np.float64)
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """The luma of a colour image, or a grey image unchanged (float32 in [0, 1])."""
+    image = to_float(image)
+    return rgb_to_luma(image) if is_colour(image) else image
+
+
+def merge_luma(fused_luma: np.ndarray, b_rgb: np.ndarray) -> np.ndarray:
+    """Recolour: ``b_RGB + (Y_fused - Y_b)`` on every channel, clipped to [0, 1]."""
+    b_rgb = to_float(b_rgb)
+    delta = np.asarray(fused_luma, dtype=np.float32) - rgb_to_luma(b_rgb)
+    return np.clip(b_rgb + delta[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def quantise(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] → uint8 with round (half to even) and clip; uint8 passes through."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.round(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def luma_uint8(image: np.ndarray) -> np.ndarray:
+    """The uint8 grey image that metrics see: grey as is, colour → quantised BT.601 luma."""
+    image = np.asarray(image)
+    if not is_colour(image):
+        return quantise(image) if image.dtype != np.uint8 else image
+    return quantise(rgb_to_luma(to_float(image)))
+
+
+def rgb_to_ycbcr_studio(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` for float RGB in [0, 1] (BT.601 studio swing), output in [0, 1]."""
+    rgb = to_float(rgb).astype(np.float64)
+    return rgb @ _YCBCR_MATRIX.T + _YCBCR_OFFSET
+
+
+def ycbcr_studio_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """MATLAB ``ycbcr2rgb`` for float YCbCr in [0, 1] (inverse of :func:`rgb_to_ycbcr_studio`), unclipped."""
+    ycbcr = np.asarray(ycbcr, dtype=np.float64)
+    return (ycbcr - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR_MATRIX).T
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
+    """HSV with H, S, V in [0, 1] (MATLAB ``rgb2hsv`` convention), via scikit-image."""
+    return skcolor.rgb2hsv(to_float(rgb))
+
+
+def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_hsv`, via scikit-image."""
+    return skcolor.hsv2rgb(np.asarray(hsv, dtype=np.float64))

@@ -1,0 +1,1 @@
+"""Imports every built-in dataset module so that they register."""

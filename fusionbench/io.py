@@ -1,0 +1,92 @@
+"""Reading and validating images: the one place that says what is wrong with a file.
+
+Every problem raises :class:`ImageError` whose message names the file and the
+reason in one line (the runner records it as a failure and goes on).
+
+Accepted: 8-bit grey (PIL ``L``), 8-bit RGB; an RGB file whose three channels
+are equal (TNO stores grey that way) is returned as grey.  Refused with a
+reason: unreadable or truncated files, non-image files, 16-bit or 32-bit
+images, images with an alpha channel, palette images whose colours are not
+expandable, and pairs whose sizes differ.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as a fusion input; the message names it."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Load an 8-bit image as uint8 H×W (grey) or H×W×3 (colour).
+
+    Raises :class:`ImageError` naming the file for anything that is not a
+    readable 8-bit grey or RGB image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(path, "file not found")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                raise ImageError(path, f"{'16' if mode.startswith('I;16') else '32'}-bit image (mode {mode}); only 8-bit grey or RGB is supported")
+            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+                raise ImageError(path, f"image has an alpha channel (mode {mode}); save it as 8-bit grey or RGB")
+            if mode == "P":
+                img = img.convert("RGB")
+                mode = "RGB"
+            if mode == "1":
+                img = img.convert("L")
+                mode = "L"
+            if mode not in ("L", "RGB"):
+                raise ImageError(path, f"unsupported image mode {mode}; only 8-bit grey or RGB is supported")
+            array = np.asarray(img, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image file (unidentified format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+    if array.ndim == 3 and np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
+        array = array[..., 0].copy()
+    return array
+
+
+def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b") -> None:
+    """Raise :class:`ImageError` if the two images of a pair differ in size."""
+    if a.shape[:2] != b.shape[:2]:
+        raise ImageError(
+            b_path, f"size {b.shape[1]}x{b.shape[0]} differs from its partner {a_path} ({a.shape[1]}x{a.shape[0]})"
+        )
+    if a.ndim == 3:
+        raise ImageError(a_path, "the anatomical/visible image must be grey (it has colour channels)")
+
+
+def save_png(path: str | Path, image: np.ndarray) -> None:
+    """Save a uint8 grey or RGB image as lossless PNG (atomically: write then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
+    tmp.replace(path)

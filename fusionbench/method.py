@@ -1,0 +1,173 @@
+"""Fusion methods: metadata, registration, creation and listing.
+
+A method is a callable plus metadata, registered where it is defined::
+
+    @register_method("average", display_name="Average", family="pixel")
+    def average(a, b):
+        return (a + b) / 2
+
+Call convention (``colour="luma"``, the default): ``fn(a, b, **params)`` gets
+float32 arrays in [0, 1], ``a`` H×W (MRI or visible) and ``b`` H×W (the BT.601
+luma of a colour PET/SPECT, or grey CT/IR), and returns the fused H×W image in
+[0, 1] (float) or as uint8.  A ``colour="own"`` method gets ``a`` H×W and ``b``
+as loaded (H×W or H×W×3, float32 in [0, 1]) and returns H×W or H×W×3.
+
+A class may be registered instead of a function: ``cls(**params)`` is built on
+first use and its instance is called as ``instance(a, b)``; that is where a deep
+method loads its weights (once per process).
+
+Variants are separate names, ``name.tag``, registered by stacking the decorator
+with other ``params``.  ``version`` is part of the cache key: bump it whenever
+the output of a method changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal
+
+import numpy as np
+
+from .registry import Registry, drop_none
+
+ColourHandling = Literal["luma", "own"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Metadata of a registered method (printed in tables and stored with results)."""
+
+    name: str
+    display_name: str
+    family: str = "other"
+    citation: str = ""
+    colour: ColourHandling = "luma"
+    weights: tuple[str, ...] = ()
+    deterministic: bool = True
+    version: str = "1"
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    uses_torch: bool = False
+    trainable: bool = False
+
+
+METHODS: Registry[MethodInfo] = Registry("method", "fusionbench.methods", "fusionbench.methods")
+
+
+def register_method(
+    name: str | None = None,
+    *,
+    display_name: str | None = None,
+    family: str = "other",
+    citation: str = "",
+    colour: ColourHandling = "luma",
+    weights: Iterable[str] = (),
+    deterministic: bool = True,
+    version: str = "1",
+    params: dict[str, Any] | None = None,
+    description: str | None = None,
+    uses_torch: bool = False,
+    trainable: bool = False,
+    override: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that registers a fusion function or class under ``name``.
+
+    ``name`` defaults to the object's ``__name__``; ``params`` are the default
+    keyword arguments of this registered name (a variant differs only there).
+    Returns the object unchanged, so decorators can be stacked.
+    """
+    if colour not in ("luma", "own"):
+        raise ValueError(f"colour must be 'luma' or 'own', not {colour!r}")
+
+    def decorator(obj: Callable[..., Any]) -> Callable[..., Any]:
+        reg_name = (name or obj.__name__).lower()
+        doc = (obj.__doc__ or "").strip().splitlines()
+        info = MethodInfo(
+            name=reg_name,
+            display_name=display_name or reg_name,
+            family=family,
+            citation=citation,
+            colour=colour,
+            weights=tuple(weights),
+            deterministic=deterministic,
+            version=str(version),
+            params=dict(params or {}),
+            description=description if description is not None else (doc[0] if doc else ""),
+            uses_torch=uses_torch,
+            trainable=trainable,
+        )
+        METHODS.add(reg_name, obj, info, override=override)
+        return obj
+
+    return decorator
+
+
+class FusionMethod:
+    """A created method: registered callable + metadata + the parameters in force."""
+
+    def __init__(self, name: str, obj: Callable[..., Any], info: MethodInfo, params: dict[str, Any]):
+        self.name = name
+        self.info = info
+        self.params = params
+        self._obj = obj
+        self._instance: Any = None
+
+    def __repr__(self) -> str:
+        return f"FusionMethod({self.name!r}, params={self.params})"
+
+    @property
+    def is_class(self) -> bool:
+        return isinstance(self._obj, type)
+
+    @property
+    def instance(self) -> Any:
+        """The built instance of a class-based method (built on first use)."""
+        if not self.is_class:
+            return None
+        if self._instance is None:
+            self._instance = self._obj(**self.params)
+        return self._instance
+
+    def unavailable_reason(self) -> str | None:
+        """Why the method cannot run here (missing weights), or ``None``."""
+        if not self.info.weights:
+            return None
+        from .weights import missing_weights_message
+
+        return missing_weights_message(self.info.weights)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.is_class:
+            return self.instance(a, b)
+        return self._obj(a, b, **self.params)
+
+    def cache_key(self) -> str:
+        """Stable key of (name, version, parameters) for the output cache."""
+        blob = json.dumps(
+            {"name": self.name, "version": self.info.version, "params": self.params},
+            sort_keys=True,
+            default=repr,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def create_method(name: str, **overrides: Any) -> FusionMethod:
+    """Create the registered method ``name`` with ``overrides`` of its default params.
+
+    Unknown names raise ``KeyError`` with close suggestions; ``None`` overrides
+    are dropped (so CLI defaults do not mask presets).
+    """
+    entry = METHODS.get(name)
+    params = {**entry.info.params, **drop_none(overrides)}
+    return FusionMethod(entry.name, entry.obj, entry.info, params)
+
+
+def list_methods(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
+    """Registered method names matching ``filter`` (fnmatch wildcards), natural-sorted."""
+    return METHODS.list(filter, exclude_filters)
+
+
+def method_info(name: str) -> MethodInfo:
+    """Metadata of the registered method ``name``."""
+    return METHODS.get(name).info

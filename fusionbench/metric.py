@@ -1,0 +1,85 @@
+"""Metric presets: registration, creation, listing and groups.
+
+A metric *preset* is a public name (``EN``, ``SSIM``, ``SSIM.vifb``) bound to an
+implementation with frozen options and metadata (pyiqa's ``DEFAULT_CONFIGS``).
+The implementations and the preset table live in ``fusionbench.metrics``; this
+core module only holds the registry so that the runner and the reports need
+nothing else.
+
+A registered metric object is a callable ``fn(fused, a, b) -> float`` taking
+uint8 H×W arrays (the fused luma and the two grey sources).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .registry import Registry
+
+GROUPS = ("paper", "standard", "all")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """Metadata of a metric preset."""
+
+    name: str
+    needs_sources: bool = True
+    higher_is_better: bool = True
+    score_range: tuple[float, float] = (float("-inf"), float("inf"))
+    colour: str = "y601"  # the metric sees uint8 grey / BT.601 luma
+    convention: str = ""  # one line for table footnotes
+    groups: tuple[str, ...] = ("all",)
+    profile: str = "default"  # default, vifb, mefb, tang, cddfuse
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+METRICS: Registry[MetricInfo] = Registry(
+    "metric", "fusionbench.metrics", "fusionbench.metrics", lowercase_names=False
+)
+
+
+def register_metric(name: str, fn: Callable[..., float], info: MetricInfo | None = None, **meta: Any) -> None:
+    """Register the callable ``fn(fused, a, b) -> float`` as preset ``name``."""
+    if info is None:
+        info = MetricInfo(name=name, **meta)
+    METRICS.add(name, fn, info)
+
+
+def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
+    """Registered metric presets matching ``filter`` (fnmatch), natural-sorted."""
+    return METRICS.list(filter, exclude_filters)
+
+
+def metric_info(name: str) -> MetricInfo:
+    return METRICS.get(name).info
+
+
+def create_metric(name: str) -> Callable[..., float]:
+    """The callable of preset ``name`` (``KeyError`` with suggestions if unknown)."""
+    return METRICS.get(name).obj
+
+
+def resolve_metrics(spec: str | Iterable[str]) -> list[str]:
+    """Expand a group name (``paper``, ``standard``, ``all``), a comma list or wildcards into preset names."""
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for item in items:
+        if not item:
+            continue
+        if item in GROUPS:
+            names = [e.name for e in METRICS.entries() if item in e.info.groups]
+            if item == "paper":
+                order = {n: i for i, n in enumerate(PAPER_ORDER)}
+                names.sort(key=lambda n: order.get(n, len(order)))
+        elif any(ch in item for ch in "*?["):
+            names = list_metrics(item)
+        else:
+            METRICS.get(item)  # raises KeyError with suggestions
+            names = [item]
+        out += [n for n in names if n not in out]
+    return out
+
+
+# The seven metrics of the founding paper, in its column order (Tables 1-3).
+PAPER_ORDER = ("AG", "EN", "SF", "SD", "CC", "MI", "SCD")

@@ -1,0 +1,72 @@
+"""Small MATLAB-compatible building blocks shared by the LEGFF, MLEPF and MDL ports.
+
+Only what those official codes need, each written to reproduce MATLAB's
+arithmetic (rounding rule, border handling, structuring-element shape), because
+the ports are checked bit for bit against the official code run under Octave
+(``../shared/official/octave_runs/MANIFEST.md``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+# MATLAB rgb2ycbcr / ycbcr2rgb (BT.601 studio swing): the 3-decimal matrix on the
+# [0, 255] scale of R'G'B' in [0, 1], offsets 16/128/128.
+_YCBCR_T = np.array(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ]
+)
+_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """MATLAB ``uint8(x)``: round half away from zero, saturate to [0, 255]; NaN → 0."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+    out = np.nan_to_num(out, nan=0.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def float_to_uint8_image(x: np.ndarray) -> np.ndarray:
+    """The uint8 image behind a float image in [0, 1] made by ``k / 255`` (exact round trip)."""
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _lincomb_uint8(coeffs: np.ndarray, planes: np.ndarray, offset: float) -> np.ndarray:
+    """MATLAB ``imlincomb(k1, A1, k2, A2, k3, A3, offset)`` for uint8 planes: double sum, uint8()."""
+    acc = coeffs[0] * planes[..., 0].astype(np.float64)
+    acc = acc + coeffs[1] * planes[..., 1]
+    acc = acc + coeffs[2] * planes[..., 2]
+    return to_uint8(acc + offset)
+
+
+def rgb2ycbcr_uint8(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2ycbcr`` on a uint8 H×W×3 image (``imlincomb`` per plane, uint8 out)."""
+    t = _YCBCR_T / 255.0
+    return np.stack([_lincomb_uint8(t[p], rgb, _YCBCR_OFFSET[p]) for p in range(3)], axis=-1)
+
+
+def ycbcr2rgb_uint8(ycbcr: np.ndarray) -> np.ndarray:
+    """MATLAB ``ycbcr2rgb`` on a uint8 H×W×3 image (``inv`` of the 3-decimal matrix, uint8 out)."""
+    tinv = np.linalg.inv(_YCBCR_T)
+    t = 255.0 * tinv
+    offset = 255.0 * tinv @ _YCBCR_OFFSET
+    return np.stack([_lincomb_uint8(t[p], ycbcr, -offset[p]) for p in range(3)], axis=-1)
+
+
+def entropy_uint8(img: np.ndarray) -> float:
+    """MATLAB ``entropy`` of a uint8 image: 256-bin histogram, log2, empty bins dropped."""
+    counts = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
+    p = counts[counts > 0] / img.size
+    return float(-np.sum(p * np.log2(p)))
+
+
+@lru_cache(maxsize=None)
+def disk_footprint(radius: int) -> np.ndarray:
+    """``strel('disk', r, 0)``: the true Euclidean disk x² + y² ≤ r² (a (2r+1)² bool array)."""
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return (x * x + y * y) <= radius * radius

@@ -1,0 +1,104 @@
+"""LEGFF: bit-exact against the official MATLAB outputs and the Octave runs of the official code."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fusionbench
+from fusionbench.io import load_image
+from fusionbench.methods import legff as legff_module
+from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uint8
+
+from _agreement import agreement
+
+OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
+
+
+def _official_medical(official_dir: Path) -> list[tuple[Path, Path, Path]]:
+    cases = []
+    for out in sorted((official_dir / "legff" / "outputs").glob("LEGFF-*-MRI-*.png")):
+        task, k = re.fullmatch(r"LEGFF-(\w+-MRI)-(\d+)\.png", out.name).groups()
+        base = official_dir / "legff" / "inputs" / task
+        cases.append((base / "MRI" / f"{k}.png", base / MEDICAL[task] / f"{k}.png", out))
+    return cases
+
+
+def _octave_case(shared_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    task, pid = name.split("_")
+    data = shared_dir / "data" / "harvard" / task
+    return data / "MRI" / f"{pid}.png", data / task.split("-")[1] / f"{pid}.png", \
+        shared_dir / "official" / "octave_runs" / "legff" / f"{name}.png"
+
+
+def test_registered() -> None:
+    from fusionbench.method import create_method
+
+    m = create_method("legff")
+    assert m.info.display_name == "LEGFF" and m.info.colour == "own"
+    assert create_method("legff.ivf").params["base"] == "mean_offset"
+
+
+def test_matlab_uint8_rounds_half_away() -> None:
+    assert to_uint8(np.array([0.5, 1.5, 2.5, -0.4, 255.6, np.nan])).tolist() == [1, 2, 3, 0, 255, 0]
+
+
+def test_ycbcr_round_trip_close() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    back = ycbcr2rgb_uint8(rgb2ycbcr_uint8(rgb))
+    assert np.abs(back.astype(int) - rgb).max() <= 2
+
+
+def test_grey_output_in_range_and_symmetric_rule() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    b = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    out = legff_module.legff_uint8(a, b)
+    assert out.shape == a.shape and out.dtype == np.uint8
+    # bright/dark/base rules are elementwise max/min: the pair order does not matter
+    assert np.array_equal(out, legff_module.legff_uint8(b, a))
+
+
+def test_octave_runs_bit_exact(shared_dir: Path) -> None:
+    outs, refs = [], []
+    for name in OCTAVE_PAIRS:
+        a, b, ref = _octave_case(shared_dir, name)
+        outs.append(fusionbench.fuse("legff", a, b))
+        refs.append(load_image(ref))
+    agr = agreement(outs, refs)
+    assert agr.exact == 1.0, str(agr)
+
+
+@pytest.mark.parametrize("task", list(MEDICAL))
+def test_official_medical_outputs_bit_exact_sample(official_dir: Path, task: str) -> None:
+    cases = [c for c in _official_medical(official_dir) if c[2].name.startswith(f"LEGFF-{task}-")][:3]
+    assert cases
+    outs = [fusionbench.fuse("legff", a, b) for a, b, _ in cases]
+    agr = agreement(outs, [load_image(r) for _, _, r in cases])
+    assert agr.exact == 1.0, str(agr)
+
+
+def test_official_ir_visible_bit_exact_sample(official_dir: Path) -> None:
+    base = official_dir / "legff"
+    for k in (1, 11):
+        ir = base / "inputs" / "IV2Dataset" / f"IR{k}.png"
+        vis = base / "inputs" / "IV2Dataset" / f"VIS{k}.png"
+        out = fusionbench.fuse("legff.ivf", vis, ir)
+        assert np.array_equal(out, load_image(base / "outputs" / f"LEGFF-IV2-{k}.png"))
+
+
+@pytest.mark.slow
+def test_all_official_outputs_bit_exact(official_dir: Path) -> None:
+    cases = _official_medical(official_dir)
+    assert len(cases) == 27
+    outs = [fusionbench.fuse("legff", a, b) for a, b, _ in cases]
+    agr = agreement(outs, [load_image(r) for _, _, r in cases])
+    assert agr.exact == 1.0, str(agr)
+    base = official_dir / "legff"
+    for k in range(1, 21):
+        out = fusionbench.fuse("legff.ivf", base / "inputs" / "IV2Dataset" / f"VIS{k}.png",
+                               base / "inputs" / "IV2Dataset" / f"IR{k}.png")
+        assert np.array_equal(out, load_image(base / "outputs" / f"LEGFF-IV2-{k}.png")), k

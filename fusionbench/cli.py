@@ -1,0 +1,171 @@
+"""The ``fusionbench`` command line.
+
+``fusionbench list {methods,metrics,datasets} [PATTERN]``,
+``fusionbench run ...``, ``fusionbench fetch {harvard,tno,weights} ...``,
+``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
+Errors are one readable line; ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import sys
+from typing import Sequence
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .method import METHODS
+    from .metric import METRICS
+
+    registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS}[args.what]
+    pattern = args.pattern or "*"
+    names = registry.list(pattern)
+    if args.what == "methods":
+        from .method import create_method
+
+        for name in names:
+            info = METHODS.get(name).info
+            reason = create_method(name).unavailable_reason()
+            status = f"  [unavailable: {reason}]" if reason else ""
+            src = METHODS.get(name).source
+            origin = f"  ({src})" if src != "builtin" else ""
+            print(f"{name:28s} {info.display_name:22s} {info.family:12s} colour={info.colour}{origin}{status}")
+    elif args.what == "metrics":
+        for name in names:
+            info = METRICS.get(name).info
+            arrow = "↑" if info.higher_is_better else "↓"
+            print(f"{name:22s} {arrow} groups={','.join(info.groups):22s} {info.convention}")
+    else:
+        for name in names:
+            info = DATASETS.get(name).info
+            print(f"{name:22s} {info.task:10s} {info.description}")
+        print(f"{'folder:PATH':22s} {'custom':10s} PATH/a and PATH/b with matching file names")
+    for failure in registry.plugin_failures:
+        print(f"plugin {failure.name} ({failure.value}) failed to load and was skipped: {failure.error}", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .runner import RunConfig, run
+
+    config = RunConfig(
+        methods=[args.methods], datasets=[d.strip() for d in args.datasets.split(",")] if args.datasets else [],
+        split=None if args.split == "all" else args.split, metrics=args.metrics, workers=args.workers,
+        scheduler=args.scheduler, out=args.out, data_dir=args.data_dir, cache=args.cache,
+        timeout=args.timeout or None, quiet=args.quiet,
+    )
+    summary = run(config, command="fusionbench " + " ".join(shlex.quote(a) for a in argv))
+    print(f"run {summary.run_id}: {summary.completed} tasks done, {summary.skipped_done} already done, "
+          f"{summary.failures} failures, {len(summary.unavailable)} methods unavailable, "
+          f"{summary.seconds:.1f} s; results in {args.out}/results.sqlite"
+          + (f", summary in {summary.summary_path}" if summary.summary_path else ""))
+    if not args.no_report:
+        try:
+            report = importlib.import_module("fusionbench.report")
+        except ModuleNotFoundError:
+            report = None
+        if report is not None and hasattr(report, "build_report"):
+            report.build_report(args.out, out_dir=args.out, run_benchmarks=not args.no_bench, quiet=args.quiet)
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    if args.what == "weights":
+        from .weights import all_weight_names, fetch_weights
+
+        if not args.name:
+            raise SystemExit("fusionbench fetch weights: name a weight file or `all` "
+                             f"(known: {', '.join(all_weight_names())})")
+        names = all_weight_names() if args.name == "all" else [args.name]
+        for name in names:
+            path = fetch_weights(name, from_dir=args.from_dir)
+            print(f"{name}: {path} (sha256 verified)")
+        return 0
+    from .fetch import fetch_dataset
+
+    root = fetch_dataset(args.what, args.data_dir, base_url=args.base_url)
+    print(f"{args.what}: complete and verified in {root}")
+    return 0
+
+
+def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
+    mod = importlib.import_module(module)
+    return int(mod.run(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fusionbench",
+                                     description="Benchmark suite for multimodal medical image fusion.")
+    parser.add_argument("--version", action="version", version=f"fusionbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered methods, metrics or datasets")
+    p.add_argument("what", choices=["methods", "metrics", "datasets"])
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'nsct*'")
+
+    p = sub.add_parser("run", help="fuse and score: methods × datasets → OUT/results.sqlite")
+    p.add_argument("--methods", default="all", help="'all', or names/patterns separated by commas (default all)")
+    p.add_argument("--datasets", default="", help="comma list (default: the built-in datasets)")
+    p.add_argument("--split", default="test", help="train, test, paper20, ... or all (default test)")
+    p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 0 = inline)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT")
+    p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.add_argument("--data-dir", default=None, help="existing data folder, e.g. ../shared/data")
+    p.add_argument("--cache", default=None, help="fused-image cache folder (default OUT/fused)")
+    p.add_argument("--timeout", type=float, default=600.0, help="per-pair time limit in seconds (0 = none)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-report", action="store_true", help="skip the report stage")
+    p.add_argument("--no-bench", action="store_true", help="report without running the asv benchmarks")
+
+    p = sub.add_parser("fetch", help="download data or weights into the cache")
+    p.add_argument("what", choices=["harvard", "tno", "weights"])
+    p.add_argument("name", nargs="?", help="weights: a name or 'all'")
+    p.add_argument("--from", dest="from_dir", default=None, help="weights: copy from a folder laid out like shared/official")
+    p.add_argument("--data-dir", default=None, help="data: target folder (default $FUSIONBENCH_HOME/data)")
+    p.add_argument("--base-url", default=None, help="data: download from this mirror instead")
+
+    for name, module in (("train", "fusionbench.train.cli"), ("report", "fusionbench.report.cli")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        p = sub.add_parser(name, help=(mod.__doc__ or "").strip().split("\n")[0])
+        mod.add_arguments(p)
+        p.set_defaults(_delegate=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "_delegate", None):
+            return _cmd_delegate(args._delegate, args)
+        if args.command == "list":
+            return _cmd_list(args)
+        if args.command == "run":
+            return _cmd_run(args, argv)
+        if args.command == "fetch":
+            return _cmd_fetch(args)
+    except KeyboardInterrupt:
+        print("fusionbench: interrupted; everything committed so far is kept (run the same command to resume)",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = str(exc).strip("'\"") or type(exc).__name__
+        print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The Markdown summary ``run`` writes: mean ± std per method × metric, per dataset.
+
+The full report (tables in Markdown/LaTeX/CSV, statistics, figures, HTML) is
+``fusionbench report``; this summary is the quick look printed after a run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .metric import METRICS
+from .method import METHODS
+from .store import ResultsStore
+
+
+def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str]) -> str:
+    """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs."""
+    df = store.scores_frame([dataset])
+    df = df[df["method"].isin(methods) & df["metric"].isin(metrics)]
+    if df.empty:
+        return "_no scores_\n"
+    stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+    arrows = {m: ("↑" if METRICS.get(m).info.higher_is_better else "↓") for m in metrics}
+    head = "| method | n | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
+    lines = [head, "|---|---:|" + "---:|" * len(metrics)]
+    for method in methods:
+        if method not in stats.index.get_level_values(0):
+            continue
+        cells = []
+        n = 0
+        for metric in metrics:
+            if (method, metric) in stats.index:
+                row = stats.loc[(method, metric)]
+                n = max(n, int(row["count"]))
+                std = 0.0 if row["std"] != row["std"] else row["std"]
+                cells.append(f"{row['mean']:.4f} ± {std:.4f}")
+            else:
+                cells.append("–")
+        lines.append(f"| {METHODS.get(method).info.display_name} (`{method}`) | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(store: ResultsStore, path: Path, *, metrics: list[str], datasets: Iterable[str],
+                  methods: list[str]) -> Path:
+    """Write the per-dataset Markdown summary and return its path."""
+    parts = ["# fusionbench run summary\n",
+             "Mean ± standard deviation (ddof=1) over the pairs of each dataset; scores on the fused BT.601 luma "
+             "quantised to uint8 (see docs/conventions.md). Failures are in the `failures` table of results.sqlite.\n"]
+    for dataset in datasets:
+        parts.append(f"\n## {dataset}\n\n" + summary_table(store, dataset, metrics, methods))
+    failures = store.conn.execute("SELECT method, stage, COUNT(*) FROM failures GROUP BY method, stage").fetchall()
+    if failures:
+        parts.append("\n## Failures\n\n| method | stage | count |\n|---|---|---:|\n")
+        parts += [f"| {m or '(input)'} | {s} | {c} |\n" for m, s, c in failures]
+    path.write_text("".join(parts))
+    return path

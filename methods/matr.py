@@ -1,0 +1,271 @@
+"""MATR: multiscale adaptive transformer (Tang, He, Liu, Duan; IEEE TIP 31:5134–5149, 2022).
+
+A clean PyTorch re-implementation of the official network (``tthinking/MATR``,
+``Networks/net.py`` and ``Networks/layers.py`` @ b427644) that loads the official
+``models/model_10.pth`` with strict key and shape matching.  Inference only.
+
+What is reproduced, exactly:
+
+* **Adaptive convolution** = context-gated convolution (Lin et al., ECCV 2020),
+  3×3, no bias, zero padding 1.  The input is average-pooled to 3×3 (context, 9
+  values per channel), projected 9→5 (``ce``); one path (``ce_bn``, ReLU, ``gd``
+  5→9) gives a gate per *input* channel and tap, the other (``ci_bn2``, ReLU,
+  ``ci`` across channels, ``ci_bn``, ReLU, ``gd2`` 5→9) a gate per *output*
+  channel and tap; the kernel of each sample is ``sigmoid(in + out) ⊙ W``.  The
+  official code applies it with ``unfold`` + ``matmul``; here it is one grouped
+  ``conv2d`` (same products, different summation order: float32 rounding only).
+* **One shared 16→16 adaptive conv block** (``conv``: adaptive conv + BN + ReLU)
+  applied **nine times** exactly as the official forward does, with its
+  recomputations: ``b1 = conv(T(conv(x0)))``, ``b2 = conv(T(conv(conv(x0))))``,
+  ``b3 = conv(T(conv(conv(conv(x0)))))``, ``x0 = convInput(input)`` (2→16), and
+  ``out = tanh(1×1 conv(b1 + b2 + b3))``.  (Six distinct results; the official
+  code recomputes three of them, and so does this module, so that FLOPs are those
+  of the official network.)
+* **The window-1 "transformer"** ``T`` (3 pre-LN blocks, dim 16, 8 heads, MLP
+  ratio 4, exact-erf GELU), shared by the three branches.  The official block
+  turns the B×C×H×W feature map into tokens with ``view`` and no permute, so a
+  token is **16 consecutive values of the contiguous C·H·W memory** — for
+  ``W % 16 == 0`` a 1×16 row segment of one channel, not the 16-channel vector of a
+  pixel.  LayerNorm, attention and MLP act on those tokens, and the result is
+  viewed back to B×C×H×W.  This quirk is reproduced on purpose.  With window
+  size 1 each attention window holds one token, so the softmax weight is exactly
+  1 and attention reduces to ``proj(v)``; the relative-position bias table and
+  the (all-zero) shift mask have no effect.  They are still computed, as in the
+  official code.
+* **Square inputs only**: the official adaptive conv reshapes its output with
+  ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
+  (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
+  padding changes the 3×3 average-pool context, so a non-square result is not
+  what the official code would give on the crop (it cannot run at all).
+* Inputs: the official ``Test.py`` stacks ``[functional, MRI]`` as PIL ``L``
+  images scaled to [0, 1].  Here the functional channel is the BT.601 luma ``b``
+  of the fusionbench colour protocol (float, not rounded to 8 bits) and the MRI
+  is ``a``.  Output: ``tanh``; the official script writes ``(out·255)`` cast to
+  uint8, i.e. truncation (and negatives wrap around).  Here the output is
+  clipped to [0, 1] and then truncated the same way, so the method returns uint8
+  (the official colour results agree far better with truncation: 97–99 % of
+  pixels exact, against 43–46 % with rounding).  Colour: the fusionbench luma
+  protocol reproduces the official colour results (see below).  BatchNorm uses
+  the running statistics (``model.eval()``).
+
+Weights: the checkpoint holds 13,633 values (95 entries), of which 13,422 are
+parameters (the rest are BatchNorm statistics and the relative-position index).
+13,206 parameters act on the output; the unused ``patch_embed.norm``
+(LayerNorm(96), 192 values) and the three inert relative-position tables (24
+values) are loaded too (strict) and counted by :func:`fusionbench.profile.params`
+(13,422).
+
+Fidelity against the official colour results ``fusion result/{PET-MRI/002,
+SPECT-MRI/020}.bmp`` through ``fusionbench.fuse`` (RGB, all channels): PET-MRI
+PSNR 63.0 dB, MAD 0.032, 96.8 % exact, 100 % within ±1; SPECT-MRI PSNR 68.6 dB,
+MAD 0.009, 99.1 % exact, 100 % within ±1 (pinned in
+``tests/methods/test_matr.py``; ``docs/fidelity.md`` §MATR).  The GFP-PC
+microscopy pair is out of scope.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+register_weights(
+    "matr",
+    filename="model_10.pth",
+    sha256="523f6be0ef0330a84c473a7ad2e037a7eb1a98584021c4772dfd317c1c0ddaab",
+    url="https://raw.githubusercontent.com/tthinking/MATR/b427644d4dab600a805cf2711d8a31232aaa2ca5/models/model_10.pth",
+    method_dir="matr",
+    description="MATR official state_dict (tthinking/MATR models/model_10.pth)",
+)
+
+
+def build_matr_network() -> Any:
+    """The MATR network (untrained), with the official module names."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class AdaptiveConv(nn.Module):
+        """Context-gated 3×3 convolution, no bias (official ``Networks.layers.Conv2d``)."""
+
+        def __init__(self, cin: int, cout: int, k: int = 3) -> None:
+            super().__init__()
+            self.cin, self.cout, self.k = cin, cout, k
+            lat = k * k // 2 + 1
+            self.weight = nn.Parameter(torch.zeros(cout, cin, k, k))
+            self.ce = nn.Linear(k * k, lat, bias=False)
+            self.ce_bn = nn.BatchNorm1d(cin)
+            self.ci_bn2 = nn.BatchNorm1d(cin)
+            self.g = 16 if cin // 16 else cin
+            self.ci = nn.Linear(self.g, cout // (cin // self.g), bias=False)
+            self.ci_bn = nn.BatchNorm1d(cout)
+            self.gd = nn.Linear(lat, k * k, bias=False)
+            self.gd2 = nn.Linear(lat, k * k, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, c, h, w = x.shape
+            k = self.k
+            ctx = self.ce(F.adaptive_avg_pool2d(x, k).reshape(b, c, k * k))  # (b, c, lat)
+            gate_in = self.gd(F.relu(self.ce_bn(ctx)))  # (b, c, k*k)
+            groups = c // self.g
+            t = F.relu(self.ci_bn2(ctx)).reshape(b, groups, self.g, -1).transpose(2, 3)
+            t = self.ci(t).transpose(2, 3).reshape(b, self.cout, -1)  # (b, cout, lat)
+            gate_out = self.gd2(F.relu(self.ci_bn(t)))  # (b, cout, k*k)
+            gate = torch.sigmoid(gate_in.reshape(b, 1, c, k, k) + gate_out.reshape(b, self.cout, 1, k, k))
+            kernels = (gate * self.weight.unsqueeze(0)).reshape(b * self.cout, c, k, k)
+            out = F.conv2d(x.reshape(1, b * c, h, w), kernels, padding=k // 2, groups=b)
+            return out.reshape(b, self.cout, h, w)
+
+    class Basic3x3(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv1 = AdaptiveConv(cin, cout)
+            self.bn1 = nn.BatchNorm2d(cout)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.relu(self.bn1(self.conv1(x)))
+
+    class Basic1x1(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 1, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(self.conv1(x))
+
+    class WindowAttention1(nn.Module):
+        """Window attention with window size 1 (one token per window)."""
+
+        def __init__(self, dim: int, heads: int) -> None:
+            super().__init__()
+            self.dim, self.heads = dim, heads
+            self.scale = (dim // heads) ** -0.5
+            self.relative_position_bias_table = nn.Parameter(torch.zeros(1, heads))
+            self.register_buffer("relative_position_index", torch.zeros(1, 1, dtype=torch.long))
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.proj = nn.Linear(dim, dim)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (tokens, 1, dim)
+            n, one, c = x.shape
+            qkv = self.qkv(x).reshape(n, one, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
+            bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
+            attn = torch.softmax(q @ k.transpose(-2, -1) + bias.reshape(1, one, one, -1).permute(0, 3, 1, 2), dim=-1)
+            return self.proj((attn @ v).transpose(1, 2).reshape(n, one, c))
+
+    class Mlp(nn.Module):
+        def __init__(self, dim: int, hidden: int) -> None:
+            super().__init__()
+            self.fc1 = nn.Linear(dim, hidden)
+            self.fc2 = nn.Linear(hidden, dim)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc2(F.gelu(self.fc1(x)))
+
+    class TokenBlock(nn.Module):
+        """Pre-LN transformer block over the official 'memory-order' tokens."""
+
+        def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+            super().__init__()
+            self.norm1 = nn.LayerNorm(dim)
+            self.attn = WindowAttention1(dim, heads)
+            self.norm2 = nn.LayerNorm(dim)
+            self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, c, h, w = x.shape
+            # The official `x.view(B, H, W, C)`: tokens = C consecutive values of the C·H·W memory.
+            tokens = x.contiguous().reshape(b * h * w, c)
+            tokens = tokens + self.attn(self.norm1(tokens).reshape(-1, 1, c)).reshape(-1, c)
+            tokens = tokens + self.mlp(self.norm2(tokens))
+            return tokens.reshape(b, c, h, w)
+
+    class BasicLayer(nn.Module):
+        def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList(TokenBlock(dim, heads, mlp_ratio) for _ in range(depth))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for blk in self.blocks:
+                x = blk(x)
+            return x
+
+    class PatchEmbed(nn.Module):
+        """Holds the checkpoint's unused ``patch_embed.norm`` (never called in the forward pass)."""
+
+        def __init__(self, embed_dim: int = 96) -> None:
+            super().__init__()
+            self.norm = nn.LayerNorm(embed_dim)
+
+    class MATRNet(nn.Module):
+        def __init__(self, in_channel: int = 2, channels: int = 16, depth: int = 3, heads: int = 8,
+                     mlp_ratio: float = 4.0) -> None:
+            super().__init__()
+            self.convInput = Basic3x3(in_channel, channels)
+            self.conv = Basic3x3(channels, channels)
+            self.convolutional_out = Basic1x1(channels, 1)
+            self.patch_embed = PatchEmbed(96)
+            self.basicLayer = BasicLayer(channels, depth, heads, mlp_ratio)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[-1] != x.shape[-2]:
+                raise ValueError(f"MATR needs square inputs, got {tuple(x.shape[-2:])}")
+            x0 = self.convInput(x)
+            conv, trans = self.conv, self.basicLayer
+            b1 = conv(trans(conv(x0)))
+            b2 = conv(trans(conv(conv(x0))))
+            b3 = conv(trans(conv(conv(conv(x0)))))
+            return self.convolutional_out(b1 + b2 + b3)
+
+    return MATRNet()
+
+
+def load_matr_network(path: str | None = None) -> Any:
+    """The MATR network with the official weights loaded strictly, in eval mode."""
+    import torch
+
+    net = build_matr_network()
+    state = torch.load(path or weights_path("matr"), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def pad_to_square(image: np.ndarray) -> np.ndarray:
+    """Pad an H×W image at the bottom/right to a square with symmetric (edge-repeating) borders."""
+    h, w = image.shape[:2]
+    n = max(h, w)
+    return np.pad(image, ((0, n - h), (0, n - w)), mode="symmetric")
+
+
+@register_method(
+    "matr",
+    display_name="MATR",
+    family="deep",
+    citation="Tang, He, Liu, Duan, MATR: Multimodal medical image fusion via multiscale adaptive transformer, "
+    "IEEE Trans. Image Processing 31:5134-5149, 2022.",
+    weights=("matr",),
+    version="1",
+    uses_torch=True,
+)
+class MATR:
+    """MATR with the official weights (luma method: ``a`` = MRI, ``b`` = functional luma)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.network = load_matr_network()
+        self._torch = torch
+
+    def torch_inputs(self, size: tuple[int, int] = (256, 256)) -> tuple[Any, ...]:
+        """One forward pass's input for profiling: a 1×2×H×W tensor (both sources)."""
+        return (self._torch.rand(1, 2, *size),)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape
+        x = np.stack([pad_to_square(b), pad_to_square(a)]).astype(np.float32)
+        with self._torch.inference_mode():
+            out = self.network(self._torch.from_numpy(x)[None])[0, 0].numpy()
+        # Official Test.py: (out * 255).astype(uint8), i.e. truncation (negatives clipped here, not wrapped).
+        return np.floor(np.clip(out[:h, :w], 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)

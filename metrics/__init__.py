@@ -1,7 +1,15 @@
 """Image-fusion metrics (installed as ``fusionbench.metrics``).
 
-First version: EN and SD, enough to exercise the runner.  ``compute`` and
-``evaluate`` are the entry points the runner uses.
+* ``fusionbench.metrics.functional``: the functional core, one module per family.
+* ``fusionbench.metrics.presets``: named presets (default conventions and the
+  ``.vifb``/``.mefb``/``.tang``/``.cddfuse`` compatibility profiles), registered
+  in the core registry on import.
+* ``compute(preset, fused, a, b)`` and ``evaluate(fused, a, b, presets)`` are the
+  entry points the runner uses.
+
+Inputs are 2-D uint8 arrays (grey or BT.601 luma), or float arrays with an
+explicit ``data_range``.  Undefined values are NaN with an
+``UndefinedMetricWarning``; bad inputs raise ``ValueError``.
 """
 from __future__ import annotations
 
@@ -10,37 +18,37 @@ from typing import Iterable
 
 import numpy as np
 
-from fusionbench.metric import create_metric, register_metric, resolve_metrics
+from fusionbench.metric import create_metric, resolve_metrics
+
+from . import functional
+from ._input import UndefinedMetricWarning
+from .presets import PRESETS, register_all
+
+register_all()
+
+__all__ = ["compute", "evaluate", "functional", "PRESETS", "UndefinedMetricWarning"]
 
 
-def entropy(fused: np.ndarray, a=None, b=None) -> float:
-    """EN: Shannon entropy (bits) of the 256-bin grey histogram of the fused image."""
-    hist = np.bincount(np.asarray(fused, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
-    p = hist[hist > 0] / hist.sum()
-    return float(-(p * np.log2(p)).sum())
+def compute(preset: str, fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+            data_range: float | None = None) -> float:
+    """Score one fused image with one preset (``KeyError`` with suggestions if unknown)."""
+    fn = create_metric(preset)
+    if data_range is None:
+        return float(fn(fused, a, b))
+    return float(fn(fused, a, b, data_range=data_range))
 
 
-def standard_deviation(fused: np.ndarray, a=None, b=None) -> float:
-    """SD: population standard deviation of the fused grey levels (0-255)."""
-    return float(np.asarray(fused, dtype=np.float64).std())
+def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Iterable[str] = "paper", *,
+             data_range: float | None = None, warn: bool = False) -> dict[str, float]:
+    """Score one fused image with several presets (a group name, comma list or list).
 
-
-register_metric("EN", entropy, needs_sources=False, score_range=(0.0, 8.0),
-                convention="EN: 256-bin histogram of uint8 grey, log2 (bits)", groups=("paper", "standard", "all"))
-register_metric("SD", standard_deviation, needs_sources=False, score_range=(0.0, 127.5),
-                convention="SD: population std (ddof=0) of uint8 grey levels", groups=("paper", "standard", "all"))
-
-
-def compute(preset: str, fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None) -> float:
-    """Score one fused image with one preset."""
-    return float(create_metric(preset)(fused, a, b))
-
-
-def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Iterable[str] = "paper") -> dict[str, float]:
-    """Score one fused image with several presets (a group name, comma list or list)."""
-    out = {}
+    ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way).
+    """
+    out: dict[str, float] = {}
     for name in resolve_metrics(presets):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[name] = compute(name, fused, a, b)
+            if not warn:
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                warnings.simplefilter("ignore", RuntimeWarning)
+            out[name] = compute(name, fused, a, b, data_range=data_range)
     return out

@@ -1,0 +1,81 @@
+"""Input validation and the default input convention shared by every metric.
+
+Convention (``metrics_conventions.md`` §6): metrics see 8-bit grey levels (or
+BT.601 luma) as float64 in 0–255.  A uint8 array is taken as is; a float array
+needs an explicit ``data_range`` (the value that maps to 255) and is quantised
+with round-half-to-even and ``clip(0, 255)``, like ``fusionbench.colour.quantise``.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+class UndefinedMetricWarning(RuntimeWarning):
+    """A metric is mathematically undefined on this input; the value is NaN."""
+
+
+def undefined(reason: str) -> float:
+    """Warn with ``reason`` and return NaN (never raise on an undefined value)."""
+    warnings.warn(reason, UndefinedMetricWarning, stacklevel=3)
+    return float("nan")
+
+
+def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = None) -> np.ndarray:
+    """Validate one image and return it as float64 grey levels in 0–255.
+
+    Raises ``ValueError`` for a colour array, a non-2-D array, a float array
+    without ``data_range`` or an integer array outside 0–255.
+    """
+    if x is None:
+        raise ValueError(f"{name} is required by this metric")
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[-1] in (3, 4):
+        raise ValueError(
+            f"{name} is a colour array of shape {x.shape}; metrics need a 2-D grey image "
+            "(convert with fusionbench.colour luma, BT.601, first)"
+        )
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D grey image, got shape {x.shape}")
+    if x.dtype == np.uint8:
+        return x.astype(np.float64)
+    if x.dtype == bool:
+        raise ValueError(f"{name} is boolean; give uint8 grey levels")
+    if np.issubdtype(x.dtype, np.integer):
+        if data_range is None:
+            if x.min() < 0 or x.max() > 255:
+                raise ValueError(f"{name} has integer values outside 0-255; pass data_range")
+            return x.astype(np.float64)
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name} has unsupported dtype {x.dtype}")
+    if data_range is None:
+        raise ValueError(
+            f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0) "
+            "so that it can be quantised to 8-bit grey levels"
+        )
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    y = np.asarray(x, dtype=np.float64) * (255.0 / float(data_range))
+    return np.clip(np.round(y), 0.0, 255.0)
+
+
+def prepare(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+            data_range: float | None = None, need_sources: bool = True
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Validate a triple: same shapes, 2-D grey; returns float64 0–255 arrays."""
+    f = as_grey(fused, "fused", data_range=data_range)
+    if not need_sources:
+        return f, None, None
+    A = as_grey(a, "a", data_range=data_range)
+    B = as_grey(b, "b", data_range=data_range)
+    if not (A.shape == B.shape == f.shape):
+        raise ValueError(f"shapes differ: fused {f.shape}, a {A.shape}, b {B.shape}")
+    if min(f.shape) < 2:
+        raise ValueError(f"images must be at least 2x2, got {f.shape}")
+    return f, A, B
+
+
+def levels(x: np.ndarray) -> np.ndarray:
+    """Integer grey levels (int64) of a prepared 0–255 float image."""
+    return x.astype(np.int64)

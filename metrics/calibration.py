@@ -1,0 +1,117 @@
+"""Calibration against the reference implementations (``metrics_ref/reference_values.json``).
+
+Maps each reference label to a preset (issue 4's table), scores the reference
+triples with our presets and reports the agreement.  Used by
+``tests/metrics/test_calibration.py`` and ``scripts/calibration_summary.py``.
+The reference data are read at run time from ``../shared/metrics_ref``; nothing
+from there is stored in the project.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = ("vifb", "mefb", "tang", "cddfuse")
+
+# reference label -> base preset name (the profile suffix is the reference key)
+_COMMON = {
+    "Avg_gradient": "AG", "Entropy": "EN", "Variance": "SD", "Spatial_frequency": "SF",
+    "Cross_entropy": "CE", "Edge_intensity": "EI", "Psnr": "PSNR", "Rmse": "RMSE",
+    "Ssim": "SSIM", "Mutinf": "MI",
+}
+LABELS: dict[str, dict[str, str]] = {
+    "vifb": dict(_COMMON),
+    "mefb": {**_COMMON, "FMI": "FMI_edge.mefb", "MEF_SSIM": "MEF_SSIM.mefb", "Qw": "Q_E.mefb", "VIF": "VIFF.mefb"},
+    "tang": {
+        "FMI_pixel": "FMI_edge.tang", "FMI_none[feature='none']": "FMI_pixel.tang", "FMI_dct": "FMI_dct.tang",
+        "FMI_w": "FMI_w.tang", "MS_SSIM": "MEF_SSIM.tang", "VIF": "VIFp_sum.tang", "Nabf": "Nabf.tang",
+        "Nabf[args-as-documented]": "Nabf",
+    },
+    "cddfuse": {"VIFF": "VIFp_sum.cddfuse", "VIFF(module-level fn)": "VIFp_sum.cddfuse",
+                "SSIM@skimage0.19-semantics": "SSIM.cddfuse"},
+}
+
+# relative tolerances (issue 4)
+CLOSED_FORM = {"EN", "SD", "SF", "AG", "MI", "CC", "SCD", "PSNR", "MSE", "RMSE", "Qabf", "Nabf", "CE", "EI", "NMI"}
+# Values that came from the note's Octave shims (metrics_conventions.md §7): MATLAB-IPT-style ssim
+# (Tang SSIM), Octave `edge` thinning (FMI edge, incl. Tang "FMI_pixel"/MEFB "FMI"), dwt2('dmey') (FMI_w).
+OCTAVE_SHIM = {"SSIM.tang", "FMI_edge.tang", "FMI_edge.mefb", "FMI_w.tang", "FMI_pixel.tang"}
+
+
+def tolerance(preset: str) -> float:
+    base = preset.split(".", 1)[0]
+    if preset in OCTAVE_SHIM:
+        return 1e-2
+    if base in CLOSED_FORM:
+        return 1e-6
+    return 1e-3
+
+
+def preset_for(reference: str, label: str) -> str | None:
+    """The preset that reproduces ``label`` of ``reference`` (None if not a calibration target)."""
+    if reference not in TARGETS:
+        return None
+    m = LABELS.get(reference, {})
+    if label in m:
+        name = m[label]
+        return name if "." in name or name == "Nabf" else f"{name}.{reference}"
+    return f"{label}.{reference}"
+
+
+@dataclass(frozen=True)
+class Case:
+    reference: str
+    label: str
+    preset: str
+    triple: str
+    value: float  # NaN where the reference gave NaN
+    tol: float
+
+
+def load_reference(ref_dir: Path) -> dict:
+    return json.loads((Path(ref_dir) / "reference_values.json").read_text())
+
+
+def cases(ref: dict) -> list[Case]:
+    """Every mapped record with a numeric (or NaN) reference value; records that errored are skipped."""
+    out = []
+    for r in ref["records"]:
+        preset = preset_for(r["reference"], r["metric"])
+        if preset is None or r.get("error"):
+            continue
+        v = r["value"]
+        if v is None:
+            if r.get("nonfinite") in ("nan", "NaN"):
+                v = math.nan
+            else:
+                continue
+        if isinstance(v, list):
+            continue
+        out.append(Case(r["reference"], r["metric"], preset, r["triple"], float(v), tolerance(preset)))
+    return out
+
+
+@lru_cache(maxsize=None)
+def _load_png(path: str) -> np.ndarray:
+    from fusionbench.io import load_image
+
+    return load_image(path)
+
+
+def triple_images(ref_dir: Path, ref: dict, triple: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F, A, B) uint8 arrays of a reference triple."""
+    t = next(t for t in ref["triples"] if t["id"] == triple)
+    return tuple(_load_png(str(Path(ref_dir) / t[k])) for k in ("F", "A", "B"))  # type: ignore[return-value]
+
+
+def relative_difference(ours: float, theirs: float) -> float:
+    if math.isnan(ours) and math.isnan(theirs):
+        return 0.0
+    if math.isnan(ours) or math.isnan(theirs):
+        return math.inf
+    return abs(ours - theirs) / max(abs(theirs), 1e-12)

@@ -1,0 +1,32 @@
+"""Functional core: ``fn(fused, a=None, b=None, *, options) -> float``.
+
+One module per family.  Every function validates its inputs (2-D grey,
+same shapes; uint8, or float with an explicit ``data_range``), works on
+float64 grey levels 0–255 and states its convention and source in its
+docstring.  The presets in ``fusionbench.metrics.presets`` freeze options.
+"""
+from .gradient import average_gradient, edge_intensity, nabf, qabf, spatial_frequency
+from .information import (
+    cross_entropy,
+    entropy,
+    mutual_information,
+    nonlinear_correlation_information_entropy,
+    normalized_mutual_information,
+    tsallis_entropy,
+)
+from .statistics import (
+    correlation_coefficient,
+    mean_squared_error,
+    peak_signal_to_noise_ratio,
+    root_mean_squared_error,
+    standard_deviation,
+    sum_of_correlation_differences,
+)
+
+__all__ = [
+    "average_gradient", "edge_intensity", "nabf", "qabf", "spatial_frequency",
+    "cross_entropy", "entropy", "mutual_information", "nonlinear_correlation_information_entropy",
+    "normalized_mutual_information", "tsallis_entropy",
+    "correlation_coefficient", "mean_squared_error", "peak_signal_to_noise_ratio",
+    "root_mean_squared_error", "standard_deviation", "sum_of_correlation_differences",
+]

@@ -1,0 +1,155 @@
+"""Gradient-based metrics: AG, SF, EI, Qabf, Nabf.
+
+Sources: VIFB/MEFB ``metrics*.m``, Tang ``AG_evaluation.m``/``SF_evaluation.m``/
+``analysis_Qabf.m``/``analysis_nabf.m`` and CDDFuse ``Evaluator.py``; all
+re-implemented here, vectorised.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .._input import prepare, undefined
+
+
+def average_gradient(fused: np.ndarray, a=None, b=None, *, normalise: str = "(M-1)(N-1)",
+                     dtype: str = "float64", data_range: float | None = None) -> float:
+    """AG: Σ √((g_x² + g_y²)/2) / ((M−1)(N−1)), central differences (MATLAB ``gradient``).
+
+    Gradients are central differences inside and one-sided at the border
+    (``np.gradient``).  ``normalise='MN'`` divides by M·N instead (CDDFuse).
+    """
+    f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
+    f = f.astype(dtype)
+    gy, gx = np.gradient(f)
+    s = np.sqrt((gx * gx + gy * gy) / 2)
+    M, N = f.shape
+    if normalise == "MN":
+        return float(s.mean())
+    return float(s.sum(dtype=np.float64) / ((M - 1) * (N - 1)))
+
+
+def spatial_frequency(fused: np.ndarray, a=None, b=None, *, normalise: str = "mean",
+                      dtype: str = "float64", data_range: float | None = None) -> float:
+    """SF: √(RF² + CF²) with RF² = mean of squared horizontal neighbour differences.
+
+    Default: means over the M(N−1) and (M−1)N valid differences (Tang, CDDFuse,
+    cslib).  ``normalise='MN'`` divides both sums by M·N (VIFB, MEFB).
+    """
+    f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
+    f = f.astype(dtype)
+    dh = np.diff(f, axis=1)
+    dv = np.diff(f, axis=0)
+    if normalise == "MN":
+        return float(np.sqrt(((dh * dh).sum() + (dv * dv).sum()) / f.size))
+    return float(np.sqrt((dh * dh).mean() + (dv * dv).mean()))
+
+
+def _sobel(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel responses (horizontal derivative, vertical derivative), unnormalised."""
+    if mode == "constant":
+        kw = dict(mode="constant", cval=0.0)
+    else:
+        kw = dict(mode=mode)
+    sx = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=1, **kw), [1.0, 2.0, 1.0], axis=0, **kw)
+    sy = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=0, **kw), [1.0, 2.0, 1.0], axis=1, **kw)
+    return sx, sy
+
+
+def edge_intensity(fused: np.ndarray, a=None, b=None, *, data_range: float | None = None) -> float:
+    """EI (VIFB/MEFB): mean Sobel gradient magnitude, replicate padding (``imfilter``)."""
+    f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
+    sx, sy = _sobel(f, "nearest")
+    return float(np.sqrt(sx * sx + sy * sy).mean())
+
+
+def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel magnitude and angle as in the Xydeas–Petrović code (zero padding, atan, π/2 where Sx=0).
+
+    The reference uses ``conv2`` (a true convolution), which flips the sign of Sx
+    but not of Sy relative to correlation; the sign matters where Sx = 0.
+    """
+    sx, sy = _sobel(x, "constant")
+    sx = -sx
+    g = np.sqrt(sx * sx + sy * sy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ang = np.where(sx == 0, np.pi / 2, np.arctan(sy / np.where(sx == 0, 1.0, sx)))
+    return g, ang
+
+
+def _qabf_q(gx: np.ndarray, ax: np.ndarray, gf: np.ndarray, af: np.ndarray, quirk: bool) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        G = np.where(gx > gf, gf / np.where(gx > gf, gx, 1.0), gx / np.where(gx < gf, gf, 1.0))
+    eq = gx == gf
+    G = np.where(eq, gf if quirk else np.where(gf == 0, 0.0, 1.0), G)
+    Aa = 1.0 - np.abs(ax - af) / (np.pi / 2)
+    qg = 0.9994 / (1.0 + np.exp(-15.0 * (G - 0.5)))
+    qa = 0.9879 / (1.0 + np.exp(-22.0 * (Aa - 0.8)))
+    return qg * qa
+
+
+def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, equal_gradient_quirk: bool = True,
+         data_range: float | None = None) -> float:
+    """Qabf (Xydeas & Petrović 2000), constants of the common MATLAB code.
+
+    Sobel with zero padding, angle = atan(Sy/Sx) (π/2 where Sx = 0), sigmoids
+    Γg=0.9994, κg=15, σg=0.5, Γa=0.9879, κa=22, σa=0.8, weights g (L=1).
+    ``equal_gradient_quirk`` keeps the reference rule G = g_F where g_X = g_F
+    (VIFB, MEFB, Tang, CDDFuse all carry it).  Range [0, 1].
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    gA, aA = _qabf_edges(A)
+    gB, aB = _qabf_edges(B)
+    gF, aF = _qabf_edges(f)
+    den = (gA + gB).sum()
+    if den == 0:
+        return undefined("Qabf is undefined: both sources are constant")
+    num = (_qabf_q(gA, aA, gF, aF, equal_gradient_quirk) * gA + _qabf_q(gB, aB, gF, aF, equal_gradient_quirk) * gB).sum()
+    return float(num / den)
+
+
+def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel/8 with mirror extension (``per_extn_im_fn``); magnitude and atan(gv/gh) (0 where both 0)."""
+    gv, gh = _sobel(x, "mirror")
+    gv, gh = gv / 8.0, gh / 8.0
+    g = np.sqrt(gv * gv + gh * gh)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ang = np.arctan(gv / gh)
+    ang = np.where((gv == 0) & (gh == 0), 0.0, ang)
+    return g, ang
+
+
+def _nabf_core(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
+    gF, aF = _nabf_edges(f)
+
+    def q(x):
+        gX, aX = _nabf_edges(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G = np.where((gX == 0) | (gF == 0), 0.0, np.minimum(gX, gF) / np.maximum(gX, gF))
+        G = np.nan_to_num(G)
+        Aa = np.abs(np.abs(aX - aF) - np.pi / 2) * 2 / np.pi
+        qg = 0.9999 / (1.0 + np.exp(-19.0 * (G - 0.5)))
+        qa = 0.9995 / (1.0 + np.exp(-22.0 * (Aa - 0.5)))
+        w = np.where(gX >= 2.0, gX ** 1.5, 0.001)
+        return np.sqrt(qg * qa), w, gX
+
+    qA, wA, gA = q(s1)
+    qB, wB, gB = q(s2)
+    na = (gF > gA) & (gF > gB)
+    return float((na * ((1 - qA) * wA + (1 - qB) * wB)).sum() / (wA + wB).sum())
+
+
+def nabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, tang_argument_bug: bool = False,
+         data_range: float | None = None) -> float:
+    """Nabf: Shreyamsha Kumar's modified fusion-artifact measure N_abf (lower is better).
+
+    Internal Q uses Sobel/8 with mirror extension, Γg=0.9999, κg=19, σg=0.5,
+    Γa=0.9995, κa=22, σa=0.5, Q = √(Q_g·Q_a); weights g^1.5 where g ≥ 2, else 0.001;
+    artifacts counted where g_F exceeds both source gradients.  With
+    ``tang_argument_bug=True`` the sources are passed as Tang's HEAD code does,
+    ``analysis_nabf(ir, vi, F)``: A is treated as the fused image (bug, flagged).
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if tang_argument_bug:
+        return _nabf_core(A, B, f)
+    return _nabf_core(f, A, B)

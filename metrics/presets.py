@@ -1,0 +1,203 @@
+"""Metric presets: public name → implementation + frozen options + metadata.
+
+Modelled on pyiqa's ``DEFAULT_CONFIGS``.  ``NAME`` is the default convention
+(``metrics_conventions.md`` §6); ``NAME.vifb``, ``NAME.mefb``, ``NAME.tang``
+and ``NAME.cddfuse`` reproduce those reference implementations, bugs included
+(the ``convention`` line says so).  Every preset is registered in the core
+registry through ``fusionbench.metric.register_metric``.
+
+Groups: ``paper`` (the seven of the founding paper), ``standard`` (the paper
+seven plus the standard fusion set) and ``all`` (every default-convention
+preset).  Profile presets belong to no group; ask for them by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from fusionbench.metric import register_metric
+
+from . import functional as F
+
+INF = float("inf")
+PAPER = ("paper", "standard", "all")
+STANDARD = ("standard", "all")
+ALL = ("all",)
+PROFILE: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One preset: the function, its frozen options and its metadata."""
+
+    name: str
+    fn: Callable[..., float]
+    options: dict[str, Any] = field(default_factory=dict)
+    needs_sources: bool = True
+    higher_is_better: bool = True
+    score_range: tuple[float, float] = (-INF, INF)
+    convention: str = ""
+    groups: tuple[str, ...] = ALL
+    profile: str = "default"
+
+    def __call__(self, fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+                 data_range: float | None = None) -> float:
+        return float(self.fn(fused, a, b, data_range=data_range, **self.options))
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"<metric preset {self.name}: {self.fn.__name__}({opts})>"
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def _add(name: str, fn: Callable[..., float], **kw: Any) -> None:
+    profile = name.split(".", 1)[1] if "." in name else "default"
+    if profile != "default":
+        kw.setdefault("groups", PROFILE)
+    PRESETS[name] = Preset(name=name, fn=fn, profile=profile, **kw)
+
+
+def _profiles(base: str, fn: Callable[..., float], profiles: dict[str, tuple[dict, str]], **kw: Any) -> None:
+    """Add ``base.<profile>`` presets sharing ``kw`` metadata."""
+    for prof, (opts, conv) in profiles.items():
+        _add(f"{base}.{prof}", fn, options=opts, convention=conv, **kw)
+
+
+# ---------------------------------------------------------------- paper seven
+_add("AG", F.average_gradient, needs_sources=False, score_range=(0.0, INF), groups=PAPER,
+     convention="AG: central-difference gradient (np.gradient), sqrt((gx²+gy²)/2) summed / (M-1)(N-1)")
+_profiles("AG", F.average_gradient, {
+    "vifb": ({}, "AG (VIFB): as default"),
+    "mefb": ({}, "AG (MEFB): as default"),
+    "tang": ({}, "AG (Tang): as default"),
+    "cddfuse": ({"normalise": "MN", "dtype": "float32"}, "AG (CDDFuse): mean over all M·N pixels, float32"),
+}, needs_sources=False, score_range=(0.0, INF))
+
+_add("EN", F.entropy, needs_sources=False, score_range=(0.0, 8.0), groups=PAPER,
+     convention="EN: 256-bin histogram of uint8 grey, log2 (bits)")
+for _p in ("vifb", "mefb", "tang", "cddfuse"):
+    _add(f"EN.{_p}", F.entropy, needs_sources=False, score_range=(0.0, 8.0),
+         convention=f"EN ({_p}): as default (bits, 256 bins)")
+
+_add("SF", F.spatial_frequency, needs_sources=False, score_range=(0.0, INF), groups=PAPER,
+     convention="SF: sqrt(mean Δh² + mean Δv²), means over the valid neighbour differences")
+_profiles("SF", F.spatial_frequency, {
+    "vifb": ({"normalise": "MN"}, "SF (VIFB): sums of squared differences ÷ M·N"),
+    "mefb": ({"normalise": "MN"}, "SF (MEFB): sums of squared differences ÷ M·N"),
+    "tang": ({}, "SF (Tang): as default"),
+    "cddfuse": ({"dtype": "float32"}, "SF (CDDFuse): as default, float32"),
+}, needs_sources=False, score_range=(0.0, INF))
+
+_add("SD", F.standard_deviation, needs_sources=False, score_range=(0.0, 127.5), groups=PAPER,
+     convention="SD: population std (ddof=0) of uint8 grey levels")
+_profiles("SD", F.standard_deviation, {
+    "vifb": ({}, "SD (VIFB 'Variance'): as default (it is a std)"),
+    "mefb": ({}, "SD (MEFB): as default"),
+    "tang": ({}, "SD (Tang): as default"),
+    "cddfuse": ({"dtype": "float32"}, "SD (CDDFuse): np.std in float32"),
+}, needs_sources=False, score_range=(0.0, 127.5))
+
+_add("CC", F.correlation_coefficient, score_range=(-1.0, 1.0), groups=PAPER,
+     convention="CC: (r(A,F)+r(B,F))/2, Pearson")
+_profiles("CC", F.correlation_coefficient, {
+    "tang": ({}, "CC (Tang): as default (its mean(A) typo cancels)"),
+    "cddfuse": ({}, "CC (CDDFuse): as default"),
+}, score_range=(-1.0, 1.0))
+
+_add("MI", F.mutual_information, score_range=(0.0, 16.0), groups=PAPER,
+     convention="MI: MI(A,F)+MI(B,F), exact 256×256 joint histogram, bits")
+_profiles("MI", F.mutual_information, {
+    "vifb": ({"base": "e", "stretch_first": True}, "MI (VIFB 'Mutinf'): nats, after min-max stretch"),
+    "tang": ({"saturate_255": True}, "MI (Tang): bits; levels 254/255 merged in the joint histogram (uint8 bug)"),
+    "cddfuse": ({"base": "e"}, "MI (CDDFuse): sklearn mutual_info_score, nats"),
+}, score_range=(0.0, 16.0))
+
+_add("SCD", F.sum_of_correlation_differences, score_range=(-2.0, 2.0), groups=PAPER,
+     convention="SCD: r(F-B,A)+r(F-A,B); NaN when F equals a source")
+_profiles("SCD", F.sum_of_correlation_differences, {
+    "tang": ({}, "SCD (Tang): as default"),
+    "cddfuse": ({}, "SCD (CDDFuse): as default"),
+}, score_range=(-2.0, 2.0))
+
+# ----------------------------------------------------------- error measures
+_add("MSE", F.mean_squared_error, higher_is_better=False, score_range=(0.0, 255.0 ** 2), groups=STANDARD,
+     convention="MSE: (MSE(A,F)+MSE(B,F))/2 on 0-255")
+_profiles("MSE", F.mean_squared_error, {
+    "tang": ({"scale": 1.0}, "MSE (Tang): on [0,1] images"),
+    "cddfuse": ({}, "MSE (CDDFuse): as default (0-255)"),
+}, higher_is_better=False, score_range=(0.0, 255.0 ** 2))
+
+_add("RMSE", F.root_mean_squared_error, higher_is_better=False, score_range=(0.0, 255.0), groups=STANDARD,
+     convention="RMSE: sqrt((MSE(A,F)+MSE(B,F))/2) on 0-255")
+_profiles("RMSE", F.root_mean_squared_error, {
+    "vifb": ({"variant": "vifb"}, "RMSE (VIFB): mean of sqrt(SSE)/(MN) = RMSE/sqrt(MN), size-dependent (bug)"),
+    "mefb": ({"variant": "vifb"}, "RMSE (MEFB): mean of sqrt(SSE)/(MN) = RMSE/sqrt(MN), size-dependent (bug)"),
+}, higher_is_better=False, score_range=(0.0, 255.0))
+
+_add("PSNR", F.peak_signal_to_noise_ratio, score_range=(0.0, INF), groups=STANDARD,
+     convention="PSNR: 10·log10(255²/MSE̅), MSE̅=(MSE(A,F)+MSE(B,F))/2, dB")
+_profiles("PSNR", F.peak_signal_to_noise_ratio, {
+    "vifb": ({"variant": "vifb"}, "PSNR (VIFB): 20·log10(255/(sqrt(SSE)/MN)) (bug, ~53 dB)"),
+    "mefb": ({"variant": "vifb"}, "PSNR (MEFB): 20·log10(255/(sqrt(SSE)/MN)) (bug, ~53 dB)"),
+    "tang": ({"variant": "tang"}, "PSNR (Tang): MSE on [0,1] with peak 255 = standard + 48.13 dB (bug)"),
+    "cddfuse": ({"variant": "cddfuse"}, "PSNR (CDDFuse): peak max(F)"),
+}, score_range=(0.0, INF))
+
+# ------------------------------------------------------- histogram measures
+_add("CE", F.cross_entropy, higher_is_better=False, score_range=(0.0, INF), groups=STANDARD,
+     convention="CE: mean over sources of KL(p_X||p_F), 256 bins, bits (VIFB/MEFB)")
+for _p in ("vifb", "mefb"):
+    _add(f"CE.{_p}", F.cross_entropy, higher_is_better=False, score_range=(0.0, INF),
+         convention=f"CE ({_p}): as default")
+
+_add("NMI", F.normalized_mutual_information, score_range=(0.0, 2.0), groups=STANDARD,
+     convention="NMI: 2·Σ_X MI(X,F)/(H_X+H_F), bits (Liu toolbox/MEFB)")
+_add("NMI.mefb", F.normalized_mutual_information, options={"stretch_first": True}, score_range=(0.0, 2.0),
+     convention="NMI (MEFB): as default, after min-max stretch")
+
+_add("TE", F.tsallis_entropy, score_range=(0.0, INF), groups=STANDARD,
+     convention="TE: Tsallis MI, q=1.85, T(A,F)+T(B,F), correct marginals")
+_add("TE.mefb", F.tsallis_entropy, options={"transposed_marginals": True, "stretch_first": True},
+     score_range=(-INF, INF),
+     convention="TE (MEFB): q=1.85, min-max stretch, marginals indexed transposed as in the Liu code (bug kept)")
+
+_add("Qncie", F.nonlinear_correlation_information_entropy, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="Qncie: 1 - eigen-entropy of the NCC matrix of (A,B,F), 256 bins")
+_add("Qncie.mefb", F.nonlinear_correlation_information_entropy, score_range=(0.0, 1.0),
+     convention="Qncie (MEFB): as default")
+
+# --------------------------------------------------------- gradient measures
+_add("EI", F.edge_intensity, needs_sources=False, score_range=(0.0, INF), groups=STANDARD,
+     convention="EI: mean Sobel magnitude, replicate padding (VIFB/MEFB)")
+for _p in ("vifb", "mefb"):
+    _add(f"EI.{_p}", F.edge_intensity, needs_sources=False, score_range=(0.0, INF),
+         convention=f"EI ({_p}): as default")
+
+_add("Qabf", F.qabf, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="Qabf: Xydeas-Petrovic, Sobel zero-pad, L=1, reference quirk G=gF where gX=gF kept")
+for _p in ("vifb", "mefb", "tang", "cddfuse"):
+    _add(f"Qabf.{_p}", F.qabf, score_range=(0.0, 1.0), convention=f"Qabf ({_p}): as default")
+
+_add("Nabf", F.nabf, higher_is_better=False, score_range=(0.0, 2.0), groups=STANDARD,
+     convention="Nabf: Shreyamsha Kumar's modified N_abf, fused image first")
+_add("Nabf.tang", F.nabf, options={"tang_argument_bug": True}, higher_is_better=False, score_range=(0.0, 2.0),
+     convention="Nabf (Tang HEAD): called as analysis_nabf(A, B, F), A treated as fused (argument bug kept)")
+
+
+def register_all() -> None:
+    """Register every preset in the core metric registry."""
+    for p in PRESETS.values():
+        register_metric(
+            p.name, p,
+            needs_sources=p.needs_sources,
+            higher_is_better=p.higher_is_better,
+            score_range=p.score_range,
+            convention=p.convention,
+            groups=p.groups,
+            profile=p.profile,
+            options=dict(p.options),
+        )

@@ -1,0 +1,83 @@
+"""The public entry points ``compute``/``evaluate``, input validation and groups."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fusionbench.metrics as M
+from fusionbench.metric import PAPER_ORDER, metric_info, resolve_metrics
+
+
+def _triple(n: int = 48, seed: int = 0):
+    r = np.random.default_rng(seed)
+    return tuple(r.integers(0, 256, (n, n), dtype=np.uint8) for _ in range(3))
+
+
+def test_paper_group_is_the_seven_in_order() -> None:
+    assert resolve_metrics("paper") == list(PAPER_ORDER)
+
+
+def test_groups_nest() -> None:
+    paper, standard, every = (set(resolve_metrics(g)) for g in ("paper", "standard", "all"))
+    assert paper <= standard <= every
+
+
+def test_metadata_fields() -> None:
+    for name in resolve_metrics("all"):
+        info = metric_info(name)
+        assert set(info.groups) <= {"paper", "standard", "all"}
+        assert info.convention and info.profile == "default"
+        lo, hi = info.score_range
+        assert lo < hi
+
+
+def test_evaluate_returns_floats() -> None:
+    f, a, b = _triple()
+    out = M.evaluate(f, a, b, "paper")
+    assert list(out) == list(PAPER_ORDER)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in out.values())
+
+
+def test_float_input_needs_data_range() -> None:
+    f, a, b = _triple()
+    with pytest.raises(ValueError, match="data_range"):
+        M.compute("EN", f / 255.0, a, b)
+    v = M.compute("MI", f / 255.0, a / 255.0, b / 255.0, data_range=1.0)
+    assert v == pytest.approx(M.compute("MI", f, a, b))
+
+
+def test_float_input_is_quantised_round_and_clip() -> None:
+    f, a, b = _triple()
+    x = f.astype(np.float64) + 0.3  # rounds back to f
+    assert M.compute("SD", x, a, b, data_range=255.0) == M.compute("SD", f, a, b)
+
+
+def test_shape_mismatch_raises() -> None:
+    f, a, b = _triple()
+    with pytest.raises(ValueError, match="shapes differ"):
+        M.compute("MI", f, a[:-1], b)
+
+
+def test_colour_raises() -> None:
+    f, a, b = _triple()
+    with pytest.raises(ValueError, match="colour"):
+        M.compute("EN", np.dstack([f, f, f]), a, b)
+
+
+def test_unknown_preset_suggests() -> None:
+    f, a, b = _triple()
+    with pytest.raises(KeyError):
+        M.compute("Qabff", f, a, b)
+
+
+def test_scd_undefined_is_nan_with_warning() -> None:
+    f, a, b = _triple()
+    with pytest.warns(M.UndefinedMetricWarning):
+        v = M.compute("SCD", a, a, b)
+    assert np.isnan(v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = M.evaluate(a, a, b, ["SCD"])  # evaluate silences the warning
+    assert np.isnan(out["SCD"])

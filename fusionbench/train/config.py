@@ -1,0 +1,46 @@
+"""The training schedule: one dataclass shared by every trainable method."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Schedule and bookkeeping of one training run.
+
+    ``patch_size``/``stride`` cut every training pair into square patches
+    (position ``0, stride, 2·stride, ...`` while the patch fits);
+    ``max_patches`` keeps a seeded random subset of them (``None``: all).
+    ``stop_after_steps`` ends the run early after that many optimiser steps
+    in total (a budget; the checkpoint lets ``resume`` continue).
+    ``checkpoint_every_s`` is the wall time between checkpoints (one is also
+    written at the end of every epoch and at the end of the run).
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-4
+    patch_size: int = 120
+    stride: int = 10
+    max_patches: int | None = None
+    seed: int = 0
+    threads: int = 1
+    checkpoint_every_s: float = 180.0
+    log_every: int = 10
+    stop_after_steps: int | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, **overrides: Any) -> "TrainConfig":
+        """A copy with the non-``None`` overrides applied (unknown keys raise)."""
+        names = {f.name for f in fields(self)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    # fields that may differ between a run and its resumption without changing the result
+    RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps")

@@ -1,0 +1,272 @@
+"""The fusion network of Di et al. (2025), "mask optimisation and parallel attention" (MOPA).
+
+Source: DI Jing, LIANG Chan, GUO Wenqing, LIAN Jing, *Multimodal medical image
+fusion based on mask optimization and parallel attention mechanism*, Journal of
+Measurement Science and Instrumentation 16(1):26-36, 2025, §1.1-1.4 and
+Fig. 1-6.  No official code exists: this is fusionbench's reading of the text.
+Every gap the text leaves is a constructor argument; the choices (and why) are:
+
+* ``width=16`` feature channels per path.  The paper gives none; 16 puts the
+  cost at about the paper's 2.531 GFLOPs for a 256² pair (Table 5).  Its
+  "0.5×10⁷ parameters" cannot belong to the same fully convolutional network
+  (5 M conv weights would cost hundreds of GFLOPs at 256²), so we match the
+  FLOPs, which are measurable, and report the parameter count as it comes.
+* Binary masks (§1.1): Otsu's threshold of each full source image (Eq. 1-6,
+  ``skimage.filters.threshold_otsu``), ``mask = image > T``, computed in numpy
+  before the network (:func:`otsu_mask`).  Masks of patches are cut from the
+  full-image masks, so training and inference agree.
+* How mask and image enter a path: ``mask_mode='concat'`` stacks image and mask
+  as two input channels (the network learns how to use the mask);
+  ``'multiply'`` feeds ``[image, image·mask]`` instead.
+* Feature extraction (§1.2): the MRI path and the PET/SPECT path are four 3×3
+  conv + LReLU blocks each; the shared path takes both sources stacked and has
+  three.  The three outputs are concatenated (``3·width`` channels).
+* LReLU negative slope ``slope=0.2`` (common in fusion CNNs; the paper gives none).
+* Contrast enhancement module (§1.3.1, Fig. 3): multiscale layer of 1×1, 3×3,
+  5×5 and 7×7 convs (each ``3w → 3w/4``, concatenated back to ``3w``) + LReLU;
+  a residual block (two 3×3 convs); the contrast map is the local standard
+  deviation over a (2r+1)² window (Eq. 7, which is exactly the window's
+  population standard deviation), ``r=3`` by default (a 7×7 window, the
+  largest kernel of the multiscale layer); global max pooling; FC + LReLU
+  (reduction 4) and FC + sigmoid give one weight per channel that multiplies
+  the module's *input* features (the text: "the original features ... are
+  multiplied").
+* Detail preserving module (§1.3.2, Fig. 4): 3×3 conv + LReLU, then three
+  parallel paths of 1, 2 and 3 depthwise-separable conv blocks (six in all),
+  each path with a skip connection spanning its blocks (spans 1, 2, 3); the
+  paths are concatenated, a 3×3 conv returns to the input width, and the
+  module-wide residual sum is the span-6 connection.  A DSCB is depthwise 3×3
+  + pointwise 1×1 + LReLU.  The DPM follows the CEM (Fig. 1 order as
+  described in §1 "enhanced by a contrast enhancement module and a detail
+  preservation module").
+* Parallel attention (§1.3.3, Fig. 5): channel branch — global average and
+  max pooling, concatenated, two convs + LReLU and a conv + sigmoid (the
+  paper's 3×3 kernels act on 1×1 pooled maps, where a zero-padded 3×3 conv
+  equals a 1×1 conv, so 1×1 is used; hidden width ``3w/2``); spatial branch —
+  mean and max over channels, concatenated, a ``7×7`` conv (CBAM's size) +
+  sigmoid.  Both branches read the same input (``parallel``), their weighted
+  features are concatenated and combined by a 3×3 conv + LReLU.
+* Reconstruction head (not described): 3×3 conv ``3w → w`` + LReLU, 3×3 conv
+  ``w → 1`` and a sigmoid, so the fused image lies in [0, 1].
+* Decoupling network (§1.4, Fig. 6): fully convolutional, size preserving;
+  its first layer takes the fused image concatenated with the outputs of the
+  fourth conv block of the MRI and PET/SPECT paths ("the output from the fourth
+  layer of the feature extraction phase is fed back into the first layer").
+  A segment is 1×1 conv + LReLU + 3×3 conv + LReLU, with a residual sum where
+  widths match ("composed of residual networks").  Two shared segments, then
+  one segment + 3×3 conv + sigmoid per output: the two decoupled images that
+  approximate the two sources.  It is used in training only.
+
+Ablation switches (Table 4): ``use_mask=False`` feeds each single-modality
+path the image alone (one input channel, no mask); ``use_contrast=False`` and
+``use_attention=False`` replace the CEM or the attention module by the identity
+(the features pass through unchanged); ``use_decouple=False`` builds no
+decoupling network and drops L_decouple from the loss.  The DPM and the
+reconstruction head are always present (Table 4 does not switch them).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def otsu_mask(image: np.ndarray) -> np.ndarray:
+    """Binary mask ``image > T`` with Otsu's threshold ``T`` (Eq. 1-6), as float32 0/1.
+
+    A constant image has no threshold and gets an all-zero mask.
+    """
+    from skimage.filters import threshold_otsu
+
+    image = np.asarray(image)
+    if image.size == 0 or image.min() == image.max():
+        return np.zeros(image.shape, np.float32)
+    return (image > threshold_otsu(image)).astype(np.float32)
+
+
+def conv_block(cin: int, cout: int, k: int = 3, slope: float = 0.2) -> nn.Sequential:
+    """``k×k`` conv (zero padding, size preserving) + LReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.LeakyReLU(slope))
+
+
+class FeaturePath(nn.Sequential):
+    """``n`` 3×3 conv + LReLU blocks (§1.2)."""
+
+    def __init__(self, cin: int, width: int, n: int, slope: float):
+        super().__init__(*[conv_block(cin if i == 0 else width, width, 3, slope) for i in range(n)])
+
+
+def local_std(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Per-channel standard deviation over the (2r+1)² window centred on each pixel (Eq. 7).
+
+    Eq. 7, ``σ = (1/(2r+1))·sqrt(Σ (φ - μ)²)``, is the window's population
+    standard deviation.  Borders use reflect padding.
+    """
+    k = 2 * r + 1
+    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    mean = F.avg_pool2d(xp, k, stride=1)
+    mean_sq = F.avg_pool2d(xp * xp, k, stride=1)
+    return torch.sqrt((mean_sq - mean * mean).clamp_min(0.0) + 1e-12)
+
+
+class ContrastEnhancement(nn.Module):
+    """Contrast enhancement module (§1.3.1, Fig. 3): channel weights from a contrast map."""
+
+    def __init__(self, ch: int, r: int = 3, reduction: int = 4, slope: float = 0.2):
+        super().__init__()
+        self.r = r
+        q = ch // 4
+        outs = (q, q, q, ch - 3 * q)  # four scales whose outputs concatenate back to ``ch``
+        self.scales = nn.ModuleList([nn.Conv2d(ch, o, k, padding=k // 2) for o, k in zip(outs, (1, 3, 5, 7))])
+        self.act = nn.LeakyReLU(slope)
+        self.res = nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.LeakyReLU(slope), nn.Conv2d(ch, ch, 3, padding=1))
+        hidden = max(ch // reduction, 1)
+        self.fc = nn.Sequential(nn.Linear(ch, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, ch), nn.Sigmoid())
+
+    def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.act(torch.cat([s(x) for s in self.scales], dim=1))
+        flow = self.act(m + self.res(m))
+        contrast = local_std(flow, self.r)
+        pooled = torch.amax(contrast, dim=(2, 3))
+        return self.fc(pooled)[:, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.channel_weights(x)
+
+
+class DSCB(nn.Sequential):
+    """Depthwise-separable conv block: depthwise 3×3 + pointwise 1×1 + LReLU."""
+
+    def __init__(self, ch: int, slope: float):
+        super().__init__(nn.Conv2d(ch, ch, 3, padding=1, groups=ch), nn.Conv2d(ch, ch, 1), nn.LeakyReLU(slope))
+
+
+class DetailPreserving(nn.Module):
+    """Detail preserving module (§1.3.2, Fig. 4): 3 parallel DSCB paths (1+2+3 blocks) with skips."""
+
+    def __init__(self, ch: int, slope: float = 0.2):
+        super().__init__()
+        self.head = conv_block(ch, ch, 3, slope)
+        self.paths = nn.ModuleList([nn.Sequential(*[DSCB(ch, slope) for _ in range(n)]) for n in (1, 2, 3)])
+        self.fuse = nn.Conv2d(3 * ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        outs = [h + path(h) for path in self.paths]  # skips spanning 1, 2 and 3 DSCBs
+        return x + self.fuse(torch.cat(outs, dim=1))  # the span-6 (module-wide) residual
+
+
+class ParallelAttention(nn.Module):
+    """Parallel channel + spatial attention (§1.3.3, Fig. 5), combined by 3×3 conv + LReLU."""
+
+    def __init__(self, ch: int, spatial_kernel: int = 7, slope: float = 0.2):
+        super().__init__()
+        hidden = max(ch // 2, 1)
+        self.channel = nn.Sequential(
+            nn.Conv2d(2 * ch, hidden, 1), nn.LeakyReLU(slope),
+            nn.Conv2d(hidden, hidden, 1), nn.LeakyReLU(slope),
+            nn.Conv2d(hidden, ch, 1), nn.Sigmoid(),
+        )
+        self.spatial = nn.Sequential(nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2), nn.Sigmoid())
+        self.combine = conv_block(2 * ch, ch, 3, slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], dim=1)
+        wc = self.channel(pooled)
+        ws = self.spatial(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1))
+        return self.combine(torch.cat([x * wc, x * ws], dim=1))
+
+
+class Segment(nn.Module):
+    """Decoupling segment: 1×1 conv + LReLU + 3×3 conv + LReLU, residual where widths match."""
+
+    def __init__(self, cin: int, cout: int, slope: float):
+        super().__init__()
+        self.body = nn.Sequential(conv_block(cin, cout, 1, slope), conv_block(cout, cout, 3, slope))
+        self.residual = cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class Decoupler(nn.Module):
+    """Decoupling network (§1.4, Fig. 6): fused image + 4th-layer features → two source estimates."""
+
+    def __init__(self, feat_ch: int, width: int, slope: float = 0.2):
+        super().__init__()
+        self.trunk = nn.Sequential(Segment(1 + feat_ch, width, slope), Segment(width, width, slope))
+        self.heads = nn.ModuleList([
+            nn.Sequential(Segment(width, width, slope), nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid())
+            for _ in range(2)
+        ])
+
+    def forward(self, fused: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.trunk(torch.cat([fused, feats], dim=1))
+        return self.heads[0](t), self.heads[1](t)
+
+
+class MopaNet(nn.Module):
+    """The whole network.  Input ``x``: N×4×H×W = [MRI, PET/SPECT luma, MRI mask, luma mask] in [0, 1].
+
+    ``forward`` returns ``(fused, decoupled)`` with ``fused`` N×1×H×W in [0, 1]
+    and ``decoupled`` a pair of N×1×H×W source estimates, or ``None`` when the
+    decoupling network is switched off or ``decouple=False`` is passed
+    (inference).
+    """
+
+    def __init__(
+        self,
+        width: int = 16,
+        *,
+        use_mask: bool = True,
+        use_attention: bool = True,
+        use_contrast: bool = True,
+        use_decouple: bool = True,
+        mask_mode: str = "concat",
+        contrast_r: int = 3,
+        spatial_kernel: int = 7,
+        slope: float = 0.2,
+    ):
+        super().__init__()
+        if mask_mode not in ("concat", "multiply"):
+            raise ValueError(f"mask_mode must be 'concat' or 'multiply', not {mask_mode!r}")
+        self.use_mask, self.mask_mode = use_mask, mask_mode
+        cin = 2 if use_mask else 1
+        self.path_a = FeaturePath(cin, width, 4, slope)
+        self.path_b = FeaturePath(cin, width, 4, slope)
+        self.path_ab = FeaturePath(2, width, 3, slope)
+        ch = 3 * width
+        self.contrast = ContrastEnhancement(ch, contrast_r, 4, slope) if use_contrast else nn.Identity()
+        self.detail = DetailPreserving(ch, slope)
+        self.attention = ParallelAttention(ch, spatial_kernel, slope) if use_attention else nn.Identity()
+        self.head = nn.Sequential(conv_block(ch, width, 3, slope), nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid())
+        self.decoupler = Decoupler(2 * width, width, slope) if use_decouple else None
+
+    def _path_input(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.use_mask:
+            return img
+        return torch.cat([img, mask if self.mask_mode == "concat" else img * mask], dim=1)
+
+    def forward(self, x: torch.Tensor, decouple: bool = True):
+        a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
+        fa = self.path_a(self._path_input(a, ma))
+        fb = self.path_b(self._path_input(b, mb))
+        fab = self.path_ab(torch.cat([a, b], dim=1))
+        f = self.contrast(torch.cat([fa, fb, fab], dim=1))
+        f = self.attention(self.detail(f))
+        fused = self.head(f)
+        if self.decoupler is None or not decouple:
+            return fused, None
+        return fused, self.decoupler(fused, torch.cat([fa, fb], dim=1))
+
+
+def network_inputs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Stack the network's 4 input channels ``[a, b, otsu(a), otsu(b)]`` (float32, 4×H×W).
+
+    ``a`` and ``b`` are H×W float images in [0, 1] (MRI, and PET/SPECT luma or CT).
+    """
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32)
+    return np.stack([a, b, otsu_mask(a), otsu_mask(b)])

@@ -1,21 +1,54 @@
 """Non-subsampled shearlet transform (NSST), Easley–Labate–Lim "local" version.
 
 Reproduces ``nsst_dec2`` / ``nsst_rec2`` of the shearlet toolbox shipped with
-``MorvanLi/CNP-MIF`` (``shearlet/``): a non-subsampled à-trous Laplacian pyramid with
-Cunha's ``'maxflat'`` filters, then per level ``2**dcomp[l]`` directional shear filters of
-support ``dsize[l]`` built from Meyer windows on the pseudo-polar grid and normalised to a
-tight frame, applied by periodic (FFT) convolution.
+``MorvanLi/CNP-MIF`` (``shearlet/``; G. Easley, D. Labate, W.-Q. Lim, "Sparse directional
+image representations using the discrete shearlet transform", ACHA 25, 2008):
+
+1. a non-subsampled à-trous Laplacian pyramid (``atrousdec``) with Cunha's filters
+   (``'maxflat'`` by default), ``len(dcomp)`` levels;
+2. per level ``l``, ``2**dcomp[l]`` shearing filters of support ``dsize[l]``×``dsize[l]``:
+   Meyer windows on the pseudo-polar grid mapped to Cartesian coordinates and inverse
+   FFT'd (``shearing_filters_Myer``), zero-padded to the image size, FFT'd and normalised
+   per level by ``sqrt(Σ_k |F_k|²)`` (a tight frame);
+3. coefficients ``real(ifft2(F_k · fft2(band)))`` (periodic convolution); the inverse
+   multiplies by ``conj(F_k)``, sums over ``k`` and inverts the pyramid.
 
 Layout (same as the toolbox and the Octave dumps): ``lowpass`` = ``dst{1}`` (H×W);
 ``bands[l]`` = ``dst{l+2}`` of shape ``(2**dcomp[l], H, W)``, ``l = 0`` the **coarsest**
 level (``dcomp``/``dsize`` are listed coarse → fine, as in the toolbox);
-``bands[l][d]`` = ``dst{l+2}(:, :, d+1)``.  Square images only (as the toolbox).
+``bands[l][d]`` = ``dst{l+2}(:, :, d+1)``.
+
+Agreement with the toolbox under GNU Octave 7.3 (``../shared/official/octave_runs/transforms``,
+pinned in ``tests/methods/test_transforms_nsst.py``): see ``docs/transforms.md``
+(max |Δ| ≤ 1e-12 on every band for CNP's and Liu's settings).  Perfect reconstruction ~1e-15.
+
+The toolbox handles square images only (``[L, L] = size(x)``); this port also accepts H×W
+(the shearing filters are padded to H×W), an extension not covered by the Octave reference.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+from scipy import fft as sfft
+
+from ._atrous import nsp_decompose, nsp_reconstruct
+from ._filters import shearing_filters_meyer
+
+
+@lru_cache(maxsize=32)
+def shear_filter_bank(shape: tuple[int, int], dcomp: int, dsize: int) -> np.ndarray:
+    """Normalised frequency responses ``(2**dcomp, H, W//2+1)`` (rfft2 half-plane) of one level.
+
+    Equals the toolbox's ``shear_f{l}`` (``fft2(w, L, L)/L`` normalised by ``sqrt(Σ|F_k|²)``);
+    the ``1/L`` factor cancels in the normalisation.
+    """
+    w = shearing_filters_meyer(dsize, dcomp)
+    f = sfft.rfft2(w, s=shape, axes=(-2, -1))
+    f = f / np.sqrt(np.sum(np.abs(f) ** 2, axis=0))
+    f.setflags(write=False)
+    return f
 
 
 def nsst_decompose(image: np.ndarray, dcomp: Sequence[int] = (2, 2, 3, 3),
@@ -23,12 +56,34 @@ def nsst_decompose(image: np.ndarray, dcomp: Sequence[int] = (2, 2, 3, 3),
                    pyr_filter: str = "maxflat") -> tuple[np.ndarray, list[np.ndarray]]:
     """NSST decomposition; returns ``(lowpass, bands)`` (layout in the module docstring).
 
-    Defaults are CNP's setting (dcomp [2,2,3,3], dsize [4,4,8,8], 'maxflat').
+    Defaults are CNP's setting (dcomp [2,2,3,3], dsize [4,4,8,8], 'maxflat'); Liu's
+    NSST-PAPCNN uses dcomp [3,3,4,4], dsize [8,8,16,16].
     """
-    raise NotImplementedError("NSST is being implemented (issue 5)")
+    if len(dcomp) != len(dsize):
+        raise ValueError("dcomp and dsize must have the same length")
+    x = np.asarray(image, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError("nsst_decompose expects a 2-D image")
+    low, highs = nsp_decompose(x, pyr_filter, len(dcomp))
+    bands = []
+    for band, k, n in zip(highs, dcomp, dsize):
+        f = shear_filter_bank(x.shape, int(k), int(n))
+        bands.append(sfft.irfft2(f * sfft.rfft2(band), s=x.shape, axes=(-2, -1)))
+    return low, bands
 
 
 def nsst_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray],
                      dsize: Sequence[int] = (4, 4, 8, 8), pyr_filter: str = "maxflat") -> np.ndarray:
     """Inverse of :func:`nsst_decompose` (``dcomp`` is read from ``bands[l].shape[0]``)."""
-    raise NotImplementedError("NSST is being implemented (issue 5)")
+    if len(bands) != len(dsize):
+        raise ValueError("one dsize per level is needed")
+    shape = np.shape(lowpass)
+    highs = []
+    for band, n in zip(bands, dsize):
+        k = int(np.log2(band.shape[0]))
+        if 2 ** k != band.shape[0]:
+            raise ValueError("the number of directions per level must be a power of 2")
+        f = shear_filter_bank(shape, k, int(n))
+        spec = np.sum(np.conj(f) * sfft.rfft2(band, axes=(-2, -1)), axis=0)
+        highs.append(sfft.irfft2(spec, s=shape))
+    return nsp_reconstruct(lowpass, highs, pyr_filter)

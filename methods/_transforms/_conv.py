@@ -1,0 +1,79 @@
+"""Convolution kernels shared by the NSST and NSCT ports (vectorised; FFT based).
+
+``atrous_conv``  — the toolboxes' ``symext`` + ``conv2(..., 'valid')`` / ``atrousc`` step of the
+non-subsampled pyramid: convolution with the filter upsampled by ``2**lev`` ("à trous") after
+symmetric extension (edge sample repeated) with the toolbox's delay compensation.
+
+``periodic_kernel_fft`` — the frequency response, on an R×C periodic grid, of the toolbox's
+``efilter2(x, f, 'per')`` (``M = I``) and ``zconv2(x, f, M)`` (filter upsampled by the 2×2
+integer matrix ``M``), so that a periodic convolution is one product in the Fourier domain.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import fft as sfft
+from scipy.signal import fftconvolve
+
+
+def _sym_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Fold indices into [0, n) by symmetric reflection with the edge repeated (MATLAB 'symmetric')."""
+    idx = np.mod(idx, 2 * n)
+    return np.where(idx >= n, 2 * n - 1 - idx, idx)
+
+
+@lru_cache(maxsize=64)
+def _upsampled(h_bytes: bytes, shape: tuple[int, int], lev: int) -> np.ndarray:
+    h = np.frombuffer(h_bytes, dtype=np.float64).reshape(shape)
+    if lev == 0:
+        return h
+    step = 2 ** lev
+    hu = np.zeros((shape[0] * step, shape[1] * step))
+    hu[::step, ::step] = h
+    return hu
+
+
+def atrous_conv(x: np.ndarray, h: np.ndarray, lev: int) -> np.ndarray:
+    """One non-subsampled pyramid filtering step (``nsfbdec`` / ``atrousdec`` semantics).
+
+    ``lev = 0``: ``conv2(symext(x, h, [1 1]), h, 'valid')``; ``lev ≥ 1``:
+    ``atrousc(symext(x, upsample2df(h, lev), s), h, 2**lev·I)`` with ``s = 2 − 2**(lev−1)``.
+    Output has the shape of ``x``.  Unlike the toolbox (which indexes out of range), an image
+    smaller than the upsampled filter is extended by repeated symmetric reflection.
+    """
+    h = np.ascontiguousarray(h, dtype=np.float64)
+    hu = _upsampled(h.tobytes(), h.shape, lev)
+    p, q = hu.shape
+    s = 1 if lev == 0 else 2 - 2 ** (lev - 1)
+    m, n = x.shape
+    rows = _sym_index(np.arange(m + p - 1) - (q // 2 - s + 1), m)
+    cols = _sym_index(np.arange(n + q - 1) - (p // 2 - s + 1), n)
+    ext = x[np.ix_(rows, cols)]
+    return fftconvolve(ext, hu, mode="valid")
+
+
+def periodic_kernel_fft(f: np.ndarray, shape: tuple[int, int], mat: np.ndarray | None = None) -> np.ndarray:
+    """Real-FFT (``rfft2``) frequency response of a periodic filtering step on an R×C grid.
+
+    ``mat is None``: ``efilter2(x, f, 'per')`` (origin at ``ceil((size(f) − 1)/2)``).
+    Otherwise ``zconv2(x, f, mat)``: tap ``f[r, c]`` lands at offset
+    (row, col) = (M21·c + M22·r, M11·c + M12·r) − (⌊L_r/2⌋, ⌊L_c/2⌋), where L are the
+    toolbox's "new filter lengths" of the sheared support.
+    """
+    R, C = shape
+    fr, fc = f.shape
+    rr, cc = np.meshgrid(np.arange(fr), np.arange(fc), indexing="ij")
+    if mat is None:
+        off_r = rr - int(np.ceil((fr - 1) / 2))
+        off_c = cc - int(np.ceil((fc - 1) / 2))
+    else:
+        m0, m1, m2, m3 = int(mat[0, 0]), int(mat[1, 0]), int(mat[0, 1]), int(mat[1, 1])
+        new_cols = (m0 - 1) * (fc - 1) + m2 * (fr - 1) + fc - 1
+        new_rows = (m3 - 1) * (fr - 1) + m1 * (fc - 1) + fr - 1
+        # C integer division truncates toward zero (matters only for negative lengths)
+        off_r = m1 * cc + m3 * rr - int(new_rows / 2)
+        off_c = m0 * cc + m2 * rr - int(new_cols / 2)
+    k = np.zeros((R, C))
+    np.add.at(k, (np.mod(off_r, R), np.mod(off_c, C)), f)
+    return sfft.rfft2(k)

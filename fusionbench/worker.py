@@ -84,7 +84,7 @@ def _failure(stage: str, exc: BaseException, metric: str = "") -> dict[str, str]
 def run_task(task: Task) -> dict[str, Any]:
     """Fuse (unless the PNG is cached) and score one pair; never raises."""
     from .api import fuse_arrays, scoring_view
-    from .io import load_image, save_png
+    from .io import check_pair, load_image, save_png
 
     result: dict[str, Any] = {
         "dataset": task.dataset, "pair": task.pair, "method": task.method, "method_key": task.method_key,
@@ -93,6 +93,7 @@ def run_task(task: Task) -> dict[str, Any]:
     try:
         a = load_image(task.a_path)
         b = load_image(task.b_path)
+        check_pair(a, b, task.a_path, task.b_path)
         fused_file = Path(task.fused_path)
         if fused_file.is_file():
             fused = load_image(fused_file)

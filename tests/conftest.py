@@ -50,3 +50,47 @@ def weights_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> 
         os.environ.pop("FUSIONBENCH_HOME", None)
     else:
         os.environ["FUSIONBENCH_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment in which the tiny plugin distribution of ``tests/plugin_dist`` is installed.
+
+    It is a real distribution installed by pip (into a throwaway ``--target``
+    folder put on ``PYTHONPATH``), so its entry points are discovered exactly
+    as a third-party package's would be.
+    """
+    import subprocess
+    import sys
+
+    target = tmp_path_factory.mktemp("plugin_site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
+         str(target), str(REPO / "tests" / "plugin_dist")],
+        check=True, capture_output=True, text=True,
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(target) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture(scope="session")
+def make_pairs():
+    """Factory fixture: ``make_pairs(root, n, size=48, colour=True, seed=0)`` writes a folder dataset."""
+    return _make_pairs
+
+
+def _make_pairs(root: Path, n: int, size: int = 48, colour: bool = True, seed: int = 0) -> Path:
+    """Write ``n`` random pairs into ``root/a`` and ``root/b`` (a folder dataset)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (root / "a").mkdir(parents=True, exist_ok=True)
+    (root / "b").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+        b = rng.integers(0, 256, (size, size, 3) if colour else (size, size), dtype=np.uint8)
+        Image.fromarray(a).save(root / "a" / f"p{i:03d}.png")
+        Image.fromarray(b).save(root / "b" / f"p{i:03d}.png")
+    return root

@@ -1,0 +1,72 @@
+"""Datasets: manifests, splits, the folder dataset and the built-in default."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fusionbench
+from fusionbench.data.manifest import manifest, splits
+from fusionbench.io import load_image
+
+
+def test_split_v1_is_disjoint_and_complete() -> None:
+    for name, spec in manifest()["datasets"].items():
+        ids = {p["id"] for p in spec["pairs"]}
+        s = splits()["datasets"][name]
+        assert set(s["train"]) | set(s["test"]) == ids
+        assert not set(s["train"]) & set(s["test"])
+        assert set(s.get("paper_train", [])) <= set(s["train"])
+        assert set(s.get("paper20", [])) <= set(s["test"])
+
+
+def test_paper_sets_have_the_papers_sizes(shared_dir) -> None:
+    train = fusionbench.data.paper_training_pairs(shared_dir / "data")
+    assert len(train) == 180
+    twenty = fusionbench.data.paper20_pairs(shared_dir / "data")
+    assert [p.task for p in twenty].count("MRI-PET") == 10 and [p.task for p in twenty].count("MRI-SPECT") == 10
+
+
+def test_no_test_mri_is_seen_in_training(shared_dir) -> None:
+    """MRI-CT and MRI-SPECT share 30 MRI slices: identical pixels must be in the same split."""
+    seen: dict[bytes, set[str]] = {}
+    for name in ("harvard-mri-spect", "harvard-mri-ct"):
+        ds = fusionbench.create_dataset(name, data_dir=shared_dir / "data")
+        for split in ("train", "test"):
+            for pair in ds.select(split):
+                seen.setdefault(load_image(pair.a_path).tobytes(), set()).add(split)
+    assert all(len(s) == 1 for s in seen.values())
+
+
+def test_harvard_layout_and_counts(shared_dir) -> None:
+    counts = {n: len(fusionbench.create_dataset(n, data_dir=shared_dir / "data"))
+              for n in ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct", "tno")}
+    assert counts == {"harvard-mri-pet": 245, "harvard-mri-spect": 333, "harvard-mri-ct": 160, "tno": 25}
+    pet = fusionbench.create_dataset("harvard-mri-pet", data_dir=shared_dir / "data").pairs[0]
+    assert load_image(pet.a_path).ndim == 2 and load_image(pet.b_path).shape[2] == 3
+
+
+def test_missing_data_gives_the_fetch_command(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="fusionbench fetch harvard"):
+        fusionbench.create_dataset("harvard-mri-ct", data_dir=tmp_path)
+
+
+def test_folder_dataset_pairs_by_name(tmp_path, make_pairs) -> None:
+    make_pairs(tmp_path, 3)
+    ds = fusionbench.create_dataset(f"folder:{tmp_path}")
+    assert [p.id for p in ds.pairs] == ["p000", "p001", "p002"] and ds.problems == []
+    assert ds.select("test") == ds.pairs
+
+
+def test_builtin_dataset_is_deterministic(tmp_path, monkeypatch) -> None:
+    from fusionbench.data import synthetic
+
+    a = synthetic.generate(tmp_path / "one")
+    b = synthetic.generate(tmp_path / "two")
+    for task in synthetic.TASKS:
+        for f in sorted((a / task / "b").glob("*.png")):
+            assert np.array_equal(load_image(f), load_image(b / task / "b" / f.name))
+    pet = load_image(next((a / "builtin-mri-pet" / "b").glob("*.png")))
+    ct = load_image(next((a / "builtin-mri-ct" / "b").glob("*.png")))
+    assert pet.ndim == 3 and ct.ndim == 2 and pet.shape[:2] == (256, 256)
+    mri = load_image(next((a / "builtin-mri-pet" / "a").glob("*.png")))
+    assert mri.ndim == 2 and mri.max() > 200  # real anatomy, full range

@@ -1,0 +1,59 @@
+"""``fusionbench fetch``: downloads served from ../shared over a local HTTP server on 127.0.0.1."""
+from __future__ import annotations
+
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from fusionbench.fetch import DownloadError, fetch_dataset, remote_path
+
+
+class _SourceLayout(http.server.SimpleHTTPRequestHandler):
+    """Serves ``shared/data/tno/{vis,ir}`` under the source repository's names (``vi/``, ``ir/``)."""
+
+    def translate_path(self, path: str) -> str:
+        rel = path.lstrip("/")
+        rel = "vis/" + rel[3:] if rel.startswith("vi/") else rel
+        return str(Path(self.directory) / rel)
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture
+def server(shared_dir):
+    handler = partial(_SourceLayout, directory=str(shared_dir / "data" / "tno"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def test_fetch_tno_from_local_server(server, tmp_path, shared_dir) -> None:
+    root = fetch_dataset("tno", tmp_path, base_url=server, workers=4, log=lambda m: None)
+    files = sorted(p.relative_to(root) for p in root.rglob("*.png"))
+    assert len(files) == 50
+    assert (root / "tno/ir/01.png").read_bytes() == (shared_dir / "data/tno/ir/01.png").read_bytes()
+    # second call: nothing to download
+    messages: list[str] = []
+    fetch_dataset("tno", tmp_path, base_url=server, log=messages.append)
+    assert "0 files to download" in messages[0]
+
+
+def test_tampered_file_is_refused(server, tmp_path) -> None:
+    target = tmp_path / "tno/ir/01.png"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"tampered")  # a wrong local copy is re-downloaded, not trusted
+    fetch_dataset("tno", tmp_path, base_url=server, log=lambda m: None)
+    assert target.read_bytes() != b"tampered"
+    with pytest.raises(DownloadError, match="files failed"):
+        fetch_dataset("tno", tmp_path / "x", base_url=server + "nowhere/", log=lambda m: None)
+
+
+def test_remote_layout_of_harvard() -> None:
+    assert remote_path("harvard", "harvard/MRI-PET/PET/25030.png") == "PET-MRI/PET/25030.png"
+    assert remote_path("harvard", "harvard/MRI-CT/CT/2006.png") == "CT-MRI/CT/2006.png"

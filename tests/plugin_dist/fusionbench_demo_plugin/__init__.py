@@ -1,0 +1,32 @@
+"""A third-party fusion method package: registers on import through its entry point."""
+import os
+import time
+
+import numpy as np
+
+from fusionbench import register_method
+
+
+@register_method("demo_min", display_name="Demo min", family="plugin", citation="fusionbench test plugin")
+def demo_min(a, b):
+    """Pixel-wise minimum."""
+    return np.minimum(a, b)
+
+
+@register_method("demo_slow", display_name="Demo slow", family="plugin", citation="fusionbench test plugin")
+def demo_slow(a, b):
+    """The mean, after sleeping DEMO_SLOW_SECONDS (default 0.3) — for kill/resume tests."""
+    time.sleep(float(os.environ.get("DEMO_SLOW_SECONDS", "0.3")))
+    return (a + b) / 2
+
+
+@register_method("demo_nan", display_name="Demo NaN", family="plugin", citation="fusionbench test plugin")
+def demo_nan(a, b):
+    """Returns NaN everywhere: must be recorded as a failure."""
+    return np.full_like(a, np.nan)
+
+
+@register_method("demo_crash", display_name="Demo crash", family="plugin", citation="fusionbench test plugin")
+def demo_crash(a, b):
+    """Raises: must be recorded as a failure."""
+    raise RuntimeError("demo method failure")

@@ -1,0 +1,134 @@
+"""The runner: scores every method, records failures, resumes without duplicates, survives bad input."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+from PIL import Image
+
+import fusionbench
+from fusionbench.method import METHODS, register_method
+from fusionbench.runner import RunConfig, run
+
+
+def _rows(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_run_scores_every_method_and_resumes(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 3)
+    cfg = RunConfig(methods=["average,maximum"], datasets=[f"folder:{data}"], metrics="EN,SD",
+                    out=str(tmp_path / "out"), workers=0, quiet=True)
+    first = run(cfg, log=lambda m: None)
+    db = tmp_path / "out" / "results.sqlite"
+    assert first.completed == 6 and first.failures == 0
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(12,)]
+    assert _rows(db, "SELECT COUNT(*) FROM outputs") == [(6,)]
+    second = run(cfg, log=lambda m: None)
+    assert second.completed == 0 and second.skipped_done == 6
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(12,)]
+    # the saved PNG is exactly what fusionbench.fuse returns
+    path, = _rows(db, "SELECT path FROM outputs WHERE method='maximum' AND pair='p000'")[0]
+    saved = np.asarray(Image.open(path))
+    assert np.array_equal(saved, fusionbench.fuse("maximum", data / "a" / "p000.png", data / "b" / "p000.png"))
+    # a new metric only scores, it never re-fuses
+    cfg.metrics = "EN,SD,MI"
+    third = run(cfg, log=lambda m: None)
+    assert third.completed == 6
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(18,)]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Maximum (`maximum`)" in summary and "EN ↑" in summary
+
+
+def test_failing_methods_are_recorded_and_the_run_goes_on(tmp_path, make_pairs) -> None:
+    @register_method("test_raises")
+    def raises(a, b):
+        raise RuntimeError("boom")
+
+    @register_method("test_nan")
+    def nan(a, b):
+        return np.full_like(a, np.nan)
+
+    @register_method("test_shape")
+    def shape(a, b):
+        return a[:-1]
+
+    try:
+        data = make_pairs(tmp_path / "data", 2)
+        logs: list[str] = []
+        summary = run(RunConfig(methods=["test_*,average"], datasets=[f"folder:{data}"], metrics="EN",
+                                out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
+        db = tmp_path / "out" / "results.sqlite"
+        assert summary.failures == 6
+        failures = _rows(db, "SELECT method, stage, error, message FROM failures ORDER BY method, pair")
+        assert {f[0] for f in failures} == {"test_raises", "test_nan", "test_shape"}
+        assert all(f[1] == "fuse" for f in failures)
+        messages = " ".join(f[3] for f in failures)
+        assert "boom" in messages and "NaN" in messages and "shape" in messages
+        assert _rows(db, "SELECT COUNT(*) FROM scores WHERE method='average'") == [(2,)]
+        assert any("FAILED test_raises on" in line for line in logs)
+        # re-running retries the failures but never duplicates them
+        run(RunConfig(methods=["test_*"], datasets=[f"folder:{data}"], metrics="EN",
+                      out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
+        assert _rows(db, "SELECT COUNT(*) FROM failures") == [(6,)]
+    finally:
+        for name in ("test_raises", "test_nan", "test_shape"):
+            METHODS.remove(name)
+
+
+def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(data / "a" / "size.png")      # size mismatch
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(data / "b" / "size.png")
+    (data / "a" / "trunc.png").write_bytes((data / "a" / "p000.png").read_bytes()[:80])  # truncated
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(data / "b" / "trunc.png")
+    Image.fromarray(np.zeros((48, 48), np.uint16) + 999).save(data / "a" / "deep.png")  # 16-bit
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(data / "b" / "deep.png")
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "a" / "alpha.png")        # RGBA partner
+    Image.fromarray(np.zeros((48, 48, 4), np.uint8)).save(data / "b" / "alpha.png")
+    (data / "a" / "notes.txt").write_text("not an image")                                # non-image file
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "a" / "lonely.png")       # missing partner
+    logs: list[str] = []
+    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN",
+                            out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
+    text = "\n".join(logs)
+    assert "notes.txt: not an image file" in text
+    assert "lonely.png: missing partner" in text
+    assert "size.png: size 48x48 differs" in text
+    assert "trunc.png: unreadable or truncated" in text
+    assert "deep.png: 16-bit image" in text
+    assert "alpha.png: image has an alpha channel" in text
+    assert summary.completed == 6 and summary.failures == 4
+    db = tmp_path / "out" / "results.sqlite"
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(2,)]  # the two good pairs
+
+
+def test_local_pool_matches_inline(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    base = dict(methods=["dwt"], datasets=[f"folder:{data}"], metrics="EN,SD", quiet=True)
+    run(RunConfig(out=str(tmp_path / "a"), workers=0, **base), log=lambda m: None)
+    run(RunConfig(out=str(tmp_path / "b"), workers=2, **base), log=lambda m: None)
+    q = "SELECT pair, metric, value FROM scores ORDER BY pair, metric"
+    assert _rows(tmp_path / "a" / "results.sqlite", q) == _rows(tmp_path / "b" / "results.sqlite", q)
+
+
+def test_timeout_is_a_failure(tmp_path, make_pairs) -> None:
+    import time
+
+    @register_method("test_sleepy")
+    def sleepy(a, b):
+        time.sleep(5)
+        return a
+
+    try:
+        data = make_pairs(tmp_path / "data", 1)
+        summary = run(RunConfig(methods=["test_sleepy"], datasets=[f"folder:{data}"], metrics="EN",
+                                out=str(tmp_path / "out"), workers=0, quiet=True, timeout=0.5), log=lambda m: None)
+        assert summary.failures == 1
+        assert _rows(tmp_path / "out" / "results.sqlite", "SELECT error FROM failures") == [("PairTimeout",)]
+    finally:
+        METHODS.remove("test_sleepy")

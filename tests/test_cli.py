@@ -1,0 +1,36 @@
+"""The command line: list, run on the built-in data, one-line errors, --version, python -m."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fusionbench.cli import main
+
+
+def test_version_and_module_entry() -> None:
+    out = subprocess.run([sys.executable, "-m", "fusionbench", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("fusionbench ")
+
+
+def test_list_commands(capsys) -> None:
+    assert main(["list", "methods", "dwt*"]) == 0
+    assert "dwt" in capsys.readouterr().out
+    assert main(["list", "metrics", "EN"]) == 0
+    assert "EN" in capsys.readouterr().out
+    assert main(["list", "datasets"]) == 0
+    listed = capsys.readouterr().out
+    assert "harvard-mri-pet" in listed and "builtin-mri-ct" in listed and "folder:PATH" in listed
+
+
+def test_errors_are_one_line(capsys, tmp_path) -> None:
+    assert main(["run", "--methods", "averag", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fusionbench: error: unknown method 'averag'") and "\n" not in err
+
+
+def test_run_on_builtin_data(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
+    assert main(["run", "--methods", "average,maximum", "--out", str(tmp_path / "out"), "--workers", "1",
+                 "--quiet", "--no-report", "--metrics", "EN,SD"]) == 0
+    assert "42 tasks done" in capsys.readouterr().out  # 3 built-in datasets × 7 pairs × 2 methods
+    assert (tmp_path / "out" / "summary.md").read_text().count("## builtin-mri") == 3

@@ -1,0 +1,53 @@
+"""The colour protocol against scikit-image's colour functions and its own invariants."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import color as skcolor
+
+from fusionbench import colour
+
+
+@pytest.fixture
+def rgb() -> np.ndarray:
+    return np.random.default_rng(1).random((32, 40, 3)).astype(np.float32)
+
+
+def test_luma_is_bt601_full_range(rgb) -> None:
+    # skimage's YIQ / YPbPr / YUV luma rows are BT.601 weights (0.299, 0.587, 0.114)
+    np.testing.assert_allclose(colour.rgb_to_luma(rgb), skcolor.rgb2yiq(rgb)[..., 0], atol=1e-6)
+    np.testing.assert_allclose(colour.rgb_to_luma(rgb), skcolor.rgb2ypbpr(rgb)[..., 0], atol=1e-6)
+    # ... and not skimage's rgb2gray (BT.709)
+    assert not np.allclose(colour.rgb_to_luma(rgb), skcolor.rgb2gray(rgb), atol=1e-3)
+
+
+def test_studio_ycbcr_matches_skimage(rgb) -> None:
+    # skimage.rgb2ycbcr returns MATLAB's values in 0-255 (Y in 16-235)
+    np.testing.assert_allclose(colour.rgb_to_ycbcr_studio(rgb) * 255, skcolor.rgb2ycbcr(rgb), atol=1e-4)
+    np.testing.assert_allclose(colour.ycbcr_studio_to_rgb(colour.rgb_to_ycbcr_studio(rgb)), rgb, atol=1e-6)
+
+
+def test_hsv_round_trip_matches_skimage(rgb) -> None:
+    np.testing.assert_allclose(colour.rgb_to_hsv(rgb), skcolor.rgb2hsv(rgb), atol=1e-6)
+    np.testing.assert_allclose(colour.hsv_to_rgb(colour.rgb_to_hsv(rgb)), rgb, atol=1e-6)
+
+
+def test_merge_luma_replaces_the_luma(rgb) -> None:
+    target = np.full(rgb.shape[:2], 0.5, np.float32)
+    merged = colour.merge_luma(target, rgb * 0.5 + 0.25)  # keep away from clipping
+    np.testing.assert_allclose(colour.rgb_to_luma(merged), target, atol=1e-5)
+    # identity: fusing to b's own luma returns b
+    np.testing.assert_allclose(colour.merge_luma(colour.rgb_to_luma(rgb), rgb), rgb, atol=1e-6)
+
+
+def test_quantise_rounds_and_clips() -> None:
+    x = np.array([-0.1, 0.0, 0.5 / 255, 1.5 / 255, 0.5, 1.0, 1.2])
+    assert colour.quantise(x).tolist() == [0, 0, 0, 2, 128, 255, 255]  # round half to even: 0.5→0, 1.5→2
+    assert colour.quantise(np.array([7], np.uint8)).dtype == np.uint8
+
+
+def test_luma_uint8_of_grey_is_identity() -> None:
+    g = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(colour.luma_uint8(g), g)
+    rgb = np.stack([g, g, g], -1)
+    assert np.array_equal(colour.luma_uint8(rgb), g)

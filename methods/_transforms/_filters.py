@@ -347,3 +347,41 @@ def shearing_filters_meyer(n: int, k: int) -> np.ndarray:
         out[j] = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.fftshift(c)))) / np.sqrt(n)
     out.setflags(write=False)
     return out
+
+
+# Diamond maxflat half-band kernel of order 7 (Cunha & Do, "On two-channel filter banks with
+# directional vanishing moments", IEEE TIP 16(5), 2007): one quadrant of integer coefficients
+# over 2**24, the centre (index [7, 7] of the full 15×15 kernel) set to ``d`` (0 here).
+_DMAXFLAT7_QUADRANT = np.array([
+    [0, 231, 0, 126, 0, 105, 0, 100],
+    [231, 0, -3675, 0, -2009, 0, -1715, 0],
+    [0, -3675, 0, 27930, 0, 15435, 0, 13804],
+    [126, 0, 27930, 0, -136514, 0, -77910, 0],
+    [0, -2009, 0, -136514, 0, 495145, 0, 311780],
+    [105, 0, 15435, 0, 495145, 0, -1535709, 0],
+    [0, -1715, 0, -77910, 0, -1535709, 0, 6305740],
+    [100, 0, 13804, 0, 311780, 0, 6305740, 0],
+], dtype=np.float64) / 2 ** 24
+
+
+def _dmaxflat_pair(order: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """'dmaxflat<order>' diamond pair: three-stage ladder prototypes McClellan-mapped with the
+    diamond maxflat kernel (toolbox ``dfilters('dmaxflat7')``)."""
+    if order != 7:
+        raise ValueError("only dmaxflat7 is implemented")
+    kernel = _mirror_quadrant(_DMAXFLAT7_QUADRANT)
+    m1 = m2 = 1 / np.sqrt(2)
+    k1 = k3 = 1 - np.sqrt(2)
+    k2 = m1
+    h = np.array([0.25 * k2 * k3, 0.5 * k2, 1 + 0.5 * k2 * k3]) * m1
+    h = np.concatenate([h, h[-2::-1]])
+    g = np.array([-0.125 * k1 * k2 * k3, 0.25 * k1 * k2,
+                  -0.5 * k1 - 0.5 * k3 - 0.375 * k1 * k2 * k3, 1 + 0.5 * k1 * k2]) * m2
+    g = np.concatenate([g, g[-2::-1]])
+    h0 = mctrans(h, kernel)
+    g0 = mctrans(g, kernel)
+    h0 = np.sqrt(2) * h0 / h0.sum()
+    g0 = np.sqrt(2) * g0 / g0.sum()
+    if kind == "r":
+        return g0, modulate2(h0, "b")
+    return h0, modulate2(g0, "b")

@@ -1,0 +1,121 @@
+"""asv suite: decomposition + reconstruction time of the multiscale transforms (issue 5).
+
+Targets on the 2-core dev machine, 256×256 float64: NSST and NSCT ≤ 0.5 s each (decompose +
+reconstruct), pyramids and DWT ≤ 20 ms.  Filter banks are built (and cached) in ``setup``,
+as they are once per process in real use.
+
+Run::
+
+    asv run --python=same --quick --bench benchmark_transforms
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _image(n: int = 256) -> np.ndarray:
+    return np.random.default_rng(0).random((n, n))
+
+
+class NSST:
+    params = [["cnp", "liu"]]
+    param_names = ["setting"]
+    _settings = {"cnp": ((2, 2, 3, 3), (4, 4, 8, 8)), "liu": ((3, 3, 4, 4), (8, 8, 16, 16))}
+
+    def setup(self, setting):
+        from fusionbench.methods._transforms import nsst_decompose, nsst_reconstruct
+
+        self.dec, self.rec = nsst_decompose, nsst_reconstruct
+        self.x = _image()
+        self.dcomp, self.dsize = self._settings[setting]
+        self.coeffs = self.dec(self.x, self.dcomp, self.dsize)  # warms the filter caches
+
+    def time_decompose_reconstruct(self, setting):
+        low, bands = self.dec(self.x, self.dcomp, self.dsize)
+        self.rec(low, bands, self.dsize)
+
+    def time_decompose(self, setting):
+        self.dec(self.x, self.dcomp, self.dsize)
+
+    def peakmem_decompose_reconstruct(self, setting):
+        low, bands = self.dec(self.x, self.dcomp, self.dsize)
+        self.rec(low, bands, self.dsize)
+
+
+class NSCT:
+    params = [["dtnp", "liu", "toolbox_default"]]
+    param_names = ["setting"]
+    _settings = {"dtnp": ((1, 2, 3, 3), "9-7", "pkva"), "liu": ((2, 3, 3, 4), "pyrexc", "vk"),
+                 "toolbox_default": ((2, 3, 3, 4), "maxflat", "dmaxflat7")}
+
+    def setup(self, setting):
+        from fusionbench.methods._transforms import nsct_decompose, nsct_reconstruct
+
+        self.dec, self.rec = nsct_decompose, nsct_reconstruct
+        self.x = _image()
+        self.levels, self.pf, self.df = self._settings[setting]
+        self.dec(self.x, self.levels, self.pf, self.df)  # warms the filter caches
+
+    def time_decompose_reconstruct(self, setting):
+        low, bands = self.dec(self.x, self.levels, self.pf, self.df)
+        self.rec(low, bands, self.pf, self.df)
+
+    def time_decompose(self, setting):
+        self.dec(self.x, self.levels, self.pf, self.df)
+
+    def peakmem_decompose_reconstruct(self, setting):
+        low, bands = self.dec(self.x, self.levels, self.pf, self.df)
+        self.rec(low, bands, self.pf, self.df)
+
+
+class Pyramids:
+    params = [["laplacian_burt", "laplacian_mertens", "contrast"]]
+    param_names = ["kind"]
+
+    def setup(self, kind):
+        from fusionbench.methods._transforms import pyramids
+
+        self.x = _image()
+        if kind == "contrast":
+            self.f = lambda: pyramids.reconstruct_contrast(pyramids.contrast_pyramid(self.x, 4))
+        else:
+            v = kind.split("_")[1]
+            levels = 4 if v == "burt" else 7  # Mertens' nlev = floor(log2 256) = 8 -> 7 detail levels
+            self.f = lambda: pyramids.reconstruct_laplacian(pyramids.laplacian_pyramid(self.x, levels, v), v)
+
+    def time_decompose_reconstruct(self, kind):
+        self.f()
+
+
+class DWT:
+    params = [[("db1", "periodization", 4), ("db2", "symmetric", 3)]]
+    param_names = ["setting"]
+
+    def setup(self, setting):
+        from fusionbench.methods._transforms import dwt_decompose, dwt_reconstruct
+
+        self.x = _image()
+        w, mode, level = setting
+        self.f = lambda: dwt_reconstruct(dwt_decompose(self.x, w, level, mode), w, mode)
+
+    def time_decompose_reconstruct(self, setting):
+        self.f()
+
+
+class ClassicalFusion:
+    """Whole-method time per 256² pair (two decompositions, the rule, one reconstruction)."""
+
+    params = [["dwt", "laplacian_pyramid", "contrast_pyramid", "nsst", "nsct", "nsct.liu"]]
+    param_names = ["method"]
+
+    def setup(self, method):
+        from fusionbench.method import create_method
+
+        rng = np.random.default_rng(1)
+        self.a = rng.random((256, 256)).astype(np.float32)
+        self.b = rng.random((256, 256)).astype(np.float32)
+        self.m = create_method(method)
+        self.m(self.a, self.b)
+
+    def time_fuse(self, method):
+        self.m(self.a, self.b)

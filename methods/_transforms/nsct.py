@@ -11,6 +11,12 @@ Layout (same as the toolbox and the Octave dumps): ``lowpass`` = ``y{1}`` (H×W)
 **coarsest** level (``levels`` is listed coarse → fine, as in the toolbox: DTNP's
 ``[1, 2, 3, 3]`` gives 2, 4, 8, 8 directions); ``bands[l][d]`` = ``y{l+2}{d+1}``.
 A level of 0 directions gives shape ``(1, H, W)`` (the band-pass image itself).
+
+Agreement with the toolbox under GNU Octave 7.3 (``../shared/official/octave_runs/transforms``,
+pinned in ``tests/methods/test_transforms_nsct.py``): max |ours − Octave| over every band
+≤ 3.1e-15 for '9-7'/'pkva'/[1,2,3,3] (DTNP), 'pyrexc'/'vk'/[2,3,3,4] (Liu MST-SR) and
+'maxflat'/'dmaxflat7'/[2,3,3,4] (toolbox default), on two 256² MRI slices and a random image.
+Perfect reconstruction ≤ 4e-15.  Works for non-square images (the toolbox does too).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Reference: ``nsctdec`` of ``MorvanLi/DTNP-MIF/nsct_toolbox`` run unchanged under
 ``mctrans`` shim).  Measured agreement, max |Δ| over every band: ≤ 3.1e-15 for the three
 settings ('9-7'/'pkva'/[1 2 3 3] = DTNP, 'pyrexc'/'vk'/[2 3 3 4] = Liu's MST-SR,
 'maxflat'/'dmaxflat7'/[2 3 3 4] = toolbox default) on a random image (full float64 dump) and
-two 256² MRI slices (37×37 samples per band; L2 norms to ≤ 1e-15 relative).  Pinned with margin.
+two 256² MRI slices (37×37 samples per band; per-direction L2 norms to ≤ 1.4e-14 relative).  Pinned with margin.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_nsct_matches_octave(shared_dir, setting, which):
     ref, x = load_case(shared_dir, setting, rand_name if which == "random" else which)
     low, bands = nsct_decompose(x, levels, pfilt, dfilt)
     errs = band_errors(ref, low, bands)
-    bad = {k: v for k, v in errs.items() if v > 1e-12}
+    bad = {k: v for k, v in errs.items() if v > (1e-12 if k.endswith('_l2_rel') else 2e-14)}  # measured ≤ 3.1e-15
     assert not bad, bad
 
 

@@ -3,7 +3,7 @@
 Reference: ``nsst_dec2`` of ``MorvanLi/CNP-MIF/shearlet`` run unchanged under GNU Octave 7.3
 (``../shared/official/octave_runs/transforms``, see its README).  Measured agreement
 (max |Δ| over every band; 256×256 inputs): ≤ 1.3e-15 where the dump is float64
-(37×37 samples per band, L2 norms to ≤ 5e-16 relative) and ≤ 6e-8 for the float32 full dump
+(37×37 samples per band, per-direction L2 norms to ≤ 1.4e-14 relative) and ≤ 6e-8 for the float32 full dump
 (float32 rounding).  Pinned below with margin.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ def test_nsst_matches_octave(shared_dir, setting, input_name):
     low, bands = nsst_decompose(x, dcomp, dsize, "maxflat")
     errs = band_errors(ref, low, bands)
     float32_dump = ref.get("lowpass") is not None and ref["lowpass"].dtype == np.float32
-    tol = 2e-7 if float32_dump else 1e-12
-    bad = {k: v for k, v in errs.items() if v > tol}
+    tol = 2e-7 if float32_dump else 2e-14  # measured ≤ 1.3e-15 (6e-8 float32)
+    bad = {k: v for k, v in errs.items() if v > (1e-12 if k.endswith('_l2_rel') else tol)}
     assert not bad, bad
 
 

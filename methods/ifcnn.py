@@ -1,0 +1,155 @@
+"""IFCNN-MAX (Zhang, Liu, Sun, Yan, Zhao, Zhang; Information Fusion 54:99–118, 2020).
+
+A clean PyTorch re-implementation of the official network (``uzeful/IFCNN``,
+``Code/model.py`` @ 8fe59c2) that loads the official legacy (pre-1.6 pickle)
+``Code/snapshots/IFCNN-MAX.pth`` with ``weights_only=True`` and strict key and
+shape matching.  The MAX variant is the one the authors use for medical,
+infrared-visible and multi-focus images.  Inference only.
+
+Network, per source: replicate-pad 3 → ``conv1`` 7×7, 3→64, no bias, stride 1
+(the frozen ResNet-101 ``conv1``) → ``conv2`` (replicate-pad 1, 3×3 64→64 no bias,
+BatchNorm, ReLU); fusion: element-wise **max** over the sources; reconstruction:
+``conv3`` (same block) → ``conv4`` 1×1 64→3 with bias.  BatchNorm uses the running
+statistics.  The checkpoint has no ``num_batches_tracked``: being a legacy
+(version-less) state dict, PyTorch's BatchNorm loader supplies that counter itself,
+so strict loading checks every other key and shape.
+
+Pre- and post-processing as in the official ``IFCNN_Main.py`` for its MD and IV
+(grey) data sets: each source is a grey image replicated to 3 channels, scaled to
+[0, 1] with mean 0 / std 1 (no ImageNet normalisation); the 3-channel output is
+clamped to [0, 1], multiplied by 255 and cast to uint8 (truncation), then
+converted to grey with OpenCV's ``COLOR_RGB2GRAY`` fixed-point formula
+``(4899 R + 9617 G + 1868 B + 8192) >> 14``, reproduced here without OpenCV.  The
+method therefore returns uint8.  In fusionbench the second source is the BT.601
+luma of a colour PET/SPECT (luma protocol); the official code has no medical
+colour path.
+
+Fidelity (``tests/methods/test_ifcnn.py``, ``docs/fidelity.md`` §IFCNN): against
+the official medical results ``Code/results/IFCNN-MAX-MD-c0k.png`` (k = 1…8) and
+the paper release ``Results/MD`` (the two official sets disagree with each
+other), and against VIFB's 21 IR-VIS JPEG results.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+register_weights(
+    "ifcnn_max",
+    filename="IFCNN-MAX.pth",
+    sha256="6022b44c88a2f0367ba9b08fcdf0d663745d9a966fca0ee1f41867797b6ff53f",
+    url="https://raw.githubusercontent.com/uzeful/IFCNN/8fe59c2b1553e52acc793986208ca479d134a8da/Code/snapshots/IFCNN-MAX.pth",
+    method_dir="ifcnn",
+    description="IFCNN-MAX official state_dict (uzeful/IFCNN Code/snapshots/IFCNN-MAX.pth, legacy pickle)",
+)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_ifcnn_network() -> Any:
+    """The IFCNN network (untrained, MAX fusion), with the official module names."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class ConvBlock(nn.Module):
+        """Replicate-pad 1, 3×3 conv without bias, BatchNorm, ReLU."""
+
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 3, bias=False)
+            self.bn = nn.BatchNorm2d(cout)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.relu(self.bn(self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate"))))
+
+    class IFCNNNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, bias=False)
+            self.conv2 = ConvBlock(64, 64)
+            self.conv3 = ConvBlock(64, 64)
+            self.conv4 = nn.Conv2d(64, 3, 1, bias=True)
+
+        def forward(self, *sources: torch.Tensor) -> torch.Tensor:
+            feats = [self.conv2(self.conv1(F.pad(s, (3, 3, 3, 3), mode="replicate"))) for s in sources]
+            fused = feats[0]
+            for f in feats[1:]:
+                fused = torch.maximum(fused, f)
+            return self.conv4(self.conv3(fused))
+
+    return IFCNNNet()
+
+
+def load_ifcnn_network(path: str | None = None) -> Any:
+    """The IFCNN-MAX network with the official weights loaded strictly, in eval mode."""
+    import torch
+
+    net = build_ifcnn_network()
+    state = torch.load(path or weights_path("ifcnn_max"), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def rgb_to_grey_opencv(rgb: np.ndarray) -> np.ndarray:
+    """OpenCV ``cvtColor(uint8 RGB, COLOR_RGB2GRAY)``: fixed-point BT.601 weights, rounded."""
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    return ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14).astype(np.uint8)
+
+
+def output_to_uint8(out: np.ndarray) -> np.ndarray:
+    """Official post-processing of a 3×H×W output: clamp to [0, 1], ×255, truncate to uint8 (H×W×3)."""
+    return (np.clip(out, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
+
+
+@register_method(
+    "ifcnn",
+    display_name="IFCNN",
+    family="deep",
+    citation="Zhang, Liu, Sun, Yan, Zhao, Zhang, IFCNN: A general image fusion framework based on "
+    "convolutional neural network, Information Fusion 54:99-118, 2020.",
+    weights=("ifcnn_max",),
+    version="1",
+    uses_torch=True,
+)
+class IFCNN:
+    """IFCNN-MAX with the official weights (luma method; returns uint8 as the official script saves it)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.network = load_ifcnn_network()
+        self._torch = torch
+
+    def torch_inputs(self, size: tuple[int, int] = (256, 256)) -> tuple[Any, ...]:
+        """One forward pass's inputs for profiling: two 1×3×H×W tensors (grey replicated to 3 channels)."""
+        return tuple(self._torch.rand(1, 1, *size).expand(1, 3, *size).contiguous() for _ in range(2))
+
+    def fuse_rgb(self, a: np.ndarray, b: np.ndarray, imagenet: bool = False) -> np.ndarray:
+        """Fuse two H×W or H×W×3 float images in [0, 1]; returns the official uint8 H×W×3 result.
+
+        Grey images are replicated to 3 channels.  ``imagenet=True`` normalises with the
+        ImageNet mean/std and de-normalises the output, as the official script does for
+        colour multi-focus images and as VIFB ran IFCNN on its colour IR-VIS pairs; the
+        default (mean 0, std 1) is the official setting for medical and IR-VIS grey data.
+        """
+        mean = np.array(IMAGENET_MEAN if imagenet else (0.0, 0.0, 0.0), np.float32)[:, None, None]
+        std = np.array(IMAGENET_STD if imagenet else (1.0, 1.0, 1.0), np.float32)[:, None, None]
+
+        def as_tensor(x: np.ndarray) -> Any:
+            x = np.asarray(x, dtype=np.float32)
+            x = np.repeat(x[None], 3, axis=0) if x.ndim == 2 else x.transpose(2, 0, 1)
+            return self._torch.from_numpy(np.ascontiguousarray((x - mean) / std))[None]
+
+        with self._torch.inference_mode():
+            out = self.network(as_tensor(a), as_tensor(b))[0].numpy()
+        return output_to_uint8(out * std + mean)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return rgb_to_grey_opencv(self.fuse_rgb(a, b))

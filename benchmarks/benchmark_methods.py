@@ -1,0 +1,90 @@
+"""asv suite for Table 5: time per pair, GFLOPs and parameters of every registered method.
+
+Run (results are saved only with ``--set-commit-hash`` in an existing environment)::
+
+    asv machine --yes
+    asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench benchmark_methods
+
+Inputs: the paper's 20-pair set (10 MRI-PET + 10 MRI-SPECT Harvard test pairs, split v1)
+at their native 256×256, read from ``$FUSIONBENCH_DATA_DIR`` or ``../shared/data`` beside
+the checkout; where Harvard data is absent, 20 built-in pairs instead (the report says
+which).  ``time_fuse`` fuses all 20 pairs once (``number = repeat = 1``) — the report
+divides by 20 — through exactly the runner's path (colour protocol, quantisation).
+``track_gflops``: FLOPs = 2×MAC with ``torch.utils.flop_counter.FlopCounterMode``, both
+sources at 256×256; ``track_params``: parameters of the inference modules.  Non-torch
+methods report NaN (n/a).  ``$FUSIONBENCH_BENCH_METHODS`` (comma-separated fnmatch
+patterns) restricts the methods.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+N_PAIRS = 20
+
+
+def _methods() -> list[str]:
+    from fusionbench.method import create_method, list_methods
+
+    patterns = os.environ.get("FUSIONBENCH_BENCH_METHODS", "*").split(",")
+    names = list_methods([p.strip() for p in patterns if p.strip()])
+    return [n for n in names if create_method(n).unavailable_reason() is None]
+
+
+def bench_pairs() -> tuple[str, list]:
+    """``(source, pairs)``: the paper's 20 Harvard pairs, or 20 built-in pairs as a fallback."""
+    import fusionbench.data as data
+
+    candidates = [os.environ.get("FUSIONBENCH_DATA_DIR"), Path(__file__).resolve().parents[2] / "shared" / "data"]
+    for root in candidates:
+        if root and Path(root, "harvard").is_dir():
+            return f"paper20 (Harvard, {root})", data.paper20_pairs(root)
+    pairs = [p for name in ("builtin-mri-pet", "builtin-mri-spect", "builtin-mri-ct")
+             for p in data.create_dataset(name).pairs]
+    return "built-in (no Harvard data found)", [pairs[i % len(pairs)] for i in range(N_PAIRS)]
+
+
+class MethodSuite:
+    """One parametrised suite over every available registered method."""
+
+    params = [_methods()]
+    param_names = ["method"]
+    timeout = 1800
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, method: str) -> None:
+        from fusionbench.io import load_image
+        from fusionbench.method import create_method
+
+        self.method = create_method(method)
+        _, pairs = bench_pairs()
+        self.images = [(load_image(p.a_path), load_image(p.b_path)) for p in pairs[:N_PAIRS]]
+        if self.method.is_class:
+            self.method.instance  # builds the network and loads its weights outside the timing
+
+    def time_fuse(self, method: str) -> None:
+        from fusionbench.api import fuse_arrays
+
+        for a, b in self.images:
+            fuse_arrays(self.method, a, b)
+
+    def track_gflops(self, method: str) -> float:
+        from fusionbench import profile
+
+        value = profile.gflops(self.method, size=(256, 256))
+        return math.nan if value is None else float(value)
+
+    track_gflops.unit = "GFLOPs"
+
+    def track_params(self, method: str) -> float:
+        from fusionbench import profile
+
+        value = profile.params(self.method)
+        return math.nan if value is None else float(value)
+
+    track_params.unit = "parameters"

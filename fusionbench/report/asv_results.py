@@ -1,0 +1,90 @@
+"""Reading asv result files into a tidy table, without depending on asv internals.
+
+Layout (asv ``api_version`` 2, see ``../shared/notes/anchors.md`` C.2):
+``results_dir/<machine>/<commit[:8]>-<env>.json`` with ``result_columns`` and
+``results[benchmark] = row``; ``results_dir/benchmarks.json`` holds each
+benchmark's ``params``, ``unit`` and ``version``.  A parametrised result is a
+flat list in ``itertools.product(*params)`` order; ``null`` = failed, NaN =
+skipped.  Rows whose version no longer matches ``benchmarks.json`` are dropped,
+as asv itself does.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def _unrepr(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def read_results(results_dir: str | Path) -> pd.DataFrame:
+    """All asv results under ``results_dir`` as rows: machine, commit, date, env, benchmark, params, value, unit."""
+    results_dir = Path(results_dir)
+    meta_path = results_dir / "benchmarks.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    rows = []
+    for path in sorted(results_dir.glob("*/*.json")):
+        if path.name == "machine.json":
+            continue
+        data = json.loads(path.read_text())
+        columns = data.get("result_columns", [])
+        machine_params = data.get("params", {})
+        for bench, row in data.get("results", {}).items():
+            record = dict(zip(columns, row))
+            info = meta.get(bench, {})
+            if info and record.get("version") is not None and info.get("version") != record.get("version"):
+                continue
+            params = record.get("params") or []
+            values = record.get("result")
+            if not isinstance(values, list):
+                values = [values]
+            combos = list(itertools.product(*params)) if params else [()]
+            names = info.get("param_names", [f"param{i}" for i in range(len(params))])
+            for combo, value in zip(combos, values):
+                rows.append({
+                    "machine": path.parent.name,
+                    "commit": data.get("commit_hash"),
+                    "date": data.get("date"),
+                    "env": data.get("env_name"),
+                    "benchmark": bench,
+                    "name": bench.rsplit(".", 1)[-1],
+                    **{n: _unrepr(v) for n, v in zip(names, combo)},
+                    "value": math.nan if value is None else float(value),
+                    "failed": value is None,
+                    "unit": info.get("unit", ""),
+                    "cpu": machine_params.get("cpu", ""),
+                    "num_cpu": machine_params.get("num_cpu", ""),
+                    "python": data.get("python", machine_params.get("python", "")),
+                })
+    return pd.DataFrame(rows)
+
+
+def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep the newest result (by ``date``) of each (benchmark, params) combination."""
+    if frame.empty:
+        return frame
+    keys = [c for c in frame.columns if c not in {"machine", "commit", "date", "env", "value", "failed", "unit",
+                                                   "cpu", "num_cpu", "python"}]
+    return frame.sort_values("date").groupby(keys, dropna=False).tail(1)
+
+
+def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
+    """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters."""
+    if frame.empty or "method" not in frame.columns:
+        return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params"])
+    frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith("benchmark_methods.")])
+    pivot = frame.pivot_table(index="method", columns="name", values="value", aggfunc="last")
+    out = pd.DataFrame(index=pivot.index)
+    out["seconds_per_pair"] = pivot.get("time_fuse", pd.Series(dtype=float)) / n_pairs
+    out["gflops"] = pivot.get("track_gflops", pd.Series(dtype=float))
+    out["params"] = pivot.get("track_params", pd.Series(dtype=float))
+    return out.reset_index()

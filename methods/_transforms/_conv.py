@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.signal import fftconvolve
 
 
 def _sym_index(idx: np.ndarray, n: int) -> np.ndarray:
@@ -42,6 +41,8 @@ def atrous_conv(x: np.ndarray, h: np.ndarray, lev: int) -> np.ndarray:
     Output has the shape of ``x``.  Unlike the toolbox (which indexes out of range), an image
     smaller than the upsampled filter is extended by repeated symmetric reflection.
     """
+    from scipy.signal import fftconvolve  # lazy: scipy.signal takes ~1 s to import
+
     h = np.ascontiguousarray(h, dtype=np.float64)
     hu = _upsampled(h.tobytes(), h.shape, lev)
     p, q = hu.shape

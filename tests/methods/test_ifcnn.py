@@ -12,7 +12,7 @@ from fusionbench import colour
 from fusionbench.io import load_image
 from fusionbench.methods import ifcnn as ifcnn_module
 
-from ._agreement import agreement
+from fusionbench.fidelity import agreement
 
 torch = pytest.importorskip("torch")
 

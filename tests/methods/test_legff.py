@@ -12,7 +12,7 @@ from fusionbench.io import load_image
 from fusionbench.methods import legff as legff_module
 from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uint8
 
-from _agreement import agreement
+from fusionbench.fidelity import agreement
 
 OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
 MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}

@@ -1,0 +1,152 @@
+"""CNP: neuron model and rules against literal references; bit-exact against Octave and the official outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.signal import convolve2d
+
+import fusionbench
+from fusionbench import colour
+from fusionbench.method import create_method
+from fusionbench.methods import _neural_p as npn
+
+from fusionbench.fidelity import agreement
+from ._neural_p_cases import (
+    OCTAVE_PAIRS,
+    OFFICIAL_IDS,
+    fuse_official_pair,
+    octave_inputs,
+    octave_reference,
+    octave_rgb,
+)
+
+
+def _cnp_literal(stimulus: np.ndarray, n: int, theta0: float = 0.3, size: int = 7) -> np.ndarray:
+    """``CNP_test.m`` written literally with whole-array ``where`` (independent of the port's form)."""
+    w = npn.link_kernel(size)
+    f = np.zeros_like(stimulus)
+    link = np.zeros_like(stimulus)
+    theta = np.full_like(stimulus, theta0)
+    p = np.zeros_like(stimulus)
+    fires = np.zeros_like(stimulus)
+    for _ in range(n):
+        work = convolve2d(p, w, mode="same")
+        quiet = p == 0
+        f = np.where(quiet, f + stimulus + work, stimulus + work)
+        link = np.where(quiet, link + work, work)
+        theta = np.where(quiet, theta, p)
+        p = (f * (1 + link) >= theta).astype(np.float64)
+        fires += p
+    return fires
+
+
+def test_registered() -> None:
+    m = create_method("cnp")
+    assert m.info.display_name == "CNP" and m.info.colour == "luma"
+    assert m.params == {"iterations": 110}
+
+
+def test_link_kernel_and_conv_order() -> None:
+    w = npn.link_kernel(7)
+    assert w[3, 3] == 0 and w[3, 4] == 1 and w[0, 0] == 1 / np.sqrt(18)
+    order = npn.conv_same_order(7)
+    assert len(order) == 48
+    # columns left to right, bottom row first inside a column
+    assert order[0][:2] == (3, -3) and order[6][:2] == (-3, -3) and order[-1][:2] == (-3, 3)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.02])
+def test_cnp_neuron_matches_literal_model(scale: float) -> None:
+    rng = np.random.default_rng(3)
+    maps = rng.random((2, 23, 31)) * scale
+    maps[1, :8, :8] = 0.0  # a dark corner, driven only by its neighbours
+    counts = npn.cnp_firing_counts(maps, 110)
+    expected = np.stack([_cnp_literal(m, 110) for m in maps])
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.dtype == np.int32 and 0 < counts.mean() < 110
+
+
+def test_cnp_initial_threshold_matters() -> None:
+    # a constant stimulus below θ0 = 0.3 cannot fire at the first step, above it can
+    low = npn.cnp_firing_counts(np.full((1, 9, 9), 0.2), 1)
+    high = npn.cnp_firing_counts(np.full((1, 9, 9), 0.4), 1)
+    assert low.sum() == 0 and high.min() == 1
+
+
+def _insml_literal(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    xp = np.pad(x, 1, mode="symmetric")
+    rows, cols = x.shape
+    total = np.zeros_like(x)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            weight = 1.0 if dr == 0 or dc == 0 else 1 / np.sqrt(2)
+            total += weight * np.abs(x - xp[1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols])
+    cp = np.sqrt(ndimage.uniform_filter(total, 3, mode="reflect"))
+    return ndimage.convolve(cp, kernel, mode="reflect")
+
+
+def test_insml_wle_majority_match_scipy_references() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 20, 27))
+    for name in ("cnp", "dtnp"):
+        got = npn.insml(x, name)
+        for i in range(2):
+            np.testing.assert_allclose(got[i], _insml_literal(x[i], npn.INSML_SMOOTHING[name]), rtol=1e-12)
+    # CNP's INSML smoothing kernel differs from DTNP's
+    assert not np.allclose(npn.insml(x, "cnp"), npn.insml(x, "dtnp"))
+    np.testing.assert_allclose(npn.wle(x[0]), ndimage.convolve(x[0] ** 2, npn.WLE_KERNEL, mode="mirror"), rtol=1e-12)
+    decision = rng.random((2, 30, 33)) > 0.45
+    sums = np.stack([ndimage.correlate(d.astype(int), np.ones((9, 9), int), mode="reflect") for d in decision])
+    np.testing.assert_array_equal(npn.majority_filter(decision, 9), sums >= 41)
+
+
+def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
+    """Octave runs of the official code (``cnp_cnptest/``): measured bit-exact (100 % of pixels)."""
+    outs, refs = [], []
+    for name in ("MRI-CT_2006", "MRI-PET_25030"):
+        mri, functional = octave_inputs(shared_dir, name)
+        outs.append(fusionbench.fuse("cnp", mri, functional))
+        refs.append(octave_reference(shared_dir, "cnp_cnptest", name))
+    agr = agreement(outs, refs)
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+def test_colour_pet_luma_path(shared_dir: Path) -> None:
+    """The runner's path for a colour PET: BT.601 luma instead of MATLAB's ``rgb2gray``.
+
+    Measured on MRI-PET_25030: the grey fused luma is 98.37 % exact, 99.99 % within ±1
+    of the Octave run (the luma inputs differ by 1 grey level at 252 pixels); the
+    output is colour (PET chroma put back by the runner).
+    """
+    name = "MRI-PET_25030"
+    mri, _ = octave_inputs(shared_dir, name)
+    rgb = octave_rgb(shared_dir, name)
+    ref = octave_reference(shared_dir, "cnp_cnptest", name)
+    grey = fusionbench.fuse("cnp", mri, colour.luma(rgb))
+    agr = agreement([grey], [ref])
+    assert agr.exact >= 0.975 and agr.within1 >= 0.999, str(agr)
+    out = fusionbench.fuse("cnp", mri, rgb)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_octave_all_pairs_bit_exact(shared_dir: Path) -> None:
+    """All six Octave pairs: measured bit-exact (PSNR inf, MAD 0, 100 % exact)."""
+    outs, refs = [], []
+    for name in OCTAVE_PAIRS:
+        mri, functional = octave_inputs(shared_dir, name)
+        outs.append(fusionbench.fuse("cnp", mri, functional))
+        refs.append(octave_reference(shared_dir, "cnp_cnptest", name))
+    agr = agreement(outs, refs)
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+@pytest.mark.slow
+def test_official_outputs_bit_exact(official_dir: Path) -> None:
+    """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
+    outs, refs = zip(*(fuse_official_pair("cnp", official_dir, k) for k in OFFICIAL_IDS))
+    agr = agreement(list(outs), list(refs))
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)

@@ -1,0 +1,101 @@
+"""MDL (MDLatLRRv2): agreement with the official MATLAB code run under Octave (official learned matrices)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fusionbench
+from fusionbench.io import load_image
+from fusionbench.method import create_method
+
+from fusionbench.fidelity import agreement
+
+OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+
+
+def _case(shared_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    task, pid = name.split("_")
+    data = shared_dir / "data" / "harvard" / task
+    return data / "MRI" / f"{pid}.png", data / task.split("-")[1] / f"{pid}.png", \
+        shared_dir / "official" / "octave_runs" / "mdl" / f"{name}.png"
+
+
+@pytest.fixture(scope="module")
+def matrices(official_dir: Path):
+    from fusionbench.methods.mdl import load_matrices
+
+    return load_matrices(str(official_dir / "mdl" / "weights" / "models.zip"))
+
+
+def test_registered_with_weights() -> None:
+    m = create_method("mdl")
+    assert m.info.display_name == "MDL" and m.info.colour == "own" and m.info.weights == ("mdl",)
+
+
+def _reference_decomposition(img: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """The official loop: column-major patches at stride 1, mat·x, overlap average."""
+    h, w = img.shape
+    out = np.zeros((h, w))
+    cnt = np.zeros((h, w))
+    for i in range(h - 15):
+        for j in range(w - 15):
+            out[i:i + 16, j:j + 16] += (mat @ img[i:i + 16, j:j + 16].ravel(order="F")).reshape(16, 16, order="F")
+            cnt[i:i + 16, j:j + 16] += 1
+    return out / cnt
+
+
+def test_base_operator_equals_official_loop(matrices) -> None:
+    from fusionbench.methods.mdl import _BaseOperator
+
+    _, pmat = matrices
+    img = np.random.default_rng(0).random((37, 34))
+    np.testing.assert_allclose(_BaseOperator(pmat)(img), _reference_decomposition(img, pmat), rtol=0, atol=1e-12)
+
+
+def test_details_column_major_and_nuclear_norm(matrices) -> None:
+    from fusionbench.methods.mdl import MDLatLRR, _overlap_add, nuclear_norms
+
+    lmat, pmat = matrices
+    img = np.random.default_rng(1).random((30, 33))
+    det = MDLatLRR(lmat, pmat)._details(img)
+    np.testing.assert_allclose(_overlap_add(det, img.shape) / _overlap_add(np.ones_like(det), img.shape),
+                               _reference_decomposition(img, lmat), atol=1e-12)
+    mats = det.reshape(-1, 16, 16)
+    np.testing.assert_allclose(nuclear_norms(det), np.linalg.svd(mats, compute_uv=False).sum(1), rtol=1e-10)
+
+
+def test_nan_rule_where_both_details_vanish() -> None:
+    from fusionbench.methods.mdl import nuclear_weights
+
+    d1 = np.zeros((3, 256))
+    d2 = np.zeros((3, 256))
+    d1[1, 5] = 1.0
+    d1[2, 7] = 2.0
+    d2[2, 9] = -1.0
+    w1, w2 = nuclear_weights(d1, d2)
+    assert np.isnan(w1[0]) and np.isnan(w2[0])
+    assert (w1[1], w2[1]) == (1.0, 0.0)
+    assert w1[2] == pytest.approx(2 / 3) and w2[2] == pytest.approx(1 / 3)
+
+
+def _run(shared_dir: Path, names: list[str]):
+    outs, refs = [], []
+    for name in names:
+        a, b, ref = _case(shared_dir, name)
+        outs.append(fusionbench.fuse("mdl", a, b))
+        refs.append(load_image(ref))
+    return agreement(outs, refs)
+
+
+def test_octave_bit_exact_one_pair(shared_dir: Path, weights_home: Path) -> None:
+    agr = _run(shared_dir, ["MRI-CT_2006"])
+    assert agr.exact == 1.0, str(agr)
+
+
+@pytest.mark.slow
+def test_octave_all_pairs(shared_dir: Path, weights_home: Path) -> None:
+    # measured: bit-exact on all 6 pairs (PSNR inf, MAD 0, 100 % exact)
+    agr = _run(shared_dir, OCTAVE_PAIRS)
+    assert agr.exact == 1.0, str(agr)

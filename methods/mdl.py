@@ -1,0 +1,278 @@
+"""MDL: MDLatLRRv2 / D2-LRR, multi-level decomposition with learned latent low-rank projections.
+
+Song X., Shen T., Li H., Wu X.-J., "D2-LRR: a dual-decomposed MDLatLRR approach
+for medical image fusion" (arXiv 2206.15179; MVIPIT 2023).  Official MATLAB code:
+``songxujay/MDLatLRRv2`` (commit d9f46b1: ``fusion_all_kinds.m``,
+``vector_fusion_method.m``, ``vector_deep_latent.m``, ``vector_decomposition.m``,
+``vector_fuison_detail_parts.m``, ``fuison_base_parts.m``).  This is a clean,
+vectorised re-implementation of that code's arithmetic, using the **official
+learned matrices** ``L_16`` (detail) and ``P_16`` (base) from ``models.zip``
+(weights ``mdl``: ``fusionbench fetch weights mdl``).
+
+Algorithm (inputs / 255, float64):
+
+1. every 16×16 patch at stride 1, vectorised **column-major** (MATLAB ``(:)``);
+   detail vectors D = L·x, base vectors P·x; the base image is the overlap
+   average of the base patches, and the next level decomposes that base image
+   (four levels);
+2. detail fusion per level and patch: nuclear norms n₁, n₂ of the 16×16 detail
+   matrices, weights nᵢ / (n₁ + n₂), fused vectors overlap-averaged;
+3. base fusion 0.5·B₁ + 0.5·B₂ of the last level; F = base + details.
+
+Two official behaviours are kept on purpose (``octave_runs/MANIFEST.md``):
+the fused detail images are summed *cumulatively* (level 1 counts four times,
+level 2 three times, ...), and a patch whose detail is zero in both images gives
+0/0 = NaN, which blanks every pixel it covers (``uint8(NaN)`` = 0) — in practice
+only the black background around the head.
+
+Colour (``colour='own'``, as ``fusion_all_kinds.m``): the functional image goes
+to the code's "YUV" (Y = 0.299/0.587/0.114, U, V), its Y is fused with the grey
+image, U and V are kept and ``inv`` of the matrix converts back, then
+``uint8(255·RGB)`` (round half away from zero, saturate).  For grey pairs the
+official ``CT_MR`` order is used: image 1 = CT, image 2 = the MRI (replicated to
+RGB, as the Octave run does; the official code would crash there), output grey.
+
+Implementation: the detail vectors come from one matrix product per level and
+image; the base image is computed exactly as the overlap average of P·x but as
+a 31×31 correlation (interior, FFT) plus per-pixel kernels near the border,
+which avoids the second 256×256 product; nuclear norms are the sums of square
+roots of the eigenvalues of DᵀD (batched ``eigvalsh``), skipping all-zero patches.
+
+Fidelity against the official code under Octave, 6 Harvard pairs (see
+``tests/methods/test_mdl.py`` and ``docs/fidelity.md``): see the numbers there;
+no official fused outputs exist (``fused_p_s.zip`` is missing upstream).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import signal
+
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+from ._matlab import float_to_uint8_image, to_uint8
+
+UNIT = 16
+_HALF = UNIT - 1  # 15: the reach of a patch beyond a pixel
+
+register_weights(
+    "mdl",
+    filename="models.zip",
+    sha256="98ce56d0c4ab21244926af7ad3114d22a29aad317abc29b70b71766456c30f35",
+    url="https://github.com/songxujay/MDLatLRRv2/raw/d9f46b14c422574f0528d5739f17bbcab7a89cca/models.zip",
+    method_dir="mdl",
+    description="MDLatLRRv2 learned projections L_16 (detail) and P_16 (base), 256×256 float64 .mat files",
+)
+
+# The code's RGB → "YUV" matrix (ConvertRGBtoYUV.m).
+_YUV = np.array([[0.299, 0.587, 0.114], [-0.147, -0.289, 0.436], [0.615, -0.515, -0.100]])
+
+
+def load_matrices(path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(L_16, P_16)`` from the official ``models.zip`` (the cached weights ``mdl`` by default)."""
+    from scipy.io import loadmat
+
+    path = path or weights_path("mdl")
+    with zipfile.ZipFile(path) as z:
+        lmat = loadmat(io.BytesIO(z.read("models/MD_L_16_detail_mix_2000_s1000.mat")))["L_16"]
+        pmat = loadmat(io.BytesIO(z.read("models/MD_P_16_detail_mix_2000_s1000.mat")))["P_16"]
+    return np.asarray(lmat, dtype=np.float64), np.asarray(pmat, dtype=np.float64)
+
+
+def _rowmajor_to_colmajor() -> np.ndarray:
+    """perm[c] = MATLAB column-major index of the patch element whose C-order index is c."""
+    ky, kx = np.divmod(np.arange(UNIT * UNIT), UNIT)
+    return ky + UNIT * kx
+
+
+def yuv_forward(rgb: np.ndarray) -> np.ndarray:
+    """``ConvertRGBtoYUV`` on a float64 H×W×3 image (same operation order)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.stack([r * m[0] + g * m[1] + b * m[2] for m in _YUV], axis=-1)
+
+
+def yuv_inverse(yuv: np.ndarray) -> np.ndarray:
+    """``ConvertYUVtoRGB``: ``inv`` of the same matrix."""
+    inv = np.linalg.inv(_YUV)
+    y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
+    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in inv], axis=-1)
+
+
+def _unique_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Distinct (lo, hi) pairs and the label of each position."""
+    pairs, labels = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+    return (pairs[:, 0], pairs[:, 1]), labels.ravel()
+
+
+def _ranges(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each coordinate q in [0, n): first and last patch offset o with a patch at q − o."""
+    q = np.arange(n)
+    return np.maximum(0, q - (n - UNIT)), np.minimum(_HALF, q)
+
+
+class _BaseOperator:
+    """Overlap average of P·x over all stride-1 patches, as a position-dependent 31×31 correlation.
+
+    ``B[q]·count[q] = Σ_{o ∈ O(q)} Σ_k P[o, k] img[q − o + k]`` where ``O(q)`` are
+    the in-patch offsets of the patches covering q.  Away from the border O(q) is
+    all 256 offsets and this is one correlation with ``K[d] = Σ_o P[o, o + d]``;
+    near the border the kernel of the offset rectangle O(q) is used (from 2-D
+    prefix sums over o).  Same value as the official loop, other summation order.
+    """
+
+    def __init__(self, pmat: np.ndarray) -> None:
+        oy, ox, ky, kx = np.meshgrid(*(np.arange(UNIT),) * 4, indexing="ij")
+        contrib = np.zeros((UNIT, UNIT, 2 * UNIT - 1, 2 * UNIT - 1))
+        contrib[oy, ox, ky - oy + _HALF, kx - ox + _HALF] = pmat[oy + UNIT * ox, ky + UNIT * kx]
+        prefix = np.zeros((UNIT + 1, UNIT + 1) + contrib.shape[2:])
+        prefix[1:, 1:] = contrib.cumsum(0).cumsum(1)
+        self._prefix = prefix
+        self._layouts: dict[tuple[int, int], dict] = {}
+
+    def kernel(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        s = self._prefix
+        return s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0]
+
+    def layout(self, h: int, w: int) -> dict:
+        """Count map, interior block and the kernels of every border row/column for an h×w image (cached)."""
+        key = (h, w)
+        if key not in self._layouts:
+            y0, y1 = _ranges(h)
+            x0, x1 = _ranges(w)
+            (uy0, uy1), ly = _unique_pairs(y0, y1)
+            (ux0, ux1), lx = _unique_pairs(x0, x1)
+            s = self._prefix
+            table = (s[uy1[:, None] + 1, ux1[None, :] + 1] - s[uy0[:, None], ux1[None, :] + 1]
+                     - s[uy1[:, None] + 1, ux0[None, :]] + s[uy0[:, None], ux0[None, :]])
+            full_y = (y0 == 0) & (y1 == _HALF)
+            full_x = (x0 == 0) & (x1 == _HALF)
+            rows, cols = np.flatnonzero(full_y), np.flatnonzero(full_x)
+            interior = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size and cols.size else None
+            self._layouts[key] = {
+                "count": np.outer(y1 - y0 + 1, x1 - x0 + 1).astype(np.float64),
+                "interior": interior,
+                "full_rows": rows,
+                "border_rows": np.flatnonzero(~full_y),
+                "border_cols": np.flatnonzero(~full_x),
+                "table": table,
+                "ly": ly,
+                "lx": lx,
+            }
+        return self._layouts[key]
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape
+        lay = self.layout(h, w)
+        table, ly, lx, rows = lay["table"], lay["ly"], lay["lx"], lay["full_rows"]
+        win = sliding_window_view(np.pad(img, _HALF), (2 * UNIT - 1, 2 * UNIT - 1))  # win[q] ↔ img[q + d]
+        out = np.empty_like(img)
+        if lay["interior"] is not None:
+            full = self.kernel(0, _HALF, 0, _HALF)
+            out[lay["interior"]] = signal.correlate(img, full, mode="same", method="fft")[lay["interior"]]
+        for qy in lay["border_rows"]:
+            out[qy] = np.einsum("wij,wij->w", win[qy], table[ly[qy], lx])
+        for qx in lay["border_cols"]:
+            out[rows, qx] = np.einsum("hij,hij->h", win[rows, qx], table[ly[rows], lx[qx]])
+        return out / lay["count"]
+
+
+def _overlap_add(vectors: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sum of the patch vectors (rows of ``vectors``, column-major 16×16) put back at their positions."""
+    h, w = shape
+    nh, nw = h - _HALF, w - _HALF
+    # [ox, oy, py, px]: the column-major vector index is oy + 16·ox
+    planes = np.ascontiguousarray(vectors.T).reshape(UNIT, UNIT, nh, nw)
+    out = np.zeros(shape)
+    for ox in range(UNIT):
+        for oy in range(UNIT):
+            out[oy : oy + nh, ox : ox + nw] += planes[ox, oy]
+    return out
+
+
+def nuclear_norms(det: np.ndarray) -> np.ndarray:
+    """Nuclear norm of every 16×16 matrix (rows of ``det``): Σ √eig(DᵀD), batched ``eigvalsh``."""
+    mats = det.reshape(-1, UNIT, UNIT)
+    gram = np.matmul(mats.transpose(0, 2, 1), mats)
+    return np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0, None)).sum(axis=1)
+
+
+def nuclear_weights(d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``w_i = n_i / (n_1 + n_2)`` per patch, with the official 0/0 = NaN where both details are zero.
+
+    Norms are computed only where both patches are non-zero: where exactly one
+    is zero the weights are exactly 0 and 1 whatever the other norm is.
+    """
+    z1 = ~np.any(d1 != 0, axis=1)
+    z2 = ~np.any(d2 != 0, axis=1)
+    n1 = np.where(z1, 0.0, 1.0)
+    n2 = np.where(z2, 0.0, 1.0)
+    both = np.flatnonzero(~z1 & ~z2)
+    if both.size:
+        n1[both] = nuclear_norms(d1[both])
+        n2[both] = nuclear_norms(d2[both])
+    with np.errstate(invalid="ignore"):
+        total = n1 + n2
+        return n1 / total, n2 / total
+
+
+class MDLatLRR:
+    """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64)."""
+
+    def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4) -> None:
+        self.levels = levels
+        self._l_rows = np.ascontiguousarray(lmat[:, _rowmajor_to_colmajor()].T)  # C-order patch → detail
+        self._base = _BaseOperator(pmat)
+
+    def _details(self, img: np.ndarray) -> np.ndarray:
+        patches = sliding_window_view(img, (UNIT, UNIT)).reshape(-1, UNIT * UNIT)
+        return patches @ self._l_rows
+
+    def fuse(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
+        """``vector_fusion_method`` (stride 1, overlap, nuclear norm); NaN where the official code gives NaN."""
+        shape = img1.shape
+        count = self._base.layout(*shape)["count"]
+        cur1, cur2 = img1, img2
+        cumulative = np.zeros(shape)
+        level_sums = []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for _ in range(self.levels):
+                d1, d2 = self._details(cur1), self._details(cur2)
+                w1, w2 = nuclear_weights(d1, d2)
+                fused = w1[:, None] * d1 + w2[:, None] * d2
+                cumulative = cumulative + _overlap_add(fused, shape)
+                level_sums.append(cumulative / count)
+                cur1, cur2 = self._base(cur1), self._base(cur2)
+            detail = level_sums[0]
+            for extra in level_sums[1:]:
+                detail = detail + extra
+            return (0.5 * cur1 + 0.5 * cur2) + detail
+
+
+@register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="1",
+                 citation="Song X., Shen T., Li H., Wu X.-J., D2-LRR: a dual-decomposed MDLatLRR approach for "
+                          "medical image fusion, arXiv 2206.15179 (MVIPIT 2023). Code: github.com/songxujay/MDLatLRRv2",
+                 params={"levels": 4})
+class MDL:
+    """MDLatLRRv2 (official matrices and arithmetic); ``a`` MRI grey, ``b`` functional grey or RGB, floats in [0, 1]."""
+
+    def __init__(self, levels: int = 4) -> None:
+        self.model = MDLatLRR(*load_matrices(), levels=levels)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        mri = float_to_uint8_image(a).astype(np.float64) / 255
+        func = float_to_uint8_image(b).astype(np.float64) / 255
+        if func.ndim == 3:
+            grey, colour = mri, func
+        else:  # official CT_MR order: image 1 = CT (grey), image 2 = MRI through YUV
+            grey, colour = func, np.repeat(mri[..., None], 3, axis=2)
+        yuv = yuv_forward(colour)
+        fused_y = self.model.fuse(grey, yuv[..., 0])
+        rgb = to_uint8(yuv_inverse(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
+        if func.ndim == 3:
+            return rgb
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
+            raise AssertionError("grey MDL output has unequal channels")
+        return rgb[..., 0]

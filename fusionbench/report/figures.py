@@ -118,7 +118,7 @@ def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], method
         ax.axis("off")
     for ax, metric in zip(axes.ravel(), metrics):
         data = [df[(df["method"] == m) & (df["metric"] == metric)]["value"].dropna().to_numpy() for m in methods]
-        ax.boxplot(data, vert=False, widths=0.6, showfliers=True, flierprops={"markersize": 2})
+        ax.boxplot(data, orientation="horizontal", widths=0.6, showfliers=True, flierprops={"markersize": 2})
         ax.set_yticks(range(1, len(methods) + 1), [display_name(m) for m in methods], fontsize=7)
         ax.set_title(f"{metric} {'↑' if higher_is_better(metric) else '↓'}", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)

@@ -1,0 +1,58 @@
+"""Statistics against scipy and published values on known data."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from fusionbench.report.stats import bootstrap_ci, holm, mean_ranks, nemenyi_cd, rank_test
+
+
+def _scores(matrix: np.ndarray) -> pd.DataFrame:
+    rows = [(f"p{i}", f"m{j}", "X", float(matrix[i, j])) for i in range(matrix.shape[0]) for j in range(matrix.shape[1])]
+    return pd.DataFrame(rows, columns=["pair", "method", "metric", "value"])
+
+
+def test_friedman_and_ranks_match_scipy() -> None:
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(15, 4)) + np.array([0.0, 0.3, 0.6, 0.9])
+    result = rank_test(_scores(matrix), "X", higher_is_better=True)
+    expected = stats.friedmanchisquare(*matrix.T)
+    assert result.friedman_stat == pytest.approx(expected.statistic)
+    assert result.friedman_p == pytest.approx(expected.pvalue)
+    ranks = stats.rankdata(-matrix, axis=1).mean(axis=0)
+    assert result.ranks.sort_index().to_numpy() == pytest.approx(ranks)
+    assert result.ranks.index[0] == "m3"  # highest values → best rank
+
+
+def test_wilcoxon_holm_matches_scipy() -> None:
+    rng = np.random.default_rng(1)
+    matrix = rng.normal(size=(12, 3)) + np.array([0.0, 0.5, 1.0])
+    table = rank_test(_scores(matrix), "X", higher_is_better=False).wilcoxon_holm
+    p01 = stats.wilcoxon(matrix[:, 0], matrix[:, 1]).pvalue
+    assert table.iloc[0]["p"] == pytest.approx(p01)
+    assert (table["p_holm"] >= table["p"]).all()
+
+
+def test_holm_known_values() -> None:
+    # Holm (1979) step-down: sorted p = 0.01, 0.02, 0.03, 0.04 with m = 4 → 0.04, 0.06, 0.06, 0.06
+    assert holm(np.array([0.03, 0.01, 0.04, 0.02])).tolist() == pytest.approx([0.06, 0.04, 0.06, 0.06])
+
+
+def test_nemenyi_cd_matches_demsar_table() -> None:
+    # Demšar (2006), Table 5(a): q_0.05 = 2.569 for k = 4 → CD = 2.569 · sqrt(4·5 / (6·N))
+    assert nemenyi_cd(4, 20) == pytest.approx(2.569 * np.sqrt(20 / 120), rel=1e-3)
+    assert nemenyi_cd(10, 20) == pytest.approx(3.164 * np.sqrt(110 / 120), rel=1e-3)
+
+
+def test_bootstrap_ci_brackets_the_mean() -> None:
+    values = np.random.default_rng(2).normal(5, 1, 40)
+    lo, hi = bootstrap_ci(values)
+    assert lo < values.mean() < hi and hi - lo < 1.2
+    assert bootstrap_ci(np.array([3.0, 3.0])) == (3.0, 3.0)
+
+
+def test_mean_ranks_average_ties() -> None:
+    frame = pd.DataFrame({"a": [1.0, 1.0], "b": [1.0, 0.0]})
+    assert mean_ranks(frame, higher_is_better=True).to_dict() == {"a": 1.25, "b": 1.75}

@@ -1,0 +1,56 @@
+"""Table formatting: bold/underline placement by metric direction, arrows, LaTeX and CSV."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fusionbench.metric import METRICS, register_metric
+from fusionbench.report.tables import build_table, to_csv, to_latex, to_markdown
+
+
+@pytest.fixture
+def scores() -> pd.DataFrame:
+    # EN (higher is better) and a lower-is-better metric registered for the test
+    if "TEST_LOW" not in METRICS:
+        register_metric("TEST_LOW", lambda f, a, b: 0.0, higher_is_better=False, convention="TEST_LOW: test metric")
+    rows = []
+    for pair in ("p1", "p2"):
+        for method, en, low in (("average", 5.0, 3.0), ("dwt", 7.0, 1.0), ("maximum", 6.0, 2.0)):
+            rows += [("ds", pair, method, "EN", en), ("ds", pair, method, "TEST_LOW", low)]
+    return pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+
+
+def test_bold_best_underline_second_by_direction(scores) -> None:
+    table = build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN", "TEST_LOW"], title="T", footnote="F")
+    places = table.placements()
+    assert places[("dwt", "EN")] == "best" and places[("maximum", "EN")] == "second"
+    assert ("average", "EN") not in places
+    assert places[("dwt", "TEST_LOW")] == "best" and places[("maximum", "TEST_LOW")] == "second"  # lower is better
+    md = to_markdown(table)
+    assert "| Method | EN ↑ | TEST_LOW ↓ |" in md
+    assert "| DWT | **7.0000 ± 0.0000** | **1.0000 ± 0.0000** |" in md
+    assert "| Maximum | <u>6.0000 ± 0.0000</u> | <u>2.0000 ± 0.0000</u> |" in md
+    assert "| Average | 5.0000 ± 0.0000 | 3.0000 ± 0.0000 |" in md
+    assert md.rstrip().endswith("<sub>F</sub>")
+
+
+def test_latex_is_booktabs_with_marks(scores) -> None:
+    tex = to_latex(build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN", "TEST_LOW"], title="T"))
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
+    assert r"EN $\uparrow$" in tex and r"TEST\_LOW $\downarrow$" in tex
+    assert r"DWT & \textbf{7.0000 $\pm$ 0.0000} & \textbf{1.0000 $\pm$ 0.0000} \\" in tex
+    assert r"\underline{6.0000 $\pm$ 0.0000}" in tex
+
+
+def test_csv_has_statistics(scores) -> None:
+    frame = pd.read_csv(__import__("io").StringIO(to_csv(build_table(scores, "ds", ["dwt"], ["EN"], title="T"))))
+    row = frame.iloc[0]
+    assert row["mean"] == 7.0 and row["n"] == 2 and row["place"] == "best" and row["ci95_low"] == 7.0
+
+
+def test_ties_share_a_place(scores) -> None:
+    scores = scores.copy()
+    scores.loc[(scores["method"] == "maximum") & (scores["metric"] == "EN"), "value"] = 7.0
+    places = build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN"], title="T").placements()
+    assert places[("dwt", "EN")] == places[("maximum", "EN")] == "best"
+    assert places[("average", "EN")] == "second"

@@ -1,0 +1,52 @@
+"""Reference cases shared by the CNP and DTNP fidelity tests (read from ``../shared`` at run time)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import fusionbench
+from fusionbench.io import load_image
+
+OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+# results/<k>.tif of the official repositories, fused from DTNP-MIF's images/c<kk>_{1,2}.tif
+# (c10 is withheld from ../shared).
+OFFICIAL_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12]
+
+
+def octave_inputs(shared_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(MRI, grey functional image) exactly as the Octave driver fed them.
+
+    CT is used as is; PET/SPECT is MATLAB's ``rgb2gray`` luma saved by the driver.
+    """
+    task, pid = name.split("_")
+    data = shared_dir / "data" / "harvard" / task
+    mri = load_image(data / "MRI" / f"{pid}.png")
+    if task == "MRI-CT":
+        functional = load_image(data / "CT" / f"{pid}.png")
+    else:
+        functional = load_image(shared_dir / "official" / "octave_runs" / "cnp_dtnp_inputs" / f"{name}_luma.png")
+    return mri, functional
+
+
+def octave_rgb(shared_dir: Path, name: str) -> np.ndarray:
+    task, pid = name.split("_")
+    return load_image(shared_dir / "data" / "harvard" / task / task.split("-")[1] / f"{pid}.png")
+
+
+def octave_reference(shared_dir: Path, folder: str, name: str) -> np.ndarray:
+    return load_image(shared_dir / "official" / "octave_runs" / folder / f"{name}.png")
+
+
+def fuse_official_pair(method: str, official_dir: Path, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(port output, official output) for ``results/<k>.tif``.
+
+    The official ``main.m`` takes ``c<kk>_1`` as image 1 and ``c<kk>_2`` as image 2;
+    the registered methods take (MRI, functional) and pass the functional image
+    first, so ``c<kk>_2`` goes in as ``a`` and ``c<kk>_1`` as ``b``.
+    """
+    inputs = official_dir / "dtnp" / "inputs"
+    img1 = load_image(inputs / f"c{k:02d}_1.tif")
+    img2 = load_image(inputs / f"c{k:02d}_2.tif")
+    out = fusionbench.fuse(method, img2, img1)
+    return out, load_image(official_dir / method / "outputs" / f"{k}.tif")

@@ -1,0 +1,119 @@
+"""DTNP: neuron model against a literal reference; bit-exact against Octave and the official outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import convolve2d
+
+import fusionbench
+from fusionbench import colour
+from fusionbench.method import create_method
+from fusionbench.methods import _neural_p as npn
+
+from ._agreement import agreement
+from ._neural_p_cases import (
+    OCTAVE_PAIRS,
+    OFFICIAL_IDS,
+    fuse_official_pair,
+    octave_inputs,
+    octave_reference,
+    octave_rgb,
+)
+
+
+def _dtnp_literal(stimulus: np.ndarray, n: int) -> np.ndarray:
+    """``DTNP.m`` written literally with whole-array ``where``; returns the score Σp (p = 1.1)."""
+    w = npn.link_kernel(3)
+    u = np.zeros_like(stimulus)
+    theta = np.ones_like(stimulus)
+    p = np.zeros_like(stimulus)
+    score = np.zeros_like(stimulus)
+    for _ in range(n):
+        work = convolve2d(p, w, mode="same")
+        quiet = p == 0
+        u = np.where(quiet, u + stimulus + work, stimulus + work)
+        theta = np.where(quiet, theta, theta - 1 + p)
+        p = np.where(u >= theta, 1.1, 0.0)
+        score += p
+    return score
+
+
+def test_registered() -> None:
+    m = create_method("dtnp")
+    assert m.info.display_name == "DTNP" and m.info.colour == "luma"
+    assert m.params == {"iterations": 110}
+
+
+def test_link_table() -> None:
+    w = npn.link_kernel(3)
+    for fma in (True, False):
+        table = npn.link_table(1.1, fma)
+        assert table.shape == (512,) and table[0] == 0 and table[1 << 4] == 0  # bit 4 = centre, weight 0
+        assert table[1] == w[2, 0] * 1.1 and table[1 << 1] == 1.1   # bottom-left corner, left neighbour
+        assert table[511] == pytest.approx(1.1 * (4 + 4 / np.sqrt(2)), rel=1e-15)
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.5])
+def test_dtnp_neuron_matches_literal_model(scale: float) -> None:
+    rng = np.random.default_rng(7)
+    maps = rng.random((3, 21, 26)) * scale
+    maps[2, 5:12, 5:12] = 0.0
+    counts = npn.dtnp_firing_counts(maps, 110, chunk_pixels=2 * 21 * 26)  # two chunks
+    expected = np.stack([_dtnp_literal(m, 110) for m in maps])
+    # counts × 1.1 summed in any order of firings equals the literal score: compare counts
+    np.testing.assert_array_equal(counts, np.rint(expected / 1.1).astype(int))
+    assert 0 < counts.mean() < 110
+
+
+def test_dtnp_thresholds_follow_official_recursion() -> None:
+    th = npn._dtnp_thresholds(1.0, 1.1, 3)
+    assert th[0] == 1.0 and th[1] == (1.0 - 1) + 1.1 and th[2] == (th[1] - 1) + 1.1 and th[3] == (th[2] - 1) + 1.1
+
+
+def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
+    """Octave runs of the official code (``dtnp/``): measured bit-exact (100 % of pixels)."""
+    outs, refs = [], []
+    for name in ("MRI-CT_2006", "MRI-PET_25030"):
+        mri, functional = octave_inputs(shared_dir, name)
+        outs.append(fusionbench.fuse("dtnp", mri, functional))
+        refs.append(octave_reference(shared_dir, "dtnp", name))
+    agr = agreement(outs, refs)
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+def test_colour_pet_luma_path(shared_dir: Path) -> None:
+    """The runner's path for a colour PET: BT.601 luma instead of MATLAB's ``rgb2gray``.
+
+    Measured on MRI-PET_25030: the grey fused luma is 95.68 % exact, 99.81 % within ±1
+    of the Octave run (the luma inputs differ by 1 grey level at 252 pixels).
+    """
+    name = "MRI-PET_25030"
+    mri, _ = octave_inputs(shared_dir, name)
+    rgb = octave_rgb(shared_dir, name)
+    ref = octave_reference(shared_dir, "dtnp", name)
+    agr = agreement([fusionbench.fuse("dtnp", mri, colour.luma(rgb))], [ref])
+    assert agr.exact >= 0.95 and agr.within1 >= 0.995, str(agr)
+    out = fusionbench.fuse("dtnp", mri, rgb)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_octave_all_pairs_bit_exact(shared_dir: Path) -> None:
+    """All six Octave pairs: measured bit-exact (PSNR inf, MAD 0, 100 % exact)."""
+    outs, refs = [], []
+    for name in OCTAVE_PAIRS:
+        mri, functional = octave_inputs(shared_dir, name)
+        outs.append(fusionbench.fuse("dtnp", mri, functional))
+        refs.append(octave_reference(shared_dir, "dtnp", name))
+    agr = agreement(outs, refs)
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+@pytest.mark.slow
+def test_official_outputs_bit_exact(official_dir: Path) -> None:
+    """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
+    outs, refs = zip(*(fuse_official_pair("dtnp", official_dir, k) for k in OFFICIAL_IDS))
+    agr = agreement(list(outs), list(refs))
+    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)

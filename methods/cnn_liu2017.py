@@ -1,0 +1,233 @@
+"""CNN: Liu, Chen, Cheng, Peng, "A medical image fusion method based on convolutional neural networks" (FUSION 2017).
+
+A re-implementation of the authors' MATLAB code as distributed in VIFB
+(``xingchenzhang/VIFB`` @ 22b2ea9, ``methods/CNN/``: ``run_CNN.m``,
+``band_fuse.m``, ``maxpooling_s2.m``, ``es2.m``, Mertens' ``pyramid/``), with the
+official trained model ``model/cnnmodel.mat`` (the light medical / IR-VIS
+model, without the multi-focus FC layer).  The network runs in PyTorch; the
+weight map and the pyramid fusion in NumPy.
+
+1. **Siamese network** (shared weights), each source grey in [0, 1]: 3×3 conv
+   1→64 + ReLU, 3×3 64→128 + ReLU, 2×2 max-pool stride 2 (a zero row/column is
+   appended to odd sizes, which equals ``ceil_mode`` after ReLU), 3×3 128→256 +
+   ReLU; zero 'same' padding.  The two 256-channel maps are concatenated (first
+   source first) and an 8×8 'valid' conv gives two maps; the score is the softmax
+   probability of the second class (computed in float64 as ``1 − p₁`` as in
+   ``run_CNN.m``).  The ``.mat`` kernels are per-(in, out) vectors of 9 or 64
+   taps reshaped **column-major**; MATLAB's ``conv2(x, rot90(k, 2))`` is the
+   correlation with ``k`` that ``conv2d`` computes.  ``biases_output`` is loaded and
+   shape-checked but, as in ``run_CNN.m``, **not added** (|b| < 1e-3).
+2. **Weight map**: each score covers the 16×16 patch at stride 2 (patches are cut
+   at the image border); scores are summed over overlapping patches and divided
+   by the count (vectorised with a zero-inserted score grid and a causal 16×16
+   box sum).  The map weights the first source.
+3. **Pyramid fusion**: Laplacian pyramids of both sources and a Gaussian
+   pyramid of the weight map (Mertens' 5-tap code, MATLAB 'symmetric' borders;
+   ``methods/_transforms/pyramids.py``, ``variant='mertens'``) with ``nlev =
+   floor(log(min(H, W)) / log 2)`` levels.  Every level (the residual included)
+   is fused with Burt's rule over a 3×3 window with ``es2`` mirror borders (the
+   four extension corners stay zero, as in ``es2.m``): match ``M = 2ΣAB / (ΣA² +
+   ΣB² + eps)``; if ``M > 0.6`` the weighted average ``W·A + (1−W)·B``, otherwise
+   the coefficient with the larger local energy.  Then collapse.
+
+Source order and colour: ``run_CNN.m`` feeds (IR, visible) and weights the IR;
+here the first source is ``b`` (PET/SPECT luma, CT or IR) and the second ``a``
+(MRI or visible), so for IR-VIS this is the VIFB order.  VIFB fuses R, G and B of
+colour inputs separately with the grey-derived weight map; fusionbench fuses the
+luma (luma protocol) and keeps the functional image's chroma.  The fused image
+is returned as float in [0, 1] (the runner rounds; MATLAB ``uint8`` rounds half
+away from zero, which only differs at exact halves).
+
+Fidelity (``tests/methods/test_cnn.py``, ``docs/fidelity.md`` §CNN): VIFB's 21
+IR-VIS results are JPEG (no medical output exists); see there.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+from ._transforms.pyramids import gaussian_pyramid, laplacian_pyramid, reconstruct_laplacian
+
+register_weights(
+    "cnn_liu2017",
+    filename="cnnmodel.mat",
+    sha256="f826e6739aa6cea943a1323642468760102fc735ff090cd83ab28d998ba76a20",
+    url="https://raw.githubusercontent.com/xingchenzhang/VIFB/22b2ea9d91499cc5962d9bdcae9c290270f0fade/methods/CNN/model/cnnmodel.mat",
+    method_dir="cnn_liu2017",
+    description="Liu et al. 2017 CNN fusion model (VIFB methods/CNN/model/cnnmodel.mat)",
+)
+
+PATCH = 16
+STRIDE = 2
+THRESHOLD = 0.6
+_MAT_SHAPES = {
+    "weights_b1_1": (9, 64), "biases_b1_1": (64, 1),
+    "weights_b1_2": (64, 9, 128), "biases_b1_2": (128, 1),
+    "weights_b1_3": (128, 9, 256), "biases_b1_3": (256, 1),
+    "weights_output": (512, 64, 2), "biases_output": (2, 1),
+}
+
+
+def build_cnn_network() -> Any:
+    """The siamese score network (untrained); ``net(first, second)`` returns the 2-class logits."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class SiameseCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 64, 3, padding=1)
+            self.conv2 = nn.Conv2d(64, 128, 3, padding=1)
+            self.conv3 = nn.Conv2d(128, 256, 3, padding=1)
+            self.output = nn.Conv2d(512, 2, 8, bias=False)
+
+        def branch(self, x: torch.Tensor) -> torch.Tensor:
+            x = F.relu(self.conv2(F.relu(self.conv1(x))))
+            x = F.max_pool2d(x, 2, ceil_mode=True)
+            return F.relu(self.conv3(x))
+
+        def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return self.output(torch.cat([self.branch(first), self.branch(second)], dim=1))
+
+    return SiameseCNN()
+
+
+def mat_to_state_dict(mat: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Map the eight ``cnnmodel.mat`` arrays to the network's state dict (column-major kernels).
+
+    Raises ``ValueError`` on a missing, extra or mis-shaped array.
+    """
+    import torch
+
+    arrays = {k: v for k, v in mat.items() if not k.startswith("__")}
+    if set(arrays) != set(_MAT_SHAPES):
+        raise ValueError(f"cnnmodel.mat: expected arrays {sorted(_MAT_SHAPES)}, found {sorted(arrays)}")
+    for k, shape in _MAT_SHAPES.items():
+        if arrays[k].shape != shape:
+            raise ValueError(f"cnnmodel.mat: {k} has shape {arrays[k].shape}, expected {shape}")
+
+    def kernels(w: np.ndarray, k: int) -> Any:
+        # MATLAB reshape(w(j, :, i), k, k) is column-major: tap r + k*c → kernel[r, c].
+        if w.ndim == 2:
+            w = w[None]
+        cin, _, cout = w.shape
+        k4 = w.reshape(cin, k, k, cout, order="F").transpose(3, 0, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(k4, dtype=np.float32))
+
+    def bias(b: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(b.ravel(), dtype=np.float32))
+
+    return {
+        "conv1.weight": kernels(arrays["weights_b1_1"], 3), "conv1.bias": bias(arrays["biases_b1_1"]),
+        "conv2.weight": kernels(arrays["weights_b1_2"], 3), "conv2.bias": bias(arrays["biases_b1_2"]),
+        "conv3.weight": kernels(arrays["weights_b1_3"], 3), "conv3.bias": bias(arrays["biases_b1_3"]),
+        "output.weight": kernels(arrays["weights_output"], 8),
+    }
+
+
+def load_cnn_network(path: str | None = None) -> Any:
+    """The siamese network with the official weights (strict), in eval mode."""
+    from scipy.io import loadmat
+
+    net = build_cnn_network()
+    net.load_state_dict(mat_to_state_dict(loadmat(path or weights_path("cnn_liu2017"))), strict=True)
+    return net.eval()
+
+
+def scores_to_weight_map(score: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Average the patch scores over every pixel their 16×16 stride-2 patch covers (``run_CNN.m``)."""
+    h, w = shape
+    grid = np.zeros((h + PATCH, w + PATCH))
+    counts = np.zeros_like(grid)
+    sh, sw = score.shape
+    grid[: STRIDE * sh : STRIDE, : STRIDE * sw : STRIDE] = score
+    counts[: STRIDE * sh : STRIDE, : STRIDE * sw : STRIDE] = 1.0
+
+    def causal_box(x: np.ndarray) -> np.ndarray:
+        # out[y, x] = sum of x[y - 15 .. y, x - 15 .. x]
+        for axis in (0, 1):
+            c = np.cumsum(x, axis=axis)
+            shifted = np.zeros_like(c)
+            idx = [slice(None)] * 2
+            src = [slice(None)] * 2
+            idx[axis] = slice(PATCH, None)
+            src[axis] = slice(None, -PATCH)
+            shifted[tuple(idx)] = c[tuple(src)]
+            x = c - shifted
+        return x
+
+    return causal_box(grid)[:h, :w] / causal_box(counts)[:h, :w]
+
+
+def _es2_box3(x: np.ndarray) -> np.ndarray:
+    """3×3 box sum 'valid' over Rockinger's ``es2`` extension (mirror without edge repeat, zero corners)."""
+    ext = np.pad(x, 1, mode="reflect")
+    ext[0, 0] = ext[0, -1] = ext[-1, 0] = ext[-1, -1] = 0.0
+    c = ext[:, :-2] + ext[:, 1:-1] + ext[:, 2:]
+    return c[:-2] + c[1:-1] + c[2:]
+
+
+def band_fuse(m1: np.ndarray, m2: np.ndarray, weight: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """Burt's match/salience rule of ``band_fuse.m`` (3×3 window): weighted average if matched, else max energy."""
+    s1 = _es2_box3(m1 * m1)
+    s2 = _es2_box3(m2 * m2)
+    match = 2.0 * _es2_box3(m1 * m2) / (s1 + s2 + np.finfo(np.float64).eps)
+    select = np.where(s1 > s2, m1, m2)
+    return np.where(match > threshold, weight * m1 + (1.0 - weight) * m2, select)
+
+
+def pyramid_levels(shape: tuple[int, ...]) -> int:
+    """Mertens' default ``nlev = floor(log(min(r, c)) / log(2))``."""
+    return int(np.floor(np.log(min(shape[0], shape[1])) / np.log(2)))
+
+
+def fuse_with_map(first: np.ndarray, second: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Pyramid fusion of two H×W images with the weight map of ``first`` (one channel of ``run_CNN.m``)."""
+    nlev = pyramid_levels(first.shape)
+    pw = gaussian_pyramid(weight, nlev - 1, variant="mertens")
+    p1 = laplacian_pyramid(np.asarray(first, np.float64), nlev - 1, variant="mertens")
+    p2 = laplacian_pyramid(np.asarray(second, np.float64), nlev - 1, variant="mertens")
+    return reconstruct_laplacian([band_fuse(x, y, w) for x, y, w in zip(p1, p2, pw)], variant="mertens")
+
+
+@register_method(
+    "cnn",
+    display_name="CNN",
+    family="deep",
+    citation="Liu, Chen, Cheng, Peng, A medical image fusion method based on convolutional neural networks, "
+    "Proc. 20th Int. Conf. Information Fusion (FUSION), 2017.",
+    weights=("cnn_liu2017",),
+    version="1",
+    uses_torch=True,
+)
+class CNN:
+    """Liu et al. 2017 CNN fusion with the official model (luma method; first source = ``b``)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.network = load_cnn_network()
+        self._torch = torch
+
+    def torch_inputs(self, size: tuple[int, int] = (256, 256)) -> tuple[Any, ...]:
+        """One forward pass's inputs for profiling: two 1×1×H×W tensors."""
+        return (self._torch.rand(1, 1, *size), self._torch.rand(1, 1, *size))
+
+    def weight_map(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The H×W weight map of ``first`` (grey float images in [0, 1])."""
+        t = self._torch
+        with t.inference_mode():
+            logits = self.network(t.from_numpy(np.ascontiguousarray(first, np.float32))[None, None],
+                                  t.from_numpy(np.ascontiguousarray(second, np.float32))[None, None])
+        z = logits[0].double().numpy()
+        p1 = np.exp(z[0]) / (np.exp(z[0]) + np.exp(z[1]))
+        return scores_to_weight_map(1.0 - p1, first.shape)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        w = self.weight_map(b, a)
+        return np.clip(fuse_with_map(b, a, w), 0.0, 1.0)

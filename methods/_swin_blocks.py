@@ -1,0 +1,418 @@
+"""SwinFusion's network (``swinfusion1`` variant) as a plain PyTorch module.
+
+Written from a reading of ``models/network_swinfusion1.py`` of
+``Linfeng-Tang/SwinFusion`` (commit ceeec3f), which builds on SwinIR.  Module
+and parameter names, shapes and persistent buffers follow that definition, so
+``SwinFusionNet().load_state_dict(official_10000_E, strict=True)`` is expected
+to work for an official checkpoint (the test checks every key and shape
+against an independently written list).
+
+Structure (A = MRI, B = PET/SPECT luma or CT; images B×1×H×W in [0, 1]):
+
+* shallow: 3×3 conv 1→30 + LeakyReLU(0.2), 3×3 conv 30→60 + LeakyReLU.
+  **Official quirk:** both modalities go through the ``*_A`` convs;
+  ``conv_first1_B`` and ``conv_first2_B`` (the latter 30→30) exist, are saved
+  in the state dict, and are never used.
+* tokens: flatten + the shared ``patch_embed.norm`` LayerNorm (applied again at
+  the start of the fusion and of the reconstruction stage).
+* extraction: per modality one "RSTB" (4 Swin blocks, W-MSA / SW-MSA
+  alternating, shift 4; no conv and no residual around the group) + LayerNorm.
+* fusion: two "CRSTB" stages, each 2 Swin blocks per modality, then 2 cross
+  blocks (A queries B and B queries A, separate weights), LayerNorm per stream,
+  concat, 3×3 conv 120→60 + LeakyReLU.
+* reconstruction: one RSTB (4 blocks) + LayerNorm, convs 60→30→15→1 with
+  LeakyReLU between and no final activation.
+
+The attention is computed with explicit matrix products (as the official code)
+so that ``torch.utils.flop_counter.FlopCounterMode`` counts it.
+
+Torch is imported at module level: this private module is imported lazily by
+:mod:`methods.swinfusion` (``methods/__init__`` skips ``_`` modules).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "DERIVED_BUFFERS"]
+
+#: suffixes of the persistent buffers that are pure functions of the configuration
+DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
+
+
+# --------------------------------------------------------------------------- window helpers
+def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
+    """(B, H, W, C) → (B·nW, ws·ws, C), windows in row-major order."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, ws * ws, c)
+
+
+def window_merge(win: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: (B·nW, ws·ws, C) → (B, H, W, C)."""
+    c = win.shape[-1]
+    b = win.shape[0] // ((h // ws) * (w // ws))
+    x = win.view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, h, w, c)
+
+
+def shift_mask(h: int, w: int, ws: int, shift: int) -> torch.Tensor:
+    """Additive attention mask (nW, ws², ws²) of the cyclically shifted windows.
+
+    After a roll by ``-shift`` the last ``ws`` rows/columns of the map hold up to
+    two regions that were not adjacent; tokens of different regions get −100
+    (the official value), tokens of the same region 0.
+    """
+    rows = torch.arange(h)
+    cols = torch.arange(w)
+    row_lab = (rows >= h - ws).long() + (rows >= h - shift).long()
+    col_lab = (cols >= w - ws).long() + (cols >= w - shift).long()
+    region = (3 * row_lab[:, None] + col_lab[None, :]).float()          # H × W labels 0..8
+    win = window_partition(region[None, :, :, None], ws).squeeze(-1)   # nW × ws²
+    diff = win[:, None, :] - win[:, :, None]
+    return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
+
+
+def relative_position_index(ws: int) -> torch.Tensor:
+    """(ws², ws²) index into the (2ws−1)² relative-position bias table."""
+    yy, xx = torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")
+    flat = torch.stack([yy.flatten(), xx.flatten()])                   # 2 × ws²
+    rel = flat[:, :, None] - flat[:, None, :] + (ws - 1)               # 2 × ws² × ws², ≥ 0
+    return rel[0] * (2 * ws - 1) + rel[1]
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (training only), surviving paths rescaled by 1/keep."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+def _drop_path(p: float) -> nn.Module:
+    return DropPath(p) if p > 0 else nn.Identity()
+
+
+class Mlp(nn.Module):
+    """Linear → GELU → Linear (``fc1`` / ``fc2``)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+# --------------------------------------------------------------------------- attention
+class _WindowAttentionBase(nn.Module):
+    """Relative-position-biased multi-head attention inside ws×ws windows."""
+
+    def __init__(self, dim: int, ws: int, heads: int):
+        super().__init__()
+        self.dim, self.ws, self.heads = dim, ws, heads
+        self.scale = (dim // heads) ** -0.5
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * ws - 1) ** 2, heads))
+        self.register_buffer("relative_position_index", relative_position_index(ws))
+        self.proj = nn.Linear(dim, dim)
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def _split(self, t: torch.Tensor, n: int) -> torch.Tensor:
+        # (B_, N, n·C) → (n, B_, heads, N, C/heads)
+        b_, tokens, _ = t.shape
+        return t.reshape(b_, tokens, n, self.heads, self.dim // self.heads).permute(2, 0, 3, 1, 4)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b_, _, n, _ = q.shape
+        bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
+        attn = (q * self.scale) @ k.transpose(-2, -1) + bias.reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0)
+        if mask is not None:
+            nw = mask.shape[0]
+            attn = (attn.view(b_ // nw, nw, self.heads, n, n) + mask[None, :, None]).view(b_, self.heads, n, n)
+        out = attn.softmax(dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(b_, n, self.dim))
+
+
+class WindowAttention(_WindowAttentionBase):
+    """Self-attention: ``qkv`` projects the tokens to queries, keys and values."""
+
+    def __init__(self, dim: int, ws: int, heads: int):
+        super().__init__(dim, ws, heads)
+        self.qkv = nn.Linear(dim, 3 * dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        q, k, v = self._split(self.qkv(x), 3)
+        return self._attend(q, k, v, mask)
+
+
+class CrossWindowAttention(_WindowAttentionBase):
+    """Cross-attention: queries from ``x`` (``q``), keys and values from ``y`` (``kv``)."""
+
+    def __init__(self, dim: int, ws: int, heads: int):
+        super().__init__(dim, ws, heads)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = self._split(self.q(x), 1)[0]
+        k, v = self._split(self.kv(y), 2)
+        return self._attend(q, k, v, mask)
+
+
+# --------------------------------------------------------------------------- blocks
+class _ShiftedWindows(nn.Module):
+    """Cyclic shift / window partition bookkeeping shared by the two block kinds.
+
+    ``attn_mask`` is a persistent buffer built for ``input_resolution`` (the
+    official ``img_size`` 128) as in the official code; other sizes compute
+    their mask on the fly (cached per size).
+    """
+
+    def __init__(self, input_resolution: tuple[int, int], ws: int, shift: int):
+        super().__init__()
+        self.input_resolution = tuple(input_resolution)
+        if min(self.input_resolution) <= ws:
+            ws, shift = min(self.input_resolution), 0
+        self.ws, self.shift = ws, shift
+        mask = shift_mask(*self.input_resolution, ws, shift) if shift > 0 else None
+        self.register_buffer("attn_mask", mask)
+        self._masks: dict[tuple[int, int, str], torch.Tensor] = {}
+
+    def _mask(self, h: int, w: int, device: torch.device) -> torch.Tensor | None:
+        if self.shift == 0:
+            return None
+        if (h, w) == self.input_resolution:
+            return self.attn_mask
+        key = (h, w, str(device))
+        if key not in self._masks:
+            self._masks[key] = shift_mask(h, w, self.ws, self.shift).to(device)
+        return self._masks[key]
+
+    def _to_windows(self, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, _, c = t.shape
+        t = t.view(b, h, w, c)
+        if self.shift:
+            t = torch.roll(t, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        return window_partition(t, self.ws)
+
+    def _from_windows(self, win: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        t = window_merge(win, self.ws, h, w)
+        if self.shift:
+            t = torch.roll(t, shifts=(self.shift, self.shift), dims=(1, 2))
+        return t.reshape(t.shape[0], h * w, -1)
+
+
+class SwinTransformerBlock(_ShiftedWindows):
+    """Pre-LN (S)W-MSA + MLP with residuals: ``norm1``, ``attn``, ``norm2``, ``mlp``."""
+
+    def __init__(self, dim: int, input_resolution: tuple[int, int], heads: int, ws: int, shift: int,
+                 mlp_ratio: float, drop_path: float):
+        super().__init__(input_resolution, ws, shift)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, self.ws, heads)
+        self.drop_path = _drop_path(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        h, w = size
+        win = self.attn(self._to_windows(self.norm1(x), h, w), self._mask(h, w, x.device))
+        x = x + self.drop_path(self._from_windows(win, h, w))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class CrossSwinTransformerBlock(_ShiftedWindows):
+    """Two streams; A attends to B (``attn_A``) and B to A (``attn_B``), each with its own norms, MLP, residual."""
+
+    def __init__(self, dim: int, input_resolution: tuple[int, int], heads: int, ws: int, shift: int,
+                 mlp_ratio: float, drop_path: float):
+        super().__init__(input_resolution, ws, shift)
+        hidden = int(dim * mlp_ratio)
+        self.norm1_A = nn.LayerNorm(dim)
+        self.norm1_B = nn.LayerNorm(dim)
+        self.attn_A = CrossWindowAttention(dim, self.ws, heads)
+        self.attn_B = CrossWindowAttention(dim, self.ws, heads)
+        self.drop_path_A = _drop_path(drop_path)
+        self.drop_path_B = _drop_path(drop_path)
+        self.norm2_A = nn.LayerNorm(dim)
+        self.norm2_B = nn.LayerNorm(dim)
+        self.mlp_A = Mlp(dim, hidden)
+        self.mlp_B = Mlp(dim, hidden)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = size
+        mask = self._mask(h, w, x.device)
+        xw = self._to_windows(self.norm1_A(x), h, w)
+        yw = self._to_windows(self.norm1_B(y), h, w)
+        x = x + self.drop_path_A(self._from_windows(self.attn_A(xw, yw, mask), h, w))
+        y = y + self.drop_path_B(self._from_windows(self.attn_B(yw, xw, mask), h, w))
+        x = x + self.drop_path_A(self.mlp_A(self.norm2_A(x)))
+        y = y + self.drop_path_B(self.mlp_B(self.norm2_B(y)))
+        return x, y
+
+
+class BasicLayer(nn.Module):
+    """``blocks``: ``depth`` Swin blocks, even ones unshifted, odd ones shifted by ws // 2."""
+
+    def __init__(self, block: type, dim: int, input_resolution: tuple[int, int], depth: int, heads: int,
+                 ws: int, mlp_ratio: float, drop_path: list[float]):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            block(dim, input_resolution, heads, ws, 0 if i % 2 == 0 else ws // 2, mlp_ratio, drop_path[i])
+            for i in range(depth))
+
+    def forward(self, *streams_and_size):
+        *streams, size = streams_and_size
+        for blk in self.blocks:
+            out = blk(*streams, size)
+            streams = out if isinstance(out, tuple) else (out,)
+        return streams if len(streams) > 1 else streams[0]
+
+
+class RSTB(nn.Module):
+    """The ``swinfusion1`` "residual" Swin group: ``residual_group`` only (no conv, no residual)."""
+
+    def __init__(self, **kw):
+        super().__init__()
+        self.residual_group = BasicLayer(SwinTransformerBlock, **kw)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return self.residual_group(x, size)
+
+
+class CRSTB(nn.Module):
+    """Intra-domain groups ``residual_group_A`` / ``_B``, then the cross group ``residual_group``."""
+
+    def __init__(self, **kw):
+        super().__init__()
+        self.residual_group = BasicLayer(CrossSwinTransformerBlock, **kw)
+        self.residual_group_A = BasicLayer(SwinTransformerBlock, **kw)
+        self.residual_group_B = BasicLayer(SwinTransformerBlock, **kw)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.residual_group(self.residual_group_A(x, size), self.residual_group_B(y, size), size)
+
+
+class _PatchEmbed(nn.Module):
+    """Patch size 1: flatten B×C×H×W to B×HW×C, then ``norm``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.flatten(2).transpose(1, 2))
+
+
+# --------------------------------------------------------------------------- network
+class SwinFusionNet(nn.Module):
+    """SwinFusion, ``swinfusion1`` variant with the official medical configuration.
+
+    ``forward(a, b)`` takes B×1×H×W tensors in [0, 1] and returns the fused
+    B×1×H×W map (no output activation; the caller clips).  Sizes that are not a
+    multiple of the window are reflect-padded inside and cropped back, as the
+    official ``check_image_size``; the official *test script* additionally
+    mirror-pads by at least one window before calling the network (see
+    :func:`methods.swinfusion.mirror_pad`).
+    """
+
+    def __init__(self, img_size: int = 128, in_chans: int = 1, embed_dim: int = 60, window_size: int = 8,
+                 ex_depths: tuple[int, ...] = (4,), fusion_depths: tuple[int, ...] = (2, 2),
+                 re_depths: tuple[int, ...] = (4,), num_heads: int = 6, mlp_ratio: float = 2.0,
+                 drop_path_rate: float = 0.1):
+        super().__init__()
+        half = embed_dim // 2
+        self.window_size = window_size
+        self.conv_first1_A = nn.Conv2d(in_chans, half, 3, 1, 1)
+        self.conv_first1_B = nn.Conv2d(in_chans, half, 3, 1, 1)     # unused (official quirk)
+        self.conv_first2_A = nn.Conv2d(half, embed_dim, 3, 1, 1)
+        self.conv_first2_B = nn.Conv2d(half, half, 3, 1, 1)         # unused (official quirk)
+        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        self.patch_embed = _PatchEmbed(embed_dim)
+        res = (img_size, img_size)
+
+        def layers(kind: type, depths: tuple[int, ...]) -> nn.ModuleList:
+            rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+            starts = [sum(depths[:i]) for i in range(len(depths))]
+            return nn.ModuleList(
+                kind(dim=embed_dim, input_resolution=res, depth=d, heads=num_heads, ws=window_size,
+                     mlp_ratio=mlp_ratio, drop_path=rates[s:s + d])
+                for s, d in zip(starts, depths))
+
+        self.layers_Ex_A = layers(RSTB, ex_depths)
+        self.norm_Ex_A = nn.LayerNorm(embed_dim)
+        self.layers_Ex_B = layers(RSTB, ex_depths)
+        self.norm_Ex_B = nn.LayerNorm(embed_dim)
+        self.layers_Fusion = layers(CRSTB, fusion_depths)
+        self.norm_Fusion_A = nn.LayerNorm(embed_dim)
+        self.norm_Fusion_B = nn.LayerNorm(embed_dim)
+        self.layers_Re = layers(RSTB, re_depths)
+        self.norm_Re = nn.LayerNorm(embed_dim)
+        self.conv_after_body_Fusion = nn.Conv2d(2 * embed_dim, embed_dim, 3, 1, 1)
+        self.conv_last1 = nn.Conv2d(embed_dim, half, 3, 1, 1)
+        self.conv_last2 = nn.Conv2d(half, half // 2, 3, 1, 1)
+        self.conv_last3 = nn.Conv2d(half // 2, in_chans, 3, 1, 1)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    @staticmethod
+    def _unembed(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return t.transpose(1, 2).reshape(t.shape[0], -1, *size)
+
+    def _shallow(self, x: torch.Tensor) -> torch.Tensor:
+        # both modalities use the A convs, exactly as the official forward_features_Ex_B does
+        return self.lrelu(self.conv_first2_A(self.lrelu(self.conv_first1_A(x))))
+
+    def _extract(self, x: torch.Tensor, layers: nn.ModuleList, norm: nn.Module) -> torch.Tensor:
+        size = x.shape[-2:]
+        t = self.patch_embed(self._shallow(x))
+        for layer in layers:
+            t = layer(t, size)
+        return self._unembed(norm(t), size)
+
+    def _fuse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        tx, ty = self.patch_embed(x), self.patch_embed(y)
+        for layer in self.layers_Fusion:
+            tx, ty = layer(tx, ty, size)
+        cat = torch.cat([self._unembed(self.norm_Fusion_A(tx), size), self._unembed(self.norm_Fusion_B(ty), size)], 1)
+        return self.lrelu(self.conv_after_body_Fusion(cat))
+
+    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        t = self.patch_embed(x)
+        for layer in self.layers_Re:
+            t = layer(t, size)
+        x = self._unembed(self.norm_Re(t), size)
+        x = self.lrelu(self.conv_last1(x))
+        x = self.lrelu(self.conv_last2(x))
+        return self.conv_last3(x)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        h, w = a.shape[-2:]
+        ws = self.window_size
+        pad = (0, (-w) % ws, 0, (-h) % ws)
+        if any(pad):
+            a, b = F.pad(a, pad, mode="reflect"), F.pad(b, pad, mode="reflect")
+        x = self._extract(a, self.layers_Ex_A, self.norm_Ex_A)
+        y = self._extract(b, self.layers_Ex_B, self.norm_Ex_B)
+        return self._reconstruct(self._fuse(x, y))[..., :h, :w]

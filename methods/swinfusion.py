@@ -1,0 +1,231 @@
+"""SwinFusion (Ma, Tang, Fan, Huang, Mei, Ma; IEEE/CAA JAS 9(7), 2022), re-trained here.
+
+What this reproduces
+--------------------
+* **Network**: the ``swinfusion1`` variant of the official code
+  (``Linfeng-Tang/SwinFusion`` @ ceeec3f, ``models/network_swinfusion1.py``) with
+  the medical configuration of its options and test script (embed 60, window 8,
+  6 heads, MLP ratio 2, patch size 1, ``img_size`` 128, extraction depth 4,
+  fusion depths 2+2, reconstruction depth 4).  See :mod:`methods._swin_blocks`.
+  Parameter and buffer names and shapes match the official state dict, so an
+  official ``10000_E.pth`` loads with ``strict=True`` (``weights=PATH``).
+  Official quirk kept: both modalities go through the A-branch shallow convs.
+* **Inference**: as ``test_swinfusion.py``: mirror padding at the bottom/right
+  by ``(h // 8 + 1)·8 − h`` rows (always at least one window, 256 → 264) with the
+  edge row repeated, the network, crop back, clip to [0, 1].
+* **Colour**: fused on the BT.601 luma of PET/SPECT, recoloured by luma
+  replacement (fusionbench's shared protocol; the official code fuses a
+  "PET_Y" channel and recombines the PET CbCr, which is the same operation).
+* **Loss** (``models/loss_med.py``): 20·L1(F, max(A,B)) + 100·L1(|∇F|,
+  max(|∇A|,|∇B|)) with |∇| = |Sobel_x| + |Sobel_y| (zero padding) + 50·(1 −
+  ½SSIM(A,F) − ½SSIM(B,F)) with the 11×11, σ = 1.5 Gaussian SSIM (zero padding,
+  C1 = 0.01², C2 = 0.03²).  See :func:`fusion_loss`.
+
+What does not match
+-------------------
+* **Weights**: the official medical checkpoints could not be obtained, so the
+  committed weights (``methods/swinfusion_weights/``) were trained here on the
+  Harvard *training* split with a **reduced schedule** (see the README there and
+  ``docs/swinfusion.md``).  The outputs are therefore not the published
+  SwinFusion's; no official medical outputs exist to compare with.
+
+Two registered names, because a method does not see the task: ``swinfusion``
+uses the MRI-PET/SPECT model, ``swinfusion.ct`` the MRI-CT model (the official
+release also has one model per pair type).
+
+Torch is imported lazily (inside functions and methods).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fusionbench.method import register_method
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "swinfusion_weights"
+#: committed models: name → file in :data:`WEIGHTS_DIR`
+MODELS = {"mri_pet_spect": "mri_pet_spect.pth", "mri_ct": "mri_ct.pth"}
+WINDOW = 8
+
+CITATION = ("J. Ma, L. Tang, F. Fan, J. Huang, X. Mei, Y. Ma, \"SwinFusion: Cross-domain long-range learning for "
+            "general image fusion via Swin Transformer\", IEEE/CAA J. Autom. Sinica 9(7):1200-1217, 2022. "
+            "Re-trained here (reduced schedule).")
+
+
+# --------------------------------------------------------------------------- network / weights
+def build_network(**kwargs: Any) -> "torch.nn.Module":
+    """A fresh :class:`methods._swin_blocks.SwinFusionNet` (official medical configuration by default)."""
+    from ._swin_blocks import SwinFusionNet
+
+    return SwinFusionNet(**kwargs)
+
+
+def compact_state_dict(net: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
+    """The state dict without the derived buffers (``relative_position_index``, ``attn_mask``).
+
+    The buffers are functions of the configuration (and 48 MB of masks), so the
+    committed files hold parameters only; :func:`load_weights` rebuilds them.
+    """
+    from ._swin_blocks import DERIVED_BUFFERS
+
+    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()
+            if not k.endswith(DERIVED_BUFFERS)}
+
+
+def load_weights(net: "torch.nn.Module", path: str | Path) -> None:
+    """Load a SwinFusion state dict into ``net``.
+
+    A training run's ``final.pth`` (network + EMA) gives its EMA network.  A
+    full state dict (an official ``*_E.pth``/``*_G.pth``, optionally under the
+    KAIR ``'params'`` key) is loaded with ``strict=True``.  A compact one (no
+    derived buffers, as committed here) must have every parameter and nothing
+    else; the missing keys may only be the derived buffers.
+    """
+    import torch
+
+    from ._swin_blocks import DERIVED_BUFFERS
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
+        state = state["params"]
+    if any(k.startswith("ema.") for k in state):      # a training run's final.pth: take the EMA network
+        state = {k[4:]: v for k, v in state.items() if k.startswith("ema.")}
+    if any(k.endswith(DERIVED_BUFFERS) for k in state):
+        net.load_state_dict(state, strict=True)
+        return
+    result = net.load_state_dict(state, strict=False)
+    bad_missing = [k for k in result.missing_keys if not k.endswith(DERIVED_BUFFERS)]
+    if bad_missing or result.unexpected_keys:
+        raise RuntimeError(f"{path}: not a SwinFusion state dict (missing {bad_missing[:5]}, "
+                           f"unexpected {result.unexpected_keys[:5]})")
+
+
+def committed_weights(model: str) -> Path:
+    """Path of a committed model file, checked against its ``.sha256``."""
+    if model not in MODELS:
+        raise KeyError(f"unknown SwinFusion model {model!r}; known: {', '.join(MODELS)}")
+    path = WEIGHTS_DIR / MODELS[model]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: committed SwinFusion weights missing")
+    expected = (path.parent / (path.name + ".sha256")).read_text().split()[0]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise RuntimeError(f"{path}: sha256 {digest} does not match {expected}")
+    return path
+
+
+# --------------------------------------------------------------------------- inference
+def mirror_pad(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
+    """Pad H×W at the bottom/right as the official test script does.
+
+    Adds ``(n // window + 1)·window − n`` rows/columns (1…window, never 0) that
+    mirror the image *including* its edge row (``numpy`` 'symmetric').
+    """
+    h, w = x.shape[:2]
+    ph = (h // window + 1) * window - h
+    pw = (w // window + 1) * window - w
+    return np.pad(x, ((0, ph), (0, pw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")
+
+
+def _fuse_tensor(net: "torch.nn.Module", a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import torch
+
+    h, w = a.shape
+    ta = torch.from_numpy(np.ascontiguousarray(mirror_pad(a), dtype=np.float32))[None, None]
+    tb = torch.from_numpy(np.ascontiguousarray(mirror_pad(b), dtype=np.float32))[None, None]
+    with torch.inference_mode():
+        out = net(ta, tb)[0, 0, :h, :w]
+    return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
+
+
+@register_method("swinfusion", display_name="SwinFusion", family="deep", citation=CITATION, colour="luma",
+                 deterministic=True, version="1", params={"model": "mri_pet_spect", "weights": None},
+                 uses_torch=True, trainable=True,
+                 description="SwinFusion (swinfusion1), re-trained here on Harvard train, reduced schedule; "
+                             "MRI-PET/SPECT model")
+@register_method("swinfusion.ct", display_name="SwinFusion", family="deep", citation=CITATION, colour="luma",
+                 deterministic=True, version="1", params={"model": "mri_ct", "weights": None},
+                 uses_torch=True, trainable=True,
+                 description="SwinFusion (swinfusion1), re-trained here on Harvard train, reduced schedule; "
+                             "MRI-CT model")
+class SwinFusion:
+    """SwinFusion inference: ``SwinFusion(model)(a, b)`` with ``a`` MRI, ``b`` PET/SPECT luma or CT.
+
+    ``a``, ``b``: H×W float32 in [0, 1].  Returns H×W float32 in [0, 1].
+    ``model``: ``'mri_pet_spect'`` or ``'mri_ct'`` (committed weights);
+    ``weights``: a path that overrides them (e.g. an official ``10000_E.pth``).
+    ``self.network`` is the torch module (eval mode, CPU);
+    ``torch_inputs(size)`` gives example inputs for profiling.
+    """
+
+    def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.model = model
+        self.weights_file = Path(weights) if weights else committed_weights(model)
+        self.network = build_network().eval()
+        load_weights(self.network, self.weights_file)
+
+    def torch_inputs(self, size: int = 256) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """Example (A, B) inputs of a ``size``² pair as the network sees them (mirror-padded)."""
+        import torch
+
+        padded = (size // WINDOW + 1) * WINDOW
+        g = torch.Generator().manual_seed(0)
+        return (torch.rand(1, 1, padded, padded, generator=g), torch.rand(1, 1, padded, padded, generator=g))
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _fuse_tensor(self.network, a, b)
+
+
+
+
+# --------------------------------------------------------------------------- training (generic loop)
+def _train_pairs(data_dir: str | Path | None) -> list:
+    from ._swinfusion_train import training_pairs
+
+    return training_pairs("mri_pet_spect", data_dir)
+
+
+def _train_build(params: dict[str, Any]):
+    from ._swinfusion_train import OFFICIAL, SwinFusionTrainable
+
+    if params.get("model", "mri_pet_spect") != "mri_pet_spect":
+        raise ValueError("`fusionbench train` cannot yet pass the variant to the training pairs; train the MRI-CT "
+                         "model with `python -m fusionbench.methods._swinfusion_train --model mri_ct`")
+    return SwinFusionTrainable(float(params.get("ema_decay", OFFICIAL["ema_decay"])))
+
+
+def _train_loss(model, batch):
+    from ._swinfusion_train import training_loss
+
+    return training_loss(model, batch)
+
+
+def _train_prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from ._swinfusion_train import prepare
+
+    return prepare(a, b)
+
+
+def _register_trainer() -> None:
+    from fusionbench.train import TrainConfig, TrainSpec, register_trainer
+
+    # official schedule: 10,000 steps of batch 16, 64² patches (random subset on a 4-px grid), Adam 2e-4
+    official = TrainConfig(epochs=1, batch_size=16, lr=2e-4, patch_size=64, stride=4, max_patches=160_000)
+    register_trainer(TrainSpec(
+        method="swinfusion", build_model=_train_build, prepare=_train_prepare, loss=_train_loss,
+        default_pairs=_train_pairs, defaults=official, weights_name=lambda params: params["model"],
+        weights_dir=WEIGHTS_DIR,
+        description="SwinFusion official medical loss and schedule (EMA 0.999); MRI-PET/SPECT model"))
+
+
+_register_trainer()

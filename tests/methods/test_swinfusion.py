@@ -1,0 +1,247 @@
+"""SwinFusion (swinfusion1): official state-dict layout, network pieces, loss, EMA, committed weights."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fusionbench.methods import _swin_blocks as blocks  # noqa: E402
+from fusionbench.methods import _swinfusion_train as tr  # noqa: E402
+from fusionbench.methods import swinfusion as sf  # noqa: E402
+
+
+# --------------------------------------------------------------------------- official layout
+def official_layout() -> dict[str, tuple[int, ...]]:
+    """Keys and shapes of an official ``10000_E.pth`` of the medical ``swinfusion1`` model.
+
+    Written from a reading of ``models/network_swinfusion1.py`` (class ``SwinFusion``)
+    with the arguments of ``test_swinfusion.py``'s ``define_model`` (img_size 128,
+    window 8, embed 60, mlp_ratio 2, upsampler None, resi_connection '1conv'; the
+    depth/head defaults Ex [4], Fusion [2, 2], Re [4], 6 heads).  Persistent
+    buffers are included: every attention has ``relative_position_index``
+    (64×64) and every shifted block (odd index) an ``attn_mask`` of
+    (128/8)² = 256 windows × 64 × 64.
+    """
+    keys: dict[str, tuple[int, ...]] = {}
+
+    def lin(p, o, i):
+        keys[p + ".weight"], keys[p + ".bias"] = (o, i), (o,)
+
+    def conv(p, o, i):
+        keys[p + ".weight"], keys[p + ".bias"] = (o, i, 3, 3), (o,)
+
+    def ln(p):
+        keys[p + ".weight"], keys[p + ".bias"] = (60,), (60,)
+
+    def attn_common(p):
+        keys[p + ".relative_position_bias_table"] = (225, 6)
+        keys[p + ".relative_position_index"] = (64, 64)
+        lin(p + ".proj", 60, 60)
+
+    def swin(p, i):
+        ln(p + ".norm1")
+        attn_common(p + ".attn")
+        lin(p + ".attn.qkv", 180, 60)
+        ln(p + ".norm2")
+        lin(p + ".mlp.fc1", 120, 60)
+        lin(p + ".mlp.fc2", 60, 120)
+        if i % 2:
+            keys[p + ".attn_mask"] = (256, 64, 64)
+
+    def cross(p, i):
+        for s in "AB":
+            ln(f"{p}.norm1_{s}")
+            attn_common(f"{p}.attn_{s}")
+            lin(f"{p}.attn_{s}.q", 60, 60)
+            lin(f"{p}.attn_{s}.kv", 120, 60)
+            ln(f"{p}.norm2_{s}")
+            lin(f"{p}.mlp_{s}.fc1", 120, 60)
+            lin(f"{p}.mlp_{s}.fc2", 60, 120)
+        if i % 2:
+            keys[p + ".attn_mask"] = (256, 64, 64)
+
+    conv("conv_first1_A", 30, 1)
+    conv("conv_first1_B", 30, 1)
+    conv("conv_first2_A", 60, 30)
+    conv("conv_first2_B", 30, 30)
+    ln("patch_embed.norm")
+    for group in ("layers_Ex_A.0", "layers_Ex_B.0", "layers_Re.0"):
+        for i in range(4):
+            swin(f"{group}.residual_group.blocks.{i}", i)
+    for stage in range(2):
+        for i in range(2):
+            cross(f"layers_Fusion.{stage}.residual_group.blocks.{i}", i)
+            swin(f"layers_Fusion.{stage}.residual_group_A.blocks.{i}", i)
+            swin(f"layers_Fusion.{stage}.residual_group_B.blocks.{i}", i)
+    for n in ("norm_Ex_A", "norm_Ex_B", "norm_Fusion_A", "norm_Fusion_B", "norm_Re"):
+        ln(n)
+    conv("conv_after_body_Fusion", 60, 120)
+    conv("conv_last1", 30, 60)
+    conv("conv_last2", 15, 30)
+    conv("conv_last3", 1, 15)
+    return keys
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return blocks.SwinFusionNet().eval()
+
+
+def test_state_dict_matches_official_layout(net):
+    expected = official_layout()
+    got = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert set(got) == set(expected), (sorted(set(got) - set(expected))[:5], sorted(set(expected) - set(got))[:5])
+    assert got == expected
+    # 973,681 parameters, the count of the official definition (measured once against it)
+    assert sum(p.numel() for p in net.parameters()) == 973_681
+
+
+def test_strict_load_of_an_official_style_checkpoint(net, tmp_path):
+    g = torch.Generator().manual_seed(1)
+    fake = {k: (net.state_dict()[k].clone() if k.endswith(blocks.DERIVED_BUFFERS)
+                else torch.randn(shape, generator=g)) for k, shape in official_layout().items()}
+    path = tmp_path / "10000_E.pth"
+    torch.save(fake, path)
+    other = blocks.SwinFusionNet()
+    sf.load_weights(other, path)                              # full dict → strict=True
+    for k, v in fake.items():
+        assert torch.equal(other.state_dict()[k], v)
+    torch.save({"params": fake}, path)                         # KAIR 'params' wrapping
+    sf.load_weights(blocks.SwinFusionNet(), path)
+    bad = dict(fake)
+    bad.pop("conv_last3.bias")
+    torch.save(bad, path)
+    with pytest.raises(RuntimeError):
+        sf.load_weights(blocks.SwinFusionNet(), path)
+
+
+def test_relative_position_index_and_shift_mask():
+    idx = blocks.relative_position_index(8)
+    assert idx.shape == (64, 64) and idx.min() == 0 and idx.max() == 224
+    assert torch.all(idx.diagonal() == 112)                   # offset (0, 0) is the table centre
+    assert idx[0, 63] == 0 and idx[63, 0] == 224              # (−7, −7) and (+7, +7)
+    # the mask against a direct labelling of the 3×3 regions by slices (the official construction)
+    h, w, ws, s = 24, 32, 8, 4
+    label = torch.zeros(h, w)
+    cnt = 0
+    for hs in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
+        for wsl in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
+            label[hs, wsl] = cnt
+            cnt += 1
+    win = blocks.window_partition(label[None, :, :, None], ws).squeeze(-1)
+    ref = (win[:, None, :] != win[:, :, None]).float() * -100.0
+    assert torch.equal(blocks.shift_mask(h, w, ws, s), ref)
+
+
+def test_window_partition_roundtrip():
+    x = torch.arange(2 * 16 * 24 * 3, dtype=torch.float32).reshape(2, 16, 24, 3)
+    win = blocks.window_partition(x, 8)
+    assert win.shape == (2 * 2 * 3, 64, 3)
+    assert torch.equal(win[1, :8, 0], x[0, 0, 8:16, 0])       # second window of the first row
+    assert torch.equal(blocks.window_merge(win, 8, 16, 24), x)
+
+
+def test_shallow_convs_of_b_are_unused(net):
+    a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        ref = net(a, b)
+        other = blocks.SwinFusionNet().eval()
+        other.load_state_dict(net.state_dict())
+        other.conv_first1_B.weight.add_(1.0)
+        other.conv_first2_B.weight.add_(1.0)
+        assert torch.equal(other(a, b), ref)
+        other.conv_first1_A.weight.add_(0.1)
+        assert not torch.allclose(other(a, b), ref)
+
+
+def test_forward_sizes_and_crop(net):
+    with torch.no_grad():
+        for h, w in [(16, 16), (21, 13)]:
+            out = net(torch.rand(2, 1, h, w), torch.rand(2, 1, h, w))
+            assert out.shape == (2, 1, h, w) and torch.isfinite(out).all()
+
+
+def test_mirror_pad_like_the_official_test_script():
+    x = np.arange(5 * 16, dtype=np.float32).reshape(5, 16)
+    p = sf.mirror_pad(x)
+    assert p.shape == (8, 24)                                  # 5 → 8, and 16 → 24 (always ≥ 1 row/col added)
+    assert np.array_equal(p[5:, :16], x[::-1][:3])             # edge row repeated, then upwards
+    assert np.array_equal(p[:5, 16:], x[:, ::-1][:, :8])
+
+
+# --------------------------------------------------------------------------- loss, EMA, augmentation
+def test_loss_matches_the_official_value():
+    torch.manual_seed(1)
+    a, b, f = torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64)
+    total, terms = tr.fusion_loss(a, b, f)
+    # the official loss_med on the same tensors gave 152.17448 = 6.66613 + 98.50612 + 47.00224 (run once)
+    assert float(total) == pytest.approx(152.17448, abs=1e-3)
+    assert terms["intensity"] == pytest.approx(6.666131, abs=1e-4)
+    assert terms["gradient"] == pytest.approx(98.506119, abs=1e-3)
+    assert terms["ssim"] == pytest.approx(47.002239, abs=1e-3)
+
+
+def test_loss_terms_vanish_at_the_target():
+    x = torch.rand(2, 1, 32, 32)
+    total, terms = tr.fusion_loss(x, x, x)
+    assert terms["intensity"] == 0 and terms["gradient"] == 0 and abs(terms["ssim"]) < 1e-4
+    assert tr.ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_sobel_magnitude_matches_scipy():
+    from scipy import ndimage
+
+    x = torch.rand(1, 1, 20, 17, dtype=torch.float64)
+    xn = x[0, 0].numpy()
+    ref = np.abs(ndimage.sobel(xn, 0, mode="constant")) + np.abs(ndimage.sobel(xn, 1, mode="constant"))
+    assert np.allclose(tr.sobel_magnitude(x)[0, 0].numpy(), ref)
+
+
+def test_dihedral_gives_the_eight_flips_and_rotations():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4).repeat(8, 1, 1, 1)
+    out = tr.dihedral(x, torch.arange(8))
+    flat = {tuple(o.flatten().tolist()) for o in out}
+    assert len(flat) == 8
+    assert torch.equal(out[0], x[0]) and torch.equal(out[1], torch.rot90(x[0], 1, (-2, -1)))
+
+
+def test_ema_sequence_and_export(tmp_path):
+    torch.manual_seed(0)
+    model = tr.SwinFusionTrainable(ema_decay=0.5)
+    assert not any(n.startswith("ema.") for n, _ in model.named_parameters())
+    w0 = model.net.conv_last3.bias.detach().clone()
+    model.update_ema()                                         # E = G0
+    assert torch.equal(model.ema.conv_last3.bias, w0)
+    with torch.no_grad():
+        model.net.conv_last3.bias.add_(1.0)
+    model.update_ema()                                         # E = ½ G0 + ½ G1
+    assert torch.allclose(model.ema.conv_last3.bias, w0 + 0.5)
+    final = tmp_path / "final.pth"
+    torch.save(model.state_dict(), final)
+    with torch.no_grad():
+        model.net.conv_last3.bias.add_(1.0)                    # what export's last update sees is the saved G1
+    dest = tmp_path / "w" / "m.pth"
+    digest = tr.export_ema(final, dest, 0.5)
+    assert digest == hashlib.sha256(dest.read_bytes()).hexdigest()
+    state = torch.load(dest, weights_only=True)
+    assert not any(k.endswith(blocks.DERIVED_BUFFERS) for k in state)
+    assert torch.allclose(state["conv_last3.bias"], w0 + 0.75)
+    net = blocks.SwinFusionNet()
+    sf.load_weights(net, dest)
+    assert torch.equal(net.conv_last3.bias, state["conv_last3.bias"])
+
+
+def test_trainer_registration_matches_the_official_schedule():
+    from fusionbench.train import get_trainer
+
+    spec, params, name = get_trainer("swinfusion")
+    d = spec.defaults
+    o = tr.OFFICIAL
+    assert (d.batch_size, d.lr, d.patch_size, d.stride) == (o["batch"], o["lr"], o["crop"], tr.STRIDE)
+    assert d.epochs * d.max_patches // d.batch_size == o["iterations"]
+    cfg = tr.schedule_config(o["iterations"], o["batch"], o["crop"], o["lr"])
+    assert (cfg.epochs, cfg.batch_size, cfg.max_patches) == (d.epochs, d.batch_size, d.max_patches)

@@ -130,12 +130,20 @@ class FusionMethod:
         return self._instance
 
     def unavailable_reason(self) -> str | None:
-        """Why the method cannot run here (missing weights), or ``None``."""
-        if not self.info.weights:
-            return None
-        from .weights import missing_weights_message
+        """Why the method cannot run here (missing third-party or committed weights), or ``None``.
 
-        return missing_weights_message(self.info.weights)
+        Third-party weights are checked in the weights cache; a registered object
+        may also define ``unavailable_reason(**params) -> str | None`` (e.g. a
+        trained preset whose committed weights are absent).
+        """
+        if self.info.weights:
+            from .weights import missing_weights_message
+
+            reason = missing_weights_message(self.info.weights)
+            if reason:
+                return reason
+        hook = getattr(self._obj, "unavailable_reason", None)
+        return hook(**self.params) if callable(hook) else None
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.is_class:

@@ -54,6 +54,36 @@ def test_tampered_file_is_refused(server, tmp_path) -> None:
         fetch_dataset("tno", tmp_path / "x", base_url=server + "nowhere/", log=lambda m: None)
 
 
+class _HarvardLayout(http.server.SimpleHTTPRequestHandler):
+    """Serves ``shared/data/harvard`` under the source repository's names (``PET-MRI/PET/<id>.png``, ...)."""
+
+    def translate_path(self, path: str) -> str:
+        rel = path.lstrip("/")
+        for theirs, ours in (("PET-MRI/", "MRI-PET/"), ("SPECT-MRI/", "MRI-SPECT/"), ("CT-MRI/", "MRI-CT/")):
+            if rel.startswith(theirs):
+                rel = ours + rel[len(theirs):]
+        return str(Path(self.directory) / rel)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_fetch_harvard_from_local_server(shared_dir, tmp_path) -> None:
+    import fusionbench
+
+    handler = partial(_HarvardLayout, directory=str(shared_dir / "data" / "harvard"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        root = fetch_dataset("harvard", tmp_path, base_url=f"http://127.0.0.1:{httpd.server_address[1]}/",
+                             log=lambda m: None)
+    finally:
+        httpd.shutdown()
+    assert len(list(root.rglob("*.png"))) == 2 * (245 + 333 + 160)
+    ds = fusionbench.create_dataset("harvard-mri-spect", data_dir=root)
+    assert len(ds) == 333 and ds.problems == []
+
+
 def test_remote_layout_of_harvard() -> None:
     assert remote_path("harvard", "harvard/MRI-PET/PET/25030.png") == "PET-MRI/PET/25030.png"
     assert remote_path("harvard", "harvard/MRI-CT/CT/2006.png") == "CT-MRI/CT/2006.png"

@@ -187,6 +187,82 @@ _add("Nabf", F.nabf, higher_is_better=False, score_range=(0.0, 2.0), groups=STAN
 _add("Nabf.tang", F.nabf, options={"tang_argument_bug": True}, higher_is_better=False, score_range=(0.0, 2.0),
      convention="Nabf (Tang HEAD): called as analysis_nabf(A, B, F), A treated as fused (argument bug kept)")
 
+# ------------------------------------------------------- structural measures
+_add("SSIM", F.ssim, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="SSIM: Gaussian 11x11 σ=1.5, K=(0.01,0.03), L=255, 'valid', (SSIM(A,F)+SSIM(B,F))/2")
+_profiles("SSIM", F.ssim, {
+    "vifb": ({"variant": "vifb"}, "SSIM (VIFB): as default but summed over sources (range up to 2)"),
+    "tang": ({"variant": "tang"}, "SSIM (Tang): MATLAB ssim on 0-255 doubles, i.e. L=1; replicate padding; averaged"),
+    "cddfuse": ({"variant": "cddfuse"}, "SSIM (CDDFuse): skimage 0.19 semantics, data_range=2, 7x7 uniform, summed"),
+}, score_range=(-2.0, 2.0))
+
+_add("MS_SSIM", F.ms_ssim, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="MS_SSIM: Wang 2003, 5 scales, L=255, 'valid', (½); NaN at ≤160 px")
+
+_add("MEF_SSIM", F.mef_ssim, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="MEF_SSIM: Ma et al. 2015 MEF-MS-SSIM, 3 scales, K=0.03 (= MEFB MEF_SSIM = Tang 'MS_SSIM')")
+_profiles("MEF_SSIM", F.mef_ssim, {
+    "mefb": ({}, "MEF_SSIM (MEFB): as default"),
+    "tang": ({}, "MEF_SSIM (Tang, labelled 'MS_SSIM' there): as default"),
+}, score_range=(-1.0, 1.0))
+
+_add("Qc", F.qc, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="Qc: Cvejić, covariance-weighted SSIM maps, 7x7 Gaussian, C=2e-16 (Liu/MEFB)")
+_add("Qc.mefb", F.qc, score_range=(0.0, 1.0), convention="Qc (MEFB): as default")
+_add("Qy", F.qy, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="Qy: Yang, SSIM(A,B)>=0.75 switch, 7x7 Gaussian, C=2e-16 (Liu/MEFB)")
+_add("Qy.mefb", F.qy, score_range=(-1.0, 1.0), convention="Qy (MEFB): as default")
+
+_add("Q_S", F.piella, options={"kind": "S"}, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="Q_S: Piella, variance-weighted local SSIM (Gaussian 11, L=255), Liu toolbox")
+_add("Q_W", F.piella, options={"kind": "W"}, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="Q_W: Piella, saliency-weighted Q_S, Liu toolbox")
+_add("Q_E", F.piella, options={"kind": "E"}, score_range=(-1.0, 1.0), groups=STANDARD,
+     convention="Q_E: Piella, Q_W on Prewitt edge maps, α=1 (= MEFB 'Qw')")
+_add("Q_E.mefb", F.piella, options={"kind": "E"}, score_range=(-1.0, 1.0),
+     convention="Q_E (MEFB, labelled 'Qw' there): as default")
+
+# ----------------------------------------------------------- visual measures
+_add("VIFF", F.viff, score_range=(0.0, INF), groups=STANDARD,
+     convention="VIFF: Han et al. 2013, 4-scale GSM, σn²=0.005·255², weights (1,0,.15,1)/2.15")
+_add("VIFF.mefb", F.viff, score_range=(0.0, INF), convention="VIFF (MEFB, labelled 'VIF' there): as default")
+_add("VIFp_sum", F.vifp_sum, score_range=(0.0, INF), groups=STANDARD,
+     convention="VIFp_sum: VIFp(A,F)+VIFp(B,F), Sheikh-Bovik pixel VIF, σn²=2 (Tang/CDDFuse 'VIF')")
+_profiles("VIFp_sum", F.vifp_sum, {
+    "tang": ({}, "VIFp_sum (Tang, labelled 'VIF' there): as default"),
+    "cddfuse": ({}, "VIFp_sum (CDDFuse, labelled 'VIFF' in its code): as default"),
+}, score_range=(0.0, INF))
+
+_add("Qcb", F.qcb, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="Qcb: Chen-Blum, CSF-filtered local contrast, Liu toolbox as in VIFB")
+_profiles("Qcb", F.qcb, {
+    "vifb": ({}, "Qcb (VIFB): as default"),
+    "mefb": ({"unit_scale_first": True}, "Qcb (MEFB): im2double before the stretch (rounding differs)"),
+}, score_range=(0.0, 1.0))
+_add("Qcv", F.qcv, higher_is_better=False, score_range=(0.0, INF), groups=STANDARD,
+     convention="Qcv: Chen-Varshney, 16x16 blocks, CSF-filtered differences, lower is better (Liu toolbox)")
+_profiles("Qcv", F.qcv, {
+    "vifb": ({}, "Qcv (VIFB): as default"),
+    "mefb": ({}, "Qcv (MEFB): as default"),
+}, higher_is_better=False, score_range=(0.0, INF))
+
+# ---------------------------------------------------- feature-based measures
+for _name, _feat, _conv in (
+    ("FMI_pixel", "none", "FMI_pixel: Haghighat fast-FMI on raw pixels, 3x3 windows, mean over A and B"),
+    ("FMI_dct", "dct", "FMI_dct: fast-FMI on the orthonormal 2-D DCT, 3x3 windows"),
+    ("FMI_w", "wavelet", "FMI_w: fast-FMI on dmey dwt2 subbands rescaled to [0,1], 3x3 windows"),
+    ("FMI_edge", "edge", "FMI_edge: fast-FMI on Sobel edge maps (Octave edge rules), 3x3 windows"),
+):
+    _add(_name, F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0), groups=STANDARD, convention=_conv)
+    _add(f"{_name}.tang", F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0),
+         convention=f"{_name} (Tang): as default" + (" (Tang labels it 'FMI_pixel')" if _feat == "edge" else ""))
+_add("FMI_edge.mefb", F.fmi, options={"feature": "edge"}, score_range=(0.0, 1.0),
+     convention="FMI_edge (MEFB, labelled 'FMI' there): as default")
+
+_add("Qp", F.qp, score_range=(0.0, 1.0), groups=STANDARD,
+     convention="Qp: Zhao et al. phase congruency (Kovesi phasecong3, 4 scales x 6 orientations), Liu toolbox")
+_add("Qp.mefb", F.qp, score_range=(0.0, 1.0), convention="Qp (MEFB): as default")
+
 
 def register_all() -> None:
     """Register every preset in the core metric registry."""

@@ -5,6 +5,7 @@ same shapes; uint8, or float with an explicit ``data_range``), works on
 float64 grey levels 0–255 and states its convention and source in its
 docstring.  The presets in ``fusionbench.metrics.presets`` freeze options.
 """
+from .feature import fmi
 from .gradient import average_gradient, edge_intensity, nabf, qabf, spatial_frequency
 from .information import (
     cross_entropy,
@@ -14,6 +15,7 @@ from .information import (
     normalized_mutual_information,
     tsallis_entropy,
 )
+from .perceptual import phase_congruency, qp
 from .statistics import (
     correlation_coefficient,
     mean_squared_error,
@@ -22,6 +24,8 @@ from .statistics import (
     standard_deviation,
     sum_of_correlation_differences,
 )
+from .structural import mef_ssim, ms_ssim, piella, qc, qy, ssim
+from .visual import qcb, qcv, viff, vifp_sum
 
 __all__ = [
     "average_gradient", "edge_intensity", "nabf", "qabf", "spatial_frequency",
@@ -29,4 +33,6 @@ __all__ = [
     "normalized_mutual_information", "tsallis_entropy",
     "correlation_coefficient", "mean_squared_error", "peak_signal_to_noise_ratio",
     "root_mean_squared_error", "standard_deviation", "sum_of_correlation_differences",
+    "fmi", "phase_congruency", "qp", "mef_ssim", "ms_ssim", "piella", "qc", "qy", "ssim",
+    "qcb", "qcv", "viff", "vifp_sum",
 ]

@@ -1,0 +1,63 @@
+"""Small vectorised filtering helpers shared by the windowed metrics.
+
+All filters act on the last two axes, so a stack ``(k, H, W)`` of images is
+filtered in one call.  ``valid`` means MATLAB ``filter2(w, x, 'valid')``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+
+@lru_cache(maxsize=None)
+def gaussian_1d(size: int, sigma: float) -> np.ndarray:
+    """The 1-D factor of MATLAB ``fspecial('gaussian', size, sigma)`` (normalised)."""
+    r = (size - 1) / 2.0
+    x = np.arange(size, dtype=np.float64) - r
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    g /= g.sum()
+    g.setflags(write=False)
+    return g
+
+
+def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
+    """2-D ``fspecial('gaussian')``, including its eps·max truncation."""
+    r = (size - 1) / 2.0
+    y, x = np.mgrid[-r:r + 1, -r:r + 1]
+    h = np.exp(-(x * x + y * y) / (2.0 * sigma * sigma))
+    h[h < np.finfo(float).eps * h.max()] = 0
+    return h / h.sum()
+
+
+def sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Separable correlation with the 1-D kernel ``g`` on both axes, 'valid' part only."""
+    n = len(g)
+    r = n // 2
+    y = ndimage.correlate1d(x, g, axis=-1, mode="constant")
+    y = ndimage.correlate1d(y, g, axis=-2, mode="constant")
+    h, w = x.shape[-2:]
+    return y[..., r:h - (n - 1 - r), r:w - (n - 1 - r)]
+
+
+def sep_same(x: np.ndarray, g: np.ndarray, mode: str = "nearest") -> np.ndarray:
+    """Separable correlation with ``g`` on both axes, 'same' size with the given border mode."""
+    y = ndimage.correlate1d(x, g, axis=-1, mode=mode)
+    return ndimage.correlate1d(y, g, axis=-2, mode=mode)
+
+
+def box_valid(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over size×size windows ('valid'), by cumulative sums (exact up to rounding)."""
+    c = np.cumsum(np.cumsum(x, axis=-1), axis=-2)
+    c = np.pad(c, [(0, 0)] * (x.ndim - 2) + [(1, 0), (1, 0)])
+    s = c[..., size:, size:] - c[..., :-size, size:] - c[..., size:, :-size] + c[..., :-size, :-size]
+    return s / float(size * size)
+
+
+def halve(x: np.ndarray) -> np.ndarray:
+    """MATLAB ``imfilter(x, ones(2)/4, 'symmetric', 'same')`` followed by ``(1:2:end, 1:2:end)``."""
+    h, w = x.shape[-2:]
+    pad = [(0, 0)] * (x.ndim - 2) + [(0, h % 2), (0, w % 2)]
+    y = np.pad(x, pad, mode="symmetric")
+    return (y[..., 0::2, 0::2] + y[..., 1::2, 0::2] + y[..., 0::2, 1::2] + y[..., 1::2, 1::2]) / 4.0

@@ -1,0 +1,266 @@
+"""Structural-similarity metrics: SSIM, MS_SSIM, MEF_SSIM, Qc, Qy and Piella's Q_S/Q_W/Q_E.
+
+Window statistics are computed for a whole stack of images at once with
+separable filters (``_filters``); no loops over pixels or windows.
+Sources: Wang et al. 2004 (SSIM), Wang, Simoncelli & Bovik 2003 (MS-SSIM),
+Ma, Zeng & Wang 2015 (MEF-SSIM, the MEFB/Tang ``mef_ms_ssim.m``), Cvejić 2005
+(Qc), Yang 2008 (Qy), Piella & Heijmans 2003 as in Liu's toolbox
+(``metricsQw.m``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._input import prepare, undefined
+from ._filters import box_valid, gaussian_1d, halve, sep_same, sep_valid
+
+G11 = (11, 1.5)
+
+
+def _stats(x: np.ndarray, y: np.ndarray, g: np.ndarray, *, valid: bool = True, mode: str = "nearest"):
+    """Gaussian-window means, variances and covariance of x and y (population form)."""
+    stack = np.stack([x, y, x * x, y * y, x * y])
+    s = sep_valid(stack, g) if valid else sep_same(stack, g, mode)
+    mx, my = s[0], s[1]
+    return mx, my, s[2] - mx * mx, s[3] - my * my, s[4] - mx * my
+
+
+def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tuple[int, float] = G11,
+             valid: bool = True, mode: str = "nearest") -> np.ndarray:
+    """The SSIM map of Wang et al. 2004 with a Gaussian window."""
+    mx, my, vx, vy, cxy = _stats(x, y, gaussian_1d(*window), valid=valid, mode=mode)
+    return ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
+
+
+def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "standard",
+         data_range: float | None = None) -> float:
+    """SSIM of the fused image against both sources.
+
+    ``standard`` (default): Wang 2004, Gaussian 11×11 σ=1.5, K=(0.01, 0.03), L=255,
+    'valid' windows, mean of the map, then (SSIM(A,F) + SSIM(B,F)) / 2.
+    ``vifb``: the same but summed (range 0–2).
+    ``tang``: MATLAB IPT ``ssim(F, X)`` on double 0–255 data without DynamicRange,
+    so L=1 (C1=1e-4, C2=9e-4), replicate padding, 'same' map, averaged.
+    ``cddfuse``: ``skimage.metrics.structural_similarity(F, X)`` with the 0.19
+    semantics for float input (data_range=2, 7×7 uniform window, sample
+    covariance, 3-px border cropped), summed.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if variant == "cddfuse":
+        from skimage.metrics import structural_similarity
+
+        f32, A32, B32 = (x.astype(np.float32) for x in (f, A, B))
+        return float(structural_similarity(f32, A32, data_range=2) + structural_similarity(f32, B32, data_range=2))
+    if variant == "tang":
+        C1, C2 = 0.01 ** 2, 0.03 ** 2
+        sa = ssim_map(f, A, C1=C1, C2=C2, valid=False, mode="nearest").mean()
+        sb = ssim_map(f, B, C1=C1, C2=C2, valid=False, mode="nearest").mean()
+        return float((sa + sb) / 2)
+    if min(f.shape) < 11:
+        return undefined("SSIM needs images of at least 11x11 pixels")
+    C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    sa = ssim_map(A, f, C1=C1, C2=C2).mean()
+    sb = ssim_map(B, f, C1=C1, C2=C2).mean()
+    return float(sa + sb) if variant == "vifb" else float((sa + sb) / 2)
+
+
+MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _ms_ssim_pair(x: np.ndarray, y: np.ndarray) -> float:
+    C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    g = gaussian_1d(*G11)
+    vals = []
+    for level in range(len(MS_WEIGHTS)):
+        mx, my, vx, vy, cxy = _stats(x, y, g)
+        cs = (2 * cxy + C2) / (vx + vy + C2)
+        if level == len(MS_WEIGHTS) - 1:
+            lum = (2 * mx * my + C1) / (mx * mx + my * my + C1)
+            vals.append(max(float((lum * cs).mean()), 0.0))
+        else:
+            vals.append(max(float(cs.mean()), 0.0))
+            x, y = halve(x), halve(y)
+    return float(np.prod(np.power(vals, MS_WEIGHTS)))
+
+
+def ms_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
+    """MS-SSIM (Wang, Simoncelli & Bovik 2003): 5 scales, weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333).
+
+    Gaussian 11×11 σ=1.5, 'valid' windows, L=255, 2×2 average downsampling;
+    negative per-scale values are clipped to 0 (as pytorch_msssim); mean of
+    MS-SSIM(A,F) and MS-SSIM(B,F).  NaN (with a warning) when the smaller side
+    is ≤ 160 px, where the coarsest scale has no full window.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) <= 160:
+        return undefined("MS-SSIM needs images larger than 160 px on the smaller side")
+    return (_ms_ssim_pair(A, f) + _ms_ssim_pair(B, f)) / 2.0
+
+
+def _mef_ssim_scale(seq: np.ndarray, f: np.ndarray, K: float = 0.03) -> float:
+    """One scale of Ma et al.'s MEF-SSIM, vectorised (``mef_ssim.m``)."""
+    k, n = seq.shape[0], 11
+    eps = np.finfo(float).eps
+    # uniform-window statistics (11×11 'valid'): means, covariances between sources
+    mu = box_valid(seq, n)
+    prods = {(i, j): box_valid(seq[i] * seq[j], n) - mu[i] * mu[j] for i in range(k) for j in range(i, k)}
+    var = np.stack([np.maximum(prods[(i, i)], 0.0) for i in range(k)])
+    norms = np.sqrt(n * n * var)  # ‖patch − mean‖
+    ed = norms + 0.001
+    tot = sum(prods[(min(i, j), max(i, j))] for i in range(k) for j in range(k))
+    num = np.sqrt(np.maximum(n * n * tot, 0.0))
+    R = (num + eps) / (norms.sum(axis=0) + eps)
+    R = np.where(R > 1, 1 - eps, R)
+    R = np.where(R < 0, eps, R)
+    p = np.minimum(np.tan(np.pi / 2 * R), 10.0)
+    w = (ed / n) ** p + eps
+    w = w / w.sum(axis=0)
+    c = w / ed  # coefficients of (patch_k − mu_k) in the structure block
+    rnorm2 = sum(c[i] * c[j] * prods[(min(i, j), max(i, j))] for i in range(k) for j in range(k)) * n * n
+    rnorm = np.sqrt(np.maximum(rnorm2, 0.0))
+    scale = np.where(rnorm > 0, ed.max(axis=0) / np.where(rnorm > 0, rnorm, 1.0), 1.0)
+    c = c * scale
+    # Gaussian-window statistics of r = Σ c_k (P_k − mu_k) and of the fused patch
+    g = gaussian_1d(*G11)
+    gstack = [f, f * f] + [seq[i] for i in range(k)] + [seq[i] * f for i in range(k)]
+    gstack += [seq[i] * seq[j] for i in range(k) for j in range(i, k)]
+    G = sep_valid(np.stack(gstack), g)
+    Gf, Gff = G[0], G[1]
+    Gp = G[2:2 + k]
+    Gpf = G[2 + k:2 + 2 * k]
+    Gpp = {}
+    idx = 2 + 2 * k
+    for i in range(k):
+        for j in range(i, k):
+            Gpp[(i, j)] = G[idx]
+            idx += 1
+    mu1 = sum(c[i] * (Gp[i] - mu[i]) for i in range(k))
+    er2 = 0.0
+    for i in range(k):
+        for j in range(k):
+            a, b_ = min(i, j), max(i, j)
+            er2 = er2 + c[i] * c[j] * (Gpp[(a, b_)] - mu[j] * Gp[i] - mu[i] * Gp[j] + mu[i] * mu[j])
+    s1 = er2 - mu1 * mu1
+    s2 = Gff - Gf * Gf
+    s12 = sum(c[i] * (Gpf[i] - mu[i] * Gf) for i in range(k)) - mu1 * Gf
+    C = (K * 255) ** 2
+    return float(((2 * s12 + C) / (s1 + s2 + C)).mean())
+
+
+MEF_WEIGHTS = np.array([0.0448, 0.2856, 0.3001]) / np.sum([0.0448, 0.2856, 0.3001])
+
+
+def mef_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
+    """MEF-SSIM (Ma, Zeng & Wang 2015): 3 scales, K=0.03, weights (0.0448, 0.2856, 0.3001) normalised.
+
+    The source stack (A, B) forms a desired structure per 11×11 window; it is
+    compared with the fused patch by an SSIM-like term with a Gaussian window.
+    Equal to MEFB ``MEF_SSIM`` and Tang ``MS_SSIM``.  NaN below 44 px.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) / 4 < 11:
+        return undefined("MEF-SSIM needs at least 44 px on the smaller side")
+    seq = np.stack([A, B])
+    qs = []
+    for level in range(3):
+        qs.append(_mef_ssim_scale(seq, f))
+        if level < 2:
+            seq, f = halve(seq), halve(f)
+    qs = np.array(qs)
+    if np.any(qs < 0):
+        return float(np.prod(np.power(qs.astype(complex), MEF_WEIGHTS)).real)
+    return float(np.prod(qs ** MEF_WEIGHTS))
+
+
+def _ssim_yang(x: np.ndarray, y: np.ndarray):
+    """Liu toolbox ``ssim_yang``: Gaussian 7×7 σ=1.5, C1 = C2 = 2e-16, 'valid'."""
+    mx, my, vx, vy, cxy = _stats(x, y, gaussian_1d(7, 1.5))
+    C = 2e-16
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = ((2 * mx * my + C) * (2 * cxy + C)) / ((mx * mx + my * my + C) * (vx + vy + C))
+    return m, vx, vy, cxy
+
+
+def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
+    """Qc (Cvejić et al. 2005), Liu toolbox/MEFB: covariance-weighted SSIM maps.
+
+    λ = σ_AF/(σ_AF+σ_BF); Q = mean(λ·SSIM_AF + (1−λ)·SSIM_BF) with Q=0 where λ<0,
+    Q=1 where λ>1, NaN entries dropped; 7×7 Gaussian windows, C1=C2=2e-16.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) < 11:
+        return undefined("Qc needs images of at least 11x11 pixels")
+    sa, _, _, caf = _ssim_yang(A, f)
+    sb, _, _, cbf = _ssim_yang(B, f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = caf / (caf + cbf)
+        s = lam * sa + (1 - lam) * sb
+    s = np.where(lam < 0, 0.0, s)
+    s = np.where(lam > 1, 1.0, s)
+    s = s[~np.isnan(s)]
+    return float(s.mean()) if s.size else undefined("Qc is undefined on this input")
+
+
+def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
+    """Qy (Yang et al. 2008), Liu toolbox/MEFB.
+
+    Where SSIM(A,B) ≥ 0.75: λ·SSIM_AF + (1−λ)·SSIM_BF with λ = σ_A²/(σ_A²+σ_B²);
+    elsewhere max(SSIM_AF, SSIM_BF).  7×7 Gaussian, C1=C2=2e-16, NaN entries dropped.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) < 11:
+        return undefined("Qy needs images of at least 11x11 pixels")
+    sab, va, vb, _ = _ssim_yang(A, B)
+    saf = _ssim_yang(A, f)[0]
+    sbf = _ssim_yang(B, f)[0]
+    binm = sab >= 0.75
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = va / (va + vb)
+        q = (lam * saf + (1 - lam) * sbf) * binm + np.maximum(saf, sbf) * (~binm)
+    q = q[~np.isnan(q)]
+    return float(q.mean()) if q.size else undefined("Qy is undefined on this input")
+
+
+def _piella_terms(x: np.ndarray, y: np.ndarray, f: np.ndarray):
+    """λ, saliency weights and the two SSIM maps of Liu's ``metricsQw`` (Gaussian 11, L=255, 'valid')."""
+    C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    g = gaussian_1d(*G11)
+    _, _, vx, vy, _ = _stats(x, y, g)
+    fix = np.where(vx + vy == 0, 0.5, 0.0)
+    vx, vy = vx + fix, vy + fix
+    lam = vx / (vx + vy)
+    s1 = ssim_map(f, x, C1=C1, C2=C2)
+    s2 = ssim_map(f, y, C1=C1, C2=C2)
+    return lam, np.maximum(vx, vy), s1, s2
+
+
+def _prewitt_mag(x: np.ndarray) -> np.ndarray:
+    """Edge magnitude with Liu's Prewitt-like kernels (``filter2`` 'same', zero padding)."""
+    from scipy import ndimage
+
+    gx = ndimage.correlate(x, np.array([[1.0, 0, -1], [1, 0, -1], [1, 0, -1]]), mode="constant")
+    gy = ndimage.correlate(x, np.array([[1.0, 1, 1], [0, 0, 0], [-1, -1, -1]]), mode="constant")
+    return np.sqrt(gx * gx + gy * gy)
+
+
+def piella(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, kind: str = "E", alpha: float = 1.0,
+           data_range: float | None = None) -> float:
+    """Piella & Heijmans' quality indices as implemented in Liu's toolbox (``metricsQw.m``).
+
+    Local SSIM maps (Gaussian 11, L=255, 'valid') replace Piella's UIQI.
+    ``kind='S'``: mean of λ·SSIM_AF + (1−λ)·SSIM_BF, λ = σ_A²/(σ_A²+σ_B²).
+    ``kind='W'``: the same weighted by the normalised saliency max(σ_A², σ_B²).
+    ``kind='E'``: Q_W of the edge-magnitude images (Prewitt-like), raised to ``alpha``
+    (=1: exactly MEFB's "Qw", which is therefore Q_E).
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) < 11:
+        return undefined("Piella metrics need images of at least 11x11 pixels")
+    if kind == "E":
+        A, B, f = _prewitt_mag(A), _prewitt_mag(B), _prewitt_mag(f)
+    lam, sal, s1, s2 = _piella_terms(A, B, f)
+    q = lam * s1 + (1 - lam) * s2
+    if kind == "S":
+        return float(q.mean())
+    v = float((sal / sal.sum() * q).sum())
+    return v ** alpha if kind == "E" else v

@@ -1,0 +1,93 @@
+"""Parameters and FLOPs of the torch methods (the runtime/FLOPs/params table).
+
+Convention shared by every deep method (a class registered with ``uses_torch=True``):
+
+* the instance exposes ``self.network``: the inference ``torch.nn.Module`` with its
+  weights loaded, or a list/tuple of modules (e.g. an encoder and a decoder);
+* it defines ``torch_inputs(size=(H, W)) -> tuple[torch.Tensor, ...]``: the tensors of
+  **one forward pass** that fuses one pair of H×W sources (both sources, in the
+  layout the network takes: one 1×2×H×W tensor, or two 1×C×H×W tensors, ...);
+* the pass is ``network(*inputs)`` for a single module.  An instance whose pass is
+  not a single module call (a list of modules, or extra steps in torch) defines
+  ``torch_forward(*inputs)`` instead, which is then used.
+
+:func:`params` is the sum of ``numel()`` over the parameters of those modules (each
+tensor counted once; buffers such as BatchNorm statistics excluded; only inference
+modules: no loss networks).  :func:`gflops` runs that one pass at ``size`` under
+``torch.utils.flop_counter.FlopCounterMode`` inside ``torch.inference_mode()`` and
+returns GFLOPs with **FLOPs = 2 × multiply-accumulates** (the counter's convention:
+``mm``/``conv`` count 2·M·N·K; element-wise ops, norms, activations, pooling count 0;
+work done outside torch, e.g. NumPy pre/post-processing, is not counted).  Both return
+``None`` for methods that do not use torch.  ``tests/test_profile.py`` pins the
+convention (a bias-free 3×3 conv 1→8 on 1×1×32×32 = 147,456 FLOPs).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .method import FusionMethod, create_method
+
+
+def _resolve(method: str | FusionMethod) -> FusionMethod:
+    return create_method(method) if isinstance(method, str) else method
+
+
+def _torch_instance(method: str | FusionMethod) -> Any | None:
+    m = _resolve(method)
+    if not m.info.uses_torch:
+        return None
+    if not m.is_class:
+        raise TypeError(f"{m.name}: a torch method must be a registered class exposing `network` for profiling")
+    inst = m.instance
+    if not hasattr(inst, "network"):
+        raise TypeError(f"{m.name}: instance has no `network` attribute (see fusionbench.profile)")
+    return inst
+
+
+def _modules(network: Any) -> list[Any]:
+    if isinstance(network, (list, tuple)):
+        return list(network)
+    return [network]
+
+
+def count_parameters(modules: Iterable[Any]) -> int:
+    """Sum of ``numel()`` over the parameters of ``modules`` (shared tensors counted once)."""
+    seen: dict[int, int] = {}
+    for module in modules:
+        for p in module.parameters():
+            seen[id(p)] = p.numel()
+    return int(sum(seen.values()))
+
+
+def params(method: str | FusionMethod) -> int | None:
+    """Number of parameters of the method's inference network(s); ``None`` for non-torch methods."""
+    inst = _torch_instance(method)
+    if inst is None:
+        return None
+    return count_parameters(_modules(inst.network))
+
+
+def count_flops(fn: Any, *inputs: Any) -> int:
+    """FLOPs (2×MAC) of ``fn(*inputs)`` counted by ``FlopCounterMode`` under ``inference_mode``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        fn(*inputs)
+    return int(counter.get_total_flops())
+
+
+def gflops(method: str | FusionMethod, size: tuple[int, int] = (256, 256)) -> float | None:
+    """GFLOPs (FLOPs = 2×MAC) of one forward pass fusing two H×W sources; ``None`` for non-torch methods."""
+    inst = _torch_instance(method)
+    if inst is None:
+        return None
+    inputs = inst.torch_inputs(tuple(size))
+    forward = getattr(inst, "torch_forward", None)
+    if forward is None:
+        modules = _modules(inst.network)
+        if len(modules) != 1:
+            raise TypeError("an instance with several modules in `network` must define torch_forward(*inputs)")
+        forward = modules[0]
+    return count_flops(forward, *inputs) / 1e9

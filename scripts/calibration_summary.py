@@ -1,0 +1,92 @@
+"""Write the metric calibration summary: our value beside each reference value.
+
+Usage::
+
+    python scripts/calibration_summary.py [--ref ../shared/metrics_ref] [--out docs/calibration_summary.csv]
+
+One row per record of ``reference_values.json``: reference, its label, the
+preset we map it to (targets vifb/mefb/tang/cddfuse; cslib is listed as a
+cross-check against our default or closest preset), the triple, both values,
+the absolute and relative difference, the tolerance and whether it is met.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import fusionbench.metrics as M
+from fusionbench.metric import list_metrics
+from fusionbench.metrics import calibration as C
+
+REPO = Path(__file__).resolve().parents[1]
+
+# cslib cross-check: its function → our closest preset (not a calibration target)
+CSLIB = {
+    "en_metric": "EN", "sd_metric": "SD", "sf_metric": "SF", "ag_metric": "AG", "cc_metric": "CC",
+    "scd_metric": "SCD", "mi_metric": "MI.cddfuse", "psnr_metric": "PSNR", "q_abf_metric": "Qabf",
+    "n_abf_metric": "Nabf", "nmi_metric": "NMI", "q_ncie_metric": "Qncie", "ce_metric": "CE", "ei_metric": "EI",
+    "te_metric": "TE.mefb", "q_cb_metric": "Qcb", "q_cv_metric": "Qcv", "q_c_metric": "Qc", "q_y_metric": "Qy",
+    "q_s_metric": "Q_S", "q_w_metric": "Q_W", "q_e_metric": "Q_E", "viff_metric": "VIFF", "vif_metric": "VIFF",
+    "fmi_p_metric": "FMI_pixel", "fmi_d_metric": "FMI_dct", "fmi_w_metric": "FMI_w", "ms_ssim_metric": "MS_SSIM",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ref", type=Path, default=REPO.parent / "shared" / "metrics_ref")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "calibration_summary.csv")
+    args = ap.parse_args(argv)
+    ref = C.load_reference(args.ref)
+    known = set(list_metrics())
+    rows = []
+    for r in ref["records"]:
+        target = r["reference"] in C.TARGETS
+        preset = C.preset_for(r["reference"], r["metric"]) if target else CSLIB.get(r["metric"])
+        theirs = r["value"]
+        if isinstance(theirs, list):
+            continue
+        if theirs is None and r.get("nonfinite") in ("nan", "NaN"):
+            theirs = math.nan
+        row = {"reference": r["reference"], "label": r["metric"], "role": "target" if target else "cross-check",
+               "preset": preset or "", "triple": r["triple"], "reference_value": "", "ours": "",
+               "abs_diff": "", "rel_diff": "", "tolerance": "", "ok": "", "note": ""}
+        if theirs is None:
+            row["note"] = (r.get("error") or "no value")[:120]
+            rows.append(row)
+            continue
+        row["reference_value"] = repr(float(theirs))
+        if not preset or preset not in known:
+            row["note"] = "not mapped"
+            rows.append(row)
+            continue
+        F, A, B = C.triple_images(args.ref, ref, r["triple"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = M.compute(preset, F, A, B)
+        rel = C.relative_difference(ours, float(theirs))
+        row.update(ours=repr(ours), rel_diff=f"{rel:.3e}",
+                   abs_diff="" if math.isnan(ours) or math.isnan(theirs) else f"{abs(ours - theirs):.3e}")
+        if target:
+            tol = C.tolerance(preset, r["triple"])
+            row.update(tolerance=f"{tol:g}", ok=str(rel <= tol))
+            dev = C.known_deviation(preset, r["triple"])
+            if dev:
+                row["note"] = "known deviation (see docs/metrics.md)"
+        rows.append(row)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tgt = [r for r in rows if r["role"] == "target" and r["ok"]]
+    bad = [r for r in tgt if r["ok"] != "True"]
+    print(f"{len(rows)} records, {len(tgt)} calibrated targets, {len(bad)} outside tolerance -> {args.out}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

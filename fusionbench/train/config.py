@@ -42,5 +42,7 @@ class TrainConfig:
             raise TypeError(f"unknown TrainConfig fields: {sorted(unknown)}")
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-    # fields that may differ between a run and its resumption without changing the result
-    RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps")
+    # Fields that may differ between a run and its resumption.  ``epochs`` may change too: the learning
+    # rate is constant and epoch e's order depends on (seed, e) only, so the first k epochs of a run do
+    # not depend on its total; resuming with more epochs extends a finished run exactly.
+    RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps", "epochs")

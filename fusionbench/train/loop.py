@@ -133,6 +133,8 @@ def train(
     steps_per_epoch = math.ceil(len(patches) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     step, elapsed, rows = 0, 0.0, []
+    acc: dict[str, float] = {}  # loss terms summed since the last log row
+    n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         saved = {k: v for k, v in ckpt["config"].items() if k not in TrainConfig.RESUMABLE_CHANGES}
@@ -144,6 +146,8 @@ def train(
         optimiser.load_state_dict(ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])
         step, elapsed, rows = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"]
+        pending = ckpt.get("pending", ({}, 0, 0))
+        acc, n_acc, seen_acc = dict(pending[0]), pending[1], pending[2]
     (out_dir / "config.json").write_text(json.dumps({"config": config.to_dict(), "meta": meta or {},
                                                      "patches": len(patches)}, indent=2, default=str))
     write_log(rows, out_dir / "log.csv")
@@ -151,15 +155,14 @@ def train(
     def checkpoint() -> None:
         _atomic_save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
                       "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
-                      "torch_rng": torch.get_rng_state()}, ckpt_path)
+                      "torch_rng": torch.get_rng_state(), "pending": (acc, n_acc, seen_acc)}, ckpt_path)
         write_log(rows, out_dir / "log.csv")
         plot_losses(rows, out_dir / "loss.png", title)
 
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
     model.train()
     bar = tqdm(total=total_steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True)
-    acc: dict[str, float] = {}
-    n_acc, seen_acc, t_log = 0, 0, time.perf_counter()
+    t_log = time.perf_counter()
     t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
     while step < stop:
@@ -179,9 +182,10 @@ def train(
             acc[k] = acc.get(k, 0.0) + v
         n_acc += 1
         seen_acc += len(rows_idx)
-        if n_acc >= config.log_every or step == stop or step % steps_per_epoch == 0:
+        if step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps:
             dt = time.perf_counter() - t_log
-            row = {"step": step, "epoch": step / steps_per_epoch, "patches_seen": step * config.batch_size}
+            row = {"step": step, "epoch": step / steps_per_epoch,
+                   "patches_seen": epoch * len(patches) + min((pos + 1) * config.batch_size, len(patches))}
             row.update({f"loss_{k}": v / n_acc for k, v in acc.items()})
             row.update({"lr": config.lr, "patches_per_s": seen_acc / dt if dt > 0 else 0.0, "elapsed_s": elapsed})
             rows.append(row)

@@ -1,0 +1,128 @@
+"""The generic training loop: patches, determinism, exact resume, logs, CLI."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from fusionbench.train import TrainConfig
+from fusionbench.train.loop import train
+from fusionbench.train.patches import PatchSet, patch_origins
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _images(seed=0):
+    return np.random.default_rng(seed).random((3, 2, 32, 32), dtype=np.float32)
+
+
+def _build():
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.LeakyReLU(0.2),
+                               torch.nn.Conv2d(4, 1, 3, padding=1))
+
+
+def _loss(model, batch):
+    out = model(batch)
+    loss = torch.nn.functional.mse_loss(out, batch[:, :1])
+    return loss, {"total": loss.item()}
+
+
+CFG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, patch_size=16, stride=8, progress=False, log_every=3)
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)
+
+
+def _same(s1, s2):
+    return s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+def test_patch_origins_and_paper_count():
+    assert list(patch_origins(256, 120, 10)) == list(range(0, 131, 10))
+    assert 180 * len(patch_origins(256, 120, 10)) ** 2 == 35280  # §2: 35,280 patches of 120×120
+    with pytest.raises(ValueError):
+        patch_origins(10, 16, 1)
+
+
+def test_patchset_batches_are_the_patches():
+    imgs = _images()
+    ps = PatchSet(imgs, 16, 8)
+    assert len(ps) == 3 * 3 * 3 and ps.grid == (3, 3)
+    rows = np.array([0, 13, 26])
+    got = ps.batch(rows)
+    for k, r in enumerate(rows):
+        i, y, x = ps.index[r]
+        np.testing.assert_array_equal(got[k], imgs[i, :, 8 * y:8 * y + 16, 8 * x:8 * x + 16])
+    sub = PatchSet(imgs, 16, 8, max_patches=10, seed=1)
+    assert len(sub) == 10 and np.array_equal(sub.index, PatchSet(imgs, 16, 8, 10, seed=1).index)
+    assert np.all(np.diff(sub.index[:, 0] * 9 + sub.index[:, 1] * 3 + sub.index[:, 2]) > 0)
+
+
+def test_training_is_deterministic_and_writes_outputs(tmp_path):
+    ps = PatchSet(_images(), 16, 8)
+    r1 = train(_build, _loss, ps, CFG, tmp_path / "a")
+    r2 = train(_build, _loss, ps, CFG, tmp_path / "b")
+    assert r1.finished and r1.steps == r1.total_steps == 2 * 7
+    assert _same(_state(r1.final_path), _state(r2.final_path))
+    log = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,epoch,patches_seen,loss_total") and log[-1].startswith("14,")
+    assert (tmp_path / "a" / "loss.png").stat().st_size > 1000
+    assert set(r1.final_terms) == {"total"}
+    first = float(log[1].split(",")[3])
+    assert r1.final_terms["total"] < first  # it learns the identity-like map
+
+
+def test_resume_continues_exactly(tmp_path):
+    ps = PatchSet(_images(), 16, 8)
+    full = train(_build, _loss, ps, CFG, tmp_path / "full")
+    part = train(_build, _loss, ps, dataclasses.replace(CFG, stop_after_steps=5), tmp_path / "part")
+    assert not part.finished and part.steps == 5 and not part.final_path.exists()
+    rest = train(_build, _loss, ps, CFG, tmp_path / "part", resume=True)
+    assert rest.finished and rest.steps == 14
+    assert _same(_state(full.final_path), _state(rest.final_path))
+    a = (tmp_path / "full" / "log.csv").read_text().splitlines()
+    b = (tmp_path / "part" / "log.csv").read_text().splitlines()
+    assert [r.split(",")[:4] for r in a] == [r.split(",")[:4] for r in b]
+
+
+def test_resume_extends_epochs_and_refuses_other_changes(tmp_path):
+    ps = PatchSet(_images(), 16, 8)
+    full = train(_build, _loss, ps, CFG, tmp_path / "full")
+    train(_build, _loss, ps, dataclasses.replace(CFG, epochs=1), tmp_path / "ext")
+    ext = train(_build, _loss, ps, CFG, tmp_path / "ext", resume=True)
+    assert _same(_state(full.final_path), _state(ext.final_path))
+    with pytest.raises(ValueError, match="schedule differs"):
+        train(_build, _loss, ps, dataclasses.replace(CFG, lr=1e-3), tmp_path / "ext", resume=True)
+
+
+def test_cli_trains_and_exports(tmp_path, shared_dir, monkeypatch):
+    from fusionbench.data import paper_training_pairs
+    from fusionbench.train import cli, spec
+
+    base, params, name = spec.get_trainer("mopa.mask_only")
+    assert name == "mopa.mask_only" and params["use_mask"] and not params["use_attention"]
+    pairs = paper_training_pairs(shared_dir / "data")[:2]
+    monkeypatch.setitem(spec.TRAINERS, "mopa", dataclasses.replace(base, default_pairs=lambda d: pairs))
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["mopa.mask_only", "--out", str(tmp_path / "run"), "--epochs", "1",
+                              "--patch-size", "32", "--stride", "224", "--batch-size", "4", "--no-progress",
+                              "--export", str(tmp_path / "w")])
+    assert cli.run(args) == 0
+    pth = tmp_path / "w" / "mask_only.pth"
+    digest = (tmp_path / "w" / "mask_only.sha256").read_text().split()[0]
+    assert digest == hashlib.sha256(pth.read_bytes()).hexdigest()
+    from fusionbench.methods.mopa import build_model
+
+    build_model(params).load_state_dict(torch.load(pth, weights_only=True))

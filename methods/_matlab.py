@@ -70,3 +70,40 @@ def disk_footprint(radius: int) -> np.ndarray:
     """``strel('disk', r, 0)``: the true Euclidean disk x² + y² ≤ r² (a (2r+1)² bool array)."""
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return (x * x + y * y) <= radius * radius
+
+
+def strel_disk_params(radius: int, n: int = 4) -> tuple[int, int]:
+    """MATLAB ``strel('disk', R)`` (default N = 4) as two periodic-line half-lengths.
+
+    MATLAB builds the disk as the Minkowski sum of four periodic lines along
+    (1,0), (0,1), (1,1), (−1,1), each with ``floor(k/|v|)`` repetitions,
+    ``k = 2R / (cot(π/8) + 1/sin(π/8))``, plus — when that falls short of R —
+    a horizontal and a vertical line of length ``2(R − reach − 1) + 1``
+    (Adams 1993; Jones & Soille 1996).  Lines along an axis merge with the
+    periodic line of step 1 on that axis, so the shape is
+    ``PL(a, (1,0)) ⊕ PL(a, (0,1)) ⊕ PL(d, (1,1)) ⊕ PL(d, (−1,1))``; this returns
+    ``(a, d)``.  R < 3 is MATLAB's true disk and is not handled here.
+    """
+    if n != 4 or radius < 3:
+        raise ValueError("only the default N = 4 decomposition for R >= 3 is implemented")
+    theta = np.pi / (2 * n)
+    k = 2 * radius / (1 / np.tan(theta) + 1 / np.sin(theta))
+    axis = int(np.floor(k))
+    diag = int(np.floor(k / np.sqrt(2)))
+    reach = axis + 2 * diag  # largest row offset of the four periodic lines
+    length = 2 * (radius - reach - 1) + 1
+    if length >= 3:
+        axis += (length - 1) // 2
+    return axis, diag
+
+
+def strel_disk_footprint(radius: int) -> np.ndarray:
+    """The neighbourhood of MATLAB ``strel('disk', R)`` (N = 4), as a bool array."""
+    axis, diag = strel_disk_params(radius)
+    ext = axis + 2 * diag
+    fp = np.zeros((2 * ext + 1, 2 * ext + 1), dtype=bool)
+    fp[ext, ext] = True
+    for (dy, dx), p in (((1, 0), axis), ((0, 1), axis), ((1, 1), diag), ((-1, 1), diag)):
+        for _ in range(p):
+            fp = fp | np.roll(fp, (dy, dx), (0, 1)) | np.roll(fp, (-dy, -dx), (0, 1))
+    return fp

@@ -30,8 +30,9 @@ What is reproduced, exactly:
   viewed back to B×C×H×W.  This quirk is reproduced on purpose.  With window
   size 1 each attention window holds one token, so the softmax weight is exactly
   1 and attention reduces to ``proj(v)``; the relative-position bias table and
-  the (all-zero) shift mask have no effect.  They are still computed, as in the
-  official code.
+  the (all-zero) shift mask have no effect; the official code still forms the
+  1×1 attention products, this module skips them (bit-identical result; their
+  FLOPs, 2·2·16 per token, are below 0.2 % of the total).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
@@ -136,24 +137,22 @@ def build_matr_network() -> Any:
             return torch.tanh(self.conv1(x))
 
     class WindowAttention1(nn.Module):
-        """Window attention with window size 1 (one token per window)."""
+        """Window attention with window size 1: one token per window, so softmax ≡ 1 and the output is proj(v)."""
 
         def __init__(self, dim: int, heads: int) -> None:
             super().__init__()
             self.dim, self.heads = dim, heads
-            self.scale = (dim // heads) ** -0.5
-            self.relative_position_bias_table = nn.Parameter(torch.zeros(1, heads))
+            self.relative_position_bias_table = nn.Parameter(torch.zeros(1, heads))  # inert (1×1 windows)
             self.register_buffer("relative_position_index", torch.zeros(1, 1, dtype=torch.long))
             self.qkv = nn.Linear(dim, 3 * dim)
             self.proj = nn.Linear(dim, dim)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (tokens, 1, dim)
-            n, one, c = x.shape
-            qkv = self.qkv(x).reshape(n, one, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
-            bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
-            attn = torch.softmax(q @ k.transpose(-2, -1) + bias.reshape(1, one, one, -1).permute(0, 3, 1, 2), dim=-1)
-            return self.proj((attn @ v).transpose(1, 2).reshape(n, one, c))
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (tokens, dim)
+            # The official code computes q, k, v, softmax(q·kᵀ·scale + bias) over a single key — exactly 1.0
+            # for any finite logit — and 1.0·v.  The full qkv projection is kept (as in the official cost);
+            # the 1×1 attention products are skipped: the result is bit-identical.
+            v = self.qkv(x)[:, 2 * self.dim:]
+            return self.proj(v)
 
     class Mlp(nn.Module):
         def __init__(self, dim: int, hidden: int) -> None:
@@ -178,7 +177,7 @@ def build_matr_network() -> Any:
             b, c, h, w = x.shape
             # The official `x.view(B, H, W, C)`: tokens = C consecutive values of the C·H·W memory.
             tokens = x.contiguous().reshape(b * h * w, c)
-            tokens = tokens + self.attn(self.norm1(tokens).reshape(-1, 1, c)).reshape(-1, c)
+            tokens = tokens + self.attn(self.norm1(tokens))
             tokens = tokens + self.mlp(self.norm2(tokens))
             return tokens.reshape(b, c, h, w)
 

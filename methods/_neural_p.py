@@ -20,7 +20,7 @@ of floating-point additions where it is cheap to do so:
   row, ``c += w·x``) followed by cropping.  For the output pixel this adds the
   contributions of its neighbours column by column from left to right and, in a
   column, from the bottom row to the top row.  The neuron models below add the
-  link inputs in exactly that order (for DTNP through a 256-entry table of all
+  link inputs in exactly that order (for DTNP through a 512-entry table of all
   3×3 firing patterns; for CNP with 48 ordered array additions).
 * ``conv2(x, w, 'valid')`` and ``imfilter`` (which pads and calls
   ``convn(·, 'valid')``) are "inner" convolutions (``dconv2i``): kernel columns
@@ -100,8 +100,10 @@ def link_table(p: float, fma: bool) -> np.ndarray:
     is set, added in Octave's order (:func:`conv_same_order`).  Bit ``3·i + j``
     is window column ``i`` (left to right) and row ``j`` (bottom to top), so the
     bit order is the addition order; the centre bit has weight 0 and changes
-    nothing.  ``fma=True`` rounds each step as a fused multiply-add (OpenBLAS
-    ``daxpy`` on x86-64 with FMA3), ``False`` as a product then a sum.
+    nothing.  ``fma=True`` rounds each step as a fused multiply-add (what a
+    BLAS ``daxpy`` built with FMA instructions does), ``False`` as a product then
+    a sum; which one the Octave runs used is unknown, and both give the same
+    fused images on all 17 reference pairs.
     """
     w = link_kernel(3)
     seq = [float(w[1 - dr, 1 - dc]) for dc in (-1, 0, 1) for dr in (1, 0, -1)]
@@ -112,6 +114,7 @@ def link_table(p: float, fma: bool) -> np.ndarray:
             if pattern >> bit & 1:
                 acc = _fma_exact(weight, p, acc) if fma else acc + weight * p
         table[pattern] = acc
+    table.setflags(write=False)
     return table
 
 

@@ -38,8 +38,11 @@ luma (luma protocol) and keeps the functional image's chroma.  The fused image
 is returned as float in [0, 1] (the runner rounds; MATLAB ``uint8`` rounds half
 away from zero, which only differs at exact halves).
 
-Fidelity (``tests/methods/test_cnn.py``, ``docs/fidelity.md`` §CNN): VIFB's 21
-IR-VIS results are JPEG (no medical output exists); see there.
+Fidelity (``tests/methods/test_cnn.py``, ``docs/fidelity.md`` §CNN): no official
+medical output exists; VIFB's 21 IR-VIS results are JPEG.  With VIFB's colour
+protocol (R, G, B fused separately), our uint8 results JPEG-encoded at quality 75
+(PIL) are **bit-identical** to VIFB's files on all 21 pairs; compared directly
+(the cost of JPEG) 42.9 dB, MAD 0.94, 51 % exact, 80 % within ±1.
 """
 from __future__ import annotations
 

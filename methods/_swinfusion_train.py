@@ -146,13 +146,18 @@ def prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def export_ema(final: str | Path, dest: str | Path, ema_decay: float) -> str:
     """Write the final EMA weights (after the last step's update) of a run's ``final.pth`` to ``dest``.
 
+    ``final`` may also be the loop's ``checkpoint.pt`` of a run stopped early.
+
     ``dest`` holds the parameters only (see :func:`methods.swinfusion.compact_state_dict`);
     a ``<dest>.sha256`` is written beside it.  Returns the digest.
     """
     from .swinfusion import compact_state_dict
 
     model = SwinFusionTrainable(ema_decay)
-    model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+    state = torch.load(final, map_location="cpu", weights_only=False)
+    if "model" in state and "optimiser" in state:      # a loop checkpoint (run stopped before its end)
+        state = state["model"]
+    model.load_state_dict(state)
     model.update_ema()
     net = copy.deepcopy(model.net)
     net.load_state_dict({**net.state_dict(), **dict(model.ema.named_buffers())})

@@ -9,6 +9,8 @@ What this reproduces
   fusion depths 2+2, reconstruction depth 4).  See :mod:`methods._swin_blocks`.
   Parameter and buffer names and shapes match the official state dict, so an
   official ``10000_E.pth`` loads with ``strict=True`` (``weights=PATH``).
+  Measured once against the official module itself (throw-away script, same
+  weights): bit-identical outputs (max |Δ| = 0) at 64², 128² and 61×77.
   Official quirk kept: both modalities go through the A-branch shallow convs.
 * **Inference**: as ``test_swinfusion.py``: mirror padding at the bottom/right
   by ``(h // 8 + 1)·8 − h`` rows (always at least one window, 256 → 264) with the
@@ -19,7 +21,9 @@ What this reproduces
 * **Loss** (``models/loss_med.py``): 20·L1(F, max(A,B)) + 100·L1(|∇F|,
   max(|∇A|,|∇B|)) with |∇| = |Sobel_x| + |Sobel_y| (zero padding) + 50·(1 −
   ½SSIM(A,F) − ½SSIM(B,F)) with the 11×11, σ = 1.5 Gaussian SSIM (zero padding,
-  C1 = 0.01², C2 = 0.03²).  See :func:`fusion_loss`.
+  C1 = 0.01², C2 = 0.03²); equal to the official ``loss_med.py`` to float32
+  precision on a random batch (value pinned in the test).  See
+  :mod:`methods._swinfusion_train`.
 
 What does not match
 -------------------
@@ -174,13 +178,15 @@ class SwinFusion:
         self.network = build_network().eval()
         load_weights(self.network, self.weights_file)
 
-    def torch_inputs(self, size: int = 256) -> tuple["torch.Tensor", "torch.Tensor"]:
-        """Example (A, B) inputs of a ``size``² pair as the network sees them (mirror-padded)."""
+    def torch_inputs(self, size: int | tuple[int, int] = (256, 256)) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """(A, B) tensors of one forward pass fusing an H×W pair: 1×1×H'×W', mirror-padded as at inference."""
         import torch
 
-        padded = (size // WINDOW + 1) * WINDOW
+        h, w = (size, size) if isinstance(size, int) else size
         g = torch.Generator().manual_seed(0)
-        return (torch.rand(1, 1, padded, padded, generator=g), torch.rand(1, 1, padded, padded, generator=g))
+        a = torch.from_numpy(mirror_pad(torch.rand(h, w, generator=g).numpy()))[None, None]
+        b = torch.from_numpy(mirror_pad(torch.rand(h, w, generator=g).numpy()))[None, None]
+        return a, b
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return _fuse_tensor(self.network, a, b)
@@ -189,17 +195,24 @@ class SwinFusion:
 
 
 # --------------------------------------------------------------------------- training (generic loop)
-def _train_pairs(data_dir: str | Path | None) -> list:
+def _train_pairs(data_dir: str | Path | None, params: dict[str, Any] | None = None) -> list:
     from ._swinfusion_train import training_pairs
 
-    return training_pairs("mri_pet_spect", data_dir)
+    return training_pairs((params or {}).get("model", "mri_pet_spect"), data_dir)
+
+
+def _train_pairs_for(params: dict[str, Any], data_dir: str | Path | None) -> list:
+    return _train_pairs(data_dir, params)
+
+
+_PAIRS_PER_VARIANT = False   # set when the loop's TrainSpec can pass the variant's params to the pairs
 
 
 def _train_build(params: dict[str, Any]):
     from ._swinfusion_train import OFFICIAL, SwinFusionTrainable
 
-    if params.get("model", "mri_pet_spect") != "mri_pet_spect":
-        raise ValueError("`fusionbench train` cannot yet pass the variant to the training pairs; train the MRI-CT "
+    if not _PAIRS_PER_VARIANT and params.get("model", "mri_pet_spect") != "mri_pet_spect":
+        raise ValueError("this fusionbench.train cannot pass the variant to the training pairs; train the MRI-CT "
                          "model with `python -m fusionbench.methods._swinfusion_train --model mri_ct`")
     return SwinFusionTrainable(float(params.get("ema_decay", OFFICIAL["ema_decay"])))
 
@@ -217,7 +230,15 @@ def _train_prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _register_trainer() -> None:
+    import dataclasses
+
     from fusionbench.train import TrainConfig, TrainSpec, register_trainer
+
+    global _PAIRS_PER_VARIANT
+    extra: dict[str, Any] = {}
+    if "pairs_for" in {f.name for f in dataclasses.fields(TrainSpec)}:
+        extra["pairs_for"] = _train_pairs_for
+        _PAIRS_PER_VARIANT = True
 
     # official schedule: 10,000 steps of batch 16, 64² patches (random subset on a 4-px grid), Adam 2e-4
     official = TrainConfig(epochs=1, batch_size=16, lr=2e-4, patch_size=64, stride=4, max_patches=160_000)
@@ -225,7 +246,8 @@ def _register_trainer() -> None:
         method="swinfusion", build_model=_train_build, prepare=_train_prepare, loss=_train_loss,
         default_pairs=_train_pairs, defaults=official, weights_name=lambda params: params["model"],
         weights_dir=WEIGHTS_DIR,
-        description="SwinFusion official medical loss and schedule (EMA 0.999); MRI-PET/SPECT model"))
+        description="SwinFusion official medical loss and schedule (EMA 0.999); swinfusion: MRI-PET/SPECT model "
+                    "(PET + SPECT train pairs), swinfusion.ct: MRI-CT model", **extra))
 
 
 _register_trainer()

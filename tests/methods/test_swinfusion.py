@@ -85,6 +85,15 @@ def official_layout() -> dict[str, tuple[int, ...]]:
     return keys
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: the CI machine has 2 shared cores and small ops only lose to threading there."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         max_patches=args.max_patches, seed=args.seed, threads=args.threads, checkpoint_every_s=ckpt_s,
         stop_after_steps=args.stop_after_steps, progress=False if args.no_progress else None)
     out = Path(args.out) if args.out else Path("train_runs") / name
-    pairs = spec.default_pairs(args.data_dir)
+    pairs = spec.training_pairs(params, args.data_dir)
     print(f"training {name}: {len(pairs)} pairs, params {params}", file=sys.stderr)
     images = prepare_pairs(pairs, spec.prepare)
     patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)

@@ -25,6 +25,9 @@ class TrainSpec:
     * ``defaults``: the method's paper schedule.
     * ``weights_name(params) -> str``: file stem of the exported weights.
     * ``weights_dir``: folder of the committed weights (for ``--export``).
+    * ``pairs_for(params, data_dir) -> list[Pair]`` (optional): the training
+      pairs of one variant, when they depend on its params; used instead of
+      ``default_pairs`` when given.
     """
 
     method: str
@@ -36,6 +39,13 @@ class TrainSpec:
     weights_name: Callable[[dict[str, Any]], str] = lambda params: "model"
     weights_dir: Path | None = None
     description: str = ""
+    pairs_for: Callable[[dict[str, Any], str | Path | None], list] | None = None
+
+    def training_pairs(self, params: dict[str, Any], data_dir: str | Path | None) -> list:
+        """The training pairs of the variant with ``params``."""
+        if self.pairs_for is not None:
+            return self.pairs_for(params, data_dir)
+        return self.default_pairs(data_dir)
 
 
 TRAINERS: dict[str, TrainSpec] = {}

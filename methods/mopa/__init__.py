@@ -107,15 +107,39 @@ register_trainer(TrainSpec(
 
 
 class MOPA:
-    """Fuse with a trained ``mopa`` preset (weights loaded once, CPU, full image)."""
+    """Fuse with a trained ``mopa`` preset (weights loaded once, CPU, full image).
+
+    ``self.network`` is the inference module (the decoupling network, used in
+    training only, is loaded and then dropped), as :mod:`fusionbench.profile`
+    expects; ``torch_inputs(size)`` gives the tensor of one forward pass.
+    """
 
     def __init__(self, preset: str = "mopa", threads: int | None = None, **model: Any):
+        net = build_model({**DEFAULT_MODEL, **PRESETS[preset], **model})
+        net.load_state_dict(load_state_dict(preset))
+        net.decoupler = None  # inference: fused image only
+        self.preset, self.threads = preset, threads
+        self.network = net.eval()
+
+    @staticmethod
+    def unavailable_reason(preset: str = "mopa", **_: Any) -> str | None:
+        """Why the preset cannot run (its committed weights are absent), or ``None``."""
+        if weights_file(preset).is_file():
+            return None
+        return (f"weights of mopa preset {preset!r} are not committed; train them with "
+                f"`fusionbench train {registered_name(preset)} --export {WEIGHTS_DIR}`")
+
+    @staticmethod
+    def torch_inputs(size: tuple[int, int] = (256, 256)):
+        """One forward pass's input: 1×4×H×W ``[a, b, mask_a, mask_b]`` (a smooth synthetic pair)."""
         import torch
 
-        self.preset = preset
-        self.net = build_model({**DEFAULT_MODEL, **PRESETS[preset], **model}).eval()
-        self.net.load_state_dict(load_state_dict(preset))
-        self.threads = threads
+        from .network import network_inputs
+
+        yy, xx = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+        a = 0.5 + 0.5 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+        b = np.clip(1.0 - np.hypot(yy - size[0] / 2, xx - size[1] / 2) / max(size), 0, 1)
+        return (torch.from_numpy(network_inputs(a, b))[None],)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         import torch
@@ -127,8 +151,8 @@ class MOPA:
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            with torch.no_grad():
-                fused, _ = self.net(x, decouple=False)
+            with torch.inference_mode():
+                fused, _ = self.network(x)
         finally:
             torch.set_num_threads(old)
         return fused[0, 0].numpy().astype(np.float32)

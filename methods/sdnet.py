@@ -1,0 +1,222 @@
+"""SDNet: squeeze-and-decomposition network (Zhang & Ma, IJCV 2021), medical model, official weights.
+
+What is reproduced (official code ``HaoZhang1018/SDNet`` @ bf6a2ee, ``Medical/``):
+
+* the network of ``Medical/test.py`` re-implemented in PyTorch and loaded from
+  the official TF1 checkpoint ``Medical.model-29`` (read without TensorFlow by
+  :mod:`methods._tf1_checkpoint`; HWIO → OIHW, strict key and shape match, all
+  32 variables / 67,091 values used).  Two dense branches (``*_ir`` = the
+  *function* image, PET/SPECT Y; ``*_vi`` = the *structure* image, MRI):
+  5×5 1→16, 3×3 16→16, 3×3 32→16, 3×3 48→16, LeakyReLU 0.2, zero 'SAME'
+  padding (symmetric k//2 at stride 1, as TF computes it).  The squeeze is a
+  1×1 conv on the 128 channels concatenated as
+  [L1_ir, L1_vi, L2_ir, L2_vi, L3_ir, L3_vi, L4_ir, L4_vi] + tanh.  The
+  decomposition head (layers 6–9, training only) is loaded too, as
+  :attr:`SDNet.decomposer`, and is used by the tests as a check of the loaded
+  weights: it rebuilds both sources from the fused image;
+* inputs scaled (x − 127.5)/127.5, output y·127.5 + 127.5;
+* ``stretch=True`` (default): the official ``test.py`` saves the fused Y with
+  ``scipy.misc.imsave``, whose ``bytescale`` maps the image's min→0 and max→255
+  (round half up).  That min-max stretch is part of every official result and
+  is reproduced; ``stretch=False`` gives the raw network output instead;
+* colour (``colour='own'``): the official MATLAB ``RGB2YCbCr.m`` /
+  ``YCbCr2RGB.m`` (BT.601 studio swing).  The network gets the studio-swing Y of
+  the colour image rounded to 8 bits (``input_process.m`` writes it as an 8-bit
+  PNG); the fused 8-bit Y is put back with the colour image's Cb/Cr
+  (``output_process.m``) and rounded like MATLAB ``uint8``.  A grey second
+  image (CT, grey SPECT) is fed as is and the result is grey.
+
+Remaining differences (documented in ``docs/fidelity.md``):
+
+* ``fusionbench.colour.rgb_to_ycbcr_studio``/``ycbcr_studio_to_rgb`` use the
+  exact MATLAB matrix; the official ``.m`` files use its 3-decimal rounding
+  (0.257/0.504/0.098, 1.164/1.596/…): ≤ 0.06 grey levels on Y;
+* ``input_process.m`` computes Y in MATLAB ``uint8`` arithmetic (each term
+  rounded and saturated); here Y is computed in floating point and rounded once
+  (≤ 1 grey level on Y).
+
+**No official fused output exists** (the repository ships none), so agreement
+with the authors' results cannot be measured.  What was checked instead, on the
+three official test pairs (``Test_Function``/``Test_Structure``) and pinned in
+``tests/methods/test_sdnet.py``: the decomposition head rebuilds the PET Y at
+24.6–25.7 dB PSNR and the MRI at 16.8–19.7 dB from the fused image (swapping the two
+branches' weights drops this by several dB), the raw fused Y correlates with
+both sources (ρ ≈ 0.88–0.90 with the MRI, 0.52–0.63 with the PET Y) and keeps the
+intensity of both (its mean lies between theirs).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusionbench import colour
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+from ._tf1_checkpoint import convert_tensors, load_state_strict, read_checkpoint
+
+_REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
+_PREFIX = "Medical.model-29"
+
+register_weights(
+    "sdnet.index", filename=f"{_PREFIX}.index", method_dir="sdnet",
+    sha256="e7e22f1195e6b624f38ba886c36a734be183a0399282c1ee6e9582db15ffa969",
+    url=f"{_REPO}/Medical/checkpoint/{_PREFIX}.index",
+    description="SDNet medical model: TF1 checkpoint index (tensor-bundle SSTable)",
+)
+register_weights(
+    "sdnet.data", filename=f"{_PREFIX}.data-00000-of-00001", method_dir="sdnet",
+    sha256="062d217c7eca5cf910d11115a40347927d7a7b2e6c034a7a76b6149defd97898",
+    url=f"{_REPO}/Medical/checkpoint/{_PREFIX}.data-00000-of-00001",
+    description="SDNet medical model: TF1 checkpoint data shard (67,091 float32)",
+)
+
+_CITATION = ("Zhang H., Ma J., SDNet: A versatile squeeze-and-decomposition network for real-time image fusion, "
+             "International Journal of Computer Vision 129, 2761-2785, 2021. Code: github.com/HaoZhang1018/SDNet.")
+
+_SIDES = ("ir", "vi")
+
+
+def _build_modules() -> tuple[Any, Any]:
+    """The squeeze network (layers 1–5, inference) and decomposition head (layers 6–9), untrained."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    def lrelu(x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, 0.2)
+
+    class SDNetSqueeze(nn.Module):
+        """Layers 1–5: fused = tanh(conv1x1(dense features of both branches)); inputs/outputs in [−1, 1]."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            for s in _SIDES:
+                setattr(self, f"layer1_{s}", nn.Conv2d(1, 16, 5, padding=2))
+                setattr(self, f"layer2_{s}", nn.Conv2d(16, 16, 3, padding=1))
+                setattr(self, f"layer3_{s}", nn.Conv2d(32, 16, 3, padding=1))
+                setattr(self, f"layer4_{s}", nn.Conv2d(48, 16, 3, padding=1))
+            self.layer5_fuse = nn.Conv2d(128, 1, 1)
+
+        def _branch(self, s: str, x: torch.Tensor) -> list[torch.Tensor]:
+            f1 = lrelu(getattr(self, f"layer1_{s}")(x))
+            f2 = lrelu(getattr(self, f"layer2_{s}")(f1))
+            f3 = lrelu(getattr(self, f"layer3_{s}")(torch.cat([f1, f2], 1)))
+            f4 = lrelu(getattr(self, f"layer4_{s}")(torch.cat([f1, f2, f3], 1)))
+            return [f1, f2, f3, f4]
+
+        def forward(self, function: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
+            fi = self._branch("ir", function)
+            fv = self._branch("vi", structure)
+            inter = [t for pair in zip(fi, fv) for t in pair]  # L1_ir, L1_vi, L2_ir, L2_vi, ...
+            return torch.tanh(self.layer5_fuse(torch.cat(inter, 1)))
+
+    class SDNetDecomposer(nn.Module):
+        """Layers 6–9 (training only): fused → (rebuilt function image, rebuilt structure image) in [−1, 1]."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer6_sept = nn.Conv2d(1, 128, 1)
+            for s in _SIDES:
+                setattr(self, f"layer7_{s}", nn.Conv2d(128, 16, 3, padding=1))
+                setattr(self, f"layer8_{s}", nn.Conv2d(16, 4, 3, padding=1))
+                setattr(self, f"layer9_{s}", nn.Conv2d(4, 1, 3, padding=1))
+
+        def forward(self, fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            g = lrelu(self.layer6_sept(fused))
+            out = []
+            for s in _SIDES:
+                h = lrelu(getattr(self, f"layer7_{s}")(g))
+                h = lrelu(getattr(self, f"layer8_{s}")(h))
+                out.append(torch.tanh(getattr(self, f"layer9_{s}")(h)))
+            return out[0], out[1]
+
+    return SDNetSqueeze(), SDNetDecomposer()
+
+
+def _tf_to_torch_name(tf_name: str) -> str:
+    """``fusion_model/layer7_ir/w7_ir`` → ``decomposer.layer7_ir.weight`` (layers 1–5 → ``squeeze.``)."""
+    scope, layer, var = tf_name.split("/")
+    if scope != "fusion_model":
+        raise KeyError(f"unexpected SDNet variable {tf_name!r}")
+    part = "squeeze" if int(layer[5:].split("_")[0]) <= 5 else "decomposer"
+    kind = {"w": "weight", "b": "bias"}[var[0]]
+    return f"{part}.{layer}.{kind}"
+
+
+def load_sdnet(prefix: str | Path) -> tuple[Any, Any]:
+    """Build SDNet and load the TF1 checkpoint ``prefix`` strictly; returns (squeeze, decomposer) in eval mode."""
+    from torch import nn
+
+    squeeze, decomposer = _build_modules()
+    tensors = read_checkpoint(prefix)
+    both = nn.ModuleDict({"squeeze": squeeze, "decomposer": decomposer})
+    load_state_strict(both, convert_tensors(tensors, {k: _tf_to_torch_name(k) for k in tensors}))
+    return squeeze.eval(), decomposer.eval()
+
+
+def bytescale(image: np.ndarray) -> np.ndarray:
+    """``scipy.misc.bytescale`` with default limits: min→0, max→255, clip, round half up → uint8."""
+    image = np.asarray(image, dtype=np.float64)
+    lo, hi = float(image.min()), float(image.max())
+    scale = 255.0 / ((hi - lo) or 1.0)
+    return np.floor(np.clip((image - lo) * scale, 0, 255) + 0.5).astype(np.uint8)
+
+
+def _matlab_uint8(x: np.ndarray) -> np.ndarray:
+    """MATLAB ``uint8(x)``: round half away from zero, saturate to [0, 255]."""
+    return np.clip(np.floor(np.asarray(x, dtype=np.float64) + 0.5), 0, 255).astype(np.uint8)
+
+
+@register_method(
+    "sdnet", display_name="SDNet", family="deep", citation=_CITATION, colour="own",
+    weights=("sdnet.index", "sdnet.data"), deterministic=True, version="1",
+    params={"stretch": True}, uses_torch=True, trainable=False,
+)
+class SDNet:
+    """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts."""
+
+    def __init__(self, stretch: bool = True) -> None:
+        index = weights_path("sdnet.index")
+        weights_path("sdnet.data")  # both files must be in the cache (same folder)
+        self.stretch = bool(stretch)
+        self.network, self.decomposer = load_sdnet(index.with_name(_PREFIX))
+
+    def torch_inputs(self, size: tuple[int, int] = (256, 256)) -> tuple[Any, Any]:
+        """Example inputs of one forward pass: (function, structure), each 1×1×H×W in [−1, 1]."""
+        import torch
+
+        gen = torch.Generator().manual_seed(0)
+        return tuple(torch.rand(1, 1, *size, generator=gen) * 2 - 1 for _ in range(2))
+
+    def fuse_grey(self, structure: np.ndarray, function: np.ndarray) -> np.ndarray:
+        """Raw network output in grey levels [0, 255] (float32) for inputs in grey levels [0, 255]."""
+        import torch
+
+        def prep(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy((np.asarray(x, dtype=np.float32) - 127.5) / 127.5)[None, None]
+
+        with torch.inference_mode():
+            fused = self.network(prep(function), prep(structure))
+        return fused[0, 0].numpy() * np.float32(127.5) + np.float32(127.5)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a`` MRI H×W, ``b`` PET/SPECT (H×W×3) or grey CT/SPECT (H×W), floats in [0, 1]."""
+        if colour.is_colour(b):
+            ycc = colour.rgb_to_ycbcr_studio(b)
+            function = np.round(ycc[..., 0] * 255.0)  # 8-bit Y PNG of input_process.m
+        else:
+            function = np.asarray(b, dtype=np.float64) * 255.0
+        y = self.fuse_grey(np.asarray(a, dtype=np.float64) * 255.0, function)
+        if not self.stretch:
+            y = np.clip(y, 0, 255).astype(np.float64)
+            if not colour.is_colour(b):
+                return (y / 255.0).astype(np.float32)
+        else:
+            y = bytescale(y).astype(np.float64)  # the saved 8-bit Y of test.py
+            if not colour.is_colour(b):
+                return y.astype(np.uint8)
+        ycc[..., 0] = y / 255.0
+        return _matlab_uint8(colour.ycbcr_studio_to_rgb(ycc) * 255.0)

@@ -1,0 +1,219 @@
+"""U2Fusion (Xu, Ma, Jiang, Guo, Ling; IEEE TPAMI 44(1), 2022): the dense generator with its official weights.
+
+What is reproduced (official code ``hanna-xu/U2Fusion`` @ 0a58821, ``Net.py``
+and ``test_main.py``):
+
+* the generator re-implemented in PyTorch and loaded from the official TF1
+  checkpoint ``model/model.ckpt`` (read without TensorFlow by
+  :mod:`methods._tf1_checkpoint`; HWIO → OIHW, strict key and shape match, all
+  20 variables / 659,217 values used).  Every conv is 3×3 on a 1-pixel
+  *reflect*-padded input ('VALID' after ``tf.pad(mode='REFLECT')``).  Encoder:
+  ``conv1_1`` 2→44 + LeakyReLU 0.2, then five dense layers
+  ``dense_block_conv1..5`` (44·k → 44, LeakyReLU 0.2) whose output is
+  concatenated *in front of* their input (``concat([new, x])``), ending at 264
+  channels.  Decoder 264→128→64→32 (LeakyReLU 0.2) →1, then tanh/2 + 0.5;
+* the two inputs are the sources in [0, 1], stacked as [SOURCE1, SOURCE2].  In
+  the official medical setting SOURCE1 = PET and SOURCE2 = MRI (in the IR-VIS
+  setting SOURCE1 = visible, SOURCE2 = infrared): ``source1='b'`` (default)
+  sends ``b`` (PET/SPECT/CT) first, ``source1='a'`` sends ``a`` first;
+* colour (``colour='own'``): as ``test_main.py``, full-range (JPEG) YCbCr of the
+  colour image, fused Y, then back to RGB with that image's Cb/Cr;
+* ``stretch=True`` (default): ``test_main.py`` saves with
+  ``scipy.misc.toimage(output, cmin=0, cmax=output.max())``, i.e. every result
+  is scaled so that its maximum (over all channels) becomes 255, clipped at 0,
+  rounded half up.  That is reproduced; ``stretch=False`` gives the raw output.
+
+**No official medical fused output exists** (the repository ships none).  Two
+kinds of check were made instead and are pinned in
+``tests/methods/test_u2fusion.py``: (1) sanity on the three official medical test
+pairs (the output lies in [0, 1], correlates with both sources and keeps more of
+the MRI's detail); (2) agreement with the 21 IR-VIS results that the VIFB
+benchmark made with the authors' model (JPEG files, so JPEG loss is included):
+see ``docs/fidelity.md`` for the measured numbers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fusionbench import colour
+from fusionbench.method import register_method
+from fusionbench.weights import register_weights, weights_path
+
+from ._tf1_checkpoint import convert_tensors, load_state_strict, read_checkpoint
+
+_REPO = "https://raw.githubusercontent.com/hanna-xu/U2Fusion/0a5882140df67b3e0b588e1f2233e18cf944f1a4"
+_PREFIX = "model.ckpt"
+
+register_weights(
+    "u2fusion.index", filename=f"{_PREFIX}.index", method_dir="u2fusion",
+    sha256="15b7d283a1de8f616cc42978346bd24d47a9c380d624370368b956beb593014e",
+    url=f"{_REPO}/model/{_PREFIX}.index",
+    description="U2Fusion generator: TF1 checkpoint index (tensor-bundle SSTable)",
+)
+register_weights(
+    "u2fusion.data", filename=f"{_PREFIX}.data-00000-of-00001", method_dir="u2fusion",
+    sha256="e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8",
+    url=f"{_REPO}/model/{_PREFIX}.data-00000-of-00001",
+    description="U2Fusion generator: TF1 checkpoint data shard (659,217 float32)",
+)
+
+_CITATION = ("Xu H., Ma J., Jiang J., Guo X., Ling H., U2Fusion: A unified unsupervised image fusion network, "
+             "IEEE TPAMI 44(1), 502-518, 2022. Code: github.com/hanna-xu/U2Fusion.")
+
+_WIDTH = 44  # channels per dense layer (Net.py: n = 44)
+_DECODER = ((6 * _WIDTH, 128), (128, 64), (64, 32), (32, 1))
+
+
+def _build_generator() -> Any:
+    """The U2Fusion generator (untrained): forward(source1, source2) → fused in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    def conv(cin: int, cout: int) -> nn.Conv2d:
+        return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="reflect")
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1_1 = conv(2, _WIDTH)
+            for k in range(1, 6):
+                setattr(self, f"dense_block_conv{k}", conv(_WIDTH * k, _WIDTH))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = F.leaky_relu(self.conv1_1(x), 0.2)
+            for k in range(1, 6):
+                x = torch.cat([F.leaky_relu(getattr(self, f"dense_block_conv{k}")(x), 0.2), x], 1)
+            return x
+
+    class Decoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for k, (cin, cout) in enumerate(_DECODER, start=1):
+                setattr(self, f"conv2_{k}", conv(cin, cout))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for k in range(1, len(_DECODER)):
+                x = F.leaky_relu(getattr(self, f"conv2_{k}")(x), 0.2)
+            return torch.tanh(getattr(self, f"conv2_{len(_DECODER)}")(x)) / 2 + 0.5
+
+    class U2FusionGenerator(nn.Module):
+        """Inputs: two N×1×H×W tensors in [0, 1] (SOURCE1, SOURCE2); output N×1×H×W in [0, 1]."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = Encoder()
+            self.decoder = Decoder()
+
+        def forward(self, source1: torch.Tensor, source2: torch.Tensor) -> torch.Tensor:
+            return self.decoder(self.encoder(torch.cat([source1, source2], 1)))
+
+    return U2FusionGenerator()
+
+
+def _tf_to_torch_name(tf_name: str) -> str:
+    """``Generator/encoder/conv1_1/kernel`` → ``encoder.conv1_1.weight``; ``Generator_1/decoder/…`` likewise."""
+    scope, part, layer, var = tf_name.split("/")
+    if scope not in ("Generator", "Generator_1") or part not in ("encoder", "decoder"):
+        raise KeyError(f"unexpected U2Fusion variable {tf_name!r}")
+    kind = {"kernel": "weight", "bias": "bias"}[var]
+    return f"{part}.{layer}.{kind}"
+
+
+def load_u2fusion(prefix: str | Path) -> Any:
+    """Build the generator and load the TF1 checkpoint ``prefix`` strictly; eval mode."""
+    net = _build_generator()
+    tensors = read_checkpoint(prefix)
+    load_state_strict(net, convert_tensors(tensors, {k: _tf_to_torch_name(k) for k in tensors}))
+    return net.eval()
+
+
+def rgb_to_ycbcr_jpeg(rgb: np.ndarray) -> np.ndarray:
+    """Full-range (JPEG/JFIF) YCbCr of RGB in [0, 1], as ``test_main.py`` computes it (Cb/Cr offset 128/255)."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.stack([
+        0.299 * r + 0.587 * g + 0.114 * b,
+        -0.1687 * r - 0.3313 * g + 0.5 * b + 128 / 255,
+        0.5 * r - 0.4187 * g - 0.0813 * b + 128 / 255,
+    ], axis=-1)
+
+
+def ycbcr_jpeg_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr_jpeg` with the coefficients of ``test_main.py`` (unclipped)."""
+    y, cb, cr = (np.asarray(ycc, dtype=np.float64)[..., i] for i in range(3))
+    cb, cr = cb - 128 / 255, cr - 128 / 255
+    return np.stack([y + 1.402 * cr, y - 0.34414 * cb - 0.71414 * cr, y + 1.772 * cb], axis=-1)
+
+
+def stretch_to_max(image: np.ndarray) -> np.ndarray:
+    """``scipy.misc.toimage(x, cmin=0, cmax=x.max())``: x·255/max, clip to [0, 255], round half up → uint8."""
+    image = np.asarray(image, dtype=np.float64)
+    top = float(image.max()) or 1.0
+    return np.floor(np.clip(image * (255.0 / top), 0, 255) + 0.5).astype(np.uint8)
+
+
+@register_method(
+    "u2fusion", display_name="U2Fusion", family="deep", citation=_CITATION, colour="own",
+    weights=("u2fusion.index", "u2fusion.data"), deterministic=True, version="1",
+    params={"source1": "b", "stretch": True}, uses_torch=True, trainable=False,
+)
+class U2Fusion:
+    """U2Fusion dense generator (official TF1 weights); colour and saving as the official ``test_main.py``."""
+
+    def __init__(self, source1: Literal["a", "b"] = "b", stretch: bool = True) -> None:
+        if source1 not in ("a", "b"):
+            raise ValueError(f"source1 must be 'a' or 'b', not {source1!r}")
+        index = weights_path("u2fusion.index")
+        weights_path("u2fusion.data")
+        self.source1 = source1
+        self.stretch = bool(stretch)
+        self.network = load_u2fusion(index.with_name(_PREFIX))
+
+    def torch_inputs(self, size: tuple[int, int] = (256, 256)) -> tuple[Any, Any]:
+        """Example inputs of one forward pass: (source1, source2), each 1×1×H×W in [0, 1]."""
+        import torch
+
+        gen = torch.Generator().manual_seed(0)
+        return tuple(torch.rand(1, 1, *size, generator=gen) for _ in range(2))
+
+    def fuse_grey(self, source1: np.ndarray, source2: np.ndarray) -> np.ndarray:
+        """Raw generator output (float32 in [0, 1]) for two grey images in [0, 1]."""
+        import torch
+
+        def prep(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(x, dtype=np.float32))[None, None]
+
+        with torch.inference_mode():
+            return self.network(prep(source1), prep(source2))[0, 0].numpy()
+
+    def fuse_official(self, source1: np.ndarray, source2: np.ndarray) -> np.ndarray:
+        """``test_main.py`` on two images in [0, 1] (either may be H×W×3); returns its saved image.
+
+        uint8 (H×W, or H×W×3 when exactly one source is colour) with ``stretch``;
+        float in [0, 1] otherwise.
+        """
+        chroma = None
+        grey = []
+        for img in (source1, source2):
+            if colour.is_colour(img):
+                ycc = rgb_to_ycbcr_jpeg(img)
+                grey.append(ycc[..., 0])
+                chroma = ycc if chroma is None else None  # both colour: official output stays grey
+            else:
+                grey.append(np.asarray(img, dtype=np.float64))
+        both_colour = colour.is_colour(source1) and colour.is_colour(source2)
+        out = self.fuse_grey(*grey).astype(np.float64)
+        if chroma is not None and not both_colour:
+            chroma[..., 0] = out
+            out = ycbcr_jpeg_to_rgb(chroma)
+        if self.stretch:
+            return stretch_to_max(out)
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a`` MRI/visible H×W, ``b`` PET/SPECT (H×W×3) or grey CT/IR (H×W), floats in [0, 1]."""
+        return self.fuse_official(b, a) if self.source1 == "b" else self.fuse_official(a, b)

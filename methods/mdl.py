@@ -38,9 +38,10 @@ a 31×31 correlation (interior, FFT) plus per-pixel kernels near the border,
 which avoids the second 256×256 product; nuclear norms are the sums of square
 roots of the eigenvalues of DᵀD (batched ``eigvalsh``), skipping all-zero patches.
 
-Fidelity against the official code under Octave, 6 Harvard pairs (see
-``tests/methods/test_mdl.py`` and ``docs/fidelity.md``): see the numbers there;
-no official fused outputs exist (``fused_p_s.zip`` is missing upstream).
+Fidelity (``tests/methods/test_mdl.py``, ``docs/fidelity.md``): **bit-exact** against
+the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET, 2 SPECT;
+PSNR inf, MAD 0, 100 % of values exact).  No official fused images exist
+(``fused_p_s.zip`` is missing upstream).
 """
 from __future__ import annotations
 

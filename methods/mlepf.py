@@ -35,8 +35,9 @@ instead (not the official behaviour; for comparison).
 
 HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's).
 
-Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): against the
-official code under Octave on 6 Harvard pairs; no official fused images exist
+Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
+against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,
+2 SPECT; PSNR inf, MAD 0, 100 % of values exact).  No official fused images exist
 (``script.m`` only displays its result).
 """
 from __future__ import annotations

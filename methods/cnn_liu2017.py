@@ -232,5 +232,7 @@ class CNN:
         return scores_to_weight_map(1.0 - p1, first.shape)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if min(a.shape) < PATCH:
+            raise ValueError(f"CNN needs images of at least {PATCH}×{PATCH} pixels (one patch), got {a.shape}")
         w = self.weight_map(b, a)
         return np.clip(fuse_with_map(b, a, w), 0.0, 1.0)

@@ -21,6 +21,7 @@ import numpy as np
 from fusionbench.metric import create_metric, resolve_metrics
 
 from . import functional
+from ._cache import shared_cache
 from ._input import UndefinedMetricWarning
 from .presets import PRESETS, register_all
 
@@ -45,10 +46,11 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
     ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way).
     """
     out: dict[str, float] = {}
-    for name in resolve_metrics(presets):
-        with warnings.catch_warnings():
-            if not warn:
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                warnings.simplefilter("ignore", RuntimeWarning)
-            out[name] = compute(name, fused, a, b, data_range=data_range)
+    with shared_cache():
+        for name in resolve_metrics(presets):
+            with warnings.catch_warnings():
+                if not warn:
+                    warnings.simplefilter("ignore", UndefinedMetricWarning)
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                out[name] = compute(name, fused, a, b, data_range=data_range)
     return out

@@ -63,17 +63,34 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
 def prepare(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
             data_range: float | None = None, need_sources: bool = True
             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Validate a triple: same shapes, 2-D grey; returns float64 0–255 arrays."""
+    """Validate a triple: same shapes, 2-D grey; returns float64 0–255 arrays.
+
+    Inside ``evaluate`` the prepared arrays are shared by all presets (read-only).
+    """
+    from ._cache import cached
+
+    return cached(("prepare", id(fused), id(a), id(b), data_range, need_sources),
+                  lambda: _prepare(fused, a, b, data_range, need_sources), fused, a, b)
+
+
+def _prepare(fused, a, b, data_range, need_sources):
     f = as_grey(fused, "fused", data_range=data_range)
     if not need_sources:
-        return f, None, None
+        return _readonly(f, None, None)
     A = as_grey(a, "a", data_range=data_range)
     B = as_grey(b, "b", data_range=data_range)
     if not (A.shape == B.shape == f.shape):
         raise ValueError(f"shapes differ: fused {f.shape}, a {A.shape}, b {B.shape}")
     if min(f.shape) < 2:
         raise ValueError(f"images must be at least 2x2, got {f.shape}")
-    return f, A, B
+    return _readonly(f, A, B)
+
+
+def _readonly(*xs):
+    for x in xs:
+        if x is not None:
+            x.setflags(write=False)
+    return xs
 
 
 def levels(x: np.ndarray) -> np.ndarray:

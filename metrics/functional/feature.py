@@ -69,22 +69,53 @@ def _coupling_path(fc: np.ndarray, xc: np.ndarray):
 
     The joint pmf of the upper Fréchet bound (the 2-D differences of
     min(F_i, X_j)) is non-zero on a monotone staircase of at most 2l − 1 cells:
-    cell (i, j) carries the overlap of (F_{i−1}, F_i] and (X_{j−1}, X_j].
-    Returns the cell indices (i, j) and masses of all 2l staircase steps.
+    cell (i, j) carries the overlap of (F_{i−1}, F_i] and (X_{j−1}, X_j].  The
+    staircase steps end at the 2l breakpoints; the step ending at F_i lies in
+    cell (i, #{X < F_i}) and the one ending at X_j in cell (#{F ≤ X_j}, j); its
+    mass is the breakpoint minus the largest breakpoint before it.  Returns
+    (i, j, mass) for all 2l steps (order irrelevant; empty steps have mass 0).
     """
     n, l = fc.shape
-    u = np.concatenate([fc, xc], axis=1)
-    order = np.argsort(u, axis=1, kind="stable")
-    us = np.take_along_axis(u, order, axis=1)
-    isf = order < l
-    prev = np.concatenate([np.zeros((n, 1)), us[:, :-1]], axis=1)
-    mass = np.maximum(us - prev, 0.0)
-    nf = np.cumsum(isf, axis=1) - isf  # F breakpoints strictly before this step
-    nx = np.arange(2 * l)[None, :] - nf
-    return np.minimum(nf, l - 1), np.minimum(nx, l - 1), mass
+    below = xc[:, None, :] < fc[:, :, None]  # [n, i, j]: X_j < F_i
+    nx_f = below.sum(axis=2)  # X breakpoints before F_i
+    nf_x = l - below.sum(axis=1)  # F breakpoints before X_j (F first on ties)
+    ar = np.arange(l)[None, :]
+    zero = np.zeros((n, 1))
+    fprev = np.concatenate([zero, fc[:, :-1]], axis=1)
+    xprev = np.concatenate([zero, xc[:, :-1]], axis=1)
+    x_before_f = np.where(nx_f > 0, np.take_along_axis(xc, np.maximum(nx_f - 1, 0), axis=1), 0.0)
+    f_before_x = np.where(nf_x > 0, np.take_along_axis(fc, np.maximum(nf_x - 1, 0), axis=1), 0.0)
+    mass_f = np.maximum(fc - np.maximum(fprev, x_before_f), 0.0)
+    mass_x = np.maximum(xc - np.maximum(xprev, f_before_x), 0.0)
+    ci = np.concatenate([np.broadcast_to(ar, (n, l)), np.minimum(nf_x, l - 1)], axis=1)
+    cj = np.concatenate([np.minimum(nx_f, l - 1), np.broadcast_to(ar, (n, l))], axis=1)
+    return ci, cj, np.concatenate([mass_f, mass_x], axis=1)
 
 
-def _fmi_windows(xw: np.ndarray, fw: np.ndarray) -> np.ndarray:
+class _Side:
+    """Per-window quantities of one feature image that FMI needs (rows = windows)."""
+
+    def __init__(self, win: np.ndarray, w: int) -> None:
+        l = win.shape[1]
+        self.p = p = _norm_pdf(win, w)
+        self.c = _cumsum_seq(p)
+        self.t = p - (_seqsum(p) / l)[:, None]
+        i = np.arange(1, l + 1, dtype=np.float64)
+        self.sd = np.sqrt(_seqsum(i * i * p) - _seqsum(i * p) ** 2)
+        self.ss = _seqsum(self.t * self.t)
+        pos = p > 0
+        self.log = np.log2(np.where(pos, p, 1.0))  # 0 where p = 0
+        self.h = -(p * self.log).sum(axis=1)
+        self.total = p.sum(axis=1)
+
+    def rows(self, m: np.ndarray) -> "_Side":
+        out = object.__new__(_Side)
+        for k, v in self.__dict__.items():
+            out.__dict__[k] = v[m]
+        return out
+
+
+def _fmi_windows(xw: np.ndarray, fw: np.ndarray, fside: "_Side | None" = None) -> np.ndarray:
     """FMI of each (source window, fused window) pair; rows of length l = w².
 
     Exact re-formulation of the reference double loops: the joint pmf is
@@ -92,56 +123,47 @@ def _fmi_windows(xw: np.ndarray, fw: np.ndarray) -> np.ndarray:
     ≤ 2l−1 cells, so the joint entropy is the closed-form entropy of the
     product term corrected on those cells only (O(l) work per window instead
     of O(l²)).  Agreement with the literal computation is ~1e-14.
+    ``fside`` (the fused windows' quantities) may be shared between sources.
     """
     n, l = xw.shape
+    w = int(round(np.sqrt(l)))
     out = np.ones(n)
     diff = ~np.all(xw == fw, axis=1)
     if not diff.any():
         return out
-    w = int(round(np.sqrt(l)))
-    xp = _norm_pdf(xw[diff], w)
-    fp = _norm_pdf(fw[diff], w)
-    xc, fc = _cumsum_seq(xp), _cumsum_seq(fp)
-    xt = xp - (_seqsum(xp) / l)[:, None]
-    ft = fp - (_seqsum(fp) / l)[:, None]
-    num = _seqsum(xt * ft)
+    xs = _Side(xw[diff], w)
+    fs = (fside if fside is not None else _Side(fw, w)).rows(diff)
+    xp, fp = xs.p, fs.p
+    num = _seqsum(xs.t * fs.t)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(num == 0, 0.0, num / np.sqrt(_seqsum(xt * xt) * _seqsum(ft * ft)))
-    i = np.arange(1, l + 1, dtype=np.float64)
-    xsd = np.sqrt(_seqsum(i * i * xp) - _seqsum(i * xp) ** 2)
-    fsd = np.sqrt(_seqsum(i * i * fp) - _seqsum(i * fp) ** 2)
+        c = np.where(num == 0, 0.0, num / np.sqrt(xs.ss * fs.ss))
     pos = c >= 0
     # upper bound (c ≥ 0): comonotone coupling; lower bound (c < 0): countermonotone,
     # i.e. the comonotone coupling of f with x reversed.
-    xr = xp[:, ::-1]
-    xcr = np.cumsum(xr, axis=1)
-    xc_use = np.where(pos[:, None], xc, xcr)
-    ci, cj, mass = _coupling_path(fc, xc_use)
+    xc_use = np.where(pos[:, None], xs.c, np.cumsum(xp[:, ::-1], axis=1))
+    ci, cj, mass = _coupling_path(fs.c, xc_use)
     cj = np.where(pos[:, None], cj, l - 1 - cj)
-    # Σ_ij bound_ij = Σ_cells mass·(l−i)(l−j) (bound is the 2-D cumulative sum of its pmf)
-    sum_bound = (mass * (l - ci) * (l - cj)).sum(axis=1)
-    cov = sum_bound - fc.sum(axis=1) * xc.sum(axis=1)
-    sdp = fsd * xsd
+    # Σ_ij bound_ij = Σ_cells mass·(l−i)(l−j) (the bound is the 2-D cumulative sum of its pmf)
+    sum_bound = (mass * ((l - ci) * (l - cj))).sum(axis=1)
+    cov = sum_bound - fs.c.sum(axis=1) * xs.c.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = c / (cov / sdp)
-    deg = np.where(pos, (c == 0) | (xsd == 0) | (fsd == 0), (xsd == 0) | (fsd == 0))
+        ratio = c / (cov / (fs.sd * xs.sd))
+    deg = (xs.sd == 0) | (fs.sd == 0) | (pos & (c == 0))
     phi = np.where(deg, 0.0, ratio)
-    # joint entropy: product term over all cells (closed form) ...
-    hx = -_xlog2x(xp).sum(axis=1)
-    hf = -_xlog2x(fp).sum(axis=1)
+    # joint entropy: product term (1−φ)·f⊗x over all cells in closed form ...
     k = 1 - phi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logk = np.where(k != 0, np.log2(np.abs(np.where(k != 0, k, 1.0))), 0.0)
-    hprod = -k * (logk * fp.sum(axis=1) * xp.sum(axis=1) - hf * xp.sum(axis=1) - hx * fp.sum(axis=1))
+    logk = np.log2(np.abs(np.where(k != 0, k, 1.0)))
+    hprod = -k * (logk * fs.total * xs.total - fs.h * xs.total - xs.h * fs.total)
     # ... corrected on the staircase cells, where the bound adds φ·mass
-    rows = np.arange(ci.shape[0])[:, None]
-    prod = fp[rows, ci] * xp[rows, cj]
-    base = k[:, None] * prod
+    fpi = np.take_along_axis(fp, ci, axis=1)
+    xpj = np.take_along_axis(xp, cj, axis=1)
+    base = k[:, None] * (fpi * xpj)
+    base_log = logk[:, None] + np.take_along_axis(fs.log, ci, axis=1) + np.take_along_axis(xs.log, cj, axis=1)
     cell = phi[:, None] * mass + base
-    hj = hprod + _xlog2x(base).sum(axis=1) - _xlog2x(cell).sum(axis=1)
-    mi = hx + hf - hj
+    hj = hprod + (base * base_log).sum(axis=1) - _xlog2x(cell).sum(axis=1)
+    mi = xs.h + fs.h - hj
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(mi == 0, 0.0, 2 * mi / (hx + hf))
+        v = np.where(mi == 0, 0.0, 2 * mi / (xs.h + fs.h))
     out[diff] = v
     return out
 
@@ -202,6 +224,7 @@ def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none
     if min(ff.shape) < w:
         return undefined("FMI needs images larger than the window")
     fwin = _windows(ff, w)
-    m = (_fmi_windows(_windows(fa, w), fwin) + _fmi_windows(_windows(fb, w), fwin)) / 2
+    fside = _Side(fwin, w)
+    m = (_fmi_windows(_windows(fa, w), fwin, fside) + _fmi_windows(_windows(fb, w), fwin, fside)) / 2
     v = float(m.mean())
     return undefined("FMI is undefined on this input") if np.isnan(v) else v

@@ -46,13 +46,13 @@ def spatial_frequency(fused: np.ndarray, a=None, b=None, *, normalise: str = "me
 
 
 def _sobel(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sobel responses (horizontal derivative, vertical derivative), unnormalised."""
+    """Sobel responses (horizontal derivative, vertical derivative), unnormalised, on the last two axes."""
     if mode == "constant":
         kw = dict(mode="constant", cval=0.0)
     else:
         kw = dict(mode=mode)
-    sx = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=1, **kw), [1.0, 2.0, 1.0], axis=0, **kw)
-    sy = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=0, **kw), [1.0, 2.0, 1.0], axis=1, **kw)
+    sx = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=-1, **kw), [1.0, 2.0, 1.0], axis=-2, **kw)
+    sy = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=-2, **kw), [1.0, 2.0, 1.0], axis=-1, **kw)
     return sx, sy
 
 
@@ -98,9 +98,7 @@ def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, equal_gradient_quir
     (VIFB, MEFB, Tang, CDDFuse all carry it).  Range [0, 1].
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
-    gA, aA = _qabf_edges(A)
-    gB, aB = _qabf_edges(B)
-    gF, aF = _qabf_edges(f)
+    (gA, gB, gF), (aA, aB, aF) = _qabf_edges(np.stack([A, B, f]))
     den = (gA + gB).sum()
     if den == 0:
         return undefined("Qabf is undefined: both sources are constant")

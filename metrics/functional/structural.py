@@ -17,18 +17,28 @@ from ._filters import box_valid, gaussian_1d, halve, sep_same, sep_valid
 G11 = (11, 1.5)
 
 
-def _stats(x: np.ndarray, y: np.ndarray, g: np.ndarray, *, valid: bool = True, mode: str = "nearest"):
-    """Gaussian-window means, variances and covariance of x and y (population form)."""
-    stack = np.stack([x, y, x * x, y * y, x * y])
-    s = sep_valid(stack, g) if valid else sep_same(stack, g, mode)
-    mx, my = s[0], s[1]
-    return mx, my, s[2] - mx * mx, s[3] - my * my, s[4] - mx * my
+def _stats(x: np.ndarray, y: np.ndarray, window: tuple[int, float] = G11, *, valid: bool = True,
+           mode: str = "nearest"):
+    """Gaussian-window means, variances and covariance of x and y (population form).
+
+    Cached within ``evaluate`` (SSIM, Q_S, Q_W and MS-SSIM share the (A,F) and (B,F) statistics).
+    """
+    from .._cache import cached
+
+    def compute():
+        g = gaussian_1d(*window)
+        stack = np.stack([x, y, x * x, y * y, x * y])
+        s = sep_valid(stack, g) if valid else sep_same(stack, g, mode)
+        mx, my = s[0], s[1]
+        return mx, my, s[2] - mx * mx, s[3] - my * my, s[4] - mx * my
+
+    return cached(("stats", id(x), id(y), window, valid, mode), compute, x, y)
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tuple[int, float] = G11,
              valid: bool = True, mode: str = "nearest") -> np.ndarray:
     """The SSIM map of Wang et al. 2004 with a Gaussian window."""
-    mx, my, vx, vy, cxy = _stats(x, y, gaussian_1d(*window), valid=valid, mode=mode)
+    mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode)
     return ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
 
 
@@ -47,10 +57,7 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "sta
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if variant == "cddfuse":
-        from skimage.metrics import structural_similarity
-
-        f32, A32, B32 = (x.astype(np.float32) for x in (f, A, B))
-        return float(structural_similarity(f32, A32, data_range=2) + structural_similarity(f32, B32, data_range=2))
+        return _ssim_skimage019(f, A, B)
     if variant == "tang":
         C1, C2 = 0.01 ** 2, 0.03 ** 2
         sa = ssim_map(f, A, C1=C1, C2=C2, valid=False, mode="nearest").mean()
@@ -64,15 +71,41 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "sta
     return float(sa + sb) if variant == "vifb" else float((sa + sb) / 2)
 
 
+def _ssim_skimage019(f: np.ndarray, A: np.ndarray, B: np.ndarray, data_range: float = 2.0) -> float:
+    """SSIM(F,A) + SSIM(F,B) as ``skimage.metrics.structural_similarity`` with its defaults (CDDFuse, skimage 0.19).
+
+    7×7 uniform window ('reflect' borders), sample covariance (×49/48),
+    K=(0.01, 0.03), the given data range, mean over the map cropped by 3 px.
+    Computed in float64 (CDDFuse's float32 run differs by ~1e-7).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    if min(f.shape) < 7:
+        return undefined("SSIM (skimage semantics) needs at least 7x7 pixels")
+    s = np.stack([f, A, B, f * f, A * A, B * B, f * A, f * B])
+    s = uniform_filter1d(uniform_filter1d(s, 7, axis=-1, mode="reflect"), 7, axis=-2, mode="reflect")
+    cov_norm = 49.0 / 48.0
+    C1, C2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    uf = s[0]
+    vf = cov_norm * (s[3] - uf * uf)
+    total = 0.0
+    for k in (1, 2):
+        ux = s[k]
+        vx = cov_norm * (s[3 + k] - ux * ux)
+        vxy = cov_norm * (s[5 + k] - uf * ux)
+        S = ((2 * uf * ux + C1) * (2 * vxy + C2)) / ((uf * uf + ux * ux + C1) * (vf + vx + C2))
+        total += float(S[3:-3, 3:-3].mean())
+    return total
+
+
 MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _ms_ssim_pair(x: np.ndarray, y: np.ndarray) -> float:
     C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = gaussian_1d(*G11)
     vals = []
     for level in range(len(MS_WEIGHTS)):
-        mx, my, vx, vy, cxy = _stats(x, y, g)
+        mx, my, vx, vy, cxy = _stats(x, y)
         cs = (2 * cxy + C2) / (vx + vy + C2)
         if level == len(MS_WEIGHTS) - 1:
             lum = (2 * mx * my + C1) / (mx * mx + my * my + C1)
@@ -174,7 +207,7 @@ def mef_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
 
 def _ssim_yang(x: np.ndarray, y: np.ndarray):
     """Liu toolbox ``ssim_yang``: Gaussian 7×7 σ=1.5, C1 = C2 = 2e-16, 'valid'."""
-    mx, my, vx, vy, cxy = _stats(x, y, gaussian_1d(7, 1.5))
+    mx, my, vx, vy, cxy = _stats(x, y, (7, 1.5))
     C = 2e-16
     with np.errstate(divide="ignore", invalid="ignore"):
         m = ((2 * mx * my + C) * (2 * cxy + C)) / ((mx * mx + my * my + C) * (vx + vy + C))
@@ -224,13 +257,13 @@ def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 def _piella_terms(x: np.ndarray, y: np.ndarray, f: np.ndarray):
     """λ, saliency weights and the two SSIM maps of Liu's ``metricsQw`` (Gaussian 11, L=255, 'valid')."""
     C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = gaussian_1d(*G11)
-    _, _, vx, vy, _ = _stats(x, y, g)
+    _, _, vx, vy, _ = _stats(x, y)
     fix = np.where(vx + vy == 0, 0.5, 0.0)
     vx, vy = vx + fix, vy + fix
     lam = vx / (vx + vy)
-    s1 = ssim_map(f, x, C1=C1, C2=C2)
-    s2 = ssim_map(f, y, C1=C1, C2=C2)
+    # SSIM is symmetric in its arguments; (x, f) shares the window statistics with SSIM's
+    s1 = ssim_map(x, f, C1=C1, C2=C2)
+    s2 = ssim_map(y, f, C1=C1, C2=C2)
     return lam, np.maximum(vx, vy), s1, s2
 
 

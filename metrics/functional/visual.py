@@ -12,17 +12,52 @@ import numpy as np
 from scipy import ndimage
 
 from .._input import prepare, undefined
-from ._filters import gaussian_1d, sep_valid
+from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
 from .information import stretch
 
 
-def _gsm_scales(refs: np.ndarray, dist: np.ndarray, sigma_nsq: float):
+def _gsm_scales(A: np.ndarray, B: np.ndarray, dist: np.ndarray, sigma_nsq: float):
     """Per-scale maps (num, den, g) of the 4-scale Gaussian scale-mixture model for each reference.
 
-    ``refs`` is a (k, H, W) stack compared with ``dist``.  Scale s uses an
+    The references A and B are each compared with ``dist``.  Scale s uses an
     N×N Gaussian window, N = 2^(5−s)+1, σ = N/5, 'valid' filtering and 2×
-    decimation before scales 2–4, exactly as ``vifp_mscale.m``.
+    decimation before scales 2–4, exactly as ``vifp_mscale.m``.  The window
+    statistics do not depend on σ_n², so they are shared (``_gsm_stats``).
     """
+    out = []
+    eps = 1e-10
+    for s11, s22, s12 in _gsm_stats(A, B, dist):
+        s11 = np.maximum(s11, 0.0)
+        s22 = np.maximum(s22, 0.0)
+        low1 = s11 < eps
+        low2 = s22 < eps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gg = s12 / (s11 + eps)
+        sv = s22 - gg * s12
+        # the reference's sequence of masked assignments, in order
+        gg[low1] = 0.0
+        sv = np.where(low1, s22, sv)
+        s11 = np.where(low1, 0.0, s11)
+        gg[np.broadcast_to(low2, gg.shape)] = 0.0
+        sv[np.broadcast_to(low2, sv.shape)] = 0.0
+        neg = gg < 0
+        sv = np.where(neg, s22, sv)
+        gg[neg] = 0.0
+        np.maximum(sv, eps, out=sv)  # sv <= eps -> eps
+        num = np.log10(1 + gg * gg * s11 / (sv + sigma_nsq))
+        den = np.log10(1 + s11 / sigma_nsq)
+        out.append((num, den, gg))
+    return out
+
+
+def _gsm_stats(A: np.ndarray, B: np.ndarray, dist: np.ndarray):
+    """Window statistics (σ_ref², σ_dist², σ_ref,dist) per scale; cached within ``evaluate``."""
+    from .._cache import cached
+
+    return cached(("gsm", id(A), id(B), id(dist)), lambda: _gsm_stats_compute(np.stack([A, B]), dist), A, B, dist)
+
+
+def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
     stack = np.concatenate([refs, dist[None]])
     k = refs.shape[0]
     out = []
@@ -30,33 +65,11 @@ def _gsm_scales(refs: np.ndarray, dist: np.ndarray, sigma_nsq: float):
         n = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(n, n / 5.0)
         if scale > 1:
-            stack = sep_valid(stack, g)[:, ::2, ::2]
+            stack = sep_valid_decimate(stack, g)
         r, d = stack[:k], stack[k]
-        prods = np.concatenate([stack, r * r, (d * d)[None], r * d])
-        s = sep_valid(prods, g)
+        s = sep_valid(np.concatenate([stack, r * r, (d * d)[None], r * d]), g)
         mu1, mu2 = s[:k], s[k]
-        s11 = s[k + 1:2 * k + 1] - mu1 * mu1
-        s22 = s[2 * k + 1] - mu2 * mu2
-        s12 = s[2 * k + 2:] - mu1 * mu2
-        s11 = np.maximum(s11, 0.0)
-        s22 = np.broadcast_to(np.maximum(s22, 0.0), s11.shape)
-        eps = 1e-10
-        gg = s12 / (s11 + eps)
-        sv = s22 - gg * s12
-        low1 = s11 < eps
-        gg = np.where(low1, 0.0, gg)
-        sv = np.where(low1, s22, sv)
-        s11 = np.where(low1, 0.0, s11)
-        low2 = s22 < eps
-        gg = np.where(low2, 0.0, gg)
-        sv = np.where(low2, 0.0, sv)
-        neg = gg < 0
-        sv = np.where(neg, s22, sv)
-        gg = np.where(neg, 0.0, gg)
-        sv = np.where(sv <= eps, eps, sv)
-        num = np.log10(1 + gg * gg * s11 / (sv + sigma_nsq))
-        den = np.log10(1 + s11 / sigma_nsq)
-        out.append((num, den, gg))
+        out.append((s[k + 1:2 * k + 1] - mu1 * mu1, s[2 * k + 1] - mu2 * mu2, s[2 * k + 2:] - mu1 * mu2))
     return out
 
 
@@ -70,7 +83,7 @@ def vifp_sum(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 41:
         return undefined("VIF needs images of at least 41x41 pixels")
-    scales = _gsm_scales(np.stack([A, B]), f, 2.0)
+    scales = _gsm_scales(A, B, f, 2.0)
     num = sum(s[0].sum(axis=(1, 2)) for s in scales)
     den = sum(s[1].sum(axis=(1, 2)) for s in scales)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -94,7 +107,7 @@ def viff(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float |
         return undefined("VIFF needs images of at least 41x41 pixels")
     C = 1e-7
     scores = []
-    for num, den, g in _gsm_scales(np.stack([A, B]), f, 0.005 * 255 * 255):
+    for num, den, g in _gsm_scales(A, B, f, 0.005 * 255 * 255):
         use1 = g[0] < g[1]
         z = np.where(use1, num[0], num[1])
         m = np.where(use1, den[0], den[1])

@@ -1,0 +1,91 @@
+"""asv suite for the metrics (issue 4): time and peak memory per preset and per group.
+
+Run::
+
+    asv run --python=same --quick --bench benchmark_metrics
+
+Inputs are deterministic synthetic triples (``fusionbench.metrics.synthetic``)
+at 256² and 1024².  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
+``utils/Evaluator.py`` computes, in our CDDFuse-compatible presets, for the
+side-by-side comparison documented in docs/metrics.md (the evaluator itself is
+third-party code and is not part of this suite).
+"""
+from __future__ import annotations
+
+SIZES = [256, 1024]
+CDDFUSE_TWELVE = ["EN.cddfuse", "SD.cddfuse", "SF.cddfuse", "AG.cddfuse", "MI.cddfuse", "CC.cddfuse",
+                  "SCD.cddfuse", "VIFp_sum.cddfuse", "Qabf.cddfuse", "PSNR.cddfuse", "MSE.cddfuse",
+                  "SSIM.cddfuse"]
+
+
+def _all_presets() -> list[str]:
+    from fusionbench.metric import resolve_metrics
+
+    import fusionbench.metrics  # noqa: F401  (registers the presets)
+
+    return resolve_metrics("all")
+
+
+def _triple(n: int):
+    from fusionbench.metrics.synthetic import triple
+
+    return triple(n, 0, "avg")
+
+
+class Preset:
+    """One preset on one triple."""
+
+    params = (_all_presets(), SIZES)
+    param_names = ["preset", "size"]
+    timeout = 600
+
+    def setup(self, preset: str, size: int) -> None:
+        import fusionbench.metrics as M
+
+        self.M = M
+        self.f, self.a, self.b = _triple(size)
+        M.compute(preset, self.f, self.a, self.b)  # warm caches (filter banks)
+
+    def time_compute(self, preset: str, size: int) -> None:
+        self.M.compute(preset, self.f, self.a, self.b)
+
+    def peakmem_compute(self, preset: str, size: int) -> None:
+        self.M.compute(preset, self.f, self.a, self.b)
+
+
+class Group:
+    """A whole group (``paper``, ``standard``, ``all``) on one triple, as the runner calls it."""
+
+    params = (["paper", "standard", "all"], SIZES)
+    param_names = ["group", "size"]
+    timeout = 1200
+
+    def setup(self, group: str, size: int) -> None:
+        import fusionbench.metrics as M
+
+        self.M = M
+        self.f, self.a, self.b = _triple(size)
+        M.evaluate(self.f, self.a, self.b, group)
+
+    def time_evaluate(self, group: str, size: int) -> None:
+        self.M.evaluate(self.f, self.a, self.b, group)
+
+    def peakmem_evaluate(self, group: str, size: int) -> None:
+        self.M.evaluate(self.f, self.a, self.b, group)
+
+
+class CDDFuseTwelve:
+    """The twelve metrics of CDDFuse's Evaluator (EN SD SF AG MI CC SCD VIF Qabf PSNR MSE SSIM)."""
+
+    params = SIZES
+    param_names = ["size"]
+
+    def setup(self, size: int) -> None:
+        import fusionbench.metrics as M
+
+        self.M = M
+        self.f, self.a, self.b = _triple(size)
+        M.evaluate(self.f, self.a, self.b, CDDFUSE_TWELVE)
+
+    def time_evaluate(self, size: int) -> None:
+        self.M.evaluate(self.f, self.a, self.b, CDDFUSE_TWELVE)

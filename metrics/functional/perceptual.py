@@ -9,7 +9,9 @@ and the sources' features (and their per-pixel maximum), with 11×11 Gaussian
 windows ('same', zero padding) and feature threshold 0.1.
 
 Vectorised: all 24 log-Gabor filters of one image are applied with one batched
-inverse FFT.
+inverse FFT, in single precision (the noise statistics and everything after
+the filtering are float64); this changes Qp by ~3e-8 relative on the
+reference triples.
 """
 from __future__ import annotations
 
@@ -64,17 +66,21 @@ def _filters(rows: int, cols: int):
         sum_an2 = float((ifft_f ** 2).sum())
         sum_aiaj = sum(float((ifft_f[i] * ifft_f[j]).sum()) for i in range(NSCALE - 1) for j in range(i + 1, NSCALE))
         noise_const.append((em_n, sum_an2, sum_aiaj))
-    bank.setflags(write=False)
-    return bank, noise_const
+    bank32 = bank.astype(np.float32)  # the filtering itself runs in single precision (see phase_congruency)
+    bank32.setflags(write=False)
+    return bank32, noise_const
 
 
 def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(PC, M, m): phase congruency and maximum/minimum moments (``myphasecong3.m``)."""
     rows, cols = im.shape
     bank, noise_const = _filters(rows, cols)
-    EO = sfft.ifft2(sfft.fft2(im)[None, None] * bank, axes=(-2, -1))  # (orient, scale, r, c)
-    An = np.abs(EO)
-    Er, Oi = EO.real, EO.imag
+    # Single-precision FFT filtering (2-3x faster); the rest is float64.  Changes Qp by
+    # ~3e-8 relative on the reference triples.
+    spec = sfft.fft2(im).astype(np.complex64)
+    EO = sfft.ifft2(spec[None, None] * bank, axes=(-2, -1), overwrite_x=True)
+    An = np.abs(EO).astype(np.float64)
+    Er, Oi = EO.real.astype(np.float64), EO.imag.astype(np.float64)
     total_energy = np.zeros((rows, cols))
     total_sum_an = np.zeros((rows, cols))
     covx2 = np.zeros((rows, cols))

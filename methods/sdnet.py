@@ -50,6 +50,8 @@ pinned in ``tests/methods/test_sdnet.py``:
   at 24.0 / 25.5 / 26.5 dB PSNR and the MRI at 20.9 / 21.8 / 22.4 dB from the
   fused image; crossed (PET head vs MRI and vice versa) only 11.9–13.0 dB.
   This checks that the two branches' weights are where the graph expects them.
+
+Cost (inference, layers 1–5): 28,705 parameters, 3.75 GFLOPs for one 256² pair.
 """
 from __future__ import annotations
 

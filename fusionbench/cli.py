@@ -73,12 +73,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
     if args.what == "weights":
-        from .weights import all_weight_names, fetch_weights
+        from .weights import all_weight_names, expand_weight_names, fetch_weights
 
         if not args.name:
             raise SystemExit("fusionbench fetch weights: name a weight file or `all` "
                              f"(known: {', '.join(all_weight_names())})")
-        names = all_weight_names() if args.name == "all" else [args.name]
+        names = expand_weight_names(args.name)
         for name in names:
             path = fetch_weights(name, from_dir=args.from_dir)
             print(f"{name}: {path} (sha256 verified)")

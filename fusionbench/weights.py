@@ -99,12 +99,26 @@ def weights_path(name: str) -> Path:
     return path
 
 
+def expand_weight_names(name: str) -> list[str]:
+    """``all`` → every declared file; a declared name → itself; a group such as ``sdnet`` → ``sdnet.*``."""
+    _ensure_declared()
+    if name == "all":
+        return sorted(WEIGHTS)
+    if name in WEIGHTS:
+        return [name]
+    group = sorted(n for n in WEIGHTS if n.startswith(name + "."))
+    if not group:
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS)) or 'none'}")
+    return group
+
+
 def missing_weights_message(names: Iterable[str]) -> str | None:
     """One line saying which weights are missing and how to fetch them, or ``None``."""
     missing = [n for n in names if not is_cached(n)]
     if not missing:
         return None
-    cmds = "; ".join(f"fusionbench fetch weights {n}" for n in missing)
+    groups = sorted({n.split(".")[0] if n.split(".")[0] not in WEIGHTS else n for n in missing})
+    cmds = "; ".join(f"fusionbench fetch weights {g}" for g in groups)
     return f"weights not in cache ({', '.join(missing)}): run `{cmds}` (or add `--from DIR` for a local copy)"
 
 

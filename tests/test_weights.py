@@ -53,3 +53,13 @@ def test_missing_weights_make_a_method_unavailable_not_a_crash(home, tmp_path, m
     captured = capsys.readouterr()
     assert "skipping method mdl: weights not in cache" in captured.err
     assert "1 methods unavailable" in captured.out
+
+
+def test_group_names_fetch_every_file(home, official_dir, capsys) -> None:
+    from fusionbench.weights import expand_weight_names, missing_weights_message
+
+    assert expand_weight_names("sdnet") == ["sdnet.data", "sdnet.index"]
+    assert "run `fusionbench fetch weights sdnet`" in missing_weights_message(["sdnet.index", "sdnet.data"])
+    assert main(["fetch", "weights", "sdnet", "--from", str(official_dir)]) == 0
+    assert capsys.readouterr().out.count("sha256 verified") == 2
+    assert main(["fetch", "weights", "nope"]) == 1

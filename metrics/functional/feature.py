@@ -24,9 +24,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .._input import prepare, undefined
 
 
+CHUNK = 1 << 12
+
+
 def _windows(x: np.ndarray, w: int) -> np.ndarray:
     """All w×w windows as rows of length w², column-major inside the window."""
-    v = sliding_window_view(x, (w, w))  # (m, n, w, w)
+    return _block(sliding_window_view(x, (w, w)), w)
+
+
+def _block(v: np.ndarray, w: int) -> np.ndarray:
+    """Windows of a (m, n, w, w) view as rows of length w², column-major inside the window."""
     return v.transpose(0, 1, 3, 2).reshape(-1, w * w)
 
 
@@ -223,8 +230,16 @@ def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none
     fa, fb, ff = (_feature(x, feature) for x in (A, B, f))
     if min(ff.shape) < w:
         return undefined("FMI needs images larger than the window")
-    fwin = _windows(ff, w)
-    fside = _Side(fwin, w)
-    m = (_fmi_windows(_windows(fa, w), fwin, fside) + _fmi_windows(_windows(fb, w), fwin, fside)) / 2
-    v = float(m.mean())
+    # process blocks of window rows (~4k windows) to bound memory and stay in cache
+    va, vb, vf = (sliding_window_view(x, (w, w)) for x in (fa, fb, ff))
+    rows, cols = vf.shape[:2]
+    step = max(1, CHUNK // cols)
+    total = 0.0
+    for r0 in range(0, rows, step):
+        blk = slice(r0, min(rows, r0 + step))
+        fwin = _block(vf[blk], w)
+        fside = _Side(fwin, w)
+        total += float((_fmi_windows(_block(va[blk], w), fwin, fside)
+                        + _fmi_windows(_block(vb[blk], w), fwin, fside)).sum())
+    v = total / (2 * rows * cols)
     return undefined("FMI is undefined on this input") if np.isnan(v) else v

@@ -254,3 +254,42 @@ def test_trainer_registration_matches_the_official_schedule():
     assert d.epochs * d.max_patches // d.batch_size == o["iterations"]
     cfg = tr.schedule_config(o["iterations"], o["batch"], o["crop"], o["lr"])
     assert (cfg.epochs, cfg.batch_size, cfg.max_patches) == (d.epochs, d.batch_size, d.max_patches)
+
+
+# --------------------------------------------------------------------------- committed weights
+#: EN, SD, CC of ``swinfusion`` on the central 128² of Harvard MRI-PET test pair 25017 (committed weights,
+#: measured when they were committed; a change of weights or of the inference path must update them)
+PINNED_CROP_SCORES = {"EN": 7.781218, "SD": 73.621415, "CC": 0.783429}
+
+
+@pytest.mark.parametrize("model", sorted(sf.MODELS))
+def test_committed_weights_load(model):
+    path = sf.committed_weights(model)                         # sha256 checked
+    state = torch.load(path, weights_only=True)
+    assert not any(k.endswith(blocks.DERIVED_BUFFERS) for k in state)
+    assert sum(v.numel() for v in state.values()) == 973_681
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in state.values())
+
+
+def test_profile_convention():
+    from fusionbench import profile
+
+    method = __import__("fusionbench").create_method("swinfusion")
+    assert profile.params(method) == 973_681
+    a, b = method.instance.torch_inputs((20, 30))
+    assert a.shape == b.shape == (1, 1, 24, 32)                # mirror-padded as at inference
+
+
+def test_fuse_a_harvard_crop(shared_dir):
+    """The runner's path on a 128² crop of a test pair; scores pinned to catch silent changes."""
+    import fusionbench
+    from fusionbench.io import load_image
+    from fusionbench.metrics import evaluate
+
+    pair = fusionbench.create_dataset("harvard-mri-pet", data_dir=str(shared_dir / "data")).select("test")[0]
+    a, b = load_image(pair.a_path)[64:192, 64:192], load_image(pair.b_path)[64:192, 64:192]
+    fused = fusionbench.fuse("swinfusion", a, b)
+    assert fused.shape == b.shape and fused.dtype == np.uint8
+    view = fusionbench.scoring_view(fused, a, b)
+    scores = evaluate(view.fused, view.a, view.b, ["EN", "SD", "CC"])
+    assert scores == pytest.approx(PINNED_CROP_SCORES, rel=1e-3)

@@ -193,16 +193,28 @@ def _overlap_add(vectors: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _gram_eigvals(mats: np.ndarray) -> np.ndarray:
-    """Eigenvalues of MᵀM for a batch of square matrices (Gram by torch ``bmm`` when available)."""
-    try:
-        import torch
+def _window_counts(mask: np.ndarray) -> np.ndarray:
+    """Number of True values in every 16×16 window of ``mask`` (valid positions; exact integer prefix sums)."""
+    c = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.int64)
+    c[1:, 1:] = mask.cumsum(0).cumsum(1)
+    return c[UNIT:, UNIT:] - c[:-UNIT, UNIT:] - c[UNIT:, :-UNIT] + c[:-UNIT, :-UNIT]
 
-        t = torch.from_numpy(np.ascontiguousarray(mats))
-        gram = torch.bmm(t.transpose(1, 2), t).numpy()
-    except ImportError:  # pragma: no cover - torch is a dependency, numpy fallback
-        gram = np.matmul(mats.transpose(0, 2, 1), mats)
-    return np.linalg.eigvalsh(gram)
+
+def _covered(patches: np.ndarray) -> np.ndarray:
+    """Pixels covered by at least one of the flagged patches (an (h−15)×(w−15) mask)."""
+    nh, nw = patches.shape
+    pad = np.zeros((nh + 2 * _HALF, nw + 2 * _HALF), bool)
+    pad[_HALF : _HALF + nh, _HALF : _HALF + nw] = patches
+    return _window_counts(pad) > 0
+
+
+def _norms_of(mats: np.ndarray) -> np.ndarray:
+    """Σ √eig(MᵀM) for a stack of 16×16 matrices (Gram by stacked ``matmul``, batched LAPACK ``eigvalsh``)."""
+    import torch
+
+    gram = np.matmul(mats.transpose(0, 2, 1), mats)
+    eig = torch.linalg.eigvalsh(torch.from_numpy(gram))
+    return eig.clamp_min_(0).sqrt_().sum(1).numpy()
 
 
 def nuclear_norms(det: np.ndarray, workers: int = 2) -> np.ndarray:
@@ -215,10 +227,8 @@ def nuclear_norms(det: np.ndarray, workers: int = 2) -> np.ndarray:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            eig = np.concatenate(list(pool.map(_gram_eigvals, np.array_split(mats, workers))))
-    else:
-        eig = _gram_eigvals(mats)
-    return np.sqrt(np.clip(eig, 0, None)).sum(axis=1)
+            return np.concatenate(list(pool.map(_norms_of, np.array_split(mats, workers))))
+    return _norms_of(mats)
 
 
 def nuclear_weights(d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,37 +250,119 @@ def nuclear_weights(d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndar
         return n1 / total, n2 / total
 
 
-class MDLatLRR:
-    """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64)."""
+class _TorchThreads:
+    """Run torch single-threaded inside the band workers (the parallelism is over bands), restore afterwards."""
 
-    def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4) -> None:
-        self.levels = levels
+    def __enter__(self):
+        import torch
+
+        self._torch, self._old = torch, torch.get_num_threads()
+        torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._torch.set_num_threads(self._old)
+
+
+class MDLatLRR:
+    """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64).
+
+    Processed in bands of ``band`` patch rows (cache-sized), bands spread over
+    ``workers`` threads (GEMM, Gram and ``eigvalsh`` release the GIL).  Work the
+    output cannot depend on is skipped: a patch that is all-zero in both images
+    gives the official 0/0 = NaN, so every pixel it covers is NaN (``uint8`` 0)
+    whatever else is added there; patches whose 16×16 footprint lies entirely in
+    such pixels are not computed at all, and nuclear norms are computed only where
+    both patches are non-zero (otherwise the weights are exactly 0 and 1).
+    """
+
+    def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4, band: int = 8,
+                 workers: int = 2) -> None:
+        self.levels, self.band, self.workers = levels, band, workers
         self._l_rows = np.ascontiguousarray(lmat[:, _rowmajor_to_colmajor()].T)  # C-order patch → detail
+        perm = _rowmajor_to_colmajor()
+        # C-order patch → C-order detail: the 16×16 matrix [oy, ox] that MATLAB's reshape(L*x, 16, 16) gives
+        self._l_rr = np.ascontiguousarray(lmat[np.ix_(perm, perm)].T)
         self._base = _BaseOperator(pmat)
 
     def _details(self, img: np.ndarray) -> np.ndarray:
+        """Column-major detail vectors L·x of every patch (reference layout, used by the tests)."""
         patches = sliding_window_view(img, (UNIT, UNIT)).reshape(-1, UNIT * UNIT)
         return patches @ self._l_rows
 
+    def _band(self, r0: int, r1: int, imgs: tuple[np.ndarray, np.ndarray], active: tuple[np.ndarray, np.ndarray],
+              both: np.ndarray) -> np.ndarray:
+        """Fused, overlap-added detail of the patch rows [r0, r1): an (r1 − r0 + 15) × w block."""
+        import torch
+
+        w = imgs[0].shape[1]
+        nw, rows = w - _HALF, r1 - r0
+        lt = torch.from_numpy(self._l_rr)
+        both_b = both[r0:r1].ravel()
+        dets, norms, idx = [], [], []
+        for img, act in zip(imgs, active):
+            a = np.flatnonzero(act[r0:r1])
+            win = sliding_window_view(img[r0 : r1 + _HALF], (UNIT, UNIT))
+            x = win[a // nw, a % nw].reshape(-1, UNIT * UNIT)
+            det = (torch.from_numpy(x) @ lt).numpy()
+            norm = np.zeros(rows * nw)
+            norm[a] = 1.0  # non-zero patch opposite a zero one: weight exactly 1
+            sel = np.flatnonzero(both_b[a])
+            if sel.size:
+                norm[a[sel]] = _norms_of(det[sel].reshape(-1, UNIT, UNIT))
+            dets.append(det)
+            norms.append(norm)
+            idx.append(a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = norms[0] + norms[1]
+            weights = (norms[0] / total, norms[1] / total)
+        fused = np.zeros((rows * nw, UNIT * UNIT))
+        fused[idx[0]] = weights[0][idx[0], None] * dets[0]
+        fused[idx[1]] += weights[1][idx[1], None] * dets[1]
+        planes = fused.reshape(rows, nw, UNIT, UNIT).transpose(2, 3, 0, 1).copy()
+        out = np.zeros((rows + _HALF, w))
+        for oy in range(UNIT):
+            for ox in range(UNIT):
+                out[oy : oy + rows, ox : ox + nw] += planes[oy, ox]
+        return out
+
     def fuse(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         """``vector_fusion_method`` (stride 1, overlap, nuclear norm); NaN where the official code gives NaN."""
+        from concurrent.futures import ThreadPoolExecutor
+
         shape = img1.shape
+        nh = shape[0] - _HALF
         count = self._base.layout(*shape)["count"]
+        nan_pixels = np.zeros(shape, bool)
         cur1, cur2 = img1, img2
         cumulative = np.zeros(shape)
         level_sums = []
-        with np.errstate(invalid="ignore", divide="ignore"):
+        bands = [(r, min(nh, r + self.band)) for r in range(0, nh, self.band)]
+        with _TorchThreads(), ThreadPoolExecutor(self.workers) as pool, \
+                np.errstate(invalid="ignore", divide="ignore"):
             for _ in range(self.levels):
-                d1, d2 = self._details(cur1), self._details(cur2)
-                w1, w2 = nuclear_weights(d1, d2)
-                fused = w1[:, None] * d1 + w2[:, None] * d2
-                cumulative = cumulative + _overlap_add(fused, shape)
+                nz1, nz2 = _window_counts(cur1 != 0) > 0, _window_counts(cur2 != 0) > 0
+                nan_patches = ~nz1 & ~nz2
+                if nan_patches.any():
+                    nan_pixels |= _covered(nan_patches)
+                needed = _window_counts(nan_pixels) < UNIT * UNIT
+                active = (nz1 & needed, nz2 & needed)
+                both = active[0] & active[1]
+                imgs = (cur1, cur2)
+                level = np.zeros(shape)
+                jobs = [pool.submit(self._band, r0, r1, imgs, active, both) for r0, r1 in bands]
+                for (r0, _), job in zip(bands, jobs):
+                    block = job.result()
+                    level[r0 : r0 + block.shape[0]] += block
+                cumulative = cumulative + level
                 level_sums.append(cumulative / count)
                 cur1, cur2 = self._base(cur1), self._base(cur2)
             detail = level_sums[0]
             for extra in level_sums[1:]:
                 detail = detail + extra
-            return (0.5 * cur1 + 0.5 * cur2) + detail
+            fused = (0.5 * cur1 + 0.5 * cur2) + detail
+        fused[nan_pixels] = np.nan
+        return fused
 
 
 @register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="1",

@@ -151,9 +151,17 @@ class FusionMethod:
         return self._obj(a, b, **self.params)
 
     def cache_key(self) -> str:
-        """Stable key of (name, version, parameters) for the output cache."""
+        """Stable key of (name, version, parameters[, weights token]) for the output cache.
+
+        A registered object may define ``cache_token(**params) -> str`` (e.g. the
+        sha256 of committed trained weights), so that retrained weights never
+        reuse outputs of the old ones.
+        """
+        hook = getattr(self._obj, "cache_token", None)
+        token = hook(**self.params) if callable(hook) else None
         blob = json.dumps(
-            {"name": self.name, "version": self.info.version, "params": self.params},
+            {"name": self.name, "version": self.info.version, "params": self.params,
+             **({"token": token} if token else {})},
             sort_keys=True,
             default=repr,
         )

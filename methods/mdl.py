@@ -214,7 +214,7 @@ def _norms_of(mats: np.ndarray) -> np.ndarray:
 
     gram = np.matmul(mats.transpose(0, 2, 1), mats)
     eig = torch.linalg.eigvalsh(torch.from_numpy(gram))
-    return eig.clamp_min_(0).sqrt_().sum(1).numpy()
+    return eig.clamp_min_(0).sqrt_().sum(1).double().numpy()
 
 
 def nuclear_norms(det: np.ndarray, workers: int = 2) -> np.ndarray:
@@ -277,12 +277,15 @@ class MDLatLRR:
     """
 
     def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4, band: int = 8,
-                 workers: int = 2) -> None:
+                 workers: int = 2, precision: str = "float64") -> None:
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
         self.levels, self.band, self.workers = levels, band, workers
+        self.dtype = np.dtype(precision)
         self._l_rows = np.ascontiguousarray(lmat[:, _rowmajor_to_colmajor()].T)  # C-order patch → detail
         perm = _rowmajor_to_colmajor()
         # C-order patch → C-order detail: the 16×16 matrix [oy, ox] that MATLAB's reshape(L*x, 16, 16) gives
-        self._l_rr = np.ascontiguousarray(lmat[np.ix_(perm, perm)].T)
+        self._l_rr = np.ascontiguousarray(lmat[np.ix_(perm, perm)].T, dtype=self.dtype)
         self._base = _BaseOperator(pmat)
 
     def _details(self, img: np.ndarray) -> np.ndarray:
@@ -348,7 +351,7 @@ class MDLatLRR:
                 needed = _window_counts(nan_pixels) < UNIT * UNIT
                 active = (nz1 & needed, nz2 & needed)
                 both = active[0] & active[1]
-                imgs = (cur1, cur2)
+                imgs = (cur1.astype(self.dtype, copy=False), cur2.astype(self.dtype, copy=False))
                 level = np.zeros(shape)
                 jobs = [pool.submit(self._band, r0, r1, imgs, active, both) for r0, r1 in bands]
                 for (r0, _), job in zip(bands, jobs):
@@ -365,15 +368,25 @@ class MDLatLRR:
         return fused
 
 
-@register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="1",
-                 citation="Song X., Shen T., Li H., Wu X.-J., D2-LRR: a dual-decomposed MDLatLRR approach for "
-                          "medical image fusion, arXiv 2206.15179 (MVIPIT 2023). Code: github.com/songxujay/MDLatLRRv2",
-                 params={"levels": 4})
-class MDL:
-    """MDLatLRRv2 (official matrices and arithmetic); ``a`` MRI grey, ``b`` functional grey or RGB, floats in [0, 1]."""
+_CITATION = ("Song X., Shen T., Li H., Wu X.-J., D2-LRR: a dual-decomposed MDLatLRR approach for medical image "
+             "fusion, arXiv 2206.15179 (MVIPIT 2023). Code: github.com/songxujay/MDLatLRRv2")
 
-    def __init__(self, levels: int = 4) -> None:
-        self.model = MDLatLRR(*load_matrices(), levels=levels)
+
+@register_method("mdl.fast", display_name="MDL (float32)", family="low-rank", colour="own", weights=("mdl",),
+                 version="1", citation=_CITATION, params={"levels": 4, "precision": "float32"},
+                 description="MDLatLRRv2 with the detail projections and nuclear norms in float32 (faster, "
+                             "not bit-exact; agreement in docs/fidelity.md)")
+@register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="1",
+                 citation=_CITATION, params={"levels": 4, "precision": "float64"})
+class MDL:
+    """MDLatLRRv2 (official matrices and arithmetic); ``a`` MRI grey, ``b`` functional grey or RGB, floats in [0, 1].
+
+    ``precision="float64"`` (``mdl``) is the bit-exact port; ``"float32"`` (``mdl.fast``)
+    computes the detail vectors L·x and their nuclear norms in single precision.
+    """
+
+    def __init__(self, levels: int = 4, precision: str = "float64") -> None:
+        self.model = MDLatLRR(*load_matrices(), levels=levels, precision=precision)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         mri = float_to_uint8_image(a).astype(np.float64) / 255

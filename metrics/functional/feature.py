@@ -63,12 +63,19 @@ def _norm_pdf(win: np.ndarray, w: int) -> np.ndarray:
 def _xlog2x(p: np.ndarray) -> np.ndarray:
     """p·log2|p| with 0 where p = 0 (MATLAB real(−p·log2 p) for negative p)."""
     a = np.abs(p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(p != 0, p * np.log2(np.where(a > 0, a, 1.0)), 0.0)
+    a[a == 0] = 1.0
+    np.log2(a, out=a)
+    a *= p
+    return a
 
 
 def _cumsum_seq(p: np.ndarray) -> np.ndarray:
-    return np.cumsum(p, axis=1)
+    """Row-wise cumulative sums, left to right (column loop: faster than cumsum on short rows)."""
+    c = np.empty_like(p)
+    c[:, 0] = p[:, 0]
+    for k in range(1, p.shape[1]):
+        np.add(c[:, k - 1], p[:, k], out=c[:, k])
+    return c
 
 
 def _coupling_path(fc: np.ndarray, xc: np.ndarray):
@@ -83,9 +90,11 @@ def _coupling_path(fc: np.ndarray, xc: np.ndarray):
     (i, j, mass) for all 2l steps (order irrelevant; empty steps have mass 0).
     """
     n, l = fc.shape
-    below = xc[:, None, :] < fc[:, :, None]  # [n, i, j]: X_j < F_i
-    nx_f = below.sum(axis=2)  # X breakpoints before F_i
-    nf_x = l - below.sum(axis=1)  # F breakpoints before X_j (F first on ties)
+    nx_f = np.zeros((n, l), dtype=np.int8)  # X breakpoints before F_i
+    nf_x = np.zeros((n, l), dtype=np.int8)  # F breakpoints before X_j (F first on ties)
+    for j in range(l):
+        nx_f += xc[:, j:j + 1] < fc
+        nf_x += fc[:, j:j + 1] <= xc
     ar = np.arange(l)[None, :]
     zero = np.zeros((n, 1))
     fprev = np.concatenate([zero, fc[:, :-1]], axis=1)
@@ -147,7 +156,7 @@ def _fmi_windows(xw: np.ndarray, fw: np.ndarray, fside: "_Side | None" = None) -
     pos = c >= 0
     # upper bound (c ≥ 0): comonotone coupling; lower bound (c < 0): countermonotone,
     # i.e. the comonotone coupling of f with x reversed.
-    xc_use = np.where(pos[:, None], xs.c, np.cumsum(xp[:, ::-1], axis=1))
+    xc_use = np.where(pos[:, None], xs.c, _cumsum_seq(np.ascontiguousarray(xp[:, ::-1])))
     ci, cj, mass = _coupling_path(fs.c, xc_use)
     cj = np.where(pos[:, None], cj, l - 1 - cj)
     # Σ_ij bound_ij = Σ_cells mass·(l−i)(l−j) (the bound is the 2-D cumulative sum of its pmf)

@@ -15,8 +15,13 @@ Registered names: ``mopa`` (all components) and the Table 4 ablations
 
 Fidelity: there is nothing to compare with (no official code, weights or
 outputs); the committed weights come from a REDUCED schedule on a shared
-2-core CPU (see ``weights/README.md`` and ``docs/paper_network.md``), not the
-paper's 30 epochs, so scores are not expected to reach Tables 1-4.
+2-core CPU (1 epoch of 8,820 64² patches, Adam 1e-3; ``weights/README.md``),
+not the paper's 30 epochs of 35,280 120² patches, so scores are not expected to
+reach Tables 1-4.  Measured (``docs/paper_network.md``): 17,467 inference
+parameters and 2.207 GFLOPs at 256² (paper: "0.5×10⁷" and 2.531); on the
+paper's 20 test pairs `mopa` ranks 2nd of 16 methods on SCD, 3rd on CC, 4th on
+EN but 11th on AG and 13th on SF, and the five Table 4 presets are within a
+few per cent of each other (the paper's ordering is not reproduced).
 
 Inference: luma convention; ``a`` the MRI, ``b`` the PET/SPECT luma or CT,
 full image at once (fully convolutional), masks by Otsu on the full images,

@@ -30,17 +30,31 @@ def run_inline(tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
         yield run_task(task)
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _init_worker(threads: int) -> None:
+    """Cap each worker's BLAS/torch threads so that N workers do not oversubscribe N cores."""
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, str(threads))
+    os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
+
+
 def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[dict[str, Any]]:
     """Run tasks on a pool of ``workers`` processes (default: one per core).
 
-    At most ``2 × workers`` tasks are in flight.  A worker that dies (segfault,
+    At most ``2 × workers`` tasks are in flight.  Each worker gets
+    ``cores // workers`` BLAS/OpenMP threads (``OMP_NUM_THREADS`` unless set).  A worker that dies (segfault,
     out of memory) fails the tasks that were in flight with ``WorkerCrash``;
     the pool is rebuilt and the run goes on.
     """
     workers = workers or os.cpu_count() or 1
     ctx = multiprocessing.get_context("spawn")
     queue = deque(tasks)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    make_pool = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx,  # noqa: E731
+                                            initializer=_init_worker, initargs=(threads,))
+    pool = make_pool()
     in_flight: dict[Future, Task] = {}
     try:
         while queue or in_flight:
@@ -63,7 +77,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[dic
                     yield _crash_result(task, "the worker pool broke while this pair was in flight")
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                pool = make_pool()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -50,6 +50,11 @@ class MethodInfo:
     description: str = ""
     uses_torch: bool = False
     trainable: bool = False
+    tasks: tuple[str, ...] = ()  # the tasks it applies to (e.g. a model trained for MRI-CT); empty = all
+
+    def applies_to(self, task: str) -> bool:
+        """Whether the runner should run this method on pairs of ``task`` (``MRI-PET``, ``IR-VIS``, ...)."""
+        return not self.tasks or task in self.tasks
 
 
 METHODS: Registry[MethodInfo] = Registry("method", "fusionbench.methods", "fusionbench.methods")
@@ -69,12 +74,15 @@ def register_method(
     description: str | None = None,
     uses_torch: bool = False,
     trainable: bool = False,
+    tasks: Iterable[str] = (),
     override: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers a fusion function or class under ``name``.
 
     ``name`` defaults to the object's ``__name__``; ``params`` are the default
     keyword arguments of this registered name (a variant differs only there).
+    ``tasks`` restricts the runner to pairs of those tasks (a model trained for
+    MRI-CT only, say); ``fusionbench.fuse`` still accepts any pair.
     Returns the object unchanged, so decorators can be stacked.
     """
     if colour not in ("luma", "own"):
@@ -96,6 +104,7 @@ def register_method(
             description=description if description is not None else (doc[0] if doc else ""),
             uses_torch=uses_torch,
             trainable=trainable,
+            tasks=tuple(tasks),
         )
         METHODS.add(reg_name, obj, info, override=override)
         return obj

@@ -160,7 +160,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
         done = store.done_index(dataset.name)
         for pair in pairs:
             for name, m in created.items():
-                if name in unavailable:
+                if name in unavailable or not m.info.applies_to(pair.task):
                     continue
                 key = m.cache_key()
                 if set(metrics) <= done.get((pair.id, name, key), set()):

@@ -150,12 +150,12 @@ def _fuse_tensor(net: "torch.nn.Module", a: np.ndarray, b: np.ndarray) -> np.nda
 
 @register_method("swinfusion", display_name="SwinFusion", family="deep", citation=CITATION, colour="luma",
                  deterministic=True, version="1", params={"model": "mri_pet_spect", "weights": None},
-                 uses_torch=True, trainable=True,
+                 uses_torch=True, trainable=True, tasks=("MRI-PET", "MRI-SPECT"),
                  description="SwinFusion (swinfusion1), re-trained here on Harvard train, reduced schedule; "
                              "MRI-PET/SPECT model")
 @register_method("swinfusion.ct", display_name="SwinFusion", family="deep", citation=CITATION, colour="luma",
                  deterministic=True, version="1", params={"model": "mri_ct", "weights": None},
-                 uses_torch=True, trainable=True,
+                 uses_torch=True, trainable=True, tasks=("MRI-CT",),
                  description="SwinFusion (swinfusion1), re-trained here on Harvard train, reduced schedule; "
                              "MRI-CT model")
 class SwinFusion:
@@ -167,6 +167,14 @@ class SwinFusion:
     ``self.network`` is the torch module (eval mode, CPU);
     ``torch_inputs(size)`` gives example inputs for profiling.
     """
+
+    @staticmethod
+    def cache_token(model: str = "mri_pet_spect", weights: str | Path | None = None, **_: object) -> str:
+        """The sha256 of the weights in use, so retrained weights never reuse cached outputs."""
+        import hashlib
+
+        path = Path(weights) if weights else committed_weights(model)
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):
         import torch

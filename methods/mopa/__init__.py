@@ -119,6 +119,12 @@ class MOPA:
     expects; ``torch_inputs(size)`` gives the tensor of one forward pass.
     """
 
+    @staticmethod
+    def cache_token(preset: str = "mopa", **_: Any) -> str:
+        """The committed sha256 of the preset's weights, so retrained weights never reuse cached outputs."""
+        sha = weights_file(preset).with_suffix(".sha256")
+        return sha.read_text().split()[0][:16] if sha.is_file() else "missing"
+
     def __init__(self, preset: str = "mopa", threads: int | None = None, **model: Any):
         net = build_model({**DEFAULT_MODEL, **PRESETS[preset], **model})
         net.load_state_dict(load_state_dict(preset))

@@ -1,0 +1,1 @@
+"""Committed dataset manifests and splits (a data package, so that wheels include them)."""

@@ -1,0 +1,1 @@
+"""Committed SwinFusion weights (a data package, so that wheels include them)."""

@@ -12,7 +12,7 @@ from fusionbench import colour
 from fusionbench.method import create_method
 from fusionbench.methods import _neural_p as npn
 
-from ._agreement import agreement
+from fusionbench.fidelity import agreement
 from ._neural_p_cases import (
     OCTAVE_PAIRS,
     OFFICIAL_IDS,

@@ -13,7 +13,7 @@ from fusionbench.method import create_method
 from fusionbench.methods import mlepf as m
 from fusionbench.methods._matlab import strel_disk_footprint
 
-from ._agreement import agreement
+from fusionbench.fidelity import agreement
 
 OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
 

@@ -7,8 +7,9 @@ import sys
 from fusionbench.cli import main
 
 
-def test_version_and_module_entry() -> None:
-    out = subprocess.run([sys.executable, "-m", "fusionbench", "--version"], capture_output=True, text=True)
+def test_version_and_module_entry(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-m", "fusionbench", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.startswith("fusionbench ")
 
 

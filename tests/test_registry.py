@@ -77,9 +77,11 @@ def test_class_methods_are_built_once() -> None:
         METHODS.remove("test_class_method")
 
 
-def test_plugin_is_listed_and_broken_plugin_is_reported(plugin_env) -> None:
+def test_plugin_is_listed_and_broken_plugin_is_reported(plugin_env, tmp_path) -> None:
+    # cwd outside the checkout: `python -m` puts the cwd first on sys.path, and the source tree's
+    # fusionbench/ (without the mapped methods/ and metrics/) must not shadow the installed package
     out = subprocess.run([sys.executable, "-m", "fusionbench", "list", "methods", "demo*"], env=plugin_env,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "demo_min" in out.stdout and "plugin fusionbench-demo-plugin" in out.stdout
     assert "broken" in out.stderr and "deliberately broken" in out.stderr
@@ -91,7 +93,7 @@ def test_plugin_method_runs(plugin_env, tmp_path, make_pairs) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "fusionbench", "run", "--methods", "demo_min", "--datasets", f"folder:{data}",
          "--metrics", "EN,SD", "--out", str(tmp_path / "out"), "--workers", "1", "--quiet", "--no-report"],
-        env=plugin_env, capture_output=True, text=True, timeout=300,
+        env=plugin_env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     import sqlite3

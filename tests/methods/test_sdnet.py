@@ -27,7 +27,7 @@ def test_registration() -> None:
 def test_missing_weights_make_it_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path))
     reason = create_method("sdnet").unavailable_reason()
-    assert reason and "fusionbench fetch weights sdnet.index" in reason
+    assert reason and "fusionbench fetch weights sdnet`" in reason
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ def test_sigkill_then_resume(tmp_path, plugin_env, make_pairs) -> None:
     cmd = [sys.executable, "-m", "fusionbench", "run", "--methods", "demo_slow", "--datasets", f"folder:{data}",
            "--metrics", "EN,SD", "--out", str(out), "--workers", "1", "--quiet", "--no-report"]
     env = dict(plugin_env, DEMO_SLOW_SECONDS="0.4")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            cwd=tmp_path)  # outside the checkout, so the installed package is imported
     db = out / "results.sqlite"
     deadline = time.time() + 120
     while time.time() < deadline and _count(db) < 6:
@@ -38,7 +39,7 @@ def test_sigkill_then_resume(tmp_path, plugin_env, make_pairs) -> None:
     assert 6 <= before < 2 * n_pairs, "the kill should land mid-run"
     assert _count(db, "SELECT COUNT(*) FROM runs WHERE status='running'") == 1
 
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert _count(db) == 2 * n_pairs
     assert _count(db, "SELECT COUNT(*) FROM (SELECT DISTINCT dataset, pair, method, metric FROM scores)") == 2 * n_pairs

@@ -227,7 +227,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
 
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     written.append(_write(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    _write(out / "README.md", _readme(run, out, written))
+    _write(out / "README.md", _readme(run, out, written, table5_from=asv_dir if not costs.empty else None))
     if not quiet:
         log(f"report: {len(written)} files in {out} (open {out / 'index.html'})")
     return out
@@ -297,13 +297,16 @@ def _qualitative(data: ReportData, dataset: str, methods: list[str], data_dir, o
     return written
 
 
-def _readme(run: dict, out: Path, written: list[Path]) -> str:
+def _readme(run: dict, out: Path, written: list[Path], table5_from: Path | None = None) -> str:
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})
     versions = run.get("versions", {})
+    bench = ("Table 5 (time, GFLOPs, parameters) comes from the asv results in `asv/` (copied from "
+             f"`{table5_from}`), made by `asv run --python=same --set-commit-hash $(git rev-parse HEAD) "
+             "--bench benchmark_methods` (or `fusionbench report --bench`).\n\n") if table5_from else ""
     return ("# fusionbench report\n\n"
-            f"Results made by:\n\n```bash\n{cmd}\n```\n\n"
+            f"Results made by:\n\n```bash\n{cmd}\n```\n\n" + bench +
             f"Run {run.get('run_id')}, commit `{run.get('git_sha') or 'unknown'}`, machine "
             f"`{json.dumps(machine)}`, versions `{json.dumps(versions)}`.\n\n"
             "Open `index.html` for everything on one page. Files:\n\n" + "".join(f"- `{f}`\n" for f in files))

@@ -75,5 +75,5 @@ def page(title: str, provenance: dict, sections: list[tuple[str, str]]) -> str:
     body = "".join(f'<h2 id="s{i}">{html.escape(h)}</h2>{content}' for i, (h, content) in enumerate(sections))
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<details open><summary>Provenance</summary><pre>{prov}</pre></details><ul>{toc}</ul>{body}"
+            f"<details><summary>Provenance (command, versions, commit, machine)</summary><pre>{prov}</pre></details><ul>{toc}</ul>{body}"
             f"<script>{_SCRIPT}</script></body></html>")

@@ -53,7 +53,8 @@ def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None =
             value = row[col]
             cls = classes.get((i, col), "")
             if isinstance(value, (float, np.floating)):
-                text = "–" if not np.isfinite(value) else f"{value:.{digits}f}"
+                small = np.isfinite(value) and value != 0 and abs(value) < 10 ** -digits
+                text = "–" if not np.isfinite(value) else (f"{value:.2e}" if small else f"{value:.{digits}f}")
                 sort = "" if not np.isfinite(value) else f' data-v="{value!r}"'
             else:
                 text, sort = str(value), ""

@@ -156,7 +156,10 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             path, _, reason = problem.partition(": ")
             store.record_failure(ds_name, Path(path).stem, "", stage="fuse", error="InputError", message=problem,
                                  run_id=run_id)
-        pairs = dataset.select(config.split if config.split in dataset.splits else None)
+        if config.split not in (None, "all") and config.split not in dataset.splits:
+            log(f"{ds_name}: no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'}); skipped")
+            continue
+        pairs = dataset.select(config.split)
         done = store.done_index(dataset.name)
         for pair in pairs:
             for name, m in created.items():

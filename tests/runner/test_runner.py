@@ -132,3 +132,12 @@ def test_timeout_is_a_failure(tmp_path, make_pairs) -> None:
         assert _rows(tmp_path / "out" / "results.sqlite", "SELECT error FROM failures") == [("PairTimeout",)]
     finally:
         METHODS.remove("test_sleepy")
+
+
+def test_unknown_split_skips_the_dataset_with_a_line(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    logs: list[str] = []
+    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="paper20", metrics="EN",
+                            out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
+    assert summary.completed == 0
+    assert any("no split 'paper20'" in line for line in logs)

@@ -12,6 +12,14 @@ Public API::
 from __future__ import annotations
 
 from importlib import metadata as _metadata
+from pathlib import Path as _Path
+
+# In a source checkout, ``methods/`` and ``metrics/`` sit beside this package and are installed as
+# ``fusionbench.methods`` / ``fusionbench.metrics``.  When the source tree itself is imported (e.g.
+# ``python -m fusionbench`` run from the checkout's root), let the package find them there too.
+_ROOT = _Path(__file__).resolve().parent.parent
+if (_ROOT / "setup.py").is_file() and (_ROOT / "methods" / "__init__.py").is_file():
+    __path__.append(str(_ROOT))  # type: ignore[name-defined]  # noqa: F821
 
 from .api import fuse, scoring_view
 from .data import create_dataset, list_datasets, register_dataset

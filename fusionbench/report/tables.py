@@ -172,7 +172,7 @@ def ablation_table(scores: pd.DataFrame, variants: dict[str, dict[str, bool]], m
         keys = set(pairs)
         df = df[[(d, p) in keys for d, p in zip(df["dataset"], df["pair"])]]
     means = df.groupby(["method", "metric"])["value"].mean().unstack("metric")
-    components = sorted({c for flags in variants.values() for c in flags})
+    components = list(dict.fromkeys(c for flags in variants.values() for c in flags))  # registration order
     rows = []
     for method, flags in variants.items():
         row = {"variant": method, "display_name": display_name(method)}

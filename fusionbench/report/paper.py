@@ -6,10 +6,12 @@ named by its disease), not dataset means; we compare them with our means over th
 Harvard test split of the same task, which is the closest thing that can be
 measured without knowing which slice the authors used.
 
-Conventions the numbers cannot come from (see ``NOTE``): the paper's SD ≈ 7–9.6 and
-EN ≈ 2.7–5.8 are impossible under the 0–255 grey-level conventions (SD of uint8
-grey images of the brain on black is ≈ 50–90; EN ≈ 3.5–6 bits), and Table 2's SD
-(≈ 0.5–0.7) and SCD (≈ 7–8.6) columns look swapped relative to Tables 1 and 3.
+Conventions the numbers cannot come from (see ``NOTE``): the paper's SD ≈ 7–9.6 is
+impossible under the 0–255 grey-level convention (the SD of uint8 brain slices on
+black is tens of grey levels: about 30–100 in our runs); its EN below 3 bits
+(Table 1) is unusually low for full brain slices (ours: about 3.7–5.6); and
+Table 2's SD (≈ 0.5–0.7) and SCD (≈ 7–8.6) columns look swapped relative to
+Tables 1 and 3.
 """
 from __future__ import annotations
 
@@ -72,9 +74,10 @@ PAPER_PARAMS_OURS = 0.5e7
 
 NOTE = (
     "The paper's Tables 1–3 are single cases; ours are means over the Harvard test split of the same task, so "
-    "only orders of magnitude and rankings are comparable. The paper's SD (≈ 7–9.6) and EN (≈ 2.7–5.8) cannot "
-    "come from 0–255 grey-level conventions: the SD of a uint8 brain slice on a black background is ≈ 50–90, so "
-    "the paper's SD matches neither the grey-level SD nor its [0,1]-scaled value (≈ 0.2–0.35); an SD of "
+    "only orders of magnitude and rankings are comparable. The paper's SD (≈ 7–9.6) cannot "
+    "come from 0–255 grey-level conventions: the grey-level SD of these brain slices on a black background is "
+    "tens of grey levels (our per-method means over the Harvard test split lie between about 30 and 100), so "
+    "the paper's SD matches neither the grey-level SD nor its [0,1]-scaled value (about 0.1–0.4); an SD of "
     "log-intensities or of a per-image normalised gradient could produce single-digit values, but nothing in the "
     "text says which. Its EN values below 3 bits for full brain slices suggest a histogram with far fewer than "
     "256 bins or a [0,1] float image binned coarsely. Table 2's SD (≈ 0.5–0.7) and SCD (≈ 7–8.6) columns appear "

@@ -14,7 +14,7 @@ from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uin
 
 from fusionbench.fidelity import agreement
 
-OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+from ._octave_cases import OCTAVE_PAIRS, octave_case
 MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
 
 
@@ -26,12 +26,6 @@ def _official_medical(official_dir: Path) -> list[tuple[Path, Path, Path]]:
         cases.append((base / "MRI" / f"{k}.png", base / MEDICAL[task] / f"{k}.png", out))
     return cases
 
-
-def _octave_case(shared_dir: Path, name: str) -> tuple[Path, Path, Path]:
-    task, pid = name.split("_")
-    data = shared_dir / "data" / "harvard" / task
-    return data / "MRI" / f"{pid}.png", data / task.split("-")[1] / f"{pid}.png", \
-        shared_dir / "official" / "octave_runs" / "legff" / f"{name}.png"
 
 
 def test_registered() -> None:
@@ -65,7 +59,7 @@ def test_grey_output_in_range_and_symmetric_rule() -> None:
 def test_octave_runs_bit_exact(shared_dir: Path) -> None:
     outs, refs = [], []
     for name in OCTAVE_PAIRS:
-        a, b, ref = _octave_case(shared_dir, name)
+        a, b, ref = octave_case(shared_dir, "legff", name)
         outs.append(fusionbench.fuse("legff", a, b))
         refs.append(load_image(ref))
     agr = agreement(outs, refs)

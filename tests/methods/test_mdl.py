@@ -12,14 +12,8 @@ from fusionbench.method import create_method
 
 from fusionbench.fidelity import agreement
 
-OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+from ._octave_cases import OCTAVE_PAIRS, octave_case
 
-
-def _case(shared_dir: Path, name: str) -> tuple[Path, Path, Path]:
-    task, pid = name.split("_")
-    data = shared_dir / "data" / "harvard" / task
-    return data / "MRI" / f"{pid}.png", data / task.split("-")[1] / f"{pid}.png", \
-        shared_dir / "official" / "octave_runs" / "mdl" / f"{name}.png"
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +117,7 @@ def test_precision_is_checked(matrices) -> None:
 def _run(shared_dir: Path, names: list[str], method: str = "mdl"):
     outs, refs = [], []
     for name in names:
-        a, b, ref = _case(shared_dir, name)
+        a, b, ref = octave_case(shared_dir, "mdl", name)
         outs.append(fusionbench.fuse(method, a, b))
         refs.append(load_image(ref))
     return agreement(outs, refs)

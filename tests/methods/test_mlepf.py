@@ -15,14 +15,8 @@ from fusionbench.methods._matlab import strel_disk_footprint
 
 from fusionbench.fidelity import agreement
 
-OCTAVE_PAIRS = ["MRI-CT_2006", "MRI-CT_20010", "MRI-PET_25030", "MRI-PET_41052", "MRI-SPECT_3020", "MRI-SPECT_10030"]
+from ._octave_cases import OCTAVE_PAIRS, octave_case
 
-
-def _case(shared_dir: Path, name: str) -> tuple[Path, Path, Path]:
-    task, pid = name.split("_")
-    data = shared_dir / "data" / "harvard" / task
-    return data / "MRI" / f"{pid}.png", data / task.split("-")[1] / f"{pid}.png", \
-        shared_dir / "official" / "octave_runs" / "mlepf" / f"{name}.png"
 
 
 def test_registered() -> None:
@@ -73,7 +67,7 @@ def test_wmc_quirk_binary() -> None:
 def _run(shared_dir: Path, names: list[str]):
     outs, refs = [], []
     for name in names:
-        a, b, ref = _case(shared_dir, name)
+        a, b, ref = octave_case(shared_dir, "mlepf", name)
         outs.append(fusionbench.fuse("mlepf", a, b))
         refs.append(load_image(ref))
     return agreement(outs, refs)

@@ -227,7 +227,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
 
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     written.append(_write(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    _write(out / "README.md", _readme(run, out, written, table5_from=asv_dir if not costs.empty else None))
+    _write(out / "README.md", _readme(run, out, written, table5_from=asv_dir if not costs.empty else None,
+                                      all_runs=data.runs[["command", "status"]].to_dict("records")))
     if not quiet:
         log(f"report: {len(written)} files in {out} (open {out / 'index.html'})")
     return out
@@ -297,7 +298,9 @@ def _qualitative(data: ReportData, dataset: str, methods: list[str], data_dir, o
     return written
 
 
-def _readme(run: dict, out: Path, written: list[Path], table5_from: Path | None = None) -> str:
+def _readme(run: dict, out: Path, written: list[Path], table5_from: Path | None = None,
+            all_runs: list[dict] | None = None) -> str:
+    all_runs = all_runs or []
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})
@@ -305,8 +308,13 @@ def _readme(run: dict, out: Path, written: list[Path], table5_from: Path | None 
     bench = ("Table 5 (time, GFLOPs, parameters) comes from the asv results in `asv/` (copied from "
              f"`{table5_from}`), made by `asv run --python=same --set-commit-hash $(git rev-parse HEAD) "
              "--bench benchmark_methods` (or `fusionbench report --bench`).\n\n") if table5_from else ""
+    history = ""
+    if len(all_runs) > 1:
+        history = ("Every invocation recorded in `results.sqlite` (a run resumes the previous ones; finished "
+                   "(method, pair) units are skipped):\n\n" + "".join(
+                       f"{i}. `{r['command']}` — {r['status']}\n" for i, r in enumerate(all_runs, 1)) + "\n")
     return ("# fusionbench report\n\n"
-            f"Results made by:\n\n```bash\n{cmd}\n```\n\n" + bench +
+            f"Results made by:\n\n```bash\n{cmd}\n```\n\n" + history + bench +
             f"Run {run.get('run_id')}, commit `{run.get('git_sha') or 'unknown'}`, machine "
             f"`{json.dumps(machine)}`, versions `{json.dumps(versions)}`.\n\n"
             "Open `index.html` for everything on one page. Files:\n\n" + "".join(f"- `{f}`\n" for f in files))

@@ -60,6 +60,16 @@ def detail_window(a: np.ndarray, size: int | None = None) -> tuple[int, int, int
     return int(np.clip(r - half, 0, h - size)), int(np.clip(c - half, 0, w - size)), size
 
 
+def panel_label(index: int) -> str:
+    """Panel letters a, b, …, z, aa, ab, … (as far as a grid needs)."""
+    label = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        label = chr(ord("a") + rem) + label
+    return label
+
+
 def source_labels(task: str) -> tuple[str, str]:
     """Panel names of the two sources of a task: ``MRI-PET`` → (MRI, PET), ``IR-VIS`` → (VIS, IR)."""
     if task == "IR-VIS":
@@ -76,10 +86,11 @@ def qualitative_grid(a_path: Path, b_path: Path, outputs: dict[str, Path], title
     a_label, b_label = source_labels(task)
     panels = [(f"(a) {a_label}", a), (f"(b) {b_label}", b)]
     for i, (method, path) in enumerate(outputs.items()):
-        panels.append((f"({chr(ord('c') + i)}) {display_name(method)}", load_image(path)))
+        panels.append((f"({panel_label(i + 2)}) {display_name(method)}", load_image(path)))
     cols = min(6, len(panels))
     rows = int(np.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows + 0.3), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (name, image) in zip(axes.ravel(), panels):

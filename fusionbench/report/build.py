@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from fusionbench.metric import METRICS, resolve_metrics
+from fusionbench.metric import resolve_metrics
 
 from . import figures, html as htmlmod, paper
 from .asv_results import method_costs, read_results

@@ -94,3 +94,15 @@ def _make_pairs(root: Path, n: int, size: int = 48, colour: bool = True, seed: i
         Image.fromarray(a).save(root / "a" / f"p{i:03d}.png")
         Image.fromarray(b).save(root / "b" / f"p{i:03d}.png")
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: the shared 2-core machine is oversubscribed, and results must not
+    depend on the thread count (use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -11,13 +11,7 @@ from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs,
 from fusionbench.methods.mopa.presets import registered_name
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the shared 2-core machine is oversubscribed, and results must not depend on it."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(n=2, h=37, w=45, seed=0):

@@ -10,13 +10,7 @@ from fusionbench.methods.mopa.losses import (decouple_loss, gradient_loss, gradi
                                              total_loss)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the shared 2-core machine is oversubscribed, and results must not depend on it."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def t(x):

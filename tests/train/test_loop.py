@@ -14,12 +14,7 @@ from fusionbench.train.loop import train
 from fusionbench.train.patches import PatchSet, patch_origins
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _images(seed=0):

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionbench.weights import register_weights, weights_path
+
 #: LevelDB table magic number, the last 8 bytes of the file (little-endian).
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48  # two padded block handles (40 bytes) + magic (8 bytes)
@@ -304,3 +306,26 @@ def load_state_strict(module: "torch.nn.Module", state: dict[str, np.ndarray]) -
     if missing or unexpected or wrong:
         raise KeyError(f"state mismatch: missing {missing}, unexpected {unexpected}, wrong shapes {wrong}")
     module.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}, strict=True)
+
+
+def register_checkpoint(name: str, *, base_url: str, prefix: str, method_dir: str, index_sha256: str,
+                        data_sha256: str, what: str) -> tuple[str, str]:
+    """Declare the two pinned files of a single-shard TF1 checkpoint as weights ``<name>.index`` / ``<name>.data``.
+
+    ``base_url``/``prefix`` name the files ``<base_url>/<prefix>.index`` and
+    ``<base_url>/<prefix>.data-00000-of-00001``; ``what`` describes the model.
+    Returns the two weight names (list them in ``register_method(..., weights=...)``).
+    """
+    files = {"index": (f"{prefix}.index", index_sha256, "TF1 checkpoint index (tensor-bundle SSTable)"),
+             "data": (f"{prefix}.data-00000-of-00001", data_sha256, "TF1 checkpoint data shard")}
+    for part, (filename, sha256, kind) in files.items():
+        register_weights(f"{name}.{part}", filename=filename, sha256=sha256, url=f"{base_url}/{filename}",
+                         method_dir=method_dir, description=f"{what}: {kind}")
+    return f"{name}.index", f"{name}.data"
+
+
+def checkpoint_index(name: str) -> Path:
+    """The cached ``.index`` file of checkpoint ``name`` (its ``.data`` shard must be cached beside it)."""
+    index = weights_path(f"{name}.index")
+    weights_path(f"{name}.data")
+    return index

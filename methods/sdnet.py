@@ -62,24 +62,17 @@ import numpy as np
 
 from fusionbench import colour
 from fusionbench.method import register_method
-from fusionbench.weights import register_weights, weights_path
 
-from ._tf1_checkpoint import convert_tensors, load_state_strict, read_checkpoint
+from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
 _PREFIX = "Medical.model-29"
 
-register_weights(
-    "sdnet.index", filename=f"{_PREFIX}.index", method_dir="sdnet",
-    sha256="e7e22f1195e6b624f38ba886c36a734be183a0399282c1ee6e9582db15ffa969",
-    url=f"{_REPO}/Medical/checkpoint/{_PREFIX}.index",
-    description="SDNet medical model: TF1 checkpoint index (tensor-bundle SSTable)",
-)
-register_weights(
-    "sdnet.data", filename=f"{_PREFIX}.data-00000-of-00001", method_dir="sdnet",
-    sha256="062d217c7eca5cf910d11115a40347927d7a7b2e6c034a7a76b6149defd97898",
-    url=f"{_REPO}/Medical/checkpoint/{_PREFIX}.data-00000-of-00001",
-    description="SDNet medical model: TF1 checkpoint data shard (67,091 float32)",
+WEIGHTS = register_checkpoint(
+    "sdnet", base_url=f"{_REPO}/Medical/checkpoint", prefix=_PREFIX, method_dir="sdnet",
+    index_sha256="e7e22f1195e6b624f38ba886c36a734be183a0399282c1ee6e9582db15ffa969",
+    data_sha256="062d217c7eca5cf910d11115a40347927d7a7b2e6c034a7a76b6149defd97898",
+    what="SDNet medical model (67,091 float32)",
 )
 
 _CITATION = ("Zhang H., Ma J., SDNet: A versatile squeeze-and-decomposition network for real-time image fusion, "
@@ -181,15 +174,14 @@ def _matlab_uint8(x: np.ndarray) -> np.ndarray:
 
 @register_method(
     "sdnet", display_name="SDNet", family="deep", citation=_CITATION, colour="own",
-    weights=("sdnet.index", "sdnet.data"), deterministic=True, version="1",
+    weights=WEIGHTS, deterministic=True, version="1",
     params={"stretch": True}, uses_torch=True, trainable=False,
 )
 class SDNet:
     """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts."""
 
     def __init__(self, stretch: bool = True) -> None:
-        index = weights_path("sdnet.index")
-        weights_path("sdnet.data")  # both files must be in the cache (same folder)
+        index = checkpoint_index("sdnet")
         self.stretch = bool(stretch)
         self.network, self.decomposer = load_sdnet(index.with_name(_PREFIX))
 

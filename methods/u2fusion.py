@@ -47,24 +47,17 @@ import numpy as np
 
 from fusionbench import colour
 from fusionbench.method import register_method
-from fusionbench.weights import register_weights, weights_path
 
-from ._tf1_checkpoint import convert_tensors, load_state_strict, read_checkpoint
+from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/hanna-xu/U2Fusion/0a5882140df67b3e0b588e1f2233e18cf944f1a4"
 _PREFIX = "model.ckpt"
 
-register_weights(
-    "u2fusion.index", filename=f"{_PREFIX}.index", method_dir="u2fusion",
-    sha256="15b7d283a1de8f616cc42978346bd24d47a9c380d624370368b956beb593014e",
-    url=f"{_REPO}/model/{_PREFIX}.index",
-    description="U2Fusion generator: TF1 checkpoint index (tensor-bundle SSTable)",
-)
-register_weights(
-    "u2fusion.data", filename=f"{_PREFIX}.data-00000-of-00001", method_dir="u2fusion",
-    sha256="e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8",
-    url=f"{_REPO}/model/{_PREFIX}.data-00000-of-00001",
-    description="U2Fusion generator: TF1 checkpoint data shard (659,217 float32)",
+WEIGHTS = register_checkpoint(
+    "u2fusion", base_url=f"{_REPO}/model", prefix=_PREFIX, method_dir="u2fusion",
+    index_sha256="15b7d283a1de8f616cc42978346bd24d47a9c380d624370368b956beb593014e",
+    data_sha256="e50cada8d4ec92f2577ad5db5d212fba521dffb35d04e00a20364b43512c64c8",
+    what="U2Fusion generator (659,217 float32)",
 )
 
 _CITATION = ("Xu H., Ma J., Jiang J., Guo X., Ling H., U2Fusion: A unified unsupervised image fusion network, "
@@ -165,7 +158,7 @@ def stretch_to_max(image: np.ndarray) -> np.ndarray:
 
 @register_method(
     "u2fusion", display_name="U2Fusion", family="deep", citation=_CITATION, colour="own",
-    weights=("u2fusion.index", "u2fusion.data"), deterministic=True, version="1",
+    weights=WEIGHTS, deterministic=True, version="1",
     params={"source1": "b", "stretch": True}, uses_torch=True, trainable=False,
 )
 class U2Fusion:
@@ -174,8 +167,7 @@ class U2Fusion:
     def __init__(self, source1: Literal["a", "b"] = "b", stretch: bool = True) -> None:
         if source1 not in ("a", "b"):
             raise ValueError(f"source1 must be 'a' or 'b', not {source1!r}")
-        index = weights_path("u2fusion.index")
-        weights_path("u2fusion.data")
+        index = checkpoint_index("u2fusion")
         self.source1 = source1
         self.stretch = bool(stretch)
         self.network = load_u2fusion(index.with_name(_PREFIX))

@@ -30,11 +30,11 @@ def run_inline(tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
         yield run_task(task)
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def _init_worker(threads: int) -> None:
-    """Cap each worker's BLAS/torch threads so that N workers do not oversubscribe N cores."""
+    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)

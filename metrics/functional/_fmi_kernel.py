@@ -30,17 +30,17 @@ _LOCK = threading.Lock()
 
 
 @njit(cache=True)
-def _pwsum(a, n):
-    """numpy's pairwise summation order for n ≤ 128 (what ``ndarray.sum`` does on a row)."""
+def _pwsum(a, o, n):
+    """Sum of a[o:o+n] in numpy's pairwise order for n ≤ 128 (what ``ndarray.sum`` does on a row)."""
     if n < 8:
         res = 0.0
-        for i in range(n):
+        for i in range(o, o + n):
             res += a[i]
         return res
-    r0, r1, r2, r3 = a[0], a[1], a[2], a[3]
-    r4, r5, r6, r7 = a[4], a[5], a[6], a[7]
-    i = 8
-    stop = n - n % 8
+    r0, r1, r2, r3 = a[o], a[o + 1], a[o + 2], a[o + 3]
+    r4, r5, r6, r7 = a[o + 4], a[o + 5], a[o + 6], a[o + 7]
+    i = o + 8
+    stop = o + n - n % 8
     while i < stop:
         r0 += a[i]
         r1 += a[i + 1]
@@ -52,7 +52,7 @@ def _pwsum(a, n):
         r7 += a[i + 7]
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
+    while i < o + n:
         res += a[i]
         i += 1
     return res
@@ -117,8 +117,8 @@ def _side(win, w, l, p, cdf, t, logp, scratch):
     for k in range(l):
         logp[k] = math.log2(p[k]) if p[k] > 0 else 0.0
         scratch[k] = p[k] * logp[k]
-    h = -_pwsum(scratch, l)
-    total = _pwsum(p, l)
+    h = -_pwsum(scratch, 0, l)
+    total = _pwsum(p, 0, l)
     return sd, ss, h, total
 
 
@@ -139,13 +139,15 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
         for k in range(1, l):
             xcu[k] = xcu[k - 1] + xp[l - 1 - k]
     # staircase of the comonotone coupling: the step ending at F_i lies in cell
-    # (i, #{X < F_i}); the one ending at X_j in cell (#{F <= X_j}, j)
+    # (i, #{X < F_i}); the one ending at X_j in cell (#{F <= X_j}, j).  Both cdfs
+    # are non-decreasing, so the counts come from one merge.
+    nxf = 0
+    nfx = 0
     for i in range(l):
-        nxf = 0
-        nfx = 0
-        for j in range(l):
-            nxf += xcu[j] < fc[i]
-            nfx += fc[j] <= xcu[i]
+        while nxf < l and xcu[nxf] < fc[i]:
+            nxf += 1
+        while nfx < l and fc[nfx] <= xcu[i]:
+            nfx += 1
         fprev = fc[i - 1] if i > 0 else 0.0
         xprev = xcu[i - 1] if i > 0 else 0.0
         xbf = xcu[nxf - 1] if nxf > 0 else 0.0
@@ -162,8 +164,8 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
     # Σ_ij bound_ij = Σ_cells mass·(l−i)(l−j)
     for m in range(2 * l):
         buf[m] = mass[m] * ((l - ci[m]) * (l - cj[m]))
-    sum_bound = _pwsum(buf, 2 * l)
-    cov = sum_bound - _pwsum(fc, l) * _pwsum(xc, l)
+    sum_bound = _pwsum(buf, 0, 2 * l)
+    cov = sum_bound - _pwsum(fc, 0, l) * _pwsum(xc, 0, l)
     ratio = c / (cov / (fsd * xsd))
     if xsd == 0 or fsd == 0 or (pos and c == 0):
         phi = 0.0
@@ -185,7 +187,7 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
         cell = phi * mass[m] + base
         a = abs(cell)
         buf[n2 + m] = (math.log2(a) if a != 0 else 0.0) * cell
-    hj = (hprod + _pwsum(buf, n2)) - _pwsum(buf[n2:], n2)
+    hj = (hprod + _pwsum(buf, 0, n2)) - _pwsum(buf, n2, n2)
     mi = (xh + fh) - hj
     return 0.0 if mi == 0 else 2 * mi / (xh + fh)
 

@@ -1,0 +1,134 @@
+"""Compiled per-orientation accumulation of Kovesi's ``phasecong3`` (used by Qp).
+
+For one orientation, the complex log-Gabor responses of all scales (single
+precision, from the FFT) are turned into phase-congruency energy, the
+frequency-spread weight and the orientation's contribution to the PC and
+covariance accumulators.  Array programming takes ~20 float64 passes over the
+(images × scales × pixels) data for this; the kernel makes one, per pixel, in
+float64 with the same formulas and the same order of the sums over scales as
+numpy's axis-0 reductions.  The only difference from the numpy chain is the
+rounding of ``|EO|``: here the correctly rounded single-precision modulus
+(float64 square root, rounded to float32), where numpy's SIMD complex64
+``abs`` is sometimes an ulp off.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def orientation_energy(EO, T, eps, cutoff, g_sharp, sum_an_out, energy_out, arg_out):
+    """First half of one orientation: amplitude sum, thresholded energy and the weight's exponent.
+
+    EO: the (n, nscale, H, W) complex64 filter responses of n images, viewed as
+    float32 (n, nscale, H, 2W) (interleaved real, imaginary); T: (n,) noise
+    thresholds.  Writes (n, H, W) float64 maps: Σ_s An, max(energy − T, 0) and
+    (cutoff − width)·g, whose exponential numpy then takes in one vectorised pass.
+    Works one image row at a time so that the loops over the row vectorise.
+    """
+    n, ns, H, W2 = EO.shape
+    W = W2 // 2
+    se = np.empty(W)
+    so = np.empty(W)
+    mx = np.empty(W)
+    me = np.empty(W)
+    mo = np.empty(W)
+    en = np.empty(W)
+    for k in range(n):
+        t_k = T[k]
+        for i in range(H):
+            san = sum_an_out[k, i]
+            for s in range(ns):
+                v = EO[k, s, i]
+                if s == 0:
+                    for j in range(W):
+                        e = np.float64(v[2 * j])
+                        o = np.float64(v[2 * j + 1])
+                        an = np.float64(np.float32(math.sqrt(e * e + o * o)))
+                        san[j] = an
+                        se[j] = e
+                        so[j] = o
+                        mx[j] = an
+                else:
+                    for j in range(W):
+                        e = np.float64(v[2 * j])
+                        o = np.float64(v[2 * j + 1])
+                        an = np.float64(np.float32(math.sqrt(e * e + o * o)))
+                        san[j] += an
+                        se[j] += e
+                        so[j] += o
+                        mx[j] = max(mx[j], an)
+            for j in range(W):
+                xe = math.sqrt(se[j] * se[j] + so[j] * so[j]) + eps
+                me[j] = se[j] / xe
+                mo[j] = so[j] / xe
+                en[j] = 0.0
+            for s in range(ns):
+                v = EO[k, s, i]
+                for j in range(W):
+                    e = np.float64(v[2 * j])
+                    o = np.float64(v[2 * j + 1])
+                    en[j] += e * me[j] + o * mo[j] - abs(e * mo[j] - o * me[j])
+            eo = energy_out[k, i]
+            ao = arg_out[k, i]
+            for j in range(W):
+                eo[j] = max(en[j] - t_k, 0.0)
+                ao[j] = (cutoff - san[j] / (mx[j] + eps) / ns) * g_sharp
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def orientation_accumulate(sum_an, energy, expo, cos_a, sin_a, tot_energy, tot_sum_an, covx2, covy2, covxy):
+    """Second half: weight 1/(1+exp(·)) and the updates of the five (n, H, W) accumulators (in place)."""
+    a = sum_an.ravel()
+    en = energy.ravel()
+    ex = expo.ravel()
+    te = tot_energy.ravel()
+    ta = tot_sum_an.ravel()
+    cx2 = covx2.ravel()
+    cy2 = covy2.ravel()
+    cxy = covxy.ravel()
+    for j in range(a.shape[0]):
+        weight = 1.0 / (1 + ex[j])
+        ta[j] += a[j]
+        we = weight * en[j]
+        te[j] += we
+        pc_o = we / a[j]  # inf/nan where the amplitude sum is 0, as numpy (error_model="numpy")
+        cx = pc_o * cos_a
+        cy = pc_o * sin_a
+        cx2[j] += cx * cx
+        cy2[j] += cy * cy
+        cxy[j] += cx * cy
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def masked_corr_sum(S, m1, m2, m3, C):
+    """Σ max(r1, r2, r3) of ``_masked_corr`` from its 11 filtered maps S (11, H, W) and the masks.
+
+    r_k = (σ_kf + C) / (sqrt|σ_k² σ_f²| + C) where mask k holds, else 0.
+    """
+    k, H, W = S.shape
+    total = 0.0
+    for i in range(H):
+        for j in range(W):
+            mu1 = S[0, i, j]
+            mu2 = S[1, i, j]
+            mum = S[2, i, j]
+            muf = S[3, i, j]
+            sf = S[7, i, j] - muf * muf
+            r1 = 0.0
+            r2 = 0.0
+            r3 = 0.0
+            if m1[i, j]:
+                s1 = S[4, i, j] - mu1 * mu1
+                r1 = (S[8, i, j] - mu1 * muf + C) / (math.sqrt(abs(s1 * sf)) + C)
+            if m2[i, j]:
+                s2 = S[5, i, j] - mu2 * mu2
+                r2 = (S[9, i, j] - mu2 * muf + C) / (math.sqrt(abs(s2 * sf)) + C)
+            if m3[i, j]:
+                sm = S[6, i, j] - mum * mum
+                r3 = (S[10, i, j] - mum * muf + C) / (math.sqrt(abs(sm * sf)) + C)
+            total += max(max(r1, r2), r3)
+    return total

@@ -3,8 +3,9 @@
 Sources: Sheikh & Bovik's pixel-domain VIF as used by Tang (``vifp_mscale.m``)
 and CDDFuse (``Evaluator.VIFF``); Han, Cai, Cao & Xu 2013 VIFF (MEFB
 ``metricsVIF.m``); Chen & Blum and Chen & Varshney from Liu's toolbox
-(VIFB/MEFB ``metricsQcb.m``/``metricsQcv.m``).  Vectorised: the four VIF
-scales filter the three images as one stack; the HVS filters use FFTs.
+(VIFB/MEFB ``metricsQcb.m``/``metricsQcv.m``).  Vectorised: the VIF window
+statistics use FFT filtering (``_fft_filters``) and a compiled per-pixel
+kernel (``_vif_kernels``); the HVS filters use FFTs.
 """
 from __future__ import annotations
 
@@ -12,64 +13,71 @@ import numpy as np
 from scipy import ndimage
 
 from .._input import prepare, undefined
+from ._fft_filters import gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
+from ._vif_kernels import gsm_log_args, viff_log_args
 from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
 from .information import stretch
 
 
-def _gsm_scales(A: np.ndarray, B: np.ndarray, dist: np.ndarray, sigma_nsq: float):
-    """Per-scale maps (num, den, g) of the 4-scale Gaussian scale-mixture model for each reference.
-
-    The references A and B are each compared with ``dist``.  Scale s uses an
-    N×N Gaussian window, N = 2^(5−s)+1, σ = N/5, 'valid' filtering and 2×
-    decimation before scales 2–4, exactly as ``vifp_mscale.m``.  The window
-    statistics do not depend on σ_n², so they are shared (``_gsm_stats``).
-    """
-    out = []
-    eps = 1e-10
-    for s11, s22, s12 in _gsm_stats(A, B, dist):
-        s11 = np.maximum(s11, 0.0)
-        s22 = np.maximum(s22, 0.0)
-        low1 = s11 < eps
-        low2 = s22 < eps
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gg = s12 / (s11 + eps)
-        sv = s22 - gg * s12
-        # the reference's sequence of masked assignments, in order
-        gg[low1] = 0.0
-        sv = np.where(low1, s22, sv)
-        s11 = np.where(low1, 0.0, s11)
-        gg[np.broadcast_to(low2, gg.shape)] = 0.0
-        sv[np.broadcast_to(low2, sv.shape)] = 0.0
-        neg = gg < 0
-        sv = np.where(neg, s22, sv)
-        gg[neg] = 0.0
-        np.maximum(sv, eps, out=sv)  # sv <= eps -> eps
-        num = np.log10(1 + gg * gg * s11 / (sv + sigma_nsq))
-        den = np.log10(1 + s11 / sigma_nsq)
-        out.append((num, den, gg))
-    return out
-
-
 def _gsm_stats(A: np.ndarray, B: np.ndarray, dist: np.ndarray):
-    """Window statistics (σ_ref², σ_dist², σ_ref,dist) per scale; cached within ``evaluate``."""
+    """4-scale Gaussian scale-mixture model statistics of the references A and B against ``dist``.
+
+    Scale s uses an N×N Gaussian window, N = 2^(5−s)+1, σ = N/5, 'valid'
+    filtering and 2× decimation before scales 2–4, exactly as ``vifp_mscale.m``.
+    The per-pixel model terms (gain, residual variance, the reference's masked
+    assignments and the log10 information terms) are evaluated by the compiled
+    kernels of ``_vif_kernels`` (``gsm_log_args``, ``viff_log_args``); the window
+    statistics do not depend on σ_n², so VIFp_sum and VIFF share them.
+    Returns (σ_ref², σ_dist², σ_ref,dist) per scale; cached within ``evaluate``.
+    """
     from .._cache import cached
 
     return cached(("gsm", id(A), id(B), id(dist)), lambda: _gsm_stats_compute(np.stack([A, B]), dist), A, B, dist)
 
 
 def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
+    """Per scale: Gaussian-window (σ_ref², σ_dist², σ_ref,dist) of ``refs`` (k, H, W) against ``dist``.
+
+    'valid' separable filtering as ``filter2`` in ``vifp_mscale.m``.  The
+    images are centred on their means first (the statistics are
+    shift-invariant; this only reduces the cancellation in E[x²] − μ²), and
+    the 17-tap window of scale 1 and the 9-tap filtering and decimation that
+    make the scale-2 images are applied by FFT (``sep_valid_fft_multi``), the
+    shorter ones directly; both agree with direct filtering to round-off.
+    Maps are filtered one at a time so that no temporary is larger than a
+    few image planes (large short-lived arrays cost page faults).
+    """
     stack = np.concatenate([refs, dist[None]])
+    stack -= stack.mean(axis=(-2, -1), keepdims=True)
     k = refs.shape[0]
     out = []
+    g1, g2 = gaussian_1d(17, 17 / 5.0), gaussian_1d(9, 9 / 5.0)
     for scale in range(1, 5):
         n = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(n, n / 5.0)
-        if scale > 1:
-            stack = sep_valid_decimate(stack, g)
-        r, d = stack[:k], stack[k]
-        s = sep_valid(np.concatenate([stack, r * r, (d * d)[None], r * d]), g)
-        mu1, mu2 = s[:k], s[k]
-        out.append((s[k + 1:2 * k + 1] - mu1 * mu1, s[2 * k + 1] - mu2 * mu2, s[2 * k + 2:] - mu1 * mu2))
+        if scale == 1:
+            # one forward FFT per image gives the scale-1 means and the scale-2 (decimated) images
+            filt = sep_valid_fft
+            pairs = [sep_valid_fft_multi(x, [(g1, 1), (g2, 2)]) for x in stack]
+            mu = [p[0] for p in pairs]
+            next_stack = np.stack([p[1] for p in pairs])
+        else:
+            if scale > 2:
+                stack = sep_valid_decimate(stack, g)
+            else:
+                stack = next_stack
+            filt = sep_valid
+            mu = filt(stack, g)
+        d, mu_d = stack[k], mu[k]
+        shape = mu_d.shape
+        s11 = np.empty((k,) + shape)
+        s12 = np.empty((k,) + shape)
+        for i in range(k):
+            r, mu_r = stack[i], mu[i]
+            np.subtract(filt(r * r, g), mu_r * mu_r, out=s11[i])
+            np.subtract(filt(r * d, g), mu_r * mu_d, out=s12[i])
+        s22 = np.subtract(filt(d * d, g), mu_d * mu_d)
+        out.append((s11, s22, s12))
     return out
 
 
@@ -83,9 +91,13 @@ def vifp_sum(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 41:
         return undefined("VIF needs images of at least 41x41 pixels")
-    scales = _gsm_scales(A, B, f, 2.0)
-    num = sum(s[0].sum(axis=(1, 2)) for s in scales)
-    den = sum(s[1].sum(axis=(1, 2)) for s in scales)
+    num = np.zeros(2)
+    den = np.zeros(2)
+    for s11, s22, s12 in _gsm_stats(A, B, f):
+        n_, d_ = np.empty_like(s11), np.empty_like(s11)
+        gsm_log_args(s11, s22, s12, 2.0, n_, d_)
+        num += np.log10(n_, out=n_).sum(axis=(1, 2))
+        den += np.log10(d_, out=d_).sum(axis=(1, 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         v = num / den
     v = np.where(np.isnan(v), 1.0, v)
@@ -107,10 +119,11 @@ def viff(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float |
         return undefined("VIFF needs images of at least 41x41 pixels")
     C = 1e-7
     scores = []
-    for num, den, g in _gsm_scales(A, B, f, 0.005 * 255 * 255):
-        use1 = g[0] < g[1]
-        z = np.where(use1, num[0], num[1])
-        m = np.where(use1, den[0], den[1])
+    for s11, s22, s12 in _gsm_stats(A, B, f):
+        z, m = np.empty_like(s22), np.empty_like(s22)
+        viff_log_args(s11, s22, s12, 0.005 * 255 * 255, z, m)
+        z = np.log10(z, out=z)
+        m = np.log10(m, out=m)
         scores.append((z + C).sum() / (m + C).sum())
     return float(np.dot(scores, VIFF_WEIGHTS))
 

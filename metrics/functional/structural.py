@@ -12,33 +12,61 @@ from __future__ import annotations
 import numpy as np
 
 from .._input import prepare, undefined
-from ._filters import box_valid, gaussian_1d, halve, sep_same, sep_valid
+from ._filters import box_valid, gaussian_1d, halve
+from ._ssim_fast import sep_filter
 
 G11 = (11, 1.5)
 
 
-def _stats(x: np.ndarray, y: np.ndarray, window: tuple[int, float] = G11, *, valid: bool = True,
-           mode: str = "nearest"):
-    """Gaussian-window means, variances and covariance of x and y (population form).
+def _gmap(x: np.ndarray, y: np.ndarray | None, window: tuple, valid: bool, mode: str, memo: dict | None):
+    """One filtered window moment: x (y None) or the product x·y, Gaussian (or ``("box", n)``) window.
 
-    Cached within ``evaluate`` (SSIM, Q_S, Q_W and MS-SSIM share the (A,F) and (B,F) statistics).
+    Memoised in ``memo`` (within one metric call) and in the ``evaluate`` cache,
+    so that pairs sharing an image (SSIM's (A,F) and (B,F), Q_S's (A,B), MEF-SSIM)
+    filter each distinct moment once.
     """
     from .._cache import cached
 
+    ids = (id(x),) if y is None else tuple(sorted((id(x), id(y))))
+    key = ("gmap", ids, window, valid, mode)
+    if memo is not None and key in memo:
+        return memo[key]
+
     def compute():
-        g = gaussian_1d(*window)
-        stack = np.stack([x, y, x * x, y * y, x * y])
-        s = sep_valid(stack, g) if valid else sep_same(stack, g, mode)
-        mx, my = s[0], s[1]
-        return mx, my, s[2] - mx * mx, s[3] - my * my, s[4] - mx * my
+        g = np.full(window[1], 1.0 / window[1]) if window[0] == "box" else gaussian_1d(*window)
+        return sep_filter(x if y is None else np.multiply(x, y), g, mode=mode, valid=valid)
+
+    v = cached(key, compute, x, y)
+    if memo is not None:
+        memo[key] = v
+    return v
+
+
+def _stats(x: np.ndarray, y: np.ndarray, window: tuple[int, float] = G11, *, valid: bool = True,
+           mode: str = "nearest", memo: dict | None = None):
+    """Gaussian-window means, variances and covariance of x and y (population form).
+
+    Cached within ``evaluate`` (SSIM, Q_S, Q_W, MS-SSIM and MEF-SSIM share the
+    filtered moments); ``memo`` shares them between the calls of one metric.
+    """
+    from .._cache import cached
+
+    if memo is None:
+        memo = {}
+
+    def compute():
+        mx, my = _gmap(x, None, window, valid, mode, memo), _gmap(y, None, window, valid, mode, memo)
+        sxx, syy = _gmap(x, x, window, valid, mode, memo), _gmap(y, y, window, valid, mode, memo)
+        sxy = _gmap(x, y, window, valid, mode, memo)
+        return mx, my, sxx - mx * mx, syy - my * my, sxy - mx * my
 
     return cached(("stats", id(x), id(y), window, valid, mode), compute, x, y)
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tuple[int, float] = G11,
-             valid: bool = True, mode: str = "nearest") -> np.ndarray:
+             valid: bool = True, mode: str = "nearest", memo: dict | None = None) -> np.ndarray:
     """The SSIM map of Wang et al. 2004 with a Gaussian window."""
-    mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode)
+    mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode, memo=memo)
     return ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
 
 
@@ -60,14 +88,16 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "sta
         return _ssim_skimage019(f, A, B)
     if variant == "tang":
         C1, C2 = 0.01 ** 2, 0.03 ** 2
-        sa = ssim_map(f, A, C1=C1, C2=C2, valid=False, mode="nearest").mean()
-        sb = ssim_map(f, B, C1=C1, C2=C2, valid=False, mode="nearest").mean()
+        memo: dict = {}
+        sa = ssim_map(f, A, C1=C1, C2=C2, valid=False, mode="nearest", memo=memo).mean()
+        sb = ssim_map(f, B, C1=C1, C2=C2, valid=False, mode="nearest", memo=memo).mean()
         return float((sa + sb) / 2)
     if min(f.shape) < 11:
         return undefined("SSIM needs images of at least 11x11 pixels")
     C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    sa = ssim_map(A, f, C1=C1, C2=C2).mean()
-    sb = ssim_map(B, f, C1=C1, C2=C2).mean()
+    memo: dict = {}
+    sa = ssim_map(A, f, C1=C1, C2=C2, memo=memo).mean()
+    sb = ssim_map(B, f, C1=C1, C2=C2, memo=memo).mean()
     return float(sa + sb) if variant == "vifb" else float((sa + sb) / 2)
 
 
@@ -101,19 +131,23 @@ def _ssim_skimage019(f: np.ndarray, A: np.ndarray, B: np.ndarray, data_range: fl
 MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def _ms_ssim_pair(x: np.ndarray, y: np.ndarray) -> float:
+def _ms_ssim_pairs(A: np.ndarray, B: np.ndarray, f: np.ndarray) -> tuple[float, float]:
+    """MS-SSIM(A,F) and MS-SSIM(B,F); the three images are halved once per scale and F's moments shared."""
     C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    vals = []
+    vals: list[list[float]] = [[], []]
     for level in range(len(MS_WEIGHTS)):
-        mx, my, vx, vy, cxy = _stats(x, y)
-        cs = (2 * cxy + C2) / (vx + vy + C2)
-        if level == len(MS_WEIGHTS) - 1:
-            lum = (2 * mx * my + C1) / (mx * mx + my * my + C1)
-            vals.append(max(float((lum * cs).mean()), 0.0))
-        else:
-            vals.append(max(float(cs.mean()), 0.0))
-            x, y = halve(x), halve(y)
-    return float(np.prod(np.power(vals, MS_WEIGHTS)))
+        memo: dict = {}
+        for k, x in enumerate((A, B)):
+            mx, my, vx, vy, cxy = _stats(x, f, memo=memo)
+            cs = (2 * cxy + C2) / (vx + vy + C2)
+            if level == len(MS_WEIGHTS) - 1:
+                lum = (2 * mx * my + C1) / (mx * mx + my * my + C1)
+                vals[k].append(max(float((lum * cs).mean()), 0.0))
+            else:
+                vals[k].append(max(float(cs.mean()), 0.0))
+        if level < len(MS_WEIGHTS) - 1:
+            A, B, f = halve(A), halve(B), halve(f)
+    return tuple(float(np.prod(np.power(v, MS_WEIGHTS))) for v in vals)
 
 
 def ms_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
@@ -127,7 +161,8 @@ def ms_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: floa
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) <= 160:
         return undefined("MS-SSIM needs images larger than 160 px on the smaller side")
-    return (_ms_ssim_pair(A, f) + _ms_ssim_pair(B, f)) / 2.0
+    qa, qb = _ms_ssim_pairs(A, B, f)
+    return (qa + qb) / 2.0
 
 
 def _mef_ssim_scale(seq: np.ndarray, f: np.ndarray, K: float = 0.03) -> float:
@@ -205,9 +240,9 @@ def mef_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
     return float(np.prod(qs ** MEF_WEIGHTS))
 
 
-def _ssim_yang(x: np.ndarray, y: np.ndarray):
+def _ssim_yang(x: np.ndarray, y: np.ndarray, memo: dict | None = None):
     """Liu toolbox ``ssim_yang``: Gaussian 7×7 σ=1.5, C1 = C2 = 2e-16, 'valid'."""
-    mx, my, vx, vy, cxy = _stats(x, y, (7, 1.5))
+    mx, my, vx, vy, cxy = _stats(x, y, (7, 1.5), memo=memo)
     C = 2e-16
     with np.errstate(divide="ignore", invalid="ignore"):
         m = ((2 * mx * my + C) * (2 * cxy + C)) / ((mx * mx + my * my + C) * (vx + vy + C))
@@ -223,8 +258,9 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Qc needs images of at least 11x11 pixels")
-    sa, _, _, caf = _ssim_yang(A, f)
-    sb, _, _, cbf = _ssim_yang(B, f)
+    memo: dict = {}
+    sa, _, _, caf = _ssim_yang(A, f, memo)
+    sb, _, _, cbf = _ssim_yang(B, f, memo)
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = caf / (caf + cbf)
         s = lam * sa + (1 - lam) * sb
@@ -243,9 +279,10 @@ def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Qy needs images of at least 11x11 pixels")
-    sab, va, vb, _ = _ssim_yang(A, B)
-    saf = _ssim_yang(A, f)[0]
-    sbf = _ssim_yang(B, f)[0]
+    memo: dict = {}
+    sab, va, vb, _ = _ssim_yang(A, B, memo)
+    saf = _ssim_yang(A, f, memo)[0]
+    sbf = _ssim_yang(B, f, memo)[0]
     binm = sab >= 0.75
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = va / (va + vb)
@@ -257,13 +294,14 @@ def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 def _piella_terms(x: np.ndarray, y: np.ndarray, f: np.ndarray):
     """λ, saliency weights and the two SSIM maps of Liu's ``metricsQw`` (Gaussian 11, L=255, 'valid')."""
     C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    _, _, vx, vy, _ = _stats(x, y)
+    memo: dict = {}
+    _, _, vx, vy, _ = _stats(x, y, memo=memo)
     fix = np.where(vx + vy == 0, 0.5, 0.0)
     vx, vy = vx + fix, vy + fix
     lam = vx / (vx + vy)
     # SSIM is symmetric in its arguments; (x, f) shares the window statistics with SSIM's
-    s1 = ssim_map(x, f, C1=C1, C2=C2)
-    s2 = ssim_map(y, f, C1=C1, C2=C2)
+    s1 = ssim_map(x, f, C1=C1, C2=C2, memo=memo)
+    s2 = ssim_map(y, f, C1=C1, C2=C2, memo=memo)
     return lam, np.maximum(vx, vy), s1, s2
 
 

@@ -165,8 +165,13 @@ def ms_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: floa
     return (qa + qb) / 2.0
 
 
-def _mef_ssim_scale(seq: np.ndarray, f: np.ndarray, K: float = 0.03) -> float:
-    """One scale of Ma et al.'s MEF-SSIM, vectorised (``mef_ssim.m``)."""
+def _mef_ssim_scale(srcs: list[np.ndarray], f: np.ndarray, K: float = 0.03) -> float:
+    """One scale of Ma et al.'s MEF-SSIM, vectorised (``mef_ssim.m``).
+
+    The Gaussian-window moments come from ``_gmap`` (at full scale they are the
+    ones SSIM, Q_S and MS-SSIM use, shared within ``evaluate``).
+    """
+    seq = np.stack(srcs)
     k, n = seq.shape[0], 11
     eps = np.finfo(float).eps
     # uniform-window statistics (11×11 'valid'): means, covariances between sources
@@ -189,19 +194,15 @@ def _mef_ssim_scale(seq: np.ndarray, f: np.ndarray, K: float = 0.03) -> float:
     scale = np.where(rnorm > 0, ed.max(axis=0) / np.where(rnorm > 0, rnorm, 1.0), 1.0)
     c = c * scale
     # Gaussian-window statistics of r = Σ c_k (P_k − mu_k) and of the fused patch
-    g = gaussian_1d(*G11)
-    gstack = [f, f * f] + [seq[i] for i in range(k)] + [seq[i] * f for i in range(k)]
-    gstack += [seq[i] * seq[j] for i in range(k) for j in range(i, k)]
-    G = sep_valid(np.stack(gstack), g)
-    Gf, Gff = G[0], G[1]
-    Gp = G[2:2 + k]
-    Gpf = G[2 + k:2 + 2 * k]
-    Gpp = {}
-    idx = 2 + 2 * k
-    for i in range(k):
-        for j in range(i, k):
-            Gpp[(i, j)] = G[idx]
-            idx += 1
+    memo: dict = {}
+
+    def gm(x, y=None):
+        return _gmap(x, y, G11, True, "nearest", memo)
+
+    Gf, Gff = gm(f), gm(f, f)
+    Gp = [gm(srcs[i]) for i in range(k)]
+    Gpf = [gm(srcs[i], f) for i in range(k)]
+    Gpp = {(i, j): gm(srcs[i], srcs[j]) for i in range(k) for j in range(i, k)}
     mu1 = sum(c[i] * (Gp[i] - mu[i]) for i in range(k))
     er2 = 0.0
     for i in range(k):
@@ -228,12 +229,12 @@ def mef_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) / 4 < 11:
         return undefined("MEF-SSIM needs at least 44 px on the smaller side")
-    seq = np.stack([A, B])
+    srcs = [A, B]
     qs = []
     for level in range(3):
-        qs.append(_mef_ssim_scale(seq, f))
+        qs.append(_mef_ssim_scale(srcs, f))
         if level < 2:
-            seq, f = halve(seq), halve(f)
+            srcs, f = [halve(x) for x in srcs], halve(f)
     qs = np.array(qs)
     if np.any(qs < 0):
         return float(np.prod(np.power(qs.astype(complex), MEF_WEIGHTS)).real)

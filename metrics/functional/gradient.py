@@ -45,14 +45,27 @@ def spatial_frequency(fused: np.ndarray, a=None, b=None, *, normalise: str = "me
     return float(np.sqrt((dh * dh).mean() + (dv * dv).mean()))
 
 
+_PAD_MODES = {"constant": "constant", "nearest": "edge", "mirror": "reflect", "reflect": "symmetric", "wrap": "wrap"}
+
+
 def _sobel(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sobel responses (horizontal derivative, vertical derivative), unnormalised, on the last two axes."""
-    if mode == "constant":
-        kw = dict(mode="constant", cval=0.0)
-    else:
-        kw = dict(mode=mode)
-    sx = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=-1, **kw), [1.0, 2.0, 1.0], axis=-2, **kw)
-    sy = ndimage.correlate1d(ndimage.correlate1d(x, [-1.0, 0.0, 1.0], axis=-2, **kw), [1.0, 2.0, 1.0], axis=-1, **kw)
+    """Sobel responses (horizontal derivative, vertical derivative), unnormalised, on the last two axes.
+
+    Same as ``ndimage.correlate1d`` with [−1, 0, 1] along the derivative axis and [1, 2, 1]
+    across it, border ``mode`` in ndimage's naming (zero for 'constant'); computed by slicing
+    one padded copy, which is several times faster than four ndimage passes.  The sums are
+    exact (hence bit-identical to ndimage) for integer grey levels.
+    """
+    pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+    p = np.pad(x, pad, mode=_PAD_MODES[mode])
+    d = p[..., :, 2:] - p[..., :, :-2]
+    sx = d[..., 1:-1, :] * 2.0
+    sx += d[..., :-2, :]
+    sx += d[..., 2:, :]
+    d = p[..., 2:, :] - p[..., :-2, :]
+    sy = d[..., :, 1:-1] * 2.0
+    sy += d[..., :, :-2]
+    sy += d[..., :, 2:]
     return sx, sy
 
 

@@ -9,13 +9,16 @@ kernel (``_vif_kernels``); the HVS filters use FFTs.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-from scipy import ndimage
+import scipy.fft as sfft
 
 from .._input import prepare, undefined
-from ._fft_filters import gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
+from ._fft_filters import WORKERS, gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
 from ._vif_kernels import gsm_log_args, viff_log_args
 from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
+from .gradient import _sobel
 from .information import stretch
 
 
@@ -136,22 +139,32 @@ def _freqspace(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
-def _freq_filter(x: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """``ifft2(ifftshift(fftshift(fft2(x)) .* H))`` (complex)."""
-    return np.fft.ifft2(np.fft.fft2(x) * np.fft.ifftshift(H))
+@lru_cache(maxsize=8)
+def _qcb_csf(shape: tuple[int, int]) -> np.ndarray:
+    """Qcb's CSF exp(−(r/f0)²) − a·exp(−(r/f1)²) on ``freqspace`` with r scaled by size/30, ``ifftshift``-ed."""
+    hang, lie = shape
+    u, v = _freqspace(shape)
+    r = np.sqrt((lie / 30.0 * u) ** 2 + (hang / 30.0 * v) ** 2)
+    Sd = np.fft.ifftshift(np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2))
+    Sd.setflags(write=False)
+    return Sd
 
 
-def _gauss_same_complex(x: np.ndarray, sigma: float) -> np.ndarray:
-    """``filter2`` with the unnormalised 31×31 Gaussian exp(−r²/2σ²)/(2πσ²), 'same', zero padding."""
+@lru_cache(maxsize=8)
+def _qcv_csf(shape: tuple[int, int]) -> np.ndarray:
+    """Qcv's Mannos–Sakrison-type CSF on ``freqspace`` with r scaled by size/8, ``ifftshift``-ed."""
+    hang, lie = shape
+    u, v = _freqspace(shape)
+    r = np.sqrt((lie / 8.0 * u) ** 2 + (hang / 8.0 * v) ** 2)
+    theta = np.fft.ifftshift(2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1)))
+    theta.setflags(write=False)
+    return theta
+
+
+def _gauss_kernel_31(sigma: float) -> np.ndarray:
+    """1-D factor of the unnormalised 31×31 Gaussian exp(−r²/2σ²)/(2πσ²) of Liu's Qcb (scale folded in)."""
     t = np.arange(-15, 16, dtype=np.float64)
-    g = np.exp(-(t * t) / (2 * sigma * sigma))
-    scale = 1.0 / (2 * np.pi * sigma * sigma)
-
-    def filt(y):
-        y = ndimage.correlate1d(y, g, axis=1, mode="constant")
-        return ndimage.correlate1d(y, g, axis=0, mode="constant") * scale
-
-    return filt(x.real) + 1j * filt(x.imag)
+    return np.exp(-(t * t) / (2 * sigma * sigma)) / np.sqrt(2 * np.pi * sigma * sigma)
 
 
 def _normalize1(x: np.ndarray) -> np.ndarray:
@@ -167,7 +180,8 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
 
     Images min-max stretched to 0–255; CSF filter exp(−(r/f0)²) − a·exp(−(r/f1)²)
     (f0=15.3870, f1=1.3456, a=0.7622) in the frequency domain with r scaled by
-    size/30; local contrast G_σ=2 * I / G_σ=4 * I − 1 (31×31, 'same'); masking
+    size/30; local contrast G_σ=2 * I / G_σ=4 * I − 1 (31×31, 'same', computed
+    by zero-padded FFT: equal to direct filtering up to round-off); masking
     C³/(C²+1e-4); saliency-weighted mean of the contrast preservation.
     ``unit_scale_first=True`` reproduces MEFB, which calls ``im2double`` on uint8
     first (so the stretch rounds from [0,1] values; ±1e-4 differences).
@@ -176,16 +190,17 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     if unit_scale_first:
         f, A, B = f / 255.0, A / 255.0, B / 255.0
     imgs = [_normalize1(x) for x in (A, B, f)]
-    hang, lie = f.shape
-    u, v = _freqspace(f.shape)
-    r = np.sqrt((lie / 30.0 * u) ** 2 + (hang / 30.0 * v) ** 2)
-    Sd = np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2)
-    Cp = []
-    for x in imgs:
-        y = _freq_filter(x, Sd)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.abs(_gauss_same_complex(y, 2.0) / _gauss_same_complex(y, 4.0) - 1)
-        Cp.append(c ** 3 / (c ** 2 + 1e-4))
+    # CSF in the frequency domain (circular, as the reference), then the two Gaussian
+    # 'same' filters (zero padding) from one padded FFT of the three filtered images
+    y = sfft.ifft2(sfft.fft2(np.stack(imgs), workers=WORKERS) * _qcb_csf(f.shape), workers=WORKERS,
+                   overwrite_x=True)
+    g2, g4 = gauss_same_fft(y, [_gauss_kernel_31(2.0), _gauss_kernel_31(4.0)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g2 /= g4
+    g2 -= 1
+    c = np.abs(g2)
+    c2 = c * c
+    Cp = c2 * c / (c2 + 1e-4)
     c1, c2, cf = Cp
     with np.errstate(divide="ignore", invalid="ignore"):
         q1 = np.where(c1 < cf, c1 / cf, cf / c1)
@@ -218,24 +233,14 @@ def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | 
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     A, B, f = (_normalize1(x) for x in (A, B, f))
-    k1 = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-    k2 = np.array([[-1.0, -2, -1], [0, 0, 0], [1, 2, 1]])
-
-    def mag(x):
-        gx = ndimage.correlate(x, k1, mode="constant")
-        gy = ndimage.correlate(x, k2, mode="constant")
-        return np.sqrt(gx * gx + gy * gy)
-
-    lam1 = (_blocks(mag(A), 16) ** 5).sum(axis=(2, 3))
-    lam2 = (_blocks(mag(B), 16) ** 5).sum(axis=(2, 3))
-    hang, lie = f.shape
-    u, v = _freqspace(f.shape)
-    r = np.sqrt((lie / 8.0 * u) ** 2 + (hang / 8.0 * v) ** 2)
-    theta = 2.6 * (0.0192 + 0.144 * r) * np.exp(-((0.144 * r) ** 1.1))
-    D = []
-    for x in (A, B):
-        d = _freq_filter(x - f, theta)
-        D.append((_blocks(d, 16) ** 2).mean(axis=(2, 3)))
+    # Sobel [[-1,0,1],[-2,0,2],[-1,0,1]] and its transpose, zero padding (``_sobel``: exact on the stretched levels)
+    gx, gy = _sobel(np.stack([A, B]), "constant")
+    mag = np.sqrt(gx * gx + gy * gy)
+    lam1 = (_blocks(mag[0], 16) ** 5).sum(axis=(2, 3))
+    lam2 = (_blocks(mag[1], 16) ** 5).sum(axis=(2, 3))
+    d = sfft.ifft2(sfft.fft2(np.stack([A - f, B - f]), workers=WORKERS) * _qcv_csf(f.shape), workers=WORKERS,
+                   overwrite_x=True)
+    D = [(_blocks(x, 16) ** 2).mean(axis=(2, 3)) for x in d]
     den = (lam1 + lam2).sum()
     if den == 0:
         return undefined("Qcv is undefined: both sources are constant")

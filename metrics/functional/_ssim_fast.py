@@ -123,3 +123,43 @@ def sep_filter(x: np.ndarray, g: np.ndarray, *, mode: str = "constant", valid: b
     if out.size:
         _sep_filter(x3, g, _MODES[mode], valid, out)
     return out[0] if squeeze else out
+
+
+@njit(cache=True, nogil=True)
+def _box_valid(x, size, out):
+    """``_filters.box_valid`` in one compiled pass per image (same additions in the same order)."""
+    k, H, W = x.shape
+    c = np.zeros((H + 1, W + 1))
+    row = np.empty(W)
+    inv = float(size * size)
+    for m in range(k):
+        xm = x[m]
+        for i in range(H):
+            xr = xm[i]
+            acc = 0.0
+            for j in range(W):  # cumulative sum along axis -1
+                acc += xr[j]
+                row[j] = acc
+            prev = c[i]
+            cur = c[i + 1]
+            for j in range(W):  # then along axis -2
+                cur[j + 1] = prev[j + 1] + row[j]
+        om = out[m]
+        for i in range(H - size + 1):
+            lo = c[i]
+            hi = c[i + size]
+            o = om[i]
+            for j in range(W - size + 1):
+                o[j] = (hi[j + size] - lo[j + size] - hi[j] + lo[j]) / inv
+    return out
+
+
+def box_valid(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over size×size windows ('valid') by cumulative sums; bit-for-bit ``_filters.box_valid``."""
+    squeeze = x.ndim == 2
+    x3 = np.ascontiguousarray(x[None] if squeeze else x, dtype=np.float64)
+    k, H, W = x3.shape
+    out = np.empty((k, max(H - size + 1, 0), max(W - size + 1, 0)))
+    if out.size:
+        _box_valid(x3, size, out)
+    return out[0] if squeeze else out

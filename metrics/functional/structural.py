@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._input import prepare, undefined
-from ._filters import box_valid, gaussian_1d, halve
-from ._ssim_fast import sep_filter
+from ._filters import gaussian_1d, halve
+from ._ssim_fast import box_valid, sep_filter
 
 G11 = (11, 1.5)
 

@@ -163,3 +163,95 @@ def box_valid(x: np.ndarray, size: int) -> np.ndarray:
     if out.size:
         _box_valid(x3, size, out)
     return out[0] if squeeze else out
+
+
+@njit(cache=True, nogil=True)
+def _uniform_reflect(x, size, out):
+    """``uniform_filter1d`` with 'reflect' borders on axis -1, then on axis -2 (scipy's running sums, same order)."""
+    k, H, W = x.shape
+    r = size // 2
+    fs = float(size)
+    line = np.empty(W + size - 1)
+    t = np.empty((H + size - 1, W))
+    acc = np.empty(W)
+    for m in range(k):
+        xm = x[m]
+        for i in range(H):  # axis -1: one running sum per row
+            xr = xm[i]
+            for j in range(W):
+                line[r + j] = xr[j]
+            for d in range(1, r + 1):
+                line[r - d] = xr[_src(-d, W, 2)]
+            for d in range(size - r - 1):
+                line[r + W + d] = xr[_src(W + d, W, 2)]
+            tmp = 0.0
+            for j in range(size):
+                tmp += line[j]
+            tr = t[r + i]
+            tr[0] = tmp / fs
+            for j in range(1, W):
+                tmp += line[j + size - 1] - line[j - 1]
+                tr[j] = tmp / fs
+        for d in range(1, r + 1):  # reflected rows of the intermediate
+            t[r - d, :] = t[r + _src(-d, H, 2)]
+        for d in range(size - r - 1):
+            t[r + H + d, :] = t[r + _src(H + d, H, 2)]
+        om = out[m]
+        for j in range(W):  # axis -2: running sums of all columns at once
+            acc[j] = 0.0
+        for u in range(size):
+            tu = t[u]
+            for j in range(W):
+                acc[j] += tu[j]
+        o = om[0]
+        for j in range(W):
+            o[j] = acc[j] / fs
+        for i in range(1, H):
+            hi = t[i + size - 1]
+            lo = t[i - 1]
+            o = om[i]
+            for j in range(W):
+                acc[j] += hi[j] - lo[j]
+                o[j] = acc[j] / fs
+    return out
+
+
+def uniform_reflect(x: np.ndarray, size: int) -> np.ndarray:
+    """``uniform_filter1d(uniform_filter1d(x, size, -1, mode='reflect'), size, -2, mode='reflect')``, bit for bit.
+
+    x: (k, H, W) float64; ``size`` odd.
+    """
+    if size % 2 == 0:
+        raise ValueError("uniform_reflect needs an odd size")
+    x3 = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(x3.shape)
+    if out.size:
+        _uniform_reflect(x3, size, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def skimage_ssim_means(s, C1, C2, cov_norm, crop):
+    """Means of the two skimage SSIM maps (F vs s[1], F vs s[2]) over the map cropped by ``crop`` px.
+
+    s: the 8 filtered moments (F, A, B, F², A², B², FA, FB), (8, H, W).  Same
+    per-pixel formula as ``skimage.metrics.structural_similarity``; the means
+    are plain sequential sums (numpy's are pairwise: ~1e-16 relative).
+    """
+    _, H, W = s.shape
+    tot1 = 0.0
+    tot2 = 0.0
+    for i in range(crop, H - crop):
+        for j in range(crop, W - crop):
+            uf = s[0, i, j]
+            vf = cov_norm * (s[3, i, j] - uf * uf)
+            ux = s[1, i, j]
+            vx = cov_norm * (s[4, i, j] - ux * ux)
+            vxy = cov_norm * (s[6, i, j] - uf * ux)
+            tot1 += ((2 * uf * ux + C1) * (2 * vxy + C2)) / ((uf * uf + ux * ux + C1) * (vf + vx + C2))
+            ux = s[2, i, j]
+            vx = cov_norm * (s[5, i, j] - ux * ux)
+            vxy = cov_norm * (s[7, i, j] - uf * ux)
+            tot2 += ((2 * uf * ux + C1) * (2 * vxy + C2)) / ((uf * uf + ux * ux + C1) * (vf + vx + C2))
+    n = (H - 2 * crop) * (W - 2 * crop)
+    return tot1 / n, tot2 / n

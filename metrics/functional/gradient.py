@@ -6,6 +6,8 @@ re-implemented here, vectorised.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 from scipy import ndimage
 
@@ -76,6 +78,35 @@ def edge_intensity(fused: np.ndarray, a=None, b=None, *, data_range: float | Non
     return float(np.sqrt(sx * sx + sy * sy).mean())
 
 
+#: pixels per image in one strip of ``_row_strips`` (a few hundred kB per map: cache-resident, no page faults)
+_STRIP_PIXELS = 1 << 15
+
+
+def _row_strips(images: tuple[np.ndarray, ...], edges) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``edges`` (a Sobel-based (magnitude, angle) function of a stack) strip by strip.
+
+    The images are cut into horizontal strips of about ``_STRIP_PIXELS`` pixels; each
+    strip is stacked with one neighbour row above and below (where the image has one),
+    ``edges`` is applied and the halo rows are cropped, so the per-pixel results are
+    exactly those of the whole image (the 3×3 Sobel needs one neighbour; strips have at
+    least two rows, so mirror/nearest padding at the true borders is unaffected).  Sums
+    over strips equal whole-image sums up to the order of summation; the temporaries
+    stay small (cache-resident, no page faults from large short-lived arrays).
+    """
+    h, w = images[0].shape
+    step = max(2, _STRIP_PIXELS // max(w, 1))
+    r0 = 0
+    while r0 < h:
+        r1 = min(h, r0 + step)
+        if h - r1 < 2:  # never leave a one-row last strip
+            r1 = h
+        lo, hi = max(r0 - 1, 0), min(r1 + 1, h)
+        g, ang = edges(np.stack([x[lo:hi] for x in images]))
+        keep = slice(r0 - lo, r0 - lo + (r1 - r0))
+        yield g[..., keep, :], ang[..., keep, :]
+        r0 = r1
+
+
 def _qabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sobel magnitude and angle as in the Xydeas–Petrović code (zero padding, atan, π/2 where Sx=0).
 
@@ -111,11 +142,13 @@ def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, equal_gradient_quir
     (VIFB, MEFB, Tang, CDDFuse all carry it).  Range [0, 1].
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
-    (gA, gB, gF), (aA, aB, aF) = _qabf_edges(np.stack([A, B, f]))
-    den = (gA + gB).sum()
+    num = den = 0.0
+    for (gA, gB, gF), (aA, aB, aF) in _row_strips((A, B, f), _qabf_edges):
+        den += (gA + gB).sum()
+        num += (_qabf_q(gA, aA, gF, aF, equal_gradient_quirk) * gA
+                + _qabf_q(gB, aB, gF, aF, equal_gradient_quirk) * gB).sum()
     if den == 0:
         return undefined("Qabf is undefined: both sources are constant")
-    num = (_qabf_q(gA, aA, gF, aF, equal_gradient_quirk) * gA + _qabf_q(gB, aB, gF, aF, equal_gradient_quirk) * gB).sum()
     return float(num / den)
 
 
@@ -131,23 +164,25 @@ def _nabf_edges(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _nabf_core(f: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> float:
-    gF, aF = _nabf_edges(f)
+    num = den = 0.0
+    for (gF, gA, gB), (aF, aA, aB) in _row_strips((f, s1, s2), _nabf_edges):
 
-    def q(x):
-        gX, aX = _nabf_edges(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            G = np.where((gX == 0) | (gF == 0), 0.0, np.minimum(gX, gF) / np.maximum(gX, gF))
-        G = np.nan_to_num(G)
-        Aa = np.abs(np.abs(aX - aF) - np.pi / 2) * 2 / np.pi
-        qg = 0.9999 / (1.0 + np.exp(-19.0 * (G - 0.5)))
-        qa = 0.9995 / (1.0 + np.exp(-22.0 * (Aa - 0.5)))
-        w = np.where(gX >= 2.0, gX ** 1.5, 0.001)
-        return np.sqrt(qg * qa), w, gX
+        def q(gX, aX):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                G = np.where((gX == 0) | (gF == 0), 0.0, np.minimum(gX, gF) / np.maximum(gX, gF))
+            G = np.nan_to_num(G)
+            Aa = np.abs(np.abs(aX - aF) - np.pi / 2) * 2 / np.pi
+            qg = 0.9999 / (1.0 + np.exp(-19.0 * (G - 0.5)))
+            qa = 0.9995 / (1.0 + np.exp(-22.0 * (Aa - 0.5)))
+            w = np.where(gX >= 2.0, gX ** 1.5, 0.001)
+            return np.sqrt(qg * qa), w
 
-    qA, wA, gA = q(s1)
-    qB, wB, gB = q(s2)
-    na = (gF > gA) & (gF > gB)
-    return float((na * ((1 - qA) * wA + (1 - qB) * wB)).sum() / (wA + wB).sum())
+        qA, wA = q(gA, aA)
+        qB, wB = q(gB, aB)
+        na = (gF > gA) & (gF > gB)
+        num += (na * ((1 - qA) * wA + (1 - qB) * wB)).sum()
+        den += (wA + wB).sum()
+    return float(num / den)
 
 
 def nabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, tang_argument_bug: bool = False,

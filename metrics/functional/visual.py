@@ -192,15 +192,18 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     imgs = [_normalize1(x) for x in (A, B, f)]
     # CSF in the frequency domain (circular, as the reference), then the two Gaussian
     # 'same' filters (zero padding) from one padded FFT of the three filtered images
-    y = sfft.ifft2(sfft.fft2(np.stack(imgs), workers=WORKERS) * _qcb_csf(f.shape), workers=WORKERS,
-                   overwrite_x=True)
-    g2, g4 = gauss_same_fft(y, [_gauss_kernel_31(2.0), _gauss_kernel_31(4.0)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g2 /= g4
-    g2 -= 1
-    c = np.abs(g2)
-    c2 = c * c
-    Cp = c2 * c / (c2 + 1e-4)
+    # (one image at a time: smaller temporaries)
+    kernels = [_gauss_kernel_31(2.0), _gauss_kernel_31(4.0)]
+    Cp = []
+    for x in imgs:
+        y = sfft.ifft2(sfft.fft2(x, workers=WORKERS) * _qcb_csf(f.shape), workers=WORKERS, overwrite_x=True)
+        g2, g4 = gauss_same_fft(y, kernels)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g2 /= g4
+        g2 -= 1
+        c = np.abs(g2)
+        c2 = c * c
+        Cp.append(c2 * c / (c2 + 1e-4))
     c1, c2, cf = Cp
     with np.errstate(divide="ignore", invalid="ignore"):
         q1 = np.where(c1 < cf, c1 / cf, cf / c1)

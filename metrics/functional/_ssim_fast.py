@@ -255,3 +255,52 @@ def skimage_ssim_means(s, C1, C2, cov_norm, crop):
             tot2 += ((2 * uf * ux + C1) * (2 * vxy + C2)) / ((uf * uf + ux * ux + C1) * (vf + vx + C2))
     n = (H - 2 * crop) * (W - 2 * crop)
     return tot1 / n, tot2 / n
+
+
+@njit(cache=True, nogil=True)
+def _prewitt_mag(x, out):
+    """sqrt(gx² + gy²) with the 3×3 kernels [[1,0,-1]]*3 and its transpose, zero borders.
+
+    For integer-valued input every partial sum is exact, so this equals the two
+    ``ndimage.correlate`` calls bit for bit.
+    """
+    k, H, W = x.shape
+    P = np.zeros((H + 2, W + 2))
+    cs = np.empty(W + 2)
+    for m in range(k):
+        xm = x[m]
+        for i in range(H):
+            P[i + 1, 1:W + 1] = xm[i]
+        om = out[m]
+        for i in range(H):
+            a = P[i]
+            b = P[i + 1]
+            c = P[i + 2]
+            for j in range(W + 2):
+                cs[j] = a[j] + b[j] + c[j]
+            o = om[i]
+            for j in range(W):
+                gx = cs[j] - cs[j + 2]
+                gy = (a[j] + a[j + 1] + a[j + 2]) - (c[j] + c[j + 1] + c[j + 2])
+                o[j] = np.sqrt(gx * gx + gy * gy)
+    return out
+
+
+def prewitt_mag(x: np.ndarray) -> np.ndarray:
+    """Prewitt-like edge magnitude of each image of a (k, H, W) stack of integer grey levels (see ``_prewitt_mag``)."""
+    x3 = np.ascontiguousarray(x, dtype=np.float64)
+    return _prewitt_mag(x3, np.empty(x3.shape))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ssim_formula(mx, my, vx, vy, cxy, C1, C2, out):
+    a, b, c, d, e, o = mx.ravel(), my.ravel(), vx.ravel(), vy.ravel(), cxy.ravel(), out.ravel()
+    for j in range(o.shape[0]):
+        o[j] = ((2 * a[j] * b[j] + C1) * (2 * e[j] + C2)) / ((a[j] * a[j] + b[j] * b[j] + C1) * (c[j] + d[j] + C2))
+    return out
+
+
+def ssim_formula(mx, my, vx, vy, cxy, C1: float, C2: float) -> np.ndarray:
+    """((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)) in one pass, same operation order as numpy."""
+    args = [np.ascontiguousarray(v, dtype=np.float64) for v in (mx, my, vx, vy, cxy)]
+    return _ssim_formula(*args, float(C1), float(C2), np.empty(args[0].shape))

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d, halve
-from ._ssim_fast import box_valid, sep_filter, skimage_ssim_means, uniform_reflect
+from ._ssim_fast import box_valid, prewitt_mag, sep_filter, skimage_ssim_means, ssim_formula, uniform_reflect
 
 G11 = (11, 1.5)
 
@@ -67,7 +67,7 @@ def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tupl
              valid: bool = True, mode: str = "nearest", memo: dict | None = None) -> np.ndarray:
     """The SSIM map of Wang et al. 2004 with a Gaussian window."""
     mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode, memo=memo)
-    return ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
+    return ssim_formula(mx, my, vx, vy, cxy, C1, C2)
 
 
 def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "standard",
@@ -240,8 +240,7 @@ def _ssim_yang(x: np.ndarray, y: np.ndarray, memo: dict | None = None):
     """Liu toolbox ``ssim_yang``: Gaussian 7×7 σ=1.5, C1 = C2 = 2e-16, 'valid'."""
     mx, my, vx, vy, cxy = _stats(x, y, (7, 1.5), memo=memo)
     C = 2e-16
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = ((2 * mx * my + C) * (2 * cxy + C)) / ((mx * mx + my * my + C) * (vx + vy + C))
+    m = ssim_formula(mx, my, vx, vy, cxy, C, C)  # NaN/inf where the denominator is 0, as numpy
     return m, vx, vy, cxy
 
 
@@ -302,12 +301,12 @@ def _piella_terms(x: np.ndarray, y: np.ndarray, f: np.ndarray):
 
 
 def _prewitt_mag(x: np.ndarray) -> np.ndarray:
-    """Edge magnitude with Liu's Prewitt-like kernels (``filter2`` 'same', zero padding)."""
-    from scipy import ndimage
+    """Edge magnitude with Liu's Prewitt-like kernels (``filter2`` 'same', zero padding), per image of a stack.
 
-    gx = ndimage.correlate(x, np.array([[1.0, 0, -1], [1, 0, -1], [1, 0, -1]]), mode="constant")
-    gy = ndimage.correlate(x, np.array([[1.0, 1, 1], [0, 0, 0], [-1, -1, -1]]), mode="constant")
-    return np.sqrt(gx * gx + gy * gy)
+    The inputs are integer grey levels, so the ±1 sums are exact in any order;
+    one compiled pass (``_ssim_fast.prewitt_mag``), equal to the 3×3 correlations.
+    """
+    return prewitt_mag(x)
 
 
 def piella(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, kind: str = "E", alpha: float = 1.0,
@@ -324,7 +323,7 @@ def piella(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, kind: str = "E", 
     if min(f.shape) < 11:
         return undefined("Piella metrics need images of at least 11x11 pixels")
     if kind == "E":
-        A, B, f = _prewitt_mag(A), _prewitt_mag(B), _prewitt_mag(f)
+        A, B, f = _prewitt_mag(np.stack([A, B, f]))
     lam, sal, s1, s2 = _piella_terms(A, B, f)
     q = lam * s1 + (1 - lam) * s2
     if kind == "S":

@@ -4,12 +4,14 @@ For one orientation, the complex log-Gabor responses of all scales (single
 precision, from the FFT) are turned into phase-congruency energy, the
 frequency-spread weight and the orientation's contribution to the PC and
 covariance accumulators.  Array programming takes ~20 float64 passes over the
-(images × scales × pixels) data for this; the kernel makes one, per pixel, in
-float64 with the same formulas and the same order of the sums over scales as
-numpy's axis-0 reductions.  The only difference from the numpy chain is the
-rounding of ``|EO|``: here the correctly rounded single-precision modulus
-(float64 square root, rounded to float32), where numpy's SIMD complex64
-``abs`` is sometimes an ulp off.
+(images × scales × pixels) data for this; here two compiled passes (energy and
+exponent; weight and accumulation) around one numpy ``exp``, row-vectorised, in
+float64 with the same formulas, the same operation order and the same order
+of the sums over scales as numpy's axis-0 reductions.  The amplitudes are
+numpy's ``np.abs`` of the complex64 responses (computed outside: numpy's SIMD
+modulus differs from a correctly rounded one by an ulp at times), and the
+weight's exponential is numpy's, so the maps equal the numpy chain's.
+``masked_corr_sum`` fuses the per-pixel scores of Qp's masked correlation.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def orientation_energy(EO, T, eps, cutoff, g_sharp, sum_an_out, energy_out, arg_out):
+def orientation_energy(EO, An, T, eps, cutoff, g_sharp, sum_an_out, energy_out, arg_out):
     """First half of one orientation: amplitude sum, thresholded energy and the weight's exponent.
 
     EO: the (n, nscale, H, W) complex64 filter responses of n images, viewed as
-    float32 (n, nscale, H, 2W) (interleaved real, imaginary); T: (n,) noise
+    float32 (n, nscale, H, 2W) (interleaved real, imaginary); An: their
+    moduli ``np.abs(EO)`` (float32, (n, nscale, H, W)); T: (n,) noise
     thresholds.  Writes (n, H, W) float64 maps: Σ_s An, max(energy − T, 0) and
     (cutoff − width)·g, whose exponential numpy then takes in one vectorised pass.
     Works one image row at a time so that the loops over the row vectorise.
@@ -43,11 +46,12 @@ def orientation_energy(EO, T, eps, cutoff, g_sharp, sum_an_out, energy_out, arg_
             san = sum_an_out[k, i]
             for s in range(ns):
                 v = EO[k, s, i]
+                amp = An[k, s, i]
                 if s == 0:
                     for j in range(W):
                         e = np.float64(v[2 * j])
                         o = np.float64(v[2 * j + 1])
-                        an = np.float64(np.float32(math.sqrt(e * e + o * o)))
+                        an = np.float64(amp[j])
                         san[j] = an
                         se[j] = e
                         so[j] = o
@@ -56,7 +60,7 @@ def orientation_energy(EO, T, eps, cutoff, g_sharp, sum_an_out, energy_out, arg_
                     for j in range(W):
                         e = np.float64(v[2 * j])
                         o = np.float64(v[2 * j + 1])
-                        an = np.float64(np.float32(math.sqrt(e * e + o * o)))
+                        an = np.float64(amp[j])
                         san[j] += an
                         se[j] += e
                         so[j] += o

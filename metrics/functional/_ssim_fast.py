@@ -76,12 +76,15 @@ def _sep_filter(x, g, mode, valid, out):
                     buf[r + c] = 0.0 if sj < 0 else xr[sj]
             h = hx[i]
             b = buf[j0:j0 + wo + n - 1]  # b[j + r] is the sample at output column j
+            bc = b[r:r + wo]
             for j in range(wo):
-                h[j] = b[j + r] * gc
+                h[j] = bc[j] * gc
             for d in range(r, 0, -1):
                 gd = g[r - d]
+                bl = b[r - d:r - d + wo]  # zero-offset views keep the loop vectorised
+                br = b[r + d:r + d + wo]
                 for j in range(wo):
-                    h[j] += (b[j + r - d] + b[j + r + d]) * gd
+                    h[j] += (bl[j] + br[j]) * gd
         om = out[m]
         for i in range(i0, i1):
             o = om[i - i0]

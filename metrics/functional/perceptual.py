@@ -124,14 +124,14 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     acc = np.zeros((5, n, rows, cols))
     total_energy, total_sum_an, covx2, covy2, covxy = acc
     sum_an, energy, expo = np.empty((3, n, rows, cols))
+    an0 = np.empty((n, rows, cols), dtype=np.float32)
     for o in range(NORIENT):  # one orientation at a time (all images and scales batched) bounds memory
         angl = o * np.pi / NORIENT
         EO = sfft.ifft2(spec * bank[o], axes=(-2, -1), overwrite_x=True, workers=_FFT_WORKERS)
-        An = np.abs(EO)
-        T = _noise_thresholds(An[:, 0], *noise_const[o])
-        orientation_energy(EO.view(np.float32), An, T, EPS, CUTOFF, float(G_SHARP), sum_an, energy, expo)
+        orientation_energy(EO.view(np.float32), EPS, CUTOFF, float(G_SHARP), an0, sum_an, energy, expo)
+        T = _noise_thresholds(an0, *noise_const[o])
         np.exp(expo, out=expo)
-        orientation_accumulate(sum_an, energy, expo, np.cos(angl), np.sin(angl),
+        orientation_accumulate(sum_an, energy, expo, T, np.cos(angl), np.sin(angl),
                                total_energy, total_sum_an, covx2, covy2, covxy)
     pc = total_energy / (total_sum_an + EPS)
     covx2 /= NORIENT / 2

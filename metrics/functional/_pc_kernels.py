@@ -147,3 +147,21 @@ def masked_corr_sum(S, m1, m2, m3, C):
                 r3 = (S[10, i, j] - mum * muf + C) / (math.sqrt(abs(sm * sf)) + C)
             total += max(max(r1, r2), r3)
     return total
+
+
+@njit(cache=True, nogil=True)
+def finish(tot_energy, tot_sum_an, covx2, covy2, covxy, norient, eps, pc, M, m):
+    """PC = Σ energy / (Σ An + ε) and the moments M, m from the covariance accumulators (numpy's order)."""
+    te, ta = tot_energy.ravel(), tot_sum_an.ravel()
+    a, b, c = covx2.ravel(), covy2.ravel(), covxy.ravel()
+    p, big, small = pc.ravel(), M.ravel(), m.ravel()
+    half = norient / 2
+    for j in range(te.shape[0]):
+        p[j] = te[j] / (ta[j] + eps)
+        x2 = a[j] / half
+        y2 = b[j] / half
+        xy = c[j] / norient
+        d = x2 - y2
+        denom = math.sqrt(xy * xy + d * d) + eps
+        big[j] = (y2 + x2 + denom) / 2
+        small[j] = (y2 + x2 - denom) / 2

@@ -30,7 +30,7 @@ import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d
-from ._pc_kernels import masked_corr_sum, orientation_accumulate, orientation_energy
+from ._pc_kernels import finish, masked_corr_sum, orientation_accumulate, orientation_energy
 from ._ssim_fast import sep_filter
 
 NSCALE, NORIENT = 4, 6
@@ -133,13 +133,8 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         np.exp(expo, out=expo)
         orientation_accumulate(sum_an, energy, expo, T, np.cos(angl), np.sin(angl),
                                total_energy, total_sum_an, covx2, covy2, covxy)
-    pc = total_energy / (total_sum_an + EPS)
-    covx2 /= NORIENT / 2
-    covy2 /= NORIENT / 2
-    covxy /= NORIENT
-    denom = np.sqrt(covxy ** 2 + (covx2 - covy2) ** 2) + EPS
-    M = (covy2 + covx2 + denom) / 2
-    m = (covy2 + covx2 - denom) / 2
+    pc, M, m = np.empty((3, n, rows, cols))
+    finish(total_energy, total_sum_an, covx2, covy2, covxy, float(NORIENT), EPS, pc, M, m)
     if single:
         return pc[0], M[0], m[0]
     return pc, M, m

@@ -14,6 +14,8 @@ should centre their data first.
   several separable kernels (MATLAB ``filter2(k, x, 'same')``), real or complex
   input, one forward transform shared by all kernels.
 
+``workers`` (threads per transform) defaults to ``_threads.fft_workers()``.
+
 The 2-D transforms are done as two 1-D passes (``rfft`` along the rows, then
 ``fft`` along the columns), which pocketfft runs markedly faster on stacks
 than its ``irfft2``.
@@ -25,8 +27,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft as sfft
 
-#: threads used by the transforms (2: the benchmark machines have at least two cores)
-WORKERS = 2
+from ._threads import fft_workers
+
 
 
 @lru_cache(maxsize=64)
@@ -51,19 +53,20 @@ def _transfer2(g_bytes: bytes, n_rows: int, n_cols: int, real: bool) -> np.ndarr
     return t
 
 
-def sep_valid_fft(x: np.ndarray, g: np.ndarray, *, workers: int = WORKERS) -> np.ndarray:
+def sep_valid_fft(x: np.ndarray, g: np.ndarray, *, workers: int | None = None) -> np.ndarray:
     """``_filters.sep_valid(x, g)`` (separable correlation, 'valid') computed with real FFTs."""
     return sep_valid_fft_multi(x, [(g, 1)], workers=workers)[0]
 
 
 def sep_valid_fft_multi(x: np.ndarray, specs: list[tuple[np.ndarray, int]], *,
-                        workers: int = WORKERS) -> list[np.ndarray]:
+                        workers: int | None = None) -> list[np.ndarray]:
     """'valid' separable correlations of ``x`` with several kernels, sharing one forward transform.
 
     ``specs`` holds ``(g, step)`` pairs; each result is ``sep_valid(x, g)[..., ::step, ::step]``
     (``step=2`` is ``_filters.sep_valid_decimate``), up to round-off.  Only the rows kept are
     transformed back.
     """
+    workers = workers or fft_workers()
     h, w = x.shape[-2:]
     H = sfft.next_fast_len(h, real=True)
     W = sfft.next_fast_len(w, real=True)
@@ -86,13 +89,14 @@ def sep_valid_fft_multi(x: np.ndarray, specs: list[tuple[np.ndarray, int]], *,
     return out
 
 
-def gauss_same_fft(x: np.ndarray, kernels: list[np.ndarray], *, workers: int = WORKERS) -> list[np.ndarray]:
+def gauss_same_fft(x: np.ndarray, kernels: list[np.ndarray], *, workers: int | None = None) -> list[np.ndarray]:
     """Zero-padded 'same' separable correlations of ``x`` (real or complex) with each 1-D kernel in ``kernels``.
 
     Equal to ``ndimage.correlate1d(ndimage.correlate1d(x, g, axis=-1, mode='constant'), g, axis=-2,
     mode='constant')`` for each ``g`` (odd lengths, centre ``len(g)//2``), up to round-off.
     Complex output (the input is promoted to complex).
     """
+    workers = workers or fft_workers()
     h, w = x.shape[-2:]
     # no wrap-around into the output if the circle has at least len(g)//2 zeros after the image
     pad = max(len(g) for g in kernels) // 2

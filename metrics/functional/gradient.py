@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
-from scipy import ndimage
 
 from .._input import prepare, undefined
 

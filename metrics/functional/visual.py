@@ -15,9 +15,10 @@ import numpy as np
 import scipy.fft as sfft
 
 from .._input import prepare, undefined
-from ._fft_filters import WORKERS, gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
-from ._vif_kernels import gsm_log_args, viff_log_args
+from ._fft_filters import gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
 from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
+from ._threads import fft_workers
+from ._vif_kernels import gsm_log_args, viff_log_args
 from .gradient import _sobel
 from .information import stretch
 
@@ -196,7 +197,7 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     kernels = [_gauss_kernel_31(2.0), _gauss_kernel_31(4.0)]
     Cp = []
     for x in imgs:
-        y = sfft.ifft2(sfft.fft2(x, workers=WORKERS) * _qcb_csf(f.shape), workers=WORKERS, overwrite_x=True)
+        y = sfft.ifft2(sfft.fft2(x, workers=fft_workers()) * _qcb_csf(f.shape), workers=fft_workers(), overwrite_x=True)
         g2, g4 = gauss_same_fft(y, kernels)
         with np.errstate(divide="ignore", invalid="ignore"):
             g2 /= g4
@@ -241,7 +242,7 @@ def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | 
     mag = np.sqrt(gx * gx + gy * gy)
     lam1 = (_blocks(mag[0], 16) ** 5).sum(axis=(2, 3))
     lam2 = (_blocks(mag[1], 16) ** 5).sum(axis=(2, 3))
-    d = sfft.ifft2(sfft.fft2(np.stack([A - f, B - f]), workers=WORKERS) * _qcv_csf(f.shape), workers=WORKERS,
+    d = sfft.ifft2(sfft.fft2(np.stack([A - f, B - f]), workers=fft_workers()) * _qcv_csf(f.shape), workers=fft_workers(),
                    overwrite_x=True)
     D = [(_blocks(x, 16) ** 2).mean(axis=(2, 3)) for x in d]
     den = (lam1 + lam2).sum()

@@ -1,0 +1,141 @@
+"""The compiled and FFT filters behind the fast metrics, against the library calls they replace.
+
+Where a helper's docstring promises bit-for-bit equality with ``scipy.ndimage``
+(the metrics test window variances for exact zero, so the summation order is
+part of the calibration), the test asserts exact equality.  The FFT filters
+promise agreement to round-off and are held to it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from fusionbench.metrics.functional import _fft_filters, _filters, _ssim_fast, _vif_kernels
+from fusionbench.metrics.functional._threads import fft_workers
+
+RNG = np.random.default_rng(11)
+GREY = RNG.integers(0, 256, (3, 37, 41)).astype(np.float64)  # odd, unequal sizes on purpose
+NOISE = RNG.normal(0, 50, (2, 33, 30))
+
+
+def _scipy_sep(x, g, mode):
+    y = ndimage.correlate1d(x, g, axis=-1, mode=mode)
+    return ndimage.correlate1d(y, g, axis=-2, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
+@pytest.mark.parametrize("n,sigma", [(11, 1.5), (7, 1.0), (3, 0.5)])
+@pytest.mark.parametrize("x", [GREY, NOISE], ids=["grey", "noise"])
+def test_sep_filter_is_correlate1d_bit_for_bit(mode, n, sigma, x):
+    g = _filters.gaussian_1d(n, sigma)
+    np.testing.assert_array_equal(_ssim_fast.sep_filter(x, g, mode=mode), _scipy_sep(x, g, mode))
+
+
+@pytest.mark.parametrize("x", [GREY, NOISE], ids=["grey", "noise"])
+def test_sep_filter_valid_is_the_valid_part(x):
+    g = _filters.gaussian_1d(11, 1.5)
+    np.testing.assert_array_equal(_ssim_fast.sep_filter(x, g, valid=True), _filters.sep_valid(x, g))
+    np.testing.assert_array_equal(_ssim_fast.sep_filter(x[0], g, valid=True), _filters.sep_valid(x[0], g))
+
+
+def test_sep_filter_rejects_asymmetric_kernels():
+    with pytest.raises(ValueError, match="symmetric"):
+        _ssim_fast.sep_filter(GREY, np.array([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("size", [7, 8])
+def test_box_valid_is_the_cumulative_sum_version(size):
+    for x in (GREY, NOISE):
+        np.testing.assert_array_equal(_ssim_fast.box_valid(x, size), _filters.box_valid(x, size))
+
+
+@pytest.mark.parametrize("size", [3, 7])
+def test_uniform_reflect_is_uniform_filter1d(size):
+    for x in (GREY, NOISE):
+        ref = ndimage.uniform_filter1d(ndimage.uniform_filter1d(x, size, axis=-1, mode="reflect"),
+                                       size, axis=-2, mode="reflect")
+        np.testing.assert_array_equal(_ssim_fast.uniform_reflect(x, size), ref)
+
+
+def test_prewitt_magnitude_on_grey_levels():
+    k = np.array([[1.0, 0, -1]] * 3)
+    gx = ndimage.correlate(GREY, k[None], mode="constant")
+    gy = ndimage.correlate(GREY, k.T[None], mode="constant")
+    np.testing.assert_array_equal(_ssim_fast.prewitt_mag(GREY), np.sqrt(gx * gx + gy * gy))
+
+
+def test_ssim_formula_matches_numpy_expression():
+    mx, my, vx, vy, cxy = (RNG.random((20, 21)) * 100 for _ in range(5))
+    C1, C2 = 6.5025, 58.5225
+    ref = ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
+    np.testing.assert_array_equal(_ssim_fast.ssim_formula(mx, my, vx, vy, cxy, C1, C2), ref)
+
+
+def test_skimage_ssim_means_match_numpy():
+    s = RNG.random((8, 24, 26)) * 2
+    s[3:6] += 3  # second moments above the squared means
+    C1, C2, cov_norm, crop = 1e-4, 9e-4, 49 / 48, 3
+
+    def mean_map(k):
+        uf, ux = s[0], s[k]
+        vf, vx, vxy = (cov_norm * (s[3] - uf * uf), cov_norm * (s[3 + k] - ux * ux),
+                       cov_norm * (s[5 + k] - uf * ux))
+        m = ((2 * uf * ux + C1) * (2 * vxy + C2)) / ((uf * uf + ux * ux + C1) * (vf + vx + C2))
+        return m[crop:-crop, crop:-crop].mean()
+
+    got = _ssim_fast.skimage_ssim_means(s, C1, C2, cov_norm, crop)
+    assert got == pytest.approx((mean_map(1), mean_map(2)), rel=1e-13)
+
+
+@pytest.mark.parametrize("n", [17, 9, 5, 3])
+def test_fft_valid_filter_agrees_with_direct_filtering(n):
+    g = _filters.gaussian_1d(n, n / 5.0)
+    for x in (GREY, NOISE):
+        ref = _filters.sep_valid(x, g)
+        got = _fft_filters.sep_valid_fft(x, g)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(x).max())
+        dec = _fft_filters.sep_valid_fft_multi(x, [(g, 2)])[0]
+        np.testing.assert_allclose(dec, _filters.sep_valid_decimate(x, g), rtol=0, atol=1e-12 * np.abs(x).max())
+
+
+def test_fft_same_filter_agrees_with_direct_filtering():
+    t = np.arange(-15, 16, dtype=np.float64)
+    kernels = [np.exp(-t * t / 8.0), np.exp(-t * t / 32.0)]
+    x = GREY[0] + 1j * NOISE[0, :37 - 4, :41 - 11].mean()  # complex input
+    for g, got in zip(kernels, _fft_filters.gauss_same_fft(x, kernels)):
+        ref = _scipy_sep(x.real, g, "constant") + 1j * _scipy_sep(np.full_like(x.real, x.imag[0, 0]), g, "constant")
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
+def test_gsm_terms_match_the_masked_numpy_chain():
+    k, h, w = 2, 15, 16
+    s11 = RNG.normal(0, 1, (k, h, w)) * 10
+    s22 = RNG.normal(0, 1, (h, w)) * 10
+    s12 = RNG.normal(0, 1, (k, h, w)) * 10
+    s11[0, :3] = 0.0  # flat reference windows
+    s22[5:7] = 1e-12  # flat distorted windows
+    num, den = np.empty((k, h, w)), np.empty((k, h, w))
+    _vif_kernels.gsm_log_args(s11, s22, s12, 2.0, num, den)
+
+    eps = 1e-10
+    a = np.maximum(s11, 0.0)
+    c = np.broadcast_to(np.maximum(s22, 0.0), a.shape)
+    gg = s12 / (a + eps)
+    sv = c - gg * s12
+    low1, low2 = a < eps, c < eps
+    gg, sv, a = np.where(low1, 0.0, gg), np.where(low1, c, sv), np.where(low1, 0.0, a)
+    gg, sv = np.where(low2, 0.0, gg), np.where(low2, 0.0, sv)
+    neg = gg < 0
+    sv, gg = np.where(neg, c, sv), np.where(neg, 0.0, gg)
+    sv = np.maximum(sv, eps)
+    np.testing.assert_array_equal(num, 1 + gg * gg * a / (sv + 2.0))
+    np.testing.assert_array_equal(den, 1 + a / 2.0)
+
+
+def test_fft_workers_follow_the_worker_cap(monkeypatch):
+    monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "1")
+    assert fft_workers() == 1
+    monkeypatch.delenv("FUSIONBENCH_WORKER_THREADS")
+    assert fft_workers() >= 1

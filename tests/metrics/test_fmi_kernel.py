@@ -107,3 +107,19 @@ def test_kernel_is_safe_from_several_threads():
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def test_kernel_result_does_not_depend_on_the_thread_count():
+    import numba
+
+    rng = np.random.default_rng(9)
+    ff, fa, fb = (rng.random((30, 31)) for _ in range(3))
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = fmi_mean(ff, fa, fb, 3)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = fmi_mean(ff, fa, fb, 3)
+    finally:
+        numba.set_num_threads(old)
+    assert one == many

@@ -200,18 +200,12 @@ def _fmi_row_sums(ff, fa, fb, w):
     l = w * w
     out = np.zeros(rows)
     for r in prange(rows):
-        fwin = np.empty(l)
-        xwin = np.empty(l)
-        fp = np.empty(l)
-        fc = np.empty(l)
-        ft = np.empty(l)
-        flog = np.empty(l)
-        xp = np.empty(l)
-        xc = np.empty(l)
-        xt = np.empty(l)
-        xlog = np.empty(l)
-        scratch = np.empty(l)
-        xcu = np.empty(l)
+        # per-window vectors of the fused (f*) and source (x*) windows: values, pdf, cdf,
+        # centred pdf, log2 pdf; a scratch row; the source cdf used for the coupling
+        v = np.empty((12, l))
+        fwin, fp, fc, ft, flog = v[0], v[1], v[2], v[3], v[4]
+        xwin, xp, xc, xt, xlog = v[5], v[6], v[7], v[8], v[9]
+        scratch, xcu = v[10], v[11]
         ci = np.empty(2 * l, dtype=np.int64)
         cj = np.empty(2 * l, dtype=np.int64)
         mass = np.empty(2 * l)

@@ -22,15 +22,6 @@ def gaussian_1d(size: int, sigma: float) -> np.ndarray:
     return g
 
 
-def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
-    """2-D ``fspecial('gaussian')``, including its eps·max truncation."""
-    r = (size - 1) / 2.0
-    y, x = np.mgrid[-r:r + 1, -r:r + 1]
-    h = np.exp(-(x * x + y * y) / (2.0 * sigma * sigma))
-    h[h < np.finfo(float).eps * h.max()] = 0
-    return h / h.sum()
-
-
 def sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Separable correlation with the 1-D kernel ``g`` on both axes, 'valid' part only."""
     n = len(g)
@@ -49,12 +40,6 @@ def sep_valid_decimate(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     y = ndimage.correlate1d(x, g, axis=-1, mode="constant")[..., r:w - (n - 1 - r):2]
     y = ndimage.correlate1d(y, g, axis=-2, mode="constant")
     return y[..., r:h - (n - 1 - r):2, :]
-
-
-def sep_same(x: np.ndarray, g: np.ndarray, mode: str = "nearest") -> np.ndarray:
-    """Separable correlation with ``g`` on both axes, 'same' size with the given border mode."""
-    y = ndimage.correlate1d(x, g, axis=-1, mode=mode)
-    return ndimage.correlate1d(y, g, axis=-2, mode=mode)
 
 
 def box_valid(x: np.ndarray, size: int) -> np.ndarray:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 import fusionbench
+from fusionbench.fidelity import Agreement, agreement
 from fusionbench.io import load_image
 
 from ._octave_cases import OCTAVE_PAIRS  # noqa: F401  (re-exported for the CNP/DTNP tests)
@@ -50,3 +51,19 @@ def fuse_official_pair(method: str, official_dir: Path, k: int) -> tuple[np.ndar
     img2 = load_image(inputs / f"c{k:02d}_2.tif")
     out = fusionbench.fuse(method, img2, img1)
     return out, load_image(official_dir / method / "outputs" / f"{k}.tif")
+
+
+def octave_agreement(shared_dir: Path, method: str, folder: str, names) -> Agreement:
+    """Agreement of ``method`` with the Octave runs in ``octave_runs/<folder>/`` on the named pairs."""
+    outs, refs = [], []
+    for name in names:
+        mri, functional = octave_inputs(shared_dir, name)
+        outs.append(fusionbench.fuse(method, mri, functional))
+        refs.append(octave_reference(shared_dir, folder, name))
+    return agreement(outs, refs)
+
+
+def official_agreement(method: str, official_dir: Path) -> Agreement:
+    """Agreement of ``method`` with the authors' ``results/<k>.tif`` for every k in ``OFFICIAL_IDS``."""
+    outs, refs = zip(*(fuse_official_pair(method, official_dir, k) for k in OFFICIAL_IDS))
+    return agreement(list(outs), list(refs))

@@ -16,11 +16,11 @@ from fusionbench.methods import _neural_p as npn
 from fusionbench.fidelity import agreement
 from ._neural_p_cases import (
     OCTAVE_PAIRS,
-    OFFICIAL_IDS,
-    fuse_official_pair,
+    octave_agreement,
     octave_inputs,
     octave_reference,
     octave_rgb,
+    official_agreement,
 )
 
 
@@ -105,12 +105,7 @@ def test_insml_wle_majority_match_scipy_references() -> None:
 
 def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
     """Octave runs of the official code (``cnp_cnptest/``): measured bit-exact (100 % of pixels)."""
-    outs, refs = [], []
-    for name in ("MRI-CT_2006", "MRI-PET_25030"):
-        mri, functional = octave_inputs(shared_dir, name)
-        outs.append(fusionbench.fuse("cnp", mri, functional))
-        refs.append(octave_reference(shared_dir, "cnp_cnptest", name))
-    agr = agreement(outs, refs)
+    agr = octave_agreement(shared_dir, "cnp", "cnp_cnptest", ("MRI-CT_2006", "MRI-PET_25030"))
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
 
 
@@ -135,18 +130,12 @@ def test_colour_pet_luma_path(shared_dir: Path) -> None:
 @pytest.mark.slow
 def test_octave_all_pairs_bit_exact(shared_dir: Path) -> None:
     """All six Octave pairs: measured bit-exact (PSNR inf, MAD 0, 100 % exact)."""
-    outs, refs = [], []
-    for name in OCTAVE_PAIRS:
-        mri, functional = octave_inputs(shared_dir, name)
-        outs.append(fusionbench.fuse("cnp", mri, functional))
-        refs.append(octave_reference(shared_dir, "cnp_cnptest", name))
-    agr = agreement(outs, refs)
+    agr = octave_agreement(shared_dir, "cnp", "cnp_cnptest", OCTAVE_PAIRS)
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
 
 
 @pytest.mark.slow
 def test_official_outputs_bit_exact(official_dir: Path) -> None:
     """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
-    outs, refs = zip(*(fuse_official_pair("cnp", official_dir, k) for k in OFFICIAL_IDS))
-    agr = agreement(list(outs), list(refs))
+    agr = official_agreement("cnp", official_dir)
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)

@@ -120,14 +120,15 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     bank, noise_const = _filters(rows, cols)
     # Single-precision FFT filtering (2-3x faster); the rest is float64.  Changes Qp by
     # ~3e-8 relative on the reference triples.
-    spec = sfft.fft2(stack, axes=(-2, -1), workers=fft_workers()).astype(np.complex64)[:, None]
+    workers = fft_workers()
+    spec = sfft.fft2(stack, axes=(-2, -1), workers=workers).astype(np.complex64)[:, None]
     acc = np.zeros((5, n, rows, cols))
     total_energy, total_sum_an, covx2, covy2, covxy = acc
     sum_an, energy, expo = np.empty((3, n, rows, cols))
     an0 = np.empty((n, rows, cols), dtype=np.float32)
     for o in range(NORIENT):  # one orientation at a time (all images and scales batched) bounds memory
         angl = o * np.pi / NORIENT
-        EO = sfft.ifft2(spec * bank[o], axes=(-2, -1), overwrite_x=True, workers=fft_workers())
+        EO = sfft.ifft2(spec * bank[o], axes=(-2, -1), overwrite_x=True, workers=workers)
         orientation_energy(EO.view(np.float32), EPS, CUTOFF, float(G_SHARP), an0, sum_an, energy, expo)
         T = _noise_thresholds(an0, *noise_const[o])
         np.exp(expo, out=expo)

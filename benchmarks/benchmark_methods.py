@@ -25,7 +25,7 @@ N_PAIRS = 20
 
 
 def _methods() -> list[str]:
-    from fusionbench.method import create_method, list_methods
+    from fusionbench.method_registry import create_method, list_methods
 
     patterns = os.environ.get("FUSIONBENCH_BENCH_METHODS", "*").split(",")
     names = list_methods([p.strip() for p in patterns if p.strip()])
@@ -59,7 +59,7 @@ class MethodSuite:
 
     def setup(self, method: str) -> None:
         from fusionbench.io import load_image
-        from fusionbench.method import create_method
+        from fusionbench.method_registry import create_method
 
         self.method = create_method(method)
         _, pairs = bench_pairs()

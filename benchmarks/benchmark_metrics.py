@@ -19,7 +19,7 @@ CDDFUSE_TWELVE = ["EN.cddfuse", "SD.cddfuse", "SF.cddfuse", "AG.cddfuse", "MI.cd
 
 
 def _all_presets() -> list[str]:
-    from fusionbench.metric import resolve_metrics
+    from fusionbench.metric_registry import resolve_metrics
 
     import fusionbench.metrics  # noqa: F401  (registers the presets)
 

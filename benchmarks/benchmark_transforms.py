@@ -109,7 +109,7 @@ class ClassicalFusion:
     param_names = ["method"]
 
     def setup(self, method):
-        from fusionbench.method import create_method
+        from fusionbench.method_registry import create_method
 
         rng = np.random.default_rng(1)
         self.a = rng.random((256, 256)).astype(np.float32)

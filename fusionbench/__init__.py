@@ -23,8 +23,8 @@ if (_ROOT / "setup.py").is_file() and (_ROOT / "methods" / "__init__.py").is_fil
 
 from .api import fuse, scoring_view
 from .data import create_dataset, list_datasets, register_dataset
-from .method import create_method, list_methods, method_info, register_method
-from .metric import create_metric, list_metrics, metric_info, register_metric, resolve_metrics
+from .method_registry import create_method, list_methods, method_info, register_method
+from .metric_registry import create_metric, list_metrics, metric_info, register_metric, resolve_metrics
 
 try:
     __version__ = _metadata.version("fusionbench")

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import colour
 from .io import ImageError, check_pair, load_image
-from .method import FusionMethod, create_method
+from .method_registry import FusionMethod, create_method
 
 
 class MethodOutputError(RuntimeError):

@@ -16,14 +16,14 @@ from typing import Sequence
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
-    from .method import METHODS
-    from .metric import METRICS
+    from .method_registry import METHODS
+    from .metric_registry import METRICS
 
     registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS}[args.what]
     pattern = args.pattern or "*"
     names = registry.list(pattern)
     if args.what == "methods":
-        from .method import create_method
+        from .method_registry import create_method
 
         for name in names:
             info = METHODS.get(name).info

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .data.manifest import manifest
-from .data.released import default_data_dir
+from .config import data_dir as default_data_dir
 
 SOURCES = {
     "harvard": {

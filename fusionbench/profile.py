@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .method import FusionMethod, create_method
+from .method_registry import FusionMethod, create_method
 
 
 def _resolve(method: str | FusionMethod) -> FusionMethod:

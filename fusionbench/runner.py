@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
-from .method import create_method, list_methods
-from .metric import resolve_metrics
+from .method_registry import create_method, list_methods
+from .metric_registry import resolve_metrics
 from .store import ResultsStore
 from .worker import Task
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .metric import METRICS
-from .method import METHODS
+from .metric_registry import METRICS
+from .method_registry import METHODS
 from .store import ResultsStore
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .config import weights_dir
 from .io import sha256_file
 
 
@@ -57,13 +58,8 @@ def register_weights(
     return wf
 
 
-def home() -> Path:
-    """``$FUSIONBENCH_HOME`` or ``~/.cache/fusionbench``."""
-    return Path(os.environ.get("FUSIONBENCH_HOME", Path.home() / ".cache" / "fusionbench")).expanduser()
-
-
 def cache_dir() -> Path:
-    return home() / "weights"
+    return weights_dir()
 
 
 def _known(name: str) -> WeightFile:
@@ -76,7 +72,7 @@ def _known(name: str) -> WeightFile:
 
 def _ensure_declared() -> None:
     # Weight declarations live in the method modules; importing the registry loads them.
-    from .method import METHODS
+    from .method_registry import METHODS
 
     METHODS.ensure_loaded()
 

@@ -62,7 +62,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def _method(name: str, key: str, overrides: dict[str, Any]) -> Any:
-    from .method import create_method
+    from .method_registry import create_method
 
     cached = _METHOD_CACHE.get((name, key))
     if cached is None:
@@ -114,7 +114,7 @@ def run_task(task: Task) -> dict[str, Any]:
         result["failures"].append(_failure("fuse", exc))
         return result
 
-    from .metric import create_metric
+    from .metric_registry import create_metric
 
     view = scoring_view(fused, a, b)
     for name in task.metrics:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 
 @register_method("average", display_name="Average", family="pixel",

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 from ._transforms import (
     contrast_pyramid as _contrast_pyramid,

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 from ._matlab import float_to_uint8_image, to_uint8
 from ._neural_p import dtnp_firing_counts, insml, wle_insml_rule

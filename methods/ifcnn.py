@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
 register_weights(

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 from ._matlab import (
     disk_footprint,

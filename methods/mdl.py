@@ -62,7 +62,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
 from ._matlab import float_to_uint8_image, to_uint8

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 from ._matlab import disk_footprint, float_to_uint8_image, strel_disk_params, to_uint8
 

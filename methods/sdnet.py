@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench import colour
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 

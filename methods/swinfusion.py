@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from fusionbench.metric import create_metric, resolve_metrics
+from fusionbench.metric_registry import create_metric, resolve_metrics
 
 from . import functional
 from ._cache import shared_cache

@@ -4,7 +4,7 @@ Modelled on pyiqa's ``DEFAULT_CONFIGS``.  ``NAME`` is the default convention
 (``metrics_conventions.md`` §6); ``NAME.vifb``, ``NAME.mefb``, ``NAME.tang``
 and ``NAME.cddfuse`` reproduce those reference implementations, bugs included
 (the ``convention`` line says so).  Every preset is registered in the core
-registry through ``fusionbench.metric.register_metric``.
+registry through ``fusionbench.metric_registry.register_metric``.
 
 Groups: ``paper`` (the seven of the founding paper), ``standard`` (the paper
 seven plus the standard fusion set) and ``all`` (every default-convention
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fusionbench.metric import register_metric
+from fusionbench.metric_registry import register_metric
 
 from . import functional as F
 

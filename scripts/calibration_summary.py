@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import fusionbench.metrics as M
-from fusionbench.metric import list_metrics
+from fusionbench.metric_registry import list_metrics
 from fusionbench.metrics import calibration as C
 
 REPO = Path(__file__).resolve().parents[1]

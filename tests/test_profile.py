@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fusionbench import profile
-from fusionbench.method import METHODS, create_method, register_method
+from fusionbench.method_registry import METHODS, create_method, register_method
 
 torch = pytest.importorskip("torch")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fusionbench
-from fusionbench.method import METHODS, register_method
+from fusionbench.method_registry import METHODS, register_method
 from fusionbench.registry import Registry, natural_key
 
 

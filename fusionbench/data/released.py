@@ -11,14 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fusionbench.io import sha256_file
-from fusionbench.weights import home
+from fusionbench.config import data_dir as default_data_dir
 
 from .base import Dataset, Pair, register_dataset
 from .manifest import SPLIT_VERSION, dataset_splits, manifest
-
-
-def default_data_dir() -> Path:
-    return home() / "data"
 
 
 def _released(name: str, data_dir: str | Path | None) -> Dataset:

@@ -99,7 +99,7 @@ def _simulate(task: str, vols: dict[str, np.ndarray], axis: int, frac: float, se
 
 
 def builtin_root() -> Path:
-    from .released import default_data_dir
+    from fusionbench.config import data_dir as default_data_dir
 
     return default_data_dir() / f"builtin-{GENERATOR_VERSION}"
 

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from fusionbench.metric import resolve_metrics
+from fusionbench.metric_registry import resolve_metrics
 
 from . import figures, html as htmlmod, paper
 from .asv_results import method_costs, read_results
@@ -45,7 +45,7 @@ def _write(path: Path, text: str) -> Path:
 
 def _ablation_variants(methods: list[str]) -> dict[str, dict[str, bool]]:
     """Methods whose parameters carry ``use_<component>`` switches (the paper network's presets)."""
-    from fusionbench.method import METHODS
+    from fusionbench.method_registry import METHODS
 
     out = {}
     for m in methods:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fusionbench.method import METHODS
-from fusionbench.metric import METRICS, PAPER_ORDER
+from fusionbench.method_registry import METHODS
+from fusionbench.metric_registry import METRICS, PAPER_ORDER
 from fusionbench.registry import natural_key
 
 DATASET_TITLES = {

@@ -58,14 +58,14 @@ def register_trainer(spec: TrainSpec) -> TrainSpec:
 
 
 def _load_methods() -> None:
-    from fusionbench.method import list_methods
+    from fusionbench.method_registry import list_methods
 
     list_methods()  # importing the method registry imports fusionbench.methods, which registers trainers
 
 
 def get_trainer(name: str) -> tuple[TrainSpec, dict[str, Any], str]:
     """``(spec, params, registered_name)`` for a method or variant name such as ``mopa.mask_only``."""
-    from fusionbench.method import create_method
+    from fusionbench.method_registry import create_method
 
     _load_methods()
     method = create_method(name)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionbench.method import register_method
+from fusionbench.method_registry import register_method
 from fusionbench.train import TrainConfig, TrainSpec, register_trainer
 
 from .presets import PRESETS, TABLE4, registered_name

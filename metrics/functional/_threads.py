@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
+from fusionbench.config import worker_threads
+
 
 def fft_workers() -> int:
     """Threads for ``scipy.fft`` calls: the worker cap if set, else the number of cores."""
-    cap = os.environ.get("FUSIONBENCH_WORKER_THREADS")
-    if cap and cap.isdigit() and int(cap) > 0:
-        return int(cap)
-    return os.cpu_count() or 1
+    return worker_threads() or os.cpu_count() or 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusionbench.method import create_method, list_methods
+from fusionbench.method_registry import create_method, list_methods
 from fusionbench.methods.classical import choose_max
 
 NAMES = ["dwt", "dwt.vifb", "laplacian_pyramid", "laplacian_pyramid.mertens", "contrast_pyramid",

@@ -9,7 +9,7 @@ from scipy.signal import convolve2d
 
 import fusionbench
 from fusionbench import colour
-from fusionbench.method import create_method
+from fusionbench.method_registry import create_method
 from fusionbench.methods import _neural_p as npn
 
 from fusionbench.fidelity import agreement

@@ -29,7 +29,7 @@ def _official_medical(official_dir: Path) -> list[tuple[Path, Path, Path]]:
 
 
 def test_registered() -> None:
-    from fusionbench.method import create_method
+    from fusionbench.method_registry import create_method
 
     m = create_method("legff")
     assert m.info.display_name == "LEGFF" and m.info.colour == "own"

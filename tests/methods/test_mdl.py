@@ -8,7 +8,7 @@ import pytest
 
 import fusionbench
 from fusionbench.io import load_image
-from fusionbench.method import create_method
+from fusionbench.method_registry import create_method
 
 from fusionbench.fidelity import agreement
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 import fusionbench
 from fusionbench.io import load_image
-from fusionbench.method import create_method
+from fusionbench.method_registry import create_method
 from fusionbench.methods import mlepf as m
 from fusionbench.methods._matlab import strel_disk_footprint
 

@@ -13,7 +13,7 @@ import pytest
 import fusionbench
 from fusionbench import colour
 from fusionbench.io import load_image
-from fusionbench.method import create_method, method_info
+from fusionbench.method_registry import create_method, method_info
 
 PAIRS = (1, 2, 3)
 

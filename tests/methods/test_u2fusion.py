@@ -16,7 +16,7 @@ import pytest
 import fusionbench
 from fusionbench import colour
 from fusionbench.io import load_image
-from fusionbench.method import create_method, method_info
+from fusionbench.method_registry import create_method, method_info
 
 # name → (PSNR dB, MAD, share within ±1) after the affine fit, measured with source1 = visible
 VIFB_MEASURED = {

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fusionbench.metrics as M
-from fusionbench.metric import PAPER_ORDER, metric_info, resolve_metrics
+from fusionbench.metric_registry import PAPER_ORDER, metric_info, resolve_metrics
 
 
 def _triple(n: int = 48, seed: int = 0):

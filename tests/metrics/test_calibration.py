@@ -64,7 +64,7 @@ def test_every_target_record_is_mapped() -> None:
     """Every record of the four target references maps to a registered preset."""
     if not _CASES:
         pytest.skip("reference values not found")
-    from fusionbench.metric import list_metrics
+    from fusionbench.metric_registry import list_metrics
 
     missing = sorted({c.preset for c in _CASES} - set(list_metrics()))
     assert not missing, f"presets missing for calibration records: {missing}"

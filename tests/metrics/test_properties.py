@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fusionbench.metrics as M
-from fusionbench.metric import list_metrics, metric_info
+from fusionbench.metric_registry import list_metrics, metric_info
 
 from fusionbench.metrics.synthetic import structured_pair, triple
 

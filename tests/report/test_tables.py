@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fusionbench.metric import METRICS, register_metric
+from fusionbench.metric_registry import METRICS, register_metric
 from fusionbench.report.tables import build_table, to_csv, to_latex, to_markdown
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 import fusionbench
-from fusionbench.method import METHODS, register_method
+from fusionbench.method_registry import METHODS, register_method
 from fusionbench.runner import RunConfig, run
 
 

@@ -2,7 +2,7 @@
 
 ``fusionbench list {methods,metrics,datasets} [PATTERN]``,
 ``fusionbench run ...``, ``fusionbench fetch {harvard,tno,weights} ...``,
-``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
+``fusionbench score --fused DIR --a DIR --b DIR``, ``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
 Errors are one readable line; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
@@ -90,6 +90,22 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .score_folder import evaluate_folder, format_table
+
+    result = evaluate_folder(args.fused, args.a, args.b, args.metrics)
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    table = result.table()
+    print(format_table(table))
+    if args.csv:
+        table.to_csv(args.csv, index_label="image")
+        print(f"wrote {args.csv}", file=sys.stderr)
+    scored = len(table) - 1 if len(table) else 0
+    print(f"{scored} images scored, {len(result.problems)} problems", file=sys.stderr)
+    return 0 if scored else 1
+
+
 def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
     mod = importlib.import_module(module)
     return int(mod.run(args) or 0)
@@ -130,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="data: target folder (default $FUSIONBENCH_HOME/data)")
     p.add_argument("--base-url", default=None, help="data: download from this mirror instead")
 
+    p = sub.add_parser("score", help="score a folder of fused images against source folders (no dataset, no run)")
+    p.add_argument("--fused", required=True, help="folder of fused images, named like their sources")
+    p.add_argument("--a", required=True, help="folder of MRI / visible images")
+    p.add_argument("--b", required=True, help="folder of PET / SPECT / CT / infrared images")
+    p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
+    p.add_argument("--csv", default=None, help="also write the table (one row per image, then the mean) as CSV")
+
     for name, module in (("train", "fusionbench.train.cli"), ("report", "fusionbench.report.cli")):
         try:
             mod = importlib.import_module(module)
@@ -154,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, argv)
         if args.command == "fetch":
             return _cmd_fetch(args)
+        if args.command == "score":
+            return _cmd_score(args)
     except KeyboardInterrupt:
         print("fusionbench: interrupted; everything committed so far is kept (run the same command to resume)",
               file=sys.stderr)

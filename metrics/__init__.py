@@ -5,7 +5,8 @@
   ``.vifb``/``.mefb``/``.tang``/``.cddfuse`` compatibility profiles), registered
   in the core registry on import.
 * ``compute(preset, fused, a, b)`` and ``evaluate(fused, a, b, presets)`` are the
-  entry points the runner uses.
+  entry points the runner uses; ``evaluate_folder(fused_dir, a_dir, b_dir, presets)``
+  scores a folder of fused images (:mod:`fusionbench.score_folder`).
 
 Inputs are 2-D uint8 arrays (grey or BT.601 luma), or float arrays with an
 explicit ``data_range``.  Undefined values are NaN with an
@@ -19,6 +20,7 @@ from typing import Iterable
 import numpy as np
 
 from fusionbench.metric_registry import create_metric, resolve_metrics
+from fusionbench.score_folder import evaluate_folder
 
 from . import functional
 from ._cache import shared_cache
@@ -27,7 +29,7 @@ from .presets import PRESETS, register_all
 
 register_all()
 
-__all__ = ["compute", "evaluate", "functional", "PRESETS", "UndefinedMetricWarning"]
+__all__ = ["compute", "evaluate", "evaluate_folder", "functional", "PRESETS", "UndefinedMetricWarning"]
 
 
 def compute(preset: str, fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,

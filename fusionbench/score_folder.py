@@ -1,0 +1,107 @@
+"""Score a folder of fused images against their sources, without a dataset or a run.
+
+``fusionbench score --fused DIR --a DIR --b DIR [--metrics paper] [--csv OUT]`` and
+``fusionbench.metrics.evaluate_folder(fused, a, b, presets)``: images pair by
+file stem (``a/12.png``, ``b/12.png``, ``fused/12.png``; the extension may
+differ), each is checked as the runner checks its inputs, and the fused image is
+scored on its BT.601 luma against the sources' luma with the same presets and
+the same code path as ``fusionbench run`` (:func:`fusionbench.api.scoring_view`).
+A missing, mis-sized, 16-bit or unreadable image is one line naming the file;
+the rest are scored.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .external import IMAGE_SUFFIXES
+
+
+@dataclass
+class FolderScores:
+    """The result of :func:`evaluate_folder`: long-format scores plus one line per problem."""
+
+    scores: "pd.DataFrame"  # noqa: F821  (columns image, metric, value)
+    problems: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+
+    def table(self) -> "pd.DataFrame":  # noqa: F821
+        """One row per image, one column per metric (in the order asked for), and a final ``mean`` row."""
+        import pandas as pd
+
+        if self.scores.empty:
+            return pd.DataFrame(columns=self.metrics)
+        wide = self.scores.pivot(index="image", columns="metric", values="value")[self.metrics]
+        from .registry import natural_key
+
+        wide = wide.loc[sorted(wide.index, key=natural_key)]
+        wide.columns.name = None
+        wide.loc["mean"] = wide.mean(axis=0, skipna=True)
+        return wide
+
+
+def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: folder not found")
+    out: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() or path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.stem in out:
+            problems.append(f"{path}: a second image named {path.stem!r} (using {out[path.stem].name}), skipped")
+            continue
+        out[path.stem] = path
+    return out
+
+
+def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: str | Iterable[str] = "paper") -> FolderScores:
+    """Score every fused image in ``fused`` against ``a`` (MRI/visible) and ``b`` (PET/SPECT/CT/IR) of the same stem."""
+    import pandas as pd
+
+    from .api import scoring_view
+    from .io import ImageError, check_pair, load_image
+    from .metric_registry import resolve_metrics
+    from .metrics import evaluate
+
+    metrics = resolve_metrics(presets)
+    problems: list[str] = []
+    fused_dir, a_dir, b_dir = Path(fused), Path(a), Path(b)
+    fused_files, a_files, b_files = _index(fused_dir, problems), _index(a_dir, problems), _index(b_dir, problems)
+    rows: list[tuple[str, str, float]] = []
+    from .registry import natural_key
+
+    for stem in sorted(set(fused_files) | set(a_files) | set(b_files), key=natural_key):
+        if stem not in a_files or stem not in b_files:
+            have = fused_files.get(stem) or a_files.get(stem) or b_files[stem]
+            lacking = a_dir if stem not in a_files else b_dir
+            problems.append(f"{have}: no source image {stem!r} in {lacking}, skipped")
+            continue
+        if stem not in fused_files:
+            problems.append(f"{fused_dir / (stem + '.png')}: fused image not found (sources {a_files[stem].name}), skipped")
+            continue
+        try:
+            img_a, img_b = load_image(a_files[stem]), load_image(b_files[stem])
+            check_pair(img_a, img_b, a_files[stem], b_files[stem])
+            img_f = load_image(fused_files[stem])
+            if img_f.shape[:2] != img_a.shape[:2]:
+                raise ImageError(fused_files[stem], f"size {img_f.shape[1]}x{img_f.shape[0]} differs from its sources "
+                                                    f"({img_a.shape[1]}x{img_a.shape[0]})")
+        except ImageError as exc:
+            problems.append(f"{exc}, skipped")
+            continue
+        view = scoring_view(img_f, img_a, img_b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = evaluate(view.fused, view.a, view.b, metrics)
+        rows += [(stem, name, float(value)) for name, value in values.items()]
+    return FolderScores(pd.DataFrame(rows, columns=["image", "metric", "value"]), problems, metrics)
+
+
+def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
+    """A plain-text table with 4 decimals (what ``fusionbench score`` prints)."""
+    return table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="nan")
+
+
+__all__ = ["FolderScores", "evaluate_folder", "format_table"]

@@ -1,0 +1,79 @@
+"""``fusionbench score`` / ``fusionbench.metrics.evaluate_folder``: a folder of fused images scored without a run."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fusionbench
+from fusionbench.cli import main
+from fusionbench.io import load_image
+from fusionbench.metrics import evaluate
+from fusionbench.score_folder import evaluate_folder
+
+LEGFF_PET = (2, 3, 10)
+
+
+def _official_legff_folders(official_dir: Path, root: Path) -> tuple[Path, Path, Path]:
+    """LEGFF's official PET-MRI inputs and outputs, renamed to one stem per pair in a temporary folder."""
+    base = official_dir / "legff"
+    dirs = [root / d for d in ("fused", "a", "b")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    for k in LEGFF_PET:
+        shutil.copy(base / "outputs" / f"LEGFF-PET-MRI-{k}.png", dirs[0] / f"{k}.png")
+        shutil.copy(base / "inputs" / "PET-MRI" / "MRI" / f"{k}.png", dirs[1] / f"{k}.png")
+        shutil.copy(base / "inputs" / "PET-MRI" / "PET" / f"{k}.png", dirs[2] / f"{k}.png")
+    return dirs[0], dirs[1], dirs[2]
+
+
+def test_official_outputs_score_as_our_reimplementation(official_dir: Path, tmp_path: Path) -> None:
+    fused, a, b = _official_legff_folders(official_dir, tmp_path)
+    result = evaluate_folder(fused, a, b, "paper")
+    assert result.problems == []
+    table = result.table()
+    assert list(table.index) == ["2", "3", "10", "mean"]
+    for k in LEGFF_PET:
+        ours = fusionbench.fuse("legff", a / f"{k}.png", b / f"{k}.png")  # bit-exact with the official output
+        view = fusionbench.scoring_view(ours, load_image(a / f"{k}.png"), load_image(b / f"{k}.png"))
+        expected = evaluate(view.fused, view.a, view.b, "paper")
+        assert {m: table.loc[str(k), m] for m in expected} == expected
+
+
+def test_bad_images_are_named_and_the_rest_scored(official_dir: Path, tmp_path: Path) -> None:
+    fused, a, b = _official_legff_folders(official_dir, tmp_path)
+    (fused / "2.png").unlink()  # missing
+    img = load_image(fused / "3.png")
+    Image.fromarray(img[:100]).save(fused / "3.png")  # mis-sized
+    shutil.copy(a / "10.png", a / "11.png")
+    shutil.copy(b / "10.png", b / "11.png")
+    Image.fromarray(load_image(fused / "10.png")[..., 0].astype(np.uint16) * 200).save(fused / "11.png")  # 16-bit
+    result = evaluate_folder(fused, a, b, ["AG", "EN"])
+    assert sorted(result.scores["image"].unique()) == ["10"]
+    text = "\n".join(result.problems)
+    assert len(result.problems) == 3, text
+    assert str(fused / "2.png") in text and "not found" in text
+    assert str(fused / "3.png") in text and "differs" in text
+    assert str(fused / "11.png") in text and "16-bit" in text
+
+
+def test_cli_prints_table_and_writes_csv(official_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    fused, a, b = _official_legff_folders(official_dir, tmp_path)
+    csv = tmp_path / "scores.csv"
+    assert main(["score", "--fused", str(fused), "--a", str(a), "--b", str(b), "--metrics", "AG,EN",
+                 "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "mean" in out and "AG" in out
+    import pandas as pd
+
+    frame = pd.read_csv(csv, index_col="image")
+    assert list(frame.columns) == ["AG", "EN"] and len(frame) == 4
+
+
+def test_cli_fails_when_nothing_scores(tmp_path: Path) -> None:
+    for d in ("f", "a", "b"):
+        (tmp_path / d).mkdir()
+    assert main(["score", "--fused", str(tmp_path / "f"), "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b")]) == 1

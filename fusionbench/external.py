@@ -82,21 +82,22 @@ class ResultsFolder:
         sub = self.root / _safe_dirname(dataset)
         return (sub if sub.is_dir() else self.root) / f"{pair}.png"
 
-    def load(self, path: str | Path, source_shape: tuple[int, ...]) -> np.ndarray:
-        """Read and check one fused image against its pair's size; raises :class:`ImageError` naming it."""
-        image = load_image(path)
-        if image.shape[:2] != tuple(source_shape[:2]):
-            raise ImageError(path, f"size {image.shape[1]}x{image.shape[0]} differs from the pair's sources "
-                                   f"({source_shape[1]}x{source_shape[0]})")
-        if self.colour == "grey" and image.ndim == 3:
-            raise ImageError(path, f"colour image, but {self.root / METADATA_FILE} declares colour \"grey\"")
-        return image
-
     def metadata(self) -> dict[str, Any]:
         """What the results store keeps about this method (display name, family, citation, ...)."""
         return {"display_name": self.display_name, "family": self.family, "citation": self.citation,
                 "colour": self.colour, "licence": self.licence, "description": self.description,
                 "source": f"{RESULTS_PREFIX}{self.root}"}
+
+
+def load_result(path: str | Path, source_shape: tuple[int, ...], colour: str = "luma") -> np.ndarray:
+    """Read and check one external fused image against its pair's size; raises :class:`ImageError` naming it."""
+    image = load_image(path)
+    if image.shape[:2] != tuple(source_shape[:2]):
+        raise ImageError(path, f"size {image.shape[1]}x{image.shape[0]} differs from the pair's sources "
+                               f"({source_shape[1]}x{source_shape[0]})")
+    if colour == "grey" and image.ndim == 3:
+        raise ImageError(path, f"colour image, but the results folder's {METADATA_FILE} declares colour \"grey\"")
+    return image
 
 
 def _safe_dirname(dataset: str) -> str:
@@ -164,4 +165,4 @@ def parse_results_spec(spec: str) -> ResultsFolder:
 
 
 __all__ = ["IMAGE_SUFFIXES", "RESULTS_PREFIX", "ResultsFolder", "ResultsFolderError", "folder_key",
-           "is_results_spec", "parse_results_spec"]
+           "is_results_spec", "load_result", "parse_results_spec"]

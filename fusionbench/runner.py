@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
+from .external import ResultsFolder, is_results_spec, parse_results_spec
 from .method_registry import create_method, list_methods
 from .metric_registry import resolve_metrics
 from .store import ResultsStore
@@ -60,12 +61,31 @@ class RunSummary:
     summary_path: Path | None
 
 
-def expand_methods(patterns: Iterable[str]) -> list[str]:
-    """``all`` → every registered method; otherwise names or fnmatch patterns (comma lists allowed)."""
-    out: list[str] = []
+@dataclass
+class MethodSelection:
+    """What ``--methods`` named: registered methods and folders of external results (``NAME=results:PATH``)."""
+
+    registered: list[str] = field(default_factory=list)
+    external: dict[str, ResultsFolder] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return self.registered + list(self.external)
+
+
+def select_methods(patterns: Iterable[str]) -> MethodSelection:
+    """``all`` → every registered method; names or fnmatch patterns (comma lists allowed);
+    ``NAME=results:PATH`` → a folder of fused images scored as method ``NAME`` (:mod:`fusionbench.external`)."""
+    selection = MethodSelection()
     for spec in patterns:
         for item in (s.strip() for s in spec.split(",")):
             if not item:
+                continue
+            if is_results_spec(item):
+                folder = parse_results_spec(item)
+                if folder.name in selection.external or folder.name in selection.registered:
+                    raise ValueError(f"{item!r}: method name {folder.name!r} is used twice in --methods")
+                selection.external[folder.name] = folder
                 continue
             if item == "all":
                 names = list_methods("*")
@@ -76,8 +96,22 @@ def expand_methods(patterns: Iterable[str]) -> list[str]:
             else:
                 create_method(item)  # raises KeyError with suggestions
                 names = [item]
-            out += [n for n in names if n not in out]
-    return out
+            selection.registered += [n for n in names if n not in selection.registered]
+    clash = set(selection.external) & set(selection.registered)
+    if clash:
+        raise ValueError(f"results folder name(s) {', '.join(sorted(clash))} clash with registered methods")
+    return selection
+
+
+def expand_methods(patterns: Iterable[str]) -> list[str]:
+    """The method names ``--methods`` selects (see :func:`select_methods`)."""
+    return select_methods(patterns).names
+
+
+def _method_source(name: str) -> str:
+    from .method_registry import METHODS
+
+    return METHODS.get(name).source
 
 
 def _versions() -> dict[str, str]:
@@ -128,7 +162,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(config.cache) if config.cache else out / "fused"
-    methods = expand_methods(config.methods)
+    selection = select_methods(config.methods)
+    methods = selection.names
     metrics = resolve_metrics(config.metrics)
     dataset_names = config.datasets or list(DEFAULT_DATASETS)
 
@@ -137,7 +172,11 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                                            "resolved_metrics": metrics,
                                                            "resolved_datasets": dataset_names},
                              _versions(), _git_sha(), machine_info())
-    created = {name: create_method(name) for name in methods}
+    created = {name: create_method(name) for name in selection.registered}
+    store.record_methods(run_id, [(name, m.cache_key(), {
+        "display_name": m.info.display_name, "family": m.info.family, "citation": m.info.citation,
+        "colour": m.info.colour, "source": _method_source(name)}) for name, m in created.items()]
+        + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
     unavailable = {}
     for name, m in created.items():
         reason = m.unavailable_reason()
@@ -173,6 +212,17 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                     dataset=dataset.name, pair=pair.id, a_path=str(pair.a_path), b_path=str(pair.b_path),
                     pair_sha256=pair.sha256, method=name, method_key=key, metrics=tuple(metrics),
                     fused_path=str(cache / name / key / f"{pair.sha256}.png"), timeout=config.timeout,
+                ))
+            for name, folder in selection.external.items():
+                if set(metrics) <= done.get((pair.id, name, folder.key), set()):
+                    skipped += 1
+                    continue
+                image = folder.image_for(dataset.name, pair.id) or folder.expected_path(dataset.name, pair.id)
+                tasks.append(Task(
+                    dataset=dataset.name, pair=pair.id, a_path=str(pair.a_path), b_path=str(pair.b_path),
+                    pair_sha256=pair.sha256, method=name, method_key=folder.key, metrics=tuple(metrics),
+                    fused_path=str(cache / name / folder.key / f"{pair.sha256}.png"), timeout=config.timeout,
+                    results_image=str(image), results_colour=folder.colour,
                 ))
     log(f"run {run_id}: {len(tasks)} (method, pair) tasks to do, {skipped} already done; "
         f"{len(methods)} methods, {len(metrics)} metrics, datasets {', '.join(dataset_names)}")

@@ -15,6 +15,11 @@ Tables (other tools and the reports read these names; keep them):
 ``failures``
     ``dataset, pair, method, stage, error, message, traceback`` (stage is
     ``fuse`` or ``score``; ``metric`` names the metric of a score failure).
+``methods``
+    one row per (method, method_key) a run used: ``display_name, family,
+    citation, colour, source`` (``builtin``, a plugin, or ``results:PATH`` for a
+    folder of external results), so that a report names every method without
+    the registry that made it.
 
 Every write is one committed transaction, so a run killed at any instant keeps
 all that was committed; primary keys make a repeated write replace, never
@@ -79,6 +84,17 @@ CREATE TABLE IF NOT EXISTS failures (
     created REAL NOT NULL,
     PRIMARY KEY (dataset, pair, method, stage, metric)
 );
+CREATE TABLE IF NOT EXISTS methods (
+    method TEXT NOT NULL,
+    method_key TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    family TEXT NOT NULL DEFAULT '',
+    citation TEXT NOT NULL DEFAULT '',
+    colour TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    run_id INTEGER,
+    PRIMARY KEY (method, method_key)
+);
 CREATE INDEX IF NOT EXISTS scores_by_method ON scores (dataset, method, metric);
 """
 
@@ -142,8 +158,16 @@ class ResultsStore:
         ).fetchone()
         return row[0] if row else None
 
+    def method_metadata(self) -> dict[str, dict[str, str]]:
+        """``{method: {display_name, family, citation, colour, source}}`` as last recorded by a run."""
+        rows = self.conn.execute(
+            "SELECT method, display_name, family, citation, colour, source FROM methods ORDER BY run_id"
+        )
+        return {m: {"display_name": d, "family": f, "citation": c, "colour": col, "source": src}
+                for m, d, f, c, col, src in rows}
+
     def count(self, table: str) -> int:
-        if table not in ("runs", "outputs", "scores", "failures"):
+        if table not in ("runs", "outputs", "scores", "failures", "methods"):
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
@@ -157,6 +181,15 @@ class ResultsStore:
         return df
 
     # ------------------------------------------------------------------ writes
+    def record_methods(self, run_id: int, methods: Iterable[tuple[str, str, dict[str, str]]]) -> None:
+        """Record ``(method, method_key, metadata)`` of every method a run uses (see the ``methods`` table)."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO methods VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(name, key, meta.get("display_name") or name, meta.get("family", ""), meta.get("citation", ""),
+                  meta.get("colour", ""), meta.get("source", ""), run_id) for name, key, meta in methods],
+            )
+
     def record_task(self, result: dict[str, Any], run_id: int) -> None:
         """Write one worker result (output, scores, failures) in a single transaction."""
         now = time.time()

@@ -20,6 +20,7 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
     if df.empty:
         return "_no scores_\n"
     stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+    known = store.method_metadata()
     arrows = {m: ("↑" if METRICS.get(m).info.higher_is_better else "↓") for m in metrics}
     head = "| method | n | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
     lines = [head, "|---|---:|" + "---:|" * len(metrics)]
@@ -36,7 +37,8 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
                 cells.append(f"{row['mean']:.4f} ± {std:.4f}")
             else:
                 cells.append("–")
-        lines.append(f"| {METHODS.get(method).info.display_name} (`{method}`) | {n} | " + " | ".join(cells) + " |")
+        display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
+        lines.append(f"| {display} (`{method}`) | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

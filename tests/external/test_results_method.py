@@ -1,0 +1,101 @@
+"""``--methods NAME=results:PATH``: a folder of fused images is a method of the run like any registered one."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fusionbench.io import load_image
+from fusionbench.runner import RunConfig, run
+
+PAIRS = (2, 3, 10)
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _legff_case(official_dir: Path, root: Path) -> tuple[Path, Path]:
+    """A folder dataset of LEGFF's official PET-MRI inputs and a results folder of its official outputs."""
+    base = official_dir / "legff"
+    data, results = root / "data", root / "results"
+    for d in (data / "a", data / "b", results):
+        d.mkdir(parents=True)
+    for k in PAIRS:
+        shutil.copy(base / "inputs" / "PET-MRI" / "MRI" / f"{k}.png", data / "a" / f"{k}.png")
+        shutil.copy(base / "inputs" / "PET-MRI" / "PET" / f"{k}.png", data / "b" / f"{k}.png")
+        shutil.copy(base / "outputs" / f"LEGFF-PET-MRI-{k}.png", results / f"{k}.png")
+    (results / "method.json").write_text(json.dumps({"display_name": "LEGFF (official)", "citation": "Zhang 2021",
+                                                     "licence": "as published"}))
+    return data, results
+
+
+def _config(data: Path, results: Path, out: Path, methods: str) -> RunConfig:
+    return RunConfig(methods=[methods.replace("RESULTS", str(results))], datasets=[f"folder:{data}"],
+                     metrics="paper", out=str(out), workers=0, quiet=True)
+
+
+def test_official_outputs_as_results_folder_score_exactly_as_our_legff(official_dir: Path, tmp_path: Path) -> None:
+    data, results = _legff_case(official_dir, tmp_path)
+    out = tmp_path / "out"
+    summary = run(_config(data, results, out, "legff,official=results:RESULTS"), log=lambda m: None)
+    assert summary.failures == 0 and summary.completed == 2 * len(PAIRS)
+    db = out / "results.sqlite"
+    ours = dict(((p, m), v) for p, m, v in _rows(db, "SELECT pair, metric, value FROM scores WHERE method='legff'"))
+    theirs = dict(((p, m), v) for p, m, v in _rows(db, "SELECT pair, metric, value FROM scores WHERE method='official'"))
+    assert len(ours) == 7 * len(PAIRS) and ours == theirs
+    key, = {k for (k,) in _rows(db, "SELECT method_key FROM scores WHERE method='official'")}
+    assert key.startswith("results-")
+    # the fused image is kept in the content-addressed cache like any method's
+    path, = _rows(db, "SELECT path FROM outputs WHERE method='official' AND pair='2'")[0]
+    assert np.array_equal(load_image(path), load_image(results / "2.png"))
+    # the display name reaches the summary
+    assert "LEGFF (official)" in (out / "summary.md").read_text()
+    # resume: nothing to do; one changed image changes the key, so every pair is scored again
+    assert run(_config(data, results, out, "official=results:RESULTS"), log=lambda m: None).completed == 0
+    img = load_image(results / "3.png")
+    Image.fromarray(255 - img).save(results / "3.png")
+    again = run(_config(data, results, out, "official=results:RESULTS"), log=lambda m: None)
+    assert again.completed == len(PAIRS)
+
+
+def test_bad_result_images_are_named_and_the_rest_scored(official_dir: Path, tmp_path: Path) -> None:
+    data, results = _legff_case(official_dir, tmp_path)
+    (results / "2.png").unlink()
+    Image.fromarray(load_image(results / "3.png")[:128]).save(results / "3.png")
+    Image.fromarray(load_image(results / "10.png")[..., 0].astype(np.uint16) * 200).save(results / "10.png")
+    shutil.copy(data / "a" / "10.png", data / "a" / "11.png")
+    shutil.copy(data / "b" / "10.png", data / "b" / "11.png")
+    shutil.copy(official_dir / "legff" / "outputs" / "LEGFF-PET-MRI-10.png", results / "11.png")
+    out = tmp_path / "out"
+    lines: list[str] = []
+    summary = run(_config(data, results, out, "mine=results:RESULTS"), log=lines.append)
+    db = out / "results.sqlite"
+    assert {p for (p,) in _rows(db, "SELECT DISTINCT pair FROM scores WHERE method='mine'")} == {"11"}
+    failures = {p: m for p, m in _rows(db, "SELECT pair, message FROM failures WHERE method='mine'")}
+    assert set(failures) == {"2", "3", "10"} and summary.failures == 3
+    assert str(results / "2.png") in failures["2"] and "not found" in failures["2"]
+    assert str(results / "3.png") in failures["3"] and "differs" in failures["3"]
+    assert str(results / "10.png") in failures["10"] and "16-bit" in failures["10"]
+    assert sum(str(results / "3.png") in line for line in lines) == 1
+
+
+def test_bad_spec_is_one_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from fusionbench.runner import expand_methods
+
+    with pytest.raises(ValueError, match="results folder not found"):
+        expand_methods([f"x=results:{tmp_path / 'nope'}"])
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "method.json").write_text('{"colour": "rgb"}')
+    with pytest.raises(ValueError, match="colour must be"):
+        expand_methods([f"x=results:{tmp_path / 'r'}"])

@@ -1,20 +1,33 @@
-"""Third-party weights: a registry of pinned files and the cache they live in.
+"""Third-party weights: a registry of pinned files, the cache they live in, and verification at load.
 
 A method that needs files declares them where it is defined::
 
     register_weights("mdl", filename="...", sha256="...", url="https://...",
                      method_dir="mdl")
 
-and lists the name in ``register_method(..., weights=("mdl",))``.  Files are
-kept in ``$FUSIONBENCH_HOME/weights/<method_dir>/<filename>`` (default
-``~/.cache/fusionbench/weights``).  ``fusionbench fetch weights NAME`` downloads
-the official file and checks the pinned sha256; ``--from DIR`` copies it from a
-folder laid out like ``../shared/official`` (``<method_dir>/weights/<file>``)
-with the same check.  A file whose sha256 differs is refused.
+and lists the name in ``register_method(..., weights=("mdl",))``.  ``register_weights``
+is the one way to declare a file; the declarations live in :data:`WEIGHTS`, a
+:class:`fusionbench.registry.Registry` (the same listing and messages as methods;
+declaring a name twice differently is an error; a plugin declares files in its
+method module or through the ``fusionbench.weights`` entry-point group).
+
+Files are kept in ``$FUSIONBENCH_HOME/weights/<method_dir>/<filename>`` (default
+``~/.cache/fusionbench/weights``, see :mod:`fusionbench.config`).  ``fusionbench
+fetch weights NAME`` downloads the official file and checks the pinned sha256;
+``--from DIR`` copies it from a folder laid out like ``../shared/official``
+(``<method_dir>/weights/<file>``) with the same check.  A file whose sha256 differs
+is refused, and a cached file that no longer matches is fetched again.
+
+**Verified at load.**  :func:`weights_path` (what methods call before loading)
+checks the cached file against its pinned sha256 every time it is asked, memoised
+by (path, size, mtime_ns), so a file changed on disk after the fetch — one flipped
+byte included — is never used: :class:`ChecksumError` says in one line which file
+and which command fetches it again.  :func:`verify_file` does the same for any
+file, against a pinned digest or its sidecar ``<stem>.sha256`` beside ``<stem>.pth``
+(the convention of ``fusionbench train --export`` and of committed weights).
 """
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +35,7 @@ from typing import Iterable
 
 from .config import weights_dir
 from .io import sha256_file
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,7 +50,8 @@ class WeightFile:
     description: str = ""
 
 
-WEIGHTS: dict[str, WeightFile] = {}
+#: every declared weight file (the built-ins are declared by the method modules of ``fusionbench.methods``)
+WEIGHTS: Registry[WeightFile] = Registry("weights", "fusionbench.weights", "fusionbench.methods")
 
 
 class WeightsMissingError(RuntimeError):
@@ -44,43 +59,86 @@ class WeightsMissingError(RuntimeError):
 
 
 class ChecksumError(RuntimeError):
-    """Raised when a weight file does not match its pinned sha256."""
+    """Raised when a weight file does not match its pinned sha256 (or its sidecar); one line, naming the file."""
 
 
 def register_weights(
     name: str, *, filename: str, sha256: str, url: str, method_dir: str, description: str = ""
 ) -> WeightFile:
-    """Declare a pinned weight file under ``name`` (idempotent for identical declarations)."""
+    """Declare a pinned weight file under ``name`` (an identical re-declaration is a no-op; a different one raises)."""
     wf = WeightFile(name, filename, sha256.lower(), url, method_dir, description)
-    if name in WEIGHTS and WEIGHTS[name] != wf:
-        raise ValueError(f"weights {name!r} already declared differently")
-    WEIGHTS[name] = wf
+    try:
+        WEIGHTS.add(name, wf, wf)  # type: ignore[arg-type]
+    except ValueError:
+        if WEIGHTS.get(name).info != wf:
+            raise ValueError(f"weights {name!r} already declared differently (by {WEIGHTS.get(name).source})") from None
     return wf
 
 
-def cache_dir() -> Path:
-    return weights_dir()
+# --------------------------------------------------------------------------- verification
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+
+#: what to do about a bad committed file (no download exists for it)
+COMMITTED_FIX = "reinstall fusionbench, or re-export the weights with `fusionbench train NAME --export DIR`"
+
+
+def sidecar(path: str | Path) -> Path:
+    """The sha256 sidecar of a weight file: ``<stem>.sha256`` beside ``<stem>.pth``."""
+    return Path(path).with_suffix(".sha256")
+
+
+def read_sidecar(path: str | Path) -> str:
+    """The digest in the sidecar of ``path`` (first token of ``<stem>.sha256``); raises :class:`ChecksumError`."""
+    side = sidecar(path)
+    try:
+        digest = side.read_text().split()[0].lower()
+    except (OSError, IndexError):
+        raise ChecksumError(f"{path}: no sha256 sidecar {side.name} beside it; refused") from None
+    return digest
+
+
+def verify_file(path: str | Path, sha256: str | None = None, *, fix: str | None = None) -> Path:
+    """Check ``path`` against ``sha256`` (or its ``<stem>.sha256`` sidecar) and return it.
+
+    Memoised by (path, size, mtime_ns, digest): a file is hashed once per change.
+    A missing file raises ``FileNotFoundError``; a mismatch raises
+    :class:`ChecksumError` with one line naming the file and ``fix`` (the command
+    that repairs it; :data:`COMMITTED_FIX` for committed weights by default).
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: weight file missing; {fix or COMMITTED_FIX}") from None
+    expected = (sha256 or read_sidecar(path)).lower()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, expected)
+    if key in _VERIFIED:
+        return path
+    digest = sha256_file(path)
+    if digest != expected:
+        raise ChecksumError(f"{path}: sha256 {digest} does not match the pinned {expected}; refused "
+                            f"(corrupted or replaced): {fix or COMMITTED_FIX}")
+    _VERIFIED.add(key)
+    return path
+
+
+def fetch_command(name: str) -> str:
+    """The command that (re)fetches weights ``name`` (a TF checkpoint part is fetched with its group)."""
+    group = name.split(".")[0]
+    return f"fusionbench fetch weights {group if group not in WEIGHTS else name}"
 
 
 def _known(name: str) -> WeightFile:
-    _ensure_declared()
     try:
-        return WEIGHTS[name]
+        return WEIGHTS.get(name).info
     except KeyError:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS)) or 'none'}") from None
-
-
-def _ensure_declared() -> None:
-    # Weight declarations live in the method modules; importing the registry loads them.
-    from .method_registry import METHODS
-
-    METHODS.ensure_loaded()
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(WEIGHTS.names()) or 'none'}") from None
 
 
 def cached_path(name: str) -> Path:
     """Where the file of ``name`` lives in the cache (it may not exist yet)."""
     wf = _known(name)
-    return cache_dir() / wf.method_dir / wf.filename
+    return weights_dir() / wf.method_dir / wf.filename
 
 
 def is_cached(name: str) -> bool:
@@ -88,23 +146,27 @@ def is_cached(name: str) -> bool:
 
 
 def weights_path(name: str) -> Path:
-    """Path of a cached weight file; raises :class:`WeightsMissingError` with the fetch command."""
+    """Path of a cached weight file, verified against its pinned sha256.
+
+    Raises :class:`WeightsMissingError` (not fetched) or :class:`ChecksumError`
+    (changed since), each naming the fetch command.
+    """
     path = cached_path(name)
     if not path.is_file():
         raise WeightsMissingError(missing_weights_message([name]) or f"weights {name!r} missing")
-    return path
+    return verify_file(path, _known(name).sha256, fix=f"run `{fetch_command(name)}` to fetch it again")
 
 
 def expand_weight_names(name: str) -> list[str]:
     """``all`` → every declared file; a declared name → itself; a group such as ``sdnet`` → ``sdnet.*``."""
-    _ensure_declared()
+    names = WEIGHTS.names()
     if name == "all":
-        return sorted(WEIGHTS)
-    if name in WEIGHTS:
+        return sorted(names)
+    if name in names:
         return [name]
-    group = sorted(n for n in WEIGHTS if n.startswith(name + "."))
+    group = sorted(n for n in names if n.startswith(name + "."))
     if not group:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS)) or 'none'}")
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(names)) or 'none'}")
     return group
 
 
@@ -113,15 +175,8 @@ def missing_weights_message(names: Iterable[str]) -> str | None:
     missing = [n for n in names if not is_cached(n)]
     if not missing:
         return None
-    groups = sorted({n.split(".")[0] if n.split(".")[0] not in WEIGHTS else n for n in missing})
-    cmds = "; ".join(f"fusionbench fetch weights {g}" for g in groups)
+    cmds = "; ".join(sorted({fetch_command(n) for n in missing}))
     return f"weights not in cache ({', '.join(missing)}): run `{cmds}` (or add `--from DIR` for a local copy)"
-
-
-def _verify(path: Path, wf: WeightFile) -> None:
-    digest = sha256_file(path)
-    if digest != wf.sha256:
-        raise ChecksumError(f"{path}: sha256 {digest} does not match the pinned {wf.sha256} of weights {wf.name!r}; refused")
 
 
 def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool = False) -> Path:
@@ -129,13 +184,16 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
 
     With ``from_dir`` the file is copied from ``from_dir/<method_dir>/weights/<filename>``;
     otherwise it is downloaded with pooch from the pinned URL.  Either way its
-    sha256 must match the pinned value.
+    sha256 must match the pinned value.  A cached file that matches is kept; one
+    that does not (corrupted since) is fetched again.
     """
     wf = _known(name)
     target = cached_path(name)
     if target.is_file() and not force:
-        _verify(target, wf)
-        return target
+        try:
+            return verify_file(target, wf.sha256)
+        except ChecksumError:
+            pass  # corrupted in the cache: fetch it again below
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".part")
     if from_dir is not None:
@@ -148,7 +206,7 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
 
         pooch.retrieve(wf.url, known_hash=None, fname=tmp.name, path=tmp.parent, progressbar=False)
     try:
-        _verify(tmp, wf)
+        verify_file(tmp, wf.sha256, fix=f"the source of weights {wf.name!r} is not the pinned file")
     except ChecksumError:
         tmp.unlink(missing_ok=True)
         raise
@@ -157,5 +215,4 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
 
 
 def all_weight_names() -> list[str]:
-    _ensure_declared()
-    return sorted(WEIGHTS)
+    return sorted(WEIGHTS.names())

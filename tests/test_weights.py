@@ -63,3 +63,56 @@ def test_group_names_fetch_every_file(home, official_dir, capsys) -> None:
     assert main(["fetch", "weights", "sdnet", "--from", str(official_dir)]) == 0
     assert capsys.readouterr().out.count("sha256 verified") == 2
     assert main(["fetch", "weights", "nope"]) == 1
+
+
+# --------------------------------------------------------------------------- verification at load (issue 14.2)
+def _flip_byte(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_verify_file_against_pin_and_sidecar_memoised(tmp_path, monkeypatch) -> None:
+    import hashlib
+
+    from fusionbench import weights as w
+
+    f = tmp_path / "net.pth"
+    f.write_bytes(b"weights v1")
+    good = hashlib.sha256(b"weights v1").hexdigest()
+    with pytest.raises(ChecksumError, match=r"net\.pth: no sha256 sidecar net\.sha256"):
+        w.verify_file(f)
+    (tmp_path / "net.sha256").write_text(f"{good}  net.pth\n")
+    assert w.verify_file(f) == f and w.verify_file(f, good) == f
+    calls = []
+    monkeypatch.setattr(w, "sha256_file", lambda p: calls.append(p) or good)
+    w.verify_file(f, good)
+    assert calls == []  # memoised by (path, size, mtime_ns)
+    monkeypatch.undo()
+    _flip_byte(f, 3)
+    with pytest.raises(ChecksumError) as err:
+        w.verify_file(f)
+    msg = str(err.value)
+    assert "\n" not in msg and str(f) in msg and "does not match" in msg and "reinstall fusionbench" in msg
+
+
+def test_a_flipped_byte_in_a_cached_file_is_refused_at_load_and_refetched(home, fake_weights) -> None:
+    path = fetch_weights("toy-test", from_dir=fake_weights)
+    assert weights_path("toy-test") == path
+    _flip_byte(path, 0)
+    with pytest.raises(ChecksumError, match="run `fusionbench fetch weights toy-test` to fetch it again"):
+        weights_path("toy-test")
+    fetch_weights("toy-test", from_dir=fake_weights)  # the fetch command repairs it
+    assert weights_path("toy-test").read_bytes() == b"toy weights"
+
+
+def test_weights_is_a_registry_and_a_clash_is_an_error() -> None:
+    from fusionbench.registry import Registry
+    from fusionbench.weights import WEIGHTS
+
+    assert isinstance(WEIGHTS, Registry) and "ifcnn_max" in WEIGHTS.names()
+    wf = WEIGHTS.get("ifcnn_max").info
+    assert register_weights("ifcnn_max", filename=wf.filename, sha256=wf.sha256, url=wf.url,
+                            method_dir=wf.method_dir, description=wf.description) == wf
+    with pytest.raises(ValueError, match="ifcnn_max.*already declared differently"):
+        register_weights("ifcnn_max", filename=wf.filename, sha256="0" * 64, url=wf.url, method_dir=wf.method_dir)

@@ -41,7 +41,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for name in names:
             info = DATASETS.get(name).info
             print(f"{name:22s} {info.task:10s} {info.description}")
-        print(f"{'folder:PATH':22s} {'custom':10s} PATH/a and PATH/b with matching file names")
+        print(f"{'folder:PATH':22s} {'(json)':10s} PATH/a and PATH/b with matching file names; "
+              "task, modalities, groups from PATH/dataset.json")
     for failure in registry.plugin_failures:
         print(f"plugin {failure.name} ({failure.value}) failed to load and was skipped: {failure.error}", file=sys.stderr)
     return 0
@@ -65,7 +66,9 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from .report import build_report
 
         # Table 5 is defined on the paper's 20 Harvard pairs: benchmark only when Harvard data is in the run.
-        bench = not args.no_bench and any(d.startswith("harvard") for d in config.datasets)
+        from .data import dataset_info
+
+        bench = not args.no_bench and any("paper20" in dataset_info(d).splits for d in config.datasets)
         build_report(args.out, args.out, metrics=args.metrics, run_benchmarks=bench, data_dir=args.data_dir,
                      quiet=args.quiet)
     return 0
@@ -140,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="report without running the asv benchmarks")
 
     p = sub.add_parser("fetch", help="download data or weights into the cache")
-    p.add_argument("what", choices=["harvard", "tno", "weights"])
+    from .fetch import bundle_names
+
+    p.add_argument("what", choices=[*bundle_names(), "weights"])
     p.add_argument("name", nargs="?", help="weights: a name or 'all'")
     p.add_argument("--from", dest="from_dir", default=None, help="weights: copy from a folder laid out like shared/official")
     p.add_argument("--data-dir", default=None, help="data: target folder (default $FUSIONBENCH_HOME/data)")

@@ -1,40 +1,64 @@
 """Downloading the released datasets into the cache, each file pinned by sha256.
 
-``fusionbench fetch harvard`` fetches the 738 Harvard AANLIB pairs from the
-public repository ``xianming-gu/Havard-Medical-Image-Fusion-Datasets`` at the
-pinned commit; ``fusionbench fetch tno`` the 25 TNO pairs from
-``Zhaozixiang1228/MMIF-CDDFuse``.  Files land in
-``DATA_DIR/harvard/<TASK>/<MODALITY>/<id>.png`` (``DATA_DIR`` =
+A *bundle* is the set of released datasets whose manifests name the same
+``fetch.bundle`` (:mod:`fusionbench.data.manifest`): ``fusionbench fetch harvard``
+fetches the 738 Harvard AANLIB pairs of the three ``harvard-*`` manifests from
+``xianming-gu/Havard-Medical-Image-Fusion-Datasets`` at the pinned commit;
+``fusionbench fetch tno`` the 25 TNO pairs from ``Zhaozixiang1228/MMIF-CDDFuse``.
+Base URLs and the mapping between our layout and the source's come from the
+manifests.  Files land in ``DATA_DIR/<path in the manifest>`` (``DATA_DIR`` =
 ``--data-dir`` or ``$FUSIONBENCH_HOME/data``), the layout every dataset reads.
-A file whose sha256 differs from the committed manifest is refused.
-``base_url`` points elsewhere (a mirror, or a local server in tests).
+A file whose sha256 differs from the manifest is refused.  ``base_url`` points
+elsewhere (a mirror, or a local server in tests).
 """
 from __future__ import annotations
 
 import hashlib
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .data.manifest import manifest
 from .config import data_dir as default_data_dir
+from .data.manifest import DatasetManifest, ManifestError, released_manifests
 
-SOURCES = {
-    "harvard": {
-        "base_url": "https://raw.githubusercontent.com/xianming-gu/Havard-Medical-Image-Fusion-Datasets/"
-                    "984d169e8abd01baa130db3c5b9be3ba80191c1f/",
-        "datasets": ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct"),
-        # our layout → the source repository's layout
-        "remap": {"harvard/MRI-PET/": "PET-MRI/", "harvard/MRI-SPECT/": "SPECT-MRI/", "harvard/MRI-CT/": "CT-MRI/"},
-    },
-    "tno": {
-        "base_url": "https://raw.githubusercontent.com/Zhaozixiang1228/MMIF-CDDFuse/"
-                    "fd8da1f39d8d403b7343e577bd5a30cba38c7b7b/test_img/TNO/",
-        "datasets": ("tno",),
-        "remap": {"tno/vis/": "vi/", "tno/ir/": "ir/"},
-    },
-}
+
+@dataclass(frozen=True)
+class Bundle:
+    """What ``fusionbench fetch NAME`` downloads: one base URL, the datasets of its manifests."""
+
+    name: str
+    base_url: str
+    datasets: tuple[str, ...]
+    remap: dict[str, str]  # our layout's prefix → the source repository's
+
+
+def bundles(manifests: dict[str, DatasetManifest] | None = None) -> dict[str, Bundle]:
+    """Fetch bundles by name, gathered from the manifests' ``fetch`` sections (manifest file order)."""
+    manifests = released_manifests() if manifests is None else manifests
+    found: dict[str, dict[str, Any]] = {}
+    for m in manifests.values():
+        if m.fetch is None:
+            continue
+        b = found.setdefault(m.fetch.bundle, {"base_url": m.fetch.base_url, "datasets": [], "remap": {}})
+        if b["base_url"] != m.fetch.base_url:
+            raise ManifestError(m.path, f"fetch bundle {m.fetch.bundle!r} has base_url {b['base_url']} in another "
+                                        f"manifest; one bundle is one source")
+        b["datasets"].append(m.name)
+        b["remap"].update(m.fetch.remap)
+    return {name: Bundle(name, b["base_url"], tuple(b["datasets"]), b["remap"]) for name, b in found.items()}
+
+
+def bundle_names() -> list[str]:
+    """The names ``fusionbench fetch`` accepts for data (``harvard``, ``tno``, ...)."""
+    return list(bundles())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SOURCES":  # the former constant, as a view of the manifests
+        return {n: {"base_url": b.base_url, "datasets": b.datasets, "remap": b.remap} for n, b in bundles().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DownloadError(RuntimeError):
@@ -43,7 +67,7 @@ class DownloadError(RuntimeError):
 
 def remote_path(source: str, local_rel: str) -> str:
     """The path of ``local_rel`` (our layout) inside the source repository."""
-    for ours, theirs in SOURCES[source]["remap"].items():
+    for ours, theirs in bundles()[source].remap.items():
         if local_rel.startswith(ours):
             return theirs + local_rel[len(ours):]
     raise ValueError(f"{local_rel} is not part of {source}")
@@ -63,15 +87,17 @@ def _download(url: str, target: Path, sha256: str) -> None:
 
 def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: str | None = None,
                   workers: int = 8, log: Callable[[str], None] = print) -> Path:
-    """Fetch every file of ``source`` (``harvard`` or ``tno``) that is missing or differs; return DATA_DIR."""
-    if source not in SOURCES:
-        raise KeyError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
-    spec = SOURCES[source]
+    """Fetch every file of bundle ``source`` (``harvard``, ``tno``, ...) that is missing or differs; return DATA_DIR."""
+    known = bundles()
+    if source not in known:
+        raise KeyError(f"unknown data source {source!r}; known: {', '.join(known)}")
+    spec = known[source]
     root = Path(data_dir) if data_dir is not None else default_data_dir()
-    base = (base_url or spec["base_url"]).rstrip("/") + "/"
+    base = (base_url or spec.base_url).rstrip("/") + "/"
     jobs = []
-    for name in spec["datasets"]:
-        for rec in manifest()["datasets"][name]["pairs"]:
+    manifests = released_manifests()
+    for name in spec.datasets:
+        for rec in manifests[name].pairs:
             for rel, sha in ((rec["a"], rec["a_sha256"]), (rec["b"], rec["b_sha256"])):
                 target = root / rel
                 if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha:

@@ -1,5 +1,19 @@
-"""Datasets: Harvard (MRI-PET/SPECT/CT), TNO, generic folders and the built-in default."""
-from .base import DATASETS, Dataset, DatasetInfo, Pair, create_dataset, list_datasets, register_dataset
+"""Datasets: the released ones (one manifest file each), generic folders and the built-in default."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import (DATASETS, Dataset, DatasetInfo, Pair, create_dataset, dataset_info, dataset_title, list_datasets,
+                   register_dataset)
+from .manifest import DatasetManifest, DatasetMetadata, ManifestError, load_manifest
+
+
+def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest:
+    """Register a released dataset from its manifest file (see ``docs/datasets.md``)."""
+    DATASETS.ensure_loaded()  # built-ins first, so that a clash names the built-in
+    from .released import register_manifest as _impl
+
+    return _impl(manifest)
 
 
 def paper_training_pairs(data_dir=None):
@@ -16,5 +30,6 @@ def paper20_pairs(data_dir=None):
     return _impl(data_dir)
 
 
-__all__ = ["DATASETS", "Dataset", "DatasetInfo", "Pair", "create_dataset", "list_datasets", "paper20_pairs",
-           "paper_training_pairs", "register_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetInfo", "DatasetManifest", "DatasetMetadata", "ManifestError", "Pair",
+           "create_dataset", "dataset_info", "dataset_title", "list_datasets", "load_manifest", "paper20_pairs",
+           "paper_training_pairs", "register_dataset", "register_manifest"]

@@ -1,17 +1,22 @@
 """Pairs, datasets and the dataset registry.
 
 A *pair* is an anatomical image ``a`` (MRI, or visible) and a second image ``b``
-(PET/SPECT in pseudo-colour RGB, CT, or infrared) with an id, a task and the
-paths it came from.  A *dataset* is an ordered list of pairs plus a versioned
-split (``train`` / ``test``) committed in ``fusionbench/data/splits``.
+(PET/SPECT in pseudo-colour RGB, CT, or infrared) with an id, a task, an
+optional subject/series group and the paths it came from.  A *dataset* is an
+ordered list of pairs plus versioned splits (``train`` / ``test`` / ...) and the
+metadata its manifest or ``dataset.json`` declares (title, task, modalities,
+licence, citation, groups; :mod:`fusionbench.data.manifest`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from fusionbench.registry import Registry
+
+if TYPE_CHECKING:
+    from .manifest import DatasetMetadata
 
 
 @dataclass(frozen=True)
@@ -20,10 +25,11 @@ class Pair:
 
     dataset: str
     id: str
-    task: str
+    task: str | None  # None: a folder without a declared task
     a_path: Path
     b_path: Path
     sha256: str = ""  # combined digest of the two files (filled from the manifest or computed)
+    group: str | None = None  # subject or series the pair belongs to (Dataset.group_level); None if unknown
 
     @property
     def key(self) -> str:
@@ -40,6 +46,27 @@ class Dataset:
     split_version: str = ""
     description: str = ""
     problems: list[str] = field(default_factory=list)  # one line per file that could not form a pair
+    task: str | None = None  # the task of every pair; None when a folder declares none
+    title: str = ""  # the name reports print (e.g. "MRI-PET (Harvard AANLIB)")
+    modalities: dict[str, str] = field(default_factory=dict)  # {"a": "MRI", "b": "PET"}
+    licence: str = ""
+    citation: str = ""
+    source_url: str = ""
+    group_level: str | None = None  # what Pair.group is ("series", "subject"); None if there are no groups
+    group_note: str = ""  # what is known (and unknown) about the groups
+
+    @classmethod
+    def from_metadata(cls, name: str, pairs: list[Pair], meta: "DatasetMetadata", **kwargs: Any) -> "Dataset":
+        """A dataset whose descriptive fields come from a manifest's or ``dataset.json``'s metadata."""
+        return cls(name, pairs, task=meta.task, title=meta.title or name, modalities=dict(meta.modalities),
+                   licence=meta.licence, citation=meta.citation, source_url=meta.source_url,
+                   group_level=meta.group_level if meta.groups else None, group_note=meta.group_note,
+                   description=kwargs.pop("description", meta.description), **kwargs)
+
+    @property
+    def groups(self) -> dict[str, str | None]:
+        """``{pair_id: group}`` (``None`` where unknown)."""
+        return {p.id: p.group for p in self.pairs}
 
     def select(self, split: str | None = None) -> list[Pair]:
         """Pairs of ``split`` (``None`` or ``'all'``: every pair)."""
@@ -56,29 +83,40 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """What the registry knows about a dataset without building it."""
+
     name: str
     task: str = ""
     description: str = ""
     needs_download: bool = False
+    title: str = ""
+    splits: tuple[str, ...] = ()  # split names, where known before building (released datasets)
+    fetch_bundle: str = ""  # ``fusionbench fetch BUNDLE`` downloads it ("" if nothing to fetch)
+    licence: str = ""
+    citation: str = ""
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", "fusionbench.datasets", "fusionbench.data.builtin")
 
 
 def register_dataset(name: str, *, task: str = "", description: str = "", needs_download: bool = False,
-                     prefix: bool = False) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+                     prefix: bool = False, **info: Any) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Register a dataset factory ``fn(data_dir=None, **kw) -> Dataset``.
 
     With ``prefix=True`` the name is a family such as ``folder`` and the factory
     receives the text after the colon: ``folder:PATH`` → ``fn(arg='PATH', ...)``.
+    ``info`` sets further :class:`DatasetInfo` fields (``title``, ``splits``, ...).
+    A released dataset is not registered here by hand: it is a manifest file
+    (:func:`fusionbench.data.register_manifest`).
     """
     def decorator(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        info = DatasetInfo(name=name, task=task, description=description or (fn.__doc__ or "").strip().split("\n")[0],
-                           needs_download=needs_download)
+        info_obj = DatasetInfo(name=name, task=task,
+                               description=description or (fn.__doc__ or "").strip().split("\n")[0],
+                               needs_download=needs_download, **info)
         if prefix:
-            DATASETS.add_prefix(name, fn, info)
+            DATASETS.add_prefix(name, fn, info_obj)
         else:
-            DATASETS.add(name, fn, info)
+            DATASETS.add(name, fn, info_obj)
         return fn
 
     return decorator
@@ -90,6 +128,31 @@ def create_dataset(name: str, data_dir: str | Path | None = None, **kwargs: Any)
     if entry.name.endswith(":"):
         return entry.obj(arg=name.split(":", 1)[1], data_dir=data_dir, **kwargs)
     return entry.obj(data_dir=data_dir, **kwargs)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Registry metadata of ``name`` (for ``folder:PATH``, the folder family's)."""
+    return DATASETS.get(name).info
+
+
+def dataset_title(name: str) -> str:
+    """The title reports print for dataset ``name``: the manifest's or ``dataset.json``'s, else the name.
+
+    ``folder:PATH`` reads ``PATH/dataset.json`` (no image is read); a dataset
+    that is not registered is titled by its name.
+    """
+    if name.startswith("folder:"):
+        from .folder import read_folder_metadata
+
+        try:
+            meta = read_folder_metadata(Path(name.split(":", 1)[1]).expanduser())
+        except (OSError, ValueError):
+            return name
+        return meta.title or name
+    try:
+        return dataset_info(name).title or name
+    except KeyError:
+        return name
 
 
 def list_datasets(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:

@@ -3,14 +3,29 @@
 Files pair by name (the stem before the extension); a file without a partner
 or a file that is not an image (by extension) is reported as one line in
 ``Dataset.problems`` and skipped.  Every pair is in split ``test``.
+
+An optional ``PATH/dataset.json`` declares what the folder is, with the same
+keys as a released manifest's metadata (:mod:`fusionbench.data.manifest`), all
+optional::
+
+    {"task": "MRI-PET", "modalities": {"a": "MRI", "b": "PET"},
+     "title": "...", "licence": "...", "citation": "...", "source_url": "...",
+     "groups": {"pair_id": "subject-or-series"}, "group_level": "subject", "group_note": "..."}
+
+A malformed file is one :class:`~fusionbench.data.manifest.ManifestError`
+naming it.  Without a declared task the pairs' task is ``None``: methods
+restricted to some tasks do not apply to them.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .base import Dataset, Pair, register_dataset
+from .manifest import DatasetMetadata, ManifestError, parse_metadata
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm"}
+METADATA_FILE = "dataset.json"
 
 
 def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
@@ -25,9 +40,23 @@ def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
     return out
 
 
-@register_dataset("folder", prefix=True, task="custom",
-                  description="folder:PATH — PATH/a (anatomical/visible) and PATH/b (other), matching names")
-def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str = "custom") -> Dataset:
+def read_folder_metadata(root: Path, pair_ids: set[str] | None = None) -> DatasetMetadata:
+    """``root/dataset.json`` validated (empty metadata when the file is absent)."""
+    path = root / METADATA_FILE
+    if not path.is_file():
+        return DatasetMetadata()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(path, f"not valid JSON ({exc})") from None
+    return parse_metadata(doc, path, pair_ids=pair_ids)
+
+
+@register_dataset("folder", prefix=True, task="",
+                  description="folder:PATH — PATH/a (anatomical/visible) and PATH/b (other), matching names; "
+                              "task etc. from PATH/dataset.json")
+def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | None = None) -> Dataset:
+    """Build ``folder:arg``; ``task`` overrides the task ``dataset.json`` declares."""
     root = Path(arg).expanduser()
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
@@ -36,8 +65,12 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str = "cu
     from fusionbench.io import sha256_file
     from fusionbench.registry import natural_key
 
+    stems = sorted(set(a_files) | set(b_files), key=natural_key)
+    meta = read_folder_metadata(root, pair_ids=set(stems))
+    pair_task = task if task is not None else meta.task
+    name = f"folder:{arg}"
     pairs = []
-    for stem in sorted(set(a_files) | set(b_files), key=natural_key):
+    for stem in stems:
         if stem not in b_files:
             problems.append(f"{a_files[stem]}: missing partner in {root / 'b'}, skipped")
             continue
@@ -45,5 +78,9 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str = "cu
             problems.append(f"{b_files[stem]}: missing partner in {root / 'a'}, skipped")
             continue
         digest = sha256_file(a_files[stem])[:32] + sha256_file(b_files[stem])[:32]
-        pairs.append(Pair(f"folder:{arg}", stem, task, a_files[stem], b_files[stem], sha256=digest))
-    return Dataset(f"folder:{arg}", pairs, {"test": [p.id for p in pairs]}, "folder", problems=problems)
+        pairs.append(Pair(name, stem, pair_task, a_files[stem], b_files[stem], sha256=digest,
+                          group=meta.groups.get(stem)))
+    ds = Dataset.from_metadata(name, pairs, meta, splits={"test": [p.id for p in pairs]}, split_version="folder",
+                               problems=problems)
+    ds.task = pair_task
+    return ds

@@ -36,6 +36,8 @@ GENERATOR_VERSION = "v1"
 SLICES = [(2, 0.42), (2, 0.55), (2, 0.66), (1, 0.45), (1, 0.60), (0, 0.40), (0, 0.50)]
 AXIS_NAME = {0: "sag", 1: "cor", 2: "ax"}
 TASKS = {"builtin-mri-pet": "MRI-PET", "builtin-mri-spect": "MRI-SPECT", "builtin-mri-ct": "MRI-CT"}
+TITLES = {"builtin-mri-pet": "MRI-PET (built-in, simulated PET)", "builtin-mri-spect": "MRI-SPECT (built-in, simulated SPECT)",
+          "builtin-mri-ct": "MRI-CT (built-in, simulated CT)"}
 SIZE = 256
 
 
@@ -128,21 +130,29 @@ def _builtin(name: str) -> Dataset:
         b = root / "b" / a.name
         pairs.append(Pair(name, a.stem, TASKS[name], a, b, sha256=sha256_file(a)[:32] + sha256_file(b)[:32]))
     ids = [p.id for p in pairs]
+    task = TASKS[name]
     return Dataset(name, pairs, {"test": ids, "train": []}, f"builtin-{GENERATOR_VERSION}",
-                   description="simulated partners on the MNI152 template (nilearn)")
+                   description="simulated partners on the MNI152 template (nilearn)", task=task, title=TITLES[name],
+                   modalities={"a": "MRI", "b": task.split("-")[1]},
+                   licence="simulated from the MNI152 ICBM 2009 templates as shipped in nilearn (their notice applies)",
+                   citation="V. Fonov et al., NeuroImage 54 (2011) 313-327 (MNI152 ICBM 2009)",
+                   group_note="simulated slices of one template; no groups")
 
 
-@register_dataset("builtin-mri-pet", task="MRI-PET", description="built-in: MNI152 T1 + simulated FDG-PET (no download)")
+@register_dataset("builtin-mri-pet", task="MRI-PET", title=TITLES["builtin-mri-pet"], splits=("test", "train"),
+                  description="built-in: MNI152 T1 + simulated FDG-PET (no download)")
 def builtin_mri_pet(data_dir: str | Path | None = None) -> Dataset:
     return _builtin("builtin-mri-pet")
 
 
-@register_dataset("builtin-mri-spect", task="MRI-SPECT", description="built-in: MNI152 T1 + simulated SPECT (no download)")
+@register_dataset("builtin-mri-spect", task="MRI-SPECT", title=TITLES["builtin-mri-spect"], splits=("test", "train"),
+                  description="built-in: MNI152 T1 + simulated SPECT (no download)")
 def builtin_mri_spect(data_dir: str | Path | None = None) -> Dataset:
     return _builtin("builtin-mri-spect")
 
 
-@register_dataset("builtin-mri-ct", task="MRI-CT", description="built-in: MNI152 T1 + simulated CT (no download)")
+@register_dataset("builtin-mri-ct", task="MRI-CT", title=TITLES["builtin-mri-ct"], splits=("test", "train"),
+                  description="built-in: MNI152 T1 + simulated CT (no download)")
 def builtin_mri_ct(data_dir: str | Path | None = None) -> Dataset:
     return _builtin("builtin-mri-ct")
 

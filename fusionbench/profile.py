@@ -16,8 +16,10 @@ tensor counted once; buffers such as BatchNorm statistics excluded; only inferen
 modules: no loss networks).  :func:`gflops` runs that one pass at ``size`` under
 ``torch.utils.flop_counter.FlopCounterMode`` inside ``torch.inference_mode()`` and
 returns GFLOPs with **FLOPs = 2 × multiply-accumulates** (the counter's convention:
-``mm``/``conv`` count 2·M·N·K; element-wise ops, norms, activations, pooling count 0;
-work done outside torch, e.g. NumPy pre/post-processing, is not counted).  Both return
+``mm``/``conv`` count 2·M·N·K; fused attention (``scaled_dot_product_attention``, the CPU
+flash kernel included) counts its two matrix products, as an explicit ``q@kᵀ``/``@v`` would;
+element-wise ops, norms, activations, pooling count 0; work done outside torch, e.g.
+NumPy pre/post-processing, is not counted).  Both return
 ``None`` for methods that do not use torch.  ``tests/test_profile.py`` pins the
 convention (a bias-free 3×3 conv 1→8 on 1×1×32×32 = 147,456 FLOPs).
 """
@@ -67,12 +69,34 @@ def params(method: str | FusionMethod) -> int | None:
     return count_parameters(_modules(inst.network))
 
 
+def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, out_shape: Any = None,
+                    **kwargs: Any) -> int:
+    """FLOPs of the CPU flash-attention kernel: its two matrix products (torch's counter lacks this op)."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    def four_d(shape: Any) -> tuple[int, ...]:
+        *lead, h, n, d = shape
+        b = 1
+        for x in lead:
+            b *= int(x)
+        return (b, int(h), int(n), int(d))
+
+    return sdpa_flop_count(four_d(query_shape), four_d(key_shape), four_d(value_shape))
+
+
+def _extra_flop_formulas() -> dict[Any, Any]:
+    import torch
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return {op: _cpu_sdpa_flops} if op is not None else {}
+
+
 def count_flops(fn: Any, *inputs: Any) -> int:
     """FLOPs (2×MAC) of ``fn(*inputs)`` counted by ``FlopCounterMode`` under ``inference_mode``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_extra_flop_formulas())
     with torch.inference_mode(), counter:
         fn(*inputs)
     return int(counter.get_total_flops())

@@ -41,13 +41,14 @@ Torch is imported lazily (inside functions and methods).
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fusionbench.method_registry import register_method
+from fusionbench.torch_method import TorchMethod, as_tensor
+from fusionbench.weights import COMMITTED_FIX, verify_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -95,7 +96,7 @@ def load_weights(net: "torch.nn.Module", path: str | Path) -> None:
 
     from ._swin_blocks import DERIVED_BUFFERS
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # verified by the caller (sidecar) if committed
     if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
         state = state["params"]
     if any(k.startswith("ema.") for k in state):      # a training run's final.pth: take the EMA network
@@ -111,17 +112,14 @@ def load_weights(net: "torch.nn.Module", path: str | Path) -> None:
 
 
 def committed_weights(model: str) -> Path:
-    """Path of a committed model file, checked against its ``.sha256``."""
+    """Path of a committed model file, verified against its sidecar ``<stem>.sha256`` (memoised).
+
+    Raises :class:`fusionbench.weights.ChecksumError` (one line naming the file) on a
+    mismatch and ``FileNotFoundError`` when the file is absent.
+    """
     if model not in MODELS:
         raise KeyError(f"unknown SwinFusion model {model!r}; known: {', '.join(MODELS)}")
-    path = WEIGHTS_DIR / MODELS[model]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: committed SwinFusion weights missing")
-    expected = (path.parent / (path.name + ".sha256")).read_text().split()[0]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise RuntimeError(f"{path}: sha256 {digest} does not match {expected}")
-    return path
+    return verify_file(WEIGHTS_DIR / MODELS[model], fix=COMMITTED_FIX.replace("NAME", "swinfusion"))
 
 
 # --------------------------------------------------------------------------- inference
@@ -137,15 +135,6 @@ def mirror_pad(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
     return np.pad(x, ((0, ph), (0, pw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")
 
 
-def _fuse_tensor(net: "torch.nn.Module", a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    import torch
-
-    h, w = a.shape
-    ta = torch.from_numpy(np.ascontiguousarray(mirror_pad(a), dtype=np.float32))[None, None]
-    tb = torch.from_numpy(np.ascontiguousarray(mirror_pad(b), dtype=np.float32))[None, None]
-    with torch.inference_mode():
-        out = net(ta, tb)[0, 0, :h, :w]
-    return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
 
 
 @register_method("swinfusion", display_name="SwinFusion", family="deep", citation=CITATION, colour="luma",
@@ -158,12 +147,16 @@ def _fuse_tensor(net: "torch.nn.Module", a: np.ndarray, b: np.ndarray) -> np.nda
                  uses_torch=True, trainable=True, tasks=("MRI-CT",),
                  description="SwinFusion (swinfusion1), re-trained here on Harvard train, reduced schedule; "
                              "MRI-CT model")
-class SwinFusion:
+class SwinFusion(TorchMethod):
     """SwinFusion inference: ``SwinFusion(model)(a, b)`` with ``a`` MRI, ``b`` PET/SPECT luma or CT.
 
-    ``a``, ``b``: H×W float32 in [0, 1].  Returns H×W float32 in [0, 1].
+    ``a``, ``b``: H×W float32 in [0, 1], any size and aspect (the official mirror
+    pad of :func:`mirror_pad` makes H, W multiples of the 8-pixel window, at least
+    one window more; the result is cropped back).  Returns H×W float32 in [0, 1].
     ``model``: ``'mri_pet_spect'`` or ``'mri_ct'`` (committed weights);
     ``weights``: a path that overrides them (e.g. an official ``10000_E.pth``).
+    ``threads``: torch threads while fusing (restored after; default: unchanged,
+    or the runner's per-worker cap).
     ``self.network`` is the torch module (eval mode, CPU);
     ``torch_inputs(size)`` gives example inputs for profiling.
     """
@@ -173,14 +166,15 @@ class SwinFusion:
         """The sha256 of the weights in use, so retrained weights never reuse cached outputs."""
         import hashlib
 
-        path = Path(weights) if weights else committed_weights(model)
+        if not weights:
+            path = WEIGHTS_DIR / MODELS[model]
+            side = path.with_suffix(".sha256")
+            return side.read_text().split()[0][:16] if side.is_file() else "missing"
+        path = Path(weights)
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
 
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):
-        import torch
-
-        if threads:
-            torch.set_num_threads(int(threads))
+        super().__init__(threads=threads)
         self.model = model
         self.weights_file = Path(weights) if weights else committed_weights(model)
         self.network = build_network().eval()
@@ -197,7 +191,10 @@ class SwinFusion:
         return a, b
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return _fuse_tensor(self.network, a, b)
+        h, w = a.shape
+        with self.inference():
+            out = self.network(as_tensor(mirror_pad(a)), as_tensor(mirror_pad(b)))[0, 0, :h, :w]
+        return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
 
 
 

@@ -1,31 +1,110 @@
-"""One registry class for methods, metrics and datasets.
+"""One registry class and one decorator pattern for everything fusionbench looks up by name.
 
-The shape follows timm (``register_model`` / ``create_model`` / ``list_models``
-with fnmatch wildcards and natural sort) and pyiqa (entry-point plugin groups,
-``KeyError`` with difflib suggestions).  Names are lower-case; variants of one
-entry are spelled ``name.tag`` (``nsct.liu``, ``SSIM.vifb``).
+Methods, metric presets, datasets, weight files and trainers are each a :class:`Registry`:
 
-A registry entry is an object (a function, a class, or any factory) plus a
-metadata object.  The registry knows nothing about what the object does: the
-method, metric and dataset layers give meaning to both.
+=============  ==========================================  ===============================
+registry       where                                       entry-point group (plugins)
+=============  ==========================================  ===============================
+methods        ``fusionbench.method_registry.METHODS``     ``fusionbench.methods``
+metrics        ``fusionbench.metric_registry.METRICS``     ``fusionbench.metrics``
+datasets       ``fusionbench.data.DATASETS``                ``fusionbench.datasets``
+weights        ``fusionbench.weights.WEIGHTS``              ``fusionbench.weights``
+trainers       ``fusionbench.train.spec.TRAINERS``          ``fusionbench.trainers``
+=============  ==========================================  ===============================
+
+The shape follows timm (``register_model`` / ``create_model`` / ``list_models`` with fnmatch
+wildcards and natural sort) and pyiqa (entry-point plugin groups, ``KeyError`` with difflib
+suggestions).  Variants of one entry are spelled ``name.tag`` (``nsct.liu``, ``SSIM.vifb``).
+
+An entry is an object (a function, a class, a dataclass instance: any factory) plus a metadata
+object; the registry gives meaning to neither.  The generic API, the same for every kind::
+
+    THINGS: Registry[ThingInfo] = Registry("thing", "fusionbench.things", "fusionbench.things_builtin")
+
+    @THINGS.register("name", info=ThingInfo(...))   # decorator; returns the object unchanged
+    def make_thing(...): ...
+
+    THINGS.add("other", obj, info)                  # the same without a decorator
+    THINGS.get("name") -> Entry(name, obj, info, source)   # KeyError with suggestions
+    THINGS.info("name"), THINGS.list("th*", exclude_filters="*.tag"), "name" in THINGS
+
+Each layer wraps this in its public, typed function (``register_method``, ``register_metric``,
+``register_dataset``, ``register_weights``, ``register_trainer``) that builds the metadata.
+
+**Order and sources.**  Every entry records where it came from: ``builtin`` (registered while
+fusionbench's own modules are imported, see :func:`builtin_registrations`), ``plugin <dist>``
+(while an entry point is loaded) or ``user (<module>)`` (anything else: a script, a notebook, a
+test).  Built-ins always come first: a user registration first imports the built-ins and the
+plugins (:meth:`Registry.ensure_loaded`), a plugin registration first imports the built-ins.  So
+registering a user entry named like a built-in is one ``ValueError`` naming both sources, and it
+never breaks later lookups.  A name clash is an error in every registry (``override=True``
+replaces on purpose); re-importing a built-in module (same source, same qualified object name)
+replaces its own entries.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
 import re
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
+F = TypeVar("F")
+
+BUILTIN = "builtin"
+
+# The source of registrations happening now: a stack, because loading one registry's
+# built-ins or plugins may register entries in another (a method module declares weights).
+_SOURCES: list[str] = []
+
+
+@contextlib.contextmanager
+def builtin_registrations() -> Iterator[None]:
+    """Label every registration made inside the block ``builtin`` (used by fusionbench's own packages)."""
+    _SOURCES.append(BUILTIN)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
+
+@contextlib.contextmanager
+def _registrations_from(source: str) -> Iterator[None]:
+    _SOURCES.append(source)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
+
+def current_source(module: str | None = None) -> str:
+    """The source a registration made now from ``module`` gets.
+
+    Inside :func:`builtin_registrations` or while a plugin loads, that context's label;
+    otherwise ``builtin`` for fusionbench's own modules (``fusionbench`` or ``fusionbench.*``,
+    e.g. ``fusionbench.methods.basic`` imported directly) and ``user (<module>)`` for the rest.
+    """
+    if _SOURCES:
+        return _SOURCES[-1]
+    if module and (module == "fusionbench" or module.startswith("fusionbench.")):
+        return BUILTIN
+    return f"user ({module})" if module else "user"
 
 
 def natural_key(text: str) -> list[Any]:
     """Sort key that orders ``a2`` before ``a10`` (natural sort)."""
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", text)]
+
+
+def _qualname(obj: object) -> str | None:
+    qual = getattr(obj, "__qualname__", None)
+    mod = getattr(obj, "__module__", None)
+    return f"{mod}.{qual}" if isinstance(qual, str) and isinstance(mod, str) else None
 
 
 @dataclass(frozen=True)
@@ -41,30 +120,32 @@ class PluginFailure:
 
 @dataclass
 class Entry(Generic[T]):
-    """One registered name: the object and its metadata."""
+    """One registered name: the object, its metadata and where it came from."""
 
     name: str
-    obj: Callable[..., Any]
+    obj: Any
     info: T
-    source: str = "builtin"  # "builtin" or the distribution/entry point that registered it
+    source: str = BUILTIN  # "builtin", "plugin <distribution>" or "user (<module>)"
 
 
 class Registry(Generic[T]):
-    """A name → (object, metadata) map with wildcards, suggestions and plugins.
+    """A name → (object, metadata) map with wildcards, suggestions, plugins and ordered loading.
 
     Parameters
     ----------
-    lowercase_names:
-        Methods and datasets use lower-case snake names; metric presets keep
-        the field's spelling (``AG``, ``Qabf``, ``SSIM.vifb``).
     kind:
-        Human-readable kind ("method", "metric", "dataset"), used in messages.
+        Human-readable kind ("method", "metric", "dataset", "weights", "trainer"), used in messages.
     entry_point_group:
-        The ``importlib.metadata`` entry-point group scanned once for plugins.
+        The ``importlib.metadata`` entry-point group scanned once for plugins.  An entry point
+        names a module (it registers on import) or a callable marked
+        ``__fusionbench_register__ = True`` (called once after loading).
     builtin_module:
-        Module imported before the first lookup so that the built-ins register
-        themselves (``fusionbench.methods`` etc.).  Imported lazily so that
-        ``import fusionbench`` stays light.
+        Module imported (as built-in registrations) before the first lookup or the first
+        non-built-in registration, so that the built-ins register themselves
+        (``fusionbench.methods`` etc.).  Imported lazily: ``import fusionbench`` stays light.
+    lowercase_names:
+        Methods and datasets use lower-case names; metric presets keep the field's spelling
+        (``AG``, ``Qabf``, ``SSIM.vifb``).
     """
 
     def __init__(
@@ -76,44 +157,116 @@ class Registry(Generic[T]):
         self.builtin_module = builtin_module
         self._entries: dict[str, Entry[T]] = {}
         self._prefix_factories: dict[str, Entry[T]] = {}
-        self._loaded = False
-        self._loading = False
+        self._builtins_loaded = False
+        self._builtins_loading = False
+        self._plugins_loaded = False
+        self._plugins_loading = False
         self.plugin_failures: list[PluginFailure] = []
-        self._current_source = "builtin"
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"
 
     # ------------------------------------------------------------------ writing
-    def add(self, name: str, obj: Callable[..., Any], info: T, *, override: bool = False) -> Entry[T]:
-        """Register ``obj`` under ``name``; a duplicate name raises ``ValueError``."""
+    def _check_name(self, name: str) -> str:
         name = name.strip()
         if not name or (self.lowercase_names and name != name.lower()):
             raise ValueError(f"{self.kind} names must be non-empty and lower-case: {name!r}")
-        if name in self._entries and not override:
-            raise ValueError(f"{self.kind} {name!r} is already registered (by {self._entries[name].source})")
-        entry = Entry(name=name, obj=obj, info=info, source=self._current_source)
+        return name
+
+    def _before_adding(self, module: str | None) -> str:
+        """Load what must come before a registration from ``current_source(module)``; return that source."""
+        source = current_source(module)
+        if source != BUILTIN:
+            if source.startswith("plugin "):
+                self._load_builtins()
+            else:
+                self.ensure_loaded()
+        return source
+
+    def _clash(self, name: str, existing: Entry[T], source: str) -> ValueError:
+        return ValueError(
+            f"{self.kind} {name!r} is already registered by {existing.source}; {source} cannot register it "
+            f"again (choose another name, or pass override=True to replace it on purpose)"
+        )
+
+    def add(self, name: str, obj: Any, info: T, *, override: bool = False, module: str | None = None) -> Entry[T]:
+        """Register ``obj`` with metadata ``info`` under ``name`` and return the entry.
+
+        ``module`` is the registering module (default: the object's ``__module__``); it decides
+        the source label when no loading context is active (see :func:`current_source`): an
+        object that is an instance (a dataclass of metadata, say) should pass the caller's module.  A name that is already registered
+        raises ``ValueError`` naming both sources, unless ``override=True`` or it is the same
+        built-in object being registered again (a re-imported module).
+        """
+        name = self._check_name(name)
+        source = self._before_adding(module or getattr(obj, "__module__", None))
+        existing = self._entries.get(name)
+        if existing is not None and not override:
+            same = existing.source == source == BUILTIN and _qualname(existing.obj) is not None \
+                and _qualname(existing.obj) == _qualname(obj)
+            if not same:
+                raise self._clash(name, existing, source)
+        entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source)
         self._entries[name] = entry
         return entry
 
-    def add_prefix(self, prefix: str, obj: Callable[..., Any], info: T) -> None:
+    def register(self, name: str | None = None, *, info: T | None = None, override: bool = False,
+                 module: str | None = None) -> Callable[[F], F]:
+        """Decorator factory: ``@REG.register("name", info=...)`` registers the decorated object.
+
+        ``name`` defaults to the object's ``__name__`` (lower-cased where names are);
+        ``info`` is the metadata (``None``: the object is its own metadata).  The object is
+        returned unchanged, so decorators stack.
+        """
+
+        def decorator(obj: F) -> F:
+            reg_name = name or getattr(obj, "__name__", "")
+            if self.lowercase_names:
+                reg_name = reg_name.lower()
+            self.add(reg_name, obj, obj if info is None else info, override=override, module=module)  # type: ignore[arg-type]
+            return obj
+
+        return decorator
+
+    def add_prefix(self, prefix: str, obj: Any, info: T) -> Entry[T]:
         """Register a parametrised family such as ``folder:PATH`` (``prefix='folder'``)."""
-        self._prefix_factories[prefix] = Entry(name=prefix + ":", obj=obj, info=info, source=self._current_source)
+        source = self._before_adding(getattr(obj, "__module__", None))
+        existing = self._prefix_factories.get(prefix)
+        if existing is not None and not (existing.source == source == BUILTIN
+                                         and _qualname(existing.obj) == _qualname(obj)):
+            raise self._clash(prefix + ":", existing, source)
+        entry: Entry[T] = Entry(name=prefix + ":", obj=obj, info=info, source=source)
+        self._prefix_factories[prefix] = entry
+        return entry
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (used by tests and by plugins that replace an entry)."""
         self._entries.pop(name, None)
 
     # ------------------------------------------------------------------ loading
-    def ensure_loaded(self) -> None:
-        """Import the built-ins and scan the entry-point group, once."""
-        if self._loaded or self._loading:
+    def _load_builtins(self) -> None:
+        if self._builtins_loaded or self._builtins_loading:
             return
-        self._loading = True
+        self._builtins_loading = True
         try:
             if self.builtin_module:
-                importlib.import_module(self.builtin_module)
-            self._load_plugins()
-            self._loaded = True
+                with builtin_registrations():
+                    importlib.import_module(self.builtin_module)
+            self._builtins_loaded = True
         finally:
-            self._loading = False
+            self._builtins_loading = False
+
+    def ensure_loaded(self) -> None:
+        """Import the built-ins, then scan the entry-point group, once (idempotent, re-entrant)."""
+        self._load_builtins()
+        if self._plugins_loaded or self._plugins_loading:
+            return
+        self._plugins_loading = True
+        try:
+            self._load_plugins()
+            self._plugins_loaded = True
+        finally:
+            self._plugins_loading = False
 
     def _load_plugins(self) -> None:
         try:
@@ -122,25 +275,17 @@ class Registry(Generic[T]):
             return
         for ep in eps:
             dist = getattr(ep, "dist", None)
-            self._current_source = f"plugin {dist.name if dist else ep.value}"
-            try:
-                loaded = ep.load()
-                # An entry point may name a module (registers on import) or a
-                # callable taking no argument that registers when called.
-                if callable(loaded) and not isinstance(loaded, type) and getattr(loaded, "__fusionbench_register__", False):
-                    loaded()
-            except Exception as exc:  # a broken plugin is reported, never fatal
-                self.plugin_failures.append(
-                    PluginFailure(
-                        group=self.entry_point_group,
-                        name=ep.name,
-                        value=ep.value,
-                        error=f"{type(exc).__name__}: {exc}",
-                        traceback=traceback.format_exc(),
+            with _registrations_from(f"plugin {dist.name if dist else ep.value}"):
+                try:
+                    loaded = ep.load()
+                    if callable(loaded) and not isinstance(loaded, type) \
+                            and getattr(loaded, "__fusionbench_register__", False):
+                        loaded()
+                except Exception as exc:  # a broken plugin is reported, never fatal
+                    self.plugin_failures.append(
+                        PluginFailure(group=self.entry_point_group, name=ep.name, value=ep.value,
+                                      error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
                     )
-                )
-            finally:
-                self._current_source = "builtin"
 
     # ------------------------------------------------------------------ reading
     def __contains__(self, name: object) -> bool:
@@ -148,8 +293,11 @@ class Registry(Generic[T]):
         return isinstance(name, str) and (name in self._entries or self._prefix_of(name) is not None)
 
     def __iter__(self) -> Iterator[str]:
-        self.ensure_loaded()
         return iter(self.names())
+
+    def __len__(self) -> int:
+        self.ensure_loaded()
+        return len(self._entries)
 
     def _prefix_of(self, name: str) -> Entry[T] | None:
         if ":" in name:
@@ -170,24 +318,27 @@ class Registry(Generic[T]):
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise KeyError(f"unknown {self.kind} {name!r}.{hint} (see `fusionbench list {self.kind}s`)")
 
+    def info(self, name: str) -> T:
+        """The metadata of ``name`` (``KeyError`` with suggestions if unknown)."""
+        return self.get(name).info
+
     def names(self) -> list[str]:
+        """Every registered name, natural-sorted (prefix families such as ``folder:`` excluded)."""
         self.ensure_loaded()
         return sorted(self._entries, key=natural_key)
 
     def list(self, filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
         """Names matching any of ``filter`` and none of ``exclude_filters`` (fnmatch, natural sort)."""
-        self.ensure_loaded()
         includes = [filter] if isinstance(filter, str) else list(filter)
         excludes = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
-        out = []
-        for name in self.names():
-            if any(fnmatch.fnmatchcase(name, pat) for pat in includes) and not any(
-                fnmatch.fnmatchcase(name, pat) for pat in excludes
-            ):
-                out.append(name)
-        return out
+        return [
+            name for name in self.names()
+            if any(fnmatch.fnmatchcase(name, pat) for pat in includes)
+            and not any(fnmatch.fnmatchcase(name, pat) for pat in excludes)
+        ]
 
     def entries(self) -> list[Entry[T]]:
+        """Every entry, in :meth:`names` order."""
         return [self._entries[n] for n in self.names()]
 
 
@@ -196,4 +347,5 @@ def drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-__all__ = ["Entry", "PluginFailure", "Registry", "drop_none", "natural_key", "field"]
+__all__ = ["BUILTIN", "Entry", "PluginFailure", "Registry", "builtin_registrations", "current_source", "drop_none",
+           "natural_key"]

@@ -5,6 +5,8 @@ turn H×W float arrays into ``1×C×H×W`` tensors, run the network in eval mode
 without autograd, turn the result back into an array.  This module holds that
 skeleton once; it names no particular method.
 
+* :func:`registered_state` — the state dict of a registered third-party file
+  (:func:`fusionbench.weights.weights_path`: in the cache, sha256 verified).
 * :func:`load_state` — ``torch.load`` of a weight file (``weights_only=True``, CPU)
   **after** its sha256 was checked by :func:`fusionbench.weights.verify_file`
   (against a pinned digest, or the ``<stem>.sha256`` sidecar beside ``<stem>.pth``).
@@ -23,8 +25,8 @@ Example (a complete deep method)::
 
     import numpy as np
     from fusionbench.method_registry import register_method
-    from fusionbench.torch_method import TorchMethod, as_array, as_tensor, crop, load_state
-    from fusionbench.weights import register_weights, weights_path
+    from fusionbench.torch_method import TorchMethod, as_array, as_tensor, crop, registered_state
+    from fusionbench.weights import register_weights
 
     register_weights("toynet", filename="toynet.pth", sha256="…", url="https://…", method_dir="toynet")
 
@@ -35,7 +37,7 @@ Example (a complete deep method)::
         def __init__(self, threads: int | None = None) -> None:
             super().__init__(threads=threads)
             self.network = build_toynet()      # any torch.nn.Module
-            self.network.load_state_dict(load_state(weights_path("toynet")))  # sha256 verified
+            self.network.load_state_dict(registered_state("toynet"))  # sha256 verified at load
 
         def torch_inputs(self, size=(256, 256)):   # for fusionbench.profile
             import torch
@@ -61,28 +63,38 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from .config import worker_threads
-from .weights import verify_file
+from .weights import verify_file, weights_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["TorchMethod", "as_array", "as_tensor", "crop", "load_state", "pad_amounts", "pad_to_multiple",
-           "torch_threads"]
+           "registered_state", "torch_threads"]
 
 
 # --------------------------------------------------------------------------- weights
-def load_state(path: str | Path, sha256: str | None = None, *, fix: str | None = None) -> Any:
+def load_state(path: str | Path, sha256: str | None = None, *, fix: str | None = None, verify: bool = True) -> Any:
     """``torch.load(path, weights_only=True, map_location='cpu')`` after verifying the file's sha256.
 
     ``sha256``: the pinned digest; ``None`` reads the ``<stem>.sha256`` sidecar.
     ``fix``: the command that repairs a bad file, for the error message (see
     :func:`fusionbench.weights.verify_file`).  Raises
     :class:`fusionbench.weights.ChecksumError` (one line naming the file) on a mismatch.
+    ``verify=False`` loads a file the caller supplied and vouches for (e.g. a path
+    given on purpose to compare checkpoints).
     """
     import torch
 
-    path = verify_file(path, sha256, fix=fix)
+    if verify:
+        path = verify_file(path, sha256, fix=fix)
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def registered_state(name: str) -> Any:
+    """The state dict of the registered weight file ``name`` (cached, verified against its pinned sha256)."""
+    import torch
+
+    return torch.load(weights_path(name), map_location="cpu", weights_only=True)  # weights_path verifies
 
 
 # --------------------------------------------------------------------------- tensors

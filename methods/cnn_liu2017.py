@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
+from fusionbench.torch_method import TorchMethod, as_tensor, crop
 from fusionbench.weights import register_weights, weights_path
 
 from ._transforms.pyramids import gaussian_pyramid, laplacian_pyramid, reconstruct_laplacian
@@ -138,6 +139,7 @@ def load_cnn_network(path: str | None = None) -> Any:
     from scipy.io import loadmat
 
     net = build_cnn_network()
+    # weights_path verifies the cached file against its pinned sha256 at every load (memoised)
     net.load_state_dict(mat_to_state_dict(loadmat(path or weights_path("cnn_liu2017"))), strict=True)
     return net.eval()
 
@@ -208,12 +210,19 @@ def fuse_with_map(first: np.ndarray, second: np.ndarray, weight: np.ndarray) -> 
     version="1",
     uses_torch=True,
 )
-class CNN:
-    """Liu et al. 2017 CNN fusion with the official model (luma method; first source = ``b``)."""
+class CNN(TorchMethod):
+    """Liu et al. 2017 CNN fusion with the official model (luma method; first source = ``b``).
 
-    def __init__(self) -> None:
+    Any size and aspect ≥ 16×16 as is (the score map and the pyramid follow the
+    image size, as ``run_CNN.m``); a smaller image (under one 16×16 patch) is
+    reflect-padded at the bottom/right to 16 and the result cropped back.
+    ``threads``: torch threads while fusing (see :class:`fusionbench.torch_method.TorchMethod`).
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
         import torch
 
+        super().__init__(threads=threads)
         self.network = load_cnn_network()
         self._torch = torch
 
@@ -223,16 +232,17 @@ class CNN:
 
     def weight_map(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """The H×W weight map of ``first`` (grey float images in [0, 1])."""
-        t = self._torch
-        with t.inference_mode():
-            logits = self.network(t.from_numpy(np.ascontiguousarray(first, np.float32))[None, None],
-                                  t.from_numpy(np.ascontiguousarray(second, np.float32))[None, None])
+        with self.inference():
+            logits = self.network(as_tensor(first), as_tensor(second))
         z = logits[0].double().numpy()
         p1 = np.exp(z[0]) / (np.exp(z[0]) + np.exp(z[1]))
         return scores_to_weight_map(1.0 - p1, first.shape)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if min(a.shape) < PATCH:
-            raise ValueError(f"CNN needs images of at least {PATCH}×{PATCH} pixels (one patch), got {a.shape}")
+        shape = a.shape
+        if min(shape) < PATCH:  # under one patch: reflect-pad to 16 (bottom/right), crop back
+            pad = ((0, max(0, PATCH - shape[0])), (0, max(0, PATCH - shape[1])))
+            a, b = np.pad(a, pad, mode="reflect" if min(shape) > 1 else "edge"), \
+                np.pad(b, pad, mode="reflect" if min(shape) > 1 else "edge")
         w = self.weight_map(b, a)
-        return np.clip(fuse_with_map(b, a, w), 0.0, 1.0)
+        return crop(np.clip(fuse_with_map(b, a, w), 0.0, 1.0), shape)

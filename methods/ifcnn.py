@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
-from fusionbench.weights import register_weights, weights_path
+from fusionbench.torch_method import TorchMethod, load_state, registered_state
+from fusionbench.weights import register_weights
 
 register_weights(
     "ifcnn_max",
@@ -91,11 +92,13 @@ def build_ifcnn_network() -> Any:
 
 
 def load_ifcnn_network(path: str | None = None) -> Any:
-    """The IFCNN-MAX network with the official weights loaded strictly, in eval mode."""
-    import torch
+    """The IFCNN-MAX network with the official weights loaded strictly, in eval mode.
 
+    Default: the cached official file, verified against its pinned sha256; ``path``:
+    a file the caller supplies (loaded as is).
+    """
     net = build_ifcnn_network()
-    state = torch.load(path or weights_path("ifcnn_max"), map_location="cpu", weights_only=True)
+    state = load_state(path, verify=False) if path else registered_state("ifcnn_max")
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -121,12 +124,18 @@ def output_to_uint8(out: np.ndarray) -> np.ndarray:
     version="1",
     uses_torch=True,
 )
-class IFCNN:
-    """IFCNN-MAX with the official weights (luma method; returns uint8 as the official script saves it)."""
+class IFCNN(TorchMethod):
+    """IFCNN-MAX with the official weights (luma method; returns uint8 as the official script saves it).
 
-    def __init__(self) -> None:
+    Any size and aspect: the network is fully convolutional with replicate padding
+    inside, so no outer padding is needed (none is added).  ``threads``: torch
+    threads while fusing (see :class:`fusionbench.torch_method.TorchMethod`).
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
         import torch
 
+        super().__init__(threads=threads)
         self.network = load_ifcnn_network()
         self._torch = torch
 
@@ -150,7 +159,7 @@ class IFCNN:
             x = np.repeat(x[None], 3, axis=0) if x.ndim == 2 else x.transpose(2, 0, 1)
             return self._torch.from_numpy(np.ascontiguousarray((x - mean) / std))[None]
 
-        with self._torch.inference_mode():
+        with self.inference():
             out = self.network(as_tensor(a), as_tensor(b))[0].numpy()
         return output_to_uint8(out * std + mean)
 

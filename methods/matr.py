@@ -70,7 +70,8 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
-from fusionbench.weights import register_weights, weights_path
+from fusionbench.torch_method import TorchMethod, crop, load_state, registered_state
+from fusionbench.weights import register_weights
 
 register_weights(
     "matr",
@@ -222,11 +223,13 @@ def build_matr_network() -> Any:
 
 
 def load_matr_network(path: str | None = None) -> Any:
-    """The MATR network with the official weights loaded strictly, in eval mode."""
-    import torch
+    """The MATR network with the official weights loaded strictly, in eval mode.
 
+    Default: the cached official file, verified against its pinned sha256; ``path``:
+    a file the caller supplies (loaded as is).
+    """
     net = build_matr_network()
-    state = torch.load(path or weights_path("matr"), map_location="cpu", weights_only=True)
+    state = load_state(path, verify=False) if path else registered_state("matr")
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -248,12 +251,19 @@ def pad_to_square(image: np.ndarray) -> np.ndarray:
     version="1",
     uses_torch=True,
 )
-class MATR:
-    """MATR with the official weights (luma method: ``a`` = MRI, ``b`` = functional luma)."""
+class MATR(TorchMethod):
+    """MATR with the official weights (luma method: ``a`` = MRI, ``b`` = functional luma).
 
-    def __init__(self) -> None:
+    Any size and aspect: the official network needs a square, so a non-square pair
+    is padded to a square at the bottom/right (symmetric, edge row repeated, see
+    :func:`pad_to_square`) and the result cropped back.  ``threads``: torch threads
+    while fusing (see :class:`fusionbench.torch_method.TorchMethod`).
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
         import torch
 
+        super().__init__(threads=threads)
         self.network = load_matr_network()
         self._torch = torch
 
@@ -264,7 +274,7 @@ class MATR:
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape
         x = np.stack([pad_to_square(b), pad_to_square(a)]).astype(np.float32)
-        with self._torch.inference_mode():
+        with self.inference():
             out = self.network(self._torch.from_numpy(x)[None])[0, 0].numpy()
         # Official Test.py: (out * 255).astype(uint8), i.e. truncation (negatives clipped here, not wrapped).
-        return np.floor(np.clip(out[:h, :w], 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+        return np.floor(np.clip(crop(out, (h, w)), 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)

@@ -62,6 +62,7 @@ import numpy as np
 
 from fusionbench import colour
 from fusionbench.method_registry import register_method
+from fusionbench.torch_method import TorchMethod, as_tensor
 
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
@@ -177,10 +178,17 @@ def _matlab_uint8(x: np.ndarray) -> np.ndarray:
     weights=WEIGHTS, deterministic=True, version="1",
     params={"stretch": True}, uses_torch=True, trainable=False,
 )
-class SDNet:
-    """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts."""
+class SDNet(TorchMethod):
+    """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts.
 
-    def __init__(self, stretch: bool = True) -> None:
+    Any size and aspect as is: the network is fully convolutional with 'SAME' zero
+    padding, like the official TF graph, so no outer padding is added.
+    ``threads``: torch threads while fusing (see :class:`fusionbench.torch_method.TorchMethod`).
+    The checkpoint files are verified against their pinned sha256 at every load.
+    """
+
+    def __init__(self, stretch: bool = True, threads: int | None = None) -> None:
+        super().__init__(threads=threads)
         index = checkpoint_index("sdnet")
         self.stretch = bool(stretch)
         self.network, self.decomposer = load_sdnet(index.with_name(_PREFIX))
@@ -194,12 +202,10 @@ class SDNet:
 
     def fuse_grey(self, structure: np.ndarray, function: np.ndarray) -> np.ndarray:
         """Raw network output in grey levels [0, 255] (float32) for inputs in grey levels [0, 255]."""
-        import torch
+        def prep(x: np.ndarray) -> Any:
+            return as_tensor((np.asarray(x, dtype=np.float32) - 127.5) / 127.5)
 
-        def prep(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy((np.asarray(x, dtype=np.float32) - 127.5) / 127.5)[None, None]
-
-        with torch.inference_mode():
+        with self.inference():
             fused = self.network(prep(function), prep(structure))
         return fused[0, 0].numpy() * np.float32(127.5) + np.float32(127.5)
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from fusionbench import colour
 from fusionbench.method_registry import register_method
+from fusionbench.torch_method import TorchMethod, as_tensor
 
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
@@ -161,10 +162,17 @@ def stretch_to_max(image: np.ndarray) -> np.ndarray:
     weights=WEIGHTS, deterministic=True, version="1",
     params={"source1": "b", "stretch": True}, uses_torch=True, trainable=False,
 )
-class U2Fusion:
-    """U2Fusion dense generator (official TF1 weights); colour and saving as the official ``test_main.py``."""
+class U2Fusion(TorchMethod):
+    """U2Fusion dense generator (official TF1 weights); colour and saving as the official ``test_main.py``.
 
-    def __init__(self, source1: Literal["a", "b"] = "b", stretch: bool = True) -> None:
+    Any size and aspect as is: the generator is fully convolutional with reflect
+    padding inside, as the official graph, so no outer padding is added.
+    ``threads``: torch threads while fusing (see :class:`fusionbench.torch_method.TorchMethod`).
+    The checkpoint files are verified against their pinned sha256 at every load.
+    """
+
+    def __init__(self, source1: Literal["a", "b"] = "b", stretch: bool = True, threads: int | None = None) -> None:
+        super().__init__(threads=threads)
         if source1 not in ("a", "b"):
             raise ValueError(f"source1 must be 'a' or 'b', not {source1!r}")
         index = checkpoint_index("u2fusion")
@@ -181,13 +189,8 @@ class U2Fusion:
 
     def fuse_grey(self, source1: np.ndarray, source2: np.ndarray) -> np.ndarray:
         """Raw generator output (float32 in [0, 1]) for two grey images in [0, 1]."""
-        import torch
-
-        def prep(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.asarray(x, dtype=np.float32))[None, None]
-
-        with torch.inference_mode():
-            return self.network(prep(source1), prep(source2))[0, 0].numpy()
+        with self.inference():
+            return self.network(as_tensor(source1), as_tensor(source2))[0, 0].numpy()
 
     def fuse_official(self, source1: np.ndarray, source2: np.ndarray) -> np.ndarray:
         """``test_main.py`` on two images in [0, 1] (either may be H×W×3); returns its saved image.

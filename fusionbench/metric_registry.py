@@ -39,11 +39,30 @@ METRICS: Registry[MetricInfo] = Registry(
 )
 
 
-def register_metric(name: str, fn: Callable[..., float], info: MetricInfo | None = None, **meta: Any) -> None:
-    """Register the callable ``fn(fused, a, b) -> float`` as preset ``name``."""
+def register_metric(name: str, fn: Callable[..., float] | None = None, info: MetricInfo | None = None, *,
+                    override: bool = False, **meta: Any) -> Any:
+    """Register the callable ``fn(fused, a, b) -> float`` as preset ``name``.
+
+    ``info`` is the preset's :class:`MetricInfo`, or it is built from ``meta`` (its fields).
+    Without ``fn`` this is a decorator, the same pattern as ``register_method``::
+
+        @register_metric("MEAN", needs_sources=False, score_range=(0.0, 255.0))
+        def mean_level(fused, a=None, b=None, **kw):
+            return float(fused.mean())
+
+    A name already registered raises ``ValueError`` naming both sources (``override=True``
+    replaces on purpose).  Returns ``fn`` (the decorator returns the decorated object).
+    """
     if info is None:
         info = MetricInfo(name=name, **meta)
-    METRICS.add(name, fn, info)
+    elif meta:
+        raise TypeError("register_metric: pass either info= or MetricInfo fields, not both")
+
+    def decorator(obj: Callable[..., float]) -> Callable[..., float]:
+        METRICS.add(name, obj, info, override=override)
+        return obj
+
+    return decorator if fn is None else decorator(fn)
 
 
 def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
@@ -52,6 +71,7 @@ def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Itera
 
 
 def metric_info(name: str) -> MetricInfo:
+    """Metadata of the registered preset ``name``."""
     return METRICS.get(name).info
 
 

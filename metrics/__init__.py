@@ -25,9 +25,7 @@ from fusionbench.score_folder import evaluate_folder
 from . import functional
 from ._cache import shared_cache
 from ._input import UndefinedMetricWarning
-from .presets import PRESETS, register_all
-
-register_all()
+from .presets import PRESETS
 
 __all__ = ["compute", "evaluate", "evaluate_folder", "functional", "PRESETS", "UndefinedMetricWarning"]
 

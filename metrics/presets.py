@@ -3,8 +3,10 @@
 Modelled on pyiqa's ``DEFAULT_CONFIGS``.  ``NAME`` is the default convention
 (``metrics_conventions.md`` §6); ``NAME.vifb``, ``NAME.mefb``, ``NAME.tang``
 and ``NAME.cddfuse`` reproduce those reference implementations, bugs included
-(the ``convention`` line says so).  Every preset is registered in the core
-registry through ``fusionbench.metric_registry.register_metric``.
+(the ``convention`` line says so).  Each ``_add`` line registers its preset
+directly in the core registry (``fusionbench.metric_registry.METRICS``, the one
+store of presets: name, callable, :class:`MetricInfo`); ``PRESETS`` is a
+read-only view of it.
 
 Groups: ``paper`` (the seven of the founding paper), ``standard`` (the paper
 seven plus the standard fusion set) and ``all`` (every default-convention
@@ -12,12 +14,13 @@ preset).  Profile presets belong to no group; ask for them by name.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from fusionbench.metric_registry import register_metric
+from fusionbench.metric_registry import METRICS, MetricInfo, register_metric
 
 from . import functional as F
 
@@ -30,17 +33,14 @@ PROFILE: tuple[str, ...] = ()
 
 @dataclass(frozen=True)
 class Preset:
-    """One preset: the function, its frozen options and its metadata."""
+    """The registered callable of one preset: the function and its frozen options.
+
+    Its metadata (groups, range, convention...) is the registry entry's :class:`MetricInfo`.
+    """
 
     name: str
     fn: Callable[..., float]
     options: dict[str, Any] = field(default_factory=dict)
-    needs_sources: bool = True
-    higher_is_better: bool = True
-    score_range: tuple[float, float] = (-INF, INF)
-    convention: str = ""
-    groups: tuple[str, ...] = ALL
-    profile: str = "default"
 
     def __call__(self, fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
                  data_range: float | None = None) -> float:
@@ -51,14 +51,35 @@ class Preset:
         return f"<metric preset {self.name}: {self.fn.__name__}({opts})>"
 
 
-PRESETS: dict[str, Preset] = {}
+class _PresetView(Mapping[str, Preset]):
+    """Read-only ``name -> Preset`` view of the presets in the metric registry (the one store)."""
+
+    def _presets(self) -> dict[str, Preset]:
+        return {e.name: e.obj for e in METRICS.entries() if isinstance(e.obj, Preset)}
+
+    def __getitem__(self, name: str) -> Preset:
+        return self._presets()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._presets())
+
+    def __len__(self) -> int:
+        return len(self._presets())
 
 
-def _add(name: str, fn: Callable[..., float], **kw: Any) -> None:
+#: every registered preset, read from the registry (kept for ``fusionbench.metrics.PRESETS`` users)
+PRESETS: Mapping[str, Preset] = _PresetView()
+
+
+def _add(name: str, fn: Callable[..., float], *, options: dict[str, Any] | None = None,
+         groups: tuple[str, ...] | None = None, **meta: Any) -> None:
+    """Register preset ``name`` = ``fn`` with frozen ``options`` and its :class:`MetricInfo` fields."""
     profile = name.split(".", 1)[1] if "." in name else "default"
-    if profile != "default":
-        kw.setdefault("groups", PROFILE)
-    PRESETS[name] = Preset(name=name, fn=fn, profile=profile, **kw)
+    if groups is None:
+        groups = ALL if profile == "default" else PROFILE
+    opts = dict(options or {})
+    register_metric(name, Preset(name, fn, opts),
+                    MetricInfo(name=name, groups=groups, profile=profile, options=dict(opts), **meta))
 
 
 def _profiles(base: str, fn: Callable[..., float], profiles: dict[str, tuple[dict, str]], **kw: Any) -> None:
@@ -263,17 +284,3 @@ _add("Qp", F.qp, score_range=(0.0, 1.0), groups=STANDARD,
      convention="Qp: Zhao et al. phase congruency (Kovesi phasecong3, 4 scales x 6 orientations), Liu toolbox")
 _add("Qp.mefb", F.qp, score_range=(0.0, 1.0), convention="Qp (MEFB): as default")
 
-
-def register_all() -> None:
-    """Register every preset in the core metric registry."""
-    for p in PRESETS.values():
-        register_metric(
-            p.name, p,
-            needs_sources=p.needs_sources,
-            higher_is_better=p.higher_is_better,
-            score_range=p.score_range,
-            convention=p.convention,
-            groups=p.groups,
-            profile=p.profile,
-            options=dict(p.options),
-        )

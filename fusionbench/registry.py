@@ -64,22 +64,18 @@ _SOURCES: list[str] = []
 
 
 @contextlib.contextmanager
-def builtin_registrations() -> Iterator[None]:
-    """Label every registration made inside the block ``builtin`` (used by fusionbench's own packages)."""
-    _SOURCES.append(BUILTIN)
-    try:
-        yield
-    finally:
-        _SOURCES.pop()
-
-
-@contextlib.contextmanager
-def _registrations_from(source: str) -> Iterator[None]:
+def registrations_from(source: str) -> Iterator[None]:
+    """Label every registration made inside the block ``source`` (``plugin <dist>`` while a plugin loads)."""
     _SOURCES.append(source)
     try:
         yield
     finally:
         _SOURCES.pop()
+
+
+def builtin_registrations() -> contextlib.AbstractContextManager[None]:
+    """Label every registration made inside the block ``builtin`` (fusionbench's own modules)."""
+    return registrations_from(BUILTIN)
 
 
 def current_source(module: str | None = None) -> str:
@@ -275,7 +271,7 @@ class Registry(Generic[T]):
             return
         for ep in eps:
             dist = getattr(ep, "dist", None)
-            with _registrations_from(f"plugin {dist.name if dist else ep.value}"):
+            with registrations_from(f"plugin {dist.name if dist else ep.value}"):
                 try:
                     loaded = ep.load()
                     if callable(loaded) and not isinstance(loaded, type) \
@@ -348,4 +344,4 @@ def drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["BUILTIN", "Entry", "PluginFailure", "Registry", "builtin_registrations", "current_source", "drop_none",
-           "natural_key"]
+           "natural_key", "registrations_from"]

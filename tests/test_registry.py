@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 import fusionbench
 from fusionbench.method_registry import METHODS, register_method
-from fusionbench.registry import Registry, natural_key
+from fusionbench.registry import Registry, builtin_registrations, natural_key, registrations_from
 
 
 def test_natural_sort_and_wildcards() -> None:
@@ -28,8 +29,93 @@ def test_unknown_name_suggests_close_names() -> None:
 
 
 def test_duplicate_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match="already registered by builtin; user"):
         register_method("average")(lambda a, b: a)
+
+
+def _fresh_python(code: str, cwd) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new interpreter (nothing registered or looked up yet), outside the checkout."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_user_entry_named_like_a_builtin_before_any_lookup(tmp_path) -> None:
+    # issue 14.5: in a fresh process the first registration used to come before the built-ins, so the
+    # built-ins' import then failed on the clash and every later list_methods() raised, for good.
+    out = _fresh_python("""
+        import fusionbench
+        from fusionbench.method_registry import METHODS
+        try:
+            fusionbench.register_method("average")(lambda a, b: a)
+        except ValueError as exc:
+            print("CLASH", exc)
+        names = fusionbench.list_methods()
+        assert len(fusionbench.list_methods()) == len(names) > 20 and "dwt" in names, names
+        assert METHODS.get("average").source == "builtin"
+        assert METHODS.get("average").obj.__module__ == "fusionbench.methods.basic"
+
+        @fusionbench.register_method("my_user_method")
+        def mine(a, b):
+            return a
+        print("SOURCE", METHODS.get("my_user_method").source)
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+    clash = [line for line in out.stdout.splitlines() if line.startswith("CLASH")]
+    assert len(clash) == 1 and "'average'" in clash[0] and "builtin" in clash[0] and "user (" in clash[0]
+    assert "SOURCE user (__main__)" in out.stdout
+
+
+def test_every_registry_loads_builtins_before_a_user_entry(tmp_path) -> None:
+    out = _fresh_python("""
+        import numpy as np
+        import fusionbench
+        from fusionbench.data import DATASETS
+        from fusionbench.metric_registry import METRICS
+        from fusionbench.weights import WEIGHTS
+
+        for reg, name, args in ((METRICS, "AG", ()), (DATASETS, "tno", ()), (WEIGHTS, "ifcnn_max", ())):
+            try:
+                reg.add(name, lambda *a: 0.0, None)
+            except ValueError as exc:
+                assert "already registered by builtin" in str(exc), exc
+            else:
+                raise AssertionError(f"{reg.kind} {name} registered over the built-in")
+        assert "EN" in fusionbench.list_metrics() and "harvard-mri-ct" in fusionbench.list_datasets()
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
+def test_plugin_source_and_builtin_reimport() -> None:
+    reg: Registry = Registry("thing", "fusionbench.test_things")
+    with registrations_from("plugin demo-dist"):
+        reg.add("p", object, None)
+    assert reg.get("p").source == "plugin demo-dist"
+    with builtin_registrations():
+        reg.add("b", natural_key, None)
+        reg.add("b", natural_key, None)  # the same built-in object again: a re-imported module
+    with pytest.raises(ValueError, match="'p' is already registered by plugin demo-dist; user"):
+        reg.add("p", natural_key, None, module="my_script")
+    with pytest.raises(ValueError, match="lower-case"):
+        reg.add("Upper", object, None)
+    reg.add("p", natural_key, None, override=True, module="my_script")
+    assert reg.get("p").source == "user (my_script)" and reg.info("b") is None
+
+
+def test_register_decorator_is_the_same_pattern() -> None:
+    reg: Registry = Registry("thing", "fusionbench.test_things")
+
+    @reg.register(info={"k": 1})
+    def Alpha():  # noqa: N802 - the registered name is lower-cased
+        return 1
+
+    @reg.register("beta")
+    class Beta:
+        pass
+
+    assert reg.list() == ["alpha", "beta"] and reg.info("alpha") == {"k": 1} and reg.info("beta") is Beta
+    assert reg.get("alpha").obj is Alpha and "beta" in reg and len(reg) == 2
+    with pytest.raises(KeyError, match="Did you mean: alpha"):
+        reg.get("alpah")
 
 
 def test_variant_and_overrides_change_the_cache_key() -> None:

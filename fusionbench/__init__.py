@@ -8,18 +8,18 @@ Public API::
     fusionbench.register_method / create_method / list_methods
     fusionbench.register_metric / create_metric / list_metrics
     fusionbench.register_dataset / create_dataset / list_datasets
+    fusionbench.metrics.evaluate(fused, a, b, "paper")   # subpackages load on first attribute access
+
+``fusionbench.methods`` and ``fusionbench.metrics`` (the built-in methods and metrics, from the
+repository's ``methods/`` and ``metrics/`` folders, installed under these names by ``setup.py``)
+are imported lazily, on first access, so ``import fusionbench`` stays light and never imports torch.
+A checkout is used through an install (``pip install -e .``); nothing here touches ``sys.path``.
 """
 from __future__ import annotations
 
+import importlib as _importlib
 from importlib import metadata as _metadata
-from pathlib import Path as _Path
-
-# In a source checkout, ``methods/`` and ``metrics/`` sit beside this package and are installed as
-# ``fusionbench.methods`` / ``fusionbench.metrics``.  When the source tree itself is imported (e.g.
-# ``python -m fusionbench`` run from the checkout's root), let the package find them there too.
-_ROOT = _Path(__file__).resolve().parent.parent
-if (_ROOT / "setup.py").is_file() and (_ROOT / "methods" / "__init__.py").is_file():
-    __path__.append(str(_ROOT))  # type: ignore[name-defined]  # noqa: F821
+from typing import Any as _Any
 
 from .api import fuse, scoring_view
 from .data import create_dataset, list_datasets, register_dataset
@@ -30,6 +30,21 @@ try:
     __version__ = _metadata.version("fusionbench")
 except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
+
+#: subpackages and modules reachable as attributes after ``import fusionbench`` (imported on first access)
+_LAZY_SUBMODULES = ("methods", "metrics", "data", "io", "colour", "config", "runner", "report", "weights", "train")
+
+
+def __getattr__(name: str) -> _Any:
+    """Import ``fusionbench.<name>`` on first attribute access (PEP 562) for the subpackages above."""
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 
 __all__ = [
     "__version__",

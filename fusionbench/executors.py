@@ -1,8 +1,17 @@
-"""Where the work runs: a local process pool (default) or a Dask cluster.
+"""Where the work runs: this process, a local process pool (default) or a Dask cluster.
 
-Both yield worker results as they complete; the caller (the client) is the
-only writer of the results database.  The unit of work is one
-:class:`fusionbench.worker.Task` (method, pair).
+Each yields :class:`fusionbench.worker.TaskResult` objects as tasks complete;
+the caller (the client) writes the fused PNGs into its cache and the results
+into the store: it is the only writer of both.  The unit of work is one
+:class:`fusionbench.worker.Task` (method, pair); tasks are started in the order
+given (the runner sorts them slowest first).
+
+The Dask executor assumes nothing shared with the workers but the installed
+package: tasks carry the pair's bytes (or a remote fsspec URL), results carry the
+PNG bytes, weights are checked on every worker before the first task and sent
+from the client where missing (:func:`prepare_weights`), and each worker's
+thread cap is set from its host's cores and the workers on that host
+(:func:`set_thread_caps`).  See ``docs/cluster.md``.
 """
 from __future__ import annotations
 
@@ -11,20 +20,15 @@ import os
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Iterable, Iterator
+from contextlib import ExitStack
+from typing import Any, Callable, Iterable, Iterator
 
-from .worker import Task, run_task
+from .worker import Task, TaskResult, run_task
 
-
-def _crash_result(task: Task, message: str) -> dict[str, Any]:
-    return {
-        "dataset": task.dataset, "pair": task.pair, "method": task.method, "method_key": task.method_key,
-        "pair_sha256": task.pair_sha256, "path": None, "seconds": None, "scores": {},
-        "failures": [{"stage": "fuse", "metric": "", "error": "WorkerCrash", "message": message, "traceback": ""}],
-    }
+Log = Callable[[str], None]
 
 
-def run_inline(tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+def run_inline(tasks: Iterable[Task]) -> Iterator[TaskResult]:
     """Run tasks in this process (``--workers 0``; debugging)."""
     for task in tasks:
         yield run_task(task)
@@ -40,7 +44,7 @@ def _init_worker(threads: int) -> None:
     os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
 
 
-def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[dict[str, Any]]:
+def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[TaskResult]:
     """Run tasks on a pool of ``workers`` processes (default: one per core).
 
     At most ``2 × workers`` tasks are in flight.  Each worker gets
@@ -69,12 +73,12 @@ def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[dic
                     yield fut.result()
                 except BrokenProcessPool:
                     broken = True
-                    yield _crash_result(task, "the worker process died while fusing or scoring this pair")
+                    yield TaskResult.crashed(task, "the worker process died while fusing or scoring this pair")
                 except Exception as exc:  # pickling and similar errors
-                    yield _crash_result(task, f"{type(exc).__name__}: {exc}")
+                    yield TaskResult.crashed(task, f"{type(exc).__name__}: {exc}")
             if broken:
                 for fut, task in list(in_flight.items()):
-                    yield _crash_result(task, "the worker pool broke while this pair was in flight")
+                    yield TaskResult.crashed(task, "the worker pool broke while this pair was in flight")
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = make_pool()
@@ -82,16 +86,204 @@ def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[dic
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run_dask(tasks: Iterable[Task], address: str) -> Iterator[dict[str, Any]]:
-    """Run tasks on the Dask cluster at ``address`` (``tcp://HOST:PORT``)."""
-    from dask.distributed import Client, as_completed
+# --------------------------------------------------------------------------- Dask: functions run on workers
+def _apply_thread_cap(threads: int) -> int:
+    """On a worker: cap BLAS/OpenMP/numba/torch/FFT threads of what it runs next (fusion children included)."""
+    if os.environ.get("FUSIONBENCH_WORKER_THREADS_FIXED"):  # set by the worker's own options: keep it
+        return int(os.environ["FUSIONBENCH_WORKER_THREADS"])
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
+    return threads
 
+
+def _missing_weights(names: list[str]) -> dict[str, str]:
+    """On a worker: ``{weight name: why unusable}`` for each of ``names`` not verified in its cache."""
+    from .weights import weights_path
+
+    missing = {}
+    for name in names:
+        try:
+            weights_path(name)
+        except Exception as exc:  # noqa: BLE001 - missing, corrupted, unknown: all reported
+            missing[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return missing
+
+
+def _install_weights(name: str, data: bytes) -> str | None:
+    """On a worker: put ``data`` in its cache as weights ``name`` if its sha256 is the pinned one; else the reason."""
+    from .weights import WEIGHTS, cached_path, verify_file
+
+    target = cached_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".{os.getpid()}.part")
+    try:
+        tmp.write_bytes(data)
+        verify_file(tmp, WEIGHTS.get(name).info.sha256, fix="sent by the client")
+        tmp.replace(target)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        tmp.unlink(missing_ok=True)
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _fetch_weights(name: str) -> str | None:
+    """On a worker: fetch weights ``name`` by the pinned download; ``None`` or the reason it failed."""
+    from .weights import fetch_weights
+
+    try:
+        fetch_weights(name)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+# --------------------------------------------------------------------------- Dask: client side
+def set_thread_caps(client: Any) -> dict[str, int]:
+    """Give each worker ``cores on its host // task threads on its host`` threads per task (as the local pool).
+
+    A worker started with ``FUSIONBENCH_WORKER_THREADS_FIXED=1`` in its
+    environment keeps its own ``FUSIONBENCH_WORKER_THREADS``.  Returns ``{worker: cap}``.
+    """
+    info = client.scheduler_info()["workers"]
+    cores = client.run(os.cpu_count)
+    per_host: dict[str, int] = {}
+    for addr, w in info.items():
+        per_host[w["host"]] = per_host.get(w["host"], 0) + int(w.get("nthreads", 1))
+    caps = {}
+    for addr, w in info.items():
+        cap = max(1, int(cores.get(addr) or 1) // max(1, per_host[w["host"]]))
+        caps[addr] = client.run(_apply_thread_cap, cap, workers=[addr])[addr]
+    return caps
+
+
+def _weights_of(tasks: list[Task]) -> dict[str, tuple[str, ...]]:
+    """``{method: weight names}`` of the registered methods the tasks fuse with."""
+    from .method_registry import METHODS
+
+    out = {}
+    for method in {t.method for t in tasks if t.given is None}:
+        try:
+            names = METHODS.get(method).info.weights
+        except KeyError:
+            continue
+        if names:
+            out[method] = tuple(names)
+    return out
+
+
+def prepare_weights(client: Any, tasks: list[Task], log: Log) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Make the weights of the tasks' methods usable on every worker before the first task.
+
+    Each worker is checked (file present and its sha256 the pinned one); a
+    worker lacking a file gets it from the client (read from the client's
+    verified cache, sent once per worker, verified there before it is moved
+    into the worker's cache), else fetches it by the pinned download.  Returns
+    ``(restrict, fail)``: ``restrict[method]`` lists the workers to use when some
+    still lack the weights (one line logged per such worker), ``fail[method]``
+    the one-line reason when no worker has them.
+    """
+    from .weights import weights_path
+
+    needs = _weights_of(tasks)
+    names = sorted({n for ns in needs.values() for n in ns})
+    if not names:
+        return {}, {}
+    missing: dict[str, dict[str, str]] = client.run(_missing_weights, names)
+    sent = 0
+    for name in names:
+        lacking = [addr for addr, miss in missing.items() if name in miss]
+        if not lacking:
+            continue
+        try:
+            data = weights_path(name).read_bytes()
+        except Exception:  # noqa: BLE001 - the client lacks it too: workers fetch it themselves
+            data = None
+        errors = (client.run(_install_weights, name, data, workers=lacking) if data is not None
+                  else {addr: "the client has no verified copy" for addr in lacking})
+        sent += sum(len(data) for addr in lacking if errors.get(addr) is None) if data is not None else 0
+        retry = [addr for addr in lacking if errors.get(addr)]
+        if retry:
+            fetched = client.run(_fetch_weights, name, workers=retry)
+            for addr in retry:
+                if fetched.get(addr):
+                    missing[addr][name] = f"{errors[addr]}; pinned download failed: {fetched[addr]}"
+                else:
+                    missing[addr].pop(name, None)
+        for addr in lacking:
+            if errors.get(addr) is None:
+                missing[addr].pop(name, None)
+    if sent:
+        log(f"dask: sent {sent / 1e6:.1f} MB of weights to workers (sha256-verified there)")
+    restrict: dict[str, list[str]] = {}
+    fail: dict[str, str] = {}
+    for method, wnames in needs.items():
+        bad = {addr: "; ".join(f"{n}: {miss[n]}" for n in wnames if n in miss)
+               for addr, miss in missing.items() if any(n in miss for n in wnames)}
+        if not bad:
+            continue
+        good = sorted(set(missing) - set(bad))
+        for addr, why in sorted(bad.items()):
+            log(f"dask: worker {addr} lacks the weights of {method} ({why}); "
+                + (f"its tasks run on the other {len(good)} worker(s)" if good else "its tasks fail"))
+        if good:
+            restrict[method] = good
+        else:
+            fail[method] = "weights missing on worker(s) " + "; ".join(f"{a} ({w})" for a, w in sorted(bad.items()))
+    return restrict, fail
+
+
+def _connect(stack: ExitStack, scheduler: str) -> Any:
+    """A client for ``tcp://HOST:PORT`` (or any address Dask takes), or for a new ``local:N`` cluster."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler.startswith("local:"):
+        n = int(scheduler.split(":", 1)[1] or 1)
+        cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                   host="127.0.0.1", dashboard_address=None))
+        return stack.enter_context(Client(cluster))
+    return stack.enter_context(Client(scheduler))
+
+
+def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -> Iterator[TaskResult]:
+    """Run tasks on the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local:N`` for a new
+    LocalCluster of N single-thread worker processes).
+
+    Tasks are submitted in the given order, at most ``2 × worker threads`` at a
+    time (each carrying its images as bytes, read when submitted).  A task Dask
+    cannot run (its worker died repeatedly, say) is a ``WorkerCrash`` failure.
+    """
+    from dask.distributed import as_completed
+
+    log = log or (lambda msg: None)
     task_list = list(tasks)
-    with Client(address) as client:
-        futures = {client.submit(run_task, t, pure=False): t for t in task_list}
-        for fut in as_completed(futures):
-            task = futures[fut]
+    with ExitStack() as stack:
+        client = _connect(stack, scheduler)
+        client.wait_for_workers(1)
+        set_thread_caps(client)
+        restrict, fail = prepare_weights(client, task_list, log)
+        threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info()["workers"].values())
+        window = max(4, 2 * threads)
+        queue = deque(task_list)
+        pending = as_completed()
+        in_flight: dict[Any, Task] = {}
+        while queue or in_flight:
+            while queue and len(in_flight) < window:
+                task = queue.popleft()
+                if task.method in fail and task.given is None:
+                    yield TaskResult.crashed(task, fail[task.method], error="WeightsUnavailable")
+                    continue
+                fut = client.submit(run_task, task.portable(), pure=False, workers=restrict.get(task.method),
+                                    allow_other_workers=False)
+                in_flight[fut] = task
+                pending.add(fut)
+            if not in_flight:
+                continue
+            fut = next(pending)
+            task = in_flight.pop(fut)
             try:
-                yield fut.result()
-            except Exception as exc:
-                yield _crash_result(task, f"dask task failed: {type(exc).__name__}: {exc}")
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection, ...
+                result = TaskResult.crashed(task, f"dask could not run this task: {type(exc).__name__}: {exc}")
+            fut.release()
+            yield result

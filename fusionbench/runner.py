@@ -2,14 +2,22 @@
 
 Resumable: the planner skips every (method, pair) whose scores for all the
 requested metrics are already in ``OUT/results.sqlite`` under the same method
-key (name, version, parameters) — running the same command again finishes
-what is missing and writes no duplicate rows.  Fused images live in a
-content-addressed cache ``OUT/fused/<method>/<method_key>/<pair_sha256>.png``
-(or ``--cache DIR``), so re-scoring never re-fuses.
+key (name, version, parameters) and pair sha256 — running the same command
+again finishes what is missing and writes no duplicate rows.  Fused images live
+in a content-addressed cache ``OUT/fused/<method>/<method_key>/<pair_sha256>.png``
+(or ``--cache DIR``), so re-scoring never re-fuses.  Only this process (the
+client) writes the cache and the store; workers get everything in the
+:class:`~fusionbench.worker.Task` and return a :class:`~fusionbench.worker.TaskResult`.
+
+No silent skips: every (method, dataset) not run — weights unavailable, a
+method restricted to other tasks (a ``folder:`` dataset without a task in its
+``dataset.json`` included), no such split — is printed and recorded in the
+``skipped`` table.  Tasks start slowest first (:mod:`fusionbench.schedule`).
+A new method version leaves the older rows as history; the run says how many
+rows are superseded, and readers use current rows only (:mod:`fusionbench.store`).
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -25,8 +33,9 @@ from .data.synthetic import DEFAULT_DATASETS
 from .external import ResultsFolder, is_results_spec, parse_results_spec
 from .method_registry import create_method, list_methods
 from .metric_registry import resolve_metrics
+from .schedule import slowest_first
 from .store import ResultsStore
-from .worker import Task
+from .worker import ImageSource, Task, TaskResult
 
 Log = Callable[[str], None]
 
@@ -59,6 +68,8 @@ class RunSummary:
     unavailable: dict[str, str]
     seconds: float
     summary_path: Path | None
+    superseded: int = 0  # score rows of older method keys or pair files, kept as history
+    skipped: int = 0  # (method, dataset) combinations not run (the ``skipped`` table)
 
 
 @dataclass
@@ -155,6 +166,123 @@ def _progress(iterable: Iterable[Any], total: int, desc: str, quiet: bool) -> It
             bar.update(1)
 
 
+@dataclass
+class Plan:
+    """What a run will do: the tasks (slowest first), what is already done, and what it does not run."""
+
+    tasks: list[Task] = field(default_factory=list)
+    already_done: int = 0
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, method, reason)
+    datasets: list[str] = field(default_factory=list)  # resolved dataset names
+
+
+def _task_reason(tasks: tuple[str, ...], seen: set[str | None], n_other: int, n_pairs: int) -> str:
+    have = ", ".join(sorted(t or "none" for t in seen))
+    if None in seen:
+        have += " (a folder declares its task in PATH/dataset.json, e.g. {\"task\": \"MRI-PET\"})"
+    share = "" if n_other == n_pairs else f" ({n_other} of {n_pairs} pairs)"
+    return f"restricted to task {', '.join(tasks)}; the pairs have task {have}{share}"
+
+
+def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, Any], unavailable: dict[str, str],
+             metrics: list[str], store: ResultsStore, cache: Path, log: Log) -> Plan:
+    """Every (method, pair) to do, in slowest-first order (:mod:`fusionbench.schedule`), and every
+    (method, dataset) not run with its reason (weights unavailable, task restriction, missing split)."""
+    from .schedule import expected_seconds, image_pixels, method_rates
+
+    plan = Plan()
+    keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
+    units: list[tuple[str, Any, str, bool]] = []  # (dataset, pair, method, fuses)
+    datasets: dict[str, Any] = {}
+    for ds_name in config.datasets or list(DEFAULT_DATASETS):
+        dataset = create_dataset(ds_name, data_dir=config.data_dir)
+        plan.datasets.append(dataset.name)
+        for problem in dataset.problems:
+            log(f"{ds_name}: {problem}")
+            path, _, reason = problem.partition(": ")
+            store.record_failure(dataset.name, Path(path).stem, "", stage="fuse", error="InputError", message=problem)
+        if config.split not in (None, "all") and config.split not in dataset.splits:
+            reason = f"no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'})"
+            plan.skipped += [(dataset.name, name, reason) for name in selection.names]
+            continue
+        datasets[dataset.name] = dataset
+        pairs = dataset.select(config.split)
+        for name, m in created.items():
+            if name in unavailable:
+                plan.skipped.append((dataset.name, name, f"unavailable: {unavailable[name]}"))
+                continue
+            other = [p for p in pairs if not m.info.applies_to(p.task)]
+            if other:
+                plan.skipped.append((dataset.name, name, _task_reason(m.info.tasks, {p.task for p in other},
+                                                                      len(other), len(pairs))))
+            units += [(dataset.name, p, name, True) for p in pairs if m.info.applies_to(p.task)]
+        units += [(dataset.name, p, name, False) for name in selection.external for p in pairs]
+
+    pixels: dict[tuple[str, str], int] = {}
+    done = {ds: store.done_index(ds) for ds in datasets}
+    todo: list[tuple[str, Any, str, bool]] = []
+    for ds, pair, name, fuses in units:
+        if set(metrics) <= done[ds].get((pair.id, name, keys[name], pair.sha256), set()):
+            plan.already_done += 1
+            continue
+        todo.append((ds, pair, name, fuses))
+        if (ds, pair.id) not in pixels:
+            pixels[(ds, pair.id)] = image_pixels(pair.a_path)
+    rates = method_rates(store.method_seconds(), pixels, keys)
+    for ds, pair, name, fuses in todo:
+        key = keys[name]
+        fused_path = cache / name / key / f"{pair.sha256}.png"
+        common = dict(dataset=ds, pair=pair.id, pair_sha256=pair.sha256, method=name, method_key=key,
+                      metrics=tuple(metrics), a=ImageSource.from_path(pair.a_path),
+                      b=ImageSource.from_path(pair.b_path), fused_path=str(fused_path), timeout=config.timeout)
+        if not fuses:  # an external result: its image, checked and cached by the client
+            folder = selection.external[name]
+            image = folder.image_for(ds, pair.id) or folder.expected_path(ds, pair.id)
+            given, colour = ImageSource.from_path(image), folder.colour
+        elif fused_path.is_file():  # fused before: only scored
+            given, colour = ImageSource.from_path(fused_path), None
+        else:
+            given, colour = None, None
+        cost = expected_seconds(name, pixels[(ds, pair.id)], len(metrics), rates, fuses=given is None)
+        plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost))
+    plan.tasks = slowest_first(plan.tasks)
+    return plan
+
+
+def _log_skipped(skipped: list[tuple[str, str, str]], log: Log) -> None:
+    """One line per reason: which methods on which datasets are not run."""
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    for dataset, method, reason in skipped:
+        by_reason.setdefault(reason, {}).setdefault(dataset, []).append(method)
+    for reason, per_ds in by_reason.items():
+        where = "; ".join(f"{', '.join(methods)} on {ds}" for ds, methods in per_ds.items())
+        log(f"not run: {where}: {reason}")
+
+
+def write_output(result: TaskResult, task: Task) -> None:
+    """The client's side of a result: put a new fused PNG into the content-addressed cache and set ``result.path``."""
+    if not result.has_output:
+        return
+    path = Path(task.fused_path)
+    if result.png is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(result.png)
+        tmp.replace(path)
+        result.png = None
+    result.path = str(path)
+
+
+def _execute(tasks: list[Task], config: RunConfig, log: Log) -> Iterator[TaskResult]:
+    from . import executors
+
+    if config.scheduler:
+        return executors.run_dask(tasks, config.scheduler, log=log)
+    if config.workers == 0:
+        return executors.run_inline(tasks)
+    return executors.run_local(tasks, config.workers)
+
+
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:
     """Execute a run described by ``config``; see the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -184,82 +312,39 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             unavailable[name] = reason
             log(f"skipping method {name}: {reason}")
 
-    tasks: list[Task] = []
-    skipped = 0
-    resolved_names: list[str] = []
-    for ds_name in dataset_names:
-        dataset = create_dataset(ds_name, data_dir=config.data_dir)
-        resolved_names.append(dataset.name)
-        for problem in dataset.problems:
-            log(f"{ds_name}: {problem}")
-            path, _, reason = problem.partition(": ")
-            store.record_failure(ds_name, Path(path).stem, "", stage="fuse", error="InputError", message=problem,
-                                 run_id=run_id)
-        if config.split not in (None, "all") and config.split not in dataset.splits:
-            log(f"{ds_name}: no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'}); skipped")
-            continue
-        pairs = dataset.select(config.split)
-        done = store.done_index(dataset.name)
-        for pair in pairs:
-            for name, m in created.items():
-                if name in unavailable or not m.info.applies_to(pair.task):
-                    continue
-                key = m.cache_key()
-                if set(metrics) <= done.get((pair.id, name, key), set()):
-                    skipped += 1
-                    continue
-                tasks.append(Task(
-                    dataset=dataset.name, pair=pair.id, a_path=str(pair.a_path), b_path=str(pair.b_path),
-                    pair_sha256=pair.sha256, method=name, method_key=key, metrics=tuple(metrics),
-                    fused_path=str(cache / name / key / f"{pair.sha256}.png"), timeout=config.timeout,
-                ))
-            for name, folder in selection.external.items():
-                if set(metrics) <= done.get((pair.id, name, folder.key), set()):
-                    skipped += 1
-                    continue
-                image = folder.image_for(dataset.name, pair.id) or folder.expected_path(dataset.name, pair.id)
-                tasks.append(Task(
-                    dataset=dataset.name, pair=pair.id, a_path=str(pair.a_path), b_path=str(pair.b_path),
-                    pair_sha256=pair.sha256, method=name, method_key=folder.key, metrics=tuple(metrics),
-                    fused_path=str(cache / name / folder.key / f"{pair.sha256}.png"), timeout=config.timeout,
-                    results_image=str(image), results_colour=folder.colour,
-                ))
-    log(f"run {run_id}: {len(tasks)} (method, pair) tasks to do, {skipped} already done; "
+    plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
+    store.record_skipped(run_id, plan.skipped)
+    _log_skipped(plan.skipped, log)
+    tasks = plan.tasks
+    log(f"run {run_id}: {len(tasks)} (method, pair) tasks to do, {plan.already_done} already done; "
         f"{len(methods)} methods, {len(metrics)} metrics, datasets {', '.join(dataset_names)}")
 
-    from . import executors
-
-    if config.scheduler:
-        results = executors.run_dask(tasks, config.scheduler)
-    elif config.workers == 0:
-        results = executors.run_inline(tasks)
-    else:
-        results = executors.run_local(tasks, config.workers)
     completed = failures = 0
     status = "interrupted"
     try:
+        results = _execute(tasks, config, log)
+        by_id = {(t.dataset, t.pair, t.method): t for t in tasks}
         for result in _progress(results, len(tasks), "fuse+score", config.quiet):
+            write_output(result, by_id[(result.dataset, result.pair, result.method)])
             store.record_task(result, run_id)
             completed += 1
-            for f in result["failures"]:
+            for f in result.failures:
                 failures += 1
-                what = f"{f['stage']}{'/' + f['metric'] if f['metric'] else ''}"
-                log(f"FAILED {result['method']} on {result['dataset']}/{result['pair']} ({what}): "
-                    f"{f['error']}: {f['message']}")
+                what = f"{f.stage}{'/' + f.metric if f.metric else ''}"
+                log(f"FAILED {result.method} on {result.dataset}/{result.pair} ({what}): {f.error}: {f.message}")
         status = "done"
     finally:
         store.finish_run(run_id, status)
+    superseded = store.superseded(plan.datasets, methods)
+    if superseded:
+        log(f"run {run_id}: {superseded} older score rows of these methods and datasets (other method versions or "
+            "changed pair files) are superseded: kept as history, not read by the summary or reports")
     summary_path = None
     if config.summary:
         from .summary import write_summary
 
-        summary_path = write_summary(store, out / "summary.md", metrics=metrics,
-                                     datasets=resolved_names,
+        summary_path = write_summary(store, out / "summary.md", metrics=metrics, datasets=plan.datasets,
                                      methods=methods)
     store.close()
-    return RunSummary(run_id, len(tasks) + skipped, skipped, completed, failures, unavailable,
-                      time.perf_counter() - started, summary_path)
-
-
-def config_json(config: RunConfig) -> str:
-    return json.dumps(config.__dict__, default=str, indent=1)
+    return RunSummary(run_id, len(tasks) + plan.already_done, plan.already_done, completed, failures, unavailable,
+                      time.perf_counter() - started, summary_path, superseded, len(plan.skipped))

@@ -19,7 +19,28 @@ Tables (other tools and the reports read these names; keep them):
     one row per (method, method_key) a run used: ``display_name, family,
     citation, colour, source`` (``builtin``, a plugin, or ``results:PATH`` for a
     folder of external results), so that a report names every method without
-    the registry that made it.
+    the registry that made it.  Its ``run_id`` is the latest run that used that key.
+``skipped``
+    ``run_id, dataset, method, reason``: every (method, dataset) a run did not
+    run and why (weights unavailable, a method restricted to other tasks, a
+    dataset without the requested split).
+
+**Current rows.**  Rows are never deleted when a method changes: a new
+version (or new parameters, or retrained weights) writes rows under a new
+``method_key``, a changed input file under a new ``pair_sha256``, and the older
+rows stay as history.  The readers (:meth:`ResultsStore.scores_frame`,
+:meth:`outputs_frame`, :meth:`failures_frame`, :meth:`skipped_frame`) return
+only *current* rows by default:
+
+* the current key of a method is the key recorded in ``methods`` by the latest
+  run that used the method (each run records the keys of the methods as they
+  are registered when it starts); for a method without a ``methods`` row (a
+  store written before that table) it is the key of its latest ``scores`` row;
+  a caller may pass ``keys={method: key}`` to override;
+* the current sha256 of a pair is that of its latest ``scores`` row (any
+  method): a pair file replaced on disk makes every method's older rows history.
+
+:meth:`ResultsStore.superseded` counts the rows that are not current.
 
 Every write is one committed transaction, so a run killed at any instant keeps
 all that was committed; primary keys make a repeated write replace, never
@@ -32,7 +53,14 @@ import math
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .worker import TaskResult
+
+TABLES = ("runs", "outputs", "scores", "failures", "methods", "skipped")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -95,6 +123,13 @@ CREATE TABLE IF NOT EXISTS methods (
     run_id INTEGER,
     PRIMARY KEY (method, method_key)
 );
+CREATE TABLE IF NOT EXISTS skipped (
+    run_id INTEGER NOT NULL,
+    dataset TEXT NOT NULL,
+    method TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, dataset, method)
+);
 CREATE INDEX IF NOT EXISTS scores_by_method ON scores (dataset, method, metric);
 """
 
@@ -135,28 +170,14 @@ class ResultsStore:
             self.conn.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
     # ------------------------------------------------------------------ reads
-    def scored_metrics(self, dataset: str, pair: str, method: str, method_key: str) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT metric FROM scores WHERE dataset=? AND pair=? AND method=? AND method_key=?",
-            (dataset, pair, method, method_key),
-        )
-        return {r[0] for r in rows}
-
-    def done_index(self, dataset: str) -> dict[tuple[str, str, str], set[str]]:
-        """``{(pair, method, method_key): {metrics}}`` for one dataset (one query, used by the planner)."""
-        out: dict[tuple[str, str, str], set[str]] = {}
-        for pair, method, key, metric in self.conn.execute(
-            "SELECT pair, method, method_key, metric FROM scores WHERE dataset=?", (dataset,)
+    def done_index(self, dataset: str) -> dict[tuple[str, str, str, str], set[str]]:
+        """``{(pair, method, method_key, pair_sha256): {metrics}}`` for one dataset (one query, for the planner)."""
+        out: dict[tuple[str, str, str, str], set[str]] = {}
+        for pair, method, key, sha, metric in self.conn.execute(
+            "SELECT pair, method, method_key, pair_sha256, metric FROM scores WHERE dataset=?", (dataset,)
         ):
-            out.setdefault((pair, method, key), set()).add(metric)
+            out.setdefault((pair, method, key, sha), set()).add(metric)
         return out
-
-    def output_path(self, dataset: str, pair: str, method: str, method_key: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT path FROM outputs WHERE dataset=? AND pair=? AND method=? AND method_key=?",
-            (dataset, pair, method, method_key),
-        ).fetchone()
-        return row[0] if row else None
 
     def method_metadata(self) -> dict[str, dict[str, str]]:
         """``{method: {display_name, family, citation, colour, source}}`` as last recorded by a run."""
@@ -167,18 +188,123 @@ class ResultsStore:
                 for m, d, f, c, col, src in rows}
 
     def count(self, table: str) -> int:
-        if table not in ("runs", "outputs", "scores", "failures", "methods"):
+        if table not in TABLES:
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
-    def scores_frame(self, datasets: Iterable[str] | None = None):
-        """All scores as a pandas DataFrame (``dataset, pair, method, metric, value``)."""
+    def current_keys(self, keys: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``{method: current method_key}`` by the rule in the module docstring (``keys`` override)."""
+        out: dict[str, str] = {}
+        for method, key in self.conn.execute(
+            "SELECT method, method_key FROM scores WHERE rowid IN "
+            "(SELECT MAX(rowid) FROM scores GROUP BY method)"
+        ):
+            out[method] = key  # fallback: the key of the latest written row
+        for method, key in self.conn.execute("SELECT method, method_key FROM methods ORDER BY run_id, rowid"):
+            out[method] = key  # the latest run that used the method
+        out.update(keys or {})
+        return out
+
+    def current_pair_sha(self) -> dict[tuple[str, str], str]:
+        """``{(dataset, pair): sha256}`` of each pair's latest scores row."""
+        return {(d, p): s for d, p, s in self.conn.execute(
+            "SELECT dataset, pair, pair_sha256 FROM scores WHERE rowid IN "
+            "(SELECT MAX(rowid) FROM scores GROUP BY dataset, pair)")}
+
+    def _current(self, df: "pd.DataFrame", keys: Mapping[str, str] | None, *, sha: bool = True) -> "pd.DataFrame":
+        """Rows of ``df`` (with ``method, method_key[, dataset, pair, pair_sha256]``) that are current."""
+        import numpy as np
+
+        current = self.current_keys(keys)
+        mask = df["method_key"].to_numpy() == df["method"].map(current).to_numpy()
+        if sha and len(df):
+            shas = self.current_pair_sha()
+            wanted = [shas.get(k) for k in zip(df["dataset"], df["pair"])]
+            mask &= df["pair_sha256"].to_numpy() == np.array(wanted, dtype=object)
+        return df[mask]
+
+    def _frame(self, query: str, datasets: Iterable[str] | None) -> "pd.DataFrame":
         import pandas as pd
 
-        df = pd.read_sql_query("SELECT dataset, pair, method, metric, value FROM scores", self.conn)
+        df = pd.read_sql_query(query, self.conn)
         if datasets is not None:
             df = df[df["dataset"].isin(list(datasets))]
         return df
+
+    def scores_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
+                     keys: Mapping[str, str] | None = None, history: bool = False) -> "pd.DataFrame":
+        """Scores as a DataFrame (``dataset, pair, method, metric, value``).
+
+        ``current_only`` (default) keeps the rows of each method's current key
+        and each pair's current sha256 (module docstring); ``current_only=False``
+        returns every row, history included.  ``history=True`` adds the columns
+        ``method_key, pair_sha256, run_id``.
+        """
+        df = self._frame("SELECT dataset, pair, method, metric, value, method_key, pair_sha256, run_id "
+                         "FROM scores ORDER BY rowid", datasets)
+        if current_only:
+            df = self._current(df, keys)
+        cols = ["dataset", "pair", "method", "metric", "value"] + (["method_key", "pair_sha256", "run_id"]
+                                                                   if history else [])
+        return df[cols].reset_index(drop=True)
+
+    def outputs_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
+                      keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
+        """Fused outputs (``dataset, pair, method, path, seconds``); current rows by default."""
+        df = self._frame("SELECT dataset, pair, method, path, seconds, method_key, pair_sha256 FROM outputs "
+                         "ORDER BY created", datasets)
+        if current_only:
+            df = self._current(df, keys)
+        return df[["dataset", "pair", "method", "path", "seconds"]].reset_index(drop=True)
+
+    def failures_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
+                       keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
+        """Failures (``dataset, pair, method, stage, metric, error, message``).
+
+        Current: a method's failures under its current key, and input problems
+        (``method`` empty) as last recorded.
+        """
+        df = self._frame("SELECT dataset, pair, method, stage, metric, error, message, method_key FROM failures "
+                         "ORDER BY created", datasets)
+        if current_only and len(df):
+            current = self.current_keys(keys)
+            df = df[(df["method"] == "") | (df["method_key"].to_numpy() == df["method"].map(current).to_numpy())]
+        return df[["dataset", "pair", "method", "stage", "metric", "error", "message"]].reset_index(drop=True)
+
+    def skipped_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True) -> "pd.DataFrame":
+        """(method, dataset) pairs a run did not run (``dataset, method, reason``).
+
+        Current: each (dataset, method)'s row from the latest run that skipped
+        it, unless the method has current scores on that dataset since then.
+        """
+        df = self._frame("SELECT run_id, dataset, method, reason FROM skipped ORDER BY run_id", datasets)
+        if current_only and len(df):
+            df = df.drop_duplicates(["dataset", "method"], keep="last")
+            ran = self.conn.execute("SELECT dataset, method, MAX(run_id) FROM scores GROUP BY dataset, method")
+            later = {(d, m): r for d, m, r in ran}
+            df = df[[(later.get((d, m)) or -1) < r for d, m, r in zip(df["dataset"], df["method"], df["run_id"])]]
+        return df[["dataset", "method", "reason"]].reset_index(drop=True)
+
+    def runs_frame(self) -> "pd.DataFrame":
+        """The ``runs`` table, oldest first."""
+        import pandas as pd
+
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.conn)
+
+    def superseded(self, datasets: Iterable[str] | None = None, methods: Iterable[str] | None = None,
+                   keys: Mapping[str, str] | None = None) -> int:
+        """How many ``scores`` rows (of ``datasets`` × ``methods``, default all) are history, not current."""
+        df = self._frame("SELECT dataset, pair, method, method_key, pair_sha256 FROM scores", datasets)
+        if methods is not None:
+            df = df[df["method"].isin(list(methods))]
+        return int(len(df) - len(self._current(df, keys)))
+
+    def method_seconds(self) -> "pd.DataFrame":
+        """Fusion times of every recorded output, history included (``dataset, pair, method, method_key, seconds``)."""
+        import pandas as pd
+
+        return pd.read_sql_query("SELECT dataset, pair, method, method_key, seconds FROM outputs "
+                                 "WHERE seconds IS NOT NULL", self.conn)
 
     # ------------------------------------------------------------------ writes
     def record_methods(self, run_id: int, methods: Iterable[tuple[str, str, dict[str, str]]]) -> None:
@@ -190,33 +316,48 @@ class ResultsStore:
                   meta.get("colour", ""), meta.get("source", ""), run_id) for name, key, meta in methods],
             )
 
-    def record_task(self, result: dict[str, Any], run_id: int) -> None:
-        """Write one worker result (output, scores, failures) in a single transaction."""
-        now = time.time()
-        ds, pair, method = result["dataset"], result["pair"], result["method"]
-        key, sha = result["method_key"], result["pair_sha256"]
+    def record_skipped(self, run_id: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Record ``(dataset, method, reason)`` for every (method, dataset) the run does not run."""
         with self.conn:
-            if result.get("path"):
+            self.conn.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)",
+                                  [(run_id, ds, method, reason) for ds, method, reason in rows])
+
+    def record_task(self, result: "TaskResult", run_id: int) -> None:
+        """Write one worker result (output, scores, failures) in a single transaction.
+
+        The output row is written when the result has an output and the client
+        has set ``result.path`` (where it cached the PNG).
+        """
+        now = time.time()
+        ds, pair, method = result.dataset, result.pair, result.method
+        key, sha = result.method_key, result.pair_sha256
+        with self.conn:
+            if result.has_output and result.path:
                 self.conn.execute(
                     "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ds, pair, method, key, sha, result["path"], result.get("seconds"), run_id, now),
+                    (ds, pair, method, key, sha, result.path, result.seconds, run_id, now),
                 )
                 self.conn.execute(
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='fuse'", (ds, pair, method)
                 )
-            for metric, value in result.get("scores", {}).items():
+            for metric, value in result.scores.items():
                 if value is not None and not math.isfinite(value):
                     value = None
+                # delete + insert (not REPLACE) so that the newest row is always the highest rowid
+                self.conn.execute("DELETE FROM scores WHERE dataset=? AND pair=? AND method=? AND metric=? "
+                                  "AND method_key=?", (ds, pair, method, metric, key))
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ds, pair, method, metric, value, key, sha, run_id, now),
                 )
                 self.conn.execute(
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='score' AND metric=?",
                     (ds, pair, method, metric),
                 )
-            for failure in result.get("failures", []):
-                self.record_failure(ds, pair, method, key=key, run_id=run_id, commit=False, **failure)
+            for failure in result.failures:
+                self.record_failure(ds, pair, method, stage=failure.stage, error=failure.error,
+                                    message=failure.message, traceback=failure.traceback, metric=failure.metric,
+                                    key=key, run_id=run_id, commit=False)
 
     def record_failure(self, dataset: str, pair: str, method: str, *, stage: str, error: str, message: str,
                        traceback: str = "", metric: str = "", key: str = "", run_id: int | None = None,

@@ -1,53 +1,231 @@
-"""The unit of work: one (method, pair) → fused PNG + scores.
+"""The unit of work: one (method, pair) → fused PNG bytes + scores.
 
-Runs in a worker process (local pool or Dask worker) and never touches the
-results database: it returns a plain dict that the client writes.  Exactly
-the path of :func:`fusionbench.fuse`: load and validate, split colour, fuse,
-merge colour, quantise; then score the BT.601 luma with every requested preset.
+Runs in a worker process (local pool or Dask worker, possibly on another
+machine) and touches no file of the client: the inputs come with the
+:class:`Task` (as bytes, or as a path or fsspec URL the worker can read), and
+the worker returns a :class:`TaskResult` with the fused image encoded as PNG;
+the client alone writes the content-addressed cache and the results store.
+Exactly the path of :func:`fusionbench.fuse`: load and validate, split colour,
+fuse, merge colour, quantise; then score the BT.601 luma with every requested
+preset.
+
+Per-pair timeout: in a process's main thread (local pool, ``--workers 0``) a
+``SIGALRM`` timer; in any other thread (a Dask worker runs tasks in threads,
+where signals cannot reach) the fusion runs in a child process that is killed
+when the time is up (:mod:`fusionbench.sandbox`).
 """
 from __future__ import annotations
 
+import io
+import os
 import signal
+import socket
+import tempfile
 import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
 
+# --------------------------------------------------------------------------- inputs
+@dataclass(frozen=True)
+class ImageSource:
+    """One image a task needs: its bytes, or a path / fsspec URL the worker reads.
+
+    ``name`` is how messages name the image (the client's path), whatever the
+    worker reads it from, so that a bad file is one line naming the client's file.
+    """
+
+    name: str
+    url: str | None = None  # a local path, or an fsspec URL (``s3://…``, ``https://…``)
+    data: bytes | None = None  # the file's bytes, carried with the task
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> "ImageSource":
+        return cls(str(path), url=str(path))
+
+    @property
+    def is_remote_url(self) -> bool:
+        """Whether ``url`` is read through fsspec (any protocol but a plain/``file://`` path)."""
+        return self.url is not None and "://" in self.url and not self.url.startswith("file://")
+
+    def portable(self) -> "ImageSource":
+        """The same image, readable on a machine that shares no files with this one.
+
+        A remote URL stays a URL (the worker reads it); a local file is carried
+        as bytes (an unreadable one stays a path: the worker then reports it,
+        naming the file).
+        """
+        if self.data is not None or self.url is None or self.is_remote_url:
+            return self
+        try:
+            return replace(self, data=Path(self.url).read_bytes(), url=None)
+        except OSError:
+            return self
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) if self.data is not None else 0
+
+    @contextmanager
+    def local_file(self) -> Iterator[Path]:
+        """A local path holding the image (a temporary file for bytes or a remote URL)."""
+        if self.data is None and not self.is_remote_url:
+            yield Path(self.url or self.name)
+            return
+        data = self.data
+        if data is None:
+            import fsspec
+
+            with fsspec.open(self.url, "rb") as fh:
+                data = fh.read()
+        with tempfile.TemporaryDirectory(prefix="fusionbench-") as tmp:
+            path = Path(tmp) / (Path(self.name).name or "image")
+            path.write_bytes(data)
+            yield path
+
+    def load(self, loader: Callable[[Path], np.ndarray] | None = None) -> np.ndarray:
+        """Load with ``loader`` (default :func:`fusionbench.io.load_image`); errors name ``self.name``."""
+        from .io import ImageError, load_image
+
+        loader = loader or load_image
+        with self.local_file() as path:
+            try:
+                return loader(path)
+            except ImageError as exc:
+                if exc.path == self.name:
+                    raise
+                raise ImageError(self.name, exc.reason) from None
+
+
 @dataclass(frozen=True)
 class Task:
-    """Everything a worker needs, picklable."""
+    """Everything a worker needs for one (method, pair), picklable.
+
+    ``given`` is an already-fused image (a cached output, or an image of an
+    external results folder when ``results_colour`` is set): the worker fuses
+    nothing and scores it; an external result is checked with
+    :func:`fusionbench.external.load_result` and returned as PNG for the cache.
+    ``fused_path`` is where the *client* caches the output; workers never write it.
+    """
 
     dataset: str
     pair: str
-    a_path: str
-    b_path: str
     pair_sha256: str
     method: str
     method_key: str
     metrics: tuple[str, ...]
+    a: ImageSource
+    b: ImageSource
     fused_path: str
+    given: ImageSource | None = None
+    results_colour: str | None = None
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-    results_image: str | None = None  # an external result (``NAME=results:PATH``): read this image, fuse nothing
-    results_colour: str = "luma"
+    expected_seconds: float = 0.0  # the planner's estimate (slowest first, :mod:`fusionbench.schedule`)
+
+    def portable(self) -> "Task":
+        """This task with its images as bytes (or remote URLs), for a worker that shares no files."""
+        return replace(self, a=self.a.portable(), b=self.b.portable(),
+                       given=self.given.portable() if self.given is not None else None)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of image data the task carries."""
+        return self.a.nbytes + self.b.nbytes + (self.given.nbytes if self.given is not None else 0)
 
 
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Failure:
+    """One failed stage: ``fuse`` (loading, fusing, timeouts, crashes) or ``score`` (one metric)."""
+
+    stage: str
+    error: str
+    message: str
+    metric: str = ""
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, stage: str, exc: BaseException, metric: str = "") -> "Failure":
+        from .sandbox import SandboxError
+
+        if isinstance(exc, SandboxError):  # raised in the fusion child: keep its type name and traceback
+            return cls(stage, exc.error, exc.message, metric, exc.remote_traceback)
+        text = str(exc)
+        return cls(stage, type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__, metric,
+                   traceback.format_exc())
+
+
+@dataclass
+class TaskResult:
+    """What a worker returns for one task (built only by :meth:`of`, :meth:`crashed` and :func:`run_task`).
+
+    ``png`` holds a newly fused (or external) image for the client to cache;
+    ``path`` is set by the client once the output is in its cache.
+    """
+
+    dataset: str
+    pair: str
+    method: str
+    method_key: str
+    pair_sha256: str
+    scores: dict[str, float] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    png: bytes | None = None
+    seconds: float | None = None  # fusion wall time (None when nothing was fused)
+    worker: str = ""
+    path: str | None = None
+
+    @classmethod
+    def of(cls, task: Task, **fields: Any) -> "TaskResult":
+        return cls(task.dataset, task.pair, task.method, task.method_key, task.pair_sha256, **fields)
+
+    @classmethod
+    def crashed(cls, task: Task, message: str, error: str = "WorkerCrash") -> "TaskResult":
+        """The result of a task whose worker died or could not run it (a fuse failure with ``message``)."""
+        return cls.of(task, failures=[Failure("fuse", error, message)])
+
+    @property
+    def has_output(self) -> bool:
+        """Whether the pair was fused (or its given image loaded): no ``fuse`` failure."""
+        return not any(f.stage == "fuse" for f in self.failures)
+
+
+# --------------------------------------------------------------------------- fusing
 class PairTimeout(TimeoutError):
     """The method exceeded the per-pair time limit."""
 
 
+class WeightsUnavailable(RuntimeError):
+    """The method's weights are not usable on this worker (the message names the worker)."""
+
+
+def worker_name() -> str:
+    """This worker's name in messages: its Dask address, else ``host:pid``."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
+
+
 @contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """SIGALRM-based limit; only in a process's main thread (local pool), else no limit."""
-    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+def _alarm(seconds: float | None) -> Iterator[None]:
+    """A SIGALRM timer (only in a process's main thread)."""
+    if not seconds:
         yield
         return
 
@@ -73,61 +251,71 @@ def _method(name: str, key: str, overrides: dict[str, Any]) -> Any:
     return cached
 
 
-def _failure(stage: str, exc: BaseException, metric: str = "") -> dict[str, str]:
-    return {
-        "stage": stage,
-        "metric": metric,
-        "error": type(exc).__name__,
-        "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-        "traceback": traceback.format_exc(),
-    }
+def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Fuse one pair with the task's method under its timeout; returns (uint8 image, seconds)."""
+    from .api import fuse_arrays
+
+    method = _method(task.method, task.method_key, task.overrides)
+    reason = method.unavailable_reason()
+    if reason:
+        raise WeightsUnavailable(f"on worker {worker_name()}: {reason}")
+    if task.timeout and not _in_main_thread():
+        from .sandbox import fuse_in_sandbox
+
+        return fuse_in_sandbox(task.method, task.method_key, task.overrides, a, b, task.timeout)
+    start = time.perf_counter()
+    with _alarm(task.timeout if _in_main_thread() else None):
+        fused = fuse_arrays(method, a, b)
+    return fused, time.perf_counter() - start
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """Fuse (unless the PNG is cached) and score one pair; never raises."""
-    from .api import fuse_arrays, scoring_view
-    from .io import check_pair, load_image, save_png
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless PNG bytes of a uint8 grey or RGB image (the bytes :func:`fusionbench.io.save_png` writes)."""
+    from PIL import Image
 
-    result: dict[str, Any] = {
-        "dataset": task.dataset, "pair": task.pair, "method": task.method, "method_key": task.method_key,
-        "pair_sha256": task.pair_sha256, "path": None, "seconds": None, "scores": {}, "failures": [],
-    }
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bytes | None]:
+    assert task.given is not None
+    if task.results_colour is not None:  # an external result: checked, then cached by the client
+        from .external import load_result
+
+        fused = task.given.load(lambda p: load_result(p, a.shape, task.results_colour or "luma"))
+        return fused, encode_png(fused)
+    fused = task.given.load()
+    if fused.ndim == 2 and (a.ndim == 3 or b.ndim == 3):  # a colour output whose channels happen to be equal
+        fused = np.repeat(fused[..., None], 3, axis=2)
+    return fused, None
+
+
+def run_task(task: Task) -> TaskResult:
+    """Fuse (unless given an image) and score one pair; never raises."""
+    from .io import check_pair
+
+    result = TaskResult.of(task, worker=worker_name())
     try:
-        a = load_image(task.a_path)
-        b = load_image(task.b_path)
-        check_pair(a, b, task.a_path, task.b_path)
-        fused_file = Path(task.fused_path)
-        if task.results_image is not None:
-            from .external import load_result
-
-            fused = load_result(task.results_image, a.shape, task.results_colour)
-            save_png(fused_file, fused)
-        elif fused_file.is_file():
-            fused = load_image(fused_file)
-            if fused.ndim == 2 and b.ndim == 3:  # a colour output whose channels happen to be equal
-                fused = np.repeat(fused[..., None], 3, axis=2)
+        a = task.a.load()
+        b = task.b.load()
+        check_pair(a, b, task.a.name, task.b.name)
+        if task.given is not None:
+            fused, result.png = _given_image(task, a, b)
         else:
-            method = _method(task.method, task.method_key, task.overrides)
-            reason = method.unavailable_reason()
-            if reason:
-                raise RuntimeError(reason)
-            start = time.perf_counter()
-            with _time_limit(task.timeout):
-                fused = fuse_arrays(method, a, b)
-            result["seconds"] = time.perf_counter() - start
-            save_png(fused_file, fused)
-        result["path"] = str(fused_file)
+            fused, result.seconds = fuse_task(task, a, b)
+            result.png = encode_png(fused)
     except Exception as exc:  # recorded, never fatal
-        result["failures"].append(_failure("fuse", exc))
+        result.failures.append(Failure.from_exception("fuse", exc))
         return result
 
+    from .api import scoring_view
     from .metric_registry import create_metric
 
     view = scoring_view(fused, a, b)
     for name in task.metrics:
         try:
-            value = float(create_metric(name)(view.fused, view.a, view.b))
-            result["scores"][name] = value
+            result.scores[name] = float(create_metric(name)(view.fused, view.a, view.b))
         except Exception as exc:
-            result["failures"].append(_failure("score", exc, metric=name))
+            result.failures.append(Failure.from_exception("score", exc, metric=name))
     return result

@@ -1,24 +1,30 @@
-"""``fusionbench report``: results store (+ asv results) → tables, statistics, figures, HTML.
+"""``fusionbench report``: results (+ profiles, asv results) → tables, statistics, claims check, figures, HTML.
 
 Output layout under ``DIR``::
 
     README.md                 what is here and the command that made the results
-    index.html                everything on one self-contained page
-    tables/<dataset>.{md,tex,csv}       Tables 1–3 style (methods × metrics, mean ± std)
-    tables/table4_ablation.{md,tex,csv} Table 4 style (if mopa variants were run)
-    tables/table5_cost.{md,tex,csv}     Table 5 style (asv: time per pair, GFLOPs, params)
-    tables/paper_vs_ours_*.{md,csv}     the paper's published numbers beside ours
-    stats/<dataset>_ranks.csv, stats/<dataset>_wilcoxon_holm.csv, stats/<dataset>_ci.csv
-    figures/*.png|pdf         qualitative grids, masks, box plots, CD diagrams, ablation
+    index.html                everything on one page (figures linked from figures/; --full embeds them)
+    results/                  the current rows as gzip CSV (what a committed report carries instead of
+                              results.sqlite; ``fusionbench report DIR`` reads it back) and profile.csv
+    tables/<dataset>.{md,tex,csv}         Tables 1–3 style: the selected methods (default: the paper's ten)
+    tables/<dataset>_others.{md,tex,csv}  every other method of the run (variants, extra baselines, external)
+    tables/table4_ablation.{md,tex,csv}   Table 4 style (when two or more ablation presets were run)
+    tables/table5_cost.{md,tex,csv}       Table 5 style (profile + the run's seconds, or asv)
+    tables/claims.{md,csv}                the paper's claims beside the measurement, with verdicts
+    tables/paper_vs_ours_*.{md,csv}       the paper's published numbers beside ours
+    stats/<dataset>_ranks.csv, <dataset>_vs_<highlight>.csv, <dataset>_ci.csv
+    figures/*.png             grids, masks, box plots, CD diagrams, ablation (PDF twins with --full)
+
+See ``docs/reports.md``.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -27,14 +33,21 @@ import pandas as pd
 
 from fusionbench.metric_registry import resolve_metrics
 
-from . import figures, html as htmlmod, paper
+from . import claims as claimsmod, cost as costmod, figures, html as htmlmod, paper
 from .asv_results import method_costs, read_results
-from .data import DATASET_TITLES, ReportData, display_name, higher_is_better, method_order
-from .stats import rank_test
-from .tables import (ablation_table, build_table, convention_footnote, frame_to_latex, frame_to_markdown,
-                     to_csv, to_latex, to_markdown)
+from .data import (EXPORT_DIR, ReportData, dataset_groups, dataset_task, dataset_title, display_name,
+                   higher_is_better)
+from .selection import Selection, ablation_flags, select, unique_display_names
+from .stats import complete_blocks, group_bootstrap_ci, rank_test, versus_reference
+from .tables import (ablation_table, ablation_to_latex, build_table, convention_footnote, frame_to_latex,
+                     frame_to_markdown, to_csv, to_latex, to_markdown)
 
 Log = Callable[[str], None]
+
+# The metric set IR-VIS papers report (SeAFusion, CDDFuse, ...): VIF is the pixel-domain VIF summed over
+# both sources (CDDFuse's evaluator), registered here as VIFp_sum.
+IRVIS_METRICS = ("EN", "SD", "SF", "AG", "MI", "VIFp_sum", "Qabf", "SSIM", "SCD", "CC")
+MAX_GRID_METHODS = 10
 
 
 def _write(path: Path, text: str) -> Path:
@@ -43,21 +56,8 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _ablation_variants(methods: list[str]) -> dict[str, dict[str, bool]]:
-    """Methods whose parameters carry ``use_<component>`` switches (the paper network's presets)."""
-    from fusionbench.method_registry import METHODS
-
-    out = {}
-    for m in methods:
-        try:
-            params = METHODS.get(m).info.params
-        except KeyError:
-            continue
-        flags = {k[4:]: bool(v) for k, v in params.items() if k.startswith("use_") and isinstance(v, bool)}
-        if flags:
-            out[m] = flags
-    order = ["mopa.mask_only", "mopa.attention_only", "mopa.contrast_only", "mopa.decouple_only", "mopa"]
-    return dict(sorted(out.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
+def _stem(dataset: str) -> str:
+    return dataset.replace(":", "_").replace("/", "_").replace("\\", "_")
 
 
 def run_asv(methods: list[str], repo: Path, log: Log) -> bool:
@@ -81,164 +81,471 @@ def run_asv(methods: list[str], repo: Path, log: Log) -> bool:
     return done.returncode == 0
 
 
-def table5(costs: pd.DataFrame, methods: list[str], asv_meta: dict) -> tuple[pd.DataFrame, str]:
-    rows = []
-    by = costs.set_index("method") if not costs.empty else pd.DataFrame()
-    for m in method_order(methods):
-        have = m in by.index
-        rows.append({
-            "Method": display_name(m),
-            "Time/s per pair": float(by.loc[m, "seconds_per_pair"]) if have else np.nan,
-            "GFLOPs": by.loc[m, "gflops"] if have and np.isfinite(by.loc[m, "gflops"]) else "n/a",
-            "Params": (f"{int(by.loc[m, 'params']):,}" if have and np.isfinite(by.loc[m, "params"]) else "n/a"),
-        })
-    import torch  # the version is part of the caption
-
-    caption = (f"Table 5 style: mean wall time per pair over 20 pairs (asv time_fuse / 20, number = repeat = 1, "
-               f"includes the colour protocol and quantisation; weights loaded in setup), GFLOPs = 10^9 FLOPs with "
-               f"FLOPs = 2×MAC counted by torch {torch.__version__} FlopCounterMode on both sources at 256×256, "
-               f"parameters of the inference modules; non-torch methods: n/a. Machine: "
-               f"{asv_meta.get('cpu') or platform.processor() or platform.machine()}, "
-               f"{asv_meta.get('num_cpu') or os.cpu_count()} CPU threads, torch threads = "
-               f"{torch.get_num_threads()}. Pairs: {asv_meta.get('pairs', 'paper20 (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)')}.")
-    return pd.DataFrame(rows), caption
-
-
 def build_report(results: str | Path, out_dir: str | Path | None = None, *, metrics: str = "paper",
                  run_benchmarks: bool = False, asv_results: str | Path | None = None, repo: str | Path = ".",
-                 data_dir: str | Path | None = None, quiet: bool = False, log: Log | None = None) -> Path:
-    """Build the whole report from ``results`` (an OUT folder or results.sqlite) into ``out_dir``."""
+                 data_dir: str | Path | None = None, quiet: bool = False, log: Log | None = None,
+                 methods: str | None = None, order: str | None = None, highlight: str | None = None,
+                 exclude_variants: bool = False, full: bool = False, mean_only: bool = False,
+                 roi: tuple[int, int, int] | None = None, profile: bool = True) -> Path:
+    """Build the whole report from ``results`` (an OUT folder, results.sqlite or a report's ``results/``).
+
+    ``methods``/``order``/``highlight``/``exclude_variants`` choose the main methods
+    (:mod:`fusionbench.report.selection`; default: the paper's ten when ``mopa`` was run);
+    ``full`` writes 200 dpi figures with PDF twins and embeds them in the page;
+    ``mean_only`` writes LaTeX tables without the std columns; ``roi`` = (row, col, size) places every zoom
+    inset; ``profile`` False skips parameter/GFLOP profiling (Table 5 keeps the times).
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    figures.set_resolution(full)
     data = ReportData.load(results)
-    out = Path(out_dir) if out_dir is not None else data.db.parent
+    out = Path(out_dir) if out_dir is not None else (data.db.parent.parent if data.db.name == EXPORT_DIR
+                                                     else data.db.parent)
+    out.mkdir(parents=True, exist_ok=True)
     run = data.last_run()
     config = run.get("config", {}) if isinstance(run.get("config"), dict) else {}
     data_dir = data_dir or config.get("data_dir")
     split = config.get("split") or "all"
-    wanted = [m for m in resolve_metrics(metrics) if m in set(data.scores["metric"])]
-    sections: list[tuple[str, str]] = []
-    written: list[Path] = []
+    available_metrics = set(data.scores["metric"])
+    wanted = [m for m in resolve_metrics(metrics) if m in available_metrics]
     all_methods = data.methods()
+    names = unique_display_names(all_methods, {m: display_name(m, data.methods_meta) for m in all_methods})
+    sel = select(all_methods, methods=methods, order=order, highlight=highlight, exclude_variants=exclude_variants)
+    ctx = _Context(data, out, names, sel, data_dir, split, log, full, mean_only, roi)
+    pairs20 = _paper20_keys(data_dir)
 
-    # ---- Tables 1-3 style, statistics, box plots, CD diagrams, qualitative grids
+    sections: list[tuple[str, ...]] = [("Methods shown", _selection_html(sel, names))]
     for dataset in data.datasets():
-        title = DATASET_TITLES.get(dataset, dataset)
-        methods = data.methods(dataset)
-        footnote = convention_footnote(wanted, split)
-        table = build_table(data.scores, dataset, methods, wanted, title=f"{title}: {len(methods)} methods",
-                            footnote=footnote)
-        stem = out / "tables" / dataset.replace(":", "_").replace("/", "_")
-        written += [_write(stem.with_suffix(".md"), to_markdown(table)),
-                    _write(stem.with_suffix(".tex"), to_latex(table, label=f"tab:{dataset}")),
-                    _write(stem.with_suffix(".csv"), to_csv(table))]
-        n_pairs = int(data.scores[data.scores["dataset"] == dataset]["pair"].nunique())
-        body = [f"<p>{n_pairs} pairs.</p>", _html_metric_table(table), f'<p class="foot">{footnote}</p>']
+        sections.append(ctx.dataset_section(dataset, wanted))
+    skipped = ctx.skipped_html()
+    masks = ctx.mask_figure()
 
-        rank_rows, pair_rows = [], []
+    ablation_means = None
+    variants = {m: ablation_flags(m) for m in sel.ablations if m in all_methods}
+    if len(variants) >= 2:
+        section, ablation_means = ctx.ablation_section(variants, [m for m in paper.PAPER_COLUMNS if m in wanted]
+                                                       or wanted, pairs20)
+        sections.append(section)
+    elif variants:
+        sections.append(("Table 4 style: ablation", "<p>Only one ablation variant in this run "
+                         f"({', '.join(names[m] for m in variants)}): Table 4 and Fig. 10 left out (nothing to "
+                         "compare). Run <code>--methods 'mopa*'</code> for the ablation presets.</p>"))
+
+    costs, time_label, section = ctx.cost_section(pairs20, run_benchmarks, asv_results, Path(repo), profile, run)
+    sections.append(section)
+
+    claims = claimsmod.claims_table(data.scores, ablation_means, costs, time_label)
+    sections.insert(1, ctx.claims_section(claims))
+    sections.append(ctx.beside_section())
+    if masks:
+        sections.append(masks)
+    sections.append(("Skipped methods and failures", skipped))
+
+    if data.db.resolve() != (out / EXPORT_DIR).resolve():
+        data.export(out / EXPORT_DIR)
+    ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
+    provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
+    ctx.written.append(_write(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
+    _write(out / "README.md", _readme(run, out, ctx.written, sel, data.runs, time_label))
+    if not quiet:
+        log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")
+    return out
+
+
+def _selection_html(sel: Selection, names: dict[str, str]) -> str:
+    def listing(ms: list[str]) -> str:
+        return ", ".join(f"{htmlmod.html.escape(names.get(m, m))} (<code>{m}</code>)" for m in ms) or "none"
+
+    hl = f" Highlighted: {htmlmod.html.escape(names.get(sel.highlight, sel.highlight))}." if sel.highlight else ""
+    return (f"<p>Main tables: {htmlmod.html.escape(sel.note)}: {listing(sel.main)}.{hl}</p>"
+            f"<p>Ablation presets (own table): {listing(sel.ablations)}.</p>"
+            f"<p>Other methods of the run (own table per dataset): {listing(sel.others)}.</p>"
+            "<p>Choose with <code>fusionbench report DIR --methods PATTERNS --order LIST --highlight NAME "
+            "--exclude-variants</code>.</p>")
+
+
+class _Context:
+    """State shared by the sections of one report."""
+
+    def __init__(self, data: ReportData, out: Path, names: dict[str, str], sel: Selection, data_dir, split: str,
+                 log: Log, full: bool, mean_only: bool, roi) -> None:
+        self.data, self.out, self.names, self.sel = data, out, names, sel
+        self.data_dir, self.split, self.log, self.full, self.mean_only, self.roi = (data_dir, split, log, full,
+                                                                                   mean_only, roi)
+        self.written: list[Path] = []
+        self.skipped_rows: list[dict] = []
+        self.figure_pairs: dict[str, tuple] = {}  # dataset → (title, pair, task) for the masks figure
+
+    # ------------------------------------------------------------------ helpers
+    def img(self, path: Path, caption: str) -> str:
+        return htmlmod.image_html(path, caption, self.out, embed=self.full) if path.is_file() else ""
+
+    def write_table(self, stem: Path, table, label: str) -> None:
+        self.written += [_write(stem.with_suffix(".md"), to_markdown(table)),
+                         _write(stem.with_suffix(".tex"), to_latex(table, label=label, mean_only=self.mean_only)),
+                         _write(stem.with_suffix(".csv"), to_csv(table))]
+
+    # ------------------------------------------------------------------ per dataset
+    def dataset_section(self, dataset: str, wanted: list[str]) -> tuple[str, str]:
+        data, out, names, sel = self.data, self.out, self.names, self.sel
+        title = dataset_title(dataset)
+        task = dataset_task(dataset)
+        stem = _stem(dataset)
         ds_scores = data.scores[data.scores["dataset"] == dataset]
-        for metric in wanted:
-            test = rank_test(ds_scores[ds_scores["method"].isin(methods)], metric, higher_is_better(metric))
+        ds_methods = data.methods(dataset)
+        body: list[str] = []
+        metrics = wanted
+        if task == "IR-VIS":
+            have = set(ds_scores["metric"])
+            metrics = [m for m in IRVIS_METRICS if m in have]
+            missing = [m for m in IRVIS_METRICS if m not in have]
+            body.append("<p>IR-VIS metric set (EN, SD, SF, AG, MI, VIF = VIFp_sum, Qabf, SSIM, SCD, CC)"
+                        + (f"; not computed in this run: {', '.join(missing)} (run with <code>--metrics "
+                           f"{','.join(IRVIS_METRICS)}</code>)" if missing else "") + ".</p>")
+        shown, standin = sel.for_dataset(ds_methods, task)
+        self._note_skipped(dataset, task, shown, standin, ds_methods)
+        groups = dataset_groups(dataset, self.data_dir)
+        n_pairs = int(ds_scores["pair"].nunique())
+        standin_note = "; ".join(f"{names[s]} stands in for {names.get(m, m)} on {task}" for s, m in standin.items())
+        footnote = convention_footnote(metrics, self.split, extra=(
+            f"95 % CIs (HTML, CSV): bootstrap, {groups.describe()}." + (f" {standin_note}." if standin_note else "")))
+        table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {len(shown)} methods, "
+                            f"{n_pairs} pairs", footnote=footnote, groups=groups.by_pair or None, names=names,
+                            highlight=sel.highlight)
+        self.write_table(out / "tables" / stem, table, f"tab:{stem}")
+        body += [f"<p>{n_pairs} pairs; {htmlmod.html.escape(groups.describe())}.</p>",
+                 _html_metric_table(table), f'<p class="foot">{htmlmod.html.escape(footnote)}</p>']
+        body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
+        self.written.append(_write(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
+
+        body += self._statistics(dataset, title, stem, ds_scores, shown, metrics)
+        others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
+        if others:
+            other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
+                                      "run", footnote=footnote, groups=groups.by_pair or None, names=names,
+                                      bootstrap=False)
+            self.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
+            body.append("<h3>Other methods of the run (variants, presets, extra baselines)</h3>"
+                        + _html_metric_table(other_table))
+        self.written += figures.box_plots(data.scores, dataset, metrics, shown, out / "figures" / f"box_{stem}",
+                                          names, title=f"Per-pair scores, {title}")
+        body.append(self.img(out / "figures" / f"box_{stem}.png",
+                             f"Per-pair scores of each method on {title} (box: quartiles; whiskers 1.5 IQR)."))
+        body.append(self._grid(dataset, title, task, shown))
+        return (title, "".join(body))
+
+    def _statistics(self, dataset: str, title: str, stem: str, ds_scores: pd.DataFrame, shown: list[str],
+                    metrics: list[str]) -> list[str]:
+        out, names, hl = self.out, self.names, self.sel.highlight
+        rank_rows, versus_rows, body, cds = [], [], [], []
+        for metric in metrics:
+            subset = ds_scores[ds_scores["method"].isin(shown)]
+            test = rank_test(subset, metric, higher_is_better(metric), pairwise=False)
             if test is None:
                 continue
             for method, rank in test.ranks.items():
-                rank_rows.append({"metric": metric, "method": method, "mean_rank": rank, "n_pairs": test.n_pairs,
-                                  "friedman_chi2": test.friedman_stat, "friedman_p": test.friedman_p,
-                                  "nemenyi_cd": test.cd})
-            if not test.wilcoxon_holm.empty:
-                pair_rows.append(test.wilcoxon_holm.assign(metric=metric))
+                rank_rows.append({"metric": metric, "method": method, "display_name": names.get(method, method),
+                                  "mean_rank": rank, "n_pairs": test.n_pairs, "friedman_chi2": test.friedman_stat,
+                                  "friedman_p": test.friedman_p, "nemenyi_cd": test.cd})
+            if hl and hl in test.methods:
+                vs = versus_reference(complete_blocks(subset, metric), hl, higher_is_better(metric))
+                if not vs.empty:
+                    versus_rows.append(vs.assign(metric=metric))
             if len(test.methods) >= 3:
-                written += figures.cd_diagram(test, title, out / "figures" / f"cd_{stem.name}_{metric}")
+                self.written += figures.cd_diagram(test, title, out / "figures" / f"cd_{stem}_{metric}", names, hl)
+                cds.append(metric)
         if rank_rows:
             ranks = pd.DataFrame(rank_rows)
-            written.append(_write(out / "stats" / f"{stem.name}_ranks.csv", ranks.to_csv(index=False)))
-            body.append("<h3>Mean ranks (Friedman test, Nemenyi CD at α = 0.05)</h3>")
-            body.append(htmlmod.table_html(ranks.assign(method=ranks["method"].map(display_name))))
-        if pair_rows:
-            pairs_frame = pd.concat(pair_rows, ignore_index=True)
-            written.append(_write(out / "stats" / f"{stem.name}_wilcoxon_holm.csv", pairs_frame.to_csv(index=False)))
-        written.append(_write(out / "stats" / f"{stem.name}_ci.csv", to_csv(table)))
-        written += figures.box_plots(data.scores, dataset, wanted, methods, out / "figures" / f"box_{stem.name}")
-        body.append(htmlmod.image_html(out / "figures" / f"box_{stem.name}.png", f"Per-pair scores, {title}"))
-        for metric in wanted[:3]:
-            png = out / "figures" / f"cd_{stem.name}_{metric}.png"
-            if png.is_file():
-                body.append(htmlmod.image_html(png, f"Critical-difference diagram, {metric}, {title}"))
-        grid = _qualitative(data, dataset, methods, data_dir, out, title, log)
-        for png in (p for p in grid if p.suffix == ".png"):
-            body.append(htmlmod.image_html(png, png.stem.replace("_", " ")))
-        written += grid
-        sections.append((title, "".join(body)))
+            self.written.append(_write(out / "stats" / f"{stem}_ranks.csv", ranks.to_csv(index=False)))
+            pivot = ranks.pivot_table(index="display_name", columns="metric", values="mean_rank", sort=False)
+            pivot = pivot[[m for m in metrics if m in pivot.columns]].reset_index().rename(
+                columns={"display_name": "Method"})
+            cd = ranks.groupby("metric")[["friedman_p", "nemenyi_cd", "n_pairs"]].first()
+            body.append(f"<h3>Mean ranks over the {len(shown)} selected methods (Friedman test; Nemenyi CD at "
+                        "&alpha; = 0.05)</h3>" + htmlmod.table_html(pivot, digits=2)
+                        + htmlmod.table_html(cd.reset_index().rename(columns={"metric": "Metric"})))
+        if versus_rows:
+            vs = pd.concat(versus_rows, ignore_index=True)
+            vs.insert(1, "display_name", vs["method"].map(names))
+            self.written.append(_write(out / "stats" / f"{stem}_vs_{hl}.csv", vs.to_csv(index=False)))
+            show = vs[["metric", "display_name", "n_pairs", "median_diff", "rank_biserial", "p", "p_holm", "verdict"]]
+            show = show.rename(columns={"display_name": "versus", "median_diff": f"median diff ({names[hl]} - other)",
+                                        "rank_biserial": "rank-biserial r", "p_holm": "p (Holm)"})
+            classes = {(i, "verdict"): v for i, v in enumerate(show["verdict"]) if v in ("better", "worse")}
+            body.append(f"<h3>{htmlmod.html.escape(names[hl])} against each other method (Wilcoxon signed-rank, "
+                        "two-sided, Holm-corrected over the comparisons of each metric)</h3>"
+                        "<p class=\"foot\">median diff: median of the paired differences in the metric's units; "
+                        "rank-biserial r = (R+ - R-)/(R+ + R-), positive when the highlighted method scores higher; "
+                        "verdict applies the metric's direction at &alpha; = 0.05 after Holm.</p>"
+                        + htmlmod.table_html(show, classes))
+        for metric in cds:
+            body.append(self.img(out / "figures" / f"cd_{stem}_{metric}.png",
+                                 f"Critical-difference diagram, {metric}, {title}: mean ranks of the selected methods "
+                                 "(1 = best); methods joined by a red bar are not significantly different "
+                                 "(Nemenyi, alpha = 0.05)."))
+        return body
 
-    # ---- Table 4 style ablation over the paper's 20 pairs
-    variants = _ablation_variants(all_methods)
-    if variants:
-        pairs20 = _paper20_keys(data_dir)
-        ablation = ablation_table(data.scores, variants, wanted, pairs20 or None)
-        written += [_write(out / "tables" / "table4_ablation.md",
-                           "**Table 4 style: ablation** — metric means over "
-                           + ("the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)" if pairs20
-                              else "every scored pair (the 20-pair set was not available)") + "\n\n"
-                           + frame_to_markdown(ablation)),
-                    _write(out / "tables" / "table4_ablation.tex", frame_to_latex(ablation, "Ablation (Table 4 style)")),
-                    _write(out / "tables" / "table4_ablation.csv", ablation.to_csv(index=False))]
-        written += figures.ablation_bars(ablation, wanted, out / "figures" / "ablation_bars")
-        sections.append(("Table 4 style: ablation", htmlmod.table_html(ablation)
-                         + htmlmod.image_html(out / "figures" / "ablation_bars.png", "Ablation means (Fig. 10 style)")
-                         + (f"<p>Pairs: {', '.join(f'{d}/{p}' for d, p in pairs20)}</p>" if pairs20 else "")))
+    def _note_skipped(self, dataset: str, task: str | None, shown: list[str], standin: dict[str, str],
+                      ds_methods: list[str]) -> None:
+        recorded = self.data.skipped
+        covered = set(shown) | set(standin.values())
+        for m in list(self.sel.main) + list(self.sel.ablations):
+            if m in covered or m in ds_methods:
+                continue
+            reason = ""
+            if not recorded.empty:
+                hit = recorded[(recorded["dataset"] == dataset) & (recorded["method"] == m)]
+                reason = "; ".join(dict.fromkeys(hit["reason"].astype(str))) if not hit.empty else ""
+            if not reason:
+                reason = _derived_reason(m, task)
+            self.skipped_rows.append({"dataset": dataset, "method": self.names.get(m, m), "name": m,
+                                      "reason": reason})
+        if not recorded.empty:
+            for row in recorded[recorded["dataset"] == dataset].drop_duplicates(["method", "reason"]).itertuples():
+                if not any(r["dataset"] == dataset and r["name"] == row.method for r in self.skipped_rows):
+                    self.skipped_rows.append({"dataset": dataset, "method": self.names.get(row.method, row.method),
+                                              "name": row.method, "reason": row.reason})
 
-    # ---- Table 5 style cost, from asv results
-    repo = Path(repo)
-    if run_benchmarks:
-        run_asv(all_methods, repo, log)
-    asv_dir = Path(asv_results) if asv_results else repo / ".asv" / "results"
-    costs = method_costs(read_results(asv_dir)) if asv_dir.is_dir() else pd.DataFrame()
-    if not costs.empty:
-        asv_copy = out / "asv"
-        if asv_copy.resolve() != asv_dir.resolve():
-            shutil.copytree(asv_dir, asv_copy, dirs_exist_ok=True)
-        raw = read_results(asv_dir)
-        meta = {"cpu": raw["cpu"].iloc[0] if not raw.empty else "", "num_cpu": raw["num_cpu"].iloc[0] if not raw.empty else ""}
-        t5, caption = table5(costs, all_methods, meta)
-        written += [_write(out / "tables" / "table5_cost.md", f"**{caption}**\n\n" + frame_to_markdown(t5)),
-                    _write(out / "tables" / "table5_cost.tex", frame_to_latex(t5, caption)),
-                    _write(out / "tables" / "table5_cost.csv", t5.to_csv(index=False))]
-        sections.append(("Table 5 style: cost", f'<p class="foot">{caption}</p>' + htmlmod.table_html(t5)))
-        beside5 = paper.beside_table5(costs)
-        written += [_write(out / "tables" / "paper_vs_ours_table5.md", frame_to_markdown(beside5)),
-                    _write(out / "tables" / "paper_vs_ours_table5.csv", beside5.to_csv(index=False))]
-    else:
-        log(f"no asv results in {asv_dir}: Table 5 omitted (run `fusionbench report --bench` in a checkout)")
+    def skipped_html(self) -> str:
+        body = []
+        if self.skipped_rows:
+            frame = pd.DataFrame(self.skipped_rows)[["dataset", "method", "name", "reason"]]
+            self.written.append(_write(self.out / "tables" / "skipped.csv", frame.to_csv(index=False)))
+            body.append("<p>Every selected or ablation method without results on a dataset, and why (the store's "
+                        "<code>skipped</code> table where the run recorded it, else the method's task "
+                        "restriction):</p>" + htmlmod.table_html(frame))
+        else:
+            body.append("<p>No selected method was skipped on any dataset.</p>")
+        failures = self.data.failures
+        if not failures.empty:
+            counts = failures.groupby(["dataset", "method", "stage", "error"]).size().reset_index(name="count")
+            body.append("<h3>Failures</h3>" + htmlmod.table_html(counts))
+        return "".join(body)
 
-    # ---- the paper beside us
-    beside_html = [f'<p class="foot">{paper.NOTE}</p>']
-    for key in paper.PAPER_TABLES:
-        frame = paper.beside_table(data.scores, key)
-        written += [_write(out / "tables" / f"paper_vs_ours_{key}.md",
-                           f"**{paper.PAPER_TABLES[key][0]} — paper beside our mean over "
-                           f"{paper.PAPER_TABLES[key][1]} ({split})**\n\n" + frame_to_markdown(frame)
-                           + f"\n<sub>{paper.NOTE}</sub>\n"),
-                    _write(out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
-        beside_html.append(f"<h3>{paper.PAPER_TABLES[key][0]}</h3>" + htmlmod.table_html(frame))
-    sections.append(("The paper beside us", "".join(beside_html)))
+    # ------------------------------------------------------------------ figures of outputs
+    def _output(self, dataset: str, pair, method: str) -> Path | None:
+        """The stored fused image, or (the cache being gone) the method re-run on this pair for the figure."""
+        outs = self.data.outputs
+        row = outs[(outs["dataset"] == dataset) & (outs["pair"].astype(str) == str(pair.id))
+                   & (outs["method"] == method)] if not outs.empty else outs
+        if not row.empty and Path(str(row["path"].iloc[0])).is_file():
+            return Path(str(row["path"].iloc[0]))
+        if method not in set(self.data.scores.loc[self.data.scores["dataset"] == dataset, "method"]):
+            return None
+        target = Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / f"{_stem(dataset)}_{pair.id}.png"
+        if target.is_file():
+            return target
+        try:
+            from PIL import Image
 
-    if not data.failures.empty:
-        counts = data.failures.groupby(["method", "stage", "error"]).size().reset_index(name="count")
-        sections.append(("Failures", htmlmod.table_html(counts)))
+            from fusionbench.api import fuse
 
-    provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
-    written.append(_write(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    _write(out / "README.md", _readme(run, out, written, table5_from=asv_dir if not costs.empty else None,
-                                      all_runs=data.runs[["command", "status"]].to_dict("records")))
-    if not quiet:
-        log(f"report: {len(written)} files in {out} (open {out / 'index.html'})")
-    return out
+            image = fuse(method, pair.a_path, pair.b_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
+            return target
+        except Exception as exc:  # noqa: BLE001 - the figure leaves the method out, and says so in the log
+            self.log(f"figure: {method} on {dataset}/{pair.id} not available ({type(exc).__name__}: {exc})")
+            return None
+
+    def _figure_pair(self, dataset: str):
+        from fusionbench.data import create_dataset
+
+        try:
+            ds = create_dataset(dataset, data_dir=self.data_dir)
+        except Exception as exc:  # noqa: BLE001 - sources not available here: tables still build
+            self.log(f"figures for {dataset} skipped: {exc}")
+            return None
+        scored = self.data.scores[self.data.scores["dataset"] == dataset]
+        counts = scored.groupby("pair")["method"].nunique()
+        keys = {k for d, k in _paper20_keys(self.data_dir) if d == dataset}
+        candidates = [p for p in ds.pairs if str(p.id) in counts.index]
+        if not candidates:
+            return None
+        preferred = [p for p in candidates if str(p.id) in keys] or candidates
+        best = max(counts[[str(p.id) for p in preferred]])
+        return next(p for p in preferred if counts[str(p.id)] == best)
+
+    def _grid(self, dataset: str, title: str, task: str | None, shown: list[str]) -> str:
+        pair = self._figure_pair(dataset)
+        if pair is None:
+            return ""
+        self.figure_pairs[dataset] = (title, pair, task or pair.task or "")
+        paths = {}
+        for m in shown[:MAX_GRID_METHODS]:
+            path = self._output(dataset, pair, m)
+            if path is not None:
+                paths[m] = path
+        if not paths:
+            return ""
+        stem = self.out / "figures" / f"grid_{_stem(dataset)}_{pair.id}"
+        written, where = figures.qualitative_grid(pair.a_path, pair.b_path, paths, f"{title}, pair {pair.id}", stem,
+                                                  task=task or pair.task or "", names=self.names, roi=self.roi)
+        self.written += written
+        left = [self.names.get(m, m) for m in shown[MAX_GRID_METHODS:]] + \
+               [self.names.get(m, m) for m in shown[:MAX_GRID_METHODS] if m not in paths]
+        caption = (f"{title}, pair {pair.id}: the two sources (a, b) and the fused images of {len(paths)} methods; "
+                   f"the yellow box, enlarged in each panel's corner, is placed on {where}."
+                   + (f" Not shown: {', '.join(left)}." if left else ""))
+        return self.img(stem.with_suffix(".png"), caption)
+
+    def mask_figure(self) -> tuple[str, str] | None:
+        rows = [(title, pair.a_path, pair.b_path, task) for title, pair, task in self.figure_pairs.values()]
+        if not rows:
+            return None
+        stem = self.out / "figures" / "masks"
+        self.written += figures.mask_figure(rows, "Fig. 2 style: sources and their Otsu binary masks", stem)
+        ids = "; ".join(f"{title}: pair {pair.id}" for title, pair, _ in self.figure_pairs.values())
+        return ("Fig. 2 style: binary masks", self.img(stem.with_suffix(".png"),
+                f"Each row: source A, its Otsu mask (threshold_otsu on the BT.601 luma), source B, its mask ({ids})."))
+
+    # ------------------------------------------------------------------ ablation
+    def ablation_section(self, variants: dict[str, dict[str, bool]], metrics: list[str],
+                         pairs20: list[tuple[str, str]]) -> tuple[tuple[str, str], pd.DataFrame]:
+        data, out, names = self.data, self.out, self.names
+        present = {(d, str(p)) for d, p in zip(data.scores["dataset"], data.scores["pair"])}
+        pairs = [k for k in pairs20 if k in present] or None
+        table = ablation_table(data.scores, variants, metrics, pairs, names)
+        over = ("the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)" if pairs
+                else "every scored pair (the paper's 20 pairs are not in this run)")
+        n = table.attrs["n_pairs"]
+        caption = (f"Table 4 style ablation: mean and std over {over}; n = "
+                   + ", ".join(f"{names[m]} {n[m]}" for m in variants) + ".")
+        md = table.drop(columns=[c for c in table.columns if c.endswith(" std")])
+        self.written += [_write(out / "tables" / "table4_ablation.md", f"**{caption}**\n\n" + frame_to_markdown(md)),
+                         _write(out / "tables" / "table4_ablation.tex", ablation_to_latex(table, caption)),
+                         _write(out / "tables" / "table4_ablation.csv", table.to_csv(index=False))]
+        df = data.scores[data.scores["method"].isin(variants) & data.scores["metric"].isin(metrics)]
+        if pairs:
+            keys = set(pairs)
+            df = df[[(d, str(p)) in keys for d, p in zip(df["dataset"], df["pair"])]]
+        ci = {(m, metric): group_bootstrap_ci(part["value"].to_numpy(), None)
+              for (m, metric), part in df.groupby(["method", "metric"])}
+        self.written += figures.ablation_bars(table, metrics, out / "figures" / "ablation_bars", ci,
+                                              title="Fig. 10 style: ablation means")
+        means = table.set_index(pd.Index(list(variants)))[metrics]
+        body = [htmlmod.table_html(md), f'<p class="foot">{htmlmod.html.escape(caption)}</p>',
+                self.img(out / "figures" / "ablation_bars.png",
+                         f"Fig. 10 style: mean of each metric per ablation variant over {over}, with 95 % bootstrap "
+                         "CIs (over pairs; one training seed per variant, so no seed spread) and the value on each "
+                         "bar. Each panel's y axis spans the values and does not start at 0.")]
+        rows = []
+        for dataset, (title, pair, task) in self.figure_pairs.items():
+            outputs = {m: p for m in variants if (p := self._output(dataset, pair, m)) is not None}
+            if len(outputs) > 1:
+                rows.append((f"{title}\npair {pair.id}", pair.a_path, pair.b_path, task, outputs))
+        if rows:
+            stem = out / "figures" / "ablation_outputs"
+            self.written += figures.ablation_outputs(rows, "Fig. 11 style: outputs of the ablation variants", stem,
+                                                     names)
+            body.append(self.img(stem.with_suffix(".png"),
+                                 "Fig. 11 style: per row one pair (dataset and pair id at the left): the two sources "
+                                 "and each ablation variant's fused image."))
+        return ("Table 4 style: ablation", "".join(body)), means
+
+    # ------------------------------------------------------------------ Table 5
+    def cost_section(self, pairs20, run_benchmarks: bool, asv_results, repo: Path, profile: bool, run: dict):
+        main = list(self.sel.main)
+        asv_costs = None
+        if run_benchmarks:
+            run_asv(main, repo, self.log)
+            asv_results = asv_results or repo / ".asv" / "results"
+        if asv_results is not None and Path(asv_results).is_dir():
+            raw = read_results(asv_results)
+            asv_costs = method_costs(raw) if not raw.empty else None
+            if asv_costs is not None and asv_costs.empty:
+                asv_costs = None
+        seconds, over = costmod.run_seconds(self.data.outputs, main, pairs20)
+        profiles = costmod.profile_methods(main, self.out / EXPORT_DIR / "profile.csv", self.log) if profile else \
+            pd.DataFrame(columns=costmod.PROFILE_COLUMNS)
+        table = costmod.cost_table(main, self.names, profiles, seconds, asv_costs)
+        machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
+        workers = (run.get("config") or {}).get("workers") if isinstance(run.get("config"), dict) else None
+        import torch
+
+        if asv_costs is not None:
+            time_label = (f"time: asv time_fuse / 20 pairs on {raw['cpu'].iloc[0] or platform.processor()} "
+                          f"({raw['num_cpu'].iloc[0]} CPU threads)")
+        else:
+            time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
+                          f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "
+                          f"{machine.get('cpu_count', '?')} CPUs, {workers if workers is not None else '?'} workers; "
+                          "other load on the machine not controlled)")
+        caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
+                   f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
+                   "parameters of the inference modules in millions; n/a: not a torch method.")
+        notes = [f"{self.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
+                 if isinstance(r.note, str) and r.note.startswith("not profiled")]
+        shown = table.drop(columns=["method"])
+        self.written += [
+            _write(self.out / "tables" / "table5_cost.md", f"**{caption}**\n\n" + frame_to_markdown(shown)
+                   + ("\n" + "; ".join(notes) + "\n" if notes else "")),
+            _write(self.out / "tables" / "table5_cost.tex", frame_to_latex(
+                shown, caption, label="tab:cost", formats={"Params (M)": _params_fmt, "GFLOPs": _gflops_fmt})),
+            _write(self.out / "tables" / "table5_cost.csv", table.to_csv(index=False))]
+        beside = paper.beside_table5(table)
+        self.written += [_write(self.out / "tables" / "paper_vs_ours_table5.md", frame_to_markdown(beside)),
+                         _write(self.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
+        body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>' + htmlmod.table_html(shown)
+                + (f'<p class="foot">{htmlmod.html.escape("; ".join(notes))}</p>' if notes else "")
+                + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside))
+        return table, time_label, ("Table 5 style: cost", body)
+
+    # ------------------------------------------------------------------ claims, paper
+    def claims_section(self, claims: pd.DataFrame) -> tuple[str, str, str]:
+        state = claimsmod.training_state()
+        md = ("# The founding paper's claims against this run\n\n"
+              f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
+        self.written += [_write(self.out / "tables" / "claims.md", md),
+                         _write(self.out / "tables" / "claims.csv", claims.to_csv(index=False))]
+        classes = {(i, "verdict"): ("better" if v == "holds" else "worse" if v == "does not hold" else "")
+                   for i, v in enumerate(claims["verdict"])}
+        counts = claims["verdict"].map(lambda v: v.split(":")[0]).value_counts().to_dict()
+        summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        return ("Claims check", f"<p><b>Training state of the <code>mopa</code> weights used:</b> "
+                f"{htmlmod.html.escape(state)}</p><p>{len(claims)} claims; {htmlmod.html.escape(summary)}.</p>"
+                + htmlmod.table_html(claims, classes, table_id="claims-table"), "claims")
+
+    def beside_section(self) -> tuple[str, str]:
+        beside_html = [f'<p class="foot">{htmlmod.html.escape(paper.NOTE)}</p>']
+        for key in paper.PAPER_TABLES:
+            frame = paper.beside_table(self.data.scores, key)
+            self.written += [_write(self.out / "tables" / f"paper_vs_ours_{key}.md",
+                                    f"**{paper.PAPER_TABLES[key][0]} — paper beside our mean over "
+                                    f"{paper.PAPER_TABLES[key][1]} ({self.split})**\n\n" + frame_to_markdown(frame)
+                                    + f"\n<sub>{paper.NOTE}</sub>\n"),
+                             _write(self.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
+            beside_html.append(f"<h3>{htmlmod.html.escape(paper.PAPER_TABLES[key][0])}</h3>"
+                               + htmlmod.table_html(frame))
+        return ("The paper beside us", "".join(beside_html))
+
+
+def _params_fmt(value) -> str:
+    return value if isinstance(value, str) else (f"{value:.3f}" if np.isfinite(value) else "n/a")
+
+
+def _gflops_fmt(value) -> str:
+    return value if isinstance(value, str) else (f"{value:.3f}" if np.isfinite(value) else "n/a")
+
+
+def _derived_reason(method: str, task: str | None) -> str:
+    from fusionbench.method_registry import METHODS
+
+    try:
+        tasks = tuple(METHODS.get(method).info.tasks or ())
+    except KeyError:
+        return "not a registered method here, and not in this run's results"
+    if tasks and task not in tasks:
+        return f"applies to {', '.join(tasks)} only (dataset task: {task or 'not declared'})"
+    return "no results for this dataset in the store (not run, or every pair failed: see Failures)"
 
 
 def _html_metric_table(table) -> str:
     places = table.placements()
-    rows, classes = [], {}
+    rows, classes, hl = [], {}, set()
     for i, method in enumerate(table.methods):
-        row = {"Method": display_name(method)}
+        row = {"Method": table.name(method)}
+        if method == table.highlight:
+            hl.add(i)
         for metric in table.metrics:
             mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
             col = f"{metric} {'↑' if higher_is_better(metric) else '↓'}"
@@ -248,7 +555,25 @@ def _html_metric_table(table) -> str:
             if place:
                 classes[(i, col)] = place
         rows.append(row)
-    return htmlmod.table_html(pd.DataFrame(rows), classes)
+    return htmlmod.table_html(pd.DataFrame(rows), classes, highlight_rows=hl)
+
+
+def _html_ci_table(table) -> str:
+    rows, hl = [], set()
+    for i, method in enumerate(table.methods):
+        if method == table.highlight:
+            hl.add(i)
+        row = {"Method": table.name(method)}
+        for metric in table.metrics:
+            mean, lo, hi = table.mean.loc[method, metric], table.ci_low.loc[method, metric], \
+                table.ci_high.loc[method, metric]
+            d = 4 if abs(mean) < 10 else 2
+            row[metric] = "–" if not np.isfinite(mean) else (
+                f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" if np.isfinite(lo) else f"{mean:.{d}f} [n/a]")
+        rows.append(row)
+    return htmlmod.table_html(pd.DataFrame(rows), highlight_rows=hl) + (
+        '<p class="foot">[low, high]: 95 % percentile bootstrap CI of the mean (2,000 resamples); n/a: a single '
+        "group, so no between-group spread can be estimated.</p>")
 
 
 def _paper20_keys(data_dir) -> list[tuple[str, str]]:
@@ -257,64 +582,30 @@ def _paper20_keys(data_dir) -> list[tuple[str, str]]:
     try:
         from fusionbench.data import paper20_pairs
 
-        return [(p.dataset, p.id) for p in paper20_pairs(data_dir)]
-    except (FileNotFoundError, KeyError):
+        return [(p.dataset, str(p.id)) for p in paper20_pairs(data_dir)]
+    except Exception:  # noqa: BLE001 - data folder without the Harvard manifests' pairs
         return []
 
 
-def _qualitative(data: ReportData, dataset: str, methods: list[str], data_dir, out: Path, title: str,
-                 log: Log) -> list[Path]:
-    """Fig. 7–9 style grid and Fig. 2 style masks for one representative pair of ``dataset``."""
-    from fusionbench.data import create_dataset
-
-    try:
-        ds = create_dataset(dataset, data_dir=data_dir)
-    except Exception as exc:  # sources not available here: tables still build
-        log(f"figures for {dataset} skipped: {exc}")
-        return []
-    outs = data.outputs[data.outputs["dataset"] == dataset]
-    keys = [k for _, k in _paper20_keys(data_dir) if (outs["pair"] == k).any()] if data_dir else []
-    candidates = keys or sorted(outs["pair"].unique())
-    if not candidates:
-        return []
-    pair_id = max(candidates, key=lambda k: outs[outs["pair"] == k]["method"].nunique())
-    pair = next((p for p in ds.pairs if p.id == pair_id), None)
-    if pair is None:
-        return []
-    paths = {}
-    for m in methods:
-        row = outs[(outs["pair"] == pair_id) & (outs["method"] == m)]
-        if not row.empty and Path(row["path"].iloc[0]).is_file():
-            paths[m] = Path(row["path"].iloc[0])
-    stem = dataset.replace(":", "_").replace("/", "_")
-    written = figures.qualitative_grid(pair.a_path, pair.b_path, paths, f"{title}, pair {pair_id}",
-                                       out / "figures" / f"grid_{stem}_{pair_id}", task=pair.task)
-    written += figures.mask_figure(pair.a_path, pair.b_path, f"Otsu masks, {title}, pair {pair_id}",
-                                   out / "figures" / f"masks_{stem}_{pair_id}")
-    ablation = {m: p for m, p in paths.items() if m.startswith("mopa")}
-    if len(ablation) > 1:
-        written += figures.qualitative_grid(pair.a_path, pair.b_path, ablation, f"Ablation outputs, {title}",
-                                            out / "figures" / f"ablation_outputs_{stem}_{pair_id}", task=pair.task)
-    return written
-
-
-def _readme(run: dict, out: Path, written: list[Path], table5_from: Path | None = None,
-            all_runs: list[dict] | None = None) -> str:
-    all_runs = all_runs or []
+def _readme(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str) -> str:
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})
     versions = run.get("versions", {})
-    bench = ("Table 5 (time, GFLOPs, parameters) comes from the asv results in `asv/` (copied from "
-             f"`{table5_from}`), made by `asv run --python=same --set-commit-hash $(git rev-parse HEAD) "
-             "--bench benchmark_methods` (or `fusionbench report --bench`).\n\n") if table5_from else ""
+    all_runs = runs[["command", "status"]].to_dict("records") if not runs.empty and "command" in runs else []
     history = ""
     if len(all_runs) > 1:
-        history = ("Every invocation recorded in `results.sqlite` (a run resumes the previous ones; finished "
+        history = ("Every invocation recorded in the results (a run resumes the previous ones; finished "
                    "(method, pair) units are skipped):\n\n" + "".join(
                        f"{i}. `{r['command']}` — {r['status']}\n" for i, r in enumerate(all_runs, 1)) + "\n")
     return ("# fusionbench report\n\n"
-            f"Results made by:\n\n```bash\n{cmd}\n```\n\n" + history + bench +
+            f"Results made by:\n\n```bash\n{cmd}\n```\n\n" + history +
             f"Run {run.get('run_id')}, commit `{run.get('git_sha') or 'unknown'}`, machine "
             f"`{json.dumps(machine)}`, versions `{json.dumps(versions)}`.\n\n"
+            f"Methods in the main tables: {sel.note}: {', '.join(f'`{m}`' for m in sel.main)}"
+            + (f" (highlighted: `{sel.highlight}`)" if sel.highlight else "") + ".\n\n"
+            f"Table 5 {time_label}.\n\n"
+            "The results are in `results/` (current rows only, gzip CSV); `fusionbench report DIR` rebuilds this "
+            "folder from them, and `fusionbench report DIR --full` writes 200 dpi figures with PDF twins embedded "
+            "in a single-file page.\n\n"
             "Open `index.html` for everything on one page. Files:\n\n" + "".join(f"- `{f}`\n" for f in files))

@@ -1,9 +1,14 @@
-"""What a report reads: the results store, plus registry metadata for names and directions."""
+"""What a report reads: the results store (through :class:`fusionbench.store.ResultsStore`, current rows
+only) or its compressed export, plus registry and dataset metadata for names, directions and groups.
+
+A committed report carries its results as ``results/`` (gzip CSV, current rows
+only: a few hundred kB) instead of the SQLite store; :meth:`ReportData.load`
+reads either, and :func:`export` writes that folder.
+"""
 from __future__ import annotations
 
 import json
-import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -12,19 +17,69 @@ from fusionbench.method_registry import METHODS
 from fusionbench.metric_registry import METRICS, PAPER_ORDER
 from fusionbench.registry import natural_key
 
-DATASET_TITLES = {
-    "harvard-mri-pet": "MRI-PET (Harvard AANLIB)",
-    "harvard-mri-spect": "MRI-SPECT (Harvard AANLIB)",
-    "harvard-mri-ct": "MRI-CT (Harvard AANLIB)",
-    "tno": "IR-VIS (TNO)",
-    "builtin-mri-pet": "MRI-PET (built-in, simulated PET)",
-    "builtin-mri-spect": "MRI-SPECT (built-in, simulated SPECT)",
-    "builtin-mri-ct": "MRI-CT (built-in, simulated CT)",
-}
+EXPORT_DIR = "results"
+EXPORT_TABLES = ("scores", "outputs", "runs", "failures", "methods", "skipped")
+_KNOWN_ORDER = ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct", "tno", "builtin-mri-pet",
+                "builtin-mri-spect", "builtin-mri-ct")
 
 
-def display_name(method: str) -> str:
-    """The table name of a method (its registered display name, else its registry name)."""
+def dataset_title(dataset: str) -> str:
+    """The dataset's title from its manifest or ``dataset.json`` (``fusionbench.data``), else its name."""
+    try:
+        from fusionbench.data.base import dataset_title as title
+    except ImportError:  # pragma: no cover - older data layer
+        return dataset
+    return title(dataset)
+
+
+def dataset_task(dataset: str) -> str | None:
+    """The task a dataset declares (``MRI-PET``, ..., ``IR-VIS``), or ``None`` where it declares none."""
+    from fusionbench.data.base import dataset_info
+
+    if dataset.startswith("folder:"):
+        try:
+            from fusionbench.data.folder import read_folder_metadata
+
+            return read_folder_metadata(Path(dataset.split(":", 1)[1]).expanduser()).task
+        except (ImportError, OSError, ValueError):
+            return None
+    try:
+        return dataset_info(dataset).task or None
+    except KeyError:
+        return None
+
+
+@dataclass
+class Groups:
+    """Subject/series groups of a dataset's pairs, as its manifest declares them."""
+
+    by_pair: dict[str, str] = field(default_factory=dict)
+    level: str | None = None  # "series", "subject", or None when unknown
+    note: str = ""
+
+    def describe(self) -> str:
+        if not self.by_pair or not self.level:
+            return "groups unknown: pairs resampled as if independent" + (f" ({self.note})" if self.note else "")
+        n = len(set(self.by_pair.values()))
+        return f"resampling {n} {self.level} groups" + (f" ({self.note})" if self.note else "")
+
+
+def dataset_groups(dataset: str, data_dir: str | Path | None = None) -> Groups:
+    """The groups the dataset's manifest (or ``dataset.json``) declares; empty where unknown."""
+    try:
+        from fusionbench.data import create_dataset
+
+        ds = create_dataset(dataset, data_dir=data_dir)
+    except Exception:  # noqa: BLE001 - data not available here: groups unknown, said so in the report
+        return Groups(note="dataset not available to read its groups")
+    groups = {p.id: p.group for p in ds.pairs if getattr(p, "group", None)}
+    return Groups(groups, getattr(ds, "group_level", None) if groups else None, getattr(ds, "group_note", ""))
+
+
+def display_name(method: str, known: dict[str, dict[str, str]] | None = None) -> str:
+    """The name a method was recorded under (store's ``methods`` table), else its registered one, else its name."""
+    if known and method in known and known[method].get("display_name"):
+        return known[method]["display_name"]
     try:
         return METHODS.get(method).info.display_name
     except KeyError:
@@ -55,37 +110,65 @@ def metric_order(metrics: list[str]) -> list[str]:
     return paper + sorted((m for m in metrics if m not in PAPER_ORDER), key=natural_key)
 
 
+def _empty(columns: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns.split(","))
+
+
 @dataclass
 class ReportData:
-    """Everything read from ``results.sqlite``."""
+    """Everything a report reads, current rows only (stale method versions and changed pairs left out)."""
 
     db: Path
     scores: pd.DataFrame   # dataset, pair, method, metric, value
     outputs: pd.DataFrame  # dataset, pair, method, path, seconds
     runs: pd.DataFrame
     failures: pd.DataFrame
+    methods_meta: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped: pd.DataFrame = field(default_factory=lambda: _empty("dataset,method,reason"))
 
     @classmethod
-    def load(cls, db: str | Path) -> "ReportData":
-        db = Path(db)
-        if db.is_dir():
-            db = db / "results.sqlite"
-        if not db.is_file():
-            raise FileNotFoundError(f"{db}: no results store (run `fusionbench run` first)")
-        con = sqlite3.connect(db)
-        try:
-            scores = pd.read_sql_query("SELECT dataset, pair, method, metric, value FROM scores", con)
-            outputs = pd.read_sql_query("SELECT dataset, pair, method, path, seconds FROM outputs", con)
-            runs = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", con)
-            failures = pd.read_sql_query("SELECT dataset, pair, method, stage, metric, error, message FROM failures", con)
-        finally:
-            con.close()
-        return cls(db, scores, outputs, runs, failures)
+    def load(cls, source: str | Path) -> "ReportData":
+        """Read an OUT folder, its ``results.sqlite``, or a report's ``results/`` export."""
+        source = Path(source)
+        if source.is_dir() and (source / "results.sqlite").is_file():
+            source = source / "results.sqlite"
+        elif source.is_dir() and (source / EXPORT_DIR / "scores.csv.gz").is_file():
+            source = source / EXPORT_DIR
+        if source.is_dir() and (source / "scores.csv.gz").is_file():
+            return cls._from_export(source)
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: no results store (run `fusionbench run` first)")
+        return cls._from_store(source)
 
+    @classmethod
+    def _from_store(cls, db: Path) -> "ReportData":
+        from fusionbench.store import ResultsStore
+
+        with ResultsStore(db) as store:
+            scores = store.scores_frame()[["dataset", "pair", "method", "metric", "value"]]
+            outputs = store.outputs_frame()
+            runs = store.runs_frame()
+            failures = store.failures_frame()
+            skipped = store.skipped_frame()
+            meta = store.method_metadata()
+        return cls(db, scores, outputs, runs, failures, meta, skipped)
+
+    @classmethod
+    def _from_export(cls, folder: Path) -> "ReportData":
+        frames = {}
+        for name in EXPORT_TABLES:
+            path = folder / (f"{name}.csv.gz" if name in ("scores", "outputs") else f"{name}.csv")
+            frames[name] = (pd.read_csv(path, dtype={"pair": str}, keep_default_na=False, na_values=[""])
+                            if path.is_file() else pd.DataFrame())
+        meta = {r["method"]: {k: ("" if pd.isna(v) else str(v)) for k, v in r.items() if k != "method"}
+                for r in frames["methods"].to_dict("records")} if not frames["methods"].empty else {}
+        return cls(folder, frames["scores"], frames["outputs"], frames["runs"], frames["failures"], meta,
+                   frames["skipped"] if not frames["skipped"].empty else _empty("dataset,method,reason"))
+
+    # ------------------------------------------------------------------ views
     def datasets(self) -> list[str]:
-        order = list(DATASET_TITLES)
         names = list(self.scores["dataset"].unique())
-        return sorted(names, key=lambda d: (order.index(d) if d in order else len(order), d))
+        return sorted(names, key=lambda d: (_KNOWN_ORDER.index(d) if d in _KNOWN_ORDER else len(_KNOWN_ORDER), d))
 
     def methods(self, dataset: str | None = None) -> list[str]:
         df = self.scores if dataset is None else self.scores[self.scores["dataset"] == dataset]
@@ -104,3 +187,18 @@ class ReportData:
             except (TypeError, ValueError):
                 pass
         return row
+
+    def export(self, folder: str | Path) -> Path:
+        """Write the current rows as ``folder/{scores,outputs}.csv.gz`` and small CSVs (what a report commits)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        scores = self.scores.sort_values(["dataset", "method", "pair", "metric"])
+        scores.to_csv(folder / "scores.csv.gz", index=False, float_format="%.10g",
+                      compression={"method": "gzip", "mtime": 0})
+        outputs = self.outputs.sort_values(["dataset", "method", "pair"]) if not self.outputs.empty else self.outputs
+        outputs.to_csv(folder / "outputs.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+        for name, frame in (("runs", self.runs), ("failures", self.failures), ("skipped", self.skipped)):
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        pd.DataFrame([{"method": m, **v} for m, v in self.methods_meta.items()]).to_csv(folder / "methods.csv",
+                                                                                        index=False)
+        return folder

@@ -1,5 +1,12 @@
-"""Figures (matplotlib, PNG and PDF): qualitative grids (Fig. 7–9), Otsu masks (Fig. 2),
-ablation bars and outputs (Fig. 10–11), per-metric box plots and critical-difference diagrams."""
+"""Figures (matplotlib): qualitative grids (Fig. 7–9), Otsu masks (Fig. 2), ablation bars and outputs
+(Fig. 10–11), per-metric box plots and critical-difference diagrams.
+
+PNG at 100 dpi by default (a committed report stays light); ``full=True`` writes
+200 dpi PNGs and a PDF twin of each figure (``fusionbench report --full``).
+Zoom insets sit on the functional image's region of highest activity (PET,
+SPECT, infrared: the window of highest mean intensity), on the MRI's most
+detailed region for MRI-CT, or on a given ROI.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,14 +25,31 @@ from .data import display_name, higher_is_better  # noqa: E402
 from .stats import RankTest  # noqa: E402
 
 
+FULL = {"dpi": 200, "pdf": True}
+LIGHT = {"dpi": 100, "pdf": False}
+_mode = dict(LIGHT)
+
+
+def set_resolution(full: bool) -> None:
+    """Full resolution (200 dpi PNG + PDF) or light (100 dpi PNG only) for the figures that follow."""
+    _mode.clear()
+    _mode.update(FULL if full else LIGHT)
+
+
 def save(fig: plt.Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf``; return both paths."""
+    """Write ``stem.png`` (and ``stem.pdf`` at full resolution); return the paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    paths = [stem.with_suffix(".png")]
+    fig.savefig(paths[0], dpi=_mode["dpi"], bbox_inches="tight")
+    if _mode["pdf"]:
+        paths.append(stem.with_suffix(".pdf"))
+        fig.savefig(paths[1], bbox_inches="tight")
     plt.close(fig)
     return paths
+
+
+def _name(method: str, names: dict[str, str] | None) -> str:
+    return (names or {}).get(method) or display_name(method)
 
 
 def _show(ax: plt.Axes, image: np.ndarray, title: str, zoom: tuple[int, int, int] | None) -> None:
@@ -60,6 +84,32 @@ def detail_window(a: np.ndarray, size: int | None = None) -> tuple[int, int, int
     return int(np.clip(r - half, 0, h - size)), int(np.clip(c - half, 0, w - size)), size
 
 
+def activity_window(b: np.ndarray, size: int | None = None) -> tuple[int, int, int]:
+    """A square window on the highest-activity region of a functional image (largest mean luma)."""
+    from scipy import ndimage
+
+    h, w = b.shape[:2]
+    size = size or max(16, min(h, w) // 4)
+    grey = b.astype(float) if b.ndim == 2 else b.astype(float) @ np.array([0.299, 0.587, 0.114])
+    energy = ndimage.uniform_filter(grey, size, mode="constant")
+    half = size // 2
+    energy[:half, :] = energy[-half:, :] = -1
+    energy[:, :half] = energy[:, -half:] = -1
+    r, c = np.unravel_index(np.argmax(energy), energy.shape)
+    return int(np.clip(r - half, 0, h - size)), int(np.clip(c - half, 0, w - size)), size
+
+
+def inset_window(a: np.ndarray, b: np.ndarray, task: str | None, roi: tuple[int, int, int] | None = None
+                 ) -> tuple[tuple[int, int, int], str]:
+    """The zoom window of a pair and what it is placed on (for the caption)."""
+    if roi is not None:
+        return roi, "the given ROI"
+    if task in ("MRI-PET", "MRI-SPECT", "IR-VIS"):
+        functional = "infrared" if task == "IR-VIS" else task.split("-")[1]
+        return activity_window(b), f"the {functional} image's highest-activity region"
+    return detail_window(a), "the most detailed region of source A"
+
+
 def panel_label(index: int) -> str:
     """Panel letters a, b, …, z, aa, ab, … (as far as a grid needs)."""
     label = ""
@@ -79,14 +129,18 @@ def source_labels(task: str) -> tuple[str, str]:
 
 
 def qualitative_grid(a_path: Path, b_path: Path, outputs: dict[str, Path], title: str, stem: Path,
-                     task: str = "") -> list[Path]:
-    """The two sources and every method's fused output for one pair, with a zoomed detail inset."""
+                     task: str = "", names: dict[str, str] | None = None,
+                     roi: tuple[int, int, int] | None = None) -> tuple[list[Path], str]:
+    """The two sources and each method's fused output for one pair, with a zoomed inset.
+
+    Returns the written paths and where the inset was placed (for the caption).
+    """
     a, b = load_image(a_path), load_image(b_path)
-    zoom = detail_window(a)
+    zoom, where = inset_window(a, b, task, roi)
     a_label, b_label = source_labels(task)
     panels = [(f"(a) {a_label}", a), (f"(b) {b_label}", b)]
     for i, (method, path) in enumerate(outputs.items()):
-        panels.append((f"({panel_label(i + 2)}) {display_name(method)}", load_image(path)))
+        panels.append((f"({panel_label(i + 2)}) {_name(method, names)}", load_image(path)))
     cols = min(6, len(panels))
     rows = int(np.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.05 * rows + 0.3), squeeze=False,
@@ -96,30 +150,60 @@ def qualitative_grid(a_path: Path, b_path: Path, outputs: dict[str, Path], title
     for ax, (name, image) in zip(axes.ravel(), panels):
         _show(ax, image, name, zoom)
     fig.suptitle(title, fontsize=9)
-    return save(fig, stem)
+    return save(fig, stem), where
 
 
-def mask_figure(a_path: Path, b_path: Path, title: str, stem: Path) -> list[Path]:
-    """Fig. 2 style: each source and its Otsu binary mask (scikit-image ``threshold_otsu``)."""
+def mask_figure(rows: list[tuple[str, Path, Path, str]], title: str, stem: Path) -> list[Path]:
+    """Fig. 2 style, one multi-panel figure: per row (label, A, B, task) each source and its Otsu mask
+    (scikit-image ``threshold_otsu`` on the BT.601 luma)."""
     from skimage.filters import threshold_otsu
 
     from fusionbench.colour import luma_uint8
 
-    a, b = load_image(a_path), load_image(b_path)
-    fig, axes = plt.subplots(1, 4, figsize=(8, 2.2))
-    for ax, (name, image) in zip(axes, [("MRI / A", a), ("Otsu mask of A", None), ("B", b), ("Otsu mask of B", None)]):
-        ax.axis("off")
-        ax.set_title(name, fontsize=8)
-    for col, image in ((0, a), (2, b)):
-        grey = luma_uint8(image)
-        axes[col].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
-        axes[col + 1].imshow(grey > threshold_otsu(grey), cmap="gray")
+    fig, axes = plt.subplots(len(rows), 4, figsize=(8, 2.1 * len(rows) + 0.3), squeeze=False)
+    for r, (label, a_path, b_path, task) in enumerate(rows):
+        a_label, b_label = source_labels(task)
+        a, b = load_image(a_path), load_image(b_path)
+        titles = [f"{a_label}", f"Otsu mask of {a_label}", f"{b_label}", f"Otsu mask of {b_label}"]
+        for col, image in ((0, a), (2, b)):
+            grey = luma_uint8(image)
+            axes[r, col].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+            axes[r, col + 1].imshow(grey > threshold_otsu(grey), cmap="gray")
+        for c in range(4):
+            axes[r, c].axis("off")
+            axes[r, c].set_title(f"({panel_label(4 * r + c)}) {titles[c]}", fontsize=8)
+        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def ablation_outputs(rows: list[tuple[str, Path, Path, str, dict[str, Path]]], title: str, stem: Path,
+                     names: dict[str, str] | None = None) -> list[Path]:
+    """Fig. 11 style, one multi-panel figure: per row (label, A, B, task, {variant: fused}) the sources and
+    each ablation variant's output."""
+    cols = 2 + max(len(r[4]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.7 * cols, 1.85 * len(rows) + 0.3), squeeze=False,
+                             layout="constrained")
+    k = 0
+    for r, (label, a_path, b_path, task, outputs) in enumerate(rows):
+        a_label, b_label = source_labels(task)
+        panels = [(a_label, load_image(a_path)), (b_label, load_image(b_path))]
+        panels += [(_name(m, names), load_image(p)) for m, p in outputs.items()]
+        for c in range(cols):
+            axes[r, c].axis("off")
+        for c, (name, image) in enumerate(panels):
+            _show(axes[r, c], image, f"({panel_label(k)}) {name}", None)
+            k += 1
+        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right",
+                        fontsize=7)
     fig.suptitle(title, fontsize=9)
     return save(fig, stem)
 
 
 def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], methods: Sequence[str],
-              stem: Path) -> list[Path]:
+              stem: Path, names: dict[str, str] | None = None, title: str = "") -> list[Path]:
     """Per-metric box plots of the per-pair scores of every method on one dataset."""
     df = scores[scores["dataset"] == dataset]
     cols = min(4, len(metrics))
@@ -130,15 +214,17 @@ def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], method
     for ax, metric in zip(axes.ravel(), metrics):
         data = [df[(df["method"] == m) & (df["metric"] == metric)]["value"].dropna().to_numpy() for m in methods]
         ax.boxplot(data, orientation="horizontal", widths=0.6, showfliers=True, flierprops={"markersize": 2})
-        ax.set_yticks(range(1, len(methods) + 1), [display_name(m) for m in methods], fontsize=7)
+        ax.set_yticks(range(1, len(methods) + 1), [_name(m, names) for m in methods], fontsize=7)
+        ax.invert_yaxis()
         ax.set_title(f"{metric} {'↑' if higher_is_better(metric) else '↓'}", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(dataset, fontsize=10)
+    fig.suptitle(title or dataset, fontsize=10)
     fig.tight_layout()
     return save(fig, stem)
 
 
-def cd_diagram(test: RankTest, title: str, stem: Path) -> list[Path]:
+def cd_diagram(test: RankTest, title: str, stem: Path, names: dict[str, str] | None = None,
+               highlight: str | None = None) -> list[Path]:
     """Critical-difference diagram (Demšar 2006): mean ranks, with bars joining methods within CD."""
     ranks = test.ranks.sort_values()
     k = len(ranks)
@@ -156,8 +242,8 @@ def cd_diagram(test: RankTest, title: str, stem: Path) -> list[Path]:
         y = -(i + 1) if left else -(k - i)
         x_text = 0.6 if left else k + 0.4
         ax.plot([rank, rank, x_text], [0, y, y], color="black", linewidth=0.6)
-        ax.text(x_text, y, f"{display_name(method)} ({rank:.2f})", fontsize=7, va="center",
-                ha="right" if left else "left")
+        ax.text(x_text, y, f"{_name(method, names)} ({rank:.2f})", fontsize=7, va="center",
+                ha="right" if left else "left", fontweight="bold" if method == highlight else "normal")
     if np.isfinite(test.cd):
         ax.plot([1, 1 + test.cd], [1.2, 1.2], color="red", linewidth=1.5)
         ax.text(1 + test.cd / 2, 1.45, f"CD = {test.cd:.2f} (Nemenyi, α = 0.05)", ha="center", fontsize=7)
@@ -175,17 +261,43 @@ def cd_diagram(test: RankTest, title: str, stem: Path) -> list[Path]:
     return save(fig, stem)
 
 
-def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path) -> list[Path]:
-    """Fig. 10 style: one group of bars per metric, one bar per ablation variant (means over the 20 pairs)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.0 * len(metrics), 2.6), squeeze=False)
-    labels = list(table["display_name"])
-    colours = plt.cm.tab10(np.arange(len(labels)))
+def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path,
+                  ci: dict[tuple[str, str], tuple[float, float]] | None = None, title: str = "") -> list[Path]:
+    """Fig. 10 style: per metric one bar per ablation variant (mean), with its 95 % CI as error bars and the
+    value printed on each bar; each panel's y axis spans the values (it does not start at 0, the caption says so).
+
+    ``table`` is :func:`fusionbench.report.tables.ablation_table`'s frame; ``ci[(method, metric)]`` = (low, high).
+    """
+    methods = table.attrs.get("methods") or list(table["Variant"])
+    labels = list(table["Variant"])
+    colours = plt.cm.tab10(np.arange(len(labels)) % 10)
+    cols = min(4, len(metrics))
+    rows = int(np.ceil(len(metrics) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.5 * rows + 0.6), squeeze=False)
+    for ax in axes.ravel()[len(metrics):]:
+        ax.axis("off")
     for ax, metric in zip(axes.ravel(), metrics):
-        ax.bar(range(len(labels)), table[metric].to_numpy(dtype=float), color=colours)
-        ax.set_title(metric, fontsize=9)
+        means = table[metric].to_numpy(dtype=float)
+        low = np.array([(ci or {}).get((m, metric), (np.nan, np.nan))[0] for m in methods], dtype=float)
+        high = np.array([(ci or {}).get((m, metric), (np.nan, np.nan))[1] for m in methods], dtype=float)
+        err = np.vstack([np.where(np.isfinite(low), means - low, 0), np.where(np.isfinite(high), high - means, 0)])
+        x = np.arange(len(labels))
+        lo_all = np.nanmin(np.where(np.isfinite(low), low, means))
+        hi_all = np.nanmax(np.where(np.isfinite(high), high, means))
+        pad = 0.15 * (hi_all - lo_all) if hi_all > lo_all else max(abs(hi_all) * 0.05, 1e-3)
+        bottom = lo_all - pad
+        ax.bar(x, means - bottom, bottom=bottom, color=colours, yerr=err, capsize=2,
+               error_kw={"linewidth": 0.8})
+        for xi, v, top in zip(x, means, means + err[1]):
+            if np.isfinite(v):
+                ax.text(xi, top + pad * 0.1, f"{v:.3g}", ha="center", va="bottom", fontsize=6)
+        ax.set_ylim(bottom, hi_all + 1.6 * pad)
+        ax.set_title(f"{metric} {'↑' if higher_is_better(metric) else '↓'}", fontsize=9)
         ax.set_xticks([])
         ax.tick_params(axis="y", labelsize=7)
-    axes[0, 0].legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colours], labels=labels,
-                      fontsize=6, loc="upper left", bbox_to_anchor=(0, -0.05), ncol=len(labels))
-    fig.tight_layout()
+    fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colours], labels=labels, fontsize=7,
+               loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.08 + 0.02 * (len(labels) > 5), 1, 1))
     return save(fig, stem)

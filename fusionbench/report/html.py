@@ -1,8 +1,10 @@
 """``index.html``: one self-contained static page (no server, no CDN).
 
 Tables are plain HTML with a few lines of inline JavaScript that sort a column
-on a click; figures are embedded as base64 PNG; the run's provenance (command,
-versions, commit, machine) is printed at the top.
+on a click; figures are linked from ``figures/`` by relative path (a light
+page; ``embed=True``, used by ``fusionbench report --full``, embeds them as
+base64 PNG for a single-file page); the run's provenance (command, versions,
+commit, machine) is printed at the top.  Nothing is loaded from a server.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ th,td{border-bottom:1px solid #ccc;padding:3px 8px;text-align:right}
 th{cursor:pointer;background:#f3f3f3;position:sticky;top:0}
 td:first-child,th:first-child{text-align:left}
 td.best{font-weight:bold} td.second{text-decoration:underline}
+tr.hl td{background:#fff6d5} td.worse{color:#a00} td.better{color:#070}
 .foot{font-size:12px;color:#555;max-width:1100px}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.6em;font-size:12px;white-space:pre-wrap}
@@ -42,9 +45,11 @@ document.querySelectorAll('table.sortable th').forEach(function(th){
 
 
 def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None = None, digits: int = 4,
-               table_id: str = "") -> str:
-    """A sortable HTML table; ``classes[(row, column)]`` adds a CSS class (best/second)."""
+               table_id: str = "", highlight_rows: set[int] | None = None) -> str:
+    """A sortable HTML table; ``classes[(row, column)]`` adds a CSS class (best/second); ``highlight_rows``
+    marks rows (the method under study)."""
     classes = classes or {}
+    highlight_rows = highlight_rows or set()
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for i, (_, row) in enumerate(frame.iterrows()):
@@ -59,21 +64,29 @@ def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None =
             else:
                 text, sort = str(value), ""
             cells.append(f'<td class="{cls}"{sort}>{html.escape(text)}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(('<tr class="hl">' if i in highlight_rows else "<tr>") + "".join(cells) + "</tr>")
     ident = f' id="{html.escape(table_id)}"' if table_id else ""
     return f'<table class="sortable"{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def image_html(path: Path, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+def image_html(path: Path, caption: str, root: Path | None = None, embed: bool = False) -> str:
+    """A figure with its caption: ``<img>`` linking ``path`` relative to ``root`` (the page's folder), or
+    embedded as base64 with ``embed``."""
+    if embed or root is None:
+        src = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    else:
+        src = html.escape(Path(path).relative_to(root).as_posix())
+    return (f'<figure><img alt="{html.escape(caption)}" loading="lazy" src="{src}">'
+            f'<figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
-def page(title: str, provenance: dict, sections: list[tuple[str, str]]) -> str:
-    """The whole document: ``sections`` are (heading, html body) pairs."""
+def page(title: str, provenance: dict, sections: list[tuple[str, ...]]) -> str:
+    """The whole document: ``sections`` are (heading, html body) or (heading, html body, element id)."""
     prov = html.escape(json.dumps(provenance, indent=1, default=str))
-    toc = "".join(f'<li><a href="#s{i}">{html.escape(h)}</a></li>' for i, (h, _) in enumerate(sections))
-    body = "".join(f'<h2 id="s{i}">{html.escape(h)}</h2>{content}' for i, (h, content) in enumerate(sections))
+    ids = [s[2] if len(s) > 2 else f"s{i}" for i, s in enumerate(sections)]
+    toc = "".join(f'<li><a href="#{ident}">{html.escape(s[0])}</a></li>' for ident, s in zip(ids, sections))
+    body = "".join(f'<section id="{ident}"><h2>{html.escape(s[0])}</h2>{s[1]}</section>'
+                   for ident, s in zip(ids, sections))
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<details><summary>Provenance (command, versions, commit, machine)</summary><pre>{prov}</pre></details><ul>{toc}</ul>{body}"

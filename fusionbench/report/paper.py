@@ -102,16 +102,19 @@ def beside_table(scores: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def beside_table5(costs: pd.DataFrame) -> pd.DataFrame:
-    """Paper's Table 5 (time, GFLOPs) beside ours (time per pair, GFLOPs at 256², parameters)."""
+    """Paper's Table 5 (time, GFLOPs) beside ours (:func:`fusionbench.report.cost.cost_table` rows)."""
     ours = costs.set_index("method") if not costs.empty else pd.DataFrame()
+
+    def num(method: str, column: str) -> float:
+        if method not in ours.index:
+            return np.nan
+        value = pd.to_numeric(pd.Series([ours.loc[method, column]]), errors="coerce").iloc[0]
+        return float(value)
+
     rows = []
     for label, (seconds, gflops) in PAPER_TABLE5.items():
         method = PAPER_METHODS[label]
-        have = method in ours.index
-        rows.append({
-            "method": label, "time/s paper": seconds,
-            "time/s ours": float(ours.loc[method, "seconds_per_pair"]) if have else np.nan,
-            "GFLOPs paper": gflops, "GFLOPs ours": float(ours.loc[method, "gflops"]) if have else np.nan,
-            "params ours": float(ours.loc[method, "params"]) if have else np.nan,
-        })
+        rows.append({"Method": label, "Time/s paper": seconds, "Time/s ours": num(method, "Time/s per pair"),
+                     "GFLOPs paper": gflops, "GFLOPs ours": num(method, "GFLOPs"),
+                     "Params (M) ours": num(method, "Params (M)")})
     return pd.DataFrame(rows)

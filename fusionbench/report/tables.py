@@ -1,20 +1,34 @@
 """Tables in the style of the paper's Tables 1–5: Markdown, LaTeX (booktabs) and CSV.
 
-Cells are ``mean ± std`` (std with ddof=1) over the pairs of a dataset; per
-column the best mean is bold and the second underlined, following each
-metric's direction (↑ higher is better, ↓ lower).  Every table carries a
-footnote with the conventions it was computed under.
+Cells are ``mean ± std`` (std with ddof=1) over the pairs of a dataset (or the
+mean alone, ``mean_only``); per column the best mean is bold and the second
+underlined, following each metric's direction (↑ higher is better, ↓ lower);
+ties share a place.  Every table carries a footnote with the conventions it was
+computed under, and a 95 % bootstrap CI per cell (CSV, HTML) that resamples the
+dataset's subject/series groups where it declares them.
+
+LaTeX: each ``.tex`` is a ``table`` float that compiles with pdflatex inside a
+plain ``article`` with no error and no overfull box.  Numbers are right-aligned
+with a fixed number of decimals per column (so the decimal points line up; the
+mean and the std are separate columns joined by ``±``), text is escaped to
+ASCII, and the tabular is wrapped in ``adjustbox`` (``max width=\\linewidth``:
+shrunk only when wider than the text).  The first line names the packages
+needed beyond ``booktabs``: ``% packages: booktabs, adjustbox``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .data import display_name, higher_is_better, metric_convention
-from .stats import bootstrap_ci
+from .stats import group_bootstrap_ci
+
+LATEX_PACKAGES = ("booktabs", "adjustbox")
+LATEX_HEADER = "% packages: " + ", ".join(LATEX_PACKAGES)
 
 
 @dataclass
@@ -30,6 +44,11 @@ class MetricTable:
     ci_low: pd.DataFrame
     ci_high: pd.DataFrame
     footnote: str = ""
+    names: dict[str, str] = field(default_factory=dict)  # unique display names
+    highlight: str | None = None
+
+    def name(self, method: str) -> str:
+        return self.names.get(method) or display_name(method)
 
     def arrows(self) -> dict[str, str]:
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
@@ -51,7 +70,9 @@ class MetricTable:
 
 
 def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics: list[str], *, title: str,
-                footnote: str = "", bootstrap: bool = True) -> MetricTable:
+                footnote: str = "", bootstrap: bool = True, groups: Mapping[str, str] | None = None,
+                names: Mapping[str, str] | None = None, highlight: str | None = None) -> MetricTable:
+    """Mean, std, n and 95 % CI per method × metric; ``groups`` ``{pair: group}`` makes the CI a group bootstrap."""
     df = scores[(scores["dataset"] == dataset) & scores["method"].isin(methods) & scores["metric"].isin(metrics)]
     grouped = df.groupby(["method", "metric"])["value"]
     frame = lambda s: s.unstack("metric").reindex(index=methods, columns=metrics)  # noqa: E731
@@ -59,32 +80,44 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
     low = pd.DataFrame(np.nan, index=methods, columns=metrics)
     high = low.copy()
     if bootstrap:
-        for (method, metric), values in grouped:
-            lo, hi = bootstrap_ci(values.to_numpy())
+        for (method, metric), part in df.groupby(["method", "metric"]):
+            labels = part["pair"].map(groups).to_numpy() if groups else None
+            if labels is not None and pd.isna(labels).any():
+                labels = None  # a pair without a group: groups unknown for this cell
+            lo, hi = group_bootstrap_ci(part["value"].to_numpy(), labels)
             low.loc[method, metric], high.loc[method, metric] = lo, hi
     present = [m for m in methods if m in mean.index and mean.loc[m].notna().any()]
     return MetricTable(title, present, metrics, mean.loc[present], std.loc[present], n.loc[present],
-                       low.loc[present], high.loc[present], footnote)
+                       low.loc[present], high.loc[present], footnote, dict(names or {}), highlight)
 
 
 def _fmt(value: float, digits: int) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def column_digits(values: pd.Series | np.ndarray, most: int = 4) -> int:
+    """Decimals for a column: 4 below 10, 3 below 100, else 2 (fixed per column, so decimal points align)."""
+    values = np.abs(np.asarray(values, dtype=float))
+    values = values[np.isfinite(values)]
+    top = values.max() if values.size else 0.0
+    return most if top < 10 else (max(most - 1, 0) if top < 100 else max(most - 2, 0))
+
+
 def _cells(table: MetricTable, method: str, digits: int, mark: Callable[[str, str], str],
-           places: dict[tuple[str, str], str]) -> list[str]:
+           places: dict[tuple[str, str], str], mean_only: bool = False) -> list[str]:
     out = []
     for metric in table.metrics:
         mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
         if not np.isfinite(mean):
             out.append("–")
             continue
-        text = f"{_fmt(mean, digits)} ± {_fmt(std if np.isfinite(std) else 0.0, digits)}"
+        text = _fmt(mean, digits) if mean_only else \
+            f"{_fmt(mean, digits)} ± {_fmt(std if np.isfinite(std) else 0.0, digits)}"
         out.append(mark(text, places.get((method, metric), "")))
     return out
 
 
-def to_markdown(table: MetricTable, digits: int = 4) -> str:
+def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) -> str:
     arrows = table.arrows()
     mark = lambda t, p: f"**{t}**" if p == "best" else (f"<u>{t}</u>" if p == "second" else t)  # noqa: E731
     lines = [f"**{table.title}**", "",
@@ -92,44 +125,102 @@ def to_markdown(table: MetricTable, digits: int = 4) -> str:
              "|---|" + "---:|" * len(table.metrics)]
     places = table.placements()
     for method in table.methods:
-        cells = _cells(table, method, digits, mark, places)
-        lines.append(f"| {display_name(method)} | " + " | ".join(cells) + " |")
+        cells = _cells(table, method, digits, mark, places, mean_only)
+        name = table.name(method)
+        lines.append(f"| {'**' + name + '**' if method == table.highlight else name} | " + " | ".join(cells) + " |")
     if table.footnote:
         lines += ["", f"<sub>{table.footnote}</sub>"]
     return "\n".join(lines) + "\n"
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("×", r"$\times$"),
-                 ("²", r"$^2$"), ("✓", r"\checkmark{}"), ("✗", r"$\times$"), ("≤", r"$\le$"), ("≥", r"$\ge$"),
-                 ("α", r"$\alpha$"), ("β", r"$\beta$"), ("–", "--"), ("—", "---"), ("·", r"$\cdot$"),
-                 ("→", r"$\rightarrow$"), ("≈", r"$\approx$")):
-        text = text.replace(a, b)
-    return text
+_LATEX = (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+          ("_", r"\_"), ("#", r"\#"), ("^", r"\^{}"), ("~", r"\~{}"),
+          ("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("×", r"$\times$"), ("²", r"$^2$"),
+          ("³", r"$^3$"), ("⁻¹", r"$^{-1}$"), ("✓", r"$\surd$"), ("✗", r"$\times$"), ("≤", r"$\le$"),
+          ("≥", r"$\ge$"), ("–", "--"), ("—", "---"), ("·", r"$\cdot$"), ("→", r"$\rightarrow$"),
+          ("≈", r"$\approx$"), ("µ", r"$\mu$"), ("°", r"$^\circ$"), ("’", "'"), ("‘", "`"), ("“", "``"),
+          ("”", "''"), ("…", r"\dots{}"), ("−", "-"), ("√", r"$\surd$"), ("<", r"\textless{}"),
+          (">", r"\textgreater{}"), ("|", r"\textbar{}"))
 
 
-def to_latex(table: MetricTable, digits: int = 4, label: str = "") -> str:
+def latex_escape(text: str) -> str:
+    """Escape LaTeX specials and write every non-ASCII character as ASCII LaTeX (Greek letters by name)."""
+    out = []
+    table = dict(_LATEX)
+    i = 0
+    while i < len(text):
+        two = text[i:i + 2]
+        if two in table:
+            out.append(table[two])
+            i += 2
+            continue
+        ch = text[i]
+        i += 1
+        if ch in table:
+            out.append(table[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            name = unicodedata.name(ch, "")
+            if name.startswith("GREEK"):
+                letter = name.split()[-1].lower()
+                letter = letter.capitalize() if "CAPITAL" in name else letter
+                out.append(rf"$\{letter}$")
+            else:
+                ascii_text = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+                out.append(ascii_text or "?")
+    return "".join(out)
+
+
+_latex_escape = latex_escape  # the former private name
+
+
+def _latex_float(caption: str, label: str, colspec: str, header: list[str], rows: list[str], note: str = "",
+                 wide: bool = False) -> str:
+    env = "table*" if wide else "table"
+    lines = [LATEX_HEADER, rf"\begin{{{env}}}[t]", r"\centering", r"\small",
+             rf"\caption{{{latex_escape(caption)}}}" + (rf"\label{{{label}}}" if label else ""),
+             r"\begin{adjustbox}{max width=\linewidth}", rf"\begin{{tabular}}{{{colspec}}}", r"\toprule"]
+    lines += header + [r"\midrule"] + rows + [r"\bottomrule", r"\end{tabular}", r"\end{adjustbox}"]
+    if note:
+        lines.append(r"\par\smallskip\footnotesize " + latex_escape(note))
+    lines.append(rf"\end{{{env}}}")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bool = False) -> str:
+    """The table as a booktabs float (see the module docstring); ``mean_only`` drops the std columns."""
     arrows = table.arrows()
+    places = table.placements()
+    decimals = {m: column_digits(table.mean[m], digits) for m in table.metrics}
 
     def mark(text: str, place: str) -> str:
-        text = text.replace(" ± ", r" $\pm$ ")
         return rf"\textbf{{{text}}}" if place == "best" else (rf"\underline{{{text}}}" if place == "second" else text)
 
-    lines = [r"\begin{table}[t]", r"\centering", r"\small",
-             rf"\caption{{{_latex_escape(table.title)}}}" + (rf"\label{{{label}}}" if label else ""),
-             r"\begin{tabular}{l" + "r" * len(table.metrics) + "}", r"\toprule",
-             "Method & " + " & ".join(_latex_escape(f"{m} {arrows[m]}") for m in table.metrics) + r" \\",
-             r"\midrule"]
-    places = table.placements()
+    if mean_only:
+        colspec = "l" + "r" * len(table.metrics)
+        header = ["Method & " + " & ".join(latex_escape(f"{m} {arrows[m]}") for m in table.metrics) + r" \\"]
+    else:
+        colspec = "l" + r"r@{\,$\pm$\,}r" * len(table.metrics)
+        header = ["Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{latex_escape(f'{m} {arrows[m]}')}}}"
+                                          for m in table.metrics) + r" \\"]
+    rows = []
     for method in table.methods:
-        cells = _cells(table, method, digits, mark, places)
-        lines.append(_latex_escape(display_name(method)) + " & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if table.footnote:
-        lines.append(r"\par\smallskip\footnotesize " + _latex_escape(table.footnote))
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
+        cells = []
+        for metric in table.metrics:
+            mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
+            place = places.get((method, metric), "")
+            d = decimals[metric]
+            if not np.isfinite(mean):
+                cells.append("--" if mean_only else r"\multicolumn{2}{c}{--}")
+                continue
+            cells.append(mark(_fmt(mean, d), place))
+            if not mean_only:
+                cells.append(mark(_fmt(std if np.isfinite(std) else 0.0, d), place))
+        name = latex_escape(table.name(method))
+        rows.append((rf"\textbf{{{name}}}" if method == table.highlight else name) + " & " + " & ".join(cells)
+                    + r" \\")
+    return _latex_float(table.title, label, colspec, header, rows, table.footnote)
 
 
 def to_csv(table: MetricTable) -> str:
@@ -138,7 +229,7 @@ def to_csv(table: MetricTable) -> str:
     for method in table.methods:
         for metric in table.metrics:
             rows.append({
-                "method": method, "display_name": display_name(method), "metric": metric,
+                "method": method, "display_name": table.name(method), "metric": metric,
                 "higher_is_better": higher_is_better(metric), "mean": table.mean.loc[method, metric],
                 "std": table.std.loc[method, metric], "n": table.n.loc[method, metric],
                 "ci95_low": table.ci_low.loc[method, metric], "ci95_high": table.ci_high.loc[method, metric],
@@ -152,7 +243,7 @@ def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
     parts = [
         "Mean ± std (ddof=1) over pairs; best bold, second underlined; ↑ higher is better, ↓ lower.",
         "Scores on uint8 grey: the fused image's BT.601 full-range luma (round, clip) against the MRI/visible "
-        "and the PET/SPECT BT.601 luma (or CT/IR).",
+        "luma and the PET/SPECT BT.601 luma (or CT/IR).",
         f"Split: {split}.",
     ]
     conv = [metric_convention(m) for m in metrics]
@@ -165,29 +256,64 @@ def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
 
 
 def ablation_table(scores: pd.DataFrame, variants: dict[str, dict[str, bool]], metrics: list[str],
-                   pairs: list[tuple[str, str]] | None = None) -> pd.DataFrame:
-    """Table 4 style: component flags (✓/✗) and metric means over ``pairs`` (``(dataset, pair)``)."""
+                   pairs: list[tuple[str, str]] | None = None,
+                   names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Table 4 style: component flags (✓/✗), then per metric the mean and std over ``pairs`` (``(dataset, pair)``).
+
+    Columns: ``Variant``, one per component, ``<metric>`` (mean) and ``<metric> std``; the number of pairs is
+    in ``attrs['n_pairs']`` (``{method: n}``), the registry names in ``attrs['methods']``.
+    """
+    names = dict(names or {})
     df = scores[scores["method"].isin(variants) & scores["metric"].isin(metrics)]
     if pairs is not None:
         keys = set(pairs)
         df = df[[(d, p) in keys for d, p in zip(df["dataset"], df["pair"])]]
-    means = df.groupby(["method", "metric"])["value"].mean().unstack("metric")
+    stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std"])
     components = list(dict.fromkeys(c for flags in variants.values() for c in flags))  # registration order
     rows = []
     for method, flags in variants.items():
-        row = {"variant": method, "display_name": display_name(method)}
+        row: dict[str, object] = {"Variant": names.get(method) or display_name(method)}
         row.update({c.capitalize(): "✓" if flags.get(c) else "✗" for c in components})
         for metric in metrics:
-            row[metric] = means.loc[method, metric] if method in means.index and metric in means.columns else np.nan
-        row["n_pairs"] = int(df[df["method"] == method]["pair"].nunique())
+            have = (method, metric) in stats.index
+            row[metric] = float(stats.loc[(method, metric), "mean"]) if have else np.nan
+            row[f"{metric} std"] = float(stats.loc[(method, metric), "std"]) if have else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["n_pairs"] = {m: int(df[df["method"] == m]["pair"].nunique()) for m in variants}
+    out.attrs["methods"] = list(variants)
+    out.attrs["metrics"] = list(metrics)
+    return out
+
+
+def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablation") -> str:
+    """Table 4 style LaTeX: centred ✓/✗ component columns, then mean ± std per metric (decimal-aligned)."""
+    metrics = table.attrs.get("metrics") or [c for c in table.columns if f"{c} std" in table.columns]
+    flags = [c for c in table.columns if c != "Variant" and c not in metrics and not c.endswith(" std")]
+    decimals = {m: column_digits(table[m]) for m in metrics}
+    colspec = "l" + "c" * len(flags) + r"r@{\,$\pm$\,}r" * len(metrics)
+    arrows = {m: "↑" if higher_is_better(m) else "↓" for m in metrics}
+    header = ["Variant & " + " & ".join(latex_escape(f) for f in flags) + " & "
+              + " & ".join(rf"\multicolumn{{2}}{{c}}{{{latex_escape(f'{m} {arrows[m]}')}}}" for m in metrics)
+              + r" \\"]
+    rows = []
+    for _, row in table.iterrows():
+        cells = [latex_escape(str(row["Variant"]))] + [latex_escape(str(row[f])) for f in flags]
+        for m in metrics:
+            if np.isfinite(row[m]):
+                std = row[f"{m} std"]
+                cells += [_fmt(row[m], decimals[m]), _fmt(std if np.isfinite(std) else 0.0, decimals[m])]
+            else:
+                cells.append(r"\multicolumn{2}{c}{--}")
+        rows.append(" & ".join(cells) + r" \\")
+    return _latex_float(caption, label, colspec, header, rows)
 
 
 def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A plain DataFrame as a Markdown table (numbers with ``digits`` decimals)."""
+    """A plain DataFrame as a Markdown table (numbers with ``digits`` decimals, right-aligned)."""
     cols = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool for c in cols]
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "".join("---:|" if n else "---|" for n in numeric)]
     for _, row in frame.iterrows():
         cells = []
         for c in cols:
@@ -200,16 +326,33 @@ def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def frame_to_latex(frame: pd.DataFrame, caption: str, digits: int = 4) -> str:
+def frame_to_latex(frame: pd.DataFrame, caption: str, digits: int = 4, label: str = "", note: str = "",
+                   formats: Mapping[str, Callable[[object], str]] | None = None) -> str:
+    """A plain DataFrame as a booktabs float: text columns left, numeric columns right-aligned with fixed
+    decimals per column (``formats[column](value)`` overrides a column's formatting)."""
+    formats = dict(formats or {})
     cols = list(frame.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{_latex_escape(caption)}}}",
-             r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule",
-             " & ".join(_latex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
+
+    def is_numeric(c: str) -> bool:
+        values = [v for v in frame[c] if not (isinstance(v, str) and v in ("n/a", "–", "--", ""))]
+        return bool(values) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                    for v in values)
+
+    numeric = {c: c in formats or is_numeric(c) for c in cols}
+    decimals = {c: column_digits([v for v in frame[c] if isinstance(v, (int, float, np.number))], digits)
+                for c in cols if numeric[c]}
+    colspec = "".join("r" if numeric[c] else "l" for c in cols)
+    header = [" & ".join(latex_escape(str(c)) for c in cols) + r" \\"]
+    rows = []
     for _, row in frame.iterrows():
         cells = []
         for c in cols:
             v = row[c]
-            cells.append(_fmt(float(v), digits) if isinstance(v, (float, np.floating)) else _latex_escape(str(v)))
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+            if c in formats:
+                cells.append(latex_escape(formats[c](v)))
+            elif isinstance(v, (float, np.floating)):
+                cells.append("--" if not np.isfinite(v) else _fmt(float(v), decimals.get(c, digits)))
+            else:
+                cells.append(latex_escape(str(v)))
+        rows.append(" & ".join(cells) + r" \\")
+    return _latex_float(caption, label, colspec, header, rows, note)

@@ -70,7 +70,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         bench = not args.no_bench and any("paper20" in dataset_info(d).splits for d in config.datasets)
         build_report(args.out, args.out, metrics=args.metrics, run_benchmarks=bench, data_dir=args.data_dir,
-                     quiet=args.quiet)
+                     quiet=args.quiet, order=args.order, highlight=args.highlight,
+                     exclude_variants=args.exclude_variants)
     return 0
 
 
@@ -141,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-report", action="store_true", help="skip the report stage")
     p.add_argument("--no-bench", action="store_true", help="report without running the asv benchmarks")
+    from .report.cli import add_selection_arguments
+
+    add_selection_arguments(p, methods_flag=False)  # --order, --highlight, --exclude-variants for the report
 
     p = sub.add_parser("fetch", help="download data or weights into the cache")
     from .fetch import bundle_names

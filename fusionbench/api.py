@@ -1,6 +1,7 @@
 """``fusionbench.fuse``: one pair through exactly the runner's path.
 
-Load (or take arrays) → split colour → method → merge colour → quantise.  The
+Load (or take arrays) → lumas → method → put the colour side's chroma back →
+quantise (the colour protocol, :mod:`fusionbench.colour`).  The
 result is the uint8 image the runner saves, and :func:`scoring_view` gives the
 uint8 grey images the metrics see.
 """
@@ -54,30 +55,36 @@ def _check_output(fused: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
 
 
 def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Fuse two loaded uint8 (or [0,1] float) images with a created method; returns uint8."""
+    """Fuse two loaded uint8 (or [0,1] float) images with a created method; returns uint8.
+
+    Colour protocol (``docs/conventions.md``): a ``luma`` method fuses the
+    BT.601 luma of ``a`` with the luma of ``b`` (grey images as they are); the
+    result takes the chroma of ``b`` if ``b`` is colour, else of ``a`` if ``a``
+    is colour (:func:`fusionbench.colour.recolour`), else it is grey.  An
+    ``own`` method receives both images as loaded (float32 in [0, 1], H×W or
+    H×W×3, on either side) and returns H×W, or H×W×3 when a source is colour.
+    """
     check_pair(a, b)
     a_f = colour.to_float(a)
     b_f = colour.to_float(b)
     if method.info.colour == "own":
-        fused = method(a_f, b_f)
-        out = np.asarray(fused)
-        expected = b.shape if np.ndim(out) == b.ndim else a.shape
-        return colour.quantise(_check_output(out, expected, method.name))
-    b_luma = colour.luma(b_f)
-    fused_luma = _check_output(method(a_f, b_luma), a.shape[:2], method.name)
+        out = np.asarray(method(a_f, b_f))
+        any_colour = colour.is_colour(a) or colour.is_colour(b)
+        expected = (*a.shape[:2], 3) if any_colour and out.ndim == 3 and out.shape[2] == 3 else a.shape[:2]
+        return colour.quantise(_check_output(out, tuple(expected), method.name))
+    fused_luma = _check_output(method(colour.luma(a_f), colour.luma(b_f)), a.shape[:2], method.name)
     if fused_luma.dtype == np.uint8:
         fused_luma = colour.to_float(fused_luma)
-    if colour.is_colour(b):
-        return colour.quantise(colour.merge_luma(fused_luma, b_f))
-    return colour.quantise(fused_luma)
+    return colour.quantise(colour.recolour(fused_luma, a_f, b_f))
 
 
 def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path | np.ndarray, **overrides: Any) -> np.ndarray:
     """Fuse one pair exactly as the runner does and return the saved uint8 image.
 
-    ``a`` is the anatomical (MRI) or visible image, ``b`` the PET/SPECT (colour),
-    CT or infrared image; both may be file paths or arrays (uint8, or float in
-    [0, 1]).  Returns H×W uint8, or H×W×3 when ``b`` is colour.
+    ``a`` is the anatomical (MRI) or visible (grey or colour) image, ``b`` the
+    PET/SPECT (colour), CT or infrared image; both may be file paths or arrays
+    (uint8, or float in [0, 1]), of any size (the two the same).  Returns H×W
+    uint8 when both are grey, else H×W×3 with the colour side's chroma.
     """
     m = create_method(method, **overrides) if isinstance(method, str) else method
     reason = m.unavailable_reason()

@@ -4,10 +4,15 @@ Convention (``docs/conventions.md``):
 
 * luma is BT.601 *full range*: ``Y = 0.299 R + 0.587 G + 0.114 B`` on values in
   [0, 1] (scikit-image's ``rgb2gray`` uses BT.709 weights, so it is *not* this);
-* a ``luma`` method fuses ``a`` with the luma of ``b``; the colour result is
-  ``b_RGB + (Y_fused - Y_b) * [1, 1, 1]``, clipped to [0, 1];
+* a ``luma`` method fuses the luma of ``a`` with the luma of ``b`` (a grey image
+  is its own luma); the result takes the chroma of the colour side
+  (:func:`chroma_side`): ``C_RGB + (Y_fused - Y_C) * [1, 1, 1]``, clipped to
+  [0, 1], where ``C`` is ``b`` when ``b`` is colour (PET/SPECT), else ``a`` when
+  ``a`` is colour (a colour visible image in IR-VIS), else the result is grey.
+  Adding the same amount to R, G and B keeps ``R - Y`` and ``B - Y``, so this is
+  exactly "replace Y, keep Cb/Cr" of full-range YCbCr (before the clip);
 * scores are computed on the fused luma (or grey), quantised to uint8 with
-  round-half-to-even and clip (:func:`quantise`).
+  round-half-to-even and clip (:func:`quantise`), against the lumas of ``a`` and ``b``.
 
 Some baselines need other conversions (``../shared/notes/baselines.md`` §1.1):
 studio-swing YCbCr exactly as MATLAB's ``rgb2ycbcr`` / ``ycbcr2rgb`` (used by
@@ -60,10 +65,35 @@ def luma(image: np.ndarray) -> np.ndarray:
 
 
 def merge_luma(fused_luma: np.ndarray, b_rgb: np.ndarray) -> np.ndarray:
-    """Recolour: ``b_RGB + (Y_fused - Y_b)`` on every channel, clipped to [0, 1]."""
+    """Recolour: ``b_RGB + (Y_fused - Y_b)`` on every channel, clipped to [0, 1] (``b_rgb``: the colour source)."""
     b_rgb = to_float(b_rgb)
     delta = np.asarray(fused_luma, dtype=np.float32) - rgb_to_luma(b_rgb)
     return np.clip(b_rgb + delta[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def chroma_side(a: np.ndarray, b: np.ndarray) -> str | None:
+    """Whose chroma a fused image takes: ``"b"`` if ``b`` is colour, else ``"a"`` if ``a`` is, else ``None``.
+
+    ``b`` wins when both are colour: in the medical tasks the pseudo-colour of
+    PET/SPECT carries the information, and the rule stays one rule for both tracks.
+    """
+    if is_colour(b):
+        return "b"
+    if is_colour(a):
+        return "a"
+    return None
+
+
+def recolour(fused_luma: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The colour protocol's last step: fused luma → the output image in [0, 1] (float32).
+
+    H×W×3 with the chroma of :func:`chroma_side` (via :func:`merge_luma`), or the
+    fused luma itself (H×W) when both sources are grey.
+    """
+    side = chroma_side(a, b)
+    if side is None:
+        return np.asarray(fused_luma)
+    return merge_luma(fused_luma, b if side == "b" else a)
 
 
 def quantise(image: np.ndarray) -> np.ndarray:

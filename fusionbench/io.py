@@ -3,8 +3,9 @@
 Every problem raises :class:`ImageError` whose message names the file and the
 reason in one line (the runner records it as a failure and goes on).
 
-Accepted: 8-bit grey (PIL ``L``), 8-bit RGB; an RGB file whose three channels
-are equal (TNO stores grey that way) is returned as grey.  Refused with a
+Accepted: 8-bit grey (PIL ``L``), 8-bit RGB, on either side of a pair, of any
+size (the two the same); an RGB file whose three channels are equal (TNO
+stores grey that way) is returned as grey.  Refused with a
 reason: unreadable or truncated files, non-image files, 16-bit or 32-bit
 images, images with an alpha channel, palette images whose colours are not
 expandable, and pairs whose sizes differ.
@@ -73,14 +74,21 @@ def load_image(path: str | Path) -> np.ndarray:
     return array
 
 
-def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b") -> None:
-    """Raise :class:`ImageError` if the two images of a pair differ in size."""
+def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b", *,
+               grey_a: bool = False) -> None:
+    """Raise :class:`ImageError` if the two images of a pair differ in size.
+
+    Colour is accepted on either side (the colour protocol puts the colour
+    side's chroma back, :mod:`fusionbench.colour`).  ``grey_a=True`` is for
+    callers that need a grey ``a`` (training on MRI inputs): a colour ``a`` is
+    then refused, naming the file.
+    """
     if a.shape[:2] != b.shape[:2]:
         raise ImageError(
             b_path, f"size {b.shape[1]}x{b.shape[0]} differs from its partner {a_path} ({a.shape[1]}x{a.shape[0]})"
         )
-    if a.ndim == 3:
-        raise ImageError(a_path, "the anatomical/visible image must be grey (it has colour channels)")
+    if grey_a and a.ndim == 3:
+        raise ImageError(a_path, "the anatomical/visible image must be grey here (it has colour channels)")
 
 
 def save_png(path: str | Path, image: np.ndarray) -> None:

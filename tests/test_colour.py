@@ -51,3 +51,34 @@ def test_luma_uint8_of_grey_is_identity() -> None:
     assert np.array_equal(colour.luma_uint8(g), g)
     rgb = np.stack([g, g, g], -1)
     assert np.array_equal(colour.luma_uint8(rgb), g)
+
+
+def _cbcr(rgb: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 Cb, Cr (JPEG) of an RGB image in [0, 1], via scikit-image's YPbPr."""
+    return skcolor.rgb2ypbpr(rgb)[..., 1:]
+
+
+def test_chroma_side_prefers_b_then_a() -> None:
+    grey, rgb = np.zeros((4, 5)), np.zeros((4, 5, 3))
+    assert colour.chroma_side(grey, rgb) == "b" and colour.chroma_side(rgb, grey) == "a"
+    assert colour.chroma_side(rgb, rgb) == "b" and colour.chroma_side(grey, grey) is None
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_recolour_keeps_the_colour_sides_cb_cr(rgb, side) -> None:
+    source = rgb * 0.3 + 0.35  # away from clipping
+    fused_luma = np.random.default_rng(2).random(rgb.shape[:2]).astype(np.float32) * 0.2 + 0.4
+    grey = np.full(rgb.shape[:2], 0.5, np.float32)
+    a, b = (source, grey) if side == "a" else (grey, source)
+    out = colour.recolour(fused_luma, a, b)
+    np.testing.assert_allclose(colour.rgb_to_luma(out), fused_luma, atol=1e-5)
+    np.testing.assert_allclose(_cbcr(out), _cbcr(source), atol=1e-5)  # "replace Y, keep Cb/Cr"
+    assert colour.recolour(fused_luma, grey, grey) is not None and colour.recolour(fused_luma, grey, grey).ndim == 2
+
+
+def test_recolour_with_both_colour_takes_b(rgb) -> None:
+    a = rgb[::-1] * 0.5 + 0.25
+    b = rgb * 0.5 + 0.25
+    y = np.full(rgb.shape[:2], 0.5, np.float32)
+    np.testing.assert_array_equal(colour.recolour(y, a, b), colour.merge_luma(y, b))
+    assert not np.allclose(_cbcr(colour.recolour(y, a, b)), _cbcr(a), atol=1e-3)

@@ -46,3 +46,21 @@ def test_bad_files_name_the_file_and_reason(tmp_path, kind, reason) -> None:
 def test_size_mismatch_names_both_files() -> None:
     with pytest.raises(ImageError, match="b.png: size 4x4 differs from its partner a.png"):
         check_pair(np.zeros((8, 8)), np.zeros((4, 4)), "a.png", "b.png")
+
+
+def test_colour_is_accepted_on_either_side_unless_grey_a_is_asked() -> None:
+    grey, rgb = np.zeros((6, 7), np.uint8), np.zeros((6, 7, 3), np.uint8)
+    for a, b in ((grey, rgb), (rgb, grey), (rgb, rgb), (grey, grey)):
+        check_pair(a, b, "a.png", "b.png")
+    with pytest.raises(ImageError, match="^vis.png: the anatomical/visible image must be grey here"):
+        check_pair(rgb, grey, "vis.png", "ir.png", grey_a=True)
+    check_pair(grey, rgb, "mri.png", "pet.png", grey_a=True)
+
+
+def test_odd_sizes_load_as_they_are(tmp_path) -> None:
+    c = np.random.default_rng(3).integers(0, 256, (67, 93, 3), dtype=np.uint8)
+    Image.fromarray(c).save(tmp_path / "vis.png")
+    Image.fromarray(c[..., 0]).save(tmp_path / "ir.png")
+    a, b = load_image(tmp_path / "vis.png"), load_image(tmp_path / "ir.png")
+    assert a.shape == (67, 93, 3) and b.shape == (67, 93)
+    check_pair(a, b, tmp_path / "vis.png", tmp_path / "ir.png")

@@ -189,3 +189,19 @@ def test_cli_fetch_choices_come_from_the_manifests(capsys) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["fetch", "nosuch"])
     assert "'harvard', 'tno', 'weights'" in capsys.readouterr().err
+
+
+def test_the_documented_example_manifest_registers_and_verifies(tmp_path) -> None:
+    """docs/datasets.md's example, as printed, with the two tiny PGM files it names."""
+    text = (REPO / "docs/datasets.md").read_text()
+    block = text.split("<!-- example-manifest -->", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    path = tmp_path / "tiny-ir-vis.json"
+    path.write_text(block)
+    _tiny_manifest(tmp_path / "files")  # writes files/data/tiny/{vis,ir}/01.pgm
+    try:
+        register_manifest(path)
+        ds = create_dataset("tiny-ir-vis", data_dir=tmp_path / "files" / "data")
+        assert ds.problems == []  # the documented sha256 are those of the files
+        assert ds.pairs[0].group == "scene-1" and ds.group_level == "scene" and ds.task == "IR-VIS"
+    finally:
+        DATASETS.remove("tiny-ir-vis")

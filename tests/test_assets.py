@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests._assets import ALLOW_ENV, REQUIRED, missing_assets
+from _assets import ALLOW_ENV, MIN_CALIBRATION_CASES, REQUIRED, missing_assets, shared_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,8 +54,11 @@ def test_allowed_missing_assets_skip_with_a_reason(tmp_path: Path) -> None:
 
 
 def test_present_assets_collect_every_calibration_case() -> None:
-    """With the real folder the calibration test collects every mapped record (776 today)."""
-    from tests.metrics.test_calibration import MIN_CASES, _CASES
+    """With the real folder the calibration test has every mapped record (776 today)."""
+    import json
+
+    from fusionbench.metrics import calibration as C
 
     assert not missing_assets(), f"run needs the shared assets: {missing_assets()}"
-    assert len(_CASES) >= MIN_CASES
+    ref = json.loads((shared_root() / "metrics_ref" / "reference_values.json").read_text())
+    assert len(C.cases(ref)) >= MIN_CALIBRATION_CASES

@@ -29,7 +29,7 @@ import pytest
 
 import fusionbench.metrics as M
 from fusionbench.metrics import calibration as C
-from tests._assets import message, missing_allowed, shared_root
+from _assets import MIN_CALIBRATION_CASES as MIN_CASES, message, missing_allowed, shared_root
 
 _REF = shared_root() / "metrics_ref" / "reference_values.json"
 
@@ -48,7 +48,6 @@ def _params() -> list:
     return [pytest.param(c, id=f"{c.preset}-{c.triple}") for c in cases]
 
 
-MIN_CASES = 700  # 776 mapped records today; fewer means the reference file or the label map broke
 _PARAMS = _params()
 _CASES = [p.values[0] for p in _PARAMS if p.values[0] is not None]
 

@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="train, test, paper20, ... or all (default test)")
     p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 0 = inline)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT, or local:N for a "
+                   "new LocalCluster of N worker processes (docs/cluster.md)")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--data-dir", default=None, help="existing data folder, e.g. ../shared/data")
     p.add_argument("--cache", default=None, help="fused-image cache folder (default OUT/fused)")

@@ -11,8 +11,8 @@ with ``WorkerCrash`` and is restarted likewise.  ``subprocess`` is used rather
 than ``multiprocessing`` because Dask's worker processes are daemonic and may not
 have ``multiprocessing`` children.
 
-Cost: one interpreter start per worker thread (about a second, plus each method's
-load once), and a pickled copy of the two images and the result per pair.
+Cost: one interpreter start per worker thread (about a second, not counted in
+the pair's time limit; each method is then built once in the child), and a pickled copy of the two images and the result per pair.
 Methods registered at run time in the client (not importable by a fresh
 interpreter) cannot run here; register them in a plugin package.
 """
@@ -73,9 +73,17 @@ class Sandbox:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        """The running child, started if needed; returns once it has imported fusionbench (not timed)."""
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen([sys.executable, "-m", "fusionbench.sandbox"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, env=dict(os.environ))
+            assert self.proc.stdout is not None
+            try:
+                _recv(self.proc.stdout)  # ("ready", None)
+            except EOFError:
+                code = self.proc.wait()
+                self.close()
+                raise SandboxError("WorkerCrash", f"the fusion process failed to start (exit code {code})") from None
         return self.proc
 
     def close(self) -> None:
@@ -133,6 +141,7 @@ def _serve() -> None:
     os.dup2(2, 1)  # anything a method prints goes to stderr, never into the reply pipe
     sys.stdout = sys.stderr
     methods: dict[tuple[str, str], Any] = {}
+    _send(replies, ("ready", None))
     while True:
         try:
             name, key, overrides, a, b = _recv(requests)

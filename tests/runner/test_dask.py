@@ -1,11 +1,23 @@
-"""The same run on a Dask LocalCluster (127.0.0.1) gives the same scores as the local pool."""
+"""Dask runs: the same scores as the local pool, with workers that share no files with the client (issue 18)."""
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from fusionbench.runner import RunConfig, run
+
+Q = "SELECT pair, method, metric, value FROM scores ORDER BY pair, method, metric"
+
+
+def _rows(db: Path, q: str = Q) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(q).fetchall()
+    finally:
+        con.close()
 
 
 def test_dask_cluster_matches_local_run(tmp_path, make_pairs) -> None:
@@ -18,7 +30,130 @@ def test_dask_cluster_matches_local_run(tmp_path, make_pairs) -> None:
         summary = run(RunConfig(out=str(tmp_path / "dask"), scheduler=cluster.scheduler_address, **base),
                       log=lambda m: None)
     assert summary.completed == 6 and summary.failures == 0
-    q = "SELECT pair, method, metric, value FROM scores ORDER BY pair, method, metric"
-    local = sqlite3.connect(tmp_path / "local" / "results.sqlite").execute(q).fetchall()
-    dask = sqlite3.connect(tmp_path / "dask" / "results.sqlite").execute(q).fetchall()
-    assert len(local) == 12 and local == dask
+    local = _rows(tmp_path / "local" / "results.sqlite")
+    assert len(local) == 12 and local == _rows(tmp_path / "dask" / "results.sqlite")
+
+
+def _isolating_plugin(hidden: Path, cwd: Path, home: Path):
+    """A worker plugin (defined here so that cloudpickle ships it by value) that moves each worker into its own
+    working directory and ``FUSIONBENCH_HOME`` and makes ``hidden`` unreadable there (open/stat refuse it)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class Isolate(WorkerPlugin):
+        name = "fusionbench-test-isolate"
+
+        def setup(self, worker) -> None:
+            import builtins
+            import io
+            import os as _os
+
+            root = str(hidden)
+
+            def _blocked(path) -> bool:
+                try:
+                    return _os.fspath(path).startswith(root) if not isinstance(path, int) else False
+                except TypeError:
+                    return False
+
+            real_open, real_stat = builtins.open, _os.stat
+
+            def guarded_open(file, *args, **kwargs):
+                if _blocked(file):
+                    raise PermissionError(13, "hidden from this worker", _os.fspath(file))
+                return real_open(file, *args, **kwargs)
+
+            def guarded_stat(path, *args, **kwargs):
+                if _blocked(path):
+                    raise PermissionError(13, "hidden from this worker", _os.fspath(path))
+                return real_stat(path, *args, **kwargs)
+
+            builtins.open = io.open = guarded_open
+            _os.stat = guarded_stat
+            cwd.mkdir(parents=True, exist_ok=True)
+            _os.chdir(cwd)
+            _os.environ["FUSIONBENCH_HOME"] = str(home)
+
+    return Isolate()
+
+
+def _probe(hidden: str) -> tuple[str, str, bool]:
+    import os as _os
+
+    try:
+        open(_os.path.join(hidden, "a", "p000.png"), "rb").close()
+        readable = True
+    except PermissionError:
+        readable = False
+    return _os.getcwd(), _os.environ.get("FUSIONBENCH_HOME", ""), readable
+
+
+@pytest.mark.usefixtures("weights_home")
+def test_workers_sharing_no_files_get_bytes_and_weights(tmp_path, make_pairs) -> None:
+    """Workers in another directory and FUSIONBENCH_HOME, unable to read the dataset folder: every task succeeds,
+    sdnet's weights reach them verified, the fused PNGs land in the client's OUT, scores equal the local pool's."""
+    distributed = pytest.importorskip("dask.distributed")
+    from fusionbench.method_registry import create_method
+
+    if create_method("sdnet").unavailable_reason():
+        pytest.skip("sdnet weights not available on the client (../shared/official)")
+    data = make_pairs(tmp_path / "data", 3, size=64)
+    worker_home, worker_cwd = tmp_path / "worker_home", tmp_path / "worker_cwd"
+    base = dict(methods=["average,dwt,sdnet"], datasets=[f"folder:{data}"], metrics="EN,SD,MI", quiet=True)
+    run(RunConfig(out=str(tmp_path / "local"), workers=2, **base), log=lambda m: None)
+    logs: list[str] = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        client.register_plugin(_isolating_plugin(data, worker_cwd, worker_home))
+        probes = client.run(_probe, str(data))
+        assert all(cwd == str(worker_cwd) and home == str(worker_home) and not readable
+                   for cwd, home, readable in probes.values()), probes
+        summary = run(RunConfig(out=str(tmp_path / "dask"), scheduler=cluster.scheduler_address, **base),
+                      log=logs.append)
+    assert summary.completed == 9 and summary.failures == 0, logs
+    local, dask = _rows(tmp_path / "local" / "results.sqlite"), _rows(tmp_path / "dask" / "results.sqlite")
+    assert len(local) == 27 and local == dask
+    paths = [Path(p) for (p,) in _rows(tmp_path / "dask" / "results.sqlite", "SELECT path FROM outputs")]
+    assert len(paths) == 9 and all(p.is_file() and (tmp_path / "dask") in p.parents for p in paths)
+    assert not any(worker_cwd.rglob("*.png"))  # workers wrote no fused image of their own
+    assert any("sent" in line and "weights" in line for line in logs)
+    from fusionbench.method_registry import method_info
+    from fusionbench.weights import WEIGHTS
+
+    for name in method_info("sdnet").weights:
+        for wname in ([name] if name in WEIGHTS.names() else [n for n in WEIGHTS.names() if n.startswith(name + ".")]):
+            wf = WEIGHTS.get(wname).info
+            assert (worker_home / "weights" / wf.method_dir / wf.filename).is_file()
+
+
+def test_install_refuses_bytes_that_are_not_the_pinned_file(tmp_path, monkeypatch) -> None:
+    from fusionbench.executors import _install_weights, _missing_weights
+    from fusionbench.weights import WEIGHTS, cached_path
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path))
+    name = sorted(WEIGHTS.names())[0]
+    assert name in _missing_weights([name])
+    reason = _install_weights(name, b"not the weights")
+    assert reason is not None and "ChecksumError" in reason and "does not match the pinned" in reason
+    assert not cached_path(name).exists() and not list(cached_path(name).parent.glob("*.part"))
+
+
+def test_dask_timeout_kills_the_fusion_child(tmp_path, plugin_env, make_pairs) -> None:
+    """`--scheduler local:1` with a per-pair timeout: a pair over the limit is a PairTimeout failure (Dask runs tasks
+    in threads, where SIGALRM cannot reach); the other task runs normally."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("dask.distributed")
+    data = make_pairs(tmp_path / "data", 1)
+    env = dict(plugin_env, DEMO_SLOW_SECONDS="30")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fusionbench", "run", "--methods", "demo_slow,average", "--datasets",
+           f"folder:{data}", "--metrics", "EN", "--out", str(out), "--scheduler", "local:1", "--timeout", "3",
+           "--quiet", "--no-report"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    failures = _rows(out / "results.sqlite", "SELECT method, error, message FROM failures ORDER BY pair")
+    assert [f[:2] for f in failures] == [("demo_slow", "PairTimeout")]
+    assert "per-pair timeout of 3 s" in failures[0][2]
+    assert _rows(out / "results.sqlite", "SELECT COUNT(*) FROM scores WHERE method='average'") == [(1,)]
+    assert os.path.isdir(out / "fused" / "average")

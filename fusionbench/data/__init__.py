@@ -9,11 +9,17 @@ from .manifest import DatasetManifest, DatasetMetadata, ManifestError, load_mani
 
 
 def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest:
-    """Register a released dataset from its manifest file (see ``docs/datasets.md``)."""
+    """Register a released dataset from its manifest file (see ``docs/datasets.md``).
+
+    The registry records the caller's module as the source (``user (<module>)``,
+    or ``plugin <dist>`` while a plugin's entry point loads).
+    """
+    import sys
+
     DATASETS.ensure_loaded()  # built-ins first, so that a clash names the built-in
     from .released import register_manifest as _impl
 
-    return _impl(manifest)
+    return _impl(manifest, module=sys._getframe(1).f_globals.get("__name__"))
 
 
 def paper_training_pairs(data_dir=None):

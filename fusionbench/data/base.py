@@ -100,12 +100,15 @@ DATASETS: Registry[DatasetInfo] = Registry("dataset", "fusionbench.datasets", "f
 
 
 def register_dataset(name: str, *, task: str = "", description: str = "", needs_download: bool = False,
-                     prefix: bool = False, **info: Any) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+                     prefix: bool = False, module: str | None = None,
+                     **info: Any) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Register a dataset factory ``fn(data_dir=None, **kw) -> Dataset``.
 
     With ``prefix=True`` the name is a family such as ``folder`` and the factory
     receives the text after the colon: ``folder:PATH`` → ``fn(arg='PATH', ...)``.
-    ``info`` sets further :class:`DatasetInfo` fields (``title``, ``splits``, ...).
+    ``info`` sets further :class:`DatasetInfo` fields (``title``, ``splits``, ...);
+    ``module`` is the registering module (default: the factory's), which decides
+    the source the registry records (:func:`fusionbench.registry.current_source`).
     A released dataset is not registered here by hand: it is a manifest file
     (:func:`fusionbench.data.register_manifest`).
     """
@@ -116,7 +119,7 @@ def register_dataset(name: str, *, task: str = "", description: str = "", needs_
         if prefix:
             DATASETS.add_prefix(name, fn, info_obj)
         else:
-            DATASETS.add(name, fn, info_obj)
+            DATASETS.add(name, fn, info_obj, module=module)
         return fn
 
     return decorator

@@ -47,17 +47,20 @@ def build_released(m: DatasetManifest, data_dir: str | Path | None = None) -> Da
                                  split_version=m.split_version, problems=problems)
 
 
-def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest:
+def register_manifest(manifest: DatasetManifest | str | Path, *, module: str | None = None) -> DatasetManifest:
     """Register the dataset a manifest (object or file) declares; returns the validated manifest.
 
     The registry name, task, title, splits and fetch bundle come from the
     manifest; a name already registered is an error naming both sources.
+    ``module`` is the registering module (the registry records it as the source).
     """
     m = manifest if isinstance(manifest, DatasetManifest) else load_manifest(manifest)
     meta = m.metadata
     factory = partial(build_released, m)
     factory.__doc__ = meta.description or meta.title  # type: ignore[attr-defined]
-    register_dataset(m.name, task=meta.task or "", description=meta.description or meta.title,
+    factory.__module__ = module or "user"  # type: ignore[attr-defined]
+    factory.__qualname__ = f"manifest:{m.path}"  # type: ignore[attr-defined]  # one object per file
+    register_dataset(m.name, module=module, task=meta.task or "", description=meta.description or meta.title,
                      needs_download=m.fetch is not None, title=meta.title, splits=tuple(m.splits),
                      fetch_bundle=m.fetch.bundle if m.fetch else "", licence=meta.licence,
                      citation=meta.citation)(factory)  # called as factory(data_dir=...)
@@ -65,7 +68,7 @@ def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest
 
 
 for _manifest in released_manifests().values():
-    register_manifest(_manifest)
+    register_manifest(_manifest, module=__name__)
 
 
 def paper_training_pairs(data_dir: str | Path | None = None) -> list[Pair]:

@@ -141,6 +141,7 @@ def test_a_manifest_file_registers_a_dataset(tmp_path) -> None:
     try:
         m = register_manifest(path)
         assert "tiny-ir-vis" in fusionbench.list_datasets("tiny*")
+        assert DATASETS.get("tiny-ir-vis").source.startswith("user (")  # the caller, not functools
         ds = create_dataset("tiny-ir-vis", data_dir=tmp_path / "data")
         assert [p.id for p in ds.pairs] == ["01"] and ds.problems == [] and ds.task == "IR-VIS"
         assert ds.select("test") == ds.pairs and dataset_title("tiny-ir-vis") == "IR-VIS (tiny)"
@@ -156,7 +157,7 @@ def test_a_manifest_file_registers_a_dataset(tmp_path) -> None:
 
 
 def test_a_name_clash_with_a_released_dataset_is_an_error(tmp_path) -> None:
-    with pytest.raises(ValueError, match="'tno' is already registered"):
+    with pytest.raises(ValueError, match=r"'tno' is already registered by builtin; user \(\S*test_manifests\) cannot"):
         register_manifest(_tiny_manifest(tmp_path, name="tno"))
 
 

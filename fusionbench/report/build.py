@@ -133,8 +133,13 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     costs, time_label, section = ctx.cost_section(pairs20, run_benchmarks, asv_results, Path(repo), profile, run)
     sections.append(section)
 
-    claims = claimsmod.claims_table(data.scores, ablation_means, costs, time_label)
-    sections.insert(1, ctx.claims_section(claims))
+    if "mopa" in all_methods:
+        claims = claimsmod.claims_table(data.scores, ablation_means, costs, time_label)
+        sections.insert(1, ctx.claims_section(claims))
+    else:
+        sections.insert(1, ("Claims check", "<p>The founding paper's network (<code>mopa</code>) is not in this run: "
+                            "no claim of the paper to check. Run <code>--methods all</code> (or include "
+                            "<code>mopa</code>) for the claims check.</p>", "claims"))
     sections.append(ctx.beside_section())
     if masks:
         sections.append(masks)
@@ -297,12 +302,13 @@ class _Context:
                 reason = "; ".join(dict.fromkeys(hit["reason"].astype(str))) if not hit.empty else ""
             if not reason:
                 reason = _derived_reason(m, task)
-            self.skipped_rows.append({"dataset": dataset, "method": self.names.get(m, m), "name": m,
+            self.skipped_rows.append({"dataset": dataset, "method": self.names.get(m) or display_name(m), "name": m,
                                       "reason": reason})
         if not recorded.empty:
             for row in recorded[recorded["dataset"] == dataset].drop_duplicates(["method", "reason"]).itertuples():
                 if not any(r["dataset"] == dataset and r["name"] == row.method for r in self.skipped_rows):
-                    self.skipped_rows.append({"dataset": dataset, "method": self.names.get(row.method, row.method),
+                    self.skipped_rows.append({"dataset": dataset,
+                                              "method": self.names.get(row.method) or display_name(row.method),
                                               "name": row.method, "reason": row.reason})
 
     def skipped_html(self) -> str:

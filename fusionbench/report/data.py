@@ -193,7 +193,7 @@ class ReportData:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         scores = self.scores.sort_values(["dataset", "method", "pair", "metric"])
-        scores.to_csv(folder / "scores.csv.gz", index=False, float_format="%.10g",
+        scores.to_csv(folder / "scores.csv.gz", index=False,
                       compression={"method": "gzip", "mtime": 0})
         outputs = self.outputs.sort_values(["dataset", "method", "pair"]) if not self.outputs.empty else self.outputs
         outputs.to_csv(folder / "outputs.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})

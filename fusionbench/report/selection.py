@@ -36,7 +36,8 @@ PAPER_ORDER: tuple[tuple[str, str], ...] = (
 PAPER_METHODS = tuple(name for _, name in PAPER_ORDER)
 PAPER_HIGHLIGHT = "mopa"
 # Task-specific presets preferred on a task even when the base method was run there too.
-TASK_PRESETS: dict[str, dict[str, str]] = {"IR-VIS": {"legff": "legff.ivf"}, "MRI-CT": {"swinfusion": "swinfusion.ct"}}
+TASK_PRESETS: dict[str, dict[str, str]] = {"IR-VIS": {"legff": "legff.ivf", "u2fusion": "u2fusion.ivf"},
+                                           "MRI-CT": {"swinfusion": "swinfusion.ct"}}
 
 
 def is_variant(method: str) -> bool:

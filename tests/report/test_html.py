@@ -1,12 +1,30 @@
-"""The report end to end on a small real run, and the HTML page rendered by headless Chromium."""
+"""The report end to end on a small real run: selection, statistics on the page, claims, light output,
+skipped methods, and the HTML page rendered by headless Chromium."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from fusionbench.runner import RunConfig, run
+
+
+def _folder(root, n: int = 6):
+    data = root / "data"
+    rng = np.random.default_rng(0)
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir(parents=True)
+    for i in range(n):
+        base = rng.integers(0, 256, (40, 40)).astype(np.uint8)
+        Image.fromarray(base).save(data / "a" / f"p{i}.png")
+        Image.fromarray(np.stack([base, 255 - base, base // 2], -1)).save(data / "b" / f"p{i}.png")
+    (data / "dataset.json").write_text(json.dumps({
+        "title": "Test pairs", "groups": {f"p{i}": f"s{i // 2}" for i in range(n)}, "group_level": "subject"}))
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -14,39 +32,60 @@ def report_dir(tmp_path_factory):
     from fusionbench.report import build_report
 
     root = tmp_path_factory.mktemp("report")
-    data = root / "data"
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    (data / "a").mkdir(parents=True)
-    (data / "b").mkdir(parents=True)
-    for i in range(5):
-        base = rng.integers(0, 256, (40, 40)).astype(np.uint8)
-        Image.fromarray(base).save(data / "a" / f"p{i}.png")
-        Image.fromarray(np.stack([base, 255 - base, base // 2], -1)).save(data / "b" / f"p{i}.png")
-    run(RunConfig(methods=["average,maximum,dwt"], datasets=[f"folder:{data}"], metrics="EN,SD",
-                  out=str(root / "out"), workers=0, quiet=True), log=lambda m: None)
-    build_report(root / "out", root / "report", metrics="EN,SD", asv_results=root / "none", quiet=True,
-                 log=lambda m: None)
+    data = _folder(root)
+    run(RunConfig(methods=["average,maximum,dwt,dwt.vifb,swinfusion"], datasets=[f"folder:{data}"],
+                  metrics="EN,SD", out=str(root / "out"), workers=0, quiet=True), log=lambda m: None)
+    build_report(root / "out", root / "report", metrics="EN,SD", quiet=True, log=lambda m: None,
+                 methods="average,maximum,dwt,swinfusion", highlight="dwt")
     return root / "report"
 
 
 def test_report_files(report_dir) -> None:
-    ds = next((report_dir / "tables").glob("folder_*.md"))
+    ds = next(p for p in (report_dir / "tables").glob("folder_*.md") if not p.stem.endswith("_others"))
     text = ds.read_text()
     assert "| Method | EN ↑ | SD ↑ |" in text and "**" in text and "<u>" in text
+    assert "| **DWT** |" in text and "DWT (VIFB)" not in text  # highlighted; the variant in its own table
+    assert "DWT (VIFB)" in ds.with_name(ds.stem + "_others.md").read_text()
     assert ds.with_suffix(".tex").is_file() and ds.with_suffix(".csv").is_file()
-    assert list((report_dir / "figures").glob("grid_*.png")) and list((report_dir / "figures").glob("grid_*.pdf"))
-    assert list((report_dir / "figures").glob("cd_*_EN.png")) and list((report_dir / "figures").glob("box_*.png"))
-    assert list((report_dir / "stats").glob("*_ranks.csv"))
-    assert "fusionbench run" in (report_dir / "README.md").read_text() or "Results made by" in (report_dir / "README.md").read_text()
+    figures = report_dir / "figures"
+    assert list(figures.glob("grid_*.png")) and not list(figures.glob("*.pdf"))  # light: no PDF twins
+    assert list(figures.glob("cd_*_EN.png")) and list(figures.glob("cd_*_SD.png")) and list(figures.glob("box_*.png"))
+    assert (figures / "masks.png").is_file()
+    assert list((report_dir / "stats").glob("*_ranks.csv")) and list((report_dir / "stats").glob("*_vs_dwt.csv"))
+    assert (report_dir / "results" / "scores.csv.gz").is_file() and not (report_dir / "results.sqlite").exists()
+    assert "Results made by" in (report_dir / "README.md").read_text()
+    table5 = (report_dir / "tables" / "table5_cost.md").read_text()
+    assert "measured by the run itself" in table5 and "| DWT |" in table5
 
 
-def test_html_is_self_contained(report_dir) -> None:
+def test_page_has_statistics_claims_and_skips(report_dir) -> None:
     page = (report_dir / "index.html").read_text()
     assert "http://" not in page and "https://" not in page  # no CDN, no server
-    assert "data:image/png;base64," in page and "<table class=\"sortable\"" in page
+    assert 'src="figures/' in page and "data:image/png;base64," not in page  # light page links its figures
+    assert '<section id="claims">' in page and "not in this run: no claim" in page  # no mopa in this run
+    assert "95 % bootstrap" in page and "resampling 3 subject groups" in page
+    assert "against each other method (Wilcoxon signed-rank" in page and "rank-biserial r" in page
+    assert "p (Holm)" in page and '<tr class="hl">' in page
+    assert "SwinFusion" in page.split("Skipped methods and failures")[-1]  # skipped, with its reason
+    assert "Friedman" in page
+
+
+def test_report_rebuilds_from_its_results_folder(report_dir, tmp_path) -> None:
+    from fusionbench.report import build_report
+
+    again = build_report(report_dir, tmp_path / "again", metrics="EN,SD", quiet=True, log=lambda m: None,
+                         methods="average,maximum,dwt", highlight="dwt", profile=False)
+    first = next(p for p in (report_dir / "tables").glob("folder_*.csv") if not p.stem.endswith("_others"))
+    assert (again / "tables" / first.name).read_text() == first.read_text()
+
+
+def test_full_resolution_embeds_and_writes_pdf(report_dir, tmp_path) -> None:
+    from fusionbench.report import build_report
+
+    full = build_report(report_dir / "results", tmp_path / "full", metrics="EN", quiet=True, log=lambda m: None,
+                        full=True, profile=False)
+    assert list((full / "figures").glob("*.pdf"))
+    assert "data:image/png;base64," in (full / "index.html").read_text()
 
 
 def test_html_renders_in_headless_chromium(report_dir, tmp_path) -> None:
@@ -57,7 +96,7 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path) -> None:
     dom = subprocess.run(args + ["--dump-dom", (report_dir / "index.html").as_uri()], capture_output=True,
                          text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-500:]
-    assert dom.stdout.count("<tr>") >= 4 and "Maximum" in dom.stdout and "DWT" in dom.stdout
+    assert dom.stdout.count("<tr") >= 4 and "Maximum" in dom.stdout and "DWT" in dom.stdout
     shot = tmp_path / "shot.png"
     subprocess.run(args + [f"--screenshot={shot}", "--window-size=1200,900", (report_dir / "index.html").as_uri()],
                    capture_output=True, timeout=120)

@@ -56,3 +56,43 @@ def test_bootstrap_ci_brackets_the_mean() -> None:
 def test_mean_ranks_average_ties() -> None:
     frame = pd.DataFrame({"a": [1.0, 1.0], "b": [1.0, 0.0]})
     assert mean_ranks(frame, higher_is_better=True).to_dict() == {"a": 1.25, "b": 1.75}
+
+
+def test_versus_reference_matches_scipy_with_effect_sizes() -> None:
+    from fusionbench.report.stats import rank_biserial, versus_reference
+
+    rng = np.random.default_rng(3)
+    matrix = pd.DataFrame(rng.normal(size=(20, 3)) * 0.3 + np.array([1.0, 0.0, 0.9]), columns=["ours", "a", "b"])
+    table = versus_reference(matrix, "ours", higher_is_better=True).set_index("method")
+    assert list(table.index) == ["a", "b"]
+    diff = matrix["ours"] - matrix["a"]
+    assert table.loc["a", "p"] == pytest.approx(stats.wilcoxon(diff).pvalue)
+    assert table.loc["a", "median_diff"] == pytest.approx(np.median(diff))
+    assert table["p_holm"].tolist() == pytest.approx(holm(table["p"].to_numpy()).tolist())
+    assert table.loc["a", "verdict"] == "better" and table.loc["a", "rank_biserial"] > 0.5
+    # lower-is-better: the same differences read as worse
+    assert versus_reference(matrix, "ours", higher_is_better=False).set_index("method").loc["a", "verdict"] == "worse"
+    # Kerby (2014): differences +1, +2, -3 → R+ = 1 + 2, R- = 3 → r = 0
+    assert rank_biserial(np.array([1.0, 2.0, -3.0])) == pytest.approx(0.0)
+    assert rank_biserial(np.array([1.0, 2.0, 3.0])) == 1.0 and rank_biserial(np.zeros(3)) == 0.0
+
+
+def test_group_bootstrap_resamples_groups() -> None:
+    from fusionbench.report.stats import group_bootstrap_ci
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(6), 10)
+    values = rng.normal(size=6)[groups] * 3 + rng.normal(size=60) * 0.1  # strongly clustered
+    lo_g, hi_g = group_bootstrap_ci(values, groups)
+    lo_p, hi_p = bootstrap_ci(values)
+    assert lo_g < values.mean() < hi_g
+    assert (hi_g - lo_g) > 2 * (hi_p - lo_p)  # treating pairs as independent understates the spread
+    assert np.isnan(group_bootstrap_ci(values, np.zeros(60)))[0]  # one group: no CI
+    assert group_bootstrap_ci(values, np.arange(60)) == bootstrap_ci(values)  # all distinct = pair bootstrap
+    assert group_bootstrap_ci(values, None) == bootstrap_ci(values)
+
+
+def test_rank_test_without_pairwise() -> None:
+    matrix = np.random.default_rng(5).normal(size=(8, 4))
+    result = rank_test(_scores(matrix), "X", higher_is_better=True, pairwise=False)
+    assert result.wilcoxon_holm.empty and np.isfinite(result.cd)

@@ -35,11 +35,26 @@ def test_bold_best_underline_second_by_direction(scores) -> None:
 
 
 def test_latex_is_booktabs_with_marks(scores) -> None:
-    tex = to_latex(build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN", "TEST_LOW"], title="T"))
+    tex = to_latex(build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN", "TEST_LOW"], title="T",
+                               highlight="dwt"))
+    assert tex.startswith("% packages: booktabs, adjustbox\n")
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
-    assert r"EN $\uparrow$" in tex and r"TEST\_LOW $\downarrow$" in tex
-    assert r"DWT & \textbf{7.0000 $\pm$ 0.0000} & \textbf{1.0000 $\pm$ 0.0000} \\" in tex
-    assert r"\underline{6.0000 $\pm$ 0.0000}" in tex
+    assert r"\multicolumn{2}{c}{EN $\uparrow$}" in tex and r"TEST\_LOW $\downarrow$" in tex
+    assert r"{l" + r"r@{\,$\pm$\,}r" * 2 + "}" in tex  # mean and std right-aligned in their own columns
+    assert r"\textbf{DWT} & \textbf{7.0000} & \textbf{0.0000} & \textbf{1.0000} & \textbf{0.0000} \\" in tex
+    assert r"Maximum & \underline{6.0000} & \underline{0.0000}" in tex
+    mean_only = to_latex(build_table(scores, "ds", ["dwt"], ["EN"], title="T"), mean_only=True)
+    assert r"DWT & \textbf{7.0000} \\" in mean_only and r"\pm" not in mean_only.split(r"\midrule")[1]
+    tex.encode("ascii")
+
+
+def test_latex_escape_is_ascii() -> None:
+    from fusionbench.report.tables import latex_escape
+
+    text = latex_escape("Δ mean ± std_1 & 50 % #2 α→β ≈ 10^9 “q” naïve")
+    text.encode("ascii")
+    assert r"$\Delta$" in text and r"\_" in text and r"\&" in text and r"\%" in text and r"\#" in text
+    assert r"$\alpha$" in text and r"\^{}" in text and "naive" in text
 
 
 def test_csv_has_statistics(scores) -> None:

@@ -1,0 +1,87 @@
+"""Every .tex a report writes compiles with pdflatex in a plain article, with no error and no overfull box.
+
+Skipped where pdflatex is not installed (CI installs texlive-latex-base, texlive-latex-recommended,
+texlive-latex-extra).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusionbench.report.latex import compile_problems, declared_packages, pdflatex
+from fusionbench.report.tables import (ablation_table, ablation_to_latex, build_table, convention_footnote,
+                                       frame_to_latex, to_latex)
+
+needs_pdflatex = pytest.mark.skipif(pdflatex() is None, reason="pdflatex not installed")
+PAPER = ["AG", "EN", "SF", "MI", "CC", "SD", "SCD"]
+TEN = ["legff", "cnp", "sdnet", "dtnp", "matr", "mdl", "cnn", "mlepf", "swinfusion", "mopa"]
+
+
+def _wide_scores() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [("harvard-mri-spect", f"p{i}", m, metric, float(rng.uniform(10, 120)))
+            for i in range(5) for m in TEN + ["mdl.fast"] for metric in PAPER]
+    return pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+
+
+def test_declared_packages() -> None:
+    assert declared_packages("% packages: booktabs, adjustbox\n\\begin{table}") == ["adjustbox"]
+    assert declared_packages("\\begin{table}") == []
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("mean_only", [False, True])
+def test_wide_metric_table_compiles_without_overfull_box(tmp_path, mean_only) -> None:
+    scores = _wide_scores()
+    footnote = convention_footnote(PAPER, "test", extra="Δ and 10^9 and 50 % & more_text")
+    table = build_table(scores, "harvard-mri-spect", TEN + ["mdl.fast"], PAPER, title="MRI-SPECT: Δ test",
+                        footnote=footnote, bootstrap=False, highlight="mopa")
+    path = tmp_path / "wide.tex"
+    path.write_text(to_latex(table, label="tab:wide", mean_only=mean_only))
+    assert compile_problems(path, tmp_path / "build") == []
+
+
+@needs_pdflatex
+def test_ablation_and_cost_tables_compile(tmp_path) -> None:
+    scores = _wide_scores().assign(method=lambda d: d["method"].replace(
+        {"legff": "mopa.mask_only", "cnp": "mopa.attention_only", "sdnet": "mopa.contrast_only",
+         "dtnp": "mopa.decouple_only"}))
+    variants = {m: {"mask": m.endswith("mask_only") or m == "mopa", "attention": "attention" in m or m == "mopa",
+                    "contrast": "contrast" in m or m == "mopa", "decouple": "decouple" in m or m == "mopa"}
+                for m in ["mopa.mask_only", "mopa.attention_only", "mopa.contrast_only", "mopa.decouple_only", "mopa"]}
+    path = tmp_path / "ablation.tex"
+    path.write_text(ablation_to_latex(ablation_table(scores, variants, PAPER), "Table 4 style: 20 pairs; n = 5"))
+    cost = pd.DataFrame({"Method": ["LEGFF", "Ours (Di et al. 2025)"], "Time/s per pair": [1.23456, 0.5],
+                         "GFLOPs": ["n/a", 2.5], "Params (M)": ["n/a", 0.1234]})
+    path2 = tmp_path / "cost.tex"
+    path2.write_text(frame_to_latex(cost, "GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC; machine x86_64, 2 CPUs"))
+    assert compile_problems(path, tmp_path / "b1") == [] and compile_problems(path2, tmp_path / "b2") == []
+
+
+@needs_pdflatex
+def test_every_tex_of_a_report_compiles(tmp_path) -> None:
+    """A whole report's .tex files (the end-to-end report of tests/report/test_html.py's kind)."""
+    import json
+
+    from PIL import Image
+
+    from fusionbench.report import build_report
+    from fusionbench.runner import RunConfig, run
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(1)
+    for side in ("a", "b"):
+        (data / side).mkdir(parents=True)
+    for i in range(4):
+        base = rng.integers(0, 256, (32, 32)).astype(np.uint8)
+        Image.fromarray(base).save(data / "a" / f"q{i}.png")
+        Image.fromarray(255 - base).save(data / "b" / f"q{i}.png")
+    (data / "dataset.json").write_text(json.dumps({"title": "Pairs with_underscore & 100 %"}))
+    run(RunConfig(methods=["average,maximum,dwt"], datasets=[f"folder:{data}"], metrics="paper",
+                  out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
+    out = build_report(tmp_path / "out", tmp_path / "report", quiet=True, log=lambda m: None, profile=False)
+    tex = sorted((out / "tables").glob("*.tex"))
+    assert len(tex) >= 2
+    problems = [p for path in tex for p in compile_problems(path, tmp_path / "build")]
+    assert problems == []

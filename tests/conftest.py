@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FUSIONBENCH_SHARED", REPO.parent / "shared")).resolve()
-pytest_plugins = ["tests._assets"]  # a missing ../shared fails the run (FUSIONBENCH_ALLOW_MISSING_ASSETS=1 skips)
+pytest_plugins = ["_assets"]  # tests/ is on sys.path (rootdir-less test layout); a missing ../shared fails the run (FUSIONBENCH_ALLOW_MISSING_ASSETS=1 skips)
 
 
 @pytest.fixture(scope="session")

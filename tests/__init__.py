@@ -1,1 +1,0 @@
-"""Tests (a package, so that pytest imports them by their dotted name without --import-mode=importlib)."""

@@ -342,6 +342,14 @@ class MDLatLRR:
 
     def fuse(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
         """``vector_fusion_method`` (stride 1, overlap, nuclear norm); NaN where the official code gives NaN."""
+        return self.fuse_all_levels(img1, img2)[-1]
+
+    def fuse_all_levels(self, img1: np.ndarray, img2: np.ndarray) -> list[np.ndarray]:
+        """The official result for every ``de_level`` 1..``levels`` from one pass (the levels are nested).
+
+        Entry k − 1 is exactly what ``vector_fusion_method`` gives with ``de_level = k``
+        (same additions in the same order, NaN where it gives NaN).
+        """
         from concurrent.futures import ThreadPoolExecutor
 
         shape = img1.shape
@@ -350,7 +358,7 @@ class MDLatLRR:
         nan_pixels = np.zeros(shape, bool)
         cur1, cur2 = img1, img2
         cumulative = np.zeros(shape)
-        level_sums = []
+        level_sums, results = [], []
         bands = [(r, min(nh, r + self.band)) for r in range(0, nh, self.band)]
         with _TorchThreads(), ThreadPoolExecutor(self.workers) as pool, \
                 np.errstate(invalid="ignore", divide="ignore"):
@@ -371,46 +379,90 @@ class MDLatLRR:
                 cumulative = cumulative + level
                 level_sums.append(cumulative / count)
                 cur1, cur2 = self._base(cur1), self._base(cur2)
-            detail = level_sums[0]
-            for extra in level_sums[1:]:
-                detail = detail + extra
-            fused = (0.5 * cur1 + 0.5 * cur2) + detail
-        fused[nan_pixels] = np.nan
-        return fused
+                detail = level_sums[0]
+                for extra in level_sums[1:]:
+                    detail = detail + extra
+                fused = (0.5 * cur1 + 0.5 * cur2) + detail
+                fused[nan_pixels] = np.nan
+                results.append(fused)
+        return results
 
 
 _CITATION = ("Song X., Shen T., Li H., Wu X.-J., D2-LRR: a dual-decomposed MDLatLRR approach for medical image "
              "fusion, arXiv 2206.15179 (MVIPIT 2023). Code: github.com/songxujay/MDLatLRRv2")
 
 
-@register_method("mdl.fast", display_name="MDL (float32)", family="low-rank", colour="own", weights=("mdl",),
-                 version="1", citation=_CITATION, params={"levels": 4, "precision": "float32"},
-                 description="MDLatLRRv2 with the detail projections and nuclear norms in float32 (faster, "
-                             "not bit-exact; agreement in docs/fidelity.md)")
-@register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="1",
-                 citation=_CITATION, params={"levels": 4, "precision": "float64"})
-class MDL:
-    """MDLatLRRv2 (official matrices and arithmetic); ``a`` MRI grey, ``b`` functional grey or RGB, floats in [0, 1].
+#: The registered ``mdl``'s decomposition level (``docs/fidelity.md``, "MDL: which level").
+DEFAULT_LEVEL = 2
 
-    ``precision="float64"`` (``mdl``) is the bit-exact port; ``"float32"`` (``mdl.fast``)
-    computes the detail vectors L·x and their nuclear norms in single precision.
+
+def _register_levels(cls):
+    """``mdl.l1`` .. ``mdl.l4``: the four ``de_level`` settings of the official loop, each bit-exact."""
+    for level in (1, 2, 3, 4):
+        register_method(f"mdl.l{level}", display_name=f"MDL (level {level})", family="low-rank", colour="own",
+                        weights=("mdl",), version="1", citation=_CITATION,
+                        params={"levels": level, "precision": "float64"},
+                        description=f"MDLatLRRv2 with de_level = {level} (the official loop writes levels 1-4)")(cls)
+    return cls
+
+
+@_register_levels
+@register_method("mdl.fast", display_name="MDL (float32)", family="low-rank", colour="own", weights=("mdl",),
+                 version="2", citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float32"},
+                 description="MDLatLRRv2 at the default level with the detail projections and nuclear norms in "
+                             "float32 (faster, not bit-exact; agreement in docs/fidelity.md)")
+@register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="2",
+                 citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float64"},
+                 description="MDLatLRRv2 at de_level 2 (the level that matches the published comparisons; "
+                             "docs/fidelity.md); mdl.l1..mdl.l4 give every level")
+class MDL:
+    """MDLatLRRv2 (official matrices and arithmetic); floats in [0, 1], grey or RGB on either side.
+
+    ``precision="float64"`` (``mdl``, ``mdl.l<k>``) is the bit-exact port; ``"float32"``
+    (``mdl.fast``) computes the detail vectors L·x and their nuclear norms in single
+    precision.  ``levels`` is the official ``de_level``.
+
+    Which image goes where (the official code fuses a grey image '-1' with the "YUV"
+    luma of an RGB image '-2' and keeps '-2''s U, V): a colour ``b`` (PET/SPECT) is '-2'
+    with the grey MRI ``a`` as '-1' (``MR_PET``/``MR_SPECT``); a colour ``a`` (a colour
+    visible image) is '-2' with the grey ``b`` (infrared) as '-1'; for two grey images
+    the official ``CT_MR`` order is used ('-1' = ``b`` (CT), '-2' = ``a`` replicated to
+    RGB) and the output is grey.  If both are colour, ``a`` is reduced to its "YUV" luma.
+    Images smaller than a 16×16 patch are padded symmetrically to 16 and cropped back.
     """
 
-    def __init__(self, levels: int = 4, precision: str = "float64") -> None:
+    def __init__(self, levels: int = DEFAULT_LEVEL, precision: str = "float64") -> None:
         self.model = MDLatLRR(*load_matrices(), levels=levels, precision=precision)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        mri = float_to_uint8_image(a).astype(np.float64) / 255
-        func = float_to_uint8_image(b).astype(np.float64) / 255
+        a8, b8 = float_to_uint8_image(a), float_to_uint8_image(b)
+        h, w = a8.shape[:2]
+        ph, pw = max(0, UNIT - h), max(0, UNIT - w)
+        if ph or pw:  # fewer pixels than one patch: no detail patch exists; pad (MATLAB 'symmetric') and crop back
+            pad = lambda x: _pad_symmetric(x, ph, pw)  # noqa: E731
+            return self(pad(a8), pad(b8))[:h, :w]
+        mri = a8.astype(np.float64) / 255
+        func = b8.astype(np.float64) / 255
         if func.ndim == 3:
-            grey, colour = mri, func
+            grey, colour = (yuv_forward(mri)[..., 0] if mri.ndim == 3 else mri), func
+        elif mri.ndim == 3:
+            grey, colour = func, mri
         else:  # official CT_MR order: image 1 = CT (grey), image 2 = MRI through YUV
             grey, colour = func, np.repeat(mri[..., None], 3, axis=2)
         yuv = yuv_forward(colour)
         fused_y = self.model.fuse(grey, yuv[..., 0])
         rgb = to_uint8(yuv_inverse(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
-        if func.ndim == 3:
+        if func.ndim == 3 or mri.ndim == 3:
             return rgb
         if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
             raise AssertionError("grey MDL output has unequal channels")
         return rgb[..., 0]
+
+
+def _pad_symmetric(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Pad the bottom/right by (ph, pw) with MATLAB's 'symmetric' rule, repeating the reflection as needed."""
+    while ph > 0 or pw > 0:
+        sh, sw = min(ph, x.shape[0]), min(pw, x.shape[1])
+        x = np.pad(x, ((0, sh), (0, sw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")
+        ph, pw = ph - sh, pw - sw
+    return x

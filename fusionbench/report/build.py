@@ -455,7 +455,7 @@ class _Context:
         if run_benchmarks:
             run_asv(main, repo, self.log)
             asv_results = asv_results or repo / ".asv" / "results"
-        if asv_results is not None and Path(asv_results).is_dir():
+        if asv_results and Path(asv_results).is_dir():
             raw = read_results(asv_results)
             asv_costs = method_costs(raw) if not raw.empty else None
             if asv_costs is not None and asv_costs.empty:

@@ -199,3 +199,13 @@ def test_every_module_imports_alone(tmp_path: Path) -> None:
 def test_only_main_modules_are_left_out() -> None:
     assert NOT_IMPORTABLE_ALONE >= {"fusionbench.__main__"}
     assert all(name.rsplit(".", 1)[-1] == "__main__" for name in NOT_IMPORTABLE_ALONE)
+
+
+def test_package_path_is_not_extended() -> None:
+    # issue 15: fusionbench/__init__.py appended the checkout root to __path__, so that
+    # fusionbench.tests.conftest and fusionbench.benchmarks imported from a checkout
+    import fusionbench
+
+    assert len(fusionbench.__path__) == 1
+    for name in ("fusionbench.tests", "fusionbench.benchmarks", "fusionbench.scripts"):
+        assert importlib.util.find_spec(name) is None, name

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 import fusionbench
-from fusionbench.fidelity import Agreement, agreement
+from ._fidelity import Agreement, agreement
 from fusionbench.io import load_image
 
 from ._octave_cases import OCTAVE_PAIRS  # noqa: F401  (re-exported for the CNP/DTNP tests)

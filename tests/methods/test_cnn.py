@@ -12,7 +12,7 @@ from fusionbench.io import load_image
 from fusionbench.methods import cnn_liu2017 as cnn
 from fusionbench.methods._matlab import to_uint8
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 torch = pytest.importorskip("torch")
 

@@ -12,7 +12,7 @@ from fusionbench import colour
 from fusionbench.method_registry import create_method
 from fusionbench.methods import _neural_p as npn
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 from ._neural_p_cases import (
     OCTAVE_PAIRS,
     octave_agreement,

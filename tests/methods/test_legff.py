@@ -12,7 +12,7 @@ from fusionbench.io import load_image
 from fusionbench.methods import legff as legff_module
 from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uint8
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 from ._octave_cases import OCTAVE_PAIRS, octave_case
 MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}

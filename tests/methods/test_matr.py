@@ -8,7 +8,7 @@ import fusionbench
 from fusionbench.io import load_image
 from fusionbench.methods import matr as matr_module
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 torch = pytest.importorskip("torch")
 

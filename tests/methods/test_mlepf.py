@@ -13,7 +13,7 @@ from fusionbench.method_registry import create_method
 from fusionbench.methods import mlepf as m
 from fusionbench.methods._matlab import strel_disk_footprint
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 from ._octave_cases import OCTAVE_PAIRS, octave_case
 

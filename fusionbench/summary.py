@@ -14,7 +14,8 @@ from .store import ResultsStore
 
 
 def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str]) -> str:
-    """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs."""
+    """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs (current rows only:
+    each method's current version, each pair's current file; older rows are the store's history)."""
     df = store.scores_frame([dataset])
     df = df[df["method"].isin(methods) & df["metric"].isin(metrics)]
     if df.empty:
@@ -50,9 +51,10 @@ def write_summary(store: ResultsStore, path: Path, *, metrics: list[str], datase
              "quantised to uint8 (see docs/conventions.md). Failures are in the `failures` table of results.sqlite.\n"]
     for dataset in datasets:
         parts.append(f"\n## {dataset}\n\n" + summary_table(store, dataset, metrics, methods))
-    failures = store.conn.execute("SELECT method, stage, COUNT(*) FROM failures GROUP BY method, stage").fetchall()
-    if failures:
+    failures = store.failures_frame()  # current failures only, like the scores
+    if not failures.empty:
+        counts = failures.groupby(["method", "stage"]).size()
         parts.append("\n## Failures\n\n| method | stage | count |\n|---|---|---:|\n")
-        parts += [f"| {m or '(input)'} | {s} | {c} |\n" for m, s, c in failures]
+        parts += [f"| {m or '(input)'} | {s} | {c} |\n" for (m, s), c in counts.items()]
     path.write_text("".join(parts))
     return path

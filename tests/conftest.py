@@ -64,10 +64,15 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     import subprocess
     import sys
 
+    import shutil
+
     target = tmp_path_factory.mktemp("plugin_site")
+    # built from a copy, so that setuptools' build/ and *.egg-info do not land in the checkout
+    source = shutil.copytree(REPO / "tests" / "plugin_dist", tmp_path_factory.mktemp("plugin_src") / "dist",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
-         str(target), str(REPO / "tests" / "plugin_dist")],
+         str(target), str(source)],
         check=True, capture_output=True, text=True,
     )
     env = dict(os.environ)

@@ -10,7 +10,7 @@ import fusionbench
 from fusionbench.io import load_image
 from fusionbench.method_registry import create_method
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 from ._octave_cases import OCTAVE_PAIRS, octave_case
 

@@ -15,8 +15,10 @@ import numpy as np
 import scipy.fft as sfft
 
 from .._input import prepare, undefined
-from ._fft_filters import gauss_same_fft, sep_valid_fft, sep_valid_fft_multi
+from . import _libm
+from ._fft_filters import sep_valid_fft, sep_valid_fft_multi
 from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
+from ._ssim_fast import sep_filter
 from ._threads import fft_workers
 from ._vif_kernels import gsm_log_args, viff_log_args
 from .gradient import _sobel
@@ -146,7 +148,9 @@ def _qcb_csf(shape: tuple[int, int]) -> np.ndarray:
     hang, lie = shape
     u, v = _freqspace(shape)
     r = np.sqrt((lie / 30.0 * u) ** 2 + (hang / 30.0 * v) ** 2)
-    Sd = np.fft.ifftshift(np.exp(-(r / 15.3870) ** 2) - 0.7622 * np.exp(-(r / 1.3456) ** 2))
+    # exp by the C library: numpy's SIMD exp differs in the last bit between CPUs, and Qcb's contrast
+    # ratios amplify that in black backgrounds (docs/cpu_independence.md)
+    Sd = np.fft.ifftshift(_libm.exp(-(r / 15.3870) ** 2) - 0.7622 * _libm.exp(-(r / 1.3456) ** 2))
     Sd.setflags(write=False)
     return Sd
 
@@ -162,10 +166,16 @@ def _qcv_csf(shape: tuple[int, int]) -> np.ndarray:
     return theta
 
 
+@lru_cache(maxsize=4)
 def _gauss_kernel_31(sigma: float) -> np.ndarray:
-    """1-D factor of the unnormalised 31×31 Gaussian exp(−r²/2σ²)/(2πσ²) of Liu's Qcb (scale folded in)."""
+    """1-D factor of the unnormalised 31×31 Gaussian exp(−r²/2σ²)/(2πσ²) of Liu's Qcb (scale folded in).
+
+    ``exp`` by the C library (``_libm``), so the taps are the same on every CPU.
+    """
     t = np.arange(-15, 16, dtype=np.float64)
-    return np.exp(-(t * t) / (2 * sigma * sigma)) / np.sqrt(2 * np.pi * sigma * sigma)
+    g = _libm.exp(-(t * t) / (2 * sigma * sigma)) / np.sqrt(2 * np.pi * sigma * sigma)
+    g.setflags(write=False)
+    return g
 
 
 def _normalize1(x: np.ndarray) -> np.ndarray:
@@ -181,8 +191,8 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
 
     Images min-max stretched to 0–255; CSF filter exp(−(r/f0)²) − a·exp(−(r/f1)²)
     (f0=15.3870, f1=1.3456, a=0.7622) in the frequency domain with r scaled by
-    size/30; local contrast G_σ=2 * I / G_σ=4 * I − 1 (31×31, 'same', computed
-    by zero-padded FFT: equal to direct filtering up to round-off); masking
+    size/30; local contrast G_σ=2 * I / G_σ=4 * I − 1 (31×31, 'same', zero padding,
+    direct separable filtering as the reference's conv2); masking
     C³/(C²+1e-4); saliency-weighted mean of the contrast preservation.
     ``unit_scale_first=True`` reproduces MEFB, which calls ``im2double`` on uint8
     first (so the stretch rounds from [0,1] values; ±1e-4 differences).
@@ -191,14 +201,25 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     if unit_scale_first:
         f, A, B = f / 255.0, A / 255.0, B / 255.0
     imgs = [_normalize1(x) for x in (A, B, f)]
-    # CSF in the frequency domain (circular, as the reference), then the two Gaussian
-    # 'same' filters (zero padding) from one padded FFT of the three filtered images
-    # (one image at a time: smaller temporaries)
-    kernels = [_gauss_kernel_31(2.0), _gauss_kernel_31(4.0)]
-    Cp = []
-    for x in imgs:
+    # CSF in the frequency domain (circular, as the reference's fft2/ifft2); the result is
+    # complex (round-off imaginary parts, as in the reference).  Its real and imaginary
+    # planes, for the three images, are then filtered by the two 31x31 Gaussians directly
+    # ('same', zero padding: the reference's conv2), by the compiled separable filter.
+    # Direct filtering keeps round-off relative to the local values: in black backgrounds
+    # the local means are ~1e-13 and an FFT filter's round-off (relative to the image
+    # maximum) would decide the contrast there (docs/cpu_independence.md).
+    h, w = f.shape
+    planes = np.empty((6, h, w))
+    for i, x in enumerate(imgs):
         y = sfft.ifft2(sfft.fft2(x, workers=fft_workers()) * _qcb_csf(f.shape), workers=fft_workers(), overwrite_x=True)
-        g2, g4 = gauss_same_fft(y, kernels)
+        planes[2 * i] = y.real
+        planes[2 * i + 1] = y.imag
+    s2 = sep_filter(planes, _gauss_kernel_31(2.0), mode="constant")
+    s4 = sep_filter(planes, _gauss_kernel_31(4.0), mode="constant")
+    Cp = []
+    for i in range(3):
+        g2 = s2[2 * i] + 1j * s2[2 * i + 1]
+        g4 = s4[2 * i] + 1j * s4[2 * i + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             g2 /= g4
         g2 -= 1

@@ -100,15 +100,6 @@ def test_fft_valid_filter_agrees_with_direct_filtering(n):
         np.testing.assert_allclose(dec, _filters.sep_valid_decimate(x, g), rtol=0, atol=1e-12 * np.abs(x).max())
 
 
-def test_fft_same_filter_agrees_with_direct_filtering():
-    t = np.arange(-15, 16, dtype=np.float64)
-    kernels = [np.exp(-t * t / 8.0), np.exp(-t * t / 32.0)]
-    x = GREY[0] + 1j * NOISE[0, :37 - 4, :41 - 11].mean()  # complex input
-    for g, got in zip(kernels, _fft_filters.gauss_same_fft(x, kernels)):
-        ref = _scipy_sep(x.real, g, "constant") + 1j * _scipy_sep(np.full_like(x.real, x.imag[0, 0]), g, "constant")
-        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
-
-
 def test_gsm_terms_match_the_masked_numpy_chain():
     k, h, w = 2, 15, 16
     s11 = RNG.normal(0, 1, (k, h, w)) * 10

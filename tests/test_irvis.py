@@ -27,9 +27,6 @@ SIZES = [(67, 93), (130, 101)]
 COLOUR_A_UNSUPPORTED = {
     "legff": "LEGFF's own colour path expects a grey a (morphology footprint 2-D vs an H×W×3 input)",
     "legff.ivf": "LEGFF's own colour path expects a grey a (morphology footprint 2-D vs an H×W×3 input)",
-    "mdl": "MDL's own colour path expects a grey a (IndexError on the channel axis)",
-    "mdl.fast": "MDL's own colour path expects a grey a (IndexError on the channel axis)",
-    "sdnet": "SDNet's own colour path expects a grey a (5-D tensor into conv2d)",
     "mlepf": "MLEPF's own HSV path returns a grey image for a colour a (the visible chroma is lost)",
 }
 

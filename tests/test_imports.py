@@ -209,3 +209,23 @@ def test_package_path_is_not_extended() -> None:
     assert len(fusionbench.__path__) == 1
     for name in ("fusionbench.tests", "fusionbench.benchmarks", "fusionbench.scripts"):
         assert importlib.util.find_spec(name) is None, name
+
+
+def test_subpackages_are_lazy_attributes_without_torch(tmp_path: Path) -> None:
+    # issue 14.6: after `import fusionbench`, `fusionbench.metrics.evaluate` raised AttributeError
+    code = textwrap.dedent("""
+        import sys
+        import fusionbench
+        assert "fusionbench.metrics" not in sys.modules and "fusionbench.methods" not in sys.modules
+        assert callable(fusionbench.metrics.evaluate) and fusionbench.methods.__name__ == "fusionbench.methods"
+        assert {"metrics", "methods"} <= set(dir(fusionbench))
+        assert "torch" not in sys.modules, "import fusionbench (and its metrics/methods) imported torch"
+        try:
+            fusionbench.no_such_thing
+        except AttributeError as exc:
+            assert "no_such_thing" in str(exc)
+        else:
+            raise AssertionError("unknown attribute did not raise")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]

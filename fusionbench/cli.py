@@ -1,6 +1,6 @@
 """The ``fusionbench`` command line.
 
-``fusionbench list {methods,metrics,datasets} [PATTERN]``,
+``fusionbench list {methods,metrics,datasets,weights} [PATTERN]``,
 ``fusionbench run ...``, ``fusionbench fetch {harvard,tno,weights} ...``,
 ``fusionbench score --fused DIR --a DIR --b DIR``, ``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
 Errors are one readable line; ``--debug`` shows the traceback.
@@ -18,8 +18,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
     from .metric_registry import METRICS
+    from .weights import WEIGHTS
 
-    registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS}[args.what]
+    registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS, "weights": WEIGHTS}[args.what]
     pattern = args.pattern or "*"
     names = registry.list(pattern)
     if args.what == "methods":
@@ -37,6 +38,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
             info = METRICS.get(name).info
             arrow = "↑" if info.higher_is_better else "↓"
             print(f"{name:22s} {arrow} groups={','.join(info.groups):22s} {info.convention}")
+    elif args.what == "weights":
+        from .weights import is_cached
+
+        for name in names:
+            wf = WEIGHTS.get(name).info
+            print(f"{name:28s} {'cached' if is_cached(name) else 'missing':8s} {wf.method_dir}/{wf.filename}")
     else:
         for name in names:
             info = DATASETS.get(name).info
@@ -124,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list registered methods, metrics or datasets")
-    p.add_argument("what", choices=["methods", "metrics", "datasets"])
+    p = sub.add_parser("list", help="list registered methods, metrics, datasets or weight files")
+    p.add_argument("what", choices=["methods", "metrics", "datasets", "weights"])
     p.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'nsct*'")
 
     p = sub.add_parser("run", help="fuse and score: methods × datasets → OUT/results.sqlite")

@@ -187,3 +187,14 @@ def test_plugin_method_runs(plugin_env, tmp_path, make_pairs) -> None:
     con = sqlite3.connect(tmp_path / "out" / "results.sqlite")
     rows = con.execute("SELECT method, COUNT(*) FROM scores GROUP BY method").fetchall()
     assert rows == [("demo_min", 4)]
+
+
+def test_list_weights_is_the_same_listing(capsys, tmp_path, monkeypatch) -> None:
+    from fusionbench.cli import main
+    from fusionbench.weights import WEIGHTS
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path))
+    assert main(["list", "weights", "ifcnn*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == WEIGHTS.list("ifcnn*") and lines
+    assert all(line.split()[1] == "missing" for line in lines)

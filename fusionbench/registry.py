@@ -48,6 +48,7 @@ import difflib
 import fnmatch
 import importlib
 import re
+import sys
 import traceback
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -101,6 +102,19 @@ def _qualname(obj: object) -> str | None:
     qual = getattr(obj, "__qualname__", None)
     mod = getattr(obj, "__module__", None)
     return f"{mod}.{qual}" if isinstance(qual, str) and isinstance(mod, str) else None
+
+
+def _registering_module(obj: object) -> str | None:
+    """The module that registers ``obj``: its own module for a function or class; for an instance
+    (a metadata dataclass such as a weight file or a train spec), the first caller outside this
+    module and the module that defines the instance's class (the layer's ``register_*`` wrapper)."""
+    if _qualname(obj) is not None:
+        return getattr(obj, "__module__", None)
+    plumbing = {__name__, type(obj).__module__}
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in plumbing:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__") if frame is not None else None
 
 
 @dataclass(frozen=True)
@@ -188,14 +202,14 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: Any, info: T, *, override: bool = False, module: str | None = None) -> Entry[T]:
         """Register ``obj`` with metadata ``info`` under ``name`` and return the entry.
 
-        ``module`` is the registering module (default: the object's ``__module__``); it decides
-        the source label when no loading context is active (see :func:`current_source`): an
-        object that is an instance (a dataclass of metadata, say) should pass the caller's module.  A name that is already registered
+        ``module`` is the registering module (default: the object's ``__module__`` for a function
+        or class, the calling module for an instance); it decides the source label when no
+        loading context is active (see :func:`current_source`).  A name that is already registered
         raises ``ValueError`` naming both sources, unless ``override=True`` or it is the same
         built-in object being registered again (a re-imported module).
         """
         name = self._check_name(name)
-        source = self._before_adding(module or getattr(obj, "__module__", None))
+        source = self._before_adding(module or _registering_module(obj))
         existing = self._entries.get(name)
         if existing is not None and not override:
             same = existing.source == source == BUILTIN and _qualname(existing.obj) is not None \

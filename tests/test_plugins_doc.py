@@ -84,7 +84,9 @@ DRIVERS = {
         import numpy as np
         import fusionbench
         import my_blend  # noqa: F401
-        from fusionbench.weights import ChecksumError, cached_path, fetch_weights
+        from fusionbench.weights import WEIGHTS, ChecksumError, cached_path, fetch_weights
+
+        assert WEIGHTS.get("my_blend").source == "user (my_blend)"
 
         reason = fusionbench.create_method("my_blend").unavailable_reason()
         assert reason and "fusionbench fetch weights my_blend" in reason, reason

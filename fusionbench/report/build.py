@@ -499,6 +499,9 @@ class _Context:
     # ------------------------------------------------------------------ claims, paper
     def claims_section(self, claims: pd.DataFrame) -> tuple[str, str, str]:
         state = claimsmod.training_state()
+        state += (" These are the weights committed now; the scores come from the weights the run used: a run "
+                  "after a weights change re-fuses `mopa` (its method key includes the weights) and the report "
+                  "then reads only those rows.")
         md = ("# The founding paper's claims against this run\n\n"
               f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
         self.written += [_write(self.out / "tables" / "claims.md", md),

@@ -84,14 +84,24 @@ def detail_window(a: np.ndarray, size: int | None = None) -> tuple[int, int, int
     return int(np.clip(r - half, 0, h - size)), int(np.clip(c - half, 0, w - size)), size
 
 
-def activity_window(b: np.ndarray, size: int | None = None) -> tuple[int, int, int]:
-    """A square window on the highest-activity region of a functional image (largest mean luma)."""
+def activity_window(b: np.ndarray, size: int | None = None, local: bool = False) -> tuple[int, int, int]:
+    """A square window on the highest-activity region of a functional image.
+
+    Tracer images (PET, SPECT): the window of largest mean luma (a quarter of the
+    shorter side).  ``local`` (infrared): the window (a sixth of the shorter side)
+    whose mean most exceeds that of its 4×-wider surround, i.e. the hottest target
+    rather than a large warm background such as a sunlit roof.
+    """
     from scipy import ndimage
 
     h, w = b.shape[:2]
-    size = size or max(16, min(h, w) // 4)
+    size = size or max(16, min(h, w) // (6 if local else 4))
     grey = b.astype(float) if b.ndim == 2 else b.astype(float) @ np.array([0.299, 0.587, 0.114])
-    energy = ndimage.uniform_filter(grey, size, mode="constant")
+    if local:
+        energy = ndimage.uniform_filter(grey, size, mode="reflect") - ndimage.uniform_filter(grey, 4 * size,
+                                                                                            mode="reflect")
+    else:
+        energy = ndimage.uniform_filter(grey, size, mode="constant")
     half = size // 2
     energy[:half, :] = energy[-half:, :] = -1
     energy[:, :half] = energy[:, -half:] = -1
@@ -105,7 +115,9 @@ def inset_window(a: np.ndarray, b: np.ndarray, task: str | None, roi: tuple[int,
     if roi is not None:
         return roi, "the given ROI"
     if task in ("MRI-PET", "MRI-SPECT", "IR-VIS"):
-        functional = "infrared" if task == "IR-VIS" else task.split("-")[1]
+        functional = task.split("-")[1]
+        if task == "IR-VIS":
+            return activity_window(b, local=True), "the infrared image's hottest target (largest local excess)"
         return activity_window(b), f"the {functional} image's highest-activity region"
     return detail_window(a), "the most detailed region of source A"
 

@@ -312,8 +312,13 @@ def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablat
 def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     """A plain DataFrame as a Markdown table (numbers with ``digits`` decimals, right-aligned)."""
     cols = list(frame.columns)
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool for c in cols]
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "".join("---:|" if n else "---|" for n in numeric)]
+
+    def numeric(c: str) -> bool:  # numbers, possibly with n/a or – placeholders
+        values = [v for v in frame[c] if not (isinstance(v, str) and v in ("n/a", "–", "--", ""))]
+        return bool(values) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                                    for v in values)
+
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "".join("---:|" if numeric(c) else "---|" for c in cols)]
     for _, row in frame.iterrows():
         cells = []
         for c in cols:

@@ -58,7 +58,7 @@ class Dataset:
     @classmethod
     def from_metadata(cls, name: str, pairs: list[Pair], meta: "DatasetMetadata", **kwargs: Any) -> "Dataset":
         """A dataset whose descriptive fields come from a manifest's or ``dataset.json``'s metadata."""
-        return cls(name, pairs, task=meta.task, title=meta.title or name, modalities=dict(meta.modalities),
+        return cls(name, pairs, task=kwargs.pop("task", meta.task), title=meta.title or name, modalities=dict(meta.modalities),
                    licence=meta.licence, citation=meta.citation, source_url=meta.source_url,
                    group_level=meta.group_level if meta.groups else None, group_note=meta.group_note,
                    description=kwargs.pop("description", meta.description), **kwargs)

@@ -80,7 +80,5 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
         digest = sha256_file(a_files[stem])[:32] + sha256_file(b_files[stem])[:32]
         pairs.append(Pair(name, stem, pair_task, a_files[stem], b_files[stem], sha256=digest,
                           group=meta.groups.get(stem)))
-    ds = Dataset.from_metadata(name, pairs, meta, splits={"test": [p.id for p in pairs]}, split_version="folder",
-                               problems=problems)
-    ds.task = pair_task
-    return ds
+    return Dataset.from_metadata(name, pairs, meta, task=pair_task, splits={"test": [p.id for p in pairs]},
+                                 split_version="folder", problems=problems)

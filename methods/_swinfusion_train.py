@@ -1,18 +1,29 @@
-"""Training SwinFusion with fusionbench's generic loop: loss, EMA, augmentation, export, schedules.
+"""SwinFusion's trainer for ``fusionbench train swinfusion[.ct]``: loss, EMA, augmentation, export, schedule.
 
-The loop (:func:`fusionbench.train.loop.train`) does seeding, Adam, patches,
-checkpoints, resume, the progress bar, the CSV log and the loss curve.  This
-module adds what SwinFusion's official training (KAIR ``model_plain`` with
+The generic loop (:func:`fusionbench.train.loop.train`) does seeding, Adam,
+patches, checkpoints, exact resume, devices, the CSV log and the loss curve;
+this module registers SwinFusion's :class:`~fusionbench.train.TrainSpec`
+(``swinfusion``: the MRI-PET/SPECT model, ``swinfusion.ct``: the MRI-CT
+model) with what the official training (KAIR ``model_plain`` with
 ``loss_med``) needs on top:
 
 * :func:`fusion_loss` — the official medical loss;
 * :class:`SwinFusionTrainable` — the network plus its EMA copy (KAIR ``netE``),
   kept as buffers so that the loop checkpoints and resumes it;
 * :func:`training_loss` — the loop's ``loss(model, batch)``: EMA bookkeeping,
-  one random flip/rotation per patch (the official 8 modes), the loss;
-* :func:`export_ema` — the final EMA weights as a compact state dict;
-* ``python -m fusionbench.methods._swinfusion_train`` — one command per
-  schedule (``--schedule official`` or ``reduced``) and per model.
+  one random flip/rotation per patch (the official 8 modes, drawn from torch's
+  CPU generator, which the checkpoint holds), the loss;
+* :func:`export_ema` — the final EMA weights as a compact state dict (the
+  spec's ``export``, used by ``fusionbench train swinfusion --export DIR``).
+
+The official schedule is the default (``OFFICIAL``: 10,000 iterations of batch
+16, 64² crops, Adam 2e-4, EMA 0.999); the committed weights used the reduced
+one (``REDUCED``, ``docs/swinfusion.md``), e.g.::
+
+    fusionbench train swinfusion.ct --max-patches 480 --batch-size 4 --set ema_decay=0.9167 --export DIR
+
+This module imports :mod:`methods.swinfusion` (the network); the inference
+module never imports this one.
 
 Official data pipeline vs here: the official loader takes, every epoch, one
 64² crop at a uniformly random position of each training image; here the
@@ -27,12 +38,8 @@ start of step *k + 1* and the last one by :func:`export_ema` — the same sequen
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
-import json
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusionbench.train import TrainConfig
+from fusionbench.weights import sidecar
 
 #: The official schedule (``train_swinfusion_med.json`` + logs): 10,000 iterations of batch 16 on 64² crops,
 #: Adam 2e-4, EMA 0.999.  Patches: a random subset of 160,000 of the 64² patches on a 4-pixel grid.
@@ -130,7 +138,7 @@ class SwinFusionTrainable(nn.Module):
 def training_loss(model: SwinFusionTrainable, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """The loop's loss on a B×2×h×w batch of (MRI, B-luma) patches."""
     model.update_ema()
-    modes = torch.randint(0, 8, (batch.shape[0],))
+    modes = torch.randint(0, 8, (batch.shape[0],)).to(batch.device)   # CPU generator: device-independent draws
     batch = dihedral(batch, modes)
     a, b = batch[:, 0:1], batch[:, 1:2]
     return fusion_loss(a, b, model(a, b))
@@ -165,16 +173,20 @@ def export_ema(final: str | Path, dest: str | Path, ema_decay: float) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.save(compact_state_dict(net), dest)
     digest = hashlib.sha256(dest.read_bytes()).hexdigest()
-    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
+    sidecar(dest).write_text(f"{digest}  {dest.name}\n")
     return digest
 
 
-# --------------------------------------------------------------------------- schedules / command
+# --------------------------------------------------------------------------- schedule / trainer spec
 def schedule_config(iterations: int, batch: int, crop: int, lr: float, seed: int = 0, threads: int = 1,
                     **extra: Any) -> TrainConfig:
     """The loop's config for ``iterations`` steps of ``batch`` random ``crop``² patches (one epoch)."""
     return TrainConfig(epochs=1, batch_size=batch, lr=lr, patch_size=crop, stride=STRIDE,
                        max_patches=iterations * batch, seed=seed, threads=threads, **extra)
+
+
+#: the loop's config of the official schedule (the trainer's default)
+OFFICIAL_CONFIG = schedule_config(OFFICIAL["iterations"], OFFICIAL["batch"], OFFICIAL["crop"], OFFICIAL["lr"])
 
 
 def training_pairs(model: str, data_dir: str | Path | None) -> list:
@@ -185,62 +197,38 @@ def training_pairs(model: str, data_dir: str | Path | None) -> list:
     return [p for name in MODEL_DATASETS[model] for p in fusionbench.create_dataset(name, **kw).select("train")]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m fusionbench.methods._swinfusion_train --model mri_ct --schedule reduced --export``."""
-    from fusionbench.train.data import prepare_pairs
-    from fusionbench.train.loop import train
-    from fusionbench.train.patches import PatchSet
-
-    from .swinfusion import WEIGHTS_DIR, MODELS
-
-    p = argparse.ArgumentParser(description="Train SwinFusion (official loss, generic fusionbench loop).")
-    p.add_argument("--model", choices=sorted(MODELS), required=True)
-    p.add_argument("--schedule", choices=("official", "reduced"), default="official")
-    p.add_argument("--iterations", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--crop", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--ema-decay", type=float, help="default: 0.999 (official), or 1 − 10/iterations if shorter")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=None, help="run folder (default train_runs/swinfusion-<model>-<schedule>)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--export", action="store_true", help=f"write the EMA weights to {WEIGHTS_DIR}/<model>.pth")
-    args = p.parse_args(argv)
-
-    sched = dict(OFFICIAL if args.schedule == "official" else REDUCED)
-    for key in ("iterations", "batch", "crop", "lr", "ema_decay"):
-        if getattr(args, key) is not None:
-            sched[key] = getattr(args, key)
-    if sched["ema_decay"] is None:   # keep the official EMA horizon as a share of the schedule (1,000 of 10,000)
-        sched["ema_decay"] = max(0.0, min(OFFICIAL["ema_decay"], 1.0 - 10.0 / sched["iterations"]))
-    config = schedule_config(sched["iterations"], sched["batch"], sched["crop"], sched["lr"], seed=args.seed,
-                             threads=args.threads, checkpoint_every_s=60.0 * args.checkpoint_minutes,
-                             progress=not args.no_progress)
-    out = Path(args.out or f"train_runs/swinfusion-{args.model}-{args.schedule}")
-    pairs = training_pairs(args.model, args.data_dir)
-    images = prepare_pairs(pairs, prepare)
-    patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
-    print(f"swinfusion {args.model}: {len(pairs)} pairs, {len(patches)} patches, schedule {sched}", file=sys.stderr)
-    t0 = time.time()
-    result = train(lambda: SwinFusionTrainable(sched["ema_decay"]), training_loss, patches, config, out,
-                   resume=args.resume, title=f"SwinFusion {args.model} ({args.schedule})",
-                   meta={"method": "swinfusion", "model": args.model, "schedule": sched,
-                         "pairs": [p.key for p in pairs]})
-    summary = {"model": args.model, "schedule_name": args.schedule, **sched, "stride": STRIDE,
-               "seed": args.seed, "threads": args.threads, "pairs": len(pairs), "datasets": MODEL_DATASETS[args.model],
-               "steps": result.steps, "finished": result.finished, "train_seconds": round(result.elapsed_s, 1),
-               "wall_seconds_this_call": round(time.time() - t0, 1), "final_loss_terms": result.final_terms}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(json.dumps(summary, default=str), file=sys.stderr)
-    if result.finished and args.export:
-        digest = export_ema(result.final_path, WEIGHTS_DIR / MODELS[args.model], sched["ema_decay"])
-        print(f"exported {WEIGHTS_DIR / MODELS[args.model]} sha256 {digest}", file=sys.stderr)
-    return 0
+def build_model(params: dict[str, Any]) -> SwinFusionTrainable:
+    """The trainable network + EMA of a registered SwinFusion variant (``ema_decay`` param, default 0.999)."""
+    return SwinFusionTrainable(float(params.get("ema_decay", OFFICIAL["ema_decay"])))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _pairs_for(params: dict[str, Any], data_dir: str | Path | None) -> list:
+    return training_pairs(params.get("model", "mri_pet_spect"), data_dir)
+
+
+def _export(final: Path, dest_dir: Path, stem: str, params: dict[str, Any]) -> Path:
+    dest = Path(dest_dir) / f"{stem}.pth"
+    export_ema(final, dest, float(params.get("ema_decay", OFFICIAL["ema_decay"])))
+    return dest
+
+
+def _weights_name(params: dict[str, Any]) -> str:
+    from .swinfusion import MODELS
+
+    return Path(MODELS[params.get("model", "mri_pet_spect")]).stem
+
+
+def _register() -> None:
+    from fusionbench.train import TrainSpec, register_trainer
+
+    from .swinfusion import WEIGHTS_DIR
+
+    register_trainer(TrainSpec(
+        method="swinfusion", build_model=build_model, prepare=prepare, loss=training_loss,
+        default_pairs=lambda data_dir: training_pairs("mri_pet_spect", data_dir), defaults=OFFICIAL_CONFIG,
+        weights_name=_weights_name, weights_dir=WEIGHTS_DIR, pairs_for=_pairs_for, export=_export,
+        description="SwinFusion official medical loss and schedule (EMA 0.999); swinfusion: MRI-PET/SPECT model "
+                    "(PET + SPECT train pairs), swinfusion.ct: MRI-CT model"))
+
+
+_register()

@@ -1,25 +1,40 @@
-"""``fusionbench train <method>[.<variant>]``: train a registered trainable method.
+"""``fusionbench train <method>[.<variant>]``: train a registered trainable method (``train pack``: pack its data).
 
 The defaults are the method's paper schedule (for ``mopa``: 180 Harvard
 training pairs, 120×120 patches at stride 10, 30 epochs, batch 32, Adam 1e-4).
 Every schedule field can be overridden; ``--resume`` continues the run in
-``--out``; ``--export DIR`` copies the final weights to ``DIR/<name>.pth`` with
-a ``<name>.sha256`` beside it.
+``--out`` (also on another machine); ``--stop-after-steps N`` ends a call
+after N steps in total; ``--device cuda`` trains on the GPU (fp32 unless
+``--precision tf32|bf16``); ``--pack FILE`` reads the training set from a
+pack instead of the data folder; ``--export DIR`` copies the final weights to
+``DIR/<name>.pth`` with a ``<name>.sha256`` sidecar and a ``<name>.json``
+provenance file beside it.
+
+``fusionbench train pack NAME [NAME ...] [--out FILE]`` writes the training
+sets of those variants into one compressed file (default
+``packs/training.fbpack``, with ``training.sha256``).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
+import platform
 import shutil
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` sub-command's arguments to ``parser``."""
-    parser.add_argument("method", help="trainable method or variant, e.g. mopa or mopa.mask_only")
+    parser.add_argument("method", help="trainable method or variant, e.g. mopa or mopa.mask_only; or `pack`")
+    parser.add_argument("names", nargs="*", help="`train pack` only: the variants whose training sets to pack")
     parser.add_argument("--data-dir", default=None, help="dataset root (default: the datasets' own default)")
-    parser.add_argument("--out", default=None, help="run folder (default: train_runs/<method>)")
+    parser.add_argument("--pack", default=None, metavar="FILE",
+                        help="read the training set from this pack (fusionbench train pack) instead of --data-dir")
+    parser.add_argument("--out", default=None,
+                        help="run folder (default: train_runs/<method>); for `train pack`: the pack file")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -29,13 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-patches", type=int, default=None, help="train on a seeded random subset of patches")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    parser.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
+    parser.add_argument("--precision", default=None, choices=("fp32", "tf32", "bf16"),
+                        help="fp32 (default), or tf32 / bf16 on CUDA (faster, not bit-comparable with fp32)")
     parser.add_argument("--checkpoint-minutes", type=float, default=None)
     parser.add_argument("--stop-after-steps", type=int, default=None,
-                        help="stop after this many steps in total (resume later)")
+                        help="stop after this many steps in total (resume later, here or on another machine)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="end this call after that much wall time, with a checkpoint (resume later)")
+    parser.add_argument("--max-pairs", type=int, default=None,
+                        help="`train pack` only: keep the first N pairs of each variant (smoke tests; recorded)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model parameter of the method (repeatable; value parsed as Python literal)")
     parser.add_argument("--export", default=None, metavar="DIR",
-                        help="copy final weights to DIR/<name>.pth and write DIR/<name>.sha256")
+                        help="write the final weights to DIR/<name>.pth (+ <name>.sha256, <name>.json provenance)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -49,46 +71,114 @@ def _literal(text: str):
 
 
 def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
-    """Copy ``final`` to ``dest_dir/<name>.pth`` and write its sha256 to ``<name>.sha256``."""
+    """Copy ``final`` to ``dest_dir/<name>.pth`` and write its sha256 to the sidecar ``<name>.sha256``."""
+    from fusionbench.io import sha256_file
+
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{name}.pth"
     shutil.copyfile(final, dest)
-    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
-    (dest_dir / f"{name}.sha256").write_text(f"{digest}  {name}.pth\n")
+    (dest_dir / f"{name}.sha256").write_text(f"{sha256_file(dest)}  {name}.pth\n")
     return dest
+
+
+def weights_stem(name: str, seed: int) -> str:
+    """File stem of exported weights: ``<name>`` for seed 0, ``<name>.seed<N>`` for the other seeds."""
+    return name if seed == 0 else f"{name}.seed{seed}"
+
+
+def device_name(device: str) -> str:
+    """A human-readable name of the training device (GPU model, or the CPU)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int, wall_s: float,
+               data: dict[str, Any]) -> dict[str, Any]:
+    """The provenance record of a run (the format of ``methods/mopa/weights/<preset>.json``)."""
+    import torch
+
+    return {
+        "method": name,
+        "schedule": {"epochs": config.epochs, "patch_size": config.patch_size, "stride": config.stride,
+                     "batch_size": config.batch_size, "lr": config.lr, "steps": result.total_steps,
+                     "max_patches": config.max_patches},
+        "steps_done": result.steps, "finished": result.finished,
+        "device": device_name(config.device), "precision": config.precision, "threads": config.threads,
+        "torch": torch.__version__, "wall_seconds": round(wall_s, 1), "train_seconds": round(result.elapsed_s, 1),
+        "steps_per_s": round(result.steps_per_s, 3), "final_losses": result.final_terms, "seed": config.seed,
+        "pairs": pairs, "data": data, "params": params,
+    }
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from .pack import DEFAULT_DIR, write_pack
+
+    if not args.names:
+        raise SystemExit("fusionbench train pack: name at least one trainable variant, e.g. `train pack mopa`")
+    t0 = time.time()
+    out = write_pack(args.names, Path(args.out) if args.out else DEFAULT_DIR / "training.fbpack", args.data_dir,
+                     max_pairs=args.max_pairs)
+    digest = out.with_suffix(".sha256").read_text().split()[0]
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB, sha256 {digest}) in {time.time() - t0:.0f} s",
+          file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``train`` sub-command; returns the exit status."""
+    if args.method == "pack":
+        return _pack(args)
+    if args.names:
+        raise SystemExit(f"fusionbench train: unexpected arguments {args.names} (only `train pack` takes several names)")
     from .data import prepare_pairs
     from .loop import train
     from .patches import PatchSet
     from .spec import get_trainer
 
+    t_start = time.time()
     spec, params, name = get_trainer(args.method)
     for item in args.set:
         key, _, value = item.partition("=")
         params[key] = _literal(value)
     ckpt_s = None if args.checkpoint_minutes is None else 60.0 * args.checkpoint_minutes
-    config = spec.defaults.with_overrides(
+    config = spec.schedule(params).with_overrides(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patch_size=args.patch_size, stride=args.stride,
         max_patches=args.max_patches, seed=args.seed, threads=args.threads, checkpoint_every_s=ckpt_s,
-        stop_after_steps=args.stop_after_steps, progress=False if args.no_progress else None)
+        stop_after_steps=args.stop_after_steps, progress=False if args.no_progress else None, device=args.device,
+        precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     out = Path(args.out) if args.out else Path("train_runs") / name
-    pairs = spec.training_pairs(params, args.data_dir)
+    if args.pack:
+        from .pack import read_pack
+
+        pack = read_pack(args.pack)
+        pairs = pack.pairs_of(name)
+        data = {"pack": str(args.pack), "pack_sha256": pack.sha256, "pack_max_pairs": pack.max_pairs}
+    else:
+        pairs = spec.training_pairs(params, args.data_dir)
+        data = {"data_dir": str(args.data_dir) if args.data_dir else None}
     print(f"training {name}: {len(pairs)} pairs, params {params}", file=sys.stderr)
     images = prepare_pairs(pairs, spec.prepare)
     patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
     print(f"{len(patches)} patches of {config.patch_size}² (stride {config.stride}); {config}", file=sys.stderr)
-    result = train(lambda: spec.build_model(params), spec.loss, patches, config, out, resume=args.resume,
-                   meta={"method": name, "params": params, "pairs": [p.key for p in pairs]}, title=name)
+    result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
+                   resume=args.resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                   title=name)
+    record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=time.time() - t_start,
+                        data=data)
+    (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"{name}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
           f"{result.patches_per_s:.1f} patches/s, final {result.final_terms}", file=sys.stderr)
     if not result.finished:
         print(f"stopped early; continue with --resume --out {out}", file=sys.stderr)
         return 0
     if args.export:
-        dest = export_weights(result.final_path, Path(args.export), spec.weights_name(params))
+        dest_dir, stem = Path(args.export), weights_stem(spec.weights_name(params), config.seed)
+        dest = (spec.export or (lambda final, d, n, p: export_weights(final, d, n)))(
+            result.final_path, dest_dir, stem, params)
+        (dest_dir / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"exported {dest}", file=sys.stderr)
     return 0
 

@@ -13,7 +13,9 @@ class TrainConfig:
     (position ``0, stride, 2·stride, ...`` while the patch fits);
     ``max_patches`` keeps a seeded random subset of them (``None``: all).
     ``stop_after_steps`` ends the run early after that many optimiser steps
-    in total (a budget; the checkpoint lets ``resume`` continue).
+    in total (a budget; the checkpoint lets ``resume`` continue);
+    ``stop_after_seconds`` ends this call after that much wall time (checked
+    after every step; for fixed device time slots).
     ``checkpoint_every_s`` is the wall time between checkpoints (one is also
     written at the end of every epoch and at the end of the run).
     """
@@ -29,7 +31,18 @@ class TrainConfig:
     checkpoint_every_s: float = 180.0
     log_every: int = 10
     stop_after_steps: int | None = None
+    stop_after_seconds: float | None = None
     progress: bool = True
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    PRECISIONS = ("fp32", "tf32", "bf16")
+
+    def __post_init__(self) -> None:
+        if self.precision not in self.PRECISIONS:
+            raise ValueError(f"precision must be one of {self.PRECISIONS}, not {self.precision!r}")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,5 +57,7 @@ class TrainConfig:
 
     # Fields that may differ between a run and its resumption.  ``epochs`` may change too: the learning
     # rate is constant and epoch e's order depends on (seed, e) only, so the first k epochs of a run do
-    # not depend on its total; resuming with more epochs extends a finished run exactly.
-    RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps", "epochs")
+    # not depend on its total; resuming with more epochs extends a finished run exactly.  ``device``
+    # may change (a schedule split over machines): the checkpoint holds CPU tensors and CPU RNG state.
+    RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps", "epochs", "device",
+                         "stop_after_seconds")

@@ -13,12 +13,21 @@ Files written to ``out_dir``:
   ``torch.load(..., weights_only=True)``), written when the schedule ends;
 * ``config.json`` — the config and the method's params.
 
-Determinism: the model is built after ``torch.manual_seed(seed)``; epoch ``e``
-visits the patches in the order ``np.random.default_rng([seed, e])``
-permutes them; deterministic algorithms are enforced and the thread count is
-fixed.  A resumed run recomputes the same order and continues at the saved
-step, so it ends with the same weights as an uninterrupted run (bitwise, at
-the same thread count).
+Determinism: the model is built on the CPU after ``torch.manual_seed(seed)``
+(the same initial weights on every machine) and then moved to
+``config.device``; epoch ``e`` visits the patches in the order
+``np.random.default_rng([seed, e])`` permutes them (the data order is a pure
+function of seed, epoch and patch count, so it needs no saved state beyond
+the step); deterministic algorithms are enforced (:func:`configure_torch`),
+the thread count is fixed, and any randomness a loss draws comes from torch's
+CPU generator, whose state the checkpoint holds.  A resumed run continues at
+the saved step with the saved model, optimiser and RNG states, so it ends with
+the same weights as an uninterrupted run (bitwise on the same device type and
+thread count; ``tests/train`` pins it on CPU).  The checkpoint holds CPU
+tensors only, so a run can stop on one machine and resume on another
+(``--stop-after-steps``, then ``--resume``), e.g. across device sessions; it
+also records the patch count and a fingerprint of the prepared images, and
+refuses to resume on other data.
 """
 from __future__ import annotations
 
@@ -53,6 +62,11 @@ class TrainResult:
     def final_path(self) -> Path:
         return self.out_dir / "final.pth"
 
+    @property
+    def steps_per_s(self) -> float:
+        """Optimiser steps per second of training compute (all calls of a resumed run together)."""
+        return min(self.steps, self.total_steps) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
 
 def _atomic_save(obj: Any, path: Path) -> None:
     import torch
@@ -60,6 +74,51 @@ def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def configure_torch(config: TrainConfig):
+    """Threads, deterministic algorithms and precision flags for ``config``; returns the ``torch.device``.
+
+    On CUDA: ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS needs it for
+    deterministic matmuls; set before the first CUDA call), cuDNN
+    benchmarking off, TF32 off unless ``precision == "tf32"``.
+    """
+    import torch
+
+    device = torch.device(config.device)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {config.device!r} requested but torch {torch.__version__} sees no CUDA device")
+        torch.backends.cudnn.benchmark = False
+        tf32 = config.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True)
+    return device
+
+
+def data_fingerprint(images: np.ndarray) -> str:
+    """sha256 (first 16 hex digits) of the prepared images' bytes and shape: the training data's identity."""
+    import hashlib
+
+    h = hashlib.sha256(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor on the CPU."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -82,7 +141,10 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str = "") -> None
     """Loss curves (log scale) of every ``loss_*`` column against the step."""
     if not rows:
         return
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # a bare device image: the CSV log has the same numbers
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -102,7 +164,51 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str = "") -> None
     plt.close(fig)
 
 
+class _NoBar:
+    def set_postfix(self, **_: Any) -> None: ...
+
+    def update(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+
 def train(
+    build_model: Callable[[], Any],
+    loss_fn: Callable[[Any, Any], tuple[Any, dict[str, float]]],
+    patches: PatchSet,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    meta: dict[str, Any] | None = None,
+    title: str = "",
+) -> TrainResult:
+    """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
+
+    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float})``.
+    With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
+    (the schedule fields of ``config`` must match the checkpoint's).  The torch
+    thread count and deterministic-algorithms flag are restored afterwards.
+    """
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train(build_model, loss_fn, patches, config, out_dir, resume=resume, meta=meta, title=title)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(
     build_model: Callable[[], Any],
     loss_fn: Callable[[Any, Any], tuple[Any, dict[str, float]]],
     patches: PatchSet,
@@ -120,28 +226,34 @@ def train(
     (the schedule fields of ``config`` must match the checkpoint's).
     """
     import torch
-    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
+    device = configure_torch(config)
     torch.manual_seed(config.seed)
-    model = build_model()
+    model = build_model().to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    patches.to(config.device)
+    fingerprint = data_fingerprint(patches.images)
     steps_per_epoch = math.ceil(len(patches) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     step, elapsed, rows = 0, 0.0, []
     acc: dict[str, float] = {}  # loss terms summed since the last log row
     n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        saved = {k: v for k, v in ckpt["config"].items() if k not in TrainConfig.RESUMABLE_CHANGES}
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        defaults = TrainConfig().to_dict()
+        saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
+                 if k not in TrainConfig.RESUMABLE_CHANGES}
         now = {k: v for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE_CHANGES}
         if saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
             raise ValueError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
+        data = ckpt.get("data", {"patches": len(patches), "fingerprint": fingerprint})
+        if data != {"patches": len(patches), "fingerprint": fingerprint}:
+            raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
+                             f"{ {'patches': len(patches), 'fingerprint': fingerprint} })")
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -149,19 +261,22 @@ def train(
         pending = ckpt.get("pending", ({}, 0, 0))
         acc, n_acc, seen_acc = dict(pending[0]), pending[1], pending[2]
     (out_dir / "config.json").write_text(json.dumps({"config": config.to_dict(), "meta": meta or {},
-                                                     "patches": len(patches)}, indent=2, default=str))
+                                                     "patches": len(patches), "data_fingerprint": fingerprint},
+                                                    indent=2, default=str))
     write_log(rows, out_dir / "log.csv")
 
     def checkpoint() -> None:
-        _atomic_save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                      "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
-                      "torch_rng": torch.get_rng_state(), "pending": (acc, n_acc, seen_acc)}, ckpt_path)
+        _atomic_save({"model": _to_cpu(model.state_dict()), "optimiser": _to_cpu(optimiser.state_dict()),
+                      "step": step, "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
+                      "torch_rng": torch.get_rng_state(), "pending": (acc, n_acc, seen_acc),
+                      "data": {"patches": len(patches), "fingerprint": fingerprint}}, ckpt_path)
         write_log(rows, out_dir / "log.csv")
         plot_losses(rows, out_dir / "loss.png", title)
 
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
     model.train()
-    bar = tqdm(total=total_steps, initial=step, disable=not config.progress, unit="step", dynamic_ncols=True)
+    bar = _progress_bar(config.progress, total_steps, step)
+    t_call = time.monotonic()
     t_log = time.perf_counter()
     t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
@@ -170,8 +285,9 @@ def train(
         order = epoch_order(len(patches), config.seed, epoch)
         rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
         t0 = time.perf_counter()
-        batch = torch.from_numpy(patches.batch(rows_idx))
-        loss, terms = loss_fn(model, batch)
+        batch = patches.batch_tensor(rows_idx)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss, terms = loss_fn(model, batch)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -192,13 +308,18 @@ def train(
             bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
             acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
         bar.update(1)
-        if time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop:
+        out_of_time = config.stop_after_seconds is not None and time.monotonic() - t_call >= config.stop_after_seconds
+        if (time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop
+                or out_of_time):
             checkpoint()
             t_ckpt = time.monotonic()
+        if out_of_time:
+            break
     bar.close()
     finished = step >= total_steps
     if finished:
-        state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
+        state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
+                 for k, v in model.state_dict().items()}
         torch.save(state, out_dir / "final.pth")
         checkpoint()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0

@@ -4,6 +4,11 @@ The prepared inputs of every pair (N×C×H×W float32, a few MB) stay in memory;
 a patch is an index ``(image, row, column)`` and a batch is one vectorised
 gather from a strided window view, so nothing is copied until a batch is
 made and the 35,280 patches of the paper's schedule cost no extra memory.
+
+:meth:`PatchSet.batch` cuts a batch in numpy; :meth:`PatchSet.batch_tensor`
+cuts it with torch on the device the images were moved to
+(:meth:`PatchSet.to`), so on CUDA the images are uploaded once and every batch
+is one gather there.  Both give the same values (plain copies).
 """
 from __future__ import annotations
 
@@ -43,6 +48,29 @@ class PatchSet:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def to(self, device: str) -> "PatchSet":
+        """Keep a torch copy of the images (and the patch index) on ``device`` for :meth:`batch_tensor`."""
+        import torch
+
+        self._device = torch.device(device)
+        self._timages = torch.from_numpy(self.images).to(self._device)
+        self._tindex = torch.from_numpy(self.index.astype(np.int64)).to(self._device)
+        self._offsets = torch.arange(self.size, device=self._device)
+        return self
+
+    def batch_tensor(self, rows: np.ndarray):
+        """The patches ``rows`` as a B×C×size×size float32 tensor on the device of :meth:`to` (default CPU)."""
+        import torch
+
+        if getattr(self, "_timages", None) is None:
+            self.to("cpu")
+        sel = self._tindex[torch.as_tensor(np.asarray(rows, dtype=np.int64)).to(self._device)]
+        ys = sel[:, 1, None] * self.stride + self._offsets          # B×size
+        xs = sel[:, 2, None] * self.stride + self._offsets
+        c = torch.arange(self.images.shape[1], device=self._device)
+        return self._timages[sel[:, 0, None, None, None], c[None, :, None, None],
+                             ys[:, None, :, None], xs[:, None, None, :]]
 
     def batch(self, rows: np.ndarray) -> np.ndarray:
         """The patches ``rows`` (indices into this set) as a B×C×size×size float32 array."""

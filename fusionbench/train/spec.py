@@ -1,4 +1,11 @@
-"""Registry of trainable methods: what the generic loop needs to know about each."""
+"""Registry of trainable methods: what the generic loop needs to know about each.
+
+:data:`TRAINERS` is a :class:`fusionbench.registry.Registry` like the method,
+metric, dataset and weights registries (same listing, wildcards, entry-point
+group ``fusionbench.trainers``, error messages); a name clash is an error.
+The built-in trainers register themselves when :mod:`fusionbench.train.builtin`
+is imported (the methods package, and the SwinFusion trainer module).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from fusionbench.registry import Registry
 
 from .config import TrainConfig
 
@@ -28,6 +37,14 @@ class TrainSpec:
     * ``pairs_for(params, data_dir) -> list[Pair]`` (optional): the training
       pairs of one variant, when they depend on its params; used instead of
       ``default_pairs`` when given.
+    * ``make_loss(params) -> loss`` (optional): the loss of one variant, when
+      it depends on its params (e.g. a loss reading); used instead of ``loss``.
+    * ``schedule_for(params) -> TrainConfig`` (optional): the default schedule
+      of one variant; used instead of ``defaults``.
+    * ``export(final_path, dest_dir, stem, params) -> Path`` (optional): write
+      the committed weights ``dest_dir/<stem>.pth`` (+ ``<stem>.sha256``) from
+      a run's ``final.pth``, when they are not the trained module's state dict
+      as is (e.g. SwinFusion's EMA copy); default: copy ``final.pth``.
     """
 
     method: str
@@ -40,6 +57,17 @@ class TrainSpec:
     weights_dir: Path | None = None
     description: str = ""
     pairs_for: Callable[[dict[str, Any], str | Path | None], list] | None = None
+    make_loss: Callable[[dict[str, Any]], Callable[[Any, Any], tuple[Any, dict[str, float]]]] | None = None
+    schedule_for: Callable[[dict[str, Any]], TrainConfig] | None = None
+    export: Callable[[Path, Path, str, dict[str, Any]], Path] | None = None
+
+    def loss_for(self, params: dict[str, Any]) -> Callable[[Any, Any], tuple[Any, dict[str, float]]]:
+        """The loss of the variant with ``params``."""
+        return self.make_loss(params) if self.make_loss is not None else self.loss
+
+    def schedule(self, params: dict[str, Any]) -> TrainConfig:
+        """The default schedule of the variant with ``params``."""
+        return self.schedule_for(params) if self.schedule_for is not None else self.defaults
 
     def training_pairs(self, params: dict[str, Any], data_dir: str | Path | None) -> list:
         """The training pairs of the variant with ``params``."""
@@ -48,34 +76,33 @@ class TrainSpec:
         return self.default_pairs(data_dir)
 
 
-TRAINERS: dict[str, TrainSpec] = {}
+#: every trainable base method (``mopa``, ``swinfusion``, plugins under ``fusionbench.trainers``)
+TRAINERS: Registry[TrainSpec] = Registry("trainer", "fusionbench.trainers", "fusionbench.train.builtin")
 
 
-def register_trainer(spec: TrainSpec) -> TrainSpec:
-    """Register ``spec`` under its method name (re-registering the same name replaces it)."""
-    TRAINERS[spec.method] = spec
+def register_trainer(spec: TrainSpec, *, override: bool = False) -> TrainSpec:
+    """Register ``spec`` under its method name; a different spec under a taken name raises ``ValueError``.
+
+    Registering an equal spec again (a module imported twice) is a no-op;
+    ``override=True`` replaces on purpose.
+    """
+    if not override and spec.method in TRAINERS._entries and TRAINERS._entries[spec.method].obj == spec:
+        return spec
+    TRAINERS.add(spec.method, spec, spec, override=override, module=getattr(spec.build_model, "__module__", None))
     return spec
-
-
-def _load_methods() -> None:
-    from fusionbench.method_registry import list_methods
-
-    list_methods()  # importing the method registry imports fusionbench.methods, which registers trainers
 
 
 def get_trainer(name: str) -> tuple[TrainSpec, dict[str, Any], str]:
     """``(spec, params, registered_name)`` for a method or variant name such as ``mopa.mask_only``."""
     from fusionbench.method_registry import create_method
 
-    _load_methods()
     method = create_method(name)
     base = method.name.split(".", 1)[0]
     if base not in TRAINERS:
         raise KeyError(f"method {method.name!r} is not trainable; trainable: {', '.join(list_trainers()) or 'none'}")
-    return TRAINERS[base], dict(method.params), method.name
+    return TRAINERS.get(base).obj, dict(method.params), method.name
 
 
 def list_trainers() -> list[str]:
     """Names of the trainable base methods."""
-    _load_methods()
-    return sorted(TRAINERS)
+    return TRAINERS.names()

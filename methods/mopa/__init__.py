@@ -1,27 +1,28 @@
-"""Di et al. (2025): mask optimisation + parallel attention fusion network (``mopa``) and its ablations.
+"""Di et al. (2025): mask optimisation + parallel attention fusion network (``mopa``) and its variants.
 
 The founding paper's own method (no official code): the network is built from
 §1 of the paper (see :mod:`.network` for every design choice), trained here
 with the losses of §1.5 (:mod:`.losses`) by fusionbench's generic loop
 (``fusionbench train mopa[.<preset>]``), and its weights are committed in
-``weights/<preset>.pth`` (fp32 state dicts; the commands in
-``weights/README.md``; sha256 checked on load).
+``weights/<preset>.pth`` (fp32 state dicts, ``<preset>.sha256`` sidecar
+verified at load by :func:`fusionbench.torch_method.load_state`).
 
-Registered names: ``mopa`` (all components) and the Table 4 ablations
-``mopa.mask_only``, ``mopa.attention_only``, ``mopa.contrast_only``,
-``mopa.decouple_only`` (rows 1-4 as printed) and ``mopa.no_mask``,
-``mopa.no_attention``, ``mopa.no_contrast``, ``mopa.no_decouple`` (the text's
-"each omitting one component"; trainable, no weights committed).
+Configuration (version 2, ``docs/paper_network.md`` gives the evidence for
+each): width 5 (the paper's 2.531 GFLOPs in its own FLOP convention),
+cascade attention, CEM weights on the module's input, Eq. 11-12 read as
+SDNet's (I1 = PET/SPECT, α = 0.5, 0/1 S from the stronger Sobel gradient),
+180 training pairs from MRI-PET and MRI-SPECT (:mod:`.data`).  Presets
+(:mod:`.presets`): the Table 4 ablations ``mopa.<component>_only`` and
+``mopa.no_<component>``, other readings (``mopa.width4``, ``mopa.width6``,
+``mopa.parallel``, ``mopa.cem_multiscale``, ``mopa.soft_weights``,
+``mopa.laplacian``, ``mopa.all_tasks``) and ``mopa.v1`` (the first
+configuration, with its committed weights).  A preset without committed
+weights is registered and trainable, and reports why it cannot run.
 
 Fidelity: there is nothing to compare with (no official code, weights or
-outputs); the committed weights come from a REDUCED schedule on a shared
-2-core CPU (1 epoch of 8,820 64² patches, Adam 1e-3; ``weights/README.md``),
-not the paper's 30 epochs of 35,280 120² patches, so scores are not expected to
-reach Tables 1-4.  Measured (``docs/paper_network.md``): 17,467 inference
-parameters and 2.207 GFLOPs at 256² (paper: "0.5×10⁷" and 2.531); on the
-paper's 20 test pairs `mopa` ranks 2nd of 16 methods on SCD, 3rd on CC, 4th on
-EN but 11th on AG and 13th on SF, and the five Table 4 presets are within a
-few per cent of each other (the paper's ordering is not reproduced).
+outputs).  The committed ``mopa`` weights come from a REDUCED CPU schedule
+awaiting the device run of the paper's §2 schedule (``weights/README.md``,
+``docs/training.md``), so scores are not expected to reach Tables 1-4.
 
 Inference: luma convention; ``a`` the MRI, ``b`` the PET/SPECT luma or CT,
 full image at once (fully convolutional), masks by Otsu on the full images,
@@ -29,28 +30,40 @@ the decoupling network is not run.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fusionbench.method_registry import register_method
+from fusionbench.torch_method import TorchMethod, as_array, load_state
 from fusionbench.train import TrainConfig, TrainSpec, register_trainer
 
-from .presets import PRESETS, TABLE4, registered_name
+from .presets import LEAVE_ONE_OUT, PRESETS, TABLE4, registered_name
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-VERSION = "1"
+#: "2": width 5, cascade attention, SDNet's reading of Eq. 11-12, PET+SPECT training pairs ("1": docs/paper_network.md)
+VERSION = "2"
 CITATION = ("DI J., LIANG C., GUO W., LIAN J. Multimodal medical image fusion based on mask optimization and "
             "parallel attention mechanism. J. Meas. Sci. Instrum. 16(1):26-36, 2025. "
             "doi:10.62756/jmsi.1674-8042.2025003")
-#: Model parameters that are not component switches (constructor arguments of MopaNet).
-DEFAULT_MODEL = {"width": 4, "mask_mode": "concat", "contrast_r": 3, "spatial_kernel": 7, "slope": 0.2}
+#: The registered ``mopa``: network (MopaNet arguments), component switches, loss reading, training pairs.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "width": 5, "attention": "cascade", "cem_apply": "input", "mask_mode": "concat", "contrast_r": 3,
+    "spatial_kernel": 7, "slope": 0.2,
+    "use_mask": True, "use_attention": True, "use_contrast": True, "use_decouple": True,
+    "loss_alpha": 0.5, "loss_i1": "functional", "loss_weights": "max", "loss_grad": "sobel",
+    "train_tasks": "pet_spect",
+}
 #: The paper's training schedule (§2): 120×120 patches at stride 10 of 180 pairs, 30 epochs, batch 32, Adam 1e-4.
 PAPER_SCHEDULE = TrainConfig(epochs=30, batch_size=32, lr=1e-4, patch_size=120, stride=10)
-MODEL_KEYS = ("width", "mask_mode", "contrast_r", "spatial_kernel", "slope",
+MODEL_KEYS = ("width", "mask_mode", "attention", "cem_apply", "contrast_r", "spatial_kernel", "slope",
               "use_mask", "use_attention", "use_contrast", "use_decouple")
+
+
+def preset_params(preset: str) -> dict[str, Any]:
+    """The full params dict of ``preset`` (``DEFAULT_PARAMS`` with its overrides)."""
+    return {"preset": preset, **DEFAULT_PARAMS, **PRESETS[preset]}
 
 
 def weights_file(preset: str) -> Path:
@@ -58,27 +71,27 @@ def weights_file(preset: str) -> Path:
 
 
 def load_state_dict(preset: str) -> dict[str, Any]:
-    """The committed state dict of ``preset``, checked against ``<preset>.sha256``."""
-    import torch
-
+    """The committed state dict of ``preset``, verified against its ``<preset>.sha256`` sidecar."""
     path = weights_file(preset)
-    sha_path = path.with_suffix(".sha256")
-    if not path.is_file() or not sha_path.is_file():
-        raise FileNotFoundError(f"no committed weights for mopa preset {preset!r} ({path}); train them with "
-                                f"`fusionbench train {registered_name(preset)} --export {WEIGHTS_DIR}`")
-    expected = sha_path.read_text().split()[0]
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    if actual != expected:
-        raise RuntimeError(f"{path}: sha256 {actual} does not match {sha_path} ({expected})")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file():
+        raise FileNotFoundError(unavailable_message(preset))
+    return load_state(path, fix=f"re-export with `fusionbench train {registered_name(preset)} --export {WEIGHTS_DIR}`")
+
+
+def unavailable_message(preset: str) -> str:
+    """Why ``preset`` has no weights, and the command that makes them."""
+    why = ("its architecture changed in version 2 (width 5); the version-1 weights no longer load"
+           if preset in TABLE4 else "no weights were trained for it yet")
+    return (f"weights of mopa preset {preset!r} are not committed ({why}); they await the device run "
+            f"(docs/training.md), or train them with `fusionbench train {registered_name(preset)} "
+            f"--export {WEIGHTS_DIR}`")
 
 
 def build_model(params: dict[str, Any]):
     """The :class:`~.network.MopaNet` of a registered params dict (extra keys ignored)."""
     from .network import MopaNet
 
-    kw = {k: params[k] for k in MODEL_KEYS if k in params}
-    return MopaNet(**kw)
+    return MopaNet(**{k: params[k] for k in MODEL_KEYS if k in params})
 
 
 def prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,28 +103,43 @@ def prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return network_inputs(luma(a), luma(b))
 
 
+def make_loss(params: dict[str, Any]):
+    """The training loss (Eq. 8-13) of the variant with ``params`` (its loss reading)."""
+    from .losses import LossReading, total_loss
+
+    reading = LossReading.from_params(params)
+
+    def loss(model, batch):
+        fused, decoupled = model(batch)
+        return total_loss(fused, decoupled, batch[:, 0:1], batch[:, 1:2], reading)
+
+    return loss
+
+
 def loss(model, batch):
-    """Eq. 8-13 on a batch of prepared patches."""
-    from .losses import total_loss
-
-    fused, decoupled = model(batch)
-    return total_loss(fused, decoupled, batch[:, 0:1], batch[:, 1:2])
+    """Eq. 8-13 with the registered ``mopa`` reading on a batch of prepared patches."""
+    return make_loss(DEFAULT_PARAMS)(model, batch)
 
 
-def _paper_pairs(data_dir):
-    from fusionbench.data import paper_training_pairs
+def _pairs_for(params: dict[str, Any], data_dir):
+    from .data import training_pairs
 
-    return paper_training_pairs(data_dir)
+    return training_pairs(params.get("train_tasks", "pet_spect"), data_dir)
+
+
+def _default_pairs(data_dir):
+    return _pairs_for(DEFAULT_PARAMS, data_dir)
 
 
 register_trainer(TrainSpec(
-    method="mopa", build_model=build_model, prepare=prepare, loss=loss, default_pairs=_paper_pairs,
+    method="mopa", build_model=build_model, prepare=prepare, loss=loss, default_pairs=_default_pairs,
     defaults=PAPER_SCHEDULE, weights_name=lambda params: params["preset"], weights_dir=WEIGHTS_DIR,
     description="Di et al. 2025 network, losses Eq. 8-13, paper schedule §2",
+    pairs_for=_pairs_for, make_loss=make_loss,
 ))
 
 
-class MOPA:
+class MOPA(TorchMethod):
     """Fuse with a trained ``mopa`` preset (weights loaded once, CPU, full image).
 
     ``self.network`` is the inference module (the decoupling network, used in
@@ -125,20 +153,18 @@ class MOPA:
         sha = weights_file(preset).with_suffix(".sha256")
         return sha.read_text().split()[0][:16] if sha.is_file() else "missing"
 
-    def __init__(self, preset: str = "mopa", threads: int | None = None, **model: Any):
-        net = build_model({**DEFAULT_MODEL, **PRESETS[preset], **model})
+    def __init__(self, preset: str = "mopa", threads: int | None = None, **params: Any):
+        super().__init__(threads=threads)
+        net = build_model({**preset_params(preset), **params})
         net.load_state_dict(load_state_dict(preset))
         net.decoupler = None  # inference: fused image only
-        self.preset, self.threads = preset, threads
+        self.preset = preset
         self.network = net.eval()
 
     @staticmethod
     def unavailable_reason(preset: str = "mopa", **_: Any) -> str | None:
         """Why the preset cannot run (its committed weights are absent), or ``None``."""
-        if weights_file(preset).is_file():
-            return None
-        return (f"weights of mopa preset {preset!r} are not committed; train them with "
-                f"`fusionbench train {registered_name(preset)} --export {WEIGHTS_DIR}`")
+        return None if weights_file(preset).is_file() else unavailable_message(preset)
 
     @staticmethod
     def torch_inputs(size: tuple[int, int] = (256, 256)):
@@ -157,34 +183,27 @@ class MOPA:
 
         from .network import network_inputs
 
-        x = torch.from_numpy(network_inputs(a, b))[None]
-        old = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                fused, _ = self.network(x)
-        finally:
-            torch.set_num_threads(old)
-        return fused[0, 0].numpy().astype(np.float32)
+        with self.inference():
+            fused, _ = self.network(torch.from_numpy(network_inputs(a, b))[None])
+        return as_array(fused).astype(np.float32)
 
 
 _DISPLAY = {"mopa": "Ours (Di et al. 2025)"}
-for _preset, _switches in PRESETS.items():
-    _name = registered_name(_preset)
+for _preset in PRESETS:
     register_method(
-        _name,
+        registered_name(_preset),
         display_name=_DISPLAY.get(_preset, f"Ours ({_preset.replace('_', ' ')})"),
         family="deep",
         citation=CITATION,
         colour="luma",
         deterministic=True,
         version=VERSION,
-        params={"preset": _preset, **DEFAULT_MODEL, **_switches},
+        params=preset_params(_preset),
         description=("Di et al. 2025 mask optimisation + parallel attention network" if _preset == "mopa"
-                     else f"Di et al. 2025 network, Table 4 ablation '{_preset}'"),
+                     else f"Di et al. 2025 network, preset '{_preset}'"),
         uses_torch=True,
         trainable=True,
     )(MOPA)
 
-__all__ = ["MOPA", "PAPER_SCHEDULE", "PRESETS", "TABLE4", "build_model", "load_state_dict", "loss", "prepare"]
+__all__ = ["DEFAULT_PARAMS", "LEAVE_ONE_OUT", "MOPA", "PAPER_SCHEDULE", "PRESETS", "TABLE4", "build_model",
+           "load_state_dict", "loss", "make_loss", "prepare", "preset_params", "weights_file"]

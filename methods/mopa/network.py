@@ -6,14 +6,15 @@ Measurement Science and Instrumentation 16(1):26-36, 2025, §1.1-1.4 and
 Fig. 1-6.  No official code exists: this is fusionbench's reading of the text.
 Every gap the text leaves is a constructor argument; the choices (and why) are:
 
-* ``width=4`` feature channels per path (12 after concatenation).  The paper
-  gives none; 4 puts the cost at 2.207 GFLOPs (FLOPs = 2×MAC) for a 256² pair,
-  the closest width to the paper's 2.531 GFLOPs (Table 5; width 6 gives 2.50
-  G multiply-accumulates, should the paper's "FLOPs" be MACs).  Its
-  "0.5×10⁷ parameters" cannot belong to the same fully convolutional network
-  (5 M conv weights would cost hundreds of GFLOPs at 256²), so we match the
-  FLOPs, which are measurable, and report the parameter count as it comes
-  (17,467 for inference).
+* ``width=5`` feature channels per path (15 after concatenation).  The paper
+  gives none.  Its Table 5 "GFLOPs" are, on the rows of baselines we run
+  whole-image (SDNet 2.4587, MATR 4.2215), 1.32× our multiply-accumulate
+  count (:data:`fusionbench.profile.PAPER_FLOPS_PER_MAC`); in that convention
+  width 5 costs 2.36 at 256² (1.79 GMAC), the closest to the paper's 2.531
+  (width 4: 1.45, width 6: 3.29).  Its "0.5×10⁷ parameters" cannot belong to
+  the same fully convolutional network (5 M conv weights would cost hundreds
+  of GFLOPs at 256²), so we match the FLOPs and report the parameter count as
+  it comes.  ``docs/paper_network.md`` has the measurements.
 * Binary masks (§1.1): Otsu's threshold of each full source image (Eq. 1-6,
   ``skimage.filters.threshold_otsu``), ``mask = image > T``, computed in numpy
   before the network (:func:`otsu_mask`).  Masks of patches are cut from the
@@ -32,8 +33,9 @@ Every gap the text leaves is a constructor argument; the choices (and why) are:
   population standard deviation), ``r=3`` by default (a 7×7 window, the
   largest kernel of the multiscale layer); global max pooling; FC + LReLU
   (reduction 4) and FC + sigmoid give one weight per channel that multiplies
-  the module's *input* features (the text: "the original features ... are
-  multiplied").
+  the module's *input* features (``cem_apply="input"``; §1.3.1 says twice that
+  "the original features" are multiplied); ``cem_apply="multiscale"``
+  multiplies the multiscale layer's features instead.
 * Detail preserving module (§1.3.2, Fig. 4): 3×3 conv + LReLU, then three
   parallel paths of 1, 2 and 3 depthwise-separable conv blocks (six in all),
   each path with a skip connection spanning its blocks (spans 1, 2, 3); the
@@ -42,13 +44,17 @@ Every gap the text leaves is a constructor argument; the choices (and why) are:
   + pointwise 1×1 + LReLU.  The DPM follows the CEM (Fig. 1 order as
   described in §1 "enhanced by a contrast enhancement module and a detail
   preservation module").
-* Parallel attention (§1.3.3, Fig. 5): channel branch — global average and
+* Attention (§1.3.3, Fig. 5): channel branch — global average and
   max pooling, concatenated, two convs + LReLU and a conv + sigmoid (the
   paper's 3×3 kernels act on 1×1 pooled maps, where a zero-padded 3×3 conv
   equals a 1×1 conv, so 1×1 is used; hidden width ``3w/2``); spatial branch —
   mean and max over channels, concatenated, a ``7×7`` conv (CBAM's size) +
-  sigmoid.  Both branches read the same input (``parallel``), their weighted
-  features are concatenated and combined by a 3×3 conv + LReLU.
+  sigmoid.  ``attention="cascade"`` (default): the spatial branch reads the
+  channel branch's output, as §1.3.3's only operational sentence, Fig. 5's
+  caption and the conclusion say; ``"parallel"``: both read the input (the
+  title's word).  The two branch outputs are concatenated and combined by a
+  3×3 conv + LReLU in both modes (the text: "the outputs from the upper and
+  lower attention mechanisms are combined").
 * Reconstruction head (not described): 3×3 conv ``3w → w`` + LReLU, 3×3 conv
   ``w → 1`` and a sigmoid, so the fused image lies in [0, 1].
 * Decoupling network (§1.4, Fig. 6): fully convolutional, size preserving;
@@ -88,6 +94,12 @@ def otsu_mask(image: np.ndarray) -> np.ndarray:
     return (image > threshold_otsu(image)).astype(np.float32)
 
 
+#: where the CEM's channel weights are applied: the module's input features, or the multiscale features
+CEM_APPLY = ("input", "multiscale")
+#: how the attention module's spatial branch reads its input
+ATTENTION_MODES = ("cascade", "parallel")
+
+
 def conv_block(cin: int, cout: int, k: int = 3, slope: float = 0.2) -> nn.Sequential:
     """``k×k`` conv (zero padding, size preserving) + LReLU."""
     return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.LeakyReLU(slope))
@@ -100,14 +112,29 @@ class FeaturePath(nn.Sequential):
         super().__init__(*[conv_block(cin if i == 0 else width, width, 3, slope) for i in range(n)])
 
 
+def reflect_pad(x: torch.Tensor, r: int) -> torch.Tensor:
+    """``F.pad(x, (r, r, r, r), mode="reflect")`` built from slices, flips and concatenation.
+
+    Same values as torch's reflect padding, but its backward is made of slice
+    and concatenation gradients only, which are deterministic on CUDA, whereas
+    ``ReflectionPad2d``'s backward raises under
+    ``torch.use_deterministic_algorithms(True)`` there.  Needs ``r < H, W``.
+    """
+    if r == 0:
+        return x
+    x = torch.cat([x[..., 1:r + 1].flip(-1), x, x[..., -r - 1:-1].flip(-1)], dim=-1)
+    return torch.cat([x[..., 1:r + 1, :].flip(-2), x, x[..., -r - 1:-1, :].flip(-2)], dim=-2)
+
+
 def local_std(x: torch.Tensor, r: int) -> torch.Tensor:
     """Per-channel standard deviation over the (2r+1)² window centred on each pixel (Eq. 7).
 
     Eq. 7, ``σ = (1/(2r+1))·sqrt(Σ (φ - μ)²)``, is the window's population
-    standard deviation.  Borders use reflect padding.
+    standard deviation.  Borders use reflect padding (:func:`reflect_pad`,
+    CUDA-deterministic).
     """
     k = 2 * r + 1
-    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    xp = reflect_pad(x, r)
     mean = F.avg_pool2d(xp, k, stride=1)
     mean_sq = F.avg_pool2d(xp * xp, k, stride=1)
     return torch.sqrt((mean_sq - mean * mean).clamp_min(0.0) + 1e-12)
@@ -116,9 +143,11 @@ def local_std(x: torch.Tensor, r: int) -> torch.Tensor:
 class ContrastEnhancement(nn.Module):
     """Contrast enhancement module (§1.3.1, Fig. 3): channel weights from a contrast map."""
 
-    def __init__(self, ch: int, r: int = 3, reduction: int = 4, slope: float = 0.2):
+    def __init__(self, ch: int, r: int = 3, reduction: int = 4, slope: float = 0.2, apply: str = "input"):
         super().__init__()
-        self.r = r
+        if apply not in CEM_APPLY:
+            raise ValueError(f"cem_apply must be one of {CEM_APPLY}, not {apply!r}")
+        self.r, self.apply = r, apply
         q = ch // 4
         outs = (q, q, q, ch - 3 * q)  # four scales whose outputs concatenate back to ``ch``
         self.scales = nn.ModuleList([nn.Conv2d(ch, o, k, padding=k // 2) for o, k in zip(outs, (1, 3, 5, 7))])
@@ -127,15 +156,24 @@ class ContrastEnhancement(nn.Module):
         hidden = max(ch // reduction, 1)
         self.fc = nn.Sequential(nn.Linear(ch, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, ch), nn.Sigmoid())
 
-    def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.act(torch.cat([s(x) for s in self.scales], dim=1))
+    def multiscale(self, x: torch.Tensor) -> torch.Tensor:
+        """The multiscale layer's features (1×1, 3×3, 5×5, 7×7 convs concatenated, LReLU)."""
+        return self.act(torch.cat([s(x) for s in self.scales], dim=1))
+
+    def weights_of(self, m: torch.Tensor) -> torch.Tensor:
+        """Channel weights (N×C×1×1) from multiscale features ``m``: residual flow, contrast map, pool, FCs."""
         flow = self.act(m + self.res(m))
         contrast = local_std(flow, self.r)
         pooled = torch.amax(contrast, dim=(2, 3))
         return self.fc(pooled)[:, :, None, None]
 
+    def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weights_of(self.multiscale(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.channel_weights(x)
+        m = self.multiscale(x)
+        w = self.weights_of(m)
+        return (x if self.apply == "input" else m) * w
 
 
 class DSCB(nn.Sequential):
@@ -161,10 +199,23 @@ class DetailPreserving(nn.Module):
 
 
 class ParallelAttention(nn.Module):
-    """Parallel channel + spatial attention (§1.3.3, Fig. 5), combined by 3×3 conv + LReLU."""
+    """Channel + spatial attention (§1.3.3, Fig. 5), the two outputs combined by 3×3 conv + LReLU.
 
-    def __init__(self, ch: int, spatial_kernel: int = 7, slope: float = 0.2):
+    ``mode="cascade"`` (default): the spatial branch reads the channel branch's
+    re-weighted features ("the lower-level enhanced spatial attention mechanism
+    takes the processed feature information as input", §1.3.3; Fig. 5's
+    caption and the conclusion say cascading); the channel output ``x·wc`` and
+    the spatial output ``(x·wc)·ws`` are concatenated and combined.
+    ``mode="parallel"``: both branches read ``x`` (the title's word);
+    ``x·wc`` and ``x·ws`` are concatenated and combined.  Same parameters in
+    both modes.
+    """
+
+    def __init__(self, ch: int, spatial_kernel: int = 7, slope: float = 0.2, mode: str = "cascade"):
         super().__init__()
+        if mode not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, not {mode!r}")
+        self.mode = mode
         hidden = max(ch // 2, 1)
         self.channel = nn.Sequential(
             nn.Conv2d(2 * ch, hidden, 1), nn.LeakyReLU(slope),
@@ -174,11 +225,14 @@ class ParallelAttention(nn.Module):
         self.spatial = nn.Sequential(nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2), nn.Sigmoid())
         self.combine = conv_block(2 * ch, ch, 3, slope)
 
+    def spatial_weights(self, x: torch.Tensor) -> torch.Tensor:
+        return self.spatial(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], dim=1)
-        wc = self.channel(pooled)
-        ws = self.spatial(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1))
-        return self.combine(torch.cat([x * wc, x * ws], dim=1))
+        xc = x * self.channel(pooled)
+        xs = xc * self.spatial_weights(xc) if self.mode == "cascade" else x * self.spatial_weights(x)
+        return self.combine(torch.cat([xc, xs], dim=1))
 
 
 class Segment(nn.Module):
@@ -221,13 +275,15 @@ class MopaNet(nn.Module):
 
     def __init__(
         self,
-        width: int = 4,
+        width: int = 5,
         *,
         use_mask: bool = True,
         use_attention: bool = True,
         use_contrast: bool = True,
         use_decouple: bool = True,
         mask_mode: str = "concat",
+        attention: str = "cascade",
+        cem_apply: str = "input",
         contrast_r: int = 3,
         spatial_kernel: int = 7,
         slope: float = 0.2,
@@ -241,9 +297,9 @@ class MopaNet(nn.Module):
         self.path_b = FeaturePath(cin, width, 4, slope)
         self.path_ab = FeaturePath(2, width, 3, slope)
         ch = 3 * width
-        self.contrast = ContrastEnhancement(ch, contrast_r, 4, slope) if use_contrast else nn.Identity()
+        self.contrast = ContrastEnhancement(ch, contrast_r, 4, slope, cem_apply) if use_contrast else nn.Identity()
         self.detail = DetailPreserving(ch, slope)
-        self.attention = ParallelAttention(ch, spatial_kernel, slope) if use_attention else nn.Identity()
+        self.attention = ParallelAttention(ch, spatial_kernel, slope, attention) if use_attention else nn.Identity()
         self.head = nn.Sequential(conv_block(ch, width, 3, slope), nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid())
         self.decoupler = Decoupler(2 * width, width, slope) if use_decouple else None
 

@@ -1,4 +1,4 @@
-"""mopa (Di et al. 2025): network shapes, switches, gradients, determinism, cost, registry, weights."""
+"""mopa (Di et al. 2025): network shapes, switches, readings, CUDA-safe ops, cost in both conventions, registry, weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,11 @@ import pytest
 import torch
 
 import fusionbench
-from fusionbench.methods.mopa import PRESETS, TABLE4, build_model, load_state_dict, weights_file
-from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask
+import torch.nn.functional as F
+
+from fusionbench.methods.mopa import (DEFAULT_PARAMS, LEAVE_ONE_OUT, PRESETS, TABLE4, VERSION, build_model,
+                                      load_state_dict, preset_params, weights_file)
+from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask, reflect_pad
 from fusionbench.methods.mopa.presets import registered_name
 
 
@@ -41,22 +44,95 @@ def test_local_std_matches_window_std():
     np.testing.assert_allclose(local_std(torch.from_numpy(x), r).numpy(), expected, atol=2e-4)
 
 
+def test_reflect_pad_is_torchs_reflect_padding_with_a_cuda_safe_backward():
+    """Same values as F.pad(mode='reflect'); its backward has no ReflectionPad node (raises on CUDA when deterministic)."""
+    x = torch.randn(2, 3, 9, 11, dtype=torch.float64, requires_grad=True)
+    for r in (0, 1, 3):
+        assert torch.equal(reflect_pad(x, r), F.pad(x, (r, r, r, r), mode="reflect") if r else x)
+    w = torch.randn(2, 3, 15, 17, dtype=torch.float64)
+    (g_ours,) = torch.autograd.grad((reflect_pad(x, 3) * w).sum(), x)
+    (g_torch,) = torch.autograd.grad((F.pad(x, (3, 3, 3, 3), mode="reflect") * w).sum(), x)
+    torch.testing.assert_close(g_ours, g_torch, rtol=0, atol=1e-12)
+    names = _backward_nodes(reflect_pad(x, 3).sum())
+    assert not any("Reflection" in n for n in names), names
+
+
+def _backward_nodes(t):
+    seen, stack, names = set(), [t.grad_fn], set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        names.add(type(fn).__name__)
+        stack += [nxt for nxt, _ in fn.next_functions]
+    return names
+
+
+@pytest.mark.parametrize("preset", ["mopa", "parallel", "cem_multiscale", "laplacian", "no_mask"])
+def test_training_graph_has_no_cuda_nondeterministic_backward(preset):
+    """Every backward node of the training loss is deterministic on CUDA (no op that raises under
+    ``torch.use_deterministic_algorithms(True)``: reflection padding, adaptive pooling, interpolation, ...)."""
+    from fusionbench.methods.mopa import make_loss
+
+    params = preset_params(preset)
+    net = build_model(params)
+    total, _ = make_loss(params)(net, _batch(2, 20, 20))
+    bad = {n for n in _backward_nodes(total)
+           if any(k in n for k in ("Reflection", "AdaptiveAvgPool", "AdaptiveMaxPool", "Upsample", "GridSampler",
+                                   "FractionalMaxPool", "MaxUnpool", "NllLoss", "Cumsum", "Histc"))}
+    assert not bad
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_shapes_and_switches(preset):
-    net = build_model({"width": 4, **PRESETS[preset]})
+    params = preset_params(preset)
+    net = build_model(params)
     x = _batch()
     fused, dec = net(x)
     assert fused.shape == (2, 1, 37, 45)
     assert fused.min().item() >= 0 and fused.max().item() <= 1
-    sw = PRESETS[preset]
-    if sw["use_decouple"]:
+    if params["use_decouple"]:
         assert [d.shape for d in dec] == [(2, 1, 37, 45)] * 2
         assert net(x, decouple=False)[1] is None
     else:
         assert dec is None and net.decoupler is None
-    assert net.path_a[0][0].in_channels == (2 if sw["use_mask"] else 1)
-    assert isinstance(net.contrast, torch.nn.Identity) != sw["use_contrast"]
-    assert isinstance(net.attention, torch.nn.Identity) != sw["use_attention"]
+    assert net.path_a[0][0].in_channels == (2 if params["use_mask"] else 1)
+    assert net.path_a[0][0].out_channels == params["width"]
+    assert isinstance(net.contrast, torch.nn.Identity) != params["use_contrast"]
+    assert isinstance(net.attention, torch.nn.Identity) != params["use_attention"]
+
+
+def test_attention_modes_share_parameters_and_differ_in_flow():
+    torch.manual_seed(0)
+    cascade = MopaNet(4, attention="cascade").eval()
+    parallel = MopaNet(4, attention="parallel").eval()
+    parallel.load_state_dict(cascade.state_dict())  # same parameters in both readings
+    x = _batch()
+    with torch.no_grad():
+        assert not torch.equal(cascade(x)[0], parallel(x)[0])
+        att, f = cascade.attention, torch.rand(1, 12, 9, 9)
+        pooled = torch.cat([f.mean(dim=(2, 3), keepdim=True), f.amax(dim=(2, 3), keepdim=True)], dim=1)
+        xc = f * att.channel(pooled)
+        expected = att.combine(torch.cat([xc, xc * att.spatial_weights(xc)], dim=1))  # spatial reads channel output
+        assert torch.equal(att(f), expected)
+    with pytest.raises(ValueError, match="attention"):
+        MopaNet(4, attention="serial")
+
+
+def test_cem_weights_input_or_multiscale_features():
+    torch.manual_seed(0)
+    net = MopaNet(4).eval()
+    cem = net.contrast
+    f = torch.rand(1, 12, 10, 10)
+    with torch.no_grad():
+        m = cem.multiscale(f)
+        w = cem.weights_of(m)
+        assert torch.equal(cem(f), f * w)
+        cem.apply = "multiscale"
+        assert torch.equal(cem(f), m * w)
+    with pytest.raises(ValueError, match="cem_apply"):
+        MopaNet(4, cem_apply="output")
 
 
 def test_mask_channels_matter_only_with_mask():
@@ -64,9 +140,9 @@ def test_mask_channels_matter_only_with_mask():
     x2 = x.clone()
     x2[:, 2:] = 1 - x2[:, 2:]
     torch.manual_seed(0)
-    with_mask = MopaNet(4).eval()
+    with_mask = MopaNet().eval()
     torch.manual_seed(0)
-    without = MopaNet(4, use_mask=False).eval()
+    without = MopaNet(use_mask=False).eval()
     with torch.no_grad():
         assert not torch.equal(with_mask(x)[0], with_mask(x2)[0])
         assert torch.equal(without(x)[0], without(x2)[0])
@@ -76,7 +152,7 @@ def test_gradients_reach_every_parameter():
     from fusionbench.methods.mopa import loss
 
     torch.manual_seed(0)
-    net = MopaNet(4)
+    net = MopaNet()
     total, terms = loss(net, _batch(2, 24, 24))
     total.backward()
     assert set(terms) == {"gradient", "intensity", "decouple", "total"}
@@ -87,54 +163,92 @@ def test_gradients_reach_every_parameter():
 
 def test_deterministic_forward():
     torch.manual_seed(3)
-    n1 = MopaNet(4).eval()
+    n1 = MopaNet().eval()
     torch.manual_seed(3)
-    n2 = MopaNet(4).eval()
+    n2 = MopaNet().eval()
     x = _batch()
     with torch.no_grad():
         assert torch.equal(n1(x)[0], n2(x)[0])
         assert torch.equal(n1(x)[0], n1(x)[0])
 
 
-def test_cost():
-    """Inference cost of the default width (paper: 2.531 GFLOPs at 256², Table 5).
+@pytest.mark.parametrize("width,params,flops64,fixed", [(4, 17467, 137_937_544, 648), (5, 28066, 223_093_644, 908),
+                                                          (6, 39263, 312_083_854, 1422)])
+def test_cost(width, params, flops64, fixed):
+    """Inference cost per width (paper: 2.531 GFLOPs at 256², Table 5).
 
     Counted at 64² to keep the test fast: conv FLOPs scale with the pixel
-    count, and the size-independent layers (on pooled vectors) cost 648
-    FLOPs, so 256² costs 16·F(64²) − 15·648 = 2,206,990,984 FLOPs (2.207 GFLOPs,
-    as ``fusionbench.profile.gflops('mopa')`` reports).
+    count and the layers on pooled vectors cost ``fixed`` FLOPs, so
+    F(256²) = 16·F(64²) − 15·fixed (width 5: 3,569,484,684 FLOPs = 1.785 GMAC).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    net = MopaNet(4).eval()
-    n_inference = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("decoupler"))
-    assert n_inference == 17467
+    net = MopaNet(width).eval()
+    assert sum(p.numel() for n, p in net.named_parameters() if not n.startswith("decoupler")) == params
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 4, 64, 64), decouple=False)
-    assert counter.get_total_flops() == 137_937_544
-    assert 16 * 137_937_544 - 15 * 648 == 2_206_990_984
+    assert counter.get_total_flops() == flops64
+
+
+def test_width_is_the_closest_to_the_paper_in_its_own_convention():
+    """Table 5's 2.531 in the paper's convention (1.318 paper-FLOPs per MAC): width 5 (2.35) beats 4 (1.45) and 6 (3.29)."""
+    from fusionbench.methods.mopa.flops import PAPER_FLOPS_PER_MAC, PAPER_MOPA_GFLOPS
+
+    f256 = {w: 16 * f - 15 * c for w, _, f, c in [(4, 0, 137_937_544, 648), (5, 0, 223_093_644, 908),
+                                                   (6, 0, 312_083_854, 1422)]}
+    paper = {w: f / 2e9 * PAPER_FLOPS_PER_MAC for w, f in f256.items()}
+    assert min(paper, key=lambda w: abs(paper[w] - PAPER_MOPA_GFLOPS)) == DEFAULT_PARAMS["width"] == 5
+    assert paper[5] == pytest.approx(2.352, abs=1e-3)
+
+
+def test_paper_flop_convention_is_calibrated_on_table5(weights_home):
+    """Re-measure Table 5's SDNet and MATR rows: paper GFLOPs / our GMAC = 1.313 and 1.323 (mean 1.318)."""
+    from fusionbench.methods.mopa.flops import PAPER_FLOPS_PER_MAC, calibration, cost
+
+    ratios = calibration()
+    assert ratios["sdnet"] == pytest.approx(1.3129, abs=5e-4) and ratios["matr"] == pytest.approx(1.3230, abs=5e-4)
+    assert np.mean(list(ratios.values())) == pytest.approx(PAPER_FLOPS_PER_MAC, abs=5e-4)
+    c = cost("mopa.v1")
+    assert c["gmac"] == pytest.approx(1.1035, abs=1e-4) and c["gflops_2mac"] == pytest.approx(2.2070, abs=1e-4)
+    assert c["gflops_paper"] == pytest.approx(1.1035 * 1.318, abs=1e-3)
 
 
 def test_registry():
     names = fusionbench.list_methods("mopa*")
     assert set(names) == {registered_name(p) for p in PRESETS}
     info = fusionbench.method_info("mopa")
-    assert info.trainable and info.uses_torch and info.colour == "luma"
+    assert info.trainable and info.uses_torch and info.colour == "luma" and info.version == VERSION == "2"
+    assert info.params == {"preset": "mopa", **DEFAULT_PARAMS}
+    assert (info.params["width"], info.params["attention"], info.params["cem_apply"]) == (5, "cascade", "input")
+    assert (info.params["loss_alpha"], info.params["loss_i1"], info.params["loss_weights"]) == (0.5, "functional", "max")
     assert fusionbench.method_info("mopa.mask_only").params["use_attention"] is False
+    assert fusionbench.method_info("mopa.width6").params["width"] == 6
     assert PRESETS["no_mask"] == {"use_mask": False, "use_attention": True, "use_contrast": True,
                                   "use_decouple": True}
-    rows = [tuple(PRESETS[p].values()) for p in TABLE4]  # Table 4, columns Mask/Attention/Contrast/Decouple
+    cols = ("use_mask", "use_attention", "use_contrast", "use_decouple")
+    rows = [tuple(preset_params(p)[c] for c in cols) for p in TABLE4]  # Table 4, columns Mask/Attention/Contrast/Decouple
     assert rows == [(True, False, False, False), (False, True, False, False), (False, False, True, False),
                     (False, False, False, True), (True, True, True, True)]
+    assert LEAVE_ONE_OUT == ("no_mask", "no_attention", "no_contrast", "no_decouple")
 
 
-@pytest.mark.parametrize("preset", TABLE4)
+@pytest.mark.parametrize("preset", ["mopa", "v1"])
 def test_committed_weights_load(preset):
     assert weights_file(preset).is_file(), f"weights of {preset} are not committed"
-    state = load_state_dict(preset)  # sha256 checked, weights_only=True
+    state = load_state_dict(preset)  # sha256 sidecar checked, weights_only=True
     assert all(v.dtype == torch.float32 for v in state.values())
-    net = build_model({"width": 4, **PRESETS[preset]})
-    net.load_state_dict(state)
+    build_model(preset_params(preset)).load_state_dict(state)
+
+
+def test_corrupted_weights_refused(tmp_path, monkeypatch):
+    from fusionbench.methods import mopa
+    from fusionbench.weights import ChecksumError
+
+    (tmp_path / "v1.pth").write_bytes(weights_file("v1").read_bytes()[:-1] + b"x")
+    (tmp_path / "v1.sha256").write_text(weights_file("v1").with_suffix(".sha256").read_text())
+    monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ChecksumError, match="v1.pth"):
+        load_state_dict("v1")
 
 
 def test_fuse_harvard_pair(shared_dir):
@@ -151,6 +265,9 @@ def test_unavailable_reason_and_profile():
     from fusionbench import profile
 
     assert fusionbench.create_method("mopa").unavailable_reason() is None
+    assert fusionbench.create_method("mopa.v1").unavailable_reason() is None
+    reason = fusionbench.create_method("mopa.mask_only").unavailable_reason()
+    assert "not committed" in reason and "architecture changed" in reason and "fusionbench train" in reason
     assert "not committed" in fusionbench.create_method("mopa.no_mask").unavailable_reason()
-    assert profile.params("mopa") == 17467  # inference modules only (decoupling network dropped)
-    assert profile.params("mopa.mask_only") == 8749
+    assert profile.params("mopa") == 28066  # inference modules only (decoupling network dropped)
+    assert profile.params("mopa.v1") == 17467

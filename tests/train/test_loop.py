@@ -101,19 +101,16 @@ def test_resume_extends_epochs_and_refuses_other_changes(tmp_path):
         train(_build, _loss, ps, dataclasses.replace(CFG, lr=1e-3), tmp_path / "ext", resume=True)
 
 
-def test_cli_trains_and_exports(tmp_path, shared_dir, monkeypatch):
-    from fusionbench.data import paper_training_pairs
+def test_cli_trains_and_exports(tmp_path, small_pack):
     from fusionbench.train import cli, spec
 
     base, params, name = spec.get_trainer("mopa.mask_only")
     assert name == "mopa.mask_only" and params["use_mask"] and not params["use_attention"]
-    pairs = paper_training_pairs(shared_dir / "data")[:2]
-    monkeypatch.setitem(spec.TRAINERS, "mopa", dataclasses.replace(base, default_pairs=lambda d: pairs))
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    args = parser.parse_args(["mopa.mask_only", "--out", str(tmp_path / "run"), "--epochs", "1",
-                              "--patch-size", "32", "--stride", "224", "--batch-size", "4", "--no-progress",
-                              "--export", str(tmp_path / "w")])
+    args = parser.parse_args(["mopa.mask_only", "--pack", str(small_pack), "--out", str(tmp_path / "run"),
+                              "--epochs", "1", "--patch-size", "32", "--stride", "224", "--batch-size", "4",
+                              "--no-progress", "--export", str(tmp_path / "w")])
     assert cli.run(args) == 0
     pth = tmp_path / "w" / "mask_only.pth"
     digest = (tmp_path / "w" / "mask_only.sha256").read_text().split()[0]

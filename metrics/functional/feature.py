@@ -55,9 +55,9 @@ def _feature(x: np.ndarray, feature: str) -> np.ndarray:
 
         return dctn(x, norm="ortho")
     if feature == "wavelet":
-        import pywt
+        from ._dwt import dwt2_symmetric
 
-        cA, (cH, cV, cD) = pywt.dwt2(x, _dmey102(), mode="symmetric")
+        cA, (cH, cV, cD) = dwt2_symmetric(x, _dmey102())  # = pywt.dwt2(..., mode="symmetric"), bit for bit
         return _rerange(np.block([[cA, cH], [cV, cD]]))
     if feature == "edge":
         from ._edge import sobel_edge

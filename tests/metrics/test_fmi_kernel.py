@@ -123,3 +123,18 @@ def test_kernel_result_does_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(old)
     assert one == many
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (102, 102), (103, 150), (357, 260), (64, 64), (5, 9)])
+def test_compiled_dwt2_is_pywt_bit_for_bit(shape):
+    """FMI_w's dwt2 (non-zero taps only, PyWavelets' summation order) equals ``pywt.dwt2`` exactly."""
+    import pywt
+
+    from fusionbench.metrics.functional._dwt import dwt2_symmetric
+    from fusionbench.metrics.functional.feature import _dmey102
+
+    x = np.random.default_rng(sum(shape)).normal(0, 60, shape)
+    ref = pywt.dwt2(x, _dmey102(), mode="symmetric")
+    got = dwt2_symmetric(x, _dmey102())
+    for r, g in zip((ref[0], *ref[1]), (got[0], *got[1])):
+        np.testing.assert_array_equal(g, r)

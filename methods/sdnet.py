@@ -210,20 +210,31 @@ class SDNet(TorchMethod):
         return fused[0, 0].numpy() * np.float32(127.5) + np.float32(127.5)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a`` MRI H×W, ``b`` PET/SPECT (H×W×3) or grey CT/SPECT (H×W), floats in [0, 1]."""
+        """``a`` MRI or visible (H×W, or H×W×3 colour), ``b`` PET/SPECT (H×W×3) or grey CT/SPECT/IR; floats in [0, 1].
+
+        A colour image enters as its studio-swing Y rounded to 8 bits (``input_process.m``);
+        the result takes the Cb/Cr of ``b`` when ``b`` is colour, else of ``a`` when ``a``
+        is colour (a colour visible image: the IR-VIS protocol), else it is grey.
+        """
+        ycc = None
+        if colour.is_colour(a):
+            ycc = colour.rgb_to_ycbcr_studio(a)
+            structure = np.round(ycc[..., 0] * 255.0)
+        else:
+            structure = np.asarray(a, dtype=np.float64) * 255.0
         if colour.is_colour(b):
             ycc = colour.rgb_to_ycbcr_studio(b)
             function = np.round(ycc[..., 0] * 255.0)  # 8-bit Y PNG of input_process.m
         else:
             function = np.asarray(b, dtype=np.float64) * 255.0
-        y = self.fuse_grey(np.asarray(a, dtype=np.float64) * 255.0, function)
+        y = self.fuse_grey(structure, function)
         if not self.stretch:
             y = np.clip(y, 0, 255).astype(np.float64)
-            if not colour.is_colour(b):
+            if ycc is None:
                 return (y / 255.0).astype(np.float32)
         else:
             y = bytescale(y).astype(np.float64)  # the saved 8-bit Y of test.py
-            if not colour.is_colour(b):
+            if ycc is None:
                 return y.astype(np.uint8)
         ycc[..., 0] = y / 255.0
         return _matlab_uint8(colour.ycbcr_studio_to_rgb(ycc) * 255.0)

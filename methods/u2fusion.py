@@ -158,6 +158,12 @@ def stretch_to_max(image: np.ndarray) -> np.ndarray:
 
 
 @register_method(
+    "u2fusion.ivf", display_name="U2Fusion (IR/VIS)", family="deep", citation=_CITATION, colour="own",
+    weights=WEIGHTS, deterministic=True, version="1",
+    params={"source1": "a", "stretch": True}, uses_torch=True, trainable=False, tasks=("IR-VIS",),
+    description="U2Fusion, the official IR-VIS setting of test_main.py: SOURCE1 = visible (a), SOURCE2 = infrared",
+)
+@register_method(
     "u2fusion", display_name="U2Fusion", family="deep", citation=_CITATION, colour="own",
     weights=WEIGHTS, deterministic=True, version="1",
     params={"source1": "b", "stretch": True}, uses_torch=True, trainable=False,

@@ -12,7 +12,7 @@ from fusionbench import colour
 from fusionbench.io import load_image
 from fusionbench.methods import ifcnn as ifcnn_module
 
-from fusionbench.fidelity import agreement
+from ._fidelity import agreement
 
 torch = pytest.importorskip("torch")
 
@@ -108,3 +108,37 @@ def test_fidelity_vifb_jpeg(weights_home, official_dir, names):
 
 
 PINNED_VIFB = {len(VIFB_NAMES): (40.5, 1.55, 0.635, 47.5), len(VIFB_QUICK): (39.5, 1.70, 0.61, 46.8)}
+
+
+# --------------------------------------------------------------------------- issue 14.2: verified at load
+def test_a_flipped_byte_inside_a_tensor_is_refused_and_recorded_as_a_failure(tmp_path, monkeypatch, official_dir,
+                                                                              make_pairs, capsys):
+    import sqlite3
+
+    from fusionbench.cli import main
+    from fusionbench.weights import ChecksumError, fetch_weights
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
+    path = fetch_weights("ifcnn_max", from_dir=official_dir)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01                       # inside conv2's 64×64×3×3 kernel
+    path.write_bytes(bytes(data))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    good = torch.load(official_dir / "ifcnn" / "weights" / "IFCNN-MAX.pth", map_location="cpu", weights_only=True)
+    assert any(not torch.equal(state[k], good[k]) for k in good)   # torch alone would load and use it silently
+
+    a = np.zeros((32, 40), np.uint8)
+    with pytest.raises(ChecksumError) as err:
+        fusionbench.fuse("ifcnn", a, a)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "run `fusionbench fetch weights ifcnn_max`" in msg
+
+    pairs = make_pairs(tmp_path / "pairs", 1)
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "ifcnn", "--datasets", f"folder:{pairs}", "--metrics", "EN", "--out", str(out),
+                 "--workers", "0", "--quiet", "--no-report"]) == 0
+    assert "1 failures" in capsys.readouterr().out
+    with sqlite3.connect(out / "results.sqlite") as db:
+        rows = db.execute("SELECT method, stage, error, message FROM failures").fetchall()
+    assert len(rows) == 1 and rows[0][:3] == ("ifcnn", "fuse", "ChecksumError")
+    assert str(path) in rows[0][3] and "fusionbench fetch weights ifcnn_max" in rows[0][3]

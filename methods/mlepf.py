@@ -169,8 +169,8 @@ def _dilate_lines(canvas: np.ndarray, steps: tuple[int, int, int, int]) -> None:
             np.maximum(canvas[..., ys, xs], both, out=canvas[..., ys, xs])
 
 
-def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab") -> np.ndarray:
-    """Official ``multilevel_morph`` of each plane of ``maps`` (N×H×W, float64).
+def mlmg_numpy(maps: np.ndarray, scales: int = 40, shape: str = "matlab") -> np.ndarray:
+    """Reference (numpy) version of :func:`mlmg`: same values.
 
     Σ_{i=1..scales} (imdilate − imerode)(x, SE(2i + 1)) / (2i + 1), with MATLAB's
     ±Inf borders.  Exact: dilation and erosion only select values, so they are
@@ -217,6 +217,103 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab") -> np.ndarra
         ero = lookup[off + top_rank - canvas[1][inner]]
         out = out + 1 / (2 * i + 1) * (dil - ero)
     return out
+
+
+def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int | None = None) -> np.ndarray:
+    """Official ``multilevel_morph`` of each plane of ``maps`` (N×H×W, float64).
+
+    Σ_{i=1..scales} (imdilate − imerode)(x, SE(2i + 1)) / (2i + 1), with MATLAB's
+    ±Inf borders.  Dilation and erosion only select values, so they are exact in
+    any order; each scale's SE is the previous one dilated by a few 3-point line
+    steps (the line lengths grow monotonically with R), applied to the float64
+    values in one compiled pass per step (numba), only over the rows and columns
+    that finite values can have reached; the sum adds the scales in the reference's
+    order (:func:`mlmg_numpy`).  Planes are spread over ``workers`` threads.
+    """
+    if shape != "matlab":
+        return mlmg_numpy(maps, scales, shape)
+    from fusionbench.config import worker_threads
+
+    x = np.ascontiguousarray(maps, dtype=np.float64)
+    steps = np.array(_line_steps(shape, scales), dtype=np.int64)
+    coefs = np.array([1 / (2 * i + 1) for i in range(1, scales + 1)])
+    out = np.zeros_like(x)
+    kernel = _mlmg_plane_kernel()
+    workers = workers or worker_threads() or 2
+    run = lambda i: kernel(x[i], steps, coefs, out[i])  # noqa: E731
+    if workers > 1 and x.shape[0] > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, x.shape[0])) as pool:
+            list(pool.map(run, range(x.shape[0])))
+    else:
+        for i in range(x.shape[0]):
+            run(i)
+    return out
+
+
+_MLMG_PLANE = None
+
+
+def _mlmg_plane_kernel():
+    """The compiled one-plane MLMG (numba; compiled on first use, cached on disk)."""
+    global _MLMG_PLANE
+    if _MLMG_PLANE is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def line_step(src, dst, dy, dx, y0, y1, x0, x1, take_max):  # pragma: no cover
+            for y in range(y0, y1):
+                for xx in range(x0, x1):
+                    m = src[y - dy, xx - dx]
+                    q = src[y + dy, xx + dx]
+                    v = src[y, xx]
+                    if take_max:
+                        m = m if m > q else q
+                        dst[y, xx] = v if v > m else m
+                    else:
+                        m = m if m < q else q
+                        dst[y, xx] = v if v < m else m
+
+        @njit(cache=True, nogil=True)
+        def plane(img, steps, coefs, out):  # pragma: no cover
+            h, w = img.shape
+            pad = steps[-1, 0] + 2 * steps[-1, 1] + 1
+            hh, ww = h + 2 * pad, w + 2 * pad
+            dil = np.full((hh, ww), -np.inf)
+            ero = np.full((hh, ww), np.inf)
+            dil[pad:pad + h, pad:pad + w] = img
+            ero[pad:pad + h, pad:pad + w] = img
+            dil2, ero2 = dil.copy(), ero.copy()
+            ry, rx = 0, 0  # how far beyond the image finite values can be
+            pa, pd = 0, 0
+            for i in range(steps.shape[0]):
+                a, d = steps[i, 0], steps[i, 1]
+                for k in range(4):
+                    dy = 1 if k != 1 else 0
+                    dx = 0 if k == 0 else 1
+                    if k == 3:
+                        dy = -1
+                    n = a - pa if k < 2 else d - pd
+                    for _ in range(n):
+                        ry += abs(dy)
+                        rx += dx
+                        ay = abs(dy)
+                        y0, y1 = max(ay, pad - ry), min(hh - ay, pad + h + ry)
+                        x0, x1 = max(dx, pad - rx), min(ww - dx, pad + w + rx)
+                        line_step(dil, dil2, dy, dx, y0, y1, x0, x1, True)
+                        line_step(ero, ero2, dy, dx, y0, y1, x0, x1, False)
+                        dil, dil2 = dil2, dil
+                        ero, ero2 = ero2, ero
+                pa, pd = a, d
+                c = coefs[i]
+                for y in range(h):
+                    for xx in range(w):
+                        out[y, xx] = out[y, xx] + c * (dil[pad + y, pad + xx] - ero[pad + y, pad + xx])
+            return out
+
+        _MLMG_PLANE = plane
+    return _MLMG_PLANE
 
 
 # ---------------------------------------------------------------- PCNN

@@ -5,14 +5,14 @@ Run::
     asv run --python=same --quick --bench benchmark_metrics
 
 Inputs are deterministic synthetic triples (``fusionbench.metrics.synthetic``)
-at 256² and 1024².  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
+at 256², 512² and 1024² (cost growth with the number of pixels; issue 23).  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
 ``utils/Evaluator.py`` computes, in our CDDFuse-compatible presets, for the
 side-by-side comparison documented in docs/metrics.md (the evaluator itself is
 third-party code and is not part of this suite).
 """
 from __future__ import annotations
 
-SIZES = [256, 1024]
+SIZES = [256, 512, 1024]
 CDDFUSE_TWELVE = ["EN.cddfuse", "SD.cddfuse", "SF.cddfuse", "AG.cddfuse", "MI.cddfuse", "CC.cddfuse",
                   "SCD.cddfuse", "VIFp_sum.cddfuse", "Qabf.cddfuse", "PSNR.cddfuse", "MSE.cddfuse",
                   "SSIM.cddfuse"]
@@ -89,3 +89,38 @@ class CDDFuseTwelve:
 
     def time_evaluate(self, size: int) -> None:
         self.M.evaluate(self.f, self.a, self.b, CDDFUSE_TWELVE)
+
+
+class Growth:
+    """Cost growth with image size: time per pixel at 512² and 1024² over time per pixel at 256².
+
+    1.0 means linear in the number of pixels (issue 23); a ratio, so it holds on any machine.
+    """
+
+    params = (["all"],)
+    param_names = ["group"]
+    timeout = 1800
+    unit = "ratio"
+
+    def setup(self, group: str) -> None:
+        import time
+
+        import fusionbench.metrics as M
+
+        per_pixel = {}
+        for n in SIZES:
+            f, a, b = _triple(n)
+            M.evaluate(f, a, b, group)  # warm caches
+            best = float("inf")
+            for _ in range(3 if n < 1024 else 2):
+                t = time.perf_counter()
+                M.evaluate(f, a, b, group)
+                best = min(best, time.perf_counter() - t)
+            per_pixel[n] = best / (n * n)
+        self.ratio = {n: per_pixel[n] / per_pixel[SIZES[0]] for n in SIZES}
+
+    def track_per_pixel_cost_512_vs_256(self, group: str) -> float:
+        return self.ratio[512]
+
+    def track_per_pixel_cost_1024_vs_256(self, group: str) -> float:
+        return self.ratio[1024]

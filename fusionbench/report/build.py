@@ -116,6 +116,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     sections: list[tuple[str, ...]] = [("Methods shown", _selection_html(sel, names))]
     for dataset in data.datasets():
         sections.append(ctx.dataset_section(dataset, wanted))
+    resolved = config.get("resolved_methods") or []
+    ctx.note_unrun([m for m in resolved if m not in set(all_methods)])
     skipped = ctx.skipped_html()
     masks = ctx.mask_figure()
 
@@ -311,6 +313,22 @@ class _Context:
                                               "method": self.names.get(row.method) or display_name(row.method),
                                               "name": row.method, "reason": row.reason})
 
+    def note_unrun(self, methods: list[str]) -> None:
+        """Methods the run resolved that have no results on any dataset (e.g. weights not available then)."""
+        recorded = self.data.skipped
+        for m in methods:
+            hit = recorded[recorded["method"] == m] if not recorded.empty else recorded
+            if not hit.empty:
+                for row in hit.drop_duplicates(["dataset", "reason"]).itertuples():
+                    if not any(r["dataset"] == row.dataset and r["name"] == m for r in self.skipped_rows):
+                        self.skipped_rows.append({"dataset": row.dataset, "method": self.names.get(m) or
+                                                  display_name(m), "name": m, "reason": row.reason})
+                continue
+            self.skipped_rows.append({"dataset": "every dataset", "method": display_name(m), "name": m,
+                                      "reason": "requested by the run but no results in the store: not run (e.g. "
+                                                "weights not available at run time; the store of that run did not "
+                                                "record the reason)"})
+
     def skipped_html(self) -> str:
         body = []
         if self.skipped_rows:
@@ -337,7 +355,10 @@ class _Context:
             return Path(str(row["path"].iloc[0]))
         if method not in set(self.data.scores.loc[self.data.scores["dataset"] == dataset, "method"]):
             return None
-        target = Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / f"{_stem(dataset)}_{pair.id}.png"
+        from .cost import _version
+
+        target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / f"v{_version(method)}"
+                  / f"{_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
         if target.is_file():
             return target
         try:

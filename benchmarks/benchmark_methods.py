@@ -11,7 +11,10 @@ the checkout; where Harvard data is absent, 20 built-in pairs instead (the repor
 which).  ``time_fuse`` fuses all 20 pairs once (``number = repeat = 1``) — the report
 divides by 20 — through exactly the runner's path (colour protocol, quantisation).
 ``track_gflops``: FLOPs = 2×MAC with ``torch.utils.flop_counter.FlopCounterMode``, both
-sources at 256×256; ``track_params``: parameters of the inference modules.  Non-torch
+sources at 256×256; ``track_params``: parameters of the inference modules;
+``track_gflops_per_s``: those FLOPs over the best-of-3 time of that forward pass, and
+``track_fraction_of_conv_peak`` the same over a plain 3×3 convolution's GFLOP/s
+(``benchmark_peak``) measured in the same process.  Non-torch
 methods report NaN (n/a).  ``$FUSIONBENCH_BENCH_METHODS`` (comma-separated fnmatch
 patterns) restricts the methods.
 """
@@ -88,3 +91,21 @@ class MethodSuite:
         return math.nan if value is None else float(value)
 
     track_params.unit = "parameters"
+
+    def track_gflops_per_s(self, method: str) -> float:
+        """Achieved GFLOP/s of the deep method's forward pass at 256² (best of 3; NaN for non-torch methods)."""
+        from fusionbench import profile
+
+        value = profile.gflops_per_s(self.method, size=(256, 256))
+        return math.nan if value is None else float(value)
+
+    track_gflops_per_s.unit = "GFLOP/s"
+
+    def track_fraction_of_conv_peak(self, method: str) -> float:
+        """track_gflops_per_s over a plain 3×3 convolution's GFLOP/s measured in the same process (benchmark_peak)."""
+        from fusionbench import profile
+
+        value = profile.gflops_per_s(self.method, size=(256, 256))
+        return math.nan if value is None else float(value / profile.conv_peak_gflops_per_s())
+
+    track_fraction_of_conv_peak.unit = "fraction"

@@ -115,3 +115,70 @@ def gflops(method: str | FusionMethod, size: tuple[int, int] = (256, 256)) -> fl
             raise TypeError("an instance with several modules in `network` must define torch_forward(*inputs)")
         forward = modules[0]
     return count_flops(forward, *inputs) / 1e9
+
+
+# --------------------------------------------------------------------------- throughput (issue 23)
+def _forward_of(inst: Any) -> Any:
+    forward = getattr(inst, "torch_forward", None)
+    if forward is None:
+        modules = _modules(inst.network)
+        if len(modules) != 1:
+            raise TypeError("an instance with several modules in `network` must define torch_forward(*inputs)")
+        forward = modules[0]
+    return forward
+
+
+def _best_seconds(fn: Any, *inputs: Any, repeat: int) -> float:
+    import time
+
+    import torch
+
+    with torch.inference_mode():
+        fn(*inputs)  # warm-up: lazy allocations, per-size caches, oneDNN primitive creation
+        best = float("inf")
+        for _ in range(max(1, repeat)):
+            start = time.perf_counter()
+            fn(*inputs)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def forward_seconds(method: str | FusionMethod, size: tuple[int, int] = (256, 256), repeat: int = 3) -> float | None:
+    """Best-of-``repeat`` wall time of the one forward pass that :func:`gflops` counts; ``None`` for non-torch methods.
+
+    Run inside the method's own ``inference()`` context where it has one (its thread setting).
+    """
+    inst = _torch_instance(method)
+    if inst is None:
+        return None
+    inputs = inst.torch_inputs(tuple(size))
+    context = getattr(inst, "inference", None)
+    if context is None:
+        return _best_seconds(_forward_of(inst), *inputs, repeat=repeat)
+    with context():
+        return _best_seconds(_forward_of(inst), *inputs, repeat=repeat)
+
+
+def gflops_per_s(method: str | FusionMethod, size: tuple[int, int] = (256, 256), repeat: int = 3) -> float | None:
+    """Achieved GFLOP/s of the method's forward pass at ``size`` (:func:`gflops` / :func:`forward_seconds`)."""
+    g = gflops(method, size)
+    if g is None:
+        return None
+    return g / forward_seconds(method, size, repeat)
+
+
+def conv_peak_gflops_per_s(size: tuple[int, int] = (256, 256), channels: int = 64, repeat: int = 5) -> float:
+    """GFLOP/s of a plain 3×3 convolution on this machine: the reference the deep methods are compared with.
+
+    ``torch.nn.functional.conv2d`` of a 1×C×H×W float32 input with a C×C×3×3 kernel,
+    no bias, padding 1 (default layout, torch's current thread count); FLOPs =
+    2·C²·9·H·W (the convention of :func:`count_flops`); best of ``repeat``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, channels, *size, generator=g)
+    w = torch.rand(channels, channels, 3, 3, generator=g)
+    seconds = _best_seconds(lambda t: F.conv2d(t, w, padding=1), x, repeat=repeat)
+    return 2.0 * channels * channels * 9 * size[0] * size[1] / seconds / 1e9

@@ -100,3 +100,20 @@ def test_deep_methods_params_and_gflops(weights_home, name):
     assert profile.params(name) == EXPECTED[name]
     g = profile.gflops(name, size=(64, 64))
     assert g is not None and g > 0
+
+
+def test_throughput_is_flops_over_the_timed_pass(toys, monkeypatch):
+    """gflops_per_s = gflops / forward_seconds, the forward pass being the one gflops counts."""
+    m = create_method("_profile_toy")
+    calls = []
+    monkeypatch.setattr(profile, "_best_seconds", lambda fn, *inputs, repeat: calls.append(inputs[0].shape) or 0.5)
+    assert profile.forward_seconds(m, size=(16, 16)) == 0.5 and calls == [(1, 1, 16, 16)]
+    assert profile.gflops_per_s(m, size=(16, 16)) == pytest.approx(profile.gflops(m, size=(16, 16)) / 0.5)
+    assert profile.gflops_per_s(create_method("average")) is None
+
+
+def test_conv_peak_counts_two_flops_per_mac(monkeypatch):
+    monkeypatch.setattr(profile, "_best_seconds", lambda fn, *inputs, repeat: 1.0)
+    assert profile.conv_peak_gflops_per_s((8, 8), channels=4) == pytest.approx(2 * 4 * 4 * 9 * 64 / 1e9)
+    monkeypatch.undo()
+    assert profile.conv_peak_gflops_per_s((32, 32), channels=8, repeat=1) > 0

@@ -38,8 +38,8 @@ test).  Built-ins always come first: a user registration first imports the built
 plugins (:meth:`Registry.ensure_loaded`), a plugin registration first imports the built-ins.  So
 registering a user entry named like a built-in is one ``ValueError`` naming both sources, and it
 never breaks later lookups.  A name clash is an error in every registry (``override=True``
-replaces on purpose); re-importing a built-in module (same source, same qualified object name)
-replaces its own entries.
+replaces on purpose); registering an equal object with equal metadata again is a no-op, and
+re-importing a built-in module (same source, same qualified object name) replaces its entries.
 """
 from __future__ import annotations
 
@@ -102,6 +102,16 @@ def _qualname(obj: object) -> str | None:
     qual = getattr(obj, "__qualname__", None)
     mod = getattr(obj, "__module__", None)
     return f"{mod}.{qual}" if isinstance(qual, str) and isinstance(mod, str) else None
+
+
+def _equal(a: object, b: object) -> bool:
+    """``a is b`` or ``a == b`` (an object whose comparison fails or is not a bool counts as different)."""
+    if a is b:
+        return True
+    try:
+        return (a == b) is True
+    except Exception:
+        return False
 
 
 def _registering_module(obj: object) -> str | None:
@@ -205,13 +215,16 @@ class Registry(Generic[T]):
         ``module`` is the registering module (default: the object's ``__module__`` for a function
         or class, the calling module for an instance); it decides the source label when no
         loading context is active (see :func:`current_source`).  A name that is already registered
-        raises ``ValueError`` naming both sources, unless ``override=True`` or it is the same
-        built-in object being registered again (a re-imported module).
+        raises ``ValueError`` naming both sources, unless ``override=True``, or the same object
+        and metadata are registered again (a no-op), or a re-imported built-in module registers
+        its own object again (replaced).
         """
         name = self._check_name(name)
         source = self._before_adding(module or _registering_module(obj))
         existing = self._entries.get(name)
         if existing is not None and not override:
+            if _equal(existing.obj, obj) and _equal(existing.info, info):
+                return existing  # the identical entry again (a module imported twice): a no-op
             same = existing.source == source == BUILTIN and _qualname(existing.obj) is not None \
                 and _qualname(existing.obj) == _qualname(obj)
             if not same:

@@ -97,6 +97,7 @@ def test_plugin_source_and_builtin_reimport() -> None:
         reg.add("p", natural_key, None, module="my_script")
     with pytest.raises(ValueError, match="lower-case"):
         reg.add("Upper", object, None)
+    assert reg.add("p", object, None, module="my_script").source == "plugin demo-dist"  # identical: a no-op
     reg.add("p", natural_key, None, override=True, module="my_script")
     assert reg.get("p").source == "user (my_script)" and reg.info("b") is None
 

@@ -14,7 +14,7 @@ import numpy as np
 
 
 class MopaTrainStep:
-    params = [["mopa", "mask_only", "attention_only", "contrast_only", "decouple_only"]]
+    params = [["mopa", "mask_only", "attention_only", "contrast_only", "decouple_only", "v1"]]
     param_names = ["preset"]
     timeout = 600
     number = 1
@@ -24,13 +24,14 @@ class MopaTrainStep:
     def setup(self, preset: str) -> None:
         import torch
 
-        from fusionbench.methods.mopa import DEFAULT_MODEL, PRESETS, build_model, loss
+        from fusionbench.methods.mopa import build_model, make_loss, preset_params
         from fusionbench.methods.mopa.network import network_inputs
 
         torch.set_num_threads(1)
         torch.manual_seed(0)
-        self.loss = loss
-        self.model = build_model({**DEFAULT_MODEL, **PRESETS[preset]})
+        params = preset_params(preset)
+        self.loss = make_loss(params)
+        self.model = build_model(params)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
         rng = np.random.default_rng(0)
 

@@ -445,32 +445,31 @@ def _pcnn_plane_kernel():
             # coef[j, k]: packed (idx1*2048 + idx2) weight of a neighbour at |dy| = j, |dx| = k
             h, w = f.shape
             pad = 3
-            cur = np.zeros((h + 2 * pad, w + 2 * pad), np.int32)
-            nxt = np.zeros((h + 2 * pad, w + 2 * pad), np.int32)
+            cur = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+            nxt = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
             lnk = np.zeros((h, w))
             theta = np.zeros((h, w))
-            R = np.zeros((4, h + 2 * pad, w), np.int32)
+            ring = np.zeros((4, 7, w), np.int32)  # horizontal sums of the last 7 padded rows
             idx = np.empty(w, np.int32)
-            c00, c01, c02, c03 = coef[0, 0], coef[0, 1], coef[0, 2], coef[0, 3]
-            c10, c11, c12, c13 = coef[1, 0], coef[1, 1], coef[1, 2], coef[1, 3]
-            c20, c21, c22, c23 = coef[2, 0], coef[2, 1], coef[2, 2], coef[2, 3]
-            c30, c31, c32, c33 = coef[3, 0], coef[3, 1], coef[3, 2], coef[3, 3]
             for _ in range(iterations):
                 for r in range(h + 2 * pad):
                     row = cur[r]
+                    slot = r % 7
                     for x in range(w):
-                        y0 = row[x + 3]
-                        p1 = row[x + 2] + row[x + 4]
-                        p2 = row[x + 1] + row[x + 5]
-                        p3 = row[x] + row[x + 6]
-                        R[0, r, x] = c00 * y0 + c01 * p1 + c02 * p2 + c03 * p3
-                        R[1, r, x] = c10 * y0 + c11 * p1 + c12 * p2 + c13 * p3
-                        R[2, r, x] = c20 * y0 + c21 * p1 + c22 * p2 + c23 * p3
-                        R[3, r, x] = c30 * y0 + c31 * p1 + c32 * p2 + c33 * p3
-                for y in range(h):
+                        y0 = np.int32(row[x + 3])
+                        p1 = np.int32(row[x + 2]) + np.int32(row[x + 4])
+                        p2 = np.int32(row[x + 1]) + np.int32(row[x + 5])
+                        p3 = np.int32(row[x]) + np.int32(row[x + 6])
+                        for j in range(4):
+                            ring[j, slot, x] = coef[j, 0] * y0 + coef[j, 1] * p1 + coef[j, 2] * p2 + coef[j, 3] * p3
+                    if r < 2 * pad:
+                        continue
+                    y = r - 2 * pad  # output row: padded rows y .. y + 6 are in the ring
+                    s0, s1, s2, s3 = (y + 3) % 7, (y + 2) % 7, (y + 4) % 7, (y + 1) % 7
+                    s4, s5, s6 = (y + 5) % 7, y % 7, (y + 6) % 7
                     for x in range(w):
-                        idx[x] = (R[0, y + 3, x] + R[1, y + 2, x] + R[1, y + 4, x] + R[2, y + 1, x] + R[2, y + 5, x]
-                                  + R[3, y, x] + R[3, y + 6, x])
+                        idx[x] = (ring[0, s0, x] + ring[1, s1, x] + ring[1, s2, x] + ring[2, s3, x]
+                                  + ring[2, s4, x] + ring[3, s5, x] + ring[3, s6, x])
                     crow = cur[y + pad]
                     nrow = nxt[y + pad]
                     for x in range(w):
@@ -483,7 +482,7 @@ def _pcnn_plane_kernel():
                         t = theta[y, x] * dt + v_theta * crow[x + pad]
                         theta[y, x] = t
                         u = (lv * beta + 1.0) * f[y, x]
-                        fired = np.int32(u > t)
+                        fired = u > t
                         nrow[x + pad] = fired
                         count[y, x] += fired
                 cur, nxt = nxt, cur

@@ -87,13 +87,47 @@ def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[Tas
 
 
 # --------------------------------------------------------------------------- Dask: functions run on workers
+def _tune_malloc() -> bool:
+    """On a worker started by a Dask nanny: undo the cost of its ``MALLOC_TRIM_THRESHOLD_`` (glibc only).
+
+    Setting that variable switches off glibc's dynamic mmap threshold, so every numpy array over 128 kB is
+    a fresh ``mmap`` with its page faults; scoring then ran 1.3-1.5x slower than in a local pool worker
+    (``docs/cluster.md``).  A fixed 32 MiB mmap threshold and a 256 MiB trim threshold keep such arrays on
+    the heap.  Returns whether it applied.
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-1, 256 << 20) and libc.mallopt(-3, 32 << 20))  # M_TRIM_ / M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def _apply_thread_cap(threads: int) -> int:
-    """On a worker: cap BLAS/OpenMP/numba/torch/FFT threads of what it runs next (fusion children included)."""
+    """On a worker: cap BLAS/OpenMP/numba/torch/FFT threads of what it runs next (fusion children included),
+    and tune its allocator (:func:`_tune_malloc`)."""
+    _tune_malloc()
     if os.environ.get("FUSIONBENCH_WORKER_THREADS_FIXED"):  # set by the worker's own options: keep it
         return int(os.environ["FUSIONBENCH_WORKER_THREADS"])
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
+    # libraries already loaded in this worker read their variables at import: set them at run time too
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+    except ImportError:  # optional: BLAS then keeps the worker's start-up setting
+        pass
+    import sys
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     return threads
 
 
@@ -238,9 +272,14 @@ def _connect(stack: ExitStack, scheduler: str) -> Any:
     from dask.distributed import Client, LocalCluster
 
     if scheduler.startswith("local:"):
+        import dask
+
         n = int(scheduler.split(":", 1)[1] or 1)
-        cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                   host="127.0.0.1", dashboard_address=None))
+        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                   if not k.startswith("MALLOC_")}  # see _tune_malloc
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                       host="127.0.0.1", dashboard_address=None))
         return stack.enter_context(Client(cluster))
     return stack.enter_context(Client(scheduler))
 

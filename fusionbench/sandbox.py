@@ -32,6 +32,9 @@ from typing import IO, Any
 import numpy as np
 
 _HEADER = struct.Struct("<Q")
+#: not passed to the child: Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which switches off glibc's dynamic mmap
+#: threshold, so that every large numpy allocation is a fresh mmap (measured: 1.3-1.5x slower fusion + scoring)
+_DROPPED_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 
 
 class SandboxError(RuntimeError):
@@ -75,8 +78,9 @@ class Sandbox:
     def _start(self) -> subprocess.Popen[bytes]:
         """The running child, started if needed; returns once it has imported fusionbench (not timed)."""
         if self.proc is None or self.proc.poll() is not None:
+            env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
             self.proc = subprocess.Popen([sys.executable, "-m", "fusionbench.sandbox"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=dict(os.environ))
+                                         stdout=subprocess.PIPE, env=env)
             assert self.proc.stdout is not None
             try:
                 _recv(self.proc.stdout)  # ("ready", None)

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,21 @@ _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
 
 # --------------------------------------------------------------------------- inputs
+_SCRATCH: Path | None = None
+
+
+def _scratch_dir() -> Path:
+    """This process's folder for images received as bytes (created once, removed at exit)."""
+    global _SCRATCH
+    if _SCRATCH is None or not _SCRATCH.is_dir():
+        import atexit
+        import shutil
+
+        _SCRATCH = Path(tempfile.mkdtemp(prefix="fusionbench-worker-"))
+        atexit.register(shutil.rmtree, _SCRATCH, True)
+    return _SCRATCH
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """One image a task needs: its bytes, or a path / fsspec URL the worker reads.
@@ -86,10 +102,12 @@ class ImageSource:
 
             with fsspec.open(self.url, "rb") as fh:
                 data = fh.read()
-        with tempfile.TemporaryDirectory(prefix="fusionbench-") as tmp:
-            path = Path(tmp) / (Path(self.name).name or "image")
-            path.write_bytes(data)
+        path = _scratch_dir() / f"{uuid.uuid4().hex}-{Path(self.name).name or 'image'}"
+        path.write_bytes(data)
+        try:
             yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def load(self, loader: Callable[[Path], np.ndarray] | None = None) -> np.ndarray:
         """Load with ``loader`` (default :func:`fusionbench.io.load_image`); errors name ``self.name``."""

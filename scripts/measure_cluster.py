@@ -8,7 +8,8 @@ Usage (numbers in ``docs/cluster.md`` come from this script)::
 For each N in ``--workers`` (default 1 2) it runs the same plan on the local
 process pool and on a Dask LocalCluster of N single-thread processes started
 beforehand (cluster start-up is not counted), each into a fresh OUT, and prints
-tasks/s.  It also reports the pickled size of a task as shipped (images as bytes)
+tasks/s; the Dask run is made twice on the same workers, cold (first use: imports, the
+fusion child's start, kernel compilation in both processes) and warm.  It also reports the pickled size of a task as shipped (images as bytes)
 and of a result (PNG + scores), and the per-task scheduler overhead: for
 ``average`` + EN (almost no work) sent one at a time to one Dask worker, the
 median of (client round trip − the worker's own time), with and without the
@@ -68,9 +69,11 @@ def main() -> None:
             print(f"local pool, {n} worker(s): {done} tasks in {wall:.1f} s = {done / wall:.2f} tasks/s")
             with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                               dashboard_address=None) as cluster:
-                wall, done = _timed_run(RunConfig(out=str(root / f"dask{n}"), scheduler=cluster.scheduler_address,
-                                                  **base), f"dask {n}")
-            print(f"dask LocalCluster, {n} worker(s): {done} tasks in {wall:.1f} s = {done / wall:.2f} tasks/s")
+                for state in ("cold", "warm"):  # warm: the same workers again (imports, fusion children, kernels)
+                    wall, done = _timed_run(RunConfig(out=str(root / f"dask{n}{state}"),
+                                                      scheduler=cluster.scheduler_address, **base), f"dask {n}")
+                    print(f"dask LocalCluster, {n} worker(s), {state}: {done} tasks in {wall:.1f} s "
+                          f"= {done / wall:.2f} tasks/s")
 
         # bytes per task: what client.submit ships (images as bytes) and what comes back
         from fusionbench.metric_registry import resolve_metrics

@@ -109,3 +109,57 @@ class MethodSuite:
         return math.nan if value is None else float(value / profile.conv_peak_gflops_per_s())
 
     track_fraction_of_conv_peak.unit = "fraction"
+
+
+# --------------------------------------------------------------------------- cost growth with pixels (H9, issue 23)
+SCALING_METHODS = ("mdl", "mlepf", "dtnp", "cnp")
+SCALING_SIZES = (256, 512, 1024)
+
+
+def scaled_pair(size: int) -> tuple:
+    """One MRI-PET pair at size×size: a Harvard pair (256²) repeated k×k per pixel, else a smooth synthetic pair."""
+    import numpy as np
+
+    _, pairs = bench_pairs()
+    from fusionbench.io import load_image
+
+    a, b = load_image(pairs[0].a_path), load_image(pairs[0].b_path)
+    k = max(1, size // a.shape[0])
+    a = np.kron(a, np.ones((k, k), a.dtype))[:size, :size]
+    b = np.kron(b, np.ones((k, k) + (1,) * (b.ndim - 2), b.dtype))[:size, :size]
+    return a, b
+
+
+class MethodScalingSuite:
+    """Time and peak memory of one fusion at 256², 512² and 1024² (linear growth: ×4 and ×16 of 256²).
+
+    The pair is built and the method compiled/loaded (numba kernels, weights) outside the timing.
+    ``peakmem_fuse`` is the process's peak resident memory (a worker must stay under 2 GB at 1024²).
+    """
+
+    params = [[m for m in SCALING_METHODS if m in MethodSuite.params[0]], list(SCALING_SIZES)]
+    param_names = ["method", "size"]
+    timeout = 1800
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, method: str, size: int) -> None:
+        from fusionbench.api import fuse_arrays
+        from fusionbench.method_registry import create_method
+
+        self.method = create_method(method)
+        self.a, self.b = scaled_pair(size)
+        fuse_arrays(self.method, self.a[:48, :48], self.b[:48, :48])
+
+    def time_fuse(self, method: str, size: int) -> None:
+        from fusionbench.api import fuse_arrays
+
+        fuse_arrays(self.method, self.a, self.b)
+
+    def peakmem_fuse(self, method: str, size: int) -> None:
+        from fusionbench.api import fuse_arrays
+
+        fuse_arrays(self.method, self.a, self.b)

@@ -10,7 +10,8 @@ pins this).
 
 File format (``.fbpack``): an ``.npz`` archive (arrays ``a_<i>``, ``b_<i>``
 and ``index``, a JSON document) compressed as a whole with xz (LZMA preset
-9 | extreme), which is 3-4× smaller than the PNG files for these images.  The
+9 | extreme): for ``mopa``'s 180 pairs 4.25 MiB, against 45 MiB of pixels and
+6.03 MiB of PNG files.  The
 JSON holds the format version, per pair its dataset, id, key, file names and
 the manifest's combined sha256, and per variant its ordered list of pair keys.
 The file's own sha256 is written beside it as ``<stem>.sha256`` (the sidecar

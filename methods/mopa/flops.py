@@ -13,7 +13,7 @@ SDNet     2.4587        1.8728           1.313
 MATR      4.2215        3.1908           1.323
 ========  ===========  ==============  =====
 
-so the paper's convention is ≈ :data:`PAPER_FLOPS_PER_MAC` = 1.318 "FLOPs" per
+so the paper's convention is ≈ ``fusionbench.profile.PAPER_FLOPS_PER_MAC`` = 1.318 "FLOPs" per
 MAC (the mean; ``tests/methods/test_mopa.py`` re-measures both ratios).  The
 other rows do not calibrate: CNN (Liu 2017, 2.0142 vs 20.4 GMAC here, ratio
 0.10) is a patch classifier whose count depends on how its sliding window was
@@ -24,12 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fusionbench.profile import PAPER_FLOPS_PER_MAC  # paper "FLOPs" per MAC, defined beside gflops
+
+__all__ = ["PAPER_FLOPS_PER_MAC", "PAPER_MOPA_GFLOPS", "PAPER_TABLE5_GFLOPS", "calibration", "cost"]
+
 #: Table 5 of the paper (GFLOPs), the rows used for the calibration
 PAPER_TABLE5_GFLOPS = {"sdnet": 2.4587, "matr": 4.2215}
 #: the paper's Table 5 value for its own network
 PAPER_MOPA_GFLOPS = 2.5314
-#: paper "FLOPs" per multiply-accumulate (mean of the SDNet and MATR ratios, measured at 256²)
-PAPER_FLOPS_PER_MAC = 1.318
 
 
 def calibration(size: tuple[int, int] = (256, 256)) -> dict[str, float]:
@@ -40,10 +42,7 @@ def calibration(size: tuple[int, int] = (256, 256)) -> dict[str, float]:
 
 
 def cost(method: Any, size: tuple[int, int] = (256, 256)) -> dict[str, float] | None:
-    """FLOPs of one forward pass in both conventions: ``{"gmac", "gflops_2mac", "gflops_paper"}`` (None: not torch)."""
-    from fusionbench.profile import gflops
+    """FLOPs of one forward pass in both conventions (:func:`fusionbench.profile.gflops_conventions`)."""
+    from fusionbench.profile import gflops_conventions
 
-    g = gflops(method, size)
-    if g is None:
-        return None
-    return {"gmac": g / 2, "gflops_2mac": g, "gflops_paper": g / 2 * PAPER_FLOPS_PER_MAC}
+    return gflops_conventions(method, size)

@@ -270,4 +270,7 @@ def test_unavailable_reason_and_profile():
     assert "not committed" in reason and "architecture changed" in reason and "fusionbench train" in reason
     assert "not committed" in fusionbench.create_method("mopa.no_mask").unavailable_reason()
     assert profile.params("mopa") == 28066  # inference modules only (decoupling network dropped)
+    both = profile.gflops_conventions("mopa")
+    assert both["gflops_2mac"] == pytest.approx(3.569484684) and both["gmac"] == pytest.approx(1.784742342)
+    assert both["gflops_paper"] == pytest.approx(1.784742342 * 1.318)  # 2.352, paper: 2.531
     assert profile.params("mopa.v1") == 17467

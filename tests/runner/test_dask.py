@@ -29,7 +29,10 @@ def test_dask_cluster_matches_local_run(tmp_path, make_pairs) -> None:
                                   dashboard_address=None) as cluster:
         summary = run(RunConfig(out=str(tmp_path / "dask"), scheduler=cluster.scheduler_address, **base),
                       log=lambda m: None)
+        again = run(RunConfig(out=str(tmp_path / "dask"), scheduler=cluster.scheduler_address, **base),
+                    log=lambda m: None)
     assert summary.completed == 6 and summary.failures == 0
+    assert again.completed == 0 and again.skipped_done == 6  # resumes like the local pool: nothing to redo
     local = _rows(tmp_path / "local" / "results.sqlite")
     assert len(local) == 12 and local == _rows(tmp_path / "dask" / "results.sqlite")
 

@@ -183,7 +183,7 @@ def _latex_float(caption: str, label: str, colspec: str, header: list[str], rows
              r"\begin{adjustbox}{max width=\linewidth}", rf"\begin{{tabular}}{{{colspec}}}", r"\toprule"]
     lines += header + [r"\midrule"] + rows + [r"\bottomrule", r"\end{tabular}", r"\end{adjustbox}"]
     if note:
-        lines.append(r"\par\smallskip\footnotesize " + latex_escape(note))
+        lines.append(r"\par\smallskip{\raggedright\footnotesize " + latex_escape(note) + r"\par}")
     lines.append(rf"\end{{{env}}}")
     return "\n".join(lines) + "\n"
 

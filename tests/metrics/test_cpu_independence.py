@@ -64,15 +64,16 @@ print(json.dumps(T._values(Path(sys.argv[1]))))
     ("X86_V4", "AVX512_ICL", "AVX512_SPR"),  # an AVX2 (x86-64-v3) machine
     ("X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"),  # an x86-64-v2 machine
 ], ids=["avx2", "sse4"])
-def test_values_do_not_depend_on_numpy_simd_paths(shared_dir, disable) -> None:
+def test_values_do_not_depend_on_numpy_simd_paths(shared_dir, tmp_path, disable) -> None:
     ref_dir = shared_dir / "metrics_ref"
     have = _dispatchable()
     env = dict(os.environ)
     env["NPY_DISABLE_CPU_FEATURES"] = " ".join(f for f in disable if f in have)
     if not env["NPY_DISABLE_CPU_FEATURES"]:
         pytest.skip(f"this CPU has none of {disable}: nothing to disable")
+    # run from an empty folder: the child imports fusionbench exactly as this process does
     r = subprocess.run([sys.executable, "-c", _CHILD, str(ref_dir), os.path.dirname(__file__)], env=env,
-                       capture_output=True, text=True, timeout=600)
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     theirs = json.loads(r.stdout.strip().splitlines()[-1])
     ours = _values(ref_dir)

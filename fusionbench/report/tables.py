@@ -220,7 +220,8 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
         name = latex_escape(table.name(method))
         rows.append((rf"\textbf{{{name}}}" if method == table.highlight else name) + " & " + " & ".join(cells)
                     + r" \\")
-    return _latex_float(table.title, label, colspec, header, rows, table.footnote)
+    note = table.footnote.replace("Mean ± std (ddof=1) over pairs", "Mean over pairs") if mean_only else table.footnote
+    return _latex_float(table.title, label, colspec, header, rows, note)
 
 
 def to_csv(table: MetricTable) -> str:

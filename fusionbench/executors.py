@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, Iterator
 from .worker import Task, TaskResult, run_task
 
 Log = Callable[[str], None]
+#: how long a Dask run waits for its first worker
+WAIT_FOR_WORKERS_S = 300
 
 
 def run_inline(tasks: Iterable[Task]) -> Iterator[TaskResult]:
@@ -298,7 +300,11 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
     task_list = list(tasks)
     with ExitStack() as stack:
         client = _connect(stack, scheduler)
-        client.wait_for_workers(1)
+        try:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+        except TimeoutError:
+            raise RuntimeError(f"no Dask worker joined the scheduler {scheduler} within {WAIT_FOR_WORKERS_S} s; "
+                               "start workers with `dask worker ADDRESS --nthreads 1`") from None
         set_thread_caps(client)
         restrict, fail = prepare_weights(client, task_list, log)
         threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info()["workers"].values())

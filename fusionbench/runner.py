@@ -197,6 +197,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     for ds_name in config.datasets or list(DEFAULT_DATASETS):
         dataset = create_dataset(ds_name, data_dir=config.data_dir)
         plan.datasets.append(dataset.name)
+        store.clear_input_failures(dataset.name)
         for problem in dataset.problems:
             log(f"{ds_name}: {problem}")
             path, _, reason = problem.partition(": ")

@@ -205,22 +205,17 @@ class ResultsStore:
         out.update(keys or {})
         return out
 
-    def current_pair_sha(self) -> dict[tuple[str, str], str]:
-        """``{(dataset, pair): sha256}`` of each pair's latest scores row."""
-        return {(d, p): s for d, p, s in self.conn.execute(
-            "SELECT dataset, pair, pair_sha256 FROM scores WHERE rowid IN "
-            "(SELECT MAX(rowid) FROM scores GROUP BY dataset, pair)")}
-
-    def _current(self, df: "pd.DataFrame", keys: Mapping[str, str] | None, *, sha: bool = True) -> "pd.DataFrame":
-        """Rows of ``df`` (with ``method, method_key[, dataset, pair, pair_sha256]``) that are current."""
-        import numpy as np
+    def _current(self, df: "pd.DataFrame", keys: Mapping[str, str] | None) -> "pd.DataFrame":
+        """Rows of ``df`` (``dataset, pair, method, method_key, pair_sha256``) that are current."""
+        import pandas as pd
 
         current = self.current_keys(keys)
         mask = df["method_key"].to_numpy() == df["method"].map(current).to_numpy()
-        if sha and len(df):
-            shas = self.current_pair_sha()
-            wanted = [shas.get(k) for k in zip(df["dataset"], df["pair"])]
-            mask &= df["pair_sha256"].to_numpy() == np.array(wanted, dtype=object)
+        if len(df):
+            shas = pd.read_sql_query("SELECT dataset, pair, pair_sha256 AS current_sha FROM scores WHERE rowid IN "
+                                     "(SELECT MAX(rowid) FROM scores GROUP BY dataset, pair)", self.conn)
+            wanted = df[["dataset", "pair"]].merge(shas, how="left", on=["dataset", "pair"])["current_sha"]
+            mask &= df["pair_sha256"].to_numpy() == wanted.to_numpy()
         return df[mask]
 
     def _frame(self, query: str, datasets: Iterable[str] | None) -> "pd.DataFrame":
@@ -358,6 +353,12 @@ class ResultsStore:
                 self.record_failure(ds, pair, method, stage=failure.stage, error=failure.error,
                                     message=failure.message, traceback=failure.traceback, metric=failure.metric,
                                     key=key, run_id=run_id, commit=False)
+
+    def clear_input_failures(self, dataset: str) -> None:
+        """Forget the input problems (``method`` empty) recorded for ``dataset``; the planner records the
+        current ones right after, so a fixed file no longer shows as a failure."""
+        with self.conn:
+            self.conn.execute("DELETE FROM failures WHERE dataset=? AND method=''", (dataset,))
 
     def record_failure(self, dataset: str, pair: str, method: str, *, stage: str, error: str, message: str,
                        traceback: str = "", metric: str = "", key: str = "", run_id: int | None = None,

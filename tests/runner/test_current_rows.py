@@ -66,3 +66,19 @@ def test_a_changed_pair_file_makes_other_methods_rows_history(tmp_path, make_pai
         df = store.scores_frame()
         assert set(zip(df["pair"], df["method"])) == {("p000", "average"), ("p001", "average"), ("p001", "maximum")}
         assert store.superseded() == 1  # maximum on the old p000
+
+
+def test_a_fixed_input_problem_is_no_longer_a_failure(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    partner = (data / "b" / "p001.png").read_bytes()
+    (data / "b" / "p001.png").unlink()  # p001 has no partner: an input problem of the dataset
+    base = dict(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                workers=0, quiet=True)
+    run(RunConfig(**base), log=lambda m: None)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        assert list(store.failures_frame()["error"]) == ["InputError"]
+    (data / "b" / "p001.png").write_bytes(partner)
+    again = run(RunConfig(**base), log=lambda m: None)
+    assert again.completed == 1
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        assert store.failures_frame().empty and len(store.scores_frame()) == 2

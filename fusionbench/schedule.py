@@ -61,17 +61,19 @@ def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
                  keys: Mapping[str, str] | None = None) -> dict[str, float]:
     """Median seconds per megapixel of each method in ``history`` (``dataset, pair, method, method_key, seconds``)
     over pairs whose pixel count is known; rows of the method's key in ``keys`` are preferred when present."""
-    rates: dict[str, float] = {}
-    if history is None or history.empty:
-        return rates
-    px = history.apply(lambda r: pixels.get((r["dataset"], r["pair"])), axis=1)
-    known = history.assign(px=px).dropna(subset=["px"])
-    for method, rows in known.groupby("method"):
-        key = (keys or {}).get(method)
-        if key is not None and (rows["method_key"] == key).any():
-            rows = rows[rows["method_key"] == key]
-        rates[method] = float((rows["seconds"] / (rows["px"].astype(float) / 1e6)).median())
-    return rates
+    import pandas as pd
+
+    if history is None or history.empty or not pixels:
+        return {}
+    px = pd.DataFrame([(d, p, n) for (d, p), n in pixels.items()], columns=["dataset", "pair", "px"])
+    known = history.merge(px, on=["dataset", "pair"])
+    if known.empty:
+        return {}
+    is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
+    has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
+    used = known[is_current | ~has_current]
+    per_mpix = used["seconds"] / (used["px"].astype(float) / 1e6)
+    return {str(m): float(v) for m, v in per_mpix.groupby(used["method"]).median().items()}
 
 
 def expected_seconds(method: str, pixels: int, n_metrics: int, rates: Mapping[str, float], *,

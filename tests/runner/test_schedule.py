@@ -71,3 +71,13 @@ def test_method_rates_prefer_the_current_key() -> None:
     rates = schedule.method_rates(hist, {("d", "p"): 1_000_000, ("d", "q"): 1_000_000}, {"m": "new"})
     assert rates == {"m": 1.0}
     assert schedule.method_rates(hist, {("d", "p"): 1_000_000, ("d", "q"): 1_000_000})["m"] == 9.0
+
+
+def test_on_the_benchmark_mix_two_workers_finish_within_one_percent_of_the_bound() -> None:
+    # every built-in method with a prior on 56 Harvard-sized pairs (the MRI-PET test split), paper metrics
+    prior = schedule.priors()
+    costs = [schedule.expected_seconds(m, 256 * 256, 7, {}) for _ in range(56) for m in prior]
+    bound = max(sum(costs) / 2, max(costs))
+    lpt = schedule.makespan(sorted(costs, reverse=True), 2)
+    assert lpt <= 1.01 * bound
+    assert schedule.makespan(costs, 2) >= lpt  # plan order (pair by pair) is never better here

@@ -482,7 +482,12 @@ class _Context:
             if asv_costs is not None and asv_costs.empty:
                 asv_costs = None
         seconds, over = costmod.run_seconds(self.data.outputs, main, pairs20)
-        profiles = costmod.profile_methods(main, self.out / EXPORT_DIR / "profile.csv", self.log) if profile else \
+        cache = self.out / EXPORT_DIR / "profile.csv"
+        source = self.data.db / "profile.csv" if self.data.db.is_dir() else None
+        if source is not None and source.is_file() and not cache.is_file():
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(source.read_text())  # a rebuild elsewhere reuses the source report's profiles
+        profiles = costmod.profile_methods(main, cache, self.log) if profile else \
             pd.DataFrame(columns=costmod.PROFILE_COLUMNS)
         table = costmod.cost_table(main, self.names, profiles, seconds, asv_costs)
         machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}

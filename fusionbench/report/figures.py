@@ -220,7 +220,8 @@ def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], method
     df = scores[scores["dataset"] == dataset]
     cols = min(4, len(metrics))
     rows = int(np.ceil(len(metrics) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 0.25 * len(methods) + 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, rows * max(2.2, 0.28 * len(methods) + 1.0) + 0.4),
+                             squeeze=False)
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
     for ax, metric in zip(axes.ravel(), metrics):

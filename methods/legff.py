@@ -121,11 +121,18 @@ def _chroma_average(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
 
 
 def legff_uint8(img1: np.ndarray, img2: np.ndarray, *, scales: int = 5, base: str = "max") -> np.ndarray:
-    """``Main.m`` on uint8 inputs: img1 grey (MRI / IR), img2 grey or RGB; returns uint8."""
-    if img2.ndim == 3:
+    """``Main.m`` on uint8 inputs: img1 (MRI / visible) and img2 (functional / IR), each grey or RGB; returns uint8.
+
+    The official colour branch (image 2 RGB, the grey image 1 replicated to RGB) is used
+    whenever either image is colour: a colour visible ``img1`` with a grey infrared ``img2``
+    takes the same rule with the grey side replicated (its Cb = Cr = 128 carry almost no
+    weight in the |C − 127.5| chroma average, so the result keeps the visible chroma).
+    """
+    if img2.ndim == 3 or img1.ndim == 3:
         rgb1 = img1 if img1.ndim == 3 else np.repeat(img1[..., None], 3, axis=2)
+        rgb2 = img2 if img2.ndim == 3 else np.repeat(img2[..., None], 3, axis=2)
         ycc1 = rgb2ycbcr_uint8(rgb1)
-        ycc2 = rgb2ycbcr_uint8(img2)
+        ycc2 = rgb2ycbcr_uint8(rgb2)
         y = to_uint8(fuse_grey(ycc1[..., 0], ycc2[..., 0], scales=scales, base=base))
         cb = to_uint8(_chroma_average(ycc1[..., 1], ycc2[..., 1]))
         cr = to_uint8(_chroma_average(ycc1[..., 2], ycc2[..., 2]))
@@ -145,9 +152,9 @@ _CITATION = (
 @register_method("legff", display_name="LEGFF", family="edge-preserving", citation=_CITATION,
                  colour="own", version="1", params={"base": "max"})
 def legff(a: np.ndarray, b: np.ndarray, *, base: str = "max", scales: int = 5) -> np.ndarray:
-    """LEGFF (official ``Main.m`` arithmetic); ``a`` MRI/visible grey, ``b`` functional grey or RGB, floats in [0, 1].
+    """LEGFF (official ``Main.m`` arithmetic); ``a`` MRI/visible, ``b`` functional/IR, grey or RGB, floats in [0, 1].
 
-    Returns uint8 (H×W, or H×W×3 when ``b`` is colour).  The inputs are taken as
+    Returns uint8 (H×W, or H×W×3 when ``a`` or ``b`` is colour).  The inputs are taken as
     the uint8 images they came from (``round(255·x)``), as the official code reads them.
     """
     img1 = float_to_uint8_image(a)

@@ -555,14 +555,20 @@ def fuse_value(v1: np.ndarray, v2: np.ndarray, *, t: int = 4, strel_shape: str =
 
 
 def mlepf_uint8(mri: np.ndarray, func: np.ndarray, *, t: int = 4, strel_shape: str = "matlab") -> np.ndarray:
-    """``script.m`` on uint8 images: MRI grey (or RGB), functional grey or RGB; returns uint8."""
+    """``script.m`` on uint8 images: MRI / visible and functional / IR, each grey or RGB; returns uint8.
+
+    H and S come from the functional image (official); when only the first image is colour
+    (a colour visible image with a grey infrared one) they come from it, so the visible colour is kept.
+    """
     rgb1 = mri if mri.ndim == 3 else np.repeat(mri[..., None], 3, axis=2)
     rgb2 = func if func.ndim == 3 else np.repeat(func[..., None], 3, axis=2)
     hsv1 = rgb2hsv_octave(rgb1)
     hsv2 = rgb2hsv_octave(rgb2)
     fused_v = fuse_value(hsv1[..., 2], hsv2[..., 2], t=t, strel_shape=strel_shape)
-    rgb = to_uint8(hsv2rgb_octave(hsv2[..., 0], hsv2[..., 1], fused_v) * 255)
-    return rgb if func.ndim == 3 else rgb[..., 0]
+    # official: the functional image's H and S; a colour visible image (colour ``mri`` side, grey IR) keeps its own
+    hs = hsv1 if (mri.ndim == 3 and func.ndim != 3) else hsv2
+    rgb = to_uint8(hsv2rgb_octave(hs[..., 0], hs[..., 1], fused_v) * 255)
+    return rgb if (func.ndim == 3 or mri.ndim == 3) else rgb[..., 0]
 
 
 _CITATION = ("Tan W., Thitøn W., Xiang P., Zhou H., Multi-modal brain image fusion based on multi-level "
@@ -571,7 +577,7 @@ _CITATION = ("Tan W., Thitøn W., Xiang P., Zhou H., Multi-modal brain image fus
 
 
 @register_method("mlepf", display_name="MLEPF", family="edge-preserving", citation=_CITATION, colour="own",
-                 version="1", params={"t": 4, "strel_shape": "matlab"})
+                 version="2", params={"t": 4, "strel_shape": "matlab"})
 def mlepf(a: np.ndarray, b: np.ndarray, *, t: int = 4, strel_shape: str = "matlab") -> np.ndarray:
     """MLEPF (official arithmetic); ``a`` MRI grey, ``b`` functional grey or RGB, floats in [0, 1]; returns uint8."""
     return mlepf_uint8(float_to_uint8_image(a), float_to_uint8_image(b), t=t, strel_shape=strel_shape)

@@ -24,11 +24,7 @@ SIZES = [(67, 93), (130, 101)]
 
 # Methods that do not yet take a colour visible image (colour="own" methods receive it as loaded, H×W×3).
 # Their owners fix them; strict: an entry that starts passing fails here, so that it is removed.
-COLOUR_A_UNSUPPORTED = {
-    "legff": "LEGFF's own colour path expects a grey a (morphology footprint 2-D vs an H×W×3 input)",
-    "legff.ivf": "LEGFF's own colour path expects a grey a (morphology footprint 2-D vs an H×W×3 input)",
-    "mlepf": "MLEPF's own HSV path returns a grey image for a colour a (the visible chroma is lost)",
-}
+COLOUR_A_UNSUPPORTED: dict[str, str] = {}
 
 
 def synthetic_pair(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -38,8 +38,9 @@ MAD 0, 100 % of pixels exact) against the authors' MATLAB P-code results
 official code on Harvard pairs (``octave_runs/dtnp/``; PET/SPECT with
 MATLAB's ``rgb2gray`` luma as input).
 
-Speed (paper20 pairs through the runner's path, 2-core dev machine): 1.31 s CPU
-per 256² pair (4.1 s wall while the machine ran ~10 other jobs); paper Table 5: 2.24 s.
+Speed: the DTNP neuron model is a compiled per-map pass (numba, exact; see
+:func:`._neural_p.dtnp_firing_counts`): 1.12 s CPU per 256² pair against 5.20 s for the
+whole-array version (same run, loaded 2-core machine); paper Table 5: 2.24 s.
 """
 from __future__ import annotations
 

@@ -14,10 +14,12 @@ Algorithm (inputs / 255, float64):
 1. every 16×16 patch at stride 1, vectorised **column-major** (MATLAB ``(:)``);
    detail vectors D = L·x, base vectors P·x; the base image is the overlap
    average of the base patches, and the next level decomposes that base image
-   (four levels);
+   (``de_level`` levels: the registered ``mdl`` uses 2, ``mdl.l1``..``mdl.l4`` give the
+   four levels the official loop writes; why 2: ``docs/fidelity.md``, "MDL: which level");
 2. detail fusion per level and patch: nuclear norms n₁, n₂ of the 16×16 detail
    matrices, weights nᵢ / (n₁ + n₂), fused vectors overlap-averaged;
 3. base fusion 0.5·B₁ + 0.5·B₂ of the last level; F = base + details.
+   :meth:`MDLatLRR.fuse_all_levels` returns the result of every ``de_level`` from one pass.
 
 Two official behaviours are kept on purpose (``octave_runs/MANIFEST.md``):
 the fused detail images are summed *cumulatively* (level 1 counts four times,
@@ -43,16 +45,20 @@ depend on is skipped: norms where one detail is zero (weights exactly 0 and 1),
 and every patch whose footprint lies entirely in pixels already NaN.
 
 Fidelity (``tests/methods/test_mdl.py``, ``docs/fidelity.md``): **bit-exact** against
-the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET, 2 SPECT;
-PSNR inf, MAD 0, 100 % of values exact).  No official fused images exist
-(``fused_p_s.zip`` is missing upstream).  ``mdl.fast`` (``precision="float32"``:
+the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET, 2 SPECT) at every
+``de_level`` 1–4 (PSNR inf, MAD 0, 100 % of values exact).  No official fused images
+exist (``fused_p_s.zip`` is missing upstream).  ``mdl.fast`` (``precision="float32"``:
 detail vectors and nuclear norms in single precision) is ≈ 1.4× cheaper and moves
-5 of the 917,504 output values of those pairs by one grey level (PSNR 100.8 dB).
+4 of the 917,504 output values of those pairs by one grey level at de_level 2 (PSNR 101.7 dB).
 
-Speed per 256² pair (6 Octave pairs, 2-core machine shared with other jobs, load
-≈ 10): ``mdl`` 4.4 s CPU over its 2 threads (10.1 s wall under that load), was
-7.7 s CPU; ``mdl.fast`` 3.2 s CPU.  ``eigvalsh`` of ~330–440 k 16×16 Gram
-matrices per pair is about half of the CPU time.
+Any size: 16×16 patches need H, W ≥ 16; a smaller side is padded (MATLAB 'symmetric')
+and the output cropped back.  The official ``fusion_all_kinds.m`` resizes every input
+to 256×256 instead; this port does not.
+
+Speed (one 256² MRI-PET pair, runner's path, loaded 2-core machine): ``mdl`` (de_level 2)
+2.5 s CPU over its 2 threads; 512² 9.3 s, 1024² 32.9 s CPU (13× for 16× the pixels),
+peak resident memory 1.0 GB at 1024².  ``eigvalsh`` of the 16×16 Gram matrices is about
+half of the CPU time.
 """
 from __future__ import annotations
 

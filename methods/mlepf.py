@@ -29,11 +29,16 @@ that is larger than the Euclidean disk (R = 81: 161×161, 21 961 pixels against
 20 593) — which is what the official code gets in MATLAB and what the Octave
 reference run emulates.  Because the four line lengths grow monotonically with R,
 the 40 dilations/erosions are computed incrementally (each scale = the previous
-one dilated by a few 3-point line steps), on an order-preserving integer ranking
-of the values, which is exact.  ``strel_shape="euclidean"`` gives the true disk
+one dilated by a few 3-point line steps), which is exact (max/min only select values).  ``strel_shape="euclidean"`` gives the true disk
 instead (not the official behaviour; for comparison).
 
 HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's).
+
+Speed: MLMG and the PCNN are compiled per-plane passes (numba, no fast-math, so every
+operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy`` kept
+for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4.8 s for the
+whole-array numpy version (same run, loaded 2-core machine); 1024²: 22 s CPU (17× for 16×
+the pixels), peak resident memory 1.0 GB.
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

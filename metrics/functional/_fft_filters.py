@@ -50,19 +50,21 @@ def _transfer(g_bytes: bytes, n_fft: int, real: bool) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _transfer2(g_bytes: bytes, n_rows: int, n_cols: int, real: bool) -> np.ndarray:
-    """Separable 2-D transfer function (rows × columns, the columns half-spectrum if ``real``), real-valued."""
+    """Separable 2-D transfer function (rows × columns, the columns half-spectrum if ``real``), real-valued,
+    each value repeated twice along the last axis (it scales the real and the imaginary part of a bin)."""
     t = _transfer(g_bytes, n_rows, False)[:, None] * _transfer(g_bytes, n_cols, real)[None, :]
+    t = np.repeat(t, 2, axis=-1)
     t.setflags(write=False)
     return t
 
 
-def _apply(spec: np.ndarray, t: np.ndarray) -> None:
-    """``spec *= t`` for a C-contiguous complex128 ``spec`` and a real ``t``: real and imaginary parts scaled."""
+def _apply(spec: np.ndarray, t2: np.ndarray) -> None:
+    """``spec *= t`` for a C-contiguous complex128 ``spec`` and a real ``t`` given interleaved (``_transfer2``):
+    real and imaginary parts scaled by real multiplications."""
     if not spec.flags.c_contiguous:
         raise ValueError("spectrum must be C-contiguous")
-    parts = spec.view(np.float64)
-    parts.shape = spec.shape + (2,)  # a view (raises rather than copy)
-    parts *= t[..., None]
+    parts = spec.view(np.float64)  # (..., rows, 2·cols): re, im, re, im, ...
+    parts *= t2
 
 
 def _check_symmetric(g: np.ndarray) -> None:

@@ -72,8 +72,13 @@ def fuse_nsct_dtnp(img1: np.ndarray, img2: np.ndarray, *, iterations: int = 110)
     low = wle_insml_rule(low1, low2, "dtnp")
     bands = []
     for b1, b2 in zip(bands1, bands2):
-        counts = dtnp_firing_counts(insml(np.abs(np.stack([b1, b2])), "dtnp"), iterations)
-        bands.append(np.where(counts[0] >= counts[1], b1, b2))
+        # one direction at a time: INSML and the neuron model act per map, and (2, H, W) temporaries
+        # stay cache-sized where a whole level's (2, ndir, H, W) would not (same values)
+        fused = np.empty_like(b1)
+        for d in range(b1.shape[0]):
+            counts = dtnp_firing_counts(insml(np.abs(np.stack([b1[d], b2[d]])), "dtnp"), iterations)
+            fused[d] = np.where(counts[0] >= counts[1], b1[d], b2[d])
+        bands.append(fused)
     fused = nsct_reconstruct(low, bands, "9-7", "pkva") * 255.0
     return np.clip(fused, 0.0, 255.0)
 

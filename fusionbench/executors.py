@@ -298,6 +298,8 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
 
     log = log or (lambda msg: None)
     task_list = list(tasks)
+    if not task_list:  # nothing to do: no cluster to start or connect to
+        return
     with ExitStack() as stack:
         client = _connect(stack, scheduler)
         try:

@@ -250,7 +250,8 @@ def prepare_weights(client: Any, tasks: list[Task], log: Log) -> tuple[dict[str,
             if errors.get(addr) is None:
                 missing[addr].pop(name, None)
     if sent:
-        log(f"dask: sent {sent / 1e6:.1f} MB of weights to workers (sha256-verified there)")
+        size = f"{sent / 1e6:.1f} MB" if sent >= 1e6 else f"{sent / 1e3:.1f} kB"
+        log(f"dask: sent {size} of weights to workers (sha256-verified there)")
     restrict: dict[str, list[str]] = {}
     fail: dict[str, str] = {}
     for method, wnames in needs.items():

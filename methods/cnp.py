@@ -41,8 +41,9 @@ MAD 0, 100 % of pixels exact) against the authors' MATLAB P-code results
 official code on Harvard pairs (``octave_runs/cnp_cnptest/``; PET/SPECT with
 MATLAB's ``rgb2gray`` luma as input).
 
-Speed (paper20 pairs through the runner's path, 2-core dev machine): 0.66 s CPU
-per 256² pair (2.0 s wall while the machine ran ~10 other jobs); paper Table 5: 2.35 s.
+Speed: the CNP neuron model is a compiled per-map pass (numba, exact; see
+:func:`._neural_p.cnp_firing_counts`) and the high-band rule runs one direction at a
+time; paper Table 5: 2.35 s per pair.  Measurements: ``docs/fidelity.md`` (CNP).
 """
 from __future__ import annotations
 
@@ -76,7 +77,9 @@ def fuse_nsst_cnp(img1: np.ndarray, img2: np.ndarray, *, iterations: int = 110,
     counts = cnp_firing_counts(np.abs(np.stack([low1, low2])), iterations)
     decision = majority_filter(counts[0] >= counts[1], majority_size)
     low = np.where(decision, low1, low2)
-    bands = [wle_insml_rule(b1, b2, "cnp") for b1, b2 in zip(bands1, bands2)]
+    # one direction at a time: the rule acts per map, and (H, W) temporaries stay cache-sized (same values)
+    bands = [np.stack([wle_insml_rule(b1[d], b2[d], "cnp") for d in range(b1.shape[0])])
+             for b1, b2 in zip(bands1, bands2)]
     return nsst_reconstruct(low, bands, DSIZE, "maxflat")
 
 

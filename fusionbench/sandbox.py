@@ -12,7 +12,8 @@ than ``multiprocessing`` because Dask's worker processes are daemonic and may no
 have ``multiprocessing`` children.
 
 Cost: one interpreter start per worker thread (about a second, not counted in
-the pair's time limit; each method is then built once in the child), and a pickled copy of the two images and the result per pair.
+the pair's time limit; each method is then built once in the child), and a pickled
+copy of the two images and the result per pair.
 Methods registered at run time in the client (not importable by a fresh
 interpreter) cannot run here; register them in a plugin package.
 """

@@ -9,7 +9,8 @@ For each N in ``--workers`` (default 1 2) it runs the same plan on the local
 process pool and on a Dask LocalCluster of N single-thread processes started
 beforehand (cluster start-up is not counted), each into a fresh OUT, and prints
 tasks/s; the Dask run is made twice on the same workers, cold (first use: imports, the
-fusion child's start, kernel compilation in both processes) and warm.  It also reports the pickled size of a task as shipped (images as bytes)
+fusion child's start, kernel compilation in both processes) and warm.  It also reports
+the pickled size of a task as shipped (images as bytes)
 and of a result (PNG + scores), and the per-task scheduler overhead: for
 ``average`` + EN (almost no work) sent one at a time to one Dask worker, the
 median of (client round trip − the worker's own time), with and without the

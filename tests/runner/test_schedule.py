@@ -1,4 +1,5 @@
-"""Issue 23: tasks start slowest first (expected cost from the store's history, else priors), so workers finish together."""
+"""Issue 23: tasks start slowest first (expected cost from the store's history, else priors), so workers finish
+together."""
 from __future__ import annotations
 
 import sqlite3
@@ -8,9 +9,9 @@ import pandas as pd
 from PIL import Image
 
 from fusionbench import schedule
-from fusionbench.runner import RunConfig, plan_run, run, select_methods
 from fusionbench.method_registry import create_method
 from fusionbench.metric_registry import resolve_metrics
+from fusionbench.runner import RunConfig, plan_run, run, select_methods
 from fusionbench.store import ResultsStore
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-
 from fusionbench.cli import main
 from fusionbench.method_registry import METHODS, register_method
 from fusionbench.runner import RunConfig, run

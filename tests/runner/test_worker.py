@@ -1,0 +1,58 @@
+"""The worker's unit of work: images as paths, bytes or fsspec URLs; one result dataclass; errors name the
+client's file."""
+from __future__ import annotations
+
+import pickle
+
+from fusionbench.worker import ImageSource, Task, TaskResult, run_task
+
+
+def _task(a: ImageSource, b: ImageSource, tmp_path) -> Task:
+    return Task(dataset="d", pair="p000", pair_sha256="s", method="average", method_key="k", metrics=("EN",),
+                a=a, b=b, fused_path=str(tmp_path / "never_written.png"))
+
+
+def test_bytes_and_paths_give_the_same_result(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 1)
+    by_path = _task(ImageSource.from_path(data / "a" / "p000.png"), ImageSource.from_path(data / "b" / "p000.png"),
+                    tmp_path)
+    shipped = by_path.portable()
+    assert shipped.a.data is not None and shipped.a.url is None and shipped.nbytes > 0
+    r1, r2 = run_task(by_path), run_task(pickle.loads(pickle.dumps(shipped)))
+    assert isinstance(r1, TaskResult) and r1.scores == r2.scores and r1.png == r2.png and r1.png
+    assert not (tmp_path / "never_written.png").exists()  # the worker writes nothing; the client caches the PNG
+
+
+def test_a_bad_file_sent_as_bytes_is_named_by_the_clients_path(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 1)
+    bad = data / "a" / "p000.png"
+    bad.write_bytes(bad.read_bytes()[:70])
+    result = run_task(_task(ImageSource.from_path(bad), ImageSource.from_path(data / "b" / "p000.png"),
+                            tmp_path).portable())
+    (failure,) = result.failures
+    assert failure.stage == "fuse" and failure.message.startswith(f"{bad}: unreadable or truncated")
+    assert not result.has_output and result.png is None
+
+
+def test_an_fsspec_url_is_read_by_the_worker(tmp_path, make_pairs) -> None:
+    import fsspec
+
+    data = make_pairs(tmp_path / "data", 1)
+    fs = fsspec.filesystem("memory")
+    for side in ("a", "b"):
+        fs.pipe(f"/fb-test/{side}.png", (data / side / "p000.png").read_bytes())
+    remote = _task(ImageSource("memory://fb-test/a.png", url="memory://fb-test/a.png"),
+                   ImageSource("memory://fb-test/b.png", url="memory://fb-test/b.png"), tmp_path)
+    assert remote.portable() == remote  # a remote URL travels as a URL
+    local = _task(ImageSource.from_path(data / "a" / "p000.png"), ImageSource.from_path(data / "b" / "p000.png"),
+                  tmp_path)
+    assert run_task(remote).scores == run_task(local).scores
+
+
+def test_crashed_results_are_fuse_failures() -> None:
+    src = ImageSource("x.png", data=b"")
+    task = Task(dataset="d", pair="p", pair_sha256="s", method="m", method_key="k", metrics=(), a=src, b=src,
+                fused_path="f.png")
+    result = TaskResult.crashed(task, "the worker process died")
+    assert not result.has_output and result.failures[0].error == "WorkerCrash"
+    assert (result.dataset, result.pair, result.method, result.method_key) == ("d", "p", "m", "k")

@@ -152,7 +152,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(_write(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    _write(out / "README.md", _readme(run, out, ctx.written, sel, data.runs, time_label))
+    _write(out / "README.md", _readme(run, out, ctx.written, sel, data.runs, time_label, _figure_notes(ctx, repo)))
     if not quiet:
         log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")
     return out
@@ -181,6 +181,8 @@ class _Context:
         self.written: list[Path] = []
         self.skipped_rows: list[dict] = []
         self.figure_pairs: dict[str, tuple] = {}  # dataset → (title, pair, task) for the masks figure
+        self.refused: set[str] = set()  # methods re-run for the figures (fused-image cache gone)
+        self.missing: dict[str, str] = {}  # methods left out of the figures, and why
 
     # ------------------------------------------------------------------ helpers
     def img(self, path: Path, caption: str) -> str:
@@ -360,6 +362,7 @@ class _Context:
         target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / f"v{_version(method)}"
                   / f"{_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
         if target.is_file():
+            self.refused.add(method)
             return target
         try:
             from PIL import Image
@@ -369,9 +372,11 @@ class _Context:
             image = fuse(method, pair.a_path, pair.b_path)
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(target)
+            self.refused.add(method)
             return target
         except Exception as exc:  # noqa: BLE001 - the figure leaves the method out, and says so in the log
             self.log(f"figure: {method} on {dataset}/{pair.id} not available ({type(exc).__name__}: {exc})")
+            self.missing[method] = (str(exc).splitlines()[0].split(" (")[0] if str(exc) else type(exc).__name__)
             return None
 
     def _figure_pair(self, dataset: str):
@@ -622,7 +627,32 @@ def _paper20_keys(data_dir) -> list[tuple[str, str]]:
         return []
 
 
-def _readme(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str) -> str:
+def _figure_notes(ctx: "_Context", repo: str | Path) -> str:
+    """Where this report was built from, and which fused images its figures had to re-make or leave out."""
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
+    parts = [f"This report was built by fusionbench {_version()}"
+             + (f" at commit `{sha.stdout.strip()}`" if sha.returncode == 0 and sha.stdout.strip() else "") + "."]
+    if ctx.refused:
+        parts.append("The run's fused-image cache was not available, so the figures' fused images of "
+                     + ", ".join(f"`{m}`" for m in sorted(ctx.refused)) + " were re-made for the figure pairs only "
+                     "with the methods as registered now.")
+    if ctx.missing:
+        parts.append("Left out of the figures: " + "; ".join(f"`{m}` ({why})" for m, why in sorted(ctx.missing.items()))
+                     + ".")
+    return " ".join(parts)
+
+
+def _version() -> str:
+    try:
+        from fusionbench import __version__
+
+        return str(__version__)
+    except ImportError:  # pragma: no cover
+        return "?"
+
+
+def _readme(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str,
+            notes: str = "") -> str:
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})
@@ -640,7 +670,8 @@ def _readme(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.
             f"Methods in the main tables: {sel.note}: {', '.join(f'`{m}`' for m in sel.main)}"
             + (f" (highlighted: `{sel.highlight}`)" if sel.highlight else "") + ".\n\n"
             f"Table 5 {time_label}.\n\n"
+            + (notes + "\n\n" if notes else "") +
             "The results are in `results/` (current rows only, gzip CSV); `fusionbench report DIR` rebuilds this "
-            "folder from them, and `fusionbench report DIR --full` writes 200 dpi figures with PDF twins embedded "
-            "in a single-file page.\n\n"
+            "folder from them, and `fusionbench report DIR --out FULL --full` writes a full-resolution copy "
+            "(200 dpi figures with PDF twins, embedded in a single-file page).\n\n"
             "Open `index.html` for everything on one page. Files:\n\n" + "".join(f"- `{f}`\n" for f in files))

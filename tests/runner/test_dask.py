@@ -140,6 +140,7 @@ def test_install_refuses_bytes_that_are_not_the_pinned_file(tmp_path, monkeypatc
     assert not cached_path(name).exists() and not list(cached_path(name).parent.glob("*.part"))
 
 
+@pytest.mark.slow  # ~30 s (a CLI process starting a LocalCluster); the sandbox itself is pinned in test_worker.py
 def test_dask_timeout_kills_the_fusion_child(tmp_path, plugin_env, make_pairs) -> None:
     """`--scheduler local:1` with a per-pair timeout: a pair over the limit is a PairTimeout failure (Dask runs tasks
     in threads, where SIGALRM cannot reach); the other task runs normally."""

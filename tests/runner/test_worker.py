@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
+
 from fusionbench.worker import ImageSource, Task, TaskResult, run_task
 
 
@@ -56,3 +58,39 @@ def test_crashed_results_are_fuse_failures() -> None:
     result = TaskResult.crashed(task, "the worker process died")
     assert not result.has_output and result.failures[0].error == "WorkerCrash"
     assert (result.dataset, result.pair, result.method, result.method_key) == ("d", "p", "m", "k")
+
+
+def test_the_sandbox_kills_a_pair_over_its_time_limit_and_goes_on(plugin_env, monkeypatch) -> None:
+    """The per-pair timeout outside a main thread (Dask worker threads): the fusion child is killed, the next
+    pair gets a fresh child; the child's start is not counted in the limit."""
+    import threading
+
+    from fusionbench.sandbox import Sandbox, SandboxError
+    from fusionbench.worker import PairTimeout
+
+    monkeypatch.setenv("PYTHONPATH", plugin_env["PYTHONPATH"])  # the child finds the demo plugin
+    monkeypatch.setenv("DEMO_SLOW_SECONDS", "30")
+    a = np.zeros((16, 16), np.uint8)
+    box, outcome = Sandbox(), {}
+
+    def work() -> None:
+        try:
+            box.fuse("demo_slow", "k", {}, a, a, 1.0)
+        except PairTimeout as exc:
+            outcome["timeout"] = str(exc)
+        outcome["after"] = box.fuse("average", "k", {}, a, a + 10, 60.0)
+        try:
+            box.fuse("demo_crash", "k", {}, a, a, 60.0)
+        except SandboxError as exc:
+            outcome["error"] = (exc.error, exc.message)
+
+    try:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(120)
+    finally:
+        box.close()
+    assert "per-pair timeout of 1 s" in outcome["timeout"]
+    fused, seconds = outcome["after"]
+    assert np.array_equal(fused, np.full((16, 16), 5, np.uint8)) and seconds < 60
+    assert outcome["error"] == ("RuntimeError", "demo method failure")

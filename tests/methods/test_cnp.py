@@ -139,3 +139,15 @@ def test_official_outputs_bit_exact(official_dir: Path) -> None:
     """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
     agr = official_agreement("cnp", official_dir)
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_compiled_neuron_model_equals_numpy_reference(workers: int) -> None:
+    """Issue 23: the compiled CNP neuron model gives exactly the counts of the whole-array version."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(6)
+    maps = rng.random((3, 31, 27)) * np.array([0.05, 0.3, 2.0])[:, None, None]
+    maps[1, 3:12, 5:9] = 0.0
+    np.testing.assert_array_equal(npn.cnp_firing_counts(maps, 110, workers=workers),
+                                  npn.cnp_firing_counts_numpy(maps, 110))

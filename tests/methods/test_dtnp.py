@@ -106,3 +106,13 @@ def test_official_outputs_bit_exact(official_dir: Path) -> None:
     """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
     agr = official_agreement("dtnp", official_dir)
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_compiled_neuron_model_equals_numpy_reference(workers: int) -> None:
+    """Issue 23: the compiled DTNP neuron model gives exactly the counts of the whole-array version."""
+    rng = np.random.default_rng(5)
+    maps = rng.random((3, 33, 29)) * np.array([0.05, 0.5, 2.0])[:, None, None]
+    maps[0, 4:9, 4:20] = 0.0
+    np.testing.assert_array_equal(npn.dtnp_firing_counts(maps, 110, workers=workers),
+                                  npn.dtnp_firing_counts_numpy(maps, 110))

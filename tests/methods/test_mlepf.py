@@ -83,3 +83,19 @@ def test_octave_all_pairs(shared_dir: Path) -> None:
     # measured: bit-exact on all 6 pairs (PSNR inf, MAD 0, 100 % exact)
     agr = _run(shared_dir, OCTAVE_PAIRS)
     assert agr.exact == 1.0, str(agr)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_compiled_kernels_equal_numpy_references(workers: int) -> None:
+    """Issue 23: the compiled MLMG and PCNN give exactly the values of the whole-array numpy versions."""
+    from fusionbench.methods import mlepf as M
+
+    rng = np.random.default_rng(11)
+    maps = np.abs(rng.standard_normal((3, 37, 45))) * rng.random((3, 37, 45))
+    maps[1, :10, :12] = 0.0
+    grad = M.mlmg(maps, workers=workers)
+    assert np.array_equal(grad, M.mlmg_numpy(maps))
+    assert np.array_equal(M.pcnn_counts(grad, workers=workers), M.pcnn_counts_numpy(grad))
+    tiny = rng.random((2, 1, 6))
+    assert np.array_equal(M.mlmg(tiny, workers=workers), M.mlmg_numpy(tiny))
+    assert np.array_equal(M.pcnn_counts(tiny, workers=workers), M.pcnn_counts_numpy(tiny))

@@ -171,8 +171,9 @@ def test_config_validates_device_and_precision():
 
 
 def test_swinfusion_trains_from_the_pack_and_exports_ema(small_pack, tmp_path):
-    assert _run_cli("swinfusion.ct", "--pack", str(small_pack), "--out", str(tmp_path / "sf"), "--max-patches", "4",
-                    "--batch-size", "2", "--set", "ema_decay=0.5", "--no-progress", "--export",
+    assert _run_cli("swinfusion.ct", "--pack", str(small_pack), "--out", str(tmp_path / "sf"), "--patch-size", "32",
+                    "--stride", "32", "--max-patches", "2", "--batch-size", "1", "--set", "ema_decay=0.5",
+                    "--no-progress", "--export",
                     str(tmp_path / "w")) == 0
     pth = tmp_path / "w" / "mri_ct.pth"
     assert (tmp_path / "w" / "mri_ct.sha256").read_text().split()[0] == hashlib.sha256(pth.read_bytes()).hexdigest()

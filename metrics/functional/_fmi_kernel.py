@@ -15,6 +15,9 @@ zero, numpy's pairwise order where the vectorised formulation summed rows.
 The joint entropy uses the staircase form of the Fréchet-bound pmf (at most
 2l − 1 non-zero cells, l = w²), O(l) per window instead of O(l²); agreement
 with the literal double loop is ~1e-14 (``tests/metrics/test_fmi_kernel.py``).
+The per-value base-2 logarithms use the branch-free ``_log2.log2`` (≤ 2 ulp
+from ``math.log2``) so that their loops vectorise: 1.2–1.25× faster kernel,
+values moved by ~1e-16 relative.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ import threading
 
 import numpy as np
 from numba import njit, prange
+
+from ._log2 import TINY, log2
 
 # numba's fallback threading layer (workqueue) must not be entered by two Python
 # threads at once (Dask runs metrics on threads), so calls are serialised.
@@ -115,8 +120,10 @@ def _side(win, w, l, p, cdf, t, logp, scratch):
     for k in range(1, l):
         ss += t[k] * t[k]
     for k in range(l):
-        logp[k] = math.log2(p[k]) if p[k] > 0 else 0.0
-        scratch[k] = p[k] * logp[k]
+        pk = p[k]
+        lg = log2(max(pk, TINY))  # branch-free: the loop vectorises
+        logp[k] = lg if pk > 0 else 0.0
+        scratch[k] = pk * logp[k]
     h = -_pwsum(scratch, 0, l)
     total = _pwsum(p, 0, l)
     return sd, ss, h, total
@@ -184,9 +191,12 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
             continue
         base = k1 * (fp[ci[m]] * xp[cj[m]])
         buf[m] = base * ((logk + flog[ci[m]]) + xlog[cj[m]])
-        cell = phi * mass[m] + base
+        buf[n2 + m] = phi * mass[m] + base  # the cell's mass
+    for m in range(n2):  # cell·log2|cell|, in a loop of its own so that it vectorises
+        cell = buf[n2 + m]
         a = abs(cell)
-        buf[n2 + m] = (math.log2(a) if a != 0 else 0.0) * cell
+        lg = log2(max(a, TINY))
+        buf[n2 + m] = (lg if a != 0 else 0.0) * cell
     hj = (hprod + _pwsum(buf, 0, n2)) - _pwsum(buf, n2, n2)
     mi = (xh + fh) - hj
     return 0.0 if mi == 0 else 2 * mi / (xh + fh)

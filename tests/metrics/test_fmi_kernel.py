@@ -138,3 +138,33 @@ def test_compiled_dwt2_is_pywt_bit_for_bit(shape):
     got = dwt2_symmetric(x, _dmey102())
     for r, g in zip((ref[0], *ref[1]), (got[0], *got[1])):
         np.testing.assert_array_equal(g, r)
+
+
+def test_branch_free_log2_is_within_two_ulp_of_the_c_library():
+    """The FMI kernel's inline log2 (``_log2``) over the positive normal range, near 1 and at sqrt(2)."""
+    import math
+
+    from numba import njit
+
+    from fusionbench.metrics.functional._log2 import TINY, log2
+
+    @njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = log2(x[i])
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([
+        2.0 ** rng.uniform(-1022, 1023, 200_000),  # every binade
+        rng.random(100_000) + TINY,  # probabilities
+        1 + rng.uniform(-1e-6, 1e-6, 20_000),  # near 1 (small results)
+        math.sqrt(2) * (1 + rng.uniform(-1e-12, 1e-12, 1000)),  # the reduction's switch point
+        2.0 ** np.arange(-1022, 1024),  # powers of two: exact
+        [TINY, np.nextafter(1.0, 2.0), np.nextafter(1.0, 0.0), 255.0, 1 / 9],
+    ])
+    got = np.empty_like(x)
+    apply(x, got)
+    ref = np.array([math.log2(v) for v in x])
+    ulp = np.abs(got - ref) / np.spacing(np.maximum(np.abs(ref), TINY))
+    assert ulp.max() <= 2.0, (ulp.max(), x[np.argmax(ulp)])
+    np.testing.assert_array_equal(got[-2051:-5], np.arange(-1022, 1024, dtype=np.float64))

@@ -215,3 +215,21 @@ def test_device_script_smoke_training_on_cpu(small_pack, tmp_path):
     assert "fusionbench from a PYTHONPATH shim" in proc.stderr
     build = __import__("fusionbench.methods.mopa", fromlist=["build_model"])
     build.build_model(build.preset_params("mopa")).load_state_dict(torch.load(pth, weights_only=True))
+
+
+@pytest.mark.parametrize("jobs", sorted((ROOT / "scripts" / "device_jobs").glob("*.txt")), ids=lambda p: p.stem)
+def test_prepared_device_job_lists_parse(jobs):
+    """Every job of the prepared device lists names a trainable variant and parses as `fusionbench train` options."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    labels = []
+    for line in jobs.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        args = parser.parse_args(words)
+        spec.get_trainer(args.method)
+        labels.append(args.method if not args.seed else f"{args.method}.seed{args.seed}")
+    assert labels and len(set(labels)) == len(labels)
+    if jobs.stem == "issue19_table4":
+        assert len(labels) == 27

@@ -23,6 +23,15 @@ VIFB_NAMES = ["carLight", "carShadow", "carWhite", "elecbike", "fight", "kettle"
               "walking", "walking2", "walkingnight"]
 VIFB_QUICK = ["walking", "walkingnight"]
 
+# Cross-CPU tolerance of the two Code/results tests (docs/fidelity.md, "Deep methods across CPUs").
+# CROSS_CPU_NOTE — PSNR (dB) of medical 8 / IV 2 / IV 14 pairs, measured on one AVX-512 machine with
+# torch's and oneDNN's kernels forced to each instruction set:
+#   native (AVX-512): 92.77 / 91.52 / 92.14;  ATEN_CPU_CAPABILITY=avx2: same;  =default: 92.10 / 91.87 / 92.35;
+#   ONEDNN_MAX_CPU_ISA=AVX2 (+ ATen avx2): 91.71 / 89.23 / 90.46;  =SSE41 (+ ATen default): 91.71 / 90.35 / 90.78.
+# Every pixel that differs is off by one grey level (max 1), at most 0.008 % of them; the thresholds leave
+# ~1 dB below the worst measured value (PSNR 88 dB ⇔ 1.0e-4 of the pixels off by one).
+PSNR_MIN, EXACT_MIN = 88.0, 0.9998
+
 
 def _jpeg(x: np.ndarray, quality: int = 75) -> np.ndarray:
     buf = io.BytesIO()
@@ -62,8 +71,10 @@ def test_fidelity_official_medical(weights_home, official_dir):
         paper.append(load_image(ref_paper))
     agr = agreement(outs, code)
     print("Code/results MD:", agr)
-    # measured: PSNR 92.77 dB, MAD 0.00002, 100.00 % exact (18 of 524,288 pixels off by 1), max 1
-    assert agr.psnr >= 90.0 and agr.exact >= 0.9999 and agr.within1 == 1.0
+    # measured: PSNR 92.77 dB, MAD 0.00002, 100.00 % exact (18 of 524,288 pixels off by 1), max 1.
+    # Across instruction sets the off-by-one count moves (float32 convolution order, then truncation):
+    # CROSS_CPU_NOTE.  The thresholds hold for every one measured.
+    assert agr.psnr >= PSNR_MIN and agr.exact >= EXACT_MIN and agr.within1 == 1.0
     # The paper release (Results/MD) was not made by the released weights+code: measured 26.55 dB, MAD 6.74.
     far = agreement(outs, paper)
     print("Results/MD:", far)
@@ -79,8 +90,10 @@ def test_fidelity_official_ir_visible(weights_home, official_dir, names):
     refs = [load_image(base / "outputs" / "Code_results" / f"IFCNN-MAX-IV-{n}.png") for n in names]
     agr = agreement(outs, refs)
     print(len(names), "IV pairs:", agr)
-    # measured (all 14): PSNR 92.14 dB, 100.00 % exact (106 of 2,666,368 pixels off by 1), max 1
-    assert agr.psnr >= 90.0 and agr.exact >= 0.9999 and agr.within1 == 1.0
+    # measured (all 14): PSNR 92.14 dB, 100.00 % exact (106 of 2,666,368 pixels off by 1), max 1; 2 pairs 91.52 dB.
+    # Across instruction sets (CROSS_CPU_NOTE): 2 pairs 89.23 dB with oneDNN's AVX2 kernels (the 89.2 dB an
+    # AVX2 EPYC gave), 14 pairs 90.46 dB; the pixels that move are off by exactly one either way.
+    assert agr.psnr >= PSNR_MIN and agr.exact >= EXACT_MIN and agr.within1 == 1.0
 
 
 @pytest.mark.parametrize("names", [VIFB_QUICK, pytest.param(VIFB_NAMES, marks=pytest.mark.slow)])

@@ -119,6 +119,13 @@ def expand_methods(patterns: Iterable[str]) -> list[str]:
     return select_methods(patterns).names
 
 
+def _method_rows(created: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """``(name, method_key, metadata)`` of created methods, for the store's ``methods`` table."""
+    return [(name, m.cache_key(), {"display_name": m.info.display_name, "family": m.info.family,
+                                   "citation": m.info.citation, "colour": m.info.colour,
+                                   "source": _method_source(name)}) for name, m in created.items()]
+
+
 def _method_source(name: str) -> str:
     from .method_registry import METHODS
 
@@ -174,6 +181,19 @@ class Plan:
     already_done: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, method, reason)
     datasets: list[str] = field(default_factory=list)  # resolved dataset names
+    added_variants: list[str] = field(default_factory=list)  # task variants run in place of a selected method
+
+
+def task_variant(name: str, task: str | None) -> str | None:
+    """The registered variant of ``name`` made for ``task``, if any: a ``name.tag`` whose ``tasks`` are exactly
+    ``(task,)`` (``legff.ivf`` for IR-VIS, ``swinfusion.ct`` for MRI-CT).  On pairs of that task the runner
+    runs the variant in place of ``name`` and records ``name`` as skipped there, with the reason."""
+    if not task or "." in name:
+        return None
+    for variant in list_methods(f"{name}.*"):
+        if create_method(variant).info.tasks == (task,):
+            return variant
+    return None
 
 
 def _task_reason(tasks: tuple[str, ...], seen: set[str | None], n_other: int, n_pairs: int) -> str:
@@ -208,15 +228,31 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             continue
         datasets[dataset.name] = dataset
         pairs = dataset.select(config.split)
-        for name, m in created.items():
+        for name, m in list(created.items()):
             if name in unavailable:
                 plan.skipped.append((dataset.name, name, f"unavailable: {unavailable[name]}"))
                 continue
-            other = [p for p in pairs if not m.info.applies_to(p.task)]
+            substitutes = {t: v for t in sorted({p.task for p in pairs}, key=str)
+                           if (v := task_variant(name, t)) is not None}
+            for task, variant in substitutes.items():
+                plan.skipped.append((dataset.name, name, f"on {task} pairs its {task} variant {variant} runs instead"))
+                if variant in created:
+                    continue  # selected itself: it runs through its own entry
+                created[variant] = create_method(variant)
+                keys[variant] = created[variant].cache_key()
+                plan.added_variants.append(variant)
+                reason = created[variant].unavailable_reason()
+                if reason:
+                    unavailable[variant] = reason
+                    plan.skipped.append((dataset.name, variant, f"unavailable: {reason}"))
+                else:
+                    units += [(dataset.name, p, variant, True) for p in pairs if p.task == task]
+            other = [p for p in pairs if not m.info.applies_to(p.task) and p.task not in substitutes]
             if other:
                 plan.skipped.append((dataset.name, name, _task_reason(m.info.tasks, {p.task for p in other},
                                                                       len(other), len(pairs))))
-            units += [(dataset.name, p, name, True) for p in pairs if m.info.applies_to(p.task)]
+            units += [(dataset.name, p, name, True) for p in pairs
+                      if m.info.applies_to(p.task) and p.task not in substitutes]
         units += [(dataset.name, p, name, False) for name in selection.external for p in pairs]
 
     pixels: dict[tuple[str, str], int] = {}
@@ -302,10 +338,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                                            "resolved_datasets": dataset_names},
                              _versions(), _git_sha(), machine_info())
     created = {name: create_method(name) for name in selection.registered}
-    store.record_methods(run_id, [(name, m.cache_key(), {
-        "display_name": m.info.display_name, "family": m.info.family, "citation": m.info.citation,
-        "colour": m.info.colour, "source": _method_source(name)}) for name, m in created.items()]
-        + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
+    store.record_methods(run_id, _method_rows(created)
+                         + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
     unavailable = {}
     for name, m in created.items():
         reason = m.unavailable_reason()
@@ -314,6 +348,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             log(f"skipping method {name}: {reason}")
 
     plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
+    if plan.added_variants:
+        store.record_methods(run_id, _method_rows({name: created[name] for name in plan.added_variants}))
     store.record_skipped(run_id, plan.skipped)
     _log_skipped(plan.skipped, log)
     tasks = plan.tasks
@@ -345,7 +381,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
         from .summary import write_summary
 
         summary_path = write_summary(store, out / "summary.md", metrics=metrics, datasets=plan.datasets,
-                                     methods=methods)
+                                     methods=methods + plan.added_variants)
     store.close()
     return RunSummary(run_id, len(tasks) + plan.already_done, plan.already_done, completed, failures, unavailable,
                       time.perf_counter() - started, summary_path, superseded, len(plan.skipped))

@@ -147,7 +147,7 @@ _CITATION = (
 
 
 @register_method("legff.ivf", display_name="LEGFF (IR/VIS)", family="edge-preserving", citation=_CITATION,
-                 colour="own", version="1", params={"base": "mean_offset"},
+                 colour="own", version="1", params={"base": "mean_offset"}, tasks=("IR-VIS",),
                  description="LEGFF with the official infrared/visible base rule (mean offset)")
 @register_method("legff", display_name="LEGFF", family="edge-preserving", citation=_CITATION,
                  colour="own", version="1", params={"base": "max"})

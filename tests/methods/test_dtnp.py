@@ -116,3 +116,12 @@ def test_compiled_neuron_model_equals_numpy_reference(workers: int) -> None:
     maps[0, 4:9, 4:20] = 0.0
     np.testing.assert_array_equal(npn.dtnp_firing_counts(maps, 110, workers=workers),
                                   npn.dtnp_firing_counts_numpy(maps, 110))
+
+
+@pytest.mark.parametrize("smoothing", ["dtnp", "cnp"])
+def test_compiled_insml_equals_numpy_reference(smoothing: str) -> None:
+    """Issue 23: the compiled INSML gives exactly the values of the whole-array version, tiny maps included."""
+    rng = np.random.default_rng(9)
+    for shape in [(2, 37, 41), (1, 1, 1), (2, 5, 1), (1, 2, 3)]:
+        x = rng.random(shape)
+        assert np.array_equal(npn.insml(x, smoothing), npn.insml_numpy(x, smoothing)), shape

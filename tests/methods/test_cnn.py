@@ -117,5 +117,9 @@ def test_fidelity_vifb_jpeg(weights_home, official_dir, names):
     print(len(names), "VIFB pairs:", raw, "| our output JPEG-encoded (PIL q75) vs VIFB:", via_jpeg)
     # measured: our uint8 result, JPEG-encoded at quality 75, is bit-identical to VIFB's JPEG
     # (walking, walkingnight and all 21: see docs/fidelity.md); the raw comparison only shows JPEG's cost.
-    assert via_jpeg.exact >= 0.9999 and via_jpeg.within1 == 1.0
+    # Bit-identical with AVX-512 convolutions (and ATEN_CPU_CAPABILITY avx2/default); with oneDNN's AVX2
+    # kernels (ONEDNN_MAX_CPU_ISA=AVX2) a few float32 sums round the other way before JPEG: all 21 pairs
+    # 83.69 dB, 99.9957 % exact, 99.9969 % within ±1, max 5 (the 1-pair case stays bit-identical);
+    # with ONEDNN_MAX_CPU_ISA=SSE41 bit-identical again.  The thresholds hold for every instruction set measured.
+    assert via_jpeg.exact >= 0.9999 and via_jpeg.within1 >= 0.9999 and via_jpeg.psnr >= 80.0
     assert raw.psnr >= 37.5

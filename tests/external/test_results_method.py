@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,10 @@ from PIL import Image
 from fusionbench.io import load_image
 from fusionbench.runner import RunConfig, run
 
+from _db import rows as _rows
+
 PAIRS = (2, 3, 10)
 
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _legff_case(official_dir: Path, root: Path) -> tuple[Path, Path]:

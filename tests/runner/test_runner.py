@@ -1,8 +1,6 @@
 """The runner: scores every method, records failures, resumes without duplicates, survives bad input."""
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 from PIL import Image
 
@@ -10,13 +8,7 @@ import fusionbench
 from fusionbench.method_registry import METHODS, register_method
 from fusionbench.runner import RunConfig, run
 
-
-def _rows(db, sql):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from _db import rows as _rows
 
 
 def test_run_scores_every_method_and_resumes(tmp_path, make_pairs) -> None:

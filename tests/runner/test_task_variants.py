@@ -2,18 +2,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from fusionbench.runner import RunConfig, run, task_variant
 
-
-def _rows(db: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from _db import rows as _rows
 
 
 def test_task_variant_lookup() -> None:

@@ -62,8 +62,7 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
 
     from .api import scoring_view
     from .io import ImageError, check_pair, load_image
-    from .metric_registry import resolve_metrics
-    from .metrics import evaluate
+    from .metric_registry import create_metric, resolve_metrics
 
     metrics = resolve_metrics(presets)
     problems: list[str] = []
@@ -92,10 +91,13 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
             problems.append(f"{exc}, skipped")
             continue
         view = scoring_view(img_f, img_a, img_b)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # undefined values are NaN; the runner records them the same way
             warnings.simplefilter("ignore")
-            values = evaluate(view.fused, view.a, view.b, metrics)
-        rows += [(stem, name, float(value)) for name, value in values.items()]
+            for name in metrics:  # the runner's scoring loop (fusionbench.worker.run_task)
+                try:
+                    rows.append((stem, name, float(create_metric(name)(view.fused, view.a, view.b))))
+                except Exception as exc:
+                    problems.append(f"{fused_files[stem]}: metric {name} failed ({type(exc).__name__}: {exc})")
     return FolderScores(pd.DataFrame(rows, columns=["image", "metric", "value"]), problems, metrics)
 
 

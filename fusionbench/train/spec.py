@@ -86,8 +86,6 @@ def register_trainer(spec: TrainSpec, *, override: bool = False) -> TrainSpec:
     Registering an equal spec again (a module imported twice) is a no-op;
     ``override=True`` replaces on purpose.
     """
-    if not override and spec.method in TRAINERS._entries and TRAINERS._entries[spec.method].obj == spec:
-        return spec
     TRAINERS.add(spec.method, spec, spec, override=override, module=getattr(spec.build_model, "__module__", None))
     return spec
 

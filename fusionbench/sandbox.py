@@ -38,6 +38,10 @@ _HEADER = struct.Struct("<Q")
 _DROPPED_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 
 
+class PairTimeout(TimeoutError):
+    """The method exceeded the per-pair time limit (here, or in the worker's own time limit)."""
+
+
 class SandboxError(RuntimeError):
     """An exception raised in the fusion child: its type name, first line and traceback."""
 
@@ -104,7 +108,6 @@ class Sandbox:
     def fuse(self, method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
              timeout: float | None) -> tuple[np.ndarray, float]:
         """Fuse in the child; raises ``PairTimeout``, :class:`SandboxError` or ``RuntimeError`` (child died)."""
-        from .worker import PairTimeout
 
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None

@@ -32,6 +32,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .sandbox import PairTimeout
+
 _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
 
@@ -218,10 +220,6 @@ class TaskResult:
 
 
 # --------------------------------------------------------------------------- fusing
-class PairTimeout(TimeoutError):
-    """The method exceeded the per-pair time limit."""
-
-
 class WeightsUnavailable(RuntimeError):
     """The method's weights are not usable on this worker (the message names the worker)."""
 

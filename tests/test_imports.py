@@ -158,11 +158,8 @@ def test_module_level_import_graph_has_no_cycle() -> None:
 
 
 #: dependency cycles closed only by imports inside functions (they cannot fail at import time, but
-#: they tie two modules together); each is its owner's to remove, and a new one fails the test below
-KNOWN_DEFERRED_CYCLES = {
-    ("fusionbench.data.base", "fusionbench.data.folder"),  # dataset_title reads folder metadata
-    ("fusionbench.sandbox", "fusionbench.worker"),
-}
+#: they tie two modules together): none is left; a new one fails the test below
+KNOWN_DEFERRED_CYCLES: set[tuple[str, ...]] = set()
 
 
 def test_no_new_deferred_import_cycle() -> None:

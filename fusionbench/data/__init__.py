@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import (DATASETS, Dataset, DatasetInfo, Pair, create_dataset, dataset_info, dataset_title, list_datasets,
-                   register_dataset)
+from .base import DATASETS, Dataset, DatasetInfo, Pair, create_dataset, dataset_info, list_datasets, register_dataset
 from .manifest import DatasetManifest, DatasetMetadata, ManifestError, load_manifest
+from .titles import dataset_title
 
 
 def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest:

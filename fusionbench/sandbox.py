@@ -84,7 +84,9 @@ class Sandbox:
         """The running child, started if needed; returns once it has imported fusionbench (not timed)."""
         if self.proc is None or self.proc.poll() is not None:
             env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-            self.proc = subprocess.Popen([sys.executable, "-m", "fusionbench.sandbox"], stdin=subprocess.PIPE,
+            # -P: the current folder is not put on sys.path, so a source checkout there cannot shadow the
+            # installed package (whose fusionbench.methods/metrics it lacks)
+            self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, env=env)
             assert self.proc.stdout is not None
             try:

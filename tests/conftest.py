@@ -13,6 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FUSIONBENCH_SHARED", REPO.parent / "shared")).resolve()
+# Child interpreters started by tests (python -c/-m) must import the installed package, not the source
+# checkout that is their working folder (it lacks fusionbench.methods/metrics): no cwd on their sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
 pytest_plugins = ["_assets"]  # tests/ is on sys.path (rootdir-less test layout); a missing ../shared fails the run (FUSIONBENCH_ALLOW_MISSING_ASSETS=1 skips)
 
 

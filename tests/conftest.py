@@ -79,7 +79,8 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         check=True, capture_output=True, text=True,
     )
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(target) + os.pathsep + env.get("PYTHONPATH", "")
+    # no empty entry: an empty PYTHONPATH entry means the working folder, where a checkout would shadow the install
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), env.get("PYTHONPATH", "")) if p)
     return env
 
 

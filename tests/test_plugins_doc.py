@@ -6,6 +6,7 @@ the registrations do not leak into other tests), against the installed package.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -117,6 +118,7 @@ def test_doc_has_one_example_of_each_kind() -> None:
 def test_plugins_doc_example_runs(kind: str, tmp_path: Path) -> None:
     name, code = EXAMPLES[kind]
     (tmp_path / name).write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}  # the example module sits in cwd
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(DRIVERS[kind])], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, env=env)
     assert out.returncode == 0, f"docs/plugins.md {kind} example ({name}):\n{out.stderr[-3000:]}"

@@ -44,6 +44,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._planes import map_planes
+
 _INV_SQRT2 = 1.0 / np.sqrt(2.0)
 
 
@@ -145,8 +147,6 @@ def cnp_firing_counts(
     time, so every value rounds exactly as in :func:`cnp_firing_counts_numpy`.
     Maps are spread over ``workers`` threads (default: the runner's cap, else 2).
     """
-    from fusionbench.config import worker_threads
-
     s = np.ascontiguousarray(stimulus, dtype=np.float64)
     lead, (rows, cols) = s.shape[:-2], s.shape[-2:]
     flat = s.reshape((-1, rows, cols))
@@ -156,16 +156,8 @@ def cnp_firing_counts(
     wt = np.array([o[2] for o in order], dtype=np.float64)
     out = np.zeros(flat.shape, dtype=np.int32)
     kernel = _cnp_plane_kernel()
-    workers = workers or worker_threads() or 2
-    run = lambda i: kernel(flat[i], int(iterations), float(theta0), link_size // 2, dr, dc, wt, out[i])  # noqa: E731
-    if workers > 1 and flat.shape[0] > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, flat.shape[0])) as pool:
-            list(pool.map(run, range(flat.shape[0])))
-    else:
-        for i in range(flat.shape[0]):
-            run(i)
+    map_planes(lambda i: kernel(flat[i], int(iterations), float(theta0), link_size // 2, dr, dc, wt, out[i]),
+               flat.shape[0], workers)
     return out.reshape(lead + (rows, cols))
 
 
@@ -318,8 +310,6 @@ def dtnp_firing_counts(
     (default: the runner's per-worker cap, else 2).  ``chunk_pixels`` is kept for
     the reference only.
     """
-    from fusionbench.config import worker_threads
-
     c = np.ascontiguousarray(stimulus, dtype=np.float64)
     lead, (rows, cols) = c.shape[:-2], c.shape[-2:]
     flat = c.reshape((-1, rows, cols))
@@ -327,16 +317,7 @@ def dtnp_firing_counts(
     table = np.ascontiguousarray(link_table(p_fire, fma))
     thresholds = np.ascontiguousarray(_dtnp_thresholds(float(theta0), float(p_fire), int(iterations)))
     kernel = _dtnp_plane_kernel()
-    workers = workers or worker_threads() or 2
-    run = lambda i: kernel(flat[i], int(iterations), table, thresholds, out[i])  # noqa: E731
-    if workers > 1 and flat.shape[0] > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, flat.shape[0])) as pool:
-            list(pool.map(run, range(flat.shape[0])))
-    else:
-        for i in range(flat.shape[0]):
-            run(i)
+    map_planes(lambda i: kernel(flat[i], int(iterations), table, thresholds, out[i]), flat.shape[0], workers)
     return out.reshape(lead + (rows, cols))
 
 

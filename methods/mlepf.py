@@ -53,6 +53,7 @@ from scipy import ndimage
 from fusionbench.method_registry import register_method
 
 from ._matlab import disk_footprint, float_to_uint8_image, strel_disk_params, to_uint8
+from ._planes import map_planes
 
 # ---------------------------------------------------------------- colour (Octave formulas)
 
@@ -237,23 +238,12 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int
     """
     if shape != "matlab":
         return mlmg_numpy(maps, scales, shape)
-    from fusionbench.config import worker_threads
-
     x = np.ascontiguousarray(maps, dtype=np.float64)
     steps = np.array(_line_steps(shape, scales), dtype=np.int64)
     coefs = np.array([1 / (2 * i + 1) for i in range(1, scales + 1)])
     out = np.zeros_like(x)
     kernel = _mlmg_plane_kernel()
-    workers = workers or worker_threads() or 2
-    run = lambda i: kernel(x[i], steps, coefs, out[i])  # noqa: E731
-    if workers > 1 and x.shape[0] > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, x.shape[0])) as pool:
-            list(pool.map(run, range(x.shape[0])))
-    else:
-        for i in range(x.shape[0]):
-            run(i)
+    map_planes(lambda i: kernel(x[i], steps, coefs, out[i]), x.shape[0], workers)
     return out
 
 
@@ -516,8 +506,6 @@ def pcnn_counts(stim: np.ndarray, iterations: int = 200, alpha_l: float = 0.02, 
     """
     if link != 7:
         raise ValueError("only the official 7×7 link kernel is implemented")
-    from fusionbench.config import worker_threads
-
     f = np.ascontiguousarray(np.abs(stim), dtype=np.float64)
     conv = _LinkConvolution()
     coef = _link_index_coefficients()
@@ -525,15 +513,7 @@ def pcnn_counts(stim: np.ndarray, iterations: int = 200, alpha_l: float = 0.02, 
     counts = np.zeros(f.shape, dtype=np.int32)
     args = (int(iterations), float(np.exp(-alpha_l)), float(np.exp(-alpha_theta)), float(beta), float(v_l),
             float(v_theta), conv._lut1, conv._lut2, coef)
-    workers = workers or worker_threads() or 2
-    if workers > 1 and f.shape[0] > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(workers, f.shape[0])) as pool:
-            list(pool.map(lambda i: plane(f[i], *args, counts[i]), range(f.shape[0])))
-    else:
-        for i in range(f.shape[0]):
-            plane(f[i], *args, counts[i])
+    map_planes(lambda i: plane(f[i], *args, counts[i]), f.shape[0], workers)
     return counts.astype(np.float64)
 
 

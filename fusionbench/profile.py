@@ -107,14 +107,7 @@ def gflops(method: str | FusionMethod, size: tuple[int, int] = (256, 256)) -> fl
     inst = _torch_instance(method)
     if inst is None:
         return None
-    inputs = inst.torch_inputs(tuple(size))
-    forward = getattr(inst, "torch_forward", None)
-    if forward is None:
-        modules = _modules(inst.network)
-        if len(modules) != 1:
-            raise TypeError("an instance with several modules in `network` must define torch_forward(*inputs)")
-        forward = modules[0]
-    return count_flops(forward, *inputs) / 1e9
+    return count_flops(_forward_of(inst), *inst.torch_inputs(tuple(size))) / 1e9
 
 
 #: "FLOPs" per multiply-accumulate in the founding paper's Table 5 (Di et al. 2025), calibrated on its rows of
@@ -137,6 +130,7 @@ def gflops_conventions(method: str | FusionMethod, size: tuple[int, int] = (256,
 
 # --------------------------------------------------------------------------- throughput (issue 23)
 def _forward_of(inst: Any) -> Any:
+    """The callable one forward pass goes through: ``inst.torch_forward`` or the single module of ``inst.network``."""
     forward = getattr(inst, "torch_forward", None)
     if forward is None:
         modules = _modules(inst.network)

@@ -33,10 +33,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .io import ImageError, load_image, sha256_file
+from .io import IMAGE_SUFFIXES, ImageError, load_image, sha256_file
 
 RESULTS_PREFIX = "results:"
-IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 METADATA_FILE = "method.json"
 _METADATA_KEYS = {"display_name", "family", "citation", "colour", "licence", "description"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")

@@ -28,6 +28,35 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
+#: File extensions read as images, in the order a search by stem tries them (PNG first).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm")
+
+
+def index_images(folder: str | Path, problems: list[str], *, report_other_files: bool = True) -> dict[str, Path]:
+    """The image files of ``folder`` by stem, in name order (hidden files and sub-folders ignored).
+
+    A second file with the same stem (``a.png`` and ``a.jpg``) is skipped with one
+    line in ``problems`` naming it; so is a non-image file when
+    ``report_other_files`` (a results folder keeps ``method.json`` beside its images).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: folder not found")
+    out: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            if report_other_files:
+                problems.append(f"{path}: not an image file (extension {path.suffix or 'none'}), skipped")
+            continue
+        if path.stem in out:
+            problems.append(f"{path}: a second image named {path.stem!r} (using {out[path.stem].name}), skipped")
+            continue
+        out[path.stem] = path
+    return out
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .external import IMAGE_SUFFIXES
+from .io import index_images
 
 
 @dataclass
@@ -42,20 +42,6 @@ class FolderScores:
         return wide
 
 
-def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: folder not found")
-    out: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_dir() or path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if path.stem in out:
-            problems.append(f"{path}: a second image named {path.stem!r} (using {out[path.stem].name}), skipped")
-            continue
-        out[path.stem] = path
-    return out
-
-
 def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: str | Iterable[str] = "paper") -> FolderScores:
     """Score every fused image in ``fused`` against ``a`` (MRI/visible) and ``b`` (PET/SPECT/CT/IR) of the same stem."""
     import pandas as pd
@@ -67,7 +53,9 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
     metrics = resolve_metrics(presets)
     problems: list[str] = []
     fused_dir, a_dir, b_dir = Path(fused), Path(a), Path(b)
-    fused_files, a_files, b_files = _index(fused_dir, problems), _index(a_dir, problems), _index(b_dir, problems)
+    fused_files = index_images(fused_dir, problems, report_other_files=False)
+    a_files = index_images(a_dir, problems, report_other_files=False)
+    b_files = index_images(b_dir, problems, report_other_files=False)
     rows: list[tuple[str, str, float]] = []
     from .registry import natural_key
 

@@ -64,3 +64,37 @@ def test_odd_sizes_load_as_they_are(tmp_path) -> None:
     a, b = load_image(tmp_path / "vis.png"), load_image(tmp_path / "ir.png")
     assert a.shape == (67, 93, 3) and b.shape == (67, 93)
     check_pair(a, b, tmp_path / "vis.png", tmp_path / "ir.png")
+
+
+def test_index_images_reports_twins_and_other_files(tmp_path) -> None:
+    from fusionbench.io import index_images
+
+    grey = np.zeros((4, 4), np.uint8)
+    Image.fromarray(grey).save(tmp_path / "1.png")
+    Image.fromarray(grey).save(tmp_path / "1.jpg")
+    Image.fromarray(grey).save(tmp_path / "2.bmp")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    problems: list[str] = []
+    found = index_images(tmp_path, problems)
+    assert {k: v.name for k, v in found.items()} == {"1": "1.jpg", "2": "2.bmp"}
+    assert any("1.png" in p and "second image" in p for p in problems)
+    assert any("notes.txt" in p and "not an image" in p for p in problems)
+    quiet: list[str] = []
+    index_images(tmp_path, quiet, report_other_files=False)
+    assert len(quiet) == 1 and "second image" in quiet[0]
+    with pytest.raises(FileNotFoundError, match="missing"):
+        index_images(tmp_path / "missing", [])
+
+
+def test_folder_dataset_reports_a_stem_twice(tmp_path) -> None:
+    import fusionbench.data as data
+
+    grey = np.full((8, 8), 7, np.uint8)
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        Image.fromarray(grey).save(tmp_path / side / "p1.png")
+    Image.fromarray(grey).save(tmp_path / "b" / "p1.bmp")
+    ds = data.create_dataset(f"folder:{tmp_path}")
+    assert [p.id for p in ds.pairs] == ["p1"]
+    assert any("p1.png" in p and "second image" in p for p in ds.problems)

@@ -24,20 +24,7 @@ from pathlib import Path
 from .base import Dataset, Pair, register_dataset
 from .manifest import DatasetMetadata, ManifestError, parse_metadata
 
-IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm"}
 METADATA_FILE = "dataset.json"
-
-
-def _index(folder: Path, problems: list[str]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.is_dir():
-            continue
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            problems.append(f"{p}: not an image file (extension {p.suffix or 'none'}), skipped")
-            continue
-        out[p.stem] = p
-    return out
 
 
 def read_folder_metadata(root: Path, pair_ids: set[str] | None = None) -> DatasetMetadata:
@@ -61,8 +48,9 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
     problems: list[str] = []
-    a_files, b_files = _index(root / "a", problems), _index(root / "b", problems)
-    from fusionbench.io import sha256_file
+    from fusionbench.io import index_images, sha256_file
+
+    a_files, b_files = index_images(root / "a", problems), index_images(root / "b", problems)
     from fusionbench.registry import natural_key
 
     stems = sorted(set(a_files) | set(b_files), key=natural_key)

@@ -24,6 +24,7 @@ from fusionbench.score_folder import evaluate_folder
 
 from . import functional
 from ._cache import shared_cache
+from ._pool import run_presets
 from ._input import UndefinedMetricWarning
 from .presets import PRESETS
 
@@ -44,13 +45,15 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
     """Score one fused image with several presets (a group name, comma list or list).
 
     ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way).
+    The presets run on a pool of ``functional._threads.metric_threads()`` threads (one
+    inside a runner worker capped to one thread); the values do not depend on it.  An
+    error is raised for the first failing preset in ``presets`` order.
     """
-    out: dict[str, float] = {}
-    with shared_cache():
-        for name in resolve_metrics(presets):
-            with warnings.catch_warnings():
-                if not warn:
-                    warnings.simplefilter("ignore", UndefinedMetricWarning)
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                out[name] = compute(name, fused, a, b, data_range=data_range)
-    return out
+    names = resolve_metrics(presets)
+    with shared_cache(), warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+        values = run_presets(names, lambda name: compute(name, fused, a, b, data_range=data_range),
+                             np.shape(fused))
+    return dict(zip(names, values))

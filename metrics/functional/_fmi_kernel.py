@@ -24,10 +24,12 @@ from __future__ import annotations
 import math
 import threading
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ._log2 import TINY, log2
+from ._threads import inside_pool
 
 # numba's fallback threading layer (workqueue) must not be entered by two Python
 # threads at once (Dask runs metrics on threads), so calls are serialised.
@@ -245,10 +247,21 @@ def _fmi_row_sums(ff, fa, fb, w):
     return out
 
 
+# the same kernel compiled serial and GIL-free, for ``evaluate``'s preset pool and one-thread callers
+# (``prange`` is ``range`` there; each row's sum is the same, so the result is the same)
+_fmi_row_sums_serial = njit(cache=True, nogil=True, error_model="numpy")(_fmi_row_sums.py_func)
+
+
 def fmi_mean(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int) -> float:
-    """Mean of FMI(A,F) and FMI(B,F) over all w×w windows of three feature images (float64)."""
+    """Mean of FMI(A,F) and FMI(B,F) over all w×w windows of three feature images (float64).
+
+    Serial inside ``evaluate``'s pool or with one numba thread, else on numba's threads.
+    """
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (ff, fa, fb)]
-    with _LOCK:
-        sums = _fmi_row_sums(*arrays, w)
+    if inside_pool() or numba.get_num_threads() == 1:
+        sums = _fmi_row_sums_serial(*arrays, w)
+    else:
+        with _LOCK:
+            sums = _fmi_row_sums(*arrays, w)
     rows, cols = ff.shape[0] - w + 1, ff.shape[1] - w + 1
     return float(sums.sum()) / (2 * rows * cols)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from fusionbench.metric_registry import resolve_metrics
 
-from . import claims as claimsmod, cost as costmod, figures, html as htmlmod, paper
+from . import ablation as ablationmod, claims as claimsmod, cost as costmod, figures, html as htmlmod, paper
 from .asv_results import method_costs, read_results
 from .data import (EXPORT_DIR, ReportData, dataset_groups, dataset_task, dataset_title, display_name,
                    higher_is_better)
@@ -122,7 +122,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     masks = ctx.mask_figure()
 
     ablation_means = None
-    variants = {m: ablation_flags(m) for m in sel.ablations if m in all_methods}
+    groups = ablationmod.seed_groups(all_methods, sel.ablations)  # a preset's models over training seeds
+    variants = {m: ablation_flags(m) for m in sel.ablations if groups[m]}
     if len(variants) >= 2:
         section, ablation_means = ctx.ablation_section(variants, [m for m in paper.PAPER_COLUMNS if m in wanted]
                                                        or wanted, pairs20)
@@ -433,16 +434,22 @@ class _Context:
     # ------------------------------------------------------------------ ablation
     def ablation_section(self, variants: dict[str, dict[str, bool]], metrics: list[str],
                          pairs20: list[tuple[str, str]]) -> tuple[tuple[str, str], pd.DataFrame]:
+        """Table 4 over training seeds and the per-component verdicts (:mod:`fusionbench.report.ablation`)."""
         data, out, names = self.data, self.out, self.names
         present = {(d, str(p)) for d, p in zip(data.scores["dataset"], data.scores["pair"])}
         pairs = [k for k in pairs20 if k in present] or None
-        table = ablation_table(data.scores, variants, metrics, pairs, names)
+        seeds = ablationmod.seed_groups(data.scores["method"].unique(), variants)
+        table = ablation_table(data.scores, variants, metrics, pairs, names, seeds=seeds)
         over = ("the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)" if pairs
                 else "every scored pair (the paper's 20 pairs are not in this run)")
-        n = table.attrs["n_pairs"]
-        caption = (f"Table 4 style ablation: mean and std over {over}; n = "
-                   + ", ".join(f"{names[m]} {n[m]}" for m in variants) + ".")
-        md = table.drop(columns=[c for c in table.columns if c.endswith(" std")])
+        n, k = table.attrs["n_pairs"], table.attrs["n_seeds"]
+        multi = [m for m in variants if k[m] >= 2]
+        spread = ("± is the sd over training seeds of the per-seed means (rows with Seeds ≥ 2)" if multi else "")
+        if len(multi) < len(variants):
+            spread += ("; " if spread else "") + "± is the sd over pairs where Seeds = 1 (one trained model: no seed spread)"
+        caption = (f"Table 4 style ablation: per variant the mean over {over} of each trained model (seed), then the "
+                   f"mean over its seeds; {spread}. Pairs: " + ", ".join(f"{names[m]} {n[m]}" for m in variants) + ".")
+        md = ablationmod.ablation_display(table)
         self.written += [_write(out / "tables" / "table4_ablation.md", f"**{caption}**\n\n" + frame_to_markdown(md)),
                          _write(out / "tables" / "table4_ablation.tex", ablation_to_latex(table, caption)),
                          _write(out / "tables" / "table4_ablation.csv", table.to_csv(index=False))]
@@ -451,15 +458,38 @@ class _Context:
             keys = set(pairs)
             df = df[[(d, str(p)) in keys for d, p in zip(df["dataset"], df["pair"])]]
         ci = {(m, metric): group_bootstrap_ci(part["value"].to_numpy(), None)
-              for (m, metric), part in df.groupby(["method", "metric"])}
+              for (m, metric), part in df.groupby(["method", "metric"]) if k.get(m, 0) < 2}
+        for m in multi:  # several seeds: the bar's interval is mean ± sd over seeds
+            row = table.iloc[list(variants).index(m)]
+            ci.update({(m, metric): (row[metric] - row[f"{metric} std"], row[metric] + row[f"{metric} std"])
+                       for metric in metrics})
         self.written += figures.ablation_bars(table, metrics, out / "figures" / "ablation_bars", ci,
-                                              title="Fig. 10 style: ablation means")
+                                              title="Fig. 10 style: ablation means",
+                                              points=table.attrs["seed_means"] if multi else None)
         means = table.set_index(pd.Index(list(variants)))[metrics]
+        bars = ("± sd over training seeds with each seed's mean as a dot where a variant has several seeds, "
+                "95 % bootstrap CIs over pairs where it has one" if multi else
+                "95 % bootstrap CIs (over pairs; one training seed per variant, so no seed spread)")
         body = [htmlmod.table_html(md), f'<p class="foot">{htmlmod.html.escape(caption)}</p>',
                 self.img(out / "figures" / "ablation_bars.png",
-                         f"Fig. 10 style: mean of each metric per ablation variant over {over}, with 95 % bootstrap "
-                         "CIs (over pairs; one training seed per variant, so no seed spread) and the value on each "
-                         "bar. Each panel's y axis spans the values and does not start at 0.")]
+                         f"Fig. 10 style: mean of each metric per ablation variant over {over}, with {bars}, and the "
+                         "value on each bar. Each panel's y axis spans the values and does not start at 0.")]
+        verdicts = ablationmod.component_table(data.scores, metrics, pairs, seeds=seeds)
+        if not verdicts.empty:
+            n_seeds = sorted(set(verdicts["n_seeds"]))
+            vcap = (f"Per component: full model (mopa) minus the model without it (mopa.no_<component>) over {over}, "
+                    "each pair's value averaged over the seeds both have (n_seeds "
+                    + "/".join(map(str, n_seeds)) + "); two-sided Wilcoxon signed-rank over pairs, Holm-corrected over "
+                    f"the {len(verdicts)} component × metric tests; all_seeds: whether every seed's own difference has "
+                    "the same sign. Verdict: helps / hurts (full model better / worse in the metric's direction) when "
+                    "p_holm < 0.05 and, with two or more seeds, every seed agrees; otherwise no evidence"
+                    + (". With one seed a verdict cannot separate the component from the training seed." if 1 in n_seeds
+                       else "."))
+            shown = ablationmod.component_display(verdicts)
+            self.written += [_write(out / "tables" / "table4_components.md", f"**{vcap}**\n\n" + frame_to_markdown(shown)),
+                             _write(out / "tables" / "table4_components.csv", verdicts.to_csv(index=False))]
+            body += ["<h3>Does each component help?</h3>", htmlmod.table_html(shown),
+                     f'<p class="foot">{htmlmod.html.escape(vcap)}</p>']
         rows = []
         for dataset, (title, pair, task) in self.figure_pairs.items():
             outputs = {m: p for m in variants if (p := self._output(dataset, pair, m)) is not None}

@@ -275,11 +275,14 @@ def cd_diagram(test: RankTest, title: str, stem: Path, names: dict[str, str] | N
 
 
 def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path,
-                  ci: dict[tuple[str, str], tuple[float, float]] | None = None, title: str = "") -> list[Path]:
-    """Fig. 10 style: per metric one bar per ablation variant (mean), with its 95 % CI as error bars and the
+                  ci: dict[tuple[str, str], tuple[float, float]] | None = None, title: str = "",
+                  points: dict[tuple[str, str], Sequence[float]] | None = None) -> list[Path]:
+    """Fig. 10 style: per metric one bar per ablation variant (mean), with an interval as error bars and the
     value printed on each bar; each panel's y axis spans the values (it does not start at 0, the caption says so).
 
-    ``table`` is :func:`fusionbench.report.tables.ablation_table`'s frame; ``ci[(method, metric)]`` = (low, high).
+    ``table`` is :func:`fusionbench.report.ablation.ablation_table`'s frame; ``ci[(method, metric)]`` = (low, high)
+    (the report passes mean ± sd over seeds, or a 95 % CI over pairs for a variant with one seed);
+    ``points[(method, metric)]``: values drawn as dots on the bar (each training seed's mean).
     """
     methods = table.attrs.get("methods") or list(table["Variant"])
     labels = list(table["Variant"])
@@ -295,12 +298,17 @@ def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path,
         high = np.array([(ci or {}).get((m, metric), (np.nan, np.nan))[1] for m in methods], dtype=float)
         err = np.vstack([np.where(np.isfinite(low), means - low, 0), np.where(np.isfinite(high), high - means, 0)])
         x = np.arange(len(labels))
-        lo_all = np.nanmin(np.where(np.isfinite(low), low, means))
-        hi_all = np.nanmax(np.where(np.isfinite(high), high, means))
+        dots = [np.asarray((points or {}).get((m, metric), ()), dtype=float) for m in methods]
+        extra = np.concatenate([d for d in dots if d.size > 1] or [np.array([np.nan])])
+        lo_all = np.nanmin(np.append(np.where(np.isfinite(low), low, means), extra))
+        hi_all = np.nanmax(np.append(np.where(np.isfinite(high), high, means), extra))
         pad = 0.15 * (hi_all - lo_all) if hi_all > lo_all else max(abs(hi_all) * 0.05, 1e-3)
         bottom = lo_all - pad
         ax.bar(x, means - bottom, bottom=bottom, color=colours, yerr=err, capsize=2,
                error_kw={"linewidth": 0.8})
+        for xi, d in zip(x, dots):  # each training seed's mean
+            if d.size > 1:
+                ax.plot(np.full(d.size, xi), d, "o", ms=2.2, color="black", alpha=0.7, zorder=3)
         for xi, v, top in zip(x, means, means + err[1]):
             if np.isfinite(v):
                 ax.text(xi, top + pad * 0.1, f"{v:.3g}", ha="center", va="bottom", fontsize=6)

@@ -8,7 +8,10 @@ A report has three kinds of rows:
   SwinFusion, Ours) with ``mopa`` highlighted; otherwise every method of the
   run that is not a variant, in natural order;
 * the **ablations**: the paper network's presets with ``use_<component>``
-  switches (Table 4 style, own table and figure);
+  switches (Table 4 style, own table and figure); their models trained with
+  other seeds (``mopa.no_mask.seed1``, :func:`fusionbench.train.spec.split_seed`)
+  are not rows of their own anywhere: Table 4 averages them into their
+  preset's row (:mod:`fusionbench.report.ablation`);
 * the **other methods**: everything else of the run (presets such as
   ``mdl.fast`` or ``laplacian_pyramid.mertens``, extra baselines, external
   results), in a table of their own.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from fusionbench.registry import natural_key
+from fusionbench.train.spec import split_seed
 
 # The paper's Tables 1–3 and 5, in its row order (label → registry name).
 PAPER_ORDER: tuple[tuple[str, str], ...] = (
@@ -43,6 +47,13 @@ TASK_PRESETS: dict[str, dict[str, str]] = {"IR-VIS": {"legff": "legff.ivf", "u2f
 def is_variant(method: str) -> bool:
     """A registry preset (``base.preset``) rather than a method's default setting."""
     return "." in method
+
+
+def is_seed_variant(method: str) -> bool:
+    """An ablation preset's model trained with another seed (``mopa.no_mask.seed1``): averaged into its
+    preset's Table 4 row, never a row of its own."""
+    base, seed = split_seed(method)
+    return seed > 0 and bool(ablation_flags(method))
 
 
 def ablation_flags(method: str) -> dict[str, bool]:
@@ -105,8 +116,11 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
            exclude_variants: bool = False) -> Selection:
     """The report's :class:`Selection` from the methods a store holds and the command-line options."""
     available = sorted(set(available), key=natural_key)
-    ablations = [m for m in available if ablation_flags(m) and m != PAPER_HIGHLIGHT]
-    if PAPER_HIGHLIGHT in available and ablation_flags(PAPER_HIGHLIGHT):
+    seeded = [m for m in available if is_seed_variant(m)]
+    available = [m for m in available if m not in seeded]
+    bases = {split_seed(m)[0] for m in seeded}
+    ablations = [m for m in sorted(set(available) | bases, key=natural_key) if ablation_flags(m) and m != PAPER_HIGHLIGHT]
+    if (PAPER_HIGHLIGHT in available or PAPER_HIGHLIGHT in bases) and ablation_flags(PAPER_HIGHLIGHT):
         ablations.append(PAPER_HIGHLIGHT)
     ablations = _ablation_order(ablations)
     patterns, order_list = split_patterns(methods), split_patterns(order)

@@ -181,3 +181,86 @@ def rank_test(scores: pd.DataFrame, metric: str, higher_is_better: bool, alpha: 
     table["p_holm"] = holm(table["p"].to_numpy()) if len(table) else []
     result.wilcoxon_holm = table
     return result
+
+
+def wilcoxon_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired differences (``zero_method='wilcox'``; NaNs dropped);
+    1.0 when every difference is zero, NaN with no difference at all."""
+    diff = np.asarray(diff, dtype=float)
+    diff = diff[np.isfinite(diff)]
+    if diff.size == 0:
+        return float("nan")
+    if np.allclose(diff, 0):
+        return 1.0
+    return float(stats.wilcoxon(diff, zero_method="wilcox").pvalue)
+
+
+def component_effects(values: pd.DataFrame, full: str, without: dict[str, str], metrics: list[str],
+                      higher_is_better: dict[str, bool], alpha: float = 0.05) -> pd.DataFrame:
+    """Does each component help?  Full model against the model without it, over pairs and training seeds.
+
+    ``values``: one row per (variant, seed, key, metric) with column ``value`` (a per-pair score of the
+    model of ``variant`` trained with ``seed``; ``key`` identifies the pair).  ``without[component]`` is
+    the variant lacking that component.  Per component and metric, over the seeds both variants have
+    (``n_seeds``) and the pairs both have in every one of those seeds (``n_pairs``):
+
+    * each pair's value is averaged over the seeds, and ``diff = full − without`` per pair;
+    * ``p``: two-sided Wilcoxon signed-rank test of ``diff`` (:func:`wilcoxon_p`); ``p_holm``: Holm over
+      every (component, metric) row of the table;
+    * the direction is the sign of the matched-pairs rank-biserial correlation of ``diff`` (positive:
+      the full model scores higher), and ``seeds_agree`` counts the seeds whose own ``full − without``
+      differences (same pairs) have a rank-biserial of the same sign;
+    * ``verdict``: ``helps`` (the full model is better in the metric's direction) or ``hurts`` where
+      ``p_holm < alpha`` and, with two or more seeds, every seed agrees; else ``no evidence``.  With one
+      seed the verdict rests on the pairs alone and ``all_seeds`` says ``n/a (1 seed)``: it cannot tell
+      the component's effect from that of the training seed.
+    """
+    rows = []
+    for component, other in without.items():
+        for metric in metrics:
+            sub = values[(values["metric"] == metric) & values["variant"].isin([full, other])]
+            wide = sub.pivot_table(index="key", columns=["variant", "seed"], values="value", aggfunc="first")
+            seeds = sorted(set(s for v, s in wide.columns if v == full) & set(s for v, s in wide.columns if v == other))
+            row = {"component": component, "metric": metric, "full": full, "without": other,
+                   "n_seeds": len(seeds), "n_pairs": 0, "full_mean": np.nan, "without_mean": np.nan,
+                   "mean_diff": np.nan, "median_diff": np.nan, "rank_biserial": np.nan, "p": np.nan,
+                   "seeds_agree": 0}
+            if seeds:
+                f = wide[[(full, s) for s in seeds]].dropna()
+                o = wide.loc[f.index, [(other, s) for s in seeds]].dropna()
+                f = f.loc[o.index]
+                a, b = f.to_numpy(dtype=float), o.to_numpy(dtype=float)
+                diff = a.mean(axis=1) - b.mean(axis=1)
+                if diff.size:
+                    direction = np.sign(rank_biserial(diff))
+                    per_seed = [np.sign(rank_biserial(a[:, i] - b[:, i])) for i in range(len(seeds))]
+                    row.update(n_pairs=int(diff.size), full_mean=float(a.mean()), without_mean=float(b.mean()),
+                               mean_diff=float(diff.mean()), median_diff=float(np.median(diff)),
+                               rank_biserial=rank_biserial(diff), p=wilcoxon_p(diff),
+                               seeds_agree=int(sum(s == direction != 0 for s in per_seed)))
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    finite = np.isfinite(table["p"].to_numpy(dtype=float))
+    table["p_holm"] = np.nan
+    if finite.any():
+        table.loc[finite, "p_holm"] = holm(table.loc[finite, "p"].to_numpy(dtype=float))
+    verdicts, agree = [], []
+    for _, r in table.iterrows():
+        if r["n_seeds"] == 0 or r["n_pairs"] == 0:
+            agree.append("–")
+        elif r["n_seeds"] == 1:
+            agree.append("n/a (1 seed)")
+        else:
+            agree.append(f"{'yes' if r['seeds_agree'] == r['n_seeds'] else 'no'} ({r['seeds_agree']}/{r['n_seeds']})")
+        consistent = r["n_seeds"] == 1 or r["seeds_agree"] == r["n_seeds"]
+        significant = np.isfinite(r["p_holm"]) and r["p_holm"] < alpha and r["rank_biserial"] != 0
+        if significant and consistent and r["n_seeds"] >= 1:
+            better = (r["rank_biserial"] > 0) == bool(higher_is_better.get(r["metric"], True))
+            verdicts.append("helps" if better else "hurts")
+        else:
+            verdicts.append("no evidence")
+    table["all_seeds"] = agree
+    table["verdict"] = verdicts
+    return table

@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
 from .data import display_name, higher_is_better, metric_convention
 from .stats import group_bootstrap_ci
 
@@ -256,39 +257,9 @@ def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
     return " ".join(parts)
 
 
-def ablation_table(scores: pd.DataFrame, variants: dict[str, dict[str, bool]], metrics: list[str],
-                   pairs: list[tuple[str, str]] | None = None,
-                   names: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Table 4 style: component flags (✓/✗), then per metric the mean and std over ``pairs`` (``(dataset, pair)``).
-
-    Columns: ``Variant``, one per component, ``<metric>`` (mean) and ``<metric> std``; the number of pairs is
-    in ``attrs['n_pairs']`` (``{method: n}``), the registry names in ``attrs['methods']``.
-    """
-    names = dict(names or {})
-    df = scores[scores["method"].isin(variants) & scores["metric"].isin(metrics)]
-    if pairs is not None:
-        keys = set(pairs)
-        df = df[[(d, p) in keys for d, p in zip(df["dataset"], df["pair"])]]
-    stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std"])
-    components = list(dict.fromkeys(c for flags in variants.values() for c in flags))  # registration order
-    rows = []
-    for method, flags in variants.items():
-        row: dict[str, object] = {"Variant": names.get(method) or display_name(method)}
-        row.update({c.capitalize(): "✓" if flags.get(c) else "✗" for c in components})
-        for metric in metrics:
-            have = (method, metric) in stats.index
-            row[metric] = float(stats.loc[(method, metric), "mean"]) if have else np.nan
-            row[f"{metric} std"] = float(stats.loc[(method, metric), "std"]) if have else np.nan
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    out.attrs["n_pairs"] = {m: int(df[df["method"] == m]["pair"].nunique()) for m in variants}
-    out.attrs["methods"] = list(variants)
-    out.attrs["metrics"] = list(metrics)
-    return out
-
-
 def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablation") -> str:
-    """Table 4 style LaTeX: centred ✓/✗ component columns, then mean ± std per metric (decimal-aligned)."""
+    """Table 4 style LaTeX: centred ✓/✗ component columns (and ``Seeds``), then mean ± sd per metric
+    (decimal-aligned; :func:`fusionbench.report.ablation.ablation_table` says over what the sd is)."""
     metrics = table.attrs.get("metrics") or [c for c in table.columns if f"{c} std" in table.columns]
     flags = [c for c in table.columns if c != "Variant" and c not in metrics and not c.endswith(" std")]
     decimals = {m: column_digits(table[m]) for m in metrics}

@@ -83,7 +83,9 @@ def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
 
 def weights_stem(name: str, seed: int) -> str:
     """File stem of exported weights: ``<name>`` for seed 0, ``<name>.seed<N>`` for the other seeds."""
-    return name if seed == 0 else f"{name}.seed{seed}"
+    from .spec import seed_variant
+
+    return seed_variant(name, seed)
 
 
 def device_name(device: str) -> str:
@@ -136,10 +138,15 @@ def run(args: argparse.Namespace) -> int:
     from .data import prepare_pairs
     from .loop import train
     from .patches import PatchSet
-    from .spec import get_trainer
+    from .spec import get_trainer, seed_variant, split_seed
 
     t_start = time.time()
     spec, params, name = get_trainer(args.method)
+    if "seed" in params:  # a registered seed variant (mopa.no_mask.seed1): the same run as `NAME --seed N`
+        seed = int(params.pop("seed"))
+        if args.seed is not None and args.seed != seed:
+            raise SystemExit(f"fusionbench train {args.method}: --seed {args.seed} contradicts the variant's seed {seed}")
+        args.seed, name = seed, split_seed(name)[0]
     for item in args.set:
         key, _, value = item.partition("=")
         params[key] = _literal(value)
@@ -149,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         max_patches=args.max_patches, seed=args.seed, threads=args.threads, checkpoint_every_s=ckpt_s,
         stop_after_steps=args.stop_after_steps, progress=False if args.no_progress else None, device=args.device,
         precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
-    out = Path(args.out) if args.out else Path("train_runs") / name
+    out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
     if args.pack:
         from .pack import read_pack
 

@@ -8,6 +8,7 @@ is imported (the methods package, and the SwinFusion trainer module).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -99,6 +100,26 @@ def get_trainer(name: str) -> tuple[TrainSpec, dict[str, Any], str]:
     if base not in TRAINERS:
         raise KeyError(f"method {method.name!r} is not trainable; trainable: {', '.join(list_trainers()) or 'none'}")
     return TRAINERS.get(base).obj, dict(method.params), method.name
+
+
+_SEED_SUFFIX = re.compile(r"^(?P<base>.+)\.seed(?P<seed>\d+)$")
+
+
+def seed_variant(name: str, seed: int) -> str:
+    """The name of ``name`` trained with ``seed``: ``name`` itself for seed 0, else ``name.seed<N>``.
+
+    The one naming rule of training seeds: exported weight stems (``no_mask.seed1.pth``), run labels of
+    ``scripts/device_train.sh`` and registered seed variants (``mopa.no_mask.seed1``) all follow it.
+    """
+    if seed < 0:
+        raise ValueError(f"a training seed is >= 0, not {seed}")
+    return name if seed == 0 else f"{name}.seed{seed}"
+
+
+def split_seed(name: str) -> tuple[str, int]:
+    """Inverse of :func:`seed_variant`: ``("mopa.no_mask", 1)`` for ``mopa.no_mask.seed1``; else ``(name, 0)``."""
+    m = _SEED_SUFFIX.match(name)
+    return (m["base"], int(m["seed"])) if m else (name, 0)
 
 
 def list_trainers() -> list[str]:

@@ -19,6 +19,14 @@ SDNet's (I1 = PET/SPECT, α = 0.5, 0/1 S from the stronger Sobel gradient),
 configuration, with its committed weights).  A preset without committed
 weights is registered and trainable, and reports why it cannot run.
 
+Seeds (issue 19): every preset takes ``seed`` (default 0):
+``create_method("mopa.no_mask", seed=1)`` loads ``weights/no_mask.seed1.pth``
+(+ ``.sha256``, ``.json``), the file ``fusionbench train mopa.no_mask --seed 1
+--export DIR`` writes.  The nine Table 4 presets are also registered per
+extra seed as ``mopa[.<preset>].seed<N>`` (N = 1, 2), because the runner
+selects methods by name; ``fusionbench train mopa.no_mask.seed1`` trains
+seed 1.
+
 Fidelity: there is nothing to compare with (no official code, weights or
 outputs).  The committed ``mopa`` weights come from a REDUCED CPU schedule
 awaiting the device run of the paper's §2 schedule (``weights/README.md``,
@@ -39,7 +47,7 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_array, load_state
 from fusionbench.train import TrainConfig, TrainSpec, register_trainer
 
-from .presets import LEAVE_ONE_OUT, PRESETS, TABLE4, registered_name
+from .presets import EXTRA_SEEDS, LEAVE_ONE_OUT, PRESETS, SEEDED, TABLE4, registered_name, seeded_name, split_seed
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: "2": width 5, cascade attention, SDNet's reading of Eq. 11-12, PET+SPECT training pairs ("1": docs/paper_network.md)
@@ -66,25 +74,32 @@ def preset_params(preset: str) -> dict[str, Any]:
     return {"preset": preset, **DEFAULT_PARAMS, **PRESETS[preset]}
 
 
-def weights_file(preset: str) -> Path:
-    return WEIGHTS_DIR / f"{preset}.pth"
+def weights_file(preset: str, seed: int = 0) -> Path:
+    """``weights/<preset>.pth`` (seed 0) or ``weights/<preset>.seed<N>.pth``: the stem ``--export`` writes."""
+    from fusionbench.train.cli import weights_stem
+
+    return WEIGHTS_DIR / f"{weights_stem(preset, seed)}.pth"
 
 
-def load_state_dict(preset: str) -> dict[str, Any]:
-    """The committed state dict of ``preset``, verified against its ``<preset>.sha256`` sidecar."""
-    path = weights_file(preset)
+def _train_command(preset: str, seed: int) -> str:
+    return f"fusionbench train {registered_name(preset)}{f' --seed {seed}' if seed else ''} --export {WEIGHTS_DIR}"
+
+
+def load_state_dict(preset: str, seed: int = 0) -> dict[str, Any]:
+    """The committed state dict of ``preset`` (trained with ``seed``), verified against its ``.sha256`` sidecar."""
+    path = weights_file(preset, seed)
     if not path.is_file():
-        raise FileNotFoundError(unavailable_message(preset))
-    return load_state(path, fix=f"re-export with `fusionbench train {registered_name(preset)} --export {WEIGHTS_DIR}`")
+        raise FileNotFoundError(unavailable_message(preset, seed))
+    return load_state(path, fix=f"re-export with `{_train_command(preset, seed)}`")
 
 
-def unavailable_message(preset: str) -> str:
-    """Why ``preset`` has no weights, and the command that makes them."""
+def unavailable_message(preset: str, seed: int = 0) -> str:
+    """Why ``preset`` (trained with ``seed``) has no weights, and the command that makes them."""
     why = ("its architecture changed in version 2 (width 5); the version-1 weights no longer load"
-           if preset in TABLE4 else "no weights were trained for it yet")
-    return (f"weights of mopa preset {preset!r} are not committed ({why}); they await the device run "
-            f"(docs/training.md), or train them with `fusionbench train {registered_name(preset)} "
-            f"--export {WEIGHTS_DIR}`")
+           if preset in TABLE4 and seed == 0 else "no weights were trained for it yet")
+    which = f"mopa preset {preset!r}" + (f" with training seed {seed}" if seed else "")
+    return (f"weights of {which} ({weights_file(preset, seed).name}) are not committed ({why}); they await the "
+            f"device run (docs/training.md), or train them with `{_train_command(preset, seed)}`")
 
 
 def build_model(params: dict[str, Any]):
@@ -148,23 +163,23 @@ class MOPA(TorchMethod):
     """
 
     @staticmethod
-    def cache_token(preset: str = "mopa", **_: Any) -> str:
+    def cache_token(preset: str = "mopa", seed: int = 0, **_: Any) -> str:
         """The committed sha256 of the preset's weights, so retrained weights never reuse cached outputs."""
-        sha = weights_file(preset).with_suffix(".sha256")
+        sha = weights_file(preset, seed).with_suffix(".sha256")
         return sha.read_text().split()[0][:16] if sha.is_file() else "missing"
 
-    def __init__(self, preset: str = "mopa", threads: int | None = None, **params: Any):
+    def __init__(self, preset: str = "mopa", threads: int | None = None, seed: int = 0, **params: Any):
         super().__init__(threads=threads)
         net = build_model({**preset_params(preset), **params})
-        net.load_state_dict(load_state_dict(preset))
+        net.load_state_dict(load_state_dict(preset, seed))
         net.decoupler = None  # inference: fused image only
-        self.preset = preset
+        self.preset, self.seed = preset, seed
         self.network = net.eval()
 
     @staticmethod
-    def unavailable_reason(preset: str = "mopa", **_: Any) -> str | None:
-        """Why the preset cannot run (its committed weights are absent), or ``None``."""
-        return None if weights_file(preset).is_file() else unavailable_message(preset)
+    def unavailable_reason(preset: str = "mopa", seed: int = 0, **_: Any) -> str | None:
+        """Why the preset (trained with ``seed``) cannot run (its committed weights are absent), or ``None``."""
+        return None if weights_file(preset, seed).is_file() else unavailable_message(preset, seed)
 
     @staticmethod
     def torch_inputs(size: tuple[int, int] = (256, 256)):
@@ -189,21 +204,34 @@ class MOPA(TorchMethod):
 
 
 _DISPLAY = {"mopa": "Ours (Di et al. 2025)"}
-for _preset in PRESETS:
+
+
+def _register(preset: str, seed: int = 0) -> None:
+    label = _DISPLAY.get(preset, f"Ours ({preset.replace('_', ' ')})")
+    what = ("Di et al. 2025 mask optimisation + parallel attention network" if preset == "mopa"
+            else f"Di et al. 2025 network, preset '{preset}'")
     register_method(
-        registered_name(_preset),
-        display_name=_DISPLAY.get(_preset, f"Ours ({_preset.replace('_', ' ')})"),
+        seeded_name(preset, seed),
+        display_name=label if seed == 0 else f"{label} [seed {seed}]",
         family="deep",
         citation=CITATION,
         colour="luma",
         deterministic=True,
         version=VERSION,
-        params=preset_params(_preset),
-        description=("Di et al. 2025 mask optimisation + parallel attention network" if _preset == "mopa"
-                     else f"Di et al. 2025 network, preset '{_preset}'"),
+        # seed 0 keeps the params it always had (no "seed" key: the method keys of stored results stay valid)
+        params=preset_params(preset) if seed == 0 else {**preset_params(preset), "seed": seed},
+        description=what if seed == 0 else f"{what}, training seed {seed}",
         uses_torch=True,
         trainable=True,
     )(MOPA)
 
-__all__ = ["DEFAULT_PARAMS", "LEAVE_ONE_OUT", "MOPA", "PAPER_SCHEDULE", "PRESETS", "TABLE4", "build_model",
-           "load_state_dict", "loss", "make_loss", "prepare", "preset_params", "weights_file"]
+
+for _preset in PRESETS:
+    _register(_preset)
+for _preset in SEEDED:
+    for _seed in EXTRA_SEEDS:
+        _register(_preset, _seed)
+
+__all__ = ["DEFAULT_PARAMS", "EXTRA_SEEDS", "LEAVE_ONE_OUT", "MOPA", "PAPER_SCHEDULE", "PRESETS", "SEEDED", "TABLE4",
+           "build_model", "load_state_dict", "loss", "make_loss", "prepare", "preset_params", "seeded_name",
+           "split_seed", "weights_file"]

@@ -17,10 +17,21 @@ Every preset is a set of overrides of the registered ``mopa`` configuration
 * ``v1``: the configuration of fusionbench's first ``mopa`` (width 4,
   parallel attention, α = 1 with I1 = MRI, soft S, 60 pairs per task), kept
   with its committed weights for comparison.
+
+Training seeds: every preset takes a ``seed`` parameter (default 0), e.g.
+``create_method("mopa.no_mask", seed=1)``, which loads the weights trained
+with ``fusionbench train mopa.no_mask --seed 1`` (``weights/no_mask.seed1.pth``).
+The runner selects methods by name only, so the nine Table 4 presets
+(:data:`SEEDED`) are also registered once per extra seed of :data:`EXTRA_SEEDS`
+as ``<name>.seed<N>`` (``mopa.seed1``, ``mopa.no_mask.seed2``; a further
+``.tag``, as timm names a model's pretrained tags); the name without a suffix
+is seed 0.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from fusionbench.train.spec import seed_variant, split_seed
 
 COMPONENTS = ("mask", "attention", "contrast", "decouple")
 
@@ -57,3 +68,18 @@ LEAVE_ONE_OUT = tuple(f"no_{c}" for c in COMPONENTS)
 def registered_name(preset: str) -> str:
     """``mopa`` for the full model, ``mopa.<preset>`` for the others."""
     return "mopa" if preset == "mopa" else f"mopa.{preset}"
+
+
+#: the presets Table 4 is computed from (issue 19): the four keep-one, the four leave-one-out and the full model
+SEEDED = TABLE4[:-1] + LEAVE_ONE_OUT + ("mopa",)
+#: the training seeds registered as ``<name>.seed<N>`` beside each :data:`SEEDED` preset (seed 0 = the plain name)
+EXTRA_SEEDS = (1, 2)
+
+
+def seeded_name(preset: str, seed: int = 0) -> str:
+    """The registered name of ``preset`` trained with ``seed``: ``mopa.no_mask`` (0), ``mopa.no_mask.seed1``."""
+    return seed_variant(registered_name(preset), seed)
+
+
+__all__ = ["COMPONENTS", "EXTRA_SEEDS", "LEAVE_ONE_OUT", "PRESETS", "SEEDED", "TABLE4", "registered_name",
+           "seeded_name", "split_seed", "switches"]

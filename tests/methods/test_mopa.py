@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from fusionbench.methods.mopa import (DEFAULT_PARAMS, LEAVE_ONE_OUT, PRESETS, TABLE4, VERSION, build_model,
                                       load_state_dict, preset_params, weights_file)
 from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask, reflect_pad
-from fusionbench.methods.mopa.presets import registered_name
+from fusionbench.methods.mopa.presets import EXTRA_SEEDS, SEEDED, registered_name, seeded_name
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -215,7 +215,10 @@ def test_paper_flop_convention_is_calibrated_on_table5(weights_home):
 
 def test_registry():
     names = fusionbench.list_methods("mopa*")
-    assert set(names) == {registered_name(p) for p in PRESETS}
+    assert set(names) == {registered_name(p) for p in PRESETS} | {seeded_name(p, s) for p in SEEDED for s in EXTRA_SEEDS}
+    assert len(SEEDED) == 9 and "mopa.no_mask.seed2" in names and "mopa.seed1" in names
+    assert fusionbench.method_info("mopa.no_mask.seed1").params == {**preset_params("no_mask"), "seed": 1}
+    assert "seed" not in fusionbench.method_info("mopa.no_mask").params  # seed 0: method keys of stored results kept
     info = fusionbench.method_info("mopa")
     assert info.trainable and info.uses_torch and info.colour == "luma" and info.version == VERSION == "2"
     assert info.params == {"preset": "mopa", **DEFAULT_PARAMS}
@@ -274,3 +277,44 @@ def test_unavailable_reason_and_profile():
     assert both["gflops_2mac"] == pytest.approx(3.569484684) and both["gmac"] == pytest.approx(1.784742342)
     assert both["gflops_paper"] == pytest.approx(1.784742342 * 1.318)  # 2.352, paper: 2.531
     assert profile.params("mopa.v1") == 17467
+
+
+def test_seed_parameter_and_seed_variants_load_the_exported_names(tmp_path, monkeypatch, shared_dir):
+    """`fusionbench train mopa.no_mask --seed 1 --export DIR` writes what create_method(..., seed=1) and the
+    registered `mopa.no_mask.seed1` load; absent weights are unavailable with the file and the command."""
+    import argparse
+    import json
+
+    from fusionbench.methods import mopa
+    from fusionbench.train import cli
+    from fusionbench.train.pack import write_pack
+
+    assert weights_file("no_mask", 1).name == "no_mask.seed1.pth" and weights_file("no_mask").name == "no_mask.pth"
+    monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "w")
+    reason = fusionbench.create_method("mopa.no_mask", seed=1).unavailable_reason()
+    assert "no_mask.seed1.pth" in reason and "fusionbench train mopa.no_mask --seed 1" in reason
+    assert fusionbench.create_method("mopa.no_mask.seed1").unavailable_reason() == reason
+    pack = write_pack(["mopa.no_mask"], tmp_path / "p.fbpack", shared_dir / "data", max_pairs=1)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    tiny = ["--pack", str(pack), "--epochs", "1", "--patch-size", "32", "--stride", "64", "--max-patches", "4",
+            "--batch-size", "2", "--no-progress", "--export", str(tmp_path / "w")]
+    # the registered seed variant trains exactly `NAME --seed N`: same name, same pack entry, same stem
+    assert cli.run(parser.parse_args(["mopa.no_mask.seed1", "--out", str(tmp_path / "r1"), *tiny])) == 0
+    assert cli.run(parser.parse_args(["mopa.no_mask", "--seed", "1", "--out", str(tmp_path / "r2"), *tiny])) == 0
+    with pytest.raises(SystemExit, match="contradicts"):
+        cli.run(parser.parse_args(["mopa.no_mask.seed1", "--seed", "2", "--out", str(tmp_path / "r3"), *tiny]))
+    w = tmp_path / "w"
+    assert sorted(p.name for p in w.iterdir()) == ["no_mask.seed1.json", "no_mask.seed1.pth", "no_mask.seed1.sha256"]
+    a = torch.load(tmp_path / "r1" / "final.pth", weights_only=True)
+    b = torch.load(tmp_path / "r2" / "final.pth", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    prov = json.loads((w / "no_mask.seed1.json").read_text())
+    assert prov["method"] == "mopa.no_mask" and prov["seed"] == 1 and "seed" not in prov["params"]
+    for method in (fusionbench.create_method("mopa.no_mask", seed=1), fusionbench.create_method("mopa.no_mask.seed1")):
+        assert method.unavailable_reason() is None
+        out = method(np.full((32, 32), 0.3, np.float32), np.full((32, 32), 0.6, np.float32))
+        assert out.shape == (32, 32)
+    assert fusionbench.create_method("mopa.no_mask").unavailable_reason() is not None  # seed 0 still absent
+    assert (fusionbench.create_method("mopa.no_mask.seed1").cache_key()
+            != fusionbench.create_method("mopa.no_mask.seed2").cache_key())

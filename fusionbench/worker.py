@@ -9,6 +9,14 @@ Exactly the path of :func:`fusionbench.fuse`: load and validate, split colour,
 fuse, merge colour, quantise; then score the BT.601 luma with every requested
 preset.
 
+Per task, a worker process decodes the pair once and keeps it (with the
+source lumas the metrics see) in a small cache (:data:`PAIR_CACHE_BYTES`), so
+the other methods' tasks on that pair neither decode nor convert it again;
+methods are built (weights loaded) once per worker; the scores come from one
+:func:`fusionbench.metrics.evaluate` call (intermediates shared between
+presets); the output is encoded at zlib level 1 (lossless, 2.5x faster to
+encode than level 6, about the same size).  ``docs/runner.md`` has the timings.
+
 Per-pair timeout: in a process's main thread (local pool, ``--workers 0``) a
 ``SIGALRM`` timer; in any other thread (a Dask worker runs tasks in threads,
 where signals cannot reach) the fusion runs in a child process that is killed
@@ -25,6 +33,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -285,13 +294,73 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
     return fused, time.perf_counter() - start
 
 
+#: zlib level of the fused PNGs: level 1 encodes a fused 256² RGB image in ~3 ms where the default 6 takes
+#: ~7.5 ms, and the files are within a few per cent of the same size (lossless either way; docs/runner.md)
+PNG_COMPRESS_LEVEL = 1
+
+
 def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of a uint8 grey or RGB image (the bytes :func:`fusionbench.io.save_png` writes)."""
+    """Lossless PNG bytes of a uint8 grey or RGB image (zlib level :data:`PNG_COMPRESS_LEVEL`; the pixels
+    :func:`fusionbench.io.save_png` would write, in a faster-to-encode file)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
+
+
+#: bytes of decoded pairs a worker keeps (least recently used dropped first)
+PAIR_CACHE_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class _LoadedPair:
+    a: np.ndarray
+    b: np.ndarray
+    luma_a: np.ndarray  # the uint8 greys the metrics see (:func:`fusionbench.api.scoring_view`)
+    luma_b: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.a.nbytes + self.b.nbytes + self.luma_a.nbytes + self.luma_b.nbytes
+
+
+_PAIRS: "OrderedDict[tuple[str, str, str, str | None, str | None], _LoadedPair]" = OrderedDict()
+PAIR_CACHE_STATS = {"hits": 0, "misses": 0}
+
+
+def _pair_key(task: Task) -> tuple[str, str, str, str | None, str | None] | None:
+    """What identifies a task's decoded pair in this worker (``None``: not cached, the pair has no digest)."""
+    if not task.pair_sha256:
+        return None
+    return (task.pair_sha256, task.a.name, task.b.name, task.a.url, task.b.url)
+
+
+def load_pair(task: Task) -> _LoadedPair:
+    """The task's two images, decoded and checked, with their scoring lumas (cached per worker process).
+
+    Keyed by the pair's sha256 and the two sources' names, so a changed file (a new digest) is decoded
+    again; the arrays are never handed to a method (callers get copies, see :func:`run_task`)."""
+    from .colour import luma_uint8
+    from .io import check_pair
+
+    key = _pair_key(task)
+    if key is not None and key in _PAIRS:
+        _PAIRS.move_to_end(key)
+        PAIR_CACHE_STATS["hits"] += 1
+        return _PAIRS[key]
+    a = task.a.load()
+    b = task.b.load()
+    check_pair(a, b, task.a.name, task.b.name)
+    pair = _LoadedPair(a, b, luma_uint8(a), luma_uint8(b))
+    for arr in (pair.a, pair.b, pair.luma_a, pair.luma_b):
+        arr.flags.writeable = False
+    PAIR_CACHE_STATS["misses"] += 1
+    if key is not None and pair.nbytes <= PAIR_CACHE_BYTES:
+        _PAIRS[key] = pair
+        while sum(p.nbytes for p in _PAIRS.values()) > PAIR_CACHE_BYTES:
+            _PAIRS.popitem(last=False)
+    return pair
 
 
 def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bytes | None]:
@@ -307,15 +376,35 @@ def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     return fused, None
 
 
+def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tuple[str, ...],
+          result: TaskResult) -> None:
+    """Score the fused image's luma against the source lumas with every preset into ``result``.
+
+    One :func:`fusionbench.metrics.evaluate` call (presets share intermediates); if it raises, each preset is
+    computed on its own so that only the failing ones are recorded as ``score`` failures."""
+    from fusionbench.metrics import compute, evaluate
+
+    from .colour import luma_uint8
+
+    luma_f = luma_uint8(fused)
+    try:
+        result.scores.update({name: float(v) for name, v in evaluate(luma_f, luma_a, luma_b, list(metrics)).items()})
+        return
+    except Exception:  # noqa: BLE001 - find which preset failed
+        pass
+    for name in metrics:
+        try:
+            result.scores[name] = float(compute(name, luma_f, luma_a, luma_b))
+        except Exception as exc:
+            result.failures.append(Failure.from_exception("score", exc, metric=name))
+
+
 def run_task(task: Task) -> TaskResult:
     """Fuse (unless given an image) and score one pair; never raises."""
-    from .io import check_pair
-
     result = TaskResult.of(task, worker=worker_name())
     try:
-        a = task.a.load()
-        b = task.b.load()
-        check_pair(a, b, task.a.name, task.b.name)
+        pair = load_pair(task)
+        a, b = pair.a.copy(), pair.b.copy()  # a method may write into its inputs: never into the cached pair
         if task.given is not None:
             fused, result.png = _given_image(task, a, b)
         else:
@@ -324,14 +413,5 @@ def run_task(task: Task) -> TaskResult:
     except Exception as exc:  # recorded, never fatal
         result.failures.append(Failure.from_exception("fuse", exc))
         return result
-
-    from .api import scoring_view
-    from .metric_registry import create_metric
-
-    view = scoring_view(fused, a, b)
-    for name in task.metrics:
-        try:
-            result.scores[name] = float(create_metric(name)(view.fused, view.a, view.b))
-        except Exception as exc:
-            result.failures.append(Failure.from_exception("score", exc, metric=name))
+    score(fused, pair.luma_a, pair.luma_b, task.metrics, result)
     return result

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from typing import Any, Callable, Iterable, Iterator
 
+from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
 from .worker import Task, TaskResult, run_task
 
 Log = Callable[[str], None]
@@ -43,7 +44,7 @@ def _init_worker(threads: int) -> None:
     """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
-    os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
+    os.environ[WORKER_THREADS_ENV] = str(threads)
 
 
 def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[TaskResult]:
@@ -112,11 +113,11 @@ def _apply_thread_cap(threads: int) -> int:
     """On a worker: cap BLAS/OpenMP/numba/torch/FFT threads of what it runs next (fusion children included),
     and tune its allocator (:func:`_tune_malloc`)."""
     _tune_malloc()
-    if os.environ.get("FUSIONBENCH_WORKER_THREADS_FIXED"):  # set by the worker's own options: keep it
-        return int(os.environ["FUSIONBENCH_WORKER_THREADS"])
+    if worker_threads_fixed():  # set by the worker's own options: keep its cap
+        return worker_threads() or os.cpu_count() or 1  # what it runs with: its own cap, else every core
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
-    os.environ["FUSIONBENCH_WORKER_THREADS"] = str(threads)
+    os.environ[WORKER_THREADS_ENV] = str(threads)
     # libraries already loaded in this worker read their variables at import: set them at run time too
     try:
         from threadpoolctl import threadpool_limits

@@ -27,7 +27,9 @@
 #                `shim` forces the shim (no install at all)
 #
 # Written under $OUT: runs/LABEL/ (checkpoint.pt, log.csv, loss.png, provenance.json, final.pth),
-# weights/<stem>.pth + .sha256 + .json (finished jobs), logs/LABEL.log, env.txt, summary.csv.
+# weights/<stem>.pth + .sha256 + .json (finished jobs), logs/LABEL.log, env.txt, summary.csv (per job),
+# throughput.json + throughput.csv (models in parallel, per-model steady steps/s, aggregate steps/s, time left;
+# fusionbench/train/throughput.py).  scripts/device_throughput.sh sweeps PARALLEL with this script.
 # Exit status: 0 when every job exited 0 (finished or stopped for a budget), 1 otherwise.
 set -u -o pipefail
 
@@ -102,6 +104,7 @@ fi
 # ---------------------------------------------------------------- the jobs
 if [ "$JOBS_FILE" = - ]; then mapfile -t LINES; else mapfile -t LINES <"$JOBS_FILE"; fi
 pids=(); labels=()
+t_jobs=$(date +%s.%N)
 for line in "${LINES[@]}"; do
   line="${line%%#*}"; read -r -a words <<<"$line"
   [ "${#words[@]}" -eq 0 ] && continue
@@ -121,19 +124,13 @@ for i in "${!pids[@]}"; do
   if wait "${pids[$i]}"; then log "done ${labels[$i]}"; else log "FAILED ${labels[$i]} (logs/${labels[$i]}.log)"; status=1; fi
 done
 
-# ---------------------------------------------------------------- summary
-"$PYTHON" - "$OUT" "${labels[@]}" >"$OUT/summary.csv" <<'PY'
-import json, sys, pathlib
-out = pathlib.Path(sys.argv[1])
-print("label,steps_done,steps,finished,steps_per_s,train_seconds,final_total,device")
-for label in sys.argv[2:]:
-    p = out / "runs" / label / "provenance.json"
-    if not p.is_file():
-        print(f"{label},,,,,,,failed")
-        continue
-    r = json.loads(p.read_text())
-    print(f"{label},{r['steps_done']},{r['schedule']['steps']},{r['finished']},{r['steps_per_s']},"
-          f"{r['train_seconds']},{r['final_losses'].get('total', '')},{r['device']}")
-PY
-cat "$OUT/summary.csv" >&2
+# ---------------------------------------------------------------- summary and throughput
+wall=$(awk -v a="$t_jobs" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [ "${#labels[@]}" -gt 0 ]; then
+  # stdlib only: runs as a file, whatever made fusionbench importable
+  "$PYTHON" "$ROOT/fusionbench/train/throughput.py" "$OUT" --parallel "$PARALLEL" --wall-seconds "$wall" \
+    "${labels[@]}" 2>"$OUT/logs/throughput.log" || log "throughput summary failed (logs/throughput.log)"
+  cat "$OUT/summary.csv" >&2
+  log "throughput: $(cat "$OUT/throughput.json" 2>/dev/null | tr -d '\n ' )"
+fi
 exit $status

@@ -112,6 +112,9 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
         "torch": torch.__version__, "wall_seconds": round(wall_s, 1), "train_seconds": round(result.elapsed_s, 1),
         "steps_per_s": round(result.steps_per_s, 3), "final_losses": result.final_terms, "seed": config.seed,
         "pairs": pairs, "data": data, "params": params,
+        # this call alone (throughput of a device session; several processes may have shared the device)
+        "call": {"steps": result.call_steps, "loop_seconds": round(result.call_seconds, 2),
+                 "steady_steps_per_s": round(result.steady_steps_per_s, 4)},
     }
 
 

@@ -57,6 +57,9 @@ class TrainResult:
     elapsed_s: float
     final_terms: dict[str, float] = field(default_factory=dict)
     patches_per_s: float = 0.0
+    call_steps: int = 0  # steps of this call (a resumed run's earlier calls excluded)
+    call_seconds: float = 0.0  # wall time of this call's loop, checkpoints included
+    steady_steps_per_s: float = 0.0  # this call's wall rate after its first WARMUP_STEPS steps (0: too few steps)
 
     @property
     def final_path(self) -> Path:
@@ -66,6 +69,10 @@ class TrainResult:
     def steps_per_s(self) -> float:
         """Optimiser steps per second of training compute (all calls of a resumed run together)."""
         return min(self.steps, self.total_steps) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+#: steps of a call left out of its steady-state rate (CUDA context, kernel selection, caches warming up)
+WARMUP_STEPS = 10
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -280,6 +287,7 @@ def _train(
     t_log = time.perf_counter()
     t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
+    start_step, t_warm = step, None
     while step < stop:
         epoch, pos = divmod(step, steps_per_epoch)
         order = epoch_order(len(patches), config.seed, epoch)
@@ -313,6 +321,8 @@ def _train(
                 or out_of_time):
             checkpoint()
             t_ckpt = time.monotonic()
+        if step - start_step == WARMUP_STEPS:
+            t_warm = time.monotonic()
         if out_of_time:
             break
     bar.close()
@@ -322,6 +332,10 @@ def _train(
                  for k, v in model.state_dict().items()}
         torch.save(state, out_dir / "final.pth")
         checkpoint()
+    t_end = time.monotonic()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms
-    return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps)
+    steady = ((step - start_step - WARMUP_STEPS) / (t_end - t_warm)
+              if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm else 0.0)
+    return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - start_step,
+                       t_end - t_call, steady)

@@ -212,9 +212,38 @@ def test_device_script_smoke_training_on_cpu(small_pack, tmp_path):
     assert json.loads((out / "runs" / "mopa.seed1" / "provenance.json").read_text())["steps_done"] == 5
     summary = (out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("label,") and summary[1].startswith("mopa,20,20,True")
+    assert summary[0].endswith("call_steps,call_loop_seconds,steady_steps_per_s,parallel")
+    thr = json.loads((out / "throughput.json").read_text())  # what a device session reads to choose PARALLEL
+    assert thr["jobs"] == 2 and thr["parallel"] == 2 and thr["failed"] == 0 and thr["steps_this_call"] == 25
+    assert thr["per_model_steady_steps_per_s_median"] > 0 and thr["aggregate_steps_per_s"] > 0
+    assert thr["remaining_steps"] == 15 and thr["remaining_seconds_at_aggregate"] > 0  # mopa.seed1 stopped at 5/20
+    assert (out / "throughput.csv").read_text().startswith("jobs,failed,parallel,")
+    assert prov["call"]["steps"] == 20 and prov["call"]["steady_steps_per_s"] > 0
     assert "fusionbench from a PYTHONPATH shim" in proc.stderr
     build = __import__("fusionbench.methods.mopa", fromlist=["build_model"])
     build.build_model(build.preset_params("mopa")).load_state_dict(torch.load(pth, weights_only=True))
+
+
+@pytest.mark.slow  # ~55 s on the shared CPU (two probes, three trainings, the script set-up twice)
+def test_throughput_sweep_on_cpu(small_pack, tmp_path):
+    """scripts/device_throughput.sh: PARALLEL 1 and 2 on two tiny jobs; the sweep table and the best level."""
+    out = tmp_path / "out"
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text("mopa --seed 3 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4 --max-minutes 8\n"
+                    "mopa.mask_only --seed 4 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4\n")
+    env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "PACK": str(small_pack), "PYTHON": sys.executable,
+           "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_throughput.sh"), str(jobs), "1 2", "12"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = (out / "throughput_sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("jobs,failed,parallel,") and [r.split(",")[2] for r in rows[1:]] == ["1", "2"]
+    best = int((out / "best_parallel.txt").read_text())
+    assert best in (1, 2) and f"best PARALLEL={best}" in proc.stderr
+    p2 = json.loads((out / "probe" / "p2" / "throughput.json").read_text())
+    assert p2["steps_this_call"] == 24 and p2["remaining_steps"] == 2 * 20 - 24
+    assert not list((out / "probe" / "p2" / "weights").glob("*.pth"))  # probes export nothing
+    assert (out / "probe" / "p2" / "runs" / "mopa.mask_only.seed4" / "checkpoint.pt").is_file()
 
 
 @pytest.mark.parametrize("jobs", sorted((ROOT / "scripts" / "device_jobs").glob("*.txt")), ids=lambda p: p.stem)

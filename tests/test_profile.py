@@ -117,3 +117,12 @@ def test_conv_peak_counts_two_flops_per_mac(monkeypatch):
     assert profile.conv_peak_gflops_per_s((8, 8), channels=4) == pytest.approx(2 * 4 * 4 * 9 * 64 / 1e9)
     monkeypatch.undo()
     assert profile.conv_peak_gflops_per_s((32, 32), channels=8, repeat=1) > 0
+
+
+def test_gflops_conventions_of_the_toy_and_of_mopa(toys, weights_home):
+    """The paper's convention is GMAC × PAPER_FLOPS_PER_MAC; mopa at 256² gives 2.352 against the paper's 2.5314."""
+    toy = profile.gflops_conventions("_profile_toy", size=(16, 16))
+    assert toy["gflops_2mac"] == pytest.approx(2 * toy["gmac"])
+    assert toy["gflops_paper"] == pytest.approx(toy["gmac"] * profile.PAPER_FLOPS_PER_MAC)
+    assert profile.gflops_conventions("average") is None
+    assert profile.gflops_conventions("mopa")["gflops_paper"] == pytest.approx(2.352, abs=0.001)

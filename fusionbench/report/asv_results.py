@@ -78,13 +78,17 @@ def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
-    """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters."""
+    """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters, achieved
+    GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``; NaN if absent)."""
     if frame.empty or "method" not in frame.columns:
-        return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params"])
+        return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
+                                     "fraction_of_conv_peak"])
     frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith("benchmark_methods.")])
     pivot = frame.pivot_table(index="method", columns="name", values="value", aggfunc="last")
     out = pd.DataFrame(index=pivot.index)
     out["seconds_per_pair"] = pivot.get("time_fuse", pd.Series(dtype=float)) / n_pairs
     out["gflops"] = pivot.get("track_gflops", pd.Series(dtype=float))
     out["params"] = pivot.get("track_params", pd.Series(dtype=float))
+    out["gflops_per_s"] = pivot.get("track_gflops_per_s", pd.Series(dtype=float))
+    out["fraction_of_conv_peak"] = pivot.get("track_fraction_of_conv_peak", pd.Series(dtype=float))
     return out.reset_index()

@@ -539,7 +539,8 @@ class _Context:
                           "other load on the machine not controlled)")
         caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
                    f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
-                   "parameters of the inference modules in millions; n/a: not a torch method.")
+                   "parameters of the inference modules in millions; n/a: not a torch method. "
+                   + costmod.throughput_caption(table))
         notes = [f"{self.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
                  if isinstance(r.note, str) and r.note.startswith("not profiled")]
         shown = table.drop(columns=["method"])
@@ -547,7 +548,9 @@ class _Context:
             _write(self.out / "tables" / "table5_cost.md", f"**{caption}**\n\n" + frame_to_markdown(shown)
                    + ("\n" + "; ".join(notes) + "\n" if notes else "")),
             _write(self.out / "tables" / "table5_cost.tex", frame_to_latex(
-                shown, caption, label="tab:cost", formats={"Params (M)": _params_fmt, "GFLOPs": _gflops_fmt})),
+                shown, caption, label="tab:cost", formats={"Params (M)": _params_fmt, "GFLOPs": _gflops_fmt,
+                                                           "GFLOP/s": _gflops_fmt,
+                                                           "Fraction of conv peak": _gflops_fmt})),
             _write(self.out / "tables" / "table5_cost.csv", table.to_csv(index=False))]
         beside = paper.beside_table5(table)
         self.written += [_write(self.out / "tables" / "paper_vs_ours_table5.md", frame_to_markdown(beside)),

@@ -6,6 +6,12 @@ run's own measured fusion seconds, or asv's figures when ``--bench`` ran (or an 
   methods: n/a).  Profiles are cached in ``results/profile.csv`` beside the
   export, keyed by method and registered version, so a regeneration does not
   profile again.
+* **Achieved GFLOP/s** (torch methods): GFLOPs over the best-of-3 wall time of that same forward pass,
+  and that over a plain 3×3 convolution's GFLOP/s (the machine's conv peak,
+  :func:`fusionbench.profile.conv_peak_gflops_per_s`) measured in the same process: asv's
+  ``track_gflops_per_s`` / ``track_fraction_of_conv_peak`` when asv results are given, else measured by
+  :func:`profile_methods` (``forward_s`` and ``conv_peak`` columns of the cache, with the torch thread
+  count in ``threads``); ``attrs['throughput_source']`` says which.
 * **Time per pair**: the mean of the store's ``outputs.seconds`` (the worker's
   wall time of one fusion, colour protocol included, weights already loaded)
   over the paper's 20 pairs where the run has them, else over every pair of the
@@ -23,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 Log = Callable[[str], None]
-PROFILE_COLUMNS = ["method", "version", "params", "gflops", "note"]
+PROFILE_COLUMNS = ["method", "version", "params", "gflops", "note", "forward_s", "conv_peak", "threads"]
 
 
 def _version(method: str) -> str:
@@ -35,30 +41,53 @@ def _version(method: str) -> str:
         return ""
 
 
-def profile_methods(methods: list[str], cache: Path | None = None, log: Log | None = None) -> pd.DataFrame:
-    """``method, version, params, gflops, note`` for ``methods``; cached rows of the same version are reused."""
+def _finite(value: object) -> bool:
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return bool(np.isfinite(number))
+
+
+def profile_methods(methods: list[str], cache: Path | None = None, log: Log | None = None,
+                    throughput: bool = True) -> pd.DataFrame:
+    """:data:`PROFILE_COLUMNS` for ``methods``; cached rows of the same version are reused.
+
+    ``throughput``: also time each torch method's forward pass (``forward_s``, best of 3 at 256², torch's
+    current thread count in ``threads``) and the machine's conv peak (``conv_peak``, GFLOP/s, measured once
+    per call); a cached row without them (an older cache) gets them measured now.
+    """
+    import torch
+
     from fusionbench import profile
 
     log = log or (lambda msg: None)
     cached = pd.read_csv(cache, dtype={"version": str}, keep_default_na=False, na_values=[""]) \
         if cache is not None and cache.is_file() else pd.DataFrame(columns=PROFILE_COLUMNS)
     rows = []
+    peak: list[float] = []
     for m in methods:
         hit = cached[(cached["method"] == m) & (cached["version"].astype(str) == _version(m))]
         if not hit.empty:
-            rows.append(hit.iloc[0].to_dict())
-            continue
-        row = {"method": m, "version": _version(m), "params": np.nan, "gflops": np.nan, "note": ""}
-        try:
-            p = profile.params(m)
-            if p is None:
-                row["note"] = "not a torch method"
-            else:
-                row["params"] = float(p)
-                row["gflops"] = float(profile.gflops(m))
-        except Exception as exc:  # noqa: BLE001 - e.g. weights not available here: said in the table
-            row["note"] = f"not profiled: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-            log(f"Table 5: {m}: {row['note']}")
+            row = {c: hit.iloc[0].get(c, np.nan) for c in PROFILE_COLUMNS}
+        else:
+            row = {"method": m, "version": _version(m), "params": np.nan, "gflops": np.nan, "note": "",
+                   "forward_s": np.nan, "conv_peak": np.nan, "threads": np.nan}
+            try:
+                p = profile.params(m)
+                if p is None:
+                    row["note"] = "not a torch method"
+                else:
+                    row["params"] = float(p)
+                    row["gflops"] = float(profile.gflops(m))
+            except Exception as exc:  # noqa: BLE001 - e.g. weights not available here: said in the table
+                row["note"] = f"not profiled: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                log(f"Table 5: {m}: {row['note']}")
+        if throughput and _finite(row["gflops"]) and not _finite(row.get("forward_s")):
+            try:
+                row["forward_s"] = float(profile.forward_seconds(m, (256, 256)))
+                if not peak:
+                    peak.append(profile.conv_peak_gflops_per_s((256, 256)))
+                row["conv_peak"], row["threads"] = peak[0], float(torch.get_num_threads())
+            except Exception as exc:  # noqa: BLE001 - the GFLOP/s column stays empty for this method
+                log(f"Table 5: {m}: forward pass not timed: {type(exc).__name__}: {exc}")
         rows.append(row)
     frame = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
     if cache is not None:
@@ -84,21 +113,58 @@ def run_seconds(outputs: pd.DataFrame, methods: list[str], pairs20: list[tuple[s
     return chosen.groupby("method")["seconds"].mean(), over
 
 
+def _number(frame: pd.DataFrame, method: str, column: str) -> float:
+    if method not in frame.index or column not in frame.columns:
+        return math.nan
+    value = pd.to_numeric(pd.Series([frame.loc[method, column]]), errors="coerce").iloc[0]
+    return float(value)
+
+
 def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame, seconds: pd.Series,
                asv_costs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Rows of Table 5: Method, Time/s per pair, GFLOPs, Params (M), with ``attrs['time_source']``."""
+    """Rows of Table 5: Method, Time/s per pair, GFLOPs, GFLOP/s, Fraction of conv peak, Params (M).
+
+    ``attrs['time_source']`` is ``'asv'`` or ``'run'``; ``attrs['throughput_source']`` is ``'asv'`` when every
+    shown GFLOP/s comes from asv's ``track_gflops_per_s``, ``'profile'`` when every one was measured by
+    :func:`profile_methods`, ``'asv+profile'`` when mixed, ``None`` when none is known.  GFLOP/s and the
+    fraction are n/a for methods that are not torch methods or were not timed.
+    """
     prof = profiles.set_index("method") if not profiles.empty else pd.DataFrame()
     asv = asv_costs.set_index("method") if asv_costs is not None and not asv_costs.empty else None
-    rows = []
+    rows, sources = [], set()
     for m in methods:
         t = float(seconds.get(m, np.nan))
-        if asv is not None and m in asv.index and np.isfinite(asv.loc[m, "seconds_per_pair"]):
-            t = float(asv.loc[m, "seconds_per_pair"])
-        p = float(prof.loc[m, "params"]) if m in prof.index else math.nan
-        g = float(prof.loc[m, "gflops"]) if m in prof.index else math.nan
+        if asv is not None and np.isfinite(_number(asv, m, "seconds_per_pair")):
+            t = _number(asv, m, "seconds_per_pair")
+        p, g = _number(prof, m, "params"), _number(prof, m, "gflops")
+        rate, fraction = math.nan, math.nan
+        if asv is not None and np.isfinite(_number(asv, m, "gflops_per_s")):
+            rate, fraction = _number(asv, m, "gflops_per_s"), _number(asv, m, "fraction_of_conv_peak")
+            sources.add("asv")
+        elif np.isfinite(g) and _number(prof, m, "forward_s") > 0:
+            rate = g / _number(prof, m, "forward_s")
+            fraction = rate / _number(prof, m, "conv_peak")
+            sources.add("profile")
         rows.append({"Method": names.get(m, m), "Time/s per pair": t,
                      "GFLOPs": g if np.isfinite(g) else "n/a",
+                     "GFLOP/s": rate if np.isfinite(rate) else "n/a",
+                     "Fraction of conv peak": fraction if np.isfinite(fraction) else "n/a",
                      "Params (M)": p / 1e6 if np.isfinite(p) else "n/a", "method": m})
     out = pd.DataFrame(rows)
     out.attrs["time_source"] = "asv" if asv is not None else "run"
+    out.attrs["throughput_source"] = "+".join(sorted(sources)) if sources else None
     return out
+
+
+def throughput_caption(table: pd.DataFrame) -> str:
+    """The sentence of the Table 5 caption that says where GFLOP/s and the fraction of conv peak come from."""
+    source = table.attrs.get("throughput_source")
+    if source is None:
+        return "GFLOP/s: not measured (n/a)."
+    where = {"asv": "asv's track_gflops_per_s and track_fraction_of_conv_peak (benchmark_methods, same process as "
+                    "its plain 3x3 convolution benchmark)",
+             "profile": "timed when this report was built (fusionbench.profile.forward_seconds, best of 3, and "
+                        "conv_peak_gflops_per_s in the same process)",
+             "asv+profile": "asv where it has the method, else timed when this report was built"}[source]
+    return ("GFLOP/s = GFLOPs / the best-of-3 wall time of that forward pass at 256x256; Fraction of conv peak = "
+            "GFLOP/s / a plain 3x3 64->64 convolution's GFLOP/s on the same machine; source: " + where + ".")

@@ -1,0 +1,127 @@
+"""Table 5's achieved GFLOP/s and fraction of conv peak (asv or measured when the report is built), the paper's
+FLOP convention beside ours, and the GFLOPs claim compared in that convention (issue 23)."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusionbench.profile import PAPER_FLOPS_PER_MAC
+from fusionbench.report import cost
+from fusionbench.report.asv_results import method_costs, read_results
+from fusionbench.report.claims import cost_claims
+from fusionbench.report.paper import beside_table5, paper_convention_gflops
+
+DATA = Path(__file__).parent / "data" / "asv_results"
+NAMES = {"sdnet": "SDNet", "mopa": "Ours", "legff": "LEGFF"}
+
+
+def _profiles() -> pd.DataFrame:
+    return pd.DataFrame({"method": ["sdnet", "mopa", "legff"], "version": ["1", "1", "1"],
+                         "params": [28705.0, 12300.0, np.nan], "gflops": [3.7, 3.57, np.nan],
+                         "note": ["", "", "not a torch method"], "forward_s": [0.02, 0.1, np.nan],
+                         "conv_peak": [100.0, 100.0, np.nan], "threads": [2.0, 2.0, np.nan]})
+
+
+def test_gflops_per_s_from_the_profile_timing() -> None:
+    table = cost.cost_table(["sdnet", "mopa", "legff"], NAMES, _profiles(), pd.Series({"sdnet": 0.1}))
+    rows = table.set_index("method")
+    assert rows.loc["sdnet", "GFLOP/s"] == pytest.approx(3.7 / 0.02)
+    assert rows.loc["mopa", "Fraction of conv peak"] == pytest.approx(3.57 / 0.1 / 100.0)
+    assert rows.loc["legff", "GFLOP/s"] == "n/a" and rows.loc["legff", "Fraction of conv peak"] == "n/a"
+    assert table.attrs["throughput_source"] == "profile"
+    assert "timed when this report was built" in cost.throughput_caption(table)
+
+
+def test_asv_throughput_wins_over_the_profile_and_mixed_sources_are_said() -> None:
+    asv = pd.DataFrame({"method": ["sdnet"], "seconds_per_pair": [0.05], "gflops": [3.7], "params": [28705.0],
+                        "gflops_per_s": [50.0], "fraction_of_conv_peak": [0.4]})
+    table = cost.cost_table(["sdnet", "mopa", "legff"], NAMES, _profiles(), pd.Series(dtype=float), asv)
+    rows = table.set_index("method")
+    assert rows.loc["sdnet", "GFLOP/s"] == 50.0 and rows.loc["sdnet", "Fraction of conv peak"] == 0.4
+    assert rows.loc["mopa", "GFLOP/s"] == pytest.approx(35.7)             # not in asv: the profile timing
+    assert table.attrs["throughput_source"] == "asv+profile"
+    bare = cost.cost_table(["legff"], NAMES, _profiles().iloc[2:], pd.Series(dtype=float))
+    assert bare.attrs["throughput_source"] is None and "not measured" in cost.throughput_caption(bare)
+
+
+def _with_throughput(tmp_path: Path) -> Path:
+    """The committed asv results plus track_gflops_per_s / track_fraction_of_conv_peak rows for the same run."""
+    root = tmp_path / "r"
+    shutil.copytree(DATA, root)
+    meta_path = root / "benchmarks.json"
+    meta = json.loads(meta_path.read_text())
+    result_path = next(root.glob("*/*-existing-*.json"))
+    result = json.loads(result_path.read_text())
+    template = result["results"]["benchmark_methods.MethodSuite.track_gflops"]
+    for name, values, unit in (("track_gflops_per_s", [None, math.nan, 120.5], "GFLOP/s"),
+                               ("track_fraction_of_conv_peak", [None, math.nan, 0.73], "fraction")):
+        key = f"benchmark_methods.MethodSuite.{name}"
+        meta[key] = dict(meta["benchmark_methods.MethodSuite.track_gflops"], name=key, unit=unit, version="v")
+        row = list(template)
+        row[0], row[2] = values, "v"
+        result["results"][key] = row
+    meta_path.write_text(json.dumps(meta))
+    result_path.write_text(json.dumps(result))
+    return root
+
+
+def test_method_costs_reads_the_throughput_benchmarks(tmp_path) -> None:
+    costs = method_costs(read_results(_with_throughput(tmp_path))).set_index("method")
+    assert costs.loc["ifcnn", "gflops_per_s"] == pytest.approx(120.5)
+    assert costs.loc["ifcnn", "fraction_of_conv_peak"] == pytest.approx(0.73)
+    assert np.isnan(costs.loc["dwt", "gflops_per_s"])
+    old = method_costs(read_results(DATA))                          # results from before the benchmarks existed
+    assert old["gflops_per_s"].isna().all() and old["fraction_of_conv_peak"].isna().all()
+
+
+def test_profile_methods_times_torch_methods_once_and_fills_an_old_cache(tmp_path, monkeypatch) -> None:
+    from fusionbench import profile
+
+    calls: list[str] = []
+    peaks: list[int] = []
+    monkeypatch.setattr(profile, "params", lambda m: None if m == "average" else 10)
+    monkeypatch.setattr(profile, "gflops", lambda m, size=(256, 256): 2.0)
+    monkeypatch.setattr(profile, "forward_seconds", lambda m, size=(256, 256), repeat=3: calls.append(m) or 0.5)
+    monkeypatch.setattr(profile, "conv_peak_gflops_per_s", lambda size=(256, 256): peaks.append(1) or 8.0)
+    monkeypatch.setattr(cost, "_version", lambda m: "1")
+    cache = tmp_path / "profile.csv"
+    pd.DataFrame({"method": ["ifcnn"], "version": ["1"], "params": [10.0], "gflops": [2.0], "note": [""]}).to_csv(
+        cache, index=False)                                         # a cache written before the timing columns
+    frame = cost.profile_methods(["ifcnn", "sdnet", "average"], cache).set_index("method")
+    assert calls == ["ifcnn", "sdnet"] and len(peaks) == 1
+    assert frame.loc["ifcnn", "forward_s"] == 0.5 and frame.loc["sdnet", "conv_peak"] == 8.0
+    assert np.isnan(frame.loc["average", "forward_s"])
+    again = cost.profile_methods(["ifcnn", "sdnet", "average"], cache)   # now cached: nothing is timed again
+    assert calls == ["ifcnn", "sdnet"] and list(again["forward_s"].fillna(-1)) == [0.5, 0.5, -1]
+    cost.profile_methods(["mopa"], tmp_path / "other.csv", throughput=False)
+    assert calls == ["ifcnn", "sdnet"]
+
+
+def test_beside_table5_gives_our_gflops_in_the_paper_convention() -> None:
+    table = cost.cost_table(["sdnet", "mopa", "legff"], NAMES, _profiles(), pd.Series(dtype=float))
+    beside = beside_table5(table).set_index("Method")
+    assert beside.loc["Ours", "GFLOPs ours (paper conv.)"] == pytest.approx(3.57 / 2 * PAPER_FLOPS_PER_MAC)
+    assert beside.loc["Ours", "GFLOP/s ours"] == pytest.approx(35.7)
+    assert beside.loc["SDNet", "Fraction of conv peak ours"] == pytest.approx(3.7 / 0.02 / 100)
+    assert np.isnan(beside.loc["LEGFF", "GFLOPs ours (paper conv.)"])
+
+
+def _costs(mopa_gflops: float) -> pd.DataFrame:
+    return pd.DataFrame({"method": ["sdnet", "mopa"], "Method": ["SDNet", "Ours"], "Time/s per pair": [0.05, 0.1],
+                         "GFLOPs": [3.7, mopa_gflops], "Params (M)": [0.03, 0.0123]})
+
+
+def test_gflops_claim_is_compared_in_the_paper_convention() -> None:
+    # mopa's 2×MAC count at 256² (3.569 GFLOPs) is 2.352 in the paper's convention: 7 % under its 2.5314
+    assert paper_convention_gflops(3.569) == pytest.approx(2.352, abs=1e-3)
+    rows = pd.DataFrame(cost_claims(_costs(3.569), "run")).set_index("claim")
+    row = rows.loc["Ours needs 2.5314 GFLOPs per pair (Table 5)"]
+    assert row["verdict"] == "holds" and "paper's convention" in row["measured"] and "-7.1%" in row["measured"]
+    far = pd.DataFrame(cost_claims(_costs(7.0), "run")).set_index("claim")
+    assert far.loc["Ours needs 2.5314 GFLOPs per pair (Table 5)", "verdict"].startswith("does not hold")

@@ -17,7 +17,9 @@
 #   OUT          where everything is written (default: ./device_out; the device tool's $OUT when set)
 #   DEVICE       cuda (default) or cpu
 #   PACK         training pack (default: packs/training.fbpack; `fusionbench train pack NAME ...` writes it)
-#   PARALLEL     jobs at the same time (default 4)
+#   PARALLEL     jobs at the same time (default 4; scripts/device_throughput.sh measures the best)
+#   TRAIN_ARGS   options appended to every job line (they win over the line's own), e.g.
+#                "--max-minutes 5.5" to fit a command that also ran a throughput probe, or "--precision tf32"
 #   PYTHON       python with torch (default: python3)
 #   RUNS_FROM    a folder of earlier run folders (LABEL/checkpoint.pt, ...) to continue: copied to
 #                $OUT/runs first; every job passes --resume, so a job with a checkpoint continues exactly
@@ -103,6 +105,7 @@ fi
 
 # ---------------------------------------------------------------- the jobs
 if [ "$JOBS_FILE" = - ]; then mapfile -t LINES; else mapfile -t LINES <"$JOBS_FILE"; fi
+read -r -a EXTRA <<<"${TRAIN_ARGS:-}"
 pids=(); labels=()
 t_jobs=$(date +%s.%N)
 for line in "${LINES[@]}"; do
@@ -116,7 +119,7 @@ for line in "${LINES[@]}"; do
   log "start $label"
   # run from $OUT, not the checkout: ./fusionbench must not shadow the installed (or shimmed) package
   (cd "$OUT" && exec "$PYTHON" -m fusionbench.train "$name" --device "$DEVICE" --pack "$PACK" --out "$OUT/runs/$label" --resume \
-    --export "$OUT/weights" --no-progress "${words[@]:1}") >"$OUT/logs/$label.log" 2>&1 &
+    --export "$OUT/weights" --no-progress "${words[@]:1}" ${EXTRA[@]+"${EXTRA[@]}"}) >"$OUT/logs/$label.log" 2>&1 &
   pids+=($!); labels+=("$label")
 done
 status=0

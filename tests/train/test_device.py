@@ -193,14 +193,14 @@ def test_device_script_smoke_training_on_cpu(small_pack, tmp_path):
                     "mopa --seed 1 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4 "
                     "--stop-after-steps 5\n")
     env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "PACK": str(small_pack), "PARALLEL": "2",
-           "PYTHON": sys.executable, "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1"}
+           "PYTHON": sys.executable, "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1", "TRAIN_ARGS": "--lr 2e-4"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_train.sh"), str(jobs)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     pth = out / "weights" / "mopa.pth"
     assert (out / "weights" / "mopa.sha256").read_text().split()[0] == hashlib.sha256(pth.read_bytes()).hexdigest()
     prov = json.loads((out / "weights" / "mopa.json").read_text())
-    assert prov["schedule"] == {"epochs": 1, "patch_size": 32, "stride": 32, "batch_size": 4, "lr": 1e-4,
+    assert prov["schedule"] == {"epochs": 1, "patch_size": 32, "stride": 32, "batch_size": 4, "lr": 2e-4,
                                 "steps": 20, "max_patches": 80}
     assert prov["finished"] and prov["steps_done"] == 20 and prov["seed"] == 0 and prov["torch"] == torch.__version__
     assert set(prov["final_losses"]) == {"total", "gradient", "intensity", "decouple"}
@@ -251,14 +251,21 @@ def test_prepared_device_job_lists_parse(jobs):
     """Every job of the prepared device lists names a trainable variant and parses as `fusionbench train` options."""
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    labels = []
+    labels, stems = [], []
     for line in jobs.read_text().splitlines():
         words = line.split("#", 1)[0].split()
         if not words:
             continue
         args = parser.parse_args(words)
-        spec.get_trainer(args.method)
+        trainer, params, _ = spec.get_trainer(args.method)
         labels.append(args.method if not args.seed else f"{args.method}.seed{args.seed}")
+        stems.append((params.get("preset"), args.seed or 0, cli.weights_stem(trainer.weights_name(params), args.seed or 0)))
     assert labels and len(set(labels)) == len(labels)
     if jobs.stem == "issue19_table4":
+        from fusionbench.method_registry import list_methods
+        from fusionbench.methods.mopa import SEEDED, seeded_name, weights_file
+
         assert len(labels) == 27
+        # each job's run label is the registered name that scores it, and its exported stem is the file that name loads
+        assert set(labels) == {seeded_name(p, s) for p in SEEDED for s in (0, 1, 2)} <= set(list_methods("mopa*"))
+        assert all(weights_file(preset, seed).name == f"{stem}.pth" for preset, seed, stem in stems)

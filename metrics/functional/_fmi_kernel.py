@@ -247,21 +247,24 @@ def _fmi_row_sums(ff, fa, fb, w):
     return out
 
 
-# the same kernel compiled serial and GIL-free, for ``evaluate``'s preset pool and one-thread callers
-# (``prange`` is ``range`` there; each row's sum is the same, so the result is the same)
+# the one-window kernel compiled serial and GIL-free: the reference of ``_fmi_lanes`` (tests)
 _fmi_row_sums_serial = njit(cache=True, nogil=True, error_model="numpy")(_fmi_row_sums.py_func)
 
 
 def fmi_mean(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int) -> float:
     """Mean of FMI(A,F) and FMI(B,F) over all w×w windows of three feature images (float64).
 
-    Serial inside ``evaluate``'s pool or with one numba thread, else on numba's threads.
+    Computed by ``_fmi_lanes`` (many windows at a time; bit-for-bit this module's
+    one-window kernel): serial and GIL-free inside ``evaluate``'s pool or with one
+    numba thread, else rows shared between numba's threads.
     """
+    from ._fmi_lanes import row_sums_parallel, row_sums_serial
+
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (ff, fa, fb)]
     if inside_pool() or numba.get_num_threads() == 1:
-        sums = _fmi_row_sums_serial(*arrays, w)
+        sums = row_sums_serial(*arrays, w)
     else:
         with _LOCK:
-            sums = _fmi_row_sums(*arrays, w)
+            sums = row_sums_parallel(*arrays, w)
     rows, cols = ff.shape[0] - w + 1, ff.shape[1] - w + 1
     return float(sums.sum()) / (2 * rows * cols)

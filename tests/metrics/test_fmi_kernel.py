@@ -168,3 +168,30 @@ def test_branch_free_log2_is_within_two_ulp_of_the_c_library():
     ulp = np.abs(got - ref) / np.spacing(np.maximum(np.abs(ref), TINY))
     assert ulp.max() <= 2.0, (ulp.max(), x[np.argmax(ulp)])
     np.testing.assert_array_equal(got[-2051:-5], np.arange(-1022, 1024, dtype=np.float64))
+
+
+def _lane_cases():
+    rng = np.random.default_rng(11)
+    yield "random", tuple(rng.random((21, 300)) for _ in range(3))  # several lane blocks and a partial one
+    few = rng.integers(0, 3, (24, 150)).astype(float) * 60  # ties, constant and identical windows
+    yield "ties", (few, few.copy(), rng.integers(0, 3, (24, 150)).astype(float) * 60)
+    ramp = np.add.outer(np.arange(30), np.arange(140)).astype(float) * 7
+    yield "anti-correlated", (ramp, 255 - ramp, ramp // 2)
+    half = rng.random((20, 260))
+    yield "half identical", (half, np.where(np.arange(260) < 140, half, rng.random((20, 260))), half[::-1].copy())
+    from fusionbench.metrics.synthetic import triple
+
+    f, a, b = prepare(*triple(96, 0, "avg"))
+    for feat in ("none", "dct", "wavelet", "edge"):
+        yield feat, tuple(feature._feature(x, feat) for x in (f, a, b))
+
+
+@pytest.mark.parametrize("w", [3, 2, 4])
+def test_lane_kernel_is_the_one_window_kernel_bit_for_bit(w):
+    """``_fmi_lanes`` (many windows at a time, branch-free) equals ``_fmi_row_sums`` row by row, exactly."""
+    from fusionbench.metrics.functional import _fmi_kernel, _fmi_lanes
+
+    for name, (ff, fa, fb) in _lane_cases():
+        one = _fmi_kernel._fmi_row_sums_serial(ff, fa, fb, w)
+        np.testing.assert_array_equal(_fmi_lanes.row_sums_serial(ff, fa, fb, w), one, err_msg=name)
+        np.testing.assert_array_equal(_fmi_lanes.row_sums_parallel(ff, fa, fb, w), one, err_msg=name)

@@ -1,0 +1,338 @@
+"""FMI window kernel vectorised *across* windows (private; the fast path of ``_fmi_kernel.fmi_mean``).
+
+``_fmi_kernel._fmi_row_sums`` handles one window position at a time: its loops
+run over the l = w² values of a window (9 for w = 3), too short for SIMD, and
+the coupling's merge branches on data.  Here a row of window positions is
+processed in blocks of ``LANES`` positions laid out structure-of-arrays
+(``q[k, j]``: value k of the window at position j), every loop runs over the
+positions (contiguous, vectorised), and the data-dependent steps are
+branch-free: the merge pointers of the staircase are counts
+(#{k: X_k < F_i}: both cdfs are non-decreasing, so the merge stops exactly
+there), "the cdf just below" is the last one below (a select), and tests
+(``hi == lo``, an empty step, a window identical in X and F) are selects.
+
+Every window position gets **the same floating-point operations in the same
+order** as in ``_fmi_row_sums`` (the same sums in MATLAB's left-to-right or
+numpy's pairwise order, the same ``_log2.log2``, ``math.log2`` where it used
+it), and the per-row sum adds the positions in the same order, so the result
+is bit-for-bit that of the one-window kernel (``tests/metrics/test_fmi_kernel.py``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._fmi_kernel import _gather, _pair, _side
+from ._log2 import TINY, log2
+
+LANES = 128
+
+
+@njit(cache=True, nogil=True)
+def _pwsum_lanes(a, o, n, nb, out, r):
+    """out[j] = Σ_k a[o+k, j] for k < n in numpy's pairwise order (n ≤ 128), for each lane j < nb; r: (8, LANES) scratch."""
+    if n < 8:
+        for j in range(nb):
+            out[j] = a[o, j]
+        for k in range(o + 1, o + n):
+            for j in range(nb):
+                out[j] += a[k, j]
+        return
+    for q in range(8):
+        for j in range(nb):
+            r[q, j] = a[o + q, j]
+    i = o + 8
+    stop = o + n - n % 8
+    while i < stop:
+        for q in range(8):
+            for j in range(nb):
+                r[q, j] += a[i + q, j]
+        i += 8
+    for j in range(nb):
+        out[j] = ((r[0, j] + r[1, j]) + (r[2, j] + r[3, j])) + ((r[4, j] + r[5, j]) + (r[6, j] + r[7, j]))
+    while i < o + n:
+        for j in range(nb):
+            out[j] += a[i, j]
+        i += 1
+
+
+@njit(cache=True, nogil=True)
+def _gather_lanes(img, r, c0, w, nb, win):
+    """win[k, j] = value k (column-major) of the w×w window at (r, c0 + j)."""
+    k = 0
+    for jj in range(w):
+        for i in range(w):
+            row = img[r + i]
+            for j in range(nb):
+                win[k, j] = row[c0 + jj + j]
+            k += 1
+
+
+@njit(cache=True, nogil=True)
+def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h, total, csum, tmp, r8):
+    """``_fmi_kernel._side`` for nb windows; also csum = pairwise Σ cdf (used by the covariance)."""
+    for j in range(nb):
+        lo[j] = win[0, j]
+        hi[j] = win[0, j]
+    for k in range(1, l):
+        for j in range(nb):
+            v = win[k, j]
+            lo[j] = v if v < lo[j] else lo[j]
+            hi[j] = v if v > hi[j] else hi[j]
+    for k in range(l):
+        for j in range(nb):
+            span = hi[j] - lo[j]
+            scratch[k, j] = 1.0 if hi[j] == lo[j] else (win[k, j] - lo[j]) / span
+    for jj in range(w):  # column sums, then their sum left to right
+        for j in range(nb):
+            col = scratch[jj * w, j]
+            for i in range(1, w):
+                col += scratch[jj * w + i, j]
+            tot[j] = col if jj == 0 else tot[j] + col
+    for k in range(l):
+        for j in range(nb):
+            p[k, j] = scratch[k, j] / tot[j]
+    for j in range(nb):
+        cdf[0, j] = p[0, j]
+        tmp[j] = p[0, j]  # running sum s
+    for k in range(1, l):
+        for j in range(nb):
+            cdf[k, j] = cdf[k - 1, j] + p[k, j]
+            tmp[j] += p[k, j]
+    for k in range(l):
+        for j in range(nb):
+            t[k, j] = p[k, j] - tmp[j] / l
+    for j in range(nb):
+        lo[j] = p[0, j]  # Σ i p (i = 1..l), left to right
+        hi[j] = p[0, j]  # Σ i² p
+    for k in range(1, l):
+        i = k + 1.0
+        for j in range(nb):
+            hi[j] += (i * i) * p[k, j]
+            lo[j] += i * p[k, j]
+    for j in range(nb):
+        sd[j] = math.sqrt(hi[j] - lo[j] * lo[j])
+        ss[j] = t[0, j] * t[0, j]
+    for k in range(1, l):
+        for j in range(nb):
+            ss[j] += t[k, j] * t[k, j]
+    for k in range(l):
+        for j in range(nb):
+            pk = p[k, j]
+            lg = log2(max(pk, TINY))
+            logp[k, j] = lg if pk > 0 else 0.0
+            scratch[k, j] = pk * logp[k, j]
+    _pwsum_lanes(scratch, 0, l, nb, h, r8)
+    for j in range(nb):
+        h[j] = -h[j]
+    _pwsum_lanes(p, 0, l, nb, total, r8)
+    _pwsum_lanes(cdf, 0, l, nb, csum, r8)
+
+
+@njit(cache=True, nogil=True)
+def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
+                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, same, val):
+    """``_fmi_kernel._pair`` for nb (source window, fused window) pairs; writes val[j] (1 for identical windows)."""
+    for j in range(nb):
+        s_a[j] = xt[0, j] * ft[0, j]
+    for k in range(1, l):
+        for j in range(nb):
+            s_a[j] += xt[k, j] * ft[k, j]
+    for j in range(nb):
+        num = s_a[j]
+        c[j] = 0.0 if num == 0 else num / math.sqrt(xss[j] * fss[j])
+    # the coupled source cdf: X itself (c ≥ 0) or X reversed (lower Fréchet bound)
+    for j in range(nb):
+        xcu[0, j] = xc[0, j] if c[j] >= 0 else xp[l - 1, j]
+    for k in range(1, l):
+        for j in range(nb):
+            xcu[k, j] = xc[k, j] if c[j] >= 0 else xcu[k - 1, j] + xp[l - 1 - k, j]
+    # staircase: merge pointers as counts, the cdf value just below as the last one below
+    n2 = 2 * l
+    for i in range(l):
+        for j in range(nb):
+            nxf[j] = 0
+            nfx[j] = 0
+            s_a[j] = 0.0  # X cdf just below F_i
+            s_b[j] = 0.0  # F cdf at or below X_i
+        for k in range(l):
+            for j in range(nb):
+                xk = xcu[k, j]
+                fk = fc[k, j]
+                below = xk < fc[i, j]
+                nxf[j] += 1 if below else 0
+                s_a[j] = xk if below else s_a[j]
+                upto = fk <= xcu[i, j]
+                nfx[j] += 1 if upto else 0
+                s_b[j] = fk if upto else s_b[j]
+        for j in range(nb):
+            fprev = fc[i - 1, j] if i > 0 else 0.0
+            xprev = xcu[i - 1, j] if i > 0 else 0.0
+            mass[i, j] = max(fc[i, j] - max(fprev, s_a[j]), 0.0)
+            mass[l + i, j] = max(xcu[i, j] - max(xprev, s_b[j]), 0.0)
+            neg = c[j] < 0
+            ci[i, j] = i
+            a = min(nxf[j], l - 1)
+            cj[i, j] = l - 1 - a if neg else a
+            ci[l + i, j] = min(nfx[j], l - 1)
+            cj[l + i, j] = l - 1 - i if neg else i
+    for m in range(n2):
+        for j in range(nb):
+            buf[m, j] = mass[m, j] * ((l - ci[m, j]) * (l - cj[m, j]))
+    _pwsum_lanes(buf, 0, n2, nb, s_a, r8)
+    for j in range(nb):
+        cov = s_a[j] - fcs[j] * xcs[j]
+        ratio = c[j] / (cov / (fsd[j] * xsd[j]))
+        degenerate = xsd[j] == 0 or fsd[j] == 0 or (c[j] >= 0 and c[j] == 0)
+        ph = 0.0 if degenerate else ratio
+        phi[j] = ph
+        kk = 1 - ph
+        k1[j] = kk
+    for j in range(nb):  # libm log2, once per pair (as the one-window kernel)
+        kk = k1[j]
+        logk[j] = math.log2(abs(kk if kk != 0 else 1.0))
+    for j in range(nb):
+        hprod[j] = -k1[j] * (logk[j] * ftot[j] * xtot[j] - fh[j] * xtot[j] - xh[j] * ftot[j])
+    for m in range(n2):
+        for j in range(nb):
+            a = ci[m, j]
+            b = cj[m, j]
+            base = k1[j] * (fp[a, j] * xp[b, j])
+            empty = mass[m, j] == 0
+            buf[m, j] = 0.0 if empty else base * ((logk[j] + flog[a, j]) + xlog[b, j])
+            buf[n2 + m, j] = 0.0 if empty else phi[j] * mass[m, j] + base
+    for m in range(n2):
+        for j in range(nb):
+            cell = buf[n2 + m, j]
+            aa = abs(cell)
+            lg = log2(max(aa, TINY))
+            buf[n2 + m, j] = (lg if aa != 0 else 0.0) * cell
+    _pwsum_lanes(buf, 0, n2, nb, s_a, r8)
+    _pwsum_lanes(buf, n2, n2, nb, s_b, r8)
+    for j in range(nb):
+        hj = (hprod[j] + s_a[j]) - s_b[j]
+        hs = xh[j] + fh[j]
+        mi = hs - hj
+        v = 0.0 if mi == 0 else 2 * mi / hs
+        val[j] = 1.0 if same[j] else v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _block_scalar(ff, fa, fb, w, r, c0, nb, acc):
+    """``acc`` plus the windows (r, c0 .. c0+nb−1) by the one-window kernel's steps (``_fmi_kernel``), in order."""
+    l = w * w
+    v = np.empty((12, l))
+    fwin, fp, fc, ft, flog = v[0], v[1], v[2], v[3], v[4]
+    xwin, xp, xc, xt, xlog = v[5], v[6], v[7], v[8], v[9]
+    scratch, xcu = v[10], v[11]
+    ci = np.empty(2 * l, dtype=np.int64)
+    cj = np.empty(2 * l, dtype=np.int64)
+    mass = np.empty(2 * l)
+    buf = np.empty(4 * l)
+    for c in range(c0, c0 + nb):
+        _gather(ff, r, c, w, fwin)
+        have_f = False
+        fsd = fss = fh = ftot = 0.0
+        for src in range(2):
+            _gather(fa if src == 0 else fb, r, c, w, xwin)
+            same = True
+            for k in range(l):
+                if xwin[k] != fwin[k]:
+                    same = False
+                    break
+            if same:
+                acc += 1.0
+                continue
+            if not have_f:
+                fsd, fss, fh, ftot = _side(fwin, w, l, fp, fc, ft, flog, scratch)
+                have_f = True
+            xsd, xss, xh, xtot = _side(xwin, w, l, xp, xc, xt, xlog, scratch)
+            acc += _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, ftot, l,
+                         xcu, ci, cj, mass, buf)
+    return acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row(ff, fa, fb, w, r):
+    """Σ over the windows of row r of FMI(A,F) + FMI(B,F), positions added in order (A then B at each).
+
+    A block where most windows are identical in X and F (flat regions of edge maps) goes through the
+    one-window kernel, which skips those windows (they score 1); the values are the same either way.
+    """
+    cols = ff.shape[1] - w + 1
+    l = w * w
+    L = LANES
+    # per-window vectors (l, L): f side, then one source side (reused for A and B)
+    fv = np.empty((5, l, L))
+    xv = np.empty((5, l, L))
+    scratch = np.empty((l, L))
+    xcu = np.empty((l, L))
+    ci = np.empty((2 * l, L), dtype=np.int64)
+    cj = np.empty((2 * l, L), dtype=np.int64)
+    cnt = np.empty((2, L), dtype=np.int64)
+    same = np.empty((2, L), dtype=np.bool_)
+    mass = np.empty((2 * l, L))
+    buf = np.empty((4 * l, L))
+    r8 = np.empty((8, L))
+    s = np.empty((24, L))  # per-lane scalars
+    vals = np.empty((2, L))
+    acc = 0.0
+    fwin, fp, fc, ft, flog = fv[0], fv[1], fv[2], fv[3], fv[4]
+    xwin, xp, xc, xt, xlog = xv[0], xv[1], xv[2], xv[3], xv[4]
+    fsd, fss, fh, ftot, fcs = s[3], s[4], s[5], s[6], s[7]
+    for c0 in range(0, cols, L):
+        nb = min(L, cols - c0)
+        _gather_lanes(ff, r, c0, w, nb, fwin)
+        n_same = 0
+        for src in range(2):
+            _gather_lanes(fa if src == 0 else fb, r, c0, w, nb, xwin)
+            sm = same[src]
+            for j in range(nb):
+                sm[j] = True
+            for k in range(l):
+                for j in range(nb):
+                    sm[j] = sm[j] and xwin[k, j] == fwin[k, j]
+            for j in range(nb):
+                n_same += 1 if sm[j] else 0
+        if 20 * n_same > 9 * (2 * nb):  # over 45 % of the pairs identical: one window at a time
+            acc = _block_scalar(ff, fa, fb, w, r, c0, nb, acc)
+            continue
+        have_f = False
+        for src in range(2):
+            _gather_lanes(fa if src == 0 else fb, r, c0, w, nb, xwin)
+            sm = same[src]
+            if not have_f:
+                _side_lanes(fwin, w, l, nb, fp, fc, ft, flog, scratch, s[0], s[1], s[2], fsd, fss, fh, ftot,
+                            fcs, s[8], r8)
+                have_f = True
+            _side_lanes(xwin, w, l, nb, xp, xc, xt, xlog, scratch, s[0], s[1], s[2], s[9], s[10], s[11], s[12],
+                        s[13], s[8], r8)
+            _pair_lanes(xwin, fwin, xp, xc, xt, xlog, s[9], s[10], s[11], s[12], s[13],
+                        fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
+                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], cnt[1], sm, vals[src])
+        for j in range(nb):
+            acc += vals[0, j]
+            acc += vals[1, j]
+    return acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def row_sums_serial(ff, fa, fb, w):
+    """Per-row sums of FMI(A,F) + FMI(B,F) (as ``_fmi_kernel._fmi_row_sums``), one thread, GIL released."""
+    rows = ff.shape[0] - w + 1
+    out = np.zeros(rows)
+    for r in range(rows):
+        out[r] = _row(ff, fa, fb, w, r)
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def row_sums_parallel(ff, fa, fb, w):
+    """The same, rows shared between numba's threads."""
+    rows = ff.shape[0] - w + 1
+    out = np.zeros(rows)
+    for r in prange(rows):
+        out[r] = _row(ff, fa, fb, w, r)
+    return out

@@ -29,10 +29,8 @@ from ._transforms import (
     dwt_decompose,
     dwt_reconstruct,
     laplacian_pyramid as _laplacian_pyramid,
-    nsct_decompose,
-    nsct_reconstruct,
-    nsst_decompose,
-    nsst_reconstruct,
+    nsct_fuse,
+    nsst_fuse,
     reconstruct_contrast,
     reconstruct_laplacian,
 )
@@ -61,6 +59,10 @@ def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 
         size = (1,) * (ca.ndim - 2) + (3, 3)
         take_a = ndimage.uniform_filter(take_a.astype(np.float64), size=size, mode="mirror") > 0.5
     return np.where(take_a, ca, cb)
+
+
+def _mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x + y) / 2
 
 
 def _finish(x: np.ndarray) -> np.ndarray:
@@ -159,16 +161,15 @@ _NSCT_CITE = ("A. L. da Cunha, J. Zhou, M. N. Do, 'The nonsubsampled contourlet 
 def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
          dsize: tuple[int, ...] = (4, 4, 8, 8), pyr_filter: str = "maxflat", rule: Rule = "abs",
          window: int = 3, consistency: bool = False) -> np.ndarray:
-    """NSST fusion: mean low-pass, choose-max of every directional coefficient.
+    """NSST fusion: mean low-pass, choose-max of every directional coefficient (one direction at a time).
 
     Default: CNP's NSST setting ('maxflat', dcomp [2,2,3,3], dsize [4,4,8,8]); ``nsst.liu``:
     dcomp [3,3,4,4], dsize [8,8,16,16].  Transform agreement with the official toolbox: see
     ``docs/transforms.md``.
     """
-    la, ba = nsst_decompose(a, dcomp, dsize, pyr_filter)
-    lb, bb = nsst_decompose(b, dcomp, dsize, pyr_filter)
-    bands = [choose_max(x, y, rule, window, consistency) for x, y in zip(ba, bb)]
-    return _finish(nsst_reconstruct((la + lb) / 2, bands, dsize, pyr_filter))
+    fused = nsst_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), dcomp, dsize,
+                      pyr_filter)
+    return _finish(fused)
 
 
 @register_method("nsct", display_name="NSCT", family="multiscale", citation=_NSCT_CITE, version="1",
@@ -181,12 +182,11 @@ def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
                          "rule": "abs", "window": 3, "consistency": False})
 def nsct(a: np.ndarray, b: np.ndarray, *, levels: tuple[int, ...] = (1, 2, 3, 3), pyr_filter: str = "9-7",
          dir_filter: str = "pkva", rule: Rule = "abs", window: int = 3, consistency: bool = False) -> np.ndarray:
-    """NSCT fusion: mean low-pass, choose-max of every directional coefficient.
+    """NSCT fusion: mean low-pass, choose-max of every directional coefficient (one direction at a time).
 
     Default: DTNP's NSCT setting ('9-7', 'pkva', [1,2,3,3]); ``nsct.liu``: the 'pyrexc' / 'vk' /
     [2,3,3,4] setting of Liu's MST-SR toolbox.  Transform agreement: see ``docs/transforms.md``.
     """
-    la, ba = nsct_decompose(a, levels, pyr_filter, dir_filter)
-    lb, bb = nsct_decompose(b, levels, pyr_filter, dir_filter)
-    bands = [choose_max(x, y, rule, window, consistency) for x, y in zip(ba, bb)]
-    return _finish(nsct_reconstruct((la + lb) / 2, bands, pyr_filter, dir_filter))
+    fused = nsct_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), levels,
+                      pyr_filter, dir_filter)
+    return _finish(fused)

@@ -70,17 +70,15 @@ def fuse_nsst_cnp(img1: np.ndarray, img2: np.ndarray, *, iterations: int = 110,
 
     Returns the reconstructed double image (before ``uint8(F·255)``).
     """
-    from ._transforms.nsst import nsst_decompose, nsst_reconstruct
+    from ._transforms.nsst import nsst_fuse
 
-    low1, bands1 = nsst_decompose(img1, DCOMP, DSIZE, "maxflat")
-    low2, bands2 = nsst_decompose(img2, DCOMP, DSIZE, "maxflat")
-    counts = cnp_firing_counts(np.abs(np.stack([low1, low2])), iterations)
-    decision = majority_filter(counts[0] >= counts[1], majority_size)
-    low = np.where(decision, low1, low2)
-    # one direction at a time: the rule acts per map, and (H, W) temporaries stay cache-sized (same values)
-    bands = [np.stack([wle_insml_rule(b1[d], b2[d], "cnp") for d in range(b1.shape[0])])
-             for b1, b2 in zip(bands1, bands2)]
-    return nsst_reconstruct(low, bands, DSIZE, "maxflat")
+    def low_rule(low1: np.ndarray, low2: np.ndarray) -> np.ndarray:
+        counts = cnp_firing_counts(np.abs(np.stack([low1, low2])), iterations)
+        return np.where(majority_filter(counts[0] >= counts[1], majority_size), low1, low2)
+
+    # the directional bands are made, fused and folded into the inverse one direction at a time
+    # (same values as decompose → fuse → reconstruct; H×W temporaries only)
+    return nsst_fuse(img1, img2, low_rule, lambda b1, b2: wle_insml_rule(b1, b2, "cnp"), DCOMP, DSIZE, "maxflat")
 
 
 @register_method(

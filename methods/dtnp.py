@@ -65,22 +65,16 @@ def fuse_nsct_dtnp(img1: np.ndarray, img2: np.ndarray, *, iterations: int = 110)
 
     Returns the reconstructed double image scaled to [0, 255] and clipped, before rounding.
     """
-    from ._transforms.nsct import nsct_decompose, nsct_reconstruct
+    from ._transforms.nsct import nsct_fuse
 
-    low1, bands1 = nsct_decompose(img1, LEVELS, "9-7", "pkva")
-    low2, bands2 = nsct_decompose(img2, LEVELS, "9-7", "pkva")
-    low = wle_insml_rule(low1, low2, "dtnp")
-    bands = []
-    for b1, b2 in zip(bands1, bands2):
-        # one direction at a time: INSML and the neuron model act per map, and (2, H, W) temporaries
-        # stay cache-sized where a whole level's (2, ndir, H, W) would not (same values)
-        fused = np.empty_like(b1)
-        for d in range(b1.shape[0]):
-            counts = dtnp_firing_counts(insml(np.abs(np.stack([b1[d], b2[d]])), "dtnp"), iterations)
-            fused[d] = np.where(counts[0] >= counts[1], b1[d], b2[d])
-        bands.append(fused)
-    fused = nsct_reconstruct(low, bands, "9-7", "pkva") * 255.0
-    return np.clip(fused, 0.0, 255.0)
+    def band_rule(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+        counts = dtnp_firing_counts(insml(np.abs(np.stack([b1, b2])), "dtnp"), iterations)
+        return np.where(counts[0] >= counts[1], b1, b2)
+
+    # one direction at a time: INSML and the neuron model act per map, and the bands are made, fused
+    # and folded into the inverse in turn (same values as decompose → fuse → reconstruct)
+    fused = nsct_fuse(img1, img2, lambda l1, l2: wle_insml_rule(l1, l2, "dtnp"), band_rule, LEVELS, "9-7", "pkva")
+    return np.clip(fused * 255.0, 0.0, 255.0)
 
 
 @register_method(

@@ -14,12 +14,14 @@ Band order convention of the directional transforms (NSST, NSCT): they return
 ``y{l+2}`` — ``l = 0`` is the **coarsest** band-pass level, ``l = -1`` the finest —
 with ``bands[l][d]`` = toolbox direction ``d + 1``.  This is the order of the
 Octave dumps in ``../shared/official/octave_runs/transforms`` (``band_l<l+1>[:, :, d]``).
+``nsst_fuse`` / ``nsct_fuse`` fuse two images' transforms direction by direction (same values as
+decompose → fuse → reconstruct, without holding either decomposition whole).
 """
 from __future__ import annotations
 
 from .dwt import dwt_decompose, dwt_reconstruct
-from .nsct import nsct_decompose, nsct_reconstruct
-from .nsst import nsst_decompose, nsst_reconstruct
+from .nsct import nsct_decompose, nsct_fuse, nsct_reconstruct
+from .nsst import nsst_decompose, nsst_fuse, nsst_reconstruct
 from .pyramids import (
     contrast_pyramid,
     gaussian_pyramid,
@@ -32,6 +34,6 @@ __all__ = [
     "dwt_decompose", "dwt_reconstruct",
     "laplacian_pyramid", "reconstruct_laplacian", "gaussian_pyramid",
     "contrast_pyramid", "reconstruct_contrast",
-    "nsst_decompose", "nsst_reconstruct",
-    "nsct_decompose", "nsct_reconstruct",
+    "nsst_decompose", "nsst_reconstruct", "nsst_fuse",
+    "nsct_decompose", "nsct_reconstruct", "nsct_fuse",
 ]

@@ -20,20 +20,20 @@ Perfect reconstruction ≤ 4e-15.  Works for non-square images (the toolbox does
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-from scipy import fft as sfft
 
 from ._atrous import nsp_decompose, nsp_reconstruct
+from ._cache import bounded_cache
 from ._conv import periodic_kernel_fft
+from ._directional import ELIDE_BYTES, directional_fuse, filter_directions, synthesise_directions
 from ._filters import nsdfb_filters
 
 _Q1 = np.array([[1, -1], [1, 1]])
 
 
-@lru_cache(maxsize=32)
+@bounded_cache
 def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str = "d") -> np.ndarray:
     """Frequency responses (rfft2 half-plane) of the ``2**nlevels`` channels of the
     non-subsampled DFB (``nsdfbdec`` for kind 'd', ``nsdfbrec`` for 'r'), shape
@@ -41,14 +41,12 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
 
     Every stage of the toolbox's tree is a periodic convolution (``efilter2`` / ``zconv2``), so a
     channel is the product of the responses along its path: filtering by the tree and by this
-    product agree to rounding error.
+    product agree to rounding error.  Read-only, kept in the byte-bounded cache (``_cache``).
     """
     (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
     fan = [periodic_kernel_fft(k1, shape), periodic_kernel_fft(k2, shape)]
     if nlevels == 1:
-        out = np.stack(fan)
-        out.setflags(write=False)
-        return out
+        return np.stack(fan)
     fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
     y = [fan[0] * fan_q[0], fan[0] * fan_q[1], fan[1] * fan_q[0], fan[1] * fan_q[1]]
     for lev in range(3, nlevels + 1):
@@ -66,9 +64,7 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
             new[2 * k - 2] = y[k - 1] * periodic_kernel_fft(f1[i], shape, mkl)
             new[2 * k - 1] = y[k - 1] * periodic_kernel_fft(f2[i], shape, mkl)
         y = new
-    out = np.stack(y)
-    out.setflags(write=False)
-    return out
+    return np.stack(y)
 
 
 def nsct_decompose(image: np.ndarray, levels: Sequence[int] = (1, 2, 3, 3), pyr_filter: str = "9-7",
@@ -88,8 +84,7 @@ def nsct_decompose(image: np.ndarray, levels: Sequence[int] = (1, 2, 3, 3), pyr_
         if n == 0:
             bands.append(high[None])
             continue
-        resp = nsdfb_responses(x.shape, dir_filter, n, "d")
-        bands.append(sfft.irfft2(resp * sfft.rfft2(high), s=x.shape, axes=(-2, -1)))
+        bands.append(filter_directions(high, nsdfb_responses(x.shape, dir_filter, n, "d")))
     return low, bands
 
 
@@ -106,6 +101,39 @@ def nsct_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray], pyr_filte
         if n == 0:
             highs.append(np.asarray(band[0], dtype=np.float64))
             continue
-        resp = nsdfb_responses(shape, dir_filter, n, "r")
-        highs.append(sfft.irfft2(np.sum(resp * sfft.rfft2(band, axes=(-2, -1)), axis=0), s=shape))
+        bank = nsdfb_responses(shape, dir_filter, n, "r")
+        highs.append(synthesise_directions(band, bank, swap=bank.nbytes >= ELIDE_BYTES))
     return nsp_reconstruct(lowpass, highs, pyr_filter)
+
+
+def nsct_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], levels: Sequence[int] = (1, 2, 3, 3),
+              pyr_filter: str = "9-7", dir_filter: str = "pkva") -> np.ndarray:
+    """``nsct_reconstruct(low_rule(low1, low2), [band_rule per direction], …)`` of two images' NSCTs.
+
+    Same values as decomposing both images, fusing every direction with ``band_rule(c1, c2)``
+    (one H×W map of each image → the fused map) and the low-pass bands with ``low_rule``, then
+    reconstructing; but the directional bands are made, fused and folded into the
+    reconstruction one direction at a time, so neither decomposition is held whole (1024²:
+    a few hundred MB less) and every temporary is one H×W map.
+    """
+    x1 = np.asarray(img1, dtype=np.float64)
+    x2 = np.asarray(img2, dtype=np.float64)
+    if x1.ndim != 2 or x1.shape != x2.shape:
+        raise ValueError("nsct_fuse expects two 2-D images of the same shape")
+    low1, highs1 = nsp_decompose(x1, pyr_filter, len(levels))
+    low2, highs2 = nsp_decompose(x2, pyr_filter, len(levels))
+    low = low_rule(low1, low2)
+    del low1, low2
+    highs = []
+    for lev, n in enumerate(levels):
+        h1, h2 = highs1[lev], highs2[lev]
+        highs1[lev] = highs2[lev] = None  # type: ignore[call-overload]  # freed level by level
+        n = int(n)
+        if n == 0:
+            highs.append(np.asarray(band_rule(h1, h2), dtype=np.float64))
+            continue
+        synthesis = nsdfb_responses(x1.shape, dir_filter, n, "r")
+        highs.append(directional_fuse(h1, h2, nsdfb_responses(x1.shape, dir_filter, n, "d"), synthesis,
+                                      band_rule, swap=synthesis.nbytes >= ELIDE_BYTES))
+    return nsp_reconstruct(low, highs, pyr_filter)

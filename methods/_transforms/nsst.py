@@ -29,28 +29,27 @@ The toolbox handles square images only (``[L, L] = size(x)``); this port also ac
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import fft as sfft
 
 from ._atrous import nsp_decompose, nsp_reconstruct
+from ._cache import bounded_cache
+from ._directional import directional_fuse, filter_directions, synthesise_directions
 from ._filters import shearing_filters_meyer
 
 
-@lru_cache(maxsize=32)
+@bounded_cache
 def shear_filter_bank(shape: tuple[int, int], dcomp: int, dsize: int) -> np.ndarray:
     """Normalised frequency responses ``(2**dcomp, H, W//2+1)`` (rfft2 half-plane) of one level.
 
     Equals the toolbox's ``shear_f{l}`` (``fft2(w, L, L)/L`` normalised by ``sqrt(Σ|F_k|²)``);
-    the ``1/L`` factor cancels in the normalisation.
+    the ``1/L`` factor cancels in the normalisation.  Read-only, kept in the byte-bounded cache.
     """
     w = shearing_filters_meyer(dsize, dcomp)
     f = sfft.rfft2(w, s=shape, axes=(-2, -1))
-    f = f / np.sqrt(np.sum(np.abs(f) ** 2, axis=0))
-    f.setflags(write=False)
-    return f
+    return f / np.sqrt(np.sum(np.abs(f) ** 2, axis=0))
 
 
 def nsst_decompose(image: np.ndarray, dcomp: Sequence[int] = (2, 2, 3, 3),
@@ -69,8 +68,7 @@ def nsst_decompose(image: np.ndarray, dcomp: Sequence[int] = (2, 2, 3, 3),
     low, highs = nsp_decompose(x, pyr_filter, len(dcomp))
     bands = []
     for band, k, n in zip(highs, dcomp, dsize):
-        f = shear_filter_bank(x.shape, int(k), int(n))
-        bands.append(sfft.irfft2(f * sfft.rfft2(band), s=x.shape, axes=(-2, -1)))
+        bands.append(filter_directions(band, shear_filter_bank(x.shape, int(k), int(n))))
     return low, bands
 
 
@@ -85,7 +83,34 @@ def nsst_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray],
         k = int(np.log2(band.shape[0]))
         if 2 ** k != band.shape[0]:
             raise ValueError("the number of directions per level must be a power of 2")
-        f = shear_filter_bank(shape, k, int(n))
-        spec = np.sum(np.conj(f) * sfft.rfft2(band, axes=(-2, -1)), axis=0)
-        highs.append(sfft.irfft2(spec, s=shape))
+        highs.append(synthesise_directions(band, shear_filter_bank(shape, k, int(n)), conjugate=True))
     return nsp_reconstruct(lowpass, highs, pyr_filter)
+
+
+def nsst_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], dcomp: Sequence[int] = (2, 2, 3, 3),
+              dsize: Sequence[int] = (4, 4, 8, 8), pyr_filter: str = "maxflat") -> np.ndarray:
+    """``nsst_reconstruct(low_rule(low1, low2), [band_rule per direction], …)`` of two images' NSSTs.
+
+    Same values as decomposing both images, fusing every direction with ``band_rule(c1, c2)``
+    (one H×W map of each image → the fused map) and the low-pass bands with ``low_rule``, then
+    reconstructing; but each direction is made, fused and folded into the reconstruction in
+    turn, so neither decomposition is held whole and every temporary is one H×W map.
+    """
+    if len(dcomp) != len(dsize):
+        raise ValueError("dcomp and dsize must have the same length")
+    x1 = np.asarray(img1, dtype=np.float64)
+    x2 = np.asarray(img2, dtype=np.float64)
+    if x1.ndim != 2 or x1.shape != x2.shape:
+        raise ValueError("nsst_fuse expects two 2-D images of the same shape")
+    low1, highs1 = nsp_decompose(x1, pyr_filter, len(dcomp))
+    low2, highs2 = nsp_decompose(x2, pyr_filter, len(dcomp))
+    low = low_rule(low1, low2)
+    del low1, low2
+    highs = []
+    for lev, (k, n) in enumerate(zip(dcomp, dsize)):
+        h1, h2 = highs1[lev], highs2[lev]
+        highs1[lev] = highs2[lev] = None  # type: ignore[call-overload]  # freed level by level
+        bank = shear_filter_bank(x1.shape, int(k), int(n))
+        highs.append(directional_fuse(h1, h2, bank, bank, band_rule, conjugate=True))
+    return nsp_reconstruct(low, highs, pyr_filter)

@@ -616,11 +616,19 @@ class SwinFusionNet(nn.Module):
 
     @staticmethod
     def _unembed(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return t.transpose(1, 2).reshape(t.shape[0], -1, *size)
+        """Tokens (B, HW, C) → B×C×H×W: a free channels-last view (fast path) or the official NCHW copy."""
+        if _REFERENCE:
+            return t.transpose(1, 2).reshape(t.shape[0], -1, *size)
+        return t.view(t.shape[0], *size, t.shape[-1]).permute(0, 3, 1, 2)
 
     def _shallow(self, x: torch.Tensor) -> torch.Tensor:
         # both modalities use the A convs, exactly as the official forward_features_Ex_B does
-        return self.lrelu(self.conv_first2_A(self.lrelu(self.conv_first1_A(x))))
+        x = self.lrelu(self.conv_first1_A(x))
+        if not _REFERENCE:
+            # channels-last from here on: the convs run faster on it, and the token views
+            # (patch_embed, _unembed) need no copy
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.lrelu(self.conv_first2_A(x))
 
     def _extract(self, x: torch.Tensor, layers: nn.ModuleList, norm: nn.Module) -> torch.Tensor:
         size = x.shape[-2:]

@@ -8,7 +8,7 @@
 #
 # For each level K, the first K jobs of JOBS_FILE (all of them if it has fewer), each with
 # --stop-after-steps STEPS, run through scripts/device_train.sh with PARALLEL=K into $OUT/probe/pK (a
-# stopped run exports no weights; its checkpoint stays there).  Then:
+# stopped run exports no weights; its checkpoint is deleted, so nothing heavy travels back).  Then:
 #   $OUT/throughput_sweep.csv   one row per level: models in parallel, per-model steady steps/s (median, min),
 #                               aggregate steps/s (all models' steps / the probe's wall time, start-up included)
 #   $OUT/best_parallel.txt      the level with the highest steady aggregate (sum of the per-model steady rates)
@@ -35,6 +35,7 @@ for k in $LEVELS; do
   for ((i = 0; i < n; i++)); do printf '%s --stop-after-steps %s\n' "${JOBS[$i]}" "$STEPS"; done >"$OUT/probe/jobs_p$k.txt"
   OUT="$OUT/probe/p$k" PARALLEL="$k" "$ROOT/scripts/device_train.sh" "$OUT/probe/jobs_p$k.txt" 2>"$OUT/probe/p$k.log" \
     || echo "device_throughput: probe PARALLEL=$k had failures ($OUT/probe/p$k.log)" >&2
+  rm -f "$OUT/probe/p$k"/runs/*/checkpoint.pt "$OUT/probe/p$k"/runs/*/final.pth  # throwaway: keep logs, not weights
   probes+=("$OUT/probe/p$k")
 done
 best=$("$PYTHON" "$ROOT/fusionbench/train/throughput.py" "$OUT" --sweep "${probes[@]}") || exit 1

@@ -243,7 +243,8 @@ def test_throughput_sweep_on_cpu(small_pack, tmp_path):
     p2 = json.loads((out / "probe" / "p2" / "throughput.json").read_text())
     assert p2["steps_this_call"] == 24 and p2["remaining_steps"] == 2 * 20 - 24
     assert not list((out / "probe" / "p2" / "weights").glob("*.pth"))  # probes export nothing
-    assert (out / "probe" / "p2" / "runs" / "mopa.mask_only.seed4" / "checkpoint.pt").is_file()
+    run = out / "probe" / "p2" / "runs" / "mopa.mask_only.seed4"
+    assert (run / "provenance.json").is_file() and not (run / "checkpoint.pt").exists()  # nothing heavy comes back
 
 
 @pytest.mark.parametrize("jobs", sorted((ROOT / "scripts" / "device_jobs").glob("*.txt")), ids=lambda p: p.stem)

@@ -111,8 +111,7 @@ class MethodSuite:
     track_fraction_of_conv_peak.unit = "fraction"
 
 
-# --------------------------------------------------------------------------- cost growth with pixels (H9, issue 23)
-SCALING_METHODS = ("mdl", "mlepf", "dtnp", "cnp")
+# --------------------------------------------------------------------------- cost growth with pixels (issue 23)
 SCALING_SIZES = (256, 512, 1024)
 
 
@@ -130,14 +129,27 @@ def scaled_pair(size: int) -> tuple:
     return a, b
 
 
-class MethodScalingSuite:
-    """Time and peak memory of one fusion at 256², 512² and 1024² (linear growth: ×4 and ×16 of 256²).
+def _prepared(method: str):
+    """The method, compiled and loaded (numba kernels, weights) by one fusion of a 48×48 crop."""
+    from fusionbench.api import fuse_arrays
+    from fusionbench.method_registry import create_method
 
-    The pair is built and the method compiled/loaded (numba kernels, weights) outside the timing.
-    ``peakmem_fuse`` is the process's peak resident memory (a worker must stay under 2 GB at 1024²).
+    m = create_method(method)
+    a, b = scaled_pair(SCALING_SIZES[0])
+    fuse_arrays(m, a[:48, :48], b[:48, :48])
+    return m
+
+
+class MethodScalingSuite:
+    """Time and peak memory of one fusion at 256², 512² and 1024² for every available method.
+
+    Linear growth means ×4 and ×16 the 256² time.  The pair is built and the method
+    compiled/loaded (numba kernels, weights) outside the timing.  ``peakmem_fuse`` is the
+    process's peak resident memory (a worker must stay under 2 GB at 1024²).
+    ``$FUSIONBENCH_BENCH_METHODS`` restricts the methods, as for :class:`MethodSuite`.
     """
 
-    params = [[m for m in SCALING_METHODS if m in MethodSuite.params[0]], list(SCALING_SIZES)]
+    params = [MethodSuite.params[0], list(SCALING_SIZES)]
     param_names = ["method", "size"]
     timeout = 1800
     number = 1
@@ -147,12 +159,8 @@ class MethodScalingSuite:
     processes = 1
 
     def setup(self, method: str, size: int) -> None:
-        from fusionbench.api import fuse_arrays
-        from fusionbench.method_registry import create_method
-
-        self.method = create_method(method)
+        self.method = _prepared(method)
         self.a, self.b = scaled_pair(size)
-        fuse_arrays(self.method, self.a[:48, :48], self.b[:48, :48])
 
     def time_fuse(self, method: str, size: int) -> None:
         from fusionbench.api import fuse_arrays
@@ -163,3 +171,56 @@ class MethodScalingSuite:
         from fusionbench.api import fuse_arrays
 
         fuse_arrays(self.method, self.a, self.b)
+
+
+def growth_ratio(method, size: int, base: int = SCALING_SIZES[0], repeat: int = 3) -> float:
+    """Time per pixel of one fusion at size² over that at base² (1.0 = linear in the pixels).
+
+    Wall-clock, best of ``repeat`` fusions at each size (a fusion of 2 s or more is not repeated),
+    both measured in this process one after the other with the method already compiled and loaded.
+    """
+    import time
+
+    from fusionbench.api import fuse_arrays
+
+    def best(n: int) -> float:
+        a, b = scaled_pair(n)
+        times: list[float] = []
+        while len(times) < repeat and not (times and times[0] >= 2.0):
+            start = time.perf_counter()
+            fuse_arrays(method, a, b)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    t_base = best(base)
+    return (best(size) / t_base) / ((size / base) ** 2)
+
+
+class MethodGrowthSuite:
+    """Growth of the cost with the pixels: time per pixel at 512² and 1024² over 256² (target ≈ 1).
+
+    ``track_growth_512`` / ``track_growth_1024``: :func:`growth_ratio` (1.0 = the cost grows
+    exactly as the pixels; 1.25 at 1024² = 20× the 256² time for 16× the pixels).
+    """
+
+    params = [MethodSuite.params[0]]
+    param_names = ["method"]
+    timeout = 3600
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, method: str) -> None:
+        self.method = _prepared(method)
+
+    def track_growth_512(self, method: str) -> float:
+        return growth_ratio(self.method, 512)
+
+    track_growth_512.unit = "time per pixel / 256²"
+
+    def track_growth_1024(self, method: str) -> float:
+        return growth_ratio(self.method, 1024)
+
+    track_growth_1024.unit = "time per pixel / 256²"

@@ -155,3 +155,24 @@ def test_fig10_bars_with_seed_points(tmp_path):
           for i, m in enumerate(VARIANTS) for k in METRICS}
     written = ablation_bars(table, METRICS, tmp_path / "bars", ci, title="t", points=table.attrs["seed_means"])
     assert any(p.suffix == ".png" and p.stat().st_size > 1000 for p in written)
+
+
+def test_report_builds_table4_over_seeds_and_the_verdicts(tmp_path):
+    """The report's ablation section end to end, from a results folder holding three seeds per preset."""
+    from fusionbench.report.build import build_report
+
+    results = tmp_path / "results"
+    results.mkdir()
+    scores = _scores(PLANTED)
+    scores.to_csv(results / "scores.csv.gz", index=False)
+    outputs = scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01)
+    outputs.to_csv(results / "outputs.csv.gz", index=False)
+    out = build_report(results, tmp_path / "report", metrics="AG,EN", quiet=True, profile=False)
+    table4 = (out / "tables" / "table4_ablation.md").read_text()
+    assert "sd over training seeds" in table4 and "| Seeds |" in table4 and " ± " in table4
+    assert ".seed1" not in table4 and "seed 1" not in table4  # seed models are folded into their preset's row
+    comp = pd.read_csv(out / "tables" / "table4_components.csv")
+    v = _verdicts(comp)
+    assert v[("mask", "AG")] == "helps" and v[("contrast", "EN")] == "hurts" and v[("attention", "AG")] == "no evidence"
+    assert (comp["n_seeds"] == 3).all() and (out / "figures" / "ablation_bars.png").is_file()
+    assert "Does each component help?" in (out / "index.html").read_text()

@@ -119,7 +119,8 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
     seeded = [m for m in available if is_seed_variant(m)]
     available = [m for m in available if m not in seeded]
     bases = {split_seed(m)[0] for m in seeded}
-    ablations = [m for m in sorted(set(available) | bases, key=natural_key) if ablation_flags(m) and m != PAPER_HIGHLIGHT]
+    ablations = [m for m in sorted(set(available) | bases, key=natural_key)
+                 if ablation_flags(m) and m != PAPER_HIGHLIGHT]
     if (PAPER_HIGHLIGHT in available or PAPER_HIGHLIGHT in bases) and ablation_flags(PAPER_HIGHLIGHT):
         ablations.append(PAPER_HIGHLIGHT)
     ablations = _ablation_order(ablations)

@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     if "seed" in params:  # a registered seed variant (mopa.no_mask.seed1): the same run as `NAME --seed N`
         seed = int(params.pop("seed"))
         if args.seed is not None and args.seed != seed:
-            raise SystemExit(f"fusionbench train {args.method}: --seed {args.seed} contradicts the variant's seed {seed}")
+            raise SystemExit(f"fusionbench train {args.method}: --seed {args.seed} contradicts the variant's "
+                             f"seed {seed}")
         args.seed, name = seed, split_seed(name)[0]
     for item in args.set:
         key, _, value = item.partition("=")

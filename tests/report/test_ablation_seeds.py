@@ -52,11 +52,13 @@ def _verdicts(table: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 def test_seed_names_round_trip():
     assert seed_variant("mopa.no_mask", 0) == "mopa.no_mask" and seed_variant("mopa", 2) == "mopa.seed2"
-    assert split_seed("mopa.no_mask.seed12") == ("mopa.no_mask", 12) and split_seed("mopa.no_mask") == ("mopa.no_mask", 0)
+    assert split_seed("mopa.no_mask.seed12") == ("mopa.no_mask", 12)
+    assert split_seed("mopa.no_mask") == ("mopa.no_mask", 0)
     assert split_seed("mopa.seedling") == ("mopa.seedling", 0)
     with pytest.raises(ValueError):
         seed_variant("mopa", -1)
-    groups = seed_groups(["mopa", "mopa.seed2", "mopa.no_mask.seed1", "dwt"], ["mopa", "mopa.no_mask", "mopa.no_contrast"])
+    groups = seed_groups(["mopa", "mopa.seed2", "mopa.no_mask.seed1", "dwt"],
+                         ["mopa", "mopa.no_mask", "mopa.no_contrast"])
     assert groups == {"mopa": {0: "mopa", 2: "mopa.seed2"}, "mopa.no_mask": {1: "mopa.no_mask.seed1"},
                       "mopa.no_contrast": {}}
 

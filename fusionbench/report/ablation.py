@@ -135,7 +135,7 @@ def component_table(scores: pd.DataFrame, metrics: list[str], pairs: list[tuple[
 
     Columns: ``component``, ``metric``, ``n_pairs``, ``n_seeds``, ``full_mean``, ``without_mean``,
     ``mean_diff`` and ``median_diff`` (full − without, metric units), ``rank_biserial``, ``p``, ``p_holm``,
-    ``all_seeds`` (``yes (3/3)``, ``no (2/3)``, ``n/a (1 seed)``), ``verdict``.  Empty when the full model
+    ``seed_diffs`` (each seed's mean difference, e.g. ``+0.37 +0.41 +0.35``), ``all_seeds`` (``yes (3/3)``, ``no (2/3)``, ``n/a (1 seed)``), ``verdict``.  Empty when the full model
     or every leave-one-out variant is missing.
     """
     without = dict(without or LEAVE_ONE_OUT)
@@ -147,7 +147,7 @@ def component_table(scores: pd.DataFrame, metrics: list[str], pairs: list[tuple[
     long = seed_pair_values(scores, {v: seeds[v] for v in [full, *without.values()]}, metrics, pairs)
     table = component_effects(long, full, without, metrics, {m: higher_is_better(m) for m in metrics}, alpha)
     keep = ["component", "metric", "n_pairs", "n_seeds", "full_mean", "without_mean", "mean_diff", "median_diff",
-            "rank_biserial", "p", "p_holm", "all_seeds", "verdict"]
+            "rank_biserial", "p", "p_holm", "seed_diffs", "all_seeds", "verdict"]
     out = table[keep].copy()
     out.attrs.update(alpha=alpha, full=full, without=without)
     return out

@@ -480,8 +480,9 @@ class _Context:
             vcap = (f"Per component: full model (mopa) minus the model without it (mopa.no_<component>) over {over}, "
                     "each pair's value averaged over the seeds both have (n_seeds "
                     + "/".join(map(str, n_seeds)) + "); two-sided Wilcoxon signed-rank over pairs, Holm-corrected over "
-                    f"the {len(verdicts)} component × metric tests; all_seeds: whether every seed's own difference has "
-                    "the same sign. Verdict: helps / hurts (full model better / worse in the metric's direction) when "
+                    f"the {len(verdicts)} component × metric tests; seed_diffs: each seed's mean difference; all_seeds: "
+                    "whether every seed's own difference has the same sign (with 3 seeds a weak guard: a component "
+                    "without effect passes it with probability 1/4). Verdict: helps / hurts (full model better / worse in the metric's direction) when "
                     "p_holm < 0.05 and, with two or more seeds, every seed agrees; otherwise no evidence"
                     + (". With one seed a verdict cannot separate the component from the training seed." if 1 in n_seeds
                        else "."))

@@ -209,11 +209,17 @@ def component_effects(values: pd.DataFrame, full: str, without: dict[str, str], 
       every (component, metric) row of the table;
     * the direction is the sign of the matched-pairs rank-biserial correlation of ``diff`` (positive:
       the full model scores higher), and ``seeds_agree`` counts the seeds whose own ``full − without``
-      differences (same pairs) have a rank-biserial of the same sign;
+      differences (same pairs) have a rank-biserial of the same sign; ``seed_diffs`` lists each seed's
+      mean difference (to set the effect beside the seed-to-seed spread);
     * ``verdict``: ``helps`` (the full model is better in the metric's direction) or ``hurts`` where
       ``p_holm < alpha`` and, with two or more seeds, every seed agrees; else ``no evidence``.  With one
       seed the verdict rests on the pairs alone and ``all_seeds`` says ``n/a (1 seed)``: it cannot tell
       the component's effect from that of the training seed.
+
+    Limits (stated in the report): two trained models usually differ consistently over images even
+    without a real component effect, so the Wilcoxon over pairs is sensitive to training noise; the
+    seed check is the guard, and with 3 seeds it is weak (a no-effect component whose seed differences
+    point at random passes it with probability 1/4).
     """
     rows = []
     for component, other in without.items():
@@ -224,7 +230,7 @@ def component_effects(values: pd.DataFrame, full: str, without: dict[str, str], 
             row = {"component": component, "metric": metric, "full": full, "without": other,
                    "n_seeds": len(seeds), "n_pairs": 0, "full_mean": np.nan, "without_mean": np.nan,
                    "mean_diff": np.nan, "median_diff": np.nan, "rank_biserial": np.nan, "p": np.nan,
-                   "seeds_agree": 0}
+                   "seeds_agree": 0, "seed_diffs": ""}
             if seeds:
                 f = wide[[(full, s) for s in seeds]].dropna()
                 o = wide.loc[f.index, [(other, s) for s in seeds]].dropna()
@@ -237,7 +243,8 @@ def component_effects(values: pd.DataFrame, full: str, without: dict[str, str], 
                     row.update(n_pairs=int(diff.size), full_mean=float(a.mean()), without_mean=float(b.mean()),
                                mean_diff=float(diff.mean()), median_diff=float(np.median(diff)),
                                rank_biserial=rank_biserial(diff), p=wilcoxon_p(diff),
-                               seeds_agree=int(sum(s == direction != 0 for s in per_seed)))
+                               seeds_agree=int(sum(s == direction != 0 for s in per_seed)),
+                               seed_diffs=" ".join(f"{d:+.4g}" for d in (a - b).mean(axis=0)))
             rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:

@@ -79,6 +79,9 @@ def test_planted_effects_get_their_verdicts_and_holm_is_applied():
     np.testing.assert_allclose(table["p_holm"], holm(table["p"].to_numpy()))
     mask_ag = table[(table["component"] == "mask") & (table["metric"] == "AG")].iloc[0]
     assert mask_ag["mean_diff"] == pytest.approx(1.0, abs=0.3) and mask_ag["rank_biserial"] == 1.0
+    dec_ag = table[(table["component"] == "decouple") & (table["metric"] == "AG")].iloc[0]
+    signs = [d[0] for d in dec_ag["seed_diffs"].split()]
+    assert signs == ["+", "+", "-"]  # seeds 0 and 1: the full model 1 better; seed 2: 0.6 worse
     shown = component_display(table)
     assert shown["p"].map(lambda s: isinstance(s, str)).all()
 

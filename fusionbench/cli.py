@@ -64,6 +64,18 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         scheduler=args.scheduler, out=args.out, data_dir=args.data_dir, cache=args.cache,
         timeout=args.timeout or None, quiet=args.quiet,
     )
+    if args.dry_run:
+        from .runner import dry_run
+
+        plan, estimate = dry_run(config)
+        print(f"dry run: {len(plan.tasks)} (method, pair) tasks to do, {plan.already_done} already done")
+        for source in sorted(set(plan.cost_sources.values())):
+            names = sorted(m for m, s in plan.cost_sources.items() if s == source)
+            print(f"  expected fusion times from {source}: {', '.join(names)}")
+        print(f"estimate: {estimate.summary()}")
+        if estimate.by_method:
+            print(f"  most expected work: {estimate.top_methods()}")
+        return 0
     summary = run(config, command="fusionbench " + " ".join(shlex.quote(a) for a in argv))
     print(f"run {summary.run_id}: {summary.completed} tasks done, {summary.skipped_done} already done, "
           f"{summary.failures} failures, {len(summary.unavailable)} methods unavailable, "
@@ -148,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, help="fused-image cache folder (default OUT/fused)")
     p.add_argument("--timeout", type=float, default=600.0, help="per-pair time limit in seconds (0 = none)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--dry-run", action="store_true", help="plan only: print the tasks to do and the estimated wall "
+                   "time (docs/runner.md); runs and writes nothing")
     p.add_argument("--no-report", action="store_true", help="skip the report stage")
     p.add_argument("--no-bench", action="store_true", help="report without running the asv benchmarks")
     from .report.cli import add_selection_arguments

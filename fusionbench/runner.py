@@ -182,6 +182,7 @@ class Plan:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (dataset, method, reason)
     datasets: list[str] = field(default_factory=list)  # resolved dataset names
     added_variants: list[str] = field(default_factory=list)  # task variants run in place of a selected method
+    cost_sources: dict[str, str] = field(default_factory=dict)  # method -> where its expected fusion time came from
 
 
 def task_variant(name: str, task: str | None) -> str | None:
@@ -208,7 +209,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
              metrics: list[str], store: ResultsStore, cache: Path, log: Log) -> Plan:
     """Every (method, pair) to do, in slowest-first order (:mod:`fusionbench.schedule`), and every
     (method, dataset) not run with its reason (weights unavailable, task restriction, missing split)."""
-    from .schedule import expected_seconds, image_pixels, method_rates
+    from .schedule import expected_seconds, image_pixels, method_costs, prior_costs
 
     plan = Plan()
     keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
@@ -265,7 +266,8 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         todo.append((ds, pair, name, fuses))
         if (ds, pair.id) not in pixels:
             pixels[(ds, pair.id)] = image_pixels(pair.a_path)
-    rates = method_rates(store.method_seconds(), pixels, keys)
+    rates = method_costs(store.method_seconds(), pixels, keys)
+    known = prior_costs()
     for ds, pair, name, fuses in todo:
         key = keys[name]
         fused_path = cache / name / key / f"{pair.sha256}.png"
@@ -280,7 +282,10 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             given, colour = ImageSource.from_path(fused_path), None
         else:
             given, colour = None, None
-        cost = expected_seconds(name, pixels[(ds, pair.id)], len(metrics), rates, fuses=given is None)
+        cost = expected_seconds(name, pixels[(ds, pair.id)], tuple(metrics), rates, fuses=given is None)
+        if given is None:
+            plan.cost_sources[name] = ("this store's timings" if name in rates else
+                                       "the prior table" if name in known else "no timing (median of the priors)")
         plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost))
     plan.tasks = slowest_first(plan.tasks)
     return plan
@@ -318,6 +323,31 @@ def _execute(tasks: list[Task], config: RunConfig, log: Log) -> Iterator[TaskRes
     if config.workers == 0:
         return executors.run_inline(tasks)
     return executors.run_local(tasks, config.workers)
+
+
+def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
+    """Plan ``config`` without running or writing anything, and estimate its wall time.
+
+    The plan is the one :func:`run` would make (what is already in ``OUT/results.sqlite`` is not planned
+    again; the store is read from an in-memory copy).  Returns ``(plan, estimate)``: a
+    :class:`fusionbench.schedule.Estimate` from the tasks' expected seconds (this store's timings where it
+    has them, else the prior table of :mod:`fusionbench.costs`) simulated on the run's workers
+    (``--workers``, default one per core; a Dask scheduler is not simulated: one worker per core here).
+    """
+    from .schedule import estimate
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(config.out)
+    cache = Path(config.cache) if config.cache else out / "fused"
+    selection = select_methods(config.methods)
+    metrics = resolve_metrics(config.metrics)
+    created = {name: create_method(name) for name in selection.registered}
+    unavailable = {name: r for name, m in created.items() if (r := m.unavailable_reason())}
+    with ResultsStore.snapshot(out / "results.sqlite") as store:
+        plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
+    _log_skipped(plan.skipped, log)
+    workers = 1 if config.workers == 0 else (config.workers or os.cpu_count() or 1)
+    return plan, estimate(plan.tasks, workers)
 
 
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:

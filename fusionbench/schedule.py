@@ -1,4 +1,5 @@
-"""Slowest first: the order in which the runner hands (method, pair) tasks to workers.
+"""Slowest first: the order in which the runner hands (method, pair) tasks to workers, and the run's
+expected wall time (``fusionbench run --dry-run``).
 
 With tasks of very different cost (SwinFusion ~10 s a pair, the pixel rules ~1 ms),
 handing them out in plan order can leave one worker finishing a long task while
@@ -6,36 +7,74 @@ the others idle.  The runner sorts tasks by expected cost, longest first (the
 LPT rule: its makespan is at most 4/3 of the optimum), so the workers finish
 together.
 
-Expected cost of a task = fusion seconds + scoring seconds:
+Expected cost of a task = fusion + scoring + the rest of the task, each a :class:`Cost`: seconds at a
+pixel count, scaled to the pair's pixels (read from the image header) by a power law whose exponent is
+fitted where two sizes were measured (many methods grow faster or slower than the pixel count: a
+Harvard 256² pair and a TNO pair of four times the pixels are not four times apart for every method).
 
-* fusion: the method's rate in seconds per megapixel × the pair's pixels.  The
-  rate is the median over this store's recorded outputs (``outputs.seconds``) of
-  that method on pairs of the plan (its current key's rows when there are any,
-  else any key's); a method without history takes its prior from
-  :data:`fusionbench._method_costs.SECONDS_PER_MPIX` (measured from the committed
-  run's store, see :func:`write_prior`), and a method in neither the median of the
-  priors.  A task whose fused image is given (cached or external) fuses nothing.
-* scoring: :data:`SCORE_SECONDS_PER_METRIC_MPIX` × metrics × megapixels.
+* fusion: from this store's recorded outputs (``outputs.seconds``) of that method on pairs of the
+  plan (its current key's rows when there are any, else any key's): the median seconds per pair size,
+  fitted over the sizes present (:func:`method_costs`); a method without history takes its prior from
+  :data:`fusionbench._method_costs.FUSE_SECONDS` (measured by ``python -m fusionbench.costs``), and a
+  method in neither the median of the priors.  A task whose fused image is given fuses nothing.
+* scoring: each preset's prior (``SCORE_SECONDS``), summed (an upper bound: presets scored together
+  share intermediates); an unknown preset :data:`SCORE_SECONDS_PER_METRIC_MPIX`.
+* the rest (the fused image's luma and PNG, the result's trip, the client's write): ``TASK_SECONDS``.
 
-Pixels are read from the image headers (no decoding).
+:func:`estimate` simulates the workers on the sorted tasks (each worker pays its start and each
+method's first-use cost once) for ``--dry-run``.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .worker import Task
 
-#: scoring cost per preset per megapixel: the 34 paper presets take 0.201 s on a 256² triple
-#: (``docs/metrics.md``, measured after the compiled kernels): 0.201 / 34 / 0.065536 ≈ 0.09
+#: scoring cost of a preset without a prior, per megapixel: the 34 paper presets take 0.201 s on a 256²
+#: triple (``docs/metrics.md``, measured after the compiled kernels): 0.201 / 34 / 0.065536 ≈ 0.09
 SCORE_SECONDS_PER_METRIC_MPIX = 0.09
 #: pixels assumed for a pair whose header cannot be read (the Harvard size)
 DEFAULT_PIXELS = 256 * 256
+#: the fitted exponent is kept within these bounds (two noisy points must not extrapolate wildly)
+EXPONENT_RANGE = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Seconds of one task part at ``pixels``, scaled to other sizes as ``(px / pixels) ** exponent``."""
+
+    seconds: float
+    pixels: int = 1_000_000
+    exponent: float = 1.0
+
+    def at(self, pixels: int) -> float:
+        return self.seconds * (max(pixels, 1) / self.pixels) ** self.exponent
+
+    @classmethod
+    def fit(cls, points: Iterable[tuple[int, float]]) -> "Cost":
+        """Least squares in log-log over ``(pixels, seconds)`` points (linear through one size)."""
+        pts = [(int(p), float(s)) for p, s in points if p > 0 and s > 0]
+        if not pts:
+            return cls(0.0)
+        sizes = sorted({p for p, _ in pts})
+        if len(sizes) < 2 or sizes[-1] / sizes[0] < 1.5:
+            per_px = statistics.median(s / p for p, s in pts)
+            return cls(per_px * 1e6, 1_000_000, 1.0)
+        x = [math.log(p) for p, _ in pts]
+        y = [math.log(s) for _, s in pts]
+        mx, my = statistics.fmean(x), statistics.fmean(y)
+        k = sum((xi - mx) * (yi - my) for xi, yi in zip(x, y)) / sum((xi - mx) ** 2 for xi in x)
+        k = min(max(k, EXPONENT_RANGE[0]), EXPONENT_RANGE[1])
+        centre = round(math.exp(mx))
+        return cls(math.exp(my), centre, k)
 
 
 def image_pixels(path: str | Path) -> int:
@@ -50,11 +89,30 @@ def image_pixels(path: str | Path) -> int:
         return DEFAULT_PIXELS
 
 
-def priors() -> dict[str, float]:
-    """Seconds per megapixel of each built-in method, measured from the committed run (see :func:`write_prior`)."""
-    from ._method_costs import SECONDS_PER_MPIX
+def prior_costs() -> dict[str, Cost]:
+    """Fusion cost of each built-in method from the measured table (:mod:`fusionbench.costs`)."""
+    from ._method_costs import FUSE_SECONDS
 
-    return dict(SECONDS_PER_MPIX)
+    return {m: Cost.fit(points) for m, points in FUSE_SECONDS.items()}
+
+
+def priors() -> dict[str, float]:
+    """Seconds per megapixel of each built-in method at the Harvard size (256²), from the prior table."""
+    return {m: c.at(DEFAULT_PIXELS) / (DEFAULT_PIXELS / 1e6) for m, c in prior_costs().items()}
+
+
+def build_seconds(method: str) -> float:
+    """A worker's first-use cost of ``method`` (building, weights, kernels) from the prior table, else 0."""
+    from ._method_costs import BUILD_SECONDS
+
+    return float(BUILD_SECONDS.get(method, 0.0))
+
+
+def worker_start_seconds() -> float:
+    """A worker process's start (imports), from the prior table."""
+    from ._method_costs import WORKER_START_SECONDS
+
+    return float(WORKER_START_SECONDS)
 
 
 def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
@@ -76,18 +134,68 @@ def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
     return {str(m): float(v) for m, v in per_mpix.groupby(used["method"]).median().items()}
 
 
-def expected_seconds(method: str, pixels: int, n_metrics: int, rates: Mapping[str, float], *,
-                     fuses: bool = True) -> float:
-    """Expected fusion + scoring seconds of one task (module docstring)."""
-    mpix = pixels / 1e6
-    fuse = 0.0
-    if fuses:
-        rate = rates.get(method)
-        if rate is None:
-            table = priors()
-            rate = table.get(method, statistics.median(table.values()) if table else 1.0)
-        fuse = rate * mpix
-    return fuse + SCORE_SECONDS_PER_METRIC_MPIX * n_metrics * mpix
+def method_costs(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
+                 keys: Mapping[str, str] | None = None) -> dict[str, Cost]:
+    """Fusion :class:`Cost` of each method in ``history`` (``dataset, pair, method, method_key, seconds``) over
+    pairs whose pixel count is known: the median seconds at each pair size, fitted over the sizes
+    (:meth:`Cost.fit`); rows of the method's key in ``keys`` are preferred when present."""
+    import pandas as pd
+
+    if history is None or history.empty or not pixels:
+        return {}
+    px = pd.DataFrame([(d, p, n) for (d, p), n in pixels.items()], columns=["dataset", "pair", "px"])
+    known = history.merge(px, on=["dataset", "pair"])
+    if known.empty:
+        return {}
+    is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
+    has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
+    used = known[is_current | ~has_current]
+    medians = used.groupby(["method", "px"])["seconds"].median()
+    out: dict[str, Cost] = {}
+    for method, group in medians.groupby(level="method"):
+        out[str(method)] = Cost.fit((int(px), float(sec)) for (_, px), sec in group.items())
+    return out
+
+
+def fuse_seconds(method: str, pixels: int, rates: Mapping[str, "float | Cost"]) -> float:
+    """Expected fusion seconds: ``rates[method]`` (a :class:`Cost`, or seconds per megapixel), else the prior,
+    else the median of the priors at that size."""
+    rate = rates.get(method)
+    if isinstance(rate, Cost):
+        return rate.at(pixels)
+    if rate is not None:
+        return float(rate) * pixels / 1e6
+    table = prior_costs()
+    if method in table:
+        return table[method].at(pixels)
+    return statistics.median(c.at(pixels) for c in table.values()) if table else pixels / 1e6
+
+
+def score_seconds(metrics: "int | Sequence[str]", pixels: int) -> float:
+    """Expected scoring seconds of ``metrics`` (preset names; a bare count uses the per-preset fallback)."""
+    if isinstance(metrics, int):
+        return SCORE_SECONDS_PER_METRIC_MPIX * metrics * pixels / 1e6
+    from ._method_costs import SCORE_SECONDS
+
+    total = 0.0
+    for name in metrics:
+        points = SCORE_SECONDS.get(name)
+        total += Cost.fit(points).at(pixels) if points else SCORE_SECONDS_PER_METRIC_MPIX * pixels / 1e6
+    return total
+
+
+def task_seconds(pixels: int) -> float:
+    """Expected seconds of the rest of a task (the fused image's luma and PNG, the trip, the client's write)."""
+    from ._method_costs import TASK_SECONDS
+
+    return Cost.fit(TASK_SECONDS).at(pixels)
+
+
+def expected_seconds(method: str, pixels: int, metrics: "int | Sequence[str]", rates: Mapping[str, "float | Cost"],
+                     *, fuses: bool = True) -> float:
+    """Expected seconds of one task: fusion (unless its image is given) + scoring + the rest (module docstring)."""
+    fuse = fuse_seconds(method, pixels, rates) if fuses else 0.0
+    return fuse + score_seconds(metrics, pixels) + task_seconds(pixels)
 
 
 def slowest_first(tasks: Iterable["Task"]) -> list["Task"]:
@@ -105,30 +213,70 @@ def makespan(costs: Iterable[float], workers: int) -> float:
     return max(free)
 
 
-def write_prior(store: str | Path, out: str | Path, datasets: Iterable[str] = ("harvard-mri-ct", "harvard-mri-pet",
-                                                                                  "harvard-mri-spect")) -> Path:
-    """Write ``_method_costs.py``: median seconds per megapixel of each method over ``datasets`` in ``store``.
+@dataclass
+class Estimate:
+    """What ``--dry-run`` prints: the plan's expected seconds and the simulated wall time on ``workers``."""
 
-    The default datasets are the Harvard ones, all of whose images are 256×256,
-    so no image file is needed.  Usage:
-    ``python -m fusionbench.schedule reports/results.sqlite fusionbench/_method_costs.py``.
-    """
-    from .store import ResultsStore
+    tasks: int
+    workers: int
+    task_seconds: float  # sum of the tasks' expected seconds (fusion + scoring + the rest)
+    start_seconds: float  # worker starts and first uses of methods, all workers together
+    finish: list[float] = field(default_factory=list)  # when each worker finishes (simulated)
+    longest_task: float = 0.0
+    by_method: dict[str, float] = field(default_factory=dict)  # expected seconds per method, largest first
 
-    with ResultsStore(store) as st:
-        df = st.method_seconds()
-    df = df[df["dataset"].isin(list(datasets))]
-    rates = (df["seconds"] / (DEFAULT_PIXELS / 1e6)).groupby(df["method"]).median().sort_index()
-    lines = ['"""Prior fusion cost of each built-in method, seconds per megapixel (median over pairs).',
-             "", f"Generated by ``python -m fusionbench.schedule {store} {out}`` from the outputs table",
-             f"(datasets {', '.join(datasets)}, 256x256 images); used by :mod:`fusionbench.schedule` only",
-             'for methods without timing history in the run\'s own store."""', "",
-             "SECONDS_PER_MPIX: dict[str, float] = {"]
-    lines += [f"    {m!r}: {v:.4g}," for m, v in rates.items()]
-    lines.append("}")
-    Path(out).write_text("\n".join(lines) + "\n")
-    return Path(out)
+    @property
+    def wall_seconds(self) -> float:
+        return max(self.finish, default=0.0)
+
+    @property
+    def bound(self) -> float:
+        """No schedule beats this: all the work spread evenly, or the longest task."""
+        return max((self.task_seconds + self.start_seconds) / max(self.workers, 1), self.longest_task)
+
+    def summary(self) -> str:
+        spread = (max(self.finish) - min(self.finish)) if self.finish else 0.0
+        return (f"{self.tasks} tasks, {self.task_seconds / 60:.1f} min of work + {self.start_seconds:.0f} s of "
+                f"worker starts and method builds; on {self.workers} single-thread worker(s): about "
+                f"{self.wall_seconds / 60:.1f} min (lower bound {self.bound / 60:.1f} min, workers finish within "
+                f"{spread:.0f} s of each other, longest task {self.longest_task:.0f} s)")
+
+    def top_methods(self, n: int = 6) -> str:
+        """The ``n`` methods with the most expected work and their share of it."""
+        total = self.task_seconds or 1.0
+        return ", ".join(f"{m} {s / 60:.1f} min ({100 * s / total:.0f}%)" for m, s in list(self.by_method.items())[:n])
+
+
+def estimate(tasks: Sequence["Task"], workers: int) -> Estimate:
+    """Simulate ``workers`` greedy workers taking ``tasks`` in order (as the local pool does): each worker pays
+    its start once and each method's first use once, then each task's ``expected_seconds``."""
+    import heapq
+
+    workers = max(1, workers)
+    start = worker_start_seconds()
+    free = [(start, w) for w in range(workers)]
+    built: list[set[str]] = [set() for _ in range(workers)]
+    finish = [start] * workers
+    first_use = 0.0
+    for task in tasks:
+        at, w = heapq.heappop(free)
+        cost = task.expected_seconds
+        if task.given is None and task.method not in built[w]:
+            built[w].add(task.method)
+            extra = build_seconds(task.method)
+            cost += extra
+            first_use += extra
+        finish[w] = at + cost
+        heapq.heappush(free, (finish[w], w))
+    by_method: dict[str, float] = {}
+    for task in tasks:
+        by_method[task.method] = by_method.get(task.method, 0.0) + task.expected_seconds
+    return Estimate(len(tasks), workers, sum(t.expected_seconds for t in tasks), start * workers + first_use,
+                    finish if tasks else [0.0] * workers, max((t.expected_seconds for t in tasks), default=0.0),
+                    dict(sorted(by_method.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":
-    write_prior(sys.argv[1], sys.argv[2])
+    from .costs import main
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -146,6 +146,23 @@ class ResultsStore:
         self.conn.executescript(SCHEMA)
         self.conn.commit()
 
+    @classmethod
+    def snapshot(cls, path: str | Path) -> "ResultsStore":
+        """An in-memory copy of the store at ``path`` (empty if there is none): reads see its rows, writes go
+        nowhere, and nothing is created on disk (``fusionbench run --dry-run``)."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store.conn = sqlite3.connect(":memory:")
+        if store.path.is_file():
+            source = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=60)
+            try:
+                source.backup(store.conn)
+            finally:
+                source.close()
+        store.conn.executescript(SCHEMA)
+        store.conn.commit()
+        return store
+
     def close(self) -> None:
         self.conn.close()
 

@@ -55,7 +55,8 @@ def test_history_in_the_store_overrides_the_priors(tmp_path, make_pairs) -> None
     tasks = _plan(RunConfig(methods=["maximum,average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out)),
                   out).tasks
     assert [t.method for t in tasks] == ["average"] * 3 + ["maximum"] * 3
-    assert abs(tasks[0].expected_seconds - 5.0 - schedule.SCORE_SECONDS_PER_METRIC_MPIX * 48 * 48 / 1e6) < 1e-9
+    rest = schedule.score_seconds(("EN",), 48 * 48) + schedule.task_seconds(48 * 48)
+    assert abs(tasks[0].expected_seconds - 5.0 - rest) < 1e-9
 
 
 def test_slowest_first_evens_out_two_workers() -> None:
@@ -82,3 +83,100 @@ def test_on_the_benchmark_mix_two_workers_finish_within_one_percent_of_the_bound
     lpt = schedule.makespan(sorted(costs, reverse=True), 2)
     assert lpt <= 1.01 * bound
     assert schedule.makespan(costs, 2) >= lpt  # plan order (pair by pair) is never better here
+
+
+# --------------------------------------------------------------------------- costs that scale with the pair
+def test_a_cost_fitted_at_two_sizes_follows_their_power_law() -> None:
+    quad = schedule.Cost.fit([(65536, 1.0), (262144, 16.0)])  # 4x the pixels, 16x the time
+    assert abs(quad.exponent - 2.0) < 1e-12 and abs(quad.at(65536) - 1.0) < 1e-9 and abs(quad.at(262144) - 16) < 1e-9
+    flat = schedule.Cost.fit([(65536, 1.0), (262144, 1.2)])
+    assert flat.exponent == schedule.EXPONENT_RANGE[0]  # clamped, through the points' geometric centre
+    assert abs(flat.at(131072) - 1.2 ** 0.5) < 1e-9
+    near_linear = schedule.Cost.fit([(65536, 1.0), (262144, 4.4)])
+    assert 1.0 < near_linear.exponent < 1.1 and abs(near_linear.at(262144) - 4.4) < 1e-9
+    wild = schedule.Cost.fit([(65536, 1.0), (262144, 1000.0)])
+    assert wild.exponent == schedule.EXPONENT_RANGE[1]  # two noisy points do not extrapolate wildly
+    one = schedule.Cost.fit([(65536, 2.0), (65536, 4.0)])
+    assert one.exponent == 1.0 and abs(one.at(131072) - 6.0) < 1e-9  # one size: linear through the median
+
+
+def test_store_history_at_two_sizes_gives_each_method_its_own_growth() -> None:
+    hist = pd.DataFrame({"dataset": ["h", "h", "t", "t"], "pair": ["p", "q", "x", "y"], "method": ["m"] * 4,
+                         "method_key": ["k"] * 4, "seconds": [1.0, 1.0, 8.0, 8.0]})
+    pixels = {("h", "p"): 65536, ("h", "q"): 65536, ("t", "x"): 262144, ("t", "y"): 262144}
+    cost = schedule.method_costs(hist, pixels, {"m": "k"})["m"]
+    assert abs(cost.exponent - 1.5) < 1e-12 and abs(cost.at(262144) - 8.0) < 1e-9
+    assert abs(schedule.fuse_seconds("m", 65536, {"m": cost}) - 1.0) < 1e-9
+
+
+def test_the_prior_table_scales_with_the_pairs_pixels() -> None:
+    priors = schedule.prior_costs()
+    for method in ("mdl", "mopa", "dwt"):
+        small, big = (schedule.fuse_seconds(method, px, {}) for px in (256 * 256, 4 * 256 * 256))
+        assert big > 1.5 * small  # a TNO-sized pair costs more than a Harvard one, by the measured growth
+        assert abs(big / small - 4 ** priors[method].exponent) < 1e-9
+
+
+def test_scoring_costs_are_per_preset() -> None:
+    from fusionbench._method_costs import SCORE_SECONDS
+
+    assert {"EN", "VIFp_sum", "SSIM"} <= set(SCORE_SECONDS)
+    px = 256 * 256
+    assert schedule.score_seconds(("VIFp_sum",), px) > schedule.score_seconds(("EN",), px)
+    both = schedule.score_seconds(("EN", "VIFp_sum"), px)
+    assert abs(both - schedule.score_seconds(("EN",), px) - schedule.score_seconds(("VIFp_sum",), px)) < 1e-12
+    assert schedule.score_seconds(("no_such_preset",), 10**6) == schedule.SCORE_SECONDS_PER_METRIC_MPIX
+
+
+# --------------------------------------------------------------------------- the wall-time estimate
+def _tasks(costs, method="m"):
+    from fusionbench.worker import ImageSource, Task
+
+    src = ImageSource("x.png", url="x.png")
+    return [Task("d", f"p{i}", "s", method if isinstance(method, str) else method[i], "k", (), src, src, "f.png",
+                 expected_seconds=c) for i, c in enumerate(costs)]
+
+
+def test_the_estimate_simulates_slowest_first_workers(monkeypatch) -> None:
+    monkeypatch.setattr(schedule, "worker_start_seconds", lambda: 2.0)
+    monkeypatch.setattr(schedule, "build_seconds", lambda m: {"slow": 3.0}.get(m, 0.0))
+    costs = [10.0, 6.0, 5.0, 4.0, 3.0, 2.0]
+    est = schedule.estimate(_tasks(costs, ["slow", "fast", "fast", "fast", "fast", "fast"]), 2)
+    # w0: start 2 + build 3 + 10 -> 15; w1: 2 + 6 -> 8, + 5 -> 13, + 4 -> 17; w0 (free at 15): + 3 -> 18;
+    # w1 (free at 17): + 2 -> 19
+    assert sorted(est.finish) == [18.0, 19.0]
+    assert est.wall_seconds == 19.0 and est.start_seconds == 2 * 2.0 + 3.0 and est.task_seconds == sum(costs)
+    assert est.bound == (sum(costs) + 7.0) / 2 and est.longest_task == 10.0
+    assert "2 single-thread worker(s)" in est.summary()
+    assert est.by_method == {"fast": 20.0, "slow": 10.0} and est.top_methods(1) == "fast 0.3 min (67%)"
+
+
+def test_each_worker_builds_a_method_once(monkeypatch) -> None:
+    monkeypatch.setattr(schedule, "worker_start_seconds", lambda: 0.0)
+    monkeypatch.setattr(schedule, "build_seconds", lambda m: 1.0)
+    est = schedule.estimate(_tasks([1.0] * 8), 2)
+    assert est.start_seconds == 2.0 and sorted(est.finish) == [5.0, 5.0]
+
+
+def test_dry_run_plans_what_run_does_and_writes_nothing(tmp_path, make_pairs, capsys) -> None:
+    from fusionbench.cli import main
+    from fusionbench.runner import dry_run
+
+    data = make_pairs(tmp_path / "data", 3)
+    out = tmp_path / "out"
+    cfg = RunConfig(methods=["average,dwt"], datasets=[f"folder:{data}"], metrics="EN,SF", out=str(out), workers=2)
+    plan, est = dry_run(cfg, log=lambda m: None)
+    assert not out.exists()  # nothing created
+    assert len(plan.tasks) == 6 and est.tasks == 6 and est.wall_seconds > 0
+    assert set(plan.cost_sources.values()) == {"the prior table"}
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN,SF", out=str(out), workers=0,
+                  quiet=True), log=lambda m: None)
+    before = (out / "results.sqlite").read_bytes()
+    plan, est = dry_run(cfg, log=lambda m: None)
+    assert plan.already_done == 3 and [t.method for t in plan.tasks] == ["dwt"] * 3
+    assert plan.cost_sources == {"dwt": "the prior table"}
+    assert (out / "results.sqlite").read_bytes() == before  # the store is read, never written
+    assert main(["run", "--methods", "average,dwt", "--datasets", f"folder:{data}", "--metrics", "EN,SF",
+                 "--out", str(out), "--workers", "2", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run: 3 (method, pair) tasks to do, 3 already done" in printed and "estimate: 3 tasks" in printed

@@ -333,8 +333,9 @@ def _dtnp_plane_kernel():
         @njit(cache=True, nogil=True)
         def plane(c, iterations, table, thresholds, counts):  # pragma: no cover
             rows, cols = c.shape
-            cur = np.zeros((rows + 2, cols + 2), np.int32)   # zero-padded output map
-            nxt = np.zeros((rows + 2, cols + 2), np.int32)
+            # zero-padded output maps, one byte a pixel (22 B of state a pixel instead of 28 with int32)
+            cur = np.zeros((rows + 2, cols + 2), np.uint8)
+            nxt = np.zeros((rows + 2, cols + 2), np.uint8)
             u = np.zeros((rows, cols))
             column = np.empty(cols + 2, np.int32)
             for _ in range(iterations):
@@ -342,7 +343,7 @@ def _dtnp_plane_kernel():
                     above, centre, below = cur[y], cur[y + 1], cur[y + 2]
                     # 3-bit code of each window column: bit 0 = row below, 1 = same row, 2 = row above
                     for x in range(cols + 2):
-                        column[x] = below[x] | (centre[x] << 1) | (above[x] << 2)
+                        column[x] = np.int32(below[x]) | (np.int32(centre[x]) << 1) | (np.int32(above[x]) << 2)
                     out = nxt[y + 1]
                     for x in range(cols):
                         # 9-bit window code: left column bits 0-2, middle 3-5, right 6-8
@@ -350,7 +351,7 @@ def _dtnp_plane_kernel():
                         prev = 0.0 if centre[x + 1] != 0 else u[y, x]   # U·(1 − p): fired neurons restart
                         v = (prev + c[y, x]) + work
                         u[y, x] = v
-                        fired = np.int32(v >= thresholds[counts[y, x]])
+                        fired = v >= thresholds[counts[y, x]]
                         out[x + 1] = fired
                         counts[y, x] += fired
                 cur, nxt = nxt, cur

@@ -34,7 +34,9 @@ training the qkv/q/kv and output projections act on the whole token map (one GEM
 inference (no autograd, eval mode) each block runs chunk by chunk over :data:`CHUNK_WINDOWS` whole
 windows of one group (norm, projections, attention, MLP, residuals), so its intermediates stay in
 the L2 cache, GELU and the residual adds are in place, and the groups are never concatenated
-(same numbers: max |Δ| 0 measured on a 256² pair; 26 % less CPU time on one thread).
+(same numbers: max |Δ| 0 measured on a 256² pair; 26 % less CPU time on one thread).  With N > 1
+torch threads the chunks are shared out to N single-threaded Python threads (:func:`_chunk_workers`)
+instead of splitting every small operation N ways.
 :func:`reference_attention` switches back to the official formulation (explicit
 ``(q·scale)@kᵀ + bias + mask``, softmax, ``@v`` on every window): the same
 numbers up to float32 round-off (max |Δ| ~1e-6 on the fused map), kept for the
@@ -46,6 +48,7 @@ Torch is imported at module level: this private module is imported lazily by
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 from typing import Iterator
 
@@ -64,6 +67,55 @@ _REFERENCE = False
 #: windows per chunk of the inference path: 64 windows of 8×8 = 4096 tokens, whose largest intermediate
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
 CHUNK_WINDOWS = 64
+
+#: threads that share out the chunks (set by :meth:`SwinFusionNet.forward`, see :func:`_chunk_workers`)
+_WORKERS = 1
+_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+
+
+@contextlib.contextmanager
+def _chunk_workers() -> Iterator[None]:
+    """Within the block, torch's N intra-op threads become N threads that each run whole chunks on one core.
+
+    The chunks of a block are independent, so N Python threads (torch releases the GIL inside its ops)
+    each take whole chunks and run their small operations single-threaded: no OpenMP barrier per
+    operation, which on a loaded machine (a descheduled thread stalls every barrier) cost several times
+    the work.  Only for inference with N > 1 outside a dispatch mode (a FLOP counter is thread-local and
+    would miss the workers' operations); torch's thread count is restored afterwards.
+    """
+    global _WORKERS
+    n = torch.get_num_threads()
+    if n <= 1 or torch.is_grad_enabled() or torch._C._len_torch_dispatch_stack() > 0:
+        yield
+        return
+    old = _WORKERS
+    torch.set_num_threads(1)
+    _WORKERS = n
+    try:
+        yield
+    finally:
+        _WORKERS = old
+        torch.set_num_threads(n)
+
+
+def _run_spans(fn, spans: list) -> None:
+    """``fn(span)`` for every span: on the :func:`_chunk_workers` threads when there are several, else in order."""
+    if _WORKERS <= 1 or len(spans) < 2:
+        for span in spans:
+            fn(span)
+        return
+    inference = torch.is_inference_mode_enabled()
+
+    def task(span) -> None:
+        # grad/inference mode is thread-local: the worker takes the caller's
+        with torch.inference_mode() if inference else torch.no_grad():
+            fn(span)
+
+    pool = _POOLS.get(_WORKERS)
+    if pool is None:
+        pool = _POOLS[_WORKERS] = concurrent.futures.ThreadPoolExecutor(_WORKERS, thread_name_prefix="swin-chunks")
+    for future in [pool.submit(task, span) for span in spans]:
+        future.result()
 
 
 @contextlib.contextmanager
@@ -404,12 +456,15 @@ class SwinTransformerBlock(_ShiftedWindows):
         n, c = self.ws * self.ws, x.shape[-1]
         masks = self._group_masks(self.attn.bias())
         attn, mlp = self.attn, self.mlp
-        for xb in x:                                            # (HW, C), contiguous
-            for g, start, end in self._spans(counts):
-                t = xb[start:end]
-                qkv = attn.qkv(self.norm1(t)).view(-1, n, 3 * c)
-                t.add_(attn.proj(attn.attend_windows(qkv, masks[g]).view(-1, c)))
-                t.add_(mlp.fc2(torch.ops.aten.gelu_(mlp.fc1(self.norm2(t)))))
+        def chunk(span: tuple[torch.Tensor, int, int, int]) -> None:
+            xb, g, start, end = span
+            t = xb[start:end]
+            qkv = attn.qkv(self.norm1(t)).view(-1, n, 3 * c)
+            t.add_(attn.proj(attn.attend_windows(qkv, masks[g]).view(-1, c)))
+            t.add_(mlp.fc2(torch.ops.aten.gelu_(mlp.fc1(self.norm2(t)))))
+
+        # per batch item (HW, C), contiguous, cut into chunks
+        _run_spans(chunk, [(xb, *span) for xb in x for span in self._spans(counts)])
         return x
 
 
@@ -474,19 +529,21 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         attentions of a chunk read its normed tokens before either residual is added."""
         n, c = self.ws * self.ws, x.shape[-1]
         masks_a, masks_b = self._group_masks(self.attn_A.bias()), self._group_masks(self.attn_B.bias())
+        def chunk(span: tuple[torch.Tensor, torch.Tensor, int, int, int]) -> None:
+            xb, yb, g, start, end = span
+            tx, ty = xb[start:end], yb[start:end]
+            xn, yn = self.norm1_A(tx), self.norm1_B(ty)
+            att_a = self.attn_A.attend_windows(self.attn_A.q(xn).view(-1, n, c),
+                                               self.attn_A.kv(yn).view(-1, n, 2 * c), masks_a[g])
+            att_b = self.attn_B.attend_windows(self.attn_B.q(yn).view(-1, n, c),
+                                               self.attn_B.kv(xn).view(-1, n, 2 * c), masks_b[g])
+            tx.add_(self.attn_A.proj(att_a.view(-1, c)))
+            ty.add_(self.attn_B.proj(att_b.view(-1, c)))
+            tx.add_(self.mlp_A.fc2(torch.ops.aten.gelu_(self.mlp_A.fc1(self.norm2_A(tx)))))
+            ty.add_(self.mlp_B.fc2(torch.ops.aten.gelu_(self.mlp_B.fc1(self.norm2_B(ty)))))
+
         spans = self._spans(counts)
-        for xb, yb in zip(x, y):
-            for g, start, end in spans:
-                tx, ty = xb[start:end], yb[start:end]
-                xn, yn = self.norm1_A(tx), self.norm1_B(ty)
-                att_a = self.attn_A.attend_windows(self.attn_A.q(xn).view(-1, n, c),
-                                                   self.attn_A.kv(yn).view(-1, n, 2 * c), masks_a[g])
-                att_b = self.attn_B.attend_windows(self.attn_B.q(yn).view(-1, n, c),
-                                                   self.attn_B.kv(xn).view(-1, n, 2 * c), masks_b[g])
-                tx.add_(self.attn_A.proj(att_a.view(-1, c)))
-                ty.add_(self.attn_B.proj(att_b.view(-1, c)))
-                tx.add_(self.mlp_A.fc2(torch.ops.aten.gelu_(self.mlp_A.fc1(self.norm2_A(tx)))))
-                ty.add_(self.mlp_B.fc2(torch.ops.aten.gelu_(self.mlp_B.fc1(self.norm2_B(ty)))))
+        _run_spans(chunk, [(xb, yb, *span) for xb, yb in zip(x, y) for span in spans])
         return x, y
 
 
@@ -661,6 +718,7 @@ class SwinFusionNet(nn.Module):
         pad = (0, (-w) % ws, 0, (-h) % ws)
         if any(pad):
             a, b = F.pad(a, pad, mode="reflect"), F.pad(b, pad, mode="reflect")
-        x = self._extract(a, self.layers_Ex_A, self.norm_Ex_A)
-        y = self._extract(b, self.layers_Ex_B, self.norm_Ex_B)
-        return self._reconstruct(self._fuse(x, y))[..., :h, :w]
+        with _chunk_workers():
+            x = self._extract(a, self.layers_Ex_A, self.norm_Ex_A)
+            y = self._extract(b, self.layers_Ex_B, self.norm_Ex_B)
+            return self._reconstruct(self._fuse(x, y))[..., :h, :w]

@@ -382,3 +382,34 @@ def test_fast_path_batches_and_gradients_match_the_reference():
     assert (fast - ref).abs().max() <= 1e-5 and set(gf) == set(gr) and len(gf) > 400
     for k in gr:
         assert (gf[k] - gr[k]).abs().max() <= 1e-2 * gr[k].abs().max() + 1e-9, k
+
+
+def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
+    """With N torch threads, inference runs chunks on N single-threaded workers: same numbers as one thread
+    (measured bit-identical), the same FLOP count (a counter sees every operation), torch's threads restored."""
+    from fusionbench import profile
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(1, 1, 40, 72, generator=g), torch.rand(1, 1, 40, 72, generator=g)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.inference_mode():
+            one = net(a, b)
+        flops_one = profile.count_flops(net, a, b)
+        torch.set_num_threads(2)
+        calls = []
+        real = blocks._run_spans
+        blocks._run_spans = lambda fn, spans: calls.append(blocks._WORKERS) or real(fn, spans)
+        try:
+            with torch.inference_mode():
+                two = net(a, b)
+            assert torch.get_num_threads() == 2 and calls and set(calls) == {2}
+            assert profile.count_flops(net, a, b) == flops_one
+        finally:
+            blocks._run_spans = real
+        with torch.no_grad():                                   # no_grad (not inference mode) works too
+            assert (net(a, b) - one).abs().max() <= 1e-6
+    finally:
+        torch.set_num_threads(old)
+    assert (two - one).abs().max() <= 1e-6

@@ -236,15 +236,19 @@ class Estimate:
 
     def summary(self) -> str:
         spread = (max(self.finish) - min(self.finish)) if self.finish else 0.0
-        return (f"{self.tasks} tasks, {self.task_seconds / 60:.1f} min of work + {self.start_seconds:.0f} s of "
+        return (f"{self.tasks} tasks, {_duration(self.task_seconds)} of work + {self.start_seconds:.0f} s of "
                 f"worker starts and method builds; on {self.workers} single-thread worker(s): about "
-                f"{self.wall_seconds / 60:.1f} min (lower bound {self.bound / 60:.1f} min, workers finish within "
-                f"{spread:.0f} s of each other, longest task {self.longest_task:.0f} s)")
+                f"{_duration(self.wall_seconds)} (lower bound {_duration(self.bound)}, workers finish within "
+                f"{spread:.1f} s of each other, longest task {self.longest_task:.1f} s)")
 
     def top_methods(self, n: int = 6) -> str:
         """The ``n`` methods with the most expected work and their share of it."""
         total = self.task_seconds or 1.0
-        return ", ".join(f"{m} {s / 60:.1f} min ({100 * s / total:.0f}%)" for m, s in list(self.by_method.items())[:n])
+        return ", ".join(f"{m} {_duration(s)} ({100 * s / total:.0f}%)" for m, s in list(self.by_method.items())[:n])
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def estimate(tasks: Sequence["Task"], workers: int) -> Estimate:

@@ -148,7 +148,7 @@ def test_the_estimate_simulates_slowest_first_workers(monkeypatch) -> None:
     assert est.wall_seconds == 19.0 and est.start_seconds == 2 * 2.0 + 3.0 and est.task_seconds == sum(costs)
     assert est.bound == (sum(costs) + 7.0) / 2 and est.longest_task == 10.0
     assert "2 single-thread worker(s)" in est.summary()
-    assert est.by_method == {"fast": 20.0, "slow": 10.0} and est.top_methods(1) == "fast 0.3 min (67%)"
+    assert est.by_method == {"fast": 20.0, "slow": 10.0} and est.top_methods(1) == "fast 20.0 s (67%)"
 
 
 def test_each_worker_builds_a_method_once(monkeypatch) -> None:

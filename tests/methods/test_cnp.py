@@ -151,3 +151,13 @@ def test_compiled_neuron_model_equals_numpy_reference(workers: int) -> None:
     maps[1, 3:12, 5:9] = 0.0
     np.testing.assert_array_equal(npn.cnp_firing_counts(maps, 110, workers=workers),
                                   npn.cnp_firing_counts_numpy(maps, 110))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (37, 41), (2, 9, 7)])
+def test_compiled_wle_equals_numpy_reference(shape) -> None:
+    """Issue 23: the compiled WLE gives exactly the values of the whole-array numpy version."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(13)
+    for x in (rng.standard_normal(shape), rng.random(shape) * 1e-3, np.zeros(shape)):
+        assert np.array_equal(npn.wle(x), npn.wle_numpy(x))

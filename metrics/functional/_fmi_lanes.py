@@ -133,7 +133,7 @@ def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h,
 
 @njit(cache=True, nogil=True)
 def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
-                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, same, val):
+                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, xbf, same, val):
     """``_fmi_kernel._pair`` for nb (source window, fused window) pairs; writes val[j] (1 for identical windows)."""
     for j in range(nb):
         s_a[j] = xt[0, j] * ft[0, j]
@@ -149,35 +149,41 @@ def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, f
     for k in range(1, l):
         for j in range(nb):
             xcu[k, j] = xc[k, j] if c[j] >= 0 else xcu[k - 1, j] + xp[l - 1 - k, j]
-    # staircase: merge pointers as counts, the cdf value just below as the last one below
+    # staircase: merge pointers as counts, the cdf value just below as the last one below.  One
+    # comparison per (i, k): X_k < F_i counts towards #{X < F_i}, and its negation F_i ≤ X_k
+    # towards #{F ≤ X_k}
     n2 = 2 * l
+    for k in range(l):
+        for j in range(nb):
+            nfx[k, j] = 0
+            xbf[k, j] = 0.0  # the F cdf at or below X_k
     for i in range(l):
+        fci = fc[i]
         for j in range(nb):
             nxf[j] = 0
-            nfx[j] = 0
-            s_a[j] = 0.0  # X cdf just below F_i
-            s_b[j] = 0.0  # F cdf at or below X_i
+            s_a[j] = 0.0  # the X cdf just below F_i
         for k in range(l):
+            xk = xcu[k]
+            nk = nfx[k]
+            bk = xbf[k]
             for j in range(nb):
-                xk = xcu[k, j]
-                fk = fc[k, j]
-                below = xk < fc[i, j]
+                below = xk[j] < fci[j]
                 nxf[j] += 1 if below else 0
-                s_a[j] = xk if below else s_a[j]
-                upto = fk <= xcu[i, j]
-                nfx[j] += 1 if upto else 0
-                s_b[j] = fk if upto else s_b[j]
+                s_a[j] = xk[j] if below else s_a[j]
+                nk[j] += 0 if below else 1
+                bk[j] = bk[j] if below else fci[j]
         for j in range(nb):
             fprev = fc[i - 1, j] if i > 0 else 0.0
-            xprev = xcu[i - 1, j] if i > 0 else 0.0
             mass[i, j] = max(fc[i, j] - max(fprev, s_a[j]), 0.0)
-            mass[l + i, j] = max(xcu[i, j] - max(xprev, s_b[j]), 0.0)
-            neg = c[j] < 0
-            ci[i, j] = i
             a = min(nxf[j], l - 1)
-            cj[i, j] = l - 1 - a if neg else a
-            ci[l + i, j] = min(nfx[j], l - 1)
-            cj[l + i, j] = l - 1 - i if neg else i
+            ci[i, j] = i
+            cj[i, j] = l - 1 - a if c[j] < 0 else a
+    for k in range(l):
+        for j in range(nb):
+            xprev = xcu[k - 1, j] if k > 0 else 0.0
+            mass[l + k, j] = max(xcu[k, j] - max(xprev, xbf[k, j]), 0.0)
+            ci[l + k, j] = min(nfx[k, j], l - 1)
+            cj[l + k, j] = l - 1 - k if c[j] < 0 else k
     for m in range(n2):
         for j in range(nb):
             buf[m, j] = mass[m, j] * ((l - ci[m, j]) * (l - cj[m, j]))
@@ -272,6 +278,8 @@ def _row(ff, fa, fb, w, r):
     ci = np.empty((2 * l, L), dtype=np.int64)
     cj = np.empty((2 * l, L), dtype=np.int64)
     cnt = np.empty((2, L), dtype=np.int64)
+    nfx = np.empty((l, L), dtype=np.int64)
+    xbf = np.empty((l, L))
     same = np.empty((2, L), dtype=np.bool_)
     mass = np.empty((2 * l, L))
     buf = np.empty((4 * l, L))
@@ -311,7 +319,7 @@ def _row(ff, fa, fb, w, r):
                         s[13], s[8], r8)
             _pair_lanes(xwin, fwin, xp, xc, xt, xlog, s[9], s[10], s[11], s[12], s[13],
                         fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
-                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], cnt[1], sm, vals[src])
+                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, xbf, sm, vals[src])
         for j in range(nb):
             acc += vals[0, j]
             acc += vals[1, j]

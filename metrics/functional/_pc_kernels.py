@@ -23,6 +23,32 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def apply_bank(spec, bank, out):
+    """out[k, s] = spec[k] · bank[s]: n image spectra times one orientation's real filters, in complex64.
+
+    ``spec`` (n, H, W) and ``out`` (n, ns, H, W) complex64 viewed as float32 (…, 2W), ``bank`` (ns, H, W)
+    float32.  The products are numpy's ``spec[:, None] * bank`` bit for bit: numpy promotes the real
+    filter to complex (imaginary part 0) and multiplies, (a + ib)(g + i0) = (ag − b·0) + i(a·0 + bg),
+    which keeps the signs of zeros; the same expressions are written here (no fused multiply-add:
+    numba does not contract).  One pass instead of numpy's promote-then-multiply, ~3× faster.
+    """
+    n, H, W2 = spec.shape
+    z = np.float32(0.0)
+    for k in range(n):
+        for s in range(bank.shape[0]):
+            for i in range(H):
+                x = spec[k, i]
+                g = bank[s, i]
+                o = out[k, s, i]
+                for j in range(W2 // 2):
+                    a = x[2 * j]
+                    b = x[2 * j + 1]
+                    c = g[j]
+                    o[2 * j] = a * c - b * z
+                    o[2 * j + 1] = a * z + b * c
+
+
+@njit(cache=True, nogil=True)
 def _cabs(re, im):
     """|re + i·im| in float32 as numpy's SIMD complex64 ``absolute``: max·sqrt(1 + (min/max)²), the square fused."""
     re = abs(re)

@@ -30,7 +30,7 @@ import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d
-from ._pc_kernels import finish, masked_corr_sum, orientation_accumulate, orientation_energy
+from ._pc_kernels import apply_bank, finish, masked_corr_sum, orientation_accumulate, orientation_energy
 from ._ssim_fast import sep_filter
 from ._threads import fft_workers
 
@@ -121,14 +121,16 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # Single-precision FFT filtering (2-3x faster); the rest is float64.  Changes Qp by
     # ~3e-8 relative on the reference triples.
     workers = fft_workers()
-    spec = sfft.fft2(stack, axes=(-2, -1), workers=workers).astype(np.complex64)[:, None]
+    spec = sfft.fft2(stack, axes=(-2, -1), workers=workers).astype(np.complex64)
+    product = np.empty((n, NSCALE, rows, cols), dtype=np.complex64)
     acc = np.zeros((5, n, rows, cols))
     total_energy, total_sum_an, covx2, covy2, covxy = acc
     sum_an, energy, expo = np.empty((3, n, rows, cols))
     an0 = np.empty((n, rows, cols), dtype=np.float32)
     for o in range(NORIENT):  # one orientation at a time (all images and scales batched) bounds memory
         angl = o * np.pi / NORIENT
-        EO = sfft.ifft2(spec * bank[o], axes=(-2, -1), overwrite_x=True, workers=workers)
+        apply_bank(spec.view(np.float32), bank[o], product.view(np.float32))  # = spec[:, None] * bank[o]
+        EO = sfft.ifft2(product, axes=(-2, -1), overwrite_x=True, workers=workers)
         orientation_energy(EO.view(np.float32), EPS, CUTOFF, float(G_SHARP), an0, sum_an, energy, expo)
         T = _noise_thresholds(an0, *noise_const[o])
         np.exp(expo, out=expo)

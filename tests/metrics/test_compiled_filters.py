@@ -130,3 +130,22 @@ def test_fft_workers_follow_the_worker_cap(monkeypatch):
     assert fft_workers() == 1
     monkeypatch.delenv("FUSIONBENCH_WORKER_THREADS")
     assert fft_workers() >= 1
+
+
+def test_qp_filter_products_are_numpys_bit_for_bit():
+    """``_pc_kernels.apply_bank`` (Qp's spectrum × log-Gabor bank) equals numpy's complex64 × float32 product."""
+    import scipy.fft as sfft
+
+    from fusionbench.metrics.functional._pc_kernels import apply_bank
+    from fusionbench.metrics.functional.perceptual import NSCALE, _filters
+
+    rng = np.random.default_rng(4)
+    stack = rng.integers(0, 256, (3, 40, 36)).astype(float)
+    stack[0, :10] = 0.0  # flat parts: zero spectra and signed zeros
+    spec = sfft.fft2(stack, axes=(-2, -1)).astype(np.complex64)
+    spec[1, 0, :5] = [0, -0.0, complex(-0.0, -0.0), complex(-1, -0.0), complex(0, -2)]
+    bank, _ = _filters(40, 36)
+    out = np.empty((3, NSCALE, 40, 36), dtype=np.complex64)
+    for o in range(bank.shape[0]):
+        apply_bank(spec.view(np.float32), bank[o], out.view(np.float32))
+        np.testing.assert_array_equal(out.view(np.uint32), (spec[:, None] * bank[o]).view(np.uint32))

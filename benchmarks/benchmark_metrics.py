@@ -5,12 +5,18 @@ Run::
     asv run --python=same --quick --bench benchmark_metrics
 
 Inputs are deterministic synthetic triples (``fusionbench.metrics.synthetic``)
-at 256², 512² and 1024² (cost growth with the number of pixels; issue 23).  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
+at 256², 512² and 1024² (cost growth with the number of pixels; issue 23).
+``Group`` times ``evaluate`` as a user calls it (its presets spread over every
+core); ``GroupOneThread`` takes the CPU time of one thread (``FUSIONBENCH_WORKER_THREADS=1``
+and one numba thread, as in a runner worker on a single core), which stays
+meaningful on a loaded machine.  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
 ``utils/Evaluator.py`` computes, in our CDDFuse-compatible presets, for the
 side-by-side comparison documented in docs/metrics.md (the evaluator itself is
 third-party code and is not part of this suite).
 """
 from __future__ import annotations
+
+import time
 
 SIZES = [256, 512, 1024]
 CDDFUSE_TWELVE = ["EN.cddfuse", "SD.cddfuse", "SF.cddfuse", "AG.cddfuse", "MI.cddfuse", "CC.cddfuse",
@@ -72,6 +78,45 @@ class Group:
 
     def peakmem_evaluate(self, group: str, size: int) -> None:
         self.M.evaluate(self.f, self.a, self.b, group)
+
+
+class GroupOneThread:
+    """``evaluate`` on one thread (the runner's per-worker cap of 1), CPU time (``time.process_time``)."""
+
+    params = (["paper", "all"], SIZES)
+    param_names = ["group", "size"]
+    timeout = 1200
+    timer = time.process_time
+
+    def setup(self, group: str, size: int) -> None:
+        import os
+
+        import numba
+
+        import fusionbench.metrics as M
+
+        self._env = os.environ.get("FUSIONBENCH_WORKER_THREADS")
+        self._numba = numba.get_num_threads()
+        os.environ["FUSIONBENCH_WORKER_THREADS"] = "1"
+        numba.set_num_threads(1)
+        self.M = M
+        self.f, self.a, self.b = _triple(size)
+        M.evaluate(self.f, self.a, self.b, group)
+
+    def teardown(self, group: str, size: int) -> None:
+        import os
+
+        import numba
+
+        if self._env is None:
+            os.environ.pop("FUSIONBENCH_WORKER_THREADS", None)
+        else:
+            os.environ["FUSIONBENCH_WORKER_THREADS"] = self._env
+        numba.set_num_threads(self._numba)
+
+    def time_evaluate(self, group: str, size: int) -> None:
+        self.M.evaluate(self.f, self.a, self.b, group)
+
 
 
 class CDDFuseTwelve:

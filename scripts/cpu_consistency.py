@@ -15,6 +15,7 @@ every x86-64 CPU.
     python scripts/cpu_consistency.py                 # all settings, table on stdout
     python scripts/cpu_consistency.py --json out.json # also the per-preset figures as JSON
     python scripts/cpu_consistency.py --settings native,avx2
+    python scripts/cpu_consistency.py --presets FMI --settings native,avx2   # quick: presets starting with FMI
 
 Read ``docs/cpu_independence.md`` for what the figures mean.  Assets are read
 from ``$FUSIONBENCH_SHARED`` (default: ``../shared`` beside the checkout).
@@ -76,14 +77,16 @@ def _triples() -> dict[str, tuple]:
 
 
 def presets() -> list[str]:
-    """The ``all`` group and every calibrated preset, sorted."""
+    """The ``all`` group and every calibrated preset, sorted (only those starting with a
+    ``$FUSIONBENCH_CPU_PRESETS`` prefix, comma-separated, when set: ``--presets``)."""
     from fusionbench.metric_registry import resolve_metrics
     from fusionbench.metrics import calibration as C
 
     names = set(resolve_metrics("all"))
     ref_file = SHARED / "metrics_ref" / "reference_values.json"
     names |= {c.preset for c in C.cases(json.loads(ref_file.read_text()))}
-    return sorted(names)
+    prefixes = tuple(p.strip() for p in os.environ.get("FUSIONBENCH_CPU_PRESETS", "").split(",") if p.strip())
+    return sorted(n for n in names if not prefixes or n.startswith(prefixes))
 
 
 def worker(out_path: Path) -> None:
@@ -146,8 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--settings", default=",".join(SETTINGS), help="comma list of settings (first must be native)")
     ap.add_argument("--json", type=Path, help="write the comparison as JSON here")
+    ap.add_argument("--presets", default="", help="quick mode: only presets starting with one of these comma-separated "
+                    "prefixes (e.g. FMI,Qp)")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.presets:
+        os.environ["FUSIONBENCH_CPU_PRESETS"] = args.presets  # read by the workers (they inherit it)
     if args.worker:
         worker(args.worker)
         return 0

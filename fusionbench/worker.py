@@ -327,6 +327,7 @@ class _LoadedPair:
 
 _PAIRS: "OrderedDict[tuple[str, str, str, str | None, str | None], _LoadedPair]" = OrderedDict()
 PAIR_CACHE_STATS = {"hits": 0, "misses": 0}
+_PAIRS_LOCK = threading.Lock()
 
 
 def _pair_key(task: Task) -> tuple[str, str, str, str | None, str | None] | None:
@@ -345,21 +346,24 @@ def load_pair(task: Task) -> _LoadedPair:
     from .io import check_pair
 
     key = _pair_key(task)
-    if key is not None and key in _PAIRS:
-        _PAIRS.move_to_end(key)
-        PAIR_CACHE_STATS["hits"] += 1
-        return _PAIRS[key]
+    with _PAIRS_LOCK:  # a Dask worker runs tasks in several threads
+        if key is not None and key in _PAIRS:
+            _PAIRS.move_to_end(key)
+            PAIR_CACHE_STATS["hits"] += 1
+            return _PAIRS[key]
     a = task.a.load()
     b = task.b.load()
     check_pair(a, b, task.a.name, task.b.name)
     pair = _LoadedPair(a, b, luma_uint8(a), luma_uint8(b))
     for arr in (pair.a, pair.b, pair.luma_a, pair.luma_b):
         arr.flags.writeable = False
-    PAIR_CACHE_STATS["misses"] += 1
-    if key is not None and pair.nbytes <= PAIR_CACHE_BYTES:
-        _PAIRS[key] = pair
-        while sum(p.nbytes for p in _PAIRS.values()) > PAIR_CACHE_BYTES:
-            _PAIRS.popitem(last=False)
+    with _PAIRS_LOCK:
+        PAIR_CACHE_STATS["misses"] += 1
+        if key is not None and pair.nbytes <= PAIR_CACHE_BYTES:
+            _PAIRS[key] = pair
+            total = sum(p.nbytes for p in _PAIRS.values())
+            while total > PAIR_CACHE_BYTES:
+                total -= _PAIRS.popitem(last=False)[1].nbytes
     return pair
 
 

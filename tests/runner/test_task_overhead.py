@@ -112,3 +112,18 @@ def test_a_method_is_built_once_per_worker(tmp_path, make_pairs, monkeypatch) ->
     for pid in ("p000", "p001", "p002"):
         assert not run_task(_task(data, pid, method="dwt")).failures
     assert built == ["dwt"]
+
+
+def test_the_pair_cache_is_safe_across_threads(tmp_path, make_pairs, monkeypatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = make_pairs(tmp_path / "data", 6)
+    worker._PAIRS.clear()
+    one = worker.load_pair(_task(data, "p000")).nbytes
+    monkeypatch.setattr(worker, "PAIR_CACHE_BYTES", 3 * one)  # evictions happen while threads read
+    expected = {pid: np.asarray(Image.open(data / "a" / f"{pid}.png")) for pid in (f"p{i:03d}" for i in range(6))}
+    pids = [f"p{i % 6:03d}" for i in range(240)]
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda pid: (pid, worker.load_pair(_task(data, pid)).a), pids))
+    assert all(np.array_equal(a, expected[pid]) for pid, a in loaded)
+    assert len(worker._PAIRS) <= 3 and sum(p.nbytes for p in worker._PAIRS.values()) <= 3 * one

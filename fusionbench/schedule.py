@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
@@ -278,9 +277,3 @@ def estimate(tasks: Sequence["Task"], workers: int) -> Estimate:
     return Estimate(len(tasks), workers, sum(t.expected_seconds for t in tasks), start * workers + first_use,
                     finish if tasks else [0.0] * workers, max((t.expected_seconds for t in tasks), default=0.0),
                     dict(sorted(by_method.items(), key=lambda kv: -kv[1])))
-
-
-if __name__ == "__main__":
-    from .costs import main
-
-    raise SystemExit(main(sys.argv[1:]))

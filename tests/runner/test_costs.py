@@ -1,0 +1,63 @@
+"""``python -m fusionbench.costs``: the prior table is measured, written and read back by the planner."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from fusionbench import costs, schedule
+
+
+def _pairs():
+    rng = np.random.default_rng(0)
+    out = {}
+    for side in costs.SIZES:
+        a = rng.integers(0, 256, (side, side), dtype=np.uint8)
+        b = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        out[side] = (a, b)
+    return {"MRI-PET": out}
+
+
+def test_the_table_is_measured_written_and_read_back(tmp_path) -> None:
+    pairs, log = _pairs(), []
+    fuse, build = costs.measure_methods(["average", "dwt"], pairs, log.append)
+    score = costs.measure_metrics(["EN", "SSIM"], pairs, log.append)
+    task = costs.measure_task(pairs)
+    assert set(fuse) == {"average", "dwt"} and len(log) == 4
+    assert [p for p, _ in fuse["dwt"]] == [256 * 256, 512 * 512] and all(s > 0 for _, s in fuse["dwt"])
+    assert fuse["dwt"][1][1] > fuse["dwt"][0][1]  # 4x the pixels cost more
+    assert score["SSIM"][0][1] > 0 and task[1][1] > task[0][1] > 0
+    path = costs.write_table(tmp_path / "table.py", fuse, build, score, task, 1.5, "a test")
+    spec = importlib.util.spec_from_file_location("table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.FUSE_SECONDS.keys() == fuse.keys() and table.WORKER_START_SECONDS == 1.5
+    for name, points in table.FUSE_SECONDS.items():
+        fitted = schedule.Cost.fit(points)
+        assert abs(fitted.at(256 * 256) / fuse[name][0][1] - 1) < 0.01 or fitted.exponent in schedule.EXPONENT_RANGE
+    assert set(table.SCORE_SECONDS) == {"EN", "SSIM"} and len(table.TASK_SECONDS) == 2
+
+
+def test_an_unavailable_method_is_not_timed(monkeypatch) -> None:
+    import fusionbench.method_registry as registry
+
+    real = registry.create_method
+
+    def unavailable(name, **kw):  # noqa: ANN001
+        method = real(name, **kw)
+        monkeypatch.setattr(method, "unavailable_reason", lambda: "weights missing")
+        return method
+
+    monkeypatch.setattr(registry, "create_method", unavailable)
+    log = []
+    fuse, build = costs.measure_methods(["average"], _pairs(), log.append)
+    assert fuse == {} and build == {} and log == ["average: unavailable, not timed"]
+
+
+def test_the_committed_table_covers_the_builtin_methods_and_paper_presets() -> None:
+    from fusionbench._method_costs import FUSE_SECONDS, SCORE_SECONDS
+    from fusionbench.metric_registry import resolve_metrics
+
+    assert {"average", "mdl", "mopa", "swinfusion", "u2fusion.ivf", "legff.ivf"} <= set(FUSE_SECONDS)
+    assert set(resolve_metrics("paper,VIFp_sum,Qabf,SSIM")) <= set(SCORE_SECONDS)
+    assert all(len(points) == 2 and points[0][0] < points[1][0] for points in FUSE_SECONDS.values())

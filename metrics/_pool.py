@@ -16,6 +16,7 @@ first, in the order given).  The order changes only the wall time, never a value
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -26,6 +27,16 @@ from .functional._threads import metric_threads, pool_task
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 _LAST_TIME: dict[tuple[str, tuple], float] = {}  # (preset, shape) -> seconds of its last run here
+
+
+def _forget_pools() -> None:
+    """In a forked child the parent's pool threads do not exist: start new pools there."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:

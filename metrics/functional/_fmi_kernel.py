@@ -6,8 +6,11 @@ per window, over the w²×w² joint pmf: 30–1100 s in Octave for one 256² tri
 Every window needs a few dozen dependent, data-dependent steps on nine values
 (min-max normalisation, cdfs, a Fréchet-bound coupling, entropies), so array
 programming pays one pass over memory per step; this kernel, compiled with
-numba, makes one pass and keeps each window in registers.  Rows of windows are
-shared between threads (``prange``); each row accumulates its own sum.
+numba, makes one pass and keeps each window in registers.  This module holds
+the one-window form (``_side``, ``_pair``, ``_fmi_row_sums``); ``fmi_mean``
+runs ``_fmi_lanes``, which applies the same steps to many windows at once
+(bit for bit the same sums, tested) and shares rows of windows between threads
+(``prange``) or, inside ``evaluate``'s preset pool, runs serially without the GIL.
 
 Numerical conventions kept from the reference (they decide exact-zero tests):
 MATLAB ``sum`` order (left to right) wherever the reference compares a sum with
@@ -26,13 +29,13 @@ import threading
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._log2 import TINY, log2
 from ._threads import inside_pool
 
 # numba's fallback threading layer (workqueue) must not be entered by two Python
-# threads at once (Dask runs metrics on threads), so calls are serialised.
+# threads at once (Dask runs metrics on threads), so parallel calls are serialised.
 _LOCK = threading.Lock()
 
 
@@ -204,14 +207,17 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
     return 0.0 if mi == 0 else 2 * mi / (xh + fh)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fmi_row_sums(ff, fa, fb, w):
-    """Σ over windows of FMI(A,F) + FMI(B,F), one partial sum per row of windows."""
+    """Σ over windows of FMI(A,F) + FMI(B,F), one partial sum per row of windows, one window at a time.
+
+    The reference form of ``_fmi_lanes`` (which computes the same sums bit for bit, faster; tests).
+    """
     rows = ff.shape[0] - w + 1
     cols = ff.shape[1] - w + 1
     l = w * w
     out = np.zeros(rows)
-    for r in prange(rows):
+    for r in range(rows):
         # per-window vectors of the fused (f*) and source (x*) windows: values, pdf, cdf,
         # centred pdf, log2 pdf; a scratch row; the source cdf used for the coupling
         v = np.empty((12, l))
@@ -245,10 +251,6 @@ def _fmi_row_sums(ff, fa, fb, w):
                              xcu, ci, cj, mass, buf)
         out[r] = acc
     return out
-
-
-# the one-window kernel compiled serial and GIL-free: the reference of ``_fmi_lanes`` (tests)
-_fmi_row_sums_serial = njit(cache=True, nogil=True, error_model="numpy")(_fmi_row_sums.py_func)
 
 
 def fmi_mean(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int) -> float:

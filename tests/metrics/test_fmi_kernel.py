@@ -192,6 +192,6 @@ def test_lane_kernel_is_the_one_window_kernel_bit_for_bit(w):
     from fusionbench.metrics.functional import _fmi_kernel, _fmi_lanes
 
     for name, (ff, fa, fb) in _lane_cases():
-        one = _fmi_kernel._fmi_row_sums_serial(ff, fa, fb, w)
+        one = _fmi_kernel._fmi_row_sums(ff, fa, fb, w)
         np.testing.assert_array_equal(_fmi_lanes.row_sums_serial(ff, fa, fb, w), one, err_msg=name)
         np.testing.assert_array_equal(_fmi_lanes.row_sums_parallel(ff, fa, fb, w), one, err_msg=name)

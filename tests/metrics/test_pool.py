@@ -103,3 +103,16 @@ def test_shared_cache_computes_each_key_once_across_threads():
         for t in threads:
             t.join()
     assert len(calls) == 1 and len({id(r) for r in results}) == 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "2")
+    f, a, b = triple(40, 0)
+    parent = M.evaluate(f, a, b, ["SSIM", "Qabf", "VIFF"])  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(M.evaluate, (f, a, b, ["SSIM", "Qabf", "VIFF"]))
+    assert _same(child, parent)

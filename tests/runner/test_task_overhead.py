@@ -127,3 +127,16 @@ def test_the_pair_cache_is_safe_across_threads(tmp_path, make_pairs, monkeypatch
         loaded = list(pool.map(lambda pid: (pid, worker.load_pair(_task(data, pid)).a), pids))
     assert all(np.array_equal(a, expected[pid]) for pid, a in loaded)
     assert len(worker._PAIRS) <= 3 and sum(p.nbytes for p in worker._PAIRS.values()) <= 3 * one
+
+
+def test_a_local_worker_does_not_import_dask(tmp_path, make_pairs) -> None:
+    import subprocess
+    import sys
+
+    data = make_pairs(tmp_path / "data", 1)
+    code = ("import sys; from fusionbench.worker import ImageSource, Task, run_task; "
+            f"t = Task('d', 'p000', 's', 'average', 'k', ('EN',), ImageSource.from_path({str(data / 'a' / 'p000.png')!r}), "
+            f"ImageSource.from_path({str(data / 'b' / 'p000.png')!r}), 'f.png'); r = run_task(t); "
+            "assert not r.failures and ':' in r.worker, r; print('distributed' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -177,7 +177,8 @@ def _cnp_plane_kernel():
             nxt = np.zeros((rows + 2 * h, cols + 2 * h))
             f = np.zeros((rows, cols))
             link = np.zeros((rows, cols))
-            theta = np.full((rows, cols), theta0)
+            # θ is θ0 until the first firing and 1 ever after, i.e. 1 exactly where counts > 0 (counts start
+            # at 0): not stored (8 B a pixel less to stream per iteration, ~4 % at 1024²)
             work = np.empty(cols)
             for _ in range(iterations):
                 for y in range(rows):
@@ -195,14 +196,12 @@ def _cnp_plane_kernel():
                         if centre[h + x] != 0.0:   # fired: F ← S + work, L ← work, θ ← 1
                             fv = (0.0 + s[y, x]) + wk
                             lv = 0.0 + wk
-                            th = 1.0
                         else:
                             fv = (f[y, x] + s[y, x]) + wk
                             lv = link[y, x] + wk
-                            th = theta[y, x]
+                        th = 1.0 if counts[y, x] > 0 else theta0
                         f[y, x] = fv
                         link[y, x] = lv
-                        theta[y, x] = th
                         fired = fv * (1.0 + lv) >= th
                         dst[h + x] = 1.0 if fired else 0.0
                         counts[y, x] += fired

@@ -58,15 +58,16 @@ class Cost:
         return self.seconds * (max(pixels, 1) / self.pixels) ** self.exponent
 
     @classmethod
-    def fit(cls, points: Iterable[tuple[int, float]]) -> "Cost":
-        """Least squares in log-log over ``(pixels, seconds)`` points (linear through one size)."""
+    def fit(cls, points: Iterable[tuple[int, float]], exponent: float = 1.0) -> "Cost":
+        """Least squares in log-log over ``(pixels, seconds)`` points; through one size (or sizes less than
+        1.5x apart), the median there with ``exponent`` (default linear)."""
         pts = [(int(p), float(s)) for p, s in points if p > 0 and s > 0]
         if not pts:
             return cls(0.0)
         sizes = sorted({p for p, _ in pts})
         if len(sizes) < 2 or sizes[-1] / sizes[0] < 1.5:
-            per_px = statistics.median(s / p for p, s in pts)
-            return cls(per_px * 1e6, 1_000_000, 1.0)
+            centre = round(statistics.median(p for p, _ in pts))
+            return cls(statistics.median(s * (centre / p) ** exponent for p, s in pts), centre, exponent)
         x = [math.log(p) for p, _ in pts]
         y = [math.log(s) for _, s in pts]
         mx, my = statistics.fmean(x), statistics.fmean(y)
@@ -134,10 +135,13 @@ def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
 
 
 def method_costs(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
-                 keys: Mapping[str, str] | None = None) -> dict[str, Cost]:
+                 keys: Mapping[str, str] | None = None, exponents: Mapping[str, float] | None = None) -> dict[str, Cost]:
     """Fusion :class:`Cost` of each method in ``history`` (``dataset, pair, method, method_key, seconds``) over
     pairs whose pixel count is known: the median seconds at each pair size, fitted over the sizes
-    (:meth:`Cost.fit`); rows of the method's key in ``keys`` are preferred when present."""
+    (:meth:`Cost.fit`); a method timed at one size only grows with ``exponents[method]`` (default: its
+    prior's exponent, else linear).  Rows of the method's key in ``keys`` are preferred when present."""
+    if exponents is None:
+        exponents = {m: c.exponent for m, c in prior_costs().items()}
     import pandas as pd
 
     if history is None or history.empty or not pixels:
@@ -152,7 +156,8 @@ def method_costs(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
     medians = used.groupby(["method", "px"])["seconds"].median()
     out: dict[str, Cost] = {}
     for method, group in medians.groupby(level="method"):
-        out[str(method)] = Cost.fit((int(px), float(sec)) for (_, px), sec in group.items())
+        out[str(method)] = Cost.fit(((int(px), float(sec)) for (_, px), sec in group.items()),
+                                    exponents.get(str(method), 1.0))
     return out
 
 

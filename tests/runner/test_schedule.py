@@ -98,6 +98,8 @@ def test_a_cost_fitted_at_two_sizes_follows_their_power_law() -> None:
     assert wild.exponent == schedule.EXPONENT_RANGE[1]  # two noisy points do not extrapolate wildly
     one = schedule.Cost.fit([(65536, 2.0), (65536, 4.0)])
     assert one.exponent == 1.0 and abs(one.at(131072) - 6.0) < 1e-9  # one size: linear through the median
+    steep = schedule.Cost.fit([(65536, 2.0), (65536, 4.0)], exponent=1.5)
+    assert abs(steep.at(65536) - 3.0) < 1e-9 and abs(steep.at(4 * 65536) - 24.0) < 1e-9
 
 
 def test_store_history_at_two_sizes_gives_each_method_its_own_growth() -> None:
@@ -107,6 +109,16 @@ def test_store_history_at_two_sizes_gives_each_method_its_own_growth() -> None:
     cost = schedule.method_costs(hist, pixels, {"m": "k"})["m"]
     assert abs(cost.exponent - 1.5) < 1e-12 and abs(cost.at(262144) - 8.0) < 1e-9
     assert abs(schedule.fuse_seconds("m", 65536, {"m": cost}) - 1.0) < 1e-9
+
+
+def test_a_method_timed_at_one_size_grows_like_its_prior() -> None:
+    # history at the Harvard size only (a run of the Harvard datasets): a TNO-sized pair of the same method
+    # is priced with the exponent its prior measured, not linearly
+    hist = pd.DataFrame({"dataset": ["h"], "pair": ["p"], "method": ["matr"], "method_key": ["k"], "seconds": [2.0]})
+    cost = schedule.method_costs(hist, {("h", "p"): 65536})["matr"]
+    prior = schedule.prior_costs()["matr"]
+    assert cost.exponent == prior.exponent != 1.0 and abs(cost.at(65536) - 2.0) < 1e-9
+    assert schedule.method_costs(hist, {("h", "p"): 65536}, exponents={})["matr"].exponent == 1.0
 
 
 def test_the_prior_table_scales_with_the_pairs_pixels() -> None:

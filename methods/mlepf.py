@@ -37,8 +37,9 @@ HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's
 Speed: MLMG and the PCNN are compiled per-plane passes (numba, no fast-math, so every
 operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy`` kept
 for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4.8 s for the
-whole-array numpy version (same run, loaded 2-core machine); final 1.15 s; 1024²: 20.9 s CPU
-(18× for 16× the pixels), peak resident memory 1.03 GB.
+whole-array numpy version (same run, loaded 2-core machine); with the compiled WMC step too,
+single-thread CPU 0.95 s at 256², 16.9 s at 1024² (17.7× for 16× the pixels), peak resident memory
+1.17 GB (``docs/transforms.md``, cost growth).
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

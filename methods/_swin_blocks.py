@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import threading
 from typing import Iterator
 
 import torch
@@ -68,8 +69,8 @@ _REFERENCE = False
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
 CHUNK_WINDOWS = 64
 
-#: threads that share out the chunks (set by :meth:`SwinFusionNet.forward`, see :func:`_chunk_workers`)
-_WORKERS = 1
+#: per calling thread, how many threads share out the chunks (set by :func:`_chunk_workers`)
+_STATE = threading.local()
 _POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
 
 
@@ -83,24 +84,29 @@ def _chunk_workers() -> Iterator[None]:
     the work.  Only for inference with N > 1 outside a dispatch mode (a FLOP counter is thread-local and
     would miss the workers' operations); torch's thread count is restored afterwards.
     """
-    global _WORKERS
     n = torch.get_num_threads()
     if n <= 1 or torch.is_grad_enabled() or torch._C._len_torch_dispatch_stack() > 0:
         yield
         return
-    old = _WORKERS
+    old = _workers()
     torch.set_num_threads(1)
-    _WORKERS = n
+    _STATE.workers = n
     try:
         yield
     finally:
-        _WORKERS = old
+        _STATE.workers = old
         torch.set_num_threads(n)
+
+
+def _workers() -> int:
+    """Threads sharing out the chunks for the calling thread (1: run them in order)."""
+    return getattr(_STATE, "workers", 1)
 
 
 def _run_spans(fn, spans: list) -> None:
     """``fn(span)`` for every span: on the :func:`_chunk_workers` threads when there are several, else in order."""
-    if _WORKERS <= 1 or len(spans) < 2:
+    workers = _workers()
+    if workers <= 1 or len(spans) < 2:
         for span in spans:
             fn(span)
         return
@@ -111,9 +117,9 @@ def _run_spans(fn, spans: list) -> None:
         with torch.inference_mode() if inference else torch.no_grad():
             fn(span)
 
-    pool = _POOLS.get(_WORKERS)
+    pool = _POOLS.get(workers)
     if pool is None:
-        pool = _POOLS[_WORKERS] = concurrent.futures.ThreadPoolExecutor(_WORKERS, thread_name_prefix="swin-chunks")
+        pool = _POOLS[workers] = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="swin-chunks")
     for future in [pool.submit(task, span) for span in spans]:
         future.result()
 

@@ -400,7 +400,7 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
         torch.set_num_threads(2)
         calls = []
         real = blocks._run_spans
-        blocks._run_spans = lambda fn, spans: calls.append(blocks._WORKERS) or real(fn, spans)
+        blocks._run_spans = lambda fn, spans: calls.append(blocks._workers()) or real(fn, spans)
         try:
             with torch.inference_mode():
                 two = net(a, b)

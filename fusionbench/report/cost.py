@@ -78,7 +78,8 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
                     row["params"] = float(p)
                     row["gflops"] = float(profile.gflops(m))
             except Exception as exc:  # noqa: BLE001 - e.g. weights not available here: said in the table
-                row["note"] = f"not profiled: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                first = str(exc).splitlines()[0][:120] if str(exc) else ""
+                row["note"] = f"not profiled: {type(exc).__name__}: {first}"
                 log(f"Table 5: {m}: {row['note']}")
         if throughput and _finite(row["gflops"]) and not _finite(row.get("forward_s")):
             try:

@@ -595,8 +595,10 @@ def fuse_value(v1: np.ndarray, v2: np.ndarray, *, t: int = 4, strel_shape: str =
     layers1 = [fine1[0], coarse1[0], fine1[1], coarse1[1], fine1[2], coarse1[2]]
     layers2 = [fine2[0], coarse2[0], fine2[1], coarse2[1], fine2[2], coarse2[2]]
     stack = np.stack(layers1 + layers2)
-    grad = mlmg(np.abs(stack), scales=10 * t, shape=strel_shape)
+    grad = mlmg(np.abs(stack, out=stack), scales=10 * t, shape=strel_shape)  # the stack is a copy: |·| in place
+    del stack
     counts = pcnn_counts(grad)
+    del grad
     n = len(layers1)
     total = None
     for j in range(n):

@@ -39,7 +39,7 @@ operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy
 for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4.8 s for the
 whole-array numpy version (same run, loaded 2-core machine); with the compiled WMC step too,
 single-thread CPU 0.95 s at 256², 16.9 s at 1024² (17.7× for 16× the pixels), peak resident memory
-1.17 GB (``docs/transforms.md``, cost growth).
+1.07 GB (``docs/transforms.md``, cost growth).
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

@@ -385,8 +385,9 @@ def test_fast_path_batches_and_gradients_match_the_reference():
 
 
 def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
-    """With N torch threads, inference runs chunks on N single-threaded workers: same numbers as one thread
-    (measured bit-identical), the same FLOP count (a counter sees every operation), torch's threads restored."""
+    """With 2 torch threads, inference runs the two streams side by side and shares the chunks of the joint
+    blocks out to 2 single-threaded workers: same numbers as one thread (measured bit-identical), the same
+    FLOP count (a counter sees every operation), torch's threads restored."""
     from fusionbench import profile
 
     g = torch.Generator().manual_seed(3)
@@ -404,7 +405,9 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
         try:
             with torch.inference_mode():
                 two = net(a, b)
-            assert torch.get_num_threads() == 2 and calls and set(calls) == {2}
+            # the two streams run whole on one core each (chunks in order: 1), the cross and reconstruction
+            # blocks share their chunks out (2)
+            assert torch.get_num_threads() == 2 and set(calls) == {1, 2}
             assert profile.count_flops(net, a, b) == flops_one
         finally:
             blocks._run_spans = real

@@ -304,6 +304,10 @@ def _row(ff, fa, fb, w, r):
                     sm[j] = sm[j] and xwin[k, j] == fwin[k, j]
             for j in range(nb):
                 n_same += 1 if sm[j] else 0
+        if n_same == 2 * nb:  # every pair identical: 1 each, added in order
+            for j in range(2 * nb):
+                acc += 1.0
+            continue
         if 20 * n_same > 9 * (2 * nb):  # over 45 % of the pairs identical: one window at a time
             acc = _block_scalar(ff, fa, fb, w, r, c0, nb, acc)
             continue

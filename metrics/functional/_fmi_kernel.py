@@ -7,7 +7,7 @@ Every window needs a few dozen dependent, data-dependent steps on nine values
 (min-max normalisation, cdfs, a Fréchet-bound coupling, entropies), so array
 programming pays one pass over memory per step; this kernel, compiled with
 numba, makes one pass and keeps each window in registers.  This module holds
-the one-window form (``_side``, ``_pair``, ``_fmi_row_sums``); ``fmi_mean``
+the one-window form (``_side``, ``_pair``, ``_fmi_row_sums``); ``_fmi_lanes.fmi_mean``
 runs ``_fmi_lanes``, which applies the same steps to many windows at once
 (bit for bit the same sums, tested) and shares rows of windows between threads
 (``prange``) or, inside ``evaluate``'s preset pool, runs serially without the GIL.
@@ -25,18 +25,11 @@ values moved by ~1e-16 relative.
 from __future__ import annotations
 
 import math
-import threading
 
-import numba
 import numpy as np
 from numba import njit
 
 from ._log2 import TINY, log2
-from ._threads import inside_pool
-
-# numba's fallback threading layer (workqueue) must not be entered by two Python
-# threads at once (Dask runs metrics on threads), so parallel calls are serialised.
-_LOCK = threading.Lock()
 
 
 @njit(cache=True)
@@ -251,22 +244,3 @@ def _fmi_row_sums(ff, fa, fb, w):
                              xcu, ci, cj, mass, buf)
         out[r] = acc
     return out
-
-
-def fmi_mean(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int) -> float:
-    """Mean of FMI(A,F) and FMI(B,F) over all w×w windows of three feature images (float64).
-
-    Computed by ``_fmi_lanes`` (many windows at a time; bit-for-bit this module's
-    one-window kernel): serial and GIL-free inside ``evaluate``'s pool or with one
-    numba thread, else rows shared between numba's threads.
-    """
-    from ._fmi_lanes import row_sums_parallel, row_sums_serial
-
-    arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (ff, fa, fb)]
-    if inside_pool() or numba.get_num_threads() == 1:
-        sums = row_sums_serial(*arrays, w)
-    else:
-        with _LOCK:
-            sums = row_sums_parallel(*arrays, w)
-    rows, cols = ff.shape[0] - w + 1, ff.shape[1] - w + 1
-    return float(sums.sum()) / (2 * rows * cols)

@@ -1,4 +1,4 @@
-"""FMI window kernel vectorised *across* windows (private; the fast path of ``_fmi_kernel.fmi_mean``).
+"""FMI window kernel vectorised *across* windows, and :func:`fmi_mean`, the FMI presets' entry point.
 
 ``_fmi_kernel._fmi_row_sums`` handles one window position at a time: its loops
 run over the l = w² values of a window (9 for w = 3), too short for SIMD, and
@@ -20,14 +20,20 @@ is bit-for-bit that of the one-window kernel (``tests/metrics/test_fmi_kernel.py
 from __future__ import annotations
 
 import math
+import threading
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ._fmi_kernel import _gather, _pair, _side
 from ._log2 import TINY, log2
+from ._threads import inside_pool
 
 LANES = 128
+# numba's fallback threading layer (workqueue) must not be entered by two Python
+# threads at once (Dask runs metrics on threads), so parallel calls are serialised.
+PARALLEL_LOCK = threading.Lock()
 
 
 @njit(cache=True, nogil=True)
@@ -348,3 +354,20 @@ def row_sums_parallel(ff, fa, fb, w):
     for r in prange(rows):
         out[r] = _row(ff, fa, fb, w, r)
     return out
+
+
+def fmi_mean(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int) -> float:
+    """Mean of FMI(A,F) and FMI(B,F) over all w×w windows of three feature images (float64).
+
+    Computed by this module's lanes kernel (many windows at a time; bit-for-bit
+    ``_fmi_kernel``'s one-window kernel): serial and GIL-free inside ``evaluate``'s pool or with one
+    numba thread, else rows shared between numba's threads.
+    """
+    arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (ff, fa, fb)]
+    if inside_pool() or numba.get_num_threads() == 1:
+        sums = row_sums_serial(*arrays, w)
+    else:
+        with PARALLEL_LOCK:
+            sums = row_sums_parallel(*arrays, w)
+    rows, cols = ff.shape[0] - w + 1, ff.shape[1] - w + 1
+    return float(sums.sum()) / (2 * rows * cols)

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._input import prepare, undefined
-from ._fmi_kernel import fmi_mean
+from ._fmi_lanes import fmi_mean
 
 
 @lru_cache(maxsize=1)

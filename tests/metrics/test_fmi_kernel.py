@@ -15,7 +15,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fusionbench.metrics.functional import feature
-from fusionbench.metrics.functional._fmi_kernel import fmi_mean
+from fusionbench.metrics.functional._fmi_lanes import fmi_mean
 from fusionbench.metrics._input import prepare
 
 

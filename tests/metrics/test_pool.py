@@ -10,7 +10,7 @@ import pytest
 import fusionbench.metrics as M
 from fusionbench.metrics import _pool
 from fusionbench.metrics._cache import cached, shared_cache
-from fusionbench.metrics.functional._fmi_kernel import fmi_mean
+from fusionbench.metrics.functional._fmi_lanes import fmi_mean
 from fusionbench.metrics.functional._threads import fft_workers, inside_pool, metric_threads, pool_task
 from fusionbench.metrics.synthetic import triple
 

@@ -68,6 +68,34 @@ _WIDTH = 44  # channels per dense layer (Net.py: n = 44)
 _DECODER = ((6 * _WIDTH, 128), (128, 64), (64, 32), (32, 1))
 
 
+#: input bytes of one band of rows in the lean inference path (a 256² image is one band)
+_BAND_BYTES = 96 * 2**20
+
+
+def _conv_rows_into(src: Any, conv: Any, region: Any) -> None:
+    """``region`` (N×C×(H+2)×(W+2)) = reflect-padded LeakyReLU(0.2) of conv 'VALID' on padded ``src``, by bands of rows.
+
+    A band of output rows [r0, r1) reads input rows [r0, r1 + 2): per pixel the same sum in the same order.
+    """
+    import torch.nn.functional as F
+
+    h = src.shape[-2] - 2
+    rows = max(8, _BAND_BYTES // max(1, src[0].numel() // src.shape[-2] * src.element_size()))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        band = F.conv2d(src[:, :, r0:r1 + 2], conv.weight, conv.bias)
+        region[:, :, 1 + r0:1 + r1, 1:-1] = F.leaky_relu_(band, 0.2)
+    _reflect_border(region)
+
+
+def _reflect_border(region: Any) -> None:
+    """Fill the 1-pixel border of N×C×(H+2)×(W+2) ``region`` from its inside, as ``F.pad(mode='reflect')``."""
+    region[:, :, 0, 1:-1] = region[:, :, 2, 1:-1]
+    region[:, :, -1, 1:-1] = region[:, :, -3, 1:-1]
+    region[:, :, :, 0] = region[:, :, :, 2]
+    region[:, :, :, -1] = region[:, :, :, -3]
+
+
 def _build_generator() -> Any:
     """The U2Fusion generator (untrained): forward(source1, source2) → fused in [0, 1]."""
     import torch
@@ -110,7 +138,40 @@ def _build_generator() -> Any:
             self.decoder = Decoder()
 
         def forward(self, source1: torch.Tensor, source2: torch.Tensor) -> torch.Tensor:
-            return self.decoder(self.encoder(torch.cat([source1, source2], 1)))
+            x = torch.cat([source1, source2], 1)
+            if torch.is_grad_enabled() or min(x.shape[-2:]) < 2:
+                return self.decoder(self.encoder(x))
+            return self._forward_lean(x)
+
+        def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
+            """Inference with every feature map written once into a reflect-padded buffer (same numbers, less memory).
+
+            The official graph concatenates (``concat([new, x])``) and each 3x3 conv
+            reflect-pads its whole input, and oneDNN copies each input into its
+            blocked layout: at 1024² that is 4.1 GB.  Here the encoder's 264
+            channels live in one N×264×(H+2)×(W+2) buffer filled from the back, each
+            layer's output written once with its 1-pixel reflect border, every conv
+            reads its input unpadded ('VALID') and runs in bands of rows
+            (:func:`_conv_rows_into`), so only a band is copied at a time.  Each conv
+            sees element for element the padded input it saw before and a band's
+            output equals those rows of the whole conv (tested bit-identical).
+            """
+            enc, dec = self.encoder, self.decoder
+            n, _, h, w = x.shape
+            start = 6 * _WIDTH
+            stack = x.new_empty(n, start, h + 2, w + 2)
+            src = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            for k in range(6):
+                conv = enc.conv1_1 if k == 0 else getattr(enc, f"dense_block_conv{k}")
+                _conv_rows_into(src, conv, stack[:, start - _WIDTH:start])
+                start -= _WIDTH
+                src = stack[:, start:]
+            for k in range(1, len(_DECODER)):  # conv2_1 reads the whole stack; each output is padded for the next
+                out = x.new_empty(n, _DECODER[k - 1][1], h + 2, w + 2)
+                _conv_rows_into(src, getattr(dec, f"conv2_{k}"), out)
+                src = stack = out
+            last = getattr(dec, f"conv2_{len(_DECODER)}")
+            return torch.tanh(F.conv2d(src, last.weight, last.bias)) / 2 + 0.5
 
     return U2FusionGenerator()
 

@@ -153,3 +153,33 @@ def test_vifb_wrong_order_is_clearly_worse(u2f, official_dir: Path) -> None:
 @pytest.mark.parametrize("name", sorted(set(VIFB_MEASURED) - set(QUICK)))
 def test_vifb_ir_vis_agreement_all(u2f, official_dir: Path, name: str) -> None:
     _check_vifb(u2f, official_dir, name)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 256, 256), (1, 1, 67, 93), (2, 1, 40, 31), (1, 1, 2, 5)])
+def test_lean_inference_equals_the_official_graph(u2f, shape) -> None:
+    """The memory-lean inference path (padded buffer, 'VALID' convs) gives the concat graph's numbers exactly."""
+    import torch
+
+    net = u2f.network
+    gen = torch.Generator().manual_seed(sum(shape))
+    a, b = torch.rand(*shape, generator=gen), torch.rand(*shape, generator=gen)
+    with torch.inference_mode():
+        lean = net(a, b)
+        official = net.decoder(net.encoder(torch.cat([a, b], 1)))
+    assert torch.equal(lean, official)
+
+
+def test_lean_inference_in_bands_of_rows(u2f, monkeypatch) -> None:
+    """Forced bands of 13 rows: the same as one band up to float32 round-off (at 512² and 1024² the
+    default bands gave the official graph's numbers exactly: docs/fidelity.md)."""
+    import torch
+
+    import fusionbench.methods.u2fusion as module
+
+    gen = torch.Generator().manual_seed(5)
+    a, b = torch.rand(1, 1, 200, 150, generator=gen), torch.rand(1, 1, 200, 150, generator=gen)
+    with torch.inference_mode():
+        one_band = u2f.network(a, b)
+        monkeypatch.setattr(module, "_BAND_BYTES", 2 * 2**20)
+        banded = u2f.network(a, b)
+    assert float((banded - one_band).abs().max()) <= 2.5e-7

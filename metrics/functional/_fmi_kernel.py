@@ -201,6 +201,41 @@ def _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def windows_scalar(ff, fa, fb, w, r, c0, nb, acc):
+    """``acc`` plus FMI(A,F) + FMI(B,F) of the windows (r, c0 .. c0+nb−1), one window at a time, in order."""
+    l = w * w
+    v = np.empty((12, l))
+    fwin, fp, fc, ft, flog = v[0], v[1], v[2], v[3], v[4]
+    xwin, xp, xc, xt, xlog = v[5], v[6], v[7], v[8], v[9]
+    scratch, xcu = v[10], v[11]
+    ci = np.empty(2 * l, dtype=np.int64)
+    cj = np.empty(2 * l, dtype=np.int64)
+    mass = np.empty(2 * l)
+    buf = np.empty(4 * l)
+    for c in range(c0, c0 + nb):
+        _gather(ff, r, c, w, fwin)
+        have_f = False
+        fsd = fss = fh = ftot = 0.0
+        for src in range(2):
+            _gather(fa if src == 0 else fb, r, c, w, xwin)
+            same = True
+            for k in range(l):
+                if xwin[k] != fwin[k]:
+                    same = False
+                    break
+            if same:
+                acc += 1.0
+                continue
+            if not have_f:
+                fsd, fss, fh, ftot = _side(fwin, w, l, fp, fc, ft, flog, scratch)
+                have_f = True
+            xsd, xss, xh, xtot = _side(xwin, w, l, xp, xc, xt, xlog, scratch)
+            acc += _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, ftot, l,
+                         xcu, ci, cj, mass, buf)
+    return acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fmi_row_sums(ff, fa, fb, w):
     """Σ over windows of FMI(A,F) + FMI(B,F), one partial sum per row of windows, one window at a time.
 
@@ -208,39 +243,7 @@ def _fmi_row_sums(ff, fa, fb, w):
     """
     rows = ff.shape[0] - w + 1
     cols = ff.shape[1] - w + 1
-    l = w * w
     out = np.zeros(rows)
     for r in range(rows):
-        # per-window vectors of the fused (f*) and source (x*) windows: values, pdf, cdf,
-        # centred pdf, log2 pdf; a scratch row; the source cdf used for the coupling
-        v = np.empty((12, l))
-        fwin, fp, fc, ft, flog = v[0], v[1], v[2], v[3], v[4]
-        xwin, xp, xc, xt, xlog = v[5], v[6], v[7], v[8], v[9]
-        scratch, xcu = v[10], v[11]
-        ci = np.empty(2 * l, dtype=np.int64)
-        cj = np.empty(2 * l, dtype=np.int64)
-        mass = np.empty(2 * l)
-        buf = np.empty(4 * l)
-        acc = 0.0
-        for c in range(cols):
-            _gather(ff, r, c, w, fwin)
-            have_f = False
-            fsd = fss = fh = ftot = 0.0
-            for src in range(2):
-                _gather(fa if src == 0 else fb, r, c, w, xwin)
-                same = True
-                for k in range(l):
-                    if xwin[k] != fwin[k]:
-                        same = False
-                        break
-                if same:
-                    acc += 1.0
-                    continue
-                if not have_f:
-                    fsd, fss, fh, ftot = _side(fwin, w, l, fp, fc, ft, flog, scratch)
-                    have_f = True
-                xsd, xss, xh, xtot = _side(xwin, w, l, xp, xc, xt, xlog, scratch)
-                acc += _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, ftot, l,
-                             xcu, ci, cj, mass, buf)
-        out[r] = acc
+        out[r] = windows_scalar(ff, fa, fb, w, r, 0, cols, 0.0)
     return out

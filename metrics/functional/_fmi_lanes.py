@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._fmi_kernel import _gather, _pair, _side
+from ._fmi_kernel import _gather, _pair, _side, windows_scalar
 from ._log2 import TINY, log2
 from ._threads import inside_pool
 
@@ -232,41 +232,6 @@ def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, f
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block_scalar(ff, fa, fb, w, r, c0, nb, acc):
-    """``acc`` plus the windows (r, c0 .. c0+nb−1) by the one-window kernel's steps (``_fmi_kernel``), in order."""
-    l = w * w
-    v = np.empty((12, l))
-    fwin, fp, fc, ft, flog = v[0], v[1], v[2], v[3], v[4]
-    xwin, xp, xc, xt, xlog = v[5], v[6], v[7], v[8], v[9]
-    scratch, xcu = v[10], v[11]
-    ci = np.empty(2 * l, dtype=np.int64)
-    cj = np.empty(2 * l, dtype=np.int64)
-    mass = np.empty(2 * l)
-    buf = np.empty(4 * l)
-    for c in range(c0, c0 + nb):
-        _gather(ff, r, c, w, fwin)
-        have_f = False
-        fsd = fss = fh = ftot = 0.0
-        for src in range(2):
-            _gather(fa if src == 0 else fb, r, c, w, xwin)
-            same = True
-            for k in range(l):
-                if xwin[k] != fwin[k]:
-                    same = False
-                    break
-            if same:
-                acc += 1.0
-                continue
-            if not have_f:
-                fsd, fss, fh, ftot = _side(fwin, w, l, fp, fc, ft, flog, scratch)
-                have_f = True
-            xsd, xss, xh, xtot = _side(xwin, w, l, xp, xc, xt, xlog, scratch)
-            acc += _pair(xp, xc, xt, xlog, xsd, xss, xh, xtot, fp, fc, ft, flog, fsd, fss, fh, ftot, l,
-                         xcu, ci, cj, mass, buf)
-    return acc
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def _row(ff, fa, fb, w, r):
     """Σ over the windows of row r of FMI(A,F) + FMI(B,F), positions added in order (A then B at each).
 
@@ -315,7 +280,7 @@ def _row(ff, fa, fb, w, r):
                 acc += 1.0
             continue
         if 20 * n_same > 9 * (2 * nb):  # over 45 % of the pairs identical: one window at a time
-            acc = _block_scalar(ff, fa, fb, w, r, c0, nb, acc)
+            acc = windows_scalar(ff, fa, fb, w, r, c0, nb, acc)
             continue
         have_f = False
         for src in range(2):

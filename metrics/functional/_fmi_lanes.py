@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._fmi_kernel import _gather, _pair, _side, windows_scalar
+from ._fmi_kernel import windows_scalar
 from ._log2 import TINY, log2
 from ._threads import inside_pool
 

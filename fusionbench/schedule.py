@@ -115,21 +115,30 @@ def worker_start_seconds() -> float:
     return float(WORKER_START_SECONDS)
 
 
+def _timed_rows(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
+                keys: Mapping[str, str] | None) -> "pd.DataFrame | None":
+    """``history`` rows of pairs whose pixel count is known (column ``px`` added), each method's rows of its
+    key in ``keys`` only where it has any; ``None`` when nothing is left."""
+    import pandas as pd
+
+    if history is None or history.empty or not pixels:
+        return None
+    px = pd.DataFrame([(d, p, n) for (d, p), n in pixels.items()], columns=["dataset", "pair", "px"])
+    known = history.merge(px, on=["dataset", "pair"])
+    if known.empty:
+        return None
+    is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
+    has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
+    return known[is_current | ~has_current]
+
+
 def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
                  keys: Mapping[str, str] | None = None) -> dict[str, float]:
     """Median seconds per megapixel of each method in ``history`` (``dataset, pair, method, method_key, seconds``)
     over pairs whose pixel count is known; rows of the method's key in ``keys`` are preferred when present."""
-    import pandas as pd
-
-    if history is None or history.empty or not pixels:
+    used = _timed_rows(history, pixels, keys)
+    if used is None:
         return {}
-    px = pd.DataFrame([(d, p, n) for (d, p), n in pixels.items()], columns=["dataset", "pair", "px"])
-    known = history.merge(px, on=["dataset", "pair"])
-    if known.empty:
-        return {}
-    is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
-    has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
-    used = known[is_current | ~has_current]
     per_mpix = used["seconds"] / (used["px"].astype(float) / 1e6)
     return {str(m): float(v) for m, v in per_mpix.groupby(used["method"]).median().items()}
 
@@ -142,17 +151,9 @@ def method_costs(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
     prior's exponent, else linear).  Rows of the method's key in ``keys`` are preferred when present."""
     if exponents is None:
         exponents = {m: c.exponent for m, c in prior_costs().items()}
-    import pandas as pd
-
-    if history is None or history.empty or not pixels:
+    used = _timed_rows(history, pixels, keys)
+    if used is None:
         return {}
-    px = pd.DataFrame([(d, p, n) for (d, p), n in pixels.items()], columns=["dataset", "pair", "px"])
-    known = history.merge(px, on=["dataset", "pair"])
-    if known.empty:
-        return {}
-    is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
-    has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
-    used = known[is_current | ~has_current]
     medians = used.groupby(["method", "px"])["seconds"].median()
     out: dict[str, Cost] = {}
     for method, group in medians.groupby(level="method"):

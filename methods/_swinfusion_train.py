@@ -83,23 +83,25 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
     return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean()
 
 
-def fusion_loss(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+def fusion_loss(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Official ``fusion_loss_med``: returns (total, weighted terms incl. ``total``)."""
     intensity = 20 * F.l1_loss(f, torch.maximum(a, b))
     gradient = 100 * F.l1_loss(sobel_magnitude(f), torch.maximum(sobel_magnitude(a), sobel_magnitude(b)))
     structure = 50 * (1 - 0.5 * ssim(a, f) - 0.5 * ssim(b, f))
     total = intensity + gradient + structure
     terms = {"total": total, "intensity": intensity, "gradient": gradient, "ssim": structure}
-    return total, {k: float(v.detach()) for k, v in terms.items()}
+    return total, {k: v.detach() for k, v in terms.items()}   # 0-d tensors: read back by the loop, no sync here
 
 
 # --------------------------------------------------------------------------- augmentation
 def dihedral(x: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
     """Per-sample flip/rotation of B×C×H×W (square): mode m = rot90 by m % 4, then vertical flip if m ≥ 4."""
     out = x.clone()
+    modes = modes.cpu()     # the subsets are found on the host: no device sync when modes are CPU draws
     for m in range(1, 8):   # 8 group elements, each applied to its subset at once
         sel = (modes == m).nonzero().flatten()
         if len(sel):
+            sel = sel.to(x.device)
             t = torch.rot90(x[sel], m % 4, dims=(-2, -1))
             out[sel] = t.flip(-2) if m >= 4 else t
     return out
@@ -121,24 +123,57 @@ class SwinFusionTrainable(nn.Module):
                 mod.register_buffer(name, p.detach().clone())
         self.ema_decay = float(ema_decay)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        self._host_updates: int | None = None      # host copy of ema_updates (None: read it once)
+        self.register_load_state_dict_post_hook(SwinFusionTrainable._forget_host_updates)
+
+    def state_dict(self, *args, **kwargs):
+        """The state without the derived buffers (attention masks, position indices: 100 MB that the
+        configuration rebuilds), so a training checkpoint is the 23 MB of networks and EMA only."""
+        from ._swin_blocks import DERIVED_BUFFERS
+
+        state = super().state_dict(*args, **kwargs)
+        for key in [k for k in state if k.endswith(DERIVED_BUFFERS)]:
+            del state[key]
+        return state
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load a state with or without the derived buffers (missing ones keep the rebuilt values)."""
+        from ._swin_blocks import DERIVED_BUFFERS
+
+        derived = {k: v for k, v in super().state_dict().items() if k.endswith(DERIVED_BUFFERS)}
+        return super().load_state_dict({**derived, **state_dict}, strict=strict, assign=assign)
+
+    @staticmethod
+    def _forget_host_updates(module: nn.Module, _incompatible) -> None:
+        if isinstance(module, SwinFusionTrainable):
+            module._host_updates = None
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """First call: E = G (the initial network); then E ← d·E + (1 − d)·G."""
+        """First call: E = G (the initial network); then E ← d·E + (1 − d)·G.
+
+        The update count is read from the device once (after construction or
+        loading) and then counted on the host, so a step does not wait for the device.
+        """
+        if self._host_updates is None:
+            self._host_updates = int(self.ema_updates)
         ema = dict(self.ema.named_buffers())
-        decay = 0.0 if int(self.ema_updates) == 0 else self.ema_decay
-        for name, p in self.net.named_parameters():
-            ema[name].mul_(decay).add_(p.detach(), alpha=1 - decay)
+        decay = 0.0 if self._host_updates == 0 else self.ema_decay
+        names = [name for name, _ in self.net.named_parameters()]
+        targets = [ema[name] for name in names]
+        torch._foreach_mul_(targets, decay)
+        torch._foreach_add_(targets, [p.detach() for p in self.net.parameters()], alpha=1 - decay)
         self.ema_updates += 1
+        self._host_updates += 1
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.net(a, b)
 
 
-def training_loss(model: SwinFusionTrainable, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+def training_loss(model: SwinFusionTrainable, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loop's loss on a B×2×h×w batch of (MRI, B-luma) patches."""
     model.update_ema()
-    modes = torch.randint(0, 8, (batch.shape[0],)).to(batch.device)   # CPU generator: device-independent draws
+    modes = torch.randint(0, 8, (batch.shape[0],))   # CPU generator: device-independent draws
     batch = dihedral(batch, modes)
     a, b = batch[:, 0:1], batch[:, 1:2]
     return fusion_loss(a, b, model(a, b))

@@ -23,7 +23,8 @@
 #   PYTHON       python with torch (default: python3)
 #   RUNS_FROM    a folder of earlier run folders (LABEL/checkpoint.pt, ...) to continue: copied to
 #                $OUT/runs first; every job passes --resume, so a job with a checkpoint continues exactly
-#   WHEELS       a folder of wheels to install (--no-index) when an import is missing
+#   WHEELS       a folder of wheels installed first (--no-index --no-deps, into TMPDIR/fb_site, put on PYTHONPATH):
+#                what the device image lacks (PyWavelets: docs/training.md, "The device session script")
 #   FB_INSTALL   auto (default): use an importable fusionbench of this checkout, else
 #                `pip install --no-deps --no-build-isolation -e .`, else a PYTHONPATH shim;
 #                `shim` forces the shim (no install at all)
@@ -68,6 +69,15 @@ make_shim() {  # fusionbench/ with methods/ and metrics/ mapped as setup.py's pa
   ln -s "$ROOT/metrics" "$shim/metrics"
   export PYTHONPATH="$base${PYTHONPATH:+:$PYTHONPATH}"
 }
+install_wheels() {  # into a private folder on PYTHONPATH: the image's own environment is left as it is
+  local site="${TMPDIR:-/tmp}/fb_site"
+  "$PYTHON" -m pip install --no-index --no-deps --no-compile --no-cache-dir --upgrade -q --target "$site" \
+    "$WHEELS"/*.whl >>"$OUT/logs/pip.log" 2>&1 || log "wheel install failed (logs/pip.log)"
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+}
+if [ -n "${WHEELS:-}" ] && [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+  log "installing wheels from $WHEELS"; install_wheels
+fi
 if [ "$FB_INSTALL" = shim ]; then
   make_shim; log "fusionbench from a PYTHONPATH shim"
 elif fb_importable; then
@@ -85,7 +95,7 @@ print(" ".join(m for m in ("torch", "numpy", "scipy", "skimage", "PIL", "matplot
 if ! (cd / && "$PYTHON" -c "import fusionbench.methods, fusionbench.train.cli" >"$OUT/logs/import.log" 2>&1); then
   if [ -n "${WHEELS:-}" ] && [ -d "$WHEELS" ]; then
     log "import failed; installing wheels from $WHEELS"
-    "$PYTHON" -m pip install --no-index --find-links "$WHEELS" -q "$WHEELS"/*.whl >>"$OUT/logs/pip.log" 2>&1
+    install_wheels
   fi
   if ! (cd / && "$PYTHON" -c "import fusionbench.methods, fusionbench.train.cli" >"$OUT/logs/import.log" 2>&1); then
     log "cannot import fusionbench here ($(tail -1 "$OUT/logs/import.log")); missing: ${missing:-?}"

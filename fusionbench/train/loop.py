@@ -128,6 +128,27 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
+def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Add the loss terms of ``pending`` steps (floats or 0-d tensors) to ``acc``, in step order.
+
+    A loss may return its terms as device tensors so that a step does not wait for
+    the device; they are read back here in one transfer (every ``log_every`` steps
+    and before a checkpoint).  The sums are those of adding the same floats one
+    step at a time.  Returns the new sums and the last step's terms as floats.
+    """
+    import torch
+
+    tensors = [v for terms in pending for v in terms.values() if isinstance(v, torch.Tensor)]
+    values = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).tolist() if tensors else [])
+    acc = dict(acc)
+    last: dict[str, float] = {}
+    for terms in pending:
+        last = {k: (next(values) if isinstance(v, torch.Tensor) else float(v)) for k, v in terms.items()}
+        for k, v in last.items():
+            acc[k] = acc.get(k, 0.0) + v
+    return acc, last
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order in which epoch ``epoch`` visits ``n`` patches."""
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -200,7 +221,8 @@ def train(
 ) -> TrainResult:
     """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
 
-    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float})``.
+    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float or 0-d tensor})``
+    (tensor terms are read back every ``log_every`` steps, not every step).
     With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
     (the schedule fields of ``config`` must match the checkpoint's).  The torch
     thread count and deterministic-algorithms flag are restored afterwards.
@@ -228,7 +250,8 @@ def _train(
 ) -> TrainResult:
     """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
 
-    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float})``.
+    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float or 0-d tensor})``
+    (tensor terms are read back every ``log_every`` steps, not every step).
     With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
     (the schedule fields of ``config`` must match the checkpoint's).
     """
@@ -287,10 +310,20 @@ def _train(
     t_log = time.perf_counter()
     t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
+    pending: list[dict[str, Any]] = []  # loss terms not yet read back from the device (see _fold_terms)
+
+    def fold_pending() -> None:
+        nonlocal acc, last_terms
+        if pending:
+            acc, last_terms = _fold_terms(pending, acc)
+            pending.clear()
+
     start_step, t_warm = step, None
+    order_epoch, order = -1, np.empty(0, dtype=np.int64)
     while step < stop:
         epoch, pos = divmod(step, steps_per_epoch)
-        order = epoch_order(len(patches), config.seed, epoch)
+        if epoch != order_epoch:
+            order_epoch, order = epoch, epoch_order(len(patches), config.seed, epoch)
         rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
         t0 = time.perf_counter()
         batch = patches.batch_tensor(rows_idx)
@@ -300,13 +333,14 @@ def _train(
         loss.backward()
         optimiser.step()
         step += 1
-        elapsed += time.perf_counter() - t0
-        last_terms = terms
-        for k, v in terms.items():
-            acc[k] = acc.get(k, 0.0) + v
+        pending.append(terms)
         n_acc += 1
         seen_acc += len(rows_idx)
-        if step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps:
+        logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+        if logging:
+            fold_pending()  # waits for the device: the steps since the last row are timed up to here
+        elapsed += time.perf_counter() - t0
+        if logging:
             dt = time.perf_counter() - t_log
             row = {"step": step, "epoch": step / steps_per_epoch,
                    "patches_seen": epoch * len(patches) + min((pos + 1) * config.batch_size, len(patches))}
@@ -319,6 +353,7 @@ def _train(
         out_of_time = config.stop_after_seconds is not None and time.monotonic() - t_call >= config.stop_after_seconds
         if (time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop
                 or out_of_time):
+            fold_pending()
             checkpoint()
             t_ckpt = time.monotonic()
         if step - start_step == WARMUP_STEPS:
@@ -326,6 +361,7 @@ def _train(
         if out_of_time:
             break
     bar.close()
+    fold_pending()
     finished = step >= total_steps
     if finished:
         state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()

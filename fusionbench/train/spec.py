@@ -29,7 +29,7 @@ class TrainSpec:
     * ``prepare(a, b) -> C×H×W float32``: one pair's full-image input channels
       (``a``, ``b`` as :func:`fusionbench.io.load_image` returns them); anything
       precomputable (masks, luma) is done here, once, before training.
-    * ``loss(model, batch) -> (loss, {term: float})``: ``batch`` is an
+    * ``loss(model, batch) -> (loss, {term: float or 0-d tensor})``: ``batch`` is an
       N×C×h×w float32 tensor of patches of the prepared channels.
     * ``default_pairs(data_dir) -> list[Pair]``: the training pairs.
     * ``defaults``: the method's paper schedule.
@@ -62,7 +62,7 @@ class TrainSpec:
     schedule_for: Callable[[dict[str, Any]], TrainConfig] | None = None
     export: Callable[[Path, Path, str, dict[str, Any]], Path] | None = None
 
-    def loss_for(self, params: dict[str, Any]) -> Callable[[Any, Any], tuple[Any, dict[str, float]]]:
+    def loss_for(self, params: dict[str, Any]) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
         """The loss of the variant with ``params``."""
         return self.make_loss(params) if self.make_loss is not None else self.loss
 

@@ -1,12 +1,13 @@
 """2-D discrete wavelet transform through PyWavelets.
 
 A thin, documented wrapper so every method uses one convention.  Any wavelet
-and signal-extension mode PyWavelets supports is accepted.
+and signal-extension mode PyWavelets supports is accepted.  PyWavelets is
+imported on first use, so importing the methods package (e.g. to train on a
+machine without it) does not need it.
 """
 from __future__ import annotations
 
 import numpy as np
-import pywt
 
 Coeffs = list  # [cA_n, (cH_n, cV_n, cD_n), ..., (cH_1, cV_1, cD_1)]
 
@@ -21,6 +22,8 @@ def dwt_decompose(image: np.ndarray, wavelet: str = "db1", level: int = 3,
     MATLAB's ``dwtmode('per')`` (the VIFB / Liu toolbox setting); ``'symmetric'`` is MATLAB's
     default ``'sym'``.  Works for any H×W; odd sizes are handled by PyWavelets.
     """
+    import pywt
+
     return pywt.wavedec2(np.asarray(image, dtype=np.float64), wavelet, mode=mode, level=level)
 
 
@@ -28,6 +31,8 @@ def dwt_reconstruct(coeffs: Coeffs, wavelet: str = "db1", mode: str = "periodiza
                     shape: tuple[int, int] | None = None) -> np.ndarray:
     """Inverse of :func:`dwt_decompose`; ``shape`` crops the output to the original size
     (PyWavelets may return one extra row/column for odd sizes)."""
+    import pywt
+
     out = pywt.waverec2(coeffs, wavelet, mode=mode)
     if shape is not None:
         out = out[: shape[0], : shape[1]]

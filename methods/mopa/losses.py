@@ -146,11 +146,12 @@ def total_loss(
     mri: torch.Tensor,
     func: torch.Tensor,
     reading: LossReading = LossReading(),
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 8-9: ``β·L_grad + L_int + γ·L_dec`` (L_dec = 0 without decoupler).
 
     ``decoupled`` is the decoupling network's (MRI estimate, functional
-    estimate).  Returns the scalar loss and its terms as floats (for logging).
+    estimate).  Returns the scalar loss and its terms as detached 0-d tensors (for
+    logging: the training loop reads them back every few steps, so a step never waits for the device).
     """
     i1, i2 = (func, mri) if reading.i1 == "functional" else (mri, func)
     lg = gradient_loss(fused, i1, i2, reading.weights, reading.grad_op)
@@ -161,6 +162,5 @@ def total_loss(
         ld = decouple_loss(decoupled[0], decoupled[1], mri, func)
         total = total + reading.gamma * ld
         parts.append(ld)
-    values = torch.stack([total.detach(), *[p.detach() for p in parts]]).tolist()  # one device sync
     names = ["total", "gradient", "intensity"] + (["decouple"] if decoupled is not None else [])
-    return total, dict(zip(names, values))
+    return total, {name: v.detach() for name, v in zip(names, [total, *parts])}

@@ -244,6 +244,23 @@ def test_ema_sequence_and_export(tmp_path):
     assert torch.equal(net.conv_last3.bias, state["conv_last3.bias"])
 
 
+def test_training_state_leaves_out_the_derived_buffers():
+    """Checkpoints hold networks + EMA only (the masks are rebuilt); old states with masks still load."""
+    torch.manual_seed(0)
+    model = tr.SwinFusionTrainable()
+    state = model.state_dict()
+    assert state and not any(k.endswith(blocks.DERIVED_BUFFERS) for k in state)
+    assert sum(v.numel() * v.element_size() for v in state.values()) < 10e6
+    full = torch.nn.Module.state_dict(model)                  # the plain state, masks included
+    assert any(k.endswith("attn_mask") for k in full)
+    other = tr.SwinFusionTrainable()
+    other.load_state_dict(state)
+    other.load_state_dict(full)
+    assert all(torch.equal(a, b) for a, b in zip(torch.nn.Module.state_dict(other).values(), full.values()))
+    with pytest.raises(RuntimeError):
+        other.load_state_dict({k: v for k, v in state.items() if k != "net.conv_last3.bias"})
+
+
 def test_trainer_registration_matches_the_official_schedule():
     from fusionbench.train import get_trainer
 

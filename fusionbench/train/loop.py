@@ -175,6 +175,20 @@ def make_optimiser(model: Any, lr: float, *, capturable: bool = False) -> Any:
     return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
 
 
+def load_optimiser_state(optimiser: Any, state: dict[str, Any]) -> None:
+    """Load a checkpoint's optimiser ``state`` into ``optimiser``, keeping ``optimiser``'s own ``capturable``.
+
+    ``Optimizer.load_state_dict`` would take ``capturable`` from the saved
+    param groups: a checkpoint of a ``--cuda-graph`` call would make a plain
+    Adam capturable (which cannot step on the CPU), and a plain checkpoint a
+    graph's Adam uncapturable (its capture would fail).  The flag says where
+    the step count lives, not what Adam computes.
+    """
+    own = [group.get("capturable", False) for group in optimiser.param_groups]
+    groups = [{**group, "capturable": flag} for group, flag in zip(state["param_groups"], own)]
+    optimiser.load_state_dict({**state, "param_groups": groups})
+
+
 def graph_usable(config: TrainConfig, device: Any) -> tuple[bool, str]:
     """Whether ``config.cuda_graph`` can be honoured on ``device``, and the status to record when not."""
     if not config.cuda_graph:
@@ -326,7 +340,7 @@ def _train(
             raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
                              f"{ {'patches': len(patches), 'fingerprint': fingerprint} })")
         model.load_state_dict(ckpt["model"])
-        optimiser.load_state_dict(ckpt["optimiser"])
+        load_optimiser_state(optimiser, ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])
         step, elapsed, rows = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"]
         pending = ckpt.get("pending", ({}, 0, 0))

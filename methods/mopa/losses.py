@@ -73,13 +73,32 @@ class LossReading:
         return {"loss_alpha": d["alpha"], "loss_i1": d["i1"], "loss_weights": d["weights"], "loss_grad": d["grad_op"]}
 
 
+_ON_DEVICE: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+
+
+def _kernel(k: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The constant kernel ``k`` on ``like``'s device and dtype.
+
+    On an accelerator the copy is made once and kept: a training step then
+    copies nothing from the host, which a captured CUDA graph requires
+    (``fusionbench.train.graph``; a host-to-device copy cannot be captured).
+    """
+    if like.device.type == "cpu":
+        return k.to(like)
+    key = (id(k), like.device, like.dtype)
+    if key not in _ON_DEVICE:
+        with torch.inference_mode(False):
+            _ON_DEVICE[key] = k.to(like)
+    return _ON_DEVICE[key]
+
+
 def _pad1(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (1, 1, 1, 1), mode="replicate")
 
 
 def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sobel derivatives (gx, gy) of N×1×H×W ``x`` (replicate padding, size preserved)."""
-    kx = _SOBEL_X.to(x)[None, None]
+    kx = _kernel(_SOBEL_X, x)[None, None]
     ky = kx.transpose(2, 3)
     xp = _pad1(x)
     return F.conv2d(xp, kx), F.conv2d(xp, ky)
@@ -93,14 +112,14 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
     """4-neighbour Laplacian of N×1×H×W ``x`` (replicate padding)."""
-    return F.conv2d(_pad1(x), _LAPLACIAN.to(x)[None, None])
+    return F.conv2d(_pad1(x), _kernel(_LAPLACIAN, x)[None, None])
 
 
 def gradient_strength(x: torch.Tensor, grad_op: str = "sobel") -> torch.Tensor:
     """Per-pixel gradient strength used for S: Sobel magnitude, or SDNet's |∇²(low-pass x)|."""
     if grad_op == "sobel":
         return sobel_magnitude(x)
-    return laplacian(F.conv2d(_pad1(x), _SDNET_LOWPASS.to(x)[None, None])).abs()
+    return laplacian(F.conv2d(_pad1(x), _kernel(_SDNET_LOWPASS, x)[None, None])).abs()
 
 
 def gradient_weights(i1: torch.Tensor, i2: torch.Tensor, mode: str = "max", grad_op: str = "sobel",

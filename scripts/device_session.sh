@@ -2,15 +2,18 @@
 # One prepared device call for the training issues, in order of priority (docs/training.md,
 # "The device session script"):
 #
-#   1. probe   PROBE_STEPS steps of `mopa` in fp32, then in tf32 (throwaway runs): the steps/s the
-#              paper-network issue asks to be measured first, in both precisions;
+#   1. probe   the performance variants of a `mopa` step (plain, channels-last, cuDNN benchmark, CUDA
+#              graph, combinations), PROBE_STEPS steps each, in ONE process (python -m
+#              fusionbench.train.probe: python and CUDA start once), within PROBE_S seconds, on throwaway
+#              state; it names the fastest variant that worked (its loss agreeing with plain's);
 #   2. mopa    issue 21: the registered `mopa`, alone on the device (nothing slows it), on the paper
-#              schedule, resumed from RUNS_FROM/mopa when given.  Precision: fp32 when the fp32 probe
-#              says the steps left finish before DEADLINE_S (with 15 % to spare), else the faster of
-#              the two; a resumed run keeps its checkpoint's precision;
-#   3. others  with the time left (at least MIN_REST_S): issue 20's SwinFusion pair and issue 19's
-#              other Table 4 presets (seed 0) side by side, in the precision chosen for `mopa`, each
-#              stopping with a checkpoint before DEADLINE_S (resumed from RUNS_FROM when given).
+#              schedule, resumed from RUNS_FROM/mopa (default device_runs/mopa, committed), with the
+#              probe's fastest flags.  Precision: a resumed run keeps its checkpoint's (tf32 for the
+#              committed run); a fresh one uses PRECISION (default tf32);
+#   3. others  with the time left (at least MIN_REST_S): issue 20's SwinFusion pair (plain flags: the
+#              probe timed mopa's network) and issue 19's other Table 4 presets (seed 0, mopa's flags)
+#              side by side, in mopa's precision, each stopping with a checkpoint before DEADLINE_S
+#              (resumed from RUNS_FROM when it holds their runs).
 #
 # Usage (repository root; the device tool's $OUT is where results go):
 #   OUT=$OUT WHEELS=.whl scripts/device_session.sh
@@ -21,15 +24,22 @@
 #   PACK_SWIN     pack holding swinfusion and swinfusion.ct (default packs/swinfusion.fbpack)
 #   RUNS_FROM     folder of run folders of an earlier session (mopa/, swinfusion/, mopa.no_mask/, ...: the
 #                 runs/ folders of its tarballs merged) to continue; each job takes only its own
-#   PROBE_STEPS   steps of each probe (default 200)
+#                 (default device_runs, the committed runs; RUNS_FROM= starts every run afresh)
+#   PRECISION     precision of runs that start afresh (default tf32; a resumed run keeps its own)
+#   PROBE_STEPS   steps of each probe variant (default 60; the first 10 are not timed)
+#   PROBE_S       the probe starts no variant after this many seconds (default 45; ≈ 60 s in all)
+#   PROBE_VARIANTS  comma-separated (default: fusionbench.train.probe's eight); "plain" alone skips the choice
 #   MIN_REST_S    skip step 3 when less time than this is left (default 90)
-#   EXTRA         options added to every training job (e.g. "--stop-after-steps 20" for the CPU smoke test)
+#   T4_PRESETS    the Table 4 presets of step 3 (default the eight other than mopa)
+#   SWIN_JOBS     the SwinFusion jobs of step 3 (default "swinfusion swinfusion.ct")
+#   EXTRA         options added to every training job and to the probe (e.g. a tiny schedule for the CPU
+#                 smoke test, tests/train/test_session.py)
 #   DEVICE, PYTHON, WHEELS, FB_INSTALL: as scripts/device_train.sh
 #
 # The device tool brings back at most 8 files of 16 MiB from $OUT, two folders deep, so the results
-# are packed at the end (also when a step fails) into $OUT/session.txt (what happened, for the reader)
-# and tarballs of at most 15 MiB each: $OUT/mopa.tgz (run folder + exported weights + probes + logs),
-# $OUT/others.tgz[.partNN] (the step-3 runs).  Unpack with: cat others.tgz* | tar xz
+# are packed at the end (also when a step fails) into $OUT/session.txt (what happened, for the reader,
+# with the probe's table) and tarballs of at most 15 MiB each: $OUT/mopa.tgz (run folder + exported
+# weights + probe + logs), $OUT/others.tgz[.partNN] (the step-3 runs).  Unpack with: cat others.tgz* | tar xz
 set -u -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,8 +54,14 @@ export DEVICE="${DEVICE:-cuda}" PYTHON="${PYTHON:-python3}"
 DEADLINE_S="${DEADLINE_S:-540}"
 PACK_MOPA="${PACK_MOPA:-packs/table4.fbpack}"
 PACK_SWIN="${PACK_SWIN:-packs/swinfusion.fbpack}"
-PROBE_STEPS="${PROBE_STEPS:-200}"
+PROBE_STEPS="${PROBE_STEPS:-60}"
+PROBE_S="${PROBE_S:-45}"
+PROBE_VARIANTS="${PROBE_VARIANTS:-}"
+PRECISION="${PRECISION:-tf32}"
+RUNS_FROM="${RUNS_FROM-device_runs}"
 MIN_REST_S="${MIN_REST_S:-90}"
+T4_PRESETS="${T4_PRESETS-mask_only attention_only contrast_only decouple_only no_mask no_attention no_contrast no_decouple}"
+SWIN_JOBS="${SWIN_JOBS-swinfusion swinfusion.ct}"
 EXTRA="${EXTRA:-}"
 STARTUP_S=25                                 # a job's start-up (imports, pack, CUDA) before its clock starts
 
@@ -85,63 +101,48 @@ train() {  # OUT-dir PACK PARALLEL TRAIN_ARGS JOB-LINES...: scripts/device_train
     fi
   done
   printf '%s\n' "$@" | OUT="$out" PACK="$pack" PARALLEL="$parallel" TRAIN_ARGS="$args $EXTRA" RUNS_FROM= \
-    "$ROOT/scripts/device_train.sh" - 2>>"$out.log"
+    "$ROOT/scripts/device_train.sh" - 2>>"$out/device_train.log"
 }
-rate() {  # steady steps/s of a probe's mopa run (0 when it failed)
-  "$PYTHON" - "$1" <<'PY'
-import json, sys
-try:
-    print(json.load(open(sys.argv[1] + "/runs/mopa/provenance.json"))["call"]["steady_steps_per_s"])
-except Exception:
-    print(0)
-PY
-}
-
 say "start: DEVICE=$DEVICE DEADLINE_S=$DEADLINE_S PACK_MOPA=$PACK_MOPA PACK_SWIN=$PACK_SWIN RUNS_FROM=${RUNS_FROM:-none}"
 for p in "$PACK_MOPA" "$PACK_SWIN"; do [ -f "$p" ] || say "missing pack $p"; done
 
-# ---------------------------------------------------------------- 1. probes (fp32, tf32)
-declare -A RATE
-for prec in fp32 tf32; do
-  mkdir -p "$WORK/probe"
-  # RUNS_FROM is not passed: a probe always starts from scratch
-  printf 'mopa\n' | OUT="$WORK/probe/$prec" PACK="$PACK_MOPA" PARALLEL=1 RUNS_FROM= \
-    TRAIN_ARGS="$EXTRA --stop-after-steps $PROBE_STEPS --precision $prec --checkpoint-minutes 100" \
-    "$ROOT/scripts/device_train.sh" - 2>>"$WORK/probe/$prec.log"
-  rm -f "$WORK/probe/$prec"/runs/*/checkpoint.pt "$WORK/probe/$prec"/runs/*/final.pth
-  RATE[$prec]=$(rate "$WORK/probe/$prec")
-  say "probe $prec: ${RATE[$prec]} steady steps/s over $PROBE_STEPS steps"
-done
-
-# ---------------------------------------------------------------- 2. mopa (issue 21), alone
+# ---------------------------------------------------------------- precision of mopa (kept when resumed)
 SCHEDULE_STEPS=33090
 done_steps=0
-prec=""
+prec="$PRECISION"
 if [ -n "${RUNS_FROM:-}" ] && [ -f "$RUNS_FROM/mopa/checkpoint.pt" ]; then
   read -r done_steps prec < <("$PYTHON" - "$RUNS_FROM/mopa" <<'PY'
 import json, sys
 cfg = json.load(open(sys.argv[1] + "/config.json"))["config"]
-prov = sys.argv[1] + "/provenance.json"
 try:
-    steps = json.load(open(prov))["steps_done"]
+    steps = json.load(open(sys.argv[1] + "/provenance.json"))["steps_done"]
 except Exception:
     steps = 0
 print(steps, cfg.get("precision", "fp32"))
 PY
 )
-  say "continuing mopa from $RUNS_FROM/mopa: $done_steps steps done, precision $prec (kept)"
+  say "continuing mopa from $RUNS_FROM/mopa: $done_steps of $SCHEDULE_STEPS steps done, precision $prec (kept)"
 fi
-if [ -z "$prec" ]; then
-  budget=$(( $(left) - STARTUP_S ))
-  prec=$(awk -v f="${RATE[fp32]}" -v t="${RATE[tf32]}" -v n=$((SCHEDULE_STEPS - done_steps)) -v b="$budget" \
-    'BEGIN { if (f > 0 && n / f * 1.15 <= b) print "fp32"; else if (t > f) print "tf32"; else print "fp32" }')
-  say "precision $prec: $((SCHEDULE_STEPS - done_steps)) steps left, ${budget} s to go; fp32 needs" \
-      "$(awk -v r="${RATE[fp32]}" -v n=$((SCHEDULE_STEPS - done_steps)) 'BEGIN { printf "%.0f", (r > 0) ? n / r : 1e9 }') s," \
-      "tf32 $(awk -v r="${RATE[tf32]}" -v n=$((SCHEDULE_STEPS - done_steps)) 'BEGIN { printf "%.0f", (r > 0) ? n / r : 1e9 }') s"
-fi
+
+# ---------------------------------------------------------------- 1. the variant probe (one process)
+mkdir -p "$WORK/probe"
+probe_args=(mopa --precision "$prec" --steps "$PROBE_STEPS" --max-seconds "$PROBE_S")
+[ -n "$PROBE_VARIANTS" ] && probe_args+=(--variants "$PROBE_VARIANTS")
+read -r -a extra_words <<<"$EXTRA"
+# RUNS_FROM is not passed: the probe trains throwaway models; its own timeout bounds a hang
+OUT="$WORK/probe" PACK="$PACK_MOPA" RUNS_FROM= timeout $((PROBE_S + 90)) \
+  "$ROOT/scripts/device_train.sh" --probe "${probe_args[@]}" ${extra_words[@]+"${extra_words[@]}"} \
+  2>>"$WORK/probe/device_train.log"
+say "probe (exit $?):"
+cat "$WORK/probe/probe.csv" 2>/dev/null | tee -a "$OUT/session.txt" >&2
+FLAGS="$(cat "$WORK/probe/probe.flags" 2>/dev/null | head -1)"
+if [ ! -f "$WORK/probe/probe.flags" ]; then say "the probe gave no result: plain steps"; fi
+say "performance flags for mopa and the Table 4 presets: '${FLAGS}'"
+
+# ---------------------------------------------------------------- 2. mopa (issue 21), alone
 m=$(minutes $(( $(left) - STARTUP_S )))
-say "mopa: --precision $prec --max-minutes $m"
-train "$WORK/mopa" "$PACK_MOPA" 1 "--precision $prec --max-minutes $m --checkpoint-minutes 1" "mopa --seed 0"
+say "mopa: --precision $prec $FLAGS --max-minutes $m"
+train "$WORK/mopa" "$PACK_MOPA" 1 "--precision $prec $FLAGS --max-minutes $m --checkpoint-minutes 1" "mopa --seed 0"
 say "mopa: $(cat "$WORK/mopa/summary.csv" 2>/dev/null | tail -1)"
 
 # ---------------------------------------------------------------- 3. the others, side by side
@@ -151,14 +152,19 @@ if [ "$rest" -lt "$MIN_REST_S" ]; then
   exit 0
 fi
 m=$(minutes $((rest - STARTUP_S - 10)))
-say "others: --precision $prec --max-minutes $m (SwinFusion pair + 8 Table 4 presets, seed 0)"
-t4=()
-for preset in mask_only attention_only contrast_only decouple_only no_mask no_attention no_contrast no_decouple; do
-  t4+=("mopa.$preset --seed 0")
-done
-train "$WORK/issue20" "$PACK_SWIN" 2 "--precision $prec --max-minutes $m --checkpoint-minutes 1" \
-  "swinfusion" "swinfusion.ct" &
-train "$WORK/issue19" "$PACK_MOPA" 8 "--precision $prec --max-minutes $m --checkpoint-minutes 1" "${t4[@]}" &
+say "others: --precision $prec --max-minutes $m (SwinFusion: ${SWIN_JOBS:-none}; Table 4, seed 0, '$FLAGS':" \
+    "${T4_PRESETS:-none})"
+t4=(); swin=()
+for preset in $T4_PRESETS; do t4+=("mopa.$preset --seed 0"); done
+for job in $SWIN_JOBS; do swin+=("$job"); done
+if [ "${#swin[@]}" -gt 0 ]; then
+  train "$WORK/issue20" "$PACK_SWIN" "${#swin[@]}" "--precision $prec --max-minutes $m --checkpoint-minutes 1" \
+    "${swin[@]}" &
+fi
+if [ "${#t4[@]}" -gt 0 ]; then
+  train "$WORK/issue19" "$PACK_MOPA" "${#t4[@]}" "--precision $prec $FLAGS --max-minutes $m --checkpoint-minutes 1" \
+    "${t4[@]}" &
+fi
 wait
 for d in issue20 issue19; do
   say "$d: $(tail -n +2 "$WORK/$d/summary.csv" 2>/dev/null | tr '\n' ';')"

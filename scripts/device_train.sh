@@ -7,6 +7,7 @@
 #   mopa --seed 0
 #   mopa.no_mask --seed 1 --stop-after-steps 2000
 #   EOF
+#   scripts/device_train.sh --probe mopa [probe options]   # python -m fusionbench.train.probe, after the same set-up
 #
 # Each job runs `python -m fusionbench.train NAME --device $DEVICE --pack $PACK --out $OUT/runs/LABEL
 # --resume --export $OUT/weights --no-progress [options]`, LABEL being NAME plus `.seedN` when the line
@@ -33,6 +34,9 @@
 # weights/<stem>.pth + .sha256 + .json (finished jobs), logs/LABEL.log, env.txt, summary.csv (per job),
 # throughput.json + throughput.csv (models in parallel, per-model steady steps/s, aggregate steps/s, time left;
 # fusionbench/train/throughput.py).  scripts/device_throughput.sh sweeps PARALLEL with this script.
+# --probe: runs `python -m fusionbench.train.probe ARGS --device $DEVICE --pack $PACK --out $OUT/probe.json`
+# instead of jobs (timing the performance variants of one model in one process; fusionbench/train/probe.py),
+# its log in logs/probe.log; exit status the probe's.
 # Exit status: 0 when every job exited 0 (finished or stopped for a budget), 1 otherwise.
 set -u -o pipefail
 
@@ -111,6 +115,17 @@ PY
 PACK="$(cd "$(dirname "$PACK")" && pwd)/$(basename "$PACK")"
 if [ -n "${RUNS_FROM:-}" ] && [ -d "$RUNS_FROM" ]; then
   cp -r "$RUNS_FROM"/. "$OUT/runs/" && log "continuing runs copied from $RUNS_FROM"
+fi
+
+# ---------------------------------------------------------------- or the variant probe
+if [ "$JOBS_FILE" = --probe ]; then
+  shift
+  log "probe: $* (logs/probe.log)"
+  (cd "$OUT" && exec "$PYTHON" -m fusionbench.train.probe "$@" --device "$DEVICE" --pack "$PACK" \
+    --out "$OUT/probe.json") >"$OUT/logs/probe.log" 2>&1
+  status=$?
+  grep '^probe' "$OUT/logs/probe.log" >&2
+  exit $status
 fi
 
 # ---------------------------------------------------------------- the jobs

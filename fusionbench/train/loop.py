@@ -393,11 +393,12 @@ def _train(
     order_epoch, order = -1, np.empty(0, dtype=np.int64)
     while step < stop:
         epoch, pos = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:
+        if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
             order_epoch, order = epoch, epoch_order(len(patches), config.seed, epoch)
+            order_dev = torch.from_numpy(order.astype(np.int64)).to(device)
         rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
         t0 = time.perf_counter()
-        batch = patches.batch_tensor(rows_idx)
+        batch = patches.batch_tensor(order_dev[pos * config.batch_size:(pos + 1) * config.batch_size])
         if config.channels_last:
             batch = batch.contiguous(memory_format=memory_format)
         if graph is not None:

@@ -57,18 +57,27 @@ class PatchSet:
         self._timages = torch.from_numpy(self.images).to(self._device)
         self._tindex = torch.from_numpy(self.index.astype(np.int64)).to(self._device)
         self._offsets = torch.arange(self.size, device=self._device)
+        self._channels = torch.arange(self.images.shape[1], device=self._device)
         return self
 
-    def batch_tensor(self, rows: np.ndarray):
-        """The patches ``rows`` as a B×C×size×size float32 tensor on the device of :meth:`to` (default CPU)."""
+    def batch_tensor(self, rows):
+        """The patches ``rows`` as a B×C×size×size float32 tensor on the device of :meth:`to` (default CPU).
+
+        ``rows``: a numpy array, or an int64 tensor already on that device (the
+        loop uploads an epoch's order once, so a step copies nothing from the
+        host: a host-to-device copy from pageable memory waits for the device
+        to drain, which would serialise host and device every step).
+        """
         import torch
 
         if getattr(self, "_timages", None) is None:
             self.to("cpu")
-        sel = self._tindex[torch.as_tensor(np.asarray(rows, dtype=np.int64)).to(self._device)]
+        if not isinstance(rows, torch.Tensor):
+            rows = torch.as_tensor(np.asarray(rows, dtype=np.int64)).to(self._device)
+        sel = self._tindex[rows]
         ys = sel[:, 1, None] * self.stride + self._offsets          # B×size
         xs = sel[:, 2, None] * self.stride + self._offsets
-        c = torch.arange(self.images.shape[1], device=self._device)
+        c = self._channels
         return self._timages[sel[:, 0, None, None, None], c[None, :, None, None],
                              ys[:, None, :, None], xs[:, None, None, :]]
 

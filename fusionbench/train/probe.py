@@ -21,7 +21,12 @@ records:
   or a frozen random draw shows up here), not a proof of equality: TF32 and
   other cuDNN algorithms change the last bits of every step;
 * ``perf``: the loop's record (e.g. ``cuda_graph_status``: a graph variant
-  whose capture fell back to eager training is not chosen).
+  whose capture fell back to eager training is not chosen);
+* ``host_syncs`` (CUDA only): the host-device synchronisations torch reported
+  during the variant's run (``torch.cuda.set_sync_debug_mode("warn")``); the
+  loop itself synchronises once per log row and per checkpoint, so a count
+  near ``steps / 10`` means a step waits for nothing, one of several per step
+  means something in the step waits for the device.
 
 The method's data is read and prepared once; python and CUDA start once for
 all variants.  ``--max-seconds`` bounds the whole probe: variants not started
@@ -33,6 +38,7 @@ for ``plain``).  Exit status 0 when at least one variant ran.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -42,6 +48,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +92,13 @@ def probe_variant(build_model: Any, loss_fn: Any, patches: Any, config: Any, var
                               checkpoint_every_s=1e9, log_every=log_every, progress=False)
     record: dict[str, Any] = {"variant": variant, "flags": variant_flags(variant), "ok": False, "steps": 0,
                               "steps_per_s": math.nan, "final_loss": math.nan, "rel_loss_diff": math.nan,
-                              "perf": {}, "error": "", "seconds": 0.0}
+                              "perf": {}, "host_syncs": None, "error": "", "seconds": 0.0}
     tmp = Path(tempfile.mkdtemp(prefix="fb_probe_"))
     t0 = time.monotonic()
     try:
-        result = train(build_model, loss_fn, patches, cfg, tmp / "run")
+        with _count_syncs(config.device) as syncs:
+            result = train(build_model, loss_fn, patches, cfg, tmp / "run")
+        record["host_syncs"] = len(syncs) if config.device.startswith("cuda") else None
         record.update(steps=result.steps, perf=result.perf, final_loss=float(result.final_terms.get("total", math.nan)),
                       steps_per_s=_rate(tmp / "run" / "log.csv", cfg.batch_size))
         if math.isnan(record["steps_per_s"]):
@@ -102,6 +111,25 @@ def probe_variant(build_model: Any, loss_fn: Any, patches: Any, config: Any, var
         _release(config.device)
     record["seconds"] = round(time.monotonic() - t0, 2)
     return record
+
+
+@contextlib.contextmanager
+def _count_syncs(device: str):
+    """Collect torch's warnings about host-device synchronisations on CUDA (nothing on the CPU)."""
+    import torch
+
+    found: list = []
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        yield found
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield found
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+            found.extend(w for w in caught if "synchroniz" in str(w.message))
 
 
 def _release(device: str) -> None:
@@ -140,7 +168,7 @@ def write_results(records: list[dict], best: dict | None, head: dict, out: Path)
                    "speedup_vs_plain": (best["steps_per_s"] / plain["steps_per_s"]) if plain else None}
     out.write_text(json.dumps({**head, "variants": records, "best": summary}, indent=2, default=str) + "\n")
     cols = ["variant", "flags", "ok", "acceptable", "steps", "steps_per_s", "final_loss", "rel_loss_diff",
-            "cuda_graph_status", "seconds", "error"]
+            "cuda_graph_status", "host_syncs", "seconds", "error"]
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()

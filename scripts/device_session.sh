@@ -29,6 +29,8 @@
 #   PROBE_STEPS   steps of each probe variant (default 60; the first 10 are not timed)
 #   PROBE_S       the probe starts no variant after this many seconds (default 45; ≈ 60 s in all)
 #   PROBE_VARIANTS  comma-separated (default: fusionbench.train.probe's eight); "plain" alone skips the choice
+#   PERF_FLAGS    when set (even empty), no probe: these flags are used (e.g. a second call of a session,
+#                 PERF_FLAGS="--cuda-graph --channels-last" as the first call's probe chose)
 #   MIN_REST_S    skip step 3 when less time than this is left (default 90)
 #   T4_PRESETS    the Table 4 presets of step 3 (default the eight other than mopa)
 #   SWIN_JOBS     the SwinFusion jobs of step 3 (default "swinfusion swinfusion.ct")
@@ -126,17 +128,22 @@ fi
 
 # ---------------------------------------------------------------- 1. the variant probe (one process)
 mkdir -p "$WORK/probe"
-probe_args=(mopa --precision "$prec" --steps "$PROBE_STEPS" --max-seconds "$PROBE_S")
-[ -n "$PROBE_VARIANTS" ] && probe_args+=(--variants "$PROBE_VARIANTS")
-read -r -a extra_words <<<"$EXTRA"
-# RUNS_FROM is not passed: the probe trains throwaway models; its own timeout bounds a hang
-OUT="$WORK/probe" PACK="$PACK_MOPA" RUNS_FROM= timeout $((PROBE_S + 90)) \
-  "$ROOT/scripts/device_train.sh" --probe "${probe_args[@]}" ${extra_words[@]+"${extra_words[@]}"} \
-  2>>"$WORK/probe/device_train.log"
-say "probe (exit $?):"
-cat "$WORK/probe/probe.csv" 2>/dev/null | tee -a "$OUT/session.txt" >&2
-FLAGS="$(cat "$WORK/probe/probe.flags" 2>/dev/null | head -1)"
-if [ ! -f "$WORK/probe/probe.flags" ]; then say "the probe gave no result: plain steps"; fi
+if [ -n "${PERF_FLAGS+set}" ]; then
+  FLAGS="$PERF_FLAGS"
+  say "no probe: PERF_FLAGS='$FLAGS'"
+else
+  probe_args=(mopa --precision "$prec" --steps "$PROBE_STEPS" --max-seconds "$PROBE_S")
+  [ -n "$PROBE_VARIANTS" ] && probe_args+=(--variants "$PROBE_VARIANTS")
+  read -r -a extra_words <<<"$EXTRA"
+  # RUNS_FROM is not passed: the probe trains throwaway models; its own timeout bounds a hang
+  OUT="$WORK/probe" PACK="$PACK_MOPA" RUNS_FROM= timeout $((PROBE_S + 90)) \
+    "$ROOT/scripts/device_train.sh" --probe "${probe_args[@]}" ${extra_words[@]+"${extra_words[@]}"} \
+    2>>"$WORK/probe/device_train.log"
+  say "probe (exit $?):"
+  cat "$WORK/probe/probe.csv" 2>/dev/null | tee -a "$OUT/session.txt" >&2
+  FLAGS="$(cat "$WORK/probe/probe.flags" 2>/dev/null | head -1)"
+  if [ ! -f "$WORK/probe/probe.flags" ]; then say "the probe gave no result: plain steps"; fi
+fi
 say "performance flags for mopa and the Table 4 presets: '${FLAGS}'"
 
 # ---------------------------------------------------------------- 2. mopa (issue 21), alone

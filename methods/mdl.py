@@ -281,6 +281,58 @@ class _TorchThreads:
         self._torch.set_num_threads(self._old)
 
 
+_FUSE_OVERLAP = None
+
+
+def _fuse_overlap_kernel():
+    """The compiled weighting + overlap-add of one band (numba; compiled on first use, cached on disk).
+
+    ``out[oy + r, ox + c] += w₁·D₁[r, c, oy, ox] + w₂·D₂[r, c, oy, ox]`` for every patch (r, c) of the band,
+    one patch row at a time from the bottom, so that each output pixel adds its patches' terms in the order
+    (oy, ox) ascending, as the plane-by-plane ``out[oy:, ox:] += plane[oy, ox]`` loop does; each term is
+    ``w₁·D₁ + w₂·D₂`` (one of them where only one patch was computed, 0 where none was, as the zero-filled
+    fused matrix gave).  Same values, without the band's fused matrix and its transposed copy.
+    """
+    global _FUSE_OVERLAP
+    if _FUSE_OVERLAP is None:
+        from numba import njit
+
+        @njit(cache=True, nogil=True)
+        def kernel(det1, det2, row1, row2, w1, w2, nw, out):  # pragma: no cover
+            rows = out.shape[0] - 15
+            fused = np.empty((256, nw))  # one patch row's fused vectors, element-major
+            # patch rows bottom to top: pixel row y then gets oy = y − r in ascending order
+            for r in range(rows - 1, -1, -1):
+                for c in range(nw):
+                    p = r * nw + c
+                    i1, i2 = row1[p], row2[p]
+                    if i1 >= 0 and i2 >= 0:
+                        a, b = w1[p], w2[p]
+                        for k in range(256):
+                            fused[k, c] = a * det1[i1, k] + b * det2[i2, k]
+                    elif i1 >= 0:
+                        a = w1[p]
+                        for k in range(256):
+                            fused[k, c] = a * det1[i1, k]
+                    elif i2 >= 0:
+                        b = w2[p]
+                        for k in range(256):
+                            fused[k, c] = b * det2[i2, k]
+                    else:
+                        for k in range(256):
+                            fused[k, c] = 0.0
+                for oy in range(16):
+                    dst = out[r + oy]
+                    for ox in range(16):
+                        src = fused[oy * 16 + ox]
+                        for c in range(nw):
+                            dst[ox + c] += src[c]
+            return out
+
+        _FUSE_OVERLAP = kernel
+    return _FUSE_OVERLAP
+
+
 class MDLatLRR:
     """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64).
 
@@ -336,14 +388,12 @@ class MDLatLRR:
         with np.errstate(invalid="ignore", divide="ignore"):
             total = norms[0] + norms[1]
             weights = (norms[0] / total, norms[1] / total)
-        fused = np.zeros((rows * nw, UNIT * UNIT))
-        fused[idx[0]] = weights[0][idx[0], None] * dets[0]
-        fused[idx[1]] += weights[1][idx[1], None] * dets[1]
-        planes = fused.reshape(rows, nw, UNIT, UNIT).transpose(2, 3, 0, 1).copy()
+        # patch position -> row of det (−1: not computed, contributes nothing)
+        rows_of = [np.full(rows * nw, -1, np.int64) for _ in idx]
+        for r, a in zip(rows_of, idx):
+            r[a] = np.arange(a.size)
         out = np.zeros((rows + _HALF, w))
-        for oy in range(UNIT):
-            for ox in range(UNIT):
-                out[oy : oy + rows, ox : ox + nw] += planes[oy, ox]
+        _fuse_overlap_kernel()(dets[0], dets[1], rows_of[0], rows_of[1], weights[0], weights[1], nw, out)
         return out
 
     def fuse(self, img1: np.ndarray, img2: np.ndarray) -> np.ndarray:

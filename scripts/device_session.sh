@@ -27,7 +27,7 @@
 #                 (default device_runs, the committed runs; RUNS_FROM= starts every run afresh)
 #   PRECISION     precision of runs that start afresh (default tf32; a resumed run keeps its own)
 #   PROBE_STEPS   steps of each probe variant (default 60; the first 10 are not timed)
-#   PROBE_S       the probe starts no variant after this many seconds (default 45; ≈ 60 s in all)
+#   PROBE_S       the probe starts no variant after this many seconds (default 35; ≈ 60 s in all)
 #   PROBE_VARIANTS  comma-separated (default: fusionbench.train.probe's eight); "plain" alone skips the choice
 #   PERF_FLAGS    when set (even empty), no probe: these flags are used (e.g. a second call of a session,
 #                 PERF_FLAGS="--cuda-graph --channels-last" as the first call's probe chose)
@@ -57,7 +57,7 @@ DEADLINE_S="${DEADLINE_S:-540}"
 PACK_MOPA="${PACK_MOPA:-packs/table4.fbpack}"
 PACK_SWIN="${PACK_SWIN:-packs/swinfusion.fbpack}"
 PROBE_STEPS="${PROBE_STEPS:-60}"
-PROBE_S="${PROBE_S:-45}"
+PROBE_S="${PROBE_S:-35}"
 PROBE_VARIANTS="${PROBE_VARIANTS:-}"
 PRECISION="${PRECISION:-tf32}"
 RUNS_FROM="${RUNS_FROM-device_runs}"

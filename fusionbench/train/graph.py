@@ -8,7 +8,8 @@ call.  The recipe is the one of PyTorch's CUDA-graphs notes
 
 1. the first :attr:`CudaGraphStep.warmup` full-size steps of a call run
    eagerly on a side stream (they are real training steps; cuDNN/cuBLAS
-   workspaces and Adam's state are allocated there);
+   workspaces and Adam's state are allocated there; the capture uses the
+   same stream);
 2. the next full-size step is captured (``optimiser.zero_grad(set_to_none=True)``
    first, so the gradients live in the graph's memory pool), then replayed:
    that replay *is* the step;
@@ -65,7 +66,8 @@ class CudaBackend:
         cuda = self.torch.cuda
         cuda.synchronize()
         graph = cuda.CUDAGraph()
-        with cuda.graph(graph):
+        # captured on the warm-up stream, whose cuBLAS/cuDNN workspaces the warm-up steps allocated
+        with cuda.graph(graph, stream=self.side):
             out = fn()
         return graph, out
 

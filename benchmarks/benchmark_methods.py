@@ -224,3 +224,82 @@ class MethodGrowthSuite:
         return growth_ratio(self.method, 1024)
 
     track_growth_1024.unit = "time per pixel / 256²"
+
+
+# --------------------------------------------------------------------------- whole-run pairs (issue 23)
+def run_pairs() -> dict[str, tuple]:
+    """``{"harvard-256": (a, b), "tno-768x576": (a, b)}``: one pair of each size the whole test-split run fuses.
+
+    The first Harvard MRI-PET test pair (256²) and the first TNO test pair of the largest TNO size
+    (768×576, 18 of the 50 TNO images); without the data, :func:`scaled_pair` at 256² and 512² stands in.
+    """
+    import fusionbench.data as data
+    from fusionbench.io import load_image
+
+    candidates = (os.environ.get("FUSIONBENCH_DATA_DIR"), Path(__file__).resolve().parents[2] / "shared" / "data")
+    root = next((r for r in candidates if r and Path(r, "harvard").is_dir() and Path(r, "tno").is_dir()), None)
+    if root is None:
+        return {"harvard-256": scaled_pair(256), "tno-768x576": scaled_pair(512)}
+    pet = data.create_dataset("harvard-mri-pet", data_dir=root).select("test")[0]
+    out = {"harvard-256": (load_image(pet.a_path), load_image(pet.b_path))}
+    for pair in data.create_dataset("tno", data_dir=root).select("test"):
+        a = load_image(pair.a_path)
+        if a.shape[:2] == (576, 768):
+            out["tno-768x576"] = (a, load_image(pair.b_path))
+            break
+    return out
+
+
+class MethodRunPairSuite:
+    """One fusion of a Harvard 256² pair and of a 768×576 TNO pair, as a runner worker does it.
+
+    ``time_fuse`` is wall-clock; ``track_cpu_seconds`` is the single-thread CPU time
+    (``time.process_time``, torch/BLAS/numba at one thread as in a worker of a run with as many
+    workers as cores; best of 2), the measure that holds on a shared machine.
+    ``$FUSIONBENCH_BENCH_METHODS`` restricts the methods (e.g. ``mdl,mlepf,dtnp,cnp``).
+    """
+
+    params = [MethodSuite.params[0], ["harvard-256", "tno-768x576"]]
+    param_names = ["method", "pair"]
+    timeout = 1800
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, method: str, pair: str) -> None:
+        self.method = _prepared(method)
+        self.a, self.b = run_pairs()[pair]
+
+    def time_fuse(self, method: str, pair: str) -> None:
+        from fusionbench.api import fuse_arrays
+
+        fuse_arrays(self.method, self.a, self.b)
+
+    def track_cpu_seconds(self, method: str, pair: str) -> float:
+        import time
+
+        import torch
+
+        from fusionbench.api import fuse_arrays
+        from fusionbench.config import WORKER_THREADS_ENV
+
+        old_torch, old_cap = torch.get_num_threads(), os.environ.get(WORKER_THREADS_ENV)
+        torch.set_num_threads(1)
+        os.environ[WORKER_THREADS_ENV] = "1"
+        try:
+            times = []
+            for _ in range(2):
+                start = time.process_time()
+                fuse_arrays(self.method, self.a, self.b)
+                times.append(time.process_time() - start)
+            return min(times)
+        finally:
+            torch.set_num_threads(old_torch)
+            if old_cap is None:
+                os.environ.pop(WORKER_THREADS_ENV, None)
+            else:
+                os.environ[WORKER_THREADS_ENV] = old_cap
+
+    track_cpu_seconds.unit = "CPU seconds"

@@ -51,8 +51,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import threading
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -346,6 +347,84 @@ class CrossWindowAttention(_WindowAttentionBase):
         return self._sdpa(self._split(q, 1)[0], k, v, mask)
 
 
+# --------------------------------------------------------------------------- window orders (shared by all blocks)
+@functools.lru_cache(maxsize=8)
+def _window_order(h: int, w: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """``(perm, inv, counts)`` of :meth:`_ShiftedWindows._order`, one copy per distinct order.
+
+    Only two orders exist per size (shifted or not), so the blocks share them: at 1024² each int64
+    permutation is 8.5 MB, and one pair per block (24 blocks) was 0.4 GB.
+    """
+    with torch.inference_mode(False):          # cached for training too: no inference tensors
+        return _build_window_order(h, w, ws, shift, device)
+
+
+def _build_window_order(h: int, w: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    idx = torch.arange(h * w).view(1, h, w, 1)
+    if shift:
+        idx = torch.roll(idx, shifts=(-shift, -shift), dims=(1, 2))
+        left, right = _to_window_grid(idx[:, :, : w - ws], ws), _to_window_grid(idx[:, :, w - ws:], ws)
+        parts = [left[:-1], left[-1:], right[:-1], right[-1:]]
+    else:
+        parts = [_to_window_grid(idx, ws)]
+    counts = tuple(p.shape[0] * p.shape[2] for p in parts)
+    perm = torch.cat([p.reshape(-1) for p in parts])
+    return perm.to(device), torch.argsort(perm).to(device), counts
+
+
+#: a token order: ``None`` = image (row-major) order, ``(ws, shift)`` = the window order of such blocks
+Order = Optional[tuple[int, int]]
+
+
+@functools.lru_cache(maxsize=16)
+def _gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> torch.Tensor | None:
+    """Index taking a token map from order ``src`` to order ``dst`` (``map_dst = map_src[index]``); None if equal."""
+    if src == dst:
+        return None
+    with torch.inference_mode(False):
+        return _build_gather_index(h, w, src, dst, device)
+
+
+def _build_gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> torch.Tensor:
+    want = torch.arange(h * w, device=device) if dst is None else _window_order(h, w, *dst, device)[0]
+    return want if src is None else _window_order(h, w, *src, device)[1][want]
+
+
+#: tokens per chunk of the row-wise inference passes (final gathers, norms): as many as a window chunk
+CHUNK_ROWS = 4096
+
+
+def _gather(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor | None, start: int, end: int) -> None:
+    """``out = src[index[start:end]]`` (``src[start:end]`` when ``index`` is None), written into ``out``."""
+    if index is None:
+        out.copy_(src[start:end])
+    else:
+        torch.index_select(src, 0, index[start:end], out=out)
+
+
+def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[torch.Tensor] | None = None,
+          index: torch.Tensor | None = None) -> None:
+    """Inference, in place and chunk by chunk: ``dst[k] = fns[k](src[k][:, index])`` (or of ``src[k]``, ``dst[k]``).
+
+    ``dst``/``src``: per stream (B, HW, C) contiguous token maps; ``fns[k]``: token-wise modules
+    (LayerNorms) applied in order.  Every token is computed alone, so doing it on cache-sized runs of rows
+    gives the whole-map numbers without a full-map temporary; the runs go to the chunk workers.
+    """
+    def chunk(span: tuple[int, int, int, int]) -> None:
+        k, i, start, end = span
+        t = dst[k][i, start:end]
+        if src is not None and index is None:
+            t.copy_(src[k][i, start:end])
+        elif src is not None:
+            torch.index_select(src[k][i], 0, index[start:end], out=t)
+        for fn in fns[k]:
+            t.copy_(fn(t))
+
+    b, n = dst[0].shape[:2]
+    _run_spans(chunk, [(k, i, s, min(s + CHUNK_ROWS, n)) for k in range(len(dst)) for i in range(b)
+                       for s in range(0, n, CHUNK_ROWS)])
+
+
 # --------------------------------------------------------------------------- blocks
 class _ShiftedWindows(nn.Module):
     """Cyclic shift / window partition bookkeeping shared by the two block kinds.
@@ -364,7 +443,6 @@ class _ShiftedWindows(nn.Module):
         mask = shift_mask(*self.input_resolution, ws, shift) if shift > 0 else None
         self.register_buffer("attn_mask", mask)
         self._masks: dict[tuple[int, int, str], torch.Tensor] = {}
-        self._orders: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor, list[int]]] = {}
 
     def _mask(self, h: int, w: int, device: torch.device) -> torch.Tensor | None:
         if self.shift == 0:
@@ -390,28 +468,15 @@ class _ShiftedWindows(nn.Module):
         return t.reshape(t.shape[0], h * w, -1)
 
     # ---- fast path: tokens gathered in window order once, four contiguous window groups, fused attention
-    def _order(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        """Token permutation into window order, its inverse, and the window count of each group (cached per size).
+    def _order(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+        """Token permutation into window order, its inverse, and the window count of each group.
 
         Window order = the (cyclically shifted) map cut into ws×ws windows, grouped
         as interior windows, last window row, last window column, corner (one group
-        of every window when unshifted); inside a window, tokens row-major.
+        of every window when unshifted); inside a window, tokens row-major.  Cached per
+        (size, window, shift, device) for all blocks together (:func:`_window_order`).
         """
-        key = (h, w, str(device))
-        if key not in self._orders:
-            ws, s = self.ws, self.shift
-            idx = torch.arange(h * w).view(1, h, w, 1)
-            if s:
-                idx = torch.roll(idx, shifts=(-s, -s), dims=(1, 2))
-            if s:
-                left, right = _to_window_grid(idx[:, :, : w - ws], ws), _to_window_grid(idx[:, :, w - ws:], ws)
-                parts = [left[:-1], left[-1:], right[:-1], right[-1:]]
-            else:
-                parts = [_to_window_grid(idx, ws)]
-            counts = [p.shape[0] * p.shape[2] for p in parts]
-            perm = torch.cat([p.reshape(-1) for p in parts])
-            self._orders[key] = (perm.to(device), torch.argsort(perm).to(device), counts)
-        return self._orders[key]
+        return _window_order(h, w, self.ws, self.shift, str(device))
 
     def _spans(self, counts: list[int]) -> list[tuple[int, int, int]]:
         """``(group, first token, end token)`` of chunks of at most :data:`CHUNK_WINDOWS` whole windows of one group."""
@@ -482,26 +547,31 @@ class SwinTransformerBlock(_ShiftedWindows):
         x = x + self.drop_path(self.attn.proj(self._unwindows(att, x.shape[0])))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
-    def _forward_chunks(self, x: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def _forward_chunks(self, x: torch.Tensor, counts: list[int], src: list[torch.Tensor] | None = None,
+                        index: torch.Tensor | None = None) -> torch.Tensor:
         """Inference: the whole block on :data:`CHUNK_WINDOWS` windows at a time, residuals added into ``x``.
 
         Same operations as :meth:`forward_windowed` in the same order; every token's result depends only on
         its own window, so a chunk of whole windows of one group can go through norm, projections, attention,
         MLP and both residuals while its intermediates stay in cache (no full-map temporaries, no concatenation
         of the groups, GELU and residual adds in place).  Equal to round-off (GEMMs of other heights).
+        With ``src = [map]`` and ``index``, each chunk first gathers its tokens ``map[:, index]`` into ``x``
+        (the block's window order reached inside the chunk, by the chunk's worker).
         """
         n, c = self.ws * self.ws, x.shape[-1]
         masks = self._group_masks(self.attn.bias())
         attn, mlp = self.attn, self.mlp
-        def chunk(span: tuple[torch.Tensor, int, int, int]) -> None:
-            xb, g, start, end = span
-            t = xb[start:end]
+        def chunk(span: tuple[int, int, int, int]) -> None:
+            i, g, start, end = span
+            t = x[i, start:end]
+            if src is not None:
+                _gather(t, src[0][i], index, start, end)
             qkv = attn.qkv(self.norm1(t)).view(-1, n, 3 * c)
             t.add_(attn.proj(attn.attend_windows(qkv, masks[g]).view(-1, c)))
             t.add_(mlp.fc2(torch.ops.aten.gelu_(mlp.fc1(self.norm2(t)))))
 
         # per batch item (HW, C), contiguous, cut into chunks
-        _run_spans(chunk, [(xb, *span) for xb in x for span in self._spans(counts)])
+        _run_spans(chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
         return x
 
 
@@ -561,14 +631,20 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         y = y + self.drop_path_B(self.mlp_B(self.norm2_B(y)))
         return x, y
 
-    def _forward_chunks(self, x: torch.Tensor, y: torch.Tensor, counts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inference, chunk by chunk in place (see :meth:`SwinTransformerBlock._forward_chunks`): both
-        attentions of a chunk read its normed tokens before either residual is added."""
+    def _forward_chunks(self, x: torch.Tensor, y: torch.Tensor, counts: list[int],
+                        src: list[torch.Tensor] | None = None,
+                        index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference, chunk by chunk in place (see :meth:`SwinTransformerBlock._forward_chunks`, also for
+        ``src = [map_x, map_y]`` and ``index``): both attentions of a chunk read its normed tokens before
+        either residual is added."""
         n, c = self.ws * self.ws, x.shape[-1]
         masks_a, masks_b = self._group_masks(self.attn_A.bias()), self._group_masks(self.attn_B.bias())
-        def chunk(span: tuple[torch.Tensor, torch.Tensor, int, int, int]) -> None:
-            xb, yb, g, start, end = span
-            tx, ty = xb[start:end], yb[start:end]
+        def chunk(span: tuple[int, int, int, int]) -> None:
+            i, g, start, end = span
+            tx, ty = x[i, start:end], y[i, start:end]
+            if src is not None:
+                _gather(tx, src[0][i], index, start, end)
+                _gather(ty, src[1][i], index, start, end)
             xn, yn = self.norm1_A(tx), self.norm1_B(ty)
             att_a = self.attn_A.attend_windows(self.attn_A.q(xn).view(-1, n, c),
                                                self.attn_A.kv(yn).view(-1, n, 2 * c), masks_a[g])
@@ -580,7 +656,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             ty.add_(self.mlp_B.fc2(torch.ops.aten.gelu_(self.mlp_B.fc1(self.norm2_B(ty)))))
 
         spans = self._spans(counts)
-        _run_spans(chunk, [(xb, yb, *span) for xb, yb in zip(x, y) for span in spans])
+        _run_spans(chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
         return x, y
 
 
@@ -594,23 +670,93 @@ class BasicLayer(nn.Module):
             block(dim, input_resolution, heads, ws, 0 if i % 2 == 0 else ws // 2, mlp_ratio, drop_path[i])
             for i in range(depth))
 
-    def forward(self, *streams_and_size):
+    def forward(self, *streams_and_size, consume: bool = False, epilogue: list[tuple[nn.Module, ...]] | None = None,
+                order_in: Order = None, order_out: Order = None):
+        """``blocks`` on the streams (B, HW, C), then ``epilogue[k]`` (token-wise modules, in order) on stream ``k``.
+
+        Inference only (:meth:`_forward_lean`): ``consume=True`` hands the caller's stream tensors over (they
+        are overwritten), and the streams may come and go in a window order (``order_in``/``order_out``,
+        see :data:`Order`) instead of image order.
+        """
         *streams, size = streams_and_size
+        if self.blocks[0]._chunked(True):
+            streams = self._forward_lean(list(streams), size, consume, epilogue, order_in, order_out)
+            return tuple(streams) if len(streams) > 1 else streams[0]
+        if order_in is not None or order_out is not None:
+            raise ValueError("window-ordered streams are for inference only (eval mode, no autograd)")
         if _REFERENCE:
             for blk in self.blocks:
                 out = blk(*streams, size)
                 streams = out if isinstance(out, tuple) else (out,)
-            return streams if len(streams) > 1 else streams[0]
-        # tokens go from one block's window order to the next one's in a single gather
+        else:
+            # tokens go from one block's window order to the next one's in a single gather
+            h, w = size
+            back = None
+            for blk in self.blocks:
+                perm, inv, counts = blk._order(h, w, streams[0].device)
+                index = perm if back is None else back[perm]
+                out = blk.forward_windowed(*(s.index_select(1, index) for s in streams), counts, inplace=True)
+                streams, back = (out if isinstance(out, tuple) else (out,)), inv
+            streams = tuple(s.index_select(1, back) for s in streams)
+        if epilogue:
+            streams = tuple(_apply(fns, s) for fns, s in zip(epilogue, streams))
+        return tuple(streams) if len(streams) > 1 else streams[0]
+
+    @property
+    def first_order(self) -> Order:
+        """The window order of the first block (where :meth:`_forward_lean` can start in place)."""
+        return (self.blocks[0].ws, self.blocks[0].shift)
+
+    def _forward_lean(self, streams: list[torch.Tensor], size: tuple[int, int], consume: bool,
+                      epilogue: list[tuple[nn.Module, ...]] | None, order_in: Order,
+                      order_out: Order) -> list[torch.Tensor]:
+        """Inference in two token maps per stream: each block's chunks gather their tokens from the other map.
+
+        Block ``k`` reads the map written by block ``k − 1`` through the composed index between their window
+        orders (:func:`_gather_index`) chunk by chunk into its own map and computes there in place; the maps
+        alternate, so a stream never holds more than two maps (the caller's, when ``consume``, is one of
+        them), the gathers run on the chunk workers, and each chunk is computed while its gathered tokens are
+        in cache.  A handed-over stream already in the first block's order is computed in place; the last
+        pass gathers into ``order_out`` and applies ``epilogue`` on the way.  With an even depth, a stream
+        handed over in :attr:`first_order` comes back in the caller's own tensor.  Same numbers as the
+        whole-map gathers (a gather is a copy).
+        """
         h, w = size
-        back = None
+        dev = streams[0].device
+        device = str(dev)
+        src = [s.contiguous() for s in streams]
+        src_owned = consume or any(a is not b for a, b in zip(src, streams))
+        del streams
+        spare, order = None, order_in
+
+        def take_spare() -> list[torch.Tensor]:
+            return spare if spare is not None else [torch.empty(t.shape, dtype=t.dtype, device=dev) for t in src]
+
         for blk in self.blocks:
-            perm, inv, counts = blk._order(h, w, streams[0].device)
-            index = perm if back is None else back[perm]
-            out = blk.forward_windowed(*(s.index_select(1, index) for s in streams), counts, inplace=True)
-            streams, back = (out if isinstance(out, tuple) else (out,)), inv
-        streams = tuple(s.index_select(1, back) for s in streams)
-        return streams if len(streams) > 1 else streams[0]
+            counts = blk._order(h, w, dev)[2]
+            key = (blk.ws, blk.shift)
+            index = _gather_index(h, w, order, key, device)
+            if index is None and src_owned:
+                blk._forward_chunks(*src, counts)
+            else:
+                dst = take_spare()
+                blk._forward_chunks(*dst, counts, src=src, index=index)
+                spare, src, src_owned = (src if src_owned else None), dst, True
+            order = key
+        fns = epilogue or [()] * len(src)
+        index = _gather_index(h, w, order, order_out, device)
+        if index is None:
+            _rows(src, fns)
+            return src
+        dst = take_spare()
+        _rows(dst, fns, src=src, index=index)
+        return dst
+
+
+def _apply(fns: tuple[nn.Module, ...], t: torch.Tensor) -> torch.Tensor:
+    for fn in fns:
+        t = fn(t)
+    return t
 
 
 class RSTB(nn.Module):
@@ -620,8 +766,12 @@ class RSTB(nn.Module):
         super().__init__()
         self.residual_group = BasicLayer(SwinTransformerBlock, **kw)
 
-    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return self.residual_group(x, size)
+    def forward(self, x: torch.Tensor, size: tuple[int, int], consume: bool = False,
+                epilogue: tuple[nn.Module, ...] | None = None, order_in: Order = None,
+                order_out: Order = None) -> torch.Tensor:
+        """``consume``/``epilogue``/``order_*``: see :meth:`BasicLayer.forward` (one stream; inference)."""
+        return self.residual_group(x, size, consume=consume, epilogue=[epilogue] if epilogue else None,
+                                   order_in=order_in, order_out=order_out)
 
 
 class CRSTB(nn.Module):
@@ -633,9 +783,14 @@ class CRSTB(nn.Module):
         self.residual_group_A = BasicLayer(SwinTransformerBlock, **kw)
         self.residual_group_B = BasicLayer(SwinTransformerBlock, **kw)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = _both(lambda: self.residual_group_A(x, size), lambda: self.residual_group_B(y, size))
-        return self.residual_group(x, y, size)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int], consume: bool = False,
+                order_in: Order = None, order_out: Order = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``consume``/``order_*``: see :meth:`BasicLayer.forward` (inference); the streams pass between the
+        groups in the cross group's first window order, and the cross group takes the intra groups' maps."""
+        mid = self.residual_group.first_order if self.residual_group.blocks[0]._chunked(True) else None
+        x, y = _both(lambda: self.residual_group_A(x, size, consume=consume, order_in=order_in, order_out=mid),
+                     lambda: self.residual_group_B(y, size, consume=consume, order_in=order_in, order_out=mid))
+        return self.residual_group(x, y, size, consume=True, order_in=mid, order_out=order_out)
 
 
 class _PatchEmbed(nn.Module):
@@ -757,6 +912,76 @@ class SwinFusionNet(nn.Module):
         if any(pad):
             a, b = F.pad(a, pad, mode="reflect"), F.pad(b, pad, mode="reflect")
         with _chunk_workers():
+            if self.layers_Re[0].residual_group.blocks[0]._chunked(True):
+                return self._forward_lean(a, b)[..., :h, :w]
             x, y = _both(lambda: self._extract(a, self.layers_Ex_A, self.norm_Ex_A),
                          lambda: self._extract(b, self.layers_Ex_B, self.norm_Ex_B))
             return self._reconstruct(self._fuse(x, y))[..., :h, :w]
+
+    # ---- inference (no autograd, eval mode): the same operations with at most two token maps per stream
+    @staticmethod
+    def _tokens(x: torch.Tensor) -> torch.Tensor:
+        """B×C×H×W → (B, HW, C): a view of a channels-last map (else a copy); inverse of :meth:`_unembed`."""
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
+
+    def _layers_lean(self, layers: nn.ModuleList, t: torch.Tensor, size: tuple[int, int],
+                     epilogue: tuple[nn.Module, ...], order_out: Order = None) -> torch.Tensor:
+        """RSTB ``layers`` on image-order tokens ``t`` (handed over), then the token-wise ``epilogue``;
+        the result in ``order_out``."""
+        order = None
+        for i, layer in enumerate(layers):
+            last = i == len(layers) - 1
+            nxt = order_out if last else layers[i + 1].residual_group.first_order
+            t = layer(t, size, consume=True, epilogue=epilogue if last else None, order_in=order, order_out=nxt)
+            order = nxt
+        if not len(layers):
+            index = _gather_index(*size, None, order_out, str(t.device))
+            out = t if index is None else torch.empty_like(t)
+            _rows([out], [epilogue], src=None if index is None else [t], index=index)
+            t = out
+        return t
+
+    def _extract_lean(self, x: torch.Tensor, layers: nn.ModuleList, norm: nn.Module,
+                      order_out: Order) -> torch.Tensor:
+        """:meth:`_extract` followed by the fusion stage's ``patch_embed``: the fusion's input tokens."""
+        size = x.shape[-2:]
+        t = self._tokens(self._shallow(x))
+        _rows([t], [(self.patch_embed.norm,)])
+        return self._layers_lean(layers, t, size, (norm, self.patch_embed.norm), order_out)
+
+    def _forward_lean(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`'s inference path, in place where the maths allows.
+
+        Each Swin group keeps two token maps per stream (:meth:`BasicLayer._forward_lean`); the LayerNorms
+        between stages (``norm_Ex_*`` then ``patch_embed``, ``norm_Fusion_*`` into the concatenation,
+        ``patch_embed`` and ``norm_Re``) run chunk by chunk in place, and every map is dropped as soon as
+        it is used.  Same operations in the same order as the training path (same numbers: the chunks
+        only cut the work into whole tokens or windows).
+        """
+        size = a.shape[-2:]
+        # between the fusion stages the streams stay in the first block's window order (no image-order pass)
+        orders = [layer.residual_group_A.first_order for layer in self.layers_Fusion] + [None]
+        x, y = _both(lambda: self._extract_lean(a, self.layers_Ex_A, self.norm_Ex_A, orders[0]),
+                     lambda: self._extract_lean(b, self.layers_Ex_B, self.norm_Ex_B, orders[0]))
+        for i, layer in enumerate(self.layers_Fusion):
+            x, y = layer(x, y, size, consume=True, order_in=orders[i], order_out=orders[i + 1])
+        cat = x.new_empty(x.shape[0], x.shape[1], 2 * x.shape[2])
+        norm_a, norm_b = self.norm_Fusion_A, self.norm_Fusion_B
+
+        def concat(span: tuple[int, int, int]) -> None:
+            i, start, end = span
+            torch.cat([norm_a(x[i, start:end]), norm_b(y[i, start:end])], -1, out=cat[i, start:end])
+
+        n = x.shape[1]
+        _run_spans(concat, [(i, s, min(s + CHUNK_ROWS, n)) for i in range(x.shape[0]) for s in range(0, n, CHUNK_ROWS)])
+        del x, y
+        f = self.lrelu(self.conv_after_body_Fusion(self._unembed(cat, size)))
+        del cat
+        t = self._tokens(f)
+        del f
+        _rows([t], [(self.patch_embed.norm,)])
+        x = self._unembed(self._layers_lean(self.layers_Re, t, size, (self.norm_Re,)), size)
+        del t
+        x = self.lrelu(self.conv_last1(x))
+        x = self.lrelu(self.conv_last2(x))
+        return self.conv_last3(x)

@@ -62,7 +62,8 @@ PROBE_VARIANTS="${PROBE_VARIANTS:-}"
 PRECISION="${PRECISION:-tf32}"
 RUNS_FROM="${RUNS_FROM-device_runs}"
 MIN_REST_S="${MIN_REST_S:-90}"
-T4_PRESETS="${T4_PRESETS-mask_only attention_only contrast_only decouple_only no_mask no_attention no_contrast no_decouple}"
+T4_PRESETS="${T4_PRESETS-mask_only attention_only contrast_only decouple_only \
+no_mask no_attention no_contrast no_decouple}"
 SWIN_JOBS="${SWIN_JOBS-swinfusion swinfusion.ct}"
 EXTRA="${EXTRA:-}"
 STARTUP_S=25                                 # a job's start-up (imports, pack, CUDA) before its clock starts

@@ -1,4 +1,4 @@
-"""Performance options of the loop (--channels-last, --cudnn-benchmark, --cuda-graph) and the variant probe, on the CPU."""
+"""The loop's performance options (--channels-last, --cudnn-benchmark, --cuda-graph) and the probe, on the CPU."""
 from __future__ import annotations
 
 import argparse

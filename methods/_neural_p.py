@@ -336,23 +336,25 @@ def _dtnp_plane_kernel():
             cur = np.zeros((rows + 2, cols + 2), np.uint8)
             nxt = np.zeros((rows + 2, cols + 2), np.uint8)
             u = np.zeros((rows, cols))
-            column = np.empty(cols + 2, np.int32)
             for _ in range(iterations):
                 for y in range(rows):
                     above, centre, below = cur[y], cur[y + 1], cur[y + 2]
-                    # 3-bit code of each window column: bit 0 = row below, 1 = same row, 2 = row above
-                    for x in range(cols + 2):
-                        column[x] = np.int32(below[x]) | (np.int32(centre[x]) << 1) | (np.int32(above[x]) << 2)
-                    out = nxt[y + 1]
+                    out, uy, cy, ky = nxt[y + 1], u[y], c[y], counts[y]
+                    # 9-bit window code, rolled along the row: left column bits 0-2, middle 3-5, right 6-8;
+                    # a column's 3 bits: bit 0 = row below, 1 = same row, 2 = row above
+                    code = (np.int32(below[0]) | (np.int32(centre[0]) << 1) | (np.int32(above[0]) << 2)) << 3
+                    code |= (np.int32(below[1]) | (np.int32(centre[1]) << 1) | (np.int32(above[1]) << 2)) << 6
                     for x in range(cols):
-                        # 9-bit window code: left column bits 0-2, middle 3-5, right 6-8
-                        work = table[column[x] | (column[x + 1] << 3) | (column[x + 2] << 6)]
-                        prev = 0.0 if centre[x + 1] != 0 else u[y, x]   # U·(1 − p): fired neurons restart
-                        v = (prev + c[y, x]) + work
-                        u[y, x] = v
-                        fired = v >= thresholds[counts[y, x]]
+                        right = np.int32(below[x + 2]) | (np.int32(centre[x + 2]) << 1) | (np.int32(above[x + 2]) << 2)
+                        code = (code >> 3) | (right << 6)
+                        work = table[code]
+                        prev = 0.0 if centre[x + 1] != 0 else uy[x]   # U·(1 − p): fired neurons restart
+                        v = (prev + cy[x]) + work
+                        uy[x] = v
+                        k = ky[x]
+                        fired = v >= thresholds[k]
                         out[x + 1] = fired
-                        counts[y, x] += fired
+                        ky[x] = k + fired
                 cur, nxt = nxt, cur
             return counts
 

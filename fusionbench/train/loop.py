@@ -198,6 +198,33 @@ def graph_usable(config: TrainConfig, device: Any) -> tuple[bool, str]:
     return True, "pending"
 
 
+class _SyncWatch:
+    """Count the host-device synchronisations torch reports (``set_sync_debug_mode("warn")``) inside ``with``."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.count = enabled, 0
+
+    def __enter__(self) -> "_SyncWatch":
+        if self.enabled:
+            import warnings
+
+            import torch
+
+            self._caught = warnings.catch_warnings(record=True)
+            self._log = self._caught.__enter__()
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            import torch
+
+            torch.cuda.set_sync_debug_mode("default")
+            self._caught.__exit__(*exc)
+            self.count += sum("synchroniz" in str(w.message) for w in self._log)
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order in which epoch ``epoch`` visits ``n`` patches."""
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -267,6 +294,7 @@ def train(
     resume: bool = False,
     meta: dict[str, Any] | None = None,
     title: str = "",
+    count_syncs: bool = False,
 ) -> TrainResult:
     """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
 
@@ -275,12 +303,16 @@ def train(
     With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
     (the schedule fields of ``config`` must match the checkpoint's).  The torch
     thread count and deterministic-algorithms flag are restored afterwards.
+    ``count_syncs=True`` (CUDA; for the probe) counts the host-device
+    synchronisations torch reports inside the steps (batch gather and step;
+    not the log read-backs or checkpoints) into ``perf["host_syncs_in_steps"]``.
     """
     import torch
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
-        return _train(build_model, loss_fn, patches, config, out_dir, resume=resume, meta=meta, title=title)
+        return _train(build_model, loss_fn, patches, config, out_dir, resume=resume, meta=meta, title=title,
+                      count_syncs=count_syncs)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -296,6 +328,7 @@ def _train(
     resume: bool = False,
     meta: dict[str, Any] | None = None,
     title: str = "",
+    count_syncs: bool = False,
 ) -> TrainResult:
     """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
 
@@ -376,6 +409,7 @@ def _train(
         optimiser.step()
         return terms
 
+    watch = _SyncWatch(count_syncs and device.type == "cuda")
     graph = None
     if use_graph:
         from .graph import CudaGraphStep
@@ -398,14 +432,15 @@ def _train(
             order_dev = torch.from_numpy(order.astype(np.int64)).to(device)
         rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
         t0 = time.perf_counter()
-        batch = patches.batch_tensor(order_dev[pos * config.batch_size:(pos + 1) * config.batch_size])
-        if config.channels_last:
-            batch = batch.contiguous(memory_format=memory_format)
-        if graph is not None:
-            terms = graph(batch, step + 1)
-        else:
-            optimiser.zero_grad(set_to_none=True)
-            terms = body(batch)
+        with watch:
+            batch = patches.batch_tensor(order_dev[pos * config.batch_size:(pos + 1) * config.batch_size])
+            if config.channels_last:
+                batch = batch.contiguous(memory_format=memory_format)
+            if graph is not None:
+                terms = graph(batch, step + 1)
+            else:
+                optimiser.zero_grad(set_to_none=True)
+                terms = body(batch)
         step += 1
         pending.append(terms)
         n_acc += 1
@@ -451,5 +486,7 @@ def _train(
         graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
     perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
             "cuda_graph_steps": graph.replays if graph is not None else 0}
+    if count_syncs:
+        perf["host_syncs_in_steps"] = watch.count if watch.enabled else None
     return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - start_step,
                        t_end - t_call, steady, perf)

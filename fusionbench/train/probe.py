@@ -23,10 +23,10 @@ records:
 * ``perf``: the loop's record (e.g. ``cuda_graph_status``: a graph variant
   whose capture fell back to eager training is not chosen);
 * ``host_syncs`` (CUDA only): the host-device synchronisations torch reported
-  during the variant's run (``torch.cuda.set_sync_debug_mode("warn")``); the
-  loop itself synchronises once per log row and per checkpoint, so a count
-  near ``steps / 10`` means a step waits for nothing, one of several per step
-  means something in the step waits for the device.
+  inside the steps (``torch.cuda.set_sync_debug_mode("warn")``; batch gather
+  and step, not the loop's log read-backs and checkpoints): 0 means no step
+  waits for the device (the graph's capture synchronises explicitly, which is
+  not counted); one or more per step means something in the step does.
 
 The method's data is read and prepared once; python and CUDA start once for
 all variants.  ``--max-seconds`` bounds the whole probe: variants not started
@@ -38,7 +38,6 @@ for ``plain``).  Exit status 0 when at least one variant ran.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import dataclasses
 import json
@@ -48,7 +47,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +95,8 @@ def probe_variant(build_model: Any, loss_fn: Any, patches: Any, config: Any, var
     tmp = Path(tempfile.mkdtemp(prefix="fb_probe_"))
     t0 = time.monotonic()
     try:
-        with _count_syncs(config.device) as syncs:
-            result = train(build_model, loss_fn, patches, cfg, tmp / "run")
-        record["host_syncs"] = len(syncs) if config.device.startswith("cuda") else None
+        result = train(build_model, loss_fn, patches, cfg, tmp / "run", count_syncs=True)
+        record["host_syncs"] = result.perf.get("host_syncs_in_steps")
         record.update(steps=result.steps, perf=result.perf, final_loss=float(result.final_terms.get("total", math.nan)),
                       steps_per_s=_rate(tmp / "run" / "log.csv", cfg.batch_size))
         if math.isnan(record["steps_per_s"]):
@@ -112,25 +109,6 @@ def probe_variant(build_model: Any, loss_fn: Any, patches: Any, config: Any, var
         _release(config.device)
     record["seconds"] = round(time.monotonic() - t0, 2)
     return record
-
-
-@contextlib.contextmanager
-def _count_syncs(device: str):
-    """Collect torch's warnings about host-device synchronisations on CUDA (nothing on the CPU)."""
-    import torch
-
-    found: list = []
-    if not (device.startswith("cuda") and torch.cuda.is_available()):
-        yield found
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            yield found
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-            found.extend(w for w in caught if "synchroniz" in str(w.message))
 
 
 def _release(device: str) -> None:

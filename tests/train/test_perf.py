@@ -147,6 +147,7 @@ def test_probe_runs_variants_in_one_process(small_pack, tmp_path, capsys):
     assert recs["plain"]["ok"] and recs["plain"]["steps"] == 8 and recs["plain"]["steps_per_s"] > 0
     assert recs["channels_last"]["acceptable"] and recs["channels_last"]["rel_loss_diff"] < 1e-4
     assert not recs["graph"]["acceptable"]  # on the CPU the graph is not used, so it is never chosen
+    assert recs["plain"]["host_syncs"] is None  # counted on CUDA only
     assert res["best"]["variant"] in ("plain", "channels_last")
     assert out.with_suffix(".flags").read_text().strip() == res["best"]["flags"]
     assert out.with_suffix(".csv").read_text().startswith("variant,flags,ok,acceptable,")
@@ -180,3 +181,24 @@ def test_batch_tensor_from_numpy_rows_or_device_rows_equals_the_numpy_batch():
     assert np.array_equal(ps.batch_tensor(order[1:]).numpy(), want)
     cl = ps.batch_tensor(order[1:]).contiguous(memory_format=torch.channels_last)
     assert np.array_equal(cl.numpy(), want) and cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_sync_watch_counts_torchs_synchronisation_warnings(monkeypatch):
+    """The probe's host_syncs: warnings torch raises in sync-debug mode inside the steps (CUDA; here a stand-in)."""
+    import warnings
+
+    from fusionbench.train.loop import _SyncWatch
+
+    modes = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    watch = _SyncWatch(True)
+    for n in (0, 2, 1):
+        with watch:
+            for _ in range(n):
+                warnings.warn("called a synchronizing CUDA operation")
+            warnings.warn("something else")
+    assert watch.count == 3 and modes == ["warn", "default"] * 3
+    off = _SyncWatch(False)
+    with off, pytest.warns(UserWarning, match="synchronizing"):  # not collected: it reaches the caller
+        warnings.warn("called a synchronizing CUDA operation")
+    assert off.count == 0

@@ -54,8 +54,8 @@ pinned in ``tests/methods/test_sdnet.py``:
 Cost (inference, layers 1–5): 28,705 parameters, 3.75 GFLOPs for one 256² pair.
 Inference (issue 23) runs a concat-free, channels-last form of the same sums
 (:meth:`SDNetSqueeze._forward_lean`: float32 summation order only, max |Δ| 3e-7 on
-[−1, 1]): one thread, 256², loaded machine, 62–74 → 37–40 ms, 0.29–0.33 → 0.56–0.58
-of the plain 3×3 conv's GFLOP/s measured alongside.
+[−1, 1]; the official graph's FLOP count): one thread, 256², loaded machine, 62–74 → 37–40 ms,
+0.29–0.37 → 0.56–0.62 of the plain 3×3 conv's GFLOP/s measured alongside.
 """
 from __future__ import annotations
 
@@ -149,10 +149,10 @@ def _build_modules() -> tuple[Any, Any]:
                 b = F.conv2d(f2, w_b, None, padding=1)  # f2's share of layers 3-4
                 f3 = F.leaky_relu_(a[:, 16:32] + b[:, :16], 0.2)
                 f4 = F.leaky_relu_(a[:, 32:] + b[:, 16:] + F.conv2d(f3, w_c, None, padding=1), 0.2)
-                for k, f in enumerate((f1, f2, f3, f4)):
-                    part = f.permute(0, 2, 3, 1) @ proj[2 * k + side_index]  # N×H×W
+                for k, f in enumerate((f1, f2, f3, f4)):  # a matrix product, so that FLOP counters see it
+                    part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ proj[2 * k + side_index, :, None]  # NHW×1
                     fused = part if fused is None else fused.add_(part)
-            return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, 1, h, w)
+            return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, h, w, 1).permute(0, 3, 1, 2)
 
     class SDNetDecomposer(nn.Module):
         """Layers 6–9 (training only): fused → (rebuilt function image, rebuilt structure image) in [−1, 1]."""

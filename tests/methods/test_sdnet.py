@@ -150,3 +150,19 @@ def test_lean_inference_equals_the_official_graph(sdnet, shape) -> None:
         official = sdnet.network(f, s).detach()
     assert lean.shape == official.shape and lean.is_contiguous()
     assert float((lean - official).abs().max()) <= 2e-6
+
+
+def test_lean_inference_counts_the_official_flops(sdnet) -> None:
+    """The FLOP count (Table 5's SDNet row calibrates ``PAPER_FLOPS_PER_MAC``) is that of the official graph."""
+    import torch
+
+    from fusionbench.profile import count_flops
+
+    net = sdnet.network
+    f, s = sdnet.torch_inputs((64, 48))
+
+    def official(function, structure):
+        fi, fv = net._branch("ir", function), net._branch("vi", structure)
+        return torch.tanh(net.layer5_fuse(torch.cat([t for pair in zip(fi, fv) for t in pair], 1)))
+
+    assert count_flops(net, f, s) == count_flops(official, f, s) == 2 * 64 * 48 * (2 * (25 * 16 + 9 * 16 * 96) + 128)

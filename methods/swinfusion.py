@@ -197,5 +197,37 @@ class SwinFusion(TorchMethod):
         return np.clip(out.numpy(), 0.0, 1.0).astype(np.float32)
 
 
+# --------------------------------------------------------------------------- memory (issue 23)
+_PEAK_SCRIPT = """
+import resource, sys
+import numpy as np
+import torch
+torch.set_num_threads({threads})
+from fusionbench.api import fuse_arrays
+from fusionbench.method_registry import create_method
+rng = np.random.default_rng(0)
+a = (rng.random(({size}, {size})) * 255).astype(np.uint8)
+b = (rng.random(({size}, {size}, 3)) * 255).astype(np.uint8)
+fuse_arrays(create_method("swinfusion"), a, b)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(size: int = 1024, threads: int = 1) -> float:
+    """Peak resident memory (MB = 2**20 bytes) of a fresh Python process that fuses one size² MRI-PET pair.
+
+    The process imports fusionbench, loads the committed ``swinfusion`` model and fuses a random uint8 pair
+    through the runner's path (``fuse_arrays``) with ``threads`` torch threads; the figure is its
+    ``ru_maxrss`` (Linux: KiB), so it includes the interpreter, torch and the weights (≈ 0.4 GB), as a
+    runner worker would.  Torch allocations are invisible to ``tracemalloc``, hence a whole process.
+    """
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT.format(size=int(size), threads=int(threads))],
+                         check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
 # Training: `fusionbench train swinfusion[.ct]`, registered by methods._swinfusion_train (which imports this
 # module; this module never imports it).

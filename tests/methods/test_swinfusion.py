@@ -433,3 +433,56 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
     finally:
         torch.set_num_threads(old)
     assert (two - one).abs().max() <= 1e-6
+
+
+# --------------------------------------------------------------------------- lean inference (issue 23, session 5)
+@pytest.mark.parametrize("size", [(24, 40), (16, 16)])
+def test_gather_index_moves_tokens_between_orders(size):
+    """``map_dst = map_src[index]`` between image order and the window orders, both ways and composed."""
+    h, w = size
+    image = torch.arange(h * w)
+    for shift in (0, 4):
+        perm, inv, _ = blocks._window_order(h, w, 8, shift, "cpu")
+        assert torch.equal(image[blocks._gather_index(h, w, None, (8, shift), "cpu")], perm)
+        assert torch.equal(perm[blocks._gather_index(h, w, (8, shift), None, "cpu")], image)
+        assert blocks._gather_index(h, w, (8, shift), (8, shift), "cpu") is None
+    w0 = image[blocks._window_order(h, w, 8, 0, "cpu")[0]]
+    w4 = w0[blocks._gather_index(h, w, (8, 0), (8, 4), "cpu")]
+    assert torch.equal(w4, blocks._window_order(h, w, 8, 4, "cpu")[0])
+
+
+def test_lean_group_returns_the_handed_over_tensor_and_the_same_tokens(net):
+    """Inference with ``consume`` in the first block's window order computes in two maps and hands the result
+    back in the caller's own tensor (an even depth); same tokens as the autograd path in image order."""
+    group = net.layers_Fusion[0].residual_group_A
+    h, w = 24, 40
+    x = torch.rand(1, h * w, 60, generator=torch.Generator().manual_seed(4))
+    with torch.enable_grad():
+        expected = group(x, (h, w))                                   # training path, image order
+    order = group.first_order
+    tokens = x[:, blocks._gather_index(h, w, None, order, "cpu")].contiguous()
+    with torch.inference_mode():
+        out = group(tokens, (h, w), consume=True, order_in=order, order_out=order)
+    assert out.data_ptr() == tokens.data_ptr()
+    back = out[:, blocks._gather_index(h, w, order, None, "cpu")]
+    assert (back - expected.detach()).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="inference only"), torch.enable_grad():
+        group(x, (h, w), order_in=order)
+
+
+def test_lean_inference_leaves_the_inputs_and_no_per_block_caches(net):
+    """The caller's inputs are not overwritten, and the window orders are shared (not one copy per block)."""
+    a, b = torch.rand(1, 1, 24, 32), torch.rand(1, 1, 24, 32)
+    a0, b0 = a.clone(), b.clone()
+    with torch.inference_mode():
+        first = net(a, b)
+        assert torch.equal(net(a, b), first)
+    assert torch.equal(a, a0) and torch.equal(b, b0)
+    assert not any(hasattr(m, "_orders") for m in net.modules())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_peak_memory_fusing_a_1024_pair_is_under_2_gb(threads):
+    """Issue 23: a worker stays under 2 GB at 1024² (measured 1.49 GB on 1 thread, 1.55 GB on 2; 3.4 GB before)."""
+    assert sf.peak_rss_mb(1024, threads) < 2000

@@ -161,3 +161,21 @@ def test_compiled_wle_equals_numpy_reference(shape) -> None:
     rng = np.random.default_rng(13)
     for x in (rng.standard_normal(shape), rng.random(shape) * 1e-3, np.zeros(shape)):
         assert np.array_equal(npn.wle(x), npn.wle_numpy(x))
+
+
+def test_compiled_neuron_model_fixed_point_exit() -> None:
+    """Issue 23: the kernel stops once every neuron fired twice in a row; the counts stay those of the reference."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(7)
+    # a strong and a weak stimulus with a dark corner: the whole map fires from some iteration on (the exit is
+    # taken); a dark map never fires (the exit is not taken)
+    maps = rng.random((3, 19, 23)) * np.array([2.0, 0.01, 0.0])[:, None, None]
+    maps[1, :5, :5] = 0.0
+    got = npn.cnp_firing_counts(maps, 110, workers=1)
+    want = npn.cnp_firing_counts_numpy(maps, 110)
+    np.testing.assert_array_equal(got, want)
+    assert want[0].min() >= 100 and want[1].min() > 0 and want[2].max() == 0
+    for iterations in (1, 2, 3, 7):  # the exit near the first iterations
+        np.testing.assert_array_equal(npn.cnp_firing_counts(maps, iterations, workers=1),
+                                      npn.cnp_firing_counts_numpy(maps, iterations))

@@ -38,6 +38,12 @@ the L2 cache, GELU and the residual adds are in place, and the groups are never 
 torch threads the chunks are shared out to N single-threaded Python threads (:func:`_chunk_workers`)
 instead of splitting every small operation N ways; with exactly 2, the two modality streams (extraction,
 the intra-domain groups of the fusion stages) run side by side, one whole stream per core (:func:`_both`).
+The inference forward (:meth:`SwinFusionNet._forward_lean`) holds at most two token maps per stream: each
+block's chunks gather their own tokens from the previous block's map into the other map (no whole-map
+gather), the streams pass between Swin groups in the next group's window order (image order only where a
+convolution needs it), the LayerNorms between stages run in place on cache-sized runs of tokens, and the
+residual projections are accumulated by the GEMM (``addmm_``).  Peak resident memory fusing a 1024² pair:
+3.4 → 1.5 GB; outputs equal to round-off (max |Δ| 7.8e-7 on a 256² pair).
 :func:`reference_attention` switches back to the official formulation (explicit
 ``(q·scale)@kᵀ + bias + mask``, softmax, ``@v`` on every window): the same
 numbers up to float32 round-off (max |Δ| ~1e-6 on the fused map), kept for the

@@ -43,7 +43,10 @@ MATLAB's ``rgb2gray`` luma as input).
 
 Speed: the CNP neuron model is a compiled per-map pass (numba, exact; see
 :func:`._neural_p.cnp_firing_counts`) and the high-band rule runs one direction at a
-time; paper Table 5: 2.35 s per pair.  Measurements: ``docs/fidelity.md`` (CNP).
+time; paper Table 5: 2.35 s per pair.  The neuron model stops once the whole map fires
+in two consecutive iterations (a fixed point; the remaining iterations are added to the
+counts), after 3-5 of the 110 iterations on TNO and 22-47 on Harvard pairs.
+Measurements: ``docs/fidelity.md`` (CNP; "Classical methods: whole-run speed").
 """
 from __future__ import annotations
 

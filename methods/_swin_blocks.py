@@ -384,7 +384,7 @@ class CrossWindowAttention(_WindowAttentionBase):
 
 
 # --------------------------------------------------------------------------- window orders (shared by all blocks)
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)                 # two sizes (two orders each): 68 MB at 1024²
 def _window_order(h: int, w: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
     """``(perm, inv, counts)`` of :meth:`_ShiftedWindows._order`, one copy per distinct order.
 
@@ -412,7 +412,7 @@ def _build_window_order(h: int, w: int, ws: int, shift: int, device: str) -> tup
 Order = Optional[tuple[int, int]]
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)                 # two sizes (four hand-offs each)
 def _gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> torch.Tensor | None:
     """Index taking a token map from order ``src`` to order ``dst`` (``map_dst = map_src[index]``); None if equal."""
     if src == dst:

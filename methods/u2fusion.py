@@ -68,30 +68,8 @@ _WIDTH = 44  # channels per dense layer (Net.py: n = 44)
 _DECODER = ((6 * _WIDTH, 128), (128, 64), (64, 32), (32, 1))
 
 
-#: input bytes of one band of rows in the lean inference path.  32 MB rather than 96 MB: 1024² peaks ~0.2 GB
-#: lower and runs no slower (measured at 256², 512×549, 1024×1061, outputs bit-identical either way)
+#: bytes of the 264-channel padded feature window per band of rows in the lean inference path (≥ 32 rows)
 _BAND_BYTES = 32 * 2**20
-
-
-def _band_rows(src: Any) -> int:
-    """Rows of input per band: :data:`_BAND_BYTES` of one sample's rows of ``src`` (N×C×H×W), at least 8."""
-    return max(8, _BAND_BYTES // max(1, src[0].numel() // src.shape[-2] * src.element_size()))
-
-
-def _conv_rows_into(src: Any, conv: Any, region: Any) -> None:
-    """``region`` (N×C×(H+2)×(W+2)) = reflect-padded LeakyReLU(0.2) of conv 'VALID' on padded ``src``, by bands of rows.
-
-    A band of output rows [r0, r1) reads input rows [r0, r1 + 2): per pixel the same sum in the same order.
-    """
-    import torch.nn.functional as F
-
-    h = src.shape[-2] - 2
-    rows = _band_rows(src)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        band = F.conv2d(src[:, :, r0:r1 + 2], conv.weight, conv.bias)
-        region[:, :, 1 + r0:1 + r1, 1:-1] = F.leaky_relu_(band, 0.2)
-    _reflect_border(region)
 
 
 def _band_bounds(h: int, rows: int) -> list[tuple[int, int]]:
@@ -101,56 +79,95 @@ def _band_bounds(h: int, rows: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _decode_in_bands(stack: Any, convs: Any, rows: int) -> Any:
-    """The decoder (LeakyReLU 0.2 convs, then tanh/2 + 0.5) on the padded N×C×(H+2)×(W+2) ``stack``, streamed by bands.
+class _DecoderStream:
+    """The decoder (LeakyReLU 0.2 convs, then tanh/2 + 0.5) fed band by band; writes the N×1×H×W output ``out``.
 
-    No full-size decoder feature map is ever made: band ``[r0, r1)`` of the first conv's
-    output rows goes through every decoder layer at once.  Each layer lags its input by one
-    row: it keeps the last two padded rows of its input from the band before (``carry``)
-    and writes its output with the 1-pixel reflect border a whole-image layer would have
-    (top row = output row 1 in the first band, bottom row = output row H-2 in the last).
-    Every conv therefore sees, element for element, the padded input of the whole-image
-    graph; only the band heights differ.  Bands have ≥ ``rows / 2`` ≥ 8 rows, so each
-    layer's first and last band hold the ≥ 2 rows that the reflect border reads.
+    Each :meth:`push` gives the first conv a padded input window and the first output row it
+    yields.  Each later layer lags its input by one row: it keeps the last two padded rows of
+    its input from the band before (``carry``) and writes its output with the 1-pixel reflect
+    border a whole-image layer would have (top row = output row 1 in the first band, bottom
+    row = output row H-2 in the last).  Every conv therefore sees, element for element, the
+    padded input of the whole-image graph; only the band heights differ.  Bands must give
+    each layer ≥ 2 rows in its first and last band (the rows a reflect border reads).
     """
-    import torch
-    import torch.nn.functional as F
 
-    n, _, hp, wp = stack.shape
-    h = hp - 2
-    out = stack.new_empty(n, 1, h, wp - 2)
-    carry: list[Any] = [None] * len(convs)
-    for r0, r1 in _band_bounds(h, max(16, rows)):
-        window, start, last = stack[:, :, r0:r1 + 2], r0, r1 == h  # padded rows [r0, r1 + 2) → output rows [r0, r1)
-        for k, conv in enumerate(convs):
+    def __init__(self, convs: Any, out: Any) -> None:
+        self.convs, self.out = list(convs), out
+        self.carry: list[Any] = [None] * len(self.convs)
+
+    def push(self, window: Any, start: int, last: bool) -> None:
+        """Padded rows ``[start, start + m + 2)`` of the first conv's input → its output rows ``[start, start + m)``."""
+        import torch
+        import torch.nn.functional as F
+
+        n, wp = window.shape[0], window.shape[-1]
+        for k, conv in enumerate(self.convs):
             y = F.conv2d(window, conv.weight, conv.bias)  # output rows [start, start + m)
             m = y.shape[-2]
-            if k == len(convs) - 1:
-                out[:, :, start:start + m] = torch.tanh(y) / 2 + 0.5
-                break
+            if k == len(self.convs) - 1:
+                self.out[:, :, start:start + m] = torch.tanh(y) / 2 + 0.5
+                return
             F.leaky_relu_(y, 0.2)
             top = 1 if start == 0 else 2
             window = y.new_empty(n, y.shape[1], top + m + int(last), wp)
             if start == 0:
                 window[:, :, 0, 1:-1] = y[:, :, 1]
             else:
-                window[:, :, :2] = carry[k]
+                window[:, :, :2] = self.carry[k]
             window[:, :, top:top + m, 1:-1] = y
             if last:
                 window[:, :, -1, 1:-1] = y[:, :, -2]
             window[:, :, :, 0] = window[:, :, :, 2]
             window[:, :, :, -1] = window[:, :, :, -3]
-            carry[k] = window[:, :, -2:].clone()
+            self.carry[k] = window[:, :, -2:].clone()
             start = 0 if start == 0 else start - 1  # the next layer's output starts one row earlier
+
+
+def _fuse_in_bands(padded: Any, encoder_convs: Any, decoder_convs: Any, width: int) -> Any:
+    """The whole generator on the reflect-padded N×2×(H+2)×(W+2) input, streamed by bands of rows.
+
+    The encoder's dense layers write their ``width`` channels into a band-sized window of
+    the padded feature stack (newest layer in front, as ``concat([new, x])``).  Encoder layer
+    ``j`` runs ``j`` rows behind the first one, the decoder's first conv 6 rows behind: every
+    input row a layer reads was written earlier in the band or in the band before.  The
+    window covers padded rows ``[r0 - 6, r1 + 1)``; the 7 rows still needed are carried into
+    the next band's window.  Border rows and columns are the reflect copies a whole-image
+    layer pads with, so every conv sees element for element the official graph's input.
+    """
+    import torch.nn.functional as F
+
+    n, _, hp, wp = padded.shape
+    h, depth = hp - 2, len(encoder_convs)
+    channels = width * depth
+    out = padded.new_empty(n, 1, h, wp - 2)
+    decoder = _DecoderStream(decoder_convs, out)
+    rows = max(32, _BAND_BYTES // max(1, channels * wp * padded.element_size()))
+    stack, p0 = None, 0
+    for r0, r1 in _band_bounds(h, rows):
+        last = r1 == h
+        q0, q1 = max(0, r0 - depth), h + 2 if last else r1 + 1  # padded rows held in this band's window
+        window = padded.new_empty(n, channels, q1 - q0, wp)
+        if stack is not None:
+            window[:, :, :stack.shape[-2] - (q0 - p0)] = stack[:, :, q0 - p0:]
+        stack, p0 = window, q0
+        for j, conv in enumerate(encoder_convs):
+            a, e = max(0, r0 - j), h if last else r1 - j  # this layer's output rows in this band
+            src = padded[:, :, a:e + 2] if j == 0 else stack[:, channels - width * j:, a - q0:e + 2 - q0]
+            y = F.leaky_relu_(F.conv2d(src, conv.weight, conv.bias), 0.2)
+            group = stack[:, channels - width * (j + 1):channels - width * j]
+            group[:, :, a + 1 - q0:e + 1 - q0, 1:-1] = y
+            lo, hi = a + 1 - q0, e + 1 - q0
+            if a == 0:
+                group[:, :, 0, 1:-1] = y[:, :, 1]
+                lo = 0
+            if last:
+                group[:, :, hi, 1:-1] = y[:, :, h - 2 - a]
+                hi += 1
+            group[:, :, lo:hi, 0] = group[:, :, lo:hi, 2]
+            group[:, :, lo:hi, -1] = group[:, :, lo:hi, -3]
+        a, e = max(0, r0 - depth), h if last else r1 - depth
+        decoder.push(stack[:, :, a - q0:e + 2 - q0], a, last)
     return out
-
-
-def _reflect_border(region: Any) -> None:
-    """Fill the 1-pixel border of N×C×(H+2)×(W+2) ``region`` from its inside, as ``F.pad(mode='reflect')``."""
-    region[:, :, 0, 1:-1] = region[:, :, 2, 1:-1]
-    region[:, :, -1, 1:-1] = region[:, :, -3, 1:-1]
-    region[:, :, :, 0] = region[:, :, :, 2]
-    region[:, :, :, -1] = region[:, :, :, -3]
 
 
 def _build_generator() -> Any:
@@ -201,33 +218,23 @@ def _build_generator() -> Any:
             return self._forward_lean(x)
 
         def _forward_lean(self, x: torch.Tensor) -> torch.Tensor:
-            """Inference with every feature map written once into a reflect-padded buffer (same numbers, less memory).
+            """Inference streamed by bands of rows (same numbers, a fraction of the memory).
 
             The official graph concatenates (``concat([new, x])``) and each 3x3 conv
             reflect-pads its whole input, and oneDNN copies each input into its
-            blocked layout: at 1024² that is 4.1 GB.  Here the encoder's 264
-            channels live in one N×264×(H+2)×(W+2) buffer filled from the back, each
-            layer's output written once with its 1-pixel reflect border, every conv
-            reads its input unpadded ('VALID') and runs in bands of rows
-            (:func:`_conv_rows_into`), so only a band is copied at a time.  The
-            decoder is streamed (:func:`_decode_in_bands`): no full-size decoder map
-            exists, so a 1024² pair peaks at the 1.1 GB stack + bands (~1.5 GB
-            resident in all, 0.31 GB of it torch and weights).  Each conv sees
-            element for element the padded input it saw before and a band's output
-            equals those rows of the whole conv (tested bit-identical).
+            blocked layout: at 1024² that is 4.1 GB.  Here (:func:`_fuse_in_bands`) each
+            feature map is written once, with its 1-pixel reflect border, into a
+            band-sized window of the padded 264-channel stack; every conv reads its
+            input unpadded ('VALID'); each layer runs a row behind the one before, so a
+            band goes through the whole network and no full-size feature map exists.
+            A 1024² pair peaks at ~0.65 GB resident (0.31 GB of it torch and weights).
+            Each conv sees element for element the padded input of the official graph,
+            and with the default bands the output is bit-identical (tested).
             """
             enc, dec = self.encoder, self.decoder
-            n, _, h, w = x.shape
-            start = 6 * _WIDTH
-            stack = x.new_empty(n, start, h + 2, w + 2)
-            src = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            for k in range(6):
-                conv = enc.conv1_1 if k == 0 else getattr(enc, f"dense_block_conv{k}")
-                _conv_rows_into(src, conv, stack[:, start - _WIDTH:start])
-                start -= _WIDTH
-                src = stack[:, start:]
-            convs = [getattr(dec, f"conv2_{k}") for k in range(1, len(_DECODER) + 1)]
-            return _decode_in_bands(src, convs, _band_rows(src))
+            encoder_convs = [enc.conv1_1] + [getattr(enc, f"dense_block_conv{k}") for k in range(1, 6)]
+            decoder_convs = [getattr(dec, f"conv2_{k}") for k in range(1, len(_DECODER) + 1)]
+            return _fuse_in_bands(F.pad(x, (1, 1, 1, 1), mode="reflect"), encoder_convs, decoder_convs, _WIDTH)
 
     return U2FusionGenerator()
 

@@ -170,7 +170,7 @@ def test_lean_inference_equals_the_official_graph(u2f, shape) -> None:
 
 
 def test_lean_inference_in_bands_of_rows(u2f, monkeypatch) -> None:
-    """Forced bands of 13 rows: the same as one band up to float32 round-off (at 512² and 1024² the
+    """Forced small bands (32 rows): the same as one band up to float32 round-off (at 512² and 1024² the
     default bands gave the official graph's numbers exactly: docs/fidelity.md)."""
     import torch
 
@@ -186,10 +186,11 @@ def test_lean_inference_in_bands_of_rows(u2f, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 70, 45), (1, 1, 33, 2), (1, 1, 131, 64)])
-def test_streamed_decoder_equals_the_official_graph(u2f, monkeypatch, shape) -> None:
-    """Bands forced small (16-row decoder bands, 2 samples, odd sizes): the decoder streamed band by band,
-    each layer one row behind the last with its carried rows and reflect borders, gives the concat
-    graph's numbers (measured max |Δ| 0; at 512×549, 620×657 and 1024×1061 with the default bands too)."""
+def test_streamed_network_equals_the_official_graph(u2f, monkeypatch, shape) -> None:
+    """Bands forced to the fewest rows (32-row bands, 2 samples, odd sizes): the whole network streamed band by
+    band, each layer one row behind the last with its carried rows and reflect borders, gives the concat
+    graph's numbers up to round-off (measured max |Δ| 0 here; ≤ 1.8e-7 at 256², 33×2, 200×150 with
+    forced bands; with the default bands 0 at 256², 512×549, 620×657 and 1024×1061)."""
     import torch
 
     import fusionbench.methods.u2fusion as module
@@ -219,9 +220,9 @@ def test_a_1024_pair_needs_under_2_gb(weights_home: Path) -> None:
     """Peak resident memory of a fresh process that imports, loads the weights and fuses one 1024² pair.
 
     ``VmHWM`` of ``/proc/self/status`` (the peak of this process image; ``ru_maxrss`` would carry the
-    pytest parent's peak over ``exec``).  Measured (one thread): 310 MB after import + weights;
-    1,503-1,608 MB after fusing (2,182 MB before the decoder was streamed and the bands cut to 32 MB,
-    4,115 MB with the official graph)."""
+    pytest parent's peak over ``exec``).  Measured (one thread): 319 MB after import + weights; 647 MB
+    after fusing, streamed by bands (2,182 MB at the start of session 5 with the full 1.1 GB feature
+    stack, 4,115 MB with the official graph).  Under 1 GB: no full-size feature map is made."""
     import subprocess
     import sys
 
@@ -240,4 +241,4 @@ def test_a_1024_pair_needs_under_2_gb(weights_home: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     base_kb, peak_kb = map(int, run.stdout.split())
     assert base_kb < 600 * 1024, base_kb  # import torch + weights
-    assert peak_kb < 2000 * 1024, peak_kb
+    assert peak_kb < 1000 * 1024, peak_kb  # the worker target is 2 GB; the full stack alone is 1.1 GB

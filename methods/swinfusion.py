@@ -209,7 +209,9 @@ rng = np.random.default_rng(0)
 a = (rng.random(({size}, {size})) * 255).astype(np.uint8)
 b = (rng.random(({size}, {size}, 3)) * 255).astype(np.uint8)
 fuse_arrays(create_method("swinfusion"), a, b)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as f:
+    hwm = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+print(hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -218,8 +220,11 @@ def peak_rss_mb(size: int = 1024, threads: int = 1) -> float:
 
     The process imports fusionbench, loads the committed ``swinfusion`` model and fuses a random uint8 pair
     through the runner's path (``fuse_arrays``) with ``threads`` torch threads; the figure is its
-    ``ru_maxrss`` (Linux: KiB), so it includes the interpreter, torch and the weights (≈ 0.4 GB), as a
-    runner worker would.  Torch allocations are invisible to ``tracemalloc``, hence a whole process.
+    ``VmHWM`` (peak resident set of its own address space, KiB), so it includes the interpreter, torch and
+    the weights (≈ 0.4 GB), as a runner worker would.  Not ``ru_maxrss``: Linux carries the peak of the
+    address space replaced by ``exec`` into it, i.e. the *parent's* when the child was spawned by vfork
+    (used only where ``/proc`` is absent).  Torch allocations are invisible to ``tracemalloc``, hence a
+    whole process.
     """
     import subprocess
     import sys

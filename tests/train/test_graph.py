@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
@@ -55,18 +54,8 @@ class FakeBackend:
         self.replays += 1
 
 
-def _images(seed=0):
-    return np.random.default_rng(seed).random((3, 2, 32, 32), dtype=np.float32)
-
-
-def _build():
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.LeakyReLU(0.2),
-                               torch.nn.Conv2d(4, 1, 3, padding=1))
-
-
-def _loss(model, batch):
-    loss = torch.nn.functional.mse_loss(model(batch), batch[:, :1])
-    return loss, {"total": loss.detach(), "half": 0.5 * loss.detach()}
+from .test_loop import _build, _images  # noqa: E402  (the loop tests' tiny network and images)
+from .test_loop import _tensor_loss as _loss  # noqa: E402  (terms as 0-d tensors, as a graph needs)
 
 
 def _noisy_loss(model, batch):  # draws from torch's CPU generator, as SwinFusion's flips do

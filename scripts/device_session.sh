@@ -38,6 +38,8 @@
 #                 smoke test, tests/train/test_session.py)
 #   DEVICE, PYTHON, WHEELS, FB_INSTALL: as scripts/device_train.sh
 #
+#   SNAPSHOT_S    every this many seconds (default 60) $OUT/mopa.tgz is refreshed with mopa's run folder
+#                 (checkpoint every minute), so a command killed at its limit still returns its progress
 # The device tool brings back at most 8 files of 16 MiB from $OUT, two folders deep, so the results
 # are packed at the end (also when a step fails) into $OUT/session.txt (what happened, for the reader,
 # with the probe's table) and tarballs of at most 15 MiB each: $OUT/mopa.tgz (run folder + exported
@@ -80,8 +82,18 @@ pack_results() {  # tarballs of <= 15 MiB each, one folder deep
     split -b 15m -d "$OUT/$name.tgz" "$OUT/$name.tgz.part" && rm -f "$OUT/$name.tgz"
   fi
 }
+snapshots() {  # a command killed at its limit still brings back mopa's run: $OUT/mopa.tgz refreshed every SNAPSHOT_S
+  while sleep "$SNAPSHOT_S"; do
+    [ -f "$WORK/mopa/runs/mopa/checkpoint.pt" ] || continue
+    tar czf "$OUT/mopa.tgz.tmp" -C "$WORK" mopa/runs/mopa 2>/dev/null && mv -f "$OUT/mopa.tgz.tmp" "$OUT/mopa.tgz"
+  done
+}
+SNAPSHOT_S="${SNAPSHOT_S:-60}"
+snapshots >/dev/null 2>&1 </dev/null &
+SNAPSHOT_PID=$!
 finish() {
   local status=$?
+  kill "$SNAPSHOT_PID" 2>/dev/null; wait "$SNAPSHOT_PID" 2>/dev/null; rm -f "$OUT/mopa.tgz.tmp"
   say "packing results (exit status $status)"
   local main=() rest=()
   for d in probe mopa; do [ -d "$WORK/$d" ] && main+=("$d"); done
@@ -162,18 +174,20 @@ fi
 m=$(minutes $((rest - STARTUP_S - 10)))
 say "others: --precision $prec --max-minutes $m (SwinFusion: ${SWIN_JOBS:-none}; Table 4, seed 0, '$FLAGS':" \
     "${T4_PRESETS:-none})"
-t4=(); swin=()
+t4=(); swin=(); step3=()
 for preset in $T4_PRESETS; do t4+=("mopa.$preset --seed 0"); done
 for job in $SWIN_JOBS; do swin+=("$job"); done
 if [ "${#swin[@]}" -gt 0 ]; then
   train "$WORK/issue20" "$PACK_SWIN" "${#swin[@]}" "--precision $prec --max-minutes $m --checkpoint-minutes 1" \
     "${swin[@]}" &
+  step3+=($!)
 fi
 if [ "${#t4[@]}" -gt 0 ]; then
   train "$WORK/issue19" "$PACK_MOPA" "${#t4[@]}" "--precision $prec $FLAGS --max-minutes $m --checkpoint-minutes 1" \
     "${t4[@]}" &
+  step3+=($!)
 fi
-wait
+for pid in "${step3[@]+"${step3[@]}"}"; do wait "$pid"; done   # not a bare `wait`: the snapshot loop never ends
 for d in issue20 issue19; do
   say "$d: $(tail -n +2 "$WORK/$d/summary.csv" 2>/dev/null | tr '\n' ';')"
 done

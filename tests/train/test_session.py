@@ -27,13 +27,14 @@ def test_device_session_on_cpu(small_pack, tmp_path):
            "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1", "PACK_MOPA": str(small_pack), "PACK_SWIN": str(small_pack),
            "RUNS_FROM": str(runs_from), "EXTRA": f"{TINY} --stop-after-steps 6", "PROBE_STEPS": "4",
            "PROBE_VARIANTS": "plain,channels_last,graph", "MIN_REST_S": "0", "T4_PRESETS": "mask_only",
-           "SWIN_JOBS": ""}
+           "SWIN_JOBS": "", "SNAPSHOT_S": "1"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_session.sh")], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     session = (out / "session.txt").read_text()
     assert "continuing mopa from" in session and "3 of 33090 steps done, precision fp32 (kept)" in session
     assert "variant,flags,ok,acceptable," in session  # the probe's table
+    # the final packing replaced the 1 s snapshots of mopa's run (none left half-written)
     assert sorted(p.name for p in out.iterdir()) == ["mopa.tgz", "others.tgz", "session.txt"]
     unpacked = tmp_path / "unpacked"
     for name in ("mopa.tgz", "others.tgz"):

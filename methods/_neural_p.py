@@ -486,13 +486,17 @@ def insml(x: np.ndarray, smoothing: str) -> np.ndarray:
     order of :func:`insml_numpy`, so the values are identical.
     """
     kernel = np.ascontiguousarray(INSML_SMOOTHING[smoothing])
+    return _per_map(x, _insml_plane_kernel(), kernel, _INV_SQRT2)
+
+
+def _per_map(x: np.ndarray, plane, *args) -> np.ndarray:
+    """``plane(map, *args, out_map)`` on every H×W map of ``x`` (float64, any leading dims); same shape out."""
     x = np.asarray(x, dtype=np.float64)
     lead, (rows, cols) = x.shape[:-2], x.shape[-2:]
     flat = np.ascontiguousarray(x).reshape((-1, rows, cols))
     out = np.empty_like(flat)
-    fn = _insml_plane_kernel()
     for i in range(flat.shape[0]):
-        fn(flat[i], kernel, _INV_SQRT2, out[i])
+        plane(flat[i], *args, out[i])
     return out.reshape(lead + (rows, cols))
 
 
@@ -605,15 +609,7 @@ def wle(x: np.ndarray) -> np.ndarray:
     :func:`_conv3x3_valid`'s order, so the values equal :func:`wle_numpy` exactly, without its nine
     full-size temporaries (1024²: those made the cost grow 2× faster than the pixels).
     """
-    x = np.asarray(x, dtype=np.float64)
-    lead, (rows, cols) = x.shape[:-2], x.shape[-2:]
-    flat = np.ascontiguousarray(x).reshape((-1, rows, cols))
-    out = np.empty_like(flat)
-    fn = _wle_plane_kernel()
-    kernel = np.ascontiguousarray(WLE_KERNEL)
-    for i in range(flat.shape[0]):
-        fn(flat[i], kernel, out[i])
-    return out.reshape(lead + (rows, cols))
+    return _per_map(x, _wle_plane_kernel(), np.ascontiguousarray(WLE_KERNEL))
 
 
 _WLE_PLANE = None

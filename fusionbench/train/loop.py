@@ -424,16 +424,15 @@ def _train(
             pending.clear()
 
     start_step, t_warm = step, None
-    order_epoch, order = -1, np.empty(0, dtype=np.int64)
+    order_epoch = -1
     while step < stop:
         epoch, pos = divmod(step, steps_per_epoch)
         if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
-            order_epoch, order = epoch, epoch_order(len(patches), config.seed, epoch)
-            order_dev = torch.from_numpy(order.astype(np.int64)).to(device)
-        rows_idx = order[pos * config.batch_size:(pos + 1) * config.batch_size]
+            order_epoch = epoch
+            order = torch.from_numpy(epoch_order(len(patches), config.seed, epoch).astype(np.int64)).to(device)
         t0 = time.perf_counter()
         with watch:
-            batch = patches.batch_tensor(order_dev[pos * config.batch_size:(pos + 1) * config.batch_size])
+            batch = patches.batch_tensor(order[pos * config.batch_size:(pos + 1) * config.batch_size])
             if config.channels_last:
                 batch = batch.contiguous(memory_format=memory_format)
             if graph is not None:
@@ -444,7 +443,7 @@ def _train(
         step += 1
         pending.append(terms)
         n_acc += 1
-        seen_acc += len(rows_idx)
+        seen_acc += batch.shape[0]
         logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
         if logging:
             fold_pending()  # waits for the device: the steps since the last row are timed up to here

@@ -122,21 +122,21 @@ say "start: DEVICE=$DEVICE DEADLINE_S=$DEADLINE_S PACK_MOPA=$PACK_MOPA PACK_SWIN
 for p in "$PACK_MOPA" "$PACK_SWIN"; do [ -f "$p" ] || say "missing pack $p"; done
 
 # ---------------------------------------------------------------- precision of mopa (kept when resumed)
-SCHEDULE_STEPS=33090
 done_steps=0
 prec="$PRECISION"
 if [ -n "${RUNS_FROM:-}" ] && [ -f "$RUNS_FROM/mopa/checkpoint.pt" ]; then
-  read -r done_steps prec < <("$PYTHON" - "$RUNS_FROM/mopa" <<'PY'
+  read -r done_steps total_steps prec < <("$PYTHON" - "$RUNS_FROM/mopa" <<'PY'
 import json, sys
 cfg = json.load(open(sys.argv[1] + "/config.json"))["config"]
 try:
-    steps = json.load(open(sys.argv[1] + "/provenance.json"))["steps_done"]
+    prov = json.load(open(sys.argv[1] + "/provenance.json"))
+    steps, total = prov["steps_done"], prov["schedule"]["steps"]
 except Exception:
-    steps = 0
-print(steps, cfg.get("precision", "fp32"))
+    steps, total = 0, "?"
+print(steps, total, cfg.get("precision", "fp32"))
 PY
 )
-  say "continuing mopa from $RUNS_FROM/mopa: $done_steps of $SCHEDULE_STEPS steps done, precision $prec (kept)"
+  say "continuing mopa from $RUNS_FROM/mopa: $done_steps of $total_steps steps done, precision $prec (kept)"
 fi
 
 # ---------------------------------------------------------------- 1. the variant probe (one process)

@@ -84,11 +84,23 @@ def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: A
     return sdpa_flop_count(four_d(query_shape), four_d(key_shape), four_d(value_shape))
 
 
+def _addmm_inplace_flops(self_shape: Any, a_shape: Any, b_shape: Any, *args: Any, out_shape: Any = None,
+                         **kwargs: Any) -> int:
+    """FLOPs of the in-place ``addmm_`` (``t += a @ b``): its matrix product, as for ``addmm`` (torch's counter
+    lacks the in-place op)."""
+    from torch.utils.flop_counter import mm_flop
+
+    return mm_flop(a_shape, b_shape)
+
+
 def _extra_flop_formulas() -> dict[Any, Any]:
     import torch
 
+    formulas: dict[Any, Any] = {torch.ops.aten.addmm_: _addmm_inplace_flops}
     op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    return {op: _cpu_sdpa_flops} if op is not None else {}
+    if op is not None:
+        formulas[op] = _cpu_sdpa_flops
+    return formulas
 
 
 def count_flops(fn: Any, *inputs: Any) -> int:

@@ -165,64 +165,59 @@ def cnp_firing_counts(
     return out.reshape(lead + (rows, cols))
 
 
-_CNP_PLANE = None
-
-
+@lru_cache(maxsize=None)
 def _cnp_plane_kernel():
     """The compiled one-map CNP neuron model (numba; compiled on first use, cached on disk)."""
-    global _CNP_PLANE
-    if _CNP_PLANE is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def plane(s, iterations, theta0, h, dr, dc, wt, counts):  # pragma: no cover
-            rows, cols = s.shape
-            cur = np.zeros((rows + 2 * h, cols + 2 * h))  # zero-padded output map p (0.0 / 1.0)
-            nxt = np.zeros((rows + 2 * h, cols + 2 * h))
-            f = np.zeros((rows, cols))
-            link = np.zeros((rows, cols))
-            # θ is θ0 until the first firing and 1 ever after, i.e. 1 exactly where counts > 0 (counts start
-            # at 0): not stored (8 B a pixel less to stream per iteration, ~4 % at 1024²)
-            work = np.empty(cols)
-            previous_all = False
-            for it in range(iterations):
-                every = True  # did every neuron fire in this iteration?
-                for y in range(rows):
-                    work[:] = 0.0
-                    for k in range(wt.shape[0]):
-                        src = cur[h + y + dr[k]]
-                        c0 = h + dc[k]
-                        w = wt[k]
-                        for x in range(cols):
-                            work[x] += src[c0 + x] * w
-                    centre = cur[h + y]
-                    dst = nxt[h + y]
+    @njit(cache=True, nogil=True)
+    def plane(s, iterations, theta0, h, dr, dc, wt, counts):  # pragma: no cover
+        rows, cols = s.shape
+        cur = np.zeros((rows + 2 * h, cols + 2 * h))  # zero-padded output map p (0.0 / 1.0)
+        nxt = np.zeros((rows + 2 * h, cols + 2 * h))
+        f = np.zeros((rows, cols))
+        link = np.zeros((rows, cols))
+        # θ is θ0 until the first firing and 1 ever after, i.e. 1 exactly where counts > 0 (counts start
+        # at 0): not stored (8 B a pixel less to stream per iteration, ~4 % at 1024²)
+        work = np.empty(cols)
+        previous_all = False
+        for it in range(iterations):
+            every = True  # did every neuron fire in this iteration?
+            for y in range(rows):
+                work[:] = 0.0
+                for k in range(wt.shape[0]):
+                    src = cur[h + y + dr[k]]
+                    c0 = h + dc[k]
+                    w = wt[k]
                     for x in range(cols):
-                        wk = work[x]
-                        if centre[h + x] != 0.0:   # fired: F ← S + work, L ← work, θ ← 1
-                            fv = (0.0 + s[y, x]) + wk
-                            lv = 0.0 + wk
-                        else:
-                            fv = (f[y, x] + s[y, x]) + wk
-                            lv = link[y, x] + wk
-                        th = 1.0 if counts[y, x] > 0 else theta0
-                        f[y, x] = fv
-                        link[y, x] = lv
-                        fired = fv * (1.0 + lv) >= th
-                        dst[h + x] = 1.0 if fired else 0.0
-                        counts[y, x] += fired
-                        every = every and fired
-                cur, nxt = nxt, cur
-                if every and previous_all:
-                    # all fired twice in a row: the next step sees the same input (p all 1, θ = 1, F and L
-                    # restarted from S and the same work), so every later step fires everywhere too
-                    counts += iterations - 1 - it
-                    break
-                previous_all = every
-            return counts
+                        work[x] += src[c0 + x] * w
+                centre = cur[h + y]
+                dst = nxt[h + y]
+                for x in range(cols):
+                    wk = work[x]
+                    if centre[h + x] != 0.0:   # fired: F ← S + work, L ← work, θ ← 1
+                        fv = (0.0 + s[y, x]) + wk
+                        lv = 0.0 + wk
+                    else:
+                        fv = (f[y, x] + s[y, x]) + wk
+                        lv = link[y, x] + wk
+                    th = 1.0 if counts[y, x] > 0 else theta0
+                    f[y, x] = fv
+                    link[y, x] = lv
+                    fired = fv * (1.0 + lv) >= th
+                    dst[h + x] = 1.0 if fired else 0.0
+                    counts[y, x] += fired
+                    every = every and fired
+            cur, nxt = nxt, cur
+            if every and previous_all:
+                # all fired twice in a row: the next step sees the same input (p all 1, θ = 1, F and L
+                # restarted from S and the same work), so every later step fires everywhere too
+                counts += iterations - 1 - it
+                break
+            previous_all = every
+        return counts
 
-        _CNP_PLANE = plane
-    return _CNP_PLANE
+    return plane
 
 
 def cnp_firing_counts_numpy(
@@ -333,46 +328,41 @@ def dtnp_firing_counts(
     return out.reshape(lead + (rows, cols))
 
 
-_DTNP_PLANE = None
-
-
+@lru_cache(maxsize=None)
 def _dtnp_plane_kernel():
     """The compiled one-map DTNP neuron model (numba; compiled on first use, cached on disk)."""
-    global _DTNP_PLANE
-    if _DTNP_PLANE is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def plane(c, iterations, table, thresholds, counts):  # pragma: no cover
-            rows, cols = c.shape
-            # zero-padded output maps, one byte a pixel (22 B of state a pixel instead of 28 with int32)
-            cur = np.zeros((rows + 2, cols + 2), np.uint8)
-            nxt = np.zeros((rows + 2, cols + 2), np.uint8)
-            u = np.zeros((rows, cols))
-            for _ in range(iterations):
-                for y in range(rows):
-                    above, centre, below = cur[y], cur[y + 1], cur[y + 2]
-                    out, uy, cy, ky = nxt[y + 1], u[y], c[y], counts[y]
-                    # 9-bit window code, rolled along the row: left column bits 0-2, middle 3-5, right 6-8;
-                    # a column's 3 bits: bit 0 = row below, 1 = same row, 2 = row above
-                    code = (np.int32(below[0]) | (np.int32(centre[0]) << 1) | (np.int32(above[0]) << 2)) << 3
-                    code |= (np.int32(below[1]) | (np.int32(centre[1]) << 1) | (np.int32(above[1]) << 2)) << 6
-                    for x in range(cols):
-                        right = np.int32(below[x + 2]) | (np.int32(centre[x + 2]) << 1) | (np.int32(above[x + 2]) << 2)
-                        code = (code >> 3) | (right << 6)
-                        work = table[code]
-                        prev = 0.0 if centre[x + 1] != 0 else uy[x]   # U·(1 − p): fired neurons restart
-                        v = (prev + cy[x]) + work
-                        uy[x] = v
-                        k = ky[x]
-                        fired = v >= thresholds[k]
-                        out[x + 1] = fired
-                        ky[x] = k + fired
-                cur, nxt = nxt, cur
-            return counts
+    @njit(cache=True, nogil=True)
+    def plane(c, iterations, table, thresholds, counts):  # pragma: no cover
+        rows, cols = c.shape
+        # zero-padded output maps, one byte a pixel (22 B of state a pixel instead of 28 with int32)
+        cur = np.zeros((rows + 2, cols + 2), np.uint8)
+        nxt = np.zeros((rows + 2, cols + 2), np.uint8)
+        u = np.zeros((rows, cols))
+        for _ in range(iterations):
+            for y in range(rows):
+                above, centre, below = cur[y], cur[y + 1], cur[y + 2]
+                out, uy, cy, ky = nxt[y + 1], u[y], c[y], counts[y]
+                # 9-bit window code, rolled along the row: left column bits 0-2, middle 3-5, right 6-8;
+                # a column's 3 bits: bit 0 = row below, 1 = same row, 2 = row above
+                code = (np.int32(below[0]) | (np.int32(centre[0]) << 1) | (np.int32(above[0]) << 2)) << 3
+                code |= (np.int32(below[1]) | (np.int32(centre[1]) << 1) | (np.int32(above[1]) << 2)) << 6
+                for x in range(cols):
+                    right = np.int32(below[x + 2]) | (np.int32(centre[x + 2]) << 1) | (np.int32(above[x + 2]) << 2)
+                    code = (code >> 3) | (right << 6)
+                    work = table[code]
+                    prev = 0.0 if centre[x + 1] != 0 else uy[x]   # U·(1 − p): fired neurons restart
+                    v = (prev + cy[x]) + work
+                    uy[x] = v
+                    k = ky[x]
+                    fired = v >= thresholds[k]
+                    out[x + 1] = fired
+                    ky[x] = k + fired
+            cur, nxt = nxt, cur
+        return counts
 
-        _DTNP_PLANE = plane
-    return _DTNP_PLANE
+    return plane
 
 
 def dtnp_firing_counts_numpy(
@@ -500,63 +490,58 @@ def _per_map(x: np.ndarray, plane, *args) -> np.ndarray:
     return out.reshape(lead + (rows, cols))
 
 
-_INSML_PLANE = None
-
-
+@lru_cache(maxsize=None)
 def _insml_plane_kernel():
     """The compiled one-map INSML (numba; compiled on first use, cached on disk)."""
-    global _INSML_PLANE
-    if _INSML_PLANE is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def sym(i, n):  # pragma: no cover
-            # index into a map of length n after a 1-sample symmetric pad (edge repeated); n ≥ 1
-            if i < 0:
-                return 0 if n == 1 else -i - 1
-            if i >= n:
-                return n - 1 if n == 1 else 2 * n - 1 - i
-            return i
+    @njit(cache=True, nogil=True)
+    def sym(i, n):  # pragma: no cover
+        # index into a map of length n after a 1-sample symmetric pad (edge repeated); n ≥ 1
+        if i < 0:
+            return 0 if n == 1 else -i - 1
+        if i >= n:
+            return n - 1 if n == 1 else 2 * n - 1 - i
+        return i
 
-        @njit(cache=True, nogil=True)
-        def plane(x, kernel, c, out):  # pragma: no cover
-            rows, cols = x.shape
-            temp = np.empty((rows, cols))
-            cp = np.empty((rows, cols))
-            for y in range(rows):
-                yu, yd = sym(y - 1, rows), sym(y + 1, rows)
-                for xx in range(cols):
-                    xl, xr = sym(xx - 1, cols), sym(xx + 1, cols)
-                    v = x[y, xx]
-                    t = abs(v - x[yu, xx])
-                    t += abs(v - x[yd, xx])
-                    t += abs(v - x[y, xl])
-                    t += abs(v - x[y, xr])
-                    t += c * abs(v - x[yu, xl])
-                    t += c * abs(v - x[yd, xr])
-                    t += c * abs(v - x[yd, xl])
-                    t += c * abs(v - x[yu, xr])
-                    temp[y, xx] = t
-            for y in range(rows):
-                for xx in range(cols):
-                    acc = 0.0
-                    for dc in range(-1, 2):      # column-major: columns outer, rows inner
-                        cc = sym(xx + dc, cols)
-                        for dr in range(-1, 2):
-                            acc += temp[sym(y + dr, rows), cc]
-                    cp[y, xx] = np.sqrt(acc / 9.0)
-            for y in range(rows):
-                for xx in range(cols):
-                    acc = 0.0
-                    for j in range(3):           # Octave dconv2i: kernel columns, then rows
-                        cc = sym(xx + 1 - j, cols)
-                        for i in range(3):
-                            acc += kernel[i, j] * cp[sym(y + 1 - i, rows), cc]
-                    out[y, xx] = acc
-            return out
+    @njit(cache=True, nogil=True)
+    def plane(x, kernel, c, out):  # pragma: no cover
+        rows, cols = x.shape
+        temp = np.empty((rows, cols))
+        cp = np.empty((rows, cols))
+        for y in range(rows):
+            yu, yd = sym(y - 1, rows), sym(y + 1, rows)
+            for xx in range(cols):
+                xl, xr = sym(xx - 1, cols), sym(xx + 1, cols)
+                v = x[y, xx]
+                t = abs(v - x[yu, xx])
+                t += abs(v - x[yd, xx])
+                t += abs(v - x[y, xl])
+                t += abs(v - x[y, xr])
+                t += c * abs(v - x[yu, xl])
+                t += c * abs(v - x[yd, xr])
+                t += c * abs(v - x[yd, xl])
+                t += c * abs(v - x[yu, xr])
+                temp[y, xx] = t
+        for y in range(rows):
+            for xx in range(cols):
+                acc = 0.0
+                for dc in range(-1, 2):      # column-major: columns outer, rows inner
+                    cc = sym(xx + dc, cols)
+                    for dr in range(-1, 2):
+                        acc += temp[sym(y + dr, rows), cc]
+                cp[y, xx] = np.sqrt(acc / 9.0)
+        for y in range(rows):
+            for xx in range(cols):
+                acc = 0.0
+                for j in range(3):           # Octave dconv2i: kernel columns, then rows
+                    cc = sym(xx + 1 - j, cols)
+                    for i in range(3):
+                        acc += kernel[i, j] * cp[sym(y + 1 - i, rows), cc]
+                out[y, xx] = acc
+        return out
 
-        _INSML_PLANE = plane
-    return _INSML_PLANE
+    return plane
 
 
 def insml_numpy(x: np.ndarray, smoothing: str) -> np.ndarray:
@@ -612,42 +597,37 @@ def wle(x: np.ndarray) -> np.ndarray:
     return _per_map(x, _wle_plane_kernel(), np.ascontiguousarray(WLE_KERNEL))
 
 
-_WLE_PLANE = None
-
-
+@lru_cache(maxsize=None)
 def _wle_plane_kernel():
     """The compiled one-map WLE (numba; compiled on first use, cached on disk)."""
-    global _WLE_PLANE
-    if _WLE_PLANE is None:
-        from numba import njit
+    from numba import njit
 
-        @njit(cache=True, nogil=True)
-        def reflect(i, n):  # pragma: no cover
-            # index into a map of length n after a 1-sample 'reflect' pad (edge not repeated)
-            if n == 1:
-                return 0
-            if i < 0:
-                return -i
-            if i >= n:
-                return 2 * n - 2 - i
-            return i
+    @njit(cache=True, nogil=True)
+    def reflect(i, n):  # pragma: no cover
+        # index into a map of length n after a 1-sample 'reflect' pad (edge not repeated)
+        if n == 1:
+            return 0
+        if i < 0:
+            return -i
+        if i >= n:
+            return 2 * n - 2 - i
+        return i
 
-        @njit(cache=True, nogil=True)
-        def plane(x, kernel, out):  # pragma: no cover
-            rows, cols = x.shape
-            for y in range(rows):
-                for xx in range(cols):
-                    acc = 0.0
-                    for j in range(3):           # Octave dconv2i: kernel columns, then rows
-                        cc = reflect(xx + 1 - j, cols)
-                        for i in range(3):
-                            v = x[reflect(y + 1 - i, rows), cc]
-                            acc += kernel[i, j] * (v * v)
-                    out[y, xx] = acc
-            return out
+    @njit(cache=True, nogil=True)
+    def plane(x, kernel, out):  # pragma: no cover
+        rows, cols = x.shape
+        for y in range(rows):
+            for xx in range(cols):
+                acc = 0.0
+                for j in range(3):           # Octave dconv2i: kernel columns, then rows
+                    cc = reflect(xx + 1 - j, cols)
+                    for i in range(3):
+                        v = x[reflect(y + 1 - i, rows), cc]
+                        acc += kernel[i, j] * (v * v)
+                out[y, xx] = acc
+        return out
 
-        _WLE_PLANE = plane
-    return _WLE_PLANE
+    return plane
 
 
 def wle_insml_rule(x1: np.ndarray, x2: np.ndarray, smoothing: str) -> np.ndarray:

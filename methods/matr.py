@@ -35,8 +35,14 @@ What is reproduced, exactly:
   FLOPs, 2·2·16 per token, are below 0.2 % of the total).
 * **Inference speed** (issue 23): without autograd, the three blocks run on chunks of
   :data:`CHUNK_TOKENS` tokens in place (tokens never interact), so the thin K = 16 projections,
-  LayerNorms and GELU work in cache: same numbers (max |Δ| 0 on a 256² forward), about half the
-  CPU time (0.33 → 0.17 s on one thread, loaded machine).
+  LayerNorms and GELU work in cache (session 4: 0.33 → 0.17 s on one thread, bit-identical).
+  Session 6, for one sample (``MATRNet._infer``): channels-last maps (oneDNN's 16→16 conv ~3× faster
+  than NCHW), BatchNorm folded into the gated kernels plus a bias, ReLU in place; the token blocks on
+  bands of rows gathered **feature-major** (16 × tokens: LayerNorm statistics become column means,
+  projections ``W @ t``, LayerNorm γ/β and the biases folded into the weights and per-row constants;
+  the full q, k, v projection still computed, so the counted FLOPs are unchanged), the bands shared
+  out to single-threaded workers when torch has several threads.  Float32 round-off only (max |Δ|
+  ≤ 4e-7 at 256², pinned ≤ 1e-5 in ``tests/methods/test_matr.py``); one thread ×1.45–1.55.
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
@@ -117,6 +123,14 @@ def build_matr_network() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             b, c, h, w = x.shape
             k = self.k
+            kernels = self.kernels(x)
+            out = F.conv2d(x.reshape(1, b * c, h, w), kernels, padding=k // 2, groups=b)
+            return out.reshape(b, self.cout, h, w)
+
+        def kernels(self, x: torch.Tensor) -> torch.Tensor:
+            """The per-sample gated kernels ``sigmoid(in + out) ⊙ W`` as a (b·cout)×cin×k×k tensor."""
+            b, c, h, w = x.shape
+            k = self.k
             ctx = self.ce(F.adaptive_avg_pool2d(x, k).reshape(b, c, k * k))  # (b, c, lat)
             gate_in = self.gd(F.relu(self.ce_bn(ctx)))  # (b, c, k*k)
             groups = c // self.g
@@ -124,9 +138,7 @@ def build_matr_network() -> Any:
             t = self.ci(t).transpose(2, 3).reshape(b, self.cout, -1)  # (b, cout, lat)
             gate_out = self.gd2(F.relu(self.ci_bn(t)))  # (b, cout, k*k)
             gate = torch.sigmoid(gate_in.reshape(b, 1, c, k, k) + gate_out.reshape(b, self.cout, 1, k, k))
-            kernels = (gate * self.weight.unsqueeze(0)).reshape(b * self.cout, c, k, k)
-            out = F.conv2d(x.reshape(1, b * c, h, w), kernels, padding=k // 2, groups=b)
-            return out.reshape(b, self.cout, h, w)
+            return (gate * self.weight.unsqueeze(0)).reshape(b * self.cout, c, k, k)
 
     class Basic3x3(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -136,6 +148,15 @@ def build_matr_network() -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.relu(self.bn1(self.conv1(x)))
+
+        def infer(self, x: torch.Tensor) -> torch.Tensor:
+            """Inference on one channels-last sample: BatchNorm folded into the gated kernels and a bias
+            (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place."""
+            bn = self.bn1
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            kernels = self.conv1.kernels(x) * scale[:, None, None, None]
+            out = F.conv2d(x, kernels, bn.bias - bn.running_mean * scale, padding=self.conv1.k // 2)
+            return out.relu_()
 
     class Basic1x1(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -190,6 +211,32 @@ def build_matr_network() -> Any:
             tokens = tokens + self.mlp(self.norm2(tokens))
             return tokens.reshape(b, c, h, w)
 
+        def folded(self) -> tuple[torch.Tensor, ...]:
+            """The block's weights for :meth:`update_features_`: LayerNorm γ folded into the following
+            projections' columns, β and the biases into per-row constants (float32 round-off only)."""
+            d = self.attn.dim
+            wqkv = self.attn.qkv.weight * self.norm1.weight  # (3d, d)·diag(γ₁)
+            v_bias = self.attn.qkv.weight[2 * d:] @ self.norm1.bias + self.attn.qkv.bias[2 * d:]
+            c1 = self.attn.proj.weight @ v_bias + self.attn.proj.bias  # proj(v)'s constant part
+            w1 = self.mlp.fc1.weight * self.norm2.weight
+            c2 = self.mlp.fc1.weight @ self.norm2.bias + self.mlp.fc1.bias
+            return (wqkv.contiguous(), self.attn.proj.weight, c1[:, None].clone(), w1.contiguous(),
+                    c2[:, None].clone(), self.mlp.fc2.weight, self.mlp.fc2.bias[:, None].clone())
+
+        @staticmethod
+        def update_features_(t: torch.Tensor, folded: tuple[torch.Tensor, ...], eps: float) -> None:
+            """Inference on feature-major tokens ``t`` (d × n: one column per token), in place.
+
+            The same block as :meth:`forward` with every per-token operation vectorised across tokens:
+            the LayerNorm statistics are column means over d rows, the projections are ``W @ t``
+            (the full q, k, v projection is still computed, as in the official cost).
+            """
+            wqkv, wp, c1, w1, c2, w2, b2 = folded
+            d = t.shape[0]
+            t.addmm_(wp, torch.mm(wqkv, _normalised(t, eps))[2 * d:]).add_(c1)
+            h = torch.mm(w1, _normalised(t, eps)).add_(c2)
+            t.addmm_(w2, torch.ops.aten.gelu_(h)).add_(b2)
+
         def update_(self, tokens: torch.Tensor) -> None:
             """Inference: the block on (tokens, C) in place (same operations as :meth:`forward`, GELU in place)."""
             tokens.add_(self.attn(self.norm1(tokens)))
@@ -215,6 +262,38 @@ def build_matr_network() -> Any:
                     blk.update_(chunk)
             return tokens.reshape(b, c, h, w)
 
+        def infer_channels_last_(self, x: torch.Tensor) -> torch.Tensor:
+            """Inference in place on a channels-last 1×C×H×W map with ``W % C == 0`` (C = the token size).
+
+            Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
+            memory, the official quirk); its values sit in the channels-last memory at
+            ``[y, C·s + k, c]``.  Bands of rows (≈ :data:`CHUNK_TOKENS` tokens) are gathered into a
+            feature-major C × tokens block, sent through the blocks and scattered back.
+            """
+            _, c, h, w = x.shape
+            folded = [blk.folded() for blk in self.blocks]
+            eps = self.blocks[0].norm1.eps
+            mem = x.permute(0, 2, 3, 1)[0]  # (H, W, C), contiguous
+            rows = max(1, CHUNK_TOKENS // w)
+
+            def band(y0: int) -> None:
+                grid = mem[y0:y0 + rows]
+                r = grid.shape[0]
+                grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
+                t = x.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
+                t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))
+                for blk, f in zip(self.blocks, folded):
+                    blk.update_features_(t, f, eps)
+                grid.copy_(t.view(c, r, w // c, c).permute(1, 2, 0, 3))
+
+            # bands are independent and write disjoint rows: with N torch threads, N single-threaded
+            # workers take whole bands (as SwinFusion's chunks; in order on one thread or under a FLOP counter)
+            from ._swin_blocks import _chunk_workers, _run_spans
+
+            with _chunk_workers():
+                _run_spans(band, list(range(0, h, rows)))
+            return x
+
     class PatchEmbed(nn.Module):
         """Holds the checkpoint's unused ``patch_embed.norm`` (never called in the forward pass)."""
 
@@ -235,6 +314,8 @@ def build_matr_network() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if x.shape[-1] != x.shape[-2]:
                 raise ValueError(f"MATR needs square inputs, got {tuple(x.shape[-2:])}")
+            if not torch.is_grad_enabled() and x.shape[0] == 1:
+                return self._infer(x)
             x0 = self.convInput(x)
             conv, trans = self.conv, self.basicLayer
             b1 = conv(trans(conv(x0)))
@@ -242,7 +323,31 @@ def build_matr_network() -> Any:
             b3 = conv(trans(conv(conv(conv(x0)))))
             return self.convolutional_out(b1 + b2 + b3)
 
+        def _infer(self, x: torch.Tensor) -> torch.Tensor:
+            """Inference on one sample: the same graph (recomputations included) on channels-last maps."""
+            x0 = self.convInput.infer(x.contiguous(memory_format=torch.channels_last))
+            conv = self.conv.infer
+            c = x0.shape[1]
+            if x0.shape[-1] % c == 0:
+                trans = self.basicLayer.infer_channels_last_  # each input is a fresh map: safe in place
+            else:  # tokens straddle rows: the NCHW token path, then back to channels-last
+                def trans(t: torch.Tensor) -> torch.Tensor:
+                    return self.basicLayer(t.contiguous()).contiguous(memory_format=torch.channels_last)
+            b1 = conv(trans(conv(x0)))
+            b2 = conv(trans(conv(conv(x0))))
+            b3 = conv(trans(conv(conv(conv(x0)))))
+            return self.convolutional_out(b1.add_(b2).add_(b3))
+
     return MATRNet()
+
+
+def _normalised(t: Any, eps: float) -> Any:
+    """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics)."""
+    import torch
+
+    centred = t - t.mean(0)
+    var = (centred * centred).mean(0)
+    return centred.mul_(torch.rsqrt(var.add_(eps)))
 
 
 def load_matr_network(path: str | None = None) -> Any:

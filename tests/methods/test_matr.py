@@ -84,3 +84,55 @@ def test_fidelity_official_colour_results(weights_home, official_dir, task, func
     psnr, mad, exact, within1 = PINNED[task]
     print(task, agr)
     assert agr.psnr >= psnr and agr.mad <= mad and agr.exact >= exact and agr.within1 >= within1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_inference_path_equals_the_graph_to_round_off(threads):
+    """The inference path (channels-last convs with BatchNorm folded into the gated kernels, feature-major
+    token bands, band workers on 2 threads) equals the official-order graph (the autograd path) to float32
+    round-off, whether the tokens are row segments (W % 16 == 0) or straddle rows (93×93), and keeps the
+    counted FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fusionbench.profile import count_flops
+
+    torch.manual_seed(0)
+    net = matr_module.build_matr_network()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    for name, buf in net.named_buffers():
+        if "running_var" in name:
+            buf.uniform_(0.5, 2.0)
+        elif "running_mean" in name:
+            buf.normal_(std=0.1)
+    net.eval()
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for size in (64, 93):
+            x = torch.rand(1, 2, size, size)
+            ref = net(x).detach()  # grad enabled: the official graph, no inference shortcuts
+            with torch.inference_mode():
+                fast = net(x)
+            assert fast.shape == ref.shape
+            assert (fast - ref).abs().max().item() <= 1e-5
+        x = torch.rand(1, 2, 64, 64)
+        with FlopCounterMode(display=False) as graph_count:
+            net(x)  # grad enabled: the graph
+        assert count_flops(net, x) == graph_count.get_total_flops()
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_inference_path_on_a_harvard_pair(weights_home, official_dir):
+    """With the official weights on a real 256² pair: the fast path and the graph differ by round-off only."""
+    base = official_dir / "matr" / "inputs" / "PET-MRI"
+    a = load_image(base / "MRI.bmp").astype(np.float32) / 255.0
+    pet = load_image(base / "PET.bmp").astype(np.float32) / 255.0
+    b = pet @ np.array([0.299, 0.587, 0.114], np.float32) if pet.ndim == 3 else pet
+    net = fusionbench.create_method("matr").instance.network
+    x = torch.from_numpy(np.stack([b, a]))[None]
+    ref = net(x).detach()
+    with torch.inference_mode():
+        fast = net(x)
+    assert (fast - ref).abs().max().item() <= 1e-5

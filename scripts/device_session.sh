@@ -33,6 +33,8 @@
 #                 PERF_FLAGS="--cuda-graph --channels-last" as the first call's probe chose)
 #   MIN_REST_S    skip step 3 when less time than this is left (default 90)
 #   T4_PRESETS    the Table 4 presets of step 3 (default the eight other than mopa)
+#   T4_SEEDS      their seeds (default 0); several, e.g. 0,1,2, train together in one process per preset
+#                 (fusionbench train --seeds; the probe's seeds3 variants measure what that gains)
 #   SWIN_JOBS     the SwinFusion jobs of step 3 (default "swinfusion swinfusion.ct")
 #   EXTRA         options added to every training job and to the probe (e.g. a tiny schedule for the CPU
 #                 smoke test, tests/train/test_session.py)
@@ -66,6 +68,7 @@ RUNS_FROM="${RUNS_FROM-device_runs}"
 MIN_REST_S="${MIN_REST_S:-90}"
 T4_PRESETS="${T4_PRESETS-mask_only attention_only contrast_only decouple_only \
 no_mask no_attention no_contrast no_decouple}"
+T4_SEEDS="${T4_SEEDS:-0}"
 SWIN_JOBS="${SWIN_JOBS-swinfusion swinfusion.ct}"
 EXTRA="${EXTRA:-}"
 STARTUP_S=25                                 # a job's start-up (imports, pack, CUDA) before its clock starts
@@ -109,11 +112,19 @@ train() {  # OUT-dir PACK PARALLEL TRAIN_ARGS JOB-LINES...: scripts/device_train
   local line label
   mkdir -p "$out/runs"
   for line in "$@"; do   # continue these jobs' runs only (RUNS_FROM/LABEL, LABEL as device_train.sh makes it)
-    label="${line%% *}"
+    local name="${line%% *}" labels=() s
+    label="$name"
     [[ "$line" =~ --seed\ ([1-9][0-9]*) ]] && label="$label.seed${BASH_REMATCH[1]}"
-    if [ -n "${RUNS_FROM:-}" ] && [ -f "$RUNS_FROM/$label/checkpoint.pt" ]; then
-      cp -r "$RUNS_FROM/$label" "$out/runs/" && say "continuing $label from $RUNS_FROM/$label"
+    labels=("$label")
+    if [[ "$line" =~ --seeds\ ([0-9,]+) ]]; then   # several seeds in one process: one run folder each
+      labels=()
+      for s in ${BASH_REMATCH[1]//,/ }; do if [ "$s" = 0 ]; then labels+=("$name"); else labels+=("$name.seed$s"); fi; done
     fi
+    for label in "${labels[@]}"; do
+      if [ -n "${RUNS_FROM:-}" ] && [ -f "$RUNS_FROM/$label/checkpoint.pt" ]; then
+        cp -r "$RUNS_FROM/$label" "$out/runs/" && say "continuing $label from $RUNS_FROM/$label"
+      fi
+    done
   done
   printf '%s\n' "$@" | OUT="$out" PACK="$pack" PARALLEL="$parallel" TRAIN_ARGS="$args $EXTRA" RUNS_FROM= \
     "$ROOT/scripts/device_train.sh" - 2>>"$out/device_train.log"
@@ -175,7 +186,9 @@ m=$(minutes $((rest - STARTUP_S - 10)))
 say "others: --precision $prec --max-minutes $m (SwinFusion: ${SWIN_JOBS:-none}; Table 4, seed 0, '$FLAGS':" \
     "${T4_PRESETS:-none})"
 t4=(); swin=(); step3=()
-for preset in $T4_PRESETS; do t4+=("mopa.$preset --seed 0"); done
+for preset in $T4_PRESETS; do
+  if [[ "$T4_SEEDS" == *,* ]]; then t4+=("mopa.$preset --seeds $T4_SEEDS"); else t4+=("mopa.$preset --seed $T4_SEEDS"); fi
+done
 for job in $SWIN_JOBS; do swin+=("$job"); done
 if [ "${#swin[@]}" -gt 0 ]; then
   train "$WORK/issue20" "$PACK_SWIN" "${#swin[@]}" "--precision $prec --max-minutes $m --checkpoint-minutes 1" \
@@ -183,7 +196,9 @@ if [ "${#swin[@]}" -gt 0 ]; then
   step3+=($!)
 fi
 if [ "${#t4[@]}" -gt 0 ]; then
-  train "$WORK/issue19" "$PACK_MOPA" "${#t4[@]}" "--precision $prec $FLAGS --max-minutes $m --checkpoint-minutes 1" \
+  t4_flags="$FLAGS"   # seeds trained together take no --channels-last (fusionbench/train/seeds.py)
+  [[ "$T4_SEEDS" == *,* ]] && t4_flags="${t4_flags//--channels-last/}"
+  train "$WORK/issue19" "$PACK_MOPA" "${#t4[@]}" "--precision $prec $t4_flags --max-minutes $m --checkpoint-minutes 1" \
     "${t4[@]}" &
   step3+=($!)
 fi

@@ -11,7 +11,9 @@
 #
 # Each job runs `python -m fusionbench.train NAME --device $DEVICE --pack $PACK --out $OUT/runs/LABEL
 # --resume --export $OUT/weights --no-progress [options]`, LABEL being NAME plus `.seedN` when the line
-# has `--seed N` (N > 0).  Up to $PARALLEL jobs run at the same time (small models leave a GPU mostly
+# has `--seed N` (N > 0).  A line with `--seeds 0,1,2` trains those seeds together in one process
+# (fusionbench/train/seeds.py) into $OUT/runs/NAME, NAME.seed1, NAME.seed2 (its log: logs/NAME.seeds0-1-2.log).
+# Up to $PARALLEL jobs run at the same time (small models leave a GPU mostly
 # idle, so several processes share it).  Blank lines and lines starting with # are skipped.
 #
 # Environment (all optional):
@@ -131,33 +133,41 @@ fi
 # ---------------------------------------------------------------- the jobs
 if [ "$JOBS_FILE" = - ]; then mapfile -t LINES; else mapfile -t LINES <"$JOBS_FILE"; fi
 read -r -a EXTRA <<<"${TRAIN_ARGS:-}"
-pids=(); labels=()
+pids=(); labels=(); job_runs=()
 t_jobs=$(date +%s.%N)
 for line in "${LINES[@]}"; do
   line="${line%%#*}"; read -r -a words <<<"$line"
   [ "${#words[@]}" -eq 0 ] && continue
-  name="${words[0]}"; label="$name"
+  name="${words[0]}"; label="$name"; seeds=""
   for ((k = 1; k < ${#words[@]}; k++)); do
     if [ "${words[$k]}" = --seed ] && [ "${words[$((k + 1))]:-0}" != 0 ]; then label="$name.seed${words[$((k + 1))]}"; fi
+    if [ "${words[$k]}" = --seeds ]; then seeds="${words[$((k + 1))]:-}"; fi
   done
+  if [ -n "$seeds" ]; then  # several seeds in one process: --out is the parent of their run folders
+    label="$name.seeds${seeds//,/-}"; out_arg="$OUT/runs"; runs=""
+    for s in ${seeds//,/ }; do if [ "$s" = 0 ]; then runs+=" $name"; else runs+=" $name.seed$s"; fi; done
+  else
+    out_arg="$OUT/runs/$label"; runs="$label"
+  fi
   while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n; done
   log "start $label"
   # run from $OUT, not the checkout: ./fusionbench must not shadow the installed (or shimmed) package
-  (cd "$OUT" && exec "$PYTHON" -m fusionbench.train "$name" --device "$DEVICE" --pack "$PACK" --out "$OUT/runs/$label" --resume \
+  (cd "$OUT" && exec "$PYTHON" -m fusionbench.train "$name" --device "$DEVICE" --pack "$PACK" --out "$out_arg" --resume \
     --export "$OUT/weights" --no-progress "${words[@]:1}" ${EXTRA[@]+"${EXTRA[@]}"}) >"$OUT/logs/$label.log" 2>&1 &
-  pids+=($!); labels+=("$label")
+  pids+=($!); labels+=("$label"); job_runs+=("$runs")
 done
 status=0
 for i in "${!pids[@]}"; do
   if wait "${pids[$i]}"; then log "done ${labels[$i]}"; else log "FAILED ${labels[$i]} (logs/${labels[$i]}.log)"; status=1; fi
 done
+read -r -a run_labels <<<"${job_runs[*]:-}"   # one run folder per seed (a --seeds line trains several)
 
 # ---------------------------------------------------------------- summary and throughput
 wall=$(awk -v a="$t_jobs" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-if [ "${#labels[@]}" -gt 0 ]; then
+if [ "${#run_labels[@]}" -gt 0 ]; then
   # stdlib only: runs as a file, whatever made fusionbench importable
   "$PYTHON" "$ROOT/fusionbench/train/throughput.py" "$OUT" --parallel "$PARALLEL" --wall-seconds "$wall" \
-    "${labels[@]}" 2>"$OUT/logs/throughput.log" || log "throughput summary failed (logs/throughput.log)"
+    "${run_labels[@]}" 2>"$OUT/logs/throughput.log" || log "throughput summary failed (logs/throughput.log)"
   cat "$OUT/summary.csv" >&2
   log "throughput: $(cat "$OUT/throughput.json" 2>/dev/null | tr -d '\n ' )"
 fi

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=None)
     parser.add_argument("--max-patches", type=int, default=None, help="train on a seeded random subset of patches")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                        help="train these seeds together in one process (vmap over the stacked models; "
+                             "--out is then the parent of one run folder per seed, default train_runs)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda[:N]")
     parser.add_argument("--precision", default=None, choices=("fp32", "tf32", "bf16"),
@@ -190,29 +193,73 @@ def run(args: argparse.Namespace) -> int:
 
     t_start = time.time()
     spec, params, name, config = resolve(args)
+    seeds = parse_seeds(args.seeds)
+    if seeds is not None and args.seed is not None:
+        raise SystemExit(f"fusionbench train {args.method}: give --seed or --seeds, not both")
     out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
     pairs, data = training_pairs(args, spec, params, name)
     print(f"training {name}: {len(pairs)} pairs, params {params}", file=sys.stderr)
     images = prepare_pairs(pairs, spec.prepare)
+    if seeds is not None:
+        parent = Path(args.out) if args.out else Path("train_runs")
+        return _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, images, t_start)
     patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
     print(f"{len(patches)} patches of {config.patch_size}² (stride {config.stride}); {config}", file=sys.stderr)
     result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
                    resume=args.resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
                    title=name)
-    record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=time.time() - t_start,
-                        data=data)
+    _finish(args, spec, params, name, config, result, pairs, data, time.time() - t_start)
+    return 0
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds 0,1,2`` as a list of ints (``None`` when not given); a clear ``SystemExit`` when malformed."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"fusionbench train: --seeds takes comma-separated integers, not {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise SystemExit(f"fusionbench train: --seeds needs distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config: Any, result: Any, pairs: list,
+            data: dict, wall_s: float) -> None:
+    """Write a run's provenance, report it, and export its weights when finished and asked to."""
+    record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=wall_s, data=data)
+    out = result.out_dir
     (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    print(f"{name}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
+    print(f"{name} seed {config.seed}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
           f"{result.patches_per_s:.1f} patches/s, final {result.final_terms}", file=sys.stderr)
     if not result.finished:
         print(f"stopped early; continue with --resume --out {out}", file=sys.stderr)
-        return 0
+        return
     if args.export:
         dest_dir, stem = Path(args.export), weights_stem(spec.weights_name(params), config.seed)
         dest = (spec.export or (lambda final, d, n, p: export_weights(final, d, n)))(
             result.final_path, dest_dir, stem, params)
         (dest_dir / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"exported {dest}", file=sys.stderr)
+
+
+def _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, images, t_start) -> int:
+    """``--seeds``: one process trains every seed (:func:`fusionbench.train.seeds.train_seeds`)."""
+    from dataclasses import replace
+
+    from .seeds import train_seeds
+    from .spec import seed_variant
+
+    configs = [replace(config, seed=s) for s in seeds]
+    dirs = [parent / seed_variant(name, s) for s in seeds]
+    print(f"seeds {seeds} together into {', '.join(map(str, dirs))}; {config}", file=sys.stderr)
+    results = train_seeds(lambda: spec.build_model(params), spec.loss_for(params), images, configs, dirs,
+                          resume=args.resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                          title=name)
+    wall = time.time() - t_start
+    for c, result in zip(configs, results):
+        _finish(args, spec, params, name, c, result, pairs, data, wall)
     return 0
 
 

@@ -80,18 +80,21 @@ class CudaGraphStep:
 
     ``body(batch) -> terms`` is one step without ``zero_grad``: forward, loss,
     ``backward()``, ``optimiser.step()``; it returns the loss terms (0-d
-    tensors).  ``batch_size`` is the full batch size; ``__call__(batch, step)``
+    tensors).  ``batch_size`` is the full batch size, counted along
+    ``batch_dim`` (1 for the K×B×C×h×w batches of seeds trained together,
+    :mod:`fusionbench.train.seeds`); ``__call__(batch, step)``
     runs one step and returns its terms.  :attr:`status` says what happened
     (``"pending"``, ``"captured at step N"``, ``"off from step N: why"``), for
     the provenance; :attr:`replays` counts graph steps.
     """
 
     def __init__(self, body: Callable[[Any], dict[str, Any]], optimiser: Any, batch_size: int, *,
-                 warmup: int = WARMUP_STEPS, backend: Any = None) -> None:
+                 warmup: int = WARMUP_STEPS, backend: Any = None, batch_dim: int = 0) -> None:
         import torch
 
         self.torch = torch
         self.body, self.optimiser, self.batch_size, self.warmup = body, optimiser, batch_size, warmup
+        self.batch_dim = batch_dim
         self.backend = backend if backend is not None else CudaBackend()
         self.graph: Any = None
         self.static_batch: Any = None
@@ -114,7 +117,7 @@ class CudaGraphStep:
     def __call__(self, batch: Any, step: int) -> dict[str, Any]:
         """Run training step number ``step`` (1-based, for the status) on ``batch``; return its loss terms."""
         torch = self.torch
-        if not self.active or batch.shape[0] != self.batch_size:
+        if not self.active or batch.shape[self.batch_dim] != self.batch_size:
             return self._eager(batch)
         if self.graph is not None:
             self.static_batch.copy_(batch)

@@ -161,6 +161,29 @@ def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float]) -> tuple[d
     return acc, last
 
 
+def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerprint: str) -> dict[str, Any]:
+    """The checkpoint at ``ckpt_path``, if ``config`` may continue it; else ``ValueError`` saying why.
+
+    Only the fields of :attr:`TrainConfig.RESUMABLE_CHANGES` may differ, and the
+    training data (patch count, fingerprint of the prepared images) must be the same.
+    """
+    import torch
+
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    defaults = TrainConfig().to_dict()
+    saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
+             if k not in TrainConfig.RESUMABLE_CHANGES}
+    now = {k: v for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE_CHANGES}
+    if saved != now:
+        diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
+        raise ValueError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
+    data = ckpt.get("data", {"patches": n_patches, "fingerprint": fingerprint})
+    if data != {"patches": n_patches, "fingerprint": fingerprint}:
+        raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
+                         f"{ {'patches': n_patches, 'fingerprint': fingerprint} })")
+    return ckpt
+
+
 def make_optimiser(model: Any, lr: float, *, capturable: bool = False) -> Any:
     """Adam over ``model``'s parameters; ``capturable=True`` (its step count on the device) for a CUDA graph.
 
@@ -360,18 +383,7 @@ def _train(
     acc: dict[str, float] = {}  # loss terms summed since the last log row
     n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        defaults = TrainConfig().to_dict()
-        saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
-                 if k not in TrainConfig.RESUMABLE_CHANGES}
-        now = {k: v for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE_CHANGES}
-        if saved != now:
-            diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
-            raise ValueError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
-        data = ckpt.get("data", {"patches": len(patches), "fingerprint": fingerprint})
-        if data != {"patches": len(patches), "fingerprint": fingerprint}:
-            raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
-                             f"{ {'patches': len(patches), 'fingerprint': fingerprint} })")
+        ckpt = load_resumable(ckpt_path, config, len(patches), fingerprint)
         model.load_state_dict(ckpt["model"])
         load_optimiser_state(optimiser, ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])

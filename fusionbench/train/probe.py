@@ -4,7 +4,11 @@
         --steps 60 --variants plain,channels_last,graph,graph+channels_last --out probe.json
 
 Each variant is a ``+``-joined set of options (:data:`OPTIONS`: ``channels_last``,
-``benchmark``, ``graph``; ``plain`` is none of them).  For each, the probe
+``benchmark``, ``graph``; ``plain`` is none of them), optionally with ``seedsK``
+(e.g. ``graph+seeds3``): K seeds trained together in one process
+(:mod:`fusionbench.train.seeds`), recorded with ``models`` = K and
+``model_steps_per_s`` = K × steps/s (what issue 19's 27 models need), and never
+chosen as the flags of a single run.  For each, the probe
 trains the method's model from its seed for ``--steps`` steps with the real
 loop (:func:`fusionbench.train.loop.train`) into a throwaway folder that is
 deleted afterwards (no run folder is touched), catches any failure, and
@@ -55,13 +59,24 @@ OPTIONS = {"channels_last": ("channels_last", "--channels-last"),
            "benchmark": ("cudnn_benchmark", "--cudnn-benchmark"),
            "graph": ("cuda_graph", "--cuda-graph")}
 #: the most promising first (a --max-seconds budget skips the last): plain is the reference of the loss check
-DEFAULT_VARIANTS = ("plain,graph,graph+channels_last,channels_last,graph+benchmark,graph+channels_last+benchmark,"
-                    "benchmark,channels_last+benchmark")
+DEFAULT_VARIANTS = ("plain,graph,graph+channels_last,graph+seeds3,channels_last,graph+benchmark,"
+                    "graph+channels_last+benchmark,seeds3,benchmark,channels_last+benchmark")
+
+
+def variant_seeds(variant: str) -> int:
+    """K of a ``seedsK`` word in ``variant`` (1 when there is none)."""
+    words = [w for w in variant.strip().split("+") if w.startswith("seeds")]
+    if not words:
+        return 1
+    if len(words) > 1 or not words[0][5:].isdigit() or int(words[0][5:]) < 1:
+        raise ValueError(f"bad seeds word in {variant!r}: use one seedsK with K >= 1, e.g. graph+seeds3")
+    return int(words[0][5:])
 
 
 def parse_variant(variant: str) -> dict[str, bool]:
     """TrainConfig overrides of a variant name, e.g. ``graph+channels_last`` (``plain``: all options off)."""
-    words = [w for w in variant.strip().split("+") if w and w != "plain"]
+    words = [w for w in variant.strip().split("+") if w and w != "plain" and not w.startswith("seeds")]
+    variant_seeds(variant)
     unknown = [w for w in words if w not in OPTIONS]
     if unknown:
         raise ValueError(f"unknown probe option(s) {unknown} in {variant!r}; known: plain, {', '.join(OPTIONS)}")
@@ -89,18 +104,28 @@ def probe_variant(build_model: Any, loss_fn: Any, patches: Any, config: Any, var
     log_every = 10 if steps >= 40 else max(1, steps // 4)
     cfg = dataclasses.replace(config, **parse_variant(variant), stop_after_steps=steps, stop_after_seconds=None,
                               checkpoint_every_s=1e9, log_every=log_every, progress=False)
+    k = variant_seeds(variant)
     record: dict[str, Any] = {"variant": variant, "flags": variant_flags(variant), "ok": False, "steps": 0,
                               "steps_per_s": math.nan, "final_loss": math.nan, "rel_loss_diff": math.nan,
-                              "perf": {}, "host_syncs": None, "error": "", "seconds": 0.0}
+                              "perf": {}, "host_syncs": None, "error": "", "seconds": 0.0, "models": k,
+                              "model_steps_per_s": math.nan}
     tmp = Path(tempfile.mkdtemp(prefix="fb_probe_"))
     t0 = time.monotonic()
     try:
-        result = train(build_model, loss_fn, patches, cfg, tmp / "run", count_syncs=True)
+        if k > 1:  # seed 0 is plain's seed: its loss is compared with plain's like any variant's
+            from .seeds import train_seeds
+
+            configs = [dataclasses.replace(cfg, seed=cfg.seed + i) for i in range(k)]
+            result = train_seeds(build_model, loss_fn, patches.images, configs,
+                                 [tmp / ("run" if i == 0 else f"run{i}") for i in range(k)])[0]
+        else:
+            result = train(build_model, loss_fn, patches, cfg, tmp / "run", count_syncs=True)
         record["host_syncs"] = result.perf.get("host_syncs_in_steps")
         record.update(steps=result.steps, perf=result.perf, final_loss=float(result.final_terms.get("total", math.nan)),
                       steps_per_s=_rate(tmp / "run" / "log.csv", cfg.batch_size))
         if math.isnan(record["steps_per_s"]):
             record["steps_per_s"] = result.steady_steps_per_s
+        record["model_steps_per_s"] = k * record["steps_per_s"]
         record["ok"] = True
     except Exception as exc:  # noqa: BLE001 - a failing variant is a result, not the end of the probe
         record["error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
@@ -133,7 +158,8 @@ def choose(records: list[dict], tolerance: float = 0.05) -> dict | None:
         graph_ok = not parse_variant(r["variant"])["cuda_graph"] or r["perf"].get("cuda_graph_steps", 0) > 0
         loss_ok = plain is None or (not math.isnan(r["rel_loss_diff"]) and r["rel_loss_diff"] <= tolerance)
         r["acceptable"] = bool(r["ok"] and math.isfinite(r["steps_per_s"]) and graph_ok and loss_ok)
-    good = [r for r in records if r["acceptable"]]
+    # K seeds together are measured for issue 19's plan; their flags cannot continue a single run
+    good = [r for r in records if r["acceptable"] and variant_seeds(r["variant"]) == 1]
     return max(good, key=lambda r: r["steps_per_s"]) if good else None
 
 
@@ -146,8 +172,8 @@ def write_results(records: list[dict], best: dict | None, head: dict, out: Path)
         summary = {"variant": best["variant"], "flags": best["flags"], "steps_per_s": best["steps_per_s"],
                    "speedup_vs_plain": (best["steps_per_s"] / plain["steps_per_s"]) if plain else None}
     out.write_text(json.dumps({**head, "variants": records, "best": summary}, indent=2, default=str) + "\n")
-    cols = ["variant", "flags", "ok", "acceptable", "steps", "steps_per_s", "final_loss", "rel_loss_diff",
-            "cuda_graph_status", "host_syncs", "seconds", "error"]
+    cols = ["variant", "flags", "ok", "acceptable", "steps", "steps_per_s", "models", "model_steps_per_s",
+            "final_loss", "rel_loss_diff", "cuda_graph_status", "host_syncs", "seconds", "error"]
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
@@ -186,12 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_seconds is not None and time.monotonic() - t0 > args.max_seconds:
             records.append({"variant": variant, "flags": variant_flags(variant), "ok": False, "steps": 0,
                             "steps_per_s": math.nan, "final_loss": math.nan, "rel_loss_diff": math.nan, "perf": {},
-                            "error": f"skipped: {args.max_seconds:g} s budget spent", "seconds": 0.0})
+                            "error": f"skipped: {args.max_seconds:g} s budget spent", "seconds": 0.0,
+                            "models": variant_seeds(variant), "model_steps_per_s": math.nan})
         else:
             records.append(probe_variant(lambda: spec.build_model(params), loss_fn, patches, config, variant,
                                          args.steps))
         r = records[-1]
-        print(f"probe {variant}: {r['steps_per_s']:.2f} steps/s, loss {r['final_loss']:.4g}, "
+        print(f"probe {variant}: {r['steps_per_s']:.2f} steps/s ({r['model_steps_per_s']:.2f} model steps/s), loss {r['final_loss']:.4g}, "
               f"{r['perf'].get('cuda_graph_status', '')} {r['error']} ({r['seconds']:.1f} s)", file=sys.stderr)
     best = choose(records, args.loss_tolerance)
     import torch

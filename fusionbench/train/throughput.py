@@ -5,11 +5,12 @@
 
 * ``OUT/summary.csv``: one row per job (steps, finished, steps/s, final loss, this call's steps and its
   steady-state wall rate);
-* ``OUT/throughput.json`` and ``OUT/throughput.csv``: how many models ran at once (``parallel`` =
-  min(P, jobs)), the per-model steady-state rate (median and min over jobs, steps/s of wall time after
+* ``OUT/throughput.json`` and ``OUT/throughput.csv``: how many processes ran at once (``parallel`` =
+  min(P, processes); a ``--seeds`` job is one process training several models, each its own row, so
+  ``jobs`` counts models and ``processes`` the processes), the per-model steady-state rate (median and min over jobs, steps/s of wall time after
   each call's first :data:`fusionbench.train.loop.WARMUP_STEPS` steps), the aggregate rate (all jobs'
   steps of this call / the batch's wall seconds W, start-up included), the steady aggregate (the sum of
-  the per-model steady rates; only when every job ran at once, jobs ≤ P), and the time the remaining
+  the per-model steady rates; only when every process ran at once, processes ≤ P), and the time the remaining
   steps of the jobs need at the aggregate rate.
 
 ``--sweep DIR ...``: the probe folders of ``scripts/device_throughput.sh`` (one ``throughput.json``
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 SUMMARY_COLUMNS = ("label", "steps_done", "steps", "finished", "steps_per_s", "train_seconds", "final_total", "device",
-                   "call_steps", "call_loop_seconds", "steady_steps_per_s", "parallel")
+                   "call_steps", "call_loop_seconds", "steady_steps_per_s", "parallel", "together")
 
 
 def job_rows(out: Path, labels: list[str], parallel: int) -> list[dict[str, Any]]:
@@ -49,7 +50,9 @@ def job_rows(out: Path, labels: list[str], parallel: int) -> list[dict[str, Any]
                      "final_total": r["final_losses"].get("total", ""), "device": r["device"],
                      "call_steps": call.get("steps", ""), "call_loop_seconds": call.get("loop_seconds", ""),
                      "steady_steps_per_s": call.get("steady_steps_per_s", ""), "parallel": parallel,
-                     "precision": r.get("precision", ""), "batch_size": r["schedule"]["batch_size"]})
+                     "precision": r.get("precision", ""), "batch_size": r["schedule"]["batch_size"],
+                     # models trained in the same process (fusionbench train --seeds): 1 for a job of its own
+                     "together": len(call.get("perf", {}).get("seeds_together") or [label])})
     return rows
 
 
@@ -61,15 +64,17 @@ def throughput(rows: list[dict[str, Any]], parallel: int, wall_seconds: float) -
     call_steps = sum(int(r["call_steps"] or 0) for r in ok)
     remaining = sum(max(0, int(r["steps"]) - int(r["steps_done"])) for r in ok)
     aggregate = call_steps / wall_seconds if wall_seconds > 0 else 0.0
+    # processes: a `--seeds` job trains several models (rows) in one process
+    processes = round(sum(1.0 / int(r.get("together") or 1) for r in rows))
     return {
-        "jobs": len(rows), "failed": len(rows) - len(ok), "parallel": min(parallel, len(rows)),
-        "parallel_setting": parallel, "device": ok[0]["device"] if ok else "",
+        "jobs": len(rows), "failed": len(rows) - len(ok), "parallel": min(parallel, processes),
+        "parallel_setting": parallel, "processes": processes, "device": ok[0]["device"] if ok else "",
         "precision": ok[0].get("precision", "") if ok else "", "batch_size": ok[0].get("batch_size", "") if ok else "",
         "per_model_steady_steps_per_s_median": round(statistics.median(steady), 4) if steady else 0.0,
         "per_model_steady_steps_per_s_min": round(min(steady), 4) if steady else 0.0,
         "aggregate_steps_per_s": round(aggregate, 4),
         # every model's steady rate summed: the batch's rate once start-up is paid (when all jobs ran at once)
-        "aggregate_steady_steps_per_s": round(sum(steady), 4) if len(rows) <= parallel else None,
+        "aggregate_steady_steps_per_s": round(sum(steady), 4) if processes <= parallel else None,
         "steps_this_call": call_steps, "wall_seconds": round(wall_seconds, 1),
         "remaining_steps": remaining,
         "remaining_seconds_at_aggregate": round(remaining / aggregate, 1) if aggregate > 0 else None,

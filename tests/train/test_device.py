@@ -191,8 +191,10 @@ def test_device_script_smoke_training_on_cpu(small_pack, tmp_path):
     jobs = tmp_path / "jobs.txt"
     jobs.write_text("# smoke\nmopa --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4\n"
                     "mopa --seed 1 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4 "
-                    "--stop-after-steps 5\n")
-    env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "PACK": str(small_pack), "PARALLEL": "2",
+                    "--stop-after-steps 5\n"
+                    "mopa.mask_only --seeds 1,2 --epochs 1 --patch-size 32 --stride 32 --max-patches 80 --batch-size 4 "
+                    "--stop-after-steps 4\n")
+    env = {**os.environ, "OUT": str(out), "DEVICE": "cpu", "PACK": str(small_pack), "PARALLEL": "3",
            "PYTHON": sys.executable, "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1", "TRAIN_ARGS": "--lr 2e-4"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_train.sh"), str(jobs)], env=env,
                           capture_output=True, text=True, timeout=600)
@@ -212,11 +214,17 @@ def test_device_script_smoke_training_on_cpu(small_pack, tmp_path):
     assert json.loads((out / "runs" / "mopa.seed1" / "provenance.json").read_text())["steps_done"] == 5
     summary = (out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("label,") and summary[1].startswith("mopa,20,20,True")
-    assert summary[0].endswith("call_steps,call_loop_seconds,steady_steps_per_s,parallel")
+    assert summary[0].endswith("call_steps,call_loop_seconds,steady_steps_per_s,parallel,together")
     thr = json.loads((out / "throughput.json").read_text())  # what a device session reads to choose PARALLEL
-    assert thr["jobs"] == 2 and thr["parallel"] == 2 and thr["failed"] == 0 and thr["steps_this_call"] == 25
+    # four models in three processes (the --seeds line trains seeds 1 and 2 of mopa.mask_only in one)
+    assert thr["jobs"] == 4 and thr["processes"] == 3 and thr["parallel"] == 3 and thr["failed"] == 0
+    assert thr["steps_this_call"] == 25 + 2 * 4
     assert thr["per_model_steady_steps_per_s_median"] > 0 and thr["aggregate_steps_per_s"] > 0
-    assert thr["remaining_steps"] == 15 and thr["remaining_seconds_at_aggregate"] > 0  # mopa.seed1 stopped at 5/20
+    assert thr["remaining_steps"] == 15 + 2 * 16 and thr["remaining_seconds_at_aggregate"] > 0
+    for label in ("mopa.mask_only.seed1", "mopa.mask_only.seed2"):
+        together = json.loads((out / "runs" / label / "provenance.json").read_text())
+        assert together["steps_done"] == 4 and together["call"]["perf"]["seeds_together"] == [1, 2]
+    assert (out / "logs" / "mopa.mask_only.seeds1-2.log").is_file()
     assert (out / "throughput.csv").read_text().startswith("jobs,failed,parallel,")
     assert prov["call"]["steps"] == 20 and prov["call"]["steady_steps_per_s"] > 0
     assert "fusionbench from a PYTHONPATH shim" in proc.stderr

@@ -206,3 +206,32 @@ def test_mopa_loss_copies_no_constant_to_the_device_per_step():
     losses.gradient_loss(x, x, x, "max", "sobel"), losses.gradient_loss(x, x, x, "max", "laplacian")
     assert len(before) == 3 and losses._ON_DEVICE == before
     assert all(v.device.type == "meta" for v in before.values())
+
+
+def test_seeds_together_replay_their_steps_like_eager(tmp_path, monkeypatch):
+    """train --seeds with --cuda-graph: K×B batches (batch along dim 1), short batches eager, same run as eager."""
+    from fusionbench.train import seeds as seeds_mod
+
+    built = []
+    real = graph_mod.CudaGraphStep
+
+    def factory(body, optimiser, batch_size, batch_dim=0):
+        step = real(body, optimiser, batch_size, backend=FakeBackend(optimiser), batch_dim=batch_dim)
+        built.append(step)
+        return step
+
+    monkeypatch.setattr(graph_mod, "CudaGraphStep", factory)
+    monkeypatch.setattr(seeds_mod, "graph_usable", lambda config, device: (config.cuda_graph, "pending"
+                                                                           if config.cuda_graph else "off"))
+    plain = seeds_mod.make_stacked_optimiser
+    monkeypatch.setattr(seeds_mod, "make_stacked_optimiser", lambda params, lr, capturable=False: plain(params, lr))
+    configs = [dataclasses.replace(CFG, seed=s) for s in (0, 1)]
+    eager = seeds_mod.train_seeds(_build, _loss, _images(), configs, [tmp_path / "e0", tmp_path / "e1"])
+    graphed = seeds_mod.train_seeds(_build, _loss, _images(), [dataclasses.replace(c, cuda_graph=True) for c in configs],
+                                    [tmp_path / "g0", tmp_path / "g1"])
+    (step,) = built
+    assert step.batch_dim == 1 and step.batch_size == CFG.batch_size
+    assert graphed[0].perf["cuda_graph_status"] == "captured at step 4" and graphed[0].perf["cuda_graph_steps"] == 9
+    assert eager[0].perf["cuda_graph_steps"] == 0
+    for e, g in (("e0", "g0"), ("e1", "g1")):
+        _same_run(tmp_path / e, tmp_path / g)

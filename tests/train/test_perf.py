@@ -116,6 +116,10 @@ def test_probe_variants_and_flags():
         probe.parse_variant(v)
     with pytest.raises(ValueError, match="unknown probe option"):
         probe.parse_variant("graph+fast")
+    assert probe.variant_seeds("graph+seeds3") == 3 and probe.variant_seeds("graph") == 1
+    assert probe.parse_variant("graph+seeds3")["cuda_graph"] and probe.variant_flags("seeds3") == ""
+    with pytest.raises(ValueError, match="bad seeds word"):
+        probe.parse_variant("seedsx")
 
 
 def _rec(variant, rate, loss, ok=True, graph_steps=0):
@@ -134,23 +138,29 @@ def test_probe_chooses_the_fastest_acceptable_variant():
     assert [r["acceptable"] for r in records] == [True, True, False, False, False, True]
     assert records[3]["rel_loss_diff"] == pytest.approx(0.30)
     assert probe.choose([_rec("plain", 1.0, 1.0, ok=False)]) is None
+    # seeds trained together are measured, acceptable, but never the flags of a single run
+    records = [_rec("plain", 26.0, 1.00), _rec("seeds3", 40.0, 1.00)]
+    assert probe.choose(records)["variant"] == "plain" and records[1]["acceptable"]
 
 
 def test_probe_runs_variants_in_one_process(small_pack, tmp_path, capsys):
     out = tmp_path / "p" / "probe.json"
     rc = probe.main(["mopa", "--pack", str(small_pack), "--patch-size", "32", "--stride", "32", "--max-patches", "80",
-                     "--batch-size", "4", "--steps", "8", "--variants", "plain,channels_last,graph", "--out", str(out)])
+                     "--batch-size", "4", "--steps", "8", "--variants", "plain,channels_last,graph,seeds2", "--out", str(out)])
     assert rc == 0
     res = json.loads(out.read_text())
     recs = {r["variant"]: r for r in res["variants"]}
-    assert set(recs) == {"plain", "channels_last", "graph"} and res["steps"] == 8 and res["precision"] == "fp32"
+    assert set(recs) == {"plain", "channels_last", "graph", "seeds2"} and res["steps"] == 8 and res["precision"] == "fp32"
+    seeds2 = recs["seeds2"]  # two seeds in one process: seed 0's loss is plain's to float round-off
+    assert seeds2["ok"] and seeds2["models"] == 2 and seeds2["model_steps_per_s"] == 2 * seeds2["steps_per_s"]
+    assert seeds2["acceptable"] and seeds2["rel_loss_diff"] < 1e-4
     assert recs["plain"]["ok"] and recs["plain"]["steps"] == 8 and recs["plain"]["steps_per_s"] > 0
     assert recs["channels_last"]["acceptable"] and recs["channels_last"]["rel_loss_diff"] < 1e-4
     assert not recs["graph"]["acceptable"]  # on the CPU the graph is not used, so it is never chosen
     assert recs["plain"]["host_syncs"] is None  # counted on CUDA only
     assert res["best"]["variant"] in ("plain", "channels_last")
     assert out.with_suffix(".flags").read_text().strip() == res["best"]["flags"]
-    assert out.with_suffix(".csv").read_text().startswith("variant,flags,ok,acceptable,")
+    assert out.with_suffix(".csv").read_text().startswith("variant,flags,ok,acceptable,steps,steps_per_s,models,")
     assert not list(tmp_path.glob("**/checkpoint.pt"))  # throwaway runs only
     err = capsys.readouterr().err
     assert "probe best:" in err

@@ -26,7 +26,7 @@ def test_device_session_on_cpu(small_pack, tmp_path):
     env = {**os.environ, "OUT": str(out), "TMPDIR": str(work), "DEVICE": "cpu", "PYTHON": sys.executable,
            "FB_INSTALL": "shim", "OMP_NUM_THREADS": "1", "PACK_MOPA": str(small_pack), "PACK_SWIN": str(small_pack),
            "RUNS_FROM": str(runs_from), "EXTRA": f"{TINY} --stop-after-steps 6", "PROBE_STEPS": "4",
-           "PROBE_VARIANTS": "plain,channels_last,graph", "MIN_REST_S": "0", "T4_PRESETS": "mask_only",
+           "PROBE_VARIANTS": "plain,channels_last,graph", "MIN_REST_S": "0", "T4_PRESETS": "mask_only", "T4_SEEDS": "0,1",
            "SWIN_JOBS": "", "SNAPSHOT_S": "1"}
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "device_session.sh")], env=env, capture_output=True,
                           text=True, timeout=600)
@@ -49,6 +49,8 @@ def test_device_session_on_cpu(small_pack, tmp_path):
     prov = json.loads((unpacked / "mopa" / "runs" / "mopa" / "provenance.json").read_text())
     assert prov["steps_done"] == 6 and prov["call"]["steps"] == 3 and prov["precision"] == "fp32"
     assert prov["call"]["perf"]["channels_last"] is (flags == "--channels-last")
-    t4 = json.loads((unpacked / "issue19" / "runs" / "mopa.mask_only" / "provenance.json").read_text())
-    assert t4["steps_done"] == 6 and t4["call"]["perf"]["channels_last"] is (flags == "--channels-last")
+    for label in ("mopa.mask_only", "mopa.mask_only.seed1"):  # T4_SEEDS=0,1: both seeds in one process
+        t4 = json.loads((unpacked / "issue19" / "runs" / label / "provenance.json").read_text())
+        assert t4["steps_done"] == 6 and t4["call"]["perf"]["seeds_together"] == [0, 1]
+        assert t4["call"]["perf"]["channels_last"] is False  # not with seeds together, whatever the probe chose
     assert not list((unpacked / "probe").glob("**/checkpoint.pt"))  # the probe's runs were thrown away

@@ -54,3 +54,18 @@ def test_sweep_picks_the_highest_steady_aggregate_and_runs_as_a_file(tmp_path):
     assert out.stdout.strip() == "3" == (tmp_path / "best_parallel.txt").read_text().strip()
     rows = (tmp_path / "throughput_sweep.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("jobs,failed,parallel,")
+
+
+def test_seeds_trained_together_count_as_one_process(tmp_path):
+    # one `--seeds 0,1,2` job (three run folders, one process) beside a single job, PARALLEL 2
+    for label, steady in (("m", 3.0), ("m.seed1", 3.0), ("m.seed2", 3.0), ("solo", 5.0)):
+        _job(tmp_path, label, done=100, steps=1000, call=100, steady=steady)
+        if label != "solo":
+            prov = tmp_path / "runs" / label / "provenance.json"
+            record = json.loads(prov.read_text())
+            record["call"]["perf"] = {"seeds_together": [0, 1, 2]}
+            prov.write_text(json.dumps(record))
+    rec = tp.write_batch(tmp_path, ["m", "m.seed1", "m.seed2", "solo"], 2, 50.0)
+    assert rec["jobs"] == 4 and rec["processes"] == 2 and rec["parallel"] == 2
+    assert rec["aggregate_steady_steps_per_s"] == 14.0 and rec["aggregate_steps_per_s"] == 8.0
+    assert tp.write_batch(tmp_path, ["m", "m.seed1", "m.seed2", "solo"], 1, 50.0)["aggregate_steady_steps_per_s"] is None

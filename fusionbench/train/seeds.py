@@ -1,0 +1,363 @@
+"""Several seeds of one model trained together in one process (``fusionbench train NAME --seeds 0,1,2``).
+
+Small networks leave an accelerator mostly idle: a ``mopa`` step is about a
+thousand small kernels, and their launches, not their arithmetic, set the
+pace.  K runs that differ only in their seed have the same architecture, so
+they can run as one: the K models' parameters are stacked
+(``torch.func.stack_module_state``), one copy of the module is evaluated over
+the stack with ``torch.func.vmap`` (each convolution becomes one grouped
+convolution K times as wide), the K losses are summed and differentiated
+once, and one Adam steps the stacked parameters.
+
+Why this is K separate runs, in maths:
+
+* the sum's gradient with respect to model k's parameters is model k's own
+  gradient (the models share nothing, and d(sum)/d(loss_k) = 1);
+* Adam is elementwise with the same hyper-parameters, so one Adam over the
+  stacked tensors is K Adams;
+* model k is built after ``torch.manual_seed(seed_k)`` on the CPU (the same
+  initial weights as its single run) and visits the patches in its own order
+  ``epoch_order(n, seed_k, epoch)``.
+
+In floating point it is not bitwise the same: grouped convolutions and the
+batched reductions add in another order.  ``tests/train/test_seeds.py``
+compares K = 3 batched runs with three single runs (weights and losses to
+float tolerance) and pins exact resume of a batched run.
+
+Every seed gets the run folder of its single run, with the same files
+(``checkpoint.pt`` in the same layout, ``log.csv``, ``loss.png``,
+``config.json``, ``final.pth``): a batched run can be continued singly
+(``fusionbench train NAME --seed k --resume``) and single runs at the same
+step can be continued together.  The provenance records that the seeds were
+trained together (``perf["seeds_together"]``).
+
+Limits (checked, each a ``ValueError`` naming it): the configs may differ
+only in ``seed``; the runs being resumed must stand at the same step; the
+loss must be ``vmap``-able and return its terms as tensors, and must not draw
+random numbers (SwinFusion's flips do: train its seeds singly);
+``--channels-last`` is not supported here.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .config import TrainConfig
+from .loop import (WARMUP_STEPS, TrainResult, _atomic_save, _progress_bar, _to_cpu, configure_torch,
+                   data_fingerprint, epoch_order, graph_usable, load_optimiser_state, load_resumable, plot_losses,
+                   write_log)
+from .patches import PatchSet
+
+
+def check_seed_configs(configs: Sequence[TrainConfig]) -> None:
+    """``ValueError`` unless ``configs`` are at least one config that differ only in (distinct) seeds."""
+    if not configs:
+        raise ValueError("train_seeds needs at least one config")
+    seeds = [c.seed for c in configs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds trained together must differ, got {seeds}")
+    first = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
+    for c in configs[1:]:
+        other = {k: v for k, v in c.to_dict().items() if k != "seed"}
+        if other != first:
+            diff = {k: (first[k], other[k]) for k in first if first[k] != other[k]}
+            raise ValueError(f"seeds trained together may differ only in their seed; also differ: {diff}")
+    if configs[0].channels_last:
+        raise ValueError("--channels-last is not supported with several seeds in one process")
+
+
+class _Bound:
+    """A module's forward with substituted (per-model, unstacked under vmap) parameters and buffers."""
+
+    def __init__(self, base: Any, params: dict[str, Any], buffers: dict[str, Any]) -> None:
+        self.base, self.params, self.buffers = base, params, buffers
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from torch.func import functional_call
+
+        return functional_call(self.base, (self.params, self.buffers), args, kwargs)
+
+
+def make_stacked_optimiser(params: list[Any], lr: float, *, capturable: bool = False) -> Any:
+    """Adam over the stacked parameters (in the order of the single model's ``parameters()``)."""
+    import torch
+
+    return torch.optim.Adam(params, lr=lr, capturable=capturable)
+
+
+def _stacked_optimiser_state(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """One optimiser state dict over stacked parameters from K single-run optimiser state dicts."""
+    import torch
+
+    merged: dict[int, dict[str, Any]] = {}
+    for index, first in states[0]["state"].items():
+        entry: dict[str, Any] = {}
+        for key, value in first.items():
+            values = [s["state"][index][key] for s in states]
+            if key == "step":
+                if any(float(v) != float(value) for v in values):
+                    raise ValueError("the runs' optimisers stand at different steps")
+                entry[key] = value.clone() if isinstance(value, torch.Tensor) else value
+            else:
+                entry[key] = torch.stack(values)
+        merged[index] = entry
+    return {"state": merged, "param_groups": states[0]["param_groups"]}
+
+
+def _single_optimiser_state(stacked: dict[str, Any], k: int) -> dict[str, Any]:
+    """Model ``k``'s optimiser state dict (the layout of a single run's) from the stacked one."""
+    import torch
+
+    state = {index: {key: (value.clone() if key == "step" and isinstance(value, torch.Tensor)
+                           else value[k] if isinstance(value, torch.Tensor) else value)
+                     for key, value in entry.items()}
+             for index, entry in stacked["state"].items()}
+    return {"state": state, "param_groups": stacked["param_groups"]}
+
+
+def train_seeds(
+    build_model: Callable[[], Any],
+    loss_fn: Callable[[Any, Any], tuple[Any, dict[str, Any]]],
+    images: np.ndarray,
+    configs: Sequence[TrainConfig],
+    out_dirs: Sequence[str | Path],
+    *,
+    resume: bool = False,
+    meta: dict[str, Any] | None = None,
+    title: str = "",
+) -> list[TrainResult]:
+    """Train one model per config (configs differing only in seed) together; see the module docstring.
+
+    ``images`` are the prepared N×C×H×W training images (each seed cuts its
+    patches with ``PatchSet(images, patch_size, stride, max_patches, seed)``,
+    as its single run would).  ``out_dirs[k]`` is seed k's run folder.  With
+    ``resume=True`` every folder holding a ``checkpoint.pt`` is continued, and
+    all must then hold one, at the same step.  Returns one
+    :class:`~fusionbench.train.loop.TrainResult` per seed.
+    """
+    import torch
+
+    configs = list(configs)
+    check_seed_configs(configs)
+    if len(out_dirs) != len(configs):
+        raise ValueError(f"{len(configs)} configs but {len(out_dirs)} run folders")
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train_seeds(build_model, loss_fn, images, configs, [Path(d) for d in out_dirs], resume=resume,
+                            meta=meta, title=title)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, meta, title) -> list[TrainResult]:
+    import torch
+    from torch.func import stack_module_state, vmap
+
+    config, K = configs[0], len(configs)
+    seeds = [c.seed for c in configs]
+    device = configure_torch(config)
+    # the patch sets: one shared set unless a seeded subset differs per seed
+    if config.max_patches is None:
+        shared = PatchSet(images, config.patch_size, config.stride).to(config.device)
+        patch_sets = [shared] * K
+    else:
+        patch_sets = [PatchSet(images, config.patch_size, config.stride, config.max_patches, s).to(config.device)
+                      for s in seeds]
+    n = len(patch_sets[0])
+    fingerprint = data_fingerprint(np.ascontiguousarray(images, np.float32))
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+
+    # K models, each built as its single run builds it; the CPU generator state each run would hold afterwards
+    models, rng_states = [], []
+    for s in seeds:
+        torch.manual_seed(s)
+        models.append(build_model())
+        rng_states.append(torch.get_rng_state())
+    names = [name for name, _ in models[0].named_parameters()]
+    ckpt_paths = [d / "checkpoint.pt" for d in out_dirs]
+    step, elapsed = 0, 0.0
+    rows: list[list[dict[str, Any]]] = [[] for _ in range(K)]
+    accs: list[dict[str, float]] = [{} for _ in range(K)]
+    n_acc, seen_acc = 0, 0
+    saved_opt: list[dict[str, Any]] | None = None
+    present = [p.exists() for p in ckpt_paths]
+    if resume and any(present):
+        if not all(present):
+            missing = [str(p) for p, ok in zip(ckpt_paths, present) if not ok]
+            raise ValueError(f"cannot resume the seeds together: no checkpoint in {missing}")
+        ckpts = [load_resumable(p, c, n, fingerprint) for p, c in zip(ckpt_paths, configs)]
+        steps = {ck["step"] for ck in ckpts}
+        if len(steps) != 1:
+            raise ValueError(f"cannot resume the seeds together: their runs stand at steps "
+                             f"{[ck['step'] for ck in ckpts]} (continue them singly to one step first)")
+        for model, ck in zip(models, ckpts):
+            model.load_state_dict(ck["model"])
+        rng_states = [ck["torch_rng"] for ck in ckpts]
+        step, elapsed = ckpts[0]["step"], max(ck["elapsed_s"] for ck in ckpts)
+        rows = [list(ck["rows"]) for ck in ckpts]
+        pendings = [ck.get("pending", ({}, 0, 0)) for ck in ckpts]
+        accs = [dict(p[0]) for p in pendings]
+        n_acc, seen_acc = pendings[0][1], pendings[0][2]
+        saved_opt = [ck["optimiser"] for ck in ckpts]
+
+    for model in models:
+        model.to(device).train()
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    key_order = list(models[0].state_dict().keys())
+    del models
+    use_graph, graph_status = graph_usable(config, device)
+    if config.cuda_graph and not use_graph:
+        print(f"train: --cuda-graph {graph_status}", file=sys.stderr, flush=True)
+    optimiser = make_stacked_optimiser([params[name] for name in names], config.lr, capturable=use_graph)
+    if saved_opt is not None:
+        load_optimiser_state(optimiser, _stacked_optimiser_state(saved_opt))
+    torch.set_rng_state(rng_states[0])
+    rng_probe = torch.get_rng_state()
+
+    for d, c in zip(out_dirs, configs):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps({"config": c.to_dict(), "meta": {**(meta or {}), "seeds_together": seeds},
+                                                   "patches": n, "data_fingerprint": fingerprint},
+                                                  indent=2, default=str))
+        write_log(rows[seeds.index(c.seed)], d / "log.csv")
+
+    def model_state(k: int) -> dict[str, Any]:
+        flat = {**{name: p[k] for name, p in params.items()}, **{name: b[k] for name, b in buffers.items()}}
+        return {name: flat[name] for name in key_order}
+
+    def checkpoint() -> None:
+        stacked = optimiser.state_dict()
+        for k, (d, c) in enumerate(zip(out_dirs, configs)):
+            _atomic_save({"model": _to_cpu(model_state(k)), "optimiser": _to_cpu(_single_optimiser_state(stacked, k)),
+                          "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
+                          "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
+                          "data": {"patches": n, "fingerprint": fingerprint}}, d / "checkpoint.pt")
+            write_log(rows[k], d / "log.csv")
+            plot_losses(rows[k], d / "loss.png", f"{title} seed {c.seed}".strip())
+
+    def one(p: dict[str, Any], b: dict[str, Any], batch: Any) -> tuple[Any, dict[str, Any]]:
+        return loss_fn(_Bound(base, p, b), batch)
+
+    batched_loss = vmap(one)
+    bf16 = config.precision == "bf16"
+
+    def body(batch: Any) -> dict[str, Any]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not use_graph):
+            try:
+                losses, terms = batched_loss(params, buffers, batch)
+            except RuntimeError as exc:  # vmap refuses random operations in its default mode
+                if "random" in str(exc):
+                    raise ValueError(f"the loss draws random numbers: train these seeds singly ({exc})") from exc
+                raise
+        losses.sum().backward()
+        optimiser.step()
+        return {name: v.detach() for name, v in terms.items()}
+
+    graph = None
+    if use_graph:
+        from .graph import CudaGraphStep
+
+        graph = CudaGraphStep(body, optimiser, config.batch_size, batch_dim=1)
+    pending: list[dict[str, Any]] = []
+
+    def fold_pending() -> None:
+        if not pending:
+            return
+        term_names = list(pending[0])
+        for terms in pending:
+            bad = [name for name, v in terms.items() if not isinstance(v, torch.Tensor) or v.shape != (K,)]
+            if bad:
+                raise ValueError(f"loss terms {bad} are not one value per seed (return them as tensors, no .item())")
+        values = torch.stack([torch.stack([terms[t].float() for t in term_names]) for terms in pending]).tolist()
+        for per_step in values:  # step order, as a single run adds them
+            for t, per_seed in zip(term_names, per_step):
+                for k in range(K):
+                    accs[k][t] = accs[k].get(t, 0.0) + per_seed[k]
+        pending.clear()
+
+    stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
+    bar = _progress_bar(config.progress, total_steps, step)
+    t_call = t_ckpt = time.monotonic()
+    t_log = time.perf_counter()
+    start_step, t_warm, order_epoch = step, None, -1
+    while step < stop:
+        epoch, pos = divmod(step, steps_per_epoch)
+        if epoch != order_epoch:
+            order_epoch = epoch
+            orders = torch.from_numpy(np.stack([epoch_order(n, s, epoch) for s in seeds]).astype(np.int64)).to(device)
+        t0 = time.perf_counter()
+        rows_now = orders[:, pos * config.batch_size:(pos + 1) * config.batch_size]
+        if patch_sets[0] is patch_sets[-1]:  # one gather for all seeds
+            flat = patch_sets[0].batch_tensor(rows_now.reshape(-1))
+            batch = flat.view(K, rows_now.shape[1], *flat.shape[1:])
+        else:
+            batch = torch.stack([ps.batch_tensor(r) for ps, r in zip(patch_sets, rows_now)])
+        if graph is not None:
+            terms = graph(batch, step + 1)
+        else:
+            optimiser.zero_grad(set_to_none=True)
+            terms = body(batch)
+        if step == start_step and not torch.equal(rng_probe, torch.get_rng_state()):
+            raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
+        step += 1
+        pending.append(terms)
+        n_acc += 1
+        seen_acc += batch.shape[1]
+        logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+        if logging:
+            fold_pending()
+        elapsed += time.perf_counter() - t0
+        if logging:
+            dt = time.perf_counter() - t_log
+            for k in range(K):
+                row = {"step": step, "epoch": step / steps_per_epoch,
+                       "patches_seen": epoch * n + min((pos + 1) * config.batch_size, n)}
+                row.update({f"loss_{t}": v / n_acc for t, v in accs[k].items()})
+                row.update({"lr": config.lr, "patches_per_s": seen_acc / dt if dt > 0 else 0.0, "elapsed_s": elapsed})
+                rows[k].append(row)
+            bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
+            accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
+        bar.update(1)
+        out_of_time = config.stop_after_seconds is not None and time.monotonic() - t_call >= config.stop_after_seconds
+        if (time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop
+                or out_of_time):
+            fold_pending()
+            checkpoint()
+            t_ckpt = time.monotonic()
+        if step - start_step == WARMUP_STEPS:
+            t_warm = time.monotonic()
+        if out_of_time:
+            break
+    bar.close()
+    fold_pending()
+    finished = step >= total_steps
+    if finished:
+        for k, d in enumerate(out_dirs):
+            state = {name: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
+                     for name, v in model_state(k).items()}
+            torch.save(state, d / "final.pth")
+        checkpoint()
+    t_end = time.monotonic()
+    steady = ((step - start_step - WARMUP_STEPS) / (t_end - t_warm)
+              if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm else 0.0)
+    if graph is not None:
+        graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
+    perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
+            "cuda_graph_steps": graph.replays if graph is not None else 0, "seeds_together": seeds}
+    pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
+    results = []
+    for k, d in enumerate(out_dirs):
+        final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}
+        results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - start_step,
+                                   t_end - t_call, steady, dict(perf)))
+    return results

@@ -125,3 +125,40 @@ def test_compiled_insml_equals_numpy_reference(smoothing: str) -> None:
     for shape in [(2, 37, 41), (1, 1, 1), (2, 5, 1), (1, 2, 3)]:
         x = rng.random(shape)
         assert np.array_equal(npn.insml(x, smoothing), npn.insml_numpy(x, smoothing)), shape
+
+
+@pytest.mark.parametrize("block", [1, 3, 8])
+def test_blocked_neuron_model_equals_numpy_reference_any_size(block: int, monkeypatch) -> None:
+    """Issue 23 (session 6): the temporally blocked kernel gives the reference counts whatever the block,
+    the map size (maps smaller than a block, one row, one column) and the iteration count (not a
+    multiple of the block), for both roundings of the link table and other Θ0 / p."""
+    monkeypatch.setattr(npn, "_DTNP_BLOCK", block)
+    rng = np.random.default_rng(11)
+    for shape, iterations in [((1, 1, 1), 5), ((2, 1, 9), 9), ((1, 7, 1), 8), ((3, 2, 3), 17),
+                              ((2, 19, 23), 110), ((1, 12, 40), 0), ((1, 12, 40), 1)]:
+        maps = rng.random(shape) * 0.3
+        for kwargs in ({}, {"fma": False}, {"theta0": 0.5, "p_fire": 1.3}):
+            got = npn.dtnp_firing_counts(maps, iterations, workers=1, **kwargs)
+            want = npn.dtnp_firing_counts_numpy(maps, iterations, **kwargs)
+            assert got.dtype == np.int32 and got.shape == shape
+            np.testing.assert_array_equal(got, want, err_msg=f"{shape} {iterations} {kwargs}")
+
+
+def test_blocked_neuron_model_on_real_bands(shared_dir: Path) -> None:
+    """The DTNP kernel on the real stimuli of a Harvard pair (INSML of |NSCT band|, both sources in one call)."""
+    from fusionbench.methods._transforms.nsct import nsct_fuse
+
+    mri, functional = octave_inputs(shared_dir, "MRI-PET_25030")
+    stimuli = []
+
+    def band_rule(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+        if len(stimuli) < 3:
+            stimuli.append(npn.insml(np.abs(np.stack([b1, b2])), "dtnp"))
+        return b1
+
+    nsct_fuse(functional[:96, :80], mri[:96, :80], lambda l1, l2: l1, band_rule, (1, 2), "9-7", "pkva")
+    assert len(stimuli) == 3
+    for stim in stimuli:
+        got = npn.dtnp_firing_counts(stim, 110, workers=2)
+        np.testing.assert_array_equal(got, npn.dtnp_firing_counts_numpy(stim, 110))
+        assert 0 < got.mean() < 110

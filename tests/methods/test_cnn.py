@@ -123,3 +123,20 @@ def test_fidelity_vifb_jpeg(weights_home, official_dir, names):
     # with ONEDNN_MAX_CPU_ISA=SSE41 bit-identical again.  The thresholds hold for every instruction set measured.
     assert via_jpeg.exact >= 0.9999 and via_jpeg.within1 >= 0.9999 and via_jpeg.psnr >= 80.0
     assert raw.psnr >= 37.5
+
+
+def test_inference_branch_is_bit_identical_to_the_graph():
+    """The inference path (in-place ReLU, max-pool as strided maxima) gives exactly the graph's logits,
+    on even and odd sizes (the ceil-mode window over the last row/column)."""
+    import torch.nn.functional as F
+
+    for shape in [(1, 3, 8, 8), (1, 3, 7, 9), (2, 4, 1, 5), (1, 1, 1, 1)]:
+        x = torch.randn(*shape)
+        assert torch.equal(cnn.max_pool2_ceil(x), F.max_pool2d(x, 2, ceil_mode=True))
+    torch.manual_seed(0)
+    net = cnn.build_cnn_network().eval()
+    for size in [(24, 24), (23, 31)]:
+        x1, x2 = torch.rand(1, 1, *size), torch.rand(1, 1, *size)
+        ref = net(x1, x2).detach()  # grad enabled: the plain graph
+        with torch.inference_mode():
+            assert torch.equal(net(x1, x2), ref)

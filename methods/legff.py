@@ -39,8 +39,9 @@ from scipy import ndimage
 
 from fusionbench.method_registry import register_method
 
+from ._morphology import disk_dilation, disk_erosion
+
 from ._matlab import (
-    disk_footprint,
     entropy_uint8,
     float_to_uint8_image,
     rgb2ycbcr_uint8,
@@ -71,11 +72,12 @@ def guided_filter(image: np.ndarray, guide: np.ndarray, size: int, eps: float = 
 def local_extreme_guided_filter(img: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     """``imleguidedfilter``: (feature, filtered background) of a uint8 image at scale r."""
     image = img.astype(np.float64)
-    disk = disk_footprint(r)
-    # 'nearest' borders equal MATLAB's ±Inf padding for a disk (the clipped offsets stay in the disk).
-    low = ndimage.grey_erosion(image, footprint=disk, mode="nearest")
+    # grey erosion/dilation by the true disk strel('disk', r, 0), row by row (bit-identical to
+    # ndimage.grey_erosion with the disk footprint); 'nearest' borders equal MATLAB's ±Inf padding
+    # for a disk (the clipped offsets stay in the disk).
+    low = disk_erosion(image, r, mode="nearest")
     filtered = guided_filter(image, low, r)
-    high = ndimage.grey_dilation(filtered, footprint=disk, mode="nearest")
+    high = disk_dilation(filtered, r, mode="nearest")
     filtered = guided_filter(filtered, high, r)
     return image - filtered, filtered
 

@@ -75,6 +75,7 @@ from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
 from ._matlab import float_to_uint8_image, to_uint8
+from ._small_eig import gram_nuclear_norms
 
 UNIT = 16
 _HALF = UNIT - 1  # 15: the reach of a patch beyond a pixel
@@ -228,8 +229,15 @@ def _covered(patches: np.ndarray) -> np.ndarray:
     return _window_counts(pad) > 0
 
 
+#: Nuclear-norm solvers: "batched" (default; ``methods/_small_eig.py``, float64) or "lapack" (the reference).
+SOLVERS = ("batched", "lapack")
+
+
 def _norms_of(mats: np.ndarray) -> np.ndarray:
-    """Σ √eig(MᵀM) for a stack of 16×16 matrices (Gram by stacked ``matmul``, batched LAPACK ``eigvalsh``)."""
+    """Σ √eig(MᵀM) for a stack of 16×16 matrices (Gram by stacked ``matmul``, batched LAPACK ``eigvalsh``).
+
+    The reference solver (``solver="lapack"``), and the one used in float32 (``mdl.fast``).
+    """
     import torch
 
     gram = np.matmul(mats.transpose(0, 2, 1), mats)
@@ -237,21 +245,33 @@ def _norms_of(mats: np.ndarray) -> np.ndarray:
     return eig.clamp_min_(0).sqrt_().sum(1).double().numpy()
 
 
-def nuclear_norms(det: np.ndarray, workers: int = 2) -> np.ndarray:
-    """Nuclear norm of every 16×16 matrix (rows of ``det``): Σ √eig(DᵀD), batched ``eigvalsh``.
+def _norms_rows(det: np.ndarray, index: np.ndarray, solver: str) -> np.ndarray:
+    """Nuclear norms of the rows ``index`` of ``det`` (each a row-major 16×16 matrix) with ``solver``."""
+    if solver == "batched" and det.dtype == np.float64:
+        return gram_nuclear_norms(det, index)
+    return _norms_of(det[index].reshape(-1, UNIT, UNIT))
 
-    ``eigvalsh`` releases the GIL, so large batches are split over ``workers`` threads.
+
+def nuclear_norms(det: np.ndarray, workers: int = 2, solver: str = "batched") -> np.ndarray:
+    """Nuclear norm of every 16×16 matrix (rows of ``det``): Σ √max(eig(DᵀD), 0).
+
+    ``solver="batched"``: the SIMD block solver of ``methods/_small_eig.py`` (float64);
+    ``"lapack"``: batched LAPACK ``eigvalsh`` (torch).  Both release the GIL, so large batches
+    are split over ``workers`` threads.
     """
-    mats = det.reshape(-1, UNIT, UNIT)
-    if workers > 1 and len(mats) >= 8192:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+    det = det.reshape(len(det), UNIT * UNIT)
+    parts = np.array_split(np.arange(len(det)), workers) if workers > 1 and len(det) >= 8192 else [np.arange(len(det))]
+    if len(parts) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            return np.concatenate(list(pool.map(_norms_of, np.array_split(mats, workers))))
-    return _norms_of(mats)
+            return np.concatenate(list(pool.map(lambda ix: _norms_rows(det, ix, solver), parts)))
+    return _norms_rows(det, parts[0], solver)
 
 
-def nuclear_weights(d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nuclear_weights(d1: np.ndarray, d2: np.ndarray, solver: str = "batched") -> tuple[np.ndarray, np.ndarray]:
     """``w_i = n_i / (n_1 + n_2)`` per patch, with the official 0/0 = NaN where both details are zero.
 
     Norms are computed only where both patches are non-zero: where exactly one
@@ -263,8 +283,8 @@ def nuclear_weights(d1: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndar
     n2 = np.where(z2, 0.0, 1.0)
     both = np.flatnonzero(~z1 & ~z2)
     if both.size:
-        n1[both] = nuclear_norms(d1[both])
-        n2[both] = nuclear_norms(d2[both])
+        n1[both] = nuclear_norms(d1[both], solver=solver)
+        n2[both] = nuclear_norms(d2[both], solver=solver)
     with np.errstate(invalid="ignore"):
         total = n1 + n2
         return n1 / total, n2 / total
@@ -349,10 +369,12 @@ class MDLatLRR:
     """
 
     def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4, band: int = 8,
-                 workers: int = 2, precision: str = "float64") -> None:
+                 workers: int = 2, precision: str = "float64", solver: str = "batched") -> None:
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
-        self.levels, self.band, self.workers = levels, band, workers
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+        self.levels, self.band, self.workers, self.solver = levels, band, workers, solver
         self.dtype = np.dtype(precision)
         self._l_rows = np.ascontiguousarray(lmat[:, _rowmajor_to_colmajor()].T)  # C-order patch → detail
         perm = _rowmajor_to_colmajor()
@@ -386,7 +408,7 @@ class MDLatLRR:
             norm[a] = 1.0  # non-zero patch opposite a zero one: weight exactly 1
             sel = np.flatnonzero(both_b[a])
             if sel.size:
-                norm[a[sel]] = _norms_of(det[sel].reshape(-1, UNIT, UNIT))
+                norm[a[sel]] = _norms_rows(det, sel, self.solver)
             dets.append(det)
             norms.append(norm)
             idx.append(a)
@@ -492,8 +514,8 @@ class MDL:
     Images smaller than a 16×16 patch are padded symmetrically to 16 and cropped back.
     """
 
-    def __init__(self, levels: int = DEFAULT_LEVEL, precision: str = "float64") -> None:
-        self.model = MDLatLRR(*load_matrices(), levels=levels, precision=precision)
+    def __init__(self, levels: int = DEFAULT_LEVEL, precision: str = "float64", solver: str = "batched") -> None:
+        self.model = MDLatLRR(*load_matrices(), levels=levels, precision=precision, solver=solver)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a8, b8 = float_to_uint8_image(a), float_to_uint8_image(b)

@@ -160,6 +160,31 @@ def test_every_level_bit_exact_one_pair(shared_dir: Path, weights_home: Path) ->
         assert np.array_equal(rgb, ref), f"de_level {level}: {np.mean(rgb != ref):.6f} of values differ"
 
 
+def test_batched_solver_equals_lapack_reference(shared_dir: Path, weights_home: Path) -> None:
+    """Issue 23: the batched nuclear-norm solver gives the LAPACK (reference) path's uint8 output at every level."""
+    from fusionbench.methods.mdl import MDL, to_uint8, yuv_forward, yuv_inverse
+
+    a_path, b_path, _ = octave_case(shared_dir, "mdl", "MRI-SPECT_3020")
+    mri, spect = load_image(a_path) / 255.0, load_image(b_path) / 255.0
+    yuv = yuv_forward(spect)
+    runs = [MDL(levels=4, solver=s).model.fuse_all_levels(mri, yuv[..., 0]) for s in ("batched", "lapack")]
+    for level, (got, want) in enumerate(zip(*runs), start=1):
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(got)
+        assert np.max(np.abs(got[ok] - want[ok])) <= 1e-12, level  # float rounding only
+        to_rgb = lambda y: to_uint8(yuv_inverse(np.stack([y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)  # noqa: E731
+        assert np.array_equal(to_rgb(got), to_rgb(want)), level
+
+
+def test_solver_is_checked(matrices) -> None:
+    from fusionbench.methods.mdl import MDLatLRR, nuclear_norms
+
+    with pytest.raises(ValueError):
+        MDLatLRR(*matrices, solver="jacobi")
+    with pytest.raises(ValueError):
+        nuclear_norms(np.zeros((1, 256)), solver="jacobi")
+
+
 def test_fast_preset_one_pair(shared_dir: Path, weights_home: Path) -> None:
     # measured at de_level 2 (float32 details and norms): 1 of 65,536 values off by one (PSNR 96.3 dB)
     agr = _run(shared_dir, ["MRI-CT_2006"], "mdl.fast")

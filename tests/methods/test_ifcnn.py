@@ -155,3 +155,17 @@ def test_a_flipped_byte_inside_a_tensor_is_refused_and_recorded_as_a_failure(tmp
         rows = db.execute("SELECT method, stage, error, message FROM failures").fetchall()
     assert len(rows) == 1 and rows[0][:3] == ("ifcnn", "fuse", "ChecksumError")
     assert str(path) in rows[0][3] and "fusionbench fetch weights ifcnn_max" in rows[0][3]
+
+
+def test_inference_path_is_bit_identical_to_the_graph():
+    """In-place ReLU and maximum without autograd give exactly the graph's values."""
+    torch.manual_seed(0)
+    net = ifcnn_module.build_ifcnn_network()
+    for name, buf in net.named_buffers():
+        if "running_var" in name:
+            buf.uniform_(0.5, 2.0)
+    net.eval()
+    x1, x2 = torch.rand(1, 3, 29, 37), torch.rand(1, 3, 29, 37)
+    ref = net(x1, x2).detach()  # grad enabled: the plain graph
+    with torch.inference_mode():
+        assert torch.equal(net(x1, x2), ref)

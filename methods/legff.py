@@ -35,10 +35,10 @@ of ``Results/`` (CT/PET/SPECT-MRI), all 20 official IR/visible outputs
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from fusionbench.method_registry import register_method
 
+from ._boxfilter import uniform_nearest
 from ._morphology import disk_dilation, disk_erosion
 
 from ._matlab import (
@@ -54,8 +54,11 @@ _GF_EPS = 0.01  # imguidedfilter DegreeOfSmoothing for a double guide: 0.01 * di
 
 
 def _box(x: np.ndarray, size: int) -> np.ndarray:
-    """Mean over a size×size window with replicate padding (``imboxfilt`` default)."""
-    return ndimage.uniform_filter(x, size=size, mode="nearest")
+    """Mean over a size×size window with replicate padding (``imboxfilt`` default).
+
+    ``ndimage.uniform_filter(x, size, mode="nearest")``, bit for bit, compiled (:mod:`._boxfilter`).
+    """
+    return uniform_nearest(x, size)
 
 
 def guided_filter(image: np.ndarray, guide: np.ndarray, size: int, eps: float = _GF_EPS) -> np.ndarray:

@@ -17,8 +17,8 @@ def test_by_rows_equals_scipy_footprint(radius, dtype):
         x = (rng.random(shape) * 255).astype(dtype)
         x[rng.random(shape) < 0.3] = 7  # ties
         fp = disk_footprint(radius)
-        erosion = morph._by_rows(x, radius, ndimage.minimum_filter1d, np.minimum, "nearest")
-        dilation = morph._by_rows(x, radius, ndimage.maximum_filter1d, np.maximum, "nearest")
+        erosion = morph._by_rows(x, radius, morph._min_along_x, np.minimum, "nearest")
+        dilation = morph._by_rows(x, radius, morph._max_along_x, np.maximum, "nearest")
         assert erosion.dtype == x.dtype and np.array_equal(erosion, ndimage.grey_erosion(x, footprint=fp, mode="nearest"))
         assert np.array_equal(dilation, ndimage.grey_dilation(x, footprint=fp, mode="nearest"))
         # the public functions (which call scipy itself for small radii) agree too
@@ -35,3 +35,17 @@ def test_other_modes_and_bad_input():
         morph.disk_erosion(np.zeros((2, 3, 4)), 5)
     with pytest.raises(ValueError, match="radius"):
         morph.disk_row_half_widths(-1)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 7, 9, 13, 23])
+def test_running_extreme_is_scipys_filter1d(size):
+    rng = np.random.default_rng(size)
+    for shape in [(1, 1), (2, 3), (5, 40), (33, 17)]:
+        for dtype in (np.float64, np.uint8):
+            x = (rng.random(shape) * 255).astype(dtype)
+            got_min, got_max = morph.running_extreme(x, size, False), morph.running_extreme(x, size, True)
+            assert got_min.dtype == x.dtype
+            assert np.array_equal(got_min, ndimage.minimum_filter1d(x, size, axis=1, mode="nearest"))
+            assert np.array_equal(got_max, ndimage.maximum_filter1d(x, size, axis=1, mode="nearest"))
+    with pytest.raises(ValueError, match="odd"):
+        morph.running_extreme(np.zeros((3, 3)), 4, False)

@@ -319,3 +319,40 @@ def test_seed_parameter_and_seed_variants_load_the_exported_names(tmp_path, monk
     assert fusionbench.create_method("mopa.no_mask").unavailable_reason() is not None  # seed 0 still absent
     assert (fusionbench.create_method("mopa.no_mask.seed1").cache_key()
             != fusionbench.create_method("mopa.no_mask.seed2").cache_key())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
+                                    {"cem_apply": "multiscale"}, {"use_mask": False}, {"mask_mode": "multiply"}])
+def test_inference_path_equals_the_graph(kwargs):
+    """Under inference mode the forward takes InferencePath (in-place activations, 1×1 convs as mm, window
+    sums by slices, maxima by halving): the graph's values to float32 round-off, the same counted FLOPs,
+    the same decoupled outputs; odd sizes included."""
+    from fusionbench.profile import count_flops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    net = MopaNet(**kwargs).eval()
+    for size in [(37, 29), (64, 64)]:
+        x = torch.rand(1, 4, *size)
+        fused, (d1, d2) = net(x)  # grad enabled: the training graph
+        with torch.inference_mode():
+            fast, (f1, f2) = net(x)
+        assert (fast - fused.detach()).abs().max().item() <= 1e-5
+        assert (f1 - d1.detach()).abs().max().item() <= 1e-5 and (f2 - d2.detach()).abs().max().item() <= 1e-5
+    with FlopCounterMode(display=False) as graph:
+        net(x, decouple=False)
+    assert count_flops(lambda t: net(t, decouple=False), x) == graph.get_total_flops()
+
+
+def test_inference_path_on_a_harvard_pair(shared_dir):
+    """The registered `mopa` on a real 256² pair: inference path vs the graph, ≤ 1e-5 on the fused map."""
+    from fusionbench.io import load_image
+    from fusionbench.methods.mopa import prepare
+
+    pair = fusionbench.create_dataset("harvard-mri-pet", data_dir=shared_dir / "data").select("test")[0]
+    x = torch.from_numpy(prepare(load_image(pair.a_path), load_image(pair.b_path)))[None]
+    net = fusionbench.create_method("mopa").instance.network
+    ref, _ = net(x)
+    with torch.inference_mode():
+        fast, _ = net(x)
+    assert (fast - ref.detach()).abs().max().item() <= 1e-5

@@ -38,3 +38,62 @@ class ConvPeak:
         return float(conv_peak_gflops_per_s((256, 256), channels))
 
     track_conv3x3_gflops_per_s.unit = "GFLOP/s"
+
+
+def _deep_methods() -> list[str]:
+    """The available registered torch methods (``$FUSIONBENCH_BENCH_METHODS`` patterns restrict them)."""
+    import os
+
+    from fusionbench.method_registry import create_method, list_methods
+
+    patterns = os.environ.get("FUSIONBENCH_BENCH_METHODS", "*").split(",")
+    names = list_methods([p.strip() for p in patterns if p.strip()])
+    return [n for n in names
+            if create_method(n).info.uses_torch and create_method(n).unavailable_reason() is None]
+
+
+class DeepOneThread:
+    """Each deep method's forward pass at 256² on **one** torch thread, as a runner worker pays it (issue 23).
+
+    ``track_gflops_per_s_1thread``: counted FLOPs (:func:`fusionbench.profile.gflops`) over the best-of-3
+    forward time; ``track_fraction_of_conv_peak_1thread``: the same over the plain 3×3 64→64 convolution
+    timed on one thread in the same process just before.  ``benchmark_methods`` tracks the same at
+    torch's default thread count (Table 5).
+    """
+
+    params = [_deep_methods()]
+    param_names = ["method"]
+    timeout = 600
+    processes = 1
+    number = 1
+    repeat = 1
+
+    def setup(self, method: str) -> None:
+        import torch
+
+        from fusionbench.method_registry import create_method
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.method = create_method(method)
+        self.method.instance  # network built and weights loaded outside the timing
+
+    def teardown(self, method: str) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)
+
+    def track_gflops_per_s_1thread(self, method: str) -> float:
+        from fusionbench import profile
+
+        return float(profile.gflops_per_s(self.method, size=(256, 256)))
+
+    track_gflops_per_s_1thread.unit = "GFLOP/s"
+
+    def track_fraction_of_conv_peak_1thread(self, method: str) -> float:
+        from fusionbench import profile
+
+        peak = profile.conv_peak_gflops_per_s()
+        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
+
+    track_fraction_of_conv_peak_1thread.unit = "fraction"

@@ -125,21 +125,23 @@ def _by_rows(image: np.ndarray, radius: int, filter1d, combine, mode: str) -> np
     return out
 
 
-def disk_erosion(image: np.ndarray, radius: int, mode: str = "nearest") -> np.ndarray:
-    """``ndimage.grey_erosion(image, footprint=disk_footprint(radius), mode=mode)``, bit-identical."""
+def _disk_extreme(image: np.ndarray, radius: int, mode: str, maximum: bool) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(f"disk_erosion takes a 2-D image, not shape {image.shape}")
+        raise ValueError(f"disk erosion/dilation takes a 2-D image, not shape {image.shape}")
     if radius < _DIRECT_BELOW or mode != "nearest":
-        return ndimage.grey_erosion(image, footprint=disk_footprint(radius), mode=mode)
+        scipy_filter = ndimage.grey_dilation if maximum else ndimage.grey_erosion
+        return scipy_filter(image, footprint=disk_footprint(radius), mode=mode)
+    if maximum:
+        return _by_rows(image, radius, _max_along_x, np.maximum, mode)
     return _by_rows(image, radius, _min_along_x, np.minimum, mode)
+
+
+def disk_erosion(image: np.ndarray, radius: int, mode: str = "nearest") -> np.ndarray:
+    """``ndimage.grey_erosion(image, footprint=disk_footprint(radius), mode=mode)``, bit-identical."""
+    return _disk_extreme(image, radius, mode, maximum=False)
 
 
 def disk_dilation(image: np.ndarray, radius: int, mode: str = "nearest") -> np.ndarray:
     """``ndimage.grey_dilation(image, footprint=disk_footprint(radius), mode=mode)``, bit-identical."""
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"disk_dilation takes a 2-D image, not shape {image.shape}")
-    if radius < _DIRECT_BELOW or mode != "nearest":
-        return ndimage.grey_dilation(image, footprint=disk_footprint(radius), mode=mode)
-    return _by_rows(image, radius, _max_along_x, np.maximum, mode)
+    return _disk_extreme(image, radius, mode, maximum=True)

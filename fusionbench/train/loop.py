@@ -307,6 +307,41 @@ def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
 
+def log_row(step: int, steps_per_epoch: int, n_patches: int, batch_size: int, terms: dict[str, float],
+            n_steps: int, lr: float, patches_per_s: float, elapsed: float) -> dict[str, Any]:
+    """One ``log.csv`` row: the step, epoch, patches seen, each term's mean over ``n_steps``, lr, rate, time."""
+    epoch, pos = divmod(step - 1, steps_per_epoch)
+    row = {"step": step, "epoch": step / steps_per_epoch,
+           "patches_seen": epoch * n_patches + min((pos + 1) * batch_size, n_patches)}
+    row.update({f"loss_{k}": v / n_steps for k, v in terms.items()})
+    row.update({"lr": lr, "patches_per_s": patches_per_s, "elapsed_s": elapsed})
+    return row
+
+
+def checkpoint_due(config: TrainConfig, step: int, steps_per_epoch: int, stop: int, t_call: float,
+                   t_ckpt: float) -> tuple[bool, bool]:
+    """``(write a checkpoint now, this call's time is up)`` after ``step`` (monotonic clock times)."""
+    now = time.monotonic()
+    out_of_time = config.stop_after_seconds is not None and now - t_call >= config.stop_after_seconds
+    due = now - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop or out_of_time
+    return due, out_of_time
+
+
+def fp32_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A ``final.pth`` state dict: CPU, contiguous copies, floating tensors as float32."""
+    import torch
+
+    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
+            for k, v in state.items()}
+
+
+def steady_rate(step: int, start_step: int, t_warm: float | None, t_end: float) -> float:
+    """Steps/s of a call after its first :data:`WARMUP_STEPS` steps (0 when too few steps)."""
+    if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm:
+        return (step - start_step - WARMUP_STEPS) / (t_end - t_warm)
+    return 0.0
+
+
 def train(
     build_model: Callable[[], Any],
     loss_fn: Callable[[Any, Any], tuple[Any, dict[str, float]]],
@@ -462,17 +497,14 @@ def _train(
         elapsed += time.perf_counter() - t0
         if logging:
             dt = time.perf_counter() - t_log
-            row = {"step": step, "epoch": step / steps_per_epoch,
-                   "patches_seen": epoch * len(patches) + min((pos + 1) * config.batch_size, len(patches))}
-            row.update({f"loss_{k}": v / n_acc for k, v in acc.items()})
-            row.update({"lr": config.lr, "patches_per_s": seen_acc / dt if dt > 0 else 0.0, "elapsed_s": elapsed})
+            row = log_row(step, steps_per_epoch, len(patches), config.batch_size, acc, n_acc, config.lr,
+                          seen_acc / dt if dt > 0 else 0.0, elapsed)
             rows.append(row)
             bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
             acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
         bar.update(1)
-        out_of_time = config.stop_after_seconds is not None and time.monotonic() - t_call >= config.stop_after_seconds
-        if (time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop
-                or out_of_time):
+        due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
+        if due:
             fold_pending()
             checkpoint()
             t_ckpt = time.monotonic()
@@ -484,15 +516,12 @@ def _train(
     fold_pending()
     finished = step >= total_steps
     if finished:
-        state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
-                 for k, v in model.state_dict().items()}
-        torch.save(state, out_dir / "final.pth")
+        torch.save(fp32_state(model.state_dict()), out_dir / "final.pth")
         checkpoint()
     t_end = time.monotonic()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms
-    steady = ((step - start_step - WARMUP_STEPS) / (t_end - t_warm)
-              if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm else 0.0)
+    steady = steady_rate(step, start_step, t_warm, t_end)
     if graph is not None:
         graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
     perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,

@@ -50,9 +50,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import TrainConfig
-from .loop import (WARMUP_STEPS, TrainResult, _atomic_save, _progress_bar, _to_cpu, configure_torch,
-                   data_fingerprint, epoch_order, graph_usable, load_optimiser_state, load_resumable, plot_losses,
-                   write_log)
+from .loop import (WARMUP_STEPS, TrainResult, _atomic_save, _progress_bar, _to_cpu, checkpoint_due,
+                   configure_torch, data_fingerprint, epoch_order, fp32_state, graph_usable, load_optimiser_state,
+                   load_resumable, log_row, plot_losses, steady_rate, write_log)
 from .patches import PatchSet
 
 
@@ -320,17 +320,13 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         if logging:
             dt = time.perf_counter() - t_log
             for k in range(K):
-                row = {"step": step, "epoch": step / steps_per_epoch,
-                       "patches_seen": epoch * n + min((pos + 1) * config.batch_size, n)}
-                row.update({f"loss_{t}": v / n_acc for t, v in accs[k].items()})
-                row.update({"lr": config.lr, "patches_per_s": seen_acc / dt if dt > 0 else 0.0, "elapsed_s": elapsed})
-                rows[k].append(row)
+                rows[k].append(log_row(step, steps_per_epoch, n, config.batch_size, accs[k], n_acc, config.lr,
+                                       seen_acc / dt if dt > 0 else 0.0, elapsed))
             bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
             accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
         bar.update(1)
-        out_of_time = config.stop_after_seconds is not None and time.monotonic() - t_call >= config.stop_after_seconds
-        if (time.monotonic() - t_ckpt >= config.checkpoint_every_s or step % steps_per_epoch == 0 or step == stop
-                or out_of_time):
+        due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
+        if due:
             fold_pending()
             checkpoint()
             t_ckpt = time.monotonic()
@@ -343,13 +339,10 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     finished = step >= total_steps
     if finished:
         for k, d in enumerate(out_dirs):
-            state = {name: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
-                     for name, v in model_state(k).items()}
-            torch.save(state, d / "final.pth")
+            torch.save(fp32_state(model_state(k)), d / "final.pth")
         checkpoint()
     t_end = time.monotonic()
-    steady = ((step - start_step - WARMUP_STEPS) / (t_end - t_warm)
-              if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm else 0.0)
+    steady = steady_rate(step, start_step, t_warm, t_end)
     if graph is not None:
         graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
     perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,

@@ -19,13 +19,11 @@ SEEDS = (0, 1, 2)
 CFG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, patch_size=16, stride=8, progress=False, log_every=3)
 
 
+from .test_loop import _build  # noqa: E402  (the loop tests' tiny network)
+
+
 def _images():
     return np.random.default_rng(7).random((3, 2, 32, 32), dtype=np.float32)
-
-
-def _build():
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.LeakyReLU(0.2),
-                               torch.nn.Conv2d(4, 1, 3, padding=1))
 
 
 def _loss(model, batch):

@@ -60,8 +60,10 @@ def _kernel():
         pv = np.zeros((n, nl))
         d = np.zeros((n, nl))
         e = np.zeros((n + 1, nl))  # e[j] couples j and j + 1
-        aux = np.zeros((7, nl))
-        acc, tau, scal, mu, bulge, start, power = aux[0], aux[1], aux[2], aux[3], aux[4], aux[5], aux[6]
+        aux = np.zeros((8, nl))
+        acc, tau, scal, mu, bulge, start, power, mq = aux[0], aux[1], aux[2], aux[3], aux[4], aux[5], aux[6], aux[7]
+        bottom = np.zeros(nl, np.int64)
+        sweeps = np.zeros(nl, np.int64)
         for b0 in range(0, count, nl):
             used = min(nl, count - b0)
             for q in range(nl):
@@ -157,65 +159,64 @@ def _kernel():
                 e[n - 2, q] = g[(n - 1) * n + n - 2, q]
                 e[n - 1, q] = 0.0
                 e[n, q] = 0.0
-            # 3. implicit QR steps with Wilkinson shift on each lane's trailing unreduced block
-            m = n - 1
-            sweeps = 0
-            while m > 0:
-                for j in range(m):
+            # 3. implicit QR steps with Wilkinson shift; lane q works on its unreduced block [start, mq]
+            for q in range(nl):
+                bottom[q] = n - 1
+                sweeps[q] = 0
+            top = n - 1
+            while top > 0:
+                for j in range(top):
                     ej, dj, dj1 = e[j], d[j], d[j + 1]
                     for q in range(nl):
                         small = abs(ej[q]) <= eps * (abs(dj[q]) + abs(dj1[q]))
                         ej[q] = 0.0 if small else ej[q]
-                em = e[m - 1]
-                done = True
-                for q in range(nl):
-                    if em[q] != 0.0:
-                        done = False
-                if done or sweeps >= max_sweeps:
-                    for q in range(nl):
-                        em[q] = 0.0
-                    m -= 1
-                    sweeps = 0
-                    continue
-                sweeps += 1
-                for q in range(nl):
+                top = 0
+                for q in range(nl):  # deflate converged eigenvalues, then this lane's shift
+                    m = bottom[q]
+                    while m > 0 and (e[m - 1, q] == 0.0 or sweeps[q] >= max_sweeps):
+                        e[m - 1, q] = 0.0
+                        m -= 1
+                        sweeps[q] = 0
+                    bottom[q] = m
+                    mq[q] = float(m)
+                    top = max(top, m)
+                    sweeps[q] += 1
+                    if m > 0:
+                        half = 0.5 * (d[m - 1, q] - d[m, q])
+                        off = e[m - 1, q]
+                        root = np.sqrt(half * half + off * off)
+                        den = half + root if half >= 0.0 else half - root
+                        mu[q] = d[m, q] - off * off / den if den != 0.0 else d[m, q]
+                    bulge[q] = 0.0
                     start[q] = 0.0
-                for j in range(m):
+                for j in range(top - 1):
                     ej = e[j]
                     nxt = float(j + 1)
                     for q in range(nl):
-                        start[q] = nxt if ej[q] == 0.0 else start[q]
-                dm1, dm = d[m - 1], d[m]
-                for q in range(nl):
-                    half = 0.5 * (dm1[q] - dm[q])
-                    off = em[q]
-                    root = np.sqrt(half * half + off * off)
-                    den = half + root if half >= 0.0 else half - root
-                    mu[q] = dm[q] - off * off / den if den != 0.0 else dm[q]
-                    bulge[q] = 0.0
-                for j in range(m):
+                        start[q] = nxt if (ej[q] == 0.0) & (nxt < mq[q]) else start[q]
+                for j in range(top):
                     jf = float(j)
                     dj, dj1, ej, ej1 = d[j], d[j + 1], e[j], e[j + 1]
                     ep = e[j - 1] if j > 0 else e[n]  # e[n] stays 0 (unused when j = 0)
-                    keep = j + 1 < m
                     for q in range(nl):
-                        st = start[q]
+                        st, mm = start[q], mq[q]
                         p0, p1, t, nx, prev = dj[q], dj1[q], ej[q], ej1[q], ep[q]
                         first = jf == st
                         x = p0 - mu[q] if first else prev
                         z = t if first else bulge[q]
                         r = np.sqrt(x * x + z * z)
-                        rotate = (jf >= st) & (r > 0.0)
+                        inside = (jf >= st) & (jf < mm)
+                        rotate = inside & (r > 0.0)
                         inv = 1.0 / r
                         c = x * inv if rotate else 1.0
                         s = z * inv if rotate else 0.0
                         cc, ss, cs = c * c, s * s, c * s
-                        ep[q] = r if jf > st else prev
+                        ep[q] = r if inside & (jf > st) else prev
                         dj[q] = cc * p0 + 2.0 * cs * t + ss * p1
                         dj1[q] = ss * p0 - 2.0 * cs * t + cc * p1
                         ej[q] = cs * (p1 - p0) + (cc - ss) * t
                         bulge[q] = s * nx
-                        ej1[q] = c * nx if keep else nx
+                        ej1[q] = c * nx if jf + 1.0 < mm else nx
             for q in range(nl):
                 acc[q] = 0.0
             for i in range(n):

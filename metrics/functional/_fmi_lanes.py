@@ -139,8 +139,12 @@ def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h,
 
 @njit(cache=True, nogil=True)
 def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
-                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, xbf, same, val):
-    """``_fmi_kernel._pair`` for nb (source window, fused window) pairs; writes val[j] (1 for identical windows)."""
+                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, xbf, same, val,
+                xq, xlq, gx, gl, gf, gfl, base, tlog):
+    """``_fmi_kernel._pair`` for nb (source window, fused window) pairs; writes val[j] (1 for identical windows).
+
+    xq, xlq, gx, gl, gf, gfl (l, LANES) and base, tlog (2l, LANES) are scratch for the cells' terms.
+    """
     for j in range(nb):
         s_a[j] = xt[0, j] * ft[0, j]
     for k in range(1, l):
@@ -207,14 +211,68 @@ def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, f
         logk[j] = math.log2(abs(kk if kk != 0 else 1.0))
     for j in range(nb):
         hprod[j] = -k1[j] * (logk[j] * ftot[j] * xtot[j] - fh[j] * xtot[j] - xh[j] * ftot[j])
-    for m in range(n2):
+    # cells m < l lie in row i = m (static), cells l + k in column k or l − 1 − k (xq: X's pdf in
+    # coupling order): only the other index needs a data-dependent load (same values as before)
+    for k in range(l):
         for j in range(nb):
-            a = ci[m, j]
-            b = cj[m, j]
-            base = k1[j] * (fp[a, j] * xp[b, j])
-            empty = mass[m, j] == 0
-            buf[m, j] = 0.0 if empty else base * ((logk[j] + flog[a, j]) + xlog[b, j])
-            buf[n2 + m, j] = 0.0 if empty else phi[j] * mass[m, j] + base
+            pos = c[j] >= 0
+            xq[k, j] = xp[k, j] if pos else xp[l - 1 - k, j]
+            xlq[k, j] = xlog[k, j] if pos else xlog[l - 1 - k, j]
+    # the data-dependent loads first, into rows of their own (gx, gl: X's pdf and log2 pdf at the
+    # row-i cells; gf, gfl: F's at the column-k cells), so that the arithmetic below vectorises
+    for i in range(l):
+        gxi = gx[i]
+        gli = gl[i]
+        for j in range(nb):
+            b = cj[i, j]
+            gxi[j] = xp[b, j]
+            gli[j] = xlog[b, j]
+    for k in range(l):
+        gfk = gf[k]
+        gflk = gfl[k]
+        for j in range(nb):
+            a = ci[l + k, j]
+            gfk[j] = fp[a, j]
+            gflk[j] = flog[a, j]
+    # the cell arithmetic in short loops over few arrays each (LLVM vectorises a loop only if it can
+    # check the arrays' overlap at run time with a few comparisons)
+    for i in range(l):
+        fpi = fp[i]
+        gxi = gx[i]
+        bs = base[i]
+        for j in range(nb):
+            bs[j] = k1[j] * (fpi[j] * gxi[j])
+    for k in range(l):
+        gfk = gf[k]
+        xqk = xq[k]
+        bs = base[l + k]
+        for j in range(nb):
+            bs[j] = k1[j] * (gfk[j] * xqk[j])
+    for i in range(l):  # log terms: row-i cells (F index i), then column-k cells (X index k)
+        fli = flog[i]
+        gli = gl[i]
+        tl = tlog[i]
+        for j in range(nb):
+            tl[j] = (logk[j] + fli[j]) + gli[j]
+    for k in range(l):
+        gflk = gfl[k]
+        xlk = xlq[k]
+        tl = tlog[l + k]
+        for j in range(nb):
+            tl[j] = (logk[j] + gflk[j]) + xlk[j]
+    for m in range(n2):
+        mm = mass[m]
+        bs = base[m]
+        tl = tlog[m]
+        b0 = buf[m]
+        for j in range(nb):
+            b0[j] = 0.0 if mm[j] == 0 else bs[j] * tl[j]
+    for m in range(n2):
+        mm = mass[m]
+        bs = base[m]
+        b1 = buf[n2 + m]
+        for j in range(nb):
+            b1[j] = 0.0 if mm[j] == 0 else phi[j] * mm[j] + bs[j]
     for m in range(n2):
         for j in range(nb):
             cell = buf[n2 + m, j]
@@ -251,6 +309,8 @@ def _row(ff, fa, fb, w, r):
     cnt = np.empty((2, L), dtype=np.int64)
     nfx = np.empty((l, L), dtype=np.int64)
     xbf = np.empty((l, L))
+    xqq = np.empty((6, l, L))  # scratch of the cells' terms (_pair_lanes)
+    btl = np.empty((2, 2 * l, L))
     same = np.empty((2, L), dtype=np.bool_)
     mass = np.empty((2 * l, L))
     buf = np.empty((4 * l, L))
@@ -294,7 +354,8 @@ def _row(ff, fa, fb, w, r):
                         s[13], s[8], r8)
             _pair_lanes(xwin, fwin, xp, xc, xt, xlog, s[9], s[10], s[11], s[12], s[13],
                         fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
-                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, xbf, sm, vals[src])
+                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, xbf, sm, vals[src],
+                        xqq[0], xqq[1], xqq[2], xqq[3], xqq[4], xqq[5], btl[0], btl[1])
         for j in range(nb):
             acc += vals[0, j]
             acc += vals[1, j]

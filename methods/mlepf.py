@@ -48,6 +48,8 @@ against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
 
@@ -297,11 +299,15 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int
 
     Σ_{i=1..scales} (imdilate − imerode)(x, SE(2i + 1)) / (2i + 1), with MATLAB's
     ±Inf borders.  Dilation and erosion only select values, so they are exact in
-    any order; each scale's SE is the previous one dilated by a few 3-point line
-    steps (the line lengths grow monotonically with R), applied to the float64
-    values in one compiled pass per step (numba), only over the rows and columns
-    that finite values can have reached; the sum adds the scales in the reference's
-    order (:func:`mlmg_numpy`).  Planes are spread over ``workers`` threads.
+    any order and grouping; each scale's SE is the previous one dilated by a few
+    3-point line steps (the line lengths grow monotonically with R), applied to the
+    float64 values in compiled passes (numba), only over the rows and columns that
+    finite values can have reached; the sum adds the scales in the reference's order
+    (:func:`mlmg_numpy`).  The steps of one scale are grouped (issue 23, session 6):
+    two vertical and two horizontal steps are one 5×5-square pass (max of 5 rows,
+    then of 5 columns), one diagonal and one anti-diagonal step one 9-point diamond
+    pass — the only increments of ``strel('disk')`` up to at least 80 scales; any
+    other increment runs step by step.  Planes are spread over ``workers`` threads.
     """
     if shape != "matlab":
         return mlmg_numpy(maps, scales, shape)
@@ -310,72 +316,196 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int
     coefs = np.array([1 / (2 * i + 1) for i in range(1, scales + 1)])
     out = np.zeros_like(x)
     kernel = _mlmg_plane_kernel()
-    map_planes(lambda i: kernel(x[i], steps, coefs, out[i]), x.shape[0], workers)
+    map_planes(lambda i: kernel(x[i], steps, coefs, True, out[i]), x.shape[0], workers)
     return out
 
 
-_MLMG_PLANE = None
-
-
+@lru_cache(maxsize=None)
 def _mlmg_plane_kernel():
-    """The compiled one-plane MLMG (numba; compiled on first use, cached on disk)."""
-    global _MLMG_PLANE
-    if _MLMG_PLANE is None:
-        from numba import njit
+    """The compiled one-plane MLMG (numba; compiled on first use, cached on disk).
 
-        @njit(cache=True, nogil=True)
-        def line_step(src, dst, dy, dx, y0, y1, x0, x1, take_max):  # pragma: no cover
-            for y in range(y0, y1):
+    ``plane(img, steps, coefs, grouped, out)``; ``grouped=False`` does every 3-point
+    line step as its own pass (the session-5 kernel, kept for the tests).
+    """
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def line_step(src, dst, dy, dx, y0, y1, x0, x1, take_max):  # pragma: no cover
+        for y in range(y0, y1):
+            for xx in range(x0, x1):
+                m = src[y - dy, xx - dx]
+                q = src[y + dy, xx + dx]
+                v = src[y, xx]
+                if take_max:
+                    m = m if m > q else q
+                    dst[y, xx] = v if v > m else m
+                else:
+                    m = m if m < q else q
+                    dst[y, xx] = v if v < m else m
+
+    @njit(cache=True, nogil=True)
+    def square5(src, dst, y0, y1, x0, x1, v, take_max):  # pragma: no cover
+        # dst = dilation (take_max) or erosion by the 5×5 square: max/min of 5 rows into v, then of 5 columns
+        for y in range(y0, y1):
+            a, b, c, d, e = src[y - 2], src[y - 1], src[y], src[y + 1], src[y + 2]
+            if take_max:
+                for xx in range(x0 - 2, x1 + 2):
+                    m = a[xx]
+                    q = b[xx]
+                    m = q if q > m else m
+                    q = c[xx]
+                    m = q if q > m else m
+                    q = d[xx]
+                    m = q if q > m else m
+                    q = e[xx]
+                    v[xx] = q if q > m else m
+            else:
+                for xx in range(x0 - 2, x1 + 2):
+                    m = a[xx]
+                    q = b[xx]
+                    m = q if q < m else m
+                    q = c[xx]
+                    m = q if q < m else m
+                    q = d[xx]
+                    m = q if q < m else m
+                    q = e[xx]
+                    v[xx] = q if q < m else m
+            r = dst[y]
+            if take_max:
                 for xx in range(x0, x1):
-                    m = src[y - dy, xx - dx]
-                    q = src[y + dy, xx + dx]
-                    v = src[y, xx]
-                    if take_max:
-                        m = m if m > q else q
-                        dst[y, xx] = v if v > m else m
-                    else:
-                        m = m if m < q else q
-                        dst[y, xx] = v if v < m else m
+                    m = v[xx - 2]
+                    q = v[xx - 1]
+                    m = q if q > m else m
+                    q = v[xx]
+                    m = q if q > m else m
+                    q = v[xx + 1]
+                    m = q if q > m else m
+                    q = v[xx + 2]
+                    r[xx] = q if q > m else m
+            else:
+                for xx in range(x0, x1):
+                    m = v[xx - 2]
+                    q = v[xx - 1]
+                    m = q if q < m else m
+                    q = v[xx]
+                    m = q if q < m else m
+                    q = v[xx + 1]
+                    m = q if q < m else m
+                    q = v[xx + 2]
+                    r[xx] = q if q < m else m
 
-        @njit(cache=True, nogil=True)
-        def plane(img, steps, coefs, out):  # pragma: no cover
-            h, w = img.shape
-            pad = steps[-1, 0] + 2 * steps[-1, 1] + 1
-            hh, ww = h + 2 * pad, w + 2 * pad
-            dil = np.full((hh, ww), -np.inf)
-            ero = np.full((hh, ww), np.inf)
-            dil[pad:pad + h, pad:pad + w] = img
-            ero[pad:pad + h, pad:pad + w] = img
-            dil2, ero2 = dil.copy(), ero.copy()
-            ry, rx = 0, 0  # how far beyond the image finite values can be
-            pa, pd = 0, 0
-            for i in range(steps.shape[0]):
-                a, d = steps[i, 0], steps[i, 1]
-                for k in range(4):
-                    dy = 1 if k != 1 else 0
-                    dx = 0 if k == 0 else 1
-                    if k == 3:
-                        dy = -1
-                    n = a - pa if k < 2 else d - pd
-                    for _ in range(n):
-                        ry += abs(dy)
-                        rx += dx
-                        ay = abs(dy)
-                        y0, y1 = max(ay, pad - ry), min(hh - ay, pad + h + ry)
-                        x0, x1 = max(dx, pad - rx), min(ww - dx, pad + w + rx)
-                        line_step(dil, dil2, dy, dx, y0, y1, x0, x1, True)
-                        line_step(ero, ero2, dy, dx, y0, y1, x0, x1, False)
-                        dil, dil2 = dil2, dil
-                        ero, ero2 = ero2, ero
-                pa, pd = a, d
-                c = coefs[i]
-                for y in range(h):
-                    for xx in range(w):
-                        out[y, xx] = out[y, xx] + c * (dil[pad + y, pad + xx] - ero[pad + y, pad + xx])
-            return out
+    @njit(cache=True, nogil=True)
+    def diamond(src, dst, y0, y1, x0, x1, take_max):  # pragma: no cover
+        # dst = dilation/erosion by {0, ±(1,1)} ⊕ {0, ±(−1,1)} = (0,0), (±1,±1), (0,±2), (±2,0)
+        for y in range(y0, y1):
+            u2, u1, c0, d1, d2 = src[y - 2], src[y - 1], src[y], src[y + 1], src[y + 2]
+            r = dst[y]
+            if take_max:
+                for xx in range(x0, x1):
+                    m = c0[xx]
+                    q = c0[xx - 2]
+                    m = q if q > m else m
+                    q = c0[xx + 2]
+                    m = q if q > m else m
+                    q = u1[xx - 1]
+                    m = q if q > m else m
+                    q = u1[xx + 1]
+                    m = q if q > m else m
+                    q = d1[xx - 1]
+                    m = q if q > m else m
+                    q = d1[xx + 1]
+                    m = q if q > m else m
+                    q = u2[xx]
+                    m = q if q > m else m
+                    q = d2[xx]
+                    r[xx] = q if q > m else m
+            else:
+                for xx in range(x0, x1):
+                    m = c0[xx]
+                    q = c0[xx - 2]
+                    m = q if q < m else m
+                    q = c0[xx + 2]
+                    m = q if q < m else m
+                    q = u1[xx - 1]
+                    m = q if q < m else m
+                    q = u1[xx + 1]
+                    m = q if q < m else m
+                    q = d1[xx - 1]
+                    m = q if q < m else m
+                    q = d1[xx + 1]
+                    m = q if q < m else m
+                    q = u2[xx]
+                    m = q if q < m else m
+                    q = d2[xx]
+                    r[xx] = q if q < m else m
 
-        _MLMG_PLANE = plane
-    return _MLMG_PLANE
+    @njit(cache=True, nogil=True)
+    def plane(img, steps, coefs, grouped, out):  # pragma: no cover
+        h, w = img.shape
+        # finite values reach at most steps[-1, 0] + 2·steps[-1, 1] rows/columns beyond the image; the grouped
+        # passes read 2 further, and one spare row/column keeps the canvas edge out of reach
+        pad = steps[-1, 0] + 2 * steps[-1, 1] + 3
+        hh, ww = h + 2 * pad, w + 2 * pad
+        dil = np.full((hh, ww), -np.inf)
+        ero = np.full((hh, ww), np.inf)
+        dil[pad:pad + h, pad:pad + w] = img
+        ero[pad:pad + h, pad:pad + w] = img
+        dil2, ero2 = dil.copy(), ero.copy()
+        v = np.empty(ww)
+        ry, rx = 0, 0  # how far beyond the image finite values can be
+        pa, pd = 0, 0
+        for i in range(steps.shape[0]):
+            a, d = steps[i, 0], steps[i, 1]
+            if grouped and a - pa == 2:
+                # 2 vertical + 2 horizontal 3-point steps = one 5×5 square
+                ry += 2
+                rx += 2
+                y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
+                x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+                square5(dil, dil2, y0, y1, x0, x1, v, True)
+                square5(ero, ero2, y0, y1, x0, x1, v, False)
+                dil, dil2 = dil2, dil
+                ero, ero2 = ero2, ero
+                first = 2
+            else:
+                first = 0
+            if grouped and d - pd == 1:
+                # 1 diagonal + 1 anti-diagonal 3-point step = one 9-point diamond
+                ry += 2
+                rx += 2
+                y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
+                x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+                diamond(dil, dil2, y0, y1, x0, x1, True)
+                diamond(ero, ero2, y0, y1, x0, x1, False)
+                dil, dil2 = dil2, dil
+                ero, ero2 = ero2, ero
+                last = 2
+            else:
+                last = 4
+            for k in range(first, last):   # the remaining directions, one 3-point step at a time
+                dy = 1 if k != 1 else 0
+                dx = 0 if k == 0 else 1
+                if k == 3:
+                    dy = -1
+                n = a - pa if k < 2 else d - pd
+                for _ in range(n):
+                    ry += abs(dy)
+                    rx += dx
+                    ay = abs(dy)
+                    y0, y1 = max(ay, pad - ry), min(hh - ay, pad + h + ry)
+                    x0, x1 = max(dx, pad - rx), min(ww - dx, pad + w + rx)
+                    line_step(dil, dil2, dy, dx, y0, y1, x0, x1, True)
+                    line_step(ero, ero2, dy, dx, y0, y1, x0, x1, False)
+                    dil, dil2 = dil2, dil
+                    ero, ero2 = ero2, ero
+            pa, pd = a, d
+            c = coefs[i]
+            for y in range(h):
+                for xx in range(w):
+                    out[y, xx] = out[y, xx] + c * (dil[pad + y, pad + xx] - ero[pad + y, pad + xx])
+        return out
+
+    return plane
 
 
 # ---------------------------------------------------------------- PCNN

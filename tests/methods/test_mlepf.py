@@ -113,3 +113,29 @@ def test_compiled_wmc_filter_equals_numpy_reference(shape, monkeypatch) -> None:
             monkeypatch.setattr(M, "to_uint8", lambda v: np.asarray(v, dtype=np.float64))
             assert np.array_equal(M.wmc_filter(x, iterations), M.wmc_filter_numpy(x, iterations))
             monkeypatch.undo()
+
+
+def _mlmg_plane(img: np.ndarray, steps: np.ndarray, grouped: bool) -> np.ndarray:
+    """The compiled MLMG of one plane for explicit SE steps (coefficients 1/(2i + 1))."""
+    coefs = np.array([1 / (2 * i + 1) for i in range(1, len(steps) + 1)])
+    out = np.zeros_like(img)
+    m._mlmg_plane_kernel()(np.ascontiguousarray(img), np.asarray(steps, dtype=np.int64), coefs, grouped, out)
+    return out
+
+
+def test_grouped_mlmg_passes_equal_step_by_step() -> None:
+    """Issue 23 (session 6): the 5×5-square and diamond passes give exactly the values of the 3-point line
+    steps one by one, for the official SE increments and for others (which fall back to single steps),
+    on random planes (with ties and zeros), tiny planes and more scales than the official 40."""
+    rng = np.random.default_rng(21)
+    official = np.array(m._line_steps("matlab", 60), dtype=np.int64)
+    odd = np.array([(1, 0), (3, 0), (3, 2), (3, 3), (5, 4), (6, 4), (6, 5)], dtype=np.int64)
+    planes = [np.abs(rng.standard_normal((29, 41))), np.round(rng.random((23, 17)) * 4) / 4,
+              rng.random((1, 7)), rng.random((6, 1)), np.zeros((5, 5))]
+    planes[0][3:9, 4:15] = 0.0
+    for steps in (official[:40], official, odd):
+        for img in planes:
+            grouped = _mlmg_plane(img, steps, True)
+            assert np.array_equal(grouped, _mlmg_plane(img, steps, False)), (img.shape, len(steps))
+    x = np.abs(rng.standard_normal((2, 33, 30)))
+    assert np.array_equal(m.mlmg(x, scales=60), m.mlmg_numpy(x, scales=60))

@@ -149,3 +149,28 @@ def test_qp_filter_products_are_numpys_bit_for_bit():
     for o in range(bank.shape[0]):
         apply_bank(spec.view(np.float32), bank[o], out.view(np.float32))
         np.testing.assert_array_equal(out.view(np.uint32), (spec[:, None] * bank[o]).view(np.uint32))
+
+
+def _numpy_sobel_edge(x):
+    """The former numpy/ndimage formulation of ``_edge.sobel_edge`` (Octave ``edge`` defaults)."""
+    im = x / 255.0
+    k = np.array([[1.0, 2, 1], [0, 0, 0], [-1, -2, -1]]) / 8.0
+    gy = ndimage.correlate(im, k, mode="nearest")
+    gx = ndimage.correlate(im, k.T, mode="nearest")
+    s = gy * gy + gx * gx
+    s = np.where(s <= 4 * s.mean(), 0.0, s)
+    p = np.pad(s, 1)
+    c = p[1:-1, 1:-1]
+    return ((c > p[1:-1, :-2]) & (c > p[1:-1, 2:])) | ((c > p[:-2, 1:-1]) & (c > p[2:, 1:-1])), gy * gy + gx * gx
+
+
+@pytest.mark.parametrize("x", [GREY[0], NOISE[0] + 128, GREY[1, :1], GREY[2, :, :1], np.full((4, 6), 7.0)],
+                         ids=["grey", "noise", "one-row", "one-column", "flat"])
+def test_sobel_edge_is_the_ndimage_formulation_bit_for_bit(x):
+    from fusionbench.metrics.functional import _edge
+
+    edges, strength = _numpy_sobel_edge(x)
+    s = np.empty_like(x)
+    _edge._strength(np.ascontiguousarray(x / 255.0), s)
+    np.testing.assert_array_equal(s, strength)  # exact: the gradient sums in ndimage's tap order
+    np.testing.assert_array_equal(_edge.sobel_edge(x), edges)

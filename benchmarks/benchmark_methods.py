@@ -303,3 +303,60 @@ class MethodRunPairSuite:
                 os.environ[WORKER_THREADS_ENV] = old_cap
 
     track_cpu_seconds.unit = "CPU seconds"
+
+
+class MDLNuclearNormSuite:
+    """MDL's costliest step alone: nuclear norms of 16×16 detail patches, per solver (issue 23).
+
+    ``batched``: the SIMD block solver (``methods/_small_eig.py``, the default); ``lapack``: batched
+    LAPACK ``eigvalsh`` through torch (the reference path).  Inputs: the first-level detail matrices of
+    the image of :func:`run_pairs`'s Harvard pair (its non-zero patches, at most 16,384).
+    ``track_cpu_us_per_matrix``: single-thread CPU time (``time.process_time``, best of 3) per matrix.
+    """
+
+    params = [["batched", "lapack"]]
+    param_names = ["solver"]
+    timeout = 600
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, solver: str) -> None:
+        import numpy as np
+
+        from fusionbench.methods.mdl import MDLatLRR, load_matrices, nuclear_norms
+
+        a, _ = run_pairs()["harvard-256"]
+        img = np.asarray(a, dtype=np.float64)
+        img = (img if img.ndim == 2 else img[..., 0]) / 255.0
+        det = MDLatLRR(*load_matrices())._details(img)
+        self.det = np.ascontiguousarray(det[np.any(det != 0, axis=1)][:16384])
+        self.solver = solver
+        nuclear_norms(self.det[:64], workers=1, solver=solver)  # compile / warm up
+
+    def time_nuclear_norms(self, solver: str) -> None:
+        from fusionbench.methods.mdl import nuclear_norms
+
+        nuclear_norms(self.det, workers=1, solver=solver)
+
+    def track_cpu_us_per_matrix(self, solver: str) -> float:
+        import time
+
+        import torch
+
+        from fusionbench.methods.mdl import nuclear_norms
+
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            best = math.inf
+            for _ in range(3):
+                start = time.process_time()
+                nuclear_norms(self.det, workers=1, solver=solver)
+                best = min(best, time.process_time() - start)
+            return 1e6 * best / len(self.det)
+        finally:
+            torch.set_num_threads(old)
+
+    track_cpu_us_per_matrix.unit = "CPU µs"

@@ -55,10 +55,10 @@ def _feature(x: np.ndarray, feature: str) -> np.ndarray:
 
         return dctn(x, norm="ortho")
     if feature == "wavelet":
-        from ._dwt import dwt2_symmetric
+        from ._dwt import dwt2_tiled
 
-        cA, (cH, cV, cD) = dwt2_symmetric(x, _dmey102())  # = pywt.dwt2(..., mode="symmetric"), bit for bit
-        return _rerange(np.block([[cA, cH], [cV, cD]]))
+        # = np.block of pywt.dwt2(..., mode="symmetric")'s subbands, bit for bit
+        return np.ascontiguousarray(_rerange(dwt2_tiled(x, _dmey102())))
     if feature == "edge":
         from ._edge import sobel_edge
 

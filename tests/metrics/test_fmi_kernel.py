@@ -140,6 +140,19 @@ def test_compiled_dwt2_is_pywt_bit_for_bit(shape):
         np.testing.assert_array_equal(g, r)
 
 
+@pytest.mark.parametrize("shape", [(256, 256), (103, 150), (150, 103), (64, 64)])
+def test_tiled_dwt2_is_the_block_of_pywt_subbands(shape):
+    """FMI_w's feature image, written straight into the [cA cH; cV cD] tiling, equals ``np.block`` of pywt's."""
+    import pywt
+
+    from fusionbench.metrics.functional._dwt import dwt2_tiled
+    from fusionbench.metrics.functional.feature import _dmey102
+
+    x = np.random.default_rng(sum(shape)).normal(0, 60, shape)
+    cA, (cH, cV, cD) = pywt.dwt2(x, _dmey102(), mode="symmetric")
+    np.testing.assert_array_equal(dwt2_tiled(x, _dmey102()), np.block([[cA, cH], [cV, cD]]))
+
+
 def test_branch_free_log2_is_within_two_ulp_of_the_c_library():
     """The FMI kernel's inline log2 (``_log2``) over the positive normal range, near 1 and at sqrt(2)."""
     import math

@@ -216,10 +216,15 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
         planes[2 * i + 1] = y.imag
     s2 = sep_filter(planes, _gauss_kernel_31(2.0), mode="constant")
     s4 = sep_filter(planes, _gauss_kernel_31(4.0), mode="constant")
+    # the complex planes are assembled from their real and imaginary parts (the reference's
+    # re + 1j·im differs only in the signs of zero parts, which the division and the modulus
+    # below do not see: |c| is the same bits); one image at a time keeps the temporaries small
     Cp = []
+    g2 = np.empty((h, w), dtype=np.complex128)
+    g4 = np.empty((h, w), dtype=np.complex128)
     for i in range(3):
-        g2 = s2[2 * i] + 1j * s2[2 * i + 1]
-        g4 = s4[2 * i] + 1j * s4[2 * i + 1]
+        g2.real, g2.imag = s2[2 * i], s2[2 * i + 1]
+        g4.real, g4.imag = s4[2 * i], s4[2 * i + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             g2 /= g4
         g2 -= 1
@@ -230,9 +235,9 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     with np.errstate(divide="ignore", invalid="ignore"):
         q1 = np.where(c1 < cf, c1 / cf, cf / c1)
         q2 = np.where(c2 < cf, c2 / cf, cf / c2)
-        l1 = c1 * c1 / (c1 * c1 + c2 * c2)
-        l2 = c2 * c2 / (c1 * c1 + c2 * c2)
-        q = l1 * q1 + l2 * q2
+        s1, s2_ = c1 * c1, c2 * c2
+        den = s1 + s2_
+        q = (s1 / den) * q1 + (s2_ / den) * q2
     v = float(q.mean())
     return undefined("Qcb is undefined on this input (zero contrast)") if np.isnan(v) else v
 

@@ -17,7 +17,7 @@ import scipy.fft as sfft
 from .._input import prepare, undefined
 from . import _libm
 from ._fft_filters import sep_valid_fft, sep_valid_fft_multi
-from ._filters import gaussian_1d, sep_valid, sep_valid_decimate
+from ._filters import gaussian_1d
 from ._ssim_fast import sep_filter
 from ._threads import fft_workers
 from ._vif_kernels import gsm_log_args, viff_log_args
@@ -41,6 +41,11 @@ def _gsm_stats(A: np.ndarray, B: np.ndarray, dist: np.ndarray):
     return cached(("gsm", id(A), id(B), id(dist)), lambda: _gsm_stats_compute(np.stack([A, B]), dist), A, B, dist)
 
 
+def _sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``_filters.sep_valid`` by the compiled separable filter (the same sums in the same order)."""
+    return sep_filter(x, g, valid=True)
+
+
 def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
     """Per scale: Gaussian-window (σ_ref², σ_dist², σ_ref,dist) of ``refs`` (k, H, W) against ``dist``.
 
@@ -49,7 +54,8 @@ def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
     shift-invariant; this only reduces the cancellation in E[x²] − μ²), and
     the 17-tap window of scale 1 and the 9-tap filtering and decimation that
     make the scale-2 images are applied by FFT (``sep_valid_fft_multi``), the
-    shorter ones directly; both agree with direct filtering to round-off.
+    shorter ones directly (the compiled separable filter ``_ssim_fast.sep_filter``,
+    bit-for-bit ``ndimage``); both agree with direct filtering to round-off.
     Maps are filtered one at a time so that no temporary is larger than a
     few image planes (large short-lived arrays cost page faults).
     """
@@ -68,11 +74,11 @@ def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
             mu = [p[0] for p in pairs]
             next_stack = np.stack([p[1] for p in pairs])
         else:
-            if scale > 2:
-                stack = sep_valid_decimate(stack, g)
+            if scale > 2:  # = sep_valid_decimate(stack, g), bit for bit (the compiled filter, every sample)
+                stack = np.ascontiguousarray(sep_filter(stack, g, valid=True)[..., ::2, ::2])
             else:
                 stack = next_stack
-            filt = sep_valid
+            filt = _sep_valid  # = _filters.sep_valid (ndimage), bit for bit
             mu = filt(stack, g)
         d, mu_d = stack[k], mu[k]
         shape = mu_d.shape

@@ -174,3 +174,13 @@ def test_sobel_edge_is_the_ndimage_formulation_bit_for_bit(x):
     _edge._strength(np.ascontiguousarray(x / 255.0), s)
     np.testing.assert_array_equal(s, strength)  # exact: the gradient sums in ndimage's tap order
     np.testing.assert_array_equal(_edge.sobel_edge(x), edges)
+
+
+@pytest.mark.parametrize("n", [9, 5, 3])
+@pytest.mark.parametrize("x", [GREY, NOISE], ids=["grey", "noise"])
+def test_vif_scale_filters_are_ndimage_bit_for_bit(n, x):
+    """VIF's scales 2-4: 'valid' filtering and 2x decimation by the compiled filter, as ndimage's."""
+    g = _filters.gaussian_1d(n, n / 5.0)
+    full = _ssim_fast.sep_filter(x, g, valid=True)
+    np.testing.assert_array_equal(full[..., ::2, ::2], _filters.sep_valid_decimate(x, g))
+    np.testing.assert_array_equal(full, _filters.sep_valid(x, g))

@@ -336,7 +336,13 @@ def build_matr_network() -> Any:
             b1 = conv(trans(conv(x0)))
             b2 = conv(trans(conv(conv(x0))))
             b3 = conv(trans(conv(conv(conv(x0)))))
-            return self.convolutional_out(b1.add_(b2).add_(b3))
+            total = b1.add_(b2).add_(b3)
+            # the 1×1 16→1 output conv as one mm of the channels-last pixels (same FLOPs; torch sends a batch-1
+            # 1×1 conv on one thread to its slow non-oneDNN path)
+            _, c, h, w = total.shape
+            weight = self.convolutional_out.conv1.weight.reshape(-1, c)
+            out = torch.mm(total.permute(0, 2, 3, 1).reshape(h * w, c), weight.t())
+            return out.tanh_().view(1, h, w, -1).permute(0, 3, 1, 2)
 
     return MATRNet()
 
@@ -345,9 +351,10 @@ def _normalised(t: Any, eps: float) -> Any:
     """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics)."""
     import torch
 
-    centred = t - t.mean(0)
-    var = (centred * centred).mean(0)
-    return centred.mul_(torch.rsqrt(var.add_(eps)))
+    inv_d = 1.0 / t.shape[0]
+    centred = t - t.sum(0).mul_(inv_d)
+    var = (centred * centred).sum(0).mul_(inv_d)
+    return centred.mul_(var.add_(eps).rsqrt_())
 
 
 def load_matr_network(path: str | None = None) -> Any:

@@ -6,6 +6,8 @@
 each deep method's achieved GFLOP/s (``track_gflops_per_s``) and its fraction of this
 peak measured in the same process (``track_fraction_of_conv_peak``), so the ratio holds
 on any machine.  ``time_conv3x3`` is the same convolution as an asv timing.
+``DeepOneThread`` tracks the same GFLOP/s and fraction on **one** torch thread (peak and
+method both on one thread), the setting of a runner worker (issue 23).
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ Sources: Sheikh & Bovik's pixel-domain VIF as used by Tang (``vifp_mscale.m``)
 and CDDFuse (``Evaluator.VIFF``); Han, Cai, Cao & Xu 2013 VIFF (MEFB
 ``metricsVIF.m``); Chen & Blum and Chen & Varshney from Liu's toolbox
 (VIFB/MEFB ``metricsQcb.m``/``metricsQcv.m``).  Vectorised: the VIF window
-statistics use FFT filtering (``_fft_filters``) and a compiled per-pixel
-kernel (``_vif_kernels``); the HVS filters use FFTs.
+statistics use the compiled separable filter (``_ssim_fast``) and a compiled
+per-pixel kernel (``_vif_kernels``); the HVS filters use FFTs.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from . import _libm
-from ._fft_filters import sep_valid_fft, sep_valid_fft_multi
 from ._filters import gaussian_1d
 from ._ssim_fast import sep_filter
 from ._threads import fft_workers
@@ -49,37 +48,26 @@ def _sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
 def _gsm_stats_compute(refs: np.ndarray, dist: np.ndarray):
     """Per scale: Gaussian-window (σ_ref², σ_dist², σ_ref,dist) of ``refs`` (k, H, W) against ``dist``.
 
-    'valid' separable filtering as ``filter2`` in ``vifp_mscale.m``.  The
-    images are centred on their means first (the statistics are
-    shift-invariant; this only reduces the cancellation in E[x²] − μ²), and
-    the 17-tap window of scale 1 and the 9-tap filtering and decimation that
-    make the scale-2 images are applied by FFT (``sep_valid_fft_multi``), the
-    shorter ones directly (the compiled separable filter ``_ssim_fast.sep_filter``,
-    bit-for-bit ``ndimage``); both agree with direct filtering to round-off.
-    Maps are filtered one at a time so that no temporary is larger than a
-    few image planes (large short-lived arrays cost page faults).
+    'valid' separable filtering as ``filter2`` in ``vifp_mscale.m``, by the
+    compiled separable filter (``_ssim_fast.sep_filter``, bit-for-bit
+    ``ndimage``; direct filtering costs the same per pixel at every size and is
+    ~3x faster than the FFT filtering used before at 256², values moved by
+    ~1e-15 relative).  The images are centred on their means first (the
+    statistics are shift-invariant; this only reduces the cancellation in
+    E[x²] − μ²).  Maps are filtered one at a time so that no temporary is
+    larger than a few image planes (large short-lived arrays cost page faults).
     """
     stack = np.concatenate([refs, dist[None]])
     stack -= stack.mean(axis=(-2, -1), keepdims=True)
     k = refs.shape[0]
     out = []
-    g1, g2 = gaussian_1d(17, 17 / 5.0), gaussian_1d(9, 9 / 5.0)
+    filt = _sep_valid
     for scale in range(1, 5):
         n = 2 ** (4 - scale + 1) + 1
         g = gaussian_1d(n, n / 5.0)
-        if scale == 1:
-            # one forward FFT per image gives the scale-1 means and the scale-2 (decimated) images
-            filt = sep_valid_fft
-            pairs = [sep_valid_fft_multi(x, [(g1, 1), (g2, 2)]) for x in stack]
-            mu = [p[0] for p in pairs]
-            next_stack = np.stack([p[1] for p in pairs])
-        else:
-            if scale > 2:  # = sep_valid_decimate(stack, g), bit for bit (the compiled filter, every sample)
-                stack = np.ascontiguousarray(sep_filter(stack, g, valid=True)[..., ::2, ::2])
-            else:
-                stack = next_stack
-            filt = _sep_valid  # = _filters.sep_valid (ndimage), bit for bit
-            mu = filt(stack, g)
+        if scale > 1:  # = sep_valid_decimate(stack, g), bit for bit (the compiled filter, every sample)
+            stack = np.ascontiguousarray(filt(stack, g)[..., ::2, ::2])
+        mu = filt(stack, g)
         d, mu_d = stack[k], mu[k]
         shape = mu_d.shape
         s11 = np.empty((k,) + shape)

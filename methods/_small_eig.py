@@ -68,20 +68,28 @@ def _kernel():
             used = min(nl, count - b0)
             for q in range(nl):
                 if q < used:
-                    # scale by a power of two (exact): the Gram and its squares stay far from under/overflow
                     src = rows[index[b0 + q]]
-                    big = 0.0
                     for t in range(n * n):
-                        big = max(big, abs(src[t]))
-                    expo = math.frexp(big)[1] if big > 0.0 else 0
-                    factor = math.ldexp(1.0, -expo)
-                    power[q] = math.ldexp(1.0, expo)
-                    for t in range(n * n):
-                        a[t, q] = src[t] * factor
+                        a[t, q] = src[t]
                 else:
-                    power[q] = 1.0
                     for t in range(n * n):
                         a[t, q] = 0.0
+            # scale each matrix by a power of two (exact): the Gram and its squares stay far from under/overflow
+            for q in range(nl):
+                acc[q] = 0.0
+            for t in range(n * n):
+                at = a[t]
+                for q in range(nl):
+                    mag = abs(at[q])
+                    acc[q] = mag if mag > acc[q] else acc[q]
+            for q in range(nl):
+                expo = math.frexp(acc[q])[1] if acc[q] > 0.0 else 0
+                power[q] = math.ldexp(1.0, expo)
+                tau[q] = math.ldexp(1.0, -expo)
+            for t in range(n * n):
+                at = a[t]
+                for q in range(nl):
+                    at[q] = at[q] * tau[q]
             # 1. Gram matrix, rows summed in ascending order
             for i in range(n):
                 for j in range(i + 1):

@@ -36,8 +36,10 @@ RGB, as the Octave run does; the official code would crash there), output grey.
 
 Implementation: per level, bands of 8 patch rows are processed on 2 threads
 (detail vectors by one GEMM per band and image, in row-major patch order, which
-gives MATLAB's ``reshape(L*x, 16, 16)`` matrix directly; Gram by stacked
-``matmul``; nuclear norms as Σ √eig(DᵀD) by batched LAPACK ``eigvalsh``; the weighting
+gives MATLAB's ``reshape(L*x, 16, 16)`` matrix directly; nuclear norms as Σ √eig(DᵀD) by the
+SIMD block solver of ``methods/_small_eig.py`` (Gram, Householder tridiagonalisation, Wilkinson-shifted
+QR, 32 matrices at a time; ``solver="lapack"`` keeps the former stacked ``matmul`` + batched LAPACK
+``eigvalsh`` as the reference, and ``mdl.fast`` uses it in float32); the weighting
 and overlap-add of the fused vectors in one compiled pass per band, adding in the
 plane-by-plane order, so the values are those of the numpy version).  The base image is the exact overlap average of
 P·x computed as a 31×31 correlation (interior, FFT) plus per-pixel kernels near
@@ -61,7 +63,8 @@ Speed (one 256² MRI-PET pair, runner's path, loaded 2-core machine): ``mdl`` (d
 peak resident memory 1.0 GB at 1024².  Session 5 (issue 23, single-thread CPU, back to back):
 256² MRI-PET 1.89 → 1.61 s, 768×576 TNO 21.0 → 17.9 s (×1.17, same outputs).  Of a 768-wide band,
 ``eigvalsh`` of the 16×16 Gram matrices is 60 % of the CPU time, the detail GEMM 18 %, the
-Gram products 11 %, the gather 7 %, weighting + overlap-add 5 %.
+Gram products 11 %, the gather 7 %, weighting + overlap-add 5 %.  Session 6: the batched solver
+(Gram + eigenvalues ≈ 4 µs a matrix instead of ≈ 10 µs) — figures in ``docs/fidelity.md``, "### MDL".
 """
 from __future__ import annotations
 
@@ -360,7 +363,7 @@ class MDLatLRR:
     """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64).
 
     Processed in bands of ``band`` patch rows (cache-sized), bands spread over
-    ``workers`` threads (GEMM, Gram and ``eigvalsh`` release the GIL).  Work the
+    ``workers`` threads (the GEMM and both norm solvers release the GIL).  Work the
     output cannot depend on is skipped: a patch that is all-zero in both images
     gives the official 0/0 = NaN, so every pixel it covers is NaN (``uint8`` 0)
     whatever else is added there; patches whose 16×16 footprint lies entirely in

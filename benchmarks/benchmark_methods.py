@@ -360,3 +360,89 @@ class MDLNuclearNormSuite:
             torch.set_num_threads(old)
 
     track_cpu_us_per_matrix.unit = "CPU µs"
+
+
+# --------------------------------------------------------------------------- neuron models (issue 23, session 6)
+def neuron_model_inputs(pair: str) -> dict:
+    """The inputs the DTNP neuron model, MLEPF's MLMG and its PCNN get when one run pair is fused.
+
+    ``{"dtnp": [22 (2, H, W) INSML stacks], "mlmg": (12, H, W), "pcnn": (12, H, W)}``, captured by
+    fusing the :func:`run_pairs` pair once through the runner's path with the kernels wrapped.
+    """
+    import numpy as np
+
+    import fusionbench.methods.dtnp as dtnp_mod
+    import fusionbench.methods.mlepf as mlepf_mod
+    from fusionbench.api import fuse_arrays
+
+    a, b = run_pairs()[pair]
+    seen: dict = {"dtnp": [], "mlmg": [], "pcnn": []}
+    originals = {"dtnp": (dtnp_mod, "dtnp_firing_counts"), "mlmg": (mlepf_mod, "mlmg"),
+                 "pcnn": (mlepf_mod, "pcnn_counts")}
+
+    def wrap(key, fn):
+        def recorder(x, *args, **kwargs):
+            seen[key].append(np.array(x))
+            return fn(x, *args, **kwargs)
+        return recorder
+
+    saved = {k: getattr(mod, name) for k, (mod, name) in originals.items()}
+    try:
+        for k, (mod, name) in originals.items():
+            setattr(mod, name, wrap(k, saved[k]))
+        fuse_arrays(_prepared("dtnp"), a, b)
+        fuse_arrays(_prepared("mlepf"), a, b)
+    finally:
+        for k, (mod, name) in originals.items():
+            setattr(mod, name, saved[k])
+    return {"dtnp": seen["dtnp"][-22:], "mlmg": seen["mlmg"][-1], "pcnn": seen["pcnn"][-1]}
+
+
+class NeuronModelSuite:
+    """The compiled neuron models of DTNP and MLEPF, and MLEPF's MLMG, on the inputs of one run pair.
+
+    ``track_cpu_ns_per_pixel_step``: single-thread CPU time (best of 3) per pixel and iteration
+    (DTNP: 110 iterations, PCNN: 200) or per pixel and scale (MLMG: 40), summed over all the
+    maps one fusion of the pair computes (DTNP: 22 directions × 2 sources; MLEPF: 12 layers).
+    """
+
+    params = [["dtnp", "pcnn", "mlmg"], ["harvard-256", "tno-768x576"]]
+    param_names = ["model", "pair"]
+    timeout = 1800
+    number = 1
+    repeat = 1
+    rounds = 1
+    warmup_time = 0
+    processes = 1
+
+    def setup(self, model: str, pair: str) -> None:
+        self.inputs = neuron_model_inputs(pair)[model]
+        self.run(model)  # compiled already by the capture; warm
+
+    def run(self, model: str) -> None:
+        from fusionbench.methods import _neural_p, mlepf
+
+        if model == "dtnp":
+            for stack in self.inputs:
+                _neural_p.dtnp_firing_counts(stack, 110, workers=1)
+        elif model == "pcnn":
+            mlepf.pcnn_counts(self.inputs, workers=1)
+        else:
+            mlepf.mlmg(self.inputs, workers=1)
+
+    def time_model(self, model: str, pair: str) -> None:
+        self.run(model)
+
+    def track_cpu_ns_per_pixel_step(self, model: str, pair: str) -> float:
+        import time
+
+        steps = {"dtnp": 110, "pcnn": 200, "mlmg": 40}[model]
+        pixels = sum(x.size for x in self.inputs) if model == "dtnp" else self.inputs.size
+        best = math.inf
+        for _ in range(3):
+            start = time.process_time()
+            self.run(model)
+            best = min(best, time.process_time() - start)
+        return 1e9 * best / (pixels * steps)
+
+    track_cpu_ns_per_pixel_step.unit = "CPU ns"

@@ -38,9 +38,11 @@ MAD 0, 100 % of pixels exact) against the authors' MATLAB P-code results
 official code on Harvard pairs (``octave_runs/dtnp/``; PET/SPECT with
 MATLAB's ``rgb2gray`` luma as input).
 
-Speed: the DTNP neuron model is a compiled per-map pass (numba, exact; see
-:func:`._neural_p.dtnp_firing_counts`): 1.12 s CPU per 256² pair against 5.20 s for the
-whole-array version (same run, loaded 2-core machine); paper Table 5: 2.24 s.
+Speed: the DTNP neuron model is compiled per map (numba, exact; see
+:func:`._neural_p.dtnp_firing_counts`): vectorised row passes and 8 iterations swept
+together (temporal blocking); single-thread CPU per 256² pair 0.42 s (768×576: 2.96 s)
+against 0.89 s (6.64 s) for the row-at-a-time kernel and 5.20 s for the whole-array version
+(loaded 2-core machine; ``docs/fidelity.md``, DTNP); paper Table 5: 2.24 s.
 """
 from __future__ import annotations
 

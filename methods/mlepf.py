@@ -40,6 +40,8 @@ for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4
 whole-array numpy version (same run, loaded 2-core machine); with the compiled WMC step too,
 single-thread CPU 0.95 s at 256², 16.9 s at 1024² (17.7× for 16× the pixels), peak resident memory
 1.07 GB (``docs/transforms.md``, cost growth).
+MLMG groups each scale's line steps into one 5×5-square or 9-point-diamond pass (session 6:
+single-thread CPU per 256² pair 1.06 → 0.95 s, 768×576 6.7 → 5.9 s; ``docs/fidelity.md``, MLEPF).
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

@@ -84,16 +84,17 @@ def _has_avx512() -> bool:
 
 @pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare both instruction sets")
 def test_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
-    """No FMA contraction or reassociation: the kernel compiled for AVX2 and for AVX-512 gives the same bits."""
+    """No FMA contraction or reassociation: the kernel compiled for SSE2 only (no FMA), AVX2 and AVX-512 gives the same bits."""
     script = ("import numpy as np\n"
               "from fusionbench.methods._small_eig import gram_nuclear_norms\n"
               "m = np.random.default_rng(5).standard_normal((200, 16, 16))\n"
               "m[:40, :, 9:] = 0\n"
               "import sys; np.save(sys.argv[1], gram_nuclear_norms(m))\n")
     out = {}
-    for cpu in ("haswell", "skylake-avx512"):
+    for cpu in ("x86-64", "haswell", "skylake-avx512"):
         env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
         path = tmp_path / f"{cpu}.npy"
         subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=300)
         out[cpu] = np.load(path)
     assert np.array_equal(out["haswell"], out["skylake-avx512"])
+    assert np.array_equal(out["x86-64"], out["haswell"])

@@ -338,17 +338,26 @@ class ResultsStore:
         """Write one worker result (output, scores, failures) in a single transaction.
 
         The output row is written when the result has an output and the client
-        has set ``result.path`` (where it cached the PNG).
+        has set ``result.path`` (where it cached the PNG).  A result that fused
+        nothing (``seconds is None``: an image fused by an earlier run, only
+        scored now, e.g. for metrics added later) leaves an existing row for the
+        same image as it is, so the fusion time and the run that fused it stay.
         """
         now = time.time()
         ds, pair, method = result.dataset, result.pair, result.method
         key, sha = result.method_key, result.pair_sha256
         with self.conn:
             if result.has_output and result.path:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ds, pair, method, key, sha, result.path, result.seconds, run_id, now),
-                )
+                row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now)
+                if result.seconds is None:  # scored only: keep the fusing run's row of this very image
+                    self.conn.execute(
+                        "INSERT INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (dataset, pair, method, method_key) DO UPDATE SET "
+                        "pair_sha256 = excluded.pair_sha256, path = excluded.path, seconds = excluded.seconds, "
+                        "run_id = excluded.run_id, created = excluded.created "
+                        "WHERE outputs.path != excluded.path OR outputs.pair_sha256 != excluded.pair_sha256", row)
+                else:
+                    self.conn.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
                 self.conn.execute(
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='fuse'", (ds, pair, method)
                 )

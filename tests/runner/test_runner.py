@@ -27,11 +27,14 @@ def test_run_scores_every_method_and_resumes(tmp_path, make_pairs) -> None:
     path, = _rows(db, "SELECT path FROM outputs WHERE method='maximum' AND pair='p000'")[0]
     saved = np.asarray(Image.open(path))
     assert np.array_equal(saved, fusionbench.fuse("maximum", data / "a" / "p000.png", data / "b" / "p000.png"))
-    # a new metric only scores, it never re-fuses
+    # a new metric only scores, it never re-fuses, and keeps the fusing run's time and run id
+    fused_by = _rows(db, "SELECT pair, method, seconds, run_id, path FROM outputs ORDER BY pair, method")
+    assert all(seconds is not None and seconds >= 0 for _, _, seconds, _, _ in fused_by)
     cfg.metrics = "EN,SD,MI"
     third = run(cfg, log=lambda m: None)
     assert third.completed == 6
     assert _rows(db, "SELECT COUNT(*) FROM scores") == [(18,)]
+    assert _rows(db, "SELECT pair, method, seconds, run_id, path FROM outputs ORDER BY pair, method") == fused_by
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "Maximum (`maximum`)" in summary and "EN ↑" in summary
 

@@ -24,6 +24,8 @@ import math
 import os
 from pathlib import Path
 
+from ._settings import OneShot
+
 N_PAIRS = 20
 
 
@@ -48,17 +50,12 @@ def bench_pairs() -> tuple[str, list]:
     return "built-in (no Harvard data found)", [pairs[i % len(pairs)] for i in range(N_PAIRS)]
 
 
-class MethodSuite:
+class MethodSuite(OneShot):
     """One parametrised suite over every available registered method."""
 
     params = [_methods()]
     param_names = ["method"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup(self, method: str) -> None:
         from fusionbench.io import load_image
@@ -140,7 +137,7 @@ def _prepared(method: str):
     return m
 
 
-class MethodScalingSuite:
+class MethodScalingSuite(OneShot):
     """Time and peak memory of one fusion at 256², 512² and 1024² for every available method.
 
     Linear growth means ×4 and ×16 the 256² time.  The pair is built and the method
@@ -152,11 +149,6 @@ class MethodScalingSuite:
     params = [MethodSuite.params[0], list(SCALING_SIZES)]
     param_names = ["method", "size"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup(self, method: str, size: int) -> None:
         self.method = _prepared(method)
@@ -196,7 +188,7 @@ def growth_ratio(method, size: int, base: int = SCALING_SIZES[0], repeat: int = 
     return (best(size) / t_base) / ((size / base) ** 2)
 
 
-class MethodGrowthSuite:
+class MethodGrowthSuite(OneShot):
     """Growth of the cost with the pixels: time per pixel at 512² and 1024² over 256² (target ≈ 1).
 
     ``track_growth_512`` / ``track_growth_1024``: :func:`growth_ratio` (1.0 = the cost grows
@@ -206,11 +198,6 @@ class MethodGrowthSuite:
     params = [MethodSuite.params[0]]
     param_names = ["method"]
     timeout = 3600
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup(self, method: str) -> None:
         self.method = _prepared(method)
@@ -250,7 +237,7 @@ def run_pairs() -> dict[str, tuple]:
     return out
 
 
-class MethodRunPairSuite:
+class MethodRunPairSuite(OneShot):
     """One fusion of a Harvard 256² pair and of a 768×576 TNO pair, as a runner worker does it.
 
     ``time_fuse`` is wall-clock; ``track_cpu_seconds`` is the single-thread CPU time
@@ -262,11 +249,6 @@ class MethodRunPairSuite:
     params = [MethodSuite.params[0], ["harvard-256", "tno-768x576"]]
     param_names = ["method", "pair"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup(self, method: str, pair: str) -> None:
         self.method = _prepared(method)
@@ -398,7 +380,7 @@ def neuron_model_inputs(pair: str) -> dict:
     return {"dtnp": seen["dtnp"][-22:], "mlmg": seen["mlmg"][-1], "pcnn": seen["pcnn"][-1]}
 
 
-class NeuronModelSuite:
+class NeuronModelSuite(OneShot):
     """The compiled neuron models of DTNP and MLEPF, and MLEPF's MLMG, on the inputs of one run pair.
 
     ``track_cpu_ns_per_pixel_step``: single-thread CPU time (best of 3) per pixel and iteration
@@ -409,11 +391,6 @@ class NeuronModelSuite:
     params = [["dtnp", "pcnn", "mlmg"], ["harvard-256", "tno-768x576"]]
     param_names = ["model", "pair"]
     timeout = 1800
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup(self, model: str, pair: str) -> None:
         self.inputs = neuron_model_inputs(pair)[model]

@@ -14,6 +14,8 @@ the weights, as a runner worker).
 """
 from __future__ import annotations
 
+from ._settings import OneShot
+
 
 def _pair():
     """The first Harvard MRI-PET test pair (``$FUSIONBENCH_DATA_DIR`` or ``../shared/data``), else a built-in pair."""
@@ -73,17 +75,12 @@ class SwinFusionInference:
         fuse_arrays(self.method, self.a, self.b)
 
 
-class SwinFusionMemory:
+class SwinFusionMemory(OneShot):
     """Peak resident memory of a fresh process fusing one 1024² pair (target: under 2 GB)."""
 
     params = [[1, 2]]
     param_names = ["threads"]
     timeout = 900
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def track_peak_rss_1024(self, threads: int) -> float:
         from fusionbench.methods.swinfusion import peak_rss_mb

@@ -163,3 +163,12 @@ def test_mopa_seeds_together_match_single_runs(tmp_path):
         assert _close(torch.load(d / "final.pth", weights_only=True), torch.load(ref / "final.pth", weights_only=True),
                       tol=1e-4)
         assert np.allclose([r[1] for r in _losses(d)], [r[1] for r in _losses(ref)], rtol=1e-4)
+
+
+def test_seeds_flag_parses_and_refuses_bad_lists():
+    from fusionbench.train.cli import parse_seeds
+
+    assert parse_seeds(None) is None and parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3") == [3]
+    for bad in ("0,0", "a,b", "-1,2", ""):
+        with pytest.raises(SystemExit, match="--seeds"):
+            parse_seeds(bad)

@@ -95,21 +95,12 @@ def running_extreme(x: np.ndarray, size: int, maximum: bool) -> np.ndarray:
     return out
 
 
-def _min_along_x(x: np.ndarray, size: int, axis: int, mode: str) -> np.ndarray:
-    return running_extreme(x, size, False)
-
-
-def _max_along_x(x: np.ndarray, size: int, axis: int, mode: str) -> np.ndarray:
-    return running_extreme(x, size, True)
-
-
-def _by_rows(image: np.ndarray, radius: int, filter1d, combine, mode: str) -> np.ndarray:
-    """Combine (min/max) over the disk's rows: each row a 1-D running filter along x, shifted by dy."""
-    if mode != "nearest":
-        raise ValueError("only mode='nearest' is implemented by rows")
+def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
+    """Max (``maximum``) or min over the disk with 'nearest' borders: per row a running extreme along x, shifted by dy."""
+    combine = np.maximum if maximum else np.minimum
     rows = image.shape[0]
     widths = disk_row_half_widths(radius)
-    along_x = {w: filter1d(image, 2 * w + 1, axis=1, mode=mode) for w in sorted(set(widths.tolist()))}
+    along_x = {w: running_extreme(image, 2 * w + 1, maximum) for w in sorted(set(widths.tolist()))}
     out = along_x[widths[radius]].copy()  # dy = 0
     for dy, w in zip(range(-radius, radius + 1), widths):
         if dy == 0:
@@ -132,9 +123,7 @@ def _disk_extreme(image: np.ndarray, radius: int, mode: str, maximum: bool) -> n
     if radius < _DIRECT_BELOW or mode != "nearest":
         scipy_filter = ndimage.grey_dilation if maximum else ndimage.grey_erosion
         return scipy_filter(image, footprint=disk_footprint(radius), mode=mode)
-    if maximum:
-        return _by_rows(image, radius, _max_along_x, np.maximum, mode)
-    return _by_rows(image, radius, _min_along_x, np.minimum, mode)
+    return _by_rows(image, radius, maximum)
 
 
 def disk_erosion(image: np.ndarray, radius: int, mode: str = "nearest") -> np.ndarray:

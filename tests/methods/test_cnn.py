@@ -140,3 +140,21 @@ def test_inference_branch_is_bit_identical_to_the_graph():
         ref = net(x1, x2).detach()  # grad enabled: the plain graph
         with torch.inference_mode():
             assert torch.equal(net(x1, x2), ref)
+
+
+def test_fast_logits_equal_the_graph_to_round_off_with_the_same_flops(weights_home):
+    """The fusion path (channels-last maps, the 8×8 output conv as column taps + shifted sums, border columns
+    with only their own taps) gives the graph's logits to float32 round-off and counts exactly its FLOPs,
+    on square, odd and very narrow maps (pooled width under the 8-tap kernel's two borders)."""
+    from fusionbench import profile
+
+    net = cnn.load_cnn_network()
+    g = torch.Generator().manual_seed(3)
+    for size in [(16, 16), (16, 29), (31, 17), (40, 90), (64, 64)]:
+        x1, x2 = torch.rand(1, 1, *size, generator=g), torch.rand(1, 1, *size, generator=g)
+        with torch.inference_mode():
+            ref, new = net(x1, x2), cnn.fast_logits(net, x1, x2)
+        assert new.shape == ref.shape
+        # measured ≤ 2.4e-4 on logits of magnitude up to ~30 (float32 sums of 32,768 products in another order)
+        assert torch.allclose(new, ref, rtol=0, atol=1e-3 * float(ref.abs().max()))
+        assert profile.count_flops(lambda a, b: cnn.fast_logits(net, a, b), x1, x2) == profile.count_flops(net, x1, x2)

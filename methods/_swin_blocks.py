@@ -65,13 +65,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _window_attention
+
 __all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "reference_attention",
-           "DERIVED_BUFFERS"]
+           "sdpa_attention", "DERIVED_BUFFERS"]
 
 #: suffixes of the persistent buffers that are pure functions of the configuration
 DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
 
 _REFERENCE = False
+#: whether the inference path's chunks use the compiled window kernel where it applies (:func:`sdpa_attention`)
+_KERNEL = True
 
 #: windows per chunk of the inference path: 64 windows of 8×8 = 4096 tokens, whose largest intermediate
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
@@ -179,6 +183,18 @@ def _both(first, second):
     finally:
         _STATE.workers = 2
     return future.result(), out
+
+
+@contextlib.contextmanager
+def sdpa_attention() -> Iterator[None]:
+    """Within the block, the inference path's chunks use ``scaled_dot_product_attention`` instead of the
+    compiled window kernel (:mod:`methods._window_attention`): the session-6 code, for comparisons."""
+    global _KERNEL
+    old, _KERNEL = _KERNEL, False
+    try:
+        yield
+    finally:
+        _KERNEL = old
 
 
 @contextlib.contextmanager
@@ -328,6 +344,25 @@ class _WindowAttentionBase(nn.Module):
         # q, k, v: (B_, heads, N, C/heads); mask (1, heads, N, N) → (B_, N, C) before ``proj``
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
         return out.transpose(1, 2).reshape(q.shape[0], q.shape[2], self.dim)
+
+    def kernel_masks(self, masks: list[torch.Tensor], x: torch.Tensor) -> list | None:
+        """The groups' (1, heads, N, N) masks transposed for the window kernel (``[h, j, i]``, numpy float32),
+        or None where the inference chunks keep ``scaled_dot_product_attention``: :func:`sdpa_attention`, not
+        float32 on the CPU, a head dimension or window the kernel is not made for, or inside a dispatch mode
+        (a FLOP counter sees only torch operations)."""
+        n = masks[0].shape[-1]
+        if (not _KERNEL or x.dtype != torch.float32 or x.device.type != "cpu"
+                or torch._C._len_torch_dispatch_stack() > 0 or not _window_attention.supported(n, self.dim // self.heads)):
+            return None
+        return [m[0].transpose(1, 2).contiguous().numpy() for m in masks]
+
+    def _kernel(self, q: torch.Tensor, q_col: int, k: torch.Tensor, k_col: int, v: torch.Tensor, v_col: int,
+                mask_t) -> torch.Tensor:
+        """(T, C) attention of 2-D contiguous token rows (whole windows) by the compiled window kernel."""
+        out = torch.empty(q.shape[0], self.dim)
+        _window_attention.attend_transposed(q.numpy(), q_col, k.numpy(), k_col, v.numpy(), v_col, mask_t,
+                                            self.scale, out.numpy())
+        return out
 
     def _split(self, t: torch.Tensor, n: int) -> torch.Tensor:
         # (B_, N, n·C) → (n, B_, heads, N, C/heads)
@@ -606,13 +641,18 @@ class SwinTransformerBlock(_ShiftedWindows):
         n, c = self.ws * self.ws, x.shape[-1]
         masks = self._group_masks(self.attn.bias())
         attn, mlp = self.attn, self.mlp
+        kmasks = attn.kernel_masks(masks, x)
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
             t = x[i, start:end]
             if src is not None:
                 _gather(t, src[0][i], index, start, end)
-            qkv = attn.qkv(self.norm1(t)).view(-1, n, 3 * c)
-            attn.proj.accumulate_(t, attn.attend_windows(qkv, masks[g]).view(-1, c))
+            qkv = attn.qkv(self.norm1(t))
+            if kmasks is not None:
+                att = attn._kernel(qkv, 0, qkv, c, qkv, 2 * c, kmasks[g])
+            else:
+                att = attn.attend_windows(qkv.view(-1, n, 3 * c), masks[g]).view(-1, c)
+            attn.proj.accumulate_(t, att)
             mlp.fc2.accumulate_(t, torch.ops.aten.gelu_(mlp.fc1(self.norm2(t))))
 
         # per batch item (HW, C), contiguous, cut into chunks
@@ -684,6 +724,14 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         either residual is added."""
         n, c = self.ws * self.ws, x.shape[-1]
         masks_a, masks_b = self._group_masks(self.attn_A.bias()), self._group_masks(self.attn_B.bias())
+        kmasks_a, kmasks_b = self.attn_A.kernel_masks(masks_a, x), self.attn_B.kernel_masks(masks_b, x)
+
+        def attend(attn: CrossWindowAttention, q: torch.Tensor, kv: torch.Tensor, g: int, masks: list[torch.Tensor],
+                   kmasks: list | None) -> torch.Tensor:
+            if kmasks is not None:
+                return attn._kernel(q, 0, kv, 0, kv, c, kmasks[g])
+            return attn.attend_windows(q.view(-1, n, c), kv.view(-1, n, 2 * c), masks[g])
+
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
             tx, ty = x[i, start:end], y[i, start:end]
@@ -691,10 +739,8 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
                 _gather(tx, src[0][i], index, start, end)
                 _gather(ty, src[1][i], index, start, end)
             xn, yn = self.norm1_A(tx), self.norm1_B(ty)
-            att_a = self.attn_A.attend_windows(self.attn_A.q(xn).view(-1, n, c),
-                                               self.attn_A.kv(yn).view(-1, n, 2 * c), masks_a[g])
-            att_b = self.attn_B.attend_windows(self.attn_B.q(yn).view(-1, n, c),
-                                               self.attn_B.kv(xn).view(-1, n, 2 * c), masks_b[g])
+            att_a = attend(self.attn_A, self.attn_A.q(xn), self.attn_A.kv(yn), g, masks_a, kmasks_a)
+            att_b = attend(self.attn_B, self.attn_B.q(yn), self.attn_B.kv(xn), g, masks_b, kmasks_b)
             self.attn_A.proj.accumulate_(tx, att_a.view(-1, c))
             self.attn_B.proj.accumulate_(ty, att_b.view(-1, c))
             self.mlp_A.fc2.accumulate_(tx, torch.ops.aten.gelu_(self.mlp_A.fc1(self.norm2_A(tx))))

@@ -6,6 +6,9 @@
   worker process (so that N workers do not oversubscribe N cores); unset outside a worker.
 * ``FUSIONBENCH_WORKER_THREADS_FIXED`` — set (non-empty) in a Dask worker's environment by whoever starts
   it: the worker keeps its own ``FUSIONBENCH_WORKER_THREADS`` instead of the cap the client computes.
+* ``FUSIONBENCH_WORKER_MEMORY_MB`` — the resident memory a worker may keep between tasks before it gives
+  memory back (default :data:`WORKER_MEMORY_MB_DEFAULT`; ``0`` switches the bound off;
+  :mod:`fusionbench.worker_memory`).
 
 Every function reads the environment when called (tests and workers change it at run time).
 """
@@ -17,6 +20,9 @@ from pathlib import Path
 HOME_ENV = "FUSIONBENCH_HOME"
 WORKER_THREADS_ENV = "FUSIONBENCH_WORKER_THREADS"
 WORKER_THREADS_FIXED_ENV = "FUSIONBENCH_WORKER_THREADS_FIXED"
+WORKER_MEMORY_ENV = "FUSIONBENCH_WORKER_MEMORY_MB"
+#: MiB a worker keeps resident between tasks (issue 23: a worker stays under 2 GB; a task's own peak comes on top)
+WORKER_MEMORY_MB_DEFAULT = 1536
 
 
 def home() -> Path:
@@ -43,3 +49,14 @@ def worker_threads() -> int | None:
 def worker_threads_fixed() -> bool:
     """Whether this worker's thread cap was fixed by its own start-up options (``$FUSIONBENCH_WORKER_THREADS_FIXED``)."""
     return bool(os.environ.get(WORKER_THREADS_FIXED_ENV))
+
+
+def worker_memory_mb() -> int:
+    """``$FUSIONBENCH_WORKER_MEMORY_MB`` (MiB; ``0``: no bound), else :data:`WORKER_MEMORY_MB_DEFAULT`."""
+    value = os.environ.get(WORKER_MEMORY_ENV, "").strip()
+    if not value:
+        return WORKER_MEMORY_MB_DEFAULT
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValueError(f"${WORKER_MEMORY_ENV} must be a whole number of MiB (0: no bound), got {value!r} instead") from None

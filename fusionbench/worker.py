@@ -16,6 +16,8 @@ methods are built (weights loaded) once per worker; the scores come from one
 :func:`fusionbench.metrics.evaluate` call (intermediates shared between
 presets); the output is encoded at zlib level 1 (lossless, 2.5x faster to
 encode than level 6, about the same size).  ``docs/runner.md`` has the timings.
+After each task the worker's resident memory is bounded
+(:func:`fusionbench.worker_memory.bound_memory`, ``$FUSIONBENCH_WORKER_MEMORY_MB``).
 
 Per-pair timeout: in a process's main thread (local pool, ``--workers 0``) a
 ``SIGALRM`` timer; in any other thread (a Dask worker runs tasks in threads,
@@ -409,8 +411,28 @@ def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tu
             result.failures.append(Failure.from_exception("score", exc, metric=name))
 
 
+def drop_caches() -> None:
+    """Forget this worker's built methods and decoded pairs (they are rebuilt on demand)."""
+    _METHOD_CACHE.clear()
+    with _PAIRS_LOCK:
+        _PAIRS.clear()
+
+
 def run_task(task: Task) -> TaskResult:
-    """Fuse (unless given an image) and score one pair; never raises."""
+    """Fuse (unless given an image) and score one pair, then bound the worker's memory; never raises."""
+    try:
+        return _run_task(task)
+    finally:
+        from .config import worker_memory_mb
+        from .worker_memory import bound_memory
+
+        try:
+            bound_memory(worker_memory_mb(), drop_caches)
+        except ValueError:  # a malformed limit: the runner refuses it before any task; a bare worker skips it
+            pass
+
+
+def _run_task(task: Task) -> TaskResult:
     result = TaskResult.of(task, worker=worker_name())
     try:
         pair = load_pair(task)

@@ -1,0 +1,86 @@
+"""A worker's resident memory between tasks is bounded: free pages are returned, then caches dropped."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from fusionbench import worker
+from fusionbench.config import WORKER_MEMORY_MB_DEFAULT, worker_memory_mb
+from fusionbench.worker import ImageSource, Task, run_task
+from fusionbench.worker_memory import MEMORY_STATS, bound_memory, resident_mb
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+
+
+def _task(data, tmp_path) -> Task:
+    return Task(dataset="d", pair="p000", pair_sha256="s", method="average", method_key="k", metrics=("EN",),
+                a=ImageSource.from_path(data / "a" / "p000.png"), b=ImageSource.from_path(data / "b" / "p000.png"),
+                fused_path=str(tmp_path / "f.png"))
+
+
+@linux_only
+def test_resident_mb_reads_this_process() -> None:
+    before = resident_mb()
+    block = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
+    after = resident_mb()
+    assert before is not None and after is not None and after - before > 50
+    del block
+
+
+def test_the_limit_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv("FUSIONBENCH_WORKER_MEMORY_MB", raising=False)
+    assert worker_memory_mb() == WORKER_MEMORY_MB_DEFAULT
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "0")
+    assert worker_memory_mb() == 0
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "lots")
+    with pytest.raises(ValueError, match="FUSIONBENCH_WORKER_MEMORY_MB must be a whole number"):
+        worker_memory_mb()
+
+
+@linux_only
+def test_under_the_limit_nothing_is_done() -> None:
+    dropped = []
+    assert bound_memory(1e9, lambda: dropped.append(1)) == "none"
+    assert bound_memory(0, lambda: dropped.append(1)) == "none"  # 0: no bound
+    assert not dropped
+
+
+@linux_only
+def test_over_the_limit_caches_are_dropped_when_trimming_is_not_enough() -> None:
+    dropped = []
+    trims = MEMORY_STATS["trims"]
+    assert bound_memory(1, lambda: dropped.append(1)) == "drop"  # no process fits in 1 MiB
+    assert dropped == [1] and MEMORY_STATS["trims"] == trims + 1
+
+
+@linux_only
+def test_a_task_over_the_limit_leaves_the_worker_without_caches(tmp_path, make_pairs, monkeypatch) -> None:
+    data = make_pairs(tmp_path / "data", 1)
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", str(1 << 30))
+    first = run_task(_task(data, tmp_path))
+    assert worker._METHOD_CACHE and worker._PAIRS  # under the limit the caches stay
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "1")
+    drops = MEMORY_STATS["cache_drops"]
+    second = run_task(_task(data, tmp_path))
+    assert MEMORY_STATS["cache_drops"] == drops + 1
+    assert not worker._METHOD_CACHE and not worker._PAIRS
+    assert second.scores == first.scores and second.png == first.png  # rebuilt on demand, same result
+
+
+def test_a_malformed_limit_never_makes_a_task_raise(tmp_path, make_pairs, monkeypatch) -> None:
+    data = make_pairs(tmp_path / "data", 1)
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "lots")
+    result = run_task(_task(data, tmp_path))
+    assert result.png and not result.failures
+
+
+def test_the_runner_refuses_a_malformed_limit_in_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from fusionbench.cli import main
+
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "lots")
+    assert main(["run", "--methods", "average", "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fusionbench: error: $FUSIONBENCH_WORKER_MEMORY_MB must be a whole number of MiB (0: no bound), got 'lots' instead"]
+    assert not (tmp_path / "out" / "results.sqlite").exists()

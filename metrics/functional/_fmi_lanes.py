@@ -139,7 +139,7 @@ def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h,
 
 @njit(cache=True, nogil=True)
 def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
-                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, xbf, same, val,
+                l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, same, val,
                 xq, xlq, gx, gl, gf, gfl, base, tlog):
     """``_fmi_kernel._pair`` for nb (source window, fused window) pairs; writes val[j] (1 for identical windows).
 
@@ -159,40 +159,41 @@ def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, f
     for k in range(1, l):
         for j in range(nb):
             xcu[k, j] = xc[k, j] if c[j] >= 0 else xcu[k - 1, j] + xp[l - 1 - k, j]
-    # staircase: merge pointers as counts, the cdf value just below as the last one below.  One
-    # comparison per (i, k): X_k < F_i counts towards #{X < F_i}, and its negation F_i ≤ X_k
-    # towards #{F ≤ X_k}
+    # staircase: merge pointers as counts.  Both cdfs are non-decreasing (cumulative sums of
+    # non-negative terms), so {k: X_k < F_i} is a prefix of the X indices and {i: F_i <= X_k} a
+    # prefix of the F indices: one comparison per (i, k) gives both counts, and "the X cdf just
+    # below F_i" and "the F cdf at or below X_k" are the last elements of those prefixes (loaded
+    # afterwards at the counted index: the same values the merge selects)
     n2 = 2 * l
     for k in range(l):
         for j in range(nb):
-            nfx[k, j] = 0
-            xbf[k, j] = 0.0  # the F cdf at or below X_k
+            nfx[k, j] = l  # l − #{i: X_k < F_i} = #{i: F_i <= X_k}
     for i in range(l):
         fci = fc[i]
         for j in range(nb):
             nxf[j] = 0
-            s_a[j] = 0.0  # the X cdf just below F_i
         for k in range(l):
             xk = xcu[k]
             nk = nfx[k]
-            bk = xbf[k]
             for j in range(nb):
                 below = xk[j] < fci[j]
                 nxf[j] += 1 if below else 0
-                s_a[j] = xk[j] if below else s_a[j]
-                nk[j] += 0 if below else 1
-                bk[j] = bk[j] if below else fci[j]
+                nk[j] -= 1 if below else 0
         for j in range(nb):
+            a = nxf[j]
+            xb = xcu[a - 1, j] if a > 0 else 0.0  # the X cdf just below F_i
             fprev = fc[i - 1, j] if i > 0 else 0.0
-            mass[i, j] = max(fc[i, j] - max(fprev, s_a[j]), 0.0)
-            a = min(nxf[j], l - 1)
+            mass[i, j] = max(fc[i, j] - max(fprev, xb), 0.0)
+            a = min(a, l - 1)
             ci[i, j] = i
             cj[i, j] = l - 1 - a if c[j] < 0 else a
     for k in range(l):
         for j in range(nb):
+            b = nfx[k, j]
+            fb = fc[b - 1, j] if b > 0 else 0.0  # the F cdf at or below X_k
             xprev = xcu[k - 1, j] if k > 0 else 0.0
-            mass[l + k, j] = max(xcu[k, j] - max(xprev, xbf[k, j]), 0.0)
-            ci[l + k, j] = min(nfx[k, j], l - 1)
+            mass[l + k, j] = max(xcu[k, j] - max(xprev, fb), 0.0)
+            ci[l + k, j] = min(b, l - 1)
             cj[l + k, j] = l - 1 - k if c[j] < 0 else k
     for m in range(n2):
         for j in range(nb):
@@ -308,7 +309,6 @@ def _row(ff, fa, fb, w, r):
     cj = np.empty((2 * l, L), dtype=np.int64)
     cnt = np.empty((2, L), dtype=np.int64)
     nfx = np.empty((l, L), dtype=np.int64)
-    xbf = np.empty((l, L))
     xqq = np.empty((6, l, L))  # scratch of the cells' terms (_pair_lanes)
     btl = np.empty((2, 2 * l, L))
     same = np.empty((2, L), dtype=np.bool_)
@@ -354,7 +354,7 @@ def _row(ff, fa, fb, w, r):
                         s[13], s[8], r8)
             _pair_lanes(xwin, fwin, xp, xc, xt, xlog, s[9], s[10], s[11], s[12], s[13],
                         fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
-                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, xbf, sm, vals[src],
+                        s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, sm, vals[src],
                         xqq[0], xqq[1], xqq[2], xqq[3], xqq[4], xqq[5], btl[0], btl[1])
         for j in range(nb):
             acc += vals[0, j]

@@ -298,6 +298,11 @@ class Linear(nn.Linear):
             return F.linear(x, self.weight, self.bias)
         return F.linear(x, self.weight).add_(self.bias)
 
+    def channel_major(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference: the layer's output on 2-D ``x`` (T, in) transposed, as a contiguous (out, T) tensor
+        (``W·xᵀ`` then the bias per row; the window kernel's layout).  Round-off only against ``self(x).t()``."""
+        return torch.mm(self.weight, x.t()).add_(self.bias[:, None])
+
     def accumulate_(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Inference residual ``t += self(x)`` in place on 2-D ``t``: bias added, then the product accumulated by
         the GEMM itself (``addmm_``, β = 1), so the layer's output is never written and re-read (≈ 15 % of a
@@ -356,13 +361,14 @@ class _WindowAttentionBase(nn.Module):
             return None
         return [m[0].transpose(1, 2).contiguous().numpy() for m in masks]
 
-    def _kernel(self, q: torch.Tensor, q_col: int, k: torch.Tensor, k_col: int, v: torch.Tensor, v_col: int,
+    def _kernel(self, q: torch.Tensor, q_row: int, k: torch.Tensor, k_row: int, v: torch.Tensor, v_row: int,
                 mask_t) -> torch.Tensor:
-        """(T, C) attention of 2-D contiguous token rows (whole windows) by the compiled window kernel."""
-        out = torch.empty(q.shape[0], self.dim)
-        _window_attention.attend_transposed(q.numpy(), q_col, k.numpy(), k_col, v.numpy(), v_col, mask_t,
+        """(T, C) attention of whole windows by the compiled window kernel, from channel-major (·, T) contiguous
+        projections (:meth:`Linear.channel_major`); the result is a transposed view of a (C, T) tensor."""
+        out = torch.empty(self.dim, q.shape[1])
+        _window_attention.attend_transposed(q.numpy(), q_row, k.numpy(), k_row, v.numpy(), v_row, mask_t,
                                             self.scale, out.numpy())
-        return out
+        return out.t()
 
     def _split(self, t: torch.Tensor, n: int) -> torch.Tensor:
         # (B_, N, n·C) → (n, B_, heads, N, C/heads)
@@ -647,11 +653,11 @@ class SwinTransformerBlock(_ShiftedWindows):
             t = x[i, start:end]
             if src is not None:
                 _gather(t, src[0][i], index, start, end)
-            qkv = attn.qkv(self.norm1(t))
             if kmasks is not None:
+                qkv = attn.qkv.channel_major(self.norm1(t))
                 att = attn._kernel(qkv, 0, qkv, c, qkv, 2 * c, kmasks[g])
             else:
-                att = attn.attend_windows(qkv.view(-1, n, 3 * c), masks[g]).view(-1, c)
+                att = attn.attend_windows(attn.qkv(self.norm1(t)).view(-1, n, 3 * c), masks[g]).view(-1, c)
             attn.proj.accumulate_(t, att)
             mlp.fc2.accumulate_(t, torch.ops.aten.gelu_(mlp.fc1(self.norm2(t))))
 
@@ -726,11 +732,12 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         masks_a, masks_b = self._group_masks(self.attn_A.bias()), self._group_masks(self.attn_B.bias())
         kmasks_a, kmasks_b = self.attn_A.kernel_masks(masks_a, x), self.attn_B.kernel_masks(masks_b, x)
 
-        def attend(attn: CrossWindowAttention, q: torch.Tensor, kv: torch.Tensor, g: int, masks: list[torch.Tensor],
+        def attend(attn: CrossWindowAttention, xn: torch.Tensor, yn: torch.Tensor, g: int, masks: list[torch.Tensor],
                    kmasks: list | None) -> torch.Tensor:
             if kmasks is not None:
-                return attn._kernel(q, 0, kv, 0, kv, c, kmasks[g])
-            return attn.attend_windows(q.view(-1, n, c), kv.view(-1, n, 2 * c), masks[g])
+                kv = attn.kv.channel_major(yn)
+                return attn._kernel(attn.q.channel_major(xn), 0, kv, 0, kv, c, kmasks[g])
+            return attn.attend_windows(attn.q(xn).view(-1, n, c), attn.kv(yn).view(-1, n, 2 * c), masks[g]).view(-1, c)
 
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
@@ -739,10 +746,10 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
                 _gather(tx, src[0][i], index, start, end)
                 _gather(ty, src[1][i], index, start, end)
             xn, yn = self.norm1_A(tx), self.norm1_B(ty)
-            att_a = attend(self.attn_A, self.attn_A.q(xn), self.attn_A.kv(yn), g, masks_a, kmasks_a)
-            att_b = attend(self.attn_B, self.attn_B.q(yn), self.attn_B.kv(xn), g, masks_b, kmasks_b)
-            self.attn_A.proj.accumulate_(tx, att_a.view(-1, c))
-            self.attn_B.proj.accumulate_(ty, att_b.view(-1, c))
+            att_a = attend(self.attn_A, xn, yn, g, masks_a, kmasks_a)
+            att_b = attend(self.attn_B, yn, xn, g, masks_b, kmasks_b)
+            self.attn_A.proj.accumulate_(tx, att_a)
+            self.attn_B.proj.accumulate_(ty, att_b)
             self.mlp_A.fc2.accumulate_(tx, torch.ops.aten.gelu_(self.mlp_A.fc1(self.norm2_A(tx))))
             self.mlp_B.fc2.accumulate_(ty, torch.ops.aten.gelu_(self.mlp_B.fc1(self.norm2_B(ty))))
 

@@ -6,13 +6,15 @@ For every window of ``n`` tokens (``n`` = ws², 64 for 8×8 windows) and every h
 
 exactly as the official formulation (``(q·scale) @ kᵀ + bias + mask``, row softmax, ``@ v``), but with
 the n × n scores of one window and head kept in the L1 cache and every loop vectorised over the
-queries ``i`` (the compiler turns the innermost loop over ``i`` into SIMD instructions):
+queries ``i`` (the compiler turns the innermost loop over ``i`` into SIMD instructions).  Tokens come
+and go channel-major (``(channels, T)``: the projections write them so at no cost, and the output
+projection reads the result transposed), so the queries of a head and the output are rows:
 
 1. ``Sᵀ[j, i] = Σ_d K[j, d]·(scale·Q[i, d]) + Mᵀ[j, i]`` — the scores stored key-major, so the ten
    terms of a score are a chain of fused multiply-adds on whole vectors of queries; the column
    maximum ``m[i] = max_j Sᵀ[j, i]`` is kept on the way;
 2. ``Pᵀ[j, i] = exp(Sᵀ[j, i] − m[i])`` with :func:`_exp` (below), and ``l[i] = Σ_j Pᵀ[j, i]``;
-3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]``, eight keys per pass, then ``O[i, d] = Oᵀ[d, i] / l[i]``.
+3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]``, eight keys per pass, then ``Oᵀ[d, i] / l[i]`` into the output.
 
 Floating point: float32 throughout, as the fused kernel it replaces.  No ``fastmath``: every sum is
 evaluated in the written order, and the multiply-adds are explicit IEEE fused multiply-adds
@@ -134,45 +136,64 @@ def _kernels():
 
     @njit(cache=True, nogil=True, error_model="numpy")
     def attend(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
-        """Attention of every window of 64 consecutive rows; head ``h`` reads columns ``xo + 10h …``."""
+        """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …``."""
         _wide_vectors()
         qt = np.empty((dh, n), np.float32)
         st = np.empty((n, n), np.float32)
         m = np.empty(n, np.float32)
         inv = np.empty(n, np.float32)
         ot = np.empty((dh, n), np.float32)
-        for w0 in range(0, q.shape[0], n):
+        for w0 in range(0, q.shape[1], n):
             for h in range(heads):
                 c = h * dh
-                for i in range(n):
-                    row = q[w0 + i]
-                    for d in range(dh):
-                        qt[d, i] = row[qo + c + d] * scale
+                for d in range(dh):
+                    q_row, qt_row = q[qo + c + d], qt[d]
+                    for i in range(n):
+                        qt_row[i] = q_row[w0 + i] * scale
                 # 1. scores Sᵀ[j, i] (ten multiply-adds in order, then the mask) and their column maxima
                 mh = mask_t[h]
                 for i in range(n):
                     m[i] = neg_inf
-                for j in range(n):
-                    kr, s_row, m_row = k[w0 + j], st[j], mh[j]
-                    e = ko + c
-                    k0, k1, k2, k3, k4 = kr[e], kr[e + 1], kr[e + 2], kr[e + 3], kr[e + 4]
-                    k5, k6, k7, k8, k9 = kr[e + 5], kr[e + 6], kr[e + 7], kr[e + 8], kr[e + 9]
-                    q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
-                    q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
+                q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
+                q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
+                e = ko + c
+                for j in range(0, n, 2):                         # two keys per pass: the queries loaded once
+                    ja, jb = w0 + j, w0 + j + 1
+                    s_row, t_row, m_row, n_row = st[j], st[j + 1], mh[j], mh[j + 1]
+                    k0, k1, k2, k3, k4 = k[e, ja], k[e + 1, ja], k[e + 2, ja], k[e + 3, ja], k[e + 4, ja]
+                    k5, k6, k7, k8, k9 = k[e + 5, ja], k[e + 6, ja], k[e + 7, ja], k[e + 8, ja], k[e + 9, ja]
+                    l0, l1, l2, l3, l4 = k[e, jb], k[e + 1, jb], k[e + 2, jb], k[e + 3, jb], k[e + 4, jb]
+                    l5, l6, l7, l8, l9 = k[e + 5, jb], k[e + 6, jb], k[e + 7, jb], k[e + 8, jb], k[e + 9, jb]
                     for i in range(n):
-                        s = q0[i] * k0
-                        s = _fma(q1[i], k1, s)
-                        s = _fma(q2[i], k2, s)
-                        s = _fma(q3[i], k3, s)
-                        s = _fma(q4[i], k4, s)
-                        s = _fma(q5[i], k5, s)
-                        s = _fma(q6[i], k6, s)
-                        s = _fma(q7[i], k7, s)
-                        s = _fma(q8[i], k8, s)
-                        s = _fma(q9[i], k9, s)
+                        a0, a1, a2, a3, a4 = q0[i], q1[i], q2[i], q3[i], q4[i]
+                        a5, a6, a7, a8, a9 = q5[i], q6[i], q7[i], q8[i], q9[i]
+                        s = a0 * k0
+                        s = _fma(a1, k1, s)
+                        s = _fma(a2, k2, s)
+                        s = _fma(a3, k3, s)
+                        s = _fma(a4, k4, s)
+                        s = _fma(a5, k5, s)
+                        s = _fma(a6, k6, s)
+                        s = _fma(a7, k7, s)
+                        s = _fma(a8, k8, s)
+                        s = _fma(a9, k9, s)
                         s = s + m_row[i]
+                        u = a0 * l0
+                        u = _fma(a1, l1, u)
+                        u = _fma(a2, l2, u)
+                        u = _fma(a3, l3, u)
+                        u = _fma(a4, l4, u)
+                        u = _fma(a5, l5, u)
+                        u = _fma(a6, l6, u)
+                        u = _fma(a7, l7, u)
+                        u = _fma(a8, l8, u)
+                        u = _fma(a9, l9, u)
+                        u = u + n_row[i]
                         s_row[i] = s
-                        m[i] = s if s > m[i] else m[i]
+                        t_row[i] = u
+                        mx = m[i]
+                        mx = s if s > mx else mx
+                        m[i] = u if u > mx else mx
                 # 2. weights Pᵀ = exp(Sᵀ − m) in place, and their column sums
                 for i in range(n):
                     inv[i] = zero
@@ -186,18 +207,17 @@ def _kernels():
                         inv[i] += p
                 for i in range(n):
                     inv[i] = one / inv[i]
-                # 3. Oᵀ = Σ_j Pᵀ[j]·V[j], eight keys per pass (in key order), then O = Oᵀᵀ / l
+                # 3. Oᵀ = Σ_j Pᵀ[j]·V[j], eight keys per pass (in key order), then Oᵀ / l into the output
                 for d in range(dh):
                     for i in range(n):
                         ot[d, i] = zero
                 for j in range(0, n, kb):
-                    r0, r1, r2, r3 = v[w0 + j], v[w0 + j + 1], v[w0 + j + 2], v[w0 + j + 3]
-                    r4, r5, r6, r7 = v[w0 + j + 4], v[w0 + j + 5], v[w0 + j + 6], v[w0 + j + 7]
                     w0r, w1r, w2r, w3r = st[j], st[j + 1], st[j + 2], st[j + 3]
                     w4r, w5r, w6r, w7r = st[j + 4], st[j + 5], st[j + 6], st[j + 7]
                     for d in range(dh):
-                        e = vo + c + d
-                        v0, v1, v2, v3, v4, v5, v6, v7 = r0[e], r1[e], r2[e], r3[e], r4[e], r5[e], r6[e], r7[e]
+                        vr = v[vo + c + d]
+                        v0, v1, v2, v3 = vr[w0 + j], vr[w0 + j + 1], vr[w0 + j + 2], vr[w0 + j + 3]
+                        v4, v5, v6, v7 = vr[w0 + j + 4], vr[w0 + j + 5], vr[w0 + j + 6], vr[w0 + j + 7]
                         o_row = ot[d]
                         for i in range(n):
                             a = _fma(w0r[i], v0, o_row[i])
@@ -210,13 +230,9 @@ def _kernels():
                             a = _fma(w7r[i], v7, a)
                             o_row[i] = a
                 for d in range(dh):
-                    o_row = ot[d]
+                    o_row, out_row = ot[d], out[c + d]
                     for i in range(n):
-                        o_row[i] = o_row[i] * inv[i]
-                for i in range(n):
-                    row = out[w0 + i]
-                    for d in range(dh):
-                        row[c + d] = ot[d, i]
+                        out_row[w0 + i] = o_row[i] * inv[i]
 
     return exp_into, attend
 
@@ -229,25 +245,24 @@ def exp_f32(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def attend(q: np.ndarray, q_col: int, k: np.ndarray, k_col: int, v: np.ndarray, v_col: int,
+def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,
            mask: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
-    """Attention of every window of ``n`` consecutive rows, written into ``out`` (T, heads·10).
+    """Attention of every window of 64 consecutive tokens, written into ``out`` (heads·10, T).
 
-    ``q``, ``k``, ``v``: C-contiguous float32 (T, ·) token rows (T a multiple of ``n``; they may be the
-    same array), head ``h``'s queries in columns ``q_col + 10h … + 9`` (likewise keys and values);
-    ``mask``: (heads, n, n) float32 additive mask ``M[h, i, j]`` (query i, key j: bias + shift mask), the
+    Channel-major operands: ``q``, ``k``, ``v`` C-contiguous float32 (·, T) (T a multiple of 64; they may be
+    the same array), head ``h``'s queries in rows ``q_row + 10h … + 9`` (likewise keys and values);
+    ``mask``: (heads, 64, 64) float32 additive mask ``M[h, i, j]`` (query i, key j: bias + shift mask), the
     same for every window; ``scale`` multiplies the queries.  Returns ``out``.
     """
     heads, n = mask.shape[0], mask.shape[1]
-    if not supported(n, HEAD_DIM) or q.shape[0] % n:
-        raise ValueError(f"windows of {n} tokens and {q.shape[0]} rows: not supported by the kernel")
+    if not supported(n, HEAD_DIM) or q.shape[1] % n:
+        raise ValueError(f"windows of {n} tokens and {q.shape[1]} tokens: not supported by the kernel")
     mask_t = np.ascontiguousarray(np.swapaxes(mask, 1, 2), dtype=np.float32)
-    _kernels()[1](q, q_col, k, k_col, v, v_col, mask_t, np.float32(scale), heads, out)
-    return out
+    return attend_transposed(q, q_row, k, k_row, v, v_row, mask_t, scale, out)
 
 
-def attend_transposed(q: np.ndarray, q_col: int, k: np.ndarray, k_col: int, v: np.ndarray, v_col: int,
+def attend_transposed(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,
                       mask_t: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
     """:func:`attend` with the mask already transposed and contiguous: ``mask_t[h, j, i] = M[h, i, j]``."""
-    _kernels()[1](q, q_col, k, k_col, v, v_col, mask_t, np.float32(scale), mask_t.shape[0], out)
+    _kernels()[1](q, q_row, k, k_row, v, v_row, mask_t, np.float32(scale), mask_t.shape[0], out)
     return out

@@ -53,8 +53,10 @@ def test_self_attention_equals_sdpa_and_the_official_formulation(shifted, spread
     qkv[:, : HEADS * D] *= spread
     mask = _masks(shifted, 2)
     scale = D ** -0.5
-    out = np.full((windows * N, HEADS * D), np.nan, np.float32)
-    wa.attend(qkv.numpy(), 0, qkv.numpy(), HEADS * D, qkv.numpy(), 2 * HEADS * D, mask.numpy(), scale, out)
+    qkv_t = np.ascontiguousarray(qkv.numpy().T)                  # channel-major, as the kernel takes it
+    out = np.full((HEADS * D, windows * N), np.nan, np.float32)
+    wa.attend(qkv_t, 0, qkv_t, HEADS * D, qkv_t, 2 * HEADS * D, mask.numpy(), scale, out)
+    out = out.T
     q, k, v = (_heads(qkv[:, i * HEADS * D:(i + 1) * HEADS * D]) for i in range(3))
     sdpa = _rows(torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask[None], scale=scale))
     exact = _rows(_explicit(q, k, v, mask[None], scale))
@@ -71,8 +73,8 @@ def test_cross_attention_layout_and_extreme_masks():
     mask = _masks(True, 7)
     mask[:, :, 50:] -= 1e4
     mask[0, 3, :] = -100.0                                        # one query: every key equally masked
-    out = wa.attend(q.numpy(), 0, kv.numpy(), 0, kv.numpy(), HEADS * D, mask.numpy(), 0.3,
-                    np.empty((3 * N, HEADS * D), np.float32))
+    q_t, kv_t = np.ascontiguousarray(q.numpy().T), np.ascontiguousarray(kv.numpy().T)
+    out = wa.attend(q_t, 0, kv_t, 0, kv_t, HEADS * D, mask.numpy(), 0.3, np.empty((HEADS * D, 3 * N), np.float32)).T
     exact = _rows(_explicit(_heads(q), _heads(kv[:, :HEADS * D]), _heads(kv[:, HEADS * D:]), mask[None], 0.3))
     assert np.isfinite(out).all() and np.abs(out - exact.numpy()).max() <= 1e-5
 
@@ -80,8 +82,8 @@ def test_cross_attention_layout_and_extreme_masks():
 def test_unsupported_windows_are_refused():
     assert wa.supported(64, 10) and not wa.supported(49, 10) and not wa.supported(64, 16)
     with pytest.raises(ValueError, match="not supported"):
-        wa.attend(*(np.zeros((100, 60), np.float32), 0) * 3, np.zeros((6, 64, 64), np.float32), 1.0,
-                  np.empty((100, 60), np.float32))
+        wa.attend(*(np.zeros((60, 100), np.float32), 0) * 3, np.zeros((6, 64, 64), np.float32), 1.0,
+                  np.empty((60, 100), np.float32))
 
 
 def test_exp_is_accurate_to_two_ulp():
@@ -144,9 +146,9 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> Non
     script = ("import sys, numpy as np\n"
               "from fusionbench.methods import _window_attention as wa\n"
               "rng = np.random.default_rng(4)\n"
-              "qkv = rng.standard_normal((3 * 64, 180)).astype(np.float32)\n"
+              "qkv = rng.standard_normal((180, 3 * 64)).astype(np.float32)\n"
               "mask = (rng.standard_normal((6, 64, 64)) - 30 * (rng.random((6, 64, 64)) < 0.3)).astype(np.float32)\n"
-              "out = wa.attend(qkv, 0, qkv, 60, qkv, 120, mask, 0.3, np.empty((3 * 64, 60), np.float32))\n"
+              "out = wa.attend(qkv, 0, qkv, 60, qkv, 120, mask, 0.3, np.empty((60, 3 * 64), np.float32))\n"
               "e = wa.exp_f32(np.linspace(-90, 0, 100_003, dtype=np.float32))\n"
               "np.save(sys.argv[1], np.concatenate([out.ravel(), e]))\n")
     out = {}

@@ -109,7 +109,8 @@ class _DecoderStream:
                 return
             F.leaky_relu_(y, 0.2)
             top = 1 if start == 0 else 2
-            window = y.new_empty(n, y.shape[1], top + m + int(last), wp)
+            window = torch.empty(n, y.shape[1], top + m + int(last), wp, dtype=y.dtype,
+                                 memory_format=torch.channels_last)
             if start == 0:
                 window[:, :, 0, 1:-1] = y[:, :, 1]
             else:
@@ -134,6 +135,7 @@ def _fuse_in_bands(padded: Any, encoder_convs: Any, decoder_convs: Any, width: i
     the next band's window.  Border rows and columns are the reflect copies a whole-image
     layer pads with, so every conv sees element for element the official graph's input.
     """
+    import torch
     import torch.nn.functional as F
 
     n, _, hp, wp = padded.shape
@@ -146,7 +148,7 @@ def _fuse_in_bands(padded: Any, encoder_convs: Any, decoder_convs: Any, width: i
     for r0, r1 in _band_bounds(h, rows):
         last = r1 == h
         q0, q1 = max(0, r0 - depth), h + 2 if last else r1 + 1  # padded rows held in this band's window
-        window = padded.new_empty(n, channels, q1 - q0, wp)
+        window = torch.empty(n, channels, q1 - q0, wp, dtype=padded.dtype, memory_format=torch.channels_last)
         if stack is not None:
             window[:, :, :stack.shape[-2] - (q0 - p0)] = stack[:, :, q0 - p0:]
         stack, p0 = window, q0
@@ -187,6 +189,7 @@ def _build_generator() -> Any:
                 setattr(self, f"dense_block_conv{k}", conv(_WIDTH * k, _WIDTH))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = x.contiguous(memory_format=torch.channels_last)  # channels-last maps, as the inference path
             x = F.leaky_relu(self.conv1_1(x), 0.2)
             for k in range(1, 6):
                 x = torch.cat([F.leaky_relu(getattr(self, f"dense_block_conv{k}")(x), 0.2), x], 1)
@@ -212,7 +215,7 @@ def _build_generator() -> Any:
             self.decoder = Decoder()
 
         def forward(self, source1: torch.Tensor, source2: torch.Tensor) -> torch.Tensor:
-            x = torch.cat([source1, source2], 1)
+            x = torch.cat([source1, source2], 1).contiguous(memory_format=torch.channels_last)
             if torch.is_grad_enabled() or min(x.shape[-2:]) < 2:
                 return self.decoder(self.encoder(x))
             return self._forward_lean(x)

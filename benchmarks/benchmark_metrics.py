@@ -9,7 +9,11 @@ at 256², 512² and 1024² (cost growth with the number of pixels; issue 23).
 ``Group`` times ``evaluate`` as a user calls it (its presets spread over every
 core); ``GroupOneThread`` takes the CPU time of one thread (``FUSIONBENCH_WORKER_THREADS=1``
 and one numba thread, as in a runner worker on a single core), which stays
-meaningful on a loaded machine; it includes the runner's scoring set (``RUNNER_SCORING``).  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
+meaningful on a loaded machine; it includes the runner's scoring set (``RUNNER_SCORING``).
+``PresetOneThread`` (each preset alone) and ``AllOneThread`` (the per-preset times inside
+``evaluate``, their sum and the two-thread makespan they imply) are issue 23's per-preset
+figures; run them with the AVX2 stand-in environment of docs/cpu_independence.md for its
+AVX2 column.  ``CDDFuseTwelve`` times the twelve metrics that CDDFuse's
 ``utils/Evaluator.py`` computes, in our CDDFuse-compatible presets, for the
 side-by-side comparison documented in docs/metrics.md (the evaluator itself is
 third-party code and is not part of this suite).
@@ -82,33 +86,23 @@ class Group:
         self.M.evaluate(self.f, self.a, self.b, group)
 
 
-class GroupOneThread:
-    """``evaluate`` on one thread (the runner's per-worker cap of 1), CPU time (``time.process_time``).
+class _OneThread:
+    """Runs each benchmark as a runner worker does: one thread (``FUSIONBENCH_WORKER_THREADS=1``,
+    one numba thread), CPU time (``time.process_time``), meaningful on a loaded machine."""
 
-    ``RUNNER_SCORING`` is what a runner worker pays per task in the whole-test-split run.
-    """
-
-    params = (["paper", RUNNER_SCORING, "all"], SIZES)
-    param_names = ["group", "size"]
-    timeout = 1200
     timer = time.process_time
 
-    def setup(self, group: str, size: int) -> None:
+    def _cap(self) -> None:
         import os
 
         import numba
-
-        import fusionbench.metrics as M
 
         self._env = os.environ.get("FUSIONBENCH_WORKER_THREADS")
         self._numba = numba.get_num_threads()
         os.environ["FUSIONBENCH_WORKER_THREADS"] = "1"
         numba.set_num_threads(1)
-        self.M = M
-        self.f, self.a, self.b = _triple(size)
-        M.evaluate(self.f, self.a, self.b, group)
 
-    def teardown(self, group: str, size: int) -> None:
+    def _restore(self) -> None:
         import os
 
         import numba
@@ -119,9 +113,103 @@ class GroupOneThread:
             os.environ["FUSIONBENCH_WORKER_THREADS"] = self._env
         numba.set_num_threads(self._numba)
 
+
+class GroupOneThread(_OneThread):
+    """``evaluate`` on one thread (the runner's per-worker cap of 1), CPU time (``time.process_time``).
+
+    ``RUNNER_SCORING`` is what a runner worker pays per task in the whole-test-split run.
+    """
+
+    params = (["paper", RUNNER_SCORING, "all"], SIZES)
+    param_names = ["group", "size"]
+    timeout = 1200
+
+    def setup(self, group: str, size: int) -> None:
+        import fusionbench.metrics as M
+
+        self._cap()
+        self.M = M
+        self.f, self.a, self.b = _triple(size)
+        M.evaluate(self.f, self.a, self.b, group)
+
+    def teardown(self, group: str, size: int) -> None:
+        self._restore()
+
     def time_evaluate(self, group: str, size: int) -> None:
         self.M.evaluate(self.f, self.a, self.b, group)
 
+
+class PresetOneThread(_OneThread):
+    """Each preset of ``all`` alone on the 256² triple, one thread, CPU time (issue 23).
+
+    Standalone: presets that share intermediates inside ``evaluate`` (VIFp_sum and VIFF, the
+    SSIM family) pay for them here; ``AllOneThread`` gives the per-preset times inside
+    ``evaluate``.  For the AVX2 column of docs/metrics.md run it with the AVX2 stand-in
+    environment of docs/cpu_independence.md (asv passes the environment on).
+    """
+
+    params = (_all_presets(),)
+    param_names = ["preset"]
+
+    def setup(self, preset: str) -> None:
+        import fusionbench.metrics as M
+
+        self._cap()
+        self.M = M
+        self.f, self.a, self.b = _triple(256)
+        M.compute(preset, self.f, self.a, self.b)
+
+    def teardown(self, preset: str) -> None:
+        self._restore()
+
+    def time_compute(self, preset: str) -> None:
+        self.M.compute(preset, self.f, self.a, self.b)
+
+
+def _makespan(times: list[float], workers: int) -> float:
+    """Longest-first (LPT) schedule of ``times`` on ``workers`` threads, as ``evaluate``'s pool orders them."""
+    loads = [0.0] * workers
+    for t in sorted(times, reverse=True):
+        loads[loads.index(min(loads))] += t
+    return max(loads)
+
+
+class AllOneThread(_OneThread):
+    """The ``all`` group at 256²: each preset's one-thread CPU time inside ``evaluate``'s shared cache
+    (best of 7, in ``all`` order), their sum, and the two-thread longest-first makespan of those times:
+    the wall time of ``evaluate(..., "all")`` on two idle cores if its pool never waits (issue 23's
+    target: ≤ 0.15 s on two AVX2 cores).  Tracked values, in seconds; under load they stay near the
+    idle figures (CPU time), unlike ``Group.time_evaluate``.
+    """
+
+    unit = "seconds"
+    timeout = 600
+
+    def setup_cache(self) -> dict:
+        import fusionbench.metrics as M
+        from fusionbench.metrics._cache import shared_cache
+
+        self._cap()
+        try:
+            f, a, b = _triple(256)
+            names = _all_presets()
+            M.evaluate(f, a, b, names)
+            best = dict.fromkeys(names, float("inf"))
+            for _ in range(7):
+                with shared_cache():
+                    for name in names:
+                        t = time.process_time()
+                        M.compute(name, f, a, b)
+                        best[name] = min(best[name], time.process_time() - t)
+        finally:
+            self._restore()
+        return best
+
+    def track_sum(self, best: dict) -> float:
+        return sum(best.values())
+
+    def track_two_thread_makespan(self, best: dict) -> float:
+        return _makespan(list(best.values()), 2)
 
 
 class CDDFuseTwelve:

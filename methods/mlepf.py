@@ -58,6 +58,7 @@ from scipy import ndimage
 from fusionbench.method_registry import register_method
 
 from ._matlab import disk_footprint, float_to_uint8_image, strel_disk_params, to_uint8
+from . import _pcnn
 from ._planes import map_planes
 
 # ---------------------------------------------------------------- colour (Octave formulas)
@@ -628,70 +629,9 @@ def _link_index_coefficients() -> np.ndarray:
     return coef
 
 
-def _pcnn_plane_kernel():
-    """The compiled single-plane PCNN (numba; compiled on first use, cached on disk)."""
-    global _PCNN_PLANE
-    if _PCNN_PLANE is None:
-        from numba import njit
-
-        @njit(cache=True, nogil=True)
-        def plane(f, iterations, dl, dt, beta, v_l, v_theta, lut1, lut2, coef, count):  # pragma: no cover
-            # coef[j, k]: packed (idx1*2048 + idx2) weight of a neighbour at |dy| = j, |dx| = k
-            h, w = f.shape
-            pad = 3
-            cur = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
-            nxt = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
-            lnk = np.zeros((h, w))
-            theta = np.zeros((h, w))
-            ring = np.zeros((4, 7, w), np.int32)  # horizontal sums of the last 7 padded rows
-            idx = np.empty(w, np.int32)
-            for _ in range(iterations):
-                for r in range(h + 2 * pad):
-                    row = cur[r]
-                    slot = r % 7
-                    for x in range(w):
-                        y0 = np.int32(row[x + 3])
-                        p1 = np.int32(row[x + 2]) + np.int32(row[x + 4])
-                        p2 = np.int32(row[x + 1]) + np.int32(row[x + 5])
-                        p3 = np.int32(row[x]) + np.int32(row[x + 6])
-                        for j in range(4):
-                            ring[j, slot, x] = coef[j, 0] * y0 + coef[j, 1] * p1 + coef[j, 2] * p2 + coef[j, 3] * p3
-                    if r < 2 * pad:
-                        continue
-                    y = r - 2 * pad  # output row: padded rows y .. y + 6 are in the ring
-                    s0, s1, s2, s3 = (y + 3) % 7, (y + 2) % 7, (y + 4) % 7, (y + 1) % 7
-                    s4, s5, s6 = (y + 5) % 7, y % 7, (y + 6) % 7
-                    for x in range(w):
-                        idx[x] = (ring[0, s0, x] + ring[1, s1, x] + ring[1, s2, x] + ring[2, s3, x]
-                                  + ring[2, s4, x] + ring[3, s5, x] + ring[3, s6, x])
-                    crow = cur[y + pad]
-                    nrow = nxt[y + pad]
-                    for x in range(w):
-                        k = idx[x]
-                        kk = lut1[k >> 11] + lut2[k & 2047]
-                        if v_l != 1.0:
-                            kk = kk * v_l
-                        lv = lnk[y, x] * dl + kk
-                        lnk[y, x] = lv
-                        t = theta[y, x] * dt + v_theta * crow[x + pad]
-                        theta[y, x] = t
-                        u = (lv * beta + 1.0) * f[y, x]
-                        fired = u > t
-                        nrow[x + pad] = fired
-                        count[y, x] += fired
-                cur, nxt = nxt, cur
-            return count
-
-        _PCNN_PLANE = plane
-    return _PCNN_PLANE
-
-
-_PCNN_PLANE = None
-
-
 def pcnn_counts(stim: np.ndarray, iterations: int = 200, alpha_l: float = 0.02, alpha_theta: float = 3.0,
                 beta: float = 3.0, v_l: float = 1.0, v_theta: float = 20.0, link: int = 7,
-                workers: int | None = None) -> np.ndarray:
+                workers: int | None = None, freeze: bool = True, work: np.ndarray | None = None) -> np.ndarray:
     """Official ``PCNN_withParameters`` firing counts of every plane of ``stim`` (N×H×W).
 
     L = e^{−α_L}·L + V_L·(W ∗ Y); Θ = e^{−α_θ}·Θ + V_θ·Y; U = F·(1 + β·L); Y = U > Θ.
@@ -702,17 +642,26 @@ def pcnn_counts(stim: np.ndarray, iterations: int = 200, alpha_l: float = 0.02, 
     firing map (horizontal pair sums, then seven rows); Θ + V_θ·Y with Y ∈ {0, 1}
     equals the reference's masked add.  Planes are spread over
     ``workers`` threads (default: the runner's per-worker cap, else 2).
+
+    ``freeze`` (default): neurons certified to fire at every later step get their final count
+    and are no longer computed (``methods/_pcnn.py`` states the certificate); the counts are
+    the same.  ``work`` (N×2 int64, optional) receives per plane the pixel-steps computed and
+    the certifications kept.
     """
     if link != 7:
         raise ValueError("only the official 7×7 link kernel is implemented")
     f = np.ascontiguousarray(np.abs(stim), dtype=np.float64)
     conv = _LinkConvolution()
     coef = _link_index_coefficients()
-    plane = _pcnn_plane_kernel()
+    plane = _pcnn.kernels().plane_counts
     counts = np.zeros(f.shape, dtype=np.int32)
-    args = (int(iterations), float(np.exp(-alpha_l)), float(np.exp(-alpha_theta)), float(beta), float(v_l),
-            float(v_theta), conv._lut1, conv._lut2, coef)
-    map_planes(lambda i: plane(f[i], *args, counts[i]), f.shape[0], workers)
+    dl, dt = float(np.exp(-alpha_l)), float(np.exp(-alpha_theta))
+    freeze = freeze and _pcnn.freeze_allowed(dl, dt, beta, v_l, v_theta)
+    args = (int(iterations), dl, dt, float(beta), float(v_l), float(v_theta), conv._lut1, conv._lut2, coef)
+    rest = (bool(freeze), _pcnn.FIRST_CHECK, _pcnn.SPARSE_CHECK, _pcnn.SPARSE_FRACTION)
+    if work is None:
+        work = np.zeros((f.shape[0], 2), dtype=np.int64)
+    map_planes(lambda i: plane(f[i], *args, counts[i], *rest, work[i]), f.shape[0], workers)
     return counts.astype(np.float64)
 
 

@@ -139,3 +139,86 @@ def test_grouped_mlmg_passes_equal_step_by_step() -> None:
             assert np.array_equal(grouped, _mlmg_plane(img, steps, False)), (img.shape, len(steps))
     x = np.abs(rng.standard_normal((2, 33, 30)))
     assert np.array_equal(m.mlmg(x, scales=60), m.mlmg_numpy(x, scales=60))
+
+
+def _mlmg_like(rng: np.random.Generator, shape: tuple[int, ...], scales: int = 6) -> np.ndarray:
+    """Stimuli shaped like MLEPF's: the MLMG of random layers, with a flat (F = 0) corner."""
+    layers = np.abs(rng.standard_normal(shape)) * rng.random(shape)
+    layers[..., : shape[-2] // 3, : shape[-1] // 4] = 0.0
+    return m.mlmg(layers, scales=scales)
+
+
+def test_pcnn_freezing_equals_dense_and_numpy() -> None:
+    """Issue 23 (session 7): certified neurons are no longer stepped; the counts stay exactly those of every
+    pixel stepped (compiled dense steps and the numpy reference), and the certification really freezes
+    neurons (the work counter), in both the dense-phase and the sparse-phase certifications."""
+    rng = np.random.default_rng(31)
+    stim = _mlmg_like(rng, (3, 41, 53))
+    ref = m.pcnn_counts_numpy(stim)
+    assert np.array_equal(m.pcnn_counts(stim, freeze=False, workers=1), ref)
+    work = np.zeros((3, 2), dtype=np.int64)
+    assert np.array_equal(m.pcnn_counts(stim, workers=1, work=work), ref)
+    assert (work[:, 0] < 0.5 * 41 * 53 * 200).all() and (work[:, 1] >= 1).all(), work
+    dense = np.zeros((3, 2), dtype=np.int64)
+    m.pcnn_counts(stim, freeze=False, workers=1, work=dense)
+    assert (dense[:, 0] == 41 * 53 * 200).all() and (dense[:, 1] == 0).all()
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 7, 8, 9, 17, 33, 60])
+def test_pcnn_freezing_any_iteration_count(iterations: int) -> None:
+    rng = np.random.default_rng(32)
+    stim = _mlmg_like(rng, (2, 23, 31))
+    assert np.array_equal(m.pcnn_counts(stim, iterations=iterations, workers=1),
+                          m.pcnn_counts_numpy(stim, iterations=iterations))
+
+
+@pytest.mark.parametrize("schedule", [(1, 1, 0.25), (2, 3, 1.0), (3, 5, 0.0), (8, 16, 0.25), (5, 2, 0.6)])
+def test_pcnn_freezing_any_schedule(schedule, monkeypatch) -> None:
+    """Every certification schedule (first check, sparse re-check interval, sparse threshold; 0.0 undoes every
+    dense-phase certification, 1.0 goes sparse at once) gives the same counts."""
+    from fusionbench.methods import _pcnn
+
+    first, every, fraction = schedule
+    monkeypatch.setattr(_pcnn, "FIRST_CHECK", first)
+    monkeypatch.setattr(_pcnn, "SPARSE_CHECK", every)
+    monkeypatch.setattr(_pcnn, "SPARSE_FRACTION", fraction)
+    rng = np.random.default_rng(33)
+    stim = _mlmg_like(rng, (2, 29, 37))
+    stim[1, 5, 7] = np.nan  # never fires, stays stepped
+    stim[1, 20:, 30:] = 1e-4  # weak neurons that fire late and irregularly
+    assert np.array_equal(m.pcnn_counts(stim, workers=1), m.pcnn_counts_numpy(stim))
+
+
+@pytest.mark.parametrize("params", [dict(v_l=0.5), dict(v_l=2.0, beta=0.0), dict(alpha_theta=0.2, v_theta=5.0),
+                                    dict(alpha_l=0.0), dict(v_theta=0.0), dict(alpha_l=0.3, beta=10.0),
+                                    dict(v_theta=400.0)])
+def test_pcnn_freezing_other_parameters(params) -> None:
+    """Other gains and decays (α_L = 0: no decay, outside the certificate's assumptions: dense only)."""
+    rng = np.random.default_rng(34)
+    stim = _mlmg_like(rng, (2, 19, 27))
+    assert np.array_equal(m.pcnn_counts(stim, workers=1, iterations=80, **params),
+                          m.pcnn_counts_numpy(stim, iterations=80, **params))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 9), (1, 7, 1), (1, 4, 4), (1, 9, 9)])
+def test_pcnn_freezing_tiny_planes(shape) -> None:
+    rng = np.random.default_rng(35)
+    stim = rng.random(shape) * 2
+    for x in (stim, np.zeros(shape), np.full(shape, 3.0)):
+        assert np.array_equal(m.pcnn_counts(x, workers=1), m.pcnn_counts_numpy(x))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("schedule", [(1, 1, 1.0), (2, 1, 1.0)])
+def test_pcnn_freezing_sparse_recertification(seed: int, schedule, monkeypatch) -> None:
+    """Neurons certified in the sparse phase right after a step they did not fire in (weak, irregular
+    regions; a certification after every step): both firing maps must then hold them as firing."""
+    from fusionbench.methods import _pcnn
+
+    for name, value in zip(("FIRST_CHECK", "SPARSE_CHECK", "SPARSE_FRACTION"), schedule):
+        monkeypatch.setattr(_pcnn, name, value)
+    rng = np.random.default_rng(seed)
+    stim = _mlmg_like(rng, (2, 29, 37))
+    stim[1, 20:, 30:] = rng.random((9, 7)) * 3e-4
+    stim[0, 10:20, 10:20] *= 1e-3
+    assert np.array_equal(m.pcnn_counts(stim, workers=1), m.pcnn_counts_numpy(stim))

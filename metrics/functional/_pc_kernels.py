@@ -74,6 +74,10 @@ def orientation_energy(EO, eps, cutoff, g_sharp, an0_out, sum_an_out, energy_out
     """
     n, ns, H, W2 = EO.shape
     W = W2 // 2
+    # x / ns = x · (1/ns) exactly when ns is a power of two (both round the same real number): one
+    # division less per pixel (~15 % of this kernel)
+    pow2 = (ns & (ns - 1)) == 0
+    inv_ns = 1.0 / ns
     se = np.empty(W)
     so = np.empty(W)
     mx = np.empty(W)
@@ -114,8 +118,12 @@ def orientation_energy(EO, eps, cutoff, g_sharp, an0_out, sum_an_out, energy_out
                     o = np.float64(v[2 * j + 1])
                     en[j] += e * me[j] + o * mo[j] - abs(e * mo[j] - o * me[j])
             ao = arg_out[k, i]
-            for j in range(W):
-                ao[j] = (cutoff - san[j] / (mx[j] + eps) / ns) * g_sharp
+            if pow2:
+                for j in range(W):
+                    ao[j] = (cutoff - san[j] / (mx[j] + eps) * inv_ns) * g_sharp
+            else:
+                for j in range(W):
+                    ao[j] = (cutoff - san[j] / (mx[j] + eps) / ns) * g_sharp
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

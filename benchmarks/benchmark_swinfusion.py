@@ -8,7 +8,10 @@ Targets: a 256² pair fused in ≤ 1.74 s on 2 threads (the founding paper's fig
 (``fuse_arrays``: colour protocol, padding, network, quantisation) on one Harvard MRI-PET test pair (or a
 built-in pair where the data are absent).  ``track_peak_rss_1024``: peak resident memory (MB) of a fresh
 process fusing one 1024² pair (:func:`methods.swinfusion.peak_rss_mb`; includes the interpreter, torch and
-the weights, as a runner worker).
+the weights, as a runner worker).  ``WindowAttention``: one chunk of 64 windows (6 heads, head dimension 10,
+shifted-window mask) through the compiled kernel of the inference path and through
+``scaled_dot_product_attention`` (its fallback), one thread; ``track_gflops_per_s`` counts the two products
+(2·2·64·64·10 FLOPs per window and head), as ``fusionbench.profile`` does.
 
     asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench benchmark_swinfusion
 """
@@ -88,3 +91,59 @@ class SwinFusionMemory(OneShot):
         return peak_rss_mb(1024, threads)
 
     track_peak_rss_1024.unit = "MB"
+
+
+class WindowAttention:
+    """One chunk (64 windows of 8×8, 6 heads of 10 channels, corner-window mask) of window attention, 1 thread:
+    the compiled kernel (``kernel``) against ``scaled_dot_product_attention`` (``sdpa``), same inputs."""
+
+    params = [["kernel", "sdpa"]]
+    param_names = ["attention"]
+    number = 20
+    repeat = 5
+    processes = 1
+
+    def setup(self, attention: str) -> None:
+        import numpy as np
+        import torch
+
+        from fusionbench.methods import _swin_blocks as blocks
+        from fusionbench.methods import _window_attention as wa
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        rng = np.random.default_rng(0)
+        table = torch.from_numpy(rng.standard_normal((225, 6)).astype(np.float32) * 0.5)
+        bias = table[blocks.relative_position_index(8).reshape(-1)].reshape(64, 64, 6).permute(2, 0, 1)
+        mask = (bias + blocks.kind_masks(8, 4)[3]).contiguous()
+        qkv_t = rng.standard_normal((180, 64 * 64)).astype(np.float32)
+        scale = 10 ** -0.5
+        if attention == "kernel":
+            mask_t = np.ascontiguousarray(mask.numpy().transpose(0, 2, 1))
+            out = np.empty((60, 64 * 64), np.float32)
+            self.call = lambda: wa.attend_transposed(qkv_t, 0, qkv_t, 60, qkv_t, 120, mask_t, scale, out)
+        else:
+            q, k, v = torch.from_numpy(qkv_t.T.copy()).view(64, 64, 3, 6, 10).permute(2, 0, 3, 1, 4)
+            m = mask[None]
+            self.call = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=scale)
+        self.call()                                     # first call: compilation / disk cache, allocator
+
+    def teardown(self, attention: str) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)
+
+    def time_chunk(self, attention: str) -> None:
+        self.call()
+
+    def track_gflops_per_s(self, attention: str) -> float:
+        import time
+
+        best = float("inf")
+        for _ in range(20):
+            start = time.perf_counter()
+            self.call()
+            best = min(best, time.perf_counter() - start)
+        return 64 * 6 * 2 * 2 * 64 * 64 * 10 / best / 1e9
+
+    track_gflops_per_s.unit = "GFLOP/s"

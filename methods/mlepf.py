@@ -58,7 +58,7 @@ from scipy import ndimage
 from fusionbench.method_registry import register_method
 
 from ._matlab import disk_footprint, float_to_uint8_image, strel_disk_params, to_uint8
-from . import _pcnn
+from . import _mlmg, _pcnn
 from ._planes import map_planes
 
 # ---------------------------------------------------------------- colour (Octave formulas)
@@ -319,7 +319,13 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int
     coefs = np.array([1 / (2 * i + 1) for i in range(1, scales + 1)])
     out = np.zeros_like(x)
     kernel = _mlmg_plane_kernel()
-    map_planes(lambda i: kernel(x[i], steps, coefs, True, out[i]), x.shape[0], workers)
+    wavefront = _mlmg.wavefront_kernel()
+
+    def one(i: int) -> None:
+        if not wavefront(x[i], steps, coefs, _mlmg.BLOCK, out[i]):  # increments other than square/diamond
+            kernel(x[i], steps, coefs, True, out[i])
+
+    map_planes(one, x.shape[0], workers)
     return out
 
 

@@ -222,3 +222,38 @@ def test_pcnn_freezing_sparse_recertification(seed: int, schedule, monkeypatch) 
     stim[1, 20:, 30:] = rng.random((9, 7)) * 3e-4
     stim[0, 10:20, 10:20] *= 1e-3
     assert np.array_equal(m.pcnn_counts(stim, workers=1), m.pcnn_counts_numpy(stim))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 10, 40])
+def test_wavefront_mlmg_equals_scale_by_scale(block: int) -> None:
+    """Issue 23 (session 7): the in-place wavefront MLMG (``methods/_mlmg.py``) gives exactly the values of the
+    scale-by-scale grouped passes, for any block of scales, on random planes (ties, zeros, tiny planes),
+    the official 40 scales and 60; increments other than a square or a diamond are refused (fallback)."""
+    from fusionbench.methods import _mlmg
+
+    rng = np.random.default_rng(41)
+    wavefront = _mlmg.wavefront_kernel()
+    official = np.array(m._line_steps("matlab", 60), dtype=np.int64)
+    planes = [np.abs(rng.standard_normal((29, 41))), np.round(rng.random((23, 17)) * 4) / 4,
+              rng.random((1, 7)), rng.random((6, 1)), np.zeros((5, 5)), rng.random((64, 3))]
+    planes[0][3:9, 4:15] = 0.0
+    for steps in (official[:40], official, official[:7]):
+        coefs = np.array([1 / (2 * i + 1) for i in range(1, len(steps) + 1)])
+        for img in planes:
+            out = np.zeros_like(img)
+            assert wavefront(np.ascontiguousarray(img), steps, coefs, block, out)
+            assert np.array_equal(out, _mlmg_plane(img, steps, True)), (img.shape, len(steps))
+    odd = np.array([(1, 0), (3, 0), (3, 2)], dtype=np.int64)
+    assert not wavefront(planes[0], odd, np.ones(3), block, np.zeros_like(planes[0]))
+
+
+def test_mlmg_falls_back_for_other_increments(monkeypatch) -> None:
+    """``mlmg`` uses the scale-by-scale kernel when the wavefront refuses the increments."""
+    from fusionbench.methods import _mlmg
+
+    odd = [(1, 0), (3, 0), (3, 2)]
+    monkeypatch.setattr(m, "_line_steps", lambda shape, scales: odd[:scales])
+    x = np.abs(np.random.default_rng(42).standard_normal((2, 17, 19)))
+    expected = np.stack([_mlmg_plane(p, np.array(odd, dtype=np.int64), False) for p in x])
+    assert np.array_equal(m.mlmg(x, scales=3, workers=1), expected)
+    assert not _mlmg.wavefront_kernel()(x[0], np.array(odd, dtype=np.int64), np.ones(3), 1, np.zeros_like(x[0]))

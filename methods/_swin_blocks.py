@@ -68,8 +68,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _window_attention
-
 __all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "reference_attention",
            "sdpa_attention", "DERIVED_BUFFERS"]
 
@@ -111,6 +109,13 @@ def _chunk_workers() -> Iterator[None]:
     finally:
         _STATE.workers = old
         torch.set_num_threads(n)
+
+
+def _window_attention():
+    """:mod:`methods._window_attention`, imported on first use (it imports numba)."""
+    from . import _window_attention as module
+
+    return module
 
 
 def _workers() -> int:
@@ -360,7 +365,7 @@ class _WindowAttentionBase(nn.Module):
         (a FLOP counter sees only torch operations)."""
         n = masks[0].shape[-1]
         if (not _KERNEL or x.dtype != torch.float32 or x.device.type != "cpu"
-                or torch._C._len_torch_dispatch_stack() > 0 or not _window_attention.supported(n, self.dim // self.heads)):
+                or torch._C._len_torch_dispatch_stack() > 0 or not _window_attention().supported(n, self.dim // self.heads)):
             return None
         return [m[0].transpose(1, 2).contiguous().numpy() for m in masks]
 
@@ -369,7 +374,7 @@ class _WindowAttentionBase(nn.Module):
         """(T, C) attention of whole windows by the compiled window kernel, from channel-major (·, T) contiguous
         projections (:meth:`Linear.channel_major`); the result is a transposed view of a (C, T) tensor."""
         out = torch.empty(self.dim, q.shape[1])
-        _window_attention.attend_transposed(q.numpy(), q_row, k.numpy(), k_row, v.numpy(), v_row, mask_t,
+        _window_attention().attend_transposed(q.numpy(), q_row, k.numpy(), k_row, v.numpy(), v_row, mask_t,
                                             self.scale, out.numpy())
         return out.t()
 

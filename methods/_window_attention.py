@@ -33,14 +33,17 @@ Cody–Waite range reduction x = n·ln 2 + r (ln 2 split in two parts, |r| ≤ l
 minimax polynomial of Cephes ``expf`` (S. L. Moshier, *Methods and Programs for Mathematical
 Functions*, 1989) for eʳ, and 2ⁿ built in the exponent bits.  Accuracy ≤ 2 ulp on [−87, 0] (tested).
 
-The kernel is compiled by numba on first use (never at import) and cached on disk; it releases the
-GIL, so the chunk workers of :mod:`methods._swin_blocks` run it side by side.
+The kernel is compiled by numba on first use (never at import) and cached on disk (the compiled
+functions live at module level: closures over intrinsics missed the disk cache, 2.3 s of CPU per
+process); it releases the GIL, so the chunk workers of :mod:`methods._swin_blocks` run it side by side.
+This module imports numba: :mod:`methods._swin_blocks` imports it only when the kernel is first used.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 #: head dimension the kernel is written for (SwinFusion: 60 channels / 6 heads)
 HEAD_DIM = 10
@@ -60,188 +63,185 @@ def supported(n: int, head_dim: int) -> bool:
     return head_dim == HEAD_DIM and n == WINDOW
 
 
-@lru_cache(maxsize=None)
-def _kernels():
-    """``(exp_into, attend)``, compiled by numba on first use and cached on disk."""
-    from llvmlite import ir
-    from numba import njit, types
-    from numba.extending import intrinsic
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """IEEE fused multiply-add ``a·b + c`` in float32 (one rounding), vectorisable."""
+    sig = types.float32(types.float32, types.float32, types.float32)
 
-    @intrinsic
-    def _fma(typingctx, a, b, c):
-        """IEEE fused multiply-add ``a·b + c`` in float32 (one rounding), vectorisable."""
-        sig = types.float32(types.float32, types.float32, types.float32)
+    def codegen(context, builder, signature, args):
+        ft = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [ft], ir.FunctionType(ft, [ft, ft, ft]))
+        return builder.call(fn, args)
 
-        def codegen(context, builder, signature, args):
-            ft = ir.FloatType()
-            fn = builder.module.declare_intrinsic("llvm.fma", [ft], ir.FunctionType(ft, [ft, ft, ft]))
-            return builder.call(fn, args)
+    return sig, codegen
 
-        return sig, codegen
 
-    @intrinsic
-    def _wide_vectors(typingctx):
-        """Lets LLVM vectorise the calling function with 512-bit registers where the CPU has them.
+@intrinsic
+def _wide_vectors(typingctx):
+    """Lets LLVM vectorise the calling function with 512-bit registers where the CPU has them.
 
-        LLVM's default for AVX-512 CPUs is 256-bit vectors (``prefer-vector-width``); this kernel's loops
-        over 64 queries run ≈ 1.3× faster on 512-bit ones.  Every lane computes its own query, so the
-        vector width does not change any value (tested)."""
-        sig = types.none()
+    LLVM's default for AVX-512 CPUs is 256-bit vectors (``prefer-vector-width``); this kernel's loops
+    over 64 queries run ≈ 1.2× faster on 512-bit ones.  Every lane computes its own query, so the
+    vector width does not change any value (tested)."""
+    sig = types.none()
 
-        def codegen(context, builder, signature, args):
-            attributes = builder.function.attributes
-            # string attributes: llvmlite's ``add`` knows only the enumerated ones
-            set.add(attributes, '"prefer-vector-width"="512"')
-            set.add(attributes, '"min-legal-vector-width"="512"')
-            return context.get_dummy_value()
+    def codegen(context, builder, signature, args):
+        attributes = builder.function.attributes
+        # string attributes: llvmlite's ``add`` knows only the enumerated ones
+        set.add(attributes, '"prefer-vector-width"="512"')
+        set.add(attributes, '"min-legal-vector-width"="512"')
+        return context.get_dummy_value()
 
-        return sig, codegen
+    return sig, codegen
 
-    @intrinsic
-    def _f32_from_bits(typingctx, x):
-        """The float32 whose bit pattern is the int32 ``x``."""
-        sig = types.float32(types.int32)
 
-        def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], ir.FloatType())
+@intrinsic
+def _f32_from_bits(typingctx, x):
+    """The float32 whose bit pattern is the int32 ``x``."""
+    sig = types.float32(types.int32)
 
-        return sig, codegen
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
 
-    log2e, ln2_hi, ln2_lo = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4)
-    p0, p1, p2, p3, p4, p5 = (_F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3),
-                              _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1))
-    lowest, half, one, zero, cut, neg_inf = _F(-87.0), _F(0.5), _F(1.0), _F(0.0), _F(CUT), _F(-np.inf)
-    bias_exp, mant_bits = np.int32(127), np.int32(23)
-    dh, kb, n = HEAD_DIM, KEY_BLOCK, WINDOW
+    return sig, codegen
 
-    @njit(nogil=True, inline="always")
-    def _exp(x):  # pragma: no cover - compiled
-        """eˣ in float32 for x ≤ 0 (x < −87 is taken as −87: e⁻⁸⁷ ≈ 1.6e−38, the smallest normal range)."""
-        x = x if x > lowest else lowest
-        k = np.floor(_fma(x, log2e, half))                # nearest integer to x/ln2
-        r = _fma(k, -ln2_hi, x)                           # exact: ln2_hi has 9 significant bits
-        r = _fma(k, -ln2_lo, r)
-        p = _fma(p0, r, p1)
-        p = _fma(p, r, p2)
-        p = _fma(p, r, p3)
-        p = _fma(p, r, p4)
-        p = _fma(p, r, p5)
-        y = _fma(p, r * r, r + one)
-        return y * _f32_from_bits((np.int32(k) + bias_exp) << mant_bits)
 
-    @njit(cache=True, nogil=True)
-    def exp_into(x, out):  # pragma: no cover - compiled
-        for i in range(x.shape[0]):
-            out[i] = _exp(x[i])
+_LOG2E, _LN2_HI, _LN2_LO = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4)
+_P0, _P1, _P2, _P3, _P4, _P5 = (_F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3),
+                          _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1))
+_LOWEST, _HALF, _ONE, _ZERO, _CUT, _NEG_INF = _F(-87.0), _F(0.5), _F(1.0), _F(0.0), _F(CUT), _F(-np.inf)
+_BIAS_EXP, _MANT_BITS = np.int32(127), np.int32(23)
+_D, _KB, _N = HEAD_DIM, KEY_BLOCK, WINDOW
 
-    @njit(cache=True, nogil=True, error_model="numpy")
-    def attend(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
-        """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …``."""
-        _wide_vectors()
-        qt = np.empty((dh, n), np.float32)
-        st = np.empty((n, n), np.float32)
-        m = np.empty(n, np.float32)
-        inv = np.empty(n, np.float32)
-        ot = np.empty((dh, n), np.float32)
-        for w0 in range(0, q.shape[1], n):
-            for h in range(heads):
-                c = h * dh
-                for d in range(dh):
-                    q_row, qt_row = q[qo + c + d], qt[d]
-                    for i in range(n):
-                        qt_row[i] = q_row[w0 + i] * scale
-                # 1. scores Sᵀ[j, i] (ten multiply-adds in order, then the mask) and their column maxima
-                mh = mask_t[h]
-                for i in range(n):
-                    m[i] = neg_inf
-                q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
-                q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
-                e = ko + c
-                for j in range(0, n, 2):                         # two keys per pass: the queries loaded once
-                    ja, jb = w0 + j, w0 + j + 1
-                    s_row, t_row, m_row, n_row = st[j], st[j + 1], mh[j], mh[j + 1]
-                    k0, k1, k2, k3, k4 = k[e, ja], k[e + 1, ja], k[e + 2, ja], k[e + 3, ja], k[e + 4, ja]
-                    k5, k6, k7, k8, k9 = k[e + 5, ja], k[e + 6, ja], k[e + 7, ja], k[e + 8, ja], k[e + 9, ja]
-                    l0, l1, l2, l3, l4 = k[e, jb], k[e + 1, jb], k[e + 2, jb], k[e + 3, jb], k[e + 4, jb]
-                    l5, l6, l7, l8, l9 = k[e + 5, jb], k[e + 6, jb], k[e + 7, jb], k[e + 8, jb], k[e + 9, jb]
-                    for i in range(n):
-                        a0, a1, a2, a3, a4 = q0[i], q1[i], q2[i], q3[i], q4[i]
-                        a5, a6, a7, a8, a9 = q5[i], q6[i], q7[i], q8[i], q9[i]
-                        s = a0 * k0
-                        s = _fma(a1, k1, s)
-                        s = _fma(a2, k2, s)
-                        s = _fma(a3, k3, s)
-                        s = _fma(a4, k4, s)
-                        s = _fma(a5, k5, s)
-                        s = _fma(a6, k6, s)
-                        s = _fma(a7, k7, s)
-                        s = _fma(a8, k8, s)
-                        s = _fma(a9, k9, s)
-                        s = s + m_row[i]
-                        u = a0 * l0
-                        u = _fma(a1, l1, u)
-                        u = _fma(a2, l2, u)
-                        u = _fma(a3, l3, u)
-                        u = _fma(a4, l4, u)
-                        u = _fma(a5, l5, u)
-                        u = _fma(a6, l6, u)
-                        u = _fma(a7, l7, u)
-                        u = _fma(a8, l8, u)
-                        u = _fma(a9, l9, u)
-                        u = u + n_row[i]
-                        s_row[i] = s
-                        t_row[i] = u
-                        mx = m[i]
-                        mx = s if s > mx else mx
-                        m[i] = u if u > mx else mx
-                # 2. weights Pᵀ = exp(Sᵀ − m) in place, and their column sums
-                for i in range(n):
-                    inv[i] = zero
-                for j in range(n):
-                    s_row = st[j]
-                    for i in range(n):
-                        x = s_row[i] - m[i]
-                        p = _exp(x)
-                        p = p if x >= cut else zero
-                        s_row[i] = p
-                        inv[i] += p
-                for i in range(n):
-                    inv[i] = one / inv[i]
-                # 3. Oᵀ = Σ_j Pᵀ[j]·V[j], eight keys per pass (in key order), then Oᵀ / l into the output
-                for d in range(dh):
-                    for i in range(n):
-                        ot[d, i] = zero
-                for j in range(0, n, kb):
-                    w0r, w1r, w2r, w3r = st[j], st[j + 1], st[j + 2], st[j + 3]
-                    w4r, w5r, w6r, w7r = st[j + 4], st[j + 5], st[j + 6], st[j + 7]
-                    for d in range(dh):
-                        vr = v[vo + c + d]
-                        v0, v1, v2, v3 = vr[w0 + j], vr[w0 + j + 1], vr[w0 + j + 2], vr[w0 + j + 3]
-                        v4, v5, v6, v7 = vr[w0 + j + 4], vr[w0 + j + 5], vr[w0 + j + 6], vr[w0 + j + 7]
-                        o_row = ot[d]
-                        for i in range(n):
-                            a = _fma(w0r[i], v0, o_row[i])
-                            a = _fma(w1r[i], v1, a)
-                            a = _fma(w2r[i], v2, a)
-                            a = _fma(w3r[i], v3, a)
-                            a = _fma(w4r[i], v4, a)
-                            a = _fma(w5r[i], v5, a)
-                            a = _fma(w6r[i], v6, a)
-                            a = _fma(w7r[i], v7, a)
-                            o_row[i] = a
-                for d in range(dh):
-                    o_row, out_row = ot[d], out[c + d]
-                    for i in range(n):
-                        out_row[w0 + i] = o_row[i] * inv[i]
 
-    return exp_into, attend
+@njit(nogil=True, inline="always")
+def _exp(x):  # pragma: no cover - compiled
+    """eˣ in float32 for x ≤ 0 (x < −87 is taken as −87: e⁻⁸⁷ ≈ 1.6e−38, the smallest normal range)."""
+    x = x if x > _LOWEST else _LOWEST
+    k = np.floor(_fma(x, _LOG2E, _HALF))                # nearest integer to x/ln2
+    r = _fma(k, -_LN2_HI, x)                           # exact: _LN2_HI has 9 significant bits
+    r = _fma(k, -_LN2_LO, r)
+    p = _fma(_P0, r, _P1)
+    p = _fma(p, r, _P2)
+    p = _fma(p, r, _P3)
+    p = _fma(p, r, _P4)
+    p = _fma(p, r, _P5)
+    y = _fma(p, r * r, r + _ONE)
+    return y * _f32_from_bits((np.int32(k) + _BIAS_EXP) << _MANT_BITS)
+
+
+@njit(cache=True, nogil=True)
+def exp_into(x, out):  # pragma: no cover - compiled
+    for i in range(x.shape[0]):
+        out[i] = _exp(x[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def attend_kernel(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
+    """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …``."""
+    _wide_vectors()
+    qt = np.empty((_D, _N), np.float32)
+    st = np.empty((_N, _N), np.float32)
+    m = np.empty(_N, np.float32)
+    inv = np.empty(_N, np.float32)
+    ot = np.empty((_D, _N), np.float32)
+    for w0 in range(0, q.shape[1], _N):
+        for h in range(heads):
+            c = h * _D
+            for d in range(_D):
+                q_row, qt_row = q[qo + c + d], qt[d]
+                for i in range(_N):
+                    qt_row[i] = q_row[w0 + i] * scale
+            # 1. scores Sᵀ[j, i] (ten multiply-adds in order, then the mask) and their column maxima
+            mh = mask_t[h]
+            for i in range(_N):
+                m[i] = _NEG_INF
+            q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
+            q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
+            e = ko + c
+            for j in range(0, _N, 2):                         # two keys per pass: the queries loaded once
+                ja, jb = w0 + j, w0 + j + 1
+                s_row, t_row, m_row, n_row = st[j], st[j + 1], mh[j], mh[j + 1]
+                k0, k1, k2, k3, k4 = k[e, ja], k[e + 1, ja], k[e + 2, ja], k[e + 3, ja], k[e + 4, ja]
+                k5, k6, k7, k8, k9 = k[e + 5, ja], k[e + 6, ja], k[e + 7, ja], k[e + 8, ja], k[e + 9, ja]
+                l0, l1, l2, l3, l4 = k[e, jb], k[e + 1, jb], k[e + 2, jb], k[e + 3, jb], k[e + 4, jb]
+                l5, l6, l7, l8, l9 = k[e + 5, jb], k[e + 6, jb], k[e + 7, jb], k[e + 8, jb], k[e + 9, jb]
+                for i in range(_N):
+                    a0, a1, a2, a3, a4 = q0[i], q1[i], q2[i], q3[i], q4[i]
+                    a5, a6, a7, a8, a9 = q5[i], q6[i], q7[i], q8[i], q9[i]
+                    s = a0 * k0
+                    s = _fma(a1, k1, s)
+                    s = _fma(a2, k2, s)
+                    s = _fma(a3, k3, s)
+                    s = _fma(a4, k4, s)
+                    s = _fma(a5, k5, s)
+                    s = _fma(a6, k6, s)
+                    s = _fma(a7, k7, s)
+                    s = _fma(a8, k8, s)
+                    s = _fma(a9, k9, s)
+                    s = s + m_row[i]
+                    u = a0 * l0
+                    u = _fma(a1, l1, u)
+                    u = _fma(a2, l2, u)
+                    u = _fma(a3, l3, u)
+                    u = _fma(a4, l4, u)
+                    u = _fma(a5, l5, u)
+                    u = _fma(a6, l6, u)
+                    u = _fma(a7, l7, u)
+                    u = _fma(a8, l8, u)
+                    u = _fma(a9, l9, u)
+                    u = u + n_row[i]
+                    s_row[i] = s
+                    t_row[i] = u
+                    mx = m[i]
+                    mx = s if s > mx else mx
+                    m[i] = u if u > mx else mx
+            # 2. weights Pᵀ = exp(Sᵀ − m) in place, and their column sums
+            for i in range(_N):
+                inv[i] = _ZERO
+            for j in range(_N):
+                s_row = st[j]
+                for i in range(_N):
+                    x = s_row[i] - m[i]
+                    p = _exp(x)
+                    p = p if x >= _CUT else _ZERO
+                    s_row[i] = p
+                    inv[i] += p
+            for i in range(_N):
+                inv[i] = _ONE / inv[i]
+            # 3. Oᵀ = Σ_j Pᵀ[j]·V[j], eight keys per pass (in key order), then Oᵀ / l into the output
+            for d in range(_D):
+                for i in range(_N):
+                    ot[d, i] = _ZERO
+            for j in range(0, _N, _KB):
+                w0r, w1r, w2r, w3r = st[j], st[j + 1], st[j + 2], st[j + 3]
+                w4r, w5r, w6r, w7r = st[j + 4], st[j + 5], st[j + 6], st[j + 7]
+                for d in range(_D):
+                    vr = v[vo + c + d]
+                    v0, v1, v2, v3 = vr[w0 + j], vr[w0 + j + 1], vr[w0 + j + 2], vr[w0 + j + 3]
+                    v4, v5, v6, v7 = vr[w0 + j + 4], vr[w0 + j + 5], vr[w0 + j + 6], vr[w0 + j + 7]
+                    o_row = ot[d]
+                    for i in range(_N):
+                        a = _fma(w0r[i], v0, o_row[i])
+                        a = _fma(w1r[i], v1, a)
+                        a = _fma(w2r[i], v2, a)
+                        a = _fma(w3r[i], v3, a)
+                        a = _fma(w4r[i], v4, a)
+                        a = _fma(w5r[i], v5, a)
+                        a = _fma(w6r[i], v6, a)
+                        a = _fma(w7r[i], v7, a)
+                        o_row[i] = a
+            for d in range(_D):
+                o_row, out_row = ot[d], out[c + d]
+                for i in range(_N):
+                    out_row[w0 + i] = o_row[i] * inv[i]
 
 
 def exp_f32(x: np.ndarray) -> np.ndarray:
     """The kernel's exponential on a 1-D float32 array (for tests; x ≤ 0, see :func:`_kernels`)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty_like(x)
-    _kernels()[0](x, out)
+    exp_into(x, out)
     return out
 
 
@@ -264,5 +264,5 @@ def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, 
 def attend_transposed(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,
                       mask_t: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
     """:func:`attend` with the mask already transposed and contiguous: ``mask_t[h, j, i] = M[h, i, j]``."""
-    _kernels()[1](q, q_row, k, k_row, v, v_row, mask_t, np.float32(scale), mask_t.shape[0], out)
+    attend_kernel(q, q_row, k, k_row, v, v_row, mask_t, np.float32(scale), mask_t.shape[0], out)
     return out

@@ -161,3 +161,17 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> Non
         out[cpu] = np.load(path)
     assert np.array_equal(out["haswell"], out["skylake-avx512"])
     assert np.array_equal(out["x86-64"], out["haswell"])
+
+
+def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path: Path) -> None:
+    """The compiled kernel is cached on disk and found again by a new process (a closure over the
+    intrinsics was recompiled in every process: 2.3 s of CPU)."""
+    script = ("import numpy as np\n"
+              "from fusionbench.methods import _window_attention as wa\n"
+              "q = np.zeros((180, 64), np.float32)\n"
+              "wa.attend(q, 0, q, 60, q, 120, np.zeros((6, 64, 64), np.float32), 0.3, np.empty((60, 64), np.float32))\n"
+              "print(sum(wa.attend_kernel.stats.cache_hits.values()), sum(wa.attend_kernel.stats.cache_misses.values()))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300, capture_output=True,
+                           text=True).stdout.split() for _ in range(2)]
+    assert runs == [["0", "1"], ["1", "0"]]

@@ -138,6 +138,25 @@ def test_qp_filter_products_are_numpys_bit_for_bit():
         np.testing.assert_array_equal(out.view(np.uint32), (spec[:, None] * bank[o]).view(np.uint32))
 
 
+@pytest.mark.parametrize("nscale", [4, 3, 2, 1], ids=["4", "3-divides", "2", "1"])
+def test_qp_weight_exponent_is_the_formula_bit_for_bit(nscale):
+    """``orientation_energy``'s exponent (cutoff − ΣAn/(max An + ε)/nscale)·g: multiplying by 1/nscale
+    for a power of two gives exactly numpy's division (and the division is kept otherwise)."""
+    from fusionbench.metrics.functional._pc_kernels import _cabs, orientation_energy
+
+    rng = np.random.default_rng(7)
+    eo = (rng.standard_normal((2, nscale, 6, 10)) + 1j * rng.standard_normal((2, nscale, 6, 10))).astype(np.complex64)
+    eo[0, :, 0, :3] = 0  # no response at all: amplitude sum 0
+    eo[1, :, 1, :2] *= np.float32(1e-30)  # tiny amplitudes
+    an0 = np.empty((2, 6, 10), dtype=np.float32)
+    sum_an, energy, arg = np.empty((3, 2, 6, 10))
+    eps, cutoff, g = 1e-4, 0.5, 10.0
+    orientation_energy(eo.view(np.float32), eps, cutoff, g, an0, sum_an, energy, arg)
+    amp = np.vectorize(lambda z: float(_cabs(np.float32(z.real), np.float32(z.imag))))(eo)
+    np.testing.assert_array_equal(sum_an, np.add.reduce(amp, axis=1))  # scales added in order
+    np.testing.assert_array_equal(arg, (cutoff - sum_an / (amp.max(axis=1) + eps) / nscale) * g)
+
+
 def _numpy_sobel_edge(x):
     """The former numpy/ndimage formulation of ``_edge.sobel_edge`` (Octave ``edge`` defaults)."""
     im = x / 255.0

@@ -13,6 +13,14 @@ exact at powers of two.  Defined for positive *normal* inputs only: callers
 clamp with ``max(x, TINY)`` and select 0 for x = 0 themselves; a subnormal
 input is read as ``TINY`` (log2 = −1022 instead of down to −1074, which
 changes an entropy term ``p·log2 p`` by less than 3e-305).
+
+Editing this file: numba's on-disk cache of a compiled function is keyed by that
+function's own source file only, and ``_fmi_kernel``/``_fmi_lanes`` compile this
+function into their kernels.  After a change here, touch those two files (or
+delete their ``__pycache__`` entries), else they keep running the old code
+(seen in session 7: a deliberately wrong ``log2`` left the FMI values unchanged
+until the cache was bypassed).  The same holds for ``_fmi_kernel`` changes and
+``_fmi_lanes``, which calls its ``windows_scalar``.
 """
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ class WindowAttention:
         if attention == "kernel":
             mask_t = np.ascontiguousarray(mask.numpy().transpose(0, 2, 1))
             out = np.empty((60, 64 * 64), np.float32)
-            self.call = lambda: wa.attend_transposed(qkv_t, 0, qkv_t, 60, qkv_t, 120, mask_t, scale, out)
+            bias = np.zeros(180, np.float32)
+            self.call = lambda: wa.attend_transposed(qkv_t, 0, qkv_t, 60, qkv_t, 120, mask_t, scale, out, bias, bias, bias)
         else:
             q, k, v = torch.from_numpy(qkv_t.T.copy()).view(64, 64, 3, 6, 10).permute(2, 0, 3, 1, 4)
             m = mask[None]

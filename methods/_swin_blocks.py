@@ -307,9 +307,10 @@ class Linear(nn.Linear):
         return F.linear(x, self.weight).add_(self.bias)
 
     def channel_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference: the layer's output on 2-D ``x`` (T, in) transposed, as a contiguous (out, T) tensor
-        (``W·xᵀ`` then the bias per row; the window kernel's layout).  Round-off only against ``self(x).t()``."""
-        return torch.mm(self.weight, x.t()).add_(self.bias[:, None])
+        """Inference: the layer's product on 2-D ``x`` (T, in) transposed and **without the bias**, as a contiguous
+        (out, T) tensor ``W·xᵀ`` (the window kernel's layout; the kernel adds the bias as it reads a row, which
+        spares a pass over the product).  Round-off only against ``(self(x) - bias).t()``."""
+        return torch.mm(self.weight, x.t())
 
     def accumulate_(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Inference residual ``t += self(x)`` in place on 2-D ``t``: bias added, then the product accumulated by
@@ -369,13 +370,15 @@ class _WindowAttentionBase(nn.Module):
             return None
         return [m[0].transpose(1, 2).contiguous().numpy() for m in masks]
 
-    def _kernel(self, q: torch.Tensor, q_row: int, k: torch.Tensor, k_row: int, v: torch.Tensor, v_row: int,
-                mask_t) -> torch.Tensor:
+    def _kernel(self, q: torch.Tensor, q_layer: Linear, q_row: int, k: torch.Tensor, k_layer: Linear, k_row: int,
+                v: torch.Tensor, v_layer: Linear, v_row: int, mask_t) -> torch.Tensor:
         """(T, C) attention of whole windows by the compiled window kernel, from channel-major (·, T) contiguous
-        projections (:meth:`Linear.channel_major`); the result is a transposed view of a (C, T) tensor."""
+        products without their bias (:meth:`Linear.channel_major`; the kernel adds each ``*_layer``'s bias as it
+        reads them); the result is a transposed view of a (C, T) tensor."""
         out = torch.empty(self.dim, q.shape[1])
         _window_attention().attend_transposed(q.numpy(), q_row, k.numpy(), k_row, v.numpy(), v_row, mask_t,
-                                            self.scale, out.numpy())
+                                              self.scale, out.numpy(), q_layer.bias.numpy(), k_layer.bias.numpy(),
+                                              v_layer.bias.numpy())
         return out.t()
 
     def _split(self, t: torch.Tensor, n: int) -> torch.Tensor:
@@ -663,7 +666,7 @@ class SwinTransformerBlock(_ShiftedWindows):
                 _gather(t, src[0][i], index, start, end)
             if kmasks is not None:
                 qkv = attn.qkv.channel_major(self.norm1(t))
-                att = attn._kernel(qkv, 0, qkv, c, qkv, 2 * c, kmasks[g])
+                att = attn._kernel(qkv, attn.qkv, 0, qkv, attn.qkv, c, qkv, attn.qkv, 2 * c, kmasks[g])
             else:
                 att = attn.attend_windows(attn.qkv(self.norm1(t)).view(-1, n, 3 * c), masks[g]).view(-1, c)
             attn.proj.accumulate_(t, att)
@@ -744,7 +747,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
                    kmasks: list | None) -> torch.Tensor:
             if kmasks is not None:
                 kv = attn.kv.channel_major(yn)
-                return attn._kernel(attn.q.channel_major(xn), 0, kv, 0, kv, c, kmasks[g])
+                return attn._kernel(attn.q.channel_major(xn), attn.q, 0, kv, attn.kv, 0, kv, attn.kv, c, kmasks[g])
             return attn.attend_windows(attn.q(xn).view(-1, n, c), attn.kv(yn).view(-1, n, 2 * c), masks[g]).view(-1, c)
 
         def chunk(span: tuple[int, int, int, int]) -> None:

@@ -137,8 +137,9 @@ def exp_into(x, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def attend_kernel(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
-    """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …``."""
+def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
+    """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …`` of ``x``, each
+    row plus its bias ``xb[row]`` (the projection's bias, added here as a separate pass would: same values)."""
     _wide_vectors()
     qt = np.empty((_D, _N), np.float32)
     st = np.empty((_N, _N), np.float32)
@@ -149,9 +150,9 @@ def attend_kernel(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no
         for h in range(heads):
             c = h * _D
             for d in range(_D):
-                q_row, qt_row = q[qo + c + d], qt[d]
+                q_row, qt_row, bq = q[qo + c + d], qt[d], qb[qo + c + d]
                 for i in range(_N):
-                    qt_row[i] = q_row[w0 + i] * scale
+                    qt_row[i] = (q_row[w0 + i] + bq) * scale
             # 1. scores Sᵀ[j, i] (ten multiply-adds in order, then the mask) and their column maxima
             mh = mask_t[h]
             for i in range(_N):
@@ -159,13 +160,15 @@ def attend_kernel(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no
             q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
             q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
             e = ko + c
+            c0, c1, c2, c3, c4 = kb[e], kb[e + 1], kb[e + 2], kb[e + 3], kb[e + 4]
+            c5, c6, c7, c8, c9 = kb[e + 5], kb[e + 6], kb[e + 7], kb[e + 8], kb[e + 9]
             for j in range(0, _N, 2):                         # two keys per pass: the queries loaded once
                 ja, jb = w0 + j, w0 + j + 1
                 s_row, t_row, m_row, n_row = st[j], st[j + 1], mh[j], mh[j + 1]
-                k0, k1, k2, k3, k4 = k[e, ja], k[e + 1, ja], k[e + 2, ja], k[e + 3, ja], k[e + 4, ja]
-                k5, k6, k7, k8, k9 = k[e + 5, ja], k[e + 6, ja], k[e + 7, ja], k[e + 8, ja], k[e + 9, ja]
-                l0, l1, l2, l3, l4 = k[e, jb], k[e + 1, jb], k[e + 2, jb], k[e + 3, jb], k[e + 4, jb]
-                l5, l6, l7, l8, l9 = k[e + 5, jb], k[e + 6, jb], k[e + 7, jb], k[e + 8, jb], k[e + 9, jb]
+                k0, k1, k2, k3, k4 = k[e, ja] + c0, k[e + 1, ja] + c1, k[e + 2, ja] + c2, k[e + 3, ja] + c3, k[e + 4, ja] + c4
+                k5, k6, k7, k8, k9 = k[e + 5, ja] + c5, k[e + 6, ja] + c6, k[e + 7, ja] + c7, k[e + 8, ja] + c8, k[e + 9, ja] + c9
+                l0, l1, l2, l3, l4 = k[e, jb] + c0, k[e + 1, jb] + c1, k[e + 2, jb] + c2, k[e + 3, jb] + c3, k[e + 4, jb] + c4
+                l5, l6, l7, l8, l9 = k[e + 5, jb] + c5, k[e + 6, jb] + c6, k[e + 7, jb] + c7, k[e + 8, jb] + c8, k[e + 9, jb] + c9
                 for i in range(_N):
                     a0, a1, a2, a3, a4 = q0[i], q1[i], q2[i], q3[i], q4[i]
                     a5, a6, a7, a8, a9 = q5[i], q6[i], q7[i], q8[i], q9[i]
@@ -217,9 +220,9 @@ def attend_kernel(q, qo, k, ko, v, vo, mask_t, scale, heads, out):  # pragma: no
                 w0r, w1r, w2r, w3r = st[j], st[j + 1], st[j + 2], st[j + 3]
                 w4r, w5r, w6r, w7r = st[j + 4], st[j + 5], st[j + 6], st[j + 7]
                 for d in range(_D):
-                    vr = v[vo + c + d]
-                    v0, v1, v2, v3 = vr[w0 + j], vr[w0 + j + 1], vr[w0 + j + 2], vr[w0 + j + 3]
-                    v4, v5, v6, v7 = vr[w0 + j + 4], vr[w0 + j + 5], vr[w0 + j + 6], vr[w0 + j + 7]
+                    vr, bv = v[vo + c + d], vb[vo + c + d]
+                    v0, v1, v2, v3 = vr[w0 + j] + bv, vr[w0 + j + 1] + bv, vr[w0 + j + 2] + bv, vr[w0 + j + 3] + bv
+                    v4, v5, v6, v7 = vr[w0 + j + 4] + bv, vr[w0 + j + 5] + bv, vr[w0 + j + 6] + bv, vr[w0 + j + 7] + bv
                     o_row = ot[d]
                     for i in range(_N):
                         a = _fma(w0r[i], v0, o_row[i])
@@ -246,11 +249,13 @@ def exp_f32(x: np.ndarray) -> np.ndarray:
 
 
 def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,
-           mask: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
+           mask: np.ndarray, scale: float, out: np.ndarray, q_bias: np.ndarray | None = None,
+           k_bias: np.ndarray | None = None, v_bias: np.ndarray | None = None) -> np.ndarray:
     """Attention of every window of 64 consecutive tokens, written into ``out`` (heads·10, T).
 
     Channel-major operands: ``q``, ``k``, ``v`` C-contiguous float32 (·, T) (T a multiple of 64; they may be
-    the same array), head ``h``'s queries in rows ``q_row + 10h … + 9`` (likewise keys and values);
+    the same array), head ``h``'s queries in rows ``q_row + 10h … + 9`` (likewise keys and values), each row
+    ``r`` plus ``q_bias[r]`` (``k_bias``, ``v_bias``; float32, one per row; none: 0) before use;
     ``mask``: (heads, 64, 64) float32 additive mask ``M[h, i, j]`` (query i, key j: bias + shift mask), the
     same for every window; ``scale`` multiplies the queries.  Returns ``out``.
     """
@@ -258,11 +263,14 @@ def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, 
     if not supported(n, HEAD_DIM) or q.shape[1] % n:
         raise ValueError(f"windows of {n} tokens and {q.shape[1]} tokens: not supported by the kernel")
     mask_t = np.ascontiguousarray(np.swapaxes(mask, 1, 2), dtype=np.float32)
-    return attend_transposed(q, q_row, k, k_row, v, v_row, mask_t, scale, out)
+    biases = [np.zeros(x.shape[0], np.float32) if b is None else b for x, b in ((q, q_bias), (k, k_bias), (v, v_bias))]
+    return attend_transposed(q, q_row, k, k_row, v, v_row, mask_t, scale, out, *biases)
 
 
 def attend_transposed(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,
-                      mask_t: np.ndarray, scale: float, out: np.ndarray) -> np.ndarray:
-    """:func:`attend` with the mask already transposed and contiguous: ``mask_t[h, j, i] = M[h, i, j]``."""
-    attend_kernel(q, q_row, k, k_row, v, v_row, mask_t, np.float32(scale), mask_t.shape[0], out)
+                      mask_t: np.ndarray, scale: float, out: np.ndarray, q_bias: np.ndarray, k_bias: np.ndarray,
+                      v_bias: np.ndarray) -> np.ndarray:
+    """:func:`attend` with the mask already transposed and contiguous (``mask_t[h, j, i] = M[h, i, j]``) and
+    every bias given."""
+    attend_kernel(q, q_bias, q_row, k, k_bias, k_row, v, v_bias, v_row, mask_t, np.float32(scale), mask_t.shape[0], out)
     return out

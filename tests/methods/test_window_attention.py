@@ -175,3 +175,18 @@ def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path: Path) -
     runs = [subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300, capture_output=True,
                            text=True).stdout.split() for _ in range(2)]
     assert runs == [["0", "1"], ["1", "0"]]
+
+
+def test_biases_added_in_the_kernel_equal_biases_added_before():
+    """The projections' biases, added by the kernel as it reads each row, give the bits of adding them to the
+    products first (the same float32 additions)."""
+    rng = np.random.default_rng(8)
+    qkv = rng.standard_normal((3 * HEADS * D, 2 * N)).astype(np.float32)
+    bias = rng.standard_normal(3 * HEADS * D).astype(np.float32)
+    mask = _masks(True, 3).numpy()
+    args = (0, HEADS * D, 2 * HEADS * D)
+    before = np.ascontiguousarray(qkv + bias[:, None])
+    ref = wa.attend(before, args[0], before, args[1], before, args[2], mask, 0.3, np.empty((HEADS * D, 2 * N), np.float32))
+    got = wa.attend(qkv, args[0], qkv, args[1], qkv, args[2], mask, 0.3, np.empty((HEADS * D, 2 * N), np.float32),
+                    bias, bias, bias)
+    assert np.array_equal(got, ref)

@@ -368,7 +368,7 @@ class _WindowAttentionBase(nn.Module):
         if (not _KERNEL or x.dtype != torch.float32 or x.device.type != "cpu"
                 or torch._C._len_torch_dispatch_stack() > 0 or not _window_attention().supported(n, self.dim // self.heads)):
             return None
-        return [m[0].transpose(1, 2).contiguous().numpy() for m in masks]
+        return [m[0].detach().transpose(1, 2).contiguous().numpy() for m in masks]
 
     def _kernel(self, q: torch.Tensor, q_layer: Linear, q_row: int, k: torch.Tensor, k_layer: Linear, k_row: int,
                 v: torch.Tensor, v_layer: Linear, v_row: int, mask_t) -> torch.Tensor:
@@ -377,8 +377,8 @@ class _WindowAttentionBase(nn.Module):
         reads them); the result is a transposed view of a (C, T) tensor."""
         out = torch.empty(self.dim, q.shape[1])
         _window_attention().attend_transposed(q.numpy(), q_row, k.numpy(), k_row, v.numpy(), v_row, mask_t,
-                                              self.scale, out.numpy(), q_layer.bias.numpy(), k_layer.bias.numpy(),
-                                              v_layer.bias.numpy())
+                                              self.scale, out.numpy(), q_layer.bias.detach().numpy(),
+                                              k_layer.bias.detach().numpy(), v_layer.bias.detach().numpy())
         return out.t()
 
     def _split(self, t: torch.Tensor, n: int) -> torch.Tensor:

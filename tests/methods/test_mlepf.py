@@ -1,6 +1,7 @@
 """MLEPF: agreement with the official MATLAB code run under Octave, and its building blocks."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,39 @@ def test_mlmg_falls_back_for_other_increments(monkeypatch) -> None:
     expected = np.stack([_mlmg_plane(p, np.array(odd, dtype=np.int64), False) for p in x])
     assert np.array_equal(m.mlmg(x, scales=3, workers=1), expected)
     assert not _mlmg.wavefront_kernel()(x[0], np.array(odd, dtype=np.int64), np.ones(3), 1, np.zeros_like(x[0]))
+
+
+def _has_avx512() -> bool:
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare the instruction sets")
+def test_kernels_same_values_on_every_instruction_set(tmp_path: Path) -> None:
+    """Issue 23 (session 7): the vectorised MLMG, INSML and WLE and the freezing PCNN compiled for SSE2 only
+    (no FMA), AVX2 and AVX-512 give the bits of the numpy references (no contraction, no reassociation)."""
+    import subprocess
+    import sys
+
+    from fusionbench.methods import _neural_p as npn
+
+    script = ("import sys, numpy as np\n"
+              "from fusionbench.methods import mlepf as m, _neural_p as npn\n"
+              "x = np.abs(np.random.default_rng(51).standard_normal((2, 45, 38)))\n"
+              "x[0, :12, :9] = 0.0\n"
+              "g = m.mlmg(x, workers=1)\n"
+              "np.savez(sys.argv[1], g=g, c=m.pcnn_counts(g, workers=1), i=npn.insml(x, 'dtnp'), w=npn.wle(x))\n")
+    x = np.abs(np.random.default_rng(51).standard_normal((2, 45, 38)))
+    x[0, :12, :9] = 0.0
+    g = m.mlmg_numpy(x)
+    ref = {"g": g, "c": m.pcnn_counts_numpy(g), "i": npn.insml_numpy(x, "dtnp"), "w": npn.wle_numpy(x)}
+    for cpu in ("x86-64", "haswell", "skylake-avx512"):
+        env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
+        path = tmp_path / f"{cpu}.npz"
+        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=600)
+        got = np.load(path)
+        for key, value in ref.items():
+            assert np.array_equal(got[key], value), (cpu, key)

@@ -140,8 +140,12 @@ def wavefront_kernel():
             else:
                 return False
             r += 2  # both add 2 rows and 2 columns to the reach
-            ys0[i], ys1[i] = max(2, pad - r), min(hh - 2, pad + h + r)
-            xs0[i], xs1[i] = max(2, pad - r), min(ww - 2, pad + w + r)
+            # rows/columns beyond the image a scale computes: where finite values can be (r) and where a
+            # later scale reads them for the image's values (2 per scale left); outside, stale values
+            # stay in the canvas but only the rows/columns outside the next scale's range read them
+            rr = min(r, 2 * (ns - 1 - i))
+            ys0[i], ys1[i] = max(2, pad - rr), min(hh - 2, pad + h + rr)
+            xs0[i], xs1[i] = max(2, pad - rr), min(ww - 2, pad + w + rr)
             pa, pd = a, d
         dil = np.full((hh, ww), -np.inf)
         ero = np.full((hh, ww), np.inf)

@@ -121,62 +121,56 @@ def max_pool2_ceil(x: Any) -> Any:
 
 
 def fast_logits(net: Any, first: Any, second: Any) -> Any:
-    """The network's 2-class logits on the inference path (issue 23): the same sums in another order.
+    """The network's 2-class logits on the inference path (issue 23): the output layer's sums in another order.
 
-    ``net(first, second)`` (the graph, and its bit-identical no-grad branch) is kept for training-style
-    checks; fusion runs this instead (float32 round-off only, ``tests/methods/test_cnn.py``):
-
-    * the feature maps are channels-last (oneDNN's 64→128 and 128→256 3×3 convs ~1.3-1.6× faster on
-      one thread than from NCHW), ReLU after the 2×2 max-pool (the two commute exactly: a quarter of the
-      values);
-    * the 8×8 'valid' output conv (512→2, ~20 GFLOP/s because oneDNN vectorises over output channels)
-      becomes an 8×1 conv with the 8 column taps as 16 output channels, per source (no 512-channel
-      ``cat``), whose planes are summed shifted by their tap: ``out[o, y, x] = Σ_j g[o, j, y, x + j]``.
-      The 8×1 conv runs on the columns every tap needs (``x ∈ [7, W − 7)``); the 7 columns at each
-      side run with only the taps that read them, so the multiply-adds (and the FLOPs that
-      :mod:`fusionbench.profile` counts) are exactly those of the 8×8 conv.
+    ``net(first, second)`` (the graph) is kept for training-style checks; fusion runs this instead.  The
+    two branches are the graph's bit-identical no-grad form (NCHW: channels-last convs there would round
+    differently and cost the bit-identical VIFB JPEGs).  The 8×8 'valid' output conv (512→2, ~20 GFLOP/s:
+    oneDNN vectorises over output channels) becomes a 1×8 conv with the 8 row taps as 16 output
+    channels, per source (no 512-channel ``cat``), whose planes are summed shifted by their tap:
+    ``out[o, y, x] = Σ_i g[o, i, y + i, x]``.  On channels-last maps a range of rows is one contiguous
+    block, so the conv runs on the rows every tap needs (``y ∈ [7, H − 7)``) and each of the 7 rows at
+    either side with only the taps that read it: the multiply-adds (and the FLOPs that
+    :mod:`fusionbench.profile` counts) are exactly the 8×8 conv's.  Float32 round-off only
+    (``tests/methods/test_cnn.py``).
     """
     import torch
     import torch.nn.functional as F
 
-    cl = torch.channels_last
-
-    def branch(x: Any) -> Any:
-        x = net.conv1(x).relu_().contiguous(memory_format=cl)
-        x = max_pool2_ceil(net.conv2(x)).relu_()
-        return net.conv3(x.contiguous(memory_format=cl)).relu_()
-
-    weight = net.output.weight  # 2 × 512 × 8 × 8 (o, c, i, j)
-    kh, kw = weight.shape[-2:]
-    f1, f2 = branch(first), branch(second)
+    weight = net.output.weight  # o × c × i × j
+    n_out, n_in, kh, kw = weight.shape
+    with torch.no_grad():  # the branches' bit-identical inference form
+        f1, f2 = net.branch(first), net.branch(second)
     h, w = f1.shape[-2:]
     ho, wo = h - kh + 1, w - kw + 1
     if ho < 1 or wo < 1:
         return net.output(torch.cat([f1, f2], dim=1))
-    taps = weight.permute(3, 0, 1, 2).unsqueeze(-1)  # j × o × c × i × 1: column tap j as an 8×1 kernel
+    f1, f2 = (f.contiguous(memory_format=torch.channels_last) for f in (f1, f2))
+    taps = weight.permute(2, 0, 1, 3).reshape(kh * n_out, n_in, 1, kw)  # (i, o) × c × 1 × j
     half = f1.shape[1]
-    out = torch.zeros(f1.shape[0], weight.shape[0], ho, wo, dtype=f1.dtype)
+    k1, k2 = taps[:, :half].contiguous(), taps[:, half:].contiguous()
+    out = torch.zeros(f1.shape[0], n_out, ho, wo, dtype=f1.dtype)
 
-    def add_columns(x0: int, x1: int, j0: int, j1: int) -> None:
-        # out[..., x - j] += 8×1 conv of input columns [x0, x1) with column taps j0..j1-1, per source
-        if x1 <= x0 or j1 <= j0:
+    def add_rows(y0: int, y1: int, i0: int, i1: int) -> None:
+        # out[:, :, y - i] += the taps i0..i1-1 of input rows [y0, y1), both sources
+        if y1 <= y0 or i1 <= i0:
             return
-        k = taps[j0:j1].reshape(-1, weight.shape[1], kh, 1)
-        g = F.conv2d(f1[..., x0:x1], k[:, :half]).add_(F.conv2d(f2[..., x0:x1], k[:, half:]))
-        g = g.view(g.shape[0], j1 - j0, weight.shape[0], ho, x1 - x0)
-        for t, j in enumerate(range(j0, j1)):
-            lo, hi = max(x0, j), min(x1, j + wo)
-            out[..., lo - j:hi - j] += g[:, t, ..., lo - x0:hi - x0]
+        taps_of = slice(i0 * n_out, i1 * n_out)
+        g = F.conv2d(f1[:, :, y0:y1], k1[taps_of]).add_(F.conv2d(f2[:, :, y0:y1], k2[taps_of]))
+        g = g.view(g.shape[0], i1 - i0, n_out, y1 - y0, wo)
+        for t, i in enumerate(range(i0, i1)):
+            lo, hi = max(y0, i), min(y1, i + ho)
+            out[:, :, lo - i:hi - i] += g[:, t, :, lo - y0:hi - y0]
 
-    if wo > kw - 1:  # the interior columns, read by every tap; then each border column with its own taps
-        add_columns(kw - 1, wo, 0, kw)
-        for x in range(kw - 1):
-            add_columns(x, x + 1, 0, x + 1)
-        for x in range(wo, w):
-            add_columns(x, x + 1, x - wo + 1, kw)
-    else:  # very narrow maps: every column with the taps that read it
-        for x in range(w):
-            add_columns(x, x + 1, max(0, x - wo + 1), min(kw, x + 1))
+    if ho > kh - 1:  # the interior rows, read by every tap; then each border row with its own taps
+        add_rows(kh - 1, ho, 0, kh)
+        for y in range(kh - 1):
+            add_rows(y, y + 1, 0, y + 1)
+        for y in range(ho, h):
+            add_rows(y, y + 1, y - ho + 1, kh)
+    else:  # very short maps: every row with the taps that read it
+        for y in range(h):
+            add_rows(y, y + 1, max(0, y - ho + 1), min(kh, y + 1))
     return out
 
 

@@ -143,14 +143,14 @@ def test_inference_branch_is_bit_identical_to_the_graph():
 
 
 def test_fast_logits_equal_the_graph_to_round_off_with_the_same_flops(weights_home):
-    """The fusion path (channels-last maps, the 8×8 output conv as column taps + shifted sums, border columns
-    with only their own taps) gives the graph's logits to float32 round-off and counts exactly its FLOPs,
-    on square, odd and very narrow maps (pooled width under the 8-tap kernel's two borders)."""
+    """The fusion path (the graph's branches, the 8×8 output conv as row taps + shifted sums on channels-last
+    maps, border rows with only their own taps) gives the graph's logits to float32 round-off and counts
+    exactly its FLOPs, on square, odd and very short maps (pooled height under the 8-tap kernel's two borders)."""
     from fusionbench import profile
 
     net = cnn.load_cnn_network()
     g = torch.Generator().manual_seed(3)
-    for size in [(16, 16), (16, 29), (31, 17), (40, 90), (64, 64)]:
+    for size in [(16, 16), (16, 29), (29, 16), (31, 17), (90, 40), (64, 64)]:
         x1, x2 = torch.rand(1, 1, *size, generator=g), torch.rand(1, 1, *size, generator=g)
         with torch.inference_mode():
             ref, new = net(x1, x2), cnn.fast_logits(net, x1, x2)

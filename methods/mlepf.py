@@ -45,7 +45,7 @@ single-thread CPU per 256² pair 1.06 → 0.95 s, 768×576 6.7 → 5.9 s; ``docs
 Session 7 (``docs/fidelity.md``, MLEPF): MLMG runs in place, one row of dilation, erosion and sum
 at a time, on row slices that LLVM vectorises (``_mlmg.py``); the PCNN stops stepping neurons that
 are certified to fire at every later step (``_pcnn.py``).  Same values; single-thread CPU per pair
-256² 0.87 → 0.46 s, 768×576 6.3 → 1.5 s (loaded machine).
+256² 0.84 → 0.41 s, 768×576 5.6 → 1.4 s (loaded machine).
 
 Fidelity (``tests/methods/test_mlepf.py``, ``docs/fidelity.md``): **bit-exact**
 against the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET,

@@ -101,13 +101,22 @@ def kernels() -> SimpleNamespace:
 
     @njit(cache=True, nogil=True, inline="always")
     def window_index(m, y, x, coef):  # pragma: no cover
-        # Σ coef[|dy|, |dx|]·m over the 7×7 window of pixel (y, x) of the padded map m (exact integers)
-        s = np.int32(0)
-        for dy in range(-3, 4):
-            row = m[y + 3 + dy]
-            cy = coef[abs(dy)]
-            for dx in range(-3, 4):
-                s += cy[abs(dx)] * np.int32(row[x + 3 + dx])
+        # Σ coef[|dy|, |dx|]·m over the 7×7 window of pixel (y, x) of the padded map m (exact integers):
+        # the weights are symmetric, so the cells at (±dy, ±dx) are counted first and weighted once
+        c = m[y + 3]
+        n0 = np.int32(c[x + 3])
+        n1 = np.int32(c[x + 2]) + np.int32(c[x + 4])
+        n2 = np.int32(c[x + 1]) + np.int32(c[x + 5])
+        n3 = np.int32(c[x]) + np.int32(c[x + 6])
+        s = coef[0, 0] * n0 + coef[0, 1] * n1 + coef[0, 2] * n2 + coef[0, 3] * n3
+        for j in range(1, 4):
+            u = m[y + 3 - j]
+            d = m[y + 3 + j]
+            n0 = np.int32(u[x + 3]) + np.int32(d[x + 3])
+            n1 = np.int32(u[x + 2]) + np.int32(u[x + 4]) + np.int32(d[x + 2]) + np.int32(d[x + 4])
+            n2 = np.int32(u[x + 1]) + np.int32(u[x + 5]) + np.int32(d[x + 1]) + np.int32(d[x + 5])
+            n3 = np.int32(u[x]) + np.int32(u[x + 6]) + np.int32(d[x]) + np.int32(d[x + 6])
+            s += coef[j, 0] * n0 + coef[j, 1] * n1 + coef[j, 2] * n2 + coef[j, 3] * n3
         return s
 
     @njit(cache=True, nogil=True)

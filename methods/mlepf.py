@@ -179,19 +179,20 @@ def _wmc_step_kernel():
                 for k in range(nk):
                     acc[:] = 0.0
                     for t in range(start[k], start[k + 1]):
-                        src = padded[y + dy[t]]
                         c0 = dx[t]
+                        src = padded[y + dy[t], c0:c0 + w]   # a slice indexed from 0: LLVM vectorises
                         wv = wt[t]
                         for x in range(w):
-                            acc[x] += src[c0 + x] * wv
+                            acc[x] += src[x] * wv
                     for x in range(w):
                         a = abs(acc[x])
                         if k == 0 or a < best_abs[x]:   # strict: the first minimum wins ties
                             best_abs[x] = a
                             best[x] = acc[x]
-                centre = padded[y + 1]
+                centre = padded[y + 1, 1:w + 1]
+                row = u[y]
                 for x in range(w):
-                    u[y, x] = centre[x + 1] + best[x]
+                    row[x] = centre[x] + best[x]
             return u
 
         _WMC_STEP = step

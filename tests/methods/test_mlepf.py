@@ -270,7 +270,7 @@ def _has_avx512() -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare the instruction sets")
 def test_kernels_same_values_on_every_instruction_set(tmp_path: Path) -> None:
-    """Issue 23 (session 7): the vectorised MLMG, INSML and WLE and the freezing PCNN compiled for SSE2 only
+    """Issue 23 (session 7): the vectorised MLMG, WMC step, INSML and WLE and the freezing PCNN compiled for SSE2 only
     (no FMA), AVX2 and AVX-512 give the bits of the numpy references (no contraction, no reassociation)."""
     import subprocess
     import sys
@@ -282,11 +282,13 @@ def test_kernels_same_values_on_every_instruction_set(tmp_path: Path) -> None:
               "x = np.abs(np.random.default_rng(51).standard_normal((2, 45, 38)))\n"
               "x[0, :12, :9] = 0.0\n"
               "g = m.mlmg(x, workers=1)\n"
-              "np.savez(sys.argv[1], g=g, c=m.pcnn_counts(g, workers=1), i=npn.insml(x, 'dtnp'), w=npn.wle(x))\n")
+              "np.savez(sys.argv[1], g=g, c=m.pcnn_counts(g, workers=1), i=npn.insml(x, 'dtnp'), w=npn.wle(x),\n"
+              "         f=m.wmc_filter(x[0] * 255, 2))\n")
     x = np.abs(np.random.default_rng(51).standard_normal((2, 45, 38)))
     x[0, :12, :9] = 0.0
     g = m.mlmg_numpy(x)
-    ref = {"g": g, "c": m.pcnn_counts_numpy(g), "i": npn.insml_numpy(x, "dtnp"), "w": npn.wle_numpy(x)}
+    ref = {"g": g, "c": m.pcnn_counts_numpy(g), "i": npn.insml_numpy(x, "dtnp"), "w": npn.wle_numpy(x),
+           "f": m.wmc_filter_numpy(x[0] * 255, 2)}
     for cpu in ("x86-64", "haswell", "skylake-avx512"):
         env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
         path = tmp_path / f"{cpu}.npz"

@@ -12,13 +12,14 @@ step runs over the matrices of the block, so the compiler turns it into SIMD ins
    ``dlarfg``/``dsytd2``: β = −sign(x₀)‖x‖, τ = (β − x₀)/β, no reflection where the rest of the
    column is exactly zero);
 3. eigenvalues of T by implicit symmetric QR steps with the Wilkinson shift (Golub & Van Loan,
-   *Matrix Computations*, 4th ed., Alg. 8.3.2 and 8.3.3), chasing the bulge with Givens rotations
-   from the top of each matrix's unreduced trailing block.  An off-diagonal |e_j| ≤ ε(|d_j| + |d_{j+1}|)
-   is set to zero (deflation, as LAPACK's ``dsteqr``/``dsterf`` test); the block's active size shrinks
-   once every matrix of the block has deflated its last eigenvalue.  Matrices already deflated take
-   identity rotations (c = 1, s = 0), which leave their values exactly unchanged.
-   The rotations of two consecutive positions j, j + 1 are done in one pass over the lanes, so what
-   the first hands to the second stays in registers (session 7: the QR phase ≈ 2× cheaper, same values).
+   *Matrix Computations*, 4th ed., Alg. 8.3.2 and 8.3.3) in the root-free form of Pal, Walker and
+   Kahan (LAPACK ``dsterf``'s QR branch): the steps work on the squared couplings e²_j and carry the
+   squared cosine/sine, so a step costs two divisions and no square root; each sweep runs from the top
+   to the bottom of each matrix's unreduced trailing block.  A coupling with |e_j| ≤ ε(|d_j| + |d_{j+1}|)
+   (tested on the squares) is set to zero (deflation, as LAPACK's ``dsteqr`` test); the block's active
+   size shrinks once every matrix of the block has deflated its last eigenvalue.  Outside its block a
+   matrix's values are left exactly unchanged.  The steps at positions j and j + 1 are done in one pass
+   over the lanes, so what the first hands to the second stays in registers (session 7).
 
 Both steps are backward stable: every eigenvalue is within a few ε‖G‖ of the exact eigenvalue of the
 rounded Gram matrix, as LAPACK's are, so the two differ by rounding only (the square root of an
@@ -40,30 +41,35 @@ MAX_SWEEPS = 60  #: QR sweeps allowed per eigenvalue before it is accepted as is
 
 
 @lru_cache(maxsize=None)
-def _givens_step():
-    """One implicit-QR Givens step of one lane (numba, inlined into the solver; see :func:`_kernel`, step 3).
+def _qr_step():
+    """One root-free implicit-QR step of one lane (Pal–Walker–Kahan, LAPACK ``dsterf``'s QR branch; numba,
+    inlined into the solver; see :func:`_kernel`, step 3).
 
-    Rows j, j + 1 of the lane's tridiagonal (diagonal p0, p1, coupling t, next coupling nx, previous coupling
-    prev, pending bulge bul), its unreduced block [st, mm) and shift mu.  Returns the new (e[j − 1], d[j],
-    d[j + 1], e[j], bulge, e[j + 1]).  Outside the block the rotation is the identity (c = 1, s = 0), which
-    leaves every value exactly unchanged.
+    Position j of the lane's tridiagonal: diagonal d_j (used at the block's first step), squared coupling
+    bb = e²_j, next diagonal alpha = d_{j+1}, the previous squared coupling ep, and the state (γ, p, c, s)
+    the previous step handed on; the lane's unreduced block [st, mm] and shift sig.  Returns the new
+    (e²_{j−1}, d_j, e²_j, d_{j+1}) and the state for step j + 1.  Outside the block every value is returned
+    unchanged (the state is then not used).  No square root: c and s are the squared cosine and sine.
     """
     from numba import njit
 
     @njit(inline="always", error_model="numpy")
-    def step(jf, st, mm, mu, p0, p1, t, nx, prev, bul):  # pragma: no cover
+    def step(jf, st, mm, sig, dj, bb, alpha, ep, g, p, c, s):  # pragma: no cover
         first = jf == st
-        x = p0 - mu if first else prev
-        z = t if first else bul
-        r = np.sqrt(x * x + z * z)
         inside = (jf >= st) & (jf < mm)
-        rotate = inside & (r > 0.0)
+        g0 = dj - sig if first else g
+        p0 = g0 * g0 if first else p
+        c0 = 1.0 if first else c
+        s0 = 0.0 if first else s
+        r = p0 + bb
         inv = 1.0 / r
-        c = x * inv if rotate else 1.0
-        s = z * inv if rotate else 0.0
-        cc, ss, cs = c * c, s * s, c * s
-        return (r if inside & (jf > st) else prev, cc * p0 + 2.0 * cs * t + ss * p1, ss * p0 - 2.0 * cs * t + cc * p1,
-                cs * (p1 - p0) + (cc - ss) * t, s * nx, c * nx if jf + 1.0 < mm else nx)
+        cn = p0 * inv
+        sn = bb * inv
+        gn = cn * (alpha - sig) - sn * g0
+        pn = gn * gn / cn if cn != 0.0 else c0 * bb
+        last = inside & (jf + 1.0 == mm)
+        return (s0 * r if inside & (jf > st) else ep, g0 + (alpha - gn) if inside else dj,
+                sn * pn if last else bb, sig + gn if last else alpha, gn, pn, cn, sn)
 
     return step
 
@@ -80,7 +86,7 @@ def _kernel():
     from numba import njit
 
     n, max_sweeps = N, MAX_SWEEPS
-    givens_step = _givens_step()
+    qr_step = _qr_step()
     eps = float(np.finfo(np.float64).eps)
 
     @njit(cache=True, nogil=True, error_model="numpy")
@@ -93,8 +99,9 @@ def _kernel():
         pv = np.zeros((n, nl))
         d = np.zeros((n, nl))
         e = np.zeros((n + 1, nl))  # e[j] couples j and j + 1
-        aux = np.zeros((8, nl))
-        acc, tau, scal, mu, bulge, start, power, mq = aux[0], aux[1], aux[2], aux[3], aux[4], aux[5], aux[6], aux[7]
+        aux = np.zeros((11, nl))
+        acc, tau, scal, mu, start, power, mq = aux[0], aux[1], aux[2], aux[3], aux[4], aux[5], aux[6]
+        gam, pw, cw, sw = aux[7], aux[8], aux[9], aux[10]  # the root-free step's state: γ, p, c, s
         bottom = np.zeros(nl, np.int64)
         sweeps = np.zeros(nl, np.int64)
         for b0 in range(0, count, nl):
@@ -203,6 +210,10 @@ def _kernel():
                 e[n - 1, q] = 0.0
                 e[n, q] = 0.0
             # 3. implicit QR steps with Wilkinson shift; lane q works on its unreduced block [start, mq]
+            for j in range(n - 1):  # the root-free steps work on the squared couplings e²
+                ej = e[j]
+                for q in range(nl):
+                    ej[q] = ej[q] * ej[q]
             for q in range(nl):
                 bottom[q] = n - 1
                 sweeps[q] = 0
@@ -211,8 +222,8 @@ def _kernel():
                 for j in range(top):
                     ej, dj, dj1 = e[j], d[j], d[j + 1]
                     for q in range(nl):
-                        small = abs(ej[q]) <= eps * (abs(dj[q]) + abs(dj1[q]))
-                        ej[q] = 0.0 if small else ej[q]
+                        bound = eps * (abs(dj[q]) + abs(dj1[q]))  # |e| ≤ ε(|d_j| + |d_j+1|), squared
+                        ej[q] = 0.0 if ej[q] <= bound * bound else ej[q]
                 top = 0
                 for q in range(nl):  # deflate converged eigenvalues, then this lane's shift
                     m = bottom[q]
@@ -226,50 +237,55 @@ def _kernel():
                     sweeps[q] += 1
                     if m > 0:
                         half = 0.5 * (d[m - 1, q] - d[m, q])
-                        off = e[m - 1, q]
-                        root = np.sqrt(half * half + off * off)
+                        off2 = e[m - 1, q]  # the squared coupling
+                        root = np.sqrt(half * half + off2)
                         den = half + root if half >= 0.0 else half - root
-                        mu[q] = d[m, q] - off * off / den if den != 0.0 else d[m, q]
-                    bulge[q] = 0.0
+                        mu[q] = d[m, q] - off2 / den if den != 0.0 else d[m, q]
                     start[q] = 0.0
                 for j in range(top - 1):
                     ej = e[j]
                     nxt = float(j + 1)
                     for q in range(nl):
                         start[q] = nxt if (ej[q] == 0.0) & (nxt < mq[q]) else start[q]
-                # the rotations of steps j and j + 1 in one pass over the lanes: what step j hands to step
-                # j + 1 (d[j + 1], e[j], the bulge) stays in registers (same operations, same values)
+                # the steps j and j + 1 in one pass over the lanes: what step j hands to step j + 1
+                # (d[j + 1], e²[j] and the rotation state) stays in registers
                 j = 0
                 while j + 1 < top:
                     jf = float(j)
-                    dj, dj1, dj2, ej, ej1, ej2 = d[j], d[j + 1], d[j + 2], e[j], e[j + 1], e[j + 2]
+                    dj, dj1, dj2, ej, ej1 = d[j], d[j + 1], d[j + 2], e[j], e[j + 1]
                     ep = e[j - 1] if j > 0 else e[n]  # e[n] stays 0 (unused when j = 0)
                     for q in range(nl):
                         st, mm, sh = start[q], mq[q], mu[q]
-                        ep0, d0, d1, e0, b1, e1 = givens_step(jf, st, mm, sh, dj[q], dj1[q], ej[q], ej1[q], ep[q], bulge[q])
-                        ep1, d1, d2, e1, b2, e2 = givens_step(jf + 1.0, st, mm, sh, d1, dj2[q], e1, ej2[q], e0, b1)
+                        ep0, d0, e0, d1, g1, p1, c1, s1 = qr_step(jf, st, mm, sh, dj[q], ej[q], dj1[q], ep[q],
+                                                                  gam[q], pw[q], cw[q], sw[q])
+                        ep1, d1, e1, d2, g2, p2, c2, s2 = qr_step(jf + 1.0, st, mm, sh, d1, ej1[q], dj2[q], e0,
+                                                                  g1, p1, c1, s1)
                         ep[q] = ep0
                         dj[q] = d0
                         ej[q] = ep1
                         dj1[q] = d1
-                        dj2[q] = d2
                         ej1[q] = e1
-                        ej2[q] = e2
-                        bulge[q] = b2
+                        dj2[q] = d2
+                        gam[q] = g2
+                        pw[q] = p2
+                        cw[q] = c2
+                        sw[q] = s2
                     j += 2
                 if j < top:
                     jf = float(j)
-                    dj, dj1, ej, ej1 = d[j], d[j + 1], e[j], e[j + 1]
+                    dj, dj1, ej = d[j], d[j + 1], e[j]
                     ep = e[j - 1] if j > 0 else e[n]
                     for q in range(nl):
-                        ep0, d0, d1, e0, b1, e1 = givens_step(jf, start[q], mq[q], mu[q], dj[q], dj1[q], ej[q], ej1[q],
-                                                              ep[q], bulge[q])
+                        ep0, d0, e0, d1, g1, p1, c1, s1 = qr_step(jf, start[q], mq[q], mu[q], dj[q], ej[q], dj1[q],
+                                                                  ep[q], gam[q], pw[q], cw[q], sw[q])
                         ep[q] = ep0
                         dj[q] = d0
-                        dj1[q] = d1
                         ej[q] = e0
-                        bulge[q] = b1
-                        ej1[q] = e1
+                        dj1[q] = d1
+                        gam[q] = g1
+                        pw[q] = p1
+                        cw[q] = c1
+                        sw[q] = s1
             for q in range(nl):
                 acc[q] = 0.0
             for i in range(n):

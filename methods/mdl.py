@@ -65,8 +65,9 @@ peak resident memory 1.0 GB at 1024².  Session 5 (issue 23, single-thread CPU, 
 ``eigvalsh`` of the 16×16 Gram matrices is 60 % of the CPU time, the detail GEMM 18 %, the
 Gram products 11 %, the gather 7 %, weighting + overlap-add 5 %.  Session 6: the batched solver
 (Gram + eigenvalues ≈ 4 µs a matrix instead of ≈ 10 µs) — figures in ``docs/fidelity.md``, "### MDL".
-Session 7 (same values): the solver ≈ 2.4 µs a matrix (two QR steps, four Gram rows a pass over the lanes),
-patches gathered by torch ``unfold``; 768×576 TNO 11.07 → 9.45 s, 256² 1.12 → 0.96 s single-thread CPU.
+Session 7: the solver ≈ 2.3 µs a matrix (root-free QR, two steps and four Gram rows a pass over the
+lanes), patches gathered by torch ``unfold``; 768×576 TNO 10.20 → 8.19 s, 256² 1.02 → 0.78 s single-thread
+CPU (loaded machine); uint8 outputs unchanged on 30 pairs at de_level 1–4.
 """
 from __future__ import annotations
 

@@ -139,7 +139,8 @@ def _kernel():
                         gij[q] = 0.0
                     for r in range(0, n, 4):  # four rows a pass over the lanes, added in ascending order
                         a0i, a0j, a1i, a1j = a[r * n + i], a[r * n + j], a[(r + 1) * n + i], a[(r + 1) * n + j]
-                        a2i, a2j, a3i, a3j = a[(r + 2) * n + i], a[(r + 2) * n + j], a[(r + 3) * n + i], a[(r + 3) * n + j]
+                        a2i, a2j = a[(r + 2) * n + i], a[(r + 2) * n + j]
+                        a3i, a3j = a[(r + 3) * n + i], a[(r + 3) * n + j]
                         for q in range(nl):
                             gij[q] = gij[q] + a0i[q] * a0j[q] + a1i[q] * a1j[q] + a2i[q] * a2j[q] + a3i[q] * a3j[q]
                     gji = g[j * n + i]

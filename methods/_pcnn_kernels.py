@@ -12,6 +12,29 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def fill_ring_row(row, ring, slot, w, coef):  # pragma: no cover
+    # the horizontal pass of the exact 7×7 link correlation: for each of the four vertical distances j,
+    # the row's taps weighted by coef[j] (the centre and the pairs at horizontal distance 1, 2, 3)
+    for x in range(w):
+        y0 = np.int32(row[x + 3])
+        p1 = np.int32(row[x + 2]) + np.int32(row[x + 4])
+        p2 = np.int32(row[x + 1]) + np.int32(row[x + 5])
+        p3 = np.int32(row[x]) + np.int32(row[x + 6])
+        for j in range(4):
+            ring[j, slot, x] = coef[j, 0] * y0 + coef[j, 1] * p1 + coef[j, 2] * p2 + coef[j, 3] * p3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sum_ring_rows(ring, y, w, out):  # pragma: no cover
+    # the vertical pass for output row y: padded rows y .. y + 6 are in the 7-row ring
+    s0, s1, s2, s3 = (y + 3) % 7, (y + 2) % 7, (y + 4) % 7, (y + 1) % 7
+    s4, s5, s6 = (y + 5) % 7, y % 7, (y + 6) % 7
+    for x in range(w):
+        out[x] = (ring[0, s0, x] + ring[1, s1, x] + ring[1, s2, x] + ring[2, s3, x]
+                  + ring[2, s4, x] + ring[3, s5, x] + ring[3, s6, x])
+
+
 @njit(cache=True, nogil=True)
 def dense_step(f, cur, nxt, lnk, theta, ring, idx, count, dl, dt, beta, v_l, v_theta, lut1, lut2,
                coef):  # pragma: no cover
@@ -19,23 +42,11 @@ def dense_step(f, cur, nxt, lnk, theta, ring, idx, count, dl, dt, beta, v_l, v_t
     h, w = f.shape
     pad = 3
     for r in range(h + 2 * pad):
-        row = cur[r]
-        slot = r % 7
-        for x in range(w):
-            y0 = np.int32(row[x + 3])
-            p1 = np.int32(row[x + 2]) + np.int32(row[x + 4])
-            p2 = np.int32(row[x + 1]) + np.int32(row[x + 5])
-            p3 = np.int32(row[x]) + np.int32(row[x + 6])
-            for j in range(4):
-                ring[j, slot, x] = coef[j, 0] * y0 + coef[j, 1] * p1 + coef[j, 2] * p2 + coef[j, 3] * p3
+        fill_ring_row(cur[r], ring, r % 7, w, coef)
         if r < 2 * pad:
             continue
         y = r - 2 * pad  # output row: padded rows y .. y + 6 are in the ring
-        s0, s1, s2, s3 = (y + 3) % 7, (y + 2) % 7, (y + 4) % 7, (y + 1) % 7
-        s4, s5, s6 = (y + 5) % 7, y % 7, (y + 6) % 7
-        for x in range(w):
-            idx[x] = (ring[0, s0, x] + ring[1, s1, x] + ring[1, s2, x] + ring[2, s3, x]
-                      + ring[2, s4, x] + ring[3, s5, x] + ring[3, s6, x])
+        sum_ring_rows(ring, y, w, idx)
         crow = cur[y + pad]
         nrow = nxt[y + pad]
         for x in range(w):
@@ -80,23 +91,11 @@ def index_map(m, ring, kidx, coef):  # pragma: no cover
     h, w = kidx.shape
     pad = 3
     for r in range(h + 2 * pad):
-        row = m[r]
-        slot = r % 7
-        for x in range(w):
-            y0 = np.int32(row[x + 3])
-            p1 = np.int32(row[x + 2]) + np.int32(row[x + 4])
-            p2 = np.int32(row[x + 1]) + np.int32(row[x + 5])
-            p3 = np.int32(row[x]) + np.int32(row[x + 6])
-            for j in range(4):
-                ring[j, slot, x] = coef[j, 0] * y0 + coef[j, 1] * p1 + coef[j, 2] * p2 + coef[j, 3] * p3
+        fill_ring_row(m[r], ring, r % 7, w, coef)
         if r < 2 * pad:
             continue
         y = r - 2 * pad
-        s0, s1, s2, s3 = (y + 3) % 7, (y + 2) % 7, (y + 4) % 7, (y + 1) % 7
-        s4, s5, s6 = (y + 5) % 7, y % 7, (y + 6) % 7
-        for x in range(w):
-            kidx[y, x] = (ring[0, s0, x] + ring[1, s1, x] + ring[1, s2, x] + ring[2, s3, x]
-                          + ring[2, s4, x] + ring[3, s5, x] + ring[3, s6, x])
+        sum_ring_rows(ring, y, w, kidx[y])
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -59,4 +59,5 @@ def worker_memory_mb() -> int:
     try:
         return max(0, int(value))
     except ValueError:
-        raise ValueError(f"${WORKER_MEMORY_ENV} must be a whole number of MiB (0: no bound), got {value!r} instead") from None
+        raise ValueError(f"${WORKER_MEMORY_ENV} must be a whole number of MiB (0: no bound), "
+                         f"got {value!r} instead") from None

@@ -82,5 +82,6 @@ def test_the_runner_refuses_a_malformed_limit_in_one_line(tmp_path, monkeypatch,
     monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "lots")
     assert main(["run", "--methods", "average", "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["fusionbench: error: $FUSIONBENCH_WORKER_MEMORY_MB must be a whole number of MiB (0: no bound), got 'lots' instead"]
+    assert err == ["fusionbench: error: $FUSIONBENCH_WORKER_MEMORY_MB must be a whole number of MiB (0: no bound), "
+                   "got 'lots' instead"]
     assert not (tmp_path / "out" / "results.sqlite").exists()

@@ -1,15 +1,13 @@
 """The batched 16×16 Gram eigenvalue solver of MDL (``methods/_small_eig.py``) against LAPACK and the SVD."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from fusionbench.methods._small_eig import LANES, gram_eigvals, gram_nuclear_norms
+
+from ._isa import needs_avx512, outputs_per_cpu
 
 
 def _test_matrices() -> np.ndarray:
@@ -75,14 +73,7 @@ def test_real_detail_matrices(shared_dir: Path, weights_home: Path) -> None:
     assert np.max(np.abs(got - svd) / svd) <= 2 * max(np.max(np.abs(ref - svd) / svd), 1e-11)
 
 
-def _has_avx512() -> bool:
-    try:
-        return "avx512f" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare both instruction sets")
+@needs_avx512
 def test_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
     """No FMA contraction or reassociation: the kernel compiled for SSE2 only (no FMA), AVX2 and AVX-512 gives the same bits."""
     script = ("import numpy as np\n"
@@ -90,11 +81,6 @@ def test_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
               "m = np.random.default_rng(5).standard_normal((200, 16, 16))\n"
               "m[:40, :, 9:] = 0\n"
               "import sys; np.save(sys.argv[1], gram_nuclear_norms(m))\n")
-    out = {}
-    for cpu in ("x86-64", "haswell", "skylake-avx512"):
-        env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
-        path = tmp_path / f"{cpu}.npy"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=300)
-        out[cpu] = np.load(path)
+    out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path).items()}
     assert np.array_equal(out["haswell"], out["skylake-avx512"])
     assert np.array_equal(out["x86-64"], out["haswell"])

@@ -1,7 +1,6 @@
 """MLEPF: agreement with the official MATLAB code run under Octave, and its building blocks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from fusionbench.methods import mlepf as m
 from fusionbench.methods._matlab import strel_disk_footprint
 
 from ._fidelity import agreement
+from ._isa import needs_avx512, outputs_per_cpu
 
 from ._octave_cases import OCTAVE_PAIRS, octave_case
 
@@ -260,21 +260,11 @@ def test_mlmg_falls_back_for_other_increments(monkeypatch) -> None:
     assert not _mlmg.wavefront_kernel()(x[0], np.array(odd, dtype=np.int64), np.ones(3), 1, np.zeros_like(x[0]))
 
 
-def _has_avx512() -> bool:
-    try:
-        return "avx512f" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare the instruction sets")
+@needs_avx512
 def test_kernels_same_values_on_every_instruction_set(tmp_path: Path) -> None:
     """Issue 23 (session 7): the vectorised MLMG, WMC step, INSML and WLE and the freezing PCNN compiled for SSE2 only
     (no FMA), AVX2 and AVX-512 give the bits of the numpy references (no contraction, no reassociation)."""
-    import subprocess
-    import sys
-
     from fusionbench.methods import _neural_p as npn
 
     script = ("import sys, numpy as np\n"
@@ -289,10 +279,7 @@ def test_kernels_same_values_on_every_instruction_set(tmp_path: Path) -> None:
     g = m.mlmg_numpy(x)
     ref = {"g": g, "c": m.pcnn_counts_numpy(g), "i": npn.insml_numpy(x, "dtnp"), "w": npn.wle_numpy(x),
            "f": m.wmc_filter_numpy(x[0] * 255, 2)}
-    for cpu in ("x86-64", "haswell", "skylake-avx512"):
-        env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
-        path = tmp_path / f"{cpu}.npz"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=600)
+    for cpu, path in outputs_per_cpu(script, tmp_path, suffix=".npz", timeout=600).items():
         got = np.load(path)
         for key, value in ref.items():
             assert np.array_equal(got[key], value), (cpu, key)

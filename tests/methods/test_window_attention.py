@@ -13,6 +13,8 @@ import torch
 from fusionbench.methods import _swin_blocks as blocks
 from fusionbench.methods import _window_attention as wa
 
+from ._isa import needs_avx512, outputs_per_cpu
+
 HEADS, N, D = 6, 64, 10
 
 
@@ -134,14 +136,7 @@ def test_import_compiles_nothing():
     subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
 
 
-def _has_avx512() -> bool:
-    try:
-        return "avx512f" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU to compare both instruction sets")
+@needs_avx512
 def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> None:
     """Explicit fused multiply-adds, no reassociation: the kernel compiled for SSE2 only (``fmaf`` calls),
     AVX2 (256-bit vectors) and AVX-512 (512-bit) gives the same bits, exponential included."""
@@ -153,12 +148,7 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> Non
               "out = wa.attend(qkv, 0, qkv, 60, qkv, 120, mask, 0.3, np.empty((60, 3 * 64), np.float32))\n"
               "e = wa.exp_f32(np.linspace(-90, 0, 100_003, dtype=np.float32))\n"
               "np.save(sys.argv[1], np.concatenate([out.ravel(), e]))\n")
-    out = {}
-    for cpu in ("x86-64", "haswell", "skylake-avx512"):
-        env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
-        path = tmp_path / f"{cpu}.npy"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=300)
-        out[cpu] = np.load(path)
+    out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path).items()}
     assert np.array_equal(out["haswell"], out["skylake-avx512"])
     assert np.array_equal(out["x86-64"], out["haswell"])
 

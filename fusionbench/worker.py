@@ -44,7 +44,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .config import worker_memory_mb
 from .sandbox import PairTimeout
+from .worker_memory import bound_memory
 
 _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
@@ -423,9 +425,6 @@ def run_task(task: Task) -> TaskResult:
     try:
         return _run_task(task)
     finally:
-        from .config import worker_memory_mb
-        from .worker_memory import bound_memory
-
         try:
             bound_memory(worker_memory_mb(), drop_caches)
         except ValueError:  # a malformed limit: the runner refuses it before any task; a bare worker skips it

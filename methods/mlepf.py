@@ -325,12 +325,11 @@ def mlmg(maps: np.ndarray, scales: int = 40, shape: str = "matlab", workers: int
     steps = np.array(_line_steps(shape, scales), dtype=np.int64)
     coefs = np.array([1 / (2 * i + 1) for i in range(1, scales + 1)])
     out = np.zeros_like(x)
-    kernel = _mlmg_plane_kernel()
     wavefront = _mlmg.wavefront_kernel()
 
     def one(i: int) -> None:
         if not wavefront(x[i], steps, coefs, _mlmg.BLOCK, out[i]):  # increments other than square/diamond
-            kernel(x[i], steps, coefs, True, out[i])
+            _mlmg_plane_kernel()(x[i], steps, coefs, True, out[i])
 
     map_planes(one, x.shape[0], workers)
     return out

@@ -259,7 +259,7 @@ def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, 
     ``mask``: (heads, 64, 64) float32 additive mask ``M[h, i, j]`` (query i, key j: bias + shift mask), the
     same for every window; ``scale`` multiplies the queries.  Returns ``out``.
     """
-    heads, n = mask.shape[0], mask.shape[1]
+    n = mask.shape[1]
     if not supported(n, HEAD_DIM) or q.shape[1] % n:
         raise ValueError(f"windows of {n} tokens and {q.shape[1]} tokens: not supported by the kernel")
     mask_t = np.ascontiguousarray(np.swapaxes(mask, 1, 2), dtype=np.float32)

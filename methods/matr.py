@@ -349,8 +349,6 @@ def build_matr_network() -> Any:
 
 def _normalised(t: Any, eps: float) -> Any:
     """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics)."""
-    import torch
-
     inv_d = 1.0 / t.shape[0]
     centred = t - t.sum(0).mul_(inv_d)
     var = (centred * centred).sum(0).mul_(inv_d)

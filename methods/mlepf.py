@@ -526,15 +526,6 @@ def _mlmg_plane_kernel():
 # ---------------------------------------------------------------- PCNN
 
 
-def _link_kernel(size: int = 7) -> np.ndarray:
-    """7×7 PCNN link weights 1/distance to the centre, 0 at the centre (official ``W``)."""
-    c = (size - 1) / 2
-    y, x = np.mgrid[:size, :size]
-    dist = np.hypot(y - c, x - c)
-    with np.errstate(divide="ignore"):
-        return np.where(dist == 0, 0.0, 1 / dist)
-
-
 def _pair_sum(a: np.ndarray, k: int, axis: int) -> np.ndarray:
     """a(x − k) + a(x + k) along ``axis`` with zero borders."""
     out = np.zeros_like(a)

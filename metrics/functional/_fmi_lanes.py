@@ -137,6 +137,174 @@ def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h,
     _pwsum_lanes(cdf, 0, l, nb, csum, r8)
 
 
+# Rows of the flat per-side buffer of ``_side3_lanes`` (w = 3, l = 9): row r holds lanes r·LANES .. r·LANES + 127.
+S3_P, S3_C, S3_T, S3_G = 0, 9, 18, 27  # pdf, cdf, centred pdf, log2 pdf: nine rows each
+S3_SD, S3_SS, S3_H, S3_TOT, S3_CS = 36, 37, 38, 39, 40  # per-window scalars
+S3_ROWS = 41
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _side3_lanes(win, nb, o):
+    """``_side_lanes`` for 3×3 windows: every step of a window in one pass over the lanes.
+
+    Same operations in the same order per window as ``_side_lanes`` (and ``_fmi_kernel._side``), so the
+    same bits; the nine values and their intermediates stay in registers instead of going through
+    twenty (9, LANES) scratch passes.  ``o`` is one flat float64 buffer of S3_ROWS × LANES: with constant
+    row offsets LLVM sees that the stores cannot overlap and vectorises the whole body over the lanes
+    (separate output arrays would need run-time overlap checks, beyond which it does not vectorise).
+    """
+    L = LANES
+    for j in range(nb):
+        v0 = win[0, j]
+        v1 = win[1, j]
+        v2 = win[2, j]
+        v3 = win[3, j]
+        v4 = win[4, j]
+        v5 = win[5, j]
+        v6 = win[6, j]
+        v7 = win[7, j]
+        v8 = win[8, j]
+        lo = v0
+        hi = v0
+        lo = v1 if v1 < lo else lo
+        hi = v1 if v1 > hi else hi
+        lo = v2 if v2 < lo else lo
+        hi = v2 if v2 > hi else hi
+        lo = v3 if v3 < lo else lo
+        hi = v3 if v3 > hi else hi
+        lo = v4 if v4 < lo else lo
+        hi = v4 if v4 > hi else hi
+        lo = v5 if v5 < lo else lo
+        hi = v5 if v5 > hi else hi
+        lo = v6 if v6 < lo else lo
+        hi = v6 if v6 > hi else hi
+        lo = v7 if v7 < lo else lo
+        hi = v7 if v7 > hi else hi
+        lo = v8 if v8 < lo else lo
+        hi = v8 if v8 > hi else hi
+        flat = hi == lo
+        span = hi - lo
+        s0 = 1.0 if flat else (v0 - lo) / span
+        s1 = 1.0 if flat else (v1 - lo) / span
+        s2 = 1.0 if flat else (v2 - lo) / span
+        s3 = 1.0 if flat else (v3 - lo) / span
+        s4 = 1.0 if flat else (v4 - lo) / span
+        s5 = 1.0 if flat else (v5 - lo) / span
+        s6 = 1.0 if flat else (v6 - lo) / span
+        s7 = 1.0 if flat else (v7 - lo) / span
+        s8 = 1.0 if flat else (v8 - lo) / span
+        tot = (s0 + s1) + s2  # column sums, then their sum left to right
+        tot = tot + ((s3 + s4) + s5)
+        tot = tot + ((s6 + s7) + s8)
+        p0 = s0 / tot
+        p1 = s1 / tot
+        p2 = s2 / tot
+        p3 = s3 / tot
+        p4 = s4 / tot
+        p5 = s5 / tot
+        p6 = s6 / tot
+        p7 = s7 / tot
+        p8 = s8 / tot
+        c0 = p0  # the cdf; also the running sum s of _side_lanes (the same additions)
+        c1 = c0 + p1
+        c2 = c1 + p2
+        c3 = c2 + p3
+        c4 = c3 + p4
+        c5 = c4 + p5
+        c6 = c5 + p6
+        c7 = c6 + p7
+        c8 = c7 + p8
+        mean = c8 / 9
+        t0 = p0 - mean
+        t1 = p1 - mean
+        t2 = p2 - mean
+        t3 = p3 - mean
+        t4 = p4 - mean
+        t5 = p5 - mean
+        t6 = p6 - mean
+        t7 = p7 - mean
+        t8 = p8 - mean
+        m1 = p0  # Σ i p and Σ i² p (i = 1..9), left to right; (i·i) is exact
+        m2 = p0
+        m2 += 4.0 * p1
+        m1 += 2.0 * p1
+        m2 += 9.0 * p2
+        m1 += 3.0 * p2
+        m2 += 16.0 * p3
+        m1 += 4.0 * p3
+        m2 += 25.0 * p4
+        m1 += 5.0 * p4
+        m2 += 36.0 * p5
+        m1 += 6.0 * p5
+        m2 += 49.0 * p6
+        m1 += 7.0 * p6
+        m2 += 64.0 * p7
+        m1 += 8.0 * p7
+        m2 += 81.0 * p8
+        m1 += 9.0 * p8
+        q = t0 * t0
+        q += t1 * t1
+        q += t2 * t2
+        q += t3 * t3
+        q += t4 * t4
+        q += t5 * t5
+        q += t6 * t6
+        q += t7 * t7
+        q += t8 * t8
+        g0 = log2(max(p0, TINY)) if p0 > 0 else 0.0
+        g1 = log2(max(p1, TINY)) if p1 > 0 else 0.0
+        g2 = log2(max(p2, TINY)) if p2 > 0 else 0.0
+        g3 = log2(max(p3, TINY)) if p3 > 0 else 0.0
+        g4 = log2(max(p4, TINY)) if p4 > 0 else 0.0
+        g5 = log2(max(p5, TINY)) if p5 > 0 else 0.0
+        g6 = log2(max(p6, TINY)) if p6 > 0 else 0.0
+        g7 = log2(max(p7, TINY)) if p7 > 0 else 0.0
+        g8 = log2(max(p8, TINY)) if p8 > 0 else 0.0
+        o[(S3_P + 0) * L + j] = p0
+        o[(S3_P + 1) * L + j] = p1
+        o[(S3_P + 2) * L + j] = p2
+        o[(S3_P + 3) * L + j] = p3
+        o[(S3_P + 4) * L + j] = p4
+        o[(S3_P + 5) * L + j] = p5
+        o[(S3_P + 6) * L + j] = p6
+        o[(S3_P + 7) * L + j] = p7
+        o[(S3_P + 8) * L + j] = p8
+        o[(S3_C + 0) * L + j] = c0
+        o[(S3_C + 1) * L + j] = c1
+        o[(S3_C + 2) * L + j] = c2
+        o[(S3_C + 3) * L + j] = c3
+        o[(S3_C + 4) * L + j] = c4
+        o[(S3_C + 5) * L + j] = c5
+        o[(S3_C + 6) * L + j] = c6
+        o[(S3_C + 7) * L + j] = c7
+        o[(S3_C + 8) * L + j] = c8
+        o[(S3_T + 0) * L + j] = t0
+        o[(S3_T + 1) * L + j] = t1
+        o[(S3_T + 2) * L + j] = t2
+        o[(S3_T + 3) * L + j] = t3
+        o[(S3_T + 4) * L + j] = t4
+        o[(S3_T + 5) * L + j] = t5
+        o[(S3_T + 6) * L + j] = t6
+        o[(S3_T + 7) * L + j] = t7
+        o[(S3_T + 8) * L + j] = t8
+        o[(S3_G + 0) * L + j] = g0
+        o[(S3_G + 1) * L + j] = g1
+        o[(S3_G + 2) * L + j] = g2
+        o[(S3_G + 3) * L + j] = g3
+        o[(S3_G + 4) * L + j] = g4
+        o[(S3_G + 5) * L + j] = g5
+        o[(S3_G + 6) * L + j] = g6
+        o[(S3_G + 7) * L + j] = g7
+        o[(S3_G + 8) * L + j] = g8
+        o[S3_SD * L + j] = math.sqrt(m2 - m1 * m1)
+        o[S3_SS * L + j] = q
+        # numpy's pairwise order for nine terms: eight accumulators, their tree, then the ninth
+        o[S3_H * L + j] = -(((((p0 * g0) + (p1 * g1)) + ((p2 * g2) + (p3 * g3)))
+                             + (((p4 * g4) + (p5 * g5)) + ((p6 * g6) + (p7 * g7)))) + p8 * g8)
+        o[S3_TOT * L + j] = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) + p8
+        o[S3_CS * L + j] = (((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))) + c8
+
+
 @njit(cache=True, nogil=True)
 def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
                 l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, same, val,
@@ -300,9 +468,14 @@ def _row(ff, fa, fb, w, r):
     cols = ff.shape[1] - w + 1
     l = w * w
     L = LANES
-    # per-window vectors (l, L): f side, then one source side (reused for A and B)
-    fv = np.empty((5, l, L))
-    xv = np.empty((5, l, L))
+    # per-side buffers, flat (``_side3_lanes``'s layout for any l): pdf, cdf, centred pdf, log2 pdf
+    # (l rows of L lanes each), then the scalars sd, ss, h, total, Σ cdf; f side, then one source
+    # side (reused for A and B)
+    nrow = 4 * l + 5
+    fo = np.empty(nrow * L)
+    xo = np.empty(nrow * L)
+    fwin = np.empty((l, L))
+    xwin = np.empty((l, L))
     scratch = np.empty((l, L))
     xcu = np.empty((l, L))
     ci = np.empty((2 * l, L), dtype=np.int64)
@@ -318,9 +491,14 @@ def _row(ff, fa, fb, w, r):
     s = np.empty((24, L))  # per-lane scalars
     vals = np.empty((2, L))
     acc = 0.0
-    fwin, fp, fc, ft, flog = fv[0], fv[1], fv[2], fv[3], fv[4]
-    xwin, xp, xc, xt, xlog = xv[0], xv[1], xv[2], xv[3], xv[4]
-    fsd, fss, fh, ftot, fcs = s[3], s[4], s[5], s[6], s[7]
+    fp, fc, ft, flog = (fo[0:l * L].reshape((l, L)), fo[l * L:2 * l * L].reshape((l, L)),
+                        fo[2 * l * L:3 * l * L].reshape((l, L)), fo[3 * l * L:4 * l * L].reshape((l, L)))
+    xp, xc, xt, xlog = (xo[0:l * L].reshape((l, L)), xo[l * L:2 * l * L].reshape((l, L)),
+                        xo[2 * l * L:3 * l * L].reshape((l, L)), xo[3 * l * L:4 * l * L].reshape((l, L)))
+    fsc = fo[4 * l * L:].reshape((5, L))  # sd, ss, h, total, Σ cdf
+    xsc = xo[4 * l * L:].reshape((5, L))
+    fsd, fss, fh, ftot, fcs = fsc[0], fsc[1], fsc[2], fsc[3], fsc[4]
+    xsd, xss, xh, xtot, xcs = xsc[0], xsc[1], xsc[2], xsc[3], xsc[4]
     for c0 in range(0, cols, L):
         nb = min(L, cols - c0)
         _gather_lanes(ff, r, c0, w, nb, fwin)
@@ -347,12 +525,18 @@ def _row(ff, fa, fb, w, r):
             _gather_lanes(fa if src == 0 else fb, r, c0, w, nb, xwin)
             sm = same[src]
             if not have_f:
-                _side_lanes(fwin, w, l, nb, fp, fc, ft, flog, scratch, s[0], s[1], s[2], fsd, fss, fh, ftot,
-                            fcs, s[8], r8)
+                if w == 3:
+                    _side3_lanes(fwin, nb, fo)
+                else:
+                    _side_lanes(fwin, w, l, nb, fp, fc, ft, flog, scratch, s[0], s[1], s[2], fsd, fss, fh, ftot,
+                                fcs, s[8], r8)
                 have_f = True
-            _side_lanes(xwin, w, l, nb, xp, xc, xt, xlog, scratch, s[0], s[1], s[2], s[9], s[10], s[11], s[12],
-                        s[13], s[8], r8)
-            _pair_lanes(xwin, fwin, xp, xc, xt, xlog, s[9], s[10], s[11], s[12], s[13],
+            if w == 3:
+                _side3_lanes(xwin, nb, xo)
+            else:
+                _side_lanes(xwin, w, l, nb, xp, xc, xt, xlog, scratch, s[0], s[1], s[2], xsd, xss, xh, xtot,
+                            xcs, s[8], r8)
+            _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs,
                         fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
                         s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, sm, vals[src],
                         xqq[0], xqq[1], xqq[2], xqq[3], xqq[4], xqq[5], btl[0], btl[1])

@@ -34,16 +34,28 @@ from ._transforms import (
     reconstruct_contrast,
     reconstruct_laplacian,
 )
+from ._transforms._separable import axis0_then_axis1
 
 Rule = Literal["abs", "energy"]
+
+
+def _window_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """``ndimage.uniform_filter`` over the last two axes (``window``×``window``, mirror borders).
+
+    For a 2-D array the axis-0 pass runs on the rows of the transpose: the same values bit for bit,
+    without scipy's strided column walk that costs 6× more per pixel at 1024² (``_transforms._separable``).
+    """
+    if x.ndim == 2 and window > 1:
+        return axis0_then_axis1(x, lambda y, axis: ndimage.uniform_filter1d(y, window, axis=axis, mode="mirror"))
+    size = (1,) * (x.ndim - 2) + (window, window)
+    return ndimage.uniform_filter(x, size=size, mode="mirror")
 
 
 def _activity(c: np.ndarray, rule: str, window: int) -> np.ndarray:
     if rule == "abs":
         return np.abs(c)
     if rule == "energy":
-        size = (1,) * (c.ndim - 2) + (window, window)
-        return ndimage.uniform_filter(c * c, size=size, mode="mirror")
+        return _window_mean(c * c, window)
     raise ValueError(f"rule must be 'abs' or 'energy', not {rule!r}")
 
 
@@ -56,8 +68,7 @@ def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 
     """
     take_a = _activity(ca, rule, window) >= _activity(cb, rule, window)
     if consistency:
-        size = (1,) * (ca.ndim - 2) + (3, 3)
-        take_a = ndimage.uniform_filter(take_a.astype(np.float64), size=size, mode="mirror") > 0.5
+        take_a = _window_mean(take_a.astype(np.float64), 3) > 0.5
     return np.where(take_a, ca, cb)
 
 

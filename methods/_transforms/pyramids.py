@@ -36,6 +36,8 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
+from ._separable import axis0_then_axis1
+
 Variant = Literal["burt", "mertens"]
 
 BURT_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -48,8 +50,9 @@ def _check_variant(variant: str) -> None:
 
 
 def _sep_filter(img: np.ndarray, kernel: np.ndarray, mode: str) -> np.ndarray:
-    out = ndimage.correlate1d(img, kernel, axis=0, mode=mode)
-    return ndimage.correlate1d(out, kernel, axis=1, mode=mode)
+    """``correlate1d`` along axis 0 then axis 1; a 2-D image's axis-0 pass runs on the rows of its
+    transpose (same values bit for bit, linear cost at 1024²: :mod:`._separable`)."""
+    return axis0_then_axis1(img, lambda x, axis: ndimage.correlate1d(x, kernel, axis=axis, mode=mode))
 
 
 def reduce(image: np.ndarray, variant: Variant = "burt") -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._atrous import nsp_decompose, nsp_reconstruct
-from ._cache import bounded_cache
+from ._cache import bounded_cache, in_one_pass
 from ._conv import periodic_kernel_fft
 from ._directional import ELIDE_BYTES, directional_fuse, filter_directions, synthesise_directions
 from ._filters import nsdfb_filters
@@ -44,13 +44,23 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
     product agree to rounding error.  Read-only, kept in the byte-bounded cache (``_cache``).
     """
     (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
+    out = np.empty((2 ** nlevels, shape[0], shape[1] // 2 + 1), dtype=np.complex128)
     fan = [periodic_kernel_fft(k1, shape), periodic_kernel_fft(k2, shape)]
     if nlevels == 1:
-        return np.stack(fan)
+        out[0], out[1] = fan
+        return out
+    # Each channel is written once, the last level's straight into ``out`` (no stacked copy of a
+    # list of channels, which at 1024² cost as much as the FFTs).  Operand order as the former
+    # ``y[k - 1] * periodic_kernel_fft(...)``: numpy elided that temporary (≥ ELIDE_BYTES), i.e.
+    # multiplied ``stage * parent``, which can differ in the last bit (complex FMA).
     fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
-    y = [fan[0] * fan_q[0], fan[0] * fan_q[1], fan[1] * fan_q[0], fan[1] * fan_q[1]]
+    y: list = [None] * 4
+    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        y[i] = _product(fan[a], fan_q[b], out[i] if nlevels == 2 else None, swap=False)
+    del fan, fan_q
     for lev in range(3, nlevels + 1):
-        new = [None] * 2 ** lev
+        last = lev == nlevels
+        new: list = [None] * 2 ** lev
         half = 2 ** (lev - 2)
         for k in range(1, 2 ** (lev - 1) + 1):
             if k <= half:
@@ -61,10 +71,45 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
                 slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
                 mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
                 i = (k - 1) % 2 + 2
-            new[2 * k - 2] = y[k - 1] * periodic_kernel_fft(f1[i], shape, mkl)
-            new[2 * k - 1] = y[k - 1] * periodic_kernel_fft(f2[i], shape, mkl)
+            parent, y[k - 1] = y[k - 1], None  # each parent is read by its two children only
+            for j, f in ((2 * k - 2, f1[i]), (2 * k - 1, f2[i])):
+                stage = periodic_kernel_fft(f, shape, mkl)
+                new[j] = _product(parent, stage, out[j] if last else None, swap=stage.nbytes >= ELIDE_BYTES)
         y = new
-    return np.stack(y)
+    return out
+
+
+def _product(parent: np.ndarray, stage: np.ndarray, out: np.ndarray | None, swap: bool) -> np.ndarray:
+    """``parent * stage`` (``stage * parent`` when ``swap``), into ``out`` when given."""
+    return np.multiply(stage, parent, out=out) if swap else np.multiply(parent, stage, out=out)
+    # each channel is written once into ``out`` (the last level's products go straight there: no
+    # stacked copy of a list of channels, which at 1024² cost as much as the FFTs)
+    fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
+    y = out if nlevels == 2 else [None] * 4
+    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        y[i] = np.multiply(fan[a], fan_q[b], out=out[i] if nlevels == 2 else None)
+    del fan, fan_q
+    for lev in range(3, nlevels + 1):
+        last = lev == nlevels
+        new = out if last else [None] * 2 ** lev
+        half = 2 ** (lev - 2)
+        for k in range(1, 2 ** (lev - 1) + 1):
+            if k <= half:
+                slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
+                mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
+                i = (k - 1) % 2
+            else:
+                slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
+                mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
+                i = (k - 1) % 2 + 2
+            parent = y[k - 1]
+            y[k - 1] = None  # type: ignore[call-overload]  # each parent is read by its two children only
+            new[2 * k - 2] = np.multiply(parent, periodic_kernel_fft(f1[i], shape, mkl),
+                                         out=out[2 * k - 2] if last else None)
+            new[2 * k - 1] = np.multiply(parent, periodic_kernel_fft(f2[i], shape, mkl),
+                                         out=out[2 * k - 1] if last else None)
+        y = new
+    return out
 
 
 def nsct_decompose(image: np.ndarray, levels: Sequence[int] = (1, 2, 3, 3), pyr_filter: str = "9-7",
@@ -106,6 +151,7 @@ def nsct_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray], pyr_filte
     return nsp_reconstruct(lowpass, highs, pyr_filter)
 
 
+@in_one_pass
 def nsct_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
               band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], levels: Sequence[int] = (1, 2, 3, 3),
               pyr_filter: str = "9-7", dir_filter: str = "pkva") -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ._atrous import nsp_decompose, nsp_reconstruct
-from ._cache import bounded_cache
+from ._cache import bounded_cache, in_one_pass
 from ._directional import directional_fuse, filter_directions, synthesise_directions
 from ._filters import shearing_filters_meyer
 
@@ -87,6 +87,7 @@ def nsst_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray],
     return nsp_reconstruct(lowpass, highs, pyr_filter)
 
 
+@in_one_pass
 def nsst_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
               band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], dcomp: Sequence[int] = (2, 2, 3, 3),
               dsize: Sequence[int] = (4, 4, 8, 8), pyr_filter: str = "maxflat") -> np.ndarray:

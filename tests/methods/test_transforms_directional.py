@@ -116,3 +116,58 @@ def test_bounded_cache_evicts_by_bytes(monkeypatch):
     assert calls[-1] == 1 and not make(0).flags.writeable
     _cache.clear()
     assert _cache.bytes_cached() == 0
+
+
+def test_entries_of_the_current_pass_are_not_evicted_for_each_other(monkeypatch):
+    """A pass whose entries exceed the cache keeps what fits for the next pass (plain LRU would keep nothing)."""
+    monkeypatch.setattr(_cache, "MAX_BYTES", 3 * 800)
+    _cache.clear()
+    calls = []
+
+    @_cache.bounded_cache
+    def make(i: int) -> np.ndarray:
+        calls.append(i)
+        return np.full(100, float(i))  # 800 bytes
+
+    for _ in range(3):  # a cyclic working set of 5 entries, 3 fit
+        with _cache.one_pass():
+            for i in range(5):
+                make(i)
+    assert calls == [0, 1, 2, 3, 4, 3, 4, 3, 4] and _cache.bytes_cached() == 3 * 800
+    with _cache.one_pass():  # another fusion evicts the earlier passes' entries, least recently used first
+        make(10)
+        make(11)
+    assert calls[-2:] == [10, 11]
+    make(2)  # still cached (the most recently used of the earlier entries)
+    assert calls[-1] == 11
+    make(0)
+    assert calls[-1] == 0  # evicted for 10 and 11
+    _cache.clear()
+
+
+def test_nsct_fuse_larger_than_the_cache_reuses_part_of_it(monkeypatch):
+    """``nsct_fuse`` runs in one pass: a second fusion at the same size finds some responses cached."""
+    shape = (64, 64)
+    x, y = np.random.default_rng(8).random(shape), np.random.default_rng(9).random(shape)
+    monkeypatch.setattr(_cache, "MAX_BYTES", 10**9)
+    _cache.clear()
+    full = nsct_fuse(x, y, _mean, _rule, (2, 3, 3, 4), "pyrexc", "vk")
+    need = _cache.bytes_cached()
+    monkeypatch.setattr(_cache, "MAX_BYTES", need // 2)
+    _cache.clear()
+    built = []
+    real = _conv.periodic_kernel_fft
+
+    def counting(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("fusionbench.methods._transforms.nsct.periodic_kernel_fft", counting)
+    first = nsct_fuse(x, y, _mean, _rule, (2, 3, 3, 4), "pyrexc", "vk")
+    n_first = len(built)
+    second = nsct_fuse(x, y, _mean, _rule, (2, 3, 3, 4), "pyrexc", "vk")
+    assert 0 < len(built) - n_first < n_first  # part rebuilt, part reused
+    assert 0 < _cache.bytes_cached() <= need // 2
+    np.testing.assert_array_equal(first, full)
+    np.testing.assert_array_equal(second, full)
+    _cache.clear()

@@ -120,7 +120,44 @@ def max_pool2_ceil(x: Any) -> Any:
     return rows[..., 0::2].maximum(rows[..., 1::2])
 
 
-def fast_logits(net: Any, first: Any, second: Any) -> Any:
+#: images above this many pixels run the network in bands of rows (TNO's largest, 768×576, runs whole)
+BAND_PIXELS = 1 << 19
+#: bytes of a band's largest map (``conv2``'s 128 float32 channels at full resolution) in the banded path
+BAND_BYTES = 64 * 2**20
+#: input rows a band of pooled rows reads beyond its own on either side (receptive field of the branch)
+HALO = 4
+
+
+def band_rows(shape: tuple[int, int]) -> int:
+    """Pooled rows per band for an H×W input: all of them up to :data:`BAND_PIXELS`, else ≥ 16 rows whose
+    ``conv2`` map (2 input rows per pooled row, 128 float32 channels) fits :data:`BAND_BYTES`."""
+    h, w = shape
+    pooled = (h + 1) // 2
+    if h * w <= BAND_PIXELS:
+        return pooled
+    return min(pooled, max(16, BAND_BYTES // (2 * 128 * 4 * w)))
+
+
+def pooled_band(net: Any, x: Any, k0: int, k1: int) -> Any:
+    """Rows ``[k0, k1)`` of ``net.branch(x)`` (pooled resolution, no grad), channels-last, from a band of input.
+
+    The branch reads input rows ``[2·k0 − 4, 2·k1 + 4)`` (clipped to the image): ``conv1`` and ``conv2``
+    each need one row more on either side, the pool two full rows per pooled row and ``conv3`` one
+    pooled row (two full rows).  The zero padding a conv adds at a cut (not an image border) spoils one
+    row per layer inward; with this halo the spoiled rows all lie outside ``[k0, k1)``.  The band starts
+    on an even row, so the pool pairs the rows as on the whole image (an odd height's ceil-mode window
+    falls in the last band as on the whole image).
+    """
+    import torch
+
+    h = x.shape[-2]
+    s, e = max(0, 2 * k0 - HALO), min(h, 2 * k1 + HALO)
+    with torch.no_grad():  # the graph's bit-identical inference form
+        f = net.branch(x[:, :, s:e])
+    return f[:, :, k0 - s // 2:k1 - s // 2].contiguous(memory_format=torch.channels_last)
+
+
+def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> Any:
     """The network's 2-class logits on the inference path (issue 23): the output layer's sums in another order.
 
     ``net(first, second)`` (the graph) is kept for training-style checks; fusion runs this instead.  The
@@ -133,44 +170,72 @@ def fast_logits(net: Any, first: Any, second: Any) -> Any:
     either side with only the taps that read it: the multiply-adds (and the FLOPs that
     :mod:`fusionbench.profile` counts) are exactly the 8×8 conv's.  Float32 round-off only
     (``tests/methods/test_cnn.py``).
+
+    Large images (:func:`band_rows`; ``rows``: pooled rows per band, for tests) go through the whole
+    network in bands of rows, so that no full-size feature map exists (at 1024² the whole-image maps
+    peak at ~1.4 GB).  Each band's branch maps come from the band's input rows with a halo
+    (:func:`pooled_band`); their interior rows feed the output conv band after band, and the 7 border
+    rows at either side are kept for the end.  Every conv thus sees the same input rows as on the whole
+    image, and each logit receives its taps in the same order (interior rows in increasing row order,
+    then the top, then the bottom border rows), so the banded logits are bit-identical to the whole
+    image's (tested at odd sizes with small bands).  The halos cost ~6 % more branch FLOPs at 1024².
     """
     import torch
     import torch.nn.functional as F
 
     weight = net.output.weight  # o × c × i × j
     n_out, n_in, kh, kw = weight.shape
-    with torch.no_grad():  # the branches' bit-identical inference form
-        f1, f2 = net.branch(first), net.branch(second)
-    h, w = f1.shape[-2:]
-    ho, wo = h - kh + 1, w - kw + 1
+    h, w = first.shape[-2:]
+    hp, wp = (h + 1) // 2, (w + 1) // 2
+    ho, wo = hp - kh + 1, wp - kw + 1
     if ho < 1 or wo < 1:
-        return net.output(torch.cat([f1, f2], dim=1))
-    f1, f2 = (f.contiguous(memory_format=torch.channels_last) for f in (f1, f2))
+        with torch.no_grad():
+            return net.output(torch.cat([net.branch(first), net.branch(second)], dim=1))
     taps = weight.permute(2, 0, 1, 3).reshape(kh * n_out, n_in, 1, kw)  # (i, o) × c × 1 × j
-    half = f1.shape[1]
+    half = n_in // 2
     k1, k2 = taps[:, :half].contiguous(), taps[:, half:].contiguous()
-    out = torch.zeros(f1.shape[0], n_out, ho, wo, dtype=f1.dtype)
+    out = torch.zeros(first.shape[0], n_out, ho, wo, dtype=first.dtype)
 
-    def add_rows(y0: int, y1: int, i0: int, i1: int) -> None:
-        # out[:, :, y - i] += the taps i0..i1-1 of input rows [y0, y1), both sources
+    def add_rows(f1: Any, f2: Any, base: int, y0: int, y1: int, i0: int, i1: int) -> None:
+        # out[:, :, y - i] += the taps i0..i1-1 of input rows [y0, y1), both sources (row y of f is base + y)
         if y1 <= y0 or i1 <= i0:
             return
         taps_of = slice(i0 * n_out, i1 * n_out)
-        g = F.conv2d(f1[:, :, y0:y1], k1[taps_of]).add_(F.conv2d(f2[:, :, y0:y1], k2[taps_of]))
+        g = F.conv2d(f1[:, :, y0 - base:y1 - base], k1[taps_of]).add_(F.conv2d(f2[:, :, y0 - base:y1 - base],
+                                                                                k2[taps_of]))
         g = g.view(g.shape[0], i1 - i0, n_out, y1 - y0, wo)
         for t, i in enumerate(range(i0, i1)):
             lo, hi = max(y0, i), min(y1, i + ho)
             out[:, :, lo - i:hi - i] += g[:, t, :, lo - y0:hi - y0]
 
-    if ho > kh - 1:  # the interior rows, read by every tap; then each border row with its own taps
-        add_rows(kh - 1, ho, 0, kh)
-        for y in range(kh - 1):
-            add_rows(y, y + 1, 0, y + 1)
-        for y in range(ho, h):
-            add_rows(y, y + 1, y - ho + 1, kh)
-    else:  # very short maps: every row with the taps that read it
-        for y in range(h):
-            add_rows(y, y + 1, max(0, y - ho + 1), min(kh, y + 1))
+    if ho <= kh - 1:  # very short maps (one band): every row with the taps that read it
+        f1, f2 = pooled_band(net, first, 0, hp), pooled_band(net, second, 0, hp)
+        for y in range(hp):
+            add_rows(f1, f2, 0, y, y + 1, max(0, y - ho + 1), min(kh, y + 1))
+        return out
+    # the interior output rows [7, ho) in chunks of ≥ `step` rows (the last takes the remainder); each chunk's
+    # branch maps come from one band, the first band also holding the top border rows, the last the bottom ones
+    step = max(16, rows if rows is not None else band_rows((h, w)))
+    starts = list(range(kh - 1, ho, step))
+    if len(starts) > 1 and ho - starts[-1] < step:
+        starts.pop()
+    bounds = starts + [ho]
+    top = bottom = None
+    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+        r0, r1 = (0 if c0 == kh - 1 else c0), (hp if c1 == ho else c1)
+        f1, f2 = pooled_band(net, first, r0, r1), pooled_band(net, second, r0, r1)
+        add_rows(f1, f2, r0, c0, c1, 0, kh)  # the interior rows, read by every tap
+        if r0 == 0:
+            top = (f1[:, :, :kh - 1], f2[:, :, :kh - 1])
+            if len(starts) > 1:  # copies, so that the band's maps are freed
+                top = tuple(t.clone(memory_format=torch.channels_last) for t in top)
+        if r1 == hp:
+            bottom = (f1[:, :, ho - r0:], f2[:, :, ho - r0:])
+        del f1, f2
+    for y in range(kh - 1):  # then each border row with only its own taps, as on the whole image
+        add_rows(*top, 0, y, y + 1, 0, y + 1)
+    for y in range(ho, hp):
+        add_rows(*bottom, ho, y, y + 1, y - ho + 1, kh)
     return out
 
 

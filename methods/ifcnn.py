@@ -92,7 +92,24 @@ def build_ifcnn_network() -> Any:
     return IFCNNNet()
 
 
-def fast_forward(net: Any, *sources: Any) -> Any:
+#: images above this many pixels run the network in bands of rows (TNO's largest, 768×576, runs whole)
+BAND_PIXELS = 1 << 19
+#: bytes of one 64-channel float32 feature map per band of rows in the banded path
+BAND_BYTES = 32 * 2**20
+#: input rows a band reads beyond its own on either side (receptive field: 7×7, 3×3, 3×3, 1×1)
+HALO = 5
+
+
+def band_rows(shape: tuple[int, int]) -> int:
+    """Rows per band for an H×W input: all of them up to :data:`BAND_PIXELS`, else ≥ 32 rows whose
+    64-channel float32 map fits :data:`BAND_BYTES`."""
+    h, w = shape
+    if h * w <= BAND_PIXELS:
+        return h
+    return min(h, max(32, BAND_BYTES // (64 * 4 * w)))
+
+
+def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
     """The network's output on the inference path (issue 23): the same sums in another order.
 
     ``net(*sources)`` (the graph, and its bit-identical no-grad form) stays as it is; fusion runs this
@@ -101,25 +118,60 @@ def fast_forward(net: Any, *sources: Any) -> Any:
     BatchNorm folded into its conv (kernel × γ/√(σ² + ε), bias β − μ·γ/√(σ² + ε)), ReLU and the MAX
     fusion in place.  The convolutions, hence the FLOPs that :mod:`fusionbench.profile` counts, are the
     graph's (BatchNorm counts none).
+
+    Large images (:func:`band_rows`; ``rows``: rows per band, for tests) run in bands of rows, so that
+    no full-size 64-channel map exists (at 1024² the whole image's maps peak at ~0.9 GB): each band of
+    output rows is the network's output on the band's input rows with :data:`HALO` rows more on either
+    side (clipped to the image).  A cut's replicate padding spoils one row per layer inward (3 + 1 + 1),
+    all of them in the halo; at the image's borders the band pads as the whole image does.  So every
+    conv sees the whole image's input for the rows kept, and the banded output is bit-identical to the
+    whole image's (tested at odd sizes with small bands).
     """
+    import torch
+
+    h, w = sources[0].shape[-2:]
+    step = max(HALO + 1, rows if rows is not None else band_rows((h, w)))
+    folded = [_folded(net.conv2), _folded(net.conv3)]
+    if step >= h:
+        return _forward(net, folded, sources)
+    out = None
+    starts = list(range(0, h, step))
+    if len(starts) > 1 and h - starts[-1] < step:  # the last band takes the remainder
+        starts.pop()
+    for r0, r1 in zip(starts, starts[1:] + [h]):
+        s, e = max(0, r0 - HALO), min(h, r1 + HALO)
+        y = _forward(net, folded, [x[:, :, s:e] for x in sources])
+        if out is None:
+            out = y.new_empty(y.shape[0], y.shape[1], h, w)
+        out[:, :, r0:r1] = y[:, :, r0 - s:r1 - s]
+    return out
+
+
+def _folded(blk: Any) -> tuple[Any, Any]:
+    """A ConvBlock's eval-mode BatchNorm folded into its conv: (kernel × γ/√(σ² + ε), β − μ·γ/√(σ² + ε))."""
+    import torch
+
+    bn = blk.bn
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return blk.conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale
+
+
+def _forward(net: Any, folded: list[tuple[Any, Any]], sources: Any) -> Any:
+    """The whole network on whole inputs (channels-last, BatchNorm folded, in-place ReLU and MAX); NCHW out."""
     import torch
     import torch.nn.functional as F
 
     cl = torch.channels_last
 
-    def block(x: Any, blk: Any) -> Any:
-        bn = blk.bn
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        weight = blk.conv.weight * scale[:, None, None, None]
-        bias = bn.bias - bn.running_mean * scale
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, bias).relu_()
+    def block(x: Any, weight_bias: tuple[Any, Any]) -> Any:
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), *weight_bias).relu_()
 
     fused = None
     for s in sources:
         x = F.pad(s.contiguous(memory_format=cl), (3, 3, 3, 3), mode="replicate")
-        f = block(net.conv1(x).contiguous(memory_format=cl), net.conv2)
+        f = block(net.conv1(x).contiguous(memory_format=cl), folded[0])
         fused = f if fused is None else torch.maximum(fused, f, out=fused)
-    return net.conv4(block(fused, net.conv3)).contiguous()
+    return net.conv4(block(fused, folded[1])).contiguous()
 
 
 def load_ifcnn_network(path: str | None = None) -> Any:

@@ -158,3 +158,41 @@ def test_fast_logits_equal_the_graph_to_round_off_with_the_same_flops(weights_ho
         # measured ≤ 2.4e-4 on logits of magnitude up to ~30 (float32 sums of 32,768 products in another order)
         assert torch.allclose(new, ref, rtol=0, atol=1e-3 * float(ref.abs().max()))
         assert profile.count_flops(lambda a, b: cnn.fast_logits(net, a, b), x1, x2) == profile.count_flops(net, x1, x2)
+
+
+def test_banded_logits_are_bit_identical_to_the_whole_image(weights_home):
+    """Large images run the network in bands of rows with halos (issue 23: a worker under 2 GB at 1024²).
+    Forced small bands on odd sizes (odd heights and widths: the ceil-mode pool in the last band; the width
+    of 1030 is a 1024²-like row) give exactly the whole image's logits; 256² and TNO sizes run whole."""
+    net = cnn.load_cnn_network()
+    g = torch.Generator().manual_seed(5)
+    for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520), 16)]:
+        x1, x2 = torch.rand(1, 1, *size, generator=g), torch.rand(1, 1, *size, generator=g)
+        with torch.inference_mode():
+            whole = cnn.fast_logits(net, x1, x2, rows=size[0])
+            banded = cnn.fast_logits(net, x1, x2, rows=rows)
+        assert torch.equal(banded, whole), size
+    # pooled rows per band: the whole image at 256² and at TNO's largest (768×576), bands of 64 at 1024²
+    assert cnn.band_rows((256, 256)) == 128 and cnn.band_rows((576, 768)) == 288
+    assert cnn.band_rows((1024, 1024)) == 64 and cnn.band_rows((1023, 1024)) == 64
+
+
+def test_large_images_run_in_bands(weights_home, monkeypatch):
+    """Above 2^19 pixels no branch runs on more than a band of input rows (64 pooled rows per chunk at
+    width 1024; the last chunk takes the remainder), so no full-size feature map exists (1024²: see
+    docs/fidelity.md §CNN for the measured peak)."""
+    seen = []
+    band = cnn.pooled_band
+
+    def spy(net, x, k0, k1):
+        seen.append(min(x.shape[-2], 2 * k1 + cnn.HALO) - max(0, 2 * k0 - cnn.HALO))
+        return band(net, x, k0, k1)
+
+    monkeypatch.setattr(cnn, "pooled_band", spy)
+    net = cnn.load_cnn_network()
+    x = torch.rand(1, 1, 520, 1024, generator=torch.Generator().manual_seed(0))  # 532,480 pixels
+    with torch.inference_mode():
+        out = cnn.fast_logits(net, x, x.flip(-1))
+    assert out.shape == (1, 2, 253, 505)
+    # interior rows [7, 253) in chunks [7, 71), [71, 135), [135, 253): three bands per source
+    assert len(seen) == 6 and max(seen) == 2 * (260 - 135) + cnn.HALO

@@ -193,3 +193,25 @@ def test_fast_forward_equals_the_graph_to_round_off_with_the_same_flops():
         assert torch.allclose(new, ref, rtol=0, atol=1e-5 * max(1.0, float(ref.abs().max())))
         assert profile.count_flops(lambda a, b: ifcnn_module.fast_forward(net, a, b), x1, x2) == \
             profile.count_flops(net, x1, x2)
+
+
+def test_banded_forward_is_bit_identical_to_the_whole_image():
+    """Large images run in bands of rows with halos (issue 23: a worker under 2 GB at 1024²).  Forced small
+    bands on odd sizes (a 1-row band remainder merged, a 1030-wide 1024²-like row) give exactly the whole
+    image's output; 256² and TNO sizes run whole, 1024² in bands of 128 rows."""
+    torch.manual_seed(2)
+    net = ifcnn_module.build_ifcnn_network()
+    for name, buf in net.named_buffers():
+        if "running_var" in name:
+            buf.uniform_(0.5, 2.0)
+        elif "running_mean" in name:
+            buf.uniform_(-0.2, 0.2)
+    net.eval()
+    for size, rows in [((61, 47), 6), ((203, 99), 7), ((97, 255), 32), ((40, 1030), 16)]:
+        x1, x2 = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
+        with torch.inference_mode():
+            whole = ifcnn_module.fast_forward(net, x1, x2, rows=size[0])
+            banded = ifcnn_module.fast_forward(net, x1, x2, rows=rows)
+        assert banded.is_contiguous() and torch.equal(banded, whole), size
+    assert ifcnn_module.band_rows((256, 256)) == 256 and ifcnn_module.band_rows((576, 768)) == 576
+    assert ifcnn_module.band_rows((1024, 1024)) == 128

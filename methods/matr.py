@@ -43,6 +43,12 @@ What is reproduced, exactly:
   the full q, k, v projection still computed, so the counted FLOPs are unchanged), the bands shared
   out to single-threaded workers when torch has several threads.  Float32 round-off only (max |Δ|
   ≤ 4e-7 at 256², pinned ≤ 1e-5 in ``tests/methods/test_matr.py``); one thread ×1.45–1.55.
+  Session 8: the LayerNorm statistics, with the bias the previous projection left out, as one compiled
+  pass (:mod:`methods._matr_kernels`); with N torch threads the **whole** pass runs as N single-threaded
+  band workers (every convolution in N bands of rows with one halo row each side, the gated kernels
+  computed once before; the token blocks on a worker's rows right after the convolution that feeds
+  them; the head per band), so torch never opens an OpenMP team whose idle thread would spin on one of
+  the cores the workers need.  Outputs bit-identical to session 7's at 1 and 2 threads (256²).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
@@ -149,14 +155,39 @@ def build_matr_network() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.relu(self.bn1(self.conv1(x)))
 
-        def infer(self, x: torch.Tensor) -> torch.Tensor:
+        def infer(self, x: torch.Tensor, then: Any = None) -> torch.Tensor:
             """Inference on one channels-last sample: BatchNorm folded into the gated kernels and a bias
-            (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place."""
+            (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
+
+            With N band workers (:func:`_band_workers`, N torch threads) the convolution runs in N bands of rows,
+            one per worker (each band reads one halo row above and below; the gated kernels, which
+            depend on the whole input, are computed once before), and ``then(out, y0, y1)``, if given,
+            runs on the worker's rows right after (the token blocks); on one thread, the whole map.
+            """
             bn = self.bn1
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             kernels = self.conv1.kernels(x) * scale[:, None, None, None]
-            out = F.conv2d(x, kernels, bn.bias - bn.running_mean * scale, padding=self.conv1.k // 2)
-            return out.relu_()
+            bias = bn.bias - bn.running_mean * scale
+            pad = self.conv1.k // 2
+            spans = _row_spans(x.shape[2])
+            if len(spans) == 1:
+                out = F.conv2d(x, kernels, bias, padding=pad).relu_()
+                if then is not None:
+                    then(out, 0, x.shape[2])
+                return out
+            h = x.shape[2]
+            out = x.new_empty(1, kernels.shape[0], h, x.shape[3]).contiguous(memory_format=torch.channels_last)
+
+            def band(span: tuple[int, int]) -> None:
+                y0, y1 = span
+                a, b = max(0, y0 - pad), min(h, y1 + pad)  # the halo rows; zero padding at the image border
+                part = F.conv2d(x[:, :, a:b], kernels, bias, padding=pad)[:, :, y0 - a:y1 - a]
+                out[:, :, y0:y1].copy_(part.relu_())
+                if then is not None:
+                    then(out, y0, y1)
+
+            _run_bands(band, spans)
+            return out
 
     class Basic1x1(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -211,31 +242,44 @@ def build_matr_network() -> Any:
             tokens = tokens + self.mlp(self.norm2(tokens))
             return tokens.reshape(b, c, h, w)
 
-        def folded(self) -> tuple[torch.Tensor, ...]:
+        def folded(self) -> tuple[Any, ...]:
             """The block's weights for :meth:`update_features_`: LayerNorm γ folded into the following
-            projections' columns, β and the biases into per-row constants (float32 round-off only)."""
+            projections' columns, β and the biases into per-row constants (float32 round-off only).
+
+            ``c1`` (proj(v)'s constant) and ``b2`` (fc2's bias) are 1-D float32 NumPy arrays: the compiled
+            normalisation that follows them adds them (:func:`methods._matr_kernels.add_rows_and_normalise`).
+            """
             d = self.attn.dim
             wqkv = self.attn.qkv.weight * self.norm1.weight  # (3d, d)·diag(γ₁)
             v_bias = self.attn.qkv.weight[2 * d:] @ self.norm1.bias + self.attn.qkv.bias[2 * d:]
             c1 = self.attn.proj.weight @ v_bias + self.attn.proj.bias  # proj(v)'s constant part
             w1 = self.mlp.fc1.weight * self.norm2.weight
             c2 = self.mlp.fc1.weight @ self.norm2.bias + self.mlp.fc1.bias
-            return (wqkv.contiguous(), self.attn.proj.weight, c1[:, None].clone(), w1.contiguous(),
-                    c2[:, None].clone(), self.mlp.fc2.weight, self.mlp.fc2.bias[:, None].clone())
+            return (wqkv.contiguous(), self.attn.proj.weight, c1.numpy().copy(), w1.contiguous(),
+                    c2[:, None].clone(), self.mlp.fc2.weight, self.mlp.fc2.bias.numpy().copy())
 
         @staticmethod
-        def update_features_(t: torch.Tensor, folded: tuple[torch.Tensor, ...], eps: float) -> None:
+        def update_features_(t: torch.Tensor, folded: tuple[Any, ...], eps: Any, carry: np.ndarray,
+                             u: torch.Tensor) -> np.ndarray:
             """Inference on feature-major tokens ``t`` (d × n: one column per token), in place.
 
             The same block as :meth:`forward` with every per-token operation vectorised across tokens:
-            the LayerNorm statistics are column means over d rows, the projections are ``W @ t``
-            (the full q, k, v projection is still computed, as in the official cost).
+            the LayerNorm statistics are column means over d rows (compiled, one pass, into the scratch
+            block ``u``), the projections are ``W @ t`` (the full q, k, v projection is still computed, as
+            in the official cost).  ``carry`` (d float32) is a per-row constant still owed to ``t`` (the
+            previous block's fc2 bias), added by the first normalisation; the return value is this
+            block's own (fc2's bias), owed to ``t`` in turn: the caller adds it to the last block's output.
             """
             wqkv, wp, c1, w1, c2, w2, b2 = folded
             d = t.shape[0]
-            t.addmm_(wp, torch.mm(wqkv, _normalised(t, eps))[2 * d:]).add_(c1)
-            h = torch.mm(w1, _normalised(t, eps)).add_(c2)
-            t.addmm_(w2, torch.ops.aten.gelu_(h)).add_(b2)
+            tn, un = t.numpy(), u.numpy()
+            kernels = _kernels()
+            kernels.add_rows_and_normalise(tn, carry, un, eps)
+            t.addmm_(wp, torch.mm(wqkv, u)[2 * d:])
+            kernels.add_rows_and_normalise(tn, c1, un, eps)  # t += proj(v)'s constant, then LayerNorm 2
+            h = torch.mm(w1, u).add_(c2)
+            t.addmm_(w2, torch.ops.aten.gelu_(h))
+            return b2
 
         def update_(self, tokens: torch.Tensor) -> None:
             """Inference: the block on (tokens, C) in place (same operations as :meth:`forward`, GELU in place)."""
@@ -262,37 +306,37 @@ def build_matr_network() -> Any:
                     blk.update_(chunk)
             return tokens.reshape(b, c, h, w)
 
-        def infer_channels_last_(self, x: torch.Tensor) -> torch.Tensor:
-            """Inference in place on a channels-last 1×C×H×W map with ``W % C == 0`` (C = the token size).
+        def rows_pass(self, x: torch.Tensor) -> Any:
+            """``run(y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of the channels-last
+            1×C×H×W map ``x`` (``W % C == 0``, C = the token size), in the calling thread.
 
             Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
-            memory, the official quirk); its values sit in the channels-last memory at
-            ``[y, C·s + k, c]``.  Bands of rows (≈ :data:`CHUNK_TOKENS` tokens) are gathered into a
-            feature-major C × tokens block, sent through the blocks and scattered back.
+            memory, the official quirk), so a token lies within one row; its values sit in the
+            channels-last memory at ``[y, C·s + k, c]``.  Bands of rows (≈ :data:`CHUNK_TOKENS` tokens)
+            are gathered into a feature-major C × tokens block, sent through the blocks and scattered back.
             """
             _, c, h, w = x.shape
             folded = [blk.folded() for blk in self.blocks]
-            eps = self.blocks[0].norm1.eps
-            mem = x.permute(0, 2, 3, 1)[0]  # (H, W, C), contiguous
+            eps = np.float32(self.blocks[0].norm1.eps)
+            no_carry = np.zeros(c, np.float32)
             rows = max(1, CHUNK_TOKENS // w)
 
-            def band(y0: int) -> None:
-                grid = mem[y0:y0 + rows]
-                r = grid.shape[0]
-                grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
-                t = x.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
-                t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))
-                for blk, f in zip(self.blocks, folded):
-                    blk.update_features_(t, f, eps)
-                grid.copy_(t.view(c, r, w // c, c).permute(1, 2, 0, 3))
+            def run(target: torch.Tensor, y_start: int, y_end: int) -> None:
+                mem = target.permute(0, 2, 3, 1)[0]  # (H, W, C), contiguous
+                for y0 in range(y_start, y_end, rows):
+                    grid = mem[y0:min(y0 + rows, y_end)]
+                    r = grid.shape[0]
+                    grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
+                    t = target.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
+                    t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))
+                    u = torch.empty_like(t)  # the normalised tokens, rewritten twice per block
+                    carry = no_carry
+                    for blk, f in zip(self.blocks, folded):
+                        carry = blk.update_features_(t, f, eps, carry, u)
+                    t.add_(torch.from_numpy(carry)[:, None])  # the last block's fc2 bias
+                    grid.copy_(t.view(c, r, w // c, c).permute(1, 2, 0, 3))
 
-            # bands are independent and write disjoint rows: with N torch threads, N single-threaded
-            # workers take whole bands (as SwinFusion's chunks; in order on one thread or under a FLOP counter)
-            from ._swin_blocks import _chunk_workers, _run_spans
-
-            with _chunk_workers():
-                _run_spans(band, list(range(0, h, rows)))
-            return x
+            return run
 
     class PatchEmbed(nn.Module):
         """Holds the checkpoint's unused ``patch_embed.norm`` (never called in the forward pass)."""
@@ -324,31 +368,87 @@ def build_matr_network() -> Any:
             return self.convolutional_out(b1 + b2 + b3)
 
         def _infer(self, x: torch.Tensor) -> torch.Tensor:
-            """Inference on one sample: the same graph (recomputations included) on channels-last maps."""
+            """Inference on one sample: the same graph (recomputations included) on channels-last maps.
+
+            With N torch threads the whole pass runs as N single-threaded band workers (:func:`_band_workers`):
+            every convolution in N bands of rows, the token blocks on the same rows by the same worker
+            right after the convolution that feeds them; torch itself stays on one thread, so no OpenMP
+            team is left spinning between operations (libgomp's idle threads busy-wait after each
+            parallel region and took one of two cores from the token workers: session 8).
+            """
+            with _band_workers():
+                return self._infer_bands(x)
+
+        def _infer_bands(self, x: torch.Tensor) -> torch.Tensor:
             x0 = self.convInput.infer(x.contiguous(memory_format=torch.channels_last))
             conv = self.conv.infer
             c = x0.shape[1]
             if x0.shape[-1] % c == 0:
-                trans = self.basicLayer.infer_channels_last_  # each input is a fresh map: safe in place
+                rows = self.basicLayer.rows_pass(x0)  # the same folded weights for any map of this size
+
+                def conv_trans(t: torch.Tensor) -> torch.Tensor:
+                    return conv(t, then=rows)  # each conv output is a fresh map: safe in place
             else:  # tokens straddle rows: the NCHW token path, then back to channels-last
-                def trans(t: torch.Tensor) -> torch.Tensor:
-                    return self.basicLayer(t.contiguous()).contiguous(memory_format=torch.channels_last)
-            b1 = conv(trans(conv(x0)))
-            b2 = conv(trans(conv(conv(x0))))
-            b3 = conv(trans(conv(conv(conv(x0)))))
-            total = b1.add_(b2).add_(b3)
-            # the 1×1 16→1 output conv as one mm of the channels-last pixels (same FLOPs; torch sends a batch-1
-            # 1×1 conv on one thread to its slow non-oneDNN path)
-            _, c, h, w = total.shape
-            weight = self.convolutional_out.conv1.weight.reshape(-1, c)
-            out = torch.mm(total.permute(0, 2, 3, 1).reshape(h * w, c), weight.t())
-            return out.tanh_().view(1, h, w, -1).permute(0, 3, 1, 2)
+                def conv_trans(t: torch.Tensor) -> torch.Tensor:
+                    out = self.basicLayer(conv(t).contiguous())
+                    return out.contiguous(memory_format=torch.channels_last)
+            b1 = conv(conv_trans(x0))
+            b2 = conv(conv_trans(conv(x0)))
+            b3 = conv(conv_trans(conv(conv(x0))))
+            # b1 + b2 + b3 and the 1×1 16→1 output conv as one mm of the channels-last pixels per band of
+            # rows (same FLOPs; torch sends a batch-1 1×1 conv on one thread to its slow non-oneDNN path)
+            _, c, h, w = b1.shape
+            weight = self.convolutional_out.conv1.weight.reshape(-1, c).t()
+            out = b1.new_empty(h, w)
+
+            def head(span: tuple[int, int]) -> None:
+                y0, y1 = span
+                total = b1[:, :, y0:y1].add_(b2[:, :, y0:y1]).add_(b3[:, :, y0:y1])
+                pixels = total.permute(0, 2, 3, 1).reshape((y1 - y0) * w, c)
+                out[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
+
+            _run_bands(head, _row_spans(h))
+            return out.view(1, 1, h, w)
 
     return MATRNet()
 
 
+def _band_workers() -> Any:
+    """Within the block, torch's N threads become N single-threaded band workers
+    (:func:`methods._swin_blocks._chunk_workers`; nothing changes on one thread or under a FLOP counter)."""
+    from ._swin_blocks import _chunk_workers
+
+    return _chunk_workers()
+
+
+def _run_bands(fn: Any, spans: list) -> None:
+    """``fn(span)`` for every span, on the band workers when there are several, else in order."""
+    from ._swin_blocks import _run_spans
+
+    _run_spans(fn, spans)
+
+
+def _row_spans(h: int) -> list[tuple[int, int]]:
+    """Rows ``0 … h − 1`` cut into one span per band worker (one span on one thread)."""
+    from ._swin_blocks import _workers
+
+    n = max(1, min(_workers(), h))
+    cuts = [round(i * h / n) for i in range(n + 1)]
+    return [(cuts[i], cuts[i + 1]) for i in range(n)]
+
+
+def _kernels() -> Any:
+    """:mod:`methods._matr_kernels`, imported on first use (it imports numba)."""
+    from . import _matr_kernels
+
+    return _matr_kernels
+
+
 def _normalised(t: Any, eps: float) -> Any:
-    """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics)."""
+    """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics).
+
+    The torch formulation of :func:`methods._matr_kernels.add_rows_and_normalise` (which the inference
+    path runs; bit-identical on 4096-token bands, ``tests/methods/test_matr.py``)."""
     inv_d = 1.0 / t.shape[0]
     centred = t - t.sum(0).mul_(inv_d)
     var = (centred * centred).sum(0).mul_(inv_d)

@@ -9,6 +9,7 @@ from fusionbench.io import load_image
 from fusionbench.methods import matr as matr_module
 
 from ._fidelity import agreement
+from ._isa import needs_avx512, outputs_per_cpu
 
 torch = pytest.importorskip("torch")
 
@@ -136,3 +137,46 @@ def test_inference_path_on_a_harvard_pair(weights_home, official_dir):
     with torch.inference_mode():
         fast = net(x)
     assert (fast - ref).abs().max().item() <= 1e-5
+
+
+def test_normalise_kernel_equals_the_torch_formulation():
+    """The compiled LayerNorm (bias added first, column statistics) equals ``_normalised``: bit for bit on a band of
+    4096 tokens (a 256² map's), to round-off with a partial last block of columns; and torch's LayerNorm to
+    round-off."""
+    from fusionbench.methods import _matr_kernels
+
+    g = torch.Generator().manual_seed(0)
+    for n in (4096, 1000):
+        t = torch.randn(16, n, generator=g) * 3 + 1
+        bias = torch.randn(16, generator=g)
+        ref_t = t + bias[:, None]
+        ref = matr_module._normalised(ref_t, 1e-5)
+        out = torch.empty_like(t)
+        _matr_kernels.add_rows_and_normalise(t.numpy(), bias.numpy(), out.numpy(), np.float32(1e-5))
+        assert torch.equal(t, ref_t)
+        if n == 4096:
+            assert torch.equal(out, ref)
+        assert (out - ref).abs().max().item() <= 1e-6
+        ln = torch.nn.functional.layer_norm(ref_t.t(), (16,), eps=1e-5).t()
+        assert (out - ln).abs().max().item() <= 2e-6
+
+
+_ISA_SCRIPT = """
+import sys
+import numpy as np
+from fusionbench.methods import _matr_kernels
+rng = np.random.default_rng(0)
+t = (rng.standard_normal((16, 1300)) * 5).astype(np.float32)
+bias = rng.standard_normal(16).astype(np.float32)
+out = np.empty_like(t)
+_matr_kernels.add_rows_and_normalise(t, bias, out, np.float32(1e-5))
+np.save(sys.argv[1], np.concatenate([t, out]))
+"""
+
+
+@needs_avx512
+def test_normalise_kernel_does_not_depend_on_the_instruction_set(tmp_path):
+    """The kernel gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
+    results = [np.load(f) for f in files.values()]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -356,3 +356,26 @@ def test_inference_path_on_a_harvard_pair(shared_dir):
     with torch.inference_mode():
         fast, _ = net(x)
     assert (fast - ref.detach()).abs().max().item() <= 1e-5
+
+
+def test_inference_multiscale_layer_is_one_conv_outside_a_flop_counter():
+    """InferencePath runs the CEM's four multiscale convs as one 7×7 conv with zero-padded kernels: the four
+    convs' concatenation to round-off; under a FLOP counter the four convs themselves (the network's FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fusionbench.methods.mopa.network import InferencePath
+
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    cem = net.contrast
+    x = torch.rand(1, 15, 40, 33).contiguous(memory_format=torch.channels_last)
+    path = InferencePath(net)
+    with torch.inference_mode():
+        separate = torch.cat([s(x) for s in cem.scales], dim=1)
+        merged = path.multiscale(cem, x)
+        with FlopCounterMode(display=False) as counted:
+            path.multiscale(cem, x)
+    assert merged.shape == separate.shape
+    assert (merged - separate).abs().max().item() <= 1e-5 * max(1.0, separate.abs().max().item())
+    expected = sum(2 * s.weight.numel() * 40 * 33 for s in cem.scales)  # 2·Cout·Cin·k²·HW each (1×1 as mm)
+    assert counted.get_total_flops() == expected

@@ -96,3 +96,21 @@ def test_all_official_outputs_bit_exact(official_dir: Path) -> None:
         out = fusionbench.fuse("legff.ivf", base / "inputs" / "IV2Dataset" / f"VIS{k}.png",
                                base / "inputs" / "IV2Dataset" / f"IR{k}.png")
         assert np.array_equal(out, load_image(base / "outputs" / f"LEGFF-IV2-{k}.png")), k
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (33, 40), (100, 67), (256, 256)])
+@pytest.mark.parametrize("size", [3, 11])
+def test_guided_filter_in_strips_equals_the_whole_image_formula(shape, size) -> None:
+    """The strip-wise guided filter (issue 23, linear growth) gives the whole-image arithmetic bit for bit."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(11)
+    image, guide = rng.random(shape) * 255, rng.random(shape) * 255
+
+    def box(x):
+        return ndimage.uniform_filter(x, size=size, mode="nearest")
+
+    mean_g, mean_i = box(guide), box(image)
+    a = (box(guide * image) - mean_g * mean_i) / (box(guide * guide) - mean_g * mean_g + 0.01)
+    ref = box(a) * guide + box(mean_i - a * mean_g)
+    np.testing.assert_array_equal(legff_module.guided_filter(image, guide, size), ref)

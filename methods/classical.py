@@ -59,6 +59,33 @@ def _activity(c: np.ndarray, rule: str, window: int) -> np.ndarray:
     raise ValueError(f"rule must be 'abs' or 'energy', not {rule!r}")
 
 
+STRIP_ROWS = 32
+"""Rows per strip of :func:`_choose_abs_in_strips` (32 × 1024 float64 = 256 KiB an array)."""
+
+
+def _choose_abs_in_strips(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """``np.where(|ca| >= |cb|, ca, cb)`` for two 2-D arrays of one dtype, :data:`STRIP_ROWS` rows at a time.
+
+    The same selection, but the two magnitudes and the mask of a strip stay in cache instead of
+    being three whole-image temporaries (at 1024² each pass over them went to memory: the rule
+    cost 2.3× more per pixel than at 256² inside the NSST/NSCT fusions).
+    """
+    out = np.empty_like(ca)
+    n = min(STRIP_ROWS, ca.shape[0])
+    mag_a = np.empty((n, ca.shape[1]), dtype=ca.dtype)
+    mag_b = np.empty_like(mag_a)
+    take_a = np.empty(mag_a.shape, dtype=bool)
+    for r in range(0, ca.shape[0], STRIP_ROWS):
+        a, b, o = ca[r:r + STRIP_ROWS], cb[r:r + STRIP_ROWS], out[r:r + STRIP_ROWS]
+        k = a.shape[0]
+        np.abs(a, out=mag_a[:k])
+        np.abs(b, out=mag_b[:k])
+        np.greater_equal(mag_a[:k], mag_b[:k], out=take_a[:k])
+        np.copyto(o, b)
+        np.copyto(o, a, where=take_a[:k])
+    return out
+
+
 def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 3,
                consistency: bool = False) -> np.ndarray:
     """Coefficient-wise choose-max of the activity; ties go to ``ca``.
@@ -66,6 +93,8 @@ def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 
     Arrays may carry leading axes (e.g. ``(ndir, H, W)``); windows act on the last two.
     With ``consistency``, the decision map is replaced by its 3×3 majority vote.
     """
+    if rule == "abs" and not consistency and ca.ndim == 2 and ca.shape == cb.shape and ca.dtype == cb.dtype:
+        return _choose_abs_in_strips(ca, cb)
     take_a = _activity(ca, rule, window) >= _activity(cb, rule, window)
     if consistency:
         take_a = _window_mean(take_a.astype(np.float64), 3) > 0.5

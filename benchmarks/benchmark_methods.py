@@ -423,3 +423,71 @@ class NeuronModelSuite(OneShot):
         return 1e9 * best / (pixels * steps)
 
     track_cpu_ns_per_pixel_step.unit = "CPU ns"
+
+
+#: the methods a whole run fuses MRI-PET pairs with (session 7's run; ``swinfusion.ct``, ``legff.ivf`` and
+#: ``u2fusion.ivf`` are the variants run on MRI-CT and IR-VIS pairs instead)
+WHOLE_RUN_MRI_PET = (
+    "average", "cnn", "cnp", "contrast_pyramid", "dtnp", "dwt", "dwt.vifb", "ifcnn", "laplacian_pyramid",
+    "laplacian_pyramid.mertens", "legff", "matr", "maximum", "mdl", "mlepf", "mopa", "mopa.v1", "nsct",
+    "nsct.liu", "nsst", "nsst.liu", "sdnet", "swinfusion", "u2fusion",
+)
+
+_WORKER_PEAK_SCRIPT = """
+import sys
+import torch
+torch.set_num_threads(1)
+from fusionbench.worker import ImageSource, Task, run_task
+a, b, methods = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+for m in methods:
+    r = run_task(Task("bench", "p", "p-sha", m, "k", ("AG", "EN", "SF", "SD", "CC", "MI", "SCD"),
+                      ImageSource.from_path(a), ImageSource.from_path(b), "unused.png"))
+    if r.failures:
+        sys.exit(f"{m}: {r.failures[0]}")
+with open("/proc/self/status") as f:
+    print([line.split()[1] for line in f if line.startswith("VmHWM:")][0])
+"""
+
+
+def worker_peak_mb(methods: tuple[str, ...] | list[str], size: int = 1024) -> float:
+    """Peak resident memory (MiB, ``VmHWM``) of a fresh process running ``methods`` one after another through
+    the worker's ``run_task`` on one size² MRI-PET pair (:func:`scaled_pair`), one torch thread, the paper
+    metrics, the default ``$FUSIONBENCH_WORKER_MEMORY_MB`` (unless set): a runner worker's peak, interpreter,
+    torch, weights and caches included.  Linux (reads ``/proc/self/status``)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from PIL import Image
+
+    a, b = scaled_pair(size)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [f"{tmp}/a.png", f"{tmp}/b.png"]
+        for image, path in zip((a, b), paths):
+            Image.fromarray(image).save(path)
+        out = subprocess.run([sys.executable, "-c", _WORKER_PEAK_SCRIPT, *paths, ",".join(methods)],
+                             check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+class WorkerMemorySuite(OneShot):
+    """A worker's peak resident memory at 1024² (issue 23: under 2 GB per worker), :func:`worker_peak_mb`.
+
+    ``sequence``: every method of :data:`WHOLE_RUN_MRI_PET` one after another in one process (freed
+    temporaries and caches of the earlier methods stay, as in a worker); ``reversed``: the same in the
+    opposite order; ``cnn``, ``ifcnn``: that method alone in a fresh process.  Methods not available here
+    are left out.  The sequences take minutes.
+    """
+
+    params = [["sequence", "reversed", "cnn", "ifcnn"]]
+    param_names = ["tasks"]
+    timeout = 3600
+
+    def track_peak_rss_1024(self, tasks: str) -> float:
+        from fusionbench.method_registry import create_method
+
+        available = [m for m in WHOLE_RUN_MRI_PET if create_method(m).unavailable_reason() is None]
+        methods = {"sequence": available, "reversed": available[::-1]}.get(tasks, [tasks])
+        return worker_peak_mb(methods)
+
+    track_peak_rss_1024.unit = "MiB"

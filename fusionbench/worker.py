@@ -17,7 +17,8 @@ methods are built (weights loaded) once per worker; the scores come from one
 presets); the output is encoded at zlib level 1 (lossless, 2.5x faster to
 encode than level 6, about the same size).  ``docs/runner.md`` has the timings.
 After each task the worker's resident memory is bounded
-(:func:`fusionbench.worker_memory.bound_memory`, ``$FUSIONBENCH_WORKER_MEMORY_MB``).
+(:func:`fusionbench.worker_memory.bound_memory`, ``$FUSIONBENCH_WORKER_MEMORY_MB``), and before
+fusing a pair larger than any TNO image room is made for it (:func:`fusionbench.worker_memory.make_room`).
 
 Per-pair timeout: in a process's main thread (local pool, ``--workers 0``) a
 ``SIGALRM`` timer; in any other thread (a Dask worker runs tasks in threads,
@@ -46,7 +47,7 @@ import numpy as np
 
 from .config import worker_memory_mb
 from .sandbox import PairTimeout
-from .worker_memory import bound_memory
+from .worker_memory import bound_memory, make_room
 
 _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
@@ -431,6 +432,14 @@ def run_task(task: Task) -> TaskResult:
             pass
 
 
+def _make_room(pixels: int) -> None:
+    """Before fusing a large pair, free memory for it (:func:`fusionbench.worker_memory.make_room`)."""
+    try:
+        make_room(pixels, worker_memory_mb())
+    except ValueError:  # a malformed limit: as in run_task
+        pass
+
+
 def _run_task(task: Task) -> TaskResult:
     result = TaskResult.of(task, worker=worker_name())
     try:
@@ -439,6 +448,7 @@ def _run_task(task: Task) -> TaskResult:
         if task.given is not None:
             fused, result.png = _given_image(task, a, b)
         else:
+            _make_room(a.shape[0] * a.shape[1])
             fused, result.seconds = fuse_task(task, a, b)
             result.png = encode_png(fused)
     except Exception as exc:  # recorded, never fatal

@@ -9,7 +9,8 @@ import pytest
 from fusionbench import worker
 from fusionbench.config import WORKER_MEMORY_MB_DEFAULT, worker_memory_mb
 from fusionbench.worker import ImageSource, Task, run_task
-from fusionbench.worker_memory import MEMORY_STATS, bound_memory, resident_mb
+from fusionbench.worker_memory import (LARGE_PIXELS, MEMORY_STATS, bound_memory, make_room, release_free_memory,
+                                       resident_mb)
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 
@@ -85,3 +86,69 @@ def test_the_runner_refuses_a_malformed_limit_in_one_line(tmp_path, monkeypatch,
     assert err == ["fusionbench: error: $FUSIONBENCH_WORKER_MEMORY_MB must be a whole number of MiB (0: no bound), "
                    "got 'lots' instead"]
     assert not (tmp_path / "out" / "results.sqlite").exists()
+
+
+def _fill_transform_cache(mib: int) -> None:
+    """Put one ``mib``-MiB array into the transforms' filter-response cache (as a transform would)."""
+    from fusionbench.methods._transforms import _cache
+
+    _cache.clear()
+
+    @_cache.bounded_cache
+    def response(n: int) -> np.ndarray:
+        return np.ones(n, dtype=np.uint8)
+
+    response(mib << 20)
+    assert _cache.bytes_cached() == mib << 20
+
+
+def _transform_cache_bytes() -> int:
+    from fusionbench.methods._transforms import _cache
+
+    return _cache.bytes_cached()
+
+
+@linux_only
+def test_after_a_task_the_transform_cache_goes_before_the_built_methods() -> None:
+    _fill_transform_cache(96)
+    release_free_memory()
+    rss = resident_mb()
+    dropped = []
+    assert bound_memory(rss - 32, lambda: dropped.append(1)) == "transforms"  # 96 MiB freed: under again
+    assert not dropped and _transform_cache_bytes() == 0
+
+
+@linux_only
+def test_room_is_made_only_before_large_pairs() -> None:
+    _fill_transform_cache(8)
+    checks = MEMORY_STATS["room_checks"]
+    assert make_room(768 * 576, 1) == "none"  # TNO's largest: the between-task bound alone, as before
+    assert make_room(LARGE_PIXELS + 1, 0) == "none"  # bound off
+    assert make_room(1024 * 1024, 1 << 20) == "none"  # room enough
+    assert MEMORY_STATS["room_checks"] == checks + 1 and _transform_cache_bytes() == 8 << 20
+    trims = MEMORY_STATS["trims"]
+    # 1 MiB + 256 MiB headroom − 1 GiB expected need at 1024²: no room; free pages first, then the cache
+    assert make_room(1024 * 1024, 1) == "transforms"
+    assert MEMORY_STATS["trims"] == trims + 1 and _transform_cache_bytes() == 0
+    assert make_room(1024 * 1024, 1) == "trim"  # nothing left to drop; built methods stay
+
+
+@linux_only
+def test_a_large_pair_gets_room_before_its_fusion(tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    side = 725  # 525,625 pixels: just above LARGE_PIXELS
+    rng = np.random.default_rng(0)
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(tmp_path / sub / "p000.png")
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", str(1 << 30))
+    checks, trims = MEMORY_STATS["room_checks"], MEMORY_STATS["trims"]
+    roomy = run_task(_task(tmp_path, tmp_path))
+    assert MEMORY_STATS["room_checks"] == checks + 1 and MEMORY_STATS["trims"] == trims
+    _fill_transform_cache(8)
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "1")
+    tight = run_task(_task(tmp_path, tmp_path))
+    assert MEMORY_STATS["room_checks"] == checks + 2 and MEMORY_STATS["trims"] > trims
+    assert MEMORY_STATS["transform_cache_drops"] >= 1 and _transform_cache_bytes() == 0
+    assert not tight.failures and tight.scores == roomy.scores and tight.png == roomy.png

@@ -176,7 +176,7 @@ def build_matr_network() -> Any:
                     then(out, 0, x.shape[2])
                 return out
             h = x.shape[2]
-            out = x.new_empty(1, kernels.shape[0], h, x.shape[3]).contiguous(memory_format=torch.channels_last)
+            out = torch.empty((1, kernels.shape[0], h, x.shape[3]), dtype=x.dtype, memory_format=torch.channels_last)
 
             def band(span: tuple[int, int]) -> None:
                 y0, y1 = span

@@ -180,3 +180,38 @@ def test_normalise_kernel_does_not_depend_on_the_instruction_set(tmp_path):
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_two_threads_run_as_band_workers_equal_to_one_thread(monkeypatch):
+    """On 2 torch threads the inference pass runs as 2 single-threaded band workers (torch itself on one thread
+    meanwhile, so no OpenMP team is left spinning between operations) and gives the one-thread result to float32
+    round-off (bit for bit with the official weights at 64², 93² and 256², measured); torch's thread count is
+    restored afterwards."""
+    torch.manual_seed(0)
+    net = matr_module.build_matr_network()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    net.eval()
+    seen = []
+    run_bands = matr_module._run_bands
+
+    def spy(fn, spans):
+        seen.append((len(spans), torch.get_num_threads()))
+        run_bands(fn, spans)
+
+    monkeypatch.setattr(matr_module, "_run_bands", spy)
+    old = torch.get_num_threads()
+    try:
+        for size in (64, 93):
+            x = torch.rand(1, 2, size, size)
+            with torch.inference_mode():
+                torch.set_num_threads(1)
+                one = net(x)
+                seen.clear()
+                torch.set_num_threads(2)
+                two = net(x)
+                assert torch.get_num_threads() == 2
+            assert (one - two).abs().max().item() <= 1e-6
+            assert seen and all(spans == 2 and threads == 1 for spans, threads in seen)
+    finally:
+        torch.set_num_threads(old)

@@ -16,9 +16,11 @@ most tasks.  The limit sits well above what a worker holds right after a trim (1
 27 methods on TNO and Harvard pairs), so the trim is rare; a task's own peak comes on top of it.
 
 Large images (issue 23: a worker under 2 GB at 1024²).  Before a task on a pair of more than
-:data:`LARGE_PIXELS` pixels (more than any TNO image), :func:`make_room` expects the task to need up to
-:data:`TASK_BYTES_PER_PIXEL` per pixel on top of what the worker holds, and brings the resident set under
-``limit + PEAK_HEADROOM_MB − need`` first (1,536 + 256 − 1,024 = 768 MiB before a 1024² task by default).
+:data:`LARGE_PIXELS` pixels (more than any TNO image), :func:`make_room` returns the free pages (there a
+task takes seconds, a trim 10-80 ms: free pages of earlier tasks are not always reused), expects the task
+to need up to :data:`TASK_BYTES_PER_PIXEL` per pixel on top of what the worker holds, and brings the
+resident set under ``limit + PEAK_HEADROOM_MB − need`` (1,536 + 256 − 1,024 = 768 MiB before a 1024² task
+by default).
 Both bounds free memory in stages, cheapest first: return free pages (``malloc_trim``); drop the
 transforms' filter-response cache (``methods/_transforms/_cache.py``, up to 384 MB, recomputed on demand:
 after a 1024² run of every method it is ~360 of the ~950 MB a worker holds once trimmed); and, after a
@@ -124,17 +126,13 @@ def bound_memory(limit_mb: float, drop_caches: Callable[[], None]) -> str:
 
 
 def make_room(pixels: int, limit_mb: float) -> str:
-    """Before a task on a pair of ``pixels`` pixels: above :data:`LARGE_PIXELS`, if the resident set plus the
-    task's expected need (:data:`TASK_BYTES_PER_PIXEL` per pixel) passes ``limit_mb + PEAK_HEADROOM_MB``,
-    return free pages and, if that is not enough, drop the transforms' cache; returns what was done
-    (``"none"``: at or below :data:`LARGE_PIXELS`, bound off, or room enough; ``"trim"``; ``"transforms"``).
-    Built methods and decoded pairs are kept: at 1024² they hold ~25 MB, and the task is about to use them.
+    """Before a task on a pair of ``pixels`` pixels: above :data:`LARGE_PIXELS`, return free pages and, if the
+    resident set plus the task's expected need (:data:`TASK_BYTES_PER_PIXEL` per pixel) still passes
+    ``limit_mb + PEAK_HEADROOM_MB``, drop the transforms' cache; returns what was done (``"none"``: at or
+    below :data:`LARGE_PIXELS` or bound off; ``"trim"``; ``"transforms"``).  Built methods and decoded pairs
+    are kept: at 1024² they hold ~25 MB, and the task is about to use them.
     """
     if limit_mb <= 0 or pixels <= LARGE_PIXELS:
         return "none"
     MEMORY_STATS["room_checks"] += 1
-    room = limit_mb + PEAK_HEADROOM_MB - pixels * TASK_BYTES_PER_PIXEL / 2**20
-    rss = resident_mb()
-    if rss is None or rss <= room:
-        return "none"
-    return _trim_down_to(room)
+    return _trim_down_to(limit_mb + PEAK_HEADROOM_MB - pixels * TASK_BYTES_PER_PIXEL / 2**20)

@@ -208,8 +208,16 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
             lo, hi = max(y0, i), min(y1, i + ho)
             out[:, :, lo - i:hi - i] += g[:, t, :, lo - y0:hi - y0]
 
+    def maps(r0: int, r1: int) -> tuple[Any, Any]:
+        # both sources' branch maps, pooled rows [r0, r1), channels-last; the whole image as before banding
+        if r0 > 0 or r1 < hp:
+            return pooled_band(net, first, r0, r1), pooled_band(net, second, r0, r1)
+        with torch.no_grad():  # the graph's bit-identical inference form
+            whole = net.branch(first), net.branch(second)
+        return tuple(f.contiguous(memory_format=torch.channels_last) for f in whole)
+
     if ho <= kh - 1:  # very short maps (one band): every row with the taps that read it
-        f1, f2 = pooled_band(net, first, 0, hp), pooled_band(net, second, 0, hp)
+        f1, f2 = maps(0, hp)
         for y in range(hp):
             add_rows(f1, f2, 0, y, y + 1, max(0, y - ho + 1), min(kh, y + 1))
         return out
@@ -223,7 +231,7 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
     top = bottom = None
     for c0, c1 in zip(bounds[:-1], bounds[1:]):
         r0, r1 = (0 if c0 == kh - 1 else c0), (hp if c1 == ho else c1)
-        f1, f2 = pooled_band(net, first, r0, r1), pooled_band(net, second, r0, r1)
+        f1, f2 = maps(r0, r1)
         add_rows(f1, f2, r0, c0, c1, 0, kh)  # the interior rows, read by every tap
         if r0 == 0:
             top = (f1[:, :, :kh - 1], f2[:, :, :kh - 1])

@@ -119,3 +119,47 @@ class ClassicalFusion:
 
     def time_fuse(self, method):
         self.m(self.a, self.b)
+
+
+class TransformGrowth:
+    """Per-pixel cost of the pyramid / DWT round trips at 1024² over 256² (issue 23 (d); 1.0 = linear).
+
+    The transforms alone, without the colour protocol and the fusion rule that
+    ``benchmark_methods.MethodGrowthSuite`` includes: one-thread CPU time (``time.process_time``,
+    best of 7 at 256², 3 at 1024²) of decompose + reconstruct of a random image.
+    """
+
+    params = [["laplacian_burt", "laplacian_mertens", "contrast", "dwt_db1_per", "dwt_db2_sym"]]
+    param_names = ["transform"]
+    timeout = 600
+
+    def setup(self, transform):
+        from fusionbench.methods._transforms import dwt_decompose, dwt_reconstruct, pyramids
+
+        def make(x):
+            if transform == "contrast":
+                return lambda: pyramids.reconstruct_contrast(pyramids.contrast_pyramid(x, 4))
+            if transform.startswith("laplacian"):
+                v = transform.split("_")[1]
+                return lambda: pyramids.reconstruct_laplacian(pyramids.laplacian_pyramid(x, 4, v), v)
+            w, mode, level = ("db1", "periodization", 4) if transform == "dwt_db1_per" else ("db2", "symmetric", 3)
+            return lambda: dwt_reconstruct(dwt_decompose(x, w, level, mode), w, mode)
+
+        self.small, self.large = make(_image(256)), make(_image(1024))
+
+    @staticmethod
+    def _best(f, repeat: int) -> float:
+        import time
+
+        f()
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            f()
+            times.append(time.process_time() - start)
+        return min(times)
+
+    def track_growth_1024(self, transform):
+        return (self._best(self.large, 3) / self._best(self.small, 7)) / 16.0
+
+    track_growth_1024.unit = "time per pixel / 256²"

@@ -246,8 +246,8 @@ def build_matr_network() -> Any:
             """The block's weights for :meth:`update_features_`: LayerNorm γ folded into the following
             projections' columns, β and the biases into per-row constants (float32 round-off only).
 
-            ``c1`` (proj(v)'s constant) and ``b2`` (fc2's bias) are 1-D float32 NumPy arrays: the compiled
-            normalisation that follows them adds them (:func:`methods._matr_kernels.add_rows_and_normalise`).
+            ``c1`` (proj(v)'s constant), ``c2`` (fc1's) and ``b2`` (fc2's bias) are 1-D float32 NumPy arrays:
+            the compiled step that follows each adds it (:mod:`methods._matr_kernels`).
             """
             d = self.attn.dim
             wqkv = self.attn.qkv.weight * self.norm1.weight  # (3d, d)·diag(γ₁)
@@ -256,7 +256,7 @@ def build_matr_network() -> Any:
             w1 = self.mlp.fc1.weight * self.norm2.weight
             c2 = self.mlp.fc1.weight @ self.norm2.bias + self.mlp.fc1.bias
             return (wqkv.contiguous(), self.attn.proj.weight, c1.numpy().copy(), w1.contiguous(),
-                    c2[:, None].clone(), self.mlp.fc2.weight, self.mlp.fc2.bias.numpy().copy())
+                    c2.numpy().copy(), self.mlp.fc2.weight, self.mlp.fc2.bias.numpy().copy())
 
         @staticmethod
         def update_features_(t: torch.Tensor, folded: tuple[Any, ...], eps: Any, carry: np.ndarray,
@@ -265,7 +265,7 @@ def build_matr_network() -> Any:
 
             The same block as :meth:`forward` with every per-token operation vectorised across tokens:
             the LayerNorm statistics are column means over d rows (compiled, one pass, into the scratch
-            block ``u``), the projections are ``W @ t`` (the full q, k, v projection is still computed, as
+            block ``u``), the GELU with its bias one compiled pass, the projections are ``W @ t`` (the full q, k, v projection is still computed, as
             in the official cost).  ``carry`` (d float32) is a per-row constant still owed to ``t`` (the
             previous block's fc2 bias), added by the first normalisation; the return value is this
             block's own (fc2's bias), owed to ``t`` in turn: the caller adds it to the last block's output.
@@ -277,8 +277,9 @@ def build_matr_network() -> Any:
             kernels.add_rows_and_normalise(tn, carry, un, eps)
             t.addmm_(wp, torch.mm(wqkv, u)[2 * d:])
             kernels.add_rows_and_normalise(tn, c1, un, eps)  # t += proj(v)'s constant, then LayerNorm 2
-            h = torch.mm(w1, u).add_(c2)
-            t.addmm_(w2, torch.ops.aten.gelu_(h))
+            h = torch.mm(w1, u)
+            kernels.add_rows_and_gelu(h.numpy(), c2)  # h = GELU(h + fc1's constant), exact-erf, in place
+            t.addmm_(w2, h)
             return b2
 
         def update_(self, tokens: torch.Tensor) -> None:

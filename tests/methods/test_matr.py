@@ -170,13 +170,37 @@ t = (rng.standard_normal((16, 1300)) * 5).astype(np.float32)
 bias = rng.standard_normal(16).astype(np.float32)
 out = np.empty_like(t)
 _matr_kernels.add_rows_and_normalise(t, bias, out, np.float32(1e-5))
-np.save(sys.argv[1], np.concatenate([t, out]))
+h = (rng.standard_normal((16, 1300)) * 4).astype(np.float32)
+_matr_kernels.add_rows_and_gelu(h, bias)
+np.save(sys.argv[1], np.concatenate([t, out, h]))
 """
 
 
+def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
+    """The compiled erf is within 4e-7 of erf on a dense grid (±1 beyond |x| = 4), and the compiled GELU (bias
+    added first) within 1.5e-6 of the float64 exact-erf GELU, as torch's float32 GELU is."""
+    import math
+
+    from fusionbench.methods import _matr_kernels
+
+    x = np.linspace(-7.0, 7.0, 700_001).astype(np.float32)
+    out = np.empty_like(x)
+    _matr_kernels.erf_into(x, out)
+    exact = np.array([math.erf(v) for v in x.astype(np.float64)])
+    assert np.abs(out - exact).max() <= 4e-7
+    assert np.all(out[x >= 4] == 1) and np.all(out[x <= -4] == -1)
+    bias = np.array([0.5, -0.25], np.float32)
+    h = np.stack([x, x])
+    _matr_kernels.add_rows_and_gelu(h, bias)
+    ref = torch.nn.functional.gelu(torch.from_numpy(np.stack([x, x]) + bias[:, None]).double()).numpy()
+    assert np.abs(h - ref).max() <= 1.5e-6
+    ours_vs_torch = torch.nn.functional.gelu(torch.from_numpy(np.stack([x, x]) + bias[:, None])).numpy()
+    assert np.abs(h - ours_vs_torch).max() <= 2.5e-6
+
+
 @needs_avx512
-def test_normalise_kernel_does_not_depend_on_the_instruction_set(tmp_path):
-    """The kernel gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
+    """The LayerNorm and GELU kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

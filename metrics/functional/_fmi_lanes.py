@@ -458,6 +458,1192 @@ def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, f
         val[j] = 1.0 if same[j] else v
 
 
+# Rows of ``_pair3_lanes``'s flat scratch: φ, 1 − φ, the correlation, log2|1 − φ|, the 18 cells' pdf indices
+# (row cells: X's; column cells: F's), the 18 staircase masses.  Rows 0–17 are left unused: with this
+# layout LLVM (numba 0.68) vectorises the first pass; with the same rows from 0, or the masses first, it
+# reports an "unsafe indirect dependence" between the stores and leaves the pass scalar (2× slower;
+# measured with -pass-remarks=loop-vectorize, docs/metrics.md)
+P3_PHI, P3_K1, P3_C, P3_LOGK, P3_IDX, P3_MASS = 18, 19, 20, 21, 22, 40
+P3_ROWS = 58
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pair3_lanes(fo, xo, nb, w3, same, val):
+    """``_pair_lanes`` for 3×3 windows: three passes over the lanes instead of ~30.
+
+    ``fo``/``xo``: the fused and source sides (``_side3_lanes``'s layout); ``w3`` (P3_ROWS × LANES) is
+    flat scratch.  Pass 1 (vectorised): the correlation, the coupled
+    cdf, the staircase (counts, and "the cdf just below" as the last element of the prefix the
+    comparisons select, which is the element the count indexes), the masses and φ; pass 2: the
+    C library's log2 of 1 − φ (as ``_pair_lanes``); pass 3 (vectorised): the cells' entropy terms.
+    Counts and cell indices are small integers held exactly in doubles (int64 → double conversions do
+    not vectorise on AVX2), and the pdf values at a cell's index are selected from the nine loaded
+    values (a data-dependent load would stop LLVM from vectorising: it cannot bound its address).  Per pair the same
+    operations in the same order as ``_pair_lanes``, hence the same bits (``test_fmi_kernel.py``).
+    """
+    L = LANES
+    for j in range(nb):
+        num = xo[(S3_T + 0) * L + j] * fo[(S3_T + 0) * L + j]
+        num += xo[(S3_T + 1) * L + j] * fo[(S3_T + 1) * L + j]
+        num += xo[(S3_T + 2) * L + j] * fo[(S3_T + 2) * L + j]
+        num += xo[(S3_T + 3) * L + j] * fo[(S3_T + 3) * L + j]
+        num += xo[(S3_T + 4) * L + j] * fo[(S3_T + 4) * L + j]
+        num += xo[(S3_T + 5) * L + j] * fo[(S3_T + 5) * L + j]
+        num += xo[(S3_T + 6) * L + j] * fo[(S3_T + 6) * L + j]
+        num += xo[(S3_T + 7) * L + j] * fo[(S3_T + 7) * L + j]
+        num += xo[(S3_T + 8) * L + j] * fo[(S3_T + 8) * L + j]
+        c = 0.0 if num == 0 else num / math.sqrt(xo[S3_SS * L + j] * fo[S3_SS * L + j])
+        pos = c >= 0
+        neg = c < 0
+        r = xo[(S3_P + 8) * L + j]  # lower Fréchet bound: the cdf of X reversed
+        u0 = xo[(S3_C + 0) * L + j] if pos else r
+        r = r + xo[(S3_P + 7) * L + j]
+        u1 = xo[(S3_C + 1) * L + j] if pos else r
+        r = r + xo[(S3_P + 6) * L + j]
+        u2 = xo[(S3_C + 2) * L + j] if pos else r
+        r = r + xo[(S3_P + 5) * L + j]
+        u3 = xo[(S3_C + 3) * L + j] if pos else r
+        r = r + xo[(S3_P + 4) * L + j]
+        u4 = xo[(S3_C + 4) * L + j] if pos else r
+        r = r + xo[(S3_P + 3) * L + j]
+        u5 = xo[(S3_C + 5) * L + j] if pos else r
+        r = r + xo[(S3_P + 2) * L + j]
+        u6 = xo[(S3_C + 6) * L + j] if pos else r
+        r = r + xo[(S3_P + 1) * L + j]
+        u7 = xo[(S3_C + 7) * L + j] if pos else r
+        r = r + xo[(S3_P + 0) * L + j]
+        u8 = xo[(S3_C + 8) * L + j] if pos else r
+        f0 = fo[(S3_C + 0) * L + j]
+        f1 = fo[(S3_C + 1) * L + j]
+        f2 = fo[(S3_C + 2) * L + j]
+        f3 = fo[(S3_C + 3) * L + j]
+        f4 = fo[(S3_C + 4) * L + j]
+        f5 = fo[(S3_C + 5) * L + j]
+        f6 = fo[(S3_C + 6) * L + j]
+        f7 = fo[(S3_C + 7) * L + j]
+        f8 = fo[(S3_C + 8) * L + j]
+        # staircase: a_i = #{k: X_k < F_i}, b_k = #{i: F_i <= X_k}; both sets are prefixes (non-decreasing
+        # cdfs), so the last selected element is the one at the counted index
+        b0 = 9.0
+        fb0 = 0.0
+        b1 = 9.0
+        fb1 = 0.0
+        b2 = 9.0
+        fb2 = 0.0
+        b3 = 9.0
+        fb3 = 0.0
+        b4 = 9.0
+        fb4 = 0.0
+        b5 = 9.0
+        fb5 = 0.0
+        b6 = 9.0
+        fb6 = 0.0
+        b7 = 9.0
+        fb7 = 0.0
+        b8 = 9.0
+        fb8 = 0.0
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f0
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f0
+        lt = u1 < f0
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f0
+        lt = u2 < f0
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f0
+        lt = u3 < f0
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f0
+        lt = u4 < f0
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f0
+        lt = u5 < f0
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f0
+        lt = u6 < f0
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f0
+        lt = u7 < f0
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f0
+        lt = u8 < f0
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f0
+        m0 = max(f0 - max(0.0, xb), 0.0)
+        a = min(a, 8.0)
+        q0 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f1
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f1
+        lt = u1 < f1
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f1
+        lt = u2 < f1
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f1
+        lt = u3 < f1
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f1
+        lt = u4 < f1
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f1
+        lt = u5 < f1
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f1
+        lt = u6 < f1
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f1
+        lt = u7 < f1
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f1
+        lt = u8 < f1
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f1
+        m1 = max(f1 - max(f0, xb), 0.0)
+        a = min(a, 8.0)
+        q1 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f2
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f2
+        lt = u1 < f2
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f2
+        lt = u2 < f2
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f2
+        lt = u3 < f2
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f2
+        lt = u4 < f2
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f2
+        lt = u5 < f2
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f2
+        lt = u6 < f2
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f2
+        lt = u7 < f2
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f2
+        lt = u8 < f2
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f2
+        m2 = max(f2 - max(f1, xb), 0.0)
+        a = min(a, 8.0)
+        q2 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f3
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f3
+        lt = u1 < f3
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f3
+        lt = u2 < f3
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f3
+        lt = u3 < f3
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f3
+        lt = u4 < f3
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f3
+        lt = u5 < f3
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f3
+        lt = u6 < f3
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f3
+        lt = u7 < f3
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f3
+        lt = u8 < f3
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f3
+        m3 = max(f3 - max(f2, xb), 0.0)
+        a = min(a, 8.0)
+        q3 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f4
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f4
+        lt = u1 < f4
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f4
+        lt = u2 < f4
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f4
+        lt = u3 < f4
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f4
+        lt = u4 < f4
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f4
+        lt = u5 < f4
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f4
+        lt = u6 < f4
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f4
+        lt = u7 < f4
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f4
+        lt = u8 < f4
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f4
+        m4 = max(f4 - max(f3, xb), 0.0)
+        a = min(a, 8.0)
+        q4 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f5
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f5
+        lt = u1 < f5
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f5
+        lt = u2 < f5
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f5
+        lt = u3 < f5
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f5
+        lt = u4 < f5
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f5
+        lt = u5 < f5
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f5
+        lt = u6 < f5
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f5
+        lt = u7 < f5
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f5
+        lt = u8 < f5
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f5
+        m5 = max(f5 - max(f4, xb), 0.0)
+        a = min(a, 8.0)
+        q5 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f6
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f6
+        lt = u1 < f6
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f6
+        lt = u2 < f6
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f6
+        lt = u3 < f6
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f6
+        lt = u4 < f6
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f6
+        lt = u5 < f6
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f6
+        lt = u6 < f6
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f6
+        lt = u7 < f6
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f6
+        lt = u8 < f6
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f6
+        m6 = max(f6 - max(f5, xb), 0.0)
+        a = min(a, 8.0)
+        q6 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f7
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f7
+        lt = u1 < f7
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f7
+        lt = u2 < f7
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f7
+        lt = u3 < f7
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f7
+        lt = u4 < f7
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f7
+        lt = u5 < f7
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f7
+        lt = u6 < f7
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f7
+        lt = u7 < f7
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f7
+        lt = u8 < f7
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f7
+        m7 = max(f7 - max(f6, xb), 0.0)
+        a = min(a, 8.0)
+        q7 = 8.0 - a if neg else a
+        a = 0.0
+        xb = 0.0
+        lt = u0 < f8
+        a += 1.0 if lt else 0.0
+        b0 -= 1.0 if lt else 0.0
+        xb = u0 if lt else xb
+        fb0 = fb0 if lt else f8
+        lt = u1 < f8
+        a += 1.0 if lt else 0.0
+        b1 -= 1.0 if lt else 0.0
+        xb = u1 if lt else xb
+        fb1 = fb1 if lt else f8
+        lt = u2 < f8
+        a += 1.0 if lt else 0.0
+        b2 -= 1.0 if lt else 0.0
+        xb = u2 if lt else xb
+        fb2 = fb2 if lt else f8
+        lt = u3 < f8
+        a += 1.0 if lt else 0.0
+        b3 -= 1.0 if lt else 0.0
+        xb = u3 if lt else xb
+        fb3 = fb3 if lt else f8
+        lt = u4 < f8
+        a += 1.0 if lt else 0.0
+        b4 -= 1.0 if lt else 0.0
+        xb = u4 if lt else xb
+        fb4 = fb4 if lt else f8
+        lt = u5 < f8
+        a += 1.0 if lt else 0.0
+        b5 -= 1.0 if lt else 0.0
+        xb = u5 if lt else xb
+        fb5 = fb5 if lt else f8
+        lt = u6 < f8
+        a += 1.0 if lt else 0.0
+        b6 -= 1.0 if lt else 0.0
+        xb = u6 if lt else xb
+        fb6 = fb6 if lt else f8
+        lt = u7 < f8
+        a += 1.0 if lt else 0.0
+        b7 -= 1.0 if lt else 0.0
+        xb = u7 if lt else xb
+        fb7 = fb7 if lt else f8
+        lt = u8 < f8
+        a += 1.0 if lt else 0.0
+        b8 -= 1.0 if lt else 0.0
+        xb = u8 if lt else xb
+        fb8 = fb8 if lt else f8
+        m8 = max(f8 - max(f7, xb), 0.0)
+        a = min(a, 8.0)
+        q8 = 8.0 - a if neg else a
+        m9 = max(u0 - max(0.0, fb0), 0.0)
+        q9 = min(b0, 8.0)
+        d0 = 8.0 if neg else 0.0
+        m10 = max(u1 - max(u0, fb1), 0.0)
+        q10 = min(b1, 8.0)
+        d1 = 7.0 if neg else 1.0
+        m11 = max(u2 - max(u1, fb2), 0.0)
+        q11 = min(b2, 8.0)
+        d2 = 6.0 if neg else 2.0
+        m12 = max(u3 - max(u2, fb3), 0.0)
+        q12 = min(b3, 8.0)
+        d3 = 5.0 if neg else 3.0
+        m13 = max(u4 - max(u3, fb4), 0.0)
+        q13 = min(b4, 8.0)
+        d4 = 4.0 if neg else 4.0
+        m14 = max(u5 - max(u4, fb5), 0.0)
+        q14 = min(b5, 8.0)
+        d5 = 3.0 if neg else 5.0
+        m15 = max(u6 - max(u5, fb6), 0.0)
+        q15 = min(b6, 8.0)
+        d6 = 2.0 if neg else 6.0
+        m16 = max(u7 - max(u6, fb7), 0.0)
+        q16 = min(b7, 8.0)
+        d7 = 1.0 if neg else 7.0
+        m17 = max(u8 - max(u7, fb8), 0.0)
+        q17 = min(b8, 8.0)
+        d8 = 0.0 if neg else 8.0
+        t0 = m0 * (9.0 * (9.0 - q0))
+        t1 = m1 * (8.0 * (9.0 - q1))
+        t2 = m2 * (7.0 * (9.0 - q2))
+        t3 = m3 * (6.0 * (9.0 - q3))
+        t4 = m4 * (5.0 * (9.0 - q4))
+        t5 = m5 * (4.0 * (9.0 - q5))
+        t6 = m6 * (3.0 * (9.0 - q6))
+        t7 = m7 * (2.0 * (9.0 - q7))
+        t8 = m8 * (1.0 * (9.0 - q8))
+        t9 = m9 * ((9.0 - q9) * (9.0 - d0))
+        t10 = m10 * ((9.0 - q10) * (9.0 - d1))
+        t11 = m11 * ((9.0 - q11) * (9.0 - d2))
+        t12 = m12 * ((9.0 - q12) * (9.0 - d3))
+        t13 = m13 * ((9.0 - q13) * (9.0 - d4))
+        t14 = m14 * ((9.0 - q14) * (9.0 - d5))
+        t15 = m15 * ((9.0 - q15) * (9.0 - d6))
+        t16 = m16 * ((9.0 - q16) * (9.0 - d7))
+        t17 = m17 * ((9.0 - q17) * (9.0 - d8))
+        sb = ((((((t0 + t8) + (t1 + t9)) + ((t2 + t10) + (t3 + t11))) + (((t4 + t12) + (t5 + t13)) + ((t6 + t14) + (t7 + t15)))) + t16) + t17)
+        cov = sb - fo[S3_CS * L + j] * xo[S3_CS * L + j]
+        xsd = xo[S3_SD * L + j]
+        fsd = fo[S3_SD * L + j]
+        ratio = c / (cov / (fsd * xsd))
+        degenerate = (xsd == 0) | (fsd == 0) | (pos & (c == 0))
+        phi = 0.0 if degenerate else ratio
+        w3[P3_PHI * L + j] = phi
+        w3[P3_K1 * L + j] = 1 - phi
+        w3[P3_C * L + j] = c
+        w3[(P3_MASS + 0) * L + j] = m0
+        w3[(P3_IDX + 0) * L + j] = q0
+        w3[(P3_MASS + 1) * L + j] = m1
+        w3[(P3_IDX + 1) * L + j] = q1
+        w3[(P3_MASS + 2) * L + j] = m2
+        w3[(P3_IDX + 2) * L + j] = q2
+        w3[(P3_MASS + 3) * L + j] = m3
+        w3[(P3_IDX + 3) * L + j] = q3
+        w3[(P3_MASS + 4) * L + j] = m4
+        w3[(P3_IDX + 4) * L + j] = q4
+        w3[(P3_MASS + 5) * L + j] = m5
+        w3[(P3_IDX + 5) * L + j] = q5
+        w3[(P3_MASS + 6) * L + j] = m6
+        w3[(P3_IDX + 6) * L + j] = q6
+        w3[(P3_MASS + 7) * L + j] = m7
+        w3[(P3_IDX + 7) * L + j] = q7
+        w3[(P3_MASS + 8) * L + j] = m8
+        w3[(P3_IDX + 8) * L + j] = q8
+        w3[(P3_MASS + 9) * L + j] = m9
+        w3[(P3_IDX + 9) * L + j] = q9
+        w3[(P3_MASS + 10) * L + j] = m10
+        w3[(P3_IDX + 10) * L + j] = q10
+        w3[(P3_MASS + 11) * L + j] = m11
+        w3[(P3_IDX + 11) * L + j] = q11
+        w3[(P3_MASS + 12) * L + j] = m12
+        w3[(P3_IDX + 12) * L + j] = q12
+        w3[(P3_MASS + 13) * L + j] = m13
+        w3[(P3_IDX + 13) * L + j] = q13
+        w3[(P3_MASS + 14) * L + j] = m14
+        w3[(P3_IDX + 14) * L + j] = q14
+        w3[(P3_MASS + 15) * L + j] = m15
+        w3[(P3_IDX + 15) * L + j] = q15
+        w3[(P3_MASS + 16) * L + j] = m16
+        w3[(P3_IDX + 16) * L + j] = q16
+        w3[(P3_MASS + 17) * L + j] = m17
+        w3[(P3_IDX + 17) * L + j] = q17
+    for j in range(nb):  # libm log2, once per pair (as the one-window kernel)
+        kk = w3[P3_K1 * L + j]
+        w3[P3_LOGK * L + j] = math.log2(abs(kk if kk != 0 else 1.0))
+    for j in range(nb):
+        k1 = w3[P3_K1 * L + j]
+        phi = w3[P3_PHI * L + j]
+        logk = w3[P3_LOGK * L + j]
+        pos = w3[P3_C * L + j] >= 0
+        xh = xo[S3_H * L + j]
+        fh = fo[S3_H * L + j]
+        xtot = xo[S3_TOT * L + j]
+        ftot = fo[S3_TOT * L + j]
+        hprod = -k1 * (logk * ftot * xtot - fh * xtot - xh * ftot)
+        xp0 = xo[(S3_P + 0) * L + j]
+        xg0 = xo[(S3_G + 0) * L + j]
+        xp1 = xo[(S3_P + 1) * L + j]
+        xg1 = xo[(S3_G + 1) * L + j]
+        xp2 = xo[(S3_P + 2) * L + j]
+        xg2 = xo[(S3_G + 2) * L + j]
+        xp3 = xo[(S3_P + 3) * L + j]
+        xg3 = xo[(S3_G + 3) * L + j]
+        xp4 = xo[(S3_P + 4) * L + j]
+        xg4 = xo[(S3_G + 4) * L + j]
+        xp5 = xo[(S3_P + 5) * L + j]
+        xg5 = xo[(S3_G + 5) * L + j]
+        xp6 = xo[(S3_P + 6) * L + j]
+        xg6 = xo[(S3_G + 6) * L + j]
+        xp7 = xo[(S3_P + 7) * L + j]
+        xg7 = xo[(S3_G + 7) * L + j]
+        xp8 = xo[(S3_P + 8) * L + j]
+        xg8 = xo[(S3_G + 8) * L + j]
+        fp0 = fo[(S3_P + 0) * L + j]
+        fg0 = fo[(S3_G + 0) * L + j]
+        fp1 = fo[(S3_P + 1) * L + j]
+        fg1 = fo[(S3_G + 1) * L + j]
+        fp2 = fo[(S3_P + 2) * L + j]
+        fg2 = fo[(S3_G + 2) * L + j]
+        fp3 = fo[(S3_P + 3) * L + j]
+        fg3 = fo[(S3_G + 3) * L + j]
+        fp4 = fo[(S3_P + 4) * L + j]
+        fg4 = fo[(S3_G + 4) * L + j]
+        fp5 = fo[(S3_P + 5) * L + j]
+        fg5 = fo[(S3_G + 5) * L + j]
+        fp6 = fo[(S3_P + 6) * L + j]
+        fg6 = fo[(S3_G + 6) * L + j]
+        fp7 = fo[(S3_P + 7) * L + j]
+        fg7 = fo[(S3_G + 7) * L + j]
+        fp8 = fo[(S3_P + 8) * L + j]
+        fg8 = fo[(S3_G + 8) * L + j]
+        g = w3[(P3_IDX + 0) * L + j]
+        # row cell 0 (F index 0): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp0 * px)
+        tl = (logk + fg0) + lx
+        mm = w3[(P3_MASS + 0) * L + j]
+        e0 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h0 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 1) * L + j]
+        # row cell 1 (F index 1): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp1 * px)
+        tl = (logk + fg1) + lx
+        mm = w3[(P3_MASS + 1) * L + j]
+        e1 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h1 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 2) * L + j]
+        # row cell 2 (F index 2): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp2 * px)
+        tl = (logk + fg2) + lx
+        mm = w3[(P3_MASS + 2) * L + j]
+        e2 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h2 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 3) * L + j]
+        # row cell 3 (F index 3): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp3 * px)
+        tl = (logk + fg3) + lx
+        mm = w3[(P3_MASS + 3) * L + j]
+        e3 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h3 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 4) * L + j]
+        # row cell 4 (F index 4): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp4 * px)
+        tl = (logk + fg4) + lx
+        mm = w3[(P3_MASS + 4) * L + j]
+        e4 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h4 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 5) * L + j]
+        # row cell 5 (F index 5): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp5 * px)
+        tl = (logk + fg5) + lx
+        mm = w3[(P3_MASS + 5) * L + j]
+        e5 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h5 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 6) * L + j]
+        # row cell 6 (F index 6): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp6 * px)
+        tl = (logk + fg6) + lx
+        mm = w3[(P3_MASS + 6) * L + j]
+        e6 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h6 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 7) * L + j]
+        # row cell 7 (F index 7): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp7 * px)
+        tl = (logk + fg7) + lx
+        mm = w3[(P3_MASS + 7) * L + j]
+        e7 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h7 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 8) * L + j]
+        # row cell 8 (F index 8): X's pdf and log2 pdf at the coupled index g (selected: no gather)
+        px = xp0
+        lx = xg0
+        px = xp1 if g == 1 else px
+        lx = xg1 if g == 1 else lx
+        px = xp2 if g == 2 else px
+        lx = xg2 if g == 2 else lx
+        px = xp3 if g == 3 else px
+        lx = xg3 if g == 3 else lx
+        px = xp4 if g == 4 else px
+        lx = xg4 if g == 4 else lx
+        px = xp5 if g == 5 else px
+        lx = xg5 if g == 5 else lx
+        px = xp6 if g == 6 else px
+        lx = xg6 if g == 6 else lx
+        px = xp7 if g == 7 else px
+        lx = xg7 if g == 7 else lx
+        px = xp8 if g == 8 else px
+        lx = xg8 if g == 8 else lx
+        base = k1 * (fp8 * px)
+        tl = (logk + fg8) + lx
+        mm = w3[(P3_MASS + 8) * L + j]
+        e8 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h8 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 9) * L + j]
+        # column cell 9 (X index 0 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp0 if pos else xp8
+        xlq = xg0 if pos else xg8
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 9) * L + j]
+        e9 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h9 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 10) * L + j]
+        # column cell 10 (X index 1 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp1 if pos else xp7
+        xlq = xg1 if pos else xg7
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 10) * L + j]
+        e10 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h10 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 11) * L + j]
+        # column cell 11 (X index 2 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp2 if pos else xp6
+        xlq = xg2 if pos else xg6
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 11) * L + j]
+        e11 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h11 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 12) * L + j]
+        # column cell 12 (X index 3 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp3 if pos else xp5
+        xlq = xg3 if pos else xg5
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 12) * L + j]
+        e12 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h12 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 13) * L + j]
+        # column cell 13 (X index 4 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp4 if pos else xp4
+        xlq = xg4 if pos else xg4
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 13) * L + j]
+        e13 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h13 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 14) * L + j]
+        # column cell 14 (X index 5 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp5 if pos else xp3
+        xlq = xg5 if pos else xg3
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 14) * L + j]
+        e14 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h14 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 15) * L + j]
+        # column cell 15 (X index 6 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp6 if pos else xp2
+        xlq = xg6 if pos else xg2
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 15) * L + j]
+        e15 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h15 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 16) * L + j]
+        # column cell 16 (X index 7 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp7 if pos else xp1
+        xlq = xg7 if pos else xg1
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 16) * L + j]
+        e16 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h16 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        g = w3[(P3_IDX + 17) * L + j]
+        # column cell 17 (X index 8 in coupling order): F's pdf and log2 pdf at the counted index g
+        pf = fp0
+        lf = fg0
+        pf = fp1 if g == 1 else pf
+        lf = fg1 if g == 1 else lf
+        pf = fp2 if g == 2 else pf
+        lf = fg2 if g == 2 else lf
+        pf = fp3 if g == 3 else pf
+        lf = fg3 if g == 3 else lf
+        pf = fp4 if g == 4 else pf
+        lf = fg4 if g == 4 else lf
+        pf = fp5 if g == 5 else pf
+        lf = fg5 if g == 5 else lf
+        pf = fp6 if g == 6 else pf
+        lf = fg6 if g == 6 else lf
+        pf = fp7 if g == 7 else pf
+        lf = fg7 if g == 7 else lf
+        pf = fp8 if g == 8 else pf
+        lf = fg8 if g == 8 else lf
+        xq = xp8 if pos else xp0
+        xlq = xg8 if pos else xg0
+        base = k1 * (pf * xq)
+        tl = (logk + lf) + xlq
+        mm = w3[(P3_MASS + 17) * L + j]
+        e17 = 0.0 if mm == 0 else base * tl
+        cell = 0.0 if mm == 0 else phi * mm + base
+        aa = abs(cell)
+        h17 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
+        hj = (hprod + ((((((e0 + e8) + (e1 + e9)) + ((e2 + e10) + (e3 + e11))) + (((e4 + e12) + (e5 + e13)) + ((e6 + e14) + (e7 + e15)))) + e16) + e17))
+        hj = hj - ((((((h0 + h8) + (h1 + h9)) + ((h2 + h10) + (h3 + h11))) + (((h4 + h12) + (h5 + h13)) + ((h6 + h14) + (h7 + h15)))) + h16) + h17)
+        hs = xh + fh
+        mi = hs - hj
+        v = 0.0 if mi == 0 else 2 * mi / hs
+        val[j] = 1.0 if same[j] else v
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _row(ff, fa, fb, w, r):
     """Σ over the windows of row r of FMI(A,F) + FMI(B,F), positions added in order (A then B at each).
@@ -475,6 +1661,7 @@ def _row(ff, fa, fb, w, r):
     fo = np.empty(nrow * L)
     xo = np.empty(nrow * L)
     fwin = np.empty((l, L))
+    w3 = np.empty(P3_ROWS * L)  # _pair3_lanes' scratch (w = 3)
     xwin = np.empty((l, L))
     scratch = np.empty((l, L))
     xcu = np.empty((l, L))
@@ -536,6 +1723,9 @@ def _row(ff, fa, fb, w, r):
             else:
                 _side_lanes(xwin, w, l, nb, xp, xc, xt, xlog, scratch, s[0], s[1], s[2], xsd, xss, xh, xtot,
                             xcs, s[8], r8)
+            if w == 3:
+                _pair3_lanes(fo, xo, nb, w3, sm, vals[src])
+                continue
             _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs,
                         fp, fc, ft, flog, fsd, fss, fh, ftot, fcs, l, nb, xcu, ci, cj, mass, buf,
                         s[14], s[15], s[16], s[17], s[18], s[19], s[20], r8, cnt[0], nfx, sm, vals[src],

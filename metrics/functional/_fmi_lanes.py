@@ -76,7 +76,7 @@ def _gather_lanes(img, r, c0, w, nb, win):
             k += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _side_lanes(win, w, l, nb, p, cdf, t, logp, scratch, lo, hi, tot, sd, ss, h, total, csum, tmp, r8):
     """``_fmi_kernel._side`` for nb windows; also csum = pairwise Σ cdf (used by the covariance)."""
     for j in range(nb):
@@ -305,7 +305,7 @@ def _side3_lanes(win, nb, o):
         o[S3_CS * L + j] = (((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))) + c8
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pair_lanes(xwin, fwin, xp, xc, xt, xlog, xsd, xss, xh, xtot, xcs, fp, fc, ft, flog, fsd, fss, fh, ftot, fcs,
                 l, nb, xcu, ci, cj, mass, buf, c, k1, logk, phi, hprod, s_a, s_b, r8, nxf, nfx, same, val,
                 xq, xlq, gx, gl, gf, gfl, base, tlog):

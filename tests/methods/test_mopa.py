@@ -13,6 +13,8 @@ from fusionbench.methods.mopa import (DEFAULT_PARAMS, LEAVE_ONE_OUT, PRESETS, TA
 from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask, reflect_pad
 from fusionbench.methods.mopa.presets import EXTRA_SEEDS, SEEDED, registered_name, seeded_name
 
+from ._isa import needs_avx512, outputs_per_cpu
+
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -379,3 +381,39 @@ def test_inference_multiscale_layer_is_one_conv_outside_a_flop_counter():
     assert (merged - separate).abs().max().item() <= 1e-5 * max(1.0, separate.abs().max().item())
     expected = sum(2 * s.weight.numel() * 40 * 33 for s in cem.scales)  # 2·Cout·Cin·k²·HW each (1×1 as mm)
     assert counted.get_total_flops() == expected
+
+
+@pytest.mark.parametrize("shape", [(1, 15, 64, 64), (1, 15, 37, 29), (1, 3, 8, 7), (1, 2, 4, 5)])
+def test_compiled_local_std_maximum_equals_the_torch_formulation(shape):
+    """The compiled maximum of the local std (one pass, no map stored) equals ``amax(local_std(x, r))`` of the
+    graph to float32 round-off, odd sizes and windows wider than half the map included."""
+    from fusionbench.methods.mopa.network import _local_std_max
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(*shape, generator=g) * 2 - 0.5).contiguous(memory_format=torch.channels_last)
+    r = min(3, shape[2] - 1, shape[3] - 1)
+    with torch.inference_mode():
+        fast = _local_std_max(x, r)
+    ref = torch.amax(local_std(x.contiguous(), r), dim=(2, 3))
+    assert fast.shape == ref.shape == (1, shape[1])
+    assert (fast - ref).abs().max().item() <= 1e-6
+
+
+_STD_ISA_SCRIPT = """
+import sys
+import numpy as np
+from fusionbench.methods.mopa import _std_kernels
+rng = np.random.default_rng(0)
+x = (rng.random((37, 45, 15)) * 3 - 1).astype(np.float32)
+out = np.empty(15, np.float32)
+_std_kernels.local_std_max(x, 3, out)
+np.save(sys.argv[1], out)
+"""
+
+
+@needs_avx512
+def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(tmp_path):
+    """The kernel gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    files = outputs_per_cpu(_STD_ISA_SCRIPT, tmp_path)
+    results = [np.load(f) for f in files.values()]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 #: the registered methods with compiled kernels (the classical transforms are numpy/scipy)
-NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr")
+NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa")
 
 _SCRIPT = """
 import json, sys

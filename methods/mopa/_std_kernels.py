@@ -1,0 +1,110 @@
+"""Compiled maximum of the local standard deviation, for the contrast module's inference (float32).
+
+The contrast enhancement module (§1.3.1) needs, per channel, only the **maximum over pixels** of the local
+standard deviation (Eq. 7: the (2r+1)² window's population standard deviation, reflect-padded borders).
+In torch that is a padded copy, window sums of the map and of its square, and the whole std map before
+its maximum (14 ms of a 256² ``mopa`` forward on one thread, session 8); :func:`local_std_max` computes
+the maxima in one pass over the rows without storing any map: for each padded input row the horizontal
+(2r+1)-tap sums of x and x², kept in a ring of 2r+1 rows, their vertical sums for each output row, then
+``σ = √(max(E[x²] − E[x]², 0) + 10⁻¹²)`` (the same formula, window means as ``sum·(1/(2r+1)²)``) and a
+running maximum.  Float32 round-off only against the torch formulation (the sums run horizontal first);
+no ``fastmath``, no FMA, every sum in the written order, loops over the ``W·C`` values of a row
+innermost (vectorised across pixels and channels), so the result does not depend on the instruction set
+(tested in ``tests/methods/test_mopa.py``).
+
+Channels-last input ``(H, W, C)``, as the inference path holds its maps.  Compiled on first use (imported
+lazily by :mod:`methods.mopa.network`), cached on disk; it releases the GIL.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_F = np.float32
+_ZERO, _TINY = _F(0.0), _F(1e-12)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reflect(i, n):  # pragma: no cover - compiled
+    """Index ``i`` of a reflect-padded axis of length ``n`` (``-1 → 1``, ``n → n − 2``), |overhang| < n."""
+    if i < 0:
+        return -i
+    if i >= n:
+        return 2 * (n - 1) - i
+    return i
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def local_std_max(x, r, out):  # pragma: no cover - compiled
+    """``out[c]`` = max over pixels of the local standard deviation of channel ``c`` of ``x`` (H, W, C float32,
+    C-contiguous), window (2r+1)², reflect padding; ``r < H`` and ``r < W``."""
+    h, w, c = x.shape
+    k = 2 * r + 1
+    n = w * c
+    inv = _F(1.0) / _F(k * k)
+    ring = np.empty((k, n), np.float32)     # horizontal window sums of x, one row per padded input row
+    ring_sq = np.empty((k, n), np.float32)  # the same for x²
+    best = np.zeros(n, np.float32)          # running maximum over the rows, per (column, channel)
+    s = np.empty(n, np.float32)
+    q = np.empty(n, np.float32)
+    for yy in range(-r, h + r):
+        src = x[_reflect(yy, h)].reshape(n)
+        slot = (yy + r) % k
+        hs = ring[slot]
+        hq = ring_sq[slot]
+        # interior columns: the taps are whole rows shifted by c values
+        m = (w - 2 * r) * c  # values of the interior columns; slices, so that every loop starts at 0
+        hs_in = hs[r * c:r * c + m]
+        hq_in = hq[r * c:r * c + m]
+        tap = src[0:m]
+        for p in range(m):
+            a = tap[p]
+            hs_in[p] = a
+            hq_in[p] = a * a
+        for d in range(1, k):
+            tap = src[d * c:d * c + m]
+            for p in range(m):
+                a = tap[p]
+                hs_in[p] = hs_in[p] + a
+                hq_in[p] = hq_in[p] + a * a
+        # border columns: reflected taps
+        for xx in range(w):
+            if r <= xx < w - r:
+                continue
+            for ch in range(c):
+                a = src[_reflect(xx - r, w) * c + ch]
+                t = a
+                u = a * a
+                for d in range(1, k):
+                    a = src[_reflect(xx + d - r, w) * c + ch]
+                    t = t + a
+                    u = u + a * a
+                hs[xx * c + ch] = t
+                hq[xx * c + ch] = u
+        if yy < r:
+            continue
+        # output row y = yy − r: vertical sums over the padded rows y − r … y + r, in order
+        first = (yy - r) % k  # the ring slot of padded row y − r
+        row = ring[first]
+        row_sq = ring_sq[first]
+        for p in range(n):
+            s[p] = row[p]
+            q[p] = row_sq[p]
+        for d in range(1, k):
+            row = ring[(first + d) % k]
+            row_sq = ring_sq[(first + d) % k]
+            for p in range(n):
+                s[p] = s[p] + row[p]
+                q[p] = q[p] + row_sq[p]
+        for p in range(n):
+            mean = s[p] * inv
+            var = q[p] * inv - mean * mean
+            var = var if var > _ZERO else _ZERO
+            sd = np.sqrt(var + _TINY)
+            best[p] = sd if sd > best[p] else best[p]
+    for ch in range(c):
+        out[ch] = best[ch]
+    for xx in range(1, w):
+        for ch in range(c):
+            v = best[xx * c + ch]
+            out[ch] = v if v > out[ch] else out[ch]

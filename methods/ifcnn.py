@@ -127,8 +127,6 @@ def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
     conv sees the whole image's input for the rows kept, and the banded output is bit-identical to the
     whole image's (tested at odd sizes with small bands).
     """
-    import torch
-
     h, w = sources[0].shape[-2:]
     step = max(HALO + 1, rows if rows is not None else band_rows((h, w)))
     folded = [_folded(net.conv2), _folded(net.conv3)]

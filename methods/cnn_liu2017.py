@@ -178,7 +178,9 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
     rows at either side are kept for the end.  Every conv thus sees the same input rows as on the whole
     image, and each logit receives its taps in the same order (interior rows in increasing row order,
     then the top, then the bottom border rows), so the banded logits are bit-identical to the whole
-    image's (tested at odd sizes with small bands).  The halos cost ~6 % more branch FLOPs at 1024².
+    image's (tested at odd sizes with small bands).  A band's output conv spans at least 16 rows: over only
+    a few output rows of a narrow map oneDNN takes another kernel, whose sums differ in the last bit.  The
+    halos cost ~6 % more branch FLOPs at 1024².
     """
     import torch
     import torch.nn.functional as F

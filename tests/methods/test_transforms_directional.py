@@ -171,3 +171,42 @@ def test_nsct_fuse_larger_than_the_cache_reuses_part_of_it(monkeypatch):
     np.testing.assert_array_equal(first, full)
     np.testing.assert_array_equal(second, full)
     _cache.clear()
+
+
+def _former_nsdfb_responses(shape, dir_filter, nlevels, kind):
+    """``nsdfb_responses`` as written before session 8 (a list of channels, stacked at the end)."""
+    from fusionbench.methods._transforms._filters import nsdfb_filters
+    from fusionbench.methods._transforms.nsct import _Q1
+
+    pkf = _conv.periodic_kernel_fft
+    (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
+    fan = [pkf(k1, shape), pkf(k2, shape)]
+    if nlevels == 1:
+        return np.stack(fan)
+    fan_q = [pkf(k1, shape, _Q1), pkf(k2, shape, _Q1)]
+    y = [fan[0] * fan_q[0], fan[0] * fan_q[1], fan[1] * fan_q[0], fan[1] * fan_q[1]]
+    for lev in range(3, nlevels + 1):
+        new = [None] * 2 ** lev
+        half = 2 ** (lev - 2)
+        for k in range(1, 2 ** (lev - 1) + 1):
+            if k <= half:
+                slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
+                mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
+                i = (k - 1) % 2
+            else:
+                slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
+                mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
+                i = (k - 1) % 2 + 2
+            new[2 * k - 2] = y[k - 1] * pkf(f1[i], shape, mkl)  # numpy elides the temporary ≥ 256 KiB
+            new[2 * k - 1] = y[k - 1] * pkf(f2[i], shape, mkl)
+        y = new
+    return np.stack(y)
+
+
+@pytest.mark.parametrize("shape", [(37, 41), (64, 64), (256, 256)])  # 256²: the elided, swapped products
+@pytest.mark.parametrize("dir_filter", ["vk", "pkva"])
+def test_nsdfb_responses_built_in_place_equal_the_former_construction(shape, dir_filter):
+    for nlevels in (1, 2, 3, 4):
+        for kind in "dr":
+            np.testing.assert_array_equal(nsdfb_responses.__wrapped__(shape, dir_filter, nlevels, kind),
+                                          _former_nsdfb_responses(shape, dir_filter, nlevels, kind))

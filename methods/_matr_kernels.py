@@ -12,13 +12,13 @@ torch GEMMs; what counts no FLOPs is done here, one pass per step:
 * :func:`add_rows_and_gelu` — ``h = GELU(h + c)`` in place, the exact-erf GELU in torch's order,
   ``(x·½)·(1 + erf(x/√2))``.  torch's ``add_`` + ``gelu_`` took 1.35–1.8× as long on a 64 × 4096 block.
 
-The erf (:func:`_erf`): ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond, erf is ±1 in float32 and x is
-clamped, and the result clamped to [−1, 1]), P and Q of degree 5, fitted for this module (session 8) by iteratively reweighted least
-squares of ``x·P − erf·Q`` on 6,000 Chebyshev points of [0, 4] (``Q(0) = 1``): 2.4e−8 absolute error in
-exact arithmetic, ≤ 3.4e−7 evaluated in float32 (tested on a dense grid; torch's own vectorised erf,
-Abramowitz–Stegun 7.1.26 with an exponential, is within 1.5e−7 before rounding); the GELU is within
-1.2e−6 of the float64 GELU on [−6, 6], as torch's float32 GELU is.  A rational form needs no
-exponential, so each value costs ten fused multiply-adds and one division.
+The erf (:func:`_erf`): ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond, erf is ±1 in float32: x is
+clamped, and the result to [−1, 1]), P and Q of degree 5, fitted for this module (session 8) by
+iteratively reweighted least squares of ``x·P − erf·Q`` on 6,000 Chebyshev points of [0, 4]
+(``Q(0) = 1``): 2.4e−8 absolute error in exact arithmetic, ≤ 3.4e−7 evaluated in float32 (tested on a
+dense grid; torch's own vectorised erf, Abramowitz–Stegun 7.1.26 with an exponential, is within 1.5e−7
+before rounding); the GELU is within 1.2e−6 of the float64 GELU on [−6, 6], as torch's float32 GELU
+is.  A rational form needs no exponential: each value costs ten fused multiply-adds and one division.
 
 Floating point: no ``fastmath``; the loops run over tokens (columns) innermost, so the compiler
 vectorises across tokens while every column's sums are evaluated in the written order; multiply-adds

@@ -266,10 +266,11 @@ def build_matr_network() -> Any:
 
             The same block as :meth:`forward` with every per-token operation vectorised across tokens:
             the LayerNorm statistics are column means over d rows (compiled, one pass, into the scratch
-            block ``u``), the GELU with its bias one compiled pass, the projections are ``W @ t`` (the full q, k, v projection is still computed, as
-            in the official cost).  ``carry`` (d float32) is a per-row constant still owed to ``t`` (the
-            previous block's fc2 bias), added by the first normalisation; the return value is this
-            block's own (fc2's bias), owed to ``t`` in turn: the caller adds it to the last block's output.
+            block ``u``), the GELU with its bias one compiled pass, the projections are ``W @ t`` (the
+            full q, k, v projection is still computed, as in the official cost).  ``carry`` (d float32)
+            is a per-row constant still owed to ``t`` (the previous block's fc2 bias), added by the first
+            normalisation; the return value is this block's own (fc2's bias), owed to ``t`` in turn: the
+            caller adds it to the last block's output.
             """
             wqkv, wp, c1, w1, c2, w2, b2 = folded
             d = t.shape[0]
@@ -309,8 +310,8 @@ def build_matr_network() -> Any:
             return tokens.reshape(b, c, h, w)
 
         def rows_pass(self, x: torch.Tensor) -> Any:
-            """``run(y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of the channels-last
-            1×C×H×W map ``x`` (``W % C == 0``, C = the token size), in the calling thread.
+            """``run(target, y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of ``target``, a
+            channels-last 1×C×H×W map shaped as ``x`` (``W % C == 0``, C = the token size), in the calling thread.
 
             Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
             memory, the official quirk), so a token lies within one row; its values sit in the

@@ -1046,7 +1046,10 @@ def _pair3_lanes(fo, xo, nb, w3, same, val):
         t15 = m15 * ((9.0 - q15) * (9.0 - d6))
         t16 = m16 * ((9.0 - q16) * (9.0 - d7))
         t17 = m17 * ((9.0 - q17) * (9.0 - d8))
-        sb = ((((((t0 + t8) + (t1 + t9)) + ((t2 + t10) + (t3 + t11))) + (((t4 + t12) + (t5 + t13)) + ((t6 + t14) + (t7 + t15)))) + t16) + t17)
+        # numpy's pairwise order for 18 terms: eight accumulators (two terms each), their tree, then two
+        sb_lo = ((t0 + t8) + (t1 + t9)) + ((t2 + t10) + (t3 + t11))
+        sb_hi = ((t4 + t12) + (t5 + t13)) + ((t6 + t14) + (t7 + t15))
+        sb = ((sb_lo + sb_hi) + t16) + t17
         cov = sb - fo[S3_CS * L + j] * xo[S3_CS * L + j]
         xsd = xo[S3_SD * L + j]
         fsd = fo[S3_SD * L + j]
@@ -1645,8 +1648,12 @@ def _pair3_lanes(fo, xo, nb, w3, same, val):
         cell = 0.0 if mm == 0 else phi * mm + base
         aa = abs(cell)
         h17 = (log2(max(aa, TINY)) if aa != 0 else 0.0) * cell
-        hj = (hprod + ((((((e0 + e8) + (e1 + e9)) + ((e2 + e10) + (e3 + e11))) + (((e4 + e12) + (e5 + e13)) + ((e6 + e14) + (e7 + e15)))) + e16) + e17))
-        hj = hj - ((((((h0 + h8) + (h1 + h9)) + ((h2 + h10) + (h3 + h11))) + (((h4 + h12) + (h5 + h13)) + ((h6 + h14) + (h7 + h15)))) + h16) + h17)
+        s_lo = ((e0 + e8) + (e1 + e9)) + ((e2 + e10) + (e3 + e11))  # pairwise, as sb
+        s_hi = ((e4 + e12) + (e5 + e13)) + ((e6 + e14) + (e7 + e15))
+        hj = hprod + (((s_lo + s_hi) + e16) + e17)
+        s_lo = ((h0 + h8) + (h1 + h9)) + ((h2 + h10) + (h3 + h11))
+        s_hi = ((h4 + h12) + (h5 + h13)) + ((h6 + h14) + (h7 + h15))
+        hj = hj - (((s_lo + s_hi) + h16) + h17)
         hs = xh + fh
         mi = hs - hj
         v = 0.0 if mi == 0 else 2 * mi / hs

@@ -8,7 +8,8 @@ run's own measured fusion seconds, or asv's figures when ``--bench`` ran (or an 
   profile again.
 * **Achieved GFLOP/s** (torch methods): GFLOPs over the best-of-3 wall time of that same forward pass,
   and that over a plain 3×3 convolution's GFLOP/s (the machine's conv peak,
-  :func:`fusionbench.profile.conv_peak_gflops_per_s`) measured in the same process: asv's
+  :func:`fusionbench.profile.conv_peak_gflops_per_s`, read right before each forward; the best reading
+  divides every method timed in that build) measured in the same process: asv's
   ``track_gflops_per_s`` / ``track_fraction_of_conv_peak`` when asv results are given, else measured by
   :func:`profile_methods` (``forward_s`` and ``conv_peak`` columns of the cache, with the torch thread
   count in ``threads``); ``attrs['throughput_source']`` says which.
@@ -63,6 +64,7 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
         if cache is not None and cache.is_file() else pd.DataFrame(columns=PROFILE_COLUMNS)
     rows = []
     peak: list[float] = []
+    timed: list[int] = []
     for m in methods:
         hit = cached[(cached["method"] == m) & (cached["version"].astype(str) == _version(m))]
         if not hit.empty:
@@ -83,13 +85,17 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
                 log(f"Table 5: {m}: {row['note']}")
         if throughput and _finite(row["gflops"]) and not _finite(row.get("forward_s")):
             try:
+                # a fresh yardstick reading right before each forward: one best-of-5 reading moves by ±30 % on
+                # a small machine, so every row timed here is divided by the best of all of them (below)
+                peak.append(profile.conv_peak_gflops_per_s((256, 256)))
                 row["forward_s"] = float(profile.forward_seconds(m, (256, 256)))
-                if not peak:
-                    peak.append(profile.conv_peak_gflops_per_s((256, 256)))
-                row["conv_peak"], row["threads"] = peak[0], float(torch.get_num_threads())
+                row["threads"] = float(torch.get_num_threads())
+                timed.append(len(rows))
             except Exception as exc:  # noqa: BLE001 - the GFLOP/s column stays empty for this method
                 log(f"Table 5: {m}: forward pass not timed: {type(exc).__name__}: {exc}")
         rows.append(row)
+    for i in timed:
+        rows[i]["conv_peak"] = max(peak)
     frame = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +170,9 @@ def throughput_caption(table: pd.DataFrame) -> str:
         return "GFLOP/s: not measured (n/a)."
     where = {"asv": "asv's track_gflops_per_s and track_fraction_of_conv_peak (benchmark_methods, same process as "
                     "its plain 3x3 convolution benchmark)",
-             "profile": "timed when this report was built (fusionbench.profile.forward_seconds, best of 3, and "
-                        "conv_peak_gflops_per_s in the same process)",
+             "profile": "timed when this report was built (fusionbench.profile.forward_seconds, best of 3; the "
+                        "conv peak the best of conv_peak_gflops_per_s read in the same process right before each "
+                        "method's forward)",
              "asv+profile": "asv where it has the method, else timed when this report was built"}[source]
     return ("GFLOP/s = GFLOPs / the best-of-3 wall time of that forward pass at 256x256; Fraction of conv peak = "
             "GFLOP/s / a plain 3x3 64->64 convolution's GFLOP/s on the same machine; source: " + where + ".")

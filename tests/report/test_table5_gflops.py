@@ -88,14 +88,16 @@ def test_profile_methods_times_torch_methods_once_and_fills_an_old_cache(tmp_pat
     monkeypatch.setattr(profile, "params", lambda m: None if m == "average" else 10)
     monkeypatch.setattr(profile, "gflops", lambda m, size=(256, 256): 2.0)
     monkeypatch.setattr(profile, "forward_seconds", lambda m, size=(256, 256), repeat=3: calls.append(m) or 0.5)
-    monkeypatch.setattr(profile, "conv_peak_gflops_per_s", lambda size=(256, 256): peaks.append(1) or 8.0)
+    monkeypatch.setattr(profile, "conv_peak_gflops_per_s",
+                        lambda size=(256, 256): peaks.append(1) or (8.0 if len(peaks) == 2 else 6.0))
     monkeypatch.setattr(cost, "_version", lambda m: "1")
     cache = tmp_path / "profile.csv"
     pd.DataFrame({"method": ["ifcnn"], "version": ["1"], "params": [10.0], "gflops": [2.0], "note": [""]}).to_csv(
         cache, index=False)                                         # a cache written before the timing columns
     frame = cost.profile_methods(["ifcnn", "sdnet", "average"], cache).set_index("method")
-    assert calls == ["ifcnn", "sdnet"] and len(peaks) == 1
-    assert frame.loc["ifcnn", "forward_s"] == 0.5 and frame.loc["sdnet", "conv_peak"] == 8.0
+    assert calls == ["ifcnn", "sdnet"] and len(peaks) == 2     # a yardstick reading before each forward
+    assert frame.loc["ifcnn", "forward_s"] == 0.5                  # both divided by the best reading
+    assert frame.loc["ifcnn", "conv_peak"] == 8.0 and frame.loc["sdnet", "conv_peak"] == 8.0
     assert np.isnan(frame.loc["average", "forward_s"])
     again = cost.profile_methods(["ifcnn", "sdnet", "average"], cache)   # now cached: nothing is timed again
     assert calls == ["ifcnn", "sdnet"] and list(again["forward_s"].fillna(-1)) == [0.5, 0.5, -1]

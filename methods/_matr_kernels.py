@@ -34,9 +34,9 @@ kernel at module level); the kernels release the GIL, so MATR's band workers run
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from ._numba_intrinsics import fma_f32 as _fma, wide_vectors as _wide_vectors
 
 _F = np.float32
 _ZERO, _HALF, _ONE = _F(0.0), _F(0.5), _F(1.0)
@@ -90,34 +90,6 @@ def add_rows_and_normalise(t, bias, out, eps):  # pragma: no cover - compiled
             ok = out[k, j0:j0 + m]
             for j in range(m):
                 ok[j] = ok[j] * q[j]
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """IEEE fused multiply-add ``a·b + c`` in float32 (one rounding), vectorisable."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        ft = ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [ft], ir.FunctionType(ft, [ft, ft, ft]))
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-@intrinsic
-def _wide_vectors(typingctx):
-    """Lets LLVM vectorise the calling function with 512-bit registers where the CPU has them (its default
-    on AVX-512 CPUs is 256 bits); every lane computes its own value, so the width changes no result."""
-    sig = types.none()
-
-    def codegen(context, builder, signature, args):
-        attributes = builder.function.attributes
-        set.add(attributes, '"prefer-vector-width"="512"')  # string attributes: llvmlite knows only enumerated ones
-        set.add(attributes, '"min-legal-vector-width"="512"')
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @njit(nogil=True, inline="always")

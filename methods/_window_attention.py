@@ -53,6 +53,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ._numba_intrinsics import fma_f32 as _fma, wide_vectors as _wide_vectors
+
 #: head dimension the kernel is written for (SwinFusion: 60 channels / 6 heads)
 HEAD_DIM = 10
 #: tokens per window the kernel is written for (8×8 windows); a compile-time constant, so that every
@@ -71,38 +73,6 @@ _F = np.float32
 def supported(n: int, head_dim: int) -> bool:
     """Whether the kernel handles windows of ``n`` tokens with heads of ``head_dim`` channels."""
     return head_dim == HEAD_DIM and n == WINDOW
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """IEEE fused multiply-add ``a·b + c`` in float32 (one rounding), vectorisable."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        ft = ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [ft], ir.FunctionType(ft, [ft, ft, ft]))
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-@intrinsic
-def _wide_vectors(typingctx):
-    """Lets LLVM vectorise the calling function with 512-bit registers where the CPU has them.
-
-    LLVM's default for AVX-512 CPUs is 256-bit vectors (``prefer-vector-width``); this kernel's loops
-    over 64 queries run ≈ 1.2× faster on 512-bit ones.  Every lane computes its own query, so the
-    vector width does not change any value (tested)."""
-    sig = types.none()
-
-    def codegen(context, builder, signature, args):
-        attributes = builder.function.attributes
-        # string attributes: llvmlite's ``add`` knows only the enumerated ones
-        set.add(attributes, '"prefer-vector-width"="512"')
-        set.add(attributes, '"min-legal-vector-width"="512"')
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @intrinsic

@@ -82,34 +82,6 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
 def _product(parent: np.ndarray, stage: np.ndarray, out: np.ndarray | None, swap: bool) -> np.ndarray:
     """``parent * stage`` (``stage * parent`` when ``swap``), into ``out`` when given."""
     return np.multiply(stage, parent, out=out) if swap else np.multiply(parent, stage, out=out)
-    # each channel is written once into ``out`` (the last level's products go straight there: no
-    # stacked copy of a list of channels, which at 1024² cost as much as the FFTs)
-    fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
-    y = out if nlevels == 2 else [None] * 4
-    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        y[i] = np.multiply(fan[a], fan_q[b], out=out[i] if nlevels == 2 else None)
-    del fan, fan_q
-    for lev in range(3, nlevels + 1):
-        last = lev == nlevels
-        new = out if last else [None] * 2 ** lev
-        half = 2 ** (lev - 2)
-        for k in range(1, 2 ** (lev - 1) + 1):
-            if k <= half:
-                slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
-                i = (k - 1) % 2
-            else:
-                slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
-                i = (k - 1) % 2 + 2
-            parent = y[k - 1]
-            y[k - 1] = None  # type: ignore[call-overload]  # each parent is read by its two children only
-            new[2 * k - 2] = np.multiply(parent, periodic_kernel_fft(f1[i], shape, mkl),
-                                         out=out[2 * k - 2] if last else None)
-            new[2 * k - 1] = np.multiply(parent, periodic_kernel_fft(f2[i], shape, mkl),
-                                         out=out[2 * k - 1] if last else None)
-        y = new
-    return out
 
 
 def nsct_decompose(image: np.ndarray, levels: Sequence[int] = (1, 2, 3, 3), pyr_filter: str = "9-7",

@@ -56,6 +56,8 @@ from fusionbench.weights import register_weights, weights_path
 
 from ._transforms.pyramids import gaussian_pyramid, laplacian_pyramid, reconstruct_laplacian
 
+from ._row_bands import BAND_PIXELS, fixed_bands
+
 register_weights(
     "cnn_liu2017",
     filename="cnnmodel.mat",
@@ -120,8 +122,6 @@ def max_pool2_ceil(x: Any) -> Any:
     return rows[..., 0::2].maximum(rows[..., 1::2])
 
 
-#: images above this many pixels run the network in bands of rows (TNO's largest, 768×576, runs whole)
-BAND_PIXELS = 1 << 19
 #: bytes of a band's largest map (``conv2``'s 128 float32 channels at full resolution) in the banded path
 BAND_BYTES = 64 * 2**20
 #: input rows a band of pooled rows reads beyond its own on either side (receptive field of the branch)
@@ -226,18 +226,15 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
     # the interior output rows [7, ho) in chunks of ≥ `step` rows (the last takes the remainder); each chunk's
     # branch maps come from one band, the first band also holding the top border rows, the last the bottom ones
     step = max(16, rows if rows is not None else band_rows((h, w)))
-    starts = list(range(kh - 1, ho, step))
-    if len(starts) > 1 and ho - starts[-1] < step:
-        starts.pop()
-    bounds = starts + [ho]
+    chunks = fixed_bands(kh - 1, ho, step)
     top = bottom = None
-    for c0, c1 in zip(bounds[:-1], bounds[1:]):
+    for c0, c1 in chunks:
         r0, r1 = (0 if c0 == kh - 1 else c0), (hp if c1 == ho else c1)
         f1, f2 = maps(r0, r1)
         add_rows(f1, f2, r0, c0, c1, 0, kh)  # the interior rows, read by every tap
         if r0 == 0:
             top = (f1[:, :, :kh - 1], f2[:, :, :kh - 1])
-            if len(starts) > 1:  # copies, so that the band's maps are freed
+            if len(chunks) > 1:  # copies, so that the band's maps are freed
                 top = tuple(t.clone(memory_format=torch.channels_last) for t in top)
         if r1 == hp:
             bottom = (f1[:, :, ho - r0:], f2[:, :, ho - r0:])

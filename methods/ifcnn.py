@@ -42,6 +42,8 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, load_state, registered_state
 from fusionbench.weights import register_weights
 
+from ._row_bands import BAND_PIXELS, fixed_bands
+
 register_weights(
     "ifcnn_max",
     filename="IFCNN-MAX.pth",
@@ -92,8 +94,6 @@ def build_ifcnn_network() -> Any:
     return IFCNNNet()
 
 
-#: images above this many pixels run the network in bands of rows (TNO's largest, 768×576, runs whole)
-BAND_PIXELS = 1 << 19
 #: bytes of one 64-channel float32 feature map per band of rows in the banded path
 BAND_BYTES = 32 * 2**20
 #: input rows a band reads beyond its own on either side (receptive field: 7×7, 3×3, 3×3, 1×1)
@@ -133,10 +133,7 @@ def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
     if step >= h:
         return _forward(net, folded, sources)
     out = None
-    starts = list(range(0, h, step))
-    if len(starts) > 1 and h - starts[-1] < step:  # the last band takes the remainder
-        starts.pop()
-    for r0, r1 in zip(starts, starts[1:] + [h]):
+    for r0, r1 in fixed_bands(0, h, step):
         s, e = max(0, r0 - HALO), min(h, r1 + HALO)
         y = _forward(net, folded, [x[:, :, s:e] for x in sources])
         if out is None:

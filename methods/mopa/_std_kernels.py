@@ -35,20 +35,22 @@ def _reflect(i, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def local_std_max(x, r, out):  # pragma: no cover - compiled
-    """``out[c]`` = max over pixels of the local standard deviation of channel ``c`` of ``x`` (H, W, C float32,
-    C-contiguous), window (2r+1)², reflect padding; ``r < H`` and ``r < W``."""
-    h, w, c = x.shape
+def local_std_max_rows(x, r, g0, h, y0, y1, best):  # pragma: no cover - compiled
+    """Running maximum ``best[xx·C + c]`` (updated in place, per column and channel) of the local standard
+    deviation over output rows ``[y0, y1)`` of an image of ``h`` rows, of which ``x`` (Hb, W, C float32,
+    C-contiguous) holds rows ``g0 … g0 + Hb − 1``: a band of rows whose halo covers every row a window reads
+    (``y − r … y + r``, reflected at the image's top and bottom), window (2r+1)², reflect padding;
+    ``r < h`` and ``r < W``.  The whole image is ``g0 = 0``, ``[y0, y1) = [0, h)`` (:func:`local_std_max`)."""
+    w, c = x.shape[1], x.shape[2]
     k = 2 * r + 1
     n = w * c
     inv = _F(1.0) / _F(k * k)
     ring = np.empty((k, n), np.float32)     # horizontal window sums of x, one row per padded input row
     ring_sq = np.empty((k, n), np.float32)  # the same for x²
-    best = np.zeros(n, np.float32)          # running maximum over the rows, per (column, channel)
     s = np.empty(n, np.float32)
     q = np.empty(n, np.float32)
-    for yy in range(-r, h + r):
-        src = x[_reflect(yy, h)].reshape(n)
+    for yy in range(y0 - r, y1 + r):
+        src = x[_reflect(yy, h) - g0].reshape(n)
         slot = (yy + r) % k
         hs = ring[slot]
         hq = ring_sq[slot]
@@ -81,7 +83,7 @@ def local_std_max(x, r, out):  # pragma: no cover - compiled
                     u = u + a * a
                 hs[xx * c + ch] = t
                 hq[xx * c + ch] = u
-        if yy < r:
+        if yy < y0 + r:
             continue
         # output row y = yy − r: vertical sums over the padded rows y − r … y + r, in order
         first = (yy - r) % k  # the ring slot of padded row y − r
@@ -102,9 +104,25 @@ def local_std_max(x, r, out):  # pragma: no cover - compiled
             var = var if var > _ZERO else _ZERO
             sd = np.sqrt(var + _TINY)
             best[p] = sd if sd > best[p] else best[p]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def column_max(best, c, out):  # pragma: no cover - compiled
+    """``out[ch]`` = max over columns of ``best[xx·c + ch]`` (the per-column maxima of :func:`local_std_max_rows`)."""
+    w = best.shape[0] // c
     for ch in range(c):
         out[ch] = best[ch]
     for xx in range(1, w):
         for ch in range(c):
             v = best[xx * c + ch]
             out[ch] = v if v > out[ch] else out[ch]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def local_std_max(x, r, out):  # pragma: no cover - compiled
+    """``out[c]`` = max over pixels of the local standard deviation of channel ``c`` of ``x`` (H, W, C float32,
+    C-contiguous), window (2r+1)², reflect padding; ``r < H`` and ``r < W``."""
+    h, w, c = x.shape
+    best = np.zeros(w * c, np.float32)  # running maximum over the rows, per (column, channel)
+    local_std_max_rows(x, r, 0, h, 0, h, best)
+    column_max(best, c, out)

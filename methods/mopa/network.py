@@ -356,6 +356,11 @@ class InferencePath:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.net
         x = x.contiguous(memory_format=torch.channels_last)
+        rows = self.band_rows(x)
+        if rows is not None:
+            from ._banded import banded_forward
+
+            return banded_forward(self, x, rows)
         a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
         fa = self.seq(net.path_a, net._path_input(a, ma))
         fb = self.seq(net.path_b, net._path_input(b, mb))
@@ -368,6 +373,17 @@ class InferencePath:
             f = self.attention(net.attention, f)
         fused = self.seq(net.head, f)
         return fused, fa, fb
+
+    def band_rows(self, x: torch.Tensor) -> int | None:
+        """Rows per band when ``x`` is large enough to run in bands of rows (:mod:`methods.mopa._banded`), else
+        ``None``: small images, a FLOP counter (which counts the network's FLOPs on the whole image), and the
+        CEM weighting its multiscale features (a second full map to keep; not banded)."""
+        from ._banded import band_rows
+
+        cem = self.net.contrast
+        if torch._C._len_torch_dispatch_stack() > 0 or (isinstance(cem, ContrastEnhancement) and cem.apply != "input"):
+            return None
+        return band_rows(tuple(x.shape[-2:]))
 
     # ----------------------------------------------------------------- layers
     @staticmethod
@@ -398,11 +414,19 @@ class InferencePath:
         return x
 
     def contrast(self, cem: "ContrastEnhancement", x: torch.Tensor) -> torch.Tensor:
-        m = F.leaky_relu_(self.multiscale(cem, x), cem.act.negative_slope)
-        flow = F.leaky_relu_(self.seq(cem.res, m).add_(m), cem.act.negative_slope)
-        pooled = _local_std_max(flow, cem.r)
-        w = cem.fc(pooled)[:, :, None, None]
+        m, flow = self.contrast_flow(cem, x)
+        w = self.contrast_weights(cem, _local_std_max(flow, cem.r))
         return (x if cem.apply == "input" else m).mul(w)
+
+    def contrast_flow(self, cem: "ContrastEnhancement", x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CEM's multiscale features ``m`` and its residual flow (whose local std gives the weights)."""
+        m = F.leaky_relu_(self.multiscale(cem, x), cem.act.negative_slope)
+        return m, F.leaky_relu_(self.seq(cem.res, m).add_(m), cem.act.negative_slope)
+
+    @staticmethod
+    def contrast_weights(cem: "ContrastEnhancement", std_max: torch.Tensor) -> torch.Tensor:
+        """The CEM's channel weights (N×C×1×1) from the maxima over pixels of the local std (N×C)."""
+        return cem.fc(std_max)[:, :, None, None]
 
     def multiscale(self, cem: "ContrastEnhancement", x: torch.Tensor) -> torch.Tensor:
         """The multiscale layer's convs, concatenated; outside a FLOP counter as **one** conv.
@@ -439,8 +463,16 @@ class InferencePath:
         return self.conv(dpm.fuse, outs).add_(x)
 
     def attention(self, att: "ParallelAttention", x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), _max_over_pixels(x)[:, :, None, None]], dim=1)
-        xc = x * self.seq(att.channel, pooled)
+        wc = self.channel_weights(att, x.mean(dim=(2, 3)), _max_over_pixels(x))
+        return self.attention_apply(att, x, wc)
+
+    def channel_weights(self, att: "ParallelAttention", mean: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+        """The channel branch's weights (N×C×1×1) from the means and maxima over pixels (N×C each)."""
+        return self.seq(att.channel, torch.cat([mean, peak], dim=1)[:, :, None, None])
+
+    def attention_apply(self, att: "ParallelAttention", x: torch.Tensor, wc: torch.Tensor) -> torch.Tensor:
+        """The attention module's output from ``x`` and the channel weights: gating, spatial branch, combine."""
+        xc = x * wc
         source = xc if att.mode == "cascade" else x
         spatial = torch.cat([source.mean(dim=1, keepdim=True), source.amax(dim=1, keepdim=True)], dim=1)
         xs = source * self.seq(att.spatial, spatial)

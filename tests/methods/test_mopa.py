@@ -417,3 +417,55 @@ def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(tmp_p
     files = outputs_per_cpu(_STD_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
+                                    {"use_mask": False}, {"mask_mode": "multiply"}])
+def test_banded_inference_equals_the_whole_image_pass(kwargs):
+    """Large images run in four passes over bands of rows (methods/mopa/_banded.py): the whole-image
+    inference pass's fused map and path features to float32 round-off, for bands of 1, 5 and 16 rows
+    (bands narrower than the halos included) at odd sizes."""
+    from fusionbench.methods.mopa._banded import banded_forward
+    from fusionbench.methods.mopa.network import InferencePath
+
+    torch.manual_seed(0)
+    net = MopaNet(**kwargs).eval()
+    for size, rows in [((37, 29), 5), ((64, 50), 16), ((40, 33), 1)]:
+        x = torch.rand(1, 4, *size).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            path = InferencePath(net)
+            whole = path(x)
+            banded = banded_forward(path, x, rows)
+        for a, b in zip(whole, banded):
+            assert a.shape == b.shape
+            assert (a - b).abs().max().item() <= 1e-6
+
+
+def test_large_images_take_the_banded_pass(monkeypatch):
+    """Above BAND_PIXELS the inference path runs in bands (here with the thresholds scaled down): the
+    graph's values to round-off; a FLOP counter and ``cem_apply='multiscale'`` keep the whole-image pass."""
+    from fusionbench.methods.mopa import _banded
+    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.profile import count_flops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    assert _banded.band_rows((512, 512)) is None and _banded.band_rows((1024, 1024)) == 128
+    assert _banded.band_rows((4096, 200)) == 655 and _banded.band_rows((600, 2000)) == 65
+    monkeypatch.setattr(_banded, "BAND_PIXELS", 1000)
+    monkeypatch.setattr(_banded, "BAND_PIXELS_EACH", 300)
+    monkeypatch.setattr(_banded, "MIN_BAND_ROWS", 4)
+    calls = []
+    real = _banded.banded_forward
+    monkeypatch.setattr(_banded, "banded_forward", lambda *a: calls.append(a[2]) or real(*a))
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x = torch.rand(1, 4, 45, 31)
+    fused, _ = net(x)
+    with torch.inference_mode():
+        fast, _ = net(x)
+    assert calls == [9] and (fast - fused.detach()).abs().max().item() <= 1e-5
+    with FlopCounterMode(display=False) as graph:
+        net(x, decouple=False)
+    assert count_flops(lambda t: net(t, decouple=False), x) == graph.get_total_flops()
+    assert calls == [9]  # the counter ran the whole image
+    assert InferencePath(MopaNet(cem_apply="multiscale").eval()).band_rows(x) is None

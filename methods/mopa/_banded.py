@@ -1,0 +1,135 @@
+"""``mopa``'s inference in bands of rows: large images without full-size temporaries (issue 23).
+
+At 1024² every full-size feature map of the whole-image pass (15 float32 channels: 60 MiB; the detail
+module's concatenation: 180 MiB) is a fresh ``mmap`` that the kernel page-faults in at every call, so the
+cost per pixel doubled from 256² to 1024² (session 8).  The network is local except for three global
+statistics — the contrast module's maximum over pixels of the local std, and the attention's mean and
+maximum over pixels — so it runs as four passes over bands of rows, each band reading a halo of rows
+beyond its own (the rows its convolutions spoil at a band edge, where they pad with zeros, lie in the
+halo and are dropped):
+
+1. feature paths (four 3×3 convs: halo 4) → ``feats``, the one stored 15-channel map;
+2. contrast module's flow (the merged 7×7 multiscale conv, two 3×3 convs) and the maximum of its local
+   std (window 2r+1, reflected only at the image's top and bottom) over the band's rows
+   (:func:`methods.mopa._std_kernels.local_std_max_rows`) → the channel weights;
+3. ``feats · weights`` through the detail module (3×3, three depthwise 3×3, 3×3: halo 5) → ``detail``,
+   the second stored map, and its sums and maxima over the band's pixels → the attention's channel weights;
+4. attention (7×7 spatial conv, 3×3 combine) and the head (two 3×3 convs) → the fused rows.
+
+Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so every output pixel is the
+whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
+in float64, then divided) and oneDNN's blocking on a shorter map: float32 round-off (pinned
+``tests/methods/test_mopa.py``).  A band of :data:`BAND_PIXELS_EACH` pixels keeps its largest map (the
+detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) under glibc's 32 MiB
+``mmap`` threshold, so band maps come from the heap and are reused band after band.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from .._row_bands import BAND_PIXELS, fixed_bands
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .network import InferencePath
+
+#: pixels of one band (rows × columns, at least 32 rows) when an image is banded (above :data:`BAND_PIXELS`)
+BAND_PIXELS_EACH = 1 << 17
+#: rows of a band never go below this (halos stay a small part of a band on wide images)
+MIN_BAND_ROWS = 32
+
+
+def band_rows(shape: tuple[int, int]) -> int | None:
+    """Rows per band for an H×W image, or ``None`` for the whole-image pass (up to :data:`BAND_PIXELS`)."""
+    h, w = shape
+    if h * w <= BAND_PIXELS:
+        return None
+    rows = max(MIN_BAND_ROWS, BAND_PIXELS_EACH // w)
+    return rows if rows < h else None
+
+
+def _halo(*modules: torch.nn.Module) -> int:
+    """Rows a chain of size-preserving convs reads beyond its output on either side: Σ kernel_height // 2."""
+    return sum(m.kernel_size[0] // 2 for mod in modules for m in mod.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def _rows(t: torch.Tensor, r0: int, r1: int, halo: int) -> tuple[torch.Tensor, int]:
+    """Rows ``[r0 − halo, r1 + halo)`` of ``t`` (clipped to the image; a view) and where row ``r0`` lies in it."""
+    lo = max(0, r0 - halo)
+    return t[:, :, lo:min(t.shape[2], r1 + halo)], r0 - lo
+
+
+def _crop(t: torch.Tensor, at: int, n: int) -> torch.Tensor:
+    return t[:, :, at:at + n]
+
+
+def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``path(x)`` (fused, MRI-path and PET-path features) for one channels-last 1×4×H×W sample, in bands of
+    ``rows`` rows (the module docstring).  Float32 round-off against the whole-image pass."""
+    from . import _std_kernels
+    from .network import ContrastEnhancement, ParallelAttention
+
+    net = path.net
+    _, _, h, w = x.shape
+    bands = fixed_bands(0, h, rows)
+    width = net.path_a[0][0].out_channels
+    ch = 3 * width
+    cl = torch.channels_last
+
+    # 1. the three feature paths → feats (rows of the concatenation written in place: no cat)
+    feats = torch.empty(1, ch, h, w, memory_format=cl)
+    halo = _halo(net.path_a)
+    for r0, r1 in bands:
+        xb, at = _rows(x, r0, r1, halo)
+        a, b, ma, mb = xb[:, 0:1], xb[:, 1:2], xb[:, 2:3], xb[:, 3:4]
+        for i, (seq, inp) in enumerate(((net.path_a, net._path_input(a, ma)), (net.path_b, net._path_input(b, mb)),
+                                        (net.path_ab, torch.cat([a, b], dim=1)))):
+            feats[:, i * width:(i + 1) * width, r0:r1].copy_(_crop(path.seq(seq, inp), at, r1 - r0))
+
+    # 2. the contrast module's channel weights from the maximum of its flow's local std
+    scale = None
+    cem = net.contrast
+    if isinstance(cem, ContrastEnhancement):
+        best = torch.zeros(w * ch)
+        halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
+        for r0, r1 in bands:
+            fb, at = _rows(feats, r0, r1, halo)
+            _, flow = path.contrast_flow(cem, fb)
+            lo = r0 - at  # the first image row of the band's flow
+            _std_kernels.local_std_max_rows(flow.permute(0, 2, 3, 1)[0].numpy(), cem.r, lo, h, r0, r1,
+                                            best.numpy())
+        std_max = torch.empty(1, ch)
+        _std_kernels.column_max(best.numpy(), ch, std_max[0].numpy())
+        scale = path.contrast_weights(cem, std_max)
+
+    # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
+    att = net.attention
+    detail = torch.empty(1, ch, h, w, memory_format=cl)
+    total = torch.zeros(1, ch, dtype=torch.float64)
+    peak = torch.full((1, ch), float("-inf"))
+    halo = _halo(net.detail.head, net.detail.paths[-1], net.detail.fuse)
+    for r0, r1 in bands:
+        fb, at = _rows(feats, r0, r1, halo)
+        if scale is not None:
+            fb = fb * scale
+        out = _crop(path.detail(net.detail, fb), at, r1 - r0)
+        detail[:, :, r0:r1].copy_(out)
+        if isinstance(att, ParallelAttention):
+            total += out.sum(dim=(2, 3), dtype=torch.float64)
+            torch.maximum(peak, out.amax(dim=(2, 3)), out=peak)
+
+    # 4. attention and head → the fused rows
+    fused = torch.empty(1, 1, h, w)
+    if isinstance(att, ParallelAttention):
+        wc = path.channel_weights(att, (total / (h * w)).float(), peak)
+        halo = _halo(att.spatial, att.combine, net.head)
+    else:
+        halo = _halo(net.head)
+    for r0, r1 in bands:
+        db, at = _rows(detail, r0, r1, halo)
+        if isinstance(att, ParallelAttention):
+            db = path.attention_apply(att, db, wc)
+        fused[:, :, r0:r1].copy_(_crop(path.seq(net.head, db), at, r1 - r0))
+    return fused, feats[:, 0:width], feats[:, width:2 * width]

@@ -149,6 +149,12 @@ def cnp_firing_counts(
     fixed point (the next step gets the same p, θ = 1 and restarted F, L), so the
     remaining iterations add one firing each without being computed: same counts.
     On the test pairs that happens after 3-5 iterations (TNO) and 22-47 (Harvard) of 110.
+    The same holds locally (issue 23, session 9): a segment of ``_CNP_BLOCK`` columns of a row
+    whose rows ``± link_size // 2`` and neighbouring segments fired whole in the previous two
+    iterations is not recomputed (its counts add one; :func:`._neural_p_kernels.cnp_plane`),
+    so an iteration costs in proportion to the part of the map still changing.  A 4× enlarged
+    image needs more iterations to settle (the 7×7 link spans a quarter of the structure), so
+    that part stays larger for longer: the counts are the model's, not a cost of the code.
     Maps are spread over ``workers`` threads (default: the runner's cap, else 2).
     """
     s = np.ascontiguousarray(stimulus, dtype=np.float64)
@@ -160,64 +166,24 @@ def cnp_firing_counts(
     wt = np.array([o[2] for o in order], dtype=np.float64)
     out = np.zeros(flat.shape, dtype=np.int32)
     kernel = _cnp_plane_kernel()
-    map_planes(lambda i: kernel(flat[i], int(iterations), float(theta0), link_size // 2, dr, dc, wt, out[i]),
+    block = max(_CNP_BLOCK, link_size // 2)
+    map_planes(lambda i: kernel(flat[i], int(iterations), float(theta0), link_size // 2, dr, dc, wt, block, out[i]),
                flat.shape[0], workers)
     return out.reshape(lead + (rows, cols))
 
 
+#: columns per segment of the CNP kernel's local fixed-point test (:func:`methods._neural_p_kernels.cnp_plane`;
+#: 32 and 64 within a few per cent at 256² and 1024², 128 skips less at 1024²)
+_CNP_BLOCK = 32
+
+
 @lru_cache(maxsize=None)
 def _cnp_plane_kernel():
-    """The compiled one-map CNP neuron model (numba; compiled on first use, cached on disk)."""
-    from numba import njit
+    """The compiled one-map CNP neuron model (:func:`methods._neural_p_kernels.cnp_plane`; numba, imported on
+    first use, cached on disk)."""
+    from ._neural_p_kernels import cnp_plane
 
-    @njit(cache=True, nogil=True)
-    def plane(s, iterations, theta0, h, dr, dc, wt, counts):  # pragma: no cover
-        rows, cols = s.shape
-        cur = np.zeros((rows + 2 * h, cols + 2 * h))  # zero-padded output map p (0.0 / 1.0)
-        nxt = np.zeros((rows + 2 * h, cols + 2 * h))
-        f = np.zeros((rows, cols))
-        link = np.zeros((rows, cols))
-        # θ is θ0 until the first firing and 1 ever after, i.e. 1 exactly where counts > 0 (counts start
-        # at 0): not stored (8 B a pixel less to stream per iteration, ~4 % at 1024²)
-        work = np.empty(cols)
-        previous_all = False
-        for it in range(iterations):
-            every = True  # did every neuron fire in this iteration?
-            for y in range(rows):
-                work[:] = 0.0
-                for k in range(wt.shape[0]):
-                    src = cur[h + y + dr[k]]
-                    c0 = h + dc[k]
-                    w = wt[k]
-                    for x in range(cols):
-                        work[x] += src[c0 + x] * w
-                centre = cur[h + y]
-                dst = nxt[h + y]
-                for x in range(cols):
-                    wk = work[x]
-                    if centre[h + x] != 0.0:   # fired: F ← S + work, L ← work, θ ← 1
-                        fv = (0.0 + s[y, x]) + wk
-                        lv = 0.0 + wk
-                    else:
-                        fv = (f[y, x] + s[y, x]) + wk
-                        lv = link[y, x] + wk
-                    th = 1.0 if counts[y, x] > 0 else theta0
-                    f[y, x] = fv
-                    link[y, x] = lv
-                    fired = fv * (1.0 + lv) >= th
-                    dst[h + x] = 1.0 if fired else 0.0
-                    counts[y, x] += fired
-                    every = every and fired
-            cur, nxt = nxt, cur
-            if every and previous_all:
-                # all fired twice in a row: the next step sees the same input (p all 1, θ = 1, F and L
-                # restarted from S and the same work), so every later step fires everywhere too
-                counts += iterations - 1 - it
-                break
-            previous_all = every
-        return counts
-
-    return plane
+    return cnp_plane
 
 
 def cnp_firing_counts_numpy(

@@ -179,3 +179,72 @@ def test_compiled_neuron_model_fixed_point_exit() -> None:
     for iterations in (1, 2, 3, 7):  # the exit near the first iterations
         np.testing.assert_array_equal(npn.cnp_firing_counts(maps, iterations, workers=1),
                                       npn.cnp_firing_counts_numpy(maps, iterations))
+
+
+@pytest.mark.parametrize("block", [3, 4, 7, 32, 1000])
+def test_neuron_model_skips_settled_segments_exactly(block: int) -> None:
+    """Issue 23 (session 9): segments of rows at a local fixed point are not recomputed; the counts stay
+    the reference's, for any segment width (narrower than, equal to and wider than the link radius
+    and the map), on maps that settle in parts (a bright band next to dark, slowly firing areas)."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(9)
+    maps = rng.random((3, 40, 57)) * np.array([0.02, 0.3, 1.0])[:, None, None]
+    maps[0, 10:25, :] += 1.5            # settles early, next to a dark part still changing
+    maps[1, :, 30:] = 0.0
+    maps[2, 5:9, 40:44] = 0.0
+    order = npn.conv_same_order(7)
+    dr, dc, wt = (np.array([o[i] for o in order]) for i in range(3))
+    kernel = npn._cnp_plane_kernel()
+    for iterations in (2, 3, 9, 110):
+        want = npn.cnp_firing_counts_numpy(maps, iterations)
+        for i in range(maps.shape[0]):
+            got = np.zeros(maps.shape[1:], np.int32)
+            kernel(np.ascontiguousarray(maps[i]), iterations, 0.3, 3, dr.astype(np.int64), dc.astype(np.int64),
+                   wt.astype(np.float64), block, got)
+            np.testing.assert_array_equal(got, want[i], err_msg=f"block {block}, {iterations} iterations, map {i}")
+
+
+def test_neuron_model_settles_in_parts_on_an_enlarged_image() -> None:
+    """The local fixed-point skip is taken: on a 4×-enlarged low band part of the map settles long before the
+    rest (the case of a 1024² fusion of a 256² pair); the counts equal the reference's."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(10)
+    small = np.abs(rng.standard_normal((12, 12))) * 0.2
+    small[:4] += 1.0
+    big = np.kron(small, np.ones((8, 8)))[None]
+    np.testing.assert_array_equal(npn.cnp_firing_counts(big, 110, workers=1), npn.cnp_firing_counts_numpy(big, 110))
+
+
+def _counts(kernel, s: np.ndarray, iterations: int, theta0: float, scale: float, block: int) -> np.ndarray:
+    from fusionbench.methods import _neural_p as npn
+
+    order = npn.conv_same_order(7)
+    dr, dc = (np.array([o[i] for o in order], dtype=np.int64) for i in range(2))
+    wt = np.array([o[2] for o in order]) * scale
+    out = np.zeros(s.shape, np.int32)
+    kernel(np.ascontiguousarray(s), iterations, theta0, 3, dr, dc, wt, block, out)
+    return out
+
+
+@pytest.mark.parametrize("seed", [19, 40, 88, 109])
+def test_settled_segment_skip_equals_full_computation_under_weak_links(seed: int) -> None:
+    """With the official link weights a fired region only grows, so a wrong skip rule could pass the tests
+    above; with weights scaled down (0.03×) regions also stop firing, and the skipping kernel must still
+    give the counts of the same kernel with the skip off (``block`` 0), for narrow and wide segments.
+    These maps catch a rule that ignores the neighbouring segments or the older of the two iterations."""
+    from fusionbench.methods import _neural_p as npn
+
+    r = np.random.default_rng(seed)
+    scale = float(r.choice([0.003, 0.01, 0.03, 0.1, 0.3]))   # 0.03 for these seeds
+    theta0 = float(r.choice([0.3, 0.6]))
+    s = r.random((24, 24)) * r.choice([0.05, 0.1, 0.3])
+    if r.random() < 0.5:
+        s[r.integers(0, 12):][:r.integers(2, 8)] += r.choice([0.5, 1.0])
+    else:
+        s[:, r.integers(0, 12):][:, :r.integers(2, 8)] += r.choice([0.5, 1.0])
+    kernel = npn._cnp_plane_kernel()
+    want = _counts(kernel, s, 60, theta0, scale, 0)
+    for block in (3, 4, 7, 32):
+        np.testing.assert_array_equal(_counts(kernel, s, 60, theta0, scale, block), want, err_msg=f"block {block}")

@@ -25,7 +25,7 @@ detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) und
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
@@ -65,9 +65,18 @@ def _crop(t: torch.Tensor, at: int, n: int) -> torch.Tensor:
     return t[:, :, at:at + n]
 
 
-def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]]) -> None:
+    for band in bands:
+        fn(band)
+
+
+def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
+                   run: Callable[[Callable[[tuple[int, int]], None], list[tuple[int, int]]], None] = _in_order,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``path(x)`` (fused, MRI-path and PET-path features) for one channels-last 1×4×H×W sample, in bands of
-    ``rows`` rows (the module docstring).  Float32 round-off against the whole-image pass."""
+    ``rows`` rows (the module docstring).  ``run(fn, bands)`` calls ``fn(band)`` for every band of a pass, in
+    any order or at once (band workers); each band writes only its own rows and its own entry of the
+    per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass."""
     from . import _std_kernels
     from .network import ContrastEnhancement, ParallelAttention
 
@@ -81,55 +90,75 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int) -> tuple[t
     # 1. the three feature paths → feats (rows of the concatenation written in place: no cat)
     feats = torch.empty(1, ch, h, w, memory_format=cl)
     halo = _halo(net.path_a)
-    for r0, r1 in bands:
+
+    def features(band: tuple[int, int]) -> None:
+        r0, r1 = band
         xb, at = _rows(x, r0, r1, halo)
         a, b, ma, mb = xb[:, 0:1], xb[:, 1:2], xb[:, 2:3], xb[:, 3:4]
         for i, (seq, inp) in enumerate(((net.path_a, net._path_input(a, ma)), (net.path_b, net._path_input(b, mb)),
                                         (net.path_ab, torch.cat([a, b], dim=1)))):
             feats[:, i * width:(i + 1) * width, r0:r1].copy_(_crop(path.seq(seq, inp), at, r1 - r0))
 
+    run(features, bands)
+
     # 2. the contrast module's channel weights from the maximum of its flow's local std
     scale = None
     cem = net.contrast
     if isinstance(cem, ContrastEnhancement):
-        best = torch.zeros(w * ch)
+        best = torch.zeros(len(bands), w * ch)  # per band: maxima per (column, channel)
         halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
-        for r0, r1 in bands:
+
+        def contrast(band: tuple[int, int]) -> None:
+            r0, r1 = band
             fb, at = _rows(feats, r0, r1, halo)
             _, flow = path.contrast_flow(cem, fb)
             lo = r0 - at  # the first image row of the band's flow
             _std_kernels.local_std_max_rows(flow.permute(0, 2, 3, 1)[0].numpy(), cem.r, lo, h, r0, r1,
-                                            best.numpy())
+                                            best[bands.index(band)].numpy())
+
+        run(contrast, bands)
         std_max = torch.empty(1, ch)
-        _std_kernels.column_max(best.numpy(), ch, std_max[0].numpy())
+        _std_kernels.column_max(best.amax(dim=0).numpy(), ch, std_max[0].numpy())
         scale = path.contrast_weights(cem, std_max)
 
     # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
     att = net.attention
     detail = torch.empty(1, ch, h, w, memory_format=cl)
-    total = torch.zeros(1, ch, dtype=torch.float64)
-    peak = torch.full((1, ch), float("-inf"))
+    total = torch.zeros(len(bands), ch, dtype=torch.float64)  # per band: sums and maxima over its pixels
+    peak = torch.empty(len(bands), ch)
     halo = _halo(net.detail.head, net.detail.paths[-1], net.detail.fuse)
-    for r0, r1 in bands:
+
+    def details(band: tuple[int, int]) -> None:
+        r0, r1 = band
         fb, at = _rows(feats, r0, r1, halo)
         if scale is not None:
             fb = fb * scale
         out = _crop(path.detail(net.detail, fb), at, r1 - r0)
         detail[:, :, r0:r1].copy_(out)
         if isinstance(att, ParallelAttention):
-            total += out.sum(dim=(2, 3), dtype=torch.float64)
-            torch.maximum(peak, out.amax(dim=(2, 3)), out=peak)
+            i = bands.index(band)
+            total[i] = out.sum(dim=(2, 3), dtype=torch.float64)[0]
+            peak[i] = out.amax(dim=(2, 3))[0]
+
+    run(details, bands)
 
     # 4. attention and head → the fused rows
     fused = torch.empty(1, 1, h, w)
     if isinstance(att, ParallelAttention):
-        wc = path.channel_weights(att, (total / (h * w)).float(), peak)
+        mean = torch.zeros(1, ch, dtype=torch.float64)
+        for i in range(len(bands)):  # in band order, whatever order the bands ran in
+            mean += total[i]
+        wc = path.channel_weights(att, (mean / (h * w)).float(), peak.amax(dim=0, keepdim=True))
         halo = _halo(att.spatial, att.combine, net.head)
     else:
         halo = _halo(net.head)
-    for r0, r1 in bands:
+
+    def head(band: tuple[int, int]) -> None:
+        r0, r1 = band
         db, at = _rows(detail, r0, r1, halo)
         if isinstance(att, ParallelAttention):
             db = path.attention_apply(att, db, wc)
         fused[:, :, r0:r1].copy_(_crop(path.seq(net.head, db), at, r1 - r0))
+
+    run(head, bands)
     return fused, feats[:, 0:width], feats[:, width:2 * width]

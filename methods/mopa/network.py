@@ -350,6 +350,9 @@ class InferencePath:
     ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in inference mode.
     """
 
+    #: with N > 1 torch threads, images of at least 2·N·MIN_WORKER_ROWS rows run as N band workers
+    MIN_WORKER_ROWS = 16
+
     def __init__(self, net: "MopaNet"):
         self.net = net
 
@@ -358,9 +361,12 @@ class InferencePath:
         x = x.contiguous(memory_format=torch.channels_last)
         rows = self.band_rows(x)
         if rows is not None:
+            from .._swin_blocks import _chunk_workers, _run_spans
             from ._banded import banded_forward
 
-            return banded_forward(self, x, rows)
+            # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
+            with _chunk_workers():
+                return banded_forward(self, x, rows, _run_spans)
         a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
         fa = self.seq(net.path_a, net._path_input(a, ma))
         fb = self.seq(net.path_b, net._path_input(b, mb))
@@ -383,7 +389,12 @@ class InferencePath:
         cem = self.net.contrast
         if torch._C._len_torch_dispatch_stack() > 0 or (isinstance(cem, ContrastEnhancement) and cem.apply != "input"):
             return None
-        return band_rows(tuple(x.shape[-2:]))
+        h, w = x.shape[-2:]
+        rows = band_rows((h, w))
+        workers = torch.get_num_threads()
+        if workers > 1 and h >= 2 * workers * self.MIN_WORKER_ROWS:  # one band per worker at least
+            return min(rows or h, -(-h // workers))
+        return rows
 
     # ----------------------------------------------------------------- layers
     @staticmethod

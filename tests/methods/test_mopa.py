@@ -469,3 +469,31 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     assert count_flops(lambda t: net(t, decouple=False), x) == graph.get_total_flops()
     assert calls == [9]  # the counter ran the whole image
     assert InferencePath(MopaNet(cem_apply="multiscale").eval()).band_rows(x) is None
+
+
+def test_two_threads_run_as_two_band_workers(monkeypatch):
+    """With 2 torch threads the inference path runs as 2 single-threaded band workers (one band each):
+    the one-thread result to round-off, the graph's to ≤ 1e-5; torch's thread count restored."""
+    from fusionbench.methods.mopa import _banded
+
+    calls = []
+    real = _banded.banded_forward
+    monkeypatch.setattr(_banded, "banded_forward", lambda *a: calls.append(a[2]) or real(*a))
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x = torch.rand(1, 4, 70, 45)
+    fused, _ = net(x)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.inference_mode():
+            one, _ = net(x)
+        assert calls == []
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            two, _ = net(x)
+        assert calls == [35] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert (two - one).abs().max().item() <= 1e-6
+    assert (two - fused.detach()).abs().max().item() <= 1e-5

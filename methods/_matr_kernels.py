@@ -133,3 +133,25 @@ def add_rows_and_gelu(h, bias):  # pragma: no cover - compiled
         for j in range(n):
             x = hk[j] + b
             hk[j] = (x * _HALF) * (_ONE + _erf(x * _SQRT1_2))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def row_bin_sums(mem, starts, ends, out):  # pragma: no cover - compiled
+    """``out[r, j, c] = Σ_{x = starts[j]}^{ends[j] − 1} mem[r, x, c]`` in float64, x ascending.
+
+    ``mem``: rows of a channels-last map, C-contiguous rows × W × C float32; ``starts``, ``ends``: int64, the
+    column bins of an adaptive average pooling; ``out``: rows × bins × C float64.  The per-row, per-bin sums
+    of the gated convolution's 3×3 context (:meth:`methods.matr.build_matr_network`'s ``AdaptiveConv``),
+    taken by the band worker that wrote the rows, while they are in its cache; additions only, in order, so
+    the sums do not depend on the instruction set or on how the rows are cut into bands.
+    """
+    rows, _, c = mem.shape
+    for r in range(rows):
+        for j in range(starts.shape[0]):
+            acc = out[r, j]
+            for ch in range(c):
+                acc[ch] = 0.0
+            for x in range(starts[j], ends[j]):
+                v = mem[r, x]
+                for ch in range(c):
+                    acc[ch] += v[ch]

@@ -136,9 +136,13 @@ def build_matr_network() -> Any:
 
         def kernels(self, x: torch.Tensor) -> torch.Tensor:
             """The per-sample gated kernels ``sigmoid(in + out) ⊙ W`` as a (b·cout)×cin×k×k tensor."""
-            b, c, h, w = x.shape
+            return self.gated(F.adaptive_avg_pool2d(x, self.k))
+
+        def gated(self, pooled: torch.Tensor) -> torch.Tensor:
+            """:meth:`kernels` from the input's k×k average-pooled context ``pooled`` (b × cin × k × k)."""
+            b, c = pooled.shape[:2]
             k = self.k
-            ctx = self.ce(F.adaptive_avg_pool2d(x, k).reshape(b, c, k * k))  # (b, c, lat)
+            ctx = self.ce(pooled.reshape(b, c, k * k))  # (b, c, lat)
             gate_in = self.gd(F.relu(self.ce_bn(ctx)))  # (b, c, k*k)
             groups = c // self.g
             t = F.relu(self.ci_bn2(ctx)).reshape(b, groups, self.g, -1).transpose(2, 3)
@@ -156,39 +160,37 @@ def build_matr_network() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.relu(self.bn1(self.conv1(x)))
 
-        def infer(self, x: torch.Tensor, then: Any = None) -> torch.Tensor:
-            """Inference on one channels-last sample: BatchNorm folded into the gated kernels and a bias
-            (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
+        def infer(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, spans: list,
+                  after: Any = None, accumulate: bool = False) -> None:
+            """Inference on one channels-last sample into ``out``, by bands of rows: BatchNorm folded into the gated
+            kernels and a bias (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
 
-            With N band workers (:func:`_band_workers`, N torch threads) the convolution runs in N bands of rows,
-            one per worker (each band reads one halo row above and below; the gated kernels, which
-            depend on the whole input, are computed once before), and ``then(out, y0, y1)``, if given,
-            runs on the worker's rows right after (the token blocks); on one thread, the whole map.
+            ``x`` and ``out`` are the padded maps of :class:`_Maps` (1 × C × (H + 2) × W, rows 0 and H + 1 zero:
+            the convolution's zero padding in y, so a band of output rows reads exactly its rows and one halo
+            row each side, and computes no other row); ``pooled``: the k×k average-pooled context of x (the
+            gated kernels depend on the whole input, so they are computed once, before the bands).  Each
+            span ``(y0, y1)`` of ``spans`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to
+            what ``out`` holds), then runs ``after(out, y0, y1)`` on them while they are in the worker's cache
+            (:func:`_run_bands`: on the band workers when torch has several threads).
             """
             bn = self.bn1
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            kernels = self.conv1.kernels(x) * scale[:, None, None, None]
+            kernels = self.conv1.gated(pooled) * scale[:, None, None, None]
             bias = bn.bias - bn.running_mean * scale
             pad = self.conv1.k // 2
-            spans = _row_spans(x.shape[2])
-            if len(spans) == 1:
-                out = F.conv2d(x, kernels, bias, padding=pad).relu_()
-                if then is not None:
-                    then(out, 0, x.shape[2])
-                return out
-            h = x.shape[2]
-            out = torch.empty((1, kernels.shape[0], h, x.shape[3]), dtype=x.dtype, memory_format=torch.channels_last)
 
             def band(span: tuple[int, int]) -> None:
                 y0, y1 = span
-                a, b = max(0, y0 - pad), min(h, y1 + pad)  # the halo rows; zero padding at the image border
-                part = F.conv2d(x[:, :, a:b], kernels, bias, padding=pad)[:, :, y0 - a:y1 - a]
-                out[:, :, y0:y1].copy_(part.relu_())
-                if then is not None:
-                    then(out, y0, y1)
+                part = F.conv2d(x[:, :, y0:y1 + 2 * pad], kernels, bias, padding=(0, pad)).relu_()
+                rows = out[:, :, y0 + pad:y1 + pad]
+                if accumulate:
+                    rows.add_(part)
+                else:
+                    rows.copy_(part)
+                if after is not None:
+                    after(out, y0, y1)
 
             _run_bands(band, spans)
-            return out
 
     class Basic1x1(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -309,28 +311,27 @@ def build_matr_network() -> Any:
                     blk.update_(chunk)
             return tokens.reshape(b, c, h, w)
 
-        def rows_pass(self, x: torch.Tensor) -> Any:
-            """``run(target, y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of ``target``, a
-            channels-last 1×C×H×W map shaped as ``x`` (``W % C == 0``, C = the token size), in the calling thread.
+        def rows_pass(self, c: int, w: int) -> Any:
+            """``run(mem, y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of ``mem``, the H × W × C
+            pixels (a view of a channels-last 1×C×H×W map) of a C-channel map of width ``w`` (``w % C == 0``,
+            C = the token size), in the calling thread.
 
             Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
             memory, the official quirk), so a token lies within one row; its values sit in the
             channels-last memory at ``[y, C·s + k, c]``.  Bands of rows (≈ :data:`CHUNK_TOKENS` tokens)
             are gathered into a feature-major C × tokens block, sent through the blocks and scattered back.
             """
-            _, c, h, w = x.shape
             folded = [blk.folded() for blk in self.blocks]
             eps = np.float32(self.blocks[0].norm1.eps)
             no_carry = np.zeros(c, np.float32)
             rows = max(1, CHUNK_TOKENS // w)
 
-            def run(target: torch.Tensor, y_start: int, y_end: int) -> None:
-                mem = target.permute(0, 2, 3, 1)[0]  # (H, W, C), contiguous
+            def run(mem: torch.Tensor, y_start: int, y_end: int) -> None:
                 for y0 in range(y_start, y_end, rows):
                     grid = mem[y0:min(y0 + rows, y_end)]
                     r = grid.shape[0]
                     grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
-                    t = target.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
+                    t = mem.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
                     t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))
                     u = torch.empty_like(t)  # the normalised tokens, rewritten twice per block
                     carry = no_carry
@@ -383,35 +384,68 @@ def build_matr_network() -> Any:
                 return self._infer_bands(x)
 
         def _infer_bands(self, x: torch.Tensor) -> torch.Tensor:
-            x0 = self.convInput.infer(x.contiguous(memory_format=torch.channels_last))
-            conv = self.conv.infer
-            c = x0.shape[1]
-            if x0.shape[-1] % c == 0:
-                rows = self.basicLayer.rows_pass(x0)  # the same folded weights for any map of this size
+            _, _, h, w = x.shape
+            conv, k = self.conv, self.conv.conv1.k
+            c = conv.conv1.cin
+            spans = _row_spans(h, w)
+            maps = _Maps((1, c, h, w))
+            source = _Maps((1, x.shape[1], h, w)).take()
+            _pixels(source).copy_(x[0].permute(1, 2, 0))
+            tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 else None
+            bins = _PoolBins(h, w, c, k)
 
-                def conv_trans(t: torch.Tensor) -> torch.Tensor:
-                    return conv(t, then=rows)  # each conv output is a fresh map: safe in place
-            else:  # tokens straddle rows: the NCHW token path, then back to channels-last
-                def conv_trans(t: torch.Tensor) -> torch.Tensor:
-                    out = self.basicLayer(conv(t).contiguous())
-                    return out.contiguous(memory_format=torch.channels_last)
-            b1 = conv(conv_trans(x0))
-            b2 = conv(conv_trans(conv(x0)))
-            b3 = conv(conv_trans(conv(conv(x0))))
-            # b1 + b2 + b3 and the 1×1 16→1 output conv as one mm of the channels-last pixels per band of
-            # rows (same FLOPs; torch sends a batch-1 1×1 conv on one thread to its slow non-oneDNN path)
-            _, c, h, w = b1.shape
+            def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, trans: bool = False, pool: bool = True,
+                      out: torch.Tensor | None = None, head: Any = None) -> tuple[torch.Tensor, Any]:
+                """``block`` on ``src`` by bands (into ``out``, accumulated, if given), each band then through the
+                token blocks (``trans``), its context sums taken (``pool``) and the ``head``: the result
+                and its pooled context."""
+                dst = maps.take() if out is None else out
+                band_tokens = tokens if trans else None
+                sums = bins.sums() if pool and (band_tokens is not None or not trans) else None
+
+                def after(t: torch.Tensor, y0: int, y1: int) -> None:
+                    mem = _pixels(t)
+                    if band_tokens is not None:
+                        band_tokens(mem, y0, y1)
+                    if sums is not None:
+                        bins.add(mem, y0, y1, sums)
+                    if head is not None:
+                        head(mem, y0, y1)
+
+                block.infer(src, pooled, dst, spans, after, accumulate=out is not None)
+                if trans and tokens is None:  # tokens straddle rows: the NCHW token path on the whole map
+                    _pixels(dst).copy_(self.basicLayer(_pixels(dst).permute(2, 0, 1)[None].contiguous())[0]
+                                       .permute(1, 2, 0))
+                if not pool:
+                    return dst, None
+                return dst, bins.pooled(sums) if sums is not None else F.adaptive_avg_pool2d(_image(dst), k)
+
+            x0, p0 = stage(self.convInput, source, F.adaptive_avg_pool2d(x, k))
+            t, pt = stage(conv, x0, p0, trans=True)
+            total, _ = stage(conv, t, pt, pool=False)  # b1
+            maps.give(t)
+            c1, pc1 = stage(conv, x0, p0)
+            t, pt = stage(conv, c1, pc1, trans=True)
+            maps.give(c1)
+            stage(conv, t, pt, pool=False, out=total)  # b1 + b2, in the order of the graph's sum
+            maps.give(t)
+            c1, pc1 = stage(conv, x0, p0)
+            maps.give(x0)
+            c2, pc2 = stage(conv, c1, pc1)
+            maps.give(c1)
+            t, pt = stage(conv, c2, pc2, trans=True)
+            maps.give(c2)
+            # b3 added band by band, then the 1×1 16→1 output conv as one mm of the band's channels-last pixels
+            # and tanh (same FLOPs; torch sends a batch-1 1×1 conv on one thread to its slow non-oneDNN path)
             weight = self.convolutional_out.conv1.weight.reshape(-1, c).t()
-            out = b1.new_empty(h, w)
+            image = x.new_empty(h, w)
 
-            def head(span: tuple[int, int]) -> None:
-                y0, y1 = span
-                total = b1[:, :, y0:y1].add_(b2[:, :, y0:y1]).add_(b3[:, :, y0:y1])
-                pixels = total.permute(0, 2, 3, 1).reshape((y1 - y0) * w, c)
-                out[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
+            def head(mem: torch.Tensor, y0: int, y1: int) -> None:
+                pixels = mem[y0:y1].reshape((y1 - y0) * w, c)
+                image[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
 
-            _run_bands(head, _row_spans(h))
-            return out.view(1, 1, h, w)
+            stage(conv, t, pt, pool=False, out=total, head=head)
+            return image.view(1, 1, h, w)
 
     return MATRNet()
 
@@ -431,13 +465,95 @@ def _run_bands(fn: Any, spans: list) -> None:
     _run_spans(fn, spans)
 
 
-def _row_spans(h: int) -> list[tuple[int, int]]:
-    """Rows ``0 … h − 1`` cut into one span per band worker (one span on one thread)."""
+#: pixels per band of rows of the inference path: a band's 16-channel conv output (1 MB) and the token blocks on
+#: it stay in a core's L2 cache, whatever the image size (issue 23: cost linear in the pixels)
+BAND_PIXELS = 16384
+
+
+def _row_spans(h: int, w: int) -> list[tuple[int, int]]:
+    """Rows ``0 … h − 1`` cut into bands of about :data:`BAND_PIXELS` pixels, as many as a multiple of the band
+    workers (at least one each)."""
     from ._swin_blocks import _workers
 
-    n = max(1, min(_workers(), h))
+    workers = _workers()
+    n = max(workers, -(-h * w // BAND_PIXELS))
+    n = min(h, -(-n // workers) * workers)
     cuts = [round(i * h / n) for i in range(n + 1)]
     return [(cuts[i], cuts[i + 1]) for i in range(n)]
+
+
+def _pixels(padded: Any) -> Any:
+    """The H × W × C pixels (a view) of a padded channels-last map of :class:`_Maps`."""
+    return padded.permute(0, 2, 3, 1)[0, 1:-1]
+
+
+def _image(padded: Any) -> Any:
+    """The 1 × C × H × W image (a channels-last view) of a padded map of :class:`_Maps`."""
+    return padded[:, :, 1:-1]
+
+
+class _Maps:
+    """Full-size feature maps of one inference pass, reused once given back.
+
+    Each map is channels-last 1 × C × (H + 2) × W with rows 0 and H + 1 zero (the convolution's zero padding in
+    y, see ``Basic3x3.infer``).  At 1024² a map is 64 MB: glibc serves it with a fresh ``mmap`` whose every
+    page faults in when first written, so the pass reuses the maps it no longer needs (four are allocated,
+    not eleven); nothing is kept after the pass.
+    """
+
+    def __init__(self, shape: tuple[int, int, int, int]) -> None:
+        self.shape = shape
+        self.spare: list = []
+
+    def take(self) -> Any:
+        """A map: a spare one, or a new one with its two padding rows zeroed."""
+        if self.spare:
+            return self.spare.pop()
+        import torch
+
+        b, c, h, w = self.shape
+        t = torch.empty((b, c, h + 2, w), memory_format=torch.channels_last)
+        t[:, :, 0].zero_()
+        t[:, :, h + 1].zero_()
+        return t
+
+    def give(self, t: Any) -> None:
+        """``t`` is no longer needed: the next :meth:`take` returns it."""
+        self.spare.append(t)
+
+
+class _PoolBins:
+    """The k × k adaptive average pooling of a C-channel map (the gated conv's context), from per-row sums that
+    the band workers take as they write the rows (:func:`methods._matr_kernels.row_bin_sums`).
+
+    Bins as ``torch.nn.functional.adaptive_avg_pool2d``: ``[⌊i·n/k⌋, ⌈(i + 1)·n/k⌉)``.  The sums are float64
+    and taken in a fixed order, so the pooled context does not depend on the bands (or the thread count); it
+    differs from torch's float32 pooling by round-off.
+    """
+
+    def __init__(self, h: int, w: int, c: int, k: int) -> None:
+        self.h, self.c, self.k = h, c, k
+        self.rows = [(i * h // k, -(-(i + 1) * h // k)) for i in range(k)]
+        cols = [(j * w // k, -(-(j + 1) * w // k)) for j in range(k)]
+        self.starts = np.array([a for a, _ in cols], np.int64)
+        self.ends = np.array([b for _, b in cols], np.int64)
+        self.counts = np.array([[(ye - ys) * (xe - xs) for xs, xe in cols] for ys, ye in self.rows], np.float64)
+
+    def sums(self) -> np.ndarray:
+        """The H × k × C float64 per-row sums that :meth:`add` fills, band by band."""
+        return np.empty((self.h, self.k, self.c), np.float64)
+
+    def add(self, mem: Any, y0: int, y1: int, sums: np.ndarray) -> None:
+        """The column-bin sums of rows ``y0 … y1 − 1`` of ``mem`` (H × W × C pixels, a view) into ``sums``."""
+        _kernels().row_bin_sums(mem[y0:y1].numpy(), self.starts, self.ends, sums[y0:y1])
+
+    def pooled(self, sums: np.ndarray) -> Any:
+        """The 1 × C × k × k float32 average pooling from the complete ``sums``."""
+        import torch
+
+        bins = np.stack([sums[ys:ye].sum(0) for ys, ye in self.rows])  # k × k × C
+        means = (bins / self.counts[:, :, None]).astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(means.transpose(2, 0, 1)))[None]
 
 
 def _kernels() -> Any:

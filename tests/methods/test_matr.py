@@ -172,7 +172,10 @@ out = np.empty_like(t)
 _matr_kernels.add_rows_and_normalise(t, bias, out, np.float32(1e-5))
 h = (rng.standard_normal((16, 1300)) * 4).astype(np.float32)
 _matr_kernels.add_rows_and_gelu(h, bias)
-np.save(sys.argv[1], np.concatenate([t, out, h]))
+mem = (rng.standard_normal((5, 93, 16)) * 3).astype(np.float32)
+sums = np.empty((5, 3, 16))
+_matr_kernels.row_bin_sums(mem, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
+np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (t, out, h, sums)]))
 """
 
 
@@ -200,7 +203,7 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The LayerNorm and GELU kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The LayerNorm, GELU and context-sum kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
@@ -237,5 +240,67 @@ def test_two_threads_run_as_band_workers_equal_to_one_thread(monkeypatch):
                 assert torch.get_num_threads() == 2
             assert (one - two).abs().max().item() <= 1e-6
             assert seen and all(spans == 2 and threads == 1 for spans, threads in seen)
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("h,w", [(64, 64), (93, 93), (300, 300), (7, 11)])
+def test_pooled_context_from_band_sums_is_the_adaptive_average_pool(h, w):
+    """The gated conv's 3×3 context from the row sums the band workers take equals torch's adaptive average
+    pooling to float32 round-off (overlapping bins when the size is not a multiple of 3), and does not depend on
+    how the rows are cut into bands."""
+    g = torch.Generator().manual_seed(h)
+    x = torch.rand(1, 16, h, w, generator=g) * 4 - 1
+    mem = x[0].permute(1, 2, 0).contiguous()
+    bins = matr_module._PoolBins(h, w, 16, 3)
+    ref = torch.nn.functional.adaptive_avg_pool2d(x.double(), 3).float()
+    results = []
+    for cuts in ([0, h], [0, 1, h // 2, h], list(range(h + 1))):
+        sums = bins.sums()
+        for y0, y1 in zip(cuts[:-1], cuts[1:]):
+            bins.add(mem, y0, y1, sums)
+        results.append(bins.pooled(sums))
+    assert results[0].shape == ref.shape
+    assert (results[0] - ref).abs().max().item() <= 1e-6
+    assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
+    """The inference pass by bands of a few rows (convolutions reading one halo row each side from the padded
+    maps, token blocks and context sums per band, b1 + b2 + b3 accumulated and the head per band) gives the
+    one-band result to round-off, reuses its maps (four allocated for the ten convolutions), and keeps the
+    counted FLOPs those of the graph."""
+    from fusionbench.profile import count_flops
+
+    torch.manual_seed(1)
+    net = matr_module.build_matr_network()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    net.eval()
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    allocated = []
+    take = matr_module._Maps.take
+
+    def counting_take(self):
+        allocated.append(not self.spare)
+        return take(self)
+
+    monkeypatch.setattr(matr_module._Maps, "take", counting_take)
+    try:
+        for size in (64, 93):
+            x = torch.rand(1, 2, size, size)
+            with torch.inference_mode():
+                monkeypatch.setattr(matr_module, "BAND_PIXELS", 10 ** 9)
+                whole = net(x)
+                monkeypatch.setattr(matr_module, "BAND_PIXELS", 3 * size)  # bands of 3 rows
+                allocated.clear()
+                banded = net(x)
+            assert len(matr_module._row_spans(size, size)) == -(-size // 3)
+            assert (whole - banded).abs().max().item() <= 1e-6
+            # the input's padded copy and 8 maps (b2 and b3 are added into b1's): 1 + 4 newly allocated
+            assert len(allocated) == 9 and sum(allocated) == 1 + 4
+        graph = count_flops(lambda t: net(t.clone().requires_grad_(False)), x)
+        assert count_flops(net, x) == graph
     finally:
         torch.set_num_threads(old)

@@ -1,8 +1,11 @@
-"""The compiled wavefront kernel of :mod:`methods._mlmg` (numba, cached on disk), described there.
+"""The compiled MLMG kernels (numba, cached on disk): the wavefront kernel of :mod:`methods._mlmg` (described
+there) and the scale-by-scale kernel ``scale_plane`` of ``mlepf._mlmg_plane_kernel`` (the fallback for other
+increments and the tests' reference), sharing the 5- and 9-value max/min helpers.
 
-At module level, imported on first use by :func:`methods._mlmg.wavefront_kernel`, so that numba's disk
-cache finds it again in a new process (a kernel built inside a factory, calling other compiled functions
-of that factory, missed the cache in every process; see :mod:`methods._pcnn_kernels`).
+At module level, imported on first use by :func:`methods._mlmg.wavefront_kernel` and
+``mlepf._mlmg_plane_kernel``, so that numba's disk cache finds them again in a new process (a kernel built
+inside a factory, calling other compiled functions of that factory, missed the cache in every process; see
+:mod:`methods._pcnn_kernels`; ``tests/methods/test_numba_cache.py``).
 """
 from __future__ import annotations
 
@@ -157,3 +160,112 @@ def plane(img, steps, coefs, block, out):  # pragma: no cover
                     for j in range(w):
                         orow[j] = orow[j] + c * (drow[j] - erow[j])
     return True
+
+
+# ------------------------------------------------------------------ the scale-by-scale kernel
+# (``mlepf._mlmg_plane_kernel``: increments other than a square or a diamond, and the tests' reference
+# for the wavefront; ``grouped=False`` runs every 3-point line step as its own pass)
+
+
+@njit(cache=True, nogil=True)
+def line_step(src, dst, dy, dx, y0, y1, x0, x1, take_max):  # pragma: no cover
+    # dst = max/min of src at (y, x) − (dy, dx), (y, x) + (dy, dx) and (y, x), in that order
+    for y in range(y0, y1):
+        for xx in range(x0, x1):
+            m = src[y - dy, xx - dx]
+            q = src[y + dy, xx + dx]
+            v = src[y, xx]
+            if take_max:
+                m = m if m > q else q
+                dst[y, xx] = v if v > m else m
+            else:
+                m = m if m < q else q
+                dst[y, xx] = v if v < m else m
+
+
+@njit(cache=True, nogil=True)
+def square5(src, dst, y0, y1, x0, x1, v, take_max):  # pragma: no cover
+    # dst = dilation (take_max) or erosion by the 5×5 square: max/min of 5 rows into v, then of 5 columns
+    n = x1 - x0
+    for y in range(y0, y1):
+        lo, hi = x0 - 2, x1 + 2
+        max5(src[y - 2, lo:hi], src[y - 1, lo:hi], src[y, lo:hi], src[y + 1, lo:hi], src[y + 2, lo:hi], v, n + 4,
+             take_max)
+        max5(v[0:n], v[1:n + 1], v[2:n + 2], v[3:n + 3], v[4:n + 4], dst[y, x0:x1], n, take_max)
+
+
+@njit(cache=True, nogil=True)
+def diamond(src, dst, y0, y1, x0, x1, take_max):  # pragma: no cover
+    # dst = dilation/erosion by {0, ±(1,1)} ⊕ {0, ±(−1,1)} = (0,0), (±1,±1), (0,±2), (±2,0)
+    n = x1 - x0
+    for y in range(y0, y1):
+        u2, u1, c0, d1, d2 = src[y - 2], src[y - 1], src[y], src[y + 1], src[y + 2]
+        max9(c0[x0:x1], c0[x0 - 2:x1 - 2], c0[x0 + 2:x1 + 2], u1[x0 - 1:x1 - 1], u1[x0 + 1:x1 + 1],
+             d1[x0 - 1:x1 - 1], d1[x0 + 1:x1 + 1], u2[x0:x1], d2[x0:x1], dst[y, x0:x1], n, take_max)
+
+
+@njit(cache=True, nogil=True)
+def scale_plane(img, steps, coefs, grouped, out):  # pragma: no cover
+    h, w = img.shape
+    # finite values reach at most steps[-1, 0] + 2·steps[-1, 1] rows/columns beyond the image; the grouped
+    # passes read 2 further, and one spare row/column keeps the canvas edge out of reach
+    pad = steps[-1, 0] + 2 * steps[-1, 1] + 3
+    hh, ww = h + 2 * pad, w + 2 * pad
+    dil = np.full((hh, ww), -np.inf)
+    ero = np.full((hh, ww), np.inf)
+    dil[pad:pad + h, pad:pad + w] = img
+    ero[pad:pad + h, pad:pad + w] = img
+    dil2, ero2 = dil.copy(), ero.copy()
+    v = np.empty(ww)
+    ry, rx = 0, 0  # how far beyond the image finite values can be
+    pa, pd = 0, 0
+    for i in range(steps.shape[0]):
+        a, d = steps[i, 0], steps[i, 1]
+        if grouped and a - pa == 2:
+            # 2 vertical + 2 horizontal 3-point steps = one 5×5 square
+            ry += 2
+            rx += 2
+            y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
+            x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+            square5(dil, dil2, y0, y1, x0, x1, v, True)
+            square5(ero, ero2, y0, y1, x0, x1, v, False)
+            dil, dil2 = dil2, dil
+            ero, ero2 = ero2, ero
+            first = 2
+        else:
+            first = 0
+        if grouped and d - pd == 1:
+            # 1 diagonal + 1 anti-diagonal 3-point step = one 9-point diamond
+            ry += 2
+            rx += 2
+            y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
+            x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+            diamond(dil, dil2, y0, y1, x0, x1, True)
+            diamond(ero, ero2, y0, y1, x0, x1, False)
+            dil, dil2 = dil2, dil
+            ero, ero2 = ero2, ero
+            last = 2
+        else:
+            last = 4
+        for k in range(first, last):   # the remaining directions, one 3-point step at a time
+            dy = 1 if k != 1 else 0
+            dx = 0 if k == 0 else 1
+            if k == 3:
+                dy = -1
+            n = a - pa if k < 2 else d - pd
+            for _ in range(n):
+                ry += abs(dy)
+                rx += dx
+                ay = abs(dy)
+                y0, y1 = max(ay, pad - ry), min(hh - ay, pad + h + ry)
+                x0, x1 = max(dx, pad - rx), min(ww - dx, pad + w + rx)
+                line_step(dil, dil2, dy, dx, y0, y1, x0, x1, True)
+                line_step(ero, ero2, dy, dx, y0, y1, x0, x1, False)
+                dil, dil2 = dil2, dil
+                ero, ero2 = ero2, ero
+        pa, pd = a, d
+        c = coefs[i]
+        for y in range(h):
+            for xx in range(w):
+                out[y, xx] = out[y, xx] + c * (dil[pad + y, pad + xx] - ero[pad + y, pad + xx])
+    return out

@@ -31,6 +31,13 @@ b = rng.integers(0, 256, (64, 72, 3), dtype=np.uint8)
 for name in sys.argv[1:]:
     fused = fuse_arrays(create_method(name), a, b)
 evaluate(fused if fused.ndim == 2 else fused[..., 0], a, b[..., 0], "all")
+if "mlepf" in sys.argv[1:]:
+    # MLEPF's scale-by-scale MLMG runs only for structuring-element increments other than the official ones
+    # (and in the tests): called directly, grouped and step by step
+    from fusionbench.methods import mlepf
+    steps = np.array([(1, 0), (3, 0), (3, 2), (3, 3)], dtype=np.int64)
+    for grouped in (True, False):
+        mlepf._mlmg_plane_kernel()(rng.random((9, 11)), steps, np.ones(4), grouped, np.zeros((9, 11)))
 ours = ("fusionbench.", "methods.", "metrics.")  # numba's own overloads compile along with a missed kernel
 compiled = sorted({f"{d.py_func.__module__}.{d.py_func.__qualname__}" for d in
                    (ev.data.get("dispatcher") for _, ev in recorder.buffer if ev.status == event.EventStatus.START)

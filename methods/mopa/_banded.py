@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 import torch.nn.functional as F
 
-from .._row_bands import BAND_PIXELS, fixed_bands
+from .._row_bands import BAND_PIXELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import InferencePath
@@ -48,6 +48,15 @@ def band_rows(shape: tuple[int, int]) -> int | None:
         return None
     rows = max(MIN_BAND_ROWS, BAND_PIXELS_EACH // w)
     return rows if rows < h else None
+
+
+def bands_of(h: int, rows: int) -> list[tuple[int, int]]:
+    """Rows ``[0, h)`` as the fewest consecutive ``(r0, r1)`` bands of at most ``rows`` rows, their sizes
+    differing by at most one (no band above ``rows``: its maps stay under the ``mmap`` threshold; N bands
+    for N workers whatever the parity of ``h``)."""
+    n = max(1, -(-h // max(1, rows)))
+    edges = [h * k // n for k in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def _halo(*modules: torch.nn.Module) -> int:
@@ -82,7 +91,7 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
 
     net = path.net
     _, _, h, w = x.shape
-    bands = fixed_bands(0, h, rows)
+    bands = bands_of(h, rows)
     width = net.path_a[0][0].out_channels
     ch = 3 * width
     cl = torch.channels_last

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "reference_attention",
-           "sdpa_attention", "DERIVED_BUFFERS"]
+           "sdpa_attention", "torch_norms", "DERIVED_BUFFERS"]
 
 #: suffixes of the persistent buffers that are pure functions of the configuration
 DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
@@ -77,6 +77,9 @@ DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
 _REFERENCE = False
 #: whether the inference path's chunks use the compiled window kernel where it applies (:func:`sdpa_attention`)
 _KERNEL = True
+#: whether the kernel path's chunks also run their LayerNorms + residual biases in one compiled pass
+#: (:mod:`methods._window_attention_norm`; :func:`torch_norms` switches back to torch's ``LayerNorm``)
+_FUSED_NORMS = True
 
 #: windows per chunk of the inference path: 64 windows of 8×8 = 4096 tokens, whose largest intermediate
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
@@ -116,6 +119,36 @@ def _window_attention():
     from . import _window_attention as module
 
     return module
+
+
+def _window_norm():
+    """:mod:`methods._window_attention_norm`, imported on first use (it imports numba)."""
+    from . import _window_attention_norm as module
+
+    return module
+
+
+def _fused_norms(kernel_path: bool, channels: int, *norms: nn.LayerNorm) -> bool:
+    """Whether the chunks run their LayerNorms (and the residual biases) in the compiled pass of
+    :mod:`methods._window_attention_norm`: on the window kernel's path (float32 on the CPU, no dispatch mode,
+    not :func:`sdpa_attention`), 60 channels, affine norms; else torch's ``LayerNorm`` (the session-8 code)."""
+    return (kernel_path and _FUSED_NORMS and _window_norm().supported(channels)
+            and all(n.elementwise_affine and n.weight is not None and n.bias is not None for n in norms))
+
+
+def _np(t: torch.Tensor):
+    """The tensor's numpy view (detached: inference operands only)."""
+    return t.detach().numpy()
+
+
+def _norm_into(norm: nn.LayerNorm, src: torch.Tensor, index: torch.Tensor | None, base: int, resid: torch.Tensor,
+               bias: torch.Tensor) -> torch.Tensor:
+    """``norm`` of rows ``src[index[base:base + T]]`` (``src[base:base + T]``) as a new (T, C) tensor, and those rows
+    plus ``bias`` written into ``resid`` (T, C) — in one compiled pass (:func:`methods._window_attention_norm.norm_rows`)."""
+    xn = torch.empty(resid.shape)
+    _window_norm().norm_rows(_np(src), None if index is None else _np(index), base, _np(resid), _np(bias), _np(xn),
+                             _np(norm.weight), _np(norm.bias), norm.eps)
+    return xn
 
 
 def _workers() -> int:
@@ -203,6 +236,18 @@ def sdpa_attention() -> Iterator[None]:
         yield
     finally:
         _KERNEL = old
+
+
+@contextlib.contextmanager
+def torch_norms() -> Iterator[None]:
+    """Within the block, the inference chunks use torch's ``LayerNorm`` and bias adds instead of the compiled
+    norm pass (:mod:`methods._window_attention_norm`): the session-8 code, for comparisons."""
+    global _FUSED_NORMS
+    old, _FUSED_NORMS = _FUSED_NORMS, False
+    try:
+        yield
+    finally:
+        _FUSED_NORMS = old
 
 
 @contextlib.contextmanager
@@ -659,6 +704,21 @@ class SwinTransformerBlock(_ShiftedWindows):
         masks = self._group_masks(self.attn.bias())
         attn, mlp = self.attn, self.mlp
         kmasks = attn.kernel_masks(masks, x)
+        fused = _fused_norms(kmasks is not None, c, self.norm1, self.norm2)
+
+        def chunk_fused(span: tuple[int, int, int, int]) -> None:
+            # gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
+            i, g, start, end = span
+            t = x[i, start:end]
+            gathered = src is not None
+            xn = _norm_into(self.norm1, src[0][i] if gathered else x[i], index if gathered else None,
+                            start, t, attn.proj.bias)
+            qkv = attn.qkv.channel_major(xn)
+            att = attn._kernel(qkv, attn.qkv, 0, qkv, attn.qkv, c, qkv, attn.qkv, 2 * c, kmasks[g])
+            t.addmm_(att, attn.proj.weight.t())
+            xn = _norm_into(self.norm2, t, None, 0, t, mlp.fc2.bias)
+            t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
+
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
             t = x[i, start:end]
@@ -673,7 +733,7 @@ class SwinTransformerBlock(_ShiftedWindows):
             mlp.fc2.accumulate_(t, torch.ops.aten.gelu_(mlp.fc1(self.norm2(t))))
 
         # per batch item (HW, C), contiguous, cut into chunks
-        _run_spans(chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
+        _run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
         return x
 
 
@@ -764,8 +824,28 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             self.mlp_A.fc2.accumulate_(tx, torch.ops.aten.gelu_(self.mlp_A.fc1(self.norm2_A(tx))))
             self.mlp_B.fc2.accumulate_(ty, torch.ops.aten.gelu_(self.mlp_B.fc1(self.norm2_B(ty))))
 
+        fused = _fused_norms(kmasks_a is not None and kmasks_b is not None, c, self.norm1_A, self.norm1_B,
+                             self.norm2_A, self.norm2_B)
+
+        def chunk_fused(span: tuple[int, int, int, int]) -> None:
+            # per stream: gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
+            i, g, start, end = span
+            tx, ty = x[i, start:end], y[i, start:end]
+            gathered = src is not None
+            xn = _norm_into(self.norm1_A, src[0][i] if gathered else x[i], index if gathered else None, start, tx,
+                            self.attn_A.proj.bias)
+            yn = _norm_into(self.norm1_B, src[1][i] if gathered else y[i], index if gathered else None, start, ty,
+                            self.attn_B.proj.bias)
+            att_a = attend(self.attn_A, xn, yn, g, masks_a, kmasks_a)
+            att_b = attend(self.attn_B, yn, xn, g, masks_b, kmasks_b)
+            tx.addmm_(att_a, self.attn_A.proj.weight.t())
+            ty.addmm_(att_b, self.attn_B.proj.weight.t())
+            for t, norm, mlp in ((tx, self.norm2_A, self.mlp_A), (ty, self.norm2_B, self.mlp_B)):
+                xn = _norm_into(norm, t, None, 0, t, mlp.fc2.bias)
+                t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
+
         spans = self._spans(counts)
-        _run_spans(chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
+        _run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
         return x, y
 
 

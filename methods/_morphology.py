@@ -96,7 +96,27 @@ def running_extreme(x: np.ndarray, size: int, maximum: bool) -> np.ndarray:
 
 
 def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
-    """Max (``maximum``) or min over the disk with 'nearest' borders: per row a running extreme along x, shifted by dy."""
+    """Max (``maximum``) or min over the disk with 'nearest' borders: per row a running extreme along x, shifted by dy.
+
+    One compiled sweep (:func:`._morphology_kernels.disk_rows`, session 9): the running extremes of the
+    2r + 1 rows in reach kept in a ring, the output row combined from them in :func:`_by_rows_whole`'s order
+    (same values; that version kept r + 1 full-size maps and made 2r passes over the output, which at 1024²
+    went to memory: 31 ms against 2.0 ms at 256² for r = 7).
+    """
+    from ._morphology_kernels import disk_rows
+
+    image = np.ascontiguousarray(image)
+    widths = disk_row_half_widths(radius)
+    distinct = sorted(set(widths.tolist()))
+    slot_of = np.array([distinct.index(w) for w in widths.tolist()], dtype=np.int64)
+    out = np.empty_like(image)
+    if image.size:
+        disk_rows(image, widths.astype(np.int64), slot_of, bool(maximum), out)
+    return out
+
+
+def _by_rows_whole(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
+    """Reference for :func:`_by_rows` (whole-image passes; kept for the tests): same values."""
     combine = np.maximum if maximum else np.minimum
     rows = image.shape[0]
     widths = disk_row_half_widths(radius)

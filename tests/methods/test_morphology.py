@@ -49,3 +49,15 @@ def test_running_extreme_is_scipys_filter1d(size):
             assert np.array_equal(got_max, ndimage.maximum_filter1d(x, size, axis=1, mode="nearest"))
     with pytest.raises(ValueError, match="odd"):
         morph.running_extreme(np.zeros((3, 3)), 4, False)
+
+
+@pytest.mark.parametrize("radius", [4, 7, 11, 16])
+def test_one_sweep_equals_whole_image_passes(radius):
+    """Issue 23 (session 9): the one-sweep kernel (a ring of running extremes) gives the former whole-image
+    passes' values bit for bit, signed zeros included, on images shorter and narrower than the disk."""
+    rng = np.random.default_rng(100 + radius)
+    for shape in [(1, 1), (2, 50), (50, 2), (radius, radius + 3), (61, 47)]:
+        for x in (rng.random(shape), np.round(rng.random(shape) * 3), np.where(rng.random(shape) < 0.5, 0.0, -0.0)):
+            for maximum in (False, True):
+                got, want = morph._by_rows(x, radius, maximum), morph._by_rows_whole(x, radius, maximum)
+                assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))

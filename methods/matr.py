@@ -181,12 +181,12 @@ def build_matr_network() -> Any:
 
             def band(span: tuple[int, int]) -> None:
                 y0, y1 = span
-                part = F.conv2d(x[:, :, y0:y1 + 2 * pad], kernels, bias, padding=(0, pad)).relu_()
+                part = F.conv2d(x[:, :, y0:y1 + 2 * pad], kernels, bias, padding=(0, pad))
                 rows = out[:, :, y0 + pad:y1 + pad]
                 if accumulate:
-                    rows.add_(part)
+                    rows.add_(part.relu_())
                 else:
-                    rows.copy_(part)
+                    torch.clamp_min(part, 0.0, out=rows)  # ReLU (torch's relu is this clamp) and the copy, one pass
                 if after is not None:
                     after(out, y0, y1)
 
@@ -388,8 +388,8 @@ def build_matr_network() -> Any:
             conv, k = self.conv, self.conv.conv1.k
             c = conv.conv1.cin
             spans = _row_spans(h, w)
-            maps = _Maps((1, c, h, w))
-            source = _Maps((1, x.shape[1], h, w)).take()
+            maps, sources = _Maps.for_pass(self, [(1, c, h, w), (1, x.shape[1], h, w)])
+            source = sources.take()
             _pixels(source).copy_(x[0].permute(1, 2, 0))
             tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 else None
             bins = _PoolBins(h, w, c, k)
@@ -445,6 +445,10 @@ def build_matr_network() -> Any:
                 image[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
 
             stage(conv, t, pt, pool=False, out=total, head=head)
+            maps.give(t)
+            maps.give(total)  # now every map of the pass is spare (four)
+            sources.give(source)
+            _Maps.keep(self, [maps, sources])
             return image.view(1, 1, h, w)
 
     return MATRNet()
@@ -492,18 +496,38 @@ def _image(padded: Any) -> Any:
     return padded[:, :, 1:-1]
 
 
+#: the most bytes of feature maps that the network keeps from one inference pass for the next (those of a 256²
+#: pass, 17 MB, are kept; a 512² pass's, 67 MB, are not)
+KEEP_MAPS_BYTES = 32 << 20
+
+
 class _Maps:
-    """Full-size feature maps of one inference pass, reused once given back.
+    """Full-size feature maps of one shape for one inference pass, reused once given back.
 
     Each map is channels-last 1 × C × (H + 2) × W with rows 0 and H + 1 zero (the convolution's zero padding in
-    y, see ``Basic3x3.infer``).  At 1024² a map is 64 MB: glibc serves it with a fresh ``mmap`` whose every
-    page faults in when first written, so the pass reuses the maps it no longer needs (four are allocated,
-    not eleven); nothing is kept after the pass.
+    y, see ``Basic3x3.infer``).  A fresh map's pages fault in when first written (at 1024² a map is 64 MB, a
+    fresh ``mmap``; smaller ones come from a heap that glibc trims after each pass), which cost ≈ 7 % of a 256²
+    pass: so the pass reuses the maps it no longer needs (four allocated for ten convolutions, not eleven),
+    and :meth:`keep` leaves them to the next pass on the same network while they total at most
+    :data:`KEEP_MAPS_BYTES` (:meth:`for_pass`).
     """
 
-    def __init__(self, shape: tuple[int, int, int, int]) -> None:
+    def __init__(self, shape: tuple[int, int, int, int], spare: list | None = None) -> None:
         self.shape = shape
-        self.spare: list = []
+        self.spare: list = spare if spare is not None else []
+
+    @classmethod
+    def for_pass(cls, owner: Any, shapes: list[tuple[int, int, int, int]]) -> list["_Maps"]:
+        """One :class:`_Maps` per shape, with the maps that ``owner``'s previous pass kept (taken from it)."""
+        kept = owner.__dict__.pop("_kept_maps", {})  # taken, not shared: a concurrent pass allocates its own
+        return [cls(shape, kept.get(shape)) for shape in shapes]
+
+    @staticmethod
+    def keep(owner: Any, pools: list["_Maps"]) -> None:
+        """Leave the spare maps of ``pools`` to ``owner``'s next pass if they total at most :data:`KEEP_MAPS_BYTES`."""
+        total = sum(t.numel() * t.element_size() for pool in pools for t in pool.spare)
+        if total <= KEEP_MAPS_BYTES:
+            owner.__dict__["_kept_maps"] = {pool.shape: pool.spare for pool in pools}
 
     def take(self) -> Any:
         """A map: a spare one, or a new one with its two padding rows zeroed."""
@@ -556,11 +580,17 @@ class _PoolBins:
         return torch.from_numpy(np.ascontiguousarray(means.transpose(2, 0, 1)))[None]
 
 
-def _kernels() -> Any:
-    """:mod:`methods._matr_kernels`, imported on first use (it imports numba)."""
-    from . import _matr_kernels
+_KERNELS: Any = None
 
-    return _matr_kernels
+
+def _kernels() -> Any:
+    """:mod:`methods._matr_kernels`, imported on first use (it imports numba), then remembered."""
+    global _KERNELS
+    if _KERNELS is None:
+        from . import _matr_kernels
+
+        _KERNELS = _matr_kernels
+    return _KERNELS
 
 
 def _normalised(t: Any, eps: float) -> Any:

@@ -268,8 +268,8 @@ def test_pooled_context_from_band_sums_is_the_adaptive_average_pool(h, w):
 def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
     """The inference pass by bands of a few rows (convolutions reading one halo row each side from the padded
     maps, token blocks and context sums per band, b1 + b2 + b3 accumulated and the head per band) gives the
-    one-band result to round-off, reuses its maps (four allocated for the ten convolutions), and keeps the
-    counted FLOPs those of the graph."""
+    one-band result to round-off, reuses its maps (four allocated for the ten convolutions; kept for the next
+    pass while small), and keeps the counted FLOPs those of the graph."""
     from fusionbench.profile import count_flops
 
     torch.manual_seed(1)
@@ -287,19 +287,31 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
         return take(self)
 
     monkeypatch.setattr(matr_module._Maps, "take", counting_take)
+    keep = matr_module.KEEP_MAPS_BYTES
     try:
         for size in (64, 93):
+            monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", keep)
             x = torch.rand(1, 2, size, size)
             with torch.inference_mode():
                 monkeypatch.setattr(matr_module, "BAND_PIXELS", 10 ** 9)
                 whole = net(x)
                 monkeypatch.setattr(matr_module, "BAND_PIXELS", 3 * size)  # bands of 3 rows
+                net.__dict__.pop("_kept_maps", None)
                 allocated.clear()
                 banded = net(x)
+                # the input's padded copy and 8 maps (b2 and b3 are added into b1's): 1 + 4 newly allocated
+                assert len(allocated) == 9 and sum(allocated) == 1 + 4
+                allocated.clear()
+                again = net(x)  # the maps kept from the pass before: none allocated
+                assert len(allocated) == 9 and sum(allocated) == 0
+                monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", 4 * 16 * (size + 2) * size * 4 - 1)
+                net(x)  # maps over the limit: not kept, so the next pass allocates
+                allocated.clear()
+                net(x)
+                assert sum(allocated) == 1 + 4
             assert len(matr_module._row_spans(size, size)) == -(-size // 3)
             assert (whole - banded).abs().max().item() <= 1e-6
-            # the input's padded copy and 8 maps (b2 and b3 are added into b1's): 1 + 4 newly allocated
-            assert len(allocated) == 9 and sum(allocated) == 1 + 4
+            assert torch.equal(banded, again)
         graph = count_flops(lambda t: net(t.clone().requires_grad_(False)), x)
         assert count_flops(net, x) == graph
     finally:

@@ -136,18 +136,34 @@ def _fused_norms(kernel_path: bool, channels: int, *norms: nn.LayerNorm) -> bool
             and all(n.elementwise_affine and n.weight is not None and n.bias is not None for n in norms))
 
 
+def _fused_rows(t: torch.Tensor, fns: list[tuple[nn.Module, ...]]) -> bool:
+    """Whether :func:`_rows` runs its LayerNorms in the compiled pass (as :func:`_fused_norms`: float32 on the
+    CPU, no dispatch mode, not :func:`sdpa_attention` / :func:`torch_norms`; every ``fn`` an affine 60-channel
+    ``LayerNorm``)."""
+    return (_KERNEL and _FUSED_NORMS and t.dtype == torch.float32 and t.device.type == "cpu"
+            and torch._C._len_torch_dispatch_stack() == 0
+            and all(type(fn) is nn.LayerNorm and fn.weight is not None and fn.bias is not None
+                    and tuple(fn.normalized_shape) == (t.shape[-1],) for f in fns for fn in f)
+            and _window_norm().supported(t.shape[-1]))
+
+
 def _np(t: torch.Tensor):
     """The tensor's numpy view (detached: inference operands only)."""
     return t.detach().numpy()
 
 
-def _norm_into(norm: nn.LayerNorm, src: torch.Tensor, index: torch.Tensor | None, base: int, resid: torch.Tensor,
-               bias: torch.Tensor) -> torch.Tensor:
-    """``norm`` of rows ``src[index[base:base + T]]`` (``src[base:base + T]``) as a new (T, C) tensor, and those rows
-    plus ``bias`` written into ``resid`` (T, C) — in one compiled pass (:func:`methods._window_attention_norm.norm_rows`)."""
+def _norm_args(norm: nn.LayerNorm, bias: torch.Tensor) -> tuple:
+    """``norm``'s γ, β (numpy views), ε, and the residual ``bias`` (numpy view): taken once per block call."""
+    return _np(norm.weight), _np(norm.bias), norm.eps, _np(bias)
+
+
+def _norm_into(args: tuple, src, index, base: int, resid: torch.Tensor) -> torch.Tensor:
+    """LayerNorm (``args`` from :func:`_norm_args`) of rows ``src[index[base:base + T]]`` (``src[base:base + T]``
+    when ``index`` is None; numpy views) as a new (T, C) tensor, those rows plus the bias written into
+    ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`)."""
+    gamma, beta, eps, bias = args
     xn = torch.empty(resid.shape)
-    _window_norm().norm_rows(_np(src), None if index is None else _np(index), base, _np(resid), _np(bias), _np(xn),
-                             _np(norm.weight), _np(norm.bias), norm.eps)
+    _window_norm().norm_rows(src, index, base, _np(resid), bias, _np(xn), gamma, beta, eps)
     return xn
 
 
@@ -551,6 +567,27 @@ def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[t
     (LayerNorms) applied in order.  Every token is computed alone, so doing it on cache-sized runs of rows
     gives the whole-map numbers without a full-map temporary; the runs go to the chunk workers.
     """
+    if _fused_rows(dst[0], fns):
+        args = [[(_np(fn.weight), _np(fn.bias), fn.eps) for fn in f] for f in fns]
+        maps = [[_np(m) for m in (src if src is not None else dst)[k]] for k in range(len(dst))]
+        order = None if src is None or index is None else _np(index)
+
+        def chunk_fused(span: tuple[int, int, int, int]) -> None:
+            # the first norm reads the (gathered) rows and writes the output rows, the others run in place
+            k, i, start, end = span
+            out = _np(dst[k][i, start:end])
+            from_rows, rows_index, base = maps[k][i], order, start
+            for gamma, beta, eps in args[k]:
+                _window_norm().norm_rows(from_rows, rows_index, base, None, None, out, gamma, beta, eps)
+                from_rows, rows_index, base = out, None, 0
+            if not args[k] and src is not None:
+                _gather(dst[k][i, start:end], src[k][i], index, start, end)
+
+        b, n = dst[0].shape[:2]
+        cuts = _cuts(n, CHUNK_ROWS, _workers())
+        _run_spans(chunk_fused, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
+        return
+
     def chunk(span: tuple[int, int, int, int]) -> None:
         k, i, start, end = span
         t = dst[k][i, start:end]
@@ -705,18 +742,20 @@ class SwinTransformerBlock(_ShiftedWindows):
         attn, mlp = self.attn, self.mlp
         kmasks = attn.kernel_masks(masks, x)
         fused = _fused_norms(kmasks is not None, c, self.norm1, self.norm2)
+        if fused:
+            n1, n2 = _norm_args(self.norm1, attn.proj.bias), _norm_args(self.norm2, mlp.fc2.bias)
+            rows = [_np(m) for m in (src[0] if src is not None else x)]
+            order = None if src is None or index is None else _np(index)
 
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
             t = x[i, start:end]
-            gathered = src is not None
-            xn = _norm_into(self.norm1, src[0][i] if gathered else x[i], index if gathered else None,
-                            start, t, attn.proj.bias)
+            xn = _norm_into(n1, rows[i], order, start, t)
             qkv = attn.qkv.channel_major(xn)
             att = attn._kernel(qkv, attn.qkv, 0, qkv, attn.qkv, c, qkv, attn.qkv, 2 * c, kmasks[g])
             t.addmm_(att, attn.proj.weight.t())
-            xn = _norm_into(self.norm2, t, None, 0, t, mlp.fc2.bias)
+            xn = _norm_into(n2, _np(t), None, 0, t)
             t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
 
         def chunk(span: tuple[int, int, int, int]) -> None:
@@ -826,22 +865,25 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
 
         fused = _fused_norms(kmasks_a is not None and kmasks_b is not None, c, self.norm1_A, self.norm1_B,
                              self.norm2_A, self.norm2_B)
+        if fused:
+            n1a, n1b = _norm_args(self.norm1_A, self.attn_A.proj.bias), _norm_args(self.norm1_B, self.attn_B.proj.bias)
+            n2a, n2b = _norm_args(self.norm2_A, self.mlp_A.fc2.bias), _norm_args(self.norm2_B, self.mlp_B.fc2.bias)
+            rows_x = [_np(m) for m in (src[0] if src is not None else x)]
+            rows_y = [_np(m) for m in (src[1] if src is not None else y)]
+            order = None if src is None or index is None else _np(index)
 
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # per stream: gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
             tx, ty = x[i, start:end], y[i, start:end]
-            gathered = src is not None
-            xn = _norm_into(self.norm1_A, src[0][i] if gathered else x[i], index if gathered else None, start, tx,
-                            self.attn_A.proj.bias)
-            yn = _norm_into(self.norm1_B, src[1][i] if gathered else y[i], index if gathered else None, start, ty,
-                            self.attn_B.proj.bias)
+            xn = _norm_into(n1a, rows_x[i], order, start, tx)
+            yn = _norm_into(n1b, rows_y[i], order, start, ty)
             att_a = attend(self.attn_A, xn, yn, g, masks_a, kmasks_a)
             att_b = attend(self.attn_B, yn, xn, g, masks_b, kmasks_b)
             tx.addmm_(att_a, self.attn_A.proj.weight.t())
             ty.addmm_(att_b, self.attn_B.proj.weight.t())
-            for t, norm, mlp in ((tx, self.norm2_A, self.mlp_A), (ty, self.norm2_B, self.mlp_B)):
-                xn = _norm_into(norm, t, None, 0, t, mlp.fc2.bias)
+            for t, n2, mlp in ((tx, n2a, self.mlp_A), (ty, n2b, self.mlp_B)):
+                xn = _norm_into(n2, _np(t), None, 0, t)
                 t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
 
         spans = self._spans(counts)

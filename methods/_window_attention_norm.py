@@ -119,79 +119,86 @@ def _row_sq_dev(typingctx, arr, row, mu):
     return sig, codegen
 
 
+def _norm_and_add(context, builder, signature, args, with_resid: bool):
+    """``xn[t] = fma((src[s] − μ)·r, γ, β)`` and (``with_resid``) ``resid[t] = src[s] + bias`` on the 60
+    channels: every load before the first store, so ``xn`` and ``resid`` may be the row read (in place)."""
+    src_, s_, resid_, bias_, xn_, t_, mu_, rstd_, g_, b_ = args
+    aty = signature.args
+    zero = ir.Constant(ir.IntType(64), 0)
+    ps = _row_pointers(context, builder, aty[0], src_, _row_start(builder, s_))
+    pg = _row_pointers(context, builder, aty[8], g_, zero)
+    pb = _row_pointers(context, builder, aty[9], b_, zero)
+    vec = _vec()
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
+    m, r = _splat(builder, mu_), _splat(builder, rstd_)
+    xs = [builder.load(p, align=4) for p in ps]
+    stores = [(builder.call(fma, [builder.fmul(builder.fsub(x, m), r), builder.load(g, align=4),
+                                  builder.load(b, align=4)]), p)
+              for x, g, b, p in zip(xs, pg, pb, _row_pointers(context, builder, aty[4], xn_, _row_start(builder, t_)))]
+    if with_resid:
+        pc = _row_pointers(context, builder, aty[3], bias_, zero)
+        stores += [(builder.fadd(x, builder.load(c, align=4)), p)
+                   for x, c, p in zip(xs, pc, _row_pointers(context, builder, aty[2], resid_, _row_start(builder, t_)))]
+    for value, p in stores:
+        builder.store(value, p, align=4)
+    return context.get_dummy_value()
+
+
 @intrinsic
-def _norm_row_into(typingctx, src, s, dst, t, mu, rstd, gamma, beta):
-    """``dst[t] = fma((src[s] − μ)·r, γ, β)`` on the 60 channels (every load before the stores)."""
-    sig = types.void(src, types.int64, dst, types.int64, types.float32, types.float32, gamma, beta)
-
-    def codegen(context, builder, signature, args):
-        src_, s_, dst_, t_, mu_, rstd_, g_, b_ = args
-        zero = ir.Constant(ir.IntType(64), 0)
-        ps = _row_pointers(context, builder, signature.args[0], src_, _row_start(builder, s_))
-        pd = _row_pointers(context, builder, signature.args[2], dst_, _row_start(builder, t_))
-        pg = _row_pointers(context, builder, signature.args[6], g_, zero)
-        pb = _row_pointers(context, builder, signature.args[7], b_, zero)
-        vec = _vec()
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
-        m, r = _splat(builder, mu_), _splat(builder, rstd_)
-        out = [builder.call(fma, [builder.fmul(builder.fsub(builder.load(p, align=4), m), r),
-                                  builder.load(g, align=4), builder.load(b, align=4)])
-               for p, g, b in zip(ps, pg, pb)]
-        for o, p in zip(out, pd):
-            builder.store(o, p, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
+def _norm_add_row(typingctx, src, s, resid, bias, xn, t, mu, rstd, gamma, beta):
+    """``xn[t]`` = the normed row ``src[s]``, ``resid[t] = src[s] + bias`` (see :func:`_norm_and_add`)."""
+    sig = types.void(src, types.int64, resid, bias, xn, types.int64, types.float32, types.float32, gamma, beta)
+    return sig, lambda context, builder, signature, args: _norm_and_add(context, builder, signature, args, True)
 
 
 @intrinsic
-def _add_row_into(typingctx, src, s, dst, t, bias):
-    """``dst[t] = src[s] + bias`` on the 60 channels (``dst`` may be ``src``: every load before the stores)."""
-    sig = types.void(src, types.int64, dst, types.int64, bias)
-
-    def codegen(context, builder, signature, args):
-        src_, s_, dst_, t_, b_ = args
-        ps = _row_pointers(context, builder, signature.args[0], src_, _row_start(builder, s_))
-        pd = _row_pointers(context, builder, signature.args[2], dst_, _row_start(builder, t_))
-        pb = _row_pointers(context, builder, signature.args[4], b_, ir.Constant(ir.IntType(64), 0))
-        out = [builder.fadd(builder.load(p, align=4), builder.load(b, align=4)) for p, b in zip(ps, pb)]
-        for o, p in zip(out, pd):
-            builder.store(o, p, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
+def _norm_row(typingctx, src, s, resid, bias, xn, t, mu, rstd, gamma, beta):
+    """``xn[t]`` = the normed row ``src[s]`` only (``resid``, ``bias`` unused)."""
+    sig = types.void(src, types.int64, resid, bias, xn, types.int64, types.float32, types.float32, gamma, beta)
+    return sig, lambda context, builder, signature, args: _norm_and_add(context, builder, signature, args, False)
 
 
 # --------------------------------------------------------------------------- kernel
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def norm_rows_kernel(src, index, base, resid, bias, xn, gamma, beta, eps):  # pragma: no cover - compiled
     """Per token ``t`` of ``xn``: row ``s = index[base + t]`` (``base + t`` when ``index`` is empty) of ``src``;
-    ``xn[t]`` = its LayerNorm, ``resid[t]`` = row + ``bias``."""
+    ``xn[t]`` = its LayerNorm and ``resid[t]`` = row + ``bias`` (unless ``resid`` is empty); each row is loaded
+    whole before either is written, so both may be the rows read (in place)."""
     gathered = index.shape[0] > 0
+    has_resid = resid.shape[0] > 0
     for t in range(xn.shape[0]):
         s = index[base + t] if gathered else base + t
         mu = _row_sum(src, s) / _C_F
         var = _row_sq_dev(src, s, mu) / _C_F
         rstd = _ONE / np.sqrt(var + eps)
-        _norm_row_into(src, s, xn, t, mu, rstd, gamma, beta)
-        _add_row_into(src, s, resid, t, bias)
+        if has_resid:
+            _norm_add_row(src, s, resid, bias, xn, t, mu, rstd, gamma, beta)
+        else:
+            _norm_row(src, s, resid, bias, xn, t, mu, rstd, gamma, beta)
 
 
 _NO_INDEX = np.empty(0, np.int64)
 
 
-def norm_rows(src: np.ndarray, index: np.ndarray | None, base: int, resid: np.ndarray, bias: np.ndarray,
+_NO_ROWS = np.empty((0, CHANNELS), np.float32)
+
+
+def norm_rows(src: np.ndarray, index: np.ndarray | None, base: int, resid: np.ndarray | None, bias: np.ndarray | None,
               xn: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
     """LayerNorm of gathered rows into ``xn`` and the rows plus ``bias`` into ``resid``; returns ``xn``.
 
     ``src``: C-contiguous float32 (n, 60) token map; rows ``index[base:base + T]`` (int64; ``None``: rows
-    ``base … base + T − 1``) for ``xn``, ``resid``: C-contiguous float32 (T, 60) (``resid`` may be the same
-    memory as those rows of ``src``, in place); ``bias``, ``gamma``, ``beta``: float32 (60,); ``eps`` as in
-    ``torch.nn.LayerNorm``.
+    ``base … base + T − 1``) for ``xn``, ``resid``: C-contiguous float32 (T, 60) (either may be the same
+    memory as those rows of ``src``, in place; ``resid=None``: only the norm); ``bias``, ``gamma``, ``beta``:
+    float32 (60,); ``eps`` as in ``torch.nn.LayerNorm``.
     """
+    if resid is None:
+        resid, bias = _NO_ROWS, gamma
+    elif resid.shape != xn.shape:
+        raise ValueError("norm_rows: resid and xn must have the same shape")
     arrays = (src, resid, xn, bias, gamma, beta)
     if (src.shape[-1] != CHANNELS or not all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
-            or resid.shape != xn.shape or not bias.shape == gamma.shape == beta.shape == (CHANNELS,)):
+            or xn.shape[-1] != CHANNELS or not bias.shape == gamma.shape == beta.shape == (CHANNELS,)):
         raise ValueError("norm_rows: C-contiguous float32 rows of 60 channels expected")
     n = xn.shape[0]
     limit = (index.shape[0] if index is not None else src.shape[0])

@@ -69,6 +69,19 @@ def test_in_place_rows() -> None:
     assert np.array_equal(m[:1000], before[:1000]) and np.array_equal(m[1100:], before[1100:])
 
 
+def test_norm_only_in_place_and_chained() -> None:
+    """``resid=None``: only the norm, written over the rows read (the between-stage norms), twice in a row."""
+    rng = np.random.default_rng(7)
+    t = (rng.standard_normal((300, C)) * 4 - 2).astype(np.float32)
+    before = t.copy()
+    (g1, b1, _), (g2, b2, _) = _params(8), _params(9)
+    wn.norm_rows(t, None, 0, None, None, t, g1, b1, 1e-5)
+    once = _layer_norm64(before, g1, b1)
+    assert np.abs(t - once).max() <= 2e-6
+    wn.norm_rows(t, None, 0, None, None, t, g2, b2, 1e-5)
+    assert np.abs(t - _layer_norm64(once.astype(np.float32), g2, b2)).max() <= 4e-6
+
+
 def test_bad_input_is_refused() -> None:
     gamma, beta, bias = _params(5)
     ok = np.zeros((8, C), np.float32)

@@ -51,3 +51,109 @@ def box_nearest(x, size, out):  # pragma: no cover - compiled
             tmp += line[j + size - 1] - line[j - 1]
             o[j] = tmp / fs
     return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_mean(acc, size, line, o):  # pragma: no cover - compiled
+    # axis-1 running mean of one row of the axis-0 sums (box_nearest's second pass, same operations)
+    cols = acc.shape[0]
+    half = size // 2
+    fs = float(size)
+    for j in range(cols):
+        line[half + j] = acc[j] / fs
+    for d in range(half):
+        line[d] = line[half]
+        line[half + cols + d] = line[half + cols - 1]
+    tmp = 0.0
+    for j in range(size):
+        tmp += line[j]
+    o[0] = tmp / fs
+    for j in range(1, cols):
+        tmp += line[j + size - 1] - line[j - 1]
+        o[j] = tmp / fs
+
+
+@njit(cache=True, nogil=True)
+def guided_nearest(image, guide, size, eps, out):  # pragma: no cover - compiled
+    """He et al.'s guided filter with ``box_nearest`` means, row by row, into ``out`` (``size`` odd ≥ 3).
+
+    The operations of ``legff.guided_filter`` on whole images, value for value: the four means of
+    G, I, G·G and G·I (axis-0 running sums of the products made row by row, the same products), then
+    ``a = (mean(G·I) − mean(G)·mean(I)) / ((mean(G·G) − mean(G)·mean(G)) + eps)`` and
+    ``b = mean(I) − a·mean(G)`` a row at a time, kept in a ring of ``size + 1`` rows, and their
+    means a row at a time, ``out = mean(a)·G + mean(b)``.  Everything a row needs stays in cache; the
+    whole-image version made ten full-size temporaries, each a fresh allocation at 1024².
+    """
+    rows, cols = image.shape
+    half = size // 2
+    ring_n = size + 1
+    acc_g = np.zeros(cols)
+    acc_i = np.zeros(cols)
+    acc_gg = np.zeros(cols)
+    acc_gi = np.zeros(cols)
+    acc_a = np.zeros(cols)
+    acc_b = np.zeros(cols)
+    line = np.empty(cols + size - 1)
+    mg = np.empty(cols)
+    mi = np.empty(cols)
+    mgg = np.empty(cols)
+    mgi = np.empty(cols)
+    ring_a = np.empty((ring_n, cols))
+    ring_b = np.empty((ring_n, cols))
+    made = 0  # rows of a and b made so far
+    for i in range(rows):
+        # make the rows of a and b up to i + half (clipped): the first stage, one row at a time
+        while made <= min(rows - 1, i + half):
+            k = made
+            if k == 0:
+                for u in range(size):
+                    gr = guide[min(max(u - half, 0), rows - 1)]
+                    ir = image[min(max(u - half, 0), rows - 1)]
+                    for j in range(cols):
+                        g, v = gr[j], ir[j]
+                        acc_g[j] += g
+                        acc_i[j] += v
+                        acc_gg[j] += g * g
+                        acc_gi[j] += g * v
+            else:
+                hi = min(k + size - 1 - half, rows - 1)
+                lo = max(k - 1 - half, 0)
+                ghi, glo, ihi, ilo = guide[hi], guide[lo], image[hi], image[lo]
+                for j in range(cols):
+                    acc_g[j] += ghi[j] - glo[j]
+                    acc_i[j] += ihi[j] - ilo[j]
+                    acc_gg[j] += ghi[j] * ghi[j] - glo[j] * glo[j]
+                    acc_gi[j] += ghi[j] * ihi[j] - glo[j] * ilo[j]
+            _row_mean(acc_g, size, line, mg)
+            _row_mean(acc_i, size, line, mi)
+            _row_mean(acc_gg, size, line, mgg)
+            _row_mean(acc_gi, size, line, mgi)
+            ar, br = ring_a[k % ring_n], ring_b[k % ring_n]
+            for j in range(cols):
+                var_g = mgg[j] - mg[j] * mg[j]
+                cov = mgi[j] - mg[j] * mi[j]
+                a = cov / (var_g + eps)
+                ar[j] = a
+                br[j] = mi[j] - a * mg[j]
+            made += 1
+        # second stage: the means of a and b for row i, then the output row
+        if i == 0:
+            for u in range(size):
+                r = min(max(u - half, 0), rows - 1)
+                ar, br = ring_a[r % ring_n], ring_b[r % ring_n]
+                for j in range(cols):
+                    acc_a[j] += ar[j]
+                    acc_b[j] += br[j]
+        else:
+            hi = min(i + size - 1 - half, rows - 1) % ring_n
+            lo = max(i - 1 - half, 0) % ring_n
+            ahi, alo, bhi, blo = ring_a[hi], ring_a[lo], ring_b[hi], ring_b[lo]
+            for j in range(cols):
+                acc_a[j] += ahi[j] - alo[j]
+                acc_b[j] += bhi[j] - blo[j]
+        _row_mean(acc_a, size, line, mg)
+        _row_mean(acc_b, size, line, mi)
+        gr, o = guide[i], out[i]
+        for j in range(cols):
+            o[j] = mg[j] * gr[j] + mi[j]
+    return out

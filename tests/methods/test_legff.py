@@ -114,3 +114,31 @@ def test_guided_filter_in_strips_equals_the_whole_image_formula(shape, size) -> 
     a = (box(guide * image) - mean_g * mean_i) / (box(guide * guide) - mean_g * mean_g + 0.01)
     ref = box(a) * guide + box(mean_i - a * mean_g)
     np.testing.assert_array_equal(legff_module.guided_filter(image, guide, size), ref)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 2), (12, 4), (61, 47)])
+@pytest.mark.parametrize("size", [3, 5, 7, 9, 11, 13, 23])
+def test_one_sweep_guided_filter_equals_whole_image_version(shape, size) -> None:
+    """Issue 23 (session 9): the row-by-row compiled guided filter gives the whole-image numpy version's values
+    bit for bit, on images smaller than the window and with flat (zero-variance) guides."""
+    rng = np.random.default_rng(size)
+    for image, guide in ((rng.random(shape) * 255, rng.random(shape) * 255),
+                         (np.round(rng.random(shape) * 255), np.round(rng.random(shape) * 3) * 85),
+                         (rng.random(shape), np.full(shape, 7.0))):
+        np.testing.assert_array_equal(legff_module.guided_filter(image, guide, size),
+                                      legff_module.guided_filter_whole(image, guide, size))
+
+
+def test_compiled_uint8_and_entropy_equal_matlab_helpers() -> None:
+    """The compiled uint8() and the histogram entropy give ``to_uint8`` / ``entropy_uint8(to_uint8(±x))`` exactly:
+    halves round away from zero, NaN → 0, ±Inf and out-of-range values saturate."""
+    from fusionbench.methods._matlab import entropy_uint8, to_uint8
+
+    rng = np.random.default_rng(3)
+    x = rng.random((37, 53)) * 300 - 30
+    x[0, :12] = [0.5, 1.5, 254.5, 255.5, -0.5, -0.49999999999999994, np.nan, np.inf, -np.inf, -0.0, 0.49999999999999994, 300]
+    x[1:5] = np.round(x[1:5]) + 0.5
+    np.testing.assert_array_equal(legff_module._uint8(x), to_uint8(x))
+    assert legff_module._uint8(x).dtype == np.uint8
+    for negate in (False, True):
+        assert legff_module._entropy_of_uint8(x, negate) == entropy_uint8(to_uint8(-x if negate else x))

@@ -13,3 +13,11 @@ def fixed_bands(start: int, stop: int, step: int) -> list[tuple[int, int]]:
     if len(starts) > 1 and stop - starts[-1] < step:
         starts.pop()
     return list(zip(starts, starts[1:] + [stop]))
+
+
+def even_bands(start: int, stop: int, step: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` as the fewest consecutive ``(r0, r1)`` bands of at most ``step`` rows, their sizes
+    differing by at most one row (so no band exceeds ``step``, unlike :func:`fixed_bands`' merged remainder)."""
+    n = max(1, -(-(stop - start) // max(1, step)))
+    edges = [start + (stop - start) * k // n for k in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:]))

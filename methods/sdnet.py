@@ -68,6 +68,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
+from ._row_bands import even_bands
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
@@ -84,6 +85,24 @@ _CITATION = ("Zhang H., Ma J., SDNet: A versatile squeeze-and-decomposition netw
              "International Journal of Computer Vision 129, 2761-2785, 2021. Code: github.com/HaoZhang1018/SDNet.")
 
 _SIDES = ("ir", "vi")
+
+#: input rows a band reads beyond its own on either side (receptive field radius: 5×5, then three 3×3, then 1×1)
+HALO = 5
+#: images up to this many pixels (256², the Harvard pairs) run whole: the path that Table 5's FLOPs and the
+#: conv-peak fraction are measured on, and at 256² bands measured no faster
+WHOLE_PIXELS = 1 << 16
+#: bytes of a band's widest map (48 float32 channels: layer 1's share of layers 2-4), its halo rows included;
+#: 8 MiB measured fastest of 6-16 MiB at 768×576 and 1024² (fewest page faults: docs/fidelity.md §SDNet)
+BAND_BYTES = 8 * 2**20
+
+
+def band_rows(shape: tuple[int, int]) -> int:
+    """Output rows per band for an H×W input: all of them up to :data:`WHOLE_PIXELS`, else as many as keep
+    the band's 48-channel float32 map, halo rows included, within :data:`BAND_BYTES` (at least 16)."""
+    h, w = shape
+    if h * w <= WHOLE_PIXELS:
+        return h
+    return min(h, max(16, BAND_BYTES // (48 * 4 * w) - 2 * HALO))
 
 
 def _build_modules() -> tuple[Any, Any]:
@@ -116,13 +135,56 @@ def _build_modules() -> tuple[Any, Any]:
 
         def forward(self, function: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
             if not torch.is_grad_enabled():
-                return self._forward_lean(function, structure)
+                return self.infer(function, structure)
             fi = self._branch("ir", function)
             fv = self._branch("vi", structure)
             inter = [t for pair in zip(fi, fv) for t in pair]  # L1_ir, L1_vi, L2_ir, L2_vi, ...
             return torch.tanh(self.layer5_fuse(torch.cat(inter, 1)))
 
-        def _forward_lean(self, function: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
+        def infer(self, function: torch.Tensor, structure: torch.Tensor, rows: int | None = None) -> torch.Tensor:
+            """The inference path (no grad): :meth:`_forward_lean`, in bands of rows on large images.
+
+            ``rows``: output rows per band (default :func:`band_rows`: the whole image up to
+            :data:`WHOLE_PIXELS`; at least 3).  Each band of output rows is :meth:`_forward_lean` on the band's input
+            rows with :data:`HALO` rows more on either side (clipped to the image), every layer computed
+            only on the rows that later layers still read.  A cut's zero padding spoils 2 rows inward at
+            the 5×5 layer and one more at each 3×3 layer (5 in all; the 1×1 squeeze none), all outside
+            the rows kept; at the image's borders a band pads as the whole image does.  So every kept
+            row sees the whole image's input, and the banded output is bit-identical to the whole
+            image's (``tests/methods/test_sdnet.py``: odd sizes, small bands).  Why: at 1024² the whole
+            image's 16- and 48-channel maps (64 and 192 MiB) are fresh ``mmap``s, page-faulted in at
+            every call; a band's maps are small enough to be reused from the heap (``docs/fidelity.md``
+            §SDNet, session 9).
+            """
+            h, w = function.shape[-2:]
+            # at least 3 rows a band, so that every band of an image of 4 rows or more has 2 or more rows:
+            # torch's bmm rounds a batch of one (a 1-row band's projection) differently from a larger batch
+            step = max(3, rows if rows is not None else band_rows((h, w)))
+            weights = self._lean_weights()
+            if step >= h:
+                return self._forward_lean(function, structure, weights)
+            out = function.new_empty(function.shape[0], 1, h, w)
+            for r0, r1 in even_bands(0, h, step):
+                s, e = max(0, r0 - HALO), min(h, r1 + HALO)
+                out[:, :, r0:r1] = self._forward_lean(function[:, :, s:e], structure[:, :, s:e], weights,
+                                                      keep=(r0 - s, r1 - s))
+            return out
+
+        def _lean_weights(self) -> list[tuple[torch.Tensor, ...]]:
+            """Per side (ir, vi): the stacked channels-last kernels and bias of :meth:`_forward_lean`."""
+            cl = torch.channels_last
+            out = []
+            for s in _SIDES:
+                l2, l3, l4 = (getattr(self, f"layer{k}_{s}") for k in range(2, 5))
+                w_a = torch.cat([l2.weight, l3.weight[:, :16], l4.weight[:, :16]]).contiguous(memory_format=cl)
+                w_b = torch.cat([l3.weight[:, 16:], l4.weight[:, 16:32]]).contiguous(memory_format=cl)
+                w_c = l4.weight[:, 32:].contiguous(memory_format=cl)
+                out.append((w_a, torch.cat([l2.bias, l3.bias, l4.bias]), w_b, w_c))
+            return out
+
+        def _forward_lean(self, function: torch.Tensor, structure: torch.Tensor,
+                          weights: list[tuple[torch.Tensor, ...]] | None = None,
+                          keep: tuple[int, int] | None = None) -> torch.Tensor:
             """Inference without any ``concat``: the same sums, grouped by the feature map they read.
 
             A dense layer's conv over ``concat([f1, f2, f3])`` is the sum of one conv per
@@ -133,26 +195,48 @@ def _build_modules() -> tuple[Any, Any]:
             squeeze over the 128 concatenated channels is the sum of the eight 16-channel
             maps' projections.  Only the float32 summation order differs from the official
             graph (max |Δ| ~3e-7 on [−1, 1]; ``tests/methods/test_sdnet.py``).
+
+            The projections are matrix products (so that FLOP counters see them), one per image row
+            (``bmm``: W×16 by 16×1): a single (N·H·W)×16 product rounds a pixel's dot product
+            differently depending on where it falls in BLAS's blocks (its offset from the tensor's
+            start), which would make a band of rows (:meth:`infer`) differ from the whole image in the
+            last bit; a row's product is the same wherever the row starts.
+
+            ``keep``: the output rows ``[k0, k1)`` wanted (default all); each map is then cut to the rows
+            that the maps after it read (``k`` more on either side, where ``k`` is the receptive radius
+            still ahead, clipped to the input): with a band's halo, no row is computed twice for nothing
+            beyond what the later layers need.
             """
             cl = torch.channels_last
             n, _, h, w = function.shape
+            k0, k1 = keep if keep is not None else (0, h)
+
+            def rows_for(radius: int, base: int) -> slice:
+                # rows [k0 - radius, k1 + radius) of the input (clipped), in a map whose row 0 is input row base
+                return slice(max(0, k0 - radius) - base, min(h, k1 + radius) - base)
+
+            top = [max(0, k0 - r) for r in range(4)]  # input row of row 0 of a map still read up to radius r
+            hk = k1 - k0
             proj = self.layer5_fuse.weight.reshape(8, 16)  # rows: L1_ir, L1_vi, L2_ir, L2_vi, ...
             fused = None
+            weights = weights if weights is not None else self._lean_weights()
             for side_index, (s, x) in enumerate(zip(_SIDES, (function, structure))):
-                l1, l2, l3, l4 = (getattr(self, f"layer{k}_{s}") for k in range(1, 5))
-                w_a = torch.cat([l2.weight, l3.weight[:, :16], l4.weight[:, :16]]).contiguous(memory_format=cl)
-                w_b = torch.cat([l3.weight[:, 16:], l4.weight[:, 16:32]]).contiguous(memory_format=cl)
-                w_c = l4.weight[:, 32:].contiguous(memory_format=cl)
-                f1 = F.leaky_relu_(l1(x).contiguous(memory_format=cl), 0.2)
-                a = F.conv2d(f1, w_a, torch.cat([l2.bias, l3.bias, l4.bias]), padding=1)  # f1's share of layers 2-4
-                f2 = F.leaky_relu(a[:, :16], 0.2)
-                b = F.conv2d(f2, w_b, None, padding=1)  # f2's share of layers 3-4
-                f3 = F.leaky_relu_(a[:, 16:32] + b[:, :16], 0.2)
-                f4 = F.leaky_relu_(a[:, 32:] + b[:, 16:] + F.conv2d(f3, w_c, None, padding=1), 0.2)
-                for k, f in enumerate((f1, f2, f3, f4)):  # a matrix product, so that FLOP counters see it
-                    part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ proj[2 * k + side_index, :, None]  # NHW×1
+                w_a, b_a, w_b, w_c = weights[side_index]
+                f1 = F.leaky_relu_(getattr(self, f"layer1_{s}")(x).contiguous(memory_format=cl), 0.2)
+                f1 = f1[:, :, rows_for(3, 0)]  # rows from top[3]
+                a = F.conv2d(f1, w_a, b_a, padding=1)  # f1's share of layers 2-4, rows from top[3]
+                f2 = F.leaky_relu(a[:, :16, rows_for(2, top[3])], 0.2)  # rows from top[2]
+                b = F.conv2d(f2, w_b, None, padding=1)  # f2's share of layers 3-4, rows from top[2]
+                f3 = F.leaky_relu_(a[:, 16:32, rows_for(1, top[3])] + b[:, :16, rows_for(1, top[2])], 0.2)
+                c = F.conv2d(f3, w_c, None, padding=1)  # f3's share of layer 4, rows from top[1]
+                f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
+                                   + c[:, :, rows_for(0, top[1])], 0.2)
+                kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
+                for k, f in enumerate(kept):  # one matrix product per image row: see above
+                    rows_of_f = f.permute(0, 2, 3, 1).reshape(n * hk, w, 16)
+                    part = torch.bmm(rows_of_f, proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
                     fused = part if fused is None else fused.add_(part)
-            return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, h, w, 1).permute(0, 3, 1, 2)
+            return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, hk, w, 1).permute(0, 3, 1, 2)
 
     class SDNetDecomposer(nn.Module):
         """Layers 6–9 (training only): fused → (rebuilt function image, rebuilt structure image) in [−1, 1]."""

@@ -166,3 +166,55 @@ def test_lean_inference_counts_the_official_flops(sdnet) -> None:
         return torch.tanh(net.layer5_fuse(torch.cat([t for pair in zip(fi, fv) for t in pair], 1)))
 
     assert count_flops(net, f, s) == count_flops(official, f, s) == 2 * 64 * 48 * (2 * (25 * 16 + 9 * 16 * 96) + 128)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> None:
+    """Images above 256² run the network in bands of rows with halos (issue 23: cost linear in pixels).
+    Forced small bands on odd sizes (1-row bands; a band start within the halo of the top; a 1030-wide
+    1024²-like row; a 2-pixel-wide strip) give exactly the whole image's output: the per-row projections
+    (``bmm``) are what makes this hold at widths that are not a multiple of BLAS's blocks."""
+    import torch
+
+    net = sdnet.network
+    gen = torch.Generator().manual_seed(3)
+    for (h, w), rows in [((61, 47), 1), ((61, 47), 6), ((203, 99), 7), ((97, 255), 16), ((40, 1030), 3),
+                         ((300, 2), 5), ((2, 300), 1), ((7, 47), 1), ((5, 300), 2), ((9, 64), 2)]:
+        f, s = (torch.rand(batch, 1, h, w, generator=gen) * 2 - 1 for _ in range(2))
+        with torch.inference_mode():
+            whole = net.infer(f, s, rows=h)
+            banded = net.infer(f, s, rows=rows)
+        assert banded.shape == (batch, 1, h, w) and banded.is_contiguous() and torch.equal(banded, whole), (h, w)
+
+
+def test_band_sizes() -> None:
+    """256² (Harvard) runs whole (Table 5's FLOPs and the conv-peak fraction are measured there); TNO's
+    768×576 in bands of 46 rows, 1024² of 32 (a band's 48-channel map with halo within 8 MiB)."""
+    from fusionbench.methods import sdnet as sdnet_module
+    from fusionbench.methods._row_bands import even_bands
+
+    assert sdnet_module.band_rows((256, 256)) == 256 and sdnet_module.band_rows((40, 1600)) == 40
+    assert sdnet_module.band_rows((576, 768)) == 46 and sdnet_module.band_rows((1024, 1024)) == 32
+    assert sdnet_module.band_rows((2000, 20000)) == 16  # at least 16 rows however wide
+    bands = even_bands(0, 576, 46)  # 13 bands of 44 or 45 rows that cover the image
+    assert len(bands) == 13 and bands[0][0] == 0 and bands[-1][1] == 576 and {e - s for s, e in bands} == {44, 45}
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(bands, bands[1:]))
+    assert even_bands(3, 10, 3) == [(3, 5), (5, 7), (7, 10)] and even_bands(0, 5, 10) == [(0, 5)]
+
+
+def test_large_images_run_in_bands(sdnet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fusing a 300×300 pair (above 256²) never runs a layer on more than a band plus its halo."""
+    seen = []
+    lean = type(sdnet.network)._forward_lean
+
+    def spy(self, function, structure, weights=None, keep=None):
+        seen.append((function.shape[-2], keep))
+        return lean(self, function, structure, weights, keep)
+
+    monkeypatch.setattr(type(sdnet.network), "_forward_lean", spy)
+    rng = np.random.default_rng(0)
+    a, b = rng.random((300, 300)), rng.random((300, 300, 3))
+    out = sdnet(a, b)
+    assert out.shape == (300, 300, 3) and out.dtype == np.uint8
+    # 8 MiB / (48 × 4 B × 300) − 2 × 5 = 135 rows at most: three bands of 100, halos of 5 rows
+    assert seen == [(105, (0, 100)), (110, (5, 105)), (105, (5, 105))]

@@ -463,10 +463,52 @@ def _band_workers() -> Any:
 
 
 def _run_bands(fn: Any, spans: list) -> None:
-    """``fn(span)`` for every span, on the band workers when there are several, else in order."""
-    from ._swin_blocks import _run_spans
+    """``fn(span)`` for every span: with N band workers, the spans cut into N runs of consecutive bands, the first
+    run on the calling thread and each other one on its own thread of :func:`_band_pool` (N − 1 threads), so
+    that a worker writes the same rows in every stage and its next stage finds most of them in its own cache
+    (a shared pool handed a band to whichever thread was free); without workers, in order."""
+    from ._swin_blocks import _workers
 
-    _run_spans(fn, spans)
+    n = min(_workers(), len(spans))
+    if n <= 1:
+        for span in spans:
+            fn(span)
+        return
+    import torch
+
+    runs = [spans[round(i * len(spans) / n):round((i + 1) * len(spans) / n)] for i in range(n)]
+    inference = torch.is_inference_mode_enabled()
+
+    def run(bands: list) -> None:
+        for span in bands:
+            fn(span)
+
+    def task(bands: list) -> None:
+        with torch.inference_mode() if inference else torch.no_grad():  # thread-local: the caller's mode
+            run(bands)
+
+    futures = [_band_pool(n - 1).submit(task, bands) for bands in runs[1:]]
+    try:
+        run(runs[0])
+    finally:
+        for future in futures:  # every worker done before returning (or raising)
+            future.result()
+
+
+_BAND_POOLS: dict[int, Any] = {}
+
+
+def _band_pool(threads: int) -> Any:
+    """A pool of ``threads`` threads for :func:`_run_bands` (one per extra band worker; kept for the process).
+
+    Idle threads take tasks in the order they became idle, so with one thread per run of bands the same thread
+    tends to get the same run; with two band workers there is a single pool thread, always the same."""
+    import concurrent.futures
+
+    pool = _BAND_POOLS.get(threads)
+    if pool is None:
+        pool = _BAND_POOLS[threads] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="matr-bands")
+    return pool
 
 
 #: pixels per band of rows of the inference path: a band's 16-channel conv output (1 MB) and the token blocks on

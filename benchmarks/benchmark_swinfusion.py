@@ -11,7 +11,11 @@ process fusing one 1024² pair (:func:`methods.swinfusion.peak_rss_mb`; includes
 the weights, as a runner worker).  ``WindowAttention``: one chunk of 64 windows (6 heads, head dimension 10,
 shifted-window mask) through the compiled kernel of the inference path and through
 ``scaled_dot_product_attention`` (its fallback), one thread; ``track_gflops_per_s`` counts the two products
-(2·2·64·64·10 FLOPs per window and head), as ``fusionbench.profile`` does.
+(2·2·64·64·10 FLOPs per window and head), as ``fusionbench.profile`` does.  ``WindowNorm``: a block's second
+LayerNorm on one chunk (4,096 tokens, in place, plus the ``fc2`` bias into the residual) through the compiled
+pass of ``methods/_window_attention_norm.py`` and through torch (``LayerNorm`` + ``add_``), one thread.
+``SwinFusionInference`` takes ``norms``: ``compiled`` (the inference path) or ``torch`` (``torch_norms()``, the
+session-8 path), for before/after figures in one run.
 
     asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench benchmark_swinfusion
 """
@@ -36,15 +40,20 @@ def _pair():
 class SwinFusionInference:
     """Forward pass and whole fusion of one 256² pair, with 1 and 2 torch threads."""
 
-    params = [[1, 2]]
-    param_names = ["threads"]
+    params = [[1, 2], ["compiled", "torch"]]
+    param_names = ["threads", "norms"]
     timeout = 600
     number = 1
     repeat = 5
     warmup_time = 0
     processes = 1
 
-    def setup(self, threads: int) -> None:
+    def setup(self, threads: int, norms: str) -> None:
+        import contextlib
+
+        from fusionbench.methods import _swin_blocks as blocks
+
+        self._norms = blocks.torch_norms if norms == "torch" else contextlib.nullcontext
         import torch
 
         from fusionbench.io import load_image
@@ -58,24 +67,25 @@ class SwinFusionInference:
         self.inputs = self.method.instance.torch_inputs(256)
         pair = _pair()
         self.a, self.b = load_image(pair.a_path), load_image(pair.b_path)
-        with torch.inference_mode():
-            self.net(*self.inputs)                   # first call: order caches, allocator
+        with torch.inference_mode(), self._norms():
+            self.net(*self.inputs)                   # first call: order caches, allocator, kernels
 
-    def teardown(self, threads: int) -> None:
+    def teardown(self, threads: int, norms: str) -> None:
         import torch
 
         torch.set_num_threads(self._threads)
 
-    def time_forward(self, threads: int) -> None:
+    def time_forward(self, threads: int, norms: str) -> None:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), self._norms():
             self.net(*self.inputs)
 
-    def time_fuse(self, threads: int) -> None:
+    def time_fuse(self, threads: int, norms: str) -> None:
         from fusionbench.api import fuse_arrays
 
-        fuse_arrays(self.method, self.a, self.b)
+        with self._norms():
+            fuse_arrays(self.method, self.a, self.b)
 
 
 class SwinFusionMemory(OneShot):
@@ -148,3 +158,47 @@ class WindowAttention:
         return 64 * 6 * 2 * 2 * 64 * 64 * 10 / best / 1e9
 
     track_gflops_per_s.unit = "GFLOP/s"
+
+
+class WindowNorm:
+    """A block's second LayerNorm on one chunk (4,096 tokens of 60 channels, in place) plus the ``fc2`` bias into the
+    residual, 1 thread: the compiled pass (``compiled``) against ``LayerNorm`` + ``add_`` (``torch``)."""
+
+    params = [["compiled", "torch"]]
+    param_names = ["norm"]
+    number = 20
+    repeat = 5
+    processes = 1
+
+    def setup(self, norm: str) -> None:
+        import numpy as np
+        import torch
+
+        from fusionbench.methods import _window_attention_norm as wn
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        g = torch.Generator().manual_seed(0)
+        t = torch.randn(4096, 60, generator=g) * 2 + 0.5
+        ln = torch.nn.LayerNorm(60)
+        bias = torch.randn(60, generator=g)
+        if norm == "compiled":
+            tn, xn = t.numpy(), np.empty((4096, 60), np.float32)
+            w, b, c = ln.weight.detach().numpy(), ln.bias.detach().numpy(), bias.numpy()
+            self.call = lambda: wn.norm_rows(tn, None, 0, tn, c, xn, w, b, ln.eps)
+        else:
+            def call():
+                with torch.inference_mode():
+                    out = ln(t)
+                    t.add_(bias)
+                return out
+            self.call = call
+        self.call()                                     # first call: compilation / disk cache, allocator
+
+    def teardown(self, norm: str) -> None:
+        import torch
+
+        torch.set_num_threads(self._threads)
+
+    def time_chunk(self, norm: str) -> None:
+        self.call()

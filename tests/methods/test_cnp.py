@@ -248,3 +248,21 @@ def test_settled_segment_skip_equals_full_computation_under_weak_links(seed: int
     want = _counts(kernel, s, 60, theta0, scale, 0)
     for block in (3, 4, 7, 32):
         np.testing.assert_array_equal(_counts(kernel, s, 60, theta0, scale, block), want, err_msg=f"block {block}")
+
+
+@pytest.mark.parametrize("shape", [(200, 190), (129, 300), (67, 70), (64, 900)])
+def test_banded_wle_insml_rule_equals_whole_maps(shape, monkeypatch) -> None:
+    """Issue 23 (session 9): the WLE·INSML choice in bands of rows (3 rows of context) is the whole-map choice
+    bit for bit, for band sizes that do and do not divide the rows and a last band shorter than the context."""
+    from fusionbench.methods import _neural_p as npn
+
+    rng = np.random.default_rng(shape[0])
+    x1, x2 = rng.standard_normal(shape), rng.standard_normal(shape)
+    x2[::7] = x1[::7]  # ties pick x1
+    want = npn._wle_insml_choice(x1, x2, "cnp")
+    monkeypatch.setattr(npn, "RULE_BANDED_ABOVE", 0)
+    for rows in (1, 4, 32, 65):
+        monkeypatch.setattr(npn, "RULE_BAND_ROWS", rows)
+        for smoothing in ("cnp", "dtnp"):
+            ref = want if smoothing == "cnp" else npn._wle_insml_choice(x1, x2, smoothing)
+            np.testing.assert_array_equal(npn.wle_insml_rule(x1, x2, smoothing), ref, err_msg=f"{rows} rows")

@@ -12,7 +12,10 @@ no ``fastmath``, no FMA, every sum in the written order, loops over the ``W·C``
 innermost (vectorised across pixels and channels), so the result does not depend on the instruction set
 (tested in ``tests/methods/test_mopa.py``).
 
-Channels-last input ``(H, W, C)``, as the inference path holds its maps.  Compiled on first use (imported
+:func:`local_std_max_rows` does the same for the output rows of one band of rows (the banded inference,
+:mod:`methods.mopa._banded`), its window rows read from the band's halo and reflected only at the image's
+top and bottom; :func:`local_std_max` is its whole-image case.  Channels-last input ``(H, W, C)``, as the
+inference path holds its maps.  Compiled on first use (imported
 lazily by :mod:`methods.mopa.network`), cached on disk; it releases the GIL.
 """
 from __future__ import annotations

@@ -340,14 +340,17 @@ class InferencePath:
     """The forward pass of one sample under ``torch.inference_mode`` (issue 23), with the module's own weights.
 
     The same layers in the same order as :meth:`MopaNet.forward` — so the same counted FLOPs — with
-    what costs time around these narrow convolutions cut: channels-last maps; every LReLU, residual
-    sum and gating product in place on a fresh tensor; pointwise (1×1) convolutions over full maps as
-    one ``mm`` on the channels-last memory (the same 2·HW·Cin·Cout FLOPs; torch sends a batch-1 1×1
-    conv on one thread to its slow non-oneDNN path); the contrast module's maximum of the local standard
-    deviation as one compiled pass that stores no map (:func:`_local_std_max`; otherwise window sums by
-    doubling slices, :func:`_window_sum`, and maxima by halving, :func:`_max_over_pixels`); its four
-    multiscale convolutions as one (:meth:`multiscale`).  Float32 round-off only (max |Δ| pinned in
-    ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in inference mode.
+    what costs time around these narrow convolutions cut: channels-last maps; every convolution that an
+    LReLU or a residual sum follows as one oneDNN convolution with them as post-ops, pointwise (1×1) ones
+    included (:meth:`conv`; torch sends a batch-1 1×1 conv on one thread to its slow non-oneDNN path);
+    other activations, sums and gating products in place; the contrast module's maximum of the local
+    standard deviation as one compiled pass that stores no map (:func:`_local_std_max`; otherwise window
+    sums by doubling slices, :func:`_window_sum`, and maxima by halving, :func:`_max_over_pixels`); its
+    four multiscale convolutions as one (:meth:`multiscale`).  Images above 2^19 pixels, and any image
+    when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
+    the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
+    only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in
+    inference mode.
     """
 
     #: with N > 1 torch threads, images of at least 2·N·MIN_WORKER_ROWS rows run as N band workers
@@ -381,9 +384,11 @@ class InferencePath:
         return fused, fa, fb
 
     def band_rows(self, x: torch.Tensor) -> int | None:
-        """Rows per band when ``x`` is large enough to run in bands of rows (:mod:`methods.mopa._banded`), else
-        ``None``: small images, a FLOP counter (which counts the network's FLOPs on the whole image), and the
-        CEM weighting its multiscale features (a second full map to keep; not banded)."""
+        """Rows per band (:mod:`methods.mopa._banded`) when ``x`` runs in bands: above 2^19 pixels
+        (:func:`methods.mopa._banded.band_rows`), or with N > 1 torch threads (at most ``⌈H/N⌉`` rows, one
+        band per worker at least); else ``None``: small images on one thread, a FLOP counter (which counts
+        the network's FLOPs on the whole image), and the CEM weighting its multiscale features (a second
+        full map to keep; not banded)."""
         from ._banded import band_rows
 
         cem = self.net.contrast

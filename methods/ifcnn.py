@@ -42,7 +42,6 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, load_state, registered_state
 from fusionbench.weights import register_weights
 
-from ._row_bands import BAND_PIXELS, fixed_bands
 
 register_weights(
     "ifcnn_max",
@@ -94,19 +93,22 @@ def build_ifcnn_network() -> Any:
     return IFCNNNet()
 
 
-#: bytes of one 64-channel float32 feature map per band of rows in the banded path
-BAND_BYTES = 32 * 2**20
+#: images up to this many pixels (256², the Harvard pairs) run whole: the path the conv-peak fraction is measured on
+WHOLE_PIXELS = 1 << 16
+#: bytes of a band's 64-channel float32 ``conv1`` map (its halo rows included) in the banded path: 8 MiB
+#: measured fastest of 4-32 MiB at 768×576 and 1024² (fewest page faults: ``docs/fidelity.md`` §IFCNN)
+BAND_BYTES = 8 * 2**20
 #: input rows a band reads beyond its own on either side (receptive field: 7×7, 3×3, 3×3, 1×1)
 HALO = 5
 
 
 def band_rows(shape: tuple[int, int]) -> int:
-    """Rows per band for an H×W input: all of them up to :data:`BAND_PIXELS`, else ≥ 32 rows whose
-    64-channel float32 map fits :data:`BAND_BYTES`."""
+    """Output rows per band for an H×W input: all of them up to :data:`WHOLE_PIXELS`, else as many (≥ 16) as
+    keep a band's 64-channel float32 ``conv1`` map (4 halo rows included) within :data:`BAND_BYTES`."""
     h, w = shape
-    if h * w <= BAND_PIXELS:
+    if h * w <= WHOLE_PIXELS:
         return h
-    return min(h, max(32, BAND_BYTES // (64 * 4 * w)))
+    return min(h, max(16, BAND_BYTES // (64 * 4 * w) - 4))
 
 
 def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
@@ -117,28 +119,34 @@ def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
     7×7 3→64 and 3×3 64→64 convs ~1.5× faster on one thread than from NCHW) and each eval-mode
     BatchNorm folded into its conv (kernel × γ/√(σ² + ε), bias β − μ·γ/√(σ² + ε)), ReLU and the MAX
     fusion in place.  The convolutions, hence the FLOPs that :mod:`fusionbench.profile` counts, are the
-    graph's (BatchNorm counts none).
+    graph's (BatchNorm counts none) on images that run whole.
 
-    Large images (:func:`band_rows`; ``rows``: rows per band, for tests) run in bands of rows, so that
-    no full-size 64-channel map exists (at 1024² the whole image's maps peak at ~0.9 GB): each band of
-    output rows is the network's output on the band's input rows with :data:`HALO` rows more on either
-    side (clipped to the image).  A cut's replicate padding spoils one row per layer inward (3 + 1 + 1),
-    all of them in the halo; at the image's borders the band pads as the whole image does.  So every
-    conv sees the whole image's input for the rows kept, and the banded output is bit-identical to the
-    whole image's (tested at odd sizes with small bands).
+    Images above 256² (:func:`band_rows`; ``rows``: rows per band, for tests) run in bands of rows, so
+    that no full-size 64-channel map exists: at 1024² the whole image's maps (256 MiB each) were fresh
+    ``mmap``s page-faulted in at every call (2.2 GB of faults per fusion), a band's are reused from the
+    heap.  Each band of output rows comes from the band's input rows with :data:`HALO` rows more on
+    either side (clipped to the image), and each layer computes only the rows that the layers after it
+    read (``conv1`` 2 rows beyond the band on either side, ``conv2`` 1, ``conv3`` none), padding rows by
+    replication only at the image's borders, as the whole image does.  So every conv sees the whole
+    image's input for the rows it computes, and the banded output is bit-identical to the whole image's
+    (tested at odd sizes with small bands).
     """
+    from ._row_bands import even_bands
+
     h, w = sources[0].shape[-2:]
-    step = max(HALO + 1, rows if rows is not None else band_rows((h, w)))
+    # a band spans 6 rows and 1,024 pixels at least: oneDNN picks its conv kernels by the problem's size,
+    # and over a few hundred pixels it took others, whose sums differ in the last bit (measured 24-99 px wide)
+    step = max(HALO + 1, -(-1024 // w), rows if rows is not None else band_rows((h, w)))
     folded = [_folded(net.conv2), _folded(net.conv3)]
     if step >= h:
         return _forward(net, folded, sources)
     out = None
-    for r0, r1 in fixed_bands(0, h, step):
+    for r0, r1 in even_bands(0, h, step):
         s, e = max(0, r0 - HALO), min(h, r1 + HALO)
-        y = _forward(net, folded, [x[:, :, s:e] for x in sources])
+        y = _forward(net, folded, [x[:, :, s:e] for x in sources], keep=(r0 - s, r1 - s))
         if out is None:
             out = y.new_empty(y.shape[0], y.shape[1], h, w)
-        out[:, :, r0:r1] = y[:, :, r0 - s:r1 - s]
+        out[:, :, r0:r1] = y
     return out
 
 
@@ -151,22 +159,39 @@ def _folded(blk: Any) -> tuple[Any, Any]:
     return blk.conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale
 
 
-def _forward(net: Any, folded: list[tuple[Any, Any]], sources: Any) -> Any:
-    """The whole network on whole inputs (channels-last, BatchNorm folded, in-place ReLU and MAX); NCHW out."""
+def _forward(net: Any, folded: list[tuple[Any, Any]], sources: Any, keep: tuple[int, int] | None = None) -> Any:
+    """The network on inputs of H rows (channels-last, BatchNorm folded, in-place ReLU and MAX); NCHW out.
+
+    ``keep``: the output rows ``[k0, k1)`` wanted (default all).  A map that ``k`` more rows of layers
+    are still to read is computed on rows ``[k0 − k, k1 + k)`` clipped to ``[0, H)``; rows beyond
+    ``[0, H)`` are replicate-padded, as at the image's borders (:func:`fast_forward` gives a band
+    :data:`HALO` rows beyond its own wherever the image has them).
+    """
     import torch
     import torch.nn.functional as F
 
     cl = torch.channels_last
+    h = sources[0].shape[-2]
+    k0, k1 = keep if keep is not None else (0, h)
 
-    def block(x: Any, weight_bias: tuple[Any, Any]) -> Any:
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), *weight_bias).relu_()
+    def conv(x: Any, x0: int, radius: int, k: int, fn: Any) -> Any:
+        # fn on map x (its row 0 is input row x0, its rows cover [k0 - k - radius, k1 + k + radius) clipped),
+        # padded by replication beyond [0, h): output rows [k0 - k, k1 + k) clipped
+        a, b = max(0, k0 - k), min(h, k1 + k)
+        x = x[:, :, max(0, a - radius) - x0:min(h, b + radius) - x0]
+        pads = (radius, radius, max(0, radius - a), max(0, b + radius - h))
+        return fn(F.pad(x, pads, mode="replicate"))
+
+    def block(x: Any, x0: int, k: int, weight_bias: tuple[Any, Any]) -> Any:
+        return conv(x, x0, 1, k, lambda p: F.conv2d(p, *weight_bias).relu_())
 
     fused = None
     for s in sources:
-        x = F.pad(s.contiguous(memory_format=cl), (3, 3, 3, 3), mode="replicate")
-        f = block(net.conv1(x).contiguous(memory_format=cl), folded[0])
+        x = s.contiguous(memory_format=cl)
+        f = conv(x, 0, 3, 2, lambda p: net.conv1(p).contiguous(memory_format=cl))  # rows from k0 - 2
+        f = block(f, max(0, k0 - 2), 1, folded[0])  # rows from k0 - 1
         fused = f if fused is None else torch.maximum(fused, f, out=fused)
-    return net.conv4(block(fused, folded[1])).contiguous()
+    return net.conv4(block(fused, max(0, k0 - 1), 0, folded[1])).contiguous()
 
 
 def load_ifcnn_network(path: str | None = None) -> Any:

@@ -157,14 +157,23 @@ def _norm_args(norm: nn.LayerNorm, bias: torch.Tensor) -> tuple:
     return _np(norm.weight), _np(norm.bias), norm.eps, _np(bias)
 
 
-def _norm_into(args: tuple, src, index, base: int, resid: torch.Tensor) -> torch.Tensor:
+def _norm_into(args: tuple, src, index, base: int, resid: torch.Tensor, width: int | None = None) -> torch.Tensor:
     """LayerNorm (``args`` from :func:`_norm_args`) of rows ``src[index[base:base + T]]`` (``src[base:base + T]``
     when ``index`` is None; numpy views) as a new (T, C) tensor, those rows plus the bias written into
-    ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`)."""
+    ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`).  ``width`` 64: the
+    normed rows come as (T, 64) with 1, 0, 0, 0 after the channels (for :func:`_bias_column`'s weights)."""
     gamma, beta, eps, bias = args
-    xn = torch.empty(resid.shape)
+    xn = torch.empty(resid.shape[0], width or resid.shape[1])
     _window_norm().norm_rows(src, index, base, _np(resid), bias, _np(xn), gamma, beta, eps)
     return xn
+
+
+def _bias_column(layer: nn.Linear) -> torch.Tensor:
+    """``[W | b | 0 0 0]`` (out, 64) of a 60-input layer: its product with a padded normed row (…, 1, 0, 0, 0)
+    is ``W·x + b`` with the bias added inside the GEMM (the last term of each dot product, as ``add_`` after it:
+    the same bits measured), which spares a pass over the (T, 120) ``fc1`` output."""
+    w = layer.weight.detach()
+    return torch.cat([w, layer.bias.detach()[:, None], w.new_zeros(w.shape[0], _window_norm().PADDED - w.shape[1] - 1)], 1)
 
 
 def _workers() -> int:
@@ -744,6 +753,7 @@ class SwinTransformerBlock(_ShiftedWindows):
         fused = _fused_norms(kmasks is not None, c, self.norm1, self.norm2)
         if fused:
             n1, n2 = _norm_args(self.norm1, attn.proj.bias), _norm_args(self.norm2, mlp.fc2.bias)
+            w1, pad = _bias_column(mlp.fc1), _window_norm().PADDED
             rows = [_np(m) for m in (src[0] if src is not None else x)]
             order = None if src is None or index is None else _np(index)
 
@@ -755,8 +765,8 @@ class SwinTransformerBlock(_ShiftedWindows):
             qkv = attn.qkv.channel_major(xn)
             att = attn._kernel(qkv, attn.qkv, 0, qkv, attn.qkv, c, qkv, attn.qkv, 2 * c, kmasks[g])
             t.addmm_(att, attn.proj.weight.t())
-            xn = _norm_into(n2, _np(t), None, 0, t)
-            t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
+            xn = _norm_into(n2, _np(t), None, 0, t, pad)
+            t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1.t())), mlp.fc2.weight.t())
 
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
@@ -868,6 +878,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         if fused:
             n1a, n1b = _norm_args(self.norm1_A, self.attn_A.proj.bias), _norm_args(self.norm1_B, self.attn_B.proj.bias)
             n2a, n2b = _norm_args(self.norm2_A, self.mlp_A.fc2.bias), _norm_args(self.norm2_B, self.mlp_B.fc2.bias)
+            w1a, w1b, pad = _bias_column(self.mlp_A.fc1), _bias_column(self.mlp_B.fc1), _window_norm().PADDED
             rows_x = [_np(m) for m in (src[0] if src is not None else x)]
             rows_y = [_np(m) for m in (src[1] if src is not None else y)]
             order = None if src is None or index is None else _np(index)
@@ -882,9 +893,9 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             att_b = attend(self.attn_B, yn, xn, g, masks_b, kmasks_b)
             tx.addmm_(att_a, self.attn_A.proj.weight.t())
             ty.addmm_(att_b, self.attn_B.proj.weight.t())
-            for t, n2, mlp in ((tx, n2a, self.mlp_A), (ty, n2b, self.mlp_B)):
-                xn = _norm_into(n2, _np(t), None, 0, t)
-                t.addmm_(torch.ops.aten.gelu_(mlp.fc1(xn)), mlp.fc2.weight.t())
+            for t, n2, w1, mlp in ((tx, n2a, w1a, self.mlp_A), (ty, n2b, w1b, self.mlp_B)):
+                xn = _norm_into(n2, _np(t), None, 0, t, pad)
+                t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1.t())), mlp.fc2.weight.t())
 
         spans = self._spans(counts)
         _run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])

@@ -40,6 +40,8 @@ CHANNELS = 60
 _LANES = 16
 #: first channel of each 16-lane vector of a row; the last one overlaps the third by four lanes
 _OFFSETS = (0, 16, 32, CHANNELS - _LANES)
+#: width of the padded ``xn`` rows (:func:`norm_rows` with a bias column): 60 channels, then 1, 0, 0, 0
+PADDED = 64
 _F = np.float32
 _ONE = _F(1.0)
 _C_F = _F(CHANNELS)
@@ -119,9 +121,19 @@ def _row_sq_dev(typingctx, arr, row, mu):
     return sig, codegen
 
 
-def _norm_and_add(context, builder, signature, args, with_resid: bool):
+def _padded_row_pointers(context, builder, arrty, arr, t):
+    """Pointers to the four 16-lane vectors of row ``t`` of a C-contiguous (T, 64) array (offsets 0, 16, 32, 48)."""
+    ary = context.make_array(arrty)(context, builder, arr)
+    base = builder.gep(ary.data, [builder.mul(t, ir.Constant(t.type, PADDED))])
+    return [builder.bitcast(builder.gep(base, [ir.Constant(t.type, off)]), _vec().as_pointer())
+            for off in (0, 16, 32, 48)]
+
+
+def _norm_and_add(context, builder, signature, args, with_resid: bool, padded: bool = False):
     """``xn[t] = fma((src[s] − μ)·r, γ, β)`` and (``with_resid``) ``resid[t] = src[s] + bias`` on the 60
-    channels: every load before the first store, so ``xn`` and ``resid`` may be the row read (in place)."""
+    channels: every load before the first store, so ``xn`` and ``resid`` may be the row read (in place).
+    ``padded``: ``xn`` rows are 64 wide and get 1, 0, 0, 0 after the 60 channels (a bias column for the next
+    product)."""
     src_, s_, resid_, bias_, xn_, t_, mu_, rstd_, g_, b_ = args
     aty = signature.args
     zero = ir.Constant(ir.IntType(64), 0)
@@ -132,9 +144,15 @@ def _norm_and_add(context, builder, signature, args, with_resid: bool):
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
     m, r = _splat(builder, mu_), _splat(builder, rstd_)
     xs = [builder.load(p, align=4) for p in ps]
-    stores = [(builder.call(fma, [builder.fmul(builder.fsub(x, m), r), builder.load(g, align=4),
-                                  builder.load(b, align=4)]), p)
-              for x, g, b, p in zip(xs, pg, pb, _row_pointers(context, builder, aty[4], xn_, _row_start(builder, t_)))]
+    normed = [builder.call(fma, [builder.fmul(builder.fsub(x, m), r), builder.load(g, align=4), builder.load(b, align=4)])
+              for x, g, b in zip(xs, pg, pb)]
+    if padded:
+        ones = ir.Constant(vec, [1.0] + [0.0] * (_LANES - 1))
+        idx = ir.Constant(ir.VectorType(ir.IntType(32), _LANES), list(range(4, 16)) + [16, 17, 18, 19])
+        normed[3] = builder.shuffle_vector(normed[3], ones, idx)           # channels 48–59, then 1, 0, 0, 0
+        stores = list(zip(normed, _padded_row_pointers(context, builder, aty[4], xn_, t_)))
+    else:
+        stores = list(zip(normed, _row_pointers(context, builder, aty[4], xn_, _row_start(builder, t_))))
     if with_resid:
         pc = _row_pointers(context, builder, aty[3], bias_, zero)
         stores += [(builder.fadd(x, builder.load(c, align=4)), p)
@@ -152,6 +170,13 @@ def _norm_add_row(typingctx, src, s, resid, bias, xn, t, mu, rstd, gamma, beta):
 
 
 @intrinsic
+def _norm_add_row_padded(typingctx, src, s, resid, bias, xn, t, mu, rstd, gamma, beta):
+    """:func:`_norm_add_row` with 64-wide ``xn`` rows ending in 1, 0, 0, 0 (see :func:`_norm_and_add`)."""
+    sig = types.void(src, types.int64, resid, bias, xn, types.int64, types.float32, types.float32, gamma, beta)
+    return sig, lambda context, builder, signature, args: _norm_and_add(context, builder, signature, args, True, True)
+
+
+@intrinsic
 def _norm_row(typingctx, src, s, resid, bias, xn, t, mu, rstd, gamma, beta):
     """``xn[t]`` = the normed row ``src[s]`` only (``resid``, ``bias`` unused)."""
     sig = types.void(src, types.int64, resid, bias, xn, types.int64, types.float32, types.float32, gamma, beta)
@@ -166,12 +191,15 @@ def norm_rows_kernel(src, index, base, resid, bias, xn, gamma, beta, eps):  # pr
     whole before either is written, so both may be the rows read (in place)."""
     gathered = index.shape[0] > 0
     has_resid = resid.shape[0] > 0
+    padded = has_resid and xn.shape[1] == PADDED
     for t in range(xn.shape[0]):
         s = index[base + t] if gathered else base + t
         mu = _row_sum(src, s) / _C_F
         var = _row_sq_dev(src, s, mu) / _C_F
         rstd = _ONE / np.sqrt(var + eps)
-        if has_resid:
+        if padded:
+            _norm_add_row_padded(src, s, resid, bias, xn, t, mu, rstd, gamma, beta)
+        elif has_resid:
             _norm_add_row(src, s, resid, bias, xn, t, mu, rstd, gamma, beta)
         else:
             _norm_row(src, s, resid, bias, xn, t, mu, rstd, gamma, beta)
@@ -190,15 +218,18 @@ def norm_rows(src: np.ndarray, index: np.ndarray | None, base: int, resid: np.nd
     ``src``: C-contiguous float32 (n, 60) token map; rows ``index[base:base + T]`` (int64; ``None``: rows
     ``base … base + T − 1``) for ``xn``, ``resid``: C-contiguous float32 (T, 60) (either may be the same
     memory as those rows of ``src``, in place; ``resid=None``: only the norm); ``bias``, ``gamma``, ``beta``:
-    float32 (60,); ``eps`` as in ``torch.nn.LayerNorm``.
+    float32 (60,); ``eps`` as in ``torch.nn.LayerNorm``.  With ``resid`` given, ``xn`` may instead be (T, 64):
+    each row then ends in 1, 0, 0, 0, so that a product with ``[W | b | 0 0 0]`` adds the bias ``b`` in the GEMM.
     """
     if resid is None:
         resid, bias = _NO_ROWS, gamma
-    elif resid.shape != xn.shape:
-        raise ValueError("norm_rows: resid and xn must have the same shape")
+        if xn.shape[-1] != CHANNELS:
+            raise ValueError("norm_rows: 64-wide xn rows need resid")
+    elif resid.shape != xn.shape[:-1] + (CHANNELS,) or xn.shape[-1] not in (CHANNELS, PADDED):
+        raise ValueError("norm_rows: resid must be (T, 60) and xn (T, 60) or (T, 64)")
     arrays = (src, resid, xn, bias, gamma, beta)
     if (src.shape[-1] != CHANNELS or not all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
-            or xn.shape[-1] != CHANNELS or not bias.shape == gamma.shape == beta.shape == (CHANNELS,)):
+            or not bias.shape == gamma.shape == beta.shape == (CHANNELS,)):
         raise ValueError("norm_rows: C-contiguous float32 rows of 60 channels expected")
     n = xn.shape[0]
     limit = (index.shape[0] if index is not None else src.shape[0])

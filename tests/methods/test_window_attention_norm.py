@@ -82,6 +82,26 @@ def test_norm_only_in_place_and_chained() -> None:
     assert np.abs(t - _layer_norm64(once.astype(np.float32), g2, b2)).max() <= 4e-6
 
 
+def test_padded_rows_carry_a_bias_column() -> None:
+    """64-wide ``xn`` rows: the 60 normed channels (the same bits as 60-wide rows), then 1, 0, 0, 0; a product
+    with ``[W | b | 0 0 0]`` then gives ``W·x + b`` (equal to the product plus the bias added after it)."""
+    rng = np.random.default_rng(10)
+    src = (rng.standard_normal((256, C)) * 2 + 1).astype(np.float32)
+    gamma, beta, bias = _params(11)
+    r60, r64 = np.empty((256, C), np.float32), np.empty((256, C), np.float32)
+    x60, x64 = np.empty((256, C), np.float32), np.empty((256, 64), np.float32)
+    wn.norm_rows(src, None, 0, r60, bias, x60, gamma, beta, 1e-5)
+    wn.norm_rows(src, None, 0, r64, bias, x64, gamma, beta, 1e-5)
+    assert np.array_equal(x64[:, :C], x60) and np.array_equal(r64, r60)
+    assert np.array_equal(x64[:, C:], np.tile(np.float32([1, 0, 0, 0]), (256, 1)))
+    w, b = torch.randn(120, C), torch.randn(120)
+    padded = torch.cat([w, b[:, None], torch.zeros(120, 3)], 1)
+    got = torch.from_numpy(x64) @ padded.t()
+    assert (got - (torch.from_numpy(x60) @ w.t() + b)).abs().max() <= 1e-5
+    with pytest.raises(ValueError):
+        wn.norm_rows(src, None, 0, None, None, x64, gamma, beta, 1e-5)
+
+
 def test_bad_input_is_refused() -> None:
     gamma, beta, bias = _params(5)
     ok = np.zeros((8, C), np.float32)

@@ -39,7 +39,8 @@ from typing import Callable
 #: counts of what :func:`bound_memory` and :func:`make_room` did in this process (for tests and the run summary)
 MEMORY_STATS = {"checks": 0, "trims": 0, "cache_drops": 0, "room_checks": 0, "transform_cache_drops": 0}
 
-#: pairs above this many pixels get room made before their task (TNO's largest, 768×576, does not)
+#: pairs above this many pixels get room made before their task (TNO's largest, 768×576, does not); CNN runs
+#: its network in bands above it too (``methods/_row_bands.py``: ``BAND_PIXELS`` is this constant)
 LARGE_PIXELS = 1 << 19
 #: what a task is expected to need per pixel of its pair, bytes: the largest of the 24 methods of a whole
 #: run, SwinFusion, peaked 0.98 GB above the worker's resident set at 1024² (session 8), the next ones

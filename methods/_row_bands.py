@@ -1,9 +1,24 @@
-"""Cutting a run of rows into bands for networks that are run band by band at large sizes (CNN, IFCNN)."""
+"""Cutting a run of rows into bands for networks that are run band by band (CNN, IFCNN, SDNet).
+
+Two size thresholds, for two reasons:
+
+* :data:`BAND_PIXELS` (CNN): above it, CNN's network runs in bands so that no full-size map exists and a
+  worker stays under 2 GB at 1024²; the threshold is the runner's own "large image" one
+  (:data:`fusionbench.worker_memory.LARGE_PIXELS`: more than any TNO image), defined once, there;
+* :data:`WHOLE_PIXELS` (IFCNN, SDNet): above it (so TNO's 768×576 too), these run in small bands for
+  speed: whole-image maps of tens of MiB are fresh ``mmap``s page-faulted in at every call, a band's
+  are reused from the heap (``docs/fidelity.md``, §IFCNN and §SDNet, session 9).  Up to it (256², the
+  Harvard pairs) they run whole, the path on which the conv-peak fraction and Table 5's FLOPs are measured.
+"""
 from __future__ import annotations
 
-#: images above this many pixels run CNN's and IFCNN's networks in bands of rows (TNO's largest,
-#: 768×576 = 442,368 pixels, runs whole)
-BAND_PIXELS = 1 << 19
+from fusionbench.worker_memory import LARGE_PIXELS
+
+#: images above this many pixels run CNN's network in bands of rows: the runner's large-image threshold
+#: (TNO's largest, 768×576 = 442,368 pixels, runs whole)
+BAND_PIXELS = LARGE_PIXELS
+#: images up to this many pixels (256²) run IFCNN's and SDNet's networks whole; larger ones in bands
+WHOLE_PIXELS = 1 << 16
 
 
 def fixed_bands(start: int, stop: int, step: int) -> list[tuple[int, int]]:

@@ -42,6 +42,8 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, load_state, registered_state
 from fusionbench.weights import register_weights
 
+from ._row_bands import WHOLE_PIXELS, even_bands
+
 
 register_weights(
     "ifcnn_max",
@@ -93,8 +95,6 @@ def build_ifcnn_network() -> Any:
     return IFCNNNet()
 
 
-#: images up to this many pixels (256², the Harvard pairs) run whole: the path the conv-peak fraction is measured on
-WHOLE_PIXELS = 1 << 16
 #: bytes of a band's 64-channel float32 ``conv1`` map (its halo rows included) in the banded path: 8 MiB
 #: measured fastest of 4-32 MiB at 768×576 and 1024² (fewest page faults: ``docs/fidelity.md`` §IFCNN)
 BAND_BYTES = 8 * 2**20
@@ -131,8 +131,6 @@ def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:
     image's input for the rows it computes, and the banded output is bit-identical to the whole image's
     (tested at odd sizes with small bands).
     """
-    from ._row_bands import even_bands
-
     h, w = sources[0].shape[-2:]
     # a band spans 6 rows and 1,024 pixels at least: oneDNN picks its conv kernels by the problem's size,
     # and over a few hundred pixels it took others, whose sums differ in the last bit (measured 24-99 px wide)

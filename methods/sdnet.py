@@ -68,7 +68,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
-from ._row_bands import even_bands
+from ._row_bands import WHOLE_PIXELS, even_bands
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
@@ -88,9 +88,6 @@ _SIDES = ("ir", "vi")
 
 #: input rows a band reads beyond its own on either side (receptive field radius: 5×5, then three 3×3, then 1×1)
 HALO = 5
-#: images up to this many pixels (256², the Harvard pairs) run whole: the path that Table 5's FLOPs and the
-#: conv-peak fraction are measured on, and at 256² bands measured no faster
-WHOLE_PIXELS = 1 << 16
 #: bytes of a band's widest map (48 float32 channels: layer 1's share of layers 2-4), its halo rows included;
 #: 8 MiB measured fastest of 6-16 MiB at 768×576 and 1024² (fewest page faults: docs/fidelity.md §SDNet)
 BAND_BYTES = 8 * 2**20

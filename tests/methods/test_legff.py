@@ -142,3 +142,32 @@ def test_compiled_uint8_and_entropy_equal_matlab_helpers() -> None:
     assert legff_module._uint8(x).dtype == np.uint8
     for negate in (False, True):
         assert legff_module._entropy_of_uint8(x, negate) == entropy_uint8(to_uint8(-x if negate else x))
+
+
+@pytest.mark.slow
+def test_compiled_kernels_same_values_on_every_instruction_set(tmp_path) -> None:
+    """Issue 23 (session 9): the one-sweep guided filter, box mean, uint8() and disk morphology compiled for SSE2
+    only (no FMA), AVX2 and AVX-512 give the numpy/scipy references' bits (no contraction, no reassociation)."""
+    from scipy import ndimage
+
+    from fusionbench.methods._matlab import disk_footprint, to_uint8
+
+    from ._isa import has_avx512, outputs_per_cpu
+
+    if not has_avx512():
+        pytest.skip("needs an AVX-512 CPU to compare the instruction sets")
+    script = ("import sys, numpy as np\n"
+              "from fusionbench.methods import legff as L, _morphology as M\n"
+              "rng = np.random.default_rng(52)\n"
+              "x, g = rng.random((45, 38)) * 255, np.round(rng.random((45, 38)) * 255)\n"
+              "np.savez(sys.argv[1], gf=L.guided_filter(x, g, 7), bx=L._box(x, 9), u=L._uint8(x * 1.2 - 20),\n"
+              "         e=M.disk_erosion(x, 5), d=M.disk_dilation(x, 3))\n")
+    rng = np.random.default_rng(52)
+    x, g = rng.random((45, 38)) * 255, np.round(rng.random((45, 38)) * 255)
+    ref = {"gf": legff_module.guided_filter_whole(x, g, 7), "bx": ndimage.uniform_filter(x, 9, mode="nearest"),
+           "u": to_uint8(x * 1.2 - 20), "e": ndimage.grey_erosion(x, footprint=disk_footprint(5), mode="nearest"),
+           "d": ndimage.grey_dilation(x, footprint=disk_footprint(3), mode="nearest")}
+    for cpu, path in outputs_per_cpu(script, tmp_path, suffix=".npz", timeout=600).items():
+        got = np.load(path)
+        for key, value in ref.items():
+            assert np.array_equal(got[key], value), (cpu, key)

@@ -491,3 +491,44 @@ class WorkerMemorySuite(OneShot):
         return worker_peak_mb(methods)
 
     track_peak_rss_1024.unit = "MiB"
+
+
+# --------------------------------------------------------------------------- mopa's two-thread schedule (issue 23)
+class MopaThreadSchedule:
+    """``mopa``'s 256² forward at torch's thread count as N single-threaded band workers (its inference
+    since session 9, ``methods/mopa/_banded.py``) or as the whole image on torch's OpenMP team (before):
+    the fraction of the plain 3×3 64→64 convolution's GFLOP/s timed just before in the same process
+    (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle run says which schedule is faster.
+    The two give the same fused map (bit-identical at 256², session 9)."""
+
+    params = [["band workers", "openmp whole image"]]
+    param_names = ["schedule"]
+    timeout = 600
+    processes = 1
+    number = 1
+    repeat = 1
+
+    def setup(self, schedule: str) -> None:
+        from fusionbench.method_registry import create_method
+        from fusionbench.methods.mopa.network import InferencePath
+
+        self.method = create_method("mopa")
+        if self.method.unavailable_reason() is not None:
+            raise NotImplementedError(self.method.unavailable_reason())
+        self.method.instance
+        self._rows = InferencePath.MIN_WORKER_ROWS
+        if schedule != "band workers":
+            InferencePath.MIN_WORKER_ROWS = 1 << 30  # no image has enough rows: the whole-image pass
+
+    def teardown(self, schedule: str) -> None:
+        from fusionbench.methods.mopa.network import InferencePath
+
+        InferencePath.MIN_WORKER_ROWS = self._rows
+
+    def track_fraction_of_conv_peak(self, schedule: str) -> float:
+        from fusionbench import profile
+
+        peak = profile.conv_peak_gflops_per_s()
+        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
+
+    track_fraction_of_conv_peak.unit = "fraction"

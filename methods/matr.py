@@ -511,9 +511,10 @@ def _band_pool(threads: int) -> Any:
     return pool
 
 
-#: pixels per band of rows of the inference path: a band's 16-channel conv output (1 MB) and the token blocks on
-#: it stay in a core's L2 cache, whatever the image size (issue 23: cost linear in the pixels)
-BAND_PIXELS = 16384
+#: pixels per band of rows of the inference path: a band's 16-channel conv output (4 MB, this machine's L2 cache)
+#: and the token blocks on it run together, whatever the image size (issue 23: cost linear in the pixels); a 256²
+#: map is one band (one per worker on several threads): smaller bands cost more calls than they saved there
+BAND_PIXELS = 65536
 
 
 def _row_spans(h: int, w: int) -> list[tuple[int, int]]:

@@ -395,6 +395,8 @@ class InferencePath:
         if torch._C._len_torch_dispatch_stack() > 0 or (isinstance(cem, ContrastEnhancement) and cem.apply != "input"):
             return None
         h, w = x.shape[-2:]
+        if min(h, w) <= 2 * (cem.r if isinstance(cem, ContrastEnhancement) else 0) + 1:
+            return None  # maps narrower than the local std's window: the whole-image pass and its fallbacks
         rows = band_rows((h, w))
         workers = torch.get_num_threads()
         if workers > 1 and h >= 2 * workers * self.MIN_WORKER_ROWS:  # one band per worker at least

@@ -474,6 +474,7 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     assert count_flops(lambda t: net(t, decouple=False), x) == graph.get_total_flops()
     assert calls == [9]  # the counter ran the whole image
     assert InferencePath(MopaNet(cem_apply="multiscale").eval()).band_rows(x) is None
+    assert InferencePath(net).band_rows(torch.rand(1, 4, 90000, 7)) is None  # narrower than the window
 
 
 def test_two_threads_run_as_two_band_workers(monkeypatch):

@@ -89,7 +89,7 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
     any order or at once (band workers); each band writes only its own rows and its own entry of the
     per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass."""
     from . import _std_kernels
-    from .network import ContrastEnhancement, ParallelAttention
+    from .network import ContrastEnhancement, ParallelAttention, _compiled_ready, _pixel_sum_max
 
     net = path.net
     _, _, h, w = x.shape
@@ -148,8 +148,11 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
         detail[:, :, r0:r1].copy_(out)
         if isinstance(att, ParallelAttention):
             i = bands.index(band)
-            total[i] = out.sum(dim=(2, 3), dtype=torch.float64)[0]
-            peak[i] = out.amax(dim=(2, 3))[0]
+            if _compiled_ready(out):
+                total[i:i + 1], peak[i:i + 1] = _pixel_sum_max(out)
+            else:
+                total[i] = out.sum(dim=(2, 3), dtype=torch.float64)[0]
+                peak[i] = out.amax(dim=(2, 3))[0]
 
     run(details, bands)
 

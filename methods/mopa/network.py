@@ -524,7 +524,11 @@ class InferencePath:
         return self.conv(dpm.fuse, outs, add=x)
 
     def attention(self, att: "ParallelAttention", x: torch.Tensor) -> torch.Tensor:
-        wc = self.channel_weights(att, x.mean(dim=(2, 3)), _max_over_pixels(x))
+        if _compiled_ready(x):
+            sums, peak = _pixel_sum_max(x)
+            wc = self.channel_weights(att, (sums / (x.shape[-1] * x.shape[-2])).float(), peak)
+        else:
+            wc = self.channel_weights(att, x.mean(dim=(2, 3)), _max_over_pixels(x))
         return self.attention_apply(att, x, wc)
 
     def channel_weights(self, att: "ParallelAttention", mean: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
@@ -532,7 +536,21 @@ class InferencePath:
         return self.seq(att.channel, torch.cat([mean, peak], dim=1)[:, :, None, None])
 
     def attention_apply(self, att: "ParallelAttention", x: torch.Tensor, wc: torch.Tensor) -> torch.Tensor:
-        """The attention module's output from ``x`` and the channel weights: gating, spatial branch, combine."""
+        """The attention module's output from ``x`` and the channel weights: gating, spatial branch, combine
+        (on a channels-last float32 map the gating products, the spatial branch's input and the combining
+        conv's input in two compiled passes, :mod:`methods.mopa._attention_kernels`)."""
+        if _compiled_ready(x):
+            from . import _attention_kernels as kernels
+
+            _, c, h, w = x.shape
+            cascade = att.mode == "cascade"
+            both = torch.empty(1, 2 * c, h, w, memory_format=torch.channels_last)  # [x·wc, spatially gated]
+            spatial = torch.empty(1, 2, h, w, memory_format=torch.channels_last)
+            pixels, out = _hwc(x), _hwc(both)
+            kernels.gate(pixels, wc.reshape(c).float().contiguous().numpy(), cascade, out, _hwc(spatial))
+            weights = self.seq(att.spatial, spatial).reshape(h, w)
+            kernels.gate_spatial(pixels, weights.contiguous().numpy(), cascade, out)
+            return self.seq(att.combine, both)
         xc = x * wc
         source = xc if att.mode == "cascade" else x
         spatial = torch.cat([source.mean(dim=1, keepdim=True), source.amax(dim=1, keepdim=True)], dim=1)
@@ -551,6 +569,27 @@ def _onednn_ready(x: torch.Tensor) -> bool:
     return (_CONV_POINTWISE is not None and x.dtype == torch.float32 and x.shape[0] == 1
             and x.shape[-1] * x.shape[-2] > 1 and x.is_contiguous(memory_format=torch.channels_last)
             and torch._C._len_torch_dispatch_stack() == 0)
+
+
+def _compiled_ready(x: torch.Tensor) -> bool:
+    """Whether the compiled kernels may read ``x``: one channels-last float32 map outside a dispatch mode."""
+    return (x.dtype == torch.float32 and x.shape[0] == 1 and x.is_contiguous(memory_format=torch.channels_last)
+            and not x.requires_grad and torch._C._len_torch_dispatch_stack() == 0)
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    """The H×W×C numpy view of one channels-last map."""
+    return x.permute(0, 2, 3, 1)[0].numpy()
+
+
+def _pixel_sum_max(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums (float64) and maxima over the pixels of every channel of one channels-last float32 map (1×C each)."""
+    from . import _attention_kernels
+
+    sums = torch.empty(1, x.shape[1], dtype=torch.float64)
+    peak = torch.empty(1, x.shape[1])
+    _attention_kernels.pixel_sum_max(_hwc(x), sums[0].numpy(), peak[0].numpy())
+    return sums, peak
 
 
 def _local_std_max(x: torch.Tensor, r: int) -> torch.Tensor:

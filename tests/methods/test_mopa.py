@@ -503,3 +503,58 @@ def test_two_threads_run_as_two_band_workers(monkeypatch):
         torch.set_num_threads(threads)
     assert (two - one).abs().max().item() <= 1e-6
     assert (two - fused.detach()).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("mode", ["cascade", "parallel"])
+def test_compiled_attention_passes_equal_the_torch_steps(mode):
+    """The attention's compiled passes (methods/mopa/_attention_kernels.py) against the torch steps they
+    replace: pooled means and maxima over pixels, the gating products, the spatial branch's input and the
+    combining conv's input (float32 round-off; products bit for bit), odd sizes."""
+    from fusionbench.methods.mopa import _attention_kernels as kernels
+
+    g = torch.Generator().manual_seed(0)
+    for h, w in [(37, 29), (1, 1), (64, 50)]:
+        x = (torch.rand(1, 15, h, w, generator=g) * 2 - 0.5).contiguous(memory_format=torch.channels_last)
+        wc = torch.rand(15, generator=g)
+        s = torch.rand(h, w, generator=g)
+        hwc = x.permute(0, 2, 3, 1)[0].numpy()
+        sums, peak = np.empty(15), np.empty(15, np.float32)
+        kernels.pixel_sum_max(hwc, sums, peak)
+        assert np.abs(sums / (h * w) - x.double().mean(dim=(0, 2, 3)).numpy()).max() <= 1e-6
+        assert np.array_equal(peak, x.amax(dim=(0, 2, 3)).numpy())
+        both = np.empty((h, w, 30), np.float32)
+        spatial = np.empty((h, w, 2), np.float32)
+        cascade = mode == "cascade"
+        kernels.gate(hwc, wc.numpy(), cascade, both, spatial)
+        kernels.gate_spatial(hwc, s.numpy(), cascade, both)
+        xc = x * wc[None, :, None, None]
+        source = xc if cascade else x
+        ref_spatial = torch.cat([source.mean(dim=1, keepdim=True), source.amax(dim=1, keepdim=True)], dim=1)
+        ref_both = torch.cat([xc, source * s[None, None]], dim=1)
+        assert np.array_equal(both, ref_both.permute(0, 2, 3, 1)[0].numpy())
+        assert np.abs(spatial - ref_spatial.permute(0, 2, 3, 1)[0].numpy()).max() <= 1e-6
+
+
+_ATTENTION_ISA_SCRIPT = """
+import sys
+import numpy as np
+from fusionbench.methods.mopa import _attention_kernels as k
+rng = np.random.default_rng(0)
+x = (rng.random((37, 45, 15)) * 3 - 1).astype(np.float32)
+wc = rng.random(15).astype(np.float32)
+s = rng.random((37, 45)).astype(np.float32)
+sums, peak = np.empty(15), np.empty(15, np.float32)
+k.pixel_sum_max(x, sums, peak)
+both, spatial = np.empty((37, 45, 30), np.float32), np.empty((37, 45, 2), np.float32)
+k.gate(x, wc, True, both, spatial)
+k.gate_spatial(x, s, True, both)
+np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel()]))
+"""
+
+
+@needs_avx512
+def test_compiled_attention_passes_do_not_depend_on_the_instruction_set(tmp_path):
+    """The attention kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    files = outputs_per_cpu(_ATTENTION_ISA_SCRIPT, tmp_path)
+    results = [np.load(f) for f in files.values()]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

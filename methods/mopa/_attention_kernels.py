@@ -1,0 +1,85 @@
+"""Compiled passes of ``mopa``'s attention module (§1.3.3) for inference (float32, channels-last maps).
+
+In torch the attention's steps around its two convolutions are separate passes over the 15-channel map:
+the mean and the maximum over pixels (channel branch), the gating product ``x·wc``, the mean and maximum
+over channels (spatial branch), the product with the spatial weights and the 30-channel concatenation
+that the combining conv reads (≈ 8 ms of a 256² forward on one thread, session 9).  Here:
+
+* :func:`pixel_sum_max`: the sums (float64) and maxima over the pixels of every channel, one pass;
+* :func:`gate`: ``x·wc`` written into the first half of the combining conv's input, and the spatial
+  branch's input (mean and maximum over channels of ``x·wc`` in cascade mode, of ``x`` in parallel mode);
+* :func:`gate_spatial`: the second half, ``(x·wc)·s`` (cascade) or ``x·s`` (parallel).
+
+The same products as the graph; the means' sums in another order (float32 round-off).  No ``fastmath``,
+no FMA, every sum in the written order, so the result does not depend on the instruction set (tested).
+Compiled on first use (imported lazily by :mod:`methods.mopa.network`), cached on disk; they release the GIL.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_F = np.float32
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def pixel_sum_max(x, sums, peak):  # pragma: no cover - compiled
+    """``sums[c]`` (float64) = Σ over pixels of ``x[..., c]``, ``peak[c]`` (float32) = their maximum, for ``x``
+    (H, W, C) float32 C-contiguous.  Per (column, channel) down the rows, then over the columns in order."""
+    h, w, c = x.shape
+    n = w * c
+    acc = np.zeros(n, np.float64)
+    mx = x[0].reshape(n).copy()
+    for y in range(h):
+        row = x[y].reshape(n)
+        for p in range(n):
+            v = row[p]
+            acc[p] += v
+            mx[p] = v if v > mx[p] else mx[p]
+    for ch in range(c):
+        sums[ch] = acc[ch]
+        peak[ch] = mx[ch]
+    for xx in range(1, w):
+        for ch in range(c):
+            sums[ch] += acc[xx * c + ch]
+            v = mx[xx * c + ch]
+            peak[ch] = v if v > peak[ch] else peak[ch]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gate(x, wc, cascade, out, spatial):  # pragma: no cover - compiled
+    """``out[..., :C] = x·wc`` and ``spatial[..., 0]``, ``spatial[..., 1]`` = mean and maximum over channels
+    of ``x·wc`` (``cascade``) or of ``x``; ``x`` (H, W, C), ``out`` (H, W, 2C), ``spatial`` (H, W, 2)."""
+    h, w, c = x.shape
+    inv = _F(1.0) / _F(c)
+    for y in range(h):
+        for xx in range(w):
+            src = x[y, xx]
+            dst = out[y, xx]
+            s = _F(0.0)
+            m = _F(0.0)
+            for ch in range(c):
+                v = src[ch] * wc[ch]
+                dst[ch] = v
+                u = v if cascade else src[ch]
+                s += u
+                m = u if ch == 0 or u > m else m
+            spatial[y, xx, 0] = s * inv
+            spatial[y, xx, 1] = m
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gate_spatial(x, s, cascade, out):  # pragma: no cover - compiled
+    """``out[..., C:] = out[..., :C]·s`` (``cascade``) or ``x·s``; ``s`` (H, W) the spatial weights."""
+    h, w, c = x.shape
+    for y in range(h):
+        for xx in range(w):
+            dst = out[y, xx]
+            g = s[y, xx]
+            if cascade:
+                for ch in range(c):
+                    dst[c + ch] = dst[ch] * g
+            else:
+                src = x[y, xx]
+                for ch in range(c):
+                    dst[c + ch] = src[ch] * g

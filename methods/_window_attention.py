@@ -11,15 +11,21 @@ and go channel-major (``(channels, T)``: the projections write them so at no cos
 projection reads the result transposed), so the queries of a head and the output are rows:
 
 1. ``Sᵀ[j, i] = log₂e·Mᵀ[j, i] + Σ_d K[j, d]·(log₂e·scale·Q[i, d])`` — the scores in base-2 units
-   (the softmax is unchanged: e^(s) = 2^(s·log₂e)), stored key-major, so the mask and the ten terms
-   of a score are a chain of fused multiply-adds on whole vectors of queries, the mask as its first
-   addend; the column maximum ``m[i] = max_j Sᵀ[j, i]`` is kept on the way;
+   (the softmax is unchanged: e^(s) = 2^(s·log₂e)), stored key-major, the mask and the ten terms of a
+   score a chain of fused multiply-adds, the mask as its first addend; the column maximum
+   ``m[i] = max_j Sᵀ[j, i]`` is kept on the way;
 2. ``Pᵀ[j, i] = 2^(Sᵀ[j, i] − m[i])`` with :func:`_exp2` (below), and ``l[i] = Σ_j Pᵀ[j, i]``;
-3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]``, four keys × five output rows per pass (twenty values of V held
-   in registers, each row of Pᵀ loaded twice per window and head instead of ten times: the pass was
-   bound by loads, 1.2× slower than the same number of multiply-adds in step 1), then
-   ``Oᵀ[d, i] / l[i]`` into the output.  Every ``Oᵀ[d, i]`` is the same chain of multiply-adds in key
-   order as with eight keys per pass and one row (same bits, measured).
+3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]`` in key order, then ``Oᵀ[d, i] / l[i]`` into the output.
+
+Steps 1 and 3 are written as explicit 16-lane vectors in LLVM IR (session 9, :func:`_scores16`,
+:func:`_pv16`): per vector of 16 queries the ten query vectors (step 1) or the ten output sums (step 3)
+stay in registers through the 64 keys, and every key or value comes from memory as an embedded broadcast
+operand of the fused multiply-add (``vfmadd231ps m32{1to16}``: no shuffle instruction).  The keys and
+values, plus their biases, are first copied into small (10, 64) tiles per window and head.  Sessions 7–8
+let the compiler vectorise loops over the queries instead; it broadcast every key and value into a
+register (20 shuffles per 80 multiply-adds) and kept the sums of step 3 in memory.  Every score and every
+output is the same chain of fused multiply-adds in the same order as before: **the same bits** (checked on
+random windows and on a 256² forward), the kernel 0.88–0.89× the time (one chunk, interleaved, loaded).
 
 Floating point: float32 throughout, as the fused kernel it replaces.  No ``fastmath``: every sum is
 evaluated in the written order, and the multiply-adds are explicit IEEE fused multiply-adds
@@ -51,6 +57,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._numba_intrinsics import fma_f32 as _fma, wide_vectors as _wide_vectors
@@ -60,10 +67,8 @@ HEAD_DIM = 10
 #: tokens per window the kernel is written for (8×8 windows); a compile-time constant, so that every
 #: vectorised loop has a known trip count (no remainder loops)
 WINDOW = 64
-#: keys per pass of the ``P·V`` product
-KEY_BLOCK = 4
-#: output rows (channels of a head) per pass of the ``P·V`` product; divides :data:`HEAD_DIM`
-OUT_BLOCK = 5
+#: queries per vector of the explicit 16-lane passes (:func:`_scores16`, :func:`_pv16`)
+LANES = 16
 #: scores this far below their column's maximum get weight 0 (see the module docstring)
 CUT = -60.0
 
@@ -93,7 +98,7 @@ _E0, _E1, _E2, _E3, _E4, _E5 = (_F(1.535336188319500e-4), _F(1.339887440266574e-
 _LOWEST, _HALF, _ONE, _ZERO, _NEG_INF = _F(-126.0), _F(0.5), _F(1.0), _F(0.0), _F(-np.inf)
 _CUT2, _LOG2E_F = _F(CUT * _LOG2E), _F(_LOG2E)
 _BIAS_EXP, _MANT_BITS = np.int32(127), np.int32(23)
-_D, _KB, _DB, _N = HEAD_DIM, KEY_BLOCK, OUT_BLOCK, WINDOW
+_D, _N = HEAD_DIM, WINDOW
 
 
 @njit(nogil=True, inline="always")
@@ -117,22 +122,109 @@ def exp2_into(x, out):  # pragma: no cover - compiled
         out[i] = _exp2(x[i])
 
 
+# --------------------------------------------------------------------------- explicit 16-lane passes (LLVM IR)
+def _v16():
+    return ir.VectorType(ir.FloatType(), 16)
+
+
+def _ptr2(context, builder, arrty, arr, row, col):
+    """Pointer to element (row, col) of a C-contiguous 2-D float32 array (row stride from the array)."""
+    ary = context.make_array(arrty)(context, builder, arr)
+    stride = builder.sdiv(cgutils.unpack_tuple(builder, ary.strides, 2)[0], ir.Constant(ir.IntType(64), 4))
+    return builder.gep(ary.data, [builder.add(builder.mul(row, stride), col)])
+
+
+def _vload(builder, p):
+    return builder.load(builder.bitcast(p, _v16().as_pointer()), align=4)
+
+
+def _vstore(builder, v, p):
+    builder.store(v, builder.bitcast(p, _v16().as_pointer()), align=4)
+
+
+def _splat(builder, x):
+    v = builder.insert_element(ir.Constant(_v16(), None), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
+
+
+def _vfma(builder):
+    vec = _v16()
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
+
+
+@intrinsic
+def _scores16(typingctx, qt, kt, mh, st, m, col):
+    """Queries ``col … col + 15``: Sᵀ[j, ·] = M[j, ·] + Σ_d qt[d, ·]·kt[d, j] (ten fused multiply-adds in d order)
+    for the 64 keys j, the ten query vectors held in registers and every key value broadcast from memory; the
+    column maxima into ``m[col …]``."""
+    sig = types.void(qt, kt, mh, st, m, types.int64)
+
+    def codegen(context, builder, signature, args):
+        qt_, kt_, mh_, st_, m_, col = args
+        aty = signature.args
+        i64 = ir.IntType(64)
+        c = lambda v: ir.Constant(i64, v)
+        fma = _vfma(builder)
+        q = [_vload(builder, _ptr2(context, builder, aty[0], qt_, c(d), col)) for d in range(_D)]
+        mx = _splat(builder, ir.Constant(ir.FloatType(), float("-inf")))
+        for j in range(_N):
+            s = _vload(builder, _ptr2(context, builder, aty[2], mh_, c(j), col))
+            for d in range(_D):
+                kv = builder.load(_ptr2(context, builder, aty[1], kt_, c(d), c(j)))
+                s = builder.call(fma, [q[d], _splat(builder, kv), s])
+            _vstore(builder, s, _ptr2(context, builder, aty[3], st_, c(j), col))
+            mx = builder.select(builder.fcmp_ordered(">", s, mx), s, mx)
+        ary = context.make_array(aty[4])(context, builder, m_)
+        _vstore(builder, mx, builder.gep(ary.data, [col]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _pv16(typingctx, st, vt, inv, out, row, col, icol):
+    """Queries ``icol … icol + 15``: Oᵀ[d, ·] = Σ_j Pᵀ[j, ·]·vt[d, j] (fused multiply-adds in key order, from 0),
+    the ten sums held in registers and every value broadcast from memory; ``out[row + d, col …] = Oᵀ[d]·inv``."""
+    sig = types.void(st, vt, inv, out, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        st_, vt_, inv_, out_, row, col, icol = args
+        aty = signature.args
+        i64 = ir.IntType(64)
+        c = lambda v: ir.Constant(i64, v)
+        fma = _vfma(builder)
+        acc = [ir.Constant(_v16(), None)] * _D
+        for j in range(_N):
+            p = _vload(builder, _ptr2(context, builder, aty[0], st_, c(j), icol))
+            for d in range(_D):
+                vv = builder.load(_ptr2(context, builder, aty[1], vt_, c(d), c(j)))
+                acc[d] = builder.call(fma, [p, _splat(builder, vv), acc[d]])
+        ary = context.make_array(aty[2])(context, builder, inv_)
+        scale = _vload(builder, builder.gep(ary.data, [icol]))
+        for d in range(_D):
+            _vstore(builder, builder.fmul(acc[d], scale), _ptr2(context, builder, aty[3], out_, builder.add(row, c(d)), col))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  # pragma: no cover - compiled
     """Attention of every window of 64 consecutive columns; head ``h`` reads rows ``xo + 10h …`` of ``x``, each
     row plus its bias ``xb[row]`` (the projection's bias, added here as a separate pass would: same values)."""
     _wide_vectors()
-    mask2 = np.empty(mask_t.shape, np.float32)              # the mask in base-2 units (once per call)
+    mask2 = np.empty(mask_t.shape, np.float32)
     for h in range(mask_t.shape[0]):
         for j in range(_N):
             a_row, b_row = mask_t[h, j], mask2[h, j]
             for i in range(_N):
                 b_row[i] = a_row[i] * _LOG2E_F
     qt = np.empty((_D, _N), np.float32)
+    kt = np.empty((_D, _N), np.float32)
+    vt = np.empty((_D, _N), np.float32)
     st = np.empty((_N, _N), np.float32)
     m = np.empty(_N, np.float32)
     inv = np.empty(_N, np.float32)
-    ot = np.empty((_D, _N), np.float32)
     for w0 in range(0, q.shape[1], _N):
         for h in range(heads):
             c = h * _D
@@ -140,50 +232,16 @@ def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  
                 q_row, qt_row, bq = q[qo + c + d], qt[d], qb[qo + c + d]
                 for i in range(_N):
                     qt_row[i] = (q_row[w0 + i] + bq) * scale
-            # 1. scores Sᵀ[j, i] in base-2 units (the mask, then ten multiply-adds in order) and their column maxima
-            mh = mask2[h]
-            for i in range(_N):
-                m[i] = _NEG_INF
-            q0, q1, q2, q3, q4 = qt[0], qt[1], qt[2], qt[3], qt[4]
-            q5, q6, q7, q8, q9 = qt[5], qt[6], qt[7], qt[8], qt[9]
-            e = ko + c
-            c0, c1, c2, c3, c4 = kb[e], kb[e + 1], kb[e + 2], kb[e + 3], kb[e + 4]
-            c5, c6, c7, c8, c9 = kb[e + 5], kb[e + 6], kb[e + 7], kb[e + 8], kb[e + 9]
-            for j in range(0, _N, 2):                         # two keys per pass: the queries loaded once
-                ja, jb = w0 + j, w0 + j + 1
-                s_row, t_row, m_row, n_row = st[j], st[j + 1], mh[j], mh[j + 1]
-                k0, k1, k2, k3, k4 = k[e, ja] + c0, k[e + 1, ja] + c1, k[e + 2, ja] + c2, k[e + 3, ja] + c3, k[e + 4, ja] + c4
-                k5, k6, k7, k8, k9 = k[e + 5, ja] + c5, k[e + 6, ja] + c6, k[e + 7, ja] + c7, k[e + 8, ja] + c8, k[e + 9, ja] + c9
-                l0, l1, l2, l3, l4 = k[e, jb] + c0, k[e + 1, jb] + c1, k[e + 2, jb] + c2, k[e + 3, jb] + c3, k[e + 4, jb] + c4
-                l5, l6, l7, l8, l9 = k[e + 5, jb] + c5, k[e + 6, jb] + c6, k[e + 7, jb] + c7, k[e + 8, jb] + c8, k[e + 9, jb] + c9
+                k_row, kt_row, bk = k[ko + c + d], kt[d], kb[ko + c + d]
                 for i in range(_N):
-                    a0, a1, a2, a3, a4 = q0[i], q1[i], q2[i], q3[i], q4[i]
-                    a5, a6, a7, a8, a9 = q5[i], q6[i], q7[i], q8[i], q9[i]
-                    s = _fma(a0, k0, m_row[i])
-                    s = _fma(a1, k1, s)
-                    s = _fma(a2, k2, s)
-                    s = _fma(a3, k3, s)
-                    s = _fma(a4, k4, s)
-                    s = _fma(a5, k5, s)
-                    s = _fma(a6, k6, s)
-                    s = _fma(a7, k7, s)
-                    s = _fma(a8, k8, s)
-                    s = _fma(a9, k9, s)
-                    u = _fma(a0, l0, n_row[i])
-                    u = _fma(a1, l1, u)
-                    u = _fma(a2, l2, u)
-                    u = _fma(a3, l3, u)
-                    u = _fma(a4, l4, u)
-                    u = _fma(a5, l5, u)
-                    u = _fma(a6, l6, u)
-                    u = _fma(a7, l7, u)
-                    u = _fma(a8, l8, u)
-                    u = _fma(a9, l9, u)
-                    s_row[i] = s
-                    t_row[i] = u
-                    mx = m[i]
-                    mx = s if s > mx else mx
-                    m[i] = u if u > mx else mx
+                    kt_row[i] = k_row[w0 + i] + bk
+                v_row, vt_row, bv = v[vo + c + d], vt[d], vb[vo + c + d]
+                for i in range(_N):
+                    vt_row[i] = v_row[w0 + i] + bv
+            # 1. scores Sᵀ[j, i] in base-2 units (the mask, then ten multiply-adds in order), column maxima
+            mh = mask2[h]
+            for iv in range(0, _N, 16):
+                _scores16(qt, kt, mh, st, m, iv)
             # 2. weights Pᵀ = 2^(Sᵀ − m) in place, and their column sums
             for i in range(_N):
                 inv[i] = _ZERO
@@ -197,34 +255,10 @@ def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  
                     inv[i] += p
             for i in range(_N):
                 inv[i] = _ONE / inv[i]
-            # 3. Oᵀ = Σ_j Pᵀ[j]·V[j], four keys × five output rows per pass (in key order), then Oᵀ / l into the output
-            for d in range(_D):
-                for i in range(_N):
-                    ot[d, i] = _ZERO
-            for j in range(0, _N, _KB):
-                p0r, p1r, p2r, p3r = st[j], st[j + 1], st[j + 2], st[j + 3]
-                ja = w0 + j
-                for dg in range(0, _D, _DB):                  # five output rows per pass: Pᵀ rows loaded twice
-                    e0, e1, e2, e3, e4 = vo + c + dg, vo + c + dg + 1, vo + c + dg + 2, vo + c + dg + 3, vo + c + dg + 4
-                    r0, r1, r2, r3, r4 = v[e0], v[e1], v[e2], v[e3], v[e4]
-                    b0, b1, b2, b3, b4 = vb[e0], vb[e1], vb[e2], vb[e3], vb[e4]
-                    v00, v01, v02, v03 = r0[ja] + b0, r0[ja + 1] + b0, r0[ja + 2] + b0, r0[ja + 3] + b0
-                    v10, v11, v12, v13 = r1[ja] + b1, r1[ja + 1] + b1, r1[ja + 2] + b1, r1[ja + 3] + b1
-                    v20, v21, v22, v23 = r2[ja] + b2, r2[ja + 1] + b2, r2[ja + 2] + b2, r2[ja + 3] + b2
-                    v30, v31, v32, v33 = r3[ja] + b3, r3[ja + 1] + b3, r3[ja + 2] + b3, r3[ja + 3] + b3
-                    v40, v41, v42, v43 = r4[ja] + b4, r4[ja + 1] + b4, r4[ja + 2] + b4, r4[ja + 3] + b4
-                    o0, o1, o2, o3, o4 = ot[dg], ot[dg + 1], ot[dg + 2], ot[dg + 3], ot[dg + 4]
-                    for i in range(_N):
-                        p0, p1, p2, p3 = p0r[i], p1r[i], p2r[i], p3r[i]
-                        o0[i] = _fma(p3, v03, _fma(p2, v02, _fma(p1, v01, _fma(p0, v00, o0[i]))))
-                        o1[i] = _fma(p3, v13, _fma(p2, v12, _fma(p1, v11, _fma(p0, v10, o1[i]))))
-                        o2[i] = _fma(p3, v23, _fma(p2, v22, _fma(p1, v21, _fma(p0, v20, o2[i]))))
-                        o3[i] = _fma(p3, v33, _fma(p2, v32, _fma(p1, v31, _fma(p0, v30, o3[i]))))
-                        o4[i] = _fma(p3, v43, _fma(p2, v42, _fma(p1, v41, _fma(p0, v40, o4[i]))))
-            for d in range(_D):
-                o_row, out_row = ot[d], out[c + d]
-                for i in range(_N):
-                    out_row[w0 + i] = o_row[i] * inv[i]
+            # 3. Oᵀ = Σ_j Pᵀ[j]·V[j] in key order, divided by the sums, into the output
+            for iv in range(0, _N, 16):
+                _pv16(st, vt, inv, out, c, w0 + iv, iv)
+
 
 
 def exp2_f32(x: np.ndarray) -> np.ndarray:
@@ -259,6 +293,8 @@ def attend_transposed(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: n
                       v_bias: np.ndarray) -> np.ndarray:
     """:func:`attend` with the mask already transposed and contiguous (``mask_t[h, j, i] = M[h, i, j]``) and
     every bias given."""
+    if not (out.flags.c_contiguous and out.dtype == np.float32):
+        raise ValueError("attend: out must be a C-contiguous float32 array")
     attend_kernel(q, q_bias, q_row, k, k_bias, k_row, v, v_bias, v_row, mask_t, np.float32(scale * _LOG2E),
                   mask_t.shape[0], out)
     return out

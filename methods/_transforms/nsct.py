@@ -45,14 +45,54 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
     """
     (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
     out = np.empty((2 ** nlevels, shape[0], shape[1] // 2 + 1), dtype=np.complex128)
+    if nlevels >= 3:
+        # The channels of the tree one level shorter are this tree's parents, computed by the same
+        # products (only their destination differs), so they are taken from the cache (session 9: where
+        # the cache cannot hold every level, as nsct.liu at 1024², a rebuilt 4-level bank no longer
+        # recomputes its first three levels)
+        parents = nsdfb_responses(shape, dir_filter, nlevels - 1, kind)
+        _last_level(parents, f1, f2, shape, nlevels, out)
+        return out
     fan = [periodic_kernel_fft(k1, shape), periodic_kernel_fft(k2, shape)]
     if nlevels == 1:
         out[0], out[1] = fan
         return out
-    # Each channel is written once, the last level's straight into ``out`` (no stacked copy of a
-    # list of channels, which at 1024² cost as much as the FFTs).  Operand order as the former
+    # Each channel is written once, straight into ``out`` (no stacked copy of a list of channels,
+    # which at 1024² cost as much as the FFTs).  Operand order as the former
     # ``y[k - 1] * periodic_kernel_fft(...)``: numpy elided that temporary (≥ ELIDE_BYTES), i.e.
     # multiplied ``stage * parent``, which can differ in the last bit (complex FMA).
+    fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
+    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        _product(fan[a], fan_q[b], out[i], swap=False)
+    return out
+
+
+def _last_level(parents: np.ndarray, f1, f2, shape: tuple[int, int], lev: int, out: np.ndarray) -> None:
+    """Level ``lev`` (≥ 3) of the tree: each parent channel times its two children's stage responses, into ``out``."""
+    half = 2 ** (lev - 2)
+    for k in range(1, 2 ** (lev - 1) + 1):
+        if k <= half:
+            slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
+            mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
+            i = (k - 1) % 2
+        else:
+            slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
+            mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
+            i = (k - 1) % 2 + 2
+        parent = parents[k - 1]
+        for j, f in ((2 * k - 2, f1[i]), (2 * k - 1, f2[i])):
+            stage = periodic_kernel_fft(f, shape, mkl)
+            _product(parent, stage, out[j], swap=stage.nbytes >= ELIDE_BYTES)
+
+
+def _nsdfb_responses_tree(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str = "d") -> np.ndarray:
+    """:func:`nsdfb_responses` built level by level in one call (the session-8 construction; for the tests)."""
+    (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
+    out = np.empty((2 ** nlevels, shape[0], shape[1] // 2 + 1), dtype=np.complex128)
+    fan = [periodic_kernel_fft(k1, shape), periodic_kernel_fft(k2, shape)]
+    if nlevels == 1:
+        out[0], out[1] = fan
+        return out
     fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
     y: list = [None] * 4
     for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):

@@ -210,3 +210,22 @@ def test_nsdfb_responses_built_in_place_equal_the_former_construction(shape, dir
         for kind in "dr":
             np.testing.assert_array_equal(nsdfb_responses.__wrapped__(shape, dir_filter, nlevels, kind),
                                           _former_nsdfb_responses(shape, dir_filter, nlevels, kind))
+
+
+@pytest.mark.parametrize("dir_filter", ["pkva", "vk", "dmaxflat7"])
+def test_nsdfb_bank_from_the_cached_shorter_tree_equals_the_whole_tree(dir_filter: str) -> None:
+    """Issue 23 (session 9): a bank of n ≥ 3 levels built on the cached bank of n − 1 levels (its parents) has the
+    bits of the level-by-level construction, with the shorter bank cached or not, for both kinds."""
+    from fusionbench.methods._transforms import _cache, nsct
+
+    for shape in ((64, 64), (37, 53), (300, 200)):
+        for kind in ("d", "r"):
+            for warm in (False, True):
+                _cache.clear()
+                if warm:
+                    nsct.nsdfb_responses(shape, dir_filter, 3, kind)
+                for n in (1, 2, 3, 4, 5):
+                    got = nsct.nsdfb_responses(shape, dir_filter, n, kind)
+                    want = nsct._nsdfb_responses_tree(shape, dir_filter, n, kind)
+                    assert np.array_equal(got.view(np.float64), want.view(np.float64)), (shape, kind, n, warm)
+    _cache.clear()

@@ -50,6 +50,15 @@ What is reproduced, exactly:
   computed once before; the token blocks on a worker's rows right after the convolution that feeds
   them; the head per band), so torch never opens an OpenMP team whose idle thread would spin on one of
   the cores the workers need.  Outputs within 1.8e-7 of session 7's (256²), the same at 1 and 2 threads.
+  Session 9 (``MATRNet._infer_bands``): every convolution runs by bands of about :data:`BAND_PIXELS`
+  pixels at any thread count, each band's token blocks, context sums and (for b3) the head right after
+  it; the maps carry one zero row above and below (:class:`_Maps`), so a band reads exactly its halo
+  rows and computes no extra row; b2 and b3 are added into b1's map band by band (same order as
+  ``b1 + b2 + b3``); the maps are reused within a pass (four, not eleven) and kept for the next pass
+  while small (no page faults at 256²); the gated conv's 3×3 context comes from float64 per-row sums
+  that the band workers take (:class:`_PoolBins`) instead of a serial pooling of the whole map; with
+  N workers each takes the same run of consecutive bands in every stage (:func:`_run_bands`).  Outputs
+  within 2.4e-7 of session 8's, the same at 1 and 2 threads.
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The

@@ -166,7 +166,7 @@ def _norm_into(args: tuple, src, index, base: int, resid: torch.Tensor, width: i
     ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`).  ``width`` 64: the
     normed rows come as (T, 64) with 1, 0, 0, 0 after the channels (for :func:`_bias_column`'s weights)."""
     gamma, beta, eps, bias = args
-    xn = torch.empty(resid.shape[0], width or resid.shape[1])
+    xn = torch.empty(resid.shape[0], width or resid.shape[1], dtype=resid.dtype)
     _window_norm().norm_rows(src, index, base, _np(resid), bias, _np(xn), gamma, beta, eps)
     return xn
 

@@ -225,13 +225,12 @@ def _build_modules() -> tuple[Any, Any]:
                 f2 = F.leaky_relu(a[:, :16, rows_for(2, top[3])], 0.2)  # rows from top[2]
                 b = F.conv2d(f2, w_b, None, padding=1)  # f2's share of layers 3-4, rows from top[2]
                 f3 = F.leaky_relu_(a[:, 16:32, rows_for(1, top[3])] + b[:, :16, rows_for(1, top[2])], 0.2)
-                c = F.conv2d(f3, w_c, None, padding=1)  # f3's share of layer 4, rows from top[1]
                 f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
-                                   + c[:, :, rows_for(0, top[1])], 0.2)
+                                   + F.conv2d(f3, w_c, None, padding=1)[:, :, rows_for(0, top[1])], 0.2)
                 kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
                 for k, f in enumerate(kept):  # one matrix product per image row: see above
-                    rows_of_f = f.permute(0, 2, 3, 1).reshape(n * hk, w, 16)
-                    part = torch.bmm(rows_of_f, proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
+                    part = torch.bmm(f.permute(0, 2, 3, 1).reshape(n * hk, w, 16),
+                                     proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
                     fused = part if fused is None else fused.add_(part)
             return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, hk, w, 1).permute(0, 3, 1, 2)
 

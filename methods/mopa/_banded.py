@@ -27,15 +27,11 @@ detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) und
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from .._row_bands import BAND_PIXELS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .network import InferencePath
 
 #: pixels of one band (rows × columns, at least 32 rows) when an image is banded (above :data:`BAND_PIXELS`)
 BAND_PIXELS_EACH = 1 << 17
@@ -81,15 +77,15 @@ def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]
         fn(band)
 
 
-def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
+def banded_forward(path: Any, x: torch.Tensor, rows: int,
                    run: Callable[[Callable[[tuple[int, int]], None], list[tuple[int, int]]], None] = _in_order,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``path(x)`` (fused, MRI-path and PET-path features) for one channels-last 1×4×H×W sample, in bands of
+    """``path(x)`` (``path``: a :class:`methods.mopa.network.InferencePath`; fused, MRI-path and PET-path
+    features) for one channels-last 1×4×H×W sample, in bands of
     ``rows`` rows (the module docstring).  ``run(fn, bands)`` calls ``fn(band)`` for every band of a pass, in
     any order or at once (band workers); each band writes only its own rows and its own entry of the
     per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass."""
     from . import _std_kernels
-    from .network import ContrastEnhancement, ParallelAttention, _compiled_ready, _pixel_sum_max
 
     net = path.net
     _, _, h, w = x.shape
@@ -114,8 +110,8 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
 
     # 2. the contrast module's channel weights from the maximum of its flow's local std
     scale = None
-    cem = net.contrast
-    if isinstance(cem, ContrastEnhancement):
+    cem = path.contrast_module()
+    if cem is not None:
         best = torch.zeros(len(bands), w * ch)  # per band: maxima per (column, channel)
         halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
 
@@ -133,7 +129,7 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
         scale = path.contrast_weights(cem, std_max)
 
     # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
-    att = net.attention
+    att = path.attention_module()
     detail = torch.empty(1, ch, h, w, memory_format=cl)
     total = torch.zeros(len(bands), ch, dtype=torch.float64)  # per band: sums and maxima over its pixels
     peak = torch.empty(len(bands), ch)
@@ -146,19 +142,15 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
             fb = fb * scale
         out = _crop(path.detail(net.detail, fb), at, r1 - r0)
         detail[:, :, r0:r1].copy_(out)
-        if isinstance(att, ParallelAttention):
+        if att is not None:
             i = bands.index(band)
-            if _compiled_ready(out):
-                total[i:i + 1], peak[i:i + 1] = _pixel_sum_max(out)
-            else:
-                total[i] = out.sum(dim=(2, 3), dtype=torch.float64)[0]
-                peak[i] = out.amax(dim=(2, 3))[0]
+            total[i:i + 1], peak[i:i + 1] = path.pixel_sum_max(out)
 
     run(details, bands)
 
     # 4. attention and head → the fused rows
     fused = torch.empty(1, 1, h, w)
-    if isinstance(att, ParallelAttention):
+    if att is not None:
         mean = torch.zeros(1, ch, dtype=torch.float64)
         for i in range(len(bands)):  # in band order, whatever order the bands ran in
             mean += total[i]
@@ -170,7 +162,7 @@ def banded_forward(path: "InferencePath", x: torch.Tensor, rows: int,
     def head(band: tuple[int, int]) -> None:
         r0, r1 = band
         db, at = _rows(detail, r0, r1, halo)
-        if isinstance(att, ParallelAttention):
+        if att is not None:
             db = path.attention_apply(att, db, wc)
         fused[:, :, r0:r1].copy_(_crop(path.seq(net.head, db), at, r1 - r0))
 

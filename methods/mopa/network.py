@@ -523,6 +523,23 @@ class InferencePath:
         outs = torch.cat([self.seq(path, h).add_(h) for path in dpm.paths], dim=1)
         return self.conv(dpm.fuse, outs, add=x)
 
+    def contrast_module(self) -> "ContrastEnhancement | None":
+        """The network's CEM, or ``None`` when switched off (``use_contrast=False``)."""
+        cem = self.net.contrast
+        return cem if isinstance(cem, ContrastEnhancement) else None
+
+    def attention_module(self) -> "ParallelAttention | None":
+        """The network's attention module, or ``None`` when switched off (``use_attention=False``)."""
+        att = self.net.attention
+        return att if isinstance(att, ParallelAttention) else None
+
+    @staticmethod
+    def pixel_sum_max(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sums (float64) and maxima over the pixels of every channel of one map (1×C each)."""
+        if _compiled_ready(x):
+            return _pixel_sum_max(x)
+        return x.sum(dim=(2, 3), dtype=torch.float64), _max_over_pixels(x)
+
     def attention(self, att: "ParallelAttention", x: torch.Tensor) -> torch.Tensor:
         if _compiled_ready(x):
             sums, peak = _pixel_sum_max(x)

@@ -55,7 +55,10 @@ Cost (inference, layers 1–5): 28,705 parameters, 3.75 GFLOPs for one 256² pai
 Inference (issue 23) runs a concat-free, channels-last form of the same sums
 (:meth:`SDNetSqueeze._forward_lean`: float32 summation order only, max |Δ| 3e-7 on
 [−1, 1]; the official graph's FLOP count): one thread, 256², loaded machine, 62–74 → 37–40 ms,
-0.29–0.37 → 0.56–0.62 of the plain 3×3 conv's GFLOP/s measured alongside.
+0.29–0.37 → 0.56–0.62 of the plain 3×3 conv's GFLOP/s measured alongside.  Images above 256² (TNO's
+included) run it in bands of rows with a 5-row halo (:meth:`SDNetSqueeze.infer`), bit-identical to the
+whole image, so that no 64–192 MiB map is page-faulted in afresh at every call (session 9: cost per pixel
+at 1024² no longer above 256²'s; ``docs/fidelity.md`` §SDNet).
 """
 from __future__ import annotations
 
@@ -157,9 +160,9 @@ def _build_modules() -> tuple[Any, Any]:
             # at least 3 rows a band, so that every band of an image of 4 rows or more has 2 or more rows:
             # torch's bmm rounds a batch of one (a 1-row band's projection) differently from a larger batch
             step = max(3, rows if rows is not None else band_rows((h, w)))
-            weights = self._lean_weights()
             if step >= h:
-                return self._forward_lean(function, structure, weights)
+                return self._forward_lean(function, structure)
+            weights = [self._lean_weights(s) for s in _SIDES]
             out = function.new_empty(function.shape[0], 1, h, w)
             for r0, r1 in even_bands(0, h, step):
                 s, e = max(0, r0 - HALO), min(h, r1 + HALO)
@@ -167,17 +170,14 @@ def _build_modules() -> tuple[Any, Any]:
                                                       keep=(r0 - s, r1 - s))
             return out
 
-        def _lean_weights(self) -> list[tuple[torch.Tensor, ...]]:
-            """Per side (ir, vi): the stacked channels-last kernels and bias of :meth:`_forward_lean`."""
+        def _lean_weights(self, s: str) -> tuple[torch.Tensor, ...]:
+            """Side ``s`` (ir, vi): the stacked channels-last kernels and bias of :meth:`_forward_lean`."""
             cl = torch.channels_last
-            out = []
-            for s in _SIDES:
-                l2, l3, l4 = (getattr(self, f"layer{k}_{s}") for k in range(2, 5))
-                w_a = torch.cat([l2.weight, l3.weight[:, :16], l4.weight[:, :16]]).contiguous(memory_format=cl)
-                w_b = torch.cat([l3.weight[:, 16:], l4.weight[:, 16:32]]).contiguous(memory_format=cl)
-                w_c = l4.weight[:, 32:].contiguous(memory_format=cl)
-                out.append((w_a, torch.cat([l2.bias, l3.bias, l4.bias]), w_b, w_c))
-            return out
+            l2, l3, l4 = (getattr(self, f"layer{k}_{s}") for k in range(2, 5))
+            w_a = torch.cat([l2.weight, l3.weight[:, :16], l4.weight[:, :16]]).contiguous(memory_format=cl)
+            w_b = torch.cat([l3.weight[:, 16:], l4.weight[:, 16:32]]).contiguous(memory_format=cl)
+            w_c = l4.weight[:, 32:].contiguous(memory_format=cl)
+            return w_a, torch.cat([l2.bias, l3.bias, l4.bias]), w_b, w_c
 
         def _forward_lean(self, function: torch.Tensor, structure: torch.Tensor,
                           weights: list[tuple[torch.Tensor, ...]] | None = None,
@@ -216,9 +216,8 @@ def _build_modules() -> tuple[Any, Any]:
             hk = k1 - k0
             proj = self.layer5_fuse.weight.reshape(8, 16)  # rows: L1_ir, L1_vi, L2_ir, L2_vi, ...
             fused = None
-            weights = weights if weights is not None else self._lean_weights()
             for side_index, (s, x) in enumerate(zip(_SIDES, (function, structure))):
-                w_a, b_a, w_b, w_c = weights[side_index]
+                w_a, b_a, w_b, w_c = weights[side_index] if weights is not None else self._lean_weights(s)
                 f1 = F.leaky_relu_(getattr(self, f"layer1_{s}")(x).contiguous(memory_format=cl), 0.2)
                 f1 = f1[:, :, rows_for(3, 0)]  # rows from top[3]
                 a = F.conv2d(f1, w_a, b_a, padding=1)  # f1's share of layers 2-4, rows from top[3]

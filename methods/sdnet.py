@@ -151,7 +151,8 @@ def _build_modules() -> tuple[Any, Any]:
             the 5×5 layer and one more at each 3×3 layer (5 in all; the 1×1 squeeze none), all outside
             the rows kept; at the image's borders a band pads as the whole image does.  So every kept
             row sees the whole image's input, and the banded output is bit-identical to the whole
-            image's (``tests/methods/test_sdnet.py``: odd sizes, small bands).  Why: at 1024² the whole
+            image's with per-row projections (``rowwise``, which every image above :data:`WHOLE_PIXELS`
+            gets, whole or banded; ``tests/methods/test_sdnet.py``: odd sizes, small bands).  Why: at 1024² the whole
             image's 16- and 48-channel maps (64 and 192 MiB) are fresh ``mmap``s, page-faulted in at
             every call; a band's maps are small enough to be reused from the heap (``docs/fidelity.md``
             §SDNet, session 9).
@@ -161,13 +162,13 @@ def _build_modules() -> tuple[Any, Any]:
             # torch's bmm rounds a batch of one (a 1-row band's projection) differently from a larger batch
             step = max(3, rows if rows is not None else band_rows((h, w)))
             if step >= h:
-                return self._forward_lean(function, structure)
+                return self._forward_lean(function, structure, rowwise=h * w > WHOLE_PIXELS)
             weights = [self._lean_weights(s) for s in _SIDES]
             out = function.new_empty(function.shape[0], 1, h, w)
             for r0, r1 in even_bands(0, h, step):
                 s, e = max(0, r0 - HALO), min(h, r1 + HALO)
                 out[:, :, r0:r1] = self._forward_lean(function[:, :, s:e], structure[:, :, s:e], weights,
-                                                      keep=(r0 - s, r1 - s))
+                                                      keep=(r0 - s, r1 - s), rowwise=True)
             return out
 
         def _lean_weights(self, s: str) -> tuple[torch.Tensor, ...]:
@@ -181,7 +182,7 @@ def _build_modules() -> tuple[Any, Any]:
 
         def _forward_lean(self, function: torch.Tensor, structure: torch.Tensor,
                           weights: list[tuple[torch.Tensor, ...]] | None = None,
-                          keep: tuple[int, int] | None = None) -> torch.Tensor:
+                          keep: tuple[int, int] | None = None, rowwise: bool = False) -> torch.Tensor:
             """Inference without any ``concat``: the same sums, grouped by the feature map they read.
 
             A dense layer's conv over ``concat([f1, f2, f3])`` is the sum of one conv per
@@ -193,11 +194,13 @@ def _build_modules() -> tuple[Any, Any]:
             maps' projections.  Only the float32 summation order differs from the official
             graph (max |Δ| ~3e-7 on [−1, 1]; ``tests/methods/test_sdnet.py``).
 
-            The projections are matrix products (so that FLOP counters see them), one per image row
-            (``bmm``: W×16 by 16×1): a single (N·H·W)×16 product rounds a pixel's dot product
-            differently depending on where it falls in BLAS's blocks (its offset from the tensor's
-            start), which would make a band of rows (:meth:`infer`) differ from the whole image in the
-            last bit; a row's product is the same wherever the row starts.
+            The projections are matrix products (so that FLOP counters see them): one (N·H·W)×16 by 16×1
+            product, or with ``rowwise`` one per image row (``bmm``: W×16 by 16×1).  The single product
+            rounds a pixel's dot product by where it falls in BLAS's blocks (its offset from the tensor's
+            start), so a band of rows (:meth:`infer`) would differ from the whole image in the last bit;
+            a row's product is the same wherever the row starts.  It costs ~3–5 ms at 256² (measured,
+            fresh processes), so images that are never banded (up to :data:`WHOLE_PIXELS`) keep the single
+            product.
 
             ``keep``: the output rows ``[k0, k1)`` wanted (default all); each map is then cut to the rows
             that the maps after it read (``k`` more on either side, where ``k`` is the receptive radius
@@ -227,9 +230,12 @@ def _build_modules() -> tuple[Any, Any]:
                 f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
                                    + F.conv2d(f3, w_c, None, padding=1)[:, :, rows_for(0, top[1])], 0.2)
                 kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
-                for k, f in enumerate(kept):  # one matrix product per image row: see above
-                    part = torch.bmm(f.permute(0, 2, 3, 1).reshape(n * hk, w, 16),
-                                     proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
+                for k, f in enumerate(kept):  # matrix products (see above); NHW × 1
+                    if rowwise:
+                        part = torch.bmm(f.permute(0, 2, 3, 1).reshape(n * hk, w, 16),
+                                         proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
+                    else:
+                        part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ proj[2 * k + side_index, :, None]
                     fused = part if fused is None else fused.add_(part)
             return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, hk, w, 1).permute(0, 3, 1, 2)
 

@@ -172,19 +172,23 @@ def test_lean_inference_counts_the_official_flops(sdnet) -> None:
 def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> None:
     """Images above 256² run the network in bands of rows with halos (issue 23: cost linear in pixels).
     Forced small bands on odd sizes (1-row bands; a band start within the halo of the top; a 1030-wide
-    1024²-like row; a 2-pixel-wide strip) give exactly the whole image's output: the per-row projections
-    (``bmm``) are what makes this hold at widths that are not a multiple of BLAS's blocks."""
+    1024²-like row; a 2-pixel-wide strip) give exactly the whole image's output with per-row projections
+    (``rowwise``, what every image above 256² gets: they are what makes this hold at widths that are not
+    a multiple of BLAS's blocks); and a 300×230 image, banded by default, exactly its whole-image pass."""
     import torch
 
     net = sdnet.network
     gen = torch.Generator().manual_seed(3)
     for (h, w), rows in [((61, 47), 1), ((61, 47), 6), ((203, 99), 7), ((97, 255), 16), ((40, 1030), 3),
-                         ((300, 2), 5), ((2, 300), 1), ((7, 47), 1), ((5, 300), 2), ((9, 64), 2)]:
+                         ((300, 2), 5), ((4, 300), 1), ((7, 47), 1), ((5, 300), 2), ((9, 64), 2)]:
         f, s = (torch.rand(batch, 1, h, w, generator=gen) * 2 - 1 for _ in range(2))
         with torch.inference_mode():
-            whole = net.infer(f, s, rows=h)
+            whole = net._forward_lean(f, s, rowwise=True)
             banded = net.infer(f, s, rows=rows)
         assert banded.shape == (batch, 1, h, w) and banded.is_contiguous() and torch.equal(banded, whole), (h, w)
+    f, s = (torch.rand(batch, 1, 300, 230, generator=gen) * 2 - 1 for _ in range(2))
+    with torch.inference_mode():
+        assert torch.equal(net.infer(f, s), net.infer(f, s, rows=300))  # bands of 100 rows vs whole
 
 
 def test_band_sizes() -> None:
@@ -207,9 +211,9 @@ def test_large_images_run_in_bands(sdnet, monkeypatch: pytest.MonkeyPatch) -> No
     seen = []
     lean = type(sdnet.network)._forward_lean
 
-    def spy(self, function, structure, weights=None, keep=None):
-        seen.append((function.shape[-2], keep))
-        return lean(self, function, structure, weights, keep)
+    def spy(self, function, structure, weights=None, keep=None, rowwise=False):
+        seen.append((function.shape[-2], keep, rowwise))
+        return lean(self, function, structure, weights, keep, rowwise)
 
     monkeypatch.setattr(type(sdnet.network), "_forward_lean", spy)
     rng = np.random.default_rng(0)
@@ -217,4 +221,4 @@ def test_large_images_run_in_bands(sdnet, monkeypatch: pytest.MonkeyPatch) -> No
     out = sdnet(a, b)
     assert out.shape == (300, 300, 3) and out.dtype == np.uint8
     # 8 MiB / (48 × 4 B × 300) − 2 × 5 = 135 rows at most: three bands of 100, halos of 5 rows
-    assert seen == [(105, (0, 100)), (110, (5, 105)), (105, (5, 105))]
+    assert seen == [(105, (0, 100), True), (110, (5, 105), True), (105, (5, 105), True)]

@@ -237,6 +237,7 @@ def _build_modules() -> tuple[Any, Any]:
                     else:
                         part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ proj[2 * k + side_index, :, None]
                     fused = part if fused is None else fused.add_(part)
+                del kept, f  # this side's maps then go as the next side's replace them (less memory live)
             return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, hk, w, 1).permute(0, 3, 1, 2)
 
     class SDNetDecomposer(nn.Module):

@@ -20,8 +20,6 @@ is also faster than scipy's direct loop for radii 1–3.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from scipy import ndimage
 
@@ -41,45 +39,6 @@ def disk_row_half_widths(radius: int) -> np.ndarray:
     return np.floor(np.sqrt(radius * radius - dy * dy)).astype(int)
 
 
-@lru_cache(maxsize=None)
-def _running_kernel():
-    """Compiled running minimum/maximum along rows (van Herk / Gil-Werman; numba, cached on disk)."""
-    from numba import njit
-
-    @njit(cache=True, nogil=True)
-    def running(x, size, maximum, out):  # pragma: no cover - compiled
-        rows, cols = x.shape
-        half = size // 2
-        n = cols + size - 1
-        blocks = (n + size - 1) // size
-        m = blocks * size
-        line = np.empty(m)
-        g = np.empty(m)  # running extreme from each block's start
-        h = np.empty(m)  # running extreme to each block's end
-        for i in range(rows):
-            xr = x[i]
-            for j in range(m):  # the row padded with its edge values ('nearest'); past n: edge too
-                line[j] = xr[min(max(j - half, 0), cols - 1)]
-            for b in range(blocks):
-                s0 = b * size
-                g[s0] = line[s0]
-                for j in range(s0 + 1, s0 + size):
-                    v = line[j]
-                    g[j] = (v if v > g[j - 1] else g[j - 1]) if maximum else (v if v < g[j - 1] else g[j - 1])
-                e = s0 + size - 1
-                h[e] = line[e]
-                for j in range(e - 1, s0 - 1, -1):
-                    v = line[j]
-                    h[j] = (v if v > h[j + 1] else h[j + 1]) if maximum else (v if v < h[j + 1] else h[j + 1])
-            o = out[i]
-            for j in range(cols):  # window line[j .. j + size - 1] = h[j] ∪ g[j + size - 1]
-                a, c = h[j], g[j + size - 1]
-                o[j] = (a if a > c else c) if maximum else (a if a < c else c)
-        return out
-
-    return running
-
-
 def running_extreme(x: np.ndarray, size: int, maximum: bool) -> np.ndarray:
     """``ndimage.minimum_filter1d`` / ``maximum_filter1d(x, size, axis=1, mode="nearest")`` for odd ``size``.
 
@@ -93,7 +52,9 @@ def running_extreme(x: np.ndarray, size: int, maximum: bool) -> np.ndarray:
         return x.copy()
     out = np.empty_like(x)
     if x.size:
-        _running_kernel()(x, int(size), bool(maximum), out)
+        from ._morphology_kernels import running_rows
+
+        running_rows(x, int(size), bool(maximum), out)
     return out
 
 
@@ -101,9 +62,10 @@ def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
     """Max (``maximum``) or min over the disk with 'nearest' borders: per row a running extreme along x, shifted by dy.
 
     One compiled sweep (:func:`._morphology_kernels.disk_rows`, session 9): the running extremes of the
-    2r + 1 rows in reach kept in a ring, the output row combined from them in :func:`_by_rows_whole`'s order
-    (same values; that version kept r + 1 full-size maps and made 2r passes over the output, which at 1024²
-    went to memory: 31 ms against 2.0 ms at 256² for r = 7).
+    2r + 1 rows in reach kept in a ring, the output row combined from them in the order of the former
+    whole-image passes (same values, signed zeros included; that version, now the reference in
+    ``tests/methods/test_morphology.py``, kept r + 1 full-size maps and made 2r passes over the output,
+    which at 1024² went to memory: 31 ms against 2.0 ms at 256² for r = 7).
     """
     from ._morphology_kernels import disk_rows
 
@@ -114,27 +76,6 @@ def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
     out = np.empty_like(image)
     if image.size:
         disk_rows(image, widths.astype(np.int64), slot_of, bool(maximum), out)
-    return out
-
-
-def _by_rows_whole(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
-    """Reference for :func:`_by_rows` (whole-image passes; kept for the tests): same values."""
-    combine = np.maximum if maximum else np.minimum
-    rows = image.shape[0]
-    widths = disk_row_half_widths(radius)
-    along_x = {w: running_extreme(image, 2 * w + 1, maximum) for w in sorted(set(widths.tolist()))}
-    out = along_x[widths[radius]].copy()  # dy = 0
-    for dy, w in zip(range(-radius, radius + 1), widths):
-        if dy == 0:
-            continue
-        src = along_x[w]
-        k = min(abs(dy), rows)
-        if dy > 0:   # output row y sees row min(y + dy, rows − 1)
-            combine(out[:rows - k], src[k:], out=out[:rows - k])
-            combine(out[rows - k:], src[rows - 1], out=out[rows - k:])
-        else:        # output row y sees row max(y + dy, 0)
-            combine(out[k:], src[:rows - k], out=out[k:])
-            combine(out[:k], src[0], out=out[:k])
     return out
 
 

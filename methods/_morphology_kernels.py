@@ -10,17 +10,23 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _work_length(cols, size):  # pragma: no cover - compiled
+    """Length of :func:`running_row`'s work rows: the padded row (cols + size − 1) rounded up to whole blocks."""
+    return (cols + size - 1 + size - 1) // size * size
+
+
+@njit(cache=True, nogil=True, inline="always")
 def running_row(xr, size, maximum, line, g, h, o):  # pragma: no cover - compiled
     """Running extreme of width ``size`` along one row ``xr`` ('nearest' borders) into ``o``.
 
-    Van Herk / Gil-Werman, the comparisons of :func:`methods._morphology._running_kernel` in the same order.
+    Van Herk / Gil-Werman: three comparisons a pixel whatever ``size`` (odd ≥ 3); ``line``, ``g`` and ``h``
+    are work rows of at least ``⌈(cols + size − 1) / size⌉ · size`` values (:func:`_work_length`).
     """
     cols = xr.shape[0]
     half = size // 2
-    n = cols + size - 1
-    blocks = (n + size - 1) // size
-    m = blocks * size
-    for j in range(m):  # the row padded with its edge values ('nearest'); past n: edge too
+    m = _work_length(cols, size)
+    blocks = m // size
+    for j in range(m):  # the row padded with its edge values ('nearest'); past cols + size − 1: edge too
         line[j] = xr[min(max(j - half, 0), cols - 1)]
     for b in range(blocks):
         s0 = b * size
@@ -39,13 +45,25 @@ def running_row(xr, size, maximum, line, g, h, o):  # pragma: no cover - compile
 
 
 @njit(cache=True, nogil=True)
+def running_rows(x, size, maximum, out):  # pragma: no cover - compiled
+    """:func:`running_row` on every row of ``x`` into ``out`` (``_morphology.running_extreme``)."""
+    m = _work_length(x.shape[1], size)
+    line = np.empty(m, x.dtype)
+    g = np.empty(m, x.dtype)
+    h = np.empty(m, x.dtype)
+    for i in range(x.shape[0]):
+        running_row(x[i], size, maximum, line, g, h, out[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
 def disk_rows(x, widths, slot_of, maximum, out):  # pragma: no cover - compiled
     """Max (``maximum``) or min of ``x`` over the disk with row half-widths ``widths`` (dy = −r..r), 'nearest'.
 
     ``slot_of[dy + r]`` is the index of ``2·widths[dy + r] + 1`` among the distinct widths.  Output row
     ``y`` is the running extreme of width ``w(0)`` of row ``y``, then combined with that of width
     ``w(dy)`` of row ``clip(y + dy)`` for dy = −r..−1, 1..r in that order (``np.maximum`` / ``np.minimum``
-    (out, src): the second operand on ties), as the whole-image passes of ``_morphology._by_rows``; the
+    (out, src): the second operand on ties), as the former whole-image passes (the tests' reference); the
     running extremes of the rows in reach are kept in a ring of 2r + 1 rows per width, so everything
     stays in cache instead of r + 1 full-size maps and 2r passes over the output.
     """

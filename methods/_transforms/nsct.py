@@ -67,60 +67,34 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
     return out
 
 
+def _stage(lev: int, k: int) -> tuple[np.ndarray, int]:
+    """Resampling matrix ``mkl`` and filter index ``i`` of parent channel ``k`` (1-based) at level ``lev`` ≥ 3.
+
+    The toolbox's ``nsdfbdec`` / ``nsdfbrec``: the first ``2**(lev-2)`` parents are upsampled by
+    ``2·[[2**(lev-3), 0], [0, 1]]·[[1, 0], [−slk, 1]]`` and use ``f1[i]``, ``f2[i]`` with ``i = (k−1) mod 2``, the
+    others by ``2·[[1, 0], [0, 2**(lev-3)]]·[[1, −slk], [0, 1]]`` with ``i = (k−1) mod 2 + 2``, where
+    ``slk = 2·⌊(k'−1)/2⌋ − 2**(lev-3) + 1`` (``k'`` counted within each half); ``i`` is the toolbox's index less one.
+    """
+    half = 2 ** (lev - 2)
+    if k <= half:
+        slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
+        return 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]]), (k - 1) % 2
+    slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
+    return 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]]), (k - 1) % 2 + 2
+
+
 def _last_level(parents: np.ndarray, f1, f2, shape: tuple[int, int], lev: int, out: np.ndarray) -> None:
     """Level ``lev`` (≥ 3) of the tree: each parent channel times its two children's stage responses, into ``out``."""
-    half = 2 ** (lev - 2)
     for k in range(1, 2 ** (lev - 1) + 1):
-        if k <= half:
-            slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
-            mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
-            i = (k - 1) % 2
-        else:
-            slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
-            mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
-            i = (k - 1) % 2 + 2
+        mkl, i = _stage(lev, k)
         parent = parents[k - 1]
         for j, f in ((2 * k - 2, f1[i]), (2 * k - 1, f2[i])):
             stage = periodic_kernel_fft(f, shape, mkl)
             _product(parent, stage, out[j], swap=stage.nbytes >= ELIDE_BYTES)
 
 
-def _nsdfb_responses_tree(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str = "d") -> np.ndarray:
-    """:func:`nsdfb_responses` built level by level in one call (the session-8 construction; for the tests)."""
-    (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
-    out = np.empty((2 ** nlevels, shape[0], shape[1] // 2 + 1), dtype=np.complex128)
-    fan = [periodic_kernel_fft(k1, shape), periodic_kernel_fft(k2, shape)]
-    if nlevels == 1:
-        out[0], out[1] = fan
-        return out
-    fan_q = [periodic_kernel_fft(k1, shape, _Q1), periodic_kernel_fft(k2, shape, _Q1)]
-    y: list = [None] * 4
-    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        y[i] = _product(fan[a], fan_q[b], out[i] if nlevels == 2 else None, swap=False)
-    del fan, fan_q
-    for lev in range(3, nlevels + 1):
-        last = lev == nlevels
-        new: list = [None] * 2 ** lev
-        half = 2 ** (lev - 2)
-        for k in range(1, 2 ** (lev - 1) + 1):
-            if k <= half:
-                slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
-                i = (k - 1) % 2
-            else:
-                slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
-                i = (k - 1) % 2 + 2
-            parent, y[k - 1] = y[k - 1], None  # each parent is read by its two children only
-            for j, f in ((2 * k - 2, f1[i]), (2 * k - 1, f2[i])):
-                stage = periodic_kernel_fft(f, shape, mkl)
-                new[j] = _product(parent, stage, out[j] if last else None, swap=stage.nbytes >= ELIDE_BYTES)
-        y = new
-    return out
-
-
-def _product(parent: np.ndarray, stage: np.ndarray, out: np.ndarray | None, swap: bool) -> np.ndarray:
-    """``parent * stage`` (``stage * parent`` when ``swap``), into ``out`` when given."""
+def _product(parent: np.ndarray, stage: np.ndarray, out: np.ndarray, swap: bool) -> np.ndarray:
+    """``parent * stage`` (``stage * parent`` when ``swap``) into ``out``."""
     return np.multiply(stage, parent, out=out) if swap else np.multiply(parent, stage, out=out)
 
 

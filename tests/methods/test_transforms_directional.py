@@ -176,7 +176,7 @@ def test_nsct_fuse_larger_than_the_cache_reuses_part_of_it(monkeypatch):
 def _former_nsdfb_responses(shape, dir_filter, nlevels, kind):
     """``nsdfb_responses`` as written before session 8 (a list of channels, stacked at the end)."""
     from fusionbench.methods._transforms._filters import nsdfb_filters
-    from fusionbench.methods._transforms.nsct import _Q1
+    from fusionbench.methods._transforms.nsct import _Q1, _stage
 
     pkf = _conv.periodic_kernel_fft
     (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
@@ -187,16 +187,8 @@ def _former_nsdfb_responses(shape, dir_filter, nlevels, kind):
     y = [fan[0] * fan_q[0], fan[0] * fan_q[1], fan[1] * fan_q[0], fan[1] * fan_q[1]]
     for lev in range(3, nlevels + 1):
         new = [None] * 2 ** lev
-        half = 2 ** (lev - 2)
         for k in range(1, 2 ** (lev - 1) + 1):
-            if k <= half:
-                slk = 2 * ((k - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[2 ** (lev - 3), 0], [0, 1]]) @ np.array([[1, 0], [-slk, 1]])
-                i = (k - 1) % 2
-            else:
-                slk = 2 * ((k - half - 1) // 2) - 2 ** (lev - 3) + 1
-                mkl = 2 * np.array([[1, 0], [0, 2 ** (lev - 3)]]) @ np.array([[1, -slk], [0, 1]])
-                i = (k - 1) % 2 + 2
+            mkl, i = _stage(lev, k)  # the toolbox's index maths (pinned against Octave in test_transforms_nsct.py)
             new[2 * k - 2] = y[k - 1] * pkf(f1[i], shape, mkl)  # numpy elides the temporary ≥ 256 KiB
             new[2 * k - 1] = y[k - 1] * pkf(f2[i], shape, mkl)
         y = new
@@ -215,7 +207,8 @@ def test_nsdfb_responses_built_in_place_equal_the_former_construction(shape, dir
 @pytest.mark.parametrize("dir_filter", ["pkva", "vk", "dmaxflat7"])
 def test_nsdfb_bank_from_the_cached_shorter_tree_equals_the_whole_tree(dir_filter: str) -> None:
     """Issue 23 (session 9): a bank of n ≥ 3 levels built on the cached bank of n − 1 levels (its parents) has the
-    bits of the level-by-level construction, with the shorter bank cached or not, for both kinds."""
+    bits of the level-by-level construction (:func:`_former_nsdfb_responses`), with the shorter bank cached or
+    not, for both kinds."""
     from fusionbench.methods._transforms import _cache, nsct
 
     for shape in ((64, 64), (37, 53), (300, 200)):
@@ -226,6 +219,6 @@ def test_nsdfb_bank_from_the_cached_shorter_tree_equals_the_whole_tree(dir_filte
                     nsct.nsdfb_responses(shape, dir_filter, 3, kind)
                 for n in (1, 2, 3, 4, 5):
                     got = nsct.nsdfb_responses(shape, dir_filter, n, kind)
-                    want = nsct._nsdfb_responses_tree(shape, dir_filter, n, kind)
+                    want = _former_nsdfb_responses(shape, dir_filter, n, kind)
                     assert np.array_equal(got.view(np.float64), want.view(np.float64)), (shape, kind, n, warm)
     _cache.clear()

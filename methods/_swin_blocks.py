@@ -38,9 +38,9 @@ inference (no autograd, eval mode) each block runs chunk by chunk over :data:`CH
 windows of one group (norm, projections, attention, MLP, residuals), so its intermediates stay in
 the L2 cache, GELU and the residual adds are in place, and the groups are never concatenated
 (same numbers: max |Δ| 0 measured on a 256² pair; 26 % less CPU time on one thread).  With N > 1
-torch threads the chunks are shared out to N single-threaded Python threads (:func:`_chunk_workers`)
+torch threads the chunks are shared out to N single-threaded Python threads (:func:`methods._band_workers.band_workers`)
 instead of splitting every small operation N ways; with exactly 2, the two modality streams (extraction,
-the intra-domain groups of the fusion stages) run side by side, one whole stream per core (:func:`_both`).
+the intra-domain groups of the fusion stages) run side by side, one whole stream per core (:func:`methods._band_workers.both`).
 The inference forward (:meth:`SwinFusionNet._forward_lean`) holds at most two token maps per stream: each
 block's chunks gather their own tokens from the previous block's map into the other map (no whole-map
 gather), the streams pass between Swin groups in the next group's window order (image order only where a
@@ -61,15 +61,15 @@ Torch is imported at module level: this private module is imported lazily by
 """
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
-import threading
 from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._band_workers import all_cores, band_workers, both, run_spans, workers
 
 __all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "reference_attention",
            "sdpa_attention", "torch_norms", "DERIVED_BUFFERS"]
@@ -87,35 +87,6 @@ _FUSED_NORMS = True
 #: windows per chunk of the inference path: 64 windows of 8×8 = 4096 tokens, whose largest intermediate
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
 CHUNK_WINDOWS = 64
-
-#: per calling thread, how many threads share out the chunks (set by :func:`_chunk_workers`)
-_STATE = threading.local()
-_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-
-
-@contextlib.contextmanager
-def _chunk_workers() -> Iterator[None]:
-    """Within the block, torch's N intra-op threads become N threads that each run whole chunks on one core.
-
-    The chunks of a block are independent, so N Python threads (torch releases the GIL inside its ops)
-    each take whole chunks and run their small operations single-threaded: no OpenMP barrier per
-    operation, which on a loaded machine (a descheduled thread stalls every barrier) cost several times
-    the work.  Only for inference with N > 1 outside a dispatch mode (a FLOP counter is thread-local and
-    would miss the workers' operations); torch's thread count is restored afterwards.
-    """
-    n = torch.get_num_threads()
-    if n <= 1 or torch.is_grad_enabled() or torch._C._len_torch_dispatch_stack() > 0:
-        yield
-        return
-    old = _workers()
-    torch.set_num_threads(1)
-    _STATE.workers = n
-    try:
-        yield
-    finally:
-        _STATE.workers = old
-        torch.set_num_threads(n)
-
 
 def _window_attention():
     """:mod:`methods._window_attention`, imported on first use (it imports numba)."""
@@ -177,81 +148,6 @@ def _bias_column(layer: nn.Linear) -> torch.Tensor:
     the same bits measured), which spares a pass over the (T, 120) ``fc1`` output."""
     w = layer.weight.detach()
     return torch.cat([w, layer.bias.detach()[:, None], w.new_zeros(w.shape[0], _window_norm().PADDED - w.shape[1] - 1)], 1)
-
-
-def _workers() -> int:
-    """Threads sharing out the chunks for the calling thread (1: run them in order)."""
-    return getattr(_STATE, "workers", 1)
-
-
-def _run_spans(fn, spans: list) -> None:
-    """``fn(span)`` for every span: on the :func:`_chunk_workers` threads when there are several, else in order."""
-    workers = _workers()
-    if workers <= 1 or len(spans) < 2:
-        for span in spans:
-            fn(span)
-        return
-    inference = torch.is_inference_mode_enabled()
-
-    def task(span) -> None:
-        # grad/inference mode is thread-local: the worker takes the caller's
-        with torch.inference_mode() if inference else torch.no_grad():
-            fn(span)
-
-    pool = _pool(workers)
-    for future in [pool.submit(task, span) for span in spans]:
-        future.result()
-
-
-def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
-    pool = _POOLS.get(workers)
-    if pool is None:
-        pool = _POOLS[workers] = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="swin-chunks")
-    return pool
-
-
-@contextlib.contextmanager
-def _all_cores() -> Iterator[None]:
-    """Within the block, a single large operation (a convolution of the joint stages) uses every chunk worker's core.
-
-    Between the Swin groups of the fusion and reconstruction stages there is one map, so its convolutions
-    would otherwise run on one core while the other chunk workers wait; a convolution's output does not
-    depend on the thread count (measured bit-identical), and its few barriers cost nothing here.
-    """
-    n = _workers()
-    if n <= 1:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(1)
-
-
-def _both(first, second):
-    """``(first(), second())``; with exactly two chunk workers the two run at once, one per core.
-
-    The two modality streams are independent until the cross blocks, so on two cores each stream goes to
-    one thread whole (convolutions, gathers and chunks all single-threaded), which also keeps the
-    convolutions and gathers between blocks off a single core.  Each stream then runs its chunks in order
-    (the worker count is per thread: 1 inside either).
-    """
-    if _workers() != 2:
-        return first(), second()
-    inference = torch.is_inference_mode_enabled()
-
-    def task():
-        with torch.inference_mode() if inference else torch.no_grad():
-            return first()
-
-    future = _pool(2).submit(task)
-    _STATE.workers = 1
-    try:
-        out = second()
-    finally:
-        _STATE.workers = 2
-    return future.result(), out
 
 
 @contextlib.contextmanager
@@ -596,8 +492,8 @@ def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[t
                 _gather(dst[k][i, start:end], src[k][i], index, start, end)
 
         b, n = dst[0].shape[:2]
-        cuts = _cuts(n, CHUNK_ROWS, _workers())
-        _run_spans(chunk_fused, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
+        cuts = _cuts(n, CHUNK_ROWS, workers())
+        run_spans(chunk_fused, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
         return
 
     def chunk(span: tuple[int, int, int, int]) -> None:
@@ -611,8 +507,8 @@ def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[t
             t.copy_(fn(t))
 
     b, n = dst[0].shape[:2]
-    cuts = _cuts(n, CHUNK_ROWS, _workers())
-    _run_spans(chunk, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
+    cuts = _cuts(n, CHUNK_ROWS, workers())
+    run_spans(chunk, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
 
 
 # --------------------------------------------------------------------------- blocks
@@ -671,9 +567,9 @@ class _ShiftedWindows(nn.Module):
     def _spans(self, counts: list[int]) -> list[tuple[int, int, int]]:
         """``(group, first token, end token)`` of chunks of at most :data:`CHUNK_WINDOWS` whole windows of one group
         (their number a multiple of the chunk workers, :func:`_cuts`)."""
-        n, spans, start, workers = self.ws * self.ws, [], 0, _workers()
+        n, spans, start, threads = self.ws * self.ws, [], 0, workers()
         for g, c in enumerate(counts):
-            spans += [(g, start + s * n, start + e * n) for s, e in _cuts(c, CHUNK_WINDOWS, workers)]
+            spans += [(g, start + s * n, start + e * n) for s, e in _cuts(c, CHUNK_WINDOWS, threads)]
             start += c * n
         return spans
 
@@ -785,7 +681,7 @@ class SwinTransformerBlock(_ShiftedWindows):
             mlp.fc2.accumulate_(t, torch.ops.aten.gelu_(mlp.fc1(self.norm2(t))))
 
         # per batch item (HW, C), contiguous, cut into chunks
-        _run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
+        run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
         return x
 
 
@@ -901,7 +797,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
                 t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1.t())), mlp.fc2.weight.t())
 
         spans = self._spans(counts)
-        _run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
+        run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
         return x, y
 
 
@@ -1033,8 +929,8 @@ class CRSTB(nn.Module):
         """``consume``/``order_*``: see :meth:`BasicLayer.forward` (inference); the streams pass between the
         groups in the cross group's first window order, and the cross group takes the intra groups' maps."""
         mid = self.residual_group.first_order if self.residual_group.blocks[0]._chunked(True) else None
-        x, y = _both(lambda: self.residual_group_A(x, size, consume=consume, order_in=order_in, order_out=mid),
-                     lambda: self.residual_group_B(y, size, consume=consume, order_in=order_in, order_out=mid))
+        x, y = both(lambda: self.residual_group_A(x, size, consume=consume, order_in=order_in, order_out=mid),
+                    lambda: self.residual_group_B(y, size, consume=consume, order_in=order_in, order_out=mid))
         return self.residual_group(x, y, size, consume=True, order_in=mid, order_out=order_out)
 
 
@@ -1156,11 +1052,11 @@ class SwinFusionNet(nn.Module):
         pad = (0, (-w) % ws, 0, (-h) % ws)
         if any(pad):
             a, b = F.pad(a, pad, mode="reflect"), F.pad(b, pad, mode="reflect")
-        with _chunk_workers():
+        with band_workers():
             if self.layers_Re[0].residual_group.blocks[0]._chunked(True):
                 return self._forward_lean(a, b)[..., :h, :w]
-            x, y = _both(lambda: self._extract(a, self.layers_Ex_A, self.norm_Ex_A),
-                         lambda: self._extract(b, self.layers_Ex_B, self.norm_Ex_B))
+            x, y = both(lambda: self._extract(a, self.layers_Ex_A, self.norm_Ex_A),
+                        lambda: self._extract(b, self.layers_Ex_B, self.norm_Ex_B))
             return self._reconstruct(self._fuse(x, y))[..., :h, :w]
 
     # ---- inference (no autograd, eval mode): the same operations with at most two token maps per stream
@@ -1206,8 +1102,8 @@ class SwinFusionNet(nn.Module):
         size = a.shape[-2:]
         # between the fusion stages the streams stay in the first block's window order (no image-order pass)
         orders = [layer.residual_group_A.first_order for layer in self.layers_Fusion] + [None]
-        x, y = _both(lambda: self._extract_lean(a, self.layers_Ex_A, self.norm_Ex_A, orders[0]),
-                     lambda: self._extract_lean(b, self.layers_Ex_B, self.norm_Ex_B, orders[0]))
+        x, y = both(lambda: self._extract_lean(a, self.layers_Ex_A, self.norm_Ex_A, orders[0]),
+                    lambda: self._extract_lean(b, self.layers_Ex_B, self.norm_Ex_B, orders[0]))
         for i, layer in enumerate(self.layers_Fusion):
             x, y = layer(x, y, size, consume=True, order_in=orders[i], order_out=orders[i + 1])
         cat = x.new_empty(x.shape[0], x.shape[1], 2 * x.shape[2])
@@ -1217,9 +1113,9 @@ class SwinFusionNet(nn.Module):
             i, start, end = span
             torch.cat([norm_a(x[i, start:end]), norm_b(y[i, start:end])], -1, out=cat[i, start:end])
 
-        _run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in _cuts(x.shape[1], CHUNK_ROWS, _workers())])
+        run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in _cuts(x.shape[1], CHUNK_ROWS, workers())])
         del x, y
-        with _all_cores():
+        with all_cores():
             f = self.lrelu(self.conv_after_body_Fusion(self._unembed(cat, size)))
         del cat
         t = self._tokens(f)
@@ -1227,7 +1123,7 @@ class SwinFusionNet(nn.Module):
         _rows([t], [(self.patch_embed.norm,)])
         x = self._unembed(self._layers_lean(self.layers_Re, t, size, (self.norm_Re,)), size)
         del t
-        with _all_cores():
+        with all_cores():
             x = self.lrelu(self.conv_last1(x))
             x = self.lrelu(self.conv_last2(x))
             return self.conv_last3(x)

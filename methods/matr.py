@@ -57,7 +57,8 @@ What is reproduced, exactly:
   ``b1 + b2 + b3``); the maps are reused within a pass (four, not eleven) and kept for the next pass
   while small (no page faults at 256²); the gated conv's 3×3 context comes from float64 per-row sums
   that the band workers take (:class:`_PoolBins`) instead of a serial pooling of the whole map; with
-  N workers each takes the same run of consecutive bands in every stage (:func:`_run_bands`).  Outputs
+  N workers each takes the same run of consecutive bands in every stage
+  (:func:`methods._band_workers.run_spans`, ``contiguous=True``).  Outputs
   within 2.4e-7 of session 8's, the same at 1 and 2 threads.
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
@@ -118,6 +119,8 @@ def build_matr_network() -> Any:
     import torch
     from torch import nn
     from torch.nn import functional as F
+
+    from . import _band_workers
 
     class AdaptiveConv(nn.Module):
         """Context-gated 3×3 convolution, no bias (official ``Networks.layers.Conv2d``)."""
@@ -187,7 +190,8 @@ def build_matr_network() -> Any:
             gated kernels depend on the whole input, so they are computed once, before the bands).  Each
             span ``(y0, y1)`` of ``spans`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to
             what ``out`` holds), then runs ``after(out, y0, y1)`` on them while they are in the worker's cache
-            (:func:`_run_bands`: on the band workers when torch has several threads).
+            (:func:`methods._band_workers.run_spans` with ``contiguous=True``: on the band workers when torch has
+            several threads).
             """
             bn = self.bn1
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -206,7 +210,7 @@ def build_matr_network() -> Any:
                 if after is not None:
                     after(out, y0, y1)
 
-            _run_bands(band, spans)
+            _band_workers.run_spans(band, spans, contiguous=True)
 
     class Basic1x1(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -390,13 +394,13 @@ def build_matr_network() -> Any:
         def _infer(self, x: torch.Tensor) -> torch.Tensor:
             """Inference on one sample: the same graph (recomputations included) on channels-last maps.
 
-            With N torch threads the whole pass runs as N single-threaded band workers (:func:`_band_workers`):
-            every convolution in N bands of rows, the token blocks on the same rows by the same worker
+            With N torch threads the whole pass runs as N single-threaded band workers
+            (:func:`methods._band_workers.band_workers`): every convolution in N bands of rows, the token blocks on the same rows by the same worker
             right after the convolution that feeds them; torch itself stays on one thread, so no OpenMP
             team is left spinning between operations (libgomp's idle threads busy-wait after each
             parallel region and took one of two cores from the token workers: session 8).
             """
-            with _band_workers():
+            with _band_workers.band_workers():
                 return self._infer_bands(x)
 
         def _infer_bands(self, x: torch.Tensor) -> torch.Tensor:
@@ -470,63 +474,6 @@ def build_matr_network() -> Any:
     return MATRNet()
 
 
-def _band_workers() -> Any:
-    """Within the block, torch's N threads become N single-threaded band workers
-    (:func:`methods._swin_blocks._chunk_workers`; nothing changes on one thread or under a FLOP counter)."""
-    from ._swin_blocks import _chunk_workers
-
-    return _chunk_workers()
-
-
-def _run_bands(fn: Any, spans: list) -> None:
-    """``fn(span)`` for every span: with N band workers, the spans cut into N runs of consecutive bands, the first
-    run on the calling thread and each other one on its own thread of :func:`_band_pool` (N − 1 threads), so
-    that a worker writes the same rows in every stage and its next stage finds most of them in its own cache
-    (a shared pool handed a band to whichever thread was free); without workers, in order."""
-    from ._swin_blocks import _workers
-
-    n = min(_workers(), len(spans))
-    if n <= 1:
-        for span in spans:
-            fn(span)
-        return
-    import torch
-
-    runs = [spans[round(i * len(spans) / n):round((i + 1) * len(spans) / n)] for i in range(n)]
-    inference = torch.is_inference_mode_enabled()
-
-    def run(bands: list) -> None:
-        for span in bands:
-            fn(span)
-
-    def task(bands: list) -> None:
-        with torch.inference_mode() if inference else torch.no_grad():  # thread-local: the caller's mode
-            run(bands)
-
-    futures = [_band_pool(n - 1).submit(task, bands) for bands in runs[1:]]
-    try:
-        run(runs[0])
-    finally:
-        for future in futures:  # every worker done before returning (or raising)
-            future.result()
-
-
-_BAND_POOLS: dict[int, Any] = {}
-
-
-def _band_pool(threads: int) -> Any:
-    """A pool of ``threads`` threads for :func:`_run_bands` (one per extra band worker; kept for the process).
-
-    Idle threads take tasks in the order they became idle, so with one thread per run of bands the same thread
-    tends to get the same run; with two band workers there is a single pool thread, always the same."""
-    import concurrent.futures
-
-    pool = _BAND_POOLS.get(threads)
-    if pool is None:
-        pool = _BAND_POOLS[threads] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="matr-bands")
-    return pool
-
-
 #: pixels per band of rows of the inference path: a band's 16-channel conv output (4 MB, this machine's L2 cache)
 #: and the token blocks on it run together, whatever the image size (issue 23: cost linear in the pixels); a 256²
 #: map is one band (one per worker on several threads): smaller bands cost more calls than they saved there
@@ -536,9 +483,9 @@ BAND_PIXELS = 65536
 def _row_spans(h: int, w: int) -> list[tuple[int, int]]:
     """Rows ``0 … h − 1`` cut into bands of about :data:`BAND_PIXELS` pixels, as many as a multiple of the band
     workers (at least one each)."""
-    from ._swin_blocks import _workers
+    from ._band_workers import workers as band_workers
 
-    workers = _workers()
+    workers = band_workers()
     n = max(workers, -(-h * w // BAND_PIXELS))
     n = min(h, -(-n // workers) * workers)
     cuts = [round(i * h / n) for i in range(n + 1)]

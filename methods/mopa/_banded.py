@@ -20,7 +20,7 @@ Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so eve
 whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
 in float64, then divided) and oneDNN's blocking on a shorter map: float32 round-off (pinned
 ``tests/methods/test_mopa.py``).  With N > 1 torch threads the same passes run at every size, as N single-threaded band workers (one band
-each at 256²; :func:`methods._swin_blocks._chunk_workers`, as MATR's inference): no OpenMP team, whose
+each at 256²; :func:`methods._band_workers.band_workers`, as MATR's inference): no OpenMP team, whose
 idle thread spins after every operation.  A band of :data:`BAND_PIXELS_EACH` pixels keeps its largest map (the
 detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) under glibc's 32 MiB
 ``mmap`` threshold, so band maps come from the heap and are reused band after band.

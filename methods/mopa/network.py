@@ -364,12 +364,12 @@ class InferencePath:
         x = x.contiguous(memory_format=torch.channels_last)
         rows = self.band_rows(x)
         if rows is not None:
-            from .._swin_blocks import _chunk_workers, _run_spans
+            from .._band_workers import band_workers, run_spans
             from ._banded import banded_forward
 
             # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
-            with _chunk_workers():
-                return banded_forward(self, x, rows, _run_spans)
+            with band_workers():
+                return banded_forward(self, x, rows, run_spans)
         a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
         fa = self.seq(net.path_a, net._path_input(a, ma))
         fb = self.seq(net.path_b, net._path_input(b, mb))

@@ -220,13 +220,16 @@ def test_two_threads_run_as_band_workers_equal_to_one_thread(monkeypatch):
         torch.nn.init.normal_(p, std=0.3)
     net.eval()
     seen = []
-    run_bands = matr_module._run_bands
+    from fusionbench.methods import _band_workers
 
-    def spy(fn, spans):
+    run_spans = _band_workers.run_spans
+
+    def spy(fn, spans, *, contiguous=False):
+        assert contiguous  # each worker keeps its run of consecutive bands in every stage
         seen.append((len(spans), torch.get_num_threads()))
-        run_bands(fn, spans)
+        run_spans(fn, spans, contiguous=contiguous)
 
-    monkeypatch.setattr(matr_module, "_run_bands", spy)
+    monkeypatch.setattr(_band_workers, "run_spans", spy)
     old = torch.get_num_threads()
     try:
         for size in (64, 93):

@@ -417,8 +417,8 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
         flops_one = profile.count_flops(net, a, b)
         torch.set_num_threads(2)
         calls = []
-        real = blocks._run_spans
-        blocks._run_spans = lambda fn, spans: calls.append(blocks._workers()) or real(fn, spans)
+        real = blocks.run_spans
+        blocks.run_spans = lambda fn, spans: calls.append(blocks.workers()) or real(fn, spans)
         try:
             with torch.inference_mode():
                 two = net(a, b)
@@ -427,7 +427,7 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
             assert torch.get_num_threads() == 2 and set(calls) == {1, 2}
             assert profile.count_flops(net, a, b) == flops_one
         finally:
-            blocks._run_spans = real
+            blocks.run_spans = real
         with torch.no_grad():                                   # no_grad (not inference mode) works too
             assert (net(a, b) - one).abs().max() <= 1e-6
     finally:

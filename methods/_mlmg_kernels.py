@@ -204,6 +204,14 @@ def diamond(src, dst, y0, y1, x0, x1, take_max):  # pragma: no cover
              d1[x0 - 1:x1 - 1], d1[x0 + 1:x1 + 1], u2[x0:x1], d2[x0:x1], dst[y, x0:x1], n, take_max)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reach(pad, r, n, total, margin):  # pragma: no cover
+    """Rows (or columns) ``[lo, hi)`` of ``scale_plane``'s canvas (``total`` long, the image's ``n`` at ``pad``) that a
+    pass writes: the image and ``r`` beyond it on each side, kept ``margin`` from the canvas edge (the pass reads
+    ``margin`` further)."""
+    return max(margin, pad - r), min(total - margin, pad + n + r)
+
+
 @njit(cache=True, nogil=True)
 def scale_plane(img, steps, coefs, grouped, out):  # pragma: no cover
     h, w = img.shape
@@ -225,8 +233,8 @@ def scale_plane(img, steps, coefs, grouped, out):  # pragma: no cover
             # 2 vertical + 2 horizontal 3-point steps = one 5×5 square
             ry += 2
             rx += 2
-            y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
-            x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+            y0, y1 = _reach(pad, ry, h, hh, 2)
+            x0, x1 = _reach(pad, rx, w, ww, 2)
             square5(dil, dil2, y0, y1, x0, x1, v, True)
             square5(ero, ero2, y0, y1, x0, x1, v, False)
             dil, dil2 = dil2, dil
@@ -238,8 +246,8 @@ def scale_plane(img, steps, coefs, grouped, out):  # pragma: no cover
             # 1 diagonal + 1 anti-diagonal 3-point step = one 9-point diamond
             ry += 2
             rx += 2
-            y0, y1 = max(2, pad - ry), min(hh - 2, pad + h + ry)
-            x0, x1 = max(2, pad - rx), min(ww - 2, pad + w + rx)
+            y0, y1 = _reach(pad, ry, h, hh, 2)
+            x0, x1 = _reach(pad, rx, w, ww, 2)
             diamond(dil, dil2, y0, y1, x0, x1, True)
             diamond(ero, ero2, y0, y1, x0, x1, False)
             dil, dil2 = dil2, dil
@@ -257,8 +265,8 @@ def scale_plane(img, steps, coefs, grouped, out):  # pragma: no cover
                 ry += abs(dy)
                 rx += dx
                 ay = abs(dy)
-                y0, y1 = max(ay, pad - ry), min(hh - ay, pad + h + ry)
-                x0, x1 = max(dx, pad - rx), min(ww - dx, pad + w + rx)
+                y0, y1 = _reach(pad, ry, h, hh, ay)
+                x0, x1 = _reach(pad, rx, w, ww, dx)
                 line_step(dil, dil2, dy, dx, y0, y1, x0, x1, True)
                 line_step(ero, ero2, dy, dx, y0, y1, x0, x1, False)
                 dil, dil2 = dil2, dil

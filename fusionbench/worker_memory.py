@@ -43,8 +43,8 @@ MEMORY_STATS = {"checks": 0, "trims": 0, "cache_drops": 0, "room_checks": 0, "tr
 #: its network in bands above it too (``methods/_row_bands.py``: ``BAND_PIXELS`` is this constant)
 LARGE_PIXELS = 1 << 19
 #: what a task is expected to need per pixel of its pair, bytes: the largest of the 24 methods of a whole
-#: run, SwinFusion, peaked 0.98 GB above the worker's resident set at 1024² (session 8), the next ones
-#: SDNet 0.77 GB and MoPA 0.57 GB
+#: run, SwinFusion, peaked 0.98 GB above the worker's resident set at 1024² (session 8); since session 9
+#: SDNet, IFCNN and MoPA run large images in bands of rows (SDNet 0.15 GB, MoPA ~0.3 GB above resident)
 TASK_BYTES_PER_PIXEL = 1024
 #: how far a task's expected peak may reach above the between-task limit, MiB
 PEAK_HEADROOM_MB = 256

@@ -153,14 +153,16 @@ def orientation_accumulate(sum_an, energy, expo, T, cos_a, sin_a, tot_energy, to
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def masked_corr_sum(S, m1, m2, m3, C):
-    """Σ max(r1, r2, r3) of ``_masked_corr`` from its 11 filtered maps S (11, H, W) and the masks.
+def masked_corr_sum(S, r0, m1, m2, m3, C, total):
+    """``total`` + Σ max(r1, r2, r3) of ``_masked_corr`` over the rows of the masks (h, W).
 
+    S (11, H', W) holds the 11 filtered maps; mask row i pairs with S row ``r0 + i`` (a band of
+    rows: the sum runs in row-major order, so bands in order give the whole image's sum exactly).
     r_k = (σ_kf + C) / (sqrt|σ_k² σ_f²| + C) where mask k holds, else 0.
     """
-    k, H, W = S.shape
-    total = 0.0
-    for i in range(H):
+    H, W = m1.shape
+    for i0 in range(H):
+        i = r0 + i0
         for j in range(W):
             mu1 = S[0, i, j]
             mu2 = S[1, i, j]
@@ -170,13 +172,13 @@ def masked_corr_sum(S, m1, m2, m3, C):
             r1 = 0.0
             r2 = 0.0
             r3 = 0.0
-            if m1[i, j]:
+            if m1[i0, j]:
                 s1 = S[4, i, j] - mu1 * mu1
                 r1 = (S[8, i, j] - mu1 * muf + C) / (math.sqrt(abs(s1 * sf)) + C)
-            if m2[i, j]:
+            if m2[i0, j]:
                 s2 = S[5, i, j] - mu2 * mu2
                 r2 = (S[9, i, j] - mu2 * muf + C) / (math.sqrt(abs(s2 * sf)) + C)
-            if m3[i, j]:
+            if m3[i0, j]:
                 sm = S[6, i, j] - mum * mum
                 r3 = (S[10, i, j] - mum * muf + C) / (math.sqrt(abs(sm * sf)) + C)
             total += max(max(r1, r2), r3)

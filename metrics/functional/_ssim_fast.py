@@ -106,11 +106,13 @@ def _sep_filter(x, g, mode, valid, out):
     return out
 
 
-def sep_filter(x: np.ndarray, g: np.ndarray, *, mode: str = "constant", valid: bool = False) -> np.ndarray:
+def sep_filter(x: np.ndarray, g: np.ndarray, *, mode: str = "constant", valid: bool = False,
+               out: np.ndarray | None = None) -> np.ndarray:
     """Separable correlation of each image of ``x`` ((k, H, W) or (H, W)) with ``g`` on both axes.
 
     ``valid=False``: 'same' size with the border ``mode``; ``valid=True``: the
-    'valid' part only (mode unused).  float64 in and out.
+    'valid' part only (mode unused).  float64 in and out.  ``out``: an optional
+    C-contiguous float64 array of the result's shape to write into (not ``x``).
     """
     g = np.ascontiguousarray(g, dtype=np.float64)
     n = g.shape[0]
@@ -119,10 +121,15 @@ def sep_filter(x: np.ndarray, g: np.ndarray, *, mode: str = "constant", valid: b
     squeeze = x.ndim == 2
     x3 = np.ascontiguousarray(x[None] if squeeze else x, dtype=np.float64)
     k, H, W = x3.shape
-    if valid:
-        out = np.empty((k, max(H - n + 1, 0), max(W - n + 1, 0)))
+    shape = (k, max(H - n + 1, 0), max(W - n + 1, 0)) if valid else (k, H, W)
+    if out is None:
+        out = np.empty(shape)
     else:
-        out = np.empty((k, H, W))
+        if out.dtype != np.float64 or not out.flags.c_contiguous or out.size != k * shape[1] * shape[2]:
+            raise ValueError(f"sep_filter: out must be C-contiguous float64 of {shape[1:]} per image")
+        if np.shares_memory(out, x3):
+            raise ValueError("sep_filter: out must not overlap the input")
+        out = out.reshape(shape)
     if out.size:
         _sep_filter(x3, g, _MODES[mode], valid, out)
     return out[0] if squeeze else out

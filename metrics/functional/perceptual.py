@@ -121,44 +121,73 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # Single-precision FFT filtering (2-3x faster); the rest is float64.  Changes Qp by
     # ~3e-8 relative on the reference triples.
     workers = fft_workers()
-    spec = sfft.fft2(stack, axes=(-2, -1), workers=workers).astype(np.complex64)
-    product = np.empty((n, NSCALE, rows, cols), dtype=np.complex64)
-    acc = np.zeros((5, n, rows, cols))
-    total_energy, total_sum_an, covx2, covy2, covxy = acc
-    sum_an, energy, expo = np.empty((3, n, rows, cols))
-    an0 = np.empty((n, rows, cols), dtype=np.float32)
-    for o in range(NORIENT):  # one orientation at a time (all images and scales batched) bounds memory
-        angl = o * np.pi / NORIENT
-        apply_bank(spec.view(np.float32), bank[o], product.view(np.float32))  # = spec[:, None] * bank[o]
-        EO = sfft.ifft2(product, axes=(-2, -1), overwrite_x=True, workers=workers)
-        orientation_energy(EO.view(np.float32), EPS, CUTOFF, float(G_SHARP), an0, sum_an, energy, expo)
-        T = _noise_thresholds(an0, *noise_const[o])
-        np.exp(expo, out=expo)
-        orientation_accumulate(sum_an, energy, expo, T, np.cos(angl), np.sin(angl),
-                               total_energy, total_sum_an, covx2, covy2, covxy)
     pc, M, m = np.empty((3, n, rows, cols))
-    finish(total_energy, total_sum_an, covx2, covy2, covxy, float(NORIENT), EPS, pc, M, m)
+    # One image at a time (each image's filtering is independent; results bit-identical to the
+    # batched form): the per-call buffers are a third as large and reused by the next image.
+    spec = np.empty((1, rows, cols), dtype=np.complex64)
+    product = np.empty((1, NSCALE, rows, cols), dtype=np.complex64)
+    acc = np.empty((5, 1, rows, cols))
+    total_energy, total_sum_an, covx2, covy2, covxy = acc
+    sum_an, energy, expo = np.empty((3, 1, rows, cols))
+    an0 = np.empty((1, rows, cols), dtype=np.float32)
+    for i in range(n):
+        spec[0] = sfft.fft2(stack[i], workers=workers)
+        acc.fill(0.0)
+        for o in range(NORIENT):  # one orientation at a time (all scales batched) bounds memory
+            angl = o * np.pi / NORIENT
+            apply_bank(spec.view(np.float32), bank[o], product.view(np.float32))  # = spec[:, None] * bank[o]
+            EO = sfft.ifft2(product, axes=(-2, -1), overwrite_x=True, workers=workers)
+            orientation_energy(EO.view(np.float32), EPS, CUTOFF, float(G_SHARP), an0, sum_an, energy, expo)
+            T = _noise_thresholds(an0, *noise_const[o])
+            np.exp(expo, out=expo)
+            orientation_accumulate(sum_an, energy, expo, T, np.cos(angl), np.sin(angl),
+                                   total_energy, total_sum_an, covx2, covy2, covxy)
+        finish(total_energy, total_sum_an, covx2, covy2, covxy, float(NORIENT), EPS,
+               pc[i:i + 1], M[i:i + 1], m[i:i + 1])
     if single:
         return pc[0], M[0], m[0]
     return pc, M, m
 
 
-def _masked_corr(x1, x2, xmax, xf, m1, m2, m3) -> float:
+#: rows per band of the masked correlation above ``_BAND_ABOVE`` pixels (its 2 × 11 band maps then stay
+#: near 12 MiB each at 1024 columns, reused band after band instead of 2 × 88 MiB fresh maps at 1024²)
+_BAND_ROWS = 128
+_BAND_ABOVE = 1 << 18
+_HALO = 5  # half the 11-tap window
+
+
+def _band_buffers(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Flat scratch for the 11 window moments and their filtered maps, and the band height."""
+    band = rows if rows * cols <= _BAND_ABOVE else _BAND_ROWS
+    size = 11 * min(rows, band + 2 * _HALO) * cols
+    return np.empty(size), np.empty(size), band
+
+
+def _masked_corr(x1, x2, xmax, xf, m1, m2, m3, P: np.ndarray, S: np.ndarray, band: int) -> float:
     """Masked local correlation score of Qp (11×11 Gaussian σ=1.5, 'same', zero padding).
 
-    The 11 window moments are filtered together (``sep_filter``); the per-pixel
-    scores and their sum are one compiled pass (``masked_corr_sum``).
+    In bands of ``band`` rows (plus 5 rows of context each side, the window's reach, so every kept
+    output is bit-for-bit the whole image's): the 11 window moments are filtered together
+    (``sep_filter``, into ``S``) and the per-pixel scores summed in one compiled pass
+    (``masked_corr_sum``, row-major across the bands: the same sum as on the whole image).
+    ``P`` and ``S`` are flat float64 scratch from ``_band_buffers``, overwritten.
     """
     g = gaussian_1d(11, 1.5)
-    P = np.empty((11,) + xf.shape)
-    np.multiply(m1, x1, out=P[0])
-    np.multiply(m2, x2, out=P[1])
-    np.multiply(m3, xmax, out=P[2])
-    P[3] = xf
-    for k, (u, v) in enumerate(((0, 0), (1, 1), (2, 2), (3, 3), (0, 3), (1, 3), (2, 3)), start=4):
-        np.multiply(P[u], P[v], out=P[k])
-    S = sep_filter(P, g, mode="constant")
-    return float(masked_corr_sum(S, m1, m2, m3, 1e-4) / m3.sum())
+    rows, cols = xf.shape
+    total = 0.0
+    for i0 in range(0, rows, band):
+        i1 = min(rows, i0 + band)
+        lo, hi = max(0, i0 - _HALO), min(rows, i1 + _HALO)
+        p = P[:11 * (hi - lo) * cols].reshape(11, hi - lo, cols)
+        np.multiply(m1[lo:hi], x1[lo:hi], out=p[0])
+        np.multiply(m2[lo:hi], x2[lo:hi], out=p[1])
+        np.multiply(m3[lo:hi], xmax[lo:hi], out=p[2])
+        p[3] = xf[lo:hi]
+        for k, (u, v) in enumerate(((0, 0), (1, 1), (2, 2), (3, 3), (0, 3), (1, 3), (2, 3)), start=4):
+            np.multiply(p[u], p[v], out=p[k])
+        s = sep_filter(p, g, mode="constant", out=S[:p.size])
+        total = masked_corr_sum(s, i0 - lo, m1[i0:i1], m2[i0:i1], m3[i0:i1], 1e-4, total)
+    return float(total / m3.sum())
 
 
 def qp(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, threshold: float = 0.1,
@@ -174,6 +203,8 @@ def qp(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, threshold: float = 0.
     if not k3.any():
         return undefined("Qp is undefined: no phase-congruency feature above the threshold")
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = (_masked_corr(pc1, pc2, pcmax, pcf, k1, k2, k3) * _masked_corr(M1, M2, Mmax, Mf, k1, k2, k3)
-             * _masked_corr(mm1, mm2, mmax, mmf, k1, k2, k3))
+        P, S, band = _band_buffers(*pcf.shape)  # scratch shared by the three scores
+        v = (_masked_corr(pc1, pc2, pcmax, pcf, k1, k2, k3, P, S, band)
+             * _masked_corr(M1, M2, Mmax, Mf, k1, k2, k3, P, S, band)
+             * _masked_corr(mm1, mm2, mmax, mmf, k1, k2, k3, P, S, band))
     return undefined("Qp is undefined on this input") if np.isnan(v) else float(v)

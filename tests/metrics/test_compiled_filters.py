@@ -190,3 +190,59 @@ def test_vif_scale_filters_are_ndimage_bit_for_bit(n, x):
     full = _ssim_fast.sep_filter(x, g, valid=True)
     np.testing.assert_array_equal(full[..., ::2, ::2], _filters.sep_valid_decimate(x, g))
     np.testing.assert_array_equal(full, _filters.sep_valid(x, g))
+
+
+def test_sep_filter_writes_into_out_and_refuses_bad_buffers():
+    g = _filters.gaussian_1d(11, 1.5)
+    buf = np.full(GREY.size + 7, np.nan)[:GREY.size]  # flat scratch, as Qp passes it
+    got = _ssim_fast.sep_filter(GREY, g, out=buf)
+    np.testing.assert_array_equal(got, _scipy_sep(GREY, g, "constant"))
+    assert np.shares_memory(got, buf)
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _ssim_fast.sep_filter(GREY, g, out=np.empty(GREY.size - 1))
+    with pytest.raises(ValueError, match="overlap"):
+        x = GREY.copy()
+        _ssim_fast.sep_filter(x, g, out=x)
+
+
+@pytest.mark.parametrize("rows,cols,band", [(37, 41, 4), (37, 41, 5), (37, 41, 11), (30, 23, 29), (12, 9, 1)])
+def test_qp_banded_masked_correlation_is_the_whole_image_bit_for_bit(monkeypatch, rows, cols, band):
+    """Qp's masked correlation in bands of rows (5 rows of context each side) gives exactly the
+    whole-image score: the filtered maps of every kept row and the row-major sum are unchanged."""
+    from fusionbench.metrics.functional import perceptual as P
+
+    rng = np.random.default_rng(rows * cols + band)
+    x = rng.random((4, rows, cols))
+    x[:, :3] = 0.0  # flat rows at the top border
+    m = rng.random((3, rows, cols)) > 0.3
+    whole = P._masked_corr(*x, *m, *P._band_buffers(rows, cols))
+    monkeypatch.setattr(P, "_BAND_ABOVE", 0)
+    monkeypatch.setattr(P, "_BAND_ROWS", band)
+    P_, S_, b = P._band_buffers(rows, cols)
+    assert b == band and P_.size <= 11 * (band + 10) * cols
+    assert P._masked_corr(*x, *m, P_, S_, b) == whole
+    # and the whole-image score is the plain numpy/ndimage formulation to round-off
+    g = _filters.gaussian_1d(11, 1.5)
+    x1, x2, xm, xf = x
+    m1, m2, m3 = m
+    a1, a2, am = m1 * x1, m2 * x2, m3 * xm
+    mu = [_scipy_sep(v, g, "constant") for v in (a1, a2, am, xf)]
+    sec = [_scipy_sep(v, g, "constant") for v in (a1 * a1, a2 * a2, am * am, xf * xf, a1 * xf, a2 * xf, am * xf)]
+    sf = sec[3] - mu[3] ** 2
+    r = [np.where(mk, (sec[4 + k] - mu[k] * mu[3] + 1e-4) / (np.sqrt(np.abs((sec[k] - mu[k] ** 2) * sf)) + 1e-4), 0.0)
+         for k, mk in enumerate(m)]
+    np.testing.assert_allclose(whole, np.maximum(np.maximum(r[0], r[1]), r[2]).sum() / m3.sum(), rtol=1e-12)
+
+
+def test_qp_phase_congruency_per_image_equals_each_image_alone():
+    """Qp filters its three images one after another into reused buffers: each image's (PC, M, m)
+    is exactly what the image alone gives, whatever its place in the stack."""
+    from fusionbench.metrics.functional.perceptual import phase_congruency
+
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 256, (3, 33, 28)).astype(float)
+    stack[1, :, :6] = 17.0  # a flat part
+    together = phase_congruency(stack)
+    for i in range(3):
+        for got, alone in zip(together, phase_congruency(stack[i])):
+            np.testing.assert_array_equal(got[i], alone)

@@ -246,3 +246,19 @@ def test_qp_phase_congruency_per_image_equals_each_image_alone():
     for i in range(3):
         for got, alone in zip(together, phase_congruency(stack[i])):
             np.testing.assert_array_equal(got[i], alone)
+
+
+@pytest.mark.parametrize("band", [1, 7, 16, 40])
+def test_qcb_in_bands_is_the_whole_image_bit_for_bit(monkeypatch, band):
+    """Qcb's two 31×31 filterings and contrast in bands of rows (15 rows of context each side) give
+    exactly the whole-image value, black backgrounds included."""
+    from fusionbench.metrics.functional import visual
+
+    rng = np.random.default_rng(band)
+    f, a, b = rng.integers(0, 256, (3, 45, 38)).astype(np.uint8)
+    a[:12] = 0  # black background: contrast ratios of tiny local means
+    f[30:, :9] = 0
+    whole = [visual.qcb(f, a, b), visual.qcb(f, a, b, unit_scale_first=True)]
+    monkeypatch.setattr(visual, "_QCB_BAND_ABOVE", 0)
+    monkeypatch.setattr(visual, "_QCB_BAND_ROWS", band)
+    assert [visual.qcb(f, a, b), visual.qcb(f, a, b, unit_scale_first=True)] == whole

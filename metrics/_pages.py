@@ -1,0 +1,59 @@
+"""Small pages for the arrays allocated while ``evaluate`` runs (a speed setting; values never change).
+
+NumPy asks the kernel for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on every array of
+4 MiB or more.  Where the kernel's THP ``defrag`` setting is ``madvise`` (the default of many
+distributions, this machine's too), a fault in such an array compacts memory synchronously when no
+free 2 MiB page is at hand; in a long-lived process whose memory is fragmented this costs ms per MiB.
+At 1024² the metrics allocate a few hundred MB of fresh maps per ``evaluate`` call (FFT spectra,
+filtered moments), and measured on the ``all`` group (one thread, idle machine, session 9) the system
+time of 6 + 3 + 2 calls at 256²/512²/1024² fell from 15.5 s to 1.6 s with the advice off, and the
+1024²/256² cost per pixel from 1.19-1.46 (erratic) to 1.12-1.14 (docs/metrics.md).
+
+:func:`small_pages` turns NumPy's advice off for its duration and restores the previous setting on
+the last exit (nesting and concurrent ``evaluate`` calls in several threads are counted under a
+lock).  It changes how pages are backed, never a value.  ``FUSIONBENCH_METRICS_HUGEPAGES=1`` leaves
+NumPy's setting alone.  Without NumPy's private switch (``numpy._core.multiarray._set_madvise_hugepage``,
+NumPy ≥ 1.20) it does nothing.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+def _switch() -> Callable[[bool], bool] | None:
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            module = __import__(name, fromlist=["_set_madvise_hugepage"])
+        except ImportError:
+            continue
+        fn = getattr(module, "_set_madvise_hugepage", None)
+        if fn is not None:
+            return fn
+    return None
+
+
+_SET = _switch()
+_LOCK = threading.Lock()
+_state = {"depth": 0, "saved": True}
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """NumPy's huge-page advice off inside the block (see the module docstring)."""
+    if _SET is None or os.environ.get("FUSIONBENCH_METRICS_HUGEPAGES") == "1":
+        yield
+        return
+    with _LOCK:
+        if _state["depth"] == 0:
+            _state["saved"] = _SET(False)
+        _state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _state["depth"] -= 1
+            if _state["depth"] == 0:
+                _SET(_state["saved"])

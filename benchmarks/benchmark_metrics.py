@@ -212,6 +212,44 @@ class AllOneThread(_OneThread):
         return _makespan(list(best.values()), 2)
 
 
+class GrowthPerPreset(_OneThread):
+    """Which presets grow: each preset of ``all`` at 256² and 1024² in one ``evaluate``-like pass
+    (shared cache, ``all`` order, NumPy's huge-page advice off as inside ``evaluate``), one thread,
+    wall time, best of 3 / 2; tracked: time per pixel at 1024² over 256² (1.0 = linear; issue 23).
+    The table in docs/metrics.md ("cost linear in the pixels") comes from this pass."""
+
+    unit = "ratio"
+    timeout = 900
+    params = (_all_presets(),)
+    param_names = ["preset"]
+
+    def setup_cache(self) -> dict:
+        import fusionbench.metrics as M
+        from fusionbench.metrics._cache import shared_cache
+        from fusionbench.metrics._pages import small_pages
+
+        self._cap()
+        try:
+            names = _all_presets()
+            best = {}
+            for n, runs in ((256, 3), (1024, 2)):
+                f, a, b = _triple(n)
+                M.evaluate(f, a, b, names)
+                best[n] = dict.fromkeys(names, float("inf"))
+                for _ in range(runs):
+                    with small_pages(), shared_cache():
+                        for name in names:
+                            t = time.perf_counter()
+                            M.compute(name, f, a, b)
+                            best[n][name] = min(best[n][name], time.perf_counter() - t)
+        finally:
+            self._restore()
+        return {name: best[1024][name] / best[256][name] / 16 for name in names}
+
+    def track_per_pixel_cost_1024_vs_256(self, ratios: dict, preset: str) -> float:
+        return ratios[preset]
+
+
 class CDDFuseTwelve:
     """The twelve metrics of CDDFuse's Evaluator (EN SD SF AG MI CC SCD VIF Qabf PSNR MSE SSIM)."""
 

@@ -127,7 +127,7 @@ def sep_filter(x: np.ndarray, g: np.ndarray, *, mode: str = "constant", valid: b
     else:
         if out.dtype != np.float64 or not out.flags.c_contiguous or out.size != k * shape[1] * shape[2]:
             raise ValueError(f"sep_filter: out must be C-contiguous float64 of {shape[1:]} per image")
-        if np.shares_memory(out, x3):
+        if np.may_share_memory(out, x3):
             raise ValueError("sep_filter: out must not overlap the input")
         out = out.reshape(shape)
     if out.size:

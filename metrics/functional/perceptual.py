@@ -122,16 +122,18 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     # ~3e-8 relative on the reference triples.
     workers = fft_workers()
     pc, M, m = np.empty((3, n, rows, cols))
-    # One image at a time (each image's filtering is independent; results bit-identical to the
-    # batched form): the per-call buffers are a third as large and reused by the next image.
-    spec = np.empty((1, rows, cols), dtype=np.complex64)
-    product = np.empty((1, NSCALE, rows, cols), dtype=np.complex64)
-    acc = np.empty((5, 1, rows, cols))
+    # Above _BAND_ABOVE pixels one image at a time (each image's filtering is independent; results
+    # bit-identical to the batched form): the per-call buffers are a third as large and reused by
+    # the next image.  Smaller stacks are filtered together (fewer, larger calls).
+    k = 1 if rows * cols > _BAND_ABOVE else n
+    spec = np.empty((k, rows, cols), dtype=np.complex64)
+    product = np.empty((k, NSCALE, rows, cols), dtype=np.complex64)
+    acc = np.empty((5, k, rows, cols))
     total_energy, total_sum_an, covx2, covy2, covxy = acc
-    sum_an, energy, expo = np.empty((3, 1, rows, cols))
-    an0 = np.empty((1, rows, cols), dtype=np.float32)
-    for i in range(n):
-        spec[0] = sfft.fft2(stack[i], workers=workers)
+    sum_an, energy, expo = np.empty((3, k, rows, cols))
+    an0 = np.empty((k, rows, cols), dtype=np.float32)
+    for i in range(0, n, k):
+        spec[...] = sfft.fft2(stack[i:i + k], axes=(-2, -1), workers=workers)
         acc.fill(0.0)
         for o in range(NORIENT):  # one orientation at a time (all scales batched) bounds memory
             angl = o * np.pi / NORIENT
@@ -143,7 +145,7 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
             orientation_accumulate(sum_an, energy, expo, T, np.cos(angl), np.sin(angl),
                                    total_energy, total_sum_an, covx2, covy2, covxy)
         finish(total_energy, total_sum_an, covx2, covy2, covxy, float(NORIENT), EPS,
-               pc[i:i + 1], M[i:i + 1], m[i:i + 1])
+               pc[i:i + k], M[i:i + k], m[i:i + k])
     if single:
         return pc[0], M[0], m[0]
     return pc, M, m

@@ -234,10 +234,15 @@ def test_qp_banded_masked_correlation_is_the_whole_image_bit_for_bit(monkeypatch
     np.testing.assert_allclose(whole, np.maximum(np.maximum(r[0], r[1]), r[2]).sum() / m3.sum(), rtol=1e-12)
 
 
-def test_qp_phase_congruency_per_image_equals_each_image_alone():
-    """Qp filters its three images one after another into reused buffers: each image's (PC, M, m)
-    is exactly what the image alone gives, whatever its place in the stack."""
+@pytest.mark.parametrize("per_image", [False, True], ids=["batched", "one-by-one"])
+def test_qp_phase_congruency_per_image_equals_each_image_alone(monkeypatch, per_image):
+    """Qp filters its three images together (small) or one after another into reused buffers (above
+    ``_BAND_ABOVE`` pixels): either way each image's (PC, M, m) is exactly what the image alone gives."""
+    from fusionbench.metrics.functional import perceptual
     from fusionbench.metrics.functional.perceptual import phase_congruency
+
+    if per_image:
+        monkeypatch.setattr(perceptual, "_BAND_ABOVE", 0)
 
     rng = np.random.default_rng(3)
     stack = rng.integers(0, 256, (3, 33, 28)).astype(float)

@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
+from .pages import small_pages_for_process
 from .worker import Task, TaskResult, run_task
 
 Log = Callable[[str], None]
@@ -41,10 +42,12 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "N
 
 
 def _init_worker(threads: int) -> None:
-    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores."""
+    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores, and turn
+    NumPy's huge-page advice off for the worker's life (:func:`fusionbench.pages.small_pages_for_process`)."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ[WORKER_THREADS_ENV] = str(threads)
+    small_pages_for_process()
 
 
 def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[TaskResult]:
@@ -111,8 +114,9 @@ def _tune_malloc() -> bool:
 
 def _apply_thread_cap(threads: int) -> int:
     """On a worker: cap BLAS/OpenMP/numba/torch/FFT threads of what it runs next (fusion children included),
-    and tune its allocator (:func:`_tune_malloc`)."""
+    and tune its allocator (:func:`_tune_malloc`) and NumPy's page advice (:func:`small_pages_for_process`)."""
     _tune_malloc()
+    small_pages_for_process()
     if worker_threads_fixed():  # set by the worker's own options: keep its cap
         return worker_threads() or os.cpu_count() or 1  # what it runs with: its own cap, else every core
     for var in _THREAD_VARS:

@@ -26,7 +26,7 @@ from . import functional
 from ._cache import shared_cache
 from ._pool import run_presets
 from ._input import UndefinedMetricWarning
-from ._pages import small_pages
+from fusionbench.pages import small_pages
 from .presets import PRESETS
 
 __all__ = ["compute", "evaluate", "evaluate_folder", "functional", "PRESETS", "UndefinedMetricWarning"]
@@ -48,7 +48,7 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
     ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way).
     The presets run on a pool of ``functional._threads.metric_threads()`` threads (one
     inside a runner worker capped to one thread); the values do not depend on it.  NumPy's
-    huge-page advice is off meanwhile (``_pages.small_pages``: how pages are backed, never a
+    huge-page advice is off meanwhile (``fusionbench.pages.small_pages``: how pages are backed, never a
     value; far fewer compaction stalls at 1024²).  An error is raised for the first failing
     preset in ``presets`` order.
     """

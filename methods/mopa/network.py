@@ -75,6 +75,8 @@ reconstruction head are always present (Table 4 does not switch them).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -580,12 +582,34 @@ _CONV_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_poin
     if torch.backends.mkldnn.is_available() else None
 
 
+@functools.lru_cache(maxsize=1)
+def _pointwise_works() -> bool:
+    """Whether this torch's :data:`_CONV_POINTWISE` takes the calls below and gives the separate operations'
+    values (a private operator: its signature may differ in other torch versions; then the plain path runs)."""
+    if _CONV_POINTWISE is None:
+        return False
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
+    add = torch.rand(1, 2, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
+    w, b = torch.rand(2, 3, 3, 3, generator=g) - 0.5, torch.rand(2, generator=g)
+    geometry = ([1, 1], [1, 1], [1, 1], 1)
+    try:
+        with torch.inference_mode():
+            y = _CONV_POINTWISE(x, w, b, *geometry, "leaky_relu", [0.2], "")
+            z = _CONV_POINTWISE.binary(x, add, w, b, *geometry, "add", None, None, [], "")
+            ref = F.conv2d(x, w, b, padding=1)
+    except (RuntimeError, TypeError):
+        return False
+    return bool(torch.allclose(y, F.leaky_relu(ref, 0.2), atol=1e-5) and torch.allclose(z, ref + add, atol=1e-5))
+
+
 def _onednn_ready(x: torch.Tensor) -> bool:
     """Whether a convolution of ``x`` may go to :data:`_CONV_POINTWISE`: one channels-last float32 map of more
-    than one pixel, outside a dispatch mode (a FLOP counter does not count that operator)."""
+    than one pixel, outside a dispatch mode (a FLOP counter does not count that operator), on a torch whose
+    operator takes these calls (:func:`_pointwise_works`)."""
     return (_CONV_POINTWISE is not None and x.dtype == torch.float32 and x.shape[0] == 1
             and x.shape[-1] * x.shape[-2] > 1 and x.is_contiguous(memory_format=torch.channels_last)
-            and torch._C._len_torch_dispatch_stack() == 0)
+            and torch._C._len_torch_dispatch_stack() == 0 and _pointwise_works())
 
 
 def _compiled_ready(x: torch.Tensor) -> bool:

@@ -558,3 +558,26 @@ def test_compiled_attention_passes_do_not_depend_on_the_instruction_set(tmp_path
     files = outputs_per_cpu(_ATTENTION_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_a_torch_whose_pointwise_conv_refuses_the_calls_gets_the_plain_path(monkeypatch):
+    """``_pointwise_works`` probes the private oneDNN operator once; if it raises (another torch's signature)
+    the inference path runs the separate operations, with the same fused map to round-off."""
+    import torch
+
+    from fusionbench.methods.mopa import network
+
+    def refusing(*args, **kwargs):
+        raise RuntimeError("unexpected arguments")
+
+    refusing.binary = refusing
+    network._pointwise_works.cache_clear()
+    try:
+        monkeypatch.setattr(network, "_CONV_POINTWISE", refusing)
+        assert network._pointwise_works() is False
+        x = torch.rand(1, 4, 9, 11).contiguous(memory_format=torch.channels_last)
+        assert network._onednn_ready(x) is False
+    finally:
+        monkeypatch.undo()
+        network._pointwise_works.cache_clear()
+    assert network._pointwise_works() is (network._CONV_POINTWISE is not None)

@@ -19,6 +19,19 @@ from fusionbench.worker_memory import LARGE_PIXELS
 BAND_PIXELS = LARGE_PIXELS
 #: images up to this many pixels (256²) run IFCNN's and SDNet's networks whole; larger ones in bands
 WHOLE_PIXELS = 1 << 16
+#: bytes of a band's widest float32 map, halo rows included, for IFCNN and SDNet: 8 MiB measured fastest of
+#: 4-32 MiB at 768×576 and 1024² (fewest page faults: ``docs/fidelity.md`` §IFCNN, §SDNet)
+BAND_BYTES = 8 * 2**20
+
+
+def small_band_rows(shape: tuple[int, int], channels: int, halo_rows: int) -> int:
+    """Output rows per band for an H×W input (IFCNN, SDNet): all of them up to :data:`WHOLE_PIXELS`, else as
+    many (at least 16) as keep a band's widest map (``channels`` float32 channels, plus ``halo_rows`` rows)
+    within :data:`BAND_BYTES`."""
+    h, w = shape
+    if h * w <= WHOLE_PIXELS:
+        return h
+    return min(h, max(16, BAND_BYTES // (channels * 4 * w) - halo_rows))
 
 
 def fixed_bands(start: int, stop: int, step: int) -> list[tuple[int, int]]:

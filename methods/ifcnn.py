@@ -42,7 +42,7 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, load_state, registered_state
 from fusionbench.weights import register_weights
 
-from ._row_bands import WHOLE_PIXELS, even_bands
+from ._row_bands import even_bands, small_band_rows
 
 
 register_weights(
@@ -95,20 +95,14 @@ def build_ifcnn_network() -> Any:
     return IFCNNNet()
 
 
-#: bytes of a band's 64-channel float32 ``conv1`` map (its halo rows included) in the banded path: 8 MiB
-#: measured fastest of 4-32 MiB at 768×576 and 1024² (fewest page faults: ``docs/fidelity.md`` §IFCNN)
-BAND_BYTES = 8 * 2**20
 #: input rows a band reads beyond its own on either side (receptive field: 7×7, 3×3, 3×3, 1×1)
 HALO = 5
 
 
 def band_rows(shape: tuple[int, int]) -> int:
-    """Output rows per band for an H×W input: all of them up to :data:`WHOLE_PIXELS`, else as many (≥ 16) as
-    keep a band's 64-channel float32 ``conv1`` map (4 halo rows included) within :data:`BAND_BYTES`."""
-    h, w = shape
-    if h * w <= WHOLE_PIXELS:
-        return h
-    return min(h, max(16, BAND_BYTES // (64 * 4 * w) - 4))
+    """Output rows per band for an H×W input: all of them up to 256², else as many (≥ 16) as keep a band's
+    64-channel float32 ``conv1`` map (4 halo rows included) within 8 MiB (:func:`methods._row_bands.small_band_rows`)."""
+    return small_band_rows(shape, 64, 4)
 
 
 def fast_forward(net: Any, *sources: Any, rows: int | None = None) -> Any:

@@ -71,7 +71,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
-from ._row_bands import WHOLE_PIXELS, even_bands
+from ._row_bands import WHOLE_PIXELS, even_bands, small_band_rows
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
@@ -91,18 +91,13 @@ _SIDES = ("ir", "vi")
 
 #: input rows a band reads beyond its own on either side (receptive field radius: 5×5, then three 3×3, then 1×1)
 HALO = 5
-#: bytes of a band's widest map (48 float32 channels: layer 1's share of layers 2-4), its halo rows included;
-#: 8 MiB measured fastest of 6-16 MiB at 768×576 and 1024² (fewest page faults: docs/fidelity.md §SDNet)
-BAND_BYTES = 8 * 2**20
 
 
 def band_rows(shape: tuple[int, int]) -> int:
-    """Output rows per band for an H×W input: all of them up to :data:`WHOLE_PIXELS`, else as many as keep
-    the band's 48-channel float32 map, halo rows included, within :data:`BAND_BYTES` (at least 16)."""
-    h, w = shape
-    if h * w <= WHOLE_PIXELS:
-        return h
-    return min(h, max(16, BAND_BYTES // (48 * 4 * w) - 2 * HALO))
+    """Output rows per band for an H×W input: all of them up to 256², else as many (≥ 16) as keep the band's
+    48-channel float32 map (layer 1's share of layers 2-4), halo rows included, within 8 MiB
+    (:func:`methods._row_bands.small_band_rows`)."""
+    return small_band_rows(shape, 48, 2 * HALO)
 
 
 def _build_modules() -> tuple[Any, Any]:

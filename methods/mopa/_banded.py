@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import torch
 
-from .._row_bands import BAND_PIXELS
+from .._row_bands import BAND_PIXELS, even_bands
 
 #: pixels of one band (rows × columns, at least 32 rows) when an image is banded (above :data:`BAND_PIXELS`)
 BAND_PIXELS_EACH = 1 << 17
@@ -46,15 +46,6 @@ def band_rows(shape: tuple[int, int]) -> int | None:
         return None
     rows = max(MIN_BAND_ROWS, BAND_PIXELS_EACH // w)
     return rows if rows < h else None
-
-
-def bands_of(h: int, rows: int) -> list[tuple[int, int]]:
-    """Rows ``[0, h)`` as the fewest consecutive ``(r0, r1)`` bands of at most ``rows`` rows, their sizes
-    differing by at most one (no band above ``rows``: its maps stay under the ``mmap`` threshold; N bands
-    for N workers whatever the parity of ``h``)."""
-    n = max(1, -(-h // max(1, rows)))
-    edges = [h * k // n for k in range(n + 1)]
-    return list(zip(edges[:-1], edges[1:]))
 
 
 def _halo(*modules: torch.nn.Module) -> int:
@@ -89,7 +80,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     net = path.net
     _, _, h, w = x.shape
-    bands = bands_of(h, rows)
+    bands = even_bands(0, h, rows)  # sizes within one row, none above `rows` (maps stay under the mmap threshold)
     width = net.path_a[0][0].out_channels
     ch = 3 * width
     cl = torch.channels_last

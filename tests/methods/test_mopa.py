@@ -444,6 +444,7 @@ def test_banded_inference_equals_the_whole_image_pass(kwargs):
 def test_large_images_take_the_banded_pass(monkeypatch):
     """Above BAND_PIXELS the inference path runs in bands (here with the thresholds scaled down): the
     graph's values to round-off; a FLOP counter and ``cem_apply='multiscale'`` keep the whole-image pass."""
+    from fusionbench.methods._row_bands import even_bands
     from fusionbench.methods.mopa import _banded
     from fusionbench.methods.mopa.network import InferencePath
     from fusionbench.profile import count_flops
@@ -452,7 +453,7 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     assert _banded.band_rows((512, 512)) is None and _banded.band_rows((1024, 1024)) == 128
     assert _banded.band_rows((4096, 200)) == 655 and _banded.band_rows((600, 2000)) == 65
     for h, rows in [(1000, 128), (255, 128), (256, 128), (7, 3), (5, 9)]:
-        bands = _banded.bands_of(h, rows)
+        bands = even_bands(0, h, rows)
         sizes = [r1 - r0 for r0, r1 in bands]
         assert bands[0][0] == 0 and bands[-1][1] == h and all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
         assert max(sizes) <= rows and max(sizes) - min(sizes) <= 1 and len(bands) == -(-h // rows)

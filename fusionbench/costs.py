@@ -8,8 +8,11 @@ many workers as cores (``FUSIONBENCH_WORKER_THREADS=1``, torch and BLAS at one t
 (``time.process_time``), so that the table means "seconds of one core" even when the machine is shared:
 
 * ``FUSE_SECONDS`` — each available registered method through :func:`fusionbench.api.fuse_arrays` (the
-  runner's path, colour protocol included) on one test pair of its task, resized to 256×256 and to 512×512
-  (the Harvard size and about the median TNO size), best of up to three calls after a first call;
+  runner's path, colour protocol included) on one test pair of its task resized to 256×256 (the Harvard
+  size) and, for a method the runner also runs on IR-VIS pairs, on the TNO test pair resized to 512×512
+  (about the median TNO size; a method's cost can depend on the content as well as the size: MLEPF took
+  3.9 s on an upsampled Harvard pair against 1.1 s per TNO pair in the whole run of session 9), else on its
+  own task's pair at 512×512; best of up to three calls after a first call;
 * ``BUILD_SECONDS`` — the first call's extra time (building the method, loading weights, compiling
   kernels), which each worker pays once per method;
 * ``SCORE_SECONDS`` — each metric preset alone (:func:`fusionbench.metrics.evaluate` with one preset) at
@@ -84,6 +87,15 @@ def _pairs(data_dir: str | None) -> dict[str, dict[int, tuple[Any, Any]]]:
     return out
 
 
+def _timed_tasks(info: Any, pairs: dict[str, Any]) -> tuple[str, str]:
+    """The task whose pair times a method at each of :data:`SIZES`: its own task (the first it applies to
+    that has a pair) at 256², and at 512² the TNO pair when the runner runs it on IR-VIS pairs too (those
+    are the run's large pairs)."""
+    own = next((t for t in info.tasks if t in pairs), None) or next(iter(pairs))
+    large = "IR-VIS" if "IR-VIS" in pairs and info.applies_to("IR-VIS") else own
+    return own, large
+
+
 def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
                     log: Callable[[str], None]) -> tuple[dict[str, tuple[tuple[int, float], ...]], dict[str, float]]:
     from .api import fuse_arrays
@@ -98,11 +110,11 @@ def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]
         if method.unavailable_reason():
             log(f"{name}: unavailable, not timed")
             continue
-        task = next((t for t in method.info.tasks if t in pairs), None) or next(iter(pairs))
-        small = pairs[task][SIZES[0]]
+        tasks = _timed_tasks(method.info, pairs)
+        small = pairs[tasks[0]][SIZES[0]]
         first = _cpu(lambda: fuse_arrays(method, *small))
         points = []
-        for side in SIZES:
+        for side, task in zip(SIZES, tasks):
             a, b = pairs[task][side]
             points.append((side * side, _best(lambda: fuse_arrays(method, a, b))))
         fuse[name] = tuple(points)

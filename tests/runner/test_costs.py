@@ -61,3 +61,13 @@ def test_the_committed_table_covers_the_builtin_methods_and_paper_presets() -> N
     assert {"average", "mdl", "mopa", "swinfusion", "u2fusion.ivf", "legff.ivf"} <= set(FUSE_SECONDS)
     assert set(resolve_metrics("paper,VIFp_sum,Qabf,SSIM")) <= set(SCORE_SECONDS)
     assert all(len(points) == 2 and points[0][0] < points[1][0] for points in FUSE_SECONDS.values())
+
+
+def test_the_large_point_is_timed_on_the_tno_pair_for_methods_that_run_on_it() -> None:
+    from fusionbench.method_registry import MethodInfo
+
+    pairs = {"MRI-PET": {}, "MRI-CT": {}, "IR-VIS": {}}
+    assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=()), pairs) == ("MRI-PET", "IR-VIS")
+    assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=("MRI-CT",)), pairs) == ("MRI-CT", "MRI-CT")
+    assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=("IR-VIS",)), pairs) == ("IR-VIS", "IR-VIS")
+    assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=()), {"MRI-PET": {}}) == ("MRI-PET", "MRI-PET")

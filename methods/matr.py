@@ -112,6 +112,10 @@ register_weights(
 
 #: tokens per chunk of the inference path (the 4096×64 MLP hidden block is 1 MB, inside the L2 cache)
 CHUNK_TOKENS = 4096
+#: tokens per chunk of the channels-last row pass (``BasicLayer.rows_pass``): whole rows of about this many tokens;
+#: the chunk's four scratch blocks (t, its normalised copy, q·k·v, the MLP hidden: 128 values a token, 512 KB)
+#: stay in a core's L2 cache next to the band they come from (issue 23, session 10)
+ROW_CHUNK_TOKENS = 1024
 
 
 def build_matr_network() -> Any:
@@ -283,7 +287,7 @@ def build_matr_network() -> Any:
 
         @staticmethod
         def update_features_(t: torch.Tensor, folded: tuple[Any, ...], eps: Any, carry: np.ndarray,
-                             u: torch.Tensor) -> np.ndarray:
+                             u: torch.Tensor, q: torch.Tensor, h: torch.Tensor) -> np.ndarray:
             """Inference on feature-major tokens ``t`` (d × n: one column per token), in place.
 
             The same block as :meth:`forward` with every per-token operation vectorised across tokens:
@@ -299,9 +303,9 @@ def build_matr_network() -> Any:
             tn, un = t.numpy(), u.numpy()
             kernels = _kernels()
             kernels.add_rows_and_normalise(tn, carry, un, eps)
-            t.addmm_(wp, torch.mm(wqkv, u)[2 * d:])
+            t.addmm_(wp, torch.mm(wqkv, u, out=q)[2 * d:])
             kernels.add_rows_and_normalise(tn, c1, un, eps)  # t += proj(v)'s constant, then LayerNorm 2
-            h = torch.mm(w1, u)
+            torch.mm(w1, u, out=h)
             kernels.add_rows_and_gelu(h.numpy(), c2)  # h = GELU(h + fc1's constant), exact-erf, in place
             t.addmm_(w2, h)
             return b2
@@ -338,25 +342,37 @@ def build_matr_network() -> Any:
 
             Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
             memory, the official quirk), so a token lies within one row; its values sit in the
-            channels-last memory at ``[y, C·s + k, c]``.  Bands of rows (≈ :data:`CHUNK_TOKENS` tokens)
-            are gathered into a feature-major C × tokens block, sent through the blocks and scattered back.
+            channels-last memory at ``[y, C·s + k, c]``.  Chunks of rows (≈ :data:`ROW_CHUNK_TOKENS` tokens)
+            are gathered into a feature-major C × tokens block, sent through the blocks and scattered back;
+            the blocks and the products' outputs are scratch blocks allocated once per call and overwritten
+            by every chunk (session 10).
             """
             folded = [blk.folded() for blk in self.blocks]
             eps = np.float32(self.blocks[0].norm1.eps)
             no_carry = np.zeros(c, np.float32)
-            rows = max(1, CHUNK_TOKENS // w)
+            rows = max(1, ROW_CHUNK_TOKENS // w)
+            hidden = self.blocks[0].mlp.fc1.out_features
 
             def run(mem: torch.Tensor, y_start: int, y_end: int) -> None:
+                # scratch blocks for every chunk of this call, written in place (torch.mm(out=)): the chunk's
+                # working set stays in the core's L2 cache instead of fresh blocks for each product
+                heights = (c, c, 3 * c, hidden)  # t, u (the normalised t), q·k·v, MLP hidden
+                full = min(rows, y_end - y_start)
+                scratch = mem.new_empty(sum(heights) * full * w)
+
+                def blocks(r: int) -> list[torch.Tensor]:  # C-contiguous d × (r·w) blocks of the scratch
+                    return [b.view(-1, r * w) for b in scratch[:sum(heights) * r * w].split([d * r * w for d in heights])]
+
+                blocks_full = blocks(full)
                 for y0 in range(y_start, y_end, rows):
                     grid = mem[y0:min(y0 + rows, y_end)]
                     r = grid.shape[0]
                     grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
-                    t = mem.new_empty(c, r * w)  # feature-major: row k, column (y, s, channel)
-                    t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))
-                    u = torch.empty_like(t)  # the normalised tokens, rewritten twice per block
+                    t, u, q, h = blocks_full if r == full else blocks(r)
+                    t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))  # feature-major: row k, column (y, s, channel)
                     carry = no_carry
                     for blk, f in zip(self.blocks, folded):
-                        carry = blk.update_features_(t, f, eps, carry, u)
+                        carry = blk.update_features_(t, f, eps, carry, u, q, h)
                     t.add_(torch.from_numpy(carry)[:, None])  # the last block's fc2 bias
                     grid.copy_(t.view(c, r, w // c, c).permute(1, 2, 0, 3))
 

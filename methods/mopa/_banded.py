@@ -85,17 +85,14 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     ch = 3 * width
     cl = torch.channels_last
 
-    # 1. the three feature paths → feats (rows of the concatenation written in place: no cat)
+    # 1. the three feature paths → feats (each band's concatenated features copied into its rows)
     feats = torch.empty(1, ch, h, w, memory_format=cl)
     halo = _halo(net.path_a)
 
     def features(band: tuple[int, int]) -> None:
         r0, r1 = band
         xb, at = _rows(x, r0, r1, halo)
-        a, b, ma, mb = xb[:, 0:1], xb[:, 1:2], xb[:, 2:3], xb[:, 3:4]
-        for i, (seq, inp) in enumerate(((net.path_a, net._path_input(a, ma)), (net.path_b, net._path_input(b, mb)),
-                                        (net.path_ab, torch.cat([a, b], dim=1)))):
-            feats[:, i * width:(i + 1) * width, r0:r1].copy_(_crop(path.seq(seq, inp), at, r1 - r0))
+        feats[:, :, r0:r1].copy_(_crop(path.features(xb), at, r1 - r0))
 
     run(features, bands)
 
@@ -155,7 +152,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         db, at = _rows(detail, r0, r1, halo)
         if att is not None:
             db = path.attention_apply(att, db, wc)
-        fused[:, :, r0:r1].copy_(_crop(path.seq(net.head, db), at, r1 - r0))
+        fused[:, :, r0:r1].copy_(_crop(path.head(net.head, db), at, r1 - r0))
 
     run(head, bands)
     return fused, feats[:, 0:width], feats[:, width:2 * width]

@@ -372,18 +372,15 @@ class InferencePath:
             # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
             with band_workers():
                 return banded_forward(self, x, rows, run_spans)
-        a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
-        fa = self.seq(net.path_a, net._path_input(a, ma))
-        fb = self.seq(net.path_b, net._path_input(b, mb))
-        fab = self.seq(net.path_ab, torch.cat([a, b], dim=1))
-        f = torch.cat([fa, fb, fab], dim=1)
+        f = self.features(x)
+        width = net.path_a[-1][0].out_channels
+        fa, fb = f[:, 0:width], f[:, width:2 * width]
         if isinstance(net.contrast, ContrastEnhancement):
             f = self.contrast(net.contrast, f)
         f = self.detail(net.detail, f)
         if isinstance(net.attention, ParallelAttention):
             f = self.attention(net.attention, f)
-        fused = self.seq(net.head, f)
-        return fused, fa, fb
+        return self.head(net.head, f), fa, fb
 
     def band_rows(self, x: torch.Tensor) -> int | None:
         """Rows per band (:mod:`methods.mopa._banded`) when ``x`` runs in bands: above 2^19 pixels
@@ -406,6 +403,22 @@ class InferencePath:
         return rows
 
     # ----------------------------------------------------------------- layers
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The three feature paths' outputs concatenated (1×3w×H×W, channels-last) for the 1×4×H×W sample
+        ``x``: on a channels-last float32 map as compiled direct convolutions on planar maps
+        (:mod:`methods.mopa._planar`, session 10: 3–4× oneDNN's speed on these 2→5 and 5→5 layers, float32
+        round-off), otherwise each path through :meth:`seq` and one ``cat``."""
+        net = self.net
+        if _compiled_ready(x):
+            from . import _planar
+
+            paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
+            if all(p is not None for p in paths):
+                return _planar.features(net, x, paths)
+        a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
+        return torch.cat([self.seq(net.path_a, net._path_input(a, ma)), self.seq(net.path_b, net._path_input(b, mb)),
+                          self.seq(net.path_ab, torch.cat([a, b], dim=1))], dim=1)
+
     @staticmethod
     def _onednn(conv: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None) -> bool:
         """Whether ``conv`` on ``x`` (and the sum with ``add``) goes to oneDNN's convolution with post-ops."""
@@ -522,8 +535,26 @@ class InferencePath:
 
     def detail(self, dpm: "DetailPreserving", x: torch.Tensor) -> torch.Tensor:
         h = self.seq(dpm.head, x)
+        if _compiled_ready(h):  # the DSCB paths as compiled kernels on planar maps (session 10)
+            from . import _planar
+
+            paths = [[_planar.dscb_layers(block) for block in path] for path in dpm.paths]
+            if all(len(p) > 0 and all(b is not None for b in p) for p in paths):
+                return self.conv(dpm.fuse, _planar.detail_paths(paths, h), add=x)
         outs = torch.cat([self.seq(path, h).add_(h) for path in dpm.paths], dim=1)
         return self.conv(dpm.fuse, outs, add=x)
+
+    def head(self, head: nn.Sequential, f: torch.Tensor) -> torch.Tensor:
+        """The reconstruction head (conv + LReLU, conv, sigmoid) on ``f``: on a channels-last float32 map as
+        compiled direct convolutions on planar maps (:func:`methods.mopa._planar.head`, session 10: the 15→5
+        and 5→1 convs 3× and 7× oneDNN's speed), otherwise :meth:`seq`."""
+        if _compiled_ready(f):
+            from . import _planar
+
+            layers = _planar.head_layers(head)
+            if layers is not None:
+                return _planar.head(layers, f)
+        return self.seq(head, f)
 
     def contrast_module(self) -> "ContrastEnhancement | None":
         """The network's CEM, or ``None`` when switched off (``use_contrast=False``)."""
@@ -563,12 +594,22 @@ class InferencePath:
 
             _, c, h, w = x.shape
             cascade = att.mode == "cascade"
+            from . import _planar
+
             both = torch.empty(1, 2 * c, h, w, memory_format=torch.channels_last)  # [x·wc, spatially gated]
-            spatial = torch.empty(1, 2, h, w, memory_format=torch.channels_last)
             pixels, out = _hwc(x), _hwc(both)
-            kernels.gate(pixels, wc.reshape(c).float().contiguous().numpy(), cascade, out, _hwc(spatial))
-            weights = self.seq(att.spatial, spatial).reshape(h, w)
-            kernels.gate_spatial(pixels, weights.contiguous().numpy(), cascade, out)
+            gains = wc.reshape(c).float().contiguous().numpy()
+            conv = _planar.single_conv(att.spatial)
+            if conv is not None:  # the spatial branch's input written planar and zero-padded, its conv compiled
+                p = conv.kernel_size[0] // 2
+                spatial = torch.zeros(2, h + 2 * p, -(-w // _planar.LANES) * _planar.LANES + 2 * p)
+                kernels.gate(pixels, gains, cascade, out, spatial.numpy()[:, p:p + h, p:p + w].transpose(1, 2, 0))
+                weights = _planar.conv_sigmoid(conv, spatial, h, w)
+            else:
+                spatial = torch.empty(1, 2, h, w, memory_format=torch.channels_last)
+                kernels.gate(pixels, gains, cascade, out, _hwc(spatial))
+                weights = self.seq(att.spatial, spatial).reshape(h, w).contiguous()
+            kernels.gate_spatial(pixels, weights.numpy(), cascade, out)
             return self.seq(att.combine, both)
         xc = x * wc
         source = xc if att.mode == "cascade" else x

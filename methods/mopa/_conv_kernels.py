@@ -1,0 +1,315 @@
+"""Direct convolutions of ``mopa``'s narrow layers on planar rows (issue 23, session 10; float32, inference).
+
+oneDNN vectorises a convolution over blocks of 16 output channels, so the feature paths' 2→5 and 5→5
+3×3 convolutions waste most of every vector (30–48 GFLOP/s at 256², one thread, against the 3×3 64→64
+yardstick's ≈ 190).  Here a layer runs on **planar** maps (C × rows × columns, zero-padded) vectorised
+along the columns instead: for a block of up to 64 output columns of one row (four 16-lane vectors) the
+``Cout`` output channels are accumulated in registers (``Cout × 4`` vectors), every input vector is loaded
+once per tap and feeds ``Cout`` fused multiply-adds, every weight is broadcast from memory; bias first,
+then the taps in the order (input channel, kernel row, kernel column), then the activation
+``y > 0 ? y : slope·y`` (``slope = 1``: none) in the epilogue.  A row's tail is one block of 1–3 vectors.
+
+Conventions: ``inp`` is (Cin, rows + k − 1, ≥ Wv + k − 1) with the layer's zero padding already in it
+(output pixel (y, x) reads ``inp[ci, y + dy, x + dx]``); the kernel writes ``out[co, oy + y, ox + x]`` for
+the ``rows`` output rows and the columns ``x < width``, and the lanes up to the next multiple of 16
+(``Wv``) are written too, then set back to 0 (they are the next layer's right-hand zero padding).
+``weight`` is torch's (Cout, Cin, k, k) flattened, ``bias`` (Cout,).
+
+Floating point: every multiply-add is an explicit IEEE fused multiply-add (``llvm.fma`` on 16-lane
+vectors; in software where the CPU has none), in the written order; no ``fastmath``: the same bits under
+SSE2, AVX2 and AVX-512 (tested).  Against ``torch.nn.functional.conv2d`` float32 round-off (another
+summation order).  Written in LLVM IR (as :mod:`methods._window_attention`'s 16-lane passes) because the
+loop vectoriser does not keep ``Cout × 4`` accumulators in registers.  One compiled function per layer
+shape (:data:`KERNELS`), at module level, compiled on first use and cached on disk; they release the GIL.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._numba_intrinsics import wide_vectors as _wide_vectors
+
+#: lanes of one vector
+LANES = 16
+#: vectors per block of output columns
+BLOCK = 4
+#: vectors per block of a depthwise-separable block (:func:`_make_dscb`)
+DSCB_BLOCK = 2
+
+
+def _vec():
+    return ir.VectorType(ir.FloatType(), LANES)
+
+
+def _splat(builder, x):
+    v = builder.insert_element(ir.Constant(_vec(), None), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
+class _Planar:
+    """Pointer arithmetic on a C-contiguous 3-D float32 numba array (element strides)."""
+
+    def __init__(self, context, builder, arrty, value):
+        ary = context.make_array(arrty)(context, builder, value)
+        s0, s1, _ = cgutils.unpack_tuple(builder, ary.strides, 3)
+        four = ir.Constant(ir.IntType(64), 4)
+        self.builder, self.data = builder, ary.data
+        self.s0, self.s1 = builder.sdiv(s0, four), builder.sdiv(s1, four)
+
+    def ptr(self, c, y, x):
+        b = self.builder
+        return b.gep(self.data, [b.add(b.add(b.mul(c, self.s0), b.mul(y, self.s1)), x)])
+
+
+def _make_conv(cin: int, cout: int, k: int):
+    """An intrinsic ``conv(inp, weight, bias, slope, out, rows, width, oy, ox)`` for one layer shape."""
+
+    @intrinsic
+    def conv(typingctx, inp, weight, bias, slope, out, rows, width, oy, ox):
+        sig = types.void(inp, weight, bias, slope, out, rows, width, oy, ox)
+
+        def codegen(context, builder, signature, args):
+            inp_, w_, b_, slope_, out_, rows_, width_, oy_, ox_ = args
+            aty = signature.args
+            i64 = ir.IntType(64)
+            c = lambda v: ir.Constant(i64, v)
+            vec = _vec()
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                                 f"llvm.fma.v{LANES}f32")
+            src = _Planar(context, builder, aty[0], inp_)
+            dst = _Planar(context, builder, aty[4], out_)
+            wdata = context.make_array(aty[1])(context, builder, w_).data
+            bdata = context.make_array(aty[2])(context, builder, b_).data
+            bias = [builder.load(builder.gep(bdata, [c(o)])) for o in range(cout)]
+            vslope = _splat(builder, slope_)
+            zero = ir.Constant(vec, None)
+            ptrty = vec.as_pointer()
+
+            def block(y, x0, nv):
+                acc = [[_splat(builder, bias[o]) for _ in range(nv)] for o in range(cout)]
+                for ci in range(cin):
+                    for dy in range(k):
+                        yy = builder.add(y, c(dy))
+                        for dx in range(k):
+                            xx = builder.add(x0, c(dx))
+                            v = [builder.load(builder.bitcast(src.ptr(c(ci), yy, builder.add(xx, c(LANES * j))),
+                                                              ptrty), align=4) for j in range(nv)]
+                            for o in range(cout):
+                                wv = builder.load(builder.gep(wdata, [c(((o * cin + ci) * k + dy) * k + dx)]))
+                                ws = _splat(builder, wv)
+                                for j in range(nv):
+                                    acc[o][j] = builder.call(fma, [v[j], ws, acc[o][j]])
+                oyy = builder.add(y, oy_)
+                for o in range(cout):
+                    for j in range(nv):
+                        a = acc[o][j]
+                        a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
+                        p = dst.ptr(c(o), oyy, builder.add(builder.add(x0, ox_), c(LANES * j)))
+                        builder.store(a, builder.bitcast(p, ptrty), align=4)
+
+            span = c(LANES * BLOCK)
+            vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
+            full = builder.sdiv(vecs, c(BLOCK))
+            tail = builder.sub(vecs, builder.mul(full, c(BLOCK)))
+            with cgutils.for_range(builder, rows_) as row:
+                y = row.index
+                with cgutils.for_range(builder, full) as blk:
+                    block(y, builder.mul(blk.index, span), BLOCK)
+                x0 = builder.mul(full, span)
+                for nv in range(1, BLOCK):
+                    with builder.if_then(builder.icmp_signed("==", tail, c(nv))):
+                        block(y, x0, nv)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return conv
+
+
+@njit(nogil=True, inline="always")
+def _clear_tail(out, cout, rows, width, oy, ox):  # pragma: no cover - compiled
+    """Zero the lanes written past ``width`` (up to the next multiple of 16) in every output row."""
+    end = ox + ((width + LANES - 1) // LANES) * LANES
+    for o in range(cout):
+        for y in range(rows):
+            row = out[o, oy + y]
+            for x in range(ox + width, end):
+                row[x] = 0.0
+
+
+def _make_dscb(ch: int, skip: bool):
+    """An intrinsic ``dscb(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)``: one depthwise-separable
+    block (depthwise 3×3 + pointwise 1×1 + LReLU, ``ch`` channels), then ``+ res`` if ``skip``.
+
+    Per vector of 16 columns: the ``ch`` depthwise sums (bias, then the nine taps in row order) stay in
+    registers, then every output channel is ``bp[co] + Σ_ci wp[co, ci]·d[ci]`` (in ``ci`` order), the LReLU,
+    and the residual ``res[co, 1 + y, 1 + x]`` (``res`` padded as ``inp``) added last.
+    """
+
+    @intrinsic
+    def dscb(typingctx, inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):
+        sig = types.void(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
+
+        def codegen(context, builder, signature, args):
+            inp_, wd_, bd_, wp_, bp_, slope_, res_, out_, rows_, width_, oy_, ox_ = args
+            aty = signature.args
+            i64 = ir.IntType(64)
+            c = lambda v: ir.Constant(i64, v)
+            vec = _vec()
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                                 f"llvm.fma.v{LANES}f32")
+            src = _Planar(context, builder, aty[0], inp_)
+            skp = _Planar(context, builder, aty[6], res_)
+            dst = _Planar(context, builder, aty[7], out_)
+            data = [context.make_array(aty[i])(context, builder, a).data for i, a in zip((1, 2, 3, 4), args[1:5])]
+            wd, bd, wp, bp = data
+            scalar = lambda base, i: builder.load(builder.gep(base, [c(i)]))
+            vslope = _splat(builder, slope_)
+            zero = ir.Constant(vec, None)
+            ptrty = vec.as_pointer()
+            load = lambda p: builder.load(builder.bitcast(p, ptrty), align=4)
+
+            def block(y, x0, nv):
+                d = []
+                for ci in range(ch):
+                    acc = [_splat(builder, scalar(bd, ci))] * nv
+                    for dy in range(3):
+                        yy = builder.add(y, c(dy))
+                        for dx in range(3):
+                            ws = _splat(builder, scalar(wd, ci * 9 + dy * 3 + dx))
+                            for j in range(nv):
+                                v = load(src.ptr(c(ci), yy, builder.add(x0, c(dx + LANES * j))))
+                                acc[j] = builder.call(fma, [v, ws, acc[j]])
+                    d.append(acc)
+                oyy = builder.add(y, oy_)
+                for o in range(ch):
+                    acc = [_splat(builder, scalar(bp, o))] * nv
+                    for ci in range(ch):
+                        ws = _splat(builder, scalar(wp, o * ch + ci))
+                        for j in range(nv):
+                            acc[j] = builder.call(fma, [d[ci][j], ws, acc[j]])
+                    for j in range(nv):
+                        a = acc[j]
+                        a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
+                        xj = builder.add(x0, c(LANES * j))
+                        if skip:
+                            a = builder.fadd(a, load(skp.ptr(c(o), builder.add(y, c(1)), builder.add(xj, c(1)))))
+                        builder.store(a, builder.bitcast(dst.ptr(c(o), oyy, builder.add(xj, ox_)), ptrty), align=4)
+
+            vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
+            pairs = builder.sdiv(vecs, c(DSCB_BLOCK))
+            with cgutils.for_range(builder, rows_) as row:
+                with cgutils.for_range(builder, pairs) as v:
+                    block(row.index, builder.mul(v.index, c(LANES * DSCB_BLOCK)), DSCB_BLOCK)
+                if DSCB_BLOCK > 1:
+                    with builder.if_then(builder.icmp_signed("!=", builder.mul(pairs, c(DSCB_BLOCK)), vecs)):
+                        block(row.index, builder.mul(pairs, c(LANES * DSCB_BLOCK)), 1)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return dscb
+
+
+_conv_1_5_3 = _make_conv(1, 5, 3)
+_conv_2_5_3 = _make_conv(2, 5, 3)
+_conv_5_5_3 = _make_conv(5, 5, 3)
+
+
+@njit(cache=True, nogil=True)
+def conv_1_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_1_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 5, rows, width, oy, ox)
+
+
+@njit(cache=True, nogil=True)
+def conv_2_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_2_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 5, rows, width, oy, ox)
+
+
+@njit(cache=True, nogil=True)
+def conv_5_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_5_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 5, rows, width, oy, ox)
+
+
+_conv_15_5_3 = _make_conv(15, 5, 3)
+_conv_5_1_3 = _make_conv(5, 1, 3)
+_conv_2_1_7 = _make_conv(2, 1, 7)
+
+
+@njit(cache=True, nogil=True)
+def conv_15_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_15_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 5, rows, width, oy, ox)
+
+
+@njit(cache=True, nogil=True)
+def conv_5_1_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_5_1_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 1, rows, width, oy, ox)
+
+
+@njit(cache=True, nogil=True)
+def conv_2_1_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_2_1_7(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 1, rows, width, oy, ox)
+
+
+_dscb_15 = _make_dscb(15, False)
+_dscb_15_skip = _make_dscb(15, True)
+
+
+@njit(cache=True, nogil=True)
+def dscb_15(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _dscb_15(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
+@njit(cache=True, nogil=True)
+def dscb_15_skip(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _dscb_15_skip(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
+#: channels → the compiled depthwise-separable block (without, with the residual sum)
+DSCB = {15: (dscb_15, dscb_15_skip)}
+#: (Cin, Cout, k) → the compiled layer
+KERNELS = {(1, 5, 3): conv_1_5_3, (2, 5, 3): conv_2_5_3, (5, 5, 3): conv_5_5_3, (15, 5, 3): conv_15_5_3,
+           (5, 1, 3): conv_5_1_3, (2, 1, 7): conv_2_1_7}
+
+
+@njit(cache=True, nogil=True)
+def to_planar(src, dst, oy, ox):  # pragma: no cover - compiled
+    """``dst[c, oy + y, ox + x] = src[y, x, c]`` for an (H, W, C) float32 map ``src`` (a channels-last view)."""
+    h, w, ch = src.shape
+    for y in range(h):
+        row = src[y]
+        for c in range(ch):
+            out = dst[c, oy + y]
+            for x in range(w):
+                out[ox + x] = row[x, c]
+
+
+@njit(cache=True, nogil=True)
+def to_channels_last(src, oy, ox, dst, c0):  # pragma: no cover - compiled
+    """``dst[y, x, c0 + c] = src[c, oy + y, ox + x]`` for ``dst`` (H, W, ≥ c0 + C) float32 (a channels-last view)."""
+    h, w, _ = dst.shape
+    ch = src.shape[0]
+    for y in range(h):
+        row = dst[y]
+        for c in range(ch):
+            inp = src[c, oy + y]
+            for x in range(w):
+                row[x, c0 + c] = inp[ox + x]

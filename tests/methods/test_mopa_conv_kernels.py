@@ -1,0 +1,146 @@
+"""``mopa``'s compiled direct convolutions on planar maps (issue 23, session 10): against torch, same bits
+on every instruction set, and the inference path's output against the oneDNN layers it replaces."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fusionbench.methods.mopa import _conv_kernels as K
+from fusionbench.methods.mopa import _planar
+from fusionbench.methods.mopa.network import DSCB, InferencePath, MopaNet
+
+from ._isa import needs_avx512, outputs_per_cpu
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: odd sizes: a single pixel row, widths below one vector, between vectors, above one 64-column block
+SIZES = ((1, 1), (3, 5), (7, 17), (9, 50), (37, 70), (20, 131), (4, 191))
+
+
+def _planar_input(x: torch.Tensor, p: int) -> torch.Tensor:
+    """The zero-padded planar buffer a kernel reads (C × (H + 2p) × (Wv + 2p), Wv the next multiple of 16)."""
+    c, h, w = x.shape
+    buf = torch.zeros(c, h + 2 * p, -(-w // K.LANES) * K.LANES + 2 * p)
+    buf[:, p:p + h, p:p + w] = x
+    return buf
+
+
+@pytest.mark.parametrize("shape", sorted(K.KERNELS))
+@pytest.mark.parametrize("size", SIZES)
+def test_direct_convolution_equals_torch(shape, size):
+    """Every compiled layer = ``leaky_relu(conv2d(x, w, b, padding=k//2))`` to float32 round-off, with a
+    slope and without (slope 1); the output's padding and the lanes past the width stay exactly 0."""
+    cin, cout, k = shape
+    h, w = size
+    g = torch.Generator().manual_seed(cin * 100 + cout * 10 + k)
+    x = torch.rand(cin, h, w, generator=g) * 2 - 0.5
+    weight = torch.rand(cout, cin, k, k, generator=g) - 0.5
+    bias = torch.rand(cout, generator=g) - 0.5
+    inp = _planar_input(x, k // 2)
+    for slope in (0.2, 1.0):
+        out = torch.full((cout, h + 4, inp.shape[2] + 2), 7.0)
+        out[:, 1:h + 1] = 0.0  # the rows the kernel may write (7 elsewhere)
+        K.KERNELS[shape](inp.numpy(), weight.reshape(-1).numpy(), bias.numpy(), np.float32(slope), out.numpy(),
+                         h, w, 1, 1)
+        ref = F.leaky_relu(F.conv2d(x[None], weight, bias, padding=k // 2), slope)[0]
+        scale = float(ref.abs().max()) + 1.0
+        assert (out[:, 1:h + 1, 1:w + 1] - ref).abs().max() <= 1e-6 * scale
+        rest = out.clone()
+        rest[:, 1:h + 1, 1:w + 1] = 0.0
+        assert torch.equal(rest[:, 1:h + 1], torch.zeros_like(rest[:, 1:h + 1]))  # tail lanes and border: 0
+        assert torch.equal(out[:, 0], torch.full_like(out[:, 0], 7.0))  # rows outside untouched
+        assert torch.equal(out[:, h + 1:], torch.full_like(out[:, h + 1:], 7.0))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("skip", (False, True))
+def test_depthwise_separable_block_equals_the_module(size, skip):
+    """The compiled DSCB (depthwise 3×3, pointwise 1×1, LReLU, optional residual) = the module's output."""
+    h, w = size
+    torch.manual_seed(h + w)
+    block = DSCB(15, 0.2).eval()
+    x = torch.rand(15, h, w) - 0.3
+    inp = _planar_input(x, 1)
+    out = torch.zeros_like(inp)
+    dw, pw = block[0], block[1]
+    K.DSCB[15][skip](inp.numpy(), dw.weight.detach().reshape(-1).numpy(), dw.bias.detach().numpy(),
+                     pw.weight.detach().reshape(-1).numpy(), pw.bias.detach().numpy(), np.float32(0.2),
+                     inp.numpy(), out.numpy(), h, w, 1, 1)
+    with torch.no_grad():
+        ref = block(x[None])[0] + (x if skip else 0.0)
+    assert (out[:, 1:h + 1, 1:w + 1] - ref).abs().max() <= 1e-6
+    rest = out.clone()
+    rest[:, 1:h + 1, 1:w + 1] = 0.0
+    assert torch.equal(rest, torch.zeros_like(rest))
+
+
+def test_layout_copies_are_exact():
+    x = torch.rand(1, 15, 13, 37).contiguous(memory_format=torch.channels_last)
+    buf = torch.zeros(15, 15, 50)
+    K.to_planar(x.permute(0, 2, 3, 1)[0].numpy(), buf.numpy(), 1, 2)
+    assert torch.equal(buf[:, 1:14, 2:39], x[0]) and buf.sum() == x.sum()
+    out = torch.zeros(1, 45, 13, 37).contiguous(memory_format=torch.channels_last)
+    K.to_channels_last(buf.numpy(), 1, 2, out.permute(0, 2, 3, 1)[0].numpy(), 15)
+    assert torch.equal(out[0, 15:30], x[0]) and out[0, :15].abs().sum() == 0 and out[0, 30:].abs().sum() == 0
+
+
+def _forward(net: MopaNet, x: torch.Tensor, planar: bool, monkeypatch) -> torch.Tensor:
+    with monkeypatch.context() as m:
+        if not planar:
+            for name in ("path_layers", "dscb_layers", "head_layers", "single_conv"):
+                m.setattr(_planar, name, lambda *a: None)
+        with torch.inference_mode():
+            return InferencePath(net)(x)[0]
+
+
+@pytest.mark.parametrize("config", ({}, {"use_mask": False}, {"mask_mode": "multiply", "attention": "parallel"},
+                                    {"use_attention": False, "use_contrast": False}, {"width": 4}))
+def test_inference_path_with_planar_layers_equals_the_onednn_layers(config, monkeypatch):
+    """Whole forward (odd size, whole image and, with a forced 9-row band, banded) with the compiled planar
+    layers = with the oneDNN layers they replace, to float32 round-off; shapes without a kernel fall back."""
+    torch.manual_seed(0)
+    net = MopaNet(**config).eval()
+    x = torch.rand(1, 4, 45, 71)
+    x[:, 2:] = (x[:, 2:] > 0.5).float()
+    ref = _forward(net, x, False, monkeypatch)
+    assert (_forward(net, x, True, monkeypatch) - ref).abs().max() <= 1e-6
+    with monkeypatch.context() as m:
+        m.setattr(InferencePath, "band_rows", lambda self, x: 9)
+        assert (_forward(net, x, True, monkeypatch) - ref).abs().max() <= 1e-6
+
+
+_ISA_SCRIPT = """
+import sys
+import numpy as np
+from fusionbench.methods.mopa import _conv_kernels as K
+rng = np.random.default_rng(0)
+h, w = 19, 83
+res = []
+for (cin, cout, k), fn in sorted(K.KERNELS.items()):
+    p = k // 2
+    inp = np.zeros((cin, h + 2 * p, 96 + 2 * p), np.float32)
+    inp[:, p:p + h, p:p + w] = rng.random((cin, h, w)) * 2 - 0.5
+    out = np.zeros((cout, h + 2, 98), np.float32)
+    fn(inp, (rng.random(cout * cin * k * k) - 0.5).astype(np.float32), rng.random(cout).astype(np.float32),
+       np.float32(0.2), out, h, w, 1, 1)
+    res.append(out.ravel())
+inp = np.zeros((15, h + 2, 98), np.float32)
+inp[:, 1:h + 1, 1:w + 1] = rng.random((15, h, w)) - 0.3
+for fn in K.DSCB[15]:
+    out = np.zeros_like(inp)
+    fn(inp, (rng.random(135) - 0.5).astype(np.float32), rng.random(15).astype(np.float32),
+       (rng.random(225) - 0.5).astype(np.float32), rng.random(15).astype(np.float32), np.float32(0.2), inp, out,
+       h, w, 1, 1)
+    res.append(out.ravel())
+np.save(sys.argv[1], np.concatenate(res))
+"""
+
+
+@needs_avx512
+def test_direct_convolutions_do_not_depend_on_the_instruction_set(tmp_path):
+    """Every compiled layer gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
+    results = [np.load(f) for f in files.values()]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -89,16 +89,21 @@ def test_unsupported_windows_are_refused():
 
 
 def test_exp2_is_accurate_to_two_ulp():
-    """The vectorisable 2ˣ on [−126, 0] against float64 ``np.exp2`` rounded to float32 (measured ≤ 0.93 ulp);
-    exact at the integers (powers of two)."""
-    x = np.concatenate([np.linspace(-126.0, 0.0, 2_000_001, dtype=np.float32),
-                        -np.logspace(-8, 0, 10_001, dtype=np.float32), np.float32([0.0, -0.0])])
+    """The vectorisable softmax weight 2ˣ on [CUT·log₂e, 0] (the scores whose weights are kept) against float64
+    ``np.exp2`` rounded to float32 (measured ≤ 0.93 ulp); exact at the integers (powers of two); exactly 0 below
+    the cut, down to scores of −1e4 and −inf."""
+    cut = np.float32(wa.CUT * np.log2(np.e))
+    x = np.concatenate([np.linspace(cut, 0.0, 2_000_001, dtype=np.float32),
+                        -np.logspace(-8, 0, 10_001, dtype=np.float32), np.float32([0.0, -0.0, cut])])
     got = wa.exp2_f32(x).astype(np.float64)
     exact = np.exp2(x.astype(np.float64))
     ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(got - exact) / ulp) <= 2.0
-    ints = -np.arange(127, dtype=np.float32)
-    assert np.array_equal(wa.exp2_f32(ints), np.exp2(ints))
+    ints = -np.arange(int(np.floor(-cut)) + 1, dtype=np.float32)
+    assert ints[-1] >= cut and np.array_equal(wa.exp2_f32(ints), np.exp2(ints))
+    below = np.concatenate([np.float32([np.nextafter(cut, np.float32(-np.inf))]),
+                            np.linspace(cut - 1, -1e4, 10_001, dtype=np.float32), np.float32([-np.inf])])
+    assert np.array_equal(wa.exp2_f32(below), np.zeros_like(below))
 
 
 def test_the_network_uses_the_kernel_and_matches_sdpa(net):

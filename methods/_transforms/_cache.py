@@ -80,6 +80,22 @@ def in_one_pass(fn: _G) -> _G:
     return wrapped  # type: ignore[return-value]
 
 
+def would_keep(nbytes: int) -> bool:
+    """Whether an entry of ``nbytes`` made now would be kept (the rule of :func:`bounded_cache`'s admission).
+
+    Lets a caller that can use its result piece by piece (``nsct_fuse``'s directional banks) make it
+    one piece at a time instead of building an array the cache would drop at once.
+    """
+    with _lock:
+        if nbytes > MAX_BYTES:
+            return False
+        need = _total + nbytes - MAX_BYTES
+        if need <= 0:
+            return True
+        protected_from = min(_active) if _active else _passes + 1
+        return sum(v.nbytes for k, v in _entries.items() if _used[k] < protected_from) >= need
+
+
 def _admit(key: tuple, value: np.ndarray) -> None:
     """Keep ``value`` if it fits after evicting unprotected entries, least recently used first (lock held)."""
     global _total
@@ -124,5 +140,16 @@ def bounded_cache(fn: _F) -> _F:
                     _admit(key, value)
         return value
 
+    def peek(*args) -> np.ndarray | None:
+        """The cached result for ``args`` (counted as a use), or ``None``; never computes it."""
+        key = (fn.__qualname__,) + args
+        with _lock:
+            hit = _entries.get(key)
+            if hit is not None:
+                _entries.move_to_end(key)
+                _used[key] = _passes
+            return hit
+
     cached.cache_clear = clear  # type: ignore[attr-defined]
+    cached.peek = peek  # type: ignore[attr-defined]
     return cached  # type: ignore[return-value]

@@ -78,13 +78,22 @@ def _filter_spectrum(h_bytes: bytes, h_shape: tuple[int, int], lev: int, fshape:
     return sfft.rfftn(_upsampled(h_bytes, h_shape, lev), fshape, axes=(0, 1))
 
 
-def periodic_kernel_fft(f: np.ndarray, shape: tuple[int, int], mat: np.ndarray | None = None) -> np.ndarray:
+def periodic_kernel_fft(f: np.ndarray, shape: tuple[int, int], mat: np.ndarray | None = None,
+                        out: np.ndarray | None = None) -> np.ndarray:
     """Real-FFT (``rfft2``) frequency response of a periodic filtering step on an R×C grid.
 
     ``mat is None``: ``efilter2(x, f, 'per')`` (origin at ``ceil((size(f) − 1)/2)``).
     Otherwise ``zconv2(x, f, mat)``: tap ``f[r, c]`` lands at offset
     (row, col) = (M21·c + M22·r, M11·c + M12·r) − (⌊L_r/2⌋, ⌊L_c/2⌋), where L are the
     toolbox's "new filter lengths" of the sheared support.
+
+    The value is ``rfft2`` of the R×C kernel (taps added in place with ``np.add.at``), computed as
+    pocketfft computes it: the real FFT of every row, then the complex FFT of every column.  The
+    kernel has only a few non-zero rows (at most the number of taps), so only those rows are
+    transformed; every other row is the transform of a zero row, taken from pocketfft itself (its
+    signed zeros included), and the column pass runs in place, in ``out`` when given (shape
+    ``(R, C//2+1)``, complex128).  Same bits as ``rfft2`` of the whole kernel
+    (``tests/methods/test_transforms_directional.py``); at 1024² 4.5 → 2.4 ms (session 10).
     """
     R, C = shape
     fr, fc = f.shape
@@ -99,6 +108,14 @@ def periodic_kernel_fft(f: np.ndarray, shape: tuple[int, int], mat: np.ndarray |
         # C integer division truncates toward zero (matters only for negative lengths)
         off_r = m1 * cc + m3 * rr - int(new_rows / 2)
         off_c = m0 * cc + m2 * rr - int(new_cols / 2)
-    k = np.zeros((R, C))
-    np.add.at(k, (np.mod(off_r, R), np.mod(off_c, C)), f)
-    return sfft.rfft2(k)
+    rows, at = np.unique(np.mod(off_r, R), return_inverse=True)
+    taps = np.zeros((rows.size, C))
+    np.add.at(taps, (at.reshape(off_r.shape), np.mod(off_c, C)), f)
+    if out is None:
+        out = np.empty((R, C // 2 + 1), dtype=np.complex128)
+    out[...] = sfft.rfft(np.zeros((1, C)), axis=1)
+    out[rows] = sfft.rfft(taps, axis=1)
+    done = sfft.fft(out, axis=0, overwrite_x=True)  # in place: pocketfft writes into ``out``
+    if not np.may_share_memory(done, out):  # (scipy copied the input after all)
+        out[...] = done
+    return out  # the owner itself, not the view scipy returns (an owner is a temporary numpy may reuse)

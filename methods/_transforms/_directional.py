@@ -88,8 +88,9 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
     acc = None
     product = np.empty_like(s1)  # scratch for each direction's spectra (one allocation, not 2 a direction)
     for k in range(bank.shape[0]):
-        b1 = _inverse(np.multiply(bank[k], s1, out=product), shape)
-        b2 = _inverse(np.multiply(bank[k], s2, out=product), shape)
+        resp = bank[k]  # once: a streamed bank (``nsct.StreamedBank``) makes the channel at each request
+        b1 = _inverse(np.multiply(resp, s1, out=product), shape)
+        b2 = _inverse(np.multiply(resp, s2, out=product), shape)
         fused = np.asarray(band_rule(b1, b2), dtype=np.float64)
         spec = sfft.rfft2(fused)
         term = _synthesis_term(synthesis, k, spec, conjugate, swap, product)  # product is free again here

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._atrous import nsp_decompose, nsp_reconstruct
-from ._cache import bounded_cache, in_one_pass
+from ._cache import bounded_cache, in_one_pass, would_keep
 from ._conv import periodic_kernel_fft
 from ._directional import ELIDE_BYTES, directional_fuse, filter_directions, synthesise_directions
 from ._filters import nsdfb_filters
@@ -98,6 +98,54 @@ def _product(parent: np.ndarray, stage: np.ndarray, out: np.ndarray, swap: bool)
     return np.multiply(stage, parent, out=out) if swap else np.multiply(parent, stage, out=out)
 
 
+class StreamedBank:
+    """The channels of an ``nlevels``-level bank (≥ 3) made one at a time, for a fusion the cache cannot hold.
+
+    ``bank[j]`` is channel ``j`` of :func:`nsdfb_responses` (same bits: its parent channel from the cached
+    ``(nlevels − 1)``-level bank times the stage response, the product :func:`_last_level` makes), written
+    into a buffer that the next ``bank[j]`` overwrites.  ``shape`` and ``nbytes`` are those of the whole bank.
+
+    Why (issue 23, session 10): ``nsct.liu`` at 1024² needs ~620 MB of responses and spectra for the 384 MB
+    cache (``_cache.MAX_BYTES``), so its two 4-level banks (134 MB each) were built whole at every pair and
+    dropped.  Made channel by channel they cost the same stage FFTs and products without 268 MB of fresh
+    memory a pair, and the rest of the working set stays cached.
+    """
+
+    def __init__(self, shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str) -> None:
+        if nlevels < 3:
+            raise ValueError("a streamed bank needs at least 3 levels")
+        self.grid = (int(shape[0]), int(shape[1]))
+        self.nlevels = nlevels
+        self.parents = nsdfb_responses(self.grid, dir_filter, nlevels - 1, kind)
+        _, self.f1, self.f2 = nsdfb_filters(dir_filter, kind)
+        self.shape = (2 ** nlevels, self.grid[0], self.grid[1] // 2 + 1)
+        self.nbytes = int(np.prod(self.shape)) * np.dtype(np.complex128).itemsize
+        self._stage = np.empty(self.shape[1:], dtype=np.complex128)
+        self._channel = np.empty(self.shape[1:], dtype=np.complex128)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        k = j // 2 + 1  # parent channel, 1-based as in the toolbox
+        mkl, i = _stage(self.nlevels, k)
+        stage = periodic_kernel_fft((self.f1 if j % 2 == 0 else self.f2)[i], self.grid, mkl, out=self._stage)
+        return _product(self.parents[k - 1], stage, self._channel, swap=stage.nbytes >= ELIDE_BYTES)
+
+
+def fusion_bank(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str) -> np.ndarray | StreamedBank:
+    """The bank for one fusion: :func:`nsdfb_responses` when cached or when the cache would keep it, else a
+    :class:`StreamedBank` (same channels, made one at a time)."""
+    shape = (int(shape[0]), int(shape[1]))
+    hit = nsdfb_responses.peek(shape, dir_filter, nlevels, kind)  # type: ignore[attr-defined]
+    if hit is not None:
+        return hit
+    nbytes = 2 ** nlevels * shape[0] * (shape[1] // 2 + 1) * np.dtype(np.complex128).itemsize
+    if nlevels < 3 or would_keep(nbytes):
+        return nsdfb_responses(shape, dir_filter, nlevels, kind)
+    return StreamedBank(shape, dir_filter, nlevels, kind)
+
+
 def nsct_decompose(image: np.ndarray, levels: Sequence[int] = (1, 2, 3, 3), pyr_filter: str = "9-7",
                    dir_filter: str = "pkva") -> tuple[np.ndarray, list[np.ndarray]]:
     """NSCT decomposition; returns ``(lowpass, bands)`` (layout in the module docstring).
@@ -165,7 +213,7 @@ def nsct_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray
         if n == 0:
             highs.append(np.asarray(band_rule(h1, h2), dtype=np.float64))
             continue
-        synthesis = nsdfb_responses(x1.shape, dir_filter, n, "r")
-        highs.append(directional_fuse(h1, h2, nsdfb_responses(x1.shape, dir_filter, n, "d"), synthesis,
+        synthesis = fusion_bank(x1.shape, dir_filter, n, "r")
+        highs.append(directional_fuse(h1, h2, fusion_bank(x1.shape, dir_filter, n, "d"), synthesis,
                                       band_rule, swap=synthesis.nbytes >= ELIDE_BYTES))
     return nsp_reconstruct(low, highs, pyr_filter)

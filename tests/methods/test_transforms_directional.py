@@ -222,3 +222,116 @@ def test_nsdfb_bank_from_the_cached_shorter_tree_equals_the_whole_tree(dir_filte
                     want = _former_nsdfb_responses(shape, dir_filter, n, kind)
                     assert np.array_equal(got.view(np.float64), want.view(np.float64)), (shape, kind, n, warm)
     _cache.clear()
+
+
+def _whole_kernel_rfft2(f, shape, mat=None):
+    """``periodic_kernel_fft`` as written before session 10: the whole R×C kernel, then ``rfft2``."""
+    R, C = shape
+    fr, fc = f.shape
+    rr, cc = np.meshgrid(np.arange(fr), np.arange(fc), indexing="ij")
+    if mat is None:
+        off_r, off_c = rr - int(np.ceil((fr - 1) / 2)), cc - int(np.ceil((fc - 1) / 2))
+    else:
+        m0, m1, m2, m3 = int(mat[0, 0]), int(mat[1, 0]), int(mat[0, 1]), int(mat[1, 1])
+        new_cols = (m0 - 1) * (fc - 1) + m2 * (fr - 1) + fc - 1
+        new_rows = (m3 - 1) * (fr - 1) + m1 * (fc - 1) + fr - 1
+        off_r, off_c = m1 * cc + m3 * rr - int(new_rows / 2), m0 * cc + m2 * rr - int(new_cols / 2)
+    k = np.zeros((R, C))
+    np.add.at(k, (np.mod(off_r, R), np.mod(off_c, C)), f)
+    return sfft.rfft2(k)
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (97, 130), (37, 41), (9, 12), (1, 5), (16, 3), (2, 7)])
+def test_periodic_kernel_fft_from_the_nonzero_rows_equals_rfft2_of_the_whole_kernel(shape):
+    """Issue 23 (session 10): only the kernel's non-zero rows get a row FFT, the zero rows take pocketfft's own
+    transform of a zero row, the column pass runs in place: the bits of ``rfft2`` of the whole kernel, signed
+    zeros included, for every fan and stage filter of the three directional filters (4,680 cases up to 1024²
+    while developing; a zero row filled with +0 instead of pocketfft's output fails)."""
+    from fusionbench.methods._transforms._filters import nsdfb_filters
+    from fusionbench.methods._transforms.nsct import _Q1, _stage
+
+    for name in ("vk", "pkva", "dmaxflat7"):
+        for kind in "dr":
+            (k1, k2), f1, f2 = nsdfb_filters(name, kind)
+            cases = [(k1, None), (k2, None), (k1, _Q1), (k2, _Q1)]
+            for lev in (3, 4):
+                for k in range(1, 2 ** (lev - 1) + 1):
+                    mkl, i = _stage(lev, k)
+                    cases += [(f1[i], mkl), (f2[i], mkl)]
+            buf = np.empty((shape[0], shape[1] // 2 + 1), dtype=np.complex128)
+            for f, mat in cases:
+                want = _whole_kernel_rfft2(f, shape, mat).view(np.int64)
+                got = _conv.periodic_kernel_fft(f, shape, mat)
+                assert got.flags.owndata and np.array_equal(got.view(np.int64), want), (name, kind, mat)
+                assert _conv.periodic_kernel_fft(f, shape, mat, out=buf) is buf
+                assert np.array_equal(buf.view(np.int64), want), (name, kind, mat)
+
+
+@pytest.mark.parametrize("dir_filter", ["vk", "pkva", "dmaxflat7"])
+def test_streamed_bank_channels_equal_the_cached_bank(dir_filter):
+    """Issue 23 (session 10): a bank made one channel at a time (``StreamedBank``) has the bits of
+    ``nsdfb_responses``, channel by channel, whatever was asked before (the channel buffer is reused)."""
+    from fusionbench.methods._transforms.nsct import StreamedBank
+
+    for shape in ((64, 64), (37, 53), (256, 256)):
+        for kind in "dr":
+            for n in (3, 4, 5):
+                want = nsdfb_responses.__wrapped__(shape, dir_filter, n, kind)
+                bank = StreamedBank(shape, dir_filter, n, kind)
+                assert bank.shape == want.shape and bank.nbytes == want.nbytes and len(bank) == want.shape[0]
+                for j in list(range(len(bank))) + [len(bank) - 1, 0]:
+                    assert np.array_equal(bank[j].view(np.int64), want[j].view(np.int64)), (shape, kind, n, j)
+    _cache.clear()
+
+
+def test_would_keep_follows_the_admission_rule(monkeypatch):
+    monkeypatch.setattr(_cache, "MAX_BYTES", 3 * 800)
+    _cache.clear()
+
+    @_cache.bounded_cache
+    def make(i: int) -> np.ndarray:
+        return np.full(100, float(i))  # 800 bytes
+
+    assert _cache.would_keep(3 * 800) and not _cache.would_keep(3 * 800 + 1)
+    with _cache.one_pass():
+        make(0)
+        make(1)
+        assert _cache.would_keep(800) and not _cache.would_keep(1600)  # 0 and 1 are this pass's
+        assert make.peek(0) is not None and make.peek(7) is None
+    assert _cache.would_keep(3 * 800)  # outside a pass everything may be evicted
+    with _cache.one_pass():
+        make(2)
+        assert _cache.would_keep(1600)  # 0 and 1 belong to an earlier pass now
+        assert not _cache.would_keep(2400)
+    _cache.clear()
+
+
+def test_nsct_fuse_streams_the_banks_the_cache_would_not_keep(monkeypatch):
+    """Issue 23 (session 10): with a cache too small for the 4-level banks, ``nsct_fuse`` makes them one channel
+    at a time, keeps the rest cached, and fuses to the same bits as with a cache that holds everything."""
+    from fusionbench.methods._transforms import nsct
+
+    shape = (96, 80)
+    x, y = np.random.default_rng(10).random(shape), np.random.default_rng(11).random(shape)
+    setting = ((2, 3, 3, 4), "pyrexc", "vk")
+    monkeypatch.setattr(_cache, "MAX_BYTES", 10**9)
+    _cache.clear()
+    full = nsct_fuse(x, y, _mean, _rule, *setting)
+    bank4 = nsdfb_responses(shape, "vk", 4, "d").nbytes
+    need = _cache.bytes_cached()
+    limit = need - 3 * bank4 // 2  # room for one of the two 4-level banks (one and a half too many)
+    monkeypatch.setattr(_cache, "MAX_BYTES", limit)
+    _cache.clear()
+    made = []
+    real = nsct.StreamedBank
+
+    def spy(*args):
+        made.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(nsct, "StreamedBank", spy)
+    for _ in range(3):
+        np.testing.assert_array_equal(nsct_fuse(x, y, _mean, _rule, *setting), full)
+        assert _cache.bytes_cached() <= limit
+    assert len(made) == 3 and all(a[2] == 4 for a in made)  # one bank a pair: the other one stays cached
+    _cache.clear()

@@ -1,32 +1,34 @@
-"""Compiled element-wise steps of MATR's token blocks on feature-major tokens (float32, inference only).
+"""Compiled steps of MATR's inference path (float32, inference only): the token blocks, and the context sums.
 
-MATR's inference path (:mod:`methods.matr`) runs its three pre-LN token blocks on a band of tokens held
-**feature-major**: a ``d × n`` block (d = 16 features, one column per token).  The projections stay
-torch GEMMs; what counts no FLOPs is done here, one pass per step:
+* :func:`token_blocks` — the **three pre-LN token blocks, fused**, in place on the rows of a channels-last
+  16-channel map (issue 23, session 10).  MATR's tokens are 16 consecutive values of the NCHW memory (the
+  official ``view`` without permute, :mod:`methods.matr`): token ``(c, y, s)`` sits at ``[y, 16s + k, c]``
+  of the channels-last rows, so the 256 contiguous floats ``[y, 16s : 16s + 16, :]`` are a **tile of 16
+  tokens held feature-major**: feature k of the 16 tokens is one 16-lane vector.  A tile goes through all
+  three blocks in registers (no gather, scatter or intermediate blocks in memory, one call per band of rows):
+  per block, LayerNorm (column statistics: ``mean = (Σ_k t_k)·(1/16)``, ``var = (Σ_k (t_k − mean)²)·(1/16)``,
+  sums in k order, products rounded before the sum, ``u = (t − mean)·(1/√(var + ε))``; LayerNorm γ/β are
+  folded into the next projection and a per-row constant by :mod:`methods.matr`), the full q·k·v projection
+  (48 rows, as the official network's cost; q and k written to a scratch block and not used: with one token
+  per window attention is ``proj(v)``), ``t += proj(v) + c₁``, LayerNorm, and for each hidden unit j
+  ``g_j = GELU(fc1_j(u) + c₂_j)`` fed at once into the 16 sums ``t_i += W₂[i, j]·g_j`` (j ascending), then
+  ``t += b₂``.  Every projection is a chain of fused multiply-adds in k (or j) order, starting from 0 (or
+  from ``t_i`` for the residual sums); independent rows are interleaved (8 q·k·v rows, 4 hidden units at a
+  time) so that the chains overlap.  Against the former torch GEMMs (MKL's summation order) float32
+  round-off only.  Written in LLVM IR on 16-lane vectors (as :mod:`methods.mopa._conv_kernels`): numba's
+  loop vectoriser does not keep such tiles in registers (a numba-loop version took 121 ms a pass).
+* The GELU is exact-erf, ``(x·½)·(1 + erf(x/√2))``, with ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond,
+  erf is ±1 in float32: x is clamped, and the result to [−1, 1]), P and Q of degree 5, fitted in session 8
+  by iteratively reweighted least squares of ``x·P − erf·Q`` on 6,000 Chebyshev points of [0, 4]
+  (``Q(0) = 1``): 2.4e−8 absolute error in exact arithmetic, ≤ 3.4e−7 evaluated in float32 (tested on a
+  dense grid through :func:`erf_into`, which runs the same IR); the GELU is within 1.2e−6 of the float64
+  GELU on [−6, 6], as torch's float32 GELU is.  Ten fused multiply-adds and one division a value.
+* :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64).
 
-* :func:`add_rows_and_normalise` — ``t += b`` (the per-row constant that the previous projection left
-  out: its bias), then the LayerNorm statistics of every column and the normalised block
-  ``u = (t − mean)·(1/√(var + ε))`` (biased variance, as ``torch.nn.LayerNorm``; γ and β are folded into
-  the next projection by :mod:`methods.matr`).  In torch these were eight passes with temporaries:
-  42–47 µs against 25 µs for a 16 × 4096 block, one thread (session 8).
-* :func:`add_rows_and_gelu` — ``h = GELU(h + c)`` in place, the exact-erf GELU in torch's order,
-  ``(x·½)·(1 + erf(x/√2))``.  torch's ``add_`` + ``gelu_`` took 1.35–1.8× as long on a 64 × 4096 block.
-
-The erf (:func:`_erf`): ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond, erf is ±1 in float32: x is
-clamped, and the result to [−1, 1]), P and Q of degree 5, fitted for this module (session 8) by
-iteratively reweighted least squares of ``x·P − erf·Q`` on 6,000 Chebyshev points of [0, 4]
-(``Q(0) = 1``): 2.4e−8 absolute error in exact arithmetic, ≤ 3.4e−7 evaluated in float32 (tested on a
-dense grid; torch's own vectorised erf, Abramowitz–Stegun 7.1.26 with an exponential, is within 1.5e−7
-before rounding); the GELU is within 1.2e−6 of the float64 GELU on [−6, 6], as torch's float32 GELU
-is.  A rational form needs no exponential: each value costs ten fused multiply-adds and one division.
-
-Floating point: no ``fastmath``; the loops run over tokens (columns) innermost, so the compiler
-vectorises across tokens while every column's sums are evaluated in the written order; multiply-adds
-are explicit IEEE fused multiply-adds (``llvm.fma``, :func:`_fma`: the FMA instruction, or the C
-library's ``fmaf`` where the CPU has none), never contractions left to the compiler.  So the results
-do not depend on the instruction set (SSE2, AVX2 or AVX-512; tested in ``tests/methods/test_matr.py``).
-The normalisation equals :func:`methods.matr._normalised` bit for bit on the 4096-token bands of a 256²
-map (to ≤ 1 ulp where torch's reduction takes its remainder path, e.g. 1000 columns).
+Floating point: no ``fastmath``; multiply-adds are explicit IEEE fused multiply-adds (``llvm.fma``: the FMA
+instruction, or the C library's ``fmaf`` where the CPU has none), never contractions left to the compiler;
+each lane computes its own token.  So the results do not depend on the instruction set (SSE2, AVX2 or
+AVX-512; tested in ``tests/methods/test_matr.py``).
 
 Compiled on first use (this module is imported lazily by :mod:`methods.matr`), cached on disk (every
 kernel at module level); the kernels release the GIL, so MATR's band workers run them side by side.
@@ -34,9 +36,12 @@ kernel at module level); the kernels release the GIL, so MATR's band workers run
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-from ._numba_intrinsics import fma_f32 as _fma, wide_vectors as _wide_vectors
+from ._numba_intrinsics import wide_vectors as _wide_vectors
 
 _F = np.float32
 _ZERO, _HALF, _ONE = _F(0.0), _F(0.5), _F(1.0)
@@ -46,93 +51,211 @@ _P0, _P1, _P2, _P3, _P4, _P5 = (_F(1.1283790615228582), _F(0.19436807457714356),
                                 _F(0.003921344950800872), _F(0.00028589511615245483), _F(1.985685319141061e-06))
 _Q1, _Q2, _Q3, _Q4, _Q5 = (_F(0.5055861288297117), _F(0.11569470939106068), _F(0.015280695840747316),
                            _F(0.0011958053696079199), _F(3.748051140738809e-05))
-#: columns (tokens) per block of the kernel: the block's per-column statistics stay in the L1 cache
-COLUMNS = 512
+#: lanes of a vector: the tokens of a tile
+LANES = 16
+#: token size (features), q·k·v rows and MLP hidden units of MATR's token blocks
+DIM, QKV, HIDDEN = 16, 48, 64
+#: q·k·v rows and hidden units computed side by side (independent FMA chains)
+QKV_ROWS, HIDDEN_UNITS = 8, 4
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def add_rows_and_normalise(t, bias, out, eps):  # pragma: no cover - compiled
-    """``t += bias[:, None]`` in place, then ``out`` = each column of ``t`` normalised (LayerNorm, no affine).
-
-    ``t``, ``out``: C-contiguous d × n float32; ``bias``: d float32; ``eps``: float32.  Column statistics
-    as :func:`methods.matr._normalised`: ``mean = (Σ_k t[k])·(1/d)``, ``var = (Σ_k (t[k] − mean)²)·(1/d)``,
-    ``out = (t − mean)·(1/√(var + ε))``, sums over k in order; columns in blocks of :data:`COLUMNS`
-    (row slices, so that the compiler vectorises the loops over columns).
-    """
-    d, n = t.shape
-    inv_d = _ONE / _F(d)
-    s = np.empty(COLUMNS, np.float32)
-    q = np.empty(COLUMNS, np.float32)
-    for j0 in range(0, n, COLUMNS):
-        m = min(COLUMNS, n - j0)
-        for j in range(m):
-            s[j] = _ZERO
-            q[j] = _ZERO
-        for k in range(d):
-            b = bias[k]
-            tk = t[k, j0:j0 + m]
-            for j in range(m):
-                v = tk[j] + b
-                tk[j] = v
-                s[j] += v
-        for j in range(m):
-            s[j] = s[j] * inv_d
-        for k in range(d):
-            tk = t[k, j0:j0 + m]
-            ok = out[k, j0:j0 + m]
-            for j in range(m):
-                c = tk[j] - s[j]
-                ok[j] = c
-                q[j] += c * c
-        for j in range(m):
-            q[j] = _ONE / np.sqrt(q[j] * inv_d + eps)
-        for k in range(d):
-            ok = out[k, j0:j0 + m]
-            for j in range(m):
-                ok[j] = ok[j] * q[j]
+def _vec() -> ir.VectorType:
+    return ir.VectorType(ir.FloatType(), LANES)
 
 
-@njit(nogil=True, inline="always")
-def _erf(x):  # pragma: no cover - compiled
-    """erf(x) in float32: ``x·P(x²)/Q(x²)`` with |x| clamped to 4 and the result to [−1, 1] (module docstring)."""
-    x = x if x < _ERF_LIMIT else _ERF_LIMIT
-    x = x if x > -_ERF_LIMIT else -_ERF_LIMIT
-    z = x * x
-    p = _fma(_P5, z, _P4)
-    p = _fma(p, z, _P3)
-    p = _fma(p, z, _P2)
-    p = _fma(p, z, _P1)
-    p = _fma(p, z, _P0)
-    q = _fma(_Q5, z, _Q4)
-    q = _fma(q, z, _Q3)
-    q = _fma(q, z, _Q2)
-    q = _fma(q, z, _Q1)
-    q = _fma(q, z, _ONE)
-    y = (x * p) / q
-    y = y if y < _ONE else _ONE  # the float32 evaluation reaches 1 + 1 ulp near |x| = 4
-    return y if y > -_ONE else -_ONE
+def _splat(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    v = builder.insert_element(ir.Constant(_vec(), None), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def erf_into(x, out):  # pragma: no cover - compiled
-    """``out[i] = erf(x[i])`` (:func:`_erf`; 1-D float32), for the tests."""
+def _const(value: float) -> ir.Constant:
+    """A 16-lane float32 constant."""
+    return ir.Constant(_vec(), [ir.Constant(ir.FloatType(), float(_F(value)))] * LANES)
+
+
+class _Ops:
+    """IR builders of the vector operations the kernels share (fused multiply-add, erf, GELU, LayerNorm)."""
+
+    def __init__(self, builder: ir.IRBuilder) -> None:
+        vec = _vec()
+        self.b = builder
+        self._fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                                   f"llvm.fma.v{LANES}f32")
+        self._sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]),
+                                                    f"llvm.sqrt.v{LANES}f32")
+        self.zero, self.one, self.half = ir.Constant(vec, None), _const(1.0), _const(0.5)
+        self.inv_d = _const(1.0 / DIM)
+
+    def fma(self, a: ir.Value, x: ir.Value, c: ir.Value) -> ir.Value:
+        """``a·x + c`` rounded once."""
+        return self.b.call(self._fma, [a, x, c])
+
+    def clamp(self, x: ir.Value, lo: ir.Value, hi: ir.Value) -> ir.Value:
+        """``x if x < hi else hi``, then ``x if x > lo else lo`` (ordered comparisons)."""
+        b = self.b
+        x = b.select(b.fcmp_ordered("<", x, hi), x, hi)
+        return b.select(b.fcmp_ordered(">", x, lo), x, lo)
+
+    def erf(self, x: ir.Value) -> ir.Value:
+        """``x·P(x²)/Q(x²)`` with |x| clamped to 4 and the result to [−1, 1] (module docstring)."""
+        b = self.b
+        x = self.clamp(x, _const(-_ERF_LIMIT), _const(_ERF_LIMIT))
+        z = b.fmul(x, x)
+        p = self.fma(_const(_P5), z, _const(_P4))
+        for coef in (_P3, _P2, _P1, _P0):
+            p = self.fma(p, z, _const(coef))
+        q = self.fma(_const(_Q5), z, _const(_Q4))
+        for coef in (_Q3, _Q2, _Q1, _ONE):
+            q = self.fma(q, z, _const(coef))
+        return self.clamp(b.fdiv(b.fmul(x, p), q), _const(-1.0), self.one)  # float32 reaches 1 + 1 ulp near |x| = 4
+
+    def gelu(self, x: ir.Value) -> ir.Value:
+        """``(x·½)·(1 + erf(x·(1/√2)))``."""
+        b = self.b
+        return b.fmul(b.fmul(x, self.half), b.fadd(self.one, self.erf(b.fmul(x, _const(_SQRT1_2)))))
+
+    def normalised(self, t: list, eps: ir.Value) -> list:
+        """LayerNorm without its affine part of the tokens whose 16 features are the vectors ``t``."""
+        b = self.b
+        s = t[0]
+        for tk in t[1:]:
+            s = b.fadd(s, tk)
+        mean = b.fmul(s, self.inv_d)
+        centred = [b.fsub(tk, mean) for tk in t]
+        q = b.fmul(centred[0], centred[0])
+        for ck in centred[1:]:
+            q = b.fadd(q, b.fmul(ck, ck))
+        r = b.fdiv(self.one, b.call(self._sqrt, [b.fadd(b.fmul(q, self.inv_d), eps)]))
+        return [b.fmul(ck, r) for ck in centred]
+
+
+@intrinsic
+def _token_tiles(typingctx, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks):
+    """``tiles`` tiles of 256 floats from ``mem``'s data through ``blocks`` token blocks, in place (:func:`token_blocks`)."""
+    sig = types.void(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        c = lambda v: ir.Constant(i64, v)
+        vec = _vec()
+        ptr = vec.as_pointer()
+        ops = _Ops(builder)
+        mem_d, wqkv_d, wp_d, c1_d, w1_d, c2_d, w2_d, b2_d, _, qk_d = (
+            context.make_array(aty)(context, builder, a).data if i != 8 else None
+            for i, (aty, a) in enumerate(zip(signature.args[:10], args[:10])))
+        eps = _splat(builder, args[8])
+        scalar = lambda base, i: _splat(builder, builder.load(builder.gep(base, [i])))
+        at = lambda base, i: builder.bitcast(builder.gep(base, [i]), ptr)
+        with builder.goto_entry_block():  # fc2's 16 sums, carried through the loop over hidden units
+            sums = [builder.alloca(vec) for _ in range(DIM)]
+
+        with cgutils.for_range(builder, args[10]) as tile_loop:
+            tile = builder.gep(mem_d, [builder.mul(tile_loop.index, c(DIM * LANES))])
+            rows = [at(tile, c(LANES * k)) for k in range(DIM)]
+            with cgutils.for_range(builder, args[11]) as block_loop:
+                blk = block_loop.index
+                # attention with one token per window: t += proj(v) + c1 (q and k computed, as in the official cost)
+                u = ops.normalised([builder.load(r, align=4) for r in rows], eps)
+                wq = builder.gep(wqkv_d, [builder.mul(blk, c(QKV * DIM))])
+                with cgutils.for_range(builder, c(QKV // QKV_ROWS)) as row_loop:
+                    i0 = builder.mul(row_loop.index, c(QKV_ROWS))
+                    w = builder.gep(wq, [builder.mul(i0, c(DIM))])
+                    acc = [ops.zero] * QKV_ROWS
+                    for k in range(DIM):
+                        for r in range(QKV_ROWS):
+                            acc[r] = ops.fma(scalar(w, c(r * DIM + k)), u[k], acc[r])
+                    for r in range(QKV_ROWS):
+                        builder.store(acc[r], at(qk_d, builder.mul(builder.add(i0, c(r)), c(LANES))), align=4)
+                v = [builder.load(at(qk_d, c(LANES * (2 * DIM + k))), align=4) for k in range(DIM)]
+                wpb = builder.gep(wp_d, [builder.mul(blk, c(DIM * DIM))])
+                c1b = builder.gep(c1_d, [builder.mul(blk, c(DIM))])
+                for i in range(DIM):
+                    a = builder.load(rows[i], align=4)
+                    for k in range(DIM):
+                        a = ops.fma(scalar(wpb, c(i * DIM + k)), v[k], a)
+                    builder.store(builder.fadd(a, scalar(c1b, c(i))), rows[i], align=4)
+                # MLP: t += fc2(GELU(fc1(LN(t)) + c2)) + b2, each hidden unit fed straight into fc2's sums
+                u = ops.normalised([builder.load(r, align=4) for r in rows], eps)
+                for i in range(DIM):
+                    builder.store(builder.load(rows[i], align=4), sums[i])
+                w1b = builder.gep(w1_d, [builder.mul(blk, c(HIDDEN * DIM))])
+                c2b = builder.gep(c2_d, [builder.mul(blk, c(HIDDEN))])
+                w2b = builder.gep(w2_d, [builder.mul(blk, c(DIM * HIDDEN))])
+                with cgutils.for_range(builder, c(HIDDEN // HIDDEN_UNITS)) as unit_loop:
+                    j0 = builder.mul(unit_loop.index, c(HIDDEN_UNITS))
+                    w = builder.gep(w1b, [builder.mul(j0, c(DIM))])
+                    acc = [ops.zero] * HIDDEN_UNITS
+                    for k in range(DIM):
+                        for r in range(HIDDEN_UNITS):
+                            acc[r] = ops.fma(scalar(w, c(r * DIM + k)), u[k], acc[r])
+                    for r in range(HIDDEN_UNITS):
+                        j = builder.add(j0, c(r))
+                        g = ops.gelu(builder.fadd(acc[r], scalar(c2b, j)))
+                        for i in range(DIM):
+                            total = ops.fma(scalar(w2b, builder.add(j, c(i * HIDDEN))), g, builder.load(sums[i]))
+                            builder.store(total, sums[i])
+                b2b = builder.gep(b2_d, [builder.mul(blk, c(DIM))])
+                for i in range(DIM):
+                    builder.store(builder.fadd(builder.load(sums[i]), scalar(b2b, c(i))), rows[i], align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def token_blocks(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cover - compiled
+    """MATR's token blocks, in place, on the rows ``mem`` of a channels-last 16-channel map (module docstring).
+
+    ``mem``: C-contiguous rows × W × 16 float32 with W a multiple of 16 (the tiles of 16 tokens);
+    per block b (``wqkv.shape[0]`` blocks, in order), C-contiguous float32: ``wqkv[b]`` 48 × 16 (LayerNorm 1's
+    γ folded in), ``wp[b]`` 16 × 16, ``c1[b]`` 16 (proj(v)'s constant: β through v and proj's bias),
+    ``w1[b]`` 64 × 16 (γ₂ folded in), ``c2[b]`` 64 (fc1's constant), ``w2[b]`` 16 × 64, ``b2[b]`` 16 (fc2's
+    bias); ``eps``: float32; ``qk``: a 48 × 16 float32 scratch block (q·k·v of the last tile)."""
     _wide_vectors()
-    for i in range(x.shape[0]):
-        out[i] = _erf(x[i])
+    _token_tiles(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def add_rows_and_gelu(h, bias):  # pragma: no cover - compiled
-    """``h = GELU(h + bias[:, None])`` in place: ``(x·½)·(1 + erf(x/√2))``, x = h + bias (C-contiguous d × n
-    float32, bias d float32)."""
-    _wide_vectors()
-    d, n = h.shape
-    for k in range(d):
-        b = bias[k]
-        hk = h[k]
-        for j in range(n):
-            x = hk[j] + b
-            hk[j] = (x * _HALF) * (_ONE + _erf(x * _SQRT1_2))
+@intrinsic
+def _unary_vectors(typingctx, x, out, n, which):
+    """``out[:16n] = erf(x)`` (``which`` 0) or ``GELU(x)`` (1), 16 values at a time, through the IR of :class:`_Ops`."""
+    sig = types.void(x, out, n, which)
+
+    def codegen(context, builder, signature, args):
+        ptr = _vec().as_pointer()
+        xd, od = (context.make_array(aty)(context, builder, a).data for aty, a in zip(signature.args[:2], args[:2]))
+        ops = _Ops(builder)
+        gelu = builder.icmp_signed("!=", args[3], ir.Constant(ir.IntType(64), 0))
+        with cgutils.for_range(builder, args[2]) as loop:
+            i = builder.mul(loop.index, ir.Constant(ir.IntType(64), LANES))
+            v = builder.load(builder.bitcast(builder.gep(xd, [i]), ptr), align=4)
+            y = builder.select(gelu, ops.gelu(v), ops.erf(v))
+            builder.store(y, builder.bitcast(builder.gep(od, [i]), ptr), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _unary_into(x, out, which):  # pragma: no cover - compiled
+    n = x.shape[0] // LANES
+    _unary_vectors(x, out, n, which)
+    rest = x.shape[0] - n * LANES
+    if rest:
+        tail = np.zeros(LANES, np.float32)
+        tail[:rest] = x[n * LANES:]
+        done = np.empty(LANES, np.float32)
+        _unary_vectors(tail, done, 1, which)
+        out[n * LANES:] = done[:rest]
+
+
+def erf_into(x: np.ndarray, out: np.ndarray) -> None:
+    """``out = erf(x)`` (1-D C-contiguous float32) by the token kernel's erf, for the tests."""
+    _unary_into(x, out, 0)
+
+
+def gelu_into(x: np.ndarray, out: np.ndarray) -> None:
+    """``out = GELU(x)`` (1-D C-contiguous float32) by the token kernel's GELU, for the tests."""
+    _unary_into(x, out, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

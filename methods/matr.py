@@ -112,10 +112,6 @@ register_weights(
 
 #: tokens per chunk of the inference path (the 4096×64 MLP hidden block is 1 MB, inside the L2 cache)
 CHUNK_TOKENS = 4096
-#: tokens per chunk of the channels-last row pass (``BasicLayer.rows_pass``): whole rows of about this many tokens;
-#: the chunk's four scratch blocks (t, its normalised copy, q·k·v, the MLP hidden: 128 values a token, 512 KB)
-#: stay in a core's L2 cache next to the band they come from (issue 23, session 10)
-ROW_CHUNK_TOKENS = 1024
 
 
 def build_matr_network() -> Any:
@@ -270,11 +266,10 @@ def build_matr_network() -> Any:
             return tokens.reshape(b, c, h, w)
 
         def folded(self) -> tuple[Any, ...]:
-            """The block's weights for :meth:`update_features_`: LayerNorm γ folded into the following
-            projections' columns, β and the biases into per-row constants (float32 round-off only).
-
-            ``c1`` (proj(v)'s constant), ``c2`` (fc1's) and ``b2`` (fc2's bias) are 1-D float32 NumPy arrays:
-            the compiled step that follows each adds it (:mod:`methods._matr_kernels`).
+            """The block's weights for :func:`methods._matr_kernels.token_blocks`, as float32 NumPy arrays:
+            LayerNorm γ folded into the following projections' columns, β and the biases into per-row
+            constants (float32 round-off only): ``wqkv`` (48 × 16), ``wp``, ``c1`` (proj(v)'s constant),
+            ``w1``, ``c2`` (fc1's constant), ``w2``, ``b2`` (fc2's bias).
             """
             d = self.attn.dim
             wqkv = self.attn.qkv.weight * self.norm1.weight  # (3d, d)·diag(γ₁)
@@ -282,33 +277,8 @@ def build_matr_network() -> Any:
             c1 = self.attn.proj.weight @ v_bias + self.attn.proj.bias  # proj(v)'s constant part
             w1 = self.mlp.fc1.weight * self.norm2.weight
             c2 = self.mlp.fc1.weight @ self.norm2.bias + self.mlp.fc1.bias
-            return (wqkv.contiguous(), self.attn.proj.weight, c1.numpy().copy(), w1.contiguous(),
-                    c2.numpy().copy(), self.mlp.fc2.weight, self.mlp.fc2.bias.numpy().copy())
-
-        @staticmethod
-        def update_features_(t: torch.Tensor, folded: tuple[Any, ...], eps: Any, carry: np.ndarray,
-                             u: torch.Tensor, q: torch.Tensor, h: torch.Tensor) -> np.ndarray:
-            """Inference on feature-major tokens ``t`` (d × n: one column per token), in place.
-
-            The same block as :meth:`forward` with every per-token operation vectorised across tokens:
-            the LayerNorm statistics are column means over d rows (compiled, one pass, into the scratch
-            block ``u``), the GELU with its bias one compiled pass, the projections are ``W @ t`` (the
-            full q, k, v projection is still computed, as in the official cost).  ``carry`` (d float32)
-            is a per-row constant still owed to ``t`` (the previous block's fc2 bias), added by the first
-            normalisation; the return value is this block's own (fc2's bias), owed to ``t`` in turn: the
-            caller adds it to the last block's output.
-            """
-            wqkv, wp, c1, w1, c2, w2, b2 = folded
-            d = t.shape[0]
-            tn, un = t.numpy(), u.numpy()
-            kernels = _kernels()
-            kernels.add_rows_and_normalise(tn, carry, un, eps)
-            t.addmm_(wp, torch.mm(wqkv, u, out=q)[2 * d:])
-            kernels.add_rows_and_normalise(tn, c1, un, eps)  # t += proj(v)'s constant, then LayerNorm 2
-            torch.mm(w1, u, out=h)
-            kernels.add_rows_and_gelu(h.numpy(), c2)  # h = GELU(h + fc1's constant), exact-erf, in place
-            t.addmm_(w2, h)
-            return b2
+            return tuple(np.ascontiguousarray(a.detach().numpy(), np.float32) for a in (
+                wqkv, self.attn.proj.weight, c1, w1, c2, self.mlp.fc2.weight, self.mlp.fc2.bias))
 
         def update_(self, tokens: torch.Tensor) -> None:
             """Inference: the block on (tokens, C) in place (same operations as :meth:`forward`, GELU in place)."""
@@ -338,43 +308,22 @@ def build_matr_network() -> Any:
         def rows_pass(self, c: int, w: int) -> Any:
             """``run(mem, y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of ``mem``, the H × W × C
             pixels (a view of a channels-last 1×C×H×W map) of a C-channel map of width ``w`` (``w % C == 0``,
-            C = the token size), in the calling thread.
+            C = the token size = 16), in the calling thread.
 
             Token ``(c, y, s)`` is ``x[0, c, y, C·s : C·s + C]`` (C consecutive values of the C·H·W
             memory, the official quirk), so a token lies within one row; its values sit in the
-            channels-last memory at ``[y, C·s + k, c]``.  Chunks of rows (≈ :data:`ROW_CHUNK_TOKENS` tokens)
-            are gathered into a feature-major C × tokens block, sent through the blocks and scattered back;
-            the blocks and the products' outputs are scratch blocks allocated once per call and overwritten
-            by every chunk (session 10).
+            channels-last memory at ``[y, C·s + k, c]``: the C × C floats ``[y, C·s : C·s + C, :]`` are C tokens
+            feature-major.  :func:`methods._matr_kernels.token_blocks` runs the three blocks on each such tile
+            in registers, in place (session 10; before, bands of tokens were gathered into feature-major blocks
+            for torch GEMMs and two compiled passes a block, and scattered back).
             """
-            folded = [blk.folded() for blk in self.blocks]
+            stacked = [np.stack(arrays) for arrays in zip(*(blk.folded() for blk in self.blocks))]
             eps = np.float32(self.blocks[0].norm1.eps)
-            no_carry = np.zeros(c, np.float32)
-            rows = max(1, ROW_CHUNK_TOKENS // w)
-            hidden = self.blocks[0].mlp.fc1.out_features
+            qkv_rows = self.blocks[0].attn.qkv.out_features
 
             def run(mem: torch.Tensor, y_start: int, y_end: int) -> None:
-                # scratch blocks for every chunk of this call, written in place (torch.mm(out=)): the chunk's
-                # working set stays in the core's L2 cache instead of fresh blocks for each product
-                heights = (c, c, 3 * c, hidden)  # t, u (the normalised t), q·k·v, MLP hidden
-                full = min(rows, y_end - y_start)
-                scratch = mem.new_empty(sum(heights) * full * w)
-
-                def blocks(r: int) -> list[torch.Tensor]:  # C-contiguous d × (r·w) blocks of the scratch
-                    return [b.view(-1, r * w) for b in scratch[:sum(heights) * r * w].split([d * r * w for d in heights])]
-
-                blocks_full = blocks(full)
-                for y0 in range(y_start, y_end, rows):
-                    grid = mem[y0:min(y0 + rows, y_end)]
-                    r = grid.shape[0]
-                    grid = grid.view(r, w // c, c, c)  # [y, s, k, channel]
-                    t, u, q, h = blocks_full if r == full else blocks(r)
-                    t.view(c, r, w // c, c).copy_(grid.permute(2, 0, 1, 3))  # feature-major: row k, column (y, s, channel)
-                    carry = no_carry
-                    for blk, f in zip(self.blocks, folded):
-                        carry = blk.update_features_(t, f, eps, carry, u, q, h)
-                    t.add_(torch.from_numpy(carry)[:, None])  # the last block's fc2 bias
-                    grid.copy_(t.view(c, r, w // c, c).permute(1, 2, 0, 3))
+                scratch = np.empty((qkv_rows, c), np.float32)  # per call: the band workers run side by side
+                _kernels().token_blocks(mem[y_start:y_end].numpy(), *stacked, eps, scratch)
 
             return run
 
@@ -427,7 +376,10 @@ def build_matr_network() -> Any:
             maps, sources = _Maps.for_pass(self, [(1, c, h, w), (1, x.shape[1], h, w)])
             source = sources.take()
             _pixels(source).copy_(x[0].permute(1, 2, 0))
-            tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 else None
+            # the token blocks as one compiled pass per band (tokens within rows, 16 features); under a torch
+            # dispatch mode (a FLOP counter sees torch operations only) as torch operations with the same products
+            counted = torch._C._len_torch_dispatch_stack() > 0
+            tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 and c == _kernels().DIM and not counted else None
             bins = _PoolBins(h, w, c, k)
 
             def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, trans: bool = False, pool: bool = True,
@@ -449,7 +401,7 @@ def build_matr_network() -> Any:
                         head(mem, y0, y1)
 
                 block.infer(src, pooled, dst, spans, after, accumulate=out is not None)
-                if trans and tokens is None:  # tokens straddle rows: the NCHW token path on the whole map
+                if trans and tokens is None:  # tokens straddle rows, or counted: the NCHW token path on the whole map
                     _pixels(dst).copy_(self.basicLayer(_pixels(dst).permute(2, 0, 1)[None].contiguous())[0]
                                        .permute(1, 2, 0))
                 if not pool:
@@ -621,17 +573,6 @@ def _kernels() -> Any:
 
         _KERNELS = _matr_kernels
     return _KERNELS
-
-
-def _normalised(t: Any, eps: float) -> Any:
-    """LayerNorm without its affine part over the rows of a feature-major d × n block (column statistics).
-
-    The torch formulation of :func:`methods._matr_kernels.add_rows_and_normalise` (which the inference
-    path runs; bit-identical on 4096-token bands, ``tests/methods/test_matr.py``)."""
-    inv_d = 1.0 / t.shape[0]
-    centred = t - t.sum(0).mul_(inv_d)
-    var = (centred * centred).sum(0).mul_(inv_d)
-    return centred.mul_(var.add_(eps).rsqrt_())
 
 
 def load_matr_network(path: str | None = None) -> Any:

@@ -139,26 +139,24 @@ def test_inference_path_on_a_harvard_pair(weights_home, official_dir):
     assert (fast - ref).abs().max().item() <= 1e-5
 
 
-def test_normalise_kernel_equals_the_torch_formulation():
-    """The compiled LayerNorm (bias added first, column statistics) equals ``_normalised``: bit for bit on a band of
-    4096 tokens (a 256² map's), to round-off with a partial last block of columns; and torch's LayerNorm to
-    round-off."""
-    from fusionbench.methods import _matr_kernels
-
-    g = torch.Generator().manual_seed(0)
-    for n in (4096, 1000):
-        t = torch.randn(16, n, generator=g) * 3 + 1
-        bias = torch.randn(16, generator=g)
-        ref_t = t + bias[:, None]
-        ref = matr_module._normalised(ref_t, 1e-5)
-        out = torch.empty_like(t)
-        _matr_kernels.add_rows_and_normalise(t.numpy(), bias.numpy(), out.numpy(), np.float32(1e-5))
-        assert torch.equal(t, ref_t)
-        if n == 4096:
-            assert torch.equal(out, ref)
-        assert (out - ref).abs().max().item() <= 1e-6
-        ln = torch.nn.functional.layer_norm(ref_t.t(), (16,), eps=1e-5).t()
-        assert (out - ln).abs().max().item() <= 2e-6
+def test_token_kernel_equals_the_token_blocks_to_round_off():
+    """The compiled token pass (tiles of 16 tokens through the three blocks in registers, LayerNorm γ/β and the
+    biases folded) equals the official-order blocks (``BasicLayer`` with autograd on NCHW memory tokens) to
+    float32 round-off, on the rows it is given only, for random weights and a 2-tile-row map."""
+    torch.manual_seed(0)
+    net = matr_module.build_matr_network().eval()
+    for p in net.basicLayer.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(1, 16, 5, 48) * 2
+    ref = net.basicLayer(x).detach()  # grad enabled: the official graph
+    mem = x.permute(0, 2, 3, 1)[0].contiguous()  # H × W × C, the channels-last pixels
+    with torch.inference_mode():
+        run = net.basicLayer.rows_pass(16, 48)
+        run(mem, 1, 4)
+    out = mem.permute(2, 0, 1)[None]
+    assert (out[:, :, 1:4] - ref[:, :, 1:4]).abs().max().item() <= 1e-5
+    assert torch.equal(out[:, :, 0], x[:, :, 0]) and torch.equal(out[:, :, 4], x[:, :, 4])
+    assert (ref[:, :, 1:4] - x[:, :, 1:4]).abs().max().item() > 0.1  # the blocks did change the rows
 
 
 _ISA_SCRIPT = """
@@ -166,22 +164,25 @@ import sys
 import numpy as np
 from fusionbench.methods import _matr_kernels
 rng = np.random.default_rng(0)
-t = (rng.standard_normal((16, 1300)) * 5).astype(np.float32)
-bias = rng.standard_normal(16).astype(np.float32)
-out = np.empty_like(t)
-_matr_kernels.add_rows_and_normalise(t, bias, out, np.float32(1e-5))
-h = (rng.standard_normal((16, 1300)) * 4).astype(np.float32)
-_matr_kernels.add_rows_and_gelu(h, bias)
-mem = (rng.standard_normal((5, 93, 16)) * 3).astype(np.float32)
+f = lambda *shape, scale=1.0: (rng.standard_normal(shape) * scale).astype(np.float32)
+mem = f(3, 32, 16, scale=3.0)
+weights = [f(3, 48, 16, scale=0.3), f(3, 16, 16, scale=0.3), f(3, 16), f(3, 64, 16, scale=0.3), f(3, 64),
+           f(3, 16, 64, scale=0.3), f(3, 16)]
+_matr_kernels.token_blocks(mem, *weights, np.float32(1e-5), np.empty((48, 16), np.float32))
+x = f(1300, scale=4.0)
+erf, gelu = np.empty_like(x), np.empty_like(x)
+_matr_kernels.erf_into(x, erf)
+_matr_kernels.gelu_into(x, gelu)
+rows = f(5, 93, 16, scale=3.0)
 sums = np.empty((5, 3, 16))
-_matr_kernels.row_bin_sums(mem, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
-np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (t, out, h, sums)]))
+_matr_kernels.row_bin_sums(rows, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
+np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, erf, gelu, sums)]))
 """
 
 
 def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
-    """The compiled erf is within 4e-7 of erf on a dense grid (±1 beyond |x| = 4), and the compiled GELU (bias
-    added first) within 1.5e-6 of the float64 exact-erf GELU, as torch's float32 GELU is."""
+    """The token kernel's erf is within 4e-7 of erf on a dense grid (±1 beyond |x| = 4), and its GELU within
+    1.5e-6 of the float64 exact-erf GELU, as torch's float32 GELU is."""
     import math
 
     from fusionbench.methods import _matr_kernels
@@ -192,18 +193,17 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
     exact = np.array([math.erf(v) for v in x.astype(np.float64)])
     assert np.abs(out - exact).max() <= 4e-7
     assert np.all(out[x >= 4] == 1) and np.all(out[x <= -4] == -1)
-    bias = np.array([0.5, -0.25], np.float32)
-    h = np.stack([x, x])
-    _matr_kernels.add_rows_and_gelu(h, bias)
-    ref = torch.nn.functional.gelu(torch.from_numpy(np.stack([x, x]) + bias[:, None]).double()).numpy()
+    h = np.empty_like(x)
+    _matr_kernels.gelu_into(x, h)
+    ref = torch.nn.functional.gelu(torch.from_numpy(x).double()).numpy()
     assert np.abs(h - ref).max() <= 1.5e-6
-    ours_vs_torch = torch.nn.functional.gelu(torch.from_numpy(np.stack([x, x]) + bias[:, None])).numpy()
+    ours_vs_torch = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
     assert np.abs(h - ours_vs_torch).max() <= 2.5e-6
 
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The LayerNorm, GELU and context-sum kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The token-block, erf/GELU and context-sum kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -101,6 +101,12 @@ def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 
     return np.where(take_a, ca, cb)
 
 
+def _pointwise(rule: str, consistency: bool) -> bool:
+    """Whether :func:`choose_max` decides each coefficient from the two coefficients there alone (``|c|``, no
+    majority filter), so that the NSST/NSCT fusions may apply it to blocks of rows (same values)."""
+    return rule == "abs" and not consistency
+
+
 def _mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x + y) / 2
 
@@ -208,7 +214,7 @@ def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
     ``docs/transforms.md``.
     """
     fused = nsst_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), dcomp, dsize,
-                      pyr_filter)
+                      pyr_filter, pointwise=_pointwise(rule, consistency))
     return _finish(fused)
 
 
@@ -228,5 +234,5 @@ def nsct(a: np.ndarray, b: np.ndarray, *, levels: tuple[int, ...] = (1, 2, 3, 3)
     [2,3,3,4] setting of Liu's MST-SR toolbox.  Transform agreement: see ``docs/transforms.md``.
     """
     fused = nsct_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), levels,
-                      pyr_filter, dir_filter)
+                      pyr_filter, dir_filter, pointwise=_pointwise(rule, consistency))
     return _finish(fused)

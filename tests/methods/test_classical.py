@@ -85,3 +85,11 @@ def test_fuse_real_pair(shared_dir):
         pytest.skip("pair missing")
     out = fusionbench.fuse("nsct", mri, pet)
     assert out.dtype == np.uint8 and out.shape[:2] == (256, 256)
+
+
+def test_only_the_pixelwise_rule_runs_in_row_blocks():
+    """NSST/NSCT may fuse in blocks of rows only for choose-max of |c| without the (windowed) consistency check."""
+    from fusionbench.methods.classical import _pointwise
+
+    assert _pointwise("abs", False)
+    assert not _pointwise("abs", True) and not _pointwise("energy", False) and not _pointwise("energy", True)

@@ -335,3 +335,39 @@ def test_nsct_fuse_streams_the_banks_the_cache_would_not_keep(monkeypatch):
         assert _cache.bytes_cached() <= limit
     assert len(made) == 3 and all(a[2] == 4 for a in made)  # one bank a pair: the other one stays cached
     _cache.clear()
+
+
+@pytest.mark.parametrize("shape", [(97, 130), (67, 93), (257, 263), (130, 101), (9, 12), (1, 5), (5, 1), (16, 3),
+                                   (2, 7), (64, 64), (96, 200)])
+def test_fused_spectrum_by_rows_equals_the_2d_transforms(shape):
+    """Issue 23 (session 10): column passes on whole planes, row passes + scaling + a pointwise rule on blocks of
+    rows give the bits of ``rfft2(rule(irfft2(r·s1), irfft2(r·s2)))`` (odd, prime, one-row and one-column sizes;
+    509×1021 and 1024² too while developing).  Scaling by ``1/R`` then ``1/C`` instead of pocketfft's ``1/(R·C)``
+    fails here."""
+    from fusionbench.methods._transforms import _directional
+
+    rng = np.random.default_rng(12)
+    s1, s2, resp = (sfft.rfft2(rng.random(shape)) for _ in range(3))
+    want = sfft.rfft2(_rule(sfft.irfft2(resp * s1, s=shape), sfft.irfft2(resp * s2, s=shape)))
+    scratch = [np.empty_like(s1) for _ in range(3)]
+    for block in (_directional.ROW_BLOCK, 2, 1):
+        _directional.ROW_BLOCK, saved = block, _directional.ROW_BLOCK
+        try:
+            got = _directional._fused_spectrum_by_rows(resp, s1, s2, shape, _rule, *scratch)
+        finally:
+            _directional.ROW_BLOCK = saved
+        assert np.array_equal(got.view(np.int64), want.view(np.int64)), (shape, block)
+
+
+@pytest.mark.parametrize("shape", [(97, 130), (64, 64), (37, 41)])
+def test_pointwise_fusions_equal_the_whole_map_fusions(shape):
+    """``pointwise=True`` (the rule on blocks of rows) fuses to the same bits as the whole-map path, NSCT and NSST."""
+    rng = np.random.default_rng(13)
+    a, b = rng.random(shape), rng.random(shape)
+    for setting in (((2, 3, 3, 4), "pyrexc", "vk"), ((1, 2, 3, 3), "9-7", "pkva"), ((0, 2), "maxflat", "dmaxflat7")):
+        np.testing.assert_array_equal(nsct_fuse(a, b, _mean, _rule, *setting, pointwise=True),
+                                      nsct_fuse(a, b, _mean, _rule, *setting))
+    for dcomp, dsize in (((2, 2, 3, 3), (4, 4, 8, 8)), ((3, 3, 4, 4), (8, 8, 16, 16))):
+        np.testing.assert_array_equal(nsst_fuse(a, b, _mean, _rule, dcomp, dsize, pointwise=True),
+                                      nsst_fuse(a, b, _mean, _rule, dcomp, dsize))
+    _cache.clear()

@@ -12,9 +12,9 @@
   (48 rows, as the official network's cost; q and k written to a scratch block and not used: with one token
   per window attention is ``proj(v)``), ``t += proj(v) + c₁``, LayerNorm, and for each hidden unit j
   ``g_j = GELU(fc1_j(u) + c₂_j)`` fed at once into the 16 sums ``t_i += W₂[i, j]·g_j`` (j ascending), then
-  ``t += b₂``.  Every projection is a chain of fused multiply-adds in k (or j) order, starting from 0 (or
-  from ``t_i`` for the residual sums); independent rows are interleaved (8 q·k·v rows, 4 hidden units at a
-  time) so that the chains overlap.  Against the former torch GEMMs (MKL's summation order) float32
+  ``t += b₂``.  The q·k·v and fc1 sums are two chains of fused multiply-adds each (even k, odd k, ascending,
+  from 0), added at the end; proj's and fc2's run in k (j) order from ``t_i``; independent rows are
+  interleaved (4 q·k·v rows, 4 hidden units at a time: 8 chains) so that the chains overlap.  Against the former torch GEMMs (MKL's summation order) float32
   round-off only.  Written in LLVM IR on 16-lane vectors (as :mod:`methods.mopa._conv_kernels`): numba's
   loop vectoriser does not keep such tiles in registers (a numba-loop version took 121 ms a pass).
 * The GELU is exact-erf, ``(x·½)·(1 + erf(x/√2))``, with ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond,
@@ -34,6 +34,8 @@ Compiled on first use (this module is imported lazily by :mod:`methods.matr`), c
 kernel at module level); the kernels release the GIL, so MATR's band workers run them side by side.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from llvmlite import ir
@@ -56,7 +58,7 @@ LANES = 16
 #: token size (features), q·k·v rows and MLP hidden units of MATR's token blocks
 DIM, QKV, HIDDEN = 16, 48, 64
 #: q·k·v rows and hidden units computed side by side (independent FMA chains)
-QKV_ROWS, HIDDEN_UNITS = 8, 4
+QKV_ROWS, HIDDEN_UNITS = 4, 4
 
 
 def _vec() -> ir.VectorType:
@@ -114,6 +116,17 @@ class _Ops:
         b = self.b
         return b.fmul(b.fmul(x, self.half), b.fadd(self.one, self.erf(b.fmul(x, _const(_SQRT1_2)))))
 
+    def dots(self, weight: Any, u: list, rows: int) -> list:
+        """``Σ_k weight(r, k)·u[k]`` for r < ``rows`` (``weight`` gives splatted scalars): each sum as two chains of
+        fused multiply-adds from 0, over the even and the odd k in ascending order, added at the end; the
+        ``2·rows`` chains interleaved, so that they overlap in the FMA units."""
+        even, odd = [self.zero] * rows, [self.zero] * rows
+        for k in range(0, len(u), 2):
+            for r in range(rows):
+                even[r] = self.fma(weight(r, k), u[k], even[r])
+                odd[r] = self.fma(weight(r, k + 1), u[k + 1], odd[r])
+        return [self.b.fadd(e, o) for e, o in zip(even, odd)]
+
     def normalised(self, t: list, eps: ir.Value) -> list:
         """LayerNorm without its affine part of the tokens whose 16 features are the vectors ``t``."""
         b = self.b
@@ -160,10 +173,7 @@ def _token_tiles(typingctx, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, b
                 with cgutils.for_range(builder, c(QKV // QKV_ROWS)) as row_loop:
                     i0 = builder.mul(row_loop.index, c(QKV_ROWS))
                     w = builder.gep(wq, [builder.mul(i0, c(DIM))])
-                    acc = [ops.zero] * QKV_ROWS
-                    for k in range(DIM):
-                        for r in range(QKV_ROWS):
-                            acc[r] = ops.fma(scalar(w, c(r * DIM + k)), u[k], acc[r])
+                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), u, QKV_ROWS)
                     for r in range(QKV_ROWS):
                         builder.store(acc[r], at(qk_d, builder.mul(builder.add(i0, c(r)), c(LANES))), align=4)
                 v = [builder.load(at(qk_d, c(LANES * (2 * DIM + k))), align=4) for k in range(DIM)]
@@ -184,10 +194,7 @@ def _token_tiles(typingctx, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, b
                 with cgutils.for_range(builder, c(HIDDEN // HIDDEN_UNITS)) as unit_loop:
                     j0 = builder.mul(unit_loop.index, c(HIDDEN_UNITS))
                     w = builder.gep(w1b, [builder.mul(j0, c(DIM))])
-                    acc = [ops.zero] * HIDDEN_UNITS
-                    for k in range(DIM):
-                        for r in range(HIDDEN_UNITS):
-                            acc[r] = ops.fma(scalar(w, c(r * DIM + k)), u[k], acc[r])
+                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), u, HIDDEN_UNITS)
                     for r in range(HIDDEN_UNITS):
                         j = builder.add(j0, c(r))
                         g = ops.gelu(builder.fadd(acc[r], scalar(c2b, j)))

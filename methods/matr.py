@@ -60,6 +60,13 @@ What is reproduced, exactly:
   N workers each takes the same run of consecutive bands in every stage
   (:func:`methods._band_workers.run_spans`, ``contiguous=True``).  Outputs
   within 2.4e-7 of session 8's, the same at 1 and 2 threads.
+  Session 10: the three token blocks run as **one compiled pass per band**
+  (:func:`methods._matr_kernels.token_blocks`): a tile of 16 tokens is 256 contiguous floats of the
+  channels-last rows, feature-major, and goes through all three blocks in 16-lane registers (no gather,
+  scatter, torch GEMM or Python per chunk; q, k, v, proj, fc1, fc2 all computed, so the work is the
+  network's); under a FLOP counter the tokens take the torch path, so the counted FLOPs are those of the
+  same products.  Outputs within 4.1e-7 of session 9's (256²), the same at 1 and 2 threads; one thread
+  ×1.31 on the whole forward (``docs/fidelity.md``, session 10).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
@@ -110,7 +117,8 @@ register_weights(
 )
 
 
-#: tokens per chunk of the inference path (the 4096×64 MLP hidden block is 1 MB, inside the L2 cache)
+#: tokens per chunk of the NCHW token path (widths not a multiple of 16, or under a FLOP counter; the 4096×64 MLP
+#: hidden block is 1 MB, inside the L2 cache)
 CHUNK_TOKENS = 4096
 
 

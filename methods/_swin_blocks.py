@@ -65,6 +65,7 @@ import contextlib
 import functools
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -126,28 +127,60 @@ def _np(t: torch.Tensor):
     return t.detach().numpy()
 
 
-def _norm_args(norm: nn.LayerNorm, bias: torch.Tensor) -> tuple:
-    """``norm``'s γ, β (numpy views), ε, and the residual ``bias`` (numpy view): taken once per block call."""
-    return _np(norm.weight), _np(norm.bias), norm.eps, _np(bias)
-
-
-def _norm_into(args: tuple, src, index, base: int, resid: torch.Tensor, width: int | None = None) -> torch.Tensor:
-    """LayerNorm (``args`` from :func:`_norm_args`) of rows ``src[index[base:base + T]]`` (``src[base:base + T]``
-    when ``index`` is None; numpy views) as a new (T, C) tensor, those rows plus the bias written into
-    ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`).  ``width`` 64: the
-    normed rows come as (T, 64) with 1, 0, 0, 0 after the channels (for :func:`_bias_column`'s weights)."""
-    gamma, beta, eps, bias = args
-    xn = torch.empty(resid.shape[0], width or resid.shape[1], dtype=resid.dtype)
-    _window_norm().norm_rows(src, index, base, _np(resid), bias, _np(xn), gamma, beta, eps)
-    return xn
-
-
 def _bias_column(layer: nn.Linear) -> torch.Tensor:
     """``[W | b | 0 0 0]`` (out, 64) of a 60-input layer: its product with a padded normed row (…, 1, 0, 0, 0)
     is ``W·x + b`` with the bias added inside the GEMM (the last term of each dot product, as ``add_`` after it:
     the same bits measured), which spares a pass over the (T, 120) ``fc1`` output."""
     w = layer.weight.detach()
     return torch.cat([w, layer.bias.detach()[:, None], w.new_zeros(w.shape[0], _window_norm().PADDED - w.shape[1] - 1)], 1)
+
+
+class _FusedOps:
+    """The compiled passes of the fused inference chunks, with their operands resolved once per block call.
+
+    A block call makes one of these (modules imported, γ/β/biases as numpy views, the kernel's scale), so that
+    a chunk does only its arithmetic: the compiled norm pass and window kernel are called directly (their
+    public wrappers check shapes and layouts on every call; here the token maps are checked once per block
+    call, :meth:`check`, and every other operand is made by the chunk itself, C-contiguous float32).  Same
+    calls, same bits.
+    """
+
+    def __init__(self, *maps: np.ndarray):
+        norm, attention = _window_norm(), _window_attention()
+        self._norm_kernel, self._attend_kernel = norm.norm_rows_kernel, attention.attend_kernel
+        self.PADDED, self.NO_INDEX = norm.PADDED, norm._NO_INDEX
+        self._log2e, self._head_dim = attention._LOG2E, attention.HEAD_DIM
+        if not all(m.dtype == np.float32 and m.flags.c_contiguous and m.shape[-1] == norm.CHANNELS for m in maps):
+            raise ValueError("fused chunks: C-contiguous float32 token maps of 60 channels expected")
+
+    @staticmethod
+    def norm_args(norm: nn.LayerNorm, bias: torch.Tensor) -> tuple:
+        """``norm``'s γ, β (numpy views), ε as float32, and the residual ``bias`` (numpy view)."""
+        return _np(norm.weight), _np(norm.bias), np.float32(norm.eps), _np(bias)
+
+    def kernel_scale(self, scale: float) -> np.float32:
+        """The window kernel's query scale (``scale·log₂e``, as :func:`methods._window_attention.attend_transposed`)."""
+        return np.float32(scale * self._log2e)
+
+    def norm(self, args: tuple, src: np.ndarray, index: np.ndarray, base: int, resid: np.ndarray,
+             width: int) -> torch.Tensor:
+        """LayerNorm (``args`` from :meth:`norm_args`) of rows ``src[index[base:base + T]]`` (``src[base:base + T]``
+        when ``index`` is empty) as a new (T, ``width``) tensor, those rows plus the bias written into
+        ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`, without its checks).
+        ``width`` 64: the normed rows end in 1, 0, 0, 0 (for :func:`_bias_column`'s weights)."""
+        gamma, beta, eps, bias = args
+        xn = torch.empty(resid.shape[0], width)
+        self._norm_kernel(src, index, base, resid, bias, xn.numpy(), gamma, beta, eps)
+        return xn
+
+    def attend(self, q: np.ndarray, qb: np.ndarray, qo: int, k: np.ndarray, kb: np.ndarray, ko: int, v: np.ndarray,
+               vb: np.ndarray, vo: int, mask_t: np.ndarray, scale: np.float32) -> torch.Tensor:
+        """:meth:`_WindowAttentionBase._kernel` without the wrapper's checks: the (T, C) attention of the
+        channel-major products (rows from ``qo``/``ko``/``vo``, biases ``qb``/``kb``/``vb``) as a transposed view."""
+        heads = mask_t.shape[0]
+        out = torch.empty(heads * self._head_dim, q.shape[1])
+        self._attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out.numpy())
+        return out.t()
 
 
 @contextlib.contextmanager
@@ -651,21 +684,24 @@ class SwinTransformerBlock(_ShiftedWindows):
         kmasks = attn.kernel_masks(masks, x)
         fused = _fused_norms(kmasks is not None, c, self.norm1, self.norm2)
         if fused:
-            n1, n2 = _norm_args(self.norm1, attn.proj.bias), _norm_args(self.norm2, mlp.fc2.bias)
-            w1, pad = _bias_column(mlp.fc1), _window_norm().PADDED
             rows = [_np(m) for m in (src[0] if src is not None else x)]
-            order = None if src is None or index is None else _np(index)
+            ops = _FusedOps(*rows, *(_np(m) for m in x))
+            n1, n2 = ops.norm_args(self.norm1, attn.proj.bias), ops.norm_args(self.norm2, mlp.fc2.bias)
+            qkv_w, qkv_b = attn.qkv.weight.detach(), _np(attn.qkv.bias)
+            proj_wt, fc2_wt, w1t = attn.proj.weight.detach().t(), mlp.fc2.weight.detach().t(), _bias_column(mlp.fc1).t()
+            order = ops.NO_INDEX if src is None or index is None else _np(index)
+            scale = ops.kernel_scale(attn.scale)
 
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
             t = x[i, start:end]
-            xn = _norm_into(n1, rows[i], order, start, t)
-            qkv = attn.qkv.channel_major(xn)
-            att = attn._kernel(qkv, attn.qkv, 0, qkv, attn.qkv, c, qkv, attn.qkv, 2 * c, kmasks[g])
-            t.addmm_(att, attn.proj.weight.t())
-            xn = _norm_into(n2, _np(t), None, 0, t, pad)
-            t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1.t())), mlp.fc2.weight.t())
+            tn = t.numpy()
+            xn = ops.norm(n1, rows[i], order, start, tn, c)
+            q = torch.mm(qkv_w, xn.t()).numpy()
+            t.addmm_(ops.attend(q, qkv_b, 0, q, qkv_b, c, q, qkv_b, 2 * c, kmasks[g], scale), proj_wt)
+            xn = ops.norm(n2, tn, ops.NO_INDEX, 0, tn, ops.PADDED)
+            t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1t)), fc2_wt)
 
         def chunk(span: tuple[int, int, int, int]) -> None:
             i, g, start, end = span
@@ -775,26 +811,37 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
         fused = _fused_norms(kmasks_a is not None and kmasks_b is not None, c, self.norm1_A, self.norm1_B,
                              self.norm2_A, self.norm2_B)
         if fused:
-            n1a, n1b = _norm_args(self.norm1_A, self.attn_A.proj.bias), _norm_args(self.norm1_B, self.attn_B.proj.bias)
-            n2a, n2b = _norm_args(self.norm2_A, self.mlp_A.fc2.bias), _norm_args(self.norm2_B, self.mlp_B.fc2.bias)
-            w1a, w1b, pad = _bias_column(self.mlp_A.fc1), _bias_column(self.mlp_B.fc1), _window_norm().PADDED
             rows_x = [_np(m) for m in (src[0] if src is not None else x)]
             rows_y = [_np(m) for m in (src[1] if src is not None else y)]
-            order = None if src is None or index is None else _np(index)
+            ops = _FusedOps(*rows_x, *rows_y, *(_np(m) for m in x), *(_np(m) for m in y))
+            n1a, n1b = ops.norm_args(self.norm1_A, self.attn_A.proj.bias), ops.norm_args(self.norm1_B, self.attn_B.proj.bias)
+            n2a, n2b = ops.norm_args(self.norm2_A, self.mlp_A.fc2.bias), ops.norm_args(self.norm2_B, self.mlp_B.fc2.bias)
+            order = ops.NO_INDEX if src is None or index is None else _np(index)
+            # per attention: q weight, its bias, kv weight, its bias, proj weight transposed, kernel scale
+            layers = [(a.q.weight.detach(), _np(a.q.bias), a.kv.weight.detach(), _np(a.kv.bias),
+                       a.proj.weight.detach().t(), ops.kernel_scale(a.scale)) for a in (self.attn_A, self.attn_B)]
+            mlps = [(n2a, _bias_column(self.mlp_A.fc1).t(), self.mlp_A.fc2.weight.detach().t()),
+                    (n2b, _bias_column(self.mlp_B.fc1).t(), self.mlp_B.fc2.weight.detach().t())]
+
+        def cross(layer: tuple, xn: torch.Tensor, yn: torch.Tensor, mask_t) -> torch.Tensor:
+            qw, qb, kvw, kvb, _, scale = layer
+            q, kv = torch.mm(qw, xn.t()).numpy(), torch.mm(kvw, yn.t()).numpy()
+            return ops.attend(q, qb, 0, kv, kvb, 0, kv, kvb, c, mask_t, scale)
 
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # per stream: gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
             tx, ty = x[i, start:end], y[i, start:end]
-            xn = _norm_into(n1a, rows_x[i], order, start, tx)
-            yn = _norm_into(n1b, rows_y[i], order, start, ty)
-            att_a = attend(self.attn_A, xn, yn, g, masks_a, kmasks_a)
-            att_b = attend(self.attn_B, yn, xn, g, masks_b, kmasks_b)
-            tx.addmm_(att_a, self.attn_A.proj.weight.t())
-            ty.addmm_(att_b, self.attn_B.proj.weight.t())
-            for t, n2, w1, mlp in ((tx, n2a, w1a, self.mlp_A), (ty, n2b, w1b, self.mlp_B)):
-                xn = _norm_into(n2, _np(t), None, 0, t, pad)
-                t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1.t())), mlp.fc2.weight.t())
+            txn, tyn = tx.numpy(), ty.numpy()
+            xn = ops.norm(n1a, rows_x[i], order, start, txn, c)
+            yn = ops.norm(n1b, rows_y[i], order, start, tyn, c)
+            att_a = cross(layers[0], xn, yn, kmasks_a[g])
+            att_b = cross(layers[1], yn, xn, kmasks_b[g])
+            tx.addmm_(att_a, layers[0][4])
+            ty.addmm_(att_b, layers[1][4])
+            for t, tn, (n2, w1t, fc2_wt) in ((tx, txn, mlps[0]), (ty, tyn, mlps[1])):
+                xn = ops.norm(n2, tn, ops.NO_INDEX, 0, tn, ops.PADDED)
+                t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1t)), fc2_wt)
 
         spans = self._spans(counts)
         run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])

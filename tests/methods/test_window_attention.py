@@ -112,8 +112,8 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
     g = torch.Generator().manual_seed(9)
     a, b = torch.rand(1, 1, 40, 56, generator=g), torch.rand(1, 1, 40, 56, generator=g)
     calls = []
-    real = wa.attend_transposed
-    wa.attend_transposed = lambda *args: calls.append(1) or real(*args)
+    real = wa.attend_kernel                    # the fused chunks call the compiled kernel directly
+    wa.attend_kernel = lambda *args: calls.append(1) or real(*args)
     try:
         with torch.inference_mode():
             fast = net(a, b)
@@ -123,7 +123,7 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
             with blocks.reference_attention():
                 ref = net(a, b)
     finally:
-        wa.attend_transposed = real
+        wa.attend_kernel = real
     assert kernel_calls == len(calls) > 0
     assert (fast - sdpa).abs().max() <= 1e-5 and (fast - ref).abs().max() <= 1e-5
 
@@ -187,3 +187,13 @@ def test_biases_added_in_the_kernel_equal_biases_added_before():
     got = wa.attend(qkv, args[0], qkv, args[1], qkv, args[2], mask, 0.3, np.empty((HEADS * D, 2 * N), np.float32),
                     bias, bias, bias)
     assert np.array_equal(got, ref)
+
+
+def test_fused_chunks_check_their_token_maps_once():
+    """The fused chunks call the compiled passes without their wrappers' checks, so the token maps are checked
+    once per block call: C-contiguous float32 rows of 60 channels, else one clear error."""
+    ok = np.zeros((8, 60), np.float32)
+    blocks._FusedOps(ok, ok)
+    for bad in (np.zeros((8, 120), np.float32)[:, ::2], ok.astype(np.float64), np.zeros((8, 59), np.float32)):
+        with pytest.raises(ValueError, match="token maps"):
+            blocks._FusedOps(ok, bad)

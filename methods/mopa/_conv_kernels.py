@@ -35,8 +35,6 @@ from .._numba_intrinsics import wide_vectors as _wide_vectors
 LANES = 16
 #: vectors per block of output columns
 BLOCK = 4
-#: vectors per block of a depthwise-separable block (:func:`_make_dscb`)
-DSCB_BLOCK = 2
 
 
 def _vec():
@@ -139,80 +137,6 @@ def _clear_tail(out, cout, rows, width, oy, ox):  # pragma: no cover - compiled
                 row[x] = 0.0
 
 
-def _make_dscb(ch: int, skip: bool):
-    """An intrinsic ``dscb(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)``: one depthwise-separable
-    block (depthwise 3×3 + pointwise 1×1 + LReLU, ``ch`` channels), then ``+ res`` if ``skip``.
-
-    Per vector of 16 columns: the ``ch`` depthwise sums (bias, then the nine taps in row order) stay in
-    registers, then every output channel is ``bp[co] + Σ_ci wp[co, ci]·d[ci]`` (in ``ci`` order), the LReLU,
-    and the residual ``res[co, 1 + y, 1 + x]`` (``res`` padded as ``inp``) added last.
-    """
-
-    @intrinsic
-    def dscb(typingctx, inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):
-        sig = types.void(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
-
-        def codegen(context, builder, signature, args):
-            inp_, wd_, bd_, wp_, bp_, slope_, res_, out_, rows_, width_, oy_, ox_ = args
-            aty = signature.args
-            i64 = ir.IntType(64)
-            c = lambda v: ir.Constant(i64, v)
-            vec = _vec()
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                                 f"llvm.fma.v{LANES}f32")
-            src = _Planar(context, builder, aty[0], inp_)
-            skp = _Planar(context, builder, aty[6], res_)
-            dst = _Planar(context, builder, aty[7], out_)
-            data = [context.make_array(aty[i])(context, builder, a).data for i, a in zip((1, 2, 3, 4), args[1:5])]
-            wd, bd, wp, bp = data
-            scalar = lambda base, i: builder.load(builder.gep(base, [c(i)]))
-            vslope = _splat(builder, slope_)
-            zero = ir.Constant(vec, None)
-            ptrty = vec.as_pointer()
-            load = lambda p: builder.load(builder.bitcast(p, ptrty), align=4)
-
-            def block(y, x0, nv):
-                d = []
-                for ci in range(ch):
-                    acc = [_splat(builder, scalar(bd, ci))] * nv
-                    for dy in range(3):
-                        yy = builder.add(y, c(dy))
-                        for dx in range(3):
-                            ws = _splat(builder, scalar(wd, ci * 9 + dy * 3 + dx))
-                            for j in range(nv):
-                                v = load(src.ptr(c(ci), yy, builder.add(x0, c(dx + LANES * j))))
-                                acc[j] = builder.call(fma, [v, ws, acc[j]])
-                    d.append(acc)
-                oyy = builder.add(y, oy_)
-                for o in range(ch):
-                    acc = [_splat(builder, scalar(bp, o))] * nv
-                    for ci in range(ch):
-                        ws = _splat(builder, scalar(wp, o * ch + ci))
-                        for j in range(nv):
-                            acc[j] = builder.call(fma, [d[ci][j], ws, acc[j]])
-                    for j in range(nv):
-                        a = acc[j]
-                        a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
-                        xj = builder.add(x0, c(LANES * j))
-                        if skip:
-                            a = builder.fadd(a, load(skp.ptr(c(o), builder.add(y, c(1)), builder.add(xj, c(1)))))
-                        builder.store(a, builder.bitcast(dst.ptr(c(o), oyy, builder.add(xj, ox_)), ptrty), align=4)
-
-            vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
-            pairs = builder.sdiv(vecs, c(DSCB_BLOCK))
-            with cgutils.for_range(builder, rows_) as row:
-                with cgutils.for_range(builder, pairs) as v:
-                    block(row.index, builder.mul(v.index, c(LANES * DSCB_BLOCK)), DSCB_BLOCK)
-                if DSCB_BLOCK > 1:
-                    with builder.if_then(builder.icmp_signed("!=", builder.mul(pairs, c(DSCB_BLOCK)), vecs)):
-                        block(row.index, builder.mul(pairs, c(LANES * DSCB_BLOCK)), 1)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return dscb
-
-
 _conv_1_5_3 = _make_conv(1, 5, 3)
 _conv_2_5_3 = _make_conv(2, 5, 3)
 _conv_5_5_3 = _make_conv(5, 5, 3)
@@ -265,29 +189,50 @@ def conv_2_1_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: n
     _clear_tail(out, 1, rows, width, oy, ox)
 
 
-_dscb_15 = _make_dscb(15, False)
-_dscb_15_skip = _make_dscb(15, True)
+_conv_15_3_1 = _make_conv(15, 3, 1)
 
 
 @njit(cache=True, nogil=True)
-def dscb_15(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):  # pragma: no cover - compiled
+def conv_15_3_1(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
     _wide_vectors()
-    _dscb_15(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
-    _clear_tail(out, 15, rows, width, oy, ox)
+    _conv_15_3_1(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 3, rows, width, oy, ox)
+
+
+_conv_15_3_3 = _make_conv(15, 3, 3)
 
 
 @njit(cache=True, nogil=True)
-def dscb_15_skip(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox):  # pragma: no cover - compiled
+def conv_15_3_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
     _wide_vectors()
-    _dscb_15_skip(inp, wd, bd, wp, bp, slope, res, out, rows, width, oy, ox)
-    _clear_tail(out, 15, rows, width, oy, ox)
+    _conv_15_3_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 3, rows, width, oy, ox)
 
 
-#: channels → the compiled depthwise-separable block (without, with the residual sum)
-DSCB = {15: (dscb_15, dscb_15_skip)}
+_conv_15_3_5 = _make_conv(15, 3, 5)
+
+
+@njit(cache=True, nogil=True)
+def conv_15_3_5(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_15_3_5(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 3, rows, width, oy, ox)
+
+
+_conv_15_6_7 = _make_conv(15, 6, 7)
+
+
+@njit(cache=True, nogil=True)
+def conv_15_6_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_15_6_7(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 6, rows, width, oy, ox)
+
+
 #: (Cin, Cout, k) → the compiled layer
 KERNELS = {(1, 5, 3): conv_1_5_3, (2, 5, 3): conv_2_5_3, (5, 5, 3): conv_5_5_3, (15, 5, 3): conv_15_5_3,
-           (5, 1, 3): conv_5_1_3, (2, 1, 7): conv_2_1_7}
+           (5, 1, 3): conv_5_1_3, (2, 1, 7): conv_2_1_7, (15, 3, 1): conv_15_3_1, (15, 3, 3): conv_15_3_3,
+           (15, 3, 5): conv_15_3_5, (15, 6, 7): conv_15_6_7}
 
 
 @njit(cache=True, nogil=True)

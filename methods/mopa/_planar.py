@@ -41,77 +41,65 @@ def path_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:
 
 
 def run_layers(layers: list[tuple[nn.Conv2d, float]], inp: torch.Tensor, h: int, w: int,
-               spare: list[torch.Tensor]) -> torch.Tensor:
-    """The layers on the zero-padded planar map ``inp`` (Cin × (h + 2) × (≥ Wv + 2), the image at [1:, 1:]);
-    the last layer's padded planar output (one of ``spare``: two buffers of the layers' width, zero borders)."""
+               spare: list[torch.Tensor], last: tuple[torch.Tensor, int]) -> None:
+    """The layers on the zero-padded planar map ``inp`` (Cin × (h + 2) × (≥ Wv + 2), the image at [1:, 1:]),
+    intermediate maps in ``spare`` (two buffers of the layers' width, zero borders), the last layer's output
+    into ``last = (buffer, p)`` at [p:, p:] (its other entries are left as they are: zero padding)."""
     x = inp
     for i, (conv, slope) in enumerate(layers):
-        out = spare[i % 2]
+        out, at = last if i == len(layers) - 1 else (spare[i % 2], 1)
         KERNELS[(conv.in_channels, conv.out_channels, conv.kernel_size[0])](
             x.numpy(), conv.weight.detach().reshape(-1).numpy(), conv.bias.detach().numpy(), np.float32(slope),
-            out.numpy(), h, w, 1, 1)
+            out.numpy(), h, w, at, at)
         x = out
-    return x
 
 
-def features(net: nn.Module, x: torch.Tensor,
-             paths: tuple[list[tuple[nn.Conv2d, float]], ...]) -> torch.Tensor:
+def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d, float]], ...],
+             pad: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The concatenated outputs of ``net``'s three feature paths (``paths``: their :func:`path_layers`) for
-    one 1×4×H×W sample ``x``: a channels-last 1×3w×H×W map."""
+    one 1×4×H×W sample ``x``: a channels-last 1×3w×H×W map, and the same values planar with ``pad`` zero rows
+    and columns around them (3w × (H + 2·pad) × (Wv + 2·pad)), which the multiscale convs read."""
     _, _, h, w = x.shape
     width = paths[0][-1][0].out_channels
-    cols = -(-w // LANES) * LANES + 2
+    cols = -(-w // LANES) * LANES
     feats = torch.empty(1, 3 * width, h, w, memory_format=torch.channels_last)
-    spare = [torch.zeros(width, h + 2, cols), torch.zeros(width, h + 2, cols)]
+    planar = torch.zeros(3 * width, h + 2 * pad, cols + 2 * pad)
+    spare = [torch.zeros(width, h + 2, cols + 2), torch.zeros(width, h + 2, cols + 2)]
     a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
     inputs = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
     for i, (layers, src) in enumerate(zip(paths, inputs)):
-        inp = torch.zeros(src.shape[1], h + 2, cols)
+        inp = torch.zeros(src.shape[1], h + 2, cols + 2)
         inp[:, 1:h + 1, 1:w + 1] = src[0]
-        out = run_layers(layers, inp, h, w, spare)
-        to_channels_last(out.numpy(), 1, 1, _hwc(feats), i * width)
-    return feats
+        out = planar[i * width:(i + 1) * width]
+        run_layers(layers, inp, h, w, spare, (out, pad))
+        to_channels_last(out.numpy(), pad, pad, _hwc(feats), i * width)
+    return feats, planar
 
 
-def dscb_layers(block: nn.Module) -> tuple[nn.Conv2d, nn.Conv2d, float] | None:
-    """(depthwise conv, pointwise conv, LReLU slope) of a detail-module DSCB with a compiled kernel, else ``None``."""
-    from ._conv_kernels import DSCB as KERNELS_DSCB
-
-    if not (isinstance(block, nn.Sequential) and len(block) == 3 and isinstance(block[2], nn.LeakyReLU)):
-        return None
-    dw, pw = block[0], block[1]
-    ch = dw.in_channels
-    if not (isinstance(dw, nn.Conv2d) and isinstance(pw, nn.Conv2d) and ch in KERNELS_DSCB
-            and dw.out_channels == ch and dw.groups == ch and dw.kernel_size == (3, 3) and dw.padding == (1, 1)
-            and pw.in_channels == ch and pw.out_channels == ch and pw.groups == 1 and pw.kernel_size == (1, 1)
-            and pw.padding == (0, 0) and all(m.stride == (1, 1) and m.dilation == (1, 1) and m.bias is not None
-                                              and m.padding_mode == "zeros" for m in (dw, pw))):
-        return None
-    return dw, pw, float(block[2].negative_slope)
+def multiscale_layers(cem: nn.Module) -> list[nn.Conv2d] | None:
+    """The contrast module's multiscale convs when every one has a compiled kernel, else ``None``."""
+    layers = [path_layers(nn.Sequential(nn.Sequential(s, nn.LeakyReLU(1.0)))) for s in cem.scales]
+    return None if any(lay is None for lay in layers) else [lay[0][0] for lay in layers]
 
 
-def detail_paths(paths: list[list[tuple[nn.Conv2d, nn.Conv2d, float]]], h: torch.Tensor) -> torch.Tensor:
-    """The detail module's parallel DSCB paths, each plus its skip ``h``, concatenated (channels-last
-    1×(len(paths)·C)×H×W) for the channels-last 1×C×H×W map ``h`` (``paths``: their :func:`dscb_layers`)."""
-    from ._conv_kernels import DSCB as KERNELS_DSCB
-
-    _, ch, rows, w = h.shape
-    cols = -(-w // LANES) * LANES + 2
-    hp = torch.zeros(ch, rows + 2, cols)
-    to_planar(_hwc(h), hp.numpy(), 1, 1)  # (4× faster than torch's copy of this permutation)
-    spare = [torch.zeros(ch, rows + 2, cols), torch.zeros(ch, rows + 2, cols)]
-    outs = torch.empty(1, len(paths) * ch, rows, w, memory_format=torch.channels_last)
-    for i, path in enumerate(paths):
-        src = hp
-        for j, (dw, pw, slope) in enumerate(path):
-            dst = spare[j % 2]
-            KERNELS_DSCB[ch][j == len(path) - 1](
-                src.numpy(), dw.weight.detach().reshape(-1).numpy(), dw.bias.detach().numpy(),
-                pw.weight.detach().reshape(-1).numpy(), pw.bias.detach().numpy(), np.float32(slope), hp.numpy(),
-                dst.numpy(), rows, w, 1, 1)
-            src = dst
-        to_channels_last(src.numpy(), 1, 1, _hwc(outs), i * ch)
-    return outs
+def multiscale(convs: list[nn.Conv2d], planar: torch.Tensor, pad: int, h: int, w: int,
+               slope: float | None) -> torch.Tensor:
+    """The multiscale layer (the convs' outputs concatenated, then LReLU with ``slope`` if given) from the
+    planar features that :func:`features` returned with ``pad`` ≥ every kernel's half-width: a channels-last
+    1×C×H×W map.  Each conv with its own taps (no zero-padded 7×7 kernel: the counted multiply-adds)."""
+    channels = sum(c.out_channels for c in convs)
+    out = torch.empty(channels, h, -(-w // LANES) * LANES)
+    start = 0
+    for conv in convs:
+        k, n = conv.kernel_size[0], conv.out_channels
+        off = pad - k // 2
+        KERNELS[(conv.in_channels, n, k)](
+            planar.numpy()[:, off:, off:], conv.weight.detach().reshape(-1).numpy(), conv.bias.detach().numpy(),
+            np.float32(1.0 if slope is None else slope), out.numpy()[start:start + n], h, w, 0, 0)
+        start += n
+    m = torch.empty(1, channels, h, w, memory_format=torch.channels_last)
+    to_channels_last(out.numpy(), 0, 0, _hwc(m), 0)
+    return m
 
 
 def head_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:

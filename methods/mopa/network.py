@@ -360,6 +360,8 @@ class InferencePath:
 
     def __init__(self, net: "MopaNet"):
         self.net = net
+        #: (channels-last features, their zero-padded planar copy, its padding) of the last :meth:`features`
+        self._planar_features: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.net
@@ -414,7 +416,11 @@ class InferencePath:
 
             paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
             if all(p is not None for p in paths):
-                return _planar.features(net, x, paths)
+                cem = net.contrast
+                pad = max(s.kernel_size[0] for s in cem.scales) // 2 if isinstance(cem, ContrastEnhancement) else 1
+                feats, planar = _planar.features(net, x, paths, pad)
+                self._planar_features = (feats, planar, pad)  # for the multiscale convs (:meth:`multiscale`)
+                return feats
         a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
         return torch.cat([self.seq(net.path_a, net._path_input(a, ma)), self.seq(net.path_b, net._path_input(b, mb)),
                           self.seq(net.path_ab, torch.cat([a, b], dim=1))], dim=1)
@@ -519,6 +525,13 @@ class InferencePath:
         if not mergeable or torch._C._len_torch_dispatch_stack() > 0:
             y = torch.cat([self.conv(s, x) for s in scales], dim=1)
             return y if slope is None else F.leaky_relu_(y, slope)
+        planar = getattr(self, "_planar_features", None)
+        if planar is not None and planar[0] is x:  # x's planar copy from :meth:`features` (session 10)
+            from . import _planar
+
+            convs = _planar.multiscale_layers(cem)
+            if convs is not None:
+                return _planar.multiscale(convs, planar[1], planar[2], x.shape[2], x.shape[3], slope)
         weight = x.new_zeros(sum(s.out_channels for s in scales), x.shape[1], k, k)
         start = 0
         for s in scales:
@@ -535,12 +548,6 @@ class InferencePath:
 
     def detail(self, dpm: "DetailPreserving", x: torch.Tensor) -> torch.Tensor:
         h = self.seq(dpm.head, x)
-        if _compiled_ready(h):  # the DSCB paths as compiled kernels on planar maps (session 10)
-            from . import _planar
-
-            paths = [[_planar.dscb_layers(block) for block in path] for path in dpm.paths]
-            if all(len(p) > 0 and all(b is not None for b in p) for p in paths):
-                return self.conv(dpm.fuse, _planar.detail_paths(paths, h), add=x)
         outs = torch.cat([self.seq(path, h).add_(h) for path in dpm.paths], dim=1)
         return self.conv(dpm.fuse, outs, add=x)
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from fusionbench.methods.mopa import _conv_kernels as K
 from fusionbench.methods.mopa import _planar
-from fusionbench.methods.mopa.network import DSCB, InferencePath, MopaNet
+from fusionbench.methods.mopa.network import InferencePath, MopaNet
 
 from ._isa import needs_avx512, outputs_per_cpu
 
@@ -30,8 +30,9 @@ def _planar_input(x: torch.Tensor, p: int) -> torch.Tensor:
 @pytest.mark.parametrize("shape", sorted(K.KERNELS))
 @pytest.mark.parametrize("size", SIZES)
 def test_direct_convolution_equals_torch(shape, size):
-    """Every compiled layer = ``leaky_relu(conv2d(x, w, b, padding=k//2))`` to float32 round-off, with a
-    slope and without (slope 1); the output's padding and the lanes past the width stay exactly 0."""
+    """Every compiled layer = ``leaky_relu(conv2d(x, w, b, padding=k//2))`` to float32 round-off (against the
+    float64 result: within 1e-6 of the sum of the terms' magnitudes, and within 4× torch's own float32 error),
+    with a slope and without (slope 1); the output's padding and the lanes past the width stay exactly 0."""
     cin, cout, k = shape
     h, w = size
     g = torch.Generator().manual_seed(cin * 100 + cout * 10 + k)
@@ -44,9 +45,12 @@ def test_direct_convolution_equals_torch(shape, size):
         out[:, 1:h + 1] = 0.0  # the rows the kernel may write (7 elsewhere)
         K.KERNELS[shape](inp.numpy(), weight.reshape(-1).numpy(), bias.numpy(), np.float32(slope), out.numpy(),
                          h, w, 1, 1)
-        ref = F.leaky_relu(F.conv2d(x[None], weight, bias, padding=k // 2), slope)[0]
-        scale = float(ref.abs().max()) + 1.0
-        assert (out[:, 1:h + 1, 1:w + 1] - ref).abs().max() <= 1e-6 * scale
+        exact = F.leaky_relu(F.conv2d(x[None].double(), weight.double(), bias.double(), padding=k // 2), slope)[0]
+        size_of_terms = F.conv2d(x[None].double().abs(), weight.double().abs(), bias.double().abs(), padding=k // 2)[0]
+        torch_error = (F.leaky_relu(F.conv2d(x[None], weight, bias, padding=k // 2), slope)[0] - exact).abs()
+        error = (out[:, 1:h + 1, 1:w + 1].double() - exact).abs()
+        assert (error <= 1e-6 * size_of_terms).all()  # float32 round-off of the sum of |terms|
+        assert error.max() <= 4 * torch_error.max() + 1e-7  # and about torch's own float32 error
         rest = out.clone()
         rest[:, 1:h + 1, 1:w + 1] = 0.0
         assert torch.equal(rest[:, 1:h + 1], torch.zeros_like(rest[:, 1:h + 1]))  # tail lanes and border: 0
@@ -54,33 +58,14 @@ def test_direct_convolution_equals_torch(shape, size):
         assert torch.equal(out[:, h + 1:], torch.full_like(out[:, h + 1:], 7.0))
 
 
-@pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("skip", (False, True))
-def test_depthwise_separable_block_equals_the_module(size, skip):
-    """The compiled DSCB (depthwise 3×3, pointwise 1×1, LReLU, optional residual) = the module's output."""
-    h, w = size
-    torch.manual_seed(h + w)
-    block = DSCB(15, 0.2).eval()
-    x = torch.rand(15, h, w) - 0.3
-    inp = _planar_input(x, 1)
-    out = torch.zeros_like(inp)
-    dw, pw = block[0], block[1]
-    K.DSCB[15][skip](inp.numpy(), dw.weight.detach().reshape(-1).numpy(), dw.bias.detach().numpy(),
-                     pw.weight.detach().reshape(-1).numpy(), pw.bias.detach().numpy(), np.float32(0.2),
-                     inp.numpy(), out.numpy(), h, w, 1, 1)
-    with torch.no_grad():
-        ref = block(x[None])[0] + (x if skip else 0.0)
-    assert (out[:, 1:h + 1, 1:w + 1] - ref).abs().max() <= 1e-6
-    rest = out.clone()
-    rest[:, 1:h + 1, 1:w + 1] = 0.0
-    assert torch.equal(rest, torch.zeros_like(rest))
-
-
 def test_layout_copies_are_exact():
     x = torch.rand(1, 15, 13, 37).contiguous(memory_format=torch.channels_last)
     buf = torch.zeros(15, 15, 50)
     K.to_planar(x.permute(0, 2, 3, 1)[0].numpy(), buf.numpy(), 1, 2)
-    assert torch.equal(buf[:, 1:14, 2:39], x[0]) and buf.sum() == x.sum()
+    assert torch.equal(buf[:, 1:14, 2:39], x[0])
+    rest = buf.clone()
+    rest[:, 1:14, 2:39] = 0
+    assert not rest.any()
     out = torch.zeros(1, 45, 13, 37).contiguous(memory_format=torch.channels_last)
     K.to_channels_last(buf.numpy(), 1, 2, out.permute(0, 2, 3, 1)[0].numpy(), 15)
     assert torch.equal(out[0, 15:30], x[0]) and out[0, :15].abs().sum() == 0 and out[0, 30:].abs().sum() == 0
@@ -89,7 +74,7 @@ def test_layout_copies_are_exact():
 def _forward(net: MopaNet, x: torch.Tensor, planar: bool, monkeypatch) -> torch.Tensor:
     with monkeypatch.context() as m:
         if not planar:
-            for name in ("path_layers", "dscb_layers", "head_layers", "single_conv"):
+            for name in ("path_layers", "head_layers", "single_conv"):
                 m.setattr(_planar, name, lambda *a: None)
         with torch.inference_mode():
             return InferencePath(net)(x)[0]
@@ -118,7 +103,8 @@ from fusionbench.methods.mopa import _conv_kernels as K
 rng = np.random.default_rng(0)
 h, w = 19, 83
 res = []
-for (cin, cout, k), fn in sorted(K.KERNELS.items()):
+for cin, cout, k in ((2, 5, 3), (2, 1, 7)):  # one generator: two shapes (SSE2 compiles slowly)
+    fn = K.KERNELS[(cin, cout, k)]
     p = k // 2
     inp = np.zeros((cin, h + 2 * p, 96 + 2 * p), np.float32)
     inp[:, p:p + h, p:p + w] = rng.random((cin, h, w)) * 2 - 0.5
@@ -126,21 +112,14 @@ for (cin, cout, k), fn in sorted(K.KERNELS.items()):
     fn(inp, (rng.random(cout * cin * k * k) - 0.5).astype(np.float32), rng.random(cout).astype(np.float32),
        np.float32(0.2), out, h, w, 1, 1)
     res.append(out.ravel())
-inp = np.zeros((15, h + 2, 98), np.float32)
-inp[:, 1:h + 1, 1:w + 1] = rng.random((15, h, w)) - 0.3
-for fn in K.DSCB[15]:
-    out = np.zeros_like(inp)
-    fn(inp, (rng.random(135) - 0.5).astype(np.float32), rng.random(15).astype(np.float32),
-       (rng.random(225) - 0.5).astype(np.float32), rng.random(15).astype(np.float32), np.float32(0.2), inp, out,
-       h, w, 1, 1)
-    res.append(out.ravel())
 np.save(sys.argv[1], np.concatenate(res))
 """
 
 
 @needs_avx512
 def test_direct_convolutions_do_not_depend_on_the_instruction_set(tmp_path):
-    """Every compiled layer gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The compiled layers (all made by one generator; two shapes, full blocks and tails, with and without a
+    bias-only epilogue) give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

@@ -285,3 +285,58 @@ def row_bin_sums(mem, starts, ends, out):  # pragma: no cover - compiled
                 v = mem[r, x]
                 for ch in range(c):
                     acc[ch] += v[ch]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gated_kernels(pooled, ce, s1, t1, gd, s2, t2, ci, s3, t3, gd2, weight, scale, out):  # pragma: no cover - compiled
+    """The context-gated 3×3 kernels of one sample with BatchNorm folded: ``sigmoid(in + out) ⊙ W · s``, in float64.
+
+    ``pooled``: cin × k² float32 (the k×k average-pooled context); float64: ``ce`` lat × k² (``ce``'s weight),
+    ``s1, t1``, ``s2, t2`` (cin), ``s3, t3`` (cout): the eval BatchNorms ``ce_bn``, ``ci_bn2``, ``ci_bn`` as
+    ``x·s + t``; ``gd``, ``gd2`` k² × lat; ``ci`` (cout / groups) × g; ``weight`` cout × cin × k²; ``scale``
+    cout (the following BatchNorm2d's scale); ``out``: cout × cin × k² float32.  The same operations as
+    ``AdaptiveConv.gated`` (:mod:`methods.matr`), every sum in index order, rounded to float32 once at the end:
+    one call instead of ≈ 20 small torch operations between two band passes (issue 23, session 10).
+    """
+    cin, kk = pooled.shape
+    lat = ce.shape[0]
+    cout = weight.shape[0]
+    g = ci.shape[1]
+    per_group = ci.shape[0]
+    ctx = np.empty((cin, lat))
+    gin = np.empty((cin, kk))
+    act = np.empty(lat)
+    for c in range(cin):
+        for m in range(lat):
+            s = 0.0
+            for q in range(kk):
+                s += ce[m, q] * pooled[c, q]
+            ctx[c, m] = s
+        for m in range(lat):
+            v = ctx[c, m] * s1[c] + t1[c]
+            act[m] = v if v > 0.0 else 0.0
+        for q in range(kk):
+            s = 0.0
+            for m in range(lat):
+                s += gd[q, m] * act[m]
+            gin[c, q] = s
+    mixed = np.empty((cin, lat))
+    for c in range(cin):
+        for m in range(lat):
+            v = ctx[c, m] * s2[c] + t2[c]
+            mixed[c, m] = v if v > 0.0 else 0.0
+    for o in range(cout):
+        group, row = o // per_group, o % per_group
+        for m in range(lat):
+            s = 0.0
+            for i in range(g):
+                s += ci[row, i] * mixed[group * g + i, m]
+            v = s * s3[o] + t3[o]
+            act[m] = v if v > 0.0 else 0.0
+        for q in range(kk):
+            s = 0.0
+            for m in range(lat):
+                s += gd2[q, m] * act[m]
+            for c in range(cin):
+                gate = 1.0 / (1.0 + np.exp(-(gin[c, q] + s)))
+                out[o, c, q] = gate * weight[o, c, q] * scale[o]

@@ -178,6 +178,19 @@ def build_matr_network() -> Any:
             gate = torch.sigmoid(gate_in.reshape(b, 1, c, k, k) + gate_out.reshape(b, self.cout, 1, k, k))
             return (gate * self.weight.unsqueeze(0)).reshape(b * self.cout, c, k, k)
 
+        def gate_weights(self) -> tuple[np.ndarray, ...]:
+            """The float64 weights of :func:`methods._matr_kernels.gated_kernels` (eval BatchNorms as ``x·s + t``)."""
+            f64 = lambda t: np.ascontiguousarray(t.detach().double().numpy())
+
+            def affine(bn: Any) -> tuple[np.ndarray, np.ndarray]:
+                s = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+                return f64(s), f64(bn.bias.double() - bn.running_mean.double() * s)
+
+            k2 = self.k * self.k
+            return (f64(self.ce.weight), *affine(self.ce_bn), f64(self.gd.weight), *affine(self.ci_bn2),
+                    f64(self.ci.weight), *affine(self.ci_bn), f64(self.gd2.weight),
+                    f64(self.weight.reshape(self.cout, self.cin, k2)))
+
     class Basic3x3(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
             super().__init__()
@@ -187,8 +200,17 @@ def build_matr_network() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return F.relu(self.bn1(self.conv1(x)))
 
+        def folded(self) -> tuple[Any, ...]:
+            """The gate weights (:meth:`AdaptiveConv.gate_weights`), the BatchNorm2d scale (float64) and bias (a
+            float32 tensor) that :meth:`infer` folds into the gated kernels, computed once per pass."""
+            bn = self.bn1
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            scale64 = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            return (*self.conv1.gate_weights(), np.ascontiguousarray(scale64.numpy()),
+                    (bn.bias - bn.running_mean * scale).contiguous())
+
         def infer(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, spans: list,
-                  after: Any = None, accumulate: bool = False) -> None:
+                  after: Any = None, accumulate: bool = False, folded: tuple | None = None) -> None:
             """Inference on one channels-last sample into ``out``, by bands of rows: BatchNorm folded into the gated
             kernels and a bias (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
 
@@ -199,13 +221,22 @@ def build_matr_network() -> Any:
             span ``(y0, y1)`` of ``spans`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to
             what ``out`` holds), then runs ``after(out, y0, y1)`` on them while they are in the worker's cache
             (:func:`methods._band_workers.run_spans` with ``contiguous=True``: on the band workers when torch has
-            several threads).
+            several threads).  ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one
+            compiled float64 call (:func:`methods._matr_kernels.gated_kernels`; float32 round-off against the
+            torch operations, which a FLOP counter sees) instead of ≈ 20 small torch operations.
             """
-            bn = self.bn1
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            kernels = self.conv1.gated(pooled) * scale[:, None, None, None]
-            bias = bn.bias - bn.running_mean * scale
-            pad = self.conv1.k // 2
+            conv = self.conv1
+            if folded is not None:
+                kernels = torch.empty(conv.cout, conv.cin, conv.k, conv.k)
+                _kernels().gated_kernels(pooled[0].reshape(conv.cin, -1).numpy(), *folded[:-1],
+                                         kernels.numpy().reshape(conv.cout, conv.cin, -1))
+                bias = folded[-1]
+            else:
+                bn = self.bn1
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                kernels = conv.gated(pooled) * scale[:, None, None, None]
+                bias = bn.bias - bn.running_mean * scale
+            pad = conv.k // 2
 
             def band(span: tuple[int, int]) -> None:
                 y0, y1 = span
@@ -388,6 +419,7 @@ def build_matr_network() -> Any:
             # dispatch mode (a FLOP counter sees torch operations only) as torch operations with the same products
             counted = torch._C._len_torch_dispatch_stack() > 0
             tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 and c == _kernels().DIM and not counted else None
+            folds = {} if counted else {block: block.folded() for block in (self.convInput, conv)}
             bins = _PoolBins(h, w, c, k)
 
             def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, trans: bool = False, pool: bool = True,
@@ -408,7 +440,8 @@ def build_matr_network() -> Any:
                     if head is not None:
                         head(mem, y0, y1)
 
-                block.infer(src, pooled, dst, spans, after, accumulate=out is not None)
+                block.infer(src, pooled, dst, spans, after, accumulate=out is not None,
+                            folded=None if counted else folds[block])
                 if trans and tokens is None:  # tokens straddle rows, or counted: the NCHW token path on the whole map
                     _pixels(dst).copy_(self.basicLayer(_pixels(dst).permute(2, 0, 1)[None].contiguous())[0]
                                        .permute(1, 2, 0))

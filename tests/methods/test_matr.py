@@ -176,8 +176,40 @@ _matr_kernels.gelu_into(x, gelu)
 rows = f(5, 93, 16, scale=3.0)
 sums = np.empty((5, 3, 16))
 _matr_kernels.row_bin_sums(rows, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
-np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, erf, gelu, sums)]))
+g = lambda *shape: rng.standard_normal(shape)
+kernels = np.empty((16, 16, 9), np.float32)
+_matr_kernels.gated_kernels(f(16, 9), g(5, 9), g(16), g(16), g(9, 5), g(16), g(16), g(16, 16), g(16), g(16), g(9, 5),
+                            g(16, 16, 9), g(16), kernels)
+np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, erf, gelu, sums, kernels)]))
 """
+
+
+def test_gated_kernels_equal_the_torch_gates_to_round_off():
+    """The compiled gated kernels (float64, BatchNorm2d folded) equal ``AdaptiveConv.gated`` times the BatchNorm
+    scale to float32 round-off, for the 2→16 input conv and the 16→16 shared conv, random weights and statistics."""
+    from fusionbench.methods import _matr_kernels
+
+    torch.manual_seed(0)
+    net = matr_module.build_matr_network()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    for name, buf in net.named_buffers():
+        if "running_var" in name:
+            buf.uniform_(0.5, 2.0)
+        elif "running_mean" in name:
+            buf.normal_(std=0.1)
+    net.eval()
+    with torch.inference_mode():
+        for block in (net.convInput, net.conv):
+            conv, bn = block.conv1, block.bn1
+            pooled = torch.rand(1, conv.cin, 3, 3)
+            ref = conv.gated(pooled) * (bn.weight / torch.sqrt(bn.running_var + bn.eps))[:, None, None, None]
+            folded = block.folded()
+            out = torch.empty_like(ref)
+            _matr_kernels.gated_kernels(pooled[0].reshape(conv.cin, -1).numpy(), *folded[:-1],
+                                        out.numpy().reshape(conv.cout, conv.cin, -1))
+            assert (out - ref).abs().max().item() <= 2e-6 * ref.abs().max().item()
+            assert torch.allclose(folded[-1], bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps))
 
 
 def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
@@ -203,7 +235,7 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The token-block, erf/GELU and context-sum kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The token-block, erf/GELU, context-sum and gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

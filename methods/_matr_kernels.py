@@ -143,9 +143,10 @@ class _Ops:
 
 
 @intrinsic
-def _token_tiles(typingctx, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks):
-    """``tiles`` tiles of 256 floats from ``mem``'s data through ``blocks`` token blocks, in place (:func:`token_blocks`)."""
-    sig = types.void(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks)
+def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu):
+    """``tiles`` tiles of 256 floats from ``src``'s data (through a ReLU if ``relu`` ≠ 0) through ``blocks`` token
+    blocks, into ``mem``'s data (:func:`token_blocks`, :func:`relu_token_blocks`)."""
+    sig = types.void(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -153,19 +154,26 @@ def _token_tiles(typingctx, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, b
         vec = _vec()
         ptr = vec.as_pointer()
         ops = _Ops(builder)
-        mem_d, wqkv_d, wp_d, c1_d, w1_d, c2_d, w2_d, b2_d, _, qk_d = (
-            context.make_array(aty)(context, builder, a).data if i != 8 else None
-            for i, (aty, a) in enumerate(zip(signature.args[:10], args[:10])))
-        eps = _splat(builder, args[8])
+        src_d, mem_d, wqkv_d, wp_d, c1_d, w1_d, c2_d, w2_d, b2_d, _, qk_d = (
+            context.make_array(aty)(context, builder, a).data if i != 9 else None
+            for i, (aty, a) in enumerate(zip(signature.args[:11], args[:11])))
+        eps = _splat(builder, args[9])
+        relu = builder.icmp_signed("!=", args[13], c(0))
         scalar = lambda base, i: _splat(builder, builder.load(builder.gep(base, [i])))
         at = lambda base, i: builder.bitcast(builder.gep(base, [i]), ptr)
         with builder.goto_entry_block():  # fc2's 16 sums, carried through the loop over hidden units
             sums = [builder.alloca(vec) for _ in range(DIM)]
 
-        with cgutils.for_range(builder, args[10]) as tile_loop:
-            tile = builder.gep(mem_d, [builder.mul(tile_loop.index, c(DIM * LANES))])
+        with cgutils.for_range(builder, args[11]) as tile_loop:
+            offset = builder.mul(tile_loop.index, c(DIM * LANES))
+            tile = builder.gep(mem_d, [offset])
             rows = [at(tile, c(LANES * k)) for k in range(DIM)]
-            with cgutils.for_range(builder, args[11]) as block_loop:
+            source = builder.gep(src_d, [offset])
+            for k in range(DIM):  # the tile from src (ReLU as torch's clamp_min(·, 0)), into mem
+                v = builder.load(at(source, c(LANES * k)), align=4)
+                v = builder.select(relu, builder.select(builder.fcmp_ordered("<", v, ops.zero), ops.zero, v), v)
+                builder.store(v, rows[k], align=4)
+            with cgutils.for_range(builder, args[12]) as block_loop:
                 blk = block_loop.index
                 # attention with one token per window: t += proj(v) + c1 (q and k computed, as in the official cost)
                 u = ops.normalised([builder.load(r, align=4) for r in rows], eps)
@@ -219,7 +227,15 @@ def token_blocks(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cove
     ``w1[b]`` 64 × 16 (γ₂ folded in), ``c2[b]`` 64 (fc1's constant), ``w2[b]`` 16 × 64, ``b2[b]`` 16 (fc2's
     bias); ``eps``: float32; ``qk``: a 48 × 16 float32 scratch block (q·k·v of the last tile)."""
     _wide_vectors()
-    _token_tiles(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0])
+    _token_tiles(mem, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 0)
+
+
+@njit(cache=True, nogil=True)
+def relu_token_blocks(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cover - compiled
+    """:func:`token_blocks` on ``ReLU(src)`` written into ``mem`` (``src``: rows × W × 16 float32 like ``mem``, a
+    convolution band's output before its ReLU): the ReLU and the copy into the map in the same pass."""
+    _wide_vectors()
+    _token_tiles(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 1)
 
 
 @intrinsic

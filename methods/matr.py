@@ -210,7 +210,8 @@ def build_matr_network() -> Any:
                     (bn.bias - bn.running_mean * scale).contiguous())
 
         def infer(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, spans: list,
-                  after: Any = None, accumulate: bool = False, folded: tuple | None = None) -> None:
+                  after: Any = None, accumulate: bool = False, folded: tuple | None = None,
+                  store: Any = None) -> None:
             """Inference on one channels-last sample into ``out``, by bands of rows: BatchNorm folded into the gated
             kernels and a bias (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
 
@@ -224,6 +225,8 @@ def build_matr_network() -> Any:
             several threads).  ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one
             compiled float64 call (:func:`methods._matr_kernels.gated_kernels`; float32 round-off against the
             torch operations, which a FLOP counter sees) instead of ≈ 20 small torch operations.
+            ``store(part, out, y0, y1)``, if given, writes the band's convolution output ``part`` (before the
+            ReLU) into ``out`` instead of the torch ReLU and copy.
             """
             conv = self.conv1
             if folded is not None:
@@ -242,7 +245,9 @@ def build_matr_network() -> Any:
                 y0, y1 = span
                 part = F.conv2d(x[:, :, y0:y1 + 2 * pad], kernels, bias, padding=(0, pad))
                 rows = out[:, :, y0 + pad:y1 + pad]
-                if accumulate:
+                if store is not None:
+                    store(part, out, y0, y1)
+                elif accumulate:
                     rows.add_(part.relu_())
                 else:
                     torch.clamp_min(part, 0.0, out=rows)  # ReLU (torch's relu is this clamp) and the copy, one pass
@@ -360,9 +365,15 @@ def build_matr_network() -> Any:
             eps = np.float32(self.blocks[0].norm1.eps)
             qkv_rows = self.blocks[0].attn.qkv.out_features
 
-            def run(mem: torch.Tensor, y_start: int, y_end: int) -> None:
+            def run(mem: torch.Tensor, y_start: int, y_end: int, src: np.ndarray | None = None) -> None:
+                """In place; or, with ``src`` (the rows' convolution output before its ReLU, rows × W × C), on
+                ``ReLU(src)`` written into the rows."""
                 scratch = np.empty((qkv_rows, c), np.float32)  # per call: the band workers run side by side
-                _kernels().token_blocks(mem[y_start:y_end].numpy(), *stacked, eps, scratch)
+                rows = mem[y_start:y_end].numpy()
+                if src is None:
+                    _kernels().token_blocks(rows, *stacked, eps, scratch)
+                else:
+                    _kernels().relu_token_blocks(src, rows, *stacked, eps, scratch)
 
             return run
 
@@ -431,9 +442,15 @@ def build_matr_network() -> Any:
                 band_tokens = tokens if trans else None
                 sums = bins.sums() if pool and (band_tokens is not None or not trans) else None
 
+                store = None
+                if band_tokens is not None and out is None:
+                    def store(part: torch.Tensor, t: torch.Tensor, y0: int, y1: int) -> None:
+                        # the ReLU and the copy into the map inside the token pass (one pass over the band)
+                        band_tokens(_pixels(t), y0, y1, src=_band_pixels(part))
+
                 def after(t: torch.Tensor, y0: int, y1: int) -> None:
                     mem = _pixels(t)
-                    if band_tokens is not None:
+                    if band_tokens is not None and store is None:
                         band_tokens(mem, y0, y1)
                     if sums is not None:
                         bins.add(mem, y0, y1, sums)
@@ -441,7 +458,7 @@ def build_matr_network() -> Any:
                         head(mem, y0, y1)
 
                 block.infer(src, pooled, dst, spans, after, accumulate=out is not None,
-                            folded=None if counted else folds[block])
+                            folded=None if counted else folds[block], store=store)
                 if trans and tokens is None:  # tokens straddle rows, or counted: the NCHW token path on the whole map
                     _pixels(dst).copy_(self.basicLayer(_pixels(dst).permute(2, 0, 1)[None].contiguous())[0]
                                        .permute(1, 2, 0))
@@ -504,6 +521,12 @@ def _row_spans(h: int, w: int) -> list[tuple[int, int]]:
 def _pixels(padded: Any) -> Any:
     """The H × W × C pixels (a view) of a padded channels-last map of :class:`_Maps`."""
     return padded.permute(0, 2, 3, 1)[0, 1:-1]
+
+
+def _band_pixels(part: Any) -> np.ndarray:
+    """The rows × W × C pixels of a band's channels-last 1 × C × rows × W convolution output, as a C-contiguous array."""
+    pixels = part.permute(0, 2, 3, 1)[0]
+    return (pixels if pixels.is_contiguous() else pixels.contiguous()).numpy()
 
 
 def _image(padded: Any) -> Any:

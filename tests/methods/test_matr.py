@@ -157,6 +157,15 @@ def test_token_kernel_equals_the_token_blocks_to_round_off():
     assert (out[:, :, 1:4] - ref[:, :, 1:4]).abs().max().item() <= 1e-5
     assert torch.equal(out[:, :, 0], x[:, :, 0]) and torch.equal(out[:, :, 4], x[:, :, 4])
     assert (ref[:, :, 1:4] - x[:, :, 1:4]).abs().max().item() > 0.1  # the blocks did change the rows
+    # from a convolution output: the blocks on its ReLU, written into the rows (the source left as it was)
+    src = (x.permute(0, 2, 3, 1)[0] - 0.5).contiguous()
+    ref = net.basicLayer(torch.relu(src).permute(2, 0, 1)[None]).detach()
+    mem = torch.zeros_like(src)
+    before = src.clone()
+    with torch.inference_mode():
+        run(mem, 0, 5, src=src.numpy())
+    assert (mem.permute(2, 0, 1)[None] - ref).abs().max().item() <= 1e-5
+    assert torch.equal(src, before)
 
 
 _ISA_SCRIPT = """
@@ -169,6 +178,8 @@ mem = f(3, 32, 16, scale=3.0)
 weights = [f(3, 48, 16, scale=0.3), f(3, 16, 16, scale=0.3), f(3, 16), f(3, 64, 16, scale=0.3), f(3, 64),
            f(3, 16, 64, scale=0.3), f(3, 16)]
 _matr_kernels.token_blocks(mem, *weights, np.float32(1e-5), np.empty((48, 16), np.float32))
+from_relu = np.empty_like(mem)
+_matr_kernels.relu_token_blocks(mem, from_relu, *weights, np.float32(1e-5), np.empty((48, 16), np.float32))
 x = f(1300, scale=4.0)
 erf, gelu = np.empty_like(x), np.empty_like(x)
 _matr_kernels.erf_into(x, erf)
@@ -180,7 +191,7 @@ g = lambda *shape: rng.standard_normal(shape)
 kernels = np.empty((16, 16, 9), np.float32)
 _matr_kernels.gated_kernels(f(16, 9), g(5, 9), g(16), g(16), g(9, 5), g(16), g(16), g(16, 16), g(16), g(16), g(9, 5),
                             g(16, 16, 9), g(16), kernels)
-np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, erf, gelu, sums, kernels)]))
+np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, from_relu, erf, gelu, sums, kernels)]))
 """
 
 

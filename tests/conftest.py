@@ -116,3 +116,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+#: run first: it compiles every numba kernel of the project into numba's disk cache, in parallel processes
+#: (tests/methods/test_numba_cache.py), so that with a cold cache (a fresh clone, as in CI) the later tests
+#: and the processes they start load the kernels instead of each compiling them again (docs/testing.md)
+CACHE_WARMING_TESTS = ("test_numba_cache.py::test_a_second_process_compiles_no_kernel",)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move :data:`CACHE_WARMING_TESTS` to the front; the rest keep their order (no test depends on it)."""
+    first = [item for item in items if f"{item.path.name}::{item.name}" in CACHE_WARMING_TESTS]
+    if first:
+        items[:] = first + [item for item in items if item not in first]

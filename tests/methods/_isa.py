@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,31 @@ needs_avx512 = pytest.mark.skipif(not has_avx512(), reason="needs an AVX-512 CPU
 
 
 def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: float = 300) -> dict[str, Path]:
-    """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of :data:`CPUS`; the files."""
-    out = {}
-    for cpu in CPUS:
-        env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
-        path = tmp_path / f"{cpu}{suffix}"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=timeout)
-        out[cpu] = path
+    """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of :data:`CPUS`; the files.
+
+    The three processes run at the same time (each compiles its kernels alone, in its own cache folder, so
+    they share nothing): on a machine with two or more cores the test waits for the slowest compilation,
+    not for the sum of the three.  A process that fails or outlives ``timeout`` raises as
+    ``subprocess.run(..., check=True, timeout=timeout)`` would, and the others are stopped.
+    """
+    out = {cpu: tmp_path / f"{cpu}{suffix}" for cpu in CPUS}
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for cpu in CPUS:
+            env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
+            args = [sys.executable, "-c", script, str(out[cpu])]
+            procs[cpu] = subprocess.Popen(args, env=env)
+        deadline = time.monotonic() + timeout
+        for cpu, proc in procs.items():
+            try:
+                code = proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                raise subprocess.TimeoutExpired(proc.args, timeout) from None
+            if code != 0:
+                raise subprocess.CalledProcessError(code, proc.args)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return out

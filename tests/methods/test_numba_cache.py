@@ -3,18 +3,36 @@
 A worker process pays a kernel's compilation once per process unless numba's on-disk cache hits; a kernel
 built as a closure over another compiled function misses it in every new process (numba keys the cache
 on the pickled closure variables, and a dispatcher pickles differently in each process). In session 7
-that cost a fresh worker 4-12 s of CPU per method (MDL, MLEPF, DTNP, CNP). Here a first process warms
-the cache, and a second one, fusing and scoring the same way, must compile nothing.
+that cost a fresh worker 4-12 s of CPU per method (MDL, MLEPF, DTNP, CNP). Here first processes warm
+the cache, and then one more, fusing and scoring with every method and metric, must compile nothing.
+
+The warm-up runs in :data:`WARM_GROUPS` processes at the same time: with a cold cache (a fresh clone, as in
+CI) it compiles every kernel of the project, some 200 s of CPU of which FMI's kernels are about half, and
+two processes halve its wall time on a two-core machine.  ``tests/conftest.py`` runs this test first, so
+that the rest of the session finds the kernels in the disk cache (docs/testing.md).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 #: the registered methods with compiled kernels (the classical transforms are numpy/scipy)
 NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa")
+
+#: the FMI metrics: their kernels (``_fmi_kernel``, ``_fmi_lanes``) are the largest part of a cold compile
+FMI_METRICS = "FMI_dct,FMI_edge,FMI_pixel,FMI_w"
+
+#: the warm-up processes, run at the same time: (metric presets, methods); together every method of
+#: :data:`NUMBA_METHODS` and every metric of ``"all"`` (checked below), in about equal compile times
+#: (measured, cold cache, CPU seconds: FMI's kernels ~90, the 30 other metrics ~40, the 8 methods ~65)
+WARM_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (FMI_METRICS, ()),
+    ("all:not_fmi", NUMBA_METHODS),
+)
 
 _SCRIPT = """
 import json, sys
@@ -25,13 +43,18 @@ event.register("numba:compile", recorder)
 from fusionbench.api import fuse_arrays
 from fusionbench.method_registry import create_method
 from fusionbench.metrics import evaluate
+from fusionbench.metrics import resolve_metrics
 rng = np.random.default_rng(0)
 a = rng.integers(0, 256, (64, 72), dtype=np.uint8)
 b = rng.integers(0, 256, (64, 72, 3), dtype=np.uint8)
-for name in sys.argv[1:]:
+metrics, methods = sys.argv[1], sys.argv[2:]
+if metrics == "all:not_fmi":
+    metrics = [m for m in resolve_metrics("all") if not m.startswith("FMI_")]
+fused = b  # what every method returns for this pair: a colour uint8 image (scored through its first channel)
+for name in methods:
     fused = fuse_arrays(create_method(name), a, b)
-evaluate(fused if fused.ndim == 2 else fused[..., 0], a, b[..., 0], "all")
-if "mlepf" in sys.argv[1:]:
+evaluate(fused if fused.ndim == 2 else fused[..., 0], a, b[..., 0], metrics)
+if "mlepf" in methods:
     # MLEPF's scale-by-scale MLMG runs only for structuring-element increments other than the official ones
     # (and in the tests): called directly, grouped and step by step
     from fusionbench.methods import mlepf
@@ -46,16 +69,57 @@ print(json.dumps(compiled))
 """
 
 
-def _compiled_in_a_new_process() -> list[str]:
-    done = subprocess.run([sys.executable, "-c", _SCRIPT, *NUMBA_METHODS], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "FUSIONBENCH_WORKER_THREADS": "1"})
+def _args(metrics: str, methods: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-c", _SCRIPT, metrics, *methods]
+
+
+def _compiled(done: subprocess.CompletedProcess) -> list[str]:
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_ENV = {**os.environ, "FUSIONBENCH_WORKER_THREADS": "1"}
+
+
+def _warm_the_cache() -> None:
+    """Run :data:`WARM_GROUPS` at the same time (where the cache is cold, a fresh clone: every kernel compiles)."""
+    with contextlib.ExitStack() as stack:
+        logs = [(stack.enter_context(tempfile.TemporaryFile("w+")), stack.enter_context(tempfile.TemporaryFile("w+")))
+                for _ in WARM_GROUPS]  # files, not pipes: a full pipe would stall one process until the other ends
+        procs = [subprocess.Popen(_args(metrics, methods), stdout=out, stderr=err, text=True, env=_ENV)
+                 for (metrics, methods), (out, err) in zip(WARM_GROUPS, logs)]
+        try:
+            for proc, (out, err) in zip(procs, logs):
+                proc.wait(timeout=900)
+                out.seek(0)
+                err.seek(0)
+                _compiled(subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read()))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def _compiled_in_a_new_process() -> list[str]:
+    """What a new process fusing with every method of :data:`NUMBA_METHODS` and scoring ``"all"`` compiles."""
+    return _compiled(subprocess.run(_args("all", NUMBA_METHODS), capture_output=True, text=True, timeout=900,
+                                    env=_ENV))
+
+
 def test_a_second_process_compiles_no_kernel() -> None:
-    _compiled_in_a_new_process()  # warms the cache where it is cold (a fresh clone: every kernel compiles)
+    _warm_the_cache()
     assert _compiled_in_a_new_process() == []
+
+
+def test_the_warm_up_groups_cover_every_method_and_metric() -> None:
+    from fusionbench.metrics import resolve_metrics
+
+    methods = [m for _, group in WARM_GROUPS for m in group]
+    assert sorted(methods) == sorted(NUMBA_METHODS)
+    fmi = FMI_METRICS.split(",")
+    assert set(fmi) == {m for m in resolve_metrics("all") if m.startswith("FMI_")} and len(fmi) == 4
+    assert [g for g, _ in WARM_GROUPS] == [FMI_METRICS, "all:not_fmi"]
 
 
 def test_the_eigen_solver_kernel_has_the_solvers_constants() -> None:

@@ -1,4 +1,4 @@
-"""Compiled steps of MATR's inference path (float32, inference only): the token blocks, and the context sums.
+"""Compiled steps of MATR's inference path (float32, inference only): the token blocks, the gates, the context sums.
 
 * :func:`token_blocks` — the **three pre-LN token blocks, fused**, in place on the rows of a channels-last
   16-channel map (issue 23, session 10).  MATR's tokens are 16 consecutive values of the NCHW memory (the
@@ -23,7 +23,11 @@
   (``Q(0) = 1``): 2.4e−8 absolute error in exact arithmetic, ≤ 3.4e−7 evaluated in float32 (tested on a
   dense grid through :func:`erf_into`, which runs the same IR); the GELU is within 1.2e−6 of the float64
   GELU on [−6, 6], as torch's float32 GELU is.  Ten fused multiply-adds and one division a value.
+  :func:`relu_token_blocks` is the same pass on a convolution band's output through its ReLU, written into
+  the map's rows (the ReLU and the copy in the same pass).
 * :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64).
+* :func:`gated_kernels` — the context-gated 3×3 kernels of one sample, BatchNorm folded, in float64 (one call
+  between two band stages instead of ≈ 20 small torch operations).
 
 Floating point: no ``fastmath``; multiply-adds are explicit IEEE fused multiply-adds (``llvm.fma``: the FMA
 instruction, or the C library's ``fmaf`` where the CPU has none), never contractions left to the compiler;

@@ -65,8 +65,10 @@ What is reproduced, exactly:
   channels-last rows, feature-major, and goes through all three blocks in 16-lane registers (no gather,
   scatter, torch GEMM or Python per chunk; q, k, v, proj, fc1, fc2 all computed, so the work is the
   network's); under a FLOP counter the tokens take the torch path, so the counted FLOPs are those of the
-  same products.  Outputs within 4.1e-7 of session 9's (256²), the same at 1 and 2 threads; one thread
-  ×1.31 on the whole forward (``docs/fidelity.md``, session 10).
+  same products.  The token stages read the convolution band through the ReLU inside that pass, and the
+  gated kernels between band stages are one compiled float64 call
+  (:func:`methods._matr_kernels.gated_kernels`).  Outputs within 4.1e-7 of session 9's (256²), the same at 1
+  and 2 threads; one thread ×1.29–1.33 on the whole forward (``docs/fidelity.md``, session 10).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 #: the registered methods with compiled kernels (the classical transforms are numpy/scipy)
 NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa")
 
@@ -78,7 +80,9 @@ def _compiled(done: subprocess.CompletedProcess) -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-_ENV = {**os.environ, "FUSIONBENCH_WORKER_THREADS": "1"}
+def _env() -> dict[str, str]:
+    """This process's environment (read at the call: ``weights_home`` sets ``FUSIONBENCH_HOME``), one worker thread."""
+    return {**os.environ, "FUSIONBENCH_WORKER_THREADS": "1"}
 
 
 def _warm_the_cache() -> None:
@@ -86,7 +90,7 @@ def _warm_the_cache() -> None:
     with contextlib.ExitStack() as stack:
         logs = [(stack.enter_context(tempfile.TemporaryFile("w+")), stack.enter_context(tempfile.TemporaryFile("w+")))
                 for _ in WARM_GROUPS]  # files, not pipes: a full pipe would stall one process until the other ends
-        procs = [subprocess.Popen(_args(metrics, methods), stdout=out, stderr=err, text=True, env=_ENV)
+        procs = [subprocess.Popen(_args(metrics, methods), stdout=out, stderr=err, text=True, env=_env())
                  for (metrics, methods), (out, err) in zip(WARM_GROUPS, logs)]
         try:
             for proc, (out, err) in zip(procs, logs):
@@ -104,9 +108,10 @@ def _warm_the_cache() -> None:
 def _compiled_in_a_new_process() -> list[str]:
     """What a new process fusing with every method of :data:`NUMBA_METHODS` and scoring ``"all"`` compiles."""
     return _compiled(subprocess.run(_args("all", NUMBA_METHODS), capture_output=True, text=True, timeout=900,
-                                    env=_ENV))
+                                    env=_env()))
 
 
+@pytest.mark.usefixtures("weights_home")  # the deep methods' weights, for the processes (FUSIONBENCH_HOME)
 def test_a_second_process_compiles_no_kernel() -> None:
     _warm_the_cache()
     assert _compiled_in_a_new_process() == []

@@ -214,7 +214,7 @@ def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
     ``docs/transforms.md``.
     """
     fused = nsst_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), dcomp, dsize,
-                      pyr_filter, pointwise=_pointwise(rule, consistency))
+                      pyr_filter, context_rows=0 if _pointwise(rule, consistency) else None)
     return _finish(fused)
 
 
@@ -234,5 +234,5 @@ def nsct(a: np.ndarray, b: np.ndarray, *, levels: tuple[int, ...] = (1, 2, 3, 3)
     [2,3,3,4] setting of Liu's MST-SR toolbox.  Transform agreement: see ``docs/transforms.md``.
     """
     fused = nsct_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), levels,
-                      pyr_filter, dir_filter, pointwise=_pointwise(rule, consistency))
+                      pyr_filter, dir_filter, context_rows=0 if _pointwise(rule, consistency) else None)
     return _finish(fused)

@@ -55,7 +55,7 @@ import numpy as np
 from fusionbench.method_registry import register_method
 
 from ._matlab import float_to_uint8_image, to_uint8
-from ._neural_p import cnp_firing_counts, majority_filter, wle_insml_rule
+from ._neural_p import _RULE_HALO, cnp_firing_counts, majority_filter, wle_insml_rule
 
 CITATION = (
     "Li B., Peng H., Luo X., Wang J., Song X., Pérez-Jiménez M. J., Riscos-Núñez A., "
@@ -80,8 +80,10 @@ def fuse_nsst_cnp(img1: np.ndarray, img2: np.ndarray, *, iterations: int = 110,
         return np.where(majority_filter(counts[0] >= counts[1], majority_size), low1, low2)
 
     # the directional bands are made, fused and folded into the inverse one direction at a time
-    # (same values as decompose → fuse → reconstruct; H×W temporaries only)
-    return nsst_fuse(img1, img2, low_rule, lambda b1, b2: wle_insml_rule(b1, b2, "cnp"), DCOMP, DSIZE, "maxflat")
+    # (same values as decompose → fuse → reconstruct; H×W temporaries only); the rule reaches 3 rows
+    # (_RULE_HALO), so it runs on blocks of rows between the FFTs' passes (issue 23, session 10)
+    return nsst_fuse(img1, img2, low_rule, lambda b1, b2: wle_insml_rule(b1, b2, "cnp"), DCOMP, DSIZE, "maxflat",
+                     context_rows=_RULE_HALO)
 
 
 @register_method(

@@ -188,16 +188,16 @@ def nsct_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray], pyr_filte
 @in_one_pass
 def nsct_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
               band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], levels: Sequence[int] = (1, 2, 3, 3),
-              pyr_filter: str = "9-7", dir_filter: str = "pkva", *, pointwise: bool = False) -> np.ndarray:
+              pyr_filter: str = "9-7", dir_filter: str = "pkva", *, context_rows: int | None = None) -> np.ndarray:
     """``nsct_reconstruct(low_rule(low1, low2), [band_rule per direction], …)`` of two images' NSCTs.
 
     Same values as decomposing both images, fusing every direction with ``band_rule(c1, c2)``
     (one H×W map of each image → the fused map) and the low-pass bands with ``low_rule``, then
     reconstructing; but the directional bands are made, fused and folded into the
     reconstruction one direction at a time, so neither decomposition is held whole (1024²:
-    a few hundred MB less) and every temporary is one H×W map.  ``pointwise=True``: ``band_rule``
-    depends on each pixel's two coefficients only, and runs on blocks of rows inside the FFTs
-    (``_directional.directional_fuse``; same values).
+    a few hundred MB less) and every temporary is one H×W map.  ``context_rows=k``: ``band_rule``
+    depends on the rows within ``k`` of each pixel only (0: pointwise) and runs on blocks of rows inside
+    the FFTs (``_directional.directional_fuse``; same values).
     """
     x1 = np.asarray(img1, dtype=np.float64)
     x2 = np.asarray(img2, dtype=np.float64)
@@ -217,5 +217,5 @@ def nsct_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray
             continue
         synthesis = fusion_bank(x1.shape, dir_filter, n, "r")
         highs.append(directional_fuse(h1, h2, fusion_bank(x1.shape, dir_filter, n, "d"), synthesis,
-                                      band_rule, swap=synthesis.nbytes >= ELIDE_BYTES, pointwise=pointwise))
+                                      band_rule, swap=synthesis.nbytes >= ELIDE_BYTES, context_rows=context_rows))
     return nsp_reconstruct(low, highs, pyr_filter)

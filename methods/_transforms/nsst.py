@@ -91,15 +91,15 @@ def nsst_reconstruct(lowpass: np.ndarray, bands: Sequence[np.ndarray],
 def nsst_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray, np.ndarray], np.ndarray],
               band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], dcomp: Sequence[int] = (2, 2, 3, 3),
               dsize: Sequence[int] = (4, 4, 8, 8), pyr_filter: str = "maxflat", *,
-              pointwise: bool = False) -> np.ndarray:
+              context_rows: int | None = None) -> np.ndarray:
     """``nsst_reconstruct(low_rule(low1, low2), [band_rule per direction], …)`` of two images' NSSTs.
 
     Same values as decomposing both images, fusing every direction with ``band_rule(c1, c2)``
     (one H×W map of each image → the fused map) and the low-pass bands with ``low_rule``, then
     reconstructing; but each direction is made, fused and folded into the reconstruction in
     turn, so neither decomposition is held whole and every temporary is one H×W map.
-    ``pointwise=True``: ``band_rule`` depends on each pixel's two coefficients only, and runs on
-    blocks of rows inside the FFTs (``_directional.directional_fuse``; same values).
+    ``context_rows=k``: ``band_rule`` depends on the rows within ``k`` of each pixel only (0: pointwise)
+    and runs on blocks of rows inside the FFTs (``_directional.directional_fuse``; same values).
     """
     if len(dcomp) != len(dsize):
         raise ValueError("dcomp and dsize must have the same length")
@@ -116,5 +116,6 @@ def nsst_fuse(img1: np.ndarray, img2: np.ndarray, low_rule: Callable[[np.ndarray
         h1, h2 = highs1[lev], highs2[lev]
         highs1[lev] = highs2[lev] = None  # type: ignore[call-overload]  # freed level by level
         bank = shear_filter_bank(x1.shape, int(k), int(n))
-        highs.append(directional_fuse(h1, h2, bank, bank, band_rule, conjugate=True, pointwise=pointwise))
+        highs.append(directional_fuse(h1, h2, bank, bank, band_rule, conjugate=True,
+                                      context_rows=context_rows))
     return nsp_reconstruct(low, highs, pyr_filter)

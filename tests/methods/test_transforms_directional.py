@@ -361,13 +361,38 @@ def test_fused_spectrum_by_rows_equals_the_2d_transforms(shape):
 
 @pytest.mark.parametrize("shape", [(97, 130), (64, 64), (37, 41)])
 def test_pointwise_fusions_equal_the_whole_map_fusions(shape):
-    """``pointwise=True`` (the rule on blocks of rows) fuses to the same bits as the whole-map path, NSCT and NSST."""
+    """``context_rows=0`` (the rule on blocks of rows) fuses to the same bits as the whole-map path, NSCT and NSST."""
     rng = np.random.default_rng(13)
     a, b = rng.random(shape), rng.random(shape)
     for setting in (((2, 3, 3, 4), "pyrexc", "vk"), ((1, 2, 3, 3), "9-7", "pkva"), ((0, 2), "maxflat", "dmaxflat7")):
-        np.testing.assert_array_equal(nsct_fuse(a, b, _mean, _rule, *setting, pointwise=True),
+        np.testing.assert_array_equal(nsct_fuse(a, b, _mean, _rule, *setting, context_rows=0),
                                       nsct_fuse(a, b, _mean, _rule, *setting))
     for dcomp, dsize in (((2, 2, 3, 3), (4, 4, 8, 8)), ((3, 3, 4, 4), (8, 8, 16, 16))):
-        np.testing.assert_array_equal(nsst_fuse(a, b, _mean, _rule, dcomp, dsize, pointwise=True),
+        np.testing.assert_array_equal(nsst_fuse(a, b, _mean, _rule, dcomp, dsize, context_rows=0),
                                       nsst_fuse(a, b, _mean, _rule, dcomp, dsize))
+    _cache.clear()
+
+
+@pytest.mark.parametrize("shape", [(300, 200), (97, 130), (70, 64)])
+def test_row_local_rule_in_blocks_with_context_equals_whole_maps(shape):
+    """Issue 23 (session 10): CNP's WLE·INSML rule (3 rows of reach) on row blocks with 3 rows of context either
+    side gives the whole-map NSST fusion bit for bit; with 2 rows of context (too few) it does not."""
+    from fusionbench.methods._neural_p import _RULE_HALO, wle_insml_rule
+    from fusionbench.methods._transforms import _directional
+
+    rng = np.random.default_rng(14)
+    a, b = rng.random(shape), rng.random(shape)
+
+    def rule(x, y):
+        return wle_insml_rule(x, y, "cnp")
+
+    want = nsst_fuse(a, b, _mean, rule)
+    for block in (_directional.CONTEXT_BLOCK, 32, 7):
+        _directional.CONTEXT_BLOCK, saved = block, _directional.CONTEXT_BLOCK
+        try:
+            np.testing.assert_array_equal(nsst_fuse(a, b, _mean, rule, context_rows=_RULE_HALO), want)
+            if block < shape[0]:  # (one block: no block edge inside the image)
+                assert not np.array_equal(nsst_fuse(a, b, _mean, rule, context_rows=_RULE_HALO - 1), want)
+        finally:
+            _directional.CONTEXT_BLOCK = saved
     _cache.clear()

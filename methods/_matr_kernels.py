@@ -13,8 +13,11 @@
   per window attention is ``proj(v)``), ``t += proj(v) + c₁``, LayerNorm, and for each hidden unit j
   ``g_j = GELU(fc1_j(u) + c₂_j)`` fed at once into the 16 sums ``t_i += W₂[i, j]·g_j`` (j ascending), then
   ``t += b₂``.  The q·k·v and fc1 sums are two chains of fused multiply-adds each (even k, odd k, ascending,
-  from 0), added at the end; proj's and fc2's run in k (j) order from ``t_i``; independent rows are
-  interleaved (4 q·k·v rows, 4 hidden units at a time: 8 chains) so that the chains overlap.  Against the former torch GEMMs (MKL's summation order) float32
+  from 0), added at the end; proj's and fc2's run in k (j) order from ``t_i``.  Two tiles go through the
+  blocks together, so that every weight read (a broadcast from memory) feeds both tiles' chains; 4 q·k·v
+  rows or 4 hidden units (16 chains), and 8 fc2 rows (16 sums, over the GELU outputs kept in a scratch
+  block) at a time.  An odd last tile goes alone through the same operations, so a token's result does
+  not depend on how the rows are cut into bands.  Against the former torch GEMMs (MKL's summation order) float32
   round-off only.  Written in LLVM IR on 16-lane vectors (as :mod:`methods.mopa._conv_kernels`): numba's
   loop vectoriser does not keep such tiles in registers (a numba-loop version took 121 ms a pass).
 * The GELU is exact-erf, ``(x·½)·(1 + erf(x/√2))``, with ``erf(x) ≈ x·P(x²)/Q(x²)`` for |x| ≤ 4 (beyond,
@@ -63,6 +66,10 @@ LANES = 16
 DIM, QKV, HIDDEN = 16, 48, 64
 #: q·k·v rows and hidden units computed side by side (independent FMA chains)
 QKV_ROWS, HIDDEN_UNITS = 4, 4
+#: tiles that share each weight read, and fc2 output rows summed side by side (8 × 2 sums in registers)
+TILES, OUTPUTS = 2, 8
+#: the scratch block the token kernels need: per tile of a step, q·k·v then the GELU outputs
+SCRATCH_SHAPE = (TILES, QKV + HIDDEN, LANES)
 
 
 def _vec() -> ir.VectorType:
@@ -120,16 +127,20 @@ class _Ops:
         b = self.b
         return b.fmul(b.fmul(x, self.half), b.fadd(self.one, self.erf(b.fmul(x, _const(_SQRT1_2)))))
 
-    def dots(self, weight: Any, u: list, rows: int) -> list:
-        """``Σ_k weight(r, k)·u[k]`` for r < ``rows`` (``weight`` gives splatted scalars): each sum as two chains of
-        fused multiply-adds from 0, over the even and the odd k in ascending order, added at the end; the
-        ``2·rows`` chains interleaved, so that they overlap in the FMA units."""
-        even, odd = [self.zero] * rows, [self.zero] * rows
-        for k in range(0, len(u), 2):
+    def dots(self, weight: Any, us: list, rows: int) -> list:
+        """``[[Σ_k weight(r, k)·u[k] for u in us] for r < rows]`` (``weight`` gives splatted scalars, each read once for
+        all the tiles ``us``): each sum as two chains of fused multiply-adds from 0, over the even and the odd k in
+        ascending order, added at the end; the chains interleaved, so that they overlap in the FMA units."""
+        n = len(us)
+        even = [[self.zero] * n for _ in range(rows)]
+        odd = [[self.zero] * n for _ in range(rows)]
+        for k in range(0, DIM, 2):
             for r in range(rows):
-                even[r] = self.fma(weight(r, k), u[k], even[r])
-                odd[r] = self.fma(weight(r, k + 1), u[k + 1], odd[r])
-        return [self.b.fadd(e, o) for e, o in zip(even, odd)]
+                we, wo = weight(r, k), weight(r, k + 1)
+                for t, u in enumerate(us):
+                    even[r][t] = self.fma(we, u[k], even[r][t])
+                    odd[r][t] = self.fma(wo, u[k + 1], odd[r][t])
+        return [[self.b.fadd(e, o) for e, o in zip(er, od)] for er, od in zip(even, odd)]
 
     def normalised(self, t: list, eps: ir.Value) -> list:
         """LayerNorm without its affine part of the tokens whose 16 features are the vectors ``t``."""
@@ -165,57 +176,85 @@ def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, til
         relu = builder.icmp_signed("!=", args[13], c(0))
         scalar = lambda base, i: _splat(builder, builder.load(builder.gep(base, [i])))
         at = lambda base, i: builder.bitcast(builder.gep(base, [i]), ptr)
-        with builder.goto_entry_block():  # fc2's 16 sums, carried through the loop over hidden units
-            sums = [builder.alloca(vec) for _ in range(DIM)]
+        scratch_rows = QKV + HIDDEN  # per tile: q·k·v, then the GELU outputs
 
-        with cgutils.for_range(builder, args[11]) as tile_loop:
-            offset = builder.mul(tile_loop.index, c(DIM * LANES))
-            tile = builder.gep(mem_d, [offset])
-            rows = [at(tile, c(LANES * k)) for k in range(DIM)]
-            source = builder.gep(src_d, [offset])
-            for k in range(DIM):  # the tile from src (ReLU as torch's clamp_min(·, 0)), into mem
-                v = builder.load(at(source, c(LANES * k)), align=4)
-                v = builder.select(relu, builder.select(builder.fcmp_ordered("<", v, ops.zero), ops.zero, v), v)
-                builder.store(v, rows[k], align=4)
+        def tiles_step(first, count):
+            """Tiles first … first + count − 1 through the blocks; each weight read once for the count tiles."""
+            rows, work = [], []
+            for t in range(count):
+                offset = builder.mul(builder.add(first, c(t)), c(DIM * LANES))
+                tile = builder.gep(mem_d, [offset])
+                rows.append([at(tile, c(LANES * k)) for k in range(DIM)])
+                source = builder.gep(src_d, [offset])
+                for k in range(DIM):  # the tile from src (ReLU as torch's clamp_min(·, 0)), into mem
+                    v = builder.load(at(source, c(LANES * k)), align=4)
+                    v = builder.select(relu, builder.select(builder.fcmp_ordered("<", v, ops.zero), ops.zero, v), v)
+                    builder.store(v, rows[t][k], align=4)
+                work.append(builder.gep(qk_d, [c(t * scratch_rows * LANES)]))
             with cgutils.for_range(builder, args[12]) as block_loop:
                 blk = block_loop.index
                 # attention with one token per window: t += proj(v) + c1 (q and k computed, as in the official cost)
-                u = ops.normalised([builder.load(r, align=4) for r in rows], eps)
+                us = [ops.normalised([builder.load(r, align=4) for r in rows[t]], eps) for t in range(count)]
                 wq = builder.gep(wqkv_d, [builder.mul(blk, c(QKV * DIM))])
                 with cgutils.for_range(builder, c(QKV // QKV_ROWS)) as row_loop:
                     i0 = builder.mul(row_loop.index, c(QKV_ROWS))
                     w = builder.gep(wq, [builder.mul(i0, c(DIM))])
-                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), u, QKV_ROWS)
+                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), us, QKV_ROWS)
                     for r in range(QKV_ROWS):
-                        builder.store(acc[r], at(qk_d, builder.mul(builder.add(i0, c(r)), c(LANES))), align=4)
-                v = [builder.load(at(qk_d, c(LANES * (2 * DIM + k))), align=4) for k in range(DIM)]
+                        for t in range(count):
+                            builder.store(acc[r][t], at(work[t], builder.mul(builder.add(i0, c(r)), c(LANES))), align=4)
                 wpb = builder.gep(wp_d, [builder.mul(blk, c(DIM * DIM))])
                 c1b = builder.gep(c1_d, [builder.mul(blk, c(DIM))])
                 for i in range(DIM):
-                    a = builder.load(rows[i], align=4)
+                    a = [builder.load(rows[t][i], align=4) for t in range(count)]
                     for k in range(DIM):
-                        a = ops.fma(scalar(wpb, c(i * DIM + k)), v[k], a)
-                    builder.store(builder.fadd(a, scalar(c1b, c(i))), rows[i], align=4)
-                # MLP: t += fc2(GELU(fc1(LN(t)) + c2)) + b2, each hidden unit fed straight into fc2's sums
-                u = ops.normalised([builder.load(r, align=4) for r in rows], eps)
-                for i in range(DIM):
-                    builder.store(builder.load(rows[i], align=4), sums[i])
+                        wk = scalar(wpb, c(i * DIM + k))
+                        for t in range(count):
+                            v = builder.load(at(work[t], c(LANES * (2 * DIM + k))), align=4)
+                            a[t] = ops.fma(wk, v, a[t])
+                    for t in range(count):
+                        builder.store(builder.fadd(a[t], scalar(c1b, c(i))), rows[t][i], align=4)
+                # MLP: t += fc2(GELU(fc1(LN(t)) + c2)) + b2
+                us = [ops.normalised([builder.load(r, align=4) for r in rows[t]], eps) for t in range(count)]
                 w1b = builder.gep(w1_d, [builder.mul(blk, c(HIDDEN * DIM))])
                 c2b = builder.gep(c2_d, [builder.mul(blk, c(HIDDEN))])
                 w2b = builder.gep(w2_d, [builder.mul(blk, c(DIM * HIDDEN))])
                 with cgutils.for_range(builder, c(HIDDEN // HIDDEN_UNITS)) as unit_loop:
                     j0 = builder.mul(unit_loop.index, c(HIDDEN_UNITS))
                     w = builder.gep(w1b, [builder.mul(j0, c(DIM))])
-                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), u, HIDDEN_UNITS)
+                    acc = ops.dots(lambda r, k: scalar(w, c(r * DIM + k)), us, HIDDEN_UNITS)
                     for r in range(HIDDEN_UNITS):
                         j = builder.add(j0, c(r))
-                        g = ops.gelu(builder.fadd(acc[r], scalar(c2b, j)))
-                        for i in range(DIM):
-                            total = ops.fma(scalar(w2b, builder.add(j, c(i * HIDDEN))), g, builder.load(sums[i]))
-                            builder.store(total, sums[i])
+                        cj = scalar(c2b, j)
+                        for t in range(count):
+                            g = ops.gelu(builder.fadd(acc[r][t], cj))
+                            builder.store(g, at(work[t], builder.mul(builder.add(j, c(QKV)), c(LANES))), align=4)
                 b2b = builder.gep(b2_d, [builder.mul(blk, c(DIM))])
-                for i in range(DIM):
-                    builder.store(builder.fadd(builder.load(sums[i]), scalar(b2b, c(i))), rows[i], align=4)
+                for i0 in range(0, DIM, OUTPUTS):  # fc2: OUTPUTS rows × count tiles of sums, j ascending from t_i
+                    with builder.goto_entry_block():
+                        sums = [[builder.alloca(vec) for _ in range(count)] for _ in range(OUTPUTS)]
+                    for i in range(OUTPUTS):
+                        for t in range(count):
+                            builder.store(builder.load(rows[t][i0 + i], align=4), sums[i][t])
+                    with cgutils.for_range(builder, c(HIDDEN)) as j_loop:
+                        j = j_loop.index
+                        g = [builder.load(at(work[t], builder.mul(builder.add(j, c(QKV)), c(LANES))), align=4)
+                             for t in range(count)]
+                        for i in range(OUTPUTS):
+                            wij = scalar(w2b, builder.add(j, c((i0 + i) * HIDDEN)))
+                            for t in range(count):
+                                builder.store(ops.fma(wij, g[t], builder.load(sums[i][t])), sums[i][t])
+                    for i in range(OUTPUTS):
+                        for t in range(count):
+                            builder.store(builder.fadd(builder.load(sums[i][t]), scalar(b2b, c(i0 + i))),
+                                          rows[t][i0 + i], align=4)
+
+        pairs = builder.sdiv(args[11], c(TILES))
+        with cgutils.for_range(builder, pairs) as pair_loop:
+            tiles_step(builder.mul(pair_loop.index, c(TILES)), TILES)
+        done = builder.mul(pairs, c(TILES))
+        with cgutils.for_range(builder, builder.sub(args[11], done)) as rest_loop:
+            tiles_step(builder.add(done, rest_loop.index), 1)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -229,8 +268,11 @@ def token_blocks(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cove
     per block b (``wqkv.shape[0]`` blocks, in order), C-contiguous float32: ``wqkv[b]`` 48 × 16 (LayerNorm 1's
     γ folded in), ``wp[b]`` 16 × 16, ``c1[b]`` 16 (proj(v)'s constant: β through v and proj's bias),
     ``w1[b]`` 64 × 16 (γ₂ folded in), ``c2[b]`` 64 (fc1's constant), ``w2[b]`` 16 × 64, ``b2[b]`` 16 (fc2's
-    bias); ``eps``: float32; ``qk``: a 48 × 16 float32 scratch block (q·k·v of the last tile)."""
+    bias); ``eps``: float32; ``qk``: a C-contiguous float32 scratch block of :data:`SCRATCH_SHAPE` (per tile of a
+    step its q·k·v and its GELU outputs; q and k are written there and not read)."""
     _wide_vectors()
+    if qk.size < TILES * (QKV + HIDDEN) * LANES:
+        raise ValueError("token_blocks: the scratch block is smaller than SCRATCH_SHAPE")
     _token_tiles(mem, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 0)
 
 
@@ -239,6 +281,8 @@ def relu_token_blocks(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragm
     """:func:`token_blocks` on ``ReLU(src)`` written into ``mem`` (``src``: rows × W × 16 float32 like ``mem``, a
     convolution band's output before its ReLU): the ReLU and the copy into the map in the same pass."""
     _wide_vectors()
+    if qk.size < TILES * (QKV + HIDDEN) * LANES:
+        raise ValueError("relu_token_blocks: the scratch block is smaller than SCRATCH_SHAPE")
     _token_tiles(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 1)
 
 

@@ -365,12 +365,11 @@ def build_matr_network() -> Any:
             """
             stacked = [np.stack(arrays) for arrays in zip(*(blk.folded() for blk in self.blocks))]
             eps = np.float32(self.blocks[0].norm1.eps)
-            qkv_rows = self.blocks[0].attn.qkv.out_features
 
             def run(mem: torch.Tensor, y_start: int, y_end: int, src: np.ndarray | None = None) -> None:
                 """In place; or, with ``src`` (the rows' convolution output before its ReLU, rows × W × C), on
                 ``ReLU(src)`` written into the rows."""
-                scratch = np.empty((qkv_rows, c), np.float32)  # per call: the band workers run side by side
+                scratch = np.empty(_kernels().SCRATCH_SHAPE, np.float32)  # per call: the band workers run side by side
                 rows = mem[y_start:y_end].numpy()
                 if src is None:
                     _kernels().token_blocks(rows, *stacked, eps, scratch)

@@ -174,12 +174,12 @@ import numpy as np
 from fusionbench.methods import _matr_kernels
 rng = np.random.default_rng(0)
 f = lambda *shape, scale=1.0: (rng.standard_normal(shape) * scale).astype(np.float32)
-mem = f(3, 32, 16, scale=3.0)
+mem = f(3, 48, 16, scale=3.0)  # 9 tiles: pairs and an odd last one
 weights = [f(3, 48, 16, scale=0.3), f(3, 16, 16, scale=0.3), f(3, 16), f(3, 64, 16, scale=0.3), f(3, 64),
            f(3, 16, 64, scale=0.3), f(3, 16)]
-_matr_kernels.token_blocks(mem, *weights, np.float32(1e-5), np.empty((48, 16), np.float32))
+_matr_kernels.token_blocks(mem, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
 from_relu = np.empty_like(mem)
-_matr_kernels.relu_token_blocks(mem, from_relu, *weights, np.float32(1e-5), np.empty((48, 16), np.float32))
+_matr_kernels.relu_token_blocks(mem, from_relu, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
 x = f(1300, scale=4.0)
 erf, gelu = np.empty_like(x), np.empty_like(x)
 _matr_kernels.erf_into(x, erf)

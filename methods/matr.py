@@ -68,7 +68,7 @@ What is reproduced, exactly:
   same products.  The token stages read the convolution band through the ReLU inside that pass, and the
   gated kernels between band stages are one compiled float64 call
   (:func:`methods._matr_kernels.gated_kernels`).  Outputs within 4.1e-7 of session 9's (256²), the same at 1
-  and 2 threads; one thread ×1.29–1.33 on the whole forward (``docs/fidelity.md``, session 10).
+  and 2 threads; one thread ×1.29–1.47 on the whole forward (``docs/fidelity.md``, session 10).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The

@@ -1,8 +1,9 @@
 """Direct convolutions of ``mopa``'s narrow layers on planar rows (issue 23, session 10; float32, inference).
 
-oneDNN vectorises a convolution over blocks of 16 output channels, so the feature paths' 2→5 and 5→5
-3×3 convolutions waste most of every vector (30–48 GFLOP/s at 256², one thread, against the 3×3 64→64
-yardstick's ≈ 190).  Here a layer runs on **planar** maps (C × rows × columns, zero-padded) vectorised
+oneDNN vectorises a convolution over blocks of 16 output channels, so ``mopa``'s layers with 1–6 output
+channels waste most of every vector (the feature paths' 2→5 and 5→5 3×3 convolutions at 30–47 GFLOP/s,
+the multiscale 15→3 and 15→6 ones at 17–67, the 5→1 and 2→1 ones at 9–10; 256², one thread, against the
+3×3 64→64 yardstick's ≈ 190).  Here a layer runs on **planar** maps (C × rows × columns, zero-padded) vectorised
 along the columns instead: for a block of up to 64 output columns of one row (four 16-lane vectors) the
 ``Cout`` output channels are accumulated in registers (``Cout × 4`` vectors), every input vector is loaded
 once per tap and feeds ``Cout`` fused multiply-adds, every weight is broadcast from memory; bias first,
@@ -18,8 +19,10 @@ the ``rows`` output rows and the columns ``x < width``, and the lanes up to the 
 Floating point: every multiply-add is an explicit IEEE fused multiply-add (``llvm.fma`` on 16-lane
 vectors; in software where the CPU has none), in the written order; no ``fastmath``: the same bits under
 SSE2, AVX2 and AVX-512 (tested).  Against ``torch.nn.functional.conv2d`` float32 round-off (another
-summation order).  Written in LLVM IR (as :mod:`methods._window_attention`'s 16-lane passes) because the
-loop vectoriser does not keep ``Cout × 4`` accumulators in registers.  One compiled function per layer
+summation order).  Written as explicit 16-lane vectors in LLVM IR (as :mod:`methods._window_attention`'s
+passes): a block's accumulators are values for the register allocator, whatever the target's vector width
+(LLVM hoists some weight broadcasts out of the row loop and keeps them on the stack: one memory operand
+per use, as a broadcast from the weights would be).  One compiled function per layer
 shape (:data:`KERNELS`), at module level, compiled on first use and cached on disk; they release the GIL.
 """
 from __future__ import annotations

@@ -76,6 +76,14 @@ def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d,
     return feats, planar
 
 
+def planar_copy(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """The channels-last 1×C×H×W map ``x`` as a planar C × (H + 2·pad) × (Wv + 2·pad) map, zero-padded."""
+    _, c, h, w = x.shape
+    out = torch.zeros(c, h + 2 * pad, -(-w // LANES) * LANES + 2 * pad)
+    to_planar(_hwc(x), out.numpy(), pad, pad)
+    return out
+
+
 def multiscale_layers(cem: nn.Module) -> list[nn.Conv2d] | None:
     """The contrast module's multiscale convs when every one has a compiled kernel, else ``None``."""
     layers = [path_layers(nn.Sequential(nn.Sequential(s, nn.LeakyReLU(1.0)))) for s in cem.scales]

@@ -348,7 +348,11 @@ class InferencePath:
     other activations, sums and gating products in place; the contrast module's maximum of the local
     standard deviation as one compiled pass that stores no map (:func:`_local_std_max`; otherwise window
     sums by doubling slices, :func:`_window_sum`, and maxima by halving, :func:`_max_over_pixels`); its
-    four multiscale convolutions as one (:meth:`multiscale`).  Images above 2^19 pixels, and any image
+    four multiscale convolutions as one (:meth:`multiscale`).  Since session 10 the narrow layers that oneDNN
+    runs at 10–67 GFLOP/s — the feature paths' 2→5 and 5→5 convs, the multiscale convs (each with its own
+    taps), the spatial attention's 7×7 2→1 conv and the head's 15→5 and 5→1 convs — run as compiled direct
+    convolutions on planar maps (:mod:`methods.mopa._planar`, :mod:`methods.mopa._conv_kernels`; 2–12× faster
+    per layer); oneDNN keeps the 15-, 30- and 45-channel convs and the DSCBs.  Images above 2^19 pixels, and any image
     when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
     the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
     only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in
@@ -515,7 +519,11 @@ class InferencePath:
         four narrow ones: 8.5 against 15.8 ms at 256², one thread (session 8), outputs equal on the
         tests' inputs.  The multiply-adds by zero are work of this implementation, not of the network,
         so under a FLOP counter (a dispatch mode: :func:`fusionbench.profile.count_flops`) the four
-        convs run as they are and the counted FLOPs stay the network's (tested).
+        convs run as they are and the counted FLOPs stay the network's (tested).  Since session 10, on a
+        channels-last float32 map the four convs run instead as compiled direct convolutions, each with its
+        own taps, on a zero-padded planar copy of ``x`` (:func:`methods.mopa._planar.multiscale`; the copy that
+        :meth:`features` made, or one made here): 5.7–6.1 against 7.9–8.6 ms for the merged 7×7 at 256²,
+        one thread (loaded), float32 round-off.
         """
         scales = list(cem.scales)
         k = max(s.kernel_size[0] for s in scales)
@@ -525,12 +533,14 @@ class InferencePath:
         if not mergeable or torch._C._len_torch_dispatch_stack() > 0:
             y = torch.cat([self.conv(s, x) for s in scales], dim=1)
             return y if slope is None else F.leaky_relu_(y, slope)
-        planar = getattr(self, "_planar_features", None)
-        if planar is not None and planar[0] is x:  # x's planar copy from :meth:`features` (session 10)
+        if _compiled_ready(x):  # each conv compiled with its own taps on planar maps (session 10)
             from . import _planar
 
             convs = _planar.multiscale_layers(cem)
             if convs is not None:
+                planar = self._planar_features
+                if planar is None or planar[0] is not x or planar[2] < k // 2:  # not x's copy from :meth:`features`
+                    planar = (x, _planar.planar_copy(x, k // 2), k // 2)
                 return _planar.multiscale(convs, planar[1], planar[2], x.shape[2], x.shape[3], slope)
         weight = x.new_zeros(sum(s.out_channels for s in scales), x.shape[1], k, k)
         start = 0

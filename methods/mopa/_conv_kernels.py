@@ -20,9 +20,10 @@ Floating point: every multiply-add is an explicit IEEE fused multiply-add (``llv
 vectors; in software where the CPU has none), in the written order; no ``fastmath``: the same bits under
 SSE2, AVX2 and AVX-512 (tested).  Against ``torch.nn.functional.conv2d`` float32 round-off (another
 summation order).  Written as explicit 16-lane vectors in LLVM IR (as :mod:`methods._window_attention`'s
-passes): a block's accumulators are values for the register allocator, whatever the target's vector width
-(LLVM hoists some weight broadcasts out of the row loop and keeps them on the stack: one memory operand
-per use, as a broadcast from the weights would be).  One compiled function per layer
+passes): a block's accumulators are values for the register allocator, whatever the target's vector width.
+The taps run as a loop over (input channel, kernel row), a kernel row's columns written out: fully written
+out, the 15→6 7×7 block took 166 s of CPU to compile and ran slower (4.1 against 3.0 ms at 256²); the
+summation order, and so every bit, is the same.  One compiled function per layer
 shape (:data:`KERNELS`), at module level, compiled on first use and cached on disk; they release the GIL.
 """
 from __future__ import annotations
@@ -89,23 +90,35 @@ def _make_conv(cin: int, cout: int, k: int):
             ptrty = vec.as_pointer()
 
             def block(y, x0, nv):
-                acc = [[_splat(builder, bias[o]) for _ in range(nv)] for o in range(cout)]
-                for ci in range(cin):
-                    for dy in range(k):
-                        yy = builder.add(y, c(dy))
-                        for dx in range(k):
-                            xx = builder.add(x0, c(dx))
-                            v = [builder.load(builder.bitcast(src.ptr(c(ci), yy, builder.add(xx, c(LANES * j))),
-                                                              ptrty), align=4) for j in range(nv)]
-                            for o in range(cout):
-                                wv = builder.load(builder.gep(wdata, [c(((o * cin + ci) * k + dy) * k + dx)]))
-                                ws = _splat(builder, wv)
-                                for j in range(nv):
-                                    acc[o][j] = builder.call(fma, [v[j], ws, acc[o][j]])
+                # the accumulators live in a stack slot that LLVM promotes to registers; the taps run as a loop
+                # over (input channel, kernel row) with the kernel row's k columns unrolled (a fully unrolled
+                # 15→6 7×7 block took minutes to compile), in the same order as written out
+                slots = cgutils.alloca_once(builder, vec, size=cout * nv)
+                slot = lambda o, j: builder.gep(slots, [c(o * nv + j)])
+                for o in range(cout):
+                    for j in range(nv):
+                        builder.store(_splat(builder, bias[o]), slot(o, j))
+                with cgutils.for_range(builder, c(cin * k)) as tap:
+                    t = tap.index
+                    ci, yy = builder.sdiv(t, c(k)), builder.add(y, builder.srem(t, c(k)))
+                    first = builder.mul(t, c(k))  # weight index of (output 0, ci, kernel row, column 0)
+                    acc = [[builder.load(slot(o, j)) for j in range(nv)] for o in range(cout)]
+                    for dx in range(k):
+                        xx = builder.add(x0, c(dx))
+                        v = [builder.load(builder.bitcast(src.ptr(ci, yy, builder.add(xx, c(LANES * j))), ptrty),
+                                          align=4) for j in range(nv)]
+                        for o in range(cout):
+                            wv = builder.load(builder.gep(wdata, [builder.add(first, c(o * cin * k * k + dx))]))
+                            ws = _splat(builder, wv)
+                            for j in range(nv):
+                                acc[o][j] = builder.call(fma, [v[j], ws, acc[o][j]])
+                    for o in range(cout):
+                        for j in range(nv):
+                            builder.store(acc[o][j], slot(o, j))
                 oyy = builder.add(y, oy_)
                 for o in range(cout):
                     for j in range(nv):
-                        a = acc[o][j]
+                        a = builder.load(slot(o, j))
                         a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
                         p = dst.ptr(c(o), oyy, builder.add(builder.add(x0, ox_), c(LANES * j)))
                         builder.store(a, builder.bitcast(p, ptrty), align=4)

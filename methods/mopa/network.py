@@ -522,7 +522,7 @@ class InferencePath:
         convs run as they are and the counted FLOPs stay the network's (tested).  Since session 10, on a
         channels-last float32 map the four convs run instead as compiled direct convolutions, each with its
         own taps, on a zero-padded planar copy of ``x`` (:func:`methods.mopa._planar.multiscale`; the copy that
-        :meth:`features` made, or one made here): 5.7–6.1 against 7.9–8.6 ms for the merged 7×7 at 256²,
+        :meth:`features` made, or one made here): ≈ 4.6 against 7.9–8.6 ms for the merged 7×7 at 256²,
         one thread (loaded), float32 round-off.
         """
         scales = list(cem.scales)

@@ -123,23 +123,6 @@ def _admit(key: tuple, value: np.ndarray) -> None:
 def bounded_cache(fn: _F) -> _F:
     """Memoise ``fn`` (hashable positional arguments, ndarray result) in the shared byte-bounded LRU."""
 
-    @wraps(fn)
-    def cached(*args):
-        key = (fn.__qualname__,) + args
-        with _lock:
-            hit = _entries.get(key)
-            if hit is not None:
-                _entries.move_to_end(key)
-                _used[key] = _passes
-                return hit
-        value = fn(*args)
-        value.setflags(write=False)
-        if value.nbytes <= MAX_BYTES:
-            with _lock:
-                if key not in _entries:
-                    _admit(key, value)
-        return value
-
     def peek(*args) -> np.ndarray | None:
         """The cached result for ``args`` (counted as a use), or ``None``; never computes it."""
         key = (fn.__qualname__,) + args
@@ -149,6 +132,20 @@ def bounded_cache(fn: _F) -> _F:
                 _entries.move_to_end(key)
                 _used[key] = _passes
             return hit
+
+    @wraps(fn)
+    def cached(*args):
+        hit = peek(*args)
+        if hit is not None:
+            return hit
+        key = (fn.__qualname__,) + args
+        value = fn(*args)
+        value.setflags(write=False)
+        if value.nbytes <= MAX_BYTES:
+            with _lock:
+                if key not in _entries:
+                    _admit(key, value)
+        return value
 
     cached.cache_clear = clear  # type: ignore[attr-defined]
     cached.peek = peek  # type: ignore[attr-defined]

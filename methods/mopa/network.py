@@ -368,6 +368,12 @@ class InferencePath:
         self._planar_features: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        try:
+            return self._forward(x)
+        finally:
+            self._planar_features = None  # no feature maps held between calls
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.net
         x = x.contiguous(memory_format=torch.channels_last)
         rows = self.band_rows(x)

@@ -19,6 +19,23 @@ CASES = [("PET-MRI", "PET", "002"), ("SPECT-MRI", "SPECT", "020")]
 PINNED = {"PET-MRI": (62.5, 0.040, 0.960, 0.9999), "SPECT-MRI": (68.0, 0.012, 0.985, 0.9999)}
 
 
+def _random_network(seed: int, std: float, statistics: bool = False):
+    """An untrained MATR network in eval mode with N(0, std) parameters (after ``torch.manual_seed(seed)``) and,
+    with ``statistics``, BatchNorm running variances in [0.5, 2) and means N(0, 0.1): far from the defaults, so
+    that folding them is exercised."""
+    torch.manual_seed(seed)
+    net = matr_module.build_matr_network()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=std)
+    if statistics:
+        for name, buf in net.named_buffers():
+            if "running_var" in name:
+                buf.uniform_(0.5, 2.0)
+            elif "running_mean" in name:
+                buf.normal_(std=0.1)
+    return net.eval()
+
+
 def test_untrained_network_has_the_checkpoint_layout():
     net = matr_module.build_matr_network()
     n = sum(p.numel() for p in net.parameters())
@@ -97,16 +114,7 @@ def test_inference_path_equals_the_graph_to_round_off(threads):
 
     from fusionbench.profile import count_flops
 
-    torch.manual_seed(0)
-    net = matr_module.build_matr_network()
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    for name, buf in net.named_buffers():
-        if "running_var" in name:
-            buf.uniform_(0.5, 2.0)
-        elif "running_mean" in name:
-            buf.normal_(std=0.1)
-    net.eval()
+    net = _random_network(0, 0.3, statistics=True)
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -200,16 +208,7 @@ def test_gated_kernels_equal_the_torch_gates_to_round_off():
     scale to float32 round-off, for the 2→16 input conv and the 16→16 shared conv, random weights and statistics."""
     from fusionbench.methods import _matr_kernels
 
-    torch.manual_seed(0)
-    net = matr_module.build_matr_network()
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    for name, buf in net.named_buffers():
-        if "running_var" in name:
-            buf.uniform_(0.5, 2.0)
-        elif "running_mean" in name:
-            buf.normal_(std=0.1)
-    net.eval()
+    net = _random_network(0, 0.5, statistics=True)
     with torch.inference_mode():
         for block in (net.convInput, net.conv):
             conv, bn = block.conv1, block.bn1
@@ -257,11 +256,7 @@ def test_two_threads_run_as_band_workers_equal_to_one_thread(monkeypatch):
     meanwhile, so no OpenMP team is left spinning between operations) and gives the one-thread result to float32
     round-off (bit for bit with the official weights at 64², 93² and 256², measured); torch's thread count is
     restored afterwards."""
-    torch.manual_seed(0)
-    net = matr_module.build_matr_network()
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    net.eval()
+    net = _random_network(0, 0.3)
     seen = []
     from fusionbench.methods import _band_workers
 
@@ -318,11 +313,7 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
     pass while small), and keeps the counted FLOPs those of the graph."""
     from fusionbench.profile import count_flops
 
-    torch.manual_seed(1)
-    net = matr_module.build_matr_network()
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    net.eval()
+    net = _random_network(1, 0.3)
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     allocated = []

@@ -96,6 +96,19 @@ def test_inference_path_with_planar_layers_equals_the_onednn_layers(config, monk
         assert (_forward(net, x, True, monkeypatch) - ref).abs().max() <= 1e-6
 
 
+def test_the_inference_path_holds_no_feature_maps_between_calls():
+    """The planar copy of the features that the multiscale convs reuse is dropped when the forward returns, and
+    a second call on the same path gives the same bits."""
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x = torch.rand(1, 4, 33, 40)
+    path = InferencePath(net)
+    with torch.inference_mode():
+        first = path(x)[0]
+        assert path._planar_features is None
+        assert torch.equal(path(x)[0], first)
+
+
 _ISA_SCRIPT = """
 import sys
 import numpy as np

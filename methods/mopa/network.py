@@ -625,7 +625,7 @@ class InferencePath:
             conv = _planar.single_conv(att.spatial)
             if conv is not None:  # the spatial branch's input written planar and zero-padded, its conv compiled
                 p = conv.kernel_size[0] // 2
-                spatial = torch.zeros(2, h + 2 * p, -(-w // _planar.LANES) * _planar.LANES + 2 * p)
+                spatial = torch.zeros(2, h + 2 * p, _planar.padded_width(w) + 2 * p)
                 kernels.gate(pixels, gains, cascade, out, spatial.numpy()[:, p:p + h, p:p + w].transpose(1, 2, 0))
                 weights = _planar.conv_sigmoid(conv, spatial, h, w)
             else:

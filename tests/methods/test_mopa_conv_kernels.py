@@ -74,7 +74,7 @@ def test_layout_copies_are_exact():
 def _forward(net: MopaNet, x: torch.Tensor, planar: bool, monkeypatch) -> torch.Tensor:
     with monkeypatch.context() as m:
         if not planar:
-            for name in ("path_layers", "head_layers", "single_conv"):
+            for name in ("path_layers", "multiscale_layers", "head_layers", "single_conv"):
                 m.setattr(_planar, name, lambda *a: None)
         with torch.inference_mode():
             return InferencePath(net)(x)[0]

@@ -33,6 +33,11 @@ from ._filters import nsdfb_filters
 _Q1 = np.array([[1, -1], [1, 1]])
 
 
+def bank_shape(shape: tuple[int, int], nlevels: int) -> tuple[int, int, int]:
+    """Shape of an ``nlevels``-level bank of half-spectra on an H×W grid: ``(2**nlevels, H, W//2+1)``."""
+    return (2 ** nlevels, int(shape[0]), int(shape[1]) // 2 + 1)
+
+
 @bounded_cache
 def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str = "d") -> np.ndarray:
     """Frequency responses (rfft2 half-plane) of the ``2**nlevels`` channels of the
@@ -44,7 +49,7 @@ def nsdfb_responses(shape: tuple[int, int], dir_filter: str, nlevels: int, kind:
     product agree to rounding error.  Read-only, kept in the byte-bounded cache (``_cache``).
     """
     (k1, k2), f1, f2 = nsdfb_filters(dir_filter, kind)
-    out = np.empty((2 ** nlevels, shape[0], shape[1] // 2 + 1), dtype=np.complex128)
+    out = np.empty(bank_shape(shape, nlevels), dtype=np.complex128)
     if nlevels >= 3:
         # The channels of the tree one level shorter are this tree's parents, computed by the same
         # products (only their destination differs), so they are taken from the cache (session 9: where
@@ -118,7 +123,7 @@ class StreamedBank:
         self.nlevels = nlevels
         self.parents = nsdfb_responses(self.grid, dir_filter, nlevels - 1, kind)
         _, self.f1, self.f2 = nsdfb_filters(dir_filter, kind)
-        self.shape = (2 ** nlevels, self.grid[0], self.grid[1] // 2 + 1)
+        self.shape = bank_shape(self.grid, nlevels)
         self.nbytes = int(np.prod(self.shape)) * np.dtype(np.complex128).itemsize
         self._stage = np.empty(self.shape[1:], dtype=np.complex128)
         self._channel = np.empty(self.shape[1:], dtype=np.complex128)
@@ -140,7 +145,7 @@ def fusion_bank(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str
     hit = nsdfb_responses.peek(shape, dir_filter, nlevels, kind)  # type: ignore[attr-defined]
     if hit is not None:
         return hit
-    nbytes = 2 ** nlevels * shape[0] * (shape[1] // 2 + 1) * np.dtype(np.complex128).itemsize
+    nbytes = int(np.prod(bank_shape(shape, nlevels))) * np.dtype(np.complex128).itemsize
     if nlevels < 3 or would_keep(nbytes):
         return nsdfb_responses(shape, dir_filter, nlevels, kind)
     return StreamedBank(shape, dir_filter, nlevels, kind)

@@ -71,7 +71,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
-from ._row_bands import WHOLE_PIXELS, even_bands, small_band_rows
+from ._row_bands import even_bands, small_band_rows
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
 _REPO = "https://raw.githubusercontent.com/HaoZhang1018/SDNet/bf6a2eeed1f723f0fd319b882d2bf38016bf6e55"
@@ -93,11 +93,48 @@ _SIDES = ("ir", "vi")
 HALO = 5
 
 
+#: images of this many pixels or more run as one band per band worker on several torch threads (a 128²
+#: image's halo rows cost ~8 % more work; smaller ones are not worth a second thread)
+SPLIT_PIXELS = 1 << 14
+
+
+def _projection_columns(weight: Any) -> Any:
+    """The 1×1 squeeze's 1×128×1×1 ``weight`` as eight 16×c matrices, one per concatenated 16-channel map
+    (L1_ir, L1_vi, L2_ir, …): c = 2, the second column zero, outside a torch dispatch mode; c = 1 under one.
+
+    A map's projection is then one (N·H·W)×16 by 16×c product.  With c = 1 BLAS takes a matrix-vector path
+    whose rounding of a pixel's 16-term dot product depends on where the pixel falls in the rows of the product
+    (a band of rows then differed from the whole image in the last bit at widths like 47 or 769); with c = 2
+    it takes the matrix-matrix path, which rounds each pixel the same wherever it lies (measured bit-identical
+    for bands starting and ending anywhere, 1-row bands included, at widths 3-769; pinned in
+    ``tests/methods/test_sdnet.py``), for ~0.12–0.14 ms more a map at 256², one thread, than c = 1 (session 11;
+    one product per image row, which session 9 used above 256², cost as much).  Under a FLOP counter (a dispatch mode) c = 1: the counted
+    FLOPs stay the official graph's (the zero column would double the squeeze's count; the values computed
+    there are not used)."""
+    import torch
+
+    columns = weight.reshape(8, 16, 1)
+    if torch._C._len_torch_dispatch_stack() > 0:
+        return columns
+    return torch.cat([columns, columns.new_zeros(8, 16, 1)], 2)
+
+
 def band_rows(shape: tuple[int, int]) -> int:
-    """Output rows per band for an H×W input: all of them up to 256², else as many (≥ 16) as keep the band's
-    48-channel float32 map (layer 1's share of layers 2-4), halo rows included, within 8 MiB
-    (:func:`methods._row_bands.small_band_rows`)."""
-    return small_band_rows(shape, 48, 2 * HALO)
+    """Output rows per band for an H×W input: as many (≥ 16) as keep the band's 48-channel float32 map (layer 1's
+    share of layers 2-4), halo rows included, within 8 MiB (:func:`methods._row_bands.small_band_rows` with
+    ``whole_pixels=0``): all of them while the whole image's map fits (up to ~128×330), two bands at 256²
+    (160 rows: 2 × 128), 32 rows at width 1024.  Every image whose whole map would exceed 8 MiB is banded, 256²
+    included: its 12 MiB map was page-faulted in afresh at every call (44 MiB of faults a 256² forward; none in
+    bands of 128 rows; session 11)."""
+    return small_band_rows(shape, 48, 2 * HALO, whole_pixels=0)
+
+
+def bands(h: int, step: int, workers: int) -> list[tuple[int, int]]:
+    """Rows ``0 … h − 1`` as even bands of at most ``step`` rows, as many as a multiple of ``workers`` (each band
+    worker then gets the same number of bands of the same size ±1 row) and at most ``h``."""
+    n = max(1, -(-h // max(1, step)))
+    n = min(h, -(-n // workers) * workers)
+    return even_bands(0, h, -(-h // n))
 
 
 def _build_modules() -> tuple[Any, Any]:
@@ -105,6 +142,8 @@ def _build_modules() -> tuple[Any, Any]:
     import torch
     import torch.nn.functional as F
     from torch import nn
+
+    from . import _band_workers
 
     def lrelu(x: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(x, 0.2)
@@ -137,33 +176,44 @@ def _build_modules() -> tuple[Any, Any]:
             return torch.tanh(self.layer5_fuse(torch.cat(inter, 1)))
 
         def infer(self, function: torch.Tensor, structure: torch.Tensor, rows: int | None = None) -> torch.Tensor:
-            """The inference path (no grad): :meth:`_forward_lean`, in bands of rows on large images.
+            """The inference path (no grad): :meth:`_forward_lean` in bands of rows (:func:`bands`).
 
-            ``rows``: output rows per band (default :func:`band_rows`: the whole image up to
-            :data:`WHOLE_PIXELS`; at least 3).  Each band of output rows is :meth:`_forward_lean` on the band's input
-            rows with :data:`HALO` rows more on either side (clipped to the image), every layer computed
-            only on the rows that later layers still read.  A cut's zero padding spoils 2 rows inward at
-            the 5×5 layer and one more at each 3×3 layer (5 in all; the 1×1 squeeze none), all outside
-            the rows kept; at the image's borders a band pads as the whole image does.  So every kept
-            row sees the whole image's input, and the banded output is bit-identical to the whole
-            image's with per-row projections (``rowwise``, which every image above :data:`WHOLE_PIXELS`
-            gets, whole or banded; ``tests/methods/test_sdnet.py``: odd sizes, small bands).  Why: at 1024² the whole
-            image's 16- and 48-channel maps (64 and 192 MiB) are fresh ``mmap``s, page-faulted in at
-            every call; a band's maps are small enough to be reused from the heap (``docs/fidelity.md``
-            §SDNet, session 9).
+            ``rows``: output rows per band (default :func:`band_rows`: 2 bands at 256², the whole image while its
+            48-channel map fits in 8 MiB).  With N > 1 torch threads the pass runs as N single-threaded band
+            workers (:func:`methods._band_workers.band_workers`; nothing changes at one thread, with autograd or
+            under a FLOP counter, which so counts the whole image's official FLOPs): an image of
+            :data:`SPLIT_PIXELS` or more is cut into a multiple of N bands, each worker taking a run of
+            consecutive bands (:func:`methods._band_workers.run_spans`, ``contiguous``), so no small 16-channel
+            convolution is split two ways inside oneDNN (a barrier per operation, ~1.5× from two threads).
+
+            Each band of output rows is :meth:`_forward_lean` on the band's input rows with :data:`HALO` rows
+            more on either side (clipped to the image), every layer computed only on the rows that later
+            layers still read.  A cut's zero padding spoils 2 rows inward at the 5×5 layer and one more at
+            each 3×3 layer (5 in all; the 1×1 squeeze none), all outside the rows kept; at the image's
+            borders a band pads as the whole image does.  So every kept row sees the whole image's input;
+            the convolutions and the squeeze's products (:func:`_projection_columns`) round a pixel the same
+            wherever it lies, so the output is bit-identical whatever the bands and the thread count
+            (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands at all: a
+            whole image's 16- and 48-channel maps above ~8 MiB (12 MiB at 256², 192 MiB at 1024²) are fresh
+            ``mmap``s, page-faulted in at every call; a band's are reused from the heap (``docs/fidelity.md``
+            §SDNet, sessions 9 and 11).
             """
             h, w = function.shape[-2:]
-            # at least 3 rows a band, so that every band of an image of 4 rows or more has 2 or more rows:
-            # torch's bmm rounds a batch of one (a 1-row band's projection) differently from a larger batch
-            step = max(3, rows if rows is not None else band_rows((h, w)))
-            if step >= h:
-                return self._forward_lean(function, structure, rowwise=h * w > WHOLE_PIXELS)
-            weights = [self._lean_weights(s) for s in _SIDES]
-            out = function.new_empty(function.shape[0], 1, h, w)
-            for r0, r1 in even_bands(0, h, step):
-                s, e = max(0, r0 - HALO), min(h, r1 + HALO)
-                out[:, :, r0:r1] = self._forward_lean(function[:, :, s:e], structure[:, :, s:e], weights,
-                                                      keep=(r0 - s, r1 - s), rowwise=True)
+            with _band_workers.band_workers():
+                n = _band_workers.workers() if h * w >= SPLIT_PIXELS else 1
+                spans = bands(h, rows if rows is not None else band_rows((h, w)), n)
+                if len(spans) == 1 or torch._C._len_torch_dispatch_stack() > 0:  # a FLOP counter: the official count
+                    return self._forward_lean(function, structure)
+                weights = [self._lean_weights(s) for s in _SIDES]
+                out = function.new_empty(function.shape[0], 1, h, w)
+
+                def band(span: tuple[int, int]) -> None:
+                    r0, r1 = span
+                    s, e = max(0, r0 - HALO), min(h, r1 + HALO)
+                    self._forward_lean(function[:, :, s:e], structure[:, :, s:e], weights, keep=(r0 - s, r1 - s),
+                                       out=out[:, :, r0:r1])
+
+                _band_workers.run_spans(band, spans, contiguous=True)
             return out
 
         def _lean_weights(self, s: str) -> tuple[torch.Tensor, ...]:
@@ -177,7 +227,7 @@ def _build_modules() -> tuple[Any, Any]:
 
         def _forward_lean(self, function: torch.Tensor, structure: torch.Tensor,
                           weights: list[tuple[torch.Tensor, ...]] | None = None,
-                          keep: tuple[int, int] | None = None, rowwise: bool = False) -> torch.Tensor:
+                          keep: tuple[int, int] | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
             """Inference without any ``concat``: the same sums, grouped by the feature map they read.
 
             A dense layer's conv over ``concat([f1, f2, f3])`` is the sum of one conv per
@@ -186,21 +236,14 @@ def _build_modules() -> tuple[Any, Any]:
             f3: 16→16; the FLOPs of the official graph).  Feature maps are channels-last
             (oneDNN runs these 16-channel convs ~3× faster than in NCHW), and the 1×1
             squeeze over the 128 concatenated channels is the sum of the eight 16-channel
-            maps' projections.  Only the float32 summation order differs from the official
+            maps' projections (:func:`_projection_columns`).  Only the float32 summation order differs from the official
             graph (max |Δ| ~3e-7 on [−1, 1]; ``tests/methods/test_sdnet.py``).
-
-            The projections are matrix products (so that FLOP counters see them): one (N·H·W)×16 by 16×1
-            product, or with ``rowwise`` one per image row (``bmm``: W×16 by 16×1).  The single product
-            rounds a pixel's dot product by where it falls in BLAS's blocks (its offset from the tensor's
-            start), so a band of rows (:meth:`infer`) would differ from the whole image in the last bit;
-            a row's product is the same wherever the row starts.  It costs ~3–5 ms at 256² (measured,
-            fresh processes), so images that are never banded (up to :data:`WHOLE_PIXELS`) keep the single
-            product.
 
             ``keep``: the output rows ``[k0, k1)`` wanted (default all); each map is then cut to the rows
             that the maps after it read (``k`` more on either side, where ``k`` is the receptive radius
             still ahead, clipped to the input): with a band's halo, no row is computed twice for nothing
-            beyond what the later layers need.
+            beyond what the later layers need.  ``out``: where to write the N×1×(k1 − k0)×W result (a band of
+            a larger output; default a new tensor).
             """
             cl = torch.channels_last
             n, _, h, w = function.shape
@@ -212,7 +255,7 @@ def _build_modules() -> tuple[Any, Any]:
 
             top = [max(0, k0 - r) for r in range(4)]  # input row of row 0 of a map still read up to radius r
             hk = k1 - k0
-            proj = self.layer5_fuse.weight.reshape(8, 16)  # rows: L1_ir, L1_vi, L2_ir, L2_vi, ...
+            columns = _projection_columns(self.layer5_fuse.weight)  # L1_ir, L1_vi, L2_ir, L2_vi, ...
             fused = None
             for side_index, (s, x) in enumerate(zip(_SIDES, (function, structure))):
                 w_a, b_a, w_b, w_c = weights[side_index] if weights is not None else self._lean_weights(s)
@@ -225,15 +268,14 @@ def _build_modules() -> tuple[Any, Any]:
                 f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
                                    + F.conv2d(f3, w_c, None, padding=1)[:, :, rows_for(0, top[1])], 0.2)
                 kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
-                for k, f in enumerate(kept):  # matrix products (see above); NHW × 1
-                    if rowwise:
-                        part = torch.bmm(f.permute(0, 2, 3, 1).reshape(n * hk, w, 16),
-                                         proj[2 * k + side_index, None, :, None].expand(n * hk, 16, 1))
-                    else:
-                        part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ proj[2 * k + side_index, :, None]
+                for k, f in enumerate(kept):
+                    part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ columns[2 * k + side_index]
                     fused = part if fused is None else fused.add_(part)
                 del kept, f  # this side's maps then go as the next side's replace them (less memory live)
-            return torch.tanh_(fused.add_(self.layer5_fuse.bias)).reshape(n, hk, w, 1).permute(0, 3, 1, 2)
+            if out is None:
+                out = function.new_empty(n, 1, hk, w)
+            torch.add(fused[:, :1].reshape(n, hk, w, 1).permute(0, 3, 1, 2), self.layer5_fuse.bias, out=out)
+            return out.tanh_()
 
     class SDNetDecomposer(nn.Module):
         """Layers 6–9 (training only): fused → (rebuilt function image, rebuilt structure image) in [−1, 1]."""

@@ -166,15 +166,16 @@ def test_lean_inference_counts_the_official_flops(sdnet) -> None:
         return torch.tanh(net.layer5_fuse(torch.cat([t for pair in zip(fi, fv) for t in pair], 1)))
 
     assert count_flops(net, f, s) == count_flops(official, f, s) == 2 * 64 * 48 * (2 * (25 * 16 + 9 * 16 * 96) + 128)
+    # 256² runs in two bands (halo rows computed twice), but a FLOP counter sees the whole image: 3.75 GFLOP
+    assert count_flops(net, *sdnet.torch_inputs((256, 256))) == 2 * 256 * 256 * (2 * (25 * 16 + 9 * 16 * 96) + 128)
 
 
 @pytest.mark.parametrize("batch", [1, 2])
 def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> None:
-    """Images above 256² run the network in bands of rows with halos (issue 23: cost linear in pixels).
-    Forced small bands on odd sizes (1-row bands; a band start within the halo of the top; a 1030-wide
-    1024²-like row; a 2-pixel-wide strip) give exactly the whole image's output with per-row projections
-    (``rowwise``, what every image above 256² gets: they are what makes this hold at widths that are not
-    a multiple of BLAS's blocks); and a 300×230 image, banded by default, exactly its whole-image pass."""
+    """Images are run in bands of rows with halos (256² in two; issue 23: page faults, cost linear in
+    pixels, two band workers).  Forced small bands on odd sizes (1-row bands; a band start within the halo of
+    the top; a 1030-wide 1024²-like row; a 2-pixel-wide strip) give exactly the whole image's output; so do
+    a 300×230 image, banded by default, and a 256² one (two bands of 128 rows)."""
     import torch
 
     net = sdnet.network
@@ -183,37 +184,101 @@ def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> N
                          ((300, 2), 5), ((4, 300), 1), ((7, 47), 1), ((5, 300), 2), ((9, 64), 2)]:
         f, s = (torch.rand(batch, 1, h, w, generator=gen) * 2 - 1 for _ in range(2))
         with torch.inference_mode():
-            whole = net._forward_lean(f, s, rowwise=True)
+            whole = net._forward_lean(f, s)
             banded = net.infer(f, s, rows=rows)
         assert banded.shape == (batch, 1, h, w) and banded.is_contiguous() and torch.equal(banded, whole), (h, w)
-    f, s = (torch.rand(batch, 1, 300, 230, generator=gen) * 2 - 1 for _ in range(2))
-    with torch.inference_mode():
-        assert torch.equal(net.infer(f, s), net.infer(f, s, rows=300))  # bands of 100 rows vs whole
+    for h, w in [(300, 230), (256, 256)]:
+        f, s = (torch.rand(batch, 1, h, w, generator=gen) * 2 - 1 for _ in range(2))
+        with torch.inference_mode():
+            assert torch.equal(net.infer(f, s), net.infer(f, s, rows=h))  # 3 bands of 100 / 2 of 128 vs whole
+
+
+def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
+    """What the bit-identity of bands rests on: a map's projection (``_projection_columns``: a 16×2 product,
+    the second column zero) gives a pixel the same bits in any band of rows, 1-row bands included, at widths
+    3-769.  (The 16×1 product does not: BLAS's matrix-vector path rounds by position.)"""
+    import torch
+
+    from fusionbench.methods.sdnet import _projection_columns
+
+    gen = torch.Generator().manual_seed(5)
+    columns = _projection_columns(torch.rand(1, 128, 1, 1, generator=gen) - 0.5)
+    assert columns.shape == (8, 16, 2) and not columns[:, :, 1].any()
+    for h, w in [(256, 256), (61, 47), (203, 99), (40, 769), (97, 255), (7, 3)]:
+        x = torch.rand(1, 16, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+
+        def project(rows: slice) -> torch.Tensor:
+            return (x[:, :, rows].permute(0, 2, 3, 1).reshape(-1, 16) @ columns[3]).reshape(-1, w, 2)
+
+        whole = project(slice(0, h))
+        for r0, r1 in [(0, h // 2), (h // 2, h), (3, h - 2), (1, 2), (0, 3), (5, 7), (2, 3)]:
+            assert torch.equal(project(slice(r0, r1)), whole[r0:r1]), (h, w, r0, r1)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 256, 256), (2, 1, 131, 150), (1, 1, 576, 768)])
+def test_two_threads_run_band_workers_with_the_same_bits(sdnet, shape, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two torch threads the bands run on two single-threaded band workers (each band on one thread with
+    torch at one thread), and the output is bit-identical to one thread's (issue 23: SDNet at two threads)."""
+    import threading
+
+    import torch
+
+    net = sdnet.network
+    lean = type(net)._forward_lean
+    seen = []
+
+    def spy(self, *args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads(), kwargs.get("keep")))
+        return lean(self, *args, **kwargs)
+
+    gen = torch.Generator().manual_seed(7)
+    f, s = (torch.rand(*shape, generator=gen) * 2 - 1 for _ in range(2))
+    threads = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            torch.set_num_threads(1)
+            one = net(f, s)
+            monkeypatch.setattr(type(net), "_forward_lean", spy)
+            torch.set_num_threads(2)
+            two = net(f, s)
+            assert torch.get_num_threads() == 2  # restored after the pass
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    assert len(seen) % 2 == 0 and len(seen) >= 2 and all(n == 1 and keep is not None for _, n, keep in seen)
+    assert len({name for name, _, _ in seen}) == 2  # two threads ran bands
 
 
 def test_band_sizes() -> None:
-    """256² (Harvard) runs whole (Table 5's FLOPs and the conv-peak fraction are measured there); TNO's
-    768×576 in bands of 46 rows, 1024² of 32 (a band's 48-channel map with halo within 8 MiB)."""
+    """A band's 48-channel map with halo within 8 MiB: 256² (Harvard) in two bands of 128 rows (its whole
+    12 MiB map was page-faulted in at every call), TNO's 768×576 in 13 bands of 44-45 rows (14 of 41-42 on two
+    workers), 1024² in 32; a 128² image whole (one band per worker on two threads)."""
     from fusionbench.methods import sdnet as sdnet_module
     from fusionbench.methods._row_bands import even_bands
 
-    assert sdnet_module.band_rows((256, 256)) == 256 and sdnet_module.band_rows((40, 1600)) == 40
-    assert sdnet_module.band_rows((576, 768)) == 46 and sdnet_module.band_rows((1024, 1024)) == 32
-    assert sdnet_module.band_rows((2000, 20000)) == 16  # at least 16 rows however wide
-    bands = even_bands(0, 576, 46)  # 13 bands of 44 or 45 rows that cover the image
-    assert len(bands) == 13 and bands[0][0] == 0 and bands[-1][1] == 576 and {e - s for s, e in bands} == {44, 45}
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(bands, bands[1:]))
+    band_rows, bands = sdnet_module.band_rows, sdnet_module.bands
+    assert band_rows((256, 256)) == 160 and bands(256, 160, 1) == bands(256, 160, 2) == [(0, 128), (128, 256)]
+    assert band_rows((128, 128)) == 128 and bands(128, 128, 1) == [(0, 128)] and len(bands(128, 128, 2)) == 2
+    assert band_rows((576, 768)) == 46 and band_rows((1024, 1024)) == 32 and band_rows((40, 1600)) == 17
+    assert band_rows((2000, 20000)) == 16  # at least 16 rows however wide
+    assert bands(576, 46, 1) == even_bands(0, 576, 46)  # 13 bands of 44 or 45 rows that cover the image
+    assert {e - s for s, e in bands(576, 46, 2)} == {41, 42} and len(bands(576, 46, 2)) == 14
+    assert len(bands(1024, 32, 1)) == len(bands(1024, 32, 2)) == 32 and bands(3, 1, 2) == [(0, 1), (1, 2), (2, 3)]
+    bands13 = even_bands(0, 576, 46)
+    assert len(bands13) == 13 and bands13[0][0] == 0 and bands13[-1][1] == 576 and {e - s for s, e in bands13} == {44, 45}
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(bands13, bands13[1:]))
     assert even_bands(3, 10, 3) == [(3, 5), (5, 7), (7, 10)] and even_bands(0, 5, 10) == [(0, 5)]
 
 
-def test_large_images_run_in_bands(sdnet, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fusing a 300×300 pair (above 256²) never runs a layer on more than a band plus its halo."""
+def test_images_run_in_bands(weights_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fusing a 300×300 pair (one thread) never runs a layer on more than a band plus its halo."""
+    sdnet = create_method("sdnet", threads=1).instance
     seen = []
     lean = type(sdnet.network)._forward_lean
 
-    def spy(self, function, structure, weights=None, keep=None, rowwise=False):
-        seen.append((function.shape[-2], keep, rowwise))
-        return lean(self, function, structure, weights, keep, rowwise)
+    def spy(self, function, structure, weights=None, keep=None, out=None):
+        seen.append((function.shape[-2], keep))
+        return lean(self, function, structure, weights, keep, out)
 
     monkeypatch.setattr(type(sdnet.network), "_forward_lean", spy)
     rng = np.random.default_rng(0)
@@ -221,4 +286,4 @@ def test_large_images_run_in_bands(sdnet, monkeypatch: pytest.MonkeyPatch) -> No
     out = sdnet(a, b)
     assert out.shape == (300, 300, 3) and out.dtype == np.uint8
     # 8 MiB / (48 × 4 B × 300) − 2 × 5 = 135 rows at most: three bands of 100, halos of 5 rows
-    assert seen == [(105, (0, 100), True), (110, (5, 105), True), (105, (5, 105), True)]
+    assert seen == [(105, (0, 100)), (110, (5, 105)), (105, (5, 105))]

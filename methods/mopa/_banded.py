@@ -126,9 +126,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     def details(band: tuple[int, int]) -> None:
         r0, r1 = band
         fb, at = _rows(feats, r0, r1, halo)
-        if scale is not None:
-            fb = fb * scale
-        out = _crop(path.detail(net.detail, fb), at, r1 - r0)
+        out = _crop(path.detail(net.detail, fb, scale), at, r1 - r0)
         detail[:, :, r0:r1].copy_(out)
         if att is not None:
             i = bands.index(band)

@@ -65,79 +65,97 @@ class _Planar:
         return b.gep(self.data, [b.add(b.add(b.mul(c, self.s0), b.mul(y, self.s1)), x)])
 
 
-def _make_conv(cin: int, cout: int, k: int):
-    """An intrinsic ``conv(inp, weight, bias, slope, out, rows, width, oy, ox)`` for one layer shape."""
+def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: bool = False):
+    """An intrinsic ``conv(inp, weight, bias, slope, out, rows, width, oy, ox)`` for one layer shape.
 
-    @intrinsic
-    def conv(typingctx, inp, weight, bias, slope, out, rows, width, oy, ox):
-        sig = types.void(inp, weight, bias, slope, out, rows, width, oy, ox)
+    ``group``: output channels accumulated together (all ``cout`` by default); a wider layer runs its outputs
+    in groups of ``group``, each group a pass over the taps for the same block of columns (the accumulators of
+    one group stay in registers), every output's sum in the same order.  ``residual``: the intrinsic takes an
+    extra planar ``res`` after ``out`` and adds ``res[co, oy + y, ox + x]`` to the sum before the activation
+    (the graph's ``conv(x) + res``; ``res`` may be ``out`` itself)."""
+    group = cout if group is None else group
 
-        def codegen(context, builder, signature, args):
+    def codegen(context, builder, signature, args):
+        if residual:
+            inp_, w_, b_, slope_, out_, res_, rows_, width_, oy_, ox_ = args
+        else:
             inp_, w_, b_, slope_, out_, rows_, width_, oy_, ox_ = args
-            aty = signature.args
-            i64 = ir.IntType(64)
-            c = lambda v: ir.Constant(i64, v)
-            vec = _vec()
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                                 f"llvm.fma.v{LANES}f32")
-            src = _Planar(context, builder, aty[0], inp_)
-            dst = _Planar(context, builder, aty[4], out_)
-            wdata = context.make_array(aty[1])(context, builder, w_).data
-            bdata = context.make_array(aty[2])(context, builder, b_).data
-            bias = [builder.load(builder.gep(bdata, [c(o)])) for o in range(cout)]
-            vslope = _splat(builder, slope_)
-            zero = ir.Constant(vec, None)
-            ptrty = vec.as_pointer()
+        aty = signature.args
+        i64 = ir.IntType(64)
+        c = lambda v: ir.Constant(i64, v)
+        vec = _vec()
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                             f"llvm.fma.v{LANES}f32")
+        src = _Planar(context, builder, aty[0], inp_)
+        dst = _Planar(context, builder, aty[4], out_)
+        add = _Planar(context, builder, aty[5], res_) if residual else None
+        wdata = context.make_array(aty[1])(context, builder, w_).data
+        bdata = context.make_array(aty[2])(context, builder, b_).data
+        bias = [builder.load(builder.gep(bdata, [c(o)])) for o in range(cout)]
+        vslope = _splat(builder, slope_)
+        zero = ir.Constant(vec, None)
+        ptrty = vec.as_pointer()
 
-            def block(y, x0, nv):
-                # the accumulators live in a stack slot that LLVM promotes to registers; the taps run as a loop
-                # over (input channel, kernel row) with the kernel row's k columns unrolled (a fully unrolled
-                # 15→6 7×7 block took minutes to compile), in the same order as written out
-                slots = cgutils.alloca_once(builder, vec, size=cout * nv)
-                slot = lambda o, j: builder.gep(slots, [c(o * nv + j)])
-                for o in range(cout):
+        def block(y, x0, nv):
+            # the accumulators live in a stack slot that LLVM promotes to registers; the taps run as a loop
+            # over (input channel, kernel row) with the kernel row's k columns unrolled (a fully unrolled
+            # 15→6 7×7 block took minutes to compile), in the same order as written out
+            oyy = builder.add(y, oy_)
+            for g0 in range(0, cout, group):
+                outs = range(g0, min(cout, g0 + group))
+                slots = cgutils.alloca_once(builder, vec, size=len(outs) * nv)
+                slot = lambda o, j: builder.gep(slots, [c((o - g0) * nv + j)])
+                for o in outs:
                     for j in range(nv):
                         builder.store(_splat(builder, bias[o]), slot(o, j))
                 with cgutils.for_range(builder, c(cin * k)) as tap:
                     t = tap.index
                     ci, yy = builder.sdiv(t, c(k)), builder.add(y, builder.srem(t, c(k)))
                     first = builder.mul(t, c(k))  # weight index of (output 0, ci, kernel row, column 0)
-                    acc = [[builder.load(slot(o, j)) for j in range(nv)] for o in range(cout)]
+                    acc = {o: [builder.load(slot(o, j)) for j in range(nv)] for o in outs}
                     for dx in range(k):
                         xx = builder.add(x0, c(dx))
                         v = [builder.load(builder.bitcast(src.ptr(ci, yy, builder.add(xx, c(LANES * j))), ptrty),
                                           align=4) for j in range(nv)]
-                        for o in range(cout):
+                        for o in outs:
                             wv = builder.load(builder.gep(wdata, [builder.add(first, c(o * cin * k * k + dx))]))
                             ws = _splat(builder, wv)
                             for j in range(nv):
                                 acc[o][j] = builder.call(fma, [v[j], ws, acc[o][j]])
-                    for o in range(cout):
+                    for o in outs:
                         for j in range(nv):
                             builder.store(acc[o][j], slot(o, j))
-                oyy = builder.add(y, oy_)
-                for o in range(cout):
+                for o in outs:
                     for j in range(nv):
                         a = builder.load(slot(o, j))
+                        col = builder.add(builder.add(x0, ox_), c(LANES * j))
+                        if residual:
+                            a = builder.fadd(a, builder.load(builder.bitcast(add.ptr(c(o), oyy, col), ptrty), align=4))
                         a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
-                        p = dst.ptr(c(o), oyy, builder.add(builder.add(x0, ox_), c(LANES * j)))
-                        builder.store(a, builder.bitcast(p, ptrty), align=4)
+                        builder.store(a, builder.bitcast(dst.ptr(c(o), oyy, col), ptrty), align=4)
 
-            span = c(LANES * BLOCK)
-            vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
-            full = builder.sdiv(vecs, c(BLOCK))
-            tail = builder.sub(vecs, builder.mul(full, c(BLOCK)))
-            with cgutils.for_range(builder, rows_) as row:
-                y = row.index
-                with cgutils.for_range(builder, full) as blk:
-                    block(y, builder.mul(blk.index, span), BLOCK)
-                x0 = builder.mul(full, span)
-                for nv in range(1, BLOCK):
-                    with builder.if_then(builder.icmp_signed("==", tail, c(nv))):
-                        block(y, x0, nv)
-            return context.get_dummy_value()
+        span = c(LANES * BLOCK)
+        vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
+        full = builder.sdiv(vecs, c(BLOCK))
+        tail = builder.sub(vecs, builder.mul(full, c(BLOCK)))
+        with cgutils.for_range(builder, rows_) as row:
+            y = row.index
+            with cgutils.for_range(builder, full) as blk:
+                block(y, builder.mul(blk.index, span), BLOCK)
+            x0 = builder.mul(full, span)
+            for nv in range(1, BLOCK):
+                with builder.if_then(builder.icmp_signed("==", tail, c(nv))):
+                    block(y, x0, nv)
+        return context.get_dummy_value()
 
-        return sig, codegen
+    if residual:
+        @intrinsic
+        def conv(typingctx, inp, weight, bias, slope, out, res, rows, width, oy, ox):
+            return types.void(inp, weight, bias, slope, out, res, rows, width, oy, ox), codegen
+    else:
+        @intrinsic
+        def conv(typingctx, inp, weight, bias, slope, out, rows, width, oy, ox):
+            return types.void(inp, weight, bias, slope, out, rows, width, oy, ox), codegen
 
     return conv
 
@@ -245,10 +263,44 @@ def conv_15_6_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: 
     _clear_tail(out, 6, rows, width, oy, ox)
 
 
+_conv_15_15_3 = _make_conv(15, 15, 3, 5)  # three groups of 5 outputs (20 accumulators: 1.7 against oneDNN's 1.9 ms)
+
+
+@njit(cache=True, nogil=True)
+def conv_15_15_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_15_15_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
+_conv_30_15_3 = _make_conv(30, 15, 3, 5)
+
+
+@njit(cache=True, nogil=True)
+def conv_30_15_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    _wide_vectors()
+    _conv_30_15_3(inp, weight, bias, slope, out, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
+_conv_45_15_3_res = _make_conv(45, 15, 3, 5, residual=True)
+
+
+@njit(cache=True, nogil=True)
+def conv_45_15_3_res(inp, weight, bias, slope, out, res, rows, width, oy, ox):  # pragma: no cover - compiled
+    """The 45→15 3×3 conv with ``res`` added before the activation (``res`` may be ``out``)."""
+    _wide_vectors()
+    _conv_45_15_3_res(inp, weight, bias, slope, out, res, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
 #: (Cin, Cout, k) → the compiled layer
 KERNELS = {(1, 5, 3): conv_1_5_3, (2, 5, 3): conv_2_5_3, (5, 5, 3): conv_5_5_3, (15, 5, 3): conv_15_5_3,
            (5, 1, 3): conv_5_1_3, (2, 1, 7): conv_2_1_7, (15, 3, 1): conv_15_3_1, (15, 3, 3): conv_15_3_3,
-           (15, 3, 5): conv_15_3_5, (15, 6, 7): conv_15_6_7}
+           (15, 3, 5): conv_15_3_5, (15, 6, 7): conv_15_6_7, (15, 15, 3): conv_15_15_3,
+           (30, 15, 3): conv_30_15_3}
+#: (Cin, Cout, k) → the compiled layer that adds a residual map (an extra ``res`` argument after ``out``)
+RESIDUAL_KERNELS = {(45, 15, 3): conv_45_15_3_res}
 
 
 @njit(cache=True, nogil=True)
@@ -274,3 +326,16 @@ def to_channels_last(src, oy, ox, dst, c0):  # pragma: no cover - compiled
             inp = src[c, oy + y]
             for x in range(w):
                 row[x, c0 + c] = inp[ox + x]
+
+
+@njit(cache=True, nogil=True)
+def to_planar_scaled(src, scale, dst, oy, ox):  # pragma: no cover - compiled
+    """``dst[c, oy + y, ox + x] = src[y, x, c] · scale[c]`` (one float32 product, as ``x * w`` in torch)."""
+    h, w, ch = src.shape
+    for y in range(h):
+        row = src[y]
+        for c in range(ch):
+            out = dst[c, oy + y]
+            g = scale[c]
+            for x in range(w):
+                out[ox + x] = row[x, c] * g

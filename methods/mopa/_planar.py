@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._conv_kernels import KERNELS, LANES, to_channels_last, to_planar
+from ._conv_kernels import KERNELS, LANES, RESIDUAL_KERNELS, to_channels_last, to_planar, to_planar_scaled
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:
@@ -159,3 +159,91 @@ def head(layers: list[tuple[nn.Conv2d, float]], f: torch.Tensor) -> torch.Tensor
     mid = torch.zeros(first.out_channels, h + 2, cols)
     apply(first, inp.numpy(), mid.numpy(), h, w, slope, 1)
     return conv_sigmoid(last, mid, h, w)[None, None]
+
+
+# ---------------------------------------------------------------------------- detail module (session 11)
+def bordered(c: int, h: int, w: int, p: int = 1) -> torch.Tensor:
+    """A planar C × (h + 2p) × (Wv + 2p) buffer whose padding (rows and columns around [p:p + h, p:p + w],
+    the lanes past ``w`` included) is 0 and whose interior is left to be written (not cleared: a kernel or a
+    copy writes all of it)."""
+    buf = torch.empty(c, h + 2 * p, padded_width(w) + 2 * p)
+    buf[:, :p] = 0.0
+    buf[:, p + h:] = 0.0
+    buf[:, p:p + h, :p] = 0.0
+    buf[:, p:p + h, p + w:] = 0.0
+    return buf
+
+
+def _is_dscb(block: nn.Module, ch: int) -> bool:
+    """Whether ``block`` is a DSCB of ``ch`` channels that :mod:`methods.mopa._detail_kernels` computes."""
+    from ._detail_kernels import CHANNELS
+
+    if not (isinstance(block, nn.Sequential) and len(block) == 3 and ch == CHANNELS):
+        return False
+    dw, pw, act = block
+    return (isinstance(dw, nn.Conv2d) and isinstance(pw, nn.Conv2d) and isinstance(act, nn.LeakyReLU)
+            and dw.in_channels == dw.out_channels == dw.groups == ch and dw.kernel_size == (3, 3)
+            and dw.padding == (1, 1) and dw.stride == (1, 1) and dw.dilation == (1, 1) and dw.bias is not None
+            and dw.padding_mode == "zeros" and pw.in_channels == pw.out_channels == ch and pw.kernel_size == (1, 1)
+            and pw.groups == 1 and pw.stride == (1, 1) and pw.padding == (0, 0) and pw.bias is not None)
+
+
+def detail_supported(dpm: nn.Module) -> bool:
+    """Whether the detail module ``dpm`` (head conv + LReLU, DSCB paths, 3×3 fuse conv) has compiled layers."""
+    head = dpm.head
+    ch = head[0].in_channels if isinstance(head[0], nn.Conv2d) else -1
+    fuse = dpm.fuse
+    return (len(head) == 2 and isinstance(head[1], nn.LeakyReLU) and has_kernel(head[0])
+            and head[0].out_channels == ch
+            and all(_is_dscb(b, ch) for path in dpm.paths for b in path) and all(len(p) > 0 for p in dpm.paths)
+            and isinstance(fuse, nn.Conv2d) and fuse.bias is not None and fuse.groups == 1
+            and (fuse.in_channels, fuse.out_channels, fuse.kernel_size[0]) in RESIDUAL_KERNELS
+            and fuse.in_channels == ch * len(dpm.paths) and fuse.kernel_size == (3, 3) and fuse.padding == (1, 1)
+            and fuse.stride == (1, 1) and fuse.dilation == (1, 1) and fuse.padding_mode == "zeros")
+
+
+def _flat(t: torch.Tensor) -> np.ndarray:
+    return t.detach().reshape(-1).numpy()
+
+
+def detail(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The detail module (:func:`detail_supported`) on the channels-last 1×C×H×W map ``x · scale`` (``scale``:
+    the contrast module's 1×C×1×1 channel weights, or ``None``): a channels-last 1×C×H×W map.
+
+    Planar throughout: ``x · scale`` copied once into a zero-padded planar buffer (the products as torch's),
+    the head conv + LReLU and the 3×3 fuse conv with the module-wide residual sum as compiled direct
+    convolutions (:mod:`methods.mopa._conv_kernels`), each DSCB as one compiled pass with the path's skip
+    sum in its last block (:mod:`methods.mopa._detail_kernels`), the paths' outputs written straight into
+    their channels of the fuse conv's planar input (no ``cat``); the result copied back to channels-last."""
+    from . import _detail_kernels as dk
+
+    _, ch, h, w = x.shape
+    head, act = dpm.head
+    xw = bordered(ch, h, w)
+    if scale is None:
+        to_planar(_hwc(x), xw.numpy(), 1, 1)
+    else:
+        to_planar_scaled(_hwc(x), scale.reshape(ch).float().contiguous().numpy(), xw.numpy(), 1, 1)
+    hb = bordered(ch, h, w)
+    apply(head, xw.numpy(), hb.numpy(), h, w, float(act.negative_slope), 1)
+    cat = bordered(ch * len(dpm.paths), h, w)
+    spare = [bordered(ch, h, w), bordered(ch, h, w)]
+    for i, path in enumerate(dpm.paths):
+        src = hb
+        for j, block in enumerate(path):
+            dw, pw, lrelu = block
+            weights = (_flat(dw.weight), _flat(dw.bias), _flat(pw.weight), _flat(pw.bias),
+                       np.float32(lrelu.negative_slope))
+            if j == len(path) - 1:
+                dst = cat[i * ch:(i + 1) * ch]
+                dk.dscb_skip(src.numpy(), *weights, dst.numpy(), hb.numpy(), h, w, 1, 1)
+            else:
+                dst = spare[j % 2]
+                dk.dscb(src.numpy(), *weights, dst.numpy(), h, w, 1, 1)
+            src = dst
+    fuse = dpm.fuse
+    RESIDUAL_KERNELS[(fuse.in_channels, fuse.out_channels, 3)](
+        cat.numpy(), _flat(fuse.weight), _flat(fuse.bias), np.float32(1.0), xw.numpy(), xw.numpy(), h, w, 1, 1)
+    out = torch.empty(1, ch, h, w, memory_format=torch.channels_last)
+    to_channels_last(xw.numpy(), 1, 1, _hwc(out), 0)
+    return out

@@ -387,9 +387,14 @@ class InferencePath:
         f = self.features(x)
         width = net.path_a[-1][0].out_channels
         fa, fb = f[:, 0:width], f[:, width:2 * width]
+        scale = None
         if isinstance(net.contrast, ContrastEnhancement):
-            f = self.contrast(net.contrast, f)
-        f = self.detail(net.detail, f)
+            if net.contrast.apply == "input":  # the channel weights go to the detail module with its input
+                _, flow = self.contrast_flow(net.contrast, f)
+                scale = self.contrast_weights(net.contrast, _local_std_max(flow, net.contrast.r))
+            else:
+                f = self.contrast(net.contrast, f)
+        f = self.detail(net.detail, f, scale)
         if isinstance(net.attention, ParallelAttention):
             f = self.attention(net.attention, f)
         return self.head(net.head, f), fa, fb
@@ -562,7 +567,17 @@ class InferencePath:
         y = F.conv2d(x, weight, bias, padding=k // 2)
         return y if slope is None else F.leaky_relu_(y, slope)
 
-    def detail(self, dpm: "DetailPreserving", x: torch.Tensor) -> torch.Tensor:
+    def detail(self, dpm: "DetailPreserving", x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The detail module on ``x · scale`` (``scale``: the contrast module's channel weights, N×C×1×1, or
+        ``None``: on ``x``).  On a channels-last float32 map of the registered width, planar with compiled
+        layers throughout (:func:`methods.mopa._planar.detail`, session 11); otherwise oneDNN's convs."""
+        if _compiled_ready(x):
+            from . import _planar
+
+            if _planar.detail_supported(dpm):
+                return _planar.detail(dpm, x, scale)
+        if scale is not None:
+            x = x * scale
         h = self.seq(dpm.head, x)
         outs = torch.cat([self.seq(path, h).add_(h) for path in dpm.paths], dim=1)
         return self.conv(dpm.fuse, outs, add=x)

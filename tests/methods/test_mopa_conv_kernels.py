@@ -58,6 +58,90 @@ def test_direct_convolution_equals_torch(shape, size):
         assert torch.equal(out[:, h + 1:], torch.full_like(out[:, h + 1:], 7.0))
 
 
+@pytest.mark.parametrize("shape", sorted(K.RESIDUAL_KERNELS))
+@pytest.mark.parametrize("size", SIZES)
+def test_residual_convolution_equals_torch(shape, size):
+    """The compiled conv with a residual map = ``conv2d(x, w, b, padding=k//2) + res`` to float32 round-off,
+    also in place (``res`` is ``out``); the tail lanes set to 0."""
+    cin, cout, k = shape
+    h, w = size
+    g = torch.Generator().manual_seed(cin + h * w)
+    x = torch.rand(cin, h, w, generator=g) * 2 - 0.5
+    weight = torch.rand(cout, cin, k, k, generator=g) - 0.5
+    bias = torch.rand(cout, generator=g) - 0.5
+    res = _planar_input(torch.rand(cout, h, w, generator=g) - 0.5, 1)
+    exact = F.conv2d(x[None].double(), weight.double(), bias.double(), padding=k // 2)[0] + res[:, 1:h + 1, 1:w + 1]
+    size_of_terms = F.conv2d(x[None].double().abs(), weight.double().abs(), bias.double().abs(), padding=k // 2)[0]
+    for in_place in (False, True):
+        out = res.clone() if in_place else torch.zeros_like(res)
+        K.RESIDUAL_KERNELS[shape](_planar_input(x, k // 2).numpy(), weight.reshape(-1).numpy(), bias.numpy(),
+                                  np.float32(1.0), out.numpy(), (out if in_place else res).numpy(), h, w, 1, 1)
+        error = (out[:, 1:h + 1, 1:w + 1].double() - exact).abs()
+        assert (error <= 1e-6 * (size_of_terms + 1)).all()
+        assert not out[:, 1:h + 1, w + 1:].any() and not out[:, 0].any() and not out[:, h + 1].any()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("skip", (False, True))
+def test_dscb_block_equals_torch(size, skip):
+    """One compiled DSCB pass = ``leaky_relu(pointwise(depthwise(x)))`` (``+ skip``) to float32 round-off (within
+    1e-6 of the sum of the terms' magnitudes, against float64); the tail lanes and the padding stay 0."""
+    from fusionbench.methods.mopa import _detail_kernels as D
+    from fusionbench.methods.mopa.network import DSCB
+
+    h, w = size
+    c = D.CHANNELS
+    torch.manual_seed(h * w)
+    block = DSCB(c, 0.2).double()
+    x = torch.rand(c, h, w, dtype=torch.float64) * 2 - 0.5
+    extra = torch.rand(c, h, w, dtype=torch.float64) - 0.5
+    dw, pw, _ = block
+    args = [t.detach().float().reshape(-1).numpy() for t in (dw.weight, dw.bias, pw.weight, pw.bias)]
+    out = torch.zeros(c, h + 2, -(-w // K.LANES) * K.LANES + 2)
+    inp = _planar_input(x.float(), 1)
+    if skip:
+        D.dscb_skip(inp.numpy(), *args, np.float32(0.2), out.numpy(), _planar_input(extra.float(), 1).numpy(), h, w, 1, 1)
+    else:
+        D.dscb(inp.numpy(), *args, np.float32(0.2), out.numpy(), h, w, 1, 1)
+    with torch.no_grad():
+        exact = block(x.float().double()[None])[0] + (extra.float().double() if skip else 0)
+        depth = F.conv2d(x.float().double()[None].abs(), dw.weight.abs(), dw.bias.abs(), padding=1, groups=c)
+        size_of_terms = F.conv2d(depth, pw.weight.abs(), pw.bias.abs())[0] + 1
+    error = (out[:, 1:h + 1, 1:w + 1].double() - exact).abs()
+    assert (error <= 1e-6 * size_of_terms).all()
+    assert not out[:, 1:h + 1, w + 1:].any() and not out[:, 0].any() and not out[:, h + 1].any()
+
+
+def test_planar_detail_module_equals_onednn():
+    """The detail module planar with compiled layers (:func:`_planar.detail`) = the oneDNN layers, with and
+    without the contrast weights, odd sizes (float32 round-off); its buffers' padding stays 0."""
+    torch.manual_seed(3)
+    net = MopaNet().eval()
+    path = InferencePath(net)
+    assert _planar.detail_supported(net.detail)
+    for h, w in ((5, 7), (33, 70), (16, 129)):
+        x = (torch.rand(1, 15, h, w) * 2 - 0.5).contiguous(memory_format=torch.channels_last)
+        scale = torch.rand(1, 15, 1, 1)
+        with torch.inference_mode():
+            for s in (None, scale):
+                ref = path.seq(net.detail.head, x if s is None else x * s)
+                outs = torch.cat([path.seq(p, ref).add_(ref) for p in net.detail.paths], dim=1)
+                ref = path.conv(net.detail.fuse, outs, add=x if s is None else x * s)
+                got = _planar.detail(net.detail, x, s)
+                assert got.is_contiguous(memory_format=torch.channels_last)
+                assert (got - ref).abs().max() <= 2e-6
+
+
+def test_scaled_planar_copy_is_torch_product():
+    x = (torch.rand(1, 15, 13, 37) - 0.5).contiguous(memory_format=torch.channels_last)
+    scale = torch.rand(15)
+    buf = torch.zeros(15, 15, 50)
+    K.to_planar_scaled(x.permute(0, 2, 3, 1)[0].numpy(), scale.numpy(), buf.numpy(), 1, 2)
+    assert torch.equal(buf[:, 1:14, 2:39], (x * scale[None, :, None, None])[0])
+    buf[:, 1:14, 2:39] = 0
+    assert not buf.any()
+
+
 def test_layout_copies_are_exact():
     x = torch.rand(1, 15, 13, 37).contiguous(memory_format=torch.channels_last)
     buf = torch.zeros(15, 15, 50)
@@ -76,6 +160,7 @@ def _forward(net: MopaNet, x: torch.Tensor, planar: bool, monkeypatch) -> torch.
         if not planar:
             for name in ("path_layers", "multiscale_layers", "head_layers", "single_conv"):
                 m.setattr(_planar, name, lambda *a: None)
+            m.setattr(_planar, "detail_supported", lambda *a: False)
         with torch.inference_mode():
             return InferencePath(net)(x)[0]
 
@@ -113,16 +198,26 @@ _ISA_SCRIPT = """
 import sys
 import numpy as np
 from fusionbench.methods.mopa import _conv_kernels as K
+from fusionbench.methods.mopa import _detail_kernels as D
 rng = np.random.default_rng(0)
 h, w = 19, 83
 res = []
-for (cin, cout, k), fn in sorted(K.KERNELS.items()):
-    p = k // 2
+def planar(cin, p):
     inp = np.zeros((cin, h + 2 * p, 96 + 2 * p), np.float32)
     inp[:, p:p + h, p:p + w] = rng.random((cin, h, w)) * 2 - 0.5
+    return inp
+for (cin, cout, k), fn in sorted(K.KERNELS.items()) + sorted(K.RESIDUAL_KERNELS.items()):
+    inp = planar(cin, k // 2)
     out = np.zeros((cout, h + 2, 98), np.float32)
+    extra = (planar(cout, 1),) if fn in K.RESIDUAL_KERNELS.values() else ()
     fn(inp, (rng.random(cout * cin * k * k) - 0.5).astype(np.float32), rng.random(cout).astype(np.float32),
-       np.float32(0.2), out, h, w, 1, 1)
+       np.float32(0.2), out, *extra, h, w, 1, 1)
+    res.append(out.ravel())
+c = D.CHANNELS
+weights = [(rng.random(n) - 0.5).astype(np.float32) for n in (c * 9, c, c * c, c)]
+for fn, extra in ((D.dscb, ()), (D.dscb_skip, (planar(c, 1),))):
+    out = np.zeros((c, h + 2, 98), np.float32)
+    fn(planar(c, 1), *weights, np.float32(0.2), out, *extra, h, w, 1, 1)
     res.append(out.ravel())
 np.save(sys.argv[1], np.concatenate(res))
 """
@@ -130,8 +225,8 @@ np.save(sys.argv[1], np.concatenate(res))
 
 @needs_avx512
 def test_direct_convolutions_do_not_depend_on_the_instruction_set(tmp_path):
-    """Every compiled layer (full blocks and tails) gives the same bits compiled for SSE2 (no FMA), AVX2 and
-    AVX-512."""
+    """Every compiled layer (full blocks and tails; the residual conv and the DSCB blocks too) gives the same
+    bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

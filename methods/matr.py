@@ -101,7 +101,7 @@ microscopy pair is out of scope.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -204,27 +204,30 @@ def build_matr_network() -> Any:
 
         def folded(self) -> tuple[Any, ...]:
             """The gate weights (:meth:`AdaptiveConv.gate_weights`), the BatchNorm2d scale (float64) and bias (a
-            float32 tensor) that :meth:`infer` folds into the gated kernels, computed once per pass."""
+            float32 tensor) that :meth:`band_pass` folds into the gated kernels (computed once per weights:
+            ``MATRNet._inference_weights``)."""
             bn = self.bn1
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             scale64 = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
             return (*self.conv1.gate_weights(), np.ascontiguousarray(scale64.numpy()),
                     (bn.bias - bn.running_mean * scale).contiguous())
 
-        def infer(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, spans: list,
-                  after: Any = None, accumulate: bool = False, folded: tuple | None = None,
-                  store: Any = None) -> None:
-            """Inference on one channels-last sample into ``out``, by bands of rows: BatchNorm folded into the gated
-            kernels and a bias (``conv·s + (β − μ·s)``, ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.
+        def band_pass(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, after: Any = None,
+                      accumulate: bool = False, folded: tuple | None = None,
+                      store: Any = None) -> Callable[[tuple[int, int]], None]:
+            """Inference on one channels-last sample into ``out``, by bands of rows: ``band(span)``, which computes
+            one band; BatchNorm folded into the gated kernels and a bias (``conv·s + (β − μ·s)``,
+            ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.  The gated kernels are computed here, once,
+            before any band.
 
             ``x`` and ``out`` are the padded maps of :class:`_Maps` (1 × C × (H + 2) × W, rows 0 and H + 1 zero:
             the convolution's zero padding in y, so a band of output rows reads exactly its rows and one halo
             row each side, and computes no other row); ``pooled``: the k×k average-pooled context of x (the
-            gated kernels depend on the whole input, so they are computed once, before the bands).  Each
-            span ``(y0, y1)`` of ``spans`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to
-            what ``out`` holds), then runs ``after(out, y0, y1)`` on them while they are in the worker's cache
-            (:func:`methods._band_workers.run_spans` with ``contiguous=True``: on the band workers when torch has
-            several threads).  ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one
+            gated kernels depend on the whole input, so they are computed once, before the bands).  ``band((y0,
+            y1))`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to what ``out`` holds), then runs
+            ``after(out, y0, y1)`` on them while they are in the calling worker's cache; ``MATRNet._infer_bands``
+            calls it for every band, on the band workers (:func:`methods._band_workers.run_spans` with
+            ``contiguous=True``), once every row of ``x`` is written.  ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one
             compiled float64 call (:func:`methods._matr_kernels.gated_kernels`; float32 round-off against the
             torch operations, which a FLOP counter sees) instead of ≈ 20 small torch operations.
             ``store(part, out, y0, y1)``, if given, writes the band's convolution output ``part`` (before the
@@ -256,7 +259,7 @@ def build_matr_network() -> Any:
                 if after is not None:
                     after(out, y0, y1)
 
-            _band_workers.run_spans(band, spans, contiguous=True)
+            return band
 
     class Basic1x1(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -351,7 +354,14 @@ def build_matr_network() -> Any:
                     blk.update_(chunk)
             return tokens.reshape(b, c, h, w)
 
-        def rows_pass(self, c: int, w: int) -> Any:
+        def token_weights(self) -> tuple[list, np.float32]:
+            """The three blocks' :meth:`TokenBlock.folded` weights stacked (one array per kind, blocks first) and the
+            LayerNorm ε: what :func:`methods._matr_kernels.token_blocks` reads (``MATRNet._inference_weights``
+            computes them once per weights)."""
+            stacked = [np.stack(arrays) for arrays in zip(*(blk.folded() for blk in self.blocks))]
+            return stacked, np.float32(self.blocks[0].norm1.eps)
+
+        def rows_pass(self, c: int, w: int, weights: tuple[list, np.float32] | None = None) -> Any:
             """``run(mem, y0, y1)``: the token blocks in place on rows ``y0 … y1 − 1`` of ``mem``, the H × W × C
             pixels (a view of a channels-last 1×C×H×W map) of a C-channel map of width ``w`` (``w % C == 0``,
             C = the token size = 16), in the calling thread.
@@ -361,10 +371,10 @@ def build_matr_network() -> Any:
             channels-last memory at ``[y, C·s + k, c]``: the C × C floats ``[y, C·s : C·s + C, :]`` are C tokens
             feature-major.  :func:`methods._matr_kernels.token_blocks` runs the three blocks on each such tile
             in registers, in place (session 10; before, bands of tokens were gathered into feature-major blocks
-            for torch GEMMs and two compiled passes a block, and scattered back).
+            for torch GEMMs and two compiled passes a block, and scattered back).  ``weights``: those of
+            :meth:`token_weights` (computed here if not given).
             """
-            stacked = [np.stack(arrays) for arrays in zip(*(blk.folded() for blk in self.blocks))]
-            eps = np.float32(self.blocks[0].norm1.eps)
+            stacked, eps = self.token_weights() if weights is None else weights
 
             def run(mem: torch.Tensor, y_start: int, y_end: int, src: np.ndarray | None = None) -> None:
                 """In place; or, with ``src`` (the rows' convolution output before its ReLU, rows × W × C), on
@@ -419,7 +429,46 @@ def build_matr_network() -> Any:
             with _band_workers.band_workers():
                 return self._infer_bands(x)
 
+        def _inference_weights(self) -> tuple[dict, tuple[list, np.float32]]:
+            """The weights the inference path reads, derived once per weights: ``{block: block.folded()}`` for
+            ``convInput`` and ``conv``, and the token blocks' :meth:`BasicLayer.token_weights`.
+
+            Recomputed when any parameter or buffer of those modules is another tensor or was changed in place
+            (key: each tensor's storage address and version counter, which ``load_state_dict`` and every in-place
+            update advance); this took ≈ 0.34 ms of serial work a pass when done every pass (session 11).
+            """
+            key = tuple((t.data_ptr(), t._version) for m in (self.convInput, self.conv, self.basicLayer)
+                        for mod in m.modules() for d in (mod._parameters, mod._buffers) for t in d.values()
+                        if t is not None)
+            cached = self.__dict__.get("_inference_cache")
+            if cached is None or cached[0] != key:
+                with torch.inference_mode(False), torch.no_grad():  # plain tensors, usable in any mode
+                    folds = {block: block.folded() for block in (self.convInput, self.conv)}
+                    cached = (key, folds, self.basicLayer.token_weights())
+                self.__dict__["_inference_cache"] = cached
+            return cached[1], cached[2]
+
         def _infer_bands(self, x: torch.Tensor) -> torch.Tensor:
+            """The pass as **five phases** of band work (session 11), each one :func:`methods._band_workers.run_spans`
+            call in which every worker runs, band by band, the stages that need only maps finished before it.
+
+            A gated convolution needs the pooled context of its whole input (a global reduction), so it can only
+            start once that map is complete; a stage whose input is complete can run beside the others.  With
+            ``x0 = convInput(x)`` and ``conv`` the shared block (``T``: the token blocks), the graph's ten
+            convolutions fall into phases by that dependency depth:
+
+            1. ``x0 = conv_in(x)``
+            2. ``t1 = T(conv(x0))``, ``c1 = conv(x0)``, ``c1' = conv(x0)`` (the graph's recomputation of ``c1``,
+               computed too)
+            3. ``t2 = T(conv(c1))``, ``c2 = conv(c1')``
+            4. ``total = conv(t1)`` (b1), ``total += conv(t2)`` (b2), ``t3 = T(conv(c2))``
+            5. ``total += conv(t3)`` (b3), then the 16→1 head and tanh
+
+            Five barriers instead of ten (one per convolution before), the same operations on every pixel in the
+            same order (``b1 + b2 + b3`` added in that order per band), so the result is the same bits; five maps
+            are live at most (four before).  The gated kernels of a phase's stages are computed before it, on the
+            calling thread.
+            """
             _, _, h, w = x.shape
             conv, k = self.conv, self.conv.conv1.k
             c = conv.conv1.cin
@@ -430,15 +479,16 @@ def build_matr_network() -> Any:
             # the token blocks as one compiled pass per band (tokens within rows, 16 features); under a torch
             # dispatch mode (a FLOP counter sees torch operations only) as torch operations with the same products
             counted = torch._C._len_torch_dispatch_stack() > 0
-            tokens = self.basicLayer.rows_pass(c, w) if w % c == 0 and c == _kernels().DIM and not counted else None
-            folds = {} if counted else {block: block.folded() for block in (self.convInput, conv)}
+            folds, token_weights = ({}, None) if counted else self._inference_weights()
+            tokens = (self.basicLayer.rows_pass(c, w, token_weights)
+                      if w % c == 0 and c == _kernels().DIM and not counted else None)
             bins = _PoolBins(h, w, c, k)
 
             def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, trans: bool = False, pool: bool = True,
-                      out: torch.Tensor | None = None, head: Any = None) -> tuple[torch.Tensor, Any]:
-                """``block`` on ``src`` by bands (into ``out``, accumulated, if given), each band then through the
-                token blocks (``trans``), its context sums taken (``pool``) and the ``head``: the result
-                and its pooled context."""
+                      out: torch.Tensor | None = None, head: Any = None) -> _Stage:
+                """``block`` on ``src`` (into ``out``, accumulated, if given), each band then through the token
+                blocks (``trans``), its context sums taken (``pool``) and the ``head``; its gated kernels computed
+                now, its bands run by :func:`phase`."""
                 dst = maps.take() if out is None else out
                 band_tokens = tokens if trans else None
                 sums = bins.sums() if pool and (band_tokens is not None or not trans) else None
@@ -458,30 +508,47 @@ def build_matr_network() -> Any:
                     if head is not None:
                         head(mem, y0, y1)
 
-                block.infer(src, pooled, dst, spans, after, accumulate=out is not None,
-                            folded=None if counted else folds[block], store=store)
-                if trans and tokens is None:  # tokens straddle rows, or counted: the NCHW token path on the whole map
-                    _pixels(dst).copy_(self.basicLayer(_pixels(dst).permute(2, 0, 1)[None].contiguous())[0]
-                                       .permute(1, 2, 0))
-                if not pool:
-                    return dst, None
-                return dst, bins.pooled(sums) if sums is not None else F.adaptive_avg_pool2d(_image(dst), k)
+                band = block.band_pass(src, pooled, dst, after, accumulate=out is not None,
+                                       folded=None if counted else folds[block], store=store)
+                return _Stage(band, dst, trans and tokens is None, pool, sums)
 
-            x0, p0 = stage(self.convInput, source, F.adaptive_avg_pool2d(x, k))
-            t, pt = stage(conv, x0, p0, trans=True)
-            total, _ = stage(conv, t, pt, pool=False)  # b1
-            maps.give(t)
-            c1, pc1 = stage(conv, x0, p0)
-            t, pt = stage(conv, c1, pc1, trans=True)
-            maps.give(c1)
-            stage(conv, t, pt, pool=False, out=total)  # b1 + b2, in the order of the graph's sum
-            maps.give(t)
-            c1, pc1 = stage(conv, x0, p0)
+            def phase(*stages: _Stage) -> list:
+                """Every stage's bands (band by band, the stages in order within a band) on the band workers;
+                then, per stage, the NCHW token path where the tokens straddle rows or are counted, and the pooled
+                context (``None`` for a stage without ``pool``)."""
+                def bands(span: tuple[int, int]) -> None:
+                    for s in stages:
+                        s.band(span)
+
+                _band_workers.run_spans(bands, spans, contiguous=True)
+                pooled = []
+                for s in stages:
+                    if s.nchw_tokens:
+                        _pixels(s.dst).copy_(self.basicLayer(_pixels(s.dst).permute(2, 0, 1)[None].contiguous())[0]
+                                             .permute(1, 2, 0))
+                    pooled.append(None if not s.pool else bins.pooled(s.sums) if s.sums is not None
+                                  else F.adaptive_avg_pool2d(_image(s.dst), k))
+                return pooled
+
+            s1 = stage(self.convInput, source, F.adaptive_avg_pool2d(x, k))
+            [p0] = phase(s1)
+            x0 = s1.dst
+            sources.give(source)
+            s2, s4, s7 = stage(conv, x0, p0, trans=True), stage(conv, x0, p0), stage(conv, x0, p0)
+            pt1, pc1, pc1b = phase(s2, s4, s7)
             maps.give(x0)
-            c2, pc2 = stage(conv, c1, pc1)
-            maps.give(c1)
-            t, pt = stage(conv, c2, pc2, trans=True)
-            maps.give(c2)
+            s5, s8 = stage(conv, s4.dst, pc1, trans=True), stage(conv, s7.dst, pc1b)
+            pt2, pc2 = phase(s5, s8)
+            maps.give(s4.dst)
+            maps.give(s7.dst)
+            s3 = stage(conv, s2.dst, pt1, pool=False)  # b1
+            total = s3.dst
+            s6 = stage(conv, s5.dst, pt2, pool=False, out=total)  # b1 + b2, in the order of the graph's sum
+            s9 = stage(conv, s8.dst, pc2, trans=True)
+            _, _, pt3 = phase(s3, s6, s9)
+            maps.give(s2.dst)
+            maps.give(s5.dst)
+            maps.give(s8.dst)
             # b3 added band by band, then the 1×1 16→1 output conv as one mm of the band's channels-last pixels
             # and tanh (same FLOPs; torch sends a batch-1 1×1 conv on one thread to its slow non-oneDNN path)
             weight = self.convolutional_out.conv1.weight.reshape(-1, c).t()
@@ -491,10 +558,9 @@ def build_matr_network() -> Any:
                 pixels = mem[y0:y1].reshape((y1 - y0) * w, c)
                 image[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
 
-            stage(conv, t, pt, pool=False, out=total, head=head)
-            maps.give(t)
-            maps.give(total)  # now every map of the pass is spare (four)
-            sources.give(source)
+            phase(stage(conv, s9.dst, pt3, pool=False, out=total, head=head))
+            maps.give(s9.dst)
+            maps.give(total)  # now every map of the pass is spare (five)
             _Maps.keep(self, [maps, sources])
             return image.view(1, 1, h, w)
 
@@ -519,6 +585,19 @@ def _row_spans(h: int, w: int) -> list[tuple[int, int]]:
     return [(cuts[i], cuts[i + 1]) for i in range(n)]
 
 
+class _Stage(NamedTuple):
+    """One gated convolution of ``MATRNet._infer_bands``, prepared: ``band(span)`` computes a band of it (and what
+    follows on those rows), ``dst`` the map it writes, ``nchw_tokens`` whether the token blocks run on the whole
+    map afterwards (tokens straddle rows, or a FLOP counter), ``pool`` whether its pooled context is needed,
+    ``sums`` the per-row context sums its bands take (``None``: pooled by torch from the whole map)."""
+
+    band: Callable[[tuple[int, int]], None]
+    dst: Any
+    nchw_tokens: bool
+    pool: bool
+    sums: np.ndarray | None
+
+
 def _pixels(padded: Any) -> Any:
     """The H × W × C pixels (a view) of a padded channels-last map of :class:`_Maps`."""
     return padded.permute(0, 2, 3, 1)[0, 1:-1]
@@ -536,7 +615,7 @@ def _image(padded: Any) -> Any:
 
 
 #: the most bytes of feature maps that the network keeps from one inference pass for the next (those of a 256²
-#: pass, 17 MB, are kept; a 512² pass's, 67 MB, are not)
+#: pass, 22 MB, are kept; a 512² pass's, 86 MB, are not)
 KEEP_MAPS_BYTES = 32 << 20
 
 
@@ -544,9 +623,9 @@ class _Maps:
     """Full-size feature maps of one shape for one inference pass, reused once given back.
 
     Each map is channels-last 1 × C × (H + 2) × W with rows 0 and H + 1 zero (the convolution's zero padding in
-    y, see ``Basic3x3.infer``).  A fresh map's pages fault in when first written (at 1024² a map is 64 MB, a
+    y, see ``Basic3x3.band_pass``).  A fresh map's pages fault in when first written (at 1024² a map is 64 MB, a
     fresh ``mmap``; smaller ones come from a heap that glibc trims after each pass), which cost ≈ 7 % of a 256²
-    pass: so the pass reuses the maps it no longer needs (four allocated for ten convolutions, not eleven),
+    pass: so the pass reuses the maps it no longer needs (five allocated for ten convolutions, not eleven),
     and :meth:`keep` leaves them to the next pass on the same network while they total at most
     :data:`KEEP_MAPS_BYTES` (:meth:`for_pass`).
     """

@@ -309,8 +309,8 @@ def test_pooled_context_from_band_sums_is_the_adaptive_average_pool(h, w):
 def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
     """The inference pass by bands of a few rows (convolutions reading one halo row each side from the padded
     maps, token blocks and context sums per band, b1 + b2 + b3 accumulated and the head per band) gives the
-    one-band result to round-off, reuses its maps (four allocated for the ten convolutions; kept for the next
-    pass while small), and keeps the counted FLOPs those of the graph."""
+    one-band result to round-off, reuses its maps (five allocated for the ten convolutions, run in five phases;
+    kept for the next pass while small), and keeps the counted FLOPs those of the graph."""
     from fusionbench.profile import count_flops
 
     net = _random_network(1, 0.3)
@@ -336,16 +336,17 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
                 net.__dict__.pop("_kept_maps", None)
                 allocated.clear()
                 banded = net(x)
-                # the input's padded copy and 8 maps (b2 and b3 are added into b1's): 1 + 4 newly allocated
-                assert len(allocated) == 9 and sum(allocated) == 1 + 4
+                # the input's padded copy and 8 maps (b2 and b3 are added into b1's): 1 + 5 newly allocated (at
+                # most five maps live: the third phase reads t1, c1, c1' and writes t2, c2 into x0's and a new map)
+                assert len(allocated) == 9 and sum(allocated) == 1 + 5
                 allocated.clear()
                 again = net(x)  # the maps kept from the pass before: none allocated
                 assert len(allocated) == 9 and sum(allocated) == 0
-                monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", 4 * 16 * (size + 2) * size * 4 - 1)
+                monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", 5 * 16 * (size + 2) * size * 4 - 1)
                 net(x)  # maps over the limit: not kept, so the next pass allocates
                 allocated.clear()
                 net(x)
-                assert sum(allocated) == 1 + 4
+                assert sum(allocated) == 1 + 5
             assert len(matr_module._row_spans(size, size)) == -(-size // 3)
             assert (whole - banded).abs().max().item() <= 1e-6
             assert torch.equal(banded, again)
@@ -353,3 +354,24 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
         assert count_flops(net, x) == graph
     finally:
         torch.set_num_threads(old)
+
+
+def test_inference_weights_follow_changed_weights():
+    """The weights the inference path derives once (BatchNorm folds, gate weights, stacked token weights) are
+    derived again when a parameter or buffer changes in place or a state is loaded: the fast path still equals
+    the graph of the current weights."""
+    net = _random_network(2, 0.3, statistics=True)
+    x = torch.rand(1, 2, 48, 48)
+    with torch.inference_mode():
+        net(x)
+    with torch.no_grad():
+        net.conv.bn1.running_var.mul_(1.7)  # a buffer of the shared conv block
+        net.basicLayer.blocks[1].mlp.fc1.weight.mul_(-0.8)  # a token block's weight
+    ref = net(x).detach()
+    with torch.inference_mode():
+        assert (net(x) - ref).abs().max().item() <= 1e-5
+    other = _random_network(3, 0.3, statistics=True)
+    net.load_state_dict(other.state_dict())
+    ref = other(x).detach()
+    with torch.inference_mode():
+        assert (net(x) - ref).abs().max().item() <= 1e-5

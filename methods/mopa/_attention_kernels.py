@@ -83,3 +83,72 @@ def gate_spatial(x, s, cascade, out):  # pragma: no cover - compiled
                 src = x[y, xx]
                 for ch in range(c):
                     dst[c + ch] = src[ch] * g
+
+
+# ------------------------------------------------------------------ planar maps (session 11)
+@njit(cache=True, nogil=True, error_model="numpy")
+def pixel_sum_max_planar(x, sums, peak):  # pragma: no cover - compiled
+    """:func:`pixel_sum_max` for a planar map ``x`` (C, H, W) float32 (a view; rows contiguous): per (channel,
+    column) down the rows, then over the columns in order (the same order as the channels-last kernel)."""
+    c, h, w = x.shape
+    acc = np.zeros(w, np.float64)
+    mx = np.empty(w, np.float32)
+    for ch in range(c):
+        first = x[ch, 0]
+        for p in range(w):
+            acc[p] = 0.0
+            mx[p] = first[p]
+        for y in range(h):
+            row = x[ch, y]
+            for p in range(w):
+                v = row[p]
+                acc[p] += v
+                mx[p] = v if v > mx[p] else mx[p]
+        s = acc[0]
+        m = mx[0]
+        for p in range(1, w):
+            s += acc[p]
+            m = mx[p] if mx[p] > m else m
+        sums[ch] = s
+        peak[ch] = m
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gate_planar(x, wc, cascade, out, spatial):  # pragma: no cover - compiled
+    """:func:`gate` on planar maps: ``out[:C] = x·wc`` and ``spatial[0]``, ``spatial[1]`` = mean and maximum over
+    channels of ``x·wc`` (``cascade``) or of ``x``; ``x`` (C, H, W), ``out`` (≥ 2C, H, W), ``spatial`` (2, H, W)
+    (views; rows contiguous).  The channel sums in channel order from 0, as :func:`gate`: the same bits."""
+    c, h, w = x.shape
+    inv = _F(1.0) / _F(c)
+    for y in range(h):
+        s = spatial[0, y]
+        m = spatial[1, y]
+        for ch in range(c):
+            src = x[ch, y]
+            dst = out[ch, y]
+            g = wc[ch]
+            for p in range(w):
+                v = src[p] * g
+                dst[p] = v
+                u = v if cascade else src[p]
+                if ch == 0:
+                    s[p] = _F(0.0) + u
+                    m[p] = u
+                else:
+                    s[p] = s[p] + u
+                    m[p] = u if u > m[p] else m[p]
+        for p in range(w):
+            s[p] = s[p] * inv
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gate_spatial_planar(x, g, cascade, out):  # pragma: no cover - compiled
+    """:func:`gate_spatial` on planar maps: ``out[C + c] = out[c]·g`` (``cascade``) or ``x[c]·g``; ``g`` (H, W)."""
+    c, h, w = x.shape
+    for ch in range(c):
+        for y in range(h):
+            gy = g[y]
+            dst = out[c + ch, y]
+            src = out[ch, y] if cascade else x[ch, y]
+            for p in range(w):
+                dst[p] = src[p] * gy[p]

@@ -118,7 +118,13 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
     att = path.attention_module()
-    detail = torch.empty(1, ch, h, w, memory_format=cl)
+    planar = path.planar_tail(feats)  # detail map stored planar, zero-padded by 1 (session 11)
+    if planar:
+        from . import _planar
+
+        detail = _planar.bordered(ch, h, w)
+    else:
+        detail = torch.empty(1, ch, h, w, memory_format=cl)
     total = torch.zeros(len(bands), ch, dtype=torch.float64)  # per band: sums and maxima over its pixels
     peak = torch.empty(len(bands), ch)
     halo = _halo(net.detail.head, net.detail.paths[-1], net.detail.fuse)
@@ -126,16 +132,23 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     def details(band: tuple[int, int]) -> None:
         r0, r1 = band
         fb, at = _rows(feats, r0, r1, halo)
+        i = bands.index(band)
+        if planar:
+            out = _planar.detail_planar(net.detail, fb, scale)[:, 1 + at:1 + at + r1 - r0]
+            detail[:, 1 + r0:1 + r1].copy_(out)
+            if att is not None:  # the band's rows of the stored map, with the row above and below as padding
+                total[i:i + 1], peak[i:i + 1] = _planar.pixel_sum_max(detail[:, r0:r1 + 2], r1 - r0, w)
+            return
         out = _crop(path.detail(net.detail, fb, scale), at, r1 - r0)
         detail[:, :, r0:r1].copy_(out)
         if att is not None:
-            i = bands.index(band)
             total[i:i + 1], peak[i:i + 1] = path.pixel_sum_max(out)
 
     run(details, bands)
 
     # 4. attention and head → the fused rows
     fused = torch.empty(1, 1, h, w)
+    wc = None
     if att is not None:
         mean = torch.zeros(1, ch, dtype=torch.float64)
         for i in range(len(bands)):  # in band order, whatever order the bands ran in
@@ -147,6 +160,11 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     def head(band: tuple[int, int]) -> None:
         r0, r1 = band
+        if planar:  # rows [lo, hi) of the stored planar map, with the row above and below (or 0) as padding
+            lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+            out = _planar.tail(att, net.head, detail[:, lo:hi + 2], hi - lo, w, wc)
+            fused[:, :, r0:r1].copy_(out[:, :, r0 - lo:r1 - lo])
+            return
         db, at = _rows(detail, r0, r1, halo)
         if att is not None:
             db = path.attention_apply(att, db, wc)

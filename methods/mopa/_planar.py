@@ -207,14 +207,24 @@ def _flat(t: torch.Tensor) -> np.ndarray:
 
 
 def detail(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`detail_planar`, its result copied to a channels-last 1×C×H×W map."""
+    _, ch, h, w = x.shape
+    planar = detail_planar(dpm, x, scale)
+    out = torch.empty(1, ch, h, w, memory_format=torch.channels_last)
+    to_channels_last(planar.numpy(), 1, 1, _hwc(out), 0)
+    return out
+
+
+def detail_planar(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
     """The detail module (:func:`detail_supported`) on the channels-last 1×C×H×W map ``x · scale`` (``scale``:
-    the contrast module's 1×C×1×1 channel weights, or ``None``): a channels-last 1×C×H×W map.
+    the contrast module's 1×C×1×1 channel weights, or ``None``): a planar C × (H + 2) × (Wv + 2) map, zero-padded
+    (:func:`bordered`).
 
     Planar throughout: ``x · scale`` copied once into a zero-padded planar buffer (the products as torch's),
     the head conv + LReLU and the 3×3 fuse conv with the module-wide residual sum as compiled direct
     convolutions (:mod:`methods.mopa._conv_kernels`), each DSCB as one compiled pass with the path's skip
     sum in its last block (:mod:`methods.mopa._detail_kernels`), the paths' outputs written straight into
-    their channels of the fuse conv's planar input (no ``cat``); the result copied back to channels-last."""
+    their channels of the fuse conv's planar input (no ``cat``)."""
     from . import _detail_kernels as dk
 
     _, ch, h, w = x.shape
@@ -244,6 +254,67 @@ def detail(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -
     fuse = dpm.fuse
     RESIDUAL_KERNELS[(fuse.in_channels, fuse.out_channels, 3)](
         cat.numpy(), _flat(fuse.weight), _flat(fuse.bias), np.float32(1.0), xw.numpy(), xw.numpy(), h, w, 1, 1)
-    out = torch.empty(1, ch, h, w, memory_format=torch.channels_last)
-    to_channels_last(xw.numpy(), 1, 1, _hwc(out), 0)
-    return out
+    return xw
+
+
+def interior(planar: torch.Tensor, h: int, w: int, p: int = 1) -> np.ndarray:
+    """The C × h × w image part of a planar buffer padded by ``p`` (a numpy view)."""
+    return planar.numpy()[:, p:p + h, p:p + w]
+
+
+def pixel_sum_max(planar: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums (float64) and maxima over the pixels of every channel of the planar map's h × w image (1×C each)."""
+    from . import _attention_kernels
+
+    c = planar.shape[0]
+    sums = torch.empty(1, c, dtype=torch.float64)
+    peak = torch.empty(1, c)
+    _attention_kernels.pixel_sum_max_planar(interior(planar, h, w), sums[0].numpy(), peak[0].numpy())
+    return sums, peak
+
+
+def tail_supported(att: nn.Module | None, head: nn.Sequential) -> bool:
+    """Whether the attention module (``None``: switched off) and the head have compiled layers throughout."""
+    if head_layers(head) is None:
+        return False
+    if att is None:
+        return True
+    combine = att.combine
+    return (single_conv(att.spatial) is not None and len(combine) == 2 and has_kernel(combine[0])
+            and isinstance(combine[1], nn.LeakyReLU))
+
+
+def tail(att: nn.Module | None, head: nn.Sequential, d: torch.Tensor, h: int, w: int,
+         wc: torch.Tensor | None) -> torch.Tensor:
+    """Attention (with the channel weights ``wc``, 1×C×1×1) and head on the planar detail map ``d``
+    (C × (h + 2) × (≥ Wv + 2), the image at [1:, 1:], padded by zeros or by rows outside a band): the fused
+    image, 1×1×h×w (:func:`tail_supported`).  Planar throughout: the gating products and the spatial branch's
+    input (:func:`methods.mopa._attention_kernels.gate_planar`, the same products and sums as the channels-last
+    kernels) written straight into the combining conv's zero-padded input, the 7×7 spatial conv, the 3×3
+    30→15 combining conv + LReLU and the head's convs compiled; no layout copy."""
+    from . import _attention_kernels as kernels
+
+    c = d.shape[0]
+    if att is not None:
+        conv = single_conv(att.spatial)
+        p = conv.kernel_size[0] // 2
+        cascade = att.mode == "cascade"
+        both = bordered(2 * c, h, w)
+        spatial = bordered(2, h, w, p)
+        inside = interior(d, h, w)
+        kernels.gate_planar(inside, wc.reshape(c).float().contiguous().numpy(), cascade, interior(both, h, w),
+                            interior(spatial, h, w, p))
+        weights = conv_sigmoid(conv, spatial, h, w)
+        kernels.gate_spatial_planar(inside, weights.numpy(), cascade, interior(both, h, w))
+        d = bordered(c, h, w)
+        combine, act = att.combine
+        apply(combine, both.numpy(), d.numpy(), h, w, float(act.negative_slope), 1)
+    return head_planar(head_layers(head), d, h, w)
+
+
+def head_planar(layers: list[tuple[nn.Conv2d, float]], inp: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The reconstruction head (:func:`head_layers`) on a planar map padded by 1 (:func:`bordered`): 1×1×h×w."""
+    (first, slope), (last, _) = layers
+    mid = bordered(first.out_channels, h, w)
+    apply(first, inp.numpy(), mid.numpy(), h, w, slope, 1)
+    return conv_sigmoid(last, mid, h, w)[None, None]

@@ -394,6 +394,17 @@ class InferencePath:
                 scale = self.contrast_weights(net.contrast, _local_std_max(flow, net.contrast.r))
             else:
                 f = self.contrast(net.contrast, f)
+        att = self.attention_module()
+        if self.planar_tail(f):  # detail, attention and head planar throughout (session 11)
+            from . import _planar
+
+            h, w = f.shape[-2:]
+            d = _planar.detail_planar(net.detail, f, scale)
+            wc = None
+            if att is not None:
+                sums, peak = _planar.pixel_sum_max(d, h, w)
+                wc = self.channel_weights(att, (sums / (h * w)).float(), peak)
+            return _planar.tail(att, net.head, d, h, w, wc), fa, fb
         f = self.detail(net.detail, f, scale)
         if isinstance(net.attention, ParallelAttention):
             f = self.attention(net.attention, f)
@@ -566,6 +577,17 @@ class InferencePath:
                                    *(("leaky_relu", [slope]) if slope is not None else ("none", [])), "")
         y = F.conv2d(x, weight, bias, padding=k // 2)
         return y if slope is None else F.leaky_relu_(y, slope)
+
+    def planar_tail(self, x: torch.Tensor) -> bool:
+        """Whether the detail module, the attention and the head run planar with compiled layers throughout on
+        ``x`` (the detail module's input; :func:`methods.mopa._planar.detail_planar`, :func:`~methods.mopa._planar.tail`):
+        a channels-last float32 map, and every layer of those modules of a compiled shape."""
+        if not _compiled_ready(x):
+            return False
+        from . import _planar
+
+        return _planar.detail_supported(self.net.detail) and _planar.tail_supported(self.attention_module(),
+                                                                                    self.net.head)
 
     def detail(self, dpm: "DetailPreserving", x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """The detail module on ``x · scale`` (``scale``: the contrast module's channel weights, N×C×1×1, or

@@ -536,6 +536,39 @@ def test_compiled_attention_passes_equal_the_torch_steps(mode):
         assert np.abs(spatial - ref_spatial.permute(0, 2, 3, 1)[0].numpy()).max() <= 1e-6
 
 
+@pytest.mark.parametrize("cascade", [True, False])
+def test_planar_attention_passes_equal_the_channels_last_ones(cascade):
+    """The planar attention kernels (session 11) give the channels-last kernels' results: gating products,
+    the spatial branch's input and the maxima bit for bit, the float64 sums to 1e-12; on views of padded
+    buffers, odd sizes."""
+    from fusionbench.methods.mopa import _attention_kernels as kernels
+
+    g = torch.Generator().manual_seed(1)
+    for h, w in [(37, 29), (1, 1), (64, 50), (3, 131)]:
+        x = (torch.rand(1, 15, h, w, generator=g) * 2 - 0.5).contiguous(memory_format=torch.channels_last)
+        wc = torch.rand(15, generator=g).numpy()
+        s = torch.rand(h, w, generator=g).numpy()
+        hwc = x.permute(0, 2, 3, 1)[0].numpy()
+        planar = np.zeros((15, h + 2, w + 19), np.float32)
+        planar[:, 1:h + 1, 1:w + 1] = x[0].numpy()
+        view = planar[:, 1:h + 1, 1:w + 1]
+        sums, peak, psums, ppeak = np.empty(15), np.empty(15, np.float32), np.empty(15), np.empty(15, np.float32)
+        kernels.pixel_sum_max(hwc, sums, peak)
+        kernels.pixel_sum_max_planar(view, psums, ppeak)
+        assert np.array_equal(peak, ppeak) and np.abs(psums - sums).max() <= 1e-12 * np.abs(sums).max() + 1e-12
+        both, spatial = np.empty((h, w, 30), np.float32), np.empty((h, w, 2), np.float32)
+        kernels.gate(hwc, wc, cascade, both, spatial)
+        kernels.gate_spatial(hwc, s, cascade, both)
+        pboth, pspatial = np.zeros((30, h + 2, w + 3), np.float32), np.zeros((2, h + 6, w + 6), np.float32)
+        kernels.gate_planar(view, wc, cascade, pboth[:, 1:h + 1, 1:w + 1], pspatial[:, 3:h + 3, 3:w + 3])
+        kernels.gate_spatial_planar(view, s, cascade, pboth[:, 1:h + 1, 1:w + 1])
+        assert np.array_equal(pboth[:, 1:h + 1, 1:w + 1], both.transpose(2, 0, 1))
+        assert np.array_equal(pspatial[:, 3:h + 3, 3:w + 3], spatial.transpose(2, 0, 1))
+        pboth[:, 1:h + 1, 1:w + 1] = 0
+        pspatial[:, 3:h + 3, 3:w + 3] = 0
+        assert not pboth.any() and not pspatial.any()  # nothing written outside the views
+
+
 _ATTENTION_ISA_SCRIPT = """
 import sys
 import numpy as np
@@ -549,7 +582,14 @@ k.pixel_sum_max(x, sums, peak)
 both, spatial = np.empty((37, 45, 30), np.float32), np.empty((37, 45, 2), np.float32)
 k.gate(x, wc, True, both, spatial)
 k.gate_spatial(x, s, True, both)
-np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel()]))
+xp = np.ascontiguousarray(x.transpose(2, 0, 1))
+psums, ppeak = np.empty(15), np.empty(15, np.float32)
+k.pixel_sum_max_planar(xp, psums, ppeak)
+pboth, pspatial = np.empty((30, 37, 45), np.float32), np.empty((2, 37, 45), np.float32)
+k.gate_planar(xp, wc, False, pboth, pspatial)
+k.gate_spatial_planar(xp, s, False, pboth)
+np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel(), psums, ppeak, pboth.ravel(),
+                                     pspatial.ravel()]))
 """
 
 

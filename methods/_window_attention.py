@@ -14,7 +14,7 @@ projection reads the result transposed), so the queries of a head and the output
    (the softmax is unchanged: e^(s) = 2^(s·log₂e)), stored key-major, the mask and the ten terms of a
    score a chain of fused multiply-adds, the mask as its first addend; the column maximum
    ``m[i] = max_j Sᵀ[j, i]`` is kept on the way;
-2. ``Pᵀ[j, i] = 2^(Sᵀ[j, i] − m[i])`` with :func:`_weight` (below), and ``l[i] = Σ_j Pᵀ[j, i]``;
+2. ``Pᵀ[j, i] = 2^(Sᵀ[j, i] − m[i])`` with :func:`_weight16` (below), and ``l[i] = Σ_j Pᵀ[j, i]``;
 3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]`` in key order, then ``Oᵀ[d, i] / l[i]`` into the output.
 
 Steps 1 and 3 are written as explicit 16-lane vectors in LLVM IR (session 9, :func:`_scores16`,
@@ -29,7 +29,7 @@ random windows and on a 256² forward), the kernel 0.88–0.89× the time (one c
 
 Floating point: float32 throughout, as the fused kernel it replaces.  No ``fastmath``: every sum is
 evaluated in the written order, and the multiply-adds are explicit IEEE fused multiply-adds
-(``llvm.fma``, :func:`_fma`), never contractions left to the compiler, so the results do not depend
+(``llvm.fma``), never contractions left to the compiler, so the results do not depend
 on the SIMD width (AVX2 or AVX-512) or on whether the CPU has FMA instructions (then ``fmaf`` of the C
 library gives the same bits; tested).  Against ``scaled_dot_product_attention`` and the official
 explicit formulation the outputs differ by float32 round-off (≤ 1e-6 on unit-variance inputs).
@@ -39,7 +39,7 @@ true weight, < e^−60 ≈ 1e−26 of the largest one, is far below float32 reso
 keeps the products ``P·V`` out of the subnormal range (subnormal arithmetic was 5× slower).  Masked
 pairs of the shifted windows (−100) are such scores.
 
-The exponential: numba has no vectorisable ``exp`` here (no SVML), so :func:`_weight` is written out:
+The exponential: numba has no vectorisable ``exp`` here (no SVML), so :func:`_weight16` is written out:
 x = n + r with n the nearest integer and |r| ≤ ½ (exact), the degree-6 polynomial of Cephes ``exp2f``
 (S. L. Moshier, *Methods and Programs for Mathematical Functions*, 1989) for 2ʳ, and 2ⁿ put into the
 exponent field.  Accuracy ≤ 2 ulp on [CUT·log₂e, 0] = [−86.6, 0], the only range whose weights are kept
@@ -69,7 +69,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._numba_intrinsics import fma_f32 as _fma, wide_vectors as _wide_vectors
+from ._numba_intrinsics import wide_vectors as _wide_vectors
 
 #: head dimension the kernel is written for (SwinFusion: 60 channels / 6 heads)
 HEAD_DIM = 10
@@ -93,47 +93,9 @@ _LOG2E = 1.4426950408889634                  # log₂e (float64; products rounde
 #: Cephes ``exp2f``: 2ʳ ≈ 1 + r·P(r) on |r| ≤ ½
 _E0, _E1, _E2, _E3, _E4, _E5 = (_F(1.535336188319500e-4), _F(1.339887440266574e-3), _F(9.618437357674640e-3),
                                 _F(5.550332471162809e-2), _F(2.402264791363012e-1), _F(6.931472028550421e-1))
-_ROUND, _ONE, _ZERO = _F(1.5 * 2 ** 23), _F(1.0), _F(0.0)   # x + 1.5·2²³ rounds x to an integer (|x| < 2²²)
+_ROUND, _ONE = _F(1.5 * 2 ** 23), _F(1.0)   # x + 1.5·2²³ rounds x to an integer (|x| < 2²²)
 _CUT2, _LOG2E_F = _F(CUT * _LOG2E), _F(_LOG2E)
 _D, _N = HEAD_DIM, WINDOW
-
-
-@intrinsic
-def _times_pow2(typingctx, y, t):
-    """``y·2ᵏ`` for the integer k held in the low mantissa bits of ``t = x + 1.5·2²³`` (:func:`_weight`): k added
-    to y's exponent field (``bits(y) + (bits(t) << 23)``; the shift drops the constant's bits, so this is
-    ``bits(y) + k·2²³`` modulo 2³²).  Exact, and the same bits as the product ``y·2ᵏ`` while the result is a
-    normal number (y ∈ [2^−½, 2^½], k ≥ −87 where the kernel uses it)."""
-    sig = types.float32(types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        y, t = (builder.bitcast(a, i32) for a in args)
-        return builder.bitcast(builder.add(y, builder.shl(t, ir.Constant(i32, 23))), ir.FloatType())
-
-    return sig, codegen
-
-
-@njit(nogil=True, inline="always")
-def _weight(x):  # pragma: no cover - compiled
-    """2ˣ in float32 for ``CUT·log₂e`` ≤ x ≤ 0, and exactly 0 below (the softmax weight of a score x below its
-    column's maximum, base 2)."""
-    t = x + _ROUND                                      # the nearest integer k (ties to even) in t's low bits
-    k = t - _ROUND                                      # exact
-    r = x - k                                           # exact, |r| ≤ ½
-    p = _fma(_E0, r, _E1)
-    p = _fma(p, r, _E2)
-    p = _fma(p, r, _E3)
-    p = _fma(p, r, _E4)
-    p = _fma(p, r, _E5)
-    w = _times_pow2(_fma(p, r, _ONE), t)
-    return w if x >= _CUT2 else _ZERO
-
-
-@njit(cache=True, nogil=True)
-def exp2_into(x, out):  # pragma: no cover - compiled
-    for i in range(x.shape[0]):
-        out[i] = _weight(x[i])
 
 
 # --------------------------------------------------------------------------- explicit 16-lane passes (LLVM IR)
@@ -166,11 +128,54 @@ def _vfma(builder):
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
 
 
+def _weight16(context, builder, x):
+    """IR: the softmax weights 2ˣ of a 16-lane vector ``x`` (base-2 scores minus their column maximum), exactly 0
+    below ``CUT·log₂e``.  ``t = x + 1.5·2²³`` holds the nearest integer k of x (ties to even) in its low mantissa
+    bits; ``r = x − (t − 1.5·2²³)`` is exact, |r| ≤ ½; 2ʳ by the degree-6 Cephes ``exp2f`` polynomial (fused
+    multiply-adds); then k is added to the result's exponent field (``bits(y) + (bits(t) << 23)``; the shift drops
+    the constant's bits), the same bits as the product y·2ᵏ for every kept weight (a normal number: y ∈ [2^−½,
+    2^½], k ≥ −87).  Eleven vector operations from x to the unselected weight."""
+    fma = _vfma(builder)
+    vi32 = ir.VectorType(ir.IntType(32), LANES)
+    sp = lambda v: _splat(builder, ir.Constant(ir.FloatType(), float(v)))
+    t = builder.fadd(x, sp(_ROUND))
+    r = builder.fsub(x, builder.fsub(t, sp(_ROUND)))
+    p = builder.call(fma, [sp(_E0), r, sp(_E1)])
+    for e in (_E2, _E3, _E4, _E5):
+        p = builder.call(fma, [p, r, sp(e)])
+    y = builder.call(fma, [p, r, sp(_ONE)])
+    w = builder.add(builder.bitcast(y, vi32), builder.shl(builder.bitcast(t, vi32), ir.Constant(vi32, [23] * LANES)))
+    return builder.select(builder.fcmp_ordered(">=", x, sp(_CUT2)), builder.bitcast(w, _v16()), ir.Constant(_v16(), None))
+
+
 @intrinsic
-def _scores16(typingctx, qt, kt, mh, st, m, col):
-    """Queries ``col … col + 15``: Sᵀ[j, ·] = M[j, ·] + Σ_d qt[d, ·]·kt[d, j] (ten fused multiply-adds in d order)
-    for the 64 keys j, the ten query vectors held in registers and every key value broadcast from memory; the
-    column maxima into ``m[col …]``."""
+def _exp2_16(typingctx, x, out, i):
+    """``out[i … i + 15]`` = :func:`_weight16` of ``x[i … i + 15]`` (1-D float32 arrays)."""
+    sig = types.void(x, out, types.int64)
+
+    def codegen(context, builder, signature, args):
+        x_, out_, i = args
+        xs, outs = (context.make_array(a)(context, builder, v) for a, v in zip(signature.args[:2], (x_, out_)))
+        _vstore(builder, _weight16(context, builder, _vload(builder, builder.gep(xs.data, [i]))),
+                builder.gep(outs.data, [i]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def exp2_into(x, out):  # pragma: no cover - compiled
+    """:func:`_weight16` over 1-D float32 arrays whose length is a multiple of 16 (tests: :func:`exp2_f32`)."""
+    for i in range(0, x.shape[0], LANES):
+        _exp2_16(x, out, i)
+
+
+@intrinsic
+def _scores32(typingctx, qt, kt, mh, st, m, col):
+    """Queries ``col … col + 31`` (two vectors of 16): Sᵀ[j, ·] = M[j, ·] + Σ_d qt[d, ·]·kt[d, j] (ten fused
+    multiply-adds in d order) for the 64 keys j, the twenty query vectors held in registers and every key value
+    broadcast once for both; the column maxima into ``m[col …]``.  Two independent chains per key (session 11;
+    one vector of 16 per pass before): the same operations per score, the same bits."""
     sig = types.void(qt, kt, mh, st, m, types.int64)
 
     def codegen(context, builder, signature, args):
@@ -179,17 +184,50 @@ def _scores16(typingctx, qt, kt, mh, st, m, col):
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
         fma = _vfma(builder)
-        q = [_vload(builder, _ptr2(context, builder, aty[0], qt_, c(d), col)) for d in range(_D)]
-        mx = _splat(builder, ir.Constant(ir.FloatType(), float("-inf")))
+        cols = [col, builder.add(col, c(LANES))]
+        q = [[_vload(builder, _ptr2(context, builder, aty[0], qt_, c(d), cc)) for d in range(_D)] for cc in cols]
+        mx = [_splat(builder, ir.Constant(ir.FloatType(), float("-inf")))] * 2
         for j in range(_N):
-            s = _vload(builder, _ptr2(context, builder, aty[2], mh_, c(j), col))
+            s = [_vload(builder, _ptr2(context, builder, aty[2], mh_, c(j), cc)) for cc in cols]
             for d in range(_D):
-                kv = builder.load(_ptr2(context, builder, aty[1], kt_, c(d), c(j)))
-                s = builder.call(fma, [q[d], _splat(builder, kv), s])
-            _vstore(builder, s, _ptr2(context, builder, aty[3], st_, c(j), col))
-            mx = builder.select(builder.fcmp_ordered(">", s, mx), s, mx)
+                kv = _splat(builder, builder.load(_ptr2(context, builder, aty[1], kt_, c(d), c(j))))
+                s = [builder.call(fma, [q[b][d], kv, s[b]]) for b in range(2)]
+            for b in range(2):
+                _vstore(builder, s[b], _ptr2(context, builder, aty[3], st_, c(j), cols[b]))
+                mx[b] = builder.select(builder.fcmp_ordered(">", s[b], mx[b]), s[b], mx[b])
         ary = context.make_array(aty[4])(context, builder, m_)
-        _vstore(builder, mx, builder.gep(ary.data, [col]))
+        for b in range(2):
+            _vstore(builder, mx[b], builder.gep(ary.data, [cols[b]]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _weights64(typingctx, st, m, inv):
+    """All 64 queries of a window and head: Pᵀ[j, ·] = :func:`_weight16` (Sᵀ[j, ·] − m) in place, key by key, the
+    four column maxima and the four column sums (in key order, from 0) held in registers; ``inv = 1 / sum``
+    (session 11; a compiled loop with the sums in memory before: the same operations, the same bits)."""
+    sig = types.void(st, m, inv)
+
+    def codegen(context, builder, signature, args):
+        st_, m_, inv_ = args
+        aty = signature.args
+        i64 = ir.IntType(64)
+        c = lambda v: ir.Constant(i64, v)
+        blocks = range(_N // LANES)
+        mary, iary = (context.make_array(a)(context, builder, v) for a, v in zip(aty[1:], (m_, inv_)))
+        mv = [_vload(builder, builder.gep(mary.data, [c(LANES * b)])) for b in blocks]
+        acc = [ir.Constant(_v16(), None)] * len(mv)
+        for j in range(_N):
+            for b in blocks:
+                p = _ptr2(context, builder, aty[0], st_, c(j), c(LANES * b))
+                w = _weight16(context, builder, builder.fsub(_vload(builder, p), mv[b]))
+                _vstore(builder, w, p)
+                acc[b] = builder.fadd(acc[b], w)
+        one = _splat(builder, ir.Constant(ir.FloatType(), 1.0))
+        for b in blocks:
+            _vstore(builder, builder.fdiv(one, acc[b]), builder.gep(iary.data, [c(LANES * b)]))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -254,19 +292,10 @@ def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  
                     vt_row[i] = v_row[w0 + i] + bv
             # 1. scores Sᵀ[j, i] in base-2 units (the mask, then ten multiply-adds in order), column maxima
             mh = mask2[h]
-            for iv in range(0, _N, 16):
-                _scores16(qt, kt, mh, st, m, iv)
-            # 2. weights Pᵀ = 2^(Sᵀ − m) in place, and their column sums
-            for i in range(_N):
-                inv[i] = _ZERO
-            for j in range(_N):
-                s_row = st[j]
-                for i in range(_N):
-                    p = _weight(s_row[i] - m[i])
-                    s_row[i] = p
-                    inv[i] += p
-            for i in range(_N):
-                inv[i] = _ONE / inv[i]
+            for iv in range(0, _N, 2 * LANES):
+                _scores32(qt, kt, mh, st, m, iv)
+            # 2. weights Pᵀ = 2^(Sᵀ − m) in place, and 1 / their column sums
+            _weights64(st, m, inv)
             # 3. Oᵀ = Σ_j Pᵀ[j]·V[j] in key order, divided by the sums, into the output
             for iv in range(0, _N, 16):
                 _pv16(st, vt, inv, out, c, w0 + iv, iv)
@@ -274,12 +303,14 @@ def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  
 
 
 def exp2_f32(x: np.ndarray) -> np.ndarray:
-    """The kernel's softmax weight 2ˣ on a 1-D float32 array, 0 below ``CUT·log₂e`` (for tests; x ≤ 0, see
-    :func:`_weight`)."""
+    """The kernel's softmax weight 2ˣ (:func:`_weight16`) on a 1-D float32 array, 0 below ``CUT·log₂e`` (for
+    tests; x ≤ 0)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.empty_like(x)
-    exp2_into(x, out)
-    return out
+    padded = np.zeros(-(-x.shape[0] // LANES) * LANES, np.float32)
+    padded[:x.shape[0]] = x
+    out = np.empty_like(padded)
+    exp2_into(padded, out)
+    return out[:x.shape[0]]
 
 
 def attend(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: np.ndarray, v_row: int,

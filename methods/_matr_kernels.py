@@ -27,8 +27,10 @@
   dense grid through :func:`erf_into`, which runs the same IR); the GELU is within 1.2e−6 of the float64
   GELU on [−6, 6], as torch's float32 GELU is.  Ten fused multiply-adds and one division a value.
   :func:`relu_token_blocks` is the same pass on a convolution band's output through its ReLU, written into
-  the map's rows (the ReLU and the copy in the same pass).
-* :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64).
+  the map's rows (the ReLU and the copy in the same pass); the output may hold other channels beside the 16
+  it reads (session 11: the graph's three convolutions of ``x0`` with the same kernels run as one 16→48 one).
+* :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64);
+  :func:`relu_rows_sums` — a convolution band's ReLU copied into its map and those sums, in one pass.
 * :func:`gated_kernels` — the context-gated 3×3 kernels of one sample, BatchNorm folded, in float64 (one call
   between two band stages instead of ≈ 20 small torch operations).
 
@@ -158,10 +160,11 @@ class _Ops:
 
 
 @intrinsic
-def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu):
+def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu, stride, channel):
     """``tiles`` tiles of 256 floats from ``src``'s data (through a ReLU if ``relu`` ≠ 0) through ``blocks`` token
-    blocks, into ``mem``'s data (:func:`token_blocks`, :func:`relu_token_blocks`)."""
-    sig = types.void(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu)
+    blocks, into ``mem``'s data (:func:`token_blocks`, :func:`relu_token_blocks`).  In ``src`` a pixel's 16 values
+    start at ``pixel·stride + channel`` (16, 0 for a 16-channel map)."""
+    sig = types.void(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, tiles, blocks, relu, stride, channel)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -185,9 +188,10 @@ def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, til
                 offset = builder.mul(builder.add(first, c(t)), c(DIM * LANES))
                 tile = builder.gep(mem_d, [offset])
                 rows.append([at(tile, c(LANES * k)) for k in range(DIM)])
-                source = builder.gep(src_d, [offset])
+                pixel = builder.mul(builder.add(first, c(t)), c(LANES))  # the tile's first pixel
+                source = builder.gep(src_d, [builder.add(builder.mul(pixel, args[14]), args[15])])
                 for k in range(DIM):  # the tile from src (ReLU as torch's clamp_min(·, 0)), into mem
-                    v = builder.load(at(source, c(LANES * k)), align=4)
+                    v = builder.load(at(source, builder.mul(c(k), args[14])), align=4)
                     v = builder.select(relu, builder.select(builder.fcmp_ordered("<", v, ops.zero), ops.zero, v), v)
                     builder.store(v, rows[t][k], align=4)
                 work.append(builder.gep(qk_d, [c(t * scratch_rows * LANES)]))
@@ -273,17 +277,69 @@ def token_blocks(mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cove
     _wide_vectors()
     if qk.size < TILES * (QKV + HIDDEN) * LANES:
         raise ValueError("token_blocks: the scratch block is smaller than SCRATCH_SHAPE")
-    _token_tiles(mem, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 0)
+    _token_tiles(mem, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 0, DIM, 0)
 
 
 @njit(cache=True, nogil=True)
-def relu_token_blocks(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cover - compiled
-    """:func:`token_blocks` on ``ReLU(src)`` written into ``mem`` (``src``: rows × W × 16 float32 like ``mem``, a
-    convolution band's output before its ReLU): the ReLU and the copy into the map in the same pass."""
+def relu_token_blocks(src, channel, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):  # pragma: no cover - compiled
+    """:func:`token_blocks` on ``ReLU(src)`` written into ``mem``: the ReLU and the copy into the map in the same pass.
+
+    ``src``: a convolution band's output before its ReLU, C-contiguous rows × W × Cs float32 (the rows and width
+    of ``mem``), of which channels ``channel … channel + 15`` are read (Cs = 48: three convolutions' outputs side by
+    side, :mod:`methods.matr`, session 11)."""
     _wide_vectors()
     if qk.size < TILES * (QKV + HIDDEN) * LANES:
         raise ValueError("relu_token_blocks: the scratch block is smaller than SCRATCH_SHAPE")
-    _token_tiles(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 1)
+    if src.shape[0] * src.shape[1] != mem.shape[0] * mem.shape[1] or channel < 0 or channel + DIM > src.shape[2]:
+        raise ValueError("relu_token_blocks: src is not rows × W × (≥ channel + 16) of mem's rows and width")
+    _token_tiles(src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, mem.size // (DIM * LANES), wqkv.shape[0], 1,
+                 src.shape[2], channel)
+
+
+@intrinsic
+def _relu_pixels(typingctx, src, dst, first, count, stride, channel):
+    """``dst``'s pixels ``first … first + count − 1`` (16 floats each) = ReLU of the 16 values of ``src`` at
+    ``pixel·stride + channel`` (as torch's ``clamp_min(·, 0)``: NaN kept), one 16-lane vector a pixel."""
+    sig = types.void(src, dst, first, count, stride, channel)
+
+    def codegen(context, builder, signature, args):
+        ptr = _vec().as_pointer()
+        src_d, dst_d = (context.make_array(aty)(context, builder, a).data for aty, a in zip(signature.args[:2], args[:2]))
+        zero = ir.Constant(_vec(), None)
+        with cgutils.for_range(builder, args[3]) as loop:
+            pixel = builder.add(args[2], loop.index)
+            at = builder.add(builder.mul(pixel, args[4]), args[5])
+            v = builder.load(builder.bitcast(builder.gep(src_d, [at]), ptr), align=4)
+            v = builder.select(builder.fcmp_ordered("<", v, zero), zero, v)
+            target = builder.gep(dst_d, [builder.mul(pixel, ir.Constant(ir.IntType(64), LANES))])
+            builder.store(v, builder.bitcast(target, ptr), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def relu_rows_sums(src, channel, dst, starts, ends, sums):  # pragma: no cover - compiled
+    """``dst = ReLU(src[..., channel : channel + 16])`` and its :func:`row_bin_sums` into ``sums``, row by row (the
+    row's sums taken while it is in the L1 cache): a convolution band into its map with the context sums the next
+    gated convolution needs, one pass instead of torch's ReLU copy and a second one (session 11).
+
+    ``src``: C-contiguous rows × W × Cs float32 (Cs ≥ channel + 16); ``dst``: C-contiguous rows × W × 16 float32;
+    ``starts``, ``ends``, ``sums``: as :func:`row_bin_sums` (the same additions in the same order, so the same bits).
+    """
+    rows, w, c = dst.shape
+    if c != DIM or src.shape[0] != rows or src.shape[1] != w or channel < 0 or channel + DIM > src.shape[2]:
+        raise ValueError("relu_rows_sums: src is not rows × W × (≥ channel + 16) of dst's rows × W × 16")
+    for r in range(rows):
+        _relu_pixels(src, dst, r * w, w, src.shape[2], channel)
+        for j in range(starts.shape[0]):
+            acc = sums[r, j]
+            for ch in range(c):
+                acc[ch] = 0.0
+            for x in range(starts[j], ends[j]):
+                v = dst[r, x]
+                for ch in range(c):
+                    acc[ch] += v[ch]
 
 
 @intrinsic

@@ -212,25 +212,29 @@ def build_matr_network() -> Any:
             return (*self.conv1.gate_weights(), np.ascontiguousarray(scale64.numpy()),
                     (bn.bias - bn.running_mean * scale).contiguous())
 
-        def band_pass(self, x: torch.Tensor, pooled: torch.Tensor, out: torch.Tensor, after: Any = None,
-                      accumulate: bool = False, folded: tuple | None = None,
-                      store: Any = None) -> Callable[[tuple[int, int]], None]:
-            """Inference on one channels-last sample into ``out``, by bands of rows: ``band(span)``, which computes
-            one band; BatchNorm folded into the gated kernels and a bias (``conv·s + (β − μ·s)``,
+        def band_pass(self, x: torch.Tensor, pooled: torch.Tensor, targets: list[_Target],
+                      folded: tuple | None = None) -> Callable[[tuple[int, int]], None]:
+            """Inference on one channels-last sample into the maps of ``targets``, by bands of rows: ``band(span)``,
+            which computes one band; BatchNorm folded into the gated kernels and a bias (``conv·s + (β − μ·s)``,
             ``s = γ/√(σ² + ε)``; float32 round-off only), ReLU in place.  The gated kernels are computed here, once,
             before any band.
 
-            ``x`` and ``out`` are the padded maps of :class:`_Maps` (1 × C × (H + 2) × W, rows 0 and H + 1 zero:
-            the convolution's zero padding in y, so a band of output rows reads exactly its rows and one halo
-            row each side, and computes no other row); ``pooled``: the k×k average-pooled context of x (the
-            gated kernels depend on the whole input, so they are computed once, before the bands).  ``band((y0,
-            y1))`` writes rows y0 … y1 − 1 of the image (``accumulate``: adds them to what ``out`` holds), then runs
-            ``after(out, y0, y1)`` on them while they are in the calling worker's cache; ``MATRNet._infer_bands``
-            calls it for every band, on the band workers (:func:`methods._band_workers.run_spans` with
-            ``contiguous=True``), once every row of ``x`` is written.  ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one
-            compiled float64 call (:func:`methods._matr_kernels.gated_kernels`; float32 round-off against the
-            torch operations, which a FLOP counter sees) instead of ≈ 20 small torch operations.
-            ``store(part, out, y0, y1)``, if given, writes the band's convolution output ``part`` (before the
+            ``x`` and each target's ``out`` are the padded maps of :class:`_Maps` (1 × C × (H + 2) × W, rows 0 and
+            H + 1 zero: the convolution's zero padding in y, so a band of output rows reads exactly its rows and one
+            halo row each side, and computes no other row); ``pooled``: the k×k average-pooled context of x (the
+            gated kernels depend on the whole input, so they are computed once, before the bands).  Several targets
+            are the graph's recomputations of this convolution on the same input (the same kernels): they run as
+            **one** convolution with the kernels repeated once per target (C → n·C output channels: oneDNN gives each
+            output channel the same bits as the C → C convolution, measured, in ≈ 0.75 of the time of n of them; the
+            same multiply-adds), target i reading channels i·C … i·C + C − 1 of the band's output.  ``band((y0,
+            y1))`` writes rows y0 … y1 − 1 of each target's image (``accumulate``: adds them to what ``out`` holds),
+            then runs its ``after(out, y0, y1)`` on them while they are in the calling worker's cache;
+            ``MATRNet._infer_bands`` calls it for every band, on the band workers
+            (:func:`methods._band_workers.run_spans` with ``contiguous=True``), once every row of ``x`` is written.
+            ``folded`` (:meth:`folded`, given outside a FLOP counter): the gated kernels in one compiled float64
+            call (:func:`methods._matr_kernels.gated_kernels`; float32 round-off against the torch operations, which
+            a FLOP counter sees) instead of ≈ 20 small torch operations.  A target's ``store(part, channel, out, y0,
+            y1)``, if given, writes channels ``channel …`` of the band's convolution output ``part`` (before the
             ReLU) into ``out`` instead of the torch ReLU and copy.
             """
             conv = self.conv1
@@ -244,20 +248,26 @@ def build_matr_network() -> Any:
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 kernels = conv.gated(pooled) * scale[:, None, None, None]
                 bias = bn.bias - bn.running_mean * scale
-            pad = conv.k // 2
+            if len(targets) > 1:
+                kernels, bias = kernels.repeat(len(targets), 1, 1, 1), bias.repeat(len(targets))
+            pad, c = conv.k // 2, conv.cout
 
             def band(span: tuple[int, int]) -> None:
                 y0, y1 = span
                 part = F.conv2d(x[:, :, y0:y1 + 2 * pad], kernels, bias, padding=(0, pad))
-                rows = out[:, :, y0 + pad:y1 + pad]
-                if store is not None:
-                    store(part, out, y0, y1)
-                elif accumulate:
-                    rows.add_(part.relu_())
-                else:
-                    torch.clamp_min(part, 0.0, out=rows)  # ReLU (torch's relu is this clamp) and the copy, one pass
-                if after is not None:
-                    after(out, y0, y1)
+                for i, target in enumerate(targets):
+                    out = target.out
+                    if target.store is not None:
+                        target.store(part, i * c, out, y0, y1)
+                    else:
+                        piece = part if len(targets) == 1 else part[:, i * c:(i + 1) * c]
+                        rows = out[:, :, y0 + pad:y1 + pad]
+                        if target.accumulate:
+                            rows.add_(piece.relu_())
+                        else:  # ReLU (torch's relu is this clamp) and the copy, one pass
+                            torch.clamp_min(piece, 0.0, out=rows)
+                    if target.after is not None:
+                        target.after(out, y0, y1)
 
             return band
 
@@ -376,15 +386,16 @@ def build_matr_network() -> Any:
             """
             stacked, eps = self.token_weights() if weights is None else weights
 
-            def run(mem: torch.Tensor, y_start: int, y_end: int, src: np.ndarray | None = None) -> None:
-                """In place; or, with ``src`` (the rows' convolution output before its ReLU, rows × W × C), on
-                ``ReLU(src)`` written into the rows."""
+            def run(mem: torch.Tensor, y_start: int, y_end: int, src: np.ndarray | None = None,
+                    channel: int = 0) -> None:
+                """In place; or, with ``src`` (the rows' convolution output before its ReLU, rows × W × Cs, C-contiguous),
+                on ``ReLU(src[..., channel : channel + C])`` written into the rows."""
                 scratch = np.empty(_kernels().SCRATCH_SHAPE, np.float32)  # per call: the band workers run side by side
                 rows = mem[y_start:y_end].numpy()
                 if src is None:
                     _kernels().token_blocks(rows, *stacked, eps, scratch)
                 else:
-                    _kernels().relu_token_blocks(src, rows, *stacked, eps, scratch)
+                    _kernels().relu_token_blocks(src, channel, rows, *stacked, eps, scratch)
 
             return run
 
@@ -484,33 +495,44 @@ def build_matr_network() -> Any:
                       if w % c == 0 and c == _kernels().DIM and not counted else None)
             bins = _PoolBins(h, w, c, k)
 
-            def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, trans: bool = False, pool: bool = True,
-                      out: torch.Tensor | None = None, head: Any = None) -> _Stage:
-                """``block`` on ``src`` (into ``out``, accumulated, if given), each band then through the token
-                blocks (``trans``), its context sums taken (``pool``) and the ``head``; its gated kernels computed
-                now, its bands run by :func:`phase`."""
+            def output(trans: bool = False, pool: bool = True, out: torch.Tensor | None = None,
+                       head: Any = None) -> tuple[_Target, _Stage]:
+                """One output of a convolution stage: its map (``out``, accumulated, if given), each band of it then
+                through the token blocks (``trans``), its context sums taken (``pool``) and the ``head``."""
                 dst = maps.take() if out is None else out
                 band_tokens = tokens if trans else None
                 sums = bins.sums() if pool and (band_tokens is not None or not trans) else None
-
-                store = None
+                store, summed = None, False
                 if band_tokens is not None and out is None:
-                    def store(part: torch.Tensor, t: torch.Tensor, y0: int, y1: int) -> None:
+                    def store(part: torch.Tensor, channel: int, t: torch.Tensor, y0: int, y1: int) -> None:
                         # the ReLU and the copy into the map inside the token pass (one pass over the band)
-                        band_tokens(_pixels(t), y0, y1, src=_band_pixels(part))
+                        band_tokens(_pixels(t), y0, y1, src=_band_pixels(part), channel=channel)
+                elif sums is not None and out is None and not counted:
+                    summed = True
+
+                    def store(part: torch.Tensor, channel: int, t: torch.Tensor, y0: int, y1: int) -> None:
+                        # the ReLU, the copy into the map and the context sums, one compiled pass
+                        bins.relu_add(_band_pixels(part), channel, _pixels(t), y0, y1, sums)
 
                 def after(t: torch.Tensor, y0: int, y1: int) -> None:
                     mem = _pixels(t)
                     if band_tokens is not None and store is None:
                         band_tokens(mem, y0, y1)
-                    if sums is not None:
+                    if sums is not None and not summed:
                         bins.add(mem, y0, y1, sums)
                     if head is not None:
                         head(mem, y0, y1)
 
-                band = block.band_pass(src, pooled, dst, after, accumulate=out is not None,
-                                       folded=None if counted else folds[block], store=store)
-                return _Stage(band, dst, trans and tokens is None, pool, sums)
+                return (_Target(dst, after, out is not None, store),
+                        _Stage(None, dst, trans and tokens is None, pool, sums))
+
+            def stage(block: Any, src: torch.Tensor, pooled: torch.Tensor, *outputs: tuple[_Target, _Stage]) -> list:
+                """``block`` on ``src`` into each of ``outputs`` (:func:`output`; several: the graph's recomputations of
+                one convolution, run as one, :meth:`Basic3x3.band_pass`); its gated kernels computed now, its bands
+                run by :func:`phase`: one :class:`_Stage` per output, the first carrying the band function."""
+                band = block.band_pass(src, pooled, [t for t, _ in outputs], folded=None if counted else folds[block])
+                made = [s for _, s in outputs]
+                return [made[0]._replace(band=band), *made[1:]]
 
             def phase(*stages: _Stage) -> list:
                 """Every stage's bands (band by band, the stages in order within a band) on the band workers;
@@ -518,7 +540,8 @@ def build_matr_network() -> Any:
                 context (``None`` for a stage without ``pool``)."""
                 def bands(span: tuple[int, int]) -> None:
                     for s in stages:
-                        s.band(span)
+                        if s.band is not None:
+                            s.band(span)
 
                 _band_workers.run_spans(bands, spans, contiguous=True)
                 pooled = []
@@ -530,21 +553,25 @@ def build_matr_network() -> Any:
                                   else F.adaptive_avg_pool2d(_image(s.dst), k))
                 return pooled
 
-            s1 = stage(self.convInput, source, F.adaptive_avg_pool2d(x, k))
+            [s1] = stage(self.convInput, source, F.adaptive_avg_pool2d(x, k), output())
             [p0] = phase(s1)
             x0 = s1.dst
             sources.give(source)
-            s2, s4, s7 = stage(conv, x0, p0, trans=True), stage(conv, x0, p0), stage(conv, x0, p0)
+            # t1 = T(conv(x0)), c1 = conv(x0), c1' = conv(x0): the same kernels (from p0) on the same input, as one
+            # 16→48 convolution; under a FLOP counter as three (each with its own gate operations, as in the graph)
+            firsts = [output(trans=True), output(), output()]
+            s2, s4, s7 = (stage(conv, x0, p0, *firsts) if not counted
+                          else [s for o in firsts for s in stage(conv, x0, p0, o)])
             pt1, pc1, pc1b = phase(s2, s4, s7)
             maps.give(x0)
-            s5, s8 = stage(conv, s4.dst, pc1, trans=True), stage(conv, s7.dst, pc1b)
+            [s5], [s8] = stage(conv, s4.dst, pc1, output(trans=True)), stage(conv, s7.dst, pc1b, output())
             pt2, pc2 = phase(s5, s8)
             maps.give(s4.dst)
             maps.give(s7.dst)
-            s3 = stage(conv, s2.dst, pt1, pool=False)  # b1
+            [s3] = stage(conv, s2.dst, pt1, output(pool=False))  # b1
             total = s3.dst
-            s6 = stage(conv, s5.dst, pt2, pool=False, out=total)  # b1 + b2, in the order of the graph's sum
-            s9 = stage(conv, s8.dst, pc2, trans=True)
+            [s6] = stage(conv, s5.dst, pt2, output(pool=False, out=total))  # b1 + b2, in the order of the graph's sum
+            [s9] = stage(conv, s8.dst, pc2, output(trans=True))
             _, _, pt3 = phase(s3, s6, s9)
             maps.give(s2.dst)
             maps.give(s5.dst)
@@ -558,7 +585,7 @@ def build_matr_network() -> Any:
                 pixels = mem[y0:y1].reshape((y1 - y0) * w, c)
                 image[y0:y1].view(-1, 1).copy_(torch.mm(pixels, weight).tanh_())
 
-            phase(stage(conv, s9.dst, pt3, pool=False, out=total, head=head))
+            phase(*stage(conv, s9.dst, pt3, output(pool=False, out=total, head=head)))
             maps.give(s9.dst)
             maps.give(total)  # now every map of the pass is spare (five)
             _Maps.keep(self, [maps, sources])
@@ -585,13 +612,25 @@ def _row_spans(h: int, w: int) -> list[tuple[int, int]]:
     return [(cuts[i], cuts[i + 1]) for i in range(n)]
 
 
+class _Target(NamedTuple):
+    """One output of ``Basic3x3.band_pass``: the padded map ``out`` it writes (``accumulate``: adds to), ``after(out,
+    y0, y1)`` run on a band's rows once written, ``store(part, channel, out, y0, y1)`` (if given) writing the band
+    instead of the torch ReLU and copy."""
+
+    out: Any
+    after: Callable[[Any, int, int], None] | None
+    accumulate: bool
+    store: Callable[..., None] | None
+
+
 class _Stage(NamedTuple):
-    """One gated convolution of ``MATRNet._infer_bands``, prepared: ``band(span)`` computes a band of it (and what
-    follows on those rows), ``dst`` the map it writes, ``nchw_tokens`` whether the token blocks run on the whole
+    """One output of a gated convolution of ``MATRNet._infer_bands``, prepared: ``band(span)`` computes a band of the
+    convolution (and what follows on those rows; ``None`` on the other outputs of a convolution with several),
+    ``dst`` the map it writes, ``nchw_tokens`` whether the token blocks run on the whole
     map afterwards (tokens straddle rows, or a FLOP counter), ``pool`` whether its pooled context is needed,
     ``sums`` the per-row context sums its bands take (``None``: pooled by torch from the whole map)."""
 
-    band: Callable[[tuple[int, int]], None]
+    band: Callable[[tuple[int, int]], None] | None
     dst: Any
     nchw_tokens: bool
     pool: bool
@@ -688,6 +727,12 @@ class _PoolBins:
     def add(self, mem: Any, y0: int, y1: int, sums: np.ndarray) -> None:
         """The column-bin sums of rows ``y0 … y1 − 1`` of ``mem`` (H × W × C pixels, a view) into ``sums``."""
         _kernels().row_bin_sums(mem[y0:y1].numpy(), self.starts, self.ends, sums[y0:y1])
+
+    def relu_add(self, src: np.ndarray, channel: int, mem: Any, y0: int, y1: int, sums: np.ndarray) -> None:
+        """Rows ``y0 … y1 − 1`` of ``mem`` (H × W × C pixels, a view) = ReLU of channels ``channel …`` of ``src`` (the
+        band's convolution output, C-contiguous rows × W × Cs), and their column-bin sums into ``sums``, in one pass
+        (:func:`methods._matr_kernels.relu_rows_sums`: the sums of :meth:`add`, the same bits)."""
+        _kernels().relu_rows_sums(src, channel, mem[y0:y1].numpy(), self.starts, self.ends, sums[y0:y1])
 
     def pooled(self, sums: np.ndarray) -> Any:
         """The 1 × C × k × k float32 average pooling from the complete ``sums``."""

@@ -174,6 +174,37 @@ def test_token_kernel_equals_the_token_blocks_to_round_off():
         run(mem, 0, 5, src=src.numpy())
     assert (mem.permute(2, 0, 1)[None] - ref).abs().max().item() <= 1e-5
     assert torch.equal(src, before)
+    # from channels 16…31 of a 48-channel output (three convolutions side by side): the same bits
+    wide = torch.randn(5, 48, 48)
+    wide[:, :, 16:32] = src
+    again = torch.zeros_like(src)
+    with torch.inference_mode():
+        run(again, 0, 5, src=wide.numpy(), channel=16)
+    assert torch.equal(again, mem)
+
+
+def test_relu_rows_sums_is_the_relu_copy_and_the_row_sums():
+    """The compiled ReLU copy with the context sums gives the bits of torch's ReLU copy (NaN kept) and of
+    ``row_bin_sums`` on the copied rows, from any 16 channels of a wider convolution output; it refuses a source
+    of other rows or width, or channels beyond it."""
+    from fusionbench.methods import _matr_kernels
+
+    rng = np.random.default_rng(5)
+    src = rng.standard_normal((4, 93, 48)).astype(np.float32)
+    src[1, 7, 20] = np.nan
+    starts, ends = np.array([0, 31, 62]), np.array([31, 62, 93])
+    for channel in (0, 16, 32):
+        dst = np.full((4, 93, 16), 7.0, np.float32)
+        sums = np.empty((4, 3, 16))
+        _matr_kernels.relu_rows_sums(src, channel, dst, starts, ends, sums)
+        ref = torch.clamp_min(torch.from_numpy(src[..., channel:channel + 16]), 0.0).numpy()
+        assert np.array_equal(dst, ref, equal_nan=True)
+        ref_sums = np.empty_like(sums)
+        _matr_kernels.row_bin_sums(ref, starts, ends, ref_sums)
+        assert np.array_equal(sums, ref_sums, equal_nan=True)
+    for bad_src, channel in ((src[:3], 0), (src[:, :92], 0), (src, 33), (src, -1)):
+        with pytest.raises(ValueError):
+            _matr_kernels.relu_rows_sums(np.ascontiguousarray(bad_src), channel, dst, starts, ends, sums)
 
 
 _ISA_SCRIPT = """
@@ -187,7 +218,10 @@ weights = [f(3, 48, 16, scale=0.3), f(3, 16, 16, scale=0.3), f(3, 16), f(3, 64, 
            f(3, 16, 64, scale=0.3), f(3, 16)]
 _matr_kernels.token_blocks(mem, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
 from_relu = np.empty_like(mem)
-_matr_kernels.relu_token_blocks(mem, from_relu, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
+_matr_kernels.relu_token_blocks(mem, 0, from_relu, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
+wide = f(3, 48, 48, scale=3.0)  # channels 16…31 of a 48-channel output
+from_wide = np.empty_like(mem)
+_matr_kernels.relu_token_blocks(wide, 16, from_wide, *weights, np.float32(1e-5), np.empty(_matr_kernels.SCRATCH_SHAPE, np.float32))
 x = f(1300, scale=4.0)
 erf, gelu = np.empty_like(x), np.empty_like(x)
 _matr_kernels.erf_into(x, erf)
@@ -195,11 +229,14 @@ _matr_kernels.gelu_into(x, gelu)
 rows = f(5, 93, 16, scale=3.0)
 sums = np.empty((5, 3, 16))
 _matr_kernels.row_bin_sums(rows, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
+copied, copied_sums = np.empty((5, 93, 16), np.float32), np.empty((5, 3, 16))
+_matr_kernels.relu_rows_sums(f(5, 93, 48, scale=3.0), 32, copied, np.array([0, 31, 62]), np.array([31, 62, 93]), copied_sums)
 g = lambda *shape: rng.standard_normal(shape)
 kernels = np.empty((16, 16, 9), np.float32)
 _matr_kernels.gated_kernels(f(16, 9), g(5, 9), g(16), g(16), g(9, 5), g(16), g(16), g(16, 16), g(16), g(16), g(9, 5),
                             g(16, 16, 9), g(16), kernels)
-np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64) for a in (mem, from_relu, erf, gelu, sums, kernels)]))
+np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64)
+                                     for a in (mem, from_relu, from_wide, erf, gelu, sums, copied, copied_sums, kernels)]))
 """
 
 
@@ -245,7 +282,8 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The token-block, erf/GELU, context-sum and gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums and gated-kernel
+    kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

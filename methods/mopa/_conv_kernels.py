@@ -294,13 +294,24 @@ def conv_45_15_3_res(inp, weight, bias, slope, out, res, rows, width, oy, ox):  
     _clear_tail(out, 15, rows, width, oy, ox)
 
 
+_conv_15_15_3_res = _make_conv(15, 15, 3, 5, residual=True)
+
+
+@njit(cache=True, nogil=True)
+def conv_15_15_3_res(inp, weight, bias, slope, out, res, rows, width, oy, ox):  # pragma: no cover - compiled
+    """The 15→15 3×3 conv with ``res`` added before the activation (the contrast module's residual flow)."""
+    _wide_vectors()
+    _conv_15_15_3_res(inp, weight, bias, slope, out, res, rows, width, oy, ox)
+    _clear_tail(out, 15, rows, width, oy, ox)
+
+
 #: (Cin, Cout, k) → the compiled layer
 KERNELS = {(1, 5, 3): conv_1_5_3, (2, 5, 3): conv_2_5_3, (5, 5, 3): conv_5_5_3, (15, 5, 3): conv_15_5_3,
            (5, 1, 3): conv_5_1_3, (2, 1, 7): conv_2_1_7, (15, 3, 1): conv_15_3_1, (15, 3, 3): conv_15_3_3,
            (15, 3, 5): conv_15_3_5, (15, 6, 7): conv_15_6_7, (15, 15, 3): conv_15_15_3,
            (30, 15, 3): conv_30_15_3}
 #: (Cin, Cout, k) → the compiled layer that adds a residual map (an extra ``res`` argument after ``out``)
-RESIDUAL_KERNELS = {(45, 15, 3): conv_45_15_3_res}
+RESIDUAL_KERNELS = {(45, 15, 3): conv_45_15_3_res, (15, 15, 3): conv_15_15_3_res}
 
 
 @njit(cache=True, nogil=True)

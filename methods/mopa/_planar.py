@@ -72,15 +72,16 @@ def run_layers(layers: list[tuple[nn.Conv2d, float]], inp: torch.Tensor, h: int,
 
 
 def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d, float]], ...],
-             pad: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+             pad: int = 1, channels_last: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
     """The concatenated outputs of ``net``'s three feature paths (``paths``: their :func:`path_layers`) for
-    one 1×4×H×W sample ``x``: a channels-last 1×3w×H×W map, and the same values planar with ``pad`` zero rows
-    and columns around them (3w × (H + 2·pad) × (Wv + 2·pad)), which the multiscale convs read."""
+    one 1×4×H×W sample ``x``: a channels-last 1×3w×H×W map (``None`` unless ``channels_last``), and the same
+    values planar with ``pad`` zero rows and columns around them (3w × (H + 2·pad) × (Wv + 2·pad)), which the
+    multiscale convs read."""
     _, _, h, w = x.shape
     width = paths[0][-1][0].out_channels
     cols = padded_width(w)
-    feats = torch.empty(1, 3 * width, h, w, memory_format=torch.channels_last)
-    planar = torch.zeros(3 * width, h + 2 * pad, cols + 2 * pad)
+    feats = torch.empty(1, 3 * width, h, w, memory_format=torch.channels_last) if channels_last else None
+    planar = bordered(3 * width, h, w, pad)
     spare = [torch.zeros(width, h + 2, cols + 2), torch.zeros(width, h + 2, cols + 2)]
     a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
     inputs = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
@@ -89,7 +90,8 @@ def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d,
         inp[:, 1:h + 1, 1:w + 1] = src[0]
         out = planar[i * width:(i + 1) * width]
         run_layers(layers, inp, h, w, spare, (out, pad))
-        to_channels_last(out.numpy(), pad, pad, _hwc(feats), i * width)
+        if channels_last:
+            to_channels_last(out.numpy(), pad, pad, _hwc(feats), i * width)
     return feats, planar
 
 
@@ -122,6 +124,55 @@ def multiscale(convs: list[nn.Conv2d], planar: torch.Tensor, pad: int, h: int, w
     m = torch.empty(1, channels, h, w, memory_format=torch.channels_last)
     to_channels_last(out.numpy(), 0, 0, _hwc(m), 0)
     return m
+
+
+def multiscale_planar(convs: list[nn.Conv2d], planar: torch.Tensor, pad: int, h: int, w: int,
+                      slope: float | None) -> torch.Tensor:
+    """:func:`multiscale` into a planar map padded by 1 (:func:`bordered`) instead of a channels-last one."""
+    m = bordered(sum(c.out_channels for c in convs), h, w)
+    start = 0
+    for conv in convs:
+        n, off = conv.out_channels, pad - conv.kernel_size[0] // 2
+        apply(conv, planar.numpy()[:, off:, off:], m.numpy()[start:start + n], h, w, slope, 1)
+        start += n
+    return m
+
+
+def contrast_supported(cem: nn.Module | None) -> bool:
+    """Whether the contrast module (``None``: switched off) runs planar: its multiscale convs and its two
+    residual 3×3 convs have compiled kernels, and its weights multiply its input (``apply="input"``)."""
+    if cem is None:
+        return True
+    first, act, second = cem.res
+    return (cem.apply == "input" and multiscale_layers(cem) is not None and has_kernel(first)
+            and isinstance(act, nn.LeakyReLU) and isinstance(second, nn.Conv2d)
+            and (second.in_channels, second.out_channels, second.kernel_size[0]) in RESIDUAL_KERNELS
+            and second.kernel_size == (3, 3) and second.padding == (1, 1) and second.stride == (1, 1)
+            and second.dilation == (1, 1) and second.groups == 1 and second.bias is not None
+            and second.padding_mode == "zeros")
+
+
+def contrast_flow(cem: nn.Module, planar: torch.Tensor, pad: int, h: int, w: int) -> torch.Tensor:
+    """The contrast module's residual flow ``lrelu(m + res(m))``, ``m`` its multiscale features, from the planar
+    features padded by ``pad`` (:func:`contrast_supported`): a planar map padded by 1 (:func:`bordered`)."""
+    slope = float(cem.act.negative_slope)
+    m = multiscale_planar(multiscale_layers(cem), planar, pad, h, w, slope)
+    first, act, second = cem.res
+    mid = bordered(first.out_channels, h, w)
+    apply(first, m.numpy(), mid.numpy(), h, w, float(act.negative_slope), 1)
+    RESIDUAL_KERNELS[(second.in_channels, second.out_channels, 3)](  # in place: flow = lrelu(conv(mid) + m)
+        mid.numpy(), _flat(second.weight), _flat(second.bias), np.float32(slope), m.numpy(), m.numpy(), h, w, 1, 1)
+    return m
+
+
+def local_std_max_rows(flow: torch.Tensor, r: int, g0: int, h: int, y0: int, y1: int, rows: int, w: int,
+                       best: torch.Tensor) -> None:
+    """Running maxima (``best``, C × w) of the local std over image rows ``[y0, y1)`` of an image of ``h`` rows,
+    from the planar ``flow`` (padded by 1) holding ``rows`` image rows from ``g0``
+    (:func:`methods.mopa._std_kernels.local_std_max_rows_planar`)."""
+    from . import _std_kernels
+
+    _std_kernels.local_std_max_rows_planar(interior(flow, rows, w), r, g0, h, y0, y1, best.numpy())
 
 
 def head_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:
@@ -215,8 +266,9 @@ def detail(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -
     return out
 
 
-def detail_planar(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """The detail module (:func:`detail_supported`) on the channels-last 1×C×H×W map ``x · scale`` (``scale``:
+def detail_planar(dpm: nn.Module, x: torch.Tensor | np.ndarray, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """The detail module (:func:`detail_supported`) on ``x · scale`` — ``x`` a channels-last 1×C×H×W map, or a
+    planar C × H × W numpy view (of :func:`features`' planar map) — (``scale``:
     the contrast module's 1×C×1×1 channel weights, or ``None``): a planar C × (H + 2) × (Wv + 2) map, zero-padded
     (:func:`bordered`).
 
@@ -227,13 +279,22 @@ def detail_planar(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = 
     their channels of the fuse conv's planar input (no ``cat``)."""
     from . import _detail_kernels as dk
 
-    _, ch, h, w = x.shape
     head, act = dpm.head
-    xw = bordered(ch, h, w)
-    if scale is None:
-        to_planar(_hwc(x), xw.numpy(), 1, 1)
+    if isinstance(x, np.ndarray):  # planar C × H × W (a view of the stored features)
+        ch, h, w = x.shape
+        xw = bordered(ch, h, w)
+        inside = torch.from_numpy(interior(xw, h, w))
+        if scale is None:
+            inside.copy_(torch.from_numpy(x))
+        else:
+            torch.mul(torch.from_numpy(x), scale.reshape(ch, 1, 1), out=inside)
     else:
-        to_planar_scaled(_hwc(x), scale.reshape(ch).float().contiguous().numpy(), xw.numpy(), 1, 1)
+        _, ch, h, w = x.shape
+        xw = bordered(ch, h, w)
+        if scale is None:
+            to_planar(_hwc(x), xw.numpy(), 1, 1)
+        else:
+            to_planar_scaled(_hwc(x), scale.reshape(ch).float().contiguous().numpy(), xw.numpy(), 1, 1)
     hb = bordered(ch, h, w)
     apply(head, xw.numpy(), hb.numpy(), h, w, float(act.negative_slope), 1)
     cat = bordered(ch * len(dpm.paths), h, w)

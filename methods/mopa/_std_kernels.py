@@ -129,3 +129,71 @@ def local_std_max(x, r, out):  # pragma: no cover - compiled
     best = np.zeros(w * c, np.float32)  # running maximum over the rows, per (column, channel)
     local_std_max_rows(x, r, 0, h, 0, h, best)
     column_max(best, c, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def local_std_max_rows_planar(x, r, g0, h, y0, y1, best):  # pragma: no cover - compiled
+    """:func:`local_std_max_rows` for a planar map ``x`` (C, Hb, W) float32 (a view, rows contiguous) holding
+    image rows ``g0 … g0 + Hb − 1``: running maxima ``best[c, xx]`` per (channel, column).  The same sums in
+    the same order as the channels-last kernel (horizontal taps in order, then the window's rows in order),
+    so the same bits; vectorised along the columns (session 11)."""
+    c, _, w = x.shape
+    k = 2 * r + 1
+    inv = _F(1.0) / _F(k * k)
+    ring = np.empty((k, w), np.float32)
+    ring_sq = np.empty((k, w), np.float32)
+    s = np.empty(w, np.float32)
+    q = np.empty(w, np.float32)
+    m = w - 2 * r
+    for ch in range(c):
+        out = best[ch]
+        for yy in range(y0 - r, y1 + r):
+            src = x[ch, _reflect(yy, h) - g0]
+            slot = (yy + r) % k
+            hs = ring[slot]
+            hq = ring_sq[slot]
+            hs_in = hs[r:r + m]
+            hq_in = hq[r:r + m]
+            tap = src[0:m]
+            for p in range(m):
+                a = tap[p]
+                hs_in[p] = a
+                hq_in[p] = a * a
+            for d in range(1, k):
+                tap = src[d:d + m]
+                for p in range(m):
+                    a = tap[p]
+                    hs_in[p] = hs_in[p] + a
+                    hq_in[p] = hq_in[p] + a * a
+            for xx in range(w):
+                if r <= xx < w - r:
+                    continue
+                a = src[_reflect(xx - r, w)]
+                t = a
+                u = a * a
+                for d in range(1, k):
+                    a = src[_reflect(xx + d - r, w)]
+                    t = t + a
+                    u = u + a * a
+                hs[xx] = t
+                hq[xx] = u
+            if yy < y0 + r:
+                continue
+            first = (yy - r) % k
+            row = ring[first]
+            row_sq = ring_sq[first]
+            for p in range(w):
+                s[p] = row[p]
+                q[p] = row_sq[p]
+            for d in range(1, k):
+                row = ring[(first + d) % k]
+                row_sq = ring_sq[(first + d) % k]
+                for p in range(w):
+                    s[p] = s[p] + row[p]
+                    q[p] = q[p] + row_sq[p]
+            for p in range(w):
+                mean = s[p] * inv
+                var = q[p] * inv - mean * mean
+                var = var if var > _ZERO else _ZERO
+                sd = np.sqrt(var + _TINY)
+                out[p] = sd if sd > out[p] else out[p]

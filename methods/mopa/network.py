@@ -384,6 +384,8 @@ class InferencePath:
             # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
             with band_workers():
                 return banded_forward(self, x, rows, run_spans)
+        if self.planar_ready(x):
+            return self._planar_forward(x)
         f = self.features(x)
         width = net.path_a[-1][0].out_channels
         fa, fb = f[:, 0:width], f[:, width:2 * width]
@@ -577,6 +579,53 @@ class InferencePath:
                                    *(("leaky_relu", [slope]) if slope is not None else ("none", [])), "")
         y = F.conv2d(x, weight, bias, padding=k // 2)
         return y if slope is None else F.leaky_relu_(y, slope)
+
+    def planar_ready(self, x: torch.Tensor) -> bool:
+        """Whether the whole network runs planar with compiled layers on the 1×4×H×W sample ``x`` (session 11):
+        a channels-last float32 map, every layer of a compiled shape, the contrast module weighting its input,
+        and the map wider and taller than the local std's reach."""
+        if not _compiled_ready(x):
+            return False
+        from . import _planar
+
+        net, cem = self.net, self.contrast_module()
+        return (all(_planar.path_layers(p) is not None for p in (net.path_a, net.path_b, net.path_ab))
+                and _planar.contrast_supported(cem) and (cem is None or cem.r < min(x.shape[-2:]))
+                and _planar.detail_supported(net.detail) and _planar.tail_supported(self.attention_module(), net.head))
+
+    def feature_pad(self) -> int:
+        """Zero padding of the planar features: the multiscale convs' largest half-width (1 without a CEM)."""
+        cem = self.contrast_module()
+        return max(s.kernel_size[0] for s in cem.scales) // 2 if cem is not None else 1
+
+    def _planar_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The whole-image pass planar throughout (:meth:`planar_ready`): features, contrast flow and its local
+        std's maxima, detail module, attention and head on planar maps with compiled layers
+        (:mod:`methods.mopa._planar`); no layout copy, no concatenation.  Float32 round-off against oneDNN's
+        layers (other summation orders)."""
+        from . import _planar
+
+        net = self.net
+        _, _, h, w = x.shape
+        pad = self.feature_pad()
+        paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
+        _, planar = _planar.features(net, x, paths, pad, channels_last=False)
+        scale = None
+        cem = self.contrast_module()
+        if cem is not None:
+            flow = _planar.contrast_flow(cem, planar, pad, h, w)
+            best = torch.zeros(flow.shape[0], w)
+            _planar.local_std_max_rows(flow, cem.r, 0, h, 0, h, h, w, best)
+            scale = self.contrast_weights(cem, best.amax(dim=1)[None])
+        d = _planar.detail_planar(net.detail, _planar.interior(planar, h, w, pad), scale)
+        att = self.attention_module()
+        wc = None
+        if att is not None:
+            sums, peak = _planar.pixel_sum_max(d, h, w)
+            wc = self.channel_weights(att, (sums / (h * w)).float(), peak)
+        width = net.path_a[-1][0].out_channels
+        feats = planar[None, :, pad:pad + h, pad:pad + w]
+        return _planar.tail(att, net.head, d, h, w, wc), feats[:, 0:width], feats[:, width:2 * width]
 
     def planar_tail(self, x: torch.Tensor) -> bool:
         """Whether the detail module, the attention and the head run planar with compiled layers throughout on

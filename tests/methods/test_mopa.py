@@ -399,6 +399,25 @@ def test_compiled_local_std_maximum_equals_the_torch_formulation(shape):
     assert (fast - ref).abs().max().item() <= 1e-6
 
 
+@pytest.mark.parametrize("shape", [(15, 64, 64), (15, 37, 29), (3, 8, 7), (2, 4, 5)])
+def test_planar_local_std_maxima_equal_the_channels_last_kernel(shape):
+    """The planar kernel (session 11) gives the channels-last kernel's per-column maxima bit for bit, on the
+    whole image and on a band of rows read from a view of a padded buffer."""
+    from fusionbench.methods.mopa import _std_kernels
+
+    c, h, w = shape
+    r = min(3, h - 1, w - 1)
+    x = (torch.rand(h, w, c, generator=torch.Generator().manual_seed(h)) * 2 - 0.5).numpy()
+    padded = np.zeros((c, h + 2, w + 17), np.float32)
+    padded[:, 1:h + 1, 1:w + 1] = x.transpose(2, 0, 1)
+    for g0, y0, y1 in ((0, 0, h), (max(0, h // 2 - r), h // 2, h)):
+        best = np.zeros(w * c, np.float32)
+        _std_kernels.local_std_max_rows(x[g0:], r, g0, h, y0, y1, best)
+        planar = np.zeros((c, w), np.float32)
+        _std_kernels.local_std_max_rows_planar(padded[:, 1 + g0:h + 1, 1:w + 1], r, g0, h, y0, y1, planar)
+        assert np.array_equal(planar, best.reshape(w, c).T)
+
+
 _STD_ISA_SCRIPT = """
 import sys
 import numpy as np
@@ -407,13 +426,15 @@ rng = np.random.default_rng(0)
 x = (rng.random((37, 45, 15)) * 3 - 1).astype(np.float32)
 out = np.empty(15, np.float32)
 _std_kernels.local_std_max(x, 3, out)
-np.save(sys.argv[1], out)
+planar = np.zeros((15, 45), np.float32)
+_std_kernels.local_std_max_rows_planar(np.ascontiguousarray(x.transpose(2, 0, 1)), 3, 0, 37, 0, 37, planar)
+np.save(sys.argv[1], np.concatenate([out, planar.ravel()]))
 """
 
 
 @needs_avx512
 def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(tmp_path):
-    """The kernel gives the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The kernels (channels-last and planar) give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_STD_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

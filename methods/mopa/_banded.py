@@ -85,16 +85,31 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     ch = 3 * width
     cl = torch.channels_last
 
-    # 1. the three feature paths → feats (each band's concatenated features copied into its rows)
-    feats = torch.empty(1, ch, h, w, memory_format=cl)
+    # 1. the three feature paths → feats (each band's concatenated features copied into its rows); planar
+    # throughout where every layer has a compiled kernel (session 11): feats a zero-padded planar map
+    whole = path.planar_ready(x)
+    if whole:
+        from . import _planar
+
+        pad = path.feature_pad()
+        paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
+        stored = _planar.bordered(ch, h, w, pad)
+    else:
+        feats = torch.empty(1, ch, h, w, memory_format=cl)
     halo = _halo(net.path_a)
 
     def features(band: tuple[int, int]) -> None:
         r0, r1 = band
         xb, at = _rows(x, r0, r1, halo)
-        feats[:, :, r0:r1].copy_(_crop(path.features(xb), at, r1 - r0))
+        if whole:
+            _, fb = _planar.features(net, xb, paths, pad, channels_last=False)
+            stored[:, pad + r0:pad + r1].copy_(fb[:, pad + at:pad + at + r1 - r0])
+        else:
+            feats[:, :, r0:r1].copy_(_crop(path.features(xb), at, r1 - r0))
 
     run(features, bands)
+    if whole:
+        feats = stored[None, :, pad:pad + h, pad:pad + w]
 
     # 2. the contrast module's channel weights from the maximum of its flow's local std
     scale = None
@@ -103,8 +118,16 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         best = torch.zeros(len(bands), w * ch)  # per band: maxima per (column, channel)
         halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
 
+        if whole:
+            best = torch.zeros(len(bands), ch, w)  # per band: maxima per (channel, column)
+
         def contrast(band: tuple[int, int]) -> None:
             r0, r1 = band
+            if whole:  # rows [lo, hi) of the stored planar features, with their neighbours (or 0) as padding
+                lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+                flow = _planar.contrast_flow(cem, stored[:, lo:hi + 2 * pad], pad, hi - lo, w)
+                _planar.local_std_max_rows(flow, cem.r, lo, h, r0, r1, hi - lo, w, best[bands.index(band)])
+                return
             fb, at = _rows(feats, r0, r1, halo)
             _, flow = path.contrast_flow(cem, fb)
             lo = r0 - at  # the first image row of the band's flow
@@ -113,12 +136,15 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
         run(contrast, bands)
         std_max = torch.empty(1, ch)
-        _std_kernels.column_max(best.amax(dim=0).numpy(), ch, std_max[0].numpy())
+        if whole:
+            std_max[0] = best.amax(dim=0).amax(dim=1)
+        else:
+            _std_kernels.column_max(best.amax(dim=0).numpy(), ch, std_max[0].numpy())
         scale = path.contrast_weights(cem, std_max)
 
     # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
     att = path.attention_module()
-    planar = path.planar_tail(feats)  # detail map stored planar, zero-padded by 1 (session 11)
+    planar = whole or path.planar_tail(feats)  # detail map stored planar, zero-padded by 1 (session 11)
     if planar:
         from . import _planar
 
@@ -131,8 +157,12 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     def details(band: tuple[int, int]) -> None:
         r0, r1 = band
-        fb, at = _rows(feats, r0, r1, halo)
         i = bands.index(band)
+        if whole:
+            lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+            fb, at = stored.numpy()[:, pad + lo:pad + hi, pad:pad + w], r0 - lo
+        else:
+            fb, at = _rows(feats, r0, r1, halo)
         if planar:
             out = _planar.detail_planar(net.detail, fb, scale)[:, 1 + at:1 + at + r1 - r0]
             detail[:, 1 + r0:1 + r1].copy_(out)

@@ -30,7 +30,8 @@
   the map's rows (the ReLU and the copy in the same pass); the output may hold other channels beside the 16
   it reads (session 11: the graph's three convolutions of ``x0`` with the same kernels run as one 16→48 one).
 * :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64);
-  :func:`relu_rows_sums` — a convolution band's ReLU copied into its map and those sums, in one pass.
+  :func:`relu_rows_sums` — a convolution band's ReLU copied into its map and those sums, in one pass;
+  :func:`relu_add_rows` — a band's ReLU added into a map, in one pass.
 * :func:`gated_kernels` — the context-gated 3×3 kernels of one sample, BatchNorm folded, in float64 (one call
   between two band stages instead of ≈ 20 small torch operations).
 
@@ -297,25 +298,41 @@ def relu_token_blocks(src, channel, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk):
 
 
 @intrinsic
-def _relu_pixels(typingctx, src, dst, first, count, stride, channel):
+def _relu_pixels(typingctx, src, dst, first, count, stride, channel, add):
     """``dst``'s pixels ``first … first + count − 1`` (16 floats each) = ReLU of the 16 values of ``src`` at
-    ``pixel·stride + channel`` (as torch's ``clamp_min(·, 0)``: NaN kept), one 16-lane vector a pixel."""
-    sig = types.void(src, dst, first, count, stride, channel)
+    ``pixel·stride + channel`` (as torch's ``clamp_min(·, 0)``: NaN kept), one 16-lane vector a pixel; with
+    ``add`` ≠ 0, added to what ``dst`` holds (``dst + ReLU(src)``, one rounding, as torch's ``add_``)."""
+    sig = types.void(src, dst, first, count, stride, channel, add)
 
     def codegen(context, builder, signature, args):
         ptr = _vec().as_pointer()
         src_d, dst_d = (context.make_array(aty)(context, builder, a).data for aty, a in zip(signature.args[:2], args[:2]))
         zero = ir.Constant(_vec(), None)
+        add = builder.icmp_signed("!=", args[6], ir.Constant(ir.IntType(64), 0))
         with cgutils.for_range(builder, args[3]) as loop:
             pixel = builder.add(args[2], loop.index)
             at = builder.add(builder.mul(pixel, args[4]), args[5])
             v = builder.load(builder.bitcast(builder.gep(src_d, [at]), ptr), align=4)
             v = builder.select(builder.fcmp_ordered("<", v, zero), zero, v)
-            target = builder.gep(dst_d, [builder.mul(pixel, ir.Constant(ir.IntType(64), LANES))])
-            builder.store(v, builder.bitcast(target, ptr), align=4)
+            target = builder.bitcast(builder.gep(dst_d, [builder.mul(pixel, ir.Constant(ir.IntType(64), LANES))]), ptr)
+            with builder.if_then(add):
+                builder.store(builder.fadd(builder.load(target, align=4), v), target, align=4)
+            with builder.if_then(builder.not_(add)):
+                builder.store(v, target, align=4)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def relu_add_rows(src, channel, dst):  # pragma: no cover - compiled
+    """``dst += ReLU(src[..., channel : channel + 16])`` in one pass (torch: an in-place ReLU, then ``add_``; the same
+    bits): a band of b2 or b3 added into b1's map (session 11).  ``src``: C-contiguous rows × W × Cs float32
+    (Cs ≥ channel + 16); ``dst``: C-contiguous rows × W × 16 float32."""
+    rows, w, c = dst.shape
+    if c != DIM or src.shape[0] != rows or src.shape[1] != w or channel < 0 or channel + DIM > src.shape[2]:
+        raise ValueError("relu_add_rows: src is not rows × W × (≥ channel + 16) of dst's rows × W × 16")
+    _relu_pixels(src, dst, 0, rows * w, src.shape[2], channel, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -331,7 +348,7 @@ def relu_rows_sums(src, channel, dst, starts, ends, sums):  # pragma: no cover -
     if c != DIM or src.shape[0] != rows or src.shape[1] != w or channel < 0 or channel + DIM > src.shape[2]:
         raise ValueError("relu_rows_sums: src is not rows × W × (≥ channel + 16) of dst's rows × W × 16")
     for r in range(rows):
-        _relu_pixels(src, dst, r * w, w, src.shape[2], channel)
+        _relu_pixels(src, dst, r * w, w, src.shape[2], channel, 0)
         for j in range(starts.shape[0]):
             acc = sums[r, j]
             for ch in range(c):

@@ -513,6 +513,10 @@ def build_matr_network() -> Any:
                     def store(part: torch.Tensor, channel: int, t: torch.Tensor, y0: int, y1: int) -> None:
                         # the ReLU, the copy into the map and the context sums, one compiled pass
                         bins.relu_add(_band_pixels(part), channel, _pixels(t), y0, y1, sums)
+                elif out is not None and not counted:
+                    def store(part: torch.Tensor, channel: int, t: torch.Tensor, y0: int, y1: int) -> None:
+                        # b2 or b3 added into b1's map through its ReLU, one compiled pass
+                        _kernels().relu_add_rows(_band_pixels(part), channel, _pixels(t)[y0:y1].numpy())
 
                 def after(t: torch.Tensor, y0: int, y1: int) -> None:
                     mem = _pixels(t)

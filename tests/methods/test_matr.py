@@ -205,6 +205,23 @@ def test_relu_rows_sums_is_the_relu_copy_and_the_row_sums():
     for bad_src, channel in ((src[:3], 0), (src[:, :92], 0), (src, 33), (src, -1)):
         with pytest.raises(ValueError):
             _matr_kernels.relu_rows_sums(np.ascontiguousarray(bad_src), channel, dst, starts, ends, sums)
+        with pytest.raises(ValueError):
+            _matr_kernels.relu_add_rows(np.ascontiguousarray(bad_src), channel, dst)
+
+
+def test_relu_add_rows_is_torch_relu_then_add():
+    """Adding a band's ReLU into a map in one compiled pass gives the bits of torch's in-place ReLU and ``add_``
+    (NaN kept), from any 16 channels of a wider convolution output."""
+    from fusionbench.methods import _matr_kernels
+
+    rng = np.random.default_rng(6)
+    src = rng.standard_normal((3, 40, 48)).astype(np.float32)
+    src[2, 5, 40] = np.nan
+    for channel in (0, 32):
+        dst = rng.standard_normal((3, 40, 16)).astype(np.float32)
+        ref = torch.from_numpy(dst.copy()).add_(torch.from_numpy(src[..., channel:channel + 16].copy()).relu_()).numpy()
+        _matr_kernels.relu_add_rows(src, channel, dst)
+        assert np.array_equal(dst, ref, equal_nan=True)
 
 
 _ISA_SCRIPT = """
@@ -231,6 +248,7 @@ sums = np.empty((5, 3, 16))
 _matr_kernels.row_bin_sums(rows, np.array([0, 31, 62]), np.array([31, 62, 93]), sums)
 copied, copied_sums = np.empty((5, 93, 16), np.float32), np.empty((5, 3, 16))
 _matr_kernels.relu_rows_sums(f(5, 93, 48, scale=3.0), 32, copied, np.array([0, 31, 62]), np.array([31, 62, 93]), copied_sums)
+_matr_kernels.relu_add_rows(f(5, 93, 48, scale=3.0), 16, copied)
 g = lambda *shape: rng.standard_normal(shape)
 kernels = np.empty((16, 16, 9), np.float32)
 _matr_kernels.gated_kernels(f(16, 9), g(5, 9), g(16), g(16), g(9, 5), g(16), g(16), g(16, 16), g(16), g(16), g(9, 5),
@@ -282,8 +300,8 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums and gated-kernel
-    kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums, ReLU-add and
+    gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])

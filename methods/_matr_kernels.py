@@ -32,6 +32,7 @@
 * :func:`row_bin_sums` — the per-row sums of the gated convolution's 3×3 context (float64);
   :func:`relu_rows_sums` — a convolution band's ReLU copied into its map and those sums, in one pass;
   :func:`relu_add_rows` — a band's ReLU added into a map, in one pass.
+* :func:`bin_means` — the 3×3 context from those sums.
 * :func:`gated_kernels` — the context-gated 3×3 kernels of one sample, BatchNorm folded, in float64 (one call
   between two band stages instead of ≈ 20 small torch operations).
 
@@ -422,6 +423,27 @@ def row_bin_sums(mem, starts, ends, out):  # pragma: no cover - compiled
                 v = mem[r, x]
                 for ch in range(c):
                     acc[ch] += v[ch]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bin_means(sums, row_starts, row_ends, counts, out):  # pragma: no cover - compiled
+    """``out[c, i·k + j] = float32((Σ_{r = row_starts[i]}^{row_ends[i] − 1} sums[r, j, c]) / counts[i, j])``: the k×k
+    average pooling from the per-row sums of :func:`row_bin_sums` (rows added in order, in float64, divided and
+    rounded once: numpy's ``sums[ys:ye].sum(0) / counts`` and ``astype(float32)``, the same bits), as the C × k²
+    float32 context :func:`gated_kernels` reads; one call between two band phases (session 11).  ``row_starts``,
+    ``row_ends``: int64 (k), ``counts``: float64 k × k, ``out``: float32 C × k²."""
+    k = row_starts.shape[0]
+    c = sums.shape[2]
+    acc = np.empty(c)
+    for i in range(k):
+        for j in range(sums.shape[1]):
+            for ch in range(c):
+                acc[ch] = 0.0
+            for r in range(row_starts[i], row_ends[i]):
+                for ch in range(c):
+                    acc[ch] += sums[r, j, ch]
+            for ch in range(c):
+                out[ch, i * k + j] = np.float32(acc[ch] / counts[i, j])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -723,6 +723,8 @@ class _PoolBins:
         self.starts = np.array([a for a, _ in cols], np.int64)
         self.ends = np.array([b for _, b in cols], np.int64)
         self.counts = np.array([[(ye - ys) * (xe - xs) for xs, xe in cols] for ys, ye in self.rows], np.float64)
+        self.row_starts = np.array([a for a, _ in self.rows], np.int64)
+        self.row_ends = np.array([b for _, b in self.rows], np.int64)
 
     def sums(self) -> np.ndarray:
         """The H × k × C float64 per-row sums that :meth:`add` fills, band by band."""
@@ -739,12 +741,13 @@ class _PoolBins:
         _kernels().relu_rows_sums(src, channel, mem[y0:y1].numpy(), self.starts, self.ends, sums[y0:y1])
 
     def pooled(self, sums: np.ndarray) -> Any:
-        """The 1 × C × k × k float32 average pooling from the complete ``sums``."""
+        """The 1 × C × k × k float32 average pooling from the complete ``sums`` (one compiled call,
+        :func:`methods._matr_kernels.bin_means`: the bins' rows added in order, in float64, divided and rounded)."""
         import torch
 
-        bins = np.stack([sums[ys:ye].sum(0) for ys, ye in self.rows])  # k × k × C
-        means = (bins / self.counts[:, :, None]).astype(np.float32)
-        return torch.from_numpy(np.ascontiguousarray(means.transpose(2, 0, 1)))[None]
+        means = np.empty((self.c, self.k * self.k), np.float32)
+        _kernels().bin_means(sums, self.row_starts, self.row_ends, self.counts, means)
+        return torch.from_numpy(means).view(1, self.c, self.k, self.k)
 
 
 def _eval_batch_norm(module: Any, x: Any) -> Any:

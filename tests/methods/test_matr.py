@@ -249,12 +249,16 @@ _matr_kernels.row_bin_sums(rows, np.array([0, 31, 62]), np.array([31, 62, 93]), 
 copied, copied_sums = np.empty((5, 93, 16), np.float32), np.empty((5, 3, 16))
 _matr_kernels.relu_rows_sums(f(5, 93, 48, scale=3.0), 32, copied, np.array([0, 31, 62]), np.array([31, 62, 93]), copied_sums)
 _matr_kernels.relu_add_rows(f(5, 93, 48, scale=3.0), 16, copied)
+means = np.empty((16, 9), np.float32)
+_matr_kernels.bin_means(rng.standard_normal((7, 3, 16)) * 100, np.array([0, 2, 4]), np.array([3, 5, 7]),
+                        rng.uniform(1, 50, (3, 3)), means)
 g = lambda *shape: rng.standard_normal(shape)
 kernels = np.empty((16, 16, 9), np.float32)
 _matr_kernels.gated_kernels(f(16, 9), g(5, 9), g(16), g(16), g(9, 5), g(16), g(16), g(16, 16), g(16), g(16), g(9, 5),
                             g(16, 16, 9), g(16), kernels)
 np.save(sys.argv[1], np.concatenate([a.ravel().astype(np.float64)
-                                     for a in (mem, from_relu, from_wide, erf, gelu, sums, copied, copied_sums, kernels)]))
+                                     for a in (mem, from_relu, from_wide, erf, gelu, sums, copied, copied_sums, means,
+                                               kernels)]))
 """
 
 
@@ -300,8 +304,8 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 
 @needs_avx512
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
-    """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums, ReLU-add and
-    gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums, ReLU-add,
+    bin-mean and gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
@@ -360,6 +364,9 @@ def test_pooled_context_from_band_sums_is_the_adaptive_average_pool(h, w):
     assert results[0].shape == ref.shape
     assert (results[0] - ref).abs().max().item() <= 1e-6
     assert all(torch.equal(results[0], r) for r in results[1:])
+    # the compiled bin means are numpy's in-order row sums, division and rounding, bit for bit
+    means = np.stack([sums[ys:ye].sum(0) for ys, ye in bins.rows]) / bins.counts[:, :, None]
+    assert torch.equal(results[-1], torch.from_numpy(means.astype(np.float32).transpose(2, 0, 1).copy())[None])
 
 
 def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):

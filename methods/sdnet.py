@@ -62,6 +62,7 @@ at 1024² no longer above 256²'s; ``docs/fidelity.md`` §SDNet).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,23 @@ HALO = 5
 #: images of this many pixels or more run as one band per band worker on several torch threads (a 128²
 #: image's halo rows cost ~8 % more work; smaller ones are not worth a second thread)
 SPLIT_PIXELS = 1 << 14
+
+
+@functools.cache
+def keep_band_maps_on_the_heap() -> None:
+    """Once per process: raise glibc's dynamic mmap threshold to 24 MiB (trim threshold 48 MiB), as freeing any
+    24 MiB array does, so that a band's maps come from the heap and stay there between bands.
+
+    glibc serves an allocation above its mmap threshold (128 KiB at start) with a fresh ``mmap`` and, when such
+    a chunk is freed, raises the threshold to its size and the heap's trim threshold to twice that.  A process
+    that has only run SDNet's bands (largest map ~7 MiB) trims its heap after every band, and every band's maps
+    are then page-faulted in afresh: measured 733 MiB of page faults and 1.38 s instead of 1.0 s for a 1024²
+    forward in a fresh process after a 256² and a 512² one (session 11, one thread); a process that had freed
+    a larger array first (the session-10 whole 256² image, the conv yardstick) did not fault.  Not glibc, or
+    a fixed threshold (``MALLOC_TRIM_THRESHOLD_``): no effect."""
+    import torch
+
+    torch.empty(24 << 20, dtype=torch.uint8)  # mmapped (above the threshold) and freed at once
 
 
 def _projection_columns(weight: Any) -> Any:
@@ -199,6 +217,7 @@ def _build_modules() -> tuple[Any, Any]:
             §SDNet, sessions 9 and 11).
             """
             h, w = function.shape[-2:]
+            keep_band_maps_on_the_heap()
             with _band_workers.band_workers():
                 n = _band_workers.workers() if h * w >= SPLIT_PIXELS else 1
                 spans = bands(h, rows if rows is not None else band_rows((h, w)), n)

@@ -86,20 +86,24 @@ def gate_spatial(x, s, cascade, out):  # pragma: no cover - compiled
 
 
 # ------------------------------------------------------------------ planar maps (session 11)
+# Planar maps are passed whole (C-contiguous buffers, so that the loops along a row vectorise) with the offset
+# (``oy``, ``ox``) of the h × w image inside them: pixel (y, x) of channel c is ``buf[c, oy + y, ox + x]``.
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def pixel_sum_max_planar(x, sums, peak):  # pragma: no cover - compiled
-    """:func:`pixel_sum_max` for a planar map ``x`` (C, H, W) float32 (a view; rows contiguous): per (channel,
-    column) down the rows, then over the columns in order (the same order as the channels-last kernel)."""
-    c, h, w = x.shape
+def pixel_sum_max_planar(x, oy, ox, h, w, sums, peak):  # pragma: no cover - compiled
+    """:func:`pixel_sum_max` for a planar map: per (channel, column) down the rows, then over the columns in
+    order (the order of the channels-last kernel: the same maxima, float64 sums equal to round-off)."""
+    c = x.shape[0]
     acc = np.zeros(w, np.float64)
     mx = np.empty(w, np.float32)
     for ch in range(c):
-        first = x[ch, 0]
+        first = x[ch, oy][ox:ox + w]
         for p in range(w):
             acc[p] = 0.0
             mx[p] = first[p]
         for y in range(h):
-            row = x[ch, y]
+            row = x[ch, oy + y][ox:ox + w]
             for p in range(w):
                 v = row[p]
                 acc[p] += v
@@ -114,27 +118,32 @@ def pixel_sum_max_planar(x, sums, peak):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gate_planar(x, wc, cascade, out, spatial):  # pragma: no cover - compiled
+def gate_planar(x, xo, wc, cascade, out, oo, spatial, so, h, w):  # pragma: no cover - compiled
     """:func:`gate` on planar maps: ``out[:C] = x·wc`` and ``spatial[0]``, ``spatial[1]`` = mean and maximum over
-    channels of ``x·wc`` (``cascade``) or of ``x``; ``x`` (C, H, W), ``out`` (≥ 2C, H, W), ``spatial`` (2, H, W)
-    (views; rows contiguous).  The channel sums in channel order from 0, as :func:`gate`: the same bits."""
-    c, h, w = x.shape
+    channels of ``x·wc`` (``cascade``) or of ``x``; ``xo``, ``oo``, ``so``: the (row, column) offsets of the
+    h × w image in ``x``, ``out``, ``spatial``.  The channel sums in channel order from 0, as :func:`gate`:
+    the same bits."""
+    c = x.shape[0]
     inv = _F(1.0) / _F(c)
     for y in range(h):
-        s = spatial[0, y]
-        m = spatial[1, y]
+        s = spatial[0, so[0] + y][so[1]:so[1] + w]
+        m = spatial[1, so[0] + y][so[1]:so[1] + w]
         for ch in range(c):
-            src = x[ch, y]
-            dst = out[ch, y]
+            src = x[ch, xo[0] + y][xo[1]:xo[1] + w]
+            dst = out[ch, oo[0] + y][oo[1]:oo[1] + w]
             g = wc[ch]
-            for p in range(w):
-                v = src[p] * g
-                dst[p] = v
-                u = v if cascade else src[p]
-                if ch == 0:
+            if ch == 0:
+                for p in range(w):
+                    v = src[p] * g
+                    dst[p] = v
+                    u = v if cascade else src[p]
                     s[p] = _F(0.0) + u
                     m[p] = u
-                else:
+            else:
+                for p in range(w):
+                    v = src[p] * g
+                    dst[p] = v
+                    u = v if cascade else src[p]
                     s[p] = s[p] + u
                     m[p] = u if u > m[p] else m[p]
         for p in range(w):
@@ -142,13 +151,17 @@ def gate_planar(x, wc, cascade, out, spatial):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gate_spatial_planar(x, g, cascade, out):  # pragma: no cover - compiled
-    """:func:`gate_spatial` on planar maps: ``out[C + c] = out[c]·g`` (``cascade``) or ``x[c]·g``; ``g`` (H, W)."""
-    c, h, w = x.shape
+def gate_spatial_planar(x, xo, g, out, oo, cascade, h, w):  # pragma: no cover - compiled
+    """:func:`gate_spatial` on planar maps: ``out[C + c] = out[c]·g`` (``cascade``) or ``x[c]·g``; ``g`` (h, w)
+    C-contiguous; offsets as :func:`gate_planar`."""
+    c = x.shape[0]
     for ch in range(c):
         for y in range(h):
             gy = g[y]
-            dst = out[c + ch, y]
-            src = out[ch, y] if cascade else x[ch, y]
+            dst = out[c + ch, oo[0] + y][oo[1]:oo[1] + w]
+            if cascade:
+                src = out[ch, oo[0] + y][oo[1]:oo[1] + w]
+            else:
+                src = x[ch, xo[0] + y][xo[1]:xo[1] + w]
             for p in range(w):
                 dst[p] = src[p] * gy[p]

@@ -172,7 +172,8 @@ def local_std_max_rows(flow: torch.Tensor, r: int, g0: int, h: int, y0: int, y1:
     (:func:`methods.mopa._std_kernels.local_std_max_rows_planar`)."""
     from . import _std_kernels
 
-    _std_kernels.local_std_max_rows_planar(interior(flow, rows, w), r, g0, h, y0, y1, best.numpy())
+    buf, oy, ox = whole(flow, 1)
+    _std_kernels.local_std_max_rows_planar(buf, oy, ox, w, r, g0, h, y0, y1, best.numpy())
 
 
 def head_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:
@@ -330,8 +331,22 @@ def pixel_sum_max(planar: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, t
     c = planar.shape[0]
     sums = torch.empty(1, c, dtype=torch.float64)
     peak = torch.empty(1, c)
-    _attention_kernels.pixel_sum_max_planar(interior(planar, h, w), sums[0].numpy(), peak[0].numpy())
+    buf, oy, ox = whole(planar, 1)
+    _attention_kernels.pixel_sum_max_planar(buf, oy, ox, h, w, sums[0].numpy(), peak[0].numpy())
     return sums, peak
+
+
+def whole(planar: torch.Tensor, p: int) -> tuple[np.ndarray, int, int]:
+    """The C-contiguous numpy buffer under the planar map ``planar`` (a view of rows of it, or itself) and the
+    (row, column) offset of its image, which starts at [p, p] of the view: the compiled loops read whole
+    buffers (their rows then vectorise) at an offset."""
+    base = planar._base if planar._base is not None else planar
+    offset = planar.storage_offset() - base.storage_offset()
+    if (not base.is_contiguous() or base.dim() != 3 or planar.dim() != 3 or planar.shape[0] != base.shape[0]
+            or planar.stride() != base.stride() or not 0 <= offset < base.shape[1] * base.shape[2]):
+        base, offset = planar.contiguous(), 0  # not rows of a whole buffer: a copy
+    row, col = divmod(offset, base.shape[2])
+    return base.numpy(), row + p, col + p
 
 
 def tail_supported(att: nn.Module | None, head: nn.Sequential) -> bool:
@@ -362,11 +377,12 @@ def tail(att: nn.Module | None, head: nn.Sequential, d: torch.Tensor, h: int, w:
         cascade = att.mode == "cascade"
         both = bordered(2 * c, h, w)
         spatial = bordered(2, h, w, p)
-        inside = interior(d, h, w)
-        kernels.gate_planar(inside, wc.reshape(c).float().contiguous().numpy(), cascade, interior(both, h, w),
-                            interior(spatial, h, w, p))
+        src, dy, dx = whole(d, 1)
+        at = np.array([dy, dx]), np.array([1, 1])
+        kernels.gate_planar(src, at[0], wc.reshape(c).float().contiguous().numpy(), cascade, both.numpy(), at[1],
+                            spatial.numpy(), np.array([p, p]), h, w)
         weights = conv_sigmoid(conv, spatial, h, w)
-        kernels.gate_spatial_planar(inside, weights.numpy(), cascade, interior(both, h, w))
+        kernels.gate_spatial_planar(src, at[0], weights.numpy(), both.numpy(), at[1], cascade, h, w)
         d = bordered(c, h, w)
         combine, act = att.combine
         apply(combine, both.numpy(), d.numpy(), h, w, float(act.negative_slope), 1)

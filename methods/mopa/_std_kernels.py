@@ -132,12 +132,12 @@ def local_std_max(x, r, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def local_std_max_rows_planar(x, r, g0, h, y0, y1, best):  # pragma: no cover - compiled
-    """:func:`local_std_max_rows` for a planar map ``x`` (C, Hb, W) float32 (a view, rows contiguous) holding
-    image rows ``g0 … g0 + Hb − 1``: running maxima ``best[c, xx]`` per (channel, column).  The same sums in
-    the same order as the channels-last kernel (horizontal taps in order, then the window's rows in order),
-    so the same bits; vectorised along the columns (session 11)."""
-    c, _, w = x.shape
+def local_std_max_rows_planar(x, oy, ox, w, r, g0, h, y0, y1, best):  # pragma: no cover - compiled
+    """:func:`local_std_max_rows` for a planar map: ``x`` a C-contiguous (C, ·, ·) float32 buffer whose
+    ``x[c, oy + i, ox:ox + w]`` is image row ``g0 + i`` of channel c; running maxima ``best[c, xx]`` per
+    (channel, column).  The same sums in the same order as the channels-last kernel (horizontal taps in
+    order, then the window's rows in order), so the same bits; vectorised along the columns (session 11)."""
+    c = x.shape[0]
     k = 2 * r + 1
     inv = _F(1.0) / _F(k * k)
     ring = np.empty((k, w), np.float32)
@@ -148,7 +148,7 @@ def local_std_max_rows_planar(x, r, g0, h, y0, y1, best):  # pragma: no cover - 
     for ch in range(c):
         out = best[ch]
         for yy in range(y0 - r, y1 + r):
-            src = x[ch, _reflect(yy, h) - g0]
+            src = x[ch, oy + _reflect(yy, h) - g0][ox:ox + w]
             slot = (yy + r) % k
             hs = ring[slot]
             hq = ring_sq[slot]

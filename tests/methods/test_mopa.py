@@ -414,7 +414,7 @@ def test_planar_local_std_maxima_equal_the_channels_last_kernel(shape):
         best = np.zeros(w * c, np.float32)
         _std_kernels.local_std_max_rows(x[g0:], r, g0, h, y0, y1, best)
         planar = np.zeros((c, w), np.float32)
-        _std_kernels.local_std_max_rows_planar(padded[:, 1 + g0:h + 1, 1:w + 1], r, g0, h, y0, y1, planar)
+        _std_kernels.local_std_max_rows_planar(padded, 1 + g0, 1, w, r, g0, h, y0, y1, planar)
         assert np.array_equal(planar, best.reshape(w, c).T)
 
 
@@ -427,7 +427,7 @@ x = (rng.random((37, 45, 15)) * 3 - 1).astype(np.float32)
 out = np.empty(15, np.float32)
 _std_kernels.local_std_max(x, 3, out)
 planar = np.zeros((15, 45), np.float32)
-_std_kernels.local_std_max_rows_planar(np.ascontiguousarray(x.transpose(2, 0, 1)), 3, 0, 37, 0, 37, planar)
+_std_kernels.local_std_max_rows_planar(np.ascontiguousarray(x.transpose(2, 0, 1)), 0, 0, 45, 3, 0, 37, 0, 37, planar)
 np.save(sys.argv[1], np.concatenate([out, planar.ravel()]))
 """
 
@@ -570,19 +570,19 @@ def test_planar_attention_passes_equal_the_channels_last_ones(cascade):
         wc = torch.rand(15, generator=g).numpy()
         s = torch.rand(h, w, generator=g).numpy()
         hwc = x.permute(0, 2, 3, 1)[0].numpy()
-        planar = np.zeros((15, h + 2, w + 19), np.float32)
-        planar[:, 1:h + 1, 1:w + 1] = x[0].numpy()
-        view = planar[:, 1:h + 1, 1:w + 1]
+        planar = np.zeros((15, h + 3, w + 19), np.float32)
+        planar[:, 2:h + 2, 1:w + 1] = x[0].numpy()
+        at = np.array([2, 1])
         sums, peak, psums, ppeak = np.empty(15), np.empty(15, np.float32), np.empty(15), np.empty(15, np.float32)
         kernels.pixel_sum_max(hwc, sums, peak)
-        kernels.pixel_sum_max_planar(view, psums, ppeak)
+        kernels.pixel_sum_max_planar(planar, 2, 1, h, w, psums, ppeak)
         assert np.array_equal(peak, ppeak) and np.abs(psums - sums).max() <= 1e-12 * np.abs(sums).max() + 1e-12
         both, spatial = np.empty((h, w, 30), np.float32), np.empty((h, w, 2), np.float32)
         kernels.gate(hwc, wc, cascade, both, spatial)
         kernels.gate_spatial(hwc, s, cascade, both)
         pboth, pspatial = np.zeros((30, h + 2, w + 3), np.float32), np.zeros((2, h + 6, w + 6), np.float32)
-        kernels.gate_planar(view, wc, cascade, pboth[:, 1:h + 1, 1:w + 1], pspatial[:, 3:h + 3, 3:w + 3])
-        kernels.gate_spatial_planar(view, s, cascade, pboth[:, 1:h + 1, 1:w + 1])
+        kernels.gate_planar(planar, at, wc, cascade, pboth, np.array([1, 1]), pspatial, np.array([3, 3]), h, w)
+        kernels.gate_spatial_planar(planar, at, s, pboth, np.array([1, 1]), cascade, h, w)
         assert np.array_equal(pboth[:, 1:h + 1, 1:w + 1], both.transpose(2, 0, 1))
         assert np.array_equal(pspatial[:, 3:h + 3, 3:w + 3], spatial.transpose(2, 0, 1))
         pboth[:, 1:h + 1, 1:w + 1] = 0
@@ -605,10 +605,11 @@ k.gate(x, wc, True, both, spatial)
 k.gate_spatial(x, s, True, both)
 xp = np.ascontiguousarray(x.transpose(2, 0, 1))
 psums, ppeak = np.empty(15), np.empty(15, np.float32)
-k.pixel_sum_max_planar(xp, psums, ppeak)
+k.pixel_sum_max_planar(xp, 0, 0, 37, 45, psums, ppeak)
 pboth, pspatial = np.empty((30, 37, 45), np.float32), np.empty((2, 37, 45), np.float32)
-k.gate_planar(xp, wc, False, pboth, pspatial)
-k.gate_spatial_planar(xp, s, False, pboth)
+o = np.zeros(2, np.int64)
+k.gate_planar(xp, o, wc, False, pboth, o, pspatial, o, 37, 45)
+k.gate_spatial_planar(xp, o, s, pboth, o, False, 37, 45)
 np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel(), psums, ppeak, pboth.ravel(),
                                      pspatial.ravel()]))
 """

@@ -107,9 +107,10 @@ def keep_band_maps_on_the_heap() -> None:
     glibc serves an allocation above its mmap threshold (128 KiB at start) with a fresh ``mmap`` and, when such
     a chunk is freed, raises the threshold to its size and the heap's trim threshold to twice that.  A process
     that has only run SDNet's bands (largest map ~7 MiB) trims its heap after every band, and every band's maps
-    are then page-faulted in afresh: measured 733 MiB of page faults and 1.38 s instead of 1.0 s for a 1024²
-    forward in a fresh process after a 256² and a 512² one (session 11, one thread); a process that had freed
-    a larger array first (the session-10 whole 256² image, the conv yardstick) did not fault.  Not glibc, or
+    are then page-faulted in afresh (session 11, one thread, fresh processes: a 1024² forward after a 256² and a
+    512² one, all banded, 733 MiB of page faults and 1.38 s instead of none and 1.0 s; a 512² forward after a
+    300² one 93-132 MiB instead of none, ``tests/methods/test_sdnet.py``); a process that had freed a larger
+    array first (a whole 256² image's 12 MiB map, the conv yardstick's 16 MiB) did not fault.  Not glibc, or
     a fixed threshold (``MALLOC_TRIM_THRESHOLD_``): no effect."""
     import torch
 
@@ -138,13 +139,10 @@ def _projection_columns(weight: Any) -> Any:
 
 
 def band_rows(shape: tuple[int, int]) -> int:
-    """Output rows per band for an H×W input: as many (≥ 16) as keep the band's 48-channel float32 map (layer 1's
-    share of layers 2-4), halo rows included, within 8 MiB (:func:`methods._row_bands.small_band_rows` with
-    ``whole_pixels=0``): all of them while the whole image's map fits (up to ~128×330), two bands at 256²
-    (160 rows: 2 × 128), 32 rows at width 1024.  Every image whose whole map would exceed 8 MiB is banded, 256²
-    included: its 12 MiB map was page-faulted in afresh at every call (44 MiB of faults a 256² forward; none in
-    bands of 128 rows; session 11)."""
-    return small_band_rows(shape, 48, 2 * HALO, whole_pixels=0)
+    """Output rows per band for an H×W input: all of them up to 256², else as many (≥ 16) as keep the band's
+    48-channel float32 map (layer 1's share of layers 2-4), halo rows included, within 8 MiB
+    (:func:`methods._row_bands.small_band_rows`).  On N band workers :func:`bands` cuts more (256²: two)."""
+    return small_band_rows(shape, 48, 2 * HALO)
 
 
 def bands(h: int, step: int, workers: int) -> list[tuple[int, int]]:
@@ -196,13 +194,13 @@ def _build_modules() -> tuple[Any, Any]:
         def infer(self, function: torch.Tensor, structure: torch.Tensor, rows: int | None = None) -> torch.Tensor:
             """The inference path (no grad): :meth:`_forward_lean` in bands of rows (:func:`bands`).
 
-            ``rows``: output rows per band (default :func:`band_rows`: 2 bands at 256², the whole image while its
-            48-channel map fits in 8 MiB).  With N > 1 torch threads the pass runs as N single-threaded band
-            workers (:func:`methods._band_workers.band_workers`; nothing changes at one thread, with autograd or
-            under a FLOP counter, which so counts the whole image's official FLOPs): an image of
-            :data:`SPLIT_PIXELS` or more is cut into a multiple of N bands, each worker taking a run of
-            consecutive bands (:func:`methods._band_workers.run_spans`, ``contiguous``), so no small 16-channel
-            convolution is split two ways inside oneDNN (a barrier per operation, ~1.5× from two threads).
+            ``rows``: output rows per band (default :func:`band_rows`: the whole image up to 256²).  With N > 1
+            torch threads the pass runs as N single-threaded band workers (:func:`methods._band_workers.band_workers`;
+            nothing changes at one thread, with autograd or under a FLOP counter, which so counts the whole
+            image's official FLOPs): an image of :data:`SPLIT_PIXELS` or more is cut into a multiple of N bands
+            (256²: two of 128 rows), each worker taking a run of consecutive bands
+            (:func:`methods._band_workers.run_spans`, ``contiguous``), so no small 16-channel convolution is split
+            two ways inside oneDNN (a barrier per operation: two threads gave ~1.5× one, session 10).
 
             Each band of output rows is :meth:`_forward_lean` on the band's input rows with :data:`HALO` rows
             more on either side (clipped to the image), every layer computed only on the rows that later
@@ -211,10 +209,10 @@ def _build_modules() -> tuple[Any, Any]:
             borders a band pads as the whole image does.  So every kept row sees the whole image's input;
             the convolutions and the squeeze's products (:func:`_projection_columns`) round a pixel the same
             wherever it lies, so the output is bit-identical whatever the bands and the thread count
-            (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands at all: a
-            whole image's 16- and 48-channel maps above ~8 MiB (12 MiB at 256², 192 MiB at 1024²) are fresh
-            ``mmap``s, page-faulted in at every call; a band's are reused from the heap (``docs/fidelity.md``
-            §SDNet, sessions 9 and 11).
+            (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands above 256²: a
+            whole image's 16- and 48-channel maps (64 and 192 MiB at 1024²) are fresh ``mmap``s, page-faulted in
+            at every call; a band's are reused from the heap (:func:`keep_band_maps_on_the_heap`;
+            ``docs/fidelity.md`` §SDNet, sessions 9 and 11).
             """
             h, w = function.shape[-2:]
             keep_band_maps_on_the_heap()

@@ -237,19 +237,18 @@ def build_matr_network() -> Any:
             y1)``, if given, writes channels ``channel …`` of the band's convolution output ``part`` (before the
             ReLU) into ``out`` instead of the torch ReLU and copy.
             """
-            conv = self.conv1
+            conv, n = self.conv1, len(targets)
             if folded is not None:
-                kernels = torch.empty(conv.cout, conv.cin, conv.k, conv.k)
-                _kernels().gated_kernels(pooled[0].reshape(conv.cin, -1).numpy(), *folded[:-1],
-                                         kernels.numpy().reshape(conv.cout, conv.cin, -1))
-                bias = folded[-1]
+                kernels = torch.empty(n * conv.cout, conv.cin, conv.k, conv.k)
+                first = kernels.numpy().reshape(n, conv.cout, conv.cin, -1)
+                _kernels().gated_kernels(pooled[0].reshape(conv.cin, -1).numpy(), *folded[:-1], first[0])
+                first[1:] = first[0]
+                bias = folded[-1] if n == 1 else folded[-1].repeat(n)
             else:
                 bn = self.bn1
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                kernels = conv.gated(pooled) * scale[:, None, None, None]
-                bias = bn.bias - bn.running_mean * scale
-            if len(targets) > 1:
-                kernels, bias = kernels.repeat(len(targets), 1, 1, 1), bias.repeat(len(targets))
+                kernels = (conv.gated(pooled) * scale[:, None, None, None]).repeat(n, 1, 1, 1)
+                bias = (bn.bias - bn.running_mean * scale).repeat(n)
             pad, c = conv.k // 2, conv.cout
 
             def band(span: tuple[int, int]) -> None:

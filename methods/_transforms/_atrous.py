@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._conv import atrous_conv
+from ._conv import atrous_conv, atrous_convs
 from ._filters import atrous_filters
 
 
@@ -15,8 +15,8 @@ def nsp_decompose(x: np.ndarray, pyr_filter: str, nlevels: int) -> tuple[np.ndar
     low = np.asarray(x, dtype=np.float64)
     highs = []
     for lev in range(nlevels):
-        highs.append(atrous_conv(low, h1, lev))
-        low = atrous_conv(low, h0, lev)
+        high, low = atrous_convs(low, (h1, h0), lev)  # one transform of ``low`` when h0, h1 share a shape
+        highs.append(high)
     return low, highs[::-1]
 
 

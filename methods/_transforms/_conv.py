@@ -11,6 +11,7 @@ integer matrix ``M``), so that a periodic convolution is one product in the Four
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 from scipy import fft as sfft
@@ -43,33 +44,101 @@ def atrous_conv(x: np.ndarray, h: np.ndarray, lev: int) -> np.ndarray:
     Output has the shape of ``x``.  Unlike the toolbox (which indexes out of range), an image
     smaller than the upsampled filter is extended by repeated symmetric reflection.
     """
-    h = np.ascontiguousarray(h, dtype=np.float64)
-    p, q = h.shape[0] * 2 ** lev, h.shape[1] * 2 ** lev
-    s = 1 if lev == 0 else 2 - 2 ** (lev - 1)
+    return atrous_convs(x, (h,), lev)[0]
+
+
+def atrous_convs(x: np.ndarray, filters: Sequence[np.ndarray], lev: int) -> list[np.ndarray]:
+    """``[atrous_conv(x, h, lev) for h in filters]``, the same values; filters of one shape share the
+    symmetric extension and its spectrum, which depend only on ``x`` and the filter's shape (the pyramid's
+    two analysis filters of 'pyrexc', both 5×5: one forward transform a level instead of two)."""
+    x = np.asarray(x, dtype=np.float64)
     m, n = x.shape
-    rows = _sym_index(np.arange(m + p - 1) - (q // 2 - s + 1), m)
-    cols = _sym_index(np.arange(n + q - 1) - (p // 2 - s + 1), n)
-    ext = x[np.ix_(rows, cols)]
-    return _fftconvolve_valid(ext, h.tobytes(), h.shape, lev)
+    out: list[np.ndarray] = []
+    spec = None
+    for i, h in enumerate(filters):
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        p, q = h.shape[0] * 2 ** lev, h.shape[1] * 2 ** lev
+        if spec is None or h.shape != filters[i - 1].shape:
+            s = 1 if lev == 0 else 2 - 2 ** (lev - 1)
+            rows = _sym_index(np.arange(m + p - 1) - (q // 2 - s + 1), m)
+            cols = _sym_index(np.arange(n + q - 1) - (p // 2 - s + 1), n)
+            fshape = _fft_shape((rows.size, cols.size), (p, q))
+            spec = _padded_spectrum(x, rows, cols, fshape)
+        last = i + 1 == len(filters) or np.shape(filters[i + 1]) != h.shape
+        out.append(_valid_part(spec, fshape, h.tobytes(), h.shape, lev, (m + p - 1, n + q - 1), in_place=last))
+    return out
 
 
-def _fftconvolve_valid(ext: np.ndarray, h_bytes: bytes, h_shape: tuple[int, int], lev: int) -> np.ndarray:
-    """``scipy.signal.fftconvolve(ext, hu, mode='valid')`` for the upsampled filter ``hu``, same arithmetic.
+ROW_BLOCK = 32
+"""Rows per block of the à-trous row passes (32 rows of a 1080-point row: ~270 KiB)."""
 
-    The same calls as scipy 1.17's ``fftconvolve`` (``rfftn`` at ``next_fast_len`` sizes, product,
-    ``irfftn``, centred 'valid' slice), so the values are identical, but the filter's spectrum is
-    computed once per (filter, level, size) and cached (:func:`_filter_spectrum`) instead of at
-    every call: a third of the pyramid's FFTs.
+
+def _fft_shape(ext_shape: tuple[int, int], hu_shape: tuple[int, int]) -> tuple[int, int]:
+    """``fftconvolve``'s transform size for ``ext`` and the upsampled filter: ``next_fast_len`` of the full size."""
+    return (sfft.next_fast_len(ext_shape[0] + hu_shape[0] - 1, True),
+            sfft.next_fast_len(ext_shape[1] + hu_shape[1] - 1, True))
+
+
+def _padded_spectrum(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, fshape: tuple[int, int]) -> np.ndarray:
+    """``rfftn(ext, fshape, axes=(0, 1))`` of ``ext = x[np.ix_(rows, cols)]`` zero-padded, as pocketfft computes it.
+
+    pocketfft's ``rfftn``: the real FFT of every row, then the complex FFT of every column.  The rows of ``ext``
+    are gathered, padded and transformed :data:`ROW_BLOCK` at a time, the padding rows get pocketfft's
+    transform of a zero row (its signed zeros included), and the column pass runs in place.
     """
+    ext_rows = rows.size
+    spec = np.empty((fshape[0], fshape[1] // 2 + 1), dtype=np.complex128)
+    block = np.zeros((min(ROW_BLOCK, ext_rows), fshape[1]))  # the columns past ext stay zero
+    for r in range(0, ext_rows, ROW_BLOCK):
+        r1 = min(ext_rows, r + ROW_BLOCK)
+        block[:r1 - r, :cols.size] = x[np.ix_(rows[r:r1], cols)]
+        spec[r:r1] = sfft.rfft(block[:r1 - r], axis=1)
+    spec[ext_rows:] = sfft.rfft(np.zeros((1, fshape[1])), axis=1)
+    return sfft.fft(spec, axis=0, overwrite_x=True)
+
+
+def _valid_part(spec: np.ndarray, fshape: tuple[int, int], h_bytes: bytes, h_shape: tuple[int, int], lev: int,
+                ext_shape: tuple[int, int], in_place: bool) -> np.ndarray:
+    """The centred 'valid' part of ``irfftn(spec · H, fshape)``, ``H`` the upsampled filter's spectrum.
+
+    pocketfft's ``irfftn``: the inverse FFT of every column, then the real inverse FFT of every row scaled by
+    ``1/(F0·F1)``.  The column pass runs in place (in ``spec`` itself when ``in_place``), the row passes only
+    on the 'valid' rows, unscaled (``norm="forward"``) then multiplied by the factor pocketfft uses (``1/N``
+    rounded from long double), straight into the result.
+    """
+    prod = spec if in_place else np.empty_like(spec)
+    np.multiply(spec, _filter_spectrum(h_bytes, h_shape, lev, fshape), out=prod)
+    prod = sfft.ifft(prod, axis=0, norm="forward", overwrite_x=True)
     p, q = h_shape[0] * 2 ** lev, h_shape[1] * 2 ** lev
-    full = (ext.shape[0] + p - 1, ext.shape[1] + q - 1)
-    fshape = (sfft.next_fast_len(full[0], True), sfft.next_fast_len(full[1], True))
-    spec = sfft.rfftn(ext, fshape, axes=(0, 1))
-    spec *= _filter_spectrum(h_bytes, h_shape, lev, fshape)
-    ret = sfft.irfftn(spec, fshape, axes=(0, 1))
-    valid = (ext.shape[0] - p + 1, ext.shape[1] - q + 1)
+    full = (ext_shape[0] + p - 1, ext_shape[1] + q - 1)
+    valid = (ext_shape[0] - p + 1, ext_shape[1] - q + 1)
     r0, c0 = (full[0] - valid[0]) // 2, (full[1] - valid[1]) // 2
-    return ret[r0:r0 + valid[0], c0:c0 + valid[1]].copy()
+    scale = np.float64(1 / np.longdouble(fshape[0] * fshape[1]))
+    out = np.empty(valid)
+    for r in range(0, valid[0], ROW_BLOCK):
+        r1 = min(valid[0], r + ROW_BLOCK)
+        line = sfft.irfft(prod[r0 + r:r0 + r1], n=fshape[1], axis=1, norm="forward")
+        line *= scale
+        out[r:r1] = line[:, c0:c0 + valid[1]]
+    return out
+
+
+def _fftconvolve_valid(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, h_bytes: bytes,
+                       h_shape: tuple[int, int], lev: int) -> np.ndarray:
+    """``scipy.signal.fftconvolve(ext, hu, mode='valid')`` with ``ext = x[np.ix_(rows, cols)]`` and the filter
+    ``hu`` upsampled by ``2**lev``: the same arithmetic, bit for bit, in fewer passes over memory.
+
+    scipy 1.17's ``fftconvolve`` zero-pads ``ext`` to ``next_fast_len`` sizes, takes ``rfftn``, multiplies by
+    the filter's spectrum, takes ``irfftn`` and copies the centred 'valid' part.  Here the same pocketfft
+    routines run on the same lines (:func:`_padded_spectrum`, :func:`_valid_part`), but neither ``ext``, its
+    padded copy nor the full inverse plane is ever made: at 1024² each was a fresh ~9 MB array a call,
+    page-faulted in again (issue 23, session 11: one step 40 → 26 ms at 1024², ~1.2 ms at 256² either way).
+    The filter's spectrum is computed once per (filter, level, size) and cached (:func:`_filter_spectrum`).
+    ``tests/methods/test_transforms_directional.py`` compares with ``fftconvolve`` bit for bit.
+    """
+    ext_shape = (rows.size, cols.size)
+    fshape = _fft_shape(ext_shape, (h_shape[0] * 2 ** lev, h_shape[1] * 2 ** lev))
+    return _valid_part(_padded_spectrum(x, rows, cols, fshape), fshape, h_bytes, h_shape, lev, ext_shape, in_place=True)
 
 
 @bounded_cache

@@ -90,13 +90,59 @@ def test_nsst_fuse_equals_decompose_fuse_reconstruct(shape):
 
 
 @pytest.mark.parametrize("lev", [0, 1, 3])
-def test_atrous_cached_spectrum_equals_fftconvolve(lev):
+@pytest.mark.parametrize("ext_shape", [(83, 71), (40, 101), (9, 7), (70, 9)])
+def test_atrous_cached_spectrum_equals_fftconvolve(lev, ext_shape):
+    """The row-block passes (session 11) give ``fftconvolve``'s bits, gathered rows and columns included."""
     rng = np.random.default_rng(5)
-    ext, h = rng.random((83, 71)), rng.random((9, 7))
+    ext, h = rng.random(ext_shape), rng.random((9, 7))
     hu = np.zeros((9 * 2**lev, 7 * 2**lev))
     hu[:: 2**lev, :: 2**lev] = h
-    np.testing.assert_array_equal(_conv._fftconvolve_valid(ext, h.tobytes(), h.shape, lev),
-                                  fftconvolve(ext, hu, mode="valid"))
+    if ext.shape[0] < hu.shape[0] or ext.shape[1] < hu.shape[1]:
+        ext = np.tile(ext, (-(-hu.shape[0] // ext.shape[0]), -(-hu.shape[1] // ext.shape[1])))
+    rows, cols = np.arange(ext.shape[0]), np.arange(ext.shape[1])
+    expected = fftconvolve(ext, hu, mode="valid")
+    np.testing.assert_array_equal(_conv._fftconvolve_valid(ext, rows, cols, h.tobytes(), h.shape, lev), expected)
+    # the rows and columns are gathered from an image, as atrous_conv's symmetric extension does
+    perm_r, perm_c = rng.permutation(ext.shape[0]), rng.permutation(ext.shape[1])
+    image = np.empty_like(ext)
+    image[np.ix_(perm_r, perm_c)] = ext
+    np.testing.assert_array_equal(_conv._fftconvolve_valid(image, perm_r, perm_c, h.tobytes(), h.shape, lev),
+                                  expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (33, 1), (37, 41), (70, 70), (130, 97)])
+def test_atrous_conv_equals_fftconvolve_of_the_symmetric_extension(shape):
+    """Every pyramid filter and level (images smaller than the filter included) against scipy's call on ``ext``."""
+    from fusionbench.methods._transforms._filters import atrous_filters
+
+    x = np.random.default_rng(6).random(shape)
+    for name in ("9-7", "pyrexc", "maxflat"):
+        for h in atrous_filters(name):
+            h = np.ascontiguousarray(h, dtype=np.float64)
+            for lev in range(4):
+                p, q = h.shape[0] * 2**lev, h.shape[1] * 2**lev
+                s = 1 if lev == 0 else 2 - 2 ** (lev - 1)
+                rows = _conv._sym_index(np.arange(shape[0] + p - 1) - (q // 2 - s + 1), shape[0])
+                cols = _conv._sym_index(np.arange(shape[1] + q - 1) - (p // 2 - s + 1), shape[1])
+                hu = np.zeros((p, q))
+                hu[:: 2**lev, :: 2**lev] = h
+                np.testing.assert_array_equal(_conv.atrous_conv(x, h, lev),
+                                              fftconvolve(x[np.ix_(rows, cols)], hu, mode="valid"))
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (37, 41), (64, 64)])
+def test_atrous_convs_sharing_the_forward_transform_equal_one_filter_at_a_time(shape):
+    """Filters of one shape share ``ext``'s spectrum ('pyrexc' h0/h1); other shapes get their own: same bits."""
+    from fusionbench.methods._transforms._filters import atrous_filters
+
+    x = np.random.default_rng(7).random(shape)
+    for name in ("pyrexc", "9-7"):
+        h0, h1, g0, g1 = atrous_filters(name)
+        filters = (h1, h0, g0, g1, h0)
+        for lev in range(3):
+            got = _conv.atrous_convs(x, filters, lev)
+            for h, y in zip(filters, got):
+                np.testing.assert_array_equal(y, _conv.atrous_conv(x, h, lev))
 
 
 def test_bounded_cache_evicts_by_bytes(monkeypatch):

@@ -17,8 +17,8 @@ projection reads the result transposed), so the queries of a head and the output
 2. ``Pᵀ[j, i] = 2^(Sᵀ[j, i] − m[i])`` with :func:`_weight16` (below), and ``l[i] = Σ_j Pᵀ[j, i]``;
 3. ``Oᵀ[d, i] = Σ_j Pᵀ[j, i]·V[j, d]`` in key order, then ``Oᵀ[d, i] / l[i]`` into the output.
 
-Steps 1 and 3 are written as explicit 16-lane vectors in LLVM IR (session 9, :func:`_scores16`,
-:func:`_pv16`): per vector of 16 queries the ten query vectors (step 1) or the ten output sums (step 3)
+Steps 1 and 3 are written as explicit 16-lane vectors in LLVM IR (session 9, ``_scores16`` — now
+:func:`_scores32` — and :func:`_pv16`): per vector of 16 queries the ten query vectors (step 1) or the ten output sums (step 3)
 stay in registers through the 64 keys, and every key or value comes from memory as an embedded broadcast
 operand of the fused multiply-add (``vfmadd231ps m32{1to16}``: no shuffle instruction).  The keys and
 values, plus their biases, are first copied into small (10, 64) tiles per window and head.  Sessions 7–8
@@ -26,6 +26,18 @@ let the compiler vectorise loops over the queries instead; it broadcast every ke
 register (20 shuffles per 80 multiply-adds) and kept the sums of step 3 in memory.  Every score and every
 output is the same chain of fused multiply-adds in the same order as before: **the same bits** (checked on
 random windows and on a 256² forward), the kernel 0.88–0.89× the time (one chunk, interleaved, loaded).
+
+Session 11, three more passes written as explicit vectors, every operation unchanged (**the same bits** as
+the session-10 kernel on random windows of every mask kind, unit and 8× scores, and on a 256² forward):
+:func:`_scores32` takes 32 queries per pass (two independent multiply-add chains per key, the key value
+broadcast once for both; one chunk 0.91–0.94× the time); :func:`_weights64` computes a window's and head's
+weights key by key over all 64 queries with the four column maxima and sums in registers (the compiled loop
+kept the sums in memory; a further ≈ 0.97×); :func:`_tiles` copies a head's ten q/k/v rows plus their biases
+(and the query scale) into the tiles as vectors, where the compiled loops had done it one element at a time
+(≈ 20 % of the kernel's time; 0.89×).  Together one chunk of 64 windows takes 0.785× the time of the
+session-10 kernel (interleaved, best of 15 × 10 calls, loaded machine).  Tried and not kept: 32 queries per
+``P·V`` pass (0.99×: no gain over 16), software prefetch of the next window's rows (1.01–1.03×, again),
+the weights in eight calls of eight keys (smaller code; 0.98–0.99×, noise).
 
 Floating point: float32 throughout, as the fused kernel it replaces.  No ``fastmath``: every sum is
 evaluated in the written order, and the multiply-adds are explicit IEEE fused multiply-adds

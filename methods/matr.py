@@ -69,6 +69,13 @@ What is reproduced, exactly:
   gated kernels between band stages are one compiled float64 call
   (:func:`methods._matr_kernels.gated_kernels`).  Outputs within 4.1e-7 of session 9's (256²), the same at 1
   and 2 threads; one thread ×1.29–1.47 on the whole forward (``docs/fidelity.md``, session 10).
+  Session 11 (``MATRNet._infer_bands``): the ten convolutions run in **five phases** (one band-worker call
+  each, grouped by dependency depth: a gated convolution waits only for the pooled context of its own input),
+  so five barriers a pass instead of ten; the graph's three convolutions of ``x0`` with the same kernels run
+  as **one 16→48 convolution** (each output channel the same bits, the same multiply-adds), the token pass
+  reading its channels in place; a band's ReLU copy with its context sums, and b2/b3 added through their
+  ReLU, as compiled passes; the weights the pass derives (BatchNorm folds, gate and token weights) once per
+  weights, the pooled contexts in one compiled call.  The same bits as session 10 (1 and 2 threads, 64²–520²).
 * **Square inputs only**: the official adaptive conv reshapes its output with
   ``sqrt(H·W)``.  A non-square pair is padded to a square with symmetric
   (edge-repeating) borders at the bottom/right, fused, and cropped back.  The
@@ -563,7 +570,7 @@ def build_matr_network() -> Any:
             # t1 = T(conv(x0)), c1 = conv(x0), c1' = conv(x0): the same kernels (from p0) on the same input, as one
             # 16→48 convolution; under a FLOP counter as three (each with its own gate operations, as in the graph)
             firsts = [output(trans=True), output(), output()]
-            s2, s4, s7 = (stage(conv, x0, p0, *firsts) if not counted
+            s2, s4, s7 = (stage(conv, x0, p0, *firsts) if not counted and MERGE_RECOMPUTED
                           else [s for o in firsts for s in stage(conv, x0, p0, o)])
             pt1, pc1, pc1b = phase(s2, s4, s7)
             maps.give(x0)
@@ -596,6 +603,9 @@ def build_matr_network() -> Any:
 
     return MATRNet()
 
+
+#: the graph's three convolutions of x0 with the same kernels as one 16→48 convolution (False: three 16→16 ones)
+MERGE_RECOMPUTED = True
 
 #: pixels per band of rows of the inference path: a band's 16-channel conv output (4 MB, this machine's L2 cache)
 #: and the token blocks on it run together, whatever the image size (issue 23: cost linear in the pixels); a 256²

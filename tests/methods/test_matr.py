@@ -438,3 +438,25 @@ def test_inference_weights_follow_changed_weights():
     ref = other(x).detach()
     with torch.inference_mode():
         assert (net(x) - ref).abs().max().item() <= 1e-5
+
+
+def test_recomputed_convolutions_merged_or_not_give_the_same_bits(monkeypatch):
+    """The graph's three convolutions of ``x0`` (the same kernels) run as one 16→48 convolution or as three 16→16
+    ones give the same result, at 1 and 2 threads, with the token pass (width a multiple of 16) and without it
+    (the same bits on this machine's oneDNN, measured; pinned to round-off, as another CPU may block the two
+    widths differently)."""
+    net = _random_network(4, 0.3, statistics=True)
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for size in (64, 45):
+                x = torch.rand(1, 2, size, size)
+                with torch.inference_mode():
+                    monkeypatch.setattr(matr_module, "MERGE_RECOMPUTED", True)
+                    merged = net(x)
+                    monkeypatch.setattr(matr_module, "MERGE_RECOMPUTED", False)
+                    three = net(x)
+                assert (merged - three).abs().max().item() <= 1e-6
+    finally:
+        torch.set_num_threads(old)

@@ -5,10 +5,11 @@ Two size thresholds, for two reasons:
 * :data:`BAND_PIXELS` (CNN): above it, CNN's network runs in bands so that no full-size map exists and a
   worker stays under 2 GB at 1024²; the threshold is the runner's own "large image" one
   (:data:`fusionbench.worker_memory.LARGE_PIXELS`: more than any TNO image), defined once, there;
-* :data:`WHOLE_PIXELS` (IFCNN, SDNet): above it (so TNO's 768×576 too), these run in small bands for
+* :data:`WHOLE_PIXELS` (IFCNN): above it (so TNO's 768×576 too), IFCNN runs in small bands for
   speed: whole-image maps of tens of MiB are fresh ``mmap``s page-faulted in at every call, a band's
   are reused from the heap (``docs/fidelity.md``, §IFCNN and §SDNet, session 9).  Up to it (256², the
-  Harvard pairs) they run whole, the path on which the conv-peak fraction and Table 5's FLOPs are measured.
+  Harvard pairs) it runs whole.  SDNet bands every image whose band map exceeds :data:`BAND_BYTES`
+  (``whole_pixels=0``; 256² too, in two bands: ``docs/fidelity.md``, SDNet session 11).
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ WHOLE_PIXELS = 1 << 16
 BAND_BYTES = 8 * 2**20
 
 
-def small_band_rows(shape: tuple[int, int], channels: int, halo_rows: int) -> int:
-    """Output rows per band for an H×W input (IFCNN, SDNet): all of them up to :data:`WHOLE_PIXELS`, else as
-    many (at least 16) as keep a band's widest map (``channels`` float32 channels, plus ``halo_rows`` rows)
-    within :data:`BAND_BYTES`."""
+def small_band_rows(shape: tuple[int, int], channels: int, halo_rows: int, whole_pixels: int = WHOLE_PIXELS) -> int:
+    """Output rows per band for an H×W input (IFCNN, SDNet): all of them up to ``whole_pixels`` (default
+    :data:`WHOLE_PIXELS`), else as many (at least 16) as keep a band's widest map (``channels`` float32
+    channels, plus ``halo_rows`` rows) within :data:`BAND_BYTES`."""
     h, w = shape
-    if h * w <= WHOLE_PIXELS:
+    if h * w <= whole_pixels:
         return h
     return min(h, max(16, BAND_BYTES // (channels * 4 * w) - halo_rows))
 

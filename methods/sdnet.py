@@ -121,15 +121,14 @@ def _projection_columns(weight: Any) -> Any:
     """The 1×1 squeeze's 1×128×1×1 ``weight`` as eight 16×c matrices, one per concatenated 16-channel map
     (L1_ir, L1_vi, L2_ir, …): c = 2, the second column zero, outside a torch dispatch mode; c = 1 under one.
 
-    A map's projection is then one (N·H·W)×16 by 16×c product.  With c = 1 BLAS takes a matrix-vector path
-    whose rounding of a pixel's 16-term dot product depends on where the pixel falls in the rows of the product
-    (a band of rows then differed from the whole image in the last bit at widths like 47 or 769); with c = 2
-    it takes the matrix-matrix path, which rounds each pixel the same wherever it lies (measured bit-identical
-    for bands starting and ending anywhere, 1-row bands included, at widths 3-769; pinned in
-    ``tests/methods/test_sdnet.py``), for ~0.12–0.14 ms more a map at 256², one thread, than c = 1 (session 11;
-    one product per image row, which session 9 used above 256², cost as much).  Under a FLOP counter (a dispatch mode) c = 1: the counted
-    FLOPs stay the official graph's (the zero column would double the squeeze's count; the values computed
-    there are not used)."""
+    A map's projection is one (N·H·W)×16 by 16×c product.  With c = 1 the product rounds a pixel's 16-term
+    dot product differently depending on where the pixel falls in its rows (a band of rows then differed from
+    the whole image in the last bit, at widths like 47 or 769); the 16×2 product rounds each pixel the same
+    wherever it lies (measured bit-identical for bands starting and ending anywhere, 1-row bands included, at
+    widths 3-769; pinned in ``tests/methods/test_sdnet.py``), for ~0.12-0.14 ms more a map at 256², one
+    thread (session 11; session 9's one product per image row above 256² cost as much).  Under a FLOP
+    counter (a dispatch mode) c = 1: the counted FLOPs stay the official graph's (the zero column would
+    double the squeeze's count; the values computed there are not used)."""
     import torch
 
     columns = weight.reshape(8, 16, 1)
@@ -139,10 +138,13 @@ def _projection_columns(weight: Any) -> Any:
 
 
 def band_rows(shape: tuple[int, int]) -> int:
-    """Output rows per band for an H×W input: all of them up to 256², else as many (≥ 16) as keep the band's
-    48-channel float32 map (layer 1's share of layers 2-4), halo rows included, within 8 MiB
-    (:func:`methods._row_bands.small_band_rows`).  On N band workers :func:`bands` cuts more (256²: two)."""
-    return small_band_rows(shape, 48, 2 * HALO)
+    """Output rows per band for an H×W input: as many (≥ 16) as keep the band's 48-channel float32 map (layer 1's
+    share of layers 2-4), halo rows included, within 8 MiB (:func:`methods._row_bands.small_band_rows` with
+    ``whole_pixels=0``): all of them while the whole image's map fits (up to ~128×330), 160 at width 256 (two
+    bands of 128 rows at 256²), 32 at width 1024.  256² is banded too: its whole forward's maps (~50 MiB live)
+    exceed glibc's trim threshold and were page-faulted in afresh at every call (44-60 MiB of faults a forward,
+    none in two bands; session 11)."""
+    return small_band_rows(shape, 48, 2 * HALO, whole_pixels=0)
 
 
 def bands(h: int, step: int, workers: int) -> list[tuple[int, int]]:
@@ -194,11 +196,11 @@ def _build_modules() -> tuple[Any, Any]:
         def infer(self, function: torch.Tensor, structure: torch.Tensor, rows: int | None = None) -> torch.Tensor:
             """The inference path (no grad): :meth:`_forward_lean` in bands of rows (:func:`bands`).
 
-            ``rows``: output rows per band (default :func:`band_rows`: the whole image up to 256²).  With N > 1
+            ``rows``: output rows per band (default :func:`band_rows`: two bands at 256²).  With N > 1
             torch threads the pass runs as N single-threaded band workers (:func:`methods._band_workers.band_workers`;
             nothing changes at one thread, with autograd or under a FLOP counter, which so counts the whole
             image's official FLOPs): an image of :data:`SPLIT_PIXELS` or more is cut into a multiple of N bands
-            (256²: two of 128 rows), each worker taking a run of consecutive bands
+            (256²: the same two of 128 rows), each worker taking a run of consecutive bands
             (:func:`methods._band_workers.run_spans`, ``contiguous``), so no small 16-channel convolution is split
             two ways inside oneDNN (a barrier per operation: two threads gave ~1.5× one, session 10).
 
@@ -209,10 +211,10 @@ def _build_modules() -> tuple[Any, Any]:
             borders a band pads as the whole image does.  So every kept row sees the whole image's input;
             the convolutions and the squeeze's products (:func:`_projection_columns`) round a pixel the same
             wherever it lies, so the output is bit-identical whatever the bands and the thread count
-            (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands above 256²: a
-            whole image's 16- and 48-channel maps (64 and 192 MiB at 1024²) are fresh ``mmap``s, page-faulted in
-            at every call; a band's are reused from the heap (:func:`keep_band_maps_on_the_heap`;
-            ``docs/fidelity.md`` §SDNet, sessions 9 and 11).
+            (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands: a whole image's
+            16- and 48-channel maps (12 MiB at 256², 192 MiB at 1024²) are page-faulted in afresh at every call
+            (fresh ``mmap``s, or a heap trimmed after every call); a band's are reused from the heap
+            (:func:`band_rows`, :func:`keep_band_maps_on_the_heap`; ``docs/fidelity.md`` §SDNet, sessions 9 and 11).
             """
             h, w = function.shape[-2:]
             keep_band_maps_on_the_heap()

@@ -74,6 +74,62 @@ def synthesise_directions(bands: np.ndarray, bank: np.ndarray, conjugate: bool =
     return _inverse(acc, shape)
 
 
+Rows = Callable[[int, int], np.ndarray]
+"""Rows ``[r0, r1)`` of one channel's response (a view of a plane, or made for the request: read before the next)."""
+
+PRODUCT_BLOCK_BYTES = 256 * 1024
+"""Bytes of one channel's rows per block of the products with a channel (:func:`_channel_products`,
+:func:`_add_synthesis_term`): at 1024² 31 rows, at 256² 127 (two or three blocks)."""
+
+
+def channel_rows(bank, k: int) -> Rows:
+    """Channel ``k`` of ``bank`` in blocks of rows: a view of ``bank[k]``, or, for a bank that makes its channels
+    (``nsct.StreamedBank.rows``), each block made on request, so that the channel is never written whole."""
+    make = getattr(bank, "rows", None)
+    if make is not None:
+        return make(k)
+    plane = bank[k]
+    return lambda r0, r1: plane[r0:r1]
+
+
+def _block_rows(plane: np.ndarray) -> int:
+    return max(1, PRODUCT_BLOCK_BYTES // max(1, plane.shape[1] * plane.itemsize))
+
+
+def _channel_products(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndarray, p1: np.ndarray,
+                      p2: np.ndarray) -> None:
+    """``p1 = resp · s1`` and ``p2 = resp · s2`` (the response the left operand), a block of rows at a time.
+
+    The same elementwise products as on whole planes, but each block of the response is read (or, streamed,
+    made) once for both while it is in cache (issue 23, session 11: at 1024² the response was one 8 MB plane
+    read twice, or, streamed, written whole and read back twice).
+    """
+    rows_of = resp if callable(resp) else (lambda r0, r1: resp[r0:r1])
+    step = _block_rows(s1)
+    for r in range(0, s1.shape[0], step):
+        r1 = min(s1.shape[0], r + step)
+        block = rows_of(r, r1)
+        np.multiply(block, s1[r:r1], out=p1[r:r1])
+        np.multiply(block, s2[r:r1], out=p2[r:r1])
+
+
+def _add_synthesis_term(synthesis: Rows, spec: np.ndarray, conjugate: bool, swap: bool,
+                        acc: np.ndarray | None, scratch: np.ndarray) -> np.ndarray:
+    """``spec = synthesis · spec`` (operands as :func:`_synthesis_term`), then ``acc += spec``, a block of rows at
+    a time (each product added while in cache).  Returns ``acc``, or ``spec`` when ``acc`` is ``None`` (the
+    first direction's term becomes the sum, as before)."""
+    step = _block_rows(spec)
+    for r in range(0, spec.shape[0], step):
+        r1 = min(spec.shape[0], r + step)
+        resp = synthesis(r, r1)
+        if conjugate:
+            resp = np.conjugate(resp, out=scratch[:r1 - r])
+        term = np.multiply(spec[r:r1], resp, out=spec[r:r1]) if swap else np.multiply(resp, spec[r:r1], out=spec[r:r1])
+        if acc is not None:
+            acc[r:r1] += term
+    return spec if acc is None else acc
+
+
 ROW_BLOCK = 32
 """Rows per block of :func:`_fused_spectrum_by_rows` for a pointwise rule (32 × 1024 float64 = 256 KiB a map)."""
 
@@ -83,7 +139,7 @@ at 128 rows; CNP's directional step (NSST, 24 directions) with blocks of 32 / 64
 one thread, loaded: 1024² 1783 / 1837 / 1791 against 2012 ms, 256² 126.6 / 121.2 / 118.1 against 121.7 ms."""
 
 
-def _fused_spectrum_by_rows(resp: np.ndarray, s1: np.ndarray, s2: np.ndarray, shape: tuple[int, ...],
+def _fused_spectrum_by_rows(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndarray, shape: tuple[int, ...],
                             band_rule: Callable[[np.ndarray, np.ndarray], np.ndarray], p1: np.ndarray,
                             p2: np.ndarray, out: np.ndarray, context: int = 0) -> np.ndarray:
     """``rfft2(band_rule(irfft2(resp·s1), irfft2(resp·s2)))`` for a row-local ``band_rule``, rows in blocks.
@@ -99,12 +155,14 @@ def _fused_spectrum_by_rows(resp: np.ndarray, s1: np.ndarray, s2: np.ndarray, sh
     the fused map never leave the cache (at 1024² each was an 8 MB plane written and read back).  The same
     pocketfft routines on the same lines, unscaled (``norm="forward"``) then multiplied by the factor pocketfft
     uses (``1/N`` rounded from long double): the same bits as the 2-D calls, odd and prime sizes included
-    (``tests/methods/test_transforms_directional.py``).  Returns the spectrum (in ``out``'s memory).
+    (``tests/methods/test_transforms_directional.py``).  ``resp`` is a plane or its :data:`Rows`
+    (:func:`channel_rows`).  Returns the spectrum (in ``out``'s memory).
     """
     rows, cols = shape
     scale = np.float64(1 / np.longdouble(rows * cols))
-    c1 = sfft.ifft(np.multiply(resp, s1, out=p1), axis=0, norm="forward", overwrite_x=True)
-    c2 = sfft.ifft(np.multiply(resp, s2, out=p2), axis=0, norm="forward", overwrite_x=True)
+    _channel_products(resp, s1, s2, p1, p2)
+    c1 = sfft.ifft(p1, axis=0, norm="forward", overwrite_x=True)
+    c2 = sfft.ifft(p2, axis=0, norm="forward", overwrite_x=True)
     block = ROW_BLOCK if context == 0 else CONTEXT_BLOCK
     for r in range(0, rows, block):
         r1 = min(rows, r + block)
@@ -135,11 +193,11 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
     s2 = sfft.rfft2(x2)
     acc = None
     product = np.empty_like(s1)  # scratch for each direction's spectra (one allocation, not 2 a direction)
-    second = spare = None
-    if context_rows is not None:
-        second = np.empty_like(s1)
+    second = np.empty_like(s1)
+    spare = None
+    conj_rows = np.empty((_block_rows(s1), s1.shape[1]), dtype=np.complex128) if conjugate else None
     for k in range(bank.shape[0]):
-        resp = bank[k]  # once: a streamed bank (``nsct.StreamedBank``) makes the channel at each request
+        resp = channel_rows(bank, k)  # a streamed bank (``nsct.StreamedBank``) makes the rows on request
         if context_rows is not None:
             # the first direction's spectrum becomes the synthesis sum, later ones use one spare plane
             spec = _fused_spectrum_by_rows(resp, s1, s2, shape, band_rule, product, second,
@@ -147,13 +205,10 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
             if spare is None:
                 spare = np.empty_like(s1)
         else:
-            b1 = _inverse(np.multiply(resp, s1, out=product), shape)
-            b2 = _inverse(np.multiply(resp, s2, out=product), shape)
+            _channel_products(resp, s1, s2, product, second)
+            b1 = _inverse(product, shape)
+            b2 = _inverse(second, shape)
             fused = np.asarray(band_rule(b1, b2), dtype=np.float64)
             spec = sfft.rfft2(fused)
-        term = _synthesis_term(synthesis, k, spec, conjugate, swap, product)  # product is free again here
-        if acc is None:
-            acc = term
-        else:
-            acc += term
+        acc = _add_synthesis_term(channel_rows(synthesis, k), spec, conjugate, swap, acc, conj_rows)
     return _inverse(acc, shape)

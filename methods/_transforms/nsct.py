@@ -126,16 +126,39 @@ class StreamedBank:
         self.shape = bank_shape(self.grid, nlevels)
         self.nbytes = int(np.prod(self.shape)) * np.dtype(np.complex128).itemsize
         self._stage = np.empty(self.shape[1:], dtype=np.complex128)
-        self._channel = np.empty(self.shape[1:], dtype=np.complex128)
+        self._channel: np.ndarray | None = None  # made on the first ``bank[j]`` (the fusions read rows only)
+        self._block: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, j: int) -> np.ndarray:
+        parent, stage, swap = self._factors(j)
+        if self._channel is None:
+            self._channel = np.empty(self.shape[1:], dtype=np.complex128)
+        return _product(parent, stage, self._channel, swap=swap)
+
+    def rows(self, j: int) -> Callable[[int, int], np.ndarray]:
+        """Channel ``j`` in blocks of rows (``_directional.channel_rows``): the stage response is made once, and
+        each block ``[r0, r1)`` is the product of the parent's and the stage's rows (the product ``bank[j]``
+        makes, same operand order), in a small buffer that the next block overwrites.  The channel plane is
+        never written whole: the products that use it read each block while it is in cache (session 11).
+        """
+        parent, stage, swap = self._factors(j)
+
+        def block(r0: int, r1: int) -> np.ndarray:
+            if self._block is None or self._block.shape[0] < r1 - r0:
+                self._block = np.empty((r1 - r0,) + self.shape[2:], dtype=np.complex128)
+            return _product(parent[r0:r1], stage[r0:r1], self._block[:r1 - r0], swap=swap)
+
+        return block
+
+    def _factors(self, j: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Channel ``j``'s parent (cached), its stage response (in the stage buffer) and the product's operand order."""
         k = j // 2 + 1  # parent channel, 1-based as in the toolbox
         mkl, i = _stage(self.nlevels, k)
         stage = periodic_kernel_fft((self.f1 if j % 2 == 0 else self.f2)[i], self.grid, mkl, out=self._stage)
-        return _product(self.parents[k - 1], stage, self._channel, swap=stage.nbytes >= ELIDE_BYTES)
+        return self.parents[k - 1], stage, stage.nbytes >= ELIDE_BYTES
 
 
 def fusion_bank(shape: tuple[int, int], dir_filter: str, nlevels: int, kind: str) -> np.ndarray | StreamedBank:

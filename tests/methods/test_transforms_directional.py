@@ -327,6 +327,33 @@ def test_streamed_bank_channels_equal_the_cached_bank(dir_filter):
                 assert bank.shape == want.shape and bank.nbytes == want.nbytes and len(bank) == want.shape[0]
                 for j in list(range(len(bank))) + [len(bank) - 1, 0]:
                     assert np.array_equal(bank[j].view(np.int64), want[j].view(np.int64)), (shape, kind, n, j)
+                for j in (0, len(bank) - 1, 1):  # session 11: the rows made block by block, any block sizes
+                    rows = bank.rows(j)
+                    for r0, r1 in ((0, 5), (5, 6), (6, shape[0]), (0, shape[0])):
+                        assert np.array_equal(rows(r0, r1).view(np.int64), want[j][r0:r1].view(np.int64))
+    _cache.clear()
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3000, 10**9])
+def test_products_with_a_channel_in_row_blocks_equal_whole_planes(monkeypatch, block_bytes):
+    """Issue 23 (session 11): the analysis products and the synthesis sum a block of rows at a time (one row, a
+    few, the whole plane) fuse to the same bits, NSCT with cached and streamed banks, NSST (conjugate) and the
+    whole-map path (``context_rows=None``) included."""
+    from fusionbench.methods._transforms import _directional
+
+    rng = np.random.default_rng(15)
+    a, b = rng.random((67, 93)), rng.random((67, 93))
+    want = {}
+    for streamed in (False, True):
+        monkeypatch.setattr(_cache, "MAX_BYTES", 2 * 8 * 67 * 47 * 16 if streamed else 384 * 2**20)
+        _cache.clear()
+        for ctx in (0, None):
+            for key, fuse in (("nsct", lambda: nsct_fuse(a, b, _mean, _rule, (2, 3, 4), "pyrexc", "vk", context_rows=ctx)),
+                              ("nsst", lambda: nsst_fuse(a, b, _mean, _rule, (3, 4), (8, 16), context_rows=ctx))):
+                monkeypatch.setattr(_directional, "PRODUCT_BLOCK_BYTES", 10**9)
+                ref = want.setdefault((key, ctx), fuse())
+                monkeypatch.setattr(_directional, "PRODUCT_BLOCK_BYTES", block_bytes)
+                np.testing.assert_array_equal(fuse(), ref)
     _cache.clear()
 
 

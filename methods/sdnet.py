@@ -55,10 +55,12 @@ Cost (inference, layers 1–5): 28,705 parameters, 3.75 GFLOPs for one 256² pai
 Inference (issue 23) runs a concat-free, channels-last form of the same sums
 (:meth:`SDNetSqueeze._forward_lean`: float32 summation order only, max |Δ| 3e-7 on
 [−1, 1]; the official graph's FLOP count): one thread, 256², loaded machine, 62–74 → 37–40 ms,
-0.29–0.37 → 0.56–0.62 of the plain 3×3 conv's GFLOP/s measured alongside.  Images above 256² (TNO's
-included) run it in bands of rows with a 5-row halo (:meth:`SDNetSqueeze.infer`), bit-identical to the
-whole image, so that no 64–192 MiB map is page-faulted in afresh at every call (session 9: cost per pixel
-at 1024² no longer above 256²'s; ``docs/fidelity.md`` §SDNet).
+0.29–0.37 → 0.56–0.62 of the plain 3×3 conv's GFLOP/s measured alongside.  Images from 256² up run it in
+bands of rows with a 5-row halo (:meth:`SDNetSqueeze.infer`; 256² in two), bit-identical to the whole image, so
+that no map is page-faulted in afresh at every call (session 9: cost per pixel at 1024² no longer above 256²'s;
+session 11: 256² too, and glibc's mmap threshold raised once so that band maps stay on the heap).  With N torch
+threads the bands run on N single-threaded band workers (session 11), the output bit-identical to one
+thread's (``docs/fidelity.md`` §SDNet, "SDNet at two threads").
 """
 from __future__ import annotations
 

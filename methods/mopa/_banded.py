@@ -16,6 +16,12 @@ halo and are dropped):
    the second stored map, and its sums and maxima over the band's pixels → the attention's channel weights;
 4. attention (7×7 spatial conv, 3×3 combine) and the head (two 3×3 convs) → the fused rows.
 
+Where every layer has a compiled kernel (:meth:`methods.mopa.network.InferencePath.planar_ready`, session 11)
+the passes run planar: the features are stored as one zero-padded planar map and the detail module's output
+as another; a band reads its rows of a stored map with the rows around them (its neighbours' rows, or the
+map's zero padding at the image's top and bottom) as the padding of its first conv, which changes only rows
+in the halo, which are dropped.
+
 Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so every output pixel is the
 whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
 in float64, then divided) and oneDNN's blocking on a shorter map: float32 round-off (pinned

@@ -352,7 +352,11 @@ class InferencePath:
     runs at 10–67 GFLOP/s — the feature paths' 2→5 and 5→5 convs, the multiscale convs (each with its own
     taps), the spatial attention's 7×7 2→1 conv and the head's 15→5 and 5→1 convs — run as compiled direct
     convolutions on planar maps (:mod:`methods.mopa._planar`, :mod:`methods.mopa._conv_kernels`; 2–12× faster
-    per layer); oneDNN keeps the 15-, 30- and 45-channel convs and the DSCBs.  Images above 2^19 pixels, and any image
+    per layer).  Since session 11 the whole pass runs **planar** when every layer has a compiled kernel
+    (:meth:`planar_ready`, the registered width): the 15→15, 30→15 and 45→15 convs (the last two with their
+    residual sums) compiled too, each DSCB one compiled pass (:mod:`methods.mopa._detail_kernels`), the
+    attention's passes and the local std's maxima on planar maps, no layout copy and no concatenation
+    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  Images above 2^19 pixels, and any image
     when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
     the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
     only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in

@@ -283,7 +283,7 @@ def test_gated_kernels_equal_the_torch_gates_to_round_off():
 
 def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
     """The token kernel's erf is within 4e-7 of erf on a dense grid (±1 beyond |x| = 4), and its GELU within
-    1.5e-6 of the float64 exact-erf GELU, as torch's float32 GELU is."""
+    1e-6 of the float64 exact-erf GELU (torch's float32 GELU: 1.2e-6; this kernel's before session 11: 1.5e-6)."""
     import math
 
     from fusionbench.methods import _matr_kernels
@@ -297,7 +297,7 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
     h = np.empty_like(x)
     _matr_kernels.gelu_into(x, h)
     ref = torch.nn.functional.gelu(torch.from_numpy(x).double()).numpy()
-    assert np.abs(h - ref).max() <= 1.5e-6
+    assert np.abs(h - ref).max() <= 1e-6
     ours_vs_torch = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
     assert np.abs(h - ours_vs_torch).max() <= 2.5e-6
 

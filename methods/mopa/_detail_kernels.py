@@ -33,6 +33,8 @@ from ._conv_kernels import LANES, _Planar, _clear_tail, _splat, _vec
 
 #: channels of the compiled block (``mopa``'s registered width: 3 × 5)
 CHANNELS = 15
+#: 16-lane vectors of output columns per block
+NV = 2
 
 
 def _make_dscb(ch: int, skip: bool):
@@ -59,29 +61,44 @@ def _make_dscb(ch: int, skip: bool):
         vslope = _splat(builder, slope_)
         zero = ir.Constant(vec, None)
         vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
+        pairs = builder.sdiv(vecs, c(NV))
+
+        def block(y, oyy, x0, nv):
+            depth = []
+            for ci in range(ch):
+                a = [_splat(builder, scalar(1, ci)) for _ in range(nv)]
+                for dy in range(3):
+                    for dx in range(3):
+                        wv = _splat(builder, scalar(0, ci * 9 + dy * 3 + dx))
+                        for j in range(nv):
+                            v = builder.load(builder.bitcast(src.ptr(c(ci), builder.add(y, c(dy)),
+                                                                     builder.add(x0, c(dx + LANES * j))), ptrty),
+                                             align=4)
+                            a[j] = builder.call(fma, [v, wv, a[j]])
+                depth.append(a)
+            for o in range(ch):
+                b0 = _splat(builder, scalar(3, o))
+                a = [b0] * nv
+                for ci in range(ch):
+                    wv = _splat(builder, scalar(2, o * ch + ci))
+                    for j in range(nv):
+                        a[j] = builder.call(fma, [depth[ci][j], wv, a[j]])
+                for j in range(nv):
+                    col = builder.add(builder.add(x0, ox_), c(LANES * j))
+                    r = builder.select(builder.fcmp_ordered(">", a[j], zero), a[j], builder.fmul(a[j], vslope))
+                    if skip:
+                        r = builder.fadd(r, builder.load(builder.bitcast(add.ptr(c(o), oyy, col), ptrty), align=4))
+                    builder.store(r, builder.bitcast(dst.ptr(c(o), oyy, col), ptrty), align=4)
+
         with cgutils.for_range(builder, rows_) as row:
             y = row.index
             oyy = builder.add(y, oy_)
-            with cgutils.for_range(builder, vecs) as blk:
-                x0 = builder.mul(blk.index, c(LANES))
-                depth = []
-                for ci in range(ch):
-                    a = _splat(builder, scalar(1, ci))
-                    for dy in range(3):
-                        for dx in range(3):
-                            v = builder.load(builder.bitcast(src.ptr(c(ci), builder.add(y, c(dy)),
-                                                                     builder.add(x0, c(dx))), ptrty), align=4)
-                            a = builder.call(fma, [v, _splat(builder, scalar(0, ci * 9 + dy * 3 + dx)), a])
-                    depth.append(a)
-                col = builder.add(x0, ox_)
-                for o in range(ch):
-                    a = _splat(builder, scalar(3, o))
-                    for ci in range(ch):
-                        a = builder.call(fma, [depth[ci], _splat(builder, scalar(2, o * ch + ci)), a])
-                    a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
-                    if skip:
-                        a = builder.fadd(a, builder.load(builder.bitcast(add.ptr(c(o), oyy, col), ptrty), align=4))
-                    builder.store(a, builder.bitcast(dst.ptr(c(o), oyy, col), ptrty), align=4)
+            with cgutils.for_range(builder, pairs) as blk:
+                block(y, oyy, builder.mul(blk.index, c(LANES * NV)), NV)
+            rest = builder.sub(vecs, builder.mul(pairs, c(NV)))
+            for nv in range(1, NV):
+                with builder.if_then(builder.icmp_signed("==", rest, c(nv))):
+                    block(y, oyy, builder.mul(pairs, c(LANES * NV)), nv)
         return context.get_dummy_value()
 
     if skip:

@@ -30,7 +30,7 @@ random windows and on a 256² forward), the kernel 0.88–0.89× the time (one c
 Session 11, three more passes written as explicit vectors, every operation unchanged (**the same bits** as
 the session-10 kernel on random windows of every mask kind, unit and 8× scores, and on a 256² forward):
 :func:`_scores32` takes 32 queries per pass (two independent multiply-add chains per key, the key value
-broadcast once for both; one chunk 0.91–0.94× the time); :func:`_weights64` computes a window's and head's
+broadcast once for both; one chunk 0.91–0.95× the time); :func:`_weights64` computes a window's and head's
 weights key by key over all 64 queries with the four column maxima and sums in registers (the compiled loop
 kept the sums in memory; a further ≈ 0.97×); :func:`_tiles` copies a head's ten q/k/v rows plus their biases
 (and the query scale) into the tiles as vectors, where the compiled loops had done it one element at a time

@@ -99,3 +99,42 @@ class DeepOneThread:
         return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
 
     track_fraction_of_conv_peak_1thread.unit = "fraction"
+
+
+class MatrMergeSchedule:
+    """MATR's 256² forward at torch's thread count with the graph's three convolutions of ``x0`` (the same gated
+    kernels) run as one 16→48 convolution (its inference since session 11, ``methods/matr.py``,
+    ``MERGE_RECOMPUTED``) or as three 16→16 ones: the fraction of the plain 3×3 64→64 convolution's GFLOP/s
+    timed just before in the same process, so that an idle run says which is faster at two threads (issue 23).
+    The two give the same fused map (bit-identical on this machine, session 11)."""
+
+    params = [["merged 16->48", "three 16->16"]]
+    param_names = ["phase 2"]
+    timeout = 600
+    processes = 1
+    number = 1
+    repeat = 1
+
+    def setup(self, schedule: str) -> None:
+        from fusionbench.method_registry import create_method
+        from fusionbench.methods import matr
+
+        self.method = create_method("matr")
+        if self.method.unavailable_reason() is not None:
+            raise NotImplementedError(self.method.unavailable_reason())
+        self.method.instance
+        self._merge = matr.MERGE_RECOMPUTED
+        matr.MERGE_RECOMPUTED = schedule.startswith("merged")
+
+    def teardown(self, schedule: str) -> None:
+        from fusionbench.methods import matr
+
+        matr.MERGE_RECOMPUTED = self._merge
+
+    def track_fraction_of_conv_peak(self, schedule: str) -> float:
+        from fusionbench import profile
+
+        peak = profile.conv_peak_gflops_per_s()
+        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
+
+    track_fraction_of_conv_peak.unit = "fraction"

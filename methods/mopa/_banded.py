@@ -169,9 +169,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
             fb, at = stored.numpy()[:, pad + lo:pad + hi, pad:pad + w], r0 - lo
         else:
             fb, at = _rows(feats, r0, r1, halo)
-        if planar:
-            out = _planar.detail_planar(net.detail, fb, scale)[:, 1 + at:1 + at + r1 - r0]
-            detail[:, 1 + r0:1 + r1].copy_(out)
+        if planar:  # the band's own rows straight into the stored map
+            _planar.detail_planar(net.detail, fb, scale, into=(detail, 1 + r0, at, r1 - r0))
             if att is not None:  # the band's rows of the stored map, with the row above and below as padding
                 total[i:i + 1], peak[i:i + 1] = _planar.pixel_sum_max(detail[:, r0:r1 + 2], r1 - r0, w)
             return

@@ -267,7 +267,8 @@ def detail(dpm: nn.Module, x: torch.Tensor, scale: torch.Tensor | None = None) -
     return out
 
 
-def detail_planar(dpm: nn.Module, x: torch.Tensor | np.ndarray, scale: torch.Tensor | None = None) -> torch.Tensor:
+def detail_planar(dpm: nn.Module, x: torch.Tensor | np.ndarray, scale: torch.Tensor | None = None,
+                  into: tuple[torch.Tensor, int, int, int] | None = None) -> torch.Tensor:
     """The detail module (:func:`detail_supported`) on ``x · scale`` — ``x`` a channels-last 1×C×H×W map, or a
     planar C × H × W numpy view (of :func:`features`' planar map) — (``scale``:
     the contrast module's 1×C×1×1 channel weights, or ``None``): a planar C × (H + 2) × (Wv + 2) map, zero-padded
@@ -277,7 +278,9 @@ def detail_planar(dpm: nn.Module, x: torch.Tensor | np.ndarray, scale: torch.Ten
     the head conv + LReLU and the 3×3 fuse conv with the module-wide residual sum as compiled direct
     convolutions (:mod:`methods.mopa._conv_kernels`), each DSCB as one compiled pass with the path's skip
     sum in its last block (:mod:`methods.mopa._detail_kernels`), the paths' outputs written straight into
-    their channels of the fuse conv's planar input (no ``cat``)."""
+    their channels of the fuse conv's planar input (no ``cat``).  ``into = (dest, row, at, n)``: the fuse conv
+    computes only rows ``[at, at + n)`` and writes them to rows ``[row, row + n)`` of the planar ``dest`` (a band's
+    own rows into the stored map: no copy, no halo rows); ``dest`` is returned."""
     from . import _detail_kernels as dk
 
     head, act = dpm.head
@@ -314,9 +317,14 @@ def detail_planar(dpm: nn.Module, x: torch.Tensor | np.ndarray, scale: torch.Ten
                 dk.dscb(src.numpy(), *weights, dst.numpy(), h, w, 1, 1)
             src = dst
     fuse = dpm.fuse
-    RESIDUAL_KERNELS[(fuse.in_channels, fuse.out_channels, 3)](
-        cat.numpy(), _flat(fuse.weight), _flat(fuse.bias), np.float32(1.0), xw.numpy(), xw.numpy(), h, w, 1, 1)
-    return xw
+    kernel = RESIDUAL_KERNELS[(fuse.in_channels, fuse.out_channels, 3)]
+    if into is None:
+        kernel(cat.numpy(), _flat(fuse.weight), _flat(fuse.bias), np.float32(1.0), xw.numpy(), xw.numpy(), h, w, 1, 1)
+        return xw
+    dest, row, at, n = into  # only rows [at, at + n) of x, written to dest[:, row:row + n] (the band's own rows)
+    kernel(cat.numpy()[:, at:], _flat(fuse.weight), _flat(fuse.bias), np.float32(1.0), dest.numpy()[:, row:],
+           xw.numpy()[:, 1 + at:], n, w, 0, 1)
+    return dest
 
 
 def interior(planar: torch.Tensor, h: int, w: int, p: int = 1) -> np.ndarray:

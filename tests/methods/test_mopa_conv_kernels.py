@@ -130,6 +130,13 @@ def test_planar_detail_module_equals_onednn():
                 got = _planar.detail(net.detail, x, s)
                 assert got.is_contiguous(memory_format=torch.channels_last)
                 assert (got - ref).abs().max() <= 2e-6
+                whole = _planar.detail_planar(net.detail, x, s)
+                at, n = h // 3, h - h // 3 - 1  # some rows, written straight into another buffer
+                dest = _planar.bordered(15, h + 4, w)
+                dest[:, 1:h + 5, 1:w + 1] = 9.0
+                _planar.detail_planar(net.detail, x, s, into=(dest, 3, at, n))
+                assert torch.equal(dest[:, 3:3 + n, :], whole[:, 1 + at:1 + at + n, :])  # same bits, lanes 0
+                assert (dest[:, 1:3, 1:w + 1] == 9).all() and (dest[:, 3 + n:h + 5, 1:w + 1] == 9).all()
 
 
 def test_scaled_planar_copy_is_torch_product():

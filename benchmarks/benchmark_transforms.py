@@ -126,17 +126,24 @@ class TransformGrowth:
 
     The transforms alone, without the colour protocol and the fusion rule that
     ``benchmark_methods.MethodGrowthSuite`` includes: one-thread CPU time (``time.process_time``,
-    best of 7 at 256², 3 at 1024²) of decompose + reconstruct of a random image.
+    best of 7 at 256², 3 at 1024²) of decompose + reconstruct of a random image.  ``nsp_pyrexc`` /
+    ``nsp_maxflat``: the non-subsampled (à trous) pyramid of ``nsct.liu`` / NSST, 4 levels (issue 23 (b),
+    session 11).
     """
 
-    params = [["laplacian_burt", "laplacian_mertens", "contrast", "dwt_db1_per", "dwt_db2_sym"]]
+    params = [["laplacian_burt", "laplacian_mertens", "contrast", "dwt_db1_per", "dwt_db2_sym", "nsp_pyrexc",
+               "nsp_maxflat"]]
     param_names = ["transform"]
     timeout = 600
 
     def setup(self, transform):
         from fusionbench.methods._transforms import dwt_decompose, dwt_reconstruct, pyramids
+        from fusionbench.methods._transforms._atrous import nsp_decompose, nsp_reconstruct
 
         def make(x):
+            if transform.startswith("nsp_"):
+                name = transform.split("_")[1]
+                return lambda: nsp_reconstruct(*nsp_decompose(x, name, 4), name)
             if transform == "contrast":
                 return lambda: pyramids.reconstruct_contrast(pyramids.contrast_pyramid(x, 4))
             if transform.startswith("laplacian"):

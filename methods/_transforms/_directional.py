@@ -96,9 +96,10 @@ def _block_rows(plane: np.ndarray) -> int:
     return max(1, PRODUCT_BLOCK_BYTES // max(1, plane.shape[1] * plane.itemsize))
 
 
-def _channel_products(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndarray, p1: np.ndarray,
-                      p2: np.ndarray) -> None:
-    """``p1 = resp · s1`` and ``p2 = resp · s2`` (the response the left operand), a block of rows at a time.
+def _channel_products(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndarray | None, p1: np.ndarray,
+                      p2: np.ndarray | None) -> None:
+    """``p1 = resp · s1`` and ``p2 = resp · s2`` (the response the left operand; no ``p2`` when ``s2`` is
+    ``None``), a block of rows at a time.
 
     The same elementwise products as on whole planes, but each block of the response is read (or, streamed,
     made) once for both while it is in cache (issue 23, session 11: at 1024² the response was one 8 MB plane
@@ -110,7 +111,8 @@ def _channel_products(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndarray, p
         r1 = min(s1.shape[0], r + step)
         block = rows_of(r, r1)
         np.multiply(block, s1[r:r1], out=p1[r:r1])
-        np.multiply(block, s2[r:r1], out=p2[r:r1])
+        if s2 is not None:
+            np.multiply(block, s2[r:r1], out=p2[r:r1])
 
 
 def _add_synthesis_term(synthesis: Rows, spec: np.ndarray, conjugate: bool, swap: bool,
@@ -193,8 +195,9 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
     s2 = sfft.rfft2(x2)
     acc = None
     product = np.empty_like(s1)  # scratch for each direction's spectra (one allocation, not 2 a direction)
-    second = np.empty_like(s1)
-    spare = None
+    second = spare = None
+    if context_rows is not None:
+        second = np.empty_like(s1)
     conj_rows = np.empty((_block_rows(s1), s1.shape[1]), dtype=np.complex128) if conjugate else None
     for k in range(bank.shape[0]):
         resp = channel_rows(bank, k)  # a streamed bank (``nsct.StreamedBank``) makes the rows on request
@@ -205,9 +208,10 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
             if spare is None:
                 spare = np.empty_like(s1)
         else:
-            _channel_products(resp, s1, s2, product, second)
-            b1 = _inverse(product, shape)
-            b2 = _inverse(second, shape)
+            _channel_products(resp, s1, None, product, None)  # one scratch plane for both (the whole-map rules'
+            b1 = _inverse(product, shape)                     # own temporaries are large: DTNP's neuron model)
+            _channel_products(resp, s2, None, product, None)
+            b2 = _inverse(product, shape)
             fused = np.asarray(band_rule(b1, b2), dtype=np.float64)
             spec = sfft.rfft2(fused)
         acc = _add_synthesis_term(channel_rows(synthesis, k), spec, conjugate, swap, acc, conj_rows)

@@ -119,24 +119,46 @@ def keep_band_maps_on_the_heap() -> None:
     torch.empty(24 << 20, dtype=torch.uint8)  # mmapped (above the threshold) and freed at once
 
 
-def _projection_columns(weight: Any) -> Any:
-    """The 1×1 squeeze's 1×128×1×1 ``weight`` as eight 16×c matrices, one per concatenated 16-channel map
-    (L1_ir, L1_vi, L2_ir, …): c = 2, the second column zero, outside a torch dispatch mode; c = 1 under one.
+def _side_weights(weight: Any) -> np.ndarray:
+    """The 1×1 squeeze's 1×128×1×1 ``weight`` as a 2×4×16 float32 array: ``[side, k]`` is the column of map
+    L(k+1) of side ``ir`` (0) or ``vi`` (1) in the official concatenation [L1_ir, L1_vi, L2_ir, L2_vi, …]."""
+    return np.ascontiguousarray(weight.detach().reshape(4, 2, 16).numpy().transpose(1, 0, 2))
 
-    A map's projection is one (N·H·W)×16 by 16×c product.  With c = 1 the product rounds a pixel's 16-term
-    dot product differently depending on where the pixel falls in its rows (a band of rows then differed from
-    the whole image in the last bit, at widths like 47 or 769); the 16×2 product rounds each pixel the same
-    wherever it lies (measured bit-identical for bands starting and ending anywhere, 1-row bands included, at
-    widths 3-769; pinned in ``tests/methods/test_sdnet.py``), for ~0.12-0.14 ms more a map at 256², one
-    thread (session 11; session 9's one product per image row above 256² cost as much).  Under a FLOP
-    counter (a dispatch mode) c = 1: the counted FLOPs stay the official graph's (the zero column would
-    double the squeeze's count; the values computed there are not used)."""
+
+def _project_side(maps: tuple[Any, ...], weights: np.ndarray, acc: np.ndarray, add: bool) -> None:
+    """One side's four channels-last N×16×h×W maps projected by ``weights`` (4×16) into ``acc`` (N×h×W float32),
+    written (``add=False``) or added: :func:`methods._sdnet_kernels.project_side`, one fixed order per pixel.
+
+    That kernel replaced BLAS products of each map by its weight column (session 11, H1b): those rounded a
+    pixel's 16-term sum by where the pixel fell in its rows (16×1: BLAS's matrix-vector path, on AVX-512 too;
+    16×2: on MKL's AVX2 and SSE4.2 kernels, not on its AVX-512 ones), so bands of rows and 1 vs 2 threads differed in the last bit on
+    AVX2 machines.  The kernel's sum is the same for a pixel wherever it lies, on SSE2, AVX2 and AVX-512
+    (``tests/methods/test_sdnet.py``), and costs ~0.7 of the four 16×2 products it replaced (256², one
+    thread, loaded machine)."""
+    from ._sdnet_kernels import project_side
+
+    arrays = [m.detach().permute(0, 2, 3, 1).numpy() for m in maps]  # N×h×W×16 views
+    for i in range(acc.shape[0]):
+        x = [np.ascontiguousarray(a[i]).reshape(-1, 16) for a in arrays]  # views: each image's rows are contiguous
+        project_side(x[0], x[1], x[2], x[3], weights, acc[i].reshape(-1), add)
+
+
+def _conv(x: Any, weight: Any, bias: Any, padding: int) -> Any:
+    """A stride-1 'SAME' convolution of the inference path, always through oneDNN (``torch.mkldnn_convolution``);
+    under a torch dispatch mode (a FLOP counter) ``F.conv2d``, which it counts.
+
+    ``F.conv2d`` hands a batch-1 3×3 convolution of 20,480 input values or fewer to ATen's own im2col and BLAS
+    product instead of oneDNN; that path rounds differently from oneDNN's and, on MKL's AVX2 and SSE4.2
+    kernels, by where a row lies, so a small band (a 1-row band's 16×3×W map) differed from the whole image in
+    the last bit there (session 11, H1b).  oneDNN's convolution rounds a pixel the same wherever it lies on its
+    AVX-512, AVX2 and SSE4.1 kernels (measured for 1-row bands at widths 3-1030; ``tests/methods/test_sdnet.py``)
+    and is what ``F.conv2d`` runs for every larger map anyway (the same bits there)."""
     import torch
+    import torch.nn.functional as F
 
-    columns = weight.reshape(8, 16, 1)
     if torch._C._len_torch_dispatch_stack() > 0:
-        return columns
-    return torch.cat([columns, columns.new_zeros(8, 16, 1)], 2)
+        return F.conv2d(x, weight, bias, padding=padding)
+    return torch.mkldnn_convolution(x, weight, bias, [padding, padding], [1, 1], [1, 1], 1)
 
 
 def band_rows(shape: tuple[int, int]) -> int:
@@ -211,7 +233,7 @@ def _build_modules() -> tuple[Any, Any]:
             layers still read.  A cut's zero padding spoils 2 rows inward at the 5×5 layer and one more at
             each 3×3 layer (5 in all; the 1×1 squeeze none), all outside the rows kept; at the image's
             borders a band pads as the whole image does.  So every kept row sees the whole image's input;
-            the convolutions and the squeeze's products (:func:`_projection_columns`) round a pixel the same
+            the convolutions and the squeeze's sums (:func:`_project_side`) round a pixel the same
             wherever it lies, so the output is bit-identical whatever the bands and the thread count
             (``tests/methods/test_sdnet.py``: odd sizes, 1-row bands, 1 vs 2 threads).  Why bands: a whole image's
             16- and 48-channel maps (12 MiB at 256², 192 MiB at 1024²) are page-faulted in afresh at every call
@@ -257,8 +279,9 @@ def _build_modules() -> tuple[Any, Any]:
             f3: 16→16; the FLOPs of the official graph).  Feature maps are channels-last
             (oneDNN runs these 16-channel convs ~3× faster than in NCHW), and the 1×1
             squeeze over the 128 concatenated channels is the sum of the eight 16-channel
-            maps' projections (:func:`_projection_columns`).  Only the float32 summation order differs from the official
-            graph (max |Δ| ~3e-7 on [−1, 1]; ``tests/methods/test_sdnet.py``).
+            maps' projections (:func:`_project_side`, one side's four maps at once; under a FLOP
+            counter the official 16×1 products).  Only the float32 summation order differs from the
+            official graph (max |Δ| ~3e-7 on [−1, 1]; ``tests/methods/test_sdnet.py``).
 
             ``keep``: the output rows ``[k0, k1)`` wanted (default all); each map is then cut to the rows
             that the maps after it read (``k`` more on either side, where ``k`` is the receptive radius
@@ -276,26 +299,39 @@ def _build_modules() -> tuple[Any, Any]:
 
             top = [max(0, k0 - r) for r in range(4)]  # input row of row 0 of a map still read up to radius r
             hk = k1 - k0
-            columns = _projection_columns(self.layer5_fuse.weight)  # L1_ir, L1_vi, L2_ir, L2_vi, ...
-            fused = None
+            counting = torch._C._len_torch_dispatch_stack() > 0  # a FLOP counter: the official 1×1 product
+            if counting:
+                columns = self.layer5_fuse.weight.reshape(8, 16, 1)  # L1_ir, L1_vi, L2_ir, L2_vi, ...
+                fused = None
+            else:
+                side_weights = _side_weights(self.layer5_fuse.weight)
+                acc = np.empty((n, hk, w), np.float32)
             for side_index, (s, x) in enumerate(zip(_SIDES, (function, structure))):
                 w_a, b_a, w_b, w_c = weights[side_index] if weights is not None else self._lean_weights(s)
-                f1 = F.leaky_relu_(getattr(self, f"layer1_{s}")(x).contiguous(memory_format=cl), 0.2)
+                layer1 = getattr(self, f"layer1_{s}")
+                f1 = F.leaky_relu_(_conv(x, layer1.weight, layer1.bias, 2).contiguous(memory_format=cl), 0.2)
                 f1 = f1[:, :, rows_for(3, 0)]  # rows from top[3]
-                a = F.conv2d(f1, w_a, b_a, padding=1)  # f1's share of layers 2-4, rows from top[3]
+                a = _conv(f1, w_a, b_a, 1)  # f1's share of layers 2-4, rows from top[3]
                 f2 = F.leaky_relu(a[:, :16, rows_for(2, top[3])], 0.2)  # rows from top[2]
-                b = F.conv2d(f2, w_b, None, padding=1)  # f2's share of layers 3-4, rows from top[2]
+                b = _conv(f2, w_b, None, 1)  # f2's share of layers 3-4, rows from top[2]
                 f3 = F.leaky_relu_(a[:, 16:32, rows_for(1, top[3])] + b[:, :16, rows_for(1, top[2])], 0.2)
                 f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
-                                   + F.conv2d(f3, w_c, None, padding=1)[:, :, rows_for(0, top[1])], 0.2)
+                                   + _conv(f3, w_c, None, 1)[:, :, rows_for(0, top[1])], 0.2)
                 kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
-                for k, f in enumerate(kept):
-                    part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ columns[2 * k + side_index]
-                    fused = part if fused is None else fused.add_(part)
-                del kept, f  # this side's maps then go as the next side's replace them (less memory live)
+                if counting:
+                    for k, f in enumerate(kept):
+                        part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ columns[2 * k + side_index]
+                        fused = part if fused is None else fused.add_(part)
+                else:
+                    _project_side(kept, side_weights[side_index], acc, add=side_index > 0)
+                del kept  # this side's maps then go as the next side's replace them (less memory live)
+            if counting:
+                fused = fused.reshape(n, hk, w, 1).permute(0, 3, 1, 2)
+            else:
+                fused = torch.from_numpy(acc).reshape(n, 1, hk, w)
             if out is None:
                 out = function.new_empty(n, 1, hk, w)
-            torch.add(fused[:, :1].reshape(n, hk, w, 1).permute(0, 3, 1, 2), self.layer5_fuse.bias, out=out)
+            torch.add(fused, self.layer5_fuse.bias, out=out)
             return out.tanh_()
 
     class SDNetDecomposer(nn.Module):

@@ -194,25 +194,31 @@ def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> N
 
 
 def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
-    """What the bit-identity of bands rests on: a map's projection (``_projection_columns``: a 16×2 product,
-    the second column zero) gives a pixel the same bits in any band of rows, 1-row bands included, at widths
-    3-769.  (The 16×1 product does not: BLAS's matrix-vector path rounds by position.)"""
+    """What the bit-identity of bands rests on: a side's projection (``_project_side``: one fixed order of the
+    64 products and sums per pixel) gives a pixel the same bits in any band of rows, 1-row bands included, at
+    widths 3-769, and lies within float32 round-off of the float64 sum.  (BLAS products did not: 16×1 on
+    every instruction set, 16×2 on MKL's AVX2 and SSE4.2 kernels, round a pixel by where it lies.)"""
     import torch
 
-    from fusionbench.methods.sdnet import _projection_columns
+    from fusionbench.methods.sdnet import _project_side, _side_weights
 
     gen = torch.Generator().manual_seed(5)
-    columns = _projection_columns(torch.rand(1, 128, 1, 1, generator=gen) - 0.5)
-    assert columns.shape == (8, 16, 2) and not columns[:, :, 1].any()
+    weights = _side_weights(torch.rand(1, 128, 1, 1, generator=gen) - 0.5)
+    assert weights.shape == (2, 4, 16) and weights.dtype == np.float32 and weights.flags.c_contiguous
     for h, w in [(256, 256), (61, 47), (203, 99), (40, 769), (97, 255), (7, 3)]:
-        x = torch.rand(1, 16, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+        maps = [torch.rand(2, 16, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+                for _ in range(4)]
 
-        def project(rows: slice) -> torch.Tensor:
-            return (x[:, :, rows].permute(0, 2, 3, 1).reshape(-1, 16) @ columns[3]).reshape(-1, w, 2)
+        def project(rows: slice) -> np.ndarray:
+            acc = np.ones((2, rows.stop - rows.start, w), np.float32)
+            _project_side(tuple(m[:, :, rows] for m in maps), weights[1], acc, add=True)
+            return acc
 
         whole = project(slice(0, h))
+        exact = 1 + np.einsum("knchw,kc->nhw", np.stack([m.double().numpy() for m in maps]), weights[1].astype(float))
+        assert np.abs(whole - exact).max() < 4e-6, (h, w)
         for r0, r1 in [(0, h // 2), (h // 2, h), (3, h - 2), (1, 2), (0, 3), (5, 7), (2, 3)]:
-            assert torch.equal(project(slice(r0, r1)), whole[r0:r1]), (h, w, r0, r1)
+            assert np.array_equal(project(slice(r0, r1)), whole[:, r0:r1]), (h, w, r0, r1)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 256, 256), (2, 1, 131, 150), (1, 1, 576, 768)])
@@ -319,3 +325,78 @@ def test_band_maps_stay_on_the_heap() -> None:
     # MiB of page faults in the second 512² and 256² forwards: measured 0 and 0 (93-184 at 512² and 25-36 at 256²
     # without the threshold raise; 44-60 at 256² in one piece)
     assert mib[2] < 32 and mib[4] < 16, mib
+
+
+_ISA_SCRIPT = """
+import sys, numpy as np, torch
+torch.manual_seed(0)
+from fusionbench.methods import sdnet
+from fusionbench.methods._sdnet_kernels import project_side
+capability = torch.backends.cpu.get_cpu_capability()
+assert capability == sys.argv[2], (capability, sys.argv[2])  # the stand-in took effect
+net = sdnet._build_modules()[0].eval()
+with torch.no_grad():
+    for p in net.parameters():
+        p.uniform_(-0.3, 0.3)
+gen = torch.Generator().manual_seed(3)
+with torch.inference_mode():
+    for batch, (h, w), rows in [(1, (61, 47), 1), (2, (61, 47), 1), (1, (97, 255), 16), (1, (40, 1030), 3),
+                                (2, (9, 64), 2), (1, (7, 3), 1)]:
+        f, s = (torch.rand(batch, 1, h, w, generator=gen) * 2 - 1 for _ in range(2))
+        assert torch.equal(net.infer(f, s, rows=rows), net._forward_lean(f, s)), (batch, h, w, rows)
+    for shape in [(1, 1, 256, 256), (2, 1, 131, 150)]:
+        f, s = (torch.rand(*shape, generator=gen) * 2 - 1 for _ in range(2))
+        torch.set_num_threads(1)
+        one = net(f, s)
+        torch.set_num_threads(2)
+        assert torch.equal(net(f, s), one), shape  # two band workers
+rng = np.random.default_rng(0)
+x = [rng.standard_normal((4099, 16)).astype(np.float32) for _ in range(4)]
+acc = rng.standard_normal(4099).astype(np.float32)
+project_side(*x, rng.standard_normal((4, 16)).astype(np.float32), acc, True)
+np.save(sys.argv[1], acc)
+"""
+
+#: the instruction-set stand-ins on this machine: MKL, oneDNN, ATen's kernels and numba each told to use only
+#: AVX2 (Haswell) or SSE4 (Nehalem) code; the first runs the host's own (AVX-512 here)
+_ISA_STAND_INS = {
+    "host": {},
+    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+             "NUMBA_CPU_NAME": "haswell"},
+    "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default",
+             "NUMBA_CPU_NAME": "nehalem"},
+}
+
+
+def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -> None:
+    """The band and thread bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN, ATen and numba
+    use only AVX2 or only SSE4 code, bands of rows (1-row bands, batches of 1 and 2, widths 3-1030) give the
+    whole image's bits and two band workers one thread's; and the squeeze kernel gives the same bits on every
+    instruction set.  (Before session 11's H1b, on AVX2 and SSE4.2 the BLAS squeeze products and ATen's own
+    convolution path for small maps rounded by position, and 1-row bands differed in the last bit.)"""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    host = torch.backends.cpu.get_cpu_capability()
+    expected = {"host": host, "avx2": "AVX2", "sse4": "DEFAULT"}
+    if host == "DEFAULT":
+        pytest.skip("the host has no AVX2 to stand in for")
+    procs = {}
+    try:
+        for name, env in _ISA_STAND_INS.items():
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / name), **env)  # numba for another CPU: own cache
+            procs[name] = subprocess.Popen([sys.executable, "-c", _ISA_SCRIPT, str(tmp_path / f"{name}.npy"),
+                                            expected[name]], env=env, stderr=subprocess.PIPE, text=True)
+        for name, proc in procs.items():
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, (name, err[-2000:])
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    sums = [np.load(tmp_path / f"{name}.npy") for name in _ISA_STAND_INS]
+    assert all(np.array_equal(sums[0], other) for other in sums[1:])

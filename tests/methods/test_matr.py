@@ -411,7 +411,11 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
                 net(x)
                 assert sum(allocated) == 1 + 5
             assert len(matr_module._row_spans(size, size)) == -(-size // 3)
-            assert (whole - banded).abs().max().item() <= 1e-6
+            # round-off only: 6e-8 on AVX-512; 1.4e-6 with oneDNN/MKL on their AVX2 paths (measured with
+            # ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2: oneDNN's AVX2 kernels
+            # sum a 3-row band's 3x3 convolution in another order than the whole map's; session 11); a banding
+            # error (a wrong halo row or band offset) is not round-off
+            assert (whole - banded).abs().max().item() <= 3e-6
             assert torch.equal(banded, again)
         graph = count_flops(lambda t: net(t.clone().requires_grad_(False)), x)
         assert count_flops(net, x) == graph

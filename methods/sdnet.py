@@ -60,7 +60,11 @@ bands of rows with a 5-row halo (:meth:`SDNetSqueeze.infer`; 256² in two), bit-
 that no map is page-faulted in afresh at every call (session 9: cost per pixel at 1024² no longer above 256²'s;
 session 11: 256² too, and glibc's mmap threshold raised once so that band maps stay on the heap).  With N torch
 threads the bands run on N single-threaded band workers (session 11), the output bit-identical to one
-thread's (``docs/fidelity.md`` §SDNet, "SDNet at two threads").
+thread's (``docs/fidelity.md`` §SDNet, "SDNet at two threads").  That identity holds on AVX2 and SSE4 machines
+too: the 1×1 squeeze is a compiled fixed-order sum per pixel (:func:`_project_side`,
+:mod:`methods._sdnet_kernels`) instead of BLAS products, and every convolution runs through oneDNN (:func:`_conv`),
+never ATen's own path for small maps; both round a pixel the same wherever it lies on every instruction set
+(session 11, H1b; a subprocess test runs the checks under AVX2 and SSE4 stand-ins).
 """
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def atrous_convs(x: np.ndarray, filters: Sequence[np.ndarray], lev: int) -> list
     for i, h in enumerate(filters):
         h = np.ascontiguousarray(h, dtype=np.float64)
         p, q = h.shape[0] * 2 ** lev, h.shape[1] * 2 ** lev
-        if spec is None or h.shape != filters[i - 1].shape:
+        if spec is None or h.shape != np.shape(filters[i - 1]):
             s = 1 if lev == 0 else 2 - 2 ** (lev - 1)
             rows = _sym_index(np.arange(m + p - 1) - (q // 2 - s + 1), m)
             cols = _sym_index(np.arange(n + q - 1) - (p // 2 - s + 1), n)

@@ -380,6 +380,8 @@ class InferencePath:
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.net
         x = x.contiguous(memory_format=torch.channels_last)
+        if self.planar_ready(x) and self.whole_image(x):
+            return self._planar_forward(x)
         rows = self.band_rows(x)
         if rows is not None:
             from .._band_workers import band_workers, run_spans
@@ -388,8 +390,6 @@ class InferencePath:
             # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
             with band_workers():
                 return banded_forward(self, x, rows, run_spans)
-        if self.planar_ready(x):
-            return self._planar_forward(x)
         f = self.features(x)
         width = net.path_a[-1][0].out_channels
         fa, fb = f[:, 0:width], f[:, width:2 * width]
@@ -602,34 +602,28 @@ class InferencePath:
         cem = self.contrast_module()
         return max(s.kernel_size[0] for s in cem.scales) // 2 if cem is not None else 1
 
+    @staticmethod
+    def whole_image(x: torch.Tensor) -> bool:
+        """Whether ``x`` is small enough for the whole-image planar pass (up to 2^19 pixels,
+        :func:`methods.mopa._banded.band_rows`); larger images keep the banded passes (maps under the mmap
+        threshold)."""
+        from ._banded import band_rows
+
+        return band_rows(tuple(x.shape[-2:])) is None
+
     def _planar_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The whole-image pass planar throughout (:meth:`planar_ready`): features, contrast flow and its local
-        std's maxima, detail module, attention and head on planar maps with compiled layers
-        (:mod:`methods.mopa._planar`); no layout copy, no concatenation.  Float32 round-off against oneDNN's
-        layers (other summation orders)."""
-        from . import _planar
+        std's maxima, detail module, attention and head on planar maps with compiled layers, no layout copy, no
+        concatenation; with N > 1 torch threads every layer's output rows shared by N band workers, no halo rows
+        (:func:`methods.mopa._split.split_forward`).  Float32 round-off against oneDNN's layers (other summation
+        orders); the same bits at any thread count."""
+        from functools import partial
 
-        net = self.net
-        _, _, h, w = x.shape
-        pad = self.feature_pad()
-        paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
-        _, planar = _planar.features(net, x, paths, pad, channels_last=False)
-        scale = None
-        cem = self.contrast_module()
-        if cem is not None:
-            flow = _planar.contrast_flow(cem, planar, pad, h, w)
-            best = torch.zeros(flow.shape[0], w)
-            _planar.local_std_max_rows(flow, cem.r, 0, h, 0, h, h, w, best)
-            scale = self.contrast_weights(cem, best.amax(dim=1)[None])
-        d = _planar.detail_planar(net.detail, _planar.interior(planar, h, w, pad), scale)
-        att = self.attention_module()
-        wc = None
-        if att is not None:
-            sums, peak = _planar.pixel_sum_max(d, h, w)
-            wc = self.channel_weights(att, (sums / (h * w)).float(), peak)
-        width = net.path_a[-1][0].out_channels
-        feats = planar[None, :, pad:pad + h, pad:pad + w]
-        return _planar.tail(att, net.head, d, h, w, wc), feats[:, 0:width], feats[:, width:2 * width]
+        from .._band_workers import band_workers, run_spans, workers
+        from ._split import split_forward
+
+        with band_workers():
+            return split_forward(self, x, partial(run_spans, contiguous=True), workers())
 
     def planar_tail(self, x: torch.Tensor) -> bool:
         """Whether the detail module, the attention and the head run planar with compiled layers throughout on

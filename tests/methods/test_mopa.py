@@ -499,16 +499,21 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     assert InferencePath(net).band_rows(torch.rand(1, 4, 90000, 7)) is None  # narrower than the window
 
 
-def test_two_threads_run_as_two_band_workers(monkeypatch):
-    """With 2 torch threads the inference path runs as 2 single-threaded band workers (one band each):
-    the one-thread result to round-off, the graph's to ≤ 1e-5; torch's thread count restored."""
-    from fusionbench.methods.mopa import _banded
+@pytest.mark.parametrize("width", [5, 6])
+def test_two_threads_run_as_two_band_workers(monkeypatch, width):
+    """With 2 torch threads the inference path runs as 2 single-threaded band workers: at the registered width
+    (every layer compiled) each layer's output rows split between them (methods/mopa/_split.py; no banded pass),
+    the one-thread result bit for bit; at other widths one band each (the one-thread result to round-off).
+    The graph's to ≤ 1e-5; torch's thread count restored."""
+    from fusionbench.methods.mopa import _banded, _split
 
-    calls = []
+    calls, splits = [], []
     real = _banded.banded_forward
     monkeypatch.setattr(_banded, "banded_forward", lambda *a: calls.append(a[2]) or real(*a))
+    real_split = _split.split_forward
+    monkeypatch.setattr(_split, "split_forward", lambda *a: splits.append(a[3]) or real_split(*a))
     torch.manual_seed(0)
-    net = MopaNet().eval()
+    net = MopaNet(width=width).eval()
     x = torch.rand(1, 4, 70, 45)
     fused, _ = net(x)
     threads = torch.get_num_threads()
@@ -520,9 +525,13 @@ def test_two_threads_run_as_two_band_workers(monkeypatch):
         torch.set_num_threads(2)
         with torch.inference_mode():
             two, _ = net(x)
-        assert calls == [35] and torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+    if width == 5:  # the registered width: the split pass at one and two workers, the same bits
+        assert calls == [] and splits == [1, 2] and torch.equal(two, one)
+    else:
+        assert calls == [35] and splits == []
     assert (two - one).abs().max().item() <= 1e-6
     assert (two - fused.detach()).abs().max().item() <= 1e-5
 
@@ -644,3 +653,35 @@ def test_a_torch_whose_pointwise_conv_refuses_the_calls_gets_the_plain_path(monk
         monkeypatch.undo()
         network._pointwise_works.cache_clear()
     assert network._pointwise_works() is (network._CONV_POINTWISE is not None)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
+                                    {"use_mask": False}])
+def test_rows_split_over_workers_give_the_same_bits(kwargs):
+    """The whole-image planar pass with each layer's output rows split among workers (methods/mopa/_split.py):
+    any number of workers (here run in reverse order on one thread: each worker reads only rows its neighbours
+    wrote in an earlier step) gives the one-worker bits at odd sizes; the workers' rows are whole blocks of
+    SUM_ROWS rows (the attention's sums over a fixed cut)."""
+    from fusionbench.methods.mopa import _split
+    from fusionbench.methods.mopa.network import InferencePath
+
+    def backwards(fn, spans):
+        for span in reversed(spans):
+            fn(span)
+
+    blocks, spans = _split.worker_rows(101, 2)
+    assert len(blocks) == 4 and spans == [(0, blocks[1][1]), (blocks[2][0], 101)]
+    assert _split.worker_rows(20, 4)[1] == [(0, 20)]
+    torch.manual_seed(0)
+    net = MopaNet(**kwargs).eval()
+    for size in [(101, 37), (70, 45), (9, 40)]:
+        x = torch.rand(1, 4, *size).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            path = InferencePath(net)
+            assert path.planar_ready(x)
+            one = _split.split_forward(path, x)
+            for workers in (2, 3, 4):
+                many = _split.split_forward(path, x, backwards, workers)
+                assert all(torch.equal(a, b) for a, b in zip(one, many))
+        fused, _ = net(x)
+        assert (one[0] - fused.detach()).abs().max().item() <= 1e-5

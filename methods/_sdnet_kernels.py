@@ -22,14 +22,20 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def project_side(x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, x4: np.ndarray, w: np.ndarray,
-                 acc: np.ndarray, add: bool) -> None:  # pragma: no cover - compiled
+def project_side(x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, a4: np.ndarray, b4: np.ndarray, c4: np.ndarray,
+                 w: np.ndarray, acc: np.ndarray, add: bool) -> None:  # pragma: no cover - compiled
     """``acc[p] (+)= Σ_c (((x1[p,c]·w[0,c] + x2[p,c]·w[1,c]) + x3[p,c]·w[2,c]) + x4[p,c]·w[3,c])`` summed over c
-    by the fixed tree of the module docstring; ``x1``…``x4`` P×16 C-contiguous float32, ``w`` 4×16, ``acc`` P."""
+    by the fixed tree of the module docstring, where ``x4 = LeakyReLU₀.₂((a4 + b4) + c4)`` is computed here (L4
+    is read by nothing else: its three summands, the 16→48, 16→32 and 16→16 convolutions' shares, are added
+    and activated as torch's ``add`` and ``leaky_relu`` do, ``x if x > 0 else x·0.2f``, without being written).
+    All P×16 float32 with unit channel stride (``a4``, ``b4`` channel slices of wider maps)."""
+    slope = np.float32(0.2)
     t = np.empty(16, np.float32)
     for p in range(acc.shape[0]):
         for c in range(16):
-            t[c] = ((x1[p, c] * w[0, c] + x2[p, c] * w[1, c]) + x3[p, c] * w[2, c]) + x4[p, c] * w[3, c]
+            v = (a4[p, c] + b4[p, c]) + c4[p, c]
+            x4 = v if v > 0 else v * slope
+            t[c] = ((x1[p, c] * w[0, c] + x2[p, c] * w[1, c]) + x3[p, c] * w[2, c]) + x4 * w[3, c]
         for c in range(8):
             t[c] = t[c] + t[c + 8]
         for c in range(4):

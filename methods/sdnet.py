@@ -129,22 +129,25 @@ def _side_weights(weight: Any) -> np.ndarray:
     return np.ascontiguousarray(weight.detach().reshape(4, 2, 16).numpy().transpose(1, 0, 2))
 
 
-def _project_side(maps: tuple[Any, ...], weights: np.ndarray, acc: np.ndarray, add: bool) -> None:
-    """One side's four channels-last N×16×h×W maps projected by ``weights`` (4×16) into ``acc`` (N×h×W float32),
-    written (``add=False``) or added: :func:`methods._sdnet_kernels.project_side`, one fixed order per pixel.
+def _project_side(maps: tuple[Any, ...], parts: tuple[Any, ...], weights: np.ndarray, acc: np.ndarray,
+                  add: bool) -> None:
+    """One side's projection into ``acc`` (N×h×W float32), written (``add=False``) or added, by ``weights`` (4×16):
+    ``maps`` its channels-last N×16×h×W maps L1, L2, L3; ``parts`` the three N×16×h×W summands of L4 before its
+    LeakyReLU (channel slices of channels-last maps), which :func:`methods._sdnet_kernels.project_side` adds and
+    activates itself (L4 is never written).  One fixed order per pixel.
 
     That kernel replaced BLAS products of each map by its weight column (session 11, H1b): those rounded a
     pixel's 16-term sum by where the pixel fell in its rows (16×1: BLAS's matrix-vector path, on AVX-512 too;
-    16×2: on MKL's AVX2 and SSE4.2 kernels, not on its AVX-512 ones), so bands of rows and 1 vs 2 threads differed in the last bit on
-    AVX2 machines.  The kernel's sum is the same for a pixel wherever it lies, on SSE2, AVX2 and AVX-512
-    (``tests/methods/test_sdnet.py``), and costs ~0.7 of the four 16×2 products it replaced (256², one
-    thread, loaded machine)."""
+    16×2: on MKL's AVX2 and SSE4.2 kernels, not on its AVX-512 ones), so bands of rows and 1 vs 2 threads
+    differed in the last bit on AVX2 machines.  The kernel's sum is the same for a pixel wherever it lies, on
+    SSE2, AVX2 and AVX-512 (``tests/methods/test_sdnet.py``)."""
     from ._sdnet_kernels import project_side
 
-    arrays = [m.detach().permute(0, 2, 3, 1).numpy() for m in maps]  # N×h×W×16 views
+    arrays = [m.detach().permute(0, 2, 3, 1).numpy() for m in (*maps, *parts)]  # N×h×W×16 views
     for i in range(acc.shape[0]):
-        x = [np.ascontiguousarray(a[i]).reshape(-1, 16) for a in arrays]  # views: each image's rows are contiguous
-        project_side(x[0], x[1], x[2], x[3], weights, acc[i].reshape(-1), add)
+        # each image's rows are whole rows of their map: P×16 views (channel slices keep their pixel stride)
+        x = [a[i].reshape(-1, 16) for a in arrays]
+        project_side(*x, weights, acc[i].reshape(-1), add)
 
 
 def _conv(x: Any, weight: Any, bias: Any, padding: int) -> Any:
@@ -319,16 +322,17 @@ def _build_modules() -> tuple[Any, Any]:
                 f2 = F.leaky_relu(a[:, :16, rows_for(2, top[3])], 0.2)  # rows from top[2]
                 b = _conv(f2, w_b, None, 1)  # f2's share of layers 3-4, rows from top[2]
                 f3 = F.leaky_relu_(a[:, 16:32, rows_for(1, top[3])] + b[:, :16, rows_for(1, top[2])], 0.2)
-                f4 = F.leaky_relu_(a[:, 32:, rows_for(0, top[3])] + b[:, 16:, rows_for(0, top[2])]
-                                   + _conv(f3, w_c, None, 1)[:, :, rows_for(0, top[1])], 0.2)
-                kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])], f4)
+                parts = (a[:, 32:, rows_for(0, top[3])], b[:, 16:, rows_for(0, top[2])],
+                         _conv(f3, w_c, None, 1)[:, :, rows_for(0, top[1])])  # L4 before its activation
+                kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])])
                 if counting:
+                    kept += (F.leaky_relu_(parts[0] + parts[1] + parts[2], 0.2),)
                     for k, f in enumerate(kept):
                         part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ columns[2 * k + side_index]
                         fused = part if fused is None else fused.add_(part)
                 else:
-                    _project_side(kept, side_weights[side_index], acc, add=side_index > 0)
-                del kept  # this side's maps then go as the next side's replace them (less memory live)
+                    _project_side(kept, parts, side_weights[side_index], acc, add=side_index > 0)
+                del kept, parts  # this side's maps then go as the next side's replace them (less memory live)
             if counting:
                 fused = fused.reshape(n, hk, w, 1).permute(0, 3, 1, 2)
             else:

@@ -92,16 +92,26 @@ def build_cnn_network() -> Any:
             self.conv3 = nn.Conv2d(128, 256, 3, padding=1)
             self.output = nn.Conv2d(512, 2, 8, bias=False)
 
-        def branch(self, x: torch.Tensor) -> torch.Tensor:
+        def branches(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Both sources' 256-channel maps.  ``conv1`` takes the two sources as one batch: PyTorch then runs
+            it with oneDNN at every size, whose sums do not depend on where a pixel lies in the map (a batch of
+            one with at most 20,480 input values goes to ATen's im2col + MKL GEMM instead, which on AVX2 and
+            SSE4 rounds some pixels differently for a band of rows than for the whole image)."""
+            n = first.shape[0]
+            y = self.conv1(torch.cat([first, second]))
+            return self.tail(y[:n]), self.tail(y[n:])
+
+        def tail(self, y: torch.Tensor) -> torch.Tensor:
+            """The branch after ``conv1``: ReLU, ``conv2`` + ReLU, the ceil-mode pool, ``conv3`` + ReLU."""
             if not torch.is_grad_enabled():  # inference: the same values (bit-identical), less memory traffic
-                x = self.conv2(self.conv1(x).relu_()).relu_()
+                x = self.conv2(y.relu_()).relu_()
                 return self.conv3(max_pool2_ceil(x)).relu_()
-            x = F.relu(self.conv2(F.relu(self.conv1(x))))
+            x = F.relu(self.conv2(F.relu(y)))
             x = F.max_pool2d(x, 2, ceil_mode=True)
             return F.relu(self.conv3(x))
 
         def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-            return self.output(torch.cat([self.branch(first), self.branch(second)], dim=1))
+            return self.output(torch.cat(self.branches(first, second), dim=1))
 
     return SiameseCNN()
 
@@ -138,8 +148,9 @@ def band_rows(shape: tuple[int, int]) -> int:
     return min(pooled, max(16, BAND_BYTES // (2 * 128 * 4 * w)))
 
 
-def pooled_band(net: Any, x: Any, k0: int, k1: int) -> Any:
-    """Rows ``[k0, k1)`` of ``net.branch(x)`` (pooled resolution, no grad), channels-last, from a band of input.
+def pooled_band(net: Any, first: Any, second: Any, k0: int, k1: int) -> tuple[Any, Any]:
+    """Rows ``[k0, k1)`` of both sources' branch maps (``net.branches``, pooled resolution, no grad),
+    channels-last, from a band of input.
 
     The branch reads input rows ``[2·k0 − 4, 2·k1 + 4)`` (clipped to the image): ``conv1`` and ``conv2``
     each need one row more on either side, the pool two full rows per pooled row and ``conv3`` one
@@ -150,11 +161,11 @@ def pooled_band(net: Any, x: Any, k0: int, k1: int) -> Any:
     """
     import torch
 
-    h = x.shape[-2]
+    h = first.shape[-2]
     s, e = max(0, 2 * k0 - HALO), min(h, 2 * k1 + HALO)
     with torch.no_grad():  # the graph's bit-identical inference form
-        f = net.branch(x[:, :, s:e])
-    return f[:, :, k0 - s // 2:k1 - s // 2].contiguous(memory_format=torch.channels_last)
+        maps = net.branches(first[:, :, s:e], second[:, :, s:e])
+    return tuple(f[:, :, k0 - s // 2:k1 - s // 2].contiguous(memory_format=torch.channels_last) for f in maps)
 
 
 def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> Any:
@@ -192,7 +203,7 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
     ho, wo = hp - kh + 1, wp - kw + 1
     if ho < 1 or wo < 1:
         with torch.no_grad():
-            return net.output(torch.cat([net.branch(first), net.branch(second)], dim=1))
+            return net.output(torch.cat(net.branches(first, second), dim=1))
     taps = weight.permute(2, 0, 1, 3).reshape(kh * n_out, n_in, 1, kw)  # (i, o) × c × 1 × j
     half = n_in // 2
     k1, k2 = taps[:, :half].contiguous(), taps[:, half:].contiguous()
@@ -213,9 +224,9 @@ def fast_logits(net: Any, first: Any, second: Any, rows: int | None = None) -> A
     def maps(r0: int, r1: int) -> tuple[Any, Any]:
         # both sources' branch maps, pooled rows [r0, r1), channels-last; the whole image as before banding
         if r0 > 0 or r1 < hp:
-            return pooled_band(net, first, r0, r1), pooled_band(net, second, r0, r1)
+            return pooled_band(net, first, second, r0, r1)
         with torch.no_grad():  # the graph's bit-identical inference form
-            whole = net.branch(first), net.branch(second)
+            whole = net.branches(first, second)
         return tuple(f.contiguous(memory_format=torch.channels_last) for f in whole)
 
     if ho <= kh - 1:  # very short maps (one band): every row with the taps that read it

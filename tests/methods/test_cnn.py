@@ -184,9 +184,9 @@ def test_large_images_run_in_bands(weights_home, monkeypatch):
     seen = []
     band = cnn.pooled_band
 
-    def spy(net, x, k0, k1):
-        seen.append(min(x.shape[-2], 2 * k1 + cnn.HALO) - max(0, 2 * k0 - cnn.HALO))
-        return band(net, x, k0, k1)
+    def spy(net, first, second, k0, k1):
+        seen.append(min(first.shape[-2], 2 * k1 + cnn.HALO) - max(0, 2 * k0 - cnn.HALO))
+        return band(net, first, second, k0, k1)
 
     monkeypatch.setattr(cnn, "pooled_band", spy)
     net = cnn.load_cnn_network()
@@ -194,5 +194,59 @@ def test_large_images_run_in_bands(weights_home, monkeypatch):
     with torch.inference_mode():
         out = cnn.fast_logits(net, x, x.flip(-1))
     assert out.shape == (1, 2, 253, 505)
-    # interior rows [7, 253) in chunks [7, 71), [71, 135), [135, 253): three bands per source
-    assert len(seen) == 6 and max(seen) == 2 * (260 - 135) + cnn.HALO
+    # interior rows [7, 253) in chunks [7, 71), [71, 135), [135, 253): three bands (both sources in each)
+    assert len(seen) == 3 and max(seen) == 2 * (260 - 135) + cnn.HALO
+
+
+_BANDS_SCRIPT = """
+import sys, torch
+from fusionbench.methods import cnn_liu2017 as cnn
+assert torch.backends.cpu.get_cpu_capability() == sys.argv[1], torch.backends.cpu.get_cpu_capability()
+net = cnn.load_cnn_network()
+g = torch.Generator().manual_seed(5)
+for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520), 16), ((61, 1030), 16)]:
+    x1, x2 = torch.rand(1, 1, *size, generator=g), torch.rand(1, 1, *size, generator=g)
+    with torch.inference_mode():
+        whole = cnn.fast_logits(net, x1, x2, rows=size[0])
+        banded = cnn.fast_logits(net, x1, x2, rows=rows)
+    assert torch.equal(banded, whole), (size, int((banded != whole).sum()), float((banded - whole).abs().max()))
+"""
+
+#: the instruction-set stand-ins on this machine: MKL, oneDNN and ATen's kernels each told to use only AVX2 or only
+#: SSE4 code (as in ``test_sdnet.py``); the first runs the host's own (AVX-512 here)
+_ISA_STAND_INS = {
+    "host": {},
+    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
+}
+
+
+def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home):
+    """The band bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN and ATen use only AVX2 or
+    only SSE4 code, the forced small bands of the test above (and a 1030-wide one) give the whole image's logits.
+    (Before session 11, ``conv1`` ran on one source at a time: a band of at most 20,480 input values went to
+    ATen's im2col + MKL GEMM, which on AVX2 and SSE4 rounds some pixels by their place in the map, and a larger
+    whole image to oneDNN; logits differed by up to 2.6e-5 on AVX2.  Both sources now go through ``conv1`` as one
+    batch, which PyTorch always gives to oneDNN: docs/fidelity.md, "CNN: bands on AVX2 machines".)"""
+    import os
+    import subprocess
+    import sys
+
+    host = torch.backends.cpu.get_cpu_capability()
+    if host == "DEFAULT":
+        pytest.skip("the host has no AVX2 to stand in for")
+    expected = {"host": host, "avx2": "AVX2", "sse4": "DEFAULT"}
+    procs = {}
+    try:
+        for name, env in _ISA_STAND_INS.items():
+            env = dict(os.environ, OMP_NUM_THREADS="1", **env)
+            procs[name] = subprocess.Popen([sys.executable, "-c", _BANDS_SCRIPT, expected[name]], env=env,
+                                           stderr=subprocess.PIPE, text=True)
+        for name, proc in procs.items():
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, (name, err[-2000:])
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,18 +1,19 @@
 """Compiled step of SDNet's inference path (float32): the 1×1 squeeze's projection of one side's four maps.
 
-:func:`project_side` — for every pixel of one branch's four 16-channel channels-last maps (L1, L2, L3, L4 of
-the ``ir`` or the ``vi`` side, :mod:`methods.sdnet`), the 64-term sum ``Σ_k Σ_c x_k[p, c]·w[k, c]`` in one
-fixed order: per channel c, ``((x₁w₁ + x₂w₂) + x₃w₃) + x₄w₄`` (each product rounded, no fused multiply-add),
-then the 16 channel sums by a fixed pairwise tree (c with c + 8, then + 4, then ``(t₀ + t₂) + (t₁ + t₃)``).
-The sum is written to ``acc`` (the first side) or added to it (the second side: ``acc + s``).
+:func:`project_side` — for every pixel of one branch's 16-channel channels-last maps (L1, L2, L3 of the ``ir``
+or the ``vi`` side, :mod:`methods.sdnet`, and L4 = LeakyReLU of its three convolution shares, added and
+activated here, so that L4 is never written), the 64-term sum ``Σ_k Σ_c x_k[p, c]·w[k, c]`` in one fixed
+order: per channel c, ``((x₁w₁ + x₂w₂) + x₃w₃) + x₄w₄`` (each product rounded, no fused multiply-add), then
+the 16 channel sums by a fixed pairwise tree (c with c + 8, then + 4, then ``(t₀ + t₂) + (t₁ + t₃)``).  The
+sum is written to ``acc`` (the first side) or added to it (the second side: ``acc + s``).
 
 Why (issue 23, session 11): the squeeze had been a BLAS product of each map by its 16×1 (later 16×2) weight
 column, and BLAS rounds a pixel's dot product by where the pixel falls in its rows on some instruction sets
 (the 16×2 product was alike everywhere only on MKL's AVX-512 kernels), so bands of rows differed from the
 whole image in the last bit on AVX2 and SSE4.2.  Here every pixel goes through the same operations in the same
 order wherever it lies, and without ``fastmath`` LLVM keeps IEEE order and rounding whatever it vectorises,
-so the bits are the same on SSE2, AVX2 and AVX-512 (``tests/methods/test_sdnet.py``, through
-``tests/methods/_isa.py``).  Module level, ``cache=True``: found in numba's disk cache by every new process;
+so the bits are the same on SSE4, AVX2 and AVX-512 (``tests/methods/test_sdnet.py``: processes with numba
+built for Nehalem, Haswell and the host).  Module level, ``cache=True``: found in numba's disk cache by every new process;
 ``nogil``: SDNet's two band workers run it at the same time.  Imported lazily by :mod:`methods.sdnet`.
 """
 from __future__ import annotations

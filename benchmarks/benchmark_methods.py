@@ -497,13 +497,18 @@ class WorkerMemorySuite(OneShot):
 
 # --------------------------------------------------------------------------- mopa's two-thread schedule (issue 23)
 class MopaThreadSchedule:
-    """``mopa``'s 256² forward at torch's thread count as N single-threaded band workers (its inference
-    since session 9, ``methods/mopa/_banded.py``) or as the whole image on torch's OpenMP team (before):
-    the fraction of the plain 3×3 64→64 convolution's GFLOP/s timed just before in the same process
-    (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle run says which schedule is faster.
-    The two give the same fused map (bit-identical at 256², session 9)."""
+    """``mopa``'s 256² forward at torch's thread count under its two band-worker schedules: since session 11
+    (``methods/mopa/_split.py``, the default for images up to 2^19 pixels at the registered width) the whole-image
+    planar pass with every layer's output rows split among N single-threaded workers (a barrier per layer, no halo
+    rows), or the banded passes (``methods/mopa/_banded.py``, the default from session 9 to 11 and still for larger
+    images: one band of rows per worker, each pass recomputing its halo rows).  The fraction of the plain 3×3
+    64→64 convolution's GFLOP/s timed just before in the same process
+    (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle run says which schedule is faster.  At
+    one thread both run the whole image in one piece.  The two give the same fused map (bit-identical at 256²).
+    (Until session 11 this compared the band workers with torch's OpenMP team on the whole image; the whole-image
+    pass now runs compiled single-threaded kernels, so an OpenMP team no longer applies.)"""
 
-    params = [["band workers", "openmp whole image"]]
+    params = [["rows split", "bands with halos"]]
     param_names = ["schedule"]
     timeout = 600
     processes = 1
@@ -518,14 +523,14 @@ class MopaThreadSchedule:
         if self.method.unavailable_reason() is not None:
             raise NotImplementedError(self.method.unavailable_reason())
         self.method.instance
-        self._rows = InferencePath.MIN_WORKER_ROWS
-        if schedule != "band workers":
-            InferencePath.MIN_WORKER_ROWS = 1 << 30  # no image has enough rows: the whole-image pass
+        self._whole = InferencePath.__dict__["whole_image"]
+        if schedule != "rows split":
+            InferencePath.whole_image = staticmethod(lambda x: False)  # every image: the banded passes
 
     def teardown(self, schedule: str) -> None:
         from fusionbench.methods.mopa.network import InferencePath
 
-        InferencePath.MIN_WORKER_ROWS = self._rows
+        InferencePath.whole_image = self._whole
 
     def track_fraction_of_conv_peak(self, schedule: str) -> float:
         from fusionbench import profile

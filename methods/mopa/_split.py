@@ -102,12 +102,12 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
     sources = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
     inputs = []
     for src in sources:
-        inp = torch.zeros(src.shape[1], h + 2, cols + 2)
+        inp = _planar.bordered(src.shape[1], h, w)
         inp[:, 1:h + 1, 1:w + 1] = src[0]
         inputs.append(inp.numpy())
     # intermediate maps (zero borders): one pair per path with several workers (the paths' layer i run in one
     # step), one pair for all with one worker (path after path); fewer fresh pages
-    pairs = [[torch.zeros(width, h + 2, cols + 2).numpy() for _ in range(2)] for _ in (paths if len(spans) > 1 else [0])]
+    pairs = [[_planar.bordered(width, h, w).numpy() for _ in range(2)] for _ in (paths if len(spans) > 1 else [0])]
     spare = pairs * (1 if len(spans) > 1 else len(paths))
     stored_np = stored.numpy()
 

@@ -67,6 +67,26 @@ def _grid(run: Run, spans: Sequence[tuple[int, int]], step: Callable[[int, int, 
         run(lambda span, i=i: [step(k, i, span) for k, n in enumerate(lengths) if i < n], spans)
 
 
+def _lazy(c: int, h: int, w: int, p: int = 1) -> np.ndarray:
+    """A planar C × (h + 2p) × (Wv + 2p) buffer left unwritten: the step that writes a worker's rows first zeroes
+    their padding (:func:`_zero_border`), so the pages are first touched by the workers, not the calling thread
+    (as :func:`methods.mopa._planar.bordered` once every worker has run)."""
+    return torch.empty(c, h + 2 * p, _planar.padded_width(w) + 2 * p).numpy()
+
+
+def _zero_border(buf: np.ndarray, p: int, h: int, w: int, r0: int, r1: int) -> None:
+    """Zero the padding of image rows ``[r0, r1)`` of the planar ``buf`` (image at [p, p], h × w): the columns
+    around them (the lanes past ``w`` included), and the ``p`` rows above the image (``r0 = 0``) or below it
+    (``r1 = h``)."""
+    t = torch.from_numpy(buf)
+    if r0 == 0:
+        t[:, :p].zero_()
+    if r1 == h:
+        t[:, p + h:].zero_()
+    t[:, p + r0:p + r1, :p].zero_()
+    t[:, p + r0:p + r1, p + w:].zero_()
+
+
 def _flat(t: torch.Tensor) -> np.ndarray:
     return t.detach().reshape(-1).numpy()
 
@@ -97,7 +117,8 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
     cols = _planar.padded_width(w)
 
     # 1. the three feature paths, layer i of each in one step → `stored` (planar, zero padding `pad`)
-    stored = _planar.bordered(ch, h, w, pad)
+    stored_np = _lazy(ch, h, w, pad)
+    stored = torch.from_numpy(stored_np)
     a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
     sources = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
     inputs = []
@@ -107,9 +128,8 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
         inputs.append(inp.numpy())
     # intermediate maps (zero borders): one pair per path with several workers (the paths' layer i run in one
     # step), one pair for all with one worker (path after path); fewer fresh pages
-    pairs = [[_planar.bordered(width, h, w).numpy() for _ in range(2)] for _ in (paths if len(spans) > 1 else [0])]
+    pairs = [[_lazy(width, h, w) for _ in range(2)] for _ in (paths if len(spans) > 1 else [0])]
     spare = pairs * (1 if len(spans) > 1 else len(paths))
-    stored_np = stored.numpy()
 
     def layer(k: int, i: int, span: tuple[int, int]) -> None:
         r0, r1 = span
@@ -117,8 +137,11 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
         conv, slope = layers[i]
         src = inputs[k] if i == 0 else spare[k][(i - 1) % 2]
         if i == len(layers) - 1:
-            _conv(conv, src, stored_np[k * width:(k + 1) * width], r0, r1, w, slope, pad)
+            dst = stored_np[k * width:(k + 1) * width]
+            _zero_border(dst, pad, h, w, r0, r1)
+            _conv(conv, src, dst, r0, r1, w, slope, pad)
         else:
+            _zero_border(spare[k][i % 2], 1, h, w, r0, r1)
             _conv(conv, src, spare[k][i % 2], r0, r1, w, slope, 1)
 
     _grid(run, spans, layer, [len(p) for p in paths])
@@ -130,13 +153,14 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
     if cem is not None:
         slope = float(cem.act.negative_slope)
         convs = _planar.multiscale_layers(cem)
-        m = _planar.bordered(sum(c.out_channels for c in convs), h, w).numpy()
+        m = _lazy(sum(c.out_channels for c in convs), h, w)
         first, act, second = cem.res
-        mid = _planar.bordered(first.out_channels, h, w).numpy()
+        mid = _lazy(first.out_channels, h, w)
         residual = RESIDUAL_KERNELS[(second.in_channels, second.out_channels, 3)]
 
         def multiscale(span: tuple[int, int]) -> None:
             r0, r1 = span
+            _zero_border(m, 1, h, w, r0, r1)
             start = 0
             for conv in convs:
                 n = conv.out_channels
@@ -144,6 +168,7 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
                 start += n
 
         def res_first(span: tuple[int, int]) -> None:
+            _zero_border(mid, 1, h, w, span[0], span[1])
             _conv(first, m, mid, span[0], span[1], w, float(act.negative_slope), 1)
 
         def res_second(span: tuple[int, int]) -> None:  # in place: m = lrelu(conv(mid) + m), own rows only
@@ -167,24 +192,26 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
 
     dpm = net.detail
     head, hact = dpm.head
-    xw = _planar.bordered(ch, h, w)
-    xw_np = xw.numpy()
+    xw_np = _lazy(ch, h, w)
+    xw = torch.from_numpy(xw_np)
     inside = torch.from_numpy(_planar.interior(xw, h, w))
     feats_in = torch.from_numpy(stored_np[:, pad:pad + h, pad:pad + w])
-    hb = _planar.bordered(ch, h, w).numpy()
-    cat = _planar.bordered(ch * len(dpm.paths), h, w).numpy()
-    shared = [_planar.bordered(ch, h, w).numpy() for _ in range(2)] if len(spans) == 1 else None
-    dspare = [(shared or [_planar.bordered(ch, h, w).numpy() for _ in range(2)]) if len(p) > 1 else []
+    hb = _lazy(ch, h, w)
+    cat = _lazy(ch * len(dpm.paths), h, w)
+    shared = [_lazy(ch, h, w) for _ in range(2)] if len(spans) == 1 else None
+    dspare = [(shared or [_lazy(ch, h, w) for _ in range(2)]) if len(p) > 1 else []
               for p in dpm.paths]
 
     def scaled(span: tuple[int, int]) -> None:  # the products as torch's (x * w)
         r0, r1 = span
+        _zero_border(xw_np, 1, h, w, r0, r1)
         if scale is None:
             inside[:, r0:r1].copy_(feats_in[:, r0:r1])
         else:
             torch.mul(feats_in[:, r0:r1], scale.reshape(ch, 1, 1), out=inside[:, r0:r1])
 
     def detail_head(span: tuple[int, int]) -> None:
+        _zero_border(hb, 1, h, w, span[0], span[1])
         _conv(head, xw_np, hb, span[0], span[1], w, float(hact.negative_slope), 1)
 
     run(scaled, spans)
@@ -196,8 +223,10 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
         weights = (_flat(dw.weight), _flat(dw.bias), _flat(pw.weight), _flat(pw.bias), np.float32(lrelu.negative_slope))
         src = hb if j == 0 else dspare[i][(j - 1) % 2]
         if j == len(p) - 1:
+            _zero_border(cat[i * ch:(i + 1) * ch], 1, h, w, r0, r1)
             dk.dscb_skip(src[:, r0:], *weights, cat[i * ch:(i + 1) * ch], hb, r1 - r0, w, 1 + r0, 1)
         else:
+            _zero_border(dspare[i][j % 2], 1, h, w, r0, r1)
             dk.dscb(src[:, r0:], *weights, dspare[i][j % 2], r1 - r0, w, 1 + r0, 1)
 
     _grid(run, spans, dscb, [len(p) for p in dpm.paths])
@@ -236,16 +265,18 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
         conv = _planar.single_conv(att.spatial)
         p = conv.kernel_size[0] // 2
         cascade = att.mode == "cascade"
-        both = _planar.bordered(2 * ch, h, w).numpy()
-        spatial = _planar.bordered(2, h, w, p).numpy()
+        both = _lazy(2 * ch, h, w)
+        spatial = _lazy(2, h, w, p)
         gains = wc.reshape(ch).float().contiguous().numpy()
         pre = torch.empty(1, h, cols + _planar.LANES)  # wider than the rows: sigmoid row by row, any cut
         weights = torch.empty(h, w)
         combine, cact = att.combine
-        d = _planar.bordered(ch, h, w).numpy()
+        d = _lazy(ch, h, w)
 
         def gate(span: tuple[int, int]) -> None:
             r0, r1 = span
+            _zero_border(both, 1, h, w, r0, r1)
+            _zero_border(spatial, p, h, w, r0, r1)
             ak.gate_planar(xw_np, np.array([1 + r0, 1]), gains, cascade, both, np.array([1 + r0, 1]), spatial,
                            np.array([p + r0, p]), r1 - r0, w)
 
@@ -257,16 +288,18 @@ def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int
                                    np.array([1 + r0, 1]), cascade, r1 - r0, w)
 
         def combine_rows(span: tuple[int, int]) -> None:
+            _zero_border(d, 1, h, w, span[0], span[1])
             _conv(combine, both, d, span[0], span[1], w, float(cact.negative_slope), 1)
 
         for step in (gate, gate_spatial, combine_rows):
             run(step, spans)
         del both, spatial, pre, weights
     (first, fslope), (last, _) = _planar.head_layers(net.head)
-    mid = _planar.bordered(first.out_channels, h, w).numpy()
+    mid = _lazy(first.out_channels, h, w)
     out = torch.empty(1, h, cols + _planar.LANES)
 
     def head_first(span: tuple[int, int]) -> None:
+        _zero_border(mid, 1, h, w, span[0], span[1])
         _conv(first, d, mid, span[0], span[1], w, fslope, 1)
 
     def head_last(span: tuple[int, int]) -> None:

@@ -132,21 +132,25 @@ def _side_weights(weight: Any) -> np.ndarray:
 def _project_side(maps: tuple[Any, ...], parts: tuple[Any, ...], weights: np.ndarray, acc: np.ndarray,
                   add: bool) -> None:
     """One side's projection into ``acc`` (N×h×W float32), written (``add=False``) or added, by ``weights`` (4×16):
-    ``maps`` its channels-last N×16×h×W maps L1, L2, L3; ``parts`` the three N×16×h×W summands of L4 before its
-    LeakyReLU (channel slices of channels-last maps), which :func:`methods._sdnet_kernels.project_side` adds and
-    activates itself (L4 is never written).  One fixed order per pixel.
+    ``maps`` its channels-last N×16×h×W maps L1, L2, L3; ``parts`` the channels-last N×48, N×32 and N×16×h×W
+    convolution outputs whose channels 32-47, 16-31 and 0-15 are L4's three summands before its LeakyReLU, which
+    :func:`methods._sdnet_kernels.project_side` adds and activates itself (L4 is never written).  One fixed order
+    per pixel.
 
     That kernel replaced BLAS products of each map by its weight column (session 11, H1b): those rounded a
     pixel's 16-term sum by where the pixel fell in its rows (16×1: BLAS's matrix-vector path, on AVX-512 too;
     16×2: on MKL's AVX2 and SSE4.2 kernels, not on its AVX-512 ones), so bands of rows and 1 vs 2 threads
     differed in the last bit on AVX2 machines.  The kernel's sum is the same for a pixel wherever it lies, on
-    SSE2, AVX2 and AVX-512 (``tests/methods/test_sdnet.py``)."""
+    SSE4, AVX2 and AVX-512 (``tests/methods/test_sdnet.py``)."""
     from ._sdnet_kernels import project_side
 
-    arrays = [m.detach().permute(0, 2, 3, 1).numpy() for m in (*maps, *parts)]  # N×h×W×16 views
+    channels = tuple(m.shape[1] for m in (*maps, *parts))
+    if channels != (16, 16, 16, 48, 32, 16):
+        raise ValueError(f"SDNet squeeze: maps of {channels} channels, expected (16, 16, 16, 48, 32, 16)")
+    arrays = [m.detach().permute(0, 2, 3, 1).numpy() for m in (*maps, *parts)]  # N×h×W×C views
     for i in range(acc.shape[0]):
-        # each image's rows are whole rows of their map: P×16 views (channel slices keep their pixel stride)
-        x = [a[i].reshape(-1, 16) for a in arrays]
+        # each image's rows of a channels-last map are contiguous: P×C views (a copy only if they were not)
+        x = [np.ascontiguousarray(a[i]).reshape(-1, a.shape[-1]) for a in arrays]
         project_side(*x, weights, acc[i].reshape(-1), add)
 
 
@@ -322,11 +326,11 @@ def _build_modules() -> tuple[Any, Any]:
                 f2 = F.leaky_relu(a[:, :16, rows_for(2, top[3])], 0.2)  # rows from top[2]
                 b = _conv(f2, w_b, None, 1)  # f2's share of layers 3-4, rows from top[2]
                 f3 = F.leaky_relu_(a[:, 16:32, rows_for(1, top[3])] + b[:, :16, rows_for(1, top[2])], 0.2)
-                parts = (a[:, 32:, rows_for(0, top[3])], b[:, 16:, rows_for(0, top[2])],
-                         _conv(f3, w_c, None, 1)[:, :, rows_for(0, top[1])])  # L4 before its activation
+                parts = (a[:, :, rows_for(0, top[3])], b[:, :, rows_for(0, top[2])],
+                         _conv(f3, w_c, None, 1)[:, :, rows_for(0, top[1])])  # L4 = lrelu(a[32:] + b[16:] + c)
                 kept = (f1[:, :, rows_for(0, top[3])], f2[:, :, rows_for(0, top[2])], f3[:, :, rows_for(0, top[1])])
                 if counting:
-                    kept += (F.leaky_relu_(parts[0] + parts[1] + parts[2], 0.2),)
+                    kept += (F.leaky_relu_(parts[0][:, 32:] + parts[1][:, 16:] + parts[2], 0.2),)
                     for k, f in enumerate(kept):
                         part = f.permute(0, 2, 3, 1).reshape(-1, 16) @ columns[2 * k + side_index]
                         fused = part if fused is None else fused.add_(part)

@@ -196,7 +196,7 @@ def test_banded_inference_is_bit_identical_to_the_whole_image(sdnet, batch) -> N
 def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
     """What the bit-identity of bands rests on: a side's projection (``_project_side``: L4's three summands added
     and activated, then one fixed order of the 64 products and sums per pixel) gives a pixel the same bits in
-    any band of rows, 1-row bands included, at widths 3-769, with L4's summands channel slices of wider maps as
+    any band of rows, 1-row bands included, at widths 3-769, with L4's summands channels of wider maps as
     in the network, and lies within float32 round-off of the float64 sum.  (BLAS products did not: 16×1 on
     every instruction set, 16×2 on MKL's AVX2 and SSE4.2 kernels, round a pixel by where it lies.)"""
     import torch
@@ -211,7 +211,7 @@ def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
                 for _ in range(3)]
         wide = [(torch.rand(2, c, h, w, generator=gen) - 0.5).contiguous(memory_format=torch.channels_last)
                 for c in (48, 32, 16)]
-        parts = [wide[0][:, 32:], wide[1][:, 16:], wide[2]]
+        parts = wide  # L4's summands: channels 32-47, 16-31 and 0-15
 
         def project(rows: slice) -> np.ndarray:
             acc = np.ones((2, rows.stop - rows.start, w), np.float32)
@@ -220,7 +220,7 @@ def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
             return acc
 
         whole = project(slice(0, h))
-        l4 = torch.nn.functional.leaky_relu(parts[0] + parts[1] + parts[2], 0.2)
+        l4 = torch.nn.functional.leaky_relu(parts[0][:, 32:] + parts[1][:, 16:] + parts[2], 0.2)
         x = np.stack([m.double().numpy() for m in (*maps, l4)])
         exact = 1 + np.einsum("knchw,kc->nhw", x, weights[1].astype(float))
         assert np.abs(whole - exact).max() < 4e-6, (h, w)
@@ -358,8 +358,7 @@ with torch.inference_mode():
         torch.set_num_threads(2)
         assert torch.equal(net(f, s), one), shape  # two band workers
 rng = np.random.default_rng(0)
-x = [rng.standard_normal((4099, 16)).astype(np.float32) for _ in range(5)]
-x.insert(3, rng.standard_normal((4099, 48)).astype(np.float32)[:, 32:])  # a channel slice, as L4's first part
+x = [rng.standard_normal((4099, c)).astype(np.float32) for c in (16, 16, 16, 48, 32, 16)]
 acc = rng.standard_normal(4099).astype(np.float32)
 project_side(*x, rng.standard_normal((4, 16)).astype(np.float32), acc, True)
 np.save(sys.argv[1], acc)

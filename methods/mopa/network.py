@@ -356,8 +356,10 @@ class InferencePath:
     (:meth:`planar_ready`, the registered width): the 15→15, 30→15 and 45→15 convs (the last two with their
     residual sums) compiled too, each DSCB one compiled pass (:mod:`methods.mopa._detail_kernels`), the
     attention's passes and the local std's maxima on planar maps, no layout copy and no concatenation
-    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  Images above 2^19 pixels, and any image
-    when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
+    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  With N > 1 torch threads that planar
+    pass shares every layer's output rows among N single-threaded band workers (:mod:`methods.mopa._split`,
+    session 11: no halo rows, the same bits as one thread).  Images above 2^19 pixels, and at other widths any
+    image when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
     the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
     only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in
     inference mode.

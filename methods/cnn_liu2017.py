@@ -93,11 +93,13 @@ def build_cnn_network() -> Any:
             self.output = nn.Conv2d(512, 2, 8, bias=False)
 
         def branches(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """Both sources' 256-channel maps.  ``conv1`` takes the two sources as one batch: PyTorch then runs
-            it with oneDNN at every size, whose sums do not depend on where a pixel lies in the map (a batch of
-            one with at most 20,480 input values goes to ATen's im2col + MKL GEMM instead, which on AVX2 and
-            SSE4 rounds some pixels differently for a band of rows than for the whole image)."""
+            """Both sources' 256-channel maps, ``conv1`` always on oneDNN (see :data:`ATEN_NATIVE_CONV_VALUES`):
+            a source of more values than that alone, smaller ones (small images, narrow bands) as one batch of
+            two (the same bits as one oneDNN call per source, measured; the larger sources stay apart so that
+            only one 64-channel full-resolution map exists at a time)."""
             n = first.shape[0]
+            if n > 1 or first[0].numel() > ATEN_NATIVE_CONV_VALUES:
+                return self.tail(self.conv1(first)), self.tail(self.conv1(second))
             y = self.conv1(torch.cat([first, second]))
             return self.tail(y[:n]), self.tail(y[n:])
 
@@ -114,6 +116,14 @@ def build_cnn_network() -> Any:
             return self.output(torch.cat(self.branches(first, second), dim=1))
 
     return SiameseCNN()
+
+
+#: PyTorch runs a float32 conv whose kernel has 3 or fewer rows or columns on oneDNN for a batch of two or more, or
+#: for a batch of one with more than this many input values; otherwise with ATen's own im2col + MKL GEMM
+#: (``aten/src/ATen/native/ConvUtils.h``, ``use_mkldnn``: "for some case, native is faster").  The two round
+#: differently, and the GEMM rounds some pixels by their place in the map (measured with MKL on AVX2 and SSE4,
+#: not seen on AVX-512): a band of rows would not give the whole image's bits (``tests/methods/test_cnn.py``)
+ATEN_NATIVE_CONV_VALUES = 20480
 
 
 def max_pool2_ceil(x: Any) -> Any:

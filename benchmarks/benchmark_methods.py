@@ -523,14 +523,13 @@ class MopaThreadSchedule:
         if self.method.unavailable_reason() is not None:
             raise NotImplementedError(self.method.unavailable_reason())
         self.method.instance
-        self._whole = InferencePath.__dict__["whole_image"]
-        if schedule != "rows split":
-            InferencePath.whole_image = staticmethod(lambda x: False)  # every image: the banded passes
+        self._split = InferencePath.SPLIT_LAYERS
+        InferencePath.SPLIT_LAYERS = schedule == "rows split"  # else the banded passes at N > 1 threads
 
     def teardown(self, schedule: str) -> None:
         from fusionbench.methods.mopa.network import InferencePath
 
-        InferencePath.whole_image = self._whole
+        InferencePath.SPLIT_LAYERS = self._split
 
     def track_fraction_of_conv_peak(self, schedule: str) -> float:
         from fusionbench import profile

@@ -367,6 +367,11 @@ class InferencePath:
 
     #: with N > 1 torch threads, images of at least 2·N·MIN_WORKER_ROWS rows run as N band workers
     MIN_WORKER_ROWS = 16
+    #: with every layer compiled, images up to 2^19 pixels run the whole-image planar pass, at N > 1 threads
+    #: each layer's rows split among N workers (:mod:`methods.mopa._split`); ``False``: at N > 1 threads the
+    #: banded passes instead (one band per worker, halo rows recomputed; the schedule before session 11's
+    #: split; ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares the two)
+    SPLIT_LAYERS = True
 
     def __init__(self, net: "MopaNet"):
         self.net = net
@@ -382,7 +387,7 @@ class InferencePath:
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.net
         x = x.contiguous(memory_format=torch.channels_last)
-        if self.planar_ready(x) and self.whole_image(x):
+        if self.planar_ready(x) and self.whole_image(x) and (self.SPLIT_LAYERS or torch.get_num_threads() == 1):
             return self._planar_forward(x)
         rows = self.band_rows(x)
         if rows is not None:

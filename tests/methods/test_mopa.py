@@ -530,6 +530,16 @@ def test_two_threads_run_as_two_band_workers(monkeypatch, width):
         torch.set_num_threads(threads)
     if width == 5:  # the registered width: the split pass at one and two workers, the same bits
         assert calls == [] and splits == [1, 2] and torch.equal(two, one)
+        from fusionbench.methods.mopa.network import InferencePath
+
+        monkeypatch.setattr(InferencePath, "SPLIT_LAYERS", False)  # the banded schedule instead
+        try:
+            torch.set_num_threads(2)
+            with torch.inference_mode():
+                banded, _ = net(x)
+        finally:
+            torch.set_num_threads(threads)
+        assert calls == [35] and splits == [1, 2] and (banded - one).abs().max().item() <= 1e-6
     else:
         assert calls == [35] and splits == []
     assert (two - one).abs().max().item() <= 1e-6

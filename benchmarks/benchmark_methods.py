@@ -497,11 +497,11 @@ class WorkerMemorySuite(OneShot):
 
 # --------------------------------------------------------------------------- mopa's two-thread schedule (issue 23)
 class MopaThreadSchedule:
-    """``mopa``'s 256² forward at torch's thread count under its two band-worker schedules: since session 11
-    (``methods/mopa/_split.py``, the default for images up to 2^19 pixels at the registered width) the whole-image
-    planar pass with every layer's output rows split among N single-threaded workers (a barrier per layer, no halo
-    rows), or the banded passes (``methods/mopa/_banded.py``, the default from session 9 to 11 and still for larger
-    images: one band of rows per worker, each pass recomputing its halo rows).  The fraction of the plain 3×3
+    """``mopa``'s 256² forward at torch's thread count under its two band-worker schedules: the whole-image planar
+    pass with every layer's output rows split among N single-threaded workers (``methods/mopa/_split.py``,
+    ``InferencePath.SPLIT_LAYERS``, session 11: a barrier per layer, no halo rows), or the banded passes
+    (``methods/mopa/_banded.py``, the default: one band of rows per worker, each pass recomputing its halo rows,
+    four barriers).  The fraction of the plain 3×3
     64→64 convolution's GFLOP/s timed just before in the same process
     (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle run says which schedule is faster.  At
     one thread both run the whole image in one piece.  The two give the same fused map (bit-identical at 256²).

@@ -19,7 +19,10 @@ maxima are maxima (exact in any order); the attention's sums over pixels are tak
 give the same bits (pinned in ``tests/methods/test_mopa.py``).
 
 Used by :class:`methods.mopa.network.InferencePath` for images up to 2^19 pixels (larger ones keep the
-banded passes, whose maps stay under glibc's mmap threshold) when every layer has a compiled kernel.
+banded passes, whose maps stay under glibc's mmap threshold) when every layer has a compiled kernel: at one
+thread always (the whole-image pass), at N > 1 threads when ``InferencePath.SPLIT_LAYERS`` is set (off by
+default: on the loaded machine of session 11 the banded schedule's four barriers beat this one's 19 in wall
+time whenever both cores were free; ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares them idle).
 """
 from __future__ import annotations
 

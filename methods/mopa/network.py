@@ -356,10 +356,10 @@ class InferencePath:
     (:meth:`planar_ready`, the registered width): the 15→15, 30→15 and 45→15 convs (the last two with their
     residual sums) compiled too, each DSCB one compiled pass (:mod:`methods.mopa._detail_kernels`), the
     attention's passes and the local std's maxima on planar maps, no layout copy and no concatenation
-    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  With N > 1 torch threads that planar
-    pass shares every layer's output rows among N single-threaded band workers (:mod:`methods.mopa._split`,
-    session 11: no halo rows, the same bits as one thread).  Images above 2^19 pixels, and at other widths any
-    image when torch has N > 1 threads, run in bands of rows (:mod:`methods.mopa._banded`: four passes around
+    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  With N > 1 torch threads and
+    :attr:`SPLIT_LAYERS` that planar pass shares every layer's output rows among N single-threaded band workers
+    (:mod:`methods.mopa._split`, session 11: no halo rows, the same bits as one thread).  Images above 2^19
+    pixels, and any image when torch has N > 1 threads (unless split), run in bands of rows (:mod:`methods.mopa._banded`: four passes around
     the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
     only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in
     inference mode.
@@ -367,11 +367,12 @@ class InferencePath:
 
     #: with N > 1 torch threads, images of at least 2·N·MIN_WORKER_ROWS rows run as N band workers
     MIN_WORKER_ROWS = 16
-    #: with every layer compiled, images up to 2^19 pixels run the whole-image planar pass, at N > 1 threads
-    #: each layer's rows split among N workers (:mod:`methods.mopa._split`); ``False``: at N > 1 threads the
-    #: banded passes instead (one band per worker, halo rows recomputed; the schedule before session 11's
-    #: split; ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares the two)
-    SPLIT_LAYERS = True
+    #: with every layer compiled, images up to 2^19 pixels run the whole-image planar pass; ``True``: at N > 1
+    #: threads too, each layer's rows split among N workers (:mod:`methods.mopa._split`, a barrier per layer);
+    #: ``False`` (kept: faster in wall time whenever both cores were free on the loaded machine of session 11,
+    #: 24.4 against 27.2–27.8 ms at 256²): at N > 1 threads the banded passes (one band per worker, halo rows
+    #: recomputed, four barriers).  ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares the two.
+    SPLIT_LAYERS = False
 
     def __init__(self, net: "MopaNet"):
         self.net = net

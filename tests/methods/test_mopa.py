@@ -499,14 +499,17 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     assert InferencePath(net).band_rows(torch.rand(1, 4, 90000, 7)) is None  # narrower than the window
 
 
-@pytest.mark.parametrize("width", [5, 6])
-def test_two_threads_run_as_two_band_workers(monkeypatch, width):
-    """With 2 torch threads the inference path runs as 2 single-threaded band workers: at the registered width
-    (every layer compiled) each layer's output rows split between them (methods/mopa/_split.py; no banded pass),
-    the one-thread result bit for bit; at other widths one band each (the one-thread result to round-off).
-    The graph's to ≤ 1e-5; torch's thread count restored."""
+@pytest.mark.parametrize("width, split", [(5, False), (5, True), (6, True)])
+def test_two_threads_run_as_two_band_workers(monkeypatch, width, split):
+    """With 2 torch threads the inference path runs as 2 single-threaded band workers: by default one band of
+    rows each (methods/mopa/_banded.py; the one-thread result to round-off); with ``SPLIT_LAYERS`` at the
+    registered width (every layer compiled) each layer's output rows split between them (methods/mopa/_split.py;
+    the one-thread result bit for bit), other widths still banded.  One thread runs the whole image (the split
+    pass with one worker at the registered width).  The graph's to ≤ 1e-5; torch's thread count restored."""
     from fusionbench.methods.mopa import _banded, _split
+    from fusionbench.methods.mopa.network import InferencePath
 
+    monkeypatch.setattr(InferencePath, "SPLIT_LAYERS", split)
     calls, splits = [], []
     real = _banded.banded_forward
     monkeypatch.setattr(_banded, "banded_forward", lambda *a: calls.append(a[2]) or real(*a))
@@ -528,20 +531,10 @@ def test_two_threads_run_as_two_band_workers(monkeypatch, width):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    if width == 5:  # the registered width: the split pass at one and two workers, the same bits
+    if width == 5 and split:  # the split pass at one and two workers: the same bits
         assert calls == [] and splits == [1, 2] and torch.equal(two, one)
-        from fusionbench.methods.mopa.network import InferencePath
-
-        monkeypatch.setattr(InferencePath, "SPLIT_LAYERS", False)  # the banded schedule instead
-        try:
-            torch.set_num_threads(2)
-            with torch.inference_mode():
-                banded, _ = net(x)
-        finally:
-            torch.set_num_threads(threads)
-        assert calls == [35] and splits == [1, 2] and (banded - one).abs().max().item() <= 1e-6
     else:
-        assert calls == [35] and splits == []
+        assert calls == [35] and splits == ([1] if width == 5 else [])
     assert (two - one).abs().max().item() <= 1e-6
     assert (two - fused.detach()).abs().max().item() <= 1e-5
 

@@ -107,6 +107,7 @@ def build_cnn_network() -> Any:
             """The branch after ``conv1``: ReLU, ``conv2`` + ReLU, the ceil-mode pool, ``conv3`` + ReLU."""
             if not torch.is_grad_enabled():  # inference: the same values (bit-identical), less memory traffic
                 x = self.conv2(y.relu_()).relu_()
+                del y  # the caller's conv1 map: freed before conv3 (one 64-channel map less at the peak)
                 return self.conv3(max_pool2_ceil(x)).relu_()
             x = F.relu(self.conv2(F.relu(y)))
             x = F.max_pool2d(x, 2, ceil_mode=True)

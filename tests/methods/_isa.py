@@ -60,3 +60,43 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
                 proc.kill()
                 proc.wait()
     return out
+
+
+#: torch's libraries held to AVX2 or to SSE4 code on a newer CPU: MKL (``MKL_ENABLE_INSTRUCTIONS``), oneDNN
+#: (``ONEDNN_MAX_CPU_ISA``; its SSE4 level is ``SSE41``) and ATen's own kernels (``ATEN_CPU_CAPABILITY``), with
+#: numba compiling for a CPU of the same generation (docs/cpu_independence.md, "torch's kernels")
+TORCH_STAND_INS: dict[str, dict[str, str]] = {
+    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+             "NUMBA_CPU_NAME": "haswell"},
+    "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default",
+             "NUMBA_CPU_NAME": "nehalem"},
+}
+#: what ``torch.backends.cpu.get_cpu_capability()`` reports under each stand-in (the script checks it took)
+TORCH_CAPABILITY = {"avx2": "AVX2", "sse4": "DEFAULT"}
+
+
+def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path: Path, timeout: float = 300,
+                              **env: str) -> None:
+    """Run ``python -c script *args[name]`` at once in one process per name: ``"host"`` (this CPU, unchanged)
+    or a key of :data:`TORCH_STAND_INS`; each with its own numba cache folder under ``tmp_path`` and ``env``
+    added.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
+    that exits non-zero."""
+    import torch
+
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("the host has no AVX2 to stand in for")
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, extra in args.items():
+            full = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"numba-{name}"), **env,
+                        **TORCH_STAND_INS.get(name, {}))
+            procs[name] = subprocess.Popen([sys.executable, "-c", script, *extra], env=full,
+                                           stderr=subprocess.PIPE, text=True)
+        for name, proc in procs.items():
+            _, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, (name, err[-2000:])
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -13,6 +13,7 @@ from fusionbench.methods import cnn_liu2017 as cnn
 from fusionbench.methods._matlab import to_uint8
 
 from ._fidelity import agreement
+from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
 
 torch = pytest.importorskip("torch")
 
@@ -212,15 +213,7 @@ for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520)
     assert torch.equal(banded, whole), (size, int((banded != whole).sum()), float((banded - whole).abs().max()))
 """
 
-#: the instruction-set stand-ins on this machine: MKL, oneDNN and ATen's kernels each told to use only AVX2 or only
-#: SSE4 code (as in ``test_sdnet.py``; the host's own kernels are the test above)
-_ISA_STAND_INS = {
-    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
-    "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"},
-}
-
-
-def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home):
+def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path):
     """The band bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN and ATen use only AVX2 or
     only SSE4 code, the forced small bands of the test above give the whole image's logits (old code, measured:
     1-9,550 logits differ per size on AVX2, 1-2 on SSE4).
@@ -228,25 +221,5 @@ def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home):
     ATen's im2col + MKL GEMM, which on AVX2 and SSE4 rounds some pixels by their place in the map, and a larger
     whole image to oneDNN; logits differed by up to 2.6e-5 on AVX2.  Both sources now go through ``conv1`` as one
     batch, which PyTorch always gives to oneDNN: docs/fidelity.md, "CNN: bands on AVX2 machines".)"""
-    import os
-    import subprocess
-    import sys
-
-    host = torch.backends.cpu.get_cpu_capability()
-    if host == "DEFAULT":
-        pytest.skip("the host has no AVX2 to stand in for")
-    expected = {"avx2": "AVX2", "sse4": "DEFAULT"}
-    procs = {}
-    try:
-        for name, env in _ISA_STAND_INS.items():
-            env = dict(os.environ, OMP_NUM_THREADS="1", **env)
-            procs[name] = subprocess.Popen([sys.executable, "-c", _BANDS_SCRIPT, expected[name]], env=env,
-                                           stderr=subprocess.PIPE, text=True)
-        for name, proc in procs.items():
-            _, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, (name, err[-2000:])
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    run_under_torch_stand_ins(_BANDS_SCRIPT, {name: [TORCH_CAPABILITY[name]] for name in TORCH_STAND_INS}, tmp_path,
+                              OMP_NUM_THREADS="1")

@@ -15,6 +15,8 @@ from fusionbench import colour
 from fusionbench.io import load_image
 from fusionbench.method_registry import create_method, method_info
 
+from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
+
 PAIRS = (1, 2, 3)
 
 
@@ -364,46 +366,17 @@ project_side(*x, rng.standard_normal((4, 16)).astype(np.float32), acc, True)
 np.save(sys.argv[1], acc)
 """
 
-#: the instruction-set stand-ins on this machine: MKL, oneDNN, ATen's kernels and numba each told to use only
-#: AVX2 (Haswell) or SSE4 (Nehalem) code; the first runs the host's own (AVX-512 here)
-_ISA_STAND_INS = {
-    "host": {},
-    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
-             "NUMBA_CPU_NAME": "haswell"},
-    "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default",
-             "NUMBA_CPU_NAME": "nehalem"},
-}
-
-
 def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -> None:
     """The band and thread bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN, ATen and numba
     use only AVX2 or only SSE4 code, bands of rows (1-row bands, batches of 1 and 2, widths 3-1030) give the
     whole image's bits and two band workers one thread's; and the squeeze kernel gives the same bits on every
     instruction set.  (Before session 11's H1b, on AVX2 and SSE4.2 the BLAS squeeze products and ATen's own
     convolution path for small maps rounded by position, and 1-row bands differed in the last bit.)"""
-    import os
-    import subprocess
-    import sys
-
     import torch
 
-    host = torch.backends.cpu.get_cpu_capability()
-    expected = {"host": host, "avx2": "AVX2", "sse4": "DEFAULT"}
-    if host == "DEFAULT":
-        pytest.skip("the host has no AVX2 to stand in for")
-    procs = {}
-    try:
-        for name, env in _ISA_STAND_INS.items():
-            env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / name), **env)  # numba for another CPU: own cache
-            procs[name] = subprocess.Popen([sys.executable, "-c", _ISA_SCRIPT, str(tmp_path / f"{name}.npy"),
-                                            expected[name]], env=env, stderr=subprocess.PIPE, text=True)
-        for name, proc in procs.items():
-            _, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, (name, err[-2000:])
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    sums = [np.load(tmp_path / f"{name}.npy") for name in _ISA_STAND_INS]
+    names = ("host", *TORCH_STAND_INS)
+    expected = {"host": torch.backends.cpu.get_cpu_capability(), **TORCH_CAPABILITY}
+    run_under_torch_stand_ins(_ISA_SCRIPT, {name: [str(tmp_path / f"{name}.npy"), expected[name]] for name in names},
+                              tmp_path)
+    sums = [np.load(tmp_path / f"{name}.npy") for name in names]
     assert all(np.array_equal(sums[0], other) for other in sums[1:])

@@ -37,6 +37,48 @@ def _reflect(i, n):  # pragma: no cover - compiled
     return i
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _horizontal_sums(src, stride, k, hs_in, hq_in):  # pragma: no cover - compiled
+    """``hs_in[p]``, ``hq_in[p]`` = the k-tap sums of ``src[p + d·stride]`` and of its square, d = 0 … k − 1 in
+    order, for the interior values ``p < len(hs_in)`` of a row (taps that need no reflection)."""
+    m = hs_in.shape[0]
+    tap = src[0:m]
+    for p in range(m):
+        a = tap[p]
+        hs_in[p] = a
+        hq_in[p] = a * a
+    for d in range(1, k):
+        tap = src[d * stride:d * stride + m]
+        for p in range(m):
+            a = tap[p]
+            hs_in[p] = hs_in[p] + a
+            hq_in[p] = hq_in[p] + a * a
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _vertical_std_max(ring, ring_sq, first, inv, s, q, best):  # pragma: no cover - compiled
+    """One output row: the vertical sums of the k ring rows from slot ``first`` on (in order), the window's
+    population standard deviation from them and the running maximum ``best`` updated in place."""
+    k, n = ring.shape
+    row = ring[first]
+    row_sq = ring_sq[first]
+    for p in range(n):
+        s[p] = row[p]
+        q[p] = row_sq[p]
+    for d in range(1, k):
+        row = ring[(first + d) % k]
+        row_sq = ring_sq[(first + d) % k]
+        for p in range(n):
+            s[p] = s[p] + row[p]
+            q[p] = q[p] + row_sq[p]
+    for p in range(n):
+        mean = s[p] * inv
+        var = q[p] * inv - mean * mean
+        var = var if var > _ZERO else _ZERO
+        sd = np.sqrt(var + _TINY)
+        best[p] = sd if sd > best[p] else best[p]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def local_std_max_rows(x, r, g0, h, y0, y1, best):  # pragma: no cover - compiled
     """Running maximum ``best[xx·C + c]`` (updated in place, per column and channel) of the local standard
@@ -61,17 +103,7 @@ def local_std_max_rows(x, r, g0, h, y0, y1, best):  # pragma: no cover - compile
         m = (w - 2 * r) * c  # values of the interior columns; slices, so that every loop starts at 0
         hs_in = hs[r * c:r * c + m]
         hq_in = hq[r * c:r * c + m]
-        tap = src[0:m]
-        for p in range(m):
-            a = tap[p]
-            hs_in[p] = a
-            hq_in[p] = a * a
-        for d in range(1, k):
-            tap = src[d * c:d * c + m]
-            for p in range(m):
-                a = tap[p]
-                hs_in[p] = hs_in[p] + a
-                hq_in[p] = hq_in[p] + a * a
+        _horizontal_sums(src, c, k, hs_in, hq_in)
         # border columns: reflected taps
         for xx in range(w):
             if r <= xx < w - r:
@@ -89,24 +121,7 @@ def local_std_max_rows(x, r, g0, h, y0, y1, best):  # pragma: no cover - compile
         if yy < y0 + r:
             continue
         # output row y = yy − r: vertical sums over the padded rows y − r … y + r, in order
-        first = (yy - r) % k  # the ring slot of padded row y − r
-        row = ring[first]
-        row_sq = ring_sq[first]
-        for p in range(n):
-            s[p] = row[p]
-            q[p] = row_sq[p]
-        for d in range(1, k):
-            row = ring[(first + d) % k]
-            row_sq = ring_sq[(first + d) % k]
-            for p in range(n):
-                s[p] = s[p] + row[p]
-                q[p] = q[p] + row_sq[p]
-        for p in range(n):
-            mean = s[p] * inv
-            var = q[p] * inv - mean * mean
-            var = var if var > _ZERO else _ZERO
-            sd = np.sqrt(var + _TINY)
-            best[p] = sd if sd > best[p] else best[p]
+        _vertical_std_max(ring, ring_sq, (yy - r) % k, inv, s, q, best)  # slot (yy − r) % k: padded row y − r
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -154,17 +169,7 @@ def local_std_max_rows_planar(x, oy, ox, w, r, g0, h, y0, y1, best):  # pragma: 
             hq = ring_sq[slot]
             hs_in = hs[r:r + m]
             hq_in = hq[r:r + m]
-            tap = src[0:m]
-            for p in range(m):
-                a = tap[p]
-                hs_in[p] = a
-                hq_in[p] = a * a
-            for d in range(1, k):
-                tap = src[d:d + m]
-                for p in range(m):
-                    a = tap[p]
-                    hs_in[p] = hs_in[p] + a
-                    hq_in[p] = hq_in[p] + a * a
+            _horizontal_sums(src, 1, k, hs_in, hq_in)
             for xx in range(w):
                 if r <= xx < w - r:
                     continue
@@ -179,21 +184,4 @@ def local_std_max_rows_planar(x, oy, ox, w, r, g0, h, y0, y1, best):  # pragma: 
                 hq[xx] = u
             if yy < y0 + r:
                 continue
-            first = (yy - r) % k
-            row = ring[first]
-            row_sq = ring_sq[first]
-            for p in range(w):
-                s[p] = row[p]
-                q[p] = row_sq[p]
-            for d in range(1, k):
-                row = ring[(first + d) % k]
-                row_sq = ring_sq[(first + d) % k]
-                for p in range(w):
-                    s[p] = s[p] + row[p]
-                    q[p] = q[p] + row_sq[p]
-            for p in range(w):
-                mean = s[p] * inv
-                var = q[p] * inv - mean * mean
-                var = var if var > _ZERO else _ZERO
-                sd = np.sqrt(var + _TINY)
-                out[p] = sd if sd > out[p] else out[p]
+            _vertical_std_max(ring, ring_sq, (yy - r) % k, inv, s, q, out)

@@ -352,6 +352,21 @@ def relu_add_rows(src, channel, dst):  # pragma: no cover - compiled
     _relu_pixels(src, dst, 0, rows * w, src.shape[2], channel, 1)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _bin_sums_of_row(row, starts, ends, acc):  # pragma: no cover - compiled
+    """``acc[j, c] = Σ_{x = starts[j]}^{ends[j] − 1} row[x, c]`` (``row``: W × C float32, ``acc``: bins × C
+    float64), x ascending: one row of :func:`row_bin_sums`."""
+    c = row.shape[1]
+    for j in range(starts.shape[0]):
+        a = acc[j]
+        for ch in range(c):
+            a[ch] = 0.0
+        for x in range(starts[j], ends[j]):
+            v = row[x]
+            for ch in range(c):
+                a[ch] += v[ch]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def relu_rows_sums(src, channel, dst, starts, ends, sums):  # pragma: no cover - compiled
     """``dst = ReLU(src[..., channel : channel + 16])`` and its :func:`row_bin_sums` into ``sums``, row by row (the
@@ -366,14 +381,7 @@ def relu_rows_sums(src, channel, dst, starts, ends, sums):  # pragma: no cover -
         raise ValueError("relu_rows_sums: src is not rows × W × (≥ channel + 16) of dst's rows × W × 16")
     for r in range(rows):
         _relu_pixels(src, dst, r * w, w, src.shape[2], channel, 0)
-        for j in range(starts.shape[0]):
-            acc = sums[r, j]
-            for ch in range(c):
-                acc[ch] = 0.0
-            for x in range(starts[j], ends[j]):
-                v = dst[r, x]
-                for ch in range(c):
-                    acc[ch] += v[ch]
+        _bin_sums_of_row(dst[r], starts, ends, sums[r])
 
 
 @intrinsic
@@ -429,16 +437,8 @@ def row_bin_sums(mem, starts, ends, out):  # pragma: no cover - compiled
     taken by the band worker that wrote the rows, while they are in its cache; additions only, in order, so
     the sums do not depend on the instruction set or on how the rows are cut into bands.
     """
-    rows, _, c = mem.shape
-    for r in range(rows):
-        for j in range(starts.shape[0]):
-            acc = out[r, j]
-            for ch in range(c):
-                acc[ch] = 0.0
-            for x in range(starts[j], ends[j]):
-                v = mem[r, x]
-                for ch in range(c):
-                    acc[ch] += v[ch]
+    for r in range(mem.shape[0]):
+        _bin_sums_of_row(mem[r], starts, ends, out[r])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -411,10 +411,11 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
                 net(x)
                 assert sum(allocated) == 1 + 5
             assert len(matr_module._row_spans(size, size)) == -(-size // 3)
-            # round-off only: 6e-8 on AVX-512; 1.4e-6 with oneDNN/MKL on their AVX2 paths (measured with
-            # ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2: oneDNN's AVX2 kernels
-            # sum a 3-row band's 3x3 convolution in another order than the whole map's; session 11); a banding
-            # error (a wrong halo row or band offset) is not round-off
+            # round-off only: 6e-8 on AVX-512; 1.4e-6 under the AVX2 stand-in (MKL_ENABLE_INSTRUCTIONS=AVX2
+            # ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; session 11): ATen gives a 3-row band's convolution
+            # (at most 20,480 input values) to im2col + MKL GEMM, which rounds by position on AVX2, and the whole
+            # map's to oneDNN (docs/cpu_independence.md, "torch's three kernel families"); real bands are far
+            # above that size.  A banding error (a wrong halo row or band offset) is not round-off
             assert (whole - banded).abs().max().item() <= 3e-6
             assert torch.equal(banded, again)
         graph = count_flops(lambda t: net(t.clone().requires_grad_(False)), x)

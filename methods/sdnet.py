@@ -163,12 +163,13 @@ def _conv(x: Any, weight: Any, bias: Any, padding: int) -> Any:
     kernels, by where a row lies, so a small band (a 1-row band's 16×3×W map) differed from the whole image in
     the last bit there (session 11, H1b).  oneDNN's convolution rounds a pixel the same wherever it lies on its
     AVX-512, AVX2 and SSE4.1 kernels (measured for 1-row bands at widths 3-1030; ``tests/methods/test_sdnet.py``)
-    and is what ``F.conv2d`` runs for every larger map anyway (the same bits there)."""
+    and is what ``F.conv2d`` runs for every larger map anyway (the same bits there).  A torch built without
+    oneDNN (``torch.backends.mkldnn.is_available()`` false) gets ``F.conv2d``."""
     import torch
     import torch.nn.functional as F
 
-    if torch._C._len_torch_dispatch_stack() > 0:
-        return F.conv2d(x, weight, bias, padding=padding)
+    if torch._C._len_torch_dispatch_stack() > 0 or not torch.backends.mkldnn.is_available():
+        return F.conv2d(x, weight, bias, padding=padding)  # a torch build without oneDNN: F.conv2d's own choice
     return torch.mkldnn_convolution(x, weight, bias, [padding, padding], [1, 1], [1, 1], 1)
 
 

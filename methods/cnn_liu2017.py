@@ -56,6 +56,7 @@ from fusionbench.weights import register_weights, weights_path
 
 from ._transforms.pyramids import gaussian_pyramid, laplacian_pyramid, reconstruct_laplacian
 
+from . import _onednn
 from ._row_bands import BAND_PIXELS, fixed_bands
 
 register_weights(
@@ -93,15 +94,11 @@ def build_cnn_network() -> Any:
             self.output = nn.Conv2d(512, 2, 8, bias=False)
 
         def branches(self, first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """Both sources' 256-channel maps, ``conv1`` always on oneDNN (see :data:`ATEN_NATIVE_CONV_VALUES`):
-            a source of more values than that alone, smaller ones (small images, narrow bands) as one batch of
-            two (the same bits as one oneDNN call per source, measured; the larger sources stay apart so that
-            only one 64-channel full-resolution map exists at a time)."""
-            n = first.shape[0]
-            if n > 1 or first[0].numel() > ATEN_NATIVE_CONV_VALUES:
-                return self.tail(self.conv1(first)), self.tail(self.conv1(second))
-            y = self.conv1(torch.cat([first, second]))
-            return self.tail(y[:n]), self.tail(y[n:])
+            """Both sources' 256-channel maps, one source at a time (only one 64-channel full-resolution map
+            exists at a time); in inference ``conv1`` always on oneDNN (:func:`methods._onednn.conv2d`), so that a
+            narrow band rounds as the whole image does on every instruction set."""
+            c1 = self.conv1
+            return tuple(self.tail(_onednn.conv2d(x, c1.weight, c1.bias, 1)) for x in (first, second))
 
         def tail(self, y: torch.Tensor) -> torch.Tensor:
             """The branch after ``conv1``: ReLU, ``conv2`` + ReLU, the ceil-mode pool, ``conv3`` + ReLU."""
@@ -119,12 +116,6 @@ def build_cnn_network() -> Any:
     return SiameseCNN()
 
 
-#: PyTorch runs a float32 conv whose kernel has 3 or fewer rows or columns on oneDNN for a batch of two or more, or
-#: for a batch of one with more than this many input values; otherwise with ATen's own im2col + MKL GEMM
-#: (``aten/src/ATen/native/ConvUtils.h``, ``use_mkldnn``: "for some case, native is faster").  The two round
-#: differently, and the GEMM rounds some pixels by their place in the map (measured with MKL on AVX2 and SSE4,
-#: not seen on AVX-512): a band of rows would not give the whole image's bits (``tests/methods/test_cnn.py``)
-ATEN_NATIVE_CONV_VALUES = 20480
 
 
 def max_pool2_ceil(x: Any) -> Any:

@@ -78,6 +78,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
+from ._onednn import conv2d as _conv  # always oneDNN: the same bits for a band as for the whole image
 from ._row_bands import even_bands, small_band_rows
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
 
@@ -152,25 +153,6 @@ def _project_side(maps: tuple[Any, ...], parts: tuple[Any, ...], weights: np.nda
         # each image's rows of a channels-last map are contiguous: P×C views (a copy only if they were not)
         x = [np.ascontiguousarray(a[i]).reshape(-1, a.shape[-1]) for a in arrays]
         project_side(*x, weights, acc[i].reshape(-1), add)
-
-
-def _conv(x: Any, weight: Any, bias: Any, padding: int) -> Any:
-    """A stride-1 'SAME' convolution of the inference path, always through oneDNN (``torch.mkldnn_convolution``);
-    under a torch dispatch mode (a FLOP counter) ``F.conv2d``, which it counts.
-
-    ``F.conv2d`` hands a batch-1 3×3 convolution of 20,480 input values or fewer to ATen's own im2col and BLAS
-    product instead of oneDNN; that path rounds differently from oneDNN's and, on MKL's AVX2 and SSE4.2
-    kernels, by where a row lies, so a small band (a 1-row band's 16×3×W map) differed from the whole image in
-    the last bit there (session 11, H1b).  oneDNN's convolution rounds a pixel the same wherever it lies on its
-    AVX-512, AVX2 and SSE4.1 kernels (measured for 1-row bands at widths 3-1030; ``tests/methods/test_sdnet.py``)
-    and is what ``F.conv2d`` runs for every larger map anyway (the same bits there).  A torch built without
-    oneDNN (``torch.backends.mkldnn.is_available()`` false) gets ``F.conv2d``."""
-    import torch
-    import torch.nn.functional as F
-
-    if torch._C._len_torch_dispatch_stack() > 0 or not torch.backends.mkldnn.is_available():
-        return F.conv2d(x, weight, bias, padding=padding)  # a torch build without oneDNN: F.conv2d's own choice
-    return torch.mkldnn_convolution(x, weight, bias, [padding, padding], [1, 1], [1, 1], 1)
 
 
 def band_rows(shape: tuple[int, int]) -> int:

@@ -603,7 +603,7 @@ class InferencePath:
         net, cem = self.net, self.contrast_module()
         return (all(_planar.path_layers(p) is not None for p in (net.path_a, net.path_b, net.path_ab))
                 and _planar.contrast_supported(cem) and (cem is None or cem.r < min(x.shape[-2:]))
-                and _planar.detail_supported(net.detail) and _planar.tail_supported(self.attention_module(), net.head))
+                and self.planar_tail(x))
 
     def feature_pad(self) -> int:
         """Zero padding of the planar features: the multiscale convs' largest half-width (1 without a CEM)."""

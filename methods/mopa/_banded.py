@@ -20,7 +20,11 @@ Where every layer has a compiled kernel (:meth:`methods.mopa.network.InferencePa
 the passes run planar: the features are stored as one zero-padded planar map and the detail module's output
 as another; a band reads its rows of a stored map with the rows around them (its neighbours' rows, or the
 map's zero padding at the image's top and bottom) as the padding of its first conv, which changes only rows
-in the halo, which are dropped.
+in the halo, which are dropped.  There passes 1 and 2 run as **one** (session 12): a band computes the features
+of its rows and of the contrast module's halo (8 rows a side, its feature convs reading 4 more), stores its own
+rows, and runs the contrast flow and the std's maxima on its own features while they are in its cache: one
+barrier fewer, the same bits (every row of a layer is the same sum wherever a band starts).  The stored maps'
+pages are first written by the band workers (their padding zeroed per band), not by the calling thread.
 
 Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so every output pixel is the
 whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
@@ -99,13 +103,33 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
         pad = path.feature_pad()
         paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
-        stored = _planar.bordered(ch, h, w, pad)
+        # the bands copy whole rows of their zero-bordered features (column padding included) into it, so only its
+        # top and bottom padding rows are zeroed here: its pages are first touched by the band workers
+        stored = torch.empty(ch, h + 2 * pad, _planar.padded_width(w) + 2 * pad)
+        stored[:, :pad] = 0.0
+        stored[:, pad + h:] = 0.0
     else:
         feats = torch.empty(1, ch, h, w, memory_format=cl)
     halo = _halo(net.path_a)
+    cem = path.contrast_module()
+    if cem is not None:  # rows the contrast module's flow and local std read beyond a band on either side
+        contrast_halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
+        best = torch.zeros(len(bands), ch, w) if whole else torch.zeros(len(bands), w * ch)  # per band: maxima
+    merged = whole and cem is not None  # passes 1 and 2 as one (session 12)
 
     def features(band: tuple[int, int]) -> None:
         r0, r1 = band
+        if merged:  # the features of rows [lo, hi) (the contrast module's reach), then the contrast flow on them
+            lo, hi = max(0, r0 - contrast_halo), min(h, r1 + contrast_halo)
+            xb, at = _rows(x, lo, hi, halo)
+            _, fb = _planar.features(net, xb, paths, pad, channels_last=False)
+            own = at + r0 - lo
+            stored[:, pad + r0:pad + r1].copy_(fb[:, pad + own:pad + own + r1 - r0])
+            # rows [lo, hi) of the band's planar features with the rows around them (or 0) as padding, as the
+            # stored map's rows [lo, hi) with theirs: the rows that differ spoil only rows whose std is dropped
+            flow = _planar.contrast_flow(cem, fb[:, at:at + hi - lo + 2 * pad], pad, hi - lo, w)
+            _planar.local_std_max_rows(flow, cem.r, lo, h, r0, r1, hi - lo, w, best[bands.index(band)])
+            return
         xb, at = _rows(x, r0, r1, halo)
         if whole:
             _, fb = _planar.features(net, xb, paths, pad, channels_last=False)
@@ -119,28 +143,19 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     # 2. the contrast module's channel weights from the maximum of its flow's local std
     scale = None
-    cem = path.contrast_module()
     if cem is not None:
-        best = torch.zeros(len(bands), w * ch)  # per band: maxima per (column, channel)
-        halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
+        halo = contrast_halo
 
-        if whole:
-            best = torch.zeros(len(bands), ch, w)  # per band: maxima per (channel, column)
-
-        def contrast(band: tuple[int, int]) -> None:
+        def contrast(band: tuple[int, int]) -> None:  # (planar: run with the features above)
             r0, r1 = band
-            if whole:  # rows [lo, hi) of the stored planar features, with their neighbours (or 0) as padding
-                lo, hi = max(0, r0 - halo), min(h, r1 + halo)
-                flow = _planar.contrast_flow(cem, stored[:, lo:hi + 2 * pad], pad, hi - lo, w)
-                _planar.local_std_max_rows(flow, cem.r, lo, h, r0, r1, hi - lo, w, best[bands.index(band)])
-                return
             fb, at = _rows(feats, r0, r1, halo)
             _, flow = path.contrast_flow(cem, fb)
             lo = r0 - at  # the first image row of the band's flow
             _std_kernels.local_std_max_rows(flow.permute(0, 2, 3, 1)[0].numpy(), cem.r, lo, h, r0, r1,
                                             best[bands.index(band)].numpy())
 
-        run(contrast, bands)
+        if not merged:
+            run(contrast, bands)
         std_max = torch.empty(1, ch)
         if whole:
             std_max[0] = best.amax(dim=0).amax(dim=1)
@@ -153,8 +168,11 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     planar = whole or path.planar_tail(feats)  # detail map stored planar, zero-padded by 1 (session 11)
     if planar:
         from . import _planar
+        from ._split import _zero_border
 
-        detail = _planar.bordered(ch, h, w)
+        # each band zeroes the padding of its own rows (_zero_border) before writing them: no page of the map is
+        # first touched by the calling thread
+        detail = torch.empty(ch, h + 2, _planar.padded_width(w) + 2)
     else:
         detail = torch.empty(1, ch, h, w, memory_format=cl)
     total = torch.zeros(len(bands), ch, dtype=torch.float64)  # per band: sums and maxima over its pixels
@@ -170,6 +188,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         else:
             fb, at = _rows(feats, r0, r1, halo)
         if planar:  # the band's own rows straight into the stored map
+            _zero_border(detail.numpy(), 1, h, w, r0, r1)
             _planar.detail_planar(net.detail, fb, scale, into=(detail, 1 + r0, at, r1 - r0))
             if att is not None:  # the band's rows of the stored map, with the row above and below as padding
                 total[i:i + 1], peak[i:i + 1] = _planar.pixel_sum_max(detail[:, r0:r1 + 2], r1 - r0, w)

@@ -386,18 +386,25 @@ class InferencePath:
             self._planar_features = None  # no feature maps held between calls
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from .._band_workers import band_workers
+
         net = self.net
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self.planar_ready(x) and self.whole_image(x) and (self.SPLIT_LAYERS or torch.get_num_threads() == 1):
+        with band_workers():  # N > 1 threads: the layout copy on one torch thread, no OpenMP team woken for it (whose
+            x = x.contiguous(memory_format=torch.channels_last)  # idle thread spins on the core a band worker needs)
+        if (self.SPLIT_LAYERS or torch.get_num_threads() == 1) and self.whole_image(x) and self.planar_ready(x):
             return self._planar_forward(x)
         rows = self.band_rows(x)
         if rows is not None:
-            from .._band_workers import band_workers, run_spans
+            from functools import partial
+
+            from .._band_workers import run_spans
             from ._banded import banded_forward
 
-            # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference)
+            # torch's N threads become N single-threaded band workers (as MATR's and SwinFusion's inference), each
+            # with its own run of consecutive bands in every pass (the first on the calling thread: one pool
+            # thread woken per pass at 256² on two threads, and a band's rows stay on one core from pass to pass)
             with band_workers():
-                return banded_forward(self, x, rows, run_spans)
+                return banded_forward(self, x, rows, partial(run_spans, contiguous=True))
         f = self.features(x)
         width = net.path_a[-1][0].out_channels
         fa, fb = f[:, 0:width], f[:, width:2 * width]

@@ -97,7 +97,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     # 1. the three feature paths → feats (each band's concatenated features copied into its rows); planar
     # throughout where every layer has a compiled kernel (session 11): feats a zero-padded planar map
-    whole = path.planar_ready(x)
+    whole = path.planar_ready(x)  # (x: channels-last, or contiguous for the planar passes)
+    if not whole:
+        x = x.contiguous(memory_format=cl)
     if whole:
         from . import _planar
 

@@ -389,8 +389,11 @@ class InferencePath:
         from .._band_workers import band_workers
 
         net = self.net
-        with band_workers():  # N > 1 threads: the layout copy on one torch thread, no OpenMP team woken for it (whose
-            x = x.contiguous(memory_format=torch.channels_last)  # idle thread spins on the core a band worker needs)
+        if not _planar_input(x):
+            with band_workers():  # N > 1 threads: the layout copy on one torch thread, no OpenMP team woken for it
+                x = x.contiguous(memory_format=torch.channels_last)  # (its idle thread spins on a band worker's core)
+        # the planar passes read a contiguous or channels-last sample as it is (their feature paths copy its rows into
+        # planar maps): no layout copy for them (session 12: 0.27 ms at 256², one thread); the others convert it
         if (self.SPLIT_LAYERS or torch.get_num_threads() == 1) and self.whole_image(x) and self.planar_ready(x):
             return self._planar_forward(x)
         rows = self.band_rows(x)
@@ -405,6 +408,7 @@ class InferencePath:
             # thread woken per pass at 256² on two threads, and a band's rows stay on one core from pass to pass)
             with band_workers():
                 return banded_forward(self, x, rows, partial(run_spans, contiguous=True))
+        x = x.contiguous(memory_format=torch.channels_last)
         f = self.features(x)
         width = net.path_a[-1][0].out_channels
         fa, fb = f[:, 0:width], f[:, width:2 * width]
@@ -601,16 +605,17 @@ class InferencePath:
 
     def planar_ready(self, x: torch.Tensor) -> bool:
         """Whether the whole network runs planar with compiled layers on the 1×4×H×W sample ``x`` (session 11):
-        a channels-last float32 map, every layer of a compiled shape, the contrast module weighting its input,
-        and the map wider and taller than the local std's reach."""
-        if not _compiled_ready(x):
+        a channels-last or contiguous float32 map (:func:`_planar_input`: the planar passes copy its rows into planar
+        maps), every layer of a compiled shape, the contrast module weighting its input, and the map wider and
+        taller than the local std's reach."""
+        if not _planar_input(x):
             return False
         from . import _planar
 
         net, cem = self.net, self.contrast_module()
         return (all(_planar.path_layers(p) is not None for p in (net.path_a, net.path_b, net.path_ab))
                 and _planar.contrast_supported(cem) and (cem is None or cem.r < min(x.shape[-2:]))
-                and self.planar_tail(x))
+                and _planar.detail_supported(net.detail) and _planar.tail_supported(self.attention_module(), net.head))
 
     def feature_pad(self) -> int:
         """Zero padding of the planar features: the multiscale convs' largest half-width (1 without a CEM)."""
@@ -779,6 +784,15 @@ def _compiled_ready(x: torch.Tensor) -> bool:
     """Whether the compiled kernels may read ``x``: one channels-last float32 map outside a dispatch mode."""
     return (x.dtype == torch.float32 and x.shape[0] == 1 and x.is_contiguous(memory_format=torch.channels_last)
             and not x.requires_grad and torch._C._len_torch_dispatch_stack() == 0)
+
+
+def _planar_input(x: torch.Tensor) -> bool:
+    """Whether the planar passes (:meth:`InferencePath.planar_ready`) may read the sample ``x`` as it is: one
+    float32 map, channels-last or contiguous (they copy its channels' rows into planar maps), outside a dispatch
+    mode."""
+    return (x.dtype == torch.float32 and x.shape[0] == 1 and not x.requires_grad
+            and (x.is_contiguous(memory_format=torch.channels_last) or x.is_contiguous())
+            and torch._C._len_torch_dispatch_stack() == 0)
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:

@@ -360,7 +360,8 @@ class InferencePath:
     :attr:`SPLIT_LAYERS` that planar pass shares every layer's output rows among N single-threaded band workers
     (:mod:`methods.mopa._split`, session 11: no halo rows, the same bits as one thread).  Images above 2^19
     pixels, and any image when torch has N > 1 threads (unless split), run in bands of rows (:mod:`methods.mopa._banded`: four passes around
-    the three global statistics; with N threads, N single-threaded band workers).  Float32 round-off
+    the three global statistics, three where every layer is compiled (session 12: features and contrast module in one);
+    with N threads, N single-threaded band workers, each with its own consecutive bands).  Float32 round-off
     only (max |Δ| pinned in ``tests/methods/test_mopa.py``).  Training never uses it: it runs only in
     inference mode.
     """

@@ -501,7 +501,7 @@ class MopaThreadSchedule:
     pass with every layer's output rows split among N single-threaded workers (``methods/mopa/_split.py``,
     ``InferencePath.SPLIT_LAYERS``, session 11: a barrier per layer, no halo rows), or the banded passes
     (``methods/mopa/_banded.py``, the default: one band of rows per worker, each pass recomputing its halo rows,
-    four barriers).  The fraction of the plain 3×3
+    three barriers since session 12: features and contrast flow in one pass).  The fraction of the plain 3×3
     64→64 convolution's GFLOP/s timed just before in the same process
     (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle run says which schedule is faster.  At
     one thread both run the whole image in one piece.  The two give the same fused map (bit-identical at 256²).

@@ -897,6 +897,19 @@ class BasicLayer(nn.Module):
         """The window order of the first block (where :meth:`_forward_lean` can start in place)."""
         return (self.blocks[0].ws, self.blocks[0].shift)
 
+    def handover(self, order_in: Order, nxt: Order) -> Order:
+        """The order in which :meth:`_forward_lean`, given streams in ``order_in`` (handed over), should hand them to
+        a consumer that works in ``nxt``: the last block's own window order when the result then lies in the
+        caller's tensors (an even number of gathers between the blocks' maps, see :meth:`_forward_lean`), so the
+        whole-map gather at the end is left out and the consumer gathers from there inside its own first pass
+        (a Swin group's first norm pass, as between any two blocks); else ``nxt`` (the final gather goes into
+        the caller's map, as before; holding a third map instead would raise the 1024² peak by a map)."""
+        order, gathers = order_in, 0
+        for blk in self.blocks:
+            key = (blk.ws, blk.shift)
+            gathers, order = gathers + (key != order), key
+        return order if len(self.blocks) and gathers % 2 == 0 else nxt
+
     def _forward_lean(self, streams: list[torch.Tensor], size: tuple[int, int], consume: bool,
                       epilogue: list[tuple[nn.Module, ...]] | None, order_in: Order,
                       order_out: Order) -> list[torch.Tensor]:
@@ -936,7 +949,8 @@ class BasicLayer(nn.Module):
         fns = epilogue or [()] * len(src)
         index = _gather_index(h, w, order, order_out, device)
         if index is None:
-            _rows(src, fns)
+            if any(fns):
+                _rows(src, fns)
             return src
         dst = take_spare()
         _rows(dst, fns, src=src, index=index)
@@ -977,7 +991,10 @@ class CRSTB(nn.Module):
                 order_in: Order = None, order_out: Order = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``consume``/``order_*``: see :meth:`BasicLayer.forward` (inference); the streams pass between the
         groups in the cross group's first window order, and the cross group takes the intra groups' maps."""
-        mid = self.residual_group.first_order if self.residual_group.blocks[0]._chunked(True) else None
+        # inference: the intra groups hand their maps over in their last block's window order, and the cross
+        # group's first block gathers them into its own order inside its first norm pass (no whole-map gather)
+        mid = (self.residual_group_A.handover(order_in, self.residual_group.first_order)
+               if self.residual_group.blocks[0]._chunked(True) else None)
         x, y = both(lambda: self.residual_group_A(x, size, consume=consume, order_in=order_in, order_out=mid),
                     lambda: self.residual_group_B(y, size, consume=consume, order_in=order_in, order_out=mid))
         return self.residual_group(x, y, size, consume=True, order_in=mid, order_out=order_out)
@@ -1149,18 +1166,31 @@ class SwinFusionNet(nn.Module):
         only cut the work into whole tokens or windows).
         """
         size = a.shape[-2:]
-        # between the fusion stages the streams stay in the first block's window order (no image-order pass)
-        orders = [layer.residual_group_A.first_order for layer in self.layers_Fusion] + [None]
+        # between the fusion stages the streams stay in window order (no image-order pass): each stage hands its
+        # maps on in its last block's order, and the next stage's first blocks gather them inside their first
+        # norm pass (no whole-map gather in between); the concatenation below gathers the last stage's tokens
+        # back into image order run by run
+        fusion = [layer.residual_group_A.first_order for layer in self.layers_Fusion] + [None]
+        ex = self.layers_Ex_A[-1].residual_group if len(self.layers_Ex_A) else None
+        orders = [fusion[0] if ex is None else ex.handover(None if len(self.layers_Ex_A) == 1 else ex.first_order, fusion[0])]
+        for i, layer in enumerate(self.layers_Fusion):
+            mid = layer.residual_group_A.handover(orders[i], layer.residual_group.first_order)
+            orders.append(layer.residual_group.handover(mid, fusion[i + 1]))
         x, y = both(lambda: self._extract_lean(a, self.layers_Ex_A, self.norm_Ex_A, orders[0]),
                     lambda: self._extract_lean(b, self.layers_Ex_B, self.norm_Ex_B, orders[0]))
         for i, layer in enumerate(self.layers_Fusion):
             x, y = layer(x, y, size, consume=True, order_in=orders[i], order_out=orders[i + 1])
         cat = x.new_empty(x.shape[0], x.shape[1], 2 * x.shape[2])
         norm_a, norm_b = self.norm_Fusion_A, self.norm_Fusion_B
+        back = _gather_index(*size, orders[-1], None, str(x.device))
 
         def concat(span: tuple[int, int, int]) -> None:
             i, start, end = span
-            torch.cat([norm_a(x[i, start:end]), norm_b(y[i, start:end])], -1, out=cat[i, start:end])
+            if back is None:
+                xs, ys = x[i, start:end], y[i, start:end]
+            else:
+                xs, ys = x[i].index_select(0, back[start:end]), y[i].index_select(0, back[start:end])
+            torch.cat([norm_a(xs), norm_b(ys)], -1, out=cat[i, start:end])
 
         run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in _cuts(x.shape[1], CHUNK_ROWS, workers())])
         del x, y

@@ -470,6 +470,33 @@ def test_lean_group_returns_the_handed_over_tensor_and_the_same_tokens(net):
         group(x, (h, w), order_in=order)
 
 
+def test_lean_group_hands_over_in_its_last_order_without_a_final_gather(net):
+    """Session 12: a group given its tokens in another order than its first block's (every block gathers, an even
+    number of map switches) hands them over in its last block's order, in the caller's own tensor, with no
+    whole-map gather at the end; the next group's first block gathers from there.  Same tokens."""
+    group = net.layers_Fusion[0].residual_group_A                     # blocks in (8, 0), (8, 4)
+    first, last = group.first_order, (8, 4)
+    assert group.handover(last, first) == last                        # two gathers: the result is in the caller's map
+    assert group.handover(first, (8, 0)) == (8, 0)                    # one gather: the old final gather stays
+    assert group.handover(None, (8, 0)) == last
+    h, w = 24, 40
+    x = torch.rand(1, h * w, 60, generator=torch.Generator().manual_seed(5))
+    with torch.enable_grad():
+        expected = group(x, (h, w))                                   # training path, image order
+    tokens = x[:, blocks._gather_index(h, w, None, last, "cpu")].contiguous()
+    gathers = []
+    real = blocks._rows
+    blocks._rows = lambda *args, **kw: gathers.append(kw) or real(*args, **kw)
+    try:
+        with torch.inference_mode():
+            out = group(tokens, (h, w), consume=True, order_in=last, order_out=group.handover(last, first))
+    finally:
+        blocks._rows = real
+    assert gathers == [] and out.data_ptr() == tokens.data_ptr()
+    back = out[:, blocks._gather_index(h, w, last, None, "cpu")]
+    assert (back - expected.detach()).abs().max() <= 1e-5
+
+
 def test_lean_inference_leaves_the_inputs_and_no_per_block_caches(net):
     """The caller's inputs are not overwritten, and the window orders are shared (not one copy per block)."""
     a, b = torch.rand(1, 1, 24, 32), torch.rand(1, 1, 24, 32)

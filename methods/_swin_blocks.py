@@ -822,13 +822,17 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             # per attention: q weight, its bias, kv weight, its bias, proj weight transposed, kernel scale
             layers = [(a.q.weight.detach(), _np(a.q.bias), a.kv.weight.detach(), _np(a.kv.bias),
                        a.proj.weight.detach().t(), ops.kernel_scale(a.scale)) for a in (self.attn_A, self.attn_B)]
+            # per stream, the products that read its normed tokens stacked into one (180, 60) weight: A's q and B's
+            # k/v for x, B's q and A's k/v for y (one GEMM instead of two; every row the same dot products, the
+            # same bits), with the biases stacked alike (the kernel reads row r's bias at r)
+            (qa, qab, kva, kvab, _, _), (qb, qbb, kvb, kvbb, _, _) = layers
+            stacked = [(torch.cat([qa, kvb]), np.concatenate([qab, kvbb])), (torch.cat([qb, kva]), np.concatenate([qbb, kvab]))]
             mlps = [(n2a, _bias_column(self.mlp_A.fc1).t(), self.mlp_A.fc2.weight.detach().t()),
                     (n2b, _bias_column(self.mlp_B.fc1).t(), self.mlp_B.fc2.weight.detach().t())]
 
-        def cross(layer: tuple, xn: torch.Tensor, yn: torch.Tensor, mask_t) -> torch.Tensor:
-            qw, qb, kvw, kvb, _, scale = layer
-            q, kv = torch.mm(qw, xn.t()).numpy(), torch.mm(kvw, yn.t()).numpy()
-            return ops.attend(q, qb, 0, kv, kvb, 0, kv, kvb, c, mask_t, scale)
+        def cross(layer: tuple, sq: np.ndarray, sqb: np.ndarray, skv: np.ndarray, skvb: np.ndarray, mask_t) -> torch.Tensor:
+            # q: rows 0 … c − 1 of the querying stream's stacked product; k, v: rows c … 3c − 1 of the other's
+            return ops.attend(sq, sqb, 0, skv, skvb, c, skv, skvb, 2 * c, mask_t, layer[5])
 
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # per stream: gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
@@ -837,8 +841,9 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             txn, tyn = tx.numpy(), ty.numpy()
             xn = ops.norm(n1a, rows_x[i], order, start, txn, c)
             yn = ops.norm(n1b, rows_y[i], order, start, tyn, c)
-            att_a = cross(layers[0], xn, yn, kmasks_a[g])
-            att_b = cross(layers[1], yn, xn, kmasks_b[g])
+            sx, sy = torch.mm(stacked[0][0], xn.t()).numpy(), torch.mm(stacked[1][0], yn.t()).numpy()
+            att_a = cross(layers[0], sx, stacked[0][1], sy, stacked[1][1], kmasks_a[g])
+            att_b = cross(layers[1], sy, stacked[1][1], sx, stacked[0][1], kmasks_b[g])
             tx.addmm_(att_a, layers[0][4])
             ty.addmm_(att_b, layers[1][4])
             for t, tn, (n2, w1t, fc2_wt) in ((tx, txn, mlps[0]), (ty, tyn, mlps[1])):

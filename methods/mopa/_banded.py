@@ -73,6 +73,17 @@ def _crop(t: torch.Tensor, at: int, n: int) -> torch.Tensor:
     return t[:, :, at:at + n]
 
 
+def _scoped(fn: Callable[[tuple[int, int]], None]) -> Callable[[tuple[int, int]], None]:
+    """``fn`` run with its thread's kept planar maps (:func:`methods.mopa._planar.scratch`)."""
+    from . import _planar
+
+    def band(b: tuple[int, int]) -> None:
+        with _planar.scratch():
+            fn(b)
+
+    return band
+
+
 def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]]) -> None:
     for band in bands:
         fn(band)
@@ -118,6 +129,11 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         contrast_halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
         best = torch.zeros(len(bands), ch, w) if whole else torch.zeros(len(bands), w * ch)  # per band: maxima
     merged = whole and cem is not None  # passes 1 and 2 as one (session 12)
+    # one band per worker (an image of up to ≈ 2^18 pixels on N threads): each band's planar maps are its thread's
+    # kept maps of the last call (_planar.scratch: no padding to zero again, no fresh pages; session 12)
+    from .._band_workers import workers
+
+    keep = len(bands) <= workers()
 
     def features(band: tuple[int, int]) -> None:
         r0, r1 = band
@@ -139,7 +155,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         else:
             feats[:, :, r0:r1].copy_(_crop(path.features(xb), at, r1 - r0))
 
-    run(features, bands)
+    run(_scoped(features) if whole and keep else features, bands)
     if whole:
         feats = stored[None, :, pad:pad + h, pad:pad + w]
 
@@ -200,7 +216,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         if att is not None:
             total[i:i + 1], peak[i:i + 1] = path.pixel_sum_max(out)
 
-    run(details, bands)
+    run(_scoped(details) if planar and keep else details, bands)
 
     # 4. attention and head → the fused rows
     fused = torch.empty(1, 1, h, w)
@@ -226,5 +242,5 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
             db = path.attention_apply(att, db, wc)
         fused[:, :, r0:r1].copy_(_crop(path.head(net.head, db), at, r1 - r0))
 
-    run(head, bands)
+    run(_scoped(head) if planar and keep else head, bands)
     return fused, feats[:, 0:width], feats[:, width:2 * width]

@@ -11,6 +11,10 @@ shapes, a FLOP counter) keeps the oneDNN path.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+from typing import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -79,14 +83,13 @@ def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d,
     multiscale convs read."""
     _, _, h, w = x.shape
     width = paths[0][-1][0].out_channels
-    cols = padded_width(w)
     feats = torch.empty(1, 3 * width, h, w, memory_format=torch.channels_last) if channels_last else None
     planar = bordered(3 * width, h, w, pad)
-    spare = [torch.zeros(width, h + 2, cols + 2), torch.zeros(width, h + 2, cols + 2)]
+    spare = [bordered(width, h, w), bordered(width, h, w)]
     a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
     inputs = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
     for i, (layers, src) in enumerate(zip(paths, inputs)):
-        inp = torch.zeros(src.shape[1], h + 2, cols + 2)
+        inp = bordered(src.shape[1], h, w)
         inp[:, 1:h + 1, 1:w + 1] = src[0]
         out = planar[i * width:(i + 1) * width]
         run_layers(layers, inp, h, w, spare, (out, pad))
@@ -214,10 +217,67 @@ def head(layers: list[tuple[nn.Conv2d, float]], f: torch.Tensor) -> torch.Tensor
 
 
 # ---------------------------------------------------------------------------- detail module (session 11)
+#: bytes of planar maps one thread keeps between :func:`scratch` blocks (a 256² band's maps of the three banded
+#: passes: 29.4 MiB per worker)
+SCRATCH_BYTES = 32 << 20
+
+
+class _Scratch(threading.local):
+    """One thread's kept planar maps by (C, h, w, p), and within a :func:`scratch` block how many of each it took."""
+
+    def __init__(self) -> None:
+        self.maps: dict[tuple[int, int, int, int], list[torch.Tensor]] = {}
+        self.kept = 0
+        self.taken: dict[tuple[int, int, int, int], int] | None = None
+
+
+_SCRATCH = _Scratch()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[None]:
+    """Within the block, :func:`bordered` hands out the calling thread's kept maps of the asked shape, each at most
+    once, and keeps the fresh ones it makes, up to :data:`SCRATCH_BYTES` a thread (session 12: the band workers'
+    maps of one call serve the next; none of them may be used after the block).  A kept map's padding is still 0:
+    every writer (the compiled kernels, the copies into interiors) writes only its interior and sets the lanes
+    past ``w`` back to 0, and nothing writes its padding."""
+    s = _SCRATCH
+    if s.taken is not None:  # nested: the outer block's maps stay taken
+        yield
+        return
+    s.taken = {}
+    try:
+        yield
+    finally:
+        s.taken = None
+
+
 def bordered(c: int, h: int, w: int, p: int = 1) -> torch.Tensor:
     """A planar C × (h + 2p) × (Wv + 2p) buffer whose padding (rows and columns around [p:p + h, p:p + w],
     the lanes past ``w`` included) is 0 and whose interior is left to be written (not cleared: a kernel or a
-    copy writes all of it)."""
+    copy writes all of it); within a :func:`scratch` block, a kept one."""
+    s = _SCRATCH
+    if s.taken is None:
+        return _bordered(c, h, w, p)
+    key = (c, h, w, p)
+    n = s.taken.get(key, 0)
+    kept = s.maps.get(key, [])
+    if n < len(kept):
+        s.taken[key] = n + 1
+        return kept[n]
+    buf = _bordered(c, h, w, p)
+    size = buf.numel() * buf.element_size()
+    if s.kept + size > SCRATCH_BYTES:  # full: drop the maps not taken in this block (other shapes)
+        s.maps = {k: v[:s.taken[k]] for k, v in s.maps.items() if s.taken.get(k)}
+        s.kept = sum(t.numel() * t.element_size() for v in s.maps.values() for t in v)
+    if s.kept + size <= SCRATCH_BYTES:
+        s.maps.setdefault(key, []).append(buf)
+        s.kept += size
+        s.taken[key] = n + 1
+    return buf
+
+
+def _bordered(c: int, h: int, w: int, p: int) -> torch.Tensor:
     buf = torch.empty(c, h + 2 * p, padded_width(w) + 2 * p)
     buf[:, :p] = 0.0
     buf[:, p + h:] = 0.0

@@ -688,3 +688,60 @@ def test_rows_split_over_workers_give_the_same_bits(kwargs):
                 assert all(torch.equal(a, b) for a, b in zip(one, many))
         fused, _ = net(x)
         assert (one[0] - fused.detach()).abs().max().item() <= 1e-5
+
+
+def test_band_workers_keep_their_planar_maps(monkeypatch):
+    """With one band per worker the banded passes' planar maps are the workers' kept maps of the last call
+    (methods/mopa/_planar.py ``scratch``, session 12): within a block ``bordered`` hands each kept map out once,
+    with its padding still 0 after a use; outside a block it keeps nothing; a thread keeps at most SCRATCH_BYTES
+    (a full thread drops the maps of other shapes).  Two-thread calls after the first give the first call's bits
+    (the one-thread result to round-off)."""
+    from fusionbench.methods.mopa import _planar
+
+    def padding_is_zero(buf, h, w, p=1):
+        inside = torch.zeros_like(buf, dtype=torch.bool)
+        inside[:, p:p + h, p:p + w] = True
+        return bool((buf[~inside] == 0).all())
+
+    outside = _planar.bordered(3, 5, 20)
+    assert _planar.bordered(3, 5, 20).data_ptr() != outside.data_ptr()
+    with _planar.scratch():
+        a, b = _planar.bordered(3, 5, 20), _planar.bordered(3, 5, 20)
+        assert a.data_ptr() != b.data_ptr()
+        a[:, 1:6, 1:21] = 7.0  # a writer of the interior
+        b[:, 1:6, 1:21] = -1.0
+    with _planar.scratch():
+        again = [_planar.bordered(3, 5, 20), _planar.bordered(3, 5, 20), _planar.bordered(3, 5, 20)]
+        assert [t.data_ptr() for t in again[:2]] == [a.data_ptr(), b.data_ptr()]
+        assert again[2].data_ptr() not in (a.data_ptr(), b.data_ptr())
+        assert all(padding_is_zero(t, 5, 20) for t in again)
+    size = a.numel() * a.element_size()
+    monkeypatch.setattr(_planar, "_SCRATCH", _planar._Scratch())
+    monkeypatch.setattr(_planar, "SCRATCH_BYTES", 2 * size)
+    with _planar.scratch():
+        first = [_planar.bordered(3, 5, 20) for _ in range(3)]  # the third is not kept
+    assert _planar._SCRATCH.kept == 2 * size
+    with _planar.scratch():
+        assert _planar.bordered(3, 5, 20).data_ptr() == first[0].data_ptr()
+        other = _planar.bordered(3, 4, 20)  # full: the map not taken in this block is dropped, this one kept
+    assert _planar._SCRATCH.kept == size + other.numel() * other.element_size() <= _planar.SCRATCH_BYTES
+    with _planar.scratch():
+        assert _planar.bordered(3, 4, 20).data_ptr() == other.data_ptr()
+    monkeypatch.undo()
+
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x = torch.rand(1, 4, 70, 45)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.inference_mode():
+            one, _ = net(x)
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            runs = [net(x)[0] for _ in range(3)]
+    finally:
+        torch.set_num_threads(threads)
+    assert 0 < _planar._SCRATCH.kept <= _planar.SCRATCH_BYTES  # the calling thread ran the first band
+    assert all(torch.equal(runs[0], r) for r in runs[1:])
+    assert (runs[0] - one).abs().max().item() <= 1e-6

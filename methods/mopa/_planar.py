@@ -220,14 +220,20 @@ def head(layers: list[tuple[nn.Conv2d, float]], f: torch.Tensor) -> torch.Tensor
 #: bytes of planar maps one thread keeps between :func:`scratch` blocks (a 256² band's maps of the three banded
 #: passes: 29.4 MiB per worker)
 SCRATCH_BYTES = 32 << 20
+#: a thread's kept maps of a shape that none of its last ``SCRATCH_STALE`` blocks took are dropped when a new map
+#: does not fit
+SCRATCH_STALE = 8
 
 
 class _Scratch(threading.local):
-    """One thread's kept planar maps by (C, h, w, p), and within a :func:`scratch` block how many of each it took."""
+    """One thread's kept planar maps by (C, h, w, p), the block that last took each shape, and within a
+    :func:`scratch` block how many of each it took."""
 
     def __init__(self) -> None:
         self.maps: dict[tuple[int, int, int, int], list[torch.Tensor]] = {}
+        self.used: dict[tuple[int, int, int, int], int] = {}
         self.kept = 0
+        self.block = 0
         self.taken: dict[tuple[int, int, int, int], int] | None = None
 
 
@@ -237,15 +243,17 @@ _SCRATCH = _Scratch()
 @contextlib.contextmanager
 def scratch() -> Iterator[None]:
     """Within the block, :func:`bordered` hands out the calling thread's kept maps of the asked shape, each at most
-    once, and keeps the fresh ones it makes, up to :data:`SCRATCH_BYTES` a thread (session 12: the band workers'
+    once, and keeps the fresh ones it makes while they fit in :data:`SCRATCH_BYTES` (session 12: the band workers'
     maps of one call serve the next; none of them may be used after the block).  A kept map's padding is still 0:
     every writer (the compiled kernels, the copies into interiors) writes only its interior and sets the lanes
-    past ``w`` back to 0, and nothing writes its padding."""
+    past ``w`` back to 0, and nothing writes its padding.  A map that does not fit is an ordinary fresh one (the
+    kept ones are not dropped for it, unless no recent block took their shape)."""
     s = _SCRATCH
     if s.taken is not None:  # nested: the outer block's maps stay taken
         yield
         return
     s.taken = {}
+    s.block += 1
     try:
         yield
     finally:
@@ -262,14 +270,16 @@ def bordered(c: int, h: int, w: int, p: int = 1) -> torch.Tensor:
     key = (c, h, w, p)
     n = s.taken.get(key, 0)
     kept = s.maps.get(key, [])
+    s.used[key] = s.block
     if n < len(kept):
         s.taken[key] = n + 1
         return kept[n]
     buf = _bordered(c, h, w, p)
     size = buf.numel() * buf.element_size()
-    if s.kept + size > SCRATCH_BYTES:  # full: drop the maps not taken in this block (other shapes)
-        s.maps = {k: v[:s.taken[k]] for k, v in s.maps.items() if s.taken.get(k)}
-        s.kept = sum(t.numel() * t.element_size() for v in s.maps.values() for t in v)
+    if s.kept + size > SCRATCH_BYTES:  # full: drop the shapes no recent block took
+        stale = [k for k in s.maps if s.used[k] < s.block - SCRATCH_STALE]
+        for k in stale:
+            s.kept -= sum(t.numel() * t.element_size() for t in s.maps.pop(k))
     if s.kept + size <= SCRATCH_BYTES:
         s.maps.setdefault(key, []).append(buf)
         s.kept += size

@@ -694,7 +694,7 @@ def test_band_workers_keep_their_planar_maps(monkeypatch):
     """With one band per worker the banded passes' planar maps are the workers' kept maps of the last call
     (methods/mopa/_planar.py ``scratch``, session 12): within a block ``bordered`` hands each kept map out once,
     with its padding still 0 after a use; outside a block it keeps nothing; a thread keeps at most SCRATCH_BYTES
-    (a full thread drops the maps of other shapes).  Two-thread calls after the first give the first call's bits
+    (a map that does not fit is not kept; a full thread drops only the shapes no recent block took).  Two-thread calls after the first give the first call's bits
     (the one-thread result to round-off)."""
     from fusionbench.methods.mopa import _planar
 
@@ -723,10 +723,15 @@ def test_band_workers_keep_their_planar_maps(monkeypatch):
     assert _planar._SCRATCH.kept == 2 * size
     with _planar.scratch():
         assert _planar.bordered(3, 5, 20).data_ptr() == first[0].data_ptr()
-        other = _planar.bordered(3, 4, 20)  # full: the map not taken in this block is dropped, this one kept
-    assert _planar._SCRATCH.kept == size + other.numel() * other.element_size() <= _planar.SCRATCH_BYTES
+        other = _planar.bordered(3, 4, 20)  # does not fit: not kept, the kept ones stay
+    assert _planar._SCRATCH.kept == 2 * size
+    for _ in range(_planar.SCRATCH_STALE + 1):  # blocks that take only the other shape: the first one goes stale
+        with _planar.scratch():
+            other = _planar.bordered(3, 4, 20)
+    assert _planar._SCRATCH.kept == other.numel() * other.element_size() <= _planar.SCRATCH_BYTES
     with _planar.scratch():
         assert _planar.bordered(3, 4, 20).data_ptr() == other.data_ptr()
+        assert padding_is_zero(other, 4, 20)
     monkeypatch.undo()
 
     torch.manual_seed(0)

@@ -56,10 +56,10 @@ def path_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:
     """The (conv, LReLU slope) layers of a feature path when every one has a compiled kernel, else ``None``."""
     layers = []
     for block in seq:
-        if not (isinstance(block, nn.Sequential) and len(block) == 2 and isinstance(block[1], nn.LeakyReLU)
-                and has_kernel(block[0])):
+        mods = tuple(block) if isinstance(block, nn.Sequential) else ()  # (no Sequential indexing: serial time)
+        if not (len(mods) == 2 and isinstance(mods[1], nn.LeakyReLU) and has_kernel(mods[0])):
             return None
-        layers.append((block[0], float(block[1].negative_slope)))
+        layers.append((mods[0], float(mods[1].negative_slope)))
     return layers or None
 
 
@@ -182,17 +182,19 @@ def local_std_max_rows(flow: torch.Tensor, r: int, g0: int, h: int, y0: int, y1:
 def head_layers(seq: nn.Sequential) -> list[tuple[nn.Conv2d, float]] | None:
     """The reconstruction head's (conv, slope) layers — a conv + LReLU block, then a conv before the final
     sigmoid (slope 1: no activation) — when both have compiled kernels, else ``None``."""
-    if not (len(seq) == 3 and isinstance(seq[1], nn.Conv2d) and isinstance(seq[2], nn.Sigmoid)):
+    mods = tuple(seq)
+    if not (len(mods) == 3 and isinstance(mods[1], nn.Conv2d) and isinstance(mods[2], nn.Sigmoid)):
         return None
-    first = path_layers(seq[0:1])
-    return None if first is None or not has_kernel(seq[1]) else first + [(seq[1], 1.0)]
+    first = path_layers(mods[0:1])
+    return None if first is None or not has_kernel(mods[1]) else first + [(mods[1], 1.0)]
 
 
 def single_conv(seq: nn.Sequential) -> nn.Conv2d | None:
     """The conv of a conv + sigmoid Sequential (the spatial attention) when it has a compiled kernel, else ``None``."""
-    if not (len(seq) == 2 and isinstance(seq[1], nn.Sigmoid)):
+    mods = tuple(seq)
+    if not (len(mods) == 2 and isinstance(mods[1], nn.Sigmoid)):
         return None
-    return seq[0] if has_kernel(seq[0]) else None
+    return mods[0] if has_kernel(mods[0]) else None
 
 
 def conv_sigmoid(conv: nn.Conv2d, inp: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -312,8 +314,8 @@ def _is_dscb(block: nn.Module, ch: int) -> bool:
 
 def detail_supported(dpm: nn.Module) -> bool:
     """Whether the detail module ``dpm`` (head conv + LReLU, DSCB paths, 3×3 fuse conv) has compiled layers."""
-    head = dpm.head
-    ch = head[0].in_channels if isinstance(head[0], nn.Conv2d) else -1
+    head = tuple(dpm.head)
+    ch = head[0].in_channels if head and isinstance(head[0], nn.Conv2d) else -1
     fuse = dpm.fuse
     return (len(head) == 2 and isinstance(head[1], nn.LeakyReLU) and has_kernel(head[0])
             and head[0].out_channels == ch
@@ -439,7 +441,7 @@ def tail_supported(att: nn.Module | None, head: nn.Sequential) -> bool:
         return False
     if att is None:
         return True
-    combine = att.combine
+    combine = tuple(att.combine)
     return (single_conv(att.spatial) is not None and len(combine) == 2 and has_kernel(combine[0])
             and isinstance(combine[1], nn.LeakyReLU))
 

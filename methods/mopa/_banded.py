@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from .._row_bands import BAND_PIXELS, even_bands
@@ -59,8 +60,22 @@ def band_rows(shape: tuple[int, int]) -> int | None:
 
 
 def _halo(*modules: torch.nn.Module) -> int:
-    """Rows a chain of size-preserving convs reads beyond its output on either side: Σ kernel_height // 2."""
-    return sum(m.kernel_size[0] // 2 for mod in modules for m in mod.modules() if isinstance(m, torch.nn.Conv2d))
+    """Rows a chain of size-preserving convs reads beyond its output on either side: Σ kernel_height // 2 over
+    the convs of each of ``modules`` (each counted once per argument, as ``Module.modules()`` yields them), by a
+    walk of the modules' ``_modules`` dicts: no generator chain (serial time between the passes; session 12)."""
+    total = 0
+    for mod in modules:
+        seen: set[int] = set()
+        todo = [mod]
+        while todo:
+            m = todo.pop()
+            if m is None or id(m) in seen:
+                continue
+            seen.add(id(m))
+            if isinstance(m, torch.nn.Conv2d):
+                total += m.kernel_size[0] // 2
+            todo.extend(m._modules.values())
+    return total
 
 
 def _rows(t: torch.Tensor, r0: int, r1: int, halo: int) -> tuple[torch.Tensor, int]:
@@ -119,8 +134,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         # the bands copy whole rows of their zero-bordered features (column padding included) into it, so only its
         # top and bottom padding rows are zeroed here: its pages are first touched by the band workers
         stored = torch.empty(ch, h + 2 * pad, _planar.padded_width(w) + 2 * pad)
-        stored[:, :pad] = 0.0
-        stored[:, pad + h:] = 0.0
+        rims = stored.numpy()  # (numpy's fills: a shorter path than torch's indexing, run cold here)
+        rims[:, :pad] = 0.0
+        rims[:, pad + h:] = 0.0
     else:
         feats = torch.empty(1, ch, h, w, memory_format=cl)
     halo = _halo(net.path_a)
@@ -174,10 +190,10 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
         if not merged:
             run(contrast, bands)
-        std_max = torch.empty(1, ch)
-        if whole:
-            std_max[0] = best.amax(dim=0).amax(dim=1)
+        if whole:  # (numpy's maximum: the same values as torch's amax on a shorter path, run cold here; session 12)
+            std_max = torch.from_numpy(best.numpy().max(axis=2).max(axis=0)[None])
         else:
+            std_max = torch.empty(1, ch)
             _std_kernels.column_max(best.amax(dim=0).numpy(), ch, std_max[0].numpy())
         scale = path.contrast_weights(cem, std_max)
 
@@ -222,10 +238,13 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     fused = torch.empty(1, 1, h, w)
     wc = None
     if att is not None:
-        mean = torch.zeros(1, ch, dtype=torch.float64)
+        # in numpy (the same IEEE operations as torch's on a shorter path, run cold between the passes; session 12)
+        sums = total.numpy()
+        mean = np.zeros(ch)
         for i in range(len(bands)):  # in band order, whatever order the bands ran in
-            mean += total[i]
-        wc = path.channel_weights(att, (mean / (h * w)).float(), peak.amax(dim=0, keepdim=True))
+            mean += sums[i]
+        wc = path.channel_weights(att, torch.from_numpy((mean / (h * w)).astype(np.float32)[None]),
+                                  torch.from_numpy(peak.numpy().max(axis=0)[None]))
         halo = _halo(att.spatial, att.combine, net.head)
     else:
         halo = _halo(net.head)

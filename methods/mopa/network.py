@@ -553,8 +553,13 @@ class InferencePath:
 
     @staticmethod
     def contrast_weights(cem: "ContrastEnhancement", std_max: torch.Tensor) -> torch.Tensor:
-        """The CEM's channel weights (N×C×1×1) from the maxima over pixels of the local std (N×C)."""
-        return cem.fc(std_max)[:, :, None, None]
+        """The CEM's channel weights (N×C×1×1) from the maxima over pixels of the local std (N×C): its FC layers
+        as functional calls where they are (Linear, LReLU, Linear, Sigmoid) — the modules' own operations without
+        their calls (serial time between the band passes, session 12) — else the Sequential itself."""
+        layers = _vector_layers(cem.fc, nn.Linear)
+        if layers is None:
+            return cem.fc(std_max)[:, :, None, None]
+        return _run_vector_layers(layers, std_max)[:, :, None, None]
 
     def multiscale(self, cem: "ContrastEnhancement", x: torch.Tensor, slope: float | None = None) -> torch.Tensor:
         """The multiscale layer's convs, concatenated (then LReLU with ``slope`` if given); outside a FLOP
@@ -710,8 +715,15 @@ class InferencePath:
         return self.attention_apply(att, x, wc)
 
     def channel_weights(self, att: "ParallelAttention", mean: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
-        """The channel branch's weights (N×C×1×1) from the means and maxima over pixels (N×C each)."""
-        return self.seq(att.channel, torch.cat([mean, peak], dim=1)[:, :, None, None])
+        """The channel branch's weights (N×C×1×1) from the means and maxima over pixels (N×C each).  Where the
+        branch is 1×1 convs with LReLUs and a final sigmoid (:func:`_vector_layers`), each conv of the N×C×1×1
+        map as ``F.linear`` of the N×C vectors: torch runs both as the same GEMM (the same bits; the tests'
+        ``test_channel_weights_as_linear_layers``) on a much shorter path, which runs cold between the band
+        passes (0.13 ms for the first conv, session 12); otherwise :meth:`seq`."""
+        layers = _vector_layers(att.channel, nn.Conv2d)
+        if layers is None:
+            return self.seq(att.channel, torch.cat([mean, peak], dim=1)[:, :, None, None])
+        return _run_vector_layers(layers, torch.cat([mean, peak], dim=1))[:, :, None, None]
 
     def attention_apply(self, att: "ParallelAttention", x: torch.Tensor, wc: torch.Tensor) -> torch.Tensor:
         """The attention module's output from ``x`` and the channel weights: gating, spatial branch, combine
@@ -785,6 +797,45 @@ def _compiled_ready(x: torch.Tensor) -> bool:
     """Whether the compiled kernels may read ``x``: one channels-last float32 map outside a dispatch mode."""
     return (x.dtype == torch.float32 and x.shape[0] == 1 and x.is_contiguous(memory_format=torch.channels_last)
             and not x.requires_grad and torch._C._len_torch_dispatch_stack() == 0)
+
+
+def _vector_layers(seq: nn.Sequential, kind: type) -> list[tuple[torch.Tensor, torch.Tensor, float | None]] | None:
+    """The layers of a channel-weight MLP (the CEM's ``fc``: ``kind`` = ``nn.Linear``; the attention's channel
+    branch: ``nn.Conv2d``, 1×1 convs of an N×C×1×1 map) as (weight as an out × in matrix, bias, LReLU slope or
+    ``None``: sigmoid) when it is [layer, LReLU]*, layer, Sigmoid with biased layers (and, for convs, 1×1,
+    stride 1, no padding, no dilation, one group, zero padding mode: the conv of a 1×1 map is that matrix times
+    the vector); else ``None``."""
+    mods = tuple(seq)
+    if len(mods) < 2 or len(mods) % 2 or not isinstance(mods[-1], nn.Sigmoid):
+        return None
+    layers = []
+    for i in range(0, len(mods), 2):
+        layer, act = mods[i], mods[i + 1]
+        if type(layer) is not kind or layer.bias is None:
+            return None
+        if kind is nn.Conv2d:
+            if not (layer.kernel_size == (1, 1) and layer.stride == (1, 1) and layer.padding == (0, 0)
+                    and layer.dilation == (1, 1) and layer.groups == 1 and layer.padding_mode == "zeros"):
+                return None
+            weight = layer.weight.reshape(layer.out_channels, layer.in_channels)
+        else:
+            weight = layer.weight
+        if i + 2 == len(mods):
+            slope = None
+        elif type(act) is nn.LeakyReLU:
+            slope = act.negative_slope
+        else:
+            return None
+        layers.append((weight, layer.bias, slope))
+    return layers
+
+
+def _run_vector_layers(layers: list[tuple[torch.Tensor, torch.Tensor, float | None]], x: torch.Tensor) -> torch.Tensor:
+    """:func:`_vector_layers`' MLP on the N×C vectors ``x``: ``F.linear``, then LReLU (in place) or sigmoid."""
+    for weight, bias, slope in layers:
+        x = F.linear(x, weight, bias)
+        x = x.sigmoid_() if slope is None else F.leaky_relu_(x, slope)
+    return x
 
 
 def _planar_input(x: torch.Tensor) -> bool:

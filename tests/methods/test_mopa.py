@@ -750,3 +750,36 @@ def test_band_workers_keep_their_planar_maps(monkeypatch):
     assert 0 < _planar._SCRATCH.kept <= _planar.SCRATCH_BYTES  # the calling thread ran the first band
     assert all(torch.equal(runs[0], r) for r in runs[1:])
     assert (runs[0] - one).abs().max().item() <= 1e-6
+
+
+def test_channel_weights_as_linear_layers():
+    """The CEM's FCs and the attention's channel branch (1×1 convs of an N×C×1×1 map) as ``F.linear`` of the
+    vectors without module calls (methods/mopa/network.py ``_vector_layers``, session 12): the same bits as the
+    modules' own Sequential and :meth:`InferencePath.seq`; another structure falls back to them."""
+    from fusionbench.methods.mopa.network import InferencePath, _vector_layers
+
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    path = InferencePath(net)
+    nn = torch.nn
+    cem, att = path.contrast_module(), path.attention_module()
+    ch = cem.fc[0].in_features
+    assert _vector_layers(cem.fc, nn.Linear) is not None and _vector_layers(att.channel, nn.Conv2d) is not None
+    g = torch.Generator().manual_seed(3)
+    with torch.inference_mode():
+        for k in range(200):
+            std_max = torch.rand(1, ch, generator=g) * (k % 5 + 0.1)
+            assert torch.equal(path.contrast_weights(cem, std_max), cem.fc(std_max)[:, :, None, None])
+            mean, peak = torch.rand(1, ch, generator=g) - 0.3, torch.rand(1, ch, generator=g) * 4
+            pooled = torch.cat([mean, peak], dim=1)[:, :, None, None]
+            wc = path.channel_weights(att, mean, peak)
+            assert torch.equal(wc, path.seq(att.channel, pooled)) and torch.equal(wc, att.channel(pooled))
+    # other structures: the module's own path
+    att.channel[1] = nn.ReLU()
+    assert _vector_layers(att.channel, nn.Conv2d) is None
+    with torch.inference_mode():
+        assert torch.equal(path.channel_weights(att, mean, peak), att.channel(pooled))
+    cem.fc[1] = nn.Tanh()
+    assert _vector_layers(cem.fc, nn.Linear) is None
+    with torch.inference_mode():
+        assert torch.equal(path.contrast_weights(cem, std_max), cem.fc(std_max)[:, :, None, None])

@@ -470,6 +470,29 @@ def test_banded_convolutions_equal_the_whole_map_ones(net, monkeypatch, threads,
     assert calls == ([] if h < 32 else [2, 2] * (threads == 2) + [3, 2])
 
 
+def test_kept_group_masks_follow_the_bias_tables(net):
+    """The inference chunks keep their group masks on the block between calls; an in-place change of a bias table
+    (as ``load_state_dict`` or an optimiser step) is seen by the next call: the output equals that of a network
+    built fresh with the changed weights."""
+    import copy
+
+    g = torch.Generator().manual_seed(7)
+    a, b = torch.rand(1, 1, 24, 32, generator=g), torch.rand(1, 1, 24, 32, generator=g)
+    mine = copy.deepcopy(net)
+    with torch.inference_mode():
+        before = mine(a, b)
+        assert any(hasattr(m, "_kept_masks") for m in mine.modules())
+    with torch.no_grad():
+        for name, p in mine.named_parameters():
+            if name.endswith("relative_position_bias_table"):
+                p.add_(torch.randn(p.shape, generator=g))
+    fresh = blocks.SwinFusionNet().eval()
+    fresh.load_state_dict(mine.state_dict())
+    with torch.inference_mode():
+        after, expected = mine(a, b), fresh(a, b)
+    assert torch.equal(after, expected) and not torch.equal(after, before)
+
+
 # --------------------------------------------------------------------------- lean inference (issue 23, session 5)
 @pytest.mark.parametrize("size", [(24, 40), (16, 16)])
 def test_gather_index_moves_tokens_between_orders(size):

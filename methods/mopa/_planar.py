@@ -86,11 +86,21 @@ def features(net: nn.Module, x: torch.Tensor, paths: tuple[list[tuple[nn.Conv2d,
     feats = torch.empty(1, 3 * width, h, w, memory_format=torch.channels_last) if channels_last else None
     planar = bordered(3 * width, h, w, pad)
     spare = [bordered(width, h, w), bordered(width, h, w)]
-    a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
-    inputs = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
+    if net.use_mask and net.mask_mode != "concat":
+        a, b, ma, mb = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
+        inputs = (net._path_input(a, ma), net._path_input(b, mb), torch.cat([a, b], dim=1))
+    else:  # the paths' inputs are channels of the sample: copied straight into the planar maps (no concatenation)
+        inputs = ((0, 2) if net.use_mask else (0,), (1, 3) if net.use_mask else (1,), (0, 1))
+        sample = x[0].numpy()
     for i, (layers, src) in enumerate(zip(paths, inputs)):
-        inp = bordered(src.shape[1], h, w)
-        inp[:, 1:h + 1, 1:w + 1] = src[0]
+        if isinstance(src, tuple):
+            inp = bordered(len(src), h, w)
+            into = inp.numpy()
+            for k, channel in enumerate(src):
+                into[k, 1:h + 1, 1:w + 1] = sample[channel]
+        else:
+            inp = bordered(src.shape[1], h, w)
+            inp[:, 1:h + 1, 1:w + 1] = src[0]
         out = planar[i * width:(i + 1) * width]
         run_layers(layers, inp, h, w, spare, (out, pad))
         if channels_last:

@@ -130,7 +130,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         from . import _planar
 
         pad = path.feature_pad()
-        paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
+        paths = path.checked_paths  # (planar_ready's walk just now; every entry a list, as it returned True)
+        if paths is None or any(p is None for p in paths):
+            paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
         # the bands copy whole rows of their zero-bordered features (column padding included) into it, so only its
         # top and bottom padding rows are zeroed here: its pages are first touched by the band workers
         stored = torch.empty(ch, h + 2 * pad, _planar.padded_width(w) + 2 * pad)

@@ -379,6 +379,8 @@ class InferencePath:
         self.net = net
         #: (channels-last features, their zero-padded planar copy, its padding) of the last :meth:`features`
         self._planar_features: tuple[torch.Tensor, torch.Tensor, int] | None = None
+        #: the feature paths' compiled layers (:func:`methods.mopa._planar.path_layers`) of the last :meth:`planar_ready`
+        self.checked_paths: tuple[list[tuple[nn.Conv2d, float]] | None, ...] | None = None
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         try:
@@ -619,7 +621,10 @@ class InferencePath:
         from . import _planar
 
         net, cem = self.net, self.contrast_module()
-        return (all(_planar.path_layers(p) is not None for p in (net.path_a, net.path_b, net.path_ab))
+        paths = tuple(_planar.path_layers(p) for p in (net.path_a, net.path_b, net.path_ab))
+        #: the feature paths' layers this check found, for the caller that runs them right after it (no second walk)
+        self.checked_paths = paths
+        return (all(p is not None for p in paths)
                 and _planar.contrast_supported(cem) and (cem is None or cem.r < min(x.shape[-2:]))
                 and _planar.detail_supported(net.detail) and _planar.tail_supported(self.attention_module(), net.head))
 

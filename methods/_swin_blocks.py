@@ -480,14 +480,6 @@ def _build_gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> 
     return want if src is None else _window_order(h, w, *src, device)[1][want]
 
 
-#: bytes of one band's widest convolution output at most (:meth:`SwinFusionNet._conv_bands`): a 256² map's 60-channel
-#: output (16.7 MB) is one band per worker, a 1024² map's (255 MB) is cut into 8 bands of ≤ 32 MB each
-CONV_BAND_BYTES = 32 << 20
-#: a band has at least this many rows and pixels: oneDNN picks another convolution kernel (other round-off) for
-#: small maps (measured here: band inputs of up to ≈ 1,300 pixels, e.g. 1–16 rows of a 72-wide map), so narrower
-#: maps are not cut (the whole-map convolution on all cores, as before)
-CONV_BAND_MIN_ROWS = 16
-CONV_BAND_MIN_PIXELS = 16384
 #: tokens per chunk of the row-wise inference passes (final gathers, norms): as many as a window chunk
 CHUNK_ROWS = 4096
 
@@ -1226,73 +1218,15 @@ class SwinFusionNet(nn.Module):
 
         run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in _cuts(x.shape[1], CHUNK_ROWS, workers())])
         del x, y
-        # the convolution between the stages, its activation and the next stage's patch_embed norm band by band on
-        # the chunk workers, the norm writing the reconstruction's token map; then the three last convolutions
-        # chained band by band (each band's intermediates stay in cache)
-        t = self._conv_bands(self._unembed(cat, size), [self.conv_after_body_Fusion], (self.patch_embed.norm,))
+        with all_cores():
+            f = self.lrelu(self.conv_after_body_Fusion(self._unembed(cat, size)))
         del cat
+        t = self._tokens(f)
+        del f
+        _rows([t], [(self.patch_embed.norm,)])
         x = self._unembed(self._layers_lean(self.layers_Re, t, size, (self.norm_Re,)), size)
         del t
-        return self._conv_bands(x, [self.conv_last1, self.conv_last2, self.conv_last3])
-
-    def _conv_bands(self, x: torch.Tensor, convs: list[nn.Conv2d], norms: tuple[nn.LayerNorm, ...] = ()) -> torch.Tensor:
-        """Inference: ``convs`` (3×3, padding 1, stride 1; LeakyReLU after each but the last, and after the last too
-        when ``norms`` are given) on the B×C×H×W map ``x``, computed in bands of rows (one per chunk worker, more where
-        a band's output would exceed :data:`CONV_BAND_BYTES`, none narrower than :data:`CONV_BAND_MIN_ROWS` /
-        :data:`CONV_BAND_MIN_PIXELS`; each band on one worker with torch on one thread) instead of each convolution
-        on all cores in turn (on two threads a convolution scaled 1.63×); one band: on all cores, as before.  A band's input carries
-        ``len(convs)`` halo rows on each inner side (≤ 2 rows per convolution computed twice), and after each convolution the rows that saw its zero padding
-        inside the map are cut off, so every output row has the whole-map convolution's operands: the same bits
-        (measured: oneDNN's convolution of a row band equals the same rows of the whole map's, 1 and 2 threads).
-        Returns the B×C'×H×W output, or with ``norms`` the (B, HW, C') token map of the LayerNorms of its tokens
-        (the next stage's ``patch_embed``; a band's norms, by the compiled pass where :func:`_rows` would use it, read
-        the band and write the map; one band: in place, as :func:`_rows`)."""
-        b, _, h, w = x.shape
-        depth = len(convs)
-        widest = max(conv.out_channels for conv in convs) * w * x.element_size()
-        bands = max(workers(), -(-h * widest // CONV_BAND_BYTES))
-        bands = max(1, min(bands, h // max(CONV_BAND_MIN_ROWS, -(-CONV_BAND_MIN_PIXELS // w))))
-        if bands == 1 or torch._C._len_torch_dispatch_stack() > 0:
-            # the whole map's convolutions on every core (a FLOP counter sees them without halo rows)
-            with all_cores():
-                for k, conv in enumerate(convs):
-                    x = conv(x)
-                    if k < depth - 1 or norms:
-                        x = self.lrelu(x)
-            if not norms:
-                return x
-            t = self._tokens(x)
-            _rows([t], [norms])
-            return t
-        channels = convs[-1].out_channels
-        out = x.new_empty(b, h * w, channels) if norms else x.new_empty(b, channels, h, w)
-        fused = bool(norms) and _fused_rows(out, [norms])
-        if fused:
-            args = [(_np(n.weight), _np(n.bias), n.eps) for n in norms]
-            rows = [_np(out[i]) for i in range(b)]
-
-        def band(span: tuple[int, int, int]) -> None:
-            i, r0, r1 = span
-            lo, hi = max(r0 - depth, 0), min(r1 + depth, h)
-            cur = x[i:i + 1, :, lo:hi]
-            for k, conv in enumerate(convs):
-                cur = conv(cur)
-                if k < depth - 1 or norms:
-                    cur = self.lrelu(cur)
-                top, bottom = int(lo > 0), int(hi < h)        # rows that saw the zero padding inside the map
-                cur, lo, hi = cur[:, :, top:cur.shape[2] - bottom], lo + top, hi - bottom
-            cur = cur[:, :, r0 - lo:r1 - lo]
-            if not norms:
-                out[i:i + 1, :, r0:r1].copy_(cur)
-                return
-            tokens = self._tokens(cur)[0]
-            if fused:
-                dst, src = rows[i][r0 * w:r1 * w], _np(tokens)
-                for gamma, beta, eps in args:
-                    _window_norm().norm_rows(src, None, 0, None, None, dst, gamma, beta, eps)
-                    src = dst
-            else:
-                out[i, r0 * w:r1 * w].copy_(_apply(norms, tokens))
-
-        run_spans(band, [(i, h * k // bands, h * (k + 1) // bands) for i in range(b) for k in range(bands)])
-        return out
+        with all_cores():
+            x = self.lrelu(self.conv_last1(x))
+            x = self.lrelu(self.conv_last2(x))
+            return self.conv_last3(x)

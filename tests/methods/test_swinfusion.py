@@ -435,41 +435,6 @@ def test_chunk_workers_share_the_chunks_and_restore_torch_threads(net):
     assert (two - one).abs().max() <= 1e-6
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("size", [(100, 512), (19, 24)])
-def test_banded_convolutions_equal_the_whole_map_ones(net, monkeypatch, threads, size):
-    """The convolutions after the Swin stages run in row bands with halo rows on the chunk workers: the same bits as
-    the whole-map convolutions (with the activation and ``patch_embed``'s norm into a token map, and the chain of
-    the three last convolutions), with as many bands as workers or more (the memory cap); a small map is not cut
-    (oneDNN's kernel for small maps rounds otherwise)."""
-    g = torch.Generator().manual_seed(5)
-    h, w = size
-    cat = torch.randn(1, 120, h, w, generator=g).contiguous(memory_format=torch.channels_last)
-    rec = torch.randn(1, 60, h, w, generator=g).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        f = net.lrelu(net.conv_after_body_Fusion(cat))
-        tokens = net._tokens(f).contiguous()
-        blocks._rows([tokens], [(net.patch_embed.norm,)])           # as the forward did before (compiled norm pass)
-        y = net.conv_last3(net.lrelu(net.conv_last2(net.lrelu(net.conv_last1(rec)))))
-    old = torch.get_num_threads()
-    calls = []
-    real = blocks.run_spans
-    monkeypatch.setattr(blocks, "run_spans", lambda fn, spans: (fn.__name__ == "band" and calls.append(len(spans)))
-                        or real(fn, spans))
-    try:
-        torch.set_num_threads(threads)
-        for cap in (blocks.CONV_BAND_BYTES, 40 * 60 * w * 4):       # bands per worker, or by the memory cap
-            monkeypatch.setattr(blocks, "CONV_BAND_BYTES", cap)
-            with torch.inference_mode(), blocks.band_workers():
-                t = net._conv_bands(cat, [net.conv_after_body_Fusion], (net.patch_embed.norm,))
-                out = net._conv_bands(rec, [net.conv_last1, net.conv_last2, net.conv_last3])
-            assert torch.equal(t, tokens) and torch.equal(out, y), cap
-    finally:
-        torch.set_num_threads(old)
-    # (the chain's widest output has 30 channels: 2 bands under the 40-row cap of 60 channels)
-    assert calls == ([] if h < 32 else [2, 2] * (threads == 2) + [3, 2])
-
-
 def test_kept_group_masks_follow_the_bias_tables(net):
     """The inference chunks keep their group masks on the block between calls; an in-place change of a bias table
     (as ``load_state_dict`` or an optimiser step) is seen by the next call: the output equals that of a network

@@ -114,6 +114,14 @@ def _empty(columns: str) -> pd.DataFrame:
     return pd.DataFrame(columns=columns.split(","))
 
 
+def _in_key_order(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame`` sorted by the ``keys`` it has (stable; a fresh 0…n−1 index), so statistics do not depend on row order."""
+    present = [k for k in keys if k in frame.columns]
+    if not present or frame.empty:
+        return frame
+    return frame.sort_values(present, kind="stable").reset_index(drop=True)
+
+
 @dataclass
 class ReportData:
     """Everything a report reads, current rows only (stale method versions and changed pairs left out)."""
@@ -125,6 +133,13 @@ class ReportData:
     failures: pd.DataFrame
     methods_meta: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: pd.DataFrame = field(default_factory=lambda: _empty("dataset,method,reason"))
+
+    def __post_init__(self) -> None:
+        # rows in a fixed order (by dataset, method, metric, pair), not in the order the run's workers finished
+        # them: a std's float sum and the bootstrap's resamples depend on the order of the values, so without
+        # this two runs of the same command (or a rebuild from the export) gave CIs differing in the 3rd decimal
+        self.scores = _in_key_order(self.scores, ["dataset", "method", "metric", "pair"])
+        self.outputs = _in_key_order(self.outputs, ["dataset", "method", "pair"])
 
     @classmethod
     def load(cls, source: str | Path) -> "ReportData":

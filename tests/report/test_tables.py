@@ -69,3 +69,30 @@ def test_ties_share_a_place(scores) -> None:
     places = build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN"], title="T").placements()
     assert places[("dwt", "EN")] == places[("maximum", "EN")] == "best"
     assert places[("average", "EN")] == "second"
+
+
+def test_statistics_do_not_depend_on_the_order_the_rows_were_stored_in() -> None:
+    """A run's workers finish (method, pair) tasks in any order; the report's std and bootstrap CI must not follow it."""
+    import numpy as np
+
+    from fusionbench.report.data import ReportData
+
+    rng = np.random.default_rng(3)
+    pairs = [f"p{i:02d}" for i in range(30)]
+    rows = [("ds", p, m, "EN", float(v)) for m in ("average", "dwt") for p, v in zip(pairs, rng.normal(5, 1, 30))]
+    frame = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    outputs = pd.DataFrame(columns=["dataset", "pair", "method", "path", "seconds"])
+
+    def table(scores: pd.DataFrame):
+        data = ReportData(db=None, scores=scores, outputs=outputs, runs=pd.DataFrame(), failures=pd.DataFrame())
+        return build_table(data.scores, "ds", ["average", "dwt"], ["EN"], title="T")
+
+    first = table(frame)
+    for seed in (0, 1):
+        again = table(frame.sample(frac=1.0, random_state=seed))
+        assert first.std.equals(again.std)  # bit for bit: the same float sums in the same order
+        assert first.ci_low.equals(again.ci_low) and first.ci_high.equals(again.ci_high)
+    # without the fixed order the bootstrap does move (so this test can fail)
+    shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    raw = build_table(shuffled, "ds", ["average", "dwt"], ["EN"], title="T")
+    assert not (raw.ci_low.equals(first.ci_low) and raw.ci_high.equals(first.ci_high))

@@ -24,7 +24,7 @@ import math
 import os
 from pathlib import Path
 
-from ._settings import OneShot
+from ._settings import OneShot, _SwitchedSchedule
 
 N_PAIRS = 20
 
@@ -496,7 +496,7 @@ class WorkerMemorySuite(OneShot):
 
 
 # --------------------------------------------------------------------------- mopa's two-thread schedule (issue 23)
-class MopaThreadSchedule:
+class MopaThreadSchedule(_SwitchedSchedule):
     """``mopa``'s 256² forward at torch's thread count under its two band-worker schedules: the whole-image planar
     pass with every layer's output rows split among N single-threaded workers (``methods/mopa/_split.py``,
     ``InferencePath.SPLIT_LAYERS``, session 11: a barrier per layer, no halo rows), or the banded passes
@@ -510,31 +510,12 @@ class MopaThreadSchedule:
 
     params = [["rows split", "bands with halos"]]
     param_names = ["schedule"]
-    timeout = 600
-    processes = 1
-    number = 1
-    repeat = 1
+    method_name = "mopa"
 
-    def setup(self, schedule: str) -> None:
-        from fusionbench.method_registry import create_method
+    def _switch(self) -> tuple[object, str]:
         from fusionbench.methods.mopa.network import InferencePath
 
-        self.method = create_method("mopa")
-        if self.method.unavailable_reason() is not None:
-            raise NotImplementedError(self.method.unavailable_reason())
-        self.method.instance
-        self._split = InferencePath.SPLIT_LAYERS
-        InferencePath.SPLIT_LAYERS = schedule == "rows split"  # else the banded passes at N > 1 threads
+        return InferencePath, "SPLIT_LAYERS"
 
-    def teardown(self, schedule: str) -> None:
-        from fusionbench.methods.mopa.network import InferencePath
-
-        InferencePath.SPLIT_LAYERS = self._split
-
-    def track_fraction_of_conv_peak(self, schedule: str) -> float:
-        from fusionbench import profile
-
-        peak = profile.conv_peak_gflops_per_s()
-        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
-
-    track_fraction_of_conv_peak.unit = "fraction"
+    def _value(self, schedule: str) -> bool:
+        return schedule == "rows split"  # else the banded passes at N > 1 threads

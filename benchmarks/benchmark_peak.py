@@ -11,6 +11,8 @@ method both on one thread), the setting of a runner worker (issue 23).
 """
 from __future__ import annotations
 
+from ._settings import _SwitchedSchedule
+
 
 class ConvPeak:
     """A plain 3×3 convolution, 1×64×256×256 → 1×64×256×256."""
@@ -101,7 +103,7 @@ class DeepOneThread:
     track_fraction_of_conv_peak_1thread.unit = "fraction"
 
 
-class MatrMergeSchedule:
+class MatrMergeSchedule(_SwitchedSchedule):
     """MATR's 256² forward at torch's thread count with the graph's three convolutions of ``x0`` (the same gated
     kernels) run as one 16→48 convolution (its inference since session 11, ``methods/matr.py``,
     ``MERGE_RECOMPUTED``) or as three 16→16 ones: the fraction of the plain 3×3 64→64 convolution's GFLOP/s
@@ -110,31 +112,12 @@ class MatrMergeSchedule:
 
     params = [["merged 16->48", "three 16->16"]]
     param_names = ["phase 2"]
-    timeout = 600
-    processes = 1
-    number = 1
-    repeat = 1
+    method_name = "matr"
 
-    def setup(self, schedule: str) -> None:
-        from fusionbench.method_registry import create_method
+    def _switch(self) -> tuple[object, str]:
         from fusionbench.methods import matr
 
-        self.method = create_method("matr")
-        if self.method.unavailable_reason() is not None:
-            raise NotImplementedError(self.method.unavailable_reason())
-        self.method.instance
-        self._merge = matr.MERGE_RECOMPUTED
-        matr.MERGE_RECOMPUTED = schedule.startswith("merged")
+        return matr, "MERGE_RECOMPUTED"
 
-    def teardown(self, schedule: str) -> None:
-        from fusionbench.methods import matr
-
-        matr.MERGE_RECOMPUTED = self._merge
-
-    def track_fraction_of_conv_peak(self, schedule: str) -> float:
-        from fusionbench import profile
-
-        peak = profile.conv_peak_gflops_per_s()
-        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
-
-    track_fraction_of_conv_peak.unit = "fraction"
+    def _value(self, schedule: str) -> bool:
+        return schedule.startswith("merged")

@@ -372,7 +372,8 @@ class InferencePath:
     #: threads too, each layer's rows split among N workers (:mod:`methods.mopa._split`, a barrier per layer);
     #: ``False`` (kept: faster in wall time whenever both cores were free on the loaded machine of session 11,
     #: 24.4 against 27.2–27.8 ms at 256²): at N > 1 threads the banded passes (one band per worker, halo rows
-    #: recomputed, four barriers).  ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares the two.
+    #: recomputed, three barriers since session 12; idle there 23.6–24.4 against 28.3–29.4 ms for the split).
+    #: ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares the two.
     SPLIT_LAYERS = False
 
     def __init__(self, net: "MopaNet"):

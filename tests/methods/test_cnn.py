@@ -165,14 +165,7 @@ def test_banded_logits_are_bit_identical_to_the_whole_image(weights_home):
     """Large images run the network in bands of rows with halos (issue 23: a worker under 2 GB at 1024²).
     Forced small bands on odd sizes (odd heights and widths: the ceil-mode pool in the last band; the width
     of 1030 is a 1024²-like row) give exactly the whole image's logits; 256² and TNO sizes run whole."""
-    net = cnn.load_cnn_network()
-    g = torch.Generator().manual_seed(5)
-    for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520), 16)]:
-        x1, x2 = torch.rand(1, 1, *size, generator=g), torch.rand(1, 1, *size, generator=g)
-        with torch.inference_mode():
-            whole = cnn.fast_logits(net, x1, x2, rows=size[0])
-            banded = cnn.fast_logits(net, x1, x2, rows=rows)
-        assert torch.equal(banded, whole), size
+    exec(_BANDS_CHECK, {"cnn": cnn, "torch": torch})  # the same check as the AVX2/SSE4 test below, in process
     # pooled rows per band: the whole image at 256² and at TNO's largest (768×576), bands of 64 at 1024²
     assert cnn.band_rows((256, 256)) == 128 and cnn.band_rows((576, 768)) == 288
     assert cnn.band_rows((1024, 1024)) == 64 and cnn.band_rows((1023, 1024)) == 64
@@ -199,10 +192,8 @@ def test_large_images_run_in_bands(weights_home, monkeypatch):
     assert len(seen) == 3 and max(seen) == 2 * (260 - 135) + cnn.HALO
 
 
-_BANDS_SCRIPT = """
-import sys, torch
-from fusionbench.methods import cnn_liu2017 as cnn
-assert torch.backends.cpu.get_cpu_capability() == sys.argv[1], torch.backends.cpu.get_cpu_capability()
+#: forced small bands on odd sizes give exactly the whole image's logits (run in process and under the stand-ins)
+_BANDS_CHECK = """
 net = cnn.load_cnn_network()
 g = torch.Generator().manual_seed(5)
 for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520), 16)]:
@@ -212,6 +203,11 @@ for size, rows in [((150, 67), 16), ((203, 99), 16), ((97, 255), 17), ((92, 520)
         banded = cnn.fast_logits(net, x1, x2, rows=rows)
     assert torch.equal(banded, whole), (size, int((banded != whole).sum()), float((banded - whole).abs().max()))
 """
+_BANDS_SCRIPT = """
+import sys, torch
+from fusionbench.methods import cnn_liu2017 as cnn
+assert torch.backends.cpu.get_cpu_capability() == sys.argv[1], torch.backends.cpu.get_cpu_capability()
+""" + _BANDS_CHECK
 
 def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path):
     """The band bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN and ATen use only AVX2 or

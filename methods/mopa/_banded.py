@@ -60,22 +60,8 @@ def band_rows(shape: tuple[int, int]) -> int | None:
 
 
 def _halo(*modules: torch.nn.Module) -> int:
-    """Rows a chain of size-preserving convs reads beyond its output on either side: Σ kernel_height // 2 over
-    the convs of each of ``modules`` (each counted once per argument, as ``Module.modules()`` yields them), by a
-    walk of the modules' ``_modules`` dicts: no generator chain (serial time between the passes; session 12)."""
-    total = 0
-    for mod in modules:
-        seen: set[int] = set()
-        todo = [mod]
-        while todo:
-            m = todo.pop()
-            if m is None or id(m) in seen:
-                continue
-            seen.add(id(m))
-            if isinstance(m, torch.nn.Conv2d):
-                total += m.kernel_size[0] // 2
-            todo.extend(m._modules.values())
-    return total
+    """Rows a chain of size-preserving convs reads beyond its output on either side: Σ kernel_height // 2."""
+    return sum(m.kernel_size[0] // 2 for mod in modules for m in mod.modules() if isinstance(m, torch.nn.Conv2d))
 
 
 def _rows(t: torch.Tensor, r0: int, r1: int, halo: int) -> tuple[torch.Tensor, int]:

@@ -16,7 +16,8 @@ class OneShot:
 class _SwitchedSchedule:
     """A deep method's 256² forward at torch's thread count under each setting of one module-level switch (an
     inference schedule): ``track_fraction_of_conv_peak`` is its GFLOP/s over the plain 3×3 64→64 convolution's,
-    timed just before in the same process (:func:`fusionbench.profile.conv_peak_gflops_per_s`), so that an idle
+    timed just before in the same process, the median of three interleaved rounds
+    (:func:`fusionbench.profile.fraction_of_conv_peak`), so that an idle
     run says which setting is faster.  Subclasses set ``params`` (the schedules), ``param_names``,
     ``method_name``, and :meth:`_switch` / :meth:`_value`; the switch is restored after each benchmark.
     (Named with a leading underscore so that asv does not collect the base class itself.)"""
@@ -53,7 +54,6 @@ class _SwitchedSchedule:
     def track_fraction_of_conv_peak(self, schedule: str) -> float:
         from fusionbench import profile
 
-        peak = profile.conv_peak_gflops_per_s()
-        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
+        return float(profile.fraction_of_conv_peak(self.method, size=(256, 256)))
 
     track_fraction_of_conv_peak.unit = "fraction"

@@ -99,11 +99,13 @@ class MethodSuite(OneShot):
     track_gflops_per_s.unit = "GFLOP/s"
 
     def track_fraction_of_conv_peak(self, method: str) -> float:
-        """track_gflops_per_s over a plain 3×3 convolution's GFLOP/s measured in the same process (benchmark_peak)."""
+        """track_gflops_per_s over a plain 3×3 convolution's GFLOP/s measured in the same process (benchmark_peak):
+        the median of three interleaved rounds, each a yardstick reading then the forward pass
+        (:func:`fusionbench.profile.fraction_of_conv_peak`)."""
         from fusionbench import profile
 
-        value = profile.gflops_per_s(self.method, size=(256, 256))
-        return math.nan if value is None else float(value / profile.conv_peak_gflops_per_s())
+        value = profile.fraction_of_conv_peak(self.method, size=(256, 256))
+        return math.nan if value is None else float(value)
 
     track_fraction_of_conv_peak.unit = "fraction"
 

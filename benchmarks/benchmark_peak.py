@@ -4,8 +4,9 @@
 256×256 map, float32, no bias, torch's thread count) timed best-of-5, FLOPs = 2×MAC
 (:func:`fusionbench.profile.conv_peak_gflops_per_s`).  ``benchmark_methods`` tracks
 each deep method's achieved GFLOP/s (``track_gflops_per_s``) and its fraction of this
-peak measured in the same process (``track_fraction_of_conv_peak``), so the ratio holds
-on any machine.  ``time_conv3x3`` is the same convolution as an asv timing.
+peak measured in the same process (``track_fraction_of_conv_peak``: the median of three
+interleaved rounds of a yardstick reading and the forward pass), so the ratio holds on any
+machine.  ``time_conv3x3`` is the same convolution as an asv timing.
 ``DeepOneThread`` tracks the same GFLOP/s and fraction on **one** torch thread (peak and
 method both on one thread), the setting of a runner worker (issue 23).
 """
@@ -61,7 +62,8 @@ class DeepOneThread:
 
     ``track_gflops_per_s_1thread``: counted FLOPs (:func:`fusionbench.profile.gflops`) over the best-of-3
     forward time; ``track_fraction_of_conv_peak_1thread``: the same over the plain 3×3 64→64 convolution
-    timed on one thread in the same process just before.  ``benchmark_methods`` tracks the same at
+    timed on one thread in the same process just before, the median of three such interleaved rounds
+    (:func:`fusionbench.profile.fraction_of_conv_peak`).  ``benchmark_methods`` tracks the same at
     torch's default thread count (Table 5).
     """
 
@@ -97,8 +99,7 @@ class DeepOneThread:
     def track_fraction_of_conv_peak_1thread(self, method: str) -> float:
         from fusionbench import profile
 
-        peak = profile.conv_peak_gflops_per_s()
-        return float(profile.gflops_per_s(self.method, size=(256, 256)) / peak)
+        return float(profile.fraction_of_conv_peak(self.method, size=(256, 256)))
 
     track_fraction_of_conv_peak_1thread.unit = "fraction"
 

@@ -25,6 +25,7 @@ convention (a bias-free 3×3 conv 1→8 on 1×1×32×32 = 147,456 FLOPs).
 """
 from __future__ import annotations
 
+import statistics
 from typing import Any, Iterable
 
 from .method_registry import FusionMethod, create_method
@@ -206,3 +207,24 @@ def conv_peak_gflops_per_s(size: tuple[int, int] = (256, 256), channels: int = 6
     w = torch.rand(channels, channels, 3, 3, generator=g)
     seconds = _best_seconds(lambda t: F.conv2d(t, w, padding=1), x, repeat=repeat)
     return 2.0 * channels * channels * 9 * size[0] * size[1] / seconds / 1e9
+
+
+def fraction_of_conv_peak(method: str | FusionMethod, size: tuple[int, int] = (256, 256), rounds: int = 3,
+                          repeat: int = 3) -> float | None:
+    """The method's achieved GFLOP/s over the conv peak, as the median of ``rounds`` interleaved rounds.
+
+    Each round reads :func:`conv_peak_gflops_per_s` and right after it times the method's forward pass
+    (:func:`forward_seconds`, best of ``repeat``); the round's fraction is :func:`gflops` / seconds / peak.
+    On a shared machine both readings move by ±20–30 % from minute to minute: a fraction from one
+    reading of each can fall either side of a target that the method meets in most minutes, while the
+    median of per-round fractions follows what the two readings share (issue 23, sessions 12–13:
+    ``docs/fidelity.md``).  ``None`` for non-torch methods.
+    """
+    flops = gflops(method, size)
+    if flops is None:
+        return None
+    fractions = []
+    for _ in range(max(1, rounds)):
+        peak = conv_peak_gflops_per_s()
+        fractions.append(flops / forward_seconds(method, size, repeat) / peak)
+    return float(statistics.median(fractions))

@@ -112,6 +112,20 @@ def test_throughput_is_flops_over_the_timed_pass(toys, monkeypatch):
     assert profile.gflops_per_s(create_method("average")) is None
 
 
+def test_fraction_of_conv_peak_is_the_median_of_interleaved_rounds(toys, monkeypatch):
+    """Each round reads the yardstick, then times the forward; the result is the median of the rounds' fractions."""
+    m = create_method("_profile_toy")
+    flops = profile.gflops(m, size=(16, 16))
+    order, peaks, seconds = [], iter([100.0, 50.0, 80.0]), iter([1.0, 1.0, 4.0])
+    monkeypatch.setattr(profile, "conv_peak_gflops_per_s", lambda *a, **k: order.append("peak") or next(peaks))
+    monkeypatch.setattr(profile, "forward_seconds", lambda *a, **k: order.append("forward") or next(seconds))
+    fraction = profile.fraction_of_conv_peak(m, size=(16, 16), rounds=3)
+    assert order == ["peak", "forward"] * 3
+    # rounds: flops/1/100, flops/1/50, flops/4/80 → median flops/100
+    assert fraction == pytest.approx(flops / 100.0)
+    assert profile.fraction_of_conv_peak(create_method("average")) is None
+
+
 def test_conv_peak_counts_two_flops_per_mac(monkeypatch):
     monkeypatch.setattr(profile, "_best_seconds", lambda fn, *inputs, repeat: 1.0)
     assert profile.conv_peak_gflops_per_s((8, 8), channels=4) == pytest.approx(2 * 4 * 4 * 9 * 64 / 1e9)

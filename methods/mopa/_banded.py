@@ -24,7 +24,11 @@ in the halo, which are dropped.  There passes 1 and 2 run as **one** (session 12
 of its rows and of the contrast module's halo (8 rows a side, its feature convs reading 4 more), stores its own
 rows, and runs the contrast flow and the std's maxima on its own features while they are in its cache: one
 barrier fewer, the same bits (every row of a layer is the same sum wherever a band starts).  The stored maps'
-pages are first written by the band workers (their padding zeroed per band), not by the calling thread.
+pages are first written by the band workers (their padding zeroed per band), not by the calling thread.  Since
+session 13 each band pass there is **one** compiled call that releases the GIL (:mod:`methods.mopa._pass_kernels`:
+the same kernels on the same maps, so the same bits), with the layers' weights copied once per call into a flat
+array (:func:`features_plan`, :func:`rest_plan`); a channels-last sample, multiplied masks, no contrast module or
+a layer of another shape keep the per-kernel passes.
 
 Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so every output pixel is the
 whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
@@ -37,6 +41,7 @@ detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) und
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -83,6 +88,112 @@ def _scoped(fn: Callable[[tuple[int, int]], None]) -> Callable[[tuple[int, int]]
             fn(b)
 
     return band
+
+
+def _weights(conv: torch.nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``conv.weight, conv.bias``; read from its parameter dict for a plain ``Conv2d`` (a shorter path than
+    ``Module.__getattr__``, the same objects; a parametrized conv is of another class)."""
+    if type(conv) is torch.nn.Conv2d:
+        p = conv._parameters
+        return p["weight"], p["bias"]
+    return conv.weight, conv.bias
+
+
+#: per network, the last tables of the compiled band passes by part ("features", "rest") and their keys
+_PLANS: "weakref.WeakKeyDictionary[torch.nn.Module, dict[str, tuple[tuple[Any, ...], dict[str, Any]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _plan(net: torch.nn.Module, part: str, groups: tuple[list[tuple[torch.nn.Conv2d, float]], ...],
+          check: Callable[[list[list[tuple[int, int, int]]]], bool]) -> dict[str, Any] | None:
+    """The layer groups' weights and biases in one flat float32 array (``"flat"``: copied at every call, so the
+    parameters' current values), and per group a table (``"tables"``) of rows (Cin, Cout, k, weight offset, bias
+    offset) with the layers' LReLU slopes (1: none); ``None`` unless ``check`` accepts the groups' (Cin, Cout, k).
+
+    The tables are kept between calls (``_PLANS``) under a key of the parameters' identities (kept with them, so
+    no identity is reused) and the slopes: a replaced module or parameter, or a changed slope, builds new ones; a
+    parameter changed in place, or its ``data`` replaced, is read by the copy."""
+    params = [t for group in groups for conv, _ in group for t in _weights(conv)]
+    key = (tuple(map(id, params)), tuple(s for group in groups for _, s in group))
+    flat = torch._C._nn.flatten_dense_tensors(params).detach().numpy()
+    kept = _PLANS.get(net, {}).get(part)
+    if kept is not None and kept[0] == key and kept[1]["size"] == flat.size:
+        return {**kept[1], "flat": flat}
+    if not all(p.dtype == torch.float32 and p.is_contiguous() for p in params):
+        return None
+    tables, shapes, at, i = [], [], 0, 0
+    for group in groups:
+        rows = []
+        for conv, _ in group:
+            n, nb = params[i].numel(), params[i + 1].numel()
+            rows.append((conv.in_channels, conv.out_channels, conv.kernel_size[0], at, at + n))
+            at, i = at + n + nb, i + 2
+        tables.append((np.array(rows, np.int64).reshape(len(rows), 5), np.array([s for _, s in group], np.float32)))
+        shapes.append([r[:3] for r in rows])
+    if at != flat.size or not check(shapes):
+        return None
+    plan = {"tables": tables, "size": at}
+    _PLANS.setdefault(net, {})[part] = (key, {**plan, "params": params})
+    return {**plan, "flat": flat}
+
+
+def features_plan(path: Any, x: torch.Tensor, paths: Any, cem: Any) -> dict[str, Any] | None:
+    """What :func:`methods.mopa._pass_kernels.features_contrast` needs of ``path``'s network (:func:`_plan`), after
+    :meth:`~methods.mopa.network.InferencePath.planar_ready` found every layer compiled (``paths``: the feature
+    paths' layers it found); ``None`` where the compiled passes do not apply (a channels-last sample, masks
+    multiplied into the images, no contrast module, a layer of another shape): the per-kernel passes run then."""
+    from . import _pass_kernels as pk
+
+    net = path.net
+    if cem is None or not x.is_contiguous() or (net.use_mask and net.mask_mode != "concat"):
+        return None
+    act = cem.act.negative_slope
+    first, lrelu, second = cem.res
+    layers = [layer for p in paths for layer in p]
+    n = len(layers)
+    layers += [(c, act) for c in cem.scales]
+    layers += ((first, lrelu.negative_slope), (second, act))
+    plan = _plan(net, "features", (layers,), lambda s: (all(t in pk.PATH_SHAPES for t in s[0][:n])
+                                                      and s[0][n:] == list(pk.SCALE_SHAPES + pk.CONTRAST_SHAPES)))
+    if plan is None:
+        return None
+    sources = ((0, 2) if net.use_mask else (0,), (1, 3) if net.use_mask else (1,), (0, 1))
+    channels = np.full((3, 2), -1, np.int64)
+    for i, src in enumerate(sources):
+        channels[i, :len(src)] = src
+    return {**plan, "lengths": np.array([len(p) for p in paths], np.int64), "channels": channels,
+            "inputs": [len(src) for src in sources]}
+
+
+def rest_plan(net: torch.nn.Module, att: Any) -> dict[str, Any] | None:
+    """:func:`features_plan` for :func:`methods.mopa._pass_kernels.detail` (the detail module's layers: head,
+    each DSCB's depthwise and pointwise convs, fuse) and the attention and head passes (the spatial conv, the
+    combining conv, the head's two convs; without attention the head's twice)."""
+    from . import _pass_kernels as pk
+    from . import _planar
+
+    head, hact = net.detail.head
+    detail = [(head, hact.negative_slope)]
+    for p in net.detail.paths:
+        for dw, pw, lr in p:
+            detail += ((dw, 1.0), (pw, lr.negative_slope))
+    detail.append((net.detail.fuse, 1.0))
+    tail = _planar.head_layers(net.head)
+    if att is not None:
+        combine, cact = att.combine
+        tail = [(_planar.single_conv(att.spatial), 1.0), (combine, cact.negative_slope)] + tail
+    else:  # rows 0 and 1 (the attention's convs) unused
+        tail = tail * 2
+    plan = _plan(net, "rest", (detail, tail), lambda s: (
+        len(net.detail.paths) == 3 and [s[0][0], s[0][-1]] == list(pk.DETAIL_SHAPES)
+        and s[1] == (list(pk.TAIL_SHAPES) if att is not None else list(pk.TAIL_SHAPES[2:]) * 2)))
+    if plan is None:
+        return None
+    return {**plan, "lengths": np.array([len(p) for p in net.detail.paths], np.int64)}
+
+
+#: the spatial weights' stand-in where there is no attention (an argument of a fixed type, never read)
+_NO_WEIGHTS = np.zeros((1, 1), np.float32)
 
 
 def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]]) -> None:
@@ -133,6 +244,16 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         contrast_halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r
         best = torch.zeros(len(bands), ch, w) if whole else torch.zeros(len(bands), w * ch)  # per band: maxima
     merged = whole and cem is not None  # passes 1 and 2 as one (session 12)
+    att = path.attention_module()
+    # each band pass as one compiled call (session 13: no Python between the kernels, the GIL released throughout)
+    plan = features_plan(path, x, paths, cem) if merged else None
+    rest = None  # the later passes' plan: made in pass 1 by the band that ends first
+    unclaimed = [True]
+    if plan is not None:
+        from . import _pass_kernels
+
+        sample, best_np = x[0].numpy(), best.numpy()
+        (t1, s1), = plan["tables"]
     # one band per worker (an image of up to ≈ 2^18 pixels on N threads): each band's planar maps are its thread's
     # kept maps of the last call (_planar.scratch: no padding to zero again, no fresh pages; session 12)
     from .._band_workers import workers
@@ -140,7 +261,25 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     keep = len(bands) <= workers()
 
     def features(band: tuple[int, int]) -> None:
+        nonlocal rest
         r0, r1 = band
+        if plan is not None:  # the same kernels on the same maps as below, in one call
+            lo, hi = max(0, r0 - contrast_halo), min(h, r1 + contrast_halo)
+            xlo = max(0, lo - halo)
+            hb = min(h, hi + halo) - xlo
+            ins = [_planar.bordered(n, hb, w).numpy() for n in plan["inputs"]]
+            _pass_kernels.features_contrast(
+                sample, xlo, hb, *ins, plan["channels"], _planar.bordered(width, hb, w).numpy(),
+                _planar.bordered(width, hb, w).numpy(), _planar.bordered(ch, hb, w, pad).numpy(), pad, rims, r0, r1,
+                lo, hi, h, w, _planar.bordered(ch, hi - lo, w).numpy(), _planar.bordered(ch, hi - lo, w).numpy(),
+                cem.r, best_np[bands.index(band)], t1, plan["flat"], s1, plan["lengths"])
+            if unclaimed:  # the first band done (whichever) makes the later passes' plan while the others finish
+                try:
+                    unclaimed.pop()  # (atomic)
+                except IndexError:
+                    return
+                rest = rest_plan(net, att)
+            return
         if merged:  # the features of rows [lo, hi) (the contrast module's reach), then the contrast flow on them
             lo, hi = max(0, r0 - contrast_halo), min(h, r1 + contrast_halo)
             xb, at = _rows(x, lo, hi, halo)
@@ -186,7 +325,6 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         scale = path.contrast_weights(cem, std_max)
 
     # 3. the detail module on the re-weighted features → detail, with its sums and maxima over pixels
-    att = path.attention_module()
     planar = whole or path.planar_tail(feats)  # detail map stored planar, zero-padded by 1 (session 11)
     if planar:
         from . import _planar
@@ -201,9 +339,24 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     peak = torch.empty(len(bands), ch)
     halo = _halo(net.detail.head, net.detail.paths[-1], net.detail.fuse)
 
+    if rest is not None:
+        out_np, total_np, peak_np = detail.numpy(), total.numpy(), peak.numpy()
+        (t2, s2), (t3, s3) = rest["tables"]
+        flat = rest["flat"]
+        gains = np.ones(ch, np.float32) if scale is None else scale.reshape(ch).float().contiguous().numpy()
+
     def details(band: tuple[int, int]) -> None:
         r0, r1 = band
         i = bands.index(band)
+        if rest is not None:  # the same kernels on the same maps as below, in one call
+            lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+            n = hi - lo
+            _pass_kernels.detail(
+                rims, pad, lo, hi, r0, r1, h, w, gains, scale is not None, out_np, _planar.bordered(ch, n, w).numpy(),
+                _planar.bordered(ch, n, w).numpy(), _planar.bordered(ch * len(net.detail.paths), n, w).numpy(),
+                _planar.bordered(ch, n, w).numpy(), _planar.bordered(ch, n, w).numpy(), t2, flat, s2,
+                rest["lengths"], total_np[i], peak_np[i], att is not None)
+            return
         if whole:
             lo, hi = max(0, r0 - halo), min(h, r1 + halo)
             fb, at = stored.numpy()[:, pad + lo:pad + hi, pad:pad + w], r0 - lo
@@ -237,8 +390,35 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     else:
         halo = _halo(net.head)
 
+    if rest is not None:
+        d_np = detail.numpy()
+        cols = _planar.padded_width(w)
+        if att is not None:
+            wc_np = wc.reshape(ch).float().contiguous().numpy()
+            p = _planar.single_conv(att.spatial).kernel_size[0] // 2
+            cascade = att.mode == "cascade"
+        else:
+            wc_np, p, cascade = np.ones(ch, np.float32), 0, False
+        mid_ch = int(t3[2, 1])
+
     def head(band: tuple[int, int]) -> None:
         r0, r1 = band
+        if rest is not None:  # the same kernels on the same maps as :func:`_planar.tail`, in two calls around torch's
+            lo, hi = max(0, r0 - halo), min(h, r1 + halo)  # sigmoids (the same bits)
+            n = hi - lo
+            both = _planar.bordered(2 * ch, n, w).numpy()
+            g = _NO_WEIGHTS
+            if att is not None:
+                spatial = torch.empty(1, n, cols)
+                _pass_kernels.attention_gate(d_np, lo, n, w, wc_np, cascade, both,
+                                             _planar.bordered(2, n, w, p).numpy(), p, spatial.numpy(), t3, flat, s3)
+                g = torch.sigmoid(spatial[0, :, :w]).numpy()
+            out = torch.empty(1, n, cols)
+            _pass_kernels.attention_head(d_np, lo, n, w, g, cascade, att is not None, both,
+                                         _planar.bordered(ch, n, w).numpy(), _planar.bordered(mid_ch, n, w).numpy(),
+                                         out.numpy(), t3, flat, s3)
+            fused[0, :, r0:r1].copy_(torch.sigmoid(out[0, :, :w])[r0 - lo:r1 - lo])
+            return
         if planar:  # rows [lo, hi) of the stored planar map, with the row above and below (or 0) as padding
             lo, hi = max(0, r0 - halo), min(h, r1 + halo)
             out = _planar.tail(att, net.head, detail[:, lo:hi + 2], hi - lo, w, wc)

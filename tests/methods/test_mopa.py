@@ -783,3 +783,121 @@ def test_channel_weights_as_linear_layers():
     assert _vector_layers(cem.fc, nn.Linear) is None
     with torch.inference_mode():
         assert torch.equal(path.contrast_weights(cem, std_max), cem.fc(std_max)[:, :, None, None])
+
+
+def _per_kernel(monkeypatch):
+    """The banded passes with their compiled one-call-per-band passes switched off (session 12's per-kernel calls)."""
+    from fusionbench.methods.mopa import _banded
+
+    monkeypatch.setattr(_banded, "features_plan", lambda *a: None)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_mask": False}, {"use_attention": False}, {"attention": "parallel"},
+                                    {"mask_mode": "multiply"}, {"use_contrast": False}])
+def test_compiled_band_passes_give_the_per_kernel_bits(monkeypatch, kwargs):
+    """Each band pass as one compiled call (methods/mopa/_pass_kernels.py, session 13) runs the same kernels on the
+    same maps as the per-kernel passes: the same bits (fused map and path features) at odd sizes, with bands of 1,
+    5 and 16 rows and one band per worker at 2 threads; the configurations it does not cover (multiplied masks, no
+    contrast module, a channels-last sample) keep the per-kernel passes."""
+    from fusionbench.methods.mopa import _banded, _pass_kernels
+    from fusionbench.methods.mopa.network import InferencePath
+
+    calls = []
+    real = _pass_kernels.features_contrast
+    monkeypatch.setattr(_pass_kernels, "features_contrast", lambda *a: calls.append(1) or real(*a))
+    covered = kwargs.get("mask_mode") != "multiply" and kwargs.get("use_contrast", True)
+    torch.manual_seed(0)
+    net = MopaNet(**kwargs).eval()
+    runs = []
+    for size, rows in [((37, 29), 5), ((64, 50), 16), ((40, 33), 1), ((70, 45), 35)]:
+        x = torch.rand(1, 4, *size)
+        with torch.inference_mode():
+            for compiled in (True, False):
+                with monkeypatch.context() as m:
+                    if not compiled:
+                        _per_kernel(m)
+                    runs.append(_banded.banded_forward(InferencePath(net), x, rows))
+            cl = _banded.banded_forward(InferencePath(net), x.contiguous(memory_format=torch.channels_last), rows)
+        new, old = runs[-2:]
+        assert all(torch.equal(a, b) for a, b in zip(new, old)) and all(torch.equal(a, b) for a, b in zip(cl, old))
+    assert bool(calls) == bool(covered)
+    calls.clear()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            two = net(x)
+            with monkeypatch.context() as m:
+                _per_kernel(m)
+                assert torch.equal(two[0], net(x)[0])
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == (2 if covered else 0)
+
+
+def test_compiled_band_passes_follow_the_parameters(monkeypatch):
+    """The compiled passes' weights are read at every call (methods/mopa/_banded.py ``_plan``): after a parameter
+    changed in place, its ``data`` replaced, a parameter or a module replaced, or a slope changed, they give the
+    per-kernel passes' bits for the network as it is now."""
+    from fusionbench.methods.mopa import _banded
+    from fusionbench.methods.mopa.network import InferencePath
+
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x = torch.rand(1, 4, 41, 37)
+
+    def same() -> None:
+        with torch.inference_mode():
+            new = _banded.banded_forward(InferencePath(net), x, 21)
+            with monkeypatch.context() as m:
+                _per_kernel(m)
+                old = _banded.banded_forward(InferencePath(net), x, 21)
+        assert all(torch.equal(a, b) for a, b in zip(new, old))
+        return new[0]
+
+    first = same()
+    nn = torch.nn
+    with torch.no_grad():
+        net.path_a[0][0].weight.mul_(1.5)  # in place
+    assert not torch.equal(same(), first)
+    changes = [
+        lambda: net.detail.fuse.bias.data.add_(0.1),  # in place through .data (no version bump)
+        lambda: setattr(net.head[1].weight, "data", net.head[1].weight.data * 0.5),  # data replaced
+        lambda: setattr(net.attention.combine[0], "weight", nn.Parameter(net.attention.combine[0].weight * -1)),
+        lambda: net.contrast.scales.__setitem__(2, nn.Conv2d(15, 3, 5, padding=2)),  # a module replaced
+        lambda: setattr(net.detail.paths[1][0][2], "negative_slope", 0.5),  # a slope
+        lambda: setattr(net.path_ab[1][1], "negative_slope", 0.3),
+    ]
+    for change in changes:
+        before = same()
+        with torch.no_grad():
+            change()
+        assert not torch.equal(same(), before)
+
+
+_PASSES_ISA_SCRIPT = """
+import sys
+import numpy as np
+import torch
+from fusionbench.methods.mopa import _pass_kernels
+from fusionbench.methods.mopa.network import MopaNet
+calls = []
+real = _pass_kernels.detail
+_pass_kernels.detail = lambda *a: calls.append(1) or real(*a)
+torch.manual_seed(0)
+net = MopaNet().eval()
+torch.set_num_threads(2)
+with torch.inference_mode():
+    fused = net(torch.rand(1, 4, 70, 45))[0]
+assert calls == [1, 1]
+np.save(sys.argv[1], fused.numpy())
+"""
+
+
+@needs_avx512
+def test_compiled_band_passes_do_not_depend_on_the_instruction_set(tmp_path):
+    """A two-thread forward through the compiled band passes (which link the kernels into their own code) gives
+    the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
+    files = outputs_per_cpu(_PASSES_ISA_SCRIPT, tmp_path)
+    results = [np.load(f) for f in files.values()]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

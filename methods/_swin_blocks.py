@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from typing import Iterator, Optional
 
 import numpy as np
@@ -183,6 +184,31 @@ class _FusedOps:
         out = torch.empty(heads * self._head_dim, q.shape[1])
         self._attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out.numpy())
         return out.t()
+
+
+#: per thread, the scratch of the one-call chunks (:func:`_scratch`)
+_SCRATCH = threading.local()
+
+
+def _scratch(rows: int, channels: int, qkv_rows: int, hidden: int, streams: int = 1) -> list[tuple]:
+    """This thread's scratch for the one-call chunks (:func:`methods._window_attention.self_chunk_kernel`,
+    ``cross_chunk_kernel``), per stream, for at least ``rows`` tokens: numpy views of ``xn`` (rows, C), ``qkv``
+    (qkv_rows·rows,), ``att`` (C·rows,), ``xp`` (rows, 64) and the hidden layer (rows, hidden), plus the hidden layer
+    as a tensor.  Made on a thread's first chunk and kept for the thread (≈ 8 MB per stream for 4,096 tokens)
+    instead of new tensors in every chunk."""
+    key = (channels, qkv_rows, hidden, streams)
+    kept = _SCRATCH.__dict__.setdefault("buffers", {})
+    found = kept.get(key)
+    if found is None or found[0] < rows:
+        padded = _window_norm().PADDED
+        made = []
+        with torch.inference_mode(False):      # kept across calls: no inference tensor (in place under no_grad too)
+            for _ in range(streams):
+                h = torch.empty(rows, hidden)
+                made.append((torch.empty(rows, channels).numpy(), torch.empty(qkv_rows * rows).numpy(),
+                             torch.empty(channels * rows).numpy(), torch.empty(rows, padded).numpy(), h.numpy(), h))
+        found = kept[key] = (rows, made)
+    return found[1]
 
 
 @contextlib.contextmanager
@@ -714,6 +740,23 @@ class SwinTransformerBlock(_ShiftedWindows):
             order = ops.NO_INDEX if src is None or index is None else _np(index)
             scale = ops.kernel_scale(attn.scale)
 
+        gemm = _window_attention().gemm_address() if fused else 0
+        if gemm:
+            kernel, xmaps = _window_attention().self_chunk_kernel, [_np(m) for m in x]
+            g1, b1, e1, proj_b = n1
+            g2, b2, e2, fc2_b = n2
+            qkv_wn, proj_wn, w1c = _np(qkv_w), _np(attn.proj.weight), _np(w1t.t())
+            sizes = (max(e - s for _, s, e in self._spans(counts)), c, qkv_wn.shape[0], w1c.shape[0])
+
+        def chunk_one_call(span: tuple[int, int, int, int]) -> None:
+            # everything up to the hidden layer in one compiled call (the same operations as chunk_fused), then
+            # torch's GELU and the fc2 product
+            i, g, start, end = span
+            (xn, qkv, att, xp, hidden, h), = _scratch(*sizes)
+            kernel(gemm, rows[i], order, start, end, xmaps[i], g1, b1, e1, proj_b, qkv_wn, qkv_b, kmasks[g], scale,
+                   kmasks[g].shape[0], proj_wn, g2, b2, e2, fc2_b, w1c, xn, qkv, att, xp, hidden)
+            x[i, start:end].addmm_(torch.ops.aten.gelu_(h[:end - start]), fc2_wt)
+
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
@@ -739,7 +782,8 @@ class SwinTransformerBlock(_ShiftedWindows):
             mlp.fc2.accumulate_(t, torch.ops.aten.gelu_(mlp.fc1(self.norm2(t))))
 
         # per batch item (HW, C), contiguous, cut into chunks
-        run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
+        body = (chunk_one_call if gemm else chunk_fused) if fused else chunk
+        run_spans(body, [(i, *span) for i in range(x.shape[0]) for span in self._spans(counts)])
         return x
 
 
@@ -853,6 +897,28 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             # q: rows 0 … c − 1 of the querying stream's stacked product; k, v: rows c … 3c − 1 of the other's
             return ops.attend(sq, sqb, 0, skv, skvb, c, skv, skvb, 2 * c, mask_t, layer[5])
 
+        gemm = _window_attention().gemm_address() if fused else 0
+        if gemm:
+            kernel = _window_attention().cross_chunk_kernel
+            xmaps, ymaps = [_np(m) for m in x], [_np(m) for m in y]
+            (w_x, wb_x), (w_y, wb_y) = [(_np(w), b) for w, b in stacked]
+            w1c_x, w1c_y = (_np(w1t.t()) for _, w1t, _ in mlps)
+            sizes = (max(e - s for _, s, e in self._spans(counts)), c, w_x.shape[0], w1c_x.shape[0], 2)
+            per_call = (*n1a, *n1b, w_x, wb_x, w_y, wb_y)
+            after = (_np(self.attn_A.proj.weight), _np(self.attn_B.proj.weight), *n2a, *n2b, w1c_x, w1c_y)
+
+        def chunk_one_call(span: tuple[int, int, int, int]) -> None:
+            # everything up to the hidden layers in one compiled call (the same operations as chunk_fused), then
+            # torch's GELU and the fc2 products
+            i, g, start, end = span
+            (xn, sx, att_a, xp, hx, tx), (yn, sy, att_b, yp, hy, ty) = _scratch(*sizes)
+            kernel(gemm, rows_x[i], rows_y[i], order, start, end, xmaps[i], ymaps[i], *per_call, kmasks_a[g],
+                   kmasks_b[g], layers[0][5], layers[1][5], kmasks_a[g].shape[0], *after, xn, yn, sx, sy, att_a, att_b,
+                   xp, yp, hx, hy)
+            t = end - start
+            x[i, start:end].addmm_(torch.ops.aten.gelu_(tx[:t]), mlps[0][2])
+            y[i, start:end].addmm_(torch.ops.aten.gelu_(ty[:t]), mlps[1][2])
+
         def chunk_fused(span: tuple[int, int, int, int]) -> None:
             # per stream: gather + norm1 + proj bias in one pass, norm2 + fc2 bias in one pass (in place)
             i, g, start, end = span
@@ -870,7 +936,8 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
                 t.addmm_(torch.ops.aten.gelu_(torch.mm(xn, w1t)), fc2_wt)
 
         spans = self._spans(counts)
-        run_spans(chunk_fused if fused else chunk, [(i, *span) for i in range(x.shape[0]) for span in spans])
+        body = (chunk_one_call if gemm else chunk_fused) if fused else chunk
+        run_spans(body, [(i, *span) for i in range(x.shape[0]) for span in spans])
         return x, y
 
 

@@ -82,6 +82,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._numba_intrinsics import wide_vectors as _wide_vectors
+from ._window_attention_norm import norm_rows_kernel as _norm_rows
 
 #: head dimension the kernel is written for (SwinFusion: 60 channels / 6 heads)
 HEAD_DIM = 10
@@ -333,6 +334,99 @@ def attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out):  
 
 
 
+# --------------------------------------------------------------------------- a whole block chunk in one call (session 13)
+@intrinsic
+def _sgemm(typingctx, fn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """IR: the Fortran BLAS ``sgemm_(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)`` at address ``fn`` (the
+    one torch's matrix products call, :func:`gemm_address`; column-major, 32-bit integers), on the data of the
+    float32 arrays ``a``, ``b``, ``c``.  The address is an argument, not a constant, so the caller stays in the
+    disk cache."""
+    i64, f32 = types.int64, types.float32
+    sig = types.void(i64, i64, i64, i64, i64, i64, f32, a, i64, b, i64, f32, c, i64)
+
+    def codegen(context, builder, signature, args):
+        fn_, ta_, tb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
+        i8, i32, fp = ir.IntType(8), ir.IntType(32), ir.FloatType().as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8.as_pointer()] * 2 + [i32.as_pointer()] * 3
+                               + [fp, fp, i32.as_pointer(), fp, i32.as_pointer(), fp, fp, i32.as_pointer()])
+
+        def slot(value, ty):
+            ptr = cgutils.alloca_once(builder, ty)
+            builder.store(builder.trunc(value, ty) if isinstance(ty, ir.IntType) else value, ptr)
+            return ptr
+
+        def data(index, value):
+            return builder.bitcast(context.make_array(signature.args[index])(context, builder, value).data, fp)
+
+        f = builder.inttoptr(fn_, fnty.as_pointer())
+        builder.call(f, [slot(ta_, i8), slot(tb_, i8), slot(m_, i32), slot(n_, i32), slot(k_, i32),
+                         slot(alpha_, ir.FloatType()), data(7, a_), slot(lda_, i32), data(9, b_), slot(ldb_, i32),
+                         slot(beta_, ir.FloatType()), data(12, c_), slot(ldc_, i32)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_T, _NT = 84, 78                                # 'T', 'N'
+_ONE32, _ZERO32 = np.float32(1.0), np.float32(0.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def self_chunk_kernel(gemm, src, index, start, end, x, g1, b1, e1, proj_b, qkv_w, qkv_b, mask_t, scale, heads,
+                      proj_w, g2, b2, e2, fc2_b, w1c, xn, qkv, att, xp, hidden):  # pragma: no cover - compiled
+    """A Swin block's chunk ``x[start:end]`` up to its MLP's hidden layer, in one call (no Python between the steps):
+    gather + ``norm1`` + ``proj`` bias (:func:`methods._window_attention_norm.norm_rows_kernel`), the ``qkv`` product,
+    :func:`attend_kernel`, ``proj`` accumulated into ``x``, ``norm2`` + ``fc2`` bias, the ``fc1`` product (bias
+    column) into ``hidden[:T]``; the products are the ``sgemm_`` calls torch's ``mm`` / ``addmm_`` make for the same
+    operands (``gemm``: :func:`gemm_address`).  ``xn``, ``qkv``, ``att``, ``xp``, ``hidden``: scratch of ≥ T rows."""
+    _wide_vectors()
+    t = end - start
+    c = x.shape[1]
+    rows, wide, width = qkv_w.shape[0], xp.shape[1], hidden.shape[1]
+    resid, xn1, xp1, h = x[start:end], xn[:t], xp[:t], hidden[:t]
+    _norm_rows(src, index, start, resid, proj_b, xn1, g1, b1, e1)
+    q = qkv[:rows * t].reshape((rows, t))
+    _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, xn1, c, qkv_w, c, _ZERO32, q, t)       # q = W·xnᵀ
+    a = att[:c * t].reshape((c, t))
+    attend_kernel(q, qkv_b, 0, q, qkv_b, c, q, qkv_b, 2 * c, mask_t, scale, heads, a)
+    _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_w, c, a, t, _ONE32, resid, c)          # resid += aᵀ·Wᵀ
+    _norm_rows(resid, np.empty(0, np.int64), 0, resid, fc2_b, xp1, g2, b2, e2)
+    _sgemm(gemm, _T, _NT, width, t, wide, _ONE32, w1c, wide, xp1, wide, _ZERO32, h, width)  # h = xp·[W | b]ᵀ
+
+
+
+@njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+def cross_chunk_kernel(gemm, src_x, src_y, index, start, end, x, y, g1x, b1x, e1x, proj_bx, g1y, b1y, e1y, proj_by,
+                       w_x, wb_x, w_y, wb_y, mask_a, mask_b, scale_a, scale_b, heads, proj_wa, proj_wb,
+                       g2x, b2x, e2x, fc2_bx, g2y, b2y, e2y, fc2_by, w1c_x, w1c_y,
+                       xn, yn, sx, sy, att_a, att_b, xp, yp, hidden_x, hidden_y):  # pragma: no cover - compiled
+    """A cross block's chunk on both streams up to the MLPs' hidden layers, in one call: per stream gather +
+    ``norm1`` + ``proj`` bias, one product with the stacked (3C, C) weight (its q rows for its own attention, its k/v
+    rows for the other one's), A's attention (q from x, k/v from y) and B's, each ``proj`` accumulated into its
+    stream, ``norm2`` + ``fc2`` bias and the ``fc1`` product into ``hidden_*[:T]`` (see :func:`self_chunk_kernel`)."""
+    _wide_vectors()
+    t = end - start
+    c = x.shape[1]
+    rows, wide, width = w_x.shape[0], xp.shape[1], hidden_x.shape[1]
+    rx, ry = x[start:end], y[start:end]
+    xn1, yn1, xp1, yp1, hx, hy = xn[:t], yn[:t], xp[:t], yp[:t], hidden_x[:t], hidden_y[:t]
+    _norm_rows(src_x, index, start, rx, proj_bx, xn1, g1x, b1x, e1x)
+    _norm_rows(src_y, index, start, ry, proj_by, yn1, g1y, b1y, e1y)
+    px, py = sx[:rows * t].reshape((rows, t)), sy[:rows * t].reshape((rows, t))
+    _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, xn1, c, w_x, c, _ZERO32, px, t)
+    _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, yn1, c, w_y, c, _ZERO32, py, t)
+    a, b = att_a[:c * t].reshape((c, t)), att_b[:c * t].reshape((c, t))
+    attend_kernel(px, wb_x, 0, py, wb_y, c, py, wb_y, 2 * c, mask_a, scale_a, heads, a)
+    attend_kernel(py, wb_y, 0, px, wb_x, c, px, wb_x, 2 * c, mask_b, scale_b, heads, b)
+    _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_wa, c, a, t, _ONE32, rx, c)
+    _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_wb, c, b, t, _ONE32, ry, c)
+    none = np.empty(0, np.int64)
+    _norm_rows(rx, none, 0, rx, fc2_bx, xp1, g2x, b2x, e2x)
+    _sgemm(gemm, _T, _NT, width, t, wide, _ONE32, w1c_x, wide, xp1, wide, _ZERO32, hx, width)
+    _norm_rows(ry, none, 0, ry, fc2_by, yp1, g2y, b2y, e2y)
+    _sgemm(gemm, _T, _NT, width, t, wide, _ONE32, w1c_y, wide, yp1, wide, _ZERO32, hy, width)
+
+
 def exp2_f32(x: np.ndarray) -> np.ndarray:
     """The kernel's softmax weight 2ˣ (:func:`_weight16`) on a 1-D float32 array, 0 below ``CUT·log₂e`` (for
     tests; x ≤ 0)."""
@@ -373,3 +467,44 @@ def attend_transposed(q: np.ndarray, q_row: int, k: np.ndarray, k_row: int, v: n
     attend_kernel(q, q_bias, q_row, k, k_bias, k_row, v, v_bias, v_row, mask_t, np.float32(scale * _LOG2E),
                   mask_t.shape[0], out)
     return out
+
+
+_GEMM: list[int] = []
+
+
+def gemm_address() -> int:
+    """Address of the ``sgemm_`` that torch's float32 matrix products call on this build (MKL inside
+    ``libtorch_cpu``), or 0 where it is not found or does not give ``torch.mm``'s bits on a probe product (then
+    the chunks keep their torch calls).  Looked up once per process."""
+    if not _GEMM:
+        _GEMM.append(_find_gemm())
+    return _GEMM[0]
+
+
+def _find_gemm() -> int:
+    import ctypes
+    import os
+
+    import torch
+
+    try:
+        if not torch.backends.mkl.is_available():
+            return 0
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        address = ctypes.cast(lib.sgemm_, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError):
+        return 0
+    if address:
+        g = torch.Generator().manual_seed(13)
+        w, x = torch.randn(180, 60, generator=g), torch.randn(128, 60, generator=g)
+        out = np.zeros((180, 128), np.float32)
+        _probe_gemm(address, x.numpy(), w.numpy(), out)
+        if not np.array_equal(out, torch.mm(w, x.t()).numpy()):
+            return 0
+    return address
+
+
+@njit(cache=True, nogil=True)
+def _probe_gemm(gemm, x, w, out):  # pragma: no cover - compiled
+    _sgemm(gemm, _T, _NT, x.shape[0], w.shape[0], x.shape[1], _ONE32, x, x.shape[1], w, w.shape[1], _ZERO32, out,
+           x.shape[0])

@@ -112,8 +112,11 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
     g = torch.Generator().manual_seed(9)
     a, b = torch.rand(1, 1, 40, 56, generator=g), torch.rand(1, 1, 40, 56, generator=g)
     calls = []
-    real = wa.attend_kernel                    # the fused chunks call the compiled kernel directly
-    wa.attend_kernel = lambda *args: calls.append(1) or real(*args)
+    # the fused chunks call the compiled kernel directly, or (session 13) inside the one-call chunk kernels
+    names = ("attend_kernel", "self_chunk_kernel", "cross_chunk_kernel")
+    reals = {name: getattr(wa, name) for name in names}
+    for name in names:
+        setattr(wa, name, lambda *args, _real=reals[name]: calls.append(1) or _real(*args))
     try:
         with torch.inference_mode():
             fast = net(a, b)
@@ -123,7 +126,8 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
             with blocks.reference_attention():
                 ref = net(a, b)
     finally:
-        wa.attend_kernel = real
+        for name in names:
+            setattr(wa, name, reals[name])
     assert kernel_calls == len(calls) > 0
     assert (fast - sdpa).abs().max() <= 1e-5 and (fast - ref).abs().max() <= 1e-5
 
@@ -132,6 +136,53 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
 def net():
     torch.manual_seed(0)
     return blocks.SwinFusionNet().eval()
+
+
+needs_gemm = pytest.mark.skipif(not wa.gemm_address(), reason="torch's sgemm_ not found (a torch build without MKL)")
+
+
+@needs_gemm
+def test_one_call_chunks_equal_the_chunks_step_by_step(net):
+    """Session 13: with torch's ``sgemm_`` found, a chunk runs from its gather to the MLP's hidden layer in one
+    compiled call (self and cross blocks), making the products as torch's ``mm`` / ``addmm_`` do: the same bits
+    as the step-by-step chunks (``gemm_address`` 0), on a map with every window group, 1 and 2 threads."""
+    g = torch.Generator().manual_seed(12)
+    a, b = torch.rand(1, 1, 40, 56, generator=g), torch.rand(1, 1, 40, 56, generator=g)
+    names = ("self_chunk_kernel", "cross_chunk_kernel")
+    reals, calls = {name: getattr(wa, name) for name in names}, []
+    for name in names:
+        setattr(wa, name, lambda *args, _name=name: calls.append(_name) or reals[_name](*args))
+    old, threads = list(wa._GEMM), torch.get_num_threads()
+    try:
+        outputs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            with torch.inference_mode():
+                one_call = net(a, b)
+                wa._GEMM[:] = [0]
+                steps = net(a, b)
+                wa._GEMM[:] = old
+            outputs.append((one_call, steps))
+    finally:
+        wa._GEMM[:] = old
+        torch.set_num_threads(threads)
+        for name in names:
+            setattr(wa, name, reals[name])
+    assert set(calls) == set(names)
+    for one_call, steps in outputs:
+        assert torch.equal(one_call, steps)
+    assert torch.equal(outputs[0][0], outputs[1][0])
+
+
+@needs_gemm
+def test_the_found_gemm_gives_torch_products():
+    """The ``sgemm_`` found in torch's library gives ``torch.mm`` / ``addmm_``'s bits on the three product shapes
+    of a chunk (q/k/v, ``proj`` accumulated, ``fc1`` with the bias column), through :func:`_probe_gemm`'s call."""
+    g = torch.Generator().manual_seed(5)
+    w, x = torch.randn(180, 60, generator=g), torch.randn(4096, 60, generator=g)
+    out = np.empty((180, 4096), np.float32)
+    wa._probe_gemm(wa.gemm_address(), x.numpy(), w.numpy(), out)
+    assert np.array_equal(out, torch.mm(w, x.t()).numpy())
 
 
 def test_import_compiles_nothing():
@@ -155,6 +206,36 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> Non
               "out = wa.attend(qkv, 0, qkv, 60, qkv, 120, mask, 0.3, np.empty((60, 3 * 64), np.float32))\n"
               "e = wa.exp2_f32(np.linspace(-130, 0, 100_003, dtype=np.float32))\n"
               "np.save(sys.argv[1], np.concatenate([out.ravel(), e]))\n")
+    out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path).items()}
+    assert np.array_equal(out["haswell"], out["skylake-avx512"])
+    assert np.array_equal(out["x86-64"], out["haswell"])
+
+
+@needs_avx512
+@needs_gemm
+def test_one_call_chunks_give_the_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
+    """The one-call chunk kernels (norms, attention, and torch's ``sgemm_``, which picks its own code for the CPU
+    whatever numba compiles for) give the same bits compiled for SSE2, AVX2 and AVX-512: a self and a cross chunk
+    of two windows, gathered through an index."""
+    script = ("import sys, numpy as np\n"
+              "from fusionbench.methods import _window_attention as wa\n"
+              "rng = np.random.default_rng(6)\n"
+              "f = lambda *s: rng.standard_normal(s).astype(np.float32)\n"
+              "t, c = 128, 60\n"
+              "src, src2, x, y = f(300, c), f(300, c), f(t, c), f(t, c)\n"
+              "index = rng.permutation(300)[:t].astype(np.int64)\n"
+              "mask = (f(6, 64, 64) - 30 * (rng.random((6, 64, 64)) < 0.3)).astype(np.float32)\n"
+              "norm = lambda: (1 + 0.1 * f(c), 0.1 * f(c), np.float32(1e-5), 0.1 * f(c))\n"
+              "scratch = lambda: (f(t, c), f(3 * c * t), f(c * t), f(t, 64), f(t, 2 * c))\n"
+              "w, wb, pw, w1 = 0.1 * f(3 * c, c), 0.1 * f(3 * c), 0.1 * f(c, c), 0.1 * f(2 * c, 64)\n"
+              "gemm = wa.gemm_address()\n"
+              "s1 = scratch()\n"
+              "wa.self_chunk_kernel(gemm, src, index, 0, t, x, *norm(), w, wb, mask, np.float32(0.45), 6, pw, *norm(), w1, *s1)\n"
+              "a, b = scratch(), scratch()\n"
+              "wa.cross_chunk_kernel(gemm, src, src2, index, 0, t, y, x.copy(), *norm(), *norm(), w, wb, 0.1 * f(3 * c, c), 0.1 * f(3 * c),\n"
+              "    mask, mask[::-1].copy(), np.float32(0.45), np.float32(0.4), 6, pw, 0.1 * f(c, c), *norm(), *norm(), w1, 0.1 * f(2 * c, 64),\n"
+              "    a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4])\n"
+              "np.save(sys.argv[1], np.concatenate([v.ravel() for v in (x, s1[4], y, a[4], b[4])]))\n")
     out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path).items()}
     assert np.array_equal(out["haswell"], out["skylake-avx512"])
     assert np.array_equal(out["x86-64"], out["haswell"])

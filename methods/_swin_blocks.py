@@ -52,6 +52,12 @@ the first norm, the ``proj`` / ``fc2`` biases added into the residual, and a bia
 add its bias (session 9: ≈ 11 % less CPU per forward; :func:`torch_norms` switches back to torch's LayerNorm).
 A block call resolves the fused chunks' operands once (:class:`_FusedOps`) and the chunks call the compiled
 passes directly, without their wrappers' per-call checks (session 10: same bits, ≈ 5 % less CPU per forward).
+Where torch's own ``sgemm_`` is found (MKL builds; :func:`methods._window_attention.gemm_address`), a chunk runs
+from its gather to the MLP's hidden layer in one compiled, GIL-free call (``self_chunk_kernel`` /
+``cross_chunk_kernel``: the norm passes, the window kernel, and the products as the same ``sgemm_`` calls that
+``mm`` / ``addmm_`` make), then torch's GELU and the ``fc2`` product; the intermediates live in per-thread scratch
+(:func:`_scratch`).  Session 13: same bits, the two chunk workers no longer queue for the GIL between a dozen small
+calls per chunk (2 threads ≈ 0.89× the wall time, 1 thread ≈ 0.96× the CPU).
 :func:`reference_attention` switches back to the official formulation (explicit
 ``(q·scale)@kᵀ + bias + mask``, softmax, ``@v`` on every window): the same
 numbers up to float32 round-off (max |Δ| ~1e-6 on the fused map), kept for the
@@ -194,12 +200,13 @@ def _scratch(rows: int, channels: int, qkv_rows: int, hidden: int, streams: int 
     """This thread's scratch for the one-call chunks (:func:`methods._window_attention.self_chunk_kernel`,
     ``cross_chunk_kernel``), per stream, for at least ``rows`` tokens: numpy views of ``xn`` (rows, C), ``qkv``
     (qkv_rows·rows,), ``att`` (C·rows,), ``xp`` (rows, 64) and the hidden layer (rows, hidden), plus the hidden layer
-    as a tensor.  Made on a thread's first chunk and kept for the thread (≈ 8 MB per stream for 4,096 tokens)
-    instead of new tensors in every chunk."""
-    key = (channels, qkv_rows, hidden, streams)
+    as a tensor.  Made on a thread's first chunk and kept for the thread instead of new tensors in every chunk; the
+    self blocks use the cross blocks' first stream (≈ 8 MB per stream for 4,096 tokens: ≤ 16 MB per thread)."""
+    key = (channels, qkv_rows, hidden)
     kept = _SCRATCH.__dict__.setdefault("buffers", {})
     found = kept.get(key)
-    if found is None or found[0] < rows:
+    if found is None or found[0] < rows or len(found[1]) < streams:
+        rows, streams = max(rows, found[0] if found else 0), max(streams, len(found[1]) if found else 0)
         padded = _window_norm().PADDED
         made = []
         with torch.inference_mode(False):      # kept across calls: no inference tensor (in place under no_grad too)
@@ -752,7 +759,7 @@ class SwinTransformerBlock(_ShiftedWindows):
             # everything up to the hidden layer in one compiled call (the same operations as chunk_fused), then
             # torch's GELU and the fc2 product
             i, g, start, end = span
-            (xn, qkv, att, xp, hidden, h), = _scratch(*sizes)
+            (xn, qkv, att, xp, hidden, h) = _scratch(*sizes)[0]
             kernel(gemm, rows[i], order, start, end, xmaps[i], g1, b1, e1, proj_b, qkv_wn, qkv_b, kmasks[g], scale,
                    kmasks[g].shape[0], proj_wn, g2, b2, e2, fc2_b, w1c, xn, qkv, att, xp, hidden)
             x[i, start:end].addmm_(torch.ops.aten.gelu_(h[:end - start]), fc2_wt)
@@ -911,7 +918,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             # everything up to the hidden layers in one compiled call (the same operations as chunk_fused), then
             # torch's GELU and the fc2 products
             i, g, start, end = span
-            (xn, sx, att_a, xp, hx, tx), (yn, sy, att_b, yp, hy, ty) = _scratch(*sizes)
+            (xn, sx, att_a, xp, hx, tx), (yn, sy, att_b, yp, hy, ty) = _scratch(*sizes)[:2]
             kernel(gemm, rows_x[i], rows_y[i], order, start, end, xmaps[i], ymaps[i], *per_call, kmasks_a[g],
                    kmasks_b[g], layers[0][5], layers[1][5], kmasks_a[g].shape[0], *after, xn, yn, sx, sy, att_a, att_b,
                    xp, yp, hx, hy)

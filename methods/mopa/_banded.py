@@ -203,17 +203,23 @@ def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]
 
 def banded_forward(path: Any, x: torch.Tensor, rows: int,
                    run: Callable[[Callable[[tuple[int, int]], None], list[tuple[int, int]]], None] = _in_order,
+                   blocks: list[tuple[int, int]] | None = None, plan: dict[str, Any] | None = None,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``path(x)`` (``path``: a :class:`methods.mopa.network.InferencePath`; fused, MRI-path and PET-path
     features) for one channels-last 1×4×H×W sample, in bands of
     ``rows`` rows (the module docstring).  ``run(fn, bands)`` calls ``fn(band)`` for every band of a pass, in
     any order or at once (band workers); each band writes only its own rows and its own entry of the
-    per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass."""
+    per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass.
+
+    ``blocks`` (with ``plan``, :func:`features_plan`'s for ``x``): the whole image as one band through the compiled
+    passes, the attention's sums taken per block of rows and the sigmoids laid out as in
+    :func:`methods.mopa._split.split_forward` (its bits: the one-thread whole-image pass, session 13)."""
     from . import _std_kernels
 
     net = path.net
     _, _, h, w = x.shape
-    bands = even_bands(0, h, rows)  # sizes within one row, none above `rows` (maps stay under the mmap threshold)
+    # sizes within one row, none above `rows` (maps stay under the mmap threshold)
+    bands = [(0, h)] if blocks is not None else even_bands(0, h, rows)
     width = net.path_a[0][0].out_channels
     ch = 3 * width
     cl = torch.channels_last
@@ -233,6 +239,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         # the bands copy whole rows of their zero-bordered features (column padding included) into it, so only its
         # top and bottom padding rows are zeroed here: its pages are first touched by the band workers
         stored = torch.empty(ch, h + 2 * pad, _planar.padded_width(w) + 2 * pad)
+        if blocks is not None:  # (the one band's planar features themselves: their column padding zeroed too)
+            stored[:, pad:pad + h, :pad] = 0.0
+            stored[:, pad:pad + h, pad + w:] = 0.0
         rims = stored.numpy()  # (numpy's fills: a shorter path than torch's indexing, run cold here)
         rims[:, :pad] = 0.0
         rims[:, pad + h:] = 0.0
@@ -246,7 +255,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     merged = whole and cem is not None  # passes 1 and 2 as one (session 12)
     att = path.attention_module()
     # each band pass as one compiled call (session 13: no Python between the kernels, the GIL released throughout)
-    plan = features_plan(path, x, paths, cem) if merged else None
+    if blocks is None:
+        plan = features_plan(path, x, paths, cem) if merged else None
     rest = None  # the later passes' plan: made in pass 1 by the band that ends first
     unclaimed = [True]
     if plan is not None:
@@ -268,11 +278,13 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
             xlo = max(0, lo - halo)
             hb = min(h, hi + halo) - xlo
             ins = [_planar.bordered(n, hb, w).numpy() for n in plan["inputs"]]
+            own = blocks is not None  # (the whole image: its features are the stored map)
             _pass_kernels.features_contrast(
                 sample, xlo, hb, *ins, plan["channels"], _planar.bordered(width, hb, w).numpy(),
-                _planar.bordered(width, hb, w).numpy(), _planar.bordered(ch, hb, w, pad).numpy(), pad, rims, r0, r1,
-                lo, hi, h, w, _planar.bordered(ch, hi - lo, w).numpy(), _planar.bordered(ch, hi - lo, w).numpy(),
-                cem.r, best_np[bands.index(band)], t1, plan["flat"], s1, plan["lengths"])
+                _planar.bordered(width, hb, w).numpy(), rims if own else _planar.bordered(ch, hb, w, pad).numpy(),
+                pad, rims, not own, r0, r1, lo, hi, h, w, _planar.bordered(ch, hi - lo, w).numpy(),
+                _planar.bordered(ch, hi - lo, w).numpy(), cem.r, best_np[bands.index(band)], t1, plan["flat"], s1,
+                plan["lengths"])
             if unclaimed:  # the first band done (whichever) makes the later passes' plan while the others finish
                 try:
                     unclaimed.pop()  # (atomic)
@@ -335,8 +347,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         detail = torch.empty(ch, h + 2, _planar.padded_width(w) + 2)
     else:
         detail = torch.empty(1, ch, h, w, memory_format=cl)
-    total = torch.zeros(len(bands), ch, dtype=torch.float64)  # per band: sums and maxima over its pixels
-    peak = torch.empty(len(bands), ch)
+    # per band (or per block): sums and maxima over its pixels
+    total = torch.zeros(len(blocks or bands), ch, dtype=torch.float64)
+    peak = torch.empty(len(blocks or bands), ch)
     halo = _halo(net.detail.head, net.detail.paths[-1], net.detail.fuse)
 
     if rest is not None:
@@ -344,6 +357,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         (t2, s2), (t3, s3) = rest["tables"]
         flat = rest["flat"]
         gains = np.ones(ch, np.float32) if scale is None else scale.reshape(ch).float().contiguous().numpy()
+        if blocks is not None:  # the attention's sums per block of rows (the split pass's)
+            cuts = np.array([b[0] for b in blocks] + [h], np.int64)
 
     def details(band: tuple[int, int]) -> None:
         r0, r1 = band
@@ -355,7 +370,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
                 rims, pad, lo, hi, r0, r1, h, w, gains, scale is not None, out_np, _planar.bordered(ch, n, w).numpy(),
                 _planar.bordered(ch, n, w).numpy(), _planar.bordered(ch * len(net.detail.paths), n, w).numpy(),
                 _planar.bordered(ch, n, w).numpy(), _planar.bordered(ch, n, w).numpy(), t2, flat, s2,
-                rest["lengths"], total_np[i], peak_np[i], att is not None)
+                rest["lengths"], *((total_np[i:i + 1], peak_np[i:i + 1], np.array([r0, r1])) if blocks is None
+                                   else (total_np, peak_np, cuts)), att is not None)
             return
         if whole:
             lo, hi = max(0, r0 - halo), min(h, r1 + halo)
@@ -382,7 +398,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         # in numpy (the same IEEE operations as torch's on a shorter path, run cold between the passes; session 12)
         sums = total.numpy()
         mean = np.zeros(ch)
-        for i in range(len(bands)):  # in band order, whatever order the bands ran in
+        for i in range(len(sums)):  # in band (block) order, whatever order the bands ran in
             mean += sums[i]
         wc = path.channel_weights(att, torch.from_numpy((mean / (h * w)).astype(np.float32)[None]),
                                   torch.from_numpy(peak.numpy().max(axis=0)[None]))
@@ -408,16 +424,24 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
             n = hi - lo
             both = _planar.bordered(2 * ch, n, w).numpy()
             g = _NO_WEIGHTS
+            # (the whole image: rows wider than the map and sigmoids into their destinations, as the split pass's)
+            wide = cols if blocks is None else cols + _planar.LANES
             if att is not None:
-                spatial = torch.empty(1, n, cols)
+                spatial = torch.empty(1, n, wide)
                 _pass_kernels.attention_gate(d_np, lo, n, w, wc_np, cascade, both,
                                              _planar.bordered(2, n, w, p).numpy(), p, spatial.numpy(), t3, flat, s3)
-                g = torch.sigmoid(spatial[0, :, :w]).numpy()
-            out = torch.empty(1, n, cols)
+                if blocks is None:
+                    g = torch.sigmoid(spatial[0, :, :w]).numpy()
+                else:
+                    g = torch.sigmoid(spatial[0, :, :w], out=torch.empty(n, w)).numpy()
+            out = torch.empty(1, n, wide)
             _pass_kernels.attention_head(d_np, lo, n, w, g, cascade, att is not None, both,
                                          _planar.bordered(ch, n, w).numpy(), _planar.bordered(mid_ch, n, w).numpy(),
                                          out.numpy(), t3, flat, s3)
-            fused[0, :, r0:r1].copy_(torch.sigmoid(out[0, :, :w])[r0 - lo:r1 - lo])
+            if blocks is None:
+                fused[0, :, r0:r1].copy_(torch.sigmoid(out[0, :, :w])[r0 - lo:r1 - lo])
+            else:
+                torch.sigmoid(out[0, :, :w], out=fused[0, 0])
             return
         if planar:  # rows [lo, hi) of the stored planar map, with the row above and below (or 0) as padding
             lo, hi = max(0, r0 - halo), min(h, r1 + halo)

@@ -78,13 +78,14 @@ def _scale_conv(table, i, flat, slopes, inp, out, rows, width, oy, ox):  # pragm
 
 @njit(cache=True, nogil=True)
 def features_contrast(sample, xlo, hb, inputs0, inputs1, inputs2, channels, spare0, spare1, planar, pad,
-                      stored, r0, r1, lo, hi, h, w, m, mid, r, best, table, flat, slopes, lengths):  # pragma: no cover
+                      stored, copy, r0, r1, lo, hi, h, w, m, mid, r, best, table, flat, slopes,
+                      lengths):  # pragma: no cover - compiled
     """The merged features + contrast pass of one band (:func:`methods.mopa._banded.banded_forward`, pass 1).
 
     ``sample`` (4, H, W): the image; the band's feature rows are image rows ``[xlo, xlo + hb)``; ``inputs*`` the
     three paths' zero-bordered input maps (``channels[i, :n]``: the sample channels of path ``i``, −1 unused),
-    ``spare*`` two maps of the paths' width, ``planar`` the concatenated features padded by ``pad``.  Rows
-    ``[r0, r1)`` go to the stored map; ``m``, ``mid``: the contrast flow's maps (image rows ``[lo, hi)``), ``best``
+    ``spare*`` two maps of the paths' width, ``planar`` the concatenated features padded by ``pad``.  With ``copy``
+    their rows ``[r0, r1)`` go to the stored map (else ``planar`` is the stored map: the whole image); ``m``, ``mid``: the contrast flow's maps (image rows ``[lo, hi)``), ``best``
     its local std's maxima.  Layers of ``table``: the paths' (``lengths``), then the four multiscale convs, then
     the residual convs."""
     ins = (inputs0, inputs1, inputs2)
@@ -125,7 +126,7 @@ def features_contrast(sample, xlo, hb, inputs0, inputs1, inputs2, channels, spar
     # the band's own rows (column padding included) into the stored map
     at = lo - xlo
     own = at + r0 - lo
-    for c in range(planar.shape[0]):
+    for c in range(planar.shape[0] if copy else 0):
         for y in range(r1 - r0):
             src = planar[c, pad + own + y]
             dst = stored[c, pad + r0 + y]
@@ -151,11 +152,12 @@ def features_contrast(sample, xlo, hb, inputs0, inputs1, inputs2, channels, spar
 
 @njit(cache=True, nogil=True)
 def detail(stored, pad, lo, hi, r0, r1, h, w, scale, scaled, out, xw, hbuf, cat, spare0, spare1, table, flat,
-           slopes, lengths, sums, peak, stats):  # pragma: no cover - compiled
+           slopes, lengths, sums, peak, cuts, stats):  # pragma: no cover - compiled
     """The detail pass of one band: the padding of rows ``[r0, r1)`` of ``out`` zeroed, ``stored``'s rows
     ``[lo, hi)`` times ``scale`` (``scaled``; else copied) into ``xw``, the detail module (``table``: head, each
     DSCB's depthwise and pointwise convs path by path (``lengths``), fuse), its rows ``[r0, r1)`` into ``out``
-    (padded by 1), and with ``stats`` their sums and maxima over pixels into ``sums``, ``peak``."""
+    (padded by 1), and with ``stats`` the sums and maxima over the pixels of each block of rows ``[cuts[k], cuts[k + 1])``
+    into ``sums[k]``, ``peak[k]``."""
     # _split._zero_border(out, 1, h, w, r0, r1)
     cols = out.shape[2]
     ch = out.shape[0]
@@ -203,8 +205,8 @@ def detail(stored, pad, lo, hi, r0, r1, h, w, scale, scaled, out, xw, hbuf, cat,
     at = r0 - lo
     wt, b = _layer(table, i, flat)  # the band's own rows into ``out``, with the module-wide residual
     conv_45_15_3_res(cat[:, at:], wt, b, slopes[i], out[:, 1 + r0:], xw[:, 1 + at:], r1 - r0, w, 0, 1)
-    if stats:
-        pixel_sum_max_planar(out, 1 + r0, 1, r1 - r0, w, sums, peak)
+    for k in range(sums.shape[0] if stats else 0):
+        pixel_sum_max_planar(out, 1 + cuts[k], 1, cuts[k + 1] - cuts[k], w, sums[k], peak[k])
 
 
 @njit(cache=True, nogil=True)

@@ -648,13 +648,22 @@ class InferencePath:
         std's maxima, detail module, attention and head on planar maps with compiled layers, no layout copy, no
         concatenation; with N > 1 torch threads every layer's output rows shared by N band workers, no halo rows
         (:func:`methods.mopa._split.split_forward`).  Float32 round-off against oneDNN's layers (other summation
-        orders); the same bits at any thread count."""
+        orders); the same bits at any thread count.  With one worker, where the compiled band passes apply
+        (:func:`methods.mopa._banded.features_plan`), the whole image as their one band, with this pass's sums
+        and sigmoids (session 13: its bits, a compiled call per pass instead of a Python call per layer)."""
         from functools import partial
 
         from .._band_workers import band_workers, run_spans, workers
-        from ._split import split_forward
+        from ._split import split_forward, worker_rows
 
         with band_workers():
+            paths = self.checked_paths  # (planar_ready's walk, which ran just before)
+            if workers() == 1 and paths is not None and all(p is not None for p in paths):
+                from ._banded import banded_forward, features_plan
+
+                plan = features_plan(self, x, paths, self.contrast_module())
+                if plan is not None:
+                    return banded_forward(self, x, x.shape[2], blocks=worker_rows(x.shape[2], 1)[0], plan=plan)
             return split_forward(self, x, partial(run_spans, contiguous=True), workers())
 
     def planar_tail(self, x: torch.Tensor) -> bool:

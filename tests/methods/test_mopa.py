@@ -504,15 +504,17 @@ def test_two_threads_run_as_two_band_workers(monkeypatch, width, split):
     """With 2 torch threads the inference path runs as 2 single-threaded band workers: by default one band of
     rows each (methods/mopa/_banded.py; the one-thread result to round-off); with ``SPLIT_LAYERS`` at the
     registered width (every layer compiled) each layer's output rows split between them (methods/mopa/_split.py;
-    the one-thread result bit for bit), other widths still banded.  One thread runs the whole image (the split
-    pass with one worker at the registered width).  The graph's to ≤ 1e-5; torch's thread count restored."""
+    the one-thread result bit for bit), other widths still banded.  One thread runs the whole image (at the
+    registered width the compiled band passes on one band, with the split pass's sums and sigmoids: its bits,
+    session 13).  The graph's to ≤ 1e-5; torch's thread count restored."""
     from fusionbench.methods.mopa import _banded, _split
     from fusionbench.methods.mopa.network import InferencePath
 
     monkeypatch.setattr(InferencePath, "SPLIT_LAYERS", split)
     calls, splits = [], []
     real = _banded.banded_forward
-    monkeypatch.setattr(_banded, "banded_forward", lambda *a: calls.append(a[2]) or real(*a))
+    monkeypatch.setattr(_banded, "banded_forward",
+                        lambda *a, **k: calls.append((a[2], "blocks" in k)) or real(*a, **k))
     real_split = _split.split_forward
     monkeypatch.setattr(_split, "split_forward", lambda *a: splits.append(a[3]) or real_split(*a))
     torch.manual_seed(0)
@@ -524,17 +526,20 @@ def test_two_threads_run_as_two_band_workers(monkeypatch, width, split):
         torch.set_num_threads(1)
         with torch.inference_mode():
             one, _ = net(x)
-        assert calls == []
+        one_thread = [(70, True)] if width == 5 else []  # the whole image as one compiled band (session 13)
+        assert calls == one_thread
         torch.set_num_threads(2)
         with torch.inference_mode():
             two, _ = net(x)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    if width == 5 and split:  # the split pass at one and two workers: the same bits
-        assert calls == [] and splits == [1, 2] and torch.equal(two, one)
+    if width == 5 and split:  # the split pass at two workers: the one-thread bits
+        assert calls == one_thread and splits == [2] and torch.equal(two, one)
+        with torch.inference_mode():  # and at one worker
+            assert torch.equal(real_split(InferencePath(net), x, workers=1)[0], one)
     else:
-        assert calls == [35] and splits == ([1] if width == 5 else [])
+        assert calls == one_thread + [(35, False)] and splits == []
     assert (two - one).abs().max().item() <= 1e-6
     assert (two - fused.detach()).abs().max().item() <= 1e-5
 
@@ -797,9 +802,10 @@ def _per_kernel(monkeypatch):
 def test_compiled_band_passes_give_the_per_kernel_bits(monkeypatch, kwargs):
     """Each band pass as one compiled call (methods/mopa/_pass_kernels.py, session 13) runs the same kernels on the
     same maps as the per-kernel passes: the same bits (fused map and path features) at odd sizes, with bands of 1,
-    5 and 16 rows and one band per worker at 2 threads; the configurations it does not cover (multiplied masks, no
+    5 and 16 rows and one band per worker at 2 threads; at one thread the whole image as one band gives the split
+    pass's bits (methods/mopa/_split.py, one worker); the configurations it does not cover (multiplied masks, no
     contrast module, a channels-last sample) keep the per-kernel passes."""
-    from fusionbench.methods.mopa import _banded, _pass_kernels
+    from fusionbench.methods.mopa import _banded, _pass_kernels, _split
     from fusionbench.methods.mopa.network import InferencePath
 
     calls = []
@@ -818,6 +824,8 @@ def test_compiled_band_passes_give_the_per_kernel_bits(monkeypatch, kwargs):
                         _per_kernel(m)
                     runs.append(_banded.banded_forward(InferencePath(net), x, rows))
             cl = _banded.banded_forward(InferencePath(net), x.contiguous(memory_format=torch.channels_last), rows)
+            one = net(x)[0]  # (one thread: the whole image)
+            assert torch.equal(one, _split.split_forward(InferencePath(net), x, workers=1)[0])
         new, old = runs[-2:]
         assert all(torch.equal(a, b) for a, b in zip(new, old)) and all(torch.equal(a, b) for a, b in zip(cl, old))
     assert bool(calls) == bool(covered)

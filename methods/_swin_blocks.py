@@ -218,6 +218,21 @@ def _scratch(rows: int, channels: int, qkv_rows: int, hidden: int, streams: int 
     return found[1]
 
 
+def _one_call_gemm() -> int:
+    """:func:`methods._window_attention.gemm_address`, or 0 while torch's float32 products may run in reduced
+    precision (``torch.backends.mkldnn.matmul.fp32_precision`` other than ``"none"`` / ``"ieee"``, or a
+    ``float32_matmul_precision`` below ``"highest"``: ``mm`` then goes through oneDNN's bf16 path, which the one-call
+    chunks' ``sgemm_`` would not follow).  Checked per block call."""
+    matmul = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    precision = getattr(matmul, "fp32_precision", None)
+    if precision is not None:
+        if precision not in ("none", "ieee"):
+            return 0
+    elif torch.get_float32_matmul_precision() != "highest":
+        return 0
+    return _window_attention().gemm_address()
+
+
 @contextlib.contextmanager
 def sdpa_attention() -> Iterator[None]:
     """Within the block, the inference path's chunks use ``scaled_dot_product_attention`` instead of the
@@ -747,7 +762,7 @@ class SwinTransformerBlock(_ShiftedWindows):
             order = ops.NO_INDEX if src is None or index is None else _np(index)
             scale = ops.kernel_scale(attn.scale)
 
-        gemm = _window_attention().gemm_address() if fused else 0
+        gemm = _one_call_gemm() if fused else 0
         if gemm:
             kernel, xmaps = _window_attention().self_chunk_kernel, [_np(m) for m in x]
             g1, b1, e1, proj_b = n1
@@ -904,7 +919,7 @@ class CrossSwinTransformerBlock(_ShiftedWindows):
             # q: rows 0 … c − 1 of the querying stream's stacked product; k, v: rows c … 3c − 1 of the other's
             return ops.attend(sq, sqb, 0, skv, skvb, c, skv, skvb, 2 * c, mask_t, layer[5])
 
-        gemm = _window_attention().gemm_address() if fused else 0
+        gemm = _one_call_gemm() if fused else 0
         if gemm:
             kernel = _window_attention().cross_chunk_kernel
             xmaps, ymaps = [_np(m) for m in x], [_np(m) for m in y]

@@ -175,6 +175,29 @@ def test_one_call_chunks_equal_the_chunks_step_by_step(net):
 
 
 @needs_gemm
+def test_reduced_precision_products_keep_the_chunks_step_by_step(net):
+    """With torch's float32 products allowed in bf16 (``torch.backends.mkldnn.matmul.fp32_precision``), the chunks
+    keep torch's own calls, which follow that setting, instead of the one-call kernels' ``sgemm_``."""
+    matmul = torch.backends.mkldnn.matmul
+    calls, real = [], wa.self_chunk_kernel
+    wa.self_chunk_kernel = lambda *args: calls.append(1) or real(*args)
+    old = matmul.fp32_precision
+    a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    try:
+        matmul.fp32_precision = "bf16"
+        with torch.inference_mode():
+            net(a, b)
+        assert not calls
+        matmul.fp32_precision = old
+        with torch.inference_mode():
+            net(a, b)
+        assert calls
+    finally:
+        matmul.fp32_precision = old
+        wa.self_chunk_kernel = real
+
+
+@needs_gemm
 def test_the_found_gemm_gives_torch_products():
     """The ``sgemm_`` found in torch's library gives ``torch.mm`` / ``addmm_``'s bits on the three product shapes
     of a chunk (q/k/v, ``proj`` accumulated, ``fc1`` with the bias column), through :func:`_probe_gemm`'s call."""

@@ -226,7 +226,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
 
     # 1. the three feature paths → feats (each band's concatenated features copied into its rows); planar
     # throughout where every layer has a compiled kernel (session 11): feats a zero-padded planar map
-    whole = path.planar_ready(x)  # (x: channels-last, or contiguous for the planar passes)
+    # (x: channels-last, or contiguous for the planar passes; with `blocks` the caller has just checked it)
+    whole = blocks is not None or path.planar_ready(x)
     if not whole:
         x = x.contiguous(memory_format=cl)
     if whole:
@@ -239,15 +240,16 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         # the bands copy whole rows of their zero-bordered features (column padding included) into it, so only its
         # top and bottom padding rows are zeroed here: its pages are first touched by the band workers
         stored = torch.empty(ch, h + 2 * pad, _planar.padded_width(w) + 2 * pad)
-        if blocks is not None:  # (the one band's planar features themselves: their column padding zeroed too)
-            stored[:, pad:pad + h, :pad] = 0.0
-            stored[:, pad:pad + h, pad + w:] = 0.0
         rims = stored.numpy()  # (numpy's fills: a shorter path than torch's indexing, run cold here)
         rims[:, :pad] = 0.0
         rims[:, pad + h:] = 0.0
+        if blocks is not None:  # (the one band's planar features themselves: their column padding zeroed too)
+            rims[:, pad:pad + h, :pad] = 0.0
+            rims[:, pad:pad + h, pad + w:] = 0.0
+        halo = sum(conv.kernel_size[0] // 2 for conv, _ in paths[0])  # (_halo(net.path_a): its layers, checked)
     else:
         feats = torch.empty(1, ch, h, w, memory_format=cl)
-    halo = _halo(net.path_a)
+        halo = _halo(net.path_a)
     cem = path.contrast_module()
     if cem is not None:  # rows the contrast module's flow and local std read beyond a band on either side
         contrast_halo = max(s.kernel_size[0] for s in cem.scales) // 2 + _halo(cem.res) + cem.r

@@ -20,7 +20,9 @@ give the same bits (pinned in ``tests/methods/test_mopa.py``).
 
 Used by :class:`methods.mopa.network.InferencePath` for images up to 2^19 pixels (larger ones keep the
 banded passes, whose maps stay under glibc's mmap threshold) when every layer has a compiled kernel: at one
-thread always (the whole-image pass), at N > 1 threads when ``InferencePath.SPLIT_LAYERS`` is set (off by
+thread (the whole-image pass) for the nets that the compiled band passes do not cover (since session 13 the others
+run the whole image as one band of :mod:`methods.mopa._pass_kernels`, with this pass's sums and sigmoids: the same
+bits), at N > 1 threads when ``InferencePath.SPLIT_LAYERS`` is set (off by
 default: on the loaded machine of session 11 the banded schedule's four barriers beat this one's 19 in wall
 time whenever both cores were free; ``benchmarks/benchmark_methods.py::MopaThreadSchedule`` compares them idle).
 """

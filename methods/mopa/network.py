@@ -356,7 +356,8 @@ class InferencePath:
     (:meth:`planar_ready`, the registered width): the 15→15, 30→15 and 45→15 convs (the last two with their
     residual sums) compiled too, each DSCB one compiled pass (:mod:`methods.mopa._detail_kernels`), the
     attention's passes and the local std's maxima on planar maps, no layout copy and no concatenation
-    (:meth:`_planar_forward`); other widths keep oneDNN for those layers.  With N > 1 torch threads and
+    (:meth:`_planar_forward`; since session 13 each pass one compiled call, :mod:`methods.mopa._pass_kernels`);
+    other widths keep oneDNN for those layers.  With N > 1 torch threads and
     :attr:`SPLIT_LAYERS` that planar pass shares every layer's output rows among N single-threaded band workers
     (:mod:`methods.mopa._split`, session 11: no halo rows, the same bits as one thread).  Images above 2^19
     pixels, and any image when torch has N > 1 threads (unless split), run in bands of rows (:mod:`methods.mopa._banded`: four passes around

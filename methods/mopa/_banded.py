@@ -41,6 +41,7 @@ detail module's 45-channel concatenation with halos, 26 MiB at 1024 columns) und
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any, Callable
 
@@ -190,6 +191,39 @@ def rest_plan(net: torch.nn.Module, att: Any) -> dict[str, Any] | None:
     if plan is None:
         return None
     return {**plan, "lengths": np.array([len(p) for p in net.detail.paths], np.int64)}
+
+
+#: bytes of the stored detail map that a calling thread keeps between calls (:func:`_kept_detail`)
+KEPT_DETAIL_BYTES = 16 << 20
+
+
+class _Kept(threading.local):
+    """One calling thread's stored detail map of the last call, with its shape."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int, int] | None = None
+        self.map: torch.Tensor | None = None
+
+
+_KEPT = _Kept()
+
+
+def _kept_detail(shape: tuple[int, int, int]) -> torch.Tensor | None:
+    """The calling thread's stored detail map of the last call if it had ``shape`` (else a new one, kept in its
+    place), or ``None`` above :data:`KEPT_DETAIL_BYTES`.  Session 13: freed at the end of every call, this map and
+    the stored features (≈ 4 MiB each at 256²) left more than glibc's trim threshold free at the top of the heap,
+    which it then gave back, so the next call page-faulted both in again (≈ 2,000 faults, 2–3 ms of system time per
+    2-thread forward in most processes).  The map never leaves :func:`banded_forward` (only ``fused`` and the
+    stored features do), and every band zeroes the padding of its rows and writes its interior, so what the last
+    call left in it is never read."""
+    c, rows, cols = shape
+    if c * rows * cols * 4 > KEPT_DETAIL_BYTES:
+        return None
+    kept = _KEPT
+    if kept.shape != shape:
+        kept.map, kept.shape = None, None
+        kept.map, kept.shape = torch.empty(shape), shape
+    return kept.map
 
 
 #: the spatial weights' stand-in where there is no attention (an argument of a fixed type, never read)
@@ -345,8 +379,11 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
         from ._split import _zero_border
 
         # each band zeroes the padding of its own rows (_zero_border) before writing them: no page of the map is
-        # first touched by the calling thread
-        detail = torch.empty(ch, h + 2, _planar.padded_width(w) + 2)
+        # first touched by the calling thread; where every worker has one band, the calling thread's map of the
+        # last call (_kept_detail; session 13)
+        detail = _kept_detail((ch, h + 2, _planar.padded_width(w) + 2)) if keep else None
+        if detail is None:
+            detail = torch.empty(ch, h + 2, _planar.padded_width(w) + 2)
     else:
         detail = torch.empty(1, ch, h, w, memory_format=cl)
     # per band (or per block): sums and maxima over its pixels

@@ -909,3 +909,28 @@ def test_compiled_band_passes_do_not_depend_on_the_instruction_set(tmp_path):
     files = outputs_per_cpu(_PASSES_ISA_SCRIPT, tmp_path)
     results = [np.load(f) for f in files.values()]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_the_calling_thread_keeps_its_stored_detail_map():
+    """Where every worker has one band, the calling thread's stored detail map is its map of the last call of that
+    shape (methods/mopa/_banded.py ``_kept_detail``, session 13: no heap trimming, no page faults), one shape at a
+    time and none above KEPT_DETAIL_BYTES; the calls' bits do not change."""
+    from fusionbench.methods.mopa import _banded
+
+    torch.manual_seed(0)
+    net = MopaNet().eval()
+    x, y = torch.rand(1, 4, 70, 45), torch.rand(1, 4, 66, 20)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            first = net(x)[0]
+            kept = _banded._KEPT.map
+            assert kept is not None and kept.shape == (15, 72, 50)
+            other = net(y)[0]
+            assert _banded._KEPT.map.shape == (15, 68, 34)
+            assert torch.equal(net(x)[0], first) and _banded._KEPT.map.shape == (15, 72, 50)
+            assert torch.equal(net(y)[0], other)
+    finally:
+        torch.set_num_threads(threads)
+    assert _banded._kept_detail((15, 4000, 4000)) is None

@@ -238,15 +238,15 @@ def _in_order(fn: Callable[[tuple[int, int]], None], bands: list[tuple[int, int]
 def banded_forward(path: Any, x: torch.Tensor, rows: int,
                    run: Callable[[Callable[[tuple[int, int]], None], list[tuple[int, int]]], None] = _in_order,
                    blocks: list[tuple[int, int]] | None = None, plan: dict[str, Any] | None = None,
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   rest: dict[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``path(x)`` (``path``: a :class:`methods.mopa.network.InferencePath`; fused, MRI-path and PET-path
     features) for one channels-last 1×4×H×W sample, in bands of
     ``rows`` rows (the module docstring).  ``run(fn, bands)`` calls ``fn(band)`` for every band of a pass, in
     any order or at once (band workers); each band writes only its own rows and its own entry of the
     per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass.
 
-    ``blocks`` (with ``plan``, :func:`features_plan`'s for ``x``): the whole image as one band through the compiled
-    passes, the attention's sums taken per block of rows and the sigmoids laid out as in
+    ``blocks`` (with ``plan`` and ``rest``, :func:`features_plan`'s and :func:`rest_plan`'s for ``x``, neither
+    ``None``): the whole image as one band through the compiled passes, the attention's sums taken per block of rows and the sigmoids laid out as in
     :func:`methods.mopa._split.split_forward` (its bits: the one-thread whole-image pass, session 13)."""
     from . import _std_kernels
 
@@ -293,8 +293,8 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     # each band pass as one compiled call (session 13: no Python between the kernels, the GIL released throughout)
     if blocks is None:
         plan = features_plan(path, x, paths, cem) if merged else None
-    rest = None  # the later passes' plan: made in pass 1 by the band that ends first
-    unclaimed = [True]
+        rest = None
+    unclaimed = [True] if blocks is None else []  # the later passes' plan: made in pass 1 by the band that ends first
     if plan is not None:
         from . import _pass_kernels
 

@@ -660,11 +660,13 @@ class InferencePath:
         with band_workers():
             paths = self.checked_paths  # (planar_ready's walk, which ran just before)
             if workers() == 1 and paths is not None and all(p is not None for p in paths):
-                from ._banded import banded_forward, features_plan
+                from ._banded import banded_forward, features_plan, rest_plan
 
                 plan = features_plan(self, x, paths, self.contrast_module())
-                if plan is not None:
-                    return banded_forward(self, x, x.shape[2], blocks=worker_rows(x.shape[2], 1)[0], plan=plan)
+                rest = None if plan is None else rest_plan(self.net, self.attention_module())
+                if rest is not None:
+                    return banded_forward(self, x, x.shape[2], blocks=worker_rows(x.shape[2], 1)[0], plan=plan,
+                                          rest=rest)
             return split_forward(self, x, partial(run_spans, contiguous=True), workers())
 
     def planar_tail(self, x: torch.Tensor) -> bool:

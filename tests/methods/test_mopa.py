@@ -829,6 +829,10 @@ def test_compiled_band_passes_give_the_per_kernel_bits(monkeypatch, kwargs):
         new, old = runs[-2:]
         assert all(torch.equal(a, b) for a, b in zip(new, old)) and all(torch.equal(a, b) for a, b in zip(cl, old))
     assert bool(calls) == bool(covered)
+    with monkeypatch.context() as m, torch.inference_mode():  # the later passes' plan refused: their per-kernel passes
+        m.setattr(_banded, "rest_plan", lambda *a: None)
+        assert all(torch.equal(a, b) for a, b in zip(_banded.banded_forward(InferencePath(net), x, 35), old))
+        assert torch.equal(net(x)[0], one)  # (one thread: the split pass)
     calls.clear()
     threads = torch.get_num_threads()
     try:

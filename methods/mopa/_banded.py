@@ -118,7 +118,7 @@ def _plan(net: torch.nn.Module, part: str, groups: tuple[list[tuple[torch.nn.Con
     key = (tuple(map(id, params)), tuple(s for group in groups for _, s in group))
     flat = torch._C._nn.flatten_dense_tensors(params).detach().numpy()
     kept = _PLANS.get(net, {}).get(part)
-    if kept is not None and kept[0] == key and kept[1]["size"] == flat.size:
+    if kept is not None and kept[0] == key and kept[1]["size"] == flat.size and flat.dtype == np.float32:
         return {**kept[1], "flat": flat}
     if not all(p.dtype == torch.float32 and p.is_contiguous() for p in params):
         return None
@@ -221,7 +221,7 @@ def _kept_detail(shape: tuple[int, int, int]) -> torch.Tensor | None:
         return None
     kept = _KEPT
     if kept.shape != shape:
-        kept.map, kept.shape = None, None
+        kept.map = None  # (the old one freed first)
         kept.map, kept.shape = torch.empty(shape), shape
     return kept.map
 
@@ -246,8 +246,9 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
     per-band statistics, which are combined in band order.  Float32 round-off against the whole-image pass.
 
     ``blocks`` (with ``plan`` and ``rest``, :func:`features_plan`'s and :func:`rest_plan`'s for ``x``, neither
-    ``None``): the whole image as one band through the compiled passes, the attention's sums taken per block of rows and the sigmoids laid out as in
-    :func:`methods.mopa._split.split_forward` (its bits: the one-thread whole-image pass, session 13)."""
+    ``None``): the whole image as one band through the compiled passes, the attention's sums taken per block of
+    rows and the sigmoids laid out as in :func:`methods.mopa._split.split_forward` (its bits: the one-thread
+    whole-image pass, session 13)."""
     from . import _std_kernels
 
     net = path.net

@@ -12,11 +12,13 @@ and the head), between which torch takes the sigmoids (torch's own, for the same
 They call the same compiled kernels (:mod:`methods.mopa._conv_kernels`, :mod:`~methods.mopa._detail_kernels`,
 :mod:`~methods.mopa._std_kernels`, :mod:`~methods.mopa._attention_kernels`) in the same order on the same maps,
 so every value has the same bits.  The layers' weights come as one flat float32 array and a table of rows
-``(Cin, Cout, k, weight offset, bias offset)`` with each layer's LReLU slope (1: none), built per forward
-(:func:`methods.mopa._banded.pass_plan`).  Maps are passed as arrays of layout 'A' (views), so that each
-kernel is compiled once for these calls.  Compiled on first use, cached on disk.  Numba's cache of these
-functions is keyed on this file: an edit of a kernel module alone does not invalidate it (as for every compiled
-function that calls another module's).
+``(Cin, Cout, k, weight offset, bias offset)`` with each layer's LReLU slope (1: none), copied per forward
+(:func:`methods.mopa._banded.features_plan`, :func:`~methods.mopa._banded.rest_plan`).  The kernels read their
+input maps as views (layout 'A') and write whole maps (layout 'C'), as in :mod:`methods.mopa._split`, whose
+specializations they share.  One thread runs the whole image as one band of these passes (with the split
+pass's sums and sigmoids).  Compiled on first use, cached on disk; each pass links the kernels it calls into its
+own code (≈ 8 s more of a cold compile).  Numba's cache of these functions is keyed on this file: an edit of a
+kernel module alone does not invalidate it (as for every compiled function that calls another module's).
 """
 from __future__ import annotations
 
@@ -85,9 +87,9 @@ def features_contrast(sample, xlo, hb, inputs0, inputs1, inputs2, channels, spar
     ``sample`` (4, H, W): the image; the band's feature rows are image rows ``[xlo, xlo + hb)``; ``inputs*`` the
     three paths' zero-bordered input maps (``channels[i, :n]``: the sample channels of path ``i``, −1 unused),
     ``spare*`` two maps of the paths' width, ``planar`` the concatenated features padded by ``pad``.  With ``copy``
-    their rows ``[r0, r1)`` go to the stored map (else ``planar`` is the stored map: the whole image); ``m``, ``mid``: the contrast flow's maps (image rows ``[lo, hi)``), ``best``
-    its local std's maxima.  Layers of ``table``: the paths' (``lengths``), then the four multiscale convs, then
-    the residual convs."""
+    their rows ``[r0, r1)`` go to the stored map (else ``planar`` is the stored map: the whole image); ``m``,
+    ``mid``: the contrast flow's maps (image rows ``[lo, hi)``), ``best`` its local std's maxima.  Layers of
+    ``table``: the paths' (``lengths``), then the four multiscale convs, then the residual convs."""
     ins = (inputs0, inputs1, inputs2)
     i = 0
     start = 0
@@ -156,8 +158,8 @@ def detail(stored, pad, lo, hi, r0, r1, h, w, scale, scaled, out, xw, hbuf, cat,
     """The detail pass of one band: the padding of rows ``[r0, r1)`` of ``out`` zeroed, ``stored``'s rows
     ``[lo, hi)`` times ``scale`` (``scaled``; else copied) into ``xw``, the detail module (``table``: head, each
     DSCB's depthwise and pointwise convs path by path (``lengths``), fuse), its rows ``[r0, r1)`` into ``out``
-    (padded by 1), and with ``stats`` the sums and maxima over the pixels of each block of rows ``[cuts[k], cuts[k + 1])``
-    into ``sums[k]``, ``peak[k]``."""
+    (padded by 1), and with ``stats`` the sums and maxima over the pixels of each block of rows
+    ``[cuts[k], cuts[k + 1])`` into ``sums[k]``, ``peak[k]``."""
     # _split._zero_border(out, 1, h, w, r0, r1)
     cols = out.shape[2]
     ch = out.shape[0]

@@ -15,6 +15,15 @@ from fusionbench.metric_registry import METRICS, create_metric, register_metric
 from fusionbench.worker import ImageSource, Task, run_task
 
 
+@pytest.fixture(autouse=True)
+def _no_memory_bound(monkeypatch):
+    """These tests count what a worker keeps between tasks, so the worker's memory bound is off here: late in a
+    full test run this pytest process (every compiled kernel of the project loaded) is above the default bound,
+    and ``run_task`` would then drop the caches after each task.  The bound has its own tests
+    (``tests/runner/test_worker_memory.py``)."""
+    monkeypatch.setenv("FUSIONBENCH_WORKER_MEMORY_MB", "0")
+
+
 def _task(data, pid: str, method: str = "average", metrics=("EN", "SF", "MI", "SSIM"), sha: str | None = None) -> Task:
     return Task(dataset="d", pair=pid, pair_sha256=sha if sha is not None else f"sha-{pid}", method=method,
                 method_key="k", metrics=tuple(metrics), a=ImageSource.from_path(data / "a" / f"{pid}.png"),

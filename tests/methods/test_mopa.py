@@ -906,6 +906,11 @@ np.save(sys.argv[1], fused.numpy())
 """
 
 
+# slow (≈ 30 s: every pass compiled three more times): the default run keeps the smaller tests of the same property
+# on the kernels these passes link, in the same IR (explicit fused multiply-adds, no fastmath) —
+# test_mopa_conv_kernels.py::test_direct_convolutions_do_not_depend_on_the_instruction_set (every conv, residual
+# conv and DSCB), test_compiled_local_std_maximum_... and test_compiled_attention_passes_... above
+@pytest.mark.slow
 @needs_avx512
 def test_compiled_band_passes_do_not_depend_on_the_instruction_set(tmp_path):
     """A two-thread forward through the compiled band passes (which link the kernels into their own code) gives

@@ -204,7 +204,27 @@ def test_lane_kernel_is_the_one_window_kernel_bit_for_bit(w):
     """``_fmi_lanes`` (many windows at a time, branch-free) equals ``_fmi_row_sums`` row by row, exactly."""
     from fusionbench.metrics.functional import _fmi_kernel, _fmi_lanes
 
-    for name, (ff, fa, fb) in _lane_cases():
+    for name, arrays in _lane_cases():
+        # read-only, as ``fmi_mean`` passes them: the kernels compiled (or cached) for that one array type
+        ff, fa, fb = (_fmi_lanes._read_only(x) for x in arrays)
         one = _fmi_kernel._fmi_row_sums(ff, fa, fb, w)
         np.testing.assert_array_equal(_fmi_lanes.row_sums_serial(ff, fa, fb, w), one, err_msg=name)
         np.testing.assert_array_equal(_fmi_lanes.row_sums_parallel(ff, fa, fb, w), one, err_msg=name)
+
+
+def test_fmi_mean_passes_one_array_type_to_the_kernels():
+    """Prepared (read-only) images and new (writable) feature maps reach the kernels as one numba type, so
+    each kernel compiles once per process (a cold compile of this module is over a minute of CPU per type)."""
+    import numba
+
+    from fusionbench.metrics.functional import _fmi_lanes
+
+    rng = np.random.default_rng(3)
+    writable = rng.random((12, 20))
+    frozen = rng.random((12, 20))
+    frozen.setflags(write=False)
+    views = [_fmi_lanes._read_only(x) for x in (writable, frozen, writable.astype(np.float32), writable.T)]
+    assert len({numba.typeof(v) for v in views}) == 1
+    assert writable.flags.writeable  # a view: the caller's array keeps its flags
+    np.testing.assert_array_equal(views[3], writable.T)
+    assert fmi_mean(writable, frozen, writable, 3) == fmi_mean(*views[:2], views[0], 3)

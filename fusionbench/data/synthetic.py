@@ -53,7 +53,7 @@ def _volumes() -> dict[str, np.ndarray]:
 
 def _slice(vol: np.ndarray, axis: int, frac: float) -> np.ndarray:
     idx = int(round(frac * (vol.shape[axis] - 1)))
-    sl = np.take(vol, idx, axis=axis)
+    sl = vol[(slice(None),) * axis + (idx,)]  # a view (np.take copied: 24 ms a slice across the volume)
     sl = np.rot90(sl)  # radiological display: superior/anterior up
     h, w = sl.shape
     side = max(h, w)

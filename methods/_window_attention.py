@@ -371,6 +371,11 @@ _T, _NT = 84, 78                                # 'T', 'N'
 _ONE32, _ZERO32 = np.float32(1.0), np.float32(0.0)
 
 
+#: the first operand row of the chunks' attention calls, an int64 as :func:`attend` passes it from Python: a literal
+#: ``0`` would make numba compile ``attend_kernel`` a second time (5-7 s cold) for the ``Literal[int](0)`` type
+_ROW0 = np.int64(0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 def self_chunk_kernel(gemm, src, index, start, end, x, g1, b1, e1, proj_b, qkv_w, qkv_b, mask_t, scale, heads,
                       proj_w, g2, b2, e2, fc2_b, w1c, xn, qkv, att, xp, hidden):  # pragma: no cover - compiled
@@ -388,7 +393,7 @@ def self_chunk_kernel(gemm, src, index, start, end, x, g1, b1, e1, proj_b, qkv_w
     q = qkv[:rows * t].reshape((rows, t))
     _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, xn1, c, qkv_w, c, _ZERO32, q, t)       # q = W·xnᵀ
     a = att[:c * t].reshape((c, t))
-    attend_kernel(q, qkv_b, 0, q, qkv_b, c, q, qkv_b, 2 * c, mask_t, scale, heads, a)
+    attend_kernel(q, qkv_b, _ROW0, q, qkv_b, c, q, qkv_b, 2 * c, mask_t, scale, heads, a)
     _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_w, c, a, t, _ONE32, resid, c)          # resid += aᵀ·Wᵀ
     _norm_rows(resid, np.empty(0, np.int64), 0, resid, fc2_b, xp1, g2, b2, e2)
     _sgemm(gemm, _T, _NT, width, t, wide, _ONE32, w1c, wide, xp1, wide, _ZERO32, h, width)  # h = xp·[W | b]ᵀ
@@ -416,8 +421,8 @@ def cross_chunk_kernel(gemm, src_x, src_y, index, start, end, x, y, g1x, b1x, e1
     _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, xn1, c, w_x, c, _ZERO32, px, t)
     _sgemm(gemm, _T, _NT, t, rows, c, _ONE32, yn1, c, w_y, c, _ZERO32, py, t)
     a, b = att_a[:c * t].reshape((c, t)), att_b[:c * t].reshape((c, t))
-    attend_kernel(px, wb_x, 0, py, wb_y, c, py, wb_y, 2 * c, mask_a, scale_a, heads, a)
-    attend_kernel(py, wb_y, 0, px, wb_x, c, px, wb_x, 2 * c, mask_b, scale_b, heads, b)
+    attend_kernel(px, wb_x, _ROW0, py, wb_y, c, py, wb_y, 2 * c, mask_a, scale_a, heads, a)
+    attend_kernel(py, wb_y, _ROW0, px, wb_x, c, px, wb_x, 2 * c, mask_b, scale_b, heads, b)
     _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_wa, c, a, t, _ONE32, rx, c)
     _sgemm(gemm, _T, _T, c, t, c, _ONE32, proj_wb, c, b, t, _ONE32, ry, c)
     none = np.empty(0, np.int64)

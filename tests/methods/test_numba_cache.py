@@ -136,3 +136,17 @@ def test_the_eigen_solver_kernel_has_the_solvers_constants() -> None:
     from fusionbench.methods import _small_eig, _small_eig_kernels
 
     assert (_small_eig_kernels.N, _small_eig_kernels.MAX_SWEEPS) == (_small_eig.N, _small_eig.MAX_SWEEPS)
+
+
+def test_the_cold_compile_benchmark_covers_the_same_methods() -> None:
+    """``benchmarks/benchmark_compile.py`` times the cold compile of the methods this module warms up."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "benchmarks" / "benchmark_compile.py"
+    if not source.is_file():
+        pytest.skip("benchmarks/ is not beside the tests (an installed package)")
+    tree = ast.parse(source.read_text())
+    values = [ast.literal_eval(node.value) for node in tree.body
+              if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "NUMBA_METHODS" for t in node.targets)]
+    assert values == [NUMBA_METHODS]

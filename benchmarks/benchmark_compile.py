@@ -1,0 +1,83 @@
+"""asv suite: what a fresh install's first process pays to compile the project's numba kernels.
+
+``track_cold_cpu_seconds`` starts a new interpreter with an empty numba cache folder
+(``NUMBA_CACHE_DIR``) that scores one 64×72 triple with a metric group, or fuses one pair with a
+method, and reports that process's CPU time (user + system: a loaded machine reads about the same as
+an idle one).  ``track_warm_cpu_seconds`` runs the same again on the cache the first one left: the
+price of every later process (imports and cache loads).  The ``imports`` case does nothing after
+importing, the floor of both.
+
+    asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench benchmark_compile
+
+Why it exists: a kernel rewrite can make numba's passes, not the code it emits, slow. Session 8's
+3×3 FMI kernel did (FMI's cold compile went from under 20 s to 125 s, unnoticed until session 14
+timed the test suite's warm-up); docs/metrics.md ("Speed") and docs/testing.md have the figures.
+Methods whose weights are not in the cache are left out (as in ``benchmark_methods``).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+
+from ._settings import OneShot
+
+#: the registered methods with numba kernels (tests/methods/test_numba_cache.py holds the same list)
+NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa", "sdnet")
+
+_SCRIPT = """
+import sys
+import numpy as np
+from fusionbench.api import fuse_arrays
+from fusionbench.method_registry import create_method
+from fusionbench.metrics import evaluate
+kind, name = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+a = rng.integers(0, 256, (64, 72), dtype=np.uint8)
+b = rng.integers(0, 256, (64, 72, 3), dtype=np.uint8)
+if kind == "metrics":
+    evaluate(b[..., 1], a, b[..., 0], name)
+elif kind == "method":
+    fuse_arrays(create_method(name), a, b)
+"""
+
+
+def _cases() -> list[str]:
+    from fusionbench.method_registry import create_method
+
+    methods = [m for m in NUMBA_METHODS if create_method(m).unavailable_reason() is None]
+    return ["imports", "metrics:paper", "metrics:FMI_*", "metrics:all", *(f"method:{m}" for m in methods)]
+
+
+def cpu_seconds_of(case: str, cache_dir: str) -> float:
+    """User + system CPU seconds of a new interpreter running ``case`` with numba's cache in ``cache_dir``."""
+    kind, _, name = case.partition(":")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, FUSIONBENCH_WORKER_THREADS="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", _SCRIPT, kind, name], env=env, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class ColdCompile(OneShot):
+    """One case per parameter: a metric group, a method, or the imports alone."""
+
+    params = [_cases()]
+    param_names = ["case"]
+    timeout = 900
+    unit = "seconds"
+
+    def setup(self, case: str) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="fusionbench-cold-")
+
+    def teardown(self, case: str) -> None:
+        self._folder.cleanup()
+
+    def track_cold_cpu_seconds(self, case: str) -> float:
+        return cpu_seconds_of(case, self._folder.name)
+
+    def track_warm_cpu_seconds(self, case: str) -> float:
+        cpu_seconds_of(case, self._folder.name)  # fills the cache
+        return cpu_seconds_of(case, self._folder.name)

@@ -10,8 +10,9 @@ importing, the floor of both.
     asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench benchmark_compile
 
 Why it exists: a kernel rewrite can make numba's passes, not the code it emits, slow. Session 8's
-3×3 FMI kernel did (FMI's cold compile went from under 20 s to 125 s, unnoticed until session 14
-timed the test suite's warm-up); docs/metrics.md ("Speed") and docs/testing.md have the figures.
+3×3 FMI kernel did: by session 14 FMI's cold compile took 125 s of CPU (the whole ``all`` group's
+had taken 33 s in session 4), unnoticed until session 14 timed the test suite's warm-up;
+docs/metrics.md ("Speed") and docs/testing.md have the figures.
 Methods whose weights are not in the cache are left out (as in ``benchmark_methods``).
 """
 from __future__ import annotations

@@ -214,7 +214,7 @@ def test_lane_kernel_is_the_one_window_kernel_bit_for_bit(w):
 
 def test_fmi_mean_passes_one_array_type_to_the_kernels():
     """Prepared (read-only) images and new (writable) feature maps reach the kernels as one numba type, so
-    each kernel compiles once per process (a cold compile of this module is over a minute of CPU per type)."""
+    each kernel compiles once per process (each extra type cost tens of seconds of a cold compile)."""
     import numba
 
     from fusionbench.metrics.functional import _fmi_lanes

@@ -9,7 +9,7 @@ from fusionbench.io import load_image
 from fusionbench.methods import matr as matr_module
 
 from ._fidelity import agreement
-from ._isa import needs_avx512, outputs_per_cpu
+from ._isa import assert_same_bits_on_every_cpu, needs_avx512
 
 torch = pytest.importorskip("torch")
 
@@ -306,9 +306,7 @@ def test_gelu_kernel_is_the_exact_erf_gelu_to_round_off():
 def test_token_kernels_do_not_depend_on_the_instruction_set(tmp_path):
     """The token-block (from a 16- and a 48-channel source), erf/GELU, context-sum, ReLU-copy-and-sums, ReLU-add,
     bin-mean and gated-kernel kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    files = outputs_per_cpu(_ISA_SCRIPT, tmp_path)
-    results = [np.load(f) for f in files.values()]
-    assert all(np.array_equal(results[0], r) for r in results[1:])
+    assert_same_bits_on_every_cpu(_ISA_SCRIPT, tmp_path)
 
 
 def test_two_threads_run_as_band_workers_equal_to_one_thread(monkeypatch):

@@ -13,7 +13,7 @@ from fusionbench.methods.mopa import (DEFAULT_PARAMS, LEAVE_ONE_OUT, PRESETS, TA
 from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask, reflect_pad
 from fusionbench.methods.mopa.presets import EXTRA_SEEDS, SEEDED, registered_name, seeded_name
 
-from ._isa import needs_avx512, outputs_per_cpu
+from ._isa import assert_same_bits_on_every_cpu, needs_avx512
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -435,9 +435,7 @@ np.save(sys.argv[1], np.concatenate([out, planar.ravel()]))
 @needs_avx512
 def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(tmp_path):
     """The kernels (channels-last and planar) give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    files = outputs_per_cpu(_STD_ISA_SCRIPT, tmp_path)
-    results = [np.load(f) for f in files.values()]
-    assert all(np.array_equal(results[0], r) for r in results[1:])
+    assert_same_bits_on_every_cpu(_STD_ISA_SCRIPT, tmp_path)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
@@ -635,9 +633,7 @@ np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel(), 
 @needs_avx512
 def test_compiled_attention_passes_do_not_depend_on_the_instruction_set(tmp_path):
     """The attention kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    files = outputs_per_cpu(_ATTENTION_ISA_SCRIPT, tmp_path)
-    results = [np.load(f) for f in files.values()]
-    assert all(np.array_equal(results[0], r) for r in results[1:])
+    assert_same_bits_on_every_cpu(_ATTENTION_ISA_SCRIPT, tmp_path)
 
 
 def test_a_torch_whose_pointwise_conv_refuses_the_calls_gets_the_plain_path(monkeypatch):
@@ -915,9 +911,7 @@ np.save(sys.argv[1], fused.numpy())
 def test_compiled_band_passes_do_not_depend_on_the_instruction_set(tmp_path):
     """A two-thread forward through the compiled band passes (which link the kernels into their own code) gives
     the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    files = outputs_per_cpu(_PASSES_ISA_SCRIPT, tmp_path)
-    results = [np.load(f) for f in files.values()]
-    assert all(np.array_equal(results[0], r) for r in results[1:])
+    assert_same_bits_on_every_cpu(_PASSES_ISA_SCRIPT, tmp_path)
 
 
 def test_the_calling_thread_keeps_its_stored_detail_map():

@@ -45,13 +45,6 @@ OCTAVE_SHIM = {"SSIM.tang", "FMI_edge.tang", "FMI_edge.mefb", "FMI_w.tang", "FMI
 
 # Records we reproduce only to a looser, documented bound (measured deviation, reason).
 KNOWN_DEVIATIONS: dict[tuple[str, str | None], tuple[float, str]] = {
-    ("Qc.mefb", None): (
-        6e-3,
-        "Qc's SSIM maps use C1=C2=2e-16, so in windows where B (or F) is exactly flat the weight "
-        "σ_AF/(σ_AF+σ_BF) is decided by floating-point round-off of the window sums (λ slightly >1 "
-        "sets the score to 1). Our values are deterministic but round differently from Octave's conv2; "
-        "measured ≤ 4.7e-3 relative on the synthetic triples, 1e-14 on Harvard (no flat windows).",
-    ),
     ("FMI_w.tang", "harvard_petmri_25066_avg"): (
         3e-2,
         "FMI_w uses MATLAB's 102-tap dmey filter; we zero-pad PyWavelets' 62-tap filter. The missing "
@@ -60,9 +53,36 @@ KNOWN_DEVIATIONS: dict[tuple[str, str | None], tuple[float, str]] = {
     ),
 }
 
+# Presets whose agreement also allows an absolute bound computed from the triple itself.
+ROUNDOFF_BOUND = {"Qc", "Qc.mefb"}
+
+
+# References that return -Inf as their "undefined" signal, where fusionbench returns NaN with an
+# UndefinedMetricWarning (its convention for every undefined value): MEF-SSIM when the smaller side
+# is below 44 px (three scales of an 11×11 window; MEFB ``mef_ms_ssim`` and Tang ``analysis_ms_ssim``).
+UNDEFINED_AS_MINUS_INF = {"MEF_SSIM.mefb", "MEF_SSIM.tang"}
+
 
 def known_deviation(preset: str, triple: str) -> tuple[float, str] | None:
     return KNOWN_DEVIATIONS.get((preset, triple)) or KNOWN_DEVIATIONS.get((preset, None))
+
+
+def absolute_bound(preset: str, F: np.ndarray, A: np.ndarray, B: np.ndarray) -> float:
+    """The absolute tolerance a record of ``preset`` on (F, A, B) gets beside its relative one.
+
+    Qc: 2 × the share of windows whose weight is decided by round-off
+    (``functional.structural.qc_roundoff_share``): Qc's C1 = C2 = 2e-16 leave
+    λ = σ_AF/(σ_AF+σ_BF) to the summation order where a source or F is exactly
+    flat, and each such window moves the mean by at most 2/windows.  The
+    reference's summation order (Octave's ``conv2``) is not reproduced; on
+    triples without such windows Qc is held to 1e-3 relative.
+    Every other preset: 0.
+    """
+    if preset in ROUNDOFF_BOUND:
+        from .functional.structural import qc_roundoff_share
+
+        return 2.0 * qc_roundoff_share(F, A, B)
+    return 0.0
 
 
 def tolerance(preset: str, triple: str | None = None) -> float:
@@ -102,7 +122,8 @@ def load_reference(ref_dir: Path) -> dict:
 
 
 def cases(ref: dict) -> list[Case]:
-    """Every mapped record with a numeric (or NaN) reference value; records that errored are skipped."""
+    """Every mapped record with a numeric or undefined reference value (NaN; -Inf where the reference
+    signals "undefined" that way, ``UNDEFINED_AS_MINUS_INF``); records that errored are skipped."""
     out = []
     for r in ref["records"]:
         preset = preset_for(r["reference"], r["metric"])
@@ -110,8 +131,9 @@ def cases(ref: dict) -> list[Case]:
             continue
         v = r["value"]
         if v is None:
-            if r.get("nonfinite") in ("nan", "NaN"):
-                v = math.nan
+            nonfinite = str(r.get("nonfinite")).lower()
+            if nonfinite == "nan" or (nonfinite == "-inf" and preset in UNDEFINED_AS_MINUS_INF):
+                v = math.nan  # undefined on both sides
             else:
                 continue
         if isinstance(v, list):
@@ -131,6 +153,22 @@ def triple_images(ref_dir: Path, ref: dict, triple: str) -> tuple[np.ndarray, np
     """(F, A, B) uint8 arrays of a reference triple."""
     t = next(t for t in ref["triples"] if t["id"] == triple)
     return tuple(_load_png(str(Path(ref_dir) / t[k])) for k in ("F", "A", "B"))  # type: ignore[return-value]
+
+
+def crop_triple_images(ref_dir: Path, ref: dict, crop: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(F, A, B) uint8 arrays of ``crop``: ``{"source": triple id, "rows": [r0, r1], "cols": [c0, c1]}``
+    cut from a reference triple (half-open ranges; the non-square calibration of
+    ``tests/metrics/nonsquare_reference.json``)."""
+    (r0, r1), (c0, c1) = crop["rows"], crop["cols"]
+    return tuple(np.ascontiguousarray(im[r0:r1, c0:c1])  # type: ignore[return-value]
+                 for im in triple_images(ref_dir, ref, crop["source"]))
+
+
+def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 0.0) -> bool:
+    """Agreement as the calibration tests check it: both NaN, or |ours − theirs| ≤ max(rel·|theirs|, abs_bound, 1e-12)."""
+    if math.isnan(ours) or math.isnan(theirs):
+        return math.isnan(ours) and math.isnan(theirs)
+    return abs(ours - theirs) <= max(rel * abs(theirs), abs_bound, 1e-12)
 
 
 def relative_difference(ours: float, theirs: float) -> float:

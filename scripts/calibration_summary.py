@@ -72,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
                    abs_diff="" if math.isnan(ours) or math.isnan(theirs) else f"{abs(ours - theirs):.3e}")
         if target:
             tol = C.tolerance(preset, r["triple"])
-            row.update(tolerance=f"{tol:g}", ok=str(rel <= tol))
-            dev = C.known_deviation(preset, r["triple"])
-            if dev:
+            bound = C.absolute_bound(preset, F, A, B)
+            row.update(tolerance=f"{tol:g}" + (f" or {bound:.3g} absolute" if bound else ""),
+                       ok=str(C.within_tolerance(ours, float(theirs), tol, bound)))
+            if C.known_deviation(preset, r["triple"]):
                 row["note"] = "known deviation (see docs/metrics.md)"
+            elif bound:
+                row["note"] = "absolute bound from the triple's round-off windows (see docs/metrics.md)"
         rows.append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as fh:

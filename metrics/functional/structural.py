@@ -265,6 +265,31 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
     return float(s.mean()) if s.size else undefined("Qc is undefined on this input")
 
 
+# A window covariance of 0-255 images below this, but not zero, is the round-off of an exactly flat window
+# (≈ 255² × 1e-16 ≈ 1e-11); a true covariance of integer grey levels under the 7×7 window is ≳ 1e-4.
+QC_ROUNDOFF = 1e-8
+
+
+def qc_roundoff_share(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
+    """The share of Qc's windows whose weight λ = σ_AF/(σ_AF+σ_BF) is decided by floating-point round-off.
+
+    Where B (or A, or F) is exactly flat in a 7×7 window, σ_BF is the round-off of
+    the window sums (|σ| < ``QC_ROUNDOFF`` but not 0), so λ lands just above 1
+    (local score set to 1) or just below (score ≈ SSIM_AF) depending on the
+    summation order; C1 = C2 = 2e-16 do not stabilise it.  Each such window can
+    move Qc by at most 2/(number of windows), so two implementations of the same
+    formula agree within 2 × this share (the calibration's bound for Qc).
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    if min(f.shape) < 11:
+        return 0.0
+    memo: dict = {}
+    caf = _ssim_yang(A, f, memo)[3]
+    cbf = _ssim_yang(B, f, memo)[3]
+    decided = ((np.abs(caf) < QC_ROUNDOFF) & (caf != 0)) | ((np.abs(cbf) < QC_ROUNDOFF) & (cbf != 0))
+    return float(decided.mean())
+
+
 def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
     """Qy (Yang et al. 2008), Liu toolbox/MEFB.
 

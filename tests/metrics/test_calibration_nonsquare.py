@@ -1,0 +1,70 @@
+"""Calibration on non-square, odd-sized triples (``nonsquare_reference.json``).
+
+The shared reference values (``test_calibration.py``) are all for square
+triples (128², 256²), where a row/column mix-up cannot show: a normalisation by
+M·(N−1) instead of (M−1)·N, a block grid or a frequency grid built on the wrong
+axis, a transposed filter.  ``nonsquare_reference.json`` holds the values the
+reference implementations themselves give (VIFB, MEFB and Tang under GNU
+Octave, CDDFuse's Evaluator in Python; run by ``scripts/reference_runs/``) on
+five crops of the shared triples: 97×125, 128×83, 201×237, 225×170 and 41×57
+(below MEF-SSIM's 44 px, where MEFB and Tang return -Inf as "undefined" and
+fusionbench NaN: ``calibration.UNDEFINED_AS_MINUS_INF``).  Each record is held
+to the same tolerance as the square calibration (``calibration.tolerance`` and
+``calibration.absolute_bound``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import fusionbench.metrics as M
+from fusionbench.metric_registry import list_metrics
+from fusionbench.metrics import calibration as C
+
+DATA = json.loads((Path(__file__).with_name("nonsquare_reference.json")).read_text())
+CASES = C.cases(DATA)
+CROPS = {t["id"]: t for t in DATA["triples"]}
+
+
+@pytest.fixture(scope="module")
+def ref(shared_dir):
+    path = shared_dir / "metrics_ref"
+    if not (path / "reference_values.json").is_file():
+        pytest.skip("metrics_ref/reference_values.json not found")
+    return path, C.load_reference(path)
+
+
+def test_the_crops_are_non_square_and_off_the_block_grids() -> None:
+    for crop in DATA["triples"]:
+        h, w = (hi - lo for lo, hi in (crop["rows"], crop["cols"]))
+        assert h != w, crop["id"]
+        assert h % 16 or w % 16, f"{crop['id']}: both sides multiples of 16"
+
+
+def test_every_reference_and_family_is_covered() -> None:
+    assert len(CASES) >= 200
+    assert {c.reference for c in CASES} == set(C.TARGETS)
+    assert {c.triple for c in CASES} == set(CROPS)
+    missing = sorted({c.preset for c in CASES} - set(list_metrics()))
+    assert not missing, f"presets missing for non-square records: {missing}"
+    no_value = [r for r in DATA["records"] if r.get("error")]
+    assert not no_value, f"reference runs that errored: {no_value[:3]}"
+
+
+@pytest.mark.calibration
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.preset}-{c.triple}")
+def test_matches_reference_on_non_square_crops(case: C.Case, ref) -> None:
+    ref_dir, shared = ref
+    F, A, B = C.crop_triple_images(ref_dir, shared, CROPS[case.triple])
+    assert F.shape == tuple(hi - lo for lo, hi in (CROPS[case.triple]["rows"], CROPS[case.triple]["cols"]))
+    with pytest.warns(M.UndefinedMetricWarning) if math.isnan(case.value) else contextlib.nullcontext():
+        ours = M.compute(case.preset, F, A, B)  # undefined (NaN) exactly where the reference says so
+    bound = C.absolute_bound(case.preset, F, A, B)
+    assert C.within_tolerance(ours, case.value, case.tol, bound), (
+        f"{case.preset} vs {case.reference} '{case.label}' on {case.triple}: ours {ours!r}, "
+        f"reference {case.value!r} (relative {case.tol:g}, absolute {bound:.3g})"
+    )

@@ -249,10 +249,17 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 
     λ = σ_AF/(σ_AF+σ_BF); Q = mean(λ·SSIM_AF + (1−λ)·SSIM_BF) with Q=0 where λ<0,
     Q=1 where λ>1, NaN entries dropped; 7×7 Gaussian windows, C1=C2=2e-16.
+    NaN (undefined) when F, or both sources, are constant.  Where a source or F
+    is flat in a window λ is decided by round-off, here as in the reference
+    (``flat_window_share``; docs/metrics.md).
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Qc needs images of at least 11x11 pixels")
+    if f.min() == f.max() or (A.min() == A.max() and B.min() == B.max()):
+        # σ_AF = σ_BF = 0 in every window: λ = 0/0 everywhere (MEFB gives NaN for a constant F).
+        # Computed, the covariances would be round-off and λ an arbitrary ratio of it.
+        return undefined("Qc is undefined when F, or both sources, are constant (λ = 0/0 in every window)")
     memo: dict = {}
     sa, _, _, caf = _ssim_yang(A, f, memo)
     sb, _, _, cbf = _ssim_yang(B, f, memo)
@@ -265,29 +272,31 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
     return float(s.mean()) if s.size else undefined("Qc is undefined on this input")
 
 
-# A window covariance of 0-255 images below this, but not zero, is the round-off of an exactly flat window
-# (≈ 255² × 1e-16 ≈ 1e-11); a true covariance of integer grey levels under the 7×7 window is ≳ 1e-4.
-QC_ROUNDOFF = 1e-8
+def flat_window_share(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, size: int = 7,
+                      data_range: float | None = None) -> float:
+    """The share of the ``size``×``size`` 'valid' windows in which A, B or F is flat at a non-zero grey level.
 
-
-def qc_roundoff_share(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
-    """The share of Qc's windows whose weight λ = σ_AF/(σ_AF+σ_BF) is decided by floating-point round-off.
-
-    Where B (or A, or F) is exactly flat in a 7×7 window, σ_BF is the round-off of
-    the window sums (|σ| < ``QC_ROUNDOFF`` but not 0), so λ lands just above 1
-    (local score set to 1) or just below (score ≈ SSIM_AF) depending on the
-    summation order; C1 = C2 = 2e-16 do not stabilise it.  Each such window can
-    move Qc by at most 2/(number of windows), so two implementations of the same
-    formula agree within 2 × this share (the calibration's bound for Qc).
+    In such a window the exact variance or covariance is 0 but the computed one is
+    the round-off of the window sums (≈ 1e-11; exactly 0 only where the level is 0),
+    and Qc's C1 = C2 = 2e-16 do not stabilise the weight built on it:
+    λ = σ_AF/(σ_AF+σ_BF) lands just above 1 (local score set to 1) or just below
+    (score ≈ SSIM_AF).  Which one depends on the summation order, so two
+    implementations of the same formula can differ there; each such window moves
+    the mean by at most 2/windows.  The calibration allows Qc 2 × this share as
+    an absolute bound.
     """
+    from scipy.ndimage import maximum_filter, minimum_filter
+
     f, A, B = prepare(fused, a, b, data_range=data_range)
-    if min(f.shape) < 11:
+    h = size // 2
+    if min(f.shape) < size:
         return 0.0
-    memo: dict = {}
-    caf = _ssim_yang(A, f, memo)[3]
-    cbf = _ssim_yang(B, f, memo)[3]
-    decided = ((np.abs(caf) < QC_ROUNDOFF) & (caf != 0)) | ((np.abs(cbf) < QC_ROUNDOFF) & (cbf != 0))
-    return float(decided.mean())
+    flat = np.zeros((f.shape[0] - 2 * h, f.shape[1] - 2 * h), dtype=bool)
+    for x in (A, B, f):
+        hi = maximum_filter(x, size)[h:-h or None, h:-h or None]
+        lo = minimum_filter(x, size)[h:-h or None, h:-h or None]
+        flat |= (hi == lo) & (hi != 0)
+    return float(flat.mean())
 
 
 def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:

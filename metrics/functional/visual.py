@@ -179,6 +179,15 @@ def _normalize1(x: np.ndarray) -> np.ndarray:
     return stretch(x).astype(np.float64)
 
 
+def _normalize1_undefined(*images: np.ndarray) -> bool:
+    """True when Liu's ``normalize1`` divides 0 by 0: an image that is constant and not all zero.
+
+    The reference then carries NaN into Qcb and Qcv (VIFB and MEFB give NaN for a
+    constant fused image of grey 128); ``stretch`` alone would map it to zeros.
+    """
+    return any(x.max() == x.min() != 0 for x in images)
+
+
 #: Qcb filters in bands of this many rows above ``_QCB_BAND_ABOVE`` pixels (``_QCB_HALO``: the 31-tap reach)
 _QCB_BAND_ROWS = 128
 _QCB_BAND_ABOVE = 1 << 18
@@ -198,6 +207,8 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     first (so the stretch rounds from [0,1] values; ±1e-4 differences).
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
+    if _normalize1_undefined(f, A, B):
+        return undefined("Qcb is undefined for a constant, non-zero image (Liu's normalize1 divides 0 by 0)")
     if unit_scale_first:
         f, A, B = f / 255.0, A / 255.0, B / 255.0
     imgs = [_normalize1(x) for x in (A, B, f)]
@@ -270,6 +281,8 @@ def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | 
     are averaged and the real part is returned.
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
+    if _normalize1_undefined(f, A, B):
+        return undefined("Qcv is undefined for a constant, non-zero image (Liu's normalize1 divides 0 by 0)")
     A, B, f = (_normalize1(x) for x in (A, B, f))
     # Sobel [[-1,0,1],[-2,0,2],[-1,0,1]] and its transpose, zero padding (``_sobel``: exact on the stretched levels)
     gx, gy = _sobel(np.stack([A, B]), "constant")

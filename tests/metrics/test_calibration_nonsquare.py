@@ -8,7 +8,9 @@ reference implementations themselves give (VIFB, MEFB and Tang under GNU
 Octave, CDDFuse's Evaluator in Python; run by ``scripts/reference_runs/``) on
 five crops of the shared triples: 97×125, 128×83, 201×237, 225×170 and 41×57
 (below MEF-SSIM's 44 px, where MEFB and Tang return -Inf as "undefined" and
-fusionbench NaN: ``calibration.UNDEFINED_AS_MINUS_INF``).  Each record is held
+fusionbench NaN: ``calibration.UNDEFINED_AS_MINUS_INF``), and the 97×125 crop
+with a degenerate fused image: constant grey 128 (Qc, Qcb and Qcv undefined on
+both sides) and F = B.  Each record is held
 to the same tolerance as the square calibration (``calibration.tolerance`` and
 ``calibration.absolute_bound``).
 """
@@ -51,13 +53,17 @@ def test_every_reference_and_family_is_covered() -> None:
     assert {c.triple for c in CASES} == set(CROPS)
     missing = sorted({c.preset for c in CASES} - set(list_metrics()))
     assert not missing, f"presets missing for non-square records: {missing}"
-    no_value = [r for r in DATA["records"] if r.get("error")]
-    assert not no_value, f"reference runs that errored: {no_value[:3]}"
+    # a reference may fail only on a degenerate fused image (MEFB's NMI, Qncie and TE index a
+    # histogram with the NaN of their 0/0 stretch of a constant image)
+    failed = [r for r in DATA["records"] if r.get("error") and "fused" not in CROPS[r["triple"]]]
+    assert not failed, f"reference runs that errored: {failed[:3]}"
 
 
 @pytest.mark.calibration
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.preset}-{c.triple}")
 def test_matches_reference_on_non_square_crops(case: C.Case, ref) -> None:
+    if reason := C.NOT_COMPARABLE.get((case.preset, case.triple)):
+        pytest.skip(f"not comparable: {reason}")
     ref_dir, shared = ref
     F, A, B = C.crop_triple_images(ref_dir, shared, CROPS[case.triple])
     assert F.shape == tuple(hi - lo for lo, hi in (CROPS[case.triple]["rows"], CROPS[case.triple]["cols"]))

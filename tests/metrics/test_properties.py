@@ -17,9 +17,6 @@ NEEDS_LARGE = {"MS_SSIM"}  # undefined (NaN) at ≤ 160 px
 # Nabf.tang: Tang's argument-order bug treats A as the fused image.
 # Qc: the reference clips λ = σ_AF/(σ_AF+σ_BF) to 1 where λ > 1 but sets the score to 0 where
 # λ < 0, so swapping A and B (λ → 1 − λ) changes the value wherever the covariances differ in sign.
-# Nabf.tang: Tang's argument-order bug treats A as the fused image.
-# Qc: the reference clips λ = σ_AF/(σ_AF+σ_BF) to 1 where λ > 1 but sets the score to 0 where
-# λ < 0, so swapping A and B (λ → 1 − λ) changes the value wherever the covariances differ in sign.
 ASYMMETRIC = {"Nabf.tang", "Qc", "Qc.mefb"}
 
 
@@ -90,6 +87,17 @@ def test_identity_f_equals_a_equals_b(name: str) -> None:
         assert math.isnan(v)
     else:
         assert v == pytest.approx(want, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if n.split(".")[0] in {"Qc", "Qcb", "Qcv"}))
+def test_undefined_where_the_reference_is_nan_on_a_constant_fused_image(name: str) -> None:
+    """VIFB and MEFB give NaN for Qcb and Qcv (Liu's normalize1 divides 0 by 0 on a constant,
+    non-zero image) and for Qc (λ = 0/0 in every window) on a constant fused image
+    (tests/metrics/nonsquare_reference.json, triple deg_constF_97x125)."""
+    _, a, b = triple(64, 5)
+    with pytest.warns(M.UndefinedMetricWarning):
+        assert math.isnan(M.compute(name, np.full_like(a, 128), a, b))
+    assert math.isfinite(_score(name, *triple(64, 5)))
 
 
 def test_mi_identity_is_twice_the_entropy() -> None:

@@ -28,6 +28,17 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def metrics_ref(shared_dir: Path) -> tuple[Path, dict]:
+    """``(folder, parsed reference_values.json)`` of ``../shared/metrics_ref`` (the calibration tests)."""
+    from fusionbench.metrics import calibration
+
+    path = shared_dir / "metrics_ref"
+    if not (path / "reference_values.json").is_file():
+        pytest.skip("metrics_ref/reference_values.json not found")
+    return path, calibration.load_reference(path)
+
+
+@pytest.fixture(scope="session")
 def official_dir(shared_dir: Path) -> Path:
     return shared_dir / "official"
 

@@ -55,20 +55,12 @@ _PARAMS = _params()
 _CASES = [p.values[0] for p in _PARAMS if p.values[0] is not None]
 
 
-@pytest.fixture(scope="module")
-def ref(shared_dir):
-    path = shared_dir / "metrics_ref"
-    if not (path / "reference_values.json").is_file():
-        pytest.skip("metrics_ref/reference_values.json not found")
-    return path, C.load_reference(path)
-
-
 @pytest.mark.calibration
 @pytest.mark.parametrize("case", _PARAMS)
-def test_matches_reference(case: C.Case, ref) -> None:
+def test_matches_reference(case: C.Case, metrics_ref) -> None:
     if reason := C.NOT_COMPARABLE.get((case.preset, case.triple)):
         pytest.skip(f"not comparable: {reason}")
-    ref_dir, data = ref
+    ref_dir, data = metrics_ref
     F, A, B = C.triple_images(ref_dir, data, case.triple)
     with pytest.warns() if math.isnan(case.value) else _nullcontext():
         ours = M.compute(case.preset, F, A, B)

@@ -32,14 +32,6 @@ CASES = C.cases(DATA)
 CROPS = {t["id"]: t for t in DATA["triples"]}
 
 
-@pytest.fixture(scope="module")
-def ref(shared_dir):
-    path = shared_dir / "metrics_ref"
-    if not (path / "reference_values.json").is_file():
-        pytest.skip("metrics_ref/reference_values.json not found")
-    return path, C.load_reference(path)
-
-
 def test_the_crops_are_non_square_and_off_the_block_grids() -> None:
     for crop in DATA["triples"]:
         h, w = (hi - lo for lo, hi in (crop["rows"], crop["cols"]))
@@ -61,10 +53,10 @@ def test_every_reference_and_family_is_covered() -> None:
 
 @pytest.mark.calibration
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.preset}-{c.triple}")
-def test_matches_reference_on_non_square_crops(case: C.Case, ref) -> None:
+def test_matches_reference_on_non_square_crops(case: C.Case, metrics_ref) -> None:
     if reason := C.NOT_COMPARABLE.get((case.preset, case.triple)):
         pytest.skip(f"not comparable: {reason}")
-    ref_dir, shared = ref
+    ref_dir, shared = metrics_ref
     F, A, B = C.crop_triple_images(ref_dir, shared, CROPS[case.triple])
     assert F.shape == tuple(hi - lo for lo, hi in (CROPS[case.triple]["rows"], CROPS[case.triple]["cols"]))
     with pytest.warns(M.UndefinedMetricWarning) if math.isnan(case.value) else contextlib.nullcontext():

@@ -160,6 +160,27 @@ def test_every_level_bit_exact_one_pair(shared_dir: Path, weights_home: Path) ->
         assert np.array_equal(rgb, ref), f"de_level {level}: {np.mean(rgb != ref):.6f} of values differ"
 
 
+# the 120x150 crop rows 40:160, cols 20:170 of MRI-PET 25030 (scripts/reference_runs/run_mdl.m)
+NONSQUARE = Path(__file__).with_name("octave_mdl_nonsquare")
+NONSQUARE_CROP = (slice(40, 160), slice(20, 170))
+
+
+def test_non_square_crop_bit_exact_with_the_official_core(matrices, shared_dir: Path) -> None:
+    """The official ``vector_fusion_method`` run here under Octave on a 120×150 crop (the shared runs
+    are all 256²): ``uint8(F*255)`` of the fused luma equal at de_level 1 and 2, NaN patches included
+    (measured: max |ΔF| 2.5e-13 before rounding, 256 NaN pixels)."""
+    from fusionbench.methods.mdl import MDLatLRR, to_uint8, yuv_forward
+
+    harvard = shared_dir / "data" / "harvard" / "MRI-PET"
+    mri = load_image(harvard / "MRI" / "25030.png")[NONSQUARE_CROP] / 255.0
+    pet = load_image(harvard / "PET" / "25030.png")[NONSQUARE_CROP] / 255.0
+    assert mri.shape == (120, 150)
+    for level in (1, 2):
+        ours = to_uint8(MDLatLRR(*matrices, levels=level).fuse(mri, yuv_forward(pet)[..., 0]) * 255)
+        ref = load_image(NONSQUARE / f"mdl_level{level}.png")
+        assert np.array_equal(ours, ref), f"de_level {level}: {np.mean(ours != ref):.6f} of pixels differ"
+
+
 def test_batched_solver_equals_lapack_reference(shared_dir: Path, weights_home: Path) -> None:
     """Issue 23: the batched nuclear-norm solver gives the LAPACK (reference) path's uint8 output at every level."""
     from fusionbench.methods.mdl import MDL, to_uint8, yuv_forward, yuv_inverse

@@ -1,10 +1,11 @@
-"""Inputs for run_nsct.m, and the compact sample files the tests read from its full outputs.
+"""Inputs for run_nsct.m and run_mdl.m, and the compact NSCT sample files the tests read.
 
 Usage::
 
-    python scripts/reference_runs/nsct_samples.py inputs DIR            # DIR/rand97x131.mat, DIR/mri200x240.mat
-    python scripts/reference_runs/nsct_samples.py samples FULL.mat SETTING INPUT
+    python scripts/reference_runs/octave_refs.py nsct-inputs DIR        # DIR/rand97x131.mat, DIR/mri200x240.mat
+    python scripts/reference_runs/octave_refs.py nsct-samples FULL.mat SETTING INPUT
         # -> tests/methods/octave_nsct_nonsquare/SETTING__INPUT.mat
+    python scripts/reference_runs/octave_refs.py mdl-input FILE.mat     # the 120x150 MRI-PET 25030 crop
 
 The sample files have the layout of ``../shared/official/octave_runs/transforms`` (read by
 ``tests/methods/_octave_transforms.band_errors``): every band at 14-15 rows × 14-15 columns
@@ -58,8 +59,22 @@ def write_samples(full: Path, setting: str, name: str) -> Path:
     return path
 
 
+def write_mdl_input(path: Path, shared: Path = REPO.parent / "shared") -> None:
+    """``mri`` (grey) and ``pet`` (RGB), /255, of rows 40:160, cols 20:170 of Harvard MRI-PET 25030."""
+    from fusionbench.io import load_image
+
+    crop = (slice(40, 160), slice(20, 170))
+    folder = shared / "data" / "harvard" / "MRI-PET"
+    savemat(path, {"mri": load_image(folder / "MRI" / "25030.png")[crop] / 255.0,
+                   "pet": load_image(folder / "PET" / "25030.png")[crop] / 255.0})
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "inputs":
+    if sys.argv[1] == "nsct-inputs":
         write_inputs(Path(sys.argv[2]))
-    else:
+    elif sys.argv[1] == "nsct-samples":
         print(write_samples(Path(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    elif sys.argv[1] == "mdl-input":
+        write_mdl_input(Path(sys.argv[2]))
+    else:
+        raise SystemExit(__doc__)

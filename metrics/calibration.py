@@ -182,7 +182,10 @@ def crop_triple_images(ref_dir: Path, ref: dict, crop: dict) -> tuple[np.ndarray
 
 
 def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 0.0) -> bool:
-    """Agreement as the calibration tests check it: both NaN, or |ours − theirs| ≤ max(rel·|theirs|, abs_bound, 1e-12)."""
+    """Agreement as the calibration tests check it: equal (infinities included), both NaN, or
+    |ours − theirs| ≤ max(rel·|theirs|, abs_bound, 1e-12)."""
+    if ours == theirs:
+        return True
     if math.isnan(ours) or math.isnan(theirs):
         return math.isnan(ours) and math.isnan(theirs)
     return abs(ours - theirs) <= max(rel * abs(theirs), abs_bound, 1e-12)

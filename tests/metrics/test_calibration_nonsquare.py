@@ -66,3 +66,13 @@ def test_matches_reference_on_non_square_crops(case: C.Case, metrics_ref) -> Non
         f"{case.preset} vs {case.reference} '{case.label}' on {case.triple}: ours {ours!r}, "
         f"reference {case.value!r} (relative {case.tol:g}, absolute {bound:.3g})"
     )
+
+
+def test_agreement_rule() -> None:
+    """``within_tolerance``: equal values (infinities too), both undefined, or within max(rel, absolute)."""
+    inf, nan = math.inf, math.nan
+    assert C.within_tolerance(inf, inf, 1e-6) and C.within_tolerance(nan, nan, 1e-6)
+    assert not C.within_tolerance(nan, 1.0, 1.0) and not C.within_tolerance(1.0, nan, 1.0)
+    assert not C.within_tolerance(inf, -inf, 1e-6)
+    assert C.within_tolerance(1.0 + 5e-7, 1.0, 1e-6) and not C.within_tolerance(1.0 + 2e-6, 1.0, 1e-6)
+    assert C.within_tolerance(0.51, 0.5, 1e-3, abs_bound=0.02) and not C.within_tolerance(0.53, 0.5, 1e-3, 0.02)

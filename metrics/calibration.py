@@ -188,6 +188,8 @@ def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 
         return True
     if math.isnan(ours) or math.isnan(theirs):
         return math.isnan(ours) and math.isnan(theirs)
+    if math.isinf(ours) or math.isinf(theirs):
+        return False
     return abs(ours - theirs) <= max(rel * abs(theirs), abs_bound, 1e-12)
 
 

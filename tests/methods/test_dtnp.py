@@ -78,6 +78,22 @@ def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
     assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
 
 
+def test_octave_bit_exact_on_a_non_square_crop(shared_dir: Path) -> None:
+    """The official Fuse_NSCT_DTNP.m run here under Octave (``scripts/reference_runs/run_dtnp.m``, the
+    shared runs' readable neuron model) on a 120×150 crop (rows 40:160, cols 20:170) of MRI-CT 2006;
+    the shared runs are all 256².  The same driver reproduces the shared run of the whole pair bit for bit."""
+    from fusionbench.io import load_image
+
+    crop = (slice(40, 160), slice(20, 170))
+    harvard = shared_dir / "data" / "harvard" / "MRI-CT"
+    mri = load_image(harvard / "MRI" / "2006.png")[crop] / 255.0
+    ct = load_image(harvard / "CT" / "2006.png")[crop] / 255.0
+    ours = create_method("dtnp")(mri, ct)
+    ref = load_image(Path(__file__).with_name("octave_dtnp_nonsquare") / "dtnp_mri_ct2006_crop.png")
+    assert ours.shape == ref.shape == (120, 150)
+    assert np.array_equal(ours, ref), f"{np.mean(ours != ref):.6f} of pixels differ"
+
+
 def test_colour_pet_luma_path(shared_dir: Path) -> None:
     """The runner's path for a colour PET: BT.601 luma instead of MATLAB's ``rgb2gray``.
 

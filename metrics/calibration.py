@@ -131,8 +131,8 @@ def load_reference(ref_dir: Path) -> dict:
 
 
 def cases(ref: dict) -> list[Case]:
-    """Every mapped record with a numeric or undefined reference value (NaN; -Inf where the reference
-    signals "undefined" that way, ``UNDEFINED_AS_MINUS_INF``); records that errored are skipped."""
+    """Every mapped record with a numeric, infinite or undefined reference value (NaN; -Inf where the
+    reference signals "undefined" that way, ``UNDEFINED_AS_MINUS_INF``); records that errored are skipped."""
     out = []
     for r in ref["records"]:
         preset = preset_for(r["reference"], r["metric"])
@@ -143,6 +143,8 @@ def cases(ref: dict) -> list[Case]:
             nonfinite = str(r.get("nonfinite")).lower()
             if nonfinite == "nan" or (nonfinite == "-inf" and preset in UNDEFINED_AS_MINUS_INF):
                 v = math.nan  # undefined on both sides
+            elif nonfinite in ("inf", "-inf"):
+                v = float(nonfinite)  # e.g. PSNR with F = A = B
             else:
                 continue
         if isinstance(v, list):
@@ -167,10 +169,15 @@ def triple_images(ref_dir: Path, ref: dict, triple: str) -> tuple[np.ndarray, np
 def crop_triple_images(ref_dir: Path, ref: dict, crop: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(F, A, B) uint8 arrays of ``crop``: ``{"source": triple id, "rows": [r0, r1], "cols": [c0, c1]}``
     cut from a reference triple (half-open ranges; the non-square calibration of
-    ``tests/metrics/nonsquare_reference.json``).  An optional ``"fused"`` replaces F
-    by a degenerate image: ``"copy:A"``, ``"copy:B"`` or ``"constant:<grey level>"``."""
+    ``tests/metrics/nonsquare_reference.json``).  Degenerate variants: ``"b": "copy:A"``
+    replaces B by A; ``"fused"`` replaces F by ``"copy:A"``, ``"copy:B"`` or
+    ``"constant:<grey level>"``."""
     (r0, r1), (c0, c1) = crop["rows"], crop["cols"]
     F, A, B = (np.ascontiguousarray(im[r0:r1, c0:c1]) for im in triple_images(ref_dir, ref, crop["source"]))
+    if "b" in crop:
+        if crop["b"] != "copy:A":
+            raise ValueError(f"unknown source B {crop['b']!r} in crop {crop.get('id')}")
+        B = A.copy()
     kind, _, arg = crop.get("fused", "").partition(":")
     if kind == "copy":
         F = {"A": A, "B": B}[arg].copy()

@@ -9,8 +9,8 @@ Octave, CDDFuse's Evaluator in Python; run by ``scripts/reference_runs/``) on
 five crops of the shared triples: 97×125, 128×83, 201×237, 225×170 and 41×57
 (below MEF-SSIM's 44 px, where MEFB and Tang return -Inf as "undefined" and
 fusionbench NaN: ``calibration.UNDEFINED_AS_MINUS_INF``), and the 97×125 crop
-with a degenerate fused image: constant grey 128 (Qc, Qcb and Qcv undefined on
-both sides) and F = B.  Each record is held
+made degenerate: F constant grey 128 (Qc, Qcb and Qcv undefined on both sides),
+F = B, A = B, and F = A = B (PSNR infinite on both sides).  Each record is held
 to the same tolerance as the square calibration (``calibration.tolerance`` and
 ``calibration.absolute_bound``).
 """
@@ -59,8 +59,9 @@ def test_matches_reference_on_non_square_crops(case: C.Case, metrics_ref) -> Non
     ref_dir, shared = metrics_ref
     F, A, B = C.crop_triple_images(ref_dir, shared, CROPS[case.triple])
     assert F.shape == tuple(hi - lo for lo, hi in (CROPS[case.triple]["rows"], CROPS[case.triple]["cols"]))
-    with pytest.warns(M.UndefinedMetricWarning) if math.isnan(case.value) else contextlib.nullcontext():
-        ours = M.compute(case.preset, F, A, B)  # undefined (NaN) exactly where the reference says so
+    # NaN (undefined) or infinite exactly where the reference says so, with the warning
+    with pytest.warns(M.UndefinedMetricWarning) if not math.isfinite(case.value) else contextlib.nullcontext():
+        ours = M.compute(case.preset, F, A, B)
     bound = C.absolute_bound(case.preset, F, A, B)
     assert C.within_tolerance(ours, case.value, case.tol, bound), (
         f"{case.preset} vs {case.reference} '{case.label}' on {case.triple}: ours {ours!r}, "

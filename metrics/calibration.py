@@ -201,7 +201,7 @@ def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 
 
 
 def relative_difference(ours: float, theirs: float) -> float:
-    if math.isnan(ours) and math.isnan(theirs):
+    if ours == theirs or (math.isnan(ours) and math.isnan(theirs)):
         return 0.0
     if math.isnan(ours) or math.isnan(theirs):
         return math.inf

@@ -3,8 +3,10 @@
 Usage::
 
     python scripts/calibration_summary.py [--ref ../shared/metrics_ref] [--out docs/calibration_summary.csv]
+    python scripts/calibration_summary.py --nonsquare     # -> docs/calibration_summary_nonsquare.csv
 
-One row per record of ``reference_values.json``: reference, its label, the
+One row per record of ``reference_values.json`` (with ``--nonsquare``: of
+``tests/metrics/nonsquare_reference.json``, the crops): reference, its label, the
 preset we map it to (targets vifb/mefb/tang/cddfuse; cslib is listed as a
 cross-check against our default or closest preset), the triple, both values,
 the absolute and relative difference, the tolerance and whether it is met.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import sys
 import warnings
@@ -35,22 +38,44 @@ CSLIB = {
 }
 
 
+NONSQUARE = REPO / "tests" / "metrics" / "nonsquare_reference.json"
+
+
+def _reference_value(r: dict, preset: str | None) -> float | None:
+    """The record's value; NaN, ±inf or None (no value) as ``calibration.cases`` reads it."""
+    if r["value"] is not None:
+        return r["value"]
+    nonfinite = str(r.get("nonfinite")).lower()
+    if nonfinite == "nan" or (nonfinite == "-inf" and preset in C.UNDEFINED_AS_MINUS_INF):
+        return math.nan
+    return float(nonfinite) if nonfinite in ("inf", "-inf") else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ref", type=Path, default=REPO.parent / "shared" / "metrics_ref")
-    ap.add_argument("--out", type=Path, default=REPO / "docs" / "calibration_summary.csv")
+    ap.add_argument("--nonsquare", action="store_true", help="the crops of " + str(NONSQUARE.relative_to(REPO)))
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     ref = C.load_reference(args.ref)
+    if args.nonsquare:
+        data = json.loads(NONSQUARE.read_text())
+        crops = {t["id"]: t for t in data["triples"]}
+        records = data["records"]
+        images = lambda triple: C.crop_triple_images(args.ref, ref, crops[triple])  # noqa: E731
+        out = args.out or REPO / "docs" / "calibration_summary_nonsquare.csv"
+    else:
+        records = ref["records"]
+        images = lambda triple: C.triple_images(args.ref, ref, triple)  # noqa: E731
+        out = args.out or REPO / "docs" / "calibration_summary.csv"
     known = set(list_metrics())
     rows = []
-    for r in ref["records"]:
+    for r in records:
         target = r["reference"] in C.TARGETS
         preset = C.preset_for(r["reference"], r["metric"]) if target else CSLIB.get(r["metric"])
-        theirs = r["value"]
-        if isinstance(theirs, list):
+        if isinstance(r["value"], list):
             continue
-        if theirs is None and r.get("nonfinite") in ("nan", "NaN"):
-            theirs = math.nan
+        theirs = _reference_value(r, preset)
         row = {"reference": r["reference"], "label": r["metric"], "role": "target" if target else "cross-check",
                "preset": preset or "", "triple": r["triple"], "reference_value": "", "ours": "",
                "abs_diff": "", "rel_diff": "", "tolerance": "", "ok": "", "note": ""}
@@ -63,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
             row["note"] = "not mapped"
             rows.append(row)
             continue
-        F, A, B = C.triple_images(args.ref, ref, r["triple"])
+        if reason := C.NOT_COMPARABLE.get((preset, r["triple"])):
+            row["note"] = f"not comparable: {reason}"[:200]
+            rows.append(row)
+            continue
+        F, A, B = images(r["triple"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ours = M.compute(preset, F, A, B)
         rel = C.relative_difference(ours, float(theirs))
         row.update(ours=repr(ours), rel_diff=f"{rel:.3e}",
-                   abs_diff="" if math.isnan(ours) or math.isnan(theirs) else f"{abs(ours - theirs):.3e}")
+                   abs_diff="" if not (math.isfinite(ours) and math.isfinite(theirs)) else f"{abs(ours - theirs):.3e}")
         if target:
             tol = C.tolerance(preset, r["triple"])
             bound = C.absolute_bound(preset, F, A, B)
@@ -80,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
             elif bound:
                 row["note"] = "absolute bound from the triple's round-off windows (see docs/metrics.md)"
         rows.append(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as fh:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     tgt = [r for r in rows if r["role"] == "target" and r["ok"]]
     bad = [r for r in tgt if r["ok"] != "True"]
-    print(f"{len(rows)} records, {len(tgt)} calibrated targets, {len(bad)} outside tolerance -> {args.out}")
+    print(f"{len(rows)} records, {len(tgt)} calibrated targets, {len(bad)} outside tolerance -> {out}")
     return 1 if bad else 0
 
 

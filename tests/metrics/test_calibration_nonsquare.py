@@ -77,3 +77,22 @@ def test_agreement_rule() -> None:
     assert not C.within_tolerance(inf, -inf, 1e-6)
     assert C.within_tolerance(1.0 + 5e-7, 1.0, 1e-6) and not C.within_tolerance(1.0 + 2e-6, 1.0, 1e-6)
     assert C.within_tolerance(0.51, 0.5, 1e-3, abs_bound=0.02) and not C.within_tolerance(0.53, 0.5, 1e-3, 0.02)
+
+
+def test_summary_script_lists_every_record(tmp_path, metrics_ref) -> None:
+    """``scripts/calibration_summary.py --nonsquare`` (docs/calibration_summary_nonsquare.csv): one row per
+    record, every compared target within tolerance, the not-comparable and errored records noted."""
+    import csv
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "calibration_summary.py"
+    spec = importlib.util.spec_from_file_location("calibration_summary", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "summary.csv"
+    assert module.main(["--nonsquare", "--ref", str(metrics_ref[0]), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(DATA["records"])
+    assert sum(r["ok"] == "True" for r in rows) == len(CASES) - len(
+        [c for c in CASES if (c.preset, c.triple) in C.NOT_COMPARABLE])
+    assert all(r["note"] for r in rows if not r["ok"])

@@ -22,10 +22,9 @@ from scipy.io import loadmat, savemat
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "tests" / "methods" / "octave_nsct_nonsquare"
-LEVELS = {"nsct_9-7_pkva_1233": 4, "nsct_pyrexc_vk_2334": 4, "nsct_maxflat_dmaxflat7_2334": 4}
 
 
-def write_inputs(folder: Path, shared: Path = REPO.parent / "shared") -> None:
+def write_nsct_inputs(folder: Path, shared: Path = REPO.parent / "shared") -> None:
     from fusionbench.io import load_image
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,15 +35,16 @@ def write_inputs(folder: Path, shared: Path = REPO.parent / "shared") -> None:
 
 def write_samples(full: Path, setting: str, name: str) -> Path:
     ref = loadmat(full)
+    levels = sum(1 for key in ref if key.startswith("band_l"))
     h, w = ref["lowpass"].shape
     pick = lambda n: np.unique(np.r_[0, 1, 2, np.linspace(3, n - 4, 8).round().astype(int), n - 3, n - 2, n - 1])  # noqa: E731
     rows, cols = pick(h), pick(w)
     ix = np.ix_(rows, cols)
-    out = {"sample_rows": rows + 1, "sample_cols": cols + 1, "nlevels": np.array([[LEVELS[setting]]]),
+    out = {"sample_rows": rows + 1, "sample_cols": cols + 1, "nlevels": np.array([[levels]]),
            "setting": setting, "input_name": name, "recon_max_abs_err": ref["recon_max_abs_err"],
            "lowpass_samples": ref["lowpass"][ix]}
     ndirs = []
-    for level in range(1, LEVELS[setting] + 1):
+    for level in range(1, levels + 1):
         band = ref[f"band_l{level}"]
         band = band[..., None] if band.ndim == 2 else band
         ndirs.append(band.shape[2])
@@ -71,7 +71,7 @@ def write_mdl_input(path: Path, shared: Path = REPO.parent / "shared") -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "nsct-inputs":
-        write_inputs(Path(sys.argv[2]))
+        write_nsct_inputs(Path(sys.argv[2]))
     elif sys.argv[1] == "nsct-samples":
         print(write_samples(Path(sys.argv[2]), sys.argv[3], sys.argv[4]))
     elif sys.argv[1] == "mdl-input":

@@ -39,8 +39,8 @@ def test_the_crops_are_non_square_and_off_the_block_grids() -> None:
         assert h % 16 or w % 16, f"{crop['id']}: both sides multiples of 16"
 
 
-def test_every_reference_and_family_is_covered() -> None:
-    assert len(CASES) >= 200
+def test_every_reference_and_crop_is_covered() -> None:
+    assert len(CASES) >= 500  # 533 today; fewer means the file or the label map broke
     assert {c.reference for c in CASES} == set(C.TARGETS)
     assert {c.triple for c in CASES} == set(CROPS)
     missing = sorted({c.preset for c in CASES} - set(list_metrics()))

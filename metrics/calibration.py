@@ -130,24 +130,27 @@ def load_reference(ref_dir: Path) -> dict:
     return json.loads((Path(ref_dir) / "reference_values.json").read_text())
 
 
+def reference_value(record: dict, preset: str | None) -> float | list | None:
+    """A record's value as the calibration compares it: the number; NaN where the reference gives NaN, or
+    -Inf as its "undefined" (``UNDEFINED_AS_MINUS_INF``); ±inf (e.g. PSNR with F = A = B); None without one."""
+    if record["value"] is not None:
+        return record["value"]
+    nonfinite = str(record.get("nonfinite")).lower()
+    if nonfinite == "nan" or (nonfinite == "-inf" and preset in UNDEFINED_AS_MINUS_INF):
+        return math.nan  # undefined on both sides
+    return float(nonfinite) if nonfinite in ("inf", "-inf") else None
+
+
 def cases(ref: dict) -> list[Case]:
-    """Every mapped record with a numeric, infinite or undefined reference value (NaN; -Inf where the
-    reference signals "undefined" that way, ``UNDEFINED_AS_MINUS_INF``); records that errored are skipped."""
+    """Every mapped record with a numeric, infinite or undefined reference value (:func:`reference_value`);
+    records that errored are skipped."""
     out = []
     for r in ref["records"]:
         preset = preset_for(r["reference"], r["metric"])
         if preset is None or r.get("error"):
             continue
-        v = r["value"]
-        if v is None:
-            nonfinite = str(r.get("nonfinite")).lower()
-            if nonfinite == "nan" or (nonfinite == "-inf" and preset in UNDEFINED_AS_MINUS_INF):
-                v = math.nan  # undefined on both sides
-            elif nonfinite in ("inf", "-inf"):
-                v = float(nonfinite)  # e.g. PSNR with F = A = B
-            else:
-                continue
-        if isinstance(v, list):
+        v = reference_value(r, preset)
+        if v is None or isinstance(v, list):
             continue
         out.append(Case(r["reference"], r["metric"], preset, r["triple"], float(v), tolerance(preset, r["triple"])))
     return out

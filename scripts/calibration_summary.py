@@ -41,16 +41,6 @@ CSLIB = {
 NONSQUARE = REPO / "tests" / "metrics" / "nonsquare_reference.json"
 
 
-def _reference_value(r: dict, preset: str | None) -> float | None:
-    """The record's value; NaN, ±inf or None (no value) as ``calibration.cases`` reads it."""
-    if r["value"] is not None:
-        return r["value"]
-    nonfinite = str(r.get("nonfinite")).lower()
-    if nonfinite == "nan" or (nonfinite == "-inf" and preset in C.UNDEFINED_AS_MINUS_INF):
-        return math.nan
-    return float(nonfinite) if nonfinite in ("inf", "-inf") else None
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ref", type=Path, default=REPO.parent / "shared" / "metrics_ref")
@@ -75,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         preset = C.preset_for(r["reference"], r["metric"]) if target else CSLIB.get(r["metric"])
         if isinstance(r["value"], list):
             continue
-        theirs = _reference_value(r, preset)
+        theirs = C.reference_value(r, preset)
         row = {"reference": r["reference"], "label": r["metric"], "role": "target" if target else "cross-check",
                "preset": preset or "", "triple": r["triple"], "reference_value": "", "ours": "",
                "abs_diff": "", "rel_diff": "", "tolerance": "", "ok": "", "note": ""}

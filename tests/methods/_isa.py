@@ -62,7 +62,6 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     return out
 
 
-
 def assert_same_bits_on_every_cpu(script: str, tmp_path: Path) -> None:
     """Run ``script`` (which saves one array with ``np.save(sys.argv[1], ...)``) for every CPU of :data:`CPUS`
     (:func:`outputs_per_cpu`) and assert that the arrays are equal bit for bit."""
@@ -72,6 +71,7 @@ def assert_same_bits_on_every_cpu(script: str, tmp_path: Path) -> None:
     first = CPUS[0]
     for cpu in CPUS[1:]:
         assert np.array_equal(out[first], out[cpu]), f"{cpu} gives other bits than {first}"
+
 
 #: torch's libraries held to AVX2 or to SSE4 code on a newer CPU: MKL (``MKL_ENABLE_INSTRUCTIONS``), oneDNN
 #: (``ONEDNN_MAX_CPU_ISA``; its SSE4 level is ``SSE41``) and ATen's own kernels (``ATEN_CPU_CAPABILITY``), with

@@ -26,13 +26,13 @@ not available to us).
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
-import fusionbench.metrics as M
 from fusionbench.metrics import calibration as C
 from _assets import MIN_CALIBRATION_CASES as MIN_CASES, message, missing_allowed, shared_root
+
+from ._calibration_check import assert_matches
 
 _REF = shared_root() / "metrics_ref" / "reference_values.json"
 
@@ -58,20 +58,8 @@ _CASES = [p.values[0] for p in _PARAMS if p.values[0] is not None]
 @pytest.mark.calibration
 @pytest.mark.parametrize("case", _PARAMS)
 def test_matches_reference(case: C.Case, metrics_ref) -> None:
-    if reason := C.NOT_COMPARABLE.get((case.preset, case.triple)):
-        pytest.skip(f"not comparable: {reason}")
     ref_dir, data = metrics_ref
-    F, A, B = C.triple_images(ref_dir, data, case.triple)
-    with pytest.warns() if math.isnan(case.value) else _nullcontext():
-        ours = M.compute(case.preset, F, A, B)
-    if math.isnan(case.value):
-        assert math.isnan(ours), f"{case.reference} gives NaN, we give {ours}"
-        return
-    bound = C.absolute_bound(case.preset, F, A, B)
-    assert C.within_tolerance(ours, case.value, case.tol, bound), (
-        f"{case.preset} vs {case.reference} '{case.label}' on {case.triple}: ours {ours!r}, reference {case.value!r}"
-        f" (relative {case.tol:g}, absolute {bound:.3g})"
-    )
+    assert_matches(case, *C.triple_images(ref_dir, data, case.triple))
 
 
 def test_every_target_record_is_mapped() -> None:
@@ -82,11 +70,3 @@ def test_every_target_record_is_mapped() -> None:
 
     missing = sorted({c.preset for c in _CASES} - set(list_metrics()))
     assert not missing, f"presets missing for calibration records: {missing}"
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

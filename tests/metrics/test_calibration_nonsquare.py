@@ -16,16 +16,16 @@ to the same tolerance as the square calibration (``calibration.tolerance`` and
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-import fusionbench.metrics as M
 from fusionbench.metric_registry import list_metrics
 from fusionbench.metrics import calibration as C
+
+from ._calibration_check import assert_matches
 
 DATA = json.loads((Path(__file__).with_name("nonsquare_reference.json")).read_text())
 CASES = C.cases(DATA)
@@ -54,19 +54,11 @@ def test_every_reference_and_crop_is_covered() -> None:
 @pytest.mark.calibration
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.preset}-{c.triple}")
 def test_matches_reference_on_non_square_crops(case: C.Case, metrics_ref) -> None:
-    if reason := C.NOT_COMPARABLE.get((case.preset, case.triple)):
-        pytest.skip(f"not comparable: {reason}")
     ref_dir, shared = metrics_ref
-    F, A, B = C.crop_triple_images(ref_dir, shared, CROPS[case.triple])
-    assert F.shape == tuple(hi - lo for lo, hi in (CROPS[case.triple]["rows"], CROPS[case.triple]["cols"]))
-    # NaN (undefined) or infinite exactly where the reference says so, with the warning
-    with pytest.warns(M.UndefinedMetricWarning) if not math.isfinite(case.value) else contextlib.nullcontext():
-        ours = M.compute(case.preset, F, A, B)
-    bound = C.absolute_bound(case.preset, F, A, B)
-    assert C.within_tolerance(ours, case.value, case.tol, bound), (
-        f"{case.preset} vs {case.reference} '{case.label}' on {case.triple}: ours {ours!r}, "
-        f"reference {case.value!r} (relative {case.tol:g}, absolute {bound:.3g})"
-    )
+    crop = CROPS[case.triple]
+    F, A, B = C.crop_triple_images(ref_dir, shared, crop)
+    assert F.shape == tuple(hi - lo for lo, hi in (crop["rows"], crop["cols"]))
+    assert_matches(case, F, A, B)
 
 
 def test_agreement_rule() -> None:

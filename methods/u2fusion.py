@@ -23,16 +23,24 @@ and ``test_main.py``):
   is scaled so that its maximum (over all channels) becomes 255, clipped at 0,
   rounded half up.  That is reproduced; ``stretch=False`` gives the raw output.
 
-**No official medical fused output exists** (the repository ships none).  Two
-kinds of check were made instead and are pinned in
-``tests/methods/test_u2fusion.py``.  (1) On the three official medical test
-pairs the output lies in [0, 1] and correlates with the MRI (ρ 0.908–0.913) and
-the PET (ρ 0.68–0.81); the first layer equals a numpy transcription with
-``np.pad(mode='reflect')``.  (2) The 21 IR-VIS results that the VIFB benchmark
-made with the authors' model (JPEG) are an unpublished affine contrast stretch
-of the generator output: compared directly, our saved output is 23.5 dB away
-(MAD 16.1); after the best affine map per image (2 parameters) the luma agrees
-at 36.4–44.6 dB (mean 40.8), MAD 1.0–2.7, 41–77 % within ±1 — about what JPEG
+**Agreement with the official code** (session 16; pinned in
+``tests/methods/test_u2fusion.py``).  The repository ships no fused output, so
+the official ``test_main.py`` itself was run here, unchanged, under TensorFlow
+2.15 (CPU; ``scripts/reference_runs/tf1``), in its medical setting (PET first)
+and its IR-VIS setting (visible first), on 88 pairs: the 3 official medical
+pairs, 20 MRI-PET and 20 MRI-SPECT (colour), 20 MRI-CT, and the 25 TNO pairs
+whole.  The array ``test_main.py`` hands to ``toimage`` agrees within 1.5e-7;
+the saved 8-bit result is ≥ 99.995 % identical (49 of 88 bit-exact), never off
+by more than 1 grey level (float32 summation order).
+
+Also checked (pinned): on the three official medical test pairs the output
+lies in [0, 1] and correlates with the MRI (ρ 0.908–0.913) and the PET (ρ
+0.68–0.81); the first layer equals a numpy transcription with
+``np.pad(mode='reflect')``.  The 21 IR-VIS results that the VIFB benchmark made
+with the authors' model (JPEG) are an unpublished affine contrast stretch of
+the generator output: compared directly, our saved output is 23.5 dB away (MAD
+16.1); after the best affine map per image (2 parameters) the luma agrees at
+36.4–44.6 dB (mean 40.8), MAD 1.0–2.7, 41–77 % within ±1 — about what JPEG
 costs — against 27.6–34.8 dB with the two sources swapped.  The VIFB intensity
 mapping itself is not reproduced.
 

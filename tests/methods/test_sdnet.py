@@ -2,7 +2,7 @@
 agreement with the official code run under TensorFlow 2.15 (and its MATLAB colour scripts under Octave).
 
 The repository ships no fused output; the official scripts themselves were run here
-(``scripts/reference_runs/tf1``) and their results are committed in ``tests/methods/tf_sdnet*/``.
+(``scripts/reference_runs/official_python``) and their results are committed in ``tests/methods/tf_sdnet*/``.
 Measured values are in the comments and in docs/fidelity.md.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from fusionbench.method_registry import create_method, method_info
 
 from fusionbench.methods.sdnet import official_rgb, official_y
 
-from ._tf_reference import agreement, grey_as_test_py_reads, tf_cases
+from ._fidelity import agreement
+from ._official_python import grey_as_test_py_reads, official_cases
 from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
 
 PAIRS = (1, 2, 3)
@@ -400,16 +401,16 @@ def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -
     assert all(np.array_equal(sums[0], other) for other in sums[1:])
 
 
-# --- the official code itself, run under TensorFlow 2.15 (scripts/reference_runs/tf1) -------------------------
+# --- the official code itself, run under TensorFlow 2.15 (scripts/reference_runs/official_python) -------------------------
 # Grey: test.py on the three official test pairs, a 97×125 MRI-CT crop and a 300×400 TNO crop (the banded path).
 # Measured over 48 pairs (these and 20 more MRI-CT, all 25 TNO): unrounded result within 2.3e-4 grey levels,
 # saved 8-bit result ≥ 99.995 % identical (6 of 48 bit-exact), never more than 1 grey level off: float32
 # summation order (TensorFlow's kernels vs oneDNN's) moves a value across a rounding boundary.
-@pytest.mark.parametrize("case", tf_cases("sdnet"), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", official_cases("tf_sdnet"), ids=lambda c: c.id)
 def test_matches_official_test_py_under_tensorflow(sdnet, shared_dir: Path, case) -> None:
     function, structure = (grey_as_test_py_reads(img) for img in case.inputs(shared_dir))
-    exact, worst = agreement(sdnet(structure / 255.0, function / 255.0), case.official())
-    assert exact >= 0.9999 and worst <= 1
+    agr = agreement([sdnet(structure / 255.0, function / 255.0)], [case.official()])
+    assert agr.exact >= 0.9999 and agr.max_abs <= 1
     raw = case.official_raw()
     if raw is not None:  # measured 1.2e-4
         assert np.abs(sdnet.fuse_grey(structure, function) - raw).max() < 1e-3
@@ -419,8 +420,8 @@ def test_matches_official_test_py_under_tensorflow(sdnet, shared_dir: Path, case
 # for their loop bound.  Measured over 40 pairs (20 MRI-PET, 20 MRI-SPECT): input Y identical on every pixel;
 # RGB ≥ 99.996 % identical (20 of 40 bit-exact), max 2 (one grey level of Y × 1.164).  Before session 16 (Y in
 # floating point rounded once, the exact MATLAB matrices) the same 40 gave 82.3-100 % (mean 91.0 %), max 4.
-@pytest.mark.parametrize("case", tf_cases("sdnet_colour"), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", official_cases("tf_sdnet_colour"), ids=lambda c: c.id)
 def test_colour_matches_official_scripts(sdnet, shared_dir: Path, case) -> None:
     rgb, mri = case.inputs(shared_dir)
-    exact, worst = agreement(sdnet(mri / 255.0, rgb / 255.0), case.official())
-    assert exact >= 0.9998 and worst <= 2  # measured: 100 %, 100 %, 99.987 % (7 of 54,000 values, the crop)
+    agr = agreement([sdnet(mri / 255.0, rgb / 255.0)], [case.official()])
+    assert agr.exact >= 0.9998 and agr.max_abs <= 2  # measured: 100 %, 100 %, 99.987 % (7 of 54,000 values, the crop)

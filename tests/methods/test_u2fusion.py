@@ -2,7 +2,7 @@
 results under TensorFlow 2.15, and VIFB's IR-VIS results.
 
 The repository ships no fused output; the official ``test_main.py`` itself was run
-here under TensorFlow 2.15 (``scripts/reference_runs/tf1``), medical and IR-VIS, and
+here under TensorFlow 2.15 (``scripts/reference_runs/official_python``), medical and IR-VIS, and
 its results are committed in ``tests/methods/tf_u2fusion/``.  VIFB ships 21 IR-VIS results made
 with the authors' model (JPEG); they are an unknown affine contrast stretch of
 the generator output (VIFB's post-processing is not published), so agreement is
@@ -21,7 +21,8 @@ from fusionbench import colour
 from fusionbench.io import load_image
 from fusionbench.method_registry import create_method, method_info
 
-from ._tf_reference import agreement, tf_cases
+from ._fidelity import agreement
+from ._official_python import official_cases
 
 # name → (PSNR dB, MAD, share within ±1) after the affine fit, measured with source1 = visible
 VIFB_MEASURED = {
@@ -249,20 +250,20 @@ def test_a_1024_pair_needs_under_2_gb(weights_home: Path) -> None:
     assert peak_kb < 1000 * 1024, peak_kb  # the worker target is 2 GB; the full stack alone is 1.1 GB
 
 
-# --- the official test_main.py itself, run under TensorFlow 2.15 (scripts/reference_runs/tf1) -------------------
+# --- the official test_main.py itself, run under TensorFlow 2.15 (scripts/reference_runs/official_python) -------------------
 # The three official medical pairs, MRI-PET 25030 (colour), 97×125 MRI-CT and 120×150 MRI-SPECT (colour) crops,
 # and a 300×400 TNO crop in the IR-VIS setting (path1 = visible).  Measured over 88 pairs (these, 20 MRI-PET,
 # 20 MRI-SPECT, 20 MRI-CT and all 25 TNO pairs whole): the array handed to toimage within 1.5e-7, the saved
 # 8-bit result ≥ 99.995 % identical (49 of 88 bit-exact), never more than 1 grey level off.
-@pytest.mark.parametrize("case", tf_cases("u2fusion"), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", official_cases("tf_u2fusion"), ids=lambda c: c.id)
 def test_matches_official_test_main_under_tensorflow(weights_home: Path, shared_dir: Path, case) -> None:
     first, second = case.inputs(shared_dir)
     ir_vis = case.first.startswith("data/tno/")
     method = create_method("u2fusion.ivf" if ir_vis else "u2fusion").instance
     # the registered protocols: medical a = MRI, b = PET/SPECT/CT sent first; IR-VIS a = visible sent first
     ours = method(first / 255.0, second / 255.0) if ir_vis else method(second / 255.0, first / 255.0)
-    exact, worst = agreement(ours, case.official())
-    assert exact >= 0.9999 and worst <= 1
+    agr = agreement([ours], [case.official()])
+    assert agr.exact >= 0.9999 and agr.max_abs <= 1
     raw = case.official_raw()
     if raw is not None:  # measured 8.9e-8
         unstretched = create_method("u2fusion", stretch=False).instance

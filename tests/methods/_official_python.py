@@ -1,6 +1,7 @@
-"""Results of the official SDNet / U2Fusion TF1 code run under TensorFlow 2.15 (``scripts/reference_runs/tf1``).
+"""Results of official Python code run here (``scripts/reference_runs/official_python``): SDNet and U2Fusion
+(TF1 code under TensorFlow 2.15), MATR (its ``Test.py`` under torch 2.13).
 
-Each folder ``tests/methods/tf_<run>/`` holds ``cases.csv`` (n, two inputs relative
+Each folder ``tests/methods/<folder>/`` (``tf_sdnet``, ``tf_sdnet_colour``, ``tf_u2fusion``, ``torch_matr``) holds ``cases.csv`` (n, two inputs relative
 to ``../shared``, an optional crop ``y0,x0,h,w``), the official result ``<n>.png``
 and, for small grey crops, the unrounded result ``<n>.raw.npy``.
 """
@@ -18,7 +19,7 @@ HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
-class TFCase:
+class OfficialCase:
     folder: Path
     n: str
     first: str
@@ -37,7 +38,9 @@ class TFCase:
             path = shared_dir / rel
             if not path.is_file():
                 pytest.skip(f"{rel} not in shared")
-            image = np.asarray(Image.open(path))
+            opened = Image.open(path)
+            assert opened.mode in ("L", "RGB"), f"{rel}: mode {opened.mode} (the drivers copy the file's own mode)"
+            image = np.asarray(opened)
             if self.crop is not None:
                 y0, x0, h, w = self.crop
                 image = image[y0:y0 + h, x0:x0 + w]
@@ -52,12 +55,12 @@ class TFCase:
         return np.load(path) if path.is_file() else None
 
 
-def tf_cases(run: str) -> list[TFCase]:
-    folder = HERE / f"tf_{run}"
+def official_cases(folder_name: str) -> list[OfficialCase]:
+    folder = HERE / folder_name
     cases = []
     for row in csv.DictReader(open(folder / "cases.csv")):
         crop = tuple(int(v) for v in row["crop"].split(",")) if row["crop"] else None
-        cases.append(TFCase(folder, row["n"], row["first"], row["second"], crop))
+        cases.append(OfficialCase(folder, row["n"], row["first"], row["second"], crop))
     return cases
 
 
@@ -69,10 +72,3 @@ def grey_as_test_py_reads(image: np.ndarray) -> np.ndarray:
     which moves some values by one grey level; the official run saw those values.
     """
     return np.asarray(Image.fromarray(image).convert("YCbCr").convert("F"), dtype=np.float64)
-
-
-def agreement(ours: np.ndarray, official: np.ndarray) -> tuple[float, int]:
-    """(share of identical values, largest absolute difference) of two uint8 images of one shape."""
-    assert ours.shape == official.shape and ours.dtype == official.dtype == np.uint8
-    diff = np.abs(ours.astype(np.int16) - official.astype(np.int16))
-    return float((diff == 0).mean()), int(diff.max())

@@ -2,7 +2,7 @@
 
     python collect.py OUT_DIR [SHARED_DIR]
 
-Writes ``tests/methods/tf_sdnet/``, ``tf_sdnet_colour/`` and ``tf_u2fusion/``: each a
+Writes ``tests/methods/tf_sdnet/``, ``tf_sdnet_colour/``, ``tf_u2fusion/`` and ``torch_matr/``: each a
 ``cases.csv`` (n, the two inputs relative to ``../shared``, the crop y0,x0,h,w) and the
 official result ``<n>.png``; for the small grey crops (≤ 20,000 pixels) also the unrounded result ``<n>.raw.npy``
 (``test.py``'s ``result`` in grey levels; ``test_main.py``'s ``output`` in [0, 1]).
@@ -22,6 +22,7 @@ RUNS = (
     ("sdnet", "tf_sdnet", "work/result/epoch29", ("function", "structure")),
     ("sdnet_colour", "tf_sdnet_colour", "scripts", ("colour", "mri")),
     ("u2fusion", "tf_u2fusion", "work/results", ("source1", "source2")),
+    ("matr", "torch_matr", ".", ("functional", "mri")),
 )
 
 

@@ -33,7 +33,7 @@ What is reproduced (official code ``HaoZhang1018/SDNet`` @ bf6a2ee, ``Medical/``
 official code itself was run here: ``test.py`` unchanged under TensorFlow 2.15
 (CPU), and for colour ``input_process.m`` → ``test.py`` → ``output_process.m``
 with the two MATLAB scripts under GNU Octave 7.3, unchanged but for their loop
-bound (``scripts/reference_runs/tf1``).
+bound (``scripts/reference_runs/official_python``).
 
 * grey, 48 pairs (the 3 official test pairs, 20 MRI-CT, the 25 TNO pairs whole;
   TNO through the banded path): unrounded result within 2.3e-4 grey levels;

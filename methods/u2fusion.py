@@ -26,7 +26,7 @@ and ``test_main.py``):
 **Agreement with the official code** (session 16; pinned in
 ``tests/methods/test_u2fusion.py``).  The repository ships no fused output, so
 the official ``test_main.py`` itself was run here, unchanged, under TensorFlow
-2.15 (CPU; ``scripts/reference_runs/tf1``), in its medical setting (PET first)
+2.15 (CPU; ``scripts/reference_runs/official_python``), in its medical setting (PET first)
 and its IR-VIS setting (visible first), on 88 pairs: the 3 official medical
 pairs, 20 MRI-PET and 20 MRI-SPECT (colour), 20 MRI-CT, and the 25 TNO pairs
 whole.  The array ``test_main.py`` hands to ``toimage`` agrees within 1.5e-7;

@@ -11,9 +11,19 @@ All five use the classic rule on one shared transform implementation
 - optional **consistency check** (``consistency=True``): the binary decision map of each band is
   cleaned by a 3×3 majority filter (Li, Manjunath & Mitra 1995).
 
-These are generic re-implementations of the textbook methods, not ports of a specific
-official code; the presets record the settings the literature and the common toolboxes use.
-Inputs are float images in [0, 1]; the output is clipped to [0, 1].
+The default presets are generic re-implementations of the textbook methods; the others record
+the settings the literature uses.  Inputs are float images in [0, 1]; the output is clipped to
+[0, 1].
+
+Three presets are **ports** of Liu, Liu & Wang's MST-SR toolbox (Inf. Fusion 24, 2015; the copy
+shipped in VIFB ``methods/LP_SR``), the calls of its ``MST_main.m``: ``dwt.vifb`` =
+``dwt_fuse(I1, I2, 4)``, ``laplacian_pyramid.liu`` = ``lp_fuse(I1, I2, 4, 3, 3)``, ``nsct.liu`` =
+``nsct_fuse(I1, I2, [2,3,3,4])``.  They use Rockinger's coefficient rule ``selc(·, ·, 3)``
+(:func:`select_li`), Rockinger's pyramid for LP (:mod:`._transforms.rockinger`), ``I1`` = ``b``
+(``first='b'``: the functional / infrared image, VIFB's order) and 8-bit input and output
+(``uint8_io``: the images the toolbox reads from files, ``uint8(F)`` as it writes them).  Run
+against that code under GNU Octave they give the same uint8 image on every pixel
+(``docs/fidelity.md``; ``tests/methods/test_classical.py``).
 """
 from __future__ import annotations
 
@@ -35,8 +45,11 @@ from ._transforms import (
     reconstruct_laplacian,
 )
 from ._transforms._separable import axis0_then_axis1
+from ._matlab import float_to_uint8_image, to_uint8
+from ._transforms.rockinger import es2, reconstruct_rockinger, rockinger_pyramid
 
-Rule = Literal["abs", "energy"]
+Rule = Literal["abs", "energy", "li"]
+First = Literal["a", "b"]
 
 
 def _window_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -86,13 +99,39 @@ def _choose_abs_in_strips(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
     return out
 
 
+def select_li(m1: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    """Rockinger's ``selc(M1, M2, 3)``, "choose max with consistency check (Li et al.)", exactly.
+
+    As in ``selc.m`` (Rockinger's fusion toolbox, shipped in Liu's MST-SR toolbox and VIFB):
+    ``A = ordfilt2(abs(es2(M, 1)), 9, ones(3))`` — the 3×3 maximum of ``|M|`` on the ``es2``
+    extension (zero corners) with ``ordfilt2``'s zero padding — for both inputs, then
+    ``mm = conv2(double(A1 > A2), ones(3), 'valid') > 4`` (a strict majority of the 3×3
+    comparisons) and ``M1`` where ``mm``, else ``M2``: ties go to ``M2``.  Liu's ``nsct_fuse``
+    applies the same steps inline.  Arrays may carry leading axes; windows act on the last two.
+    """
+    m1 = np.asarray(m1)
+    m2 = np.asarray(m2)
+    act1 = ndimage.maximum_filter(np.abs(es2(m1, 1)), size=(1,) * (m1.ndim - 2) + (3, 3),
+                                  mode="constant", cval=0.0)
+    act2 = ndimage.maximum_filter(np.abs(es2(m2, 1)), size=(1,) * (m2.ndim - 2) + (3, 3),
+                                  mode="constant", cval=0.0)
+    wins = (act1 > act2).astype(np.int8)
+    h, w = m1.shape[-2:]
+    votes = sum(wins[..., i:i + h, j:j + w].astype(np.int16) for i in range(3) for j in range(3))
+    return np.where(votes > 4, m1, m2)
+
+
 def choose_max(ca: np.ndarray, cb: np.ndarray, rule: str = "abs", window: int = 3,
                consistency: bool = False) -> np.ndarray:
     """Coefficient-wise choose-max of the activity; ties go to ``ca``.
 
     Arrays may carry leading axes (e.g. ``(ndir, H, W)``); windows act on the last two.
     With ``consistency``, the decision map is replaced by its 3×3 majority vote.
+    ``rule='li'`` is :func:`select_li` (``ca`` as ``M1``; ties go to ``cb``; ``window`` and
+    ``consistency`` do not apply: its 3×3 maximum and majority are part of the rule).
     """
+    if rule == "li":
+        return select_li(ca, cb)
     if rule == "abs" and not consistency and ca.ndim == 2 and ca.shape == cb.shape and ca.dtype == cb.dtype:
         return _choose_abs_in_strips(ca, cb)
     take_a = _activity(ca, rule, window) >= _activity(cb, rule, window)
@@ -115,6 +154,21 @@ def _finish(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
+def _toolbox_inputs(a: np.ndarray, b: np.ndarray, uint8_io: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``uint8_io``: the two images as a MATLAB toolbox reads them, ``double(imread(...))`` of 8-bit
+    files: snapped to the 8-bit grid, on the 0-255 scale (ties between equal magnitudes, frequent in
+    integer images, then fall as the toolbox's do).  Otherwise unchanged ([0, 1])."""
+    if not uint8_io:
+        return a, b
+    return (float_to_uint8_image(a).astype(np.float64), float_to_uint8_image(b).astype(np.float64))
+
+
+def _toolbox_output(fused: np.ndarray, uint8_io: bool) -> np.ndarray:
+    """``uint8_io``: ``uint8(F)`` (round half away from zero, saturate), as the toolbox's
+    ``MST_main.m`` writes its result; otherwise clipped to [0, 1], float32."""
+    return to_uint8(fused) if uint8_io else _finish(fused)
+
+
 # --------------------------------------------------------------------------- DWT
 
 _DWT_CITE = ("H. Li, B. S. Manjunath, S. K. Mitra, 'Multisensor image fusion using the wavelet transform', "
@@ -124,26 +178,33 @@ _DWT_CITE = ("H. Li, B. S. Manjunath, S. K. Mitra, 'Multisensor image fusion usi
 @register_method("dwt", display_name="DWT", family="multiscale", citation=_DWT_CITE, version="2",
                  params={"wavelet": "db2", "level": 3, "mode": "symmetric", "rule": "abs",
                          "window": 3, "consistency": False})
-@register_method("dwt.vifb", display_name="DWT (VIFB)", family="multiscale", version="2",
-                 citation=_DWT_CITE + " Setting of the VIFB / Liu MST-SR toolbox dwt_fuse: Haar ('db1'), "
-                 "periodic extension, 4 levels.",
-                 params={"wavelet": "db1", "level": 4, "mode": "periodization", "rule": "abs",
-                         "window": 3, "consistency": True})
+@register_method("dwt.vifb", display_name="DWT (VIFB)", family="multiscale", version="3",
+                 citation=_DWT_CITE + " Port of dwt_fuse.m of Liu's MST-SR toolbox (as shipped in VIFB): Haar "
+                 "('db1'), periodic extension, 4 levels, Rockinger's selc(.,.,3).",
+                 params={"wavelet": "db1", "level": 4, "mode": "periodization", "rule": "li", "first": "b",
+                         "uint8_io": True})
 def dwt(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db2", level: int = 3, mode: str = "symmetric",
-        rule: Rule = "abs", window: int = 3, consistency: bool = False) -> np.ndarray:
+        rule: Rule = "abs", window: int = 3, consistency: bool = False, first: First = "a",
+        uint8_io: bool = False) -> np.ndarray:
     """DWT fusion (PyWavelets): mean of the approximation, choose-max of every detail sub-band.
 
-    ``dwt.vifb`` is the setting of the VIFB / Liu MST-SR toolbox ``dwt_fuse(A, B, 4)``: Haar,
-    MATLAB ``dwtmode('per')``, 4 levels, absolute-max with a 3×3 consistency check (Rockinger's
-    ``selc`` option 3 as we read it) — the selection rule is our reading, not verified against a
-    run of that toolbox.
+    ``first``: the source given to the rule as its first argument (``choose_max``'s ``ca``,
+    Rockinger's ``M1``).  ``dwt.vifb`` ports ``dwt_fuse(I1, I2, 4)`` of Liu's MST-SR toolbox
+    (VIFB ``methods/*_SR/dwt_fuse.m``): ``dwt2(·, 'db1', 'mode', 'per')`` four times, the mean of
+    the approximations, :func:`select_li` on every detail band, ``idwt2``; ``I1`` = ``b`` (the
+    functional / infrared image: VIFB calls its MST-SR methods with the infrared image first).
+    Checked against that code under GNU Octave (``docs/fidelity.md``; Octave has no ``dwt2``,
+    so the run used our Haar ``dwt2``/``idwt2`` stand-in, see ``scripts/reference_runs``).
     """
+    a, b = _toolbox_inputs(a, b, uint8_io)
     ca = dwt_decompose(a, wavelet, level, mode)
     cb = dwt_decompose(b, wavelet, level, mode)
+    if first == "b":
+        ca, cb = cb, ca
     fused = [(ca[0] + cb[0]) / 2]
     for da, db in zip(ca[1:], cb[1:]):
         fused.append(tuple(choose_max(x, y, rule, window, consistency) for x, y in zip(da, db)))
-    return _finish(dwt_reconstruct(fused, wavelet, mode, shape=a.shape))
+    return _toolbox_output(dwt_reconstruct(fused, wavelet, mode, shape=a.shape), uint8_io)
 
 
 # --------------------------------------------------------------------------- pyramids
@@ -156,19 +217,37 @@ _LP_CITE = "P. J. Burt, E. H. Adelson, 'The Laplacian pyramid as a compact image
 @register_method("laplacian_pyramid.mertens", display_name="LP (Mertens)", family="multiscale", version="2",
                  citation=_LP_CITE + " Mertens' pyramid code (symmetric borders), as used by Liu et al.'s CNN fusion.",
                  params={"levels": 4, "variant": "mertens", "rule": "energy", "window": 3, "consistency": False})
+@register_method("laplacian_pyramid.liu", display_name="LP (Liu)", family="multiscale", version="1",
+                 citation=_LP_CITE + " Port of lp_fuse(A, B, 4, 3, 3) of Liu's MST-SR toolbox (Rockinger's pyramid "
+                 "and selc), as shipped in VIFB.",
+                 params={"levels": 4, "variant": "rockinger", "rule": "li", "first": "b", "uint8_io": True})
 def laplacian_pyramid(a: np.ndarray, b: np.ndarray, *, levels: int = 4, variant: str = "burt",
-                      rule: Rule = "energy", window: int = 3, consistency: bool = False) -> np.ndarray:
+                      rule: Rule = "energy", window: int = 3, consistency: bool = False,
+                      first: First = "a", uint8_io: bool = False) -> np.ndarray:
     """Laplacian-pyramid fusion: mean of the top (low-pass) level, choose-max of the details.
 
-    Default: Burt–Adelson [1 4 6 4 1]/16 kernel, 4 detail levels, 3×3 window energy — the
-    setting of the Liu MST-SR toolbox's ``lp_fuse(A, B, 4, 3, 3)`` (read from its documentation
-    and Rockinger's toolbox, not run).  ``laplacian_pyramid.mertens`` uses Mertens' border scheme.
+    Default: Burt–Adelson [1 4 6 4 1]/16 kernel, 4 detail levels, 3×3 window energy, mirror
+    borders.  ``laplacian_pyramid.mertens`` uses Mertens' border scheme.
+    ``laplacian_pyramid.liu`` ports ``lp_fuse(I1, I2, 4, 3, 3)`` of Liu's MST-SR toolbox (VIFB
+    ``methods/*_SR/lp_fuse.m``): Rockinger's pyramid (``variant='rockinger'``,
+    :mod:`._transforms.rockinger`), :func:`select_li` on every band, the mean of the top level;
+    ``I1`` = ``b`` (``first``, as for ``dwt.vifb``).  Checked against that code run unchanged
+    under GNU Octave (``docs/fidelity.md``).
     """
+    a, b = _toolbox_inputs(a, b, uint8_io)
+    if first == "b":
+        a, b = b, a
+    if variant == "rockinger":
+        pa, sizes = rockinger_pyramid(a, levels)
+        pb, _ = rockinger_pyramid(b, levels)
+        fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
+        fused.append((pa[-1] + pb[-1]) / 2)
+        return _toolbox_output(reconstruct_rockinger(fused, sizes), uint8_io)
     pa = _laplacian_pyramid(a, levels, variant)
     pb = _laplacian_pyramid(b, levels, variant)
     fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
     fused.append((pa[-1] + pb[-1]) / 2)
-    return _finish(reconstruct_laplacian(fused, variant))
+    return _toolbox_output(reconstruct_laplacian(fused, variant), uint8_io)
 
 
 @register_method("contrast_pyramid", display_name="CP", family="multiscale", version="1",
@@ -221,18 +300,26 @@ def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
 @register_method("nsct", display_name="NSCT", family="multiscale", citation=_NSCT_CITE, version="1",
                  params={"levels": (1, 2, 3, 3), "pyr_filter": "9-7", "dir_filter": "pkva",
                          "rule": "abs", "window": 3, "consistency": False})
-@register_method("nsct.liu", display_name="NSCT (Liu)", family="multiscale", version="1",
-                 citation=_NSCT_CITE + " Setting of Liu, Liu & Wang's MST-SR toolbox nsct_fuse (Inf. Fusion 24, 2015): "
-                 "'pyrexc' / 'vk' / [2,3,3,4].",
-                 params={"levels": (2, 3, 3, 4), "pyr_filter": "pyrexc", "dir_filter": "vk",
-                         "rule": "abs", "window": 3, "consistency": False})
+@register_method("nsct.liu", display_name="NSCT (Liu)", family="multiscale", version="2",
+                 citation=_NSCT_CITE + " Port of nsct_fuse(I1, I2, [2,3,3,4]) of Liu, Liu & Wang's MST-SR toolbox "
+                 "(Inf. Fusion 24, 2015), as shipped in VIFB: 'pyrexc' / 'vk', Rockinger's selc(.,.,3) rule.",
+                 params={"levels": (2, 3, 3, 4), "pyr_filter": "pyrexc", "dir_filter": "vk", "rule": "li",
+                         "first": "b", "uint8_io": True})
 def nsct(a: np.ndarray, b: np.ndarray, *, levels: tuple[int, ...] = (1, 2, 3, 3), pyr_filter: str = "9-7",
-         dir_filter: str = "pkva", rule: Rule = "abs", window: int = 3, consistency: bool = False) -> np.ndarray:
+         dir_filter: str = "pkva", rule: Rule = "abs", window: int = 3, consistency: bool = False,
+         first: First = "a", uint8_io: bool = False) -> np.ndarray:
     """NSCT fusion: mean low-pass, choose-max of every directional coefficient (one direction at a time).
 
-    Default: DTNP's NSCT setting ('9-7', 'pkva', [1,2,3,3]); ``nsct.liu``: the 'pyrexc' / 'vk' /
-    [2,3,3,4] setting of Liu's MST-SR toolbox.  Transform agreement: see ``docs/transforms.md``.
+    Default: DTNP's NSCT setting ('9-7', 'pkva', [1,2,3,3]).  ``nsct.liu`` ports
+    ``nsct_fuse(I1, I2, [2,3,3,4])`` of Liu's MST-SR toolbox (VIFB ``methods/*_SR/nsct_fuse.m``):
+    'pyrexc' / 'vk', the mean of the low-pass bands, and on every directional band the steps of
+    :func:`select_li` written inline; ``I1`` = ``b`` (``first``, as for ``dwt.vifb``).  Checked
+    against that code and its toolbox under GNU Octave (``docs/fidelity.md``).  Transform
+    agreement: see ``docs/transforms.md``.
     """
+    a, b = _toolbox_inputs(a, b, uint8_io)
+    if first == "b":
+        a, b = b, a
     fused = nsct_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), levels,
                       pyr_filter, dir_filter, context_rows=0 if _pointwise(rule, consistency) else None)
-    return _finish(fused)
+    return _toolbox_output(fused, uint8_io)

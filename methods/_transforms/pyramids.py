@@ -4,12 +4,13 @@ Two border/expansion schemes of the Burt–Adelson 5-tap pyramid are provided; b
 kernel ``w = [1 4 6 4 1] / 16`` (= Mertens' ``[.0625 .25 .375 .25 .0625]``), separable:
 
 ``variant='burt'`` (default)
-    Burt & Adelson (1983) as in Rockinger's fusion toolbox (``fuse_lap.m``, reused by the
+    Burt & Adelson (1983) after Rockinger's fusion toolbox (``fuse_lap.m``, reused by the
     Liu/VIFB ``lp_fuse``): REDUCE = filter with mirror extension *without* edge repetition
-    (MATLAB ``es2``; ``scipy.ndimage`` mode ``'mirror'``), keep samples ``[::2, ::2]``;
-    EXPAND = zero-insert into the finer grid, filter with ``2·w`` per axis, same borders.
-    Odd sizes: the low-pass has ``ceil(n/2)`` samples and EXPAND fills back to ``n``
-    (Rockinger instead appends a replicated row/column first; not reproduced).
+    (``scipy.ndimage`` mode ``'mirror'``), keep samples ``[::2, ::2]``; EXPAND = zero-insert
+    into the finer grid, filter with ``2·w`` per axis, same borders.  Odd sizes: the low-pass
+    has ``ceil(n/2)`` samples and EXPAND fills back to ``n``.  Rockinger's code differs at the
+    borders (its ``es2`` leaves the extension's corners zero; odd sides are first extended by
+    a mirrored row/column): :mod:`.rockinger` reproduces it exactly.
 
 ``variant='mertens'``
     Tom Mertens' exposure-fusion pyramid code (``laplacian_pyramid.m``, ``downsample.m``,

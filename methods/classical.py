@@ -15,11 +15,11 @@ The default presets are generic re-implementations of the textbook methods; the 
 the settings the literature uses.  Inputs are float images in [0, 1]; the output is clipped to
 [0, 1].
 
-Three presets are **ports** of Liu, Liu & Wang's MST-SR toolbox (Inf. Fusion 24, 2015; the copy
+Four presets are **ports** of Liu, Liu & Wang's MST-SR toolbox (Inf. Fusion 24, 2015; the copy
 shipped in VIFB ``methods/LP_SR``), the calls of its ``MST_main.m``: ``dwt.vifb`` =
-``dwt_fuse(I1, I2, 4)``, ``laplacian_pyramid.liu`` = ``lp_fuse(I1, I2, 4, 3, 3)``, ``nsct.liu`` =
-``nsct_fuse(I1, I2, [2,3,3,4])``.  They use Rockinger's coefficient rule ``selc(·, ·, 3)``
-(:func:`select_li`), Rockinger's pyramid for LP (:mod:`._transforms.rockinger`), ``I1`` = ``b``
+``dwt_fuse(I1, I2, 4)``, ``laplacian_pyramid.liu`` = ``lp_fuse(I1, I2, 4, 3, 3)``,
+``contrast_pyramid.liu`` = ``rp_fuse(I1, I2, 4, 3, 3)``, ``nsct.liu`` = ``nsct_fuse(I1, I2, [2,3,3,4])``.  They use Rockinger's coefficient rule ``selc(·, ·, 3)``
+(:func:`select_li`), Rockinger's pyramids for LP and RP (:mod:`._transforms.rockinger`), ``I1`` = ``b``
 (``first='b'``: the functional / infrared image, VIFB's order) and 8-bit input and output
 (``uint8_io``: the images the toolbox reads from files, ``uint8(F)`` as it writes them).  Run
 against that code under GNU Octave they give the same uint8 image on every pixel
@@ -46,7 +46,13 @@ from ._transforms import (
 )
 from ._transforms._separable import axis0_then_axis1
 from ._matlab import float_to_uint8_image, to_uint8
-from ._transforms.rockinger import es2, reconstruct_rockinger, rockinger_pyramid
+from ._transforms.rockinger import (
+    es2,
+    reconstruct_rockinger,
+    reconstruct_rockinger_ratio,
+    rockinger_pyramid,
+    rockinger_ratio_pyramid,
+)
 
 Rule = Literal["abs", "energy", "li"]
 First = Literal["a", "b"]
@@ -254,18 +260,38 @@ def laplacian_pyramid(a: np.ndarray, b: np.ndarray, *, levels: int = 4, variant:
                  citation="A. Toet, 'Image fusion by a ratio of low-pass pyramid', Pattern Recognition Letters 9(4), 1989.",
                  params={"levels": 4, "variant": "burt", "rule": "abs", "window": 3, "consistency": False,
                          "eps": 1e-6})
+@register_method("contrast_pyramid.liu", display_name="RP (Liu)", family="multiscale", version="1",
+                 citation="A. Toet, 'Image fusion by a ratio of low-pass pyramid', Pattern Recognition Letters 9(4), "
+                 "1989. Port of rp_fuse(A, B, 4, 3, 3) of Liu's MST-SR toolbox (Rockinger's code), as shipped in VIFB.",
+                 params={"levels": 4, "variant": "rockinger", "rule": "li", "eps": 1e-6, "first": "b",
+                         "uint8_io": True})
 def contrast_pyramid(a: np.ndarray, b: np.ndarray, *, levels: int = 4, variant: str = "burt",
                      rule: Rule = "abs", window: int = 3, consistency: bool = False,
-                     eps: float = 1e-6) -> np.ndarray:
+                     eps: float = 1e-6, first: First = "a", uint8_io: bool = False) -> np.ndarray:
     """Contrast (ratio-of-low-pass) pyramid fusion (Toet): choose-max |C_k|, mean of the top level.
 
     ``C_k = G_k / (EXPAND(G_{k+1}) + eps) − 1``; reconstruction ``G_k = (C_k + 1)(EXPAND(G_{k+1}) + eps)``.
+    ``contrast_pyramid.liu`` ports ``rp_fuse(I1, I2, 4, 3, 3)`` of Liu's MST-SR toolbox (VIFB
+    ``methods/*_SR/rp_fuse.m``, Rockinger's code): ``variant='rockinger'`` bands are the ratios
+    ``M ./ (MT + eps)`` themselves (``eps`` = 1e-6 on the 0-255 scale), fused by :func:`select_li`
+    (which compares the ratios' magnitudes, not their distance from 1), the mean of the top
+    level; ``I1`` = ``b``, 8-bit in and out, as ``laplacian_pyramid.liu``.  Checked against that
+    code under GNU Octave (``docs/fidelity.md``).
     """
+    a, b = _toolbox_inputs(a, b, uint8_io)
+    if first == "b":
+        a, b = b, a
+    if variant == "rockinger":
+        pa, sizes = rockinger_ratio_pyramid(a, levels, eps)
+        pb, _ = rockinger_ratio_pyramid(b, levels, eps)
+        fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
+        fused.append((pa[-1] + pb[-1]) / 2)
+        return _toolbox_output(reconstruct_rockinger_ratio(fused, sizes, eps), uint8_io)
     pa = _contrast_pyramid(a, levels, variant, eps)
     pb = _contrast_pyramid(b, levels, variant, eps)
     fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
     fused.append((pa[-1] + pb[-1]) / 2)
-    return _finish(reconstruct_contrast(fused, variant, eps))
+    return _toolbox_output(reconstruct_contrast(fused, variant, eps), uint8_io)
 
 
 # --------------------------------------------------------------------------- NSST / NSCT

@@ -76,3 +76,32 @@ def reconstruct_rockinger(pyramid: list[np.ndarray], sizes: list[tuple[int, int]
     for band, (h, w) in zip(reversed(pyramid[:-1]), reversed(sizes)):
         m = (_filter(_undec2(m), 2 * W) + band)[:h, :w]
     return m
+
+
+def rockinger_ratio_pyramid(image: np.ndarray, levels: int,
+                            eps: float = 1e-6) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """``rp_fuse.m``'s analysis (Toet's ratio of low-pass pyramid in Rockinger's code): as
+    :func:`rockinger_pyramid`, but each band is the ratio ``M ./ (MT + eps)`` (not minus one)."""
+    m = np.asarray(image, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"rockinger_ratio_pyramid takes a 2-D image, not shape {m.shape}")
+    bands, sizes = [], []
+    for _ in range(levels):
+        sizes.append(m.shape)
+        odd = (m.shape[0] % 2, m.shape[1] % 2)
+        if any(odd):
+            m = np.pad(m, ((0, odd[0]), (0, odd[1])), mode="reflect")
+        g = _filter(m, W)
+        bands.append(m / (_filter(_undec2(g[::2, ::2]), 2 * W) + eps))
+        m = g[::2, ::2]
+    bands.append(m)
+    return bands, sizes
+
+
+def reconstruct_rockinger_ratio(pyramid: list[np.ndarray], sizes: list[tuple[int, int]],
+                                eps: float = 1e-6) -> np.ndarray:
+    """``rp_fuse.m``'s synthesis: ``M = (interp(undec2(M)) + eps) .* band``, cropped, coarse to fine."""
+    m = np.asarray(pyramid[-1], dtype=np.float64)
+    for band, (h, w) in zip(reversed(pyramid[:-1]), reversed(sizes)):
+        m = ((_filter(_undec2(m), 2 * W) + eps) * band)[:h, :w]
+    return m

@@ -3,7 +3,7 @@
     FUSIONBENCH_HOME=... python liu_mst_agreement.py IN_DIR OUT_DIR NAME1,NAME2,...
 
 IN_DIR holds the inputs of ``liu_mst_inputs.py``, OUT_DIR the toolbox's results.  For each of
-``dwt.vifb``, ``laplacian_pyramid.liu`` and ``nsct.liu``: pairs compared, pairs identical on every
+``dwt.vifb``, ``laplacian_pyramid.liu``, ``contrast_pyramid.liu`` and ``nsct.liu``: pairs compared, pairs identical on every
 pixel, share of identical values and the largest difference of ``uint8(F)`` against ours.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from scipy.io import loadmat
 from fusionbench import create_method
 from fusionbench.methods._matlab import to_uint8
 
-RESULTS = {"F_dwt": "dwt.vifb", "F_lp": "laplacian_pyramid.liu", "F_nsct": "nsct.liu"}
+RESULTS = {"F_dwt": "dwt.vifb", "F_lp": "laplacian_pyramid.liu", "F_rp": "contrast_pyramid.liu", "F_nsct": "nsct.liu"}
 
 
 def main(in_dir: Path, out_dir: Path, names: list[str]) -> None:

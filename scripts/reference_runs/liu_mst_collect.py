@@ -24,7 +24,7 @@ CASES = (
     ("pet25030_96x128", "data/harvard/MRI-PET/PET/25030.png", "data/harvard/MRI-PET/MRI/25030.png", "40,60,96,128"),
     ("ct2006_97x130", "data/harvard/MRI-CT/CT/2006.png", "data/harvard/MRI-CT/MRI/2006.png", "50,40,97,130"),
 )
-RESULTS = {"F_dwt": "dwt.vifb", "F_lp": "laplacian_pyramid.liu", "F_nsct": "nsct.liu"}
+RESULTS = {"F_dwt": "dwt.vifb", "F_lp": "laplacian_pyramid.liu", "F_rp": "contrast_pyramid.liu", "F_nsct": "nsct.liu"}
 
 
 def main(out_dir: Path) -> None:

@@ -12,9 +12,9 @@ from fusionbench.methods._transforms.rockinger import es2, reconstruct_rockinger
 from fusionbench.methods.classical import choose_max, select_li
 
 NAMES = ["dwt", "dwt.vifb", "laplacian_pyramid", "laplacian_pyramid.mertens", "laplacian_pyramid.liu",
-         "contrast_pyramid", "nsst", "nsst.liu", "nsct", "nsct.liu"]
+         "contrast_pyramid", "contrast_pyramid.liu", "nsst", "nsst.liu", "nsct", "nsct.liu"]
 #: ports of Liu's MST-SR toolbox: 8-bit in and out (``uint8_io``), as the toolbox reads and writes files
-TOOLBOX_PORTS = ("dwt.vifb", "laplacian_pyramid.liu", "nsct.liu")
+TOOLBOX_PORTS = ("dwt.vifb", "laplacian_pyramid.liu", "contrast_pyramid.liu", "nsct.liu")
 
 
 def _listed_names() -> set[str]:
@@ -148,7 +148,7 @@ def _liu_cases():
             yield pytest.param(folder, row, method, id=f"{row['name']}-{method}")
 
 
-# The toolbox's dwt_fuse.m, lp_fuse.m and nsct_fuse.m (VIFB methods/LP_SR) run unchanged under GNU Octave 7.3
+# The toolbox's dwt_fuse.m, lp_fuse.m, rp_fuse.m and nsct_fuse.m (VIFB methods/LP_SR) run unchanged under GNU Octave 7.3
 # (scripts/reference_runs/run_liu_mst.m; Octave has no dwt2, so dwt_fuse ran on our Haar stand-in, which rounds
 # as PyWavelets does).  Measured: uint8(F) identical on every pixel of 60 Harvard pairs (20 per task) and the 25
 # TNO pairs (DWT on the 14 whose sides divide by 16), and on the non-square crops committed here.

@@ -2,7 +2,8 @@
 
     python collect.py OUT_DIR [SHARED_DIR]
 
-Writes ``tests/methods/tf_sdnet/``, ``tf_sdnet_colour/``, ``tf_u2fusion/`` and ``torch_matr/``: each a
+Writes ``tests/methods/tf_sdnet/``, ``tf_sdnet_colour/``, ``tf_u2fusion/``, ``torch_matr/``,
+``torch_swinfusion/`` and ``torch_swinfusion_ct/``: each a
 ``cases.csv`` (n, the two inputs relative to ``../shared``, the crop y0,x0,h,w) and the
 official result ``<n>.png``; for the small grey crops (≤ 20,000 pixels) also the unrounded result ``<n>.raw.npy``
 (``test.py``'s ``result`` in grey levels; ``test_main.py``'s ``output`` in [0, 1]).
@@ -23,6 +24,8 @@ RUNS = (
     ("sdnet_colour", "tf_sdnet_colour", "scripts", ("colour", "mri")),
     ("u2fusion", "tf_u2fusion", "work/results", ("source1", "source2")),
     ("matr", "torch_matr", ".", ("functional", "mri")),
+    ("swinfusion", "torch_swinfusion", ".", ("a", "b")),
+    ("swinfusion_ct", "torch_swinfusion_ct", ".", ("a", "b")),
 )
 
 

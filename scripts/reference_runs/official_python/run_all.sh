@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The official SDNet, U2Fusion and MATR code on the cases whose results are committed beside the tests.
+# The official SDNet, U2Fusion, MATR and SwinFusion code on the cases whose results are committed beside the tests.
 #   PY=<python with tensorflow-cpu 2.15> FB_PY=<fusionbench's python (torch 2.13)> SHARED=../shared \
-#   SDNET=<SDNet checkout> U2FUSION=<U2Fusion checkout> MATR=<MATR checkout> \
+#   SDNET=<SDNet checkout> U2FUSION=<U2Fusion checkout> MATR=<MATR checkout> SWINFUSION=<SwinFusion checkout> \
 #     bash scripts/reference_runs/official_python/run_all.sh OUT_DIR
 # then: python scripts/reference_runs/official_python/collect.py OUT_DIR   (writes tests/methods/tf_*/)
 set -euo pipefail
@@ -23,3 +23,10 @@ O=$S/official/sdnet/inputs; U=$S/official/u2fusion/inputs/medical; M=$S/official
   "$M/PET-MRI/PET.bmp:$M/PET-MRI/MRI.bmp" "$M/SPECT-MRI/SPECT.bmp:$M/SPECT-MRI/MRI.bmp" \
   "$H/MRI-PET/PET/25030.png:$H/MRI-PET/MRI/25030.png" "$H/MRI-CT/CT/16003.png:$H/MRI-CT/MRI/16003.png" \
   "$H/MRI-SPECT/SPECT/10007.png:$H/MRI-SPECT/MRI/10007.png@60,50,128,128"
+ROOT=$(cd "$HERE/../../.." && pwd)
+"$FB_PY" "$HERE/run_swinfusion_official.py" "$SWINFUSION" "$ROOT/methods/swinfusion_weights/mri_pet_spect.pth" \
+  "$OUT/swinfusion" "$H/MRI-PET/MRI/25030.png:$H/MRI-PET/PET/25030.png" \
+  "$H/MRI-SPECT/MRI/10007.png:$H/MRI-SPECT/SPECT/10007.png@40,30,120,150"
+"$FB_PY" "$HERE/run_swinfusion_official.py" "$SWINFUSION" "$ROOT/methods/swinfusion_weights/mri_ct.pth" \
+  "$OUT/swinfusion_ct" "$H/MRI-CT/MRI/2006.png:$H/MRI-CT/CT/2006.png" \
+  "$H/MRI-CT/MRI/20010.png:$H/MRI-CT/CT/20010.png@50,40,97,130"

@@ -15,9 +15,8 @@ result as ``OUT_DIR/<n>.png``; ``OUT_DIR/cases.csv`` lists the cases.
 Stand-ins (this project's own code, for packages fusionbench does not install):
 ``torchvision.transforms.ToTensor`` (an 'L' image → 1×H×W float32 / 255, what
 torchvision documents), ``imageio.imwrite`` (Pillow), and ``timm.models.layers``
-(``to_2tuple``; ``DropPath`` and ``trunc_normal_`` are used only in training and
-initialisation: ``Test.py`` builds the model with ``drop_path=0`` and then loads
-every weight).
+(``to_2tuple``; ``DropPath``, the identity in evaluation, and ``trunc_normal_``, used only to
+initialise weights that are then loaded).
 """
 from __future__ import annotations
 
@@ -53,11 +52,20 @@ def _install_stand_ins() -> None:
     imageio.imwrite = lambda path, array: Image.fromarray(np.asarray(array)).save(path)
     sys.modules["imageio"] = imageio
 
-    def drop_path_unused(p: float = 0.0) -> torch.nn.Module:
-        raise RuntimeError("DropPath is used only in training (Test.py builds drop_path=0)")
+    class DropPath(torch.nn.Module):
+        """Stochastic depth: the identity in evaluation, which is all a test script runs."""
+
+        def __init__(self, drop_prob: float = 0.0) -> None:
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.training and self.drop_prob > 0:
+                raise RuntimeError("DropPath stand-in: evaluation only")
+            return x
 
     layers = types.ModuleType("timm.models.layers")
-    layers.DropPath = drop_path_unused
+    layers.DropPath = DropPath
     layers.to_2tuple = lambda x: tuple(x) if isinstance(x, (tuple, list)) else (x, x)
     layers.trunc_normal_ = lambda tensor, std=1.0, **_: torch.nn.init.trunc_normal_(tensor, std=std)
     timm = types.ModuleType("timm")

@@ -17,6 +17,8 @@ Synthesis: ``M = interp(undec2(M)) + band``, cropped to the recorded size, coars
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 W = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -49,14 +51,12 @@ def _undec2(x: np.ndarray) -> np.ndarray:
     return up
 
 
-def rockinger_pyramid(image: np.ndarray, levels: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """``lp_fuse.m``'s analysis: ``([band_0, ..., band_{levels-1}, low], sizes)``, fine to coarse.
-
-    Each band has the (even) size of its level after ``adb``; ``sizes[k]`` is the size before.
-    """
+def _analysis(image: np.ndarray, levels: int, band: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              ) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """The per-level loop of ``lp_fuse.m`` / ``rp_fuse.m``; ``band(M, MT)`` makes a level's band."""
     m = np.asarray(image, dtype=np.float64)
     if m.ndim != 2:
-        raise ValueError(f"rockinger_pyramid takes a 2-D image, not shape {m.shape}")
+        raise ValueError(f"Rockinger's pyramids take a 2-D image, not shape {m.shape}")
     bands, sizes = [], []
     for _ in range(levels):
         sizes.append(m.shape)
@@ -64,44 +64,42 @@ def rockinger_pyramid(image: np.ndarray, levels: int) -> tuple[list[np.ndarray],
         if any(odd):
             m = np.pad(m, ((0, odd[0]), (0, odd[1])), mode="reflect")
         g = _filter(m, W)
-        bands.append(m - _filter(_undec2(g[::2, ::2]), 2 * W))
+        bands.append(band(m, _filter(_undec2(g[::2, ::2]), 2 * W)))
         m = g[::2, ::2]
     bands.append(m)
     return bands, sizes
 
 
-def reconstruct_rockinger(pyramid: list[np.ndarray], sizes: list[tuple[int, int]]) -> np.ndarray:
-    """``lp_fuse.m``'s synthesis of a (fused) pyramid in the layout of :func:`rockinger_pyramid`."""
+def _synthesis(pyramid: list[np.ndarray], sizes: list[tuple[int, int]],
+               combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The synthesis loop: ``M = combine(interp(undec2(M)), band)``, cropped to the level's size."""
     m = np.asarray(pyramid[-1], dtype=np.float64)
     for band, (h, w) in zip(reversed(pyramid[:-1]), reversed(sizes)):
-        m = (_filter(_undec2(m), 2 * W) + band)[:h, :w]
+        m = combine(_filter(_undec2(m), 2 * W), band)[:h, :w]
     return m
+
+
+def rockinger_pyramid(image: np.ndarray, levels: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+    """``lp_fuse.m``'s analysis: ``([band_0, ..., band_{levels-1}, low], sizes)``, fine to coarse.
+
+    Each band ``M − MT`` has the (even) size of its level after ``adb``; ``sizes[k]`` is the size before.
+    """
+    return _analysis(image, levels, lambda m, mt: m - mt)
+
+
+def reconstruct_rockinger(pyramid: list[np.ndarray], sizes: list[tuple[int, int]]) -> np.ndarray:
+    """``lp_fuse.m``'s synthesis of a (fused) pyramid in the layout of :func:`rockinger_pyramid`."""
+    return _synthesis(pyramid, sizes, lambda mt, band: mt + band)
 
 
 def rockinger_ratio_pyramid(image: np.ndarray, levels: int,
                             eps: float = 1e-6) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
     """``rp_fuse.m``'s analysis (Toet's ratio of low-pass pyramid in Rockinger's code): as
     :func:`rockinger_pyramid`, but each band is the ratio ``M ./ (MT + eps)`` (not minus one)."""
-    m = np.asarray(image, dtype=np.float64)
-    if m.ndim != 2:
-        raise ValueError(f"rockinger_ratio_pyramid takes a 2-D image, not shape {m.shape}")
-    bands, sizes = [], []
-    for _ in range(levels):
-        sizes.append(m.shape)
-        odd = (m.shape[0] % 2, m.shape[1] % 2)
-        if any(odd):
-            m = np.pad(m, ((0, odd[0]), (0, odd[1])), mode="reflect")
-        g = _filter(m, W)
-        bands.append(m / (_filter(_undec2(g[::2, ::2]), 2 * W) + eps))
-        m = g[::2, ::2]
-    bands.append(m)
-    return bands, sizes
+    return _analysis(image, levels, lambda m, mt: m / (mt + eps))
 
 
 def reconstruct_rockinger_ratio(pyramid: list[np.ndarray], sizes: list[tuple[int, int]],
                                 eps: float = 1e-6) -> np.ndarray:
     """``rp_fuse.m``'s synthesis: ``M = (interp(undec2(M)) + eps) .* band``, cropped, coarse to fine."""
-    m = np.asarray(pyramid[-1], dtype=np.float64)
-    for band, (h, w) in zip(reversed(pyramid[:-1]), reversed(sizes)):
-        m = ((_filter(_undec2(m), 2 * W) + eps) * band)[:h, :w]
-    return m
+    return _synthesis(pyramid, sizes, lambda mt, band: (mt + eps) * band)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -42,3 +43,24 @@ def crop_text(crop: tuple[int, int, int, int] | None) -> str:
 
 def as_array(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path))
+
+
+def link_files(pattern_dir: Path, pattern: str, target_dir: Path) -> None:
+    """Symlink every ``pattern_dir/pattern`` file into ``target_dir`` (the checkpoint a script expects)."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for file in pattern_dir.glob(pattern):
+        link = target_dir / file.name
+        if not link.exists():
+            link.symlink_to(file)
+
+
+def write_pairs(specs: list[str], first_target: Callable[[int], Path], second_target: Callable[[int], Path],
+                columns: tuple[str, str]) -> list[dict[str, str]]:
+    """Write each case's two images where the script reads them; the rows of ``cases.csv``."""
+    rows = []
+    for n, spec in enumerate(specs, start=1):
+        first, second, crop = parse_case(spec)
+        write_case(first, first_target(n), crop)
+        write_case(second, second_target(n), crop)
+        rows.append({"n": str(n), columns[0]: str(first), columns[1]: str(second), "crop": crop_text(crop)})
+    return rows

@@ -22,23 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import legacy_shims  # noqa: E402
-from _cases import crop_text, parse_case, write_case, write_manifest  # noqa: E402
+from _cases import link_files, write_manifest, write_pairs  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
     medical, weights, out = Path(argv[0]).resolve(), Path(argv[1]).resolve(), Path(argv[2]).resolve()
     work = out / "work"
-    (work / "checkpoint").mkdir(parents=True, exist_ok=True)
-    for file in weights.glob("Medical.model-29.*"):
-        link = work / "checkpoint" / file.name
-        if not link.exists():
-            link.symlink_to(file)
-    rows = []
-    for n, spec in enumerate(argv[3:], start=1):
-        function, structure, crop = parse_case(spec)
-        write_case(function, work / "Test_Function" / f"{n}.png", crop)
-        write_case(structure, work / "Test_Structure" / f"{n}.png", crop)
-        rows.append({"n": str(n), "function": str(function), "structure": str(structure), "crop": crop_text(crop)})
+    link_files(weights, "Medical.model-29.*", work / "checkpoint")
+    rows = write_pairs(argv[3:], lambda n: work / "Test_Function" / f"{n}.png",
+                       lambda n: work / "Test_Structure" / f"{n}.png", ("function", "structure"))
     write_manifest(out / "cases.csv", rows)
     legacy_shims.install()
     os.chdir(work)

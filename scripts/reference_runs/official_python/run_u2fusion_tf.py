@@ -23,23 +23,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import legacy_shims  # noqa: E402
-from _cases import crop_text, parse_case, write_case, write_manifest  # noqa: E402
+from _cases import link_files, write_manifest, write_pairs  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
     repo, weights, out = Path(argv[0]).resolve(), Path(argv[1]).resolve(), Path(argv[2]).resolve()
     work = out / "work"
-    (work / "model").mkdir(parents=True, exist_ok=True)
-    for file in weights.glob("model.ckpt.*"):
-        link = work / "model" / file.name
-        if not link.exists():
-            link.symlink_to(file)
-    rows = []
-    for n, spec in enumerate(argv[3:], start=1):
-        first, second, crop = parse_case(spec)
-        write_case(first, work / "source1" / f"{n}.png", crop)
-        write_case(second, work / "source2" / f"{n}.png", crop)
-        rows.append({"n": str(n), "source1": str(first), "source2": str(second), "crop": crop_text(crop)})
+    link_files(weights, "model.ckpt.*", work / "model")
+    rows = write_pairs(argv[3:], lambda n: work / "source1" / f"{n}.png",
+                       lambda n: work / "source2" / f"{n}.png", ("source1", "source2"))
     write_manifest(out / "cases.csv", rows)
     legacy_shims.install()
     sys.path.insert(0, str(repo))

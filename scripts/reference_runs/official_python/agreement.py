@@ -2,7 +2,8 @@
 
     FUSIONBENCH_HOME=<weights cache> python agreement.py OUT_DIR
 
-Prints, for each run folder present (``sdnet``, ``sdnet_colour``, ``u2fusion``, ``matr``): the
+Prints, for each run folder present (``sdnet``, ``sdnet_colour``, ``u2fusion``, ``matr``,
+``swinfusion``, ``swinfusion_ct``): the
 number of pairs, PSNR over all values, mean |Δ|, the share of identical values and of values
 within ±1 grey level, the largest |Δ|, and how many pairs are bit-exact.  Each input is given to
 fusionbench as the official script read it (SDNet: Pillow's YCbCr → 'F'; MATR: Pillow's 'L').
@@ -82,7 +83,19 @@ def matr(run: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
-RUNS = {"sdnet": sdnet_grey, "sdnet_colour": sdnet_colour, "u2fusion": u2fusion, "matr": matr}
+def _swinfusion(run: Path, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    method, data, pairs = create_method(name).instance, run / "work" / "Dataset" / "testsets" / "cases", []
+    for row in csv.DictReader(open(run / "cases.csv")):
+        n = int(row["n"])
+        a, b = (np.float32(_png(data / side / f"{n:03d}.png") / 255.0) for side in ("A", "B"))
+        ours = np.round(np.clip(method(a, b), 0, 1) * np.float32(255.0)).astype(np.uint8)
+        pairs.append((ours, _png(run / f"{n}.png")))
+    return pairs
+
+
+RUNS = {"sdnet": sdnet_grey, "sdnet_colour": sdnet_colour, "u2fusion": u2fusion, "matr": matr,
+        "swinfusion": lambda run: _swinfusion(run, "swinfusion"),
+        "swinfusion_ct": lambda run: _swinfusion(run, "swinfusion.ct")}
 
 
 def main(out: Path) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The wider runs behind docs/fidelity.md's figures (not committed; ~15 MB of results):
-# SDNet grey 48 pairs, SDNet colour 40, U2Fusion 88, MATR 62.  Same variables as run_all.sh; then
+# SDNet grey 48 pairs, SDNet colour 40, U2Fusion 88, MATR 62, SwinFusion 20 + 10.  Same variables as run_all.sh; then
 #   FUSIONBENCH_HOME=... .venv/bin/python scripts/reference_runs/official_python/agreement.py OUT_DIR
 set -euo pipefail
 OUT=$1; HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,3 +22,11 @@ for f in $(ls "$T/ir"); do tno_ir_first+=("$T/ir/$f:$T/vis/$f"); tno_vis_first+=
   "${colour[@]}" "${grey[@]}" "${tno_vis_first[@]}"
 "$FB_PY" "$HERE/run_matr_official.py" "$MATR" "$S/official/matr/weights/model_10.pth" "$OUT/matr" \
   "${colour[@]}" "${grey[@]}" "$M/PET-MRI/PET.bmp:$M/PET-MRI/MRI.bmp" "$M/SPECT-MRI/SPECT.bmp:$M/SPECT-MRI/MRI.bmp"
+ROOT=$(cd "$HERE/../../.." && pwd)
+mri_first_colour=(); for i in $(echo $pet | cut -d' ' -f1-10) ; do mri_first_colour+=("$H/MRI-PET/MRI/$i.png:$H/MRI-PET/PET/$i.png"); done
+for i in $(echo $spect | cut -d' ' -f1-10); do mri_first_colour+=("$H/MRI-SPECT/MRI/$i.png:$H/MRI-SPECT/SPECT/$i.png"); done
+mri_first_ct=(); for i in $(echo $ct | cut -d' ' -f1-10); do mri_first_ct+=("$H/MRI-CT/MRI/$i.png:$H/MRI-CT/CT/$i.png"); done
+"$FB_PY" "$HERE/run_swinfusion_official.py" "$SWINFUSION" "$ROOT/methods/swinfusion_weights/mri_pet_spect.pth" \
+  "$OUT/swinfusion" "${mri_first_colour[@]}"
+"$FB_PY" "$HERE/run_swinfusion_official.py" "$SWINFUSION" "$ROOT/methods/swinfusion_weights/mri_ct.pth" \
+  "$OUT/swinfusion_ct" "${mri_first_ct[@]}"

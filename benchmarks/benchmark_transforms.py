@@ -105,7 +105,8 @@ class DWT:
 class ClassicalFusion:
     """Whole-method time per 256² pair (two decompositions, the rule, one reconstruction)."""
 
-    params = [["dwt", "laplacian_pyramid", "contrast_pyramid", "nsst", "nsct", "nsct.liu"]]
+    params = [["dwt", "dwt.vifb", "laplacian_pyramid", "laplacian_pyramid.liu", "contrast_pyramid",
+               "contrast_pyramid.liu", "nsst", "nsct", "nsct.liu"]]
     param_names = ["method"]
 
     def setup(self, method):

@@ -171,3 +171,15 @@ def test_liu_toolbox_ports_equal_the_toolbox_under_octave(shared_dir, folder, ro
     functional, mri = images
     ours = create_method(method)(mri, functional)
     np.testing.assert_array_equal(ours, np.asarray(Image.open(folder / f"{row['name']}_{method}.png")))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (1, 4), (2, 9, 4), (3, 40, 33)])
+def test_max3x3_is_ordfilt2_with_zero_padding(shape):
+    """select_li's 3×3 maximum (shifted np.maximum passes) equals scipy's maximum_filter with zero borders."""
+    from scipy import ndimage
+
+    from fusionbench.methods.classical import _max3x3_zero_border
+
+    x = np.abs(np.random.default_rng(2).standard_normal(shape))
+    ref = ndimage.maximum_filter(x, size=(1,) * (x.ndim - 2) + (3, 3), mode="constant", cval=0.0)
+    np.testing.assert_array_equal(_max3x3_zero_border(x), ref)

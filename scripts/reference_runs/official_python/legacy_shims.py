@@ -94,9 +94,13 @@ def imread(path: str, flatten: bool = False, mode: str | None = None) -> np.ndar
 
 
 def _empty_module(name: str) -> types.ModuleType:
+    """A module whose every attribute access fails, naming the attribute (imported, never used)."""
     module = types.ModuleType(name)
-    module.__getattr__ = lambda attr: (_ for _ in ()).throw(  # type: ignore[attr-defined]
-        AttributeError(f"{name}.{attr} is a stand-in: not available to the reference run"))
+
+    def missing(attr: str):
+        raise AttributeError(f"{name}.{attr} is a stand-in: not available to the reference run")
+
+    module.__getattr__ = missing  # type: ignore[attr-defined]
     return module
 
 

@@ -167,13 +167,24 @@ def _finish(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
-def _toolbox_inputs(a: np.ndarray, b: np.ndarray, uint8_io: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``uint8_io``: the two images as a MATLAB toolbox reads them, ``double(imread(...))`` of 8-bit
-    files: snapped to the 8-bit grid, on the 0-255 scale (ties between equal magnitudes, frequent in
-    integer images, then fall as the toolbox's do).  Otherwise unchanged ([0, 1])."""
+def _toolbox_inputs(a: np.ndarray, b: np.ndarray, uint8_io: bool, first: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two images in the order the rule takes them (``first='b'``: ``b`` first) and, with
+    ``uint8_io``, as a MATLAB toolbox reads them, ``double(imread(...))`` of 8-bit files: snapped to
+    the 8-bit grid, on the 0-255 scale (ties between equal magnitudes, frequent in integer images,
+    then fall as the toolbox's do).  Otherwise on their own [0, 1] scale."""
+    if first == "b":
+        a, b = b, a
     if not uint8_io:
         return a, b
     return (float_to_uint8_image(a).astype(np.float64), float_to_uint8_image(b).astype(np.float64))
+
+
+def _fuse_pyramids(pa: list[np.ndarray], pb: list[np.ndarray], rule: str, window: int,
+                   consistency: bool) -> list[np.ndarray]:
+    """Two pyramids (details fine to coarse, the low-pass last) → choose-max details, mean low-pass."""
+    fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
+    fused.append((pa[-1] + pb[-1]) / 2)
+    return fused
 
 
 def _toolbox_output(fused: np.ndarray, uint8_io: bool) -> np.ndarray:
@@ -209,11 +220,9 @@ def dwt(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db2", level: int = 3, m
     Checked against that code under GNU Octave (``docs/fidelity.md``; Octave has no ``dwt2``,
     so the run used our Haar ``dwt2``/``idwt2`` stand-in, see ``scripts/reference_runs``).
     """
-    a, b = _toolbox_inputs(a, b, uint8_io)
+    a, b = _toolbox_inputs(a, b, uint8_io, first)
     ca = dwt_decompose(a, wavelet, level, mode)
     cb = dwt_decompose(b, wavelet, level, mode)
-    if first == "b":
-        ca, cb = cb, ca
     fused = [(ca[0] + cb[0]) / 2]
     for da, db in zip(ca[1:], cb[1:]):
         fused.append(tuple(choose_max(x, y, rule, window, consistency) for x, y in zip(da, db)))
@@ -247,19 +256,15 @@ def laplacian_pyramid(a: np.ndarray, b: np.ndarray, *, levels: int = 4, variant:
     ``I1`` = ``b`` (``first``, as for ``dwt.vifb``).  Checked against that code run unchanged
     under GNU Octave (``docs/fidelity.md``).
     """
-    a, b = _toolbox_inputs(a, b, uint8_io)
-    if first == "b":
-        a, b = b, a
+    a, b = _toolbox_inputs(a, b, uint8_io, first)
     if variant == "rockinger":
         pa, sizes = rockinger_pyramid(a, levels)
         pb, _ = rockinger_pyramid(b, levels)
-        fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
-        fused.append((pa[-1] + pb[-1]) / 2)
+        fused = _fuse_pyramids(pa, pb, rule, window, consistency)
         return _toolbox_output(reconstruct_rockinger(fused, sizes), uint8_io)
     pa = _laplacian_pyramid(a, levels, variant)
     pb = _laplacian_pyramid(b, levels, variant)
-    fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
-    fused.append((pa[-1] + pb[-1]) / 2)
+    fused = _fuse_pyramids(pa, pb, rule, window, consistency)
     return _toolbox_output(reconstruct_laplacian(fused, variant), uint8_io)
 
 
@@ -285,19 +290,15 @@ def contrast_pyramid(a: np.ndarray, b: np.ndarray, *, levels: int = 4, variant: 
     level; ``I1`` = ``b``, 8-bit in and out, as ``laplacian_pyramid.liu``.  Checked against that
     code under GNU Octave (``docs/fidelity.md``).
     """
-    a, b = _toolbox_inputs(a, b, uint8_io)
-    if first == "b":
-        a, b = b, a
+    a, b = _toolbox_inputs(a, b, uint8_io, first)
     if variant == "rockinger":
         pa, sizes = rockinger_ratio_pyramid(a, levels, eps)
         pb, _ = rockinger_ratio_pyramid(b, levels, eps)
-        fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
-        fused.append((pa[-1] + pb[-1]) / 2)
+        fused = _fuse_pyramids(pa, pb, rule, window, consistency)
         return _toolbox_output(reconstruct_rockinger_ratio(fused, sizes, eps), uint8_io)
     pa = _contrast_pyramid(a, levels, variant, eps)
     pb = _contrast_pyramid(b, levels, variant, eps)
-    fused = [choose_max(x, y, rule, window, consistency) for x, y in zip(pa[:-1], pb[:-1])]
-    fused.append((pa[-1] + pb[-1]) / 2)
+    fused = _fuse_pyramids(pa, pb, rule, window, consistency)
     return _toolbox_output(reconstruct_contrast(fused, variant, eps), uint8_io)
 
 
@@ -350,9 +351,7 @@ def nsct(a: np.ndarray, b: np.ndarray, *, levels: tuple[int, ...] = (1, 2, 3, 3)
     against that code and its toolbox under GNU Octave (``docs/fidelity.md``).  Transform
     agreement: see ``docs/transforms.md``.
     """
-    a, b = _toolbox_inputs(a, b, uint8_io)
-    if first == "b":
-        a, b = b, a
+    a, b = _toolbox_inputs(a, b, uint8_io, first)
     fused = nsct_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), levels,
                       pyr_filter, dir_filter, context_rows=0 if _pointwise(rule, consistency) else None)
     return _toolbox_output(fused, uint8_io)

@@ -85,6 +85,7 @@ from fusionbench import colour
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
+from ._matlab import to_uint8
 from ._onednn import conv2d as _conv  # always oneDNN: the same bits for a band as for the whole image
 from ._row_bands import even_bands, small_band_rows
 from ._tf1_checkpoint import checkpoint_index, convert_tensors, load_state_strict, read_checkpoint, register_checkpoint
@@ -388,15 +389,10 @@ def bytescale(image: np.ndarray) -> np.ndarray:
     return np.floor(np.clip((image - lo) * scale, 0, 255) + 0.5).astype(np.uint8)
 
 
-def _matlab_uint8(x: np.ndarray) -> np.ndarray:
-    """MATLAB ``uint8(x)``: round half away from zero, saturate to [0, 255]."""
-    return np.clip(np.floor(np.asarray(x, dtype=np.float64) + 0.5), 0, 255).astype(np.uint8)
-
-
 def _as_uint8(rgb: np.ndarray) -> np.ndarray:
     """An RGB image as the uint8 file the official scripts read (floats in [0, 1] × 255, MATLAB rounding)."""
     rgb = np.asarray(rgb)
-    return rgb if rgb.dtype == np.uint8 else _matlab_uint8(rgb.astype(np.float64) * 255.0)
+    return rgb if rgb.dtype == np.uint8 else to_uint8(rgb.astype(np.float64) * 255.0)
 
 
 def official_y(rgb8: np.ndarray) -> np.ndarray:
@@ -413,7 +409,7 @@ def official_y(rgb8: np.ndarray) -> np.ndarray:
     rgb = rgb8.astype(np.float64)
     total = np.zeros(rgb.shape[:2], dtype=np.int32)
     for coefficient, channel in zip((0.257, 0.504, 0.098), range(3)):
-        total = np.minimum(total + _matlab_uint8(coefficient * rgb[..., channel]), 255)
+        total = np.minimum(total + to_uint8(coefficient * rgb[..., channel]), 255)
     return np.minimum(total + 16, 255).astype(np.uint8)
 
 
@@ -432,7 +428,7 @@ def _official_ycbcr_to_rgb(y: np.ndarray, rgb8: np.ndarray) -> np.ndarray:
 
 def official_rgb(y8: np.ndarray, rgb8: np.ndarray) -> np.ndarray:
     """``output_process.m``: the fused 8-bit Y put back with the colour source's Cb/Cr, as ``uint8`` RGB."""
-    return _matlab_uint8(_official_ycbcr_to_rgb(y8, rgb8))
+    return to_uint8(_official_ycbcr_to_rgb(y8, rgb8))
 
 
 @register_method(

@@ -26,7 +26,7 @@ import tempfile
 from ._settings import OneShot
 
 #: the registered methods with numba kernels (tests/methods/test_numba_cache.py holds the same list)
-NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa", "sdnet")
+NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "nsst_papcnn", "swinfusion", "matr", "mopa", "sdnet")
 
 _SCRIPT = """
 import sys

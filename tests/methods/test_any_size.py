@@ -16,7 +16,7 @@ from fusionbench.method_registry import create_method
 
 CHEAP = ["average", "maximum", "dwt", "dwt.vifb", "laplacian_pyramid", "laplacian_pyramid.mertens", "laplacian_pyramid.liu",
          "contrast_pyramid", "contrast_pyramid.liu", "nsst", "nsst.liu", "nsct", "nsct.liu", "legff", "legff.ivf"]
-HEAVY = ["cnp", "dtnp", "mlepf", "mdl"]
+HEAVY = ["cnp", "dtnp", "mlepf", "mdl", "nsst_papcnn"]
 MDL_PRESETS = ["mdl.fast", "mdl.l1", "mdl.l2", "mdl.l3", "mdl.l4"]
 ODD = [(67, 93), (130, 101)]
 TINY = [(9, 12), (1, 5), (16, 3)]

@@ -25,7 +25,7 @@ import tempfile
 import pytest
 
 #: the registered methods with compiled kernels (the classical transforms are numpy/scipy)
-NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "swinfusion", "matr", "mopa", "sdnet")
+NUMBA_METHODS = ("legff", "mdl", "mlepf", "dtnp", "cnp", "nsst_papcnn", "swinfusion", "matr", "mopa", "sdnet")
 
 #: the FMI metrics: their kernels (``_fmi_kernel``, ``_fmi_lanes``) are the largest part of a cold compile
 FMI_METRICS = "FMI_dct,FMI_edge,FMI_pixel,FMI_w"

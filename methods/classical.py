@@ -323,7 +323,8 @@ def nsst(a: np.ndarray, b: np.ndarray, *, dcomp: tuple[int, ...] = (2, 2, 3, 3),
     """NSST fusion: mean low-pass, choose-max of every directional coefficient (one direction at a time).
 
     Default: CNP's NSST setting ('maxflat', dcomp [2,2,3,3], dsize [4,4,8,8]); ``nsst.liu``:
-    dcomp [3,3,4,4], dsize [8,8,16,16].  Transform agreement with the official toolbox: see
+    dcomp [3,3,4,4], dsize [8,8,16,16], the transform setting of NSST-PAPCNN with this textbook rule
+    (the method itself, with its PA-PCNN and WSEML·WLE rules, is ``nsst_papcnn``).  Transform agreement with the official toolbox: see
     ``docs/transforms.md``.
     """
     fused = nsst_fuse(a, b, _mean, lambda x, y: choose_max(x, y, rule, window, consistency), dcomp, dsize,

@@ -236,14 +236,22 @@ def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
 def nsst_papcnn(a: np.ndarray, b: np.ndarray, *, iterations: int = ITERATIONS) -> np.ndarray:
     """NSST-PAPCNN, the official ``Script_gray.m`` / ``Script_color.m`` arithmetic; returns uint8.
 
-    ``a``: the MRI (or visible image), H×W; ``b``: CT/IR (H×W) or PET/SPECT (H×W×3), floats in [0, 1]
-    read as ``double(uint8)/255``.  Grey ``b``: ``fuse(b, a)`` as ``Script_gray.m`` (CT first), H×W out.
-    Colour ``b``: ``fuse(a, Y_b)`` in the official YUV as ``Script_color.m``, H×W×3 out.
+    ``a``: the MRI or visible image, ``b``: CT/IR (H×W) or PET/SPECT (H×W×3); floats in [0, 1] read as
+    ``double(uint8)/255``.  Grey pair: ``fuse(b, a)`` as ``Script_gray.m`` (CT first), H×W out.  Colour
+    ``b``: ``fuse(a, Y_b)`` in the official YUV as ``Script_color.m``, H×W×3 out with ``b``'s U and V.
+    A colour visible ``a`` (not in the official demos) goes the same way with the roles kept:
+    ``fuse(b, Y_a)`` (the grey image first, as in ``Script_gray.m``) and ``a``'s U and V; when both are
+    colour, ``a`` enters as its Y and ``b``'s chroma is kept (the suite's colour rule).
     """
-    mri = float_to_uint8_image(a) / 255.0
-    other = float_to_uint8_image(b) / 255.0
-    if not is_colour(other):
-        return to_uint8(fuse_nsst_papcnn(other, mri, iterations=iterations) * 255.0)
-    yuv = rgb_to_yuv(other)
-    yuv[..., 0] = fuse_nsst_papcnn(mri, yuv[..., 0], iterations=iterations)
+    first = float_to_uint8_image(a) / 255.0
+    second = float_to_uint8_image(b) / 255.0
+    if is_colour(second):
+        yuv = rgb_to_yuv(second)
+        anatomical = rgb_to_yuv(first)[..., 0] if is_colour(first) else first
+        yuv[..., 0] = fuse_nsst_papcnn(anatomical, yuv[..., 0], iterations=iterations)
+    elif is_colour(first):
+        yuv = rgb_to_yuv(first)
+        yuv[..., 0] = fuse_nsst_papcnn(second, yuv[..., 0], iterations=iterations)
+    else:
+        return to_uint8(fuse_nsst_papcnn(second, first, iterations=iterations) * 255.0)
     return to_uint8(yuv_to_rgb(yuv) * 255.0)

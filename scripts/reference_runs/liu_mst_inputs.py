@@ -19,6 +19,7 @@ from scipy.io import savemat
 
 from fusionbench import colour
 from fusionbench.io import load_image
+from pair_specs import parse
 
 
 def grey(path: Path, crop: tuple[int, int, int, int] | None) -> np.ndarray:
@@ -32,12 +33,7 @@ def grey(path: Path, crop: tuple[int, int, int, int] | None) -> np.ndarray:
 def main(shared: Path, out: Path, specs: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        name, pair = spec.split("=", 1)
-        crop = None
-        if "@" in pair:
-            pair, box = pair.rsplit("@", 1)
-            crop = tuple(int(v) for v in box.split(","))
-        functional, mri = pair.split(":")
+        name, functional, mri, crop = parse(spec)
         savemat(out / f"{name}.mat", {"I1": grey(shared / functional, crop), "I2": grey(shared / mri, crop)})
 
 

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from papcnn_inputs import parse
+from pair_specs import parse
 
 DEST = Path(__file__).resolve().parents[2] / "tests" / "methods" / "octave_papcnn"
 

@@ -13,17 +13,7 @@ import sys
 from pathlib import Path
 
 from fusionbench.io import load_image, save_png
-
-
-def parse(spec: str) -> tuple[str, str, str, tuple[int, int, int, int] | None]:
-    """``NAME=OTHER:MRI[@y0,x0,h,w]`` → (name, other, mri, crop)."""
-    name, pair = spec.split("=", 1)
-    crop = None
-    if "@" in pair:
-        pair, box = pair.rsplit("@", 1)
-        crop = tuple(int(v) for v in box.split(","))
-    other, mri = pair.split(":")
-    return name, other, mri, crop
+from pair_specs import parse
 
 
 def main(shared: Path, out: Path, specs: list[str]) -> None:

@@ -350,21 +350,24 @@ class MDLNuclearNormSuite:
 
 # --------------------------------------------------------------------------- neuron models (issue 23, session 6)
 def neuron_model_inputs(pair: str) -> dict:
-    """The inputs the DTNP neuron model, MLEPF's MLMG and its PCNN get when one run pair is fused.
+    """The inputs the DTNP neuron model, MLEPF's MLMG and its PCNN, and NSST-PAPCNN's PA-PCNN get when one run
+    pair is fused.
 
-    ``{"dtnp": [22 (2, H, W) INSML stacks], "mlmg": (12, H, W), "pcnn": (12, H, W)}``, captured by
+    ``{"dtnp": [22 (2, H, W) INSML stacks], "mlmg": (12, H, W), "pcnn": (12, H, W), "pa_pcnn": [96 (H, W)
+    bands]}``, captured by
     fusing the :func:`run_pairs` pair once through the runner's path with the kernels wrapped.
     """
     import numpy as np
 
     import fusionbench.methods.dtnp as dtnp_mod
     import fusionbench.methods.mlepf as mlepf_mod
+    import fusionbench.methods.nsst_papcnn as papcnn_mod
     from fusionbench.api import fuse_arrays
 
     a, b = run_pairs()[pair]
-    seen: dict = {"dtnp": [], "mlmg": [], "pcnn": []}
+    seen: dict = {"dtnp": [], "mlmg": [], "pcnn": [], "pa_pcnn": []}
     originals = {"dtnp": (dtnp_mod, "dtnp_firing_counts"), "mlmg": (mlepf_mod, "mlmg"),
-                 "pcnn": (mlepf_mod, "pcnn_counts")}
+                 "pcnn": (mlepf_mod, "pcnn_counts"), "pa_pcnn": (papcnn_mod, "pa_pcnn_firing_counts")}
 
     def wrap(key, fn):
         def recorder(x, *args, **kwargs):
@@ -378,21 +381,24 @@ def neuron_model_inputs(pair: str) -> dict:
             setattr(mod, name, wrap(k, saved[k]))
         fuse_arrays(_prepared("dtnp"), a, b)
         fuse_arrays(_prepared("mlepf"), a, b)
+        fuse_arrays(_prepared("nsst_papcnn"), a, b)
     finally:
         for k, (mod, name) in originals.items():
             setattr(mod, name, saved[k])
-    return {"dtnp": seen["dtnp"][-22:], "mlmg": seen["mlmg"][-1], "pcnn": seen["pcnn"][-1]}
+    return {"dtnp": seen["dtnp"][-22:], "mlmg": seen["mlmg"][-1], "pcnn": seen["pcnn"][-1],
+            "pa_pcnn": seen["pa_pcnn"][-96:]}
 
 
 class NeuronModelSuite(OneShot):
-    """The compiled neuron models of DTNP and MLEPF, and MLEPF's MLMG, on the inputs of one run pair.
+    """The compiled neuron models of DTNP, MLEPF and NSST-PAPCNN, and MLEPF's MLMG, on the inputs of one run pair.
 
     ``track_cpu_ns_per_pixel_step``: single-thread CPU time (best of 3) per pixel and iteration
-    (DTNP: 110 iterations, PCNN: 200) or per pixel and scale (MLMG: 40), summed over all the
-    maps one fusion of the pair computes (DTNP: 22 directions × 2 sources; MLEPF: 12 layers).
+    (DTNP and PA-PCNN: 110 iterations, PCNN: 200) or per pixel and scale (MLMG: 40), summed over all the
+    maps one fusion of the pair computes (DTNP: 22 directions × 2 sources; MLEPF: 12 layers; NSST-PAPCNN:
+    48 directions × 2 sources).
     """
 
-    params = [["dtnp", "pcnn", "mlmg"], ["harvard-256", "tno-768x576"]]
+    params = [["dtnp", "pcnn", "mlmg", "pa_pcnn"], ["harvard-256", "tno-768x576"]]
     param_names = ["model", "pair"]
     timeout = 1800
 
@@ -401,11 +407,14 @@ class NeuronModelSuite(OneShot):
         self.run(model)  # compiled already by the capture; warm
 
     def run(self, model: str) -> None:
-        from fusionbench.methods import _neural_p, mlepf
+        from fusionbench.methods import _neural_p, mlepf, nsst_papcnn
 
         if model == "dtnp":
             for stack in self.inputs:
                 _neural_p.dtnp_firing_counts(stack, 110, workers=1)
+        elif model == "pa_pcnn":
+            for band in self.inputs:
+                nsst_papcnn.pa_pcnn_firing_counts(band, 110)
         elif model == "pcnn":
             mlepf.pcnn_counts(self.inputs, workers=1)
         else:
@@ -417,8 +426,8 @@ class NeuronModelSuite(OneShot):
     def track_cpu_ns_per_pixel_step(self, model: str, pair: str) -> float:
         import time
 
-        steps = {"dtnp": 110, "pcnn": 200, "mlmg": 40}[model]
-        pixels = sum(x.size for x in self.inputs) if model == "dtnp" else self.inputs.size
+        steps = {"dtnp": 110, "pcnn": 200, "mlmg": 40, "pa_pcnn": 110}[model]
+        pixels = sum(x.size for x in self.inputs) if model in ("dtnp", "pa_pcnn") else self.inputs.size
         best = math.inf
         for _ in range(3):
             start = time.process_time()

@@ -5,7 +5,7 @@
 Each image as ``fusionbench.io.load_image`` reads it (uint8; a grey image stored as RGB becomes
 grey), optionally cropped: the arrays the runner hands ``nsst_papcnn``.  OTHER is the CT, IR or
 colour PET/SPECT image, MRI the anatomical or visible one.  The same list goes to ``cases.csv``
-(``papcnn_collect.py``), from which the test rebuilds the inputs.
+(``collect_png_cases.py``), from which the test rebuilds the inputs.
 """
 from __future__ import annotations
 

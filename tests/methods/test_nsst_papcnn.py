@@ -4,7 +4,7 @@ The reference results in ``octave_papcnn/`` were made by ``scripts/reference_run
 official ``fuse_NSST_PAPCNN.m`` (yuliu316316/NSST-PAPCNN-Fusion @ 04454e9) unchanged under Octave 7.3,
 called as the two official demos call it, with MATLAB's ``graythresh`` (``shims/papcnn/graythresh.m``).
 That run reproduces the repository's own MATLAB result ``results/fused.tif`` bit for bit.  Measured
-(``papcnn_agreement.py``, docs/fidelity.md): every value identical on all 63 cases run.
+(``case_agreement.py``, docs/fidelity.md): every value identical on all 63 cases run.
 """
 from __future__ import annotations
 

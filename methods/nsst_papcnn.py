@@ -41,6 +41,7 @@ direction on two threads; 96 maps of 110 iterations per pair.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -201,26 +202,38 @@ def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
     return np.stack([r * m[0] + g * m[1] + b * m[2] for m in RGB_TO_YUV], axis=-1)
 
 
-def matlab_inv(matrix: np.ndarray) -> np.ndarray:
-    """MATLAB/Octave ``inv`` of a square matrix: LAPACK ``getrf`` then ``getri``.
+def exact_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a square float matrix, each entry its exact value rounded once (rational Gauss-Jordan).
 
-    ``np.linalg.inv`` solves against the identity (``gesv``) instead, which rounds differently in the last
-    bit of ``ConvertYUVtoRGB``'s two smallest coefficients.
+    ``ConvertYUVtoRGB.m`` calls ``inv``; MATLAB/Octave's (LAPACK ``getrf`` + ``getri``) rounds differently
+    with the BLAS kernels of the machine: Octave 7.3 with OpenBLAS's SkylakeX kernels and scipy's OpenBLAS
+    with its Haswell kernels differ in the last bits of two entries, and both from the exact inverse in
+    three.  On the 41 colour cases of the Octave runs every one of these inverses gives the same uint8
+    image, so the exact one is used: the same on every CPU.
     """
-    from scipy.linalg import lapack
-
-    lu, piv, info = lapack.dgetrf(np.asarray(matrix, dtype=np.float64))
-    if info == 0:
-        inverse, info = lapack.dgetri(lu, piv)
-    if info != 0:
-        raise np.linalg.LinAlgError("singular matrix")
-    return inverse
+    rows = [[Fraction(float(v)) for v in row] for row in np.asarray(matrix, dtype=np.float64)]
+    n = len(rows)
+    if any(len(row) != n for row in rows):
+        raise ValueError("expected a square matrix")
+    work = [row + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(rows)]
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if work[r][col] != 0), None)
+        if pivot is None:
+            raise np.linalg.LinAlgError("singular matrix")
+        work[col], work[pivot] = work[pivot], work[col]
+        lead = work[col][col]
+        work[col] = [v / lead for v in work[col]]
+        for r in range(n):
+            if r != col and work[r][col] != 0:
+                factor = work[r][col]
+                work[r] = [v - factor * w for v, w in zip(work[r], work[col])]
+    return np.array([[float(v) for v in row[n:]] for row in work])
 
 
 def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
-    """``ConvertYUVtoRGB.m``: the same sums with ``inv`` of :data:`RGB_TO_YUV`."""
+    """``ConvertYUVtoRGB.m``: the same sums with the inverse of :data:`RGB_TO_YUV` (:func:`exact_inverse`)."""
     y, u, v = (yuv[..., i] for i in range(3))
-    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in matlab_inv(RGB_TO_YUV)], axis=-1)
+    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in exact_inverse(RGB_TO_YUV)], axis=-1)
 
 
 @register_method(

@@ -96,13 +96,24 @@ def test_octave_std_is_the_sample_standard_deviation():
     assert papcnn.octave_std(x) == pytest.approx(np.std(x, ddof=1), rel=1e-14)
 
 
-def test_matlab_inv_rounds_as_getri():
-    # Octave 7.3's inv(m) of ConvertRGBtoYUV.m's matrix, printed with %.17g: np.linalg.inv differs in
-    # these two entries' last bits, LAPACK getrf + getri does not
-    inverse = papcnn.matlab_inv(papcnn.RGB_TO_YUV)
-    assert inverse[0, 1] == -3.9457070707137524e-05
-    assert inverse[2, 2] == -0.0004813762626262731
+def test_exact_inverse_is_the_rounded_rational_inverse():
+    from fractions import Fraction
+
+    inverse = papcnn.exact_inverse(papcnn.RGB_TO_YUV)
+    exact = [[Fraction(float(v)) for v in row] for row in papcnn.RGB_TO_YUV]
+    # each entry is the float nearest to the true inverse: its product with the matrix is I to within the
+    # entries' own rounding, and rounding the exact product of each row back gives the identity's floats
+    for i in range(3):
+        for j in range(3):
+            dot = sum(Fraction(float(inverse[i, k])) * exact[k][j] for k in range(3))
+            assert abs(dot - (i == j)) < Fraction(1, 2 ** 50)
     np.testing.assert_allclose(inverse @ papcnn.RGB_TO_YUV, np.eye(3), atol=1e-15)
+    # Octave 7.3's inv (OpenBLAS SkylakeX kernels) differs from it by less than 1e-16 (the last bits of three entries)
+    octave = np.array([[1, -3.9457070707137524e-05, 1.1398279671717171], [1, -0.3946101641414142, -0.58050031565656568],
+                       [1, 2.0319996843434343, -0.0004813762626262731]])
+    np.testing.assert_allclose(inverse, octave, rtol=0, atol=1e-16)
+    with pytest.raises(np.linalg.LinAlgError):
+        papcnn.exact_inverse(np.ones((2, 2)))
 
 
 def test_grey_pairs_put_the_ct_first_and_colour_keeps_the_functional_chroma():

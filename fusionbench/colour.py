@@ -20,6 +20,8 @@ SDNet, MATR, SwinFusion's official scripts) and HSV (MLEPF), both provided here.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from skimage import color as skcolor
 
@@ -121,7 +123,33 @@ def rgb_to_ycbcr_studio(rgb: np.ndarray) -> np.ndarray:
 def ycbcr_studio_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     """MATLAB ``ycbcr2rgb`` for float YCbCr in [0, 1] (inverse of :func:`rgb_to_ycbcr_studio`), unclipped."""
     ycbcr = np.asarray(ycbcr, dtype=np.float64)
-    return (ycbcr - _YCBCR_OFFSET) @ np.linalg.inv(_YCBCR_MATRIX).T
+    return (ycbcr - _YCBCR_OFFSET) @ exact_inverse(_YCBCR_MATRIX).T
+
+
+def exact_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a small square float matrix, each entry its exact value rounded once (rational Gauss-Jordan).
+
+    For the colour conversions' ``inv``: LAPACK's inverse (``np.linalg.inv``, MATLAB/Octave ``inv``) rounds its
+    last bits with the machine's BLAS kernels (OpenBLAS's SkylakeX and Haswell kernels give different bits for
+    the 3×3 matrices used here), which would make a colour output depend on the CPU; this one does not.
+    """
+    rows = [[Fraction(float(v)) for v in row] for row in np.asarray(matrix, dtype=np.float64)]
+    n = len(rows)
+    if any(len(row) != n for row in rows):
+        raise ValueError("expected a square matrix")
+    work = [row + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(rows)]
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if work[r][col] != 0), None)
+        if pivot is None:
+            raise np.linalg.LinAlgError("singular matrix")
+        work[col], work[pivot] = work[pivot], work[col]
+        lead = work[col][col]
+        work[col] = [v / lead for v in work[col]]
+        for r in range(n):
+            if r != col and work[r][col] != 0:
+                factor = work[r][col]
+                work[r] = [v - factor * w for v, w in zip(work[r], work[col])]
+    return np.array([[float(v) for v in row[n:]] for row in work])
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:

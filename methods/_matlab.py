@@ -1,4 +1,4 @@
-"""Small MATLAB-compatible building blocks shared by the LEGFF, MLEPF and MDL ports.
+"""Small MATLAB-compatible building blocks shared by the LEGFF, MLEPF, MDL, SDNet and NSST-PAPCNN ports.
 
 Only what those official codes need, each written to reproduce MATLAB's
 arithmetic (rounding rule, border handling, structuring-element shape), because
@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+
+from fusionbench.colour import exact_inverse
 
 # MATLAB rgb2ycbcr / ycbcr2rgb (BT.601 studio swing): the 3-decimal matrix on the
 # [0, 255] scale of R'G'B' in [0, 1], offsets 16/128/128.
@@ -51,11 +53,36 @@ def rgb2ycbcr_uint8(rgb: np.ndarray) -> np.ndarray:
 
 
 def ycbcr2rgb_uint8(ycbcr: np.ndarray) -> np.ndarray:
-    """MATLAB ``ycbcr2rgb`` on a uint8 H×W×3 image (``inv`` of the 3-decimal matrix, uint8 out)."""
-    tinv = np.linalg.inv(_YCBCR_T)
+    """MATLAB ``ycbcr2rgb`` on a uint8 H×W×3 image (the inverse of the 3-decimal matrix, uint8 out).
+
+    The inverse is :func:`fusionbench.colour.exact_inverse` (the same on every CPU), not LAPACK's.
+    """
+    tinv = exact_inverse(_YCBCR_T)
     t = 255.0 * tinv
     offset = 255.0 * tinv @ _YCBCR_OFFSET
     return np.stack([_lincomb_uint8(t[p], ycbcr, -offset[p]) for p in range(3)], axis=-1)
+
+
+#: the analogue YUV of ``ConvertRGBtoYUV.m`` (Yu Liu's codes: NSST-PAPCNN-Fusion; also MDLatLRRv2): rows Y, U, V
+ANALOGUE_YUV = np.array([[0.299, 0.587, 0.114],
+                         [-0.147, -0.289, 0.436],
+                         [0.615, -0.515, -0.100]])
+
+
+def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
+    """``ConvertRGBtoYUV.m`` on a double H×W×3 image: each plane ``R·m1 + G·m2 + B·m3``, in that order."""
+    r, g, b = (rgb[..., i] for i in range(3))
+    return np.stack([r * m[0] + g * m[1] + b * m[2] for m in ANALOGUE_YUV], axis=-1)
+
+
+def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
+    """``ConvertYUVtoRGB.m``: the same sums with the inverse of :data:`ANALOGUE_YUV`.
+
+    The official ``inv`` (LAPACK) rounds with the BLAS kernels of the machine; the exact inverse rounded once
+    (:func:`fusionbench.colour.exact_inverse`) is the same on every CPU (docs/fidelity.md, NSST-PAPCNN).
+    """
+    y, u, v = (yuv[..., i] for i in range(3))
+    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in exact_inverse(ANALOGUE_YUV)], axis=-1)
 
 
 def entropy_uint8(img: np.ndarray) -> float:

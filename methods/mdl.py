@@ -80,7 +80,7 @@ from scipy import signal
 from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
-from ._matlab import float_to_uint8_image, to_uint8
+from ._matlab import float_to_uint8_image, rgb_to_yuv, to_uint8, yuv_to_rgb
 from ._small_eig import gram_nuclear_norms
 
 UNIT = 16
@@ -95,8 +95,6 @@ register_weights(
     description="MDLatLRRv2 learned projections L_16 (detail) and P_16 (base), 256×256 float64 .mat files",
 )
 
-# The code's RGB → "YUV" matrix (ConvertRGBtoYUV.m).
-_YUV = np.array([[0.299, 0.587, 0.114], [-0.147, -0.289, 0.436], [0.615, -0.515, -0.100]])
 
 
 def load_matrices(path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -114,19 +112,6 @@ def _rowmajor_to_colmajor() -> np.ndarray:
     """perm[c] = MATLAB column-major index of the patch element whose C-order index is c."""
     ky, kx = np.divmod(np.arange(UNIT * UNIT), UNIT)
     return ky + UNIT * kx
-
-
-def yuv_forward(rgb: np.ndarray) -> np.ndarray:
-    """``ConvertRGBtoYUV`` on a float64 H×W×3 image (same operation order)."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return np.stack([r * m[0] + g * m[1] + b * m[2] for m in _YUV], axis=-1)
-
-
-def yuv_inverse(yuv: np.ndarray) -> np.ndarray:
-    """``ConvertYUVtoRGB``: ``inv`` of the same matrix."""
-    inv = np.linalg.inv(_YUV)
-    y, u, v = yuv[..., 0], yuv[..., 1], yuv[..., 2]
-    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in inv], axis=-1)
 
 
 def _unique_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
@@ -536,14 +521,14 @@ class MDL:
         mri = a8.astype(np.float64) / 255
         func = b8.astype(np.float64) / 255
         if func.ndim == 3:
-            grey, colour = (yuv_forward(mri)[..., 0] if mri.ndim == 3 else mri), func
+            grey, colour = (rgb_to_yuv(mri)[..., 0] if mri.ndim == 3 else mri), func
         elif mri.ndim == 3:
             grey, colour = func, mri
         else:  # official CT_MR order: image 1 = CT (grey), image 2 = MRI through YUV
             grey, colour = func, np.repeat(mri[..., None], 3, axis=2)
-        yuv = yuv_forward(colour)
+        yuv = rgb_to_yuv(colour)
         fused_y = self.model.fuse(grey, yuv[..., 0])
-        rgb = to_uint8(yuv_inverse(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
+        rgb = to_uint8(yuv_to_rgb(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
         if func.ndim == 3 or mri.ndim == 3:
             return rgb
         if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):

@@ -41,7 +41,6 @@ direction on two threads; 96 maps of 110 iterations per pair.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -49,7 +48,7 @@ import numpy as np
 from fusionbench.colour import is_colour
 from fusionbench.method_registry import register_method
 
-from ._matlab import float_to_uint8_image, to_uint8
+from ._matlab import float_to_uint8_image, rgb_to_yuv, to_uint8, yuv_to_rgb
 from ._neural_p import wle_insml_rule
 from ._planes import map_planes
 
@@ -62,11 +61,6 @@ CITATION = (
 DCOMP = (3, 3, 4, 4)
 DSIZE = (8, 8, 16, 16)
 ITERATIONS = 110
-
-#: ``ConvertRGBtoYUV.m``'s matrix (rows: Y, U, V)
-RGB_TO_YUV = np.array([[0.299, 0.587, 0.114],
-                       [-0.147, -0.289, 0.436],
-                       [0.615, -0.515, -0.100]])
 
 
 # --------------------------------------------------------------------------- MATLAB scalar arithmetic
@@ -194,46 +188,6 @@ def fuse_nsst_papcnn(img1: np.ndarray, img2: np.ndarray, *, iterations: int = IT
     # the band rule needs a whole band (its parameters are statistics of the band): context_rows=None
     return nsst_fuse(img1, img2, lowpass_rule, lambda b1, b2: highpass_rule(b1, b2, iterations), DCOMP, DSIZE,
                      "maxflat", context_rows=None)
-
-
-def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
-    """``ConvertRGBtoYUV.m`` on a double H×W×3 image: each plane ``R·m1 + G·m2 + B·m3`` in that order."""
-    r, g, b = (rgb[..., i] for i in range(3))
-    return np.stack([r * m[0] + g * m[1] + b * m[2] for m in RGB_TO_YUV], axis=-1)
-
-
-def exact_inverse(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of a square float matrix, each entry its exact value rounded once (rational Gauss-Jordan).
-
-    ``ConvertYUVtoRGB.m`` calls ``inv``; MATLAB/Octave's (LAPACK ``getrf`` + ``getri``) rounds differently
-    with the BLAS kernels of the machine: Octave 7.3 with OpenBLAS's SkylakeX kernels and scipy's OpenBLAS
-    with its Haswell kernels differ in the last bits of two entries, and both from the exact inverse in
-    three.  On the 41 colour cases of the Octave runs every one of these inverses gives the same uint8
-    image, so the exact one is used: the same on every CPU.
-    """
-    rows = [[Fraction(float(v)) for v in row] for row in np.asarray(matrix, dtype=np.float64)]
-    n = len(rows)
-    if any(len(row) != n for row in rows):
-        raise ValueError("expected a square matrix")
-    work = [row + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(rows)]
-    for col in range(n):
-        pivot = next((r for r in range(col, n) if work[r][col] != 0), None)
-        if pivot is None:
-            raise np.linalg.LinAlgError("singular matrix")
-        work[col], work[pivot] = work[pivot], work[col]
-        lead = work[col][col]
-        work[col] = [v / lead for v in work[col]]
-        for r in range(n):
-            if r != col and work[r][col] != 0:
-                factor = work[r][col]
-                work[r] = [v - factor * w for v, w in zip(work[r], work[col])]
-    return np.array([[float(v) for v in row[n:]] for row in work])
-
-
-def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
-    """``ConvertYUVtoRGB.m``: the same sums with the inverse of :data:`RGB_TO_YUV` (:func:`exact_inverse`)."""
-    y, u, v = (yuv[..., i] for i in range(3))
-    return np.stack([y * m[0] + u * m[1] + v * m[2] for m in exact_inverse(RGB_TO_YUV)], axis=-1)
 
 
 @register_method(

@@ -41,16 +41,16 @@ def _octave(shared: Path, name: str, level: int) -> Path:
 
 def mdl_all_levels(mri: np.ndarray, func: np.ndarray, levels: int = 4) -> list[np.ndarray]:
     """uint8 MDL outputs for de_level 1..levels, exactly as ``fusionbench.fuse("mdl.l<k>", ...)``."""
-    from fusionbench.methods.mdl import MDL, to_uint8, yuv_forward, yuv_inverse
+    from fusionbench.methods.mdl import MDL, rgb_to_yuv, to_uint8, yuv_to_rgb
 
     model = MDL(levels=levels).model
     m = mri.astype(np.float64) / 255
     f = func.astype(np.float64) / 255
     grey, colour = (m, f) if f.ndim == 3 else (f, np.repeat(m[..., None], 3, axis=2))
-    yuv = yuv_forward(colour)
+    yuv = rgb_to_yuv(colour)
     outs = []
     for fused_y in model.fuse_all_levels(grey, yuv[..., 0]):
-        rgb = to_uint8(yuv_inverse(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
+        rgb = to_uint8(yuv_to_rgb(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
         outs.append(rgb if f.ndim == 3 else rgb[..., 0])
     return outs
 

@@ -82,3 +82,25 @@ def test_recolour_with_both_colour_takes_b(rgb) -> None:
     y = np.full(rgb.shape[:2], 0.5, np.float32)
     np.testing.assert_array_equal(colour.recolour(y, a, b), colour.merge_luma(y, b))
     assert not np.allclose(_cbcr(colour.recolour(y, a, b)), _cbcr(a), atol=1e-3)
+
+
+def test_exact_inverse_is_the_rounded_rational_inverse():
+    from fractions import Fraction
+
+    from fusionbench.colour import exact_inverse
+    from fusionbench.methods._matlab import ANALOGUE_YUV
+
+    inverse = exact_inverse(ANALOGUE_YUV)
+    exact = [[Fraction(float(v)) for v in row] for row in ANALOGUE_YUV]
+    # each entry is the true inverse rounded once: the exact product with the matrix is I to within 2^-50
+    for i in range(3):
+        for j in range(3):
+            dot = sum(Fraction(float(inverse[i, k])) * exact[k][j] for k in range(3))
+            assert abs(dot - (i == j)) < Fraction(1, 2 ** 50)
+    np.testing.assert_allclose(inverse @ ANALOGUE_YUV, np.eye(3), atol=1e-15)
+    # Octave 7.3's inv (OpenBLAS SkylakeX kernels) differs from it by less than 1e-16 (the last bits of three entries)
+    octave = np.array([[1, -3.9457070707137524e-05, 1.1398279671717171], [1, -0.3946101641414142, -0.58050031565656568],
+                       [1, 2.0319996843434343, -0.0004813762626262731]])
+    np.testing.assert_allclose(inverse, octave, rtol=0, atol=1e-16)
+    with pytest.raises(np.linalg.LinAlgError):
+        exact_inverse(np.ones((2, 2)))

@@ -139,38 +139,29 @@ def test_select_li_needs_a_majority_and_ties_go_to_the_second():
 
 
 def _liu_cases():
-    import csv
-    from pathlib import Path
+    from ._octave_cases import committed_cases
 
-    folder = Path(__file__).parent / "octave_liu_mst"
-    for row in csv.DictReader(open(folder / "cases.csv")):
+    for row in committed_cases("octave_liu_mst"):
         for method in row["methods"].split():
-            yield pytest.param(folder, row, method, id=f"{row['name']}-{method}")
+            yield pytest.param(row, method, id=f"{row['name']}-{method}")
 
 
 # The toolbox's dwt_fuse.m, lp_fuse.m, rp_fuse.m and nsct_fuse.m (VIFB methods/LP_SR) run unchanged under GNU Octave 7.3
 # (scripts/reference_runs/run_liu_mst.m; Octave has no dwt2, so dwt_fuse ran on our Haar stand-in, which rounds
 # as PyWavelets does).  Measured: uint8(F) identical on every pixel of 60 Harvard pairs (20 per task) and the 25
 # TNO pairs (DWT on the 14 whose sides divide by 16), and on the non-square crops committed here.
-@pytest.mark.parametrize("folder,row,method", list(_liu_cases()))
-def test_liu_toolbox_ports_equal_the_toolbox_under_octave(shared_dir, folder, row, method):
-    from PIL import Image
+@pytest.mark.parametrize("row,method", list(_liu_cases()))
+def test_liu_toolbox_ports_equal_the_toolbox_under_octave(shared_dir, row, method):
+    from pathlib import Path
 
-    from fusionbench import colour
     from fusionbench.io import load_image
 
-    images = []
-    for rel in (row["functional"], row["mri"]):
-        if not (shared_dir / rel).is_file():
-            pytest.skip(f"{rel} not in shared")
-        image = colour.luma_uint8(load_image(shared_dir / rel))
-        if row["crop"]:
-            y0, x0, h, w = (int(v) for v in row["crop"].split(","))
-            image = image[y0:y0 + h, x0:x0 + w]
-        images.append(image / 255.0)
-    functional, mri = images
+    from ._octave_cases import case_image
+
+    functional, mri = (case_image(shared_dir, row[key], row["crop"], grey=True) for key in ("functional", "mri"))
     ours = create_method(method)(mri, functional)
-    np.testing.assert_array_equal(ours, np.asarray(Image.open(folder / f"{row['name']}_{method}.png")))
+    reference = load_image(Path(__file__).parent / "octave_liu_mst" / f"{row['name']}_{method}.png")
+    np.testing.assert_array_equal(ours, reference)
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (1, 4), (2, 9, 4), (3, 40, 33)])

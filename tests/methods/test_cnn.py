@@ -13,6 +13,7 @@ from fusionbench.methods import cnn_liu2017 as cnn
 from fusionbench.methods._matlab import to_uint8
 
 from ._fidelity import agreement
+from ._octave_cases import case_image, committed_cases
 from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
 
 torch = pytest.importorskip("torch")
@@ -229,37 +230,20 @@ def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path
                               OMP_NUM_THREADS="1")
 
 
-def _octave_cases():
-    import csv
-    from pathlib import Path
-
-    folder = Path(__file__).parent / "octave_vifb_cnn"
-    for row in csv.DictReader(open(folder / "cases.csv")):
-        yield pytest.param(folder, row, id=row["name"])
-
-
 # VIFB's methods/CNN/run_CNN.m run unchanged under GNU Octave 7.3 (scripts/reference_runs/run_vifb_cnn.m) on grey
 # 8-bit inputs: the functional image's BT.601 luma (or CT/IR) in its infrared slot, the MRI/visible image in its
 # visible slot.  Measured on 68 cases (20 pairs per Harvard task, 6 TNO pairs or crops, two Harvard crops): 61
 # identical on every value, all but 7 of 5,476,748 values identical; each of those 7 is within 1.6e-5 grey levels
 # of a rounding half (the network's float32 sums, added in another order).  Six cases are committed here.
-@pytest.mark.parametrize("folder,row", list(_octave_cases()))
-def test_equals_vifb_run_cnn_under_octave(weights_home, shared_dir, folder, row):
-    from fusionbench import colour
+@pytest.mark.parametrize("row", committed_cases("octave_vifb_cnn"), ids=lambda row: row["name"])
+def test_equals_vifb_run_cnn_under_octave(weights_home, shared_dir, row):
+    from pathlib import Path
+
     from fusionbench.method_registry import create_method
 
-    images = []
-    for rel in (row["other"], row["mri"]):
-        if not (shared_dir / rel).is_file():
-            pytest.skip(f"{rel} not in shared")
-        image = colour.luma_uint8(load_image(shared_dir / rel))
-        if row["crop"]:
-            y0, x0, h, w = (int(v) for v in row["crop"].split(","))
-            image = image[y0:y0 + h, x0:x0 + w]
-        images.append(image / 255.0)
-    other, mri = images
+    other, mri = (case_image(shared_dir, row[key], row["crop"], grey=True) for key in ("other", "mri"))
     fused = np.asarray(create_method("cnn")(mri, other), dtype=np.float64) * 255.0
-    reference = load_image(folder / f"{row['name']}.png").astype(int)
+    reference = load_image(Path(__file__).parent / "octave_vifb_cnn" / f"{row['name']}.png").astype(int)
     assert fused.shape == reference.shape
     ours = to_uint8(fused).astype(int)
     differ = ours != reference

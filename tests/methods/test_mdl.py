@@ -147,15 +147,15 @@ def test_octave_bit_exact_one_pair(shared_dir: Path, weights_home: Path) -> None
 
 def test_every_level_bit_exact_one_pair(shared_dir: Path, weights_home: Path) -> None:
     """All four de_levels from one pass equal the official Octave outputs of those levels (PET pair, colour path)."""
-    from fusionbench.methods.mdl import MDL, to_uint8, yuv_forward, yuv_inverse
+    from fusionbench.methods.mdl import MDL, rgb_to_yuv, to_uint8, yuv_to_rgb
 
     name = "MRI-PET_41052"
     a_path, b_path, _ = octave_case(shared_dir, "mdl", name)
     mri, pet = load_image(a_path) / 255.0, load_image(b_path) / 255.0
-    yuv = yuv_forward(pet)
+    yuv = rgb_to_yuv(pet)
     outs = MDL(levels=4).model.fuse_all_levels(mri, yuv[..., 0])
     for level, fused_y in enumerate(outs, start=1):
-        rgb = to_uint8(yuv_inverse(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
+        rgb = to_uint8(yuv_to_rgb(np.stack([fused_y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)
         ref = load_image(_octave_level(shared_dir, name, level))
         assert np.array_equal(rgb, ref), f"de_level {level}: {np.mean(rgb != ref):.6f} of values differ"
 
@@ -169,31 +169,31 @@ def test_non_square_crop_bit_exact_with_the_official_core(matrices, shared_dir: 
     """The official ``vector_fusion_method`` run here under Octave on a 120×150 crop (the shared runs
     are all 256²): ``uint8(F*255)`` of the fused luma equal at de_level 1 and 2, NaN patches included
     (measured: max |ΔF| 2.5e-13 before rounding, 256 NaN pixels)."""
-    from fusionbench.methods.mdl import MDLatLRR, to_uint8, yuv_forward
+    from fusionbench.methods.mdl import MDLatLRR, rgb_to_yuv, to_uint8
 
     harvard = shared_dir / "data" / "harvard" / "MRI-PET"
     mri = load_image(harvard / "MRI" / "25030.png")[NONSQUARE_CROP] / 255.0
     pet = load_image(harvard / "PET" / "25030.png")[NONSQUARE_CROP] / 255.0
     assert mri.shape == (120, 150)
     for level in (1, 2):
-        ours = to_uint8(MDLatLRR(*matrices, levels=level).fuse(mri, yuv_forward(pet)[..., 0]) * 255)
+        ours = to_uint8(MDLatLRR(*matrices, levels=level).fuse(mri, rgb_to_yuv(pet)[..., 0]) * 255)
         ref = load_image(NONSQUARE / f"mdl_level{level}.png")
         assert np.array_equal(ours, ref), f"de_level {level}: {np.mean(ours != ref):.6f} of pixels differ"
 
 
 def test_batched_solver_equals_lapack_reference(shared_dir: Path, weights_home: Path) -> None:
     """Issue 23: the batched nuclear-norm solver gives the LAPACK (reference) path's uint8 output at every level."""
-    from fusionbench.methods.mdl import MDL, to_uint8, yuv_forward, yuv_inverse
+    from fusionbench.methods.mdl import MDL, rgb_to_yuv, to_uint8, yuv_to_rgb
 
     a_path, b_path, _ = octave_case(shared_dir, "mdl", "MRI-SPECT_3020")
     mri, spect = load_image(a_path) / 255.0, load_image(b_path) / 255.0
-    yuv = yuv_forward(spect)
+    yuv = rgb_to_yuv(spect)
     runs = [MDL(levels=4, solver=s).model.fuse_all_levels(mri, yuv[..., 0]) for s in ("batched", "lapack")]
     for level, (got, want) in enumerate(zip(*runs), start=1):
         assert np.array_equal(np.isnan(got), np.isnan(want))
         ok = ~np.isnan(got)
         assert np.max(np.abs(got[ok] - want[ok])) <= 1e-10, level  # float rounding only (measured ≤ 1.6e-12)
-        to_rgb = lambda y: to_uint8(yuv_inverse(np.stack([y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)  # noqa: E731
+        to_rgb = lambda y: to_uint8(yuv_to_rgb(np.stack([y, yuv[..., 1], yuv[..., 2]], axis=-1)) * 255)  # noqa: E731
         assert np.array_equal(to_rgb(got), to_rgb(want)), level
 
 

@@ -8,41 +8,25 @@ That run reproduces the repository's own MATLAB result ``results/fused.tif`` bit
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from fusionbench.colour import to_float
 from fusionbench.io import load_image
 from fusionbench.method_registry import create_method
 from fusionbench.methods import nsst_papcnn as papcnn
 from fusionbench.methods._matlab import to_uint8
 
+from ._octave_cases import case_image, committed_cases
+
 FOLDER = Path(__file__).parent / "octave_papcnn"
 
 
-def _cases():
-    for row in csv.DictReader(open(FOLDER / "cases.csv")):
-        yield pytest.param(row, id=row["name"])
-
-
-def _input(shared_dir: Path, rel: str, crop: str) -> np.ndarray:
-    if not (shared_dir / rel).is_file():
-        pytest.skip(f"{rel} not in shared")
-    image = load_image(shared_dir / rel)
-    if crop:
-        y0, x0, h, w = (int(v) for v in crop.split(","))
-        image = image[y0:y0 + h, x0:x0 + w]
-    return to_float(image)
-
-
-@pytest.mark.parametrize("row", list(_cases()))
+@pytest.mark.parametrize("row", committed_cases("octave_papcnn"), ids=lambda row: row["name"])
 def test_equals_the_official_code_under_octave(shared_dir, row):
-    mri = _input(shared_dir, row["mri"], row["crop"])
-    other = _input(shared_dir, row["other"], row["crop"])
+    mri, other = (case_image(shared_dir, row[key], row["crop"], grey=False) for key in ("mri", "other"))
     ours = create_method("nsst_papcnn")(mri, other)
     reference = load_image(FOLDER / f"{row['name']}.png")
     assert ours.dtype == np.uint8 and ours.shape == reference.shape
@@ -94,26 +78,6 @@ def test_graythresh_follows_matlab_otsuthresh():
 def test_octave_std_is_the_sample_standard_deviation():
     x = np.random.default_rng(1).random((31, 17))
     assert papcnn.octave_std(x) == pytest.approx(np.std(x, ddof=1), rel=1e-14)
-
-
-def test_exact_inverse_is_the_rounded_rational_inverse():
-    from fractions import Fraction
-
-    inverse = papcnn.exact_inverse(papcnn.RGB_TO_YUV)
-    exact = [[Fraction(float(v)) for v in row] for row in papcnn.RGB_TO_YUV]
-    # each entry is the float nearest to the true inverse: its product with the matrix is I to within the
-    # entries' own rounding, and rounding the exact product of each row back gives the identity's floats
-    for i in range(3):
-        for j in range(3):
-            dot = sum(Fraction(float(inverse[i, k])) * exact[k][j] for k in range(3))
-            assert abs(dot - (i == j)) < Fraction(1, 2 ** 50)
-    np.testing.assert_allclose(inverse @ papcnn.RGB_TO_YUV, np.eye(3), atol=1e-15)
-    # Octave 7.3's inv (OpenBLAS SkylakeX kernels) differs from it by less than 1e-16 (the last bits of three entries)
-    octave = np.array([[1, -3.9457070707137524e-05, 1.1398279671717171], [1, -0.3946101641414142, -0.58050031565656568],
-                       [1, 2.0319996843434343, -0.0004813762626262731]])
-    np.testing.assert_allclose(inverse, octave, rtol=0, atol=1e-16)
-    with pytest.raises(np.linalg.LinAlgError):
-        papcnn.exact_inverse(np.ones((2, 2)))
 
 
 def test_grey_pairs_put_the_ct_first_and_colour_keeps_the_functional_chroma():

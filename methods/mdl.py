@@ -96,7 +96,6 @@ register_weights(
 )
 
 
-
 def load_matrices(path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(L_16, P_16)`` from the official ``models.zip`` (the cached weights ``mdl`` by default)."""
     from scipy.io import loadmat

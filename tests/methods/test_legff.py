@@ -14,7 +14,7 @@ from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uin
 
 from ._fidelity import agreement
 
-from ._octave_cases import OCTAVE_PAIRS, octave_case
+from ._octave_cases import OCTAVE_PAIRS, case_image, committed_cases, octave_case
 MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
 
 
@@ -64,6 +64,21 @@ def test_octave_runs_bit_exact(shared_dir: Path) -> None:
         refs.append(load_image(ref))
     agr = agreement(outs, refs)
     assert agr.exact == 1.0, str(agr)
+
+
+# Non-square crops (the shared runs are all 256²): the official Main.m run here under Octave with its algorithm lines
+# unchanged (scripts/reference_runs/run_legff.m, MATLAB's imguidedfilter/rgb2ycbcr/ycbcr2rgb written from their
+# documentation in shims/legff; the same set-up reproduces the six shared Octave runs on every value), dataID 1-3 for
+# the medical crops and 4 (the infrared/visible base rule, legff.ivf) for TNO.  Measured: identical on every value
+# of 7 cases (PET 120×150 and 93×211, SPECT 97×131, CT 97×130, TNO 301×401, the whole TNO 05 and 10); four committed.
+@pytest.mark.parametrize("row", committed_cases("octave_legff_nonsquare"), ids=lambda row: row["name"])
+def test_official_main_under_octave_on_non_square_crops(shared_dir: Path, row) -> None:
+    mri, other = (case_image(shared_dir, row[key], row["crop"], grey=False) for key in ("mri", "other"))
+    method = "legff.ivf" if row["other"].startswith("data/tno/") else "legff"  # the registry's IR-VIS preset
+    ours = fusionbench.create_method(method)(mri, other)
+    reference = load_image(Path(__file__).parent / "octave_legff_nonsquare" / f"{row['name']}.png")
+    assert ours.shape == reference.shape and mri.shape[0] != mri.shape[1]
+    np.testing.assert_array_equal(ours, reference)
 
 
 @pytest.mark.parametrize("task", list(MEDICAL))

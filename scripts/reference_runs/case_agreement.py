@@ -4,7 +4,7 @@
 
 OUT_DIR holds the official code's uint8 results ``<name>.png`` (``run_papcnn.m``, ``run_vifb_cnn.m``);
 IN_DIR the inputs of each case, as ``liu_mst_inputs.py`` writes them (``<name>.mat``: ``I1`` the
-functional/CT/IR image, ``I2`` the MRI/visible image, grey, 0-255) or as ``papcnn_inputs.py`` does
+functional/CT/IR image, ``I2`` the MRI/visible image, grey, 0-255) or as ``case_inputs.py`` does
 (``<name>_other.png``, ``<name>_mri.png``, as loaded).  Fuses each case with METHOD (MRI/visible first,
 as the registry calls it; a float result becomes MATLAB's ``uint8(F·255)``) and prints the share of
 identical values and the largest difference, then the totals (the figures of ``docs/fidelity.md``).

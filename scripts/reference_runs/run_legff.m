@@ -1,4 +1,4 @@
-% LEGFF (uzeful/LEGFF @ ae0ccee): the official Main.m on pairs made by papcnn_inputs.py, its algorithm lines
+% LEGFF (uzeful/LEGFF @ ae0ccee): the official Main.m on pairs made by case_inputs.py, its algorithm lines
 % unchanged.  Main.m is a script with its inputs hard-coded, so this driver reads it and replaces only its I/O
 % at run time (as the shared Octave runs' copy did): no 'clear', no figures, dataID from the command line,
 % one image, and the dataset's if-block of imread calls replaced by this case's files: image 1 the MRI

@@ -1,5 +1,5 @@
 % NSST-PAPCNN-Fusion (yuliu316316/NSST-PAPCNN-Fusion @ 04454e9): the official fuse_NSST_PAPCNN.m on pairs
-% made by papcnn_inputs.py, as its two demos call it.  Grey pair (Script_gray.m): A = the CT/IR image,
+% made by case_inputs.py, as its two demos call it.  Grey pair (Script_gray.m): A = the CT/IR image,
 % B = the MRI/visible image.  Colour functional image (Script_color.m): A = the MRI, B = the Y of the
 % functional image's ConvertRGBtoYUV, the result back through ConvertYUVtoRGB.  Both: double(uint8)/255 in,
 % uint8(F*255) out.  The repository's shearlet/atrousc.c must be compiled (mkoctfile --mex atrousc.c);

@@ -1,9 +1,9 @@
-"""Inputs for ``run_papcnn.m``: ``OUT_DIR/<name>_mri.png`` and ``OUT_DIR/<name>_other.png``.
+"""Inputs for ``run_papcnn.m`` and ``run_legff.m``: ``OUT_DIR/<name>_mri.png`` and ``OUT_DIR/<name>_other.png``.
 
-    python papcnn_inputs.py SHARED_DIR OUT_DIR NAME=OTHER.png:MRI.png[@y0,x0,h,w] ...
+    python case_inputs.py SHARED_DIR OUT_DIR NAME=OTHER.png:MRI.png[@y0,x0,h,w] ...
 
 Each image as ``fusionbench.io.load_image`` reads it (uint8; a grey image stored as RGB becomes
-grey), optionally cropped: the arrays the runner hands ``nsst_papcnn``.  OTHER is the CT, IR or
+grey), optionally cropped: the arrays the runner hands a ``colour="own"`` method such as ``nsst_papcnn`` or ``legff``.  OTHER is the CT, IR or
 colour PET/SPECT image, MRI the anatomical or visible one.  The same list goes to ``cases.csv``
 (``collect_png_cases.py``), from which the test rebuilds the inputs.
 """

@@ -25,18 +25,21 @@ the CT first (A = ``s01_CT``, B = ``s01_MRT2``): a grey ``b`` (CT, or IR in IR-V
 first here.  ``Script_color.m`` fuses the MRI (A) with the Y of the PET (B) in its own
 analogue YUV (``ConvertRGBtoYUV.m``: Y = 0.299 R + 0.587 G + 0.114 B, U and V with the
 coefficients −0.147/−0.289/0.436 and 0.615/−0.515/−0.100, on ``double(uint8)/255``, not
-rounded), and returns ``uint8(255·YUV⁻¹(Y_F, U, V))``, with the inverse taken from
-``inv`` of that matrix.  This method is registered with ``colour="own"`` and does exactly
+rounded), and returns ``uint8(255·YUV⁻¹(Y_F, U, V))`` with ``inv`` of that matrix (here its exact
+inverse rounded once, the same on every CPU; Octave's ``inv`` differs by < 1e-16 and gives the same
+images).  This method is registered with ``colour="own"`` and does exactly
 that for a colour ``b``: the output is the official RGB image.
 
 Fidelity (``tests/methods/test_nsst_papcnn.py``, ``docs/fidelity.md``): the official code was
 run unchanged under GNU Octave 7.3 (``scripts/reference_runs/run_papcnn.m``, with a
 ``graythresh.m`` written from MATLAB's documented algorithm in place of Octave's); it
 reproduces the repository's MATLAB result ``results/fused.tif`` bit for bit, and this port
-reproduces those Octave runs (agreement in ``docs/fidelity.md``).
+reproduces those Octave runs on every value of 63 cases (20 MRI-PET and 20 MRI-SPECT in colour,
+20 MRI-CT, square crops of MRI-PET, MRI-CT and TNO; 9,428,032 values).
 
 Speed: the PA-PCNN is a compiled per-band pass (numba, exact), the two images of a
-direction on two threads; 96 maps of 110 iterations per pair.
+direction on two threads; 96 maps of 110 iterations per pair: 0.66 s wall for a 256² pair,
+4.8 s for a TNO pair (2-core machine, session 17; the official code under Octave: about 16 s).
 """
 from __future__ import annotations
 

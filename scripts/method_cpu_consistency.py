@@ -24,27 +24,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cpu_consistency import SETTINGS as METRIC_SETTINGS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FUSIONBENCH_SHARED", REPO.parent / "shared"))
 
-_NO_AVX512 = "X86_V4 AVX512_ICL AVX512_SPR"
-#: the settings of ``docs/cpu_independence.md``: numpy, numba and OpenBLAS as in ``cpu_consistency.py``, and
-#: torch's oneDNN, MKL and ATen held to the same instruction set
-SETTINGS: dict[str, dict[str, str]] = {
-    "native": {},
-    "avx2": {"NPY_DISABLE_CPU_FEATURES": _NO_AVX512, "NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Haswell",
-             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
-    "sse4": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _NO_AVX512, "NUMBA_CPU_NAME": "nehalem",
-             "OPENBLAS_CORETYPE": "Nehalem", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
-             "ATEN_CPU_CAPABILITY": "default"},
-}
+#: the stand-ins of ``cpu_consistency.py`` (numpy, numba, OpenBLAS) with torch's three kernel families held to the
+#: same instruction set (``docs/cpu_independence.md``, "The deep methods")
+_TORCH = {"avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+          "sse4": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"}}
+SETTINGS: dict[str, dict[str, str]] = {name: {**METRIC_SETTINGS[name], **_TORCH.get(name, {})}
+                                       for name in ("native", "avx2", "sse4")}
 
-#: (name, other image, MRI/visible image, crop y0, x0, h, w or None), relative to the shared folder
+#: (name, task, other image, MRI/visible image, crop y0, x0, h, w or None), images relative to the shared folder
 PAIRS = (
-    ("ct16003", "data/harvard/MRI-CT/CT/16003.png", "data/harvard/MRI-CT/MRI/16003.png", None),
-    ("pet25016", "data/harvard/MRI-PET/PET/25016.png", "data/harvard/MRI-PET/MRI/25016.png", None),
-    ("spect10007", "data/harvard/MRI-SPECT/SPECT/10007.png", "data/harvard/MRI-SPECT/MRI/10007.png", None),
-    ("tno01_97x131", "data/tno/ir/01.png", "data/tno/vis/01.png", (200, 300, 97, 131)),
+    ("ct16003", "MRI-CT", "data/harvard/MRI-CT/CT/16003.png", "data/harvard/MRI-CT/MRI/16003.png", None),
+    ("pet25016", "MRI-PET", "data/harvard/MRI-PET/PET/25016.png", "data/harvard/MRI-PET/MRI/25016.png", None),
+    ("spect10007", "MRI-SPECT", "data/harvard/MRI-SPECT/SPECT/10007.png", "data/harvard/MRI-SPECT/MRI/10007.png", None),
+    ("tno01_97x131", "IR-VIS", "data/tno/ir/01.png", "data/tno/vis/01.png", (200, 300, 97, 131)),
 )
 
 _CHILD = r"""
@@ -56,22 +53,20 @@ from fusionbench.method_registry import create_method
 
 shared, methods, pairs, out = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 images = {}
-for name, other, mri, crop in pairs:
+for name, task, other, mri, crop in pairs:
     a, b = load_image(f"{shared}/{mri}"), load_image(f"{shared}/{other}")
     if crop:
         y0, x0, h, w = crop
         a, b = a[y0:y0 + h, x0:x0 + w], b[y0:y0 + h, x0:x0 + w]
-    images[name] = (a, b)
+    images[name] = (task, a, b)
 result = {}
 for method in methods:
     m = create_method(method)
     if m.unavailable_reason():
         result[method] = "unavailable"
         continue
-    task_of = {"ct": "MRI-CT", "pet": "MRI-PET", "spect": "MRI-SPECT", "tno": "IR-VIS"}
     fused = {}
-    for name, (a, b) in images.items():
-        task = next(t for p, t in task_of.items() if name.startswith(p))
+    for name, (task, a, b) in images.items():
         if m.info.tasks and task not in m.info.tasks:
             continue
         fused[name] = fusionbench.fuse(m, a, b)
@@ -112,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 report[method] = {s: "unavailable" for s in settings[1:]}
                 continue
             native = dict(np.load(Path(tmp) / "native" / f"{method}.npz"))
-            report[method] = {}
+            digest = hashlib.sha256(b"".join(native[n].tobytes() for n in sorted(native))).hexdigest()[:12]
+            report[method] = {"native_sha256": digest}
             for s in settings[1:]:
                 other = dict(np.load(Path(tmp) / s / f"{method}.npz"))
                 differ = total = worst = 0
@@ -121,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                     differ += int((d > 0).sum())
                     total += d.size
                     worst = max(worst, int(d.max()))
-                digest = hashlib.sha256(b"".join(native[n].tobytes() for n in sorted(native))).hexdigest()[:12]
-                report[method][s] = ("identical" if differ == 0 else f"{differ} of {total} values differ, max {worst}")
-                report[method]["native_sha256"] = digest
+                report[method][s] = "identical" if differ == 0 else f"{differ} of {total} values differ, max {worst}"
     width = max(len(m) for m in methods)
     print(f"{'method':<{width}}  " + "  ".join(f"{s:<32}" for s in settings[1:]))
     for method in methods:

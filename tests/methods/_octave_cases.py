@@ -41,3 +41,10 @@ def case_image(shared_dir: Path, rel: str, crop: str, *, grey: bool):
         y0, x0, h, w = (int(v) for v in crop.split(","))
         image = image[y0:y0 + h, x0:x0 + w]
     return image / 255.0
+
+
+def committed_result(folder: str, name: str):
+    """The reference run's uint8 result ``tests/methods/<folder>/<name>.png`` of a committed case."""
+    from fusionbench.io import load_image
+
+    return load_image(Path(__file__).parent / folder / f"{name}.png")

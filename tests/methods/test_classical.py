@@ -152,15 +152,11 @@ def _liu_cases():
 # TNO pairs (DWT on the 14 whose sides divide by 16), and on the non-square crops committed here.
 @pytest.mark.parametrize("row,method", list(_liu_cases()))
 def test_liu_toolbox_ports_equal_the_toolbox_under_octave(shared_dir, row, method):
-    from pathlib import Path
-
-    from fusionbench.io import load_image
-
-    from ._octave_cases import case_image
+    from ._octave_cases import case_image, committed_result
 
     functional, mri = (case_image(shared_dir, row[key], row["crop"], grey=True) for key in ("functional", "mri"))
     ours = create_method(method)(mri, functional)
-    reference = load_image(Path(__file__).parent / "octave_liu_mst" / f"{row['name']}_{method}.png")
+    reference = committed_result("octave_liu_mst", f"{row['name']}_{method}")
     np.testing.assert_array_equal(ours, reference)
 
 

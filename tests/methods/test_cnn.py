@@ -13,7 +13,7 @@ from fusionbench.methods import cnn_liu2017 as cnn
 from fusionbench.methods._matlab import to_uint8
 
 from ._fidelity import agreement
-from ._octave_cases import case_image, committed_cases
+from ._octave_cases import case_image, committed_cases, committed_result
 from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
 
 torch = pytest.importorskip("torch")
@@ -237,13 +237,11 @@ def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path
 # of a rounding half (the network's float32 sums, added in another order).  Six cases are committed here.
 @pytest.mark.parametrize("row", committed_cases("octave_vifb_cnn"), ids=lambda row: row["name"])
 def test_equals_vifb_run_cnn_under_octave(weights_home, shared_dir, row):
-    from pathlib import Path
-
     from fusionbench.method_registry import create_method
 
     other, mri = (case_image(shared_dir, row[key], row["crop"], grey=True) for key in ("other", "mri"))
     fused = np.asarray(create_method("cnn")(mri, other), dtype=np.float64) * 255.0
-    reference = load_image(Path(__file__).parent / "octave_vifb_cnn" / f"{row['name']}.png").astype(int)
+    reference = committed_result("octave_vifb_cnn", row["name"]).astype(int)
     assert fused.shape == reference.shape
     ours = to_uint8(fused).astype(int)
     differ = ours != reference

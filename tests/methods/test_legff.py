@@ -14,7 +14,7 @@ from fusionbench.methods._matlab import rgb2ycbcr_uint8, to_uint8, ycbcr2rgb_uin
 
 from ._fidelity import agreement
 
-from ._octave_cases import OCTAVE_PAIRS, case_image, committed_cases, octave_case
+from ._octave_cases import OCTAVE_PAIRS, case_image, committed_cases, committed_result, octave_case
 MEDICAL = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
 
 
@@ -76,7 +76,7 @@ def test_official_main_under_octave_on_non_square_crops(shared_dir: Path, row) -
     mri, other = (case_image(shared_dir, row[key], row["crop"], grey=False) for key in ("mri", "other"))
     method = "legff.ivf" if row["other"].startswith("data/tno/") else "legff"  # the registry's IR-VIS preset
     ours = fusionbench.create_method(method)(mri, other)
-    reference = load_image(Path(__file__).parent / "octave_legff_nonsquare" / f"{row['name']}.png")
+    reference = committed_result("octave_legff_nonsquare", row["name"])
     assert ours.shape == reference.shape and mri.shape[0] != mri.shape[1]
     np.testing.assert_array_equal(ours, reference)
 

@@ -8,27 +8,21 @@ That run reproduces the repository's own MATLAB result ``results/fused.tif`` bit
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from fusionbench.io import load_image
 from fusionbench.method_registry import create_method
 from fusionbench.methods import nsst_papcnn as papcnn
 from fusionbench.methods._matlab import to_uint8
 
-from ._octave_cases import case_image, committed_cases
-
-FOLDER = Path(__file__).parent / "octave_papcnn"
-
+from ._octave_cases import case_image, committed_cases, committed_result
 
 @pytest.mark.parametrize("row", committed_cases("octave_papcnn"), ids=lambda row: row["name"])
 def test_equals_the_official_code_under_octave(shared_dir, row):
     mri, other = (case_image(shared_dir, row[key], row["crop"], grey=False) for key in ("mri", "other"))
     ours = create_method("nsst_papcnn")(mri, other)
-    reference = load_image(FOLDER / f"{row['name']}.png")
+    reference = committed_result("octave_papcnn", row["name"])
     assert ours.dtype == np.uint8 and ours.shape == reference.shape
     np.testing.assert_array_equal(ours, reference)
 

@@ -2,6 +2,8 @@
 
 Every problem raises :class:`ImageError` whose message names the file and the
 reason in one line (the runner records it as a failure and goes on).
+:func:`check_pair_files` finds most of them without decoding the pixels, so a
+folder dataset drops such a pair once, before any method runs.
 
 Accepted: 8-bit grey (PIL ``L``), 8-bit RGB, on either side of a pair, of any
 size (the two the same); an RGB file whose three channels are equal (TNO
@@ -66,6 +68,37 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _refuse_mode(path: Path, img: Image.Image) -> str:
+    """The PIL mode ``img`` is read in (``L`` or ``RGB``), or :class:`ImageError` for one we refuse.
+
+    Decided from the header alone: 16/32-bit and float images, alpha channels
+    (a palette with transparency too) and other modes are refused; a palette
+    image is read as RGB, a 1-bit one as grey.
+    """
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        raise ImageError(path, f"{'16' if mode.startswith('I;16') else '32'}-bit image (mode {mode}); only 8-bit grey or RGB is supported")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        raise ImageError(path, f"image has an alpha channel (mode {mode}); save it as 8-bit grey or RGB")
+    if mode in ("P", "1"):
+        return "RGB" if mode == "P" else "L"
+    if mode not in ("L", "RGB"):
+        raise ImageError(path, f"unsupported image mode {mode}; only 8-bit grey or RGB is supported")
+    return mode
+
+
+def _open_image(path: Path) -> Image.Image:
+    """``Image.open(path)`` with every failure to identify the file as one :class:`ImageError`."""
+    if not path.is_file():
+        raise ImageError(path, "file not found")
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image file (unidentified format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Load an 8-bit image as uint8 H×W (grey) or H×W×3 (colour).
 
@@ -73,34 +106,49 @@ def load_image(path: str | Path) -> np.ndarray:
     readable 8-bit grey or RGB image.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(path, "file not found")
-    try:
-        with Image.open(path) as img:
+    with _open_image(path) as img:
+        try:
             img.load()
-            mode = img.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-                raise ImageError(path, f"{'16' if mode.startswith('I;16') else '32'}-bit image (mode {mode}); only 8-bit grey or RGB is supported")
-            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-                raise ImageError(path, f"image has an alpha channel (mode {mode}); save it as 8-bit grey or RGB")
-            if mode == "P":
-                img = img.convert("RGB")
-                mode = "RGB"
-            if mode == "1":
-                img = img.convert("L")
-                mode = "L"
-            if mode not in ("L", "RGB"):
-                raise ImageError(path, f"unsupported image mode {mode}; only 8-bit grey or RGB is supported")
+            mode = _refuse_mode(path, img)
+            if mode != img.mode:
+                img = img.convert(mode)
             array = np.asarray(img, dtype=np.uint8).copy()
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError(path, "not an image file (unidentified format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+        except ImageError:
+            raise
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(path, f"unreadable or truncated image ({exc})") from None
     if array.ndim == 3 and np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
         array = array[..., 0].copy()
     return array
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, checked without decoding its pixels.
+
+    Raises :class:`ImageError` for whatever :func:`load_image` would refuse from
+    the header (missing or unidentified file, 16-bit, alpha, other modes) or from
+    PIL's ``verify`` (for PNG: a truncated file, a chunk whose CRC is wrong).  A
+    file that passes can still fail to decode in :func:`load_image` (e.g. a JPEG
+    cut short, which ``verify`` does not read).
+    """
+    path = Path(path)
+    with _open_image(path) as img:
+        _refuse_mode(path, img)
+        size = img.size
+        try:
+            img.verify()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+    return size
+
+
+def check_pair_files(a_path: str | Path, b_path: str | Path) -> None:
+    """Raise :class:`ImageError` for a pair of files that :func:`load_image` + :func:`check_pair` would
+    refuse, as far as :func:`image_size` can tell without decoding: either file unusable, or the two
+    sizes differ (the message names ``b_path``, as :func:`check_pair` does)."""
+    (wa, ha), (wb, hb) = image_size(a_path), image_size(b_path)
+    if (wa, ha) != (wb, hb):
+        raise ImageError(b_path, f"size {wb}x{hb} differs from its partner {a_path} ({wa}x{ha})")
 
 
 def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b", *,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fusionbench.io import ImageError, check_pair, load_image
+from fusionbench.io import ImageError, check_pair, check_pair_files, image_size, load_image
 
 
 def test_grey_rgb_and_equal_channel_rgb(tmp_path) -> None:
@@ -37,10 +37,24 @@ def test_bad_files_name_the_file_and_reason(tmp_path, kind, reason) -> None:
         Image.fromarray(np.zeros((8, 8), np.uint16) + 300).save(path)
     elif kind == "rgba":
         Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(path)
-    with pytest.raises(ImageError) as info:
-        load_image(path)
-    message = str(info.value)
-    assert str(path) in message and reason in message and "\n" not in message
+    for read in (load_image, image_size):  # the header check refuses it with the same one-line reason
+        with pytest.raises(ImageError) as info:
+            read(path)
+        message = str(info.value)
+        assert str(path) in message and reason in message and "\n" not in message, read.__name__
+
+
+def test_pair_files_checked_without_decoding(tmp_path) -> None:
+    grey, rgb = np.zeros((6, 7), np.uint8), np.zeros((6, 7, 3), np.uint8)
+    Image.fromarray(grey).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "b.jpg")
+    Image.fromarray(np.zeros((7, 6), np.uint8)).save(tmp_path / "t.png")
+    Image.fromarray(np.zeros((6, 7), np.uint8)).convert("P").save(tmp_path / "p.png")
+    assert image_size(tmp_path / "a.png") == (7, 6)
+    check_pair_files(tmp_path / "a.png", tmp_path / "b.jpg")   # colour on either side, any format
+    check_pair_files(tmp_path / "p.png", tmp_path / "a.png")   # a palette image is read as RGB
+    with pytest.raises(ImageError, match=r"t.png: size 6x7 differs from its partner .*a.png \(7x6\)$"):
+        check_pair_files(tmp_path / "a.png", tmp_path / "t.png")
 
 
 def test_size_mismatch_names_both_files() -> None:

@@ -1,8 +1,11 @@
 """``folder:PATH``: any folder with ``a/`` (anatomical or visible) and ``b/`` (the other image).
 
-Files pair by name (the stem before the extension); a file without a partner
-or a file that is not an image (by extension) is reported as one line in
-``Dataset.problems`` and skipped.  Every pair is in split ``test``.
+Files pair by name (the stem before the extension); a file without a partner,
+a file that is not an image (by extension), and a pair that no method could
+read, judged from the two files' headers (unidentified format, 16-bit, alpha
+channel, sizes that differ: :func:`fusionbench.io.check_pair_files`), is
+reported as one line in ``Dataset.problems`` and skipped, so a run names it
+once instead of once per method.  Every pair is in split ``test``.
 
 An optional ``PATH/dataset.json`` declares what the folder is, with the same
 keys as a released manifest's metadata (:mod:`fusionbench.data.manifest`), all
@@ -48,7 +51,7 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
     problems: list[str] = []
-    from fusionbench.io import index_images, sha256_file
+    from fusionbench.io import ImageError, check_pair_files, index_images, sha256_file
 
     a_files, b_files = index_images(root / "a", problems), index_images(root / "b", problems)
     from fusionbench.registry import natural_key
@@ -64,6 +67,11 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
             continue
         if stem not in a_files:
             problems.append(f"{b_files[stem]}: missing partner in {root / 'a'}, skipped")
+            continue
+        try:
+            check_pair_files(a_files[stem], b_files[stem])
+        except ImageError as exc:
+            problems.append(f"{exc}, skipped")
             continue
         digest = sha256_file(a_files[stem])[:32] + sha256_file(b_files[stem])[:32]
         pairs.append(Pair(name, stem, pair_task, a_files[stem], b_files[stem], sha256=digest,

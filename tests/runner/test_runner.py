@@ -88,7 +88,7 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
     (data / "a" / "notes.txt").write_text("not an image")                                # non-image file
     Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "a" / "lonely.png")       # missing partner
     logs: list[str] = []
-    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN",
+    summary = run(RunConfig(methods=["average", "maximum"], datasets=[f"folder:{data}"], metrics="EN",
                             out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
     text = "\n".join(logs)
     assert "notes.txt: not an image file" in text
@@ -97,9 +97,33 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
     assert "trunc.png: unreadable or truncated" in text
     assert "deep.png: 16-bit image" in text
     assert "alpha.png: image has an alpha channel" in text
-    assert summary.completed == 6 and summary.failures == 4
+    # each bad file is named in one line, not once per method: the folder drops the pair before any method runs
+    for name in ("notes.txt", "lonely.png", "size.png", "trunc.png", "deep.png", "alpha.png"):
+        assert sum(name in line for line in logs) == 1, name
+    assert summary.completed == 4 and summary.failures == 0  # 2 methods x the 2 good pairs
     db = tmp_path / "out" / "results.sqlite"
-    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(2,)]  # the two good pairs
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(4,)]
+    inputs = _rows(db, "SELECT pair, error FROM failures WHERE method = '' ORDER BY pair")
+    assert inputs == [("alpha", "InputError"), ("deep", "InputError"), ("lonely", "InputError"),
+                      ("notes", "InputError"), ("size", "InputError"), ("trunc", "InputError")]
+
+
+def test_a_file_that_fails_only_when_decoded_is_a_failure_per_method(tmp_path, make_pairs) -> None:
+    """A JPEG cut short passes the header check (PIL's ``verify`` does not read JPEG data): each method
+    then fails on it in one line naming the file, and the other pairs run."""
+    import io
+
+    data = make_pairs(tmp_path / "data", 1)
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)).save(buf, "JPEG")
+    (data / "a" / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "b" / "cut.png")
+    logs: list[str] = []
+    summary = run(RunConfig(methods=["average", "maximum"], datasets=[f"folder:{data}"], metrics="EN",
+                            out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
+    assert summary.completed == 4 and summary.failures == 2
+    cut = [line for line in logs if "cut.jpg" in line]
+    assert len(cut) == 2 and all(line.startswith("FAILED") and "truncated" in line for line in cut)
 
 
 def test_local_pool_matches_inline(tmp_path, make_pairs) -> None:

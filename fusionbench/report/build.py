@@ -98,6 +98,9 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     log = log or (lambda msg: print(msg, file=sys.stderr))
     figures.set_resolution(full)
     data = ReportData.load(results)
+    if data.scores.empty:
+        raise ValueError(f"{data.db}: no scores to report: every (method, pair) of its runs was skipped or failed "
+                         "(the run's 'not run' and FAILED lines say why; also its failures and skipped tables)")
     out = Path(out_dir) if out_dir is not None else (data.db.parent.parent if data.db.name == EXPORT_DIR
                                                      else data.db.parent)
     out.mkdir(parents=True, exist_ok=True)

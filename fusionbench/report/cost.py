@@ -144,6 +144,10 @@ def _number(frame: pd.DataFrame, method: str, column: str) -> float:
     return float(value)
 
 
+#: The columns of :func:`cost_table` (``method`` is the registry name, dropped from the printed tables).
+COST_COLUMNS = ["Method", "Time/s per pair", "GFLOPs", "GFLOP/s", "Fraction of conv peak", "Params (M)", "method"]
+
+
 def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame, seconds: pd.Series,
                asv_costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows of Table 5: Method, Time/s per pair, GFLOPs, GFLOP/s, Fraction of conv peak, Params (M).
@@ -174,7 +178,7 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
                      "GFLOP/s": rate if np.isfinite(rate) else "n/a",
                      "Fraction of conv peak": fraction if np.isfinite(fraction) else "n/a",
                      "Params (M)": p / 1e6 if np.isfinite(p) else "n/a", "method": m})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=COST_COLUMNS)
     out.attrs["time_source"] = "asv" if asv is not None else "run"
     out.attrs["throughput_source"] = "+".join(sorted(sources)) if sources else None
     return out

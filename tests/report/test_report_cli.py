@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -44,3 +45,24 @@ def test_run_and_report_selection_flags(tmp_path, pairs, capsys) -> None:
     capsys.readouterr()
     assert main(["report", str(out), "--out", str(report), "--roi", "2,3", "--quiet"]) != 0
     assert "ROW,COL,SIZE" in capsys.readouterr().err  # one clear line
+
+
+def test_a_run_with_nothing_scored_says_so_in_one_line(tmp_path, pairs, capsys) -> None:
+    """A split no dataset has leaves the store without scores: the report stage says that in one line
+    (exit 1) instead of failing inside a table."""
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{pairs}", "--split", "tset", "--metrics",
+                 "EN", "--out", str(out), "--workers", "0", "--quiet", "--no-bench"]) == 1
+    err = capsys.readouterr().err
+    assert "not run: average on folder:" in err and "no split 'tset'" in err
+    assert f"error: {out / 'results.sqlite'}: no scores to report" in err
+    assert main(["report", str(out), "--quiet"]) == 1
+    assert "no scores to report" in capsys.readouterr().err
+
+
+def test_cost_table_of_no_methods_has_its_columns() -> None:
+    from fusionbench.report.cost import COST_COLUMNS, cost_table
+
+    table = cost_table([], {}, pd.DataFrame(), pd.Series(dtype=float))
+    assert list(table.columns) == COST_COLUMNS and table.empty
+    assert list(table.drop(columns=["method"]).columns) == COST_COLUMNS[:-1]

@@ -189,10 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
             mod = importlib.import_module(module)
         except ModuleNotFoundError:
             continue
-        p = sub.add_parser(name, help=(mod.__doc__ or "").strip().split("\n")[0])
+        p = sub.add_parser(name, help=_help_line(mod.__doc__ or "", name))
         mod.add_arguments(p)
         p.set_defaults(_delegate=module)
     return parser
+
+
+def _help_line(doc: str, command: str) -> str:
+    """A sub-command's ``--help`` line from its module docstring's first line, without the reST
+    literals and the leading ``fusionbench COMMAND ...:`` that names it."""
+    line = doc.strip().split("\n")[0].replace("``", "")
+    head, sep, rest = line.partition(": ")
+    return rest if sep and head.startswith(f"fusionbench {command}") else line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,3 +35,14 @@ def test_run_on_builtin_data(tmp_path, monkeypatch, capsys) -> None:
                  "--quiet", "--no-report", "--metrics", "EN,SD"]) == 0
     assert "42 tasks done" in capsys.readouterr().out  # 3 built-in datasets × 7 pairs × 2 methods
     assert (tmp_path / "out" / "summary.md").read_text().count("## builtin-mri") == 3
+
+
+def test_help_lists_every_command_in_plain_words(capsys) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("list", "run", "fetch", "score", "train", "report"):
+        assert f"    {command} " in out
+    assert "``" not in out and "train a registered trainable method" in out and "build tables" in out

@@ -30,7 +30,7 @@ def joint_hist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _entropy_bits(p: np.ndarray) -> float:
     q = p[p > 0]
-    return float(-(q * np.log2(q)).sum())
+    return float(0.0 - (q * np.log2(q)).sum())  # 0.0, not -0.0, for a one-level histogram
 
 
 def stretch(x: np.ndarray, *, rounding: str = "half_away") -> np.ndarray:

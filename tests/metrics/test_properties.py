@@ -116,3 +116,14 @@ def test_profiles_relate_as_documented() -> None:
     assert M.compute("SF.vifb", f, a, b) < M.compute("SF", f, a, b)
     assert M.compute("AG.cddfuse", f, a, b) == pytest.approx(
         M.compute("AG", f, a, b) * (m - 1) * (nn - 1) / (m * nn), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_negative_zero_on_degenerate_images(name: str) -> None:
+    """A score of zero is +0.0: a CSV or table never shows ``-0.0`` (EN of a one-level image was
+    ``-0.0`` from ``-sum(p·log p)``)."""
+    _, a, b = triple(64, 5)
+    zero, flat = np.zeros_like(a), np.full_like(a, 100)
+    for f, x, y in ((zero, a, b), (a, a, b), (flat, flat, flat), (zero, zero, zero)):
+        value = _score(name, f, x, y)
+        assert not (value == 0 and math.copysign(1.0, value) < 0), (name, value)

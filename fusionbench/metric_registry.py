@@ -32,6 +32,10 @@ class MetricInfo:
     groups: tuple[str, ...] = ("all",)
     profile: str = "default"  # default, vifb, mefb, tang, cddfuse
     options: dict[str, Any] = field(default_factory=dict)
+    #: Bumped whenever the values the preset gives change (a fix, a new convention): the results store
+    #: records it with every score, a run re-scores rows of an older version (from the cached fused
+    #: image, without fusing again) and readers leave such rows out (:mod:`fusionbench.store`).
+    version: str = "1"
 
 
 METRICS: Registry[MetricInfo] = Registry(
@@ -73,6 +77,18 @@ def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Itera
 def metric_info(name: str) -> MetricInfo:
     """Metadata of the registered preset ``name``."""
     return METRICS.get(name).info
+
+
+def metric_versions(names: Iterable[str]) -> dict[str, str]:
+    """``{name: version}`` of the registered presets among ``names`` (an unregistered name, e.g. a plugin's
+    no longer installed, is left out: its stored scores are read as they are)."""
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            out[name] = METRICS.get(name).info.version
+        except KeyError:
+            continue
+    return out
 
 
 def create_metric(name: str) -> Callable[..., float]:

@@ -10,8 +10,10 @@ Tables (other tools and the reports read these names; keep them):
     path`` (the content-addressed PNG), ``seconds`` (fusion wall time), run id.
 ``scores``
     long format, one row per ``dataset, pair, method, metric, value`` (plus
-    ``method_key``, ``pair_sha256`` and run id).  ``value`` is NULL when the
-    metric is undefined for that pair (e.g. SCD when F equals a source).
+    ``method_key``, ``pair_sha256``, run id and ``metric_version``, the
+    preset's :attr:`~fusionbench.metric_registry.MetricInfo.version` that
+    computed it).  ``value`` is NULL when the metric is undefined for that pair
+    (e.g. SCD when F equals a source).
 ``failures``
     ``dataset, pair, method, stage, error, message, traceback`` (stage is
     ``fuse`` or ``score``; ``metric`` names the metric of a score failure).
@@ -38,7 +40,14 @@ only *current* rows by default:
   store written before that table) it is the key of its latest ``scores`` row;
   a caller may pass ``keys={method: key}`` to override;
 * the current sha256 of a pair is that of its latest ``scores`` row (any
-  method): a pair file replaced on disk makes every method's older rows history.
+  method): a pair file replaced on disk makes every method's older rows history;
+* a score is current only if its ``metric_version`` is the registered preset's
+  version (a preset not registered here is read as stored).  A metric whose
+  version was bumped is therefore missing from the readers until a run
+  re-scores it; the planner (:meth:`ResultsStore.done_index`) counts such rows
+  as not done, and the run scores them again from the cached fused image
+  (the new score replaces the old row).
+  Stores written before metric versions existed read their rows as version 1.
 
 :meth:`ResultsStore.superseded` counts the rows that are not current.
 
@@ -96,6 +105,7 @@ CREATE TABLE IF NOT EXISTS scores (
     pair_sha256 TEXT NOT NULL,
     run_id INTEGER,
     created REAL NOT NULL,
+    metric_version TEXT NOT NULL DEFAULT '1',
     PRIMARY KEY (dataset, pair, method, metric, method_key)
 );
 CREATE TABLE IF NOT EXISTS failures (
@@ -134,6 +144,23 @@ CREATE INDEX IF NOT EXISTS scores_by_method ON scores (dataset, method, metric);
 """
 
 
+SCORE_COLUMNS = "dataset, pair, method, metric, value, method_key, pair_sha256, run_id, created, metric_version"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store written by an older fusionbench up to :data:`SCHEMA` (columns added since)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(scores)")}
+    if "metric_version" not in columns:
+        conn.execute("ALTER TABLE scores ADD COLUMN metric_version TEXT NOT NULL DEFAULT '1'")
+    conn.commit()
+
+
+def _current_versions(metrics: Iterable[str]) -> dict[str, str]:
+    from .metric_registry import metric_versions
+
+    return metric_versions(set(metrics))
+
+
 class ResultsStore:
     """A thin, typed wrapper around ``results.sqlite``."""
 
@@ -145,6 +172,7 @@ class ResultsStore:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(SCHEMA)
         self.conn.commit()
+        _migrate(self.conn)
 
     @classmethod
     def snapshot(cls, path: str | Path) -> "ResultsStore":
@@ -161,6 +189,7 @@ class ResultsStore:
                 source.close()
         store.conn.executescript(SCHEMA)
         store.conn.commit()
+        _migrate(store.conn)
         return store
 
     def close(self) -> None:
@@ -188,12 +217,18 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ reads
     def done_index(self, dataset: str) -> dict[tuple[str, str, str, str], set[str]]:
-        """``{(pair, method, method_key, pair_sha256): {metrics}}`` for one dataset (one query, for the planner)."""
+        """``{(pair, method, method_key, pair_sha256): {metrics}}`` for one dataset (one query, for the planner).
+
+        A score of an older metric version than the registered one is not done (the run scores it again).
+        """
+        rows = self.conn.execute(
+            "SELECT pair, method, method_key, pair_sha256, metric, metric_version FROM scores WHERE dataset=?",
+            (dataset,)).fetchall()
+        current = _current_versions(r[4] for r in rows)
         out: dict[tuple[str, str, str, str], set[str]] = {}
-        for pair, method, key, sha, metric in self.conn.execute(
-            "SELECT pair, method, method_key, pair_sha256, metric FROM scores WHERE dataset=?", (dataset,)
-        ):
-            out.setdefault((pair, method, key, sha), set()).add(metric)
+        for pair, method, key, sha, metric, version in rows:
+            if current.get(metric, version) == version:
+                out.setdefault((pair, method, key, sha), set()).add(metric)
         return out
 
     def method_metadata(self) -> dict[str, dict[str, str]]:
@@ -252,13 +287,19 @@ class ResultsStore:
         returns every row, history included.  ``history=True`` adds the columns
         ``method_key, pair_sha256, run_id``.
         """
-        df = self._frame("SELECT dataset, pair, method, metric, value, method_key, pair_sha256, run_id "
-                         "FROM scores ORDER BY rowid", datasets)
+        df = self._frame("SELECT dataset, pair, method, metric, value, method_key, pair_sha256, run_id, "
+                         "metric_version FROM scores ORDER BY rowid", datasets)
         if current_only:
-            df = self._current(df, keys)
-        cols = ["dataset", "pair", "method", "metric", "value"] + (["method_key", "pair_sha256", "run_id"]
-                                                                   if history else [])
+            df = self._current(df[self._metric_current(df)], keys)
+        cols = ["dataset", "pair", "method", "metric", "value"] + (["method_key", "pair_sha256", "run_id",
+                                                                    "metric_version"] if history else [])
         return df[cols].reset_index(drop=True)
+
+    @staticmethod
+    def _metric_current(df: "pd.DataFrame") -> Any:
+        """Boolean mask of the rows of ``df`` (``metric, metric_version``) whose metric version is current."""
+        current = _current_versions(df["metric"].unique())
+        return df["metric_version"].to_numpy() == df["metric"].map(current).fillna(df["metric_version"]).to_numpy()
 
     def outputs_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
                       keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
@@ -306,10 +347,11 @@ class ResultsStore:
     def superseded(self, datasets: Iterable[str] | None = None, methods: Iterable[str] | None = None,
                    keys: Mapping[str, str] | None = None) -> int:
         """How many ``scores`` rows (of ``datasets`` × ``methods``, default all) are history, not current."""
-        df = self._frame("SELECT dataset, pair, method, method_key, pair_sha256 FROM scores", datasets)
+        df = self._frame("SELECT dataset, pair, method, metric, method_key, pair_sha256, metric_version FROM scores",
+                         datasets)
         if methods is not None:
             df = df[df["method"].isin(list(methods))]
-        return int(len(df) - len(self._current(df, keys)))
+        return int(len(df) - len(self._current(df[self._metric_current(df)], keys)))
 
     def method_seconds(self) -> "pd.DataFrame":
         """Fusion times of every recorded output, history included (``dataset, pair, method, method_key, seconds``)."""
@@ -346,6 +388,7 @@ class ResultsStore:
         now = time.time()
         ds, pair, method = result.dataset, result.pair, result.method
         key, sha = result.method_key, result.pair_sha256
+        versions = _current_versions(result.scores)
         with self.conn:
             if result.has_output and result.path:
                 row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now)
@@ -368,8 +411,8 @@ class ResultsStore:
                 self.conn.execute("DELETE FROM scores WHERE dataset=? AND pair=? AND method=? AND metric=? "
                                   "AND method_key=?", (ds, pair, method, metric, key))
                 self.conn.execute(
-                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ds, pair, method, metric, value, key, sha, run_id, now),
+                    f"INSERT INTO scores ({SCORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ds, pair, method, metric, value, key, sha, run_id, now, versions.get(metric, "1")),
                 )
                 self.conn.execute(
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='score' AND metric=?",

@@ -98,6 +98,9 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     log = log or (lambda msg: print(msg, file=sys.stderr))
     figures.set_resolution(full)
     data = ReportData.load(results)
+    for metric, (old, new) in data.stale_metrics.items():
+        log(f"report: the {metric} scores in {data.db} are of metric version {old}, the registered preset is "
+            f"version {new}: left out (re-run the results with `fusionbench run` to score them again)")
     if data.scores.empty:
         raise ValueError(f"{data.db}: no scores to report: every (method, pair) of its runs was skipped or failed "
                          "(the run's 'not run' and FAILED lines say why; also its failures and skipped tables)")

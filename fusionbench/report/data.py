@@ -19,6 +19,8 @@ from fusionbench.registry import natural_key
 
 EXPORT_DIR = "results"
 EXPORT_TABLES = ("scores", "outputs", "runs", "failures", "methods", "skipped")
+#: The export's record of the metric version behind each metric's scores (``metric, version``).
+METRIC_VERSIONS_FILE = "metric_versions.csv"
 _KNOWN_ORDER = ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct", "tno", "builtin-mri-pet",
                 "builtin-mri-spect", "builtin-mri-ct")
 
@@ -122,6 +124,17 @@ def _in_key_order(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(present, kind="stable").reset_index(drop=True)
 
 
+def _exported_versions(path: Path, scores: pd.DataFrame) -> dict[str, str]:
+    """``{metric: version}`` recorded beside an export; an export written before metric versions has none,
+    and its scores are read as version 1."""
+    metrics = sorted(set(scores["metric"])) if "metric" in scores.columns else []
+    versions = {m: "1" for m in metrics}
+    if path.is_file():
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        versions.update(zip(table["metric"], table["version"]))
+    return versions
+
+
 @dataclass
 class ReportData:
     """Everything a report reads, current rows only (stale method versions and changed pairs left out)."""
@@ -133,6 +146,10 @@ class ReportData:
     failures: pd.DataFrame
     methods_meta: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: pd.DataFrame = field(default_factory=lambda: _empty("dataset,method,reason"))
+    #: ``{metric: version}`` of the scores held (the preset version that computed them)
+    metric_versions: dict[str, str] = field(default_factory=dict)
+    #: ``{metric: (version in the export, registered version)}``: scores left out of an export as stale
+    stale_metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # rows in a fixed order (by dataset, method, metric, pair), not in the order the run's workers finished
@@ -160,13 +177,15 @@ class ReportData:
         from fusionbench.store import ResultsStore
 
         with ResultsStore(db) as store:
-            scores = store.scores_frame()[["dataset", "pair", "method", "metric", "value"]]
+            history = store.scores_frame(history=True)
+            scores = history[["dataset", "pair", "method", "metric", "value"]]
+            versions = dict(zip(history["metric"], history["metric_version"]))
             outputs = store.outputs_frame()
             runs = store.runs_frame()
             failures = store.failures_frame()
             skipped = store.skipped_frame()
             meta = store.method_metadata()
-        return cls(db, scores, outputs, runs, failures, meta, skipped)
+        return cls(db, scores, outputs, runs, failures, meta, skipped, versions)
 
     @classmethod
     def _from_export(cls, folder: Path) -> "ReportData":
@@ -177,8 +196,17 @@ class ReportData:
                             if path.is_file() else pd.DataFrame())
         meta = {r["method"]: {k: ("" if pd.isna(v) else str(v)) for k, v in r.items() if k != "method"}
                 for r in frames["methods"].to_dict("records")} if not frames["methods"].empty else {}
-        return cls(folder, frames["scores"], frames["outputs"], frames["runs"], frames["failures"], meta,
-                   frames["skipped"] if not frames["skipped"].empty else _empty("dataset,method,reason"))
+        scores = frames["scores"]
+        exported = _exported_versions(folder / METRIC_VERSIONS_FILE, scores)
+        from fusionbench.metric_registry import metric_versions
+
+        registered = metric_versions(exported)
+        stale = {m: (v, registered[m]) for m, v in exported.items() if m in registered and registered[m] != v}
+        if stale and not scores.empty:
+            scores = scores[~scores["metric"].isin(list(stale))]
+        return cls(folder, scores, frames["outputs"], frames["runs"], frames["failures"], meta,
+                   frames["skipped"] if not frames["skipped"].empty else _empty("dataset,method,reason"),
+                   {m: v for m, v in exported.items() if m not in stale}, stale)
 
     # ------------------------------------------------------------------ views
     def datasets(self) -> list[str]:
@@ -216,4 +244,6 @@ class ReportData:
             frame.to_csv(folder / f"{name}.csv", index=False)
         pd.DataFrame([{"method": m, **v} for m, v in self.methods_meta.items()]).to_csv(folder / "methods.csv",
                                                                                         index=False)
+        pd.DataFrame(sorted(self.metric_versions.items()), columns=["metric", "version"]).to_csv(
+            folder / METRIC_VERSIONS_FILE, index=False)
         return folder

@@ -117,15 +117,15 @@ class WindowAttention:
         import numpy as np
         import torch
 
-        from fusionbench.methods import _swin_blocks as blocks
+        from fusionbench.methods import _swin_windows as windows
         from fusionbench.methods import _window_attention as wa
 
         self._threads = torch.get_num_threads()
         torch.set_num_threads(1)
         rng = np.random.default_rng(0)
         table = torch.from_numpy(rng.standard_normal((225, 6)).astype(np.float32) * 0.5)
-        bias = table[blocks.relative_position_index(8).reshape(-1)].reshape(64, 64, 6).permute(2, 0, 1)
-        mask = (bias + blocks.kind_masks(8, 4)[3]).contiguous()
+        bias = table[windows.relative_position_index(8).reshape(-1)].reshape(64, 64, 6).permute(2, 0, 1)
+        mask = (bias + windows.kind_masks(8, 4)[3]).contiguous()
         qkv_t = rng.standard_normal((180, 64 * 64)).astype(np.float32)
         scale = 10 ** -0.5
         if attention == "kernel":

@@ -1,27 +1,5 @@
-"""SwinFusion's network (``swinfusion1`` variant) as a plain PyTorch module.
-
-Written from a reading of ``models/network_swinfusion1.py`` of
-``Linfeng-Tang/SwinFusion`` (commit ceeec3f), which builds on SwinIR.  Module
-and parameter names, shapes and persistent buffers follow that definition, so
-``SwinFusionNet().load_state_dict(official_10000_E, strict=True)`` is expected
-to work for an official checkpoint (the test checks every key and shape
-against an independently written list).
-
-Structure (A = MRI, B = PET/SPECT luma or CT; images B×1×H×W in [0, 1]):
-
-* shallow: 3×3 conv 1→30 + LeakyReLU(0.2), 3×3 conv 30→60 + LeakyReLU.
-  **Official quirk:** both modalities go through the ``*_A`` convs;
-  ``conv_first1_B`` and ``conv_first2_B`` (the latter 30→30) exist, are saved
-  in the state dict, and are never used.
-* tokens: flatten + the shared ``patch_embed.norm`` LayerNorm (applied again at
-  the start of the fusion and of the reconstruction stage).
-* extraction: per modality one "RSTB" (4 Swin blocks, W-MSA / SW-MSA
-  alternating, shift 4; no conv and no residual around the group) + LayerNorm.
-* fusion: two "CRSTB" stages, each 2 Swin blocks per modality, then 2 cross
-  blocks (A queries B and B queries A, separate weights), LayerNorm per stream,
-  concat, 3×3 conv 120→60 + LeakyReLU.
-* reconstruction: one RSTB (4 blocks) + LayerNorm, convs 60→30→15→1 with
-  LeakyReLU between and no final activation.
+"""The Swin blocks of SwinFusion (:mod:`methods._swin_net`): window attention, the (cross) Swin
+transformer blocks and their groups, with the inference path that runs them chunk by chunk.
 
 Attention is computed by ``torch.nn.functional.scaled_dot_product_attention``
 (a fused kernel: the B·nW·heads×64×64 score tensors are never materialised); the inference chunks
@@ -70,19 +48,20 @@ Torch is imported at module level: this private module is imported lazily by
 from __future__ import annotations
 
 import contextlib
-import functools
-import threading
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._band_workers import all_cores, band_workers, both, run_spans, workers
+from ._band_workers import run_spans, workers
+from ._swin_fused import _FusedOps, _bias_column, _np, _one_call_gemm, _scratch, _window_attention, _window_norm
+from ._swin_windows import (Order, gather_index, kind_masks, relative_position_index, shift_mask, window_order,
+                            window_partition, window_merge)
 
-__all__ = ["SwinFusionNet", "window_partition", "window_merge", "shift_mask", "reference_attention",
-           "sdpa_attention", "torch_norms", "DERIVED_BUFFERS"]
+__all__ = ["SwinTransformerBlock", "CrossSwinTransformerBlock", "BasicLayer", "reference_attention",
+           "sdpa_attention", "torch_norms", "reference_mode", "DERIVED_BUFFERS"]
 
 #: suffixes of the persistent buffers that are pure functions of the configuration
 DERIVED_BUFFERS = ("relative_position_index", "attn_mask")
@@ -98,19 +77,6 @@ _FUSED_NORMS = True
 #: (the 4096×180 ``qkv`` block, 2.9 MB) stays in a 4 MB L2 cache through the whole block
 CHUNK_WINDOWS = 64
 
-def _window_attention():
-    """:mod:`methods._window_attention`, imported on first use (it imports numba)."""
-    from . import _window_attention as module
-
-    return module
-
-
-def _window_norm():
-    """:mod:`methods._window_attention_norm`, imported on first use (it imports numba)."""
-    from . import _window_attention_norm as module
-
-    return module
-
 
 def _fused_norms(kernel_path: bool, channels: int, *norms: nn.LayerNorm) -> bool:
     """Whether the chunks run their LayerNorms (and the residual biases) in the compiled pass of
@@ -121,7 +87,7 @@ def _fused_norms(kernel_path: bool, channels: int, *norms: nn.LayerNorm) -> bool
 
 
 def _fused_rows(t: torch.Tensor, fns: list[tuple[nn.Module, ...]]) -> bool:
-    """Whether :func:`_rows` runs its LayerNorms in the compiled pass (as :func:`_fused_norms`: float32 on the
+    """Whether :func:`token_rows` runs its LayerNorms in the compiled pass (as :func:`_fused_norms`: float32 on the
     CPU, no dispatch mode, not :func:`sdpa_attention` / :func:`torch_norms`; every ``fn`` an affine 60-channel
     ``LayerNorm``)."""
     return (_KERNEL and _FUSED_NORMS and t.dtype == torch.float32 and t.device.type == "cpu"
@@ -130,107 +96,6 @@ def _fused_rows(t: torch.Tensor, fns: list[tuple[nn.Module, ...]]) -> bool:
                     and tuple(fn.normalized_shape) == (t.shape[-1],) for f in fns for fn in f)
             and _window_norm().supported(t.shape[-1]))
 
-
-def _np(t: torch.Tensor):
-    """The tensor's numpy view (detached: inference operands only)."""
-    return t.detach().numpy()
-
-
-def _bias_column(layer: nn.Linear) -> torch.Tensor:
-    """``[W | b | 0 0 0]`` (out, 64) of a 60-input layer: its product with a padded normed row (…, 1, 0, 0, 0)
-    is ``W·x + b`` with the bias added inside the GEMM (the last term of each dot product, as ``add_`` after it:
-    the same bits measured), which spares a pass over the (T, 120) ``fc1`` output."""
-    w = layer.weight.detach()
-    return torch.cat([w, layer.bias.detach()[:, None], w.new_zeros(w.shape[0], _window_norm().PADDED - w.shape[1] - 1)], 1)
-
-
-class _FusedOps:
-    """The compiled passes of the fused inference chunks, with their operands resolved once per block call.
-
-    A block call makes one of these (modules imported, γ/β/biases as numpy views, the kernel's scale), so that
-    a chunk does only its arithmetic: the compiled norm pass and window kernel are called directly (their
-    public wrappers check shapes and layouts on every call; here the token maps are checked once per block
-    call, :meth:`check`, and every other operand is made by the chunk itself, C-contiguous float32).  Same
-    calls, same bits.
-    """
-
-    def __init__(self, *maps: np.ndarray):
-        norm, attention = _window_norm(), _window_attention()
-        self._norm_kernel, self._attend_kernel = norm.norm_rows_kernel, attention.attend_kernel
-        self.PADDED, self.NO_INDEX = norm.PADDED, norm._NO_INDEX
-        self._log2e, self._head_dim = attention._LOG2E, attention.HEAD_DIM
-        if not all(m.dtype == np.float32 and m.flags.c_contiguous and m.shape[-1] == norm.CHANNELS for m in maps):
-            raise ValueError("fused chunks: C-contiguous float32 token maps of 60 channels expected")
-
-    @staticmethod
-    def norm_args(norm: nn.LayerNorm, bias: torch.Tensor) -> tuple:
-        """``norm``'s γ, β (numpy views), ε as float32, and the residual ``bias`` (numpy view)."""
-        return _np(norm.weight), _np(norm.bias), np.float32(norm.eps), _np(bias)
-
-    def kernel_scale(self, scale: float) -> np.float32:
-        """The window kernel's query scale (``scale·log₂e``, as :func:`methods._window_attention.attend_transposed`)."""
-        return np.float32(scale * self._log2e)
-
-    def norm(self, args: tuple, src: np.ndarray, index: np.ndarray, base: int, resid: np.ndarray,
-             width: int) -> torch.Tensor:
-        """LayerNorm (``args`` from :meth:`norm_args`) of rows ``src[index[base:base + T]]`` (``src[base:base + T]``
-        when ``index`` is empty) as a new (T, ``width``) tensor, those rows plus the bias written into
-        ``resid`` (T, C): one compiled pass (:func:`methods._window_attention_norm.norm_rows`, without its checks).
-        ``width`` 64: the normed rows end in 1, 0, 0, 0 (for :func:`_bias_column`'s weights)."""
-        gamma, beta, eps, bias = args
-        xn = torch.empty(resid.shape[0], width)
-        self._norm_kernel(src, index, base, resid, bias, xn.numpy(), gamma, beta, eps)
-        return xn
-
-    def attend(self, q: np.ndarray, qb: np.ndarray, qo: int, k: np.ndarray, kb: np.ndarray, ko: int, v: np.ndarray,
-               vb: np.ndarray, vo: int, mask_t: np.ndarray, scale: np.float32) -> torch.Tensor:
-        """:meth:`_WindowAttentionBase._kernel` without the wrapper's checks: the (T, C) attention of the
-        channel-major products (rows from ``qo``/``ko``/``vo``, biases ``qb``/``kb``/``vb``) as a transposed view."""
-        heads = mask_t.shape[0]
-        out = torch.empty(heads * self._head_dim, q.shape[1])
-        self._attend_kernel(q, qb, qo, k, kb, ko, v, vb, vo, mask_t, scale, heads, out.numpy())
-        return out.t()
-
-
-#: per thread, the scratch of the one-call chunks (:func:`_scratch`)
-_SCRATCH = threading.local()
-
-
-def _scratch(rows: int, channels: int, qkv_rows: int, hidden: int, streams: int = 1) -> list[tuple]:
-    """This thread's scratch for the one-call chunks (:func:`methods._window_attention.self_chunk_kernel`,
-    ``cross_chunk_kernel``), per stream, for at least ``rows`` tokens: numpy views of ``xn`` (rows, C), ``qkv``
-    (qkv_rows·rows,), ``att`` (C·rows,), ``xp`` (rows, 64) and the hidden layer (rows, hidden), plus the hidden layer
-    as a tensor.  Made on a thread's first chunk and kept for the thread instead of new tensors in every chunk; the
-    self blocks use the cross blocks' first stream (≈ 8 MB per stream for 4,096 tokens: ≤ 16 MB per thread)."""
-    key = (channels, qkv_rows, hidden)
-    kept = _SCRATCH.__dict__.setdefault("buffers", {})
-    found = kept.get(key)
-    if found is None or found[0] < rows or len(found[1]) < streams:
-        rows, streams = max(rows, found[0] if found else 0), max(streams, len(found[1]) if found else 0)
-        padded = _window_norm().PADDED
-        made = []
-        with torch.inference_mode(False):      # kept across calls: no inference tensor (in place under no_grad too)
-            for _ in range(streams):
-                h = torch.empty(rows, hidden)
-                made.append((torch.empty(rows, channels).numpy(), torch.empty(qkv_rows * rows).numpy(),
-                             torch.empty(channels * rows).numpy(), torch.empty(rows, padded).numpy(), h.numpy(), h))
-        found = kept[key] = (rows, made)
-    return found[1]
-
-
-def _one_call_gemm() -> int:
-    """:func:`methods._window_attention.gemm_address`, or 0 while torch's float32 products may run in reduced
-    precision (``torch.backends.mkldnn.matmul.fp32_precision`` other than ``"none"`` / ``"ieee"``, or a
-    ``float32_matmul_precision`` below ``"highest"``: ``mm`` then goes through oneDNN's bf16 path, which the one-call
-    chunks' ``sgemm_`` would not follow).  Checked per block call."""
-    matmul = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
-    precision = getattr(matmul, "fp32_precision", None)
-    if precision is not None:
-        if precision not in ("none", "ieee"):
-            return 0
-    elif torch.get_float32_matmul_precision() != "highest":
-        return 0
-    return _window_attention().gemm_address()
 
 
 @contextlib.contextmanager
@@ -257,6 +122,11 @@ def torch_norms() -> Iterator[None]:
         _FUSED_NORMS = old
 
 
+def reference_mode() -> bool:
+    """Whether :func:`reference_attention` is in force (read by the network's forward)."""
+    return _REFERENCE
+
+
 @contextlib.contextmanager
 def reference_attention() -> Iterator[None]:
     """Within the block, every Swin block uses the official explicit-matmul attention (slow, exact layout)."""
@@ -267,62 +137,6 @@ def reference_attention() -> Iterator[None]:
     finally:
         _REFERENCE = old
 
-
-# --------------------------------------------------------------------------- window helpers
-def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
-    """(B, H, W, C) → (B·nW, ws·ws, C), windows in row-major order."""
-    b, h, w, c = x.shape
-    x = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, ws * ws, c)
-
-
-def window_merge(win: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: (B·nW, ws·ws, C) → (B, H, W, C)."""
-    c = win.shape[-1]
-    b = win.shape[0] // ((h // ws) * (w // ws))
-    x = win.view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, h, w, c)
-
-
-def shift_mask(h: int, w: int, ws: int, shift: int) -> torch.Tensor:
-    """Additive attention mask (nW, ws², ws²) of the cyclically shifted windows.
-
-    After a roll by ``-shift`` the last ``ws`` rows/columns of the map hold up to
-    two regions that were not adjacent; tokens of different regions get −100
-    (the official value), tokens of the same region 0.
-    """
-    rows = torch.arange(h)
-    cols = torch.arange(w)
-    row_lab = (rows >= h - ws).long() + (rows >= h - shift).long()
-    col_lab = (cols >= w - ws).long() + (cols >= w - shift).long()
-    region = (3 * row_lab[:, None] + col_lab[None, :]).float()          # H × W labels 0..8
-    win = window_partition(region[None, :, :, None], ws).squeeze(-1)   # nW × ws²
-    diff = win[:, None, :] - win[:, :, None]
-    return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
-
-
-def kind_masks(ws: int, shift: int) -> torch.Tensor:
-    """(4, ws², ws²) shifted-window masks of the four window kinds: interior, last column, last row, corner.
-
-    The mask of a window depends only on whether it lies in the last window row
-    and/or column of the map, so these four equal :func:`shift_mask` of any size
-    (``shift_mask(2ws, 2ws, ws, shift)`` lists exactly these four windows).
-    """
-    return shift_mask(2 * ws, 2 * ws, ws, shift)
-
-
-def _to_window_grid(t: torch.Tensor, ws: int) -> torch.Tensor:
-    """(B, H, W, C) → (H/ws, B, W/ws, ws², C), a new contiguous tensor (window rows first)."""
-    b, h, w, c = t.shape
-    return t.reshape(b, h // ws, ws, w // ws, ws, c).permute(1, 0, 3, 2, 4, 5).reshape(h // ws, b, w // ws, ws * ws, c)
-
-
-def relative_position_index(ws: int) -> torch.Tensor:
-    """(ws², ws²) index into the (2ws−1)² relative-position bias table."""
-    yy, xx = torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")
-    flat = torch.stack([yy.flatten(), xx.flatten()])                   # 2 × ws²
-    rel = flat[:, :, None] - flat[:, None, :] + (ws - 1)               # 2 × ws² × ws², ≥ 0
-    return rel[0] * (2 * ws - 1) + rel[1]
 
 
 class DropPath(nn.Module):
@@ -485,54 +299,12 @@ class CrossWindowAttention(_WindowAttentionBase):
         return self._sdpa(self._split(q, 1)[0], k, v, mask)
 
 
-# --------------------------------------------------------------------------- window orders (shared by all blocks)
-@functools.lru_cache(maxsize=4)                 # two sizes (two orders each): 68 MB at 1024²
-def _window_order(h: int, w: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
-    """``(perm, inv, counts)`` of :meth:`_ShiftedWindows._order`, one copy per distinct order.
-
-    Only two orders exist per size (shifted or not), so the blocks share them: at 1024² each int64
-    permutation is 8.5 MB, and one pair per block (24 blocks) was 0.4 GB.
-    """
-    with torch.inference_mode(False):          # cached for training too: no inference tensors
-        return _build_window_order(h, w, ws, shift, device)
-
-
-def _build_window_order(h: int, w: int, ws: int, shift: int, device: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
-    idx = torch.arange(h * w).view(1, h, w, 1)
-    if shift:
-        idx = torch.roll(idx, shifts=(-shift, -shift), dims=(1, 2))
-        left, right = _to_window_grid(idx[:, :, : w - ws], ws), _to_window_grid(idx[:, :, w - ws:], ws)
-        parts = [left[:-1], left[-1:], right[:-1], right[-1:]]
-    else:
-        parts = [_to_window_grid(idx, ws)]
-    counts = tuple(p.shape[0] * p.shape[2] for p in parts)
-    perm = torch.cat([p.reshape(-1) for p in parts])
-    return perm.to(device), torch.argsort(perm).to(device), counts
-
-
-#: a token order: ``None`` = image (row-major) order, ``(ws, shift)`` = the window order of such blocks
-Order = Optional[tuple[int, int]]
-
-
-@functools.lru_cache(maxsize=8)                 # two sizes (four hand-offs each)
-def _gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> torch.Tensor | None:
-    """Index taking a token map from order ``src`` to order ``dst`` (``map_dst = map_src[index]``); None if equal."""
-    if src == dst:
-        return None
-    with torch.inference_mode(False):
-        return _build_gather_index(h, w, src, dst, device)
-
-
-def _build_gather_index(h: int, w: int, src: Order, dst: Order, device: str) -> torch.Tensor:
-    want = torch.arange(h * w, device=device) if dst is None else _window_order(h, w, *dst, device)[0]
-    return want if src is None else _window_order(h, w, *src, device)[1][want]
-
 
 #: tokens per chunk of the row-wise inference passes (final gathers, norms): as many as a window chunk
 CHUNK_ROWS = 4096
 
 
-def _cuts(total: int, size: int, workers: int) -> list[tuple[int, int]]:
+def even_cuts(total: int, size: int, workers: int) -> list[tuple[int, int]]:
     """``[start, end)`` runs of at most ``size`` covering ``range(total)``, near-equal, as many as a multiple of
     ``workers`` when more than one run is needed (17 runs of 64 windows and one of 1 on 2 workers left one
     worker a whole run behind: 6 % of such a block).  Where a chunk ends changes round-off only."""
@@ -550,7 +322,7 @@ def _gather(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor | None, st
         torch.index_select(src, 0, index[start:end], out=out)
 
 
-def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[torch.Tensor] | None = None,
+def token_rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[torch.Tensor] | None = None,
           index: torch.Tensor | None = None) -> None:
     """Inference, in place and chunk by chunk: ``dst[k] = fns[k](src[k][:, index])`` (or of ``src[k]``, ``dst[k]``).
 
@@ -575,7 +347,7 @@ def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[t
                 _gather(dst[k][i, start:end], src[k][i], index, start, end)
 
         b, n = dst[0].shape[:2]
-        cuts = _cuts(n, CHUNK_ROWS, workers())
+        cuts = even_cuts(n, CHUNK_ROWS, workers())
         run_spans(chunk_fused, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
         return
 
@@ -590,7 +362,7 @@ def _rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: list[t
             t.copy_(fn(t))
 
     b, n = dst[0].shape[:2]
-    cuts = _cuts(n, CHUNK_ROWS, workers())
+    cuts = even_cuts(n, CHUNK_ROWS, workers())
     run_spans(chunk, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
 
 
@@ -643,16 +415,16 @@ class _ShiftedWindows(nn.Module):
         Window order = the (cyclically shifted) map cut into ws×ws windows, grouped
         as interior windows, last window row, last window column, corner (one group
         of every window when unshifted); inside a window, tokens row-major.  Cached per
-        (size, window, shift, device) for all blocks together (:func:`_window_order`).
+        (size, window, shift, device) for all blocks together (:func:`window_order`).
         """
-        return _window_order(h, w, self.ws, self.shift, str(device))
+        return window_order(h, w, self.ws, self.shift, str(device))
 
     def _spans(self, counts: list[int]) -> list[tuple[int, int, int]]:
         """``(group, first token, end token)`` of chunks of at most :data:`CHUNK_WINDOWS` whole windows of one group
-        (their number a multiple of the chunk workers, :func:`_cuts`)."""
+        (their number a multiple of the chunk workers, :func:`even_cuts`)."""
         n, spans, start, threads = self.ws * self.ws, [], 0, workers()
         for g, c in enumerate(counts):
-            spans += [(g, start + s * n, start + e * n) for s, e in _cuts(c, CHUNK_WINDOWS, threads)]
+            spans += [(g, start + s * n, start + e * n) for s, e in even_cuts(c, CHUNK_WINDOWS, threads)]
             start += c * n
         return spans
 
@@ -1029,7 +801,7 @@ class BasicLayer(nn.Module):
         """Inference in two token maps per stream: each block's chunks gather their tokens from the other map.
 
         Block ``k`` reads the map written by block ``k − 1`` through the composed index between their window
-        orders (:func:`_gather_index`) chunk by chunk into its own map and computes there in place; the maps
+        orders (:func:`gather_index`) chunk by chunk into its own map and computes there in place; the maps
         alternate, so a stream never holds more than two maps (the caller's, when ``consume``, is one of
         them), the gathers run on the chunk workers, and each chunk is computed while its gathered tokens are
         in cache.  A handed-over stream already in the first block's order is computed in place; the last
@@ -1051,7 +823,7 @@ class BasicLayer(nn.Module):
         for blk in self.blocks:
             counts = blk._order(h, w, dev)[2]
             key = (blk.ws, blk.shift)
-            index = _gather_index(h, w, order, key, device)
+            index = gather_index(h, w, order, key, device)
             if index is None and src_owned:
                 blk._forward_chunks(*src, counts)
             else:
@@ -1060,13 +832,13 @@ class BasicLayer(nn.Module):
                 spare, src, src_owned = (src if src_owned else None), dst, True
             order = key
         fns = epilogue or [()] * len(src)
-        index = _gather_index(h, w, order, order_out, device)
+        index = gather_index(h, w, order, order_out, device)
         if index is None:
             if any(fns):
-                _rows(src, fns)
+                token_rows(src, fns)
             return src
         dst = take_spare()
-        _rows(dst, fns, src=src, index=index)
+        token_rows(dst, fns, src=src, index=index)
         return dst
 
 
@@ -1074,248 +846,3 @@ def _apply(fns: tuple[nn.Module, ...], t: torch.Tensor) -> torch.Tensor:
     for fn in fns:
         t = fn(t)
     return t
-
-
-class RSTB(nn.Module):
-    """The ``swinfusion1`` "residual" Swin group: ``residual_group`` only (no conv, no residual)."""
-
-    def __init__(self, **kw):
-        super().__init__()
-        self.residual_group = BasicLayer(SwinTransformerBlock, **kw)
-
-    def forward(self, x: torch.Tensor, size: tuple[int, int], consume: bool = False,
-                epilogue: tuple[nn.Module, ...] | None = None, order_in: Order = None,
-                order_out: Order = None) -> torch.Tensor:
-        """``consume``/``epilogue``/``order_*``: see :meth:`BasicLayer.forward` (one stream; inference)."""
-        return self.residual_group(x, size, consume=consume, epilogue=[epilogue] if epilogue else None,
-                                   order_in=order_in, order_out=order_out)
-
-
-class CRSTB(nn.Module):
-    """Intra-domain groups ``residual_group_A`` / ``_B``, then the cross group ``residual_group``."""
-
-    def __init__(self, **kw):
-        super().__init__()
-        self.residual_group = BasicLayer(CrossSwinTransformerBlock, **kw)
-        self.residual_group_A = BasicLayer(SwinTransformerBlock, **kw)
-        self.residual_group_B = BasicLayer(SwinTransformerBlock, **kw)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor, size: tuple[int, int], consume: bool = False,
-                order_in: Order = None, order_out: Order = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``consume``/``order_*``: see :meth:`BasicLayer.forward` (inference); the streams pass between the
-        groups in the cross group's first window order, and the cross group takes the intra groups' maps."""
-        # inference: the intra groups hand their maps over in their last block's window order, and the cross
-        # group's first block gathers them into its own order inside its first norm pass (no whole-map gather)
-        mid = (self.residual_group_A.handover(order_in, self.residual_group.first_order)
-               if self.residual_group.blocks[0]._chunked(True) else None)
-        x, y = both(lambda: self.residual_group_A(x, size, consume=consume, order_in=order_in, order_out=mid),
-                    lambda: self.residual_group_B(y, size, consume=consume, order_in=order_in, order_out=mid))
-        return self.residual_group(x, y, size, consume=True, order_in=mid, order_out=order_out)
-
-
-class _PatchEmbed(nn.Module):
-    """Patch size 1: flatten B×C×H×W to B×HW×C, then ``norm``."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.flatten(2).transpose(1, 2))
-
-
-# --------------------------------------------------------------------------- network
-class SwinFusionNet(nn.Module):
-    """SwinFusion, ``swinfusion1`` variant with the official medical configuration.
-
-    ``forward(a, b)`` takes B×1×H×W tensors in [0, 1] and returns the fused
-    B×1×H×W map (no output activation; the caller clips).  Sizes that are not a
-    multiple of the window are reflect-padded inside and cropped back, as the
-    official ``check_image_size``; the official *test script* additionally
-    mirror-pads by at least one window before calling the network (see
-    :func:`methods.swinfusion.mirror_pad`).
-    """
-
-    def __init__(self, img_size: int = 128, in_chans: int = 1, embed_dim: int = 60, window_size: int = 8,
-                 ex_depths: tuple[int, ...] = (4,), fusion_depths: tuple[int, ...] = (2, 2),
-                 re_depths: tuple[int, ...] = (4,), num_heads: int = 6, mlp_ratio: float = 2.0,
-                 drop_path_rate: float = 0.1):
-        super().__init__()
-        half = embed_dim // 2
-        self.window_size = window_size
-        self.conv_first1_A = nn.Conv2d(in_chans, half, 3, 1, 1)
-        self.conv_first1_B = nn.Conv2d(in_chans, half, 3, 1, 1)     # unused (official quirk)
-        self.conv_first2_A = nn.Conv2d(half, embed_dim, 3, 1, 1)
-        self.conv_first2_B = nn.Conv2d(half, half, 3, 1, 1)         # unused (official quirk)
-        self.lrelu = nn.LeakyReLU(0.2, inplace=True)
-        self.patch_embed = _PatchEmbed(embed_dim)
-        res = (img_size, img_size)
-
-        def layers(kind: type, depths: tuple[int, ...]) -> nn.ModuleList:
-            rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
-            starts = [sum(depths[:i]) for i in range(len(depths))]
-            return nn.ModuleList(
-                kind(dim=embed_dim, input_resolution=res, depth=d, heads=num_heads, ws=window_size,
-                     mlp_ratio=mlp_ratio, drop_path=rates[s:s + d])
-                for s, d in zip(starts, depths))
-
-        self.layers_Ex_A = layers(RSTB, ex_depths)
-        self.norm_Ex_A = nn.LayerNorm(embed_dim)
-        self.layers_Ex_B = layers(RSTB, ex_depths)
-        self.norm_Ex_B = nn.LayerNorm(embed_dim)
-        self.layers_Fusion = layers(CRSTB, fusion_depths)
-        self.norm_Fusion_A = nn.LayerNorm(embed_dim)
-        self.norm_Fusion_B = nn.LayerNorm(embed_dim)
-        self.layers_Re = layers(RSTB, re_depths)
-        self.norm_Re = nn.LayerNorm(embed_dim)
-        self.conv_after_body_Fusion = nn.Conv2d(2 * embed_dim, embed_dim, 3, 1, 1)
-        self.conv_last1 = nn.Conv2d(embed_dim, half, 3, 1, 1)
-        self.conv_last2 = nn.Conv2d(half, half // 2, 3, 1, 1)
-        self.conv_last3 = nn.Conv2d(half // 2, in_chans, 3, 1, 1)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-    @staticmethod
-    def _unembed(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Tokens (B, HW, C) → B×C×H×W: a free channels-last view (fast path) or the official NCHW copy."""
-        if _REFERENCE:
-            return t.transpose(1, 2).reshape(t.shape[0], -1, *size)
-        return t.view(t.shape[0], *size, t.shape[-1]).permute(0, 3, 1, 2)
-
-    def _shallow(self, x: torch.Tensor) -> torch.Tensor:
-        # both modalities use the A convs, exactly as the official forward_features_Ex_B does
-        x = self.lrelu(self.conv_first1_A(x))
-        if not _REFERENCE:
-            # channels-last from here on: the convs run faster on it, and the token views
-            # (patch_embed, _unembed) need no copy
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.lrelu(self.conv_first2_A(x))
-
-    def _extract(self, x: torch.Tensor, layers: nn.ModuleList, norm: nn.Module) -> torch.Tensor:
-        size = x.shape[-2:]
-        t = self.patch_embed(self._shallow(x))
-        for layer in layers:
-            t = layer(t, size)
-        return self._unembed(norm(t), size)
-
-    def _fuse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
-        tx, ty = self.patch_embed(x), self.patch_embed(y)
-        for layer in self.layers_Fusion:
-            tx, ty = layer(tx, ty, size)
-        cat = torch.cat([self._unembed(self.norm_Fusion_A(tx), size), self._unembed(self.norm_Fusion_B(ty), size)], 1)
-        return self.lrelu(self.conv_after_body_Fusion(cat))
-
-    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
-        t = self.patch_embed(x)
-        for layer in self.layers_Re:
-            t = layer(t, size)
-        x = self._unembed(self.norm_Re(t), size)
-        x = self.lrelu(self.conv_last1(x))
-        x = self.lrelu(self.conv_last2(x))
-        return self.conv_last3(x)
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h, w = a.shape[-2:]
-        ws = self.window_size
-        pad = (0, (-w) % ws, 0, (-h) % ws)
-        if any(pad):
-            a, b = F.pad(a, pad, mode="reflect"), F.pad(b, pad, mode="reflect")
-        with band_workers():
-            if self.layers_Re[0].residual_group.blocks[0]._chunked(True):
-                return self._forward_lean(a, b)[..., :h, :w]
-            x, y = both(lambda: self._extract(a, self.layers_Ex_A, self.norm_Ex_A),
-                        lambda: self._extract(b, self.layers_Ex_B, self.norm_Ex_B))
-            return self._reconstruct(self._fuse(x, y))[..., :h, :w]
-
-    # ---- inference (no autograd, eval mode): the same operations with at most two token maps per stream
-    @staticmethod
-    def _tokens(x: torch.Tensor) -> torch.Tensor:
-        """B×C×H×W → (B, HW, C): a view of a channels-last map (else a copy); inverse of :meth:`_unembed`."""
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
-
-    def _layers_lean(self, layers: nn.ModuleList, t: torch.Tensor, size: tuple[int, int],
-                     epilogue: tuple[nn.Module, ...], order_out: Order = None) -> torch.Tensor:
-        """RSTB ``layers`` on image-order tokens ``t`` (handed over), then the token-wise ``epilogue``;
-        the result in ``order_out``."""
-        order = None
-        for i, layer in enumerate(layers):
-            last = i == len(layers) - 1
-            nxt = order_out if last else layers[i + 1].residual_group.first_order
-            t = layer(t, size, consume=True, epilogue=epilogue if last else None, order_in=order, order_out=nxt)
-            order = nxt
-        if not len(layers):
-            index = _gather_index(*size, None, order_out, str(t.device))
-            out = t if index is None else torch.empty_like(t)
-            _rows([out], [epilogue], src=None if index is None else [t], index=index)
-            t = out
-        return t
-
-    def _extract_lean(self, x: torch.Tensor, layers: nn.ModuleList, norm: nn.Module,
-                      order_out: Order) -> torch.Tensor:
-        """:meth:`_extract` followed by the fusion stage's ``patch_embed``: the fusion's input tokens."""
-        size = x.shape[-2:]
-        t = self._tokens(self._shallow(x))
-        _rows([t], [(self.patch_embed.norm,)])
-        return self._layers_lean(layers, t, size, (norm, self.patch_embed.norm), order_out)
-
-    def _forward_lean(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward`'s inference path, in place where the maths allows.
-
-        Each Swin group keeps two token maps per stream (:meth:`BasicLayer._forward_lean`); the LayerNorms
-        between stages (``norm_Ex_*`` then ``patch_embed``, ``norm_Fusion_*`` into the concatenation,
-        ``patch_embed`` and ``norm_Re``) run chunk by chunk in place, and every map is dropped as soon as
-        it is used.  Same operations in the same order as the training path (same numbers: the chunks
-        only cut the work into whole tokens or windows).
-        """
-        size = a.shape[-2:]
-        # between the fusion stages the streams stay in window order (no image-order pass): each stage hands its
-        # maps on in its last block's order, and the next stage's first blocks gather them inside their first
-        # norm pass (no whole-map gather in between); the concatenation below gathers the last stage's tokens
-        # back into image order run by run
-        fusion = [layer.residual_group_A.first_order for layer in self.layers_Fusion] + [None]
-        ex = self.layers_Ex_A[-1].residual_group if len(self.layers_Ex_A) else None
-        orders = [fusion[0] if ex is None else ex.handover(None if len(self.layers_Ex_A) == 1 else ex.first_order, fusion[0])]
-        for i, layer in enumerate(self.layers_Fusion):
-            mid = layer.residual_group_A.handover(orders[i], layer.residual_group.first_order)
-            orders.append(layer.residual_group.handover(mid, fusion[i + 1]))
-        x, y = both(lambda: self._extract_lean(a, self.layers_Ex_A, self.norm_Ex_A, orders[0]),
-                    lambda: self._extract_lean(b, self.layers_Ex_B, self.norm_Ex_B, orders[0]))
-        for i, layer in enumerate(self.layers_Fusion):
-            x, y = layer(x, y, size, consume=True, order_in=orders[i], order_out=orders[i + 1])
-        cat = x.new_empty(x.shape[0], x.shape[1], 2 * x.shape[2])
-        norm_a, norm_b = self.norm_Fusion_A, self.norm_Fusion_B
-        back = _gather_index(*size, orders[-1], None, str(x.device))
-
-        def concat(span: tuple[int, int, int]) -> None:
-            i, start, end = span
-            if back is None:
-                xs, ys = x[i, start:end], y[i, start:end]
-            else:
-                xs, ys = x[i].index_select(0, back[start:end]), y[i].index_select(0, back[start:end])
-            torch.cat([norm_a(xs), norm_b(ys)], -1, out=cat[i, start:end])
-
-        run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in _cuts(x.shape[1], CHUNK_ROWS, workers())])
-        del x, y
-        with all_cores():
-            f = self.lrelu(self.conv_after_body_Fusion(self._unembed(cat, size)))
-        del cat
-        t = self._tokens(f)
-        del f
-        _rows([t], [(self.patch_embed.norm,)])
-        x = self._unembed(self._layers_lean(self.layers_Re, t, size, (self.norm_Re,)), size)
-        del t
-        with all_cores():
-            x = self.lrelu(self.conv_last1(x))
-            x = self.lrelu(self.conv_last2(x))
-            return self.conv_last3(x)

@@ -71,7 +71,7 @@ as before except at ties (x + ½ an exact integer), round-off only; the kernel a
 The kernel is compiled by numba on first use (never at import) and cached on disk (the compiled
 functions live at module level: closures over intrinsics missed the disk cache, 2.3 s of CPU per
 process); it releases the GIL, so the chunk workers of :mod:`methods._swin_blocks` run it side by side.
-This module imports numba: :mod:`methods._swin_blocks` imports it only when the kernel is first used.
+This module imports numba: :mod:`methods._swin_fused` imports it only when the kernel is first used.
 """
 from __future__ import annotations
 

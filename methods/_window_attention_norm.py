@@ -24,7 +24,7 @@ AVX-512).  Measured (one thread, loaded machine): 57 µs against 235 µs for ``L
 4,096 tokens; with the gather of a block's first chunk 240 µs against 360–410 µs (random rows).
 
 Compiled on first use (never at import) and cached on disk; the kernel lives at module level so a new
-process finds it in numba's cache.  This module imports numba: :mod:`methods._swin_blocks` imports it only
+process finds it in numba's cache.  This module imports numba: :mod:`methods._swin_fused` imports it only
 when a chunk first uses it.
 """
 from __future__ import annotations

@@ -6,7 +6,8 @@ What this reproduces
   (``Linfeng-Tang/SwinFusion`` @ ceeec3f, ``models/network_swinfusion1.py``) with
   the medical configuration of its options and test script (embed 60, window 8,
   6 heads, MLP ratio 2, patch size 1, ``img_size`` 128, extraction depth 4,
-  fusion depths 2+2, reconstruction depth 4).  See :mod:`methods._swin_blocks`.
+  fusion depths 2+2, reconstruction depth 4).  See :mod:`methods._swin_net` (network) and
+  :mod:`methods._swin_blocks` (blocks and their inference path).
   Parameter and buffer names and shapes match the official state dict, so an
   official ``10000_E.pth`` loads with ``strict=True`` (``weights=PATH``).
   Measured against the official module itself (same weights): bit-identical
@@ -70,8 +71,8 @@ CITATION = ("J. Ma, L. Tang, F. Fan, J. Huang, X. Mei, Y. Ma, \"SwinFusion: Cros
 
 # --------------------------------------------------------------------------- network / weights
 def build_network(**kwargs: Any) -> "torch.nn.Module":
-    """A fresh :class:`methods._swin_blocks.SwinFusionNet` (official medical configuration by default)."""
-    from ._swin_blocks import SwinFusionNet
+    """A fresh :class:`methods._swin_net.SwinFusionNet` (official medical configuration by default)."""
+    from ._swin_net import SwinFusionNet
 
     return SwinFusionNet(**kwargs)
 

@@ -9,6 +9,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fusionbench.methods import _swin_blocks as blocks  # noqa: E402
+from fusionbench.methods import _swin_net as swin_net  # noqa: E402
+from fusionbench.methods import _swin_windows as windows  # noqa: E402
 from fusionbench.methods import _swinfusion_train as tr  # noqa: E402
 from fusionbench.methods import swinfusion as sf  # noqa: E402
 
@@ -97,7 +99,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    return blocks.SwinFusionNet().eval()
+    return swin_net.SwinFusionNet().eval()
 
 
 def test_state_dict_matches_official_layout(net):
@@ -115,21 +117,21 @@ def test_strict_load_of_an_official_style_checkpoint(net, tmp_path):
                 else torch.randn(shape, generator=g)) for k, shape in official_layout().items()}
     path = tmp_path / "10000_E.pth"
     torch.save(fake, path)
-    other = blocks.SwinFusionNet()
+    other = swin_net.SwinFusionNet()
     sf.load_weights(other, path)                              # full dict → strict=True
     for k, v in fake.items():
         assert torch.equal(other.state_dict()[k], v)
     torch.save({"params": fake}, path)                         # KAIR 'params' wrapping
-    sf.load_weights(blocks.SwinFusionNet(), path)
+    sf.load_weights(swin_net.SwinFusionNet(), path)
     bad = dict(fake)
     bad.pop("conv_last3.bias")
     torch.save(bad, path)
     with pytest.raises(RuntimeError):
-        sf.load_weights(blocks.SwinFusionNet(), path)
+        sf.load_weights(swin_net.SwinFusionNet(), path)
 
 
 def test_relative_position_index_and_shift_mask():
-    idx = blocks.relative_position_index(8)
+    idx = windows.relative_position_index(8)
     assert idx.shape == (64, 64) and idx.min() == 0 and idx.max() == 224
     assert torch.all(idx.diagonal() == 112)                   # offset (0, 0) is the table centre
     assert idx[0, 63] == 0 and idx[63, 0] == 224              # (−7, −7) and (+7, +7)
@@ -141,24 +143,24 @@ def test_relative_position_index_and_shift_mask():
         for wsl in (slice(0, -ws), slice(-ws, -s), slice(-s, None)):
             label[hs, wsl] = cnt
             cnt += 1
-    win = blocks.window_partition(label[None, :, :, None], ws).squeeze(-1)
+    win = windows.window_partition(label[None, :, :, None], ws).squeeze(-1)
     ref = (win[:, None, :] != win[:, :, None]).float() * -100.0
-    assert torch.equal(blocks.shift_mask(h, w, ws, s), ref)
+    assert torch.equal(windows.shift_mask(h, w, ws, s), ref)
 
 
 def test_window_partition_roundtrip():
     x = torch.arange(2 * 16 * 24 * 3, dtype=torch.float32).reshape(2, 16, 24, 3)
-    win = blocks.window_partition(x, 8)
+    win = windows.window_partition(x, 8)
     assert win.shape == (2 * 2 * 3, 64, 3)
     assert torch.equal(win[1, :8, 0], x[0, 0, 8:16, 0])       # second window of the first row
-    assert torch.equal(blocks.window_merge(win, 8, 16, 24), x)
+    assert torch.equal(windows.window_merge(win, 8, 16, 24), x)
 
 
 def test_shallow_convs_of_b_are_unused(net):
     a, b = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
     with torch.no_grad():
         ref = net(a, b)
-        other = blocks.SwinFusionNet().eval()
+        other = swin_net.SwinFusionNet().eval()
         other.load_state_dict(net.state_dict())
         other.conv_first1_B.weight.add_(1.0)
         other.conv_first2_B.weight.add_(1.0)
@@ -239,7 +241,7 @@ def test_ema_sequence_and_export(tmp_path):
     state = torch.load(dest, weights_only=True)
     assert not any(k.endswith(blocks.DERIVED_BUFFERS) for k in state)
     assert torch.allclose(state["conv_last3.bias"], w0 + 0.75)
-    net = blocks.SwinFusionNet()
+    net = swin_net.SwinFusionNet()
     sf.load_weights(net, dest)
     assert torch.equal(net.conv_last3.bias, state["conv_last3.bias"])
 
@@ -351,8 +353,8 @@ def test_window_groups_cover_every_size(net, size):
 
 def test_kind_masks_are_the_masks_of_any_size():
     for h, w in [(16, 16), (24, 40), (64, 32)]:
-        full = blocks.shift_mask(h, w, 8, 4).view(h // 8, w // 8, 64, 64)
-        kinds = blocks.kind_masks(8, 4)
+        full = windows.shift_mask(h, w, 8, 4).view(h // 8, w // 8, 64, 64)
+        kinds = windows.kind_masks(8, 4)
         assert torch.equal(full[0, 0], kinds[0]) and torch.equal(full[0, -1], kinds[1])
         assert torch.equal(full[-1, 0], kinds[2]) and torch.equal(full[-1, -1], kinds[3])
         assert torch.equal(full[:-1, :-1], kinds[0].expand_as(full[:-1, :-1]))
@@ -386,7 +388,7 @@ def test_fast_path_batches_and_gradients_match_the_reference():
     """Training goes through the same fast path: a batch of 2 and its gradients equal the reference to round-off
     (measured: forward 2.3e-7, gradients 3e-4 of each tensor's largest value)."""
     torch.manual_seed(0)
-    net = blocks.SwinFusionNet().eval()                          # eval: no stochastic depth, paths comparable
+    net = swin_net.SwinFusionNet().eval()                          # eval: no stochastic depth, paths comparable
     a, b = torch.rand(2, 1, 24, 32), torch.rand(2, 1, 24, 32)
     grads = []
     for reference in (False, True):
@@ -451,7 +453,7 @@ def test_kept_group_masks_follow_the_bias_tables(net):
         for name, p in mine.named_parameters():
             if name.endswith("relative_position_bias_table"):
                 p.add_(torch.randn(p.shape, generator=g))
-    fresh = blocks.SwinFusionNet().eval()
+    fresh = swin_net.SwinFusionNet().eval()
     fresh.load_state_dict(mine.state_dict())
     with torch.inference_mode():
         after, expected = mine(a, b), fresh(a, b)
@@ -465,13 +467,13 @@ def test_gather_index_moves_tokens_between_orders(size):
     h, w = size
     image = torch.arange(h * w)
     for shift in (0, 4):
-        perm, inv, _ = blocks._window_order(h, w, 8, shift, "cpu")
-        assert torch.equal(image[blocks._gather_index(h, w, None, (8, shift), "cpu")], perm)
-        assert torch.equal(perm[blocks._gather_index(h, w, (8, shift), None, "cpu")], image)
-        assert blocks._gather_index(h, w, (8, shift), (8, shift), "cpu") is None
-    w0 = image[blocks._window_order(h, w, 8, 0, "cpu")[0]]
-    w4 = w0[blocks._gather_index(h, w, (8, 0), (8, 4), "cpu")]
-    assert torch.equal(w4, blocks._window_order(h, w, 8, 4, "cpu")[0])
+        perm, inv, _ = windows.window_order(h, w, 8, shift, "cpu")
+        assert torch.equal(image[windows.gather_index(h, w, None, (8, shift), "cpu")], perm)
+        assert torch.equal(perm[windows.gather_index(h, w, (8, shift), None, "cpu")], image)
+        assert windows.gather_index(h, w, (8, shift), (8, shift), "cpu") is None
+    w0 = image[windows.window_order(h, w, 8, 0, "cpu")[0]]
+    w4 = w0[windows.gather_index(h, w, (8, 0), (8, 4), "cpu")]
+    assert torch.equal(w4, windows.window_order(h, w, 8, 4, "cpu")[0])
 
 
 def test_lean_group_returns_the_handed_over_tensor_and_the_same_tokens(net):
@@ -483,11 +485,11 @@ def test_lean_group_returns_the_handed_over_tensor_and_the_same_tokens(net):
     with torch.enable_grad():
         expected = group(x, (h, w))                                   # training path, image order
     order = group.first_order
-    tokens = x[:, blocks._gather_index(h, w, None, order, "cpu")].contiguous()
+    tokens = x[:, windows.gather_index(h, w, None, order, "cpu")].contiguous()
     with torch.inference_mode():
         out = group(tokens, (h, w), consume=True, order_in=order, order_out=order)
     assert out.data_ptr() == tokens.data_ptr()
-    back = out[:, blocks._gather_index(h, w, order, None, "cpu")]
+    back = out[:, windows.gather_index(h, w, order, None, "cpu")]
     assert (back - expected.detach()).abs().max() <= 1e-5
     with pytest.raises(ValueError, match="inference only"), torch.enable_grad():
         group(x, (h, w), order_in=order)
@@ -506,17 +508,17 @@ def test_lean_group_hands_over_in_its_last_order_without_a_final_gather(net):
     x = torch.rand(1, h * w, 60, generator=torch.Generator().manual_seed(5))
     with torch.enable_grad():
         expected = group(x, (h, w))                                   # training path, image order
-    tokens = x[:, blocks._gather_index(h, w, None, last, "cpu")].contiguous()
+    tokens = x[:, windows.gather_index(h, w, None, last, "cpu")].contiguous()
     gathers = []
-    real = blocks._rows
-    blocks._rows = lambda *args, **kw: gathers.append(kw) or real(*args, **kw)
+    real = blocks.token_rows
+    blocks.token_rows = lambda *args, **kw: gathers.append(kw) or real(*args, **kw)
     try:
         with torch.inference_mode():
             out = group(tokens, (h, w), consume=True, order_in=last, order_out=group.handover(last, first))
     finally:
-        blocks._rows = real
+        blocks.token_rows = real
     assert gathers == [] and out.data_ptr() == tokens.data_ptr()
-    back = out[:, blocks._gather_index(h, w, last, None, "cpu")]
+    back = out[:, windows.gather_index(h, w, last, None, "cpu")]
     assert (back - expected.detach()).abs().max() <= 1e-5
 
 

@@ -11,6 +11,9 @@ import pytest
 import torch
 
 from fusionbench.methods import _swin_blocks as blocks
+from fusionbench.methods import _swin_fused as fused
+from fusionbench.methods import _swin_net as swin_net
+from fusionbench.methods import _swin_windows as windows
 from fusionbench.methods import _window_attention as wa
 
 from ._isa import assert_same_bits_on_every_cpu, needs_avx512
@@ -40,8 +43,8 @@ def _masks(shifted: bool, seed: int) -> torch.Tensor:
     shifted-window mask of a corner window (−100 between regions) when ``shifted``."""
     g = torch.Generator().manual_seed(seed)
     table = torch.randn(15 * 15, HEADS, generator=g) * 0.5
-    bias = table[blocks.relative_position_index(8).reshape(-1)].reshape(N, N, HEADS).permute(2, 0, 1)
-    return bias + blocks.kind_masks(8, 4)[3] if shifted else bias
+    bias = table[windows.relative_position_index(8).reshape(-1)].reshape(N, N, HEADS).permute(2, 0, 1)
+    return bias + windows.kind_masks(8, 4)[3] if shifted else bias
 
 
 @pytest.mark.parametrize("shifted", [False, True])
@@ -135,7 +138,7 @@ def test_the_network_uses_the_kernel_and_matches_sdpa(net):
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    return blocks.SwinFusionNet().eval()
+    return swin_net.SwinFusionNet().eval()
 
 
 needs_gemm = pytest.mark.skipif(not wa.gemm_address(), reason="torch's sgemm_ not found (a torch build without MKL)")
@@ -293,7 +296,7 @@ def test_fused_chunks_check_their_token_maps_once():
     """The fused chunks call the compiled passes without their wrappers' checks, so the token maps are checked
     once per block call: C-contiguous float32 rows of 60 channels, else one clear error."""
     ok = np.zeros((8, 60), np.float32)
-    blocks._FusedOps(ok, ok)
+    fused._FusedOps(ok, ok)
     for bad in (np.zeros((8, 120), np.float32)[:, ::2], ok.astype(np.float64), np.zeros((8, 59), np.float32)):
         with pytest.raises(ValueError, match="token maps"):
-            blocks._FusedOps(ok, bad)
+            fused._FusedOps(ok, bad)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from fusionbench.methods import _swin_blocks as blocks
+from fusionbench.methods import _swin_net as swin_net
 from fusionbench.methods import _window_attention_norm as wn
 
 from ._isa import assert_same_bits_on_every_cpu, needs_avx512
@@ -118,7 +119,7 @@ def test_the_network_uses_the_pass_and_matches_torch_norms() -> None:
     """The inference chunks go through the compiled pass; ``torch_norms()`` (torch's LayerNorm, the
     session-8 code) and the official formulation agree to round-off on a map with every window group."""
     torch.manual_seed(0)
-    net = blocks.SwinFusionNet().eval()
+    net = swin_net.SwinFusionNet().eval()
     with torch.no_grad():          # non-trivial affine parameters
         for m in net.modules():
             if isinstance(m, torch.nn.LayerNorm):

@@ -524,7 +524,7 @@ class MopaThreadSchedule(_SwitchedSchedule):
     method_name = "mopa"
 
     def _switch(self) -> tuple[object, str]:
-        from fusionbench.methods.mopa.network import InferencePath
+        from fusionbench.methods.mopa.inference import InferencePath
 
         return InferencePath, "SPLIT_LAYERS"
 

@@ -12,7 +12,7 @@ that the combining conv reads (≈ 8 ms of a 256² forward on one thread, sessio
 
 The same products as the graph; the means' sums in another order (float32 round-off).  No ``fastmath``,
 no FMA, every sum in the written order, so the result does not depend on the instruction set (tested).
-Compiled on first use (imported lazily by :mod:`methods.mopa.network`), cached on disk; they release the GIL.
+Compiled on first use (imported lazily by :mod:`methods.mopa.inference`), cached on disk; they release the GIL.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ halo and are dropped):
    the second stored map, and its sums and maxima over the band's pixels → the attention's channel weights;
 4. attention (7×7 spatial conv, 3×3 combine) and the head (two 3×3 convs) → the fused rows.
 
-Where every layer has a compiled kernel (:meth:`methods.mopa.network.InferencePath.planar_ready`, session 11)
+Where every layer has a compiled kernel (:meth:`methods.mopa.inference.InferencePath.planar_ready`, session 11)
 the passes run planar: the features are stored as one zero-padded planar map and the detail module's output
 as another; a band reads its rows of a stored map with the rows around them (its neighbours' rows, or the
 map's zero padding at the image's top and bottom) as the padding of its first conv, which changes only rows
@@ -30,7 +30,7 @@ the same kernels on the same maps, so the same bits), with the layers' weights c
 array (:func:`features_plan`, :func:`rest_plan`); a channels-last sample, multiplied masks, no contrast module or
 a layer of another shape keep the per-kernel passes.
 
-Each band's layers are :class:`methods.mopa.network.InferencePath`'s own, so every output pixel is the
+Each band's layers are :class:`methods.mopa.inference.InferencePath`'s own, so every output pixel is the
 whole-image pass's sum of the same terms; the only differences are the attention's mean (band sums added
 in float64, then divided) and oneDNN's blocking on a shorter map: float32 round-off (pinned
 ``tests/methods/test_mopa.py``).  With N > 1 torch threads the same passes run at every size, as N single-threaded band workers (one band
@@ -140,7 +140,7 @@ def _plan(net: torch.nn.Module, part: str, groups: tuple[list[tuple[torch.nn.Con
 
 def features_plan(path: Any, x: torch.Tensor, paths: Any, cem: Any) -> dict[str, Any] | None:
     """What :func:`methods.mopa._pass_kernels.features_contrast` needs of ``path``'s network (:func:`_plan`), after
-    :meth:`~methods.mopa.network.InferencePath.planar_ready` found every layer compiled (``paths``: the feature
+    :meth:`~methods.mopa.inference.InferencePath.planar_ready` found every layer compiled (``paths``: the feature
     paths' layers it found); ``None`` where the compiled passes do not apply (a channels-last sample, masks
     multiplied into the images, no contrast module, a layer of another shape): the per-kernel passes run then."""
     from . import _pass_kernels as pk
@@ -239,7 +239,7 @@ def banded_forward(path: Any, x: torch.Tensor, rows: int,
                    run: Callable[[Callable[[tuple[int, int]], None], list[tuple[int, int]]], None] = _in_order,
                    blocks: list[tuple[int, int]] | None = None, plan: dict[str, Any] | None = None,
                    rest: dict[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``path(x)`` (``path``: a :class:`methods.mopa.network.InferencePath`; fused, MRI-path and PET-path
+    """``path(x)`` (``path``: a :class:`methods.mopa.inference.InferencePath`; fused, MRI-path and PET-path
     features) for one channels-last 1×4×H×W sample, in bands of
     ``rows`` rows (the module docstring).  ``run(fn, bands)`` calls ``fn(band)`` for every band of a pass, in
     any order or at once (band workers); each band writes only its own rows and its own entry of the

@@ -5,7 +5,7 @@ The paths' 2→5 and 5→5 3×3 conv + LReLU layers (eleven of them) run with
 256²) on zero-padded planar buffers that stay planar from layer to layer; each path's last layer is
 copied into its five channels of the channels-last 15-channel map that the contrast module reads (no
 ``cat``).  Float32 round-off against oneDNN (another summation order; pinned in
-``tests/methods/test_mopa_conv_kernels.py``).  Used only by :class:`methods.mopa.network.InferencePath`
+``tests/methods/test_mopa_conv_kernels.py``).  Used only by :class:`methods.mopa.inference.InferencePath`
 under ``torch.inference_mode`` on one channels-last float32 sample; every other case (other layer
 shapes, a FLOP counter) keeps the oneDNN path.
 """
@@ -23,8 +23,8 @@ from ._conv_kernels import KERNELS, LANES, RESIDUAL_KERNELS, to_channels_last, t
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:
-    """The H×W×C numpy view of one channels-last map (as ``network._hwc``: importing it would close an import
-    cycle, ``network`` importing this module lazily)."""
+    """The H×W×C numpy view of one channels-last map (as ``inference._hwc``: importing it would close an import
+    cycle, ``inference`` importing this module lazily)."""
     return x.permute(0, 2, 3, 1)[0].numpy()
 
 

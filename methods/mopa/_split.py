@@ -1,7 +1,7 @@
 """``mopa``'s whole-image planar pass with every layer split by output rows over the band workers (issue 23, session 11).
 
 The whole-image planar pass (every layer a compiled kernel on zero-padded planar maps,
-:meth:`methods.mopa.network.InferencePath.planar_ready`) computes each layer on a whole stored map.  Here each
+:meth:`methods.mopa.inference.InferencePath.planar_ready`) computes each layer on a whole stored map.  Here each
 such step — a layer, the three feature paths' layer *i* together, the DSCB *j* of every detail path together,
 a gating pass — is cut by **output rows**: with N band workers (:func:`methods._band_workers.run_spans`,
 ``contiguous=True``) worker *k* writes rows ``[r_k, r_{k+1})`` of every map in every step, so it finds its
@@ -18,7 +18,7 @@ maxima are maxima (exact in any order); the attention's sums over pixels are tak
 :data:`SUM_ROWS` rows (float64), a fixed cut of the image, and added in block order.  So one and two threads
 give the same bits (pinned in ``tests/methods/test_mopa.py``).
 
-Used by :class:`methods.mopa.network.InferencePath` for images up to 2^19 pixels (larger ones keep the
+Used by :class:`methods.mopa.inference.InferencePath` for images up to 2^19 pixels (larger ones keep the
 banded passes, whose maps stay under glibc's mmap threshold) when every layer has a compiled kernel: at one
 thread (the whole-image pass) for the nets that the compiled band passes do not cover (since session 13 the others
 run the whole image as one band of :mod:`methods.mopa._pass_kernels`, with this pass's sums and sigmoids: the same
@@ -107,8 +107,8 @@ def _conv(conv: torch.nn.Conv2d, inp: np.ndarray, out: np.ndarray, r0: int, r1: 
 
 def split_forward(path: Any, x: torch.Tensor, run: Run = _in_order, workers: int = 1,
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``path(x)`` (``path``: a :class:`methods.mopa.network.InferencePath` whose network is
-    :meth:`~methods.mopa.network.InferencePath.planar_ready` for ``x``) for one channels-last 1×4×H×W sample:
+    """``path(x)`` (``path``: a :class:`methods.mopa.inference.InferencePath` whose network is
+    :meth:`~methods.mopa.inference.InferencePath.planar_ready` for ``x``) for one channels-last 1×4×H×W sample:
     the fused map and the two paths' features, each layer's output rows shared among ``workers`` workers;
     ``run(fn, spans)`` calls ``fn(span)`` for every worker's rows (at once with band workers) and returns
     when all are done (the module docstring)."""

@@ -16,7 +16,7 @@ innermost (vectorised across pixels and channels), so the result does not depend
 :mod:`methods.mopa._banded`), its window rows read from the band's halo and reflected only at the image's
 top and bottom; :func:`local_std_max` is its whole-image case.  Channels-last input ``(H, W, C)``, as the
 inference path holds its maps.  Compiled on first use (imported
-lazily by :mod:`methods.mopa.network`), cached on disk; it releases the GIL.
+lazily by :mod:`methods.mopa.inference`), cached on disk; it releases the GIL.
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from fusionbench.methods.mopa import (DEFAULT_PARAMS, LEAVE_ONE_OUT, PRESETS, TABLE4, VERSION, build_model,
                                       load_state_dict, preset_params, weights_file)
-from fusionbench.methods.mopa.network import MopaNet, local_std, network_inputs, otsu_mask, reflect_pad
+from fusionbench.methods.mopa.layers import local_std, reflect_pad
+from fusionbench.methods.mopa.network import MopaNet, network_inputs, otsu_mask
 from fusionbench.methods.mopa.presets import EXTRA_SEEDS, SEEDED, registered_name, seeded_name
 
 from ._isa import assert_same_bits_on_every_cpu, needs_avx512
@@ -365,7 +366,7 @@ def test_inference_multiscale_layer_is_one_conv_outside_a_flop_counter():
     convs' concatenation to round-off; under a FLOP counter the four convs themselves (the network's FLOPs)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     torch.manual_seed(0)
     net = MopaNet().eval()
@@ -387,7 +388,7 @@ def test_inference_multiscale_layer_is_one_conv_outside_a_flop_counter():
 def test_compiled_local_std_maximum_equals_the_torch_formulation(shape):
     """The compiled maximum of the local std (one pass, no map stored) equals ``amax(local_std(x, r))`` of the
     graph to float32 round-off, odd sizes and windows wider than half the map included."""
-    from fusionbench.methods.mopa.network import _local_std_max
+    from fusionbench.methods.mopa.inference import _local_std_max
 
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(*shape, generator=g) * 2 - 0.5).contiguous(memory_format=torch.channels_last)
@@ -445,7 +446,7 @@ def test_banded_inference_equals_the_whole_image_pass(kwargs):
     inference pass's fused map and path features to float32 round-off, for bands of 1, 5 and 16 rows
     (bands narrower than the halos included) at odd sizes."""
     from fusionbench.methods.mopa._banded import banded_forward
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     torch.manual_seed(0)
     net = MopaNet(**kwargs).eval()
@@ -465,7 +466,7 @@ def test_large_images_take_the_banded_pass(monkeypatch):
     graph's values to round-off; a FLOP counter and ``cem_apply='multiscale'`` keep the whole-image pass."""
     from fusionbench.methods._row_bands import even_bands
     from fusionbench.methods.mopa import _banded
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
     from fusionbench.profile import count_flops
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -506,7 +507,7 @@ def test_two_threads_run_as_two_band_workers(monkeypatch, width, split):
     registered width the compiled band passes on one band, with the split pass's sums and sigmoids: its bits,
     session 13).  The graph's to ≤ 1e-5; torch's thread count restored."""
     from fusionbench.methods.mopa import _banded, _split
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     monkeypatch.setattr(InferencePath, "SPLIT_LAYERS", split)
     calls, splits = [], []
@@ -641,22 +642,22 @@ def test_a_torch_whose_pointwise_conv_refuses_the_calls_gets_the_plain_path(monk
     the inference path runs the separate operations, with the same fused map to round-off."""
     import torch
 
-    from fusionbench.methods.mopa import network
+    from fusionbench.methods.mopa import inference
 
     def refusing(*args, **kwargs):
         raise RuntimeError("unexpected arguments")
 
     refusing.binary = refusing
-    network._pointwise_works.cache_clear()
+    inference._pointwise_works.cache_clear()
     try:
-        monkeypatch.setattr(network, "_CONV_POINTWISE", refusing)
-        assert network._pointwise_works() is False
+        monkeypatch.setattr(inference, "_CONV_POINTWISE", refusing)
+        assert inference._pointwise_works() is False
         x = torch.rand(1, 4, 9, 11).contiguous(memory_format=torch.channels_last)
-        assert network._onednn_ready(x) is False
+        assert inference._onednn_ready(x) is False
     finally:
         monkeypatch.undo()
-        network._pointwise_works.cache_clear()
-    assert network._pointwise_works() is (network._CONV_POINTWISE is not None)
+        inference._pointwise_works.cache_clear()
+    assert inference._pointwise_works() is (inference._CONV_POINTWISE is not None)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
@@ -667,7 +668,7 @@ def test_rows_split_over_workers_give_the_same_bits(kwargs):
     wrote in an earlier step) gives the one-worker bits at odd sizes; the workers' rows are whole blocks of
     SUM_ROWS rows (the attention's sums over a fixed cut)."""
     from fusionbench.methods.mopa import _split
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     def backwards(fn, spans):
         for span in reversed(spans):
@@ -755,9 +756,9 @@ def test_band_workers_keep_their_planar_maps(monkeypatch):
 
 def test_channel_weights_as_linear_layers():
     """The CEM's FCs and the attention's channel branch (1×1 convs of an N×C×1×1 map) as ``F.linear`` of the
-    vectors without module calls (methods/mopa/network.py ``_vector_layers``, session 12): the same bits as the
+    vectors without module calls (methods/mopa/inference.py ``_vector_layers``, session 12): the same bits as the
     modules' own Sequential and :meth:`InferencePath.seq`; another structure falls back to them."""
-    from fusionbench.methods.mopa.network import InferencePath, _vector_layers
+    from fusionbench.methods.mopa.inference import InferencePath, _vector_layers
 
     torch.manual_seed(0)
     net = MopaNet().eval()
@@ -802,7 +803,7 @@ def test_compiled_band_passes_give_the_per_kernel_bits(monkeypatch, kwargs):
     pass's bits (methods/mopa/_split.py, one worker); the configurations it does not cover (multiplied masks, no
     contrast module, a channels-last sample) keep the per-kernel passes."""
     from fusionbench.methods.mopa import _banded, _pass_kernels, _split
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     calls = []
     real = _pass_kernels.features_contrast
@@ -848,7 +849,7 @@ def test_compiled_band_passes_follow_the_parameters(monkeypatch):
     changed in place, its ``data`` replaced, a parameter or a module replaced, or a slope changed, they give the
     per-kernel passes' bits for the network as it is now."""
     from fusionbench.methods.mopa import _banded
-    from fusionbench.methods.mopa.network import InferencePath
+    from fusionbench.methods.mopa.inference import InferencePath
 
     torch.manual_seed(0)
     net = MopaNet().eval()

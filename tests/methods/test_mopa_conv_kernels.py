@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from fusionbench.methods.mopa import _conv_kernels as K
 from fusionbench.methods.mopa import _planar
-from fusionbench.methods.mopa.network import InferencePath, MopaNet
+from fusionbench.methods.mopa.inference import InferencePath
+from fusionbench.methods.mopa.network import MopaNet
 
 from ._isa import assert_same_bits_on_every_cpu, needs_avx512
 
@@ -87,7 +88,7 @@ def test_dscb_block_equals_torch(size, skip):
     """One compiled DSCB pass = ``leaky_relu(pointwise(depthwise(x)))`` (``+ skip``) to float32 round-off (within
     1e-6 of the sum of the terms' magnitudes, against float64); the tail lanes and the padding stay 0."""
     from fusionbench.methods.mopa import _detail_kernels as D
-    from fusionbench.methods.mopa.network import DSCB
+    from fusionbench.methods.mopa.layers import DSCB
 
     h, w = size
     c = D.CHANNELS

@@ -1,7 +1,7 @@
 """Band workers: torch's N intra-op threads become N single-threaded Python threads that run whole bands.
 
 Used by the inference paths of SwinFusion (:mod:`methods._swin_blocks`: chunks of windows), MATR
-(:mod:`methods.matr`: bands of rows) and mopa (:mod:`methods.mopa._banded`: bands of rows).  Their bands
+(:mod:`methods._matr_net`: bands of rows) and mopa (:mod:`methods.mopa._banded`: bands of rows).  Their bands
 (spans) are independent, so instead of splitting every small operation N ways inside torch (an OpenMP
 barrier per operation; libgomp's idle threads then busy-wait and, on a loaded machine, a descheduled thread
 stalls every barrier), N Python threads each run whole spans with torch on one thread; torch releases the GIL

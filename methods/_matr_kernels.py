@@ -45,7 +45,7 @@ instruction, or the C library's ``fmaf`` where the CPU has none), never contract
 each lane computes its own token.  So the results do not depend on the instruction set (SSE2, AVX2 or
 AVX-512; tested in ``tests/methods/test_matr.py``).
 
-Compiled on first use (this module is imported lazily by :mod:`methods.matr`), cached on disk (every
+Compiled on first use (this module is imported lazily by :mod:`methods._matr_bands`), cached on disk (every
 kernel at module level); the kernels release the GIL, so MATR's band workers run them side by side.
 """
 from __future__ import annotations
@@ -433,7 +433,7 @@ def row_bin_sums(mem, starts, ends, out):  # pragma: no cover - compiled
 
     ``mem``: rows of a channels-last map, C-contiguous rows × W × C float32; ``starts``, ``ends``: int64, the
     column bins of an adaptive average pooling; ``out``: rows × bins × C float64.  The per-row, per-bin sums
-    of the gated convolution's 3×3 context (:meth:`methods.matr.build_matr_network`'s ``AdaptiveConv``),
+    of the gated convolution's 3×3 context (:class:`methods._matr_net.AdaptiveConv`),
     taken by the band worker that wrote the rows, while they are in its cache; additions only, in order, so
     the sums do not depend on the instruction set or on how the rows are cut into bands.
     """
@@ -470,7 +470,7 @@ def gated_kernels(pooled, ce, s1, t1, gd, s2, t2, ci, s3, t3, gd2, weight, scale
     ``s1, t1``, ``s2, t2`` (cin), ``s3, t3`` (cout): the eval BatchNorms ``ce_bn``, ``ci_bn2``, ``ci_bn`` as
     ``x·s + t``; ``gd``, ``gd2`` k² × lat; ``ci`` (cout / groups) × g; ``weight`` cout × cin × k²; ``scale``
     cout (the following BatchNorm2d's scale); ``out``: cout × cin × k² float32.  The same operations as
-    ``AdaptiveConv.gated`` (:mod:`methods.matr`), every sum in index order, rounded to float32 once at the end:
+    ``AdaptiveConv.gated`` (:mod:`methods._matr_net`), every sum in index order, rounded to float32 once at the end:
     one call instead of ≈ 20 small torch operations between two band passes (issue 23, session 10).
     """
     cin, kk = pooled.shape

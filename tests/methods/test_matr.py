@@ -6,6 +6,8 @@ import pytest
 
 import fusionbench
 from fusionbench.io import load_image
+from fusionbench.methods import _matr_bands as bands
+from fusionbench.methods import _matr_net as matr_net
 from fusionbench.methods import matr as matr_module
 
 from ._fidelity import agreement
@@ -352,7 +354,7 @@ def test_pooled_context_from_band_sums_is_the_adaptive_average_pool(h, w):
     g = torch.Generator().manual_seed(h)
     x = torch.rand(1, 16, h, w, generator=g) * 4 - 1
     mem = x[0].permute(1, 2, 0).contiguous()
-    bins = matr_module._PoolBins(h, w, 16, 3)
+    bins = bands.PoolBins(h, w, 16, 3)
     ref = torch.nn.functional.adaptive_avg_pool2d(x.double(), 3).float()
     results = []
     for cuts in ([0, h], [0, 1, h // 2, h], list(range(h + 1))):
@@ -379,22 +381,22 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     allocated = []
-    take = matr_module._Maps.take
+    take = bands.Maps.take
 
     def counting_take(self):
         allocated.append(not self.spare)
         return take(self)
 
-    monkeypatch.setattr(matr_module._Maps, "take", counting_take)
-    keep = matr_module.KEEP_MAPS_BYTES
+    monkeypatch.setattr(bands.Maps, "take", counting_take)
+    keep = bands.KEEP_MAPS_BYTES
     try:
         for size in (64, 93):
-            monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", keep)
+            monkeypatch.setattr(bands, "KEEP_MAPS_BYTES", keep)
             x = torch.rand(1, 2, size, size)
             with torch.inference_mode():
-                monkeypatch.setattr(matr_module, "BAND_PIXELS", 10 ** 9)
+                monkeypatch.setattr(bands, "BAND_PIXELS", 10 ** 9)
                 whole = net(x)
-                monkeypatch.setattr(matr_module, "BAND_PIXELS", 3 * size)  # bands of 3 rows
+                monkeypatch.setattr(bands, "BAND_PIXELS", 3 * size)  # bands of 3 rows
                 net.__dict__.pop("_kept_maps", None)
                 allocated.clear()
                 banded = net(x)
@@ -404,12 +406,12 @@ def test_bands_of_any_height_give_the_whole_map_result(monkeypatch):
                 allocated.clear()
                 again = net(x)  # the maps kept from the pass before: none allocated
                 assert len(allocated) == 9 and sum(allocated) == 0
-                monkeypatch.setattr(matr_module, "KEEP_MAPS_BYTES", 5 * 16 * (size + 2) * size * 4 - 1)
+                monkeypatch.setattr(bands, "KEEP_MAPS_BYTES", 5 * 16 * (size + 2) * size * 4 - 1)
                 net(x)  # maps over the limit: not kept, so the next pass allocates
                 allocated.clear()
                 net(x)
                 assert sum(allocated) == 1 + 5
-            assert len(matr_module._row_spans(size, size)) == -(-size // 3)
+            assert len(bands.row_spans(size, size)) == -(-size // 3)
             # round-off only: 6e-8 on AVX-512; 1.4e-6 under the AVX2 stand-in (MKL_ENABLE_INSTRUCTIONS=AVX2
             # ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; session 11): ATen gives a 3-row band's convolution
             # (at most 20,480 input values) to im2col + MKL GEMM, which rounds by position on AVX2, and the whole
@@ -457,9 +459,9 @@ def test_recomputed_convolutions_merged_or_not_give_the_same_bits(monkeypatch):
             for size in (64, 45):
                 x = torch.rand(1, 2, size, size)
                 with torch.inference_mode():
-                    monkeypatch.setattr(matr_module, "MERGE_RECOMPUTED", True)
+                    monkeypatch.setattr(matr_net, "MERGE_RECOMPUTED", True)
                     merged = net(x)
-                    monkeypatch.setattr(matr_module, "MERGE_RECOMPUTED", False)
+                    monkeypatch.setattr(matr_net, "MERGE_RECOMPUTED", False)
                     three = net(x)
                 assert (merged - three).abs().max().item() <= 1e-6
     finally:

@@ -32,12 +32,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
             status = f"  [unavailable: {reason}]" if reason else ""
             src = METHODS.get(name).source
             origin = f"  ({src})" if src != "builtin" else ""
-            print(f"{name:28s} {info.display_name:22s} {info.family:12s} colour={info.colour}{origin}{status}")
+            print(f"{name:28s} {info.display_name:22s} {info.family:12s} v{info.version:3s} colour={info.colour}"
+                  f"{origin}{status}")
     elif args.what == "metrics":
         for name in names:
             info = METRICS.get(name).info
             arrow = "↑" if info.higher_is_better else "↓"
-            print(f"{name:22s} {arrow} groups={','.join(info.groups):22s} {info.convention}")
+            print(f"{name:22s} {arrow} v{info.version:3s} groups={','.join(info.groups):22s} {info.convention}")
     elif args.what == "weights":
         from .weights import is_cached
 

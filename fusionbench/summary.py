@@ -21,6 +21,8 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
     if df.empty:
         return "_no scores_\n"
     stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+    pairs = int(df["pair"].nunique())
+    short: list[str] = []
     known = store.method_metadata()
     arrows = {m: ("↑" if METRICS.get(m).info.higher_is_better else "↓") for m in metrics}
     head = "| method | n | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
@@ -31,15 +33,21 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
         cells = []
         n = 0
         for metric in metrics:
-            if (method, metric) in stats.index:
+            if (method, metric) in stats.index and int(stats.loc[(method, metric)]["count"]) > 0:
                 row = stats.loc[(method, metric)]
-                n = max(n, int(row["count"]))
+                count = int(row["count"])
+                n = max(n, count)
                 std = 0.0 if row["std"] != row["std"] else row["std"]
-                cells.append(f"{row['mean']:.4f} ± {std:.4f}")
+                cells.append(f"{row['mean']:.4f} ± {std:.4f}" + ("†" if count < pairs else ""))
+                if count < pairs:
+                    short.append(f"`{method}` {metric}: n = {count}")
             else:
                 cells.append("–")
         display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
         lines.append(f"| {display} (`{method}`) | {n} | " + " | ".join(cells) + " |")
+    if short:
+        lines += ["", f"† Mean over fewer than the {pairs} pairs scored (the metric undefined on the others, or "
+                      f"the method failed on them): {'; '.join(short)}."]
     return "\n".join(lines) + "\n"
 
 

@@ -229,7 +229,7 @@ class _Context:
                             highlight=sel.highlight)
         self.write_table(out / "tables" / stem, table, f"tab:{stem}")
         body += [f"<p>{n_pairs} pairs; {htmlmod.html.escape(groups.describe())}.</p>",
-                 _html_metric_table(table), f'<p class="foot">{htmlmod.html.escape(footnote)}</p>']
+                 _html_metric_table(table), _html_foot(footnote, table.short_note())]
         body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
         self.written.append(_write(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
 
@@ -241,7 +241,7 @@ class _Context:
                                       bootstrap=False)
             self.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
             body.append("<h3>Other methods of the run (variants, presets, extra baselines)</h3>"
-                        + _html_metric_table(other_table))
+                        + _html_metric_table(other_table) + _html_foot(other_table.short_note()))
         self.written += figures.box_plots(data.scores, dataset, metrics, shown, out / "figures" / f"box_{stem}",
                                           names, title=f"Per-pair scores, {title}")
         body.append(self.img(out / "figures" / f"box_{stem}.png",
@@ -617,6 +617,12 @@ def _derived_reason(method: str, task: str | None) -> str:
     if tasks and task not in tasks:
         return f"applies to {', '.join(tasks)} only (dataset task: {task or 'not declared'})"
     return "no results for this dataset in the store (not run, or every pair failed: see Failures)"
+
+
+def _html_foot(*notes: str) -> str:
+    """The notes (the empty ones left out) as one footnote paragraph, or nothing."""
+    text = " ".join(n for n in notes if n)
+    return f'<p class="foot">{htmlmod.html.escape(text)}</p>' if text else ""
 
 
 def _html_metric_table(table) -> str:

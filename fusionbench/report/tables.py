@@ -5,7 +5,10 @@ mean alone, ``mean_only``); per column the best mean is bold and the second
 underlined, following each metric's direction (↑ higher is better, ↓ lower);
 ties share a place.  Every table carries a footnote with the conventions it was
 computed under, and a 95 % bootstrap CI per cell (CSV, HTML) that resamples the
-dataset's subject/series groups where it declares them.
+dataset's subject/series groups where it declares them.  A cell whose mean is over
+fewer pairs than the table's (the metric undefined on some pairs, e.g. SCD where a
+difference image is constant, or the method failed on them) is marked † and the
+footnote lists it with its n (:meth:`MetricTable.short_cells`).
 
 LaTeX: each ``.tex`` is a ``table`` float that compiles with pdflatex inside a
 plain ``article`` with no error and no overfull box.  Numbers are right-aligned
@@ -47,9 +50,29 @@ class MetricTable:
     footnote: str = ""
     names: dict[str, str] = field(default_factory=dict)  # unique display names
     highlight: str | None = None
+    pairs: int = 0  # the pairs the table is over (a cell's n may be fewer: see short_cells)
 
     def name(self, method: str) -> str:
         return self.names.get(method) or display_name(method)
+
+    def short_cells(self) -> dict[tuple[str, str], int]:
+        """``{(method, metric): n}`` of the cells with a mean over fewer than :attr:`pairs` pairs."""
+        out: dict[tuple[str, str], int] = {}
+        for method in self.methods:
+            for metric in self.metrics:
+                n = self.n.loc[method, metric]
+                if np.isfinite(self.mean.loc[method, metric]) and n < self.pairs:
+                    out[(method, metric)] = int(n)
+        return out
+
+    def short_note(self) -> str:
+        """The footnote sentence for :meth:`short_cells` (empty when every cell is over all the pairs)."""
+        short = self.short_cells()
+        if not short:
+            return ""
+        cells = "; ".join(f"{self.name(m)} {k}: n = {n}" for (m, k), n in short.items())
+        return (f"† Mean over fewer than the table's {self.pairs} pairs (the metric undefined on the others, or the "
+                f"method failed on them): {cells}.")
 
     def arrows(self) -> dict[str, str]:
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
@@ -89,7 +112,8 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
             low.loc[method, metric], high.loc[method, metric] = lo, hi
     present = [m for m in methods if m in mean.index and mean.loc[m].notna().any()]
     return MetricTable(title, present, metrics, mean.loc[present], std.loc[present], n.loc[present],
-                       low.loc[present], high.loc[present], footnote, dict(names or {}), highlight)
+                       low.loc[present], high.loc[present], footnote, dict(names or {}), highlight,
+                       int(df["pair"].nunique()))
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -125,12 +149,15 @@ def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) ->
              "| Method | " + " | ".join(f"{m} {arrows[m]}" for m in table.metrics) + " |",
              "|---|" + "---:|" * len(table.metrics)]
     places = table.placements()
+    short = table.short_cells()
     for method in table.methods:
         cells = _cells(table, method, digits, mark, places, mean_only)
+        cells = [c + ("†" if (method, k) in short else "") for c, k in zip(cells, table.metrics)]
         name = table.name(method)
         lines.append(f"| {'**' + name + '**' if method == table.highlight else name} | " + " | ".join(cells) + " |")
-    if table.footnote:
-        lines += ["", f"<sub>{table.footnote}</sub>"]
+    note = " ".join(t for t in (table.footnote, table.short_note()) if t)
+    if note:
+        lines += ["", f"<sub>{note}</sub>"]
     return "\n".join(lines) + "\n"
 
 
@@ -141,7 +168,7 @@ _LATEX = (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("&", r"\&"),
           ("≥", r"$\ge$"), ("–", "--"), ("—", "---"), ("·", r"$\cdot$"), ("→", r"$\rightarrow$"),
           ("≈", r"$\approx$"), ("µ", r"$\mu$"), ("°", r"$^\circ$"), ("’", "'"), ("‘", "`"), ("“", "``"),
           ("”", "''"), ("…", r"\dots{}"), ("−", "-"), ("√", r"$\surd$"), ("<", r"\textless{}"),
-          (">", r"\textgreater{}"), ("|", r"\textbar{}"))
+          (">", r"\textgreater{}"), ("|", r"\textbar{}"), ("†", r"$^\dagger$"))
 
 
 def latex_escape(text: str) -> str:
@@ -206,6 +233,7 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
         header = ["Method & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{latex_escape(f'{m} {arrows[m]}')}}}"
                                           for m in table.metrics) + r" \\"]
     rows = []
+    short = table.short_cells()
     for method in table.methods:
         cells = []
         for metric in table.metrics:
@@ -215,13 +243,14 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
             if not np.isfinite(mean):
                 cells.append("--" if mean_only else r"\multicolumn{2}{c}{--}")
                 continue
-            cells.append(mark(_fmt(mean, d), place))
+            cells.append(mark(_fmt(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
             if not mean_only:
                 cells.append(mark(_fmt(std if np.isfinite(std) else 0.0, d), place))
         name = latex_escape(table.name(method))
         rows.append((rf"\textbf{{{name}}}" if method == table.highlight else name) + " & " + " & ".join(cells)
                     + r" \\")
     note = table.footnote.replace("Mean ± std (ddof=1) over pairs", "Mean over pairs") if mean_only else table.footnote
+    note = " ".join(t for t in (note, table.short_note()) if t)
     return _latex_float(table.title, label, colspec, header, rows, note)
 
 

@@ -1,6 +1,8 @@
 """Table formatting: bold/underline placement by metric direction, arrows, LaTeX and CSV."""
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -58,7 +60,7 @@ def test_latex_escape_is_ascii() -> None:
 
 
 def test_csv_has_statistics(scores) -> None:
-    frame = pd.read_csv(__import__("io").StringIO(to_csv(build_table(scores, "ds", ["dwt"], ["EN"], title="T"))))
+    frame = pd.read_csv(io.StringIO(to_csv(build_table(scores, "ds", ["dwt"], ["EN"], title="T"))))
     row = frame.iloc[0]
     assert row["mean"] == 7.0 and row["n"] == 2 and row["place"] == "best" and row["ci95_low"] == 7.0
 
@@ -96,3 +98,23 @@ def test_statistics_do_not_depend_on_the_order_the_rows_were_stored_in() -> None
     shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     raw = build_table(shuffled, "ds", ["average", "dwt"], ["EN"], title="T")
     assert not (raw.ci_low.equals(first.ci_low) and raw.ci_high.equals(first.ci_high))
+
+
+def test_a_mean_over_fewer_pairs_is_marked_and_its_n_given(scores) -> None:
+    """A metric undefined on some pairs (stored as NULL) gives a mean over fewer pairs: the cell is marked † in
+    Markdown and LaTeX and the footnote names it with its n; complete tables carry no mark."""
+    complete = build_table(scores, "ds", ["average", "dwt"], ["EN", "TEST_LOW"], title="T", footnote="F")
+    assert complete.pairs == 2 and complete.short_cells() == {} and complete.short_note() == ""
+    assert "†" not in to_markdown(complete) and "dagger" not in to_latex(complete)
+    holed = scores.copy()
+    holed.loc[(holed["method"] == "dwt") & (holed["metric"] == "EN") & (holed["pair"] == "p2"), "value"] = float("nan")
+    table = build_table(holed, "ds", ["average", "dwt"], ["EN", "TEST_LOW"], title="T", footnote="F")
+    assert table.short_cells() == {("dwt", "EN"): 1}
+    md = to_markdown(table)
+    assert "| DWT | **7.0000 ± 0.0000**† | **1.0000 ± 0.0000** |" in md
+    assert md.rstrip().endswith("<sub>F † Mean over fewer than the table's 2 pairs (the metric undefined on the "
+                                "others, or the method failed on them): DWT EN: n = 1.</sub>")
+    tex = to_latex(table)
+    assert r"\textbf{7.0000}$^\dagger$" in tex and r"$^\dagger$ Mean over fewer than the table's 2 pairs" in tex
+    csv = pd.read_csv(io.StringIO(to_csv(table))).set_index(["method", "metric"])
+    assert csv.loc[("dwt", "EN"), "n"] == 1 and csv.loc[("average", "EN"), "n"] == 2

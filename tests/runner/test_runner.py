@@ -160,3 +160,18 @@ def test_unknown_split_skips_the_dataset_with_a_line(tmp_path, make_pairs) -> No
                             out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
     assert summary.completed == 0
     assert any("no split 'paper20'" in line for line in logs)
+
+
+def test_summary_marks_a_mean_over_fewer_pairs(tmp_path, make_pairs) -> None:
+    """A pair whose fused image is constant leaves CC undefined (NULL): the summary's CC mean is over the other
+    pairs, marked † and listed with its n."""
+    data = make_pairs(tmp_path / "data", 2)
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "a" / "flat.png")
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "b" / "flat.png")
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN,CC", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    text = (tmp_path / "out" / "summary.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Average"))
+    en, cc = row.split("|")[3].strip(), row.split("|")[4].strip()
+    assert row.split("|")[2].strip() == "3" and not en.endswith("†") and cc.endswith("†")
+    assert "† Mean over fewer than the 3 pairs scored" in text and "`average` CC: n = 2" in text

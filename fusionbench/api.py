@@ -29,7 +29,9 @@ def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
     if arr.dtype != np.uint8:
         if not np.issubdtype(arr.dtype, np.floating):
             raise ImageError(label, f"array dtype {arr.dtype} not supported (uint8, or float in [0, 1])")
-        if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 1):
+        if not np.isfinite(arr).all():
+            raise ImageError(label, f"float array holds {np.count_nonzero(~np.isfinite(arr))} NaN or infinite values")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
             raise ImageError(label, "float arrays must lie in [0, 1]")
     if arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8:
         if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):

@@ -112,3 +112,21 @@ def test_folder_dataset_reports_a_stem_twice(tmp_path) -> None:
     ds = data.create_dataset(f"folder:{tmp_path}")
     assert [p.id for p in ds.pairs] == ["p1"]
     assert any("p1.png" in p and "second image" in p for p in ds.problems)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (np.full((6, 7), np.nan, np.float32), "holds 42 NaN or infinite values"),
+    (np.array([[0.2, np.inf], [0.1, 0.3]]), "holds 1 NaN or infinite values"),
+    (np.full((6, 7), 1.5), "float arrays must lie in [0, 1]"),
+    (np.zeros((6, 7), np.uint16), "array dtype uint16 not supported"),
+    (np.zeros((6, 7, 1)), "expected an H×W or H×W×3 image"),
+])
+def test_fuse_names_the_bad_array_not_the_method(bad, reason) -> None:
+    """An array argument of ``fusionbench.fuse`` that is not an image is refused naming the argument; a NaN in
+    the input is the input's fault, not reported as the method's NaN output."""
+    import fusionbench
+
+    good = np.zeros(bad.shape[:2], np.float32)
+    with pytest.raises(ImageError) as info:
+        fusionbench.fuse("average", bad, good)
+    assert str(info.value).startswith("a: ") and reason in str(info.value)

@@ -285,7 +285,7 @@ class ResultsStore:
         ``current_only`` (default) keeps the rows of each method's current key
         and each pair's current sha256 (module docstring); ``current_only=False``
         returns every row, history included.  ``history=True`` adds the columns
-        ``method_key, pair_sha256, run_id``.
+        ``method_key, pair_sha256, run_id, metric_version``.
         """
         df = self._frame("SELECT dataset, pair, method, metric, value, method_key, pair_sha256, run_id, "
                          "metric_version FROM scores ORDER BY rowid", datasets)

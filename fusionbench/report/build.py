@@ -102,8 +102,10 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
         log(f"report: the {metric} scores in {data.db} are of metric version {old}, the registered preset is "
             f"version {new}: left out (re-run the results with `fusionbench run` to score them again)")
     if data.scores.empty:
-        raise ValueError(f"{data.db}: no scores to report: every (method, pair) of its runs was skipped or failed "
-                         "(the run's 'not run' and FAILED lines say why; also its failures and skipped tables)")
+        why = ("all of its scores are of older metric versions (above)" if data.stale_metrics else
+               "every (method, pair) of its runs was skipped or failed (the run's 'not run' and FAILED lines say "
+               "why; also its failures and skipped tables)")
+        raise ValueError(f"{data.db}: no scores to report: {why}")
     out = Path(out_dir) if out_dir is not None else (data.db.parent.parent if data.db.name == EXPORT_DIR
                                                      else data.db.parent)
     out.mkdir(parents=True, exist_ok=True)

@@ -122,12 +122,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     table = result.table()
     print(format_table(table))
+    scored_images = len(table) - 1 if len(table) else 0
+    for metric, images in result.undefined().items():
+        print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); its mean is "
+              "over the others", file=sys.stderr)
     if args.csv:
         table.to_csv(args.csv, index_label="image")
         print(f"wrote {args.csv}", file=sys.stderr)
-    scored = len(table) - 1 if len(table) else 0
-    print(f"{scored} images scored, {len(result.problems)} problems", file=sys.stderr)
-    return 0 if scored else 1
+    print(f"{scored_images} images scored, {len(result.problems)} problems", file=sys.stderr)
+    return 0 if scored_images else 1
 
 
 def _cmd_delegate(module: str, args: argparse.Namespace) -> int:

@@ -41,6 +41,16 @@ class FolderScores:
         wide.loc["mean"] = wide.mean(axis=0, skipna=True)
         return wide
 
+    def undefined(self) -> dict[str, list[str]]:
+        """``{metric: [images]}`` where the metric is undefined (NaN), so that its mean is over the other images."""
+        if self.scores.empty:
+            return {}
+        missing = self.scores[self.scores["value"].isna()]
+        from .registry import natural_key
+
+        return {m: sorted(missing.loc[missing["metric"] == m, "image"], key=natural_key)
+                for m in self.metrics if (missing["metric"] == m).any()}
+
 
 def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: str | Iterable[str] = "paper") -> FolderScores:
     """Score every fused image in ``fused`` against ``a`` (MRI/visible) and ``b`` (PET/SPECT/CT/IR) of the same stem."""

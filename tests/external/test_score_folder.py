@@ -77,3 +77,23 @@ def test_cli_fails_when_nothing_scores(tmp_path: Path) -> None:
     for d in ("f", "a", "b"):
         (tmp_path / d).mkdir()
     assert main(["score", "--fused", str(tmp_path / "f"), "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b")]) == 1
+
+
+def test_cli_says_which_images_a_mean_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A fused image equal to its MRI source leaves SCD undefined (NaN) there: the mean row is over the other
+    images, and the command says so in one line naming them."""
+    rng = np.random.default_rng(4)
+    for d in ("f", "a", "b"):
+        (tmp_path / d).mkdir()
+    for name in ("p1", "p2"):
+        a, b = (rng.random((24, 30)) * 255).astype(np.uint8), (rng.random((24, 30)) * 255).astype(np.uint8)
+        Image.fromarray(a).save(tmp_path / "a" / f"{name}.png")
+        Image.fromarray(b).save(tmp_path / "b" / f"{name}.png")
+        fused = a if name == "p2" else ((a.astype(int) + b) // 2).astype(np.uint8)
+        Image.fromarray(fused).save(tmp_path / "f" / f"{name}.png")
+    result = evaluate_folder(tmp_path / "f", tmp_path / "a", tmp_path / "b", ["EN", "SCD"])
+    assert result.undefined() == {"SCD": ["p2"]}
+    assert result.table().loc["mean", "SCD"] == result.table().loc["p1", "SCD"]
+    assert main(["score", "--fused", str(tmp_path / "f"), "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"),
+                 "--metrics", "EN,SCD"]) == 0
+    assert "SCD: undefined (NaN) on 1 of 2 images (p2); its mean is over the others" in capsys.readouterr().err

@@ -258,11 +258,14 @@ class ResultsStore:
         return out
 
     def _current(self, df: "pd.DataFrame", keys: Mapping[str, str] | None) -> "pd.DataFrame":
-        """Rows of ``df`` (``dataset, pair, method, method_key, pair_sha256``) that are current."""
+        """Rows of ``df`` (``dataset, pair, method, method_key, pair_sha256``; scores also ``metric,
+        metric_version``) that are current."""
         import pandas as pd
 
         current = self.current_keys(keys)
         mask = df["method_key"].to_numpy() == df["method"].map(current).to_numpy()
+        if "metric_version" in df.columns:
+            mask &= self._metric_current(df)
         if len(df):
             shas = pd.read_sql_query("SELECT dataset, pair, pair_sha256 AS current_sha FROM scores WHERE rowid IN "
                                      "(SELECT MAX(rowid) FROM scores GROUP BY dataset, pair)", self.conn)
@@ -290,7 +293,7 @@ class ResultsStore:
         df = self._frame("SELECT dataset, pair, method, metric, value, method_key, pair_sha256, run_id, "
                          "metric_version FROM scores ORDER BY rowid", datasets)
         if current_only:
-            df = self._current(df[self._metric_current(df)], keys)
+            df = self._current(df, keys)
         cols = ["dataset", "pair", "method", "metric", "value"] + (["method_key", "pair_sha256", "run_id",
                                                                     "metric_version"] if history else [])
         return df[cols].reset_index(drop=True)
@@ -351,7 +354,7 @@ class ResultsStore:
                          datasets)
         if methods is not None:
             df = df[df["method"].isin(list(methods))]
-        return int(len(df) - len(self._current(df[self._metric_current(df)], keys)))
+        return int(len(df) - len(self._current(df, keys)))
 
     def method_seconds(self) -> "pd.DataFrame":
         """Fusion times of every recorded output, history included (``dataset, pair, method, method_key, seconds``)."""

@@ -45,11 +45,10 @@ class FolderScores:
         """``{metric: [images]}`` where the metric is undefined (NaN), so that its mean is over the other images."""
         if self.scores.empty:
             return {}
-        missing = self.scores[self.scores["value"].isna()]
         from .registry import natural_key
 
-        return {m: sorted(missing.loc[missing["metric"] == m, "image"], key=natural_key)
-                for m in self.metrics if (missing["metric"] == m).any()}
+        missing = self.scores[self.scores["value"].isna()].groupby("metric")["image"].agg(list)
+        return {m: sorted(missing[m], key=natural_key) for m in self.metrics if m in missing.index}
 
 
 def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: str | Iterable[str] = "paper") -> FolderScores:

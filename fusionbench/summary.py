@@ -33,9 +33,9 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
         cells = []
         n = 0
         for metric in metrics:
-            if (method, metric) in stats.index and int(stats.loc[(method, metric)]["count"]) > 0:
-                row = stats.loc[(method, metric)]
-                count = int(row["count"])
+            row = stats.loc[(method, metric)] if (method, metric) in stats.index else None
+            count = int(row["count"]) if row is not None else 0
+            if count > 0:
                 n = max(n, count)
                 std = 0.0 if row["std"] != row["std"] else row["std"]
                 cells.append(f"{row['mean']:.4f} ± {std:.4f}" + ("†" if count < pairs else ""))

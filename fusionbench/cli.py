@@ -14,6 +14,15 @@ import sys
 from typing import Sequence
 
 
+def aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as text lines, every column but the last padded to its widest cell (``fusionbench list``)."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] if len(row) > 1 else row[0]
+            for row in rows]
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
@@ -23,34 +32,38 @@ def _cmd_list(args: argparse.Namespace) -> int:
     registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS, "weights": WEIGHTS}[args.what]
     pattern = args.pattern or "*"
     names = registry.list(pattern)
+    if not names and args.what != "datasets":
+        raise KeyError(f"no {args.what} match {pattern!r} (`fusionbench list {args.what}` lists them all)")
+    rows: list[list[str]] = []
     if args.what == "methods":
         from .method_registry import create_method
 
         for name in names:
             info = METHODS.get(name).info
             reason = create_method(name).unavailable_reason()
-            status = f"  [unavailable: {reason}]" if reason else ""
             src = METHODS.get(name).source
-            origin = f"  ({src})" if src != "builtin" else ""
-            print(f"{name:28s} {info.display_name:22s} {info.family:12s} v{info.version:3s} colour={info.colour}"
-                  f"{origin}{status}")
+            notes = ([f"({src})"] if src != "builtin" else []) + ([f"[unavailable: {reason}]"] if reason else [])
+            rows.append([name, info.display_name, info.family, f"v{info.version}", f"colour={info.colour}",
+                         "  ".join(notes)])
     elif args.what == "metrics":
         for name in names:
             info = METRICS.get(name).info
-            arrow = "↑" if info.higher_is_better else "↓"
-            print(f"{name:22s} {arrow} v{info.version:3s} groups={','.join(info.groups):22s} {info.convention}")
+            rows.append([name, "↑" if info.higher_is_better else "↓", f"v{info.version}",
+                         f"groups={','.join(info.groups)}", info.convention])
     elif args.what == "weights":
         from .weights import is_cached
 
         for name in names:
             wf = WEIGHTS.get(name).info
-            print(f"{name:28s} {'cached' if is_cached(name) else 'missing':8s} {wf.method_dir}/{wf.filename}")
+            rows.append([name, "cached" if is_cached(name) else "missing", f"{wf.method_dir}/{wf.filename}"])
     else:
         for name in names:
             info = DATASETS.get(name).info
-            print(f"{name:22s} {info.task:10s} {info.description}")
-        print(f"{'folder:PATH':22s} {'(json)':10s} PATH/a and PATH/b with matching file names; "
-              "task, modalities, groups from PATH/dataset.json")
+            rows.append([name, info.task, info.description])
+        rows.append(["folder:PATH", "(json)", "PATH/a and PATH/b with matching file names; "
+                     "task, modalities, groups from PATH/dataset.json"])
+    for line in aligned(rows):
+        print(line.rstrip())
     for failure in registry.plugin_failures:
         print(f"plugin {failure.name} ({failure.value}) failed to load and was skipped: {failure.error}", file=sys.stderr)
     return 0

@@ -23,6 +23,26 @@ def test_list_commands(capsys) -> None:
     assert "harvard-mri-pet" in listed and "builtin-mri-ct" in listed and "folder:PATH" in listed
 
 
+def test_list_columns_are_aligned(capsys) -> None:
+    assert main(["list", "methods", "*"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("mopa.seed1 ", "cnp "))]
+    assert len(lines) == 2  # long display names and families do not shift the later columns
+    assert lines[0].index("colour=") == lines[1].index("colour=")
+
+
+def test_aligned_pads_all_but_the_last_column() -> None:
+    from fusionbench.cli import aligned
+
+    assert aligned([["a", "bbb", "x"], ["cc", "d", "yy"]]) == ["a   bbb  x", "cc  d    yy"]
+    assert aligned([]) == []
+
+
+def test_list_without_a_match_is_an_error(capsys) -> None:
+    assert main(["list", "methods", "nosuch*"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fusionbench: error: ") and "nosuch*" in err and "\n" not in err
+
+
 def test_errors_are_one_line(capsys, tmp_path) -> None:
     assert main(["run", "--methods", "averag", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()

@@ -101,3 +101,35 @@ def test_html_renders_in_headless_chromium(report_dir, tmp_path) -> None:
     subprocess.run(args + [f"--screenshot={shot}", "--window-size=1200,900", (report_dir / "index.html").as_uri()],
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_figures_remake_fused_images_when_the_cache_is_gone(tmp_path, monkeypatch) -> None:
+    """A report rebuilt without the run's fused images re-makes them for the figure pair only and says so;
+    a method that cannot be re-made here is left out of the grid, named in the README with its reason."""
+    import fusionbench.api
+    from fusionbench.report import build_report
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # the re-made images' folder
+    (tmp_path / "tmp").mkdir()
+    data = _folder(tmp_path, n=3)
+    run(RunConfig(methods=["average,maximum"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    shutil.rmtree(tmp_path / "out" / "fused")
+    real_fuse = fusionbench.api.fuse
+
+    def fuse(method, a, b, **kwargs):
+        if method == "maximum":
+            raise RuntimeError("weights gone")
+        return real_fuse(method, a, b, **kwargs)
+
+    monkeypatch.setattr(fusionbench.api, "fuse", fuse)
+    logged: list[str] = []
+    build_report(tmp_path / "out", tmp_path / "report", metrics="EN", quiet=True, log=logged.append,
+                 methods="average,maximum", profile=False)
+    readme = (tmp_path / "report" / "README.md").read_text()
+    assert "were re-made for the figure pairs only" in readme and "`average`" in readme
+    assert "Left out of the figures: `maximum` (weights gone)" in readme
+    assert any(line.startswith("figure: maximum on folder:") and "not available" in line for line in logged)
+    assert list((tmp_path / "report" / "figures").glob("grid_*.png"))
+    remade = list((tmp_path / "tmp" / "fusionbench-report-fused" / "average").rglob("*.png"))
+    assert len(remade) == 1  # the figure pair only, not every pair of the run

@@ -1,0 +1,42 @@
+"""The founding paper against this run: its claims with verdicts, and its published tables beside ours."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import claims as claimsmod, html as htmlmod, paper
+from ..context import ReportContext, write_file
+from ..tables import frame_to_markdown
+
+
+def claims_section(ctx: ReportContext, claims: pd.DataFrame) -> tuple[str, str, str]:
+    """``(title, html, anchor)``: the claims table with verdicts and the training state of the weights used."""
+    state = claimsmod.training_state()
+    state += (" These are the weights committed now; the scores come from the weights the run used: a run "
+              "after a weights change re-fuses `mopa` (its method key includes the weights) and the report "
+              "then reads only those rows.")
+    md = ("# The founding paper's claims against this run\n\n"
+          f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
+    ctx.written += [write_file(ctx.out / "tables" / "claims.md", md),
+                     write_file(ctx.out / "tables" / "claims.csv", claims.to_csv(index=False))]
+    classes = {(i, "verdict"): ("better" if v == "holds" else "worse" if v == "does not hold" else "")
+               for i, v in enumerate(claims["verdict"])}
+    counts = claims["verdict"].map(lambda v: v.split(":")[0]).value_counts().to_dict()
+    summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    return ("Claims check", f"<p><b>Training state of the <code>mopa</code> weights used:</b> "
+            f"{htmlmod.html.escape(state)}</p><p>{len(claims)} claims; {htmlmod.html.escape(summary)}.</p>"
+            + htmlmod.table_html(claims, classes, table_id="claims-table"), "claims")
+
+
+def beside_section(ctx: ReportContext) -> tuple[str, str]:
+    """``(title, html)``: the paper's Tables 1–3 beside this run's means (``tables/paper_vs_ours_*``)."""
+    beside_html = [f'<p class="foot">{htmlmod.html.escape(paper.NOTE)}</p>']
+    for key in paper.PAPER_TABLES:
+        frame = paper.beside_table(ctx.data.scores, key)
+        ctx.written += [write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.md",
+                                f"**{paper.PAPER_TABLES[key][0]} — paper beside our mean over "
+                                f"{paper.PAPER_TABLES[key][1]} ({ctx.split})**\n\n" + frame_to_markdown(frame)
+                                + f"\n<sub>{paper.NOTE}</sub>\n"),
+                         write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
+        beside_html.append(f"<h3>{htmlmod.html.escape(paper.PAPER_TABLES[key][0])}</h3>"
+                           + htmlmod.table_html(frame))
+    return ("The paper beside us", "".join(beside_html))

@@ -1,0 +1,172 @@
+"""Tables 1–3 style for one dataset, with its statistics and per-pair figures.
+
+The main table (the selected methods), the table of the run's other methods, 95 % bootstrap
+intervals, Friedman/Nemenyi ranks and the highlighted method against each other method (Wilcoxon,
+Holm), box plots, CD diagrams and the qualitative grid (:mod:`.fused_figures`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import figures, html as htmlmod
+from ..context import ReportContext, file_stem, write_file
+from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better
+from ..stats import complete_blocks, rank_test, versus_reference
+from ..tables import build_table, convention_footnote, to_csv
+from .fused_figures import fused_grid
+from .skipped import note_skipped
+
+# The metric set IR-VIS papers report (SeAFusion, CDDFuse, ...): VIF is the pixel-domain VIF summed over
+# both sources (CDDFuse's evaluator), registered here as VIFp_sum.
+IRVIS_METRICS = ("EN", "SD", "SF", "AG", "MI", "VIFp_sum", "Qabf", "SSIM", "SCD", "CC")
+
+
+def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tuple[str, str]:
+    """``(title, html)`` of one dataset: its main and other-methods tables (files under ``tables/``), CIs, statistics,
+    box plots and grid.
+    """
+    data, out, names, sel = ctx.data, ctx.out, ctx.names, ctx.sel
+    title = dataset_title(dataset)
+    task = dataset_task(dataset)
+    stem = file_stem(dataset)
+    ds_scores = data.scores[data.scores["dataset"] == dataset]
+    ds_methods = data.methods(dataset)
+    body: list[str] = []
+    metrics = wanted
+    if task == "IR-VIS":
+        have = set(ds_scores["metric"])
+        metrics = [m for m in IRVIS_METRICS if m in have]
+        missing = [m for m in IRVIS_METRICS if m not in have]
+        body.append("<p>IR-VIS metric set (EN, SD, SF, AG, MI, VIF = VIFp_sum, Qabf, SSIM, SCD, CC)"
+                    + (f"; not computed in this run: {', '.join(missing)} (run with <code>--metrics "
+                       f"{','.join(IRVIS_METRICS)}</code>)" if missing else "") + ".</p>")
+    shown, standin = sel.for_dataset(ds_methods, task)
+    note_skipped(ctx, dataset, task, shown, standin, ds_methods)
+    groups = dataset_groups(dataset, ctx.data_dir)
+    n_pairs = int(ds_scores["pair"].nunique())
+    standin_note = "; ".join(f"{names[s]} stands in for {names.get(m, m)} on {task}" for s, m in standin.items())
+    footnote = convention_footnote(metrics, ctx.split, extra=(
+        f"95 % CIs (HTML, CSV): bootstrap, {groups.describe()}." + (f" {standin_note}." if standin_note else "")))
+    table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {len(shown)} methods, "
+                        f"{n_pairs} pairs", footnote=footnote, groups=groups.by_pair or None, names=names,
+                        highlight=sel.highlight)
+    ctx.write_table(out / "tables" / stem, table, f"tab:{stem}")
+    body += [f"<p>{n_pairs} pairs; {htmlmod.html.escape(groups.describe())}.</p>",
+             _html_metric_table(table), _html_foot(footnote, table.short_note())]
+    body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
+    ctx.written.append(write_file(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
+
+    body += _statistics(ctx, dataset, title, stem, ds_scores, shown, metrics)
+    others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
+    if others:
+        other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
+                                  "run", footnote=footnote, groups=groups.by_pair or None, names=names,
+                                  bootstrap=False)
+        ctx.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
+        body.append("<h3>Other methods of the run (variants, presets, extra baselines)</h3>"
+                    + _html_metric_table(other_table) + _html_foot(other_table.short_note()))
+    ctx.written += figures.box_plots(data.scores, dataset, metrics, shown, out / "figures" / f"box_{stem}",
+                                      names, title=f"Per-pair scores, {title}")
+    body.append(ctx.img(out / "figures" / f"box_{stem}.png",
+                         f"Per-pair scores of each method on {title} (box: quartiles; whiskers 1.5 IQR)."))
+    body.append(fused_grid(ctx, dataset, title, task, shown))
+    return (title, "".join(body))
+
+
+def _statistics(ctx: ReportContext, dataset: str, title: str, stem: str, ds_scores: pd.DataFrame, shown: list[str],
+                metrics: list[str]) -> list[str]:
+    """Mean ranks (Friedman, Nemenyi CD), the highlighted method against each other (Wilcoxon, Holm) and CD diagrams,
+    as HTML parts.
+    """
+    out, names, hl = ctx.out, ctx.names, ctx.sel.highlight
+    rank_rows, versus_rows, body, cds = [], [], [], []
+    for metric in metrics:
+        subset = ds_scores[ds_scores["method"].isin(shown)]
+        test = rank_test(subset, metric, higher_is_better(metric), pairwise=False)
+        if test is None:
+            continue
+        for method, rank in test.ranks.items():
+            rank_rows.append({"metric": metric, "method": method, "display_name": names.get(method, method),
+                              "mean_rank": rank, "n_pairs": test.n_pairs, "friedman_chi2": test.friedman_stat,
+                              "friedman_p": test.friedman_p, "nemenyi_cd": test.cd})
+        if hl and hl in test.methods:
+            vs = versus_reference(complete_blocks(subset, metric), hl, higher_is_better(metric))
+            if not vs.empty:
+                versus_rows.append(vs.assign(metric=metric))
+        if len(test.methods) >= 3:
+            ctx.written += figures.cd_diagram(test, title, out / "figures" / f"cd_{stem}_{metric}", names, hl)
+            cds.append(metric)
+    if rank_rows:
+        ranks = pd.DataFrame(rank_rows)
+        ctx.written.append(write_file(out / "stats" / f"{stem}_ranks.csv", ranks.to_csv(index=False)))
+        pivot = ranks.pivot_table(index="display_name", columns="metric", values="mean_rank", sort=False)
+        pivot = pivot[[m for m in metrics if m in pivot.columns]].reset_index().rename(
+            columns={"display_name": "Method"})
+        cd = ranks.groupby("metric")[["friedman_p", "nemenyi_cd", "n_pairs"]].first()
+        body.append(f"<h3>Mean ranks over the {len(shown)} selected methods (Friedman test; Nemenyi CD at "
+                    "&alpha; = 0.05)</h3>" + htmlmod.table_html(pivot, digits=2)
+                    + htmlmod.table_html(cd.reset_index().rename(columns={"metric": "Metric"})))
+    if versus_rows:
+        vs = pd.concat(versus_rows, ignore_index=True)
+        vs.insert(1, "display_name", vs["method"].map(names))
+        ctx.written.append(write_file(out / "stats" / f"{stem}_vs_{hl}.csv", vs.to_csv(index=False)))
+        show = vs[["metric", "display_name", "n_pairs", "median_diff", "rank_biserial", "p", "p_holm", "verdict"]]
+        show = show.rename(columns={"display_name": "versus", "median_diff": f"median diff ({names[hl]} - other)",
+                                    "rank_biserial": "rank-biserial r", "p_holm": "p (Holm)"})
+        classes = {(i, "verdict"): v for i, v in enumerate(show["verdict"]) if v in ("better", "worse")}
+        body.append(f"<h3>{htmlmod.html.escape(names[hl])} against each other method (Wilcoxon signed-rank, "
+                    "two-sided, Holm-corrected over the comparisons of each metric)</h3>"
+                    "<p class=\"foot\">median diff: median of the paired differences in the metric's units; "
+                    "rank-biserial r = (R+ - R-)/(R+ + R-), positive when the highlighted method scores higher; "
+                    "verdict applies the metric's direction at &alpha; = 0.05 after Holm.</p>"
+                    + htmlmod.table_html(show, classes))
+    for metric in cds:
+        body.append(ctx.img(out / "figures" / f"cd_{stem}_{metric}.png",
+                             f"Critical-difference diagram, {metric}, {title}: mean ranks of the selected methods "
+                             "(1 = best); methods joined by a red bar are not significantly different "
+                             "(Nemenyi, alpha = 0.05)."))
+    return body
+
+
+def _html_foot(*notes: str) -> str:
+    """The notes (the empty ones left out) as one footnote paragraph, or nothing."""
+    text = " ".join(n for n in notes if n)
+    return f'<p class="foot">{htmlmod.html.escape(text)}</p>' if text else ""
+
+
+def _html_metric_table(table) -> str:
+    places = table.placements()
+    rows, classes, hl = [], {}, set()
+    for i, method in enumerate(table.methods):
+        row = {"Method": table.name(method)}
+        if method == table.highlight:
+            hl.add(i)
+        for metric in table.metrics:
+            mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
+            col = f"{metric} {'↑' if higher_is_better(metric) else '↓'}"
+            row[col] = mean
+            row[f"{metric} std"] = std
+            place = places.get((method, metric), "")
+            if place:
+                classes[(i, col)] = place
+        rows.append(row)
+    return htmlmod.table_html(pd.DataFrame(rows), classes, highlight_rows=hl)
+
+
+def _html_ci_table(table) -> str:
+    rows, hl = [], set()
+    for i, method in enumerate(table.methods):
+        if method == table.highlight:
+            hl.add(i)
+        row = {"Method": table.name(method)}
+        for metric in table.metrics:
+            mean, lo, hi = table.mean.loc[method, metric], table.ci_low.loc[method, metric], \
+                table.ci_high.loc[method, metric]
+            d = 4 if abs(mean) < 10 else 2
+            row[metric] = "–" if not np.isfinite(mean) else (
+                f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" if np.isfinite(lo) else f"{mean:.{d}f} [n/a]")
+        rows.append(row)
+    return htmlmod.table_html(pd.DataFrame(rows), highlight_rows=hl) + (
+        '<p class="foot">[low, high]: 95 % percentile bootstrap CI of the mean (2,000 resamples); n/a: a single '
+        "group, so no between-group spread can be estimated.</p>")

@@ -1,0 +1,104 @@
+"""Table 5 style: parameters, GFLOPs and time per method, and the paper's Table 5 beside it.
+
+Times are the run's own fusion seconds, or asv's ``time_fuse`` where asv results are given
+(:func:`run_asv` runs the suite first with ``--bench``).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import cost as costmod, html as htmlmod, paper
+from ..asv_results import method_costs, read_results
+from ..context import Log, ReportContext, write_file
+from ..data import EXPORT_DIR
+from ..tables import frame_to_latex, frame_to_markdown
+
+
+def run_asv(methods: list[str], repo: Path, log: Log) -> bool:
+    """Run the asv Table 5 suite for ``methods`` in the existing environment (results saved with the commit)."""
+    if not (repo / "asv.conf.json").is_file():
+        log(f"benchmarks skipped: no asv.conf.json in {repo} (run from a checkout)")
+        return False
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    if sha.returncode != 0:
+        log("benchmarks skipped: not a git checkout")
+        return False
+    env = dict(os.environ, FUSIONBENCH_BENCH_METHODS=",".join(methods))
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run(asv + ["machine", "--yes"], cwd=repo, env=env, capture_output=True)
+    log(f"running asv benchmark_methods for {len(methods)} methods (this takes a while; --no-bench skips it)")
+    done = subprocess.run(asv + ["run", "--python=same", "--set-commit-hash", sha.stdout.strip(),
+                                 "--bench", "benchmark_methods", "--show-stderr"], cwd=repo, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        log(f"asv failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    return done.returncode == 0
+
+
+def cost_section(ctx: ReportContext, pairs20, run_benchmarks: bool, asv_results, repo: Path, profile: bool, run: dict):
+    """``(cost table, time label, (title, html))``: Table 5 of the main methods and the paper's Table 5 beside it."""
+    main = list(ctx.sel.main)
+    asv_costs = None
+    if run_benchmarks:
+        run_asv(main, repo, ctx.log)
+        asv_results = asv_results or repo / ".asv" / "results"
+    if asv_results and Path(asv_results).is_dir():
+        raw = read_results(asv_results)
+        asv_costs = method_costs(raw) if not raw.empty else None
+        if asv_costs is not None and asv_costs.empty:
+            asv_costs = None
+    seconds, over = costmod.run_seconds(ctx.data.outputs, main, pairs20)
+    cache = ctx.out / EXPORT_DIR / "profile.csv"
+    source = ctx.data.db / "profile.csv" if ctx.data.db.is_dir() else None
+    if source is not None and source.is_file() and not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(source.read_text())  # a rebuild elsewhere reuses the source report's profiles
+    profiles = costmod.profile_methods(main, cache, ctx.log) if profile else \
+        pd.DataFrame(columns=costmod.PROFILE_COLUMNS)
+    table = costmod.cost_table(main, ctx.names, profiles, seconds, asv_costs)
+    machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
+    workers = (run.get("config") or {}).get("workers") if isinstance(run.get("config"), dict) else None
+    import torch
+
+    if asv_costs is not None:
+        time_label = (f"time: asv time_fuse / 20 pairs on {raw['cpu'].iloc[0] or platform.processor()} "
+                      f"({raw['num_cpu'].iloc[0]} CPU threads)")
+    else:
+        time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
+                      f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "
+                      f"{machine.get('cpu_count', '?')} CPUs, {workers if workers is not None else '?'} workers; "
+                      "other load on the machine not controlled)")
+    caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
+               f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
+               "parameters of the inference modules in millions; n/a: not a torch method. "
+               + costmod.throughput_caption(table))
+    notes = [f"{ctx.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
+             if isinstance(r.note, str) and r.note.startswith("not profiled")]
+    shown = table.drop(columns=["method"])
+    ctx.written += [
+        write_file(ctx.out / "tables" / "table5_cost.md", f"**{caption}**\n\n" + frame_to_markdown(shown)
+               + ("\n" + "; ".join(notes) + "\n" if notes else "")),
+        write_file(ctx.out / "tables" / "table5_cost.tex", frame_to_latex(
+            shown, caption, label="tab:cost", formats={"Params (M)": _three_places, "GFLOPs": _three_places,
+                                                       "GFLOP/s": _three_places,
+                                                       "Fraction of conv peak": _three_places})),
+        write_file(ctx.out / "tables" / "table5_cost.csv", table.to_csv(index=False))]
+    beside = paper.beside_table5(table)
+    ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md", frame_to_markdown(beside)),
+                     write_file(ctx.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
+    body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>' + htmlmod.table_html(shown)
+            + (f'<p class="foot">{htmlmod.html.escape("; ".join(notes))}</p>' if notes else "")
+            + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside))
+    return table, time_label, ("Table 5 style: cost", body)
+
+
+def _three_places(value) -> str:
+    """A Table 5 number with three decimals in LaTeX, ``n/a`` where it is not finite; text kept as it is."""
+    return value if isinstance(value, str) else (f"{value:.3f}" if np.isfinite(value) else "n/a")

@@ -27,10 +27,8 @@ _KNOWN_ORDER = ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct", "tno",
 
 def dataset_title(dataset: str) -> str:
     """The dataset's title from its manifest or ``dataset.json`` (``fusionbench.data``), else its name."""
-    try:
-        from fusionbench.data.base import dataset_title as title
-    except ImportError:  # pragma: no cover - older data layer
-        return dataset
+    from fusionbench.data.titles import dataset_title as title
+
     return title(dataset)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fusionbench import __version__
+
 from .context import ReportContext
 from .selection import Selection
 
@@ -14,7 +16,7 @@ from .selection import Selection
 def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
     """Where this report was built from, and which fused images its figures had to re-make or leave out."""
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
-    parts = [f"This report was built by fusionbench {_version()}"
+    parts = [f"This report was built by fusionbench {__version__}"
              + (f" at commit `{sha.stdout.strip()}`" if sha.returncode == 0 and sha.stdout.strip() else "") + "."]
     if ctx.refused:
         parts.append("The run's fused-image cache was not available, so the figures' fused images of "
@@ -26,17 +28,8 @@ def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
     return " ".join(parts)
 
 
-def _version() -> str:
-    try:
-        from fusionbench import __version__
-
-        return str(__version__)
-    except ImportError:  # pragma: no cover
-        return "?"
-
-
 def readme_text(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str,
-            notes: str = "") -> str:
+                notes: str = "") -> str:
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})

@@ -44,6 +44,7 @@ def test_report_files(report_dir) -> None:
     ds = next(p for p in (report_dir / "tables").glob("folder_*.md") if not p.stem.endswith("_others"))
     text = ds.read_text()
     assert "| Method | EN ↑ | SD ↑ |" in text and "**" in text and "<u>" in text
+    assert text.startswith("**Test pairs: ") and "6 pairs**" in text  # the title of dataset.json, not folder:PATH
     assert "| **DWT** |" in text and "DWT (VIFB)" not in text  # highlighted; the variant in its own table
     assert "DWT (VIFB)" in ds.with_name(ds.stem + "_others.md").read_text()
     assert ds.with_suffix(".tex").is_file() and ds.with_suffix(".csv").is_file()

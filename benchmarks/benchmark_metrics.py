@@ -226,7 +226,7 @@ class GrowthPerPreset(_OneThread):
     def setup_cache(self) -> dict:
         import fusionbench.metrics as M
         from fusionbench.metrics._cache import shared_cache
-        from fusionbench.metrics._pages import small_pages
+        from fusionbench.pages import small_pages
 
         self._cap()
         try:

@@ -262,18 +262,27 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def unresolved_imports(files: dict[str, Path], sources: dict[str, str] | None = None) -> list[str]:
+def unresolved_imports(files: dict[str, Path], sources: dict[str, str] | None = None,
+                       outside: dict[str, str] | None = None) -> list[str]:
     """``module:line: what`` for each import of a package module, deferred ones included, whose target
-    module does not exist or does not bind the imported name (read from the AST, nothing imported)."""
+    module does not exist or does not bind the imported name (read from the AST, nothing imported).
+
+    ``outside``: ``{label: source}`` of files beyond the package (benchmarks, scripts) whose absolute
+    imports of the package are checked the same way.
+    """
     trees = {name: ast.parse(sources[name] if sources else path.read_text(encoding="utf-8"), str(path))
              for name, path in files.items()}
     roots = {name.split(".")[0] for name in files}
     problems: list[str] = []
-    for name, tree in trees.items():
-        package = name if files[name].name == "__init__.py" else name.rpartition(".")[0]
+    for name, tree in [*trees.items(), *((label, ast.parse(code)) for label, code in (outside or {}).items())]:
+        package = (name if files[name].name == "__init__.py" else name.rpartition(".")[0]) if name in files else ""
         for node in _all_imports(tree):
-            if not isinstance(node, ast.ImportFrom):
+            if isinstance(node, ast.Import):
+                problems += [f"{name}:{node.lineno}: no module {a.name}" for a in node.names
+                             if a.name.split(".")[0] in roots and a.name not in trees]
                 continue
+            if node.level and name not in files:
+                continue  # a relative import of a file outside the package (benchmarks/_settings.py)
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([node.module] if node.module else []))
@@ -295,9 +304,21 @@ def test_unresolved_import_finder_on_a_known_case() -> None:
     sources = {"p": "", "p.a": "X = 1\ndef f():\n    pass\n", "p.s": "",
                "p.s.b": "def g():\n    from .a import X\n    from ..a import f, X, Y\n    from ..s import b\n    import os\n"}
     assert unresolved_imports(files, sources) == ["p.s.b:2: no module p.s.a", "p.s.b:3: p.a has no Y"]
+    outside = {"bench.py": "import p.a\nimport p.gone\ndef f():\n    from p.a import X, Z\n"}
+    assert unresolved_imports(files, sources, outside)[2:] == ["bench.py:2: no module p.gone", "bench.py:4: p.a has no Z"]
 
 
 def test_every_import_inside_the_package_resolves() -> None:
     """Deferred imports (inside functions) run only on their code path: a moved module must not leave one behind."""
     problems = unresolved_imports(FILES)
     assert not problems, "imports that would fail when their code runs:\n" + "\n".join(problems)
+
+
+def test_benchmarks_and_scripts_import_what_exists() -> None:
+    """asv benchmarks and scripts run outside the test suite: their imports of the package are checked here."""
+    repo = Path(__file__).resolve().parents[1]
+    outside = {str(p.relative_to(repo)): p.read_text(encoding="utf-8")
+               for folder in ("benchmarks", "scripts") for p in sorted((repo / folder).rglob("*.py"))}
+    assert any(k.startswith("benchmarks/") for k in outside), "no asv benchmarks found beside the tests"
+    problems = [p for p in unresolved_imports(FILES, outside=outside) if p.split(":")[0] in outside]
+    assert not problems, "imports that would fail when the benchmark or script runs:\n" + "\n".join(problems)

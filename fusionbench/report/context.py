@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import html as htmlmod
-from .data import ReportData
+from .data import DATA_UNAVAILABLE, ReportData
 from .selection import Selection
 from .tables import to_csv, to_latex, to_markdown
 
@@ -39,7 +39,7 @@ def paper20_keys(data_dir) -> list[tuple[str, str]]:
         from fusionbench.data import paper20_pairs
 
         return [(p.dataset, str(p.id)) for p in paper20_pairs(data_dir)]
-    except Exception:  # noqa: BLE001 - data folder without the Harvard manifests' pairs
+    except DATA_UNAVAILABLE:  # a data folder without the Harvard pairs
         return []
 
 

@@ -134,3 +134,20 @@ def test_figures_remake_fused_images_when_the_cache_is_gone(tmp_path, monkeypatc
     assert list((tmp_path / "report" / "figures").glob("grid_*.png"))
     remade = list((tmp_path / "tmp" / "fusionbench-report-fused" / "average").rglob("*.png"))
     assert len(remade) == 1  # the figure pair only, not every pair of the run
+
+
+def test_report_builds_without_the_source_images(tmp_path) -> None:
+    """The sources gone (another machine, a deleted folder): tables and statistics still build, the figures
+    that need the sources are left out in one log line, and the groups are said to be unknown."""
+    from fusionbench.report import build_report
+
+    data = _folder(tmp_path, n=4)
+    run(RunConfig(methods=["average,maximum"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    shutil.rmtree(data)
+    logged: list[str] = []
+    build_report(tmp_path / "out", tmp_path / "report", metrics="EN", quiet=True, log=logged.append, profile=False)
+    assert [line for line in logged if line.startswith("figures for folder:") and "skipped" in line]
+    assert list((tmp_path / "report" / "tables").glob("folder_*.md"))
+    assert not list((tmp_path / "report" / "figures").glob("grid_*.png"))
+    assert "groups unknown" in (tmp_path / "report" / "index.html").read_text()

@@ -388,13 +388,7 @@ def _train(
     title: str = "",
     count_syncs: bool = False,
 ) -> TrainResult:
-    """Train ``build_model()`` on ``patches`` with Adam under ``config``; see the module docstring.
-
-    ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float or 0-d tensor})``
-    (tensor terms are read back every ``log_every`` steps, not every step).
-    With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
-    (the schedule fields of ``config`` must match the checkpoint's).
-    """
+    """:func:`train` without restoring torch's thread count and deterministic flag (it does that around this)."""
     import torch
 
     out_dir = Path(out_dir)

@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="report folder (default: the results folder)")
     parser.add_argument("--metrics", default="paper", help="metric group or names for the tables (default paper)")
     add_selection_arguments(parser)
-    parser.add_argument("--bench", action="store_true", help="run the asv Table 5 suite first (slow); Table 5 "
-                        "times then come from asv instead of the run's own seconds")
+    parser.add_argument("--bench", action=argparse.BooleanOptionalAction, default=False,
+                        help="run the asv Table 5 suite first (slow); Table 5 times then come from asv instead of "
+                             "the run's own seconds")
     parser.add_argument("--asv-results", default=None, help="asv results folder to take Table 5 times from")
     parser.add_argument("--data-dir", default=None, help="data folder for the figures (default: the run's)")
     parser.add_argument("--full", action="store_true",
@@ -39,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_roi(text: str | None) -> tuple[int, int, int] | None:
     if not text:
         return None
-    parts = [int(x) for x in text.split(",")]
+    try:
+        parts = [int(x) for x in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != 3 or parts[2] <= 0:
         raise ValueError(f"--roi {text!r}: expected ROW,COL,SIZE (three integers, SIZE > 0)")
     return parts[0], parts[1], parts[2]

@@ -45,6 +45,10 @@ def test_run_and_report_selection_flags(tmp_path, pairs, capsys) -> None:
     capsys.readouterr()
     assert main(["report", str(out), "--out", str(report), "--roi", "2,3", "--quiet"]) != 0
     assert "ROW,COL,SIZE" in capsys.readouterr().err  # one clear line
+    assert main(["report", str(out), "--out", str(report), "--roi", "2,x,16", "--quiet"]) != 0
+    assert "--roi '2,x,16': expected ROW,COL,SIZE" in capsys.readouterr().err  # not int()'s message
+    # `run` has --no-bench; `report` accepts it too (its asv run is off unless --bench)
+    assert main(["report", str(out), "--out", str(report), "--no-bench", "--no-profile", "--quiet"]) == 0
 
 
 def test_a_run_with_nothing_scored_says_so_in_one_line(tmp_path, pairs, capsys) -> None:

@@ -262,6 +262,7 @@ def _register() -> None:
         method="swinfusion", build_model=build_model, prepare=prepare, loss=training_loss,
         default_pairs=lambda data_dir: training_pairs("mri_pet_spect", data_dir), defaults=OFFICIAL_CONFIG,
         weights_name=_weights_name, weights_dir=WEIGHTS_DIR, pairs_for=_pairs_for, export=_export,
+        extra_params=("ema_decay",),
         description="SwinFusion official medical loss and schedule (EMA 0.999); swinfusion: MRI-PET/SPECT model "
                     "(PET + SPECT train pairs), swinfusion.ct: MRI-CT model"))
 

@@ -83,6 +83,22 @@ def _literal(text: str):
         return text
 
 
+def parse_set(items: list[str], name: str, allowed: set[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as ``{key: literal value}``; a clear ``SystemExit`` for a malformed item or a
+    key that ``name`` does not have (a typo would otherwise train the default silently)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key or not value.strip():
+            raise SystemExit(f"fusionbench train: --set {item!r}: expected KEY=VALUE (e.g. --set width=6)")
+        if key not in allowed:
+            raise SystemExit(f"fusionbench train {name}: --set {key}: not a parameter of {name}; its parameters: "
+                             f"{', '.join(sorted(allowed))}")
+        out[key] = _literal(value)
+    return out
+
+
 def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
     """Copy ``final`` to ``dest_dir/<name>.pth`` and write its sha256 to the sidecar ``<name>.sha256``."""
     from fusionbench.io import sha256_file
@@ -156,9 +172,7 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
             raise SystemExit(f"fusionbench train {args.method}: --seed {args.seed} contradicts the variant's "
                              f"seed {seed}")
         args.seed, name = seed, split_seed(name)[0]
-    for item in args.set:
-        key, _, value = item.partition("=")
-        params[key] = _literal(value)
+    params.update(parse_set(args.set, name, allowed=set(params) | set(spec.extra_params)))
     ckpt_s = None if args.checkpoint_minutes is None else 60.0 * args.checkpoint_minutes
     config = spec.schedule(params).with_overrides(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patch_size=args.patch_size, stride=args.stride,
@@ -186,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
         return _pack(args)
     if args.names:
         raise SystemExit(f"fusionbench train: unexpected arguments {args.names} (only `train pack` takes several names)")
+    if args.max_pairs is not None:
+        raise SystemExit("fusionbench train: --max-pairs is for `train pack` only (a pack made with it keeps the first "
+                         "N pairs; train from it with --pack FILE)")
     from .data import prepare_pairs
     from .loop import train
     from .patches import PatchSet

@@ -5,6 +5,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 
+#: the fields whose ``None`` means "no limit"
+_OPTIONAL = ("max_patches", "stop_after_steps", "stop_after_seconds")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Schedule and bookkeeping of one training run.
@@ -51,6 +55,18 @@ class TrainConfig:
     PRECISIONS = ("fp32", "tf32", "bf16")
 
     def __post_init__(self) -> None:
+        at_least_one = {"epochs": self.epochs, "batch_size": self.batch_size, "patch_size": self.patch_size,
+                        "stride": self.stride, "threads": self.threads, "log_every": self.log_every,
+                        "max_patches": self.max_patches, "stop_after_steps": self.stop_after_steps}
+        for name, value in at_least_one.items():
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1{' (or None)' if name in _OPTIONAL else ''}, "
+                                 f"not {value!r}")
+        positive = {"lr": self.lr, "checkpoint_every_s": self.checkpoint_every_s,
+                    "stop_after_seconds": self.stop_after_seconds}
+        for name, value in positive.items():
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be > 0{' (or None)' if name in _OPTIONAL else ''}, not {value!r}")
         if self.precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, not {self.precision!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -87,6 +87,8 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
 
     from .spec import get_trainer, split_seed
 
+    if max_pairs is not None and max_pairs < 1:
+        raise ValueError(f"max_pairs must be >= 1 (or None: every pair), not {max_pairs}")
     out = Path(out)
     keys: dict[str, list[str]] = {}
     pairs: dict[str, object] = {}

@@ -46,6 +46,8 @@ class TrainSpec:
       the committed weights ``dest_dir/<stem>.pth`` (+ ``<stem>.sha256``) from
       a run's ``final.pth``, when they are not the trained module's state dict
       as is (e.g. SwinFusion's EMA copy); default: copy ``final.pth``.
+    * ``extra_params``: the keys ``--set`` may give beyond the variant's
+      registered params (a key the trainer reads with a default, e.g. ``ema_decay``).
     """
 
     method: str
@@ -61,6 +63,9 @@ class TrainSpec:
     make_loss: Callable[[dict[str, Any]], Callable[[Any, Any], tuple[Any, dict[str, float]]]] | None = None
     schedule_for: Callable[[dict[str, Any]], TrainConfig] | None = None
     export: Callable[[Path, Path, str, dict[str, Any]], Path] | None = None
+    #: keys ``fusionbench train --set`` accepts besides the variant's registered params (e.g. SwinFusion's
+    #: ``ema_decay``, read by its ``build_model`` and ``export``); any other key is refused, not ignored
+    extra_params: tuple[str, ...] = ()
 
     def loss_for(self, params: dict[str, Any]) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
         """The loss of the variant with ``params``."""

@@ -144,3 +144,46 @@ def test_cli_trains_and_exports(tmp_path, small_pack):
     from fusionbench.methods.mopa import build_model
 
     build_model(params).load_state_dict(torch.load(pth, weights_only=True))
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("epochs", -1), ("batch_size", 0), ("patch_size", 0),
+                                          ("stride", 0), ("threads", 0), ("log_every", 0), ("max_patches", 0),
+                                          ("stop_after_steps", 0), ("epochs", 1.5), ("epochs", True), ("lr", 0.0),
+                                          ("lr", -1e-4), ("lr", float("nan")), ("checkpoint_every_s", 0.0),
+                                          ("stop_after_seconds", -1.0)])
+def test_a_schedule_that_cannot_train_is_refused(field, value):
+    """Before: epochs 0 trained '0/0 steps' silently, batch size or stride 0 ended in 'division by zero'."""
+    with pytest.raises(ValueError, match=f"^{field} must be "):
+        TrainConfig(**{field: value})
+
+
+def test_train_cli_refuses_what_it_would_otherwise_ignore(small_pack, tmp_path, capsys):
+    """``--set`` with a typo'd key or without ``=`` and ``--max-pairs`` outside ``train pack`` stop with one line
+    (before: a typo trained the default silently; ``--set width`` failed deep inside the model)."""
+    from fusionbench.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+
+    def refused(*argv: str) -> str:
+        args = parser.parse_args([*argv, "--pack", str(small_pack), "--out", str(tmp_path / "run"), "--no-progress"])
+        with pytest.raises(SystemExit) as stop:
+            cli.run(args)
+        return str(stop.value)
+
+    assert "--set widht: not a parameter of mopa; its parameters: " in refused("mopa", "--set", "widht=6")
+    assert "expected KEY=VALUE" in refused("mopa", "--set", "width")
+    assert "--max-pairs is for `train pack` only" in refused("mopa", "--max-pairs", "2")
+    assert not (tmp_path / "run").exists()
+    # a key the trainer reads beyond the registered params (SwinFusion's EMA decay) is accepted
+    from fusionbench.train.spec import get_trainer
+
+    spec, params, name = get_trainer("swinfusion.ct")
+    assert cli.parse_set(["ema_decay=0.9"], name, set(params) | set(spec.extra_params)) == {"ema_decay": 0.9}
+
+
+def test_pack_with_no_pairs_is_refused(tmp_path, shared_dir):
+    from fusionbench.train.pack import write_pack
+
+    with pytest.raises(ValueError, match="max_pairs must be >= 1"):
+        write_pack(["mopa"], tmp_path / "empty.fbpack", shared_dir / "data", max_pairs=0)

@@ -62,11 +62,12 @@ class TrainConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be an integer >= 1{' (or None)' if name in _OPTIONAL else ''}, "
                                  f"not {value!r}")
-        positive = {"lr": self.lr, "checkpoint_every_s": self.checkpoint_every_s,
-                    "stop_after_seconds": self.stop_after_seconds}
-        for name, value in positive.items():
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{name} must be > 0{' (or None)' if name in _OPTIONAL else ''}, not {value!r}")
+        for name, value in {"lr": self.lr, "checkpoint_every_s": self.checkpoint_every_s}.items():
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be > 0, not {value!r}")
+        seconds = self.stop_after_seconds  # 0: one step, then the checkpoint (a slot already used up)
+        if seconds is not None and not (isinstance(seconds, (int, float)) and seconds >= 0):
+            raise ValueError(f"stop_after_seconds must be >= 0 (or None), not {seconds!r}")
         if self.precision not in self.PRECISIONS:
             raise ValueError(f"precision must be one of {self.PRECISIONS}, not {self.precision!r}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

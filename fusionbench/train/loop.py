@@ -91,6 +91,21 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def refuse_to_overwrite(ckpt_paths: list[Path], resume: bool) -> None:
+    """Without ``resume``, a run folder that holds a checkpoint is not started afresh over it (its steps would be
+    lost at the first checkpoint): a ``FileExistsError`` says how far that run got and how to go on."""
+    if resume:
+        return
+    held = [p for p in ckpt_paths if p.is_file()]
+    if held:
+        import torch
+
+        state = torch.load(held[0], map_location="cpu", weights_only=False)
+        raise FileExistsError(f"{held[0].parent} holds a run at step {state.get('step', '?')} ({held[0].name}"
+                              f"{f' and {len(held) - 1} more' if len(held) > 1 else ''}): continue it with "
+                              "--resume, or give another --out (or delete the folder to start again)")
+
+
 def configure_torch(config: TrainConfig):
     """Threads, deterministic algorithms and precision flags for ``config``; returns the ``torch.device``.
 
@@ -392,8 +407,9 @@ def _train(
     import torch
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
+    refuse_to_overwrite([ckpt_path], resume)
+    out_dir.mkdir(parents=True, exist_ok=True)
     device = configure_torch(config)
     torch.manual_seed(config.seed)
     model = build_model().to(device)

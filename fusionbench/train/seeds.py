@@ -52,7 +52,7 @@ import numpy as np
 from .config import TrainConfig
 from .loop import (WARMUP_STEPS, TrainResult, _atomic_save, _progress_bar, _to_cpu, checkpoint_due,
                    configure_torch, data_fingerprint, epoch_order, fp32_state, graph_usable, load_optimiser_state,
-                   load_resumable, log_row, plot_losses, steady_rate, write_log)
+                   load_resumable, log_row, plot_losses, refuse_to_overwrite, steady_rate, write_log)
 from .patches import PatchSet
 
 
@@ -163,6 +163,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
 
     config, K = configs[0], len(configs)
     seeds = [c.seed for c in configs]
+    refuse_to_overwrite([d / "checkpoint.pt" for d in out_dirs], resume)
     device = configure_torch(config)
     # the patch sets: one shared set unless a seeded subset differs per seed
     if config.max_patches is None:

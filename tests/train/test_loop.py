@@ -150,7 +150,7 @@ def test_cli_trains_and_exports(tmp_path, small_pack):
                                           ("stride", 0), ("threads", 0), ("log_every", 0), ("max_patches", 0),
                                           ("stop_after_steps", 0), ("epochs", 1.5), ("epochs", True), ("lr", 0.0),
                                           ("lr", -1e-4), ("lr", float("nan")), ("checkpoint_every_s", 0.0),
-                                          ("stop_after_seconds", -1.0)])
+                                          ("stop_after_seconds", -1.0), ("stop_after_seconds", float("nan"))])
 def test_a_schedule_that_cannot_train_is_refused(field, value):
     """Before: epochs 0 trained '0/0 steps' silently, batch size or stride 0 ended in 'division by zero'."""
     with pytest.raises(ValueError, match=f"^{field} must be "):
@@ -187,3 +187,20 @@ def test_pack_with_no_pairs_is_refused(tmp_path, shared_dir):
 
     with pytest.raises(ValueError, match="max_pairs must be >= 1"):
         write_pack(["mopa"], tmp_path / "empty.fbpack", shared_dir / "data", max_pairs=0)
+
+
+def test_a_run_folder_with_a_checkpoint_is_not_started_afresh(tmp_path):
+    """Without --resume, training into a folder that holds a run stops with one line instead of overwriting its
+    checkpoint (a second `fusionbench train mopa` would otherwise lose the first run's steps)."""
+    from fusionbench.train.seeds import train_seeds
+
+    ps = PatchSet(_images(), 16, 8)
+    train(_build, _loss, ps, dataclasses.replace(CFG, stop_after_steps=3), tmp_path / "run")
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="holds a run at step 3 .*--resume"):
+        train(_build, _loss, ps, CFG, tmp_path / "run")
+    with pytest.raises(FileExistsError, match="holds a run at step 3"):
+        train_seeds(_build, _loss, _images(), [CFG, dataclasses.replace(CFG, seed=1)],
+                    [tmp_path / "run", tmp_path / "other"])
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before and not (tmp_path / "other").exists()
+    assert train(_build, _loss, ps, CFG, tmp_path / "run", resume=True).finished  # --resume goes on

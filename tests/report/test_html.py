@@ -151,3 +151,22 @@ def test_report_builds_without_the_source_images(tmp_path) -> None:
     assert list((tmp_path / "report" / "tables").glob("folder_*.md"))
     assert not list((tmp_path / "report" / "figures").glob("grid_*.png"))
     assert "groups unknown" in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_a_selected_method_without_results_on_a_dataset_is_listed_with_why(tmp_path) -> None:
+    """Two runs on two datasets, ``maximum`` only on the first: the report's skipped table names it on the second,
+    with the reason derived from the store (the run recorded none), and builds both datasets' tables."""
+    from fusionbench.report import build_report
+
+    first, second = _folder(tmp_path / "one", n=3), _folder(tmp_path / "two", n=3)
+    out = str(tmp_path / "out")
+    run(RunConfig(methods=["average,maximum"], datasets=[f"folder:{first}"], metrics="EN", out=out, workers=0,
+                  quiet=True), log=lambda m: None)
+    run(RunConfig(methods=["average"], datasets=[f"folder:{second}"], metrics="EN", out=out, workers=0, quiet=True),
+        log=lambda m: None)
+    build_report(out, tmp_path / "report", metrics="EN", quiet=True, log=lambda m: None, methods="average,maximum",
+                 profile=False)
+    skipped = (tmp_path / "report" / "tables" / "skipped.csv").read_text().splitlines()
+    assert skipped[0] == "dataset,method,name,reason" and len(skipped) == 2
+    assert skipped[1].startswith(f"folder:{second},Maximum,maximum,") and "no results for this dataset" in skipped[1]
+    assert len([p for p in (tmp_path / "report" / "tables").glob("folder_*.md") if "_others" not in p.stem]) == 2

@@ -222,6 +222,15 @@ def _help_line(doc: str, command: str) -> str:
     return rest if sep and head.startswith(f"fusionbench {command}") else line
 
 
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command kept, and how to go on."""
+    if getattr(args, "command", None) == "train" and getattr(args, "method", None) != "pack":
+        out = f" --out {args.out}" if getattr(args, "out", None) else ""
+        return (f"the run keeps its last checkpoint (written every few minutes); continue it with "
+                f"`fusionbench train {args.method} --resume{out}` and the same options")
+    return "everything committed so far is kept (run the same command to resume)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -238,8 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "score":
             return _cmd_score(args)
     except KeyboardInterrupt:
-        print("fusionbench: interrupted; everything committed so far is kept (run the same command to resume)",
-              file=sys.stderr)
+        print(f"fusionbench: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
     except Exception as exc:
         if args.debug:

@@ -66,3 +66,19 @@ def test_help_lists_every_command_in_plain_words(capsys) -> None:
     for command in ("list", "run", "fetch", "score", "train", "report"):
         assert f"    {command} " in out
     assert "``" not in out and "train a registered trainable method" in out and "build tables" in out
+
+
+def test_an_interrupt_says_how_to_go_on(monkeypatch, capsys) -> None:
+    """Ctrl-C: a run resumes by running the same command; a training run needs --resume (without it, the
+    run folder holding a checkpoint is refused), so its line says so."""
+    import fusionbench.cli as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_run", interrupted)
+    monkeypatch.setattr(cli, "_cmd_delegate", interrupted)
+    assert main(["run", "--methods", "average"]) == 130
+    assert "run the same command to resume" in capsys.readouterr().err
+    assert main(["train", "mopa", "--out", "runs/m"]) == 130
+    assert "`fusionbench train mopa --resume --out runs/m`" in capsys.readouterr().err

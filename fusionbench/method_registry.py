@@ -22,6 +22,8 @@ the output of a method changes.
 """
 from __future__ import annotations
 
+import inspect
+
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -184,8 +186,34 @@ def create_method(name: str, **overrides: Any) -> FusionMethod:
     are dropped (so CLI defaults do not mask presets).
     """
     entry = METHODS.get(name)
-    params = {**entry.info.params, **drop_none(overrides)}
+    overrides = drop_none(overrides)
+    accepted = accepted_params(entry.obj, entry.info.params)
+    unknown = sorted(set(overrides) - accepted) if accepted is not None else []
+    if unknown:
+        raise TypeError(f"method {entry.name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                        f"{', '.join(sorted(accepted)) or 'none'}")
+    params = {**entry.info.params, **overrides}
     return FusionMethod(entry.name, entry.obj, entry.info, params)
+
+
+def accepted_params(obj: Any, registered: dict[str, Any]) -> set[str] | None:
+    """The parameter names :func:`create_method` accepts for the factory ``obj``: its registered params and the
+    keyword parameters of its signature (a function's two image arguments excluded); ``None`` (anything) where
+    the factory takes ``**kwargs`` and registers no params, or has no signature to read."""
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    if not inspect.isclass(obj):  # a fusion function: its first two positional parameters take the images
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:2]
+        parameters = [p for p in parameters if p not in positional]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    named = {p.name for p in parameters if p.kind in kinds}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    if takes_any and not registered:
+        return None
+    return named | set(registered)
 
 
 def list_methods(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:

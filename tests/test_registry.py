@@ -137,6 +137,41 @@ def test_variant_and_overrides_change_the_cache_key() -> None:
         METHODS.remove("test_scale.double")
 
 
+def test_an_unknown_parameter_is_refused_when_the_method_is_created() -> None:
+    """A typo in an override (``levle=3``) fails at ``create_method``, naming the method's parameters, not later in
+    every pair (functions) or never (``mopa`` takes ``**params`` and builds its network from the keys it knows)."""
+    import pytest
+
+    with pytest.raises(TypeError, match="method 'dwt' has no parameter 'levle'; its parameters: .*level"):
+        fusionbench.create_method("dwt", levle=3)
+    with pytest.raises(TypeError, match="method 'mopa' has no parameter 'widht'; its parameters: .*width"):
+        fusionbench.create_method("mopa", widht=6)
+    with pytest.raises(TypeError, match="no parameter 'a'"):  # the image arguments are not parameters
+        fusionbench.create_method("dwt", a=1)
+    assert fusionbench.create_method("mopa", width=4, threads=1).params["width"] == 4
+
+    @register_method("test_open", params={})
+    class Open:  # **kwargs and no registered params: nothing to check against
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def __call__(self, a, b):
+            return a
+
+    @register_method("test_images_named_otherwise", params={"k": 1.0})
+    def blend(mri, pet, *, k):
+        return k * mri + (1 - k) * pet
+
+    try:
+        assert fusionbench.create_method("test_open", anything=1).params == {"anything": 1}
+        assert fusionbench.create_method("test_images_named_otherwise", k=0.5).params == {"k": 0.5}
+        with pytest.raises(TypeError, match="no parameter 'mri'"):
+            fusionbench.create_method("test_images_named_otherwise", mri=1)
+    finally:
+        METHODS.remove("test_open")
+        METHODS.remove("test_images_named_otherwise")
+
+
 def test_metadata_of_builtin_methods() -> None:
     info = fusionbench.method_info("dwt")
     assert info.display_name == "DWT" and info.colour == "luma" and info.version

@@ -38,6 +38,8 @@ def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
             arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise ImageError(label, f"expected an H×W or H×W×3 image, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(label, f"empty image (shape {arr.shape})")
     return arr
 
 

@@ -75,14 +75,14 @@ def prepare(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None
 
 def _prepare(fused, a, b, data_range, need_sources):
     f = as_grey(fused, "fused", data_range=data_range)
+    if min(f.shape) < 2:  # every preset, with or without sources (np.gradient, neighbour differences, windows)
+        raise ValueError(f"images must be at least 2x2, got {f.shape}")
     if not need_sources:
         return _readonly(f, None, None)
     A = as_grey(a, "a", data_range=data_range)
     B = as_grey(b, "b", data_range=data_range)
     if not (A.shape == B.shape == f.shape):
         raise ValueError(f"shapes differ: fused {f.shape}, a {A.shape}, b {B.shape}")
-    if min(f.shape) < 2:
-        raise ValueError(f"images must be at least 2x2, got {f.shape}")
     return _readonly(f, A, B)
 
 

@@ -120,6 +120,7 @@ def test_folder_dataset_reports_a_stem_twice(tmp_path) -> None:
     (np.full((6, 7), 1.5), "float arrays must lie in [0, 1]"),
     (np.zeros((6, 7), np.uint16), "array dtype uint16 not supported"),
     (np.zeros((6, 7, 1)), "expected an H×W or H×W×3 image"),
+    (np.zeros((0, 7), np.uint8), "empty image (shape (0, 7))"),  # was fused into an empty result
 ])
 def test_fuse_names_the_bad_array_not_the_method(bad, reason) -> None:
     """An array argument of ``fusionbench.fuse`` that is not an image is refused naming the argument; a NaN in

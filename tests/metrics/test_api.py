@@ -60,6 +60,18 @@ def test_shape_mismatch_raises() -> None:
         M.compute("MI", f, a[:-1], b)
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (1, 1), (1, 9), (9, 1)])
+def test_every_preset_refuses_an_image_under_2x2(shape) -> None:
+    """The same rule for all 98 presets: before, the source-free ones answered 0.0 (EN of an empty image),
+    NaN with numpy warnings (SF) or numpy's own message (AG)."""
+    from fusionbench.metric_registry import list_metrics
+
+    tiny = np.zeros(shape, np.uint8)
+    for name in list_metrics("*"):
+        with pytest.raises(ValueError, match=r"images must be at least 2x2"):
+            M.compute(name, tiny, tiny, tiny)
+
+
 def test_colour_raises() -> None:
     f, a, b = _triple()
     with pytest.raises(ValueError, match="colour"):

@@ -22,9 +22,8 @@ the output of a method changes.
 """
 from __future__ import annotations
 
-import inspect
-
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal

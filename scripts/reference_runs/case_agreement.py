@@ -55,4 +55,6 @@ def main(method_name: str, inputs: Path, outputs: Path, names: list[str]) -> Non
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])

@@ -31,4 +31,6 @@ def main(folder: str, outputs: Path, specs: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(sys.argv[1], Path(sys.argv[2]), sys.argv[3:])

@@ -38,4 +38,6 @@ def main(shared: Path, out: Path, specs: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])

@@ -70,6 +70,8 @@ def write_mdl_input(path: Path, shared: Path = REPO.parent / "shared") -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     if sys.argv[1] == "nsct-inputs":
         write_nsct_inputs(Path(sys.argv[2]))
     elif sys.argv[1] == "nsct-samples":

@@ -8,6 +8,8 @@ from its dtype (−1..1, i.e. 2); current skimage requires it, so it is passed e
 import functools
 import sys
 
+if len(sys.argv) < 4 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read
+    raise SystemExit(__doc__)
 sys.path.insert(0, sys.argv[1])
 import Evaluator as E  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402

@@ -105,4 +105,6 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(Path(sys.argv[1]))

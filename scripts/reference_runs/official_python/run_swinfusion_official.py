@@ -127,4 +127,6 @@ def importlib_network(repo: Path):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(sys.argv[1:])

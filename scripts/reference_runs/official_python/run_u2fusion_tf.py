@@ -44,4 +44,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage, before anything is read or written
+        raise SystemExit(__doc__)
     main(sys.argv[1:])

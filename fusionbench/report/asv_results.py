@@ -77,13 +77,19 @@ def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("date").groupby(keys, dropna=False).tail(1)
 
 
+#: the asv suite whose benchmarks Table 5 reads (``benchmarks/benchmark_methods.py``)
+TABLE5_SUITE = "benchmark_methods.MethodSuite"
+
+
 def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters, achieved
     GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``; NaN if absent)."""
     if frame.empty or "method" not in frame.columns:
         return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
                                      "fraction_of_conv_peak"])
-    frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith("benchmark_methods.")])
+    # only the Table 5 suite: other suites of the module (one pair, image sizes, growth) have benchmarks of the
+    # same names (time_fuse, track_fraction_of_conv_peak) with other meanings, and must not be pivoted in
+    frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith(TABLE5_SUITE + ".")])
     pivot = frame.pivot_table(index="method", columns="name", values="value", aggfunc="last")
     out = pd.DataFrame(index=pivot.index)
     out["seconds_per_pair"] = pivot.get("time_fuse", pd.Series(dtype=float)) / n_pairs

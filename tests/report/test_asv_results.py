@@ -43,3 +43,24 @@ def test_stale_benchmark_versions_are_dropped(tmp_path) -> None:
     meta["benchmark_methods.MethodSuite.time_fuse"]["version"] = "changed"
     meta_path.write_text(json.dumps(meta))
     assert "time_fuse" not in set(read_results(tmp_path / "r")["name"])
+
+
+def test_table5_reads_only_the_table5_suite() -> None:
+    """Other suites of benchmarks/benchmark_methods.py have benchmarks of the same names (one pair's time_fuse,
+    time_fuse per image size, fraction of conv peak per thread schedule): Table 5 must not pick one of them,
+    whatever the row order (before, the pivot's 'last' row won, and MethodSuite happened to sort last)."""
+    import pandas as pd
+
+    def row(suite: str, name: str, method: str, value: float) -> dict:
+        return {"benchmark": f"benchmark_methods.{suite}.{name}", "name": name, "method": method, "value": value,
+                "date": 1, "failed": False, "unit": "", "machine": "vm", "commit": "c", "env": "e", "cpu": "",
+                "num_cpu": "", "python": ""}
+
+    rows = [row("MethodSuite", "time_fuse", "average", 2.0), row("MethodSuite", "track_gflops", "average", np.nan),
+            row("MethodRunPairSuite", "time_fuse", "average", 0.005),
+            row("MethodScalingSuite", "time_fuse", "average", 9.0),
+            row("MopaThreadSchedule", "track_fraction_of_conv_peak", "average", 0.5)]
+    for order in (rows, rows[::-1]):
+        costs = method_costs(pd.DataFrame(order)).set_index("method")
+        assert costs.loc["average", "seconds_per_pair"] == pytest.approx(2.0 / 20)
+        assert np.isnan(costs.loc["average", "fraction_of_conv_peak"])

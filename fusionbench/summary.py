@@ -23,6 +23,8 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
     stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
     pairs = int(df["pair"].nunique())
     short: list[str] = []
+    undefined: list[str] = []  # every score NaN
+    unscored: list[str] = []  # no score row at all
     known = store.method_metadata()
     arrows = {m: ("↑" if METRICS.get(m).info.higher_is_better else "↓") for m in metrics}
     head = "| method | n | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
@@ -43,11 +45,16 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
                     short.append(f"`{method}` {metric}: n = {count}")
             else:
                 cells.append("–")
+                (undefined if row is not None else unscored).append(f"`{method}` {metric}")
         display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
         lines.append(f"| {display} (`{method}`) | {n} | " + " | ".join(cells) + " |")
     if short:
         lines += ["", f"† Mean over fewer than the {pairs} pairs scored (the metric undefined on the others, or "
                       f"the method failed on them): {'; '.join(short)}."]
+    for cells, why in ((undefined, "the metric is undefined on every pair"),
+                       (unscored, "not scored (not computed for this method, or its scoring failed)")):
+        if cells:
+            lines += ["", f"– No value, {why}: {'; '.join(cells)}."]
     return "\n".join(lines) + "\n"
 
 

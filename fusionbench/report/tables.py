@@ -51,6 +51,7 @@ class MetricTable:
     names: dict[str, str] = field(default_factory=dict)  # unique display names
     highlight: str | None = None
     pairs: int = 0  # the pairs the table is over (a cell's n may be fewer: see short_cells)
+    rows: pd.DataFrame | None = None  # score rows per cell, NaN values included (None: not known)
 
     def name(self, method: str) -> str:
         return self.names.get(method) or display_name(method)
@@ -65,14 +66,32 @@ class MetricTable:
                     out[(method, metric)] = int(n)
         return out
 
+    def empty_cells(self) -> dict[tuple[str, str], bool]:
+        """``{(method, metric): undefined}`` of the cells with no value (shown –): ``True`` where every score of
+        the cell is NaN (the metric undefined on every pair: CC or SCD of a constant image, ...), ``False`` where
+        the cell has no score at all (not computed for that method, or its scoring failed)."""
+        out = {}
+        for m in self.methods:
+            for k in self.metrics:
+                if not np.isfinite(self.mean.loc[m, k]):
+                    out[(m, k)] = bool(self.rows is not None and self.rows.loc[m, k] > 0)
+        return out
+
     def short_note(self) -> str:
-        """The footnote sentence for :meth:`short_cells` (empty when every cell is over all the pairs)."""
+        """The footnote sentences for :meth:`short_cells` (†) and :meth:`empty_cells` (–); empty when there are none."""
+        notes = []
         short = self.short_cells()
-        if not short:
-            return ""
-        cells = "; ".join(f"{self.name(m)} {k}: n = {n}" for (m, k), n in short.items())
-        return (f"† Mean over fewer than the table's {self.pairs} pairs (the metric undefined on the others, or the "
-                f"method failed on them): {cells}.")
+        if short:
+            cells = "; ".join(f"{self.name(m)} {k}: n = {n}" for (m, k), n in short.items())
+            notes.append(f"† Mean over fewer than the table's {self.pairs} pairs (the metric undefined on the "
+                         f"others, or the method failed on them): {cells}.")
+        empty = self.empty_cells()
+        for undefined, why in ((True, "the metric is undefined on every pair"),
+                               (False, "not scored (not computed for this method, or its scoring failed)")):
+            cells = [f"{self.name(m)} {k}" for (m, k), u in empty.items() if u is undefined]
+            if cells:
+                notes.append(f"– No value, {why}: {'; '.join(cells)}.")
+        return " ".join(notes)
 
     def arrows(self) -> dict[str, str]:
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
@@ -101,6 +120,7 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
     grouped = df.groupby(["method", "metric"])["value"]
     frame = lambda s: s.unstack("metric").reindex(index=methods, columns=metrics)  # noqa: E731
     mean, std, n = frame(grouped.mean()), frame(grouped.std(ddof=1)), frame(grouped.count())
+    rows = frame(grouped.size()).fillna(0)
     low = pd.DataFrame(np.nan, index=methods, columns=metrics)
     high = low.copy()
     if bootstrap:
@@ -113,7 +133,7 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
     present = [m for m in methods if m in mean.index and mean.loc[m].notna().any()]
     return MetricTable(title, present, metrics, mean.loc[present], std.loc[present], n.loc[present],
                        low.loc[present], high.loc[present], footnote, dict(names or {}), highlight,
-                       int(df["pair"].nunique()))
+                       int(df["pair"].nunique()), rows.loc[present])
 
 
 def _fmt(value: float, digits: int) -> str:

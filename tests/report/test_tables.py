@@ -118,3 +118,18 @@ def test_a_mean_over_fewer_pairs_is_marked_and_its_n_given(scores) -> None:
     assert r"\textbf{7.0000}$^\dagger$" in tex and r"$^\dagger$ Mean over fewer than the table's 2 pairs" in tex
     csv = pd.read_csv(io.StringIO(to_csv(table))).set_index(["method", "metric"])
     assert csv.loc[("dwt", "EN"), "n"] == 1 and csv.loc[("average", "EN"), "n"] == 2
+
+
+def test_a_cell_without_a_value_says_why(scores) -> None:
+    """A cell shown – is explained in the footnote: every score NaN (the metric undefined on every pair) or no
+    score at all (not computed for that method); before, a – stood without a word."""
+    undefined = scores.copy()
+    undefined.loc[(undefined["method"] == "dwt") & (undefined["metric"] == "EN"), "value"] = float("nan")
+    unscored = undefined[~((undefined["method"] == "average") & (undefined["metric"] == "TEST_LOW"))]
+    table = build_table(unscored, "ds", ["average", "dwt"], ["EN", "TEST_LOW"], title="T", footnote="F")
+    assert table.empty_cells() == {("dwt", "EN"): True, ("average", "TEST_LOW"): False}
+    md = to_markdown(table)
+    assert "| DWT | – |" in md and "– No value, the metric is undefined on every pair: DWT EN." in md
+    assert "– No value, not scored (not computed for this method, or its scoring failed): Average TEST_LOW." in md
+    assert "-- No value, the metric is undefined" in to_latex(table)
+    assert build_table(scores, "ds", ["average", "dwt"], ["EN"], title="T").short_note() == ""

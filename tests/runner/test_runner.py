@@ -175,3 +175,25 @@ def test_summary_marks_a_mean_over_fewer_pairs(tmp_path, make_pairs) -> None:
     en, cc = row.split("|")[3].strip(), row.split("|")[4].strip()
     assert row.split("|")[2].strip() == "3" and not en.endswith("†") and cc.endswith("†")
     assert "† Mean over fewer than the 3 pairs scored" in text and "`average` CC: n = 2" in text
+
+
+
+def test_summary_says_why_a_cell_has_no_value(tmp_path, make_pairs) -> None:
+    """Every fused image constant: CC undefined on every pair (–, said so); a second method scored with EN only:
+    its CC not scored (–, said so)."""
+    data = make_pairs(tmp_path / "data", 2, colour=False)
+    for side in "ab":
+        for path in (data / side).glob("*.png"):
+            Image.fromarray(np.full((48, 48), 9, np.uint8)).save(path)
+    out = str(tmp_path / "out")
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN,CC", out=out, workers=0,
+                  quiet=True), log=lambda m: None)
+    run(RunConfig(methods=["maximum"], datasets=[f"folder:{data}"], metrics="EN", out=out, workers=0, quiet=True),
+        log=lambda m: None)
+    from fusionbench.store import ResultsStore
+    from fusionbench.summary import summary_table
+
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        text = summary_table(store, f"folder:{data}", ["EN", "CC"], ["average", "maximum"])
+    assert "– No value, the metric is undefined on every pair: `average` CC." in text
+    assert "– No value, not scored (not computed for this method, or its scoring failed): `maximum` CC." in text

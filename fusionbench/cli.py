@@ -252,7 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        message = str(exc).strip("'\"") or type(exc).__name__
+        # a KeyError's str() is the repr of its message: take the message itself (stripping quotes from str()
+        # cut a quote off messages that end in one)
+        text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
+        message = str(text) or type(exc).__name__
         print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
         return 1
     return 0

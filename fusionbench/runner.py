@@ -32,7 +32,7 @@ from .config import worker_memory_mb
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
 from .external import ResultsFolder, is_results_spec, parse_results_spec
-from .method_registry import create_method, list_methods
+from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore
@@ -95,8 +95,11 @@ def select_methods(patterns: Iterable[str]) -> MethodSelection:
                 continue
             if is_results_spec(item):
                 folder = parse_results_spec(item)
-                if folder.name in selection.external or folder.name in selection.registered:
+                if folder.name in selection.external:
                     raise ValueError(f"{item!r}: method name {folder.name!r} is used twice in --methods")
+                if folder.name in METHODS:  # its rows would mix with the registered method's in one store
+                    raise ValueError(f"{item!r}: {folder.name!r} is a registered method; name the results folder "
+                                     f"otherwise (e.g. {folder.name}_theirs=results:...)")
                 selection.external[folder.name] = folder
                 continue
             if item == "all":
@@ -109,9 +112,6 @@ def select_methods(patterns: Iterable[str]) -> MethodSelection:
                 create_method(item)  # raises KeyError with suggestions
                 names = [item]
             selection.registered += [n for n in names if n not in selection.registered]
-    clash = set(selection.external) & set(selection.registered)
-    if clash:
-        raise ValueError(f"results folder name(s) {', '.join(sorted(clash))} clash with registered methods")
     return selection
 
 
@@ -128,8 +128,6 @@ def _method_rows(created: dict[str, Any]) -> list[tuple[str, str, dict[str, str]
 
 
 def _method_source(name: str) -> str:
-    from .method_registry import METHODS
-
     return METHODS.get(name).source
 
 

@@ -95,6 +95,26 @@ def test_bad_spec_is_one_clear_error(tmp_path: Path) -> None:
         expand_methods([f"x=results:{tmp_path / 'r'}"])
 
 
+def test_a_results_folder_may_not_take_a_registered_name(tmp_path: Path, capsys) -> None:
+    """``average=results:DIR`` alone was accepted: its rows then shared the method name ``average`` with the
+    registered method's in the store.  Now refused, whether or not ``average`` is also selected, in one line."""
+    import pytest
+
+    from fusionbench.cli import main
+    from fusionbench.runner import expand_methods
+
+    (tmp_path / "r").mkdir()
+    for spec in ([f"average=results:{tmp_path / 'r'}"], [f"average=results:{tmp_path / 'r'},average"],
+                 [f"maximum,maximum=results:{tmp_path / 'r'}"]):
+        with pytest.raises(ValueError, match="is a registered method; name the results folder otherwise"):
+            expand_methods(spec)
+    assert expand_methods([f"average_theirs=results:{tmp_path / 'r'}"]) == ["average_theirs"]
+    assert main(["run", "--methods", f"x=results:{tmp_path / 'r'},x=results:{tmp_path / 'r'}",
+                 "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()  # the quotes of the message kept (they were stripped from its ends)
+    assert err.startswith(f"fusionbench: error: 'x=results:{tmp_path / 'r'}': method name 'x' is used twice")
+
+
 def test_results_folder_appears_in_the_report(official_dir: Path, tmp_path: Path) -> None:
     from fusionbench.report import build_report
 

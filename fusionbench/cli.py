@@ -140,6 +140,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); its mean is "
               "over the others", file=sys.stderr)
     if args.csv:
+        from pathlib import Path
+
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index_label="image")
         print(f"wrote {args.csv}", file=sys.stderr)
     print(f"{scored_images} images scored, {len(result.problems)} problems", file=sys.stderr)

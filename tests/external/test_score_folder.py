@@ -62,7 +62,7 @@ def test_bad_images_are_named_and_the_rest_scored(official_dir: Path, tmp_path: 
 
 def test_cli_prints_table_and_writes_csv(official_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     fused, a, b = _official_legff_folders(official_dir, tmp_path)
-    csv = tmp_path / "scores.csv"
+    csv = tmp_path / "new" / "scores.csv"  # its folder is made
     assert main(["score", "--fused", str(fused), "--a", str(a), "--b", str(b), "--metrics", "AG,EN",
                  "--csv", str(csv)]) == 0
     out = capsys.readouterr().out

@@ -18,6 +18,7 @@ rows are superseded, and readers use current rows only (:mod:`fusionbench.store`
 """
 from __future__ import annotations
 
+import difflib
 import os
 import platform
 import subprocess
@@ -214,8 +215,13 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
     units: list[tuple[str, Any, str, bool]] = []  # (dataset, pair, method, fuses)
     datasets: dict[str, Any] = {}
-    for ds_name in config.datasets or list(DEFAULT_DATASETS):
-        dataset = create_dataset(ds_name, data_dir=config.data_dir)
+    built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in config.datasets or DEFAULT_DATASETS]
+    if config.split not in (None, "all") and all(config.split not in d.splits for d in built):
+        have = sorted({s for d in built for s in d.splits})
+        close = difflib.get_close_matches(config.split, have, n=1)
+        raise ValueError(f"no dataset of the run has split {config.split!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else "") + f"; they have: {', '.join(have)}")
+    for ds_name, dataset in zip(config.datasets or DEFAULT_DATASETS, built):
         plan.datasets.append(dataset.name)
         store.clear_input_failures(dataset.name)
         for problem in dataset.problems:
@@ -349,6 +355,26 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     return plan, estimate(plan.tasks, workers)
 
 
+def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], store: ResultsStore, run_id: int,
+             cache: Path, log: Log) -> tuple[dict[str, Any], dict[str, str], "Plan"]:
+    """Create the methods, record them and the skipped (method, dataset) units, and plan the run's tasks."""
+    created = {name: create_method(name) for name in selection.registered}
+    store.record_methods(run_id, _method_rows(created)
+                         + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
+    unavailable = {}
+    for name, m in created.items():
+        reason = m.unavailable_reason()
+        if reason:
+            unavailable[name] = reason
+            log(f"skipping method {name}: {reason}")
+    plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
+    if plan.added_variants:
+        store.record_methods(run_id, _method_rows({name: created[name] for name in plan.added_variants}))
+    store.record_skipped(run_id, plan.skipped)
+    _log_skipped(plan.skipped, log)
+    return created, unavailable, plan
+
+
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:
     """Execute a run described by ``config``; see the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -367,21 +393,12 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                                            "resolved_metrics": metrics,
                                                            "resolved_datasets": dataset_names},
                              _versions(), _git_sha(), machine_info())
-    created = {name: create_method(name) for name in selection.registered}
-    store.record_methods(run_id, _method_rows(created)
-                         + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
-    unavailable = {}
-    for name, m in created.items():
-        reason = m.unavailable_reason()
-        if reason:
-            unavailable[name] = reason
-            log(f"skipping method {name}: {reason}")
-
-    plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
-    if plan.added_variants:
-        store.record_methods(run_id, _method_rows({name: created[name] for name in plan.added_variants}))
-    store.record_skipped(run_id, plan.skipped)
-    _log_skipped(plan.skipped, log)
+    try:
+        created, unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
+    except BaseException:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so
+        store.finish_run(run_id, "failed before any task")
+        store.close()
+        raise
     tasks = plan.tasks
     log(f"run {run_id}: {len(tasks)} (method, pair) tasks to do, {plan.already_done} already done; "
         f"{len(methods)} methods, {len(metrics)} metrics, datasets {', '.join(dataset_names)}")

@@ -52,16 +52,29 @@ def test_run_and_report_selection_flags(tmp_path, pairs, capsys) -> None:
 
 
 def test_a_run_with_nothing_scored_says_so_in_one_line(tmp_path, pairs, capsys) -> None:
-    """A split no dataset has leaves the store without scores: the report stage says that in one line
-    (exit 1) instead of failing inside a table."""
+    """A method that fails on every pair leaves the store without scores: the report stage says that in one line
+    (exit 1) instead of failing inside a table (a mistyped split, the first way here, is now refused by the run)."""
+    from fusionbench import register_method
+    from fusionbench.method_registry import METHODS
+
+    @register_method("test_always_nan")
+    def always_nan(a, b):
+        return np.full_like(a, np.nan)
+
     out = tmp_path / "out"
-    assert main(["run", "--methods", "average", "--datasets", f"folder:{pairs}", "--split", "tset", "--metrics",
-                 "EN", "--out", str(out), "--workers", "0", "--quiet", "--no-bench"]) == 1
+    try:
+        assert main(["run", "--methods", "test_always_nan", "--datasets", f"folder:{pairs}", "--metrics", "EN",
+                     "--out", str(out), "--workers", "0", "--quiet", "--no-bench"]) == 1
+    finally:
+        METHODS.remove("test_always_nan")
     err = capsys.readouterr().err
-    assert "not run: average on folder:" in err and "no split 'tset'" in err
+    assert "FAILED test_always_nan on folder:" in err
     assert f"error: {out / 'results.sqlite'}: no scores to report" in err
     assert main(["report", str(out), "--quiet"]) == 1
     assert "no scores to report" in capsys.readouterr().err
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{pairs}", "--split", "tset",
+                 "--out", str(tmp_path / "out2"), "--quiet"]) == 1
+    assert "no dataset of the run has split 'tset' (did you mean 'test'?)" in capsys.readouterr().err
 
 
 def test_cost_table_of_no_methods_has_its_columns() -> None:

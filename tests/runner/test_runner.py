@@ -1,6 +1,8 @@
 """The runner: scores every method, records failures, resumes without duplicates, survives bad input."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 from PIL import Image
 
@@ -153,13 +155,24 @@ def test_timeout_is_a_failure(tmp_path, make_pairs) -> None:
         METHODS.remove("test_sleepy")
 
 
-def test_unknown_split_skips_the_dataset_with_a_line(tmp_path, make_pairs) -> None:
+def test_a_split_no_dataset_has_is_one_error_and_the_run_is_marked_failed(tmp_path, make_pairs, shared_dir) -> None:
+    """``--split tset``: before, the run "finished" with 0 tasks and exit 0 (and a report then had nothing to
+    show); now one error with the closest split, and the store's run row says it failed before any task."""
+    import sqlite3
+
     data = make_pairs(tmp_path / "data", 2)
+    with pytest.raises(ValueError, match=r"no dataset of the run has split 'tset' \(did you mean 'test'\?\); they "
+                                         r"have: test"):
+        run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="tset", metrics="EN",
+                      out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("failed before any task",)]
+    # a dataset that lacks the split beside one that has it: that dataset is skipped with a line, as before
     logs: list[str] = []
-    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="paper20", metrics="EN",
-                            out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
-    assert summary.completed == 0
-    assert any("no split 'paper20'" in line for line in logs)
+    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}", "harvard-mri-pet"], split="paper20",
+                            data_dir=str(shared_dir / "data"), metrics="EN", out=str(tmp_path / "out2"), workers=0,
+                            quiet=True), log=logs.append)
+    assert summary.completed > 0 and any("no split 'paper20'" in line for line in logs)
 
 
 def test_summary_marks_a_mean_over_fewer_pairs(tmp_path, make_pairs) -> None:

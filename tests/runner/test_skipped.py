@@ -52,7 +52,7 @@ def test_a_folder_declaring_its_task_runs_nothing_silently(tmp_path, make_pairs)
     assert row[1] == "test_ct_only" and "restricted to task MRI-CT" in row[2]
 
 
-def test_unavailable_weights_and_missing_split_are_recorded(tmp_path, make_pairs) -> None:
+def test_unavailable_weights_and_missing_split_are_recorded(tmp_path, make_pairs, shared_dir) -> None:
     class NeedsFile:
         @staticmethod
         def unavailable_reason():
@@ -71,23 +71,25 @@ def test_unavailable_weights_and_missing_split_are_recorded(tmp_path, make_pairs
         assert [r[1] for r in rows] == ["test_unavailable"] and rows[0][2].startswith("unavailable: weights not")
         assert any(line.startswith("not run: test_unavailable on folder:") for line in logs)
         logs.clear()
-        run(RunConfig(methods=["test_unavailable,average"], datasets=[f"folder:{data}"], split="paper20",
-                      metrics="EN", out=str(tmp_path / "out2"), workers=0, quiet=True), log=logs.append)
+        run(RunConfig(methods=["test_unavailable,average"], datasets=[f"folder:{data}", "harvard-mri-pet"],
+                      split="paper20", data_dir=str(shared_dir / "data"), metrics="EN", out=str(tmp_path / "out2"),
+                      workers=0, quiet=True), log=logs.append)
     finally:
         METHODS.remove("test_unavailable")
-    rows = _skipped(tmp_path / "out2" / "results.sqlite")
+    rows = [r for r in _skipped(tmp_path / "out2" / "results.sqlite") if r[0].startswith("folder:")]
     assert sorted(r[1] for r in rows) == ["average", "test_unavailable"]
     assert all(r[2].startswith("no split 'paper20'") for r in rows)
     assert any("no split 'paper20'" in line for line in logs)
 
 
-def test_skipped_frame_forgets_a_skip_once_the_method_ran(tmp_path, make_pairs) -> None:
+def test_skipped_frame_forgets_a_skip_once_the_method_ran(tmp_path, make_pairs, shared_dir) -> None:
     from fusionbench.store import ResultsStore
 
     data = make_pairs(tmp_path / "data", 1)
     out = tmp_path / "out"
-    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="paper20", metrics="EN", out=str(out),
-                  workers=0, quiet=True), log=lambda m: None)
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}", "harvard-mri-pet"], split="paper20",
+                  data_dir=str(shared_dir / "data"), metrics="EN", out=str(out), workers=0, quiet=True),
+        log=lambda m: None)
     with ResultsStore(out / "results.sqlite") as store:
         assert list(store.skipped_frame()["method"]) == ["average"]
     run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="all", metrics="EN", out=str(out),

@@ -26,7 +26,7 @@ from fusionbench.metric_registry import resolve_metrics
 
 from . import ablation as ablationmod, claims as claimsmod, figures, html as htmlmod, paper
 from .context import Log, ReportContext, paper20_keys, write_file
-from .data import EXPORT_DIR, ReportData, display_name
+from .data import EXPORT_DIR, ReportData, dataset_task, display_name
 from .readme import figure_notes, readme_text
 from .sections.fused_figures import mask_figure
 from .sections.paper import beside_section, claims_section
@@ -34,7 +34,8 @@ from .sections.per_dataset import dataset_section
 from .sections.skipped import note_unrun, skipped_html
 from .sections.table4 import ablation_section
 from .sections.table5 import cost_section
-from .selection import Selection, ablation_flags, select, unique_display_names
+from .selection import (Selection, ablation_flags, match, natural_key, select, split_patterns,
+                        unique_display_names)
 
 
 def build_report(results: str | Path, out_dir: str | Path | None = None, *, metrics: str = "paper",
@@ -70,9 +71,23 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     data_dir = data_dir or config.get("data_dir")
     split = config.get("split") or "all"
     available_metrics = set(data.scores["metric"])
-    wanted = [m for m in resolve_metrics(metrics) if m in available_metrics]
+    requested = resolve_metrics(metrics)
+    wanted = [m for m in requested if m in available_metrics]
+    absent = [m for m in requested if m not in available_metrics]
+    if not wanted and not any(dataset_task(d) == "IR-VIS" for d in data.datasets()):
+        raise ValueError(f"{data.db}: none of the metrics {', '.join(requested)} was scored (the results have "
+                         f"{', '.join(sorted(available_metrics))}); score them with `fusionbench run ... --metrics "
+                         f"{','.join(requested)}` (the fused images are reused)")
+    if absent:
+        log(f"report: {', '.join(absent)} not scored in {data.db}: left out of the tables")
     all_methods = data.methods()
     names = unique_display_names(all_methods, {m: display_name(m, data.methods_meta) for m in all_methods})
+    known = set(all_methods) | set(config.get("resolved_methods") or []) | (
+        set(data.skipped["method"]) if not data.skipped.empty else set())
+    unmatched = [p for p in split_patterns(methods) if not match(known, [p])]
+    if unmatched:  # not scored, not requested by a run, not skipped: a typo
+        raise ValueError(f"--methods {', '.join(map(repr, unmatched))}: no method of the results matches (they "
+                         f"have: {', '.join(sorted(all_methods, key=natural_key))})")
     sel = select(all_methods, methods=methods, order=order, highlight=highlight, exclude_variants=exclude_variants)
     ctx = ReportContext(data, out, names, sel, data_dir, split, log, full, mean_only, roi)
     pairs20 = paper20_keys(data_dir)
@@ -117,7 +132,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label, figure_notes(ctx, repo)))
+    write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label,
+                                              figure_notes(ctx, repo)))
     if not quiet:
         log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")
     return out

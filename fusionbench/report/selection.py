@@ -136,6 +136,8 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
         note = "methods chosen by --methods " + ",".join(patterns)
     elif PAPER_HIGHLIGHT in available:
         main = [m for m in PAPER_METHODS if m in available or _has_preset(m, available)]
+        if highlight is not None and highlight not in main:
+            raise ValueError(f"--highlight {highlight!r} is not a method of the main tables ({', '.join(main)})")
         return Selection(main, highlight or PAPER_HIGHLIGHT,
                          [m for m in ablations],
                          [m for m in available if m not in main and m not in ablations
@@ -149,6 +151,8 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
         main = [m for m in main if not is_variant(m)]
     if highlight is None and PAPER_HIGHLIGHT in main:
         highlight = PAPER_HIGHLIGHT
+    if highlight is not None and highlight not in main:
+        raise ValueError(f"--highlight {highlight!r} is not a method of the main tables ({', '.join(main) or 'none'})")
     others = [m for m in available if m not in main and m not in ablations and m not in _standins(main, available)]
     return Selection(main, highlight, [m for m in ablations if m not in main or m == PAPER_HIGHLIGHT], others,
                      note=note)

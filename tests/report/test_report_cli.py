@@ -77,6 +77,25 @@ def test_a_run_with_nothing_scored_says_so_in_one_line(tmp_path, pairs, capsys) 
     assert "no dataset of the run has split 'tset' (did you mean 'test'?)" in capsys.readouterr().err
 
 
+def test_report_options_that_match_nothing_are_one_error(tmp_path, pairs, capsys) -> None:
+    """Before: --methods with a typo gave empty main tables, --highlight with one highlighted nothing, and
+    --metrics naming only metrics the run did not score ended in 'division by zero' (in the box plots)."""
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average,maximum", "--datasets", f"folder:{pairs}", "--metrics", "EN,SD",
+                 "--out", str(out), "--workers", "0", "--quiet", "--no-report"]) == 0
+    capsys.readouterr()
+    for flags, message in ((["--methods", "averag"], "--methods 'averag': no method of the results matches (they "
+                                                     "have: average, maximum)"),
+                           (["--highlight", "dwt"], "--highlight 'dwt' is not a method of the main tables"),
+                           (["--metrics", "SSIM"], "none of the metrics SSIM was scored (the results have EN, SD)")):
+        assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--no-profile", "--quiet", *flags]) == 1
+        assert message in capsys.readouterr().err
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--no-profile", "--quiet", "--metrics",
+                 "EN,SSIM"]) == 0  # some scored: the others are named in one line and left out
+    assert "report: SSIM not scored in" in capsys.readouterr().err
+    assert "| Method | EN ↑ |" in next((tmp_path / "rep" / "tables").glob("folder_*.md")).read_text()
+
+
 def test_cost_table_of_no_methods_has_its_columns() -> None:
     from fusionbench.report.cost import COST_COLUMNS, cost_table
 

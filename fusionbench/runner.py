@@ -215,13 +215,14 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
     units: list[tuple[str, Any, str, bool]] = []  # (dataset, pair, method, fuses)
     datasets: dict[str, Any] = {}
-    built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in config.datasets or DEFAULT_DATASETS]
+    dataset_names = list(config.datasets or DEFAULT_DATASETS)
+    built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in dataset_names]
     if config.split not in (None, "all") and all(config.split not in d.splits for d in built):
         have = sorted({s for d in built for s in d.splits})
         close = difflib.get_close_matches(config.split, have, n=1)
         raise ValueError(f"no dataset of the run has split {config.split!r}"
                          + (f" (did you mean {close[0]!r}?)" if close else "") + f"; they have: {', '.join(have)}")
-    for ds_name, dataset in zip(config.datasets or DEFAULT_DATASETS, built):
+    for ds_name, dataset in zip(dataset_names, built):
         plan.datasets.append(dataset.name)
         store.clear_input_failures(dataset.name)
         for problem in dataset.problems:
@@ -356,8 +357,9 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
 
 
 def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], store: ResultsStore, run_id: int,
-             cache: Path, log: Log) -> tuple[dict[str, Any], dict[str, str], "Plan"]:
-    """Create the methods, record them and the skipped (method, dataset) units, and plan the run's tasks."""
+             cache: Path, log: Log) -> tuple[dict[str, str], "Plan"]:
+    """Create the methods, record them and the skipped (method, dataset) units, and plan the run's tasks;
+    returns ``(unavailable methods with their reasons, plan)``."""
     created = {name: create_method(name) for name in selection.registered}
     store.record_methods(run_id, _method_rows(created)
                          + [(name, folder.key, folder.metadata()) for name, folder in selection.external.items()])
@@ -372,7 +374,7 @@ def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], 
         store.record_methods(run_id, _method_rows({name: created[name] for name in plan.added_variants}))
     store.record_skipped(run_id, plan.skipped)
     _log_skipped(plan.skipped, log)
-    return created, unavailable, plan
+    return unavailable, plan
 
 
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:
@@ -394,7 +396,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                                            "resolved_datasets": dataset_names},
                              _versions(), _git_sha(), machine_info())
     try:
-        created, unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
+        unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
     except BaseException:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so
         store.finish_run(run_id, "failed before any task")
         store.close()

@@ -48,14 +48,24 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
                 (undefined if row is not None else unscored).append(f"`{method}` {metric}")
         display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
         lines.append(f"| {display} (`{method}`) | {n} | " + " | ".join(cells) + " |")
+    for note in missing_value_notes(f"the {pairs} pairs scored", short, undefined, unscored):
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def missing_value_notes(pairs: str, short: list[str], undefined: list[str], unscored: list[str]) -> list[str]:
+    """The footnote sentences of a methods × metrics table for its cells over fewer than ``pairs`` (†, each
+    with its n), its cells whose every score is NaN and those with no score at all (–); shared by
+    ``summary.md`` and the report's tables (:meth:`fusionbench.report.tables.MetricTable.short_note`)."""
+    notes = []
     if short:
-        lines += ["", f"† Mean over fewer than the {pairs} pairs scored (the metric undefined on the others, or "
-                      f"the method failed on them): {'; '.join(short)}."]
+        notes.append(f"† Mean over fewer than {pairs} (the metric undefined on the others, or the method failed on "
+                     f"them): {'; '.join(short)}.")
     for cells, why in ((undefined, "the metric is undefined on every pair"),
                        (unscored, "not scored (not computed for this method, or its scoring failed)")):
         if cells:
-            lines += ["", f"– No value, {why}: {'; '.join(cells)}."]
-    return "\n".join(lines) + "\n"
+            notes.append(f"– No value, {why}: {'; '.join(cells)}.")
+    return notes
 
 
 def write_summary(store: ResultsStore, path: Path, *, metrics: list[str], datasets: Iterable[str],

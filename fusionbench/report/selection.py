@@ -136,8 +136,7 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
         note = "methods chosen by --methods " + ",".join(patterns)
     elif PAPER_HIGHLIGHT in available:
         main = [m for m in PAPER_METHODS if m in available or _has_preset(m, available)]
-        if highlight is not None and highlight not in main:
-            raise ValueError(f"--highlight {highlight!r} is not a method of the main tables ({', '.join(main)})")
+        _check_highlight(highlight, main)
         return Selection(main, highlight or PAPER_HIGHLIGHT,
                          [m for m in ablations],
                          [m for m in available if m not in main and m not in ablations
@@ -151,11 +150,16 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
         main = [m for m in main if not is_variant(m)]
     if highlight is None and PAPER_HIGHLIGHT in main:
         highlight = PAPER_HIGHLIGHT
-    if highlight is not None and highlight not in main:
-        raise ValueError(f"--highlight {highlight!r} is not a method of the main tables ({', '.join(main) or 'none'})")
+    _check_highlight(highlight, main)
     others = [m for m in available if m not in main and m not in ablations and m not in _standins(main, available)]
     return Selection(main, highlight, [m for m in ablations if m not in main or m == PAPER_HIGHLIGHT], others,
                      note=note)
+
+
+def _check_highlight(highlight: str | None, main: list[str]) -> None:
+    """A given ``--highlight`` must be one of the main tables' methods (else nothing would be highlighted)."""
+    if highlight is not None and highlight not in main:
+        raise ValueError(f"--highlight {highlight!r} is not a method of the main tables ({', '.join(main) or 'none'})")
 
 
 def _has_preset(method: str, available: Iterable[str]) -> bool:

@@ -27,6 +27,8 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from fusionbench.summary import missing_value_notes
+
 from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
 from .data import display_name, higher_is_better, metric_convention
 from .stats import group_bootstrap_ci
@@ -79,19 +81,12 @@ class MetricTable:
 
     def short_note(self) -> str:
         """The footnote sentences for :meth:`short_cells` (†) and :meth:`empty_cells` (–); empty when there are none."""
-        notes = []
-        short = self.short_cells()
-        if short:
-            cells = "; ".join(f"{self.name(m)} {k}: n = {n}" for (m, k), n in short.items())
-            notes.append(f"† Mean over fewer than the table's {self.pairs} pairs (the metric undefined on the "
-                         f"others, or the method failed on them): {cells}.")
         empty = self.empty_cells()
-        for undefined, why in ((True, "the metric is undefined on every pair"),
-                               (False, "not scored (not computed for this method, or its scoring failed)")):
-            cells = [f"{self.name(m)} {k}" for (m, k), u in empty.items() if u is undefined]
-            if cells:
-                notes.append(f"– No value, {why}: {'; '.join(cells)}.")
-        return " ".join(notes)
+        return " ".join(missing_value_notes(
+            f"the table's {self.pairs} pairs",
+            [f"{self.name(m)} {k}: n = {n}" for (m, k), n in self.short_cells().items()],
+            [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if undefined],
+            [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if not undefined]))
 
     def arrows(self) -> dict[str, str]:
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}

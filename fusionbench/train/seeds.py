@@ -163,7 +163,8 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
 
     config, K = configs[0], len(configs)
     seeds = [c.seed for c in configs]
-    refuse_to_overwrite([d / "checkpoint.pt" for d in out_dirs], resume)
+    ckpt_paths = [d / "checkpoint.pt" for d in out_dirs]
+    refuse_to_overwrite(ckpt_paths, resume)
     device = configure_torch(config)
     # the patch sets: one shared set unless a seeded subset differs per seed
     if config.max_patches is None:
@@ -184,7 +185,6 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         models.append(build_model())
         rng_states.append(torch.get_rng_state())
     names = [name for name, _ in models[0].named_parameters()]
-    ckpt_paths = [d / "checkpoint.pt" for d in out_dirs]
     step, elapsed = 0, 0.0
     rows: list[list[dict[str, Any]]] = [[] for _ in range(K)]
     accs: list[dict[str, float]] = [{} for _ in range(K)]

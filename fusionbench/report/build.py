@@ -82,7 +82,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
         log(f"report: {', '.join(absent)} not scored in {data.db}: left out of the tables")
     all_methods = data.methods()
     names = unique_display_names(all_methods, {m: display_name(m, data.methods_meta) for m in all_methods})
-    known = set(all_methods) | set(config.get("resolved_methods") or []) | (
+    resolved = config.get("resolved_methods") or []  # what the last run was asked for
+    known = set(all_methods) | set(resolved) | (
         set(data.skipped["method"]) if not data.skipped.empty else set())
     unmatched = [p for p in split_patterns(methods) if not match(known, [p])]
     if unmatched:  # not scored, not requested by a run, not skipped: a typo
@@ -95,7 +96,6 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     sections: list[tuple[str, ...]] = [("Methods shown", _selection_html(sel, names))]
     for dataset in data.datasets():
         sections.append(dataset_section(ctx, dataset, wanted))
-    resolved = config.get("resolved_methods") or []
     note_unrun(ctx, [m for m in resolved if m not in set(all_methods)])
     skipped = skipped_html(ctx)
     masks = mask_figure(ctx)

@@ -132,7 +132,8 @@ def one_torch_thread():
 #: run first: it compiles every numba kernel of the project into numba's disk cache, in parallel processes
 #: (tests/methods/test_numba_cache.py), so that with a cold cache (a fresh clone, as in CI) the later tests
 #: and the processes they start load the kernels instead of each compiling them again (docs/testing.md).
-#: Under pytest-xdist (``--dist loadfile``) its file is the first one handed out, to the first worker.
+#: Under pytest-xdist's ``--dist load`` the first worker's first run of tests starts with it (``--dist loadfile``
+#: would not keep this: it hands out the files with the most tests first).
 CACHE_WARMING_TESTS = ("test_numba_cache.py::test_a_second_process_compiles_no_kernel",)
 
 

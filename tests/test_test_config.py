@@ -1,19 +1,7 @@
 """The default test run's pytest-xdist set-up keeps the numba cache warm-up first (docs/testing.md, rules 1 and 5)."""
 from __future__ import annotations
 
-import shlex
-import tomllib
-from pathlib import Path
-
 import pytest
-
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
-
-
-def _addopts() -> list[str]:
-    if not PYPROJECT.is_file():
-        pytest.skip("pyproject.toml is not beside the tests")
-    return shlex.split(tomllib.loads(PYPROJECT.read_text())["tool"]["pytest"]["ini_options"]["addopts"])
 
 
 def _option(args: list[str], name: str) -> str | None:
@@ -25,10 +13,10 @@ def _option(args: list[str], name: str) -> str | None:
     return None
 
 
-def test_workers_take_the_tests_in_collection_order() -> None:
+def test_workers_take_the_tests_in_collection_order(pytestconfig: pytest.Config) -> None:
     """``--dist load`` gives the first worker the first tests, the cache warm-up among them; ``loadfile`` and
     ``loadscope`` start with the largest files and ran it late (cold suite 8 min 37 s against 6 min 55 s)."""
-    args = _addopts()
+    args = pytestconfig.getini("addopts")  # pyproject.toml's addopts, as pytest split them
     assert _option(args, "-n") == "auto" and _option(args, "--dist") == "load", args
     assert args[:2] == ["-m", "not slow"], args
 

@@ -242,7 +242,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
             _atomic_save({"model": _to_cpu(model_state(k)), "optimiser": _to_cpu(_single_optimiser_state(stacked, k)),
                           "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
                           "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
-                          "data": {"patches": n, "fingerprint": fingerprint}}, d / "checkpoint.pt")
+                          "data": {"patches": n, "fingerprint": fingerprint}}, ckpt_paths[k])
             write_log(rows[k], d / "log.csv")
             plot_losses(rows[k], d / "loss.png", f"{title} seed {c.seed}".strip())
 

@@ -30,7 +30,9 @@ is replicated to RGB), the Y planes are fused, each chroma plane is the
 Fidelity (``tests/methods/test_legff.py``, ``docs/fidelity.md``): bit-exact
 (PSNR inf, MAD 0, 100 % of values exact) against all 27 official medical outputs
 of ``Results/`` (CT/PET/SPECT-MRI), all 20 official IR/visible outputs
-(``legff.ivf``), and the 6 Octave runs of the official code on Harvard pairs.
+(``legff.ivf``), the 6 Octave runs of the official code on Harvard pairs, and 7
+non-square cases (crops of MRI-PET, MRI-SPECT, MRI-CT and TNO, and two whole TNO pairs)
+on which the official ``Main.m`` was run here under Octave.
 """
 from __future__ import annotations
 

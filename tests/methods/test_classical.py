@@ -149,7 +149,7 @@ def _liu_cases():
 # The toolbox's dwt_fuse.m, lp_fuse.m, rp_fuse.m and nsct_fuse.m (VIFB methods/LP_SR) run unchanged under GNU Octave 7.3
 # (scripts/reference_runs/run_liu_mst.m; Octave has no dwt2, so dwt_fuse ran on our Haar stand-in, which rounds
 # as PyWavelets does).  Measured: uint8(F) identical on every pixel of 60 Harvard pairs (20 per task) and the 25
-# TNO pairs (DWT on the 14 whose sides divide by 16), and on the non-square crops committed here.
+# TNO pairs (DWT on the 12 whose sides divide by 16), and on the non-square crops committed here.
 @pytest.mark.parametrize("row,method", list(_liu_cases()))
 def test_liu_toolbox_ports_equal_the_toolbox_under_octave(shared_dir, row, method):
     from ._octave_cases import case_image, committed_result

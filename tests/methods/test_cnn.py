@@ -98,6 +98,9 @@ def test_runs_through_fuse(weights_home):
     assert small.shape == (12, 9, 3) and small.dtype == np.uint8
 
 
+RAW_VS_JPEG = {1: (38.14, 2.037, 0.2307), 21: (42.94, 0.936, 0.5097)}  # keyed by the number of pairs
+
+
 def _vifb_fuse(inst, official_dir, name):
     """VIFB's run_CNN.m: weight map from the rgb2gray greys, R, G and B fused separately, uint8()."""
     base = official_dir / "cnn_liu2017" / "inputs" / "vifb"
@@ -124,7 +127,10 @@ def test_fidelity_vifb_jpeg(weights_home, official_dir, names):
     # 83.69 dB, 99.9957 % exact, 99.9969 % within ±1, max 5 (the 1-pair case stays bit-identical);
     # with ONEDNN_MAX_CPU_ISA=SSE41 bit-identical again.  The thresholds hold for every instruction set measured.
     assert via_jpeg.exact >= 0.9999 and via_jpeg.within1 >= 0.9999 and via_jpeg.psnr >= 80.0
-    assert raw.psnr >= 37.5
+    # Our uint8 output against VIFB's JPEG directly (what JPEG costs), measured (PSNR dB, MAD, exact share):
+    # walking 38.14 / 2.037 / 23.07 %, all 21 pairs 42.94 / 0.936 / 50.97 %; pinned 0.3 dB, 0.02, 0.5 % under.
+    psnr, mad, exact = RAW_VS_JPEG[len(names)]
+    assert raw.psnr >= psnr - 0.3 and raw.mad <= mad + 0.02 and raw.exact >= exact - 0.005, str(raw)
 
 
 def test_inference_branch_is_bit_identical_to_the_graph():

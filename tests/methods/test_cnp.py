@@ -106,23 +106,27 @@ def test_insml_wle_majority_match_scipy_references() -> None:
 def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
     """Octave runs of the official code (``cnp_cnptest/``): measured bit-exact (100 % of pixels)."""
     agr = octave_agreement(shared_dir, "cnp", "cnp_cnptest", ("MRI-CT_2006", "MRI-PET_25030"))
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
-def test_colour_pet_luma_path(shared_dir: Path) -> None:
+# measured (exact share, share within ±1, PSNR dB), the same on every CPU (docs/cpu_independence.md)
+@pytest.mark.parametrize("name,exact,within1,psnr", [
+    ("MRI-PET_25030", 0.9837, 0.9999, 65.95),
+    ("MRI-PET_41052", 0.9922, 1.0, 69.23),
+])
+def test_colour_pet_luma_path(shared_dir: Path, name: str, exact: float, within1: float, psnr: float) -> None:
     """The runner's path for a colour PET: BT.601 luma instead of MATLAB's ``rgb2gray``.
 
-    Measured on MRI-PET_25030: the grey fused luma is 98.37 % exact, 99.99 % within ±1
-    of the Octave run (the luma inputs differ by 1 grey level at 252 pixels); the
-    output is colour (PET chroma put back by the runner).
+    Measured: the grey fused luma is 98.37 % exact, 99.99 % within ±1 of the Octave run on
+    MRI-PET_25030 (the luma inputs differ by 1 grey level at 252 pixels), 99.22 % / 100 % on
+    MRI-PET_41052; the output is colour (PET chroma put back by the runner).
     """
-    name = "MRI-PET_25030"
     mri, _ = octave_inputs(shared_dir, name)
     rgb = octave_rgb(shared_dir, name)
     ref = octave_reference(shared_dir, "cnp_cnptest", name)
     grey = fusionbench.fuse("cnp", mri, colour.luma(rgb))
     agr = agreement([grey], [ref])
-    assert agr.exact >= 0.975 and agr.within1 >= 0.999, str(agr)
+    assert agr.exact >= exact - 0.001 and agr.within1 >= within1 - 0.0001 and agr.psnr >= psnr - 0.1, str(agr)
     out = fusionbench.fuse("cnp", mri, rgb)
     assert out.shape == rgb.shape and out.dtype == np.uint8
 
@@ -131,14 +135,14 @@ def test_colour_pet_luma_path(shared_dir: Path) -> None:
 def test_octave_all_pairs_bit_exact(shared_dir: Path) -> None:
     """All six Octave pairs: measured bit-exact (PSNR inf, MAD 0, 100 % exact)."""
     agr = octave_agreement(shared_dir, "cnp", "cnp_cnptest", OCTAVE_PAIRS)
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
 @pytest.mark.slow
 def test_official_outputs_bit_exact(official_dir: Path) -> None:
     """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
     agr = official_agreement("cnp", official_dir)
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
 @pytest.mark.parametrize("workers", [1, 2])

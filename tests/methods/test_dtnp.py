@@ -75,7 +75,7 @@ def test_dtnp_thresholds_follow_official_recursion() -> None:
 def test_octave_ct_and_pet_bit_exact(shared_dir: Path) -> None:
     """Octave runs of the official code (``dtnp/``): measured bit-exact (100 % of pixels)."""
     agr = octave_agreement(shared_dir, "dtnp", "dtnp", ("MRI-CT_2006", "MRI-PET_25030"))
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
 def test_octave_bit_exact_on_a_non_square_crop(shared_dir: Path) -> None:
@@ -94,18 +94,23 @@ def test_octave_bit_exact_on_a_non_square_crop(shared_dir: Path) -> None:
     assert np.array_equal(ours, ref), f"{np.mean(ours != ref):.6f} of pixels differ"
 
 
-def test_colour_pet_luma_path(shared_dir: Path) -> None:
+# measured (exact share, share within ±1, PSNR dB), the same on every CPU (docs/cpu_independence.md)
+@pytest.mark.parametrize("name,exact,within1,psnr", [
+    ("MRI-PET_25030", 0.9568, 0.9981, 61.05),
+    ("MRI-PET_41052", 0.9673, 0.9986, 62.28),
+])
+def test_colour_pet_luma_path(shared_dir: Path, name: str, exact: float, within1: float, psnr: float) -> None:
     """The runner's path for a colour PET: BT.601 luma instead of MATLAB's ``rgb2gray``.
 
-    Measured on MRI-PET_25030: the grey fused luma is 95.68 % exact, 99.81 % within ±1
-    of the Octave run (the luma inputs differ by 1 grey level at 252 pixels).
+    Measured: the grey fused luma is 95.68 % exact, 99.81 % within ±1 of the Octave run on
+    MRI-PET_25030 (the luma inputs differ by 1 grey level at 252 pixels), 96.73 % / 99.86 % on
+    MRI-PET_41052.
     """
-    name = "MRI-PET_25030"
     mri, _ = octave_inputs(shared_dir, name)
     rgb = octave_rgb(shared_dir, name)
     ref = octave_reference(shared_dir, "dtnp", name)
     agr = agreement([fusionbench.fuse("dtnp", mri, colour.luma(rgb))], [ref])
-    assert agr.exact >= 0.95 and agr.within1 >= 0.995, str(agr)
+    assert agr.exact >= exact - 0.001 and agr.within1 >= within1 - 0.0001 and agr.psnr >= psnr - 0.1, str(agr)
     out = fusionbench.fuse("dtnp", mri, rgb)
     assert out.shape == rgb.shape and out.dtype == np.uint8
 
@@ -114,14 +119,14 @@ def test_colour_pet_luma_path(shared_dir: Path) -> None:
 def test_octave_all_pairs_bit_exact(shared_dir: Path) -> None:
     """All six Octave pairs: measured bit-exact (PSNR inf, MAD 0, 100 % exact)."""
     agr = octave_agreement(shared_dir, "dtnp", "dtnp", OCTAVE_PAIRS)
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
 @pytest.mark.slow
 def test_official_outputs_bit_exact(official_dir: Path) -> None:
     """The authors' MATLAB P-code results ``results/{1..9,11,12}.tif``: measured bit-exact."""
     agr = official_agreement("dtnp", official_dir)
-    assert agr.exact >= 0.999 and agr.psnr >= 60, str(agr)
+    assert agr.max_abs == 0, str(agr)  # every pixel identical
 
 
 @pytest.mark.parametrize("workers", [1, 2])

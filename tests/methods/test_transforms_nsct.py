@@ -26,6 +26,11 @@ SETTINGS = {
 }
 
 
+# Perfect reconstruction: measured max |x - rec(dec(x))| 1.4e-15 to 2.4e-15 on every case here (2026-12-06);
+# the bound leaves ~8× for other instruction sets' round-off.
+PR_TOL = 2e-14
+
+
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("which", ["random", "mri_ct2006", "mri_pet25030"])
 def test_nsct_matches_octave(shared_dir, setting, which):
@@ -104,13 +109,13 @@ def test_nsct_perfect_reconstruction(pfilt, dfilt):
     levels = (0, 1, 3) if pfilt == "maxflat" else (1, 2, 3, 4)
     low, bands = nsct_decompose(x, levels, pfilt, dfilt)
     assert [b.shape for b in bands] == [(2 ** n if n else 1, 128, 128) for n in levels]
-    assert np.abs(nsct_reconstruct(low, bands, pfilt, dfilt) - x).max() <= 1e-10
+    assert np.abs(nsct_reconstruct(low, bands, pfilt, dfilt) - x).max() <= PR_TOL
 
 
 def test_nsct_non_square():
     x = np.random.default_rng(6).random((120, 200))
     low, bands = nsct_decompose(x, (1, 2, 3), "9-7", "pkva")
-    assert np.abs(nsct_reconstruct(low, bands, "9-7", "pkva") - x).max() <= 1e-10
+    assert np.abs(nsct_reconstruct(low, bands, "9-7", "pkva") - x).max() <= PR_TOL
 
 
 def test_nsct_real_image_reconstruction(shared_dir):
@@ -121,4 +126,4 @@ def test_nsct_real_image_reconstruction(shared_dir):
         pytest.skip("image missing")
     x = load_image(path).astype(np.float64) / 255
     low, bands = nsct_decompose(x)
-    assert np.abs(nsct_reconstruct(low, bands) - x).max() <= 1e-10
+    assert np.abs(nsct_reconstruct(low, bands) - x).max() <= PR_TOL

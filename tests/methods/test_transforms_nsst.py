@@ -22,6 +22,11 @@ SETTINGS = {
 }
 
 
+# Perfect reconstruction: measured max |x - rec(dec(x))| 2.0e-15 to 2.6e-15 on every case here (2026-12-06);
+# the bound leaves ~8× for other instruction sets' round-off.
+PR_TOL = 2e-14
+
+
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("input_name", ["mri_ct2006", "mri_pet25030", "rand256"])
 def test_nsst_matches_octave(shared_dir, setting, input_name):
@@ -53,18 +58,18 @@ def test_nsst_perfect_reconstruction(dcomp, dsize):
     low, bands = nsst_decompose(x, dcomp, dsize)
     assert low.shape == x.shape
     assert [b.shape for b in bands] == [(2 ** k, 256, 256) for k in dcomp]
-    assert np.abs(nsst_reconstruct(low, bands, dsize) - x).max() <= 1e-10
+    assert np.abs(nsst_reconstruct(low, bands, dsize) - x).max() <= PR_TOL
 
 
 def test_nsst_non_square_and_small():
     # Extension beyond the toolbox (square only): the shearing filters are padded to H×W.
     x = np.random.default_rng(2).random((96, 160))
     low, bands = nsst_decompose(x, (2, 3), (4, 8))
-    assert np.abs(nsst_reconstruct(low, bands, (4, 8)) - x).max() <= 1e-10
+    assert np.abs(nsst_reconstruct(low, bands, (4, 8)) - x).max() <= PR_TOL
     # 128² with 4 maxflat levels fails in the toolbox (filter larger than image); we reflect again.
     y = np.random.default_rng(3).random((128, 128))
     low, bands = nsst_decompose(y)
-    assert np.abs(nsst_reconstruct(low, bands) - y).max() <= 1e-10
+    assert np.abs(nsst_reconstruct(low, bands) - y).max() <= PR_TOL
 
 
 def test_nsst_tight_frame_energy():

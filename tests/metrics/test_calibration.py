@@ -11,7 +11,11 @@ table, ``fusionbench.metrics.calibration``).  Relative tolerances:
   ``metrics_conventions.md``): Tang SSIM (an own MATLAB-IPT-style ``ssim``),
   every FMI on edge maps (Octave's ``edge`` thinning differs from MATLAB's),
   FMI_w (an own ``dwt2('dmey')``) and Tang's ``analysis_fmi(..., 'none')`` run —
-  these are "Octave-reference" values, not MATLAB ground truth.
+  these are "Octave-reference" values, not MATLAB ground truth;
+* 1e-9 for the presets of those two classes that reproduce their reference to
+  round-off (``calibration.ROUNDOFF_AGREEMENT``: every record within 1.5e-13):
+  SSIM.tang, SSIM.vifb, MEF_SSIM, Q_E, Qy, Qcv, Qncie, TE, VIFF, FMI_dct.tang and
+  FMI_pixel.tang.
 
 A NaN reference (SCD when F equals a source) must give NaN here too.
 

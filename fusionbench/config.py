@@ -9,6 +9,8 @@
 * ``FUSIONBENCH_WORKER_MEMORY_MB`` — the resident memory a worker may keep between tasks before it gives
   memory back (default :data:`WORKER_MEMORY_MB_DEFAULT`; ``0`` switches the bound off;
   :mod:`fusionbench.worker_memory`).
+* ``FUSIONBENCH_HUGEPAGES`` — ``1`` leaves NumPy's huge-page advice as it is in ``evaluate`` and in runner
+  workers (:mod:`fusionbench.pages`).
 
 Every function reads the environment when called (tests and workers change it at run time).
 """
@@ -21,6 +23,7 @@ HOME_ENV = "FUSIONBENCH_HOME"
 WORKER_THREADS_ENV = "FUSIONBENCH_WORKER_THREADS"
 WORKER_THREADS_FIXED_ENV = "FUSIONBENCH_WORKER_THREADS_FIXED"
 WORKER_MEMORY_ENV = "FUSIONBENCH_WORKER_MEMORY_MB"
+HUGEPAGES_ENV = "FUSIONBENCH_HUGEPAGES"
 #: MiB a worker keeps resident between tasks (issue 23: a worker stays under 2 GB; a task's own peak comes on top)
 WORKER_MEMORY_MB_DEFAULT = 1536
 
@@ -61,3 +64,8 @@ def worker_memory_mb() -> int:
     except ValueError:
         raise ValueError(f"${WORKER_MEMORY_ENV} must be a whole number of MiB (0: no bound), "
                          f"got {value!r} instead") from None
+
+
+def hugepages() -> bool:
+    """Whether ``$FUSIONBENCH_HUGEPAGES`` is ``1``: leave NumPy's huge-page advice alone (:mod:`fusionbench.pages`)."""
+    return os.environ.get(HUGEPAGES_ENV) == "1"

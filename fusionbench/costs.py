@@ -98,6 +98,9 @@ def _timed_tasks(info: Any, pairs: dict[str, Any]) -> tuple[str, str]:
 
 def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
                     log: Callable[[str], None]) -> tuple[dict[str, tuple[tuple[int, float], ...]], dict[str, float]]:
+    """CPU seconds of each available method through ``fuse_arrays``, one point per size of :data:`SIZES` (its own task's
+    pair at 256², the TNO pair at 512² where it runs on IR-VIS): ``({name: ((pixels, best s), …)}, {name: first-call
+    extra s})``."""
     from .api import fuse_arrays
     from .method_registry import create_method
 
@@ -125,6 +128,8 @@ def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]
 
 def measure_metrics(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
                     log: Callable[[str], None]) -> dict[str, tuple[tuple[int, float], ...]]:
+    """CPU seconds of each metric preset alone, best of calls after a first (compiling) one, at each of :data:`SIZES`:
+    ``{name: ((pixels, s), …)}``."""
     from fusionbench.metrics import evaluate
 
     from .colour import luma_uint8
@@ -211,6 +216,7 @@ def write_table(out: str | Path, fuse: dict, build: dict, score: dict, task: tup
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m fusionbench.costs``: measure single-threaded CPU times, write the table to ``--out``; returns 0."""
     parser = argparse.ArgumentParser(prog="python -m fusionbench.costs", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None, help="the data folder (e.g. ../shared/data)")
     parser.add_argument("--out", default=str(Path(__file__).with_name("_method_costs.py")))

@@ -128,6 +128,7 @@ class FusionMethod:
 
     @property
     def is_class(self) -> bool:
+        """Whether the registered callable is a class (built once, then called) rather than a fusion function."""
         return isinstance(self._obj, type)
 
     @property

@@ -19,10 +19,11 @@ NumPy ≥ 1.20) it does nothing.
 """
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
+
+from .config import hugepages
 
 
 def _switch() -> Callable[[bool], bool] | None:
@@ -38,8 +39,6 @@ def _switch() -> Callable[[bool], bool] | None:
 
 
 _SET = _switch()
-#: set to ``1`` to leave NumPy's huge-page advice as it is (in ``evaluate`` and in runner workers)
-HUGEPAGES_ENV = "FUSIONBENCH_HUGEPAGES"
 _LOCK = threading.Lock()
 _state = {"depth": 0, "saved": True}
 
@@ -47,7 +46,7 @@ _state = {"depth": 0, "saved": True}
 @contextmanager
 def small_pages() -> Iterator[None]:
     """NumPy's huge-page advice off inside the block (see the module docstring)."""
-    if _SET is None or os.environ.get(HUGEPAGES_ENV) == "1":
+    if _SET is None or hugepages():
         yield
         return
     with _LOCK:
@@ -66,7 +65,7 @@ def small_pages() -> Iterator[None]:
 def small_pages_for_process() -> bool:
     """Turn NumPy's huge-page advice off for the rest of this process (a runner worker; see the module
     docstring).  Returns whether it was turned off (not without NumPy's switch or with ``FUSIONBENCH_HUGEPAGES=1``)."""
-    if _SET is None or os.environ.get(HUGEPAGES_ENV) == "1":
+    if _SET is None or hugepages():
         return False
     with _LOCK:
         if _state["depth"] == 0:

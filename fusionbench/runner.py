@@ -83,6 +83,7 @@ class MethodSelection:
 
     @property
     def names(self) -> list[str]:
+        """All selected names: the registered methods, then the external results folders' names."""
         return self.registered + list(self.external)
 
 

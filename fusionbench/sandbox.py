@@ -98,6 +98,7 @@ class Sandbox:
         return self.proc
 
     def close(self) -> None:
+        """Kill the child if it still runs, reap it and close its pipes; the next pair starts a fresh one."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()

@@ -142,6 +142,7 @@ def cached_path(name: str) -> Path:
 
 
 def is_cached(name: str) -> bool:
+    """Whether the file of weights ``name`` is in the cache (not verified; :func:`weights_path` checks its sha256)."""
     return cached_path(name).is_file()
 
 
@@ -215,4 +216,5 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
 
 
 def all_weight_names() -> list[str]:
+    """The names of all registered third-party weight files, sorted."""
     return sorted(WEIGHTS.names())

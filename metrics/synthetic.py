@@ -11,6 +11,7 @@ import numpy as np
 
 
 def structured_pair(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic ``n×n`` uint8 pair from ``seed``: A visible-like, B thermal-like (module docstring)."""
     r = np.random.default_rng(seed)
     y, x = np.mgrid[0:n, 0:n] / n
     a = 120 + 80 * np.sin(9 * x + 2 * y) * np.cos(7 * y) + r.normal(0, 6, (n, n))

@@ -22,14 +22,14 @@ def register_manifest(manifest: DatasetManifest | str | Path) -> DatasetManifest
     return _impl(manifest, module=sys._getframe(1).f_globals.get("__name__"))
 
 
-def paper_training_pairs(data_dir=None):
+def paper_training_pairs(data_dir: str | Path | None = None) -> list[Pair]:
     """The paper's 180 training pairs (60 per Harvard task, train split v1)."""
     from .released import paper_training_pairs as _impl
 
     return _impl(data_dir)
 
 
-def paper20_pairs(data_dir=None):
+def paper20_pairs(data_dir: str | Path | None = None) -> list[Pair]:
     """The paper's 20-pair set: 10 MRI-PET + 10 MRI-SPECT test pairs (split v1)."""
     from .released import paper20_pairs as _impl
 

@@ -33,6 +33,7 @@ class Pair:
 
     @property
     def key(self) -> str:
+        """``dataset/id``: the pair's key across datasets."""
         return f"{self.dataset}/{self.id}"
 
 

@@ -101,6 +101,7 @@ def _simulate(task: str, vols: dict[str, np.ndarray], axis: int, frac: float, se
 
 
 def builtin_root() -> Path:
+    """Where the built-in pairs are generated and cached: ``<data dir>/builtin-<GENERATOR_VERSION>``."""
     from fusionbench.config import data_dir as default_data_dir
 
     return default_data_dir() / f"builtin-{GENERATOR_VERSION}"
@@ -142,18 +143,24 @@ def _builtin(name: str) -> Dataset:
 @register_dataset("builtin-mri-pet", task="MRI-PET", title=TITLES["builtin-mri-pet"], splits=("test", "train"),
                   description="built-in: MNI152 T1 + simulated FDG-PET (no download)")
 def builtin_mri_pet(data_dir: str | Path | None = None) -> Dataset:
+    """The built-in MRI-PET dataset (7 MNI152 slices, simulated FDG-PET; ``test`` split only).
+    ``data_dir`` is unused: the pairs live under :func:`builtin_root`."""
     return _builtin("builtin-mri-pet")
 
 
 @register_dataset("builtin-mri-spect", task="MRI-SPECT", title=TITLES["builtin-mri-spect"], splits=("test", "train"),
                   description="built-in: MNI152 T1 + simulated SPECT (no download)")
 def builtin_mri_spect(data_dir: str | Path | None = None) -> Dataset:
+    """The built-in MRI-SPECT dataset (7 MNI152 slices, simulated perfusion SPECT; ``test`` split only).
+    ``data_dir`` is unused: the pairs live under :func:`builtin_root`."""
     return _builtin("builtin-mri-spect")
 
 
 @register_dataset("builtin-mri-ct", task="MRI-CT", title=TITLES["builtin-mri-ct"], splits=("test", "train"),
                   description="built-in: MNI152 T1 + simulated CT (no download)")
 def builtin_mri_ct(data_dir: str | Path | None = None) -> Dataset:
+    """The built-in MRI-CT dataset (7 MNI152 slices, simulated CT; ``test`` split only).
+    ``data_dir`` is unused: the pairs live under :func:`builtin_root`."""
     return _builtin("builtin-mri-ct")
 
 

@@ -62,6 +62,8 @@ def _present(scores: pd.DataFrame, dataset: str) -> list[str]:
 
 
 def table_winner_claims(scores: pd.DataFrame) -> list[dict]:
+    """Tables 1-3: per dataset and metric, whether the paper's winner (one case) is best in our means over the
+    task's pairs; rows ``{claim, paper, measured, verdict}`` (Table 2's swapped SD and SCD columns not compared)."""
     rows = []
     for key, (title, dataset, values) in PAPER_TABLES.items():
         short = title.split(":")[0]
@@ -90,6 +92,8 @@ def table_winner_claims(scores: pd.DataFrame) -> list[dict]:
 
 
 def gain_claims(scores: pd.DataFrame) -> list[dict]:
+    """The abstract's 6-31 % and the conclusion's per-metric gains against our mean over the nine methods of
+    ``(ours − theirs) / |theirs|`` (dataset means, sign by direction, MRI-PET and MRI-SPECT pooled); rows as above."""
     datasets = ["harvard-mri-pet", "harvard-mri-spect"]
     methods = [m for m in PAPER_METHODS.values()
                if m in set(scores.loc[scores["dataset"].isin(datasets), "method"])]
@@ -121,6 +125,8 @@ def gain_claims(scores: pd.DataFrame) -> list[dict]:
 
 
 def ablation_claims(ablation_means: pd.DataFrame | None) -> list[dict]:
+    """Table 4 / Fig. 10: whether the full ``mopa`` is best on each of the seven metrics among the five
+    :data:`ABLATION_SET` presets (``ablation_means``: preset × metric means)."""
     claim = "Table 4 / Fig. 10: the full model is best on all seven metrics among the five networks"
     if ablation_means is None or ablation_means.empty or not set(ABLATION_SET) <= set(ablation_means.index):
         return [{"claim": claim, "paper": "full model best on 7/7", "measured": "",
@@ -139,6 +145,8 @@ def ablation_claims(ablation_means: pd.DataFrame | None) -> list[dict]:
 
 
 def cost_claims(costs: pd.DataFrame | None, time_label: str) -> list[dict]:
+    """Table 5 and §2.4: running-time ranks of ``mopa`` and SDNet, our GFLOPs in the paper's convention (within
+    :data:`GFLOPS_TOLERANCE`), lowest GFLOPs and the parameter count; rows ``{claim, paper, measured, verdict}``."""
     rows = []
     if costs is None or costs.empty:
         return [{"claim": "Table 5 (time, GFLOPs, parameters)", "paper": "", "measured": "",

@@ -18,6 +18,8 @@ def add_selection_arguments(parser: argparse.ArgumentParser, *, methods_flag: bo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``fusionbench report`` options: results folder, ``--out``, metrics, method selection, asv,
+    figures, ROI, profiling."""
     parser.add_argument("results", nargs="?", default="out",
                         help="an OUT folder of `fusionbench run`, its results.sqlite, or a report's results/ folder")
     parser.add_argument("--out", default=None, help="report folder (default: the results folder)")
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_roi(text: str | None) -> tuple[int, int, int] | None:
+    """``--roi ROW,COL,SIZE`` (pixels, SIZE > 0) as a tuple; ``None`` when not given; ``ValueError`` when malformed."""
     if not text:
         return None
     try:
@@ -50,6 +53,8 @@ def parse_roi(text: str | None) -> tuple[int, int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the report from parsed ``fusionbench report`` arguments (:func:`fusionbench.report.build.build_report`).
+    Returns 0."""
     from .build import build_report
 
     build_report(args.results, args.out, metrics=args.metrics, run_benchmarks=args.bench,

@@ -14,7 +14,7 @@ from typing import Callable
 from . import html as htmlmod
 from .data import DATA_UNAVAILABLE, ReportData
 from .selection import Selection
-from .tables import to_csv, to_latex, to_markdown
+from .tables import MetricTable, to_csv, to_latex, to_markdown
 
 Log = Callable[[str], None]
 
@@ -31,7 +31,7 @@ def file_stem(dataset: str) -> str:
     return dataset.replace(":", "_").replace("/", "_").replace("\\", "_")
 
 
-def paper20_keys(data_dir) -> list[tuple[str, str]]:
+def paper20_keys(data_dir: str | Path | None) -> list[tuple[str, str]]:
     """``(dataset, pair id)`` of the paper's 20 Harvard pairs in ``data_dir``; empty where they are not there."""
     if not data_dir:
         return []
@@ -61,7 +61,7 @@ class ReportContext:
         """The figure at ``path`` as HTML (linked, or embedded with ``full``); nothing where it was not written."""
         return htmlmod.image_html(path, caption, self.out, embed=self.full) if path.is_file() else ""
 
-    def write_table(self, stem: Path, table, label: str) -> None:
+    def write_table(self, stem: Path, table: MetricTable, label: str) -> None:
         """A metric table as ``stem``.md, .tex and .csv."""
         self.written += [write_file(stem.with_suffix(".md"), to_markdown(table)),
                          write_file(stem.with_suffix(".tex"), to_latex(table, label=label, mean_only=self.mean_only)),

@@ -64,6 +64,8 @@ class Groups:
     note: str = ""
 
     def describe(self) -> str:
+        """How the bootstrap resamples, for the report: ``resampling N <level> groups``, or that pairs are
+        resampled as if independent (with the note)."""
         if not self.by_pair or not self.level:
             return "groups unknown: pairs resampled as if independent" + (f" ({self.note})" if self.note else "")
         n = len(set(self.by_pair.values()))
@@ -93,6 +95,7 @@ def display_name(method: str, known: dict[str, dict[str, str]] | None = None) ->
 
 
 def higher_is_better(metric: str) -> bool:
+    """Whether larger values of ``metric`` are better (its registered direction); ``True`` if it is not registered."""
     try:
         return METRICS.get(metric).info.higher_is_better
     except KeyError:
@@ -100,6 +103,7 @@ def higher_is_better(metric: str) -> bool:
 
 
 def metric_convention(metric: str) -> str:
+    """The one-line convention ``metric`` is registered with (for footnotes); empty if it is not registered."""
     try:
         return METRICS.get(metric).info.convention
     except KeyError:
@@ -112,6 +116,8 @@ def method_order(methods: list[str]) -> list[str]:
 
 
 def metric_order(metrics: list[str]) -> list[str]:
+    """The paper's seven metrics first, in its column order (:data:`PAPER_ORDER`: AG, EN, SF, SD, CC, MI, SCD);
+    the others after them in natural order."""
     paper = [m for m in PAPER_ORDER if m in metrics]
     return paper + sorted((m for m in metrics if m not in PAPER_ORDER), key=natural_key)
 
@@ -214,17 +220,22 @@ class ReportData:
 
     # ------------------------------------------------------------------ views
     def datasets(self) -> list[str]:
+        """The datasets with scores: Harvard, TNO and built-in ones in that fixed order, then the rest by name."""
         names = list(self.scores["dataset"].unique())
         return sorted(names, key=lambda d: (_KNOWN_ORDER.index(d) if d in _KNOWN_ORDER else len(_KNOWN_ORDER), d))
 
     def methods(self, dataset: str | None = None) -> list[str]:
+        """The methods with scores (on ``dataset``; default any), in :func:`method_order` (``mopa*`` last)."""
         df = self.scores if dataset is None else self.scores[self.scores["dataset"] == dataset]
         return method_order(list(df["method"].unique()))
 
     def metrics(self) -> list[str]:
+        """The metrics with scores, in :func:`metric_order` (the paper's seven first)."""
         return metric_order(list(self.scores["metric"].unique()))
 
     def last_run(self) -> dict:
+        """The newest row of the ``runs`` table as a dict, its ``config``, ``versions`` and ``machine`` JSON decoded
+        where it parses; ``{}`` when there is no run."""
         if self.runs.empty:
             return {}
         row = self.runs.iloc[-1].to_dict()

@@ -39,6 +39,7 @@ def document(tex: str) -> str:
 
 
 def pdflatex() -> str | None:
+    """The path of ``pdflatex`` on ``PATH``, or ``None`` where it is not installed."""
     return shutil.which("pdflatex")
 
 

@@ -30,6 +30,8 @@ def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
 
 def readme_text(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str,
                 notes: str = "") -> str:
+    """The report folder's ``README.md``: the command and run behind the results, the main-table methods, the
+    Table 5 time label, ``notes``, how to rebuild, and the files written under ``out``."""
     files = sorted({str(p.relative_to(out)) for p in written if p.is_relative_to(out)})
     cmd = run.get("command", "(unknown)")
     machine = run.get("machine", {})

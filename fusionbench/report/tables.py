@@ -56,6 +56,7 @@ class MetricTable:
     rows: pd.DataFrame | None = None  # score rows per cell, NaN values included (None: not known)
 
     def name(self, method: str) -> str:
+        """The unique display name of ``method`` in this table, else its registered display name."""
         return self.names.get(method) or display_name(method)
 
     def short_cells(self) -> dict[tuple[str, str], int]:
@@ -89,6 +90,7 @@ class MetricTable:
             [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if not undefined]))
 
     def arrows(self) -> dict[str, str]:
+        """``↑`` (higher is better) or ``↓`` (lower is better) per metric, for column headers."""
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
 
     def placements(self) -> dict[tuple[str, str], str]:
@@ -158,6 +160,8 @@ def _cells(table: MetricTable, method: str, digits: int, mark: Callable[[str, st
 
 
 def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) -> str:
+    """The table as Markdown: ``mean ± std`` (or the mean alone) to ``digits`` decimals per cell, best bold,
+    second underlined, † on cells over fewer pairs, then the footnote."""
     arrows = table.arrows()
     mark = lambda t, p: f"**{t}**" if p == "best" else (f"<u>{t}</u>" if p == "second" else t)  # noqa: E731
     lines = [f"**{table.title}**", "",
@@ -270,6 +274,7 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
 
 
 def to_csv(table: MetricTable) -> str:
+    """The table as CSV, one row per (method, metric): direction, mean, std, n, 95 % bootstrap CI, place."""
     rows = []
     places = table.placements()
     for method in table.methods:

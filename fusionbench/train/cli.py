@@ -281,6 +281,7 @@ def _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, ima
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``fusionbench train`` as a stand-alone parser: parse ``argv`` and :func:`run`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="fusionbench train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

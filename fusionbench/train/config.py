@@ -74,6 +74,7 @@ class TrainConfig:
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', not {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as a plain dict (``dataclasses.asdict``), e.g. for provenance JSON."""
         return asdict(self)
 
     def with_overrides(self, **overrides: Any) -> "TrainConfig":

@@ -54,6 +54,8 @@ class CudaBackend:
         self.side = torch.cuda.Stream()
 
     def on_side_stream(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` run on the side (warm-up) stream, ordered after the current stream's work and before its
+        later work; returns what ``fn`` returns."""
         cuda = self.torch.cuda
         self.side.wait_stream(cuda.current_stream())
         with cuda.stream(self.side):
@@ -72,6 +74,7 @@ class CudaBackend:
         return graph, out
 
     def replay(self, graph: Any) -> None:
+        """Replay a captured CUDA graph (on the current stream)."""
         graph.replay()
 
 

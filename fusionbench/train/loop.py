@@ -45,12 +45,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .config import TrainConfig
 from .patches import PatchSet
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 @dataclass
@@ -71,6 +74,7 @@ class TrainResult:
 
     @property
     def final_path(self) -> Path:
+        """The run's ``final.pth`` (trained fp32 ``state_dict``) in ``out_dir``."""
         return self.out_dir / "final.pth"
 
     @property
@@ -106,7 +110,7 @@ def refuse_to_overwrite(ckpt_paths: list[Path], resume: bool) -> None:
                               "--resume, or give another --out (or delete the folder to start again)")
 
 
-def configure_torch(config: TrainConfig):
+def configure_torch(config: TrainConfig) -> torch.device:
     """Threads, deterministic algorithms and precision flags for ``config``; returns the ``torch.device``.
 
     On CUDA: ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS needs it for

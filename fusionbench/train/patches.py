@@ -12,7 +12,12 @@ is one gather there.  Both give the same values (plain copies).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def patch_origins(length: int, size: int, stride: int) -> np.ndarray:
@@ -60,7 +65,7 @@ class PatchSet:
         self._channels = torch.arange(self.images.shape[1], device=self._device)
         return self
 
-    def batch_tensor(self, rows):
+    def batch_tensor(self, rows: np.ndarray | torch.Tensor) -> torch.Tensor:
         """The patches ``rows`` as a B×C×size×size float32 tensor on the device of :meth:`to` (default CPU).
 
         ``rows``: a numpy array, or an int64 tensor already on that device (the

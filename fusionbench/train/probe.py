@@ -183,6 +183,8 @@ def write_results(records: list[dict], best: dict | None, head: dict, out: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m fusionbench.train.probe``: train each variant for ``--steps`` steps, write the records and
+    the best variant to ``--out``; returns 0 when at least one variant ran, else 1."""
     from . import cli
 
     parser = argparse.ArgumentParser(prog="python -m fusionbench.train.probe", description=__doc__.splitlines()[0])

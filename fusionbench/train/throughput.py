@@ -113,6 +113,8 @@ def write_sweep(out: Path, probes: list[Path]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m fusionbench.train.throughput``: write the batch's summary and throughput files (with
+    ``--sweep``: the sweep CSV instead); returns 0."""
     parser = argparse.ArgumentParser(prog="python -m fusionbench.train.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("labels", nargs="*")

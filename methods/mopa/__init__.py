@@ -39,7 +39,7 @@ the decoupling network is not run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -48,6 +48,12 @@ from fusionbench.torch_method import TorchMethod, as_array, load_state
 from fusionbench.train import TrainConfig, TrainSpec, register_trainer
 
 from .presets import EXTRA_SEEDS, LEAVE_ONE_OUT, PRESETS, SEEDED, TABLE4, registered_name, seeded_name, split_seed
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from .network import MopaNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: "2": width 5, cascade attention, SDNet's reading of Eq. 11-12, PET+SPECT training pairs ("1": docs/paper_network.md)
@@ -102,7 +108,7 @@ def unavailable_message(preset: str, seed: int = 0) -> str:
             f"device run (docs/training.md), or train them with `{_train_command(preset, seed)}`")
 
 
-def build_model(params: dict[str, Any]):
+def build_model(params: dict[str, Any]) -> MopaNet:
     """The :class:`~.network.MopaNet` of a registered params dict (extra keys ignored)."""
     from .network import MopaNet
 
@@ -118,7 +124,8 @@ def prepare(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return network_inputs(luma(a), luma(b))
 
 
-def make_loss(params: dict[str, Any]):
+def make_loss(params: dict[str, Any]) -> Callable[[nn.Module, torch.Tensor],
+                                                  tuple[torch.Tensor, dict[str, torch.Tensor]]]:
     """The training loss (Eq. 8-13) of the variant with ``params`` (its loss reading)."""
     from .losses import LossReading, total_loss
 
@@ -131,7 +138,7 @@ def make_loss(params: dict[str, Any]):
     return loss
 
 
-def loss(model, batch):
+def loss(model: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 8-13 with the registered ``mopa`` reading on a batch of prepared patches."""
     return make_loss(DEFAULT_PARAMS)(model, batch)
 
@@ -182,7 +189,7 @@ class MOPA(TorchMethod):
         return None if weights_file(preset, seed).is_file() else unavailable_message(preset, seed)
 
     @staticmethod
-    def torch_inputs(size: tuple[int, int] = (256, 256)):
+    def torch_inputs(size: tuple[int, int] = (256, 256)) -> tuple[torch.Tensor]:
         """One forward pass's input: 1×4×H×W ``[a, b, mask_a, mask_b]`` (a smooth synthetic pair)."""
         import torch
 

@@ -178,6 +178,7 @@ _conv_5_5_3 = _make_conv(5, 5, 3)
 
 @njit(cache=True, nogil=True)
 def conv_1_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """1→5 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (feature path, no mask)."""
     _wide_vectors()
     _conv_1_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 5, rows, width, oy, ox)
@@ -185,6 +186,7 @@ def conv_1_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: n
 
 @njit(cache=True, nogil=True)
 def conv_2_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """2→5 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (feature path, first layer)."""
     _wide_vectors()
     _conv_2_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 5, rows, width, oy, ox)
@@ -192,6 +194,7 @@ def conv_2_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: n
 
 @njit(cache=True, nogil=True)
 def conv_5_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """5→5 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (feature path, later layers)."""
     _wide_vectors()
     _conv_5_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 5, rows, width, oy, ox)
@@ -204,6 +207,7 @@ _conv_2_1_7 = _make_conv(2, 1, 7)
 
 @njit(cache=True, nogil=True)
 def conv_15_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→5 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (head, first layer)."""
     _wide_vectors()
     _conv_15_5_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 5, rows, width, oy, ox)
@@ -211,6 +215,7 @@ def conv_15_5_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: 
 
 @njit(cache=True, nogil=True)
 def conv_5_1_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """5→1 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (head, last conv)."""
     _wide_vectors()
     _conv_5_1_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 1, rows, width, oy, ox)
@@ -218,6 +223,7 @@ def conv_5_1_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: n
 
 @njit(cache=True, nogil=True)
 def conv_2_1_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """2→1 7×7 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (spatial attention)."""
     _wide_vectors()
     _conv_2_1_7(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 1, rows, width, oy, ox)
@@ -228,6 +234,7 @@ _conv_15_3_1 = _make_conv(15, 3, 1)
 
 @njit(cache=True, nogil=True)
 def conv_15_3_1(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→3 1×1 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (CEM multiscale 1×1)."""
     _wide_vectors()
     _conv_15_3_1(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 3, rows, width, oy, ox)
@@ -238,6 +245,7 @@ _conv_15_3_3 = _make_conv(15, 3, 3)
 
 @njit(cache=True, nogil=True)
 def conv_15_3_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→3 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (CEM multiscale 3×3)."""
     _wide_vectors()
     _conv_15_3_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 3, rows, width, oy, ox)
@@ -248,6 +256,7 @@ _conv_15_3_5 = _make_conv(15, 3, 5)
 
 @njit(cache=True, nogil=True)
 def conv_15_3_5(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→3 5×5 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (CEM multiscale 5×5)."""
     _wide_vectors()
     _conv_15_3_5(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 3, rows, width, oy, ox)
@@ -258,6 +267,7 @@ _conv_15_6_7 = _make_conv(15, 6, 7)
 
 @njit(cache=True, nogil=True)
 def conv_15_6_7(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→6 7×7 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (CEM multiscale 7×7)."""
     _wide_vectors()
     _conv_15_6_7(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 6, rows, width, oy, ox)
@@ -268,6 +278,7 @@ _conv_15_15_3 = _make_conv(15, 15, 3, 5)  # three groups of 5 outputs (20 accumu
 
 @njit(cache=True, nogil=True)
 def conv_15_15_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """15→15 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (CEM residual, DPM head)."""
     _wide_vectors()
     _conv_15_15_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 15, rows, width, oy, ox)
@@ -278,6 +289,7 @@ _conv_30_15_3 = _make_conv(30, 15, 3, 5)
 
 @njit(cache=True, nogil=True)
 def conv_30_15_3(inp, weight, bias, slope, out, rows, width, oy, ox):  # pragma: no cover - compiled
+    """30→15 3×3 conv + bias + LReLU(``slope``) on planar (C, rows, cols) float32 maps (attention combine)."""
     _wide_vectors()
     _conv_30_15_3(inp, weight, bias, slope, out, rows, width, oy, ox)
     _clear_tail(out, 15, rows, width, oy, ox)

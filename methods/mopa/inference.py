@@ -224,6 +224,8 @@ class InferencePath:
         return x
 
     def contrast(self, cem: "ContrastEnhancement", x: torch.Tensor) -> torch.Tensor:
+        """The CEM's output: ``x`` (``apply="multiscale"``: its multiscale features) times the channel weights
+        from the maxima over pixels of the local std."""
         m, flow = self.contrast_flow(cem, x)
         w = self.contrast_weights(cem, _local_std_max(flow, cem.r))
         return (x if cem.apply == "input" else m).mul(w)
@@ -405,6 +407,8 @@ class InferencePath:
         return x.sum(dim=(2, 3), dtype=torch.float64), _max_over_pixels(x)
 
     def attention(self, att: "ParallelAttention", x: torch.Tensor) -> torch.Tensor:
+        """The attention module's output: channel weights from the per-channel means and maxima over pixels, then
+        :meth:`attention_apply`."""
         if _compiled_ready(x):
             sums, peak = _pixel_sum_max(x)
             wc = self.channel_weights(att, (sums / (x.shape[-1] * x.shape[-2])).float(), peak)

@@ -89,9 +89,12 @@ class ContrastEnhancement(nn.Module):
         return self.fc(pooled)[:, :, None, None]
 
     def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The CEM's channel weights (N×C×1×1, sigmoid in (0, 1)) for input ``x``: :meth:`weights_of` of its
+        multiscale features."""
         return self.weights_of(self.multiscale(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (``apply="multiscale"``: the multiscale features) times the channel weights (§1.3.1, Fig. 3)."""
         m = self.multiscale(x)
         w = self.weights_of(m)
         return (x if self.apply == "input" else m) * w
@@ -114,6 +117,8 @@ class DetailPreserving(nn.Module):
         self.fuse = nn.Conv2d(3 * ch, ch, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Head conv, the three DSCB paths each with its skip, concatenated and fused by a 3×3 conv, plus ``x``
+        (the module-wide residual; §1.3.2, Fig. 4)."""
         h = self.head(x)
         outs = [h + path(h) for path in self.paths]  # skips spanning 1, 2 and 3 DSCBs
         return x + self.fuse(torch.cat(outs, dim=1))  # the span-6 (module-wide) residual
@@ -147,9 +152,12 @@ class ParallelAttention(nn.Module):
         self.combine = conv_block(2 * ch, ch, 3, slope)
 
     def spatial_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Spatial weights (N×1×H×W, sigmoid): the ``k×k`` conv of the channel-wise mean and maximum of ``x``."""
         return self.spatial(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel weights ``wc`` from the spatial mean and maximum (1×1 convs), spatial weights ``ws`` as
+        ``mode`` says; the two outputs concatenated and combined by 3×3 conv + LReLU (§1.3.3, Fig. 5)."""
         pooled = torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], dim=1)
         xc = x * self.channel(pooled)
         xs = xc * self.spatial_weights(xc) if self.mode == "cascade" else x * self.spatial_weights(x)
@@ -165,6 +173,7 @@ class Segment(nn.Module):
         self.residual = cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The segment's body of ``x``, plus ``x`` where input and output widths match."""
         y = self.body(x)
         return x + y if self.residual else y
 
@@ -181,5 +190,7 @@ class Decoupler(nn.Module):
         ])
 
     def forward(self, fused: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two source estimates (MRI, functional), each N×1×H×W in (0, 1), from the fused image and the
+        feature paths' features (§1.4, Fig. 6)."""
         t = self.trunk(torch.cat([fused, feats], dim=1))
         return self.heads[0](t), self.heads[1](t)

@@ -69,6 +69,8 @@ class LossReading:
         return cls(**{k: params[p] for k, p in keys.items() if p in params})
 
     def to_params(self) -> dict:
+        """The reading as registered params (``loss_alpha``, ``loss_i1``, ``loss_weights``, ``loss_grad``):
+        the inverse of :meth:`from_params`."""
         d = asdict(self)
         return {"loss_alpha": d["alpha"], "loss_i1": d["i1"], "loss_weights": d["weights"], "loss_grad": d["grad_op"]}
 

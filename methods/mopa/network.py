@@ -142,7 +142,11 @@ class MopaNet(nn.Module):
             return img
         return torch.cat([img, mask if self.mask_mode == "concat" else img * mask], dim=1)
 
-    def forward(self, x: torch.Tensor, decouple: bool = True):
+    def forward(self, x: torch.Tensor,
+                decouple: bool = True) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """``(fused, decoupled)`` for ``x`` N×4×H×W: ``fused`` N×1×H×W in [0, 1], ``decoupled`` the two source
+        estimates, or ``None`` without the decoupler or with ``decouple=False``.  One sample under
+        ``torch.inference_mode`` runs :class:`InferencePath` (same weights, float32 round-off only)."""
         if torch.is_inference_mode_enabled() and x.shape[0] == 1:
             # the method's inference (fusionbench.methods.mopa): a lean path through the same weights
             # (InferencePath: float32 round-off only); training and no_grad validation never come here

@@ -13,8 +13,8 @@ import numpy as np
 from .._input import prepare, undefined
 
 
-def average_gradient(fused: np.ndarray, a=None, b=None, *, normalise: str = "(M-1)(N-1)",
-                     dtype: str = "float64", data_range: float | None = None) -> float:
+def average_gradient(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+                     normalise: str = "(M-1)(N-1)", dtype: str = "float64", data_range: float | None = None) -> float:
     """AG: Σ √((g_x² + g_y²)/2) / ((M−1)(N−1)), central differences (MATLAB ``gradient``).
 
     Gradients are central differences inside and one-sided at the border
@@ -30,8 +30,8 @@ def average_gradient(fused: np.ndarray, a=None, b=None, *, normalise: str = "(M-
     return float(s.sum(dtype=np.float64) / ((M - 1) * (N - 1)))
 
 
-def spatial_frequency(fused: np.ndarray, a=None, b=None, *, normalise: str = "mean",
-                      dtype: str = "float64", data_range: float | None = None) -> float:
+def spatial_frequency(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+                      normalise: str = "mean", dtype: str = "float64", data_range: float | None = None) -> float:
     """SF: √(RF² + CF²) with RF² = mean of squared horizontal neighbour differences.
 
     Default: means over the M(N−1) and (M−1)N valid differences (Tang, CDDFuse,
@@ -70,7 +70,8 @@ def _sobel(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return sx, sy
 
 
-def edge_intensity(fused: np.ndarray, a=None, b=None, *, data_range: float | None = None) -> float:
+def edge_intensity(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+                   data_range: float | None = None) -> float:
     """EI (VIFB/MEFB): mean Sobel gradient magnitude, replicate padding (``imfilter``)."""
     f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
     sx, sy = _sobel(f, "nearest")

@@ -47,7 +47,8 @@ def stretch(x: np.ndarray, *, rounding: str = "half_away") -> np.ndarray:
     return y.astype(np.int64)
 
 
-def entropy(fused: np.ndarray, a=None, b=None, *, data_range: float | None = None) -> float:
+def entropy(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+            data_range: float | None = None) -> float:
     """EN: Shannon entropy in bits of the 256-bin histogram of the fused image.
 
     Convention: exact histogram of uint8 levels, log2.  Identical in VIFB, MEFB,

@@ -12,8 +12,8 @@ import numpy as np
 from .._input import UndefinedMetricWarning, prepare, undefined
 
 
-def standard_deviation(fused: np.ndarray, a=None, b=None, *, dtype: str = "float64",
-                       data_range: float | None = None) -> float:
+def standard_deviation(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
+                       dtype: str = "float64", data_range: float | None = None) -> float:
     """SD: population standard deviation (ddof=0) of the fused grey levels (0–255).
 
     Identical in every reference.  ``dtype='float32'`` imitates CDDFuse's arithmetic.

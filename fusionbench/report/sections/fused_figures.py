@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import figures
 from ..context import ReportContext, file_stem, paper20_keys
 from ..data import DATA_UNAVAILABLE
 
+if TYPE_CHECKING:  # pragma: no cover
+    from fusionbench.data import Pair
+
 MAX_GRID_METHODS = 10
 
 
-def fused_output(ctx: ReportContext, dataset: str, pair, method: str) -> Path | None:
+def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> Path | None:
     """The stored fused image, or (the cache being gone) the method re-run on this pair for the figure."""
     outs = ctx.data.outputs
     row = outs[(outs["dataset"] == dataset) & (outs["pair"].astype(str) == str(pair.id))

@@ -43,7 +43,9 @@ def run_asv(methods: list[str], repo: Path, log: Log) -> bool:
     return done.returncode == 0
 
 
-def cost_section(ctx: ReportContext, pairs20, run_benchmarks: bool, asv_results, repo: Path, profile: bool, run: dict):
+def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchmarks: bool,
+                 asv_results: str | Path | None, repo: Path, profile: bool,
+                 run: dict) -> tuple[pd.DataFrame, str, tuple[str, str]]:
     """``(cost table, time label, (title, html))``: Table 5 of the main methods and the paper's Table 5 beside it."""
     main = list(ctx.sel.main)
     asv_costs = None

@@ -11,6 +11,8 @@
   :mod:`fusionbench.worker_memory`).
 * ``FUSIONBENCH_HUGEPAGES`` — ``1`` leaves NumPy's huge-page advice as it is in ``evaluate`` and in runner
   workers (:mod:`fusionbench.pages`).
+* ``FUSIONBENCH_KILL_GRACE_S`` — seconds a local pool worker may run past a task's ``--timeout`` before it
+  stops itself (default :data:`KILL_GRACE_S_DEFAULT`; :func:`fusionbench.executors.run_local`).
 
 Every function reads the environment when called (tests and workers change it at run time).
 """
@@ -24,6 +26,10 @@ WORKER_THREADS_ENV = "FUSIONBENCH_WORKER_THREADS"
 WORKER_THREADS_FIXED_ENV = "FUSIONBENCH_WORKER_THREADS_FIXED"
 WORKER_MEMORY_ENV = "FUSIONBENCH_WORKER_MEMORY_MB"
 HUGEPAGES_ENV = "FUSIONBENCH_HUGEPAGES"
+KILL_GRACE_ENV = "FUSIONBENCH_KILL_GRACE_S"
+#: seconds past a task's timeout before its pool worker stops itself: the per-pair SIGALRM cannot interrupt
+#: compiled code that keeps the interpreter, and the task's scoring comes after its fusion
+KILL_GRACE_S_DEFAULT = 30.0
 #: MiB a worker keeps resident between tasks (issue 23: a worker stays under 2 GB; a task's own peak comes on top)
 WORKER_MEMORY_MB_DEFAULT = 1536
 
@@ -69,3 +75,17 @@ def worker_memory_mb() -> int:
 def hugepages() -> bool:
     """Whether ``$FUSIONBENCH_HUGEPAGES`` is ``1``: leave NumPy's huge-page advice alone (:mod:`fusionbench.pages`)."""
     return os.environ.get(HUGEPAGES_ENV) == "1"
+
+
+def kill_grace_s() -> float:
+    """``$FUSIONBENCH_KILL_GRACE_S`` (seconds, > 0), else :data:`KILL_GRACE_S_DEFAULT`."""
+    value = os.environ.get(KILL_GRACE_ENV, "").strip()
+    if not value:
+        return KILL_GRACE_S_DEFAULT
+    try:
+        grace = float(value)
+    except ValueError:
+        grace = float("nan")
+    if not grace > 0 or grace == float("inf"):
+        raise ValueError(f"${KILL_GRACE_ENV} must be a positive number of seconds, got {value!r} instead")
+    return grace

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +25,7 @@ from contextlib import ExitStack
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
+from .config import kill_grace_s as kill_grace
 from .pages import small_pages_for_process
 from .worker import Task, TaskResult, run_task
 
@@ -50,46 +52,106 @@ def _init_worker(threads: int) -> None:
     small_pages_for_process()
 
 
-def run_local(tasks: Iterable[Task], workers: int | None = None) -> Iterator[TaskResult]:
+def _run_guarded(task: Task, kill_after_s: float | None) -> TaskResult:
+    """:func:`run_task` in a pool worker, which exits (status 1) if the task is still running after
+    ``kill_after_s`` seconds.  The watchdog is :func:`faulthandler.dump_traceback_later`, a C thread that
+    does not need the interpreter, so it also stops a method stuck in compiled code; the client sees the
+    worker die and attributes the task (:func:`run_local`)."""
+    if not kill_after_s:
+        return run_task(task)
+    import faulthandler
+
+    with open(os.devnull, "w") as sink:  # the stack dump is not wanted: the client reports one line
+        faulthandler.dump_traceback_later(kill_after_s, exit=True, file=sink)
+        try:
+            return run_task(task)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+
+
+def _lost(task: Task, seconds: float) -> TaskResult:
+    """The result of a task whose worker died while it alone was in flight: its own timeout when it ran that
+    long (the worker was stopped by :func:`_run_guarded`), else a crash."""
+    if task.timeout and seconds >= task.timeout:
+        return TaskResult.crashed(task, f"exceeded the per-pair timeout of {task.timeout:g} s in code that does "
+                                        "not return to Python (e.g. a compiled loop); its worker was stopped",
+                                  error="PairTimeout")
+    return TaskResult.crashed(task, "the worker process died while fusing or scoring this pair")
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting, terminating workers that are still busy (an interrupted run)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+
+
+def run_local(tasks: Iterable[Task], workers: int | None = None,
+              kill_grace_s: float | None = None) -> Iterator[TaskResult]:
     """Run tasks on a pool of ``workers`` processes (default: one per core).
 
-    At most ``2 × workers`` tasks are in flight.  Each worker gets
-    ``cores // workers`` BLAS/OpenMP threads (``OMP_NUM_THREADS`` unless set).  A worker that dies (segfault,
-    out of memory) fails the tasks that were in flight with ``WorkerCrash``;
-    the pool is rebuilt and the run goes on.
+    At most ``2 × workers`` tasks are in flight.  Each worker gets ``cores // workers`` BLAS/OpenMP threads
+    (``OMP_NUM_THREADS`` unless set).  A task with a timeout is stopped by its worker's ``SIGALRM`` at the
+    timeout, or, in code that does not return to Python, by the worker exiting ``kill_grace_s`` later
+    (default ``$FUSIONBENCH_KILL_GRACE_S``, 30 s; :func:`_run_guarded`).  When a worker dies (a crash, out
+    of memory, such a stop), the pool is rebuilt and the tasks that were in flight are run again one at a
+    time: one that breaks the pool alone is recorded as a ``WorkerCrash`` (or its ``PairTimeout``), the
+    others complete as if nothing had happened.  On an interrupt the busy workers are terminated.
     """
     workers = workers or os.cpu_count() or 1
+    kill_grace_s = kill_grace_s if kill_grace_s is not None else kill_grace()
     ctx = multiprocessing.get_context("spawn")
     queue = deque(tasks)
+    suspects: deque[Task] = deque()  # in flight when the pool broke: re-run alone to find the culprit
     threads = max(1, (os.cpu_count() or 1) // workers)
     make_pool = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx,  # noqa: E731
                                             initializer=_init_worker, initargs=(threads,))
     pool = make_pool()
-    in_flight: dict[Future, Task] = {}
+    in_flight: dict[Future, tuple[Task, float]] = {}
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < 2 * workers:
-                task = queue.popleft()
-                in_flight[pool.submit(run_task, task)] = task
+        while queue or suspects or in_flight:
+            if suspects:
+                if not in_flight:
+                    task = suspects.popleft()
+                    in_flight[pool.submit(_run_guarded, task, _kill_after(task, kill_grace_s))] = \
+                        (task, time.monotonic())
+            else:
+                while queue and len(in_flight) < 2 * workers:
+                    task = queue.popleft()
+                    in_flight[pool.submit(_run_guarded, task, _kill_after(task, kill_grace_s))] = \
+                        (task, time.monotonic())
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
+            lost: list[tuple[Task, float]] = []
             for fut in done:
-                task = in_flight.pop(fut)
+                task, started = in_flight.pop(fut)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
-                    broken = True
-                    yield TaskResult.crashed(task, "the worker process died while fusing or scoring this pair")
+                    lost.append((task, started))
                 except Exception as exc:  # pickling and similar errors
                     yield TaskResult.crashed(task, f"{type(exc).__name__}: {exc}")
-            if broken:
-                for fut, task in list(in_flight.items()):
-                    yield TaskResult.crashed(task, "the worker pool broke while this pair was in flight")
+            if lost:
+                lost += in_flight.values()  # every other future of a broken pool fails too
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = make_pool()
+                if len(lost) == 1:  # it ran alone: it broke the pool
+                    task, started = lost[0]
+                    yield _lost(task, time.monotonic() - started)
+                else:
+                    suspects.extend(task for task, _ in lost)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        if in_flight:
+            _stop_workers(pool)
+        else:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _kill_after(task: Task, grace_s: float) -> float | None:
+    """Seconds after which a pool worker running ``task`` stops itself (None: the task has no timeout)."""
+    return task.timeout + grace_s if task.timeout else None
 
 
 # --------------------------------------------------------------------------- Dask: functions run on workers

@@ -165,7 +165,7 @@ def _serve() -> None:
             start = time.perf_counter()
             fused = fuse_arrays(method, a, b)
             reply: tuple[str, Any] = ("ok", (fused, time.perf_counter() - start))
-        except Exception as exc:  # reported to the parent, which records it as the pair's failure
+        except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
             text = str(exc)
             reply = ("error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
                                traceback.format_exc()))

@@ -23,7 +23,13 @@ fusing a pair larger than any TNO image room is made for it (:func:`fusionbench.
 Per-pair timeout: in a process's main thread (local pool, ``--workers 0``) a
 ``SIGALRM`` timer; in any other thread (a Dask worker runs tasks in threads,
 where signals cannot reach) the fusion runs in a child process that is killed
-when the time is up (:mod:`fusionbench.sandbox`).
+when the time is up (:mod:`fusionbench.sandbox`).  The timer cannot interrupt
+compiled code that keeps the interpreter; a local pool worker therefore also
+stops itself a grace period later (:func:`fusionbench.executors.run_local`).
+
+A method (or metric) that raises any ``Exception`` or ``SystemExit`` (it called
+``sys.exit()``) is a recorded failure of that task; ``KeyboardInterrupt`` is
+left to interrupt the run, as Ctrl-C does.
 """
 from __future__ import annotations
 
@@ -405,12 +411,12 @@ def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tu
     try:
         result.scores.update({name: float(v) for name, v in evaluate(luma_f, luma_a, luma_b, list(metrics)).items()})
         return
-    except Exception:  # noqa: BLE001 - find which preset failed
+    except (Exception, SystemExit):  # noqa: BLE001 - find which preset failed: each is recorded below
         pass
     for name in metrics:
         try:
             result.scores[name] = float(compute(name, luma_f, luma_a, luma_b))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             result.failures.append(Failure.from_exception("score", exc, metric=name))
 
 
@@ -451,7 +457,7 @@ def _run_task(task: Task) -> TaskResult:
             _make_room(a.shape[0] * a.shape[1])
             fused, result.seconds = fuse_task(task, a, b)
             result.png = encode_png(fused)
-    except Exception as exc:  # recorded, never fatal
+    except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))
         return result
     score(fused, pair.luma_a, pair.luma_b, task.metrics, result)

@@ -1,5 +1,7 @@
 """A third-party fusion method package: registers on import through its entry point."""
 import os
+import signal
+import sys
 import time
 
 import numpy as np
@@ -30,3 +32,24 @@ def demo_nan(a, b):
 def demo_crash(a, b):
     """Raises: must be recorded as a failure."""
     raise RuntimeError("demo method failure")
+
+
+@register_method("demo_exit", display_name="Demo exit", family="plugin", citation="fusionbench test plugin")
+def demo_exit(a, b):
+    """Kills its own process (as a segfault or the out-of-memory killer would): a worker crash."""
+    os._exit(3)
+
+
+@register_method("demo_sysexit", display_name="Demo sys.exit", family="plugin", citation="fusionbench test plugin")
+def demo_sysexit(a, b):
+    """Calls ``sys.exit()``: must be recorded as a failure, not end the run."""
+    sys.exit(2)
+
+
+@register_method("demo_stuck", display_name="Demo stuck", family="plugin", citation="fusionbench test plugin")
+def demo_stuck(a, b):
+    """Stands for compiled code that never returns to Python: blocks SIGALRM and SIGINT (their Python
+    handlers never run), then sleeps DEMO_SLOW_SECONDS (default 0.3)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGINT})
+    time.sleep(float(os.environ.get("DEMO_SLOW_SECONDS", "0.3")))
+    return (a + b) / 2

@@ -1,0 +1,100 @@
+"""A method that kills its worker, calls ``sys.exit()`` or never returns to Python fails alone, in one line,
+and the run goes on (``fusionbench.executors.run_local``; the demo plugin of ``tests/plugin_dist``)."""
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _run(plugin_env: dict, tmp_path: Path, data: Path, methods: str, *extra: str, env: dict | None = None,
+         timeout: float = 240) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "fusionbench", "run", "--methods", methods, "--datasets", f"folder:{data}",
+           "--metrics", "EN", "--out", str(tmp_path / "out"), "--no-report", *extra]
+    return subprocess.run(cmd, env=dict(plugin_env, **(env or {})), capture_output=True, text=True,
+                          timeout=timeout, cwd=tmp_path)  # outside the checkout: the installed package
+
+
+def _rows(tmp_path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as con:
+        return con.execute(sql).fetchall()
+
+
+def test_a_crashing_method_fails_alone_and_its_neighbours_complete(tmp_path, plugin_env, make_pairs) -> None:
+    """Before: every task in flight when ``demo_exit`` killed its worker was recorded as a WorkerCrash, so
+    ``demo_slow`` lost pairs to it on every run.  Now those tasks run again one at a time."""
+    data = make_pairs(tmp_path / "data", 3)
+    done = _run(plugin_env, tmp_path, data, "demo_slow,demo_exit", "--workers", "2",
+                env={"DEMO_SLOW_SECONDS": "0.5"})
+    assert done.returncode == 0, done.stderr
+    failures = _rows(tmp_path, "SELECT method, error FROM failures ORDER BY pair")
+    assert failures == [("demo_exit", "WorkerCrash")] * 3
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'demo_slow'") == [(3,)]
+    assert done.stdout.count("FAILED") + done.stderr.count("FAILED") == 3
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_method_calling_sys_exit_is_a_failure_not_the_end_of_the_run(tmp_path, plugin_env, make_pairs,
+                                                                       workers) -> None:
+    """Before: ``sys.exit()`` in a method ended the run with no message and no failure row (in a pool the
+    worker's SystemExit was re-raised in the client), and every rerun ended the same way."""
+    data = make_pairs(tmp_path / "data", 2)
+    done = _run(plugin_env, tmp_path, data, "average,demo_sysexit", "--workers", workers)
+    assert done.returncode == 0, done.stderr
+    assert _rows(tmp_path, "SELECT method, error FROM failures") == [("demo_sysexit", "SystemExit")] * 2
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'average'") == [(2,)]
+
+
+def test_a_method_that_never_returns_to_python_is_stopped_at_its_timeout(tmp_path, plugin_env, make_pairs) -> None:
+    """``demo_stuck`` blocks the SIGALRM of the per-pair timeout, as compiled code that keeps the interpreter
+    does in effect: its worker stops itself ``FUSIONBENCH_KILL_GRACE_S`` after the timeout, the task is a
+    PairTimeout, and the other method's tasks complete.  Before, the run never ended."""
+    data = make_pairs(tmp_path / "data", 2)
+    start = time.monotonic()
+    done = _run(plugin_env, tmp_path, data, "average,demo_stuck", "--workers", "1", "--timeout", "1",
+                env={"DEMO_SLOW_SECONDS": "600", "FUSIONBENCH_KILL_GRACE_S": "1"})
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 120
+    failures = _rows(tmp_path, "SELECT method, error, message FROM failures")
+    assert [(m, e) for m, e, _ in failures] == [("demo_stuck", "PairTimeout")] * 2
+    assert all("per-pair timeout of 1 s" in message for _, _, message in failures)
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'average'") == [(2,)]
+
+
+def test_an_interrupt_stops_a_worker_stuck_outside_python(tmp_path, plugin_env, make_pairs) -> None:
+    """Ctrl-C (SIGINT to the client) while a worker runs code that ignores it: the client terminates its
+    workers and exits.  Before, it said "interrupted" and then waited for the worker at exit."""
+    data = make_pairs(tmp_path / "data", 1)
+    cmd = [sys.executable, "-m", "fusionbench", "run", "--methods", "demo_stuck", "--datasets", f"folder:{data}",
+           "--metrics", "EN", "--out", str(tmp_path / "out"), "--no-report", "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=dict(plugin_env, DEMO_SLOW_SECONDS="600"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    db = tmp_path / "out" / "results.sqlite"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not db.exists():  # the run has started and planned its task
+        time.sleep(0.2)
+    time.sleep(3)  # the worker has started and is inside the method
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "interrupted" in err
+
+
+def test_the_kill_grace_is_read_from_the_environment(monkeypatch) -> None:
+    from fusionbench.config import KILL_GRACE_S_DEFAULT, kill_grace_s
+
+    monkeypatch.delenv("FUSIONBENCH_KILL_GRACE_S", raising=False)
+    assert kill_grace_s() == KILL_GRACE_S_DEFAULT == 30.0
+    monkeypatch.setenv("FUSIONBENCH_KILL_GRACE_S", "2.5")
+    assert kill_grace_s() == 2.5
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("FUSIONBENCH_KILL_GRACE_S", bad)
+        with pytest.raises(ValueError, match="FUSIONBENCH_KILL_GRACE_S must be a positive number"):
+            kill_grace_s()

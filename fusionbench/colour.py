@@ -27,16 +27,19 @@ from skimage import color as skcolor
 
 BT601 = np.array([0.299, 0.587, 0.114])
 
-# MATLAB rgb2ycbcr (BT.601 studio swing) for values in [0, 1]:
-# Y in [16, 235]/255, Cb/Cr in [16, 240]/255.
-_YCBCR_MATRIX = np.array(
+#: MATLAB ``rgb2ycbcr`` / ``ycbcr2rgb`` (BT.601 studio swing): the 3-decimal matrix and the offsets on the
+#: [0, 255] scale, for R'G'B' in [0, 1] (also used as they are by the MATLAB ports, ``methods/_matlab.py``)
+YCBCR_STUDIO_MATRIX_255 = np.array(
     [
         [65.481, 128.553, 24.966],
         [-37.797, -74.203, 112.0],
         [112.0, -93.786, -18.214],
     ]
-) / 255.0
-_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0]) / 255.0
+)
+YCBCR_STUDIO_OFFSET_255 = np.array([16.0, 128.0, 128.0])
+# the same for values in [0, 1]: Y in [16, 235]/255, Cb/Cr in [16, 240]/255
+_YCBCR_MATRIX = YCBCR_STUDIO_MATRIX_255 / 255.0
+_YCBCR_OFFSET = YCBCR_STUDIO_OFFSET_255 / 255.0
 
 
 def is_colour(image: np.ndarray) -> bool:
@@ -99,7 +102,10 @@ def recolour(fused_luma: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
 
 
 def quantise(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] → uint8 with round (half to even) and clip; uint8 passes through."""
+    """Float image in [0, 1] → uint8 with round (half to even) and clip; uint8 passes through.
+
+    The clip is saturation (MATLAB's ``uint8``) of values a little outside [0, 1]; a method output on another
+    scale never gets here (:func:`fusionbench.api.fuse_arrays` refuses it, ``FLOAT_OUTPUT_RANGE``)."""
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image

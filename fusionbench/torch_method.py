@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -95,6 +95,16 @@ def registered_state(name: str) -> Any:
     import torch
 
     return torch.load(weights_path(name), map_location="cpu", weights_only=True)  # weights_path verifies
+
+
+def load_network(build: Callable[[], Any], weights: str, path: str | Path | None = None) -> Any:
+    """``build()`` with its official weights loaded strictly (``strict=True``), in eval mode.
+
+    Default: the registered weight file ``weights`` (cached, verified against its pinned sha256); ``path``:
+    a file the caller supplies (loaded as is)."""
+    net = build()
+    net.load_state_dict(load_state(path, verify=False) if path else registered_state(weights), strict=True)
+    return net.eval()
 
 
 # --------------------------------------------------------------------------- tensors

@@ -11,18 +11,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from fusionbench.colour import YCBCR_STUDIO_MATRIX_255 as _YCBCR_T
+from fusionbench.colour import YCBCR_STUDIO_OFFSET_255 as _YCBCR_OFFSET
 from fusionbench.colour import exact_inverse
-
-# MATLAB rgb2ycbcr / ycbcr2rgb (BT.601 studio swing): the 3-decimal matrix on the
-# [0, 255] scale of R'G'B' in [0, 1], offsets 16/128/128.
-_YCBCR_T = np.array(
-    [
-        [65.481, 128.553, 24.966],
-        [-37.797, -74.203, 112.0],
-        [112.0, -93.786, -18.214],
-    ]
-)
-_YCBCR_OFFSET = np.array([16.0, 128.0, 128.0])
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:

@@ -484,18 +484,6 @@ def _per_map(x: np.ndarray, plane, *args) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _pad_kernel():
-    """``pad(src, dst, repeat_edge)``: ``dst`` = ``src`` padded by one sample (numba; cached on disk).
-
-    ``repeat_edge``: MATLAB/numpy 'symmetric' (the edge repeated); else numpy 'reflect' (``es2``: the
-    edge not repeated; a length-1 side repeats its only sample, as the index functions did).
-    """
-    from ._neural_p_kernels import pad
-
-    return pad
-
-
-@lru_cache(maxsize=None)
 def _insml_plane_kernel():
     """The compiled one-map INSML (numba; compiled on first use, cached on disk).
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
-from fusionbench.torch_method import TorchMethod, load_state, registered_state
+from fusionbench.torch_method import TorchMethod, load_network
 from fusionbench.weights import register_weights
 
 from ._row_bands import even_bands, small_band_rows
@@ -192,10 +192,7 @@ def load_ifcnn_network(path: str | None = None) -> Any:
     Default: the cached official file, verified against its pinned sha256; ``path``:
     a file the caller supplies (loaded as is).
     """
-    net = build_ifcnn_network()
-    state = load_state(path, verify=False) if path else registered_state("ifcnn_max")
-    net.load_state_dict(state, strict=True)
-    return net.eval()
+    return load_network(build_ifcnn_network, "ifcnn_max", path)
 
 
 def rgb_to_grey_opencv(rgb: np.ndarray) -> np.ndarray:

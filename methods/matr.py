@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
-from fusionbench.torch_method import TorchMethod, crop, load_state, registered_state
+from fusionbench.torch_method import TorchMethod, crop, load_network
 from fusionbench.weights import register_weights
 
 register_weights(
@@ -104,10 +104,7 @@ def load_matr_network(path: str | None = None) -> Any:
     Default: the cached official file, verified against its pinned sha256; ``path``:
     a file the caller supplies (loaded as is).
     """
-    net = build_matr_network()
-    state = load_state(path, verify=False) if path else registered_state("matr")
-    net.load_state_dict(state, strict=True)
-    return net.eval()
+    return load_network(build_matr_network, "matr", path)
 
 
 def pad_to_square(image: np.ndarray) -> np.ndarray:

@@ -244,7 +244,3 @@ def splits() -> dict[str, Any]:
     return {"version": SPLIT_VERSION, "seed": first.get("seed"), "test_fraction": first.get("test_fraction"),
             "datasets": {name: {k: list(v) for k, v in m.splits.items()} for name, m in released_manifests().items()}}
 
-
-def dataset_splits(name: str) -> dict[str, list[str]]:
-    m = released_manifests().get(name)
-    return {k: list(v) for k, v in m.splits.items()} if m else {}

@@ -222,7 +222,7 @@ def test_squeeze_products_round_each_pixel_alike_wherever_it_lies() -> None:
     every instruction set, 16×2 on MKL's AVX2 and SSE4.2 kernels, round a pixel by where it lies.)"""
     import torch
 
-    from fusionbench.methods.sdnet import _project_side, _side_weights
+    from fusionbench.methods._sdnet_net import _project_side, _side_weights
 
     gen = torch.Generator().manual_seed(5)
     weights = _side_weights(torch.rand(1, 128, 1, 1, generator=gen) - 0.5)
@@ -287,7 +287,7 @@ def test_band_sizes() -> None:
     """A band's 48-channel map with halo within 8 MiB: 256² (Harvard) in two bands of 128 rows (its whole
     forward's maps were page-faulted in at every call), the same on two band workers; TNO's 768×576 in 13
     bands of 44-45 rows (14 of 41-42 on two workers), 1024² in 32; a 128² image whole (two bands on two workers)."""
-    from fusionbench.methods import sdnet as sdnet_module
+    from fusionbench.methods import _sdnet_net as sdnet_module
     from fusionbench.methods._row_bands import even_bands
 
     band_rows, bands = sdnet_module.band_rows, sdnet_module.bands
@@ -326,9 +326,9 @@ def test_images_run_in_bands(weights_home: Path, monkeypatch: pytest.MonkeyPatch
 _FAULTS_SCRIPT = """
 import resource, sys, torch
 torch.set_num_threads(1)
-from fusionbench.methods import sdnet
+from fusionbench.methods import _sdnet_net, sdnet
 if sys.argv[1] == "off":
-    sdnet.keep_band_maps_on_the_heap = lambda: None
+    _sdnet_net.keep_band_maps_on_the_heap = lambda: None
 net = sdnet._build_modules()[0].eval()
 with torch.inference_mode():
     for n in (300, 512, 512, 256, 256):

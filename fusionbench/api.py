@@ -43,18 +43,65 @@ def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
     return arr
 
 
+#: Float outputs outside this range are refused as on another scale (0..255, -1..1); inside it they are clipped to
+#: [0, 1] when quantised (ports saturate like MATLAB's ``uint8``).  Measured on the 35 available built-in methods
+#: (raw output before quantising; 4 built-in, 2 Harvard and 2 TNO pairs, task-restricted methods on their task's
+#: pairs): 21 return uint8, the 14 float ones stay within [0, 1] exactly (min 0.0, max 1.0: they clip themselves).
+#: The bound leaves a wide margin for a plugin that overshoots a little (ringing, an unclipped sharpening).
+FLOAT_OUTPUT_RANGE = (-0.5, 1.5)
+
+_CONTRACT = "return H×W (or H×W×3) float in [0, 1] or uint8"
+
+
+def _output_array(fused: Any, name: str) -> np.ndarray:
+    """``fused`` as a numeric array, or :class:`MethodOutputError` saying what the method returned instead."""
+    if fused is None or isinstance(fused, (str, bytes)):
+        what = "None" if fused is None else f"a {type(fused).__name__}"
+        raise MethodOutputError(f"method {name} returned {what}; {_CONTRACT}")
+    try:
+        out = np.asarray(fused)
+    except (TypeError, ValueError) as exc:  # a ragged list, a tensor on a GPU, ...
+        raise MethodOutputError(f"method {name} returned a {type(fused).__name__} that is not an array ({exc}); "
+                                f"{_CONTRACT}") from None
+    kind = out.dtype.kind
+    if kind not in "biufc":  # object, str, bytes, void, datetime
+        raise MethodOutputError(f"method {name} returned values of dtype {out.dtype}; {_CONTRACT}")
+    if kind == "b":
+        raise MethodOutputError(f"method {name} returned a bool array; {_CONTRACT} (e.g. mask.astype(np.float32))")
+    if kind == "c":
+        raise MethodOutputError(f"method {name} returned complex values ({out.dtype}); take the real part or the "
+                                f"magnitude and {_CONTRACT}")
+    return out
+
+
+def _check_range(out: np.ndarray, name: str) -> None:
+    """Refuse NaN/inf, integers other than uint8, and floats clearly on another scale than [0, 1]."""
+    if out.dtype == np.uint8 or out.size == 0:
+        return
+    if out.dtype.kind in "iu":
+        lo, hi = int(out.min()), int(out.max())
+        raise MethodOutputError(f"method {name} returned {out.dtype} values in [{lo}, {hi}]; {_CONTRACT} (e.g. "
+                                "np.clip(out, 0, 255).astype(np.uint8) for 0..255 grey levels, out / 65535 for 16-bit)")
+    if not np.all(np.isfinite(out)):
+        raise MethodOutputError(f"method {name} returned NaN or inf values")
+    lo, hi = float(out.min()), float(out.max())
+    if lo < FLOAT_OUTPUT_RANGE[0] or hi > FLOAT_OUTPUT_RANGE[1]:
+        hint = " (e.g. out / 255 for 0..255 grey levels)" if hi > FLOAT_OUTPUT_RANGE[1] else ""
+        raise MethodOutputError(f"method {name} returned {out.dtype} values in [{lo:.4g}, {hi:.4g}], not in [0, 1] "
+                                f"(only values within {list(FLOAT_OUTPUT_RANGE)} are clipped); {_CONTRACT}{hint}")
+
+
 def _check_output(fused: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-    out = np.asarray(fused)
+    """The method's output as uint8 or float, checked against the contract (``docs/plugins.md``): the expected
+    ``shape`` (singleton axes squeezed), uint8 or float within :data:`FLOAT_OUTPUT_RANGE`, no NaN/inf; anything
+    else is one :class:`MethodOutputError` line naming the method and what it returned."""
+    out = _output_array(fused, name)
     if out.shape != shape:
         squeezed = np.squeeze(out)
         if squeezed.shape != shape:
             raise MethodOutputError(f"method {name} returned shape {out.shape}, expected {shape}")
         out = squeezed
-    if out.dtype != np.uint8:
-        if not np.issubdtype(out.dtype, np.floating):
-            out = out.astype(np.float64)
-        if not np.all(np.isfinite(out)):
-            raise MethodOutputError(f"method {name} returned NaN or inf values")
+    _check_range(out, name)
     return out
 
 
@@ -72,7 +119,7 @@ def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarra
     a_f = colour.to_float(a)
     b_f = colour.to_float(b)
     if method.info.colour == "own":
-        out = np.asarray(method(a_f, b_f))
+        out = _output_array(method(a_f, b_f), method.name)
         any_colour = colour.is_colour(a) or colour.is_colour(b)
         expected = (*a.shape[:2], 3) if any_colour and out.ndim == 3 and out.shape[2] == 3 else a.shape[:2]
         return colour.quantise(_check_output(out, tuple(expected), method.name))

@@ -8,10 +8,15 @@ Errors are one readable line; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import math
+import os
 import shlex
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 
 def aligned(rows: list[list[str]]) -> list[str]:
@@ -21,6 +26,33 @@ def aligned(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] if len(row) > 1 else row[0]
             for row in rows]
+
+
+#: The longest ``--timeout`` (11.6 days): beyond it use 0, no limit (``setitimer`` overflows past about 2**31 s).
+MAX_TIMEOUT = 1e6
+
+
+def timeout_seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds, 0 (no limit) up to :data:`MAX_TIMEOUT`; else an argparse error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 (no limit) to {MAX_TIMEOUT:.0f}, "
+                                         f"got {text!r}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a whole number ≥ 0 (0 = inline); else an argparse error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (inline) or more, got {text!r}")
+    return value
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -33,7 +65,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     pattern = args.pattern or "*"
     names = registry.list(pattern)
     if not names and args.what != "datasets":
-        raise KeyError(f"no {args.what} match {pattern!r} (`fusionbench list {args.what}` lists them all)")
+        raise registry.with_plugin_failures(
+            KeyError(f"no {args.what} match {pattern!r} (`fusionbench list {args.what}` lists them all)"))
     rows: list[list[str]] = []
     if args.what == "methods":
         from .method_registry import create_method
@@ -65,7 +98,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for line in aligned(rows):
         print(line.rstrip())
     for failure in registry.plugin_failures:
-        print(f"plugin {failure.name} ({failure.value}) failed to load and was skipped: {failure.error}", file=sys.stderr)
+        print(failure.line(), file=sys.stderr)
     return 0
 
 
@@ -92,7 +125,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 0
     summary = run(config, command="fusionbench " + " ".join(shlex.quote(a) for a in argv))
     print(f"run {summary.run_id}: {summary.completed} tasks done, {summary.skipped_done} already done, "
-          f"{summary.failures} failures, {len(summary.unavailable)} methods unavailable, "
+          f"{_failures(summary.failures, summary.input_failures)}, {len(summary.unavailable)} methods unavailable, "
           f"{summary.seconds:.1f} s; results in {args.out}/results.sqlite"
           + (f", summary in {summary.summary_path}" if summary.summary_path else ""))
     if not args.no_report:
@@ -106,6 +139,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      quiet=args.quiet, order=args.order, highlight=args.highlight,
                      exclude_variants=args.exclude_variants)
     return 0
+
+
+def _failures(tasks: int, inputs: int) -> str:
+    """The summary line's failure count: the tasks' failures and the input files that formed no pair."""
+    total = f"{tasks + inputs} failures"
+    return total + (f" ({inputs} of them unusable input files)" if inputs else "")
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
@@ -172,13 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", default="", help="comma list (default: the built-in datasets)")
     p.add_argument("--split", default="test", help="train, test, paper20, ... or all (default test)")
     p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 0 = inline)")
+    p.add_argument("--workers", type=worker_count, default=None,
+                   help="local worker processes (default: one per core; 0 = inline)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT, or local:N for a "
                    "new LocalCluster of N worker processes (docs/cluster.md)")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--data-dir", default=None, help="existing data folder, e.g. ../shared/data")
     p.add_argument("--cache", default=None, help="fused-image cache folder (default OUT/fused)")
-    p.add_argument("--timeout", type=float, default=600.0, help="per-pair time limit in seconds (0 = none)")
+    p.add_argument("--timeout", type=timeout_seconds, default=600.0,
+                   help="per-pair time limit in seconds (0 = none; default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--dry-run", action="store_true", help="plan only: print the tasks to do and the estimated wall "
                    "time (docs/runner.md); runs and writes nothing")
@@ -234,24 +275,48 @@ def _resume_hint(args: argparse.Namespace) -> str:
     return "everything committed so far is kept (run the same command to resume)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler), handled as Ctrl-C is: the run keeps what it committed
+    and records its status as ``interrupted``."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` in this process's main thread.
+
+    Only here: pool workers are spawned (new interpreters, default handlers), and a forked child that
+    inherited the handler dies of SIGTERM as before; the pool's own interrupt handling stops the workers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked child: the default action
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "_delegate", None):
-            return _cmd_delegate(args._delegate, args)
-        if args.command == "list":
-            return _cmd_list(args)
-        if args.command == "run":
-            return _cmd_run(args, argv)
-        if args.command == "fetch":
-            return _cmd_fetch(args)
-        if args.command == "score":
-            return _cmd_score(args)
-    except KeyboardInterrupt:
-        print(f"fusionbench: interrupted; {_resume_hint(args)}", file=sys.stderr)
-        return 130
+        with _sigterm_as_interrupt():
+            return _dispatch(args, argv)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"fusionbench: {'terminated' if terminated else 'interrupted'}; {_resume_hint(args)}", file=sys.stderr)
+        return 128 + int(signal.SIGTERM) if terminated else 130
     except Exception as exc:
         if args.debug:
             raise
@@ -260,7 +325,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
         message = str(text) or type(exc).__name__
         print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):  # e.g. plugins that failed to load, for an unknown name
+            print(f"fusionbench: {note}", file=sys.stderr)
         return 1
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run the parsed command; its exit status."""
+    if getattr(args, "_delegate", None):
+        return _cmd_delegate(args._delegate, args)
+    if args.command == "list":
+        return _cmd_list(args)
+    if args.command == "run":
+        return _cmd_run(args, argv)
+    if args.command == "fetch":
+        return _cmd_fetch(args)
+    if args.command == "score":
+        return _cmd_score(args)
     return 0
 
 

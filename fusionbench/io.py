@@ -142,13 +142,22 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return size
 
 
+#: The smallest side the metrics score (``metrics/_input.py``: "images must be at least 2x2"; every preset of
+#: ``--metrics all`` gives a value, or NaN where undefined, on 2×2, and refuses 1×N and N×1).
+MIN_SIDE = 2
+
+
 def check_pair_files(a_path: str | Path, b_path: str | Path) -> None:
     """Raise :class:`ImageError` for a pair of files that :func:`load_image` + :func:`check_pair` would
     refuse, as far as :func:`image_size` can tell without decoding: either file unusable, or the two
-    sizes differ (the message names ``b_path``, as :func:`check_pair` does)."""
+    sizes differ (the message names ``b_path``, as :func:`check_pair` does), or too small to score
+    (under :data:`MIN_SIDE` pixels a side; named once here rather than once per metric)."""
     (wa, ha), (wb, hb) = image_size(a_path), image_size(b_path)
     if (wa, ha) != (wb, hb):
         raise ImageError(b_path, f"size {wb}x{hb} differs from its partner {a_path} ({wa}x{ha})")
+    if min(wa, ha) < MIN_SIDE:
+        raise ImageError(a_path, f"size {wa}x{ha} is too small to score (the metrics need at least "
+                                 f"{MIN_SIDE}x{MIN_SIDE})")
 
 
 def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b", *,

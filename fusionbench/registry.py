@@ -56,6 +56,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 F = TypeVar("F")
+E = TypeVar("E", bound=BaseException)
 
 BUILTIN = "builtin"
 
@@ -136,6 +137,10 @@ class PluginFailure:
     value: str
     error: str
     traceback: str
+
+    def line(self) -> str:
+        """One line: which plugin failed and how (``fusionbench list``, notes on unknown-name errors)."""
+        return f"plugin {self.name} ({self.value}) failed to load and was skipped: {self.error.splitlines()[0]}"
 
 
 @dataclass
@@ -339,11 +344,19 @@ class Registry(Generic[T]):
         if not close:
             close = [n for n in self._entries if n.split(".")[0] == name.split(".")[0]][:5]
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown {self.kind} {name!r}.{hint} (see `fusionbench list {self.kind}s`)")
+        raise self.with_plugin_failures(
+            KeyError(f"unknown {self.kind} {name!r}.{hint} (see `fusionbench list {self.kind}s`)"))
 
     def info(self, name: str) -> T:
         """The metadata of ``name`` (``KeyError`` with suggestions if unknown)."""
         return self.get(name).info
+
+    def with_plugin_failures(self, exc: E) -> E:
+        """``exc`` with one note (``add_note``) per plugin of this registry that failed to load: the name looked
+        up may be one it would have registered.  For "unknown name" and "no match" errors."""
+        for failure in self.plugin_failures:
+            exc.add_note(failure.line())
+        return exc
 
     def names(self) -> list[str]:
         """Every registered name, natural-sorted (prefix families such as ``folder:`` excluded)."""

@@ -72,6 +72,7 @@ class RunSummary:
     summary_path: Path | None
     superseded: int = 0  # score rows of older method keys or pair files, kept as history
     skipped: int = 0  # (method, dataset) combinations not run (the ``skipped`` table)
+    input_failures: int = 0  # files of the datasets that could not form a pair (not in ``failures``, one line each)
 
 
 @dataclass
@@ -109,7 +110,8 @@ def select_methods(patterns: Iterable[str]) -> MethodSelection:
             elif any(ch in item for ch in "*?["):
                 names = list_methods(item)
                 if not names:
-                    raise KeyError(f"no method matches {item!r} (see `fusionbench list methods`)")
+                    raise METHODS.with_plugin_failures(
+                        KeyError(f"no method matches {item!r} (see `fusionbench list methods`)"))
             else:
                 create_method(item)  # raises KeyError with suggestions
                 names = [item]
@@ -184,6 +186,7 @@ class Plan:
     datasets: list[str] = field(default_factory=list)  # resolved dataset names
     added_variants: list[str] = field(default_factory=list)  # task variants run in place of a selected method
     cost_sources: dict[str, str] = field(default_factory=dict)  # method -> where its expected fusion time came from
+    input_failures: int = 0  # files that could not form a pair (recorded in the store's ``failures`` table)
 
 
 def task_variant(name: str, task: str | None) -> str | None:
@@ -226,6 +229,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     for ds_name, dataset in zip(dataset_names, built):
         plan.datasets.append(dataset.name)
         store.clear_input_failures(dataset.name)
+        plan.input_failures += len(dataset.problems)
         for problem in dataset.problems:
             log(f"{ds_name}: {problem}")
             path, _, reason = problem.partition(": ")
@@ -236,6 +240,9 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             continue
         datasets[dataset.name] = dataset
         pairs = dataset.select(config.split)
+        if not pairs:
+            where = f" in split {config.split!r}" if dataset.pairs else ""
+            log(f"{ds_name}: no image pairs{where}: nothing to run on it")
         for name, m in list(created.items()):
             if name in unavailable:
                 plan.skipped.append((dataset.name, name, f"unavailable: {unavailable[name]}"))
@@ -285,7 +292,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             folder = selection.external[name]
             image = folder.image_for(ds, pair.id) or folder.expected_path(ds, pair.id)
             given, colour = ImageSource.from_path(image), folder.colour
-        elif fused_path.is_file():  # fused before: only scored
+        elif _cached_image_usable(fused_path, log):  # fused before: only scored
             given, colour = ImageSource.from_path(fused_path), None
         else:
             given, colour = None, None
@@ -296,6 +303,22 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost))
     plan.tasks = slowest_first(plan.tasks)
     return plan
+
+
+def _cached_image_usable(path: Path, log: Log) -> bool:
+    """Whether a fused image is cached at ``path`` and reads as an image (header and PNG chunk CRCs, without
+    decoding, :func:`fusionbench.io.image_size`).  A truncated, zero-byte or corrupt one is logged and the pair
+    is fused again; the new image replaces it (:func:`write_output`)."""
+    from .io import ImageError, image_size
+
+    if not path.is_file():
+        return False
+    try:
+        image_size(path)
+    except ImageError as exc:
+        log(f"cached fused image {path} is unreadable ({exc.reason}): fusing the pair again to replace it")
+        return False
+    return True
 
 
 def _log_skipped(skipped: list[tuple[str, str, str]], log: Log) -> None:
@@ -332,6 +355,19 @@ def _execute(tasks: list[Task], config: RunConfig, log: Log) -> Iterator[TaskRes
     return executors.run_local(tasks, config.workers)
 
 
+def _selected(config: RunConfig) -> tuple[MethodSelection, list[str]]:
+    """What ``--methods`` and ``--metrics`` select; ``ValueError`` when either selects nothing (an empty value)."""
+    selection = select_methods(config.methods)
+    if not selection.names:
+        raise ValueError(f"--methods {','.join(config.methods)!r} selects no method "
+                         "(name methods, patterns or 'all'; `fusionbench list methods`)")
+    metrics = resolve_metrics(config.metrics)
+    if not metrics:
+        raise ValueError(f"--metrics {config.metrics!r} selects no metric "
+                         "(name presets, patterns or paper/standard/all; `fusionbench list metrics`)")
+    return selection, metrics
+
+
 def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     """Plan ``config`` without running or writing anything, and estimate its wall time.
 
@@ -346,8 +382,7 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(config.out)
     cache = Path(config.cache) if config.cache else out / "fused"
-    selection = select_methods(config.methods)
-    metrics = resolve_metrics(config.metrics)
+    selection, metrics = _selected(config)
     created = {name: create_method(name) for name in selection.registered}
     unavailable = {name: r for name, m in created.items() if (r := m.unavailable_reason())}
     with ResultsStore.snapshot(out / "results.sqlite") as store:
@@ -386,9 +421,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(config.cache) if config.cache else out / "fused"
-    selection = select_methods(config.methods)
+    selection, metrics = _selected(config)
     methods = selection.names
-    metrics = resolve_metrics(config.metrics)
     dataset_names = config.datasets or list(DEFAULT_DATASETS)
 
     store = ResultsStore(out / "results.sqlite")
@@ -398,8 +432,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                              _versions(), _git_sha(), machine_info())
     try:
         unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
-    except BaseException:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so
-        store.finish_run(run_id, "failed before any task")
+    except BaseException as exc:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so
+        store.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed before any task")
         store.close()
         raise
     tasks = plan.tasks
@@ -434,4 +468,4 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                      methods=methods + plan.added_variants)
     store.close()
     return RunSummary(run_id, len(tasks) + plan.already_done, plan.already_done, completed, failures, unavailable,
-                      time.perf_counter() - started, summary_path, superseded, len(plan.skipped))
+                      time.perf_counter() - started, summary_path, superseded, len(plan.skipped), plan.input_failures)

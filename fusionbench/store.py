@@ -161,32 +161,72 @@ def _current_versions(metrics: Iterable[str]) -> dict[str, str]:
     return metric_versions(set(metrics))
 
 
+class StoreError(RuntimeError):
+    """The results store could not be opened; the one-line message names its path."""
+
+
+def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:
+    """Copy the store at ``path`` into ``target`` without writing anything on disk.
+
+    ``mode=ro`` first; a WAL store in a folder this user cannot write fails there (sqlite cannot create the
+    ``-shm`` index beside it), so then ``immutable=1``, which reads the file alone.  Not when a non-empty
+    ``-wal`` file is left beside it (a writer still open, or killed): those commits are not in the file yet,
+    and the error says so rather than showing an older store."""
+    uri = path.resolve().as_uri()
+    try:
+        _backup(f"{uri}?mode=ro", target)
+    except sqlite3.Error as exc:
+        wal = Path(f"{path}-wal")
+        if wal.is_file() and wal.stat().st_size:
+            raise StoreError(f"cannot read {path}: {exc} (and {wal.name} beside it holds commits not yet in the "
+                             "file; open the store once where its folder is writable)") from exc
+        try:
+            _backup(f"{uri}?mode=ro&immutable=1", target)
+        except sqlite3.Error as exc2:
+            raise StoreError(f"cannot read {path}: {exc2}") from exc2
+
+
+def _backup(uri: str, target: sqlite3.Connection) -> None:
+    """Copy the database at sqlite ``uri`` into ``target``."""
+    source = sqlite3.connect(uri, uri=True, timeout=60)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+
+
 class ResultsStore:
     """A thin, typed wrapper around ``results.sqlite``."""
 
     def __init__(self, path: str | Path):
+        """Open (or create) the store at ``path`` for writing; :class:`StoreError` naming it if sqlite cannot."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
-        self.conn.commit()
-        _migrate(self.conn)
+        conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            conn.commit()
+            _migrate(conn)
+        except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot open {self.path} for writing: {exc}") from exc
+        self.conn = conn
 
     @classmethod
     def snapshot(cls, path: str | Path) -> "ResultsStore":
         """An in-memory copy of the store at ``path`` (empty if there is none): reads see its rows, writes go
-        nowhere, and nothing is created on disk (``fusionbench run --dry-run``)."""
+        nowhere, and nothing is created on disk, so it works in a folder this user cannot write
+        (``fusionbench run --dry-run``, ``fusionbench report``).  :class:`StoreError` naming ``path`` if
+        the store cannot be read."""
         store = cls.__new__(cls)
         store.path = Path(path)
         store.conn = sqlite3.connect(":memory:")
         if store.path.is_file():
-            source = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True, timeout=60)
-            try:
-                source.backup(store.conn)
-            finally:
-                source.close()
+            _copy_readonly(store.path, store.conn)
         store.conn.executescript(SCHEMA)
         store.conn.commit()
         _migrate(store.conn)

@@ -82,3 +82,69 @@ def test_an_interrupt_says_how_to_go_on(monkeypatch, capsys) -> None:
     assert "run the same command to resume" in capsys.readouterr().err
     assert main(["train", "mopa", "--out", "runs/m"]) == 130
     assert "`fusionbench train mopa --resume --out runs/m`" in capsys.readouterr().err
+
+
+def test_bad_timeout_and_workers_are_argparse_errors_before_any_run(tmp_path, capsys) -> None:
+    """``--timeout -1/nan/inf`` used to fail every task as the method's ``fuse`` failure (itimer errors) and
+    ``--workers -3`` to stop with ProcessPoolExecutor's text after the run row was written."""
+    import pytest
+
+    out = tmp_path / "out"
+    for flag, value in (("--timeout", "-1"), ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e10"),
+                        ("--timeout", "soon"), ("--workers", "-3"), ("--workers", "1.5")):
+        with pytest.raises(SystemExit) as info:
+            main(["run", "--methods", "average", "--out", str(out), flag, value])
+        assert info.value.code == 2
+        assert f"argument {flag}: " in capsys.readouterr().err
+    assert not out.exists()
+    from fusionbench.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--timeout", "0", "--workers", "0"])
+    assert args.timeout == 0 and args.workers == 0  # 0 = no time limit; 0 workers = inline
+
+
+def test_sigterm_is_handled_as_ctrl_c(tmp_path, make_pairs) -> None:
+    """``kill``/``timeout``/a batch scheduler's SIGTERM used to end the run with no message and leave its
+    status ``running`` forever: now it says what is kept, exits 143, records ``interrupted``, keeps the rows."""
+    import signal
+    import textwrap
+    import time
+
+    from _db import rows
+
+    data = make_pairs(tmp_path / "data", 30)
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from fusionbench import register_method
+        from fusionbench.cli import main
+
+        register_method("test_sigterm_slow")(lambda a, b: time.sleep(0.2) or a)
+        sys.exit(main(["run", "--methods", "test_sigterm_slow", "--datasets", "folder:{data}", "--metrics", "EN",
+                       "--workers", "0", "--quiet", "--no-report", "--out", "{out}"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "results.sqlite").is_file() and rows(out / "results.sqlite", "SELECT COUNT(*) FROM outputs")[0][0]:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "fusionbench: terminated; everything committed so far is kept" in err
+    assert rows(out / "results.sqlite", "SELECT status FROM runs") == [("interrupted",)]
+    assert 0 < rows(out / "results.sqlite", "SELECT COUNT(*) FROM outputs")[0][0] < 30
+
+
+def test_the_summary_line_counts_input_files_that_formed_no_pair(tmp_path, make_pairs, capsys) -> None:
+    """A dataset whose only problem is a mis-sized pair used to end with "0 failures"."""
+    import numpy as np
+    from PIL import Image
+
+    data = make_pairs(tmp_path / "data", 1)
+    Image.fromarray(np.zeros((30, 30), np.uint8)).save(data / "a" / "size.png")
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(data / "b" / "size.png")
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--workers", "0",
+                 "--quiet", "--no-report", "--out", str(tmp_path / "out")]) == 0
+    assert "1 tasks done, 0 already done, 1 failures (1 of them unusable input files)," in capsys.readouterr().out

@@ -57,6 +57,28 @@ def test_pair_files_checked_without_decoding(tmp_path) -> None:
         check_pair_files(tmp_path / "a.png", tmp_path / "t.png")
 
 
+def test_a_pair_too_small_to_score_is_refused_once_at_the_pair_check(tmp_path) -> None:
+    """A 1×1 (or 1×N) pair used to pass and fail once per metric per method ("images must be at least 2x2");
+    2×2 is the smallest size every metric preset scores, which :data:`fusionbench.io.MIN_SIDE` follows."""
+    from fusionbench.io import MIN_SIDE
+    from fusionbench.metrics import evaluate
+
+    for size in ((1, 1), (1, 5), (5, 1), (2, 2)):
+        for side in "ab":
+            Image.fromarray(np.zeros(size, np.uint8)).save(tmp_path / f"{side}.png")
+        if min(size) < MIN_SIDE:
+            with pytest.raises(ImageError, match=rf"a\.png: size {size[1]}x{size[0]} is too small to score "
+                                                 r"\(the metrics need at least 2x2\)$"):
+                check_pair_files(tmp_path / "a.png", tmp_path / "b.png")
+        else:
+            check_pair_files(tmp_path / "a.png", tmp_path / "b.png")
+    rng = np.random.default_rng(0)
+    smallest = [rng.integers(0, 256, (MIN_SIDE, MIN_SIDE), dtype=np.uint8) for _ in range(3)]
+    assert len(evaluate(*smallest, "all")) > 30  # every preset gives a value (NaN where undefined)
+    with pytest.raises(ValueError, match="at least 2x2"):
+        evaluate(*(x[:1] for x in smallest), "all")
+
+
 def test_size_mismatch_names_both_files() -> None:
     with pytest.raises(ImageError, match="b.png: size 4x4 differs from its partner a.png"):
         check_pair(np.zeros((8, 8)), np.zeros((4, 4)), "a.png", "b.png")

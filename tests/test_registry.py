@@ -234,3 +234,26 @@ def test_list_weights_is_the_same_listing(capsys, tmp_path, monkeypatch) -> None
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == WEIGHTS.list("ifcnn*") and lines
     assert all(line.split()[1] == "missing" for line in lines)
+
+
+def test_unknown_names_carry_the_plugins_that_failed_to_load(capsys, monkeypatch, tmp_path) -> None:
+    """A name a broken plugin would have registered: "unknown method" / "no match" say which plugin failed and
+    how, one line each (they used to say nothing, the failure printed only by an unfiltered list)."""
+    from fusionbench.cli import main
+    from fusionbench.registry import PluginFailure
+
+    failure = PluginFailure("fusionbench.methods", "clash", "clashplug",
+                            "ValueError: method 'average' is already registered by builtin", "")
+    METHODS.ensure_loaded()
+    monkeypatch.setattr(METHODS, "plugin_failures", [failure])
+    with pytest.raises(KeyError) as info:
+        METHODS.get("clash_ok")
+    assert info.value.__notes__ == [failure.line()]
+    expected = ("fusionbench: plugin clash (clashplug) failed to load and was skipped: "
+                "ValueError: method 'average' is already registered by builtin")
+    for argv, error in ((["list", "methods", "clash*"], "no methods match 'clash*'"),
+                        (["run", "--methods", "clash_ok", "--dry-run"], "unknown method 'clash_ok'"),
+                        (["run", "--methods", "clash*", "--dry-run"], "no method matches 'clash*'")):
+        assert main([*argv, "--out", str(tmp_path)] if argv[0] == "run" else argv) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith(f"fusionbench: error: {error}") and err[1:] == [expected], err

@@ -48,6 +48,9 @@ def read_folder_metadata(root: Path, pair_ids: set[str] | None = None) -> Datase
 def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | None = None) -> Dataset:
     """Build ``folder:arg``; ``task`` overrides the task ``dataset.json`` declares."""
     root = Path(arg).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'} "
+                                "(a folder dataset is PATH with sub-folders a/ and b/)")
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
     problems: list[str] = []

@@ -186,7 +186,7 @@ class ReportData:
     def _from_store(cls, db: Path) -> "ReportData":
         from fusionbench.store import ResultsStore
 
-        with ResultsStore(db) as store:
+        with ResultsStore.snapshot(db) as store:  # read only: works where the folder is not writable
             history = store.scores_frame(history=True)
             scores = history[["dataset", "pair", "method", "metric", "value"]]
             versions = dict(zip(history["metric"], history["metric_version"]))

@@ -57,6 +57,17 @@ def test_folder_dataset_pairs_by_name(tmp_path, make_pairs) -> None:
     assert ds.select("test") == ds.pairs
 
 
+def test_a_folder_dataset_that_is_not_there_says_so(tmp_path) -> None:
+    """``folder:/nonexistent`` used to say "needs sub-folders a/ and b/", as if the folder were there."""
+    with pytest.raises(FileNotFoundError, match=r"nosuch: folder does not exist \(a folder dataset is PATH"):
+        fusionbench.data.create_dataset(f"folder:{tmp_path / 'nosuch'}")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"file: not a folder"):
+        fusionbench.data.create_dataset(f"folder:{tmp_path / 'file'}")
+    with pytest.raises(FileNotFoundError, match=r"needs sub-folders a/ and b/"):
+        fusionbench.data.create_dataset(f"folder:{tmp_path}")
+
+
 def test_builtin_dataset_is_deterministic(tmp_path, monkeypatch) -> None:
     from fusionbench.data import synthetic
 

@@ -1,6 +1,8 @@
 """The runner: scores every method, records failures, resumes without duplicates, survives bad input."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import numpy as np
@@ -89,6 +91,8 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
     Image.fromarray(np.zeros((48, 48, 4), np.uint8)).save(data / "b" / "alpha.png")
     (data / "a" / "notes.txt").write_text("not an image")                                # non-image file
     Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "a" / "lonely.png")       # missing partner
+    for side in "ab":                                                                   # too small to score
+        Image.fromarray(np.zeros((1, 1), np.uint8)).save(data / side / "tiny.png")
     logs: list[str] = []
     summary = run(RunConfig(methods=["average", "maximum"], datasets=[f"folder:{data}"], metrics="EN",
                             out=str(tmp_path / "out"), workers=0, quiet=True), log=logs.append)
@@ -99,15 +103,38 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
     assert "trunc.png: unreadable or truncated" in text
     assert "deep.png: 16-bit image" in text
     assert "alpha.png: image has an alpha channel" in text
+    assert "tiny.png: size 1x1 is too small to score" in text  # was one FAILED line per metric and method
     # each bad file is named in one line, not once per method: the folder drops the pair before any method runs
-    for name in ("notes.txt", "lonely.png", "size.png", "trunc.png", "deep.png", "alpha.png"):
+    for name in ("notes.txt", "lonely.png", "size.png", "trunc.png", "deep.png", "alpha.png", "tiny.png"):
         assert sum(name in line for line in logs) == 1, name
     assert summary.completed == 4 and summary.failures == 0  # 2 methods x the 2 good pairs
+    assert summary.input_failures == 7  # the final line counts them too (it used to say "0 failures")
     db = tmp_path / "out" / "results.sqlite"
     assert _rows(db, "SELECT COUNT(*) FROM scores") == [(4,)]
     inputs = _rows(db, "SELECT pair, error FROM failures WHERE method = '' ORDER BY pair")
     assert inputs == [("alpha", "InputError"), ("deep", "InputError"), ("lonely", "InputError"),
-                      ("notes", "InputError"), ("size", "InputError"), ("trunc", "InputError")]
+                      ("notes", "InputError"), ("size", "InputError"), ("tiny", "InputError"),
+                      ("trunc", "InputError")]
+
+
+def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
+    """``--methods ''`` / ``--metrics ''`` used to run 0 tasks with no word (rc 0): now an error before any run
+    row; a dataset without pairs gets one line saying there is nothing to run on it."""
+    data = make_pairs(tmp_path / "data", 1)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"^--methods '' selects no method"):
+        run(RunConfig(methods=[""], datasets=[f"folder:{data}"], out=str(out), workers=0, quiet=True), log=print)
+    with pytest.raises(ValueError, match=r"^--metrics '' selects no metric"):
+        run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="", out=str(out), workers=0,
+                      quiet=True), log=print)
+    assert not (out / "results.sqlite").exists()
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "b").mkdir()
+    logs: list[str] = []
+    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{tmp_path / 'empty'}"], metrics="EN",
+                            out=str(out), workers=0, quiet=True), log=logs.append)
+    assert summary.planned == 0
+    assert f"folder:{tmp_path / 'empty'}: no image pairs: nothing to run on it" in logs
 
 
 def test_a_file_that_fails_only_when_decoded_is_a_failure_per_method(tmp_path, make_pairs) -> None:
@@ -126,6 +153,28 @@ def test_a_file_that_fails_only_when_decoded_is_a_failure_per_method(tmp_path, m
     assert summary.completed == 4 and summary.failures == 2
     cut = [line for line in logs if "cut.jpg" in line]
     assert len(cut) == 2 and all(line.startswith("FAILED") and "truncated" in line for line in cut)
+
+
+def test_an_unreadable_cached_fused_image_is_fused_again(tmp_path, make_pairs) -> None:
+    """A truncated or zero-byte cached PNG (disk full, a killed copy) is logged once and replaced by fusing the
+    pair again, instead of failing that (method, pair) in every later run."""
+    data = make_pairs(tmp_path / "data", 3)
+    cfg = RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                    workers=0, quiet=True)
+    run(cfg, log=lambda m: None)
+    db = tmp_path / "out" / "results.sqlite"
+    paths = dict(_rows(db, "SELECT pair, path FROM outputs"))
+    good = Path(paths["p000"]).read_bytes()
+    Path(paths["p000"]).write_bytes(good[: len(good) // 2])
+    Path(paths["p001"]).write_bytes(b"")
+    cfg.metrics = "EN,SD"  # every pair is scored again from its cached image
+    logs: list[str] = []
+    summary = run(cfg, log=logs.append)
+    assert summary.completed == 3 and summary.failures == 0, logs
+    unreadable = [line for line in logs if line.startswith("cached fused image")]
+    assert len(unreadable) == 2 and all("fusing the pair again" in line for line in unreadable), unreadable
+    assert Path(paths["p000"]).read_bytes() == good and Path(paths["p001"]).stat().st_size > 0
+    assert _rows(db, "SELECT COUNT(*) FROM scores") == [(6,)] and _rows(db, "SELECT COUNT(*) FROM failures") == [(0,)]
 
 
 def test_local_pool_matches_inline(tmp_path, make_pairs) -> None:

@@ -1,0 +1,51 @@
+"""The results store where it cannot be written: readers still read it, and every error names the store."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from fusionbench import store as store_module
+from fusionbench.report.data import ReportData
+from fusionbench.runner import RunConfig, dry_run, run
+from fusionbench.store import ResultsStore, StoreError
+
+
+def _read_only_folder(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make sqlite behave as for a WAL store in a folder nobody may write (``chattr +i``; root ignores
+    permissions): ``mode=ro`` cannot create the ``-shm`` index, ``immutable=1`` reads the file alone."""
+    tried: list[str] = []
+    real = store_module._backup
+
+    def backup(uri: str, target: sqlite3.Connection) -> None:
+        tried.append(uri.split("?")[1])
+        if "immutable=1" not in uri:
+            raise sqlite3.OperationalError("unable to open database file")
+        real(uri, target)
+
+    monkeypatch.setattr(store_module, "_backup", backup)
+    return tried
+
+
+def test_dry_run_and_report_read_a_store_they_cannot_write(tmp_path, make_pairs, monkeypatch) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    cfg = RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                    workers=0, quiet=True)
+    run(cfg, log=lambda m: None)
+    tried = _read_only_folder(monkeypatch)
+    plan, _ = dry_run(cfg, log=lambda m: None)
+    assert plan.already_done == 2 and not plan.tasks
+    assert tried == ["mode=ro", "mode=ro&immutable=1"]
+    report = ReportData.load(tmp_path / "out")
+    assert len(report.scores) == 2
+    # commits left in a -wal file would be missed by immutable=1: refused, naming the store and the file
+    (tmp_path / "out" / "results.sqlite-wal").write_bytes(b"x" * 64)
+    with pytest.raises(StoreError, match=r"cannot read .*results\.sqlite: unable to open database file .*-wal"):
+        dry_run(cfg, log=lambda m: None)
+
+
+def test_a_store_that_cannot_be_opened_for_writing_is_named(tmp_path) -> None:
+    (tmp_path / "results.sqlite").mkdir()  # sqlite cannot open a folder: "unable to open database file"
+    with pytest.raises(StoreError) as info:
+        ResultsStore(tmp_path / "results.sqlite")
+    assert str(info.value).startswith(f"cannot open {tmp_path / 'results.sqlite'} for writing: ")

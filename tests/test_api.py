@@ -1,0 +1,50 @@
+"""``fusionbench.fuse``'s check of a method's output against the contract of docs/plugins.md: H×W (or H×W×3)
+float in [0, 1] or uint8, anything else one ``MethodOutputError`` line naming the method and what it returned."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fusionbench
+from fusionbench.api import FLOAT_OUTPUT_RANGE, MethodOutputError
+from fusionbench.method_registry import METHODS, register_method
+
+A = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+
+
+@pytest.mark.parametrize("output, reason", [
+    (lambda a: (a * 255).astype(np.int64), "returned int64 values in [0, 255]"),  # was saved as an all-white image
+    (lambda a: (a * 65535).astype(np.uint16), "returned uint16 values in [0, 65535]"),
+    (lambda a: (a > 0.5).astype(np.int32), "returned int32 values in [0, 1]"),
+    (lambda a: a > 0.5, "returned a bool array"),
+    (lambda a: a.astype(np.complex64), "returned complex values (complex64)"),  # was a ComplexWarning only
+    (lambda a: None, "returned None;"),  # was "returned shape (), expected (6, 8)"
+    (lambda a: "not an array", "returned a str;"),
+    (lambda a: a * 255.0, "returned float32 values in [0, 255], not in [0, 1]"),  # was clipped to all-white
+    (lambda a: a - 0.7, "returned float32 values in [-0.7, 0.3], not in [0, 1]"),  # was clipped to black
+])
+def test_an_output_off_the_contract_is_one_line_naming_the_method(output, reason) -> None:
+    register_method("test_api_bad", override=True)(lambda a, b: output(a))
+    try:
+        with pytest.raises(MethodOutputError) as info:
+            fusionbench.fuse("test_api_bad", A, A)
+    finally:
+        METHODS.remove("test_api_bad")
+    message = str(info.value)
+    assert message.startswith("method test_api_bad returned") and reason in message, message
+    assert "\n" not in message and "float in [0, 1] or uint8" in message
+
+
+def test_floats_slightly_outside_0_1_saturate_and_uint8_passes() -> None:
+    """Saturating ports (MATLAB's uint8) overshoot a little: clipped as before, within the bound."""
+    lo, hi = FLOAT_OUTPUT_RANGE
+    assert lo <= -0.5 and hi >= 1.5  # a wide margin over the built-ins' measured [0, 1]
+    register_method("test_api_overshoot", override=True)(lambda a, b: a * 1.4 - 0.2)
+    register_method("test_api_uint8", override=True)(lambda a, b: np.round(a * 255).astype(np.uint8))
+    try:
+        out = fusionbench.fuse("test_api_overshoot", A, A)
+        assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+        assert np.array_equal(fusionbench.fuse("test_api_uint8", A, A), np.round(A * 255).astype(np.uint8))
+    finally:
+        METHODS.remove("test_api_overshoot")
+        METHODS.remove("test_api_uint8")

@@ -85,9 +85,11 @@ def entropy_uint8(img: np.ndarray) -> float:
 
 @lru_cache(maxsize=None)
 def disk_footprint(radius: int) -> np.ndarray:
-    """``strel('disk', r, 0)``: the true Euclidean disk x² + y² ≤ r² (a (2r+1)² bool array)."""
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return (x * x + y * y) <= radius * radius
+    """``strel('disk', r, 0)``: the true Euclidean disk x² + y² ≤ r² (a (2r+1)² bool array), which is
+    :func:`skimage.morphology.disk` (the same array for every radius 0–59, checked)."""
+    from skimage.morphology import disk
+
+    return disk(radius, dtype=bool)
 
 
 def strel_disk_params(radius: int, n: int = 4) -> tuple[int, int]:

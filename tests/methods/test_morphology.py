@@ -84,3 +84,13 @@ def test_one_sweep_equals_whole_image_passes(radius):
             for maximum in (False, True):
                 got, want = morph._by_rows(x, radius, maximum), _whole_image_passes(x, radius, maximum)
                 assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_disk_footprint_is_matlab_strel_disk_r_0() -> None:
+    """``strel('disk', r, 0)``: the true Euclidean disk x² + y² ≤ r² (now from scikit-image)."""
+    from fusionbench.methods._matlab import disk_footprint
+
+    for r in range(0, 25):
+        y, x = np.mgrid[-r:r + 1, -r:r + 1]
+        fp = disk_footprint(r)
+        assert fp.dtype == bool and np.array_equal(fp, x * x + y * y <= r * r)

@@ -153,6 +153,14 @@ class ScoringView:
     b: np.ndarray
 
 
-def scoring_view(fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> ScoringView:
-    """Fused luma and source greys as uint8 (BT.601 luma of colour, round and clip)."""
-    return ScoringView(colour.luma_uint8(fused), colour.luma_uint8(a), colour.luma_uint8(b))
+def scoring_view(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: np.ndarray | str | Path) -> ScoringView:
+    """Fused luma and source greys as uint8 (BT.601 luma of colour, round and clip).
+
+    Each image (an array, or a path loaded as :func:`fuse` loads it) is checked as :func:`fuse` checks its
+    inputs: uint8, or float in [0, 1] with no NaN/inf, H×W or H×W×3; and the three must share their size.
+    Anything else is an :class:`fusionbench.io.ImageError` naming the image (before, a 0..255 float or an
+    int64 image became all 255 here without a word)."""
+    f, a_, b_ = _as_image(fused, "fused"), _as_image(a, "a"), _as_image(b, "b")
+    check_pair(a_, b_, "a", "b")
+    check_pair(a_, f, "a", "fused")
+    return ScoringView(colour.luma_uint8(f), colour.luma_uint8(a_), colour.luma_uint8(b_))

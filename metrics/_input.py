@@ -54,10 +54,32 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
             f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0) "
             "so that it can be quantised to 8-bit grey levels"
         )
+    data_range = checked_data_range(data_range)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    y = np.asarray(x, dtype=np.float64) * (255.0 / float(data_range))
+    y = np.asarray(x, dtype=np.float64) * (255.0 / data_range)
+    if y.size and (y.min() < SATURATED[0] or y.max() > SATURATED[1]):
+        raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}], far outside [0, data_range = "
+                         f"{data_range:g}]: is data_range right? (values up to {SATURATED_SHARE:g} × the range "
+                         "beyond either end are clipped, as uint8 saturates)")
     return np.clip(np.round(y), 0.0, 255.0)
+
+
+#: How far beyond [0, data_range] a float or integer image may go and still be clipped (as uint8 saturates, and
+#: as :data:`fusionbench.api.FLOAT_OUTPUT_RANGE` clips a method's output); further out it is on another scale.
+SATURATED_SHARE = 0.5
+SATURATED = (-255.0 * SATURATED_SHARE, 255.0 * (1 + SATURATED_SHARE))
+
+
+def checked_data_range(data_range: float) -> float:
+    """``data_range`` as a float, or ``ValueError`` unless it is finite and > 0."""
+    try:
+        value = float(data_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"data_range must be a number, got {data_range!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"data_range must be finite and > 0, got {data_range!r}")
+    return value
 
 
 def prepare(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,

@@ -48,3 +48,18 @@ def test_floats_slightly_outside_0_1_saturate_and_uint8_passes() -> None:
     finally:
         METHODS.remove("test_api_overshoot")
         METHODS.remove("test_api_uint8")
+
+
+def test_scoring_view_checks_its_images_as_fuse_does() -> None:
+    """Before, a 0..255 float or int64 fused image became all 255, NaN all 0, and sizes were not compared."""
+    from fusionbench import scoring_view
+    from fusionbench.io import ImageError
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (12, 10)).astype(np.uint8)
+    good = scoring_view(a / 255.0, a, a)
+    assert np.array_equal(good.fused, a) and good.fused.dtype == np.uint8
+    for bad, match in ((a.astype(float), r"\[0, 1\]"), (a.astype(np.int64), "dtype int64"),
+                       (np.full((12, 10), np.nan), "NaN"), (a[:6], "differs")):
+        with pytest.raises(ImageError, match=match):
+            scoring_view(bad, a, a)

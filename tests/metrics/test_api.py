@@ -93,3 +93,24 @@ def test_scd_undefined_is_nan_with_warning() -> None:
         warnings.simplefilter("error")
         out = M.evaluate(a, a, b, ["SCD"])  # evaluate silences the warning
     assert np.isnan(out["SCD"])
+
+
+def test_data_range_must_be_finite_and_positive() -> None:
+    x = np.random.default_rng(1).random((16, 16))
+    for bad in (float("inf"), -1.0, 0.0, float("nan"), "one"):
+        with pytest.raises(ValueError, match="data_range must be"):
+            M.evaluate(x, x, x, "EN", data_range=bad)
+
+
+def test_values_on_another_scale_than_data_range_are_refused_and_a_little_overshoot_saturates() -> None:
+    """Before, a 0..255 float (or int64) image with data_range=1.0 was clipped to all 255 and scored 0."""
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, (16, 16))
+    with pytest.raises(ValueError, match=r"fused has values in \[0, 255\], far outside \[0, data_range = 1\]"):
+        M.evaluate(grey.astype(float), grey / 255.0, grey / 255.0, "EN", data_range=1.0)
+    with pytest.raises(ValueError, match="is data_range right"):
+        M.evaluate(grey / 255.0, grey.astype(np.int64), grey / 255.0, "CC", data_range=1.0)  # a source
+    over = grey / 255.0 * 1.2 - 0.1  # within half the range beyond either end: clipped as uint8 saturates
+    clipped = np.clip(np.round(over * 255), 0, 255).astype(np.uint8)
+    assert M.evaluate(over, grey / 255.0, grey / 255.0, "EN", data_range=1.0)["EN"] == \
+        M.evaluate(clipped, grey.astype(np.uint8), grey.astype(np.uint8), "EN")["EN"]

@@ -155,9 +155,22 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             raise SystemExit("fusionbench fetch weights: name a weight file or `all` "
                              f"(known: {', '.join(all_weight_names())})")
         names = expand_weight_names(args.name)
-        for name in names:
-            path = fetch_weights(name, from_dir=args.from_dir)
+        failed = []
+        for name in names:  # one line per file that cannot be fetched; the others are fetched all the same
+            try:
+                path = fetch_weights(name, from_dir=args.from_dir)
+            except Exception as exc:  # noqa: BLE001 - reported in one line, the next name goes on
+                if args.debug:
+                    raise
+                failed.append(name)
+                print(f"fusionbench: {name}: not fetched: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                      file=sys.stderr)
+                continue
             print(f"{name}: {path} (sha256 verified)")
+        if failed:
+            print(f"fusionbench: error: {len(failed)} of {len(names)} weight files not fetched: {', '.join(failed)}",
+                  file=sys.stderr)
+            return 1
         return 0
     from .fetch import fetch_dataset
 
@@ -173,8 +186,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(problem, file=sys.stderr)
     table = result.table()
-    print(format_table(table))
     scored_images = len(table) - 1 if len(table) else 0
+    if scored_images:
+        print(format_table(table))
+    elif not result.problems:
+        print(f"fusionbench: no fused image in {args.fused} has sources of the same name in {args.a} and {args.b}",
+              file=sys.stderr)
     for metric, images in result.undefined().items():
         print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); its mean is "
               "over the others", file=sys.stderr)

@@ -14,6 +14,7 @@ elsewhere (a mirror, or a local server in tests).
 from __future__ import annotations
 
 import hashlib
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -112,8 +113,16 @@ def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: 
         except Exception as exc:
             errors.append(f"{job[0]}: {exc}")
 
+    if jobs:  # the first alone: a source that cannot be reached (offline, a wrong --base-url) is one line now
+        try:
+            _download(*jobs[0])
+        except (DownloadError, urllib.error.HTTPError) as exc:  # the source answers: go on with the others
+            errors.append(f"{jobs[0][0]}: {exc}")
+        except OSError as exc:  # urllib's URLError and socket errors
+            raise DownloadError(f"{jobs[0][0]}: {exc}: the source cannot be reached, so the other {len(jobs) - 1} "
+                                "files were not tried") from None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, jobs))
+        list(pool.map(one, jobs[1:]))
     if errors:
         raise DownloadError(f"{len(errors)} of {len(jobs)} files failed, first: {errors[0]}")
     return root

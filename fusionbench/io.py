@@ -34,10 +34,18 @@ class ImageError(ValueError):
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm")
 
 
+def _search_order(path: Path) -> tuple[str, int, str]:
+    """Name order by stem, and within a stem the order of :data:`IMAGE_SUFFIXES` (PNG first)."""
+    suffix = path.suffix.lower()
+    rank = IMAGE_SUFFIXES.index(suffix) if suffix in IMAGE_SUFFIXES else len(IMAGE_SUFFIXES)
+    return path.stem, rank, path.name
+
+
 def index_images(folder: str | Path, problems: list[str], *, report_other_files: bool = True) -> dict[str, Path]:
     """The image files of ``folder`` by stem, in name order (hidden files and sub-folders ignored).
 
-    A second file with the same stem (``a.png`` and ``a.jpg``) is skipped with one
+    A second file with the same stem (``a.png`` and ``a.jpg``: the one later in :data:`IMAGE_SUFFIXES`, so the
+    lossless PNG is kept) is skipped with one
     line in ``problems`` naming it; so is a non-image file when
     ``report_other_files`` (a results folder keeps ``method.json`` beside its images).
     """
@@ -45,7 +53,7 @@ def index_images(folder: str | Path, problems: list[str], *, report_other_files:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: folder not found")
     out: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.iterdir(), key=_search_order):
         if path.name.startswith(".") or path.is_dir():
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:

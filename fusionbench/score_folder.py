@@ -56,10 +56,13 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
     import pandas as pd
 
     from .api import scoring_view
-    from .io import ImageError, check_pair, load_image
+    from .io import MIN_SIDE, ImageError, check_pair, load_image
     from .metric_registry import create_metric, resolve_metrics
 
     metrics = resolve_metrics(presets)
+    if not metrics:
+        raise ValueError(f"--metrics {presets!r} selects no metric (name presets, patterns or paper/standard/all; "
+                         "`fusionbench list metrics`)")
     problems: list[str] = []
     fused_dir, a_dir, b_dir = Path(fused), Path(a), Path(b)
     fused_files = index_images(fused_dir, problems, report_other_files=False)
@@ -84,6 +87,9 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
             if img_f.shape[:2] != img_a.shape[:2]:
                 raise ImageError(fused_files[stem], f"size {img_f.shape[1]}x{img_f.shape[0]} differs from its sources "
                                                     f"({img_a.shape[1]}x{img_a.shape[0]})")
+            if min(img_a.shape[:2]) < MIN_SIDE:  # one line, not one per metric
+                raise ImageError(fused_files[stem], f"size {img_a.shape[1]}x{img_a.shape[0]} is too small to score "
+                                                    f"(the metrics need at least {MIN_SIDE}x{MIN_SIDE})")
         except ImageError as exc:
             problems.append(f"{exc}, skipped")
             continue

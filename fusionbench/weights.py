@@ -201,16 +201,20 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
         source = Path(from_dir) / wf.method_dir / "weights" / wf.filename
         if not source.is_file():
             raise FileNotFoundError(f"{source}: not found (expected <DIR>/{wf.method_dir}/weights/{wf.filename})")
+        # checked where it is, so that a mismatch names the user's file, not the cache's temporary copy
+        verify_file(source, wf.sha256, fix=f"it is not the pinned file of weights {wf.name!r}")
         shutil.copyfile(source, tmp)
+        origin = str(source)
     else:
         import pooch
 
         pooch.retrieve(wf.url, known_hash=None, fname=tmp.name, path=tmp.parent, progressbar=False)
+        origin = wf.url
     try:
         verify_file(tmp, wf.sha256, fix=f"the source of weights {wf.name!r} is not the pinned file")
-    except ChecksumError:
+    except ChecksumError as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        raise ChecksumError(f"weights {wf.name!r} from {origin}: {str(exc).split(': ', 1)[1]}") from None
     tmp.replace(target)
     return target
 

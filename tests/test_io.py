@@ -113,8 +113,9 @@ def test_index_images_reports_twins_and_other_files(tmp_path) -> None:
     (tmp_path / ".hidden.png").write_bytes(b"")
     problems: list[str] = []
     found = index_images(tmp_path, problems)
-    assert {k: v.name for k, v in found.items()} == {"1": "1.jpg", "2": "2.bmp"}
-    assert any("1.png" in p and "second image" in p for p in problems)
+    # the PNG is kept (IMAGE_SUFFIXES order), the JPEG of the same stem skipped; before, name order kept 1.jpg
+    assert {k: v.name for k, v in found.items()} == {"1": "1.png", "2": "2.bmp"}
+    assert any("1.jpg" in p and "second image" in p for p in problems)
     assert any("notes.txt" in p and "not an image" in p for p in problems)
     quiet: list[str] = []
     index_images(tmp_path, quiet, report_other_files=False)

@@ -116,3 +116,26 @@ def test_weights_is_a_registry_and_a_clash_is_an_error() -> None:
                             method_dir=wf.method_dir, description=wf.description) == wf
     with pytest.raises(ValueError, match="ifcnn_max.*already declared differently"):
         register_weights("ifcnn_max", filename=wf.filename, sha256="0" * 64, url=wf.url, method_dir=wf.method_dir)
+
+
+def test_fetch_goes_on_past_a_file_it_cannot_fetch_and_names_the_users_file(home, official_dir, tmp_path,
+                                                                               capsys) -> None:
+    """Before, ``fetch weights all --from DIR`` stopped at the first missing file (nothing after it was fetched),
+    and a bad sha256 named the cache's temporary ``.part`` file instead of the file under ``--from``."""
+    import shutil
+
+    from fusionbench.weights import WEIGHTS, is_cached
+
+    partial = tmp_path / "partial" / "sdnet" / "weights"
+    partial.mkdir(parents=True)
+    index, data = (WEIGHTS.get(n).info for n in ("sdnet.index", "sdnet.data"))
+    shutil.copyfile(official_dir / "sdnet" / "weights" / index.filename, partial / index.filename)
+    assert main(["fetch", "weights", "sdnet", "--from", str(tmp_path / "partial")]) == 1
+    out, err = capsys.readouterr()
+    assert "sdnet.index" in out and "sha256 verified" in out and is_cached("sdnet.index")
+    assert "sdnet.data: not fetched" in err and "not found" in err
+    assert "1 of 2 weight files not fetched: sdnet.data" in err
+    (partial / data.filename).write_bytes(b"not the checkpoint")
+    assert main(["fetch", "weights", "sdnet.data", "--from", str(tmp_path / "partial")]) == 1
+    err = capsys.readouterr().err
+    assert str(partial / data.filename) in err and "does not match the pinned" in err and ".part" not in err

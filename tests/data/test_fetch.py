@@ -87,3 +87,21 @@ def test_fetch_harvard_from_local_server(shared_dir, tmp_path) -> None:
 def test_remote_layout_of_harvard() -> None:
     assert remote_path("harvard", "harvard/MRI-PET/PET/25030.png") == "PET-MRI/PET/25030.png"
     assert remote_path("harvard", "harvard/MRI-CT/CT/2006.png") == "CT-MRI/CT/2006.png"
+
+
+def test_a_source_that_cannot_be_reached_is_one_line_after_one_try(tmp_path, monkeypatch) -> None:
+    """Offline (or a wrong --base-url), ``fetch harvard`` made 1,476 failed requests (about 100 s) before its
+    one line; now the first file is tried alone and its connection error ends the fetch."""
+    from fusionbench import fetch
+
+    calls = []
+    real = fetch._download
+
+    def counting(*job):
+        calls.append(job[0])
+        return real(*job)
+
+    monkeypatch.setattr(fetch, "_download", counting)
+    with pytest.raises(DownloadError, match=r"the source cannot be reached, so the other \d+ files were not tried"):
+        fetch_dataset("harvard", tmp_path, base_url="http://127.0.0.1:9/", log=lambda m: None)
+    assert len(calls) == 1

@@ -97,3 +97,29 @@ def test_cli_says_which_images_a_mean_leaves_out(tmp_path: Path, capsys: pytest.
     assert main(["score", "--fused", str(tmp_path / "f"), "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"),
                  "--metrics", "EN,SCD"]) == 0
     assert "SCD: undefined (NaN) on 1 of 2 images (p2); its mean is over the others" in capsys.readouterr().err
+
+
+def test_tiny_empty_and_duplicate_images_are_one_clear_line_each(tmp_path: Path, capsys) -> None:
+    """Before: a 1×1 triple gave one line per metric, empty folders printed pandas' "Empty DataFrame", an
+    empty --metrics counted every image as not scored, and ``s.jpg`` was scored instead of ``s.png``."""
+    rng = np.random.default_rng(0)
+    dirs = [tmp_path / d for d in ("fused", "a", "b")]
+    for d in dirs:
+        d.mkdir()
+        Image.fromarray(np.zeros((1, 1), np.uint8)).save(d / "tiny.png")
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(d / "s.png")
+    Image.fromarray(np.full((16, 16), 200, np.uint8)).save(dirs[0] / "s.jpg")  # same stem, lossy
+    result = evaluate_folder(*dirs, ["EN", "SD"])
+    text = "\n".join(result.problems)
+    assert len(result.problems) == 2, text
+    assert "tiny.png: size 1x1 is too small to score" in text
+    assert "s.jpg: a second image named 's' (using s.png)" in text
+    assert result.table().loc["s", "SD"] > 0  # the PNG was scored, not the constant JPEG
+    with pytest.raises(ValueError, match="selects no metric"):
+        evaluate_folder(*dirs, "")
+    empty = [tmp_path / "e" / d for d in ("fused", "a", "b")]
+    for d in empty:
+        d.mkdir(parents=True)
+    assert main(["score", "--fused", str(empty[0]), "--a", str(empty[1]), "--b", str(empty[2])]) == 1
+    out, err = capsys.readouterr()
+    assert "Empty DataFrame" not in out + err and "no fused image in" in err

@@ -98,7 +98,7 @@ def _refuse_mode(path: Path, img: Image.Image) -> str:
 def _open_image(path: Path) -> Image.Image:
     """``Image.open(path)`` with every failure to identify the file as one :class:`ImageError`."""
     if not path.is_file():
-        raise ImageError(path, "file not found")
+        raise ImageError(path, "is a folder, not an image file" if path.is_dir() else "file not found")
     try:
         return Image.open(path)
     except UnidentifiedImageError:

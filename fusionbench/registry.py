@@ -340,7 +340,8 @@ class Registry(Generic[T]):
         prefixed = self._prefix_of(name)
         if prefixed is not None:
             return prefixed
-        close = difflib.get_close_matches(name, list(self._entries), n=5, cutoff=0.5)
+        folded = [n for n in self._entries if n.lower() == name.lower()]  # ssim → SSIM
+        close = folded or difflib.get_close_matches(name, list(self._entries), n=5, cutoff=0.5)
         if not close:
             close = [n for n in self._entries if n.split(".")[0] == name.split(".")[0]][:5]
         hint = f" Did you mean: {', '.join(close)}?" if close else ""

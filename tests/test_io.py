@@ -154,3 +154,10 @@ def test_fuse_names_the_bad_array_not_the_method(bad, reason) -> None:
     with pytest.raises(ImageError) as info:
         fusionbench.fuse("average", bad, good)
     assert str(info.value).startswith("a: ") and reason in str(info.value)
+
+
+def test_a_folder_given_as_an_image_says_so(tmp_path) -> None:
+    from fusionbench.io import ImageError, load_image
+
+    with pytest.raises(ImageError, match="is a folder, not an image file"):
+        load_image(tmp_path)

@@ -257,3 +257,10 @@ def test_unknown_names_carry_the_plugins_that_failed_to_load(capsys, monkeypatch
         assert main([*argv, "--out", str(tmp_path)] if argv[0] == "run" else argv) == 1
         err = capsys.readouterr().err.splitlines()
         assert err[0].startswith(f"fusionbench: error: {error}") and err[1:] == [expected], err
+
+
+def test_an_unknown_name_differing_only_in_case_is_suggested() -> None:
+    from fusionbench.metric_registry import create_metric
+
+    with pytest.raises(KeyError, match=r"unknown metric 'ssim'\. Did you mean: SSIM\?"):
+        create_metric("ssim")

@@ -299,7 +299,10 @@ class Registry(Generic[T]):
     def _load_plugins(self) -> None:
         try:
             eps = importlib_metadata.entry_points(group=self.entry_point_group)
-        except Exception:  # pragma: no cover - broken metadata
+        except Exception as exc:  # broken metadata of an installed distribution: reported, never fatal
+            self.plugin_failures.append(
+                PluginFailure(group=self.entry_point_group, name="(entry points)", value=self.entry_point_group,
+                              error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
             return
         for ep in eps:
             dist = getattr(ep, "dist", None)

@@ -264,3 +264,17 @@ def test_an_unknown_name_differing_only_in_case_is_suggested() -> None:
 
     with pytest.raises(KeyError, match=r"unknown metric 'ssim'\. Did you mean: SSIM\?"):
         create_metric("ssim")
+
+
+def test_broken_entry_point_metadata_is_reported_not_silent(monkeypatch) -> None:
+    from fusionbench import registry as registry_module
+    from fusionbench.registry import Registry
+
+    def broken(**kwargs):
+        raise ValueError("a distribution's entry_points.txt does not parse")
+
+    monkeypatch.setattr(registry_module.importlib_metadata, "entry_points", broken)
+    reg = Registry("thing", "fusionbench.test_things")
+    assert reg.names() == []
+    assert [f.name for f in reg.plugin_failures] == ["(entry points)"]
+    assert "does not parse" in reg.plugin_failures[0].line()

@@ -8,7 +8,8 @@ Output layout under ``DIR``::
                               results.sqlite; ``fusionbench report DIR`` reads it back) and profile.csv
     tables/<dataset>.{md,tex,csv}         Tables 1–3 style: the selected methods (default: the paper's ten)
     tables/<dataset>_others.{md,tex,csv}  every other method of the run (variants, extra baselines, external)
-    tables/table4_ablation.{md,tex,csv}   Table 4 style (when two or more ablation presets were run)
+    tables/table4_ablation.{md,tex,csv}   Table 4 style (when two or more ablation presets, mopa.*_only or
+                                          mopa.no_*, have results; else a note naming the missing ones)
     tables/table5_cost.{md,tex,csv}       Table 5 style (profile + the run's seconds, or asv)
     tables/claims.{md,csv}                the paper's claims beside the measurement, with verdicts
     tables/paper_vs_ours_*.{md,csv}       the paper's published numbers beside ours
@@ -34,8 +35,8 @@ from .sections.per_dataset import dataset_section
 from .sections.skipped import note_unrun, skipped_html
 from .sections.table4 import ablation_section
 from .sections.table5 import cost_section
-from .selection import (Selection, ablation_flags, match, natural_key, select, split_patterns,
-                        unique_display_names)
+from .selection import (ABLATION_PRESETS, Selection, ablation_flags, is_ablation_preset, match, natural_key, select,
+                        split_patterns, unique_display_names)
 
 
 def build_report(results: str | Path, out_dir: str | Path | None = None, *, metrics: str = "paper",
@@ -103,20 +104,23 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ablation_means = None
     groups = ablationmod.seed_groups(all_methods, sel.ablations)  # a preset's models over training seeds
     variants = {m: ablation_flags(m) for m in sel.ablations if groups[m]}
-    if len(variants) >= 2:
+    presets = [m for m in variants if is_ablation_preset(m)]  # the full model (mopa) is not an ablation preset
+    table4_note = ""
+    if len(presets) >= 2:
         section, ablation_means = ablation_section(ctx, variants, [m for m in paper.PAPER_COLUMNS if m in wanted]
                                                        or wanted, pairs20)
         sections.append(section)
-    elif variants:
-        sections.append(("Table 4 style: ablation", "<p>Only one ablation variant in this run "
-                         f"({', '.join(names[m] for m in variants)}): Table 4 and Fig. 10 left out (nothing to "
-                         "compare). Run <code>--methods 'mopa*'</code> for the ablation presets.</p>"))
+    elif "mopa" in all_methods or variants:
+        table4_note = table4_left_out_note(presets)
+        sections.append(("Table 4 style: ablation", f"<p>{htmlmod.html.escape(table4_note)}</p>"))
 
     costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, Path(repo), profile, run)
+    timing = costs.attrs.get("timing") if costs is not None else None
     sections.append(section)
 
     if "mopa" in all_methods:
-        claims = claimsmod.claims_table(data.scores, ablation_means, costs, time_label)
+        claims = claimsmod.claims_table(data.scores, ablation_means, costs, time_label, table4_note=table4_note,
+                                        timing=timing)
         sections.insert(1, claims_section(ctx, claims))
     else:
         sections.insert(1, ("Claims check", "<p>The founding paper's network (<code>mopa</code>) is not in this run: "
@@ -132,11 +136,47 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label,
-                                              figure_notes(ctx, repo)))
+    notes = " ".join(n for n in (table4_note, figure_notes(ctx, repo)) if n)
+    write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label, notes))
     if not quiet:
         log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")
     return out
+
+
+def table4_left_out_note(presets: list[str]) -> str:
+    """Why Table 4 is not in the report: fewer than two ablation presets have results; each Table 4 preset
+    without results is named with the reason (the method's ``unavailable_reason()`` here, else "not in this
+    run")."""
+    from fusionbench.method_registry import create_method
+
+    missing: dict[str, list[str]] = {}
+    for m in ABLATION_PRESETS:
+        if m in presets:
+            continue
+        try:
+            reason = create_method(m).unavailable_reason()
+        except Exception:  # noqa: BLE001 - not registered here
+            reason = "not a registered method here"
+        reason = _first_clause(reason) if reason else "not in this run"
+        short = m.split(".", 1)[1]
+        missing.setdefault(reason.replace(f"'{short}'", "'<preset>'").replace(f"{short}.pth", "<preset>.pth"),
+                           []).append(m)
+    have = f"only {', '.join(presets)} has results" if presets else "none has results"
+    why = "; ".join(f"{', '.join(ms)}: {reason}" for reason, ms in missing.items())
+    return (f"Table 4 and Figs. 10-11 left out: they need two or more of the ablation presets "
+            f"(mopa.*_only, mopa.no_*) and {have} in this run (mopa.v1 and the other presets of the network are "
+            f"full networks, not ablations: they are in the other-methods tables). No results for " + why + ".")
+
+
+def _first_clause(text: str) -> str:
+    """``text`` up to its first ``;`` outside brackets (a reason without the how-to-fix tail)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == ";" and depth == 0:
+            return text[:i].strip()
+    return text.strip().rstrip(".")
 
 
 def _selection_html(sel: Selection, names: dict[str, str]) -> str:

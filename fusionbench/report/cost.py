@@ -30,7 +30,28 @@ import numpy as np
 import pandas as pd
 
 Log = Callable[[str], None]
-PROFILE_COLUMNS = ["method", "version", "params", "gflops", "note", "forward_s", "conv_peak", "threads"]
+PROFILE_COLUMNS = ["method", "version", "params", "gflops", "note", "forward_s", "conv_peak", "threads",
+                   "measured", "commit", "machine"]
+#: the columns that say when and where ``forward_s`` and ``conv_peak`` were measured (empty in older caches)
+WHEN_COLUMNS = ("measured", "commit", "machine")
+
+
+def _where_measured() -> dict[str, str]:
+    """``measured`` (UTC date and time), ``commit`` (short sha of the checkout in the current folder, or
+    ``unknown``) and ``machine`` (processor, CPUs, host) of a throughput measurement made now."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = sha.stdout.strip() if sha.returncode == 0 and sha.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.machine() or platform.processor() or '?'}, {os.cpu_count() or '?'} CPUs, host {platform.node() or '?'}"
+    return {"measured": now, "commit": commit, "machine": machine}
 
 
 def _version(method: str) -> str:
@@ -61,7 +82,8 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
     from fusionbench import profile
 
     log = log or (lambda msg: None)
-    cached = pd.read_csv(cache, dtype={"version": str}, keep_default_na=False, na_values=[""]) \
+    cached = pd.read_csv(cache, dtype={c: str for c in ("version", *WHEN_COLUMNS)}, keep_default_na=False,
+                         na_values=[""]) \
         if cache is not None and cache.is_file() else pd.DataFrame(columns=PROFILE_COLUMNS)
     rows = []
     peak: list[float] = []
@@ -72,7 +94,8 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
             row = {c: hit.iloc[0].get(c, np.nan) for c in PROFILE_COLUMNS}
         else:
             row = {"method": m, "version": _version(m), "params": np.nan, "gflops": np.nan, "note": "",
-                   "forward_s": np.nan, "conv_peak": np.nan, "threads": np.nan}
+                   "forward_s": np.nan, "conv_peak": np.nan, "threads": np.nan, "measured": np.nan,
+                   "commit": np.nan, "machine": np.nan}
             try:
                 p = profile.params(m)
                 if p is None:
@@ -91,6 +114,7 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
                 peak.append(profile.conv_peak_gflops_per_s((256, 256)))
                 row["forward_s"] = _forward_seconds(m)
                 row["threads"] = float(torch.get_num_threads())
+                row.update(_where_measured())
                 timed.append(len(rows))
             except Exception as exc:  # noqa: BLE001 - the GFLOP/s column stays empty for this method
                 log(f"Table 5: {m}: forward pass not timed: {type(exc).__name__}: {exc}")
@@ -98,6 +122,7 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
     for i in timed:
         rows[i]["conv_peak"] = max(peak)
     frame = pd.DataFrame(rows, columns=PROFILE_COLUMNS)
+    frame.attrs["timed_now"] = [rows[i]["method"] for i in timed]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         keep = cached[~cached["method"].isin(frame["method"])] if not cached.empty else cached
@@ -123,6 +148,14 @@ def _forward_seconds(method: str) -> float:
 
 def run_seconds(outputs: pd.DataFrame, methods: list[str], pairs20: list[tuple[str, str]]) -> tuple[pd.Series, str]:
     """Mean fusion seconds per pair of each method, and which pairs they are over."""
+    chosen, over = timed_outputs(outputs, methods, pairs20)
+    return chosen.groupby("method")["seconds"].mean(), over
+
+
+def timed_outputs(outputs: pd.DataFrame, methods: list[str],
+                  pairs20: list[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
+    """The output rows :func:`run_seconds` averages (the paper's 20 pairs where present, else the MRI-PET and
+    MRI-SPECT pairs, else all), and which pairs they are."""
     df = outputs.dropna(subset=["seconds"]) if "seconds" in outputs.columns else outputs
     df = df[df["method"].isin(methods)]
     keys = set(pairs20)
@@ -134,7 +167,7 @@ def run_seconds(outputs: pd.DataFrame, methods: list[str], pairs20: list[tuple[s
         over = "every MRI-PET and MRI-SPECT pair of the run"
         if chosen.empty:
             chosen, over = df, "every pair of the run"
-    return chosen.groupby("method")["seconds"].mean(), over
+    return chosen, over
 
 
 def _number(frame: pd.DataFrame, method: str, column: str) -> float:
@@ -181,7 +214,34 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
     out = pd.DataFrame(rows, columns=COST_COLUMNS)
     out.attrs["time_source"] = "asv" if asv is not None else "run"
     out.attrs["throughput_source"] = "+".join(sorted(sources)) if sources else None
+    if "profile" in sources:
+        timed = [m for m in methods if np.isfinite(_number(prof, m, "forward_s"))]
+        out.attrs["throughput_when"] = _when(prof, timed, profiles.attrs.get("timed_now"))
     return out
+
+
+def _when(prof: pd.DataFrame, timed: list[str], timed_now: list[str] | None) -> str:
+    """Where the profile's GFLOP/s come from: timed now, or the cached profile and when/where it was measured."""
+    now = [m for m in timed if timed_now and m in timed_now]
+    stamps = []
+    for m in timed:
+        vals = [prof.loc[m, c] if c in prof.columns else np.nan for c in WHEN_COLUMNS]
+        stamps.append(None if any(not isinstance(v, str) or not v for v in vals) else
+                      f"measured {vals[0]} at commit {vals[1]} on {vals[2]}")
+    if timed and len(now) == len(timed):
+        return "timed when this report was built (" + "; ".join(sorted(set(s for s in stamps if s))) + ")"
+    known = sorted(set(s for m, s in zip(timed, stamps) if s and m not in now))
+    unknown = [m for m, s in zip(timed, stamps) if not s and m not in now]
+    parts = []
+    if now:
+        parts.append(f"{', '.join(now)} timed when this report was built")
+    if known:
+        parts.append("from the cached profile (results/profile.csv), " + "; ".join(known))
+    if unknown:
+        parts.append("from the cached profile (results/profile.csv)" + (f" for {', '.join(unknown)}" if known or now
+                                                                         else "")
+                     + "; when and where it was measured was not recorded")
+    return "; ".join(parts)
 
 
 def throughput_caption(table: pd.DataFrame) -> str:
@@ -191,9 +251,11 @@ def throughput_caption(table: pd.DataFrame) -> str:
         return "GFLOP/s: not measured (n/a)."
     where = {"asv": "asv's track_gflops_per_s and track_fraction_of_conv_peak (benchmark_methods, same process as "
                     "its plain 3x3 convolution benchmark)",
-             "profile": "timed when this report was built (fusionbench.profile.forward_seconds, best of 3, of 15 under 0.1 s; the "
-                        "conv peak the best of conv_peak_gflops_per_s read in the same process right before each "
-                        "method's forward)",
-             "asv+profile": "asv where it has the method, else timed when this report was built"}[source]
+             "profile": "fusionbench.profile.forward_seconds (best of 3, of 15 under 0.1 s; the conv peak the best "
+                        "of conv_peak_gflops_per_s read in the same process right before each method's forward), "
+                        + table.attrs.get("throughput_when", "when and where it was measured was not recorded"),
+             "asv+profile": "asv where it has the method, else fusionbench.profile.forward_seconds, "
+                            + table.attrs.get("throughput_when", "when and where it was measured was not recorded")
+             }[source]
     return ("GFLOP/s = GFLOPs / the best wall time of that forward pass at 256x256; Fraction of conv peak = "
             "GFLOP/s / a plain 3x3 64->64 convolution's GFLOP/s on the same machine; source: " + where + ".")

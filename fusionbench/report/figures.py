@@ -276,9 +276,10 @@ def cd_diagram(test: RankTest, title: str, stem: Path, names: dict[str, str] | N
 
 def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path,
                   ci: dict[tuple[str, str], tuple[float, float]] | None = None, title: str = "",
-                  points: dict[tuple[str, str], Sequence[float]] | None = None) -> list[Path]:
+                  points: dict[tuple[str, str], Sequence[float]] | None = None, bars: str = "") -> list[Path]:
     """Fig. 10 style: per metric one bar per ablation variant (mean), with an interval as error bars and the
-    value printed on each bar; each panel's y axis spans the values (it does not start at 0, the caption says so).
+    value printed on each bar; each panel's y axis spans the values and does not start at 0: the figure says so
+    under its title, with ``bars`` (what the error bars are) where given.
 
     ``table`` is :func:`fusionbench.report.ablation.ablation_table`'s frame; ``ci[(method, metric)]`` = (low, high)
     (the report passes mean ± sd over seeds, or a 95 % CI over pairs for a variant with one seed);
@@ -314,11 +315,12 @@ def ablation_bars(table: pd.DataFrame, metrics: Sequence[str], stem: Path,
                 ax.text(xi, top + pad * 0.1, f"{v:.3g}", ha="center", va="bottom", fontsize=6)
         ax.set_ylim(bottom, hi_all + 1.6 * pad)
         ax.set_title(f"{metric} {'↑' if higher_is_better(metric) else '↓'}", fontsize=9)
+        ax.set_ylabel("mean (axis not from 0)", fontsize=6)
         ax.set_xticks([])
         ax.tick_params(axis="y", labelsize=7)
     fig.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colours], labels=labels, fontsize=7,
                loc="lower center", ncol=min(len(labels), 5), frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    subtitle = "y axes do not start at 0" + (f"; error bars: {bars}" if bars else "")
+    fig.suptitle(f"{title}\n{subtitle}" if title else subtitle, fontsize=8)
     fig.tight_layout(rect=(0, 0.08 + 0.02 * (len(labels) > 5), 1, 1))
     return save(fig, stem)

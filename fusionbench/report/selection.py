@@ -7,8 +7,10 @@ A report has three kinds of rows:
   in the paper's order (LEGFF, CNP, SDNet, DTNP, MATR, MDL, CNN, MLEPF,
   SwinFusion, Ours) with ``mopa`` highlighted; otherwise every method of the
   run that is not a variant, in natural order;
-* the **ablations**: the paper network's presets with ``use_<component>``
-  switches (Table 4 style, own table and figure); their models trained with
+* the **ablations**: the paper network's ablation presets, ``mopa.*_only`` and
+  ``mopa.no_*`` (:func:`is_ablation_preset`; Table 4 style, own table and figure),
+  with ``mopa`` as the full model; other presets of the network (``mopa.v1``,
+  ``mopa.width4``) are full networks and go with the other methods; their models trained with
   other seeds (``mopa.no_mask.seed1``, :func:`fusionbench.train.spec.split_seed`)
   are not rows of their own anywhere: Table 4 averages them into their
   preset's row (:mod:`fusionbench.report.ablation`);
@@ -42,6 +44,20 @@ PAPER_HIGHLIGHT = "mopa"
 # Task-specific presets preferred on a task even when the base method was run there too.
 TASK_PRESETS: dict[str, dict[str, str]] = {"IR-VIS": {"legff": "legff.ivf", "u2fusion": "u2fusion.ivf"},
                                            "MRI-CT": {"swinfusion": "swinfusion.ct"}}
+
+
+#: Table 4's ablation presets in its order: the four single-component networks, then the leave-one-out ones
+#: (the full network, ``mopa``, comes last in the table)
+ABLATION_PRESETS: tuple[str, ...] = ("mopa.mask_only", "mopa.attention_only", "mopa.contrast_only",
+                                     "mopa.decouple_only", "mopa.no_mask", "mopa.no_attention", "mopa.no_contrast",
+                                     "mopa.no_decouple")
+
+
+def is_ablation_preset(method: str) -> bool:
+    """A Table 4 ablation preset (``mopa.*_only`` or ``mopa.no_*``, or one of its seeds); other presets of the
+    network (``mopa.v1``, ``mopa.width4``, ...) are full networks with every component, not ablations."""
+    base = split_seed(method)[0]
+    return fnmatch.fnmatchcase(base, f"{PAPER_HIGHLIGHT}.*_only") or fnmatch.fnmatchcase(base, f"{PAPER_HIGHLIGHT}.no_*")
 
 
 def is_variant(method: str) -> bool:
@@ -120,7 +136,7 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
     available = [m for m in available if m not in seeded]
     bases = {split_seed(m)[0] for m in seeded}
     ablations = [m for m in sorted(set(available) | bases, key=natural_key)
-                 if ablation_flags(m) and m != PAPER_HIGHLIGHT]
+                 if is_ablation_preset(m) and ablation_flags(m) and m != PAPER_HIGHLIGHT]
     if (PAPER_HIGHLIGHT in available or PAPER_HIGHLIGHT in bases) and ablation_flags(PAPER_HIGHLIGHT):
         ablations.append(PAPER_HIGHLIGHT)
     ablations = _ablation_order(ablations)
@@ -144,7 +160,7 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
                          paper_default=True,
                          note="the founding paper's ten methods in its order (Tables 1-3, 5)")
     else:
-        main = [m for m in available if not ablation_flags(m) or m == PAPER_HIGHLIGHT]
+        main = [m for m in available if not (is_ablation_preset(m) and ablation_flags(m))]
         note = "every method of the run"
     if exclude_variants:
         main = [m for m in main if not is_variant(m)]
@@ -175,8 +191,7 @@ def _standins(main: list[str], available: Iterable[str]) -> set[str]:
 
 def _ablation_order(methods: list[str]) -> list[str]:
     """Table 4's order: mask, attention, contrast, decouple only; then the leave-one-out presets; full last."""
-    first = ["mopa.mask_only", "mopa.attention_only", "mopa.contrast_only", "mopa.decouple_only",
-             "mopa.no_mask", "mopa.no_attention", "mopa.no_contrast", "mopa.no_decouple"]
+    first = list(ABLATION_PRESETS)
     return sorted(methods, key=lambda m: (m == PAPER_HIGHLIGHT, first.index(m) if m in first else len(first),
                                           natural_key(m)))
 

@@ -54,6 +54,7 @@ class MetricTable:
     highlight: str | None = None
     pairs: int = 0  # the pairs the table is over (a cell's n may be fewer: see short_cells)
     rows: pd.DataFrame | None = None  # score rows per cell, NaN values included (None: not known)
+    weights: dict[str, str] = field(default_factory=dict)  # where each method's weights come from (provenance)
 
     def name(self, method: str) -> str:
         """The unique display name of ``method`` in this table, else its registered display name."""
@@ -274,7 +275,8 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
 
 
 def to_csv(table: MetricTable) -> str:
-    """The table as CSV, one row per (method, metric): direction, mean, std, n, 95 % bootstrap CI, place."""
+    """The table as CSV, one row per (method, metric): direction, mean, std, n, 95 % bootstrap CI, place, and
+    where the method's weights come from (``weights``: empty for a method without learned weights)."""
     rows = []
     places = table.placements()
     for method in table.methods:
@@ -284,7 +286,7 @@ def to_csv(table: MetricTable) -> str:
                 "higher_is_better": higher_is_better(metric), "mean": table.mean.loc[method, metric],
                 "std": table.std.loc[method, metric], "n": table.n.loc[method, metric],
                 "ci95_low": table.ci_low.loc[method, metric], "ci95_high": table.ci_high.loc[method, metric],
-                "place": places.get((method, metric), ""),
+                "place": places.get((method, metric), ""), "weights": table.weights.get(method, ""),
             })
     return pd.DataFrame(rows).to_csv(index=False)
 

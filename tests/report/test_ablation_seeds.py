@@ -181,3 +181,41 @@ def test_report_builds_table4_over_seeds_and_the_verdicts(tmp_path):
     assert v[("mask", "AG")] == "helps" and v[("contrast", "EN")] == "hurts" and v[("attention", "AG")] == "no evidence"
     assert (comp["n_seeds"] == 3).all() and (out / "figures" / "ablation_bars.png").is_file()
     assert "Does each component help?" in (out / "index.html").read_text()
+
+
+def test_full_network_presets_are_not_ablation_presets():
+    """mopa.v1 (an older full network) and mopa.width4 have every component on: they are other methods, not Table 4
+    rows; only mopa.*_only and mopa.no_* are ablation presets (with mopa as the full model)."""
+    from fusionbench.report.selection import is_ablation_preset
+
+    sel = select(["dwt", "mopa", "mopa.v1", "mopa.width4", "mopa.no_mask.seed1"])
+    assert sel.ablations == ["mopa.no_mask", "mopa"]
+    assert "mopa.v1" in sel.others and "mopa.width4" in sel.others
+    assert is_ablation_preset("mopa.mask_only") and is_ablation_preset("mopa.no_decouple.seed2")
+    assert not is_ablation_preset("mopa.v1") and not is_ablation_preset("mopa")
+
+
+def test_table4_is_left_out_with_a_note_naming_the_missing_presets(tmp_path):
+    """Results with mopa, mopa.v1 and one ablation preset: no Table 4 (fewer than two ablation presets), and the
+    page, README and claims row name each Table 4 preset without results, with a reason."""
+    from fusionbench.report.build import build_report
+
+    results = tmp_path / "results"
+    results.mkdir()
+    scores = _scores(PLANTED, seeds=(0,))
+    scores = scores[scores["method"].isin(["mopa", "mopa.no_mask"])]
+    scores = pd.concat([scores, scores[scores["method"] == "mopa"].assign(method="mopa.v1")], ignore_index=True)
+    scores.to_csv(results / "scores.csv.gz", index=False)
+    outputs = scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01)
+    outputs.to_csv(results / "outputs.csv.gz", index=False)
+    out = build_report(results, tmp_path / "report", metrics="AG,EN", quiet=True, profile=False)
+    assert not (out / "tables" / "table4_ablation.md").exists() and not (out / "figures" / "ablation_bars.png").exists()
+    page, readme = (out / "index.html").read_text(), (out / "README.md").read_text()
+    claims = pd.read_csv(out / "tables" / "claims.csv").set_index("claim")
+    row = claims.filter(like="Table 4", axis=0).iloc[0]
+    for text in (page, readme, row["measured"]):
+        assert "Table 4 and Figs. 10-11 left out" in text and "only mopa.no_mask has results" in text
+        for preset in ("mopa.mask_only", "mopa.attention_only", "mopa.no_attention", "mopa.no_decouple"):
+            assert preset in text
+    assert row["verdict"].startswith("not comparable: no results for mopa.mask_only")
+    assert "Ours (v1)" in (out / "tables" / "harvard-mri-pet_others.md").read_text()  # an other method now

@@ -14,6 +14,7 @@ from ..context import ReportContext, file_stem, write_file
 from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better
 from ..stats import complete_blocks, rank_test, versus_reference
 from ..tables import build_table, convention_footnote, to_csv
+from ..provenance import provenance_line, weights_notes
 from .fused_figures import fused_grid
 from .skipped import note_skipped
 
@@ -48,24 +49,30 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     standin_note = "; ".join(f"{names[s]} stands in for {names.get(m, m)} on {task}" for s, m in standin.items())
     footnote = convention_footnote(metrics, ctx.split, extra=(
         f"95 % CIs (HTML, CSV): bootstrap, {groups.describe()}." + (f" {standin_note}." if standin_note else "")))
+    weights, weights_line = weights_notes(shown, names)
     table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {len(shown)} methods, "
-                        f"{n_pairs} pairs", footnote=footnote, groups=groups.by_pair or None, names=names,
-                        highlight=sel.highlight)
+                        f"{n_pairs} pairs", footnote=_join(footnote, weights_line,
+                                                           _provenance(ctx, dataset, shown)),
+                        groups=groups.by_pair or None, names=names, highlight=sel.highlight)
+    table.weights = weights
     ctx.write_table(out / "tables" / stem, table, f"tab:{stem}")
     body += [f"<p>{n_pairs} pairs; {htmlmod.html.escape(groups.describe())}.</p>",
-             _html_metric_table(table), _html_foot(footnote, table.short_note())]
+             _html_metric_table(table), _html_foot(table.footnote, table.short_note())]
     body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
     ctx.written.append(write_file(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
 
     body += _statistics(ctx, dataset, title, stem, ds_scores, shown, metrics)
     others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
     if others:
+        other_weights, other_line = weights_notes(others, names)
         other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
-                                  "run", footnote=footnote, groups=groups.by_pair or None, names=names,
-                                  bootstrap=False)
+                                  "run", footnote=_join(footnote, other_line, _provenance(ctx, dataset, others)),
+                                  groups=groups.by_pair or None, names=names, bootstrap=False)
+        other_table.weights = other_weights
         ctx.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
         body.append("<h3>Other methods of the run (variants, presets, extra baselines)</h3>"
-                    + _html_metric_table(other_table) + _html_foot(other_table.short_note()))
+                    + _html_metric_table(other_table)
+                    + _html_foot(other_line, _provenance(ctx, dataset, others), other_table.short_note()))
     ctx.written += figures.box_plots(data.scores, dataset, metrics, shown, out / "figures" / f"box_{stem}",
                                       names, title=f"Per-pair scores, {title}")
     body.append(ctx.img(out / "figures" / f"box_{stem}.png",
@@ -127,6 +134,18 @@ def _statistics(ctx: ReportContext, dataset: str, title: str, stem: str, ds_scor
                              "(1 = best); methods joined by a red bar are not significantly different "
                              "(Nemenyi, alpha = 0.05)."))
     return body
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _provenance(ctx: ReportContext, dataset: str, methods: list[str]) -> str:
+    """The table's provenance line: the runs and commits its rows' outputs come from, the machine, the split."""
+    outputs = ctx.data.outputs
+    if not outputs.empty:
+        outputs = outputs[outputs["dataset"] == dataset]
+    return provenance_line(outputs, ctx.data.runs, methods, ctx.names)
 
 
 def _html_foot(*notes: str) -> str:

@@ -41,13 +41,15 @@ def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], m
         row = table.iloc[list(variants).index(m)]
         ci.update({(m, metric): (row[metric] - row[f"{metric} std"], row[metric] + row[f"{metric} std"])
                    for metric in metrics})
-    ctx.written += figures.ablation_bars(table, metrics, out / "figures" / "ablation_bars", ci,
-                                          title="Fig. 10 style: ablation means",
-                                          points=table.attrs["seed_means"] if multi else None)
-    means = table.set_index(pd.Index(list(variants)))[metrics]
     bars = ("± sd over training seeds with each seed's mean as a dot where a variant has several seeds, "
             "95 % bootstrap CIs over pairs where it has one" if multi else
             "95 % bootstrap CIs (over pairs; one training seed per variant, so no seed spread)")
+    ctx.written += figures.ablation_bars(table, metrics, out / "figures" / "ablation_bars", ci,
+                                          title="Fig. 10 style: ablation means",
+                                          points=table.attrs["seed_means"] if multi else None,
+                                          bars=("± sd over seeds (dots: each seed), 95 % CI over pairs for one seed"
+                                                if multi else "95 % bootstrap CI over pairs"))
+    means = table.set_index(pd.Index(list(variants)))[metrics]
     body = [htmlmod.table_html(md), f'<p class="foot">{htmlmod.html.escape(caption)}</p>',
             ctx.img(out / "figures" / "ablation_bars.png",
                      f"Fig. 10 style: mean of each metric per ablation variant over {over}, with {bars}, and the "

@@ -19,6 +19,7 @@ from .. import cost as costmod, html as htmlmod, paper
 from ..asv_results import TABLE5_SUITE, method_costs, read_results
 from ..context import Log, ReportContext, write_file
 from ..data import EXPORT_DIR
+from ..provenance import origin_words, output_origins, provenance_line
 from ..tables import frame_to_latex, frame_to_markdown
 
 
@@ -66,6 +67,16 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     profiles = costmod.profile_methods(main, cache, ctx.log) if profile else \
         pd.DataFrame(columns=costmod.PROFILE_COLUMNS)
     table = costmod.cost_table(main, ctx.names, profiles, seconds, asv_costs)
+    timed, _ = costmod.timed_outputs(ctx.data.outputs, main, pairs20)
+    keys = {(d, str(p)) for d, p in zip(timed["dataset"], timed["pair"])} if not timed.empty else set()
+    origins = output_origins(ctx.data.outputs, ctx.data.runs, main, keys)
+    stats = timed.groupby("method")["seconds"].agg(["mean", "median", "count"]) if not timed.empty else None
+    # per method: mean and median seconds over the same pairs, and the runs that can have timed them
+    timing = {m: {"mean": float(stats.loc[m, "mean"]), "median": float(stats.loc[m, "median"]),
+                  "n": int(stats.loc[m, "count"]), "runs": tuple(origins.get(m, {}).get("runs", ())),
+                  "origin": origin_words(origins.get(m))}
+              for m in main if stats is not None and m in stats.index}
+    table.attrs["timing"] = timing if asv_costs is None else None
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
     workers = (run.get("config") or {}).get("workers") if isinstance(run.get("config"), dict) else None
     import torch
@@ -81,7 +92,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
                "parameters of the inference modules in millions; n/a: not a torch method. "
-               + costmod.throughput_caption(table))
+               + costmod.throughput_caption(table) + " "
+               + provenance_line(timed if not timed.empty else ctx.data.outputs, ctx.data.runs, main, ctx.names))
     notes = [f"{ctx.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
              if isinstance(r.note, str) and r.note.startswith("not profiled")]
     shown = table.drop(columns=["method"])

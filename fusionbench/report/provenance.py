@@ -1,0 +1,214 @@
+"""Where each row of a table comes from: the weights behind a method, and the runs behind its outputs.
+
+* :func:`weights_note`: for a method with learned weights, a few words on where they come from:
+  ``official weights, sha256-pinned`` for third-party weights of the weights registry
+  (:mod:`fusionbench.weights`), or, for weights trained by fusionbench, the schedule read from the
+  provenance JSON committed beside them (``<module>.WEIGHTS_DIR/*.json`` whose ``method`` is the
+  registered name: ``methods/mopa/weights/mopa.json``, ``methods/swinfusion_weights/mri_pet_spect.json``).
+  The method registry has no field for this; it is derived from those files.
+* :func:`output_origins`: per method, the out folder its fused outputs are in and the runs of the
+  results whose ``--out`` is that folder and that requested the method (the export keeps no run id
+  per output row, so these are the runs that can have made them), with their commits.
+* :func:`provenance_line`: the one-line footnote of a table: runs, commits, machine, split.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+OFFICIAL = "official weights, sha256-pinned"
+
+
+def _entry(method: str):
+    from fusionbench.method_registry import METHODS
+
+    try:
+        return METHODS.get(method)
+    except KeyError:
+        return None
+
+
+def provenance_file(method: str) -> tuple[Path, dict] | None:
+    """The provenance JSON committed beside the trained weights of ``method`` (its ``method`` field is the name)."""
+    entry = _entry(method)
+    if entry is None:
+        return None
+    module = sys.modules.get(getattr(entry.obj, "__module__", ""), None)
+    folder = getattr(module, "WEIGHTS_DIR", None)
+    if folder is None or not Path(folder).is_dir():
+        return None
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("method") == method:
+            return path, doc
+    return None
+
+
+def _schedule_words(doc: dict) -> str:
+    """``1 epoch, 552 steps, 64² patches, batch 16, lr 0.001`` from a provenance JSON's ``schedule``."""
+    s = doc.get("schedule") if isinstance(doc.get("schedule"), dict) else {}
+    words = []
+    if s.get("epochs"):
+        words.append(f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}")
+    if s.get("iterations"):
+        words.append(f"{s['iterations']} iterations")
+    elif s.get("steps"):
+        words.append(f"{s['steps']} steps")
+    if s.get("patch_size"):
+        words.append(f"{s['patch_size']}x{s['patch_size']} patches" + (f" ({s['patches']})" if s.get("patches") else ""))
+    if s.get("batch_size"):
+        words.append(f"batch {s['batch_size']}")
+    official = doc.get("official_schedule") if isinstance(doc.get("official_schedule"), dict) else {}
+    if official.get("iterations"):
+        words.append(f"official: {official['iterations']} iterations, batch {official.get('batch_size', '?')}")
+    return ", ".join(words)
+
+
+def weights_note(method: str, root: Path | None = None) -> str:
+    """Where the weights of ``method`` come from, in a few words; ``""`` for a method without learned weights."""
+    entry = _entry(method)
+    if entry is None:
+        return ""
+    info = entry.info
+    if info.weights:
+        from fusionbench.weights import WEIGHTS
+
+        if all(w in WEIGHTS for w in info.weights):
+            return OFFICIAL
+    if not info.trainable:
+        return ""
+    found = provenance_file(method)
+    if found is None:
+        return "trained by fusionbench (no provenance file beside the weights)"
+    path, doc = found
+    note = str(doc.get("note") or "")
+    named = re.search(r"\b(reduced[^(;.,]*?schedule)", note, re.IGNORECASE)
+    kind = named.group(1) if named else (note.split(" (")[0].split(";")[0].strip().rstrip(".") or "schedule")
+    kind = kind.replace("REDUCED", "reduced")
+    try:
+        where = path.resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        where = "/".join(path.parts[-3:])
+    state = "" if doc.get("finished", True) else ", unfinished"
+    return f"trained by fusionbench, {kind} ({_schedule_words(doc)}{state}; {where})"
+
+
+def weights_notes(methods: list[str], names: dict[str, str], root: Path | None = None) -> tuple[dict[str, str], str]:
+    """``({method: note}, sentence)``: the notes of the methods that have one, and one footnote sentence."""
+    notes = {m: weights_note(m, root) for m in methods}
+    notes = {m: n for m, n in notes.items() if n}
+    if not notes:
+        return notes, ""
+    official = [names.get(m, m) for m, n in notes.items() if n == OFFICIAL]
+    trained = [f"{names.get(m, m)}: {n}" for m, n in notes.items() if n != OFFICIAL]
+    parts = trained + ([", ".join(official) + f": {OFFICIAL}"] if official else [])
+    return notes, "Weights: " + "; ".join(parts) + "."
+
+
+def _runs_table(runs: pd.DataFrame) -> list[dict]:
+    out = []
+    for row in runs.to_dict("records") if not runs.empty else []:
+        cfg = row.get("config")
+        if isinstance(cfg, str):
+            try:
+                cfg = json.loads(cfg)
+            except ValueError:
+                cfg = {}
+        machine = row.get("machine")
+        if isinstance(machine, str):
+            try:
+                machine = json.loads(machine)
+            except ValueError:
+                machine = {}
+        out.append({"run_id": row.get("run_id"), "sha": str(row.get("git_sha") or "")[:7] or "unknown",
+                    "config": cfg if isinstance(cfg, dict) else {}, "machine": machine if isinstance(machine, dict)
+                    else {}})
+    return out
+
+
+def _out_folder(path: str) -> str:
+    text = str(path)
+    return text.split("/fused/")[0] if "/fused/" in text else str(Path(text).parent)
+
+
+def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str],
+                   keys: set[tuple[str, str]] | None = None) -> dict[str, dict]:
+    """Per method: ``{'folders': [...], 'runs': [run ids], 'commits': [short shas]}`` of its outputs (over
+    ``keys`` ``(dataset, pair)`` when given): the runs whose ``--out`` holds them and that requested the method."""
+    table = _runs_table(runs)
+    out: dict[str, dict] = {}
+    if outputs.empty or "path" not in outputs.columns:
+        return out
+    for method in methods:
+        rows = outputs[outputs["method"] == method]
+        if keys:
+            rows = rows[[(d, str(p)) in keys for d, p in zip(rows["dataset"], rows["pair"])]]
+        folders = sorted({_out_folder(p) for p in rows["path"].dropna().astype(str) if p})
+        ids, shas = [], []
+        for r in table:
+            cfg = r["config"]
+            folder = str(cfg.get("out") or "")
+            asked = cfg.get("resolved_methods") or []
+            if any(folder and (f == folder or Path(f) == Path(folder)) for f in folders) and (not asked or
+                                                                                             method in asked):
+                ids.append(r["run_id"])
+                if r["sha"] not in shas:
+                    shas.append(r["sha"])
+        out[method] = {"folders": folders, "runs": ids, "commits": shas}
+    return out
+
+
+def _ids(ids: list) -> str:
+    ids = sorted(int(i) for i in ids if pd.notna(i))
+    if not ids:
+        return "?"
+    if len(ids) > 2 and ids == list(range(ids[0], ids[-1] + 1)):
+        return f"{ids[0]}-{ids[-1]}"
+    return ", ".join(map(str, ids))
+
+
+def origin_words(origin: dict | None) -> str:
+    """``run 1 or 2 (/work/runs/s13, commit 34a819d)`` for one method's :func:`output_origins` entry."""
+    if not origin or not origin.get("folders"):
+        return "outputs not recorded"
+    runs = origin["runs"]
+    if len(runs) == 1:
+        which = f"run {_ids(runs)}"
+    elif len(runs) == 2:
+        which = f"run {runs[0]} or {runs[1]}"
+    else:
+        which = f"one of runs {_ids(runs)}" if runs else "no recorded run"
+    commits = origin["commits"]
+    return (f"{which} ({', '.join(origin['folders'])}; commit{'s' if len(commits) > 1 else ''} "
+            f"{', '.join(commits) or 'unknown'})")
+
+
+def provenance_line(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str], names: dict[str, str],
+                    keys: set[tuple[str, str]] | None = None) -> str:
+    """One footnote line: which runs and commits the rows' outputs come from, the machine, the split."""
+    origins = output_origins(outputs, runs, methods, keys)
+    by: dict[str, list[str]] = {}
+    for m in methods:
+        by.setdefault(origin_words(origins.get(m)), []).append(names.get(m, m))
+    table = _runs_table(runs)
+    used = {i for o in origins.values() for i in o["runs"]}
+    records = [r for r in table if r["run_id"] in used] or table
+    machines = {json.dumps({k: r["machine"].get(k) for k in ("processor", "cpu_count", "hostname", "platform")},
+                           sort_keys=True) for r in records}
+    machine_words = []
+    for text in sorted(machines):
+        mach = json.loads(text)
+        machine_words.append(f"{mach.get('processor') or '?'}, {mach.get('cpu_count') or '?'} CPUs, host "
+                             f"{mach.get('hostname') or '?'} ({mach.get('platform') or '?'})")
+    splits = sorted({str(r["config"].get("split") or "all") for r in records})
+    rows = "; ".join(f"{', '.join(ms)}: {w}" for w, ms in by.items())
+    return (f"Provenance: fused outputs from {rows} (the runs of the results whose out folder holds them and "
+            f"that requested the method; the export keeps no run id per row); machine: "
+            f"{'; '.join(machine_words) or 'not recorded'}; split: {', '.join(splits)}.")

@@ -39,6 +39,17 @@ from .selection import (ABLATION_PRESETS, Selection, ablation_flags, is_ablation
                         split_patterns, unique_display_names)
 
 
+def default_out(source: Path) -> Path:
+    """Where a report goes without ``--out``: beside the store (``OUT/results.sqlite`` → ``OUT``), or the report
+    folder a ``results/`` export belongs to (``REPORT/results`` → ``REPORT``, rebuilt in place).  An export folder
+    of another name has no report folder of its own: ``ValueError`` asking for ``--out`` (before, both exports
+    wrote one level too high, over the files of the folder above)."""
+    if source.is_file() or source.name == EXPORT_DIR:
+        return source.parent
+    raise ValueError(f"{source}: an export folder not named {EXPORT_DIR!r} inside a report folder; "
+                     "say where the report goes with --out")
+
+
 def build_report(results: str | Path, out_dir: str | Path | None = None, *, metrics: str = "paper",
                  run_benchmarks: bool = False, asv_results: str | Path | None = None, repo: str | Path = ".",
                  data_dir: str | Path | None = None, quiet: bool = False, log: Log | None = None,
@@ -64,8 +75,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
                "every (method, pair) of its runs was skipped or failed (the run's 'not run' and FAILED lines say "
                "why; also its failures and skipped tables)")
         raise ValueError(f"{data.db}: no scores to report: {why}")
-    out = Path(out_dir) if out_dir is not None else (data.db.parent.parent if data.db.name == EXPORT_DIR
-                                                     else data.db.parent)
+    out = Path(out_dir) if out_dir is not None else default_out(data.db)
     out.mkdir(parents=True, exist_ok=True)
     run = data.last_run()
     config = run.get("config", {}) if isinstance(run.get("config"), dict) else {}

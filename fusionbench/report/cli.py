@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser, *, methods_flag: bool = True) -> None:
@@ -47,14 +48,17 @@ def parse_roi(text: str | None) -> tuple[int, int, int] | None:
         parts = [int(x) for x in text.split(",")]
     except ValueError:
         parts = []
-    if len(parts) != 3 or parts[2] <= 0:
-        raise ValueError(f"--roi {text!r}: expected ROW,COL,SIZE (three integers, SIZE > 0)")
+    if len(parts) != 3 or parts[2] <= 0 or parts[0] < 0 or parts[1] < 0:
+        raise ValueError(f"--roi {text!r}: expected ROW,COL,SIZE (three integers, ROW and COL >= 0, SIZE > 0)")
     return parts[0], parts[1], parts[2]
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report from parsed ``fusionbench report`` arguments (:func:`fusionbench.report.build.build_report`).
     Returns 0."""
+    if args.asv_results and not Path(args.asv_results).is_dir():  # before: ignored without a word
+        raise ValueError(f"--asv-results {args.asv_results}: no such folder (asv writes its results under "
+                         ".asv/results of the checkout)")
     from .build import build_report
 
     build_report(args.results, args.out, metrics=args.metrics, run_benchmarks=args.bench,

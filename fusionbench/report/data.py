@@ -145,6 +145,15 @@ def _exported_versions(path: Path, scores: pd.DataFrame) -> dict[str, str]:
     return versions
 
 
+def _read_export_table(path: Path) -> pd.DataFrame:
+    """One CSV (or gzip CSV) of a ``results/`` export; a file that does not parse is one error naming it."""
+    try:
+        return pd.read_csv(path, dtype={"pair": str}, keep_default_na=False, na_values=[""])
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path}: unreadable export table ({type(exc).__name__}: {exc}); rebuild the export with "
+                         "`fusionbench report` from the results store") from None
+
+
 @dataclass
 class ReportData:
     """Everything a report reads, current rows only (stale method versions and changed pairs left out)."""
@@ -202,8 +211,7 @@ class ReportData:
         frames = {}
         for name in EXPORT_TABLES:
             path = folder / (f"{name}.csv.gz" if name in ("scores", "outputs") else f"{name}.csv")
-            frames[name] = (pd.read_csv(path, dtype={"pair": str}, keep_default_na=False, na_values=[""])
-                            if path.is_file() else pd.DataFrame())
+            frames[name] = _read_export_table(path) if path.is_file() else pd.DataFrame()
         meta = {r["method"]: {k: ("" if pd.isna(v) else str(v)) for k, v in r.items() if k != "method"}
                 for r in frames["methods"].to_dict("records")} if not frames["methods"].empty else {}
         scores = frames["scores"]

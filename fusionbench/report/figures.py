@@ -109,11 +109,24 @@ def activity_window(b: np.ndarray, size: int | None = None, local: bool = False)
     return int(np.clip(r - half, 0, h - size)), int(np.clip(c - half, 0, w - size)), size
 
 
+def fit_roi(roi: tuple[int, int, int], shape: tuple[int, ...]) -> tuple[tuple[int, int, int], str]:
+    """``--roi ROW,COL,SIZE`` inside an H×W image, and the caption's words for it: a window that does not fit is
+    moved inside (and cut to the image's smaller side), and the caption says so (before, a window outside the
+    image ended the report halfway with numpy's "zero-size array" error)."""
+    h, w = int(shape[0]), int(shape[1])
+    row, col, size = roi
+    size = max(1, min(size, h, w))
+    fitted = (int(np.clip(row, 0, h - size)), int(np.clip(col, 0, w - size)), size)
+    if fitted == tuple(roi):
+        return fitted, "the given ROI"
+    return fitted, f"the given ROI {tuple(roi)}, moved inside the {w}x{h} image to {fitted}"
+
+
 def inset_window(a: np.ndarray, b: np.ndarray, task: str | None, roi: tuple[int, int, int] | None = None
                  ) -> tuple[tuple[int, int, int], str]:
     """The zoom window of a pair and what it is placed on (for the caption)."""
     if roi is not None:
-        return roi, "the given ROI"
+        return fit_roi(roi, a.shape[:2])
     if task in ("MRI-PET", "MRI-SPECT", "IR-VIS"):
         functional = task.split("-")[1]
         if task == "IR-VIS":

@@ -144,6 +144,9 @@ def select(available: Iterable[str], *, methods: str | Iterable[str] | None = No
     if order_list:
         unknown = [m for m in order_list if m not in available]
         main = [m for m in order_list if m in available]
+        if not main and not patterns:  # before: empty main tables and exit 0
+            raise ValueError(f"--order {order!r}: no method of the results is named (they have: "
+                             f"{', '.join(sorted(available, key=natural_key))})")
         note = f"order given by --order; not in the results: {', '.join(unknown)}" if unknown else "order given by --order"
         if patterns:
             main += [m for m in match(available, patterns) if m not in main]

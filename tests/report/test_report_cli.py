@@ -102,3 +102,45 @@ def test_cost_table_of_no_methods_has_its_columns() -> None:
     table = cost_table([], {}, pd.DataFrame(), pd.Series(dtype=float))
     assert list(table.columns) == COST_COLUMNS and table.empty
     assert list(table.drop(columns=["method"]).columns) == COST_COLUMNS[:-1]
+
+
+def test_a_report_rebuilt_in_place_stays_in_its_folder(tmp_path, pairs, capsys) -> None:
+    """Before: ``fusionbench report REPORT`` (its ``results/`` export) wrote one level too high, over the files
+    of the folder above (from the checkout root, ``fusionbench report reports`` replaced the project README)."""
+    import shutil
+
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average,maximum", "--datasets", f"folder:{pairs}", "--metrics", "EN,SD",
+                 "--out", str(out), "--workers", "0", "--quiet", "--no-report"]) == 0
+    project = tmp_path / "project"
+    assert main(["report", str(out), "--out", str(project / "rep"), "--no-profile", "--quiet"]) == 0
+    (project / "README.md").write_text("the project's own README\n")
+    assert main(["report", str(project / "rep"), "--no-profile", "--quiet"]) == 0
+    assert (project / "README.md").read_text() == "the project's own README\n"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "rep"]
+    assert "fusionbench report" in (project / "rep" / "README.md").read_text()
+    shutil.copytree(project / "rep" / "results", tmp_path / "export_copy")
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "export_copy"), "--no-profile", "--quiet"]) == 1
+    assert "say where the report goes with --out" in capsys.readouterr().err
+
+
+def test_bad_report_inputs_and_options_are_one_line(tmp_path, pairs, capsys) -> None:
+    """A --roi outside the image is moved inside (before: numpy's zero-size error halfway through the report);
+    a corrupt export table, --asv-results naming no folder and an --order naming no method are one line each."""
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average,maximum", "--datasets", f"folder:{pairs}", "--metrics", "EN,SD",
+                 "--out", str(out), "--workers", "0", "--quiet", "--no-report"]) == 0
+    rep = tmp_path / "rep"
+    assert main(["report", str(out), "--out", str(rep), "--roi", "100,100,10", "--no-profile", "--quiet"]) == 0
+    assert "moved inside the 44x36 image" in (rep / "index.html").read_text()
+    capsys.readouterr()
+    for flags, message in ((["--roi=-5,0,10"], "ROW and COL >= 0"),
+                           (["--asv-results", str(tmp_path / "none")], "no such folder"),
+                           (["--order", "zzz,yyy"], "--order 'zzz,yyy': no method of the results is named")):
+        assert main(["report", str(out), "--out", str(rep), "--no-profile", "--quiet", *flags]) == 1
+        assert message in capsys.readouterr().err
+    scores = rep / "results" / "scores.csv.gz"
+    scores.write_bytes(scores.read_bytes()[:50])
+    assert main(["report", str(rep), "--out", str(tmp_path / "rep2"), "--no-profile", "--quiet"]) == 1
+    assert f"{scores}: unreadable export table" in capsys.readouterr().err

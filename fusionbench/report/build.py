@@ -169,8 +169,9 @@ def table4_left_out_note(presets: list[str]) -> str:
             reason = "not a registered method here"
         reason = _first_clause(reason) if reason else "not in this run"
         short = m.split(".", 1)[1]
+        reason = reason.replace(f"weights of mopa preset '{short}' ({short}.pth)", "their weights (each its own .pth)")
         missing.setdefault(reason.replace(f"'{short}'", "'<preset>'").replace(f"{short}.pth", "<preset>.pth"),
-                           []).append(m)
+                           []).append(m)  # one reason for several presets
     have = f"only {', '.join(presets)} has results" if presets else "none has results"
     why = "; ".join(f"{', '.join(ms)}: {reason}" for reason, ms in missing.items())
     return (f"Table 4 and Figs. 10-11 left out: they need two or more of the ablation presets "

@@ -288,7 +288,8 @@ def _resume_hint(args: argparse.Namespace) -> str:
     if getattr(args, "command", None) == "train" and getattr(args, "method", None) != "pack":
         out = f" --out {args.out}" if getattr(args, "out", None) else ""
         return (f"the run keeps its last checkpoint (written every few minutes); continue it with "
-                f"`fusionbench train {args.method} --resume{out}` and the same options")
+                f"`fusionbench train {args.method} --resume-or-start{out}` and the same options (it starts "
+                "afresh if the run was stopped before its first checkpoint)")
     return "everything committed so far is kept (run the same command to resume)"
 
 

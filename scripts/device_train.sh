@@ -10,7 +10,7 @@
 #   scripts/device_train.sh --probe mopa [probe options]   # python -m fusionbench.train.probe, after the same set-up
 #
 # Each job runs `python -m fusionbench.train NAME --device $DEVICE --pack $PACK --out $OUT/runs/LABEL
-# --resume --export $OUT/weights --no-progress [options]`, LABEL being NAME plus `.seedN` when the line
+# --resume-or-start --export $OUT/weights --no-progress [options]`, LABEL being NAME plus `.seedN` when the line
 # has `--seed N` (N > 0).  A line with `--seeds 0,1,2` trains those seeds together in one process
 # (fusionbench/train/seeds.py) into $OUT/runs/NAME, NAME.seed1, NAME.seed2 (its log: logs/NAME.seeds0-1-2.log).
 # Up to $PARALLEL jobs run at the same time (small models leave a GPU mostly
@@ -25,7 +25,7 @@
 #                "--max-minutes 5.5" to fit a command that also ran a throughput probe, or "--precision tf32"
 #   PYTHON       python with torch (default: python3)
 #   RUNS_FROM    a folder of earlier run folders (LABEL/checkpoint.pt, ...) to continue: copied to
-#                $OUT/runs first; every job passes --resume, so a job with a checkpoint continues exactly
+#                $OUT/runs first; every job passes --resume-or-start: a job with a checkpoint continues exactly
 #   WHEELS       a folder of wheels installed first (--no-index --no-deps, into TMPDIR/fb_site, put on PYTHONPATH):
 #                what the device image lacks (PyWavelets: docs/training.md, "The device session script")
 #   FB_INSTALL   auto (default): use an importable fusionbench of this checkout, else
@@ -152,7 +152,7 @@ for line in "${LINES[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n; done
   log "start $label"
   # run from $OUT, not the checkout: ./fusionbench must not shadow the installed (or shimmed) package
-  (cd "$OUT" && exec "$PYTHON" -m fusionbench.train "$name" --device "$DEVICE" --pack "$PACK" --out "$out_arg" --resume \
+  (cd "$OUT" && exec "$PYTHON" -m fusionbench.train "$name" --device "$DEVICE" --pack "$PACK" --out "$out_arg" --resume-or-start \
     --export "$OUT/weights" --no-progress "${words[@]:1}" ${EXTRA[@]+"${EXTRA[@]}"}) >"$OUT/logs/$label.log" 2>&1 &
   pids+=($!); labels+=("$label"); job_runs+=("$runs")
 done

@@ -81,7 +81,7 @@ def test_an_interrupt_says_how_to_go_on(monkeypatch, capsys) -> None:
     assert main(["run", "--methods", "average"]) == 130
     assert "run the same command to resume" in capsys.readouterr().err
     assert main(["train", "mopa", "--out", "runs/m"]) == 130
-    assert "`fusionbench train mopa --resume --out runs/m`" in capsys.readouterr().err
+    assert "`fusionbench train mopa --resume-or-start --out runs/m`" in capsys.readouterr().err
 
 
 def test_bad_timeout_and_workers_are_argparse_errors_before_any_run(tmp_path, capsys) -> None:

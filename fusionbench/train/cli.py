@@ -3,7 +3,8 @@
 The defaults are the method's paper schedule (for ``mopa``: 180 Harvard
 training pairs, 120×120 patches at stride 10, 30 epochs, batch 32, Adam 1e-4).
 Every schedule field can be overridden; ``--resume`` continues the run in
-``--out`` (also on another machine); ``--stop-after-steps N`` ends a call
+``--out`` (also on another machine; no checkpoint there is an error, while
+``--resume-or-start`` then starts the run); ``--stop-after-steps N`` ends a call
 after N steps in total; ``--device cuda`` trains on the GPU (fp32 unless
 ``--precision tf32|bf16``; performance options ``--channels-last``,
 ``--cudnn-benchmark``, ``--cuda-graph``, which a resumed run may change);
@@ -37,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read the training set from this pack (fusionbench train pack) instead of --data-dir")
     parser.add_argument("--out", default=None,
                         help="run folder (default: train_runs/<method>); for `train pack`: the pack file")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint (an error when there is none)")
+    parser.add_argument("--resume-or-start", action="store_true",
+                        help="continue the run in --out if it holds a checkpoint, else start it at step 0 "
+                             "(job scripts that run the same line every session)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
@@ -74,19 +79,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _literal(text: str):
+_NOT_LITERAL = object()  # what _parse_literal returns for text that is not a Python literal
+
+
+def _parse_literal(text: str) -> Any:
+    """``text`` as a Python literal, or ``_NOT_LITERAL``."""
     import ast
 
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
 
 
-def parse_set(items: list[str], name: str, allowed: set[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` items as ``{key: literal value}``; a clear ``SystemExit`` for a malformed item or a
-    key that ``name`` does not have (a typo would otherwise train the default silently)."""
+def _literal(text: str) -> Any:
+    """``text`` as a Python literal, else the text itself."""
+    value = _parse_literal(text)
+    return text if value is _NOT_LITERAL else value
+
+
+def _set_value_problem(parsed: Any, default: Any, known: bool) -> str | None:
+    """Why ``parsed`` (a literal, or _NOT_LITERAL for bare text) cannot replace a parameter whose default is
+    ``default``; None if it can.
+
+    The type must be the default's (an int may stand for a float); a parameter without a registered default
+    (``known`` False, e.g. SwinFusion's ``ema_decay``) takes any Python literal but not bare text."""
+    import math
+
+    if parsed is _NOT_LITERAL:
+        if known and (default is None or isinstance(default, str)):
+            return None  # bare text for a text parameter (--set attention=cascade)
+        return "not a number or Python literal" if not known else f"expected {_kind(default)}"
+    if not known or default is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(parsed, bool)
+    elif isinstance(default, int):
+        ok = isinstance(parsed, int) and not isinstance(parsed, bool)
+    elif isinstance(default, float):
+        ok = isinstance(parsed, (int, float)) and not isinstance(parsed, bool) and math.isfinite(parsed)
+    else:
+        sequences = isinstance(default, (list, tuple)) and isinstance(parsed, (list, tuple))
+        ok = isinstance(parsed, type(default)) or sequences
+    return None if ok else f"expected {_kind(default)}"
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "True or False"
+    if isinstance(default, int):
+        return f"an integer (default {default})"
+    if isinstance(default, float):
+        return f"a finite number (default {default})"
+    if isinstance(default, str):
+        return f"text (default {default!r})"
+    return f"a {type(default).__name__} (default {default!r})"
+
+
+def parse_set(items: list[str], name: str, allowed: set[str], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as ``{key: literal value}``; a clear ``SystemExit`` for a malformed item, a
+    key that ``name`` does not have (a typo would otherwise train the default silently), or a value of
+    another type than the parameter's default in ``defaults`` (``--set width=abc`` must not reach the model)."""
     out: dict[str, Any] = {}
+    defaults = defaults or {}
     for item in items:
         key, eq, value = item.partition("=")
         key = key.strip()
@@ -95,7 +150,11 @@ def parse_set(items: list[str], name: str, allowed: set[str]) -> dict[str, Any]:
         if key not in allowed:
             raise SystemExit(f"fusionbench train {name}: --set {key}: not a parameter of {name}; its parameters: "
                              f"{', '.join(sorted(allowed))}")
-        out[key] = _literal(value)
+        parsed = _parse_literal(value)
+        problem = _set_value_problem(parsed, defaults.get(key), key in defaults)
+        if problem:
+            raise SystemExit(f"fusionbench train {name}: --set {key}={value}: {problem}")
+        out[key] = value if parsed is _NOT_LITERAL else parsed
     return out
 
 
@@ -137,7 +196,10 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
                      "batch_size": config.batch_size, "lr": config.lr, "steps": result.total_steps,
                      "max_patches": config.max_patches},
         "steps_done": result.steps, "finished": result.finished,
-        "device": device_name(config.device), "precision": config.precision, "threads": config.threads,
+        # what this call computed in (tf32 has no effect on the CPU); the schedule's own when that differs
+        "device": device_name(config.device), "precision": effective_precision(config),
+        **({} if effective_precision(config) == config.precision else {"precision_requested": config.precision}),
+        "threads": config.threads,
         "torch": torch.__version__, "wall_seconds": round(wall_s, 1), "train_seconds": round(result.elapsed_s, 1),
         "steps_per_s": round(result.steps_per_s, 3), "final_losses": result.final_terms, "seed": config.seed,
         "pairs": pairs, "data": data, "params": params,
@@ -148,13 +210,19 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
 
 
 def _pack(args: argparse.Namespace) -> int:
-    from .pack import DEFAULT_DIR, write_pack
+    from .pack import DEFAULT_DIR, check_pack_path, write_pack
 
     if not args.names:
         raise SystemExit("fusionbench train pack: name at least one trainable variant, e.g. `train pack mopa`")
+    if args.max_pairs is not None and args.max_pairs < 1:
+        raise SystemExit(f"fusionbench train pack: --max-pairs {args.max_pairs}: must be >= 1")
+    target = Path(args.out) if args.out else DEFAULT_DIR / "training.fbpack"
+    try:
+        check_pack_path(target)
+    except ValueError as exc:
+        raise SystemExit(f"fusionbench train pack: --out {exc}") from None
     t0 = time.time()
-    out = write_pack(args.names, Path(args.out) if args.out else DEFAULT_DIR / "training.fbpack", args.data_dir,
-                     max_pairs=args.max_pairs)
+    out = write_pack(args.names, target, args.data_dir, max_pairs=args.max_pairs)
     digest = out.with_suffix(".sha256").read_text().split()[0]
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB, sha256 {digest}) in {time.time() - t0:.0f} s",
           file=sys.stderr)
@@ -172,7 +240,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
             raise SystemExit(f"fusionbench train {args.method}: --seed {args.seed} contradicts the variant's "
                              f"seed {seed}")
         args.seed, name = seed, split_seed(name)[0]
-    params.update(parse_set(args.set, name, allowed=set(params) | set(spec.extra_params)))
+    params.update(parse_set(args.set, name, allowed=set(params) | set(spec.extra_params), defaults=params))
+    check_options(args)
     ckpt_s = None if args.checkpoint_minutes is None else 60.0 * args.checkpoint_minutes
     config = spec.schedule(params).with_overrides(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patch_size=args.patch_size, stride=args.stride,
@@ -181,6 +250,77 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
         precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         channels_last=args.channels_last, cudnn_benchmark=args.cudnn_benchmark, cuda_graph=args.cuda_graph)
     return spec, params, name, config
+
+
+#: ``fusionbench train`` options checked before anything is loaded: (attribute, option, lowest, integer)
+_NUMERIC_OPTIONS = (("epochs", "--epochs", 1, True), ("batch_size", "--batch-size", 1, True),
+                    ("patch_size", "--patch-size", 1, True), ("stride", "--stride", 1, True),
+                    ("max_patches", "--max-patches", 1, True), ("seed", "--seed", 0, True),
+                    ("threads", "--threads", 1, True), ("stop_after_steps", "--stop-after-steps", 1, True))
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """A ``SystemExit`` naming the option for a value ``fusionbench train`` cannot use, before any data is loaded."""
+    import math
+    import re
+
+    def fail(option: str, value: Any, why: str) -> None:
+        raise SystemExit(f"fusionbench train {args.method}: {option} {value}: {why}")
+
+    for attr, option, lowest, _ in _NUMERIC_OPTIONS:
+        value = getattr(args, attr, None)
+        if value is not None and value < lowest:
+            fail(option, value, f"must be an integer >= {lowest}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        fail("--lr", args.lr, "must be a finite number > 0")
+    if args.checkpoint_minutes is not None and not args.checkpoint_minutes > 0:
+        fail("--checkpoint-minutes", args.checkpoint_minutes, "must be > 0 (minutes between checkpoints)")
+    if args.max_minutes is not None and not args.max_minutes >= 0:
+        fail("--max-minutes", args.max_minutes, "must be >= 0 (minutes of this call)")
+    if args.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+        fail("--device", args.device, "expected cpu, cuda or cuda:N")
+    if getattr(args, "resume", False) and getattr(args, "resume_or_start", False):
+        raise SystemExit(f"fusionbench train {args.method}: give --resume or --resume-or-start, not both")
+
+
+def check_device(config: Any) -> None:
+    """``--device cuda[:N]`` where torch sees no such device: one line naming the option, before data is loaded."""
+    if not config.device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit(f"fusionbench train: --device {config.device}: torch {torch.__version__} sees no CUDA "
+                         "device here (train with --device cpu, or on a machine with a GPU)")
+    index = torch.device(config.device).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise SystemExit(f"fusionbench train: --device {config.device}: torch sees {torch.cuda.device_count()} CUDA "
+                         f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+
+
+def effective_precision(config: Any) -> str:
+    """The precision a call with ``config`` computes in: ``tf32`` is a CUDA mode, so fp32 on the CPU."""
+    return "fp32" if config.precision == "tf32" and not config.device.startswith("cuda") else config.precision
+
+
+def resume_mode(args: argparse.Namespace) -> bool | str:
+    """``train``'s ``resume`` argument for ``--resume`` (True) / ``--resume-or-start`` / neither (False)."""
+    from .loop import RESUME_OR_START
+
+    return RESUME_OR_START if getattr(args, "resume_or_start", False) else bool(args.resume)
+
+
+def check_run_folders_early(run_dirs: list[Path], resume: bool | str) -> None:
+    """The loop's run-folder rules (:func:`~fusionbench.train.loop.check_run_folders`) before the data is loaded;
+    a checkpoint to be continued is read once here too, so a corrupt one is one line before the data is loaded."""
+    from .loop import check_run_folders, load_checkpoint
+
+    paths = [d / "checkpoint.pt" for d in run_dirs]
+    check_run_folders(paths, resume)
+    if resume:
+        for p in paths:
+            if p.is_file():
+                load_checkpoint(p)
 
 
 def training_pairs(args: argparse.Namespace, spec: Any, params: dict[str, Any], name: str) -> tuple[list, dict]:
@@ -214,6 +354,17 @@ def run(args: argparse.Namespace) -> int:
     if seeds is not None and args.seed is not None:
         raise SystemExit(f"fusionbench train {args.method}: give --seed or --seeds, not both")
     out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
+    resume = resume_mode(args)
+    check_device(config)
+    if seeds is None:
+        check_run_folders_early([out], resume)
+    else:
+        parent = Path(args.out) if args.out else Path("train_runs")
+        check_run_folders_early([parent / seed_variant(name, s) for s in seeds], resume)
+    if effective_precision(config) != config.precision:
+        print(f"train: --precision {config.precision} has no effect on the CPU (TF32 is a CUDA mode): this call "
+              f"computes in fp32, and provenance.json records fp32 (the schedule keeps {config.precision}, so the run "
+              f"resumes with --precision {config.precision})", file=sys.stderr)
     pairs, data = training_pairs(args, spec, params, name)
     print(f"training {name}: {len(pairs)} pairs, params {params}", file=sys.stderr)
     images = prepare_pairs(pairs, spec.prepare)
@@ -223,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
     patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
     print(f"{len(patches)} patches of {config.patch_size}² (stride {config.stride}); {config}", file=sys.stderr)
     result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
-                   resume=args.resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                   resume=resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
                    title=name)
     _finish(args, spec, params, name, config, result, pairs, data, time.time() - t_start)
     return 0
@@ -272,7 +423,8 @@ def _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, ima
     dirs = [parent / seed_variant(name, s) for s in seeds]
     print(f"seeds {seeds} together into {', '.join(map(str, dirs))}; {config}", file=sys.stderr)
     results = train_seeds(lambda: spec.build_model(params), spec.loss_for(params), images, configs, dirs,
-                          resume=args.resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                          resume=resume_mode(args),
+                          meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
                           title=name)
     wall = time.time() - t_start
     for c, result in zip(configs, results):
@@ -284,4 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     """``fusionbench train`` as a stand-alone parser: parse ``argv`` and :func:`run`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="fusionbench train", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    from .loop import TrainError
+
+    try:
+        return run(args)
+    except TrainError as exc:  # NaN loss, unreadable checkpoint, --resume without one: one line, no traceback
+        print(f"fusionbench train: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,6 +1,7 @@
 """The training schedule: one dataclass shared by every trainable method."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -62,9 +63,14 @@ class TrainConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be an integer >= 1{' (or None)' if name in _OPTIONAL else ''}, "
                                  f"not {value!r}")
-        for name, value in {"lr": self.lr, "checkpoint_every_s": self.checkpoint_every_s}.items():
-            if not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{name} must be > 0, not {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, not {self.seed!r}")
+        if not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool) and math.isfinite(self.lr)
+                and self.lr > 0):
+            raise ValueError(f"lr must be finite and > 0, not {self.lr!r}")
+        value = self.checkpoint_every_s  # inf: checkpoints at epoch ends and at the end only
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"checkpoint_every_s must be > 0, not {value!r}")
         seconds = self.stop_after_seconds  # 0: one step, then the checkpoint (a slot already used up)
         if seconds is not None and not (isinstance(seconds, (int, float)) and seconds >= 0):
             raise ValueError(f"stop_after_seconds must be >= 0 (or None), not {seconds!r}")

@@ -29,6 +29,15 @@ tensors only, so a run can stop on one machine and resume on another
 also records the patch count and a fingerprint of the prepared images, and
 refuses to resume on other data.
 
+A failed run is one line (:class:`TrainError`): a NaN or infinite loss term
+stops it at the next log row or checkpoint (where the terms are read back
+anyway, so a step never waits for the device), before any checkpoint or
+``final.pth`` holds it, and a checkpoint whose weights or Adam state are not
+finite is never written (:class:`NonFiniteLoss`); ``resume=True`` without a
+checkpoint is a :class:`NoCheckpointError` (``resume="or_start"`` starts
+instead); a checkpoint that cannot be read, a :class:`CheckpointError` naming
+it (checkpoints are loaded with ``weights_only=True``).
+
 Performance options (``config.channels_last``, ``cudnn_benchmark``,
 ``cuda_graph``; see :class:`~fusionbench.train.config.TrainConfig`) change how
 a step is computed, not the schedule: a run may change them when it resumes,
@@ -95,19 +104,144 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def refuse_to_overwrite(ckpt_paths: list[Path], resume: bool) -> None:
-    """Without ``resume``, a run folder that holds a checkpoint is not started afresh over it (its steps would be
-    lost at the first checkpoint): a ``FileExistsError`` says how far that run got and how to go on."""
-    if resume:
-        return
-    held = [p for p in ckpt_paths if p.is_file()]
-    if held:
-        import torch
+class TrainError(Exception):
+    """A training problem reported as one line (``python -m fusionbench.train`` prints it without a traceback)."""
 
-        state = torch.load(held[0], map_location="cpu", weights_only=False)
-        raise FileExistsError(f"{held[0].parent} holds a run at step {state.get('step', '?')} ({held[0].name}"
-                              f"{f' and {len(held) - 1} more' if len(held) > 1 else ''}): continue it with "
-                              "--resume, or give another --out (or delete the folder to start again)")
+
+class CheckpointError(TrainError, ValueError):
+    """A ``checkpoint.pt`` that cannot be read (corrupt, truncated, not a checkpoint); the message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a readable training checkpoint ({reason}); restore it from a copy, or start "
+                         "again in another --out (or after deleting the file)")
+        self.path, self.reason = path, reason
+
+
+class NoCheckpointError(TrainError, FileNotFoundError):
+    """``resume=True`` (``--resume``) but the run folder holds no checkpoint; the message names the expected path."""
+
+
+class NonFiniteLoss(TrainError, FloatingPointError):
+    """A loss term (or, at a checkpoint, a weight) became NaN or infinite: the run stops without writing it."""
+
+
+#: ``resume`` value of :func:`train` (``--resume-or-start``): continue the checkpoint when there is one, else start
+RESUME_OR_START = "or_start"
+
+
+def _resume_mode(resume: bool | str) -> bool | str:
+    if resume not in (False, True, RESUME_OR_START):
+        raise ValueError(f"resume must be False, True or {RESUME_OR_START!r}, not {resume!r}")
+    return resume
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``checkpoint.pt`` at ``path`` on the CPU, or a one-line :class:`CheckpointError` naming it.
+
+    Loaded with ``weights_only=True``: a checkpoint holds tensors, dicts, lists,
+    tuples, numbers, strings and ``None`` only (the data order needs no saved
+    RNG state, and torch's CPU generator state is a tensor), so a checkpoint
+    from another machine cannot run code when it is read.
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        size = path.stat().st_size
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its directory is at the end
+            raise CheckpointError(path, f"not a torch checkpoint: {size} bytes without a zip directory "
+                                        "(truncated or overwritten?)")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as exc:  # weights_only refused an object: not what the loop writes
+        import re
+
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" such as {found.group(1)}" if found else ""
+        raise CheckpointError(path, f"it holds objects{what} beside tensors and plain data, which are not "
+                                    "unpickled: a checkpoint of this loop holds none") from None
+    except Exception as exc:  # zip and torch errors alike: corrupt, not a checkpoint
+        why = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(path, f"{type(exc).__name__}: {why}") from None
+    missing = [k for k in ("model", "optimiser", "step", "config", "torch_rng") if not isinstance(ckpt, dict)
+               or k not in ckpt]
+    if missing:
+        raise CheckpointError(path, f"no {', '.join(missing)}")
+    return ckpt
+
+
+def check_run_folders(ckpt_paths: list[Path], resume: bool | str) -> None:
+    """Before anything is loaded: may a run with ``resume`` start in the folders of ``ckpt_paths``?
+
+    Without ``resume``, a folder that holds a checkpoint is not started afresh over it (its steps would be
+    lost at the first checkpoint): a ``FileExistsError`` says how far that run got and how to go on (a
+    checkpoint that cannot be read is reported as such, never loaded further).  With ``resume=True``
+    (``--resume``) every folder must hold one: a mistyped ``--out`` must not restart a long run from step 0
+    (:class:`NoCheckpointError`, naming the path).  ``RESUME_OR_START`` (``--resume-or-start``, for job
+    scripts that run the same line every session) accepts either.
+    """
+    resume = _resume_mode(resume)
+    held = [p for p in ckpt_paths if p.is_file()]
+    if resume is True:
+        missing = [p for p in ckpt_paths if not p.is_file()]
+        if missing:
+            where = str(missing[0]) if len(missing) == 1 else f"{missing[0]} (and {len(missing) - 1} more)"
+            raise NoCheckpointError(f"--resume: no checkpoint at {where}; check --out (to start a new run there, "
+                                    "leave out --resume, or use --resume-or-start)")
+        return
+    if resume or not held:
+        return
+    more = f" and {len(held) - 1} more" if len(held) > 1 else ""
+    try:
+        step = load_checkpoint(held[0]).get("step", "?")
+    except CheckpointError as exc:  # reported, not loaded further: existence alone keeps the folder
+        raise FileExistsError(f"{held[0].parent} holds an unreadable {held[0].name}{more} ({exc.reason}): restore it "
+                              "from a copy and --resume, or give another --out (or delete the folder to start "
+                              "again)") from None
+    raise FileExistsError(f"{held[0].parent} holds a run at step {step} ({held[0].name}{more}): continue it with "
+                          "--resume, or give another --out (or delete the folder to start again)")
+
+
+def refuse_to_overwrite(ckpt_paths: list[Path], resume: bool | str) -> None:
+    """Without ``resume``, refuse a folder that holds a checkpoint (:func:`check_run_folders`)."""
+    if not resume:
+        check_run_folders(ckpt_paths, False)
+
+
+def check_finite_state(state: dict[str, Any], step: int) -> None:
+    """:class:`NonFiniteLoss` if a floating tensor of the (nested, CPU) ``state`` holds a NaN or an infinity."""
+    import torch
+
+    def bad(obj: Any, prefix: str) -> list[str]:
+        if isinstance(obj, torch.Tensor):
+            return [prefix] if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else []
+        if isinstance(obj, dict):
+            return [n for k, v in obj.items() for n in bad(v, f"{prefix}.{k}" if prefix else str(k))]
+        if isinstance(obj, (list, tuple)):
+            return [n for i, v in enumerate(obj) for n in bad(v, f"{prefix}[{i}]")]
+        return []
+
+    names = bad(state, "")
+    if names:
+        raise NonFiniteLoss(f"weights or optimiser state not finite after step {step} "
+                            f"({', '.join(names[:3])}{' ...' if len(names) > 3 else ''})")
+
+
+def nonfinite_terms(step: int, terms: dict[str, float]) -> str:
+    """What is wrong when a loss is not finite at ``step``: the step and its non-finite terms."""
+    return f"loss not finite at step {step} ({', '.join(f'{k}={v}' for k, v in terms.items() if not math.isfinite(v))})"
+
+
+def nonfinite_stop(problem: NonFiniteLoss, what: str, ckpt_path: Path, ckpt_step: int | None,
+                   more: str = "") -> NonFiniteLoss:
+    """The one line of a run stopped by ``problem``: which step and terms, and what its folder keeps."""
+    kept = (f"{ckpt_path} keeps step {ckpt_step} (finite)" if ckpt_step is not None
+            else f"no checkpoint was written ({ckpt_path.parent} holds nothing to resume)")
+    return NonFiniteLoss(f"train{what}: {problem}; stopped{more}: {kept}, no final.pth, nothing exported "
+                         "(lower --lr, or check the data)")
 
 
 def configure_torch(config: TrainConfig) -> torch.device:
@@ -159,13 +293,18 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float],
+                first_step: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Add the loss terms of ``pending`` steps (floats or 0-d tensors) to ``acc``, in step order.
 
     A loss may return its terms as device tensors so that a step does not wait for
     the device; they are read back here in one transfer (every ``log_every`` steps
     and before a checkpoint).  The sums are those of adding the same floats one
     step at a time.  Returns the new sums and the last step's terms as floats.
+    With ``first_step`` (the step of ``pending[0]``), a step with a NaN or infinite
+    term raises :class:`NonFiniteLoss` (the first such step, before anything is
+    added): this read-back is already a synchronisation point, so the check costs
+    no extra wait for the device.
     """
     import torch
 
@@ -173,8 +312,10 @@ def _fold_terms(pending: list[dict[str, Any]], acc: dict[str, float]) -> tuple[d
     values = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).tolist() if tensors else [])
     acc = dict(acc)
     last: dict[str, float] = {}
-    for terms in pending:
+    for i, terms in enumerate(pending):
         last = {k: (next(values) if isinstance(v, torch.Tensor) else float(v)) for k, v in terms.items()}
+        if first_step is not None and not all(math.isfinite(v) for v in last.values()):
+            raise NonFiniteLoss(nonfinite_terms(first_step + i, last))
         for k, v in last.items():
             acc[k] = acc.get(k, 0.0) + v
     return acc, last
@@ -186,9 +327,7 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
     Only the fields of :attr:`TrainConfig.RESUMABLE_CHANGES` may differ, and the
     training data (patch count, fingerprint of the prepared images) must be the same.
     """
-    import torch
-
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(ckpt_path)
     defaults = TrainConfig().to_dict()
     saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
              if k not in TrainConfig.RESUMABLE_CHANGES}
@@ -368,7 +507,7 @@ def train(
     config: TrainConfig,
     out_dir: str | Path,
     *,
-    resume: bool = False,
+    resume: bool | str = False,
     meta: dict[str, Any] | None = None,
     title: str = "",
     count_syncs: bool = False,
@@ -377,8 +516,13 @@ def train(
 
     ``loss_fn(model, batch)`` returns ``(scalar tensor, {term: float or 0-d tensor})``
     (tensor terms are read back every ``log_every`` steps, not every step).
-    With ``resume=True`` and a ``checkpoint.pt`` in ``out_dir``, continue it
-    (the schedule fields of ``config`` must match the checkpoint's).  The torch
+    With ``resume=True``, continue the ``checkpoint.pt`` in ``out_dir`` (the
+    schedule fields of ``config`` must match the checkpoint's; no checkpoint
+    there is a :class:`NoCheckpointError`); with ``resume="or_start"``
+    (:data:`RESUME_OR_START`) continue it if it is there, else start at step 0
+    (one line says so).  A loss term that is NaN or infinite stops the run with
+    :class:`NonFiniteLoss` at the next log row or checkpoint (where the terms are
+    read back anyway), before any checkpoint or ``final.pth`` holds it.  The torch
     thread count and deterministic-algorithms flag are restored afterwards.
     ``count_syncs=True`` (CUDA; for the probe) counts the host-device
     synchronisations torch reports inside the steps (batch gather and step;
@@ -402,7 +546,7 @@ def _train(
     config: TrainConfig,
     out_dir: str | Path,
     *,
-    resume: bool = False,
+    resume: bool | str = False,
     meta: dict[str, Any] | None = None,
     title: str = "",
     count_syncs: bool = False,
@@ -412,9 +556,10 @@ def _train(
 
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
-    refuse_to_overwrite([ckpt_path], resume)
+    resume = _resume_mode(resume)
+    check_run_folders([ckpt_path], resume)
+    device = configure_torch(config)  # before the folder is made: a missing CUDA device leaves nothing behind
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = configure_torch(config)
     torch.manual_seed(config.seed)
     model = build_model().to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -429,6 +574,7 @@ def _train(
     steps_per_epoch = math.ceil(len(patches) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     step, elapsed, rows = 0, 0.0, []
+    ckpt_step: int | None = None  # the step checkpoint.pt holds (None: none written yet)
     acc: dict[str, float] = {}  # loss terms summed since the last log row
     n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
@@ -437,16 +583,26 @@ def _train(
         load_optimiser_state(optimiser, ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])
         step, elapsed, rows = ckpt["step"], ckpt["elapsed_s"], ckpt["rows"]
+        ckpt_step = step
         pending = ckpt.get("pending", ({}, 0, 0))
         acc, n_acc, seen_acc = dict(pending[0]), pending[1], pending[2]
+    elif resume:
+        print(f"train: --resume-or-start: no checkpoint in {out_dir}; starting a new run at step 0", file=sys.stderr,
+              flush=True)
     (out_dir / "config.json").write_text(json.dumps({"config": config.to_dict(), "meta": meta or {},
                                                      "patches": len(patches), "data_fingerprint": fingerprint},
                                                     indent=2, default=str))
     write_log(rows, out_dir / "log.csv")
 
     def checkpoint() -> None:
-        _atomic_save({"model": _to_cpu(model.state_dict()), "optimiser": _to_cpu(optimiser.state_dict()),
-                      "step": step, "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
+        nonlocal ckpt_step
+        state = {"model": _to_cpu(model.state_dict()), "optimiser": _to_cpu(optimiser.state_dict())}
+        try:  # a NaN model is never written over the last good checkpoint
+            check_finite_state(state, step)
+        except NonFiniteLoss as exc:
+            raise nonfinite_stop(exc, "", ckpt_path, ckpt_step) from None
+        ckpt_step = step
+        _atomic_save({**state, "step": step, "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
                       "torch_rng": torch.get_rng_state(), "pending": (acc, n_acc, seen_acc),
                       "data": {"patches": len(patches), "fingerprint": fingerprint}}, ckpt_path)
         write_log(rows, out_dir / "log.csv")
@@ -480,8 +636,11 @@ def _train(
 
     def fold_pending() -> None:
         nonlocal acc, last_terms
-        if pending:
-            acc, last_terms = _fold_terms(pending, acc)
+        if pending:  # NonFiniteLoss at the first non-finite step (before any checkpoint holds it)
+            try:
+                acc, last_terms = _fold_terms(pending, acc, first_step=step - len(pending) + 1)
+            except NonFiniteLoss as exc:
+                raise nonfinite_stop(exc, "", ckpt_path, ckpt_step) from None
             pending.clear()
 
     start_step, t_warm = step, None
@@ -530,8 +689,8 @@ def _train(
     fold_pending()
     finished = step >= total_steps
     if finished:
+        checkpoint()  # checks the weights first: no final.pth of a model that is not finite
         torch.save(fp32_state(model.state_dict()), out_dir / "final.pth")
-        checkpoint()
     t_end = time.monotonic()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms

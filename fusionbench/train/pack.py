@@ -75,6 +75,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_pack_path(out: str | Path) -> None:
+    """``ValueError`` (``"OUT: why"``) unless a pack can be written at ``out``: not a folder, no file on its path."""
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"{out}: is a folder; give the pack's file name (e.g. {out / 'training.fbpack'})")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{out}: {parent} is a file, not a folder")
+            break
+
+
 def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | None = None, *,
                max_pairs: int | None = None) -> Path:
     """Write the training sets of ``variants`` (registered names such as ``mopa``) to ``out``; returns the path.
@@ -90,6 +102,7 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
     if max_pairs is not None and max_pairs < 1:
         raise ValueError(f"max_pairs must be >= 1 (or None: every pair), not {max_pairs}")
     out = Path(out)
+    check_pack_path(out)  # before the images are read
     keys: dict[str, list[str]] = {}
     pairs: dict[str, object] = {}
     for variant in variants:
@@ -113,8 +126,11 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
     np.savez(buf, **arrays)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME))
-    tmp.replace(out)
+    try:
+        tmp.write_bytes(lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)  # nothing left behind when the write or the rename failed
     out.with_suffix(".sha256").write_text(f"{_sha256(out)}  {out.name}\n")
     return out
 
@@ -142,4 +158,4 @@ def read_pack(path: str | Path) -> TrainingPack:
     return TrainingPack(path, digest, pairs, {k: list(v) for k, v in doc["variants"].items()}, doc.get("max_pairs"))
 
 
-__all__ = ["DEFAULT_DIR", "FORMAT", "PackedPair", "TrainingPack", "read_pack", "write_pack"]
+__all__ = ["DEFAULT_DIR", "FORMAT", "PackedPair", "TrainingPack", "check_pack_path", "read_pack", "write_pack"]

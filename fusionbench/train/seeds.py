@@ -50,9 +50,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import TrainConfig
-from .loop import (WARMUP_STEPS, TrainResult, _atomic_save, _progress_bar, _to_cpu, checkpoint_due,
-                   configure_torch, data_fingerprint, epoch_order, fp32_state, graph_usable, load_optimiser_state,
-                   load_resumable, log_row, plot_losses, refuse_to_overwrite, steady_rate, write_log)
+from .loop import (WARMUP_STEPS, NonFiniteLoss, TrainResult, _atomic_save, _progress_bar, _resume_mode, _to_cpu,
+                   check_finite_state, check_run_folders, checkpoint_due, configure_torch, data_fingerprint,
+                   epoch_order, fp32_state, graph_usable, load_optimiser_state, load_resumable, log_row,
+                   nonfinite_stop, nonfinite_terms, plot_losses, steady_rate, write_log)
 from .patches import PatchSet
 
 
@@ -129,7 +130,7 @@ def train_seeds(
     configs: Sequence[TrainConfig],
     out_dirs: Sequence[str | Path],
     *,
-    resume: bool = False,
+    resume: bool | str = False,
     meta: dict[str, Any] | None = None,
     title: str = "",
 ) -> list[TrainResult]:
@@ -138,8 +139,12 @@ def train_seeds(
     ``images`` are the prepared N×C×H×W training images (each seed cuts its
     patches with ``PatchSet(images, patch_size, stride, max_patches, seed)``,
     as its single run would).  ``out_dirs[k]`` is seed k's run folder.  With
-    ``resume=True`` every folder holding a ``checkpoint.pt`` is continued, and
-    all must then hold one, at the same step.  Returns one
+    ``resume=True`` every folder must hold a ``checkpoint.pt``, all at the same
+    step, and they are continued; with ``resume="or_start"`` the same when any
+    folder holds one, else every seed starts at step 0.  A seed whose loss or
+    weights become NaN or infinite stops them all (:class:`NonFiniteLoss`,
+    naming the seed; the rule of :func:`fusionbench.train.loop.train`): every
+    checkpoint keeps the last finite step, no ``final.pth`` is written.  Returns one
     :class:`~fusionbench.train.loop.TrainResult` per seed.
     """
     import torch
@@ -164,7 +169,8 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     config, K = configs[0], len(configs)
     seeds = [c.seed for c in configs]
     ckpt_paths = [d / "checkpoint.pt" for d in out_dirs]
-    refuse_to_overwrite(ckpt_paths, resume)
+    resume = _resume_mode(resume)
+    check_run_folders(ckpt_paths, resume)
     device = configure_torch(config)
     # the patch sets: one shared set unless a seeded subset differs per seed
     if config.max_patches is None:
@@ -186,13 +192,14 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         rng_states.append(torch.get_rng_state())
     names = [name for name, _ in models[0].named_parameters()]
     step, elapsed = 0, 0.0
+    ckpt_step: int | None = None  # the step the checkpoints hold (None: none written yet)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(K)]
     accs: list[dict[str, float]] = [{} for _ in range(K)]
     n_acc, seen_acc = 0, 0
     saved_opt: list[dict[str, Any]] | None = None
     present = [p.exists() for p in ckpt_paths]
     if resume and any(present):
-        if not all(present):
+        if not all(present):  # (resume="or_start": all or none)
             missing = [str(p) for p, ok in zip(ckpt_paths, present) if not ok]
             raise ValueError(f"cannot resume the seeds together: no checkpoint in {missing}")
         ckpts = [load_resumable(p, c, n, fingerprint) for p, c in zip(ckpt_paths, configs)]
@@ -204,11 +211,15 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
             model.load_state_dict(ck["model"])
         rng_states = [ck["torch_rng"] for ck in ckpts]
         step, elapsed = ckpts[0]["step"], max(ck["elapsed_s"] for ck in ckpts)
+        ckpt_step = step
         rows = [list(ck["rows"]) for ck in ckpts]
         pendings = [ck.get("pending", ({}, 0, 0)) for ck in ckpts]
         accs = [dict(p[0]) for p in pendings]
         n_acc, seen_acc = pendings[0][1], pendings[0][2]
         saved_opt = [ck["optimiser"] for ck in ckpts]
+    elif resume:
+        print(f"train: --resume-or-start: no checkpoint in {', '.join(map(str, out_dirs))}; starting new runs at "
+              "step 0", file=sys.stderr, flush=True)
 
     for model in models:
         model.to(device).train()
@@ -237,14 +248,26 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         return {name: flat[name] for name in key_order}
 
     def checkpoint() -> None:
+        nonlocal ckpt_step
         stacked = optimiser.state_dict()
+        states = [{"model": _to_cpu(model_state(k)), "optimiser": _to_cpu(_single_optimiser_state(stacked, k))}
+                  for k in range(K)]
+        for k, state in enumerate(states):  # every seed checked before any is written (they stay at one step)
+            try:
+                check_finite_state(state, step)
+            except NonFiniteLoss as exc:
+                raise stopped(exc, k) from None
+        ckpt_step = step
         for k, (d, c) in enumerate(zip(out_dirs, configs)):
-            _atomic_save({"model": _to_cpu(model_state(k)), "optimiser": _to_cpu(_single_optimiser_state(stacked, k)),
-                          "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
+            _atomic_save({**states[k], "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
                           "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
                           "data": {"patches": n, "fingerprint": fingerprint}}, ckpt_paths[k])
             write_log(rows[k], d / "log.csv")
             plot_losses(rows[k], d / "loss.png", f"{title} seed {c.seed}".strip())
+
+    def stopped(problem: NonFiniteLoss, k: int) -> NonFiniteLoss:
+        others = f" with seeds {[s for s in seeds if s != seeds[k]]}" if K > 1 else ""
+        return nonfinite_stop(problem, f" seed {seeds[k]}", ckpt_paths[k], ckpt_step, others)
 
     def one(p: dict[str, Any], b: dict[str, Any], batch: Any) -> tuple[Any, dict[str, Any]]:
         return loss_fn(_Bound(base, p, b), batch)
@@ -280,6 +303,12 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
             if bad:
                 raise ValueError(f"loss terms {bad} are not one value per seed (return them as tensors, no .item())")
         values = torch.stack([torch.stack([terms[t].float() for t in term_names]) for terms in pending]).tolist()
+        first = step - len(pending) + 1  # the step of pending[0]; this read-back is the check's only sync
+        for i, per_step in enumerate(values):
+            for k in range(K):
+                if not all(math.isfinite(per_seed[k]) for per_seed in per_step):
+                    terms_k = dict(zip(term_names, (v[k] for v in per_step)))
+                    raise stopped(NonFiniteLoss(nonfinite_terms(first + i, terms_k)), k)
         for per_step in values:  # step order, as a single run adds them
             for t, per_seed in zip(term_names, per_step):
                 for k in range(K):
@@ -339,9 +368,9 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     fold_pending()
     finished = step >= total_steps
     if finished:
+        checkpoint()  # checks every seed's weights first: no final.pth of a model that is not finite
         for k, d in enumerate(out_dirs):
             torch.save(fp32_state(model_state(k)), d / "final.pth")
-        checkpoint()
     t_end = time.monotonic()
     steady = steady_rate(step, start_step, t_warm, t_end)
     if graph is not None:

@@ -157,8 +157,9 @@ def test_stop_after_seconds_checkpoints_and_stops(small_pack, tmp_path):
 def test_cuda_requested_without_cuda_is_one_clear_error(small_pack, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+    with pytest.raises(SystemExit, match="--device cuda: .*sees no CUDA device"):  # before the data is loaded
         _run_cli("mopa", "--pack", str(small_pack), "--out", str(tmp_path / "r"), *ARGS, "--device", "cuda")
+    assert not (tmp_path / "r").exists()
 
 
 def test_config_validates_device_and_precision():

@@ -149,7 +149,8 @@ def test_cli_trains_and_exports(tmp_path, small_pack):
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("epochs", -1), ("batch_size", 0), ("patch_size", 0),
                                           ("stride", 0), ("threads", 0), ("log_every", 0), ("max_patches", 0),
                                           ("stop_after_steps", 0), ("epochs", 1.5), ("epochs", True), ("lr", 0.0),
-                                          ("lr", -1e-4), ("lr", float("nan")), ("checkpoint_every_s", 0.0),
+                                          ("lr", -1e-4), ("lr", float("nan")), ("lr", float("inf")), ("seed", -1),
+                                          ("seed", True), ("checkpoint_every_s", 0.0),
                                           ("stop_after_seconds", -1.0), ("stop_after_seconds", float("nan"))])
 def test_a_schedule_that_cannot_train_is_refused(field, value):
     """Before: epochs 0 trained '0/0 steps' silently, batch size or stride 0 ended in 'division by zero'."""

@@ -112,25 +112,21 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     return notes, "Weights: " + "; ".join(parts) + "."
 
 
+def _json_dict(value: object) -> dict:
+    """A run record's JSON column (``config``, ``machine``) as a dict; ``{}`` where it is absent or does not parse."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _runs_table(runs: pd.DataFrame) -> list[dict]:
-    out = []
-    for row in runs.to_dict("records") if not runs.empty else []:
-        cfg = row.get("config")
-        if isinstance(cfg, str):
-            try:
-                cfg = json.loads(cfg)
-            except ValueError:
-                cfg = {}
-        machine = row.get("machine")
-        if isinstance(machine, str):
-            try:
-                machine = json.loads(machine)
-            except ValueError:
-                machine = {}
-        out.append({"run_id": row.get("run_id"), "sha": str(row.get("git_sha") or "")[:7] or "unknown",
-                    "config": cfg if isinstance(cfg, dict) else {}, "machine": machine if isinstance(machine, dict)
-                    else {}})
-    return out
+    """The runs as ``{run_id, sha (7 hex or 'unknown'), config, machine}`` dicts."""
+    return [{"run_id": row.get("run_id"), "sha": str(row.get("git_sha") or "")[:7] or "unknown",
+             "config": _json_dict(row.get("config")), "machine": _json_dict(row.get("machine"))}
+            for row in (runs.to_dict("records") if not runs.empty else [])]
 
 
 def _out_folder(path: str) -> str:

@@ -124,7 +124,8 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
         table4_note = table4_left_out_note(presets)
         sections.append(("Table 4 style: ablation", f"<p>{htmlmod.html.escape(table4_note)}</p>"))
 
-    costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, Path(repo), profile, run)
+    costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, Path(repo), profile, run,
+                                              data_dir)
     timing = costs.attrs.get("timing") if costs is not None else None
     sections.append(section)
 

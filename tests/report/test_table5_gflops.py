@@ -153,3 +153,40 @@ def test_short_forward_passes_are_timed_more_often(monkeypatch) -> None:
     calls.clear()
     monkeypatch.setattr(profile, "forward_seconds", lambda m, size=(256, 256), repeat=3: calls.append(repeat) or 0.5)
     assert cost._forward_seconds("swinfusion") == 0.5 and calls == [3]
+
+
+def test_with_asv_the_methods_timed_by_the_run_instead_are_named() -> None:
+    """Before, a method with no asv time showed the run's seconds under a caption that said asv for all."""
+    asv = pd.DataFrame({"method": ["sdnet"], "seconds_per_pair": [0.05], "gflops": [3.7], "params": [28705.0],
+                        "gflops_per_s": [50.0], "fraction_of_conv_peak": [0.4]})
+    table = cost.cost_table(["sdnet", "mopa", "legff"], NAMES, _profiles(), pd.Series({"mopa": 0.04, "legff": 0.3}),
+                            asv)
+    assert table.attrs["time_source"] == "asv" and table.attrs["time_from_run"] == ["mopa", "legff"]
+    assert table.set_index("method").loc["mopa", "Time/s per pair"] == 0.04
+
+
+def test_a_failed_asv_run_gives_no_commit_and_says_why(tmp_path, monkeypatch) -> None:
+    """run_asv returns the commit its results are saved under, None when it failed, so that Table 5 never
+    reads results of other commits left in .asv/results; asv's error (on stdout) is in the log line."""
+    import subprocess
+    import types
+
+    from fusionbench.report.sections import table5
+
+    (tmp_path / "asv.conf.json").write_text("{}")
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append((cmd, kwargs.get("env", {})))
+        if cmd[:2] == ["git", "rev-parse"]:
+            return types.SimpleNamespace(returncode=0, stdout="abc123\n", stderr="")
+        if "run" in cmd:
+            return types.SimpleNamespace(returncode=1, stdout="·· Failed to import benchmark_x\n", stderr="")
+        return types.SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    log: list[str] = []
+    assert table5.run_asv(["mopa"], tmp_path, log.append, data_dir=tmp_path / "data") is None
+    assert "Failed to import benchmark_x" in log[-1] and "times come from the run instead" in log[-1]
+    env = calls[-1][1]
+    assert env["FUSIONBENCH_DATA_DIR"] == str((tmp_path / "data").resolve()) and env["FUSIONBENCH_BENCH_METHODS"] == "mopa"

@@ -23,38 +23,51 @@ from ..provenance import origin_words, output_origins, provenance_line
 from ..tables import frame_to_latex, frame_to_markdown
 
 
-def run_asv(methods: list[str], repo: Path, log: Log) -> bool:
-    """Run the asv Table 5 suite for ``methods`` in the existing environment (results saved with the commit)."""
+def run_asv(methods: list[str], repo: Path, log: Log, data_dir: str | Path | None = None) -> str | None:
+    """Run the asv Table 5 suite for ``methods`` in the existing environment (results saved with the commit).
+
+    Returns the commit the results are saved under, or ``None`` when asv did not run or failed (then Table 5
+    must not read ``.asv/results``: what is there is of other commits).  ``data_dir`` (the run's
+    ``--data-dir``) is where the benchmarks look for the paper's 20 Harvard pairs
+    (``$FUSIONBENCH_DATA_DIR``); without it they look beside the checkout, else use built-in pairs."""
     if not (repo / "asv.conf.json").is_file():
         log(f"benchmarks skipped: no asv.conf.json in {repo} (run from a checkout)")
-        return False
+        return None
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
     if sha.returncode != 0:
         log("benchmarks skipped: not a git checkout")
-        return False
+        return None
     env = dict(os.environ, FUSIONBENCH_BENCH_METHODS=",".join(methods))
+    if data_dir is not None:
+        env["FUSIONBENCH_DATA_DIR"] = str(Path(data_dir).resolve())
     asv = [sys.executable, "-m", "asv"]
     subprocess.run(asv + ["machine", "--yes"], cwd=repo, env=env, capture_output=True)
     log(f"running asv {TABLE5_SUITE} for {len(methods)} methods (this takes a while; --no-bench skips it)")
     done = subprocess.run(asv + ["run", "--python=same", "--set-commit-hash", sha.stdout.strip(),
                                  "--bench", f"^{re.escape(TABLE5_SUITE)}\\.", "--show-stderr"], cwd=repo, env=env,
                           capture_output=True, text=True)
-    if done.returncode != 0:
-        log(f"asv failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    return done.returncode == 0
+    if done.returncode != 0:  # asv writes its errors to stdout
+        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
+        log(f"asv failed (exit {done.returncode}): {tail[0]}; Table 5 times come from the run instead")
+        return None
+    return sha.stdout.strip()
 
 
 def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchmarks: bool,
                  asv_results: str | Path | None, repo: Path, profile: bool,
-                 run: dict) -> tuple[pd.DataFrame, str, tuple[str, str]]:
+                 run: dict, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, str, tuple[str, str]]:
     """``(cost table, time label, (title, html))``: Table 5 of the main methods and the paper's Table 5 beside it."""
     main = list(ctx.sel.main)
     asv_costs = None
+    commit = None
     if run_benchmarks:
-        run_asv(main, repo, ctx.log)
-        asv_results = asv_results or repo / ".asv" / "results"
+        commit = run_asv(main, repo, ctx.log, data_dir)
+        if commit is not None:
+            asv_results = asv_results or repo / ".asv" / "results"
     if asv_results and Path(asv_results).is_dir():
         raw = read_results(asv_results)
+        if commit is not None and not raw.empty:  # this run's results, not older commits' left in .asv
+            raw = raw[raw["commit"] == commit]
         asv_costs = method_costs(raw) if not raw.empty else None
         if asv_costs is not None and asv_costs.empty:
             asv_costs = None
@@ -84,6 +97,10 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     if asv_costs is not None:
         time_label = (f"time: asv time_fuse / 20 pairs on {raw['cpu'].iloc[0] or platform.processor()} "
                       f"({raw['num_cpu'].iloc[0]} CPU threads)")
+        fallback = table.attrs.get("time_from_run") or []
+        if fallback:  # per method: asv had no time for these
+            time_label += (f"; for {', '.join(ctx.names.get(m, m) for m in fallback)} (no asv time) the mean fusion "
+                           f"wall time per pair measured by the run itself over {over}")
     else:
         time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
                       f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "

@@ -6,7 +6,7 @@ Targets: a 256² pair fused in ≤ 1.74 s on 2 threads (the founding paper's fig
 ``time_forward``: the network's forward pass on a 256² pair (mirror-padded to 264², as at inference) with
 1 or 2 torch threads, weights loaded outside the timing.  ``time_fuse``: the runner's whole path
 (``fuse_arrays``: colour protocol, padding, network, quantisation) on one Harvard MRI-PET test pair (or a
-built-in pair where the data are absent).  ``track_peak_rss_1024``: peak resident memory (MB) of a fresh
+built-in pair where the data are absent).  ``track_peak_rss_1024``: peak resident memory (MiB) of a fresh
 process fusing one 1024² pair (:func:`methods.swinfusion.peak_rss_mb`; includes the interpreter, torch and
 the weights, as a runner worker).  ``WindowAttention``: one chunk of 64 windows (6 heads, head dimension 10,
 shifted-window mask) through the compiled kernel of the inference path and through
@@ -100,7 +100,7 @@ class SwinFusionMemory(OneShot):
 
         return peak_rss_mb(1024, threads)
 
-    track_peak_rss_1024.unit = "MB"
+    track_peak_rss_1024.unit = "MiB"  # 2**20 bytes (peak_rss_mb)
 
 
 class WindowAttention:

@@ -67,3 +67,18 @@ def official_agreement(method: str, official_dir: Path) -> Agreement:
     """Agreement of ``method`` with the authors' ``results/<k>.tif`` for every k in ``OFFICIAL_IDS``."""
     outs, refs = zip(*(fuse_official_pair(method, official_dir, k) for k in OFFICIAL_IDS))
     return agreement(list(outs), list(refs))
+
+
+def check_luma_path(shared_dir: Path, method: str, folder: str, name: str, exact: float, within1: float,
+                    psnr: float) -> None:
+    """The runner's path for a colour PET (BT.601 luma instead of MATLAB's ``rgb2gray``): the grey fused luma
+    against the Octave run within the measured ``exact`` share, ``within1`` share and ``psnr`` (small margins;
+    the same on every CPU), and the colour output's shape (PET chroma put back by the runner)."""
+    from fusionbench import colour
+
+    mri, _ = octave_inputs(shared_dir, name)
+    rgb = octave_rgb(shared_dir, name)
+    agr = agreement([fusionbench.fuse(method, mri, colour.luma(rgb))], [octave_reference(shared_dir, folder, name)])
+    assert agr.exact >= exact - 0.001 and agr.within1 >= within1 - 0.0001 and agr.psnr >= psnr - 0.1, str(agr)
+    out = fusionbench.fuse(method, mri, rgb)
+    assert out.shape == rgb.shape and out.dtype == np.uint8

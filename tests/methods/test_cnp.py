@@ -8,20 +8,10 @@ import pytest
 from scipy import ndimage
 from scipy.signal import convolve2d
 
-import fusionbench
-from fusionbench import colour
 from fusionbench.method_registry import create_method
 from fusionbench.methods import _neural_p as npn
 
-from ._fidelity import agreement
-from ._neural_p_cases import (
-    OCTAVE_PAIRS,
-    octave_agreement,
-    octave_inputs,
-    octave_reference,
-    octave_rgb,
-    official_agreement,
-)
+from ._neural_p_cases import OCTAVE_PAIRS, check_luma_path, octave_agreement, official_agreement
 
 
 def _cnp_literal(stimulus: np.ndarray, n: int, theta0: float = 0.3, size: int = 7) -> np.ndarray:
@@ -121,14 +111,7 @@ def test_colour_pet_luma_path(shared_dir: Path, name: str, exact: float, within1
     MRI-PET_25030 (the luma inputs differ by 1 grey level at 252 pixels), 99.22 % / 100 % on
     MRI-PET_41052; the output is colour (PET chroma put back by the runner).
     """
-    mri, _ = octave_inputs(shared_dir, name)
-    rgb = octave_rgb(shared_dir, name)
-    ref = octave_reference(shared_dir, "cnp_cnptest", name)
-    grey = fusionbench.fuse("cnp", mri, colour.luma(rgb))
-    agr = agreement([grey], [ref])
-    assert agr.exact >= exact - 0.001 and agr.within1 >= within1 - 0.0001 and agr.psnr >= psnr - 0.1, str(agr)
-    out = fusionbench.fuse("cnp", mri, rgb)
-    assert out.shape == rgb.shape and out.dtype == np.uint8
+    check_luma_path(shared_dir, "cnp", "cnp_cnptest", name, exact, within1, psnr)
 
 
 @pytest.mark.slow

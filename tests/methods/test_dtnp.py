@@ -7,20 +7,10 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-import fusionbench
-from fusionbench import colour
 from fusionbench.method_registry import create_method
 from fusionbench.methods import _neural_p as npn
 
-from ._fidelity import agreement
-from ._neural_p_cases import (
-    OCTAVE_PAIRS,
-    octave_agreement,
-    octave_inputs,
-    octave_reference,
-    octave_rgb,
-    official_agreement,
-)
+from ._neural_p_cases import OCTAVE_PAIRS, check_luma_path, octave_agreement, octave_inputs, official_agreement
 
 
 def _dtnp_literal(stimulus: np.ndarray, n: int) -> np.ndarray:
@@ -106,13 +96,7 @@ def test_colour_pet_luma_path(shared_dir: Path, name: str, exact: float, within1
     MRI-PET_25030 (the luma inputs differ by 1 grey level at 252 pixels), 96.73 % / 99.86 % on
     MRI-PET_41052.
     """
-    mri, _ = octave_inputs(shared_dir, name)
-    rgb = octave_rgb(shared_dir, name)
-    ref = octave_reference(shared_dir, "dtnp", name)
-    agr = agreement([fusionbench.fuse("dtnp", mri, colour.luma(rgb))], [ref])
-    assert agr.exact >= exact - 0.001 and agr.within1 >= within1 - 0.0001 and agr.psnr >= psnr - 0.1, str(agr)
-    out = fusionbench.fuse("dtnp", mri, rgb)
-    assert out.shape == rgb.shape and out.dtype == np.uint8
+    check_luma_path(shared_dir, "dtnp", "dtnp", name, exact, within1, psnr)
 
 
 @pytest.mark.slow

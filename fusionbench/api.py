@@ -60,7 +60,7 @@ def _output_array(fused: Any, name: str) -> np.ndarray:
         raise MethodOutputError(f"method {name} returned {what}; {_CONTRACT}")
     try:
         out = np.asarray(fused)
-    except (TypeError, ValueError) as exc:  # a ragged list, a tensor on a GPU, ...
+    except (TypeError, ValueError, RuntimeError) as exc:  # a ragged list, a tensor on a GPU or needing grad, ...
         raise MethodOutputError(f"method {name} returned a {type(fused).__name__} that is not an array ({exc}); "
                                 f"{_CONTRACT}") from None
     kind = out.dtype.kind

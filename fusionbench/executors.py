@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
@@ -52,27 +52,31 @@ def _init_worker(threads: int) -> None:
     small_pages_for_process()
 
 
-def _run_guarded(task: Task, kill_after_s: float | None) -> TaskResult:
+def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = None) -> TaskResult:
     """:func:`run_task` in a pool worker, which exits (status 1) if the task is still running after
     ``kill_after_s`` seconds.  The watchdog is :func:`faulthandler.dump_traceback_later`, a C thread that
-    does not need the interpreter, so it also stops a method stuck in compiled code; the client sees the
-    worker die and attributes the task (:func:`run_local`)."""
+    does not need the interpreter, so it also stops a method stuck in compiled code.  It writes its stack dump
+    into the file ``marker`` before the exit: a non-empty marker tells the client that the worker it saw die
+    was stopped at the timeout, not crashed (:func:`_lost`); a task that returns leaves no marker."""
     if not kill_after_s:
         return run_task(task)
     import faulthandler
 
-    with open(os.devnull, "w") as sink:  # the stack dump is not wanted: the client reports one line
-        faulthandler.dump_traceback_later(kill_after_s, exit=True, file=sink)
+    with open(marker or os.devnull, "w") as dump:
+        faulthandler.dump_traceback_later(kill_after_s, exit=True, file=dump)
         try:
             return run_task(task)
         finally:
             faulthandler.cancel_dump_traceback_later()
+            if marker:
+                dump.close()
+                Path(marker).unlink(missing_ok=True)
 
 
-def _lost(task: Task, seconds: float) -> TaskResult:
-    """The result of a task whose worker died while it alone was in flight: its own timeout when it ran that
-    long (the worker was stopped by :func:`_run_guarded`), else a crash."""
-    if task.timeout and seconds >= task.timeout:
+def _lost(task: Task, marker: Path | None) -> TaskResult:
+    """The result of a task whose worker died while it alone was in flight: its own timeout when the watchdog
+    of :func:`_run_guarded` stopped it (its marker holds the stack dump), else a crash."""
+    if task.timeout and marker is not None and marker.is_file() and marker.stat().st_size > 0:
         return TaskResult.crashed(task, f"exceeded the per-pair timeout of {task.timeout:g} s in code that does "
                                         "not return to Python (e.g. a compiled loop); its worker was stopped",
                                   error="PairTimeout")
@@ -100,6 +104,9 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     time: one that breaks the pool alone is recorded as a ``WorkerCrash`` (or its ``PairTimeout``), the
     others complete as if nothing had happened.  On an interrupt the busy workers are terminated.
     """
+    import shutil
+    import tempfile
+
     workers = workers or os.cpu_count() or 1
     kill_grace_s = kill_grace_s if kill_grace_s is not None else kill_grace()
     ctx = multiprocessing.get_context("spawn")
@@ -108,45 +115,70 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     threads = max(1, (os.cpu_count() or 1) // workers)
     make_pool = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx,  # noqa: E731
                                             initializer=_init_worker, initargs=(threads,))
+    markers = Path(tempfile.mkdtemp(prefix="fusionbench-watchdog-"))  # the watchdogs' stack dumps
+    count = 0
     pool = make_pool()
-    in_flight: dict[Future, tuple[Task, float]] = {}
+    in_flight: dict[Future, tuple[Task, Path | None]] = {}
+
+    def submit(task: Task) -> bool:
+        """Put ``task`` in flight; ``False`` when the pool has broken meanwhile (a worker died after its
+        result was collected): the caller puts the task back and the broken futures are collected below."""
+        nonlocal count
+        count += 1
+        kill_after = _kill_after(task, kill_grace_s)
+        marker = markers / f"{count}.dump" if kill_after else None
+        try:
+            fut = pool.submit(_run_guarded, task, kill_after, str(marker) if marker else None)
+        except BrokenProcessPool:
+            return False
+        in_flight[fut] = (task, marker)
+        return True
+
     try:
         while queue or suspects or in_flight:
+            broken = False
             if suspects:
                 if not in_flight:
-                    task = suspects.popleft()
-                    in_flight[pool.submit(_run_guarded, task, _kill_after(task, kill_grace_s))] = \
-                        (task, time.monotonic())
+                    if submit(suspects[0]):
+                        suspects.popleft()
+                    else:
+                        broken = True
             else:
                 while queue and len(in_flight) < 2 * workers:
-                    task = queue.popleft()
-                    in_flight[pool.submit(_run_guarded, task, _kill_after(task, kill_grace_s))] = \
-                        (task, time.monotonic())
+                    if not submit(queue[0]):
+                        broken = True
+                        break
+                    queue.popleft()
+            if broken and not in_flight:  # nothing in flight to collect: a fresh pool for the next task
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = make_pool()
+                continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            lost: list[tuple[Task, float]] = []
+            lost: list[tuple[Task, Path | None]] = []
             for fut in done:
-                task, started = in_flight.pop(fut)
+                task, marker = in_flight.pop(fut)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
-                    lost.append((task, started))
+                    lost.append((task, marker))
                 except Exception as exc:  # pickling and similar errors
                     yield TaskResult.crashed(task, f"{type(exc).__name__}: {exc}")
-            if lost:
+            if lost or broken:
                 lost += in_flight.values()  # every other future of a broken pool fails too
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = make_pool()
                 if len(lost) == 1:  # it ran alone: it broke the pool
-                    task, started = lost[0]
-                    yield _lost(task, time.monotonic() - started)
+                    yield _lost(*lost[0])
                 else:
                     suspects.extend(task for task, _ in lost)
+    except BaseException:  # an interrupt, or the consumer stopped: no worker may outlive the run
+        _stop_workers(pool)
+        raise
+    else:
+        pool.shutdown(wait=False, cancel_futures=True)
     finally:
-        if in_flight:
-            _stop_workers(pool)
-        else:
-            pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(markers, ignore_errors=True)
 
 
 def _kill_after(task: Task, grace_s: float) -> float | None:

@@ -118,7 +118,7 @@ def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: 
             _download(*jobs[0])
         except (DownloadError, urllib.error.HTTPError) as exc:  # the source answers: go on with the others
             errors.append(f"{jobs[0][0]}: {exc}")
-        except OSError as exc:  # urllib's URLError and socket errors
+        except urllib.error.URLError as exc:  # no answer (name resolution, refused): not a local write error
             raise DownloadError(f"{jobs[0][0]}: {exc}: the source cannot be reached, so the other {len(jobs) - 1} "
                                 "files were not tried") from None
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import worker_memory_mb
+from .config import kill_grace_s, worker_memory_mb
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
 from .external import ResultsFolder, is_results_spec, parse_results_spec
@@ -418,6 +418,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     log = log or (lambda msg: print(msg, file=sys.stderr))
     started = time.perf_counter()
     worker_memory_mb()  # a malformed $FUSIONBENCH_WORKER_MEMORY_MB stops the run here, in one line
+    kill_grace_s()  # so does a malformed $FUSIONBENCH_KILL_GRACE_S (before any run row is written)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(config.cache) if config.cache else out / "fused"

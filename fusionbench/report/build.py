@@ -44,8 +44,8 @@ def default_out(source: Path) -> Path:
     folder a ``results/`` export belongs to (``REPORT/results`` → ``REPORT``, rebuilt in place).  An export folder
     of another name has no report folder of its own: ``ValueError`` asking for ``--out`` (before, both exports
     wrote one level too high, over the files of the folder above)."""
-    if source.is_file() or source.name == EXPORT_DIR:
-        return source.parent
+    if source.is_file() or source.resolve().name == EXPORT_DIR:  # resolve: `fusionbench report .` inside it
+        return source.resolve().parent if not source.is_file() else source.parent
     raise ValueError(f"{source}: an export folder not named {EXPORT_DIR!r} inside a report folder; "
                      "say where the report goes with --out")
 

@@ -154,3 +154,16 @@ def test_table4_claim_names_the_presets_without_results() -> None:
     row = ablation_claims(None, "Table 4 left out. No results for mopa.mask_only: not in this run.")[0]
     assert row["verdict"].startswith("not comparable: no results for mopa.mask_only, mopa.attention_only")
     assert "mopa.mask_only: not in this run" in row["measured"]
+
+
+def test_a_metric_ours_or_no_other_method_has_is_not_comparable_not_a_crash() -> None:
+    """Before, ``idxmax`` of an empty series ended the report build (a metric only mopa scored, or mopa's mean
+    NaN)."""
+    scores = _scores("mopa")
+    only_ours = scores[(scores["metric"] != "SD") | (scores["method"] == "mopa")]
+    rows = pd.DataFrame(gain_claims(only_ours)).set_index("claim")
+    assert rows.loc["average improvement of SD over the nine methods", "verdict"].startswith("not comparable")
+    nan_ours = scores.copy()
+    nan_ours.loc[(nan_ours["method"] == "mopa") & (nan_ours["metric"] == "SD"), "value"] = np.nan
+    rows = pd.DataFrame(gain_claims(nan_ours)).set_index("claim")
+    assert rows.loc["average improvement of SD over the nine methods", "verdict"].startswith("not comparable")

@@ -98,3 +98,51 @@ def test_the_kill_grace_is_read_from_the_environment(monkeypatch) -> None:
         monkeypatch.setenv("FUSIONBENCH_KILL_GRACE_S", bad)
         with pytest.raises(ValueError, match="FUSIONBENCH_KILL_GRACE_S must be a positive number"):
             kill_grace_s()
+
+
+_SLOW_CONSUMER = """
+import sys, time
+import fusionbench.runner as runner
+store = runner.write_output
+def slow(*args, **kwargs):
+    time.sleep(1.0)  # the client stores a result while a worker dies: the pool is broken at the next submit
+    return store(*args, **kwargs)
+runner.write_output = slow
+if __name__ == "__main__":  # spawned workers import this module too
+    summary = runner.run(runner.RunConfig(methods=["demo_slow", "demo_exit_late"], datasets=["folder:" + sys.argv[1]],
+                                          metrics="EN", workers=2, out=sys.argv[2], quiet=True))
+    print("completed", summary.completed, "failures", summary.failures)
+"""
+
+
+def test_a_worker_dying_while_a_result_is_stored_does_not_end_the_run(tmp_path, plugin_env, make_pairs) -> None:
+    """Before, the next ``pool.submit`` raised BrokenProcessPool out of the run (recorded as interrupted)."""
+    data = make_pairs(tmp_path / "data", 4)
+    script = tmp_path / "slow_consumer.py"
+    script.write_text(_SLOW_CONSUMER)
+    done = subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=240, cwd=tmp_path,
+                          env=dict(plugin_env, DEMO_SLOW_SECONDS="0.2", DEMO_EXIT_AFTER="0.6"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _rows(tmp_path, "SELECT method, error FROM failures") == [("demo_exit_late", "WorkerCrash")] * 4
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'demo_slow'") == [(4,)]
+
+
+def test_an_instant_crash_is_a_crash_not_a_timeout(tmp_path, plugin_env, make_pairs) -> None:
+    """The watchdog's stack dump, not the time since the task was queued, tells a timeout from a crash: before,
+    ``demo_exit`` under ``--timeout 0.3`` was a PairTimeout (pool start-up counted as its run time)."""
+    data = make_pairs(tmp_path / "data", 1)
+    done = _run(plugin_env, tmp_path, data, "demo_exit", "--workers", "1", "--timeout", "0.3")
+    assert done.returncode == 0, done.stderr
+    assert _rows(tmp_path, "SELECT error FROM failures") == [("WorkerCrash",)]
+
+
+def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, monkeypatch) -> None:
+    from fusionbench.runner import RunConfig, run
+
+    data = make_pairs(tmp_path / "data", 1)
+    monkeypatch.setenv("FUSIONBENCH_KILL_GRACE_S", "soon")
+    with pytest.raises(ValueError, match="FUSIONBENCH_KILL_GRACE_S must be a positive number"):
+        run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                      workers=1, quiet=True), log=lambda m: None)
+    assert not (tmp_path / "out" / "results.sqlite").exists()

@@ -53,3 +53,12 @@ def demo_stuck(a, b):
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGINT})
     time.sleep(float(os.environ.get("DEMO_SLOW_SECONDS", "0.3")))
     return (a + b) / 2
+
+
+@register_method("demo_exit_late", display_name="Demo exit late", family="plugin",
+                 citation="fusionbench test plugin")
+def demo_exit_late(a, b):
+    """Kills its own process after DEMO_EXIT_AFTER seconds (default 0.5): a crash while other results are
+    being stored."""
+    time.sleep(float(os.environ.get("DEMO_EXIT_AFTER", "0.5")))
+    os._exit(3)

@@ -164,7 +164,11 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                 except Exception as exc:  # pickling and similar errors
                     yield TaskResult.crashed(task, f"{type(exc).__name__}: {exc}")
             if lost or broken:
-                lost += in_flight.values()  # every other future of a broken pool fails too
+                for fut, (task, marker) in list(in_flight.items()):  # every other future of a broken pool fails
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        yield fut.result()  # except those that finished before the break: kept, not re-run
+                    else:
+                        lost.append((task, marker))
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = make_pool()

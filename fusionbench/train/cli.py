@@ -252,11 +252,10 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
     return spec, params, name, config
 
 
-#: ``fusionbench train`` options checked before anything is loaded: (attribute, option, lowest, integer)
-_NUMERIC_OPTIONS = (("epochs", "--epochs", 1, True), ("batch_size", "--batch-size", 1, True),
-                    ("patch_size", "--patch-size", 1, True), ("stride", "--stride", 1, True),
-                    ("max_patches", "--max-patches", 1, True), ("seed", "--seed", 0, True),
-                    ("threads", "--threads", 1, True), ("stop_after_steps", "--stop-after-steps", 1, True))
+#: ``fusionbench train`` integer options checked before anything is loaded: (attribute, option, lowest)
+_NUMERIC_OPTIONS = (("epochs", "--epochs", 1), ("batch_size", "--batch-size", 1), ("patch_size", "--patch-size", 1),
+                    ("stride", "--stride", 1), ("max_patches", "--max-patches", 1), ("seed", "--seed", 0),
+                    ("threads", "--threads", 1), ("stop_after_steps", "--stop-after-steps", 1))
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -267,7 +266,7 @@ def check_options(args: argparse.Namespace) -> None:
     def fail(option: str, value: Any, why: str) -> None:
         raise SystemExit(f"fusionbench train {args.method}: {option} {value}: {why}")
 
-    for attr, option, lowest, _ in _NUMERIC_OPTIONS:
+    for attr, option, lowest in _NUMERIC_OPTIONS:
         value = getattr(args, attr, None)
         if value is not None and value < lowest:
             fail(option, value, f"must be an integer >= {lowest}")

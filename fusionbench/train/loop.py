@@ -205,12 +205,6 @@ def check_run_folders(ckpt_paths: list[Path], resume: bool | str) -> None:
                           "--resume, or give another --out (or delete the folder to start again)")
 
 
-def refuse_to_overwrite(ckpt_paths: list[Path], resume: bool | str) -> None:
-    """Without ``resume``, refuse a folder that holds a checkpoint (:func:`check_run_folders`)."""
-    if not resume:
-        check_run_folders(ckpt_paths, False)
-
-
 def check_finite_state(state: dict[str, Any], step: int) -> None:
     """:class:`NonFiniteLoss` if a floating tensor of the (nested, CPU) ``state`` holds a NaN or an infinity."""
     import torch

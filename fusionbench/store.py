@@ -346,12 +346,16 @@ class ResultsStore:
 
     def outputs_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
                       keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
-        """Fused outputs (``dataset, pair, method, path, seconds``); current rows by default."""
-        df = self._frame("SELECT dataset, pair, method, path, seconds, method_key, pair_sha256 FROM outputs "
+        """Fused outputs (``dataset, pair, method, path, seconds, run_id``); current rows by default.
+
+        ``run_id`` is the run that fused the image (a later run that only scores it keeps that id), nullable.
+        """
+        df = self._frame("SELECT dataset, pair, method, path, seconds, run_id, method_key, pair_sha256 FROM outputs "
                          "ORDER BY created", datasets)
         if current_only:
             df = self._current(df, keys)
-        return df[["dataset", "pair", "method", "path", "seconds"]].reset_index(drop=True)
+        df["run_id"] = df["run_id"].astype("Int64")
+        return df[["dataset", "pair", "method", "path", "seconds", "run_id"]].reset_index(drop=True)
 
     def failures_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
                        keys: Mapping[str, str] | None = None) -> "pd.DataFrame":

@@ -26,7 +26,9 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
     """Validate one image and return it as float64 grey levels in 0–255.
 
     Raises ``ValueError`` for a colour array, a non-2-D array, a float array
-    without ``data_range`` or an integer array outside 0–255.
+    without ``data_range``, an integer array outside 0–255, values far outside
+    [0, ``data_range``], or a float image within [0, 1] holding fractions with a
+    ``data_range`` above 1.5 (a [0, 1] image given the 0–255 range).
     """
     if x is None:
         raise ValueError(f"{name} is required by this metric")
@@ -57,6 +59,11 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
     data_range = checked_data_range(data_range)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
+    if data_range > 1.5 and x.size and x.min() >= 0 and x.max() <= 1 and not np.array_equal(x, np.round(x)):
+        # A [0, 1] image scored as 0..data_range is almost black (levels 0 and 1) and its scores look valid but
+        # are not (Qabf 0.07 instead of 0.44, SD 0.3 instead of 28; user reports such as SSyangguang/MDA#4).
+        raise ValueError(f"{name} has float values all within [0, 1] but data_range = {data_range:g}; scored that "
+                         "way it would be almost black (grey levels 0 and 1). Pass data_range=1.0 for [0, 1] images")
     y = np.asarray(x, dtype=np.float64) * (255.0 / data_range)
     if y.size and (y.min() < SATURATED[0] or y.max() > SATURATED[1]):
         raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}], far outside [0, data_range = "

@@ -6,9 +6,9 @@
   provenance JSON committed beside them (``<module>.WEIGHTS_DIR/*.json`` whose ``method`` is the
   registered name: ``methods/mopa/weights/mopa.json``, ``methods/swinfusion_weights/mri_pet_spect.json``).
   The method registry has no field for this; it is derived from those files.
-* :func:`output_origins`: per method, the out folder its fused outputs are in and the runs of the
-  results whose ``--out`` is that folder and that requested the method (the export keeps no run id
-  per output row, so these are the runs that can have made them), with their commits.
+* :func:`output_origins`: per method, the out folder its fused outputs are in and the runs that fused
+  them (the ``run_id`` of each output row; for older exports, which keep none, the
+  runs whose ``--out`` is that folder and that requested the method), with their commits.
 * :func:`provenance_line`: the one-line footnote of a table: runs, commits, machine, split.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 OFFICIAL = "official weights, sha256-pinned"
@@ -136,9 +137,15 @@ def _out_folder(path: str) -> str:
 
 def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str],
                    keys: set[tuple[str, str]] | None = None) -> dict[str, dict]:
-    """Per method: ``{'folders': [...], 'runs': [run ids], 'commits': [short shas]}`` of its outputs (over
-    ``keys`` ``(dataset, pair)`` when given): the runs whose ``--out`` holds them and that requested the method."""
+    """Per method: ``{'folders', 'runs', 'commits', 'exact'}`` of its outputs (over ``keys`` ``(dataset, pair)``
+    when given).
+
+    Where the outputs carry the ``run_id`` of the run that fused them,
+    ``runs`` are exactly those runs and ``exact`` is true. Rows without one (older exports) fall back to the runs
+    whose ``--out`` is the outputs' folder and that requested the method: the runs that can have made them.
+    """
     table = _runs_table(runs)
+    by_id = {r["run_id"]: r for r in table}
     out: dict[str, dict] = {}
     if outputs.empty or "path" not in outputs.columns:
         return out
@@ -147,17 +154,27 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
         if keys:
             rows = rows[[(d, str(p)) in keys for d, p in zip(rows["dataset"], rows["pair"])]]
         folders = sorted({_out_folder(p) for p in rows["path"].dropna().astype(str) if p})
-        ids, shas = [], []
-        for r in table:
-            cfg = r["config"]
-            folder = str(cfg.get("out") or "")
-            asked = cfg.get("resolved_methods") or []
-            if any(folder and (f == folder or Path(f) == Path(folder)) for f in folders) and (not asked or
-                                                                                             method in asked):
-                ids.append(r["run_id"])
-                if r["sha"] not in shas:
-                    shas.append(r["sha"])
-        out[method] = {"folders": folders, "runs": ids, "commits": shas}
+        recorded = (pd.to_numeric(rows["run_id"], errors="coerce") if "run_id" in rows.columns
+                    else pd.Series(np.nan, index=rows.index))
+        ids = sorted({int(i) for i in recorded.dropna()})
+        unrecorded = rows[recorded.isna().to_numpy()]
+        guessed = []
+        if len(unrecorded):
+            loose = sorted({_out_folder(p) for p in unrecorded["path"].dropna().astype(str) if p})
+            for r in table:
+                cfg = r["config"]
+                folder = str(cfg.get("out") or "")
+                asked = cfg.get("resolved_methods") or []
+                if any(folder and (f == folder or Path(f) == Path(folder)) for f in loose) and (not asked or
+                                                                                               method in asked):
+                    guessed.append(r["run_id"])
+        shas = []
+        for i in ids + [g for g in guessed if g not in ids]:
+            sha = by_id[i]["sha"] if i in by_id else "unknown"
+            if sha not in shas:
+                shas.append(sha)
+        out[method] = {"folders": folders, "runs": ids + [g for g in guessed if g not in ids], "commits": shas,
+                       "exact": not len(unrecorded)}
     return out
 
 
@@ -175,7 +192,9 @@ def origin_words(origin: dict | None) -> str:
     if not origin or not origin.get("folders"):
         return "outputs not recorded"
     runs = origin["runs"]
-    if len(runs) == 1:
+    if origin.get("exact"):
+        which = f"run{'s' if len(runs) > 1 else ''} {_ids(runs)}"
+    elif len(runs) == 1:
         which = f"run {_ids(runs)}"
     elif len(runs) == 2:
         which = f"run {runs[0]} or {runs[1]}"
@@ -205,6 +224,8 @@ def provenance_line(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str
                              f"{mach.get('hostname') or '?'} ({mach.get('platform') or '?'})")
     splits = sorted({str(r["config"].get("split") or "all") for r in records})
     rows = "; ".join(f"{', '.join(ms)}: {w}" for w, ms in by.items())
-    return (f"Provenance: fused outputs from {rows} (the runs of the results whose out folder holds them and "
-            f"that requested the method; the export keeps no run id per row); machine: "
+    how = ("" if all(o.get("exact") for o in origins.values()) else
+           " (where the outputs carry no run id, as in older exports: the runs of the results whose "
+           "out folder holds them and that requested the method)")
+    return (f"Provenance: fused outputs from {rows}{how}; machine: "
             f"{'; '.join(machine_words) or 'not recorded'}; split: {', '.join(splits)}.")

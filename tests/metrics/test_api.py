@@ -114,3 +114,23 @@ def test_values_on_another_scale_than_data_range_are_refused_and_a_little_oversh
     clipped = np.clip(np.round(over * 255), 0, 255).astype(np.uint8)
     assert M.evaluate(over, grey / 255.0, grey / 255.0, "EN", data_range=1.0)["EN"] == \
         M.evaluate(clipped, grey.astype(np.uint8), grey.astype(np.uint8), "EN")["EN"]
+
+
+def test_unit_images_with_a_255_data_range_are_refused() -> None:
+    """Before, [0, 1] floats with data_range=255 were quantised to grey levels 0/1 and scored without a word
+    (Qabf 0.07 instead of 0.44 on the synthetic triple)."""
+    from fusionbench.metrics import synthetic
+
+    f, a, b = synthetic.triple(64, 0, "avg")
+    with pytest.raises(ValueError, match=r"fused has float values all within \[0, 1\] but data_range = 255"):
+        M.evaluate(f / 255.0, a / 255.0, b / 255.0, ["Qabf"], data_range=255.0)
+    with pytest.raises(ValueError, match="Pass data_range=1.0"):
+        M.compute("EN", f / 255.0, data_range=255)  # fused-only preset
+    with pytest.raises(ValueError, match=r"^a has float values all within \[0, 1\]"):  # one source on [0, 1]
+        M.evaluate(f.astype(float), a / 255.0, b.astype(float), ["CC"], data_range=255.0)
+    right = M.evaluate(f / 255.0, a / 255.0, b / 255.0, ["Qabf", "SD"], data_range=1.0)
+    assert right == M.evaluate(f, a, b, ["Qabf", "SD"])
+    # still scored: 0-255 floats, and a dark 0-255 image of integer levels 0/1
+    assert M.evaluate(f.astype(float), a.astype(float), b.astype(float), ["SD"], data_range=255.0) == \
+        M.evaluate(f, a, b, ["SD"])
+    assert np.isfinite(M.compute("EN", (f > 128).astype(float), data_range=255.0))

@@ -144,3 +144,52 @@ def test_bad_report_inputs_and_options_are_one_line(tmp_path, pairs, capsys) -> 
     scores.write_bytes(scores.read_bytes()[:50])
     assert main(["report", str(rep), "--out", str(tmp_path / "rep2"), "--no-profile", "--quiet"]) == 1
     assert f"{scores}: unreadable export table" in capsys.readouterr().err
+
+
+def test_paper_beside_tables_say_how_our_columns_were_made(tmp_path, capsys) -> None:
+    """The paper-beside-ours tables carry the provenance footnote of the run's own tables: pairs averaged,
+    weights, runs, commits, machine (before: only the note on the paper's numbers)."""
+    rng = np.random.default_rng(5)
+    task = tmp_path / "data" / "harvard" / "MRI-SPECT"
+    for i in (10007, 10008, 10009):
+        base = rng.integers(0, 256, (32, 32)).astype(np.uint8)
+        for modality, image in (("MRI", base), ("SPECT", np.stack([np.flipud(base)] * 3, axis=-1))):
+            (task / modality).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(task / modality / f"{i}.png")
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "cnp,average", "--datasets", "harvard-mri-spect", "--split", "all",
+                 "--data-dir", str(tmp_path / "data"), "--metrics", "EN,SD", "--out", str(out), "--workers", "0",
+                 "--quiet", "--no-bench"]) == 0
+    table1 = (out / "tables" / "paper_vs_ours_table1.md").read_text()
+    assert "Ours: mean over 3 pairs of harvard-mri-spect (all split)" in table1
+    assert "fused outputs from CNP: run 1 (" in table1 and "machine:" in table1
+    assert "Average" not in table1  # not a method of the paper
+    table3 = (out / "tables" / "paper_vs_ours_table3.md").read_text()
+    assert "Ours: no method of the paper was scored on harvard-mri-pet in this run." in table3
+    assert "Ours: Table 5 style:" in (out / "tables" / "paper_vs_ours_table5.md").read_text()
+    assert "FLOPs per multiply-accumulate" in (out / "index.html").read_text()
+
+
+def test_provenance_names_the_run_that_fused_each_output(tmp_path, pairs) -> None:
+    """Outputs carry the id of the run that fused them, in the store and the export, so a table's provenance
+    line names that run exactly; an export without the column (older) falls back to the out-folder match."""
+    out = tmp_path / "out"
+    common = ["--datasets", f"folder:{pairs}", "--metrics", "EN", "--out", str(out), "--workers", "0", "--quiet"]
+    assert main(["run", "--methods", "average", "--no-report", *common]) == 0
+    assert main(["run", "--methods", "average,maximum", "--no-bench", *common]) == 0
+    exported = pd.read_csv(out / "results" / "outputs.csv.gz")
+    assert dict(zip(exported["method"], exported["run_id"])) == {"average": 1, "maximum": 2}
+    md = next(p for p in (out / "tables").glob("folder_*.md") if not p.stem.endswith("_others")).read_text()
+    assert "Average: run 1 (" in md and "Maximum: run 2 (" in md
+    assert "where the outputs carry no run id" not in md
+
+    old = tmp_path / "old_export"
+    import shutil
+
+    shutil.copytree(out / "results", old)
+    exported.drop(columns=["run_id"]).to_csv(old / "outputs.csv.gz", index=False)
+    assert main(["report", str(old), "--out", str(tmp_path / "rep"), "--no-profile", "--quiet"]) == 0
+    md = next(p for p in (tmp_path / "rep" / "tables").glob("folder_*.md") if not p.stem.endswith("_others"))
+    text = md.read_text()
+    assert "Average: run 1 or 2 (" in text and "Maximum: run 2 (" in text
+    assert "where the outputs carry no run id" in text

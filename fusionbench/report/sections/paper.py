@@ -5,6 +5,7 @@ import pandas as pd
 
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
+from ..provenance import provenance_line, weights_notes
 from ..tables import frame_to_markdown
 
 
@@ -28,15 +29,36 @@ def claims_section(ctx: ReportContext, claims: pd.DataFrame) -> tuple[str, str, 
 
 
 def beside_section(ctx: ReportContext) -> tuple[str, str]:
-    """``(title, html)``: the paper's Tables 1–3 beside this run's means (``tables/paper_vs_ours_*``)."""
+    """``(title, html)``: the paper's Tables 1–3 beside this run's means (``tables/paper_vs_ours_*``).
+
+    Each table's footnote says how our columns were made, as the run's own tables do: the number of pairs
+    averaged, where the learned weights come from, and the runs, commits and machine behind the outputs.
+    """
     beside_html = [f'<p class="foot">{htmlmod.html.escape(paper.NOTE)}</p>']
     for key in paper.PAPER_TABLES:
+        title, dataset, _ = paper.PAPER_TABLES[key]
         frame = paper.beside_table(ctx.data.scores, key)
+        foot = _ours_footnote(ctx, dataset)
         ctx.written += [write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.md",
-                                f"**{paper.PAPER_TABLES[key][0]} — paper beside our mean over "
-                                f"{paper.PAPER_TABLES[key][1]} ({ctx.split})**\n\n" + frame_to_markdown(frame)
-                                + f"\n<sub>{paper.NOTE}</sub>\n"),
+                                f"**{title} — paper beside our mean over {dataset} ({ctx.split})**\n\n"
+                                + frame_to_markdown(frame) + f"\n<sub>{paper.NOTE} {foot}</sub>\n"),
                          write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
-        beside_html.append(f"<h3>{htmlmod.html.escape(paper.PAPER_TABLES[key][0])}</h3>"
-                           + htmlmod.table_html(frame))
+        beside_html.append(f"<h3>{htmlmod.html.escape(title)}</h3>" + htmlmod.table_html(frame)
+                           + f'<p class="foot">{htmlmod.html.escape(foot)}</p>')
     return ("The paper beside us", "".join(beside_html))
+
+
+def _ours_footnote(ctx: ReportContext, dataset: str) -> str:
+    """How the "ours" columns of one beside-table were made: pairs, weights, runs, commits, machine, split."""
+    scores = ctx.data.scores[ctx.data.scores["dataset"] == dataset]
+    methods = [m for m in paper.PAPER_METHODS.values() if m in set(scores["method"])]
+    if not methods:
+        return f"Ours: no method of the paper was scored on {dataset} in this run."
+    pairs = int(scores[scores["method"].isin(methods)]["pair"].nunique())
+    outputs = ctx.data.outputs
+    if not outputs.empty:
+        outputs = outputs[outputs["dataset"] == dataset]
+    _, weights = weights_notes(methods, ctx.names)
+    parts = [f"Ours: mean over {pairs} pairs of {dataset} ({ctx.split} split), scored as in this run's "
+             f"{dataset} table.", weights, provenance_line(outputs, ctx.data.runs, methods, ctx.names)]
+    return " ".join(p for p in parts if p)

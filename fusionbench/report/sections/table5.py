@@ -123,11 +123,14 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                                                        "Fraction of conv peak": _three_places})),
         write_file(ctx.out / "tables" / "table5_cost.csv", table.to_csv(index=False))]
     beside = paper.beside_table5(table)
-    ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md", frame_to_markdown(beside)),
+    ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md",
+                                "**Table 5: the paper's time and GFLOPs beside ours**\n\n" + frame_to_markdown(beside)
+                                + f"\n<sub>Paper: {paper.TABLE5_NOTE} Ours: {caption}</sub>\n"),
                      write_file(ctx.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
     body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>' + htmlmod.table_html(shown)
             + (f'<p class="foot">{htmlmod.html.escape("; ".join(notes))}</p>' if notes else "")
-            + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside))
+            + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside)
+            + f'<p class="foot">{htmlmod.html.escape("Paper: " + paper.TABLE5_NOTE)}</p>')
     return table, time_label, ("Table 5 style: cost", body)
 
 

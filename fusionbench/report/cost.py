@@ -69,8 +69,11 @@ def _finite(value: object) -> bool:
 
 
 def profile_methods(methods: list[str], cache: Path | None = None, log: Log | None = None,
-                    throughput: bool = True) -> pd.DataFrame:
+                    throughput: bool = True, external: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
     """:data:`PROFILE_COLUMNS` for ``methods``; cached rows of the same version are reused.
+
+    ``external``: methods whose rows are scored folders of fused images (``NAME=results:PATH``), and a method
+    not registered here (a plugin not installed): both get a note instead of a profile, never cached.
 
     ``throughput``: also time each torch method's forward pass (``forward_s``, best of 3 at 256², of 15 under
     0.1 s; torch's current thread count in ``threads``) and the machine's conv peak (``conv_peak``, GFLOP/s:
@@ -88,7 +91,14 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
     rows = []
     peak: list[float] = []
     timed: list[int] = []
+    from fusionbench.method_registry import METHODS
+
     for m in methods:
+        if m in external or m not in METHODS:
+            rows.append({**{c: np.nan for c in PROFILE_COLUMNS}, "method": m, "version": "", "note": (
+                "not profiled: external results (a folder of fused images)" if m in external else
+                "not profiled: not a method registered here (a plugin not installed?)")})
+            continue
         hit = cached[(cached["method"] == m) & (cached["version"].astype(str) == _version(m))]
         if not hit.empty:
             row = {c: hit.iloc[0].get(c, np.nan) for c in PROFILE_COLUMNS}
@@ -126,7 +136,8 @@ def profile_methods(methods: list[str], cache: Path | None = None, log: Log | No
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         keep = cached[~cached["method"].isin(frame["method"])] if not cached.empty else cached
-        pd.concat([keep, frame], ignore_index=True).to_csv(cache, index=False)
+        profiled = frame[frame["version"].astype(str) != ""]
+        pd.concat([keep, profiled], ignore_index=True).to_csv(cache, index=False)
     return frame
 
 

@@ -95,14 +95,20 @@ class MetricTable:
         return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
 
     def placements(self) -> dict[tuple[str, str], str]:
-        """``{(method, metric): 'best'|'second'}`` by each metric's direction (ties share a place)."""
+        """``{(method, metric): 'best'|'second'}`` by each metric's direction.
+
+        Means are compared as the tables show them (:func:`shown_value` at :func:`column_digits`), so values that
+        print alike share a place; a column with fewer than two methods has no places.
+        """
         out: dict[tuple[str, str], str] = {}
         for metric in self.metrics:
             col = self.mean[metric].dropna()
-            if col.empty:
+            if len(col) < 2:
                 continue
-            values = sorted(set(col.round(12)), reverse=higher_is_better(metric))
-            for method, value in col.round(12).items():
+            digits = column_digits(col)
+            col = col.map(lambda v: shown_value(v, digits))
+            values = sorted(set(col), reverse=higher_is_better(metric))
+            for method, value in col.items():
                 if value == values[0]:
                     out[(method, metric)] = "best"
                 elif len(values) > 1 and value == values[1]:
@@ -135,7 +141,18 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
 
 
 def _fmt(value: float, digits: int) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+    """``value`` to ``digits`` decimals; a non-zero value that would print as zero in 3 significant digits
+    (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if not finite."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if value != 0 and abs(value) < 0.5 * 10.0 ** -digits:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def shown_value(value: float, digits: int) -> float:
+    """The number a reader sees for ``value`` printed by :func:`_fmt` at ``digits`` decimals."""
+    return float(_fmt(value, digits))
 
 
 def column_digits(values: pd.Series | np.ndarray, most: int = 4) -> int:
@@ -146,7 +163,7 @@ def column_digits(values: pd.Series | np.ndarray, most: int = 4) -> int:
     return most if top < 10 else (max(most - 1, 0) if top < 100 else max(most - 2, 0))
 
 
-def _cells(table: MetricTable, method: str, digits: int, mark: Callable[[str, str], str],
+def _cells(table: MetricTable, method: str, decimals: Mapping[str, int], mark: Callable[[str, str], str],
            places: dict[tuple[str, str], str], mean_only: bool = False) -> list[str]:
     out = []
     for metric in table.metrics:
@@ -154,6 +171,7 @@ def _cells(table: MetricTable, method: str, digits: int, mark: Callable[[str, st
         if not np.isfinite(mean):
             out.append("–")
             continue
+        digits = decimals[metric]
         text = _fmt(mean, digits) if mean_only else \
             f"{_fmt(mean, digits)} ± {_fmt(std if np.isfinite(std) else 0.0, digits)}"
         out.append(mark(text, places.get((method, metric), "")))
@@ -161,8 +179,9 @@ def _cells(table: MetricTable, method: str, digits: int, mark: Callable[[str, st
 
 
 def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) -> str:
-    """The table as Markdown: ``mean ± std`` (or the mean alone) to ``digits`` decimals per cell, best bold,
-    second underlined, † on cells over fewer pairs, then the footnote."""
+    """The table as Markdown: ``mean ± std`` (or the mean alone) per cell, to :func:`column_digits` decimals
+    (``digits`` below 10, fewer above, as in LaTeX), best bold, second underlined, † on cells over fewer pairs,
+    then the footnote."""
     arrows = table.arrows()
     mark = lambda t, p: f"**{t}**" if p == "best" else (f"<u>{t}</u>" if p == "second" else t)  # noqa: E731
     lines = [f"**{table.title}**", "",
@@ -170,8 +189,9 @@ def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) ->
              "|---|" + "---:|" * len(table.metrics)]
     places = table.placements()
     short = table.short_cells()
+    decimals = {m: column_digits(table.mean[m], digits) for m in table.metrics}
     for method in table.methods:
-        cells = _cells(table, method, digits, mark, places, mean_only)
+        cells = _cells(table, method, decimals, mark, places, mean_only)
         cells = [c + ("†" if (method, k) in short else "") for c, k in zip(cells, table.metrics)]
         name = table.name(method)
         lines.append(f"| {'**' + name + '**' if method == table.highlight else name} | " + " | ".join(cells) + " |")

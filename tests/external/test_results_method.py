@@ -121,8 +121,14 @@ def test_results_folder_appears_in_the_report(official_dir: Path, tmp_path: Path
     data, results = _legff_case(official_dir, tmp_path)
     out = tmp_path / "out"
     run(_config(data, results, out, "legff,official=results:RESULTS"), log=lambda m: None)
-    report = build_report(out, tmp_path / "report", quiet=True, profile=False, log=lambda m: None)
+    logs: list[str] = []
+    report = build_report(out, tmp_path / "report", quiet=True, log=logs.append)
     page = (Path(report) if Path(report).is_file() else Path(report) / "index.html").read_text()
     assert "LEGFF (official)" in page
     tables = "".join(p.read_text() for p in (tmp_path / "report" / "tables").glob("*.md"))
     assert "LEGFF (official)" in tables and "LEGFF" in tables
+    # Table 5 says what the folder is instead of the registry's KeyError for an unknown method
+    cost = (tmp_path / "report" / "tables" / "table5_cost.md").read_text()
+    assert "LEGFF (official): not profiled: external results (a folder of fused images)" in cost
+    assert not any("KeyError" in line for line in logs), logs
+    assert "official" not in (tmp_path / "report" / "results" / "profile.csv").read_text()  # notes are not cached

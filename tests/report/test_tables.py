@@ -46,7 +46,7 @@ def test_latex_is_booktabs_with_marks(scores) -> None:
     assert r"\textbf{DWT} & \textbf{7.0000} & \textbf{0.0000} & \textbf{1.0000} & \textbf{0.0000} \\" in tex
     assert r"Maximum & \underline{6.0000} & \underline{0.0000}" in tex
     mean_only = to_latex(build_table(scores, "ds", ["dwt"], ["EN"], title="T"), mean_only=True)
-    assert r"DWT & \textbf{7.0000} \\" in mean_only and r"\pm" not in mean_only.split(r"\midrule")[1]
+    assert r"DWT & 7.0000 \\" in mean_only and r"\pm" not in mean_only.split(r"\midrule")[1]  # one method: no marks
     tex.encode("ascii")
 
 
@@ -62,7 +62,8 @@ def test_latex_escape_is_ascii() -> None:
 def test_csv_has_statistics(scores) -> None:
     frame = pd.read_csv(io.StringIO(to_csv(build_table(scores, "ds", ["dwt"], ["EN"], title="T"))))
     row = frame.iloc[0]
-    assert row["mean"] == 7.0 and row["n"] == 2 and row["place"] == "best" and row["ci95_low"] == 7.0
+    assert row["mean"] == 7.0 and row["n"] == 2 and row["ci95_low"] == 7.0
+    assert pd.isna(row["place"])  # a column of one method has no best
 
 
 def test_ties_share_a_place(scores) -> None:
@@ -133,3 +134,26 @@ def test_a_cell_without_a_value_says_why(scores) -> None:
     assert "– No value, not scored (not computed for this method, or its scoring failed): Average TEST_LOW." in md
     assert "-- No value, the metric is undefined" in to_latex(table)
     assert build_table(scores, "ds", ["average", "dwt"], ["EN"], title="T").short_note() == ""
+
+
+def test_marks_follow_the_printed_values_and_tiny_values_are_not_printed_as_zero(scores) -> None:
+    """Before: Nabf means of 2.8e-8 and 0 both printed 0.0000, one bold and one underlined; a main table of one
+    method marked every cell best."""
+    scores = scores.copy()
+    low = scores["metric"] == "TEST_LOW"
+    scores.loc[low & (scores["method"] == "average"), "value"] = 2.8e-8
+    scores.loc[low & (scores["method"] == "dwt"), "value"] = 0.0
+    scores.loc[low & (scores["method"] == "maximum"), "value"] = 1.00001  # prints 1.0000 like ...
+    en = scores["metric"] == "EN"
+    scores.loc[en & (scores["method"] == "maximum"), "value"] = 7.00002  # ... and 7.0000 ties DWT's 7.0
+    table = build_table(scores, "ds", ["average", "dwt", "maximum"], ["EN", "TEST_LOW"], title="T")
+    places = table.placements()
+    assert places[("dwt", "TEST_LOW")] == "best" and places[("average", "TEST_LOW")] == "second"
+    assert places[("dwt", "EN")] == places[("maximum", "EN")] == "best"  # equal as printed: a shared place
+    assert places[("average", "EN")] == "second"
+    md = to_markdown(table)
+    assert "| Average | <u>5.0000 ± 0.0000</u> | <u>2.80e-08 ± 0.0000</u> |" in md
+    assert "| DWT | **7.0000 ± 0.0000** | **0.0000 ± 0.0000** |" in md
+    assert r"\underline{2.80e-08}" in to_latex(table)
+    alone = build_table(scores, "ds", ["dwt"], ["EN", "TEST_LOW"], title="T")
+    assert alone.placements() == {} and "**" not in to_markdown(alone).split("\n", 1)[1]

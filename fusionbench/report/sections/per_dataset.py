@@ -50,13 +50,13 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     footnote = convention_footnote(metrics, ctx.split, extra=(
         f"95 % CIs (HTML, CSV): bootstrap, {groups.describe()}." + (f" {standin_note}." if standin_note else "")))
     weights, weights_line = weights_notes(shown, names)
-    table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {len(shown)} methods, "
-                        f"{n_pairs} pairs", footnote=_join(footnote, weights_line,
+    table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {_count(len(shown), 'method')}, "
+                        f"{_count(n_pairs, 'pair')}", footnote=_join(footnote, weights_line,
                                                            _provenance(ctx, dataset, shown)),
                         groups=groups.by_pair or None, names=names, highlight=sel.highlight)
     table.weights = weights
     ctx.write_table(out / "tables" / stem, table, f"tab:{stem}")
-    body += [f"<p>{n_pairs} pairs; {htmlmod.html.escape(groups.describe())}.</p>",
+    body += [f"<p>{_count(n_pairs, 'pair')}; {htmlmod.html.escape(groups.describe())}.</p>",
              _html_metric_table(table), _html_foot(table.footnote, table.short_note())]
     body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
     ctx.written.append(write_file(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
@@ -134,6 +134,11 @@ def _statistics(ctx: ReportContext, dataset: str, title: str, stem: str, ds_scor
                              "(1 = best); methods joined by a red bar are not significantly different "
                              "(Nemenyi, alpha = 0.05)."))
     return body
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 method``, ``2 methods``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _join(*parts: str) -> str:

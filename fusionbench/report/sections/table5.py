@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fusionbench.external import RESULTS_PREFIX
+
 from .. import cost as costmod, html as htmlmod, paper
 from ..asv_results import TABLE5_SUITE, method_costs, read_results
 from ..context import Log, ReportContext, write_file
@@ -77,7 +79,9 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     if source is not None and source.is_file() and not cache.is_file():
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(source.read_text())  # a rebuild elsewhere reuses the source report's profiles
-    profiles = costmod.profile_methods(main, cache, ctx.log) if profile else \
+    external = {m for m, meta in ctx.data.methods_meta.items()
+                if str(meta.get("source", "")).startswith(RESULTS_PREFIX)}
+    profiles = costmod.profile_methods(main, cache, ctx.log, external=external) if profile else \
         pd.DataFrame(columns=costmod.PROFILE_COLUMNS)
     table = costmod.cost_table(main, ctx.names, profiles, seconds, asv_costs)
     timed, _ = costmod.timed_outputs(ctx.data.outputs, main, pairs20)
@@ -100,12 +104,12 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
         fallback = table.attrs.get("time_from_run") or []
         if fallback:  # per method: asv had no time for these
             time_label += (f"; for {', '.join(ctx.names.get(m, m) for m in fallback)} (no asv time) the mean fusion "
-                           f"wall time per pair measured by the run itself over {over}")
+                           f"wall time per pair measured by the run itself over {over} ({RUN_TIME_WARMUP})")
     else:
         time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
                       f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "
                       f"{machine.get('cpu_count', '?')} CPUs, {workers if workers is not None else '?'} workers; "
-                      "other load on the machine not controlled)")
+                      f"other load on the machine not controlled; {RUN_TIME_WARMUP})")
     caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
                "parameters of the inference modules in millions; n/a: not a torch method. "
@@ -132,6 +136,11 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
             + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside)
             + f'<p class="foot">{htmlmod.html.escape("Paper: " + paper.TABLE5_NOTE)}</p>')
     return table, time_label, ("Table 5 style: cost", body)
+
+
+#: What a run's own fusion times include that asv's (timed after a warm-up call) do not.
+RUN_TIME_WARMUP = ("no warm-up: the first call of a method in each worker process also pays its one-off costs "
+                   "(lazy weight loading, first-call kernel set-up), and the mean includes it")
 
 
 def _three_places(value) -> str:

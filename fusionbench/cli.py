@@ -66,7 +66,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     names = registry.list(pattern)
     if not names and args.what != "datasets":
         raise registry.with_plugin_failures(
-            KeyError(f"no {args.what} match {pattern!r} (`fusionbench list {args.what}` lists them all)"))
+            KeyError(f"no {args.what} match {pattern!r}.{registry.suggestion(pattern)} (`fusionbench list "
+                     f"{args.what}` lists them all)"))
     rows: list[list[str]] = []
     if args.what == "methods":
         from .method_registry import create_method

@@ -41,6 +41,15 @@ class MetricInfo:
 METRICS: Registry[MetricInfo] = Registry(
     "metric", "fusionbench.metrics", "fusionbench.metrics", lowercase_names=False
 )
+# Names the literature uses for a preset of another name, or for two different metrics (metrics_conventions.md).
+METRICS.hints.update({
+    "Qw": "MEFB's 'Qw' is Piella's edge-dependent index: preset Q_E (Q_E.mefb reproduces MEFB); Piella's "
+          "weighted index Q_W is the preset Q_W.",
+    "VIF": "'VIF' names two metrics: VIFp_sum (Sheikh-Bovik pixel VIF, summed over both sources: Tang's and "
+           "CDDFuse's 'VIF') and VIFF (Han et al. 2013: MEFB's 'VIF').",
+    "FMI": "FMI comes in feature variants: FMI_pixel, FMI_w (wavelet), FMI_dct, FMI_edge.",
+    "Q_SF": "Q_SF (Zheng et al.'s spatial-frequency index, Liu's toolbox metricZheng.m) is not implemented.",
+})
 
 
 def register_metric(name: str, fn: Callable[..., float] | None = None, info: MetricInfo | None = None, *,

@@ -187,6 +187,9 @@ class Registry(Generic[T]):
         self._plugins_loaded = False
         self._plugins_loading = False
         self.plugin_failures: list[PluginFailure] = []
+        #: Names people use for something registered under another name (or not at all), and what to say when one
+        #: is looked up: ``{"Qw": "MEFB's 'Qw' is Piella's Q_E ..."}``; matched ignoring case, ``_``, ``-`` and ``/``.
+        self.hints: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self._entries)} entries)"
@@ -343,13 +346,21 @@ class Registry(Generic[T]):
         prefixed = self._prefix_of(name)
         if prefixed is not None:
             return prefixed
-        folded = [n for n in self._entries if n.lower() == name.lower()]  # ssim → SSIM
-        close = folded or difflib.get_close_matches(name, list(self._entries), n=5, cutoff=0.5)
+        raise self.with_plugin_failures(
+            KeyError(f"unknown {self.kind} {name!r}.{self.suggestion(name)} (see `fusionbench list {self.kind}s`)"))
+
+    def suggestion(self, name: str) -> str:
+        """What to say after "unknown name": its :attr:`hints` entry, else the registered names that differ only in
+        case, ``_``, ``-`` or ``/`` (``ssim`` → SSIM, ``Q_CV`` → Qcv, ``QAB/F`` → Qabf), else close names; ``""`` when there is none."""
+        self.ensure_loaded()
+        hint = next((text for key, text in self.hints.items() if _folded(key) == _folded(name)), None)
+        if hint:
+            return f" {hint}"
+        close = [n for n in self._entries if _folded(n) == _folded(name)]
+        close = close or difflib.get_close_matches(name, list(self._entries), n=5, cutoff=0.5)
         if not close:
             close = [n for n in self._entries if n.split(".")[0] == name.split(".")[0]][:5]
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise self.with_plugin_failures(
-            KeyError(f"unknown {self.kind} {name!r}.{hint} (see `fusionbench list {self.kind}s`)"))
+        return f" Did you mean: {', '.join(close)}?" if close else ""
 
     def info(self, name: str) -> T:
         """The metadata of ``name`` (``KeyError`` with suggestions if unknown)."""
@@ -368,18 +379,28 @@ class Registry(Generic[T]):
         return sorted(self._entries, key=natural_key)
 
     def list(self, filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
-        """Names matching any of ``filter`` and none of ``exclude_filters`` (fnmatch, natural sort)."""
+        """Names matching any of ``filter`` and none of ``exclude_filters`` (fnmatch ignoring case: ``ssim*``
+        lists the SSIM presets; natural sort)."""
         includes = [filter] if isinstance(filter, str) else list(filter)
         excludes = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
+
+        def matches(name: str, pat: str) -> bool:
+            return fnmatch.fnmatchcase(name.lower(), pat.lower())
+
         return [
             name for name in self.names()
-            if any(fnmatch.fnmatchcase(name, pat) for pat in includes)
-            and not any(fnmatch.fnmatchcase(name, pat) for pat in excludes)
+            if any(matches(name, pat) for pat in includes) and not any(matches(name, pat) for pat in excludes)
         ]
 
     def entries(self) -> list[Entry[T]]:
         """Every entry, in :meth:`names` order."""
         return [self._entries[n] for n in self.names()]
+
+
+def _folded(name: str) -> str:
+    """``name`` lower-cased without ``_``, ``-`` and ``/``: the spelling variants of one name (``Q_CV``, ``Qcv``;
+    ``QAB/F``, ``Qabf``) compare equal."""
+    return name.lower().replace("_", "").replace("-", "").replace("/", "")
 
 
 def drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:

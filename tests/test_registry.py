@@ -278,3 +278,24 @@ def test_broken_entry_point_metadata_is_reported_not_silent(monkeypatch) -> None
     assert reg.names() == []
     assert [f.name for f in reg.plugin_failures] == ["(entry points)"]
     assert "does not parse" in reg.plugin_failures[0].line()
+
+
+def test_spelling_variants_and_the_literature_names_of_metrics_are_answered(capsys) -> None:
+    """Users ask for Q_CV, Q_Y, QAB/F, Qw, VIF (anchors A.2: TC-MoA#9, DATFuse#11): before, no suggestion, or
+    Q_W for MEFB's 'Qw', which is Piella's Q_E; `list metrics 'ssim*'` matched nothing."""
+    from fusionbench.cli import main
+    from fusionbench.metric_registry import create_metric, list_metrics
+
+    for asked, told in (("Q_CV", "Did you mean: Qcv?"), ("Q_Y", "Did you mean: Qy?"),
+                        ("QAB/F", "Did you mean: Qabf?"), ("ms-ssim", "Did you mean: MS_SSIM?"),
+                        ("Qw", "MEFB's 'Qw' is Piella's edge-dependent index: preset Q_E"),
+                        ("VIF", "VIFp_sum (Sheikh-Bovik pixel VIF")):
+        with pytest.raises(KeyError) as caught:
+            create_metric(asked)
+        assert told in str(caught.value), (asked, caught.value)
+    assert list_metrics("ssim*") == list_metrics("SSIM*") == ["SSIM", "SSIM.cddfuse", "SSIM.tang", "SSIM.vifb"]
+    assert main(["list", "metrics", "Qw"]) != 0
+    assert "preset Q_E (Q_E.mefb reproduces MEFB)" in capsys.readouterr().err
+    reg: Registry = Registry("thing", "fusionbench.test_things")
+    reg.add("m1", object, None)
+    assert reg.list("M*") == ["m1"] and reg.suggestion("zzz") == ""

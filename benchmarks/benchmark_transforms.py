@@ -102,11 +102,17 @@ class DWT:
         self.f()
 
 
+def _multiscale_methods() -> list[str]:
+    """Every registered method of the ``multiscale`` family (a new preset is timed without editing this file)."""
+    from fusionbench.method_registry import METHODS
+
+    return [e.name for e in METHODS.entries() if e.info.family == "multiscale"]
+
+
 class ClassicalFusion:
     """Whole-method time per 256² pair (two decompositions, the rule, one reconstruction)."""
 
-    params = [["dwt", "dwt.vifb", "laplacian_pyramid", "laplacian_pyramid.liu", "contrast_pyramid",
-               "contrast_pyramid.liu", "nsst", "nsct", "nsct.liu"]]
+    params = [_multiscale_methods()]
     param_names = ["method"]
 
     def setup(self, method):

@@ -206,6 +206,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0 if scored_images else 1
 
 
+def _cmd_export_fused(args: argparse.Namespace) -> int:
+    from .export_fused import export_fused
+
+    result = export_fused(args.results, args.dest, methods=args.methods, datasets=args.datasets,
+                          log=lambda line: print(line, file=sys.stderr))
+    print(f"{result.written} fused images written to {args.dest}"
+          + (f" (manifest: {result.manifest})" if result.manifest else "")
+          + f", {len(result.problems)} problems", file=sys.stderr)
+    return 0 if result.written and not result.problems else 1
+
+
 def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
     mod = importlib.import_module(module)
     return int(mod.run(args) or 0)
@@ -262,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--b", required=True, help="folder of PET / SPECT / CT / infrared images")
     p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
     p.add_argument("--csv", default=None, help="also write the table (one row per image, then the mean) as CSV")
+
+    p = sub.add_parser("export-fused", help="copy a run's fused images to DEST/<method>/<dataset>/<pair>.png "
+                                            "with a manifest (to publish them)")
+    p.add_argument("results", help="a run's out folder (results.sqlite) or a report's results/ export")
+    p.add_argument("dest", help="folder to write the images and manifest.csv into")
+    p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
 
     for name, module in (("train", "fusionbench.train.cli"), ("report", "fusionbench.report.cli")):
         try:
@@ -361,6 +379,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _cmd_fetch(args)
     if args.command == "score":
         return _cmd_score(args)
+    if args.command == "export-fused":
+        return _cmd_export_fused(args)
     return 0
 
 

@@ -66,7 +66,7 @@ class ResultsFolder:
 
     def image_for(self, dataset: str, pair: str) -> Path | None:
         """The fused image of ``pair`` of ``dataset``, or ``None`` when the folder has none."""
-        for folder in (self.root / _safe_dirname(dataset), self.root):
+        for folder in (self.root / dataset_dirname(dataset), self.root):
             if folder.is_dir():
                 for suffix in IMAGE_SUFFIXES:
                     candidate = folder / f"{pair}{suffix}"
@@ -78,7 +78,7 @@ class ResultsFolder:
 
     def expected_path(self, dataset: str, pair: str) -> Path:
         """Where the image of ``pair`` is looked for first (for the message when it is missing)."""
-        sub = self.root / _safe_dirname(dataset)
+        sub = self.root / dataset_dirname(dataset)
         return (sub if sub.is_dir() else self.root) / f"{pair}.png"
 
     def metadata(self) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def load_result(path: str | Path, source_shape: tuple[int, ...], colour: str = "
     return image
 
 
-def _safe_dirname(dataset: str) -> str:
+def dataset_dirname(dataset: str) -> str:
     """A dataset's sub-folder name: ``folder:/x/y`` has no natural folder name, so ``:`` and ``/`` become ``_``."""
     return re.sub(r"[:/\\]+", "_", dataset)
 

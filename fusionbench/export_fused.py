@@ -1,0 +1,108 @@
+"""``fusionbench export-fused OUT DEST``: a run's fused images under readable names, to publish with a paper.
+
+The run keeps its fused images in a content-addressed cache (``OUT/fused/<method>/<key>/<pair sha256>.png``),
+which answers "which image is method M on pair P?" only through the results store.  This writes the current
+images as ``DEST/<method>/<dataset>/<pair>.png`` (``<dataset>`` with ``:`` and ``/`` as ``_``, as a results
+folder names its per-dataset sub-folders: ``DEST/<method>`` is itself a folder that ``--methods
+NAME=results:DEST/<method>`` scores) and a ``DEST/manifest.csv`` with one row per image:
+``dataset, pair, method, file, sha256, run_id, seconds, source`` (``run_id``: the run that fused it; ``source``:
+the cache file copied).  A cached image that is gone or unreadable is one line naming it; the others are written.
+
+``OUT`` is a run's out folder (``results.sqlite``) or a report's ``results/`` export, as for ``fusionbench
+report``; the images themselves must still be in the cache the store names (or in ``OUT/fused`` when the out
+folder was moved).
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_fused` wrote and what it could not."""
+
+    written: int = 0
+    problems: list[str] = field(default_factory=list)
+    manifest: Path | None = None
+
+
+def _cached_file(path: str, out: Path) -> Path | None:
+    """The cache file of an output row: its recorded path, else the same file under ``out/fused`` (a moved out
+    folder); ``None`` when neither exists."""
+    recorded = Path(path)
+    if recorded.is_file():
+        return recorded
+    if "/fused/" in path:
+        moved = out / "fused" / path.split("/fused/", 1)[1]
+        if moved.is_file():
+            return moved
+    return None
+
+
+def _selected(names: pd.Series, patterns: str | None) -> pd.Series:
+    """Which of ``names`` match the comma-separated fnmatch ``patterns`` (all when ``None``)."""
+    if not patterns:
+        return pd.Series(True, index=names.index)
+    pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    return names.map(lambda n: any(fnmatch.fnmatchcase(n, p) for p in pats))
+
+
+def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = None, datasets: str | None = None,
+                 log: Callable[[str], None] | None = None) -> ExportResult:
+    """Copy the current fused image of every (dataset, pair, method) of ``out`` to ``dest`` (see the module).
+
+    ``methods`` / ``datasets``: comma-separated fnmatch patterns restricting the export.  Raises ``ValueError``
+    when ``out`` holds no results or the patterns match no image.
+    """
+    from fusionbench.external import dataset_dirname
+    from fusionbench.report.data import ReportData
+
+    log = log or (lambda msg: None)
+    out, dest = Path(out), Path(dest)
+    if not out.exists():
+        raise ValueError(f"{out}: no such folder or file")
+    data = ReportData.load(out)
+    outputs = data.outputs
+    if outputs.empty or "path" not in outputs.columns:
+        raise ValueError(f"{out}: no fused images are recorded there")
+    keep = _selected(outputs["method"], methods) & _selected(outputs["dataset"], datasets)
+    outputs = outputs[keep].sort_values(["dataset", "method", "pair"])
+    if outputs.empty:
+        raise ValueError(f"{out}: no fused image matches --methods {methods or '*'} --datasets {datasets or '*'}")
+    root = out if out.is_dir() else out.parent
+    result, rows = ExportResult(), []
+    for row in outputs.itertuples(index=False):
+        source = _cached_file(str(row.path), root)
+        if source is None:
+            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: cached image {row.path} is gone")
+            continue
+        target = dest / str(row.method) / dataset_dirname(str(row.dataset)) / f"{row.pair}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(source, target)
+        except OSError as exc:
+            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {source}: {exc.strerror or exc}")
+            continue
+        rows.append({"dataset": row.dataset, "pair": row.pair, "method": row.method,
+                     "file": target.relative_to(dest).as_posix(),
+                     "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                     "run_id": getattr(row, "run_id", None), "seconds": row.seconds, "source": str(source)})
+        result.written += 1
+    for problem in result.problems:
+        log(problem)
+    if rows:
+        dest.mkdir(parents=True, exist_ok=True)
+        result.manifest = dest / MANIFEST
+        frame = pd.DataFrame(rows)
+        frame["run_id"] = frame["run_id"].astype("Int64")
+        frame.to_csv(result.manifest, index=False)
+    return result

@@ -1,0 +1,62 @@
+"""``fusionbench export-fused``: a run's fused images under readable names, with a manifest."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from fusionbench.cli import main
+from fusionbench.external import dataset_dirname
+
+
+def test_export_writes_each_current_image_by_name_with_its_run(tmp_path, make_pairs, capsys) -> None:
+    data = make_pairs(tmp_path / "data", 3, colour=False)
+    out = tmp_path / "out"
+    common = ["--datasets", f"folder:{data}", "--metrics", "EN", "--out", str(out), "--workers", "0", "--quiet",
+              "--no-report"]
+    assert main(["run", "--methods", "average", *common]) == 0
+    assert main(["run", "--methods", "average,maximum", *common]) == 0
+    dest = tmp_path / "release"
+    assert main(["export-fused", str(out), str(dest)]) == 0
+    manifest = pd.read_csv(dest / "manifest.csv")
+    assert len(manifest) == 6 and set(manifest["method"]) == {"average", "maximum"}
+    assert dict(zip(manifest["method"], manifest["run_id"])) == {"average": 1, "maximum": 2}
+    pairs = sorted(p.stem for p in (data / "a").iterdir())
+    for row in manifest.itertuples():
+        image = dest / row.file
+        assert row.file == f"{row.method}/{dataset_dirname(row.dataset)}/{row.pair}.png"
+        assert hashlib.sha256(image.read_bytes()).hexdigest() == row.sha256
+    # the image is the method's output on that pair: average of the two sources (grey pairs)
+    first = pairs[0]
+    a = np.asarray(Image.open(data / "a" / f"{first}.png"), dtype=float)
+    b = np.asarray(Image.open(data / "b" / f"{first}.png"), dtype=float)
+    dataset = dataset_dirname(manifest["dataset"].iloc[0])
+    fused = np.asarray(Image.open(dest / "average" / dataset / f"{first}.png"), dtype=float)
+    assert np.abs(fused - (a + b) / 2).max() <= 1.0
+    assert np.array_equal(np.asarray(Image.open(dest / "maximum" / dataset / f"{first}.png"), dtype=float),
+                          np.maximum(a, b))
+
+    # DEST/<method> is a results folder another user can score as a method of their own run: the same scores
+    assert main(["run", "--methods", f"again=results:{dest / 'average'}", *common]) == 0
+    from fusionbench.report.data import ReportData
+
+    scores = ReportData.load(out).scores.pivot_table(index="pair", columns="method", values="value")
+    assert np.array_equal(scores["again"].to_numpy(), scores["average"].to_numpy())
+
+    # --methods, a moved out folder, a gone cache file (named, the rest written), nothing matching (one line)
+    moved = tmp_path / "moved"
+    shutil.move(out, moved)
+    gone = next((moved / "fused" / "maximum").rglob("*.png"))
+    gone.unlink()
+    capsys.readouterr()
+    assert main(["export-fused", str(moved), str(tmp_path / "only_max"), "--methods", "max*"]) == 1
+    err = capsys.readouterr().err
+    assert "cached image" in err and "is gone" in err and "2 fused images written" in err
+    assert len(pd.read_csv(tmp_path / "only_max" / "manifest.csv")) == 2
+    assert main(["export-fused", str(moved), str(tmp_path / "none"), "--methods", "nsct"]) == 1
+    assert "no fused image matches --methods nsct" in capsys.readouterr().err
+    assert main(["export-fused", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 1
+    assert "no such folder" in capsys.readouterr().err

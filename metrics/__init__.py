@@ -45,7 +45,9 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
              data_range: float | None = None, warn: bool = False) -> dict[str, float]:
     """Score one fused image with several presets (a group name, comma list or list).
 
-    ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way).
+    ``UndefinedMetricWarning`` is silenced unless ``warn=True`` (the value is NaN either way); no other
+    warning is (before, ``warn=False`` silenced every ``RuntimeWarning``, e.g. numpy's overflow or
+    invalid-value warnings of a plugin metric).
     The presets run on a pool of ``functional._threads.metric_threads()`` threads (one
     inside a runner worker capped to one thread); the values do not depend on it.  NumPy's
     huge-page advice is off meanwhile (``fusionbench.pages.small_pages``: how pages are backed, never a
@@ -55,8 +57,7 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
     names = resolve_metrics(presets)
     with small_pages(), shared_cache(), warnings.catch_warnings():
         if not warn:
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", UndefinedMetricWarning)  # only this: other warnings still show
         values = run_presets(names, lambda name: compute(name, fused, a, b, data_range=data_range),
                              np.shape(fused))
     return dict(zip(names, values))

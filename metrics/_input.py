@@ -1,7 +1,9 @@
 """Input validation and the default input convention shared by every metric.
 
 Convention (``metrics_conventions.md`` §6): metrics see 8-bit grey levels (or
-BT.601 luma) as float64 in 0–255.  A uint8 array is taken as is; a float array
+BT.601 luma) as float64 in 0–255.  A uint8 array is taken as is, whatever
+``data_range`` says (it is ignored for uint8: a uint8 0/1 mask passed with
+``data_range=1`` is scored as grey levels 0 and 1, i.e. near-black); a float array
 needs an explicit ``data_range`` (the value that maps to 255) and is quantised
 with round-half-to-even and ``clip(0, 255)``, like ``fusionbench.colour.quantise``.
 """
@@ -24,6 +26,9 @@ def undefined(reason: str) -> float:
 
 def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = None) -> np.ndarray:
     """Validate one image and return it as float64 grey levels in 0–255.
+
+    uint8 is returned as is: ``data_range`` is ignored for it (and for integer
+    arrays within 0–255 when it is None).
 
     Raises ``ValueError`` for a colour array, a non-2-D array, a float array
     without ``data_range``, an integer array outside 0–255, values far outside

@@ -14,6 +14,7 @@ preset).  Profile presets belong to no group; ask for them by name.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -162,17 +163,23 @@ _profiles("RMSE", F.root_mean_squared_error, {
 _add("PSNR", F.peak_signal_to_noise_ratio, score_range=(0.0, INF), groups=STANDARD,
      convention="PSNR: 10·log10(255²/MSE̅), MSE̅=(MSE(A,F)+MSE(B,F))/2, dB")
 _profiles("PSNR", F.peak_signal_to_noise_ratio, {
-    "vifb": ({"variant": "vifb"}, "PSNR (VIFB): 20·log10(255/(sqrt(SSE)/MN)) (bug, ~53 dB)"),
-    "mefb": ({"variant": "vifb"}, "PSNR (MEFB): 20·log10(255/(sqrt(SSE)/MN)) (bug, ~53 dB)"),
+    "vifb": ({"variant": "vifb"},
+             "PSNR (VIFB): 20·log10(255/√m̃), m̃ = mean over sources of √SSE_X/(MN) (bug: not an MSE, ~53 dB)"),
+    "mefb": ({"variant": "vifb"},
+             "PSNR (MEFB): 20·log10(255/√m̃), m̃ = mean over sources of √SSE_X/(MN) (bug: not an MSE, ~53 dB)"),
     "tang": ({"variant": "tang"}, "PSNR (Tang): MSE on [0,1] with peak 255 = standard + 48.13 dB (bug)"),
     "cddfuse": ({"variant": "cddfuse"}, "PSNR (CDDFuse): peak max(F)"),
 }, score_range=(0.0, INF))
 
 # ------------------------------------------------------- histogram measures
-_add("CE", F.cross_entropy, higher_is_better=False, score_range=(0.0, INF), groups=STANDARD,
-     convention="CE: mean over sources of KL(p_X||p_F), 256 bins, bits (VIFB/MEFB)")
+# CE skips the bins where p_F = 0 (as VIFB/MEFB), so it is not a KL divergence and can be negative; by the
+# log-sum inequality it is >= min_P P·log2(P) = -log2(e)/e (functional.information.cross_entropy).
+CE_MIN = -math.log2(math.e) / math.e
+_add("CE", F.cross_entropy, higher_is_better=False, score_range=(CE_MIN, INF), groups=STANDARD,
+     convention="CE: mean over sources of Σ p_X·log2(p_X/p_F) over the 256 bins where p_X, p_F > 0 "
+                "(empty F bins skipped, as VIFB/MEFB: not a KL divergence, can be negative), bits")
 for _p in ("vifb", "mefb"):
-    _add(f"CE.{_p}", F.cross_entropy, higher_is_better=False, score_range=(0.0, INF),
+    _add(f"CE.{_p}", F.cross_entropy, higher_is_better=False, score_range=(CE_MIN, INF),
          convention=f"CE ({_p}): as default")
 
 _add("NMI", F.normalized_mutual_information, score_range=(0.0, 2.0), groups=STANDARD,
@@ -180,10 +187,14 @@ _add("NMI", F.normalized_mutual_information, score_range=(0.0, 2.0), groups=STAN
 _add("NMI.mefb", F.normalized_mutual_information, options={"stretch_first": True}, score_range=(0.0, 2.0),
      convention="NMI (MEFB): as default, after min-max stretch")
 
-_add("TE", F.tsallis_entropy, score_range=(0.0, INF), groups=STANDARD,
-     convention="TE: Tsallis MI, q=1.85, T(A,F)+T(B,F), correct marginals")
-_add("TE.mefb", F.tsallis_entropy, options={"transposed_marginals": True, "stretch_first": True},
-     score_range=(-INF, INF),
+# TE follows the Liu toolbox as in MEFB (metrics_conventions.md §6: "Liu toolbox as in MEFB"), bug included;
+# version 2: version 1 used the correct marginals, which no reference computes (MEFB 34.0, cslib 31.4 and
+# version 1 11.1 on syn_s0_128_avg) and was dropped.
+_TE_MEFB = {"transposed_marginals": True, "stretch_first": True}
+_add("TE", F.tsallis_entropy, options=_TE_MEFB, score_range=(-INF, INF), groups=STANDARD, version="2",
+     convention="TE: Tsallis q=1.85, T(A,F)+T(B,F) as the Liu toolbox/MEFB compute it: min-max stretch, "
+                "marginals indexed transposed (not a Tsallis MI; = TE.mefb)")
+_add("TE.mefb", F.tsallis_entropy, options=_TE_MEFB, score_range=(-INF, INF),
      convention="TE (MEFB): q=1.85, min-max stretch, marginals indexed transposed as in the Liu code (bug kept)")
 
 _add("Qncie", F.nonlinear_correlation_information_entropy, score_range=(0.0, 1.0), groups=STANDARD,
@@ -203,10 +214,12 @@ _add("Qabf", F.qabf, score_range=(0.0, 1.0), groups=STANDARD,
 for _p in ("vifb", "mefb", "tang", "cddfuse"):
     _add(f"Qabf.{_p}", F.qabf, score_range=(0.0, 1.0), convention=f"Qabf ({_p}): as default")
 
-_add("Nabf", F.nabf, higher_is_better=False, score_range=(0.0, 2.0), groups=STANDARD,
+# Nabf < 1: each artifact term (1 − Q_XF)·w_X is below w_X, the denominator is Σ(w_A + w_B) (weights > 0).
+_add("Nabf", F.nabf, higher_is_better=False, score_range=(0.0, 1.0), groups=STANDARD,
      convention="Nabf: Shreyamsha Kumar's modified N_abf, fused image first")
-_add("Nabf.tang", F.nabf, options={"tang_argument_bug": True}, higher_is_better=False, score_range=(0.0, 2.0),
-     convention="Nabf (Tang HEAD): called as analysis_nabf(A, B, F), A treated as fused (argument bug kept)")
+_add("Nabf.tang", F.nabf, options={"tang_argument_bug": True}, higher_is_better=False, score_range=(0.0, 1.0),
+     convention="Nabf (Tang HEAD): called as analysis_nabf(A, B, F), A treated as fused (argument bug kept); "
+                "A is Tang's ir: for Tang's IVIF numbers pass (F, IR, VIS), not fusionbench's (F, VIS, IR)")
 
 # ------------------------------------------------------- structural measures
 _add("SSIM", F.ssim, score_range=(-1.0, 1.0), groups=STANDARD,
@@ -218,7 +231,8 @@ _profiles("SSIM", F.ssim, {
 }, score_range=(-2.0, 2.0))
 
 _add("MS_SSIM", F.ms_ssim, score_range=(0.0, 1.0), groups=STANDARD,
-     convention="MS_SSIM: Wang 2003, 5 scales, L=255, 'valid', (½); NaN at ≤160 px")
+     convention="MS_SSIM: Wang 2003, 5 scales, L=255, 'valid', (½); 2×2 mean downsampling as Wang's MATLAB "
+                "(odd side: last row/column mirrored), per-scale values clipped at 0; NaN at ≤160 px")
 
 _add("MEF_SSIM", F.mef_ssim, score_range=(-1.0, 1.0), groups=STANDARD,
      convention="MEF_SSIM: Ma et al. 2015 MEF-MS-SSIM, 3 scales, K=0.03 (= MEFB MEF_SSIM = Tang 'MS_SSIM')")
@@ -228,11 +242,14 @@ _profiles("MEF_SSIM", F.mef_ssim, {
 }, score_range=(-1.0, 1.0))
 
 _add("Qc", F.qc, score_range=(0.0, 1.0), groups=STANDARD,
-     convention="Qc: Cvejić, covariance-weighted SSIM maps, 7x7 Gaussian, C=2e-16 (Liu/MEFB)")
-_add("Qc.mefb", F.qc, score_range=(0.0, 1.0), convention="Qc (MEFB): as default")
-_add("Qy", F.qy, score_range=(-1.0, 1.0), groups=STANDARD,
-     convention="Qy: Yang, SSIM(A,B)>=0.75 switch, 7x7 Gaussian, C=2e-16 (Liu/MEFB)")
-_add("Qy.mefb", F.qy, score_range=(-1.0, 1.0), convention="Qy (MEFB): as default")
+     convention="Qc: Cvejić, covariance-weighted SSIM maps, 7x7 Gaussian, C=2e-16 (Liu/MEFB); not symmetric: "
+                "A = MRI/visible is MEFB's img1 (local score 1 where λ=σ_AF/(σ_AF+σ_BF)>1, 0 where λ<0)")
+_add("Qc.mefb", F.qc, score_range=(0.0, 1.0),
+     convention="Qc (MEFB): as default (A is metricsQc's img1; swapping A and B changes the value)")
+# version 2: NaN with an UndefinedMetricWarning for a constant F (version 1 returned a ratio of round-offs)
+_add("Qy", F.qy, score_range=(-1.0, 1.0), groups=STANDARD, version="2",
+     convention="Qy: Yang, SSIM(A,B)>=0.75 switch, 7x7 Gaussian, C=2e-16 (Liu/MEFB); NaN for a constant F")
+_add("Qy.mefb", F.qy, score_range=(-1.0, 1.0), version="2", convention="Qy (MEFB): as default")
 
 _add("Q_S", F.piella, options={"kind": "S"}, score_range=(-1.0, 1.0), groups=STANDARD,
      convention="Q_S: Piella, variance-weighted local SSIM (Gaussian 11, L=255), Liu toolbox")
@@ -271,11 +288,16 @@ _profiles("Qcv", F.qcv, {
 for _name, _feat, _conv in (
     ("FMI_pixel", "none", "FMI_pixel: Haghighat fast-FMI on raw pixels, 3x3 windows, mean over A and B"),
     ("FMI_dct", "dct", "FMI_dct: fast-FMI on the orthonormal 2-D DCT, 3x3 windows"),
-    ("FMI_w", "wavelet", "FMI_w: fast-FMI on dmey dwt2 subbands rescaled to [0,1], 3x3 windows"),
-    ("FMI_edge", "edge", "FMI_edge: fast-FMI on Sobel edge maps (Octave edge rules), 3x3 windows"),
+    ("FMI_w", "wavelet", "FMI_w: fast-FMI on dmey dwt2 subbands rescaled to [0,1], 3x3 windows; NaN for a "
+                         "constant F"),
+    ("FMI_edge", "edge", "FMI_edge: fast-FMI on Sobel edge maps (Octave edge rules), 3x3 windows; a blank F "
+                         "(empty edge map) scores high, as in the reference"),
 ):
-    _add(_name, F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0), groups=STANDARD, convention=_conv)
-    _add(f"{_name}.tang", F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0),
+    # FMI_w version 2: NaN with an UndefinedMetricWarning for a constant F (version 1: a round-off value)
+    _version = "2" if _feat == "wavelet" else "1"
+    _add(_name, F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0), groups=STANDARD, convention=_conv,
+         version=_version)
+    _add(f"{_name}.tang", F.fmi, options={"feature": _feat}, score_range=(0.0, 1.0), version=_version,
          convention=f"{_name} (Tang): as default" + (" (Tang labels it 'FMI_pixel')" if _feat == "edge" else ""))
 _add("FMI_edge.mefb", F.fmi, options={"feature": "edge"}, score_range=(0.0, 1.0),
      convention="FMI_edge (MEFB, labelled 'FMI' there): as default")

@@ -148,10 +148,23 @@ def _ms_ssim_pairs(A: np.ndarray, B: np.ndarray, f: np.ndarray) -> tuple[float, 
 def ms_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | None = None) -> float:
     """MS-SSIM (Wang, Simoncelli & Bovik 2003): 5 scales, weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333).
 
-    Gaussian 11×11 σ=1.5, 'valid' windows, L=255, 2×2 average downsampling;
-    negative per-scale values are clipped to 0 (as pytorch_msssim); mean of
-    MS-SSIM(A,F) and MS-SSIM(B,F).  NaN (with a warning) when the smaller side
-    is ≤ 160 px, where the coarsest scale has no full window.
+    Gaussian 11×11 σ=1.5, 'valid' windows, L=255; negative per-scale values
+    are clipped to 0 (as pytorch_msssim); mean of MS-SSIM(A,F) and
+    MS-SSIM(B,F).  NaN (with a warning) when the smaller side is ≤ 160 px, where
+    the coarsest scale has no full window.
+
+    Downsampling (:func:`._filters.halve`) is that of Wang's MATLAB ``msssim.m``:
+    ``imfilter(x, ones(2)/4, 'symmetric', 'same')`` then ``x(1:2:end, 1:2:end)``,
+    i.e. the mean of each 2×2 block starting at the first pixel, an odd side's last
+    row/column paired with its own mirror image (ceil(n/2) samples).  pytorch_msssim
+    (which cslib uses) pools with ``avg_pool2d(kernel 2, padding = n % 2)``: on an odd
+    side it zero-pads *both* ends and counts the zeros, so its blocks are shifted by
+    one pixel.  Where every halving step has even sides (256², 768×576) the two are
+    the same and we equal cslib to its float32 precision (4.4e-7 on the Harvard 256²
+    triples); otherwise they differ: 1.6e-3 relative on the 201×237 Harvard crop,
+    1.3e-2 on 225×170, 7.9e-3 on TNO 620×450 and 6.5e-4 on 749×551 (a numpy
+    emulation of pytorch_msssim checked against ``torch.nn.functional.avg_pool2d``).
+    Wang's MATLAB code itself (which does not clip) was not run.
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) <= 160:
@@ -249,9 +262,19 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 
     λ = σ_AF/(σ_AF+σ_BF); Q = mean(λ·SSIM_AF + (1−λ)·SSIM_BF) with Q=0 where λ<0,
     Q=1 where λ>1, NaN entries dropped; 7×7 Gaussian windows, C1=C2=2e-16.
+    Not symmetric in the sources: A is MEFB's ``metricsQc(img1, img2, fused)``
+    ``img1``; in fusionbench A is the MRI or visible image (docs/conventions.md);
+    swapping them moves the value by 10–13 % on Harvard MRI/PET 25066.
     NaN (undefined) when F, or both sources, are constant.  Where a source or F
-    is flat in a window λ is decided by round-off, here as in the reference
-    (``flat_window_share``; docs/metrics.md).
+    is flat in a window at a non-zero level λ is decided by round-off
+    (``flat_window_share``): exact arithmetic gives λ = 1 where only a source is
+    flat.  MEFB's round-off comes from Octave's ``filter2`` (the 2-D 7×7 window,
+    49 ``daxpy`` steps per column, fused multiply-adds) and ours from two separable
+    passes, so the two differ there, and one-sidedly: on the synthetic triples the
+    reference's window mean of B's flat patch (level 200) is one ulp above 200, σ_BF
+    mostly negative, λ > 1 and the local score 1 (152 of 225 windows on
+    syn_s0_128_avg; 52 here, 118 with λ = 1 exactly).  An emulation of Octave's
+    order reproduces every MEFB Qc record to ≤ 3.4e-14 (docs/metrics.md).
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
@@ -282,8 +305,9 @@ def flat_window_share(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, size: 
     λ = σ_AF/(σ_AF+σ_BF) lands just above 1 (local score set to 1) or just below
     (score ≈ SSIM_AF).  Which one depends on the summation order, so two
     implementations of the same formula can differ there; each such window moves
-    the mean by at most 2/windows.  The calibration allows Qc 2 × this share as
-    an absolute bound.
+    the mean by at most 2/windows.  The calibration allows Qc
+    ``calibration.QC_SHARE_FACTOR`` (1) × this share as an absolute bound, about 3×
+    the worst measured deviation from MEFB (0.344 × the share).
     """
     from scipy.ndimage import maximum_filter, minimum_filter
 
@@ -304,10 +328,18 @@ def qy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 
     Where SSIM(A,B) ≥ 0.75: λ·SSIM_AF + (1−λ)·SSIM_BF with λ = σ_A²/(σ_A²+σ_B²);
     elsewhere max(SSIM_AF, SSIM_BF).  7×7 Gaussian, C1=C2=2e-16, NaN entries dropped.
+    NaN (undefined, with a warning) when F is constant, as :func:`qc`: then σ_F² and σ_XF
+    are the round-off of the window sums (exactly 0 only at grey level 0), and with
+    C1 = C2 = 2e-16 every SSIM_XF is a ratio of round-offs (before version 2: 0.055 at
+    level 128, 7.6e-23 at level 0 on the same sources; MEFB gives 1.0e-17 on the
+    constant-F crop, the formula in exact arithmetic 0.0189).
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Qy needs images of at least 11x11 pixels")
+    if f.min() == f.max():
+        return undefined("Qy is undefined when F is constant (its SSIM terms with C1 = C2 = 2e-16 are ratios "
+                         "of round-offs)")
     memo: dict = {}
     sab, va, vb, _ = _ssim_yang(A, B, memo)
     saf = _ssim_yang(A, f, memo)[0]

@@ -134,3 +134,71 @@ def test_unit_images_with_a_255_data_range_are_refused() -> None:
     assert M.evaluate(f.astype(float), a.astype(float), b.astype(float), ["SD"], data_range=255.0) == \
         M.evaluate(f, a, b, ["SD"])
     assert np.isfinite(M.compute("EN", (f > 128).astype(float), data_range=255.0))
+
+
+def test_evaluate_silences_only_the_undefined_metric_warning() -> None:
+    """``warn=False`` hides ``UndefinedMetricWarning`` (NaN values say it) and nothing else: before, it also hid
+    every ``RuntimeWarning`` (numpy's overflow/invalid-value warnings of any preset or plugin metric)."""
+    from fusionbench.metric_registry import METRICS, register_metric
+
+    name = "TEST_WARNS_TWICE"
+
+    def warns(fused, a=None, b=None, **kw):
+        warnings.warn("undefined here", M.UndefinedMetricWarning)
+        warnings.warn("overflow in a plugin metric", RuntimeWarning)
+        return float("nan")
+
+    register_metric(name, warns, needs_sources=False)
+    try:
+        f, a, b = _triple()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = M.evaluate(f, a, b, [name])
+        assert np.isnan(out[name])
+        kinds = [w.category for w in caught]
+        assert RuntimeWarning in kinds and M.UndefinedMetricWarning not in kinds, kinds
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            M.evaluate(f, a, b, [name], warn=True)
+        assert {w.category for w in caught} >= {RuntimeWarning, M.UndefinedMetricWarning}
+    finally:
+        METRICS.remove(name)
+
+
+def _md_cells(line: str) -> list[str]:
+    """The cells of a markdown table row (``\\|`` is a literal bar, not a cell boundary)."""
+    import re
+
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def test_docs_tables_match_the_registry() -> None:
+    """docs/metrics.md's two preset tables say what the registry says: range and convention of every default
+    preset, convention of every profile.  (The CE row's unescaped ``||`` split it into extra cells.)"""
+    import math
+    from pathlib import Path
+
+    from fusionbench.metric_registry import list_metrics
+
+    def num(x: float) -> str:
+        if math.isinf(x):
+            return "∞" if x > 0 else "-∞"
+        return str(int(x)) if float(x).is_integer() else f"{x:.4g}"
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = _md_cells(line)
+            rows.setdefault(len(cells), {}).setdefault(cells[0].strip("`"), cells)  # the first table's row
+    defaults, profiles = rows.get(5, {}), rows.get(2, {})
+    for name in list_metrics():
+        info = metric_info(name)
+        if "." in name:
+            assert profiles.get(name) == [f"`{name}`", info.convention], name
+        else:
+            lo, hi = info.score_range
+            want = [f"`{name}`", "paper" if "paper" in info.groups else "standard",
+                    "yes" if info.higher_is_better else "no", f"[{num(lo)}, {num(hi)}]",
+                    info.convention.split(": ", 1)[1]]
+            assert defaults.get(name) == want, name

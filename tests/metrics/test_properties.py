@@ -100,6 +100,107 @@ def test_undefined_where_the_reference_is_nan_on_a_constant_fused_image(name: st
     assert math.isfinite(_score(name, *triple(64, 5)))
 
 
+@pytest.mark.parametrize("name", ["Qy", "Qy.mefb", "FMI_w", "FMI_w.tang"])
+def test_undefined_where_the_value_would_be_round_off_on_a_constant_fused_image(name: str) -> None:
+    """Qy's SSIM terms (C1 = C2 = 2e-16) and FMI_w's wavelet detail windows are round-off on a constant F: version 1
+    gave a value that depended on the grey level through round-off alone (Qy 0.055 at 128, 7.6e-23 at 0; FMI_w
+    0.038 and 5.9e-17).  Now NaN with the warning, as Qc, at every level; a real fusion stays finite."""
+    from fusionbench.metric_registry import metric_info
+
+    f, a, b = triple(64, 5)
+    for level in (0, 1, 128, 255):
+        with pytest.warns(M.UndefinedMetricWarning, match="constant"):
+            assert math.isnan(M.compute(name, np.full_like(a, level), a, b))
+    assert math.isfinite(M.compute(name, f, a, b))
+    assert metric_info(name).version == "2"
+
+
+def test_te_default_follows_mefb() -> None:
+    """metrics_conventions.md §6: TE = "Liu toolbox as in MEFB".  Version 1 used the correct marginals, a form no
+    reference computes (11.14 on syn_s0_128_avg against MEFB's 34.01)."""
+    from fusionbench.metric_registry import metric_info
+
+    f, a, b = triple(64, 5)
+    assert M.compute("TE", f, a, b) == M.compute("TE.mefb", f, a, b)
+    assert metric_info("TE").options == metric_info("TE.mefb").options and metric_info("TE").version == "2"
+    assert M.compute("TE", f, a, b) != pytest.approx(M.functional.tsallis_entropy(f, a, b), rel=1e-3)
+
+
+def test_ce_skips_empty_fused_bins_so_it_can_be_negative() -> None:
+    """CE sums p_X·log2(p_X/p_F) only over bins where p_F > 0 (VIFB/MEFB): not a KL divergence.  A posterised F
+    scores below 0, inside the registered range, whose lower end is the log-sum bound −log2(e)/e."""
+    from fusionbench.metric_registry import metric_info
+
+    f, a, b = triple(64, 5)
+    post = (f // 16 * 16).astype(np.uint8)
+    pf = np.bincount(post.ravel(), minlength=256) / post.size
+    want = 0.0
+    for x in (a, b):
+        px = np.bincount(x.ravel(), minlength=256) / x.size
+        m = (px > 0) & (pf > 0)
+        want += (px[m] * np.log2(px[m] / pf[m])).sum() / 2
+    ce = M.compute("CE", post, a, b)
+    assert ce == pytest.approx(want, rel=1e-12) and ce < 0
+    for name in ("CE", "CE.vifb", "CE.mefb"):
+        lo, hi = metric_info(name).score_range
+        assert lo == pytest.approx(-math.log2(math.e) / math.e, rel=1e-15) and hi == math.inf
+        assert lo <= M.compute(name, post, a, b)
+
+
+def test_nabf_is_below_one() -> None:
+    """Each artifact term (1 − Q_XF)·w_X is below w_X and the denominator is Σ(w_A + w_B): Nabf < 1 (it was
+    registered as [0, 2]).  Smooth sources and a noise F, artifacts nearly everywhere, stay below 1."""
+    from fusionbench.metric_registry import metric_info
+
+    r = np.random.default_rng(3)
+    yy, xx = np.mgrid[:64, :64]
+    a = (yy * 2).astype(np.uint8)
+    b = (xx * 3).astype(np.uint8)
+    f = r.integers(0, 256, (64, 64), dtype=np.uint8)
+    for name in ("Nabf", "Nabf.tang"):
+        assert metric_info(name).score_range == (0.0, 1.0)
+    v = M.compute("Nabf", f, a, b)
+    assert 0.5 < v < 1.0, v
+
+
+def test_psnr_vifb_is_the_documented_formula() -> None:
+    """PSNR.vifb/.mefb = 20·log10(255/√m̃), m̃ = mean over sources of √SSE_X/(MN) (their convention line; it used
+    to read 20·log10(255/(sqrt(SSE)/MN)), 4.8 dB off on syn_s0_128_avg)."""
+    f, a, b = triple(64, 4)
+    mn = f.size
+    m = np.mean([np.sqrt(((x.astype(float) - f) ** 2).sum()) / mn for x in (a, b)])
+    for name in ("PSNR.vifb", "PSNR.mefb"):
+        assert M.compute(name, f, a, b) == pytest.approx(20 * np.log10(255 / np.sqrt(m)), rel=1e-12)
+
+
+def test_ms_ssim_halves_as_wangs_matlab_code() -> None:
+    """The downsampling between MS-SSIM scales is imfilter(x, ones(2)/4, 'symmetric', 'same') then x(1:2:end,
+    1:2:end): on an odd side the last row/column pairs with its mirror image.  pytorch_msssim's avg_pool2d
+    (zero padding at both ends, zeros counted) is another grid (docs/metrics.md)."""
+    from fusionbench.metrics.functional._filters import halve
+
+    x = np.random.default_rng(4).random((5, 7))
+    padded = np.vstack([x, x[-1:]])
+    padded = np.hstack([padded, padded[:, -1:]])
+    matlab = (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])[::2, ::2] / 4
+    assert np.array_equal(halve(x), matlab)
+    zero = np.pad(x, 1)
+    pool = sum(zero[i::2, j::2][:3, :4] for i in (0, 1) for j in (0, 1)) / 4  # avg_pool2d(2, padding=1)
+    assert halve(x).shape == pool.shape and not np.allclose(halve(x), pool)
+
+
+def test_documented_degenerate_values_are_the_references() -> None:
+    """Kept as the references compute them (docs/metrics.md remarks): Qabf of constant non-zero sources is a
+    border-ring value (NaN only when both sources are 0); FMI_edge of a blank F scores above a real fusion."""
+    f, a, b = triple(64, 0)
+    c = np.full_like(a, 77)
+    assert M.compute("Qabf", c, c, c) == pytest.approx(0.97533, abs=1e-5)
+    with pytest.warns(M.UndefinedMetricWarning):
+        assert math.isnan(M.compute("Qabf", np.zeros_like(a), np.zeros_like(a), np.zeros_like(a)))
+    blank = [M.compute("FMI_edge", np.full_like(a, level), a, b) for level in (0, 128, 255)]
+    assert blank[0] == blank[1] == blank[2] > M.compute("FMI_edge", f, a, b)
+
+
 def test_mi_identity_is_twice_the_entropy() -> None:
     a, _ = structured_pair(64, 3)
     assert M.compute("MI", a, a, a) == pytest.approx(2 * M.compute("EN", a, a, a), rel=1e-12)

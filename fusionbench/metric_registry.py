@@ -48,7 +48,6 @@ METRICS.hints.update({
     "VIF": "'VIF' names two metrics: VIFp_sum (Sheikh-Bovik pixel VIF, summed over both sources: Tang's and "
            "CDDFuse's 'VIF') and VIFF (Han et al. 2013: MEFB's 'VIF').",
     "FMI": "FMI comes in feature variants: FMI_pixel, FMI_w (wavelet), FMI_dct, FMI_edge.",
-    "Q_SF": "Q_SF (Zheng et al.'s spatial-frequency index, Liu's toolbox metricZheng.m) is not implemented.",
 })
 
 

@@ -6,7 +6,7 @@ float64 grey levels 0–255 and states its convention and source in its
 docstring.  The presets in ``fusionbench.metrics.presets`` freeze options.
 """
 from .feature import fmi
-from .gradient import average_gradient, edge_intensity, nabf, qabf, spatial_frequency
+from .gradient import average_gradient, edge_intensity, nabf, q_sf, qabf, spatial_frequency
 from .information import (
     cross_entropy,
     entropy,
@@ -28,7 +28,7 @@ from .structural import mef_ssim, ms_ssim, piella, qc, qy, ssim
 from .visual import qcb, qcv, viff, vifp_sum
 
 __all__ = [
-    "average_gradient", "edge_intensity", "nabf", "qabf", "spatial_frequency",
+    "average_gradient", "edge_intensity", "nabf", "q_sf", "qabf", "spatial_frequency",
     "cross_entropy", "entropy", "mutual_information", "nonlinear_correlation_information_entropy",
     "normalized_mutual_information", "tsallis_entropy",
     "correlation_coefficient", "mean_squared_error", "peak_signal_to_noise_ratio",

@@ -1,8 +1,8 @@
-"""Gradient-based metrics: AG, SF, EI, Qabf, Nabf.
+"""Gradient-based metrics: AG, SF, EI, Qabf, Nabf, Q_SF.
 
 Sources: VIFB/MEFB ``metrics*.m``, Tang ``AG_evaluation.m``/``SF_evaluation.m``/
-``analysis_Qabf.m``/``analysis_nabf.m`` and CDDFuse ``Evaluator.py``; all
-re-implemented here, vectorised.
+``analysis_Qabf.m``/``analysis_nabf.m``, CDDFuse ``Evaluator.py`` and Z. Liu's
+imageFusionMetrics ``metricZheng.m`` (Q_SF); all re-implemented here, vectorised.
 """
 from __future__ import annotations
 
@@ -199,3 +199,72 @@ def nabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, tang_argument_bug: 
     if tang_argument_bug:
         return _nabf_core(A, B, f)
     return _nabf_core(f, A, B)
+
+
+#: weight of the two diagonal directions in Q_SF (Zheng et al. 2007; ``metricZheng.m``'s ``Wd``)
+_SF_DIAGONAL_WEIGHT = np.sqrt(2.0) / 2.0
+
+
+def _neighbour_differences(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every difference between a pixel and its neighbour in four directions inside the image (no wrap-around),
+    on the last two axes.
+
+    Row direction: x(i, j) − x(i, j+1), M·(N−1) values; column: x(i, j) − x(i+1, j), (M−1)·N; main
+    diagonal: x(i, j) − x(i−1, j−1); secondary diagonal: x(i, j) − x(i−1, j+1), (M−1)·(N−1) each.  These are
+    exactly the terms ``metricZheng.m`` sums: its circshift by one column (row) followed by dropping the last
+    column (row), i.e. the wrapped pair, and its diagonal loops over i = 2..M, j = 2..N and i = 2..M, j = 1..N−1.
+    """
+    return (x[..., :, :-1] - x[..., :, 1:], x[..., :-1, :] - x[..., 1:, :],
+            x[..., 1:, 1:] - x[..., :-1, :-1], x[..., 1:, :-1] - x[..., :-1, 1:])
+
+
+def _q_sf_sums(f: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[int]]:
+    """Per direction (row, column, main and secondary diagonal): Σ ΔF² and Σ max(|ΔA|, |ΔB|)².
+
+    The prepared images hold integer grey levels 0–255, so the differences are computed in int16, their
+    squares (≤ 255²) in int32 and the sums in int64: exact, the same on every CPU and in any summation order
+    (as the reference's double sums, exact below 2⁵³).
+    """
+    stack = np.stack([f, a, b]).astype(np.int16)
+    sums_f, sums_r = [], []
+    for d in _neighbour_differences(stack):
+        np.abs(d, out=d)
+        np.maximum(d[1], d[2], out=d[1])
+        sq = d[:2].astype(np.int32)
+        sq *= sq
+        s_f, s_r = sq.reshape(2, -1).sum(axis=1, dtype=np.int64)
+        sums_f.append(int(s_f))
+        sums_r.append(int(s_r))
+    return sums_f, sums_r
+
+
+def _sf_squared(sums: list[int], size: int) -> float:
+    """SF² = Σ_row/(M·N) + Σ_col/(M·N) + w·Σ_md/(M·N) + w·Σ_sd/(M·N), w = √2/2: the four direction terms of
+    Zheng et al.'s extended spatial frequency, each sum divided by M·N (not by its number of differences)."""
+    s_row, s_col, s_md, s_sd = (float(s) for s in sums)
+    return s_row / size + s_col / size + _SF_DIAGONAL_WEIGHT * s_md / size + _SF_DIAGONAL_WEIGHT * s_sd / size
+
+
+def q_sf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, signed: bool = False,
+         data_range: float | None = None) -> float:
+    """Q_SF (Zheng, Essock, Hansen & Haun 2007), as Z. Liu's imageFusionMetrics ``metricZheng.m`` computes it.
+
+    SF_F: the extended spatial frequency of F, √(RF² + CF² + MDF² + SDF²), where each direction's term is
+    the sum of its squared neighbour differences (:func:`_neighbour_differences`: every pair inside the image)
+    divided by M·N, the two diagonal terms weighted by √2/2.  SF_R, the reference: the same four terms built
+    from, at every neighbour pair, the larger absolute difference of the two sources, max(|ΔA|, |ΔB|).
+    rSFe = (SF_F − SF_R) / SF_R: 0 is best, below 0 F lacks detail, above 0 it adds some; −1 for a constant F.
+    (Liu's code changes the paper's equations 7–8; this follows the code.)
+
+    ``signed=True`` returns rSFe as ``metricZheng.m`` does (``Q_SF.liu``); the default returns |rSFe|, so that
+    lower is better (``Q_SF``).  With both sources constant SF_R = 0 and the value is undefined (the reference
+    gives ±Inf or NaN): NaN with an :class:`UndefinedMetricWarning`.
+    """
+    f, A, B = prepare(fused, a, b, data_range=data_range)
+    sums_f, sums_r = _q_sf_sums(f, A, B)
+    sf_f = np.sqrt(_sf_squared(sums_f, f.size))
+    sf_r = np.sqrt(_sf_squared(sums_r, f.size))
+    if sf_r == 0:
+        return undefined("Q_SF is undefined: both sources are constant (the reference spatial frequency is 0)")
+    r = float((sf_f - sf_r) / sf_r)
+    return r if signed else abs(r)

@@ -62,7 +62,7 @@ def test_shape_mismatch_raises() -> None:
 
 @pytest.mark.parametrize("shape", [(0, 5), (1, 1), (1, 9), (9, 1)])
 def test_every_preset_refuses_an_image_under_2x2(shape) -> None:
-    """The same rule for all 98 presets: before, the source-free ones answered 0.0 (EN of an empty image),
+    """The same rule for every preset (98 when it was written, 100 with Q_SF and Q_SF.liu): before, the source-free ones answered 0.0 (EN of an empty image),
     NaN with numpy warnings (SF) or numpy's own message (AG)."""
     from fusionbench.metric_registry import list_metrics
 

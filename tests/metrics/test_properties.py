@@ -29,7 +29,7 @@ def _score(name, f, a, b):
 def test_the_full_set_is_registered() -> None:
     expected = {"AG", "EN", "SF", "SD", "CC", "MI", "SCD", "PSNR", "MSE", "RMSE", "Qabf", "Nabf", "SSIM",
                 "MS_SSIM", "MEF_SSIM", "VIFF", "VIFp_sum", "FMI_pixel", "FMI_dct", "FMI_w", "FMI_edge", "Qcb",
-                "Qcv", "Qc", "Qy", "Q_S", "Q_W", "Q_E", "NMI", "TE", "Qncie", "Qp", "CE", "EI"}
+                "Qcv", "Qc", "Qy", "Q_S", "Q_W", "Q_E", "NMI", "TE", "Qncie", "Qp", "CE", "EI", "Q_SF"}
     assert expected <= set(ALL)
     assert {n for n in ALL if "all" in metric_info(n).groups} >= expected
 
@@ -73,7 +73,7 @@ IDENTITY = {
     "CC": 1.0, "MSE": 0.0, "RMSE": 0.0, "CE": 0.0, "SSIM": 1.0, "MS_SSIM": 1.0, "MEF_SSIM": 1.0, "Qc": 1.0,
     "Qy": 1.0, "Q_S": 1.0, "Q_W": 1.0, "Q_E": 1.0, "VIFF": 1.0, "VIFp_sum": 2.0, "FMI_pixel": 1.0, "FMI_dct": 1.0,
     "FMI_w": 1.0, "FMI_edge": 1.0, "Nabf": 0.0, "Qcv": 0.0, "NMI": 2.0, "Qcb": 1.0,
-    "PSNR": math.inf, "SCD": math.nan,
+    "PSNR": math.inf, "SCD": math.nan, "Q_SF": 0.0, "Q_SF.liu": 0.0,
 }
 
 

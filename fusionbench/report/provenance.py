@@ -168,13 +168,13 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
                 if any(folder and (f == folder or Path(f) == Path(folder)) for f in loose) and (not asked or
                                                                                                method in asked):
                     guessed.append(r["run_id"])
+        runs_of_method = ids + [g for g in guessed if g not in ids]
         shas = []
-        for i in ids + [g for g in guessed if g not in ids]:
+        for i in runs_of_method:
             sha = by_id[i]["sha"] if i in by_id else "unknown"
             if sha not in shas:
                 shas.append(sha)
-        out[method] = {"folders": folders, "runs": ids + [g for g in guessed if g not in ids], "commits": shas,
-                       "exact": not len(unrecorded)}
+        out[method] = {"folders": folders, "runs": runs_of_method, "commits": shas, "exact": not len(unrecorded)}
     return out
 
 

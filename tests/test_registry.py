@@ -299,3 +299,22 @@ def test_spelling_variants_and_the_literature_names_of_metrics_are_answered(caps
     reg: Registry = Registry("thing", "fusionbench.test_things")
     reg.add("m1", object, None)
     assert reg.list("M*") == ["m1"] and reg.suggestion("zzz") == ""
+
+
+def test_a_cache_token_enters_the_cache_key() -> None:
+    import fusionbench
+    from fusionbench.method_registry import METHODS, register_method
+
+    state = {"token": "aaaa"}
+
+    def tokened(a, b):
+        return a
+
+    tokened.cache_token = lambda **params: state["token"]
+    register_method("test_tokened")(tokened)
+    try:
+        first = fusionbench.create_method("test_tokened").cache_key()
+        state["token"] = "bbbb"  # retrained weights: another sha256
+        assert fusionbench.create_method("test_tokened").cache_key() != first
+    finally:
+        METHODS.remove("test_tokened")

@@ -170,3 +170,10 @@ def test_max3x3_is_ordfilt2_with_zero_padding(shape):
     x = np.abs(np.random.default_rng(2).standard_normal(shape))
     ref = ndimage.maximum_filter(x, size=(1,) * (x.ndim - 2) + (3, 3), mode="constant", cval=0.0)
     np.testing.assert_array_equal(_max3x3_zero_border(x), ref)
+
+
+def test_choose_max_abs_ties_go_to_the_first_source() -> None:
+    from fusionbench.methods.classical import choose_max
+
+    ca, cb = np.array([[1.0, -2.0], [0.0, 3.0]]), np.array([[-1.0, 2.0], [0.0, -4.0]])
+    np.testing.assert_array_equal(choose_max(ca, cb, "abs"), [[1.0, -2.0], [0.0, -4.0]])

@@ -202,3 +202,25 @@ def test_docs_tables_match_the_registry() -> None:
                     "yes" if info.higher_is_better else "no", f"[{num(lo)}, {num(hi)}]",
                     info.convention.split(": ", 1)[1]]
             assert defaults.get(name) == want, name
+
+
+def test_cddfuse_profiles_use_float32_arithmetic() -> None:
+    """SD.cddfuse / SF.cddfuse imitate CDDFuse's float32 numpy; on the pinned triple their values equal the
+    float32 computation exactly and differ from float64 (the calibration tolerance 1e-6 cannot see this)."""
+    import fusionbench.metrics as M
+    from fusionbench.metrics.synthetic import triple
+
+    f, a, b = triple(64, 5, "avg")
+    x32 = f.astype(np.float32)
+    assert M.compute("SD.cddfuse", f, a, b) == float(x32.std())
+    sf32 = float(np.sqrt((np.diff(x32, axis=1) ** 2).mean() + (np.diff(x32, axis=0) ** 2).mean()))
+    assert M.compute("SF.cddfuse", f, a, b) == sf32
+    assert M.compute("SD.cddfuse", f, a, b) != M.compute("SD", f, a, b)
+
+
+def test_float_input_is_quantised_half_to_even() -> None:
+    """as_grey: round half to even, like colour.quantise (module docstring of metrics/_input.py)."""
+    from fusionbench.metrics._input import as_grey
+
+    x = np.array([[0.5, 1.5], [2.5, 254.5]])
+    assert as_grey(x, data_range=255.0).tolist() == [[0.0, 2.0], [2.0, 254.0]]

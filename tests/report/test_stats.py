@@ -96,3 +96,14 @@ def test_rank_test_without_pairwise() -> None:
     matrix = np.random.default_rng(5).normal(size=(8, 4))
     result = rank_test(_scores(matrix), "X", higher_is_better=True, pairwise=False)
     assert result.wilcoxon_holm.empty and np.isfinite(result.cd)
+
+
+def test_group_bootstrap_pools_the_pairs_of_the_drawn_groups() -> None:
+    """Group a: one pair (0.0); group b: three pairs (1.0).  A resample drawing {a, b} has the pooled mean
+    (0 + 1 + 1 + 1) / 4 = 0.75 (the docstring: "the mean of every pair in the drawn groups"), not the mean of
+    the group means 0.5.  {a, b} is half the resamples, so the 40th and 60th percentiles are both 0.75."""
+    from fusionbench.report.stats import group_bootstrap_ci
+
+    values = np.array([0.0, 1.0, 1.0, 1.0])
+    groups = np.array(["a", "b", "b", "b"])
+    assert group_bootstrap_ci(values, groups, confidence=0.2) == (0.75, 0.75)

@@ -11,15 +11,16 @@ from fusionbench.report.tables import build_table, to_csv, to_latex, to_markdown
 
 
 @pytest.fixture
-def scores() -> pd.DataFrame:
-    # EN (higher is better) and a lower-is-better metric registered for the test
-    if "TEST_LOW" not in METRICS:
-        register_metric("TEST_LOW", lambda f, a, b: 0.0, higher_is_better=False, convention="TEST_LOW: test metric")
+def scores():
+    # EN (higher is better) and a lower-is-better metric registered for the test, and removed after it: a
+    # test metric left in the registry broke the metric tests that run every preset in the same process
+    register_metric("TEST_LOW", lambda f, a, b: 0.0, higher_is_better=False, convention="TEST_LOW: test metric")
     rows = []
     for pair in ("p1", "p2"):
         for method, en, low in (("average", 5.0, 3.0), ("dwt", 7.0, 1.0), ("maximum", 6.0, 2.0)):
             rows += [("ds", pair, method, "EN", en), ("ds", pair, method, "TEST_LOW", low)]
-    return pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    yield pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    METRICS.remove("TEST_LOW")
 
 
 def test_bold_best_underline_second_by_direction(scores) -> None:
@@ -157,3 +158,16 @@ def test_marks_follow_the_printed_values_and_tiny_values_are_not_printed_as_zero
     assert r"\underline{2.80e-08}" in to_latex(table)
     alone = build_table(scores, "ds", ["dwt"], ["EN", "TEST_LOW"], title="T")
     assert alone.placements() == {} and "**" not in to_markdown(alone).split("\n", 1)[1]
+
+
+def test_table_cell_is_mean_and_sample_std() -> None:
+    """Values 1, 2, 6 over three pairs: mean 3 (median would be 2), std ddof=1 = sqrt(14/2) = 2.6458
+    (ddof=0 would be sqrt(14/3) = 2.1602) -- the module docstring's ``mean ± std (ddof=1)``."""
+    from fusionbench.report.tables import build_table, to_markdown
+
+    scores = pd.DataFrame([("ds", p, "dwt", "EN", v) for p, v in (("p1", 1.0), ("p2", 2.0), ("p3", 6.0))],
+                          columns=["dataset", "pair", "method", "metric", "value"])
+    table = build_table(scores, "ds", ["dwt"], ["EN"], title="T", bootstrap=False)
+    assert table.mean.loc["dwt", "EN"] == 3.0
+    assert table.std.loc["dwt", "EN"] == pytest.approx(7.0 ** 0.5)
+    assert "| DWT | 3.0000 ± 2.6458 |" in to_markdown(table)  # one method: no mark

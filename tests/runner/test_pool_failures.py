@@ -146,3 +146,45 @@ def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, mo
         run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
                       workers=1, quiet=True), log=lambda m: None)
     assert not (tmp_path / "out" / "results.sqlite").exists()
+
+
+def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, tmp_path) -> None:
+    """Two tasks in flight: 'ok' has finished, 'crash' breaks the pool, and one wait() reports only the broken
+    future.  The finished result is yielded once and 'ok' is never submitted again; 'crash' is a WorkerCrash."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fusionbench import executors
+    from fusionbench.worker import ImageSource, Task, TaskResult
+
+    submitted: list[str] = []
+
+    class FakePool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, fn, task, *args):
+            submitted.append(task.method)
+            fut: Future = Future()
+            if task.method == "crash":
+                fut.set_exception(BrokenProcessPool("worker died"))
+            else:
+                fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    def fake_wait(fs, return_when=None):
+        broken = {f for f in fs if f.exception() is not None}
+        done = broken or set(fs)
+        return done, set(fs) - done
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", FakePool)
+    monkeypatch.setattr(executors, "wait", fake_wait)
+    src = ImageSource.from_path(tmp_path / "x.png")
+    tasks = [Task("ds", p, "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{m}.png"))
+             for p, m in (("p1", "crash"), ("p2", "ok"))]
+    results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
+    assert submitted == ["crash", "ok"]
+    assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]

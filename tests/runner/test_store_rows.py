@@ -1,0 +1,68 @@
+"""The results store keeps the current state of each (dataset, pair, method): a later success clears the
+failure it replaces, the latest skip reason wins, non-finite scores are NULL; the summary shows mean ± std."""
+from __future__ import annotations
+
+import sqlite3
+
+
+def _result(pair: str, method: str, scores: dict, failures=None, key: str = "k1", sha: str = "s"):
+    from fusionbench.worker import TaskResult
+
+    return TaskResult("ds", pair, method, key, sha + pair, scores=scores, failures=list(failures or []),
+                      seconds=0.1, path=f"/x/{pair}.png")
+
+
+def test_summary_cell_is_mean_and_sample_std(tmp_path) -> None:
+    from fusionbench.store import ResultsStore
+    from fusionbench.summary import summary_table
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for pair, v in (("p1", 1.0), ("p2", 2.0), ("p3", 6.0)):
+            store.record_task(_result(pair, "average", {"EN": v}), run_id=1)
+        text = summary_table(store, "ds", ["EN"], ["average"])
+    assert "| 3.0000 ± 2.6458 |" in text, text
+
+
+def test_a_fuse_failure_is_cleared_when_the_pair_later_fuses(tmp_path) -> None:
+    from fusionbench.store import ResultsStore
+    from fusionbench.worker import Failure
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.record_methods(1, [("m", "k1", {})])  # what a run records first: the method's current key
+        store.record_task(_result("p1", "m", {}, [Failure("fuse", "PairTimeout", "slow")]), run_id=1)
+        assert len(store.failures_frame()) == 1
+        store.record_task(_result("p1", "m", {"EN": 5.0}), run_id=2)
+        assert store.failures_frame().empty
+
+
+def test_a_score_failure_is_cleared_when_the_metric_later_scores(tmp_path) -> None:
+    from fusionbench.store import ResultsStore
+    from fusionbench.worker import Failure
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.record_task(_result("p1", "m", {"EN": 5.0}, [Failure("score", "ValueError", "x", metric="SD")]), 1)
+        store.record_task(_result("p1", "m", {"SD": 3.0}), run_id=2)
+        assert store.failures_frame().empty
+
+
+def test_skipped_frame_gives_the_latest_runs_reason(tmp_path) -> None:
+    from fusionbench.store import ResultsStore
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        store.record_skipped(1, [("ds", "m", "unavailable: old reason")])
+        store.record_skipped(2, [("ds", "m", "unavailable: new reason")])
+        assert store.skipped_frame()["reason"].tolist() == ["unavailable: new reason"]
+
+
+def test_an_infinite_score_is_stored_as_null(tmp_path) -> None:
+    """PSNR is +inf when F equals both sources; the store keeps non-finite values as NULL (module docstring)."""
+    from fusionbench.store import ResultsStore
+
+    db = tmp_path / "r.sqlite"
+    with ResultsStore(db) as store:
+        store.record_task(_result("p1", "m", {"PSNR": float("inf"), "EN": 5.0}), run_id=1)
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT value FROM scores WHERE metric='PSNR'").fetchall() == [(None,)]
+    finally:
+        con.close()

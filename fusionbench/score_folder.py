@@ -105,8 +105,17 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
 
 
 def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
-    """A plain-text table with 4 decimals (what ``fusionbench score`` prints)."""
-    return table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="nan")
+    """What ``fusionbench score`` prints: the table with 4 decimals, each metric's direction in its header
+    (``EN ↑``, ``Nabf ↓``), then each metric's convention line (as in ``fusionbench list metrics``), so that
+    a number copied from the terminal says how it was computed."""
+    from .metric_registry import METRICS
+
+    infos = {m: METRICS.get(m).info for m in table.columns if m in METRICS}
+    shown = table.rename(columns={m: f"{m} {'↑' if i.higher_is_better else '↓'}" for m, i in infos.items()})
+    lines = [shown.to_string(float_format=lambda v: f"{v:.4f}", na_rep="nan"), "",
+             "Scored on the fused image's BT.601 luma against the sources' luma, uint8 grey levels. Conventions:"]
+    lines += [f"  {i.convention or m}" for m, i in infos.items()]
+    return "\n".join(lines)
 
 
 __all__ = ["FolderScores", "evaluate_folder", "format_table"]

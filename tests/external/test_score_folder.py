@@ -66,7 +66,8 @@ def test_cli_prints_table_and_writes_csv(official_dir: Path, tmp_path: Path, cap
     assert main(["score", "--fused", str(fused), "--a", str(a), "--b", str(b), "--metrics", "AG,EN",
                  "--csv", str(csv)]) == 0
     out = capsys.readouterr().out
-    assert "mean" in out and "AG" in out
+    assert "mean" in out and "AG ↑" in out and "EN ↑" in out  # each metric's direction in its header
+    assert "\n  AG: central-difference gradient" in out and "\n  EN: 256-bin histogram" in out  # its convention
     import pandas as pd
 
     frame = pd.read_csv(csv, index_col="image")

@@ -238,11 +238,12 @@ _add("Q_SF.liu", F.q_sf, options={"signed": True}, higher_is_better=False, score
 # ------------------------------------------------------- structural measures
 _add("SSIM", F.ssim, score_range=(-1.0, 1.0), groups=STANDARD,
      convention="SSIM: Gaussian 11x11 σ=1.5, K=(0.01,0.03), L=255, 'valid', (SSIM(A,F)+SSIM(B,F))/2")
-_profiles("SSIM", F.ssim, {
+_profiles("SSIM", F.ssim, {  # summed over the two sources: up to 2
     "vifb": ({"variant": "vifb"}, "SSIM (VIFB): as default but summed over sources (range up to 2)"),
-    "tang": ({"variant": "tang"}, "SSIM (Tang): MATLAB ssim on 0-255 doubles, i.e. L=1; replicate padding; averaged"),
     "cddfuse": ({"variant": "cddfuse"}, "SSIM (CDDFuse): skimage 0.19 semantics, data_range=2, 7x7 uniform, summed"),
 }, score_range=(-2.0, 2.0))
+_add("SSIM.tang", F.ssim, options={"variant": "tang"}, score_range=(-1.0, 1.0),  # averaged over the sources
+     convention="SSIM (Tang): MATLAB ssim on 0-255 doubles, i.e. L=1; replicate padding; averaged")
 
 _add("MS_SSIM", F.ms_ssim, score_range=(0.0, 1.0), groups=STANDARD,
      convention="MS_SSIM: Wang 2003, 5 scales, L=255, 'valid', (½); 2×2 mean downsampling as Wang's MATLAB "

@@ -228,3 +228,12 @@ def test_no_negative_zero_on_degenerate_images(name: str) -> None:
     for f, x, y in ((zero, a, b), (a, a, b), (flat, flat, flat), (zero, zero, zero)):
         value = _score(name, f, x, y)
         assert not (value == 0 and math.copysign(1.0, value) < 0), (name, value)
+
+
+def test_ssim_profiles_declare_the_range_of_their_aggregation() -> None:
+    """Summed over the two sources (VIFB, CDDFuse) SSIM reaches 2; averaged (default, Tang) it stays in [-1, 1]
+    (SSIM.tang was registered with the summed profiles' (-2, 2))."""
+    from fusionbench.metric_registry import metric_info
+
+    assert metric_info("SSIM").score_range == metric_info("SSIM.tang").score_range == (-1.0, 1.0)
+    assert metric_info("SSIM.vifb").score_range == metric_info("SSIM.cddfuse").score_range == (-2.0, 2.0)

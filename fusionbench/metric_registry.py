@@ -27,7 +27,10 @@ class MetricInfo:
     needs_sources: bool = True
     higher_is_better: bool = True
     score_range: tuple[float, float] = (float("-inf"), float("inf"))
-    colour: str = "y601"  # the metric sees uint8 grey / BT.601 luma
+    #: what the metric is given: ``"y601"``, uint8 grey / BT.601 luma (every preset but one); ``"rgb"``, the fused
+    #: image and the sources as they are, grey or H×W×3 (``ChromaErr``; the runner and ``fusionbench score``
+    #: pass those instead of the luma view, :func:`fusionbench.worker.score`)
+    colour: str = "y601"
     convention: str = ""  # one line for table footnotes
     groups: tuple[str, ...] = ("all",)
     profile: str = "default"  # default, vifb, mefb, tang, cddfuse
@@ -102,6 +105,11 @@ def metric_versions(names: Iterable[str]) -> dict[str, str]:
 def create_metric(name: str) -> Callable[..., float]:
     """The callable of preset ``name`` (``KeyError`` with suggestions if unknown)."""
     return METRICS.get(name).obj
+
+
+def reads_colour(name: str) -> bool:
+    """Whether preset ``name`` is given the images in colour (``MetricInfo.colour == "rgb"``), not their luma."""
+    return METRICS.get(name).info.colour == "rgb"
 
 
 def resolve_metrics(spec: str | Iterable[str]) -> list[str]:

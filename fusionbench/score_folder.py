@@ -5,7 +5,8 @@
 file stem (``a/12.png``, ``b/12.png``, ``fused/12.png``; the extension may
 differ), each is checked as the runner checks its inputs, and the fused image is
 scored on its BT.601 luma against the sources' luma with the same presets and
-the same code path as ``fusionbench run`` (:func:`fusionbench.api.scoring_view`).
+the same code path as ``fusionbench run`` (:func:`fusionbench.api.scoring_view`; a preset that reads
+colour, ``ChromaErr``, gets the images as they are).
 A missing, mis-sized, 16-bit or unreadable image is one line naming the file;
 the rest are scored.
 """
@@ -57,7 +58,7 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
 
     from .api import scoring_view
     from .io import MIN_SIDE, ImageError, check_pair, load_image
-    from .metric_registry import create_metric, resolve_metrics
+    from .metric_registry import create_metric, reads_colour, resolve_metrics
 
     metrics = resolve_metrics(presets)
     if not metrics:
@@ -96,9 +97,10 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
         view = scoring_view(img_f, img_a, img_b)
         with warnings.catch_warnings():  # undefined values are NaN; the runner records them the same way
             warnings.simplefilter("ignore")
-            for name in metrics:  # the runner's scoring loop (fusionbench.worker.run_task)
+            for name in metrics:  # the runner's scoring loop (fusionbench.worker.score)
+                images = (img_f, img_a, img_b) if reads_colour(name) else (view.fused, view.a, view.b)
                 try:
-                    rows.append((stem, name, float(create_metric(name)(view.fused, view.a, view.b))))
+                    rows.append((stem, name, float(create_metric(name)(*images))))
                 except Exception as exc:
                     problems.append(f"{fused_files[stem]}: metric {name} failed ({type(exc).__name__}: {exc})")
     return FolderScores(pd.DataFrame(rows, columns=["image", "metric", "value"]), problems, metrics)

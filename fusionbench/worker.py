@@ -398,26 +398,47 @@ def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
 
 
 def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tuple[str, ...],
-          result: TaskResult) -> None:
+          result: TaskResult, a: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
     """Score the fused image's luma against the source lumas with every preset into ``result``.
 
     One :func:`fusionbench.metrics.evaluate` call (presets share intermediates); if it raises, each preset is
-    computed on its own so that only the failing ones are recorded as ``score`` failures."""
+    computed on its own so that only the failing ones are recorded as ``score`` failures.  A preset that reads
+    colour (:func:`fusionbench.metric_registry.reads_colour`: ``ChromaErr``) gets ``fused``, ``a`` and ``b``
+    as they are (the sources' lumas where ``a``/``b`` are not given)."""
+    from fusionbench.metric_registry import reads_colour
     from fusionbench.metrics import compute, evaluate
 
     from .colour import luma_uint8
 
+    in_colour = [name for name in metrics if reads_colour(name)]
+    on_luma = [name for name in metrics if name not in in_colour]
+    for name in in_colour:
+        _score_one(result, name, fused, luma_a if a is None else a, luma_b if b is None else b)
+    if not on_luma:
+        return
     luma_f = luma_uint8(fused)
     try:
-        result.scores.update({name: float(v) for name, v in evaluate(luma_f, luma_a, luma_b, list(metrics)).items()})
+        result.scores.update({name: float(v) for name, v in evaluate(luma_f, luma_a, luma_b, on_luma).items()})
         return
     except (Exception, SystemExit):  # noqa: BLE001 - find which preset failed: each is recorded below
         pass
-    for name in metrics:
-        try:
-            result.scores[name] = float(compute(name, luma_f, luma_a, luma_b))
-        except (Exception, SystemExit) as exc:
-            result.failures.append(Failure.from_exception("score", exc, metric=name))
+    for name in on_luma:
+        _score_one(result, name, luma_f, luma_a, luma_b)
+
+
+def _score_one(result: TaskResult, name: str, fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """One preset into ``result``: its value (undefined values NaN, their warning silenced as by ``evaluate``)
+    or a ``score`` failure."""
+    import warnings
+
+    from fusionbench.metrics import UndefinedMetricWarning, compute
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            result.scores[name] = float(compute(name, fused, a, b))
+    except (Exception, SystemExit) as exc:
+        result.failures.append(Failure.from_exception("score", exc, metric=name))
 
 
 def drop_caches() -> None:
@@ -460,5 +481,5 @@ def _run_task(task: Task) -> TaskResult:
     except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))
         return result
-    score(fused, pair.luma_a, pair.luma_b, task.metrics, result)
+    score(fused, pair.luma_a, pair.luma_b, task.metrics, result, pair.a, pair.b)
     return result

@@ -171,6 +171,11 @@ _profiles("PSNR", F.peak_signal_to_noise_ratio, {
     "cddfuse": ({"variant": "cddfuse"}, "PSNR (CDDFuse): peak max(F)"),
 }, score_range=(0.0, INF))
 
+# ------------------------------------------------------- colour fidelity (fusionbench's own, reads RGB)
+_add("ChromaErr", F.chroma_error, colour="rgb", higher_is_better=False, score_range=(0.0, INF),
+     convention="ChromaErr: mean CbCr distance (BT.601 full range, levels 0-255) of F from the colour source "
+                "(b, else a), on the RGB images; grey F = neutral; NaN without a colour source; fusionbench's own")
+
 # ------------------------------------------------------- histogram measures
 # CE skips the bins where p_F = 0 (as VIFB/MEFB), so it is not a KL divergence and can be negative; by the
 # log-sum inequality it is >= min_P P·log2(P) = -log2(e)/e (functional.information.cross_entropy).

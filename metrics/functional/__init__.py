@@ -3,8 +3,10 @@
 One module per family.  Every function validates its inputs (2-D grey,
 same shapes; uint8, or float with an explicit ``data_range``), works on
 float64 grey levels 0–255 and states its convention and source in its
-docstring.  The presets in ``fusionbench.metrics.presets`` freeze options.
+docstring; ``colour.chroma_error`` alone reads H×W×3 RGB images (its
+preset's ``colour`` is ``"rgb"``).  The presets in ``fusionbench.metrics.presets`` freeze options.
 """
+from .colour import chroma_error
 from .feature import fmi
 from .gradient import average_gradient, edge_intensity, nabf, q_sf, qabf, spatial_frequency
 from .information import (
@@ -34,5 +36,5 @@ __all__ = [
     "correlation_coefficient", "mean_squared_error", "peak_signal_to_noise_ratio",
     "root_mean_squared_error", "standard_deviation", "sum_of_correlation_differences",
     "fmi", "phase_congruency", "qp", "mef_ssim", "ms_ssim", "piella", "qc", "qy", "ssim",
-    "qcb", "qcv", "viff", "vifp_sum",
+    "qcb", "qcv", "viff", "vifp_sum", "chroma_error",
 ]

@@ -12,7 +12,8 @@ from fusionbench.metric_registry import list_metrics, metric_info
 
 from fusionbench.metrics.synthetic import structured_pair, triple
 
-ALL = list_metrics()
+# the presets that score grey images (every one but ChromaErr, which reads colour: tests/metrics/test_chroma.py)
+ALL = [n for n in list_metrics() if metric_info(n).colour == "y601"]
 NEEDS_LARGE = {"MS_SSIM"}  # undefined (NaN) at ≤ 160 px
 # Nabf.tang: Tang's argument-order bug treats A as the fused image.
 # Qc: the reference clips λ = σ_AF/(σ_AF+σ_BF) to 1 where λ > 1 but sets the score to 0 where

@@ -410,7 +410,13 @@ def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tu
 
     from .colour import luma_uint8
 
-    in_colour = [name for name in metrics if reads_colour(name)]
+    def colour_preset(name: str) -> bool:
+        try:
+            return reads_colour(name)
+        except KeyError:  # not registered in this process: its compute() fails below and is recorded
+            return False
+
+    in_colour = [name for name in metrics if colour_preset(name)]
     on_luma = [name for name in metrics if name not in in_colour]
     for name in in_colour:
         _score_one(result, name, fused, luma_a if a is None else a, luma_b if b is None else b)

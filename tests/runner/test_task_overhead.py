@@ -149,3 +149,17 @@ def test_a_local_worker_does_not_import_dask(tmp_path, make_pairs) -> None:
             "assert not r.failures and ':' in r.worker, r; print('distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_preset_unknown_to_the_worker_is_a_score_failure_and_the_colour_one_reads_rgb(tmp_path, make_pairs) -> None:
+    """run_task never raises: a preset this process does not know (a plugin not installed on a Dask worker) is
+    one ``score`` failure beside the others' values; ChromaErr gets the images in colour, not the luma view."""
+    data = make_pairs(tmp_path / "data", 1)
+    result = run_task(_task(data, "p000", metrics=("EN", "test_not_registered_here", "ChromaErr")))
+    (failure,) = result.failures
+    assert (failure.stage, failure.metric, failure.error) == ("score", "test_not_registered_here", "KeyError")
+    fused = np.asarray(Image.open(io.BytesIO(result.png)))
+    a = np.asarray(Image.open(data / "a" / "p000.png"))
+    b = np.asarray(Image.open(data / "b" / "p000.png"))
+    assert result.scores["ChromaErr"] == float(create_metric("ChromaErr")(fused, a, b))
+    assert np.isfinite(result.scores["ChromaErr"]) and np.isfinite(result.scores["EN"])

@@ -9,6 +9,8 @@ detailed region for MRI-CT, or on a given ROI.
 """
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from typing import Sequence
 
@@ -185,7 +187,7 @@ def mask_figure(rows: list[tuple[str, Path, Path, str]], title: str, stem: Path)
 
     from fusionbench.colour import luma_uint8
 
-    fig, axes = plt.subplots(len(rows), 4, figsize=(8, 2.1 * len(rows) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 4, figsize=(8, 2.1 * len(rows) + 0.3), squeeze=False, layout="constrained")
     for r, (label, a_path, b_path, task) in enumerate(rows):
         a_label, b_label = source_labels(task)
         a, b = load_image(a_path), load_image(b_path)
@@ -197,10 +199,10 @@ def mask_figure(rows: list[tuple[str, Path, Path, str]], title: str, stem: Path)
         for c in range(4):
             axes[r, c].axis("off")
             axes[r, c].set_title(f"({panel_label(4 * r + c)}) {titles[c]}", fontsize=8)
-        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right",
-                        fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        # wrapped to the row's height: a long label (a folder dataset's path) collapsed the layout
+        axes[r, 0].text(-0.08, 0.5, textwrap.fill(label, 32), transform=axes[r, 0].transAxes, rotation=90,
+                        va="center", ha="right", fontsize=8)
+    fig.suptitle(title, fontsize=9)  # constrained layout: tight_layout could not fit one row with its titles
     return save(fig, stem)
 
 

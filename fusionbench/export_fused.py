@@ -49,11 +49,12 @@ def _cached_file(path: str, out: Path) -> Path | None:
 
 
 def _selected(names: pd.Series, patterns: str | None) -> pd.Series:
-    """Which of ``names`` match the comma-separated fnmatch ``patterns`` (all when ``None``)."""
+    """Which of ``names`` match the comma-separated fnmatch ``patterns``, ignoring case as the registry's patterns
+    do (all when ``None``)."""
     if not patterns:
         return pd.Series(True, index=names.index)
-    pats = [p.strip() for p in patterns.split(",") if p.strip()]
-    return names.map(lambda n: any(fnmatch.fnmatchcase(n, p) for p in pats))
+    pats = [p.strip().lower() for p in patterns.split(",") if p.strip()]
+    return names.map(lambda n: any(fnmatch.fnmatchcase(str(n).lower(), p) for p in pats))
 
 
 def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = None, datasets: str | None = None,
@@ -64,6 +65,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     when ``out`` holds no results or the patterns match no image.
     """
     from fusionbench.external import dataset_dirname
+    from fusionbench.io import ImageError, load_image
     from fusionbench.report.data import ReportData
 
     log = log or (lambda msg: None)
@@ -86,9 +88,13 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
             result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: cached image {row.path} is gone")
             continue
         target = dest / str(row.method) / dataset_dirname(str(row.dataset)) / f"{row.pair}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            load_image(source)  # a truncated or corrupt cache file is named, not published
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        except ImageError as exc:
+            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {exc}")
+            continue
         except OSError as exc:
             result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {source}: {exc.strerror or exc}")
             continue

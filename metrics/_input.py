@@ -61,12 +61,21 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
             f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0) "
             "so that it can be quantised to 8-bit grey levels"
         )
+    y = float_levels(x, name, data_range)
+    return np.clip(np.round(y), 0.0, 255.0)
+
+
+def float_levels(x: np.ndarray, name: str, data_range: float) -> np.ndarray:
+    """A float (or integer, with ``data_range``) image as float64 levels ``x · 255 / data_range``, not yet rounded or
+    clipped; ``ValueError`` for NaN/inf, values far outside [0, ``data_range``] (``SATURATED``), or a float image
+    within [0, 1] that holds fractions given a ``data_range`` above 1.5 (a [0, 1] image given the 0–255 range:
+    scored that way it would be almost black, Qabf 0.07 instead of 0.44, SD 0.3 instead of 28; user reports
+    such as SSyangguang/MDA#4).  Shared by the grey presets (:func:`as_grey`) and the colour one (ChromaErr)."""
     data_range = checked_data_range(data_range)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if data_range > 1.5 and x.size and x.min() >= 0 and x.max() <= 1 and not np.array_equal(x, np.round(x)):
-        # A [0, 1] image scored as 0..data_range is almost black (levels 0 and 1) and its scores look valid but
-        # are not (Qabf 0.07 instead of 0.44, SD 0.3 instead of 28; user reports such as SSyangguang/MDA#4).
+    if (data_range > 1.5 and np.issubdtype(x.dtype, np.floating) and x.size and x.min() >= 0 and x.max() <= 1
+            and not np.array_equal(x, np.round(x))):
         raise ValueError(f"{name} has float values all within [0, 1] but data_range = {data_range:g}; scored that "
                          "way it would be almost black (grey levels 0 and 1). Pass data_range=1.0 for [0, 1] images")
     y = np.asarray(x, dtype=np.float64) * (255.0 / data_range)
@@ -74,7 +83,7 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
         raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}], far outside [0, data_range = "
                          f"{data_range:g}]: is data_range right? (values up to {SATURATED_SHARE:g} × the range "
                          "beyond either end are clipped, as uint8 saturates)")
-    return np.clip(np.round(y), 0.0, 255.0)
+    return y
 
 
 #: How far beyond [0, data_range] a float or integer image may go and still be clipped (as uint8 saturates, and

@@ -46,16 +46,32 @@ def test_export_writes_each_current_image_by_name_with_its_run(tmp_path, make_pa
     scores = ReportData.load(out).scores.pivot_table(index="pair", columns="method", values="value")
     assert np.array_equal(scores["again"].to_numpy(), scores["average"].to_numpy())
 
+    # a report's results/ export as OUT, and an older export without run ids
+    from fusionbench.report.data import ReportData as RD
+
+    export = RD.load(out).export(tmp_path / "exported")
+    assert main(["export-fused", str(tmp_path / "exported"), str(tmp_path / "from_export"), "--methods",
+                 "average,maximum"]) == 0
+    again = pd.read_csv(tmp_path / "from_export" / "manifest.csv")
+    assert dict(zip(again["file"], again["sha256"])) == dict(zip(manifest["file"], manifest["sha256"]))
+    outputs = pd.read_csv(export / "outputs.csv.gz").drop(columns=["run_id"])
+    outputs.to_csv(export / "outputs.csv.gz", index=False)
+    assert main(["export-fused", str(tmp_path / "exported"), str(tmp_path / "old"), "--methods", "AVER*"]) == 0
+    old = pd.read_csv(tmp_path / "old" / "manifest.csv")  # patterns ignore case, as the registry's
+    assert set(old["method"]) == {"average"} and old["run_id"].isna().all()
+
     # --methods, a moved out folder, a gone cache file (named, the rest written), nothing matching (one line)
     moved = tmp_path / "moved"
     shutil.move(out, moved)
-    gone = next((moved / "fused" / "maximum").rglob("*.png"))
+    gone, truncated = sorted((moved / "fused" / "maximum").rglob("*.png"))[:2]
     gone.unlink()
+    truncated.write_bytes(truncated.read_bytes()[:60])  # a corrupt cache file is named, not published
     capsys.readouterr()
     assert main(["export-fused", str(moved), str(tmp_path / "only_max"), "--methods", "max*"]) == 1
     err = capsys.readouterr().err
-    assert "cached image" in err and "is gone" in err and "2 fused images written" in err
-    assert len(pd.read_csv(tmp_path / "only_max" / "manifest.csv")) == 2
+    assert "cached image" in err and "is gone" in err and "1 fused images written" in err and "2 problems" in err
+    assert str(truncated) in err
+    assert len(pd.read_csv(tmp_path / "only_max" / "manifest.csv")) == 1
     assert main(["export-fused", str(moved), str(tmp_path / "none"), "--methods", "nsct"]) == 1
     assert "no fused image matches --methods nsct" in capsys.readouterr().err
     assert main(["export-fused", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 1

@@ -45,10 +45,14 @@ document.querySelectorAll('table.sortable th').forEach(function(th){
 
 
 def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None = None, digits: int = 4,
-               table_id: str = "", highlight_rows: set[int] | None = None) -> str:
+               table_id: str = "", highlight_rows: set[int] | None = None,
+               column_digits: dict[str, int] | None = None) -> str:
     """A sortable HTML table; ``classes[(row, column)]`` adds a CSS class (best/second); ``highlight_rows``
-    marks rows (the method under study)."""
+    marks rows (the method under study).  Numbers get ``digits`` decimals (``column_digits`` per column where
+    given); a non-zero one that would print as zero is printed in 3 significant digits, as in the Markdown and
+    LaTeX tables (:func:`fusionbench.report.tables._fmt`)."""
     classes = classes or {}
+    column_digits = column_digits or {}
     highlight_rows = highlight_rows or set()
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
@@ -58,8 +62,9 @@ def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None =
             value = row[col]
             cls = classes.get((i, col), "")
             if isinstance(value, (float, np.floating)):
-                small = np.isfinite(value) and value != 0 and abs(value) < 10 ** -digits
-                text = "–" if not np.isfinite(value) else (f"{value:.2e}" if small else f"{value:.{digits}f}")
+                d = column_digits.get(col, digits)
+                small = np.isfinite(value) and value != 0 and abs(value) < 0.5 * 10.0 ** -d
+                text = "–" if not np.isfinite(value) else (f"{value:.2e}" if small else f"{value:.{d}f}")
                 sort = "" if not np.isfinite(value) else f' data-v="{value!r}"'
             else:
                 text, sort = str(value), ""

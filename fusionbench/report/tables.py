@@ -102,7 +102,8 @@ class MetricTable:
         """
         out: dict[tuple[str, str], str] = {}
         for metric in self.metrics:
-            col = self.mean[metric].dropna()
+            col = self.mean[metric]
+            col = col[np.isfinite(col.to_numpy(dtype=float))]  # ±inf (an export's PSNR of F = A = B) has no place
             if len(col) < 2:
                 continue
             digits = column_digits(col)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._input import SATURATED, checked_data_range, undefined
+from .._input import float_levels, undefined
 
 #: BT.601 full-range (JPEG/JFIF) chroma rows of the RGB → YCbCr matrix, for RGB in 0–255: Cb, Cr = M·rgb + 128.
 #: Each row sums to 0, so adding the same value to R, G and B (a luma change) leaves the chroma as it is.
@@ -31,12 +31,7 @@ def _as_levels(x: np.ndarray, name: str, data_range: float | None) -> np.ndarray
         raise ValueError(f"{name} has dtype {x.dtype}; give uint8, or float with data_range")
     if data_range is None:
         raise ValueError(f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0)")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    y = np.asarray(x, dtype=np.float64) * (255.0 / checked_data_range(data_range))
-    if y.size and (y.min() < SATURATED[0] or y.max() > SATURATED[1]):  # as the grey presets (_input.as_grey)
-        raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}], far outside [0, data_range = "
-                         f"{data_range:g}]: is data_range right?")
+    y = float_levels(x, name, data_range)  # the grey presets' checks (_input.as_grey)
     return np.clip(y, 0.0, 255.0)
 
 

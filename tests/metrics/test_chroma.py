@@ -96,3 +96,15 @@ def test_the_runner_and_score_give_it_the_images_in_colour(tmp_path, make_pairs,
     table = pd.read_csv(tmp_path / "s.csv", index_col="image")
     for row in rd.outputs.itertuples():
         assert table.loc[str(row.pair), "ChromaErr"] == scores[(row.pair, "ChromaErr")]
+
+
+def test_unit_images_with_a_255_data_range_are_refused_as_by_the_grey_presets() -> None:
+    """Found in review: the grey presets refused [0, 1] floats given data_range=255, ChromaErr scored them
+    (0.0047 instead of 1.21 on a Harvard pair)."""
+    a, b = _pair()
+    bluer = b.copy()
+    bluer[..., 2] += 10
+    with pytest.raises(ValueError, match=r"fused has float values all within \[0, 1\] but data_range = 255"):
+        M.compute("ChromaErr", bluer / 255.0, a / 255.0, b / 255.0, data_range=255.0)
+    with pytest.raises(ValueError, match="far outside"):
+        M.compute("ChromaErr", bluer * 4.0, a.astype(float), b.astype(float), data_range=255.0)

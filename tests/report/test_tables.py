@@ -171,3 +171,22 @@ def test_table_cell_is_mean_and_sample_std() -> None:
     assert table.mean.loc["dwt", "EN"] == 3.0
     assert table.std.loc["dwt", "EN"] == pytest.approx(7.0 ** 0.5)
     assert "| DWT | 3.0000 ± 2.6458 |" in to_markdown(table)  # one method: no mark
+
+
+def test_an_infinite_mean_has_no_place_and_the_html_marks_follow_its_printed_decimals(scores) -> None:
+    """Found in review: an infinite mean (an export's PSNR with F = A = B) crashed the marks; the HTML table
+    printed 4 decimals where the marks compare 3 (SD 35.1234 and 35.1231 both "best", shown different)."""
+    from fusionbench.report.sections.per_dataset import _html_metric_table
+
+    rows = [("ds", p, m, "EN", v) for p in ("p1", "p2") for m, v in (("average", 35.1234), ("dwt", 35.1231),
+                                                                      ("maximum", 30.0))]
+    rows += [("ds", p, m, "PSNR", v) for p in ("p1", "p2") for m, v in (("average", float("inf")), ("dwt", 30.0),
+                                                                        ("maximum", 20.0))]
+    frame = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    table = build_table(frame, "ds", ["average", "dwt", "maximum"], ["EN", "PSNR"], title="T", bootstrap=False)
+    places = table.placements()
+    assert ("average", "PSNR") not in places and places[("dwt", "PSNR")] == "best"
+    assert places[("average", "EN")] == places[("dwt", "EN")] == "best"  # 35.123 both, as printed
+    page = _html_metric_table(table)
+    assert page.count(">35.123<") == 2 and ">35.1234<" not in page  # (data-v keeps the full value to sort by)
+    assert "| Average | **35.123 ± 0.000** | – |" in to_markdown(table)

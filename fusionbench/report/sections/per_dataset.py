@@ -13,7 +13,7 @@ from .. import figures, html as htmlmod
 from ..context import ReportContext, file_stem, write_file
 from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better
 from ..stats import complete_blocks, rank_test, versus_reference
-from ..tables import build_table, convention_footnote, to_csv
+from ..tables import build_table, column_digits, convention_footnote, to_csv
 from ..provenance import provenance_line, weights_notes
 from .fused_figures import fused_grid
 from .skipped import note_skipped
@@ -160,7 +160,11 @@ def _html_foot(*notes: str) -> str:
 
 
 def _html_metric_table(table) -> str:
+    """The metric table as HTML: mean and std columns per metric, printed at the Markdown/LaTeX decimals of their
+    column (:func:`fusionbench.report.tables.column_digits`), so that the best/second marks (compared as printed)
+    match what the page shows."""
     places = table.placements()
+    decimals: dict[str, int] = {}
     rows, classes, hl = [], {}, set()
     for i, method in enumerate(table.methods):
         row = {"Method": table.name(method)}
@@ -171,11 +175,12 @@ def _html_metric_table(table) -> str:
             col = f"{metric} {'↑' if higher_is_better(metric) else '↓'}"
             row[col] = mean
             row[f"{metric} std"] = std
+            decimals[col] = decimals[f"{metric} std"] = column_digits(table.mean[metric])
             place = places.get((method, metric), "")
             if place:
                 classes[(i, col)] = place
         rows.append(row)
-    return htmlmod.table_html(pd.DataFrame(rows), classes, highlight_rows=hl)
+    return htmlmod.table_html(pd.DataFrame(rows), classes, highlight_rows=hl, column_digits=decimals)
 
 
 def _html_ci_table(table) -> str:

@@ -26,6 +26,9 @@ class MetricInfo:
     name: str
     needs_sources: bool = True
     higher_is_better: bool = True
+    #: ``False`` for a preset whose best value is neither its largest nor its smallest (``Q_SF.liu``, best at 0):
+    #: reports give it no best/second marks and no rank tests, and print no direction arrow
+    rankable: bool = True
     score_range: tuple[float, float] = (float("-inf"), float("inf"))
     #: what the metric is given: ``"y601"``, uint8 grey / BT.601 luma (every preset but one); ``"rgb"``, the fused
     #: image and the sources as they are, grey or H×W×3 (``ChromaErr``; the runner and ``fusionbench score``

@@ -228,17 +228,17 @@ _add("Nabf.tang", F.nabf, options={"tang_argument_bug": True}, higher_is_better=
 
 # Q_SF: Zheng et al. 2007 as Liu's metricZheng.m computes it.  The reference returns the signed rSFe, best at 0;
 # MetricInfo has only higher_is_better, so the default preset is |rSFe| (lower is better) and the signed value is
-# the profile Q_SF.liu, kept for reproduction (its "lower is better" is nominal: rank with Q_SF).
+# the profile Q_SF.liu, kept for reproduction: not rankable (best at 0), rank with Q_SF.
 _Q_SF_TERMS = ("SF² = (Σ Δrow² + Σ Δcol² + (√2/2)·(Σ Δmain-diag² + Σ Δsec-diag²))/(M·N), over every neighbour "
                "pair inside the image; SF_R from max(|ΔA|, |ΔB|) at each pair")
 _add("Q_SF", F.q_sf, higher_is_better=False, score_range=(0.0, INF), groups=STANDARD,
      convention=f"Q_SF: |rSFe| = |SF_F − SF_R|/SF_R, Zheng et al. 2007 as Liu's metricZheng.m: {_Q_SF_TERMS}; "
                 "0 best; NaN when both sources are constant (SF_R = 0)")
-_add("Q_SF.liu", F.q_sf, options={"signed": True}, higher_is_better=False, score_range=(-1.0, INF),
+_add("Q_SF.liu", F.q_sf, options={"signed": True}, higher_is_better=False, rankable=False, score_range=(-1.0, INF),
      convention="Q_SF (Liu toolbox metricZheng.m): the signed rSFe = (SF_F − SF_R)/SF_R it returns (SF_F, SF_R "
                 "as in Q_SF), 0 best, < 0 for missing detail (−1 for a constant F), > 0 for added detail, NaN "
-                "when both sources are constant; the sign is kept for reproduction: rank with Q_SF = |rSFe|, "
-                "not this ('lower is better' is nominal)")
+                "when both sources are constant; the sign is kept for reproduction: not ranked (reports mark no "
+                "best), rank with Q_SF = |rSFe|")
 
 # ------------------------------------------------------- structural measures
 _add("SSIM", F.ssim, score_range=(-1.0, 1.0), groups=STANDARD,

@@ -102,6 +102,19 @@ def higher_is_better(metric: str) -> bool:
         return True
 
 
+def rankable(metric: str) -> bool:
+    """Whether ``metric`` has a direction to rank by (``MetricInfo.rankable``); ``True`` if it is not registered."""
+    try:
+        return METRICS.get(metric).info.rankable
+    except KeyError:
+        return True
+
+
+def metric_arrow(metric: str) -> str:
+    """``↑`` (higher is better), ``↓`` (lower is better) or ``·`` (not rankable: best at a value inside its range)."""
+    return "·" if not rankable(metric) else ("↑" if higher_is_better(metric) else "↓")
+
+
 def metric_convention(metric: str) -> str:
     """The one-line convention ``metric`` is registered with (for footnotes); empty if it is not registered."""
     try:

@@ -30,7 +30,7 @@ import pandas as pd
 from fusionbench.summary import missing_value_notes
 
 from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
-from .data import display_name, higher_is_better, metric_convention
+from .data import display_name, higher_is_better, metric_arrow, metric_convention, rankable
 from .stats import group_bootstrap_ci
 
 LATEX_PACKAGES = ("booktabs", "adjustbox")
@@ -91,8 +91,8 @@ class MetricTable:
             [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if not undefined]))
 
     def arrows(self) -> dict[str, str]:
-        """``↑`` (higher is better) or ``↓`` (lower is better) per metric, for column headers."""
-        return {m: "↑" if higher_is_better(m) else "↓" for m in self.metrics}
+        """``↑`` (higher is better), ``↓`` (lower is better) or ``·`` (not rankable) per metric, for headers."""
+        return {m: metric_arrow(m) for m in self.metrics}
 
     def placements(self) -> dict[tuple[str, str], str]:
         """``{(method, metric): 'best'|'second'}`` by each metric's direction.
@@ -104,7 +104,7 @@ class MetricTable:
         for metric in self.metrics:
             col = self.mean[metric]
             col = col[np.isfinite(col.to_numpy(dtype=float))]  # ±inf (an export's PSNR of F = A = B) has no place
-            if len(col) < 2:
+            if len(col) < 2 or not rankable(metric):
                 continue
             digits = column_digits(col)
             col = col.map(lambda v: shown_value(v, digits))
@@ -312,12 +312,21 @@ def to_csv(table: MetricTable) -> str:
     return pd.DataFrame(rows).to_csv(index=False)
 
 
+def _colour_exception(metrics: list[str]) -> str:
+    """``"; ChromaErr on the images in colour"`` for the presets among ``metrics`` that read colour, else ``""``."""
+    from fusionbench.metric_registry import METRICS
+
+    colour = [m for m in metrics if m in METRICS and METRICS.get(m).info.colour == "rgb"]
+    return f"; {', '.join(colour)} on the images in colour (RGB), not luma" if colour else ""
+
+
 def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
     """The footnote every table carries: colour, split, and each metric's convention."""
     parts = [
-        "Mean ± std (ddof=1) over pairs; best bold, second underlined; ↑ higher is better, ↓ lower.",
+        "Mean ± std (ddof=1) over pairs; best bold, second underlined; ↑ higher is better, ↓ lower"
+        + ("; · no direction (not ranked)" if any(not rankable(m) for m in metrics) else "") + ".",
         "Scores on uint8 grey: the fused image's BT.601 full-range luma (round, clip) against the MRI/visible "
-        "luma and the PET/SPECT BT.601 luma (or CT/IR).",
+        "luma and the PET/SPECT BT.601 luma (or CT/IR)" + _colour_exception(metrics) + ".",
         f"Split: {split}.",
     ]
     conv = [metric_convention(m) for m in metrics]

@@ -93,6 +93,11 @@ def test_the_runner_and_score_give_it_the_images_in_colour(tmp_path, make_pairs,
                  "--metrics", "ChromaErr", "--csv", str(tmp_path / "s.csv")]) == 0
     import pandas as pd
 
+    assert "(ChromaErr: on the images in colour)" in capsys.readouterr().out
+    from fusionbench.report.tables import convention_footnote
+
+    assert "; ChromaErr on the images in colour (RGB), not luma." in convention_footnote(["EN", "ChromaErr"], "test")
+    assert "not luma" not in convention_footnote(["EN"], "test")
     table = pd.read_csv(tmp_path / "s.csv", index_col="image")
     for row in rd.outputs.itertuples():
         assert table.loc[str(row.pair), "ChromaErr"] == scores[(row.pair, "ChromaErr")]

@@ -190,3 +190,15 @@ def test_an_infinite_mean_has_no_place_and_the_html_marks_follow_its_printed_dec
     page = _html_metric_table(table)
     assert page.count(">35.123<") == 2 and ">35.1234<" not in page  # (data-v keeps the full value to sort by)
     assert "| Average | **35.123 ± 0.000** | – |" in to_markdown(table)
+
+
+def test_a_metric_best_inside_its_range_is_not_ranked() -> None:
+    """Found in review: Q_SF.liu (signed, best at 0) was marked "lower is better", so the most negative value (a
+    constant F, −1) was bold."""
+    rows = [("ds", p, m, "Q_SF.liu", v) for p in ("p1", "p2") for m, v in (("average", -1.0), ("dwt", -0.02),
+                                                                            ("maximum", 0.1))]
+    frame = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    table = build_table(frame, "ds", ["average", "dwt", "maximum"], ["Q_SF.liu"], title="T", bootstrap=False)
+    assert table.placements() == {} and table.arrows() == {"Q_SF.liu": "·"}
+    md = to_markdown(table)
+    assert "| Method | Q_SF.liu · |" in md and "**" not in md.split("\n", 1)[1]

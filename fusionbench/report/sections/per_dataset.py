@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import figures, html as htmlmod
 from ..context import ReportContext, file_stem, write_file
-from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better
+from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better, metric_arrow, rankable
 from ..stats import complete_blocks, rank_test, versus_reference
 from ..tables import build_table, column_digits, convention_footnote, to_csv
 from ..provenance import provenance_line, weights_notes
@@ -89,6 +89,8 @@ def _statistics(ctx: ReportContext, dataset: str, title: str, stem: str, ds_scor
     out, names, hl = ctx.out, ctx.names, ctx.sel.highlight
     rank_rows, versus_rows, body, cds = [], [], [], []
     for metric in metrics:
+        if not rankable(metric):  # best at a value inside its range (Q_SF.liu): no ranks, no verdicts
+            continue
         subset = ds_scores[ds_scores["method"].isin(shown)]
         test = rank_test(subset, metric, higher_is_better(metric), pairwise=False)
         if test is None:
@@ -172,7 +174,7 @@ def _html_metric_table(table) -> str:
             hl.add(i)
         for metric in table.metrics:
             mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
-            col = f"{metric} {'↑' if higher_is_better(metric) else '↓'}"
+            col = f"{metric} {metric_arrow(metric)}"
             row[col] = mean
             row[f"{metric} std"] = std
             decimals[col] = decimals[f"{metric} std"] = column_digits(table.mean[metric])

@@ -406,7 +406,7 @@ def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tu
     colour (:func:`fusionbench.metric_registry.reads_colour`: ``ChromaErr``) gets ``fused``, ``a`` and ``b``
     as they are (the sources' lumas where ``a``/``b`` are not given)."""
     from fusionbench.metric_registry import reads_colour
-    from fusionbench.metrics import compute, evaluate
+    from fusionbench.metrics import evaluate
 
     from .colour import luma_uint8
 

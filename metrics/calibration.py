@@ -51,10 +51,10 @@ LABELS: dict[str, dict[str, str]] = {
 #: MEASURED (nor, for its triple class, in KNOWN_DEVIATIONS) agreed to ≤ 6.6e-11 relative on every record
 #: (Qabf.vifb/Qabf.mefb on a non-square crop; all others ≤ 1.1e-12, MI.vifb), so that a drift far below any
 #: convention error is caught.  CPU settings move no calibrated value by more than 1.1e-15 (docs/cpu_independence.md).
-ROUNDOFF = 1e-9
 #: ``Q_SF.liu`` (and ``Q_SF``, its absolute value) is held to it against its own reference values,
 #: ``tests/metrics/q_sf_reference.csv`` (Liu's ``metricZheng.m`` run under Octave on the square triples and the
 #: non-square crops): measured worst 2.3e-15 relative over the 21 records (``tests/metrics/test_q_sf.py``).
+ROUNDOFF = 1e-9
 #: The margin over the measured worst difference.
 MARGIN = 3.0
 

@@ -130,5 +130,7 @@ def test_results_folder_appears_in_the_report(official_dir: Path, tmp_path: Path
     # Table 5 says what the folder is instead of the registry's KeyError for an unknown method
     cost = (tmp_path / "report" / "tables" / "table5_cost.md").read_text()
     assert "LEGFF (official): not profiled: external results (a folder of fused images)" in cost
+    # its rows have no fusion time, but a run made them (before: "LEGFF (official): outputs not recorded")
+    assert "LEGFF (official): run 1 (" in cost and "outputs not recorded" not in cost
     assert not any("KeyError" in line for line in logs), logs
     assert "official" not in (tmp_path / "report" / "results" / "profile.csv").read_text()  # notes are not cached

@@ -71,3 +71,20 @@ def test_the_large_point_is_timed_on_the_tno_pair_for_methods_that_run_on_it() -
     assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=("MRI-CT",)), pairs) == ("MRI-CT", "MRI-CT")
     assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=("IR-VIS",)), pairs) == ("IR-VIS", "IR-VIS")
     assert costs._timed_tasks(MethodInfo(name="m", display_name="M", tasks=()), {"MRI-PET": {}}) == ("MRI-PET", "MRI-PET")
+
+
+def test_a_preset_that_reads_colour_is_timed_on_the_colour_images(monkeypatch) -> None:
+    """Found in review: ChromaErr was timed on the luma views, where it is undefined and returns at once."""
+    import fusionbench.metrics as M
+
+    seen = []
+    real = M.evaluate
+
+    def spy(fused, a, b, presets, **kw):
+        seen.append((presets[0], np.ndim(fused), np.ndim(b)))
+        return real(fused, a, b, presets, **kw)
+
+    monkeypatch.setattr(M, "evaluate", spy)
+    score = costs.measure_metrics(["ChromaErr", "EN"], _pairs(), lambda m: None)
+    assert {(n, f, b) for n, f, b in seen} == {("ChromaErr", 3, 3), ("EN", 2, 2)}
+    assert score["ChromaErr"][0][1] > 0

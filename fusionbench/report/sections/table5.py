@@ -114,7 +114,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
                "parameters of the inference modules in millions; n/a: not a torch method. "
                + costmod.throughput_caption(table) + " "
-               + provenance_line(timed if not timed.empty else ctx.data.outputs, ctx.data.runs, main, ctx.names))
+               + provenance_line(_provenance_rows(timed, ctx.data.outputs), ctx.data.runs, main, ctx.names))
     notes = [f"{ctx.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
              if isinstance(r.note, str) and r.note.startswith("not profiled")]
     shown = table.drop(columns=["method"])
@@ -136,6 +136,15 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
             + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside)
             + f'<p class="foot">{htmlmod.html.escape("Paper: " + paper.TABLE5_NOTE)}</p>')
     return table, time_label, ("Table 5 style: cost", body)
+
+
+def _provenance_rows(timed: pd.DataFrame, outputs: pd.DataFrame) -> pd.DataFrame:
+    """The output rows Table 5's provenance line is about: the timed ones, and every output of a method that has
+    none timed (a scored folder of fused images has no fusion time; before, it read "outputs not recorded")."""
+    if timed.empty or outputs.empty:
+        return timed if not timed.empty else outputs
+    untimed = outputs[~outputs["method"].isin(set(timed["method"]))]
+    return pd.concat([timed, untimed], ignore_index=True)
 
 
 #: What a run's own fusion times include that asv's (timed after a warm-up call) do not.

@@ -44,6 +44,21 @@ def _triple(n: int):
     return triple(n, 0, "avg")
 
 
+def _triple_for(preset: str, n: int):
+    """The grey triple, or for a preset that reads colour (``ChromaErr``) the same with a pseudo-colour b and a
+    colour fused image (on the grey triple it is undefined and returns at once, which times nothing)."""
+    import numpy as np
+
+    from fusionbench.metric_registry import reads_colour
+
+    f, a, b = _triple(n)
+    if not reads_colour(preset):
+        return f, a, b
+    colour_b = np.stack([b, b // 2, 255 - b], axis=-1).astype(np.uint8)
+    colour_f = np.stack([f, (f // 2 + a // 4), 255 - f], axis=-1).astype(np.uint8)
+    return colour_f, a, colour_b
+
+
 class Preset:
     """One preset on one triple."""
 
@@ -55,7 +70,7 @@ class Preset:
         import fusionbench.metrics as M
 
         self.M = M
-        self.f, self.a, self.b = _triple(size)
+        self.f, self.a, self.b = _triple_for(preset, size)
         M.compute(preset, self.f, self.a, self.b)  # warm caches (filter banks)
 
     def time_compute(self, preset: str, size: int) -> None:
@@ -156,7 +171,7 @@ class PresetOneThread(_OneThread):
 
         self._cap()
         self.M = M
-        self.f, self.a, self.b = _triple(256)
+        self.f, self.a, self.b = _triple_for(preset, 256)
         M.compute(preset, self.f, self.a, self.b)
 
     def teardown(self, preset: str) -> None:

@@ -82,7 +82,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "metrics":
         for name in names:
             info = METRICS.get(name).info
-            rows.append([name, "·" if not info.rankable else "↑" if info.higher_is_better else "↓", f"v{info.version}",
+            rows.append([name, info.arrow, f"v{info.version}",
                          f"groups={','.join(info.groups)}", info.convention])
     elif args.what == "weights":
         from .weights import is_cached

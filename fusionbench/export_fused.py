@@ -14,7 +14,6 @@ folder was moved).
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import shutil
 from dataclasses import dataclass, field
@@ -53,8 +52,10 @@ def _selected(names: pd.Series, patterns: str | None) -> pd.Series:
     do (all when ``None``)."""
     if not patterns:
         return pd.Series(True, index=names.index)
-    pats = [p.strip().lower() for p in patterns.split(",") if p.strip()]
-    return names.map(lambda n: any(fnmatch.fnmatchcase(str(n).lower(), p) for p in pats))
+    from fusionbench.registry import matches
+
+    pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    return names.map(lambda n: any(matches(str(n), p) for p in pats))
 
 
 def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = None, datasets: str | None = None,

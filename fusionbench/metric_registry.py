@@ -43,6 +43,11 @@ class MetricInfo:
     #: image, without fusing again) and readers leave such rows out (:mod:`fusionbench.store`).
     version: str = "1"
 
+    @property
+    def arrow(self) -> str:
+        """``↑`` (higher is better), ``↓`` (lower is better) or ``·`` (not rankable) for headers and listings."""
+        return "·" if not self.rankable else ("↑" if self.higher_is_better else "↓")
+
 
 METRICS: Registry[MetricInfo] = Registry(
     "metric", "fusionbench.metrics", "fusionbench.metrics", lowercase_names=False

@@ -383,10 +383,6 @@ class Registry(Generic[T]):
         lists the SSIM presets; natural sort)."""
         includes = [filter] if isinstance(filter, str) else list(filter)
         excludes = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
-
-        def matches(name: str, pat: str) -> bool:
-            return fnmatch.fnmatchcase(name.lower(), pat.lower())
-
         return [
             name for name in self.names()
             if any(matches(name, pat) for pat in includes) and not any(matches(name, pat) for pat in excludes)
@@ -395,6 +391,11 @@ class Registry(Generic[T]):
     def entries(self) -> list[Entry[T]]:
         """Every entry, in :meth:`names` order."""
         return [self._entries[n] for n in self.names()]
+
+
+def matches(name: str, pattern: str) -> bool:
+    """fnmatch ignoring case: the one rule for name patterns (registry listings, ``export-fused`` selections)."""
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())
 
 
 def _folded(name: str) -> str:
@@ -409,4 +410,4 @@ def drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["BUILTIN", "Entry", "PluginFailure", "Registry", "builtin_registrations", "current_source", "drop_none",
-           "natural_key", "registrations_from"]
+           "matches", "natural_key", "registrations_from"]

@@ -113,8 +113,7 @@ def format_table(table: "pd.DataFrame") -> str:  # noqa: F821
     from .metric_registry import METRICS
 
     infos = {m: METRICS.get(m).info for m in table.columns if m in METRICS}
-    shown = table.rename(columns={m: f"{m} {'·' if not i.rankable else '↑' if i.higher_is_better else '↓'}"
-                                  for m, i in infos.items()})
+    shown = table.rename(columns={m: f"{m} {i.arrow}" for m, i in infos.items()})
     colour = [m for m, i in infos.items() if i.colour == "rgb"]
     lines = [shown.to_string(float_format=lambda v: f"{v:.4f}", na_rep="nan"), "",
              "Scored on the fused image's BT.601 luma against the sources' luma, uint8 grey levels"

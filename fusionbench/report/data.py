@@ -111,8 +111,11 @@ def rankable(metric: str) -> bool:
 
 
 def metric_arrow(metric: str) -> str:
-    """``↑`` (higher is better), ``↓`` (lower is better) or ``·`` (not rankable: best at a value inside its range)."""
-    return "·" if not rankable(metric) else ("↑" if higher_is_better(metric) else "↓")
+    """``MetricInfo.arrow`` of ``metric`` (``↑``, ``↓``, or ``·`` when not rankable); ``↑`` if it is not registered."""
+    try:
+        return METRICS.get(metric).info.arrow
+    except KeyError:
+        return "↑"
 
 
 def metric_convention(metric: str) -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .tables import format_number
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
@@ -49,8 +51,7 @@ def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None =
                column_digits: dict[str, int] | None = None) -> str:
     """A sortable HTML table; ``classes[(row, column)]`` adds a CSS class (best/second); ``highlight_rows``
     marks rows (the method under study).  Numbers get ``digits`` decimals (``column_digits`` per column where
-    given); a non-zero one that would print as zero is printed in 3 significant digits, as in the Markdown and
-    LaTeX tables (:func:`fusionbench.report.tables._fmt`)."""
+    given), by :func:`fusionbench.report.tables.format_number`, as in the Markdown and LaTeX tables."""
     classes = classes or {}
     column_digits = column_digits or {}
     highlight_rows = highlight_rows or set()
@@ -62,9 +63,7 @@ def table_html(frame: pd.DataFrame, classes: dict[tuple[int, str], str] | None =
             value = row[col]
             cls = classes.get((i, col), "")
             if isinstance(value, (float, np.floating)):
-                d = column_digits.get(col, digits)
-                small = np.isfinite(value) and value != 0 and abs(value) < 0.5 * 10.0 ** -d
-                text = "–" if not np.isfinite(value) else (f"{value:.2e}" if small else f"{value:.{d}f}")
+                text = format_number(value, column_digits.get(col, digits))
                 sort = "" if not np.isfinite(value) else f' data-v="{value!r}"'
             else:
                 text, sort = str(value), ""

@@ -141,7 +141,7 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
                        int(df["pair"].nunique()), rows.loc[present])
 
 
-def _fmt(value: float, digits: int) -> str:
+def format_number(value: float, digits: int) -> str:
     """``value`` to ``digits`` decimals; a non-zero value that would print as zero in 3 significant digits
     (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if not finite."""
     if value is None or not np.isfinite(value):
@@ -152,8 +152,8 @@ def _fmt(value: float, digits: int) -> str:
 
 
 def shown_value(value: float, digits: int) -> float:
-    """The number a reader sees for ``value`` printed by :func:`_fmt` at ``digits`` decimals."""
-    return float(_fmt(value, digits))
+    """The number a reader sees for ``value`` printed by :func:`format_number` at ``digits`` decimals."""
+    return float(format_number(value, digits))
 
 
 def column_digits(values: pd.Series | np.ndarray, most: int = 4) -> int:
@@ -173,8 +173,8 @@ def _cells(table: MetricTable, method: str, decimals: Mapping[str, int], mark: C
             out.append("–")
             continue
         digits = decimals[metric]
-        text = _fmt(mean, digits) if mean_only else \
-            f"{_fmt(mean, digits)} ± {_fmt(std if np.isfinite(std) else 0.0, digits)}"
+        text = format_number(mean, digits) if mean_only else \
+            f"{format_number(mean, digits)} ± {format_number(std if np.isfinite(std) else 0.0, digits)}"
         out.append(mark(text, places.get((method, metric), "")))
     return out
 
@@ -284,9 +284,9 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
             if not np.isfinite(mean):
                 cells.append("--" if mean_only else r"\multicolumn{2}{c}{--}")
                 continue
-            cells.append(mark(_fmt(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
+            cells.append(mark(format_number(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
             if not mean_only:
-                cells.append(mark(_fmt(std if np.isfinite(std) else 0.0, d), place))
+                cells.append(mark(format_number(std if np.isfinite(std) else 0.0, d), place))
         name = latex_escape(table.name(method))
         rows.append((rf"\textbf{{{name}}}" if method == table.highlight else name) + " & " + " & ".join(cells)
                     + r" \\")
@@ -355,7 +355,7 @@ def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablat
         for m in metrics:
             if np.isfinite(row[m]):
                 std = row[f"{m} std"]
-                cells += [_fmt(row[m], decimals[m]), _fmt(std if np.isfinite(std) else 0.0, decimals[m])]
+                cells += [format_number(row[m], decimals[m]), format_number(std if np.isfinite(std) else 0.0, decimals[m])]
             else:
                 cells.append(r"\multicolumn{2}{c}{--}")
         rows.append(" & ".join(cells) + r" \\")
@@ -377,7 +377,7 @@ def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         for c in cols:
             v = row[c]
             if isinstance(v, (float, np.floating)):
-                cells.append(_fmt(float(v), digits))
+                cells.append(format_number(float(v), digits))
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
@@ -409,7 +409,7 @@ def frame_to_latex(frame: pd.DataFrame, caption: str, digits: int = 4, label: st
             if c in formats:
                 cells.append(latex_escape(formats[c](v)))
             elif isinstance(v, (float, np.floating)):
-                cells.append("--" if not np.isfinite(v) else _fmt(float(v), decimals.get(c, digits)))
+                cells.append("--" if not np.isfinite(v) else format_number(float(v), decimals.get(c, digits)))
             else:
                 cells.append(latex_escape(str(v)))
         rows.append(" & ".join(cells) + r" \\")

@@ -92,12 +92,6 @@ def _parse_literal(text: str) -> Any:
         return _NOT_LITERAL
 
 
-def _literal(text: str) -> Any:
-    """``text`` as a Python literal, else the text itself."""
-    value = _parse_literal(text)
-    return text if value is _NOT_LITERAL else value
-
-
 def _set_value_problem(parsed: Any, default: Any, known: bool) -> str | None:
     """Why ``parsed`` (a literal, or _NOT_LITERAL for bare text) cannot replace a parameter whose default is
     ``default``; None if it can.

@@ -1,4 +1,4 @@
-"""asv suite for Table 5: time per pair, GFLOPs and parameters of every registered method.
+r"""asv suite for Table 5: time per pair, GFLOPs and parameters of every registered method.
 
 Run (results are saved only with ``--set-commit-hash`` in an existing environment)::
 

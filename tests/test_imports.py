@@ -322,3 +322,23 @@ def test_benchmarks_and_scripts_import_what_exists() -> None:
     assert any(k.startswith("benchmarks/") for k in outside), "no asv benchmarks found beside the tests"
     problems = [p for p in unresolved_imports(FILES, outside=outside) if p.split(":")[0] in outside]
     assert not problems, "imports that would fail when the benchmark or script runs:\n" + "\n".join(problems)
+
+
+def test_every_python_file_compiles_without_warnings() -> None:
+    """Every ``.py`` of the package, benchmarks, scripts and tests compiles with warnings as errors: an invalid
+    escape such as ``'\\.'`` in a docstring is a DeprecationWarning today and a SyntaxError in a later Python."""
+    import warnings
+
+    repo = Path(__file__).resolve().parents[1]
+    files = [p for folder in ("fusionbench", "methods", "metrics", "benchmarks", "scripts", "tests")
+             for p in sorted((repo / folder).rglob("*.py"))]
+    assert len(files) > 100
+    problems = []
+    for path in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+            except (SyntaxError, SyntaxWarning, DeprecationWarning) as exc:
+                problems.append(f"{path.relative_to(repo)}: {exc}")
+    assert not problems, "\n".join(problems)

@@ -5,7 +5,7 @@
 file stem (``a/12.png``, ``b/12.png``, ``fused/12.png``; the extension may
 differ), each is checked as the runner checks its inputs, and the fused image is
 scored on its BT.601 luma against the sources' luma with the same presets and
-the same code path as ``fusionbench run`` (:func:`fusionbench.api.scoring_view`; a preset that reads
+the same code path as ``fusionbench run`` (:func:`fusionbench.scoring.score_pair`; a preset that reads
 colour, ``ChromaErr``, gets the images as they are).
 A missing, mis-sized, 16-bit or unreadable image is one line naming the file;
 the rest are scored.
@@ -56,9 +56,9 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
     """Score every fused image in ``fused`` against ``a`` (MRI/visible) and ``b`` (PET/SPECT/CT/IR) of the same stem."""
     import pandas as pd
 
-    from .api import scoring_view
     from .io import MIN_SIDE, ImageError, check_pair, load_image
-    from .metric_registry import create_metric, reads_colour, resolve_metrics
+    from .metric_registry import resolve_metrics
+    from .scoring import score_pair
 
     metrics = resolve_metrics(presets)
     if not metrics:
@@ -94,15 +94,12 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
         except ImageError as exc:
             problems.append(f"{exc}, skipped")
             continue
-        view = scoring_view(img_f, img_a, img_b)
         with warnings.catch_warnings():  # undefined values are NaN; the runner records them the same way
             warnings.simplefilter("ignore")
-            for name in metrics:  # the runner's scoring loop (fusionbench.worker.score)
-                images = (img_f, img_a, img_b) if reads_colour(name) else (view.fused, view.a, view.b)
-                try:
-                    rows.append((stem, name, float(create_metric(name)(*images))))
-                except Exception as exc:
-                    problems.append(f"{fused_files[stem]}: metric {name} failed ({type(exc).__name__}: {exc})")
+            scores = score_pair(img_f, img_a, img_b, metrics)  # the runner's scoring (fusionbench.worker.score)
+        rows.extend((stem, name, scores.values[name]) for name in metrics if name in scores.values)
+        problems.extend(f"{fused_files[stem]}: metric {name} failed ({type(exc).__name__}: {exc})"
+                        for name, exc in scores.errors.items())
     return FolderScores(pd.DataFrame(rows, columns=["image", "metric", "value"]), problems, metrics)
 
 

@@ -399,52 +399,16 @@ def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
 
 def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tuple[str, ...],
           result: TaskResult, a: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
-    """Score the fused image's luma against the source lumas with every preset into ``result``.
+    """Score the fused image against the pair with every preset into ``result``
+    (:func:`fusionbench.scoring.score_pair`: the luma presets in one :func:`fusionbench.metrics.evaluate` call,
+    a preset that reads colour on the images as they are); each preset that fails is a ``score`` failure.
+    ``a``/``b``: the sources as decoded (their lumas where not given)."""
+    from .scoring import score_pair
 
-    One :func:`fusionbench.metrics.evaluate` call (presets share intermediates); if it raises, each preset is
-    computed on its own so that only the failing ones are recorded as ``score`` failures.  A preset that reads
-    colour (:func:`fusionbench.metric_registry.reads_colour`: ``ChromaErr``) gets ``fused``, ``a`` and ``b``
-    as they are (the sources' lumas where ``a``/``b`` are not given)."""
-    from fusionbench.metric_registry import reads_colour
-    from fusionbench.metrics import evaluate
-
-    from .colour import luma_uint8
-
-    def colour_preset(name: str) -> bool:
-        try:
-            return reads_colour(name)
-        except KeyError:  # not registered in this process: its compute() fails below and is recorded
-            return False
-
-    in_colour = [name for name in metrics if colour_preset(name)]
-    on_luma = [name for name in metrics if name not in in_colour]
-    for name in in_colour:
-        _score_one(result, name, fused, luma_a if a is None else a, luma_b if b is None else b)
-    if not on_luma:
-        return
-    luma_f = luma_uint8(fused)
-    try:
-        result.scores.update({name: float(v) for name, v in evaluate(luma_f, luma_a, luma_b, on_luma).items()})
-        return
-    except (Exception, SystemExit):  # noqa: BLE001 - find which preset failed: each is recorded below
-        pass
-    for name in on_luma:
-        _score_one(result, name, luma_f, luma_a, luma_b)
-
-
-def _score_one(result: TaskResult, name: str, fused: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """One preset into ``result``: its value (undefined values NaN, their warning silenced as by ``evaluate``)
-    or a ``score`` failure."""
-    import warnings
-
-    from fusionbench.metrics import UndefinedMetricWarning, compute
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            result.scores[name] = float(compute(name, fused, a, b))
-    except (Exception, SystemExit) as exc:
-        result.failures.append(Failure.from_exception("score", exc, metric=name))
+    scores = score_pair(fused, luma_a if a is None else a, luma_b if b is None else b, metrics,
+                        luma_a=luma_a, luma_b=luma_b)
+    result.scores.update(scores.values)
+    result.failures.extend(Failure.from_exception("score", exc, metric=name) for name, exc in scores.errors.items())
 
 
 def drop_caches() -> None:

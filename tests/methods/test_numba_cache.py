@@ -50,7 +50,7 @@ event.register("numba:compile", recorder)
 from fusionbench.api import fuse_arrays
 from fusionbench.method_registry import create_method
 from fusionbench.metrics import evaluate
-from fusionbench.metrics import resolve_metrics
+from fusionbench.metric_registry import resolve_metrics
 rng = np.random.default_rng(0)
 a = rng.integers(0, 256, (64, 72), dtype=np.uint8)
 b = rng.integers(0, 256, (64, 72, 3), dtype=np.uint8)
@@ -123,7 +123,7 @@ def test_a_second_process_compiles_no_kernel() -> None:
 
 
 def test_the_warm_up_groups_cover_every_method_and_metric() -> None:
-    from fusionbench.metrics import resolve_metrics
+    from fusionbench.metric_registry import resolve_metrics
 
     methods = [m for _, group in WARM_GROUPS for m in group]
     assert sorted(methods) == sorted(NUMBA_METHODS)

@@ -104,7 +104,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ctx = ReportContext(data, out, names, sel, data_dir, split, log, full, mean_only, roi)
     pairs20 = paper20_keys(data_dir)
 
-    sections: list[tuple[str, ...]] = [("Methods shown", _selection_html(sel, names))]
+    sections: list[tuple[str, ...]] = [("Methods shown", "")]  # written once Table 4 is decided (below)
     for dataset in data.datasets():
         sections.append(dataset_section(ctx, dataset, wanted))
     note_unrun(ctx, [m for m in resolved if m not in set(all_methods)])
@@ -123,6 +123,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     elif "mopa" in all_methods or variants:
         table4_note = table4_left_out_note(presets)
         sections.append(("Table 4 style: ablation", f"<p>{htmlmod.html.escape(table4_note)}</p>"))
+    sections[0] = ("Methods shown", _selection_html(sel, names, table4_written=len(presets) >= 2))
 
     costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, Path(repo), profile, run,
                                               data_dir)
@@ -191,13 +192,15 @@ def _first_clause(text: str) -> str:
     return text.strip().rstrip(".")
 
 
-def _selection_html(sel: Selection, names: dict[str, str]) -> str:
+def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool) -> str:
     def listing(ms: list[str]) -> str:
         return ", ".join(f"{htmlmod.html.escape(names.get(m, m))} (<code>{m}</code>)" for m in ms) or "none"
 
     hl = f" Highlighted: {htmlmod.html.escape(names.get(sel.highlight, sel.highlight))}." if sel.highlight else ""
+    ablations = (listing(sel.ablations) if table4_written or not sel.ablations else
+                 "none (Table 4 left out: see its section)")
     return (f"<p>Main tables: {htmlmod.html.escape(sel.note)}: {listing(sel.main)}.{hl}</p>"
-            f"<p>Ablation presets (own table): {listing(sel.ablations)}.</p>"
+            f"<p>Ablation presets (own table): {ablations}.</p>"
             f"<p>Other methods of the run (own table per dataset): {listing(sel.others)}.</p>"
             "<p>Choose with <code>fusionbench report DIR --methods PATTERNS --order LIST --highlight NAME "
             "--exclude-variants</code>.</p>")

@@ -63,13 +63,34 @@ class Groups:
     level: str | None = None  # "series", "subject", or None when unknown
     note: str = ""
 
+    @property
+    def too_few(self) -> bool:
+        """Whether there are known groups, but fewer than a group bootstrap CI needs
+        (:data:`fusionbench.report.stats.MIN_CI_UNITS`)."""
+        from .stats import MIN_CI_UNITS
+
+        return bool(self.by_pair and self.level) and len(set(self.by_pair.values())) < MIN_CI_UNITS
+
     def describe(self) -> str:
-        """How the bootstrap resamples, for the report: ``resampling N <level> groups``, or that pairs are
-        resampled as if independent (with the note)."""
+        """How the bootstrap resamples, for the report: ``resampling N <level> groups``, that there are too few
+        groups for a CI, or that pairs are resampled as if independent (with the note)."""
+        from .stats import MIN_CI_UNITS
+
+        note = f" ({self.note})" if self.note else ""
         if not self.by_pair or not self.level:
-            return "groups unknown: pairs resampled as if independent" + (f" ({self.note})" if self.note else "")
+            return "groups unknown: pairs resampled as if independent" + note
         n = len(set(self.by_pair.values()))
-        return f"resampling {n} {self.level} groups" + (f" ({self.note})" if self.note else "")
+        if self.too_few:
+            return (f"no CI: {n} {self.level} group{'s' if n != 1 else ''}, too few to resample (a group bootstrap "
+                    f"needs at least {MIN_CI_UNITS}; with 3 its 95 % percentile interval is just the range of the "
+                    f"group means)" + note)
+        return f"resampling {n} {self.level} groups" + note
+
+    def ci_sentence(self) -> str:
+        """The tables' footnote sentence on their 95 % CIs."""
+        if self.too_few:
+            return f"95 % CIs (HTML, CSV): {self.describe()}."
+        return f"95 % CIs (HTML, CSV): bootstrap, {self.describe()}."
 
 
 def dataset_groups(dataset: str, data_dir: str | Path | None = None) -> Groups:

@@ -152,7 +152,8 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
     for method in methods:
         rows = outputs[outputs["method"] == method]
         if keys:
-            rows = rows[[(d, str(p)) in keys for d, p in zip(rows["dataset"], rows["pair"])]]
+            # a boolean array, not a list: an empty list would select no columns instead of no rows
+            rows = rows[np.array([(d, str(p)) in keys for d, p in zip(rows["dataset"], rows["pair"])], dtype=bool)]
         folders = sorted({_out_folder(p) for p in rows["path"].dropna().astype(str) if p})
         recorded = (pd.to_numeric(rows["run_id"], errors="coerce") if "run_id" in rows.columns
                     else pd.Series(np.nan, index=rows.index))

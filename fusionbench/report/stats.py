@@ -19,14 +19,23 @@ import pandas as pd
 from scipy import stats
 
 
+#: fewest independent units (groups, or pairs where no groups are known) a percentile bootstrap CI is reported
+#: for.  With g units, each resample that draws one unit g times has probability g**-g; for g = 3 that is
+#: 1/27 = 3.7 % > 2.5 %, so both ends of a 95 % interval are exactly the smallest and largest unit means (the
+#: range, not a CI); for g = 4 they are within one draw of it.  Below this the CI is ``(nan, nan)``.
+MIN_CI_UNITS = 5
+
+
 def bootstrap_ci(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (scipy.stats.bootstrap); NaNs dropped; (nan, nan) if < 2 values."""
+    """Percentile bootstrap CI of the mean (scipy.stats.bootstrap); NaNs dropped; ``(v, v)`` if every value is
+    ``v``; ``(nan, nan)`` with fewer than :data:`MIN_CI_UNITS` values."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    if values.size < 2 or np.all(values == values[0]):
-        v = float(values[0]) if values.size else float("nan")
-        return (v, v) if values.size else (float("nan"), float("nan"))
+    if values.size and np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    if values.size < MIN_CI_UNITS:
+        return float("nan"), float("nan")
     res = stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -39,8 +48,9 @@ def group_bootstrap_ci(values: np.ndarray, groups: np.ndarray | None, *, confide
     Each resample draws as many groups as there are, with replacement, and takes
     the mean of every pair in the drawn groups (a group drawn twice counts twice).
     ``groups`` ``None`` (or all distinct) is the ordinary pair bootstrap
-    (:func:`bootstrap_ci`).  With a single group there is no between-group
-    variation to resample: ``(nan, nan)``.
+    (:func:`bootstrap_ci`).  With fewer than :data:`MIN_CI_UNITS` groups the percentile interval is (nearly)
+    the range of the group means, not a CI: ``(nan, nan)`` (a single group has no between-group variation
+    at all).
     """
     values = np.asarray(values, dtype=float)
     if groups is None:
@@ -52,7 +62,7 @@ def group_bootstrap_ci(values: np.ndarray, groups: np.ndarray | None, *, confide
     g = labels.size
     if g == values.size:
         return bootstrap_ci(values, confidence=confidence, n_resamples=n_resamples, seed=seed)
-    if g < 2:
+    if g < MIN_CI_UNITS:
         return float("nan"), float("nan")
     sums = np.bincount(index, weights=values, minlength=g)
     counts = np.bincount(index, minlength=g).astype(float)

@@ -176,6 +176,8 @@ def test_report_builds_table4_over_seeds_and_the_verdicts(tmp_path):
     table4 = (out / "tables" / "table4_ablation.md").read_text()
     assert "sd over training seeds" in table4 and "| Seeds |" in table4 and " ± " in table4
     assert ".seed1" not in table4 and "seed 1" not in table4  # seed models are folded into their preset's row
+    assert "Ablation presets (own table): " in (page := (out / "index.html").read_text()) and \
+        "<code>mopa.no_mask</code>" in page.split("Ablation presets (own table): ")[1].split("</p>")[0]
     comp = pd.read_csv(out / "tables" / "table4_components.csv")
     v = _verdicts(comp)
     assert v[("mask", "AG")] == "helps" and v[("contrast", "EN")] == "hurts" and v[("attention", "AG")] == "no evidence"
@@ -213,9 +215,12 @@ def test_table4_is_left_out_with_a_note_naming_the_missing_presets(tmp_path):
     page, readme = (out / "index.html").read_text(), (out / "README.md").read_text()
     claims = pd.read_csv(out / "tables" / "claims.csv").set_index("claim")
     row = claims.filter(like="Table 4", axis=0).iloc[0]
+    assert "Ablation presets (own table): none (Table 4 left out" in page  # not mopa, the full model
     for text in (page, readme, row["measured"]):
         assert "Table 4 and Figs. 10-11 left out" in text and "only mopa.no_mask has results" in text
         for preset in ("mopa.mask_only", "mopa.attention_only", "mopa.no_attention", "mopa.no_decouple"):
             assert preset in text
     assert row["verdict"].startswith("not comparable: no results for mopa.mask_only")
+    # read alone, the CSV still says which weights "Ours" was measured with (the Markdown says it in its header)
+    assert claims["ours_weights"].nunique() == 1 and claims["ours_weights"].iloc[0].startswith("trained by fusionbench")
     assert "Ours (v1)" in (out / "tables" / "harvard-mri-pet_others.md").read_text()  # an other method now

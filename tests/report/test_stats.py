@@ -98,12 +98,44 @@ def test_rank_test_without_pairwise() -> None:
     assert result.wilcoxon_holm.empty and np.isfinite(result.cd)
 
 
-def test_group_bootstrap_pools_the_pairs_of_the_drawn_groups() -> None:
+def test_group_bootstrap_pools_the_pairs_of_the_drawn_groups(monkeypatch) -> None:
     """Group a: one pair (0.0); group b: three pairs (1.0).  A resample drawing {a, b} has the pooled mean
     (0 + 1 + 1 + 1) / 4 = 0.75 (the docstring: "the mean of every pair in the drawn groups"), not the mean of
-    the group means 0.5.  {a, b} is half the resamples, so the 40th and 60th percentiles are both 0.75."""
+    the group means 0.5.  {a, b} is half the resamples, so the 40th and 60th percentiles are both 0.75.
+    (Two groups are below the reporting floor: lowered here to test the arithmetic.)"""
+    from fusionbench.report import stats as stats_module
     from fusionbench.report.stats import group_bootstrap_ci
 
+    monkeypatch.setattr(stats_module, "MIN_CI_UNITS", 2)
     values = np.array([0.0, 1.0, 1.0, 1.0])
     groups = np.array(["a", "b", "b", "b"])
     assert group_bootstrap_ci(values, groups, confidence=0.2) == (0.75, 0.75)
+
+
+def test_too_few_groups_give_no_ci_rather_than_the_range_of_their_means() -> None:
+    """Three series (the Harvard MRI-PET test split): each one-series resample has probability 1/27 > 2.5 %, so a
+    percentile "95 % CI" is exactly the smallest and largest series mean.  Below MIN_CI_UNITS there is no CI;
+    from it on, the interval is strictly inside the range of the group means."""
+    from fusionbench.report.stats import MIN_CI_UNITS, group_bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    for g in range(2, 8):
+        groups = np.repeat(np.arange(g), 12)
+        values = rng.normal(size=groups.size) + groups.astype(float)
+        lo, hi = group_bootstrap_ci(values, groups)
+        means = [values[groups == k].mean() for k in range(g)]
+        if g < MIN_CI_UNITS:
+            assert np.isnan(lo) and np.isnan(hi)
+        else:
+            assert min(means) < lo < values.mean() < hi < max(means)
+    assert np.isnan(bootstrap_ci(np.arange(MIN_CI_UNITS - 1.0))[0])  # as few independent pairs: no CI either
+    assert np.isfinite(bootstrap_ci(np.arange(float(MIN_CI_UNITS)))[0])
+
+
+def test_the_footnote_says_why_there_is_no_ci() -> None:
+    from fusionbench.report.data import Groups
+
+    three = Groups({f"p{i}": str(i % 3) for i in range(30)}, "series", "one subject")
+    assert three.too_few and "no CI: 3 series groups" in three.ci_sentence() and "bootstrap," not in three.ci_sentence()
+    ten = Groups({f"p{i}": str(i % 10) for i in range(30)}, "series")
+    assert not ten.too_few and ten.ci_sentence() == "95 % CIs (HTML, CSV): bootstrap, resampling 10 series groups."

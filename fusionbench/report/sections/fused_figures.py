@@ -29,19 +29,24 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
         return Path(str(row["path"].iloc[0]))
     if method not in set(ctx.data.scores.loc[ctx.data.scores["dataset"] == dataset, "method"]):
         return None
-    from ..cost import _version
-
-    target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / f"v{_version(method)}"
-              / f"{file_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
-    if target.is_file():
-        ctx.refused.add(method)
-        return target
     try:
+        import hashlib
+
         from PIL import Image
 
         from fusionbench.api import fuse
+        from fusionbench.method_registry import create_method
 
-        image = fuse(method, pair.a_path, pair.b_path)
+        # keyed by the method key (name, version, parameters, weights), as the run's cache is: retrained
+        # weights under the same version make a new image, never the old weights' one
+        built = create_method(method)
+        key = hashlib.sha256(built.cache_key().encode()).hexdigest()[:16]
+        target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / key
+                  / f"{file_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
+        if target.is_file():
+            ctx.refused.add(method)
+            return target
+        image = fuse(built, pair.a_path, pair.b_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(target)
         ctx.refused.add(method)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
-from ..provenance import provenance_line, weights_notes
+from ..provenance import provenance_line, weights_note, weights_notes
 from ..tables import frame_to_markdown
 
 
@@ -17,8 +17,10 @@ def claims_section(ctx: ReportContext, claims: pd.DataFrame) -> tuple[str, str, 
               "then reads only those rows.")
     md = ("# The founding paper's claims against this run\n\n"
           f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
+    # the CSV is read without the Markdown's header: each row carries the weights "Ours" was measured with
+    csv = claims.assign(ours_weights=weights_note("mopa") or "no weights registered for mopa")
     ctx.written += [write_file(ctx.out / "tables" / "claims.md", md),
-                     write_file(ctx.out / "tables" / "claims.csv", claims.to_csv(index=False))]
+                     write_file(ctx.out / "tables" / "claims.csv", csv.to_csv(index=False))]
     classes = {(i, "verdict"): ("better" if v == "holds" else "worse" if v == "does not hold" else "")
                for i, v in enumerate(claims["verdict"])}
     counts = claims["verdict"].map(lambda v: v.split(":")[0]).value_counts().to_dict()

@@ -11,10 +11,12 @@ import pandas as pd
 
 from .. import figures, html as htmlmod
 from ..context import ReportContext, file_stem, write_file
-from ..data import dataset_groups, dataset_task, dataset_title, higher_is_better, metric_arrow, rankable
-from ..stats import complete_blocks, rank_test, versus_reference
+from ..data import (dataset_groups, dataset_task, dataset_title, display_name, higher_is_better, metric_arrow,
+                    rankable)
+from ..stats import MIN_CI_UNITS, complete_blocks, rank_test, versus_reference
 from ..tables import build_table, column_digits, convention_footnote, to_csv
 from ..provenance import provenance_line, weights_notes
+from ..selection import TASK_PRESETS
 from .fused_figures import fused_grid
 from .skipped import note_skipped
 
@@ -46,9 +48,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     note_skipped(ctx, dataset, task, shown, standin, ds_methods)
     groups = dataset_groups(dataset, ctx.data_dir)
     n_pairs = int(ds_scores["pair"].nunique())
-    standin_note = "; ".join(f"{names[s]} stands in for {names.get(m, m)} on {task}" for s, m in standin.items())
-    footnote = convention_footnote(metrics, ctx.split, extra=(
-        f"95 % CIs (HTML, CSV): bootstrap, {groups.describe()}." + (f" {standin_note}." if standin_note else "")))
+    footnote = convention_footnote(metrics, ctx.split, extra=groups.ci_sentence() + _standin_sentence(standin, names, task))
     weights, weights_line = weights_notes(shown, names)
     table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {_count(len(shown), 'method')}, "
                         f"{_count(n_pairs, 'pair')}", footnote=_join(footnote, weights_line,
@@ -58,15 +58,21 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     ctx.write_table(out / "tables" / stem, table, f"tab:{stem}")
     body += [f"<p>{_count(n_pairs, 'pair')}; {htmlmod.html.escape(groups.describe())}.</p>",
              _html_metric_table(table), _html_foot(table.footnote, table.short_note())]
-    body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
+    if groups.too_few:  # a table of n/a would say nothing: say why there is none
+        body.append(f"<h3>No 95 % confidence intervals</h3><p>{htmlmod.html.escape(groups.describe())}.</p>")
+    else:
+        body.append("<h3>Means with 95 % bootstrap confidence intervals</h3>" + _html_ci_table(table))
     ctx.written.append(write_file(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
 
     body += _statistics(ctx, dataset, title, stem, ds_scores, shown, metrics)
     others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
     if others:
         other_weights, other_line = weights_notes(others, names)
+        # this table's own stand-ins (a task preset among its rows), and no CI sentence: it has no CIs
+        other_standin = {p: base for base, p in TASK_PRESETS.get(task or "", {}).items() if p in others}
+        other_foot = convention_footnote(metrics, ctx.split, extra=_standin_sentence(other_standin, names, task).strip())
         other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
-                                  "run", footnote=_join(footnote, other_line, _provenance(ctx, dataset, others)),
+                                  "run", footnote=_join(other_foot, other_line, _provenance(ctx, dataset, others)),
                                   groups=groups.by_pair or None, names=names, bootstrap=False)
         other_table.weights = other_weights
         ctx.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
@@ -79,6 +85,13 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
                          f"Per-pair scores of each method on {title} (box: quartiles; whiskers 1.5 IQR)."))
     body.append(fused_grid(ctx, dataset, title, task, shown))
     return (title, "".join(body))
+
+
+def _standin_sentence(standin: dict[str, str], names: dict[str, str], task: str | None) -> str:
+    """`` X stands in for Y on TASK.`` for each task preset a table shows in its base method's place (or ``""``)."""
+    said = "; ".join(f"{names.get(s) or display_name(s)} stands in for {names.get(m) or display_name(m)} on {task}"
+                     for s, m in standin.items())
+    return f" {said}." if said else ""
 
 
 def _statistics(ctx: ReportContext, dataset: str, title: str, stem: str, ds_scores: pd.DataFrame, shown: list[str],
@@ -199,5 +212,6 @@ def _html_ci_table(table) -> str:
                 f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" if np.isfinite(lo) else f"{mean:.{d}f} [n/a]")
         rows.append(row)
     return htmlmod.table_html(pd.DataFrame(rows), highlight_rows=hl) + (
-        '<p class="foot">[low, high]: 95 % percentile bootstrap CI of the mean (2,000 resamples); n/a: a single '
-        "group, so no between-group spread can be estimated.</p>")
+        '<p class="foot">[low, high]: 95 % percentile bootstrap CI of the mean (2,000 resamples); n/a: fewer than '
+        f"{MIN_CI_UNITS} groups (series or subjects), too few to resample (with 3, the interval would be just the "
+        "range of the group means).</p>")

@@ -10,7 +10,7 @@ Every gap the text leaves is a constructor argument; the choices (and why) are:
   gives none.  Its Table 5 "GFLOPs" are, on the rows of baselines we run
   whole-image (SDNet 2.4587, MATR 4.2215), 1.32× our multiply-accumulate
   count (:data:`fusionbench.profile.PAPER_FLOPS_PER_MAC`); in that convention
-  width 5 costs 2.36 at 256² (1.79 GMAC), the closest to the paper's 2.531
+  width 5 costs 2.352 at 256² (1.785 GMAC), the closest to the paper's 2.531
   (width 4: 1.45, width 6: 3.29).  Its "0.5×10⁷ parameters" cannot belong to
   the same fully convolutional network (5 M conv weights would cost hundreds
   of GFLOPs at 256²), so we match the FLOPs and report the parameter count as
@@ -27,7 +27,8 @@ Every gap the text leaves is a constructor argument; the choices (and why) are:
   three.  The three outputs are concatenated (``3·width`` channels).
 * LReLU negative slope ``slope=0.2`` (common in fusion CNNs; the paper gives none).
 * Contrast enhancement module (§1.3.1, Fig. 3): multiscale layer of 1×1, 3×3,
-  5×5 and 7×7 convs (each ``3w → 3w/4``, concatenated back to ``3w``) + LReLU;
+  5×5 and 7×7 convs (``3w → ⌊3w/4⌋`` each for the first three, the rest of the ``3w`` channels
+  for the 7×7: 3/3/3/6 at ``w = 5``, concatenated back to ``3w``) + LReLU;
   a residual block (two 3×3 convs); the contrast map is the local standard
   deviation over a (2r+1)² window (Eq. 7, which is exactly the window's
   population standard deviation), ``r=3`` by default (a 7×7 window, the
@@ -45,9 +46,10 @@ Every gap the text leaves is a constructor argument; the choices (and why) are:
   described in §1 "enhanced by a contrast enhancement module and a detail
   preservation module").
 * Attention (§1.3.3, Fig. 5): channel branch — global average and
-  max pooling, concatenated, two convs + LReLU and a conv + sigmoid (the
+  max pooling, concatenated, conv + LReLU, conv + LReLU, conv + sigmoid (the
   paper's 3×3 kernels act on 1×1 pooled maps, where a zero-padded 3×3 conv
-  equals a 1×1 conv, so 1×1 is used; hidden width ``3w/2``); spatial branch —
+  equals a 1×1 conv, so 1×1 is used; hidden width ``⌊3w/2⌋`` = 7; the paper's "two
+  3×3 convolutional layers followed by an LReLU" read as an LReLU after each, ``docs/paper_network.md``); spatial branch —
   mean and max over channels, concatenated, a ``7×7`` conv (CBAM's size) +
   sigmoid.  ``attention="cascade"`` (default): the spatial branch reads the
   channel branch's output, as §1.3.3's only operational sentence, Fig. 5's

@@ -251,18 +251,17 @@ def _missing_weights(names: list[str]) -> dict[str, str]:
 
 def _install_weights(name: str, data: bytes) -> str | None:
     """On a worker: put ``data`` in its cache as weights ``name`` if its sha256 is the pinned one; else the reason."""
+    from .io import atomic_write
     from .weights import WEIGHTS, cached_path, verify_file
 
     target = cached_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".{os.getpid()}.part")
     try:
-        tmp.write_bytes(data)
-        verify_file(tmp, WEIGHTS.get(name).info.sha256, fix="sent by the client")
-        tmp.replace(target)
+        with atomic_write(target) as tmp:  # removed again if the bytes are refused
+            tmp.write_bytes(data)
+            verify_file(tmp, WEIGHTS.get(name).info.sha256, fix="sent by the client")
         return None
     except Exception as exc:  # noqa: BLE001
-        tmp.unlink(missing_ok=True)
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 

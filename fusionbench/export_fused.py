@@ -14,7 +14,6 @@ folder was moved).
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +65,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     when ``out`` holds no results or the patterns match no image.
     """
     from fusionbench.external import dataset_dirname
-    from fusionbench.io import ImageError, load_image
+    from fusionbench.io import ImageError, load_image, sha256_file
     from fusionbench.report.data import ReportData
 
     log = log or (lambda msg: None)
@@ -101,7 +100,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
             continue
         rows.append({"dataset": row.dataset, "pair": row.pair, "method": row.method,
                      "file": target.relative_to(dest).as_posix(),
-                     "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+                     "sha256": sha256_file(target),
                      "run_id": getattr(row, "run_id", None), "seconds": row.seconds, "source": str(source)})
         result.written += 1
     for problem in result.problems:

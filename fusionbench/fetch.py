@@ -9,13 +9,14 @@ Base URLs and the mapping between our layout and the source's come from the
 manifests.  Files land in ``DATA_DIR/<path in the manifest>`` (``DATA_DIR`` =
 ``--data-dir`` or ``$FUSIONBENCH_HOME/data``), the layout every dataset reads.
 A file whose sha256 differs from the manifest is refused.  ``base_url`` points
-elsewhere (a mirror, or a local server in tests).
+elsewhere (a mirror, or a local server in tests).  Each file is downloaded with
+pooch (``pooch.retrieve`` with the pinned hash: a temporary file beside the
+target, checked, then moved into place).
 """
 from __future__ import annotations
 
-import hashlib
-import urllib.error
-import urllib.request
+import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 from .config import data_dir as default_data_dir
 from .data.manifest import DatasetManifest, ManifestError, released_manifests
+from .io import sha256_file
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,6 @@ def bundle_names() -> list[str]:
     return list(bundles())
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SOURCES":  # the former constant, as a view of the manifests
-        return {n: {"base_url": b.base_url, "datasets": b.datasets, "remap": b.remap} for n, b in bundles().items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class DownloadError(RuntimeError):
     """A file could not be downloaded or did not match its pinned sha256."""
 
@@ -75,15 +71,22 @@ def remote_path(source: str, local_rel: str) -> str:
 
 
 def _download(url: str, target: Path, sha256: str) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - pinned https/http sources
-        data = response.read()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise DownloadError(f"{url}: sha256 {digest} does not match the pinned {sha256}; refused")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    """Download ``url`` to ``target`` if its sha256 is ``sha256``, else :class:`DownloadError` (``target`` untouched).
+
+    HTTP errors (``requests.exceptions.HTTPError``) and unreachable sources
+    (``requests.exceptions.ConnectionError``) propagate as pooch raises them.
+    Plain ``http(s)://`` URLs only (pooch's HTTP downloader with a 60 s timeout).
+    """
+    import pooch
+
+    try:
+        pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=target.name, path=target.parent,
+                       downloader=pooch.HTTPDownloader(progressbar=False, timeout=60), progressbar=False)
+    except ValueError as exc:
+        got = re.search(r"does not match the known hash: expected \S+ but got ([0-9a-f]+)", str(exc))
+        if got is None:  # not pooch's hash mismatch (requests' bad-URL errors are ValueErrors too)
+            raise
+        raise DownloadError(f"{url}: sha256 {got.group(1)} does not match the pinned {sha256}; refused") from None
 
 
 def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: str | None = None,
@@ -101,7 +104,7 @@ def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: 
         for rec in manifests[name].pairs:
             for rel, sha in ((rec["a"], rec["a_sha256"]), (rec["b"], rec["b_sha256"])):
                 target = root / rel
-                if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha:
+                if target.is_file() and sha256_file(target) == sha:
                     continue
                 jobs.append((base + remote_path(source, rel), target, sha))
     log(f"{source}: {len(jobs)} files to download into {root}")
@@ -113,16 +116,28 @@ def fetch_dataset(source: str, data_dir: str | Path | None = None, *, base_url: 
         except Exception as exc:
             errors.append(f"{job[0]}: {exc}")
 
-    if jobs:  # the first alone: a source that cannot be reached (offline, a wrong --base-url) is one line now
-        try:
-            _download(*jobs[0])
-        except (DownloadError, urllib.error.HTTPError) as exc:  # the source answers: go on with the others
-            errors.append(f"{jobs[0][0]}: {exc}")
-        except urllib.error.URLError as exc:  # no answer (name resolution, refused): not a local write error
-            raise DownloadError(f"{jobs[0][0]}: {exc}: the source cannot be reached, so the other {len(jobs) - 1} "
-                                "files were not tried") from None
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, jobs[1:]))
+    import pooch
+    import requests
+
+    def quiet(record: logging.LogRecord) -> bool:  # pooch's per-file "Downloading data from ..." lines left out
+        return record.levelno >= logging.WARNING
+
+    pooch.get_logger().addFilter(quiet)
+    try:
+        if jobs:  # the first alone: a source that cannot be reached (offline, a wrong --base-url) is one line now
+            try:
+                _download(*jobs[0])
+            except (DownloadError, requests.exceptions.HTTPError) as exc:  # the source answers: go on with the others
+                errors.append(f"{jobs[0][0]}: {exc}")
+            except (requests.exceptions.ConnectionError, requests.exceptions.InvalidSchema,
+                    requests.exceptions.MissingSchema, requests.exceptions.InvalidURL) as exc:
+                # no answer (name resolution, refused, connect timeout) or a URL no server answers: not a local error
+                raise DownloadError(f"{jobs[0][0]}: {exc}: the source cannot be reached, so the other "
+                                    f"{len(jobs) - 1} files were not tried") from None
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, jobs[1:]))
+    finally:
+        pooch.get_logger().removeFilter(quiet)
     if errors:
         raise DownloadError(f"{len(errors)} of {len(jobs)} files failed, first: {errors[0]}")
     return root

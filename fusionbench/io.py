@@ -11,11 +11,17 @@ stores grey that way) is returned as grey.  Refused with a
 reason: unreadable or truncated files, non-image files, 16-bit or 32-bit
 images, images with an alpha channel, palette images whose colours are not
 expandable, and pairs whose sizes differ.
+
+Also the two file helpers every writer shares: :func:`sha256_file` (the one
+file hasher) and :func:`atomic_write` (write to a temporary file, then rename).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -74,6 +80,25 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Write ``path`` atomically: yield a temporary path beside it, renamed onto ``path`` when the block succeeds.
+
+    The temporary file ``.<name>.<pid>.<random>.tmp`` (hidden, in the same folder, so the rename is atomic) is
+    unique per process and thread, so writers racing for the same ``path`` never share one: each rename puts a
+    complete file in place and the last one wins.  If the block raises, the temporary file is removed and
+    ``path`` is left as it was.  The folder must exist.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _refuse_mode(path: Path, img: Image.Image) -> str:
@@ -189,6 +214,5 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
     """Save a uint8 grey or RGB image as lossless PNG (atomically: write then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")

@@ -337,10 +337,11 @@ def write_output(result: TaskResult, task: Task) -> None:
         return
     path = Path(task.fused_path)
     if result.png is not None:
+        from .io import atomic_write
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_bytes(result.png)
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(result.png)
         result.png = None
     result.path = str(path)
 

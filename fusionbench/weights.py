@@ -24,7 +24,8 @@ by (path, size, mtime_ns), so a file changed on disk after the fetch — one fli
 byte included — is never used: :class:`ChecksumError` says in one line which file
 and which command fetches it again.  :func:`verify_file` does the same for any
 file, against a pinned digest or its sidecar ``<stem>.sha256`` beside ``<stem>.pth``
-(the convention of ``fusionbench train --export`` and of committed weights).
+(the convention of ``fusionbench train --export`` and of committed weights;
+:func:`write_sidecar` writes one, :func:`read_sidecar` and :func:`sidecar_token` read it).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import weights_dir
-from .io import sha256_file
+from .io import atomic_write, sha256_file
 from .registry import Registry
 
 
@@ -95,6 +96,23 @@ def read_sidecar(path: str | Path) -> str:
     except (OSError, IndexError):
         raise ChecksumError(f"{path}: no sha256 sidecar {side.name} beside it; refused") from None
     return digest
+
+
+def write_sidecar(path: str | Path) -> str:
+    """Write the sidecar of ``path`` (``<digest>  <name>`` and a newline, in ``<stem>.sha256``); returns the digest."""
+    path = Path(path)
+    digest = sha256_file(path)
+    with atomic_write(sidecar(path)) as tmp:
+        tmp.write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def sidecar_token(path: str | Path, n: int = 16) -> str:
+    """The first ``n`` hex digits of the digest in the sidecar of ``path``, else ``"missing"`` (a cache token)."""
+    try:
+        return read_sidecar(path)[:n]
+    except ChecksumError:
+        return "missing"
 
 
 def verify_file(path: str | Path, sha256: str | None = None, *, fix: str | None = None) -> Path:
@@ -196,26 +214,25 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
         except ChecksumError:
             pass  # corrupted in the cache: fetch it again below
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".part")
     if from_dir is not None:
         source = Path(from_dir) / wf.method_dir / "weights" / wf.filename
         if not source.is_file():
             raise FileNotFoundError(f"{source}: not found (expected <DIR>/{wf.method_dir}/weights/{wf.filename})")
         # checked where it is, so that a mismatch names the user's file, not the cache's temporary copy
         verify_file(source, wf.sha256, fix=f"it is not the pinned file of weights {wf.name!r}")
-        shutil.copyfile(source, tmp)
-        origin = str(source)
-    else:
-        import pooch
+    with atomic_write(target) as tmp:  # the temporary copy is removed if anything below fails
+        if from_dir is not None:
+            shutil.copyfile(source, tmp)
+            origin = str(source)
+        else:
+            import pooch
 
-        pooch.retrieve(wf.url, known_hash=None, fname=tmp.name, path=tmp.parent, progressbar=False)
-        origin = wf.url
-    try:
-        verify_file(tmp, wf.sha256, fix=f"the source of weights {wf.name!r} is not the pinned file")
-    except ChecksumError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ChecksumError(f"weights {wf.name!r} from {origin}: {str(exc).split(': ', 1)[1]}") from None
-    tmp.replace(target)
+            pooch.retrieve(wf.url, known_hash=None, fname=tmp.name, path=tmp.parent, progressbar=False)
+            origin = wf.url
+        try:
+            verify_file(tmp, wf.sha256, fix=f"the source of weights {wf.name!r} is not the pinned file")
+        except ChecksumError as exc:
+            raise ChecksumError(f"weights {wf.name!r} from {origin}: {str(exc).split(': ', 1)[1]}") from None
     return target
 
 

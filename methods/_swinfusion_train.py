@@ -39,7 +39,6 @@ start of step *k + 1* and the last one by :func:`export_ema` — the same sequen
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusionbench.train import TrainConfig
-from fusionbench.weights import sidecar
+from fusionbench.weights import write_sidecar
 
 #: The official schedule (``train_swinfusion_med.json`` + logs): 10,000 iterations of batch 16 on 64² crops,
 #: Adam 2e-4, EMA 0.999.  Patches: a random subset of 160,000 of the 64² patches on a 4-pixel grid.
@@ -207,9 +206,7 @@ def export_ema(final: str | Path, dest: str | Path, ema_decay: float) -> str:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.save(compact_state_dict(net), dest)
-    digest = hashlib.sha256(dest.read_bytes()).hexdigest()
-    sidecar(dest).write_text(f"{digest}  {dest.name}\n")
-    return digest
+    return write_sidecar(dest)
 
 
 # --------------------------------------------------------------------------- schedule / trainer spec

@@ -54,7 +54,7 @@ import numpy as np
 
 from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
-from fusionbench.weights import COMMITTED_FIX, verify_file
+from fusionbench.weights import COMMITTED_FIX, sidecar_token, verify_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -170,14 +170,12 @@ class SwinFusion(TorchMethod):
     @staticmethod
     def cache_token(model: str = "mri_pet_spect", weights: str | Path | None = None, **_: object) -> str:
         """The sha256 of the weights in use, so retrained weights never reuse cached outputs."""
-        import hashlib
+        from fusionbench.io import sha256_file
 
         if not weights:
-            path = WEIGHTS_DIR / MODELS[model]
-            side = path.with_suffix(".sha256")
-            return side.read_text().split()[0][:16] if side.is_file() else "missing"
+            return sidecar_token(WEIGHTS_DIR / MODELS[model])
         path = Path(weights)
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+        return sha256_file(path)[:16] if path.is_file() else "missing"
 
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):
         super().__init__(threads=threads)

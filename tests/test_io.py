@@ -161,3 +161,83 @@ def test_a_folder_given_as_an_image_says_so(tmp_path) -> None:
 
     with pytest.raises(ImageError, match="is a folder, not an image file"):
         load_image(tmp_path)
+
+
+# --------------------------------------------------------------------------- atomic_write (audit 1.4)
+def test_atomic_write_replaces_the_file_on_success(tmp_path) -> None:
+    from fusionbench.io import atomic_write
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with atomic_write(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.bin.") and tmp.name.endswith(".tmp")
+        tmp.write_bytes(b"new")
+        assert target.read_bytes() == b"old"  # nothing visible before the block ends
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_atomic_write_keeps_the_old_file_and_no_temp_file_on_error(tmp_path) -> None:
+    from fusionbench.io import atomic_write
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="write failed"):
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("write failed")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    with pytest.raises(KeyboardInterrupt):  # an interrupt too (a killed training's checkpoint)
+        with atomic_write(tmp_path / "new.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_atomic_write_temp_names_are_unique_per_thread(tmp_path) -> None:
+    """Two writers of one file in the same process get two temporary files (the old ``.<pid>.tmp`` was shared)."""
+    import threading
+
+    from fusionbench.io import atomic_write
+
+    target = tmp_path / "out.bin"
+    inside, release, names = threading.Barrier(3), threading.Event(), []  # the two writers and this test
+
+    def writer(payload: bytes) -> None:
+        with atomic_write(target) as tmp:
+            tmp.write_bytes(payload)
+            names.append(tmp.name)
+            inside.wait(timeout=10)  # both temporary files exist at once
+            release.wait(timeout=10)
+
+    threads = [threading.Thread(target=writer, args=(bytes([i]) * 1000,)) for i in (1, 2)]
+    for t in threads:
+        t.start()
+    inside.wait(timeout=10)
+    assert len(set(names)) == 2
+    release.set()
+    for t in threads:
+        t.join()
+    assert target.read_bytes() in (b"\x01" * 1000, b"\x02" * 1000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_save_png_from_many_threads_into_one_path_never_collides(tmp_path) -> None:
+    """``save_png`` into the content-addressed cache can race; its fixed ``<name>.tmp`` made one writer's rename
+    take the other's half-written file, or fail with ``FileNotFoundError``.  Now every write is whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fusionbench.io import save_png
+
+    target = tmp_path / "cache" / "fused.png"
+    images = [np.full((64, 64), i, dtype=np.uint8) for i in range(8)]
+
+    def write(i: int) -> None:
+        for _ in range(10):
+            save_png(target, images[i])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(8)))  # re-raises any writer's error
+    assert any(np.array_equal(load_image(target), im) for im in images)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["fused.png"]

@@ -36,7 +36,7 @@ def test_fetch_from_local_folder_and_refuse_a_bad_copy(home, fake_weights) -> No
     (fake_weights / "toy" / "weights" / "toy.bin").write_bytes(b"tampered")
     with pytest.raises(ChecksumError, match="does not match the pinned"):
         fetch_weights("toy-test", from_dir=fake_weights, force=True)
-    assert not (home / "weights" / "toy" / "toy.bin.part").exists()
+    assert sorted(p.name for p in (home / "weights" / "toy").iterdir()) == ["toy.bin"]  # no temporary copy left
 
 
 def test_cli_fetch_weights_from_shared(home, official_dir, capsys) -> None:
@@ -139,3 +139,47 @@ def test_fetch_goes_on_past_a_file_it_cannot_fetch_and_names_the_users_file(home
     assert main(["fetch", "weights", "sdnet.data", "--from", str(tmp_path / "partial")]) == 1
     err = capsys.readouterr().err
     assert str(partial / data.filename) in err and "does not match the pinned" in err and ".part" not in err
+
+
+# --------------------------------------------------------------------------- sidecars (audit 1.1)
+def test_write_sidecar_and_read_sidecar_round_trip_with_the_exact_bytes(tmp_path) -> None:
+    import hashlib
+
+    from fusionbench.weights import read_sidecar, sidecar, sidecar_token, write_sidecar
+
+    f = tmp_path / "mopa.seed1.pth"
+    f.write_bytes(b"some weights")
+    digest = hashlib.sha256(b"some weights").hexdigest()
+    assert sidecar_token(f) == "missing"
+    assert write_sidecar(f) == digest
+    assert sidecar(f) == tmp_path / "mopa.seed1.sha256"
+    assert sidecar(f).read_bytes() == f"{digest}  mopa.seed1.pth\n".encode()  # the committed format, byte for byte
+    assert read_sidecar(f) == digest
+    assert sidecar_token(f) == digest[:16] and sidecar_token(f, n=8) == digest[:8]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mopa.seed1.pth", "mopa.seed1.sha256"]
+    sidecar(f).write_text("")  # an empty sidecar is unreadable, not a crash
+    assert sidecar_token(f) == "missing"
+    with pytest.raises(ChecksumError, match="no sha256 sidecar"):
+        read_sidecar(f)
+
+
+def test_committed_sidecars_read_verify_and_are_rewritten_byte_identical(tmp_path) -> None:
+    """Every committed ``.sha256`` is what :func:`write_sidecar` writes for its file, and verifies it."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from fusionbench.weights import read_sidecar, sidecar_token, verify_file, write_sidecar
+
+    roots = importlib.util.find_spec("fusionbench.methods").submodule_search_locations
+    committed = sorted(p for root in roots for p in Path(root).rglob("*.sha256"))
+    assert len(committed) >= 4  # mopa, v1, the two SwinFusion models
+    for side in committed:
+        weights = side.with_suffix(".pth")
+        assert verify_file(weights) == weights
+        assert sidecar_token(weights) == read_sidecar(weights)[:16]
+        copy = tmp_path / side.parent.name / weights.name
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(weights, copy)
+        write_sidecar(copy)
+        assert copy.with_suffix(".sha256").read_bytes() == side.read_bytes(), side

@@ -154,12 +154,12 @@ def parse_set(items: list[str], name: str, allowed: set[str], defaults: dict[str
 
 def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
     """Copy ``final`` to ``dest_dir/<name>.pth`` and write its sha256 to the sidecar ``<name>.sha256``."""
-    from fusionbench.io import sha256_file
+    from fusionbench.weights import write_sidecar
 
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{name}.pth"
     shutil.copyfile(final, dest)
-    (dest_dir / f"{name}.sha256").write_text(f"{sha256_file(dest)}  {name}.pth\n")
+    write_sidecar(dest)
     return dest
 
 
@@ -204,6 +204,8 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
 
 
 def _pack(args: argparse.Namespace) -> int:
+    from fusionbench.weights import read_sidecar
+
     from .pack import DEFAULT_DIR, check_pack_path, write_pack
 
     if not args.names:
@@ -217,7 +219,7 @@ def _pack(args: argparse.Namespace) -> int:
         raise SystemExit(f"fusionbench train pack: --out {exc}") from None
     t0 = time.time()
     out = write_pack(args.names, target, args.data_dir, max_pairs=args.max_pairs)
-    digest = out.with_suffix(".sha256").read_text().split()[0]
+    digest = read_sidecar(out)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MiB, sha256 {digest}) in {time.time() - t0:.0f} s",
           file=sys.stderr)
     return 0

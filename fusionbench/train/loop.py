@@ -99,9 +99,10 @@ WARMUP_STEPS = 10
 def _atomic_save(obj: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from fusionbench.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 class TrainError(Exception):

@@ -22,7 +22,6 @@ carries it to the device.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import lzma
@@ -31,6 +30,9 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from fusionbench.io import atomic_write, sha256_file
+from fusionbench.weights import sidecar, sidecar_token, write_sidecar
 
 FORMAT = 1
 DEFAULT_DIR = Path("packs")
@@ -65,14 +67,6 @@ class TrainingPack:
             raise KeyError(f"{self.path}: pack has no training set for {variant!r} (packed: "
                            f"{', '.join(sorted(self.variants))}); write one with `fusionbench train pack {variant}`")
         return [self.pairs[k] for k in self.variants[variant]]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_pack_path(out: str | Path) -> None:
@@ -125,24 +119,20 @@ def write_pack(variants: Iterable[str], out: str | Path, data_dir: str | Path | 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
+    with atomic_write(out) as tmp:  # nothing left behind when the write or the rename fails
         tmp.write_bytes(lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME))
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)  # nothing left behind when the write or the rename failed
-    out.with_suffix(".sha256").write_text(f"{_sha256(out)}  {out.name}\n")
+    write_sidecar(out)
     return out
 
 
 def read_pack(path: str | Path) -> TrainingPack:
     """Read and verify a pack (sha256 against its ``<stem>.sha256``; one line naming the file on any problem)."""
     path = Path(path)
-    side = path.with_suffix(".sha256")
+    side = sidecar(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training pack not found; write it with `fusionbench train pack NAME`")
-    digest = _sha256(path)
-    if side.is_file() and side.read_text().split()[0] != digest:
+    digest = sha256_file(path)
+    if side.is_file() and sidecar_token(path, n=len(digest)) != digest:  # an unreadable sidecar does not match
         raise ValueError(f"{path}: sha256 {digest} does not match {side.name}; the pack is corrupted or replaced")
     try:
         with np.load(io.BytesIO(lzma.decompress(path.read_bytes()))) as z:

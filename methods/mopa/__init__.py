@@ -172,8 +172,9 @@ class MOPA(TorchMethod):
     @staticmethod
     def cache_token(preset: str = "mopa", seed: int = 0, **_: Any) -> str:
         """The committed sha256 of the preset's weights, so retrained weights never reuse cached outputs."""
-        sha = weights_file(preset, seed).with_suffix(".sha256")
-        return sha.read_text().split()[0][:16] if sha.is_file() else "missing"
+        from fusionbench.weights import sidecar_token
+
+        return sidecar_token(weights_file(preset, seed))
 
     def __init__(self, preset: str = "mopa", threads: int | None = None, seed: int = 0, **params: Any):
         super().__init__(threads=threads)

@@ -105,3 +105,39 @@ def test_a_source_that_cannot_be_reached_is_one_line_after_one_try(tmp_path, mon
     with pytest.raises(DownloadError, match=r"the source cannot be reached, so the other \d+ files were not tried"):
         fetch_dataset("harvard", tmp_path, base_url="http://127.0.0.1:9/", log=lambda m: None)
     assert len(calls) == 1
+
+
+def test_a_download_whose_sha256_differs_is_refused_and_leaves_nothing(server, tmp_path, shared_dir) -> None:
+    """``_download`` (pooch with the pinned hash): a mismatch is a DownloadError naming both digests; neither the
+    target nor a temporary file is left."""
+    import hashlib
+
+    from fusionbench.fetch import _download
+
+    served = hashlib.sha256((shared_dir / "data/tno/ir/01.png").read_bytes()).hexdigest()
+    target = tmp_path / "tno" / "ir" / "01.png"
+    with pytest.raises(DownloadError, match=f"ir/01.png: sha256 {served} does not match the pinned {'0' * 64}; "
+                                            "refused"):
+        _download(server + "ir/01.png", target, "0" * 64)
+    assert not target.exists() and not any(target.parent.iterdir())
+    _download(server + "ir/01.png", target, served)
+    assert target.read_bytes() == (shared_dir / "data/tno/ir/01.png").read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["01.png"]
+
+
+def test_fetch_prints_no_line_per_file(server, tmp_path) -> None:
+    """pooch logs "Downloading data from ..." for every file; a fetch prints only its own line."""
+    import logging
+
+    import pooch
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    pooch.get_logger().addHandler(handler)
+    try:
+        fetch_dataset("tno", tmp_path, base_url=server, workers=2, log=lambda m: None)
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert records == [] and len(list(tmp_path.rglob("*.png"))) == 50
+    assert pooch.get_logger().filters == []  # the filter is removed again

@@ -22,7 +22,7 @@ from importlib import metadata as _metadata
 from typing import Any as _Any
 
 from .api import fuse, scoring_view
-from .data import create_dataset, list_datasets, register_dataset
+from .data import create_dataset, dataset_info, list_datasets, register_dataset
 from .method_registry import create_method, list_methods, method_info, register_method
 from .metric_registry import create_metric, list_metrics, metric_info, register_metric, resolve_metrics
 
@@ -51,6 +51,7 @@ __all__ = [
     "create_dataset",
     "create_method",
     "create_metric",
+    "dataset_info",
     "fuse",
     "list_datasets",
     "list_methods",

@@ -223,6 +223,9 @@ def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fusionbench`` argument parser: ``list``, ``run``, ``fetch``, ``score`` and ``export-fused``, plus
+    ``train`` and ``report``, whose arguments their own modules add (``add_arguments``; a command whose module
+    needs a missing optional dependency is left out)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="fusionbench",
@@ -344,6 +347,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``fusionbench`` command (the console entry point): parse ``argv`` (default ``sys.argv[1:]``), run the
+    command and return its exit status.
+
+    An exception becomes one ``fusionbench: error: ...`` line on stderr and status 1 (``--debug`` re-raises it);
+    Ctrl-C returns 130 and SIGTERM 128 + 15, keeping what the command committed.  Bad arguments exit through
+    argparse (``SystemExit`` with status 2).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -16,14 +16,14 @@ Convention (``docs/conventions.md``):
 
 Some baselines need other conversions (``../shared/notes/baselines.md`` §1.1):
 studio-swing YCbCr exactly as MATLAB's ``rgb2ycbcr`` / ``ycbcr2rgb`` (used by
-SDNet, MATR, SwinFusion's official scripts) and HSV (MLEPF), both provided here.
+SDNet, MATR, SwinFusion's official scripts), provided here; MLEPF's HSV is Octave's
+``rgb2hsv``/``hsv2rgb``, in ``methods/mlepf.py``.
 """
 from __future__ import annotations
 
 from fractions import Fraction
 
 import numpy as np
-from skimage import color as skcolor
 
 BT601 = np.array([0.299, 0.587, 0.114])
 
@@ -156,13 +156,3 @@ def exact_inverse(matrix: np.ndarray) -> np.ndarray:
                 factor = work[r][col]
                 work[r] = [v - factor * w for v, w in zip(work[r], work[col])]
     return np.array([[float(v) for v in row[n:]] for row in work])
-
-
-def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
-    """HSV with H, S, V in [0, 1] (MATLAB ``rgb2hsv`` convention), via scikit-image."""
-    return skcolor.rgb2hsv(to_float(rgb))
-
-
-def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_hsv`, via scikit-image."""
-    return skcolor.hsv2rgb(np.asarray(hsv, dtype=np.float64))

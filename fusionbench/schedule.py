@@ -96,11 +96,6 @@ def prior_costs() -> dict[str, Cost]:
     return {m: Cost.fit(points) for m, points in FUSE_SECONDS.items()}
 
 
-def priors() -> dict[str, float]:
-    """Seconds per megapixel of each built-in method at the Harvard size (256²), from the prior table."""
-    return {m: c.at(DEFAULT_PIXELS) / (DEFAULT_PIXELS / 1e6) for m, c in prior_costs().items()}
-
-
 def build_seconds(method: str) -> float:
     """A worker's first-use cost of ``method`` (building, weights, kernels) from the prior table, else 0."""
     from ._method_costs import BUILD_SECONDS
@@ -130,17 +125,6 @@ def _timed_rows(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
     is_current = known["method_key"].to_numpy() == known["method"].map(dict(keys or {})).to_numpy()
     has_current = pd.Series(is_current, index=known.index).groupby(known["method"]).transform("any").to_numpy()
     return known[is_current | ~has_current]
-
-
-def method_rates(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
-                 keys: Mapping[str, str] | None = None) -> dict[str, float]:
-    """Median seconds per megapixel of each method in ``history`` (``dataset, pair, method, method_key, seconds``)
-    over pairs whose pixel count is known; rows of the method's key in ``keys`` are preferred when present."""
-    used = _timed_rows(history, pixels, keys)
-    if used is None:
-        return {}
-    per_mpix = used["seconds"] / (used["px"].astype(float) / 1e6)
-    return {str(m): float(v) for m, v in per_mpix.groupby(used["method"]).median().items()}
 
 
 def method_costs(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
@@ -206,16 +190,6 @@ def expected_seconds(method: str, pixels: int, metrics: "int | Sequence[str]", r
 def slowest_first(tasks: Iterable["Task"]) -> list["Task"]:
     """Tasks sorted by ``expected_seconds``, longest first (ties keep plan order)."""
     return sorted(tasks, key=lambda t: -t.expected_seconds)
-
-
-def makespan(costs: Iterable[float], workers: int) -> float:
-    """When ``workers`` greedy workers (each takes the next task when free) finish ``costs`` in that order."""
-    import heapq
-
-    free = [0.0] * workers
-    for cost in costs:
-        heapq.heapreplace(free, free[0] + cost)
-    return max(free)
 
 
 @dataclass

@@ -77,7 +77,10 @@ def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
 
 
 def entropy_uint8(img: np.ndarray) -> float:
-    """MATLAB ``entropy`` of a uint8 image: 256-bin histogram, log2, empty bins dropped."""
+    """MATLAB ``entropy`` of a uint8 image: 256-bin histogram, log2, empty bins dropped.
+
+    Reference implementation kept for the tests (LEGFF's compiled ``legff._entropy_of_uint8`` equals it).
+    """
     counts = np.bincount(np.asarray(img, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
     p = counts[counts > 0] / img.size
     return float(-np.sum(p * np.log2(p)))
@@ -118,7 +121,11 @@ def strel_disk_params(radius: int, n: int = 4) -> tuple[int, int]:
 
 
 def strel_disk_footprint(radius: int) -> np.ndarray:
-    """The neighbourhood of MATLAB ``strel('disk', R)`` (N = 4), as a bool array."""
+    """The neighbourhood of MATLAB ``strel('disk', R)`` (N = 4), as a bool array.
+
+    Reference implementation kept for the tests (MLEPF's incremental MLMG, built from :func:`strel_disk_params`,
+    against direct morphology with this footprint).
+    """
     axis, diag = strel_disk_params(radius)
     ext = axis + 2 * diag
     fp = np.zeros((2 * ext + 1, 2 * ext + 1), dtype=bool)

@@ -134,6 +134,9 @@ class AdaptiveConv(nn.Module):
                 f64(self.weight.reshape(self.cout, self.cin, k2)))
 
 class Basic3x3(nn.Module):
+    """Context-gated 3×3 convolution (:class:`AdaptiveConv`), BatchNorm2d and ReLU; :meth:`band_pass` is its
+    inference by bands of rows."""
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.conv1 = AdaptiveConv(cin, cout)
@@ -211,6 +214,8 @@ class Basic3x3(nn.Module):
         return band
 
 class Basic1x1(nn.Module):
+    """1×1 convolution without bias, then tanh: the network's 16 → 1 output head (``MATRNet.convolutional_out``)."""
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 1, bias=False)
@@ -237,6 +242,8 @@ class WindowAttention1(nn.Module):
         return self.proj(v)
 
 class Mlp(nn.Module):
+    """A token block's MLP: ``fc2(gelu(fc1(x)))`` (exact, erf GELU), ``hidden`` = ``dim`` × the MLP ratio."""
+
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -284,6 +291,12 @@ class TokenBlock(nn.Module):
         tokens.add_(self.mlp.fc2(torch.ops.aten.gelu_(self.mlp.fc1(self.norm2(tokens)))))
 
 class BasicLayer(nn.Module):
+    """``depth`` token blocks (:class:`TokenBlock`) in sequence on a (B, C, H, W) map (the ``T`` of :class:`MATRNet`).
+
+    Without autograd it runs on chunks of :data:`CHUNK_TOKENS` tokens in place (tokens never interact);
+    :meth:`rows_pass` is the compiled pass of the band inference path.
+    """
+
     def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(TokenBlock(dim, heads, mlp_ratio) for _ in range(depth))
@@ -346,6 +359,14 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
 
 class MATRNet(nn.Module):
+    """MATR's network, as :func:`build_matr_network` builds it: ``x0 = convInput(x)``, three branches
+    ``b_i = conv(T(conv^i(x0)))`` (i = 1, 2, 3) with the one shared ``conv`` block and ``T`` = ``basicLayer``,
+    and ``tanh(conv1x1(b1 + b2 + b3))``.
+
+    Input: the two sources as a (B, ``in_channel`` = 2, H, W) tensor, H = W; output (B, 1, H, W).  One sample
+    without autograd takes the band inference path (:meth:`_infer`), the same graph.
+    """
+
     def __init__(self, in_channel: int = 2, channels: int = 16, depth: int = 3, heads: int = 8,
                  mlp_ratio: float = 4.0) -> None:
         super().__init__()

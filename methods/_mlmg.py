@@ -19,13 +19,14 @@ then uses the scale-by-scale kernel).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 #: scales swept together (the rows in flight and the rings of a block fit in a 2 MB L2 cache at 768 wide)
 BLOCK = 10
 
 
 @lru_cache(maxsize=None)
-def wavefront_kernel():
+def wavefront_kernel() -> Callable[..., bool]:
     """``plane(img, steps, coefs, block, out) -> bool`` of :mod:`methods._mlmg_kernels` (numba; imported on
     first use, compiled once and cached on disk)."""
     from ._mlmg_kernels import plane

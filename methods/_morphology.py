@@ -44,6 +44,10 @@ def running_extreme(x: np.ndarray, size: int, maximum: bool) -> np.ndarray:
 
     Van Herk / Gil-Werman: three comparisons a pixel whatever ``size`` (scipy compares the
     whole window at every pixel); extremes are exact, so the values are scipy's.
+
+    Reference implementation kept for the tests (they check it against scipy's filters and build the disk
+    extremes' whole-image reference from it); :func:`disk_erosion`/:func:`disk_dilation` use the one-sweep
+    kernel ``_morphology_kernels.disk_rows`` instead.
     """
     x = np.ascontiguousarray(x)
     if size % 2 == 0 or size < 1 or x.ndim != 2:

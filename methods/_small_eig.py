@@ -71,7 +71,10 @@ def gram_nuclear_norms(rows: np.ndarray, index: np.ndarray | None = None) -> np.
 
 
 def gram_eigvals(rows: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
-    """Eigenvalues of MᵀM for each selected matrix, ascending (the solver of :func:`gram_nuclear_norms`)."""
+    """Eigenvalues of MᵀM for each selected matrix, ascending (the solver of :func:`gram_nuclear_norms`).
+
+    Reference implementation kept for the tests (the solver's eigenvalues against LAPACK's ``eigvalsh``).
+    """
     rows, index = _prepare(rows, index)
     eigs = np.empty((len(index), N))
     _kernel()(rows, index, np.empty(len(index)), eigs, True, LANES)

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._band_workers import run_spans, workers
+from ._row_bands import even_bands
 from ._swin_fused import _FusedOps, _bias_column, _np, _one_call_gemm, _scratch, _window_attention, _window_norm
 from ._swin_windows import (Order, gather_index, kind_masks, relative_position_index, shift_mask, window_order,
                             window_partition, window_merge)
@@ -304,16 +305,6 @@ class CrossWindowAttention(_WindowAttentionBase):
 CHUNK_ROWS = 4096
 
 
-def even_cuts(total: int, size: int, workers: int) -> list[tuple[int, int]]:
-    """``[start, end)`` runs of at most ``size`` covering ``range(total)``, near-equal, as many as a multiple of
-    ``workers`` when more than one run is needed (17 runs of 64 windows and one of 1 on 2 workers left one
-    worker a whole run behind: 6 % of such a block).  Where a chunk ends changes round-off only."""
-    k = -(-total // size)
-    if workers > 1 and k > 1:
-        k = min(total, -(-k // workers) * workers)
-    return [(total * i // k, total * (i + 1) // k) for i in range(k)]
-
-
 def _gather(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor | None, start: int, end: int) -> None:
     """``out = src[index[start:end]]`` (``src[start:end]`` when ``index`` is None), written into ``out``."""
     if index is None:
@@ -347,7 +338,7 @@ def token_rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: l
                 _gather(dst[k][i, start:end], src[k][i], index, start, end)
 
         b, n = dst[0].shape[:2]
-        cuts = even_cuts(n, CHUNK_ROWS, workers())
+        cuts = even_bands(0, n, CHUNK_ROWS, multiple_of=workers())
         run_spans(chunk_fused, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
         return
 
@@ -362,7 +353,7 @@ def token_rows(dst: list[torch.Tensor], fns: list[tuple[nn.Module, ...]], src: l
             t.copy_(fn(t))
 
     b, n = dst[0].shape[:2]
-    cuts = even_cuts(n, CHUNK_ROWS, workers())
+    cuts = even_bands(0, n, CHUNK_ROWS, multiple_of=workers())
     run_spans(chunk, [(k, i, s, e) for k in range(len(dst)) for i in range(b) for s, e in cuts])
 
 
@@ -421,10 +412,11 @@ class _ShiftedWindows(nn.Module):
 
     def _spans(self, counts: list[int]) -> list[tuple[int, int, int]]:
         """``(group, first token, end token)`` of chunks of at most :data:`CHUNK_WINDOWS` whole windows of one group
-        (their number a multiple of the chunk workers, :func:`even_cuts`)."""
+        (their number a multiple of the chunk workers, :func:`methods._row_bands.even_bands`)."""
         n, spans, start, threads = self.ws * self.ws, [], 0, workers()
         for g, c in enumerate(counts):
-            spans += [(g, start + s * n, start + e * n) for s, e in even_cuts(c, CHUNK_WINDOWS, threads)]
+            cuts = even_bands(0, c, CHUNK_WINDOWS, multiple_of=threads)
+            spans += [(g, start + s * n, start + e * n) for s, e in cuts]
             start += c * n
         return spans
 

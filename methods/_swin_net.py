@@ -37,8 +37,8 @@ from torch import nn
 
 from . import _swin_blocks as blocks
 from ._band_workers import all_cores, band_workers, both, run_spans, workers
-from ._swin_blocks import (CHUNK_ROWS, BasicLayer, CrossSwinTransformerBlock, SwinTransformerBlock, even_cuts,
-                           token_rows)
+from ._row_bands import even_bands
+from ._swin_blocks import CHUNK_ROWS, BasicLayer, CrossSwinTransformerBlock, SwinTransformerBlock, token_rows
 from ._swin_windows import Order, gather_index
 
 __all__ = ["SwinFusionNet", "RSTB", "CRSTB"]
@@ -272,7 +272,8 @@ class SwinFusionNet(nn.Module):
                 xs, ys = x[i].index_select(0, back[start:end]), y[i].index_select(0, back[start:end])
             torch.cat([norm_a(xs), norm_b(ys)], -1, out=cat[i, start:end])
 
-        run_spans(concat, [(i, s, e) for i in range(x.shape[0]) for s, e in even_cuts(x.shape[1], CHUNK_ROWS, workers())])
+        run_spans(concat, [(i, s, e) for i in range(x.shape[0])
+                           for s, e in even_bands(0, x.shape[1], CHUNK_ROWS, multiple_of=workers())])
         del x, y
         with all_cores():
             f = self.lrelu(self.conv_after_body_Fusion(self._unembed(cat, size)))

@@ -192,7 +192,11 @@ class _BaseOperator:
 
 
 def _overlap_add(vectors: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Sum of the patch vectors (rows of ``vectors``, column-major 16×16) put back at their positions."""
+    """Sum of the patch vectors (rows of ``vectors``, column-major 16×16) put back at their positions.
+
+    Reference implementation kept for the tests (the plain level loop that the banded, compiled
+    weighting + overlap-add of :class:`MDLatLRR` must equal).
+    """
     h, w = shape
     nh, nw = h - _HALF, w - _HALF
     # [ox, oy, py, px]: the column-major vector index is oy + 16·ox
@@ -266,6 +270,9 @@ def nuclear_weights(d1: np.ndarray, d2: np.ndarray, solver: str = "batched") -> 
 
     Norms are computed only where both patches are non-zero: where exactly one
     is zero the weights are exactly 0 and 1 whatever the other norm is.
+
+    Reference implementation kept for the tests (the plain level loop that the banded, compiled
+    weighting + overlap-add of :class:`MDLatLRR` must equal, and the NaN rule).
     """
     z1 = ~np.any(d1 != 0, axis=1)
     z2 = ~np.any(d2 != 0, axis=1)
@@ -515,7 +522,8 @@ class MDL:
         h, w = a8.shape[:2]
         ph, pw = max(0, UNIT - h), max(0, UNIT - w)
         if ph or pw:  # fewer pixels than one patch: no detail patch exists; pad (MATLAB 'symmetric') and crop back
-            pad = lambda x: _pad_symmetric(x, ph, pw)  # noqa: E731
+            # numpy's 'symmetric' repeats the reflection where the pad is longer than the image, as MATLAB's does
+            pad = lambda x: np.pad(x, ((0, ph), (0, pw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")  # noqa: E731
             return self(pad(a8), pad(b8))[:h, :w]
         mri = a8.astype(np.float64) / 255
         func = b8.astype(np.float64) / 255
@@ -533,12 +541,3 @@ class MDL:
         if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
             raise AssertionError("grey MDL output has unequal channels")
         return rgb[..., 0]
-
-
-def _pad_symmetric(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Pad the bottom/right by (ph, pw) with MATLAB's 'symmetric' rule, repeating the reflection as needed."""
-    while ph > 0 or pw > 0:
-        sh, sw = min(ph, x.shape[0]), min(pw, x.shape[1])
-        x = np.pad(x, ((0, sh), (0, sw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")
-        ph, pw = ph - sh, pw - sw
-    return x

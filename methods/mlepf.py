@@ -201,6 +201,15 @@ def _wmc_step_kernel():
 
 
 def _gaussian_kernel(size: int = 5, sigma: float = 20.0) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', 5, 20)`` of the official ``WMC_GF_decomposition.m``: 5×5 taps, normalised.
+
+    ``exp`` is numpy's, which picks its loop from the CPU (``docs/cpu_independence.md``): 4 of the 25 taps
+    differ by one ulp between the AVX-512 and AVX2 paths (measured), where the metrics' ``gaussian_1d``
+    (``metrics/functional/_filters.py``) uses the C library's ``exp`` because Qcb amplifies such a last bit.
+    Here it never reaches the output: the taps are positive and sum to 1, so a smoothed value moves by about an
+    ulp, far below the fused image's uint8 step, and MLEPF's fused images are identical on every value with
+    numpy (and numba, OpenBLAS) held to AVX2 or SSE4 (``docs/cpu_independence.md``, the fused images).
+    """
     ax = np.arange(size) - (size - 1) / 2
     g = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma**2))
     return g / g.sum()

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -214,7 +215,10 @@ CSLIB_CROSS_CHECKS: dict[str, tuple[str, float]] = {
 
 def cross_check_cases(ref: dict) -> list[Case]:
     """The cslib records of ``CSLIB_CROSS_CHECKS`` with a value, each with its tolerance (``MARGIN`` × the
-    measured worst, rounded up)."""
+    measured worst, rounded up).
+
+    Kept for the tests (``tests/metrics/test_calibration.py``'s cslib cross-checks; nothing else uses it).
+    """
     out = []
     for r in ref["records"]:
         if r["reference"] != "cslib" or r["metric"] not in CSLIB_CROSS_CHECKS or r.get("error"):
@@ -239,6 +243,10 @@ def preset_for(reference: str, label: str) -> str | None:
 
 @dataclass(frozen=True)
 class Case:
+    """One calibration check: ``preset`` on the reference triple ``triple`` must give ``value`` (the reference
+    ``reference``'s result for its label ``label``) within the relative tolerance ``tol``
+    (:func:`within_tolerance`); built by :func:`cases` and :func:`cross_check_cases`."""
+
     reference: str
     label: str
     preset: str
@@ -247,7 +255,54 @@ class Case:
     tol: float
 
 
-def load_reference(ref_dir: Path) -> dict:
+class ReferenceTriple(TypedDict):
+    """One (F, A, B) triple of ``reference_values.json``: its id, where its images come from, and their paths
+    (relative to the file's folder) and sha256 digests."""
+
+    id: str
+    source: str  # "synthetic", or the dataset and pair the images were taken from
+    size: list[int]
+    fusion: str  # how F was made: "avg", "max", "noisy", "copyA"
+    A: str
+    B: str
+    F: str
+    sha256: dict[str, str]  # "A", "B", "F" -> hex digest
+    seed: NotRequired[int]  # synthetic triples
+    gray_conversion: NotRequired[dict[str, str]]  # "A", "B" -> how a colour source was made grey
+
+
+class ReferenceRecord(TypedDict):
+    """One value of one reference implementation (``reference`` at ``repo``@``commit``) for its metric label
+    ``metric`` on the triple ``triple``: ``value`` a number (or a list for a multi-valued metric), ``None`` where
+    the run gave ``error`` or a non-finite result (``nonfinite``: ``"nan"``, ``"inf"`` or ``"-inf"``)."""
+
+    reference: str
+    repo: str
+    commit: str
+    metric: str
+    metric_canonical: str
+    triple: str
+    value: float | list[float] | None
+    error: str | None
+    nonfinite: NotRequired[str]
+    call: NotRequired[str]  # Python references: the call made, in ``file``
+    file: NotRequired[str]
+    folder: NotRequired[str]  # MATLAB/Octave references: the folder of the metric's ``.m`` files
+
+
+class ReferenceValues(TypedDict):
+    """``reference_values.json`` as :func:`load_reference` reads it."""
+
+    schema: dict[str, Any]  # the file's own description of its fields
+    triples: list[ReferenceTriple]
+    runs: dict[str, dict[str, Any]]  # reference run -> its repository, commit, runtime versions, calling notes
+    records: list[ReferenceRecord]
+
+
+def load_reference(ref_dir: Path) -> ReferenceValues:
+    """``ref_dir/reference_values.json`` (the ``../shared/metrics_ref`` folder), parsed: the reference triples,
+    the reference runs and one record per (reference, metric label, triple) value (:class:`ReferenceValues`;
+    the image paths in it are relative to ``ref_dir``).  Not validated beyond JSON parsing."""
     return json.loads((Path(ref_dir) / "reference_values.json").read_text())
 
 
@@ -325,6 +380,9 @@ def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 
 
 
 def relative_difference(ours: float, theirs: float) -> float:
+    """``|ours − theirs| / max(|theirs|, 1e-12)``, the reference ``theirs`` as the denominator; 0 where the two
+    are equal (equal infinities included) or both NaN, ``inf`` where exactly one is NaN.  A finite ``ours``
+    against an infinite ``theirs``, or opposite infinities, give NaN (∞/∞)."""
     if ours == theirs or (math.isnan(ours) and math.isnan(theirs)):
         return 0.0
     if math.isnan(ours) or math.isnan(theirs):

@@ -27,11 +27,6 @@ def test_studio_ycbcr_matches_skimage(rgb) -> None:
     np.testing.assert_allclose(colour.ycbcr_studio_to_rgb(colour.rgb_to_ycbcr_studio(rgb)), rgb, atol=1e-6)
 
 
-def test_hsv_round_trip_matches_skimage(rgb) -> None:
-    np.testing.assert_allclose(colour.rgb_to_hsv(rgb), skcolor.rgb2hsv(rgb), atol=1e-6)
-    np.testing.assert_allclose(colour.hsv_to_rgb(colour.rgb_to_hsv(rgb)), rgb, atol=1e-6)
-
-
 def test_merge_luma_replaces_the_luma(rgb) -> None:
     target = np.full(rgb.shape[:2], 0.5, np.float32)
     merged = colour.merge_luma(target, rgb * 0.5 + 0.25)  # keep away from clipping

@@ -241,9 +241,6 @@ def latex_escape(text: str) -> str:
     return "".join(out)
 
 
-_latex_escape = latex_escape  # the former private name
-
-
 def _latex_float(caption: str, label: str, colspec: str, header: list[str], rows: list[str], note: str = "",
                  wide: bool = False) -> str:
     env = "table*" if wide else "table"

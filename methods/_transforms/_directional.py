@@ -17,7 +17,7 @@ would have been that large, NSST (``conj(bank) * rfft2(bands)``, the left operan
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 from scipy import fft as sfft
@@ -82,7 +82,14 @@ PRODUCT_BLOCK_BYTES = 256 * 1024
 :func:`_add_synthesis_term`): at 1024² 31 rows, at 256² 127 (two or three blocks)."""
 
 
-def channel_rows(bank, k: int) -> Rows:
+class RowsOnRequest(Protocol):
+    """A bank that makes its channels' rows on request (``nsct.StreamedBank``): ``rows(k)`` is channel ``k``'s
+    :data:`Rows`."""
+
+    def rows(self, k: int) -> Rows: ...
+
+
+def channel_rows(bank: np.ndarray | RowsOnRequest, k: int) -> Rows:
     """Channel ``k`` of ``bank`` in blocks of rows: a view of ``bank[k]``, or, for a bank that makes its channels
     (``nsct.StreamedBank.rows``), each block made on request, so that the channel is never written whole."""
     make = getattr(bank, "rows", None)

@@ -17,9 +17,13 @@ as the filter take this path; shorter ones are left to PyWavelets.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:
+    import pywt
 
 
 @lru_cache(maxsize=16)
@@ -82,7 +86,7 @@ def _down_axis0(x: np.ndarray, h: np.ndarray, out: np.ndarray | None = None) -> 
     return out
 
 
-def dwt2_symmetric(x: np.ndarray, wavelet) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def dwt2_symmetric(x: np.ndarray, wavelet: pywt.Wavelet) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``pywt.dwt2(x, wavelet, mode='symmetric')``, bit for bit: (cA, (cH, cV, cD))."""
     lo = np.ascontiguousarray(wavelet.dec_lo, dtype=np.float64)
     hi = np.ascontiguousarray(wavelet.dec_hi, dtype=np.float64)
@@ -95,7 +99,7 @@ def dwt2_symmetric(x: np.ndarray, wavelet) -> tuple[np.ndarray, tuple[np.ndarray
     return _down_axis0(a, lo).T, (_down_axis0(d, lo).T, _down_axis0(a, hi).T, _down_axis0(d, hi).T)
 
 
-def dwt2_tiled(x: np.ndarray, wavelet) -> np.ndarray:
+def dwt2_tiled(x: np.ndarray, wavelet: pywt.Wavelet) -> np.ndarray:
     """``np.block([[cA, cH], [cV, cD]])`` of :func:`dwt2_symmetric`, bit for bit.
 
     The second pass writes the transposed subbands into one array whose

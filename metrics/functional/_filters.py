@@ -28,7 +28,10 @@ def gaussian_1d(size: int, sigma: float) -> np.ndarray:
 
 
 def sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable correlation with the 1-D kernel ``g`` on both axes, 'valid' part only."""
+    """Separable correlation with the 1-D kernel ``g`` on both axes, 'valid' part only.
+
+    Reference implementation kept for the tests (the compiled ``_ssim_fast.sep_filter(valid=True)`` equals it).
+    """
     n = len(g)
     r = n // 2
     y = ndimage.correlate1d(x, g, axis=-1, mode="constant")
@@ -38,7 +41,11 @@ def sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def sep_valid_decimate(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``sep_valid(x, g)[..., ::2, ::2]`` without computing the discarded samples of the second pass."""
+    """``sep_valid(x, g)[..., ::2, ::2]`` without computing the discarded samples of the second pass.
+
+    Reference implementation kept for the tests (VIF's decimated scales, the compiled ``_ssim_fast.sep_filter``
+    then ``[..., ::2, ::2]``, equal it).
+    """
     n = len(g)
     r = n // 2
     h, w = x.shape[-2:]

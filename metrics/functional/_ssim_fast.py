@@ -310,7 +310,8 @@ def _ssim_formula(mx, my, vx, vy, cxy, C1, C2, out):
     return out
 
 
-def ssim_formula(mx, my, vx, vy, cxy, C1: float, C2: float) -> np.ndarray:
+def ssim_formula(mx: np.ndarray, my: np.ndarray, vx: np.ndarray, vy: np.ndarray, cxy: np.ndarray, C1: float,
+                 C2: float) -> np.ndarray:
     """((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)) in one pass, same operation order as numpy."""
     args = [np.ascontiguousarray(v, dtype=np.float64) for v in (mx, my, vx, vy, cxy)]
     return _ssim_formula(*args, float(C1), float(C2), np.empty(args[0].shape))

@@ -5,17 +5,48 @@ texlive-latex-extra).
 """
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from fusionbench.report.latex import compile_problems, declared_packages, pdflatex
+from ._latex import declared_packages, document, pdflatex
 from fusionbench.report.tables import (ablation_table, ablation_to_latex, build_table, convention_footnote,
                                        frame_to_latex, to_latex)
 
 needs_pdflatex = pytest.mark.skipif(pdflatex() is None, reason="pdflatex not installed")
 PAPER = ["AG", "EN", "SF", "MI", "CC", "SD", "SCD"]
 TEN = ["legff", "cnp", "sdnet", "dtnp", "matr", "mdl", "cnn", "mlepf", "swinfusion", "mopa"]
+
+
+def compile_problems(tex_path: str | Path, workdir: str | Path, timeout: float = 120.0) -> list[str]:
+    """Errors and overfull boxes of ``tex_path`` compiled in a plain article (``[]`` = compiles cleanly)."""
+    tex_path, workdir = Path(tex_path), Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    text = tex_path.read_text()
+    problems = []
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        problems.append(f"{tex_path.name}: non-ASCII character {text[exc.start]!r}")
+    doc = workdir / (tex_path.stem + "_doc.tex")
+    doc.write_text(document(text))
+    exe = pdflatex()
+    if exe is None:
+        raise FileNotFoundError("pdflatex not installed (apt-get install texlive-latex-base "
+                                "texlive-latex-recommended texlive-latex-extra)")
+    done = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=workdir,
+                          capture_output=True, text=True, timeout=timeout)
+    log = (workdir / (doc.stem + ".log")).read_text(errors="replace") if (workdir / (doc.stem + ".log")).is_file() \
+        else done.stdout
+    if done.returncode != 0:
+        errors = [line for line in log.splitlines() if line.startswith("!")]
+        problems.append(f"{tex_path.name}: pdflatex failed: {'; '.join(errors[:3]) or done.stdout[-300:]}")
+    problems += [f"{tex_path.name}: {line.strip()}" for line in log.splitlines()
+                 if line.startswith("Overfull")]
+    return problems
 
 
 def _wide_scores() -> pd.DataFrame:

@@ -31,7 +31,7 @@ def test_priors_order_a_fresh_run_slowest_first(tmp_path, make_pairs) -> None:
     cfg = RunConfig(methods=["average,dwt,mlepf"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path))
     tasks = _plan(cfg, tmp_path).tasks
     order = [(t.method, t.pair) for t in tasks]
-    prior = schedule.priors()
+    prior = {m: c.at(schedule.DEFAULT_PIXELS) for m, c in schedule.prior_costs().items()}
     assert prior["mlepf"] > prior["dwt"] > prior["average"]
     assert order[0] == ("mlepf", "p002") and order[-1][0] == "average"
     assert [t.method for t in tasks[:3]] == ["mlepf"] * 3
@@ -59,30 +59,38 @@ def test_history_in_the_store_overrides_the_priors(tmp_path, make_pairs) -> None
     assert abs(tasks[0].expected_seconds - 5.0 - rest) < 1e-9
 
 
-def test_slowest_first_evens_out_two_workers() -> None:
+def _wall(tasks, workers, monkeypatch) -> float:
+    """The estimate's simulated wall time of ``tasks`` taken in that order, without worker starts or builds."""
+    monkeypatch.setattr(schedule, "worker_start_seconds", lambda: 0.0)
+    monkeypatch.setattr(schedule, "build_seconds", lambda m: 0.0)
+    return schedule.estimate(tasks, workers).wall_seconds
+
+
+def test_slowest_first_evens_out_two_workers(monkeypatch) -> None:
     # a run where the planner's order puts one long task last: LPT finishes both workers together
-    costs = [1.0] * 10 + [10.0]
-    plan_order = schedule.makespan(costs, 2)
-    lpt = schedule.makespan(sorted(costs, reverse=True), 2)
-    assert plan_order == 15.0 and lpt == 10.0
+    tasks = _tasks([1.0] * 10 + [10.0])
+    assert _wall(tasks, 2, monkeypatch) == 15.0
+    assert _wall(schedule.slowest_first(tasks), 2, monkeypatch) == 10.0
 
 
-def test_method_rates_prefer_the_current_key() -> None:
+def test_method_costs_prefer_the_current_key() -> None:
     hist = pd.DataFrame({"dataset": ["d"] * 3, "pair": ["p", "p", "q"], "method": ["m"] * 3,
                          "method_key": ["old", "new", "old"], "seconds": [9.0, 1.0, 9.0]})
-    rates = schedule.method_rates(hist, {("d", "p"): 1_000_000, ("d", "q"): 1_000_000}, {"m": "new"})
-    assert rates == {"m": 1.0}
-    assert schedule.method_rates(hist, {("d", "p"): 1_000_000, ("d", "q"): 1_000_000})["m"] == 9.0
+    pixels = {("d", "p"): 1_000_000, ("d", "q"): 1_000_000}
+    costs = schedule.method_costs(hist, pixels, {"m": "new"})
+    assert list(costs) == ["m"] and costs["m"].at(1_000_000) == 1.0
+    assert schedule.method_costs(hist, pixels)["m"].at(1_000_000) == 9.0
 
 
-def test_on_the_benchmark_mix_two_workers_finish_within_one_percent_of_the_bound() -> None:
+def test_on_the_benchmark_mix_two_workers_finish_within_one_percent_of_the_bound(monkeypatch) -> None:
     # every built-in method with a prior on 56 Harvard-sized pairs (the MRI-PET test split), paper metrics
-    prior = schedule.priors()
-    costs = [schedule.expected_seconds(m, 256 * 256, 7, {}) for _ in range(56) for m in prior]
+    methods = list(schedule.prior_costs())
+    tasks = _tasks([schedule.expected_seconds(m, 256 * 256, 7, {}) for _ in range(56) for m in methods])
+    costs = [t.expected_seconds for t in tasks]
     bound = max(sum(costs) / 2, max(costs))
-    lpt = schedule.makespan(sorted(costs, reverse=True), 2)
+    lpt = _wall(schedule.slowest_first(tasks), 2, monkeypatch)
     assert lpt <= 1.01 * bound
-    assert schedule.makespan(costs, 2) >= lpt  # plan order (pair by pair) is never better here
+    assert _wall(tasks, 2, monkeypatch) >= lpt  # plan order (pair by pair) is never better here
 
 
 # --------------------------------------------------------------------------- costs that scale with the pair

@@ -35,6 +35,10 @@ from .registry import Registry, drop_none
 ColourHandling = Literal["luma", "own"]
 
 
+#: the tasks ``trained_for=("medical",)`` stands for
+MEDICAL_TASKS: tuple[str, ...] = ("MRI-PET", "MRI-SPECT", "MRI-CT")
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     """Metadata of a registered method (printed in tables and stored with results)."""
@@ -52,10 +56,21 @@ class MethodInfo:
     uses_torch: bool = False
     trainable: bool = False
     tasks: tuple[str, ...] = ()  # the tasks it applies to (e.g. a model trained for MRI-CT); empty = all
+    #: the tasks its learned weights were trained for, where they were trained for some only (``"medical"`` =
+    #: the MRI-PET, MRI-SPECT and MRI-CT family); empty = not task-specific, not stated, or no weights.  Unlike
+    #: ``tasks`` it restricts nothing: a report names the method where it runs on another task's pairs
+    trained_for: tuple[str, ...] = ()
 
     def applies_to(self, task: str) -> bool:
         """Whether the runner should run this method on pairs of ``task`` (``MRI-PET``, ``IR-VIS``, ...)."""
         return not self.tasks or task in self.tasks
+
+    def trained_for_task(self, task: str | None) -> bool:
+        """Whether the weights were trained for ``task`` (true when :attr:`trained_for` is empty, or the task is
+        unknown)."""
+        if not self.trained_for or not task:
+            return True
+        return task in self.trained_for or ("medical" in self.trained_for and task in MEDICAL_TASKS)
 
 
 METHODS: Registry[MethodInfo] = Registry("method", "fusionbench.methods", "fusionbench.methods")
@@ -76,6 +91,7 @@ def register_method(
     uses_torch: bool = False,
     trainable: bool = False,
     tasks: Iterable[str] = (),
+    trained_for: Iterable[str] = (),
     override: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers a fusion function or class under ``name``.
@@ -83,7 +99,9 @@ def register_method(
     ``name`` defaults to the object's ``__name__``; ``params`` are the default
     keyword arguments of this registered name (a variant differs only there).
     ``tasks`` restricts the runner to pairs of those tasks (a model trained for
-    MRI-CT only, say); ``fusionbench.fuse`` still accepts any pair.
+    MRI-CT only, say); ``fusionbench.fuse`` still accepts any pair.  ``trained_for`` says which tasks the
+    learned weights were trained for, where only some (``"medical"`` for the MRI-PET/SPECT/CT family): it
+    restricts nothing, and a report's weights footnote names the method on other tasks' pairs.
     Returns the object unchanged, so decorators can be stacked.
     """
     if colour not in ("luma", "own"):
@@ -106,6 +124,7 @@ def register_method(
             uses_torch=uses_torch,
             trainable=trainable,
             tasks=tuple(tasks),
+            trained_for=tuple(trained_for),
         )
         METHODS.add(reg_name, obj, info, override=override)
         return obj

@@ -123,6 +123,7 @@ def pad_to_square(image: np.ndarray) -> np.ndarray:
     weights=("matr",),
     version="1",
     uses_torch=True,
+    trained_for=("medical",),  # the one released model, trained for medical fusion (no IR-VIS model upstream)
 )
 class MATR(TorchMethod):
     """MATR with the official weights (luma method: ``a`` = MRI, ``b`` = functional luma).

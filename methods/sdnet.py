@@ -183,6 +183,7 @@ def official_rgb(y8: np.ndarray, rgb8: np.ndarray) -> np.ndarray:
     "sdnet", display_name="SDNet", family="deep", citation=_CITATION, colour="own",
     weights=WEIGHTS, deterministic=True, version="2",
     params={"stretch": True}, uses_torch=True, trainable=False,
+    trained_for=("medical",),  # the official Medical/ checkpoint (upstream's IR_VIS/ one is not in the assets)
 )
 class SDNet(TorchMethod):
     """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts.

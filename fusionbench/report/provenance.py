@@ -101,8 +101,22 @@ def weights_note(method: str, root: Path | None = None) -> str:
     return f"trained by fusionbench, {kind} ({_schedule_words(doc)}{state}; {where})"
 
 
-def weights_notes(methods: list[str], names: dict[str, str], root: Path | None = None) -> tuple[dict[str, str], str]:
-    """``({method: note}, sentence)``: the notes of the methods that have one, and one footnote sentence."""
+def trained_elsewhere(method: str, task: str | None) -> str:
+    """``"trained for <tasks>, not <task>"`` when the weights of ``method`` were trained for other tasks than
+    ``task`` (``MethodInfo.trained_for``), else ``""``."""
+    entry = _entry(method)
+    if entry is None or not task or entry.info.trained_for_task(task):
+        return ""
+    return f"trained for {' and '.join(entry.info.trained_for)} pairs, not {task}"
+
+
+def weights_notes(methods: list[str], names: dict[str, str], root: Path | None = None,
+                  task: str | None = None) -> tuple[dict[str, str], str]:
+    """``({method: note}, sentence)``: the notes of the methods that have one, and one footnote sentence.
+
+    With the dataset's ``task``, weights trained for other tasks only (SDNet's and MATR's medical models, or
+    ``mopa``'s MRI-PET/SPECT training, on IR-VIS or MRI-CT pairs) are said to be so, in the note and the
+    sentence."""
     notes = {m: weights_note(m, root) for m in methods}
     notes = {m: n for m, n in notes.items() if n}
     if not notes:
@@ -110,7 +124,14 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     official = [names.get(m, m) for m, n in notes.items() if n == OFFICIAL]
     trained = [f"{names.get(m, m)}: {n}" for m, n in notes.items() if n != OFFICIAL]
     parts = trained + ([", ".join(official) + f": {OFFICIAL}"] if official else [])
-    return notes, "Weights: " + "; ".join(parts) + "."
+    elsewhere = {m: trained_elsewhere(m, task) for m in notes}
+    elsewhere = {m: e for m, e in elsewhere.items() if e}
+    notes = {m: n + (f" ({elsewhere[m]})" if m in elsewhere else "") for m, n in notes.items()}
+    sentence = "Weights: " + "; ".join(parts) + "."
+    if elsewhere:
+        sentence += (f" Weights trained for other tasks than {task}: "
+                     + "; ".join(f"{names.get(m, m)}, {e.split(', not ')[0]}" for m, e in elsewhere.items()) + ".")
+    return notes, sentence
 
 
 def _json_dict(value: object) -> dict:

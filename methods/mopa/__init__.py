@@ -47,6 +47,7 @@ from fusionbench.method_registry import register_method
 from fusionbench.torch_method import TorchMethod, as_array, load_state
 from fusionbench.train import TrainConfig, TrainSpec, register_trainer
 
+from .data import TRAINED_FOR
 from .presets import EXTRA_SEEDS, LEAVE_ONE_OUT, PRESETS, SEEDED, TABLE4, registered_name, seeded_name, split_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,6 +232,7 @@ def _register(preset: str, seed: int = 0) -> None:
         description=what if seed == 0 else f"{what}, training seed {seed}",
         uses_torch=True,
         trainable=True,
+        trained_for=TRAINED_FOR[preset_params(preset)["train_tasks"]],
     )(MOPA)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 TRAIN_TASKS = ("pet_spect", "all")
+#: the tasks of fusionbench each ``train_tasks`` trains for (``MethodInfo.trained_for``; "medical" = the MRI family)
+TRAINED_FOR: dict[str, tuple[str, ...]] = {"pet_spect": ("MRI-PET", "MRI-SPECT"), "all": ("medical",)}
 PER_TASK = 90
 SELECTION_SEED = 2025
 

@@ -5,6 +5,7 @@ import pandas as pd
 
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
+from ..data import dataset_task
 from ..provenance import provenance_line, weights_note, weights_notes
 from ..tables import frame_to_markdown
 
@@ -60,7 +61,7 @@ def _ours_footnote(ctx: ReportContext, dataset: str) -> str:
     outputs = ctx.data.outputs
     if not outputs.empty:
         outputs = outputs[outputs["dataset"] == dataset]
-    _, weights = weights_notes(methods, ctx.names)
+    _, weights = weights_notes(methods, ctx.names, task=dataset_task(dataset))
     parts = [f"Ours: mean over {pairs} pairs of {dataset} ({ctx.split} split), scored as in this run's "
              f"{dataset} table.", weights, provenance_line(outputs, ctx.data.runs, methods, ctx.names)]
     return " ".join(p for p in parts if p)

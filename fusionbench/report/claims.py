@@ -226,29 +226,23 @@ def _time_verdict(method: str, times: pd.Series, timing: dict | None) -> str:
     t = timing or {}
     medians = pd.Series({m: t[m]["median"] for m in times.index if m in t}).sort_values()
     median_first = not medians.empty and medians.index[0] == method
-    if times.index[0] != method:  # the same caveats qualify a negative verdict
-        faster = times.index[0]
-        caveats = []
-        if median_first:
-            caveats.append(f"by the median {_label(method)} is the fastest")
-        if method in t and faster in t and set(t[method]["runs"]) != set(t[faster]["runs"]):
-            caveats.append(f"{_label(faster)} (faster by the mean) and {_label(method)} were timed in different runs "
-                           "(measured column), other load on the machine not controlled")
-        if not caveats:
-            return "does not hold"
-        return ("does not hold in the means only: " if median_first else "does not hold, not a controlled "
-                "comparison: ") + "; ".join(caveats)
-    other = times.index[1]
+    holds = times.index[0] == method  # a negative verdict carries the same caveats as a positive one
+    rival = times.index[1] if holds else times.index[0]
     caveats = []
-    if not medians.empty and not median_first:
+    if holds and not medians.empty and not median_first:
         caveats.append(f"by the median {_label(medians.index[0])} is faster")
-    if method in t and other in t and set(t[method]["runs"]) != set(t[other]["runs"]):
-        caveats.append(f"{_label(method)} and {_label(other)} were timed in different runs (measured column), "
-                       "other load on the machine not controlled")
+    if not holds and median_first:
+        caveats.append(f"by the median {_label(method)} is the fastest")
+    if method in t and rival in t and set(t[method]["runs"]) != set(t[rival]["runs"]):
+        pair = (_label(method), _label(rival)) if holds else (f"{_label(rival)} (faster by the mean)", _label(method))
+        caveats.append(f"{pair[0]} and {pair[1]} were timed in different runs (measured column), other load on the "
+                       "machine not controlled")
+    verdict = "holds" if holds else "does not hold"
     if not caveats:
-        return "holds"
-    return ("holds in the means only: " if not median_first else "holds, not a controlled comparison: ") \
-        + "; ".join(caveats)
+        return verdict
+    means_only = median_first != holds  # the median disagrees with the mean
+    lead = f"{verdict} in the means only: " if means_only else f"{verdict}, not a controlled comparison: "
+    return lead + "; ".join(caveats)
 
 
 def cost_claims(costs: pd.DataFrame | None, time_label: str, timing: dict | None = None) -> list[dict]:

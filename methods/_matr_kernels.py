@@ -58,6 +58,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
 from ._numba_intrinsics import wide_vectors as _wide_vectors
 
 _F = np.float32
@@ -85,28 +86,18 @@ TILES, OUTPUTS = 2, 8
 SCRATCH_SHAPE = (TILES, QKV + HIDDEN, LANES)
 
 
-def _vec() -> ir.VectorType:
-    return ir.VectorType(ir.FloatType(), LANES)
-
-
-def _splat(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    v = builder.insert_element(ir.Constant(_vec(), None), x, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
-
-
 def _const(value: float) -> ir.Constant:
     """A 16-lane float32 constant."""
-    return ir.Constant(_vec(), [ir.Constant(ir.FloatType(), float(_F(value)))] * LANES)
+    return ir.Constant(_vec16(), [ir.Constant(ir.FloatType(), float(_F(value)))] * LANES)
 
 
 class _Ops:
     """IR builders of the vector operations the kernels share (fused multiply-add, erf, GELU, LayerNorm)."""
 
     def __init__(self, builder: ir.IRBuilder) -> None:
-        vec = _vec()
+        vec = _vec16()
         self.b = builder
-        self._fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                                   f"llvm.fma.v{LANES}f32")
+        self._fma = _fma16(builder)
         self._sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]),
                                                     f"llvm.sqrt.v{LANES}f32")
         self.zero, self.one, self.half = ir.Constant(vec, None), _const(1.0), _const(0.5)
@@ -186,7 +177,7 @@ def _token_tiles(typingctx, src, mem, wqkv, wp, c1, w1, c2, w2, b2, eps, qk, til
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
-        vec = _vec()
+        vec = _vec16()
         ptr = vec.as_pointer()
         ops = _Ops(builder)
         src_d, mem_d, wqkv_d, wp_d, c1_d, w1_d, c2_d, w2_d, b2_d, _, qk_d = (
@@ -322,14 +313,14 @@ def _relu_pixels(typingctx, src, dst, first, count, stride, channel, add):
     sig = types.void(src, dst, first, count, stride, channel, add)
 
     def codegen(context, builder, signature, args):
-        ptr = _vec().as_pointer()
+        ptr = _vec16().as_pointer()
         src_d, dst_d = (context.make_array(aty)(context, builder, a).data for aty, a in zip(signature.args[:2], args[:2]))
-        zero = ir.Constant(_vec(), None)
+        zero = ir.Constant(_vec16(), None)
         add = builder.icmp_signed("!=", args[6], ir.Constant(ir.IntType(64), 0))
         with cgutils.for_range(builder, args[3]) as loop:
             pixel = builder.add(args[2], loop.index)
             at = builder.add(builder.mul(pixel, args[4]), args[5])
-            v = builder.load(builder.bitcast(builder.gep(src_d, [at]), ptr), align=4)
+            v = _vload(builder, builder.gep(src_d, [at]))
             v = builder.select(builder.fcmp_ordered("<", v, zero), zero, v)
             target = builder.bitcast(builder.gep(dst_d, [builder.mul(pixel, ir.Constant(ir.IntType(64), LANES))]), ptr)
             with builder.if_then(add):
@@ -390,15 +381,14 @@ def _unary_vectors(typingctx, x, out, n, which):
     sig = types.void(x, out, n, which)
 
     def codegen(context, builder, signature, args):
-        ptr = _vec().as_pointer()
         xd, od = (context.make_array(aty)(context, builder, a).data for aty, a in zip(signature.args[:2], args[:2]))
         ops = _Ops(builder)
         gelu = builder.icmp_signed("!=", args[3], ir.Constant(ir.IntType(64), 0))
         with cgutils.for_range(builder, args[2]) as loop:
             i = builder.mul(loop.index, ir.Constant(ir.IntType(64), LANES))
-            v = builder.load(builder.bitcast(builder.gep(xd, [i]), ptr), align=4)
+            v = _vload(builder, builder.gep(xd, [i]))
             y = builder.select(gelu, ops.gelu(v), ops.erf(v))
-            builder.store(y, builder.bitcast(builder.gep(od, [i]), ptr), align=4)
+            _vstore(builder, y, builder.gep(od, [i]))
         return context.get_dummy_value()
 
     return sig, codegen

@@ -81,6 +81,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
 from ._numba_intrinsics import wide_vectors as _wide_vectors
 from ._window_attention_norm import norm_rows_kernel as _norm_rows
 
@@ -112,33 +113,11 @@ _D, _N = HEAD_DIM, WINDOW
 
 
 # --------------------------------------------------------------------------- explicit 16-lane passes (LLVM IR)
-def _v16():
-    return ir.VectorType(ir.FloatType(), 16)
-
-
 def _ptr2(context, builder, arrty, arr, row, col):
     """Pointer to element (row, col) of a C-contiguous 2-D float32 array (row stride from the array)."""
     ary = context.make_array(arrty)(context, builder, arr)
     stride = builder.sdiv(cgutils.unpack_tuple(builder, ary.strides, 2)[0], ir.Constant(ir.IntType(64), 4))
     return builder.gep(ary.data, [builder.add(builder.mul(row, stride), col)])
-
-
-def _vload(builder, p):
-    return builder.load(builder.bitcast(p, _v16().as_pointer()), align=4)
-
-
-def _vstore(builder, v, p):
-    builder.store(v, builder.bitcast(p, _v16().as_pointer()), align=4)
-
-
-def _splat(builder, x):
-    v = builder.insert_element(ir.Constant(_v16(), None), x, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
-
-
-def _vfma(builder):
-    vec = _v16()
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
 
 
 def _weight16(context, builder, x):
@@ -148,7 +127,7 @@ def _weight16(context, builder, x):
     multiply-adds); then k is added to the result's exponent field (``bits(y) + (bits(t) << 23)``; the shift drops
     the constant's bits), the same bits as the product y·2ᵏ for every kept weight (a normal number: y ∈ [2^−½,
     2^½], k ≥ −87).  Eleven vector operations from x to the unselected weight."""
-    fma = _vfma(builder)
+    fma = _fma16(builder)
     vi32 = ir.VectorType(ir.IntType(32), LANES)
     sp = lambda v: _splat(builder, ir.Constant(ir.FloatType(), float(v)))
     t = builder.fadd(x, sp(_ROUND))
@@ -158,7 +137,7 @@ def _weight16(context, builder, x):
         p = builder.call(fma, [p, r, sp(e)])
     y = builder.call(fma, [p, r, sp(_ONE)])
     w = builder.add(builder.bitcast(y, vi32), builder.shl(builder.bitcast(t, vi32), ir.Constant(vi32, [23] * LANES)))
-    return builder.select(builder.fcmp_ordered(">=", x, sp(_CUT2)), builder.bitcast(w, _v16()), ir.Constant(_v16(), None))
+    return builder.select(builder.fcmp_ordered(">=", x, sp(_CUT2)), builder.bitcast(w, _vec16()), ir.Constant(_vec16(), None))
 
 
 @intrinsic
@@ -222,7 +201,7 @@ def _scores32(typingctx, qt, kt, mh, st, m, col):
         aty = signature.args
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
-        fma = _vfma(builder)
+        fma = _fma16(builder)
         cols = [col, builder.add(col, c(LANES))]
         q = [[_vload(builder, _ptr2(context, builder, aty[0], qt_, c(d), cc)) for d in range(_D)] for cc in cols]
         mx = [_splat(builder, ir.Constant(ir.FloatType(), float("-inf")))] * 2
@@ -257,7 +236,7 @@ def _weights64(typingctx, st, m, inv):
         blocks = range(_N // LANES)
         mary, iary = (context.make_array(a)(context, builder, v) for a, v in zip(aty[1:], (m_, inv_)))
         mv = [_vload(builder, builder.gep(mary.data, [c(LANES * b)])) for b in blocks]
-        acc = [ir.Constant(_v16(), None)] * len(mv)
+        acc = [ir.Constant(_vec16(), None)] * len(mv)
         for j in range(_N):
             for b in blocks:
                 p = _ptr2(context, builder, aty[0], st_, c(j), c(LANES * b))
@@ -283,8 +262,8 @@ def _pv16(typingctx, st, vt, inv, out, row, col, icol):
         aty = signature.args
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
-        fma = _vfma(builder)
-        acc = [ir.Constant(_v16(), None)] * _D
+        fma = _fma16(builder)
+        acc = [ir.Constant(_vec16(), None)] * _D
         for j in range(_N):
             p = _vload(builder, _ptr2(context, builder, aty[0], st_, c(j), icol))
             for d in range(_D):

@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16
 
 #: channels per token the kernel is written for (SwinFusion's embedding)
 CHANNELS = 60
@@ -53,15 +54,11 @@ def supported(channels: int) -> bool:
 
 
 # --------------------------------------------------------------------------- LLVM IR helpers (compile time)
-def _vec():
-    return ir.VectorType(ir.FloatType(), _LANES)
-
-
 def _row_pointers(context, builder, arrty, arr, start):
     """Pointers to the four 16-lane vectors of the 60 floats at element ``start`` of a C-contiguous array."""
     ary = context.make_array(arrty)(context, builder, arr)
     base = builder.gep(ary.data, [start])
-    return [builder.bitcast(builder.gep(base, [ir.Constant(start.type, off)]), _vec().as_pointer())
+    return [builder.bitcast(builder.gep(base, [ir.Constant(start.type, off)]), _vec16().as_pointer())
             for off in _OFFSETS]
 
 
@@ -72,7 +69,7 @@ def _row_start(builder, row):
 def _shift_tail(builder, v):
     """Channels 44–59 → lanes 0–11 hold channels 48–59, lanes 12–15 zero."""
     idx = ir.Constant(ir.VectorType(ir.IntType(32), _LANES), list(range(4, 16)) + [16] * 4)
-    return builder.shuffle_vector(v, ir.Constant(_vec(), None), idx)
+    return builder.shuffle_vector(v, ir.Constant(_vec16(), None), idx)
 
 
 def _sum_of(builder, vs):
@@ -84,11 +81,6 @@ def _sum_of(builder, vs):
                                                       list(range(width, 2 * width))))
         v = builder.fadd(lo, hi)
     return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
-
-
-def _splat(builder, x):
-    v = builder.insert_element(ir.Constant(_vec(), None), x, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), _LANES), [0] * _LANES))
 
 
 # --------------------------------------------------------------------------- intrinsics (used inside @njit only)
@@ -125,7 +117,7 @@ def _padded_row_pointers(context, builder, arrty, arr, t):
     """Pointers to the four 16-lane vectors of row ``t`` of a C-contiguous (T, 64) array (offsets 0, 16, 32, 48)."""
     ary = context.make_array(arrty)(context, builder, arr)
     base = builder.gep(ary.data, [builder.mul(t, ir.Constant(t.type, PADDED))])
-    return [builder.bitcast(builder.gep(base, [ir.Constant(t.type, off)]), _vec().as_pointer())
+    return [builder.bitcast(builder.gep(base, [ir.Constant(t.type, off)]), _vec16().as_pointer())
             for off in (0, 16, 32, 48)]
 
 
@@ -140,8 +132,8 @@ def _norm_and_add(context, builder, signature, args, with_resid: bool, padded: b
     ps = _row_pointers(context, builder, aty[0], src_, _row_start(builder, s_))
     pg = _row_pointers(context, builder, aty[8], g_, zero)
     pb = _row_pointers(context, builder, aty[9], b_, zero)
-    vec = _vec()
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
+    vec = _vec16()
+    fma = _fma16(builder)
     m, r = _splat(builder, mu_), _splat(builder, rstd_)
     xs = [builder.load(p, align=4) for p in ps]
     normed = [builder.call(fma, [builder.fmul(builder.fsub(x, m), r), builder.load(g, align=4), builder.load(b, align=4)])

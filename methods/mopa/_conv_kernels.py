@@ -33,21 +33,13 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
 from .._numba_intrinsics import wide_vectors as _wide_vectors
 
 #: lanes of one vector
 LANES = 16
 #: vectors per block of output columns
 BLOCK = 4
-
-
-def _vec():
-    return ir.VectorType(ir.FloatType(), LANES)
-
-
-def _splat(builder, x):
-    v = builder.insert_element(ir.Constant(_vec(), None), x, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
 
 
 class _Planar:
@@ -83,9 +75,8 @@ def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: 
         aty = signature.args
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
-        vec = _vec()
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                             f"llvm.fma.v{LANES}f32")
+        vec = _vec16()
+        fma = _fma16(builder)
         src = _Planar(context, builder, aty[0], inp_)
         dst = _Planar(context, builder, aty[4], out_)
         add = _Planar(context, builder, aty[5], res_) if residual else None
@@ -94,7 +85,6 @@ def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: 
         bias = [builder.load(builder.gep(bdata, [c(o)])) for o in range(cout)]
         vslope = _splat(builder, slope_)
         zero = ir.Constant(vec, None)
-        ptrty = vec.as_pointer()
 
         def block(y, x0, nv):
             # the accumulators live in a stack slot that LLVM promotes to registers; the taps run as a loop
@@ -115,8 +105,7 @@ def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: 
                     acc = {o: [builder.load(slot(o, j)) for j in range(nv)] for o in outs}
                     for dx in range(k):
                         xx = builder.add(x0, c(dx))
-                        v = [builder.load(builder.bitcast(src.ptr(ci, yy, builder.add(xx, c(LANES * j))), ptrty),
-                                          align=4) for j in range(nv)]
+                        v = [_vload(builder, src.ptr(ci, yy, builder.add(xx, c(LANES * j)))) for j in range(nv)]
                         for o in outs:
                             wv = builder.load(builder.gep(wdata, [builder.add(first, c(o * cin * k * k + dx))]))
                             ws = _splat(builder, wv)
@@ -130,9 +119,9 @@ def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: 
                         a = builder.load(slot(o, j))
                         col = builder.add(builder.add(x0, ox_), c(LANES * j))
                         if residual:
-                            a = builder.fadd(a, builder.load(builder.bitcast(add.ptr(c(o), oyy, col), ptrty), align=4))
+                            a = builder.fadd(a, _vload(builder, add.ptr(c(o), oyy, col)))
                         a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
-                        builder.store(a, builder.bitcast(dst.ptr(c(o), oyy, col), ptrty), align=4)
+                        _vstore(builder, a, dst.ptr(c(o), oyy, col))
 
         span = c(LANES * BLOCK)
         vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))

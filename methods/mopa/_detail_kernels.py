@@ -28,8 +28,9 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
 from .._numba_intrinsics import wide_vectors as _wide_vectors
-from ._conv_kernels import LANES, _Planar, _clear_tail, _splat, _vec
+from ._conv_kernels import LANES, _Planar, _clear_tail
 
 #: channels of the compiled block (``mopa``'s registered width: 3 × 5)
 CHANNELS = 15
@@ -48,10 +49,8 @@ def _make_dscb(ch: int, skip: bool):
         aty = signature.args
         i64 = ir.IntType(64)
         c = lambda v: ir.Constant(i64, v)
-        vec = _vec()
-        ptrty = vec.as_pointer()
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                                             f"llvm.fma.v{LANES}f32")
+        vec = _vec16()
+        fma = _fma16(builder)
         src = _Planar(context, builder, aty[0], inp_)
         dst = _Planar(context, builder, aty[6], out_)
         add = _Planar(context, builder, aty[7], skip_) if skip else None
@@ -71,9 +70,8 @@ def _make_dscb(ch: int, skip: bool):
                     for dx in range(3):
                         wv = _splat(builder, scalar(0, ci * 9 + dy * 3 + dx))
                         for j in range(nv):
-                            v = builder.load(builder.bitcast(src.ptr(c(ci), builder.add(y, c(dy)),
-                                                                     builder.add(x0, c(dx + LANES * j))), ptrty),
-                                             align=4)
+                            v = _vload(builder, src.ptr(c(ci), builder.add(y, c(dy)),
+                                                        builder.add(x0, c(dx + LANES * j))))
                             a[j] = builder.call(fma, [v, wv, a[j]])
                 depth.append(a)
             for o in range(ch):
@@ -87,8 +85,8 @@ def _make_dscb(ch: int, skip: bool):
                     col = builder.add(builder.add(x0, ox_), c(LANES * j))
                     r = builder.select(builder.fcmp_ordered(">", a[j], zero), a[j], builder.fmul(a[j], vslope))
                     if skip:
-                        r = builder.fadd(r, builder.load(builder.bitcast(add.ptr(c(o), oyy, col), ptrty), align=4))
-                    builder.store(r, builder.bitcast(dst.ptr(c(o), oyy, col), ptrty), align=4)
+                        r = builder.fadd(r, _vload(builder, add.ptr(c(o), oyy, col)))
+                    _vstore(builder, r, dst.ptr(c(o), oyy, col))
 
         with cgutils.for_range(builder, rows_) as row:
             y = row.index

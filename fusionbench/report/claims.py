@@ -309,7 +309,7 @@ def cost_claims(costs: pd.DataFrame | None, time_label: str, timing: dict | None
                                                                f" (the paper's own Table 5 shows {low} lower: "
                                                                f"{PAPER_TABLE5[low][1]})"),
                      "measured": f"lowest GFLOPs among the {len(baselines)} torch baselines: {_label(lowest)} "
-                                 f"({baselines.min():.4f}); SDNet {gf['sdnet']:.4f}"
+                                 f"({baselines.min():.4f})" + ("" if lowest == "sdnet" else f"; SDNet {gf['sdnet']:.4f}")
                                  + (f"; {_label('mopa')} {gf['mopa']:.4f}" if "mopa" in gf.index else ""),
                      "verdict": verdict})
     params = pd.to_numeric(by["Params (M)"], errors="coerce")

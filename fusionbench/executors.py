@@ -53,21 +53,21 @@ def _init_worker(threads: int) -> None:
 
 
 def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = None) -> TaskResult:
-    """:func:`run_task` in a pool worker, which exits (status 1) if the task is still running after
-    ``kill_after_s`` seconds.  The watchdog is :func:`faulthandler.dump_traceback_later`, a C thread that
-    does not need the interpreter, so it also stops a method stuck in compiled code.  It writes its stack dump
-    into the file ``marker`` before the exit: a non-empty marker tells the client that the worker it saw die
-    was stopped at the timeout, not crashed (:func:`_lost`); a task that returns leaves no marker."""
-    if not kill_after_s:
+    """:func:`run_task` in a pool worker, which exits (status 1) if the task's fusion is still running
+    ``kill_after_s`` seconds after it started (its timeout plus the grace).  The watchdog
+    (:func:`fusionbench.worker.watchdog`) is :func:`faulthandler.dump_traceback_later`, a C thread that does
+    not need the interpreter, so it also stops a method stuck in compiled code; it is armed around the fusion
+    only, never the decoding or the scoring.  It writes its stack dump into the file ``marker`` before the
+    exit: a non-empty marker tells the client that the worker it saw die was stopped at the timeout, not
+    crashed (:func:`_lost`); a task that returns leaves no marker."""
+    if not kill_after_s or not task.timeout:
         return run_task(task)
-    import faulthandler
+    from .worker import watchdog
 
-    with open(marker or os.devnull, "w") as dump:
-        faulthandler.dump_traceback_later(kill_after_s, exit=True, file=dump)
+    with open(marker or os.devnull, "w") as dump, watchdog(kill_after_s - task.timeout, dump):
         try:
             return run_task(task)
         finally:
-            faulthandler.cancel_dump_traceback_later()
             if marker:
                 dump.close()
                 Path(marker).unlink(missing_ok=True)

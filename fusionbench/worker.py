@@ -264,9 +264,30 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
 
 
+#: a local pool worker's watchdog for the task in hand, ``(grace seconds, file for the stack dump)``, set by
+#: :func:`watchdog` (:func:`fusionbench.executors._run_guarded`); ``None`` elsewhere
+_WATCHDOG: tuple[float, Any] | None = None
+
+
+@contextmanager
+def watchdog(grace_s: float, dump: Any) -> Iterator[None]:
+    """While the block runs, a fusion under a per-pair timeout also arms a C watchdog
+    (:func:`faulthandler.dump_traceback_later`, ``exit=True``) that ends this process ``grace_s`` seconds after
+    the timeout, writing its stack dump to ``dump``: the stop of a method stuck in compiled code, which the
+    SIGALRM cannot interrupt.  It covers the fusion only: decoding the pair and scoring are never stopped
+    (before, a pair whose fusion took most of the timeout and whose scoring was slow was killed and recorded
+    as a PairTimeout)."""
+    global _WATCHDOG
+    _WATCHDOG = (grace_s, dump)
+    try:
+        yield
+    finally:
+        _WATCHDOG = None
+
+
 @contextmanager
 def _alarm(seconds: float | None) -> Iterator[None]:
-    """A SIGALRM timer (only in a process's main thread)."""
+    """A SIGALRM timer (only in a process's main thread), and in a pool worker its :func:`watchdog`."""
     if not seconds:
         yield
         return
@@ -274,6 +295,11 @@ def _alarm(seconds: float | None) -> Iterator[None]:
     def _raise(signum: int, frame: Any) -> None:
         raise PairTimeout(f"exceeded the per-pair timeout of {seconds:g} s")
 
+    guard = _WATCHDOG
+    if guard is not None:
+        import faulthandler
+
+        faulthandler.dump_traceback_later(seconds + guard[0], exit=True, file=guard[1])
     old = signal.signal(signal.SIGALRM, _raise)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -281,6 +307,8 @@ def _alarm(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if guard is not None:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def _method(name: str, key: str, overrides: dict[str, Any]) -> Any:

@@ -66,6 +66,43 @@ def test_a_method_that_never_returns_to_python_is_stopped_at_its_timeout(tmp_pat
     assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'average'") == [(2,)]
 
 
+_SLOW_SCORING = """
+import json, sys, time
+import fusionbench.worker as worker
+from fusionbench.executors import _run_guarded
+from fusionbench.method_registry import create_method
+
+real_score = worker.score
+def slow_score(*args, **kwargs):  # scoring that outlasts the timeout plus the grace
+    time.sleep(2.5)
+    return real_score(*args, **kwargs)
+worker.score = slow_score
+data, marker = sys.argv[1], sys.argv[2]
+task = worker.Task(dataset="d", pair="p000", pair_sha256="0" * 64, method="average",
+                   method_key=create_method("average").cache_key(), metrics=("EN",),
+                   a=worker.ImageSource.from_path(data + "/a/p000.png"),
+                   b=worker.ImageSource.from_path(data + "/b/p000.png"), fused_path="unused.png", timeout=1.0)
+result = _run_guarded(task, 1.0 + 0.5, marker)  # the client's kill_after: timeout + grace
+print(json.dumps({"scores": result.scores, "failures": [f.error for f in result.failures]}))
+"""
+
+
+def test_the_watchdog_covers_the_fusion_not_the_scoring(tmp_path, make_pairs) -> None:
+    """The C watchdog that stops a method stuck in compiled code is armed around the fusion only.  Before, it
+    ran from the task's start, so a pair whose scoring took longer than the timeout plus the grace (a slow
+    first call, 'all' metrics on a large pair) ended its worker and was recorded as a PairTimeout of a method
+    that had finished in milliseconds (seen once in the suite under load: ``average`` timed out)."""
+    import json
+
+    data = make_pairs(tmp_path / "data", 1)
+    done = subprocess.run([sys.executable, "-c", _SLOW_SCORING, str(data), str(tmp_path / "marker.dump")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]  # before: exit status 1, stopped by the watchdog
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["failures"] == [] and set(out["scores"]) == {"EN"}
+    assert not (tmp_path / "marker.dump").exists()
+
+
 def test_an_interrupt_stops_a_worker_stuck_outside_python(tmp_path, plugin_env, make_pairs) -> None:
     """Ctrl-C (SIGINT to the client) while a worker runs code that ignores it: the client terminates its
     workers and exits.  Before, it said "interrupted" and then waited for the worker at exit."""

@@ -15,8 +15,8 @@ input is read as ``TINY`` (log2 = −1022 instead of down to −1074, which
 changes an entropy term ``p·log2 p`` by less than 3e-305).
 
 Editing this file: numba's on-disk cache of a compiled function is keyed by that
-function's own source file only, and ``_fmi_kernel``/``_fmi_lanes`` compile this
-function into their kernels.  After a change here, touch those two files (or
+function's own source file only, and ``_fmi_kernel``/``_fmi_lanes``/``_fmi_lanes3`` compile this
+function into their kernels.  After a change here, touch those three files (or
 delete their ``__pycache__`` entries), else they keep running the old code
 (seen in session 7: a deliberately wrong ``log2`` left the FMI values unchanged
 until the cache was bypassed).  The same holds for ``_fmi_kernel`` changes and

@@ -32,7 +32,8 @@ except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 #: subpackages and modules reachable as attributes after ``import fusionbench`` (imported on first access)
-_LAZY_SUBMODULES = ("methods", "metrics", "data", "io", "colour", "config", "runner", "report", "weights", "train")
+_LAZY_SUBMODULES = ("methods", "metrics", "data", "io", "colour", "config", "runner", "report", "weights", "train",
+                    "profile", "store")
 
 
 def __getattr__(name: str) -> _Any:

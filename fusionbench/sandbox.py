@@ -12,8 +12,11 @@ than ``multiprocessing`` because Dask's worker processes are daemonic and may no
 have ``multiprocessing`` children.
 
 Cost: one interpreter start per worker thread (about a second, not counted in
-the pair's time limit; each method is then built once in the child), and a pickled
-copy of the two images and the result per pair.
+the pair's time limit), and a pickled copy of the two images and the result per
+pair.  The limit runs from the moment the child says the fusion starts, after it
+has looked the method up (importing the method registry and its plugins, not
+counted), as the local pool's alarm is set after ``create_method``; a class
+method is built (its weights loaded) at its first fusion, counted in both.
 Methods registered at run time in the client (not importable by a fresh
 interpreter) cannot run here; register them in a plugin package.
 """
@@ -116,11 +119,13 @@ class Sandbox:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             _send(proc.stdin, (method, key, overrides, a, b))
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            if not ready:
-                self.close()
-                raise PairTimeout(f"exceeded the per-pair timeout of {timeout:g} s (fusion process killed)")
-            status, payload = _recv(proc.stdout)
+            status, payload = _recv(proc.stdout)  # "fusing" once the method is built (or its build's error)
+            if status == "fusing":
+                ready, _, _ = select.select([proc.stdout], [], [], timeout)
+                if not ready:
+                    self.close()
+                    raise PairTimeout(f"exceeded the per-pair timeout of {timeout:g} s (fusion process killed)")
+                status, payload = _recv(proc.stdout)
         except (EOFError, BrokenPipeError):
             code = proc.wait()
             self.close()
@@ -160,8 +165,9 @@ def _serve() -> None:
             return
         try:
             method = methods.get((name, key))
-            if method is None:
+            if method is None:  # the registry and plugin imports are not timed: the limit starts below
                 method = methods[(name, key)] = create_method(name, **overrides)
+            _send(replies, ("fusing", None))
             start = time.perf_counter()
             fused = fuse_arrays(method, a, b)
             reply: tuple[str, Any] = ("ok", (fused, time.perf_counter() - start))

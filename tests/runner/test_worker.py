@@ -94,3 +94,28 @@ def test_the_sandbox_kills_a_pair_over_its_time_limit_and_goes_on(plugin_env, mo
     fused, seconds = outcome["after"]
     assert np.array_equal(fused, np.full((16, 16), 5, np.uint8)) and seconds < 60
     assert outcome["error"] == ("RuntimeError", "demo method failure")
+
+
+def test_the_sandbox_does_not_time_the_method_lookup(plugin_env, monkeypatch) -> None:
+    """As the local pool's alarm, set after ``create_method``: a fresh child's import of the method registry
+    and its plugins is not part of the pair's limit.  Before, the sandbox's limit ran from the request, and
+    under load a fresh child failed ``average`` with a PairTimeout (seen once in the slow suite).  A method
+    that cannot be looked up is the pair's error, not a timeout, and the child goes on."""
+    from fusionbench.sandbox import Sandbox, SandboxError
+
+    monkeypatch.setenv("PYTHONPATH", plugin_env["PYTHONPATH"])
+    monkeypatch.setenv("DEMO_IMPORT_SECONDS", "3")  # the plugin takes 3 s to import
+    a = np.zeros((16, 16), np.uint8)
+    box = Sandbox()
+    try:
+        fused, seconds = box.fuse("demo_min", "k", {}, a, a + 10, 1.0)
+        assert np.array_equal(fused, a) and seconds < 1.0
+        try:
+            box.fuse("no_such_method_here", "k", {}, a, a, 1.0)
+            raise AssertionError("an unknown method fused")
+        except SandboxError as exc:
+            assert exc.error == "KeyError"
+        fused, _ = box.fuse("average", "k", {}, a, a + 10, 1.0)
+        assert fused[0, 0] == 5
+    finally:
+        box.close()

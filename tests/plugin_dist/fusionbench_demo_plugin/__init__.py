@@ -8,6 +8,9 @@ import numpy as np
 
 from fusionbench import register_method
 
+# a plugin that is slow to import (large dependencies): the import is not part of a pair's timeout
+time.sleep(float(os.environ.get("DEMO_IMPORT_SECONDS", "0")))
+
 
 @register_method("demo_min", display_name="Demo min", family="plugin", citation="fusionbench test plugin")
 def demo_min(a, b):
@@ -62,3 +65,4 @@ def demo_exit_late(a, b):
     being stored."""
     time.sleep(float(os.environ.get("DEMO_EXIT_AFTER", "0.5")))
     os._exit(3)
+

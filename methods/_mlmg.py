@@ -20,7 +20,7 @@ then uses the scale-by-scale kernel).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -143,32 +143,34 @@ def disk_extremes(image: np.ndarray, radii: tuple[int, ...] | list[int]) -> tupl
     if image.size == 0:
         return dil, ero
     values, ranks = _ranks(image)
+    for y0, y1, band_dil, band_ero in _banded_extremes(ranks, radii):
+        dil[:, y0:y1] = values[band_dil]
+        ero[:, y0:y1] = values[band_ero]
+    return dil, ero
+
+
+def _banded_extremes(ranks: np.ndarray, radii: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(y0, y1, dilations, erosions)`` of each band of output rows (:func:`_band_rows`), every radius's
+    disk extremes of the rank image ``ranks`` for rows ``y0:y1`` (:func:`_band_extremes`)."""
+    h, w = ranks.shape
     step = _band_rows(h, w)
     for y0 in range(0, h, step):
         y1 = min(h, y0 + step)
         band_dil = np.empty((len(radii), y1 - y0, w), ranks.dtype)
         band_ero = np.empty_like(band_dil)
         _band_extremes(ranks, radii, y0, y1, band_dil, band_ero)
-        dil[:, y0:y1] = values[band_dil]
-        ero[:, y0:y1] = values[band_ero]
-    return dil, ero
+        yield y0, y1, band_dil, band_ero
 
 
 def euclidean_mlmg_plane(x: np.ndarray, scales: int, out: np.ndarray) -> None:
     """``out`` = Σ_{i=1..scales} (dilation − erosion)(x, disk(2i + 1)) / (2i + 1) of one float64 plane, added
     scale by scale in the order and with the operations of ``mlepf.mlmg_numpy`` (same bits)."""
     radii = tuple(2 * i + 1 for i in range(1, scales + 1))
-    h, w = x.shape
     out[...] = 0.0
     if x.size == 0 or not radii:
         return
     values, ranks = _ranks(x)
-    step = _band_rows(h, w)
-    for y0 in range(0, h, step):
-        y1 = min(h, y0 + step)
-        band_dil = np.empty((len(radii), y1 - y0, w), ranks.dtype)
-        band_ero = np.empty_like(band_dil)
-        _band_extremes(ranks, radii, y0, y1, band_dil, band_ero)
+    for y0, y1, band_dil, band_ero in _banded_extremes(ranks, radii):
         acc = out[y0:y1]
         for s, i in enumerate(range(1, scales + 1)):
             acc[...] = acc + 1 / (2 * i + 1) * (values[band_dil[s]] - values[band_ero[s]])

@@ -104,18 +104,20 @@ def test_the_sandbox_does_not_time_the_method_lookup(plugin_env, monkeypatch) ->
     from fusionbench.sandbox import Sandbox, SandboxError
 
     monkeypatch.setenv("PYTHONPATH", plugin_env["PYTHONPATH"])
-    monkeypatch.setenv("DEMO_IMPORT_SECONDS", "3")  # the plugin takes 3 s to import
+    # the plugin takes 8 s to import, the limit is 4 s: room for a busy CI machine's stalls, and still far below
+    # what the old code counted (the import and the fusion together)
+    monkeypatch.setenv("DEMO_IMPORT_SECONDS", "8")
     a = np.zeros((16, 16), np.uint8)
     box = Sandbox()
     try:
-        fused, seconds = box.fuse("demo_min", "k", {}, a, a + 10, 1.0)
-        assert np.array_equal(fused, a) and seconds < 1.0
+        fused, seconds = box.fuse("demo_min", "k", {}, a, a + 10, 4.0)
+        assert np.array_equal(fused, a) and seconds < 4.0
         try:
-            box.fuse("no_such_method_here", "k", {}, a, a, 1.0)
+            box.fuse("no_such_method_here", "k", {}, a, a, 4.0)
             raise AssertionError("an unknown method fused")
         except SandboxError as exc:
             assert exc.error == "KeyError"
-        fused, _ = box.fuse("average", "k", {}, a, a + 10, 1.0)
+        fused, _ = box.fuse("average", "k", {}, a, a + 10, 4.0)
         assert fused[0, 0] == 5
     finally:
         box.close()

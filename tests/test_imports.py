@@ -342,3 +342,19 @@ def test_every_python_file_compiles_without_warnings() -> None:
             except (SyntaxError, SyntaxWarning, DeprecationWarning) as exc:
                 problems.append(f"{path.relative_to(repo)}: {exc}")
     assert not problems, "\n".join(problems)
+
+
+def test_module_calls_the_docs_show_work_after_import_fusionbench() -> None:
+    """A call the README or docs show as ``fusionbench.<module>.<name>(...)`` works after a plain ``import
+    fusionbench``: the module is one of the lazily imported subpackages (``fusionbench.profile.params(m)`` in
+    the README raised AttributeError until session 23)."""
+    import re
+
+    import fusionbench
+
+    repo = Path(__file__).resolve().parents[1]
+    texts = [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+    shown = {m for path in texts for m in re.findall(r"`fusionbench\.([a-z_]+)\.[A-Za-z_]+\(", path.read_text())}
+    assert "profile" in shown and "metrics" in shown
+    missing = sorted(m for m in shown if m not in fusionbench._LAZY_SUBMODULES and m not in fusionbench.__all__)
+    assert not missing, f"shown as fusionbench.<module>.<call>() but not reachable after `import fusionbench`: {missing}"

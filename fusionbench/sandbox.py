@@ -77,6 +77,13 @@ def _recv(stream: IO[bytes]) -> Any:
     return pickle.loads(_read_exact(stream, size))
 
 
+def _unbuffered(stream: IO[bytes]) -> IO[bytes]:
+    """The child's replies read without a buffer: a buffered read of the "fusing" message could take the
+    result that follows it into the buffer, where the ``select`` on the pipe cannot see it (the pair then
+    "timed out" with its result already read)."""
+    return getattr(stream, "raw", stream)
+
+
 class Sandbox:
     """One fusion child process (not thread-safe: one per thread, see :func:`fuse_in_sandbox`)."""
 
@@ -93,7 +100,7 @@ class Sandbox:
                                          stdout=subprocess.PIPE, env=env)
             assert self.proc.stdout is not None
             try:
-                _recv(self.proc.stdout)  # ("ready", None)
+                _recv(_unbuffered(self.proc.stdout))  # ("ready", None)
             except EOFError:
                 code = self.proc.wait()
                 self.close()
@@ -119,13 +126,14 @@ class Sandbox:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             _send(proc.stdin, (method, key, overrides, a, b))
-            status, payload = _recv(proc.stdout)  # "fusing" once the method is built (or its build's error)
+            replies = _unbuffered(proc.stdout)
+            status, payload = _recv(replies)  # "fusing" once the method is built (or its build's error)
             if status == "fusing":
                 ready, _, _ = select.select([proc.stdout], [], [], timeout)
                 if not ready:
                     self.close()
                     raise PairTimeout(f"exceeded the per-pair timeout of {timeout:g} s (fusion process killed)")
-                status, payload = _recv(proc.stdout)
+                status, payload = _recv(replies)
         except (EOFError, BrokenPipeError):
             code = proc.wait()
             self.close()

@@ -121,3 +121,23 @@ def test_the_sandbox_does_not_time_the_method_lookup(plugin_env, monkeypatch) ->
         assert fused[0, 0] == 5
     finally:
         box.close()
+
+
+def test_a_reply_right_after_the_fusing_message_is_seen_by_the_select() -> None:
+    """The child sends "fusing" and, for a fast method, its result right after.  Read through a buffer, the first
+    read took both into the buffer, the ``select`` on the pipe saw nothing, and the pair "timed out" with its
+    result already read (the sandbox lookup test failed so in two fresh-clone CI runs).  The replies are read
+    unbuffered."""
+    import os
+    import select
+
+    from fusionbench.sandbox import _recv, _send, _unbuffered
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as reader, os.fdopen(w, "wb") as writer:  # buffered, as Popen's pipes
+        _send(writer, ("fusing", None))
+        _send(writer, ("ok", 1))
+        replies = _unbuffered(reader)
+        assert _recv(replies) == ("fusing", None)
+        assert select.select([reader], [], [], 0)[0], "the result was read into a buffer select cannot see"
+        assert _recv(replies) == ("ok", 1)

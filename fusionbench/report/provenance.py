@@ -102,12 +102,12 @@ def weights_note(method: str, root: Path | None = None) -> str:
 
 
 def trained_elsewhere(method: str, task: str | None) -> str:
-    """``"trained for <tasks>, not <task>"`` when the weights of ``method`` were trained for other tasks than
-    ``task`` (``MethodInfo.trained_for``), else ``""``."""
+    """``"trained for <tasks> pairs"`` when the weights of ``method`` were trained for other tasks than ``task``
+    (``MethodInfo.trained_for``), else ``""``."""
     entry = _entry(method)
     if entry is None or not task or entry.info.trained_for_task(task):
         return ""
-    return f"trained for {' and '.join(entry.info.trained_for)} pairs, not {task}"
+    return f"trained for {' and '.join(entry.info.trained_for)} pairs"
 
 
 def weights_notes(methods: list[str], names: dict[str, str], root: Path | None = None,
@@ -126,11 +126,11 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     parts = trained + ([", ".join(official) + f": {OFFICIAL}"] if official else [])
     elsewhere = {m: trained_elsewhere(m, task) for m in notes}
     elsewhere = {m: e for m, e in elsewhere.items() if e}
-    notes = {m: n + (f" ({elsewhere[m]})" if m in elsewhere else "") for m, n in notes.items()}
+    notes = {m: n + (f" ({elsewhere[m]}, not {task})" if m in elsewhere else "") for m, n in notes.items()}
     sentence = "Weights: " + "; ".join(parts) + "."
     if elsewhere:
         sentence += (f" Weights trained for other tasks than {task}: "
-                     + "; ".join(f"{names.get(m, m)}, {e.split(', not ')[0]}" for m, e in elsewhere.items()) + ".")
+                     + "; ".join(f"{names.get(m, m)}, {e}" for m, e in elsewhere.items()) + ".")
     return notes, sentence
 
 

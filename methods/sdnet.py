@@ -48,8 +48,8 @@ bound (``scripts/reference_runs/official_python``).
 Also checked (pinned in the test):
 
 * layers 1–5 equal a numpy transcription of ``test.py`` computed straight from
-  the raw HWIO checkpoint tensors with TF 'SAME' zero padding (max |Δ| < 0.002
-  grey levels on a 48×56 crop);
+  the raw HWIO checkpoint tensors with TF 'SAME' zero padding (max |Δ| 5.9e-5
+  grey levels on a 48×56 crop; pinned below 5e-4);
 * on the three official test pairs (``Test_Function``/``Test_Structure``): the
   raw fused Y stays in [0, 255], correlates with the MRI (ρ = 0.893–0.905) and
   the PET Y (ρ = 0.868–0.887), and its mean lies between theirs;

@@ -91,7 +91,7 @@ def test_network_equals_numpy_reference_from_raw_checkpoint(sdnet, official_dir:
     cat = np.concatenate([t for pair in zip(feats["ir"], feats["vi"]) for t in pair], -1)
     ref = np.tanh(conv(cat, "layer5_fuse", 5, "fuse"))[..., 0]
     got = sdnet.fuse_grey(s * 127.5 + 127.5, f * 127.5 + 127.5)
-    np.testing.assert_allclose(got, ref * 127.5 + 127.5, atol=2e-3)
+    np.testing.assert_allclose(got, ref * 127.5 + 127.5, atol=5e-4)  # measured 5.9e-5 (AVX-512)
 
 
 @pytest.mark.parametrize("k", PAIRS)

@@ -335,7 +335,7 @@ def test_fast_attention_equals_the_official_formulation(shared_dir):
         ref = method(a, luma)
         ref_fused = fusionbench.fuse(method, a, b)
     assert fast.dtype == ref.dtype == np.float32 and fast.shape == a.shape
-    assert np.abs(fast - ref).max() <= 1e-4
+    assert np.abs(fast - ref).max() <= 1e-5  # measured 4.8e-7
     assert np.abs(fused.astype(int) - ref_fused.astype(int)).max() <= 1
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -127,6 +127,10 @@ def split_seed(name: str) -> tuple[str, int]:
     return (m["base"], int(m["seed"])) if m else (name, 0)
 
 
-def list_trainers() -> list[str]:
-    """Names of the trainable base methods."""
-    return TRAINERS.names()
+def list_trainers(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
+    """Names of the trainable base methods matching ``filter`` and none of ``exclude_filters``.
+
+    The same wildcards as :func:`fusionbench.list_methods` (fnmatch, case ignored, natural sort):
+    ``list_trainers("swin*")``.
+    """
+    return TRAINERS.list(filter, exclude_filters)

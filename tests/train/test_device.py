@@ -280,3 +280,10 @@ def test_prepared_device_job_lists_parse(jobs):
         # each job's run label is the registered name that scores it, and its exported stem is the file that name loads
         assert set(labels) == {seeded_name(p, s) for p in SEEDED for s in (0, 1, 2)} <= set(list_methods("mopa*"))
         assert all(weights_file(preset, seed).name == f"{stem}.pth" for preset, seed, stem in stems)
+
+
+def test_list_trainers_takes_the_registry_wildcards() -> None:
+    """``list_trainers`` filters like ``list_methods``: fnmatch, case ignored, excludes."""
+    assert spec.list_trainers("SWIN*") == ["swinfusion"]
+    assert "swinfusion" not in spec.list_trainers(exclude_filters="swin*")
+    assert spec.list_trainers("nothing*") == []

@@ -61,8 +61,9 @@ MODEL_DATASETS = {"mri_pet_spect": ("harvard-mri-pet", "harvard-mri-spect"), "mr
 
 
 # --------------------------------------------------------------------------- loss
-def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
-    """|Sobel_x| + |Sobel_y| of B×1×H×W, zero padding (the official ``Sobelxy``)."""
+def sobel_l1(x: torch.Tensor) -> torch.Tensor:
+    """|Sobel_x| + |Sobel_y| of B×1×H×W, zero padding (the official ``Sobelxy``; an L1 sum, unlike the
+    Euclidean :func:`methods.mopa.losses.sobel_magnitude` of the paper network's loss)."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
     k = torch.stack([kx, kx.t().flip(0)])[:, None]      # x kernel; y kernel rows (1,2,1), (0,0,0), (-1,-2,-1)
     return F.conv2d(x, k, padding=1).abs().sum(1, keepdim=True)
@@ -85,7 +86,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5)
 def fusion_loss(a: torch.Tensor, b: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Official ``fusion_loss_med``: returns (total, weighted terms incl. ``total``)."""
     intensity = 20 * F.l1_loss(f, torch.maximum(a, b))
-    gradient = 100 * F.l1_loss(sobel_magnitude(f), torch.maximum(sobel_magnitude(a), sobel_magnitude(b)))
+    gradient = 100 * F.l1_loss(sobel_l1(f), torch.maximum(sobel_l1(a), sobel_l1(b)))
     structure = 50 * (1 - 0.5 * ssim(a, f) - 0.5 * ssim(b, f))
     total = intensity + gradient + structure
     terms = {"total": total, "intensity": intensity, "gradient": gradient, "ssim": structure}

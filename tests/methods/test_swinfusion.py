@@ -203,13 +203,13 @@ def test_loss_terms_vanish_at_the_target():
     assert tr.ssim(x, x).item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_sobel_magnitude_matches_scipy():
+def test_sobel_l1_matches_scipy():
     from scipy import ndimage
 
     x = torch.rand(1, 1, 20, 17, dtype=torch.float64)
     xn = x[0, 0].numpy()
     ref = np.abs(ndimage.sobel(xn, 0, mode="constant")) + np.abs(ndimage.sobel(xn, 1, mode="constant"))
-    assert np.allclose(tr.sobel_magnitude(x)[0, 0].numpy(), ref)
+    assert np.allclose(tr.sobel_l1(x)[0, 0].numpy(), ref)
 
 
 def test_dihedral_gives_the_eight_flips_and_rotations():

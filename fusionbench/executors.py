@@ -301,12 +301,9 @@ def _weights_of(tasks: list[Task]) -> dict[str, tuple[str, ...]]:
 
     out = {}
     for method in {t.method for t in tasks if t.given is None}:
-        try:
-            names = METHODS.get(method).info.weights
-        except KeyError:
-            continue
-        if names:
-            out[method] = tuple(names)
+        entry = METHODS.find(method)
+        if entry is not None and entry.info.weights:
+            out[method] = tuple(entry.info.weights)
     return out
 
 

@@ -101,13 +101,8 @@ def metric_info(name: str) -> MetricInfo:
 def metric_versions(names: Iterable[str]) -> dict[str, str]:
     """``{name: version}`` of the registered presets among ``names`` (an unregistered name, e.g. a plugin's
     no longer installed, is left out: its stored scores are read as they are)."""
-    out: dict[str, str] = {}
-    for name in names:
-        try:
-            out[name] = METRICS.get(name).info.version
-        except KeyError:
-            continue
-    return out
+    entries = {name: METRICS.find(name) for name in names}
+    return {name: entry.info.version for name, entry in entries.items() if entry is not None}
 
 
 def create_metric(name: str) -> Callable[..., float]:

@@ -349,6 +349,16 @@ class Registry(Generic[T]):
         raise self.with_plugin_failures(
             KeyError(f"unknown {self.kind} {name!r}.{self.suggestion(name)} (see `fusionbench list {self.kind}s`)"))
 
+    def find(self, name: str) -> Entry[T] | None:
+        """The entry for ``name`` as :meth:`get` resolves it (prefix families included), or ``None`` if unknown.
+
+        For callers that fall back when a name is not registered (a stored result whose plugin is no longer
+        installed): no suggestions are computed and nothing is raised.
+        """
+        self.ensure_loaded()
+        entry = self._entries.get(name)
+        return entry if entry is not None else self._prefix_of(name)
+
     def suggestion(self, name: str) -> str:
         """What to say after "unknown name": its :attr:`hints` entry, else the registered names that differ only in
         case, ``_``, ``-`` or ``/`` (``ssim`` → SSIM, ``Q_CV`` → Qcv, ``QAB/F`` → Qabf), else close names; ``""`` when there is none."""

@@ -28,6 +28,16 @@ def test_unknown_name_suggests_close_names() -> None:
         fusionbench.create_method("averag")
 
 
+def test_find_resolves_like_get_and_answers_none_for_unknown_names() -> None:
+    """``find`` is ``get`` without the error: the same entry for a name or a prefix family, ``None`` otherwise."""
+    from fusionbench.data import DATASETS
+
+    assert METHODS.find("average") is METHODS.get("average")
+    assert METHODS.find("no-such-method") is None
+    assert DATASETS.find("folder:/tmp/x") is DATASETS.get("folder:/tmp/x")
+    assert DATASETS.find("nofamily:/tmp/x") is None
+
+
 def test_duplicate_name_is_refused() -> None:
     with pytest.raises(ValueError, match="already registered by builtin; user"):
         register_method("average")(lambda a, b: a)

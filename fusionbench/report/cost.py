@@ -57,10 +57,8 @@ def _where_measured() -> dict[str, str]:
 def _version(method: str) -> str:
     from fusionbench.method_registry import METHODS
 
-    try:
-        return str(METHODS.get(method).info.version)
-    except KeyError:
-        return ""
+    entry = METHODS.find(method)
+    return "" if entry is None else str(entry.info.version)
 
 
 def _finite(value: object) -> bool:

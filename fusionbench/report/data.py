@@ -109,42 +109,32 @@ def display_name(method: str, known: dict[str, dict[str, str]] | None = None) ->
     """The name a method was recorded under (store's ``methods`` table), else its registered one, else its name."""
     if known and method in known and known[method].get("display_name"):
         return known[method]["display_name"]
-    try:
-        return METHODS.get(method).info.display_name
-    except KeyError:
-        return method
+    entry = METHODS.find(method)
+    return method if entry is None else entry.info.display_name
 
 
 def higher_is_better(metric: str) -> bool:
     """Whether larger values of ``metric`` are better (its registered direction); ``True`` if it is not registered."""
-    try:
-        return METRICS.get(metric).info.higher_is_better
-    except KeyError:
-        return True
+    entry = METRICS.find(metric)
+    return True if entry is None else entry.info.higher_is_better
 
 
 def rankable(metric: str) -> bool:
     """Whether ``metric`` has a direction to rank by (``MetricInfo.rankable``); ``True`` if it is not registered."""
-    try:
-        return METRICS.get(metric).info.rankable
-    except KeyError:
-        return True
+    entry = METRICS.find(metric)
+    return True if entry is None else entry.info.rankable
 
 
 def metric_arrow(metric: str) -> str:
     """``MetricInfo.arrow`` of ``metric`` (``↑``, ``↓``, or ``·`` when not rankable); ``↑`` if it is not registered."""
-    try:
-        return METRICS.get(metric).info.arrow
-    except KeyError:
-        return "↑"
+    entry = METRICS.find(metric)
+    return "↑" if entry is None else entry.info.arrow
 
 
 def metric_convention(metric: str) -> str:
     """The one-line convention ``metric`` is registered with (for footnotes); empty if it is not registered."""
-    try:
-        return METRICS.get(metric).info.convention
-    except KeyError:
-        return ""
+    entry = METRICS.find(metric)
+    return "" if entry is None else entry.info.convention
 
 
 def method_order(methods: list[str]) -> list[str]:

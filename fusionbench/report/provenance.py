@@ -27,10 +27,7 @@ OFFICIAL = "official weights, sha256-pinned"
 def _entry(method: str):
     from fusionbench.method_registry import METHODS
 
-    try:
-        return METHODS.get(method)
-    except KeyError:
-        return None
+    return METHODS.find(method)
 
 
 def provenance_file(method: str) -> tuple[Path, dict] | None:

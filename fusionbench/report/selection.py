@@ -76,10 +76,10 @@ def ablation_flags(method: str) -> dict[str, bool]:
     """``{component: on}`` of a method whose registered parameters carry ``use_<component>`` switches."""
     from fusionbench.method_registry import METHODS
 
-    try:
-        params = METHODS.get(method).info.params
-    except KeyError:
+    entry = METHODS.find(method)
+    if entry is None:
         return {}
+    params = entry.info.params
     return {k[4:]: bool(v) for k, v in params.items() if k.startswith("use_") and isinstance(v, bool)}
 
 

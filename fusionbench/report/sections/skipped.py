@@ -76,10 +76,10 @@ def skipped_html(ctx: ReportContext) -> str:
 def _derived_reason(method: str, task: str | None) -> str:
     from fusionbench.method_registry import METHODS
 
-    try:
-        tasks = tuple(METHODS.get(method).info.tasks or ())
-    except KeyError:
+    entry = METHODS.find(method)
+    if entry is None:
         return "not a registered method here, and not in this run's results"
+    tasks = tuple(entry.info.tasks or ())
     if tasks and task not in tasks:
         return f"applies to {', '.join(tasks)} only (dataset task: {task or 'not declared'})"
     return "no results for this dataset in the store (not run, or every pair failed: see Failures)"

@@ -300,15 +300,15 @@ def effective_precision(config: Any) -> str:
 
 def resume_mode(args: argparse.Namespace) -> bool | str:
     """``train``'s ``resume`` argument for ``--resume`` (True) / ``--resume-or-start`` / neither (False)."""
-    from .loop import RESUME_OR_START
+    from .checkpoint import RESUME_OR_START
 
     return RESUME_OR_START if getattr(args, "resume_or_start", False) else bool(args.resume)
 
 
 def check_run_folders_early(run_dirs: list[Path], resume: bool | str) -> None:
-    """The loop's run-folder rules (:func:`~fusionbench.train.loop.check_run_folders`) before the data is loaded;
+    """The loop's run-folder rules (:func:`~fusionbench.train.checkpoint.check_run_folders`) before the data is loaded;
     a checkpoint to be continued is read once here too, so a corrupt one is one line before the data is loaded."""
-    from .loop import check_run_folders, load_checkpoint
+    from .checkpoint import check_run_folders, load_checkpoint
 
     paths = [d / "checkpoint.pt" for d in run_dirs]
     check_run_folders(paths, resume)
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fusionbench train", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from .loop import TrainError
+    from .checkpoint import TrainError
 
     try:
         return run(args)

@@ -49,12 +49,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
+                         data_fingerprint, fp32_state, load_resumable, nonfinite_stop, nonfinite_terms, to_cpu)
 from .config import TrainConfig
-from .loop import (WARMUP_STEPS, NonFiniteLoss, TrainResult, _atomic_save, _progress_bar, _resume_mode, _to_cpu,
-                   check_finite_state, check_run_folders, checkpoint_due, configure_torch, data_fingerprint,
-                   epoch_order, fp32_state, graph_usable, load_optimiser_state, load_resumable, log_row,
-                   nonfinite_stop, nonfinite_terms, plot_losses, steady_rate, write_log)
+from .loop import TrainResult, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
+from .progress import WARMUP_STEPS, checkpoint_due, log_row, plot_losses, progress_bar, steady_rate, write_log
 
 
 def check_seed_configs(configs: Sequence[TrainConfig]) -> None:
@@ -169,7 +169,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     config, K = configs[0], len(configs)
     seeds = [c.seed for c in configs]
     ckpt_paths = [d / "checkpoint.pt" for d in out_dirs]
-    resume = _resume_mode(resume)
+    resume = checked_resume(resume)
     check_run_folders(ckpt_paths, resume)
     device = configure_torch(config)
     # the patch sets: one shared set unless a seeded subset differs per seed
@@ -250,7 +250,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     def checkpoint() -> None:
         nonlocal ckpt_step
         stacked = optimiser.state_dict()
-        states = [{"model": _to_cpu(model_state(k)), "optimiser": _to_cpu(_single_optimiser_state(stacked, k))}
+        states = [{"model": to_cpu(model_state(k)), "optimiser": to_cpu(_single_optimiser_state(stacked, k))}
                   for k in range(K)]
         for k, state in enumerate(states):  # every seed checked before any is written (they stay at one step)
             try:
@@ -259,9 +259,9 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
                 raise stopped(exc, k) from None
         ckpt_step = step
         for k, (d, c) in enumerate(zip(out_dirs, configs)):
-            _atomic_save({**states[k], "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
-                          "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
-                          "data": {"patches": n, "fingerprint": fingerprint}}, ckpt_paths[k])
+            atomic_save({**states[k], "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
+                         "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
+                         "data": {"patches": n, "fingerprint": fingerprint}}, ckpt_paths[k])
             write_log(rows[k], d / "log.csv")
             plot_losses(rows[k], d / "loss.png", f"{title} seed {c.seed}".strip())
 
@@ -316,7 +316,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         pending.clear()
 
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
-    bar = _progress_bar(config.progress, total_steps, step)
+    bar = progress_bar(config.progress, total_steps, step)
     t_call = t_ckpt = time.monotonic()
     t_log = time.perf_counter()
     start_step, t_warm, order_epoch = step, None, -1

@@ -8,7 +8,7 @@
 * ``OUT/throughput.json`` and ``OUT/throughput.csv``: how many processes ran at once (``parallel`` =
   min(P, processes); a ``--seeds`` job is one process training several models, each its own row, so
   ``jobs`` counts models and ``processes`` the processes), the per-model steady-state rate (median and min over jobs, steps/s of wall time after
-  each call's first :data:`fusionbench.train.loop.WARMUP_STEPS` steps), the aggregate rate (all jobs'
+  each call's first :data:`fusionbench.train.progress.WARMUP_STEPS` steps), the aggregate rate (all jobs'
   steps of this call / the batch's wall seconds W, start-up included), the steady aggregate (the sum of
   the per-model steady rates; only when every process ran at once, processes ≤ P), and the time the remaining
   steps of the jobs need at the aggregate rate.

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from fusionbench.train import TrainConfig, cli
-from fusionbench.train.loop import (CheckpointError, NoCheckpointError, NonFiniteLoss, _fold_terms, load_checkpoint,
-                                    train)
+from fusionbench.train.checkpoint import CheckpointError, NoCheckpointError, NonFiniteLoss, load_checkpoint
+from fusionbench.train.loop import train
 from fusionbench.train.patches import PatchSet
+from fusionbench.train.progress import fold_terms
 from fusionbench.train.seeds import train_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,12 +120,12 @@ def test_a_nan_in_the_first_steps_leaves_no_checkpoint_and_says_so(tmp_path):
 
 
 def test_the_check_reads_the_terms_back_only_where_the_loop_already_does():
-    """_fold_terms checks the floats it reads back anyway: no extra tensor op, and without first_step no check."""
+    """fold_terms checks the floats it reads back anyway: no extra tensor op, and without first_step no check."""
     pending = [{"total": torch.tensor(1.0)}, {"total": torch.tensor(float("inf"))}, {"total": torch.tensor(2.0)}]
-    acc, last = _fold_terms(pending, {})  # the old behaviour for callers that do not ask
+    acc, last = fold_terms(pending, {})  # the old behaviour for callers that do not ask
     assert acc["total"] == float("inf")
     with pytest.raises(NonFiniteLoss, match=r"^loss not finite at step 12 \(total=inf\)$"):
-        _fold_terms(pending, {}, first_step=11)
+        fold_terms(pending, {}, first_step=11)
 
 
 def test_seeds_together_name_the_seed_whose_loss_is_nan(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from fusionbench.train import TrainConfig, cli, probe
-from fusionbench.train.loop import _to_cpu, load_optimiser_state, make_optimiser
+from fusionbench.train.checkpoint import to_cpu
+from fusionbench.train.loop import load_optimiser_state, make_optimiser
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -80,7 +81,7 @@ def test_optimiser_state_moves_between_plain_and_capturable_adam(small_pack, tmp
     steps = [st["step"] for st in graph_adam.state.values()]
     assert steps and all(s.dtype == torch.float32 and s.device == next(model.parameters()).device and float(s) == 3
                          for s in steps)
-    again = _to_cpu(graph_adam.state_dict())  # what a --cuda-graph call checkpoints
+    again = to_cpu(graph_adam.state_dict())  # what a --cuda-graph call checkpoints
     assert again["param_groups"][0]["capturable"] is True
     for p, st in saved["state"].items():
         for k, v in st.items():

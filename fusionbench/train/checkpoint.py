@@ -1,0 +1,227 @@
+"""A training run's checkpoint state: writing, reading and checking it, and the one-line errors of a run.
+
+``checkpoint.pt`` holds the model, optimiser, step, log rows, elapsed time and
+the config (:func:`~fusionbench.train.loop.train` writes it atomically with
+:func:`atomic_save` every ``checkpoint_every_s``, at each epoch end and at the
+end; :func:`load_checkpoint` reads it).  It holds CPU tensors only
+(:func:`to_cpu`), so a run can stop on one machine and resume on another
+(``--stop-after-steps``, then ``--resume``), e.g. across device sessions; it
+also records the patch count and a fingerprint of the prepared images
+(:func:`data_fingerprint`), and :func:`load_resumable` refuses to resume on
+other data.  ``final.pth`` is the trained fp32 ``state_dict`` only
+(:func:`fp32_state`).
+
+A failed run is one line (:class:`TrainError`): a NaN or infinite loss term
+stops it at the next log row or checkpoint (where the terms are read back
+anyway, so a step never waits for the device), before any checkpoint or
+``final.pth`` holds it, and a checkpoint whose weights or Adam state are not
+finite is never written (:class:`NonFiniteLoss`); ``resume=True`` without a
+checkpoint is a :class:`NoCheckpointError` (``resume="or_start"``,
+:data:`RESUME_OR_START`, starts instead); a checkpoint that cannot be read, a
+:class:`CheckpointError` naming it (checkpoints are loaded with
+``weights_only=True``).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    import torch
+
+    from fusionbench.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
+class TrainError(Exception):
+    """A training problem reported as one line (``python -m fusionbench.train`` prints it without a traceback)."""
+
+
+class CheckpointError(TrainError, ValueError):
+    """A ``checkpoint.pt`` that cannot be read (corrupt, truncated, not a checkpoint); the message names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a readable training checkpoint ({reason}); restore it from a copy, or start "
+                         "again in another --out (or after deleting the file)")
+        self.path, self.reason = path, reason
+
+
+class NoCheckpointError(TrainError, FileNotFoundError):
+    """``resume=True`` (``--resume``) but the run folder holds no checkpoint; the message names the expected path."""
+
+
+class NonFiniteLoss(TrainError, FloatingPointError):
+    """A loss term (or, at a checkpoint, a weight) became NaN or infinite: the run stops without writing it."""
+
+
+#: ``resume`` value of :func:`train` (``--resume-or-start``): continue the checkpoint when there is one, else start
+RESUME_OR_START = "or_start"
+
+
+def checked_resume(resume: bool | str) -> bool | str:
+    """``resume`` itself if it is a value :func:`~fusionbench.train.loop.train` accepts, else ``ValueError``."""
+    if resume not in (False, True, RESUME_OR_START):
+        raise ValueError(f"resume must be False, True or {RESUME_OR_START!r}, not {resume!r}")
+    return resume
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``checkpoint.pt`` at ``path`` on the CPU, or a one-line :class:`CheckpointError` naming it.
+
+    Loaded with ``weights_only=True``: a checkpoint holds tensors, dicts, lists,
+    tuples, numbers, strings and ``None`` only (the data order needs no saved
+    RNG state, and torch's CPU generator state is a tensor), so a checkpoint
+    from another machine cannot run code when it is read.
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        size = path.stat().st_size
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its directory is at the end
+            raise CheckpointError(path, f"not a torch checkpoint: {size} bytes without a zip directory "
+                                        "(truncated or overwritten?)")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as exc:  # weights_only refused an object: not what the loop writes
+        import re
+
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" such as {found.group(1)}" if found else ""
+        raise CheckpointError(path, f"it holds objects{what} beside tensors and plain data, which are not "
+                                    "unpickled: a checkpoint of this loop holds none") from None
+    except Exception as exc:  # zip and torch errors alike: corrupt, not a checkpoint
+        why = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise CheckpointError(path, f"{type(exc).__name__}: {why}") from None
+    missing = [k for k in ("model", "optimiser", "step", "config", "torch_rng") if not isinstance(ckpt, dict)
+               or k not in ckpt]
+    if missing:
+        raise CheckpointError(path, f"no {', '.join(missing)}")
+    return ckpt
+
+
+def check_run_folders(ckpt_paths: list[Path], resume: bool | str) -> None:
+    """Before anything is loaded: may a run with ``resume`` start in the folders of ``ckpt_paths``?
+
+    Without ``resume``, a folder that holds a checkpoint is not started afresh over it (its steps would be
+    lost at the first checkpoint): a ``FileExistsError`` says how far that run got and how to go on (a
+    checkpoint that cannot be read is reported as such, never loaded further).  With ``resume=True``
+    (``--resume``) every folder must hold one: a mistyped ``--out`` must not restart a long run from step 0
+    (:class:`NoCheckpointError`, naming the path).  ``RESUME_OR_START`` (``--resume-or-start``, for job
+    scripts that run the same line every session) accepts either.
+    """
+    resume = checked_resume(resume)
+    held = [p for p in ckpt_paths if p.is_file()]
+    if resume is True:
+        missing = [p for p in ckpt_paths if not p.is_file()]
+        if missing:
+            where = str(missing[0]) if len(missing) == 1 else f"{missing[0]} (and {len(missing) - 1} more)"
+            raise NoCheckpointError(f"--resume: no checkpoint at {where}; check --out (to start a new run there, "
+                                    "leave out --resume, or use --resume-or-start)")
+        return
+    if resume or not held:
+        return
+    more = f" and {len(held) - 1} more" if len(held) > 1 else ""
+    try:
+        step = load_checkpoint(held[0]).get("step", "?")
+    except CheckpointError as exc:  # reported, not loaded further: existence alone keeps the folder
+        raise FileExistsError(f"{held[0].parent} holds an unreadable {held[0].name}{more} ({exc.reason}): restore it "
+                              "from a copy and --resume, or give another --out (or delete the folder to start "
+                              "again)") from None
+    raise FileExistsError(f"{held[0].parent} holds a run at step {step} ({held[0].name}{more}): continue it with "
+                          "--resume, or give another --out (or delete the folder to start again)")
+
+
+def check_finite_state(state: dict[str, Any], step: int) -> None:
+    """:class:`NonFiniteLoss` if a floating tensor of the (nested, CPU) ``state`` holds a NaN or an infinity."""
+    import torch
+
+    def bad(obj: Any, prefix: str) -> list[str]:
+        if isinstance(obj, torch.Tensor):
+            return [prefix] if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else []
+        if isinstance(obj, dict):
+            return [n for k, v in obj.items() for n in bad(v, f"{prefix}.{k}" if prefix else str(k))]
+        if isinstance(obj, (list, tuple)):
+            return [n for i, v in enumerate(obj) for n in bad(v, f"{prefix}[{i}]")]
+        return []
+
+    names = bad(state, "")
+    if names:
+        raise NonFiniteLoss(f"weights or optimiser state not finite after step {step} "
+                            f"({', '.join(names[:3])}{' ...' if len(names) > 3 else ''})")
+
+
+def nonfinite_terms(step: int, terms: dict[str, float]) -> str:
+    """What is wrong when a loss is not finite at ``step``: the step and its non-finite terms."""
+    return f"loss not finite at step {step} ({', '.join(f'{k}={v}' for k, v in terms.items() if not math.isfinite(v))})"
+
+
+def nonfinite_stop(problem: NonFiniteLoss, what: str, ckpt_path: Path, ckpt_step: int | None,
+                   more: str = "") -> NonFiniteLoss:
+    """The one line of a run stopped by ``problem``: which step and terms, and what its folder keeps."""
+    kept = (f"{ckpt_path} keeps step {ckpt_step} (finite)" if ckpt_step is not None
+            else f"no checkpoint was written ({ckpt_path.parent} holds nothing to resume)")
+    return NonFiniteLoss(f"train{what}: {problem}; stopped{more}: {kept}, no final.pth, nothing exported "
+                         "(lower --lr, or check the data)")
+
+
+def data_fingerprint(images: np.ndarray) -> str:
+    """sha256 (first 16 hex digits) of the prepared images' bytes and shape: the training data's identity."""
+    import hashlib
+
+    h = hashlib.sha256(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images, np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def to_cpu(obj: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor on the CPU."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):  # contiguous: a channels-last run's checkpoint is like any other
+        return obj.detach().cpu().contiguous()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerprint: str) -> dict[str, Any]:
+    """The checkpoint at ``ckpt_path``, if ``config`` may continue it; else ``ValueError`` saying why.
+
+    Only the fields of :attr:`TrainConfig.RESUMABLE_CHANGES` may differ, and the
+    training data (patch count, fingerprint of the prepared images) must be the same.
+    """
+    ckpt = load_checkpoint(ckpt_path)
+    defaults = TrainConfig().to_dict()
+    saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
+             if k not in TrainConfig.RESUMABLE_CHANGES}
+    now = {k: v for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE_CHANGES}
+    if saved != now:
+        diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
+        raise ValueError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
+    data = ckpt.get("data", {"patches": n_patches, "fingerprint": fingerprint})
+    if data != {"patches": n_patches, "fingerprint": fingerprint}:
+        raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
+                         f"{ {'patches': n_patches, 'fingerprint': fingerprint} })")
+    return ckpt
+
+
+def fp32_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A ``final.pth`` state dict: CPU, contiguous copies, floating tensors as float32."""
+    import torch
+
+    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous().clone()
+            for k, v in state.items()}

@@ -55,6 +55,18 @@ def worker_count(text: str) -> int:
     return value
 
 
+def scheduler_address(text: str) -> str:
+    """``--scheduler``: an address Dask takes (``tcp://HOST:PORT``), or ``local:N`` with N ≥ 1; else an argparse
+    error (``local:0`` would start a cluster with no workers and wait for ever)."""
+    from .executors import local_cluster_size
+
+    try:
+        local_cluster_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
@@ -245,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="paper", help="paper, standard, all, or preset names (default paper)")
     p.add_argument("--workers", type=worker_count, default=None,
                    help="local worker processes (default: one per core; 0 = inline)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT, or local:N for a "
+    p.add_argument("--scheduler", type=scheduler_address, default=None, help="Dask scheduler address tcp://HOST:PORT, or local:N for a "
                    "new LocalCluster of N worker processes (docs/cluster.md)")
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--data-dir", default=None, help="existing data folder, e.g. ../shared/data")

@@ -43,13 +43,34 @@ def run_inline(tasks: Iterable[Task]) -> Iterator[TaskResult]:
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _init_worker(threads: int) -> None:
-    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores, and turn
-    NumPy's huge-page advice off for the worker's life (:func:`fusionbench.pages.small_pages_for_process`)."""
+#: how often a pool worker checks that the client that started it is still alive
+PARENT_POLL_S = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit this worker (status 1) once ``parent`` is no longer its parent process: the client died without
+    shutting the pool down (``kill -9``), and the worker, which holds both ends of its own call pipe, would
+    otherwise wait for work for ever, holding its memory.  Runs in a daemon thread of the worker."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores, turn
+    NumPy's huge-page advice off for the worker's life (:func:`fusionbench.pages.small_pages_for_process`),
+    and, given the client's pid, exit when the client is gone (:func:`_exit_when_orphaned`)."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ[WORKER_THREADS_ENV] = str(threads)
     small_pages_for_process()
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="fusionbench-orphan-check",
+                         daemon=True).start()
 
 
 def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = None) -> TaskResult:
@@ -114,7 +135,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     suspects: deque[Task] = deque()  # in flight when the pool broke: re-run alone to find the culprit
     threads = max(1, (os.cpu_count() or 1) // workers)
     make_pool = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx,  # noqa: E731
-                                            initializer=_init_worker, initargs=(threads,))
+                                            initializer=_init_worker, initargs=(threads, os.getpid()))
     markers = Path(tempfile.mkdtemp(prefix="fusionbench-watchdog-"))  # the watchdogs' stack dumps
     count = 0
     pool = make_pool()
@@ -369,14 +390,29 @@ def prepare_weights(client: Any, tasks: list[Task], log: Log) -> tuple[dict[str,
     return restrict, fail
 
 
+def local_cluster_size(scheduler: str) -> int | None:
+    """N of a ``local:N`` scheduler (``local:`` is 1), ``None`` for an address; ``ValueError`` unless N is a whole
+    number ≥ 1 (a cluster of 0 workers would leave every task waiting for ever)."""
+    if not scheduler.startswith("local:"):
+        return None
+    text = scheduler.split(":", 1)[1] or "1"
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"scheduler {scheduler!r}: local:N needs a whole number of workers, not {text!r}") from None
+    if n < 1:
+        raise ValueError(f"scheduler {scheduler!r}: local:N needs at least 1 worker")
+    return n
+
+
 def _connect(stack: ExitStack, scheduler: str) -> Any:
     """A client for ``tcp://HOST:PORT`` (or any address Dask takes), or for a new ``local:N`` cluster."""
     from dask.distributed import Client, LocalCluster
 
-    if scheduler.startswith("local:"):
+    n = local_cluster_size(scheduler)
+    if n is not None:
         import dask
 
-        n = int(scheduler.split(":", 1)[1] or 1)
         environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                    if not k.startswith("MALLOC_")}  # see _tune_malloc
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):

@@ -101,6 +101,24 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def writable_folder(path: str | Path, what: str, *, probe: bool = True) -> Path:
+    """``path`` as a folder, created with its parents if missing; else a one-line ``ValueError`` naming ``what``
+    (a flag such as ``--out``) and the path: a file in its place, or a folder that cannot be created, or (with
+    ``probe``) written: checked by creating and removing a temporary file in it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if probe:
+            check = path / f".fusionbench-write-check.{os.getpid()}.{os.urandom(4).hex()}"
+            check.touch()
+            check.unlink()
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
 def _refuse_mode(path: Path, img: Image.Image) -> str:
     """The PIL mode ``img`` is read in (``L`` or ``RGB``), or :class:`ImageError` for one we refuse.
 

@@ -32,7 +32,9 @@ from typing import Any, Callable, Iterable, Iterator
 from .config import kill_grace_s, worker_memory_mb
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
+from .executors import local_cluster_size
 from .external import ResultsFolder, is_results_spec, parse_results_spec
+from .io import writable_folder
 from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import resolve_metrics
 from .schedule import slowest_first
@@ -420,9 +422,11 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     started = time.perf_counter()
     worker_memory_mb()  # a malformed $FUSIONBENCH_WORKER_MEMORY_MB stops the run here, in one line
     kill_grace_s()  # so does a malformed $FUSIONBENCH_KILL_GRACE_S (before any run row is written)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = Path(config.cache) if config.cache else out / "fused"
+    if config.scheduler:
+        local_cluster_size(config.scheduler)  # local:0 would wait for ever: refused before anything is written
+    out = writable_folder(config.out, "--out")
+    # the cache is not probed: a read-only cache that already holds every output is a valid resume
+    cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
     selection, metrics = _selected(config)
     methods = selection.names
     dataset_names = config.datasets or list(DEFAULT_DATASETS)

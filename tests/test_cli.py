@@ -85,13 +85,15 @@ def test_an_interrupt_says_how_to_go_on(monkeypatch, capsys) -> None:
 
 
 def test_bad_timeout_and_workers_are_argparse_errors_before_any_run(tmp_path, capsys) -> None:
-    """``--timeout -1/nan/inf`` used to fail every task as the method's ``fuse`` failure (itimer errors) and
-    ``--workers -3`` to stop with ProcessPoolExecutor's text after the run row was written."""
+    """``--timeout -1/nan/inf`` used to fail every task as the method's ``fuse`` failure (itimer errors),
+    ``--workers -3`` to stop with ProcessPoolExecutor's text after the run row was written, and
+    ``--scheduler local:0`` to start a Dask cluster with no workers and wait for ever."""
     import pytest
 
     out = tmp_path / "out"
     for flag, value in (("--timeout", "-1"), ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "1e10"),
-                        ("--timeout", "soon"), ("--workers", "-3"), ("--workers", "1.5")):
+                        ("--timeout", "soon"), ("--workers", "-3"), ("--workers", "1.5"),
+                        ("--scheduler", "local:0"), ("--scheduler", "local:-1"), ("--scheduler", "local:abc")):
         with pytest.raises(SystemExit) as info:
             main(["run", "--methods", "average", "--out", str(out), flag, value])
         assert info.value.code == 2
@@ -101,6 +103,19 @@ def test_bad_timeout_and_workers_are_argparse_errors_before_any_run(tmp_path, ca
 
     args = build_parser().parse_args(["run", "--timeout", "0", "--workers", "0"])
     assert args.timeout == 0 and args.workers == 0  # 0 = no time limit; 0 workers = inline
+    assert build_parser().parse_args(["run", "--scheduler", "local:"]).scheduler == "local:"  # one worker
+
+
+def test_out_or_cache_that_is_a_file_is_refused_before_any_run(tmp_path, capsys) -> None:
+    """``--out FILE`` said "[Errno 17] File exists", and ``--cache FILE`` was found only when the first result
+    was written (the run row 'interrupted', the result lost)."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for flags in (["--out", str(a_file)], ["--out", str(tmp_path / "out"), "--cache", str(a_file)]):
+        assert main(["run", "--methods", "average", *flags]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"{a_file}: is a file, not a folder") and len(err.splitlines()) == 1
+    assert not (tmp_path / "out" / "results.sqlite").exists()
 
 
 def test_sigterm_is_handled_as_ctrl_c(tmp_path, make_pairs) -> None:
@@ -155,3 +170,13 @@ def test_the_summary_line_counts_input_files_that_formed_no_pair(tmp_path, make_
     assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--workers", "0",
                  "--quiet", "--no-report", "--out", str(tmp_path / "out")]) == 0
     assert "1 tasks done, 0 already done, 1 failures (1 of them unusable input files)," in capsys.readouterr().out
+
+
+def test_the_api_refuses_a_local_cluster_of_no_workers(tmp_path) -> None:
+    import pytest
+
+    from fusionbench.runner import RunConfig, run
+
+    with pytest.raises(ValueError, match="at least 1 worker"):
+        run(RunConfig(methods=["average"], scheduler="local:0", out=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()

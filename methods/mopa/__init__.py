@@ -202,14 +202,31 @@ class MOPA(TorchMethod):
         b = np.clip(1.0 - np.hypot(yy - size[0] / 2, xx - size[1] / 2) / max(size), 0, 1)
         return (torch.from_numpy(network_inputs(a, b))[None],)
 
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the network reads as the paper defines it: the contrast module's reflect
+        padding of ``contrast_r`` needs ``contrast_r + 1`` pixels (4 for the registered r = 3)."""
+        contrast = self.network.contrast
+        return getattr(contrast, "r", 0) + 1
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The fused luma of ``a`` and ``b`` (H×W float32 in [0, 1]).
+
+        A side shorter than :attr:`min_side` is first mirrored out to it (``np.pad(mode='symmetric')``, as
+        SwinFusion and MATR pad) and the result cropped back: a 2-pixel side failed in the reflect padding,
+        and a 3-pixel one gave a 1-pixel window map that broadcast over the image."""
         import torch
 
         from .network import network_inputs
 
+        h, w = a.shape
+        need = self.min_side
+        ph, pw = max(need - h, 0), max(need - w, 0)
+        if ph or pw:
+            a, b = (np.pad(x, ((0, ph), (0, pw)), mode="symmetric") for x in (a, b))
         with self.inference():
             fused, _ = self.network(torch.from_numpy(network_inputs(a, b))[None])
-        return as_array(fused).astype(np.float32)
+        return as_array(fused).astype(np.float32)[:h, :w]
 
 
 _DISPLAY = {"mopa": "Ours (Di et al. 2025)"}

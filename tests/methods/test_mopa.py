@@ -267,6 +267,26 @@ def test_fuse_harvard_pair(shared_dir):
     assert out.std() > 5  # not a blank image
 
 
+def test_images_smaller_than_the_contrast_window_are_mirrored_out_not_broadcast():
+    """A side under r + 1 = 4 pixels (the contrast module's reflect padding) failed at 2 pixels ("narrow():
+    length must be non-negative") and at 3 pixels gave a 1-pixel window map that broadcast over the image;
+    such an image is now mirrored out to 4 pixels and the result cropped back. From 4 pixels nothing changes."""
+    from fusionbench.methods.mopa import MOPA
+
+    method = MOPA()
+    assert method.min_side == 4
+    rng = np.random.default_rng(3)
+    a, b = (rng.random((9, 60)).astype(np.float32) for _ in range(2))
+    for h, w in ((2, 2), (2, 50), (9, 2), (3, 3), (1, 5)):
+        out = method(a[:h, :w], b[:h, :w])
+        assert out.shape == (h, w) and np.isfinite(out).all() and 0 <= out.min() <= out.max() <= 1
+    pad = lambda x: np.pad(x, ((0, 1), (0, 1)), mode="symmetric")  # noqa: E731
+    np.testing.assert_array_equal(method(a[:3, :3], b[:3, :3]), method(pad(a[:3, :3]), pad(b[:3, :3]))[:3, :3])
+    with method.inference():  # 4 × 7: the network's own result, no padding
+        direct = method.network(torch.from_numpy(network_inputs(a[:4, :7], b[:4, :7]))[None])[0]
+    np.testing.assert_array_equal(method(a[:4, :7], b[:4, :7]), direct[0, 0].numpy())
+
+
 def test_unavailable_reason_and_profile():
     from fusionbench import profile
 

@@ -62,10 +62,11 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     """Copy the current fused image of every (dataset, pair, method) of ``out`` to ``dest`` (see the module).
 
     ``methods`` / ``datasets``: comma-separated fnmatch patterns restricting the export.  Raises ``ValueError``
-    when ``out`` holds no results or the patterns match no image.
+    when ``out`` holds no results, the patterns match no image, or ``dest`` is a file or a folder that cannot be
+    written.
     """
     from fusionbench.external import dataset_dirname
-    from fusionbench.io import ImageError, load_image, sha256_file
+    from fusionbench.io import ImageError, load_image, sha256_file, writable_folder
     from fusionbench.report.data import ReportData
 
     log = log or (lambda msg: None)
@@ -80,6 +81,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     outputs = outputs[keep].sort_values(["dataset", "method", "pair"])
     if outputs.empty:
         raise ValueError(f"{out}: no fused image matches --methods {methods or '*'} --datasets {datasets or '*'}")
+    writable_folder(dest, "DEST")  # a file or a read-only folder: one line, not one per image naming its source
     root = out if out.is_dir() else out.parent
     result, rows = ExportResult(), []
     for row in outputs.itertuples(index=False):
@@ -96,7 +98,8 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
             result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {exc}")
             continue
         except OSError as exc:
-            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {source}: {exc.strerror or exc}")
+            where = exc.filename or source  # the file the copy failed on: the cached source or the target
+            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {where}: {exc.strerror or exc}")
             continue
         rows.append({"dataset": row.dataset, "pair": row.pair, "method": row.method,
                      "file": target.relative_to(dest).as_posix(),

@@ -76,3 +76,17 @@ def test_export_writes_each_current_image_by_name_with_its_run(tmp_path, make_pa
     assert "no fused image matches --methods nsct" in capsys.readouterr().err
     assert main(["export-fused", str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_dest_that_is_a_file_is_one_line_before_any_copy(tmp_path, make_pairs, capsys) -> None:
+    """DEST a file used to give one line per image, each naming the cached source as the culprit."""
+    data = make_pairs(tmp_path / "data", 3, colour=False)
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out", str(out),
+                 "--workers", "0", "--quiet", "--no-report"]) == 0
+    dest = tmp_path / "a_file"
+    dest.write_text("")
+    capsys.readouterr()
+    assert main(["export-fused", str(out), str(dest)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"DEST {dest}: is a file, not a folder") and len(err.splitlines()) == 1

@@ -22,6 +22,11 @@ class MethodOutputError(RuntimeError):
     """A method returned something unusable (NaN/inf, wrong shape or dtype)."""
 
 
+def _label(x: str | Path | np.ndarray, role: str) -> str:
+    """How an error names an input: its path when it was given as one, else its role (``a``, ``b``, ``fused``)."""
+    return str(x) if isinstance(x, (str, Path)) else role
+
+
 def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
     if isinstance(x, (str, Path)):
         return load_image(x)
@@ -141,7 +146,9 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
     reason = m.unavailable_reason()
     if reason:
         raise RuntimeError(f"{m.name}: {reason}")
-    return fuse_arrays(m, _as_image(a, "a"), _as_image(b, "b"))
+    a_img, b_img = _as_image(a, "a"), _as_image(b, "b")
+    check_pair(a_img, b_img, _label(a, "a"), _label(b, "b"))  # named by their paths when given as files
+    return fuse_arrays(m, a_img, b_img)
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,6 @@ def scoring_view(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: 
     Anything else is an :class:`fusionbench.io.ImageError` naming the image (before, a 0..255 float or an
     int64 image became all 255 here without a word)."""
     f, a_, b_ = _as_image(fused, "fused"), _as_image(a, "a"), _as_image(b, "b")
-    check_pair(a_, b_, "a", "b")
-    check_pair(a_, f, "a", "fused")
+    check_pair(a_, b_, _label(a, "a"), _label(b, "b"))
+    check_pair(a_, f, _label(a, "a"), _label(fused, "fused"))
     return ScoringView(colour.luma_uint8(f), colour.luma_uint8(a_), colour.luma_uint8(b_))

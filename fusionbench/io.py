@@ -48,7 +48,8 @@ def _search_order(path: Path) -> tuple[str, int, str]:
 
 
 def index_images(folder: str | Path, problems: list[str], *, report_other_files: bool = True) -> dict[str, Path]:
-    """The image files of ``folder`` by stem, in name order (hidden files and sub-folders ignored).
+    """The image files of ``folder`` by stem, in name order (hidden files and sub-folders ignored; a sub-folder
+    named like an image, ``x.png/``, is one line in ``problems``).
 
     A second file with the same stem (``a.png`` and ``a.jpg``: the one later in :data:`IMAGE_SUFFIXES`, so the
     lossless PNG is kept) is skipped with one
@@ -59,8 +60,16 @@ def index_images(folder: str | Path, problems: list[str], *, report_other_files:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: folder not found")
     out: dict[str, Path] = {}
-    for path in sorted(folder.iterdir(), key=_search_order):
-        if path.name.startswith(".") or path.is_dir():
+    try:
+        entries = sorted(folder.iterdir(), key=_search_order)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot list the folder ({exc.strerror})", str(folder)) from None
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            if path.suffix.lower() in IMAGE_SUFFIXES:  # named like an image: say so, not "missing partner"
+                problems.append(f"{path}: is a folder, not an image file, skipped")
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             if report_other_files:

@@ -63,3 +63,18 @@ def test_scoring_view_checks_its_images_as_fuse_does() -> None:
                        (np.full((12, 10), np.nan), "NaN"), (a[:6], "differs")):
         with pytest.raises(ImageError, match=match):
             scoring_view(bad, a, a)
+
+
+def test_files_of_different_sizes_are_named_by_their_paths(tmp_path) -> None:
+    """``fuse``/``scoring_view`` given paths named neither file ("b: size … differs from its partner a")."""
+    from PIL import Image
+
+    from fusionbench import scoring_view
+    from fusionbench.io import ImageError
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(big)
+    Image.fromarray(np.zeros((6, 10), np.uint8)).save(small)
+    for call in (lambda: fusionbench.fuse("average", big, small), lambda: scoring_view(big, big, small)):
+        with pytest.raises(ImageError, match=f"{small}: size 10x6 differs from its partner {big}"):
+            call()

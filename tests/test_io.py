@@ -241,3 +241,19 @@ def test_save_png_from_many_threads_into_one_path_never_collides(tmp_path) -> No
         list(pool.map(write, range(8)))  # re-raises any writer's error
     assert any(np.array_equal(load_image(target), im) for im in images)
     assert sorted(p.name for p in target.parent.iterdir()) == ["fused.png"]
+
+
+def test_a_folder_that_cannot_be_listed_is_named_with_the_reason(tmp_path, monkeypatch) -> None:
+    """A side folder this user cannot read was a bare "[Errno 13] Permission denied: '…/a'"; the message now says
+    what failed. (Root ignores ``chmod 000``, so the listing is made to fail.)"""
+    from pathlib import Path
+
+    from fusionbench.io import index_images
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(PermissionError, match="cannot list the folder") as info:
+        index_images(tmp_path, [])
+    assert info.value.filename == str(tmp_path) and str(tmp_path) in str(info.value)

@@ -57,6 +57,18 @@ def test_folder_dataset_pairs_by_name(tmp_path, make_pairs) -> None:
     assert ds.select("test") == ds.pairs
 
 
+def test_a_sub_folder_named_like_an_image_is_named_as_a_folder(tmp_path, make_pairs) -> None:
+    """``a/p001.png/`` (a folder) was ignored without a word, and only its partner was reported (missing)."""
+    make_pairs(tmp_path, 2)
+    (tmp_path / "a" / "p001.png").unlink()
+    (tmp_path / "a" / "p001.png").mkdir()
+    (tmp_path / "a" / "notes").mkdir()  # a sub-folder not named like an image stays ignored
+    ds = fusionbench.create_dataset(f"folder:{tmp_path}")
+    assert [p.id for p in ds.pairs] == ["p000"]
+    assert f"{tmp_path / 'a' / 'p001.png'}: is a folder, not an image file, skipped" in ds.problems
+    assert not any("notes" in line for line in ds.problems)
+
+
 def test_a_folder_dataset_that_is_not_there_says_so(tmp_path) -> None:
     """``folder:/nonexistent`` used to say "needs sub-folders a/ and b/", as if the folder were there."""
     with pytest.raises(FileNotFoundError, match=r"nosuch: folder does not exist \(a folder dataset is PATH"):

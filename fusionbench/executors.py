@@ -94,14 +94,37 @@ def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = No
                 Path(marker).unlink(missing_ok=True)
 
 
-def _lost(task: Task, marker: Path | None) -> TaskResult:
+def _lost(task: Task, marker: Path | None, how: str = "") -> TaskResult:
     """The result of a task whose worker died while it alone was in flight: its own timeout when the watchdog
-    of :func:`_run_guarded` stopped it (its marker holds the stack dump), else a crash."""
+    of :func:`_run_guarded` stopped it (its marker holds the stack dump), else a crash (``how``: the worker's
+    exit, :func:`_how_workers_died`)."""
     if task.timeout and marker is not None and marker.is_file() and marker.stat().st_size > 0:
         return TaskResult.crashed(task, f"exceeded the per-pair timeout of {task.timeout:g} s in code that does "
                                         "not return to Python (e.g. a compiled loop); its worker was stopped",
                                   error="PairTimeout")
-    return TaskResult.crashed(task, "the worker process died while fusing or scoring this pair")
+    return TaskResult.crashed(task, "the worker process died" + (f" ({how})" if how else "")
+                              + " while fusing or scoring this pair")
+
+
+def _how_workers_died(pool: ProcessPoolExecutor) -> str:
+    """How the workers of a broken ``pool`` ended, other than by the SIGTERM the pool sends the survivors when
+    it breaks: ``"killed by SIGSEGV"``, ``"exit status 7"`` (several joined by commas); ``""`` when unknown."""
+    import signal
+
+    how = []
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=1.0)  # the pool's own thread may be reaping it: its exit code is set once joined
+        code = process.exitcode
+        if code is None or code == -signal.SIGTERM:
+            continue
+        if code < 0:
+            try:
+                how.append(f"killed by {signal.Signals(-code).name}")
+            except ValueError:
+                how.append(f"killed by signal {-code}")
+        else:
+            how.append(f"exit status {code}")
+    return ", ".join(dict.fromkeys(how))
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -191,10 +214,11 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                     else:
                         lost.append((task, marker))
                 in_flight.clear()
+                how = _how_workers_died(pool)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = make_pool()
                 if len(lost) == 1:  # it ran alone: it broke the pool
-                    yield _lost(*lost[0])
+                    yield _lost(*lost[0], how)
                 else:
                     suspects.extend(task for task, _ in lost)
     except BaseException:  # an interrupt, or the consumer stopped: no worker may outlive the run

@@ -172,6 +172,9 @@ def test_an_instant_crash_is_a_crash_not_a_timeout(tmp_path, plugin_env, make_pa
     done = _run(plugin_env, tmp_path, data, "demo_exit", "--workers", "1", "--timeout", "0.3")
     assert done.returncode == 0, done.stderr
     assert _rows(tmp_path, "SELECT error FROM failures") == [("WorkerCrash",)]
+    # the message says how the worker ended (``os._exit(3)``); before, only that it died
+    assert _rows(tmp_path, "SELECT message FROM failures") == [
+        ("the worker process died (exit status 3) while fusing or scoring this pair",)]
 
 
 def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, monkeypatch) -> None:

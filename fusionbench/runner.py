@@ -221,7 +221,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
     units: list[tuple[str, Any, str, bool]] = []  # (dataset, pair, method, fuses)
     datasets: dict[str, Any] = {}
-    dataset_names = list(config.datasets or DEFAULT_DATASETS)
+    dataset_names = list(dict.fromkeys(config.datasets or DEFAULT_DATASETS))  # a name given twice runs once
     built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in dataset_names]
     if config.split not in (None, "all") and all(config.split not in d.splits for d in built):
         have = sorted({s for d in built for s in d.splits})
@@ -341,9 +341,12 @@ def write_output(result: TaskResult, task: Task) -> None:
     if result.png is not None:
         from .io import atomic_write
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as tmp:
-            tmp.write_bytes(result.png)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as tmp:
+                tmp.write_bytes(result.png)
+        except OSError as exc:  # a full disk said "[Errno 28] No space left on device", naming no file
+            raise OSError(exc.errno, f"cannot write the fused image ({exc.strerror or exc})", str(path)) from None
         result.png = None
     result.path = str(path)
 
@@ -429,7 +432,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
     selection, metrics = _selected(config)
     methods = selection.names
-    dataset_names = config.datasets or list(DEFAULT_DATASETS)
+    dataset_names = list(dict.fromkeys(config.datasets or DEFAULT_DATASETS))
 
     store = ResultsStore(out / "results.sqlite")
     run_id = store.start_run(command or "fusionbench run", {**config.__dict__, "resolved_methods": methods,
@@ -448,6 +451,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
 
     completed = failures = 0
     status = "interrupted"
+    results: Iterator[TaskResult] | None = None
     try:
         results = _execute(tasks, config, log)
         by_id = {(t.dataset, t.pair, t.method): t for t in tasks}
@@ -455,12 +459,19 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             write_output(result, by_id[(result.dataset, result.pair, result.method)])
             store.record_task(result, run_id)
             completed += 1
+            for note in result.notes:
+                log(note)
             for f in result.failures:
                 failures += 1
                 what = f"{f.stage}{'/' + f.metric if f.metric else ''}"
                 log(f"FAILED {result.method} on {result.dataset}/{result.pair} ({what}): {f.error}: {f.message}")
         status = "done"
+    except BaseException as exc:  # Ctrl-C and SIGTERM interrupt a run; anything else (disk full, ...) fails it
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
+        raise
     finally:
+        if results is not None:  # the executor's own clean-up (busy workers stopped) now, not when the generator
+            results.close()      # is collected: a caller that keeps the exception (a notebook) kept the workers
         store.finish_run(run_id, status)
     superseded = store.superseded(plan.datasets, methods)
     if superseded:

@@ -61,8 +61,9 @@ import json
 import math
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,7 +163,34 @@ def _current_versions(metrics: Iterable[str]) -> dict[str, str]:
 
 
 class StoreError(RuntimeError):
-    """The results store could not be opened; the one-line message names its path."""
+    """The results store could not be opened, or written; the one-line message names its path."""
+
+
+#: how long opening a store waits for another process that is creating the same new store
+OPEN_TIMEOUT_S = 60.0
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float = OPEN_TIMEOUT_S) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the new file: on a store being
+    created that statement answers "database is locked" at once, without sqlite's busy timeout (two runs
+    started together on one new ``--out`` failed at random)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _check_integrity(conn: sqlite3.Connection) -> None:
+    """``sqlite3.DatabaseError`` unless ``PRAGMA quick_check`` passes: a store damaged past its first pages
+    opened fine and failed at the first write, after a result had been computed (about 10 ms per 10 MB)."""
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("database disk image is malformed (" + "; ".join(problems) + ")")
 
 
 def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:
@@ -204,8 +232,9 @@ class ResultsStore:
         conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=OPEN_TIMEOUT_S)
+            _enable_wal(conn)
+            _check_integrity(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
             conn.commit()
@@ -235,6 +264,16 @@ class ResultsStore:
     def close(self) -> None:
         self.conn.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; a sqlite error in it (a read-only file, a full disk, a damaged page) is a
+        :class:`StoreError` naming the store (it was sqlite's bare "attempt to write a readonly database")."""
+        try:
+            with self.conn:
+                yield self.conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write {self.path}: {exc}") from exc
+
     def __enter__(self) -> "ResultsStore":
         return self
 
@@ -244,7 +283,7 @@ class ResultsStore:
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str, config: dict[str, Any], versions: dict[str, str], git_sha: str | None,
                   machine: dict[str, Any]) -> int:
-        with self.conn:
+        with self._transaction():
             cur = self.conn.execute(
                 "INSERT INTO runs (started, command, config, versions, git_sha, machine) VALUES (?, ?, ?, ?, ?, ?)",
                 (time.time(), command, json.dumps(config, default=str), json.dumps(versions), git_sha, json.dumps(machine)),
@@ -252,7 +291,7 @@ class ResultsStore:
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, status: str = "done") -> None:
-        with self.conn:
+        with self._transaction():
             self.conn.execute("UPDATE runs SET finished = ?, status = ? WHERE run_id = ?", (time.time(), status, run_id))
 
     # ------------------------------------------------------------------ reads
@@ -410,7 +449,7 @@ class ResultsStore:
     # ------------------------------------------------------------------ writes
     def record_methods(self, run_id: int, methods: Iterable[tuple[str, str, dict[str, str]]]) -> None:
         """Record ``(method, method_key, metadata)`` of every method a run uses (see the ``methods`` table)."""
-        with self.conn:
+        with self._transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO methods VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(name, key, meta.get("display_name") or name, meta.get("family", ""), meta.get("citation", ""),
@@ -419,7 +458,7 @@ class ResultsStore:
 
     def record_skipped(self, run_id: int, rows: Iterable[tuple[str, str, str]]) -> None:
         """Record ``(dataset, method, reason)`` for every (method, dataset) the run does not run."""
-        with self.conn:
+        with self._transaction():
             self.conn.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)",
                                   [(run_id, ds, method, reason) for ds, method, reason in rows])
 
@@ -436,7 +475,7 @@ class ResultsStore:
         ds, pair, method = result.dataset, result.pair, result.method
         key, sha = result.method_key, result.pair_sha256
         versions = _current_versions(result.scores)
-        with self.conn:
+        with self._transaction():
             if result.has_output and result.path:
                 row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now)
                 if result.seconds is None:  # scored only: keep the fusing run's row of this very image
@@ -473,7 +512,7 @@ class ResultsStore:
     def clear_input_failures(self, dataset: str) -> None:
         """Forget the input problems (``method`` empty) recorded for ``dataset``; the planner records the
         current ones right after, so a fixed file no longer shows as a failure."""
-        with self.conn:
+        with self._transaction():
             self.conn.execute("DELETE FROM failures WHERE dataset=? AND method=''", (dataset,))
 
     def record_failure(self, dataset: str, pair: str, method: str, *, stage: str, error: str, message: str,
@@ -481,7 +520,7 @@ class ResultsStore:
                        commit: bool = True) -> None:
         args = (dataset, pair, method, stage, metric, error, message, traceback, key, run_id, time.time())
         if commit:
-            with self.conn:
+            with self._transaction():
                 self.conn.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args)
         else:
             self.conn.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args)

@@ -201,8 +201,10 @@ class Failure:
         if isinstance(exc, SandboxError):  # raised in the fusion child: keep its type name and traceback
             return cls(stage, exc.error, exc.message, metric, exc.remote_traceback)
         text = str(exc)
+        # format_exception, not format_exc: a score failure is built after score_pair returned, outside the
+        # except block, where format_exc gave "NoneType: None"
         return cls(stage, type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__, metric,
-                   traceback.format_exc())
+                   "".join(traceback.format_exception(exc)))
 
 
 @dataclass
@@ -224,6 +226,7 @@ class TaskResult:
     seconds: float | None = None  # fusion wall time (None when nothing was fused)
     worker: str = ""
     path: str | None = None
+    notes: list[str] = field(default_factory=list)  # lines for the run's log that are not failures
 
     @classmethod
     def of(cls, task: Task, **fields: Any) -> "TaskResult":
@@ -305,10 +308,13 @@ def _alarm(seconds: float | None) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-        if guard is not None:
-            faulthandler.cancel_dump_traceback_later()
+        try:  # a timer expiring from here on is discarded (a Python handler set to SIG_IGN never runs) ...
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        finally:  # ... and if it raised just before, the cleanup still runs: never a C watchdog left armed
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            if guard is not None:
+                faulthandler.cancel_dump_traceback_later()
+            signal.signal(signal.SIGALRM, old)
 
 
 def _method(name: str, key: str, overrides: dict[str, Any]) -> Any:
@@ -465,17 +471,34 @@ def _make_room(pixels: int) -> None:
         pass
 
 
+def _fuse_into(result: TaskResult, task: Task, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Fuse the pair for ``result`` (its PNG and time set); the fused image."""
+    _make_room(a.shape[0] * a.shape[1])
+    fused, result.seconds = fuse_task(task, a, b)
+    result.png = encode_png(fused)
+    return fused
+
+
 def _run_task(task: Task) -> TaskResult:
+    from .io import ImageError
+
     result = TaskResult.of(task, worker=worker_name())
     try:
         pair = load_pair(task)
         a, b = pair.a.copy(), pair.b.copy()  # a method may write into its inputs: never into the cached pair
-        if task.given is not None:
-            fused, result.png = _given_image(task, a, b)
+        if task.given is None:
+            fused = _fuse_into(result, task, a, b)
         else:
-            _make_room(a.shape[0] * a.shape[1])
-            fused, result.seconds = fuse_task(task, a, b)
-            result.png = encode_png(fused)
+            try:
+                fused, result.png = _given_image(task, a, b)
+            except ImageError as exc:
+                if task.results_colour is not None:  # an external result: the user's file, its failure
+                    raise
+                # a cached image whose header and checksums pass the planner's check but that does not
+                # decode: fused again, and the new PNG replaces it (it was a 'fuse' failure on every run)
+                result.notes.append(f"cached fused image {exc.path} is unreadable ({exc.reason}): fusing the "
+                                    "pair again to replace it")
+                fused = _fuse_into(result, task, a, b)
     except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))
         return result

@@ -55,6 +55,8 @@ def test_a_failing_preset_is_recorded_alone_and_the_others_are_scored(tmp_path, 
     assert set(result.scores) == {"EN", "SF"}
     (failure,) = result.failures
     assert (failure.stage, failure.metric, failure.error) == ("score", "test_overhead_broken", "ValueError")
+    # its traceback is the metric's (it was "NoneType: None": format_exc outside the except block)
+    assert "broken on purpose" in failure.traceback and "in broken" in failure.traceback
 
 
 def test_the_png_is_lossless_and_encoded_at_the_fast_level(tmp_path, make_pairs) -> None:

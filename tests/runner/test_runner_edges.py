@@ -1,0 +1,166 @@
+"""The runner's edges: a cached image that does not decode, the executor closed on an error, the run's status,
+the store opened beside another creator, a damaged store, write errors that name their file, a dataset named
+twice."""
+from __future__ import annotations
+
+import sqlite3
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from fusionbench import runner as runner_module
+from fusionbench.runner import RunConfig, run
+from fusionbench.store import ResultsStore, StoreError
+
+
+def _run(data: Path, out: Path, logs: list[str] | None = None, **config) -> object:
+    config = {"methods": ["average"], "datasets": [f"folder:{data}"], "metrics": "EN", "out": str(out),
+              "workers": 0, "quiet": True, **config}
+    return run(RunConfig(**config), log=(logs.append if logs is not None else lambda m: None))
+
+
+def _runs(out: Path) -> list[tuple]:
+    with sqlite3.connect(out / "results.sqlite") as con:
+        return con.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall()
+
+
+def _garble_idat(path: Path) -> None:
+    """Replace the PNG's image data by bytes that do not inflate, with valid chunk checksums: the header check
+    (PIL ``verify``) passes, decoding fails."""
+    data = path.read_bytes()
+    out, pos = [data[:8]], 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IDAT":
+            body = bytes(len(body))  # zeros: not a deflate stream
+        out.append(struct.pack(">I4s", len(body), kind) + body + struct.pack(">I", zlib.crc32(kind + body)))
+        pos += 12 + length
+    path.write_bytes(b"".join(out))
+
+
+def test_a_cached_image_that_does_not_decode_is_fused_again(tmp_path, make_pairs) -> None:
+    """It passed the planner's header check, failed to decode in the worker, and was recorded as the method's
+    'fuse' failure on every run, never replaced."""
+    from fusionbench.io import image_size, load_image
+
+    data = make_pairs(tmp_path / "data", 2)
+    out = tmp_path / "out"
+    _run(data, out)
+    cached = sorted((out / "fused").rglob("*.png"))
+    _garble_idat(cached[0])
+    image_size(cached[0])  # still passes the planner's check
+    with pytest.raises(Exception):
+        load_image(cached[0])
+    logs: list[str] = []
+    summary = _run(data, out, logs, metrics="EN,SD")  # SD is new: both pairs are scored again
+    assert summary.failures == 0, logs
+    assert any(f"cached fused image {cached[0]} is unreadable" in line and "fusing the pair again" in line
+               for line in logs), logs
+    load_image(cached[0])  # replaced by the new fusion
+
+
+def test_the_executor_is_closed_when_the_client_fails(tmp_path, make_pairs, monkeypatch) -> None:
+    """An error while a result is stored left the executor's generator (and a pool's workers) to the garbage
+    collector: a caller keeping the exception, as a notebook does, kept the workers."""
+    closed = []
+
+    from fusionbench.worker import run_task
+
+    def executor(tasks, config, log):
+        try:
+            for task in tasks:
+                yield run_task(task)
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(runner_module, "_execute", executor)
+    calls = []
+
+    def failing_write(result, task):
+        calls.append(task)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner_module, "write_output", failing_write)
+    data = make_pairs(tmp_path / "data", 3)
+    with pytest.raises(OSError) as kept:
+        _run(data, tmp_path / "out", quiet=False)  # the progress bar's loop did not pass a close on
+    assert closed == [True] and kept.value is not None
+    assert _runs(tmp_path / "out") == [(1, "failed: OSError")]  # not 'interrupted': that is Ctrl-C or SIGTERM
+
+
+def test_a_full_disk_names_the_fused_image(tmp_path, make_pairs, monkeypatch) -> None:
+    from fusionbench import io
+
+    def full(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "atomic_write", full)
+    data = make_pairs(tmp_path / "data", 1)
+    with pytest.raises(OSError, match="cannot write the fused image") as info:
+        _run(data, tmp_path / "out")
+    assert info.value.filename.startswith(str(tmp_path / "out" / "fused"))
+
+
+def _open_store(path: str, errors) -> None:
+    try:
+        ResultsStore(path).close()
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        errors.put(str(exc))
+
+
+def test_runs_creating_one_new_store_together_all_open_it(tmp_path) -> None:
+    """``PRAGMA journal_mode=WAL`` on a store another process is creating answered "database is locked" at once,
+    without the busy timeout: 6 openers of one new store, 200 times, failed 9 times before (0 since)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")  # cheap processes: the race needs many of them
+    errors = ctx.Queue()
+    for trial in range(150):
+        path = str(tmp_path / f"{trial}" / "results.sqlite")
+        openers = [ctx.Process(target=_open_store, args=(path, errors)) for _ in range(6)]
+        for proc in openers:
+            proc.start()
+        for proc in openers:
+            proc.join(timeout=120)
+            assert proc.exitcode == 0
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
+
+
+def test_a_damaged_store_is_refused_when_opened_naming_it(tmp_path, make_pairs) -> None:
+    """Damage past the first pages opened fine and failed at the first write, after a result was computed,
+    with sqlite's bare "database disk image is malformed"."""
+    data = make_pairs(tmp_path / "data", 12)
+    out = tmp_path / "out"
+    _run(data, out, metrics="standard")
+    db = out / "results.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 4
+    with open(db, "r+b") as fh:
+        fh.seek(page * (pages - 2))
+        fh.write(b"\xff" * page)
+    with pytest.raises(StoreError, match=f"cannot open {db} for writing: database disk image is malformed"):
+        ResultsStore(db)
+
+
+def test_a_write_the_store_refuses_names_the_store(tmp_path) -> None:
+    store = ResultsStore(tmp_path / "results.sqlite")
+    store.conn.execute("PRAGMA query_only = 1")  # as a read-only file does (root ignores file modes)
+    with pytest.raises(StoreError, match=f"cannot write {tmp_path / 'results.sqlite'}: attempt to write a readonly"):
+        store.start_run("test", {}, {}, None, {})
+    store.close()
+
+
+def test_a_dataset_named_twice_runs_once(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 3)
+    summary = _run(data, tmp_path / "out", datasets=[f"folder:{data}", f"folder:{data}"])
+    assert summary.planned == 3 and summary.completed == 3

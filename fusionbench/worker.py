@@ -340,8 +340,12 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
 
         return fuse_in_sandbox(task.method, task.method_key, task.overrides, a, b, task.timeout)
     start = time.perf_counter()
-    with _alarm(task.timeout if _in_main_thread() else None):
-        fused = fuse_arrays(method, a, b)
+    try:
+        with _alarm(task.timeout if _in_main_thread() else None):
+            fused = fuse_arrays(method, a, b)
+    except PairTimeout:  # stopped anywhere in its call, the instance may be half-way through changing its state:
+        _METHOD_CACHE.pop((task.method, task.method_key), None)  # the next pair gets a new one
+        raise
     return fused, time.perf_counter() - start
 
 

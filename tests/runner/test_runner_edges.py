@@ -4,6 +4,7 @@ twice."""
 from __future__ import annotations
 
 import sqlite3
+import time
 import struct
 import zlib
 from pathlib import Path
@@ -164,3 +165,41 @@ def test_a_dataset_named_twice_runs_once(tmp_path, make_pairs) -> None:
     data = make_pairs(tmp_path / "data", 3)
     summary = _run(data, tmp_path / "out", datasets=[f"folder:{data}", f"folder:{data}"])
     assert summary.planned == 3 and summary.completed == 3
+
+
+def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_path, make_pairs) -> None:
+    """A PairTimeout can stop a method anywhere in its call, its own state half-changed; the worker kept the
+    instance and used it for the next pair."""
+    from fusionbench.method_registry import METHODS, register_method
+    from fusionbench.worker import ImageSource, Task, drop_caches, run_task
+
+    built = []
+
+    @register_method("test_edges_stateful", display_name="stateful", family="plugin", citation="test")
+    class Stateful:
+        def __init__(self) -> None:
+            built.append(self)
+            self.busy = False
+
+        def __call__(self, a, b):
+            if self.busy:
+                raise RuntimeError("state left half-changed by the interrupted call")
+            self.busy = True
+            if len(built) == 1:
+                time.sleep(5)  # the first instance's call is stopped by the 0.5 s timeout
+            self.busy = False
+            return (a + b) / 2
+
+    data = make_pairs(tmp_path / "data", 2, colour=False)
+    task = lambda pid: Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method="test_edges_stateful",  # noqa: E731
+                            method_key="k", metrics=("EN",), a=ImageSource.from_path(data / "a" / f"{pid}.png"),
+                            b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
+    try:
+        drop_caches()
+        first = run_task(task("p000"))
+        assert [f.error for f in first.failures] == ["PairTimeout"]
+        second = run_task(task("p001"))
+        assert not second.failures and len(built) == 2
+    finally:
+        METHODS.remove("test_edges_stateful")
+        drop_caches()

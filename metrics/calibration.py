@@ -142,7 +142,9 @@ def known_deviation(preset: str, triple: str) -> tuple[float, str] | None:
 #: Measured on the 20 Qc.mefb records with a value: on the 14 with round-off windows |ours − MEFB| ≤ 0.344 ×
 #: the share (worst: the F = B crop deg_copyB_97x125, 7.2e-3 absolute against a share of 0.0208; the 128²
 #: synthetic triples 0.09–0.25 × 0.0151), the other 6 (none) agree to ≤ 3.7e-14 relative; MARGIN × 0.344 ≈ 1.
-#: It was 2 (the most each window could move the mean), about 6× the measured.
+#: It was 2 (the most each window could move the mean), about 6× the measured.  Either way the bound admits a
+#: wrong window, σ or C on the records with round-off windows (they change Qc by about as much as the summation
+#: order does); ``tests/metrics/test_qc_octave_order.py`` pins those on every record.
 QC_SHARE_FACTOR = 1.0
 
 # Presets whose agreement also allows an absolute bound computed from the triple itself.
@@ -176,9 +178,12 @@ def absolute_bound(preset: str, F: np.ndarray, A: np.ndarray, B: np.ndarray) -> 
     Gaussian accumulated column by column with BLAS ``daxpy``, fused
     multiply-adds on this CPU) is not ours (two separable 7-tap passes): an
     emulation of that order reproduces every MEFB Qc record to ≤ 3.4e-14
-    (docs/metrics.md).  Triples without such windows (the Harvard ones, whose
-    flat regions are at level 0, where the moments are exactly 0) are held to
-    the relative tolerance (``ROUNDOFF``).  Every other preset: 0.
+    (``tests/metrics/test_qc_octave_order.py``, which holds it to ``ROUNDOFF``).
+    Triples without such windows (the Harvard ones, whose flat regions are at
+    level 0, where the moments are exactly 0) are held to the relative tolerance
+    (``ROUNDOFF``).  The bound is as large as the effect of a wrong window, σ or
+    C on the records with such windows, so it cannot tell those apart there
+    (docs/metrics.md); the emulation test does.  Every other preset: 0.
     """
     if preset in ROUNDOFF_BOUND:
         from .functional.structural import flat_window_share
@@ -227,6 +232,70 @@ def cross_check_cases(ref: dict) -> list[Case]:
             continue
         preset, worst = CSLIB_CROSS_CHECKS[r["metric"]]
         out.append(Case("cslib", r["metric"], preset, r["triple"], float(r["value"]), _tolerance_of(worst)))
+    return out
+
+
+#: Default presets that no calibration target maps to, compared directly with the reference records they
+#: reproduce (before 2026-12-06 they were tied to those references only through their calibrated profiles, in
+#: ``tests/metrics/test_properties.py``; RMSE and NMI not at all): default preset -> ((reference, label, how the
+#: reference value becomes ours, worst relative difference measured over every square and non-square record
+#: where it was above round-off, else None), ...).  ``tests/metrics/test_calibration_defaults.py`` asserts each
+#: record within ``MARGIN`` × that worst (rounded up; ``ROUNDOFF`` where None), recomputes the worst and holds
+#: this table to it, and checks that a wrong convention fails.  The transforms: ``("×", k)`` ours = k·theirs,
+#: ``("+", k)`` ours = theirs + k, ``("√×", k)`` ours = k·√theirs.  Tang's MI is compared only on the triples
+#: where no image holds both grey levels 254 and 255 (:func:`tang_mi_comparable`: Tang merges those two levels in
+#: its joint histogram).  RMSE: no reference reports our RMSE (cslib's ``rmse_metric`` averages the two per-source
+#: RMSEs, VIFB's ``Rmse`` is √SSE/(MN)); it is √ of the MSE that Tang (on [0, 1]) and CDDFuse (0–255, float32)
+#: report.
+DEFAULT_CHECKS: dict[str, tuple[tuple[str, str, tuple[str, float], float | None], ...]] = {
+    "MI": (("tang", "MI", ("×", 1.0), None),
+           ("cddfuse", "MI", ("×", 1.0 / math.log(2.0)), None),
+           ("vifb", "Mutinf", ("×", 1.0 / math.log(2.0)), None)),
+    "SSIM": (("vifb", "Ssim", ("×", 0.5), None),),
+    "PSNR": (("cslib", "psnr_metric", ("×", 1.0), 5.251e-08),  # cslib computes in float32
+             ("tang", "PSNR", ("+", -20.0 * math.log10(255.0)), None)),  # Tang: MSE on [0, 1], peak 255
+    "NMI": (("mefb", "NMI", ("×", 1.0), None),),
+    "RMSE": (("tang", "MSE", ("√×", 255.0), None),  # Tang's MSE is on [0, 1]
+             ("cddfuse", "MSE", ("√×", 1.0), 3.134e-08)),  # CDDFuse's MSE is float32
+}
+
+
+def tang_mi_comparable(F: np.ndarray, A: np.ndarray, B: np.ndarray) -> bool:
+    """Whether Tang's MI on (F, A, B) is the exact-histogram MI: no image holds both grey levels 254 and 255
+    (Tang's ``Hab`` adds 1 to uint8 values, so 255 saturates and 254, 255 share a joint-histogram bin; with only
+    one of them present the merge is a relabelling and changes nothing)."""
+    return not any(bool((x == 254).any() and (x == 255).any()) for x in (F, A, B))
+
+
+def _apply(transform: tuple[str, float], value: float) -> float:
+    op, k = transform
+    if op == "×":
+        return k * value
+    if op == "+":
+        return value + k
+    if op == "√×":
+        return k * math.sqrt(value)
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+def default_check_cases(records: list[dict]) -> list[Case]:
+    """The records of ``DEFAULT_CHECKS`` with a value (finite, infinite or NaN: :func:`reference_value`), each
+    as a :class:`Case` of the default preset with the value transformed to ours and the tolerance ``MARGIN`` ×
+    the measured worst (rounded up; ``ROUNDOFF`` where the table has None).  Tang's MI records still include
+    the triples :func:`tang_mi_comparable` rejects: the caller, who has the images, drops them."""
+    by_key = {(ref, label): (preset, tr, w) for preset, checks in DEFAULT_CHECKS.items()
+              for ref, label, tr, w in checks}
+    out = []
+    for r in records:
+        hit = by_key.get((r["reference"], r["metric"]))
+        if hit is None or r.get("error"):
+            continue
+        preset, tr, worst = hit
+        v = reference_value(r, preset)
+        if v is None or isinstance(v, list):
+            continue
+        tol = ROUNDOFF if worst is None else _tolerance_of(worst)
+        out.append(Case(r["reference"], r["metric"], preset, r["triple"], _apply(tr, float(v)), tol))
     return out
 
 
@@ -368,15 +437,19 @@ def crop_triple_images(ref_dir: Path, ref: dict, crop: dict) -> tuple[np.ndarray
 
 
 def within_tolerance(ours: float, theirs: float, rel: float, abs_bound: float = 0.0) -> bool:
-    """Agreement as the calibration tests check it: equal (infinities included), both NaN, or
-    |ours − theirs| ≤ max(rel·|theirs|, abs_bound, 1e-12)."""
+    """Agreement as the calibration tests check it: equal (infinities and zeros included), both NaN, or
+    |ours − theirs| ≤ max(rel·|theirs|, abs_bound).
+
+    No absolute floor: it had one of 1e-12 until 2026-12-06, which no record needed (every zero reference value
+    is matched exactly; the smallest non-zero ones, Nabf's 7.3e-11 to 1.6e-4 and VIFF.mefb's 4.3e-7 on a constant
+    F, agree to ≤ 7.5e-15 relative) but which held those records to 1e-5 … 1e-2 relative instead of ``rel``."""
     if ours == theirs:
         return True
     if math.isnan(ours) or math.isnan(theirs):
         return math.isnan(ours) and math.isnan(theirs)
     if math.isinf(ours) or math.isinf(theirs):
         return False
-    return abs(ours - theirs) <= max(rel * abs(theirs), abs_bound, 1e-12)
+    return abs(ours - theirs) <= max(rel * abs(theirs), abs_bound)
 
 
 def relative_difference(ours: float, theirs: float) -> float:

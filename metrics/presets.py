@@ -157,7 +157,10 @@ _add("RMSE", F.root_mean_squared_error, higher_is_better=False, score_range=(0.0
      convention="RMSE: sqrt((MSE(A,F)+MSE(B,F))/2) on 0-255")
 _profiles("RMSE", F.root_mean_squared_error, {
     "vifb": ({"variant": "vifb"}, "RMSE (VIFB): mean of sqrt(SSE)/(MN) = RMSE/sqrt(MN), size-dependent (bug)"),
-    "mefb": ({"variant": "vifb"}, "RMSE (MEFB): mean of sqrt(SSE)/(MN) = RMSE/sqrt(MN), size-dependent (bug)"),
+    # MEFB has no RMSE (no metricsRmse.m, no record): this is VIFB's formula, the √SSE/(MN) helper MEFB's
+    # metricsPsnr.m builds its PSNR on; values identical to RMSE.vifb.  Kept under its name (stored results).
+    "mefb": ({"variant": "vifb"}, "RMSE ('MEFB'): MEFB reports no RMSE; VIFB's formula, identical to RMSE.vifb "
+                                  "(the sqrt(SSE)/(MN) helper of MEFB's metricsPsnr.m), uncalibrated"),
 }, higher_is_better=False, score_range=(0.0, 255.0))
 
 _add("PSNR", F.peak_signal_to_noise_ratio, score_range=(0.0, INF), groups=STANDARD,
@@ -168,8 +171,10 @@ _profiles("PSNR", F.peak_signal_to_noise_ratio, {
     "mefb": ({"variant": "vifb"},
              "PSNR (MEFB): 20·log10(255/√m̃), m̃ = mean over sources of √SSE_X/(MN) (bug: not an MSE, ~53 dB)"),
     "tang": ({"variant": "tang"}, "PSNR (Tang): MSE on [0,1] with peak 255 = standard + 48.13 dB (bug)"),
-    "cddfuse": ({"variant": "cddfuse"}, "PSNR (CDDFuse): peak max(F)"),
 }, score_range=(0.0, INF))
+# peak max(F): negative where max(F)² < MSE̅ (a dark F), -∞ for F = 0
+_add("PSNR.cddfuse", F.peak_signal_to_noise_ratio, options={"variant": "cddfuse"}, score_range=(-INF, INF),
+     convention="PSNR (CDDFuse): peak max(F)")
 
 # ------------------------------------------------------- colour fidelity (fusionbench's own, reads RGB)
 _add("ChromaErr", F.chroma_error, colour="rgb", higher_is_better=False, score_range=(0.0, INF),

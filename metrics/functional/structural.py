@@ -274,7 +274,8 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
     reference's window mean of B's flat patch (level 200) is one ulp above 200, σ_BF
     mostly negative, λ > 1 and the local score 1 (152 of 225 windows on
     syn_s0_128_avg; 52 here, 118 with λ = 1 exactly).  An emulation of Octave's
-    order reproduces every MEFB Qc record to ≤ 3.4e-14 (docs/metrics.md).
+    order reproduces every MEFB Qc record to ≤ 3.4e-14
+    (tests/metrics/test_qc_octave_order.py, docs/metrics.md).
     """
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:

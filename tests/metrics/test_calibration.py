@@ -89,3 +89,22 @@ def test_every_cslib_cross_check_has_records() -> None:
         pytest.skip("reference values not found")
     counts = {label: sum(c.label == label for c in _CROSS_CHECKS) for label in C.CSLIB_CROSS_CHECKS}
     assert counts == {"q_s_metric": 12, "q_w_metric": 12, "ms_ssim_metric": 2}, counts
+
+
+def test_committed_summary_is_current(tmp_path, metrics_ref) -> None:
+    """``scripts/calibration_summary.py`` regenerates docs/calibration_summary.csv (square triples) equal to the
+    committed file: the tolerance tables (``test_calibration_power.py``) are checked against that file, so a stale
+    one would hide a change.  ``ours`` and the differences may differ by CPU round-off only
+    (``_calibration_check.assert_summary_equal``, 1e-12 relative; docs/cpu_independence.md measured 1.1e-15)."""
+    import importlib.util
+    from pathlib import Path
+
+    from ._calibration_check import assert_summary_equal
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("calibration_summary", repo / "scripts" / "calibration_summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "summary.csv"
+    assert module.main(["--ref", str(metrics_ref[0]), "--out", str(out)]) == 0
+    assert_summary_equal(out, repo / "docs" / "calibration_summary.csv")

@@ -25,7 +25,7 @@ import pytest
 from fusionbench.metric_registry import list_metrics
 from fusionbench.metrics import calibration as C
 
-from ._calibration_check import assert_matches
+from ._calibration_check import assert_matches, assert_summary_equal
 
 DATA = json.loads((Path(__file__).with_name("nonsquare_reference.json")).read_text())
 CASES = C.cases(DATA)
@@ -69,11 +69,15 @@ def test_agreement_rule() -> None:
     assert not C.within_tolerance(inf, -inf, 1e-6)
     assert C.within_tolerance(1.0 + 5e-7, 1.0, 1e-6) and not C.within_tolerance(1.0 + 2e-6, 1.0, 1e-6)
     assert C.within_tolerance(0.51, 0.5, 1e-3, abs_bound=0.02) and not C.within_tolerance(0.53, 0.5, 1e-3, 0.02)
+    # no absolute floor: a tiny reference value (Nabf's 7.3e-11 on syn_s2_avg_41x57) is held to ``rel`` too
+    assert C.within_tolerance(7.3e-11 * (1 + 5e-10), 7.3e-11, 1e-9) and not C.within_tolerance(7.3e-11 * 1.01, 7.3e-11, 1e-9)
+    assert C.within_tolerance(0.0, 0.0, 1e-9) and not C.within_tolerance(1e-300, 0.0, 1e-9)
 
 
 def test_summary_script_lists_every_record(tmp_path, metrics_ref) -> None:
     """``scripts/calibration_summary.py --nonsquare`` (docs/calibration_summary_nonsquare.csv): one row per
-    record, every compared target within tolerance, the not-comparable and errored records noted."""
+    record, every compared target within tolerance, the not-comparable and errored records noted, and the
+    committed file equal to it (``_calibration_check.assert_summary_equal``)."""
     import csv
     import importlib.util
 
@@ -88,3 +92,5 @@ def test_summary_script_lists_every_record(tmp_path, metrics_ref) -> None:
     assert sum(r["ok"] == "True" for r in rows) == len(CASES) - len(
         [c for c in CASES if (c.preset, c.triple) in C.NOT_COMPARABLE])
     assert all(r["note"] for r in rows if not r["ok"])
+    # and docs/calibration_summary_nonsquare.csv is this file (not stale), but for CPU round-off in ours
+    assert_summary_equal(out, Path(__file__).resolve().parents[2] / "docs" / "calibration_summary_nonsquare.csv")

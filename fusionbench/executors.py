@@ -18,7 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,8 +30,10 @@ from .pages import small_pages_for_process
 from .worker import Task, TaskResult, run_task
 
 Log = Callable[[str], None]
-#: how long a Dask run waits for its first worker
+#: how long a Dask run waits for its first worker (and for a new one, when every worker has left)
 WAIT_FOR_WORKERS_S = 300
+#: how long a Dask run waits for a result before it checks its scheduler and the workers it restricts tasks to
+DASK_POLL_S = 2.0
 
 
 def run_inline(tasks: Iterable[Task]) -> Iterator[TaskResult]:
@@ -59,18 +61,92 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _init_worker(threads: int, parent: int | None = None) -> None:
-    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores, turn
-    NumPy's huge-page advice off for the worker's life (:func:`fusionbench.pages.small_pages_for_process`),
-    and, given the client's pid, exit when the client is gone (:func:`_exit_when_orphaned`)."""
+    """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores (the variables,
+    unless set in the client's environment, and the libraries the worker has already loaded:
+    :func:`_cap_loaded_libraries`), turn NumPy's huge-page advice off for the worker's life
+    (:func:`fusionbench.pages.small_pages_for_process`), and, given the client's pid, exit when the client is
+    gone (:func:`_exit_when_orphaned`)."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ[WORKER_THREADS_ENV] = str(threads)
+    _cap_loaded_libraries()
     small_pages_for_process()
     if parent is not None:
         import threading
 
         threading.Thread(target=_exit_when_orphaned, args=(parent,), name="fusionbench-orphan-check",
                          daemon=True).start()
+
+
+def _cap_loaded_libraries() -> None:
+    """Apply the thread variables to the libraries this process has already loaded, which read them only when
+    they load: OpenBLAS, MKL and OpenMP get ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
+    ``OMP_NUM_THREADS`` (threadpoolctl, if installed), numba ``NUMBA_NUM_THREADS`` (if imported).  A spawned
+    pool worker has loaded NumPy's OpenBLAS before its initializer runs (unpickling the initializer imports
+    this module): without this it ran one OpenBLAS thread per core, cores² threads on the machine."""
+    import sys
+
+    def cap(var: str) -> int | None:
+        value = os.environ.get(var, "").strip()
+        return int(value) if value.isdigit() and int(value) > 0 else None
+
+    per_library = {api: n for api, var in (("openblas", "OPENBLAS_NUM_THREADS"), ("mkl", "MKL_NUM_THREADS"),
+                                           ("openmp", "OMP_NUM_THREADS")) if (n := cap(var)) is not None}
+    same = set(per_library.values())
+    # one cap for all three (the usual case): every library gets it, BLIS and FlexiBLAS included
+    limits: int | dict[str, int] = same.pop() if len(per_library) == 3 and len(same) == 1 else per_library
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=limits)
+    except ImportError:  # optional: BLAS then keeps the worker's start-up setting
+        pass
+    numba_cap = cap("NUMBA_NUM_THREADS")
+    if "numba" in sys.modules and numba_cap is not None:
+        import numba
+
+        numba.set_num_threads(min(numba_cap, numba.config.NUMBA_NUM_THREADS))
+
+
+def _start_worker(reports: Any, init: Callable[..., None], *args: Any) -> None:
+    """A pool worker's initializer: ``init(*args)`` (:func:`_init_worker`), then one report to the client on
+    ``reports`` (a ``SimpleQueue``): ``""`` once the worker has started, else the one-line error that stopped
+    it (re-raised: the worker then exits).  A pool that breaks before any worker reported its start could
+    not start at all (:func:`_start_failure`)."""
+    try:
+        init(*args)
+    except BaseException as exc:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        reports.put(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+        raise
+    reports.put("")
+
+
+def _start_failure(reports: Any) -> str | None:
+    """Why the workers of a broken pool never started: the first error a worker reported
+    (:func:`_start_worker`), ``""`` when none reported anything (it died before or inside its initializer
+    without a word: an import error, a killed start-up), ``None`` when a worker started (the pool broke in
+    a task).  Reads every report of the pool: call it once, when the pool has broken."""
+    errors, started = [], False
+    while not reports.empty():
+        report = reports.get()
+        if report:
+            errors.append(report)
+        else:
+            started = True
+    if errors:
+        return errors[0]
+    return None if started else ""
+
+
+def _start_error(cause: str, how: str) -> RuntimeError:
+    """The error that stops a run whose pool workers cannot start: ``cause`` from :func:`_start_failure`,
+    ``how`` the workers ended (:func:`_how_workers_died`)."""
+    why = cause or ("they died before reporting their start; their own error is printed above (a script that "
+                    "calls fusionbench.runner.run needs `if __name__ == \"__main__\":`, since each spawned "
+                    "worker imports it)")
+    return RuntimeError(f"the local pool's worker processes could not start{f' ({how})' if how else ''}: {why}; "
+                        "no task was run in them (run the same command again once this is fixed)")
 
 
 def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = None) -> TaskResult:
@@ -94,11 +170,17 @@ def _run_guarded(task: Task, kill_after_s: float | None, marker: str | None = No
                 Path(marker).unlink(missing_ok=True)
 
 
+def _stopped_at_timeout(task: Task, marker: Path | None) -> bool:
+    """Whether the watchdog of :func:`_run_guarded` stopped the worker running ``task``: its marker holds the
+    stack dump (a task that returns, or a worker that crashed, leaves none)."""
+    return bool(task.timeout) and marker is not None and marker.is_file() and marker.stat().st_size > 0
+
+
 def _lost(task: Task, marker: Path | None, how: str = "") -> TaskResult:
     """The result of a task whose worker died while it alone was in flight: its own timeout when the watchdog
-    of :func:`_run_guarded` stopped it (its marker holds the stack dump), else a crash (``how``: the worker's
+    of :func:`_run_guarded` stopped it (:func:`_stopped_at_timeout`), else a crash (``how``: the worker's
     exit, :func:`_how_workers_died`)."""
-    if task.timeout and marker is not None and marker.is_file() and marker.stat().st_size > 0:
+    if _stopped_at_timeout(task, marker):
         return TaskResult.crashed(task, f"exceeded the per-pair timeout of {task.timeout:g} s in code that does "
                                         "not return to Python (e.g. a compiled loop); its worker was stopped",
                                   error="PairTimeout")
@@ -141,12 +223,15 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     """Run tasks on a pool of ``workers`` processes (default: one per core).
 
     At most ``2 × workers`` tasks are in flight.  Each worker gets ``cores // workers`` BLAS/OpenMP threads
-    (``OMP_NUM_THREADS`` unless set).  A task with a timeout is stopped by its worker's ``SIGALRM`` at the
-    timeout, or, in code that does not return to Python, by the worker exiting ``kill_grace_s`` later
-    (default ``$FUSIONBENCH_KILL_GRACE_S``, 30 s; :func:`_run_guarded`).  When a worker dies (a crash, out
-    of memory, such a stop), the pool is rebuilt and the tasks that were in flight are run again one at a
-    time: one that breaks the pool alone is recorded as a ``WorkerCrash`` (or its ``PairTimeout``), the
-    others complete as if nothing had happened.  On an interrupt the busy workers are terminated.
+    (``OMP_NUM_THREADS`` unless set; libraries it has already loaded included).  A task with a timeout is
+    stopped by its worker's ``SIGALRM`` at the timeout, or, in code that does not return to Python, by the
+    worker exiting ``kill_grace_s`` later (default ``$FUSIONBENCH_KILL_GRACE_S``, 30 s; :func:`_run_guarded`).
+    When a worker dies (a crash, out of memory, such a stop), the pool is rebuilt; a task in flight that the
+    watchdog stopped is recorded as its ``PairTimeout`` at once, and the other tasks that were in flight are
+    run again one at a time: one that breaks the pool alone is recorded as a ``WorkerCrash`` (or its
+    ``PairTimeout``), the others complete as if nothing had happened.  A pool whose workers could not start
+    (their initializer failed, or they died before it ended) stops the run with one ``RuntimeError`` naming
+    the cause (:func:`_start_failure`), blaming no task.  On an interrupt the busy workers are terminated.
     """
     import shutil
     import tempfile
@@ -157,10 +242,27 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     queue = deque(tasks)
     suspects: deque[Task] = deque()  # in flight when the pool broke: re-run alone to find the culprit
     threads = max(1, (os.cpu_count() or 1) // workers)
-    make_pool = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=ctx,  # noqa: E731
-                                            initializer=_init_worker, initargs=(threads, os.getpid()))
     markers = Path(tempfile.mkdtemp(prefix="fusionbench-watchdog-"))  # the watchdogs' stack dumps
     count = 0
+    reports: Any = None  # the current pool's start reports (:func:`_start_worker`)
+
+    def make_pool() -> ProcessPoolExecutor:
+        nonlocal reports
+        reports = ctx.SimpleQueue()
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
+                                   initargs=(reports, _init_worker, threads, os.getpid()))
+
+    def rebuild(broken_pool: ProcessPoolExecutor) -> tuple[ProcessPoolExecutor, str]:
+        """A fresh pool for a broken one, and how the broken one's workers died; ``RuntimeError`` instead when
+        none of them ever started (a new pool would fail the same way, and no task is to blame)."""
+        how = _how_workers_died(broken_pool)
+        broken_pool.shutdown(wait=False, cancel_futures=True)
+        cause = _start_failure(reports)
+        reports.close()
+        if cause is not None:
+            raise _start_error(cause, how)
+        return make_pool(), how
+
     pool = make_pool()
     in_flight: dict[Future, tuple[Task, Path | None]] = {}
 
@@ -194,8 +296,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                         break
                     queue.popleft()
             if broken and not in_flight:  # nothing in flight to collect: a fresh pool for the next task
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = make_pool()
+                pool, _ = rebuild(pool)
                 continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             lost: list[tuple[Task, Path | None]] = []
@@ -214,20 +315,23 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                     else:
                         lost.append((task, marker))
                 in_flight.clear()
-                how = _how_workers_died(pool)
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = make_pool()
+                pool, how = rebuild(pool)
                 if len(lost) == 1:  # it ran alone: it broke the pool
                     yield _lost(*lost[0], how)
-                else:
-                    suspects.extend(task for task, _ in lost)
-    except BaseException:  # an interrupt, or the consumer stopped: no worker may outlive the run
+                    continue
+                for task, marker in lost:
+                    if _stopped_at_timeout(task, marker):  # its watchdog stopped it: no need to run it again
+                        yield _lost(task, marker)
+                    else:
+                        suspects.append(task)
+    except BaseException:  # an interrupt, the consumer stopped, workers that cannot start: none may outlive the run
         _stop_workers(pool)
         raise
     else:
         pool.shutdown(wait=False, cancel_futures=True)
     finally:
         shutil.rmtree(markers, ignore_errors=True)
+        reports.close()
 
 
 def _kill_after(task: Task, grace_s: float) -> float | None:
@@ -265,19 +369,7 @@ def _apply_thread_cap(threads: int) -> int:
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     os.environ[WORKER_THREADS_ENV] = str(threads)
-    # libraries already loaded in this worker read their variables at import: set them at run time too
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=threads)
-    except ImportError:  # optional: BLAS then keeps the worker's start-up setting
-        pass
-    import sys
-
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _cap_loaded_libraries()  # libraries already loaded in this worker read their variables at import
     return threads
 
 
@@ -446,6 +538,34 @@ def _connect(stack: ExitStack, scheduler: str) -> Any:
     return stack.enter_context(Client(scheduler))
 
 
+def _scheduler_address(client: Any, scheduler: str) -> str:
+    """The address of ``client``'s scheduler (``scheduler`` as given when it has none)."""
+    return str(getattr(client.scheduler, "address", None) or scheduler)
+
+
+def _lost_scheduler(client: Any, scheduler: str, unfinished: int) -> RuntimeError:
+    """The error that ends a Dask run whose client lost its scheduler (``unfinished``: tasks in flight)."""
+    address = _scheduler_address(client, scheduler)
+    return RuntimeError(f"lost the Dask scheduler at {address} (client {client.status}); {unfinished} task(s) "
+                        "in flight were not finished and nothing was recorded for them: the results stored so far "
+                        "are kept, run the same command again to resume")
+
+
+def _scheduler_lost(client: Any, exc: BaseException | None = None) -> bool:
+    """Whether ``client`` has lost its scheduler: it is no longer running (it reconnects, or has closed), or
+    ``exc`` is the cancellation Dask gives every future when the connection is lost."""
+    return client.status != "running" or getattr(exc, "reason", None) == "scheduler-connection-lost"
+
+
+def _stranded(client: Any, restrict: dict[str, list[str]]) -> dict[str, str]:
+    """``{method: why}`` for each method whose tasks may run only on some workers (``restrict``) of which none
+    is still in the cluster: its tasks would wait for them for ever."""
+    alive = set(client.scheduler_info()["workers"])
+    return {method: f"the worker(s) that have its weights ({', '.join(addrs)}) left the cluster, and the "
+                    "other workers lack them"
+            for method, addrs in restrict.items() if not alive.intersection(addrs)}
+
+
 def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -> Iterator[TaskResult]:
     """Run tasks on the Dask cluster at ``scheduler`` (``tcp://HOST:PORT``, or ``local:N`` for a new
     LocalCluster of N single-thread worker processes).
@@ -453,8 +573,15 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
     Tasks are submitted in the given order, at most ``2 × worker threads`` at a
     time (each carrying its images as bytes, read when submitted).  A task Dask
     cannot run (its worker died repeatedly, say) is a ``WorkerCrash`` failure.
+    When the client loses its scheduler the run stops with one ``RuntimeError``
+    ("lost the Dask scheduler at ADDRESS …"): the tasks in flight are not
+    recorded, what was yielded before stays.  Whenever no result came for
+    :data:`DASK_POLL_S` seconds the cluster is checked: the tasks of a method
+    restricted to workers that have its weights fail (``WeightsUnavailable``)
+    once all those workers have left, and a cluster left with no worker for
+    :data:`WAIT_FOR_WORKERS_S` seconds stops the run.
     """
-    from dask.distributed import as_completed
+    from dask.distributed import wait as wait_for
 
     log = log or (lambda msg: None)
     task_list = list(tasks)
@@ -472,25 +599,61 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
         threads = sum(int(w.get("nthreads", 1)) for w in client.scheduler_info()["workers"].values())
         window = max(4, 2 * threads)
         queue = deque(task_list)
-        pending = as_completed()
         in_flight: dict[Any, Task] = {}
+        no_worker_since: float | None = None
         while queue or in_flight:
             while queue and len(in_flight) < window:
                 task = queue.popleft()
                 if task.method in fail and task.given is None:
                     yield TaskResult.crashed(task, fail[task.method], error="WeightsUnavailable")
                     continue
-                fut = client.submit(run_task, task.portable(), pure=False, workers=restrict.get(task.method),
-                                    allow_other_workers=False)
-                in_flight[fut] = task
-                pending.add(fut)
+                in_flight[client.submit(run_task, task.portable(), pure=False, workers=restrict.get(task.method),
+                                        allow_other_workers=False)] = task
             if not in_flight:
                 continue
-            fut = next(pending)
-            task = in_flight.pop(fut)
             try:
-                result = fut.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection, ...
-                result = TaskResult.crashed(task, f"dask could not run this task: {type(exc).__name__}: {exc}")
-            fut.release()
-            yield result
+                wait_for(list(in_flight), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")
+            except (TimeoutError, CancelledError):  # a cancelled future is handled with the others below
+                pass
+            done = [fut for fut in in_flight if fut.done()]
+            if not done:  # nothing finished meanwhile: is the cluster still able to finish the tasks?
+                if _scheduler_lost(client):
+                    raise _lost_scheduler(client, scheduler, len(in_flight)) from None
+                no_worker_since = _check_workers(client, scheduler, no_worker_since)
+                for method, why in _stranded(client, restrict).items():
+                    log(f"dask: {method}: {why}; its tasks fail")
+                    del restrict[method]
+                    fail[method] = why
+                    for fut, task in list(in_flight.items()):
+                        if task.method == method and task.given is None:
+                            fut.cancel()
+                            del in_flight[fut]
+                            yield TaskResult.crashed(task, why, error="WeightsUnavailable")
+                continue
+            for fut in done:
+                task = in_flight.pop(fut)
+                if _scheduler_lost(client):  # its result cannot be fetched, nor the others finished
+                    raise _lost_scheduler(client, scheduler, len(in_flight) + 1)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection, ...
+                    if _scheduler_lost(client, exc):
+                        raise _lost_scheduler(client, scheduler, len(in_flight) + 1) from None
+                    result = TaskResult.crashed(task, f"dask could not run this task: {type(exc).__name__}: {exc}")
+                fut.release()
+                yield result
+
+
+def _check_workers(client: Any, scheduler: str, since: float | None) -> float | None:
+    """When the cluster has no worker: since when (``time.monotonic()``), or ``RuntimeError`` once that has
+    lasted :data:`WAIT_FOR_WORKERS_S` seconds; ``None`` while it has workers."""
+    import time
+
+    if client.scheduler_info()["workers"]:
+        return None
+    now = time.monotonic()
+    if since is not None and now - since > WAIT_FOR_WORKERS_S:
+        raise RuntimeError(f"every Dask worker left the scheduler {_scheduler_address(client, scheduler)} and none "
+                           f"joined within {WAIT_FOR_WORKERS_S} s; the results stored so far are kept, run the same "
+                           "command again to resume")
+    return since if since is not None else now

@@ -19,19 +19,32 @@ counted), as the local pool's alarm is set after ``create_method``; a class
 method is built (its weights loaded) at its first fusion, counted in both.
 Methods registered at run time in the client (not importable by a fresh
 interpreter) cannot run here; register them in a plugin package.
+
+Each request carries an id that its replies repeat, and any exchange that does
+not complete (a timeout, an interrupt, an error reading the pipe) closes the
+child: a child is never asked for a second pair while a reply to the first may
+still come.  The child looks after itself too: it exits when the process that
+started it is gone (:func:`fusionbench.executors._exit_when_orphaned`), stops
+itself ``$FUSIONBENCH_KILL_GRACE_S`` after a pair's limit when its parent has
+not killed it (a C watchdog, as a local pool worker's), and bounds the memory it
+keeps between pairs as a worker does (:mod:`fusionbench.worker_memory`).  A
+:class:`Sandbox` that is garbage-collected (its thread ended) or still open at
+interpreter exit kills its child.
 """
 from __future__ import annotations
 
 import os
 import pickle
-import select
+import selectors
 import struct
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import IO, Any
+import weakref
+from contextlib import contextmanager
+from typing import IO, Any, Iterator
 
 import numpy as np
 
@@ -79,9 +92,39 @@ def _recv(stream: IO[bytes]) -> Any:
 
 def _unbuffered(stream: IO[bytes]) -> IO[bytes]:
     """The child's replies read without a buffer: a buffered read of the "fusing" message could take the
-    result that follows it into the buffer, where the ``select`` on the pipe cannot see it (the pair then
+    result that follows it into the buffer, where the wait on the pipe cannot see it (the pair then
     "timed out" with its result already read)."""
     return getattr(stream, "raw", stream)
+
+
+def _readable(stream: IO[bytes], timeout: float) -> bool:
+    """Whether ``stream`` has data to read (or has reached its end) within ``timeout`` seconds.  A selector
+    (epoll on Linux), not ``select.select``, which refuses a descriptor numbered 1024 or more: a Dask worker
+    with many sockets and one child per thread reaches that."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return bool(selector.select(timeout))
+
+
+def _stop_child(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc`` if it still runs, reap it and close its pipes (idempotent)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:  # a request cut off half-written: its rest cannot be flushed to a dead child
+                pass
+
+
+def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
+    """The exit status of a child whose pipe has closed (``None`` if it still runs a few seconds later)."""
+    try:
+        return proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 class Sandbox:
@@ -89,55 +132,70 @@ class Sandbox:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self._requests = 0  # ids of the requests sent to children of this sandbox
+        self._finalizer: weakref.finalize | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
-        """The running child, started if needed; returns once it has imported fusionbench (not timed)."""
+        """The running child, started if needed; returns once it has imported fusionbench (not timed).  The
+        child is killed when this sandbox is closed, garbage-collected, or still open at interpreter exit."""
         if self.proc is None or self.proc.poll() is not None:
+            self.close()  # a child that died between pairs: reaped, its pipes closed
             env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
             # -P: the current folder is not put on sys.path, so a source checkout there cannot shadow the
-            # installed package (whose fusionbench.methods/metrics it lacks)
-            self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env)
-            assert self.proc.stdout is not None
+            # installed package (whose fusionbench.methods/metrics it lacks); the pid: the child's parent
+            self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox", str(os.getpid())],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            self._finalizer = weakref.finalize(self, _stop_child, self.proc)
             try:
-                _recv(_unbuffered(self.proc.stdout))  # ("ready", None)
+                self._reply(0, None)  # "ready"
             except EOFError:
-                code = self.proc.wait()
+                code = _exit_code(self.proc)
                 self.close()
                 raise SandboxError("WorkerCrash", f"the fusion process failed to start (exit code {code})") from None
+            except BaseException:
+                self.close()
+                raise
         return self.proc
 
     def close(self) -> None:
         """Kill the child if it still runs, reap it and close its pipes; the next pair starts a fresh one."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait()
-            for stream in (self.proc.stdin, self.proc.stdout):
-                if stream is not None:
-                    stream.close()
-            self.proc = None
+        if self._finalizer is not None:
+            self._finalizer()
+        self.proc = self._finalizer = None
+
+    def _reply(self, request: int, timeout: float | None) -> tuple[str, Any]:
+        """The child's next reply to ``request``, ``(status, payload)``, waited for at most ``timeout`` seconds
+        (``None``: no limit); ``PairTimeout`` when none came in time, ``EOFError`` when the child's pipe closed."""
+        assert self.proc is not None and self.proc.stdout is not None
+        if timeout is not None and not _readable(self.proc.stdout, timeout):
+            raise PairTimeout(f"exceeded the per-pair timeout of {timeout:g} s (fusion process killed)")
+        answered, status, payload = _recv(_unbuffered(self.proc.stdout))
+        if answered != request:
+            raise SandboxError("WorkerCrash", f"the fusion process answered request {answered} instead of {request}")
+        return status, payload
 
     def fuse(self, method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
              timeout: float | None) -> tuple[np.ndarray, float]:
-        """Fuse in the child; raises ``PairTimeout``, :class:`SandboxError` or ``RuntimeError`` (child died)."""
-
+        """Fuse in the child; raises ``PairTimeout``, :class:`SandboxError` (``WorkerCrash``: the child died) or
+        whatever interrupted the exchange.  Any exchange that does not complete closes the child, so that a
+        reply still to come can never be read as the next pair's."""
         proc = self._start()
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        self._requests += 1
+        request = self._requests
         try:
-            _send(proc.stdin, (method, key, overrides, a, b))
-            replies = _unbuffered(proc.stdout)
-            status, payload = _recv(replies)  # "fusing" once the method is built (or its build's error)
+            _send(proc.stdin, (request, method, key, overrides, a, b, timeout))
+            status, payload = self._reply(request, None)  # "fusing" once the method is built (or its build's error)
             if status == "fusing":
-                ready, _, _ = select.select([proc.stdout], [], [], timeout)
-                if not ready:
-                    self.close()
-                    raise PairTimeout(f"exceeded the per-pair timeout of {timeout:g} s (fusion process killed)")
-                status, payload = _recv(replies)
+                status, payload = self._reply(request, timeout)
         except (EOFError, BrokenPipeError):
-            code = proc.wait()
+            code = _exit_code(proc)
             self.close()
-            raise SandboxError("WorkerCrash", f"the fusion process died (exit code {code}) while fusing this pair")
+            raise SandboxError("WorkerCrash",
+                               f"the fusion process died (exit code {code}) while fusing this pair") from None
+        except BaseException:  # a timeout, an interrupt, an unreadable reply: the child may still answer
+            self.close()
+            raise
         if status == "ok":
             return payload
         raise SandboxError(*payload)
@@ -155,36 +213,76 @@ def fuse_in_sandbox(method: str, key: str, overrides: dict[str, Any], a: np.ndar
     return box.fuse(method, key, overrides, a, b, timeout)
 
 
-def _serve() -> None:
-    """The child's loop: requests on stdin, replies on the original stdout (method output goes to stderr)."""
+@contextmanager
+def _watchdog(timeout: float | None) -> Iterator[None]:
+    """In the child, around a fusion with a limit: a C watchdog (:func:`faulthandler.dump_traceback_later`,
+    ``exit=True``; it needs no interpreter, so it also stops a method stuck in compiled code) ends the child
+    ``$FUSIONBENCH_KILL_GRACE_S`` after the limit, its stack dump on stderr.  The parent kills the child at the
+    limit itself; this stops it where the parent no longer can (its thread is stuck, it was killed)."""
+    if not timeout:
+        yield
+        return
+    import faulthandler
+
+    from .config import KILL_GRACE_S_DEFAULT, kill_grace_s
+
+    try:
+        grace = kill_grace_s()
+    except ValueError:  # malformed in this worker's environment: the client refuses it in its own
+        grace = KILL_GRACE_S_DEFAULT
+    faulthandler.dump_traceback_later(timeout + grace, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
+    """In the child: fuse one request, after sending "fusing" once its method is built (the limit starts
+    there); returns the final reply's ``(status, payload)``.  Methods are built once and kept, as in a
+    worker (:func:`fusionbench.worker._method`), and room is made before a large pair as a worker does."""
     from .api import fuse_arrays
-    from .method_registry import create_method
+    from .worker import _make_room, _method
+
+    number, name, key, overrides, a, b, timeout = request
+    try:
+        method = _method(name, key, overrides)  # the registry and plugin imports are not timed
+        _make_room(a.shape[0] * a.shape[1])
+        _send(replies, (number, "fusing", None))
+        start = time.perf_counter()
+        with _watchdog(timeout):
+            fused = fuse_arrays(method, a, b)
+        return "ok", (fused, time.perf_counter() - start)
+    except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
+        text = str(exc)
+        return "error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
+                         traceback.format_exc())
+
+
+def _serve(parent: int | None = None) -> None:
+    """The child's loop: requests on stdin, replies on the original stdout (method output goes to stderr).
+    Given its parent's pid, it exits once that process is gone (:func:`fusionbench.executors._exit_when_orphaned`)."""
+    if parent is not None:
+        from .executors import _exit_when_orphaned
+
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="fusionbench-orphan-check",
+                         daemon=True).start()
+    from . import api  # noqa: F401 - imported before "ready": the child's start is not timed
+    from .worker import bound_worker_memory
 
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a method prints goes to stderr, never into the reply pipe
     sys.stdout = sys.stderr
-    methods: dict[tuple[str, str], Any] = {}
-    _send(replies, ("ready", None))
+    _send(replies, (0, "ready", None))
     while True:
         try:
-            name, key, overrides, a, b = _recv(requests)
+            request = _recv(requests)
         except EOFError:
             return
-        try:
-            method = methods.get((name, key))
-            if method is None:  # the registry and plugin imports are not timed: the limit starts below
-                method = methods[(name, key)] = create_method(name, **overrides)
-            _send(replies, ("fusing", None))
-            start = time.perf_counter()
-            fused = fuse_arrays(method, a, b)
-            reply: tuple[str, Any] = ("ok", (fused, time.perf_counter() - start))
-        except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
-            text = str(exc)
-            reply = ("error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
-                               traceback.format_exc()))
-        _send(replies, reply)
+        _send(replies, (request[0], *_fuse_request(request, replies)))
+        bound_worker_memory()  # after each pair, as a worker does
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else None)

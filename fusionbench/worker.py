@@ -456,15 +456,22 @@ def drop_caches() -> None:
         _PAIRS.clear()
 
 
+def bound_worker_memory() -> None:
+    """After a task: keep this process's resident set under ``$FUSIONBENCH_WORKER_MEMORY_MB``
+    (:func:`fusionbench.worker_memory.bound_memory`, dropping the built methods and decoded pairs last); a pool
+    worker, a Dask worker and a sandbox's fusion child each call it for themselves."""
+    try:
+        bound_memory(worker_memory_mb(), drop_caches)
+    except ValueError:  # a malformed limit: the runner refuses it before any task; a bare worker skips it
+        pass
+
+
 def run_task(task: Task) -> TaskResult:
     """Fuse (unless given an image) and score one pair, then bound the worker's memory; never raises."""
     try:
         return _run_task(task)
     finally:
-        try:
-            bound_memory(worker_memory_mb(), drop_caches)
-        except ValueError:  # a malformed limit: the runner refuses it before any task; a bare worker skips it
-            pass
+        bound_worker_memory()
 
 
 def _make_room(pixels: int) -> None:

@@ -161,3 +161,103 @@ def test_dask_timeout_kills_the_fusion_child(tmp_path, plugin_env, make_pairs) -
     assert "per-pair timeout of 3 s" in failures[0][2]
     assert _rows(out / "results.sqlite", "SELECT COUNT(*) FROM scores WHERE method='average'") == [(1,)]
     assert os.path.isdir(out / "fused" / "average")
+
+
+def test_tasks_restricted_to_workers_that_left_fail_instead_of_waiting(tmp_path, make_pairs, monkeypatch) -> None:
+    """A method whose weights only some workers have runs on those alone (``allow_other_workers=False``).  When
+    they have all left, its tasks fail with one line each and the other methods' tasks complete; before, its
+    tasks waited in the scheduler for ever, and so did the run.  Here the worker "with the weights" is an
+    address that is not in the cluster at all (as if it left right after the weights were checked)."""
+    import threading
+
+    pytest.importorskip("dask.distributed")
+    from fusionbench import executors
+
+    gone = "tcp://127.0.0.1:9"
+    monkeypatch.setattr(executors, "prepare_weights", lambda client, tasks, log: ({"average": [gone]}, {}))
+    data = make_pairs(tmp_path / "data", 2)
+    logs: list[str] = []
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["summary"] = run(RunConfig(methods=["average,dwt"], datasets=[f"folder:{data}"], metrics="EN",
+                                               out=str(tmp_path / "out"), scheduler="local:1", quiet=True),
+                                     log=logs.append)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(180)
+    assert not thread.is_alive(), "the run waited for ever for workers that had left"
+    assert "error" not in outcome, outcome.get("error")
+    db = tmp_path / "out" / "results.sqlite"
+    failures = _rows(db, "SELECT method, error, message FROM failures ORDER BY pair")
+    assert [f[:2] for f in failures] == [("average", "WeightsUnavailable")] * 2
+    assert all(gone in message and "left the cluster" in message for _, _, message in failures)
+    assert _rows(db, "SELECT COUNT(*) FROM scores WHERE method = 'dwt'") == [(2,)]
+    assert any("left the cluster" in line for line in logs)
+
+
+def _start(cmd: list[str], env: dict, log: Path) -> "subprocess.Popen":
+    import subprocess
+
+    with open(log, "w") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_losing_the_scheduler_stops_the_run_in_one_error(tmp_path, plugin_env, make_pairs) -> None:
+    """The scheduler is killed while tasks are in flight: the run stops with one error naming the scheduler,
+    records no WorkerCrash and keeps the scores already stored.  Before, every task in flight was recorded as
+    a WorkerCrash ("FutureCancelledError … cancelled") and the run then waited for ever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("dask.distributed")
+    data = make_pairs(tmp_path / "data", 12)
+    env = dict(plugin_env, DEMO_SLOW_SECONDS="0.5")
+    address_file = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "distributed.cli"]
+    scheduler = _start([*dask[:2], "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                        "--no-dashboard", "--scheduler-file", str(address_file)], env, tmp_path / "scheduler.log")
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        import json
+
+        address = json.loads(address_file.read_text())["address"]
+        worker = _start([*dask[:2], "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard",
+                         "--no-nanny"], env, tmp_path / "worker.log")
+        out = tmp_path / "out"
+        client = subprocess.Popen([sys.executable, "-m", "fusionbench", "run", "--methods", "demo_slow", "--datasets",
+                                   f"folder:{data}", "--metrics", "EN", "--out", str(out), "--scheduler", address,
+                                   "--timeout", "0", "--quiet", "--no-report"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and client.poll() is None:
+                try:
+                    if _rows(out / "results.sqlite", "SELECT COUNT(*) FROM scores")[0][0] >= 1:
+                        break
+                except sqlite3.Error:  # not created yet
+                    pass
+                time.sleep(0.2)
+            scheduler.send_signal(signal.SIGKILL)
+            _, err = client.communicate(timeout=120)
+        finally:
+            client.kill()
+        assert client.returncode == 1, err[-2000:]
+        assert f"lost the Dask scheduler at {address}" in err
+        db = out / "results.sqlite"
+        assert _rows(db, "SELECT COUNT(*) FROM failures") == [(0,)]
+        assert _rows(db, "SELECT COUNT(*) FROM scores")[0][0] >= 1  # what was stored before stays
+    finally:
+        for proc in (scheduler, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -2,6 +2,7 @@
 and the run goes on (``fusionbench.executors.run_local``; the demo plugin of ``tests/plugin_dist``)."""
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -200,8 +201,8 @@ def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, 
     submitted: list[str] = []
 
     class FakePool:
-        def __init__(self, *args, **kwargs):
-            pass
+        def __init__(self, *args, initargs=(), **kwargs):
+            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
 
         def submit(self, fn, task, *args):
             submitted.append(task.method)
@@ -228,3 +229,111 @@ def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, 
     results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
     assert submitted == ["crash", "ok"]
     assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]
+
+
+def _fake_tasks(tmp_path: Path, methods: list[str], timeout: float | None = None) -> list:
+    from fusionbench.worker import ImageSource, Task
+
+    src = ImageSource.from_path(tmp_path / "x.png")
+    return [Task("ds", f"p{i}", "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{m}{i}.png"), timeout=timeout)
+            for i, m in enumerate(methods)]
+
+
+def test_a_task_its_watchdog_stopped_is_a_timeout_without_a_rerun(monkeypatch, tmp_path) -> None:
+    """The pool breaks with two tasks in flight; the watchdog of 'stuck' wrote its stack dump into its marker.
+    'stuck' is recorded as its PairTimeout at once and only 'ok' is run again alone.  Before, both were
+    suspects: 'stuck' ran again alone, costing its timeout plus the grace a second time, the queue paused."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fusionbench import executors
+    from fusionbench.worker import TaskResult
+
+    submitted: list[str] = []
+    pools: list[object] = []
+
+    class FakePool:
+        def __init__(self, *args, initargs=(), **kwargs):
+            initargs[0].put("")  # its workers started
+            pools.append(self)
+
+        def submit(self, fn, task, kill_after, marker):
+            submitted.append(task.method)
+            fut: Future = Future()
+            if len(pools) == 1:  # the first pool breaks under both tasks, the watchdog having stopped 'stuck'
+                if task.method == "stuck":
+                    Path(marker).write_text("Thread 0x1 (most recent call first): ...")
+                fut.set_exception(BrokenProcessPool("worker died"))
+            else:
+                fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", FakePool)
+    results = list(executors.run_local(_fake_tasks(tmp_path, ["stuck", "ok"], timeout=1.0), workers=2,
+                                       kill_grace_s=1.0))
+    assert submitted == ["stuck", "ok", "ok"]
+    assert sorted((r.method, [f.error for f in r.failures]) for r in results) == [("ok", []),
+                                                                                  ("stuck", ["PairTimeout"])]
+
+
+def _never_starts(monkeypatch, how: str) -> None:
+    """Make the pool's workers fail at start: ``"raises"``, its initializer raises (a shared library missing);
+    ``"silent"``, it dies in its start-up without reporting anything (the initializer itself replaced)."""
+    import functools
+
+    from fusionbench import executors
+
+    if how == "raises":  # run in the worker as os.open(path, threads, pid): FileNotFoundError naming the path
+        monkeypatch.setattr(executors, "_init_worker", functools.partial(os.open, "/nonexistent/libfusion-gone.so"))
+    else:  # os.abort(reports, init, threads, pid) raises TypeError before any report
+        monkeypatch.setattr(executors, "_start_worker", os.abort)
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("raises", "could not start.*FileNotFoundError.*libfusion-gone.so"),
+    ("silent", "could not start.*died before reporting their start.*__main__"),
+])
+def test_workers_that_cannot_start_stop_the_run_in_one_error(monkeypatch, tmp_path, how, message) -> None:
+    """Before, each task was recorded as a WorkerCrash ("the worker process died (exit status 0)") with a
+    fresh pool started per task, and the run ended "done" with every task failed."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fusionbench import executors
+
+    pools: list[object] = []
+
+    class CountedPool(ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    _never_starts(monkeypatch, how)
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", CountedPool)
+    results = []
+    with pytest.raises(RuntimeError, match=message):
+        for result in executors.run_local(_fake_tasks(tmp_path, ["average"] * 3), workers=1, kill_grace_s=1.0):
+            results.append(result)
+    assert results == [] and len(pools) == 1
+
+
+def test_a_pool_worker_caps_the_blas_it_has_already_loaded(monkeypatch) -> None:
+    """A spawned worker has loaded NumPy's OpenBLAS before its initializer sets ``OPENBLAS_NUM_THREADS`` (the
+    initializer's module imports NumPy): the initializer also caps the loaded libraries (threadpoolctl), as a
+    Dask worker's cap does.  Before, each of N workers ran one OpenBLAS thread per core."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fusionbench import executors
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for var in executors._THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=executors._init_worker,
+                             initargs=(1,)) as pool:
+        info = pool.submit(threadpoolctl.threadpool_info).result(timeout=120)
+    if not any(lib["user_api"] == "blas" for lib in info):
+        pytest.skip("no BLAS library that threadpoolctl knows is loaded with NumPy here")
+    assert {(lib["internal_api"], lib["num_threads"]) for lib in info} == {(lib["internal_api"], 1) for lib in info}

@@ -66,3 +66,18 @@ def demo_exit_late(a, b):
     time.sleep(float(os.environ.get("DEMO_EXIT_AFTER", "0.5")))
     os._exit(3)
 
+
+
+@register_method("demo_counted", display_name="Demo counted", family="plugin", citation="fusionbench test plugin")
+class DemoCounted:
+    """The maximum; each instance built appends a line to the file $DEMO_BUILD_LOG (if set): how often a
+    process built the method (its cache of built methods dropped, say)."""
+
+    def __init__(self) -> None:
+        log = os.environ.get("DEMO_BUILD_LOG")
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    def __call__(self, a, b):
+        return np.maximum(a, b)

@@ -45,37 +45,21 @@ def run_inline(tasks: Iterable[Task]) -> Iterator[TaskResult]:
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-#: how often a pool worker checks that the client that started it is still alive
-PARENT_POLL_S = 1.0
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    """Exit this worker (status 1) once ``parent`` is no longer its parent process: the client died without
-    shutting the pool down (``kill -9``), and the worker, which holds both ends of its own call pipe, would
-    otherwise wait for work for ever, holding its memory.  Runs in a daemon thread of the worker."""
-    import time
-
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_S)
-    os._exit(1)
-
-
 def _init_worker(threads: int, parent: int | None = None) -> None:
     """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores (the variables,
     unless set in the client's environment, and the libraries the worker has already loaded:
     :func:`_cap_loaded_libraries`), turn NumPy's huge-page advice off for the worker's life
     (:func:`fusionbench.pages.small_pages_for_process`), and, given the client's pid, exit when the client is
-    gone (:func:`_exit_when_orphaned`)."""
+    gone (:func:`fusionbench.parent_watch.watch_parent`)."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ[WORKER_THREADS_ENV] = str(threads)
     _cap_loaded_libraries()
     small_pages_for_process()
     if parent is not None:
-        import threading
+        from .parent_watch import watch_parent
 
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="fusionbench-orphan-check",
-                         daemon=True).start()
+        watch_parent(parent)
 
 
 def _cap_loaded_libraries() -> None:

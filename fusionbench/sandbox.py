@@ -2,7 +2,7 @@
 
 A Dask worker runs tasks in threads, and a Python thread cannot be interrupted
 or killed.  So there each worker thread keeps one child process
-(``python -m fusionbench.sandbox``, started on first use with the worker's
+(``python -m fusionbench.sandbox_child``, :mod:`fusionbench.sandbox_child`, started on first use with the worker's
 environment, thread caps included) that builds and caches methods and fuses
 pairs sent over its stdin/stdout as pickles.  When a pair exceeds its time limit
 the child is killed (the pair fails with ``PairTimeout``) and the next pair
@@ -24,7 +24,7 @@ Each request carries an id that its replies repeat, and any exchange that does
 not complete (a timeout, an interrupt, an error reading the pipe) closes the
 child: a child is never asked for a second pair while a reply to the first may
 still come.  The child looks after itself too: it exits when the process that
-started it is gone (:func:`fusionbench.executors._exit_when_orphaned`), stops
+started it is gone (:func:`fusionbench.parent_watch.watch_parent`), stops
 itself ``$FUSIONBENCH_KILL_GRACE_S`` after a pair's limit when its parent has
 not killed it (a C watchdog, as a local pool worker's), and bounds the memory it
 keeps between pairs as a worker does (:mod:`fusionbench.worker_memory`).  A
@@ -40,11 +40,8 @@ import struct
 import subprocess
 import sys
 import threading
-import time
-import traceback
 import weakref
-from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -143,7 +140,7 @@ class Sandbox:
             env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
             # -P: the current folder is not put on sys.path, so a source checkout there cannot shadow the
             # installed package (whose fusionbench.methods/metrics it lacks); the pid: the child's parent
-            self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox", str(os.getpid())],
+            self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox_child", str(os.getpid())],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
             self._finalizer = weakref.finalize(self, _stop_child, self.proc)
             try:
@@ -211,78 +208,3 @@ def fuse_in_sandbox(method: str, key: str, overrides: dict[str, Any], a: np.ndar
     if box is None:
         box = _LOCAL.sandbox = Sandbox()
     return box.fuse(method, key, overrides, a, b, timeout)
-
-
-@contextmanager
-def _watchdog(timeout: float | None) -> Iterator[None]:
-    """In the child, around a fusion with a limit: a C watchdog (:func:`faulthandler.dump_traceback_later`,
-    ``exit=True``; it needs no interpreter, so it also stops a method stuck in compiled code) ends the child
-    ``$FUSIONBENCH_KILL_GRACE_S`` after the limit, its stack dump on stderr.  The parent kills the child at the
-    limit itself; this stops it where the parent no longer can (its thread is stuck, it was killed)."""
-    if not timeout:
-        yield
-        return
-    import faulthandler
-
-    from .config import KILL_GRACE_S_DEFAULT, kill_grace_s
-
-    try:
-        grace = kill_grace_s()
-    except ValueError:  # malformed in this worker's environment: the client refuses it in its own
-        grace = KILL_GRACE_S_DEFAULT
-    faulthandler.dump_traceback_later(timeout + grace, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-
-
-def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
-    """In the child: fuse one request, after sending "fusing" once its method is built (the limit starts
-    there); returns the final reply's ``(status, payload)``.  Methods are built once and kept, as in a
-    worker (:func:`fusionbench.worker._method`), and room is made before a large pair as a worker does."""
-    from .api import fuse_arrays
-    from .worker import _make_room, _method
-
-    number, name, key, overrides, a, b, timeout = request
-    try:
-        method = _method(name, key, overrides)  # the registry and plugin imports are not timed
-        _make_room(a.shape[0] * a.shape[1])
-        _send(replies, (number, "fusing", None))
-        start = time.perf_counter()
-        with _watchdog(timeout):
-            fused = fuse_arrays(method, a, b)
-        return "ok", (fused, time.perf_counter() - start)
-    except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
-        text = str(exc)
-        return "error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
-                         traceback.format_exc())
-
-
-def _serve(parent: int | None = None) -> None:
-    """The child's loop: requests on stdin, replies on the original stdout (method output goes to stderr).
-    Given its parent's pid, it exits once that process is gone (:func:`fusionbench.executors._exit_when_orphaned`)."""
-    if parent is not None:
-        from .executors import _exit_when_orphaned
-
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), name="fusionbench-orphan-check",
-                         daemon=True).start()
-    from . import api  # noqa: F401 - imported before "ready": the child's start is not timed
-    from .worker import bound_worker_memory
-
-    requests = sys.stdin.buffer
-    replies = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything a method prints goes to stderr, never into the reply pipe
-    sys.stdout = sys.stderr
-    _send(replies, (0, "ready", None))
-    while True:
-        try:
-            request = _recv(requests)
-        except EOFError:
-            return
-        _send(replies, (request[0], *_fuse_request(request, replies)))
-        bound_worker_memory()  # after each pair, as a worker does
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else None)

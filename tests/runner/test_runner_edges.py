@@ -106,32 +106,47 @@ def test_a_full_disk_names_the_fused_image(tmp_path, make_pairs, monkeypatch) ->
     assert info.value.filename.startswith(str(tmp_path / "out" / "fused"))
 
 
-def _open_store(path: str, errors) -> None:
+#: Run in a lean interpreter (only the store imported), so that its forks are cheap: forking a test worker that
+#: holds torch made the same trials take 45 s instead of 4.
+_OPENERS = """
+import multiprocessing, os, sys
+from fusionbench.store import ResultsStore
+
+def open_store(path, errors):
     try:
         ResultsStore(path).close()
-    except Exception as exc:  # noqa: BLE001 - reported to the test
+    except Exception as exc:
         errors.put(str(exc))
 
-
-def test_runs_creating_one_new_store_together_all_open_it(tmp_path) -> None:
-    """``PRAGMA journal_mode=WAL`` on a store another process is creating answered "database is locked" at once,
-    without the busy timeout: 6 openers of one new store, 200 times, failed 9 times before (0 since)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")  # cheap processes: the race needs many of them
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
     errors = ctx.Queue()
-    for trial in range(150):
-        path = str(tmp_path / f"{trial}" / "results.sqlite")
-        openers = [ctx.Process(target=_open_store, args=(path, errors)) for _ in range(6)]
+    for trial in range(int(sys.argv[2])):
+        path = os.path.join(sys.argv[1], str(trial), "results.sqlite")
+        openers = [ctx.Process(target=open_store, args=(path, errors)) for _ in range(12)]
         for proc in openers:
             proc.start()
         for proc in openers:
-            proc.join(timeout=120)
+            proc.join()
             assert proc.exitcode == 0
     found = []
     while not errors.empty():
         found.append(errors.get())
-    assert found == []
+    print(len(found), found[:1])
+"""
+
+
+def test_runs_creating_one_new_store_together_all_open_it(tmp_path) -> None:
+    """``PRAGMA journal_mode=WAL`` on a store another process is creating answered "database is locked" at once,
+    without the busy timeout (6 openers of one new store, 150 times: 31 failures before, 0 since). Here 12 openers,
+    100 times: this test failed 5 of 5 runs on the old code."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _OPENERS, str(tmp_path), "100"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split(maxsplit=1)[0] == "0", done.stdout
 
 
 def test_a_damaged_store_is_refused_when_opened_naming_it(tmp_path, make_pairs) -> None:

@@ -39,7 +39,7 @@ from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore
-from .worker import ImageSource, Task, TaskResult
+from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
 
 Log = Callable[[str], None]
 
@@ -318,7 +318,7 @@ def _cached_image_usable(path: Path, log: Log) -> bool:
     try:
         image_size(path)
     except ImageError as exc:
-        log(f"cached fused image {path} is unreadable ({exc.reason}): fusing the pair again to replace it")
+        log(unreadable_cache_note(path, exc.reason))
         return False
     return True
 

@@ -482,6 +482,12 @@ def _make_room(pixels: int) -> None:
         pass
 
 
+def unreadable_cache_note(path: str | Path, reason: str) -> str:
+    """The log line of a cached fused image that does not read, whichever side finds it (the planner by its
+    header, :func:`fusionbench.runner._cached_image_usable`; the worker by decoding it): it is fused again."""
+    return f"cached fused image {path} is unreadable ({reason}): fusing the pair again to replace it"
+
+
 def _fuse_into(result: TaskResult, task: Task, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Fuse the pair for ``result`` (its PNG and time set); the fused image."""
     _make_room(a.shape[0] * a.shape[1])
@@ -507,8 +513,7 @@ def _run_task(task: Task) -> TaskResult:
                     raise
                 # a cached image whose header and checksums pass the planner's check but that does not
                 # decode: fused again, and the new PNG replaces it (it was a 'fuse' failure on every run)
-                result.notes.append(f"cached fused image {exc.path} is unreadable ({exc.reason}): fusing the "
-                                    "pair again to replace it")
+                result.notes.append(unreadable_cache_note(exc.path, exc.reason))
                 fused = _fuse_into(result, task, a, b)
     except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))

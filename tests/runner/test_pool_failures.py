@@ -189,48 +189,6 @@ def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, mo
     assert not (tmp_path / "out" / "results.sqlite").exists()
 
 
-def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, tmp_path) -> None:
-    """Two tasks in flight: 'ok' has finished, 'crash' breaks the pool, and one wait() reports only the broken
-    future.  The finished result is yielded once and 'ok' is never submitted again; 'crash' is a WorkerCrash."""
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
-
-    from fusionbench import executors
-    from fusionbench.worker import ImageSource, Task, TaskResult
-
-    submitted: list[str] = []
-
-    class FakePool:
-        def __init__(self, *args, initargs=(), **kwargs):
-            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
-
-        def submit(self, fn, task, *args):
-            submitted.append(task.method)
-            fut: Future = Future()
-            if task.method == "crash":
-                fut.set_exception(BrokenProcessPool("worker died"))
-            else:
-                fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
-            return fut
-
-        def shutdown(self, wait=True, cancel_futures=False):
-            pass
-
-    def fake_wait(fs, return_when=None):
-        broken = {f for f in fs if f.exception() is not None}
-        done = broken or set(fs)
-        return done, set(fs) - done
-
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", FakePool)
-    monkeypatch.setattr(executors, "wait", fake_wait)
-    src = ImageSource.from_path(tmp_path / "x.png")
-    tasks = [Task("ds", p, "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{m}.png"))
-             for p, m in (("p1", "crash"), ("p2", "ok"))]
-    results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
-    assert submitted == ["crash", "ok"]
-    assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]
-
-
 def _fake_tasks(tmp_path: Path, methods: list[str], timeout: float | None = None) -> list:
     from fusionbench.worker import ImageSource, Task
 
@@ -239,39 +197,76 @@ def _fake_tasks(tmp_path: Path, methods: list[str], timeout: float | None = None
             for i, m in enumerate(methods)]
 
 
-def test_a_task_its_watchdog_stopped_is_a_timeout_without_a_rerun(monkeypatch, tmp_path) -> None:
-    """The pool breaks with two tasks in flight; the watchdog of 'stuck' wrote its stack dump into its marker.
-    'stuck' is recorded as its PairTimeout at once and only 'ok' is run again alone.  Before, both were
-    suspects: 'stuck' ran again alone, costing its timeout plus the grace a second time, the queue paused."""
+def _fake_pool(outcome, submitted: list[str], pools: list[object]) -> type:
+    """A stand-in for ``ProcessPoolExecutor``: its workers report their start at once, and each future is decided
+    when submitted by ``outcome(task, marker, pools made so far)``, a ``TaskResult`` or an exception to raise."""
     from concurrent.futures import Future
+
+    class FakePool:
+        def __init__(self, *args, initargs=(), **kwargs):
+            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
+            pools.append(self)
+
+        def submit(self, fn, task, kill_after=None, marker=None):
+            submitted.append(task.method)
+            fut: Future = Future()
+            out = outcome(task, marker, len(pools))
+            if isinstance(out, BaseException):
+                fut.set_exception(out)
+            else:
+                fut.set_result(out)
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    return FakePool
+
+
+def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, tmp_path) -> None:
+    """Two tasks in flight: 'ok' has finished, 'crash' breaks the pool, and one wait() reports only the broken
+    future.  The finished result is yielded once and 'ok' is never submitted again; 'crash' is a WorkerCrash."""
     from concurrent.futures.process import BrokenProcessPool
 
     from fusionbench import executors
     from fusionbench.worker import TaskResult
 
     submitted: list[str] = []
-    pools: list[object] = []
 
-    class FakePool:
-        def __init__(self, *args, initargs=(), **kwargs):
-            initargs[0].put("")  # its workers started
-            pools.append(self)
+    def outcome(task, marker, n_pools):
+        return BrokenProcessPool("worker died") if task.method == "crash" else TaskResult.of(task, scores={"EN": 1.0})
 
-        def submit(self, fn, task, kill_after, marker):
-            submitted.append(task.method)
-            fut: Future = Future()
-            if len(pools) == 1:  # the first pool breaks under both tasks, the watchdog having stopped 'stuck'
-                if task.method == "stuck":
-                    Path(marker).write_text("Thread 0x1 (most recent call first): ...")
-                fut.set_exception(BrokenProcessPool("worker died"))
-            else:
-                fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
-            return fut
+    def fake_wait(fs, return_when=None):
+        broken = {f for f in fs if f.exception() is not None}
+        done = broken or set(fs)
+        return done, set(fs) - done
 
-        def shutdown(self, wait=True, cancel_futures=False):
-            pass
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
+    monkeypatch.setattr(executors, "wait", fake_wait)
+    results = list(executors.run_local(_fake_tasks(tmp_path, ["crash", "ok"]), workers=2, kill_grace_s=1.0))
+    assert submitted == ["crash", "ok"]
+    assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", FakePool)
+
+def test_a_task_its_watchdog_stopped_is_a_timeout_without_a_rerun(monkeypatch, tmp_path) -> None:
+    """The pool breaks with two tasks in flight; the watchdog of 'stuck' wrote its stack dump into its marker.
+    'stuck' is recorded as its PairTimeout at once and only 'ok' is run again alone.  Before, both were
+    suspects: 'stuck' ran again alone, costing its timeout plus the grace a second time, the queue paused."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fusionbench import executors
+    from fusionbench.worker import TaskResult
+
+    submitted: list[str] = []
+
+    def outcome(task, marker, n_pools):
+        if n_pools == 1:  # the first pool breaks under both tasks, the watchdog having stopped 'stuck'
+            if task.method == "stuck":
+                Path(marker).write_text("Thread 0x1 (most recent call first): ...")
+            return BrokenProcessPool("worker died")
+        return TaskResult.of(task, scores={"EN": 1.0})
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
     results = list(executors.run_local(_fake_tasks(tmp_path, ["stuck", "ok"], timeout=1.0), workers=2,
                                        kill_grace_s=1.0))
     assert submitted == ["stuck", "ok", "ok"]

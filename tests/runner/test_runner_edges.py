@@ -4,12 +4,13 @@ twice."""
 from __future__ import annotations
 
 import sqlite3
-import time
 import struct
+import time
 import zlib
 from pathlib import Path
 
 import pytest
+from _db import rows
 
 from fusionbench import runner as runner_module
 from fusionbench.runner import RunConfig, run
@@ -23,8 +24,7 @@ def _run(data: Path, out: Path, logs: list[str] | None = None, **config) -> obje
 
 
 def _runs(out: Path) -> list[tuple]:
-    with sqlite3.connect(out / "results.sqlite") as con:
-        return con.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall()
+    return rows(out / "results.sqlite", "SELECT run_id, status FROM runs ORDER BY run_id")
 
 
 def _garble_idat(path: Path) -> None:

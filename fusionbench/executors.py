@@ -27,7 +27,13 @@ from typing import Any, Callable, Iterable, Iterator
 from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
 from .config import kill_grace_s as kill_grace
 from .pages import small_pages_for_process
-from .worker import Task, TaskResult, run_task
+from .process_owner import sweep_tempdirs, tagged_tempdir
+from .worker import SCRATCH_PREFIX, Task, TaskResult, run_task
+
+#: the pool's folder of watchdog stack dumps (one per pool, in the system's temp folder)
+WATCHDOG_PREFIX = "fusionbench-watchdog-"
+#: the temporary folders a local pool and its workers make; a new pool removes those whose process is gone
+TEMP_PREFIXES = (WATCHDOG_PREFIX, SCRATCH_PREFIX)
 
 Log = Callable[[str], None]
 #: how long a Dask run waits for its first worker (and for a new one, when every worker has left)
@@ -218,7 +224,6 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     the cause (:func:`_start_failure`), blaming no task.  On an interrupt the busy workers are terminated.
     """
     import shutil
-    import tempfile
 
     workers = workers or os.cpu_count() or 1
     kill_grace_s = kill_grace_s if kill_grace_s is not None else kill_grace()
@@ -226,7 +231,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     queue = deque(tasks)
     suspects: deque[Task] = deque()  # in flight when the pool broke: re-run alone to find the culprit
     threads = max(1, (os.cpu_count() or 1) // workers)
-    markers = Path(tempfile.mkdtemp(prefix="fusionbench-watchdog-"))  # the watchdogs' stack dumps
+    sweep_tempdirs(TEMP_PREFIXES)  # what earlier pools killed with -9 left (their atexit clean-up never ran)
+    markers = tagged_tempdir(WATCHDOG_PREFIX)  # the watchdogs' stack dumps
     count = 0
     reports: Any = None  # the current pool's start reports (:func:`_start_worker`)
 

@@ -99,15 +99,38 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     unique per process and thread, so writers racing for the same ``path`` never share one: each rename puts a
     complete file in place and the last one wins.  If the block raises, the temporary file is removed and
     ``path`` is left as it was.  The folder must exist.
+
+    The temporary file is flushed to the disk (``fsync``) before the rename, and the folder after it, so that a
+    power cut or a kernel crash leaves the old file or the new one, never a renamed file whose data the kernel
+    had not written yet (an empty or partly zero checkpoint, weights file or fused image).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync(path.parent, folder=True)
+
+
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    """``fsync`` ``path``; for a folder (its entries: a rename) only where the system allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        if folder:  # some systems and file systems cannot open a folder: the rename stands, unsynced
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
 
 
 def writable_folder(path: str | Path, what: str, *, probe: bool = True) -> Path:

@@ -4,7 +4,12 @@ Tables (other tools and the reports read these names; keep them):
 
 ``runs``
     one row per invocation: command, config (JSON), package versions, git sha,
-    machine, start/end time, status.
+    machine, start/end time, status, and ``owner`` (JSON: host name, pid and
+    start time of the process that ran it).  ``status`` is ``running`` while it
+    runs, then ``done``, ``interrupted`` or ``failed: <error>``; a run whose
+    process ended without closing it (``kill -9``, the out-of-memory killer, a
+    power cut) reads ``killed`` (:data:`KILLED`) once a process on the same
+    machine sees that its owner is gone.
 ``outputs``
     one row per fused image: ``dataset, pair, method, method_key, pair_sha256,
     path`` (the content-addressed PNG), ``seconds`` (fusion wall time), run id.
@@ -82,7 +87,8 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     versions TEXT NOT NULL,
     git_sha TEXT,
-    machine TEXT NOT NULL
+    machine TEXT NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS outputs (
     dataset TEXT NOT NULL,
@@ -153,7 +159,28 @@ def _migrate(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(scores)")}
     if "metric_version" not in columns:
         conn.execute("ALTER TABLE scores ADD COLUMN metric_version TEXT NOT NULL DEFAULT '1'")
+    if "owner" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:
+        conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
     conn.commit()
+
+
+#: the status of a run whose process ended without closing it (see :func:`_killed_runs`)
+KILLED = "killed"
+
+
+def _killed_runs(conn: sqlite3.Connection) -> list[int]:
+    """The ``running`` runs whose owner process, on this machine, has ended (:func:`owner_gone`)."""
+    from .process_owner import owner_gone
+
+    rows = conn.execute("SELECT run_id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL").fetchall()
+    return [run_id for run_id, owner in rows if owner_gone(_json_or_none(owner))]
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _current_versions(metrics: Iterable[str]) -> dict[str, str]:
@@ -283,12 +310,23 @@ class ResultsStore:
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str, config: dict[str, Any], versions: dict[str, str], git_sha: str | None,
                   machine: dict[str, Any]) -> int:
+        """Insert a ``running`` row owned by this process; earlier ``running`` rows whose process on this machine
+        has ended are marked :data:`KILLED` in the same transaction."""
+        from .process_owner import current_owner
+
         with self._transaction():
+            self._mark_killed_runs()
             cur = self.conn.execute(
-                "INSERT INTO runs (started, command, config, versions, git_sha, machine) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), command, json.dumps(config, default=str), json.dumps(versions), git_sha, json.dumps(machine)),
+                "INSERT INTO runs (started, command, config, versions, git_sha, machine, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), command, json.dumps(config, default=str), json.dumps(versions), git_sha,
+                 json.dumps(machine), json.dumps(current_owner())),
             )
         return int(cur.lastrowid)
+
+    def _mark_killed_runs(self) -> None:
+        self.conn.executemany("UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running'",
+                              [(KILLED, run_id) for run_id in _killed_runs(self.conn)])
 
     def finish_run(self, run_id: int, status: str = "done") -> None:
         with self._transaction():
@@ -425,10 +463,15 @@ class ResultsStore:
         return df[["dataset", "method", "reason"]].reset_index(drop=True)
 
     def runs_frame(self) -> "pd.DataFrame":
-        """The ``runs`` table, oldest first."""
+        """The ``runs`` table, oldest first; a ``running`` run whose process on this machine has ended reads
+        :data:`KILLED` (also in a :meth:`snapshot`, which writes nothing)."""
         import pandas as pd
 
-        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.conn)
+        frame = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.conn)
+        killed = _killed_runs(self.conn)
+        if killed:
+            frame.loc[frame["run_id"].isin(killed), "status"] = KILLED
+        return frame
 
     def superseded(self, datasets: Iterable[str] | None = None, methods: Iterable[str] | None = None,
                    keys: Mapping[str, str] | None = None) -> int:

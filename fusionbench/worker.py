@@ -38,7 +38,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -52,6 +51,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .config import worker_memory_mb
+from .process_owner import tagged_tempdir
 from .sandbox import PairTimeout
 from .worker_memory import bound_memory, make_room
 
@@ -59,6 +59,8 @@ _METHOD_CACHE: dict[tuple[str, str], Any] = {}
 
 
 # --------------------------------------------------------------------------- inputs
+#: the name of a worker's scratch folder in the system's temp folder: ``<prefix><pid>-<random>``
+SCRATCH_PREFIX = "fusionbench-worker-"
 _SCRATCH: Path | None = None
 
 
@@ -69,7 +71,7 @@ def _scratch_dir() -> Path:
         import atexit
         import shutil
 
-        _SCRATCH = Path(tempfile.mkdtemp(prefix="fusionbench-worker-"))
+        _SCRATCH = tagged_tempdir(SCRATCH_PREFIX)
         atexit.register(shutil.rmtree, _SCRATCH, True)
     return _SCRATCH
 

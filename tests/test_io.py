@@ -257,3 +257,28 @@ def test_a_folder_that_cannot_be_listed_is_named_with_the_reason(tmp_path, monke
     with pytest.raises(PermissionError, match="cannot list the folder") as info:
         index_images(tmp_path, [])
     assert info.value.filename == str(tmp_path) and str(tmp_path) in str(info.value)
+
+
+def test_atomic_write_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch) -> None:
+    """A power cut must find the old file or the complete new one: the temporary file's data reach the disk
+    (``fsync``) before it is renamed into place, and the folder's entry after."""
+    import os
+
+    from fusionbench import io
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "fsync", fsync)
+    monkeypatch.setattr(io.os, "replace", replace)
+    with io.atomic_write(tmp_path / "w.bin") as tmp:
+        tmp.write_bytes(b"data")
+    assert events == [("fsync", str(tmp)), ("replace", str(tmp)), ("fsync", str(tmp_path))]

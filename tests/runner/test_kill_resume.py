@@ -45,6 +45,9 @@ def test_sigkill_then_resume(tmp_path, plugin_env, make_pairs) -> None:
     assert _count(db, "SELECT COUNT(*) FROM (SELECT DISTINCT dataset, pair, method, metric FROM scores)") == 2 * n_pairs
     assert f"{before // 2} already done" in done.stdout or f"{before // 2} already" in done.stderr + done.stdout
     assert _count(db, "SELECT COUNT(*) FROM failures") == 0
+    con = sqlite3.connect(db)  # the resumed run saw that the killed run's process is gone, and says so
+    assert con.execute("SELECT status FROM runs ORDER BY run_id").fetchall() == [("killed",), ("done",)]
+    con.close()
 
 
 def _children(pid: int) -> list[int]:

@@ -45,10 +45,18 @@ def test_a_method_calling_sys_exit_is_a_failure_not_the_end_of_the_run(tmp_path,
     """Before: ``sys.exit()`` in a method ended the run with no message and no failure row (in a pool the
     worker's SystemExit was re-raised in the client), and every rerun ended the same way."""
     data = make_pairs(tmp_path / "data", 2)
-    done = _run(plugin_env, tmp_path, data, "average,demo_sysexit", "--workers", workers)
+    temp = tmp_path / "temp"  # the run's system temp folder, holding what two killed processes left
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                               text=True, check=True).stdout)
+    left = [temp / f"fusionbench-watchdog-{ended}-a1", temp / f"fusionbench-worker-{ended}-b2"]
+    for folder in left:
+        folder.mkdir(parents=True)
+    done = _run(plugin_env, tmp_path, data, "average,demo_sysexit", "--workers", workers, env={"TMPDIR": str(temp)})
     assert done.returncode == 0, done.stderr
     assert _rows(tmp_path, "SELECT method, error FROM failures") == [("demo_sysexit", "SystemExit")] * 2
     assert _rows(tmp_path, "SELECT COUNT(*) FROM scores WHERE method = 'average'") == [(2,)]
+    if workers != "0":  # a pool sweeps the temporary folders of ended processes, and removes its own
+        assert sorted(temp.iterdir()) == []
 
 
 def test_a_method_that_never_returns_to_python_is_stopped_at_its_timeout(tmp_path, plugin_env, make_pairs) -> None:

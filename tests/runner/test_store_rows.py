@@ -66,3 +66,53 @@ def test_an_infinite_score_is_stored_as_null(tmp_path) -> None:
         assert con.execute("SELECT value FROM scores WHERE metric='PSNR'").fetchall() == [(None,)]
     finally:
         con.close()
+
+
+def _start_run_and_die(db) -> None:
+    """A process that starts a run in ``db`` and ends without closing it (as under ``kill -9``)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from fusionbench.store import ResultsStore\n"
+            "s = ResultsStore(sys.argv[1]); s.start_run('fusionbench run', {}, {}, None, {})\n"
+            "os._exit(9)")
+    assert subprocess.run([sys.executable, "-c", code, str(db)]).returncode == 9
+
+
+def test_a_run_whose_process_died_reads_killed_and_the_next_run_marks_it(tmp_path) -> None:
+    from fusionbench.store import KILLED, ResultsStore
+
+    db = tmp_path / "r.sqlite"
+    _start_run_and_die(db)
+    with ResultsStore.snapshot(db) as snap:  # a read (a report) says so, writing nothing
+        assert snap.runs_frame()["status"].tolist() == [KILLED]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT status FROM runs").fetchall() == [("running",)]
+    con.close()
+    with ResultsStore(db) as store:
+        live = store.start_run("fusionbench run", {}, {}, None, {})
+        assert store.runs_frame()["status"].tolist() == [KILLED, "running"]  # the live run stays running
+        store.finish_run(live)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT status FROM runs ORDER BY run_id").fetchall() == [(KILLED,), ("done",)]
+    con.close()
+
+
+def test_a_store_from_before_run_owners_opens_and_keeps_its_running_rows(tmp_path) -> None:
+    """An older store (``runs`` without ``owner``) gains the column; its ``running`` rows cannot be judged and
+    stay as they are."""
+    from fusionbench.store import ResultsStore
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL,"
+                " status TEXT NOT NULL DEFAULT 'running', command TEXT NOT NULL, config TEXT NOT NULL,"
+                " versions TEXT NOT NULL, git_sha TEXT, machine TEXT NOT NULL)")
+    con.execute("INSERT INTO runs (started, command, config, versions, machine) VALUES (0, 'c', '{}', '{}', '{}')")
+    con.commit()
+    con.close()
+    with ResultsStore(db) as store:
+        store.start_run("fusionbench run", {}, {}, None, {})
+        frame = store.runs_frame()
+    assert frame["status"].tolist() == ["running", "running"]
+    assert frame["owner"].isna().tolist() == [True, False]

@@ -1,0 +1,96 @@
+"""Which process owns a run row or a temporary folder, and whether that process is gone.
+
+A process killed with ``kill -9`` (or by the kernel's out-of-memory killer, or a power cut) runs no clean-up:
+its ``runs`` row stays ``running`` and the temporary folders it made stay in the system's temp folder.  This
+module lets a later process on the same machine recognise them:
+
+* :func:`current_owner` is what a run records about its process (host name, pid, and the process's start
+  time, so that a pid reused by another process is not taken for the run's);
+* :func:`owner_gone` says whether such a record names a process that has ended.  It answers only for this
+  machine: a run recorded by another host (a store on a shared disk) is never declared gone;
+* :func:`tagged_tempdir` makes a temporary folder whose name carries the pid, and :func:`sweep_tempdirs`
+  removes the ones whose process no longer exists (a reused pid keeps its folder: never a wrong removal).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+#: start times of one process read twice differ by well under this (psutil derives them from boot time + ticks)
+START_TIME_TOLERANCE_S = 1.0
+
+
+def _start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or ``None`` if there is no such process."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.Error:  # access denied: the process exists
+        return float("nan")
+
+
+def current_owner() -> dict[str, Any]:
+    """This process, as a run records it: ``{"hostname", "pid", "started"}``."""
+    return {"hostname": platform.node(), "pid": os.getpid(), "started": _start_time(os.getpid())}
+
+
+def owner_gone(owner: Mapping[str, Any] | None) -> bool:
+    """Whether ``owner`` (a :func:`current_owner` record) names a process of this machine that has ended.
+
+    ``False`` when it cannot tell: no record (a row written before owners were recorded), another host, or a
+    process whose start time cannot be read.  A live process with the same pid but a different start time is
+    another process: the owner is gone."""
+    if not owner or owner.get("hostname") != platform.node() or not isinstance(owner.get("pid"), int):
+        return False
+    started = _start_time(owner["pid"])
+    if started is None:
+        return True
+    recorded = owner.get("started")
+    if recorded is None or started != started:  # not recorded, or not readable (NaN): assume it is the owner
+        return False
+    return abs(started - float(recorded)) > START_TIME_TOLERANCE_S
+
+
+def tagged_tempdir(prefix: str) -> Path:
+    """A new folder in the system's temp folder named ``<prefix><pid>-<random>``; :func:`sweep_tempdirs` removes
+    it once this process is gone, if nothing else did (``prefix`` ends with ``-``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def sweep_tempdirs(prefixes: Iterable[str]) -> list[Path]:
+    """Remove the :func:`tagged_tempdir` folders of ``prefixes`` whose process no longer exists; the removed paths.
+
+    Only this user's folders are touched (others cannot be removed anyway), and a folder is left where its pid is
+    running, whatever that process is now."""
+    import psutil
+
+    pattern = re.compile("^(" + "|".join(re.escape(p) for p in prefixes) + r")(\d+)-[^/]+$")
+    removed = []
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return removed
+    uid = os.getuid()
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match:
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        if psutil.pid_exists(int(match.group(2))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(Path(entry.path))
+    return removed

@@ -270,6 +270,12 @@ class Registry(Generic[T]):
         self._prefix_factories[prefix] = entry
         return entry
 
+    def adopt(self, entry: Entry[T]) -> Entry[T]:
+        """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`), unless ``name``
+        is registered here already; the entry in effect.  Its source label is kept."""
+        self.ensure_loaded()
+        return self._entries.setdefault(entry.name, entry)
+
     def remove(self, name: str) -> None:
         """Forget ``name`` (used by tests and by plugins that replace an entry)."""
         self._entries.pop(name, None)

@@ -284,6 +284,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             pixels[(ds, pair.id)] = image_pixels(pair.a_path)
     rates = method_costs(store.method_seconds(), pixels, keys)
     known = prior_costs()
+    definitions = _user_definitions(config, metrics)
     for ds, pair, name, fuses in todo:
         key = keys[name]
         fused_path = cache / name / key / f"{pair.sha256}.png"
@@ -302,9 +303,22 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         if given is None:
             plan.cost_sources[name] = ("this store's timings" if name in rates else
                                        "the prior table" if name in known else "no timing (median of the priors)")
-        plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost))
+        plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost,
+                               definitions=definitions(name if fuses else None)))
     plan.tasks = slowest_first(plan.tasks)
     return plan
+
+
+def _user_definitions(config: RunConfig, metrics: list[str]) -> Callable[[str | None], bytes | None]:
+    """The user registrations a task needs, by method (:func:`fusionbench.definitions.pack`, once per method);
+    nothing when the tasks run in this process (``--workers 0``), which has them."""
+    from functools import lru_cache
+
+    from .definitions import pack
+
+    if config.workers == 0 and not config.scheduler:
+        return lambda name: None
+    return lru_cache(maxsize=None)(lambda name: pack(name, metrics))
 
 
 def _cached_image_usable(path: Path, log: Log) -> bool:

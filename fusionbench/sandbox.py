@@ -172,7 +172,7 @@ class Sandbox:
         return status, payload
 
     def fuse(self, method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
-             timeout: float | None) -> tuple[np.ndarray, float]:
+             timeout: float | None, definitions: bytes | None = None) -> tuple[np.ndarray, float]:
         """Fuse in the child; raises ``PairTimeout``, :class:`SandboxError` (``WorkerCrash``: the child died) or
         whatever interrupted the exchange.  Any exchange that does not complete closes the child, so that a
         reply still to come can never be read as the next pair's."""
@@ -181,7 +181,7 @@ class Sandbox:
         self._requests += 1
         request = self._requests
         try:
-            _send(proc.stdin, (request, method, key, overrides, a, b, timeout))
+            _send(proc.stdin, (request, method, key, overrides, definitions, a, b, timeout))
             status, payload = self._reply(request, None)  # "fusing" once the method is built (or its build's error)
             if status == "fusing":
                 status, payload = self._reply(request, timeout)
@@ -202,9 +202,10 @@ _LOCAL = threading.local()
 
 
 def fuse_in_sandbox(method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
-                    timeout: float | None) -> tuple[np.ndarray, float]:
-    """Fuse one pair in this thread's child process under ``timeout`` seconds; returns (image, seconds)."""
+                    timeout: float | None, definitions: bytes | None = None) -> tuple[np.ndarray, float]:
+    """Fuse one pair in this thread's child process under ``timeout`` seconds; returns (image, seconds).
+    ``definitions``: the user registrations the method needs (:mod:`fusionbench.definitions`)."""
     box = getattr(_LOCAL, "sandbox", None)
     if box is None:
         box = _LOCAL.sandbox = Sandbox()
-    return box.fuse(method, key, overrides, a, b, timeout)
+    return box.fuse(method, key, overrides, a, b, timeout, definitions)

@@ -1,6 +1,6 @@
 """The fusion child of :mod:`fusionbench.sandbox` (``python -m fusionbench.sandbox_child PARENT_PID``).
 
-It reads requests ``(id, method, key, overrides, a, b, timeout)`` as pickles on stdin and answers each with
+It reads requests ``(id, method, key, overrides, definitions, a, b, timeout)`` as pickles on stdin and answers each with
 ``(id, "fusing", None)`` once the method is built, then ``(id, "ok", (image, seconds))`` or ``(id, "error",
 (type, message, traceback))`` on the original stdout (anything a method prints goes to stderr).  Methods are
 built once and kept, as in a worker; room is made before a large pair and the memory kept is bounded after
@@ -50,10 +50,12 @@ def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
     there); returns the final reply's ``(status, payload)``.  Methods are built once and kept, as in a
     worker (:func:`fusionbench.worker._method`), and room is made before a large pair as a worker does."""
     from .api import fuse_arrays
+    from .definitions import install
     from .worker import _make_room, _method
 
-    number, name, key, overrides, a, b, timeout = request
+    number, name, key, overrides, definitions, a, b, timeout = request
     try:
+        install(definitions)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
         method = _method(name, key, overrides)  # the registry and plugin imports are not timed
         _make_room(a.shape[0] * a.shape[1])
         _send(replies, (number, "fusing", None))

@@ -173,6 +173,7 @@ class Task:
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     expected_seconds: float = 0.0  # the planner's estimate (slowest first, :mod:`fusionbench.schedule`)
+    definitions: bytes | None = None  # the user registrations it needs (:mod:`fusionbench.definitions`)
 
     def portable(self) -> "Task":
         """This task with its images as bytes (or remote URLs), for a worker that shares no files."""
@@ -340,7 +341,7 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
     if task.timeout and not _in_main_thread():
         from .sandbox import fuse_in_sandbox
 
-        return fuse_in_sandbox(task.method, task.method_key, task.overrides, a, b, task.timeout)
+        return fuse_in_sandbox(task.method, task.method_key, task.overrides, a, b, task.timeout, task.definitions)
     start = time.perf_counter()
     try:
         with _alarm(task.timeout if _in_main_thread() else None):
@@ -501,8 +502,11 @@ def _fuse_into(result: TaskResult, task: Task, a: np.ndarray, b: np.ndarray) -> 
 def _run_task(task: Task) -> TaskResult:
     from .io import ImageError
 
+    from .definitions import install
+
     result = TaskResult.of(task, worker=worker_name())
     try:
+        install(task.definitions)  # what the client registered at run time (a script's method, a notebook's)
         pair = load_pair(task)
         a, b = pair.a.copy(), pair.b.copy()  # a method may write into its inputs: never into the cached pair
         if task.given is None:

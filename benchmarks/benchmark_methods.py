@@ -465,10 +465,12 @@ _WORKER_PEAK_SCRIPT = """
 import sys
 import torch
 torch.set_num_threads(1)
+from fusionbench.method_registry import create_method
 from fusionbench.worker import ImageSource, Task, run_task
 a, b, methods = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 for m in methods:
-    r = run_task(Task("bench", "p", "p-sha", m, "k", ("AG", "EN", "SF", "SD", "CC", "MI", "SCD"),
+    key = create_method(m).cache_key()  # a worker builds only the method its task was planned for
+    r = run_task(Task("bench", "p", "p-sha", m, key, ("AG", "EN", "SF", "SD", "CC", "MI", "SCD"),
                       ImageSource.from_path(a), ImageSource.from_path(b), "unused.png"))
     if r.failures:
         sys.exit(f"{m}: {r.failures[0]}")

@@ -320,12 +320,26 @@ def _alarm(seconds: float | None) -> Iterator[None]:
             signal.signal(signal.SIGALRM, old)
 
 
-def _method(name: str, key: str, overrides: dict[str, Any]) -> Any:
+class MethodMismatch(RuntimeError):
+    """The method a worker builds under a task's name is not the one the client planned: another version,
+    other parameters or other weights (its cache key differs), so its output would be stored under the
+    client's key as if the client's method had made it."""
+
+
+def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool = False) -> Any:
+    """The method ``name`` built with ``overrides``, once per process and ``key``; with ``verify_key`` a
+    :class:`MethodMismatch` unless its :meth:`~fusionbench.method_registry.FusionMethod.cache_key` here is
+    ``key`` (a Dask worker with another fusionbench, plugin or weights file than the client)."""
     from .method_registry import create_method
 
     cached = _METHOD_CACHE.get((name, key))
     if cached is None:
         cached = create_method(name, **overrides)
+        if verify_key and cached.cache_key() != key:
+            raise MethodMismatch(
+                f"on worker {worker_name()}: method {name!r} is not the client's (cache key {cached.cache_key()} "
+                f"here, {key} on the client: another version, parameters or weights); install the same fusionbench, "
+                "plugins and weights where the workers run")
         _METHOD_CACHE[(name, key)] = cached
     return cached
 
@@ -334,7 +348,7 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
     """Fuse one pair with the task's method under its timeout; returns (uint8 image, seconds)."""
     from .api import fuse_arrays
 
-    method = _method(task.method, task.method_key, task.overrides)
+    method = _method(task.method, task.method_key, task.overrides, verify_key=True)
     reason = method.unavailable_reason()
     if reason:
         raise WeightsUnavailable(f"on worker {worker_name()}: {reason}")

@@ -77,12 +77,13 @@ def main() -> None:
                           f"= {done / wall:.2f} tasks/s")
 
         # bytes per task: what client.submit ships (images as bytes) and what comes back
+        from fusionbench.method_registry import create_method
         from fusionbench.metric_registry import resolve_metrics
 
         metrics = tuple(resolve_metrics(args.metrics))
         sizes_in, sizes_out = [], []
         for p in pairs[:5]:
-            task = Task(dataset="m", pair=p.id, pair_sha256=p.sha256, method="dwt", method_key="k",
+            task = Task(dataset="m", pair=p.id, pair_sha256=p.sha256, method="dwt", method_key=create_method("dwt").cache_key(),
                         metrics=metrics, a=ImageSource.from_path(p.a_path), b=ImageSource.from_path(p.b_path),
                         fused_path=str(root / "x.png")).portable()
             sizes_in.append(len(pickle.dumps(task)))
@@ -95,7 +96,7 @@ def main() -> None:
         from dask.distributed import Client
 
         def tasks(method: str, timeout: float | None) -> list:
-            return [Task(dataset="m", pair=p.id, pair_sha256=p.sha256, method=method, method_key="k",
+            return [Task(dataset="m", pair=p.id, pair_sha256=p.sha256, method=method, method_key=create_method(method).cache_key(),
                          metrics=("EN",), a=ImageSource.from_path(p.a_path), b=ImageSource.from_path(p.b_path),
                          fused_path=str(root / "x.png"), timeout=timeout).portable() for p in pairs[:8]]
 

@@ -13,6 +13,7 @@ import pytest
 from _db import rows
 
 from fusionbench import runner as runner_module
+from fusionbench.method_registry import create_method
 from fusionbench.runner import RunConfig, run
 from fusionbench.store import ResultsStore, StoreError
 
@@ -207,7 +208,8 @@ def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_pa
 
     data = make_pairs(tmp_path / "data", 2, colour=False)
     task = lambda pid: Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method="test_edges_stateful",  # noqa: E731
-                            method_key="k", metrics=("EN",), a=ImageSource.from_path(data / "a" / f"{pid}.png"),
+                            method_key=create_method("test_edges_stateful").cache_key(), metrics=("EN",),
+                            a=ImageSource.from_path(data / "a" / f"{pid}.png"),
                             b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
     try:
         drop_caches()

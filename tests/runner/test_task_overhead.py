@@ -10,7 +10,7 @@ from PIL import Image
 
 from fusionbench import worker
 from fusionbench.api import scoring_view
-from fusionbench.method_registry import METHODS, register_method
+from fusionbench.method_registry import METHODS, create_method, register_method
 from fusionbench.metric_registry import METRICS, create_metric, register_metric
 from fusionbench.worker import ImageSource, Task, run_task
 
@@ -26,8 +26,9 @@ def _no_memory_bound(monkeypatch):
 
 def _task(data, pid: str, method: str = "average", metrics=("EN", "SF", "MI", "SSIM"), sha: str | None = None) -> Task:
     return Task(dataset="d", pair=pid, pair_sha256=sha if sha is not None else f"sha-{pid}", method=method,
-                method_key="k", metrics=tuple(metrics), a=ImageSource.from_path(data / "a" / f"{pid}.png"),
-                b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png")
+                method_key=create_method(method).cache_key(), metrics=tuple(metrics),
+                a=ImageSource.from_path(data / "a" / f"{pid}.png"), b=ImageSource.from_path(data / "b" / f"{pid}.png"),
+                fused_path="unused.png")
 
 
 def test_scores_are_the_presets_computed_one_by_one(tmp_path, make_pairs) -> None:
@@ -146,7 +147,8 @@ def test_a_local_worker_does_not_import_dask(tmp_path, make_pairs) -> None:
 
     data = make_pairs(tmp_path / "data", 1)
     code = ("import sys; from fusionbench.worker import ImageSource, Task, run_task; "
-            f"t = Task('d', 'p000', 's', 'average', 'k', ('EN',), ImageSource.from_path({str(data / 'a' / 'p000.png')!r}), "
+            f"t = Task('d', 'p000', 's', 'average', {create_method('average').cache_key()!r}, ('EN',), "
+            f"ImageSource.from_path({str(data / 'a' / 'p000.png')!r}), "
             f"ImageSource.from_path({str(data / 'b' / 'p000.png')!r}), 'f.png'); r = run_task(t); "
             "assert not r.failures and ':' in r.worker, r; print('distributed' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,12 +6,13 @@ import pickle
 
 import numpy as np
 
+from fusionbench.method_registry import create_method
 from fusionbench.worker import ImageSource, Task, TaskResult, run_task
 
 
 def _task(a: ImageSource, b: ImageSource, tmp_path) -> Task:
-    return Task(dataset="d", pair="p000", pair_sha256="s", method="average", method_key="k", metrics=("EN",),
-                a=a, b=b, fused_path=str(tmp_path / "never_written.png"))
+    return Task(dataset="d", pair="p000", pair_sha256="s", method="average",
+                method_key=create_method("average").cache_key(), metrics=("EN",), a=a, b=b, fused_path=str(tmp_path / "never_written.png"))
 
 
 def test_bytes_and_paths_give_the_same_result(tmp_path, make_pairs) -> None:
@@ -141,3 +142,17 @@ def test_a_reply_right_after_the_fusing_message_is_seen_by_the_select() -> None:
         assert _recv(replies) == ("fusing", None)
         assert select.select([reader], [], [], 0)[0], "the result was read into a buffer select cannot see"
         assert _recv(replies) == ("ok", 1)
+
+
+def test_a_worker_refuses_a_method_that_is_not_the_clients(tmp_path, make_pairs) -> None:
+    """A Dask worker with another fusionbench, plugin or weights file than the client builds another method
+    under the same name: its output would be stored under the client's key as the client's method's.  The key
+    the worker computes must be the task's; otherwise the pair fails in one line saying so."""
+    data = make_pairs(tmp_path / "data", 1)
+    src = (ImageSource.from_path(data / "a" / "p000.png"), ImageSource.from_path(data / "b" / "p000.png"))
+    task = _task(*src, tmp_path)
+    other = Task(**{**task.__dict__, "method_key": "0123456789abcdef"})  # planned by a client with another version
+    assert not run_task(task).failures
+    failures = run_task(other).failures
+    assert [(f.stage, f.error) for f in failures] == [("fuse", "MethodMismatch")]
+    assert f"cache key {task.method_key} here, 0123456789abcdef on the client" in failures[0].message

@@ -8,15 +8,17 @@ import pytest
 
 from fusionbench import worker
 from fusionbench.config import WORKER_MEMORY_MB_DEFAULT, worker_memory_mb
+from fusionbench.method_registry import create_method
 from fusionbench.worker import ImageSource, Task, run_task
 from fusionbench.worker_memory import (LARGE_PIXELS, MEMORY_STATS, bound_memory, make_room, release_free_memory,
                                        resident_mb)
 
+_AVERAGE_KEY = create_method("average").cache_key()  # a worker builds only the method the client planned
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 
 
 def _task(data, tmp_path) -> Task:
-    return Task(dataset="d", pair="p000", pair_sha256="s", method="average", method_key="k", metrics=("EN",),
+    return Task(dataset="d", pair="p000", pair_sha256="s", method="average", method_key=_AVERAGE_KEY, metrics=("EN",),
                 a=ImageSource.from_path(data / "a" / "p000.png"), b=ImageSource.from_path(data / "b" / "p000.png"),
                 fused_path=str(tmp_path / "f.png"))
 

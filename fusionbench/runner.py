@@ -36,7 +36,7 @@ from .executors import local_cluster_size
 from .external import ResultsFolder, is_results_spec, parse_results_spec
 from .io import writable_folder
 from .method_registry import METHODS, create_method, list_methods
-from .metric_registry import resolve_metrics
+from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore
 from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
@@ -285,6 +285,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     rates = method_costs(store.method_seconds(), pixels, keys)
     known = prior_costs()
     definitions = _user_definitions(config, metrics)
+    versions = metric_versions(metrics)  # a worker scores only with the presets the client has
     for ds, pair, name, fuses in todo:
         key = keys[name]
         fused_path = cache / name / key / f"{pair.sha256}.png"
@@ -304,7 +305,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             plan.cost_sources[name] = ("this store's timings" if name in rates else
                                        "the prior table" if name in known else "no timing (median of the priors)")
         plan.tasks.append(Task(**common, given=given, results_colour=colour, expected_seconds=cost,
-                               definitions=definitions(name if fuses else None)))
+                               definitions=definitions(name if fuses else None), metric_versions=versions))
     plan.tasks = slowest_first(plan.tasks)
     return plan
 

@@ -174,6 +174,7 @@ class Task:
     overrides: dict[str, Any] = field(default_factory=dict)
     expected_seconds: float = 0.0  # the planner's estimate (slowest first, :mod:`fusionbench.schedule`)
     definitions: bytes | None = None  # the user registrations it needs (:mod:`fusionbench.definitions`)
+    metric_versions: dict[str, str] = field(default_factory=dict)  # the client's preset versions: checked here
 
     def portable(self) -> "Task":
         """This task with its images as bytes (or remote URLs), for a worker that shares no files."""
@@ -452,18 +453,38 @@ def _given_image(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     return fused, None
 
 
+class MetricMismatch(RuntimeError):
+    """A preset whose version on this worker is not the client's: its score would be stored under the client's
+    version as if the client's preset had computed it."""
+
+
+def _metric_mismatches(expected: dict[str, str]) -> dict[str, MetricMismatch]:
+    """The presets of ``expected`` (``{name: the client's version}``) registered here under another version."""
+    from .metric_registry import metric_versions
+
+    here = metric_versions(expected)
+    return {name: MetricMismatch(f"on worker {worker_name()}: metric {name!r} is version {here[name]} here, "
+                                 f"{version} on the client; install the same fusionbench and plugins where the "
+                                 "workers run")
+            for name, version in expected.items() if name in here and here[name] != version}
+
+
 def score(fused: np.ndarray, luma_a: np.ndarray, luma_b: np.ndarray, metrics: tuple[str, ...],
-          result: TaskResult, a: np.ndarray | None = None, b: np.ndarray | None = None) -> None:
+          result: TaskResult, a: np.ndarray | None = None, b: np.ndarray | None = None,
+          versions: dict[str, str] | None = None) -> None:
     """Score the fused image against the pair with every preset into ``result``
     (:func:`fusionbench.scoring.score_pair`: the luma presets in one :func:`fusionbench.metrics.evaluate` call,
     a preset that reads colour on the images as they are); each preset that fails is a ``score`` failure.
-    ``a``/``b``: the sources as decoded (their lumas where not given)."""
+    ``a``/``b``: the sources as decoded (their lumas where not given).  ``versions``: the client's versions of
+    the presets; one registered here under another version is a ``MetricMismatch`` failure, not scored."""
     from .scoring import score_pair
 
-    scores = score_pair(fused, luma_a if a is None else a, luma_b if b is None else b, metrics,
-                        luma_a=luma_a, luma_b=luma_b)
+    errors: dict[str, BaseException] = dict(_metric_mismatches(versions or {}))
+    scores = score_pair(fused, luma_a if a is None else a, luma_b if b is None else b,
+                        tuple(m for m in metrics if m not in errors), luma_a=luma_a, luma_b=luma_b)
     result.scores.update(scores.values)
-    result.failures.extend(Failure.from_exception("score", exc, metric=name) for name, exc in scores.errors.items())
+    errors.update(scores.errors)
+    result.failures.extend(Failure.from_exception("score", exc, metric=name) for name, exc in errors.items())
 
 
 def drop_caches() -> None:
@@ -538,5 +559,5 @@ def _run_task(task: Task) -> TaskResult:
     except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))
         return result
-    score(fused, pair.luma_a, pair.luma_b, task.metrics, result, pair.a, pair.b)
+    score(fused, pair.luma_a, pair.luma_b, task.metrics, result, pair.a, pair.b, task.metric_versions)
     return result

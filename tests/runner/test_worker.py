@@ -156,3 +156,20 @@ def test_a_worker_refuses_a_method_that_is_not_the_clients(tmp_path, make_pairs)
     failures = run_task(other).failures
     assert [(f.stage, f.error) for f in failures] == [("fuse", "MethodMismatch")]
     assert f"cache key {task.method_key} here, 0123456789abcdef on the client" in failures[0].message
+
+
+def test_a_worker_refuses_a_metric_version_that_is_not_the_clients(tmp_path, make_pairs) -> None:
+    """As for methods: a preset registered on the worker under another version than the client's would store
+    its score under the client's version.  That preset fails (``MetricMismatch``); the others are scored."""
+    from fusionbench.metric_registry import metric_versions
+
+    data = make_pairs(tmp_path / "data", 1)
+    task = _task(ImageSource.from_path(data / "a" / "p000.png"), ImageSource.from_path(data / "b" / "p000.png"),
+                 tmp_path)
+    task = Task(**{**task.__dict__, "metrics": ("EN", "SD"), "metric_versions": metric_versions(["EN", "SD"])})
+    assert set(run_task(task).scores) == {"EN", "SD"}
+    stale = Task(**{**task.__dict__, "metric_versions": {**task.metric_versions, "SD": "client-9"}})
+    result = run_task(stale)
+    assert set(result.scores) == {"EN"}
+    assert [(f.stage, f.metric, f.error) for f in result.failures] == [("score", "SD", "MetricMismatch")]
+    assert f"version {task.metric_versions['SD']} here, client-9 on the client" in result.failures[0].message

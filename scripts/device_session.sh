@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared device call for the training issues, in order of priority (docs/training.md,
-# "The device session script"):
+# "The next device session: one prepared call"):
 #
 #   1. probe   the performance variants of a `mopa` step (plain, channels-last, cuDNN benchmark, CUDA
 #              graph, combinations), PROBE_STEPS steps each, in ONE process (python -m
@@ -28,7 +28,7 @@
 #   PRECISION     precision of runs that start afresh (default tf32; a resumed run keeps its own)
 #   PROBE_STEPS   steps of each probe variant (default 60; the first 10 are not timed)
 #   PROBE_S       the probe starts no variant after this many seconds (default 35; ≈ 60 s in all)
-#   PROBE_VARIANTS  comma-separated (default: fusionbench.train.probe's eight); "plain" alone skips the choice
+#   PROBE_VARIANTS  comma-separated (default: fusionbench.train.probe's DEFAULT_VARIANTS, ten); "plain" alone skips the choice
 #   PERF_FLAGS    when set (even empty), no probe: these flags are used (e.g. a second call of a session,
 #                 PERF_FLAGS="--cuda-graph --channels-last" as the first call's probe chose)
 #   MIN_REST_S    skip step 3 when less time than this is left (default 90)
@@ -45,7 +45,7 @@
 # The device tool brings back at most 8 files of 16 MiB from $OUT, two folders deep, so the results
 # are packed at the end (also when a step fails) into $OUT/session.txt (what happened, for the reader,
 # with the probe's table) and tarballs of at most 15 MiB each: $OUT/mopa.tgz (run folder + exported
-# weights + probe + logs), $OUT/others.tgz[.partNN] (the step-3 runs).  Unpack with: cat others.tgz* | tar xz
+# weights + probe + logs), $OUT/others.tgz[.partNN] (the step-3 runs).  Unpack with: cat others.tgz* | tar xz (when step 3 ran)
 set -u -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,7 +80,10 @@ minutes() { awk -v s="$1" 'BEGIN { m = s / 60; if (m < 0.1) m = 0.1; printf "%.2
 pack_results() {  # tarballs of <= 15 MiB each, one folder deep
   local name="$1"; shift
   [ "$#" -gt 0 ] || return 0
-  tar czf "$OUT/$name.tgz" -C "$WORK" "$@" 2>>"$OUT/session.txt"
+  # written beside and renamed: a kill while packing leaves the last snapshot whole, never a truncated file
+  tar czf "$OUT/$name.tgz.tmp" -C "$WORK" "$@" 2>>"$OUT/session.txt" && mv -f "$OUT/$name.tgz.tmp" "$OUT/$name.tgz" \
+    || rm -f "$OUT/$name.tgz.tmp"
+  [ -f "$OUT/$name.tgz" ] || return 0
   if [ "$(stat -c %s "$OUT/$name.tgz")" -gt $((15 * 1024 * 1024)) ]; then
     split -b 15m -d "$OUT/$name.tgz" "$OUT/$name.tgz.part" && rm -f "$OUT/$name.tgz"
   fi
@@ -174,7 +177,7 @@ say "performance flags for mopa and the Table 4 presets: '${FLAGS}'"
 m=$(minutes $(( $(left) - STARTUP_S )))
 say "mopa: --precision $prec $FLAGS --max-minutes $m"
 train "$WORK/mopa" "$PACK_MOPA" 1 "--precision $prec $FLAGS --max-minutes $m --checkpoint-minutes 1" "mopa --seed 0"
-say "mopa: $(cat "$WORK/mopa/summary.csv" 2>/dev/null | tail -1)"
+say "mopa (exit $?): $(cat "$WORK/mopa/summary.csv" 2>/dev/null | tail -1)"
 
 # ---------------------------------------------------------------- 3. the others, side by side
 rest=$(left)
@@ -202,7 +205,11 @@ if [ "${#t4[@]}" -gt 0 ]; then
     "${t4[@]}" &
   step3+=($!)
 fi
-for pid in "${step3[@]+"${step3[@]}"}"; do wait "$pid"; done   # not a bare `wait`: the snapshot loop never ends
+step3_status=""
+for pid in "${step3[@]+"${step3[@]}"}"; do   # not a bare `wait`: the snapshot loop never ends
+  wait "$pid"; step3_status="$step3_status $?"
+done
+say "step 3 exit statuses (SwinFusion first, then Table 4, as started):${step3_status:- none}"
 for d in issue20 issue19; do
   say "$d: $(tail -n +2 "$WORK/$d/summary.csv" 2>/dev/null | tr '\n' ';')"
 done

@@ -27,7 +27,7 @@
 #   RUNS_FROM    a folder of earlier run folders (LABEL/checkpoint.pt, ...) to continue: copied to
 #                $OUT/runs first; every job passes --resume-or-start: a job with a checkpoint continues exactly
 #   WHEELS       a folder of wheels installed first (--no-index --no-deps, into TMPDIR/fb_site, put on PYTHONPATH):
-#                what the device image lacks (PyWavelets: docs/training.md, "The device session script")
+#                what the device image lacks (PyWavelets: docs/training.md, "Before the call")
 #   FB_INSTALL   auto (default): use an importable fusionbench of this checkout, else
 #                `pip install --no-deps --no-build-isolation -e .`, else a PYTHONPATH shim;
 #                `shim` forces the shim (no install at all)
@@ -88,6 +88,9 @@ if [ "$FB_INSTALL" = shim ]; then
   make_shim; log "fusionbench from a PYTHONPATH shim"
 elif fb_importable; then
   log "fusionbench of this checkout is importable"
+elif (cd / && "$PYTHON" -c 'import importlib.metadata as m; m.version("fusionbench")') >/dev/null 2>&1; then
+  # installed from another checkout (a second clone beside a shared venv): never re-point that install here
+  make_shim; log "fusionbench is installed from elsewhere; this checkout from a PYTHONPATH shim"
 elif "$PYTHON" -m pip install --no-deps --no-build-isolation --no-index -q -e "$ROOT" >"$OUT/logs/pip.log" 2>&1 \
      && fb_importable; then
   log "installed with pip install --no-deps --no-build-isolation -e ."
@@ -166,8 +169,9 @@ read -r -a run_labels <<<"${job_runs[*]:-}"   # one run folder per seed (a --see
 wall=$(awk -v a="$t_jobs" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 if [ "${#run_labels[@]}" -gt 0 ]; then
   # stdlib only: runs as a file, whatever made fusionbench importable
+  # --since: a resumed run folder keeps its previous call's provenance.json; a job that failed now never replaced it
   "$PYTHON" "$ROOT/fusionbench/train/throughput.py" "$OUT" --parallel "$PARALLEL" --wall-seconds "$wall" \
-    "${run_labels[@]}" 2>"$OUT/logs/throughput.log" || log "throughput summary failed (logs/throughput.log)"
+    --since "$t_jobs" "${run_labels[@]}" 2>"$OUT/logs/throughput.log" || log "throughput summary failed (logs/throughput.log)"
   cat "$OUT/summary.csv" >&2
   log "throughput: $(cat "$OUT/throughput.json" 2>/dev/null | tr -d '\n ' )"
 fi

@@ -157,7 +157,9 @@ def choose(records: list[dict], tolerance: float = 0.05) -> dict | None:
             r["rel_loss_diff"] = abs(r["final_loss"] - plain["final_loss"]) / abs(plain["final_loss"])
         graph_ok = not parse_variant(r["variant"])["cuda_graph"] or r["perf"].get("cuda_graph_steps", 0) > 0
         loss_ok = plain is None or (not math.isnan(r["rel_loss_diff"]) and r["rel_loss_diff"] <= tolerance)
-        r["acceptable"] = bool(r["ok"] and math.isfinite(r["steps_per_s"]) and graph_ok and loss_ok)
+        # a rate of 0 (no timed step: a schedule shorter than the probe's warm-up) measures nothing
+        r["acceptable"] = bool(r["ok"] and math.isfinite(r["steps_per_s"]) and r["steps_per_s"] > 0 and graph_ok
+                               and loss_ok)
     # K seeds together are measured for issue 19's plan; their flags cannot continue a single run
     good = [r for r in records if r["acceptable"] and variant_seeds(r["variant"]) == 1]
     return max(good, key=lambda r: r["steps_per_s"]) if good else None
@@ -170,7 +172,8 @@ def write_results(records: list[dict], best: dict | None, head: dict, out: Path)
     summary = None
     if best is not None:
         summary = {"variant": best["variant"], "flags": best["flags"], "steps_per_s": best["steps_per_s"],
-                   "speedup_vs_plain": (best["steps_per_s"] / plain["steps_per_s"]) if plain else None}
+                   "speedup_vs_plain": (best["steps_per_s"] / plain["steps_per_s"]) if plain and plain["steps_per_s"] > 0
+                   else None}
     out.write_text(json.dumps({**head, "variants": records, "best": summary}, indent=2, default=str) + "\n")
     cols = ["variant", "flags", "ok", "acceptable", "steps", "steps_per_s", "models", "model_steps_per_s",
             "final_loss", "rel_loss_diff", "cuda_graph_status", "host_syncs", "seconds", "error"]

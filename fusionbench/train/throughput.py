@@ -35,12 +35,14 @@ SUMMARY_COLUMNS = ("label", "steps_done", "steps", "finished", "steps_per_s", "t
                    "call_steps", "call_loop_seconds", "steady_steps_per_s", "parallel", "together")
 
 
-def job_rows(out: Path, labels: list[str], parallel: int) -> list[dict[str, Any]]:
-    """One summary row per job label (``device`` ``failed`` where the job left no provenance)."""
+def job_rows(out: Path, labels: list[str], parallel: int, since: float | None = None) -> list[dict[str, Any]]:
+    """One summary row per job label (``device`` ``failed`` where the job left no provenance, or, given the
+    batch's start ``since`` (seconds since the epoch), only one written before it: a resumed run folder brings
+    its previous call's ``provenance.json``, which a job that failed this time never replaced)."""
     rows = []
     for label in labels:
         p = out / "runs" / label / "provenance.json"
-        if not p.is_file():
+        if not p.is_file() or (since is not None and p.stat().st_mtime < since):
             rows.append({"label": label, "device": "failed", "parallel": parallel})
             continue
         r = json.loads(p.read_text())
@@ -81,9 +83,11 @@ def throughput(rows: list[dict[str, Any]], parallel: int, wall_seconds: float) -
     }
 
 
-def write_batch(out: Path, labels: list[str], parallel: int, wall_seconds: float) -> dict[str, Any]:
-    """Write ``summary.csv``, ``throughput.json`` and ``throughput.csv`` under ``out``; returns the record."""
-    rows = job_rows(out, labels, parallel)
+def write_batch(out: Path, labels: list[str], parallel: int, wall_seconds: float,
+                since: float | None = None) -> dict[str, Any]:
+    """Write ``summary.csv``, ``throughput.json`` and ``throughput.csv`` under ``out``; returns the record
+    (``since``: as :func:`job_rows`)."""
+    rows = job_rows(out, labels, parallel, since)
     with open(out / "summary.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, SUMMARY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -120,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("labels", nargs="*")
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--wall-seconds", type=float, default=0.0)
+    parser.add_argument("--since", type=float, default=None, metavar="EPOCH_SECONDS",
+                        help="the batch's start: a provenance.json older than this is a failed job's stale one")
     parser.add_argument("--sweep", nargs="+", type=Path, default=None, metavar="PROBE_DIR")
     args = parser.parse_intermixed_args(argv)
     if args.sweep:
         print(write_sweep(args.out, args.sweep))
         return 0
-    record = write_batch(args.out, args.labels, args.parallel, args.wall_seconds)
+    record = write_batch(args.out, args.labels, args.parallel, args.wall_seconds, args.since)
     print(json.dumps(record), file=sys.stderr)
     return 0
 

@@ -144,6 +144,17 @@ def test_probe_chooses_the_fastest_acceptable_variant():
     assert probe.choose(records)["variant"] == "plain" and records[1]["acceptable"]
 
 
+def test_a_probe_that_timed_no_step_chooses_nothing_and_still_writes_its_table(tmp_path):
+    """A schedule shorter than the probe's untimed warm-up (a CPU rehearsal) gives rates of 0: before, plain was
+    'acceptable' at 0 steps/s and writing the results divided 0 by 0, so no table and no flags were written."""
+    records = [_rec("plain", 0.0, 1.00), _rec("channels_last", 0.0, 1.00)]
+    best = probe.choose(records)
+    assert best is None and not any(r["acceptable"] for r in records)
+    probe.write_results(records, best, {"device": "cpu"}, tmp_path / "probe.json")
+    assert (tmp_path / "probe.csv").read_text().count("\n") == 3
+    assert json.loads((tmp_path / "probe.json").read_text())["best"] is None
+
+
 def test_probe_runs_variants_in_one_process(small_pack, tmp_path, capsys):
     out = tmp_path / "p" / "probe.json"
     rc = probe.main(["mopa", "--pack", str(small_pack), "--patch-size", "32", "--stride", "32", "--max-patches", "80",

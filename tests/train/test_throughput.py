@@ -69,3 +69,24 @@ def test_seeds_trained_together_count_as_one_process(tmp_path):
     assert rec["jobs"] == 4 and rec["processes"] == 2 and rec["parallel"] == 2
     assert rec["aggregate_steady_steps_per_s"] == 14.0 and rec["aggregate_steps_per_s"] == 8.0
     assert tp.write_batch(tmp_path, ["m", "m.seed1", "m.seed2", "solo"], 1, 50.0)["aggregate_steady_steps_per_s"] is None
+
+
+def test_a_job_that_failed_after_resuming_is_failed_not_its_previous_calls_numbers(tmp_path):
+    """A resumed run folder brings the previous call's provenance.json; a job that fails this time (a refused
+    resume, out of memory) never replaces it.  Before, the batch reported the old steps and rates as this call's,
+    with 0 failures; given the batch's start (``--since``), an older provenance is a failed job."""
+    import os
+    import time
+
+    _job(tmp_path, "mopa", done=7939, steps=33090, call=1731, steady=26.3)  # copied in from the last call
+    old = time.time() - 3600
+    os.utime(tmp_path / "runs" / "mopa" / "provenance.json", (old, old))
+    _job(tmp_path, "ran_now", done=100, steps=1000, call=100, steady=2.0)
+    since = time.time() - 60
+    assert tp.write_batch(tmp_path, ["mopa", "ran_now"], 2, 60.0)["failed"] == 0  # what the script said before
+    subprocess.run([sys.executable, tp.__file__, str(tmp_path), "mopa", "ran_now", "--parallel", "2",
+                    "--wall-seconds", "60", "--since", str(since)], check=True, capture_output=True, cwd="/")
+    record = json.loads((tmp_path / "throughput.json").read_text())
+    assert record["failed"] == 1 and record["steps_this_call"] == 100
+    assert (tmp_path / "summary.csv").read_text().splitlines()[1].startswith("mopa,") and ",failed," in \
+        (tmp_path / "summary.csv").read_text().splitlines()[1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from fusionbench.cli import main
 
 
@@ -180,3 +182,41 @@ def test_the_api_refuses_a_local_cluster_of_no_workers(tmp_path) -> None:
     with pytest.raises(ValueError, match="at least 1 worker"):
         run(RunConfig(methods=["average"], scheduler="local:0", out=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_minus_one_is_refused(tmp_path, capsys) -> None:
+    """C2: the boundary of --workers: -1 is an argparse error like -3 (0 = inline is accepted)."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--methods", "average", "--out", str(out), "--workers", "-1"])
+    assert info.value.code == 2 and "argument --workers: " in capsys.readouterr().err
+    assert not out.exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_run_flags_reach_the_run_config(tmp_path, monkeypatch) -> None:
+    """C4-C6: `--timeout 0` is no limit (None), `--split all` is every split (None), `--datasets` names are
+    stripped of the spaces around the commas."""
+    import fusionbench.runner as runner
+
+    seen = []
+
+    def fake_run(config, command=None):
+        seen.append(config)
+        raise _Stop
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    with pytest.raises(_Stop):
+        main(["--debug", "run", "--methods", "average", "--out", str(tmp_path / "out"), "--timeout", "0",
+              "--split", "all", "--datasets", "harvard-mri-pet , harvard-mri-spect", "--quiet"])
+    config = seen[0]
+    assert config.timeout is None and config.split is None
+    assert config.datasets == ["harvard-mri-pet", "harvard-mri-spect"]
+    seen.clear()
+    with pytest.raises(_Stop):
+        main(["--debug", "run", "--methods", "average", "--out", str(tmp_path / "out2"), "--timeout", "2.5",
+              "--split", "paper20", "--quiet"])
+    assert seen[0].timeout == 2.5 and seen[0].split == "paper20" and seen[0].datasets == []

@@ -282,3 +282,28 @@ def test_atomic_write_syncs_the_data_before_the_rename_and_the_folder_after(tmp_
     with io.atomic_write(tmp_path / "w.bin") as tmp:
         tmp.write_bytes(b"data")
     assert events == [("fsync", str(tmp)), ("replace", str(tmp)), ("fsync", str(tmp_path))]
+
+
+def test_rgb_is_grey_only_when_all_three_channels_are_equal(tmp_path) -> None:
+    """IO1: an RGB file is returned as grey only when R = G = B; R = G ≠ B stays colour."""
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = rgb[..., 1] = 100
+    rgb[..., 2] = 30
+    Image.fromarray(rgb).save(tmp_path / "rg.png")
+    out = load_image(tmp_path / "rg.png")
+    assert out.shape == (4, 5, 3)
+    np.testing.assert_array_equal(out, rgb)
+    rgb[..., 2] = 100
+    Image.fromarray(rgb).save(tmp_path / "grey.png")
+    assert load_image(tmp_path / "grey.png").shape == (4, 5)
+
+
+def test_a_colour_palette_image_is_read_as_its_rgb_colours(tmp_path) -> None:
+    """IO2: mode P expands to RGB (not PIL's grey conversion of the palette)."""
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[:, :3] = (200, 30, 10)
+    rgb[:, 3:] = (10, 40, 220)
+    Image.fromarray(rgb).quantize(colors=2).save(tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as img:
+        assert img.mode == "P"
+    np.testing.assert_array_equal(load_image(tmp_path / "p.png"), rgb)

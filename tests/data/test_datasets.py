@@ -1,8 +1,11 @@
 """Datasets: manifests, splits, the folder dataset and the built-in default."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from PIL import Image
 
 import fusionbench
 from fusionbench.data.manifest import manifest, splits
@@ -93,3 +96,38 @@ def test_builtin_dataset_is_deterministic(tmp_path, monkeypatch) -> None:
     assert pet.ndim == 3 and ct.ndim == 2 and pet.shape[:2] == (256, 256)
     mri = load_image(next((a / "builtin-mri-pet" / "a").glob("*.png")))
     assert mri.ndim == 2 and mri.max() > 200  # real anatomy, full range
+
+
+def _write(root, stems, seed=0):
+    rng = np.random.default_rng(seed)
+    for side in "ab":
+        (root / side).mkdir(parents=True, exist_ok=True)
+        for stem in stems:
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / side / f"{stem}.png")
+
+
+def test_folder_pairs_are_in_natural_order(tmp_path) -> None:
+    """D1: folder pairs (and so runs and reports) go img2 before img10."""
+    _write(tmp_path, ["img10", "img2", "img1"])
+    ds = fusionbench.create_dataset(f"folder:{tmp_path}")
+    assert [p.id for p in ds.pairs] == ["img1", "img2", "img10"]
+
+
+def test_folder_pair_digest_covers_both_files(tmp_path) -> None:
+    """D2: the pair's sha256 (the fused-image cache key's input) changes when only the b file changes."""
+    _write(tmp_path, ["p0"])
+    before = fusionbench.create_dataset(f"folder:{tmp_path}").pairs[0].sha256
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(tmp_path / "b" / "p0.png")
+    after = fusionbench.create_dataset(f"folder:{tmp_path}").pairs[0].sha256
+    assert before != after and before[:32] == after[:32]
+
+
+def test_folder_task_argument_overrides_dataset_json(tmp_path) -> None:
+    """D3: ``task`` given to the folder dataset wins over the task dataset.json declares."""
+    from fusionbench.data.folder import folder_dataset
+
+    _write(tmp_path, ["p0"])
+    (tmp_path / "dataset.json").write_text(json.dumps({"task": "MRI-PET"}))
+    assert folder_dataset(str(tmp_path)).pairs[0].task == "MRI-PET"
+    ds = folder_dataset(str(tmp_path), task="MRI-CT")
+    assert ds.task == "MRI-CT" and [p.task for p in ds.pairs] == ["MRI-CT"]

@@ -255,3 +255,15 @@ def test_equals_vifb_run_cnn_under_octave(weights_home, shared_dir, row):
     # a differing value may only be one whose unrounded value sits at a rounding half (float32 round-off)
     assert np.all(np.abs(fused[differ] - np.floor(fused[differ]) - 0.5) < 1e-4), fused[differ]
     assert differ.sum() <= 2
+
+
+def test_band_fuse_equal_salience_takes_the_second_band():
+    """band_fuse.m's selection is `s1 > s2`: where the two bands have the same local energy and do not match
+    (m2 = -m1: match = -1), the second band is taken.  The random bands of the es2 test never tie."""
+    rng = np.random.default_rng(5)
+    m1 = rng.normal(size=(7, 9))
+    m2 = -m1
+    out = cnn.band_fuse(m1, m2, rng.random((7, 9)))
+    np.testing.assert_array_equal(out, m2)
+    # one strictly stronger band still wins wherever it is
+    np.testing.assert_array_equal(cnn.band_fuse(2 * m1, m2, np.zeros((7, 9))), 2 * m1)

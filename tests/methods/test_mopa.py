@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from skimage.filters import threshold_otsu
 
 import fusionbench
 import torch.nn.functional as F
@@ -958,3 +959,30 @@ def test_the_calling_thread_keeps_its_stored_detail_map():
     finally:
         torch.set_num_threads(threads)
     assert _banded._kept_detail((15, 4000, 4000)) is None
+
+
+def test_otsu_mask_is_strictly_above_the_threshold():
+    """Eq. 1-6: mask = image > T; a pixel exactly at Otsu's T (a histogram bin centre) is background."""
+    img = np.zeros((8, 8), np.float32)
+    img[:, 4:] = 1.0
+    img[0, 0] = 0.5 / 256
+    img[1, 1] = 100.5 / 256  # a bin centre of skimage's 256-bin histogram over [0, 1]: Otsu's T here
+    t = threshold_otsu(img)
+    assert (img == t).sum() == 1  # the test has a pixel at T
+    mask = otsu_mask(img)
+    np.testing.assert_array_equal(mask, (img > t).astype(np.float32))
+    assert mask[1, 1] == 0
+
+
+def test_network_inputs_are_a_b_and_their_own_masks():
+    """The four input channels are [a, b, otsu(a), otsu(b)], each mask from its own source."""
+    rng = np.random.default_rng(11)
+    a = rng.random((12, 10), dtype=np.float32)
+    b = (rng.random((12, 10)) ** 3).astype(np.float32)  # another distribution: another mask
+    x = network_inputs(a, b)
+    assert x.shape == (4, 12, 10) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[0], a)
+    np.testing.assert_array_equal(x[1], b)
+    np.testing.assert_array_equal(x[2], otsu_mask(a))
+    np.testing.assert_array_equal(x[3], otsu_mask(b))
+    assert not np.array_equal(x[2], x[3])

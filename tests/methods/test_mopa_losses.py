@@ -107,3 +107,43 @@ def test_total_loss_weights():
     total3, _ = total_loss(f, None, mri, func, v1)
     assert total3.item() == pytest.approx((10 * gradient_loss(f, mri, func, "soft")
                                            + intensity_loss(f, mri, func, 1.0)).item(), rel=1e-6)
+
+
+_LOWPASS = np.array([[0.0947, 0.1183, 0.0947], [0.1183, 0.1478, 0.1183], [0.0947, 0.1183, 0.0947]])
+
+
+def test_laplacian_weights_low_pass_the_sources_first():
+    """LO1: with grad_op="laplacian", S compares SDNet's |∇²(3×3 low-pass of the source)|, replicate borders."""
+    rng = np.random.default_rng(7)
+    a, b = rng.random((10, 12)).astype(np.float32), rng.random((10, 12)).astype(np.float32)
+
+    def strength(x):
+        return np.abs(ndimage.laplace(ndimage.correlate(x.astype(np.float64), _LOWPASS, mode="nearest"), mode="nearest"))
+
+    s1, s2 = gradient_weights(t(a), t(b), "max", "laplacian")
+    expected = strength(a) >= strength(b)
+    margin = np.abs(strength(a) - strength(b)) > 1e-4  # away from float32 ties
+    assert margin.mean() > 0.9
+    np.testing.assert_array_equal(s1[0, 0].numpy().astype(bool)[margin], expected[margin])
+    assert torch.equal(s1 + s2, torch.ones_like(s1))
+
+
+def test_laplacian_gradient_loss_known_value():
+    """LO3: Eq. 12 with ∇ = the Laplacian is a *squared* difference: flat F, flat I2, I1 random → mean(∇²I1²)."""
+    img = np.random.default_rng(8).random((9, 11)).astype(np.float32)
+    flat = t(np.zeros((9, 11)))
+    lap = ndimage.laplace(img.astype(np.float64), mode="nearest")
+    got = gradient_loss(flat, t(img), flat, "max", "laplacian").item()  # S1 = 1 everywhere (ties go to I1)
+    assert got == pytest.approx(float(np.mean(lap ** 2)), rel=1e-5)
+
+
+def test_total_loss_applies_beta_and_gamma():
+    """LO2: Eq. 8-9 with non-default weights: β·L_grad + L_int + γ·L_dec."""
+    rng = np.random.default_rng(3)
+    f, mri, func, d_mri, d_func = (t(rng.random((6, 6))) for _ in range(5))
+    reading = LossReading(beta=3.0, gamma=2.5)
+    total, terms = total_loss(f, (d_mri, d_func), mri, func, reading)
+    expected = (3.0 * gradient_loss(f, func, mri) + intensity_loss(f, func, mri, 0.5)
+                + 2.5 * decouple_loss(d_mri, d_func, mri, func))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert terms["decouple"].item() == pytest.approx(decouple_loss(d_mri, d_func, mri, func).item(), rel=1e-6)

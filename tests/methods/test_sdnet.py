@@ -425,3 +425,20 @@ def test_colour_matches_official_scripts(sdnet, shared_dir: Path, case) -> None:
     rgb, mri = case.inputs(shared_dir)
     agr = agreement([sdnet(mri / 255.0, rgb / 255.0)], [case.official()])
     assert agr.exact >= 0.9998 and agr.max_abs <= 2  # measured: 100 %, 100 %, 99.987 % (7 of 54,000 values, the crop)
+
+
+def test_unstretched_colour_output_is_clipped_to_unit_range(weights_home: Path, shared_dir: Path) -> None:
+    """stretch=False with a colour PET: studio-swing YCbCr → RGB leaves [0, 255] on this pair; the output is clipped."""
+    from fusionbench.methods.sdnet import _official_ycbcr_to_rgb, official_y
+
+    root = shared_dir / "data" / "harvard" / "MRI-PET"
+    if not (root / "PET" / "41076.png").is_file():
+        pytest.skip("harvard MRI-PET 41076 not in shared/data")
+    mri, pet = load_image(root / "MRI" / "41076.png"), load_image(root / "PET" / "41076.png")
+    sd = create_method("sdnet", stretch=False).instance
+    out = sd(colour.to_float(mri), colour.to_float(pet))
+    y = np.clip(sd.fuse_grey(mri.astype(np.float64), official_y(pet).astype(np.float64)), 0, 255).astype(np.float64)
+    unclipped = _official_ycbcr_to_rgb(y, pet) / 255.0
+    assert (unclipped > 1).any() or (unclipped < 0).any()  # the test has something to clip
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_array_equal(out, np.clip(unclipped, 0.0, 1.0).astype(np.float32))

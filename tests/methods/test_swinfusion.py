@@ -567,3 +567,28 @@ def test_matches_official_test_script_with_the_same_weights(shared_dir, name, ca
     ours = np.round(np.clip(out, 0, 1) * np.float32(255.0)).astype(np.uint8)
     agr = agreement([ours], [case.official()])
     assert agr.exact >= 0.9999 and agr.max_abs <= 1
+
+
+def test_output_is_the_network_output_clipped_to_unit_range(shared_dir):
+    """conv_last3 is linear, so the raw map leaves [0, 1] (here: dark background < 0); the method returns it
+    clipped, as test_swinfusion.py does.  The colour protocol recolours with this luma (colour.merge_luma), so an
+    unclipped luma would change the uint8 RGB result, not only the float map."""
+    import torch
+
+    import fusionbench
+    from fusionbench import colour
+    from fusionbench.io import load_image
+    from fusionbench.method_registry import create_method
+    from fusionbench.methods.swinfusion import mirror_pad
+    from fusionbench.torch_method import as_tensor
+
+    pair = fusionbench.create_dataset("harvard-mri-pet", data_dir=str(shared_dir / "data")).select("test")[0]
+    a = colour.to_float(load_image(pair.a_path)[64:192, 64:192])
+    b = colour.luma(colour.to_float(load_image(pair.b_path)[64:192, 64:192]))
+    m = create_method("swinfusion").instance
+    out = m(a, b)
+    with torch.inference_mode():
+        raw = m.network(as_tensor(mirror_pad(a)), as_tensor(mirror_pad(b)))[0, 0, :128, :128].numpy()
+    assert (raw < 0).any() or (raw > 1).any()  # the test has something to clip
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_allclose(out, np.clip(raw, 0.0, 1.0), atol=1e-6)

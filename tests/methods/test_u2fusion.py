@@ -268,3 +268,21 @@ def test_matches_official_test_main_under_tensorflow(weights_home: Path, shared_
     if raw is not None:  # measured 8.9e-8
         unstretched = create_method("u2fusion", stretch=False).instance
         assert np.abs(unstretched(second / 255.0, first / 255.0) - raw).max() < 1e-6
+
+
+def test_unstretched_colour_output_is_the_clipped_conversion(weights_home: Path, shared_dir: Path) -> None:
+    """stretch=False on a colour pair: the JPEG-YCbCr inverse leaves [0, 1] on this pair; the method clips it."""
+    from fusionbench.methods.u2fusion import rgb_to_ycbcr_jpeg, ycbcr_jpeg_to_rgb
+
+    root = shared_dir / "data" / "harvard" / "MRI-PET"
+    if not (root / "PET" / "41031.png").is_file():
+        pytest.skip("harvard MRI-PET 41031 not in shared/data")
+    mri, pet = colour.to_float(load_image(root / "MRI" / "41031.png")), colour.to_float(load_image(root / "PET" / "41031.png"))
+    method = create_method("u2fusion", stretch=False).instance
+    out = method(mri, pet)
+    ycc = rgb_to_ycbcr_jpeg(pet)
+    ycc[..., 0] = method.fuse_grey(ycc[..., 0], np.asarray(mri, np.float64)).astype(np.float64)  # source1 = b (PET)
+    unclipped = ycbcr_jpeg_to_rgb(ycc)
+    assert (unclipped > 1).any() or (unclipped < 0).any()  # the test has something to clip
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_array_equal(out, np.clip(unclipped, 0.0, 1.0).astype(np.float32))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fusionbench.metrics as M
+from fusionbench.metrics import functional as F
 from fusionbench.metric_registry import list_metrics, metric_info
 
 from fusionbench.metrics.synthetic import structured_pair, triple
@@ -238,3 +239,38 @@ def test_ssim_profiles_declare_the_range_of_their_aggregation() -> None:
 
     assert metric_info("SSIM").score_range == metric_info("SSIM.tang").score_range == (-1.0, 1.0)
     assert metric_info("SSIM.vifb").score_range == metric_info("SSIM.cddfuse").score_range == (-2.0, 2.0)
+
+
+def _triple(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple(rng.integers(0, 256, shape).astype(np.uint8) for _ in range(3))
+
+
+def test_ssim_is_defined_from_11_px():
+    """ME5: SSIM's 11×11 'valid' window fits an 11-px side (one row of windows); 10 px is undefined."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", M.UndefinedMetricWarning)
+        assert np.isfinite(F.ssim(*_triple((11, 14))))
+    with pytest.warns(M.UndefinedMetricWarning, match="11x11"):
+        assert np.isnan(F.ssim(*_triple((10, 14))))
+
+
+def test_ms_ssim_size_limit_is_above_160_px():
+    """ME6: at 160 px the coarsest scale (10 px) has no 11×11 window: NaN with the metric's own warning (not
+    numpy's empty-mean warnings); 161 px is defined."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert np.isnan(F.ms_ssim(*_triple((160, 170))))
+    assert [w.category for w in caught] == [M.UndefinedMetricWarning]
+    assert "160 px" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(F.ms_ssim(*_triple((161, 170))))
+
+
+def test_vifp_sum_scores_a_source_without_variance_as_1():
+    """ME8: documented: a source with no variance at any scale gives 1 for its term (CDDFuse's NaN → 1)."""
+    f = np.random.default_rng(4).integers(0, 256, (64, 64)).astype(np.uint8)
+    c = np.full((64, 64), 100, np.uint8)
+    assert F.vifp_sum(f, c, c) == 2.0
+    assert F.vifp_sum(f, c, f) == pytest.approx(2.0, abs=1e-9)  # 1 (constant A) + VIFp(F, F) ≈ 1

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fusionbench.train import TrainConfig
-from fusionbench.train.loop import train
+from fusionbench.train.loop import epoch_order, train
 from fusionbench.train.patches import PatchSet, patch_origins
 
 
@@ -205,3 +205,39 @@ def test_a_run_folder_with_a_checkpoint_is_not_started_afresh(tmp_path):
                     [tmp_path / "run", tmp_path / "other"])
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before and not (tmp_path / "other").exists()
     assert train(_build, _loss, ps, CFG, tmp_path / "run", resume=True).finished  # --resume goes on
+
+
+def test_each_epoch_visits_the_patches_in_its_own_order():
+    """T4: epoch e's order is default_rng([seed, e]).permutation(n) (module docstring): it changes from epoch to
+    epoch and with the seed."""
+    n = 27
+    orders = [epoch_order(n, 0, e) for e in range(3)]
+    for e, order in enumerate(orders):
+        np.testing.assert_array_equal(order, np.random.default_rng([0, e]).permutation(n))
+        assert sorted(order.tolist()) == list(range(n))
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    assert not np.array_equal(epoch_order(n, 1, 0), orders[0])
+
+
+def _build_dropout():
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Dropout(0.3),
+                               torch.nn.Conv2d(4, 1, 3, padding=1))
+
+
+def test_resume_restores_the_torch_generator(tmp_path):
+    """T1: a model that draws from torch's generator while training (dropout) resumes exactly too: the checkpoint's
+    torch_rng is put back."""
+    ps = PatchSet(_images(), 16, 8)
+    full = train(_build_dropout, _loss, ps, CFG, tmp_path / "full")
+    train(_build_dropout, _loss, ps, dataclasses.replace(CFG, stop_after_steps=5), tmp_path / "part")
+    rest = train(_build_dropout, _loss, ps, CFG, tmp_path / "part", resume=True)
+    assert rest.finished
+    assert _same(_state(full.final_path), _state(rest.final_path))
+
+
+def test_resume_refuses_other_data_with_the_same_patch_count(tmp_path):
+    """T2: the data check compares the fingerprint of the images, not only the number of patches."""
+    train(_build, _loss, PatchSet(_images(0), 16, 8), dataclasses.replace(CFG, stop_after_steps=3), tmp_path / "r")
+    other = PatchSet(_images(1), 16, 8)  # same shape, same patch count, other pixels
+    with pytest.raises(ValueError, match="other training data"):
+        train(_build, _loss, other, CFG, tmp_path / "r", resume=True)

@@ -108,15 +108,15 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync(path.parent, folder=True)
+    fsync_path(path.parent, folder=True)
 
 
-def _fsync(path: Path, *, folder: bool = False) -> None:
+def fsync_path(path: Path, *, folder: bool = False) -> None:
     """``fsync`` ``path``; for a folder (its entries: a rename) only where the system allows it."""
     try:
         fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))

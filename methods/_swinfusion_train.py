@@ -194,10 +194,13 @@ def export_ema(final: str | Path, dest: str | Path, ema_decay: float) -> str:
     ``dest`` holds the parameters only (see :func:`methods.swinfusion.compact_state_dict`);
     a ``<dest>.sha256`` is written beside it.  Returns the digest.
     """
+    from fusionbench.train.checkpoint import atomic_save
+
     from .swinfusion import compact_state_dict
 
     model = SwinFusionTrainable(ema_decay)
-    state = torch.load(final, map_location="cpu", weights_only=False)
+    # tensors only, as the loop writes them: a file from another machine cannot run code when it is loaded
+    state = torch.load(final, map_location="cpu", weights_only=True)
     if "model" in state and "optimiser" in state:      # a loop checkpoint (run stopped before its end)
         state = state["model"]
     model.load_state_dict(state)
@@ -206,7 +209,7 @@ def export_ema(final: str | Path, dest: str | Path, ema_decay: float) -> str:
     net.load_state_dict({**net.state_dict(), **dict(model.ema.named_buffers())})
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(compact_state_dict(net), dest)
+    atomic_save(compact_state_dict(net), dest)  # an interrupted export leaves the previous file
     return write_sidecar(dest)
 
 

@@ -33,16 +33,50 @@ from .config import TrainConfig
 
 
 def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically; a failed write (a full disk, an I/O error) is one
+    :class:`CheckpointWriteError` naming the file, and the file keeps its previous contents.
+
+    The file is written as ``.<name>.<pid>.<hex>.tmp/<name>`` and renamed onto ``path``: torch names the archive's
+    root folder after the file, so the bytes are those of a direct ``torch.save(obj, path)`` (a ``final.pth`` and
+    its exported copy stay byte-identical between identical runs)."""
+    import os
+    import shutil
+
     import torch
 
-    from fusionbench.io import atomic_write
+    from fusionbench.io import fsync_path
 
-    with atomic_write(path) as tmp:
+    path = Path(path)
+    folder = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    failure = None
+    try:
+        folder.mkdir()
+        tmp = folder / path.name
         torch.save(obj, tmp)
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch reports ENOSPC as "basic_ios::clear: iostream error" or so
+        failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    except BaseException:  # Ctrl-C, SIGTERM: nothing left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)  # here, not in the except block: torch's writer is closed by now
+    if failure is not None:
+        try:
+            free = f", {shutil.disk_usage(path.parent).free / 2**20:.2f} MiB free there"
+        except OSError:
+            free = ""
+        raise CheckpointWriteError(f"cannot write {path} ({failure}{free}); it keeps its previous contents (if any): "
+                                   "free some space and continue with --resume")
+    fsync_path(path.parent, folder=True)
 
 
 class TrainError(Exception):
     """A training problem reported as one line (``python -m fusionbench.train`` prints it without a traceback)."""
+
+
+class CheckpointWriteError(TrainError, OSError):
+    """``checkpoint.pt`` or ``final.pth`` could not be written (a full disk?); the message names the file."""
 
 
 class CheckpointError(TrainError, ValueError):
@@ -56,6 +90,35 @@ class CheckpointError(TrainError, ValueError):
 
 class NoCheckpointError(TrainError, FileNotFoundError):
     """``resume=True`` (``--resume``) but the run folder holds no checkpoint; the message names the expected path."""
+
+
+class RunInUse(TrainError, RuntimeError):
+    """Another process is training in the run folder (it holds the folder's ``.lock``)."""
+
+
+def lock_run_folder(folder: Path) -> Any:
+    """Hold ``folder/.lock`` (``flock``) for the calling run: a second run in the same folder (two job lines with
+    one label, a job started twice) is one :class:`RunInUse` line instead of two runs overwriting each other's
+    checkpoints.  Returns the open lock file; closing it releases the lock (so does the process's end, even
+    ``kill -9``).  A file system without locks is not locked."""
+    import fcntl
+    import os
+
+    lock = open(Path(folder) / ".lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise RunInUse(f"{folder} is in use by another training process (pid {holder}, holding {folder}/.lock); "
+                       "wait for it to end, or give another --out") from None
+    except OSError:
+        return lock
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 class NonFiniteLoss(TrainError, FloatingPointError):
@@ -91,6 +154,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its directory is at the end
             raise CheckpointError(path, f"not a torch checkpoint: {size} bytes without a zip directory "
                                         "(truncated or overwritten?)")
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check the members' CRC-32s: bit rot would load
+            bad = archive.testzip()
+        if bad is not None:
+            raise CheckpointError(path, f"its member {bad.split('/', 1)[-1]} fails its CRC check (corrupted on "
+                                        "disk or in a copy)")
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
@@ -198,13 +266,39 @@ def to_cpu(obj: Any) -> Any:
     return obj
 
 
-def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerprint: str) -> dict[str, Any]:
+def run_identity(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a run trains (its ``method`` and model ``params``, from the loop's ``meta``), as a checkpoint records it."""
+    ident = {k: meta[k] for k in ("method", "params") if k in (meta or {})}
+    return ident or None
+
+
+def check_same_run(ckpt: dict[str, Any], meta: dict[str, Any] | None, ckpt_path: Path) -> None:
+    """``ValueError`` unless the checkpoint's run (method, params) is the one ``meta`` describes.
+
+    A checkpoint written before runs were recorded (no ``run``), or a call without ``meta``, is not checked."""
+    saved, now = ckpt.get("run"), run_identity(meta)
+    if not saved or not now:
+        return
+    if saved.get("method") != now.get("method"):
+        raise ValueError(f"cannot resume {ckpt_path}: it is a run of {saved.get('method')}, not of "
+                         f"{now.get('method')}; give another --out")
+    old, new = saved.get("params", {}), now.get("params", {})
+    diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    if diff:
+        raise ValueError(f"cannot resume {ckpt_path}: model parameters differ (saved, now): {diff}; resume with the "
+                         "run's own --set values, or give another --out")
+
+
+def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerprint: str,
+                   meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint at ``ckpt_path``, if ``config`` may continue it; else ``ValueError`` saying why.
 
-    Only the fields of :attr:`TrainConfig.RESUMABLE_CHANGES` may differ, and the
-    training data (patch count, fingerprint of the prepared images) must be the same.
+    Only the fields of :attr:`TrainConfig.RESUMABLE_CHANGES` may differ, the
+    training data (patch count, fingerprint of the prepared images) must be the same, and so must the
+    run (method and params, :func:`check_same_run`) when both the checkpoint and ``meta`` name it.
     """
     ckpt = load_checkpoint(ckpt_path)
+    check_same_run(ckpt, meta, ckpt_path)
     defaults = TrainConfig().to_dict()
     saved = {k: v for k, v in {**{k: defaults[k] for k in ("precision",)}, **ckpt["config"]}.items()
              if k not in TrainConfig.RESUMABLE_CHANGES}
@@ -217,6 +311,29 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
         raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
                          f"{ {'patches': n_patches, 'fingerprint': fingerprint} })")
     return ckpt
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Remove the temporary files and folders (``.<name>.<pid>.<hex>.tmp``) that killed writers (``kill -9`` while
+    a checkpoint was written) left in a run folder; those of a live process are kept."""
+    import os
+    import re
+
+    import shutil
+
+    for tmp in Path(folder).glob(".*.tmp"):
+        m = re.fullmatch(r"\.(?:checkpoint\.pt|final\.pth)\.(\d+)\.[0-9a-f]+\.tmp", tmp.name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:  # its writer is gone: never renamed, never to be
+            if tmp.is_dir():  # atomic_save's temporary folder
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        except (PermissionError, OverflowError, OSError):
+            pass
 
 
 def fp32_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -153,14 +153,34 @@ def parse_set(items: list[str], name: str, allowed: set[str], defaults: dict[str
 
 
 def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
-    """Copy ``final`` to ``dest_dir/<name>.pth`` and write its sha256 to the sidecar ``<name>.sha256``."""
+    """Copy ``final`` to ``dest_dir/<name>.pth`` (atomically: an interrupted export leaves the previous file) and
+    write its sha256 to the sidecar ``<name>.sha256``."""
+    from fusionbench.io import atomic_write
     from fusionbench.weights import write_sidecar
 
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{name}.pth"
-    shutil.copyfile(final, dest)
+    with atomic_write(dest) as tmp:
+        shutil.copyfile(final, tmp)
     write_sidecar(dest)
     return dest
+
+
+def check_folder_option(method: str, option: str, folder: Path) -> None:
+    """``--out`` / ``--export``: a folder that exists or can be made, and can be written to; else one line naming
+    the option, before any data is loaded (a read-only ``--export`` used to fail after the whole schedule)."""
+    import os
+
+    def fail(why: str) -> None:
+        raise SystemExit(f"fusionbench train {method}: {option} {folder}: {why}")
+
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                fail("is a file, not a folder" if place == folder else f"{place} is a file, not a folder")
+            if not os.access(place, os.W_OK | os.X_OK):
+                fail(f"{place} is not writable")
+            return
 
 
 def weights_stem(name: str, seed: int) -> str:
@@ -230,6 +250,7 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
     from .spec import get_trainer, split_seed
 
     spec, params, name = get_trainer(args.method)
+    registered = dict(params)
     if "seed" in params:  # a registered seed variant (mopa.no_mask.seed1): the same run as `NAME --seed N`
         seed = int(params.pop("seed"))
         if args.seed is not None and args.seed != seed:
@@ -237,6 +258,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
                              f"seed {seed}")
         args.seed, name = seed, split_seed(name)[0]
     params.update(parse_set(args.set, name, allowed=set(params) | set(spec.extra_params), defaults=params))
+    registered.pop("seed", None)
+    check_set_identity(args, spec, registered, params, name)
     check_options(args)
     ckpt_s = None if args.checkpoint_minutes is None else 60.0 * args.checkpoint_minutes
     config = spec.schedule(params).with_overrides(
@@ -246,6 +269,23 @@ def resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str, Any]:
         precision=args.precision, stop_after_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         channels_last=args.channels_last, cudnn_benchmark=args.cudnn_benchmark, cuda_graph=args.cuda_graph)
     return spec, params, name, config
+
+
+def check_set_identity(args: argparse.Namespace, spec: Any, registered: dict[str, Any], params: dict[str, Any],
+                       name: str) -> None:
+    """``--set`` must not rename the weights (``--set preset=mask_only`` exported mopa's network as mask_only.pth),
+    and ``--export`` must not write a registered variant's file from other params (``--set width=6 --export``
+    replaced mopa.pth by a network ``mopa`` cannot load)."""
+    before, after = spec.weights_name(registered), spec.weights_name(params)
+    if before != after:
+        raise SystemExit(f"fusionbench train {name}: --set: renames the weights from {before!r} to {after!r}; train "
+                         f"the registered variant instead (`fusionbench list methods '{name.split('.')[0]}*'`)")
+    changed = [k for k in registered if params.get(k) != registered[k]]
+    if args.export and changed:
+        k = changed[0]
+        raise SystemExit(f"fusionbench train {name}: --export with --set {k}={params[k]!r}: the weights would be "
+                         f"written as {before}.pth, the file of the registered {name} ({k}={registered[k]!r}); "
+                         "train without --export and copy final.pth from --out yourself")
 
 
 #: ``fusionbench train`` integer options checked before anything is loaded: (attribute, option, lowest)
@@ -266,6 +306,8 @@ def check_options(args: argparse.Namespace) -> None:
         value = getattr(args, attr, None)
         if value is not None and value < lowest:
             fail(option, value, f"must be an integer >= {lowest}")
+    if args.seed is not None and args.seed >= 2**64:  # torch.manual_seed's range
+        fail("--seed", args.seed, "must be < 2**64")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         fail("--lr", args.lr, "must be a finite number > 0")
     if args.checkpoint_minutes is not None and not args.checkpoint_minutes > 0:
@@ -305,17 +347,18 @@ def resume_mode(args: argparse.Namespace) -> bool | str:
     return RESUME_OR_START if getattr(args, "resume_or_start", False) else bool(args.resume)
 
 
-def check_run_folders_early(run_dirs: list[Path], resume: bool | str) -> None:
+def check_run_folders_early(run_dirs: list[Path], resume: bool | str, meta: dict[str, Any] | None = None) -> None:
     """The loop's run-folder rules (:func:`~fusionbench.train.checkpoint.check_run_folders`) before the data is loaded;
-    a checkpoint to be continued is read once here too, so a corrupt one is one line before the data is loaded."""
-    from .checkpoint import check_run_folders, load_checkpoint
+    a checkpoint to be continued is read once here too, so a corrupt one, or one of another run (``meta``: method
+    and params), is one line before the data is loaded."""
+    from .checkpoint import check_run_folders, check_same_run, load_checkpoint
 
     paths = [d / "checkpoint.pt" for d in run_dirs]
     check_run_folders(paths, resume)
     if resume:
         for p in paths:
             if p.is_file():
-                load_checkpoint(p)
+                check_same_run(load_checkpoint(p), meta, p)
 
 
 def training_pairs(args: argparse.Namespace, spec: Any, params: dict[str, Any], name: str) -> tuple[list, dict]:
@@ -351,11 +394,26 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("train_runs") / seed_variant(name, config.seed)
     resume = resume_mode(args)
     check_device(config)
+    run_meta = {"method": name, "params": params}
     if seeds is None:
-        check_run_folders_early([out], resume)
+        check_folder_option(args.method, "--out", out)
+        check_run_folders_early([out], resume, run_meta)
     else:
         parent = Path(args.out) if args.out else Path("train_runs")
-        check_run_folders_early([parent / seed_variant(name, s) for s in seeds], resume)
+        check_folder_option(args.method, "--out", parent)
+        check_run_folders_early([parent / seed_variant(name, s) for s in seeds], resume, run_meta)
+    if args.export:
+        check_folder_option(args.method, "--export", Path(args.export))
+    try:  # a --set value of the right type that the model refuses (--set width=0): one line, before the data
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's zero-element init warnings of a width-0 model
+            spec.build_model(params)
+    except Exception as exc:
+        given = f" (--set {', '.join(args.set)})" if args.set else ""
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SystemExit(f"fusionbench train {name}: cannot build the model with these params{given}: {why}") from None
     if effective_precision(config) != config.precision:
         print(f"train: --precision {config.precision} has no effect on the CPU (TF32 is a CUDA mode): this call "
               f"computes in fp32, and provenance.json records fp32 (the schedule keeps {config.precision}, so the run "
@@ -366,7 +424,10 @@ def run(args: argparse.Namespace) -> int:
     if seeds is not None:
         parent = Path(args.out) if args.out else Path("train_runs")
         return _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, images, t_start)
-    patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
+    try:
+        patches = PatchSet(images, config.patch_size, config.stride, config.max_patches, config.seed)
+    except ValueError as exc:  # the image size is known only now
+        raise SystemExit(f"fusionbench train {name}: --patch-size {config.patch_size}: {exc}") from None
     print(f"{len(patches)} patches of {config.patch_size}² (stride {config.stride}); {config}", file=sys.stderr)
     result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
                    resume=resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
@@ -383,7 +444,7 @@ def parse_seeds(text: str | None) -> list[int] | None:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise SystemExit(f"fusionbench train: --seeds takes comma-separated integers, not {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**64:
         raise SystemExit(f"fusionbench train: --seeds needs distinct seeds >= 0, got {text!r}")
     return seeds
 

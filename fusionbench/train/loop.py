@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
-                         data_fingerprint, fp32_state, load_resumable, nonfinite_stop, to_cpu)
+                         data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
+                         remove_stale_temps, run_identity, to_cpu)
 # Public names of this module before checkpoint.py was split out of it (a plugin may catch the errors, or pass
 # RESUME_OR_START to train): still importable from here.
 from .checkpoint import RESUME_OR_START, CheckpointError, NoCheckpointError, TrainError  # noqa: F401
@@ -217,10 +218,13 @@ def train(
     import torch
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    held: list[Any] = []  # the run folder's lock (lock_run_folder), released here
     try:
         return _train(build_model, loss_fn, patches, config, out_dir, resume=resume, meta=meta, title=title,
-                      count_syncs=count_syncs)
+                      count_syncs=count_syncs, held=held)
     finally:
+        for lock in held:
+            lock.close()
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
@@ -236,6 +240,7 @@ def _train(
     meta: dict[str, Any] | None = None,
     title: str = "",
     count_syncs: bool = False,
+    held: list[Any] | None = None,
 ) -> TrainResult:
     """:func:`train` without restoring torch's thread count and deterministic flag (it does that around this)."""
     import torch
@@ -245,9 +250,11 @@ def _train(
     resume = checked_resume(resume)
     check_run_folders([ckpt_path], resume)
     device = configure_torch(config)  # before the folder is made: a missing CUDA device leaves nothing behind
-    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = build_model().to(device)
+    model = build_model().to(device)  # before the folder is made too: a model that cannot be built leaves nothing
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (held if held is not None else []).append(lock_run_folder(out_dir))  # before the checkpoint is read
+    remove_stale_temps(out_dir)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -264,7 +271,7 @@ def _train(
     acc: dict[str, float] = {}  # loss terms summed since the last log row
     n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
-        ckpt = load_resumable(ckpt_path, config, len(patches), fingerprint)
+        ckpt = load_resumable(ckpt_path, config, len(patches), fingerprint, meta)
         model.load_state_dict(ckpt["model"])
         load_optimiser_state(optimiser, ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])
@@ -290,7 +297,8 @@ def _train(
         ckpt_step = step
         atomic_save({**state, "step": step, "elapsed_s": elapsed, "rows": rows, "config": config.to_dict(),
                      "torch_rng": torch.get_rng_state(), "pending": (acc, n_acc, seen_acc),
-                     "data": {"patches": len(patches), "fingerprint": fingerprint}}, ckpt_path)
+                     "data": {"patches": len(patches), "fingerprint": fingerprint}, "run": run_identity(meta)},
+                    ckpt_path)
         write_log(rows, out_dir / "log.csv")
         plot_losses(rows, out_dir / "loss.png", title)
 
@@ -376,7 +384,7 @@ def _train(
     finished = step >= total_steps
     if finished:
         checkpoint()  # checks the weights first: no final.pth of a model that is not finite
-        torch.save(fp32_state(model.state_dict()), out_dir / "final.pth")
+        atomic_save(fp32_state(model.state_dict()), out_dir / "final.pth")  # never a half-written final.pth
     t_end = time.monotonic()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms

@@ -74,10 +74,14 @@ def check_pack_path(out: str | Path) -> None:
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"{out}: is a folder; give the pack's file name (e.g. {out / 'training.fbpack'})")
+    import os
+
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"{out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):  # before the images are read and compressed
+                raise ValueError(f"{out}: {parent} is not writable")
             break
 
 

@@ -50,7 +50,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
-                         data_fingerprint, fp32_state, load_resumable, nonfinite_stop, nonfinite_terms, to_cpu)
+                         data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
+                         run_identity, to_cpu)
 from .config import TrainConfig
 from .loop import TrainResult, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
@@ -154,15 +155,19 @@ def train_seeds(
     if len(out_dirs) != len(configs):
         raise ValueError(f"{len(configs)} configs but {len(out_dirs)} run folders")
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    held: list[Any] = []  # the run folders' locks (lock_run_folder), released here
     try:
         return _train_seeds(build_model, loss_fn, images, configs, [Path(d) for d in out_dirs], resume=resume,
-                            meta=meta, title=title)
+                            meta=meta, title=title, held=held)
     finally:
+        for lock in held:
+            lock.close()
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, meta, title) -> list[TrainResult]:
+def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, meta, title,
+                 held=None) -> list[TrainResult]:
     import torch
     from torch.func import stack_module_state, vmap
 
@@ -202,7 +207,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         if not all(present):  # (resume="or_start": all or none)
             missing = [str(p) for p, ok in zip(ckpt_paths, present) if not ok]
             raise ValueError(f"cannot resume the seeds together: no checkpoint in {missing}")
-        ckpts = [load_resumable(p, c, n, fingerprint) for p, c in zip(ckpt_paths, configs)]
+        ckpts = [load_resumable(p, c, n, fingerprint, meta) for p, c in zip(ckpt_paths, configs)]
         steps = {ck["step"] for ck in ckpts}
         if len(steps) != 1:
             raise ValueError(f"cannot resume the seeds together: their runs stand at steps "
@@ -238,6 +243,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
 
     for d, c in zip(out_dirs, configs):
         d.mkdir(parents=True, exist_ok=True)
+        (held if held is not None else []).append(lock_run_folder(d))  # another process in it: one line, nothing written
         (d / "config.json").write_text(json.dumps({"config": c.to_dict(), "meta": {**(meta or {}), "seeds_together": seeds},
                                                    "patches": n, "data_fingerprint": fingerprint},
                                                   indent=2, default=str))
@@ -261,7 +267,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         for k, (d, c) in enumerate(zip(out_dirs, configs)):
             atomic_save({**states[k], "step": step, "elapsed_s": elapsed, "rows": rows[k], "config": c.to_dict(),
                          "torch_rng": rng_states[k], "pending": (accs[k], n_acc, seen_acc),
-                         "data": {"patches": n, "fingerprint": fingerprint}}, ckpt_paths[k])
+                         "data": {"patches": n, "fingerprint": fingerprint}, "run": run_identity(meta)}, ckpt_paths[k])
             write_log(rows[k], d / "log.csv")
             plot_losses(rows[k], d / "loss.png", f"{title} seed {c.seed}".strip())
 
@@ -370,7 +376,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     if finished:
         checkpoint()  # checks every seed's weights first: no final.pth of a model that is not finite
         for k, d in enumerate(out_dirs):
-            torch.save(fp32_state(model_state(k)), d / "final.pth")
+            atomic_save(fp32_state(model_state(k)), d / "final.pth")
     t_end = time.monotonic()
     steady = steady_rate(step, start_step, t_warm, t_end)
     if graph is not None:

@@ -7,25 +7,33 @@ own registry, where that name is unknown: every pair failed with ``KeyError: unk
 
 So the planner packs the registry entries of the run's *user* registrations (source ``user (<module>)``: not
 built-in, not from an installed plugin) into each task (:func:`pack`), and the process that runs the task
-registers those it lacks before it builds the method or scores (:func:`install`, once per process and blob).
-Entries are pickled with ``cloudpickle``: by value for objects of ``__main__`` (a script, a notebook), by
-reference for an importable module (the worker imports it: a local pool shares the client's ``sys.path``; a
-Dask worker on another machine needs that module installed, and its task fails naming the missing module).
-Built-in and plugin registrations are never sent: workers load them as the client does.
+registers them before it builds the method or scores (:func:`install`, once per process and blob, found by the
+blob's digest).  Entries are pickled with ``cloudpickle``: by value for objects of ``__main__`` (a script, a
+notebook), by reference for an importable module (the worker imports it: a local pool and a sandbox child share
+the client's ``sys.path``; a Dask worker on another machine needs that module installed, and its task fails
+naming the missing module).  Built-in and plugin registrations are never sent: workers load them as the client
+does.  A user registration received again in another version (a notebook cell run again on a long-lived Dask
+cluster) replaces the worker's earlier one.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
-#: the blobs this process has installed (by sha256), so a worker unpickles each distinct blob once
+#: the digests of the blobs this process has installed, so a worker unpickles each distinct blob once
 _INSTALLED: set[str] = set()
 _LOCK = threading.Lock()
 
 
-class DefinitionError(ValueError):
-    """A user registration that cannot be sent to the processes that run the tasks (one line naming it)."""
+@dataclass(frozen=True)
+class Definitions:
+    """The user registrations one task needs: ``blob`` (cloudpickle) and its sha256 ``digest`` (computed once, by
+    the client: a worker checks the digest, never hashes the blob)."""
+
+    digest: str
+    blob: bytes
 
 
 def _user_entries(method: str | None, metrics: Iterable[str]) -> list[tuple[str, object]]:
@@ -44,46 +52,47 @@ def _user_entries(method: str | None, metrics: Iterable[str]) -> list[tuple[str,
     return entries
 
 
-def pack(method: str | None, metrics: Iterable[str]) -> bytes | None:
-    """The user registrations a task of ``method`` scored with ``metrics`` needs, as one blob; ``None`` when
-    all of them are built-in or plugin registrations.  :class:`DefinitionError` naming the entry when it cannot
-    be pickled (it holds a lock, an open file, a live model on a GPU ...)."""
-    entries = _user_entries(method, metrics)
-    if not entries:
-        return None
+def pack(method: str | None, metrics: Iterable[str], warn: Callable[[str], None] | None = None) -> Definitions | None:
+    """The user registrations a task of ``method`` scored with ``metrics`` needs; ``None`` when all of them are
+    built-in or plugin registrations.
+
+    An entry that cannot be pickled (it holds a lock, an open file, a process handle) is left out, with one line
+    to ``warn`` naming it: a worker that imports the registering module itself (a script registering at its top
+    level, re-imported by ``spawn``) still has it; otherwise that method's pairs fail with "unknown method"."""
     import cloudpickle
 
-    try:
-        return cloudpickle.dumps(entries)
-    except Exception as exc:  # noqa: BLE001 - pickling can fail in many ways: each entry is tried to name it
-        for kind, entry in entries:
-            try:
-                cloudpickle.dumps(entry)
-            except Exception as one:  # noqa: BLE001
-                raise DefinitionError(
-                    f"{kind} {entry.name!r} ({entry.source}) cannot be sent to the worker processes: "  # type: ignore[attr-defined]
-                    f"{type(one).__name__}: {one}; register it in an importable module, or run with --workers 0"
-                ) from None
-        raise DefinitionError(f"the run's user registrations cannot be sent to the worker processes: "
-                              f"{type(exc).__name__}: {exc}") from None
+    sendable = []
+    for kind, entry in _user_entries(method, metrics):
+        try:
+            cloudpickle.dumps(entry)
+        except Exception as exc:  # noqa: BLE001 - pickling can fail in many ways
+            if warn is not None:
+                warn(f"{kind} {entry.name!r} ({entry.source}) cannot be sent to the worker processes "  # type: ignore[attr-defined]
+                     f"({type(exc).__name__}: {exc}); they have it only if they import its module themselves: "
+                     "register it in an importable module, or run with --workers 0")
+            continue
+        sendable.append((kind, entry))
+    if not sendable:
+        return None
+    blob = cloudpickle.dumps(sendable)
+    return Definitions(hashlib.sha256(blob).hexdigest(), blob)
 
 
-def install(blob: bytes | None) -> None:
-    """Register, in this process, the entries of ``blob`` (:func:`pack`) that its registries lack.
+def install(definitions: Definitions | None) -> None:
+    """Register, in this process, the entries of ``definitions`` (:func:`pack`), once per digest.
 
-    A name this process already knows keeps its entry (a worker that imported the same module registered it
-    itself).  Errors of unpickling propagate: the task fails with them (a module a remote worker lacks)."""
-    if blob is None:
+    A built-in or plugin registration of the same name is kept; a user registration is replaced (see the module
+    docstring).  Errors of unpickling propagate: the task fails with them (a module a remote worker lacks)."""
+    if definitions is None or definitions.digest in _INSTALLED:
         return
-    digest = hashlib.sha256(blob).hexdigest()
     with _LOCK:
-        if digest in _INSTALLED:
+        if definitions.digest in _INSTALLED:
             return
         import cloudpickle
 
         from .method_registry import METHODS
         from .metric_registry import METRICS
 
-        for kind, entry in cloudpickle.loads(blob):
+        for kind, entry in cloudpickle.loads(definitions.blob):
             (METHODS if kind == "method" else METRICS).adopt(entry)
-        _INSTALLED.add(digest)
+        _INSTALLED.add(definitions.digest)

@@ -193,9 +193,27 @@ class FusionMethod:
             {"name": self.name, "version": self.info.version, "params": self.params,
              **({"token": token} if token else {})},
             sort_keys=True,
-            default=repr,
+            default=stable_repr,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stable_repr(value: Any) -> Any:
+    """How :meth:`FusionMethod.cache_key` writes a parameter JSON cannot: the same in every process and run.
+
+    A function or class by its ``module.qualname`` (its ``repr`` holds a memory address); a set by its sorted
+    items' reprs (its order follows the per-process string hash); anything else by its ``repr`` without
+    ``" at 0x…"`` addresses.  Values JSON writes itself never reach this, so keys of methods whose parameters are
+    numbers, strings, lists and dicts are unchanged.  A key that differs between processes made every resume fuse
+    again, and a worker refuses a task whose key is not its own (:class:`fusionbench.worker.MethodMismatch`)."""
+    import re
+
+    if isinstance(value, (set, frozenset)):
+        return sorted(stable_repr(v) if not isinstance(v, (str, int, float)) else repr(v) for v in value)
+    qualname = getattr(value, "__qualname__", None)
+    if callable(value) and isinstance(qualname, str):
+        return f"{getattr(value, '__module__', '?')}.{qualname}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 def create_method(name: str, **overrides: Any) -> FusionMethod:

@@ -37,9 +37,24 @@ def _start_time(pid: int) -> float | None:
         return float("nan")
 
 
+def _start_ticks(pid: int) -> str | None:
+    """Linux: ``<boot id>:<start time in clock ticks since boot>`` of process ``pid`` (``/proc``), or ``None``.
+
+    Unlike a start time in seconds since the epoch (psutil derives it from the boot time, which moves when the
+    clock is stepped), this never changes while the process lives, so a live run is never taken for a dead one."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22 of stat, counted after the name
+    except (OSError, IndexError):
+        return None
+
+
 def current_owner() -> dict[str, Any]:
-    """This process, as a run records it: ``{"hostname", "pid", "started"}``."""
-    return {"hostname": platform.node(), "pid": os.getpid(), "started": _start_time(os.getpid())}
+    """This process, as a run records it: ``{"hostname", "pid", "started", "start_ticks"}`` (``start_ticks``:
+    :func:`_start_ticks`, on Linux)."""
+    pid = os.getpid()
+    return {"hostname": platform.node(), "pid": pid, "started": _start_time(pid), "start_ticks": _start_ticks(pid)}
 
 
 def owner_gone(owner: Mapping[str, Any] | None) -> bool:
@@ -53,6 +68,11 @@ def owner_gone(owner: Mapping[str, Any] | None) -> bool:
     started = _start_time(owner["pid"])
     if started is None:
         return True
+    ticks = owner.get("start_ticks")
+    if ticks:  # Linux: exact, and immune to clock steps
+        now = _start_ticks(owner["pid"])
+        if now is not None:
+            return now != ticks
     recorded = owner.get("started")
     if recorded is None or started != started:  # not recorded, or not readable (NaN): assume it is the owner
         return False

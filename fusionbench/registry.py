@@ -271,10 +271,15 @@ class Registry(Generic[T]):
         return entry
 
     def adopt(self, entry: Entry[T]) -> Entry[T]:
-        """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`), unless ``name``
-        is registered here already; the entry in effect.  Its source label is kept."""
+        """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`); the entry in
+        effect.  A built-in or plugin entry of that name is kept; a user entry is replaced (the other process
+        registered it again, in another version).  Its source label is kept."""
         self.ensure_loaded()
-        return self._entries.setdefault(entry.name, entry)
+        existing = self._entries.get(entry.name)
+        if existing is not None and not existing.source.startswith("user"):
+            return existing
+        self._entries[entry.name] = entry
+        return entry
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (used by tests and by plugins that replace an entry)."""

@@ -39,6 +39,7 @@ from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore
+from .definitions import Definitions
 from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
 
 Log = Callable[[str], None]
@@ -284,7 +285,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             pixels[(ds, pair.id)] = image_pixels(pair.a_path)
     rates = method_costs(store.method_seconds(), pixels, keys)
     known = prior_costs()
-    definitions = _user_definitions(config, metrics)
+    definitions = _user_definitions(config, metrics, log)
     versions = metric_versions(metrics)  # a worker scores only with the presets the client has
     for ds, pair, name, fuses in todo:
         key = keys[name]
@@ -310,16 +311,23 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     return plan
 
 
-def _user_definitions(config: RunConfig, metrics: list[str]) -> Callable[[str | None], bytes | None]:
-    """The user registrations a task needs, by method (:func:`fusionbench.definitions.pack`, once per method);
-    nothing when the tasks run in this process (``--workers 0``), which has them."""
+def _user_definitions(config: RunConfig, metrics: list[str], log: Log) -> Callable[[str | None], Definitions | None]:
+    """The user registrations a task needs, by method (:func:`fusionbench.definitions.pack`, once per method; one
+    line logged for an entry that cannot be sent); nothing when the tasks run in this process (``--workers 0``)."""
     from functools import lru_cache
 
     from .definitions import pack
 
     if config.workers == 0 and not config.scheduler:
         return lambda name: None
-    return lru_cache(maxsize=None)(lambda name: pack(name, metrics))
+    said: set[str] = set()
+
+    def warn_once(line: str) -> None:  # a metric's line would come once per method otherwise
+        if line not in said:
+            said.add(line)
+            log(line)
+
+    return lru_cache(maxsize=None)(lambda name: pack(name, metrics, warn=warn_once))
 
 
 def _cached_image_usable(path: Path, log: Log) -> bool:

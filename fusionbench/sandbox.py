@@ -41,9 +41,12 @@ import subprocess
 import sys
 import threading
 import weakref
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .definitions import Definitions
 
 _HEADER = struct.Struct("<Q")
 #: not passed to the child: Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which switches off glibc's dynamic mmap
@@ -130,6 +133,7 @@ class Sandbox:
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self._requests = 0  # ids of the requests sent to children of this sandbox
+        self._installed: set[str] = set()  # digests of the user registrations the running child has
         self._finalizer: weakref.finalize | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -138,6 +142,10 @@ class Sandbox:
         if self.proc is None or self.proc.poll() is not None:
             self.close()  # a child that died between pairs: reaped, its pipes closed
             env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+            # $PYTHONPATH, then the parent's own import path (a user's module beside the script, which a method
+            # sent by value refers to by reference: fusionbench.definitions), without the current folder
+            paths = [*env.get("PYTHONPATH", "").split(os.pathsep), *(p for p in sys.path if os.path.isdir(p))]
+            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
             # -P: the current folder is not put on sys.path, so a source checkout there cannot shadow the
             # installed package (whose fusionbench.methods/metrics it lacks); the pid: the child's parent
             self.proc = subprocess.Popen([sys.executable, "-P", "-m", "fusionbench.sandbox_child", str(os.getpid())],
@@ -159,6 +167,7 @@ class Sandbox:
         if self._finalizer is not None:
             self._finalizer()
         self.proc = self._finalizer = None
+        self._installed.clear()
 
     def _reply(self, request: int, timeout: float | None) -> tuple[str, Any]:
         """The child's next reply to ``request``, ``(status, payload)``, waited for at most ``timeout`` seconds
@@ -172,7 +181,7 @@ class Sandbox:
         return status, payload
 
     def fuse(self, method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
-             timeout: float | None, definitions: bytes | None = None) -> tuple[np.ndarray, float]:
+             timeout: float | None, definitions: Definitions | None = None) -> tuple[np.ndarray, float]:
         """Fuse in the child; raises ``PairTimeout``, :class:`SandboxError` (``WorkerCrash``: the child died) or
         whatever interrupted the exchange.  Any exchange that does not complete closes the child, so that a
         reply still to come can never be read as the next pair's."""
@@ -181,6 +190,8 @@ class Sandbox:
         self._requests += 1
         request = self._requests
         try:
+            if definitions is not None and definitions.digest in self._installed:
+                definitions = None  # the child has them: a blob is sent once per child, not with every pair
             _send(proc.stdin, (request, method, key, overrides, definitions, a, b, timeout))
             status, payload = self._reply(request, None)  # "fusing" once the method is built (or its build's error)
             if status == "fusing":
@@ -194,6 +205,8 @@ class Sandbox:
             self.close()
             raise
         if status == "ok":
+            if definitions is not None:
+                self._installed.add(definitions.digest)  # the child installed them before it built the method
             return payload
         raise SandboxError(*payload)
 
@@ -202,7 +215,7 @@ _LOCAL = threading.local()
 
 
 def fuse_in_sandbox(method: str, key: str, overrides: dict[str, Any], a: np.ndarray, b: np.ndarray,
-                    timeout: float | None, definitions: bytes | None = None) -> tuple[np.ndarray, float]:
+                    timeout: float | None, definitions: Definitions | None = None) -> tuple[np.ndarray, float]:
     """Fuse one pair in this thread's child process under ``timeout`` seconds; returns (image, seconds).
     ``definitions``: the user registrations the method needs (:mod:`fusionbench.definitions`)."""
     box = getattr(_LOCAL, "sandbox", None)

@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .config import worker_memory_mb
+from .definitions import Definitions
 from .process_owner import tagged_tempdir
 from .sandbox import PairTimeout
 from .worker_memory import bound_memory, make_room
@@ -173,7 +174,7 @@ class Task:
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     expected_seconds: float = 0.0  # the planner's estimate (slowest first, :mod:`fusionbench.schedule`)
-    definitions: bytes | None = None  # the user registrations it needs (:mod:`fusionbench.definitions`)
+    definitions: Definitions | None = None  # the user registrations it needs (:mod:`fusionbench.definitions`)
     metric_versions: dict[str, str] = field(default_factory=dict)  # the client's preset versions: checked here
 
     def portable(self) -> "Task":

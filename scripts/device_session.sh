@@ -80,9 +80,11 @@ minutes() { awk -v s="$1" 'BEGIN { m = s / 60; if (m < 0.1) m = 0.1; printf "%.2
 pack_results() {  # tarballs of <= 15 MiB each, one folder deep
   local name="$1"; shift
   [ "$#" -gt 0 ] || return 0
-  # written beside and renamed: a kill while packing leaves the last snapshot whole, never a truncated file
-  tar czf "$OUT/$name.tgz.tmp" -C "$WORK" "$@" 2>>"$OUT/session.txt" && mv -f "$OUT/$name.tgz.tmp" "$OUT/$name.tgz" \
-    || rm -f "$OUT/$name.tgz.tmp"
+  # written beside and renamed: a kill while packing leaves the last snapshot whole, never a truncated file;
+  # tar's exit status 1 ("file changed as we read it": a job still writing at the limit) is a whole archive
+  local rc=0
+  tar czf "$OUT/$name.tgz.tmp" -C "$WORK" "$@" 2>>"$OUT/session.txt" || rc=$?
+  if [ "$rc" -le 1 ]; then mv -f "$OUT/$name.tgz.tmp" "$OUT/$name.tgz"; else rm -f "$OUT/$name.tgz.tmp"; fi
   [ -f "$OUT/$name.tgz" ] || return 0
   if [ "$(stat -c %s "$OUT/$name.tgz")" -gt $((15 * 1024 * 1024)) ]; then
     split -b 15m -d "$OUT/$name.tgz" "$OUT/$name.tgz.part" && rm -f "$OUT/$name.tgz"

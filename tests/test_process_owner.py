@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fusionbench.process_owner import current_owner, owner_gone, sweep_tempdirs, tagged_tempdir
 
 
@@ -28,9 +30,20 @@ def test_an_ended_process_is_gone() -> None:
 
 
 def test_a_reused_pid_is_another_process() -> None:
-    """A live pid whose start time differs from the recorded one belongs to another process: the owner is gone."""
-    owner = dict(current_owner(), started=current_owner()["started"] - 3600)
-    assert owner_gone(owner) is True
+    """A live pid whose start differs from the recorded one belongs to another process: the owner is gone.  On
+    Linux the start is compared in clock ticks since boot; elsewhere (no ``start_ticks``) in seconds."""
+    me = current_owner()
+    if me["start_ticks"] is not None:
+        assert owner_gone(dict(me, start_ticks=me["start_ticks"] + "0")) is True
+    assert owner_gone(dict(me, start_ticks=None, started=me["started"] - 3600)) is True
+
+
+def test_a_clock_step_does_not_kill_a_live_run() -> None:
+    """psutil's start time in seconds moves when the clock is stepped; the ticks since boot do not."""
+    me = current_owner()
+    if me["start_ticks"] is None:
+        pytest.skip("no /proc start ticks here")
+    assert owner_gone(dict(me, started=me["started"] - 3600)) is False
 
 
 def test_it_never_declares_gone_what_it_cannot_check() -> None:

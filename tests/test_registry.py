@@ -328,3 +328,21 @@ def test_a_cache_token_enters_the_cache_key() -> None:
         assert fusionbench.create_method("test_tokened").cache_key() != first
     finally:
         METHODS.remove("test_tokened")
+
+
+def test_cache_keys_with_function_and_set_params_are_the_same_in_every_process() -> None:
+    """A parameter JSON cannot write (a function, a set) entered the key by its repr, which holds a memory address
+    or follows the per-process string hash: the key changed from run to run (every resume fused again), and a
+    worker refuses a task whose key is not its own (``MethodMismatch``)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from fusionbench.method_registry import create_method, register_method\n"
+            "register_method('test_key_params', params={'reduce': np.mean, 'bands': {'low', 'mid', 'high'}})("
+            "lambda a, b, reduce=None, bands=None: a)\n"
+            "print(create_method('test_key_params').cache_key())\n")
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout.strip()
+            for seed in ("1", "2", "3")}
+    assert len(keys) == 1 and len(next(iter(keys))) == 16

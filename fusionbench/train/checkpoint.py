@@ -66,8 +66,9 @@ def atomic_save(obj: Any, path: Path) -> None:
             free = f", {shutil.disk_usage(path.parent).free / 2**20:.2f} MiB free there"
         except OSError:
             free = ""
+        then = " and continue with --resume" if path.name in ("checkpoint.pt", "final.pth") else ""
         raise CheckpointWriteError(f"cannot write {path} ({failure}{free}); it keeps its previous contents (if any): "
-                                   "free some space and continue with --resume")
+                                   f"check the disk (full? writable?){then}")
     fsync_path(path.parent, folder=True)
 
 

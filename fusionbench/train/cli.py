@@ -410,6 +410,8 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. torch's zero-element init warnings of a width-0 model
             spec.build_model(params)
+    except ImportError as exc:  # a module this machine lacks, not the params
+        raise SystemExit(f"fusionbench train {name}: cannot build the model: {exc}") from None
     except Exception as exc:
         given = f" (--set {', '.join(args.set)})" if args.set else ""
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -51,7 +51,7 @@ import numpy as np
 
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
-                         run_identity, to_cpu)
+                         remove_stale_temps, run_identity, to_cpu)
 from .config import TrainConfig
 from .loop import TrainResult, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
@@ -196,6 +196,10 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         models.append(build_model())
         rng_states.append(torch.get_rng_state())
     names = [name for name, _ in models[0].named_parameters()]
+    for d in out_dirs:  # every folder locked before any is read or written: another process in one is one line
+        d.mkdir(parents=True, exist_ok=True)
+        (held if held is not None else []).append(lock_run_folder(d))
+        remove_stale_temps(d)
     step, elapsed = 0, 0.0
     ckpt_step: int | None = None  # the step the checkpoints hold (None: none written yet)
     rows: list[list[dict[str, Any]]] = [[] for _ in range(K)]
@@ -242,8 +246,6 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     rng_probe = torch.get_rng_state()
 
     for d, c in zip(out_dirs, configs):
-        d.mkdir(parents=True, exist_ok=True)
-        (held if held is not None else []).append(lock_run_folder(d))  # another process in it: one line, nothing written
         (d / "config.json").write_text(json.dumps({"config": c.to_dict(), "meta": {**(meta or {}), "seeds_together": seeds},
                                                    "patches": n, "data_fingerprint": fingerprint},
                                                   indent=2, default=str))

@@ -84,19 +84,31 @@ def test_builtins_and_plugins_are_never_packed() -> None:
     assert pack(None, ["EN"]) is None
 
 
-def test_install_keeps_a_name_this_process_already_has(local_method) -> None:
+def test_install_replaces_a_user_entry_and_keeps_a_builtin(local_method) -> None:
+    """A worker that already has a user registration of that name (imported from the script, or received from an
+    earlier version of a notebook cell on a long-lived cluster) takes the one received; built-ins stay."""
     from fusionbench.definitions import install, pack
     from fusionbench.method_registry import METHODS
     from fusionbench.registry import Entry
 
     mine = METHODS.get(local_method)
-    blob = pack(local_method, [])
-    install(blob)
-    assert METHODS.get(local_method) is mine
-    assert METHODS.adopt(Entry(local_method, lambda a, b: a, mine.info, "user (elsewhere)")) is mine
+    definitions = pack(local_method, [])
+    assert definitions is not None and len(definitions.digest) == 64
+    install(definitions)
+    received = METHODS.get(local_method)
+    assert received is not mine and received.obj.__name__ == "inverted_maximum"  # the copy received replaced it
+    install(definitions)
+    assert METHODS.get(local_method) is received  # the same digest again: not unpickled again
+    newer = Entry(local_method, lambda a, b: a, mine.info, "user (__main__)")
+    assert METHODS.adopt(newer) is newer and METHODS.get(local_method) is newer
+    builtin = METHODS.get("average")
+    assert METHODS.adopt(Entry("average", lambda a, b: a, builtin.info, "user (__main__)")) is builtin
 
 
-def test_a_registration_that_cannot_be_sent_is_one_error_before_any_task(tmp_path, make_pairs) -> None:
+def test_a_registration_that_cannot_be_sent_is_said_once_and_the_run_goes_on(tmp_path, make_pairs) -> None:
+    """An entry cloudpickle refuses is not sent, with one line naming it; the run goes on (a worker that imports
+    the registering module itself still has it: a script registering at its top level).  Here the workers lack
+    it, so its pairs fail with the usual unknown-method line; with --workers 0 nothing needs sending."""
     from fusionbench.method_registry import METHODS, register_method
     from fusionbench.runner import RunConfig, run
 
@@ -108,13 +120,41 @@ def test_a_registration_that_cannot_be_sent_is_one_error_before_any_task(tmp_pat
 
     register_method("test_defs_locked")(locked)
     try:
-        data = make_pairs(tmp_path / "data", 1)
-        with pytest.raises(ValueError, match=r"method 'test_defs_locked' \(user \(.*\)\) cannot be sent to the "
-                                             r"worker processes: TypeError: .*lock.*--workers 0"):
-            run(RunConfig(methods=["test_defs_locked"], datasets=[f"folder:{data}"], metrics="EN",
-                          out=str(tmp_path / "out"), workers=1, quiet=True, summary=False), log=lambda m: None)
+        data = make_pairs(tmp_path / "data", 2)
+        lines: list[str] = []
+        pooled = run(RunConfig(methods=["test_defs_locked"], datasets=[f"folder:{data}"], metrics="EN",
+                               out=str(tmp_path / "out"), workers=1, quiet=True, summary=False), log=lines.append)
+        said = [line for line in lines if "cannot be sent to the worker processes" in line]
+        assert len(said) == 1 and "method 'test_defs_locked' (user (" in said[0] and "--workers 0" in said[0]
+        assert pooled.failures == 2
         inline = run(RunConfig(methods=["test_defs_locked"], datasets=[f"folder:{data}"], metrics="EN",
                                out=str(tmp_path / "out2"), workers=0, quiet=True, summary=False), log=lambda m: None)
-        assert inline.failures == 0 and inline.completed == 1  # in this process nothing needs sending
+        assert inline.failures == 0 and inline.completed == 2
     finally:
         METHODS.remove("test_defs_locked")
+
+
+def test_a_sandbox_child_imports_the_users_own_module_from_the_parents_path(tmp_path, monkeypatch) -> None:
+    """A method from the user's module beside the script travels by reference: the fusion child of a Dask worker
+    thread must import that module from the parent's sys.path (it started with -P and without it: every pair
+    failed with ModuleNotFoundError)."""
+    from fusionbench.definitions import pack
+    from fusionbench.method_registry import METHODS, register_method
+    from fusionbench.sandbox import Sandbox
+
+    (tmp_path / "fb_test_user_module.py").write_text("def halved_sum(a, b):\n    return (a + b) / 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fb_test_user_module
+
+    register_method("test_defs_module")(fb_test_user_module.halved_sum)
+    box = Sandbox()
+    try:
+        definitions = pack("test_defs_module", [])
+        a, b = np.full((8, 8), 10, np.uint8), np.full((8, 8), 30, np.uint8)
+        fused, _ = box.fuse("test_defs_module", "k", {}, a, b, 60.0, definitions)
+        assert (fused == 20).all()
+        again, _ = box.fuse("test_defs_module", "k", {}, a, b, 60.0, definitions)  # sent once per child
+        assert (again == 20).all() and box._installed == {definitions.digest}
+    finally:
+        box.close()
+        METHODS.remove("test_defs_module")

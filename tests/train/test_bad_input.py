@@ -218,6 +218,10 @@ def test_a_second_run_in_a_folder_in_use_is_refused(tmp_path):
             train_seeds(_build, _loss, _images(), [CFG, dataclasses.replace(CFG, seed=1)],
                         [run, tmp_path / "s1"], meta=META)
         assert not (run / "checkpoint.pt").exists() and not (run / "config.json").exists()
+        with pytest.raises(TrainError, match="is in use by another training process"):  # a later folder in use:
+            train_seeds(_build, _loss, _images(), [CFG, dataclasses.replace(CFG, seed=1)],  # the first untouched
+                        [tmp_path / "s0", run], meta=META)
+        assert not (tmp_path / "s0" / "config.json").exists() and not (tmp_path / "s0" / "log.csv").exists()
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, run)  # released: the run goes on
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, tmp_path / "again")
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, tmp_path / "again", resume=True)  # a finished call released it

@@ -202,18 +202,27 @@ def stable_repr(value: Any) -> Any:
     """How :meth:`FusionMethod.cache_key` writes a parameter JSON cannot: the same in every process and run.
 
     A function or class by its ``module.qualname`` (its ``repr`` holds a memory address); a set by its sorted
-    items' reprs (its order follows the per-process string hash); anything else by its ``repr`` without
-    ``" at 0x…"`` addresses.  Values JSON writes itself never reach this, so keys of methods whose parameters are
-    numbers, strings, lists and dicts are unchanged.  A key that differs between processes made every resume fuse
-    again, and a worker refuses a task whose key is not its own (:class:`fusionbench.worker.MethodMismatch`)."""
+    items (its order follows the per-process string hash); an object whose ``repr`` is the default one by its
+    class and fields (so two differently configured instances never share a key); anything else by its ``repr``
+    without ``" at 0x…"`` addresses.  Values JSON writes itself never reach this, so keys of methods whose
+    parameters are numbers, strings, lists and dicts are unchanged.  A key that differs between processes made
+    every resume fuse again, and a worker refuses a task whose key is not its own
+    (:class:`fusionbench.worker.MethodMismatch`)."""
     import re
 
-    if isinstance(value, (set, frozenset)):
-        return sorted(stable_repr(v) if not isinstance(v, (str, int, float)) else repr(v) for v in value)
+    if isinstance(value, (set, frozenset)):  # each item as JSON text (a frozenset item too), then sorted
+        return sorted(json.dumps(v, sort_keys=True, default=stable_repr) for v in value)
     qualname = getattr(value, "__qualname__", None)
     if callable(value) and isinstance(qualname, str):
         return f"{getattr(value, '__module__', '?')}.{qualname}"
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+    text = repr(value)
+    if " at 0x" in text and hasattr(value, "__dict__"):  # a default repr says nothing of the state: its fields do
+        kind = type(value)
+        try:
+            return f"{kind.__module__}.{kind.__qualname__}({json.dumps(vars(value), sort_keys=True, default=stable_repr)})"
+        except (TypeError, ValueError, RecursionError):  # a field JSON cannot write even so, or a cycle
+            pass
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
 
 def create_method(name: str, **overrides: Any) -> FusionMethod:

@@ -346,3 +346,16 @@ def test_cache_keys_with_function_and_set_params_are_the_same_in_every_process()
                            env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout.strip()
             for seed in ("1", "2", "3")}
     assert len(keys) == 1 and len(next(iter(keys))) == 16
+
+
+def test_objects_with_a_default_repr_enter_the_key_by_their_fields() -> None:
+    """Without its address, every instance of a class with the default repr would read the same: two differently
+    configured instances must not share a cache key (a cached output of one reused for the other)."""
+    from fusionbench.method_registry import stable_repr
+
+    class Rule:
+        def __init__(self, weight: float) -> None:
+            self.weight = weight
+
+    assert stable_repr(Rule(0.5)) == stable_repr(Rule(0.5)) != stable_repr(Rule(0.7))
+    assert "0x" not in stable_repr(Rule(0.5)) and "0x" not in stable_repr(object())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -92,13 +93,15 @@ def sha256_file(path: str | Path) -> str:
 
 
 @contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
+def atomic_write(path: str | Path, *, keep_name: bool = False) -> Iterator[Path]:
     """Write ``path`` atomically: yield a temporary path beside it, renamed onto ``path`` when the block succeeds.
 
     The temporary file ``.<name>.<pid>.<random>.tmp`` (hidden, in the same folder, so the rename is atomic) is
     unique per process and thread, so writers racing for the same ``path`` never share one: each rename puts a
     complete file in place and the last one wins.  If the block raises, the temporary file is removed and
-    ``path`` is left as it was.  The folder must exist.
+    ``path`` is left as it was.  The folder must exist.  With ``keep_name`` the temporary path is
+    ``.<name>.<pid>.<random>.tmp/<name>``, a file of the final name in a temporary folder, for writers whose
+    bytes depend on the file's name (``torch.save`` names its archive's root folder after it).
 
     The temporary file is flushed to the disk (``fsync``) before the rename, and the folder after it, so that a
     power cut or a kernel crash leaves the old file or the new one, never a renamed file whose data the kernel
@@ -106,6 +109,9 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    if keep_name:
+        tmp.mkdir()
+        tmp = tmp / path.name
     try:
         yield tmp
         fsync_path(tmp)
@@ -113,6 +119,9 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if keep_name:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
     fsync_path(path.parent, folder=True)
 
 
@@ -133,13 +142,23 @@ def fsync_path(path: Path, *, folder: bool = False) -> None:
         os.close(fd)
 
 
-def writable_folder(path: str | Path, what: str, *, probe: bool = True) -> Path:
+def writable_folder(path: str | Path, what: str, *, probe: bool = True, create: bool = True) -> Path:
     """``path`` as a folder, created with its parents if missing; else a one-line ``ValueError`` naming ``what``
     (a flag such as ``--out``) and the path: a file in its place, or a folder that cannot be created, or (with
-    ``probe``) written: checked by creating and removing a temporary file in it."""
+    ``probe``) written: checked by creating and removing a temporary file in it.
+
+    ``create=False`` creates and writes nothing (a command that may still stop before its work leaves no folder):
+    the path, or its nearest existing parent, must be a folder this user may write into (``os.access``)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{what} {path}: is a file, not a folder")
+    if not create:
+        place = next(p for p in (path, *path.parents) if p.exists())
+        if not place.is_dir():
+            raise ValueError(f"{what} {path}: {place} is a file, not a folder")
+        if not os.access(place, os.W_OK | os.X_OK):
+            raise ValueError(f"{what} {path}: {place} is not writable")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         if probe:

@@ -85,32 +85,43 @@ def tagged_tempdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
 
 
-def sweep_tempdirs(prefixes: Iterable[str]) -> list[Path]:
-    """Remove the :func:`tagged_tempdir` folders of ``prefixes`` whose process no longer exists; the removed paths.
+def sweep_stale(folder: str | Path, pattern: re.Pattern[str], *, folders_only: bool = False) -> list[Path]:
+    """Remove the entries of ``folder`` whose whole name matches ``pattern`` (its first group: the pid of the
+    process that made it) and whose process no longer exists; the removed paths.
 
-    Only this user's folders are touched (others cannot be removed anyway), and a folder is left where its pid is
-    running, whatever that process is now."""
+    Only this user's entries are touched (others cannot be removed anyway), and an entry is left where its pid is
+    running, whatever that process is now: never a wrong removal."""
     import psutil
 
-    pattern = re.compile("^(" + "|".join(re.escape(p) for p in prefixes) + r")(\d+)-[^/]+$")
-    removed = []
+    removed: list[Path] = []
     try:
-        entries = list(os.scandir(tempfile.gettempdir()))
+        entries = list(os.scandir(folder))
     except OSError:
         return removed
     uid = os.getuid()
     for entry in entries:
-        match = pattern.match(entry.name)
+        match = pattern.fullmatch(entry.name)
         if not match:
             continue
         try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if (folders_only and not is_dir) or entry.stat(follow_symlinks=False).st_uid != uid:
                 continue
-        except OSError:
+            if psutil.pid_exists(int(match.group(1))):
+                continue
+            if is_dir:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except (OSError, OverflowError):
             continue
-        if psutil.pid_exists(int(match.group(2))):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        if not os.path.exists(entry.path):
+        if not os.path.lexists(entry.path):
             removed.append(Path(entry.path))
     return removed
+
+
+def sweep_tempdirs(prefixes: Iterable[str]) -> list[Path]:
+    """Remove the :func:`tagged_tempdir` folders of ``prefixes`` in the system's temp folder whose process no
+    longer exists (:func:`sweep_stale`); the removed paths."""
+    pattern = re.compile("(?:" + "|".join(re.escape(p) for p in prefixes) + r")(\d+)-[^/]+")
+    return sweep_stale(tempfile.gettempdir(), pattern, folders_only=True)

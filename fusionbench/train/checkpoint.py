@@ -36,40 +36,28 @@ def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to ``path`` atomically; a failed write (a full disk, an I/O error) is one
     :class:`CheckpointWriteError` naming the file, and the file keeps its previous contents.
 
-    The file is written as ``.<name>.<pid>.<hex>.tmp/<name>`` and renamed onto ``path``: torch names the archive's
-    root folder after the file, so the bytes are those of a direct ``torch.save(obj, path)`` (a ``final.pth`` and
-    its exported copy stay byte-identical between identical runs)."""
-    import os
+    Written by :func:`fusionbench.io.atomic_write` with ``keep_name``: torch names the archive's root folder after
+    the file, so the bytes are those of a direct ``torch.save(obj, path)`` (a ``final.pth`` and its exported copy
+    stay byte-identical between identical runs)."""
     import shutil
 
     import torch
 
-    from fusionbench.io import fsync_path
+    from fusionbench.io import atomic_write
 
     path = Path(path)
-    folder = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    failure = None
     try:
-        folder.mkdir()
-        tmp = folder / path.name
-        torch.save(obj, tmp)
-        fsync_path(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, keep_name=True) as tmp:
+            torch.save(obj, tmp)
     except (OSError, RuntimeError) as exc:  # torch reports ENOSPC as "basic_ios::clear: iostream error" or so
         failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    except BaseException:  # Ctrl-C, SIGTERM: nothing left behind
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    shutil.rmtree(folder, ignore_errors=True)  # here, not in the except block: torch's writer is closed by now
-    if failure is not None:
         try:
             free = f", {shutil.disk_usage(path.parent).free / 2**20:.2f} MiB free there"
         except OSError:
             free = ""
         then = " and continue with --resume" if path.name in ("checkpoint.pt", "final.pth") else ""
         raise CheckpointWriteError(f"cannot write {path} ({failure}{free}); it keeps its previous contents (if any): "
-                                   f"check the disk (full? writable?){then}")
-    fsync_path(path.parent, folder=True)
+                                   f"check the disk (full? writable?){then}") from None
 
 
 class TrainError(Exception):
@@ -315,26 +303,14 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
 
 
 def remove_stale_temps(folder: Path) -> None:
-    """Remove the temporary files and folders (``.<name>.<pid>.<hex>.tmp``) that killed writers (``kill -9`` while
-    a checkpoint was written) left in a run folder; those of a live process are kept."""
-    import os
+    """Remove the temporary files and folders (``.<name>.<pid>.<hex>.tmp``, :func:`fusionbench.io.atomic_write`'s)
+    that killed writers (``kill -9`` while a checkpoint was written) left in a run folder; those of a live process
+    are kept (:func:`fusionbench.process_owner.sweep_stale`)."""
     import re
 
-    import shutil
+    from fusionbench.process_owner import sweep_stale
 
-    for tmp in Path(folder).glob(".*.tmp"):
-        m = re.fullmatch(r"\.(?:checkpoint\.pt|final\.pth)\.(\d+)\.[0-9a-f]+\.tmp", tmp.name)
-        if not m:
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:  # its writer is gone: never renamed, never to be
-            if tmp.is_dir():  # atomic_save's temporary folder
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
-        except (PermissionError, OverflowError, OSError):
-            pass
+    sweep_stale(folder, re.compile(r"\.(?:checkpoint\.pt|final\.pth)\.(\d+)\.[0-9a-f]+\.tmp"))
 
 
 def fp32_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -168,19 +168,14 @@ def export_weights(final: Path, dest_dir: Path, name: str) -> Path:
 
 def check_folder_option(method: str, option: str, folder: Path) -> None:
     """``--out`` / ``--export``: a folder that exists or can be made, and can be written to; else one line naming
-    the option, before any data is loaded (a read-only ``--export`` used to fail after the whole schedule)."""
-    import os
+    the option, before any data is loaded (a read-only ``--export`` used to fail after the whole schedule).
+    Nothing is created here (:func:`fusionbench.io.writable_folder` with ``create=False``)."""
+    from fusionbench.io import writable_folder
 
-    def fail(why: str) -> None:
-        raise SystemExit(f"fusionbench train {method}: {option} {folder}: {why}")
-
-    for place in (folder, *folder.parents):
-        if place.exists():
-            if not place.is_dir():
-                fail("is a file, not a folder" if place == folder else f"{place} is a file, not a folder")
-            if not os.access(place, os.W_OK | os.X_OK):
-                fail(f"{place} is not writable")
-            return
+    try:
+        writable_folder(folder, option, create=False)
+    except ValueError as exc:
+        raise SystemExit(f"fusionbench train {method}: {exc}") from None
 
 
 def weights_stem(name: str, seed: int) -> str:

@@ -183,9 +183,16 @@ def _how_workers_died(pool: ProcessPoolExecutor) -> str:
     it breaks: ``"killed by SIGSEGV"``, ``"exit status 7"`` (several joined by commas); ``""`` when unknown."""
     import signal
 
+    # The pool's manager thread reaps the workers of a broken pool (it terminates and joins them).  Reading an
+    # exit code while it does races with it: the second ``waitpid`` of one child fails, and ``exitcode`` stays
+    # ``None`` for ever (about 1 in 20 crashes lost their exit status).  So wait for that thread first; the
+    # per-process join is the fallback when it is stuck (a worker that ignores SIGTERM).
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(timeout=5.0)
     how = []
     for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.join(timeout=1.0)  # the pool's own thread may be reaping it: its exit code is set once joined
+        process.join(timeout=1.0)
         code = process.exitcode
         if code is None or code == -signal.SIGTERM:
             continue

@@ -186,6 +186,31 @@ def test_an_instant_crash_is_a_crash_not_a_timeout(tmp_path, plugin_env, make_pa
         ("the worker process died (exit status 3) while fusing or scoring this pair",)]
 
 
+def test_a_crash_keeps_its_exit_status_while_the_pool_reaps_its_worker() -> None:
+    """The broken pool's manager thread reaps (``waitpid``) its dead worker and, preempted, only then records the
+    exit status.  Reading ``exitcode`` in that window failed (the second ``waitpid`` gets ECHILD), and the crash
+    lost "(exit status 3)" about 1 time in 20; :func:`_how_workers_died` now waits for the manager thread."""
+    import multiprocessing
+    import threading
+    from types import SimpleNamespace
+
+    from fusionbench.executors import _how_workers_died
+
+    worker = multiprocessing.get_context("spawn").Process(target=os._exit, args=(3,))
+    worker.start()
+
+    def manager() -> None:  # reaps the child, then is slow to record what it found, as a preempted thread is
+        _, status = os.waitpid(worker.pid, 0)
+        time.sleep(0.3)
+        worker._popen.returncode = os.waitstatus_to_exitcode(status)
+
+    thread = threading.Thread(target=manager)
+    thread.start()
+    time.sleep(0.1)  # the manager is in its window: the child is reaped, its status not yet recorded
+    pool = SimpleNamespace(_processes={worker.pid: worker}, _executor_manager_thread=thread)
+    assert _how_workers_died(pool) == "exit status 3"
+
+
 def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, monkeypatch) -> None:
     from fusionbench.runner import RunConfig, run
 

@@ -8,15 +8,14 @@ Errors are one readable line; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import math
-import os
 import shlex
 import signal
 import sys
-import threading
-from typing import Iterator, Sequence
+from typing import Sequence
+
+from .interrupts import Terminated, sigterm_as_interrupt
 
 
 def aligned(rows: list[list[str]]) -> list[str]:
@@ -321,41 +320,11 @@ def _resume_hint(args: argparse.Namespace) -> str:
     """What an interrupted command kept, and how to go on."""
     if getattr(args, "command", None) == "train" and getattr(args, "method", None) != "pack":
         out = f" --out {args.out}" if getattr(args, "out", None) else ""
-        return (f"the run keeps its last checkpoint (written every few minutes); continue it with "
+        return (f"the run keeps its last checkpoint (a first Ctrl-C or SIGTERM while it trains writes one at the "
+                f"step it stops at); continue it with "
                 f"`fusionbench train {args.method} --resume-or-start{out}` and the same options (it starts "
                 "afresh if the run was stopped before its first checkpoint)")
     return "everything committed so far is kept (run the same command to resume)"
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a batch scheduler), handled as Ctrl-C is: the run keeps what it committed
-    and records its status as ``interrupted``."""
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`Terminated` in this process's main thread.
-
-    Only here: pool workers are spawned (new interpreters, default handlers), and a forked child that
-    inherited the handler dies of SIGTERM as before; the pool's own interrupt handling stops the workers.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pid = os.getpid()
-
-    def handler(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked child: the default action
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:  # None: the previous handler was not installed from Python (then the default is restored)
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -370,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             return _dispatch(args, argv)
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ..interrupts import StopRequest
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
                          remove_stale_temps, run_identity, to_cpu)
@@ -339,46 +340,50 @@ def _train(
 
     start_step, t_warm = step, None
     order_epoch = -1
-    while step < stop:
-        epoch, pos = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
-            order_epoch = epoch
-            order = torch.from_numpy(epoch_order(len(patches), config.seed, epoch).astype(np.int64)).to(device)
-        t0 = time.perf_counter()
-        with watch:
-            batch = patches.batch_tensor(order[pos * config.batch_size:(pos + 1) * config.batch_size])
-            if config.channels_last:
-                batch = batch.contiguous(memory_format=memory_format)
-            if graph is not None:
-                terms = graph(batch, step + 1)
-            else:
-                optimiser.zero_grad(set_to_none=True)
-                terms = body(batch)
-        step += 1
-        pending.append(terms)
-        n_acc += 1
-        seen_acc += batch.shape[0]
-        logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
-        if logging:
-            fold_pending()  # waits for the device: the steps since the last row are timed up to here
-        elapsed += time.perf_counter() - t0
-        if logging:
-            dt = time.perf_counter() - t_log
-            row = log_row(step, steps_per_epoch, len(patches), config.batch_size, acc, n_acc, config.lr,
-                          seen_acc / dt if dt > 0 else 0.0, elapsed)
-            rows.append(row)
-            bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
-            acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
-        bar.update(1)
-        due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
-        if due:
-            fold_pending()
-            checkpoint()
-            t_ckpt = time.monotonic()
-        if step - start_step == WARMUP_STEPS:
-            t_warm = time.monotonic()
-        if out_of_time:
-            break
+    with StopRequest() as stop_request:  # Ctrl-C or SIGTERM: stop after this step, checkpointed
+        while step < stop:
+            epoch, pos = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
+                order_epoch = epoch
+                order = torch.from_numpy(epoch_order(len(patches), config.seed, epoch).astype(np.int64)).to(device)
+            t0 = time.perf_counter()
+            with watch:
+                batch = patches.batch_tensor(order[pos * config.batch_size:(pos + 1) * config.batch_size])
+                if config.channels_last:
+                    batch = batch.contiguous(memory_format=memory_format)
+                if graph is not None:
+                    terms = graph(batch, step + 1)
+                else:
+                    optimiser.zero_grad(set_to_none=True)
+                    terms = body(batch)
+            step += 1
+            pending.append(terms)
+            n_acc += 1
+            seen_acc += batch.shape[0]
+            logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+            if logging:
+                fold_pending()  # waits for the device: the steps since the last row are timed up to here
+            elapsed += time.perf_counter() - t0
+            if logging:
+                dt = time.perf_counter() - t_log
+                row = log_row(step, steps_per_epoch, len(patches), config.batch_size, acc, n_acc, config.lr,
+                              seen_acc / dt if dt > 0 else 0.0, elapsed)
+                rows.append(row)
+                bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
+                acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
+            bar.update(1)
+            due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
+            if due or stop_request.requested:
+                fold_pending()
+                checkpoint()
+                t_ckpt = time.monotonic()
+            if stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
+                bar.close()
+                stop_request.raise_interrupt()
+            if step - start_step == WARMUP_STEPS:
+                t_warm = time.monotonic()
+            if out_of_time:
+                break
     bar.close()
     fold_pending()
     finished = step >= total_steps

@@ -49,6 +49,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..interrupts import StopRequest
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
                          remove_stale_temps, run_identity, to_cpu)
@@ -246,7 +247,8 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     rng_probe = torch.get_rng_state()
 
     for d, c in zip(out_dirs, configs):
-        (d / "config.json").write_text(json.dumps({"config": c.to_dict(), "meta": {**(meta or {}), "seeds_together": seeds},
+        (d / "config.json").write_text(json.dumps({"config": c.to_dict(),
+                                                   "meta": {**(meta or {}), "seeds_together": seeds},
                                                    "patches": n, "data_fingerprint": fingerprint},
                                                   indent=2, default=str))
         write_log(rows[seeds.index(c.seed)], d / "log.csv")
@@ -328,50 +330,55 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     t_call = t_ckpt = time.monotonic()
     t_log = time.perf_counter()
     start_step, t_warm, order_epoch = step, None, -1
-    while step < stop:
-        epoch, pos = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:
-            order_epoch = epoch
-            orders = torch.from_numpy(np.stack([epoch_order(n, s, epoch) for s in seeds]).astype(np.int64)).to(device)
-        t0 = time.perf_counter()
-        rows_now = orders[:, pos * config.batch_size:(pos + 1) * config.batch_size]
-        if patch_sets[0] is patch_sets[-1]:  # one gather for all seeds
-            flat = patch_sets[0].batch_tensor(rows_now.reshape(-1))
-            batch = flat.view(K, rows_now.shape[1], *flat.shape[1:])
-        else:
-            batch = torch.stack([ps.batch_tensor(r) for ps, r in zip(patch_sets, rows_now)])
-        if graph is not None:
-            terms = graph(batch, step + 1)
-        else:
-            optimiser.zero_grad(set_to_none=True)
-            terms = body(batch)
-        if step == start_step and not torch.equal(rng_probe, torch.get_rng_state()):
-            raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
-        step += 1
-        pending.append(terms)
-        n_acc += 1
-        seen_acc += batch.shape[1]
-        logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
-        if logging:
-            fold_pending()
-        elapsed += time.perf_counter() - t0
-        if logging:
-            dt = time.perf_counter() - t_log
-            for k in range(K):
-                rows[k].append(log_row(step, steps_per_epoch, n, config.batch_size, accs[k], n_acc, config.lr,
-                                       seen_acc / dt if dt > 0 else 0.0, elapsed))
-            bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
-            accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
-        bar.update(1)
-        due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
-        if due:
-            fold_pending()
-            checkpoint()
-            t_ckpt = time.monotonic()
-        if step - start_step == WARMUP_STEPS:
-            t_warm = time.monotonic()
-        if out_of_time:
-            break
+    with StopRequest() as stop_request:  # Ctrl-C or SIGTERM: stop after this step, checkpointed
+        while step < stop:
+            epoch, pos = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:
+                order_epoch = epoch
+                orders = np.stack([epoch_order(n, s, epoch) for s in seeds]).astype(np.int64)
+                orders = torch.from_numpy(orders).to(device)
+            t0 = time.perf_counter()
+            rows_now = orders[:, pos * config.batch_size:(pos + 1) * config.batch_size]
+            if patch_sets[0] is patch_sets[-1]:  # one gather for all seeds
+                flat = patch_sets[0].batch_tensor(rows_now.reshape(-1))
+                batch = flat.view(K, rows_now.shape[1], *flat.shape[1:])
+            else:
+                batch = torch.stack([ps.batch_tensor(r) for ps, r in zip(patch_sets, rows_now)])
+            if graph is not None:
+                terms = graph(batch, step + 1)
+            else:
+                optimiser.zero_grad(set_to_none=True)
+                terms = body(batch)
+            if step == start_step and not torch.equal(rng_probe, torch.get_rng_state()):
+                raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
+            step += 1
+            pending.append(terms)
+            n_acc += 1
+            seen_acc += batch.shape[1]
+            logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+            if logging:
+                fold_pending()
+            elapsed += time.perf_counter() - t0
+            if logging:
+                dt = time.perf_counter() - t_log
+                for k in range(K):
+                    rows[k].append(log_row(step, steps_per_epoch, n, config.batch_size, accs[k], n_acc, config.lr,
+                                           seen_acc / dt if dt > 0 else 0.0, elapsed))
+                bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
+                accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
+            bar.update(1)
+            due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
+            if due or stop_request.requested:
+                fold_pending()
+                checkpoint()
+                t_ckpt = time.monotonic()
+            if stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
+                bar.close()
+                stop_request.raise_interrupt()
+            if step - start_step == WARMUP_STEPS:
+                t_warm = time.monotonic()
+            if out_of_time:
+                break
     bar.close()
     fold_pending()
     finished = step >= total_steps

@@ -1,0 +1,102 @@
+"""Ctrl-C and SIGTERM while a model trains: the first one stops the loop at the end of the step in flight with a
+checkpoint of that step (no steps lost, the resumed run ends bitwise where an uninterrupted one ends); a second
+one interrupts at once; the handlers are put back afterwards.  Before, every steps since the last periodic
+checkpoint (up to ``--checkpoint-minutes``, 3 by default) were lost.
+
+The signals are sent by the loss itself at a chosen step, so each test is deterministic."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from fusionbench.interrupts import StopRequest, Terminated
+from fusionbench.train import TrainConfig
+from fusionbench.train.checkpoint import load_checkpoint
+from fusionbench.train.loop import train
+from fusionbench.train.patches import PatchSet
+from fusionbench.train.seeds import train_seeds
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+CFG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, patch_size=16, stride=8, progress=False, log_every=3)
+
+
+def _images():
+    return np.random.default_rng(0).random((3, 2, 32, 32), dtype=np.float32)
+
+
+def _build():
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.LeakyReLU(0.2),
+                               torch.nn.Conv2d(4, 1, 3, padding=1))
+
+
+def _signalling_loss(signals: dict[int, int | tuple[int, ...]]):
+    """The toy loss; at its n-th call (1-based) it sends itself ``signals[n]`` (one signal or several), as a
+    Ctrl-C or a batch scheduler's SIGTERM arriving while that step runs would."""
+    calls = [0]
+
+    def loss(model, batch):
+        calls[0] += 1
+        for signum in np.atleast_1d(signals.get(calls[0], ())):
+            os.kill(os.getpid(), int(signum))
+        out = torch.nn.functional.mse_loss(model(batch), batch[:, :1])
+        return out, {"total": out.detach()}
+
+    return loss
+
+
+def _final(run):
+    return torch.load(run / "final.pth", weights_only=True)
+
+
+@pytest.mark.parametrize("signum, error", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
+def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, error, capsys):
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    run = tmp_path / "run"
+    with pytest.raises(error) as raised:
+        train(_build, _signalling_loss({5: signum}), PatchSet(_images(), 16, 8), CFG, run)
+    assert type(raised.value) is error
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 5  # before: no checkpoint (none was due yet)
+    assert not (run / "final.pth").exists()
+    assert "stopping at the end of this step, after writing a checkpoint" in capsys.readouterr().err
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+    done = train(_build, _signalling_loss({}), PatchSet(_images(), 16, 8), CFG, run, resume=True)
+    whole = train(_build, _signalling_loss({}), PatchSet(_images(), 16, 8), CFG, tmp_path / "whole")
+    assert done.finished and done.steps == whole.steps == 14
+    assert all(torch.equal(a, b) for a, b in zip(_final(run).values(), _final(tmp_path / "whole").values()))
+
+
+def test_a_second_interrupt_stops_at_once(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):  # both arrive in step 3: the loop never reaches its checkpoint
+        train(_build, _signalling_loss({3: (signal.SIGINT, signal.SIGINT)}), PatchSet(_images(), 16, 8),
+              dataclasses.replace(CFG, epochs=1), run)
+    assert not (run / "checkpoint.pt").exists()
+
+
+def test_seeds_trained_together_checkpoint_every_seed_where_they_stop(tmp_path):
+    dirs = [tmp_path / "s0", tmp_path / "s1"]
+    with pytest.raises(Terminated):
+        train_seeds(_build, _signalling_loss({4: signal.SIGTERM}), _images(),
+                    [CFG, dataclasses.replace(CFG, seed=1)], dirs)
+    assert [load_checkpoint(d / "checkpoint.pt")["step"] for d in dirs] == [4, 4]
+
+
+def test_a_stop_request_outside_the_main_thread_installs_nothing():
+    import threading
+
+    seen = []
+
+    def in_thread():
+        with StopRequest() as request:
+            seen.append((request.requested, signal.getsignal(signal.SIGINT)))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(False, signal.default_int_handler)]

@@ -218,11 +218,28 @@ def provenance(config: Any, result: Any, *, name: str, params: dict, pairs: int,
     }
 
 
+# What `train pack` reads; every other option is for training, and is refused beside it (it was ignored).
+PACK_OPTIONS = frozenset({"method", "names", "data_dir", "out", "max_pairs", "no_progress"})
+
+
+def options_given(args: argparse.Namespace, keep: frozenset[str]) -> list[str]:
+    """The flags (``--epochs``) of the options in ``args`` that were given, other than those named in ``keep``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return [action.option_strings[0] for action in parser._actions
+            if action.option_strings and action.dest not in keep
+            and getattr(args, action.dest, action.default) != action.default]
+
+
 def _pack(args: argparse.Namespace) -> int:
     from fusionbench.weights import read_sidecar
 
     from .pack import DEFAULT_DIR, check_pack_path, write_pack
 
+    stray = options_given(args, PACK_OPTIONS)
+    if stray:
+        raise SystemExit(f"fusionbench train pack: {', '.join(stray)}: not options of `train pack` (it writes the "
+                         "training pairs only; give the training options when you train from the pack)")
     if not args.names:
         raise SystemExit("fusionbench train pack: name at least one trainable variant, e.g. `train pack mopa`")
     if args.max_pairs is not None and args.max_pairs < 1:
@@ -376,6 +393,12 @@ def run(args: argparse.Namespace) -> int:
     if args.max_pairs is not None:
         raise SystemExit("fusionbench train: --max-pairs is for `train pack` only (a pack made with it keeps the first "
                          "N pairs; train from it with --pack FILE)")
+    if args.pack is not None and args.data_dir is not None:
+        raise SystemExit(f"fusionbench train {args.method}: give --pack or --data-dir, not both (the pack holds the "
+                         "training pairs)")
+    for option, value in (("--out", args.out), ("--export", args.export), ("--pack", args.pack)):
+        if value is not None and not value.strip():
+            raise SystemExit(f"fusionbench train {args.method}: {option} {value!r} names no file or folder")
     from .data import prepare_pairs
     from .loop import train
     from .patches import PatchSet
@@ -437,8 +460,8 @@ def parse_seeds(text: str | None) -> list[int] | None:
     """``--seeds 0,1,2`` as a list of ints (``None`` when not given); a clear ``SystemExit`` when malformed."""
     if text is None:
         return None
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+    try:  # an empty item (`0,,1`, `0,1,`) is a typo, not a seed to skip
+        seeds = [int(part) for part in text.split(",")]
     except ValueError:
         raise SystemExit(f"fusionbench train: --seeds takes comma-separated integers, not {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**64:

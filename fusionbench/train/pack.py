@@ -133,6 +133,9 @@ def read_pack(path: str | Path) -> TrainingPack:
     """Read and verify a pack (sha256 against its ``<stem>.sha256``; one line naming the file on any problem)."""
     path = Path(path)
     side = sidecar(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a training pack; give the pack's file "
+                         f"(e.g. {path / 'training.fbpack'})")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: training pack not found; write it with `fusionbench train pack NAME`")
     digest = sha256_file(path)

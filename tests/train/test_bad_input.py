@@ -225,3 +225,30 @@ def test_a_second_run_in_a_folder_in_use_is_refused(tmp_path):
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, run)  # released: the run goes on
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, tmp_path / "again")
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, tmp_path / "again", resume=True)  # a finished call released it
+
+
+# ------------------------------------------------------------------ the audit's notes N1, N2, N4, N5, N6 (session 26)
+def test_a_pack_that_is_a_folder_is_named_as_a_folder(tmp_path):
+    from fusionbench.train.pack import read_pack
+
+    with pytest.raises(ValueError, match=r": is a folder, not a training pack; give the pack's file"):
+        read_pack(tmp_path)  # before: "training pack not found", of a folder that is there
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("mopa", "--pack", "p.fbpack", "--data-dir", "data"), "give --pack or --data-dir, not both"),
+    (("mopa", "--export", ""), "--export '' names no file or folder"),
+    (("mopa", "--out", " "), "--out ' ' names no file or folder"),
+    (("mopa", "--seeds", "0,,1"), "--seeds takes comma-separated integers, not '0,,1'"),
+    (("mopa", "--seeds", "0,1,"), "--seeds takes comma-separated integers, not '0,1,'"),
+    (("pack", "mopa", "--epochs", "3"), "train pack: --epochs: not options of `train pack`"),
+    (("pack", "mopa", "--lr", "1e-3", "--seed", "2", "--resume"), "train pack: --resume, --lr, --seed: not options"),
+])
+def test_options_that_would_be_ignored_are_refused(tmp_path, monkeypatch, argv, message):
+    """Each used to be accepted and ignored: ``--data-dir`` beside ``--pack``, an empty ``--export`` (nothing
+    exported, nothing said), an empty item of ``--seeds``, training options given to ``train pack``."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as err:
+        cli.run(_args(*argv))
+    assert message in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # refused before anything is written

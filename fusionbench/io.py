@@ -125,6 +125,12 @@ def atomic_write(path: str | Path, *, keep_name: bool = False) -> Iterator[Path]
     fsync_path(path.parent, folder=True)
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all (:func:`atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def fsync_path(path: Path, *, folder: bool = False) -> None:
     """``fsync`` ``path``; for a folder (its entries: a rename) only where the system allows it."""
     try:

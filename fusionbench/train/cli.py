@@ -472,9 +472,11 @@ def parse_seeds(text: str | None) -> list[int] | None:
 def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config: Any, result: Any, pairs: list,
             data: dict, wall_s: float) -> None:
     """Write a run's provenance, report it, and export its weights when finished and asked to."""
+    from fusionbench.io import write_text_atomic
+
     record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=wall_s, data=data)
     out = result.out_dir
-    (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
     print(f"{name} seed {config.seed}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
           f"{result.patches_per_s:.1f} patches/s, final {result.final_terms}", file=sys.stderr)
     if not result.finished:

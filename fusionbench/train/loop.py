@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ..interrupts import StopRequest
+from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
                          remove_stale_temps, run_identity, to_cpu)
@@ -283,9 +284,9 @@ def _train(
     elif resume:
         print(f"train: --resume-or-start: no checkpoint in {out_dir}; starting a new run at step 0", file=sys.stderr,
               flush=True)
-    (out_dir / "config.json").write_text(json.dumps({"config": config.to_dict(), "meta": meta or {},
-                                                     "patches": len(patches), "data_fingerprint": fingerprint},
-                                                    indent=2, default=str))
+    write_text_atomic(out_dir / "config.json", json.dumps({"config": config.to_dict(), "meta": meta or {},
+                                                           "patches": len(patches), "data_fingerprint": fingerprint},
+                                                          indent=2, default=str))
     write_log(rows, out_dir / "log.csv")
 
     def checkpoint() -> None:

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fusionbench.io import atomic_write
+
 from .checkpoint import NonFiniteLoss, nonfinite_terms
 from .config import TrainConfig
 
@@ -58,18 +60,19 @@ def fold_terms(pending: list[dict[str, Any]], acc: dict[str, float],
 
 
 def write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write the CSV log (all rows, union of their columns in first-seen order)."""
+    """Write the CSV log (all rows, union of their columns in first-seen order), whole or not at all (a kill
+    while it is written leaves the previous log)."""
     cols: list[str] = []
     for row in rows:
         cols += [k for k in row if k not in cols]
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         writer.writerows(rows)
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss curves (log scale) of every ``loss_*`` column against the step."""
+    """Loss curves (log scale) of every ``loss_*`` column against the step, written whole or not at all."""
     if not rows:
         return
     try:
@@ -91,8 +94,11 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str = "") -> None
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as tmp:  # whole or not at all, like the log
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
 
 
 class _NoBar:

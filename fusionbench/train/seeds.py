@@ -50,6 +50,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..interrupts import StopRequest
+from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
                          remove_stale_temps, run_identity, to_cpu)
@@ -247,10 +248,9 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     rng_probe = torch.get_rng_state()
 
     for d, c in zip(out_dirs, configs):
-        (d / "config.json").write_text(json.dumps({"config": c.to_dict(),
-                                                   "meta": {**(meta or {}), "seeds_together": seeds},
-                                                   "patches": n, "data_fingerprint": fingerprint},
-                                                  indent=2, default=str))
+        record = {"config": c.to_dict(), "meta": {**(meta or {}), "seeds_together": seeds}, "patches": n,
+                  "data_fingerprint": fingerprint}
+        write_text_atomic(d / "config.json", json.dumps(record, indent=2, default=str))
         write_log(rows[seeds.index(c.seed)], d / "log.csv")
 
     def model_state(k: int) -> dict[str, Any]:

@@ -252,3 +252,23 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, monkeypatch, argv, 
         cli.run(_args(*argv))
     assert message in str(err.value)
     assert list(tmp_path.iterdir()) == []  # refused before anything is written
+
+
+def test_the_log_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """The audit's note N7: log.csv (and loss.png, config.json, provenance.json) were rewritten in place, so a
+    kill while writing truncated them; now a failed write leaves the previous file and no temporary file."""
+    import csv
+
+    from fusionbench.train.progress import write_log
+
+    log = tmp_path / "log.csv"
+    write_log([{"step": 1, "loss_total": 0.5}], log)
+    before = log.read_bytes()
+
+    def fail(self, rows):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_log([{"step": 1, "loss_total": 0.5}, {"step": 2, "loss_total": 0.25}], log)
+    assert log.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["log.csv"]

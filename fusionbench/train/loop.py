@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..interrupts import StopRequest
 from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
@@ -59,8 +58,7 @@ from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_r
 from .checkpoint import RESUME_OR_START, CheckpointError, NoCheckpointError, TrainError  # noqa: F401
 from .config import TrainConfig
 from .patches import PatchSet
-from .progress import (WARMUP_STEPS, checkpoint_due, fold_terms, log_row, plot_losses, progress_bar, steady_rate,
-                       write_log)
+from .progress import CallSchedule, fold_terms, log_row, plot_losses, progress_bar, write_log
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -182,6 +180,16 @@ class _SyncWatch:
             torch.cuda.set_sync_debug_mode("default")
             self._caught.__exit__(*exc)
             self.count += sum("synchroniz" in str(w.message) for w in self._log)
+
+
+def call_perf(config: TrainConfig, graph: Any, graph_status: str) -> dict[str, Any]:
+    """What a call computed with (:attr:`TrainResult.perf`): the performance options and what the CUDA graph
+    did (``graph``: the :class:`~fusionbench.train.graph.CudaGraphStep`, or ``None`` with ``graph_status``
+    saying why there was none)."""
+    if graph is not None:
+        graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
+    return {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
+            "cuda_graph_steps": graph.replays if graph is not None else 0}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -307,9 +315,7 @@ def _train(
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
     model.train()
     bar = progress_bar(config.progress, total_steps, step)
-    t_call = time.monotonic()
     t_log = time.perf_counter()
-    t_ckpt = time.monotonic()
     last_terms: dict[str, float] = {}
     bf16 = config.precision == "bf16"
 
@@ -339,9 +345,12 @@ def _train(
                 raise nonfinite_stop(exc, "", ckpt_path, ckpt_step) from None
             pending.clear()
 
-    start_step, t_warm = step, None
-    order_epoch = -1
-    with StopRequest() as stop_request:  # Ctrl-C or SIGTERM: stop after this step, checkpointed
+    def save() -> None:
+        fold_pending()
+        checkpoint()
+
+    start_step, order_epoch = step, -1
+    with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
         while step < stop:
             epoch, pos = divmod(step, steps_per_epoch)
             if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
@@ -361,7 +370,7 @@ def _train(
             pending.append(terms)
             n_acc += 1
             seen_acc += batch.shape[0]
-            logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+            logging = call.logs_at(step)
             if logging:
                 fold_pending()  # waits for the device: the steps since the last row are timed up to here
             elapsed += time.perf_counter() - t0
@@ -373,17 +382,7 @@ def _train(
                 bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
                 acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
             bar.update(1)
-            due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
-            if due or stop_request.requested:
-                fold_pending()
-                checkpoint()
-                t_ckpt = time.monotonic()
-            if stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
-                bar.close()
-                stop_request.raise_interrupt()
-            if step - start_step == WARMUP_STEPS:
-                t_warm = time.monotonic()
-            if out_of_time:
+            if call.end_step(step, save, bar):  # this call's time is up
                 break
     bar.close()
     fold_pending()
@@ -394,12 +393,9 @@ def _train(
     t_end = time.monotonic()
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms
-    steady = steady_rate(step, start_step, t_warm, t_end)
-    if graph is not None:
-        graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
-    perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
-            "cuda_graph_steps": graph.replays if graph is not None else 0}
+    steady = call.steady_rate(step, t_end)
+    perf = call_perf(config, graph, graph_status)
     if count_syncs:
         perf["host_syncs_in_steps"] = watch.count if watch.enabled else None
     return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - start_step,
-                       t_end - t_call, steady, perf)
+                       t_end - call.t_call, steady, perf)

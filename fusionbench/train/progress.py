@@ -8,7 +8,9 @@
 * ``loss.png`` (:func:`plot_losses`) — the loss curves;
 * a tqdm bar with the loss and patches/s (:func:`progress_bar`);
 * when a checkpoint is due (:func:`checkpoint_due`), and a call's steady
-  rate after its first :data:`WARMUP_STEPS` steps (:func:`steady_rate`).
+  rate after its first :data:`WARMUP_STEPS` steps (:func:`steady_rate`);
+  both kept for a call of the loop by :class:`CallSchedule`, which also stops
+  it at a Ctrl-C or SIGTERM (:class:`fusionbench.interrupts.StopRequest`).
 
 Shared by the one-seed loop (:mod:`fusionbench.train.loop`) and the seeds
 trained together (:mod:`fusionbench.train.seeds`).
@@ -19,10 +21,10 @@ import csv
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from fusionbench.io import atomic_write
-
+from ..io import atomic_write
+from ..interrupts import StopRequest
 from .checkpoint import NonFiniteLoss, nonfinite_terms
 from .config import TrainConfig
 
@@ -142,3 +144,52 @@ def steady_rate(step: int, start_step: int, t_warm: float | None, t_end: float) 
     if t_warm is not None and step - start_step > WARMUP_STEPS and t_end > t_warm:
         return (step - start_step - WARMUP_STEPS) / (t_end - t_warm)
     return 0.0
+
+
+class CallSchedule:
+    """One call of a training loop: when it logs, checkpoints and stops, and the clocks of its steady rate.
+
+    A context manager around the step loop (it holds a :class:`~fusionbench.interrupts.StopRequest`, so a
+    first Ctrl-C or SIGTERM ends the call at the end of the step in flight, checkpointed).  After each step the
+    loop asks :meth:`logs_at` whether to write a log row and calls :meth:`end_step`, which saves when a
+    checkpoint is due and says when the call's time is up.  Shared by the one-seed loop and the seeds loop.
+    """
+
+    def __init__(self, config: TrainConfig, steps_per_epoch: int, total_steps: int, stop: int,
+                 start_step: int) -> None:
+        self.config, self.steps_per_epoch, self.total_steps = config, steps_per_epoch, total_steps
+        self.stop, self.start_step = stop, start_step
+        self.t_call = self.t_ckpt = time.monotonic()
+        self.t_warm: float | None = None
+        self.stop_request = StopRequest()
+
+    def __enter__(self) -> "CallSchedule":
+        self.stop_request.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop_request.__exit__(*exc)
+
+    def logs_at(self, step: int) -> bool:
+        """Whether a log row is written after ``step``: every ``log_every`` steps, at each epoch end, at the end."""
+        return step % self.config.log_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
+
+    def end_step(self, step: int, save: Callable[[], None], bar: Any) -> bool:
+        """After ``step``: ``save()`` (read the pending terms back, write the checkpoint) when one is due
+        (:func:`checkpoint_due`) or a stop was asked for, and then, for a stop, close ``bar`` and raise its
+        interrupt; note the end of the warm-up.  Returns whether this call's time is up."""
+        due, out_of_time = checkpoint_due(self.config, step, self.steps_per_epoch, self.stop, self.t_call,
+                                          self.t_ckpt)
+        if due or self.stop_request.requested:
+            save()
+            self.t_ckpt = time.monotonic()
+        if self.stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
+            bar.close()
+            self.stop_request.raise_interrupt()
+        if step - self.start_step == WARMUP_STEPS:
+            self.t_warm = time.monotonic()
+        return out_of_time
+
+    def steady_rate(self, step: int, t_end: float) -> float:
+        """This call's steps/s after its warm-up (:func:`steady_rate`)."""
+        return steady_rate(step, self.start_step, self.t_warm, t_end)

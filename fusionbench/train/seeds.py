@@ -49,15 +49,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..interrupts import StopRequest
 from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
                          remove_stale_temps, run_identity, to_cpu)
 from .config import TrainConfig
-from .loop import TrainResult, configure_torch, epoch_order, graph_usable, load_optimiser_state
+from .loop import TrainResult, call_perf, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
-from .progress import WARMUP_STEPS, checkpoint_due, log_row, plot_losses, progress_bar, steady_rate, write_log
+from .progress import CallSchedule, log_row, plot_losses, progress_bar, write_log
 
 
 def check_seed_configs(configs: Sequence[TrainConfig]) -> None:
@@ -326,11 +325,14 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         pending.clear()
 
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
+    def save() -> None:
+        fold_pending()
+        checkpoint()
+
     bar = progress_bar(config.progress, total_steps, step)
-    t_call = t_ckpt = time.monotonic()
     t_log = time.perf_counter()
-    start_step, t_warm, order_epoch = step, None, -1
-    with StopRequest() as stop_request:  # Ctrl-C or SIGTERM: stop after this step, checkpointed
+    start_step, order_epoch = step, -1
+    with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
         while step < stop:
             epoch, pos = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
@@ -355,7 +357,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
             pending.append(terms)
             n_acc += 1
             seen_acc += batch.shape[1]
-            logging = step % config.log_every == 0 or step % steps_per_epoch == 0 or step == total_steps
+            logging = call.logs_at(step)
             if logging:
                 fold_pending()
             elapsed += time.perf_counter() - t0
@@ -367,17 +369,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
                 bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
                 accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
             bar.update(1)
-            due, out_of_time = checkpoint_due(config, step, steps_per_epoch, stop, t_call, t_ckpt)
-            if due or stop_request.requested:
-                fold_pending()
-                checkpoint()
-                t_ckpt = time.monotonic()
-            if stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
-                bar.close()
-                stop_request.raise_interrupt()
-            if step - start_step == WARMUP_STEPS:
-                t_warm = time.monotonic()
-            if out_of_time:
+            if call.end_step(step, save, bar):  # this call's time is up
                 break
     bar.close()
     fold_pending()
@@ -387,15 +379,12 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         for k, d in enumerate(out_dirs):
             atomic_save(fp32_state(model_state(k)), d / "final.pth")
     t_end = time.monotonic()
-    steady = steady_rate(step, start_step, t_warm, t_end)
-    if graph is not None:
-        graph_status = graph.status if graph.status != "pending" else "not captured (no full-size step after warm-up)"
-    perf = {**{k: getattr(config, k) for k in TrainConfig.PERF_OPTIONS}, "cuda_graph_status": graph_status,
-            "cuda_graph_steps": graph.replays if graph is not None else 0, "seeds_together": seeds}
+    steady = call.steady_rate(step, t_end)
+    perf = {**call_perf(config, graph, graph_status), "seeds_together": seeds}
     pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
     results = []
     for k, d in enumerate(out_dirs):
         final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}
         results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - start_step,
-                                   t_end - t_call, steady, dict(perf)))
+                                   t_end - call.t_call, steady, dict(perf)))
     return results

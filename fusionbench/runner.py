@@ -149,10 +149,21 @@ def _versions() -> dict[str, str]:
 
 
 def _git_sha() -> str | None:
+    """The commit of the fusionbench checkout this code runs from (an editable install); ``None`` for an
+    installed copy, also one that lies inside some other git repository (a venv in a user's project, whose
+    commit is not fusionbench's): the checkout's root must be this package's parent, and git must track it."""
     here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
+
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return sha.stdout.strip() or None if sha.returncode == 0 else None
+        found = git("rev-parse", "--show-toplevel", "HEAD")
+        lines = found.stdout.splitlines()
+        if found.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != here.parent:
+            return None
+        tracked = git("ls-files", "--error-unmatch", Path(__file__).name).returncode == 0
+        return (lines[1].strip() or None) if tracked else None
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -397,6 +408,16 @@ def _selected(config: RunConfig) -> tuple[MethodSelection, list[str]]:
     return selection, metrics
 
 
+def _log_plugin_failures(log: Log) -> None:
+    """Name each plugin of methods or metrics that failed to load: what it registers is missing from ``all`` and
+    from every pattern, which would otherwise go unsaid (README: no silent skips)."""
+    from .metric_registry import METRICS
+
+    for registry in (METHODS, METRICS):
+        for failure in registry.plugin_failures:
+            log(f"{failure.line()}; no {registry.kind} it registers is in this run")
+
+
 def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     """Plan ``config`` without running or writing anything, and estimate its wall time.
 
@@ -412,6 +433,7 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     out = Path(config.out)
     cache = Path(config.cache) if config.cache else out / "fused"
     selection, metrics = _selected(config)
+    _log_plugin_failures(log)
     created = {name: create_method(name) for name in selection.registered}
     unavailable = {name: r for name, m in created.items() if (r := m.unavailable_reason())}
     with ResultsStore.snapshot(out / "results.sqlite") as store:
@@ -454,6 +476,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     # the cache is not probed: a read-only cache that already holds every output is a valid resume
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
     selection, metrics = _selected(config)
+    _log_plugin_failures(log)
     methods = selection.names
     dataset_names = list(dict.fromkeys(config.datasets or DEFAULT_DATASETS))
 

@@ -269,6 +269,23 @@ def test_unknown_names_carry_the_plugins_that_failed_to_load(capsys, monkeypatch
         assert err[0].startswith(f"fusionbench: error: {error}") and err[1:] == [expected], err
 
 
+@pytest.mark.parametrize("dry", [True, False])
+def test_a_run_names_the_plugins_that_failed_to_load(capsys, monkeypatch, tmp_path, dry) -> None:
+    """``run --methods all`` (and its dry run) used to leave a broken plugin's methods out of "all" without a
+    word; now the run's log names it first (the packaging audit of session 26)."""
+    from fusionbench.cli import main
+    from fusionbench.registry import PluginFailure
+
+    failure = PluginFailure("fusionbench.methods", "broken", "brokenfuse.methods",
+                            "ModuleNotFoundError: No module named 'nowhere'", "")
+    METHODS.ensure_loaded()
+    monkeypatch.setattr(METHODS, "plugin_failures", [failure])
+    argv = ["run", "--methods", "average*", "--metrics", "EN", "--workers", "0", "--out", str(tmp_path),
+            "--no-report", *(["--dry-run"] if dry else ["--quiet"])]
+    assert main(argv) == 0
+    assert (f"{failure.line()}; no method it registers is in this run") in capsys.readouterr().err.splitlines()
+
+
 def test_an_unknown_name_differing_only_in_case_is_suggested() -> None:
     from fusionbench.metric_registry import create_metric
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import shlex
 import signal
 import sys
@@ -340,22 +341,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with sigterm_as_interrupt():
-            return _dispatch(args, argv)
+            status = _dispatch(args, argv)
+            sys.stdout.flush()  # a reader that went away (`| head`) shows here, not at the interpreter's exit
+            return status
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
         print(f"fusionbench: {'terminated' if terminated else 'interrupted'}; {_resume_hint(args)}", file=sys.stderr)
         return 128 + int(signal.SIGTERM) if terminated else 130
+    except BrokenPipeError as exc:
+        if args.debug or not _stdout_reader_gone():  # another pipe (a worker's): an error like any other
+            return _error_status(exc, args)
+        # `fusionbench list methods | head -1`: the reader has what it wanted; say nothing, as a command killed
+        # by SIGPIPE would (Python ignores SIGPIPE), and keep the interpreter's last flush from failing too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + int(signal.SIGPIPE)
     except Exception as exc:
-        if args.debug:
-            raise
-        # a KeyError's str() is the repr of its message: take the message itself (stripping quotes from str()
-        # cut a quote off messages that end in one)
-        text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
-        message = str(text) or type(exc).__name__
-        print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
-        for note in getattr(exc, "__notes__", ()):  # e.g. plugins that failed to load, for an unknown name
-            print(f"fusionbench: {note}", file=sys.stderr)
-        return 1
+        return _error_status(exc, args)
+
+
+def _error_status(exc: Exception, args: argparse.Namespace) -> int:
+    """One ``fusionbench: error: ...`` line (and the exception's notes) on stderr; status 1 (``--debug``
+    re-raises)."""
+    if args.debug:
+        raise exc
+    # a KeyError's str() is the repr of its message: take the message itself (stripping quotes from str()
+    # cut a quote off messages that end in one)
+    text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
+    message = str(text) or type(exc).__name__
+    print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
+    for note in getattr(exc, "__notes__", ()):  # e.g. plugins that failed to load, for an unknown name
+        print(f"fusionbench: {note}", file=sys.stderr)
+    return 1
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (``poll`` reports an error on its end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no fileno (a captured stream), no poll on this platform
+        return False
 
 
 def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:

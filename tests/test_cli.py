@@ -220,3 +220,31 @@ def test_run_flags_reach_the_run_config(tmp_path, monkeypatch) -> None:
         main(["--debug", "run", "--methods", "average", "--out", str(tmp_path / "out2"), "--timeout", "2.5",
               "--split", "paper20", "--quiet"])
     assert seen[0].timeout == 2.5 and seen[0].split == "paper20" and seen[0].datasets == []
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path) -> None:
+    """``fusionbench list weights | head -1`` printed ``fusionbench: error: [Errno 32] Broken pipe`` and exited
+    1 about one time in three (the packaging audit of session 26); now it says nothing and exits 141, as a
+    command killed by SIGPIPE would.  The pipe's reader is closed before the command writes (it is still
+    importing), so the write always fails."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "fusionbench", "list", "methods"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_a_broken_pipe_of_another_stream_is_still_an_error(monkeypatch, capsys) -> None:
+    """Only a closed standard output is the reader going away; a BrokenPipeError from elsewhere (a worker's
+    pipe) stays an error line with status 1."""
+    import fusionbench.cli as cli
+
+    def broken(args, argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    assert main(["list", "methods"]) == 1
+    assert capsys.readouterr().err.startswith("fusionbench: error: [Errno 32] Broken pipe")

@@ -81,19 +81,34 @@ def preset_params(preset: str) -> dict[str, Any]:
     return {"preset": preset, **DEFAULT_PARAMS, **PRESETS[preset]}
 
 
+def trained_dir() -> Path:
+    """``$FUSIONBENCH_HOME/trained/mopa``: where weights you train yourself go (``--export``), outside the package
+    (an installed package's folder may be read-only, and a reinstall or ``pip uninstall`` would lose them)."""
+    from fusionbench.config import home
+
+    return home() / "trained" / "mopa"
+
+
 def weights_file(preset: str, seed: int = 0) -> Path:
-    """``weights/<preset>.pth`` (seed 0) or ``weights/<preset>.seed<N>.pth``: the stem ``--export`` writes."""
+    """``<preset>.pth`` (seed 0) or ``<preset>.seed<N>.pth`` (the stem ``--export`` writes): the committed file in
+    :data:`WEIGHTS_DIR` when there is one, else yours in :func:`trained_dir` (committed weights are never shadowed:
+    a run of ``mopa`` is the committed ``mopa``); the committed path when neither exists."""
     from fusionbench.train.cli import weights_stem
 
-    return WEIGHTS_DIR / f"{weights_stem(preset, seed)}.pth"
+    committed = WEIGHTS_DIR / f"{weights_stem(preset, seed)}.pth"
+    if committed.is_file():
+        return committed
+    yours = trained_dir() / committed.name
+    return yours if yours.is_file() else committed
 
 
 def _train_command(preset: str, seed: int) -> str:
-    return f"fusionbench train {registered_name(preset)}{f' --seed {seed}' if seed else ''} --export {WEIGHTS_DIR}"
+    return f"fusionbench train {registered_name(preset)}{f' --seed {seed}' if seed else ''} --export {trained_dir()}"
 
 
 def load_state_dict(preset: str, seed: int = 0) -> dict[str, Any]:
-    """The committed state dict of ``preset`` (trained with ``seed``), verified against its ``.sha256`` sidecar."""
+    """The state dict of ``preset`` (trained with ``seed``; committed, or yours: :func:`weights_file`), verified
+    against its ``.sha256`` sidecar."""
     path = weights_file(preset, seed)
     if not path.is_file():
         raise FileNotFoundError(unavailable_message(preset, seed))
@@ -106,7 +121,8 @@ def unavailable_message(preset: str, seed: int = 0) -> str:
            if preset in TABLE4 and seed == 0 else "no weights were trained for it yet")
     which = f"mopa preset {preset!r}" + (f" with training seed {seed}" if seed else "")
     return (f"weights of {which} ({weights_file(preset, seed).name}) are not committed ({why}); they await the "
-            f"device run (docs/training.md), or train them with `{_train_command(preset, seed)}`")
+            f"device run (docs/training.md in the fusionbench repository), or train them with "
+            f"`{_train_command(preset, seed)}`")
 
 
 def build_model(params: dict[str, Any]) -> MopaNet:
@@ -172,7 +188,8 @@ class MOPA(TorchMethod):
 
     @staticmethod
     def cache_token(preset: str = "mopa", seed: int = 0, **_: Any) -> str:
-        """The committed sha256 of the preset's weights, so retrained weights never reuse cached outputs."""
+        """The recorded sha256 of the preset's weights (:func:`weights_file`), so retrained weights never reuse
+        cached outputs."""
         from fusionbench.weights import sidecar_token
 
         return sidecar_token(weights_file(preset, seed))
@@ -187,7 +204,7 @@ class MOPA(TorchMethod):
 
     @staticmethod
     def unavailable_reason(preset: str = "mopa", seed: int = 0, **_: Any) -> str | None:
-        """Why the preset (trained with ``seed``) cannot run (its committed weights are absent), or ``None``."""
+        """Why the preset (trained with ``seed``) cannot run (no weights, committed or yours), or ``None``."""
         return None if weights_file(preset, seed).is_file() else unavailable_message(preset, seed)
 
     @staticmethod

@@ -986,3 +986,27 @@ def test_network_inputs_are_a_b_and_their_own_masks():
     np.testing.assert_array_equal(x[2], otsu_mask(a))
     np.testing.assert_array_equal(x[3], otsu_mask(b))
     assert not np.array_equal(x[2], x[3])
+
+
+def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_ones(tmp_path, monkeypatch):
+    """An installed package told you to ``--export`` into its own folder in site-packages (read-only for a system
+    install, lost on reinstall, left behind by ``pip uninstall``; the packaging audit of session 26).  Now the
+    command names ``$FUSIONBENCH_HOME/trained/mopa``, weights found there run, and a committed file wins."""
+    import shutil
+
+    from fusionbench.methods import mopa
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
+    committed = weights_file("v1")
+    mine = tmp_path / "home" / "trained" / "mopa"
+    assert mopa.trained_dir() == mine
+    assert f"--export {mine}`" in fusionbench.create_method("mopa.no_mask.seed2").unavailable_reason()
+    mine.mkdir(parents=True)
+    for suffix in (".pth", ".sha256"):
+        shutil.copy(committed.with_suffix(suffix), mine / f"v1{suffix}")
+    assert weights_file("v1") == committed  # the committed file is the one a run of mopa.v1 uses
+    monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "empty")
+    assert weights_file("v1") == mine / "v1.pth"
+    method = fusionbench.create_method("mopa.v1")
+    assert method.unavailable_reason() is None
+    assert method(np.full((32, 32), 0.3, np.float32), np.full((32, 32), 0.6, np.float32)).shape == (32, 32)

@@ -190,3 +190,16 @@ def test_a_failed_asv_run_gives_no_commit_and_says_why(tmp_path, monkeypatch) ->
     assert "Failed to import benchmark_x" in log[-1] and "times come from the run instead" in log[-1]
     env = calls[-1][1]
     assert env["FUSIONBENCH_DATA_DIR"] == str((tmp_path / "data").resolve()) and env["FUSIONBENCH_BENCH_METHODS"] == "mopa"
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"workers": None, "scheduler": None}, "2 workers (one per core)"),  # the default: it said "? workers"
+    ({"workers": 3}, "3 workers"),
+    ({"workers": 1}, "1 worker"),
+    ({"workers": 0}, "no worker process (inline)"),
+    ({"workers": None, "scheduler": "local:4"}, "Dask scheduler local:4"),
+])
+def test_the_caption_says_how_the_run_was_spread(config, expected):
+    from fusionbench.report.sections.table5 import run_workers
+
+    assert run_workers(config, {"cpu_count": 2}) == expected

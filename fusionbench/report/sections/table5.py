@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,19 @@ def run_asv(methods: list[str], repo: Path, log: Log, data_dir: str | Path | Non
     return sha.stdout.strip()
 
 
+def run_workers(config: dict[str, Any], machine: dict[str, Any]) -> str:
+    """How a run's tasks were spread, for the Table 5 caption: ``"2 workers (one per core)"`` for the default
+    (``--workers`` not given; it said ``"? workers"``), ``"3 workers"``, ``"no worker process (inline)"``
+    (``--workers 0``), or the Dask scheduler."""
+    if config.get("scheduler"):
+        return f"Dask scheduler {config['scheduler']}"
+    workers = config.get("workers")
+    if workers is None:
+        cores = machine.get("cpu_count")
+        return f"{cores} workers (one per core)" if cores else "one worker per core"
+    return "no worker process (inline)" if workers == 0 else f"{workers} worker{'s' if workers != 1 else ''}"
+
+
 def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchmarks: bool,
                  asv_results: str | Path | None, repo: Path, profile: bool,
                  run: dict, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, str, tuple[str, str]]:
@@ -95,7 +109,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
               for m in main if stats is not None and m in stats.index}
     table.attrs["timing"] = timing if asv_costs is None else None
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
-    workers = (run.get("config") or {}).get("workers") if isinstance(run.get("config"), dict) else None
+    workers = run_workers(run.get("config") if isinstance(run.get("config"), dict) else {}, machine)
     import torch
 
     if asv_costs is not None:
@@ -108,7 +122,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     else:
         time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
                       f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "
-                      f"{machine.get('cpu_count', '?')} CPUs, {workers if workers is not None else '?'} workers; "
+                      f"{machine.get('cpu_count', '?')} CPUs, {workers}; "
                       f"other load on the machine not controlled; {RUN_TIME_WARMUP})")
     caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "

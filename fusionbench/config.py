@@ -1,7 +1,8 @@
 """Paths and environment: the one place that reads fusionbench's environment variables.
 
 * ``FUSIONBENCH_HOME`` — the cache root (default ``~/.cache/fusionbench``): downloaded
-  datasets under ``data/``, third-party weights under ``weights/``.
+  datasets under ``data/``, third-party weights under ``weights/``, weights you train under ``trained/``,
+  and numba's disk cache of compiled kernels under ``numba/`` (:func:`use_numba_cache_home`).
 * ``FUSIONBENCH_WORKER_THREADS`` — the per-worker thread cap the runner sets in each
   worker process (so that N workers do not oversubscribe N cores); unset outside a worker.
 * ``FUSIONBENCH_WORKER_THREADS_FIXED`` — set (non-empty) in a Dask worker's environment by whoever starts
@@ -19,6 +20,7 @@ Every function reads the environment when called (tests and workers change it at
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 HOME_ENV = "FUSIONBENCH_HOME"
@@ -37,6 +39,27 @@ WORKER_MEMORY_MB_DEFAULT = 1536
 def home() -> Path:
     """``$FUSIONBENCH_HOME`` or ``~/.cache/fusionbench``."""
     return Path(os.environ.get(HOME_ENV, Path.home() / ".cache" / "fusionbench")).expanduser()
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps the compiled kernels of the methods and metrics: ``<home>/numba``."""
+    return home() / "numba"
+
+
+def use_numba_cache_home() -> None:
+    """Point numba's disk cache at :func:`numba_cache_dir` unless ``NUMBA_CACHE_DIR`` is set (called when
+    ``fusionbench`` is imported, before any kernel is defined; child processes inherit the variable).
+
+    numba's default puts the cache beside each source file: in an installed package, 10 MB of ``.nbi``/``.nbc``
+    files in site-packages that ``pip uninstall`` leaves behind, and whose folder then makes ``import
+    fusionbench`` succeed as an empty namespace package.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
+    numba_config = sys.modules.get("numba.core.config")  # numba imported first: its config read the env already
+    if numba_config is not None:
+        numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
 def data_dir() -> Path:

@@ -16,6 +16,10 @@ SHARED = Path(os.environ.get("FUSIONBENCH_SHARED", REPO.parent / "shared")).reso
 # Child interpreters started by tests (python -c/-m) must import the installed package, not the source
 # checkout that is their working folder (it lacks fusionbench.methods/metrics): no cwd on their sys.path.
 os.environ["PYTHONSAFEPATH"] = "1"
+# Importing fusionbench sets NUMBA_CACHE_DIR from FUSIONBENCH_HOME (fusionbench.config.use_numba_cache_home) here,
+# in the process that starts the test processes (pytest-xdist): they and their children inherit one kernel cache
+# for the whole session, whatever FUSIONBENCH_HOME a fixture sets later.
+import fusionbench  # noqa: E402,F401
 pytest_plugins = ["_assets"]  # tests/ is on sys.path (rootdir-less test layout); a missing ../shared fails the run (FUSIONBENCH_ALLOW_MISSING_ASSETS=1 skips)
 
 

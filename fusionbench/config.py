@@ -1,6 +1,6 @@
 """Paths and environment: the one place that reads fusionbench's environment variables.
 
-* ``FUSIONBENCH_HOME`` — the cache root (default ``~/.cache/fusionbench``): downloaded
+* ``FUSIONBENCH_HOME`` — the cache root (default ``$XDG_CACHE_HOME/fusionbench``, ``~/.cache/fusionbench``): downloaded
   datasets under ``data/``, third-party weights under ``weights/``, weights you train under ``trained/``,
   and numba's disk cache of compiled kernels under ``numba/`` (:func:`use_numba_cache_home`).
 * ``FUSIONBENCH_WORKER_THREADS`` — the per-worker thread cap the runner sets in each
@@ -37,8 +37,11 @@ WORKER_MEMORY_MB_DEFAULT = 1536
 
 
 def home() -> Path:
-    """``$FUSIONBENCH_HOME`` or ``~/.cache/fusionbench``."""
-    return Path(os.environ.get(HOME_ENV, Path.home() / ".cache" / "fusionbench")).expanduser()
+    """``$FUSIONBENCH_HOME``, else ``$XDG_CACHE_HOME/fusionbench``, else ``~/.cache/fusionbench``."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "fusionbench"
 
 
 def numba_cache_dir() -> Path:

@@ -90,8 +90,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "FUSIONBENCH_WORKER_THREADS": "1"}
 
 
-def _warm_the_cache() -> None:
-    """Run :data:`WARM_GROUPS` at the same time (where the cache is cold, a fresh clone: every kernel compiles)."""
+def _warm_the_cache() -> set[str]:
+    """Run :data:`WARM_GROUPS` at the same time (where the cache is cold, a fresh clone: every kernel compiles);
+    the kernels they compiled (and saved)."""
+    compiled: set[str] = set()
     with contextlib.ExitStack() as stack:
         logs = [(stack.enter_context(tempfile.TemporaryFile("w+")), stack.enter_context(tempfile.TemporaryFile("w+")))
                 for _ in WARM_GROUPS]  # files, not pipes: a full pipe would stall one process until the other ends
@@ -102,12 +104,14 @@ def _warm_the_cache() -> None:
                 proc.wait(timeout=900)
                 out.seek(0)
                 err.seek(0)
-                _compiled(subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read()))
+                compiled.update(_compiled(subprocess.CompletedProcess(proc.args, proc.returncode, out.read(),
+                                                                      err.read())))
         finally:
             for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+    return compiled
 
 
 def _compiled_in_a_new_process() -> list[str]:
@@ -118,8 +122,17 @@ def _compiled_in_a_new_process() -> list[str]:
 
 @pytest.mark.usefixtures("weights_home")  # the deep methods' weights, for the processes (FUSIONBENCH_HOME)
 def test_a_second_process_compiles_no_kernel() -> None:
-    _warm_the_cache()
-    assert _compiled_in_a_new_process() == []
+    warmed = _warm_the_cache()
+    compiled = _compiled_in_a_new_process()
+    # numba updates a kernel's cache index by read-modify-write, unlocked: two processes saving overloads of one
+    # kernel at the same moment (the two warm-up groups, or the other test worker compiling it for other types on
+    # a cold cache) can each drop the other's entry.  Such a kernel was compiled by the warm-up and is saved again
+    # by the process above; a kernel that misses the cache in every new process (what this test guards) compiles
+    # again in the next one, and one the warm-up never compiled fails at once.
+    assert set(compiled) <= warmed, sorted(set(compiled) - warmed)
+    if compiled:
+        compiled = _compiled_in_a_new_process()
+    assert compiled == []
 
 
 def test_the_warm_up_groups_cover_every_method_and_metric() -> None:

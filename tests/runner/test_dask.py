@@ -225,12 +225,17 @@ def test_losing_the_scheduler_stops_the_run_in_one_error(tmp_path, plugin_env, m
                         "--no-dashboard", "--scheduler-file", str(address_file)], env, tmp_path / "scheduler.log")
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while not address_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
         import json
 
-        address = json.loads(address_file.read_text())["address"]
+        # distributed writes its scheduler file in place (open, then json.dump): it exists, empty or half
+        # written, a moment before it holds the address, so wait until it parses, not until it exists
+        address, deadline = None, time.monotonic() + 60
+        while address is None and time.monotonic() < deadline:
+            try:
+                address = json.loads(address_file.read_text())["address"]
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                time.sleep(0.2)
+        assert address is not None, (tmp_path / "scheduler.log").read_text()[-2000:]
         worker = _start([*dask[:2], "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard",
                          "--no-nanny"], env, tmp_path / "worker.log")
         out = tmp_path / "out"

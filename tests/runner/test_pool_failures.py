@@ -198,15 +198,19 @@ def test_a_crash_keeps_its_exit_status_while_the_pool_reaps_its_worker() -> None
 
     worker = multiprocessing.get_context("spawn").Process(target=os._exit, args=(3,))
     worker.start()
+    os.waitid(os.P_PID, worker.pid, os.WEXITED | os.WNOWAIT)  # it has exited (not reaped): no timing below
+
+    reaped = threading.Event()
 
     def manager() -> None:  # reaps the child, then is slow to record what it found, as a preempted thread is
         _, status = os.waitpid(worker.pid, 0)
+        reaped.set()
         time.sleep(0.3)
         worker._popen.returncode = os.waitstatus_to_exitcode(status)
 
     thread = threading.Thread(target=manager)
     thread.start()
-    time.sleep(0.1)  # the manager is in its window: the child is reaped, its status not yet recorded
+    assert reaped.wait(timeout=60)  # the manager is in its window: the child is reaped, its status not recorded
     pool = SimpleNamespace(_processes={worker.pid: worker}, _executor_manager_thread=thread)
     assert _how_workers_died(pool) == "exit status 3"
 

@@ -225,7 +225,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     worker exiting ``kill_grace_s`` later (default ``$FUSIONBENCH_KILL_GRACE_S``, 30 s; :func:`_run_guarded`).
     When a worker dies (a crash, out of memory, such a stop), the pool is rebuilt; a task in flight that the
     watchdog stopped is recorded as its ``PairTimeout`` at once, and the other tasks that were in flight are
-    run again one at a time: one that breaks the pool alone is recorded as a ``WorkerCrash`` (or its
+    run again one at a time (also one that was alone in flight: the worker that died may have been another,
+    idle one): one that breaks a fresh pool alone is recorded as a ``WorkerCrash`` (or its
     ``PairTimeout``), the others complete as if nothing had happened.  A pool whose workers could not start
     (their initializer failed, or they died before it ended) stops the run with one ``RuntimeError`` naming
     the cause (:func:`_start_failure`), blaming no task.  On an interrupt the busy workers are terminated.
@@ -277,13 +278,14 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
         in_flight[fut] = (task, marker)
         return True
 
+    alone: Task | None = None  # the suspect in flight alone in a fresh pool: if that pool breaks, it is the cause
     try:
         while queue or suspects or in_flight:
             broken = False
             if suspects:
                 if not in_flight:
                     if submit(suspects[0]):
-                        suspects.popleft()
+                        alone = suspects.popleft()
                     else:
                         broken = True
             else:
@@ -313,14 +315,14 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                         lost.append((task, marker))
                 in_flight.clear()
                 pool, how = rebuild(pool)
-                if len(lost) == 1:  # it ran alone: it broke the pool
-                    yield _lost(*lost[0], how)
-                    continue
                 for task, marker in lost:
-                    if _stopped_at_timeout(task, marker):  # its watchdog stopped it: no need to run it again
+                    if task is alone:  # it ran alone in a fresh pool: it broke the pool
+                        yield _lost(task, marker, how)
+                    elif _stopped_at_timeout(task, marker):  # its watchdog stopped it: no need to run it again
                         yield _lost(task, marker)
-                    else:
-                        suspects.append(task)
+                    else:  # in flight when a worker died: maybe the cause, maybe a bystander (even when alone
+                        suspects.append(task)  # in flight: an idle worker, or one whose task ended, can die too)
+                alone = None
     except BaseException:  # an interrupt, the consumer stopped, workers that cannot start: none may outlive the run
         _stop_workers(pool)
         raise

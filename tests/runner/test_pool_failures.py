@@ -262,7 +262,8 @@ def _fake_pool(outcome, submitted: list[str], pools: list[object]) -> type:
 
 def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, tmp_path) -> None:
     """Two tasks in flight: 'ok' has finished, 'crash' breaks the pool, and one wait() reports only the broken
-    future.  The finished result is yielded once and 'ok' is never submitted again; 'crash' is a WorkerCrash."""
+    future.  The finished result is yielded once and 'ok' is never submitted again; 'crash', the one task lost,
+    runs again alone in a fresh pool (a bystander would complete there), breaks it again and is a WorkerCrash."""
     from concurrent.futures.process import BrokenProcessPool
 
     from fusionbench import executors
@@ -281,8 +282,28 @@ def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, 
     monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
     monkeypatch.setattr(executors, "wait", fake_wait)
     results = list(executors.run_local(_fake_tasks(tmp_path, ["crash", "ok"]), workers=2, kill_grace_s=1.0))
-    assert submitted == ["crash", "ok"]
+    assert submitted == ["crash", "ok", "crash"]
     assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]
+
+
+def test_a_task_alone_in_flight_when_another_worker_dies_is_not_blamed(monkeypatch, tmp_path) -> None:
+    """The first pool breaks under 'bystander', the only task in flight, because some other worker died (idle,
+    or after its result was collected).  Before, a task lost alone was a WorkerCrash at once; now it runs again
+    alone in a fresh pool and completes (the flaky-test audit of session 26)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from fusionbench import executors
+    from fusionbench.worker import TaskResult
+
+    submitted: list[str] = []
+
+    def outcome(task, marker, n_pools):
+        return BrokenProcessPool("a worker died") if n_pools == 1 else TaskResult.of(task, scores={"EN": 1.0})
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
+    results = list(executors.run_local(_fake_tasks(tmp_path, ["bystander"]), workers=2, kill_grace_s=1.0))
+    assert submitted == ["bystander", "bystander"]
+    assert [(r.method, r.failures) for r in results] == [("bystander", [])]
 
 
 def test_a_task_its_watchdog_stopped_is_a_timeout_without_a_rerun(monkeypatch, tmp_path) -> None:

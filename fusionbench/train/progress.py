@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..io import atomic_write
 from ..interrupts import StopRequest
+from ..io import atomic_write
 from .checkpoint import NonFiniteLoss, nonfinite_terms
 from .config import TrainConfig
 

@@ -353,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error_status(exc, args)
         # `fusionbench list methods | head -1`: the reader has what it wanted; say nothing, as a command killed
         # by SIGPIPE would (Python ignores SIGPIPE), and keep the interpreter's last flush from failing too
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), sys.stdout.fileno())
         return 128 + int(signal.SIGPIPE)
     except Exception as exc:
         return _error_status(exc, args)

@@ -1,7 +1,7 @@
 """Paths and environment: the one place that reads fusionbench's environment variables.
 
-* ``FUSIONBENCH_HOME`` — the cache root (default ``$XDG_CACHE_HOME/fusionbench``, ``~/.cache/fusionbench``): downloaded
-  datasets under ``data/``, third-party weights under ``weights/``, weights you train under ``trained/``,
+* ``FUSIONBENCH_HOME`` — the cache root (default ``$XDG_CACHE_HOME/fusionbench``, else ``~/.cache/fusionbench``):
+  downloaded datasets under ``data/``, third-party weights under ``weights/``, weights you train under ``trained/``,
   and numba's disk cache of compiled kernels under ``numba/`` (:func:`use_numba_cache_home`).
 * ``FUSIONBENCH_WORKER_THREADS`` — the per-worker thread cap the runner sets in each
   worker process (so that N workers do not oversubscribe N cores); unset outside a worker.
@@ -15,7 +15,8 @@
 * ``FUSIONBENCH_KILL_GRACE_S`` — seconds a local pool worker may run past a task's ``--timeout`` before it
   stops itself (default :data:`KILL_GRACE_S_DEFAULT`; :func:`fusionbench.executors.run_local`).
 
-Every function reads the environment when called (tests and workers change it at run time).
+Every function reads the environment when called (tests and workers change it at run time), but for numba's
+cache folder, fixed when ``fusionbench`` is imported and inherited by child processes (:func:`use_numba_cache_home`).
 """
 from __future__ import annotations
 
@@ -59,7 +60,11 @@ def use_numba_cache_home() -> None:
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
-    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
+    try:  # absolute: a relative FUSIONBENCH_HOME must not mean another folder in a child with another cwd
+        folder = os.path.abspath(numba_cache_dir())
+    except (RuntimeError, KeyError, OSError):  # no home folder (an arbitrary uid in a container): numba's default
+        return
+    os.environ["NUMBA_CACHE_DIR"] = folder
     numba_config = sys.modules.get("numba.core.config")  # numba imported first: its config read the env already
     if numba_config is not None:
         numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]

@@ -226,7 +226,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     When a worker dies (a crash, out of memory, such a stop), the pool is rebuilt; a task in flight that the
     watchdog stopped is recorded as its ``PairTimeout`` at once, and the other tasks that were in flight are
     run again one at a time (also one that was alone in flight: the worker that died may have been another,
-    idle one): one that breaks a fresh pool alone is recorded as a ``WorkerCrash`` (or its
+    idle one): one that breaks the pool while it runs alone as such a suspect is recorded as a ``WorkerCrash`` (or its
     ``PairTimeout``), the others complete as if nothing had happened.  A pool whose workers could not start
     (their initializer failed, or they died before it ended) stops the run with one ``RuntimeError`` naming
     the cause (:func:`_start_failure`), blaming no task.  On an interrupt the busy workers are terminated.
@@ -278,7 +278,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
         in_flight[fut] = (task, marker)
         return True
 
-    alone: Task | None = None  # the suspect in flight alone in a fresh pool: if that pool breaks, it is the cause
+    alone: Task | None = None  # the suspect running alone: if the pool breaks now, it is the cause
     try:
         while queue or suspects or in_flight:
             broken = False
@@ -316,7 +316,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                 in_flight.clear()
                 pool, how = rebuild(pool)
                 for task, marker in lost:
-                    if task is alone:  # it ran alone in a fresh pool: it broke the pool
+                    if task is alone:  # it ran alone: it broke the pool
                         yield _lost(task, marker, how)
                     elif _stopped_at_timeout(task, marker):  # its watchdog stopped it: no need to run it again
                         yield _lost(task, marker)

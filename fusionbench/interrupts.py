@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 from typing import Any, Iterator
 
@@ -30,6 +29,14 @@ def _in_forked_child(pid: int, signum: int) -> bool:
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     return True
+
+
+def _write_stderr(text: str) -> None:
+    """Write ``text`` to file descriptor 2 directly (safe in a signal handler; nothing if it cannot)."""
+    try:
+        os.write(2, text.encode(errors="replace"))
+    except OSError:
+        pass
 
 
 def _restore(signum: int, previous: Any) -> None:
@@ -65,9 +72,11 @@ class StopRequest:
 
     Use as a context manager around the loop; at the end of each step the loop reads :attr:`requested`, and
     when it is set writes a checkpoint and calls :meth:`raise_interrupt` (``KeyboardInterrupt`` for Ctrl-C,
-    :class:`Terminated` for SIGTERM; the command then prints how to resume and exits 130 or 143).  A second
-    signal restores the previous handlers and interrupts at once, as without this (the last checkpoint is
-    kept, since checkpoints are written whole).  Outside the main thread it does nothing.
+    :class:`Terminated` for SIGTERM; the command then prints how to resume and exits 130 or 143).  A request
+    that came after the loop's last check is raised when the block ends.  A second signal restores the
+    previous handlers and interrupts at once, as without this (the last checkpoint is kept, since checkpoints
+    are written whole).  A signal this process ignores (``SIG_IGN``: a job started in the background by a
+    non-interactive shell ignores Ctrl-C) stays ignored.  Outside the main thread it does nothing.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -91,18 +100,23 @@ class StopRequest:
                     return
                 if self.signum is None:
                     self.signum = signum
-                    print(f"\n{self.what}: stopping at the end of this step, after writing a checkpoint "
-                          "(interrupt again to stop at once)", file=sys.stderr, flush=True)
+                    # os.write, not print: a handler that prints while the loop is printing to the same
+                    # buffered stream raises "reentrant call" (and a blocked stderr would block it anyway)
+                    _write_stderr(f"\n{self.what}: stopping at the end of this step, after writing a checkpoint "
+                                  "(interrupt again to stop at once)\n")
                     return
                 self._restore_all()
                 self.raise_interrupt(signum)
 
             for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, handler)
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, handler)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         self._restore_all()
+        if exc_type is None and self.signum is not None:  # came after the loop's last look: honoured here
+            self.raise_interrupt()
 
     def _restore_all(self) -> None:
         while self._previous:

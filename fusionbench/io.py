@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,11 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: the name of :func:`atomic_write`'s temporary file or folder, ``.<name>.<pid>.<12 hex>.tmp`` (group 1: the pid;
+#: :func:`fusionbench.process_owner.sweep_stale` removes those a killed writer left)
+ATOMIC_TEMP_NAME = re.compile(r"\..+\.(\d+)\.[0-9a-f]{12}\.tmp")
 
 
 @contextmanager

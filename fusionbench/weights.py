@@ -12,7 +12,7 @@ declaring a name twice differently is an error; a plugin declares files in its
 method module or through the ``fusionbench.weights`` entry-point group).
 
 Files are kept in ``$FUSIONBENCH_HOME/weights/<method_dir>/<filename>`` (default
-``~/.cache/fusionbench/weights``, see :mod:`fusionbench.config`).  ``fusionbench
+``$XDG_CACHE_HOME/fusionbench/weights``, else ``~/.cache/fusionbench/weights``; :mod:`fusionbench.config`).  ``fusionbench
 fetch weights NAME`` downloads the official file and checks the pinned sha256;
 ``--from DIR`` copies it from a folder laid out like ``../shared/official``
 (``<method_dir>/weights/<file>``) with the same check.  A file whose sha256 differs

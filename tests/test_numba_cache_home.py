@@ -20,7 +20,7 @@ def twice(x):
 
 
 def _python(code: str, tmp_path: Path, **env: str) -> str:
-    base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "FUSIONBENCH_HOME")}
+    base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "FUSIONBENCH_HOME", "XDG_CACHE_HOME")}
     done = subprocess.run([sys.executable, "-c", code], env={**base, "PYTHONPATH": str(tmp_path), **env},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -44,3 +44,24 @@ def test_a_numba_cache_dir_the_user_set_is_kept(tmp_path):
     mine = tmp_path / "mine"
     code = "import fusionbench, os; print(os.environ['NUMBA_CACHE_DIR'])"
     assert _python(code, tmp_path, FUSIONBENCH_HOME=str(tmp_path / "home"), NUMBA_CACHE_DIR=str(mine)) == str(mine)
+
+
+def test_without_a_home_folder_fusionbench_still_imports(tmp_path):
+    """An arbitrary uid in a container: no ``$HOME`` and no passwd entry, so ``Path.home()`` raises.  Before the
+    cache moved, ``import fusionbench`` never looked for a home; it must still import (numba keeps its
+    default) rather than fail in every Dask worker."""
+    code = ("import pathlib\n"
+            "def no_home(*a, **k):\n"
+            "    raise RuntimeError('Could not determine home directory.')\n"
+            "pathlib.Path.home = classmethod(no_home)\n"
+            "import os, fusionbench\n"
+            "print(os.environ.get('NUMBA_CACHE_DIR', 'unset'))")
+    assert _python(code, tmp_path) == "unset"
+
+
+def test_a_relative_home_gives_an_absolute_cache_folder(tmp_path):
+    code = "import os, fusionbench; print(os.environ['NUMBA_CACHE_DIR'])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**{k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"},
+                               "FUSIONBENCH_HOME": "rel"})
+    assert done.stdout.strip() == str(tmp_path / "rel" / "numba"), done.stderr

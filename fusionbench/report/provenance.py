@@ -31,21 +31,26 @@ def _entry(method: str):
 
 
 def provenance_file(method: str) -> tuple[Path, dict] | None:
-    """The provenance JSON committed beside the trained weights of ``method`` (its ``method`` field is the name)."""
+    """The provenance JSON beside the trained weights of ``method`` (its ``method`` field is the name): in the
+    module's ``WEIGHTS_DIR`` (committed), else in its ``trained_dir()`` (weights you trained and exported,
+    e.g. ``$FUSIONBENCH_HOME/trained/mopa``), the order in which the method looks for its weights."""
     entry = _entry(method)
     if entry is None:
         return None
     module = sys.modules.get(getattr(entry.obj, "__module__", ""), None)
-    folder = getattr(module, "WEIGHTS_DIR", None)
-    if folder is None or not Path(folder).is_dir():
-        return None
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
+    folders = [getattr(module, "WEIGHTS_DIR", None)]
+    if callable(getattr(module, "trained_dir", None)):
+        folders.append(module.trained_dir())
+    for folder in folders:
+        if folder is None or not Path(folder).is_dir():
             continue
-        if isinstance(doc, dict) and doc.get("method") == method:
-            return path, doc
+        for path in sorted(Path(folder).glob("*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("method") == method:
+                return path, doc
     return None
 
 

@@ -304,13 +304,13 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
 
 def remove_stale_temps(folder: Path) -> None:
     """Remove the temporary files and folders (``.<name>.<pid>.<hex>.tmp``, :func:`fusionbench.io.atomic_write`'s)
-    that killed writers (``kill -9`` while a checkpoint was written) left in a run folder; those of a live process
-    are kept (:func:`fusionbench.process_owner.sweep_stale`)."""
-    import re
-
+    that killed writers (``kill -9`` while a checkpoint, ``final.pth``, the log, the loss plot, ``config.json`` or
+    ``provenance.json`` was written) left in a run folder; those of a live process are kept
+    (:func:`fusionbench.process_owner.sweep_stale`)."""
+    from fusionbench.io import ATOMIC_TEMP_NAME
     from fusionbench.process_owner import sweep_stale
 
-    sweep_stale(folder, re.compile(r"\.(?:checkpoint\.pt|final\.pth)\.(\d+)\.[0-9a-f]+\.tmp"))
+    sweep_stale(folder, ATOMIC_TEMP_NAME)
 
 
 def fp32_state(state: dict[str, Any]) -> dict[str, Any]:

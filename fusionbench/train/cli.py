@@ -223,12 +223,22 @@ PACK_OPTIONS = frozenset({"method", "names", "data_dir", "out", "max_pairs", "no
 
 
 def options_given(args: argparse.Namespace, keep: frozenset[str]) -> list[str]:
-    """The flags (``--epochs``) of the options in ``args`` that were given, other than those named in ``keep``."""
+    """The flags (``--epochs``) of the ``train`` options in ``args`` that differ from their defaults, other than
+    those named in ``keep`` (each option's flag is its name with ``-`` for ``_``)."""
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    return [action.option_strings[0] for action in parser._actions
-            if action.option_strings and action.dest not in keep
-            and getattr(args, action.dest, action.default) != action.default]
+    defaults = vars(parser.parse_args(["method"]))  # the defaults as parsing makes them (string defaults converted)
+    return [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
+            if dest not in keep and getattr(args, dest, default) != default]
+
+
+def refuse_empty(command: str, args: argparse.Namespace, options: tuple[str, ...]) -> None:
+    """One line when one of ``options`` (``out``, ``export``, ``pack``) was given empty: ``--export ""`` exported
+    nothing and said nothing, ``train pack --out ""`` wrote the default pack."""
+    for dest in options:
+        value = getattr(args, dest, None)
+        if value is not None and not value.strip():
+            raise SystemExit(f"fusionbench train {command}: --{dest} {value!r} names no file or folder")
 
 
 def _pack(args: argparse.Namespace) -> int:
@@ -240,6 +250,7 @@ def _pack(args: argparse.Namespace) -> int:
     if stray:
         raise SystemExit(f"fusionbench train pack: {', '.join(stray)}: not options of `train pack` (it writes the "
                          "training pairs only; give the training options when you train from the pack)")
+    refuse_empty("pack", args, ("out",))
     if not args.names:
         raise SystemExit("fusionbench train pack: name at least one trainable variant, e.g. `train pack mopa`")
     if args.max_pairs is not None and args.max_pairs < 1:
@@ -396,9 +407,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pack is not None and args.data_dir is not None:
         raise SystemExit(f"fusionbench train {args.method}: give --pack or --data-dir, not both (the pack holds the "
                          "training pairs)")
-    for option, value in (("--out", args.out), ("--export", args.export), ("--pack", args.pack)):
-        if value is not None and not value.strip():
-            raise SystemExit(f"fusionbench train {args.method}: {option} {value!r} names no file or folder")
+    refuse_empty(args.method, args, ("out", "export", "pack"))
     from .data import prepare_pairs
     from .loop import train
     from .patches import PatchSet
@@ -486,7 +495,7 @@ def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config
         dest_dir, stem = Path(args.export), weights_stem(spec.weights_name(params), config.seed)
         dest = (spec.export or (lambda final, d, n, p: export_weights(final, d, n)))(
             result.final_path, dest_dir, stem, params)
-        (dest_dir / f"{stem}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        write_text_atomic(dest_dir / f"{stem}.json", json.dumps(record, indent=2, default=str) + "\n")
         print(f"exported {dest}", file=sys.stderr)
 
 

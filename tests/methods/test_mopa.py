@@ -995,6 +995,7 @@ def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_o
     import shutil
 
     from fusionbench.methods import mopa
+    from fusionbench.report.provenance import provenance_file
 
     monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
     committed = weights_file("v1")
@@ -1002,11 +1003,13 @@ def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_o
     assert mopa.trained_dir() == mine
     assert f"--export {mine}`" in fusionbench.create_method("mopa.no_mask.seed2").unavailable_reason()
     mine.mkdir(parents=True)
-    for suffix in (".pth", ".sha256"):
+    for suffix in (".pth", ".sha256", ".json"):
         shutil.copy(committed.with_suffix(suffix), mine / f"v1{suffix}")
     assert weights_file("v1") == committed  # the committed file is the one a run of mopa.v1 uses
+    assert provenance_file("mopa.v1")[0] == committed.with_suffix(".json")
     monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "empty")
     assert weights_file("v1") == mine / "v1.pth"
+    assert provenance_file("mopa.v1")[0] == mine / "v1.json"  # the report's provenance: beside the weights used
     method = fusionbench.create_method("mopa.v1")
     assert method.unavailable_reason() is None
     assert method(np.full((32, 32), 0.3, np.float32), np.full((32, 32), 0.6, np.float32)).shape == (32, 32)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import struct
 import subprocess
 import sys
@@ -142,10 +143,15 @@ def test_temp_files_of_killed_checkpoint_writers_are_removed(tmp_path):
     run = _part(tmp_path)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = run / f".checkpoint.pt.{dead}.0123456789ab.tmp"
-    stale.write_bytes(b"half a checkpoint")
+    # the checkpoint's, and (session 26, since they are written atomically too) the log's, plot's and JSONs'
+    stale = [run / f".{name}.{dead}.0123456789ab.tmp"
+             for name in ("checkpoint.pt", "log.csv", "loss.png", "config.json", "provenance.json")]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    mine = run / f".log.csv.{os.getpid()}.0123456789ab.tmp"  # a live writer's: kept
+    mine.write_bytes(b"being written")
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, run, resume=True, meta=META)
-    assert not stale.exists()
+    assert [p.name for p in stale if p.exists()] == [] and mine.exists()
 
 
 # ------------------------------------------------------------------ options checked before the data (X01, X02, O01, A23, A24, A25, A26, S10)
@@ -241,6 +247,7 @@ def test_a_pack_that_is_a_folder_is_named_as_a_folder(tmp_path):
     (("mopa", "--out", " "), "--out ' ' names no file or folder"),
     (("mopa", "--seeds", "0,,1"), "--seeds takes comma-separated integers, not '0,,1'"),
     (("mopa", "--seeds", "0,1,"), "--seeds takes comma-separated integers, not '0,1,'"),
+    (("pack", "mopa", "--out", ""), "train pack: --out '' names no file or folder"),
     (("pack", "mopa", "--epochs", "3"), "train pack: --epochs: not options of `train pack`"),
     (("pack", "mopa", "--lr", "1e-3", "--seed", "2", "--resume"), "train pack: --resume, --lr, --seed: not options"),
 ])

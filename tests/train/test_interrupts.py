@@ -54,7 +54,7 @@ def _final(run):
 
 
 @pytest.mark.parametrize("signum, error", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
-def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, error, capsys):
+def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, error, capfd):
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     run = tmp_path / "run"
     with pytest.raises(error) as raised:
@@ -62,7 +62,7 @@ def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, er
     assert type(raised.value) is error
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 5  # before: no checkpoint (none was due yet)
     assert not (run / "final.pth").exists()
-    assert "stopping at the end of this step, after writing a checkpoint" in capsys.readouterr().err
+    assert "stopping at the end of this step, after writing a checkpoint" in capfd.readouterr().err
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
     done = train(_build, _signalling_loss({}), PatchSet(_images(), 16, 8), CFG, run, resume=True)
@@ -90,6 +90,7 @@ def test_seeds_trained_together_checkpoint_every_seed_where_they_stop(tmp_path):
 def test_a_stop_request_outside_the_main_thread_installs_nothing():
     import threading
 
+    before = signal.getsignal(signal.SIGINT)
     seen = []
 
     def in_thread():
@@ -99,4 +100,27 @@ def test_a_stop_request_outside_the_main_thread_installs_nothing():
     thread = threading.Thread(target=in_thread)
     thread.start()
     thread.join()
-    assert seen == [(False, signal.default_int_handler)]
+    assert seen == [(False, before)]
+
+
+def test_a_request_after_the_loops_last_look_is_raised_when_the_block_ends(capfd):
+    """A signal noted after the loop's last check used to be dropped: "stopping ..." was printed and the
+    command went on and exited 0."""
+    with pytest.raises(Terminated):
+        with StopRequest():
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert "stopping at the end of this step" in capfd.readouterr().err
+
+
+def test_an_ignored_signal_stays_ignored():
+    """A job started in the background by a non-interactive shell ignores SIGINT: a Ctrl-C in the terminal
+    must not stop it (``scripts/device_train.sh`` starts its trainings so)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as request:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not request.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

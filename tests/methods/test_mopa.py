@@ -241,7 +241,10 @@ def test_registry():
 
 @pytest.mark.parametrize("preset", ["mopa", "v1"])
 def test_committed_weights_load(preset):
-    assert weights_file(preset).is_file(), f"weights of {preset} are not committed"
+    from fusionbench.methods.mopa import WEIGHTS_DIR
+
+    assert weights_file(preset).is_file() and weights_file(preset).parent == WEIGHTS_DIR, \
+        f"weights of {preset} are not committed"
     state = load_state_dict(preset)  # sha256 sidecar checked, weights_only=True
     assert all(v.dtype == torch.float32 for v in state.values())
     build_model(preset_params(preset)).load_state_dict(state)

@@ -124,3 +124,35 @@ def test_an_ignored_signal_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.slow
+def test_the_command_stops_on_sigterm_with_a_checkpoint_and_resumes_bitwise(small_pack, tmp_path):
+    """End to end through ``fusionbench train``: SIGTERM once the progress bar shows steps; exit status 143,
+    the resume line, a checkpoint at the step it stopped at (no periodic one was due: ``--checkpoint-minutes
+    100``), and the resumed run's ``final.pth`` equals an uninterrupted run's bit for bit."""
+    import re
+    import subprocess
+    import sys
+
+    common = ["train", "mopa", "--pack", str(small_pack), "--epochs", "1", "--patch-size", "32", "--stride", "16",
+              "--batch-size", "4", "--threads", "1", "--checkpoint-minutes", "100"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "fusionbench", *common, "--out", str(run)], stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    seen = ""
+    while not re.search(r"\b([3-9]|\d\d+)/\d+ \[", seen):  # the bar's "k/113 [" with k >= 3: the loop is running
+        char = proc.stderr.read(1)
+        assert char, f"the run ended before its third step: {seen[-2000:]}"
+        seen += char
+    proc.send_signal(signal.SIGTERM)
+    err = seen + proc.stderr.read()
+    assert proc.wait(timeout=300) == 143, err[-2000:]
+    assert "fusionbench: terminated; the run keeps its last checkpoint" in err
+    stopped = load_checkpoint(run / "checkpoint.pt")["step"]
+    assert 3 <= stopped < 113 and not (run / "final.pth").exists()
+    for out, extra in ((run, ["--resume"]), (tmp_path / "whole", [])):
+        done = subprocess.run([sys.executable, "-m", "fusionbench", *common, "--no-progress", "--out", str(out),
+                               *extra], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert all(torch.equal(a, b) for a, b in zip(_final(run).values(), _final(tmp_path / "whole").values()))

@@ -349,7 +349,7 @@ def _train(
         fold_pending()
         checkpoint()
 
-    start_step, order_epoch = step, -1
+    order_epoch = -1
     with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
         while step < stop:
             epoch, pos = divmod(step, steps_per_epoch)
@@ -397,5 +397,5 @@ def _train(
     perf = call_perf(config, graph, graph_status)
     if count_syncs:
         perf["host_syncs_in_steps"] = watch.count if watch.enabled else None
-    return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - start_step,
+    return TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                        t_end - call.t_call, steady, perf)

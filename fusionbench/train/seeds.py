@@ -331,7 +331,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
 
     bar = progress_bar(config.progress, total_steps, step)
     t_log = time.perf_counter()
-    start_step, order_epoch = step, -1
+    order_epoch = -1
     with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
         while step < stop:
             epoch, pos = divmod(step, steps_per_epoch)
@@ -351,7 +351,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
             else:
                 optimiser.zero_grad(set_to_none=True)
                 terms = body(batch)
-            if step == start_step and not torch.equal(rng_probe, torch.get_rng_state()):
+            if step == call.start_step and not torch.equal(rng_probe, torch.get_rng_state()):
                 raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
             step += 1
             pending.append(terms)
@@ -385,6 +385,6 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     results = []
     for k, d in enumerate(out_dirs):
         final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}
-        results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - start_step,
+        results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                                    t_end - call.t_call, steady, dict(perf)))
     return results

@@ -133,6 +133,21 @@ def one_torch_thread():
     torch.set_num_threads(old)
 
 
+@pytest.fixture
+def sigint_delivered():
+    """Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` in this test process and reaches the processes it starts.
+
+    A job that a non-interactive shell starts in the background (``pytest ... &`` in a script) inherits SIGINT
+    *ignored*, and Python then leaves it ignored, in the test processes and in every child: a test that sends
+    SIGINT would see nothing happen.  This puts Python's own handler back for the test (a child started meanwhile
+    inherits the default action, and its Python installs the same handler), then restores what was there."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 #: run first: it compiles every numba kernel of the project into numba's disk cache, in parallel processes
 #: (tests/methods/test_numba_cache.py), so that with a cold cache (a fresh clone, as in CI) the later tests
 #: and the processes they start load the kernels instead of each compiling them again (docs/testing.md).

@@ -112,6 +112,7 @@ def test_the_watchdog_covers_the_fusion_not_the_scoring(tmp_path, make_pairs) ->
     assert not (tmp_path / "marker.dump").exists()
 
 
+@pytest.mark.usefixtures("sigint_delivered")
 def test_an_interrupt_stops_a_worker_stuck_outside_python(tmp_path, plugin_env, make_pairs) -> None:
     """Ctrl-C (SIGINT to the client) while a worker runs code that ignores it: the client terminates its
     workers and exits.  Before, it said "interrupted" and then waited for the worker at exit."""

@@ -53,6 +53,7 @@ def _final(run):
     return torch.load(run / "final.pth", weights_only=True)
 
 
+@pytest.mark.usefixtures("sigint_delivered")
 @pytest.mark.parametrize("signum, error", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
 def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, error, capfd):
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
@@ -72,6 +73,7 @@ def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, er
     assert resumed.keys() == uninterrupted.keys() and all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
 
 
+@pytest.mark.usefixtures("sigint_delivered")
 def test_a_second_interrupt_stops_at_once(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):  # both arrive in step 3: the loop never reaches its checkpoint

@@ -156,8 +156,51 @@ def sigint_delivered():
 CACHE_WARMING_TESTS = ("test_numba_cache.py::test_a_second_process_compiles_no_kernel",)
 
 
+#: test files that compile none of the project's numba kernels, in their process or in the ones they start (each
+#: run alone with an empty cache left the cache folder empty, session 27), and that spend much of their time
+#: waiting on other processes: the second test process runs them first, while the warm-up compiles (some 150 s
+#: wall on two cores), instead of compiling the warm-up's kernels a second time for the methods' tests that would
+#: otherwise come first (``test_mopa.py``'s first test took 33.7 s so, against 0.3 s on a warm cache)
+COLD_CACHE_SAFE = ("tests/data/", "tests/train/", "tests/runner/test_pool_failures.py",
+                   "tests/runner/test_kill_resume.py", "tests/runner/test_sandbox.py", "tests/runner/test_worker.py")
+
+
+def first_chunk(n_items: int, n_workers: int, max_chunk: int | None = None) -> int:
+    """How many consecutive tests pytest-xdist's ``--dist load`` hands each worker at the start (its
+    ``LoadScheduling.schedule``: a quarter of a worker's share, at least 2): the second worker starts at this index.
+    ``tests/test_test_config.py`` checks it against the installed pytest-xdist."""
+    chunk = (n_items // n_workers) // 4
+    if max_chunk is not None:
+        chunk = min(chunk, max_chunk)
+    return max(chunk, 2)
+
+
+def _is_cold_cache_safe(item: pytest.Item) -> bool:
+    path = item.path.relative_to(REPO).as_posix() if item.path.is_relative_to(REPO) else ""
+    return path.startswith(COLD_CACHE_SAFE)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist's hook, in the process that starts the test processes: tell each its distribution mode (in a
+    test process ``--dist`` reads ``no``)."""
+    node.workerinput["dist"] = node.config.getoption("dist")
+
+
+@pytest.hookimpl(trylast=True)  # after ``-m 'not slow'`` has deselected: the positions are those of the run's tests
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Move :data:`CACHE_WARMING_TESTS` to the front; the rest keep their order (no test depends on it)."""
+    """Move :data:`CACHE_WARMING_TESTS` to the front and, in a run of two or more test processes, the
+    :data:`COLD_CACHE_SAFE` tests to where the second process's first tests are (:func:`first_chunk`); the rest keep
+    their order (no test depends on it; every test process orders the same collection the same way, as
+    pytest-xdist requires)."""
     first = [item for item in items if f"{item.path.name}::{item.name}" in CACHE_WARMING_TESTS]
-    if first:
-        items[:] = first + [item for item in items if item not in first]
+    if not first:
+        return
+    rest = [item for item in items if item not in first]
+    workerinput = getattr(config, "workerinput", {})
+    if workerinput.get("workercount", 1) > 1 and workerinput.get("dist") == "load":
+        safe = [item for item in rest if _is_cold_cache_safe(item)]
+        others = [item for item in rest if not _is_cold_cache_safe(item)]
+        at = first_chunk(len(items), workerinput["workercount"], config.getoption("maxschedchunk", None)) - len(first)
+        rest = others[:at] + safe + others[at:]
+    items[:] = first + rest

@@ -1,6 +1,8 @@
 """The default test run's pytest-xdist set-up keeps the numba cache warm-up first (docs/testing.md, rules 1 and 5)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 
@@ -29,3 +31,63 @@ def test_the_warm_up_test_is_collected_first(request: pytest.FixtureRequest) -> 
     if len(items) < 2 or not any(f"{i.path.name}::{i.name}" in CACHE_WARMING_TESTS for i in items):
         pytest.skip("the warm-up test is not part of this run")
     assert f"{items[0].path.name}::{items[0].name}" in CACHE_WARMING_TESTS
+
+
+class _StubConfig:
+    """What pytest-xdist's ``LoadScheduling`` reads of a config: the worker specs and ``--maxschedchunk``."""
+
+    def __init__(self, workers: int) -> None:
+        self.values = {"tx": [f"{workers}*popen"], "maxschedchunk": None}
+
+    def getvalue(self, name: str):
+        return self.values[name]
+
+    getoption = getvalue
+
+
+class _StubNode:
+    """A worker as the scheduler sees it: an id, and the test indices it is sent."""
+
+    def __init__(self, index: int) -> None:
+        self.gateway = SimpleNamespace(id=f"gw{index}")
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("n_items, workers", [(4070, 2), (4070, 4), (300, 2), (9, 2)])
+def test_first_chunk_is_where_the_installed_xdist_starts_each_worker(n_items: int, workers: int) -> None:
+    """``tests/conftest.py`` puts the cold-cache-safe tests at the second worker's first test; this asks the
+    installed pytest-xdist's scheduler where that is."""
+    from xdist.scheduler.load import LoadScheduling
+
+    from conftest import first_chunk
+
+    scheduler = LoadScheduling(_StubConfig(workers))
+    nodes = [_StubNode(i) for i in range(workers)]
+    collection = [f"t{i}" for i in range(n_items)]
+    for node in nodes:
+        scheduler.add_node(node)
+    for node in nodes:
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    assert [node.sent[0] for node in nodes] == [k * first_chunk(n_items, workers) for k in range(workers)]
+
+
+def test_the_second_worker_starts_with_the_cold_cache_safe_tests(request: pytest.FixtureRequest) -> None:
+    """In a run of two or more test processes, the second one's first tests are those of ``COLD_CACHE_SAFE``."""
+    from conftest import CACHE_WARMING_TESTS, _is_cold_cache_safe, first_chunk
+
+    config = request.config
+    workerinput = getattr(config, "workerinput", {})
+    workers = workerinput.get("workercount", 1)
+    items = request.session.items
+    if workers < 2 or workerinput.get("dist") != "load" or not any(f"{i.path.name}::{i.name}" in CACHE_WARMING_TESTS for i in items):
+        pytest.skip("not a run of several test processes with the warm-up test")
+    at = first_chunk(len(items), workers, config.getoption("maxschedchunk", None))
+    safe = [i for i, item in enumerate(items) if _is_cold_cache_safe(item)]
+    assert safe and safe == list(range(at, at + len(safe)))

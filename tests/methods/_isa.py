@@ -1,9 +1,14 @@
 """Run a compiled (numba) kernel under several instruction sets of this CPU, for the same-bits tests.
 
 numba compiles for the CPU named by ``NUMBA_CPU_NAME``; on an AVX-512 machine the same code can be
-compiled for plain x86-64 (SSE2, no FMA), Haswell (AVX2, 256-bit) and Skylake-AVX512 (512-bit), each in
-its own process with its own cache folder, so a test can check that a kernel's results do not depend
+compiled for plain x86-64 (SSE2, no FMA) and Haswell (AVX2, 256-bit), each in its own process with its own
+cache folder, and for the host itself (AVX-512), so a test can check that a kernel's results do not depend
 on the SIMD width or on FMA instructions (the project's CPU-independence rule).
+
+The host's process uses the session's numba cache (``$FUSIONBENCH_HOME/numba``, :mod:`tests.conftest`), where
+the warm-up test has compiled the project's kernels for this CPU: it loads what the warm-up compiled instead of
+compiling a third time.  Until session 27 the third process compiled for ``skylake-avx512`` in a cache of its
+own; the host is an AVX-512 CPU too (:data:`needs_avx512`), and the one the suite's results are for.
 """
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
-#: the instruction sets compared: SSE2 without FMA, AVX2, AVX-512
-CPUS = ("x86-64", "haswell", "skylake-avx512")
+#: the instruction sets compared: SSE2 without FMA, AVX2, and this (AVX-512) CPU (:data:`HOST`)
+CPUS = ("x86-64", "haswell", "host")
+#: the entry of :data:`CPUS` that is this CPU: its process keeps the environment's ``NUMBA_CPU_NAME`` (none: the host)
+#: and ``NUMBA_CACHE_DIR`` (the session's cache)
+HOST = "host"
 
 
 def has_avx512() -> bool:
@@ -34,16 +42,17 @@ needs_avx512 = pytest.mark.skipif(not has_avx512(), reason="needs an AVX-512 CPU
 def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: float = 300) -> dict[str, Path]:
     """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of :data:`CPUS`; the files.
 
-    The three processes run at the same time (each compiles its kernels alone, in its own cache folder, so
-    they share nothing): on a machine with two or more cores the test waits for the slowest compilation,
-    not for the sum of the three.  A process that fails or outlives ``timeout`` raises as
+    The three processes run at the same time (the two stand-ins compile their kernels alone, each in its own
+    cache folder; the host's loads them from the session's cache where it can): on a machine with two or more
+    cores the test waits for the slowest compilation, not for the sum of the three.  A process that fails or outlives ``timeout`` raises as
     ``subprocess.run(..., check=True, timeout=timeout)`` would, and the others are stopped.
     """
     out = {cpu: tmp_path / f"{cpu}{suffix}" for cpu in CPUS}
     procs: dict[str, subprocess.Popen] = {}
     try:
         for cpu in CPUS:
-            env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CACHE_DIR=str(tmp_path / cpu))
+            env = dict(os.environ) if cpu == HOST else dict(os.environ, NUMBA_CPU_NAME=cpu,
+                                                              NUMBA_CACHE_DIR=str(tmp_path / cpu))
             args = [sys.executable, "-c", script, str(out[cpu])]
             procs[cpu] = subprocess.Popen(args, env=env)
         deadline = time.monotonic() + timeout
@@ -88,9 +97,9 @@ TORCH_CAPABILITY = {"avx2": "AVX2", "sse4": "DEFAULT"}
 
 def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path: Path, timeout: float = 300,
                               **env: str) -> None:
-    """Run ``python -c script *args[name]`` at once in one process per name: ``"host"`` (this CPU, unchanged)
-    or a key of :data:`TORCH_STAND_INS`; each with its own numba cache folder under ``tmp_path`` and ``env``
-    added.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
+    """Run ``python -c script *args[name]`` at once in one process per name: :data:`HOST` (this CPU, unchanged,
+    with the session's numba cache) or a key of :data:`TORCH_STAND_INS` (each with its own numba cache folder
+    under ``tmp_path``); ``env`` added to each.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
     that exits non-zero."""
     import torch
 
@@ -99,8 +108,8 @@ def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path:
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, extra in args.items():
-            full = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / f"numba-{name}"), **env,
-                        **TORCH_STAND_INS.get(name, {}))
+            own_cache = {} if name == HOST else {"NUMBA_CACHE_DIR": str(tmp_path / f"numba-{name}")}
+            full = dict(os.environ, **own_cache, **env, **TORCH_STAND_INS.get(name, {}))
             procs[name] = subprocess.Popen([sys.executable, "-c", script, *extra], env=full,
                                            stderr=subprocess.PIPE, text=True)
         for name, proc in procs.items():

@@ -16,34 +16,16 @@ first, in the order given).  The order changes only the wall time, never a value
 from __future__ import annotations
 
 import contextvars
-import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from typing import Callable, Sequence
 
-from .functional._threads import metric_threads, pool_task
+from .functional._threads import metric_threads, pool_task, thread_pool
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
 _LAST_TIME: dict[tuple[str, tuple], float] = {}  # (preset, shape) -> seconds of its last run here
-
-
-def _forget_pools() -> None:
-    """In a forked child the parent's pool threads do not exist: start new pools there."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pools)
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fusionbench-metrics")
-        return _POOLS[threads]
+#: the name of the preset pool's threads (a preset that calls ``evaluate`` again runs its presets in line)
+POOL_NAME = "fusionbench-metrics"
 
 
 def _timed(fn: Callable[[str], float], name: str, shape: tuple) -> float:
@@ -60,10 +42,10 @@ def run_presets(names: Sequence[str], fn: Callable[[str], float], shape: tuple) 
     Exceptions propagate from the first failing name in ``names`` order (after all calls ended).
     """
     threads = min(metric_threads(), len(names))
-    if threads <= 1 or threading.current_thread().name.startswith("fusionbench-metrics"):
+    if threads <= 1 or threading.current_thread().name.startswith(POOL_NAME):
         return [fn(name) for name in names]
     order = sorted(range(len(names)), key=lambda i: -_LAST_TIME.get((names[i], shape), float("inf")))
-    pool = _pool(threads)
+    pool = thread_pool(POOL_NAME, threads)
     futures = {i: pool.submit(contextvars.copy_context().run, _timed, fn, names[i], shape) for i in order}
     wait(futures.values())  # nothing keeps running once evaluate's cache is cleared
     return [futures[i].result() for i in range(len(names))]

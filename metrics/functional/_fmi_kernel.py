@@ -9,8 +9,8 @@ programming pays one pass over memory per step; this kernel, compiled with
 numba, makes one pass and keeps each window in registers.  This module holds
 the one-window form (``_side``, ``_pair``, ``_fmi_row_sums``); ``_fmi_lanes.fmi_mean``
 runs ``_fmi_lanes``, which applies the same steps to many windows at once
-(bit for bit the same sums, tested) and shares rows of windows between threads
-(``prange``) or, inside ``evaluate``'s preset pool, runs serially without the GIL.
+(bit for bit the same sums, tested) and shares spans of rows between threads
+(``row_sums_parallel``) or, inside ``evaluate``'s preset pool, runs them serially, all without the GIL.
 
 Numerical conventions kept from the reference (they decide exact-zero tests):
 MATLAB ``sum`` order (left to right) wherever the reference compares a sum with

@@ -125,6 +125,20 @@ def test_kernel_result_does_not_depend_on_the_thread_count():
     assert one == many
 
 
+@pytest.mark.parametrize("rows", [7, 30, 1])
+def test_row_spans_give_the_serial_bits_for_any_thread_count(rows):
+    """The rows shared out in spans between 1, 2, 3 or 7 threads (more threads and spans than rows included):
+    every row written once, by the serial kernel's code, so the same bits."""
+    from fusionbench.metrics.functional import _fmi_lanes
+
+    rng = np.random.default_rng(rows)
+    ff, fa, fb = (_fmi_lanes._read_only(rng.random((rows + 2, 17))) for _ in range(3))
+    serial = _fmi_lanes.row_sums_serial(ff, fa, fb, 3)
+    assert serial.shape == (rows,) and np.all(serial != 0)
+    for threads in (1, 2, 3, 7):
+        np.testing.assert_array_equal(_fmi_lanes.row_sums_parallel(ff, fa, fb, 3, threads=threads), serial)
+
+
 @pytest.mark.parametrize("shape", [(256, 256), (102, 102), (103, 150), (357, 260), (64, 64), (5, 9)])
 def test_compiled_dwt2_is_pywt_bit_for_bit(shape):
     """FMI_w's dwt2 (non-zero taps only, PyWavelets' summation order) equals ``pywt.dwt2`` exactly."""

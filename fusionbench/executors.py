@@ -28,6 +28,7 @@ from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
 from .config import kill_grace_s as kill_grace
 from .pages import small_pages_for_process
 from .process_owner import sweep_tempdirs, tagged_tempdir
+from .schedule import next_to_hand_out, warming_methods
 from .worker import SCRATCH_PREFIX, Task, TaskResult, run_task
 
 #: the pool's folder of watchdog stack dumps (one per pool, in the system's temp folder)
@@ -279,6 +280,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
         return True
 
     alone: Task | None = None  # the suspect running alone: if the pool breaks now, it is the cause
+    came_back: set[str] = set()  # methods with a fusing task come back (:func:`schedule.warming_methods`)
     try:
         while queue or suspects or in_flight:
             broken = False
@@ -290,10 +292,12 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                         broken = True
             else:
                 while queue and len(in_flight) < 2 * workers:
-                    if not submit(queue[0]):
+                    warming = warming_methods((task for task, _ in in_flight.values()), came_back)
+                    i = next_to_hand_out(queue, warming)
+                    if not submit(queue[i]):
                         broken = True
                         break
-                    queue.popleft()
+                    del queue[i]
             if broken and not in_flight:  # nothing in flight to collect: a fresh pool for the next task
                 pool, _ = rebuild(pool)
                 continue
@@ -301,6 +305,7 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
             lost: list[tuple[Task, Path | None]] = []
             for fut in done:
                 task, marker = in_flight.pop(fut)
+                came_back.add(task.method)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
@@ -599,10 +604,13 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
         window = max(4, 2 * threads)
         queue = deque(task_list)
         in_flight: dict[Any, Task] = {}
+        came_back: set[str] = set()  # methods with a fusing task come back (:func:`schedule.warming_methods`)
         no_worker_since: float | None = None
         while queue or in_flight:
             while queue and len(in_flight) < window:
-                task = queue.popleft()
+                i = next_to_hand_out(queue, warming_methods(in_flight.values(), came_back))
+                task = queue[i]
+                del queue[i]
                 if task.method in fail and task.given is None:
                     yield TaskResult.crashed(task, fail[task.method], error="WeightsUnavailable")
                     continue
@@ -631,6 +639,7 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
                 continue
             for fut in done:
                 task = in_flight.pop(fut)
+                came_back.add(task.method)
                 if _scheduler_lost(client):  # its result cannot be fetched, nor the others finished
                     raise _lost_scheduler(client, scheduler, len(in_flight) + 1)
                 try:

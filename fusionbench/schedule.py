@@ -23,6 +23,12 @@ Harvard 256² pair and a TNO pair of four times the pixels are not four times ap
 
 :func:`estimate` simulates the workers on the sorted tasks (each worker pays its start and each
 method's first-use cost once) for ``--dry-run``.
+
+First uses apart (:func:`next_to_hand_out`): a method's first task in a run compiles its numba kernels into the
+disk cache where the cache is cold (a fresh install: 5-15 s of CPU for each of ten methods).  Slowest first puts
+a method's tasks side by side, so every worker used to compile the same kernels at the same time; while a task of
+a method is in flight and none has come back, the executors hand out the next task of another method instead
+(never leaving a worker idle), and the method's other tasks then load the kernels from the cache.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,6 +191,22 @@ def expected_seconds(method: str, pixels: int, metrics: "int | Sequence[str]", r
     """Expected seconds of one task: fusion (unless its image is given) + scoring + the rest (module docstring)."""
     fuse = fuse_seconds(method, pixels, rates) if fuses else 0.0
     return fuse + score_seconds(metrics, pixels) + task_seconds(pixels)
+
+
+def warming_methods(in_flight: Iterable["Task"], came_back: Collection[str]) -> set[str]:
+    """The methods on their first use in this run: a task fusing with it is in flight (``in_flight``) and none
+    has come back yet (``came_back``: the methods of the fusing tasks that have, whatever their outcome)."""
+    return {task.method for task in in_flight if task.given is None} - set(came_back)
+
+
+def next_to_hand_out(queue: Sequence["Task"], warming: Collection[str]) -> int:
+    """The index in ``queue`` of the next task to hand to a worker: the first one that fuses with no method of
+    ``warming`` (:func:`warming_methods`), else the first one (no worker waits for a first use to end)."""
+    if warming:
+        for i, task in enumerate(queue):
+            if task.given is not None or task.method not in warming:
+                return i
+    return 0
 
 
 def slowest_first(tasks: Iterable["Task"]) -> list["Task"]:

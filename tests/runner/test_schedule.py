@@ -200,3 +200,56 @@ def test_dry_run_plans_what_run_does_and_writes_nothing(tmp_path, make_pairs, ca
                  "--out", str(out), "--workers", "2", "--dry-run"]) == 0
     printed = capsys.readouterr().out
     assert "dry run: 3 (method, pair) tasks to do, 3 already done" in printed and "estimate: 3 tasks" in printed
+
+
+def _first_use_tasks(tmp_path, methods, given=()):
+    from fusionbench.worker import ImageSource, Task
+
+    src = ImageSource.from_path(tmp_path / "x.png")
+    return [Task("ds", f"p{i}", "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{i}.png"),
+                 given=src if i in given else None) for i, m in enumerate(methods)]
+
+
+def test_the_next_task_fuses_with_a_method_not_on_its_first_use(tmp_path) -> None:
+    """While a method's first task is in flight (none come back), the next task handed out is the first of another
+    method, or one that only scores a given image; when every queued task waits on a first use, the first goes."""
+    queue = _first_use_tasks(tmp_path, ["a", "a", "b", "a", "c"], given={1})
+    assert schedule.warming_methods(queue[:1], came_back=set()) == {"a"}
+    assert schedule.warming_methods(queue[:2], came_back={"a"}) == set()
+    assert schedule.warming_methods(queue[1:2], came_back=set()) == set()  # a given image builds no method
+    assert schedule.next_to_hand_out(queue, set()) == 0
+    assert schedule.next_to_hand_out(queue, {"a"}) == 1
+    assert schedule.next_to_hand_out([queue[0], queue[3], queue[2]], {"a"}) == 2
+    assert schedule.next_to_hand_out([queue[0], queue[3]], {"a"}) == 0  # no worker waits
+    assert schedule.next_to_hand_out([queue[0], queue[2], queue[4]], {"a", "b"}) == 2
+
+
+def test_the_pool_hands_out_first_uses_apart(monkeypatch, tmp_path) -> None:
+    """Two workers, slowest-first order a, a, b, b: the second task handed out is b's first, not a's second (both
+    workers used to compile a's kernels at once on a cold cache); no task is lost or run twice."""
+    from concurrent.futures import Future
+
+    from fusionbench import executors
+    from fusionbench.worker import TaskResult
+
+    submitted: list[tuple[str, str]] = []
+
+    class InstantPool:
+        def __init__(self, *args, initargs=(), **kwargs):
+            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
+
+        def submit(self, fn, task, kill_after=None, marker=None):
+            submitted.append((task.method, task.pair))
+            fut: Future = Future()
+            fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", InstantPool)
+    tasks = _first_use_tasks(tmp_path, ["a", "a", "b", "b", "c"])
+    results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
+    assert submitted[:3] == [("a", "p0"), ("b", "p2"), ("c", "p4")]
+    assert sorted(submitted) == sorted((t.method, t.pair) for t in tasks)
+    assert sorted(r.pair for r in results) == [t.pair for t in tasks]

@@ -70,6 +70,20 @@ def use_numba_cache_home() -> None:
         numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
+def numba_cache_is_empty() -> bool:
+    """Whether numba's disk cache (``NUMBA_CACHE_DIR``, set by :func:`use_numba_cache_home`) holds no compiled
+    kernel yet (no ``*.nbi`` index file): the first run after an installation, or with a new
+    ``FUSIONBENCH_HOME``, compiles every kernel it uses.  ``False`` where the variable is unset (numba's cache
+    then lies beside the source files) or the folder cannot be read: nothing is assumed."""
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    if not folder:
+        return False
+    try:
+        return not any(Path(folder).rglob("*.nbi"))
+    except OSError:
+        return False
+
+
 def data_dir() -> Path:
     """Where ``fusionbench fetch`` puts datasets and released datasets are read by default."""
     return home() / "data"

@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import WORKER_THREADS_ENV, worker_threads, worker_threads_fixed
+from .config import WORKER_THREADS_ENV, numba_cache_is_empty, worker_threads, worker_threads_fixed
 from .config import kill_grace_s as kill_grace
 from .pages import small_pages_for_process
 from .process_owner import sweep_tempdirs, tagged_tempdir
@@ -231,6 +231,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
     ``PairTimeout``), the others complete as if nothing had happened.  A pool whose workers could not start
     (their initializer failed, or they died before it ended) stops the run with one ``RuntimeError`` naming
     the cause (:func:`_start_failure`), blaming no task.  On an interrupt the busy workers are terminated.
+    Tasks are handed out in the given order, except where numba's kernel cache is empty (the first run after an
+    installation): then a method's first use is kept apart (:func:`schedule.next_to_hand_out`).
     """
     import shutil
 
@@ -280,6 +282,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
         return True
 
     alone: Task | None = None  # the suspect running alone: if the pool breaks now, it is the cause
+    # first uses apart (:func:`schedule.next_to_hand_out`) where the kernel cache is empty, as after an installation
+    hold_first_uses = numba_cache_is_empty()
     came_back: set[str] = set()  # methods with a fusing task come back (:func:`schedule.warming_methods`)
     try:
         while queue or suspects or in_flight:
@@ -292,8 +296,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                         broken = True
             else:
                 while queue and len(in_flight) < 2 * workers:
-                    warming = warming_methods((task for task, _ in in_flight.values()), came_back)
-                    i = next_to_hand_out(queue, warming)
+                    warming = warming_methods((t for t, _ in in_flight.values()), came_back)
+                    i = next_to_hand_out(queue, warming) if hold_first_uses else 0
                     if not submit(queue[i]):
                         broken = True
                         break
@@ -305,7 +309,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
             lost: list[tuple[Task, Path | None]] = []
             for fut in done:
                 task, marker = in_flight.pop(fut)
-                came_back.add(task.method)
+                if task.given is None:
+                    came_back.add(task.method)
                 try:
                     yield fut.result()
                 except BrokenProcessPool:
@@ -315,6 +320,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
             if lost or broken:
                 for fut, (task, marker) in list(in_flight.items()):  # every other future of a broken pool fails
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        if task.given is None:
+                            came_back.add(task.method)
                         yield fut.result()  # except those that finished before the break: kept, not re-run
                     else:
                         lost.append((task, marker))
@@ -604,13 +611,10 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
         window = max(4, 2 * threads)
         queue = deque(task_list)
         in_flight: dict[Any, Task] = {}
-        came_back: set[str] = set()  # methods with a fusing task come back (:func:`schedule.warming_methods`)
         no_worker_since: float | None = None
         while queue or in_flight:
             while queue and len(in_flight) < window:
-                i = next_to_hand_out(queue, warming_methods(in_flight.values(), came_back))
-                task = queue[i]
-                del queue[i]
+                task = queue.popleft()
                 if task.method in fail and task.given is None:
                     yield TaskResult.crashed(task, fail[task.method], error="WeightsUnavailable")
                     continue
@@ -639,7 +643,6 @@ def run_dask(tasks: Iterable[Task], scheduler: str, *, log: Log | None = None) -
                 continue
             for fut in done:
                 task = in_flight.pop(fut)
-                came_back.add(task.method)
                 if _scheduler_lost(client):  # its result cannot be fetched, nor the others finished
                     raise _lost_scheduler(client, scheduler, len(in_flight) + 1)
                 try:

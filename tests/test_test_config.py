@@ -23,10 +23,18 @@ def test_workers_take_the_tests_in_collection_order(pytestconfig: pytest.Config)
     assert args[:2] == ["-m", "not slow"], args
 
 
+def _reordered_after_conftest(config: pytest.Config) -> bool:
+    """``--lf``, ``--ff`` and ``--nf`` reorder (or drop) the tests after ``tests/conftest.py`` has: its order is not
+    the run's then."""
+    return any(config.getoption(name, False) for name in ("lf", "failedfirst", "newfirst"))
+
+
 def test_the_warm_up_test_is_collected_first(request: pytest.FixtureRequest) -> None:
     """``tests/conftest.py`` moves the warm-up to the front of the session's items (what ``--dist load`` hands out first)."""
     from conftest import CACHE_WARMING_TESTS
 
+    if _reordered_after_conftest(request.config):
+        pytest.skip("--lf/--ff/--nf reorder the tests after tests/conftest.py")
     items = request.session.items
     if len(items) < 2 or not any(f"{i.path.name}::{i.name}" in CACHE_WARMING_TESTS for i in items):
         pytest.skip("the warm-up test is not part of this run")
@@ -86,6 +94,8 @@ def test_the_second_worker_starts_with_the_cold_cache_safe_tests(request: pytest
     workerinput = getattr(config, "workerinput", {})
     workers = workerinput.get("workercount", 1)
     items = request.session.items
+    if _reordered_after_conftest(config):
+        pytest.skip("--lf/--ff/--nf reorder the tests after tests/conftest.py")
     if workers < 2 or workerinput.get("dist") != "load" or not any(f"{i.path.name}::{i.name}" in CACHE_WARMING_TESTS for i in items):
         pytest.skip("not a run of several test processes with the warm-up test")
     at = first_chunk(len(items), workers, config.getoption("maxschedchunk", None))

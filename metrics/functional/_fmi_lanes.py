@@ -429,8 +429,13 @@ def row_sums_parallel(ff: np.ndarray, fa: np.ndarray, fb: np.ndarray, w: int,
     out = np.zeros(ff.shape[0] - w + 1)
     bounds = np.linspace(0, out.shape[0], min(threads * SPANS_PER_THREAD, out.shape[0]) + 1).round().astype(int)
     pool = thread_pool(POOL_NAME, threads)
-    futures = [pool.submit(row_sums_span, ff, fa, fb, w, int(a), int(b), out)
-               for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    futures = []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        if b > a:
+            try:
+                futures.append(pool.submit(row_sums_span, ff, fa, fb, w, a, b, out))
+            except RuntimeError:  # the interpreter is shutting down (no new work for pools): on this thread
+                row_sums_span(ff, fa, fb, w, a, b, out)
     wait(futures)
     for future in futures:
         future.result()

@@ -139,6 +139,27 @@ def test_row_spans_give_the_serial_bits_for_any_thread_count(rows):
         np.testing.assert_array_equal(_fmi_lanes.row_sums_parallel(ff, fa, fb, 3, threads=threads), serial)
 
 
+def test_a_call_while_the_interpreter_shuts_down_computes_on_its_thread():
+    """A thread still running when the main thread has ended (Python's exit has shut the pools down) gets the
+    value, computed on its own thread; before, ``cannot schedule new futures after shutdown`` (the session 27
+    review)."""
+    import subprocess
+    import sys
+
+    script = ("import threading, time, numpy as np, numba\n"
+              "from fusionbench.metrics.functional import _fmi_lanes\n"
+              "rng = np.random.default_rng(2)\n"
+              "ff, fa, fb = (_fmi_lanes._read_only(rng.random((20, 21))) for _ in range(3))\n"
+              "serial = _fmi_lanes.row_sums_serial(ff, fa, fb, 3)\n"
+              "def late():\n"
+              "    time.sleep(1.0)\n"
+              "    got = _fmi_lanes.row_sums_parallel(ff, fa, fb, 3, threads=2)\n"
+              "    print('same' if np.array_equal(got, serial) else 'differs', flush=True)\n"
+              "threading.Thread(target=late).start()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["same"], done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("shape", [(256, 256), (102, 102), (103, 150), (357, 260), (64, 64), (5, 9)])
 def test_compiled_dwt2_is_pywt_bit_for_bit(shape):
     """FMI_w's dwt2 (non-zero taps only, PyWavelets' summation order) equals ``pywt.dwt2`` exactly."""

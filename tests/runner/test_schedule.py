@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 
@@ -224,15 +225,11 @@ def test_the_next_task_fuses_with_a_method_not_on_its_first_use(tmp_path) -> Non
     assert schedule.next_to_hand_out([queue[0], queue[2], queue[4]], {"a", "b"}) == 2
 
 
-def test_the_pool_hands_out_first_uses_apart(monkeypatch, tmp_path) -> None:
-    """Two workers, slowest-first order a, a, b, b: the second task handed out is b's first, not a's second (both
-    workers used to compile a's kernels at once on a cold cache); no task is lost or run twice."""
+def _instant_pool(submitted: list[tuple[str, str]]) -> type:
+    """A stand-in for ``ProcessPoolExecutor`` whose futures are decided when submitted (the order is the test)."""
     from concurrent.futures import Future
 
-    from fusionbench import executors
     from fusionbench.worker import TaskResult
-
-    submitted: list[tuple[str, str]] = []
 
     class InstantPool:
         def __init__(self, *args, initargs=(), **kwargs):
@@ -247,9 +244,56 @@ def test_the_pool_hands_out_first_uses_apart(monkeypatch, tmp_path) -> None:
         def shutdown(self, wait=True, cancel_futures=False):
             pass
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", InstantPool)
+    return InstantPool
+
+
+@pytest.mark.parametrize("cold", [True, False])
+def test_the_pool_hands_out_first_uses_apart_on_an_empty_kernel_cache(monkeypatch, tmp_path, cold) -> None:
+    """Two workers, slowest-first order a, a, b, b, c: on an empty kernel cache the second task handed out is b's
+    first, not a's second (every worker used to compile a's kernels at once); on a warm cache the plan's order
+    stands.  No task is lost or run twice."""
+    from fusionbench import executors
+
+    submitted: list[tuple[str, str]] = []
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", _instant_pool(submitted))
+    monkeypatch.setattr(executors, "numba_cache_is_empty", lambda: cold)
     tasks = _first_use_tasks(tmp_path, ["a", "a", "b", "b", "c"])
     results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
-    assert submitted[:3] == [("a", "p0"), ("b", "p2"), ("c", "p4")]
+    order = [("a", "p0"), ("b", "p2"), ("c", "p4")] if cold else [("a", "p0"), ("a", "p1"), ("b", "p2")]
+    assert submitted[:3] == order
     assert sorted(submitted) == sorted((t.method, t.pair) for t in tasks)
     assert sorted(r.pair for r in results) == [t.pair for t in tasks]
+
+
+def test_a_scoring_task_that_comes_back_does_not_end_a_first_use(monkeypatch, tmp_path) -> None:
+    """a's first fusing task is still in flight when a task that only scores a given image of a comes back: that
+    built nothing, so a's next fusing task still waits behind b's first (the review of session 27 found it did
+    not)."""
+    from fusionbench import executors
+
+    submitted: list[tuple[str, str]] = []
+
+    def given_first(fs, return_when=None):
+        given = {f for f in fs if f.result().pair == "p1"}
+        done = given or set(fs)
+        return done, set(fs) - done
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", _instant_pool(submitted))
+    monkeypatch.setattr(executors, "numba_cache_is_empty", lambda: True)
+    monkeypatch.setattr(executors, "wait", given_first)
+    tasks = _first_use_tasks(tmp_path, ["a", "a", "a", "b"], given={1})
+    list(executors.run_local(tasks, workers=1, kill_grace_s=1.0))
+    assert submitted == [("a", "p0"), ("a", "p1"), ("b", "p3"), ("a", "p2")]
+
+
+def test_an_empty_kernel_cache_is_told_from_a_used_one(monkeypatch, tmp_path) -> None:
+    from fusionbench.config import numba_cache_is_empty
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert numba_cache_is_empty()  # not even created yet
+    (tmp_path / "numba" / "methods_0123").mkdir(parents=True)
+    assert numba_cache_is_empty()
+    (tmp_path / "numba" / "methods_0123" / "_kernels.plane-12.py311.nbi").write_bytes(b"")
+    assert not numba_cache_is_empty()
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert not numba_cache_is_empty()  # numba's cache beside the sources: nothing assumed

@@ -14,6 +14,11 @@ Why it exists: a kernel rewrite can make numba's passes, not the code it emits, 
 had taken 33 s in session 4), unnoticed until session 14 timed the test suite's warm-up;
 docs/metrics.md ("Speed") and docs/testing.md have the figures.
 Methods whose weights are not in the cache are left out (as in ``benchmark_methods``).
+
+``FirstRun`` times a whole ``fusionbench run`` of those methods on the built-in pairs (two workers) on an empty
+kernel cache and again on the cache it left.  Session 27, idle 2-core machine, the seven methods whose weights
+were here: cold 112.4 s (221.5 s of CPU), warm 57.8 s (113.0 s), ratio 1.94; with the first-use hold switched
+off (docs/runner.md, "First uses apart"), cold 140.3 s (276.5 s of CPU).
 """
 from __future__ import annotations
 
@@ -82,3 +87,53 @@ class ColdCompile(OneShot):
     def track_warm_cpu_seconds(self, case: str) -> float:
         cpu_seconds_of(case, self._folder.name)  # fills the cache
         return cpu_seconds_of(case, self._folder.name)
+
+
+def run_seconds(methods: list[str], cache_dir: str, out: str, workers: int = 2) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of ``fusionbench run`` with ``methods`` on the built-in pairs (the
+    paper's metrics, ``workers`` processes, no report), numba's cache in ``cache_dir``."""
+    import time
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    args = [sys.executable, "-m", "fusionbench", "run", "--methods", ",".join(methods), "--workers", str(workers),
+            "--no-report", "--quiet", "--out", out]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class FirstRun(OneShot):
+    """A researcher's first ``fusionbench run`` after installing: the methods with kernels on the built-in pairs,
+    two workers, on an empty kernel cache (cold) and then on the cache it left (warm).  The runner keeps a method's
+    first use apart on a cold cache (docs/runner.md, "First uses apart"), so that one worker compiles its kernels,
+    not each; ``track_cold_over_warm`` is what the first run costs over a later one."""
+
+    timeout = 1800
+    unit = "seconds"
+
+    def setup(self) -> None:
+        from fusionbench.method_registry import create_method
+
+        self._methods = [m for m in NUMBA_METHODS if create_method(m).unavailable_reason() is None]
+        self._folder = tempfile.TemporaryDirectory(prefix="fusionbench-first-run-")
+
+    def teardown(self) -> None:
+        self._folder.cleanup()
+
+    def _runs(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        cache = os.path.join(self._folder.name, "numba")
+        cold = run_seconds(self._methods, cache, os.path.join(self._folder.name, "cold"))
+        warm = run_seconds(self._methods, cache, os.path.join(self._folder.name, "warm"))
+        return cold, warm
+
+    def track_cold_wall_seconds(self) -> float:
+        return self._runs()[0][0]
+
+    def track_cold_over_warm(self) -> float:
+        (cold, _), (warm, _) = self._runs()
+        return cold / warm
+
+    track_cold_over_warm.unit = "ratio"

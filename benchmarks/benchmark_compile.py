@@ -123,17 +123,16 @@ class FirstRun(OneShot):
     def teardown(self) -> None:
         self._folder.cleanup()
 
-    def _runs(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        cache = os.path.join(self._folder.name, "numba")
-        cold = run_seconds(self._methods, cache, os.path.join(self._folder.name, "cold"))
-        warm = run_seconds(self._methods, cache, os.path.join(self._folder.name, "warm"))
-        return cold, warm
+    def _run(self, name: str) -> float:
+        """Wall seconds of one run into ``<folder>/<name>``, numba's cache in ``<folder>/numba``."""
+        return run_seconds(self._methods, os.path.join(self._folder.name, "numba"),
+                           os.path.join(self._folder.name, name))[0]
 
     def track_cold_wall_seconds(self) -> float:
-        return self._runs()[0][0]
+        return self._run("cold")
 
     def track_cold_over_warm(self) -> float:
-        (cold, _), (warm, _) = self._runs()
-        return cold / warm
+        cold = self._run("cold")
+        return cold / self._run("warm")
 
     track_cold_over_warm.unit = "ratio"

@@ -296,8 +296,8 @@ def run_local(tasks: Iterable[Task], workers: int | None = None,
                         broken = True
             else:
                 while queue and len(in_flight) < 2 * workers:
-                    warming = warming_methods((t for t, _ in in_flight.values()), came_back)
-                    i = next_to_hand_out(queue, warming) if hold_first_uses else 0
+                    i = (next_to_hand_out(queue, warming_methods((t for t, _ in in_flight.values()), came_back))
+                         if hold_first_uses else 0)
                     if not submit(queue[i]):
                         broken = True
                         break

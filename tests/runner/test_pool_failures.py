@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ._fakes import fake_pool, fake_tasks
+
 
 def _run(plugin_env: dict, tmp_path: Path, data: Path, methods: str, *extra: str, env: dict | None = None,
          timeout: float = 240) -> subprocess.CompletedProcess:
@@ -227,40 +229,6 @@ def test_a_bad_kill_grace_is_refused_before_any_run_row(tmp_path, make_pairs, mo
     assert not (tmp_path / "out" / "results.sqlite").exists()
 
 
-def _fake_tasks(tmp_path: Path, methods: list[str], timeout: float | None = None) -> list:
-    from fusionbench.worker import ImageSource, Task
-
-    src = ImageSource.from_path(tmp_path / "x.png")
-    return [Task("ds", f"p{i}", "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{m}{i}.png"), timeout=timeout)
-            for i, m in enumerate(methods)]
-
-
-def _fake_pool(outcome, submitted: list[str], pools: list[object]) -> type:
-    """A stand-in for ``ProcessPoolExecutor``: its workers report their start at once, and each future is decided
-    when submitted by ``outcome(task, marker, pools made so far)``, a ``TaskResult`` or an exception to raise."""
-    from concurrent.futures import Future
-
-    class FakePool:
-        def __init__(self, *args, initargs=(), **kwargs):
-            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
-            pools.append(self)
-
-        def submit(self, fn, task, kill_after=None, marker=None):
-            submitted.append(task.method)
-            fut: Future = Future()
-            out = outcome(task, marker, len(pools))
-            if isinstance(out, BaseException):
-                fut.set_exception(out)
-            else:
-                fut.set_result(out)
-            return fut
-
-        def shutdown(self, wait=True, cancel_futures=False):
-            pass
-
-    return FakePool
-
-
 def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, tmp_path) -> None:
     """Two tasks in flight: 'ok' has finished, 'crash' breaks the pool, and one wait() reports only the broken
     future.  The finished result is yielded once and 'ok' is never submitted again; 'crash', the one task lost,
@@ -280,9 +248,9 @@ def test_a_result_finished_before_the_pool_broke_is_kept_not_rerun(monkeypatch, 
         done = broken or set(fs)
         return done, set(fs) - done
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", fake_pool(outcome, submitted, []))
     monkeypatch.setattr(executors, "wait", fake_wait)
-    results = list(executors.run_local(_fake_tasks(tmp_path, ["crash", "ok"]), workers=2, kill_grace_s=1.0))
+    results = list(executors.run_local(fake_tasks(tmp_path, ["crash", "ok"]), workers=2, kill_grace_s=1.0))
     assert submitted == ["crash", "ok", "crash"]
     assert sorted((r.method, bool(r.failures)) for r in results) == [("crash", True), ("ok", False)]
 
@@ -301,8 +269,8 @@ def test_a_task_alone_in_flight_when_another_worker_dies_is_not_blamed(monkeypat
     def outcome(task, marker, n_pools):
         return BrokenProcessPool("a worker died") if n_pools == 1 else TaskResult.of(task, scores={"EN": 1.0})
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
-    results = list(executors.run_local(_fake_tasks(tmp_path, ["bystander"]), workers=2, kill_grace_s=1.0))
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", fake_pool(outcome, submitted, []))
+    results = list(executors.run_local(fake_tasks(tmp_path, ["bystander"]), workers=2, kill_grace_s=1.0))
     assert submitted == ["bystander", "bystander"]
     assert [(r.method, r.failures) for r in results] == [("bystander", [])]
 
@@ -325,8 +293,8 @@ def test_a_task_its_watchdog_stopped_is_a_timeout_without_a_rerun(monkeypatch, t
             return BrokenProcessPool("worker died")
         return TaskResult.of(task, scores={"EN": 1.0})
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", _fake_pool(outcome, submitted, []))
-    results = list(executors.run_local(_fake_tasks(tmp_path, ["stuck", "ok"], timeout=1.0), workers=2,
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", fake_pool(outcome, submitted, []))
+    results = list(executors.run_local(fake_tasks(tmp_path, ["stuck", "ok"], timeout=1.0), workers=2,
                                        kill_grace_s=1.0))
     assert submitted == ["stuck", "ok", "ok"]
     assert sorted((r.method, [f.error for f in r.failures]) for r in results) == [("ok", []),
@@ -368,7 +336,7 @@ def test_workers_that_cannot_start_stop_the_run_in_one_error(monkeypatch, tmp_pa
     monkeypatch.setattr(executors, "ProcessPoolExecutor", CountedPool)
     results = []
     with pytest.raises(RuntimeError, match=message):
-        for result in executors.run_local(_fake_tasks(tmp_path, ["average"] * 3), workers=1, kill_grace_s=1.0):
+        for result in executors.run_local(fake_tasks(tmp_path, ["average"] * 3), workers=1, kill_grace_s=1.0):
             results.append(result)
     assert results == [] and len(pools) == 1
 

@@ -15,6 +15,8 @@ from fusionbench.metric_registry import resolve_metrics
 from fusionbench.runner import RunConfig, plan_run, run, select_methods
 from fusionbench.store import ResultsStore
 
+from ._fakes import fake_pool, fake_tasks
+
 
 def _plan(cfg, out):
     selection = select_methods(cfg.methods)
@@ -203,18 +205,10 @@ def test_dry_run_plans_what_run_does_and_writes_nothing(tmp_path, make_pairs, ca
     assert "dry run: 3 (method, pair) tasks to do, 3 already done" in printed and "estimate: 3 tasks" in printed
 
 
-def _first_use_tasks(tmp_path, methods, given=()):
-    from fusionbench.worker import ImageSource, Task
-
-    src = ImageSource.from_path(tmp_path / "x.png")
-    return [Task("ds", f"p{i}", "sha", m, "k", ("EN",), src, src, str(tmp_path / f"{i}.png"),
-                 given=src if i in given else None) for i, m in enumerate(methods)]
-
-
 def test_the_next_task_fuses_with_a_method_not_on_its_first_use(tmp_path) -> None:
     """While a method's first task is in flight (none come back), the next task handed out is the first of another
     method, or one that only scores a given image; when every queued task waits on a first use, the first goes."""
-    queue = _first_use_tasks(tmp_path, ["a", "a", "b", "a", "c"], given={1})
+    queue = fake_tasks(tmp_path, ["a", "a", "b", "a", "c"], given={1})
     assert schedule.warming_methods(queue[:1], came_back=set()) == {"a"}
     assert schedule.warming_methods(queue[:2], came_back={"a"}) == set()
     assert schedule.warming_methods(queue[1:2], came_back=set()) == set()  # a given image builds no method
@@ -225,26 +219,14 @@ def test_the_next_task_fuses_with_a_method_not_on_its_first_use(tmp_path) -> Non
     assert schedule.next_to_hand_out([queue[0], queue[2], queue[4]], {"a", "b"}) == 2
 
 
-def _instant_pool(submitted: list[tuple[str, str]]) -> type:
-    """A stand-in for ``ProcessPoolExecutor`` whose futures are decided when submitted (the order is the test)."""
-    from concurrent.futures import Future
-
+def _scored(task, marker, pools):
     from fusionbench.worker import TaskResult
 
-    class InstantPool:
-        def __init__(self, *args, initargs=(), **kwargs):
-            initargs[0].put("")  # its workers started (:func:`fusionbench.executors._start_worker`)
+    return TaskResult.of(task, scores={"EN": 1.0})
 
-        def submit(self, fn, task, kill_after=None, marker=None):
-            submitted.append((task.method, task.pair))
-            fut: Future = Future()
-            fut.set_result(TaskResult.of(task, scores={"EN": 1.0}))
-            return fut
 
-        def shutdown(self, wait=True, cancel_futures=False):
-            pass
-
-    return InstantPool
+def _method_pair(task) -> tuple[str, str]:
+    return task.method, task.pair
 
 
 @pytest.mark.parametrize("cold", [True, False])
@@ -255,9 +237,9 @@ def test_the_pool_hands_out_first_uses_apart_on_an_empty_kernel_cache(monkeypatc
     from fusionbench import executors
 
     submitted: list[tuple[str, str]] = []
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", _instant_pool(submitted))
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", fake_pool(_scored, submitted, [], record=_method_pair))
     monkeypatch.setattr(executors, "numba_cache_is_empty", lambda: cold)
-    tasks = _first_use_tasks(tmp_path, ["a", "a", "b", "b", "c"])
+    tasks = fake_tasks(tmp_path, ["a", "a", "b", "b", "c"])
     results = list(executors.run_local(tasks, workers=2, kill_grace_s=1.0))
     order = [("a", "p0"), ("b", "p2"), ("c", "p4")] if cold else [("a", "p0"), ("a", "p1"), ("b", "p2")]
     assert submitted[:3] == order
@@ -278,10 +260,10 @@ def test_a_scoring_task_that_comes_back_does_not_end_a_first_use(monkeypatch, tm
         done = given or set(fs)
         return done, set(fs) - done
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", _instant_pool(submitted))
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", fake_pool(_scored, submitted, [], record=_method_pair))
     monkeypatch.setattr(executors, "numba_cache_is_empty", lambda: True)
     monkeypatch.setattr(executors, "wait", given_first)
-    tasks = _first_use_tasks(tmp_path, ["a", "a", "a", "b"], given={1})
+    tasks = fake_tasks(tmp_path, ["a", "a", "a", "b"], given={1})
     list(executors.run_local(tasks, workers=1, kill_grace_s=1.0))
     assert submitted == [("a", "p0"), ("a", "p1"), ("b", "p3"), ("a", "p2")]
 

@@ -27,7 +27,8 @@ Conventions:
   two modality streams), and :func:`all_cores` gives a single large operation all N cores.
 
 Results do not depend on the number of workers as long as ``fn`` writes disjoint outputs per span (each
-caller's tests pin 1 vs 2 threads).  Pools are created on first use and kept for the process, one per size.
+caller's tests pin 1 vs 2 threads).  Pools are created on first use and kept for the process, one per size
+(:func:`fusionbench.thread_pools.thread_pool`, which a forked child does not inherit: there it makes its own).
 
 Imported lazily by the methods (it imports torch, no numba).
 """
@@ -40,6 +41,8 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 
+from fusionbench.thread_pools import thread_pool
+
 __all__ = ["band_workers", "workers", "run_spans", "both", "all_cores", "pool"]
 
 S = TypeVar("S")
@@ -48,9 +51,8 @@ U = TypeVar("U")
 
 #: per calling thread, how many threads share out the spans (set by :func:`band_workers`)
 _STATE = threading.local()
-#: thread pools by size, kept for the process
-_POOLS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
+#: the name of the band workers' pools (one per size)
+POOL_NAME = "band-workers"
 
 
 @contextlib.contextmanager
@@ -84,13 +86,7 @@ def pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
 
     Tasks are taken in the order they were submitted, each by a thread that is idle; with two workers and
     ``contiguous=True`` there is a single pool thread, always the same."""
-    found = _POOLS.get(threads)
-    if found is None:
-        with _POOLS_LOCK:
-            found = _POOLS.get(threads)
-            if found is None:
-                found = _POOLS[threads] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="band-workers")
-    return found
+    return thread_pool(POOL_NAME, threads)
 
 
 def _carrying_mode(fn: Callable[[T], U]) -> Callable[[T], U]:

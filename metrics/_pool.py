@@ -21,7 +21,9 @@ import time
 from concurrent.futures import wait
 from typing import Callable, Sequence
 
-from .functional._threads import metric_threads, pool_task, thread_pool
+from fusionbench.thread_pools import thread_pool
+
+from .functional._threads import metric_threads, pool_task
 
 _LAST_TIME: dict[tuple[str, tuple], float] = {}  # (preset, shape) -> seconds of its last run here
 #: the name of the preset pool's threads (a preset that calls ``evaluate`` again runs its presets in line)

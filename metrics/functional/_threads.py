@@ -13,16 +13,14 @@ Two levels of parallelism, never both at once:
   its serial, GIL-free variant, so the pool's threads are the only ones.
 * A lone ``compute`` (or a pool of one) may use every allowed thread inside a
   preset: ``scipy.fft`` ``workers`` = :func:`fft_workers`, the FMI kernel's
-  row spans ``numba.get_num_threads()`` threads (``NUMBA_NUM_THREADS``, capped by
-  the executors the same way).
+  row spans :func:`metric_threads` Python threads (at most ``NUMBA_NUM_THREADS``;
+  ``_fmi_lanes.span_threads``).
 
 The result of a metric never depends on the thread count or on which level is used.
 """
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
@@ -55,26 +53,3 @@ def pool_task() -> Iterator[None]:
 def fft_workers() -> int:
     """Threads for ``scipy.fft`` calls: 1 inside ``evaluate``'s pool, else :func:`metric_threads`."""
     return 1 if inside_pool() else metric_threads()
-
-
-_POOLS: dict[tuple[str, int], ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _forget_pools() -> None:
-    """In a forked child the parent's pool threads do not exist: start new pools there."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pools)
-
-
-def thread_pool(name: str, threads: int) -> ThreadPoolExecutor:
-    """The process's pool of ``threads`` threads named ``name`` (created on first use, kept; a forked child makes
-    its own).  ``evaluate``'s preset pool and the FMI kernel's row spans each have theirs."""
-    with _POOLS_LOCK:
-        if (name, threads) not in _POOLS:
-            _POOLS[(name, threads)] = ThreadPoolExecutor(threads, thread_name_prefix=name)
-        return _POOLS[(name, threads)]

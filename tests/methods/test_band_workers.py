@@ -217,3 +217,26 @@ def test_all_cores_gives_torch_the_workers_threads(threads):
 def test_one_pool_per_size_kept():
     assert bw.pool(2) is bw.pool(2) and bw.pool(1) is not bw.pool(2)
     assert bw.pool(3)._max_workers == 3
+
+
+def _spans_on_two_workers() -> list[int]:
+    torch.set_num_threads(2)
+    seen: list[int] = []
+    with torch.no_grad(), bw.band_workers():
+        bw.run_spans(seen.append, list(range(8)))
+    return sorted(seen)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_runs_its_spans():
+    """A child forked after the parent used the pool has the pool object but none of its threads: the spans
+    waited there for ever (session 28: the band workers kept their own pool cache, not emptied at fork)."""
+    import multiprocessing
+
+    old = torch.get_num_threads()
+    try:
+        assert _spans_on_two_workers() == list(range(8))  # the parent's pool of two exists now
+        with multiprocessing.get_context("fork").Pool(1) as child:
+            assert child.apply_async(_spans_on_two_workers).get(timeout=60) == list(range(8))
+    finally:
+        torch.set_num_threads(old)

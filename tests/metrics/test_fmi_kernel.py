@@ -109,20 +109,33 @@ def test_kernel_is_safe_from_several_threads():
     assert results == [expected] * 4
 
 
-def test_kernel_result_does_not_depend_on_the_thread_count():
-    import numba
+def test_kernel_result_does_not_depend_on_the_thread_count(monkeypatch):
+    from fusionbench.metrics.functional import _fmi_lanes
 
     rng = np.random.default_rng(9)
     ff, fa, fb = (rng.random((30, 31)) for _ in range(3))
-    old = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = fmi_mean(ff, fa, fb, 3)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = fmi_mean(ff, fa, fb, 3)
-    finally:
-        numba.set_num_threads(old)
-    assert one == many
+    monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "1")
+    assert _fmi_lanes.span_threads() == 1
+    one = fmi_mean(ff, fa, fb, 3)
+    monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "3")
+    assert _fmi_lanes.span_threads() == min(3, _fmi_lanes.numba.config.NUMBA_NUM_THREADS)
+    assert one == fmi_mean(ff, fa, fb, 3) == fmi_mean(ff, fa, fb, 3)
+
+
+def test_fmi_does_not_start_numba_s_thread_pool():
+    """The row spans are Python threads: numba's own threading layer (OpenMP here; unsafe in a child forked
+    after it started) stays unstarted.  Before session 28 ``numba.get_num_threads()`` started it."""
+    import subprocess
+    import sys
+
+    script = ("import numpy as np, numba.np.ufunc.parallel as layer\n"
+              "from fusionbench.metrics.functional._fmi_lanes import fmi_mean\n"
+              "rng = np.random.default_rng(1)\n"
+              "fmi_mean(*(rng.random((24, 25)) for _ in range(3)), 3)\n"
+              "print(layer._is_initialized)\n")
+    env = {**__import__("os").environ, "FUSIONBENCH_WORKER_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and done.stdout.split() == ["False"], done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("rows", [7, 30, 1])

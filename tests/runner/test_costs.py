@@ -88,3 +88,13 @@ def test_a_preset_that_reads_colour_is_timed_on_the_colour_images(monkeypatch) -
     score = costs.measure_metrics(["ChromaErr", "EN"], _pairs(), lambda m: None)
     assert {(n, f, b) for n, f, b in seen} == {("ChromaErr", 3, 3), ("EN", 2, 2)}
     assert score["ChromaErr"][0][1] > 0
+
+
+def test_the_table_is_written_only_where_asked(monkeypatch, capsys) -> None:
+    """``--out`` is required: before session 28 its default was the installed package's own file."""
+    import pytest
+
+    monkeypatch.setattr(costs, "_pairs", lambda data_dir: pytest.fail("measured without --out"))
+    with pytest.raises(SystemExit) as stopped:
+        costs.main(["--data-dir", "nowhere"])
+    assert stopped.value.code == 2 and "--out" in capsys.readouterr().err

@@ -33,7 +33,8 @@ that for a colour ``b``: the output is the official RGB image.
 Fidelity (``tests/methods/test_nsst_papcnn.py``, ``docs/fidelity.md``): the official code was
 run unchanged under GNU Octave 7.3 (``scripts/reference_runs/run_papcnn.m``, with a
 ``graythresh.m`` written from MATLAB's documented algorithm in place of Octave's); it
-reproduces the repository's MATLAB result ``results/fused.tif`` bit for bit, and this port
+reproduces the repository's MATLAB result ``results/fused.tif`` bit for bit (checked once, when this
+port was written; not pinned: that file is not among the shared assets), and this port
 reproduces those Octave runs on every value of 63 cases (20 MRI-PET and 20 MRI-SPECT in colour,
 20 MRI-CT, square crops of MRI-PET, MRI-CT and TNO; 9,428,032 values).
 

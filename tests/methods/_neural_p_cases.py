@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -63,9 +64,9 @@ def octave_agreement(shared_dir: Path, method: str, folder: str, names) -> Agree
     return agreement(outs, refs)
 
 
-def official_agreement(method: str, official_dir: Path) -> Agreement:
-    """Agreement of ``method`` with the authors' ``results/<k>.tif`` for every k in ``OFFICIAL_IDS``."""
-    outs, refs = zip(*(fuse_official_pair(method, official_dir, k) for k in OFFICIAL_IDS))
+def official_agreement(method: str, official_dir: Path, ids: Sequence[int] = tuple(OFFICIAL_IDS)) -> Agreement:
+    """Agreement of ``method`` with the authors' ``results/<k>.tif`` for every k in ``ids`` (default all)."""
+    outs, refs = zip(*(fuse_official_pair(method, official_dir, k) for k in ids))
     return agreement(list(outs), list(refs))
 
 

@@ -18,6 +18,13 @@ from fusionbench.methods._transforms import (
 )
 
 SHAPES = [(256, 256), (255, 201), (64, 97)]
+#: perfect-reconstruction bounds on [0, 1] data, a few times the worst error measured (session 28, on these tests'
+#: inputs: Laplacian 1.1e-16, contrast 5.6e-16, DWT with db1/db2 1.5e-15); until then every test allowed 1e-10
+LAPLACIAN_PR = 1e-15
+CONTRAST_PR = 4e-15
+DWT_PR = 4e-15
+#: PyWavelets' own ``sym4`` filter taps are orthonormal to about 1e-12 only (its round trip, ours aside: 1.5e-12)
+SYM4_PR = 4e-12
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -28,7 +35,7 @@ def test_laplacian_perfect_reconstruction(shape, variant):
     assert len(pyr) == 6 and pyr[0].shape == shape
     for fine, coarse in zip(pyr[:-1], pyr[1:]):
         assert coarse.shape == ((fine.shape[0] + 1) // 2, (fine.shape[1] + 1) // 2)
-    assert np.abs(reconstruct_laplacian(pyr, variant) - x).max() <= 1e-10
+    assert np.abs(reconstruct_laplacian(pyr, variant) - x).max() <= LAPLACIAN_PR
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -36,7 +43,7 @@ def test_contrast_perfect_reconstruction(shape):
     x = np.random.default_rng(1).random(shape)
     x[:10, :10] = 0  # black background
     pyr = contrast_pyramid(x, 4)
-    assert np.abs(reconstruct_contrast(pyr) - x).max() <= 1e-10
+    assert np.abs(reconstruct_contrast(pyr) - x).max() <= CONTRAST_PR
 
 
 def test_real_image_reconstruction(shared_dir):
@@ -47,10 +54,10 @@ def test_real_image_reconstruction(shared_dir):
         pytest.skip("image missing")
     x = load_image(path).astype(np.float64) / 255
     for variant in ("burt", "mertens"):
-        assert np.abs(reconstruct_laplacian(laplacian_pyramid(x, 7, variant), variant) - x).max() <= 1e-10
-    assert np.abs(reconstruct_contrast(contrast_pyramid(x, 4)) - x).max() <= 1e-10
+        assert np.abs(reconstruct_laplacian(laplacian_pyramid(x, 7, variant), variant) - x).max() <= LAPLACIAN_PR
+    assert np.abs(reconstruct_contrast(contrast_pyramid(x, 4)) - x).max() <= CONTRAST_PR
     c = dwt_decompose(x, "db1", 4, "periodization")
-    assert np.abs(dwt_reconstruct(c, "db1", "periodization", x.shape) - x).max() <= 1e-10
+    assert np.abs(dwt_reconstruct(c, "db1", "periodization", x.shape) - x).max() <= DWT_PR
 
 
 def _mertens_reference(img: np.ndarray, nlev: int) -> list[np.ndarray]:
@@ -109,4 +116,5 @@ def test_dwt_roundtrip_and_layout(wavelet, mode):
     c = dwt_decompose(x, wavelet, 3, mode)
     assert len(c) == 4 and c[0].ndim == 2 and all(len(t) == 3 for t in c[1:])
     assert c[1][0].shape[0] <= c[3][0].shape[0]  # coarse first
-    assert np.abs(dwt_reconstruct(c, wavelet, mode, x.shape) - x).max() <= 1e-10
+    bound = SYM4_PR if wavelet == "sym4" else DWT_PR
+    assert np.abs(dwt_reconstruct(c, wavelet, mode, x.shape) - x).max() <= bound

@@ -16,8 +16,14 @@ many workers as cores (``FUSIONBENCH_WORKER_THREADS=1``, torch and BLAS at one t
   (about the median TNO size; a method's cost can depend on the content as well as the size: MLEPF took
   3.9 s on an upsampled Harvard pair against 1.1 s per TNO pair in the whole run of session 9), else on its
   own task's pair at 512×512; best of up to three calls after a first call;
-* ``BUILD_SECONDS`` — the first call's extra time (building the method, loading weights, compiling
-  kernels), which each worker pays once per method;
+* ``BUILD_SECONDS`` — the first call's extra time in a fresh interpreter whose kernel cache is filled (building
+  the method, importing its modules, loading weights and cached kernels), which each worker pays once per
+  method (:func:`measure_first_uses`; before session 28 it was measured in the measuring process itself, after
+  the other methods, and was a few times too small);
+* ``COMPILE_SECONDS`` — the first call's extra time in a fresh interpreter on an **empty** kernel cache, over
+  the same call on the cache it filled: compiling the method's kernels, paid on a first run (the methods are
+  measured in name order in one process, so a variant after its base, ``swinfusion.ct`` after ``swinfusion``,
+  adds only its own kernels); ``SCORE_COMPILE_SECONDS`` the same for each metric preset;
 * ``SCORE_SECONDS`` — each metric preset alone (:func:`fusionbench.metrics.evaluate` with one preset) at
   both sizes (presets scored together share intermediates, so their sum is an upper bound);
 * ``TASK_SECONDS`` — the rest of a task at both sizes: the fused image's luma, its PNG, the result's
@@ -186,6 +192,88 @@ def measure_task(pairs: dict[str, dict[int, tuple[Any, Any]]]) -> tuple[tuple[in
     return tuple(points)
 
 
+#: run by :func:`measure_first_uses` in a fresh interpreter: each method's first and second call on its pair, then
+#: each preset's first and second call; prints ``{"methods": {name: [first, second]}, "metrics": {...}}``
+_FIRST_USES = r"""
+import json, sys, time
+import numpy as np
+import fusionbench.worker, fusionbench.api, fusionbench.metrics, fusionbench.method_registry, torch
+torch.set_num_threads(1)
+from fusionbench.api import fuse_arrays
+from fusionbench.method_registry import create_method
+from fusionbench.metric_registry import reads_colour
+from fusionbench.metrics import evaluate
+
+spec = json.loads(sys.argv[1])
+arrays = np.load(spec["arrays"])
+
+def cpu(fn):
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+out = {"methods": {}, "metrics": {}}
+for name, task in spec["methods"]:
+    a, b = arrays[task + ".a"], arrays[task + ".b"]
+    made = []
+    first = cpu(lambda: made.append(fuse_arrays(create_method(name), a, b)))
+    method = create_method(name)
+    fuse_arrays(method, a, b)
+    out["methods"][name] = [first, cpu(lambda: fuse_arrays(method, a, b))]
+for name in spec["metrics"]:
+    images = [arrays["score." + k] for k in (("colour.f", "colour.a", "colour.b") if reads_colour(name) else ("f", "a", "b"))]
+    out["metrics"][name] = [cpu(lambda: evaluate(*images, [name])), cpu(lambda: evaluate(*images, [name]))]
+print(json.dumps(out))
+"""
+
+
+def _first_uses(spec: dict, cache: Path) -> dict:
+    """Run :data:`_FIRST_USES` in a fresh interpreter with numba's cache in ``cache``."""
+    import json
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", _FIRST_USES, json.dumps(spec)], env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_first_uses(names: list[str], presets: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
+                       log: Callable[[str], None]) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """``(build, compile, score_compile)`` CPU seconds: each method's first use in a fresh worker-like interpreter
+    on a filled kernel cache (first call − second call), and what its first call costs more on an empty cache
+    (compiling); the same for each metric preset.  Two interpreters in turn on one new cache folder: the first
+    finds it empty and fills it, the second loads from it.  Methods in ``names`` order, on their own task's pair
+    at 256²."""
+    import json
+
+    import numpy as np
+
+    from .colour import luma_uint8
+    from .method_registry import method_info
+
+    side = SIZES[0]
+    arrays = {}
+    for task, sizes in pairs.items():
+        arrays[f"{task}.a"], arrays[f"{task}.b"] = sizes[side]
+    a, b = pairs.get("MRI-PET", next(iter(pairs.values())))[side]
+    fused = (((a.astype(float)[..., None] if b.ndim == 3 else a.astype(float)) + b) / 2).astype("uint8")
+    for key, image in (("f", fused), ("a", a), ("b", b)):
+        arrays[f"score.colour.{key}"], arrays[f"score.{key}"] = image, luma_uint8(image)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "arrays.npz", **arrays)
+        spec = {"arrays": str(Path(tmp) / "arrays.npz"), "metrics": list(presets),
+                "methods": [(name, _timed_tasks(method_info(name), pairs)[0]) for name in names]}
+        cold = _first_uses(spec, Path(tmp) / "numba")
+        warm = _first_uses(spec, Path(tmp) / "numba")
+    build = {m: max(0.0, warm["methods"][m][0] - warm["methods"][m][1]) for m in warm["methods"]}
+    compiled = {m: max(0.0, cold["methods"][m][0] - warm["methods"][m][0]) for m in cold["methods"]}
+    score_compiled = {p: max(0.0, cold["metrics"][p][0] - warm["metrics"][p][0]) for p in cold["metrics"]}
+    for m in names:
+        log(f"{m}: first use in a worker +{build[m]:.2f} s, on an empty kernel cache +{compiled[m]:.2f} s more")
+    log(f"metric kernels on an empty cache: {sum(score_compiled.values()):.1f} s")
+    return build, compiled, score_compiled
+
+
 def measure_worker_start() -> float:
     """CPU seconds of a fresh interpreter importing a worker's modules (best of two)."""
     code = "import fusionbench.worker, fusionbench.api, fusionbench.metrics, fusionbench.method_registry, torch"
@@ -202,7 +290,8 @@ def _fmt_points(points: tuple[tuple[int, float], ...]) -> str:
     return "(" + ", ".join(f"({p}, {s:.4g})" for p, s in points) + ",)"
 
 
-def write_table(out: str | Path, fuse: dict, build: dict, score: dict, task: tuple, start: float, note: str) -> Path:
+def write_table(out: str | Path, fuse: dict, build: dict, score: dict, task: tuple, start: float, note: str,
+                compile_seconds: dict | None = None, score_compile_seconds: dict | None = None) -> Path:
     """Write the table module (format read by :mod:`fusionbench.schedule`)."""
     lines = ['"""Prior costs of the runner\'s tasks, in CPU seconds of one core (generated; do not edit).', "",
              f"Measured by ``{note}.", "See :mod:`fusionbench.costs` for what each table holds; used by",
@@ -213,6 +302,12 @@ def write_table(out: str | Path, fuse: dict, build: dict, score: dict, task: tup
     lines += ["}", "#: method -> extra seconds of its first call in a worker (build, weights, kernels)",
               "BUILD_SECONDS: dict[str, float] = {"]
     lines += [f"    {m!r}: {v:.3g}," for m, v in sorted(build.items())]
+    lines += ["}", "#: method -> extra seconds of its first call on an empty kernel cache (compiling; in name order)",
+              "COMPILE_SECONDS: dict[str, float] = {"]
+    lines += [f"    {m!r}: {v:.3g}," for m, v in sorted((compile_seconds or {}).items())]
+    lines += ["}", "#: metric preset -> extra seconds of its first call on an empty kernel cache",
+              "SCORE_COMPILE_SECONDS: dict[str, float] = {"]
+    lines += [f"    {m!r}: {v:.3g}," for m, v in sorted((score_compile_seconds or {}).items())]
     lines += ["}", "#: metric preset -> ((pixels, seconds of that preset alone), ...)",
               "SCORE_SECONDS: dict[str, tuple[tuple[int, float], ...]] = {"]
     lines += [f"    {m!r}: {_fmt_points(v)}," for m, v in sorted(score.items())]
@@ -245,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     start = measure_worker_start()
     task = measure_task(pairs)
     score = measure_metrics(resolve_metrics(args.metrics), pairs, log)
-    fuse, build = measure_methods(expand_methods([args.methods]), pairs, log)
+    fuse, _ = measure_methods(expand_methods([args.methods]), pairs, log)
+    build, compiled, score_compiled = measure_first_uses(sorted(fuse), sorted(score), pairs, log)
     note = (f"python -m fusionbench.costs --data-dir {args.data_dir} --methods {args.methods} --metrics {args.metrics}``"
             f" on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"load average {load:.1f} at the start, {time.time() - started:.0f} s")
-    write_table(args.out, fuse, build, score, task, start, note)
+    write_table(args.out, fuse, build, score, task, start, note, compiled, score_compiled)
     log(f"wrote {args.out}")
     return 0
 

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import kill_grace_s, worker_memory_mb
+from .config import kill_grace_s, numba_cache_is_empty, worker_memory_mb
 from .data import create_dataset
 from .data.synthetic import DEFAULT_DATASETS
 from .executors import local_cluster_size
@@ -426,6 +426,8 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
     :class:`fusionbench.schedule.Estimate` from the tasks' expected seconds (this store's timings where it
     has them, else the prior table of :mod:`fusionbench.costs`) simulated on the run's workers
     (``--workers``, default one per core; a Dask scheduler is not simulated: one worker per core here).
+    Where numba's kernel cache is empty (a first run) and the run is local, the estimate includes compiling
+    the kernels and the pool's hold on first uses (:func:`fusionbench.schedule.estimate`).
     """
     from .schedule import estimate
 
@@ -440,7 +442,7 @@ def dry_run(config: RunConfig, *, log: Log | None = None) -> tuple["Plan", Any]:
         plan = plan_run(config, selection, created, unavailable, metrics, store, cache, log)
     _log_skipped(plan.skipped, log)
     workers = 1 if config.workers == 0 else (config.workers or os.cpu_count() or 1)
-    return plan, estimate(plan.tasks, workers)
+    return plan, estimate(plan.tasks, workers, empty_cache=not config.scheduler and numba_cache_is_empty())
 
 
 def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], store: ResultsStore, run_id: int,

@@ -27,9 +27,9 @@ method's first-use cost once) for ``--dry-run``.
 First uses apart (:func:`next_to_hand_out`): where numba's disk cache is empty (the first run after an
 installation), a method's first task compiles its kernels into it (5-15 s of CPU for each of ten methods).
 Slowest first puts a method's tasks side by side, so every worker compiled the same kernels at the same time.
-On such a run the local pool, while a task of a method is in flight and none has come back, hands out the next
-task of another method instead (never leaving a worker idle), and the method's other tasks then load the kernels
-from the cache.  Not on a warm cache: there the hold would only delay a method's second task, against the
+On such a run the local pool, while a task of a method is in flight and none of its kernel family (the method and
+its variants, :func:`kernel_family`) has come back, hands out the next task of another family instead (never
+leaving a worker idle), and the family's other tasks then load the kernels from the cache.  Not on a warm cache: there the hold would only delay a method's second task, against the
 slowest-first order; nor on Dask, whose scheduler orders the tasks itself and whose workers may have caches of
 their own.
 """
@@ -119,6 +119,25 @@ def worker_start_seconds() -> float:
     return float(WORKER_START_SECONDS)
 
 
+def compile_seconds(family: str) -> float:
+    """Compiling the kernels of a kernel family (:func:`kernel_family`) into an empty cache, from the prior table
+    (its methods' ``COMPILE_SECONDS``, measured in that order in one process: a variant after its base adds
+    little), else 0."""
+    from ._method_costs import COMPILE_SECONDS
+
+    return float(sum(s for m, s in COMPILE_SECONDS.items() if kernel_family(m) == family))
+
+
+def score_compile_seconds(metrics: "int | Sequence[str]") -> float:
+    """Compiling the kernels of the metric presets ``metrics`` into an empty cache (``SCORE_COMPILE_SECONDS``;
+    0 for a preset count or unknown presets)."""
+    from ._method_costs import SCORE_COMPILE_SECONDS
+
+    if isinstance(metrics, int):
+        return 0.0
+    return float(sum(SCORE_COMPILE_SECONDS.get(m, 0.0) for m in metrics))
+
+
 def _timed_rows(history: "pd.DataFrame", pixels: Mapping[tuple[str, str], int],
                 keys: Mapping[str, str] | None) -> "pd.DataFrame | None":
     """``history`` rows of pairs whose pixel count is known (column ``px`` added), each method's rows of its
@@ -196,18 +215,29 @@ def expected_seconds(method: str, pixels: int, metrics: "int | Sequence[str]", r
     return fuse + score_seconds(metrics, pixels) + task_seconds(pixels)
 
 
+def kernel_family(method: str) -> str:
+    """The methods that share compiled kernels: a registered name and its variants (``swinfusion`` and
+    ``swinfusion.ct``, ``mopa`` and ``mopa.v1``: the name before the first dot).  Measured (session 28, a
+    fresh process on the cache the other one filled): ``swinfusion.ct``'s first use 4.8 s of CPU against 25.5 s
+    on an empty cache, ``mopa.v1``'s 4.2 s against ``mopa``'s 29.6 s."""
+    return method.split(".", 1)[0]
+
+
 def warming_methods(in_flight: Iterable["Task"], came_back: Collection[str]) -> set[str]:
-    """The methods on their first use in this run: a task fusing with it is in flight (``in_flight``) and none
-    has come back yet (``came_back``: the methods of the fusing tasks that have, whatever their outcome)."""
-    return {task.method for task in in_flight if task.given is None} - set(came_back)
+    """The kernel families (:func:`kernel_family`) on their first use in this run: a task fusing with one of
+    their methods is in flight (``in_flight``) and none has come back yet (``came_back``: the methods of the
+    fusing tasks that have, whatever their outcome)."""
+    back = {kernel_family(method) for method in came_back}
+    return {kernel_family(task.method) for task in in_flight if task.given is None} - back
 
 
 def next_to_hand_out(queue: Sequence["Task"], warming: Collection[str]) -> int:
-    """The index in ``queue`` of the next task to hand to a worker: the first one that fuses with no method of
-    ``warming`` (:func:`warming_methods`), else the first one (no worker waits for a first use to end)."""
+    """The index in ``queue`` of the next task to hand to a worker: the first one that fuses with a method of no
+    kernel family in ``warming`` (:func:`warming_methods`), else the first one (no worker waits for a first use
+    to end)."""
     if warming:
         for i, task in enumerate(queue):
-            if task.given is not None or task.method not in warming:
+            if task.given is not None or kernel_family(task.method) not in warming:
                 return i
     return 0
 
@@ -228,6 +258,7 @@ class Estimate:
     finish: list[float] = field(default_factory=list)  # when each worker finishes (simulated)
     longest_task: float = 0.0
     by_method: dict[str, float] = field(default_factory=dict)  # expected seconds per method, largest first
+    compile_seconds: float = 0.0  # compiling kernels into an empty cache, all workers together (``empty_cache``)
 
     @property
     def wall_seconds(self) -> float:
@@ -236,12 +267,15 @@ class Estimate:
     @property
     def bound(self) -> float:
         """No schedule beats this: all the work spread evenly, or the longest task."""
-        return max((self.task_seconds + self.start_seconds) / max(self.workers, 1), self.longest_task)
+        spread = (self.task_seconds + self.start_seconds + self.compile_seconds) / max(self.workers, 1)
+        return max(spread, self.longest_task)
 
     def summary(self) -> str:
         spread = (max(self.finish) - min(self.finish)) if self.finish else 0.0
+        compiled = (f" + {self.compile_seconds:.0f} s of compiling kernels (numba's kernel cache is empty: a first run)"
+                    if self.compile_seconds else "")
         return (f"{self.tasks} tasks, {_duration(self.task_seconds)} of work + {self.start_seconds:.0f} s of "
-                f"worker starts and method builds; on {self.workers} single-thread worker(s): about "
+                f"worker starts and method builds{compiled}; on {self.workers} single-thread worker(s): about "
                 f"{_duration(self.wall_seconds)} (lower bound {_duration(self.bound)}, workers finish within "
                 f"{spread:.1f} s of each other, longest task {self.longest_task:.1f} s)")
 
@@ -255,25 +289,53 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def estimate(tasks: Sequence["Task"], workers: int) -> Estimate:
+def estimate(tasks: Sequence["Task"], workers: int, *, empty_cache: bool = False) -> Estimate:
     """Simulate ``workers`` greedy workers taking ``tasks`` in order (as the local pool does): each worker pays
-    its start once and each method's first use once, then each task's ``expected_seconds``."""
+    its start once and each method's first use once, then each task's ``expected_seconds``.
+
+    ``empty_cache`` (numba's disk cache holds no kernel: the first run after an installation): the first task of
+    a kernel family also compiles its kernels (:func:`compile_seconds`), the local pool's hold is simulated (until
+    that task ends, a worker that comes free takes the first task of another family, else the first task, and then
+    compiles the same kernels alongside), and each worker compiles the metric presets' kernels on its first task
+    (:func:`score_compile_seconds`; the metrics are not held).
+    """
     import heapq
 
     workers = max(1, workers)
     start = worker_start_seconds()
     free = [(start, w) for w in range(workers)]
     built: list[set[str]] = [set() for _ in range(workers)]
+    scored = [False] * workers
+    ready_at: dict[str, float] = {}  # kernel family -> when its first task ends (its kernels are in the cache)
     finish = [start] * workers
-    first_use = 0.0
-    for task in tasks:
+    first_use = compiling = 0.0
+    queue = list(tasks)
+    while queue:
         at, w = heapq.heappop(free)
+        i = 0
+        if empty_cache:
+            i = next((k for k, t in enumerate(queue)
+                      if t.given is not None or ready_at.get(kernel_family(t.method), 0.0) <= at), 0)
+        task = queue.pop(i)
         cost = task.expected_seconds
-        if task.given is None and task.method not in built[w]:
-            built[w].add(task.method)
-            extra = build_seconds(task.method)
+        if empty_cache and not scored[w]:
+            scored[w] = True
+            extra = score_compile_seconds(task.metrics)
             cost += extra
-            first_use += extra
+            compiling += extra
+        if task.given is None:
+            family = kernel_family(task.method)
+            if empty_cache and ready_at.get(family, math.inf) > at:  # the first use, or alongside it
+                extra = compile_seconds(family)
+                cost += extra
+                compiling += extra
+            if task.method not in built[w]:
+                built[w].add(task.method)
+                extra = build_seconds(task.method)
+                cost += extra
+                first_use += extra
+            if empty_cache and family not in ready_at:
+                ready_at[family] = at + cost
         finish[w] = at + cost
         heapq.heappush(free, (finish[w], w))
     by_method: dict[str, float] = {}
@@ -281,4 +343,4 @@ def estimate(tasks: Sequence["Task"], workers: int) -> Estimate:
         by_method[task.method] = by_method.get(task.method, 0.0) + task.expected_seconds
     return Estimate(len(tasks), workers, sum(t.expected_seconds for t in tasks), start * workers + first_use,
                     finish if tasks else [0.0] * workers, max((t.expected_seconds for t in tasks), default=0.0),
-                    dict(sorted(by_method.items(), key=lambda kv: -kv[1])))
+                    dict(sorted(by_method.items(), key=lambda kv: -kv[1])), compile_seconds=compiling)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import pytest
 
 from fusionbench import costs, schedule
 
@@ -27,7 +28,8 @@ def test_the_table_is_measured_written_and_read_back(tmp_path) -> None:
     assert [p for p, _ in fuse["dwt"]] == [256 * 256, 512 * 512] and all(s > 0 for _, s in fuse["dwt"])
     assert fuse["dwt"][1][1] > fuse["dwt"][0][1]  # 4x the pixels cost more
     assert score["SSIM"][0][1] > 0 and task[1][1] > task[0][1] > 0
-    path = costs.write_table(tmp_path / "table.py", fuse, build, score, task, 1.5, "a test")
+    path = costs.write_table(tmp_path / "table.py", fuse, build, score, task, 1.5, "a test",
+                             {"average": 0.0, "dwt": 2.5}, {"EN": 0.0, "SSIM": 1.25})
     spec = importlib.util.spec_from_file_location("table", path)
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
@@ -36,6 +38,7 @@ def test_the_table_is_measured_written_and_read_back(tmp_path) -> None:
         fitted = schedule.Cost.fit(points)
         assert abs(fitted.at(256 * 256) / fuse[name][0][1] - 1) < 0.01 or fitted.exponent in schedule.EXPONENT_RANGE
     assert set(table.SCORE_SECONDS) == {"EN", "SSIM"} and len(table.TASK_SECONDS) == 2
+    assert table.COMPILE_SECONDS == {"average": 0.0, "dwt": 2.5} and table.SCORE_COMPILE_SECONDS["SSIM"] == 1.25
 
 
 def test_an_unavailable_method_is_not_timed(monkeypatch) -> None:
@@ -98,3 +101,29 @@ def test_the_table_is_written_only_where_asked(monkeypatch, capsys) -> None:
     with pytest.raises(SystemExit) as stopped:
         costs.main(["--data-dir", "nowhere"])
     assert stopped.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_first_uses_are_measured_in_fresh_interpreters_cold_then_warm(monkeypatch) -> None:
+    """Session 28: a worker's first use of a method (BUILD) is measured in a fresh interpreter on a filled kernel
+    cache, and what an empty cache adds (COMPILE) by a first interpreter that fills that same cache."""
+    runs = []
+
+    def fake(spec, cache):
+        runs.append(cache)
+        cold = len(runs) == 1
+        return {"methods": {"average": [0.5, 0.01], "cnp": [9.0 if cold else 0.6, 0.2]},
+                "metrics": {"EN": [0.01, 0.01], "SSIM": [2.5 if cold else 0.3, 0.02]}}
+
+    monkeypatch.setattr(costs, "_first_uses", fake)
+    build, compiled, score_compiled = costs.measure_first_uses(["average", "cnp"], ["EN", "SSIM"], _pairs(),
+                                                                lambda m: None)
+    assert len(runs) == 2 and runs[0] == runs[1]  # one cache folder: empty for the first, filled for the second
+    assert build == pytest.approx({"average": 0.49, "cnp": 0.4}) and compiled == pytest.approx({"average": 0.0, "cnp": 8.4})
+    assert score_compiled == pytest.approx({"EN": 0.0, "SSIM": 2.2})
+
+
+@pytest.mark.slow
+def test_first_uses_for_real() -> None:
+    """The interpreters really run (about 50 s): CNP's kernels compile on the empty cache, not on the filled one."""
+    build, compiled, score_compiled = costs.measure_first_uses(["average", "cnp"], ["EN"], _pairs(), lambda m: None)
+    assert compiled["cnp"] > 1.0 > build["cnp"] >= 0 and compiled["average"] < 0.5 and set(score_compiled) == {"EN"}

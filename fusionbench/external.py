@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .data.base import dataset_file_stem, legacy_dataset_file_stem
 from .io import IMAGE_SUFFIXES, ImageError, load_image, sha256_file
 
 RESULTS_PREFIX = "results:"
@@ -66,7 +67,8 @@ class ResultsFolder:
 
     def image_for(self, dataset: str, pair: str) -> Path | None:
         """The fused image of ``pair`` of ``dataset``, or ``None`` when the folder has none."""
-        for folder in (self.root / dataset_dirname(dataset), self.root):
+        subs = dict.fromkeys((dataset_dirname(dataset), legacy_dataset_file_stem(dataset)))  # an older layout too
+        for folder in [self.root / sub for sub in subs] + [self.root]:
             if folder.is_dir():
                 for suffix in IMAGE_SUFFIXES:
                     candidate = folder / f"{pair}{suffix}"
@@ -78,8 +80,8 @@ class ResultsFolder:
 
     def expected_path(self, dataset: str, pair: str) -> Path:
         """Where the image of ``pair`` is looked for first (for the message when it is missing)."""
-        sub = self.root / dataset_dirname(dataset)
-        return (sub if sub.is_dir() else self.root) / f"{pair}.png"
+        subs = [self.root / sub for sub in dict.fromkeys((dataset_dirname(dataset), legacy_dataset_file_stem(dataset)))]
+        return next((sub for sub in subs if sub.is_dir()), self.root) / f"{pair}.png"
 
     def metadata(self) -> dict[str, Any]:
         """What the results store keeps about this method (display name, family, citation, ...)."""
@@ -100,8 +102,9 @@ def load_result(path: str | Path, source_shape: tuple[int, ...], colour: str = "
 
 
 def dataset_dirname(dataset: str) -> str:
-    """A dataset's sub-folder name: ``folder:/x/y`` has no natural folder name, so ``:`` and ``/`` become ``_``."""
-    return re.sub(r"[:/\\]+", "_", dataset)
+    """A dataset's sub-folder name, unique per name (:func:`fusionbench.data.base.dataset_file_stem`: a registered
+    name as it is; ``folder:/x/y`` → ``folder_x_y-<8 hex digits of the name's sha256>``)."""
+    return dataset_file_stem(dataset)
 
 
 def is_results_spec(text: str) -> bool:
@@ -152,7 +155,10 @@ def parse_results_spec(spec: str) -> ResultsFolder:
         raise ResultsFolderError(f"{spec!r}: expected NAME=results:PATH")
     if not _NAME.match(name):
         raise ResultsFolderError(f"{spec!r}: the name {name!r} must be lower-case letters, digits, '_', '.' or '-'")
-    root = Path(rest[len(RESULTS_PREFIX):]).expanduser()
+    text = rest[len(RESULTS_PREFIX):].strip()
+    if not text:  # Path("") is the working directory: it was scored, and its failures hid NAME's earlier scores
+        raise ResultsFolderError(f"{spec!r}: the results folder's path is missing (expected NAME=results:PATH)")
+    root = Path(text).expanduser()
     if not root.is_dir():
         raise ResultsFolderError(f"{root}: results folder not found (method {name})")
     meta = _read_metadata(root)

@@ -223,6 +223,19 @@ def _task_reason(tasks: tuple[str, ...], seen: set[str | None], n_other: int, n_
     return f"restricted to task {', '.join(tasks)}; the pairs have task {have}{share}"
 
 
+def run_dataset_names(config: RunConfig) -> list[str]:
+    """The run's datasets, each once: ``config.datasets`` (default the built-in ones) with each ``folder:PATH``
+    named by its absolute path (:func:`fusionbench.data.folder.folder_dataset_name`), so that one folder typed two
+    ways (``folder:ds``, ``folder:ds/``) is one dataset."""
+    from .data.folder import folder_dataset_name
+
+    names = []
+    for name in config.datasets or DEFAULT_DATASETS:
+        family, _, path = name.partition(":")
+        names.append(folder_dataset_name(path) if family == "folder" and path.strip() else name)
+    return list(dict.fromkeys(names))
+
+
 def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, Any], unavailable: dict[str, str],
              metrics: list[str], store: ResultsStore, cache: Path, log: Log) -> Plan:
     """Every (method, pair) to do, in slowest-first order (:mod:`fusionbench.schedule`), and every
@@ -233,7 +246,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     keys = {name: m.cache_key() for name, m in created.items()} | {n: f.key for n, f in selection.external.items()}
     units: list[tuple[str, Any, str, bool]] = []  # (dataset, pair, method, fuses)
     datasets: dict[str, Any] = {}
-    dataset_names = list(dict.fromkeys(config.datasets or DEFAULT_DATASETS))  # a name given twice runs once
+    dataset_names = run_dataset_names(config)
     built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in dataset_names]
     if config.split not in (None, "all") and all(config.split not in d.splits for d in built):
         have = sorted({s for d in built for s in d.splits})
@@ -480,7 +493,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     selection, metrics = _selected(config)
     _log_plugin_failures(log)
     methods = selection.names
-    dataset_names = list(dict.fromkeys(config.datasets or DEFAULT_DATASETS))
+    dataset_names = run_dataset_names(config)
 
     store = ResultsStore(out / "results.sqlite")
     run_id = store.start_run(command or "fusionbench run", {**config.__dict__, "resolved_methods": methods,

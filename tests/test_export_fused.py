@@ -90,3 +90,20 @@ def test_a_dest_that_is_a_file_is_one_line_before_any_copy(tmp_path, make_pairs,
     assert main(["export-fused", str(out), str(dest)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"DEST {dest}: is a file, not a folder") and len(err.splitlines()) == 1
+
+
+def test_two_datasets_whose_names_differ_in_slashes_keep_apart(tmp_path, make_pairs, capsys) -> None:
+    """``folder:…/x/y`` and ``folder:…/x_y`` both had the sub-folder ``folder_…_x_y``: the second dataset's
+    images overwrote the first's, whose manifest rows then named files with other contents (session 28)."""
+    first = make_pairs(tmp_path / "x" / "y", 2, colour=False, seed=1)
+    second = make_pairs(tmp_path / "x_y", 2, colour=False, seed=2)
+    out, dest = tmp_path / "out", tmp_path / "release"
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{first},folder:{second}", "--metrics", "EN",
+                 "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    assert main(["export-fused", str(out), str(dest)]) == 0
+    manifest = pd.read_csv(dest / "manifest.csv")
+    assert len(manifest) == 4 and manifest["file"].nunique() == 4
+    for row in manifest.itertuples():  # every file is the one its row describes
+        assert hashlib.sha256((dest / row.file).read_bytes()).hexdigest() == row.sha256
+    # the report's per-dataset tables and figures too: one set per dataset
+    assert len(list((out / "tables").glob("folder_*_x_y-*.csv"))) == 2

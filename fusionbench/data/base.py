@@ -9,6 +9,8 @@ licence, citation, groups; :mod:`fusionbench.data.manifest`).
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -17,6 +19,29 @@ from fusionbench.registry import Registry
 
 if TYPE_CHECKING:
     from .manifest import DatasetMetadata
+
+
+#: runs of the characters a dataset name may hold that a file name may not
+_PATH_CHARACTERS = re.compile(r"[:/\\]+")
+
+
+def dataset_file_stem(name: str) -> str:
+    """A dataset name as a file or folder name (report tables and figures, exported and external images).
+
+    A registered name (``harvard-mri-pet``) is kept as it is; a name with ``:``, ``/`` or ``\\``
+    (``folder:PATH``) has each run of them replaced by ``_`` and the first 8 hex digits of the name's sha256
+    appended, so that two names never share a stem: until session 28 ``folder:x/y`` and ``folder:x_y`` both
+    became ``folder_x_y``, and one dataset's tables, figures and exported images overwrote the other's.
+    """
+    if not _PATH_CHARACTERS.search(name):
+        return name
+    return f"{legacy_dataset_file_stem(name)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def legacy_dataset_file_stem(name: str) -> str:
+    """The stem :func:`dataset_file_stem` gave before session 28 (not unique): results folders laid out by an
+    older ``export-fused`` are still read."""
+    return _PATH_CHARACTERS.sub("_", name)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """``folder:PATH``: any folder with ``a/`` (anatomical or visible) and ``b/`` (the other image).
 
+The dataset's name is ``folder:`` and the folder's absolute path (:func:`folder_dataset_name`), however PATH
+was typed.
+
 Files pair by name (the stem before the extension); a file without a partner,
 a file that is not an image (by extension), and a pair that no method could
 read, judged from the two files' headers (unidentified format, 16-bit, alpha
@@ -42,11 +45,24 @@ def read_folder_metadata(root: Path, pair_ids: set[str] | None = None) -> Datase
     return parse_metadata(doc, path, pair_ids=pair_ids)
 
 
+def folder_dataset_name(root: str | Path) -> str:
+    """The dataset name of the folder ``root``: ``folder:`` and its absolute, resolved path.
+
+    One folder is one dataset however it is typed (``folder:ds``, ``folder:ds/``, ``folder:./ds`` or its
+    absolute path, from any working directory); until session 28 the name was the text as typed, so each
+    spelling was a dataset of its own (everything fused again, the same pairs reported twice), and one relative
+    spelling run from two directories named two folders.
+    """
+    return f"folder:{Path(root).expanduser().resolve()}"
+
+
 @register_dataset("folder", prefix=True, task="",
                   description="folder:PATH — PATH/a (anatomical/visible) and PATH/b (other), matching names; "
                               "task etc. from PATH/dataset.json")
 def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | None = None) -> Dataset:
     """Build ``folder:arg``; ``task`` overrides the task ``dataset.json`` declares."""
+    if not arg.strip():
+        raise FileNotFoundError("folder: needs the folder's path (folder:PATH, PATH with sub-folders a/ and b/)")
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'} "
@@ -62,7 +78,7 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
     stems = sorted(set(a_files) | set(b_files), key=natural_key)
     meta = read_folder_metadata(root, pair_ids=set(stems))
     pair_task = task if task is not None else meta.task
-    name = f"folder:{arg}"
+    name = folder_dataset_name(root)
     pairs = []
     for stem in stems:
         if stem not in b_files:

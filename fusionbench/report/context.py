@@ -27,8 +27,10 @@ def write_file(path: Path, text: str) -> Path:
 
 
 def file_stem(dataset: str) -> str:
-    """A dataset name as a file-name stem (``folder:/a/b`` → ``folder__a_b``)."""
-    return dataset.replace(":", "_").replace("/", "_").replace("\\", "_")
+    """A dataset name as a file-name stem, unique per name (:func:`fusionbench.data.base.dataset_file_stem`)."""
+    from fusionbench.data.base import dataset_file_stem
+
+    return dataset_file_stem(dataset)
 
 
 def paper20_keys(data_dir: str | Path | None) -> list[tuple[str, str]]:

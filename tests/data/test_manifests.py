@@ -83,6 +83,21 @@ def test_folder_without_dataset_json_has_no_task(tmp_path, make_pairs) -> None:
     assert dataset_title(f"folder:{tmp_path}") == f"folder:{tmp_path}"
 
 
+def test_a_folder_is_one_dataset_however_its_path_is_typed(tmp_path, make_pairs, monkeypatch) -> None:
+    """``folder:ds``, ``folder:ds/``, ``folder:./ds`` and the absolute path name one dataset (session 28: each
+    spelling was a dataset of its own, fused again and reported apart); an empty path is refused."""
+    import pytest
+
+    from fusionbench.data.folder import folder_dataset_name
+
+    make_pairs(tmp_path / "ds", 2)
+    monkeypatch.chdir(tmp_path)
+    names = {create_dataset(f"folder:{p}").name for p in ("ds", "ds/", "./ds", str(tmp_path / "ds"))}
+    assert names == {f"folder:{(tmp_path / 'ds').resolve()}"} == {folder_dataset_name("ds")}
+    with pytest.raises(FileNotFoundError, match="needs the folder's path"):
+        create_dataset("folder:")
+
+
 def test_folder_dataset_json_declares_task_modalities_groups(tmp_path, make_pairs) -> None:
     make_pairs(tmp_path, 3)
     (tmp_path / "dataset.json").write_text(json.dumps({

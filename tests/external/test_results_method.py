@@ -89,6 +89,9 @@ def test_bad_spec_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="results folder not found"):
         expand_methods([f"x=results:{tmp_path / 'nope'}"])
+    for missing in ("x=results:", "x=results:  "):  # session 28: scored the working directory instead
+        with pytest.raises(ValueError, match="path is missing"):
+            expand_methods([missing])
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "method.json").write_text('{"colour": "rgb"}')
     with pytest.raises(ValueError, match="colour must be"):

@@ -220,3 +220,14 @@ def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_pa
     finally:
         METHODS.remove("test_edges_stateful")
         drop_caches()
+
+
+def test_one_folder_typed_two_ways_is_one_dataset_and_resumes(tmp_path, make_pairs, monkeypatch) -> None:
+    """Session 28: ``folder:ds`` then ``folder:ds/`` fused everything again under a second dataset name, and
+    ``folder:ds,folder:ds/`` planned every pair twice."""
+    make_pairs(tmp_path / "ds", 3)
+    monkeypatch.chdir(tmp_path)
+    common = dict(methods=["average"], metrics="EN", out=str(tmp_path / "out"), workers=0, quiet=True)
+    first = run(RunConfig(datasets=["folder:ds"], **common), log=lambda m: None)
+    again = run(RunConfig(datasets=["folder:ds/", f"folder:{tmp_path / 'ds'}"], **common), log=lambda m: None)
+    assert (first.completed, again.planned, again.completed, again.skipped_done) == (3, 3, 0, 3)

@@ -71,12 +71,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
     from .metric_registry import METRICS
+    from .registry import matches
     from .weights import WEIGHTS
 
     registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS, "weights": WEIGHTS}[args.what]
     pattern = args.pattern or "*"
     names = registry.list(pattern)
-    if not names and args.what != "datasets":
+    # the folder:PATH family is listed like a name: where the pattern matches it (`*`, `folder*`), and no match at
+    # all is the same error for every kind
+    folder_row = args.what == "datasets" and matches("folder:PATH", pattern)
+    if not names and not folder_row:
         raise registry.with_plugin_failures(
             KeyError(f"no {args.what} match {pattern!r}.{registry.suggestion(pattern)} (`fusionbench list "
                      f"{args.what}` lists them all)"))
@@ -106,8 +110,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for name in names:
             info = DATASETS.get(name).info
             rows.append([name, info.task, info.description])
-        rows.append(["folder:PATH", "(json)", "PATH/a and PATH/b with matching file names; "
-                     "task, modalities, groups from PATH/dataset.json"])
+        if folder_row:
+            rows.append(["folder:PATH", "(json)", "PATH/a and PATH/b with matching file names; "
+                         "task, modalities, groups from PATH/dataset.json"])
     for line in aligned(rows):
         print(line.rstrip())
     for failure in registry.plugin_failures:

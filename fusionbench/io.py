@@ -6,9 +6,12 @@ reason in one line (the runner records it as a failure and goes on).
 folder dataset drops such a pair once, before any method runs.
 
 Accepted: 8-bit grey (PIL ``L``), 8-bit RGB, on either side of a pair, of any
-size (the two the same); an RGB file whose three channels are equal (TNO
+size (the two the same), in any file format the installed Pillow decodes
+(:data:`IMAGE_SUFFIXES`: PNG, BMP, TIFF, JPEG, GIF, PGM/PPM, then WebP, JPEG 2000,
+TGA, ... as this Pillow was built); an RGB file whose three channels are equal (TNO
 stores grey that way) is returned as grey.  Refused with a
-reason: unreadable or truncated files, non-image files, 16-bit or 32-bit
+reason: unreadable or truncated files, non-image files (and formats this Pillow
+cannot decode), 16-bit or 32-bit
 images, images with an alpha channel, palette images whose colours are not
 expandable, and pairs whose sizes differ.
 
@@ -17,13 +20,14 @@ file hasher) and :func:`atomic_write` (write to a temporary file, then rename).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,15 +42,80 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
-#: File extensions read as images, in the order a search by stem tries them (PNG first).
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm")
+#: The extensions a search by stem tries first, in this order (the lossless PNG first); every other extension
+#: Pillow decodes comes after them (:func:`image_suffixes`).
+PREFERRED_SUFFIXES: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".pgm", ".ppm")
+
+#: Pillow formats that need a library Pillow may be built without, by their :mod:`PIL.features` name.
+_FORMAT_FEATURES = {"WEBP": "webp", "JPEG2000": "jpg_2000", "AVIF": "avif"}
+#: Pillow formats not read although Pillow registers a reader: MPEG is identified, never decoded (Pillow's
+#: "identify-only" formats besides the stub plugins); EPS/PostScript is a program, rendered by running Ghostscript.
+_NOT_READ = frozenset({"MPEG", "EPS"})
+
+if TYPE_CHECKING:
+    #: Every file extension read as an image, in the order a search by stem tries them: :data:`PREFERRED_SUFFIXES`,
+    #: then the others this Pillow decodes, sorted (computed on first use: :func:`image_suffixes`).
+    IMAGE_SUFFIXES: tuple[str, ...]
+
+
+def __getattr__(name: str) -> object:
+    """``IMAGE_SUFFIXES`` on first use: listing Pillow's formats imports all its plugins (~25 ms), which
+    ``import fusionbench`` does not pay."""
+    if name == "IMAGE_SUFFIXES":
+        return image_suffixes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _decodes(fmt: str) -> bool:
+    """Whether files of Pillow's registered format ``fmt`` are read: a reader that decodes (not a stub, not
+    :data:`_NOT_READ`), with its library where it needs one (:data:`_FORMAT_FEATURES`)."""
+    from PIL import ImageFile, features
+
+    factory = Image.OPEN.get(fmt, (None,))[0]
+    if factory is None or fmt in _NOT_READ:
+        return False
+    if isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile):
+        return False  # BUFR, GRIB, HDF5, WMF: identified only, unless the application installs a handler
+    feature = _FORMAT_FEATURES.get(fmt)
+    if feature is not None and (feature in features.modules or feature in features.codecs):
+        return bool(features.check(feature))
+    return True
+
+
+@functools.cache
+def image_suffixes() -> tuple[str, ...]:
+    """:data:`IMAGE_SUFFIXES`: the extensions of every format this Pillow decodes (lower-case, with the dot),
+    :data:`PREFERRED_SUFFIXES` first, in their order, then the others sorted.  Whether a file's mode is one we
+    accept (8-bit grey or RGB) is decided per file, from its header (:func:`image_size`)."""
+    Image.init()
+    readable = {suffix for suffix, fmt in Image.registered_extensions().items() if _decodes(fmt)}
+    return PREFERRED_SUFFIXES + tuple(sorted(readable - set(PREFERRED_SUFFIXES)))
+
+
+@functools.cache
+def _suffix_rank() -> dict[str, int]:
+    return {suffix: rank for rank, suffix in enumerate(image_suffixes())}
+
+
+def is_image_suffix(suffix: str) -> bool:
+    """Whether a file with this extension (``.webp``, any case) is read as an image (:data:`IMAGE_SUFFIXES`)."""
+    return suffix.lower() in _suffix_rank()
+
+
+def _not_an_image(path: Path) -> str:
+    """Why ``path`` (whose extension is not in :data:`IMAGE_SUFFIXES`) is not read: a format this Pillow registers
+    but cannot decode is named as such, anything else is not an image file."""
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is not None:
+        return (f"unsupported image format {path.suffix} ({fmt}: not read with this Pillow; "
+                "fusionbench.io.IMAGE_SUFFIXES lists the extensions read)")
+    return f"not an image file (extension {path.suffix or 'none'})"
 
 
 def _search_order(path: Path) -> tuple[str, int, str]:
     """Name order by stem, and within a stem the order of :data:`IMAGE_SUFFIXES` (PNG first)."""
-    suffix = path.suffix.lower()
-    rank = IMAGE_SUFFIXES.index(suffix) if suffix in IMAGE_SUFFIXES else len(IMAGE_SUFFIXES)
-    return path.stem, rank, path.name
+    rank = _suffix_rank()
+    return path.stem, rank.get(path.suffix.lower(), len(rank)), path.name
 
 
 def index_images(folder: str | Path, problems: list[str], *, report_other_files: bool = True) -> dict[str, Path]:
@@ -70,12 +139,12 @@ def index_images(folder: str | Path, problems: list[str], *, report_other_files:
         if path.name.startswith("."):
             continue
         if path.is_dir():
-            if path.suffix.lower() in IMAGE_SUFFIXES:  # named like an image: say so, not "missing partner"
+            if is_image_suffix(path.suffix):  # named like an image: say so, not "missing partner"
                 problems.append(f"{path}: is a folder, not an image file, skipped")
             continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if not is_image_suffix(path.suffix):
             if report_other_files:
-                problems.append(f"{path}: not an image file (extension {path.suffix or 'none'}), skipped")
+                problems.append(f"{path}: {_not_an_image(path)}, skipped")
             continue
         if path.stem in out:
             problems.append(f"{path}: a second image named {path.stem!r} (using {out[path.stem].name}), skipped")

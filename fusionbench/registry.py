@@ -38,8 +38,11 @@ test).  Built-ins always come first: a user registration first imports the built
 plugins (:meth:`Registry.ensure_loaded`), a plugin registration first imports the built-ins.  So
 registering a user entry named like a built-in is one ``ValueError`` naming both sources, and it
 never breaks later lookups.  A name clash is an error in every registry (``override=True``
-replaces on purpose); registering an equal object with equal metadata again is a no-op, and
-re-importing a built-in module (same source, same qualified object name) replaces its entries.
+replaces on purpose); registering an equal object with equal metadata again is a no-op,
+re-importing a built-in module (same source, same qualified object name) replaces its entries,
+and so does a function or class defined again where it was first (same source, same module and
+``__qualname__``: a notebook cell or a script run again, ``importlib.reload``), like Python's own
+redefinition of a name.  Two modules (or two functions of one module) registering one name still clash.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ import contextlib
 import difflib
 import fnmatch
 import importlib
+import inspect
 import re
 import sys
 import traceback
@@ -113,6 +117,21 @@ def _equal(a: object, b: object) -> bool:
         return (a == b) is True
     except Exception:
         return False
+
+
+def _redefinition(existing: Entry[Any], obj: object, source: str) -> bool:
+    """Whether ``obj`` registered from ``source`` is a new version of ``existing``'s object, which it then replaces.
+
+    A re-imported built-in module: the same source (``builtin``) and qualified name (``module.qualname``), for any
+    object (a manifest's factory is named after its file).  Otherwise a function or class defined again (a
+    notebook cell run twice, ``importlib.reload``): a ``def`` or ``class`` statement run again gives a new object
+    of the same module and ``__qualname__``, from the same source; an instance or a ``functools.partial`` (whose
+    qualified name, if any, is set by hand) never is one.
+    """
+    qual = _qualname(existing.obj)
+    if qual is None or qual != _qualname(obj) or existing.source != source:
+        return False
+    return source == BUILTIN or all(inspect.isfunction(o) or inspect.isclass(o) for o in (existing.obj, obj))
 
 
 def _registering_module(obj: object) -> str | None:
@@ -225,7 +244,8 @@ class Registry(Generic[T]):
         loading context is active (see :func:`current_source`).  A name that is already registered
         raises ``ValueError`` naming both sources, unless ``override=True``, or the same object
         and metadata are registered again (a no-op), or a re-imported built-in module registers
-        its own object again (replaced).
+        its own object again, or the function or class is defined again where it was first (a
+        notebook cell run again: same source, module and ``__qualname__``); those two replace it.
         """
         name = self._check_name(name)
         source = self._before_adding(module or _registering_module(obj))
@@ -233,9 +253,7 @@ class Registry(Generic[T]):
         if existing is not None and not override:
             if _equal(existing.obj, obj) and _equal(existing.info, info):
                 return existing  # the identical entry again (a module imported twice): a no-op
-            same = existing.source == source == BUILTIN and _qualname(existing.obj) is not None \
-                and _qualname(existing.obj) == _qualname(obj)
-            if not same:
+            if not _redefinition(existing, obj, source):
                 raise self._clash(name, existing, source)
         entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source)
         self._entries[name] = entry

@@ -487,10 +487,10 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     kill_grace_s()  # so does a malformed $FUSIONBENCH_KILL_GRACE_S (before any run row is written)
     if config.scheduler:
         local_cluster_size(config.scheduler)  # local:0 would wait for ever: refused before anything is written
+    selection, metrics = _selected(config)  # before the folders: a selection error leaves no empty OUT/ behind
     out = writable_folder(config.out, "--out")
     # the cache is not probed: a read-only cache that already holds every output is a valid resume
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
-    selection, metrics = _selected(config)
     _log_plugin_failures(log)
     methods = selection.names
     dataset_names = run_dataset_names(config)

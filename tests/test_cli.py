@@ -45,6 +45,18 @@ def test_list_without_a_match_is_an_error(capsys) -> None:
     assert err.startswith("fusionbench: error: ") and "nosuch*" in err and "\n" not in err
 
 
+def test_list_datasets_filters_the_folder_row_like_a_name(capsys) -> None:
+    """``folder:PATH`` is listed where the pattern matches it; a pattern matching nothing is the "no match" error
+    of the other kinds (the row was always printed, so ``list datasets 'zz*'`` exited 0)."""
+    assert main(["list", "datasets", "zz*"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fusionbench: error: no datasets match 'zz*'") and "\n" not in err
+    assert main(["list", "datasets", "tno"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["tno"]
+    assert main(["list", "datasets", "FOLDER*"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["folder:PATH"]
+
+
 def test_errors_are_one_line(capsys, tmp_path) -> None:
     assert main(["run", "--methods", "averag", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()

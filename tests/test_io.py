@@ -137,6 +137,39 @@ def test_folder_dataset_reports_a_stem_twice(tmp_path) -> None:
     assert any("p1.png" in p and "second image" in p for p in ds.problems)
 
 
+def test_formats_pillow_decodes_are_read(tmp_path) -> None:
+    """WebP and JPEG 2000 pairs are read like PNG (docs/datasets.md: any format Pillow reads as 8-bit grey or RGB;
+    they were skipped as "not an image file (extension .webp)"); the mode rules are the same (16-bit refused from
+    the header); a format Pillow registers but fusionbench does not read is named as such."""
+    from PIL import features
+
+    import fusionbench.data as data
+    from fusionbench.io import IMAGE_SUFFIXES, index_images
+
+    if not (features.check("webp") and features.check("jpg_2000")):
+        pytest.skip("this Pillow is built without WebP or JPEG 2000")
+    grey = np.arange(48, dtype=np.uint8).reshape(6, 8) * 5
+    colour = np.stack([grey, 255 - grey, grey // 2], -1)
+    for side, image in (("a", grey), ("b", colour)):
+        (tmp_path / side).mkdir()
+        Image.fromarray(image).save(tmp_path / side / "w.webp", lossless=True)
+        Image.fromarray(image).save(tmp_path / side / "j.jp2", irreversible=False)  # lossless JPEG 2000
+    ds = data.create_dataset(f"folder:{tmp_path}")
+    assert [p.id for p in ds.pairs] == ["j", "w"] and ds.problems == []
+    for pair in ds.pairs:
+        check_pair_files(pair.a_path, pair.b_path)
+        assert np.array_equal(load_image(pair.a_path), grey) and np.array_equal(load_image(pair.b_path), colour)
+    assert IMAGE_SUFFIXES[:2] == (".png", ".bmp") and {".webp", ".jp2", ".j2k", ".tga"} <= set(IMAGE_SUFFIXES)
+    Image.fromarray(np.full((6, 8), 300, np.uint16)).save(tmp_path / "deep.jp2")
+    with pytest.raises(ImageError, match="deep.jp2: 16-bit image"):
+        image_size(tmp_path / "deep.jp2")
+    (tmp_path / "figure.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n")
+    problems: list[str] = []
+    index_images(tmp_path, problems)
+    assert problems == [f"{tmp_path / 'figure.eps'}: unsupported image format .eps (EPS: not read with this "
+                        "Pillow; fusionbench.io.IMAGE_SUFFIXES lists the extensions read), skipped"]
+
+
 @pytest.mark.parametrize("bad, reason", [
     (np.full((6, 7), np.nan, np.float32), "holds 42 NaN or infinite values"),
     (np.array([[0.2, np.inf], [0.1, 0.3]]), "holds 1 NaN or infinite values"),

@@ -112,6 +112,47 @@ def test_plugin_source_and_builtin_reimport() -> None:
     assert reg.get("p").source == "user (my_script)" and reg.info("b") is None
 
 
+_CELL = '''
+from fusionbench import register_method, register_metric
+
+@register_method("test_cell_rule", display_name="Cell rule", family="pixel", version=VERSION)
+def cell_rule(a, b):
+    return (a + b) / 2
+
+@register_metric("TEST_CELL_MEAN", needs_sources=False, version=VERSION)
+def cell_mean(fused, a=None, b=None, **kw):
+    return float(fused.mean())
+'''
+
+
+def test_a_registration_cell_run_again_replaces_its_entries() -> None:
+    """A notebook cell run twice defines new functions of the same module (``__main__``) and ``__qualname__``: the
+    second run replaces the entries (it raised "already registered"; docs/plugins.md promises it works).  Another
+    function of that module, or the same function name in another module, under the same name still clashes."""
+    from fusionbench.metric_registry import METRICS
+
+    def run_cell(version: str, module: str = "__main__", code: str = _CELL) -> dict:
+        namespace = {"__name__": module, "VERSION": version}
+        exec(compile(code, f"<cell {version}>", "exec"), namespace)
+        return namespace
+
+    try:
+        first, second = run_cell("1"), run_cell("2")
+        for reg, name, fn in ((METHODS, "test_cell_rule", "cell_rule"), (METRICS, "TEST_CELL_MEAN", "cell_mean")):
+            entry = reg.get(name)
+            assert entry.obj is second[fn] is not first[fn] and entry.info.version == "2"
+            assert entry.source == "user (__main__)"
+        with pytest.raises(ValueError, match=r"'test_cell_rule' is already registered by user \(__main__\); "
+                                             r"user \(other_notebook\) cannot"):
+            run_cell("3", module="other_notebook")
+        with pytest.raises(ValueError, match="'test_cell_rule' is already registered by user"):
+            run_cell("4", code=_CELL.replace("def cell_rule", "def another_rule"))
+        assert METHODS.get("test_cell_rule").obj is second["cell_rule"]
+    finally:
+        METHODS.remove("test_cell_rule")
+        METRICS.remove("TEST_CELL_MEAN")
+
+
 def test_register_decorator_is_the_same_pattern() -> None:
     reg: Registry = Registry("thing", "fusionbench.test_things")
 

@@ -119,7 +119,8 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
 
 def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
     """``--methods ''`` / ``--metrics ''`` used to run 0 tasks with no word (rc 0): now an error before any run
-    row; a dataset without pairs gets one line saying there is nothing to run on it."""
+    row and before any folder (``OUT/`` and ``OUT/fused/`` were left empty); a dataset without pairs gets one
+    line saying there is nothing to run on it."""
     data = make_pairs(tmp_path / "data", 1)
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"^--methods '' selects no method"):
@@ -127,7 +128,10 @@ def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
     with pytest.raises(ValueError, match=r"^--metrics '' selects no metric"):
         run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="", out=str(out), workers=0,
                       quiet=True), log=print)
-    assert not (out / "results.sqlite").exists()
+    with pytest.raises(ValueError, match=r"^--methods '' selects no method"):
+        run(RunConfig(methods=[""], datasets=[f"folder:{data}"], out=str(out), cache=str(tmp_path / "cache"),
+                      workers=0, quiet=True), log=print)
+    assert not out.exists() and not (tmp_path / "cache").exists()
     (tmp_path / "empty" / "a").mkdir(parents=True)
     (tmp_path / "empty" / "b").mkdir()
     logs: list[str] = []

@@ -3,7 +3,7 @@
 ``fusionbench run --methods mine=results:PATH`` (or, in the API,
 :func:`parse_results_spec`) turns a folder of fused images into a method of the
 run.  ``PATH`` holds one fused image per pair, named by the pair id
-(``<pair id>.png``; ``.bmp``, ``.tif``, ``.jpg`` are read too), either directly
+(``<pair id>.png``; any other format of ``fusionbench.io.IMAGE_SUFFIXES`` is read too), either directly
 or in one sub-folder per dataset (``PATH/<dataset>/<pair id>.png``, which wins
 when it exists).  An optional ``PATH/method.json`` describes the method::
 

@@ -74,7 +74,9 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
             return float(fused.mean())
 
     A name already registered raises ``ValueError`` naming both sources (``override=True``
-    replaces on purpose).  Returns ``fn`` (the decorator returns the decorated object).
+    replaces on purpose), except the same function defined again where it was first (a notebook cell
+    run again: same module and ``__qualname__``), which replaces it.  Returns ``fn`` (the decorator
+    returns the decorated object).
     """
     if info is None:
         info = MetricInfo(name=name, **meta)

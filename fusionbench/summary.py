@@ -8,14 +8,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from .metric_registry import METRICS
 from .method_registry import METHODS
 from .store import ResultsStore
 
 
+def format_number(value: float, digits: int) -> str:
+    """``value`` to ``digits`` decimals; a non-zero value that would print as zero in 3 significant digits
+    (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if not finite.
+    Shared by ``summary.md`` and the report's tables (:mod:`fusionbench.report.tables`)."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if value != 0 and abs(value) < 0.5 * 10.0 ** -digits:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
 def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str]) -> str:
     """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs (current rows only:
-    each method's current version, each pair's current file; older rows are the store's history)."""
+    each method's current version, each pair's current file; older rows are the store's history), at 4 decimals
+    (a non-zero value that would print as zero in 3 significant digits, as in the report: :func:`format_number`)."""
     df = store.scores_frame([dataset])
     df = df[df["method"].isin(methods) & df["metric"].isin(metrics)]
     if df.empty:
@@ -40,7 +54,8 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
             if count > 0:
                 n = max(n, count)
                 std = 0.0 if row["std"] != row["std"] else row["std"]
-                cells.append(f"{row['mean']:.4f} ± {std:.4f}" + ("†" if count < pairs else ""))
+                cells.append(f"{format_number(row['mean'], 4)} ± {format_number(std, 4)}"
+                             + ("†" if count < pairs else ""))
                 if count < pairs:
                     short.append(f"`{method}` {metric}: n = {count}")
             else:

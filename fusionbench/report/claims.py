@@ -9,8 +9,8 @@ Claims (Di et al., JMSI 2025; transcribed in :mod:`fusionbench.report.paper`):
   6 %–31 %" (abstract) and the per-metric averages of the conclusion (AG 18.78 %,
   EN 29.46 %, SF 19.08 %, MI 8.65 %, CC 17.91 %, SD 6.55 %, SCD 30.76 % "compared
   with nine classical methods") — compared with the mean over the nine of
-  ``(ours − theirs) / |theirs|`` of the dataset means (MRI-PET and MRI-SPECT pairs
-  pooled);
+  ``(ours − theirs) / |theirs|`` of the dataset means (the MRI-PET and MRI-SPECT pairs
+  of the run pooled; the rows say which were run);
 * Table 4 / Fig. 10: the full model has the best value of all seven metrics among
   the five networks;
 * Table 5 and §2.4: SDNet has the smallest computation and running time; "the
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import dataset_title, higher_is_better
+from .data import dataset_task, dataset_title, higher_is_better
 from .stats import complete_blocks, versus_reference
 from fusionbench.profile import PAPER_FLOPS_PER_MAC
 
@@ -68,7 +68,10 @@ def _present(scores: pd.DataFrame, dataset: str) -> list[str]:
 
 def table_winner_claims(scores: pd.DataFrame) -> list[dict]:
     """Tables 1-3: per dataset and metric, whether the paper's winner (one case) is best in our means over the
-    task's pairs; rows ``{claim, paper, measured, verdict}`` (Table 2's swapped SD and SCD columns not compared)."""
+    task's pairs; rows ``{claim, paper, measured, verdict}`` (Table 2's swapped SD and SCD columns not compared).
+
+    A winner not in the run, or without a mean of the metric, is ``not comparable: <why>``: absent is not beaten
+    (``does not hold`` only when it has a mean and another method's is better)."""
     rows = []
     for key, (title, dataset, values) in PAPER_TABLES.items():
         short = title.split(":")[0]
@@ -88,9 +91,16 @@ def table_winner_claims(scores: pd.DataFrame) -> list[dict]:
                              "verdict": f"not comparable: {dataset} with {metric} not in this run"})
                 continue
             ours = means[metric].dropna().sort_values(ascending=not higher_is_better(metric))
-            rank = list(ours.index).index(PAPER_METHODS[winner]) + 1 if PAPER_METHODS[winner] in ours.index else None
+            if PAPER_METHODS[winner] not in ours.index:  # absent is not beaten: the claim was not tested
+                why = (f"{winner} not in this run" if PAPER_METHODS[winner] not in methods else
+                       f"no {metric} mean of {winner} on {dataset} (not scored, or undefined on every pair)")
+                best = f"best: {_label(ours.index[0])} ({ours.iloc[0]:.4f}) of {len(ours)}; " if len(ours) else ""
+                rows.append({"claim": claim, "paper": f"{col[winner]:.4f}", "measured": f"{best}{why}",
+                             "verdict": f"not comparable: {why}"})
+                continue
+            rank = list(ours.index).index(PAPER_METHODS[winner]) + 1
             measured = (f"best: {_label(ours.index[0])} ({ours.iloc[0]:.4f}); {winner} ranks "
-                        f"{rank if rank else '–'} of {len(ours)} (mean over {n} {dataset} pairs; the paper: one case)")
+                        f"{rank} of {len(ours)} (mean over {n} {dataset} pairs; the paper: one case)")
             verdict = "holds" if rank == 1 else "does not hold"
             if rank == 1 and len(ours) > 1:
                 verdict, test = _against_others(scores, dataset, methods, metric, ours.index[0])
@@ -128,7 +138,8 @@ def _against_others(scores: pd.DataFrame, dataset: str, methods: list[str], metr
 
 def gain_claims(scores: pd.DataFrame) -> list[dict]:
     """The abstract's 6-31 % and the conclusion's per-metric gains against our mean over the nine methods of
-    ``(ours − theirs) / |theirs|`` (dataset means, sign by direction, MRI-PET and MRI-SPECT pooled); rows as above."""
+    ``(ours − theirs) / |theirs|`` (dataset means, sign by direction, the MRI-PET and MRI-SPECT pairs of the run
+    pooled: the rows say which, :func:`_pooled_words`); rows as above."""
     datasets = ["harvard-mri-pet", "harvard-mri-spect"]
     methods = [m for m in PAPER_METHODS.values()
                if m in set(scores.loc[scores["dataset"].isin(datasets), "method"])]
@@ -137,6 +148,7 @@ def gain_claims(scores: pd.DataFrame) -> list[dict]:
         return [{"claim": "improves the seven metrics by 6-31 % over the nine methods", "paper": "6-31 %",
                  "measured": "", "verdict": "not comparable: mopa or the nine methods not run on MRI-PET/MRI-SPECT"}]
     means = _means(scores, datasets, methods)
+    pooled = _pooled_words(scores, datasets, methods)
     gains, medians, verdicts = {}, {}, {}
     for metric, claimed in CLAIMED_GAIN.items():
         if metric not in means.columns:
@@ -156,8 +168,7 @@ def gain_claims(scores: pd.DataFrame) -> list[dict]:
         top = each.abs().idxmax()
         rows.append({"claim": f"average improvement of {metric} over the nine methods", "paper": f"{claimed:.2f} %",
                      "measured": f"mean {gain:+.2f} %, median {median:+.2f} %; better than {int((each > 0).sum())} "
-                                 f"of {len(each)} methods (largest: {_label(top)} {each[top]:+.1f} %; MRI-PET + "
-                                 "MRI-SPECT pairs pooled)",
+                                 f"of {len(each)} methods (largest: {_label(top)} {each[top]:+.1f} %; {pooled})",
                      "verdict": verdict})
     if gains:
         low, high = min(gains.values()), max(gains.values())
@@ -169,6 +180,17 @@ def gain_claims(scores: pd.DataFrame) -> list[dict]:
                                     f"{sum(v == 'holds' for v in verdicts.values())} of {len(verdicts)} metrics",
                         "verdict": "holds" if ok else "does not hold"})
     return rows
+
+
+def _pooled_words(scores: pd.DataFrame, datasets: list[str], methods: list[str]) -> str:
+    """Which pairs the gains' means are over, counted from the rows: ``10 MRI-PET + 10 MRI-SPECT pairs pooled``, or
+    ``10 MRI-PET pairs only, no MRI-SPECT pair in this run`` where one of ``datasets`` has none."""
+    rows = scores[scores["dataset"].isin(datasets) & scores["method"].isin(methods)]
+    counts = {dataset_task(d) or d: int(rows.loc[rows["dataset"] == d, "pair"].nunique()) for d in datasets}
+    have = [f"{n} {task}" for task, n in counts.items() if n]
+    if len(have) > 1:
+        return " + ".join(have) + " pairs pooled"
+    return f"{have[0]} pairs only, no {' or '.join(t for t, n in counts.items() if not n)} pair in this run"
 
 
 def gain_verdict(gains: pd.Series | np.ndarray, claimed: float) -> str:
@@ -194,7 +216,11 @@ def gain_verdict(gains: pd.Series | np.ndarray, claimed: float) -> str:
 def ablation_claims(ablation_means: pd.DataFrame | None, table4_note: str = "") -> list[dict]:
     """Table 4 / Fig. 10: whether the full ``mopa`` is best on each of the seven metrics among the five
     :data:`ABLATION_SET` presets (``ablation_means``: preset × metric means); ``table4_note``: why Table 4 was
-    left out (which presets have no results, and why), shown in the row."""
+    left out (which presets have no results, and why), shown in the row.
+
+    A metric without a mean of the full model (or not scored) is not compared, not lost: ``does not hold`` when
+    another preset is better on a compared metric, ``partly holds: …`` naming the metrics not compared when the
+    full model is best on all the others."""
     claim = "Table 4 / Fig. 10: the full model is best on all seven metrics among the five networks"
     if ablation_means is None or ablation_means.empty or not set(ABLATION_SET) <= set(ablation_means.index):
         have = set(ablation_means.index) if ablation_means is not None and not ablation_means.empty else set()
@@ -202,16 +228,32 @@ def ablation_claims(ablation_means: pd.DataFrame | None, table4_note: str = "") 
         return [{"claim": claim, "paper": "full model best on 7/7", "measured": table4_note,
                  "verdict": f"not comparable: no results for {', '.join(missing)}"}]
     sub = ablation_means.loc[list(ABLATION_SET)]
-    best = []
-    for metric in [m for m in PAPER_COLUMNS if m in sub.columns]:
+    best, no_ours, alone, unscored = [], [], [], []
+    for metric in PAPER_COLUMNS:
+        if metric not in sub.columns:
+            unscored.append(metric)
+            continue
         col = sub[metric].dropna()
-        top = col.idxmax() if higher_is_better(metric) else col.idxmin()
-        best.append((metric, top))
+        if "mopa" not in col.index or len(col) < 2:  # absent is not beaten: this metric is not compared
+            (no_ours if "mopa" not in col.index else alone).append(metric)
+            continue
+        best.append((metric, col.idxmax() if higher_is_better(metric) else col.idxmin()))
     wins = [m for m, top in best if top == "mopa"]
     lost = ", ".join(f"{m}: {top}" for m, top in best if top != "mopa")
-    return [{"claim": claim, "paper": "full model best on 7/7",
-             "measured": f"full model best on {len(wins)}/{len(best)}" + (f" (best elsewhere: {lost})" if lost else ""),
-             "verdict": "holds" if len(wins) == len(best) else "does not hold"}]
+    gaps = "; ".join(([f"no {', '.join(no_ours)} mean of the full model"] if no_ours else [])
+                     + ([f"no {', '.join(alone)} mean of another network"] if alone else [])
+                     + ([f"{', '.join(unscored)} not scored"] if unscored else []))
+    measured = (f"full model best on {len(wins)}/{len(best)}" + (f" (best elsewhere: {lost})" if lost else "")
+                + (f"; {gaps}" if gaps else ""))
+    if lost:
+        verdict = "does not hold"
+    elif not best:
+        verdict = f"not comparable: {gaps}"
+    elif gaps:
+        verdict = f"partly holds: best on the {len(best)} metrics measured; {gaps}"
+    else:
+        verdict = "holds"
+    return [{"claim": claim, "paper": "full model best on 7/7", "measured": measured, "verdict": verdict}]
 
 
 def _time_words(method: str, timing: dict | None) -> str:

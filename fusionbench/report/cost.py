@@ -18,7 +18,9 @@ run's own measured fusion seconds, or asv's figures when ``--bench`` ran (or an 
   over the paper's 20 pairs where the run has them, else over every pair of the
   run's Harvard MRI-PET/MRI-SPECT datasets, else every pair; labelled as a run
   measurement with its machine and worker count (other work on the machine is
-  not controlled, unlike asv's).
+  not controlled, unlike asv's), and with the pairs counted from the rows (``10 of
+  the paper's 20 pairs: MRI-PET only (...)`` where only some were run; the methods
+  timed on fewer of them named).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+
+from .data import dataset_task
 
 Log = Callable[[str], None]
 PROFILE_COLUMNS = ["method", "version", "params", "gflops", "note", "forward_s", "conv_peak", "threads",
@@ -164,19 +168,58 @@ def run_seconds(outputs: pd.DataFrame, methods: list[str], pairs20: list[tuple[s
 def timed_outputs(outputs: pd.DataFrame, methods: list[str],
                   pairs20: list[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
     """The output rows :func:`run_seconds` averages (the paper's 20 pairs where present, else the MRI-PET and
-    MRI-SPECT pairs, else all), and which pairs they are."""
+    MRI-SPECT pairs, else all), and which pairs they are, counted from those rows (:func:`paper_pairs_words`)."""
     df = outputs.dropna(subset=["seconds"]) if "seconds" in outputs.columns else outputs
     df = df[df["method"].isin(methods)]
     keys = set(pairs20)
     chosen = df[[(d, str(p)) in keys for d, p in zip(df["dataset"], df["pair"])]] if keys else df.iloc[:0]
     if not chosen.empty:
-        over = "the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)"
-    else:
-        chosen = df[df["dataset"].isin(["harvard-mri-pet", "harvard-mri-spect"])]
-        over = "every MRI-PET and MRI-SPECT pair of the run"
-        if chosen.empty:
-            chosen, over = df, "every pair of the run"
-    return chosen, over
+        return chosen, paper_pairs_words(set(zip(chosen["dataset"], chosen["pair"])), pairs20, _fewer_words(chosen))
+    chosen = df[df["dataset"].isin(["harvard-mri-pet", "harvard-mri-spect"])]
+    if chosen.empty:
+        return df, f"every pair of the run ({_pair_count(df)} pairs{_fewer_words(df)})"
+    tasks = " and ".join(_task(d) for d in ("harvard-mri-pet", "harvard-mri-spect") if d in set(chosen["dataset"]))
+    return chosen, f"every {tasks} pair of the run ({_pair_count(chosen)} pairs{_fewer_words(chosen)})"
+
+
+def _task(dataset: str) -> str:
+    """``MRI-PET`` for ``harvard-mri-pet``: the task the dataset declares, else its name."""
+    return dataset_task(dataset) or dataset
+
+
+def _pair_count(rows: pd.DataFrame) -> int:
+    return len(set(zip(rows["dataset"], rows["pair"].astype(str))))
+
+
+def paper_pairs_words(have: set[tuple[str, str]], pairs20: list[tuple[str, str]], extra: str = "") -> str:
+    """Which of the paper's pairs ``pairs20`` the ``(dataset, pair)`` keys ``have`` cover, counted: ``the paper's 20
+    pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)`` when all of them, else e.g. ``10 of the paper's 20
+    pairs: MRI-PET only (10 of its 10 MRI-PET test pairs, split v1)``; ``extra`` goes inside the parentheses."""
+    have = {(d, str(p)) for d, p in have} & set(pairs20)
+    total: dict[str, int] = {}
+    for dataset, _ in pairs20:
+        total[dataset] = total.get(dataset, 0) + 1
+    count = {d: sum(1 for key in have if key[0] == d) for d in total}
+    if all(count[d] == total[d] for d in total):
+        return (f"the paper's {len(pairs20)} pairs (" + " + ".join(f"{n} {_task(d)}" for d, n in total.items())
+                + f" test pairs, split v1{extra})")
+    run = [d for d in total if count[d]]
+    if not run:
+        return f"none of the paper's {len(pairs20)} pairs"
+    only = f": {_task(run[0])} only" if len(run) == 1 else ""
+    return (f"{len(have)} of the paper's {len(pairs20)} pairs{only} ("
+            + " + ".join(f"{count[d]} of its {total[d]} {_task(d)}" for d in run) + f" test pairs, split v1{extra})")
+
+
+def _fewer_words(chosen: pd.DataFrame) -> str:
+    """``; timed on fewer of them: dwt 7`` naming the methods timed on fewer of ``chosen``'s pairs than the others
+    (each method's time is its own mean), else ``""``."""
+    if chosen.empty:
+        return ""
+    per = chosen.assign(pair=chosen["pair"].astype(str)).drop_duplicates(["method", "dataset", "pair"]) \
+        .groupby("method").size()
+    fewer = per[per < _pair_count(chosen)]
+    return ("; timed on fewer of them: " + ", ".join(f"{m} {n}" for m, n in fewer.items())) if len(fewer) else ""
 
 
 def _number(frame: pd.DataFrame, method: str, column: str) -> float:

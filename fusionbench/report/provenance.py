@@ -6,9 +6,12 @@
   provenance JSON committed beside them (``<module>.WEIGHTS_DIR/*.json`` whose ``method`` is the
   registered name: ``methods/mopa/weights/mopa.json``, ``methods/swinfusion_weights/mri_pet_spect.json``).
   The method registry has no field for this; it is derived from those files.
-* :func:`output_origins`: per method, the out folder its fused outputs are in and the runs that fused
-  them (the ``run_id`` of each output row; for older exports, which keep none, the
-  runs whose ``--out`` is that folder and that requested the method), with their commits.
+* :func:`output_origins`: per method, the out folder its fused outputs are in (``OUT`` of the default cache
+  ``OUT/fused``; ``cache folder DIR`` for a ``--cache DIR``, which runs of any out folder share) and the runs
+  that fused them (the ``run_id`` of each output row; for older exports, which keep none, the runs whose
+  ``--out`` or ``--cache`` is that folder and that requested the method), with their commits. A row with a
+  run id but no fusion time was scored, not fused, by that run (an image already in the cache, e.g. fused by
+  a run of another out folder; or external results): the line says so, since the fusing run is not known.
 * :func:`provenance_line`: the one-line footnote of a table: runs, commits, machine, split.
 """
 from __future__ import annotations
@@ -153,9 +156,22 @@ def _runs_table(runs: pd.DataFrame) -> list[dict]:
             for row in (runs.to_dict("records") if not runs.empty else [])]
 
 
-def _out_folder(path: str) -> str:
-    text = str(path)
-    return text.split("/fused/")[0] if "/fused/" in text else str(Path(text).parent)
+def _folder(path: str, caches: set[Path]) -> tuple[str, Path]:
+    """``(kind, folder)`` of one fused output ``<cache>/<method>/<key>/<file>``: ``("out", OUT)`` where the cache
+    is a run's default ``OUT/fused``; ``("cache", DIR)`` where it is a ``--cache DIR`` of one of the runs
+    (``caches``) or any other folder: shared by runs of any out folder, so not a run's folder. A path not laid
+    out so: ``("folder", its parent)``."""
+    p = Path(str(path))
+    if len(p.parents) < 4:
+        return "folder", p.parent
+    cache = p.parents[2]
+    if cache.name == "fused" and cache not in caches:
+        return "out", cache.parent
+    return "cache", cache
+
+
+def _folder_words(kind: str, folder: Path) -> str:
+    return f"cache folder {folder}" if kind == "cache" else str(folder)
 
 
 def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str],
@@ -169,6 +185,7 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
     """
     table = _runs_table(runs)
     by_id = {r["run_id"]: r for r in table}
+    caches = {Path(str(r["config"]["cache"])) for r in table if r["config"].get("cache")}
     out: dict[str, dict] = {}
     if outputs.empty or "path" not in outputs.columns:
         return out
@@ -177,20 +194,24 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
         if keys:
             # a boolean array, not a list: an empty list would select no columns instead of no rows
             rows = rows[np.array([(d, str(p)) in keys for d, p in zip(rows["dataset"], rows["pair"])], dtype=bool)]
-        folders = sorted({_out_folder(p) for p in rows["path"].dropna().astype(str) if p})
+        folders = sorted({_folder_words(*_folder(p, caches)) for p in rows["path"].dropna().astype(str) if p})
         recorded = (pd.to_numeric(rows["run_id"], errors="coerce") if "run_id" in rows.columns
                     else pd.Series(np.nan, index=rows.index))
         ids = sorted({int(i) for i in recorded.dropna()})
         unrecorded = rows[recorded.isna().to_numpy()]
+        # a row with a run id but no fusion time: that run scored an image it did not fuse (one already in the
+        # cache, fused earlier, e.g. by a run of another out folder sharing --cache; or external results)
+        untimed = (int((recorded.notna() & pd.to_numeric(rows["seconds"], errors="coerce").isna()).sum())
+                   if "seconds" in rows.columns else 0)
         guessed = []
         if len(unrecorded):
-            loose = sorted({_out_folder(p) for p in unrecorded["path"].dropna().astype(str) if p})
+            loose = {_folder(p, caches) for p in unrecorded["path"].dropna().astype(str) if p}
             for r in table:
                 cfg = r["config"]
-                folder = str(cfg.get("out") or "")
+                mine = {("out", Path(str(cfg["out"]))) if cfg.get("out") else None,
+                        ("cache", Path(str(cfg["cache"]))) if cfg.get("cache") else None}
                 asked = cfg.get("resolved_methods") or []
-                if any(folder and (f == folder or Path(f) == Path(folder)) for f in loose) and (not asked or
-                                                                                               method in asked):
+                if loose & mine and (not asked or method in asked):
                     guessed.append(r["run_id"])
         runs_of_method = ids + [g for g in guessed if g not in ids]
         shas = []
@@ -198,7 +219,8 @@ def output_origins(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str]
             sha = by_id[i]["sha"] if i in by_id else "unknown"
             if sha not in shas:
                 shas.append(sha)
-        out[method] = {"folders": folders, "runs": runs_of_method, "commits": shas, "exact": not len(unrecorded)}
+        out[method] = {"folders": folders, "runs": runs_of_method, "commits": shas, "exact": not len(unrecorded),
+                       "untimed": untimed, "recorded": int(recorded.notna().sum())}
     return out
 
 
@@ -225,8 +247,12 @@ def origin_words(origin: dict | None) -> str:
     else:
         which = f"one of runs {_ids(runs)}" if runs else "no recorded run"
     commits = origin["commits"]
+    untimed, recorded = origin.get("untimed", 0), origin.get("recorded", 0)
+    scored = ("" if not untimed else
+              f"; {'' if untimed == recorded else f'{untimed} of {recorded} images '}scored, not fused, by "
+              f"{'that run' if len(runs) == 1 else 'those runs'}: already in the cache, or given as fused images")
     return (f"{which} ({', '.join(origin['folders'])}; commit{'s' if len(commits) > 1 else ''} "
-            f"{', '.join(commits) or 'unknown'})")
+            f"{', '.join(commits) or 'unknown'}{scored})")
 
 
 def provenance_line(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str], names: dict[str, str],

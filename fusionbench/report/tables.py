@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from fusionbench.summary import missing_value_notes
+from fusionbench.summary import format_number, missing_value_notes
 
 from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
 from .data import display_name, higher_is_better, metric_arrow, metric_convention, rankable
@@ -139,16 +139,6 @@ def build_table(scores: pd.DataFrame, dataset: str, methods: list[str], metrics:
     return MetricTable(title, present, metrics, mean.loc[present], std.loc[present], n.loc[present],
                        low.loc[present], high.loc[present], footnote, dict(names or {}), highlight,
                        int(df["pair"].nunique()), rows.loc[present])
-
-
-def format_number(value: float, digits: int) -> str:
-    """``value`` to ``digits`` decimals; a non-zero value that would print as zero in 3 significant digits
-    (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if not finite."""
-    if value is None or not np.isfinite(value):
-        return "–"
-    if value != 0 and abs(value) < 0.5 * 10.0 ** -digits:
-        return f"{value:.2e}"
-    return f"{value:.{digits}f}"
 
 
 def shown_value(value: float, digits: int) -> float:

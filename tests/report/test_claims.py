@@ -203,3 +203,41 @@ def test_smallest_computation_leaves_out_ours_whose_gflops_are_by_construction()
     row = next(r for r in cost_claims(costs, "run", timing) if r["claim"].startswith("SDNet has the smallest"))
     assert row["verdict"].startswith("holds among the baselines") and "not evidence" in row["verdict"]
     assert "torch baselines: SDNet" in row["measured"]
+
+
+def test_a_winner_not_in_the_run_is_not_comparable_not_beaten() -> None:
+    """The audit's case: SwinFusion (Table 3's SD winner) not run; before, its row said "does not hold" as if beaten.
+    A winner run but without a mean of that metric is not comparable either."""
+    scores = _scores("mopa")
+    rows = pd.DataFrame(table_winner_claims(scores[scores["method"] != "swinfusion"])).set_index("claim")
+    row = rows.loc["Table 3: SwinFusion is best on SD"]
+    assert row["verdict"] == "not comparable: SwinFusion not in this run", row["verdict"]
+    assert "SwinFusion not in this run" in row["measured"]
+    unscored = scores[~((scores["method"] == "swinfusion") & (scores["metric"] == "SD"))]
+    row = pd.DataFrame(table_winner_claims(unscored)).set_index("claim").loc["Table 3: SwinFusion is best on SD"]
+    assert row["verdict"].startswith("not comparable: no SD mean of SwinFusion"), row["verdict"]
+    assert rows.loc["Table 2: MATR is best on MI", "verdict"] == "does not hold"  # run and beaten: unchanged
+
+
+def test_table4_claim_does_not_count_a_metric_the_full_model_lacks_as_lost() -> None:
+    """No AG of the full model is not a loss on AG; a claim on seven metrics with two measured is not "holds"."""
+    presets = ["mopa.mask_only", "mopa.attention_only", "mopa.contrast_only", "mopa.decouple_only", "mopa"]
+    means = pd.DataFrame({m: [1.0] * 4 + [2.0] for m in PAPER_COLUMNS}, index=presets)
+    means.loc["mopa", "AG"] = np.nan
+    row = ablation_claims(means)[0]
+    assert row["verdict"] == "partly holds: best on the 6 metrics measured; no AG mean of the full model", row
+    two = ablation_claims(means[["EN", "SD"]])[0]
+    assert two["verdict"] == "partly holds: best on the 2 metrics measured; AG, SF, MI, CC, SCD not scored", two
+    means.loc["mopa.mask_only", "SD"] = 3.0
+    assert ablation_claims(means)[0]["verdict"] == "does not hold"  # beaten on SD: missing AG changes nothing
+
+
+def test_gain_rows_say_which_datasets_were_pooled() -> None:
+    """Only MRI-PET run: the gain rows must not say "MRI-PET + MRI-SPECT pairs pooled"."""
+    scores = _scores("mopa")
+    pet = pd.DataFrame(gain_claims(scores[scores["dataset"] == "harvard-mri-pet"]))
+    measured = pet.loc[pet["claim"] == "average improvement of AG over the nine methods", "measured"].iloc[0]
+    assert "MRI-SPECT pairs pooled" not in measured and "12 MRI-PET pairs only" in measured, measured
+    both = pd.DataFrame(gain_claims(scores))
+    measured = both.loc[both["claim"] == "average improvement of AG over the nine methods", "measured"].iloc[0]
+    assert "12 MRI-PET + 12 MRI-SPECT pairs pooled" in measured, measured

@@ -203,3 +203,25 @@ def test_the_caption_says_how_the_run_was_spread(config, expected):
     from fusionbench.report.sections.table5 import run_workers
 
     assert run_workers(config, {"cpu_count": 2}) == expected
+
+
+def _pairs20() -> list[tuple[str, str]]:
+    return [("harvard-mri-pet", str(25000 + i)) for i in range(10)] + \
+        [("harvard-mri-spect", str(26000 + i)) for i in range(10)]
+
+
+def test_run_time_label_says_which_of_the_paper_pairs_were_timed() -> None:
+    """Only the 10 MRI-PET pairs of the paper's 20 run: the caption must not say "20 pairs (10 MRI-PET + 10
+    MRI-SPECT ...)" (the audit's o24); it says what the mean is over, from the rows."""
+    rows = [("harvard-mri-pet", p, m, 0.01) for _, p in _pairs20()[:10] for m in ("average", "dwt")]
+    outputs = pd.DataFrame(rows, columns=["dataset", "pair", "method", "seconds"])
+    chosen, over = cost.timed_outputs(outputs, ["average", "dwt"], _pairs20())
+    assert len(chosen) == 20 and "10 MRI-SPECT" not in over, over
+    assert over == "10 of the paper's 20 pairs: MRI-PET only (10 of its 10 MRI-PET test pairs, split v1)", over
+    both = pd.concat([outputs, pd.DataFrame([("harvard-mri-spect", p, "average", 0.02) for _, p in _pairs20()[10:]],
+                                            columns=outputs.columns)])
+    _, over = cost.timed_outputs(both, ["average", "dwt"], _pairs20())
+    assert over == ("the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1; timed on fewer of them: "
+                    "dwt 10)"), over
+    _, over = cost.timed_outputs(outputs.assign(pair=[f"x{i // 2}" for i in range(20)]), ["average"], _pairs20())
+    assert over == "every MRI-PET pair of the run (10 pairs)", over

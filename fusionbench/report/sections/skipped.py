@@ -1,7 +1,8 @@
 """The methods of the selection without results on a dataset, and why; the run's failures.
 
-The reason is the store's ``skipped`` table where the run recorded one, else derived from the
-method's task restriction (:func:`_derived_reason`).
+The reason is the store's ``skipped`` table where the run recorded one, else the store's ``failures`` where the
+method ran and failed on every pair (:func:`failed_reason`), else derived from the method's task restriction
+(:func:`_derived_reason`).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def note_skipped(ctx: ReportContext, dataset: str, task: str | None, shown: list
             hit = recorded[(recorded["dataset"] == dataset) & (recorded["method"] == m)]
             reason = "; ".join(dict.fromkeys(hit["reason"].astype(str))) if not hit.empty else ""
         if not reason:
-            reason = _derived_reason(m, task)
+            reason = failed_reason(ctx.data.failures, m, dataset) or _derived_reason(m, task)
         ctx.skipped_rows.append({"dataset": dataset, "method": ctx.names.get(m) or display_name(m), "name": m,
                                   "reason": reason})
     if not recorded.empty:
@@ -38,20 +39,47 @@ def note_skipped(ctx: ReportContext, dataset: str, task: str | None, shown: list
 
 
 def note_unrun(ctx: ReportContext, methods: list[str]) -> None:
-    """Methods the run resolved that have no results on any dataset (e.g. weights not available then)."""
-    recorded = ctx.data.skipped
-    for m in methods:
+    """Methods without results on any dataset, and why: ``methods`` (those the run resolved), and any other method
+    that has rows in the store's ``failures`` table only (it ran, in an earlier run, and failed on every pair).
+
+    The reason, per dataset: the store's ``skipped`` row where the run recorded one, else the failures
+    (:func:`failed_reason`: it ran and failed on every pair, with the failure types and counts), else "not run"
+    (e.g. weights not available then, not recorded by the store of that run).
+    """
+    recorded, failures = ctx.data.skipped, ctx.data.failures
+    scored = set(ctx.data.scores["method"])
+    failed = [m for m in dict.fromkeys(failures["method"]) if isinstance(m, str) and m and m not in scored] \
+        if not failures.empty else []  # no method: an input problem, not a method's failure
+    for m in dict.fromkeys([*methods, *failed]):
         hit = recorded[recorded["method"] == m] if not recorded.empty else recorded
-        if not hit.empty:
-            for row in hit.drop_duplicates(["dataset", "reason"]).itertuples():
-                if not any(r["dataset"] == row.dataset and r["name"] == m for r in ctx.skipped_rows):
-                    ctx.skipped_rows.append({"dataset": row.dataset, "method": ctx.names.get(m) or
-                                              display_name(m), "name": m, "reason": row.reason})
-            continue
-        ctx.skipped_rows.append({"dataset": "every dataset", "method": display_name(m), "name": m,
-                                  "reason": "requested by the run but no results in the store: not run (e.g. "
-                                            "weights not available at run time; the store of that run did not "
-                                            "record the reason)"})
+        rows = [(row.dataset, row.reason) for row in hit.drop_duplicates(["dataset", "reason"]).itertuples()]
+        covered = {dataset for dataset, _ in rows}
+        if m in failed:
+            rows += [(dataset, failed_reason(failures, m, dataset)) for dataset
+                     in dict.fromkeys(failures.loc[failures["method"] == m, "dataset"]) if dataset not in covered]
+        if not rows:
+            rows = [("every dataset", "requested by the run but no results in the store: not run (e.g. weights not "
+                                      "available at run time; the store of that run did not record the reason)")]
+        for dataset, reason in rows:
+            if not any(r["dataset"] == dataset and r["name"] == m for r in ctx.skipped_rows):
+                ctx.skipped_rows.append({"dataset": dataset, "name": m, "reason": reason,
+                                          "method": ctx.names.get(m) or display_name(m, ctx.data.methods_meta)})
+
+
+def failed_reason(failures: pd.DataFrame, method: str, dataset: str) -> str:
+    """Why ``method`` has no results on ``dataset`` when it has ``failures`` rows there: ``ran and failed on every
+    pair: 3 pairs failed (WorkerCrash 3 at fuse; see Failures)`` (pairs counted once per failure type and stage);
+    ``""`` where it has none."""
+    if failures.empty:
+        return ""
+    rows = failures[(failures["method"] == method) & (failures["dataset"] == dataset)]
+    if rows.empty:
+        return ""
+    pairs = int(rows["pair"].astype(str).nunique())
+    kinds = rows.drop_duplicates(["pair", "stage", "error"]).groupby(["stage", "error"]).size() \
+        .sort_values(ascending=False, kind="stable")
+    words = ", ".join(f"{error} {n} at {stage}" for (stage, error), n in kinds.items())
+    return f"ran and failed on every pair: {pairs} pair{'s' if pairs != 1 else ''} failed ({words}; see Failures)"
 
 
 def skipped_html(ctx: ReportContext) -> str:
@@ -62,8 +90,8 @@ def skipped_html(ctx: ReportContext) -> str:
         frame = pd.DataFrame(ctx.skipped_rows)[["dataset", "method", "name", "reason"]]
         ctx.written.append(write_file(ctx.out / "tables" / "skipped.csv", frame.to_csv(index=False)))
         body.append("<p>Every selected or ablation method without results on a dataset, and why (the store's "
-                    "<code>skipped</code> table where the run recorded it, else the method's task "
-                    "restriction):</p>" + htmlmod.table_html(frame))
+                    "<code>skipped</code> table where the run recorded it, else its failures where it ran and "
+                    "failed on every pair, else the method's task restriction):</p>" + htmlmod.table_html(frame))
     else:
         body.append("<p>No selected method was skipped on any dataset.</p>")
     failures = ctx.data.failures

@@ -5,6 +5,7 @@ import pandas as pd
 
 from .. import ablation as ablationmod, figures, html as htmlmod
 from ..context import ReportContext, write_file
+from ..cost import paper_pairs_words
 from ..stats import group_bootstrap_ci
 from ..tables import ablation_table, ablation_to_latex, frame_to_markdown
 from .fused_figures import fused_output
@@ -18,7 +19,8 @@ def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], m
     pairs = [k for k in pairs20 if k in present] or None
     seeds = ablationmod.seed_groups(data.scores["method"].unique(), variants)
     table = ablation_table(data.scores, variants, metrics, pairs, names, seeds=seeds)
-    over = ("the paper's 20 pairs (10 MRI-PET + 10 MRI-SPECT test pairs, split v1)" if pairs
+    # the pairs counted, as Table 5's label (until session 28 it named all 20 whenever any of them was scored)
+    over = (paper_pairs_words(set(pairs), pairs20) if pairs
             else "every scored pair (the paper's 20 pairs are not in this run)")
     n, k = table.attrs["n_pairs"], table.attrs["n_seeds"]
     multi = [m for m in variants if k[m] >= 2]

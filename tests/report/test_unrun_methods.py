@@ -1,0 +1,58 @@
+"""``tables/skipped.csv`` tells a method that never ran from one that ran and failed on every pair (the store's
+``failures`` table): the audit found both reported as "not run"."""
+from __future__ import annotations
+
+import pandas as pd
+
+from fusionbench.method_registry import METHODS, register_method
+from fusionbench.runner import RunConfig, run
+
+
+def test_a_method_that_failed_on_every_pair_is_not_reported_as_not_run(tmp_path, make_pairs) -> None:
+    from fusionbench.report import build_report
+
+    @register_method("test_always_raises")
+    def always_raises(a, b):
+        raise RuntimeError("broken on purpose")
+
+    @register_method("test_always_raises_too")
+    def always_raises_too(a, b):
+        raise ValueError("broken on purpose")
+
+    data = make_pairs(tmp_path / "data", 3, size=32)
+    out = str(tmp_path / "out")
+    try:
+        run(RunConfig(methods=["average,test_always_raises,test_always_raises_too"], datasets=[f"folder:{data}"],
+                      metrics="EN", out=out, workers=0, quiet=True), log=lambda m: None)
+        # the last run re-runs only one of them: the other is still a method that ran and failed everywhere
+        run(RunConfig(methods=["test_always_raises"], datasets=[f"folder:{data}"], metrics="EN", out=out, workers=0,
+                      quiet=True), log=lambda m: None)
+        build_report(out, tmp_path / "report", metrics="EN", quiet=True, log=lambda m: None, profile=False)
+    finally:
+        METHODS.remove("test_always_raises")
+        METHODS.remove("test_always_raises_too")
+    skipped = pd.read_csv(tmp_path / "report" / "tables" / "skipped.csv").set_index("name")
+    for name, error in (("test_always_raises", "RuntimeError"), ("test_always_raises_too", "ValueError")):
+        reason = skipped.loc[name, "reason"]
+        assert "not run" not in reason, reason
+        assert reason.startswith("ran and failed on every pair: 3 pairs failed") and f"{error} 3" in reason, reason
+        assert skipped.loc[name, "dataset"] == f"folder:{data}"
+
+
+def test_a_method_that_failed_on_every_pair_of_one_dataset_says_so_there() -> None:
+    """A selected method with results elsewhere but only failures on this dataset: the reason counts them (before:
+    "not run, or every pair failed")."""
+    from types import SimpleNamespace
+
+    from fusionbench.report.sections.skipped import note_skipped
+
+    failures = pd.DataFrame([("ds2", p, "maximum", "fuse", "", e, "x") for p, e in
+                             (("p0", "PairTimeout"), ("p1", "PairTimeout"), ("p2", "WorkerCrash"))],
+                            columns=["dataset", "pair", "method", "stage", "metric", "error", "message"])
+    ctx = SimpleNamespace(data=SimpleNamespace(skipped=pd.DataFrame(columns=["dataset", "method", "reason"]),
+                                               failures=failures),
+                          sel=SimpleNamespace(main=["average", "maximum"], ablations=[]), names={}, skipped_rows=[])
+    note_skipped(ctx, "ds2", None, ["average"], {}, ["average"])
+    (row,) = ctx.skipped_rows
+    assert row["name"] == "maximum" and row["reason"] == (
+        "ran and failed on every pair: 3 pairs failed (PairTimeout 2 at fuse, WorkerCrash 1 at fuse; see Failures)")

@@ -34,7 +34,8 @@ image, U and V are kept and ``inv`` of the matrix converts back, then
 official ``CT_MR`` order is used: image 1 = CT, image 2 = the MRI (replicated to
 RGB, as the Octave run does; the official code would crash there), output grey.
 
-Implementation: per level, bands of 8 patch rows are processed on 2 threads
+Implementation: per level, bands of 8 patch rows are processed on 2 threads (in a runner worker, its
+thread cap: ``MDLatLRR.threads``)
 (detail vectors by one GEMM per band and image, in row-major patch order, which
 gives MATLAB's ``reshape(L*x, 16, 16)`` matrix directly; nuclear norms as Σ √eig(DᵀD) by the
 SIMD block solver of ``methods/_small_eig.py`` (Gram, Householder tridiagonalisation, Wilkinson-shifted
@@ -77,6 +78,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
+from fusionbench.config import worker_threads
 from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
@@ -357,7 +359,7 @@ class MDLatLRR:
     """The official MDLatLRRv2 fusion of two grey images in [0, 1] (float64).
 
     Processed in bands of ``band`` patch rows (cache-sized), bands spread over
-    ``workers`` threads (the GEMM and both norm solvers release the GIL).  Work the
+    :meth:`threads` threads (the GEMM and both norm solvers release the GIL).  Work the
     output cannot depend on is skipped: a patch that is all-zero in both images
     gives the official 0/0 = NaN, so every pixel it covers is NaN (``uint8`` 0)
     whatever else is added there; patches whose 16×16 footprint lies entirely in
@@ -366,7 +368,7 @@ class MDLatLRR:
     """
 
     def __init__(self, lmat: np.ndarray, pmat: np.ndarray, levels: int = 4, band: int = 8,
-                 workers: int = 2, precision: str = "float64", solver: str = "batched") -> None:
+                 workers: int | None = None, precision: str = "float64", solver: str = "batched") -> None:
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' or 'float32', not {precision!r}")
         if solver not in SOLVERS:
@@ -424,6 +426,13 @@ class MDLatLRR:
         """``vector_fusion_method`` (stride 1, overlap, nuclear norm); NaN where the official code gives NaN."""
         return self.fuse_all_levels(img1, img2)[-1]
 
+    def threads(self) -> int:
+        """The band threads: ``workers`` if given, else the runner's per-worker cap, else 2 (as CNP and DTNP).
+
+        Until session 28 it was 2 in every case, so in a runner worker capped to one thread (N workers on N
+        cores) MDL ran two busy threads, and ``python -m fusionbench.costs`` timed it on two."""
+        return self.workers or worker_threads() or 2
+
     def fuse_all_levels(self, img1: np.ndarray, img2: np.ndarray) -> list[np.ndarray]:
         """The official result for every ``de_level`` 1..``levels`` from one pass (the levels are nested).
 
@@ -440,7 +449,7 @@ class MDLatLRR:
         cumulative = np.zeros(shape)
         level_sums, results = [], []
         bands = [(r, min(nh, r + self.band)) for r in range(0, nh, self.band)]
-        with _TorchThreads(), ThreadPoolExecutor(self.workers) as pool, \
+        with _TorchThreads(), ThreadPoolExecutor(self.threads()) as pool, \
                 np.errstate(invalid="ignore", divide="ignore"):
             for _ in range(self.levels):
                 nz1, nz2 = _window_counts(cur1 != 0) > 0, _window_counts(cur2 != 0) > 0

@@ -108,6 +108,17 @@ def test_band_pipeline_equals_plain_loop(matrices, workers: int, band: int) -> N
     np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=0, atol=1e-12)
 
 
+def test_band_threads_follow_the_runner_cap(matrices, monkeypatch) -> None:
+    """A runner worker capped to one thread runs MDL's bands on one thread (session 28: always two, so N capped
+    workers on N cores ran 2N busy threads); outside a capped worker two, and ``workers`` wins over both."""
+    from fusionbench.methods.mdl import MDLatLRR
+
+    monkeypatch.delenv("FUSIONBENCH_WORKER_THREADS", raising=False)
+    assert MDLatLRR(*matrices).threads() == 2 and MDLatLRR(*matrices, workers=3).threads() == 3
+    monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "1")
+    assert MDLatLRR(*matrices).threads() == 1 and MDLatLRR(*matrices, workers=3).threads() == 3
+
+
 def test_precision_is_checked(matrices) -> None:
     from fusionbench.methods.mdl import MDLatLRR
 

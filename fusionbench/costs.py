@@ -51,9 +51,16 @@ TASK_DATASETS = {"MRI-PET": "harvard-mri-pet", "MRI-SPECT": "harvard-mri-spect",
 
 
 def _single_thread() -> None:
+    """One thread everywhere, as a runner worker on a machine with as many workers as cores: the variables for
+    the interpreters started here, and the libraries this one loaded already capped as a worker caps them
+    (``import fusionbench`` loads NumPy, whose OpenBLAS read its thread count then: until session 28 it ran two
+    threads here, and BLAS-heavy methods such as MDL were timed at about twice their CPU seconds)."""
+    from .executors import cap_loaded_libraries
+
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
     os.environ["FUSIONBENCH_WORKER_THREADS"] = "1"
+    cap_loaded_libraries()
 
 
 def _cpu(fn: Callable[[], Any]) -> float:

@@ -55,13 +55,13 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "N
 def _init_worker(threads: int, parent: int | None = None) -> None:
     """Cap each worker's BLAS/torch/numba threads so that N workers do not oversubscribe N cores (the variables,
     unless set in the client's environment, and the libraries the worker has already loaded:
-    :func:`_cap_loaded_libraries`), turn NumPy's huge-page advice off for the worker's life
+    :func:`cap_loaded_libraries`), turn NumPy's huge-page advice off for the worker's life
     (:func:`fusionbench.pages.small_pages_for_process`), and, given the client's pid, exit when the client is
     gone (:func:`fusionbench.parent_watch.watch_parent`)."""
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
     os.environ[WORKER_THREADS_ENV] = str(threads)
-    _cap_loaded_libraries()
+    cap_loaded_libraries()
     small_pages_for_process()
     if parent is not None:
         from .parent_watch import watch_parent
@@ -69,7 +69,7 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
         watch_parent(parent)
 
 
-def _cap_loaded_libraries() -> None:
+def cap_loaded_libraries() -> None:
     """Apply the thread variables to the libraries this process has already loaded, which read them only when
     they load: OpenBLAS, MKL and OpenMP get ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
     ``OMP_NUM_THREADS`` (threadpoolctl, if installed), numba ``NUMBA_NUM_THREADS`` (if imported).  A spawned
@@ -380,7 +380,7 @@ def _apply_thread_cap(threads: int) -> int:
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     os.environ[WORKER_THREADS_ENV] = str(threads)
-    _cap_loaded_libraries()  # libraries already loaded in this worker read their variables at import
+    cap_loaded_libraries()  # libraries already loaded in this worker read their variables at import
     return threads
 
 

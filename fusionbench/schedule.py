@@ -27,9 +27,9 @@ method's first-use cost once) for ``--dry-run``.
 First uses apart (:func:`next_to_hand_out`): where numba's disk cache is empty (the first run after an
 installation), a method's first task compiles its kernels into it (5-15 s of CPU for each of ten methods).
 Slowest first puts a method's tasks side by side, so every worker compiled the same kernels at the same time.
-On such a run the local pool, while a task of a method is in flight and none of its kernel family (the method and
-its variants, :func:`kernel_family`) has come back, hands out the next task of another family instead (never
-leaving a worker idle), and the family's other tasks then load the kernels from the cache.  Not on a warm cache: there the hold would only delay a method's second task, against the
+On such a run the local pool, while a task of a method is in flight and none has come back, hands out the next
+task of another method instead (never leaving a worker idle), and the method's other tasks then load the kernels
+from the cache.  Not on a warm cache: there the hold would only delay a method's second task, against the
 slowest-first order; nor on Dask, whose scheduler orders the tasks itself and whose workers may have caches of
 their own.
 """
@@ -217,27 +217,30 @@ def expected_seconds(method: str, pixels: int, metrics: "int | Sequence[str]", r
 
 def kernel_family(method: str) -> str:
     """The methods that share compiled kernels: a registered name and its variants (``swinfusion`` and
-    ``swinfusion.ct``, ``mopa`` and ``mopa.v1``: the name before the first dot).  Measured (session 28, a
-    fresh process on the cache the other one filled): ``swinfusion.ct``'s first use 4.8 s of CPU against 25.5 s
-    on an empty cache, ``mopa.v1``'s 4.2 s against ``mopa``'s 29.6 s."""
+    ``swinfusion.ct``: the name before the first dot).  Measured (session 28, a fresh process on the cache the
+    other one filled): ``swinfusion.ct``'s first use 4.8 s of CPU against 25.5 s on an empty cache, ``mopa.v1``'s
+    4.2 s after ``mopa`` against ``mopa``'s 29.6 s.  Used by :func:`estimate` for the compile costs; the pool's
+    hold stays per method (:func:`next_to_hand_out`)."""
     return method.split(".", 1)[0]
 
 
 def warming_methods(in_flight: Iterable["Task"], came_back: Collection[str]) -> set[str]:
-    """The kernel families (:func:`kernel_family`) on their first use in this run: a task fusing with one of
-    their methods is in flight (``in_flight``) and none has come back yet (``came_back``: the methods of the
-    fusing tasks that have, whatever their outcome)."""
-    back = {kernel_family(method) for method in came_back}
-    return {kernel_family(task.method) for task in in_flight if task.given is None} - back
+    """The methods on their first use in this run: a task fusing with it is in flight (``in_flight``) and none
+    has come back yet (``came_back``: the methods of the fusing tasks that have, whatever their outcome)."""
+    return {task.method for task in in_flight if task.given is None} - set(came_back)
 
 
 def next_to_hand_out(queue: Sequence["Task"], warming: Collection[str]) -> int:
-    """The index in ``queue`` of the next task to hand to a worker: the first one that fuses with a method of no
-    kernel family in ``warming`` (:func:`warming_methods`), else the first one (no worker waits for a first use
-    to end)."""
+    """The index in ``queue`` of the next task to hand to a worker: the first one that fuses with no method of
+    ``warming`` (:func:`warming_methods`), else the first one (no worker waits for a first use to end).
+
+    Per method, not per kernel family (:func:`kernel_family`): holding ``swinfusion`` while ``swinfusion.ct``
+    compiles the kernels both use was tried in session 28 and was slower on the README's first run, two cold runs
+    each way back to back (per method 112.4 s and 130.4 s, per family 123.5 s and 136.9 s; more CPU too, 216 and
+    246 s against 239 and 257 s)."""
     if warming:
         for i, task in enumerate(queue):
-            if task.given is not None or kernel_family(task.method) not in warming:
+            if task.given is not None or task.method not in warming:
                 return i
     return 0
 
@@ -294,10 +297,11 @@ def estimate(tasks: Sequence["Task"], workers: int, *, empty_cache: bool = False
     its start once and each method's first use once, then each task's ``expected_seconds``.
 
     ``empty_cache`` (numba's disk cache holds no kernel: the first run after an installation): the first task of
-    a kernel family also compiles its kernels (:func:`compile_seconds`), the local pool's hold is simulated (until
-    that task ends, a worker that comes free takes the first task of another family, else the first task, and then
-    compiles the same kernels alongside), and each worker compiles the metric presets' kernels on its first task
-    (:func:`score_compile_seconds`; the metrics are not held).
+    a kernel family also compiles its kernels (:func:`compile_seconds`), and so does a task of that family started
+    before it ends (alongside, as two workers do); the local pool's hold is simulated (until a method's first task
+    ends, a worker that comes free takes the first task of another method, else the first task); and each worker
+    compiles the metric presets' kernels on its first task (:func:`score_compile_seconds`; the metrics are not
+    held).
     """
     import heapq
 
@@ -307,6 +311,7 @@ def estimate(tasks: Sequence["Task"], workers: int, *, empty_cache: bool = False
     built: list[set[str]] = [set() for _ in range(workers)]
     scored = [False] * workers
     ready_at: dict[str, float] = {}  # kernel family -> when its first task ends (its kernels are in the cache)
+    method_ready_at: dict[str, float] = {}  # method -> when its first task ends (the pool's hold)
     finish = [start] * workers
     first_use = compiling = 0.0
     queue = list(tasks)
@@ -315,7 +320,7 @@ def estimate(tasks: Sequence["Task"], workers: int, *, empty_cache: bool = False
         i = 0
         if empty_cache:
             i = next((k for k, t in enumerate(queue)
-                      if t.given is not None or ready_at.get(kernel_family(t.method), 0.0) <= at), 0)
+                      if t.given is not None or method_ready_at.get(t.method, 0.0) <= at), 0)
         task = queue.pop(i)
         cost = task.expected_seconds
         if empty_cache and not scored[w]:
@@ -334,8 +339,9 @@ def estimate(tasks: Sequence["Task"], workers: int, *, empty_cache: bool = False
                 extra = build_seconds(task.method)
                 cost += extra
                 first_use += extra
-            if empty_cache and family not in ready_at:
-                ready_at[family] = at + cost
+            if empty_cache:
+                ready_at.setdefault(family, at + cost)
+                method_ready_at.setdefault(task.method, at + cost)
         finish[w] = at + cost
         heapq.heappush(free, (finish[w], w))
     by_method: dict[str, float] = {}

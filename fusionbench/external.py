@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .data.base import dataset_file_stem, legacy_dataset_file_stem
+from .data.base import dataset_file_stem, legacy_dataset_file_stems
 from .io import IMAGE_SUFFIXES, ImageError, load_image, sha256_file
 
 RESULTS_PREFIX = "results:"
@@ -67,8 +67,7 @@ class ResultsFolder:
 
     def image_for(self, dataset: str, pair: str) -> Path | None:
         """The fused image of ``pair`` of ``dataset``, or ``None`` when the folder has none."""
-        subs = dict.fromkeys((dataset_dirname(dataset), legacy_dataset_file_stem(dataset)))  # an older layout too
-        for folder in [self.root / sub for sub in subs] + [self.root]:
+        for folder in self._dataset_folders(dataset) + [self.root]:
             if folder.is_dir():
                 for suffix in IMAGE_SUFFIXES:
                     candidate = folder / f"{pair}{suffix}"
@@ -80,8 +79,13 @@ class ResultsFolder:
 
     def expected_path(self, dataset: str, pair: str) -> Path:
         """Where the image of ``pair`` is looked for first (for the message when it is missing)."""
-        subs = [self.root / sub for sub in dict.fromkeys((dataset_dirname(dataset), legacy_dataset_file_stem(dataset)))]
-        return next((sub for sub in subs if sub.is_dir()), self.root) / f"{pair}.png"
+        return next((sub for sub in self._dataset_folders(dataset) if sub.is_dir()), self.root) / f"{pair}.png"
+
+    def _dataset_folders(self, dataset: str) -> list[Path]:
+        """Where a per-dataset sub-folder of ``dataset`` may be: its name now (:func:`dataset_dirname`), then the
+        names an older ``export-fused`` gave it (:func:`fusionbench.data.base.legacy_dataset_file_stems`)."""
+        names = dict.fromkeys([dataset_dirname(dataset), *legacy_dataset_file_stems(dataset)])
+        return [self.root / name for name in names]
 
     def metadata(self) -> dict[str, Any]:
         """What the results store keeps about this method (display name, family, citation, ...)."""

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .config import kill_grace_s, numba_cache_is_empty, worker_memory_mb
 from .data import create_dataset
+from .data.folder import earlier_names, folder_dataset_name
 from .data.synthetic import DEFAULT_DATASETS
 from .executors import local_cluster_size
 from .external import ResultsFolder, is_results_spec, parse_results_spec
@@ -227,8 +228,6 @@ def run_dataset_names(config: RunConfig) -> list[str]:
     """The run's datasets, each once: ``config.datasets`` (default the built-in ones) with each ``folder:PATH``
     named by its absolute path (:func:`fusionbench.data.folder.folder_dataset_name`), so that one folder typed two
     ways (``folder:ds``, ``folder:ds/``) is one dataset."""
-    from .data.folder import folder_dataset_name
-
     names = []
     for name in config.datasets or DEFAULT_DATASETS:
         family, _, path = name.partition(":")
@@ -253,7 +252,12 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         close = difflib.get_close_matches(config.split, have, n=1)
         raise ValueError(f"no dataset of the run has split {config.split!r}"
                          + (f" (did you mean {close[0]!r}?)" if close else "") + f"; they have: {', '.join(have)}")
+    known = store.dataset_names()
     for ds_name, dataset in zip(dataset_names, built):
+        for earlier in earlier_names(dataset.name, known):  # a store of a run before session 28: adopted
+            store.rename_dataset(earlier, dataset.name)
+            log(f"{earlier}: its rows in the store are now those of {dataset.name} (a folder dataset is named by its "
+                "absolute path since session 28)")
         plan.datasets.append(dataset.name)
         store.clear_input_failures(dataset.name)
         plan.input_failures += len(dataset.problems)

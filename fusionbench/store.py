@@ -552,6 +552,22 @@ class ResultsStore:
                                     message=failure.message, traceback=failure.traceback, metric=failure.metric,
                                     key=key, run_id=run_id, commit=False)
 
+    #: the tables with a ``dataset`` column
+    DATASET_TABLES = ("outputs", "scores", "failures", "skipped")
+
+    def dataset_names(self) -> list[str]:
+        """Every dataset name with rows in the store, sorted."""
+        union = " UNION ".join(f"SELECT dataset FROM {t}" for t in self.DATASET_TABLES)
+        return sorted(row[0] for row in self.conn.execute(union))
+
+    def rename_dataset(self, old: str, new: str) -> None:
+        """Move every row of dataset ``old`` to the name ``new`` (one transaction).  A row whose key ``new``
+        already has (written under the new name, so newer) is dropped."""
+        with self._transaction():
+            for table in self.DATASET_TABLES:
+                self.conn.execute(f"UPDATE OR IGNORE {table} SET dataset=? WHERE dataset=?", (new, old))
+                self.conn.execute(f"DELETE FROM {table} WHERE dataset=?", (old,))
+
     def clear_input_failures(self, dataset: str) -> None:
         """Forget the input problems (``method`` empty) recorded for ``dataset``; the planner records the
         current ones right after, so a fixed file no longer shows as a failure."""

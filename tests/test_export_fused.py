@@ -106,4 +106,20 @@ def test_two_datasets_whose_names_differ_in_slashes_keep_apart(tmp_path, make_pa
     for row in manifest.itertuples():  # every file is the one its row describes
         assert hashlib.sha256((dest / row.file).read_bytes()).hexdigest() == row.sha256
     # the report's per-dataset tables and figures too: one set per dataset
-    assert len(list((out / "tables").glob("folder_*_x_y-*.csv"))) == 2
+    stems = {f"folder_y-{hashlib.sha256(f'folder:{first.resolve()}'.encode()).hexdigest()[:8]}",
+             f"folder_x_y-{hashlib.sha256(f'folder:{second.resolve()}'.encode()).hexdigest()[:8]}"}
+    assert {p.stem for p in (out / "tables").glob("folder_*.csv") if not p.stem.endswith("_others")} == stems
+
+
+def test_a_results_folder_of_an_older_export_is_still_read(tmp_path, make_pairs) -> None:
+    """An ``export-fused`` before session 28 named a folder dataset's sub-folder by the path as typed
+    (``folder:ds`` → ``folder_ds``): such a results folder is still found (the review of session 28)."""
+    from fusionbench.external import parse_results_spec
+
+    data = make_pairs(tmp_path / "ds", 1, colour=False)
+    dataset = f"folder:{data.resolve()}"
+    for old in ("folder_ds", "folder_._ds"):
+        root = tmp_path / old / "average"
+        (root / old).mkdir(parents=True)
+        shutil.copy(data / "a" / "p000.png", root / old / "p000.png")
+        assert parse_results_spec(f"mine=results:{root}").image_for(dataset, "p000") == root / old / "p000.png"

@@ -28,20 +28,35 @@ _PATH_CHARACTERS = re.compile(r"[:/\\]+")
 def dataset_file_stem(name: str) -> str:
     """A dataset name as a file or folder name (report tables and figures, exported and external images).
 
-    A registered name (``harvard-mri-pet``) is kept as it is; a name with ``:``, ``/`` or ``\\``
-    (``folder:PATH``) has each run of them replaced by ``_`` and the first 8 hex digits of the name's sha256
-    appended, so that two names never share a stem: until session 28 ``folder:x/y`` and ``folder:x_y`` both
+    A registered name (``harvard-mri-pet``) is kept as it is; a folder dataset (``folder:/data/x/y``) becomes
+    ``folder_`` and its folder's own name, ``-`` and the first 8 hex digits of the name's sha256 (``folder_y-1a2b3c4d``);
+    any other name with ``:``, ``/`` or ``\\`` has each run of them replaced by ``_`` and the same digits
+    appended.  So two names never share a stem: until session 28 ``folder:x/y`` and ``folder:x_y`` both
     became ``folder_x_y``, and one dataset's tables, figures and exported images overwrote the other's.
     """
     if not _PATH_CHARACTERS.search(name):
         return name
-    return f"{legacy_dataset_file_stem(name)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    family, _, path = name.partition(":")
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    # a folder dataset by its folder's own name (an absolute path can exceed a file name's 255 bytes)
+    readable = f"folder_{parts[-1]}" if family == "folder" and parts else name
+    return f"{_PATH_CHARACTERS.sub('_', readable)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def legacy_dataset_file_stem(name: str) -> str:
-    """The stem :func:`dataset_file_stem` gave before session 28 (not unique): results folders laid out by an
-    older ``export-fused`` are still read."""
-    return _PATH_CHARACTERS.sub("_", name)
+def legacy_dataset_file_stems(name: str) -> list[str]:
+    """The sub-folder names an ``export-fused`` before session 28 may have given dataset ``name`` (not unique:
+    ``:`` and ``/`` became ``_``), so that its results folders are still read.  A folder dataset was then named
+    by its path as typed: for ``folder:/a/b/ds`` the candidates are the absolute form (``folder_a_b_ds``) and
+    every trailing part of it as a relative path (``folder_ds``, ``folder_b_ds``), also typed with ``./`` or a
+    trailing ``/`` (``folder_._ds``, ``folder_ds_``), longest first."""
+    stems = [_PATH_CHARACTERS.sub("_", name)]
+    family, _, path = name.partition(":")
+    if family == "folder" and path:
+        parts = [p for p in path.replace("\\", "/").split("/") if p]
+        for k in range(len(parts) - 1, 0, -1):
+            tail = "/".join(parts[-k:])
+            stems += [_PATH_CHARACTERS.sub("_", f"folder:{text}") for text in (tail, f"./{tail}", f"{tail}/")]
+    return list(dict.fromkeys(stems))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable
 
 from .base import Dataset, Pair, register_dataset
 from .manifest import DatasetMetadata, ManifestError, parse_metadata
@@ -54,6 +55,24 @@ def folder_dataset_name(root: str | Path) -> str:
     spelling run from two directories named two folders.
     """
     return f"folder:{Path(root).expanduser().resolve()}"
+
+
+def earlier_names(name: str, known: Iterable[str]) -> list[str]:
+    """The names among ``known`` (a store's datasets) that name the folder of ``name`` the way fusionbench did
+    before session 28: ``folder:`` and the path as typed, relative or not resolved (``folder:ds``, ``folder:ds/``),
+    which resolves, from the working directory, to the folder ``name`` names."""
+    if not name.startswith("folder:"):
+        return []
+    out = []
+    for other in known:
+        family, _, path = other.partition(":")
+        if family == "folder" and other != name and path.strip():
+            try:
+                if folder_dataset_name(path) == name:
+                    out.append(other)
+            except (OSError, RuntimeError):  # a ~user that does not exist, a symlink loop: not this folder
+                continue
+    return out
 
 
 @register_dataset("folder", prefix=True, task="",

@@ -231,3 +231,24 @@ def test_one_folder_typed_two_ways_is_one_dataset_and_resumes(tmp_path, make_pai
     first = run(RunConfig(datasets=["folder:ds"], **common), log=lambda m: None)
     again = run(RunConfig(datasets=["folder:ds/", f"folder:{tmp_path / 'ds'}"], **common), log=lambda m: None)
     assert (first.completed, again.planned, again.completed, again.skipped_done) == (3, 3, 0, 3)
+
+
+def test_a_store_of_a_relative_folder_name_is_adopted(tmp_path, make_pairs, monkeypatch) -> None:
+    """A store written before session 28 names a folder dataset as typed (``folder:ds``): the next run adopts its
+    rows under the absolute name instead of fusing everything again beside them (the review of session 28)."""
+    make_pairs(tmp_path / "ds", 3)
+    monkeypatch.chdir(tmp_path)
+    common = dict(methods=["average"], metrics="EN", out=str(tmp_path / "out"), workers=0, quiet=True)
+    run(RunConfig(datasets=["folder:ds"], **common), log=lambda m: None)
+    store = tmp_path / "out" / "results.sqlite"
+    con = sqlite3.connect(store)
+    for table in ("outputs", "scores", "failures", "skipped"):
+        con.execute(f"UPDATE {table} SET dataset='folder:ds'")  # as the code before session 28 wrote it
+    con.commit()
+    con.close()
+    lines: list[str] = []
+    again = run(RunConfig(datasets=["folder:ds"], **common), log=lines.append)
+    assert (again.planned, again.completed, again.skipped_done) == (3, 0, 3)
+    assert any("folder:ds: its rows in the store are now those of" in line for line in lines)
+    names = {n for (n,) in rows(store, "SELECT DISTINCT dataset FROM scores")}
+    assert names == {f"folder:{(tmp_path / 'ds').resolve()}"}

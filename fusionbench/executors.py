@@ -96,7 +96,11 @@ def cap_loaded_libraries() -> None:
     if "numba" in sys.modules and numba_cap is not None:
         import numba
 
-        numba.set_num_threads(min(numba_cap, numba.config.NUMBA_NUM_THREADS))
+        capped = min(numba_cap, numba.config.NUMBA_NUM_THREADS)
+        if getattr(sys.modules.get("numba.np.ufunc.parallel"), "_is_initialized", True):
+            numba.set_num_threads(capped)  # its thread pool runs already
+        else:  # not started (nothing here uses numba's parallel loops): capped without starting it
+            numba.config.NUMBA_NUM_THREADS = capped
 
 
 def _start_worker(reports: Any, init: Callable[..., None], *args: Any) -> None:

@@ -131,7 +131,10 @@ def _redefinition(existing: Entry[Any], obj: object, source: str) -> bool:
     qual = _qualname(existing.obj)
     if qual is None or qual != _qualname(obj) or existing.source != source:
         return False
-    return source == BUILTIN or all(inspect.isfunction(o) or inspect.isclass(o) for o in (existing.obj, obj))
+    if source == BUILTIN:
+        return True
+    # a lambda or a function made by a factory (``<lambda>``, ``f.<locals>.g``) is not named by a statement
+    return "<" not in qual and all(inspect.isfunction(o) or inspect.isclass(o) for o in (existing.obj, obj))
 
 
 def _registering_module(obj: object) -> str | None:

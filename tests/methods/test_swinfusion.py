@@ -190,12 +190,13 @@ def test_loss_matches_the_official_value():
     a, b, f = torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64)
     total, terms = tr.fusion_loss(a, b, f)
     # the official loss_med on the same tensors gave 152.17448 = 6.66613 + 98.50612 + 47.00224 (run once); ours
-    # differs by ≤ 7.5e-8 relative (session 28: the recorded decimals' rounding, below a float32 ulp), pinned at 1e-6
-    # relative, about 8 float32 ulps, for reduction orders that differ between CPUs (until then 1e-3 absolute)
-    assert float(total) == pytest.approx(152.17448, rel=1e-6, abs=0)
-    assert terms["intensity"] == pytest.approx(6.666131, rel=1e-6, abs=0)
-    assert terms["gradient"] == pytest.approx(98.506119, rel=1e-6, abs=0)
-    assert terms["ssim"] == pytest.approx(47.002239, rel=1e-6, abs=0)
+    # differs by ≤ 7.5e-8 relative (session 28, one AVX-512 host: the recorded decimals' rounding, below a float32
+    # ulp), pinned at 2e-6 relative, about 16 float32 ulps, for convolution sums that other CPUs order otherwise
+    # (until then 1e-3 / 1e-4 absolute, 7e-6 to 2e-5 relative)
+    assert float(total) == pytest.approx(152.17448, rel=2e-6, abs=0)
+    assert terms["intensity"] == pytest.approx(6.666131, rel=2e-6, abs=0)
+    assert terms["gradient"] == pytest.approx(98.506119, rel=2e-6, abs=0)
+    assert terms["ssim"] == pytest.approx(47.002239, rel=2e-6, abs=0)
 
 
 def test_loss_terms_vanish_at_the_target():

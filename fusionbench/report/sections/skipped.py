@@ -1,7 +1,7 @@
 """The methods of the selection without results on a dataset, and why; the run's failures.
 
 The reason is the store's ``skipped`` table where the run recorded one, else the store's ``failures`` where the
-method ran and failed on every pair (:func:`failed_reason`), else derived from the method's task restriction
+method ran and has no result, only failures (:func:`failed_reason`), else derived from the method's task restriction
 (:func:`_derived_reason`).
 """
 from __future__ import annotations
@@ -40,10 +40,10 @@ def note_skipped(ctx: ReportContext, dataset: str, task: str | None, shown: list
 
 def note_unrun(ctx: ReportContext, methods: list[str]) -> None:
     """Methods without results on any dataset, and why: ``methods`` (those the run resolved), and any other method
-    that has rows in the store's ``failures`` table only (it ran, in an earlier run, and failed on every pair).
+    that has rows in the store's ``failures`` table only (it ran, in an earlier run, and has no result).
 
     The reason, per dataset: the store's ``skipped`` row where the run recorded one, else the failures
-    (:func:`failed_reason`: it ran and failed on every pair, with the failure types and counts), else "not run"
+    (:func:`failed_reason`: it ran and has no result, with the failure types and counts), else "not run"
     (e.g. weights not available then, not recorded by the store of that run).
     """
     recorded, failures = ctx.data.skipped, ctx.data.failures
@@ -67,9 +67,9 @@ def note_unrun(ctx: ReportContext, methods: list[str]) -> None:
 
 
 def failed_reason(failures: pd.DataFrame, method: str, dataset: str) -> str:
-    """Why ``method`` has no results on ``dataset`` when it has ``failures`` rows there: ``ran and failed on every
-    pair: 3 pairs failed (WorkerCrash 3 at fuse; see Failures)`` (pairs counted once per failure type and stage);
-    ``""`` where it has none."""
+    """Why ``method`` has no results on ``dataset`` when it has ``failures`` rows there: ``ran, no result: 3 pairs
+    failed (WorkerCrash 3 at fuse; see Failures)`` (pairs counted once per failure type and stage; a pair the run
+    did not reach has no row, so not "every pair"); ``""`` where it has none."""
     if failures.empty:
         return ""
     rows = failures[(failures["method"] == method) & (failures["dataset"] == dataset)]
@@ -79,7 +79,7 @@ def failed_reason(failures: pd.DataFrame, method: str, dataset: str) -> str:
     kinds = rows.drop_duplicates(["pair", "stage", "error"]).groupby(["stage", "error"]).size() \
         .sort_values(ascending=False, kind="stable")
     words = ", ".join(f"{error} {n} at {stage}" for (stage, error), n in kinds.items())
-    return f"ran and failed on every pair: {pairs} pair{'s' if pairs != 1 else ''} failed ({words}; see Failures)"
+    return f"ran, no result: {pairs} pair{'s' if pairs != 1 else ''} failed ({words}; see Failures)"
 
 
 def skipped_html(ctx: ReportContext) -> str:
@@ -91,7 +91,7 @@ def skipped_html(ctx: ReportContext) -> str:
         ctx.written.append(write_file(ctx.out / "tables" / "skipped.csv", frame.to_csv(index=False)))
         body.append("<p>Every selected or ablation method without results on a dataset, and why (the store's "
                     "<code>skipped</code> table where the run recorded it, else its failures where it ran and "
-                    "failed on every pair, else the method's task restriction):</p>" + htmlmod.table_html(frame))
+                    "has no result, else the method's task restriction):</p>" + htmlmod.table_html(frame))
     else:
         body.append("<p>No selected method was skipped on any dataset.</p>")
     failures = ctx.data.failures

@@ -54,7 +54,11 @@ def folder_dataset_name(root: str | Path) -> str:
     spelling was a dataset of its own (everything fused again, the same pairs reported twice), and one relative
     spelling run from two directories named two folders.
     """
-    return f"folder:{Path(root).expanduser().resolve()}"
+    path = Path(root).expanduser()
+    try:
+        return f"folder:{path.resolve()}"
+    except (OSError, RuntimeError):  # a symlink loop: named by its absolute path; the folder check then says why
+        return f"folder:{path.absolute()}"
 
 
 def earlier_names(name: str, known: Iterable[str]) -> list[str]:

@@ -13,9 +13,15 @@ from typing import Any, Callable
 from fusionbench.config import worker_threads
 
 
+def method_threads(workers: int | None = None) -> int:
+    """The threads a method's own parallel loop may use: ``workers`` if given, else the worker cap the runner
+    sets, else 2 (CNP, DTNP, MLEPF through :func:`map_planes`; MDL's bands)."""
+    return workers or worker_threads() or 2
+
+
 def map_planes(run: Callable[[int], Any], n: int, workers: int | None = None) -> None:
     """Call ``run(i)`` for ``i`` in ``range(n)``, on up to ``workers`` threads when ``n > 1``."""
-    workers = workers or worker_threads() or 2
+    workers = method_threads(workers)
     if workers > 1 and n > 1:
         from concurrent.futures import ThreadPoolExecutor
 

@@ -78,11 +78,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from fusionbench.config import worker_threads
 from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
 
 from ._matlab import float_to_uint8_image, rgb_to_yuv, to_uint8, yuv_to_rgb
+from ._planes import method_threads
 from ._small_eig import gram_nuclear_norms
 
 UNIT = 16
@@ -431,7 +431,7 @@ class MDLatLRR:
 
         Until session 28 it was 2 in every case, so in a runner worker capped to one thread (N workers on N
         cores) MDL ran two busy threads, and ``python -m fusionbench.costs`` timed it on two."""
-        return self.workers or worker_threads() or 2
+        return method_threads(self.workers)
 
     def fuse_all_levels(self, img1: np.ndarray, img2: np.ndarray) -> list[np.ndarray]:
         """The official result for every ``de_level`` 1..``levels`` from one pass (the levels are nested).

@@ -142,22 +142,26 @@ def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]
     return fuse, build
 
 
+def _score_images(pairs: dict[str, dict[int, tuple[Any, Any]]], side: int) -> tuple[tuple, tuple]:
+    """``((fused, a, b), (their lumas))`` at ``side``: the MRI-PET pair (else the first) and the mean of the two as
+    the fused image, on which the metric presets are timed."""
+    from .colour import luma_uint8
+
+    a, b = pairs.get("MRI-PET", next(iter(pairs.values())))[side]
+    fused = (((a.astype(float)[..., None] if b.ndim == 3 else a.astype(float)) + b) / 2).astype("uint8")
+    return (fused, a, b), tuple(luma_uint8(x) for x in (fused, a, b))
+
+
 def measure_metrics(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
                     log: Callable[[str], None]) -> dict[str, tuple[tuple[int, float], ...]]:
     """CPU seconds of each metric preset alone, best of calls after a first (compiling) one, at each of :data:`SIZES`:
     ``{name: ((pixels, s), …)}``."""
+    from fusionbench.metric_registry import reads_colour
     from fusionbench.metrics import evaluate
 
-    from .colour import luma_uint8
-
-    from fusionbench.metric_registry import reads_colour
-
-    views, raw = {}, {}
-    for side in SIZES:
-        a, b = pairs.get("MRI-PET", next(iter(pairs.values())))[side]
-        fused = ((a.astype(float)[..., None] if b.ndim == 3 else a.astype(float)) + b) / 2
-        raw[side] = (fused.astype("uint8"), a, b)  # a preset that reads colour is timed on these, as it is scored
-        views[side] = tuple(luma_uint8(x.astype("uint8")) for x in (fused, a, b))
+    raw, views = {}, {}
+    for side in SIZES:  # a preset that reads colour is timed on the colour images, as it is scored
+        raw[side], views[side] = _score_images(pairs, side)
     out = {}
     for name in names:
         images = raw if reads_colour(name) else views
@@ -256,17 +260,15 @@ def measure_first_uses(names: list[str], presets: list[str], pairs: dict[str, di
 
     import numpy as np
 
-    from .colour import luma_uint8
     from .method_registry import method_info
 
     side = SIZES[0]
     arrays = {}
     for task, sizes in pairs.items():
         arrays[f"{task}.a"], arrays[f"{task}.b"] = sizes[side]
-    a, b = pairs.get("MRI-PET", next(iter(pairs.values())))[side]
-    fused = (((a.astype(float)[..., None] if b.ndim == 3 else a.astype(float)) + b) / 2).astype("uint8")
-    for key, image in (("f", fused), ("a", a), ("b", b)):
-        arrays[f"score.colour.{key}"], arrays[f"score.{key}"] = image, luma_uint8(image)
+    colour, lumas = _score_images(pairs, side)
+    for key, image, luma in zip(("f", "a", "b"), colour, lumas):
+        arrays[f"score.colour.{key}"], arrays[f"score.{key}"] = image, luma
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "arrays.npz", **arrays)
         spec = {"arrays": str(Path(tmp) / "arrays.npz"), "metrics": list(presets),

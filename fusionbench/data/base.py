@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 _PATH_CHARACTERS = re.compile(r"[:/\\]+")
 
 
+def _folder_parts(name: str) -> list[str]:
+    """The components of a folder dataset's path (``folder:/a/b`` → ``["a", "b"]``); ``[]`` for another name."""
+    family, _, path = name.partition(":")
+    return [p for p in path.replace("\\", "/").split("/") if p] if family == "folder" else []
+
+
 def dataset_file_stem(name: str) -> str:
     """A dataset name as a file or folder name (report tables and figures, exported and external images).
 
@@ -36,10 +42,9 @@ def dataset_file_stem(name: str) -> str:
     """
     if not _PATH_CHARACTERS.search(name):
         return name
-    family, _, path = name.partition(":")
-    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    parts = _folder_parts(name)
     # a folder dataset by its folder's own name (an absolute path can exceed a file name's 255 bytes)
-    readable = f"folder_{parts[-1]}" if family == "folder" and parts else name
+    readable = f"folder_{parts[-1]}" if parts else name
     return f"{_PATH_CHARACTERS.sub('_', readable)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
@@ -50,12 +55,10 @@ def legacy_dataset_file_stems(name: str) -> list[str]:
     every trailing part of it as a relative path (``folder_ds``, ``folder_b_ds``), also typed with ``./`` or a
     trailing ``/`` (``folder_._ds``, ``folder_ds_``), longest first."""
     stems = [_PATH_CHARACTERS.sub("_", name)]
-    family, _, path = name.partition(":")
-    if family == "folder" and path:
-        parts = [p for p in path.replace("\\", "/").split("/") if p]
-        for k in range(len(parts) - 1, 0, -1):
-            tail = "/".join(parts[-k:])
-            stems += [_PATH_CHARACTERS.sub("_", f"folder:{text}") for text in (tail, f"./{tail}", f"{tail}/")]
+    parts = _folder_parts(name)
+    for k in range(len(parts) - 1, 0, -1):
+        tail = "/".join(parts[-k:])
+        stems += [_PATH_CHARACTERS.sub("_", f"folder:{text}") for text in (tail, f"./{tail}", f"{tail}/")]
     return list(dict.fromkeys(stems))
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from fusionbench.data.base import dataset_file_stem as file_stem  # noqa: F401  (a dataset's file-name stem)
+
 from . import html as htmlmod
 from .data import DATA_UNAVAILABLE, ReportData
 from .selection import Selection
@@ -24,13 +26,6 @@ def write_file(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def file_stem(dataset: str) -> str:
-    """A dataset name as a file-name stem, unique per name (:func:`fusionbench.data.base.dataset_file_stem`)."""
-    from fusionbench.data.base import dataset_file_stem
-
-    return dataset_file_stem(dataset)
 
 
 def paper20_keys(data_dir: str | Path | None) -> list[tuple[str, str]]:

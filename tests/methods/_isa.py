@@ -39,14 +39,25 @@ def has_avx512() -> bool:
 needs_avx512 = pytest.mark.skipif(not has_avx512(), reason="needs an AVX-512 CPU to compare the instruction sets")
 
 
-def _host_env(tmp_path: Path) -> dict[str, str]:
+def stand_in_cache(cpu: str) -> Path:
+    """The numba cache folder of the stand-in CPU ``cpu`` (a ``NUMBA_CPU_NAME``): one per CPU name for the whole
+    session, beside the session's cache (``$NUMBA_CACHE_DIR-stand-ins/<cpu>``), shared by the test processes as
+    the session's cache is.  A kernel that several tests run under the same stand-in is compiled for it once
+    (numba keys each cached entry by the CPU name and features it was compiled for, and writes each file by
+    rename), so the tests still compare code compiled for each instruction set.  Until session 29 each test
+    compiled its kernels again in cache folders of its own under its ``tmp_path``."""
+    return Path(os.environ["NUMBA_CACHE_DIR"] + "-stand-ins") / cpu
+
+
+def _host_env() -> dict[str, str]:
     """The environment of the :data:`HOST` process: this one's, whose kernels the session's cache holds; but where
     ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` already names a CPU (the whole suite run under a stand-in,
-    docs/cpu_independence.md), that CPU is not the host: the process compiles for ``skylake-avx512`` in a cache
-    folder of its own, as before session 27, so the comparison keeps an AVX-512 build."""
+    docs/cpu_independence.md), that CPU is not the host: the process compiles for ``skylake-avx512`` in that
+    stand-in's cache folder (:func:`stand_in_cache`), as before session 27, so the comparison keeps an AVX-512
+    build."""
     if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
         env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
-        return dict(env, NUMBA_CPU_NAME="skylake-avx512", NUMBA_CACHE_DIR=str(tmp_path / HOST))
+        return dict(env, NUMBA_CPU_NAME="skylake-avx512", NUMBA_CACHE_DIR=str(stand_in_cache("skylake-avx512")))
     return dict(os.environ)
 
 
@@ -62,8 +73,8 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     procs: dict[str, subprocess.Popen] = {}
     try:
         for cpu in CPUS:
-            env = _host_env(tmp_path) if cpu == HOST else dict(os.environ, NUMBA_CPU_NAME=cpu,
-                                                                   NUMBA_CACHE_DIR=str(tmp_path / cpu))
+            env = _host_env() if cpu == HOST else dict(os.environ, NUMBA_CPU_NAME=cpu,
+                                                                   NUMBA_CACHE_DIR=str(stand_in_cache(cpu)))
             args = [sys.executable, "-c", script, str(out[cpu])]
             procs[cpu] = subprocess.Popen(args, env=env)
         deadline = time.monotonic() + timeout
@@ -106,11 +117,10 @@ TORCH_STAND_INS: dict[str, dict[str, str]] = {
 TORCH_CAPABILITY = {"avx2": "AVX2", "sse4": "DEFAULT"}
 
 
-def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path: Path, timeout: float = 300,
-                              **env: str) -> None:
+def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], timeout: float = 300, **env: str) -> None:
     """Run ``python -c script *args[name]`` at once in one process per name: :data:`HOST` (this CPU, unchanged,
-    with the session's numba cache) or a key of :data:`TORCH_STAND_INS` (each with its own numba cache folder
-    under ``tmp_path``); ``env`` added to each.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
+    with the session's numba cache) or a key of :data:`TORCH_STAND_INS` (each with its CPU's stand-in cache,
+    :func:`stand_in_cache`); ``env`` added to each.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
     that exits non-zero."""
     import torch
 
@@ -119,7 +129,8 @@ def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path:
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, extra in args.items():
-            own_cache = {} if name == HOST else {"NUMBA_CACHE_DIR": str(tmp_path / f"numba-{name}")}
+            own_cache = {} if name == HOST else \
+                {"NUMBA_CACHE_DIR": str(stand_in_cache(TORCH_STAND_INS[name]["NUMBA_CPU_NAME"]))}
             full = dict(os.environ, **own_cache, **env, **TORCH_STAND_INS.get(name, {}))
             procs[name] = subprocess.Popen([sys.executable, "-c", script, *extra], env=full,
                                            stderr=subprocess.PIPE, text=True)

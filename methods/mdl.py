@@ -39,8 +39,8 @@ thread cap: ``MDLatLRR.threads``)
 (detail vectors by one GEMM per band and image, in row-major patch order, which
 gives MATLAB's ``reshape(L*x, 16, 16)`` matrix directly; nuclear norms as Σ √eig(DᵀD) by the
 SIMD block solver of ``methods/_small_eig.py`` (Gram, Householder tridiagonalisation, Wilkinson-shifted
-QR, 32 matrices at a time; ``solver="lapack"`` keeps the former stacked ``matmul`` + batched LAPACK
-``eigvalsh`` as the reference, and ``mdl.fast`` uses it in float32); the weighting
+QR, 32 matrices at a time, in float64; ``solver="lapack"`` keeps the former stacked ``matmul`` + batched
+LAPACK ``eigvalsh`` as the reference); the weighting
 and overlap-add of the fused vectors in one compiled pass per band, adding in the
 plane-by-plane order, so the values are those of the numpy version).  The base image is the exact overlap average of
 P·x computed as a 31×31 correlation (interior, FFT) plus per-pixel kernels near
@@ -51,17 +51,21 @@ and every patch whose footprint lies entirely in pixels already NaN.
 Fidelity (``tests/methods/test_mdl.py``, ``docs/fidelity.md``): **bit-exact** against
 the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET, 2 SPECT) at every
 ``de_level`` 1–4 (PSNR inf, MAD 0, 100 % of values exact).  No official fused images
-exist (``fused_p_s.zip`` is missing upstream).  ``mdl.fast`` (``precision="float32"``:
-detail vectors and nuclear norms in single precision) is ≈ 1.4× cheaper and moves
-4 of the 917,504 output values of those pairs by one grey level at de_level 2 (PSNR 101.7 dB).
+exist (``fused_p_s.zip`` is missing upstream).  ``mdl.fast`` (``precision="float32"``: the
+patches and detail vectors L·x in single precision, their nuclear norms by the same float64 solver)
+takes 0.69× ``mdl``'s CPU time on a 256² MRI-PET pair and 0.72× on a 768×576 TNO pair (one thread,
+session 29) and moves 6 of the 917,504 output values of those pairs by one grey level at de_level 2
+(PSNR 99.98 dB).  Until session 29 its norms went to LAPACK's float32 ``eigvalsh``, which the float64
+solver had overtaken: it took 1.05–1.15× ``mdl``'s time (the same 6 values differed).
 
 Any size: 16×16 patches need H, W ≥ 16; a smaller side is padded (MATLAB 'symmetric')
 and the output cropped back.  The official ``fusion_all_kinds.m`` resizes every input
 to 256×256 instead; this port does not.
 
-Speed (one 256² MRI-PET pair, runner's path, loaded 2-core machine): ``mdl`` (de_level 2)
-2.5 s CPU over its 2 threads; 512² 9.3 s, 1024² 32.9 s CPU (13× for 16× the pixels),
-peak resident memory 1.0 GB at 1024².  Session 5 (issue 23, single-thread CPU, back to back):
+Speed now (session 29, one thread, best of 3 back to back on the 2-core machine): ``mdl`` (de_level 2)
+1.42 s CPU for a 256² MRI-PET pair, 11.8 s for a 768×576 TNO pair; ``mdl.fast`` 0.98 s and 8.4 s.
+History: before session 5 ``mdl`` took 2.5 s CPU over its 2 threads at 256², 9.3 s at 512²,
+32.9 s at 1024² (13× for 16× the pixels), peak resident memory 1.0 GB at 1024².  Session 5 (issue 23, single-thread CPU, back to back):
 256² MRI-PET 1.89 → 1.61 s, 768×576 TNO 21.0 → 17.9 s (×1.17, same outputs).  Of a 768-wide band,
 ``eigvalsh`` of the 16×16 Gram matrices is 60 % of the CPU time, the detail GEMM 18 %, the
 Gram products 11 %, the gather 7 %, weighting + overlap-add 5 %.  Session 6: the batched solver
@@ -230,10 +234,8 @@ SOLVERS = ("batched", "lapack")
 
 
 def _norms_of(mats: np.ndarray) -> np.ndarray:
-    """Σ √eig(MᵀM) for a stack of 16×16 matrices (Gram by stacked ``matmul``, batched LAPACK ``eigvalsh``).
-
-    The reference solver (``solver="lapack"``), and the one used in float32 (``mdl.fast``).
-    """
+    """Σ √eig(MᵀM) for a stack of 16×16 matrices (Gram by stacked ``matmul``, batched LAPACK ``eigvalsh``),
+    in the matrices' precision: the reference solver (``solver="lapack"``)."""
     import torch
 
     gram = np.matmul(mats.transpose(0, 2, 1), mats)
@@ -242,9 +244,14 @@ def _norms_of(mats: np.ndarray) -> np.ndarray:
 
 
 def _norms_rows(det: np.ndarray, index: np.ndarray, solver: str) -> np.ndarray:
-    """Nuclear norms of the rows ``index`` of ``det`` (each a row-major 16×16 matrix) with ``solver``."""
-    if solver == "batched" and det.dtype == np.float64:
-        return gram_nuclear_norms(det, index)
+    """Nuclear norms of the rows ``index`` of ``det`` (each a row-major 16×16 matrix) with ``solver``.
+
+    The batched solver works in float64: float32 rows (``mdl.fast``) are widened first, which is exact, so
+    only the detail vectors are single precision there.  (Until session 29 float32 rows went to LAPACK's
+    float32 ``eigvalsh``, and ``mdl.fast`` took 1.2× ``mdl``'s time instead of 0.66×.)"""
+    if solver == "batched":
+        return gram_nuclear_norms(det, index) if det.dtype == np.float64 else \
+            gram_nuclear_norms(det[index].astype(np.float64))
     return _norms_of(det[index].reshape(-1, UNIT, UNIT))
 
 
@@ -497,9 +504,9 @@ def _register_levels(cls):
 
 @_register_levels
 @register_method("mdl.fast", display_name="MDL (float32)", family="low-rank", colour="own", weights=("mdl",),
-                 version="2", citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float32"},
-                 description="MDLatLRRv2 at the default level with the detail projections and nuclear norms in "
-                             "float32 (faster, not bit-exact; agreement in docs/fidelity.md)")
+                 version="3", citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float32"},
+                 description="MDLatLRRv2 at the default level with the patches and detail projections in "
+                             "float32 (≈ 1.4× faster, not bit-exact; agreement in docs/fidelity.md)")
 @register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="2",
                  citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float64"},
                  description="MDLatLRRv2 at de_level 2 (the level that matches the published comparisons; "
@@ -508,8 +515,9 @@ class MDL:
     """MDLatLRRv2 (official matrices and arithmetic); floats in [0, 1], grey or RGB on either side.
 
     ``precision="float64"`` (``mdl``, ``mdl.l<k>``) is the bit-exact port; ``"float32"``
-    (``mdl.fast``) computes the detail vectors L·x and their nuclear norms in single
-    precision.  ``levels`` is the official ``de_level``.
+    (``mdl.fast``) computes the patches and detail vectors L·x in single precision (their
+    nuclear norms in float64, exactly widened; with ``solver="lapack"`` in float32 too).
+    ``levels`` is the official ``de_level``.
 
     Which image goes where (the official code fuses a grey image '-1' with the "YUV"
     luma of an RGB image '-2' and keeps '-2''s U, V): a colour ``b`` (PET/SPECT) is '-2'

@@ -38,9 +38,11 @@ dy, the running extremes of every half-width 0..81 shared by the 40 scales (``_m
 
 HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's).
 
-Speed: MLMG and the PCNN are compiled per-plane passes (numba, no fast-math, so every
+Speed now: 0.46 s of single-thread CPU per 256² MRI-PET pair, 1.06 s for a TNO pair resized to 512²
+(``fusionbench/_method_costs.py``, 2026-12-07).  How it got there: MLMG and the PCNN are compiled
+per-plane passes (numba, no fast-math, so every
 operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy`` kept
-for the tests), planes spread over 2 threads: 1.3 s CPU per 256² pair against 4.8 s for the
+for the tests), planes spread over 2 threads: first 1.3 s CPU per 256² pair against 4.8 s for the
 whole-array numpy version (same run, loaded 2-core machine); with the compiled WMC step too,
 single-thread CPU 0.95 s at 256², 16.9 s at 1024² (17.7× for 16× the pixels), peak resident memory
 1.07 GB (``docs/transforms.md``, cost growth).

@@ -113,33 +113,29 @@ def _timed_tasks(info: Any, pairs: dict[str, Any]) -> tuple[str, str]:
 
 
 def measure_methods(names: list[str], pairs: dict[str, dict[int, tuple[Any, Any]]],
-                    log: Callable[[str], None]) -> tuple[dict[str, tuple[tuple[int, float], ...]], dict[str, float]]:
+                    log: Callable[[str], None]) -> dict[str, tuple[tuple[int, float], ...]]:
     """CPU seconds of each available method through ``fuse_arrays``, one point per size of :data:`SIZES` (its own task's
-    pair at 256², the TNO pair at 512² where it runs on IR-VIS): ``({name: ((pixels, best s), …)}, {name: first-call
-    extra s})``."""
+    pair at 256², the TNO pair at 512² where it runs on IR-VIS): ``{name: ((pixels, best s), …)}``, each the best of
+    calls after a first one.  (What the first use costs more is measured apart, in fresh interpreters:
+    :func:`measure_first_uses`; here, in one process, kernels another method loaded already would hide it.)"""
     from .api import fuse_arrays
     from .method_registry import create_method
 
     fuse: dict[str, tuple[tuple[int, float], ...]] = {}
-    build: dict[str, float] = {}
     for name in names:
-        made = time.process_time()
         method = create_method(name)
-        made = time.process_time() - made
         if method.unavailable_reason():
             log(f"{name}: unavailable, not timed")
             continue
         tasks = _timed_tasks(method.info, pairs)
-        small = pairs[tasks[0]][SIZES[0]]
-        first = _cpu(lambda: fuse_arrays(method, *small))
+        fuse_arrays(method, *pairs[tasks[0]][SIZES[0]])  # the first call: builds, loads or compiles
         points = []
         for side, task in zip(SIZES, tasks):
             a, b = pairs[task][side]
             points.append((side * side, _best(lambda: fuse_arrays(method, a, b))))
         fuse[name] = tuple(points)
-        build[name] = made + max(0.0, first - points[0][1])
-        log(f"{name}: {', '.join(f'{s:.3f} s at {p} px' for p, s in points)}; first call +{build[name]:.2f} s")
-    return fuse, build
+        log(f"{name}: {', '.join(f'{s:.3f} s at {p} px' for p, s in points)}")
+    return fuse
 
 
 def _score_images(pairs: dict[str, dict[int, tuple[Any, Any]]], side: int) -> tuple[tuple, tuple]:
@@ -350,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     start = measure_worker_start()
     task = measure_task(pairs)
     score = measure_metrics(resolve_metrics(args.metrics), pairs, log)
-    fuse, _ = measure_methods(expand_methods([args.methods]), pairs, log)
+    fuse = measure_methods(expand_methods([args.methods]), pairs, log)
     build, compiled, score_compiled = measure_first_uses(sorted(fuse), sorted(score), pairs, log)
     note = (f"python -m fusionbench.costs --data-dir {args.data_dir} --methods {args.methods} --metrics {args.metrics}``"
             f" on {platform.node()} ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

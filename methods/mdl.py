@@ -248,7 +248,7 @@ def _norms_rows(det: np.ndarray, index: np.ndarray, solver: str) -> np.ndarray:
 
     The batched solver works in float64: float32 rows (``mdl.fast``) are widened first, which is exact, so
     only the detail vectors are single precision there.  (Until session 29 float32 rows went to LAPACK's
-    float32 ``eigvalsh``, and ``mdl.fast`` took 1.2× ``mdl``'s time instead of 0.66×.)"""
+    float32 ``eigvalsh``, and ``mdl.fast`` took 1.05–1.15× ``mdl``'s time instead of about 0.7×.)"""
     if solver == "batched":
         return gram_nuclear_norms(det, index) if det.dtype == np.float64 else \
             gram_nuclear_norms(det[index].astype(np.float64))

@@ -74,7 +74,7 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     try:
         for cpu in CPUS:
             env = _host_env() if cpu == HOST else dict(os.environ, NUMBA_CPU_NAME=cpu,
-                                                                   NUMBA_CACHE_DIR=str(stand_in_cache(cpu)))
+                                                       NUMBA_CACHE_DIR=str(stand_in_cache(cpu)))
             args = [sys.executable, "-c", script, str(out[cpu])]
             procs[cpu] = subprocess.Popen(args, env=env)
         deadline = time.monotonic() + timeout

@@ -25,8 +25,9 @@ Harvard 256² pair and a TNO pair of four times the pixels are not four times ap
 method's first-use cost once) for ``--dry-run``.
 
 First uses apart (:func:`next_to_hand_out`): where numba's disk cache is empty (the first run after an
-installation), a method's first task compiles its kernels into it (5-15 s of CPU for each of ten methods).
-Slowest first puts a method's tasks side by side, so every worker compiled the same kernels at the same time.
+installation), a method's first task compiles its kernels into it (from under 1 s to about 26 s of CPU for each
+of ten methods: ``COMPILE_SECONDS`` in ``_method_costs.py``).  Slowest first puts a method's tasks side by side,
+so every worker compiled the same kernels at the same time.
 On such a run the local pool, while a task of a method is in flight and none has come back, hands out the next
 task of another method instead (never leaving a worker idle), and the method's other tasks then load the kernels
 from the cache.  Not on a warm cache: there the hold would only delay a method's second task, against the

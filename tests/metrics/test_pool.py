@@ -114,5 +114,6 @@ def test_pool_works_in_a_forked_child(monkeypatch):
     parent = M.evaluate(f, a, b, ["SSIM", "Qabf", "VIFF"])  # the parent's pool exists now
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
-        child = pool.apply(M.evaluate, (f, a, b, ["SSIM", "Qabf", "VIFF"]))
+        # a bounded wait: a child that got the parent's pool without its threads waits for ever (session 28)
+        child = pool.apply_async(M.evaluate, (f, a, b, ["SSIM", "Qabf", "VIFF"])).get(timeout=120)
     assert _same(child, parent)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -128,3 +129,42 @@ def test_first_uses_for_real() -> None:
     """The interpreters really run (about 50 s): CNP's kernels compile on the empty cache, not on the filled one."""
     build, compiled, score_compiled = costs.measure_first_uses(["average", "cnp"], ["EN"], _pairs(), lambda m: None)
     assert compiled["cnp"] > 1.0 > build["cnp"] >= 0 and compiled["average"] < 0.5 and set(score_compiled) == {"EN"}
+
+
+def test_timing_runs_at_one_thread_in_the_libraries_already_loaded(monkeypatch) -> None:
+    """``costs`` caps the libraries ``import fusionbench`` loaded (NumPy's OpenBLAS read its thread count then), as a
+    runner worker does; before session 28 BLAS-heavy methods were timed on two threads."""
+    import fusionbench.executors as executors
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                "FUSIONBENCH_WORKER_THREADS"):
+        monkeypatch.setenv(var, "2")
+    seen: list[dict[str, str]] = []
+    monkeypatch.setattr(executors, "cap_loaded_libraries", lambda: seen.append(
+        {v: os.environ[v] for v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}))
+    costs._single_thread()
+    assert seen == [{"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}]
+    assert os.environ["FUSIONBENCH_WORKER_THREADS"] == "1" and os.environ["NUMBA_NUM_THREADS"] == "1"
+
+
+def test_first_uses_run_in_fresh_interpreters_on_one_new_kernel_cache(monkeypatch, tmp_path) -> None:
+    """The cold and the warm interpreter both get the one new cache folder (``NUMBA_CACHE_DIR``), so the first
+    compiles into it and the second loads: on the session's own, already filled cache the compile figures came
+    out about 0 and the cold dry-run estimate far too short."""
+    import json
+    import subprocess
+
+    caches: list[str] = []
+
+    def fake_run(args, env=None, **kwargs):  # noqa: ANN001
+        caches.append(env["NUMBA_CACHE_DIR"])
+        spec = json.loads(args[-1])
+        cold = len(caches) == 1
+        out = {"methods": {m: [2.0 if cold else 1.0, 0.5] for m, _ in spec["methods"]},
+               "metrics": {p: [0.3 if cold else 0.1] for p in spec["metrics"]}}
+        return subprocess.CompletedProcess(args, 0, json.dumps(out) + "\n", "")
+
+    monkeypatch.setattr(costs.subprocess, "run", fake_run)
+    build, compiled, score_compiled = costs.measure_first_uses(["average"], ["EN"], _pairs(), lambda m: None)
+    assert len(caches) == 2 and caches[0] == caches[1] and caches[0] != os.environ.get("NUMBA_CACHE_DIR")
+    assert build == {"average": 0.5} and compiled == {"average": 1.0} and score_compiled == {"EN": pytest.approx(0.2)}

@@ -227,6 +227,33 @@ def test_dry_run_plans_what_run_does_and_writes_nothing(tmp_path, make_pairs, ca
     assert "dry run: 3 (method, pair) tasks to do, 3 already done" in printed and "estimate: 3 tasks" in printed
 
 
+def test_a_family_compiles_the_kernels_of_all_its_methods(monkeypatch) -> None:
+    """``compile_seconds`` sums the prior table over a kernel family (a variant measured after its base adds what
+    it compiles more), not the named method alone."""
+    import fusionbench._method_costs as table
+
+    monkeypatch.setattr(table, "COMPILE_SECONDS", {"mopa": 10.0, "mopa.v1": 2.0, "mdl": 5.0, "mdl.fast": 0.5})
+    assert schedule.compile_seconds("mopa") == 12.0 and schedule.compile_seconds("mdl") == 5.5
+    assert schedule.compile_seconds("average") == 0.0
+
+
+@pytest.mark.parametrize(("cold", "scheduler", "compiles"), [(True, None, True), (False, None, False),
+                                                             (True, "local:2", False)])
+def test_the_dry_run_adds_compiling_on_an_empty_kernel_cache_of_a_local_run(tmp_path, make_pairs, monkeypatch, cold,
+                                                                            scheduler, compiles) -> None:
+    """The dry run estimates a first run's compiling where numba's cache here is empty, and not for a Dask cluster,
+    whose workers have caches of their own (``runner.dry_run``'s ``empty_cache``)."""
+    import fusionbench.runner as runner
+
+    monkeypatch.setattr(runner, "numba_cache_is_empty", lambda: cold)
+    monkeypatch.setattr(schedule, "compile_seconds", lambda family: 7.0)
+    data = make_pairs(tmp_path / "data", 2)
+    cfg = RunConfig(methods=["average,dwt"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                    workers=2, scheduler=scheduler)
+    _, est = runner.dry_run(cfg, log=lambda m: None)
+    assert (est.compile_seconds > 0) == compiles
+
+
 def test_the_next_task_fuses_with_a_method_not_on_its_first_use(tmp_path) -> None:
     """While a method's first task is in flight (none come back), the next task handed out is the first of another
     method, or one that only scores a given image; when every queued task waits on a first use, the first goes."""

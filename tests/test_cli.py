@@ -196,6 +196,27 @@ def test_the_api_refuses_a_local_cluster_of_no_workers(tmp_path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_dataset_without_its_path_is_refused_in_one_line(tmp_path, make_pairs, monkeypatch, capsys) -> None:
+    """``run --datasets folder:`` ran the working folder (silently, where it has a/ and b/) instead of saying that
+    the folder's path is missing; the run stops while planning, its row says so (docs/runner.md)."""
+    import sqlite3
+
+    make_pairs(tmp_path, 1)  # a working folder that is itself a folder dataset
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    for dataset in ("folder:", "folder: "):
+        assert main(["run", "--methods", "average", "--datasets", dataset, "--metrics", "EN", "--out", str(out),
+                     "--workers", "0", "--quiet", "--no-report"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert "folder: needs the folder's path" in err and len(err.splitlines()) == 1, err
+    con = sqlite3.connect(out / "results.sqlite")
+    try:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed before any task",)] * 2
+        assert con.execute("SELECT COUNT(*) FROM scores").fetchone() == (0,)
+    finally:
+        con.close()
+
+
 def test_workers_minus_one_is_refused(tmp_path, capsys) -> None:
     """C2: the boundary of --workers: -1 is an argparse error like -3 (0 = inline is accepted)."""
     out = tmp_path / "out"

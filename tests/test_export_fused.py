@@ -113,12 +113,13 @@ def test_two_datasets_whose_names_differ_in_slashes_keep_apart(tmp_path, make_pa
 
 def test_a_results_folder_of_an_older_export_is_still_read(tmp_path, make_pairs) -> None:
     """An ``export-fused`` before session 28 named a folder dataset's sub-folder by the path as typed
-    (``folder:ds`` → ``folder_ds``): such a results folder is still found (the review of session 28)."""
+    (``folder:ds`` → ``folder_ds``, ``folder:ds/`` → ``folder_ds_``): such a results folder is still found (the
+    review of session 28)."""
     from fusionbench.external import parse_results_spec
 
     data = make_pairs(tmp_path / "ds", 1, colour=False)
     dataset = f"folder:{data.resolve()}"
-    for old in ("folder_ds", "folder_._ds"):
+    for old in ("folder_ds", "folder_._ds", "folder_ds_"):
         root = tmp_path / old / "average"
         (root / old).mkdir(parents=True)
         shutil.copy(data / "a" / "p000.png", root / old / "p000.png")

@@ -98,6 +98,29 @@ def test_a_folder_is_one_dataset_however_its_path_is_typed(tmp_path, make_pairs,
         create_dataset("folder:")
 
 
+def test_a_symlinked_or_dotted_path_names_the_folder_it_leads_to(tmp_path, make_pairs, monkeypatch) -> None:
+    """A folder reached through a symlink, or typed ``sub/../ds``, is the same dataset as ``ds`` (not resolving the
+    path made each such spelling a dataset of its own, fused twice)."""
+    make_pairs(tmp_path / "ds", 1)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "ds", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    names = {create_dataset(f"folder:{p}").name for p in ("ds", "link", "sub/../ds", str(tmp_path / "link") + "/")}
+    assert names == {f"folder:{(tmp_path / 'ds').resolve()}"}
+
+
+def test_a_symlink_loop_is_a_missing_folder_named_by_its_path(tmp_path, monkeypatch) -> None:
+    """A symlink loop stopped naming the dataset with "Symlink loop from ..." (a RuntimeError): it is named by its
+    absolute path, and building it says the folder does not exist."""
+    from fusionbench.data.folder import folder_dataset_name
+
+    (tmp_path / "loop").symlink_to("loop")
+    monkeypatch.chdir(tmp_path)
+    assert folder_dataset_name("loop") == f"folder:{Path.cwd() / 'loop'}"
+    with pytest.raises(FileNotFoundError, match="loop: folder does not exist"):
+        create_dataset("folder:loop")
+
+
 def test_folder_dataset_json_declares_task_modalities_groups(tmp_path, make_pairs) -> None:
     make_pairs(tmp_path, 3)
     (tmp_path / "dataset.json").write_text(json.dumps({

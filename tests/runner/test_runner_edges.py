@@ -252,3 +252,78 @@ def test_a_store_of_a_relative_folder_name_is_adopted(tmp_path, make_pairs, monk
     assert any("folder:ds: its rows in the store are now those of" in line for line in lines)
     names = {n for (n,) in rows(store, "SELECT DISTINCT dataset FROM scores")}
     assert names == {f"folder:{(tmp_path / 'ds').resolve()}"}
+
+
+#: the store's tables with a ``dataset`` column (spelled out: the tests check ResultsStore.DATASET_TABLES)
+DATASET_TABLES = ("outputs", "scores", "failures", "skipped")
+
+
+def _rows_renamed(store: Path, old: str, also: str | None = None) -> None:
+    """Give every row of the store's four dataset tables the dataset name ``old``, as the code before session 28
+    wrote it; with ``also``, a copy of every row under that second name too (one folder typed two ways)."""
+    con = sqlite3.connect(store)
+    for table in DATASET_TABLES:
+        if also is not None:
+            columns = [c[1] for c in con.execute(f"PRAGMA table_info({table})")]
+            values = ", ".join("?" if c == "dataset" else c for c in columns)
+            con.execute(f"INSERT INTO {table} SELECT {values} FROM {table}", (also,))
+            con.execute(f"UPDATE {table} SET dataset=? WHERE dataset!=?", (old, also))
+        else:
+            con.execute(f"UPDATE {table} SET dataset=?", (old,))
+    con.commit()
+    con.close()
+
+
+def _datasets_by_table(store: Path) -> dict[str, set[str]]:
+    return {t: {n for (n,) in rows(store, f"SELECT DISTINCT dataset FROM {t}")} for t in DATASET_TABLES}
+
+
+def test_a_store_of_both_old_spellings_of_a_folder_is_adopted_in_every_table(tmp_path, make_pairs,
+                                                                              monkeypatch) -> None:
+    """Before session 28 one folder could be stored as both ``folder:ds`` and ``folder:ds/``: adopting the second
+    spelling hit the keys of the first (UNIQUE constraint failed: every later run stopped), and rows left under an
+    old name, or in failures and skipped, were a second dataset in every report."""
+    from fusionbench.method_registry import METHODS, register_method
+
+    data = make_pairs(tmp_path / "ds", 3)
+    (data / "a" / "lonely.png").write_bytes((data / "a" / "p000.png").read_bytes())  # an input problem: failures
+    monkeypatch.chdir(tmp_path)
+
+    @register_method("test_edges_ct_only", tasks=("MRI-CT",))  # not run on a folder without a task: skipped
+    def ct_only(a, b):
+        return a
+
+    common = dict(methods=["average", "test_edges_ct_only"], metrics="EN", out=str(tmp_path / "out"), workers=0,
+                  quiet=True)
+    store = tmp_path / "out" / "results.sqlite"
+    lines: list[str] = []
+    try:
+        run(RunConfig(datasets=["folder:ds"], **common), log=lambda m: None)
+        _rows_renamed(store, "folder:ds", also="folder:ds/")
+        assert _datasets_by_table(store) == dict.fromkeys(DATASET_TABLES, {"folder:ds", "folder:ds/"})
+        again = run(RunConfig(datasets=["folder:ds"], **common), log=lines.append)
+    finally:
+        METHODS.remove("test_edges_ct_only")
+    assert (again.planned, again.completed, again.skipped_done) == (3, 0, 3)
+    for old in ("folder:ds", "folder:ds/"):
+        assert any(line.startswith(f"{old}: its rows in the store are now those of") for line in lines), old
+    name = f"folder:{(tmp_path / 'ds').resolve()}"
+    assert _datasets_by_table(store) == dict.fromkeys(DATASET_TABLES, {name})
+    assert rows(store, "SELECT COUNT(*) FROM scores") == [(3,)]
+
+
+@pytest.mark.parametrize("spelling", ["absolute/", "symlink"])
+def test_a_store_of_an_absolute_or_symlinked_folder_name_is_adopted(tmp_path, make_pairs, spelling) -> None:
+    """Before session 28 an absolute path typed with a trailing ``/``, or through a symlink, was a dataset name of
+    its own: the next run must adopt its rows, not fuse the folder again beside them."""
+    data = make_pairs(tmp_path / "ds", 2)
+    (tmp_path / "link").symlink_to(data, target_is_directory=True)
+    old = f"folder:{data}/" if spelling == "absolute/" else f"folder:{tmp_path / 'link'}"
+    store = tmp_path / "out" / "results.sqlite"
+    _run(data, tmp_path / "out")
+    _rows_renamed(store, old)
+    lines: list[str] = []
+    again = _run(data, tmp_path / "out", lines)
+    assert (again.planned, again.completed, again.skipped_done) == (2, 0, 2)
+    assert any(line.startswith(f"{old}: its rows in the store are now those of") for line in lines)
+    assert {n for (n,) in rows(store, "SELECT DISTINCT dataset FROM scores")} == {f"folder:{data.resolve()}"}

@@ -116,3 +116,31 @@ def test_a_store_from_before_run_owners_opens_and_keeps_its_running_rows(tmp_pat
         frame = store.runs_frame()
     assert frame["status"].tolist() == ["running", "running"]
     assert frame["owner"].isna().tolist() == [True, False]
+
+
+def test_rename_dataset_moves_every_table_and_keeps_the_newer_row_of_a_key(tmp_path) -> None:
+    """Adopting an old folder name: rows of the old name in any of the four tables were left behind (a second
+    dataset in reports), and a key the new name already had stopped the rename with a UNIQUE constraint."""
+    from dataclasses import replace
+
+    from fusionbench.store import ResultsStore
+
+    old, new = "folder:ds", "folder:/data/ds"
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for pair, value in (("p1", 1.0), ("p2", 2.0)):
+            store.record_task(replace(_result(pair, "m", {"EN": value}), dataset=old), run_id=1)
+        store.record_failure(old, "lonely", "", stage="fuse", error="InputError", message="lonely.png: no partner")
+        store.record_skipped(1, [(old, "ct_only", "restricted to task MRI-CT")])
+        store.record_skipped(1, [("only-skipped", "m", "unavailable: no weights")])
+        store.record_task(replace(_result("p1", "m", {"EN": 9.0}), dataset=new), run_id=2)  # newer, same key
+        assert store.dataset_names() == [new, old, "only-skipped"]  # each once, from all four tables
+        store.rename_dataset(old, new)
+        left = {t: store.conn.execute(f"SELECT COUNT(*) FROM {t} WHERE dataset=?", (old,)).fetchone()[0]
+                for t in ("outputs", "scores", "failures", "skipped")}
+        assert set(left.values()) == {0}
+        assert store.dataset_names() == [new, "only-skipped"]
+        scores = store.scores_frame([new])
+        assert dict(zip(scores["pair"], scores["value"])) == {"p1": 9.0, "p2": 2.0}
+        assert store.outputs_frame([new])["pair"].tolist().count("p1") == 1
+        assert store.failures_frame([new])["pair"].tolist() == ["lonely"]
+        assert store.skipped_frame([new])["method"].tolist() == ["ct_only"]

@@ -452,14 +452,17 @@ class ResultsStore:
         """(method, dataset) pairs a run did not run (``dataset, method, reason``).
 
         Current: each (dataset, method)'s row from the latest run that skipped
-        it, unless the method has current scores on that dataset since then.
+        it, unless the method has scores on that dataset from a later run.  Scores of the same run do not
+        hide it: a run on a folder of several tasks scores a task-restricted method on some pairs and skips
+        it on the others ("1 of 2 pairs"); until session 29 that row was hidden after its run and shown
+        again after a re-run that changed nothing.
         """
         df = self._frame("SELECT run_id, dataset, method, reason FROM skipped ORDER BY run_id", datasets)
         if current_only and len(df):
             df = df.drop_duplicates(["dataset", "method"], keep="last")
             ran = self.conn.execute("SELECT dataset, method, MAX(run_id) FROM scores GROUP BY dataset, method")
             later = {(d, m): r for d, m, r in ran}
-            df = df[[(later.get((d, m)) or -1) < r for d, m, r in zip(df["dataset"], df["method"], df["run_id"])]]
+            df = df[[(later.get((d, m)) or -1) <= r for d, m, r in zip(df["dataset"], df["method"], df["run_id"])]]
         return df[["dataset", "method", "reason"]].reset_index(drop=True)
 
     def runs_frame(self) -> "pd.DataFrame":

@@ -241,3 +241,26 @@ def test_gain_rows_say_which_datasets_were_pooled() -> None:
     both = pd.DataFrame(gain_claims(scores))
     measured = both.loc[both["claim"] == "average improvement of AG over the nine methods", "measured"].iloc[0]
     assert "12 MRI-PET + 12 MRI-SPECT pairs pooled" in measured, measured
+
+
+def test_gain_rows_count_only_the_pairs_of_the_methods_compared() -> None:
+    """A method outside the paper's ten (``dwt.vifb``) on 4 more pairs is not in the gains' means: the pooled count
+    stays that of the ten methods' pairs (12 + 12), not 16 + 16."""
+    scores = _scores("mopa")
+    extra = pd.DataFrame([(d, f"p{k}", "dwt.vifb", metric, 1.0) for d in ("harvard-mri-spect", "harvard-mri-pet")
+                          for k in range(12, 16) for metric in PAPER_COLUMNS], columns=scores.columns)
+    rows = pd.DataFrame(gain_claims(pd.concat([scores, extra], ignore_index=True)))
+    measured = rows.loc[rows["claim"] == "average improvement of AG over the nine methods", "measured"].iloc[0]
+    assert "12 MRI-PET + 12 MRI-SPECT pairs pooled" in measured, measured
+    assert rows["verdict"].eq("holds").all()  # dwt.vifb is not one of the nine: the gains are unchanged
+
+
+def test_table4_claim_does_not_count_a_metric_only_the_full_model_has_as_won() -> None:
+    """Only the full model has an AG mean: AG is not compared (no other network to beat), so the claim on seven
+    metrics is "partly holds", not "holds"."""
+    presets = ["mopa.mask_only", "mopa.attention_only", "mopa.contrast_only", "mopa.decouple_only", "mopa"]
+    means = pd.DataFrame({m: [1.0] * 4 + [2.0] for m in PAPER_COLUMNS}, index=presets)
+    means.loc[presets[:4], "AG"] = np.nan
+    row = ablation_claims(means)[0]
+    assert row["verdict"] == "partly holds: best on the 6 metrics measured; no AG mean of another network", row
+    assert row["measured"] == "full model best on 6/6; no AG mean of another network", row

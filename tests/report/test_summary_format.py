@@ -17,3 +17,48 @@ def test_a_tiny_nonzero_mean_is_not_printed_as_zero(tmp_path) -> None:
         text = summary_table(store, "ds", ["EN", "Nabf"], ["average", "maximum"])
     assert "| 3.0000 ± 2.6458 | 2.20e-06 ± 4.00e-07 |" in text, text  # the audit's o31: 0.0000 ± 0.0000
     assert "| 1.0000 ± 0.0000† | 0.0000 ± 0.0000† |" in text, text  # exactly zero (and one pair's std) stay 0
+
+
+def test_format_number_switches_to_exponent_only_where_four_decimals_print_zero() -> None:
+    """The rule is "would print as zero" (below half a unit of the last decimal), not "below one unit": 7e-05 prints as
+    0.0001 at 4 decimals, 4e-05 would print as 0.0000."""
+    from fusionbench.summary import format_number
+
+    assert format_number(7e-05, 4) == "0.0001" and format_number(-7e-05, 4) == "-0.0001"
+    assert format_number(4e-05, 4) == "4.00e-05" and format_number(-4e-05, 4) == "-4.00e-05"
+    assert format_number(7e-03, 2) == "0.01" and format_number(4e-03, 2) == "4.00e-03"
+    assert format_number(0.0, 4) == "0.0000"
+
+
+def test_non_finite_values_print_as_a_dash_not_nan() -> None:
+    """NaN and ±inf cells are "–" (the tables' missing-value mark), never ``nan`` or ``inf``, also through
+    frame_to_markdown, which the report's Markdown tables use."""
+    import numpy as np
+    import pandas as pd
+
+    from fusionbench.report.tables import frame_to_markdown
+    from fusionbench.summary import format_number
+
+    for value in (float("nan"), np.nan, float("inf"), -float("inf"), None):
+        assert format_number(value, 4) == "–", value
+    text = frame_to_markdown(pd.DataFrame({"Method": ["A", "B"], "EN": [1.5, np.nan], "SD": [np.inf, 2.0]}))
+    assert text.splitlines()[2:] == ["| A | 1.5000 | – |", "| B | – | 2.0000 |"], text
+    assert "nan" not in text and "inf" not in text
+
+
+def test_dagger_counts_every_pair_scored_when_no_cell_covers_them_all(tmp_path) -> None:
+    """average on p1, p2 and maximum on p2, p3: the dataset has 3 pairs scored, so both cells are means over fewer
+    (not the largest cell count, 2, taken as the number of pairs: then no † at all)."""
+    from fusionbench.store import ResultsStore
+    from fusionbench.summary import summary_table
+    from fusionbench.worker import TaskResult
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for method, pairs in (("average", ("p1", "p2")), ("maximum", ("p2", "p3"))):
+            for pair in pairs:
+                store.record_task(TaskResult("ds", pair, method, "k" + method, "s" + pair, scores={"EN": 1.0},
+                                             seconds=0.1, path=f"/x/{method}{pair}.png"), run_id=1)
+        text = summary_table(store, "ds", ["EN"], ["average", "maximum"])
+    assert "| 1.0000 ± 0.0000† |" in text, text
+    assert "† Mean over fewer than the 3 pairs scored" in text, text
+    assert "`average` EN: n = 2; `maximum` EN: n = 2" in text, text

@@ -225,3 +225,33 @@ def test_run_time_label_says_which_of_the_paper_pairs_were_timed() -> None:
                     "dwt 10)"), over
     _, over = cost.timed_outputs(outputs.assign(pair=[f"x{i // 2}" for i in range(20)]), ["average"], _pairs20())
     assert over == "every MRI-PET pair of the run (10 pairs)", over
+
+
+def test_a_partial_run_on_both_datasets_counts_each_not_all_20() -> None:
+    """7 of the 10 MRI-PET pairs and all 10 MRI-SPECT pairs timed: not "the paper's 20 pairs" (each dataset has
+    some pairs is not each dataset complete), and no ": MRI-PET only" label on a run of both datasets."""
+    rows = [("harvard-mri-pet", p, m, 0.01) for _, p in _pairs20()[:7] for m in ("average", "dwt")]
+    rows += [("harvard-mri-spect", p, "average", 0.02) for _, p in _pairs20()[10:]]
+    outputs = pd.DataFrame(rows, columns=["dataset", "pair", "method", "seconds"])
+    chosen, over = cost.timed_outputs(outputs, ["average", "dwt"], _pairs20())
+    assert len(chosen) == 24
+    assert over == ("17 of the paper's 20 pairs (7 of its 10 MRI-PET + 10 of its 10 MRI-SPECT test pairs, split v1; "
+                    "timed on fewer of them: dwt 7)"), over
+    assert cost.paper_pairs_words({("harvard-mri-pet", "25000"), ("harvard-mri-spect", "26000")}, _pairs20()) == (
+        "2 of the paper's 20 pairs (1 of its 10 MRI-PET + 1 of its 10 MRI-SPECT test pairs, split v1)")
+
+
+def test_run_time_label_counts_pairs_by_dataset_when_ids_are_shared() -> None:
+    """The Harvard MRI-PET and MRI-SPECT manifests share pair ids (and folder datasets share ``p000``...): a pair is
+    a (dataset, pair) key, so 10 ids in each of two datasets are 20 pairs, not 10."""
+    rows = [(d, f"x{i}", "average", 0.01) for d in ("harvard-mri-pet", "harvard-mri-spect") for i in range(10)]
+    outputs = pd.DataFrame(rows, columns=["dataset", "pair", "method", "seconds"])
+    _, over = cost.timed_outputs(outputs, ["average"], _pairs20())
+    assert over == "every MRI-PET and MRI-SPECT pair of the run (20 pairs)", over
+    folders = outputs.assign(dataset=outputs["dataset"].map({"harvard-mri-pet": "folder:/a",
+                                                             "harvard-mri-spect": "folder:/b"}))
+    _, over = cost.timed_outputs(folders, ["average"], _pairs20())
+    assert over == "every pair of the run (20 pairs)", over
+    one_short = pd.concat([folders, folders.iloc[:1].assign(method="dwt")])  # dwt on 1 of the 20: named, with its 1
+    _, over = cost.timed_outputs(one_short, ["average", "dwt"], _pairs20())
+    assert over == "every pair of the run (20 pairs; timed on fewer of them: dwt 1)", over

@@ -170,6 +170,40 @@ def test_formats_pillow_decodes_are_read(tmp_path) -> None:
                         "Pillow; fusionbench.io.IMAGE_SUFFIXES lists the extensions read), skipped"]
 
 
+def test_upper_and_mixed_case_extensions_are_images_and_the_png_is_still_preferred(tmp_path) -> None:
+    """Camera and scanner files (``1.PNG``, ``2.JpG``) are images: a case-sensitive check skipped them as
+    "unsupported image format .PNG", and ranked ``1.PNG`` after ``1.jpg`` (the lossy twin was kept)."""
+    from PIL import features
+
+    from fusionbench.io import index_images, is_image_suffix
+
+    grey = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    Image.fromarray(grey).save(tmp_path / "1.PNG", format="PNG")
+    Image.fromarray(grey).save(tmp_path / "1.jpg")
+    Image.fromarray(grey).save(tmp_path / "2.JpG", format="JPEG")
+    problems: list[str] = []
+    found = index_images(tmp_path, problems)
+    assert {k: v.name for k, v in found.items()} == {"1": "1.PNG", "2": "2.JpG"}
+    assert problems == [f"{tmp_path / '1.jpg'}: a second image named '1' (using 1.PNG), skipped"]
+    assert np.array_equal(load_image(found["1"]), grey)
+    suffixes = [".PNG", ".JpG", ".TIFF", ".Bmp"] + ([".WEBP"] if features.check("webp") else [])
+    assert all(is_image_suffix(s) for s in suffixes) and not is_image_suffix(".TXT")
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".h5", "HDF5"), (".grib", "GRIB"), (".bufr", "BUFR"), (".wmf", "WMF")])
+def test_stub_formats_pillow_only_identifies_are_not_images(tmp_path, suffix, fmt) -> None:
+    """Pillow registers HDF5, GRIB, BUFR and WMF with stub readers that decode nothing: such a file is named as an
+    unsupported format, not taken as an image that then fails the header check."""
+    from fusionbench.io import IMAGE_SUFFIXES, index_images, is_image_suffix
+
+    (tmp_path / f"x{suffix}").write_bytes(bytes(64))
+    problems: list[str] = []
+    assert index_images(tmp_path, problems) == {}
+    assert problems == [f"{tmp_path / f'x{suffix}'}: unsupported image format {suffix} ({fmt}: not read with this "
+                        "Pillow; fusionbench.io.IMAGE_SUFFIXES lists the extensions read), skipped"]
+    assert suffix not in IMAGE_SUFFIXES and not is_image_suffix(suffix)
+
+
 @pytest.mark.parametrize("bad, reason", [
     (np.full((6, 7), np.nan, np.float32), "holds 42 NaN or infinite values"),
     (np.array([[0.2, np.inf], [0.1, 0.3]]), "holds 1 NaN or infinite values"),

@@ -153,6 +153,76 @@ def test_a_registration_cell_run_again_replaces_its_entries() -> None:
         METRICS.remove("TEST_CELL_MEAN")
 
 
+def _exec_cell(code: str, module: str = "__main__") -> dict:
+    """Run ``code`` as a notebook cell of ``module`` (its functions and classes get that ``__module__``)."""
+    namespace = {"__name__": module}
+    exec(compile(code, "<cell>", "exec"), namespace)
+    return namespace
+
+
+_UNNAMED_CELL = '''
+rule = lambda a, b: a
+
+def make_rule(k):
+    def rule(a, b):
+        return k * a
+    return rule
+
+class Model:
+    def __init__(self, k):
+        self.k = k
+
+    def fuse(self, a, b):
+        return self.k * a
+'''
+
+
+def test_lambdas_factory_functions_and_bound_methods_under_one_name_clash() -> None:
+    """Only a ``def`` or ``class`` run again is a redefinition: a lambda, a factory's ``<locals>`` function or a bound
+    method shares its qualified name with others that are not the same thing, and must clash, not replace silently."""
+    reg: Registry = Registry("thing", "fusionbench.test_things")
+    first, second = _exec_cell(_UNNAMED_CELL), _exec_cell(_UNNAMED_CELL)  # the cell run twice
+    for name, one, other in (("lambda", first["rule"], second["rule"]),
+                             ("factory", first["make_rule"](1), first["make_rule"](2)),
+                             ("bound", first["Model"](1).fuse, first["Model"](2).fuse)):
+        reg.add(name, one, None)
+        with pytest.raises(ValueError, match=rf"'{name}' is already registered by user \(__main__\); "
+                                             r"user \(__main__\) cannot"):
+            reg.add(name, other, None)
+        assert reg.get(name).obj is one
+    reg.add("model", first["Model"], None)  # the class itself, defined again by the cell: replaced
+    assert reg.add("model", second["Model"], None).obj is second["Model"]
+
+
+def test_a_builtin_registration_of_a_new_object_of_the_same_qualified_name_replaces_it(tmp_path) -> None:
+    """Re-importing a built-in module (``importlib.reload``) gives new objects of the same qualified names, a
+    factory's too: they replace their entries; it raised "already registered by builtin; builtin cannot"."""
+    import types
+
+    reg: Registry = Registry("thing", "fusionbench.test_things")
+    again = types.FunctionType(natural_key.__code__, natural_key.__globals__, natural_key.__name__)
+    factory = _exec_cell(_UNNAMED_CELL, module="fusionbench.methods.made_up")["make_rule"]
+    made = factory(1)
+    with builtin_registrations():
+        reg.add("b", natural_key, None)
+        assert again is not natural_key and reg.add("b", again, None).obj is again
+        reg.add("made", made, None)
+        assert reg.add("made", factory(2), None).obj is not made  # any object, ``<locals>`` or not
+    assert reg.get("b").source == reg.get("made").source == "builtin"
+    out = _fresh_python("""
+        import importlib
+        import fusionbench.methods.basic as basic
+        from fusionbench.method_registry import METHODS
+
+        old = {name: METHODS.get(name).obj for name in ("average", "maximum")}
+        importlib.reload(basic)
+        for name in old:
+            entry = METHODS.get(name)
+            assert entry.obj is getattr(basic, name) is not old[name] and entry.source == "builtin", entry
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+
+
 def test_register_decorator_is_the_same_pattern() -> None:
     reg: Registry = Registry("thing", "fusionbench.test_things")
 

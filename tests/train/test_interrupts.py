@@ -129,6 +129,60 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_an_error_raised_after_a_noted_interrupt_propagates(capfd):
+    """An error of the loop after a first Ctrl-C or SIGTERM (a full disk while the checkpoint is written) must not
+    be replaced by the noted interrupt: its traceback is what says what went wrong."""
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(BaseException) as raised:
+        with StopRequest() as request:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert request.requested
+            raise OSError(28, "No space left on device")
+    assert type(raised.value) is OSError and raised.value.errno == 28, repr(raised.value)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert "stopping at the end of this step" in capfd.readouterr().err
+
+
+@pytest.mark.usefixtures("sigint_delivered")
+@pytest.mark.parametrize("first, second, error", [(signal.SIGTERM, signal.SIGINT, KeyboardInterrupt),
+                                                  (signal.SIGINT, signal.SIGTERM, Terminated)])
+def test_a_second_interrupt_raises_its_own_kind(first, second, error):
+    """A Ctrl-C after a scheduler's SIGTERM is a Ctrl-C (exit 130, not 143), and the reverse: the second signal,
+    which interrupts at once, is raised as what it is, not as the first one."""
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with StopRequest() as request:
+            os.kill(os.getpid(), first)
+            assert request.signum == first
+            os.kill(os.getpid(), second)
+            pytest.fail("the second signal did not interrupt")
+    assert type(raised.value) is error
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def _sigterm_self_then_go_on():
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(3)  # reached only if the SIGTERM was noted instead of killing this process
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_inside_a_stop_request_dies_of_sigterm():
+    """A child forked while the loop runs inherits its handler; SIGTERM must kill the child as without it, not be
+    noted for a loop the child does not run (the child went on with the parent's code)."""
+    import multiprocessing
+
+    with StopRequest() as request:
+        child = multiprocessing.get_context("fork").Process(target=_sigterm_self_then_go_on)
+        child.start()
+        try:
+            child.join(timeout=60)
+        finally:
+            if child.exitcode is None:
+                child.kill()
+                child.join(timeout=60)
+    assert child.exitcode == -signal.SIGTERM and not request.requested
+
+
 @pytest.mark.slow
 def test_the_command_stops_on_sigterm_with_a_checkpoint_and_resumes_bitwise(small_pack, tmp_path):
     """End to end through ``fusionbench train``: SIGTERM once the progress bar shows steps; exit status 143,

@@ -280,13 +280,19 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add_prefix(self, prefix: str, obj: Any, info: T) -> Entry[T]:
-        """Register a parametrised family such as ``folder:PATH`` (``prefix='folder'``)."""
-        source = self._before_adding(getattr(obj, "__module__", None))
+    def add_prefix(self, prefix: str, obj: Any, info: T, *, override: bool = False,
+                   module: str | None = None) -> Entry[T]:
+        """Register a parametrised family such as ``folder:PATH`` (``prefix='folder'``), by the rules of :meth:`add`:
+        a family already registered raises unless ``override=True``, the identical entry again, a re-imported
+        built-in module, or the factory defined again where it was first (a notebook cell run again).  (Until
+        session 29 only the built-in case replaced: a cell registering a family raised when run again.)"""
+        source = self._before_adding(module or _registering_module(obj))
         existing = self._prefix_factories.get(prefix)
-        if existing is not None and not (existing.source == source == BUILTIN
-                                         and _qualname(existing.obj) == _qualname(obj)):
-            raise self._clash(prefix + ":", existing, source)
+        if existing is not None and not override:
+            if _equal(existing.obj, obj) and _equal(existing.info, info):
+                return existing
+            if not _redefinition(existing, obj, source):
+                raise self._clash(prefix + ":", existing, source)
         entry: Entry[T] = Entry(name=prefix + ":", obj=obj, info=info, source=source)
         self._prefix_factories[prefix] = entry
         return entry

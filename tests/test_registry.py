@@ -177,6 +177,43 @@ class Model:
 '''
 
 
+_FAMILY_CELL = '''
+from fusionbench.data.base import register_dataset
+
+@register_dataset("test_cell_family", prefix=True, description=DESCRIPTION)
+def cell_family(arg, data_dir=None):
+    raise NotImplementedError
+'''
+
+
+def test_a_cell_registering_a_dataset_family_run_again_replaces_it() -> None:
+    """``register_dataset(..., prefix=True)`` follows the rule of every other registration: a cell run again
+    replaces its family (it raised "already registered by user (__main__)"); another factory clashes, and
+    ``override=True``, which the clash message suggests, replaces on purpose (``register_dataset`` had none)."""
+    from fusionbench.data.base import DATASETS, register_dataset
+
+    def run_cell(description: str, code: str = _FAMILY_CELL) -> dict:
+        namespace = {"__name__": "__main__", "DESCRIPTION": description}
+        exec(compile(code, "<cell>", "exec"), namespace)
+        return namespace
+
+    try:
+        first, second = run_cell("one"), run_cell("two")
+        entry = DATASETS.get("test_cell_family:x")
+        assert entry.obj is second["cell_family"] is not first["cell_family"] and entry.info.description == "two"
+        assert entry.source == "user (__main__)"
+        with pytest.raises(ValueError, match=r"dataset 'test_cell_family:' is already registered by user"):
+            run_cell("three", code=_FAMILY_CELL.replace("def cell_family", "def other_family"))
+
+        def replacement(arg, data_dir=None):  # noqa: ANN001, ANN202
+            raise NotImplementedError
+
+        register_dataset("test_cell_family", prefix=True, override=True)(replacement)
+        assert DATASETS.get("test_cell_family:y").obj is replacement
+    finally:
+        DATASETS._prefix_factories.pop("test_cell_family", None)
+
+
 def test_lambdas_factory_functions_and_bound_methods_under_one_name_clash() -> None:
     """Only a ``def`` or ``class`` run again is a redefinition: a lambda, a factory's ``<locals>`` function or a bound
     method shares its qualified name with others that are not the same thing, and must clash, not replace silently."""

@@ -144,7 +144,7 @@ DATASETS: Registry[DatasetInfo] = Registry("dataset", "fusionbench.datasets", "f
 
 
 def register_dataset(name: str, *, task: str = "", description: str = "", needs_download: bool = False,
-                     prefix: bool = False, module: str | None = None,
+                     prefix: bool = False, module: str | None = None, override: bool = False,
                      **info: Any) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
     """Register a dataset factory ``fn(data_dir=None, **kw) -> Dataset``.
 
@@ -152,7 +152,10 @@ def register_dataset(name: str, *, task: str = "", description: str = "", needs_
     receives the text after the colon: ``folder:PATH`` → ``fn(arg='PATH', ...)``.
     ``info`` sets further :class:`DatasetInfo` fields (``title``, ``splits``, ...);
     ``module`` is the registering module (default: the factory's), which decides
-    the source the registry records (:func:`fusionbench.registry.current_source`).
+    the source the registry records (:func:`fusionbench.registry.current_source`);
+    ``override=True`` replaces a dataset or family of that name on purpose (otherwise
+    a clash raises, unless the factory is defined again where it was first: a
+    notebook cell run again).
     A released dataset is not registered here by hand: it is a manifest file
     (:func:`fusionbench.data.register_manifest`).
     """
@@ -161,9 +164,9 @@ def register_dataset(name: str, *, task: str = "", description: str = "", needs_
                                description=description or (fn.__doc__ or "").strip().split("\n")[0],
                                needs_download=needs_download, **info)
         if prefix:
-            DATASETS.add_prefix(name, fn, info_obj)
+            DATASETS.add_prefix(name, fn, info_obj, override=override, module=module)
         else:
-            DATASETS.add(name, fn, info_obj, module=module)
+            DATASETS.add(name, fn, info_obj, override=override, module=module)
         return fn
 
     return decorator

@@ -1,9 +1,16 @@
 """Run a compiled (numba) kernel under several instruction sets of this CPU, for the same-bits tests.
 
-numba compiles for the CPU named by ``NUMBA_CPU_NAME``; on an AVX-512 machine the same code can be
-compiled for plain x86-64 (SSE2, no FMA) and Haswell (AVX2, 256-bit), each in its own process with its own
-cache folder, and for the host itself (AVX-512), so a test can check that a kernel's results do not depend
-on the SIMD width or on FMA instructions (the project's CPU-independence rule).
+numba compiles for the CPU named by ``NUMBA_CPU_NAME`` **with the features ``NUMBA_CPU_FEATURES`` names**; where
+that is unset it takes the *host's* features whatever CPU is named, so ``NUMBA_CPU_NAME=x86-64`` alone still
+emitted AVX-512 and AVX2 instructions on this machine (a loop built so used ymm registers; with
+``NUMBA_CPU_FEATURES=""`` only SSE2's xmm).  Each stand-in therefore sets both (:func:`stand_in_env`): the CPU's
+own features and no others.  Until session 29 only the name was set, and the x86-64 and Haswell "stand-ins" ran
+the host's instruction set (a review of session 29 found it; ``tests/methods/test_isa_stand_ins.py`` now checks
+the instructions).
+
+On an AVX-512 machine the same code is so compiled for plain x86-64 (SSE2, no FMA) and Haswell (AVX2, 256-bit),
+each in its own process, and for the host itself (AVX-512), so a test can check that a kernel's results do not
+depend on the SIMD width or on FMA instructions (the project's CPU-independence rule).
 
 The host's process uses the session's numba cache (``$FUSIONBENCH_HOME/numba``, :mod:`tests.conftest`), where
 the warm-up test has compiled the project's kernels for this CPU: it loads what the warm-up compiled instead of
@@ -39,17 +46,23 @@ def has_avx512() -> bool:
 needs_avx512 = pytest.mark.skipif(not has_avx512(), reason="needs an AVX-512 CPU to compare the instruction sets")
 
 
-def stand_in_cache(cpu: str) -> Path:
-    """The numba cache folder of the stand-in CPU ``cpu`` (a ``NUMBA_CPU_NAME``): one per CPU name for the whole
-    session, beside the session's cache (``$NUMBA_CACHE_DIR-stand-ins/<cpu>``), shared by the test processes as
-    the session's cache is.  A kernel that several tests run under the same stand-in is compiled for it once
-    (numba keys each cached entry by the CPU name and features it was compiled for, and writes each file by
-    rename), so the tests still compare code compiled for each instruction set.  Until session 29 each test
-    compiled its kernels again in cache folders of its own under its ``tmp_path``."""
-    return Path(os.environ["NUMBA_CACHE_DIR"] + "-stand-ins") / cpu
+def stand_in_env(cpu: str, tmp_path: Path) -> dict[str, str]:
+    """The environment additions of a process that compiles for ``cpu`` (a ``NUMBA_CPU_NAME``) and that CPU's
+    features only (``NUMBA_CPU_FEATURES`` empty), with its stand-in cache (:func:`stand_in_cache`)."""
+    return {"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": "", "NUMBA_CACHE_DIR": str(stand_in_cache(cpu, tmp_path))}
 
 
-def _host_env() -> dict[str, str]:
+def stand_in_cache(cpu: str, tmp_path: Path) -> Path:
+    """The numba cache folder of the stand-in CPU ``cpu``: one per CPU name in this test process's base temporary
+    folder (``tmp_path``'s parent: one per test process and session, never reused by a later session), so a
+    kernel that several of the process's tests run under the same stand-in is compiled for it once.  Not shared
+    between test processes: numba updates a cache index unlocked, and two processes compiling other signatures
+    of one kernel at once could each drop the other's entry.  Until session 29 each test compiled its kernels
+    again in cache folders of its own."""
+    return tmp_path.parent / "numba-stand-ins" / cpu
+
+
+def _host_env(tmp_path: Path) -> dict[str, str]:
     """The environment of the :data:`HOST` process: this one's, whose kernels the session's cache holds; but where
     ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` already names a CPU (the whole suite run under a stand-in,
     docs/cpu_independence.md), that CPU is not the host: the process compiles for ``skylake-avx512`` in that
@@ -57,7 +70,7 @@ def _host_env() -> dict[str, str]:
     build."""
     if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
         env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
-        return dict(env, NUMBA_CPU_NAME="skylake-avx512", NUMBA_CACHE_DIR=str(stand_in_cache("skylake-avx512")))
+        return dict(env, **stand_in_env("skylake-avx512", tmp_path))
     return dict(os.environ)
 
 
@@ -73,8 +86,7 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     procs: dict[str, subprocess.Popen] = {}
     try:
         for cpu in CPUS:
-            env = _host_env() if cpu == HOST else dict(os.environ, NUMBA_CPU_NAME=cpu,
-                                                       NUMBA_CACHE_DIR=str(stand_in_cache(cpu)))
+            env = _host_env(tmp_path) if cpu == HOST else dict(os.environ, **stand_in_env(cpu, tmp_path))
             args = [sys.executable, "-c", script, str(out[cpu])]
             procs[cpu] = subprocess.Popen(args, env=env)
         deadline = time.monotonic() + timeout
@@ -117,7 +129,8 @@ TORCH_STAND_INS: dict[str, dict[str, str]] = {
 TORCH_CAPABILITY = {"avx2": "AVX2", "sse4": "DEFAULT"}
 
 
-def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], timeout: float = 300, **env: str) -> None:
+def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path: Path, timeout: float = 300,
+                              **env: str) -> None:
     """Run ``python -c script *args[name]`` at once in one process per name: :data:`HOST` (this CPU, unchanged,
     with the session's numba cache) or a key of :data:`TORCH_STAND_INS` (each with its CPU's stand-in cache,
     :func:`stand_in_cache`); ``env`` added to each.  Skips on a CPU without AVX2 (nothing to stand in for); fails with the stderr tail of any process
@@ -129,9 +142,9 @@ def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], timeout: 
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, extra in args.items():
-            own_cache = {} if name == HOST else \
-                {"NUMBA_CACHE_DIR": str(stand_in_cache(TORCH_STAND_INS[name]["NUMBA_CPU_NAME"]))}
-            full = dict(os.environ, **own_cache, **env, **TORCH_STAND_INS.get(name, {}))
+            numba_cpu = {} if name == HOST else stand_in_env(TORCH_STAND_INS[name]["NUMBA_CPU_NAME"], tmp_path)
+            full = dict(os.environ, **numba_cpu, **env, **{k: v for k, v in TORCH_STAND_INS.get(name, {}).items()
+                                                            if k != "NUMBA_CPU_NAME"})
             procs[name] = subprocess.Popen([sys.executable, "-c", script, *extra], env=full,
                                            stderr=subprocess.PIPE, text=True)
         for name, proc in procs.items():

@@ -224,7 +224,7 @@ from fusionbench.methods import cnn_liu2017 as cnn
 assert torch.backends.cpu.get_cpu_capability() == sys.argv[1], torch.backends.cpu.get_cpu_capability()
 """ + _BANDS_CHECK
 
-def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home):
+def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path):
     """The band bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN and ATen use only AVX2 or
     only SSE4 code, the forced small bands of the test above give the whole image's logits (old code, measured:
     1-9,550 logits differ per size on AVX2, 1-2 on SSE4).
@@ -232,7 +232,7 @@ def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home):
     ATen's im2col + MKL GEMM, which on AVX2 and SSE4 rounds some pixels by their place in the map, and a larger
     whole image to oneDNN; logits differed by up to 2.6e-5 on AVX2.  Both sources now go through ``conv1`` as one
     batch, which PyTorch always gives to oneDNN: docs/fidelity.md, "CNN: bands on AVX2 machines".)"""
-    run_under_torch_stand_ins(_BANDS_SCRIPT, {name: [TORCH_CAPABILITY[name]] for name in TORCH_STAND_INS},
+    run_under_torch_stand_ins(_BANDS_SCRIPT, {name: [TORCH_CAPABILITY[name]] for name in TORCH_STAND_INS}, tmp_path,
                               OMP_NUM_THREADS="1")
 
 

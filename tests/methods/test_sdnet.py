@@ -395,7 +395,8 @@ def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -
 
     names = ("host", *TORCH_STAND_INS)
     expected = {"host": torch.backends.cpu.get_cpu_capability(), **TORCH_CAPABILITY}
-    run_under_torch_stand_ins(_ISA_SCRIPT, {name: [str(tmp_path / f"{name}.npy"), expected[name]] for name in names})
+    run_under_torch_stand_ins(_ISA_SCRIPT, {name: [str(tmp_path / f"{name}.npy"), expected[name]] for name in names},
+                              tmp_path)
     sums = [np.load(tmp_path / f"{name}.npy") for name in names]
     assert all(np.array_equal(sums[0], other) for other in sums[1:])
 

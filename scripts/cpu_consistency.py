@@ -41,12 +41,14 @@ SETTINGS: dict[str, dict[str, str]] = {
     "native": {},
     # numpy without AVX-512 (its SVML exp/log/pow... and AVX-512 loops): an AVX2 machine's numpy
     "numpy-avx2": {"NPY_DISABLE_CPU_FEATURES": _NO_AVX512},
-    # numba kernels compiled for Haswell (AVX2, FMA)
-    "numba-haswell": {"NUMBA_CPU_NAME": "haswell"},
+    # numba kernels compiled for Haswell (AVX2, FMA); NUMBA_CPU_FEATURES empty: the CPU's own features only (without
+    # it numba adds the host's, AVX-512 included, whatever CPU is named: until session 29 these settings did)
+    "numba-haswell": {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""},
     # the whole AVX2 stand-in: numpy, numba and OpenBLAS as on a Haswell/Zen AVX2 machine
-    "avx2": {"NPY_DISABLE_CPU_FEATURES": _NO_AVX512, "NUMBA_CPU_NAME": "haswell", "OPENBLAS_CORETYPE": "Haswell"},
+    "avx2": {"NPY_DISABLE_CPU_FEATURES": _NO_AVX512, "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "",
+             "OPENBLAS_CORETYPE": "Haswell"},
     # an x86-64-v2 machine (SSE4.2, no AVX, no FMA)
-    "sse4": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _NO_AVX512, "NUMBA_CPU_NAME": "nehalem",
+    "sse4": {"NPY_DISABLE_CPU_FEATURES": "X86_V3 " + _NO_AVX512, "NUMBA_CPU_NAME": "nehalem", "NUMBA_CPU_FEATURES": "",
              "OPENBLAS_CORETYPE": "Nehalem"},
 }
 

@@ -63,7 +63,8 @@ and the output cropped back.  The official ``fusion_all_kinds.m`` resizes every 
 to 256×256 instead; this port does not.
 
 Speed now (session 29, one thread, best of 3 back to back on the 2-core machine): ``mdl`` (de_level 2)
-1.42 s CPU for a 256² MRI-PET pair, 11.8 s for a 768×576 TNO pair; ``mdl.fast`` 0.98 s and 8.4 s.
+1.42 s CPU for a 256² MRI-PET pair, 11.8 s for a 768×576 TNO pair; ``mdl.fast`` 0.98 s and 8.4 s (the cost
+table, measured apart the same day: 1.20 s and 0.80 s at 256²).
 History: before session 5 ``mdl`` took 2.5 s CPU over its 2 threads at 256², 9.3 s at 512²,
 32.9 s at 1024² (13× for 16× the pixels), peak resident memory 1.0 GB at 1024².  Session 5 (issue 23, single-thread CPU, back to back):
 256² MRI-PET 1.89 → 1.61 s, 768×576 TNO 21.0 → 17.9 s (×1.17, same outputs).  Of a 768-wide band,
@@ -506,7 +507,7 @@ def _register_levels(cls):
 @register_method("mdl.fast", display_name="MDL (float32)", family="low-rank", colour="own", weights=("mdl",),
                  version="3", citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float32"},
                  description="MDLatLRRv2 at the default level with the patches and detail projections in "
-                             "float32 (≈ 1.4× faster, not bit-exact; agreement in docs/fidelity.md)")
+                             "float32 (≈ 1.4–1.5× faster, not bit-exact; agreement in docs/fidelity.md)")
 @register_method("mdl", display_name="MDL", family="low-rank", colour="own", weights=("mdl",), version="2",
                  citation=_CITATION, params={"levels": DEFAULT_LEVEL, "precision": "float64"},
                  description="MDLatLRRv2 at de_level 2 (the level that matches the published comparisons; "

@@ -38,8 +38,8 @@ dy, the running extremes of every half-width 0..81 shared by the 40 scales (``_m
 
 HSV: Octave's ``rgb2hsv``/``hsv2rgb`` formulas (the reference runs used Octave's).
 
-Speed now: 0.46 s of single-thread CPU per 256² MRI-PET pair, 1.06 s for a TNO pair resized to 512²
-(``fusionbench/_method_costs.py``, 2026-12-07).  How it got there: MLMG and the PCNN are compiled
+Speed now: 0.41–0.46 s of single-thread CPU per 256² MRI-PET pair, 0.83–1.06 s for a TNO pair resized to
+512² (``fusionbench/_method_costs.py``, two measurements of 2026-12-07).  How it got there: MLMG and the PCNN are compiled
 per-plane passes (numba, no fast-math, so every
 operation rounds as in the numpy references ``mlmg_numpy`` / ``pcnn_counts_numpy`` kept
 for the tests), planes spread over 2 threads: first 1.3 s CPU per 256² pair against 4.8 s for the

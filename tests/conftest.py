@@ -204,3 +204,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         at = first_chunk(len(items), workerinput["workercount"], config.getoption("maxschedchunk", None)) - len(first)
         rest = others[:at] + safe + others[at:]
     items[:] = first + rest
+
+
+@pytest.fixture
+def pool_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``max_workers`` of every ``concurrent.futures.ThreadPoolExecutor`` created during the test (the methods'
+    parallel loops import it where they run it), to check that a loop uses the thread count it should."""
+    import concurrent.futures
+
+    sizes: list[int] = []
+    real = concurrent.futures.ThreadPoolExecutor
+
+    class Recording(real):  # type: ignore[misc,valid-type]
+        def __init__(self, max_workers=None, *args, **kwargs):  # noqa: ANN001
+            sizes.append(max_workers)
+            super().__init__(max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
+    return sizes

@@ -119,22 +119,11 @@ def test_band_threads_follow_the_runner_cap(matrices, monkeypatch) -> None:
     assert MDLatLRR(*matrices).threads() == 1 and MDLatLRR(*matrices, workers=3).threads() == 3
 
 
-def test_the_band_pool_has_the_threads_of_the_cap(matrices, monkeypatch) -> None:
+def test_the_band_pool_has_the_threads_of_the_cap(matrices, monkeypatch, pool_sizes) -> None:
     """``fuse_all_levels`` runs its bands on ``threads()`` threads, not a fixed 2 (the pool it builds is checked,
     not only what ``threads()`` returns)."""
-    import concurrent.futures
-
     from fusionbench.methods.mdl import MDLatLRR
 
-    sizes: list[int] = []
-    real = concurrent.futures.ThreadPoolExecutor
-
-    class Recording(real):  # type: ignore[misc,valid-type]
-        def __init__(self, max_workers=None, *args, **kwargs):  # noqa: ANN001
-            sizes.append(max_workers)
-            super().__init__(max_workers, *args, **kwargs)
-
-    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
     rng = np.random.default_rng(6)
     img1, img2 = rng.random((40, 36)), rng.random((40, 36))
     monkeypatch.setenv("FUSIONBENCH_WORKER_THREADS", "1")
@@ -142,7 +131,7 @@ def test_the_band_pool_has_the_threads_of_the_cap(matrices, monkeypatch) -> None
     monkeypatch.delenv("FUSIONBENCH_WORKER_THREADS")
     MDLatLRR(*matrices, levels=1).fuse(img1, img2)
     MDLatLRR(*matrices, levels=1, workers=3).fuse(img1, img2)
-    assert sizes == [1, 2, 3]
+    assert pool_sizes == [1, 2, 3]
 
 
 def test_precision_is_checked(matrices) -> None:

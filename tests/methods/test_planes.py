@@ -3,27 +3,9 @@ runs CNP's, DTNP's, MLEPF's and NSST-PAPCNN's planes on its own thread (the sess
 N capped workers on N cores running 2N busy threads)."""
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 
-import pytest
-
 from fusionbench.methods._planes import map_planes, method_threads
-
-
-@pytest.fixture
-def pool_sizes(monkeypatch) -> list[int]:
-    """The ``max_workers`` of every ThreadPoolExecutor created meanwhile (the loops import it at the call)."""
-    sizes: list[int] = []
-    real = concurrent.futures.ThreadPoolExecutor
-
-    class Recording(real):  # type: ignore[misc,valid-type]
-        def __init__(self, max_workers=None, *args, **kwargs):  # noqa: ANN001
-            sizes.append(max_workers)
-            super().__init__(max_workers, *args, **kwargs)
-
-    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
-    return sizes
 
 
 def test_a_capped_worker_maps_every_plane_on_its_own_thread(monkeypatch, pool_sizes) -> None:

@@ -74,7 +74,7 @@ def earlier_names(name: str, known: Iterable[str]) -> list[str]:
             try:
                 if folder_dataset_name(path) == name:
                     out.append(other)
-            except (OSError, RuntimeError):  # a ~user that does not exist, a symlink loop: not this folder
+            except (OSError, RuntimeError):  # a ~user that does not exist (expanduser): not this folder
                 continue
     return out
 

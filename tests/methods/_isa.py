@@ -33,6 +33,14 @@ CPUS = ("x86-64", "haswell", "host")
 #: and ``NUMBA_CACHE_DIR`` (the session's cache)
 HOST = "host"
 
+#: ``@pytest.mark.parametrize("stand_in", STAND_INS)``: a same-bits test compares the host with one stand-in CPU
+#: per case, ``cpus=(stand_in, HOST)``.  The default run compares AVX2 (Haswell), the other instruction set of the
+#: machines this suite runs on (the brief: AVX2 or AVX-512); SSE2 without FMA is the ``-m slow`` case.  Equal bits
+#: are transitive, so the two cases together cover all three of :data:`CPUS`.  Each stand-in compiles its kernels
+#: from nothing: until session 30 every default run compiled them for both, and the 10 default same-bits tests
+#: took 254 s of CPU (180 s alone, one test process, warm host cache) of the suite's ~1,000.
+STAND_INS = (pytest.param("haswell", id="avx2"), pytest.param("x86-64", id="sse2", marks=pytest.mark.slow))
+
 
 def has_avx512() -> bool:
     """Whether this CPU can run code compiled for every one of :data:`CPUS`."""
@@ -74,18 +82,20 @@ def _host_env(tmp_path: Path) -> dict[str, str]:
     return dict(os.environ)
 
 
-def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: float = 300) -> dict[str, Path]:
-    """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of :data:`CPUS`; the files.
+def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: float = 300,
+                    cpus: tuple[str, ...] = CPUS) -> dict[str, Path]:
+    """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of ``cpus`` (names of
+    :data:`CPUS`); the files.
 
-    The three processes run at the same time (the two stand-ins compile their kernels alone, each in its own
+    The processes run at the same time (the two stand-ins compile their kernels alone, each in its own
     cache folder; the host's loads them from the session's cache where it can): on a machine with two or more
     cores the test waits for the slowest compilation, not for the sum of the three.  A process that fails or outlives ``timeout`` raises as
     ``subprocess.run(..., check=True, timeout=timeout)`` would, and the others are stopped.
     """
-    out = {cpu: tmp_path / f"{cpu}{suffix}" for cpu in CPUS}
+    out = {cpu: tmp_path / f"{cpu}{suffix}" for cpu in cpus}
     procs: dict[str, subprocess.Popen] = {}
     try:
-        for cpu in CPUS:
+        for cpu in cpus:
             env = _host_env(tmp_path) if cpu == HOST else dict(os.environ, **stand_in_env(cpu, tmp_path))
             args = [sys.executable, "-c", script, str(out[cpu])]
             procs[cpu] = subprocess.Popen(args, env=env)
@@ -105,14 +115,14 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     return out
 
 
-def assert_same_bits_on_every_cpu(script: str, tmp_path: Path) -> None:
-    """Run ``script`` (which saves one array with ``np.save(sys.argv[1], ...)``) for every CPU of :data:`CPUS`
+def assert_same_bits_on_every_cpu(script: str, tmp_path: Path, cpus: tuple[str, ...] = CPUS) -> None:
+    """Run ``script`` (which saves one array with ``np.save(sys.argv[1], ...)``) for every CPU of ``cpus``
     (:func:`outputs_per_cpu`) and assert that the arrays are equal bit for bit."""
     import numpy as np
 
-    out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path).items()}
-    first = CPUS[0]
-    for cpu in CPUS[1:]:
+    out = {cpu: np.load(path) for cpu, path in outputs_per_cpu(script, tmp_path, cpus=cpus).items()}
+    first = cpus[0]
+    for cpu in cpus[1:]:
         assert np.array_equal(out[first], out[cpu]), f"{cpu} gives other bits than {first}"
 
 
@@ -127,6 +137,9 @@ TORCH_STAND_INS: dict[str, dict[str, str]] = {
 }
 #: what ``torch.backends.cpu.get_cpu_capability()`` reports under each stand-in (the script checks it took)
 TORCH_CAPABILITY = {"avx2": "AVX2", "sse4": "DEFAULT"}
+#: ``@pytest.mark.parametrize("torch_stand_in", TORCH_STAND_IN_CASES)``, as :data:`STAND_INS`: AVX2 by default,
+#: SSE4 under ``-m slow``
+TORCH_STAND_IN_CASES = (pytest.param("avx2", id="avx2"), pytest.param("sse4", id="sse4", marks=pytest.mark.slow))
 
 
 def run_under_torch_stand_ins(script: str, args: dict[str, list[str]], tmp_path: Path, timeout: float = 300,

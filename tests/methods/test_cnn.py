@@ -14,7 +14,7 @@ from fusionbench.methods._matlab import to_uint8
 
 from ._fidelity import agreement
 from ._octave_cases import case_image, committed_cases, committed_result
-from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
+from ._isa import TORCH_CAPABILITY, TORCH_STAND_IN_CASES, run_under_torch_stand_ins
 
 torch = pytest.importorskip("torch")
 
@@ -224,7 +224,8 @@ from fusionbench.methods import cnn_liu2017 as cnn
 assert torch.backends.cpu.get_cpu_capability() == sys.argv[1], torch.backends.cpu.get_cpu_capability()
 """ + _BANDS_CHECK
 
-def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path):
+@pytest.mark.parametrize("torch_stand_in", TORCH_STAND_IN_CASES)
+def test_banded_logits_are_bit_identical_on_avx2_and_sse4(torch_stand_in, weights_home, tmp_path):
     """The band bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN and ATen use only AVX2 or
     only SSE4 code, the forced small bands of the test above give the whole image's logits (old code, measured:
     1-9,550 logits differ per size on AVX2, 1-2 on SSE4).
@@ -232,7 +233,7 @@ def test_banded_logits_are_bit_identical_on_avx2_and_sse4(weights_home, tmp_path
     ATen's im2col + MKL GEMM, which on AVX2 and SSE4 rounds some pixels by their place in the map, and a larger
     whole image to oneDNN; logits differed by up to 2.6e-5 on AVX2.  Both sources now go through ``conv1`` as one
     batch, which PyTorch always gives to oneDNN: docs/fidelity.md, "CNN: bands on AVX2 machines".)"""
-    run_under_torch_stand_ins(_BANDS_SCRIPT, {name: [TORCH_CAPABILITY[name]] for name in TORCH_STAND_INS}, tmp_path,
+    run_under_torch_stand_ins(_BANDS_SCRIPT, {torch_stand_in: [TORCH_CAPABILITY[torch_stand_in]]}, tmp_path,
                               OMP_NUM_THREADS="1")
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fusionbench.methods._small_eig import LANES, gram_eigvals, gram_nuclear_norms
 
-from ._isa import assert_same_bits_on_every_cpu, needs_avx512
+from ._isa import HOST, STAND_INS, assert_same_bits_on_every_cpu, needs_avx512
 
 
 def _test_matrices() -> np.ndarray:
@@ -74,11 +75,12 @@ def test_real_detail_matrices(shared_dir: Path, weights_home: Path) -> None:
 
 
 @needs_avx512
-def test_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_same_values_with_avx2_and_avx512(stand_in: str, tmp_path: Path) -> None:
     """No FMA contraction or reassociation: the kernel compiled for SSE2 only (no FMA), AVX2 and AVX-512 gives the same bits."""
     script = ("import numpy as np\n"
               "from fusionbench.methods._small_eig import gram_nuclear_norms\n"
               "m = np.random.default_rng(5).standard_normal((200, 16, 16))\n"
               "m[:40, :, 9:] = 0\n"
               "import sys; np.save(sys.argv[1], gram_nuclear_norms(m))\n")
-    assert_same_bits_on_every_cpu(script, tmp_path)
+    assert_same_bits_on_every_cpu(script, tmp_path, cpus=(stand_in, HOST))

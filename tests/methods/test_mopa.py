@@ -15,7 +15,7 @@ from fusionbench.methods.mopa.layers import local_std, reflect_pad
 from fusionbench.methods.mopa.network import MopaNet, network_inputs, otsu_mask
 from fusionbench.methods.mopa.presets import EXTRA_SEEDS, SEEDED, registered_name, seeded_name
 
-from ._isa import assert_same_bits_on_every_cpu, needs_avx512
+from ._isa import HOST, STAND_INS, assert_same_bits_on_every_cpu, needs_avx512
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -458,9 +458,10 @@ np.save(sys.argv[1], np.concatenate([out, planar.ravel()]))
 
 
 @needs_avx512
-def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(tmp_path):
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_compiled_local_std_maximum_does_not_depend_on_the_instruction_set(stand_in: str, tmp_path):
     """The kernels (channels-last and planar) give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    assert_same_bits_on_every_cpu(_STD_ISA_SCRIPT, tmp_path)
+    assert_same_bits_on_every_cpu(_STD_ISA_SCRIPT, tmp_path, cpus=(stand_in, HOST))
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"use_contrast": False}, {"use_attention": False}, {"attention": "parallel"},
@@ -656,9 +657,10 @@ np.save(sys.argv[1], np.concatenate([sums, peak, both.ravel(), spatial.ravel(), 
 
 
 @needs_avx512
-def test_compiled_attention_passes_do_not_depend_on_the_instruction_set(tmp_path):
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_compiled_attention_passes_do_not_depend_on_the_instruction_set(stand_in: str, tmp_path):
     """The attention kernels give the same bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    assert_same_bits_on_every_cpu(_ATTENTION_ISA_SCRIPT, tmp_path)
+    assert_same_bits_on_every_cpu(_ATTENTION_ISA_SCRIPT, tmp_path, cpus=(stand_in, HOST))
 
 
 def test_a_torch_whose_pointwise_conv_refuses_the_calls_gets_the_plain_path(monkeypatch):

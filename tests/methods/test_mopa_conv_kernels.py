@@ -12,7 +12,7 @@ from fusionbench.methods.mopa import _planar
 from fusionbench.methods.mopa.inference import InferencePath
 from fusionbench.methods.mopa.network import MopaNet
 
-from ._isa import assert_same_bits_on_every_cpu, needs_avx512
+from ._isa import HOST, STAND_INS, assert_same_bits_on_every_cpu, needs_avx512
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -232,7 +232,8 @@ np.save(sys.argv[1], np.concatenate(res))
 
 
 @needs_avx512
-def test_direct_convolutions_do_not_depend_on_the_instruction_set(tmp_path):
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_direct_convolutions_do_not_depend_on_the_instruction_set(stand_in: str, tmp_path):
     """Every compiled layer (full blocks and tails; the residual conv and the DSCB blocks too) gives the same
     bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
-    assert_same_bits_on_every_cpu(_ISA_SCRIPT, tmp_path)
+    assert_same_bits_on_every_cpu(_ISA_SCRIPT, tmp_path, cpus=(stand_in, HOST))

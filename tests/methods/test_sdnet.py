@@ -21,7 +21,7 @@ from fusionbench.methods.sdnet import official_rgb, official_y
 
 from ._fidelity import agreement
 from ._official_python import grey_as_test_py_reads, official_cases
-from ._isa import TORCH_CAPABILITY, TORCH_STAND_INS, run_under_torch_stand_ins
+from ._isa import TORCH_CAPABILITY, TORCH_STAND_IN_CASES, run_under_torch_stand_ins
 
 PAIRS = (1, 2, 3)
 
@@ -385,7 +385,8 @@ project_side(*x, rng.standard_normal((4, 16)).astype(np.float32), acc, True)
 np.save(sys.argv[1], acc)
 """
 
-def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -> None:
+@pytest.mark.parametrize("torch_stand_in", TORCH_STAND_IN_CASES)
+def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(torch_stand_in: str, tmp_path: Path) -> None:
     """The band and thread bit-identity does not rest on AVX-512: in processes whose MKL, oneDNN, ATen and numba
     use only AVX2 or only SSE4 code, bands of rows (1-row bands, batches of 1 and 2, widths 3-1030) give the
     whole image's bits and two band workers one thread's; and the squeeze kernel gives the same bits on every
@@ -393,7 +394,7 @@ def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(tmp_path: Path) -
     convolution path for small maps rounded by position, and 1-row bands differed in the last bit.)"""
     import torch
 
-    names = ("host", *TORCH_STAND_INS)
+    names = ("host", torch_stand_in)
     expected = {"host": torch.backends.cpu.get_cpu_capability(), **TORCH_CAPABILITY}
     run_under_torch_stand_ins(_ISA_SCRIPT, {name: [str(tmp_path / f"{name}.npy"), expected[name]] for name in names},
                               tmp_path)

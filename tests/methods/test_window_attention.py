@@ -16,7 +16,7 @@ from fusionbench.methods import _swin_net as swin_net
 from fusionbench.methods import _swin_windows as windows
 from fusionbench.methods import _window_attention as wa
 
-from ._isa import assert_same_bits_on_every_cpu, needs_avx512
+from ._isa import HOST, STAND_INS, assert_same_bits_on_every_cpu, needs_avx512
 
 HEADS, N, D = 6, 64, 10
 
@@ -221,7 +221,8 @@ def test_import_compiles_nothing():
 
 
 @needs_avx512
-def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_same_values_without_fma_and_with_avx2_and_avx512(stand_in: str, tmp_path: Path) -> None:
     """Explicit fused multiply-adds, no reassociation: the kernel compiled for SSE2 only (``fmaf`` calls),
     AVX2 (256-bit vectors) and AVX-512 (512-bit) gives the same bits, exponential included."""
     script = ("import sys, numpy as np\n"
@@ -232,12 +233,13 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(tmp_path: Path) -> Non
               "out = wa.attend(qkv, 0, qkv, 60, qkv, 120, mask, 0.3, np.empty((60, 3 * 64), np.float32))\n"
               "e = wa.exp2_f32(np.linspace(-130, 0, 100_003, dtype=np.float32))\n"
               "np.save(sys.argv[1], np.concatenate([out.ravel(), e]))\n")
-    assert_same_bits_on_every_cpu(script, tmp_path)
+    assert_same_bits_on_every_cpu(script, tmp_path, cpus=(stand_in, HOST))
 
 
 @needs_avx512
 @needs_gemm
-def test_one_call_chunks_give_the_same_values_with_avx2_and_avx512(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stand_in", STAND_INS)
+def test_one_call_chunks_give_the_same_values_with_avx2_and_avx512(stand_in: str, tmp_path: Path) -> None:
     """The one-call chunk kernels (norms, attention, and torch's ``sgemm_``, which picks its own code for the CPU
     whatever numba compiles for) give the same bits compiled for SSE2, AVX2 and AVX-512: a self and a cross chunk
     of two windows, gathered through an index."""
@@ -260,7 +262,7 @@ def test_one_call_chunks_give_the_same_values_with_avx2_and_avx512(tmp_path: Pat
               "    mask, mask[::-1].copy(), np.float32(0.45), np.float32(0.4), 6, pw, 0.1 * f(c, c), *norm(), *norm(), w1, 0.1 * f(2 * c, 64),\n"
               "    a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4])\n"
               "np.save(sys.argv[1], np.concatenate([v.ravel() for v in (x, s1[4], y, a[4], b[4])]))\n")
-    assert_same_bits_on_every_cpu(script, tmp_path)
+    assert_same_bits_on_every_cpu(script, tmp_path, cpus=(stand_in, HOST))
 
 
 def test_a_second_process_loads_the_kernel_from_the_disk_cache(tmp_path: Path) -> None:

@@ -79,6 +79,17 @@ def earlier_names(name: str, known: Iterable[str]) -> list[str]:
     return out
 
 
+def _why_not_a_folder(path: Path) -> str:
+    """Why ``path``, which is not a folder, cannot be one: a file, a symbolic link that leads nowhere (broken, or
+    a loop: ``exists()`` is false for both, and "does not exist" sent the user looking for a missing folder that
+    ``ls`` shows), or nothing at all."""
+    if path.exists():
+        return "not a folder"
+    if path.is_symlink():
+        return "a symbolic link that leads to no folder (broken, or a loop)"
+    return "folder does not exist"
+
+
 @register_dataset("folder", prefix=True, task="",
                   description="folder:PATH — PATH/a (anatomical/visible) and PATH/b (other), matching names; "
                               "task etc. from PATH/dataset.json")
@@ -88,8 +99,7 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
         raise FileNotFoundError("folder: needs the folder's path (folder:PATH, PATH with sub-folders a/ and b/)")
     root = Path(arg).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'} "
-                                "(a folder dataset is PATH with sub-folders a/ and b/)")
+        raise FileNotFoundError(f"{root}: {_why_not_a_folder(root)} (a folder dataset is PATH with sub-folders a/ and b/)")
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
     problems: list[str] = []

@@ -109,16 +109,20 @@ def test_a_symlinked_or_dotted_path_names_the_folder_it_leads_to(tmp_path, make_
     assert names == {f"folder:{(tmp_path / 'ds').resolve()}"}
 
 
-def test_a_symlink_loop_is_a_missing_folder_named_by_its_path(tmp_path, monkeypatch) -> None:
+def test_a_symlink_loop_is_named_by_its_path_and_said_to_lead_nowhere(tmp_path, monkeypatch) -> None:
     """A symlink loop stopped naming the dataset with "Symlink loop from ..." (a RuntimeError): it is named by its
-    absolute path, and building it says the folder does not exist."""
+    absolute path, and building it says that the link leads to no folder (until session 30: "folder does not
+    exist", of a link that ``ls`` shows); a broken link says the same."""
     from fusionbench.data.folder import folder_dataset_name
 
     (tmp_path / "loop").symlink_to("loop")
     monkeypatch.chdir(tmp_path)
     assert folder_dataset_name("loop") == f"folder:{Path.cwd() / 'loop'}"
-    with pytest.raises(FileNotFoundError, match="loop: folder does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"loop: a symbolic link that leads to no folder \(broken, or a loop\)"):
         create_dataset("folder:loop")
+    (tmp_path / "broken").symlink_to(tmp_path / "nothing_here")
+    with pytest.raises(FileNotFoundError, match=r"broken: a symbolic link that leads to no folder"):
+        create_dataset("folder:broken")
 
 
 def test_folder_dataset_json_declares_task_modalities_groups(tmp_path, make_pairs) -> None:

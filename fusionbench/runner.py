@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from .data.synthetic import DEFAULT_DATASETS
 from .executors import local_cluster_size
 from .external import ResultsFolder, is_results_spec, parse_results_spec
 from .io import writable_folder
+from .machine import machine_info
 from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
@@ -141,7 +141,10 @@ def _method_source(name: str) -> str:
 
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    for dist in ("fusionbench", "numpy", "scipy", "scikit-image", "PyWavelets", "torch", "pandas", "pillow"):
+    # numba and llvmlite compile the methods' and metrics' kernels for the machine's CPU; torch bundles the oneDNN
+    # and MKL that run the networks
+    for dist in ("fusionbench", "numpy", "scipy", "scikit-image", "PyWavelets", "torch", "pandas", "pillow", "numba",
+                 "llvmlite"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -167,16 +170,6 @@ def _git_sha() -> str | None:
         return (lines[1].strip() or None) if tracked else None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def machine_info() -> dict[str, Any]:
-    """The machine a run used (stored with the run, printed in table captions)."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "hostname": platform.node(),
-    }
 
 
 def _progress(iterable: Iterable[Any], total: int, desc: str, quiet: bool) -> Iterator[Any]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench.method_registry import register_method
-from fusionbench.torch_method import TorchMethod, load_network
+from fusionbench.torch_method import TorchMethod, load_network, torch_threads
 from fusionbench.weights import register_weights
 
 from ._row_bands import even_bands, small_band_rows
@@ -183,7 +183,13 @@ def _forward(net: Any, folded: list[tuple[Any, Any]], sources: Any, keep: tuple[
         f = conv(x, 0, 3, 2, lambda p: net.conv1(p).contiguous(memory_format=cl))  # rows from k0 - 2
         f = block(f, max(0, k0 - 2), 1, folded[0])  # rows from k0 - 1
         fused = f if fused is None else torch.maximum(fused, f, out=fused)
-    return net.conv4(block(fused, max(0, k0 - 1), 0, folded[1])).contiguous()
+    features = block(fused, max(0, k0 - 1), 0, folded[1])
+    # conv4 (1×1, 64→3) on one thread: its sums over the 64 channels split across torch's threads, so its output
+    # depended on the thread count (1 grey level on 1-4 pixels of 5 of 16 fused pairs, 2 threads against 1,
+    # found by a reproducibility audit in session 30); the 3×3 and 7×7 convs above give the same bits on any
+    # number of threads (tests/methods/test_ifcnn.py).  12.6 M multiply-adds at 256²: about 1 % of a fusion.
+    with torch_threads(1):
+        return net.conv4(features).contiguous()
 
 
 def load_ifcnn_network(path: str | None = None) -> Any:

@@ -27,8 +27,8 @@ from fusionbench.metric_registry import resolve_metrics
 
 from . import ablation as ablationmod, claims as claimsmod, figures, html as htmlmod, paper
 from .context import Log, ReportContext, paper20_keys, write_file
-from .data import EXPORT_DIR, ReportData, dataset_task, display_name
-from .readme import figure_notes, readme_text
+from .data import EXPORT_DIR, ReportData, dataset_task, display_name, method_family
+from .readme import figure_notes, readme_text, reproducibility_note
 from .sections.fused_figures import mask_figure
 from .sections.paper import beside_section, claims_section
 from .sections.per_dataset import dataset_section
@@ -148,7 +148,9 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
-    notes = " ".join(n for n in (table4_note, figure_notes(ctx, repo)) if n)
+    families = {m: (data.methods_meta.get(m) or {}).get("family") or method_family(m) for m in all_methods}
+    notes = " ".join(n for n in (table4_note, figure_notes(ctx, repo),
+                                 reproducibility_note(all_methods, families, data.runs)) if n)
     write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label, notes))
     if not quiet:
         log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")

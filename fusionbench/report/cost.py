@@ -54,7 +54,10 @@ def _where_measured() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.machine() or platform.processor() or '?'}, {os.cpu_count() or '?'} CPUs, host {platform.node() or '?'}"
+    from fusionbench.machine import cpu_description, cpu_words
+
+    processor = cpu_words({"processor": platform.machine() or platform.processor() or "?", **cpu_description()})
+    machine = f"{processor}, {os.cpu_count() or '?'} CPUs, host {platform.node() or '?'}"
     return {"measured": now, "commit": commit, "machine": machine}
 
 

@@ -113,6 +113,13 @@ def display_name(method: str, known: dict[str, dict[str, str]] | None = None) ->
     return method if entry is None else entry.info.display_name
 
 
+def method_family(method: str) -> str:
+    """The family ``method`` is registered in (``""`` where it is not registered here, a plugin's say); a store's
+    ``methods`` table records it too (``ReportData.methods_meta``), which a report prefers."""
+    entry = METHODS.find(method)
+    return "" if entry is None else entry.info.family
+
+
 def higher_is_better(metric: str) -> bool:
     """Whether larger values of ``metric`` are better (its registered direction); ``True`` if it is not registered."""
     entry = METRICS.find(metric)

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fusionbench.machine import cpu_words
+
 OFFICIAL = "official weights, sha256-pinned"
 
 
@@ -265,12 +267,13 @@ def provenance_line(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str
     table = _runs_table(runs)
     used = {i for o in origins.values() for i in o["runs"]}
     records = [r for r in table if r["run_id"] in used] or table
-    machines = {json.dumps({k: r["machine"].get(k) for k in ("processor", "cpu_count", "hostname", "platform")},
+    machines = {json.dumps({k: r["machine"].get(k) for k in ("processor", "cpu_model", "cpu_flags", "cpu_count",
+                                                             "hostname", "platform")},
                            sort_keys=True) for r in records}
     machine_words = []
     for text in sorted(machines):
         mach = json.loads(text)
-        machine_words.append(f"{mach.get('processor') or '?'}, {mach.get('cpu_count') or '?'} CPUs, host "
+        machine_words.append(f"{cpu_words(mach)}, {mach.get('cpu_count') or '?'} CPUs, host "
                              f"{mach.get('hostname') or '?'} ({mach.get('platform') or '?'})")
     splits = sorted({str(r["config"].get("split") or "all") for r in records})
     rows = "; ".join(f"{', '.join(ms)}: {w}" for w, ms in by.items())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from fusionbench import __version__
+from fusionbench.machine import cpu_words
 
 from .context import ReportContext
 from .selection import Selection
@@ -26,6 +27,41 @@ def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
         parts.append("Left out of the figures: " + "; ".join(f"`{m}` ({why})" for m, why in sorted(ctx.missing.items()))
                      + ".")
     return " ".join(parts)
+
+
+def reproducibility_note(methods: list[str], families: dict[str, str], runs: pd.DataFrame) -> str:
+    """Which of the report's ``methods`` give the same fused images on any CPU, and on which CPU the others' were
+    made (``families``: method → registered family; ``runs``: the store's runs, ``machine`` as JSON).
+
+    The ``deep`` family runs float32 networks (torch's oneDNN/MKL, numba kernels): their fused images can differ
+    by one grey level on a few pixels from one CPU to another (docs/cpu_independence.md), so their numbers are
+    reproducible bit for bit only on a CPU like the run's.  The other families' images are the same on every
+    x86-64 CPU (tested).  An audit in session 30 re-made samples of the committed report on another CPU than
+    the one that made it: 25 of its 30 methods reproduced every score (the deep ``sdnet``, ``swinfusion`` and
+    ``u2fusion`` among them); ``cnn``, ``ifcnn``, ``matr``, ``mopa`` and ``mopa.v1`` moved per-pair scores by up to
+    7e-4 relative, dataset means by up to 2e-5."""
+    deep = [m for m in methods if families.get(m) == "deep"]
+    if not deep:
+        return ""
+    named, unrecorded = set(), False
+    for text in runs["machine"] if "machine" in runs else []:
+        try:
+            machine = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            machine = None
+        if isinstance(machine, dict) and machine.get("cpu_model"):
+            named.add(cpu_words(machine))
+        else:
+            unrecorded = True
+    if not named:
+        where = ("the run's, whose model was not recorded (runs made before session 30 record the processor as "
+                 "x86_64 only)")
+    else:
+        where = "the run's (" + "; ".join(sorted(named)) + ("; older runs: not recorded" if unrecorded else "") + ")"
+    return ("Reproducing these numbers: " + ", ".join(f"`{m}`" for m in deep) + " are float32 networks whose fused "
+            "images can differ by one grey level on a few pixels from one CPU to another (docs/cpu_independence.md), "
+            "so their scores reproduce bit for bit only on a CPU like " + where + "; the other methods give the "
+            "same fused images, hence the same scores, on every x86-64 CPU.")
 
 
 def readme_text(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str,

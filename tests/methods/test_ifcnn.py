@@ -221,3 +221,30 @@ def test_banded_forward_is_bit_identical_to_the_whole_image():
         assert banded.is_contiguous() and torch.equal(banded, whole), size
     assert ifcnn_module.band_rows((256, 256)) == 256 and ifcnn_module.band_rows((576, 768)) == 38
     assert ifcnn_module.band_rows((1024, 1024)) == 28 and ifcnn_module.band_rows((100, 4000)) == 16
+
+
+def test_the_output_does_not_depend_on_the_number_of_torch_threads():
+    """The fused map is the same on 1, 2 and 3 torch threads, whole (256²) and in bands (a TNO-like size).
+    Until session 30 the 1×1 ``conv4`` split its 64-channel sums across the threads: a reproducibility audit
+    found 1 grey level on 1-4 pixels of 5 of 16 real pairs between ``--workers 2`` (1 thread each) and
+    ``--workers 1`` (2 threads) on two cores, under one method key."""
+    torch.manual_seed(3)
+    net = ifcnn_module.build_ifcnn_network()
+    for name, buf in net.named_buffers():
+        if "running_var" in name:
+            buf.uniform_(0.5, 2.0)
+        elif "running_mean" in name:
+            buf.uniform_(-0.2, 0.2)
+    net.eval()
+    old = torch.get_num_threads()
+    try:
+        for size, rows in [((256, 256), None), ((203, 330), 38)]:
+            x1, x2 = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
+            outs = []
+            for threads in (1, 2, 3):
+                torch.set_num_threads(threads)
+                with torch.inference_mode():
+                    outs.append(ifcnn_module.fast_forward(net, x1, x2, rows=rows))
+            assert all(torch.equal(outs[0], o) for o in outs[1:]), size
+    finally:
+        torch.set_num_threads(old)

@@ -22,6 +22,7 @@ from .. import cost as costmod, html as htmlmod, paper
 from ..asv_results import TABLE5_SUITE, method_costs, read_results
 from ..context import Log, ReportContext, write_file
 from ..data import EXPORT_DIR
+from ...machine import cpu_words
 from ..provenance import origin_words, output_origins, provenance_line
 from ..tables import frame_to_latex, frame_to_markdown
 
@@ -121,7 +122,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                            f"wall time per pair measured by the run itself over {over} ({RUN_TIME_WARMUP})")
     else:
         time_label = (f"time: mean fusion wall time per pair measured by the run itself over {over} "
-                      f"(machine {machine.get('processor') or machine.get('platform') or 'unknown'}, "
+                      f"(machine {cpu_words(machine) if machine.get('processor') or machine.get('cpu_model') else machine.get('platform') or 'unknown'}, "
                       f"{machine.get('cpu_count', '?')} CPUs, {workers}; "
                       f"other load on the machine not controlled; {RUN_TIME_WARMUP})")
     caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
@@ -141,6 +142,9 @@ class FusionMethod:
         self.params = params
         self._obj = obj
         self._instance: Any = None
+        #: one build of the instance when several threads first call a shared method at once (until session 30
+        #: four threads built four instances, each reading and verifying the weights)
+        self._build_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FusionMethod({self.name!r}, params={self.params})"
@@ -156,7 +160,9 @@ class FusionMethod:
         if not self.is_class:
             return None
         if self._instance is None:
-            self._instance = self._obj(**self.params)
+            with self._build_lock:
+                if self._instance is None:
+                    self._instance = self._obj(**self.params)
         return self._instance
 
     def unavailable_reason(self) -> str | None:

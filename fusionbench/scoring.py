@@ -10,7 +10,6 @@ on its own so that only the failing presets are reported.  Used by the runner's 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -46,7 +45,7 @@ def score_pair(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: Sequenc
     ``evaluate``); a preset that raises (any ``Exception``, or ``SystemExit``) is in ``errors``, not ``values``.
     """
     from fusionbench.metrics._evaluate import compute, evaluate
-    from fusionbench.metrics._input import UndefinedMetricWarning
+    from fusionbench.metrics._input import silenced
 
     from .colour import luma_uint8
 
@@ -54,8 +53,7 @@ def score_pair(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: Sequenc
 
     def one(name: str, images: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
+            with silenced():  # a context variable, not the process-wide warning filters (threads share those)
                 scores.values[name] = float(compute(name, *images))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a metric's failure is reported, never raised
             scores.errors[name] = exc

@@ -57,6 +57,7 @@ from .sandbox import PairTimeout
 from .worker_memory import bound_memory, make_room
 
 _METHOD_CACHE: dict[tuple[str, str], Any] = {}
+_METHOD_CACHE_LOCK = threading.Lock()
 
 
 # --------------------------------------------------------------------------- inputs
@@ -336,13 +337,16 @@ def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool 
 
     cached = _METHOD_CACHE.get((name, key))
     if cached is None:
-        cached = create_method(name, **overrides)
-        if verify_key and cached.cache_key() != key:
-            raise MethodMismatch(
-                f"on worker {worker_name()}: method {name!r} is not the client's (cache key {cached.cache_key()} "
-                f"here, {key} on the client: another version, parameters or weights); install the same fusionbench, "
-                "plugins and weights where the workers run")
-        _METHOD_CACHE[(name, key)] = cached
+        with _METHOD_CACHE_LOCK:  # the threads of a Dask worker share one method (and so one build of it)
+            cached = _METHOD_CACHE.get((name, key))
+            if cached is None:
+                cached = create_method(name, **overrides)
+                if verify_key and cached.cache_key() != key:
+                    raise MethodMismatch(
+                        f"on worker {worker_name()}: method {name!r} is not the client's (cache key "
+                        f"{cached.cache_key()} here, {key} on the client: another version, parameters or weights); "
+                        "install the same fusionbench, plugins and weights where the workers run")
+                _METHOD_CACHE[(name, key)] = cached
     return cached
 
 

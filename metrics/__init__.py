@@ -10,7 +10,8 @@
 
 Inputs are 2-D uint8 arrays (grey or BT.601 luma), or float arrays with an
 explicit ``data_range``.  Undefined values are NaN with an
-``UndefinedMetricWarning``; bad inputs raise ``ValueError``.
+``UndefinedMetricWarning`` (``undefined(reason)``, which a plugin metric calls too, so that
+``evaluate(..., warn=False)`` silences it); bad inputs raise ``ValueError``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from fusionbench.score_folder import evaluate_folder
 
 from . import functional
 from ._evaluate import compute, evaluate
-from ._input import UndefinedMetricWarning
+from ._input import UndefinedMetricWarning, undefined
 from .presets import PRESETS
 
-__all__ = ["compute", "evaluate", "evaluate_folder", "functional", "PRESETS", "UndefinedMetricWarning"]
+__all__ = ["compute", "evaluate", "evaluate_folder", "functional", "PRESETS", "UndefinedMetricWarning", "undefined"]

@@ -3,7 +3,6 @@
 (:mod:`fusionbench.scoring`) reaches them without importing the package's folder scoring back."""
 from __future__ import annotations
 
-import warnings
 from typing import Iterable
 
 import numpy as np
@@ -12,7 +11,7 @@ from fusionbench.metric_registry import create_metric, resolve_metrics
 from fusionbench.pages import small_pages
 
 from ._cache import shared_cache
-from ._input import UndefinedMetricWarning
+from ._input import silenced
 from ._pool import run_presets
 
 __all__ = ["compute", "evaluate"]
@@ -41,9 +40,9 @@ def evaluate(fused: np.ndarray, a: np.ndarray, b: np.ndarray, presets: str | Ite
     preset in ``presets`` order.
     """
     names = resolve_metrics(presets)
-    with small_pages(), shared_cache(), warnings.catch_warnings():
-        if not warn:
-            warnings.simplefilter("ignore", UndefinedMetricWarning)  # only this: other warnings still show
+    # only UndefinedMetricWarning is silenced (other warnings still show), through a context variable: never the
+    # process-wide warning filters, which other threads share (metrics._input.silenced)
+    with small_pages(), shared_cache(), silenced(not warn):
         values = run_presets(names, lambda name: compute(name, fused, a, b, data_range=data_range),
                              np.shape(fused))
     return dict(zip(names, values))

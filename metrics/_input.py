@@ -9,7 +9,10 @@ with round-half-to-even and ``clip(0, 255)``, like ``fusionbench.colour.quantise
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
+from contextvars import ContextVar
+from typing import Iterator
 
 import numpy as np
 
@@ -18,9 +21,35 @@ class UndefinedMetricWarning(RuntimeWarning):
     """A metric is mathematically undefined on this input; the value is NaN."""
 
 
+#: true while ``evaluate(..., warn=False)`` scores (:func:`silenced`): :func:`undefined` then returns NaN without a
+#: warning.  A context variable, so it reaches the preset pool's threads (each task runs in a copy of the caller's
+#: context) and no other thread.  Until session 30 ``evaluate`` silenced with ``warnings.catch_warnings``, which
+#: saves and restores the process-wide filter list: from several threads at once the warnings leaked through and an
+#: ``ignore`` filter stayed behind for good (20 of 20 tries, a thread-safety audit), so a later ``warn=True`` call
+#: showed nothing.
+_SILENT: ContextVar[bool] = ContextVar("fusionbench_metrics_silent", default=False)
+
+
+@contextlib.contextmanager
+def silenced(silent: bool = True) -> Iterator[None]:
+    """Within the block (in this thread, and in the tasks it hands the preset pool), :func:`undefined` warns only
+    if ``silent`` is false."""
+    token = _SILENT.set(silent)
+    try:
+        yield
+    finally:
+        _SILENT.reset(token)
+
+
 def undefined(reason: str) -> float:
-    """Warn with ``reason`` and return NaN (never raise on an undefined value)."""
-    warnings.warn(reason, UndefinedMetricWarning, stacklevel=3)
+    """Warn with ``reason`` (unless :func:`silenced`) and return NaN (never raise on an undefined value).
+
+    Public as ``fusionbench.metrics.undefined``: a plugin metric returns ``undefined("why")`` where its value is
+    undefined, so that ``evaluate(..., warn=False)`` (the runner's scoring) silences it; an
+    ``UndefinedMetricWarning`` it raises with ``warnings.warn`` itself shows as any other warning (since session
+    30: silencing it took the process-wide warning filters, which are not thread-safe)."""
+    if not _SILENT.get():
+        warnings.warn(reason, UndefinedMetricWarning, stacklevel=3)
     return float("nan")
 
 

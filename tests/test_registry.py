@@ -524,3 +524,83 @@ def test_objects_with_a_default_repr_enter_the_key_by_their_fields() -> None:
 
     assert stable_repr(Rule(0.5)) == stable_repr(Rule(0.5)) != stable_repr(Rule(0.7))
     assert "0x" not in stable_repr(Rule(0.5)) and "0x" not in stable_repr(object())
+
+
+_FIRST_USE_FROM_THREADS = """
+import sys, threading
+import numpy as np
+import fusionbench
+from fusionbench.metric_registry import create_metric
+rng = np.random.default_rng(0)
+a, b = rng.integers(0, 256, (24, 20), dtype=np.uint8), rng.integers(0, 256, (24, 20), dtype=np.uint8)
+errors, barrier = [], threading.Barrier(6)
+def work(i):
+    barrier.wait()
+    try:
+        if i < 4:
+            fusionbench.fuse(["dwt", "average", "laplacian_pyramid", "maximum"][i], a, b)
+        else:
+            create_metric(["SSIM", "Qabf"][i - 4])
+    except Exception as exc:
+        errors.append(f"thread {i}: {type(exc).__name__}: {exc}")
+threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not errors, errors
+"""
+
+
+def test_the_first_lookups_from_several_threads_wait_for_the_registry_to_load() -> None:
+    """Six threads of a fresh interpreter make its first registry lookups at once (four fusions, two metric
+    presets).  Until session 30 a thread that asked while another was importing the built-ins found the loading
+    flag set and looked the name up in a half-filled registry: ``KeyError: unknown method 'dwt'`` in 2-3 of 4
+    threads, every time (a thread-safety audit; a ``dask worker --nthreads 2`` failed 11 of 16 tasks so)."""
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", _FIRST_USE_FROM_THREADS], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_threads_that_first_call_a_shared_method_build_it_once() -> None:
+    """Four threads that first call one shared class-based method (``create_method``, or the runner's
+    per-worker cache as the threads of a Dask worker do) build one instance between them; until session 30 each
+    built its own (weights read and verified four times, three instances thrown away).  The instance's lock is
+    what the test pins (the cache's own race window is a few bytecodes wide; its lock is there for the rest)."""
+    import threading
+    import time
+
+    from fusionbench.method_registry import create_method
+    from fusionbench.worker import _method
+
+    builds: list[int] = []
+
+    @register_method("test_slow_build", override=True)
+    class SlowBuild:
+        def __init__(self) -> None:
+            builds.append(threading.get_ident())
+            time.sleep(0.2)
+
+        def __call__(self, a, b):
+            return np.maximum(a, b)
+
+    try:
+        a = np.zeros((4, 4), np.float32)
+        shared = create_method("test_slow_build")
+        key = shared.cache_key()
+        for call in (lambda: shared(a, a), lambda: _method("test_slow_build", key, {})(a, a)):
+            builds.clear()
+            barrier = threading.Barrier(4)
+
+            def work() -> None:
+                barrier.wait()
+                call()
+
+            threads = [threading.Thread(target=work) for _ in range(4)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            assert len(builds) == 1, builds
+    finally:
+        METHODS.remove("test_slow_build")
+        from fusionbench import worker
+
+        worker._METHOD_CACHE.pop(("test_slow_build", key), None)

@@ -117,3 +117,33 @@ def test_pool_works_in_a_forked_child(monkeypatch):
         # a bounded wait: a child that got the parent's pool without its threads waits for ever (session 28)
         child = pool.apply_async(M.evaluate, (f, a, b, ["SSIM", "Qabf", "VIFF"])).get(timeout=120)
     assert _same(child, parent)
+
+
+def test_evaluate_from_several_threads_keeps_its_warnings_to_itself() -> None:
+    """``evaluate(warn=False)`` from four threads at once shows no ``UndefinedMetricWarning`` and leaves the
+    process's warning filters as they were, so a later ``warn=True`` call warns.  Until session 30 it silenced
+    with ``warnings.catch_warnings``, which saves and restores the process-wide filters: interleaved calls leaked
+    the warnings and left an ``ignore`` filter behind (20 of 20 tries in a thread-safety audit)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    images = [tuple(rng.integers(0, 256, (64, 72), dtype=np.uint8) for _ in range(3)) for _ in range(4)]
+    undefined_here = ["MS_SSIM", "ChromaErr"]  # MS-SSIM below 161 px a side; ChromaErr on grey sources
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        barrier = threading.Barrier(4)
+
+        def work(i: int) -> None:
+            barrier.wait()
+            for _ in range(3):
+                M.evaluate(*images[i], undefined_here + ["EN", "SSIM"])
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert warnings.filters == before
+        assert not [w for w in caught if issubclass(w.category, M.UndefinedMetricWarning)]
+        values = M.evaluate(*images[0], undefined_here, warn=True)
+        assert all(np.isnan(v) for v in values.values())
+        assert len([w for w in caught if issubclass(w.category, M.UndefinedMetricWarning)]) == 2

@@ -149,6 +149,16 @@ class FusionMethod:
     def __repr__(self) -> str:
         return f"FusionMethod({self.name!r}, params={self.params})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a process pool, joblib, ``dask.delayed``) and copied without its build lock, which cannot be."""
+        state = dict(self.__dict__)
+        state.pop("_build_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_lock = threading.Lock()
+
     @property
     def is_class(self) -> bool:
         """Whether the registered callable is a class (built once, then called) rather than a fusion function."""

@@ -61,21 +61,44 @@ from importlib import metadata as importlib_metadata
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 
-#: held while any registry imports its built-ins or scans its plugins (one lock for all: loading the methods'
-#: built-ins registers weights too).  Re-entrant, as loading one registry can ask another (or itself) for a
-#: lookup; a second thread that asks meanwhile waits, instead of finding the loading flag set and looking the
-#: name up in a half-filled registry: until session 30, 2-3 of 4 threads that first called ``fusionbench.fuse``
-#: at once raised ``KeyError: unknown method``, and a ``dask worker --nthreads 2`` failed 11 of 16 tasks so.
-_LOADING = threading.RLock()
+#: held while a registry scans its plugins (one lock for all registries), so that a thread that looks a name up
+#: meanwhile waits for the plugins instead of finding the loading flag set and looking the name up in a
+#: half-filled registry.  Re-entrant: loading one plugin may ask another registry for a lookup.  The wait is
+#: bounded (:data:`PLUGIN_WAIT_S`): a thread that imports a plugin module itself while another thread's scan
+#: imports the same module holds that module's import lock, which the scan waits for, and must not wait for
+#: the scan in turn (a review found this deadlock with an unbounded lock); after the bound it goes on without
+#: the plugins, as every thread did before session 30.  Built-ins need no lock of ours: every thread imports
+#: the built-in module itself, and Python's import lock makes it wait for another thread's import to finish.
+_PLUGINS_LOADING = threading.RLock()
+#: seconds a lookup waits for another thread's plugin scan (:data:`_PLUGINS_LOADING`)
+PLUGIN_WAIT_S = 60.0
+#: per thread: the registries whose built-ins or plugins this thread is loading (re-entrant calls return)
+_LOADING_HERE = threading.local()
 
 
-def _new_loading_lock() -> None:
-    """In a forked child, a fresh :data:`_LOADING` (the parent's may have been held by a thread the child lacks)."""
-    global _LOADING
-    _LOADING = threading.RLock()
+def _loading_here(key: tuple[int, str]) -> bool:
+    return key in getattr(_LOADING_HERE, "keys", ())
 
 
-os.register_at_fork(after_in_child=_new_loading_lock)
+@contextlib.contextmanager
+def _marked_loading(key: tuple[int, str]) -> Iterator[None]:
+    keys = getattr(_LOADING_HERE, "keys", None)
+    if keys is None:
+        keys = _LOADING_HERE.keys = set()
+    keys.add(key)
+    try:
+        yield
+    finally:
+        keys.discard(key)
+
+
+def _new_plugins_lock() -> None:
+    """In a forked child, a fresh :data:`_PLUGINS_LOADING` (the parent's may be held by a thread the child lacks)."""
+    global _PLUGINS_LOADING
+    _PLUGINS_LOADING = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_plugins_lock)
 
 T = TypeVar("T")
 F = TypeVar("F")
@@ -83,19 +106,29 @@ E = TypeVar("E", bound=BaseException)
 
 BUILTIN = "builtin"
 
-# The source of registrations happening now: a stack, because loading one registry's
-# built-ins or plugins may register entries in another (a method module declares weights).
-_SOURCES: list[str] = []
+# The source of registrations happening now, per thread: a stack, because loading one registry's built-ins or
+# plugins may register entries in another (a method module declares weights).  Per thread since session 30: a
+# user's registration in one thread while another thread loads the built-ins was labelled ``builtin``.
+_SOURCES_HERE = threading.local()
+
+
+def _sources() -> list[str]:
+    stack = getattr(_SOURCES_HERE, "stack", None)
+    if stack is None:
+        stack = _SOURCES_HERE.stack = []
+    return stack
 
 
 @contextlib.contextmanager
 def registrations_from(source: str) -> Iterator[None]:
-    """Label every registration made inside the block ``source`` (``plugin <dist>`` while a plugin loads)."""
-    _SOURCES.append(source)
+    """Label every registration this thread makes inside the block ``source`` (``plugin <dist>`` while a plugin
+    loads)."""
+    stack = _sources()
+    stack.append(source)
     try:
         yield
     finally:
-        _SOURCES.pop()
+        stack.pop()
 
 
 def builtin_registrations() -> contextlib.AbstractContextManager[None]:
@@ -110,8 +143,9 @@ def current_source(module: str | None = None) -> str:
     otherwise ``builtin`` for fusionbench's own modules (``fusionbench`` or ``fusionbench.*``,
     e.g. ``fusionbench.methods.basic`` imported directly) and ``user (<module>)`` for the rest.
     """
-    if _SOURCES:
-        return _SOURCES[-1]
+    stack = _sources()
+    if stack:
+        return stack[-1]
     if module and (module == "fusionbench" or module.startswith("fusionbench.")):
         return BUILTIN
     return f"user ({module})" if module else "user"
@@ -224,9 +258,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
         self._prefix_factories: dict[str, Entry[T]] = {}
         self._builtins_loaded = False
-        self._builtins_loading = False
         self._plugins_loaded = False
-        self._plugins_loading = False
         self.plugin_failures: list[PluginFailure] = []
         #: Names people use for something registered under another name (or not at all), and what to say when one
         #: is looked up: ``{"Qw": "MEFB's 'Qw' is Piella's Q_E ..."}``; matched ignoring case, ``_``, ``-`` and ``/``.
@@ -249,7 +281,7 @@ class Registry(Generic[T]):
             if source.startswith("plugin "):
                 self._load_builtins()
             else:
-                self.ensure_loaded()
+                self.ensure_loaded(wait=False)
         return source
 
     def _clash(self, name: str, existing: Entry[T], source: str) -> ValueError:
@@ -333,35 +365,43 @@ class Registry(Generic[T]):
 
     # ------------------------------------------------------------------ loading
     def _load_builtins(self) -> None:
-        if self._builtins_loaded:
+        """Import the built-in module (its registrations labelled ``builtin``), once; re-entrant.  A thread that
+        comes while another imports it waits in Python's import lock for that import to finish."""
+        key = (id(self), "builtins")
+        if self._builtins_loaded or _loading_here(key):
             return
-        with _LOADING:
-            if self._builtins_loaded or self._builtins_loading:  # loaded meanwhile, or this thread is loading it
-                return
-            self._builtins_loading = True
-            try:
-                if self.builtin_module:
-                    with builtin_registrations():
-                        importlib.import_module(self.builtin_module)
-                self._builtins_loaded = True
-            finally:
-                self._builtins_loading = False
+        with _marked_loading(key):
+            if self.builtin_module:
+                with builtin_registrations():
+                    module = importlib.import_module(self.builtin_module)
+                if getattr(getattr(module, "__spec__", None), "_initializing", False):
+                    # asked from inside that module's own import, by this thread (the methods' modules register
+                    # weights): not loaded yet, or a thread that looks up after this would find it half-filled
+                    return
+            self._builtins_loaded = True
 
-    def ensure_loaded(self) -> None:
-        """Import the built-ins, then scan the entry-point group, once (idempotent, re-entrant, thread-safe: a
-        thread that asks while another is loading waits for it, :data:`_LOADING`)."""
+    def ensure_loaded(self, *, wait: bool = True) -> None:
+        """Import the built-ins, then scan the entry-point group, once (idempotent, re-entrant; from several
+        threads, a lookup waits for the built-ins, and for another thread's plugin scan up to
+        :data:`PLUGIN_WAIT_S`; with ``wait=False``, as a registration asks, not for the scan)."""
         if self._builtins_loaded and self._plugins_loaded:
             return
-        with _LOADING:
-            self._load_builtins()
-            if self._plugins_loaded or self._plugins_loading:
+        self._load_builtins()
+        key = (id(self), "plugins")
+        if self._plugins_loaded or _loading_here(key):
+            return
+        if not _PLUGINS_LOADING.acquire(timeout=PLUGIN_WAIT_S if wait else 0):
+            # another thread scans: a registration goes on (its module may be the plugin that scan imports, which
+            # waits for this thread's import to finish); a lookup after the bound, stuck so, too
+            return
+        try:
+            if self._plugins_loaded:
                 return
-            self._plugins_loading = True
-            try:
+            with _marked_loading(key):
                 self._load_plugins()
                 self._plugins_loaded = True
-            finally:
-                self._plugins_loading = False
+        finally:
+            _PLUGINS_LOADING.release()
 
     def _load_plugins(self) -> None:
         try:

@@ -12,7 +12,6 @@ the rest are scored.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -94,9 +93,9 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
         except ImageError as exc:
             problems.append(f"{exc}, skipped")
             continue
-        with warnings.catch_warnings():  # undefined values are NaN; the runner records them the same way
-            warnings.simplefilter("ignore")
-            scores = score_pair(img_f, img_a, img_b, metrics)  # the runner's scoring (fusionbench.worker.score)
+        # the runner's scoring (fusionbench.worker.score): undefined values are NaN, their warnings silenced there
+        # (a context variable; until session 30 this wrapped it in process-wide filters ignoring every warning)
+        scores = score_pair(img_f, img_a, img_b, metrics)
         rows.extend((stem, name, scores.values[name]) for name in metrics if name in scores.values)
         problems.extend(f"{fused_files[stem]}: metric {name} failed ({type(exc).__name__}: {exc})"
                         for name, exc in scores.errors.items())

@@ -41,6 +41,13 @@ def silenced(silent: bool = True) -> Iterator[None]:
         _SILENT.reset(token)
 
 
+def warn_undefined(reason: str, *, stacklevel: int = 2) -> None:
+    """An ``UndefinedMetricWarning`` with ``reason``, unless :func:`silenced` (a value that is not NaN but still not
+    a measurement, e.g. PSNR's infinity for F = A = B)."""
+    if not _SILENT.get():
+        warnings.warn(reason, UndefinedMetricWarning, stacklevel=stacklevel + 1)
+
+
 def undefined(reason: str) -> float:
     """Warn with ``reason`` (unless :func:`silenced`) and return NaN (never raise on an undefined value).
 

@@ -35,8 +35,9 @@ def reproducibility_note(methods: list[str], families: dict[str, str], runs: pd.
 
     The ``deep`` family runs float32 networks (torch's oneDNN/MKL, numba kernels): their fused images can differ
     by one grey level on a few pixels from one CPU to another (docs/cpu_independence.md), so their numbers are
-    reproducible bit for bit only on a CPU like the run's.  The other families' images are the same on every
-    x86-64 CPU (tested).  An audit in session 30 re-made samples of the committed report on another CPU than
+    reproducible bit for bit only on a CPU like the run's.  The other families' built-in methods gave the same
+    images under every instruction set measured (stand-ins on one host, and the audit below); a plugin's method
+    is not covered by that sentence, whatever its family.  An audit in session 30 re-made samples of the committed report on another CPU than
     the one that made it: 25 of its 30 methods reproduced every score (the deep ``sdnet``, ``swinfusion`` and
     ``u2fusion`` among them); ``cnn``, ``ifcnn``, ``matr``, ``mopa`` and ``mopa.v1`` moved per-pair scores by up to
     7e-4 relative, dataset means by up to 2e-5."""
@@ -60,8 +61,9 @@ def reproducibility_note(methods: list[str], families: dict[str, str], runs: pd.
         where = "the run's (" + "; ".join(sorted(named)) + ("; older runs: not recorded" if unrecorded else "") + ")"
     return ("Reproducing these numbers: " + ", ".join(f"`{m}`" for m in deep) + " are float32 networks whose fused "
             "images can differ by one grey level on a few pixels from one CPU to another (docs/cpu_independence.md), "
-            "so their scores reproduce bit for bit only on a CPU like " + where + "; the other methods give the "
-            "same fused images, hence the same scores, on every x86-64 CPU.")
+            "so their scores reproduce bit for bit only on a CPU like " + where + "; the built-in methods of the other "
+            "families gave the same fused images, hence the same scores, under every instruction set measured "
+            "(AVX-512, AVX2, SSE4 on one host, and a re-run of the committed report on another CPU).")
 
 
 def readme_text(run: dict, out: Path, written: list[Path], sel: Selection, runs: pd.DataFrame, time_label: str,

@@ -5,11 +5,9 @@ means over the two sources).  Options reproduce VIFB/MEFB, Tang and CDDFuse.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from .._input import UndefinedMetricWarning, prepare, undefined
+from .._input import prepare, undefined, warn_undefined
 
 
 def standard_deviation(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
@@ -110,7 +108,7 @@ def peak_signal_to_noise_ratio(fused: np.ndarray, a: np.ndarray, b: np.ndarray, 
         den = (_mse_pair(A, f) + _mse_pair(B, f)) / 2.0
         power = 10.0
     if den == 0:
-        warnings.warn("PSNR is infinite: the fused image equals both sources", UndefinedMetricWarning, stacklevel=2)
+        warn_undefined("PSNR is infinite: the fused image equals both sources")
         return float("inf")
     if num == 0:
         return undefined("PSNR (cddfuse) is undefined: the fused image is all zero")

@@ -40,6 +40,11 @@ HOST = "host"
 #: from nothing: until session 30 every default run compiled them for both, and the 10 default same-bits tests
 #: took 254 s of CPU (180 s alone, one test process, warm host cache) of the suite's ~1,000.
 STAND_INS = (pytest.param("haswell", id="avx2"), pytest.param("x86-64", id="sse2", marks=pytest.mark.slow))
+#: :data:`STAND_INS` with the SSE2 case in the default run too: for the two kernels cheapest to build for SSE2
+#: (MDL's small eigenvalue solver, SwinFusion's window LayerNorm; about 10 s together), so that the default run
+#: still checks a build without FMA instructions (Haswell and the host both have FMA: the SSE2 case is the only
+#: check that explicit fused multiply-adds, not LLVM's contraction, make the bits)
+STAND_INS_WITH_SSE2 = (pytest.param("haswell", id="avx2"), pytest.param("x86-64", id="sse2"))
 
 
 def has_avx512() -> bool:
@@ -87,8 +92,8 @@ def outputs_per_cpu(script: str, tmp_path: Path, suffix: str = ".npy", timeout: 
     """Run ``script`` (which saves its results to ``sys.argv[1]``) once per CPU of ``cpus`` (names of
     :data:`CPUS`); the files.
 
-    The processes run at the same time (the two stand-ins compile their kernels alone, each in its own
-    cache folder; the host's loads them from the session's cache where it can): on a machine with two or more
+    The processes run at the same time (each stand-in compiles its kernels alone, in its own cache folder; the
+    host's loads them from the session's cache where it can): on a machine with two or more
     cores the test waits for the slowest compilation, not for the sum of the three.  A process that fails or outlives ``timeout`` raises as
     ``subprocess.run(..., check=True, timeout=timeout)`` would, and the others are stopped.
     """

@@ -166,6 +166,40 @@ def test_evaluate_silences_only_the_undefined_metric_warning() -> None:
         METRICS.remove(name)
 
 
+def test_psnr_of_f_equal_to_both_sources_warns_only_when_asked() -> None:
+    """PSNR's infinity (F = A = B) is not NaN but warns as an undefined value does: silenced by ``evaluate``'s
+    default, shown with ``warn=True`` (a review of session 30: its direct ``warnings.warn`` showed on every such
+    pair once ``evaluate`` stopped changing the process's warning filters)."""
+    img = np.tile(np.arange(64, dtype=np.uint8), (48, 1))
+    for warn, expected in ((False, 0), (True, 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert M.evaluate(img, img, img, ["PSNR"], warn=warn)["PSNR"] == float("inf")
+        assert len([w for w in caught if issubclass(w.category, M.UndefinedMetricWarning)]) == expected, warn
+
+
+def test_a_plugin_metric_s_own_undefined_warning_is_not_silenced() -> None:
+    """What ``warn=False`` silences is ``fusionbench.metrics.undefined`` (a context variable, safe from several
+    threads); an ``UndefinedMetricWarning`` a plugin metric raises with ``warnings.warn`` itself shows, as any
+    other warning (docs/plugins.md: return ``undefined("why")`` instead)."""
+    from fusionbench.metric_registry import METRICS, register_metric
+
+    name = "TEST_WARNS_ITSELF"
+
+    def warns(fused, a=None, b=None, **kw):
+        warnings.warn("undefined, said by the plugin itself", M.UndefinedMetricWarning)
+        return float("nan")
+
+    register_metric(name, warns, needs_sources=False)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            M.evaluate(*_triple(), [name])
+        assert [str(w.message) for w in caught] == ["undefined, said by the plugin itself"]
+    finally:
+        METRICS.remove(name)
+
+
 def _md_cells(line: str) -> list[str]:
     """The cells of a markdown table row (``\\|`` is a literal bar, not a cell boundary)."""
     import re

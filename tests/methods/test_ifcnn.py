@@ -174,13 +174,10 @@ def test_inference_path_is_bit_identical_to_the_graph():
         assert torch.equal(net(x1, x2), ref)
 
 
-def test_fast_forward_equals_the_graph_to_round_off_with_the_same_flops():
-    """The fusion path (channels-last maps, BatchNorm folded into its conv) gives the graph's output to float32
-    round-off and counts exactly its FLOPs (measured max |Δ| 1.6e-6 at 640×480; 85 of 2.5 million uint8 values
-    move by one on 13 real pairs, truncation; the official-output tests above hold)."""
-    from fusionbench import profile
-
-    torch.manual_seed(1)
+def _random_network(seed: int) -> "torch.nn.Module":
+    """The IFCNN network with random weights and random BatchNorm statistics (``torch.manual_seed(seed)``), in
+    eval mode: the inference paths' tests need no official weights."""
+    torch.manual_seed(seed)
     net = ifcnn_module.build_ifcnn_network()
     for name, buf in net.named_buffers():
         if "running_var" in name:
@@ -188,6 +185,16 @@ def test_fast_forward_equals_the_graph_to_round_off_with_the_same_flops():
         elif "running_mean" in name:
             buf.uniform_(-0.2, 0.2)
     net.eval()
+    return net
+
+
+def test_fast_forward_equals_the_graph_to_round_off_with_the_same_flops():
+    """The fusion path (channels-last maps, BatchNorm folded into its conv) gives the graph's output to float32
+    round-off and counts exactly its FLOPs (measured max |Δ| 1.6e-6 at 640×480; 85 of 2.5 million uint8 values
+    move by one on 13 real pairs, truncation; the official-output tests above hold)."""
+    from fusionbench import profile
+
+    net = _random_network(seed=1)
     for size in [(29, 37), (1, 2), (64, 48)]:
         x1, x2 = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
         with torch.inference_mode():
@@ -204,14 +211,7 @@ def test_banded_forward_is_bit_identical_to_the_whole_image():
     within the halo of the top, a 1030-wide 1024²-like row, narrow strips where the band's 1,024-pixel
     floor applies) give exactly the whole image's output; 256² runs whole, TNO's 768×576 in bands of 38
     rows, 1024² of 28 (a band's 64-channel conv1 map within 8 MiB)."""
-    torch.manual_seed(2)
-    net = ifcnn_module.build_ifcnn_network()
-    for name, buf in net.named_buffers():
-        if "running_var" in name:
-            buf.uniform_(0.5, 2.0)
-        elif "running_mean" in name:
-            buf.uniform_(-0.2, 0.2)
-    net.eval()
+    net = _random_network(seed=2)
     for size, rows in [((61, 47), 6), ((203, 99), 7), ((97, 255), 32), ((40, 1030), 16), ((61, 99), 1),
                        ((7, 300), 2), ((300, 3), 5), ((400, 16), 1)]:
         x1, x2 = torch.rand(1, 3, *size), torch.rand(1, 3, *size)
@@ -228,14 +228,7 @@ def test_the_output_does_not_depend_on_the_number_of_torch_threads():
     Until session 30 the 1×1 ``conv4`` split its 64-channel sums across the threads: a reproducibility audit
     found 1 grey level on 1-4 pixels of 5 of 16 real pairs between ``--workers 2`` (1 thread each) and
     ``--workers 1`` (2 threads) on two cores, under one method key."""
-    torch.manual_seed(3)
-    net = ifcnn_module.build_ifcnn_network()
-    for name, buf in net.named_buffers():
-        if "running_var" in name:
-            buf.uniform_(0.5, 2.0)
-        elif "running_mean" in name:
-            buf.uniform_(-0.2, 0.2)
-    net.eval()
+    net = _random_network(seed=3)
     old = torch.get_num_threads()
     try:
         for size, rows in [((256, 256), None), ((203, 330), 38)]:

@@ -680,7 +680,7 @@ def test_a_method_can_be_pickled_and_copied() -> None:
 
     from fusionbench.method_registry import create_method
 
-    a = np.arange(12, dtype=np.float32).reshape(3, 4) / 12
+    a = np.arange(32 * 32, dtype=np.float32).reshape(32, 32) / 1024
     for method in (create_method("dwt"), create_method("average")):
         for clone in (pickle.loads(pickle.dumps(method)), copy.deepcopy(method)):
             assert clone.name == method.name and np.array_equal(clone(a, a[::-1]), method(a, a[::-1]))

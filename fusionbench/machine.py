@@ -73,3 +73,9 @@ def cpu_words(machine: dict) -> str:
         widest = next((name for flag, name in _WIDEST_SIMD if flag in flags), "no AVX")
         words += f", {widest}" + (", AMX" if "amx_tile" in flags else "")
     return words
+
+
+def host_words(machine: dict) -> str:
+    """A run's machine in words, as captions print it: :func:`cpu_words`, its cores and its host name
+    ("AMD EPYC, AVX-512, 2 CPUs, host vm")."""
+    return f"{cpu_words(machine)}, {machine.get('cpu_count') or '?'} CPUs, host {machine.get('hostname') or '?'}"

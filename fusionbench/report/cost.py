@@ -44,8 +44,6 @@ def _where_measured() -> dict[str, str]:
     """``measured`` (UTC date and time), ``commit`` (short sha of the checkout in the current folder, or
     ``unknown``) and ``machine`` (processor, CPUs, host) of a throughput measurement made now."""
     import datetime
-    import os
-    import platform
     import subprocess
 
     try:
@@ -54,10 +52,9 @@ def _where_measured() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    from fusionbench.machine import cpu_description, cpu_words
+    from fusionbench.machine import host_words, machine_info
 
-    processor = cpu_words({"processor": platform.machine() or platform.processor() or "?", **cpu_description()})
-    machine = f"{processor}, {os.cpu_count() or '?'} CPUs, host {platform.node() or '?'}"
+    machine = host_words(machine_info())
     return {"measured": now, "commit": commit, "machine": machine}
 
 

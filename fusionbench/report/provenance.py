@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusionbench.machine import cpu_words
+from fusionbench.machine import host_words
 
 OFFICIAL = "official weights, sha256-pinned"
 
@@ -141,7 +141,7 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     return notes, sentence
 
 
-def _json_dict(value: object) -> dict:
+def json_dict(value: object) -> dict:
     """A run record's JSON column (``config``, ``machine``) as a dict; ``{}`` where it is absent or does not parse."""
     if isinstance(value, str):
         try:
@@ -154,7 +154,7 @@ def _json_dict(value: object) -> dict:
 def _runs_table(runs: pd.DataFrame) -> list[dict]:
     """The runs as ``{run_id, sha (7 hex or 'unknown'), config, machine}`` dicts."""
     return [{"run_id": row.get("run_id"), "sha": str(row.get("git_sha") or "")[:7] or "unknown",
-             "config": _json_dict(row.get("config")), "machine": _json_dict(row.get("machine"))}
+             "config": json_dict(row.get("config")), "machine": json_dict(row.get("machine"))}
             for row in (runs.to_dict("records") if not runs.empty else [])]
 
 
@@ -273,8 +273,7 @@ def provenance_line(outputs: pd.DataFrame, runs: pd.DataFrame, methods: list[str
     machine_words = []
     for text in sorted(machines):
         mach = json.loads(text)
-        machine_words.append(f"{cpu_words(mach)}, {mach.get('cpu_count') or '?'} CPUs, host "
-                             f"{mach.get('hostname') or '?'} ({mach.get('platform') or '?'})")
+        machine_words.append(f"{host_words(mach)} ({mach.get('platform') or '?'})")
     splits = sorted({str(r["config"].get("split") or "all") for r in records})
     rows = "; ".join(f"{', '.join(ms)}: {w}" for w, ms in by.items())
     how = ("" if all(o.get("exact") for o in origins.values()) else

@@ -11,6 +11,7 @@ from fusionbench import __version__
 from fusionbench.machine import cpu_words
 
 from .context import ReportContext
+from .provenance import json_dict
 from .selection import Selection
 
 
@@ -46,11 +47,8 @@ def reproducibility_note(methods: list[str], families: dict[str, str], runs: pd.
         return ""
     named, unrecorded = set(), False
     for text in runs["machine"] if "machine" in runs else []:
-        try:
-            machine = json.loads(text) if isinstance(text, str) else text
-        except ValueError:
-            machine = None
-        if isinstance(machine, dict) and machine.get("cpu_model"):
+        machine = json_dict(text)
+        if machine.get("cpu_model"):
             named.add(cpu_words(machine))
         else:
             unrecorded = True

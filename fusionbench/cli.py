@@ -2,7 +2,8 @@
 
 ``fusionbench list {methods,metrics,datasets,weights} [PATTERN]``,
 ``fusionbench run ...``, ``fusionbench fetch {harvard,tno,weights} ...``,
-``fusionbench score --fused DIR --a DIR --b DIR``, ``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
+``fusionbench score --fused DIR --a DIR --b DIR``, ``fusionbench export-fused OUT DEST``,
+``fusionbench compare-fused A B``, ``fusionbench train ...``, ``fusionbench report ...``, ``fusionbench --version``.
 Errors are one readable line; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
@@ -234,13 +235,32 @@ def _cmd_export_fused(args: argparse.Namespace) -> int:
     return 0 if result.written and not result.problems else 1
 
 
+def _cmd_compare_fused(args: argparse.Namespace) -> int:
+    from .compare_fused import compare_fused
+
+    comparison = compare_fused(args.a, args.b, methods=args.methods, datasets=args.datasets)
+    summary = comparison.summary()
+    header = ["dataset", "method", *[c for c in summary.columns[2:]]]
+    print("\n".join(aligned([header] + [[str(v) for v in row] for row in summary.itertuples(index=False)])))
+    if args.csv:
+        from pathlib import Path
+
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        comparison.images.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    print(f"{comparison.compared} images compared: {comparison.compared - comparison.different} identical, "
+          f"{comparison.different} different", file=sys.stderr)
+    return 0 if comparison.agrees else 1
+
+
 def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
     mod = importlib.import_module(module)
     return int(mod.run(args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``fusionbench`` argument parser: ``list``, ``run``, ``fetch``, ``score`` and ``export-fused``, plus
+    """The ``fusionbench`` argument parser: ``list``, ``run``, ``fetch``, ``score``, ``export-fused`` and
+    ``compare-fused``, plus
     ``train`` and ``report``, whose arguments their own modules add (``add_arguments``; a command whose module
     needs a missing optional dependency is left out)."""
     from . import __version__
@@ -300,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dest", help="folder to write the images and manifest.csv into")
     p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
     p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+
+    p = sub.add_parser("compare-fused", help="compare two runs' fused images pixel for pixel, by the digests their "
+                                             "stores record (docs/runner.md)")
+    p.add_argument("a", help="a run's out folder (results.sqlite) or a report's results/ export")
+    p.add_argument("b", help="another one")
+    p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    p.add_argument("--csv", default=None, help="also write one row per image (both digests, its status) as CSV")
 
     for name, module in (("train", "fusionbench.train.cli"), ("report", "fusionbench.report.cli")):
         try:
@@ -406,6 +434,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return _cmd_score(args)
     if args.command == "export-fused":
         return _cmd_export_fused(args)
+    if args.command == "compare-fused":
+        return _cmd_compare_fused(args)
     return 0
 
 

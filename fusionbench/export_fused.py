@@ -5,8 +5,11 @@ which answers "which image is method M on pair P?" only through the results stor
 images as ``DEST/<method>/<dataset>/<pair>.png`` (``<dataset>`` with ``:`` and ``/`` as ``_``, as a results
 folder names its per-dataset sub-folders: ``DEST/<method>`` is itself a folder that ``--methods
 NAME=results:DEST/<method>`` scores) and a ``DEST/manifest.csv`` with one row per image:
-``dataset, pair, method, file, sha256, run_id, seconds, source`` (``run_id``: the run that fused it; ``source``:
-the cache file copied).  A cached image that is gone or unreadable is one line naming it; the others are written.
+``dataset, pair, method, file, sha256, fused_sha256, run_id, seconds, source`` (``sha256``: the file's bytes;
+``fused_sha256``: its pixels, :func:`fusionbench.io.pixel_sha256`, the digest the store records; ``run_id``: the
+run that fused it; ``source``: the cache file copied).  A cached image that is gone or unreadable, or whose pixels
+are not those the store recorded when it was fused (edited or replaced since), is one line naming it and is not
+published; the others are written.
 
 ``OUT`` is a run's out folder (``results.sqlite``) or a report's ``results/`` export, as for ``fusionbench
 report``; the images themselves must still be in the cache the store names (or in ``OUT/fused`` when the out
@@ -46,7 +49,7 @@ def _cached_file(path: str, out: Path) -> Path | None:
     return None
 
 
-def _selected(names: pd.Series, patterns: str | None) -> pd.Series:
+def matching_names(names: pd.Series, patterns: str | None) -> pd.Series:
     """Which of ``names`` match the comma-separated fnmatch ``patterns``, ignoring case as the registry's patterns
     do (all when ``None``)."""
     if not patterns:
@@ -66,7 +69,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     written.
     """
     from fusionbench.external import dataset_dirname
-    from fusionbench.io import ImageError, load_image, sha256_file, writable_folder
+    from fusionbench.io import ImageError, load_image, pixel_sha256, sha256_file, writable_folder
     from fusionbench.report.data import ReportData
 
     log = log or (lambda msg: None)
@@ -77,7 +80,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     outputs = data.outputs
     if outputs.empty or "path" not in outputs.columns:
         raise ValueError(f"{out}: no fused images are recorded there")
-    keep = _selected(outputs["method"], methods) & _selected(outputs["dataset"], datasets)
+    keep = matching_names(outputs["method"], methods) & matching_names(outputs["dataset"], datasets)
     outputs = outputs[keep].sort_values(["dataset", "method", "pair"])
     if outputs.empty:
         raise ValueError(f"{out}: no fused image matches --methods {methods or '*'} --datasets {datasets or '*'}")
@@ -90,8 +93,15 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
             result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: cached image {row.path} is gone")
             continue
         target = dest / str(row.method) / dataset_dirname(str(row.dataset)) / f"{row.pair}.png"
+        recorded = getattr(row, "fused_sha256", None)
+        recorded = recorded if isinstance(recorded, str) and recorded else None  # NaN/None: not recorded
         try:
-            load_image(source)  # a truncated or corrupt cache file is named, not published
+            found = pixel_sha256(load_image(source))  # a truncated or corrupt cache file is named, not published
+            if recorded is not None and found != recorded:
+                result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: cached image {source} holds other "
+                                       f"pixels than the store recorded (sha256 {found[:12]}…, recorded "
+                                       f"{recorded[:12]}…), not the image the store's scores are of")
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         except ImageError as exc:
@@ -103,7 +113,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
             continue
         rows.append({"dataset": row.dataset, "pair": row.pair, "method": row.method,
                      "file": target.relative_to(dest).as_posix(),
-                     "sha256": sha256_file(target),
+                     "sha256": sha256_file(target), "fused_sha256": found,
                      "run_id": getattr(row, "run_id", None), "seconds": row.seconds, "source": str(source)})
         result.written += 1
     for problem in result.problems:

@@ -16,7 +16,8 @@ images, images with an alpha channel, palette images whose colours are not
 expandable, and pairs whose sizes differ.
 
 Also the two file helpers every writer shares: :func:`sha256_file` (the one
-file hasher) and :func:`atomic_write` (write to a temporary file, then rename).
+file hasher) and :func:`atomic_write` (write to a temporary file, then rename),
+and :func:`pixel_sha256`, the digest of an image's pixels (not its file).
 """
 from __future__ import annotations
 
@@ -300,9 +301,34 @@ def load_image(path: str | Path) -> np.ndarray:
             raise
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+    return _grey_if_channels_equal(array, copy=True)
+
+
+def _grey_if_channels_equal(array: np.ndarray, *, copy: bool = False) -> np.ndarray:
+    """An H×W×3 image whose three channels are equal as its H×W grey (TNO stores grey that way), else as it is."""
     if array.ndim == 3 and np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
-        array = array[..., 0].copy()
+        return array[..., 0].copy() if copy else array[..., 0]
     return array
+
+
+def pixel_sha256(image: np.ndarray) -> str:
+    """Hex sha256 of an 8-bit image's pixels: the digest of a fused image in the results store.
+
+    The convention, so that anyone can check a PNG with numpy and hashlib alone: the image as
+    :func:`load_image` returns it (uint8; an RGB image whose channels are equal counts as grey), digested as
+    the ASCII header ``"{height}x{width}x{channels}\n"`` (channels 1 for grey) followed by the pixels'
+    bytes in row-major (C) order, RGB interleaved.  It depends on the pixels only, not on the file (PNG
+    encoders, zlib levels and metadata differ between installs), and the header keeps a 64×256 image apart
+    from a 256×64 one with the same bytes.  ``ValueError`` for anything but a 2-D or H×W×3 uint8 array.
+    """
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ValueError(f"pixel_sha256 takes a uint8 H×W or H×W×3 image, got {array.dtype} {array.shape}")
+    array = _grey_if_channels_equal(array)
+    channels = 1 if array.ndim == 2 else 3
+    digest = hashlib.sha256(f"{array.shape[0]}x{array.shape[1]}x{channels}\n".encode("ascii"))
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

@@ -296,6 +296,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
 
     pixels: dict[tuple[str, str], int] = {}
     done = {ds: store.done_index(ds) for ds in datasets}
+    digests = {ds: store.fused_digests(ds) for ds in datasets}  # what a cached image's pixels must be
     todo: list[tuple[str, Any, str, bool]] = []
     for ds, pair, name, fuses in units:
         if set(metrics) <= done[ds].get((pair.id, name, keys[name], pair.sha256), set()):
@@ -318,8 +319,9 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             folder = selection.external[name]
             image = folder.image_for(ds, pair.id) or folder.expected_path(ds, pair.id)
             given, colour = ImageSource.from_path(image), folder.colour
-        elif _cached_image_usable(fused_path, log):  # fused before: only scored
+        elif _cached_image_usable(fused_path, log):  # fused before: only scored (its pixels checked)
             given, colour = ImageSource.from_path(fused_path), None
+            common["given_sha256"] = digests[ds].get((pair.id, name, key, pair.sha256))
         else:
             given, colour = None, None
         cost = expected_seconds(name, pixels[(ds, pair.id)], tuple(metrics), rates, fuses=given is None)

@@ -12,7 +12,11 @@ Tables (other tools and the reports read these names; keep them):
     machine sees that its owner is gone.
 ``outputs``
     one row per fused image: ``dataset, pair, method, method_key, pair_sha256,
-    path`` (the content-addressed PNG), ``seconds`` (fusion wall time), run id.
+    path`` (the content-addressed PNG), ``seconds`` (fusion wall time), run id,
+    and ``fused_sha256``, the digest of the image's pixels
+    (:func:`fusionbench.io.pixel_sha256`), so that a re-run, or a copy of the
+    cache, can be checked image by image; NULL in rows written before it was
+    recorded, until a run scores that image again.
 ``scores``
     long format, one row per ``dataset, pair, method, metric, value`` (plus
     ``method_key``, ``pair_sha256``, run id and ``metric_version``, the
@@ -100,6 +104,7 @@ CREATE TABLE IF NOT EXISTS outputs (
     seconds REAL,
     run_id INTEGER,
     created REAL NOT NULL,
+    fused_sha256 TEXT,
     PRIMARY KEY (dataset, pair, method, method_key)
 );
 CREATE TABLE IF NOT EXISTS scores (
@@ -152,6 +157,7 @@ CREATE INDEX IF NOT EXISTS scores_by_method ON scores (dataset, method, metric);
 
 
 SCORE_COLUMNS = "dataset, pair, method, metric, value, method_key, pair_sha256, run_id, created, metric_version"
+OUTPUT_COLUMNS = "dataset, pair, method, method_key, pair_sha256, path, seconds, run_id, created, fused_sha256"
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -161,6 +167,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE scores ADD COLUMN metric_version TEXT NOT NULL DEFAULT '1'")
     if "owner" not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:
         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+    if "fused_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(outputs)")}:
+        conn.execute("ALTER TABLE outputs ADD COLUMN fused_sha256 TEXT")
     conn.commit()
 
 
@@ -348,6 +356,14 @@ class ResultsStore:
                 out.setdefault((pair, method, key, sha), set()).add(metric)
         return out
 
+    def fused_digests(self, dataset: str) -> dict[tuple[str, str, str, str], str]:
+        """``{(pair, method, method_key, pair_sha256): fused_sha256}`` of the outputs of one dataset whose
+        pixel digest is recorded (for the planner: a cached image is checked against it when scored)."""
+        rows = self.conn.execute(
+            "SELECT pair, method, method_key, pair_sha256, fused_sha256 FROM outputs "
+            "WHERE dataset=? AND fused_sha256 IS NOT NULL", (dataset,))
+        return {(pair, method, key, sha): digest for pair, method, key, sha, digest in rows}
+
     def method_metadata(self) -> dict[str, dict[str, str]]:
         """``{method: {display_name, family, citation, colour, source}}`` as last recorded by a run."""
         rows = self.conn.execute(
@@ -423,16 +439,21 @@ class ResultsStore:
 
     def outputs_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
                       keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
-        """Fused outputs (``dataset, pair, method, path, seconds, run_id``); current rows by default.
+        """Fused outputs (``dataset, pair, method, path, seconds, run_id, method_key, pair_sha256, fused_sha256``);
+        current rows by default.
 
-        ``run_id`` is the run that fused the image (a later run that only scores it keeps that id), nullable.
+        ``run_id`` is the run that fused the image (a later run that only scores it keeps that id), nullable;
+        ``method_key`` and ``pair_sha256`` say which method version made it from which input files;
+        ``fused_sha256`` is the image's pixel digest (:func:`fusionbench.io.pixel_sha256`), None where not
+        recorded (:mod:`fusionbench.compare_fused` compares two runs by it).
         """
-        df = self._frame("SELECT dataset, pair, method, path, seconds, run_id, method_key, pair_sha256 FROM outputs "
-                         "ORDER BY created", datasets)
+        df = self._frame("SELECT dataset, pair, method, path, seconds, run_id, method_key, pair_sha256, fused_sha256 "
+                         "FROM outputs ORDER BY created", datasets)
         if current_only:
             df = self._current(df, keys)
         df["run_id"] = df["run_id"].astype("Int64")
-        return df[["dataset", "pair", "method", "path", "seconds", "run_id"]].reset_index(drop=True)
+        return df[["dataset", "pair", "method", "path", "seconds", "run_id", "method_key", "pair_sha256",
+                   "fused_sha256"]].reset_index(drop=True)
 
     def failures_frame(self, datasets: Iterable[str] | None = None, *, current_only: bool = True,
                        keys: Mapping[str, str] | None = None) -> "pd.DataFrame":
@@ -523,16 +544,22 @@ class ResultsStore:
         versions = _current_versions(result.scores)
         with self._transaction():
             if result.has_output and result.path:
-                row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now)
+                row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now, result.fused_sha256)
                 if result.seconds is None:  # scored only: keep the fusing run's row of this very image
                     self.conn.execute(
-                        "INSERT INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        f"INSERT INTO outputs ({OUTPUT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (dataset, pair, method, method_key) DO UPDATE SET "
                         "pair_sha256 = excluded.pair_sha256, path = excluded.path, seconds = excluded.seconds, "
-                        "run_id = excluded.run_id, created = excluded.created "
+                        "run_id = excluded.run_id, created = excluded.created, fused_sha256 = excluded.fused_sha256 "
                         "WHERE outputs.path != excluded.path OR outputs.pair_sha256 != excluded.pair_sha256", row)
+                    # a row written before digests were recorded learns its image's digest
+                    self.conn.execute(
+                        "UPDATE outputs SET fused_sha256 = ? WHERE dataset=? AND pair=? AND method=? "
+                        "AND method_key=? AND path=? AND fused_sha256 IS NULL",
+                        (result.fused_sha256, ds, pair, method, key, result.path))
                 else:
-                    self.conn.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    self.conn.execute(f"INSERT OR REPLACE INTO outputs ({OUTPUT_COLUMNS}) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
                 self.conn.execute(
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='fuse'", (ds, pair, method)
                 )

@@ -159,6 +159,9 @@ class Task:
     nothing and scores it; an external result is checked with
     :func:`fusionbench.external.load_result` and returned as PNG for the cache.
     ``fused_path`` is where the *client* caches the output; workers never write it.
+    ``given_sha256`` is the pixel digest the store recorded for a cached output
+    (:func:`fusionbench.io.pixel_sha256`; ``None`` where none was recorded): a cached
+    image whose pixels are not those is fused again.
     """
 
     dataset: str
@@ -177,6 +180,7 @@ class Task:
     expected_seconds: float = 0.0  # the planner's estimate (slowest first, :mod:`fusionbench.schedule`)
     definitions: Definitions | None = None  # the user registrations it needs (:mod:`fusionbench.definitions`)
     metric_versions: dict[str, str] = field(default_factory=dict)  # the client's preset versions: checked here
+    given_sha256: str | None = None
 
     def portable(self) -> "Task":
         """This task with its images as bytes (or remote URLs), for a worker that shares no files."""
@@ -219,6 +223,8 @@ class TaskResult:
 
     ``png`` holds a newly fused (or external) image for the client to cache;
     ``path`` is set by the client once the output is in its cache.
+    ``fused_sha256`` is the pixel digest of the image scored (:func:`fusionbench.io.pixel_sha256`;
+    ``None`` when there is none).
     """
 
     dataset: str
@@ -233,6 +239,7 @@ class TaskResult:
     worker: str = ""
     path: str | None = None
     notes: list[str] = field(default_factory=list)  # lines for the run's log that are not failures
+    fused_sha256: str | None = None
 
     @classmethod
     def of(cls, task: Task, **fields: Any) -> "TaskResult":
@@ -531,18 +538,27 @@ def unreadable_cache_note(path: str | Path, reason: str) -> str:
     return f"cached fused image {path} is unreadable ({reason}): fusing the pair again to replace it"
 
 
+def changed_cache_note(path: str | Path, found: str, recorded: str) -> str:
+    """The log line of a cached fused image that decodes but whose pixels are not those the store recorded
+    (edited, replaced or copied over from another run): it is fused again."""
+    return (f"cached fused image {path} holds other pixels than the store recorded (sha256 {found[:12]}…, "
+            f"recorded {recorded[:12]}…): fusing the pair again to replace it")
+
+
 def _fuse_into(result: TaskResult, task: Task, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Fuse the pair for ``result`` (its PNG and time set); the fused image."""
+    """Fuse the pair for ``result`` (its PNG, time and digest set); the fused image."""
+    from .io import pixel_sha256
+
     _make_room(a.shape[0] * a.shape[1])
     fused, result.seconds = fuse_task(task, a, b)
     result.png = encode_png(fused)
+    result.fused_sha256 = pixel_sha256(fused)
     return fused
 
 
 def _run_task(task: Task) -> TaskResult:
-    from .io import ImageError
-
     from .definitions import install
+    from .io import ImageError, pixel_sha256
 
     result = TaskResult.of(task, worker=worker_name())
     try:
@@ -554,6 +570,7 @@ def _run_task(task: Task) -> TaskResult:
         else:
             try:
                 fused, result.png = _given_image(task, a, b)
+                result.fused_sha256 = pixel_sha256(fused)
             except ImageError as exc:
                 if task.results_colour is not None:  # an external result: the user's file, its failure
                     raise
@@ -561,6 +578,11 @@ def _run_task(task: Task) -> TaskResult:
                 # decode: fused again, and the new PNG replaces it (it was a 'fuse' failure on every run)
                 result.notes.append(unreadable_cache_note(exc.path, exc.reason))
                 fused = _fuse_into(result, task, a, b)
+            else:
+                if task.given_sha256 and task.results_colour is None and result.fused_sha256 != task.given_sha256:
+                    result.notes.append(changed_cache_note(task.given.name, result.fused_sha256,
+                                                           task.given_sha256))
+                    fused = _fuse_into(result, task, a, b)
     except (Exception, SystemExit) as exc:  # recorded, never fatal (a method calling sys.exit() included)
         result.failures.append(Failure.from_exception("fuse", exc))
         return result

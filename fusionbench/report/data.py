@@ -194,7 +194,7 @@ class ReportData:
 
     db: Path
     scores: pd.DataFrame   # dataset, pair, method, metric, value
-    outputs: pd.DataFrame  # dataset, pair, method, path, seconds
+    outputs: pd.DataFrame  # dataset, pair, method, path, seconds, run_id, method_key, pair_sha256, fused_sha256
     runs: pd.DataFrame
     failures: pd.DataFrame
     methods_meta: dict[str, dict[str, str]] = field(default_factory=dict)

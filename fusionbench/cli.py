@@ -248,14 +248,27 @@ def _cmd_compare_fused(args: argparse.Namespace) -> int:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         comparison.images.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}", file=sys.stderr)
+    left_out = {status: n for status, n in summary.iloc[:, 4:].sum().items() if n}
     print(f"{comparison.compared} images compared: {comparison.compared - comparison.different} identical, "
-          f"{comparison.different} different", file=sys.stderr)
+          f"{comparison.different} different"
+          + ("; not compared: " + ", ".join(f"{n} {status}" for status, n in left_out.items()) if left_out else ""),
+          file=sys.stderr)
     return 0 if comparison.agrees else 1
 
 
 def _cmd_delegate(module: str, args: argparse.Namespace) -> int:
     mod = importlib.import_module(module)
     return int(mod.run(args) or 0)
+
+
+#: what ``export-fused`` and ``compare-fused`` read
+RESULTS_HELP = "a run's out folder (results.sqlite) or a report's results/ export"
+
+
+def _add_output_selection(p: argparse.ArgumentParser) -> None:
+    """``--methods`` and ``--datasets``: the fnmatch patterns that pick a run's outputs (export, comparison)."""
+    p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,17 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export-fused", help="copy a run's fused images to DEST/<method>/<dataset>/<pair>.png "
                                             "with a manifest (to publish them)")
-    p.add_argument("results", help="a run's out folder (results.sqlite) or a report's results/ export")
+    p.add_argument("results", help=RESULTS_HELP)
     p.add_argument("dest", help="folder to write the images and manifest.csv into")
-    p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
-    p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    _add_output_selection(p)
 
     p = sub.add_parser("compare-fused", help="compare two runs' fused images pixel for pixel, by the digests their "
                                              "stores record (docs/runner.md)")
-    p.add_argument("a", help="a run's out folder (results.sqlite) or a report's results/ export")
-    p.add_argument("b", help="another one")
-    p.add_argument("--methods", default=None, help="names or fnmatch patterns, comma-separated (default all)")
-    p.add_argument("--datasets", default=None, help="names or fnmatch patterns, comma-separated (default all)")
+    p.add_argument("a", help=RESULTS_HELP)
+    p.add_argument("b", help="another out folder, store or results/ export")
+    _add_output_selection(p)
     p.add_argument("--csv", default=None, help="also write one row per image (both digests, its status) as CSV")
 
     for name, module in (("train", "fusionbench.train.cli"), ("report", "fusionbench.report.cli")):

@@ -142,7 +142,7 @@ def test_a_different_image_and_what_cannot_be_compared_are_named(tmp_path, make_
     assert summary.loc["average", ["identical", "different", "not recorded"]].tolist() == [1, 1, 1]
     assert summary.loc["maximum", "only in A"] == 3
     assert main(["compare-fused", str(tmp_path / "one"), str(tmp_path / "two"), "--methods", "aver*"]) == 1
-    assert "2 images compared: 1 identical, 1 different" in capsys.readouterr().err
+    assert "2 images compared: 1 identical, 1 different; not compared: 1 not recorded" in capsys.readouterr().err
 
 
 def test_another_method_version_or_other_inputs_are_not_compared(tmp_path, make_pairs) -> None:

@@ -173,3 +173,36 @@ def test_a_worker_refuses_a_metric_version_that_is_not_the_clients(tmp_path, mak
     assert set(result.scores) == {"EN"}
     assert [(f.stage, f.metric, f.error) for f in result.failures] == [("score", "SD", "MetricMismatch")]
     assert f"version {task.metric_versions['SD']} here, client-9 on the client" in result.failures[0].message
+
+
+def test_threads_that_ask_for_one_method_at_once_share_one_instance(monkeypatch) -> None:
+    """A Dask worker runs tasks in several threads: the first pairs of a method must not each build their own
+    instance (each would load its weights) and then race to cache it (``worker._METHOD_CACHE_LOCK``)."""
+    import threading
+    import time
+
+    import fusionbench.method_registry as registry
+    from fusionbench import worker
+
+    real, calls = registry.create_method, []
+
+    def slow_create(name, **overrides):
+        calls.append(name)
+        time.sleep(0.05)  # a build that takes a while, as loading weights does: the other threads arrive meanwhile
+        return real(name, **overrides)
+
+    monkeypatch.setattr(registry, "create_method", slow_create)
+    monkeypatch.setattr(worker, "_METHOD_CACHE", {})
+    key = real("average").cache_key()
+    start, got = threading.Barrier(4), []
+
+    def ask() -> None:
+        start.wait()
+        got.append(worker._method("average", key, {}, verify_key=True))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == ["average"] and len(got) == 4 and all(m is got[0] for m in got)

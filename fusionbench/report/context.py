@@ -52,6 +52,9 @@ class ReportContext:
         self.skipped_rows: list[dict] = []
         self.figure_pairs: dict[str, tuple] = {}  # dataset → (title, pair, task) for the masks figure
         self.refused: set[str] = set()  # methods re-run for the figures (fused-image cache gone)
+        #: (method, dataset, pair) → how a re-made image compares with the scored one's recorded pixel digest:
+        #: ``identical``, ``different``, ``other version`` (another method key now) or ``not recorded``
+        self.remade: dict[tuple[str, str, str], str] = {}
         self.missing: dict[str, str] = {}  # methods left out of the figures, and why
 
     def img(self, path: Path, caption: str) -> str:

@@ -23,11 +23,38 @@ def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
     if ctx.refused:
         parts.append("The run's fused-image cache was not available, so the figures' fused images of "
                      + ", ".join(f"`{m}`" for m in sorted(ctx.refused)) + " were re-made for the figure pairs only "
-                     "with the methods as registered now.")
+                     "with the methods as registered now." + remade_note(ctx.remade))
     if ctx.missing:
         parts.append("Left out of the figures: " + "; ".join(f"`{m}` ({why})" for m, why in sorted(ctx.missing.items()))
                      + ".")
     return " ".join(parts)
+
+
+#: what each status of :attr:`ReportContext.remade` says of a method's re-made figure images
+_REMADE_WORDS = {
+    "identical": "are pixel for pixel the images the run scored",
+    "different": "differ from the images the run scored (another CPU or code made them; the figures do not show "
+                 "the scored images)",
+    "other version": "come from another version of the method than the run's",
+    "not recorded": "cannot be checked (the run recorded no pixel digest; runs before session 31 did not)",
+}
+
+
+def remade_note(remade: dict[tuple[str, str, str], str]) -> str:
+    """One sentence per status of the re-made figure images (``{(method, dataset, pair): status}``), checked
+    against the pixel digests the run recorded; a method with images of several statuses is named under the
+    worst (different, other version, not recorded, identical)."""
+    worst: dict[str, str] = {}
+    order = ("identical", "not recorded", "other version", "different")
+    for (method, _, _), status in remade.items():
+        if order.index(status) >= order.index(worst.get(method, "identical")):
+            worst[method] = status
+    sentences = []
+    for status in reversed(order):
+        named = sorted(m for m, s in worst.items() if s == status)
+        if named:
+            sentences.append(f" The re-made images of {', '.join(f'`{m}`' for m in named)} {_REMADE_WORDS[status]}.")
+    return "".join(sentences)
 
 
 def reproducibility_note(methods: list[str], families: dict[str, str], runs: pd.DataFrame) -> str:

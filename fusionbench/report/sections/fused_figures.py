@@ -43,18 +43,35 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
         key = hashlib.sha256(built.cache_key().encode()).hexdigest()[:16]
         target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / key
                   / f"{file_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
-        if target.is_file():
-            ctx.refused.add(method)
-            return target
-        image = fuse(built, pair.a_path, pair.b_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(target)
+        if not target.is_file():
+            image = fuse(built, pair.a_path, pair.b_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
         ctx.refused.add(method)
+        ctx.remade[(method, dataset, str(pair.id))] = _against_scored(row, built.cache_key(), target)
         return target
     except Exception as exc:  # noqa: BLE001 - the figure leaves the method out, and says so in the log
         ctx.log(f"figure: {method} on {dataset}/{pair.id} not available ({type(exc).__name__}: {exc})")
         ctx.missing[method] = (str(exc).splitlines()[0].split(" (")[0] if str(exc) else type(exc).__name__)
         return None
+
+
+def _against_scored(row, key: str, image: Path) -> str:
+    """How a re-made figure image compares with the image the run scored (``row``: its output row, maybe empty),
+    by the pixel digest the store recorded (:func:`fusionbench.io.pixel_sha256`): ``identical``, ``different``,
+    ``other version`` (the method's key now is not the run's) or ``not recorded``."""
+    from fusionbench.io import load_image, pixel_sha256
+
+    def recorded(column: str) -> str | None:
+        value = row[column].iloc[0] if not row.empty and column in row.columns else None
+        return value if isinstance(value, str) and value else None
+
+    digest, run_key = recorded("fused_sha256"), recorded("method_key")
+    if run_key is not None and run_key != key:
+        return "other version"
+    if digest is None:
+        return "not recorded"
+    return "identical" if pixel_sha256(load_image(image)) == digest else "different"
 
 
 def _figure_pair(ctx: ReportContext, dataset: str):

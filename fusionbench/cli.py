@@ -412,8 +412,9 @@ def _error_status(exc: Exception, args: argparse.Namespace) -> int:
     # a KeyError's str() is the repr of its message: take the message itself (stripping quotes from str()
     # cut a quote off messages that end in one)
     text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
-    message = str(text) or type(exc).__name__
-    print(f"fusionbench: error: {message.splitlines()[0]}", file=sys.stderr)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    # the first line that says something (matplotlib's parse errors start with a newline: the line was empty)
+    print(f"fusionbench: error: {lines[0] if lines else type(exc).__name__}", file=sys.stderr)
     for note in getattr(exc, "__notes__", ()):  # e.g. plugins that failed to load, for an unknown name
         print(f"fusionbench: {note}", file=sys.stderr)
     return 1

@@ -14,6 +14,9 @@
   workers (:mod:`fusionbench.pages`).
 * ``FUSIONBENCH_KILL_GRACE_S`` — seconds a local pool worker may run past a task's ``--timeout`` before it
   stops itself (default :data:`KILL_GRACE_S_DEFAULT`; :func:`fusionbench.executors.run_local`).
+* ``FUSIONBENCH_MAX_PIXELS`` — the largest image (width × height) fusionbench reads (default
+  :data:`MAX_PIXELS_DEFAULT`; ``0`` switches the limit off): a larger one is refused from its header, naming
+  the file, before it is decoded (:func:`fusionbench.io.image_size`).
 
 Every function reads the environment when called (tests and workers change it at run time), but for numba's
 cache folder, fixed when ``fusionbench`` is imported and inherited by child processes (:func:`use_numba_cache_home`).
@@ -30,6 +33,12 @@ WORKER_THREADS_FIXED_ENV = "FUSIONBENCH_WORKER_THREADS_FIXED"
 WORKER_MEMORY_ENV = "FUSIONBENCH_WORKER_MEMORY_MB"
 HUGEPAGES_ENV = "FUSIONBENCH_HUGEPAGES"
 KILL_GRACE_ENV = "FUSIONBENCH_KILL_GRACE_S"
+MAX_PIXELS_ENV = "FUSIONBENCH_MAX_PIXELS"
+#: the largest image read by default: 5000×5000.  A fusion method and the metrics hold tens of float64 copies of
+#: an image (the pixel rules and the paper's metrics: about 80 bytes a pixel, 11 GB for a 12000² pair), so a small
+#: file whose header claims a huge image (PNG compresses a blank 12000² image to 140 kB) would take a worker's
+#: memory and then the machine's; Pillow's own limit (179 M pixels) is far above what a worker holds
+MAX_PIXELS_DEFAULT = 25_000_000
 #: seconds past a task's timeout before its pool worker stops itself: the per-pair SIGALRM cannot interrupt
 #: compiled code that keeps the interpreter, and the task's scoring comes after its fusion
 KILL_GRACE_S_DEFAULT = 30.0
@@ -134,3 +143,15 @@ def kill_grace_s() -> float:
     if not grace > 0 or grace == float("inf"):
         raise ValueError(f"${KILL_GRACE_ENV} must be a positive number of seconds, got {value!r} instead")
     return grace
+
+
+def max_pixels() -> int:
+    """``$FUSIONBENCH_MAX_PIXELS`` (a whole number of pixels; ``0``: no limit), else :data:`MAX_PIXELS_DEFAULT`."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not value:
+        return MAX_PIXELS_DEFAULT
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValueError(f"${MAX_PIXELS_ENV} must be a whole number of pixels (0: no limit), "
+                         f"got {value!r} instead") from None

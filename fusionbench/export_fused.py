@@ -17,6 +17,7 @@ folder was moved).
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +37,49 @@ class ExportResult:
     manifest: Path | None = None
 
 
-def _cached_file(path: str, out: Path) -> Path | None:
-    """The cache file of an output row: its recorded path, else the same file under ``out/fused`` (a moved out
-    folder); ``None`` when neither exists."""
-    recorded = Path(path)
-    if recorded.is_file():
-        return recorded
-    if "/fused/" in path:
-        moved = out / "fused" / path.split("/fused/", 1)[1]
-        if moved.is_file():
-            return moved
-    return None
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+def _recorded(row: object, column: str) -> str | None:
+    """A text column of an output row, ``None`` where the export has no such column or the value is missing."""
+    value = getattr(row, column, None)
+    return value if isinstance(value, str) and value else None
+
+
+def _cached_file(row: object, out: Path) -> Path | str:
+    """The cache file of an output row (its recorded path, else the same file under ``out/fused``: a moved out
+    folder), or why there is none to copy.
+
+    The recorded path must have the cache's shape, ``<method>/<method key>/<pair sha256>.png`` with the row's
+    own method (and key and pair digest where recorded), both hex: a store or export received from someone else
+    could otherwise name any image on this machine (``/home/you/scans/x.png``), which the export then copied
+    into the folder you publish (an untrusted-input audit, session 31)."""
+    path = Path(str(row.path))  # type: ignore[attr-defined]
+    key, pair_sha = path.parent.name, path.stem
+    shaped = (path.suffix == ".png" and path.parent.parent.name == str(row.method)  # type: ignore[attr-defined]
+              and _HEX.fullmatch(key) is not None and _HEX.fullmatch(pair_sha) is not None
+              and _recorded(row, "method_key") in (None, key) and _recorded(row, "pair_sha256") in (None, pair_sha))
+    if not shaped:
+        return (f"the store names {path} as its image, which is not a fused-image cache file of this method "
+                "(<method>/<key>/<pair sha256>.png): not copied")
+    if path.is_file():
+        return path
+    moved = out / "fused" / str(row.method) / key / path.name  # type: ignore[attr-defined]
+    if moved.is_file():
+        return moved
+    return f"cached image {path} is gone"
+
+
+def _target(dest: Path, method: str, dataset: str, pair: str) -> Path | str:
+    """``dest/<method>/<dataset>/<pair>.png``, or why a name cannot be one folder or file name there (``..``, a
+    ``/``, a NUL byte or over 255 bytes: from a received store, it wrote outside ``dest``; session 31)."""
+    from fusionbench.external import dataset_dirname
+
+    parts = [method, dataset_dirname(dataset), f"{pair}.png"]
+    for part in parts:
+        if part in ("", ".", "..") or any(c in part for c in "/\\\0") or len(part.encode()) > 255:
+            return f"{part!r} cannot be a folder or file name under {dest}: not exported"
+    return dest.joinpath(*parts)
 
 
 def matching_names(names: pd.Series, patterns: str | None) -> pd.Series:
@@ -68,7 +101,6 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     when ``out`` holds no results, the patterns match no image, or ``dest`` is a file or a folder that cannot be
     written.
     """
-    from fusionbench.external import dataset_dirname
     from fusionbench.io import ImageError, load_image, pixel_sha256, sha256_file, writable_folder
     from fusionbench.report.data import ReportData
 
@@ -88,13 +120,14 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     root = out if out.is_dir() else out.parent
     result, rows = ExportResult(), []
     for row in outputs.itertuples(index=False):
-        source = _cached_file(str(row.path), root)
-        if source is None:
-            result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: cached image {row.path} is gone")
+        source = _cached_file(row, root)
+        target = _target(dest, str(row.method), str(row.dataset), str(row.pair))
+        for why in (source, target):
+            if isinstance(why, str):
+                result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {why}")
+        if isinstance(source, str) or isinstance(target, str):
             continue
-        target = dest / str(row.method) / dataset_dirname(str(row.dataset)) / f"{row.pair}.png"
-        recorded = getattr(row, "fused_sha256", None)
-        recorded = recorded if isinstance(recorded, str) and recorded else None  # NaN/None: not recorded
+        recorded = _recorded(row, "fused_sha256")
         try:
             found = pixel_sha256(load_image(source))  # a truncated or corrupt cache file is named, not published
             if recorded is not None and found != recorded:

@@ -34,6 +34,23 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 
+class InputProblem(str):
+    """One line about one input file that cannot be used (``"{path}: {reason}"``), which also keeps ``path``: a
+    reader that needs the file (the runner records the pair id from it) does not split the line, where the path
+    itself may hold ``": "``."""
+
+    path: str
+    reason: str
+
+    def __new__(cls, path: str | Path, reason: str) -> "InputProblem":
+        line = super().__new__(cls, f"{path}: {reason}")
+        line.path, line.reason = str(path), reason
+        return line
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # pickled with both parts
+        return self.path, self.reason
+
+
 class ImageError(ValueError):
     """A file that cannot be used as a fusion input; the message names it."""
 
@@ -141,14 +158,14 @@ def index_images(folder: str | Path, problems: list[str], *, report_other_files:
             continue
         if path.is_dir():
             if is_image_suffix(path.suffix):  # named like an image: say so, not "missing partner"
-                problems.append(f"{path}: is a folder, not an image file, skipped")
+                problems.append(InputProblem(path, "is a folder, not an image file, skipped"))
             continue
         if not is_image_suffix(path.suffix):
             if report_other_files:
-                problems.append(f"{path}: {_not_an_image(path)}, skipped")
+                problems.append(InputProblem(path, f"{_not_an_image(path)}, skipped"))
             continue
         if path.stem in out:
-            problems.append(f"{path}: a second image named {path.stem!r} (using {out[path.stem].name}), skipped")
+            problems.append(InputProblem(path, f"a second image named {path.stem!r} (using {out[path.stem].name}), skipped"))
             continue
         out[path.stem] = path
     return out
@@ -271,16 +288,45 @@ def _refuse_mode(path: Path, img: Image.Image) -> str:
     return mode
 
 
+def _not_a_file_reason(path: Path) -> str:
+    """Why ``path`` (not a regular file) cannot be an image: a folder, a FIFO/device/socket, or nothing there."""
+    if path.is_dir():
+        return "is a folder, not an image file"
+    if path.exists():
+        return "is not a regular file (a FIFO, device or socket), not an image file"
+    return "file not found"
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """:class:`ImageError` for an image of more pixels than :func:`fusionbench.config.max_pixels` allows."""
+    from .config import MAX_PIXELS_ENV, max_pixels
+
+    limit = max_pixels()
+    width, height = size
+    if limit and width * height > limit:
+        raise ImageError(path, f"size {width}x{height} ({width * height:,} pixels) is over the {limit:,}-pixel "
+                               f"limit; set ${MAX_PIXELS_ENV} to a larger number (0: no limit) to read it")
+
+
 def _open_image(path: Path) -> Image.Image:
-    """``Image.open(path)`` with every failure to identify the file as one :class:`ImageError`."""
+    """``Image.open(path)`` with every failure to identify the file as one :class:`ImageError`, and an image over
+    the pixel limit (:func:`_check_pixels`) refused before it is decoded."""
     if not path.is_file():
-        raise ImageError(path, "is a folder, not an image file" if path.is_dir() else "file not found")
+        raise ImageError(path, _not_a_file_reason(path))
     try:
-        return Image.open(path)
+        img = Image.open(path)
     except UnidentifiedImageError:
         raise ImageError(path, "not an image file (unidentified format)") from None
+    except Image.DecompressionBombError as exc:  # over Pillow's own limit: not an OSError
+        raise ImageError(path, f"image too large to read ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+    try:
+        _check_pixels(path, img.size)
+    except ImageError:
+        img.close()
+        raise
+    return img
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -256,7 +256,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         plan.input_failures += len(dataset.problems)
         for problem in dataset.problems:
             log(f"{ds_name}: {problem}")
-            path, _, reason = problem.partition(": ")
+            path = getattr(problem, "path", None) or problem.partition(": ")[0]  # a plugin dataset's plain line
             store.record_failure(dataset.name, Path(path).stem, "", stage="fuse", error="InputError", message=problem)
         if config.split not in (None, "all") and config.split not in dataset.splits:
             reason = f"no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'})"

@@ -228,6 +228,19 @@ def _check_integrity(conn: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError("database disk image is malformed (" + "; ".join(problems) + ")")
 
 
+def _refuse_triggers(conn: sqlite3.Connection) -> None:
+    """``sqlite3.DatabaseError`` for a store holding a trigger: fusionbench creates none, and one in a store
+    received from someone else ran on every later write, rewriting this machine's own results unseen (an
+    untrusted-input audit, session 31: a trigger set each new score to 999 and deleted each failure).  Reading
+    such a store (``report``, ``--dry-run``) fires nothing and is allowed."""
+    names = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
+    if names:
+        drops = "; ".join(f'DROP TRIGGER "{n}"' for n in names)
+        raise sqlite3.DatabaseError(
+            f"it holds {len(names)} trigger(s) fusionbench does not create ({', '.join(map(repr, names))}), which "
+            f"would change rows as they are written; if you trust it, remove them (sqlite3 FILE '{drops}')")
+
+
 def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:
     """Copy the store at ``path`` into ``target`` without writing anything on disk.
 
@@ -270,6 +283,7 @@ class ResultsStore:
             conn = sqlite3.connect(self.path, timeout=OPEN_TIMEOUT_S)
             _enable_wal(conn)
             _check_integrity(conn)
+            _refuse_triggers(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
             conn.commit()

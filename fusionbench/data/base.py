@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 #: runs of the characters a dataset name may hold that a file name may not
 _PATH_CHARACTERS = re.compile(r"[:/\\]+")
+#: the same, with control characters (a newline, NUL): what a file stem replaces
+_UNSAFE_IN_FILE_NAMES = re.compile(r"[:/\\\x00-\x1f\x7f]+")
+#: the longest stem :func:`dataset_file_stem` gives, in bytes (a file name holds 255, and the report adds to it)
+STEM_BYTES = 120
 
 
 def _folder_parts(name: str) -> list[str]:
@@ -39,13 +43,36 @@ def dataset_file_stem(name: str) -> str:
     any other name with ``:``, ``/`` or ``\\`` has each run of them replaced by ``_`` and the same digits
     appended.  So two names never share a stem: until session 28 ``folder:x/y`` and ``folder:x_y`` both
     became ``folder_x_y``, and one dataset's tables, figures and exported images overwrote the other's.
+    Control characters are replaced too, and ``.``, ``..`` and any name over :data:`STEM_BYTES` bytes (the
+    readable part cut to fit) get the digits as well: a stem is always one file name, short enough for the
+    report's ``grid_<stem>_<pair>.png`` (a 250-byte folder name made the report fail; ``..`` from a store
+    made ``export-fused`` write outside its folder; an untrusted-input audit, session 31).
     """
-    if not _PATH_CHARACTERS.search(name):
+    if not _UNSAFE_IN_FILE_NAMES.search(name) and name not in (".", "..") and len(name.encode()) <= STEM_BYTES:
         return name
     parts = _folder_parts(name)
     # a folder dataset by its folder's own name (an absolute path can exceed a file name's 255 bytes)
-    readable = f"folder_{parts[-1]}" if parts else name
-    return f"{_PATH_CHARACTERS.sub('_', readable)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    readable = _UNSAFE_IN_FILE_NAMES.sub("_", f"folder_{parts[-1]}" if parts else name)
+    return f"{fit_bytes(readable, STEM_BYTES - 9)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+#: the longest file name (without its suffix) :func:`pair_file_name` gives, in bytes: 255 less room for a suffix
+FILE_NAME_BYTES = 240
+
+
+def pair_file_name(*parts: str) -> str:
+    """``parts`` joined by ``_`` as one file name (suffix not included): as it is up to :data:`FILE_NAME_BYTES`,
+    else cut and followed by ``-`` and 8 hex digits of the whole name's sha256, so that it stays unique (a pair
+    id is a file's stem, up to 251 bytes, and a report names figures ``grid_<dataset stem>_<pair>``)."""
+    name = "_".join(parts)
+    if len(name.encode()) <= FILE_NAME_BYTES:
+        return name
+    return f"{fit_bytes(name, FILE_NAME_BYTES - 9)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def legacy_dataset_file_stems(name: str) -> list[str]:
@@ -89,7 +116,7 @@ class Dataset:
     splits: dict[str, list[str]] = field(default_factory=dict)
     split_version: str = ""
     description: str = ""
-    problems: list[str] = field(default_factory=list)  # one line per file that could not form a pair
+    problems: list[str] = field(default_factory=list)  # one line per file that could not form a pair (io.InputProblem)
     task: str | None = None  # the task of every pair; None when a folder declares none
     title: str = ""  # the name reports print (e.g. "MRI-PET (Harvard AANLIB)")
     modalities: dict[str, str] = field(default_factory=dict)  # {"a": "MRI", "b": "PET"}

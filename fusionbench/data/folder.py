@@ -103,7 +103,7 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
     if not (root / "a").is_dir() or not (root / "b").is_dir():
         raise FileNotFoundError(f"{root}: a folder dataset needs sub-folders a/ and b/")
     problems: list[str] = []
-    from fusionbench.io import ImageError, check_pair_files, index_images, sha256_file
+    from fusionbench.io import ImageError, InputProblem, check_pair_files, index_images, sha256_file
 
     a_files, b_files = index_images(root / "a", problems), index_images(root / "b", problems)
     from fusionbench.registry import natural_key
@@ -115,15 +115,15 @@ def folder_dataset(arg: str, data_dir: str | Path | None = None, task: str | Non
     pairs = []
     for stem in stems:
         if stem not in b_files:
-            problems.append(f"{a_files[stem]}: missing partner in {root / 'b'}, skipped")
+            problems.append(InputProblem(a_files[stem], f"missing partner in {root / 'b'}, skipped"))
             continue
         if stem not in a_files:
-            problems.append(f"{b_files[stem]}: missing partner in {root / 'a'}, skipped")
+            problems.append(InputProblem(b_files[stem], f"missing partner in {root / 'a'}, skipped"))
             continue
         try:
             check_pair_files(a_files[stem], b_files[stem])
         except ImageError as exc:
-            problems.append(f"{exc}, skipped")
+            problems.append(InputProblem(exc.path, f"{exc.reason}, skipped"))
             continue
         digest = sha256_file(a_files[stem])[:32] + sha256_file(b_files[stem])[:32]
         pairs.append(Pair(name, stem, pair_task, a_files[stem], b_files[stem], sha256=digest,

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from fusionbench.config import data_dir as default_data_dir
-from fusionbench.io import sha256_file
+from fusionbench.io import InputProblem, sha256_file
 
 from .base import Dataset, Pair, register_dataset
 from .manifest import DatasetManifest, load_manifest, released_manifests
@@ -32,12 +32,12 @@ def build_released(m: DatasetManifest, data_dir: str | Path | None = None) -> Da
         a, b = root / rec["a"], root / rec["b"]
         missing = [p for p in (a, b) if not p.is_file()]
         if missing:
-            problems.append(f"{missing[0]}: file not found (pair {rec['id']})")
+            problems.append(InputProblem(missing[0], f"file not found (pair {rec['id']})"))
             continue
         a_sha, b_sha = sha256_file(a), sha256_file(b)
         for path, got, want in ((a, a_sha, rec["a_sha256"]), (b, b_sha, rec["b_sha256"])):
             if got != want:
-                problems.append(f"{path}: sha256 differs from the manifest (modified copy?); used as is")
+                problems.append(InputProblem(path, "sha256 differs from the manifest (modified copy?); used as is"))
         pairs.append(Pair(m.name, rec["id"], meta.task, a, b, sha256=a_sha[:32] + b_sha[:32],
                           group=meta.groups.get(rec["id"])))
     if not pairs:

@@ -63,7 +63,24 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     ``full`` writes 200 dpi figures with PDF twins and embeds them in the page;
     ``mean_only`` writes LaTeX tables without the std columns; ``roi`` = (row, col, size) places every zoom
     inset; ``profile`` False skips parameter/GFLOP profiling (Table 5 keeps the times).
+
+    Figure text is drawn as it is, never as matplotlib mathtext: a display name or dataset title with two ``$``
+    (``"costs $5 and $10"``, or a crafted one) made matplotlib's parser stop the whole report (session 31).
     """
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _build_report(results, out_dir, metrics=metrics, run_benchmarks=run_benchmarks,
+                             asv_results=asv_results, repo=repo, data_dir=data_dir, quiet=quiet, log=log,
+                             methods=methods, order=order, highlight=highlight, exclude_variants=exclude_variants,
+                             full=full, mean_only=mean_only, roi=roi, profile=profile)
+
+
+def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: str, run_benchmarks: bool,
+                  asv_results: str | Path | None, repo: str | Path, data_dir: str | Path | None, quiet: bool,
+                  log: Log | None, methods: str | None, order: str | None, highlight: str | None,
+                  exclude_variants: bool, full: bool, mean_only: bool, roi: tuple[int, int, int] | None,
+                  profile: bool) -> Path:
     log = log or (lambda msg: print(msg, file=sys.stderr))
     figures.set_resolution(full)
     data = ReportData.load(results)
@@ -196,7 +213,8 @@ def _first_clause(text: str) -> str:
 
 def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool) -> str:
     def listing(ms: list[str]) -> str:
-        return ", ".join(f"{htmlmod.html.escape(names.get(m, m))} (<code>{m}</code>)" for m in ms) or "none"
+        escape = htmlmod.html.escape  # a method name too: a plugin's or a received store's may hold markup
+        return ", ".join(f"{escape(names.get(m, m))} (<code>{escape(m)}</code>)" for m in ms) or "none"
 
     hl = f" Highlighted: {htmlmod.html.escape(names.get(sel.highlight, sel.highlight))}." if sel.highlight else ""
     ablations = (listing(sel.ablations) if table4_written or not sel.ablations else

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,8 @@ def image_html(path: Path, caption: str, root: Path | None = None, embed: bool =
     if embed or root is None:
         src = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
     else:
-        src = html.escape(Path(path).relative_to(root).as_posix())
+        # a URL, not a path: a pair id's '#', '?' or '%' in a figure's file name broke the link
+        src = html.escape(urllib.parse.quote(Path(path).relative_to(root).as_posix()))
     return (f'<figure><img alt="{html.escape(caption)}" loading="lazy" src="{src}">'
             f'<figcaption>{html.escape(caption)}</figcaption></figure>')
 

@@ -20,6 +20,8 @@ needed beyond ``booktabs``: ``% packages: booktabs, adjustbox``.
 """
 from __future__ import annotations
 
+import re
+
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -231,11 +233,18 @@ def latex_escape(text: str) -> str:
     return "".join(out)
 
 
+def latex_label(label: str) -> str:
+    """``label`` as a ``\\label`` key: every character but ASCII letters, digits and ``: . _ -`` becomes ``-``.
+    A label is not escaped text: a dataset name's ``}`` and TeX's ``^^5c`` (a backslash) in it ran
+    ``\\input{/etc/passwd}`` when the table compiled (an untrusted-input audit, session 31)."""
+    return re.sub(r"[^A-Za-z0-9:._-]", "-", label)
+
+
 def _latex_float(caption: str, label: str, colspec: str, header: list[str], rows: list[str], note: str = "",
                  wide: bool = False) -> str:
     env = "table*" if wide else "table"
     lines = [LATEX_HEADER, rf"\begin{{{env}}}[t]", r"\centering", r"\small",
-             rf"\caption{{{latex_escape(caption)}}}" + (rf"\label{{{label}}}" if label else ""),
+             rf"\caption{{{latex_escape(caption)}}}" + (rf"\label{{{latex_label(label)}}}" if label else ""),
              r"\begin{adjustbox}{max width=\linewidth}", rf"\begin{{tabular}}{{{colspec}}}", r"\toprule"]
     lines += header + [r"\midrule"] + rows + [r"\bottomrule", r"\end{tabular}", r"\end{adjustbox}"]
     if note:

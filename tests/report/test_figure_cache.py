@@ -1,7 +1,6 @@
 """A figure whose stored fused image is gone re-makes it with the method as registered now, cached by its key."""
 from __future__ import annotations
 
-import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,7 +14,7 @@ from fusionbench.report.sections import fused_figures
 def test_the_re_made_image_is_keyed_by_the_method_key_not_only_its_version(tmp_path, monkeypatch) -> None:
     """Retrained weights under the same method version (the pending mopa training) change the method key: the
     figure must fuse again, not reuse the old weights' image."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path))
     calls = []
     monkeypatch.setattr(fusionbench.api, "fuse", lambda m, a, b: calls.append(m) or np.zeros((8, 8), np.uint8))
     ctx = SimpleNamespace(data=SimpleNamespace(outputs=pd.DataFrame(columns=["dataset", "pair", "method", "path"]),
@@ -40,7 +39,7 @@ def test_a_re_made_image_is_checked_against_the_scored_ones_pixel_digest(tmp_pat
     from fusionbench.report.data import ReportData
     from fusionbench.report.readme import remade_note
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
     data, out = make_pairs(tmp_path / "data", 1), tmp_path / "out"
     assert main(["run", "--methods", "average,maximum", "--datasets", f"folder:{data}", "--metrics", "EN",
                  "--out", str(out), "--workers", "0", "--quiet", "--no-report"]) == 0

@@ -110,7 +110,7 @@ def test_figures_remake_fused_images_when_the_cache_is_gone(tmp_path, monkeypatc
     import fusionbench.api
     from fusionbench.report import build_report
 
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # the re-made images' folder
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))  # the re-made images' folder
     (tmp_path / "tmp").mkdir()
     data = _folder(tmp_path, n=3)
     run(RunConfig(methods=["average,maximum"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
@@ -132,7 +132,7 @@ def test_figures_remake_fused_images_when_the_cache_is_gone(tmp_path, monkeypatc
     assert "Left out of the figures: `maximum` (weights gone)" in readme
     assert any(line.startswith("figure: maximum on folder:") and "not available" in line for line in logged)
     assert list((tmp_path / "report" / "figures").glob("grid_*.png"))
-    remade = list((tmp_path / "tmp" / "fusionbench-report-fused" / "average").rglob("*.png"))
+    remade = list((tmp_path / "home" / "report-fused" / "average").rglob("*.png"))
     assert len(remade) == 1  # the figure pair only, not every pair of the run
 
 

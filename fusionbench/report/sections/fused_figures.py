@@ -6,11 +6,12 @@ with the most methods) and draws the sources beside the fused images with a zoom
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import figures
+from fusionbench.data.base import pair_file_name
+
 from ..context import ReportContext, file_stem, paper20_keys
 from ..data import DATA_UNAVAILABLE
 
@@ -18,6 +19,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from fusionbench.data import Pair
 
 MAX_GRID_METHODS = 10
+
+
+def remade_folder() -> Path:
+    """Where a report keeps the fused images it re-made: ``$FUSIONBENCH_HOME/report-fused``, this user's cache.
+    Until session 31 it was the system temp folder, shared by every user of the machine, where another user
+    could plant the images a report then showed as a method's."""
+    from fusionbench.config import home
+
+    return home() / "report-fused"
 
 
 def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> Path | None:
@@ -41,8 +51,8 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
         # weights under the same version make a new image, never the old weights' one
         built = create_method(method)
         key = hashlib.sha256(built.cache_key().encode()).hexdigest()[:16]
-        target = (Path(tempfile.gettempdir()) / "fusionbench-report-fused" / method / key
-                  / f"{file_stem(dataset)}_{pair.id}_{(pair.sha256 or '')[:16]}.png")
+        target = (remade_folder() / method / key
+                  / f"{pair_file_name(file_stem(dataset), str(pair.id), (pair.sha256 or '')[:16])}.png")
         if not target.is_file():
             image = fuse(built, pair.a_path, pair.b_path)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +119,7 @@ def fused_grid(ctx: ReportContext, dataset: str, title: str, task: str | None, s
             paths[m] = path
     if not paths:
         return ""
-    stem = ctx.out / "figures" / f"grid_{file_stem(dataset)}_{pair.id}"
+    stem = ctx.out / "figures" / pair_file_name("grid", file_stem(dataset), str(pair.id))
     written, where = figures.qualitative_grid(pair.a_path, pair.b_path, paths, f"{title}, pair {pair.id}", stem,
                                               task=task or pair.task or "", names=ctx.names, roi=ctx.roi)
     ctx.written += written

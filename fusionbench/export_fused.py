@@ -17,7 +17,6 @@ folder was moved).
 """
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,6 @@ class ExportResult:
     manifest: Path | None = None
 
 
-_HEX = re.compile(r"[0-9a-f]*")
-
-
 def _recorded(row: object, column: str) -> str | None:
     """A text column of an output row, ``None`` where the export has no such column or the value is missing."""
     value = getattr(row, column, None)
@@ -50,21 +46,19 @@ def _cached_file(row: object, out: Path) -> Path | str:
     """The cache file of an output row (its recorded path, else the same file under ``out/fused``: a moved out
     folder), or why there is none to copy.
 
-    The recorded path must have the cache's shape, ``<method>/<method key>/<pair sha256>.png`` with the row's
-    own method (and key and pair digest where recorded), both hex: a store or export received from someone else
-    could otherwise name any image on this machine (``/home/you/scans/x.png``), which the export then copied
-    into the folder you publish (an untrusted-input audit, session 31)."""
+    The recorded path must have the cache's shape for the row (:func:`fusionbench.fused_cache.in_cache_layout`):
+    a store or export received from someone else could otherwise name any image on this machine
+    (``/home/you/scans/x.png``), which the export then copied into the folder you publish."""
+    from fusionbench.fused_cache import in_cache_layout
+
     path = Path(str(row.path))  # type: ignore[attr-defined]
-    key, pair_sha = path.parent.name, path.stem
-    shaped = (path.suffix == ".png" and path.parent.parent.name == str(row.method)  # type: ignore[attr-defined]
-              and _HEX.fullmatch(key) is not None and _HEX.fullmatch(pair_sha) is not None
-              and _recorded(row, "method_key") in (None, key) and _recorded(row, "pair_sha256") in (None, pair_sha))
-    if not shaped:
+    if not in_cache_layout(path, str(row.method), _recorded(row, "method_key"),  # type: ignore[attr-defined]
+                           _recorded(row, "pair_sha256")):
         return (f"the store names {path} as its image, which is not a fused-image cache file of this method "
                 "(<method>/<key>/<pair sha256>.png): not copied")
     if path.is_file():
         return path
-    moved = out / "fused" / str(row.method) / key / path.name  # type: ignore[attr-defined]
+    moved = out / "fused" / str(row.method) / path.parent.name / path.name  # type: ignore[attr-defined]
     if moved.is_file():
         return moved
     return f"cached image {path} is gone"

@@ -34,6 +34,7 @@ from .data.folder import earlier_names, folder_dataset_name
 from .data.synthetic import DEFAULT_DATASETS
 from .executors import local_cluster_size
 from .external import ResultsFolder, is_results_spec, parse_results_spec
+from .fused_cache import cache_file
 from .io import writable_folder
 from .machine import machine_info
 from .method_registry import METHODS, create_method, list_methods
@@ -311,7 +312,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     versions = metric_versions(metrics)  # a worker scores only with the presets the client has
     for ds, pair, name, fuses in todo:
         key = keys[name]
-        fused_path = cache / name / key / f"{pair.sha256}.png"
+        fused_path = cache_file(cache, name, key, pair.sha256)
         common = dict(dataset=ds, pair=pair.id, pair_sha256=pair.sha256, method=name, method_key=key,
                       metrics=tuple(metrics), a=ImageSource.from_path(pair.a_path),
                       b=ImageSource.from_path(pair.b_path), fused_path=str(fused_path), timeout=config.timeout)

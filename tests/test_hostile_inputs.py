@@ -230,3 +230,31 @@ def test_an_error_whose_text_starts_with_a_newline_still_says_something(capsys) 
 
     assert _error_status(ValueError("\nParseException: Expected end of text"), SimpleNamespace(debug=False)) == 1
     assert capsys.readouterr().err.splitlines()[0] == "fusionbench: error: ParseException: Expected end of text"
+
+
+def test_a_report_draws_no_file_a_store_names_outside_the_cache_layout(tmp_path, make_pairs, monkeypatch) -> None:
+    """The figures used any existing file a store named as a method's image (``/home/you/scans/x.png``)."""
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))  # where the report re-makes images
+    from types import SimpleNamespace
+
+    from fusionbench.data import create_dataset
+    from fusionbench.fused_cache import in_cache_layout
+    from fusionbench.report.data import ReportData
+    from fusionbench.report.sections import fused_figures
+
+    data, out = make_pairs(tmp_path / "data", 1, colour=False), tmp_path / "out"
+    _run_two(data, out)
+    report = ReportData.load(out)
+    cached = report.outputs.loc[report.outputs["method"] == "maximum", "path"].iloc[0]
+    assert in_cache_layout(cached, "maximum") and not in_cache_layout(cached, "average")
+    secret = tmp_path / "private" / "scan.png"
+    secret.parent.mkdir()
+    Image.fromarray(np.full((48, 48), 7, np.uint8)).save(secret)
+    report.outputs.loc[report.outputs["method"] == "maximum", "path"] = str(secret)
+    ctx = SimpleNamespace(data=report, refused=set(), remade={}, missing={}, log=lambda *a: None)
+    dataset = report.outputs["dataset"].iloc[0]
+    pair = create_dataset(dataset).pairs[0]
+    assert fused_figures.fused_output(ctx, dataset, pair, "average") == Path(
+        report.outputs.loc[report.outputs["method"] == "average", "path"].iloc[0])  # the run's own cache file
+    shown = fused_figures.fused_output(ctx, dataset, pair, "maximum")
+    assert shown != secret and not np.array_equal(load_image(shown), load_image(secret))  # re-made instead

@@ -35,7 +35,7 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
     outs = ctx.data.outputs
     row = outs[(outs["dataset"] == dataset) & (outs["pair"].astype(str) == str(pair.id))
                & (outs["method"] == method)] if not outs.empty else outs
-    if not row.empty and Path(str(row["path"].iloc[0])).is_file():
+    if not row.empty and _usable_cache_file(row):
         return Path(str(row["path"].iloc[0]))
     if method not in set(ctx.data.scores.loc[ctx.data.scores["dataset"] == dataset, "method"]):
         return None
@@ -66,17 +66,30 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
         return None
 
 
+def _usable_cache_file(row) -> bool:
+    """Whether the output row's recorded image exists and is shaped like a cache file of its own method (a store
+    from someone else could name any image of this machine, which the figure then showed as the method's)."""
+    from fusionbench.fused_cache import in_cache_layout
+
+    path = Path(str(row["path"].iloc[0]))
+    return in_cache_layout(path, str(row["method"].iloc[0]), _recorded(row, "method_key"),
+                           _recorded(row, "pair_sha256")) and path.is_file()
+
+
+def _recorded(row, column: str) -> str | None:
+    """A text column of a one-row output frame; ``None`` where the frame is empty, lacks the column (an older
+    export) or the value is missing."""
+    value = row[column].iloc[0] if not row.empty and column in row.columns else None
+    return value if isinstance(value, str) and value else None
+
+
 def _against_scored(row, key: str, image: Path) -> str:
     """How a re-made figure image compares with the image the run scored (``row``: its output row, maybe empty),
     by the pixel digest the store recorded (:func:`fusionbench.io.pixel_sha256`): ``identical``, ``different``,
     ``other version`` (the method's key now is not the run's) or ``not recorded``."""
     from fusionbench.io import load_image, pixel_sha256
 
-    def recorded(column: str) -> str | None:
-        value = row[column].iloc[0] if not row.empty and column in row.columns else None
-        return value if isinstance(value, str) and value else None
-
-    digest, run_key = recorded("fused_sha256"), recorded("method_key")
+    digest, run_key = _recorded(row, "fused_sha256"), _recorded(row, "method_key")
     if run_key is not None and run_key != key:
         return "other version"
     if digest is None:

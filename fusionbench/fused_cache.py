@@ -1,0 +1,31 @@
+"""The layout of the fused-image cache: ``<cache>/<method>/<method key>/<pair sha256>.png``.
+
+The runner writes each fused image there (content-addressed: a new method key or a changed pair file is a new
+file, so re-scoring never re-fuses); the store records the path.  A reader of a store it did not write itself
+(``export-fused``, a report's figures) uses a recorded path only if it has this shape for the row's own method
+(and key and pair digest, where recorded): a store received from someone else could otherwise name any image of
+this machine, which the export copied into the folder you publish and the report drew as a method's output (an
+untrusted-input audit, session 31).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+def cache_file(cache: str | Path, method: str, method_key: str, pair_sha256: str) -> Path:
+    """Where the runner caches method ``method`` (key ``method_key``)'s image of the pair ``pair_sha256``."""
+    return Path(cache) / method / method_key / f"{pair_sha256}.png"
+
+
+def in_cache_layout(path: str | Path, method: str, method_key: str | None = None,
+                    pair_sha256: str | None = None) -> bool:
+    """Whether ``path`` is shaped like :func:`cache_file` of ``method``: ``.../<method>/<hex>/<hex>.png``, the
+    hex parts equal to ``method_key`` and ``pair_sha256`` where they are given."""
+    path = Path(path)
+    key, digest = path.parent.name, path.stem
+    return (path.suffix == ".png" and path.parent.parent.name == method
+            and _HEX.fullmatch(key) is not None and _HEX.fullmatch(digest) is not None
+            and method_key in (None, key) and pair_sha256 in (None, digest))

@@ -26,6 +26,14 @@ def format_number(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def markdown_text(text: str, *, cell: bool = False) -> str:
+    """``text`` (a name or title from a store, a plugin or a ``dataset.json``) as plain Markdown: ``<`` as
+    ``&lt;`` (no raw HTML), ``&`` as ``&amp;``, line breaks as spaces and, in a table ``cell``, ``|`` as ``\\|``:
+    a display name with ``|`` or a newline broke the table's rows, and one with HTML was rendered (session 31)."""
+    text = " ".join(str(text).replace("&", "&amp;").replace("<", "&lt;").splitlines())
+    return text.replace("|", "\\|") if cell else text
+
+
 def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str]) -> str:
     """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs (current rows only:
     each method's current version, each pair's current file; older rows are the store's history), at 4 decimals
@@ -62,7 +70,7 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
                 cells.append("–")
                 (undefined if row is not None else unscored).append(f"`{method}` {metric}")
         display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
-        lines.append(f"| {display} (`{method}`) | {n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_text(display, cell=True)} (`{method}`) | {n} | " + " | ".join(cells) + " |")
     for note in missing_value_notes(f"the {pairs} pairs scored", short, undefined, unscored):
         lines += ["", note]
     return "\n".join(lines) + "\n"

@@ -258,3 +258,20 @@ def test_a_report_draws_no_file_a_store_names_outside_the_cache_layout(tmp_path,
         report.outputs.loc[report.outputs["method"] == "average", "path"].iloc[0])  # the run's own cache file
     shown = fused_figures.fused_output(ctx, dataset, pair, "maximum")
     assert shown != secret and not np.array_equal(load_image(shown), load_image(secret))  # re-made instead
+
+
+def test_markdown_tables_keep_their_rows_whatever_the_names() -> None:
+    import pandas as pd
+
+    from fusionbench.report.tables import frame_to_markdown
+    from fusionbench.summary import markdown_text
+
+    name = "<img src=x onerror=alert(1)>|x|\n# Heading"
+    assert markdown_text(name, cell=True) == "&lt;img src=x onerror=alert(1)>\\|x\\| # Heading"
+    table = frame_to_markdown(pd.DataFrame({"method": [name, "plain"], "EN": [1.0, 2.0]}))
+    rows = table.splitlines()
+    import re
+
+    assert len(rows) == 4  # header, rule, two rows: one line each
+    assert all(len(re.findall(r"(?<!\\)\|", r)) == 3 for r in rows)  # two cells each: unescaped bars
+    assert "<img" not in table

@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from fusionbench.summary import format_number, missing_value_notes
+from fusionbench.summary import format_number, markdown_text, missing_value_notes
 
 from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
 from .data import display_name, higher_is_better, metric_arrow, metric_convention, rankable
@@ -177,7 +177,7 @@ def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) ->
     then the footnote."""
     arrows = table.arrows()
     mark = lambda t, p: f"**{t}**" if p == "best" else (f"<u>{t}</u>" if p == "second" else t)  # noqa: E731
-    lines = [f"**{table.title}**", "",
+    lines = [f"**{markdown_text(table.title)}**", "",
              "| Method | " + " | ".join(f"{m} {arrows[m]}" for m in table.metrics) + " |",
              "|---|" + "---:|" * len(table.metrics)]
     places = table.placements()
@@ -186,11 +186,11 @@ def to_markdown(table: MetricTable, digits: int = 4, mean_only: bool = False) ->
     for method in table.methods:
         cells = _cells(table, method, decimals, mark, places, mean_only)
         cells = [c + ("†" if (method, k) in short else "") for c, k in zip(cells, table.metrics)]
-        name = table.name(method)
+        name = markdown_text(table.name(method), cell=True)
         lines.append(f"| {'**' + name + '**' if method == table.highlight else name} | " + " | ".join(cells) + " |")
     note = " ".join(t for t in (table.footnote, table.short_note()) if t)
     if note:
-        lines += ["", f"<sub>{note}</sub>"]
+        lines += ["", f"<sub>{markdown_text(note)}</sub>"]
     return "\n".join(lines) + "\n"
 
 
@@ -367,7 +367,8 @@ def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         return bool(values) and all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
                                     for v in values)
 
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "".join("---:|" if numeric(c) else "---|" for c in cols)]
+    lines = ["| " + " | ".join(markdown_text(c, cell=True) for c in cols) + " |",
+             "|" + "".join("---:|" if numeric(c) else "---|" for c in cols)]
     for _, row in frame.iterrows():
         cells = []
         for c in cols:
@@ -375,7 +376,7 @@ def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
             if isinstance(v, (float, np.floating)):
                 cells.append(format_number(float(v), digits))
             else:
-                cells.append(str(v))
+                cells.append(markdown_text(str(v), cell=True))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

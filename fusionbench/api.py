@@ -139,15 +139,22 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
 
     ``a`` is the anatomical (MRI) or visible (grey or colour) image, ``b`` the
     PET/SPECT (colour), CT or infrared image; both may be file paths or arrays
-    (uint8, or float in [0, 1]), of any size (the two the same).  Returns H×W
-    uint8 when both are grey, else H×W×3 with the colour side's chroma.
+    (uint8, or float in [0, 1]), of any size from 2×2 up (the two the same; a 1×N image is an
+    :class:`~fusionbench.io.ImageError`, as the runner refuses it: U2Fusion's reflect padding failed on one
+    with a torch error).  Returns H×W uint8 when both are grey, else H×W×3 with the colour side's chroma.
     """
+    from .io import MIN_SIDE, ImageError
+
     m = create_method(method, **overrides) if isinstance(method, str) else method
     reason = m.unavailable_reason()
     if reason:
         raise RuntimeError(f"{m.name}: {reason}")
     a_img, b_img = _as_image(a, "a"), _as_image(b, "b")
     check_pair(a_img, b_img, _label(a, "a"), _label(b, "b"))  # named by their paths when given as files
+    if min(a_img.shape[:2]) < MIN_SIDE:
+        height, width = a_img.shape[:2]
+        raise ImageError(_label(a, "a"), f"size {width}x{height} is too small (the methods and metrics need at "
+                                         f"least {MIN_SIDE}x{MIN_SIDE})")
     return fuse_arrays(m, a_img, b_img)
 
 

@@ -42,10 +42,12 @@ MEMORY_STATS = {"checks": 0, "trims": 0, "cache_drops": 0, "room_checks": 0, "tr
 #: pairs above this many pixels get room made before their task (TNO's largest, 768×576, does not); CNN runs
 #: its network in bands above it too (``methods/_row_bands.py``: ``BAND_PIXELS`` is this constant)
 LARGE_PIXELS = 1 << 19
-#: what a task is expected to need per pixel of its pair, bytes: the largest of the 24 methods of a whole
-#: run, SwinFusion, peaked 0.98 GB above the worker's resident set at 1024² (session 8); since session 9
-#: SDNet, IFCNN and MoPA run large images in bands of rows (SDNet 0.15 GB, MoPA ~0.3 GB above resident)
-TASK_BYTES_PER_PIXEL = 1024
+#: what a task is expected to need per pixel of its pair, bytes: the largest of the methods, SwinFusion, peaked
+#: 0.98 GB above the worker's resident set at 1024² (session 8) and 1,094 MiB in a fresh process (session 31's
+#: scale audit: 1.09 kB a pixel at 512² and 1024² alike); scoring comes after fusion, and ``--metrics standard``
+#: needs 924 B a pixel at 1024².  Since session 9 SDNet, IFCNN and MoPA run large images in bands of rows (SDNet
+#: 0.15 GB, MoPA ~0.3 GB above resident)
+TASK_BYTES_PER_PIXEL = 1152
 #: how far a task's expected peak may reach above the between-task limit, MiB
 PEAK_HEADROOM_MB = 256
 _TRANSFORM_CACHE = "fusionbench.methods._transforms._cache"

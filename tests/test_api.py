@@ -78,3 +78,18 @@ def test_files_of_different_sizes_are_named_by_their_paths(tmp_path) -> None:
     for call in (lambda: fusionbench.fuse("average", big, small), lambda: scoring_view(big, big, small)):
         with pytest.raises(ImageError, match=f"{small}: size 10x6 differs from its partner {big}"):
             call()
+
+
+def test_fuse_refuses_a_one_pixel_wide_pair_as_the_runner_does() -> None:
+    """U2Fusion failed on a 1×64 pair with a raw torch padding error; the runner refuses such a pair before any
+    method runs, and ``fuse`` now says the same."""
+    import numpy as np
+    import pytest
+
+    from fusionbench import fuse
+    from fusionbench.io import ImageError
+
+    line = np.zeros((1, 64), np.uint8)
+    with pytest.raises(ImageError, match=r"a: size 64x1 is too small"):
+        fuse("average", line, line)
+    assert fuse("average", np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)).shape == (2, 2)

@@ -143,7 +143,7 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
     :class:`~fusionbench.io.ImageError`, as the runner refuses it: U2Fusion's reflect padding failed on one
     with a torch error).  Returns H×W uint8 when both are grey, else H×W×3 with the colour side's chroma.
     """
-    from .io import MIN_SIDE, ImageError
+    from .io import check_min_side
 
     m = create_method(method, **overrides) if isinstance(method, str) else method
     reason = m.unavailable_reason()
@@ -151,10 +151,7 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
         raise RuntimeError(f"{m.name}: {reason}")
     a_img, b_img = _as_image(a, "a"), _as_image(b, "b")
     check_pair(a_img, b_img, _label(a, "a"), _label(b, "b"))  # named by their paths when given as files
-    if min(a_img.shape[:2]) < MIN_SIDE:
-        height, width = a_img.shape[:2]
-        raise ImageError(_label(a, "a"), f"size {width}x{height} is too small (the methods and metrics need at "
-                                         f"least {MIN_SIDE}x{MIN_SIDE})")
+    check_min_side(_label(a, "a"), a_img.shape[1], a_img.shape[0])
     return fuse_arrays(m, a_img, b_img)
 
 

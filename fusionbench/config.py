@@ -151,7 +151,10 @@ def max_pixels() -> int:
     if not value:
         return MAX_PIXELS_DEFAULT
     try:
-        return max(0, int(value))
+        limit = int(value)
     except ValueError:
+        limit = -1
+    if limit < 0:
         raise ValueError(f"${MAX_PIXELS_ENV} must be a whole number of pixels (0: no limit), "
-                         f"got {value!r} instead") from None
+                         f"got {value!r} instead")
+    return limit

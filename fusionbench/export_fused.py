@@ -17,6 +17,7 @@ folder was moved).
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +37,6 @@ class ExportResult:
     manifest: Path | None = None
 
 
-def _recorded(row: object, column: str) -> str | None:
-    """A text column of an output row, ``None`` where the export has no such column or the value is missing."""
-    value = getattr(row, column, None)
-    return value if isinstance(value, str) and value else None
-
-
 def _cached_file(row: object, out: Path) -> Path | str:
     """The cache file of an output row (its recorded path, else the same file under ``out/fused``: a moved out
     folder), or why there is none to copy.
@@ -49,11 +44,11 @@ def _cached_file(row: object, out: Path) -> Path | str:
     The recorded path must have the cache's shape for the row (:func:`fusionbench.fused_cache.in_cache_layout`):
     a store or export received from someone else could otherwise name any image on this machine
     (``/home/you/scans/x.png``), which the export then copied into the folder you publish."""
-    from fusionbench.fused_cache import in_cache_layout
+    from fusionbench.fused_cache import in_cache_layout, recorded_text
 
     path = Path(str(row.path))  # type: ignore[attr-defined]
-    if not in_cache_layout(path, str(row.method), _recorded(row, "method_key"),  # type: ignore[attr-defined]
-                           _recorded(row, "pair_sha256")):
+    if not in_cache_layout(path, str(row.method), recorded_text(row, "method_key"),  # type: ignore[attr-defined]
+                           recorded_text(row, "pair_sha256")):
         return (f"the store names {path} as its image, which is not a fused-image cache file of this method "
                 "(<method>/<key>/<pair sha256>.png): not copied")
     if path.is_file():
@@ -64,14 +59,18 @@ def _cached_file(row: object, out: Path) -> Path | str:
     return f"cached image {path} is gone"
 
 
+#: what one file or folder name cannot hold here (``\\`` can, on POSIX: a pair id may have one)
+_NOT_IN_NAMES = "\0" + os.sep + (os.altsep or "")
+
+
 def _target(dest: Path, method: str, dataset: str, pair: str) -> Path | str:
     """``dest/<method>/<dataset>/<pair>.png``, or why a name cannot be one folder or file name there (``..``, a
-    ``/``, a NUL byte or over 255 bytes: from a received store, it wrote outside ``dest``; session 31)."""
+    path separator, a NUL byte or over 255 bytes: from a received store, it wrote outside ``dest``; session 31)."""
     from fusionbench.external import dataset_dirname
 
     parts = [method, dataset_dirname(dataset), f"{pair}.png"]
     for part in parts:
-        if part in ("", ".", "..") or any(c in part for c in "/\\\0") or len(part.encode()) > 255:
+        if part in ("", ".", "..") or any(c in part for c in _NOT_IN_NAMES) or len(part.encode()) > 255:
             return f"{part!r} cannot be a folder or file name under {dest}: not exported"
     return dest.joinpath(*parts)
 
@@ -95,6 +94,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
     when ``out`` holds no results, the patterns match no image, or ``dest`` is a file or a folder that cannot be
     written.
     """
+    from fusionbench.fused_cache import recorded_text
     from fusionbench.io import ImageError, load_image, pixel_sha256, sha256_file, writable_folder
     from fusionbench.report.data import ReportData
 
@@ -121,7 +121,7 @@ def export_fused(out: str | Path, dest: str | Path, *, methods: str | None = Non
                 result.problems.append(f"{row.dataset}/{row.method}/{row.pair}: {why}")
         if isinstance(source, str) or isinstance(target, str):
             continue
-        recorded = _recorded(row, "fused_sha256")
+        recorded = recorded_text(row, "fused_sha256")
         try:
             found = pixel_sha256(load_image(source))  # a truncated or corrupt cache file is named, not published
             if recorded is not None and found != recorded:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .data.base import dataset_file_stem, legacy_dataset_file_stems
+from .fused_cache import EXTERNAL_KEY_PREFIX
 from .io import IMAGE_SUFFIXES, ImageError, load_image, sha256_file
 
 RESULTS_PREFIX = "results:"
@@ -124,7 +125,7 @@ def folder_key(root: Path) -> str:
                    and (p.suffix.lower() in IMAGE_SUFFIXES or p.name == METADATA_FILE))
     for path in files:
         digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
-    return "results-" + digest.hexdigest()[:24]
+    return EXTERNAL_KEY_PREFIX + digest.hexdigest()[:24]
 
 
 def _read_metadata(root: Path) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_HEX = re.compile(r"[0-9a-f]*")
+#: a method key: 16 hex digits for a registered method (``FusionMethod.cache_key``), ``results-`` and 24 for a
+#: results folder (:data:`EXTERNAL_KEY_PREFIX`, ``external.folder_key``)
+_KEY = re.compile(r"(?:results-)?[0-9a-f]+")
+#: a pair's digest (``Pair.sha256``: 64 hex digits; empty for a plugin dataset's pair built without one)
+_DIGEST = re.compile(r"[0-9a-f]*")
+#: how a results folder's method key starts
+EXTERNAL_KEY_PREFIX = "results-"
 
 
 def cache_file(cache: str | Path, method: str, method_key: str, pair_sha256: str) -> Path:
@@ -25,7 +31,15 @@ def in_cache_layout(path: str | Path, method: str, method_key: str | None = None
     """Whether ``path`` is shaped like :func:`cache_file` of ``method``: ``.../<method>/<hex>/<hex>.png``, the
     hex parts equal to ``method_key`` and ``pair_sha256`` where they are given."""
     path = Path(path)
-    key, digest = path.parent.name, path.stem
-    return (path.suffix == ".png" and path.parent.parent.name == method
-            and _HEX.fullmatch(key) is not None and _HEX.fullmatch(digest) is not None
+    key, name = path.parent.name, path.name
+    digest = name[:-len(".png")] if name.endswith(".png") else None
+    return (digest is not None and path.parent.parent.name == method
+            and _KEY.fullmatch(key) is not None and _DIGEST.fullmatch(digest) is not None
             and method_key in (None, key) and pair_sha256 in (None, digest))
+
+
+def recorded_text(row: object, column: str) -> str | None:
+    """A text column of an output row (a namedtuple of ``itertuples`` or a Series), ``None`` where the row has no
+    such column (an export written before it) or the value is missing."""
+    value = row.get(column) if hasattr(row, "get") else getattr(row, column, None)
+    return value if isinstance(value, str) and value else None

@@ -410,9 +410,15 @@ def check_pair_files(a_path: str | Path, b_path: str | Path) -> None:
     (wa, ha), (wb, hb) = image_size(a_path), image_size(b_path)
     if (wa, ha) != (wb, hb):
         raise ImageError(b_path, f"size {wb}x{hb} differs from its partner {a_path} ({wa}x{ha})")
-    if min(wa, ha) < MIN_SIDE:
-        raise ImageError(a_path, f"size {wa}x{ha} is too small to score (the metrics need at least "
-                                 f"{MIN_SIDE}x{MIN_SIDE})")
+    check_min_side(a_path, wa, ha)
+
+
+def check_min_side(path: str | Path, width: int, height: int) -> None:
+    """:class:`ImageError` naming ``path`` for an image under :data:`MIN_SIDE` pixels a side: one line for the
+    pair (the runner, ``fusionbench.fuse``, ``fusionbench score``), not one per metric or a method's error."""
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(path, f"size {width}x{height} is too small to score (the metrics need at least "
+                               f"{MIN_SIDE}x{MIN_SIDE})")
 
 
 def check_pair(a: np.ndarray, b: np.ndarray, a_path: str | Path = "a", b_path: str | Path = "b", *,

@@ -228,8 +228,8 @@ class Entry(Generic[T]):
     source: str = BUILTIN  # "builtin", "plugin <distribution>" or "user (<module>)"
 
 
-#: a registered name: a letter or digit, then letters, digits and ``_ . + -`` (Unicode letters and digits included)
-_NAME = re.compile(r"[^\W_][\w.+-]*")
+#: a registered name: a letter, digit or ``_``, then letters, digits and ``_ . + -`` (Unicode letters included)
+_NAME = re.compile(r"\w[\w.+-]*")
 
 
 class Registry(Generic[T]):
@@ -273,7 +273,7 @@ class Registry(Generic[T]):
 
     # ------------------------------------------------------------------ writing
     def _check_name(self, name: str) -> str:
-        """``name`` stripped, or ``ValueError``: a name is a letter or digit, then letters, digits and ``_ . + -``
+        """``name`` stripped, or ``ValueError``: a name is a letter, digit or ``_``, then letters, digits and ``_ . + -``
         (lower-case for methods).  It becomes a folder of the fused-image cache and of ``export-fused``, a
         cell of HTML, Markdown, LaTeX and CSV tables and a figure label: a ``/``, ``..``, a space, a newline or
         markup in it wrote outside the cache or broke the report (an untrusted-input audit, session 31)."""
@@ -282,7 +282,7 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} names must be non-empty and lower-case: {name!r}")
         if not _NAME.fullmatch(name):
             raise ValueError(f"{self.kind} name {name!r}: use letters, digits and _ . + - only, starting with a "
-                             "letter or digit")
+                             "letter, digit or _")
         return name
 
     def _before_adding(self, module: str | None) -> str:

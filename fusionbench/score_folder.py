@@ -55,7 +55,7 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
     """Score every fused image in ``fused`` against ``a`` (MRI/visible) and ``b`` (PET/SPECT/CT/IR) of the same stem."""
     import pandas as pd
 
-    from .io import MIN_SIDE, ImageError, check_pair, load_image
+    from .io import ImageError, check_min_side, check_pair, load_image
     from .metric_registry import resolve_metrics
     from .scoring import score_pair
 
@@ -87,9 +87,7 @@ def evaluate_folder(fused: str | Path, a: str | Path, b: str | Path, presets: st
             if img_f.shape[:2] != img_a.shape[:2]:
                 raise ImageError(fused_files[stem], f"size {img_f.shape[1]}x{img_f.shape[0]} differs from its sources "
                                                     f"({img_a.shape[1]}x{img_a.shape[0]})")
-            if min(img_a.shape[:2]) < MIN_SIDE:  # one line, not one per metric
-                raise ImageError(fused_files[stem], f"size {img_a.shape[1]}x{img_a.shape[0]} is too small to score "
-                                                    f"(the metrics need at least {MIN_SIDE}x{MIN_SIDE})")
+            check_min_side(fused_files[stem], img_a.shape[1], img_a.shape[0])  # one line, not one per metric
         except ImageError as exc:
             problems.append(f"{exc}, skipped")
             continue

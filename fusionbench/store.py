@@ -235,10 +235,10 @@ def _refuse_triggers(conn: sqlite3.Connection) -> None:
     such a store (``report``, ``--dry-run``) fires nothing and is allowed."""
     names = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
     if names:
-        drops = "; ".join(f'DROP TRIGGER "{n}"' for n in names)
+        drops = " ".join("DROP TRIGGER " + '"' + n.replace('"', '""') + '";' for n in names)  # SQL identifiers
         raise sqlite3.DatabaseError(
             f"it holds {len(names)} trigger(s) fusionbench does not create ({', '.join(map(repr, names))}), which "
-            f"would change rows as they are written; if you trust it, remove them (sqlite3 FILE '{drops}')")
+            f"would change rows as they are written; if you trust it, remove them in sqlite3: {drops}")
 
 
 def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:

@@ -171,7 +171,7 @@ def test_the_report_page_escapes_method_names() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "a/b", "two words", "line\nbreak", "<script>", ".hidden", "-x"])
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", "two words", "line\nbreak", "<script>", ".hidden", "-x", "+x"])
 def test_a_registered_name_is_one_plain_word(name) -> None:
     from fusionbench.method_registry import register_method
 
@@ -182,7 +182,7 @@ def test_a_registered_name_is_one_plain_word(name) -> None:
 def test_plain_names_still_register() -> None:
     from fusionbench.method_registry import METHODS, register_method
 
-    for name in ("my_rule.v2-fast+x", "règle"):
+    for name in ("my_rule.v2-fast+x", "règle", "_private_toy"):
         register_method(name)(lambda a, b: a)
         METHODS.remove(name)
 
@@ -200,7 +200,7 @@ def test_a_store_with_a_trigger_is_not_written_but_still_read(tmp_path, make_pai
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TRIGGER rewrite AFTER INSERT ON scores BEGIN UPDATE scores SET value = 999; END")
     with pytest.raises(StoreError, match=r"holds 1 trigger\(s\) fusionbench does not create \('rewrite'\).*"
-                                         r"DROP TRIGGER \"rewrite\""):
+                                         r"remove them in sqlite3: DROP TRIGGER \"rewrite\";"):
         ResultsStore(db)
     assert len(ReportData.load(out).scores) == 2  # reading fires nothing
     with sqlite3.connect(db) as conn:
@@ -275,3 +275,43 @@ def test_markdown_tables_keep_their_rows_whatever_the_names() -> None:
     assert len(rows) == 4  # header, rule, two rows: one line each
     assert all(len(re.findall(r"(?<!\\)\|", r)) == 3 for r in rows)  # two cells each: unescaped bars
     assert "<img" not in table
+
+
+def test_the_cache_layout_check_accepts_every_layout_the_runner_writes(tmp_path) -> None:
+    from fusionbench.fused_cache import cache_file, in_cache_layout
+
+    sha = "ab" * 32
+    for key in ("0138ca22f092a3ef", "results-" + "c" * 24):  # a registered method's key; a results folder's
+        path = cache_file(tmp_path / "any cache", "m", key, sha)
+        assert in_cache_layout(path, "m") and in_cache_layout(path, "m", key, sha)
+        assert not in_cache_layout(path, "other") and not in_cache_layout(path, "m", "0" * 16)
+    assert in_cache_layout(cache_file(tmp_path, "m", "0" * 16, ""), "m", None, "")  # a pair built without a digest
+    for bad in (tmp_path / "private" / "scan.png", tmp_path / "m" / "KEY" / f"{sha}.png",
+                tmp_path / "m" / ("0" * 16) / f"{sha}.jpg", tmp_path / "m" / "results-zz" / f"{sha}.png"):
+        assert not in_cache_layout(bad, "m")
+
+
+def test_a_results_folder_method_is_exported_again(tmp_path, make_pairs, capsys) -> None:
+    """A ``NAME=results:PATH`` method's images are cached under a ``results-<hex>`` key: export-fused copies them."""
+    from fusionbench.cli import main
+
+    data, out = make_pairs(tmp_path / "data", 2, colour=False), tmp_path / "out"
+    _run_two(data, out)
+    assert main(["export-fused", str(out), str(tmp_path / "first")]) == 0
+    assert main(["run", "--methods", f"theirs=results:{tmp_path / 'first' / 'average'}", "--datasets",
+                 f"folder:{data}", "--metrics", "EN", "--out", str(out), "--workers", "0", "--quiet",
+                 "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["export-fused", str(out), str(tmp_path / "second"), "--methods", "theirs"]) == 0, capsys.readouterr()
+    assert len(list((tmp_path / "second" / "theirs").rglob("*.png"))) == 2
+
+
+def test_results_folders_exported_in_sessions_28_to_30_are_still_found() -> None:
+    """A long folder name is cut in a stem now; the uncut stem an earlier export-fused wrote is still looked for."""
+    import hashlib
+
+    from fusionbench.data.base import dataset_file_stem, legacy_dataset_file_stems
+
+    name = "folder:/x/" + "d" * 150
+    old = "folder_" + "d" * 150 + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    assert dataset_file_stem(name) != old and old in legacy_dataset_file_stems(name)

@@ -76,13 +76,17 @@ def pair_file_name(*parts: str) -> str:
 
 
 def legacy_dataset_file_stems(name: str) -> list[str]:
-    """The sub-folder names an ``export-fused`` before session 28 may have given dataset ``name`` (not unique:
-    ``:`` and ``/`` became ``_``), so that its results folders are still read.  A folder dataset was then named
+    """The sub-folder names an ``export-fused`` before session 31 may have given dataset ``name``, so that its
+    results folders are still read: before session 28 not unique (``:`` and ``/`` became ``_``); in sessions
+    28-30 a long folder name was not cut (:func:`dataset_file_stem` cuts it to fit :data:`STEM_BYTES`).  A folder dataset was then named
     by its path as typed: for ``folder:/a/b/ds`` the candidates are the absolute form (``folder_a_b_ds``) and
     every trailing part of it as a relative path (``folder_ds``, ``folder_b_ds``), also typed with ``./`` or a
     trailing ``/`` (``folder_._ds``, ``folder_ds_``), longest first."""
     stems = [_PATH_CHARACTERS.sub("_", name)]
     parts = _folder_parts(name)
+    if _PATH_CHARACTERS.search(name):  # sessions 28-30: the readable part uncut (a long folder name is cut now)
+        readable = f"folder_{parts[-1]}" if parts else name
+        stems.append(f"{_PATH_CHARACTERS.sub('_', readable)}-{hashlib.sha256(name.encode()).hexdigest()[:8]}")
     for k in range(len(parts) - 1, 0, -1):
         tail = "/".join(parts[-k:])
         stems += [_PATH_CHARACTERS.sub("_", f"folder:{text}") for text in (tail, f"./{tail}", f"{tail}/")]

@@ -179,10 +179,15 @@ def _exported_versions(path: Path, scores: pd.DataFrame) -> dict[str, str]:
     return versions
 
 
+#: the columns of an export that are identifiers, read as text whatever they look like
+TEXT_COLUMNS = ("pair", "method_key", "pair_sha256", "fused_sha256")
+
+
 def _read_export_table(path: Path) -> pd.DataFrame:
     """One CSV (or gzip CSV) of a ``results/`` export; a file that does not parse is one error naming it."""
     try:
-        return pd.read_csv(path, dtype={"pair": str}, keep_default_na=False, na_values=[""])
+        # identifiers as text: an all-digit pair id, or a method key / digest of digits (and one 'e'), read as numbers
+        return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=False, na_values=[""])
     except (OSError, EOFError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ValueError(f"{path}: unreadable export table ({type(exc).__name__}: {exc}); rebuild the export with "
                          "`fusionbench report` from the results store") from None

@@ -69,27 +69,23 @@ def fused_output(ctx: ReportContext, dataset: str, pair: Pair, method: str) -> P
 def _usable_cache_file(row) -> bool:
     """Whether the output row's recorded image exists and is shaped like a cache file of its own method (a store
     from someone else could name any image of this machine, which the figure then showed as the method's)."""
-    from fusionbench.fused_cache import in_cache_layout
+    from fusionbench.fused_cache import in_cache_layout, recorded_text
 
-    path = Path(str(row["path"].iloc[0]))
-    return in_cache_layout(path, str(row["method"].iloc[0]), _recorded(row, "method_key"),
-                           _recorded(row, "pair_sha256")) and path.is_file()
-
-
-def _recorded(row, column: str) -> str | None:
-    """A text column of a one-row output frame; ``None`` where the frame is empty, lacks the column (an older
-    export) or the value is missing."""
-    value = row[column].iloc[0] if not row.empty and column in row.columns else None
-    return value if isinstance(value, str) and value else None
+    first = row.iloc[0]
+    path = Path(str(first["path"]))
+    return in_cache_layout(path, str(first["method"]), recorded_text(first, "method_key"),
+                           recorded_text(first, "pair_sha256")) and path.is_file()
 
 
 def _against_scored(row, key: str, image: Path) -> str:
     """How a re-made figure image compares with the image the run scored (``row``: its output row, maybe empty),
     by the pixel digest the store recorded (:func:`fusionbench.io.pixel_sha256`): ``identical``, ``different``,
     ``other version`` (the method's key now is not the run's) or ``not recorded``."""
+    from fusionbench.fused_cache import recorded_text
     from fusionbench.io import load_image, pixel_sha256
 
-    digest, run_key = _recorded(row, "fused_sha256"), _recorded(row, "method_key")
+    first = row.iloc[0] if not row.empty else {}
+    digest, run_key = recorded_text(first, "fused_sha256"), recorded_text(first, "method_key")
     if run_key is not None and run_key != key:
         return "other version"
     if digest is None:

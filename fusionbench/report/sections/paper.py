@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fusionbench.summary import markdown_text
+
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
 from ..data import dataset_task
@@ -43,8 +45,9 @@ def beside_section(ctx: ReportContext) -> tuple[str, str]:
         frame = paper.beside_table(ctx.data.scores, key)
         foot = _ours_footnote(ctx, dataset)
         ctx.written += [write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.md",
-                                f"**{title} — paper beside our mean over {dataset} ({ctx.split})**\n\n"
-                                + frame_to_markdown(frame) + f"\n<sub>{paper.NOTE} {foot}</sub>\n"),
+                                markdown_text(f"**{title} — paper beside our mean over {dataset} ({ctx.split})**")
+                                + "\n\n" + frame_to_markdown(frame)
+                                + f"\n<sub>{markdown_text(f'{paper.NOTE} {foot}')}</sub>\n"),
                          write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
         beside_html.append(f"<h3>{htmlmod.html.escape(title)}</h3>" + htmlmod.table_html(frame)
                            + f'<p class="foot">{htmlmod.html.escape(foot)}</p>')

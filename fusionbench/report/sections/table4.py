@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fusionbench.summary import markdown_text
+
 from .. import ablation as ablationmod, figures, html as htmlmod
 from ..context import ReportContext, write_file
 from ..cost import paper_pairs_words
@@ -30,7 +32,7 @@ def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], m
     caption = (f"Table 4 style ablation: per variant the mean over {over} of each trained model (seed), then the "
                f"mean over its seeds; {spread}. Pairs: " + ", ".join(f"{names[m]} {n[m]}" for m in variants) + ".")
     md = ablationmod.ablation_display(table)
-    ctx.written += [write_file(out / "tables" / "table4_ablation.md", f"**{caption}**\n\n" + frame_to_markdown(md)),
+    ctx.written += [write_file(out / "tables" / "table4_ablation.md", f"**{markdown_text(caption)}**\n\n" + frame_to_markdown(md)),
                      write_file(out / "tables" / "table4_ablation.tex", ablation_to_latex(table, caption)),
                      write_file(out / "tables" / "table4_ablation.csv", table.to_csv(index=False))]
     df = data.scores[data.scores["method"].isin(variants) & data.scores["metric"].isin(metrics)]
@@ -69,7 +71,7 @@ def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], m
                 + (". With one seed a verdict cannot separate the component from the training seed." if 1 in n_seeds
                    else "."))
         shown = ablationmod.component_display(verdicts)
-        ctx.written += [write_file(out / "tables" / "table4_components.md", f"**{vcap}**\n\n" + frame_to_markdown(shown)),
+        ctx.written += [write_file(out / "tables" / "table4_components.md", f"**{markdown_text(vcap)}**\n\n" + frame_to_markdown(shown)),
                          write_file(out / "tables" / "table4_components.csv", verdicts.to_csv(index=False))]
         body += ["<h3>Does each component help?</h3>", htmlmod.table_html(shown),
                  f'<p class="foot">{htmlmod.html.escape(vcap)}</p>']

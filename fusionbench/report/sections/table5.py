@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fusionbench.external import RESULTS_PREFIX
+from fusionbench.summary import markdown_text
 
 from .. import cost as costmod, html as htmlmod, paper
 from ..asv_results import TABLE5_SUITE, method_costs, read_results
@@ -134,8 +135,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
              if isinstance(r.note, str) and r.note.startswith("not profiled")]
     shown = table.drop(columns=["method"])
     ctx.written += [
-        write_file(ctx.out / "tables" / "table5_cost.md", f"**{caption}**\n\n" + frame_to_markdown(shown)
-               + ("\n" + "; ".join(notes) + "\n" if notes else "")),
+        write_file(ctx.out / "tables" / "table5_cost.md", f"**{markdown_text(caption)}**\n\n" + frame_to_markdown(shown)
+               + ("\n" + markdown_text("; ".join(notes)) + "\n" if notes else "")),
         write_file(ctx.out / "tables" / "table5_cost.tex", frame_to_latex(
             shown, caption, label="tab:cost", formats={"Params (M)": _three_places, "GFLOPs": _three_places,
                                                        "GFLOP/s": _three_places,
@@ -144,7 +145,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     beside = paper.beside_table5(table)
     ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md",
                                 "**Table 5: the paper's time and GFLOPs beside ours**\n\n" + frame_to_markdown(beside)
-                                + f"\n<sub>Paper: {paper.TABLE5_NOTE} Ours: {caption}</sub>\n"),
+                                + f"\n<sub>Paper: {markdown_text(paper.TABLE5_NOTE)} Ours: {markdown_text(caption)}</sub>\n"),
                      write_file(ctx.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
     body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>' + htmlmod.table_html(shown)
             + (f'<p class="foot">{htmlmod.html.escape("; ".join(notes))}</p>' if notes else "")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-#: a method key: 16 hex digits for a registered method (``FusionMethod.cache_key``), ``results-`` and 24 for a
-#: results folder (:data:`EXTERNAL_KEY_PREFIX`, ``external.folder_key``)
-_KEY = re.compile(r"(?:results-)?[0-9a-f]+")
+#: how a results folder's method key starts (``external.folder_key``)
+EXTERNAL_KEY_PREFIX = "results-"
+#: a method key: 16 hex digits for a registered method (``FusionMethod.cache_key``), the prefix and 24 for a
+#: results folder
+_KEY = re.compile(f"(?:{re.escape(EXTERNAL_KEY_PREFIX)})?[0-9a-f]+")
 #: a pair's digest (``Pair.sha256``: 64 hex digits; empty for a plugin dataset's pair built without one)
 _DIGEST = re.compile(r"[0-9a-f]*")
-#: how a results folder's method key starts
-EXTERNAL_KEY_PREFIX = "results-"
 
 
 def cache_file(cache: str | Path, method: str, method_key: str, pair_sha256: str) -> Path:

@@ -236,19 +236,18 @@ def _cmd_export_fused(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare_fused(args: argparse.Namespace) -> int:
-    from .compare_fused import compare_fused
+    from .compare_fused import STATUSES, compare_fused
 
     comparison = compare_fused(args.a, args.b, methods=args.methods, datasets=args.datasets)
     summary = comparison.summary()
-    header = ["dataset", "method", *[c for c in summary.columns[2:]]]
-    print("\n".join(aligned([header] + [[str(v) for v in row] for row in summary.itertuples(index=False)])))
+    print("\n".join(aligned([list(summary.columns)] + [[str(v) for v in row] for row in summary.itertuples(index=False)])))
     if args.csv:
         from pathlib import Path
 
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         comparison.images.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}", file=sys.stderr)
-    left_out = {status: n for status, n in summary.iloc[:, 4:].sum().items() if n}
+    left_out = {status: n for status, n in summary[list(STATUSES[2:])].sum().items() if n}  # not compared
     print(f"{comparison.compared} images compared: {comparison.compared - comparison.different} identical, "
           f"{comparison.different} different"
           + ("; not compared: " + ", ".join(f"{n} {status}" for status, n in left_out.items()) if left_out else ""),

@@ -73,8 +73,6 @@ def _outputs(source: str | Path) -> pd.DataFrame:
         raise ValueError(f"{source}: no fused images are recorded there")
     frame = outputs.reindex(columns=_KEY + _COMPARED).copy()
     frame["pair"] = frame["pair"].astype(str)
-    for column in _COMPARED:
-        frame[column] = frame[column].map(lambda v: v if isinstance(v, str) and v else None)
     return frame
 
 
@@ -102,11 +100,12 @@ def compare_fused(a: str | Path, b: str | Path, *, methods: str | None = None,
     ``export-fused``).  ``ValueError`` when a side holds no fused image or the patterns leave none.
     """
     from fusionbench.export_fused import matching_names
+    from fusionbench.fused_cache import text_or_none
 
     left, right = _outputs(a), _outputs(b)
     merged = left.merge(right, how="outer", on=_KEY, suffixes=("_a", "_b"), indicator=True)
-    for column in [f"{c}_{side}" for c in _COMPARED for side in "ab"]:
-        merged[column] = merged[column].astype(object).where(merged[column].notna(), None)
+    for column in [f"{c}_{side}" for c in _COMPARED for side in "ab"]:  # missing (a side or a value): None
+        merged[column] = pd.Series([text_or_none(v) for v in merged[column]], index=merged.index, dtype=object)
     merged = merged[matching_names(merged["method"], methods) & matching_names(merged["dataset"], datasets)]
     if merged.empty:
         raise ValueError(f"no fused image of {a} or {b} matches --methods {methods or '*'} "

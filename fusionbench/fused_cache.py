@@ -41,5 +41,9 @@ def in_cache_layout(path: str | Path, method: str, method_key: str | None = None
 def recorded_text(row: object, column: str) -> str | None:
     """A text column of an output row (a namedtuple of ``itertuples`` or a Series), ``None`` where the row has no
     such column (an export written before it) or the value is missing."""
-    value = row.get(column) if hasattr(row, "get") else getattr(row, column, None)
+    return text_or_none(row.get(column) if hasattr(row, "get") else getattr(row, column, None))
+
+
+def text_or_none(value: object) -> str | None:
+    """A recorded identifier as text, ``None`` for a missing one (NULL, NaN from a CSV, an empty string)."""
     return value if isinstance(value, str) and value else None

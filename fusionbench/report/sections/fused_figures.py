@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import figures
 from fusionbench.data.base import pair_file_name
 
+from .. import figures
 from ..context import ReportContext, file_stem, paper20_keys
 from ..data import DATA_UNAVAILABLE
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from ._isa import TORCH_STAND_INS, needs_avx512, stand_in_env
+from ._isa import HOST, TORCH_STAND_INS, needs_avx512, stand_in_env, stand_ins_run_the_host
 
 _PROBE = """
 import numpy as np, numba
@@ -43,3 +43,15 @@ def test_a_stand_in_compiles_for_its_own_cpu_only(cpu, widest, tmp_path) -> None
     wider = {"xmm": {"ymm", "zmm"}, "ymm": {"zmm"}}[widest]
     got = _registers(dict(host_only, **stand_in_env(cpu, tmp_path)))
     assert widest in got and not got & wider, (cpu, got)
+
+
+@pytest.mark.parametrize(("host", "names", "redundant"), [
+    ("AVX2", ["avx2"], True), ("AVX2", [HOST, "avx2"], True), ("AVX2", [HOST, "sse4"], False),
+    ("AVX2", ["avx2", "sse4"], False), ("AVX2", [HOST], False), ("AVX512", [HOST, "avx2"], False),
+    ("AVX512", ["avx2"], False)])
+def test_a_torch_stand_in_of_the_hosts_own_instruction_set_is_known(host, names, redundant, monkeypatch) -> None:
+    # on an AVX2 machine the AVX2 stand-in runs the host's code: its tests skip there (session 32), and only there
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: host)
+    assert stand_ins_run_the_host(names) is redundant

@@ -176,16 +176,17 @@ class FusionMethod:
         return self._instance
 
     def unavailable_reason(self) -> str | None:
-        """Why the method cannot run here (missing third-party or committed weights), or ``None``.
+        """Why the method cannot run here (missing or corrupted third-party or committed weights), or ``None``.
 
-        Third-party weights are checked in the weights cache; a registered object
-        may also define ``unavailable_reason(**params) -> str | None`` (e.g. a
-        trained preset whose committed weights are absent).
+        Third-party weights are checked in the weights cache, present and matching their pinned sha256
+        (:func:`fusionbench.weights.unusable_weights_message`, hashed once per change of a file); a registered
+        object may also define ``unavailable_reason(**params) -> str | None`` (e.g. a trained preset whose
+        committed weights are absent or corrupted).
         """
         if self.info.weights:
-            from .weights import missing_weights_message
+            from .weights import unusable_weights_message
 
-            reason = missing_weights_message(self.info.weights)
+            reason = unusable_weights_message(self.info.weights)
             if reason:
                 return reason
         hook = getattr(self._obj, "unavailable_reason", None)

@@ -198,6 +198,25 @@ def missing_weights_message(names: Iterable[str]) -> str | None:
     return f"weights not in cache ({', '.join(missing)}): run `{cmds}` (or add `--from DIR` for a local copy)"
 
 
+def unusable_weights_message(names: Iterable[str]) -> str | None:
+    """One line saying why weights ``names`` cannot be used here, or ``None``: not in the cache
+    (:func:`missing_weights_message`), or a cached file that no longer matches its pinned sha256 (the
+    :class:`ChecksumError` line of :func:`weights_path`, which names the file and the fetch command that repairs
+    it).  The check is :func:`verify_file`'s, memoised by the file's size and modification time: each file is
+    hashed once per change, so a method's availability can be asked for every pair.  Before session 32 only
+    missing files counted, and a corrupted file made every pair of its method fail with the same error."""
+    names = list(names)
+    missing = missing_weights_message(names)
+    if missing:
+        return missing
+    for name in names:
+        try:
+            weights_path(name)
+        except (ChecksumError, WeightsMissingError, FileNotFoundError) as exc:  # the last two: removed meanwhile
+            return str(exc)
+    return None
+
+
 def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool = False) -> Path:
     """Put the weight file ``name`` in the cache and return its path.
 

@@ -183,3 +183,52 @@ def test_committed_sidecars_read_verify_and_are_rewritten_byte_identical(tmp_pat
         shutil.copyfile(weights, copy)
         write_sidecar(copy)
         assert copy.with_suffix(".sha256").read_bytes() == side.read_bytes(), side
+
+
+# --------------------------------------------------------------------------- a corrupted cached file (session 32)
+def test_a_corrupted_cached_file_makes_its_method_unavailable_with_one_line(home, official_dir, tmp_path, make_pairs,
+                                                                            capsys) -> None:
+    """Before, ``fusionbench list`` called a method whose cached weights had changed available, and a run failed
+    every one of its pairs with the same ChecksumError (56 failure lines and rows for SDNet on MRI-PET's 56 pairs);
+    now the method is unavailable with the checksum line and the run skips it in one line."""
+    from fusionbench.weights import cached_path
+
+    assert main(["fetch", "weights", "mdl", "--from", str(official_dir)]) == 0
+    assert fusionbench.create_method("mdl").unavailable_reason() is None
+    (name,) = fusionbench.create_method("mdl").info.weights
+    _flip_byte(cached_path(name), 10)
+    reason = fusionbench.create_method("mdl").unavailable_reason()
+    assert "does not match the pinned" in reason and "run `fusionbench fetch weights mdl` to fetch it again" in reason
+    assert str(cached_path(name)) in reason and "\n" not in reason
+    data = make_pairs(tmp_path / "d", 2)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["run", "--methods", "mdl,average", "--datasets", f"folder:{data}", "--metrics", "EN",
+                 "--out", str(out), "--workers", "0", "--quiet", "--no-report"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("skipping method mdl: ") == 1 and "does not match the pinned" in captured.err
+    assert "0 failures" in captured.out and "1 methods unavailable" in captured.out
+    import sqlite3
+
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM failures").fetchone() == (0,)
+    assert main(["fetch", "weights", "mdl", "--from", str(official_dir)]) == 0  # the named command repairs it
+    assert fusionbench.create_method("mdl").unavailable_reason() is None
+
+
+def test_unusable_weights_message_hashes_each_file_once_per_change(home, fake_weights, monkeypatch) -> None:
+    """Asked for every pair (the worker checks availability before fusing), the check stays a stat per file."""
+    from fusionbench import weights as w
+
+    assert w.unusable_weights_message(["toy-test"]).startswith("weights not in cache (toy-test)")
+    fetch_weights("toy-test", from_dir=fake_weights)
+    assert w.unusable_weights_message(["toy-test"]) is None
+    calls = []
+    real = w.sha256_file
+    monkeypatch.setattr(w, "sha256_file", lambda p: calls.append(p) or real(p))
+    for _ in range(3):
+        assert w.unusable_weights_message(["toy-test"]) is None
+    assert calls == []
+    _flip_byte(w.cached_path("toy-test"), 0)
+    assert "does not match the pinned" in w.unusable_weights_message(["toy-test"])
+    assert len(calls) == 1

@@ -112,7 +112,28 @@ def load_state_dict(preset: str, seed: int = 0) -> dict[str, Any]:
     path = weights_file(preset, seed)
     if not path.is_file():
         raise FileNotFoundError(unavailable_message(preset, seed))
-    return load_state(path, fix=f"re-export with `{_train_command(preset, seed)}`")
+    return load_state(path, fix=_repair_command(preset, seed))
+
+
+def _repair_command(preset: str, seed: int) -> str:
+    """What repairs a weight file of ``preset`` whose sha256 no longer matches its sidecar (the error's last words)."""
+    return f"re-export with `{_train_command(preset, seed)}`"
+
+
+def weights_problem(preset: str, seed: int = 0) -> str | None:
+    """Why ``preset`` (trained with ``seed``) cannot load its weights, or ``None``: none committed or yours
+    (:func:`unavailable_message`), or a file that no longer matches its ``.sha256`` sidecar (the check
+    :func:`load_state_dict` makes, memoised by size and modification time, so it can be asked for every pair)."""
+    from fusionbench.weights import ChecksumError, verify_file
+
+    path = weights_file(preset, seed)
+    if not path.is_file():
+        return unavailable_message(preset, seed)
+    try:
+        verify_file(path, fix=_repair_command(preset, seed))
+    except (ChecksumError, FileNotFoundError) as exc:  # FileNotFoundError: removed since the look above
+        return str(exc)
+    return None
 
 
 def unavailable_message(preset: str, seed: int = 0) -> str:
@@ -204,8 +225,9 @@ class MOPA(TorchMethod):
 
     @staticmethod
     def unavailable_reason(preset: str = "mopa", seed: int = 0, **_: Any) -> str | None:
-        """Why the preset (trained with ``seed``) cannot run (no weights, committed or yours), or ``None``."""
-        return None if weights_file(preset, seed).is_file() else unavailable_message(preset, seed)
+        """Why the preset (trained with ``seed``) cannot run (no weights, committed or yours, or a file that does
+        not match its sidecar: :func:`weights_problem`), or ``None``."""
+        return weights_problem(preset, seed)
 
     @staticmethod
     def torch_inputs(size: tuple[int, int] = (256, 256)) -> tuple[torch.Tensor]:

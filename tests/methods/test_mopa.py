@@ -993,6 +993,28 @@ def test_network_inputs_are_a_b_and_their_own_masks():
     assert not np.array_equal(x[2], x[3])
 
 
+def test_a_trained_file_that_does_not_match_its_sidecar_makes_the_preset_unavailable(tmp_path, monkeypatch):
+    """Before session 32 the preset was available and every pair of a run failed with the same ChecksumError."""
+    import shutil
+
+    from fusionbench.methods import mopa
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
+    mine = tmp_path / "home" / "trained" / "mopa"
+    mine.mkdir(parents=True)
+    for suffix in (".pth", ".sha256", ".json"):
+        shutil.copy(weights_file("v1").with_suffix(suffix), mine / f"v1{suffix}")
+    monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "empty")  # yours, not the committed file, is the one used
+    assert fusionbench.create_method("mopa.v1").unavailable_reason() is None
+    data = bytearray((mine / "v1.pth").read_bytes())
+    data[-5] ^= 1
+    (mine / "v1.pth").write_bytes(bytes(data))
+    reason = fusionbench.create_method("mopa.v1").unavailable_reason()
+    assert str(mine / "v1.pth") in reason and "does not match" in reason and "re-export with `fusionbench train" in reason
+    (mine / "v1.sha256").unlink()
+    assert "no sha256 sidecar" in fusionbench.create_method("mopa.v1").unavailable_reason()
+
+
 def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_ones(tmp_path, monkeypatch):
     """An installed package told you to ``--export`` into its own folder in site-packages (read-only for a system
     install, lost on reinstall, left behind by ``pip uninstall``; the packaging audit of session 26).  Now the

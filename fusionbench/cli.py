@@ -102,11 +102,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
             rows.append([name, info.arrow, f"v{info.version}",
                          f"groups={','.join(info.groups)}", info.convention])
     elif args.what == "weights":
-        from .weights import is_cached
+        from .weights import ChecksumError, WeightsMissingError, is_cached, weights_path
+
+        def state(name: str) -> str:
+            """``cached`` (and matching its pinned sha256), ``corrupted`` (it does not: fetch it again) or ``missing``."""
+            if not is_cached(name):
+                return "missing"
+            try:
+                weights_path(name)
+            except ChecksumError:
+                return "corrupted"
+            except (FileNotFoundError, WeightsMissingError):  # removed since the look above
+                return "missing"
+            return "cached"
 
         for name in names:
             wf = WEIGHTS.get(name).info
-            rows.append([name, "cached" if is_cached(name) else "missing", f"{wf.method_dir}/{wf.filename}"])
+            rows.append([name, state(name), f"{wf.method_dir}/{wf.filename}"])
     else:
         for name in names:
             info = DATASETS.get(name).info

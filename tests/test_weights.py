@@ -200,6 +200,9 @@ def test_a_corrupted_cached_file_makes_its_method_unavailable_with_one_line(home
     reason = fusionbench.create_method("mdl").unavailable_reason()
     assert "does not match the pinned" in reason and "run `fusionbench fetch weights mdl` to fetch it again" in reason
     assert str(cached_path(name)) in reason and "\n" not in reason
+    capsys.readouterr()
+    assert main(["list", "weights", "mdl"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["mdl", "corrupted"]  # was "cached"
     data = make_pairs(tmp_path / "d", 2)
     out = tmp_path / "out"
     capsys.readouterr()

@@ -323,10 +323,25 @@ def _open_image(path: Path) -> Image.Image:
         raise ImageError(path, f"unreadable or truncated image ({exc})") from None
     try:
         _check_pixels(path, img.size)
+        _check_one_frame(path, img)
     except ImageError:
         img.close()
         raise
     return img
+
+
+def _check_one_frame(path: Path, img: Image.Image) -> None:
+    """:class:`ImageError` for a file of several frames (an animated PNG or GIF, a multi-page TIFF): which frame
+    is the registered image is not for fusionbench to guess.  Before session 32 the first frame was read
+    silently."""
+    try:
+        several = bool(getattr(img, "is_animated", False))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+    if several:
+        frames = getattr(img, "n_frames", None)
+        raise ImageError(path, f"the file holds {frames if isinstance(frames, int) else 'several'} frames (an "
+                               "animation or a multi-page file); save the one image of the pair as its own file")
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -374,3 +374,18 @@ def test_a_colour_palette_image_is_read_as_its_rgb_colours(tmp_path) -> None:
     with Image.open(tmp_path / "p.png") as img:
         assert img.mode == "P"
     np.testing.assert_array_equal(load_image(tmp_path / "p.png"), rgb)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".gif", ".tif", ".webp"])
+def test_a_file_of_several_frames_is_refused_naming_it(tmp_path, suffix) -> None:
+    """An animated PNG/GIF/WebP or a multi-page TIFF was read by its first frame, silently (session 31's
+    untrusted-input audit); now load_image and the planner's header check refuse it, and one frame still reads."""
+    frames = [Image.fromarray(np.full((8, 9), v, np.uint8)) for v in (10, 200, 90)]
+    several, one = tmp_path / f"several{suffix}", tmp_path / f"one{suffix}"
+    frames[0].save(several, save_all=True, append_images=frames[1:])
+    frames[0].save(one)
+    for read in (load_image, image_size):
+        with pytest.raises(ImageError, match=r"holds 3 frames \(an animation or a multi-page file\)") as err:
+            read(several)
+        assert str(several) in str(err.value)
+    assert load_image(one).shape == (8, 9) and image_size(one) == (9, 8)

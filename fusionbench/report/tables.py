@@ -201,11 +201,54 @@ _LATEX = (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("&", r"\&"),
           ("≥", r"$\ge$"), ("–", "--"), ("—", "---"), ("·", r"$\cdot$"), ("→", r"$\rightarrow$"),
           ("≈", r"$\approx$"), ("µ", r"$\mu$"), ("°", r"$^\circ$"), ("’", "'"), ("‘", "`"), ("“", "``"),
           ("”", "''"), ("…", r"\dots{}"), ("−", "-"), ("√", r"$\surd$"), ("<", r"\textless{}"),
-          (">", r"\textgreater{}"), ("|", r"\textbar{}"), ("†", r"$^\dagger$"))
+          (">", r"\textgreater{}"), ("|", r"\textbar{}"), ("†", r"$^\dagger$"), ("≠", r"$\neq$"), ("∞", r"$\infty$"),
+          ("≡", r"$\equiv$"), ("∼", r"$\sim$"), ("÷", r"$\div$"))
+
+
+#: Greek letters (U+0391-U+03A9, U+03B1-U+03C9) as LaTeX math: by LaTeX's names, which are not always Unicode's
+#: (λ is ``GREEK SMALL LETTER LAMDA`` and ς ``FINAL SIGMA``; ο and the capitals without a macro are Latin letters).
+#: Until session 32 the letter was written as ``\`` and its Unicode name, and every table scored with Qc (its
+#: convention says λ) stopped pdflatex at ``\lamda``.
+_GREEK_SMALL = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi o pi rho varsigma sigma "
+                "tau upsilon phi chi psi omega").split()
+_GREEK_CAPITAL = "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P - Sigma T Upsilon Phi X Psi Omega".split()
+_GREEK_LATEX = {**{chr(0x3B1 + i): rf"$\{n}$" if len(n) > 1 else f"${n}$" for i, n in enumerate(_GREEK_SMALL)},
+                **{chr(0x391 + i): rf"$\{n}$" if len(n) > 1 else rf"$\mathrm{{{n}}}$"
+                   for i, n in enumerate(_GREEK_CAPITAL) if n != "-"}}
+
+
+def _non_ascii_to_latex(ch: str) -> str:
+    """One non-ASCII character outside :data:`_LATEX` as ASCII LaTeX: a Greek letter by :data:`_GREEK_LATEX`,
+    else its compatibility decomposition's Greek and ASCII parts (ά → α, µ → μ, é → e, ﬁ → fi), else ``?`` (also
+    for a symbol whose decomposition carries a mark: ≮ is not <)."""
+    if ch in _GREEK_LATEX:
+        return _GREEK_LATEX[ch]
+    decomposed = unicodedata.normalize("NFKD", ch)
+    if not decomposed[0].isalpha() and any(unicodedata.combining(c) for c in decomposed):
+        return "?"  # a symbol with a mark (≮ is < and a stroke): dropping the mark would say the opposite
+    parts = [_GREEK_LATEX.get(c, "/" if c == "\u2044" else c if ord(c) < 128 else "") for c in decomposed]
+    return "".join(parts) or "?"  # ½ → 1/2 (its decomposition's fraction slash)
+
+
+#: combining marks written as a math accent on the letter before them (x̅, m̃ in the PSNR presets' conventions);
+#: other marks are dropped, the letter kept
+_COMBINING_LATEX = {"\u0304": r"\bar", "\u0305": r"\bar", "\u0303": r"\tilde", "\u0302": r"\hat", "\u0307": r"\dot"}
+
+
+def _accented(previous: str, mark: str) -> str | None:
+    """``previous`` (one ASCII letter, or a Greek letter as ``$\\name$``) under the combining ``mark``, or ``None``."""
+    accent = _COMBINING_LATEX.get(mark)
+    if accent is None:
+        return None
+    if len(previous) == 1 and previous.isascii() and previous.isalpha():
+        return rf"${accent}{{{previous}}}$"
+    if re.fullmatch(r"\$(\\[A-Za-z]+|[A-Za-z]|\\mathrm\{[A-Z]\})\$", previous):
+        return rf"${accent}{{{previous[1:-1]}}}$"
+    return None
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX specials and write every non-ASCII character as ASCII LaTeX (Greek letters by name)."""
+    """Escape LaTeX specials and write every non-ASCII character as ASCII LaTeX (Greek letters by LaTeX's names)."""
     out = []
     table = dict(_LATEX)
     i = 0
@@ -221,15 +264,12 @@ def latex_escape(text: str) -> str:
             out.append(table[ch])
         elif ord(ch) < 128:
             out.append(ch)
+        elif unicodedata.combining(ch):
+            accented = _accented(out[-1], ch) if out else None
+            if accented is not None:
+                out[-1] = accented
         else:
-            name = unicodedata.name(ch, "")
-            if name.startswith("GREEK"):
-                letter = name.split()[-1].lower()
-                letter = letter.capitalize() if "CAPITAL" in name else letter
-                out.append(rf"$\{letter}$")
-            else:
-                ascii_text = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-                out.append(ascii_text or "?")
+            out.append(_non_ascii_to_latex(ch))
     return "".join(out)
 
 

@@ -116,3 +116,29 @@ def test_every_tex_of_a_report_compiles(tmp_path) -> None:
     assert len(tex) >= 2
     problems = [p for path in tex for p in compile_problems(path, tmp_path / "build")]
     assert problems == []
+
+
+def test_greek_letters_take_latexs_names_and_marks_do_not_flip_symbols() -> None:
+    from fusionbench.report.tables import latex_escape
+
+    assert latex_escape("λ=σ_AF") == r"$\lambda$=$\sigma$\_AF"  # was $\lamda$, undefined in LaTeX
+    assert latex_escape("ς ο Α Ω ά µ") == r"$\varsigma$ $o$ $\mathrm{A}$ $\Omega$ $\alpha$ $\mu$"
+    assert latex_escape("≠ ≮ ½ ÷") == r"$\neq$ ? 1/2 $\div$"  # ≠ and ½ were "=" and "12"
+    assert latex_escape("MSE̅ m̃ Cvejić") == r"MS$\bar{E}$ $\tilde{m}$ Cvejic"  # the marks were "?"
+
+
+@needs_pdflatex
+def test_every_greek_letter_and_every_registered_text_compiles(tmp_path) -> None:
+    """Every Greek letter, and the convention of every metric preset and the display name of every method (the
+    texts a table's footnote and rows carry), escaped, in one document: before session 32 a table scored with
+    Qc (``--metrics standard``) stopped pdflatex at ``\\lamda``."""
+    import fusionbench
+    from fusionbench.metric_registry import METRICS
+    from fusionbench.report.tables import latex_escape
+
+    greek = "".join(chr(c) for c in [*range(0x391, 0x3AA), *range(0x3B1, 0x3CA)] if c != 0x3A2)
+    texts = [greek, *(METRICS.get(n).info.convention or n for n in METRICS.names()),
+             *(fusionbench.create_method(n).info.display_name for n in fusionbench.list_methods())]
+    path = tmp_path / "texts.tex"
+    path.write_text("\\begin{sloppypar}\n" + "\n\n".join(latex_escape(t) for t in texts) + "\n\\end{sloppypar}\n")
+    assert compile_problems(path, tmp_path / "build") == []

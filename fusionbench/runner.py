@@ -218,6 +218,24 @@ def _task_reason(tasks: tuple[str, ...], seen: set[str | None], n_other: int, n_
     return f"restricted to task {', '.join(tasks)}; the pairs have task {have}{share}"
 
 
+def input_failure_pairs(paths: list[str]) -> list[str]:
+    """The ``pair`` under which each of a dataset's input problems (one a file, in order) is recorded in
+    ``failures``: the file's stem, as a pair is named; where problems share a stem (``a/x.eps`` and ``b/x.eps``,
+    a ``Thumbs.db`` in both sub-folders) the file's last two path parts, else its whole path, so that each
+    problem keeps its own row.  Until session 32 they shared one key and the second replaced the first: the run
+    printed and counted two problems, the store held one."""
+    stems = [Path(p).stem for p in paths]
+    two_parts = ["/".join(Path(p).parts[-2:]) for p in paths]
+    pairs = [stem if stems.count(stem) == 1 else two if two_parts.count(two) == 1 else str(p)
+             for p, stem, two in zip(paths, stems, two_parts)]
+    seen: dict[str, int] = {}
+    unique = []
+    for pair in pairs:  # the same file twice (a plugin's two lines about it): numbered, not replaced
+        seen[pair] = seen.get(pair, 0) + 1
+        unique.append(pair if seen[pair] == 1 else f"{pair}#{seen[pair]}")
+    return unique
+
+
 def run_dataset_names(config: RunConfig) -> list[str]:
     """The run's datasets, each once: ``config.datasets`` (default the built-in ones) with each ``folder:PATH``
     named by its absolute path (:func:`fusionbench.data.folder.folder_dataset_name`), so that one folder typed two
@@ -255,10 +273,11 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         plan.datasets.append(dataset.name)
         store.clear_input_failures(dataset.name)
         plan.input_failures += len(dataset.problems)
-        for problem in dataset.problems:
+        paths = [getattr(problem, "path", None) or problem.partition(": ")[0]  # a plugin dataset's plain line
+                 for problem in dataset.problems]
+        for problem, pair in zip(dataset.problems, input_failure_pairs(paths)):
             log(f"{ds_name}: {problem}")
-            path = getattr(problem, "path", None) or problem.partition(": ")[0]  # a plugin dataset's plain line
-            store.record_failure(dataset.name, Path(path).stem, "", stage="fuse", error="InputError", message=problem)
+            store.record_failure(dataset.name, pair, "", stage="fuse", error="InputError", message=problem)
         if config.split not in (None, "all") and config.split not in dataset.splits:
             reason = f"no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'})"
             plan.skipped += [(dataset.name, name, reason) for name in selection.names]

@@ -117,6 +117,23 @@ def test_bad_inputs_get_one_line_each_and_the_rest_runs(tmp_path, make_pairs) ->
                       ("trunc", "InputError")]
 
 
+def test_bad_files_sharing_a_stem_keep_a_failures_row_each(tmp_path, make_pairs) -> None:
+    """``a/x.eps`` and ``b/x.eps`` (or a ``notes.txt`` in both sub-folders) were recorded under one key, the second
+    replacing the first: the run said 3 failures, ``failures`` held 2 (the docs audit of session 32)."""
+    from fusionbench.runner import input_failure_pairs
+
+    data = make_pairs(tmp_path / "data", 2)
+    for rel in ("a/x.eps", "b/x.eps", "a/notes.txt", "b/notes.txt", "a/once.txt"):
+        (data / rel).write_bytes(b"not an image")
+    summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                            workers=0, quiet=True), log=lambda m: None)
+    assert summary.input_failures == 5
+    rows = _rows(tmp_path / "out" / "results.sqlite", "SELECT pair, message FROM failures WHERE method = '' ORDER BY pair")
+    assert [pair for pair, _ in rows] == ["a/notes.txt", "a/x.eps", "b/notes.txt", "b/x.eps", "once"]
+    assert all(pair.split("/")[-1] in message for pair, message in rows if "/" in pair)
+    assert input_failure_pairs(["/d/a/x.png", "/d/a/x.png", "/e/a/x.png"]) == ["/d/a/x.png", "/d/a/x.png#2", "/e/a/x.png"]
+
+
 def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
     """``--methods ''`` / ``--metrics ''`` used to run 0 tasks with no word (rc 0): now an error before any run
     row and before any folder (``OUT/`` and ``OUT/fused/`` were left empty); a dataset without pairs gets one

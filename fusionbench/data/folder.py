@@ -25,6 +25,7 @@ restricted to some tasks do not apply to them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -56,7 +57,11 @@ def folder_dataset_name(root: str | Path) -> str:
     """
     path = Path(root).expanduser()
     try:
-        return f"folder:{path.resolve()}"
+        return f"folder:{path.resolve(strict=True)}"
+    except FileNotFoundError:  # nothing there, or a link that leads nowhere: the path as typed (absolute, normalised),
+        # so that the folder check names it and says why; until session 32 a broken link was named by its missing
+        # target ("/nonexistent: folder does not exist", a path the user never typed)
+        return f"folder:{os.path.abspath(path)}"
     except (OSError, RuntimeError):  # a symlink loop: named by its absolute path; the folder check then says why
         return f"folder:{path.absolute()}"
 

@@ -109,7 +109,7 @@ def test_a_symlinked_or_dotted_path_names_the_folder_it_leads_to(tmp_path, make_
     assert names == {f"folder:{(tmp_path / 'ds').resolve()}"}
 
 
-def test_a_symlink_loop_is_named_by_its_path_and_said_to_lead_nowhere(tmp_path, monkeypatch) -> None:
+def test_a_symlink_loop_is_named_by_its_path_and_said_to_lead_nowhere(tmp_path, monkeypatch, capsys) -> None:
     """A symlink loop stopped naming the dataset with "Symlink loop from ..." (a RuntimeError): it is named by its
     absolute path, and building it says that the link leads to no folder (until session 30: "folder does not
     exist", of a link that ``ls`` shows); a broken link says the same."""
@@ -123,6 +123,15 @@ def test_a_symlink_loop_is_named_by_its_path_and_said_to_lead_nowhere(tmp_path, 
     (tmp_path / "broken").symlink_to(tmp_path / "nothing_here")
     with pytest.raises(FileNotFoundError, match=r"broken: a symbolic link that leads to no folder"):
         create_dataset("folder:broken")
+    # the run names a folder dataset first (folder_dataset_name): a broken link was named by its missing target,
+    # and `fusionbench run --datasets folder:broken` said "/…/nothing_here: folder does not exist" (session 32)
+    assert folder_dataset_name("broken") == f"folder:{tmp_path / 'broken'}"
+    assert folder_dataset_name("./gone/") == f"folder:{tmp_path / 'gone'}"
+    from fusionbench.cli import main
+
+    assert main(["run", "--methods", "average", "--datasets", "folder:broken", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'broken'}: a symbolic link that leads to no folder" in err and "nothing_here" not in err
 
 
 def test_folder_dataset_json_declares_task_modalities_groups(tmp_path, make_pairs) -> None:

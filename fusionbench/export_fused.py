@@ -39,7 +39,7 @@ class ExportResult:
 
 def _cached_file(row: object, out: Path) -> Path | str:
     """The cache file of an output row (its recorded path, else the same file under ``out/fused``: a moved out
-    folder), or why there is none to copy.
+    folder; for a relative recorded path, ``out/fused`` first), or why there is none to copy.
 
     The recorded path must have the cache's shape for the row (:func:`fusionbench.fused_cache.in_cache_layout`):
     a store or export received from someone else could otherwise name any image on this machine
@@ -51,11 +51,13 @@ def _cached_file(row: object, out: Path) -> Path | str:
                            recorded_text(row, "pair_sha256")):
         return (f"the store names {path} as its image, which is not a fused-image cache file of this method "
                 "(<method>/<key>/<pair sha256>.png): not copied")
-    if path.is_file():
-        return path
     moved = out / "fused" / str(row.method) / path.parent.name / path.name  # type: ignore[attr-defined]
-    if moved.is_file():
-        return moved
+    # a relative recorded path is relative to the folder the run was started in, not to this one: OUT's own copy
+    # first (until session 32 a copied OUT whose image was gone took the original folder's, without a word), then
+    # the recorded path (a --cache outside OUT); either way the pixels are checked against the recorded digest
+    for candidate in ((path, moved) if path.is_absolute() else (moved, path)):
+        if candidate.is_file():
+            return candidate
     return f"cached image {path} is gone"
 
 

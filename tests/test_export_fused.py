@@ -124,3 +124,22 @@ def test_a_results_folder_of_an_older_export_is_still_read(tmp_path, make_pairs)
         (root / old).mkdir(parents=True)
         shutil.copy(data / "a" / "p000.png", root / old / "p000.png")
         assert parse_results_spec(f"mine=results:{root}").image_for(dataset, "p000") == root / old / "p000.png"
+
+
+def test_a_copied_out_folder_exports_its_own_images_first(tmp_path, make_pairs, monkeypatch, capsys) -> None:
+    """A run with a relative ``--out`` records relative cache paths, which the export resolved from the working
+    folder first: a copy of OUT exported the original's images (session 32's docs audit).  Now OUT's own copy
+    comes first, and the recorded path only where OUT lacks the image (a ``--cache`` outside OUT)."""
+    monkeypatch.chdir(tmp_path)
+    data = make_pairs(tmp_path / "data", 2, colour=False)
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out", "o6",
+                 "--workers", "0", "--quiet", "--no-report"]) == 0
+    shutil.copytree("o6", "o6b")
+    assert main(["export-fused", "o6b", "exp"]) == 0
+    sources = pd.read_csv(tmp_path / "exp" / "manifest.csv")["source"]
+    assert len(sources) == 2 and all(str(s).startswith("o6b/fused/") for s in sources), list(sources)
+    gone = sorted((tmp_path / "o6b" / "fused").rglob("*.png"))[0]
+    gone.unlink()
+    assert main(["export-fused", "o6b", "exp2"]) == 0  # the recorded path (the original's) is the fallback
+    sources = sorted(pd.read_csv(tmp_path / "exp2" / "manifest.csv")["source"].astype(str))
+    assert sum(s.startswith("o6b/fused/") for s in sources) == 1 and sum(s.startswith("o6/fused/") for s in sources) == 1

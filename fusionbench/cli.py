@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import shlex
+from pathlib import Path
 import signal
 import sys
 from typing import Sequence
@@ -157,7 +158,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     summary = run(config, command="fusionbench " + " ".join(shlex.quote(a) for a in argv))
     print(f"run {summary.run_id}: {summary.completed} tasks done, {summary.skipped_done} already done, "
           f"{_failures(summary.failures, summary.input_failures)}, {len(summary.unavailable)} methods unavailable, "
-          f"{summary.seconds:.1f} s; results in {args.out}/results.sqlite"
+          f"{summary.seconds:.1f} s; results in {Path(args.out) / 'results.sqlite'}"
           + (f", summary in {summary.summary_path}" if summary.summary_path else ""))
     if not args.no_report:
         from .report import build_report
@@ -227,8 +228,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); its mean is "
               "over the others", file=sys.stderr)
     if args.csv:
-        from pathlib import Path
-
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index_label="image")
         print(f"wrote {args.csv}", file=sys.stderr)
@@ -254,8 +253,6 @@ def _cmd_compare_fused(args: argparse.Namespace) -> int:
     summary = comparison.summary()
     print("\n".join(aligned([list(summary.columns)] + [[str(v) for v in row] for row in summary.itertuples(index=False)])))
     if args.csv:
-        from pathlib import Path
-
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         comparison.images.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}", file=sys.stderr)
@@ -315,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-pair time limit in seconds (0 = none; default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--dry-run", action="store_true", help="plan only: print the tasks to do and the estimated wall "
-                   "time (docs/runner.md); runs and writes nothing")
+                   "time (docs/runner.md); runs nothing and writes nothing under OUT")
     p.add_argument("--no-report", action="store_true", help="skip the report stage")
     p.add_argument("--no-bench", action="store_true", help="report without running the asv benchmarks")
     from .report.cli import add_selection_arguments

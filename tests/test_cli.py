@@ -281,3 +281,12 @@ def test_a_broken_pipe_of_another_stream_is_still_an_error(monkeypatch, capsys) 
     monkeypatch.setattr(cli, "_dispatch", broken)
     assert main(["list", "methods"]) == 1
     assert capsys.readouterr().err.startswith("fusionbench: error: [Errno 32] Broken pipe")
+
+
+def test_the_final_line_names_the_store_once_slashed(tmp_path, make_pairs, capsys) -> None:
+    """``--out results/`` (the README's example) printed ``results//results.sqlite`` (session 32's docs audit)."""
+    data = make_pairs(tmp_path / "d", 1)
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out",
+                 f"{tmp_path / 'res'}/", "--workers", "0", "--quiet", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert f"results in {tmp_path / 'res' / 'results.sqlite'}" in out and "//" not in out

@@ -685,3 +685,18 @@ def test_a_method_can_be_pickled_and_copied() -> None:
         for clone in (pickle.loads(pickle.dumps(method)), copy.deepcopy(method)):
             assert clone.name == method.name and np.array_equal(clone(a, a[::-1]), method(a, a[::-1]))
             assert clone._build_lock is not method._build_lock
+
+
+def test_a_method_name_is_lower_cased_at_registration_as_plugins_md_says() -> None:
+    """docs/plugins.md: ``register_method("My_Rule")`` registers ``my_rule``; the exact name as typed is unknown,
+    and its error suggests the registered one; patterns ignore case."""
+    import fusionbench
+    from fusionbench.method_registry import METHODS
+
+    fusionbench.register_method("Cased_Rule_S32")(lambda a, b: a)
+    try:
+        assert fusionbench.list_methods("CASED_RULE_S*") == ["cased_rule_s32"]
+        with pytest.raises(KeyError, match="Did you mean: cased_rule_s32"):
+            fusionbench.create_method("Cased_Rule_S32")
+    finally:
+        METHODS.remove("cased_rule_s32")

@@ -177,6 +177,21 @@ class SwinFusion(TorchMethod):
         path = Path(weights)
         return sha256_file(path)[:16] if path.is_file() else "missing"
 
+    @staticmethod
+    def unavailable_reason(model: str = "mri_pet_spect", weights: str | Path | None = None, **_: object) -> str | None:
+        """Why the model cannot load (a committed file absent or not matching its sidecar, or a ``weights`` path
+        that is not a file), or ``None``; the committed file's check is :func:`committed_weights`' (memoised), so a
+        corrupted file makes the method unavailable with one line instead of failing every pair (session 32)."""
+        from fusionbench.weights import ChecksumError
+
+        if weights:
+            return None if Path(weights).is_file() else f"{weights}: weights file not found"
+        try:
+            committed_weights(model)
+        except (ChecksumError, FileNotFoundError, KeyError) as exc:
+            return str(exc).strip('"')
+        return None
+
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):
         super().__init__(threads=threads)
         self.model = model

@@ -385,6 +385,14 @@ def test_a_corrupted_committed_model_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sf, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ChecksumError, match=r"mri_ct\.pth: sha256 .* does not match .*reinstall fusionbench"):
         sf.SwinFusion("mri_ct")
+    # and the registered method says so before any pair is fused (session 32; a run failed every pair before)
+    import fusionbench
+
+    reason = fusionbench.create_method("swinfusion.ct").unavailable_reason()
+    assert "mri_ct.pth: sha256" in reason and "does not match" in reason
+    assert fusionbench.create_method("swinfusion").unavailable_reason() is not None  # its file is not in tmp_path
+    assert fusionbench.create_method("swinfusion.ct", weights=str(tmp_path / "none.pth")).unavailable_reason() \
+        == f"{tmp_path / 'none.pth'}: weights file not found"
 
 
 def test_fast_path_batches_and_gradients_match_the_reference():

@@ -79,6 +79,36 @@ def use_numba_cache_home() -> None:
         numba_config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
+#: bytes :func:`numba_cache_space_problem` writes to tell a full disk (a kernel's index and data files are
+#: 10 kB to 1 MB; creating an empty file still works on a full disk, which numba's own check does)
+NUMBA_CACHE_PROBE_BYTES = 256 * 1024
+
+
+def numba_cache_space_problem() -> str | None:
+    """One line when numba's disk cache (``NUMBA_CACHE_DIR``) is on a full disk or over quota, else ``None``.
+
+    numba checks only that it can create a file there, so a full disk made the first pair of each kernel's method
+    fail with a bare ``OSError: [Errno 28] No space left on device`` from inside numba (session 32's chaos
+    audit), blamed on the method.  An unwritable folder is not a problem here: numba then compiles without
+    saving (a shared read-only installation)."""
+    import errno
+    import tempfile
+
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    if not folder:
+        return None
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * NUMBA_CACHE_PROBE_BYTES)
+            probe.flush()  # ext4 (delayed allocation) and tmpfs refuse the blocks here; no fsync: a run start stays cheap
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"numba's kernel cache {folder}: {exc.strerror} (compiled kernels could not be saved); free "
+                    "space there, or point FUSIONBENCH_HOME or NUMBA_CACHE_DIR at another folder")
+    return None
+
+
 def numba_cache_is_empty() -> bool:
     """Whether numba's disk cache (``NUMBA_CACHE_DIR``, set by :func:`use_numba_cache_home`) holds no compiled
     kernel yet (no ``*.nbi`` index file): the first run after an installation, or with a new

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import kill_grace_s, numba_cache_is_empty, worker_memory_mb
+from .config import kill_grace_s, numba_cache_is_empty, numba_cache_space_problem, worker_memory_mb
 from .data import create_dataset
 from .data.folder import earlier_names, folder_dataset_name
 from .data.synthetic import DEFAULT_DATASETS
@@ -498,6 +498,22 @@ def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], 
     return unavailable, plan
 
 
+def _sweep_killed_writes(out: Path, cache: Path) -> None:
+    """Remove what a writer killed between its write and its rename left (``io.atomic_write``'s hidden
+    ``.NAME.PID.HEX.tmp`` files whose process has ended) in OUT and in the fused-image cache's folders
+    (``<cache>/<method>/<key>/``): a resume used to leave them for ever (session 32's chaos audit)."""
+    from .io import ATOMIC_TEMP_NAME
+    from .process_owner import sweep_stale
+
+    try:
+        methods = [Path(e.path) for e in os.scandir(cache) if e.is_dir(follow_symlinks=False)]
+        keys = [Path(e.path) for m in methods for e in os.scandir(m) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        methods, keys = [], []
+    for folder in [out, cache, *methods, *keys]:
+        sweep_stale(folder, ATOMIC_TEMP_NAME)
+
+
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:
     """Execute a run described by ``config``; see the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -510,6 +526,11 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     out = writable_folder(config.out, "--out")
     # the cache is not probed: a read-only cache that already holds every output is a valid resume
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
+    if not config.scheduler or config.scheduler.startswith("local:"):  # remote workers have their own caches
+        space = numba_cache_space_problem()
+        if space:
+            raise OSError(space)
+    _sweep_killed_writes(out, cache)
     _log_plugin_failures(log)
     methods = selection.names
     dataset_names = run_dataset_names(config)
@@ -519,6 +540,9 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
                                                            "resolved_metrics": metrics,
                                                            "resolved_datasets": dataset_names},
                              _versions(), _git_sha(), machine_info())
+    for other, pid in store.live_runs(exclude=run_id):
+        log(f"run {other} (process {pid}) is running into {out} too: pairs neither run has stored yet are fused by "
+            "both (the results stay correct: the later rows replace the earlier); let one finish first")
     try:
         unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
     except BaseException as exc:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so

@@ -346,6 +346,24 @@ class ResultsStore:
             )
         return int(cur.lastrowid)
 
+    def live_runs(self, exclude: int | None = None) -> list[tuple[int, int]]:
+        """``(run_id, pid)`` of the ``running`` runs whose process on this machine is alive (another process of
+        this machine writing into the same store), ``exclude`` left out.  Runs of other hosts are not counted:
+        whether they live cannot be told from here."""
+        import os
+        import platform
+
+        from .process_owner import owner_gone
+
+        rows = self.conn.execute("SELECT run_id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
+        live = []
+        for run_id, text in rows.fetchall():
+            owner = _json_or_none(text) or {}
+            if (run_id != exclude and owner.get("hostname") == platform.node() and owner.get("pid") != os.getpid()
+                    and not owner_gone(owner)):
+                live.append((int(run_id), int(owner["pid"])))
+        return live
+
     def _mark_killed_runs(self) -> None:
         self.conn.executemany("UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running'",
                               [(KILLED, run_id) for run_id in _killed_runs(self.conn)])

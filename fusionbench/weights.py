@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import weights_dir
-from .io import atomic_write, sha256_file
+from .io import ATOMIC_TEMP_NAME, atomic_write, sha256_file
 from .registry import Registry
 
 
@@ -233,6 +233,9 @@ def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool 
         except ChecksumError:
             pass  # corrupted in the cache: fetch it again below
     target.parent.mkdir(parents=True, exist_ok=True)
+    from .process_owner import sweep_stale
+
+    sweep_stale(target.parent, ATOMIC_TEMP_NAME)  # a full-size copy a killed fetch left (session 32's chaos audit)
     if from_dir is not None:
         source = Path(from_dir) / wf.method_dir / "weights" / wf.filename
         if not source.is_file():

@@ -1,0 +1,130 @@
+"""What a killed or concurrent run leaves, and a full kernel-cache disk (session 32's chaos audit).
+
+The audit killed 32 runs at random moments and resumed them: every result came back identical.  These are the
+three things around the results that it found: hidden temporary files a writer killed before its rename left for
+ever, a second run into the same OUT that said nothing, and a full ``$FUSIONBENCH_HOME`` blamed on the methods.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from fusionbench.cli import main
+from fusionbench.runner import RunConfig, run
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and, this soon, is not reused)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def _run(data, out, log=None):
+    return run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out), workers=0,
+                         quiet=True), log=log or (lambda m: None))
+
+
+def test_a_resume_removes_the_temporary_files_a_killed_writer_left(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    out = tmp_path / "out"
+    _run(data, out)
+    (key_dir,) = {p.parent for p in (out / "fused" / "average").rglob("*.png")}
+    dead = _ended_pid()
+    left = [key_dir / f".{'a' * 64}.png.{dead}.0123456789ab.tmp", out / f".summary.md.{dead}.0123456789ab.tmp"]
+    alive = key_dir / f".{'b' * 64}.png.{os.getpid()}.0123456789ab.tmp"  # a live writer's: never touched
+    for path in [*left, alive]:
+        path.write_bytes(b"half a png")
+    _run(data, out)
+    assert not any(p.exists() for p in left) and alive.exists()
+
+
+def test_a_fetch_removes_the_copy_a_killed_fetch_left(tmp_path, monkeypatch, official_dir) -> None:
+    from fusionbench.weights import cached_path, fetch_weights
+
+    monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
+    target = cached_path("mdl")
+    target.parent.mkdir(parents=True)
+    stale = target.parent / f".{target.name}.{_ended_pid()}.0123456789ab.tmp"
+    stale.write_bytes(b"a full-size copy, once")
+    fetch_weights("mdl", from_dir=official_dir)
+    assert target.is_file() and not stale.exists()
+
+
+def test_a_second_run_into_the_same_out_says_so(tmp_path, make_pairs) -> None:
+    """Both runs fused every pair and stored correct rows, without a word; now the later one names the other."""
+    from fusionbench.process_owner import _start_ticks, _start_time
+
+    data = make_pairs(tmp_path / "data", 1)
+    out = tmp_path / "out"
+    _run(data, out)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        owner = {"hostname": platform.node(), "pid": sleeper.pid, "started": _start_time(sleeper.pid),
+                 "start_ticks": _start_ticks(sleeper.pid)}
+        with sqlite3.connect(out / "results.sqlite") as db:
+            db.execute("INSERT INTO runs (started, command, config, versions, machine, owner) "
+                       "VALUES (0, 'other', '{}', '{}', '{}', ?)", (json.dumps(owner),))
+            other = db.execute("SELECT MAX(run_id) FROM runs").fetchone()[0]
+        logs: list[str] = []
+        _run(data, out, logs.append)
+        assert [line for line in logs if "is running into" in line] == [
+            f"run {other} (process {sleeper.pid}) is running into {out} too: pairs neither run has stored yet are "
+            "fused by both (the results stay correct: the later rows replace the earlier); let one finish first"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    logs = []
+    _run(data, out, logs.append)  # the other process has ended: its row is a killed run, and no line
+    assert not any("is running into" in line for line in logs)
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT status FROM runs WHERE run_id = ?", (other,)).fetchone() == ("killed",)
+
+
+@pytest.mark.parametrize(("code", "refused"), [(errno.ENOSPC, True), (errno.EDQUOT, True), (errno.EACCES, False)])
+def test_a_full_kernel_cache_disk_stops_the_run_in_one_line(tmp_path, make_pairs, monkeypatch, capsys, code,
+                                                             refused) -> None:
+    """A full ``$FUSIONBENCH_HOME`` failed the first pair of each method with kernels (``OSError: [Errno 28] No space
+    left on device`` from inside numba, no path); now the run stops before it starts, naming the folder.  A
+    read-only cache is not refused: numba then compiles without saving."""
+    import tempfile
+
+    from fusionbench import config
+
+    folder = tmp_path / "kernels"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(folder))
+    real = tempfile.TemporaryFile
+
+    def full(*args, **kwargs):
+        if str(kwargs.get("dir")) == str(folder):
+            raise OSError(code, os.strerror(code))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    problem = config.numba_cache_space_problem()
+    if not refused:
+        assert problem is None
+        return
+    assert problem.startswith(f"numba's kernel cache {folder}: {os.strerror(code)}")
+    data = make_pairs(tmp_path / "data", 1)
+    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out",
+                 str(tmp_path / "out"), "--workers", "0", "--quiet", "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"fusionbench: error: numba's kernel cache {folder}" in err
+    assert not (tmp_path / "out" / "results.sqlite").exists()
+
+
+def test_the_probe_passes_where_there_is_room(tmp_path, monkeypatch) -> None:
+    from fusionbench import config
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "kernels"))
+    assert config.numba_cache_space_problem() is None and not any((tmp_path / "kernels").iterdir())
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert config.numba_cache_space_problem() is None

@@ -134,6 +134,16 @@ def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarra
     return colour.quantise(colour.recolour(fused_luma, a_f, b_f))
 
 
+
+def _named(error: Exception, name: str) -> Exception:
+    """``error`` with the method ``name`` first in its message, of its own type where that type is built from one
+    message (a :class:`~fusionbench.weights.ChecksumError` stays one, for callers that catch it), else a
+    :class:`RuntimeError`."""
+    try:
+        return type(error)(f"{name}: {error}")
+    except Exception:  # a type that takes other arguments
+        return RuntimeError(f"{name}: {error}")
+
 def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path | np.ndarray, **overrides: Any) -> np.ndarray:
     """Fuse one pair exactly as the runner does and return the saved uint8 image.
 
@@ -146,9 +156,9 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
     from .io import check_min_side
 
     m = create_method(method, **overrides) if isinstance(method, str) else method
-    reason = m.unavailable_reason()
-    if reason:
-        raise RuntimeError(f"{m.name}: {reason}")
+    error = m.unavailable_error()
+    if error is not None:
+        raise _named(error, m.name) from None
     a_img, b_img = _as_image(a, "a"), _as_image(b, "b")
     check_pair(a_img, b_img, _label(a, "a"), _label(b, "b"))  # named by their paths when given as files
     check_min_side(_label(a, "a"), a_img.shape[1], a_img.shape[0])

@@ -176,21 +176,34 @@ class FusionMethod:
         return self._instance
 
     def unavailable_reason(self) -> str | None:
-        """Why the method cannot run here (missing or corrupted third-party or committed weights), or ``None``.
+        """Why the method cannot run here (missing or corrupted third-party or committed weights), or ``None``:
+        the one line of :meth:`unavailable_error`."""
+        error = self.unavailable_error()
+        return None if error is None else str(error)
+
+    def unavailable_error(self) -> Exception | None:
+        """Why the method cannot run here, as the exception loading it would raise, or ``None``.
 
         Third-party weights are checked in the weights cache, present and matching their pinned sha256
-        (:func:`fusionbench.weights.unusable_weights_message`, hashed once per change of a file); a registered
-        object may also define ``unavailable_reason(**params) -> str | None`` (e.g. a trained preset whose
-        committed weights are absent or corrupted).
+        (:func:`fusionbench.weights.unusable_weights_error`: a :class:`~fusionbench.weights.WeightsMissingError`
+        or :class:`~fusionbench.weights.ChecksumError`, each file hashed once per process and change); a
+        registered object may also define ``unavailable_error(**params) -> Exception | None`` (committed weights
+        absent or corrupted: mopa, SwinFusion) or ``unavailable_reason(**params) -> str | None`` (a
+        :class:`RuntimeError` of that line).  :func:`fusionbench.fuse` raises it; the runner skips the method with
+        its line.
         """
         if self.info.weights:
-            from .weights import unusable_weights_message
+            from .weights import unusable_weights_error
 
-            reason = unusable_weights_message(self.info.weights)
-            if reason:
-                return reason
+            error = unusable_weights_error(self.info.weights)
+            if error is not None:
+                return error
+        hook = getattr(self._obj, "unavailable_error", None)
+        if callable(hook):
+            return hook(**self.params)
         hook = getattr(self._obj, "unavailable_reason", None)
-        return hook(**self.params) if callable(hook) else None
+        reason = hook(**self.params) if callable(hook) else None
+        return RuntimeError(reason) if reason else None
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.is_class:

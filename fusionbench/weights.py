@@ -78,6 +78,8 @@ def register_weights(
 
 # --------------------------------------------------------------------------- verification
 _VERIFIED: set[tuple[str, int, int, str]] = set()
+#: the digest of each file found not to match (same keys as :data:`_VERIFIED`)
+_MISMATCHED: dict[tuple[str, int, int, str], str] = {}
 
 #: what to do about a bad committed file (no download exists for it)
 COMMITTED_FIX = "reinstall fusionbench, or re-export the weights with `fusionbench train NAME --export DIR`"
@@ -132,8 +134,9 @@ def verify_file(path: str | Path, sha256: str | None = None, *, fix: str | None 
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns, expected)
     if key in _VERIFIED:
         return path
-    digest = sha256_file(path)
+    digest = _MISMATCHED.get(key) or sha256_file(path)
     if digest != expected:
+        _MISMATCHED[key] = digest  # asked again for every pair (a worker's availability check): hashed once
         raise ChecksumError(f"{path}: sha256 {digest} does not match the pinned {expected}; refused "
                             f"(corrupted or replaced): {fix or COMMITTED_FIX}")
     _VERIFIED.add(key)
@@ -198,23 +201,32 @@ def missing_weights_message(names: Iterable[str]) -> str | None:
     return f"weights not in cache ({', '.join(missing)}): run `{cmds}` (or add `--from DIR` for a local copy)"
 
 
-def unusable_weights_message(names: Iterable[str]) -> str | None:
-    """One line saying why weights ``names`` cannot be used here, or ``None``: not in the cache
-    (:func:`missing_weights_message`), or a cached file that no longer matches its pinned sha256 (the
-    :class:`ChecksumError` line of :func:`weights_path`, which names the file and the fetch command that repairs
-    it).  The check is :func:`verify_file`'s, memoised by the file's size and modification time: each file is
-    hashed once per change, so a method's availability can be asked for every pair.  Before session 32 only
-    missing files counted, and a corrupted file made every pair of its method fail with the same error."""
+def unusable_weights_error(names: Iterable[str]) -> RuntimeError | None:
+    """Why weights ``names`` cannot be used here, as the exception a load would raise, or ``None``: not in the
+    cache (:class:`WeightsMissingError`, :func:`missing_weights_message`'s line), or a cached file that no longer
+    matches its pinned sha256 (the :class:`ChecksumError` of :func:`weights_path`, naming the file and the fetch
+    command that repairs it).  The check is :func:`verify_file`'s, memoised in the process by the file's size and
+    modification time, a mismatch too: each file is hashed once per process and change, so a method's availability
+    can be asked for every pair.  Before session 32 only missing files counted, and a corrupted file made every
+    pair of its method fail with the same error."""
     names = list(names)
     missing = missing_weights_message(names)
     if missing:
-        return missing
+        return WeightsMissingError(missing)
     for name in names:
         try:
             weights_path(name)
-        except (ChecksumError, WeightsMissingError, FileNotFoundError) as exc:  # the last two: removed meanwhile
-            return str(exc)
+        except (ChecksumError, WeightsMissingError) as exc:  # the second: removed since the look above
+            return exc
+        except FileNotFoundError as exc:
+            return WeightsMissingError(str(exc))
     return None
+
+
+def unusable_weights_message(names: Iterable[str]) -> str | None:
+    """The one line of :func:`unusable_weights_error`, or ``None``."""
+    error = unusable_weights_error(names)
+    return None if error is None else str(error)
 
 
 def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool = False) -> Path:

@@ -178,18 +178,20 @@ class SwinFusion(TorchMethod):
         return sha256_file(path)[:16] if path.is_file() else "missing"
 
     @staticmethod
-    def unavailable_reason(model: str = "mri_pet_spect", weights: str | Path | None = None, **_: object) -> str | None:
-        """Why the model cannot load (a committed file absent or not matching its sidecar, or a ``weights`` path
-        that is not a file), or ``None``; the committed file's check is :func:`committed_weights`' (memoised), so a
-        corrupted file makes the method unavailable with one line instead of failing every pair (session 32)."""
+    def unavailable_error(model: str = "mri_pet_spect", weights: str | Path | None = None,
+                          **_: object) -> Exception | None:
+        """Why the model cannot load, as the exception loading it would raise (a committed file absent or not
+        matching its sidecar, an unknown model, a ``weights`` path that is not a file), or ``None``; the committed
+        file's check is :func:`committed_weights`' (memoised), so a corrupted file makes the method unavailable
+        with one line instead of failing every pair (session 32)."""
         from fusionbench.weights import ChecksumError
 
         if weights:
-            return None if Path(weights).is_file() else f"{weights}: weights file not found"
+            return None if Path(weights).is_file() else FileNotFoundError(f"{weights}: weights file not found")
         try:
             committed_weights(model)
         except (ChecksumError, FileNotFoundError, KeyError) as exc:
-            return str(exc).strip('"')
+            return exc
         return None
 
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):

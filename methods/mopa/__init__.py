@@ -120,19 +120,20 @@ def _repair_command(preset: str, seed: int) -> str:
     return f"re-export with `{_train_command(preset, seed)}`"
 
 
-def weights_problem(preset: str, seed: int = 0) -> str | None:
-    """Why ``preset`` (trained with ``seed``) cannot load its weights, or ``None``: none committed or yours
-    (:func:`unavailable_message`), or a file that no longer matches its ``.sha256`` sidecar (the check
+def weights_problem(preset: str, seed: int = 0) -> Exception | None:
+    """Why ``preset`` (trained with ``seed``) cannot load its weights, as the exception :func:`load_state_dict`
+    would raise, or ``None``: none committed or yours (``FileNotFoundError`` of :func:`unavailable_message`), or a
+    file that no longer matches its ``.sha256`` sidecar (:class:`~fusionbench.weights.ChecksumError`; the check
     :func:`load_state_dict` makes, memoised by size and modification time, so it can be asked for every pair)."""
     from fusionbench.weights import ChecksumError, verify_file
 
     path = weights_file(preset, seed)
     if not path.is_file():
-        return unavailable_message(preset, seed)
+        return FileNotFoundError(unavailable_message(preset, seed))
     try:
         verify_file(path, fix=_repair_command(preset, seed))
     except (ChecksumError, FileNotFoundError) as exc:  # FileNotFoundError: removed since the look above
-        return str(exc)
+        return exc
     return None
 
 
@@ -224,7 +225,7 @@ class MOPA(TorchMethod):
         self.network = net.eval()
 
     @staticmethod
-    def unavailable_reason(preset: str = "mopa", seed: int = 0, **_: Any) -> str | None:
+    def unavailable_error(preset: str = "mopa", seed: int = 0, **_: Any) -> Exception | None:
         """Why the preset (trained with ``seed``) cannot run (no weights, committed or yours, or a file that does
         not match its sidecar: :func:`weights_problem`), or ``None``."""
         return weights_problem(preset, seed)

@@ -150,9 +150,10 @@ def test_a_flipped_byte_inside_a_tensor_is_refused_and_the_method_skipped_with_t
         weights_path("ifcnn_max")
 
     a = np.zeros((32, 40), np.uint8)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(ChecksumError) as err:  # its own type, for callers that catch it (docs/plugins.md)
         fusionbench.fuse("ifcnn", a, a)
     msg = str(err.value)
+    assert msg.startswith("ifcnn: ")
     assert "\n" not in msg and str(path) in msg and "run `fusionbench fetch weights ifcnn_max`" in msg
     assert "does not match the pinned" in msg
 

@@ -331,15 +331,19 @@ def _open_image(path: Path) -> Image.Image:
 
 
 def _check_one_frame(path: Path, img: Image.Image) -> None:
-    """:class:`ImageError` for a file of several frames (an animated PNG or GIF, a multi-page TIFF): which frame
-    is the registered image is not for fusionbench to guess.  Before session 32 the first frame was read
-    silently."""
+    """:class:`ImageError` for a file of several frames (an animated PNG, GIF or WebP, a multi-page TIFF): which
+    frame is the registered image is not for fusionbench to guess.  Before session 32 the first frame was read
+    silently.  A camera JPEG with an MPO preview image is read: its first image is the photograph by definition.
+    Counting the frames makes Pillow seek through the file: whatever a damaged file raises there is one
+    :class:`ImageError` naming it (Pillow raises ``TypeError``, ``IndexError`` and others, not only ``OSError``)."""
+    if img.format == "MPO":
+        return
     try:
         several = bool(getattr(img, "is_animated", False))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(path, f"unreadable or truncated image ({exc})") from None
+        frames = getattr(img, "n_frames", None) if several else 1
+    except Exception as exc:  # noqa: BLE001 - a damaged file: any error of Pillow's decoders
+        raise ImageError(path, f"unreadable or truncated image ({type(exc).__name__}: {exc})") from None
     if several:
-        frames = getattr(img, "n_frames", None)
         raise ImageError(path, f"the file holds {frames if isinstance(frames, int) else 'several'} frames (an "
                                "animation or a multi-page file); save the one image of the pair as its own file")
 

@@ -180,20 +180,31 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-#: the name of :func:`atomic_write`'s temporary file or folder, ``.<name>.<pid>.<12 hex>.tmp`` (group 1: the pid;
-#: :func:`fusionbench.process_owner.sweep_stale` removes those a killed writer left)
-ATOMIC_TEMP_NAME = re.compile(r"\..+\.(\d+)\.[0-9a-f]{12}\.tmp")
+#: the name of :func:`atomic_write`'s temporary file or folder, ``.<name>.<pid>@<host tag>.<12 hex>.tmp`` (group 1:
+#: the pid; ``host``: :func:`host_tag` of the writer's machine, absent from the names written before session 32;
+#: :func:`fusionbench.process_owner.sweep_stale` removes those a killed writer of this machine left)
+ATOMIC_TEMP_NAME = re.compile(r"\..+\.(\d+)(?:@(?P<host>[0-9a-f]{8}))?\.[0-9a-f]{12}\.tmp")
+
+
+@functools.lru_cache(maxsize=1)
+def host_tag() -> str:
+    """Eight hex digits of this machine's name (``platform.node()``), in temporary names: a sweep on a disk that
+    several machines share judges only its own machine's files (a pid says nothing about another host's
+    processes; session 32's review found a fetch on one Dask worker deleting another's download)."""
+    import platform
+
+    return hashlib.sha256(platform.node().encode()).hexdigest()[:8]
 
 
 @contextmanager
 def atomic_write(path: str | Path, *, keep_name: bool = False) -> Iterator[Path]:
     """Write ``path`` atomically: yield a temporary path beside it, renamed onto ``path`` when the block succeeds.
 
-    The temporary file ``.<name>.<pid>.<random>.tmp`` (hidden, in the same folder, so the rename is atomic) is
+    The temporary file ``.<name>.<pid>@<host tag>.<random>.tmp`` (hidden, in the same folder, so the rename is atomic) is
     unique per process and thread, so writers racing for the same ``path`` never share one: each rename puts a
     complete file in place and the last one wins.  If the block raises, the temporary file is removed and
     ``path`` is left as it was.  The folder must exist.  With ``keep_name`` the temporary path is
-    ``.<name>.<pid>.<random>.tmp/<name>``, a file of the final name in a temporary folder, for writers whose
+    ``.<name>.<pid>@<host tag>.<random>.tmp/<name>``, a file of the final name in a temporary folder, for writers whose
     bytes depend on the file's name (``torch.save`` names its archive's root folder after it).
 
     The temporary file is flushed to the disk (``fsync``) before the rename, and the folder after it, so that a
@@ -201,7 +212,7 @@ def atomic_write(path: str | Path, *, keep_name: bool = False) -> Iterator[Path]
     had not written yet (an empty or partly zero checkpoint, weights file or fused image).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}@{host_tag()}.{os.urandom(6).hex()}.tmp")
     if keep_name:
         tmp.mkdir()
         tmp = tmp / path.name

@@ -85,14 +85,27 @@ def tagged_tempdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
 
 
+#: an entry named without a host (``fusionbench.io.ATOMIC_TEMP_NAME`` before session 32) is removed by
+#: :func:`sweep_stale` only when it is older than this: its writer may be another machine's live process
+UNTAGGED_MIN_AGE_S = 3600.0
+
+
 def sweep_stale(folder: str | Path, pattern: re.Pattern[str], *, folders_only: bool = False) -> list[Path]:
     """Remove the entries of ``folder`` whose whole name matches ``pattern`` (its first group: the pid of the
     process that made it) and whose process no longer exists; the removed paths.
 
     Only this user's entries are touched (others cannot be removed anyway), and an entry is left where its pid is
-    running, whatever that process is now: never a wrong removal."""
+    running, whatever that process is now: never a wrong removal.  Where ``pattern`` has a ``host`` group
+    (:func:`fusionbench.io.host_tag` of the writer's machine), only this machine's entries are judged: on a disk
+    several machines share, another host's pid says nothing here; an entry without the tag (an older writer) is
+    removed only when it is older than :data:`UNTAGGED_MIN_AGE_S`."""
+    import time
+
     import psutil
 
+    from .io import host_tag
+
+    tagged = "host" in pattern.groupindex
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -105,8 +118,15 @@ def sweep_stale(folder: str | Path, pattern: re.Pattern[str], *, folders_only: b
             continue
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
-            if (folders_only and not is_dir) or entry.stat(follow_symlinks=False).st_uid != uid:
+            info = entry.stat(follow_symlinks=False)
+            if (folders_only and not is_dir) or info.st_uid != uid:
                 continue
+            if tagged:
+                host = match.group("host")
+                if host is not None and host != host_tag():
+                    continue  # another machine's writer: alive or not, not for this one to say
+                if host is None and time.time() - info.st_mtime < UNTAGGED_MIN_AGE_S:
+                    continue
             if psutil.pid_exists(int(match.group(1))):
                 continue
             if is_dir:

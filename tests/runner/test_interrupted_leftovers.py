@@ -13,10 +13,13 @@ import platform
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from fusionbench.cli import main
+from fusionbench.io import host_tag
+from fusionbench.process_owner import UNTAGGED_MIN_AGE_S
 from fusionbench.runner import RunConfig, run
 
 
@@ -37,13 +40,38 @@ def test_a_resume_removes_the_temporary_files_a_killed_writer_left(tmp_path, mak
     out = tmp_path / "out"
     _run(data, out)
     (key_dir,) = {p.parent for p in (out / "fused" / "average").rglob("*.png")}
-    dead = _ended_pid()
-    left = [key_dir / f".{'a' * 64}.png.{dead}.0123456789ab.tmp", out / f".summary.md.{dead}.0123456789ab.tmp"]
-    alive = key_dir / f".{'b' * 64}.png.{os.getpid()}.0123456789ab.tmp"  # a live writer's: never touched
-    for path in [*left, alive]:
+    dead, here = _ended_pid(), host_tag()
+    left = [key_dir / f".{'a' * 64}.png.{dead}@{here}.0123456789ab.tmp",
+            out / f".summary.md.{dead}@{here}.0123456789ab.tmp"]
+    alive = key_dir / f".{'b' * 64}.png.{os.getpid()}@{here}.0123456789ab.tmp"  # a live writer's: never touched
+    elsewhere = key_dir / f".{'c' * 64}.png.{dead}@{'0' * 8 if here != '0' * 8 else '1' * 8}.0123456789ab.tmp"
+    untagged_young = key_dir / f".{'d' * 64}.png.{dead}.0123456789ab.tmp"  # written before session 32, or by
+    untagged_old = key_dir / f".{'e' * 64}.png.{dead}.0123456789ab.tmp"  # another host: judged by age alone
+    for path in [*left, alive, elsewhere, untagged_young, untagged_old]:
         path.write_bytes(b"half a png")
+    two_hours_ago = time.time() - 2 * UNTAGGED_MIN_AGE_S
+    os.utime(untagged_old, (two_hours_ago, two_hours_ago))
     _run(data, out)
-    assert not any(p.exists() for p in left) and alive.exists()
+    assert not any(p.exists() for p in [*left, untagged_old])
+    assert alive.exists() and untagged_young.exists()
+    assert elsewhere.exists()  # another machine's writer (a shared disk): its pid says nothing here
+
+
+def test_a_live_writer_elsewhere_on_a_shared_disk_keeps_its_file(tmp_path) -> None:
+    """The review of session 32: a sweep judged a file by its pid alone, so a fetch on one machine deleted the
+    download another machine was writing into a shared FUSIONBENCH_HOME, whose rename then failed."""
+    from fusionbench.io import ATOMIC_TEMP_NAME, atomic_write
+    from fusionbench.process_owner import sweep_stale
+
+    target = tmp_path / "models.zip"
+    with atomic_write(target) as tmp:
+        assert f"@{host_tag()}." in tmp.name and ATOMIC_TEMP_NAME.fullmatch(tmp.name).group("host") == host_tag()
+        tmp.write_bytes(b"partial")
+        other = tmp.with_name(tmp.name.replace(f".{os.getpid()}@", f".{_ended_pid()}@").replace(
+            f"@{host_tag()}.", "@" + ("0" * 8 if host_tag() != "0" * 8 else "1" * 8) + "."))
+        other.write_bytes(b"another machine's download")
+        assert sweep_stale(tmp_path, ATOMIC_TEMP_NAME) == []  # neither ours (alive) nor the other machine's
+    assert target.read_bytes() == b"partial" and other.exists()
 
 
 def test_a_fetch_removes_the_copy_a_killed_fetch_left(tmp_path, monkeypatch, official_dir) -> None:
@@ -52,7 +80,7 @@ def test_a_fetch_removes_the_copy_a_killed_fetch_left(tmp_path, monkeypatch, off
     monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
     target = cached_path("mdl")
     target.parent.mkdir(parents=True)
-    stale = target.parent / f".{target.name}.{_ended_pid()}.0123456789ab.tmp"
+    stale = target.parent / f".{target.name}.{_ended_pid()}@{host_tag()}.0123456789ab.tmp"
     stale.write_bytes(b"a full-size copy, once")
     fetch_weights("mdl", from_dir=official_dir)
     assert target.is_file() and not stale.exists()

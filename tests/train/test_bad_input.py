@@ -144,11 +144,13 @@ def test_temp_files_of_killed_checkpoint_writers_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     # the checkpoint's, and (session 26, since they are written atomically too) the log's, plot's and JSONs'
-    stale = [run / f".{name}.{dead}.0123456789ab.tmp"
+    from fusionbench.io import host_tag
+
+    stale = [run / f".{name}.{dead}@{host_tag()}.0123456789ab.tmp"
              for name in ("checkpoint.pt", "log.csv", "loss.png", "config.json", "provenance.json")]
     for path in stale:
         path.write_bytes(b"half a file")
-    mine = run / f".log.csv.{os.getpid()}.0123456789ab.tmp"  # a live writer's: kept
+    mine = run / f".log.csv.{os.getpid()}@{host_tag()}.0123456789ab.tmp"  # a live writer's: kept
     mine.write_bytes(b"being written")
     train(_build, _loss, PatchSet(_images(), 16, 8), CFG, run, resume=True, meta=META)
     assert [p.name for p in stale if p.exists()] == [] and mine.exists()

@@ -214,7 +214,13 @@ _GREEK_SMALL = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda
 _GREEK_CAPITAL = "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P - Sigma T Upsilon Phi X Psi Omega".split()
 _GREEK_LATEX = {**{chr(0x3B1 + i): rf"$\{n}$" if len(n) > 1 else f"${n}$" for i, n in enumerate(_GREEK_SMALL)},
                 **{chr(0x391 + i): rf"$\{n}$" if len(n) > 1 else rf"$\mathrm{{{n}}}$"
-                   for i, n in enumerate(_GREEK_CAPITAL) if n != "-"}}
+                   for i, n in enumerate(_GREEK_CAPITAL) if n != "-"},
+                # the glyphs as Unicode draws them: ε and φ are LaTeX's \varepsilon and \varphi, its \epsilon and
+                # \phi are Unicode's ϵ and ϕ; and the other symbol variants
+                "ε": r"$\varepsilon$", "φ": r"$\varphi$", "ϵ": r"$\epsilon$", "ϕ": r"$\phi$", "ϑ": r"$\vartheta$",
+                "ϖ": r"$\varpi$", "ϱ": r"$\varrho$"}
+#: the one-character entries of :data:`_LATEX`, for the ASCII parts of a decomposed character
+_LATEX_ONE = {k: v for k, v in _LATEX if len(k) == 1}
 
 
 def _non_ascii_to_latex(ch: str) -> str:
@@ -226,8 +232,11 @@ def _non_ascii_to_latex(ch: str) -> str:
     decomposed = unicodedata.normalize("NFKD", ch)
     if not decomposed[0].isalpha() and any(unicodedata.combining(c) for c in decomposed):
         return "?"  # a symbol with a mark (≮ is < and a stroke): dropping the mark would say the opposite
-    parts = [_GREEK_LATEX.get(c, "/" if c == "\u2044" else c if ord(c) < 128 else "") for c in decomposed]
-    return "".join(parts) or "?"  # ½ → 1/2 (its decomposition's fraction slash)
+    parts = [_GREEK_LATEX.get(c) or ("/" if c == "\u2044" else _LATEX_ONE.get(c, c) if ord(c) < 128 else "")
+             for c in decomposed]
+    # ½ → 1/2 (its decomposition's fraction slash); a fullwidth or small form of a LaTeX special (＼ ｛ ＆ ﹪) is
+    # escaped like the special itself: passed through, `＼input｛/etc/passwd｝` compiled as \input{/etc/passwd}
+    return "".join(parts) or "?"
 
 
 #: combining marks written as a math accent on the letter before them (x̅, m̃ in the PSNR presets' conventions);

@@ -125,6 +125,17 @@ def test_greek_letters_take_latexs_names_and_marks_do_not_flip_symbols() -> None
     assert latex_escape("ς ο Α Ω ά µ") == r"$\varsigma$ $o$ $\mathrm{A}$ $\Omega$ $\alpha$ $\mu$"
     assert latex_escape("≠ ≮ ½ ÷") == r"$\neq$ ? 1/2 $\div$"  # ≠ and ½ were "=" and "12"
     assert latex_escape("MSE̅ m̃ Cvejić") == r"MS$\bar{E}$ $\tilde{m}$ Cvejic"  # the marks were "?"
+    assert latex_escape("ε φ ϵ ϕ") == r"$\varepsilon$ $\varphi$ $\epsilon$ $\phi$"  # the glyphs Unicode draws
+
+
+def test_fullwidth_latex_specials_are_escaped_like_the_specials() -> None:
+    """A fullwidth or small form decomposes to a LaTeX special, which was passed through: a dataset name
+    ``＼input｛/etc/passwd｝`` compiled as ``\\input{/etc/passwd}``, and ``＆`` stopped pdflatex (the review of
+    session 32)."""
+    from fusionbench.report.tables import latex_escape
+
+    assert latex_escape("＼input｛/etc/passwd｝") == r"\textbackslash{}input\{/etc/passwd\}"
+    assert latex_escape("a＆b 50﹪ x＿y ＃1 ＄x＄ ＾ ～") == r"a\&b 50\% x\_y \#1 \$x\$ \^{} \~{}"
 
 
 @needs_pdflatex
@@ -136,9 +147,11 @@ def test_every_greek_letter_and_every_registered_text_compiles(tmp_path) -> None
     from fusionbench.metric_registry import METRICS
     from fusionbench.report.tables import latex_escape
 
-    greek = "".join(chr(c) for c in [*range(0x391, 0x3AA), *range(0x3B1, 0x3CA)] if c != 0x3A2)
-    texts = [greek, *(METRICS.get(n).info.convention or n for n in METRICS.names()),
+    greek = "".join(chr(c) for c in [*range(0x391, 0x3AA), *range(0x3B1, 0x3CA)] if c != 0x3A2) + "ϵϕϑϖϱ"
+    texts = [greek, "＼input｛/etc/hostname｝ a＆b 50﹪ ＃ ＄ ＾ ～ ＜ ＞ ｜", *(METRICS.get(n).info.convention or n for n in METRICS.names()),
              *(fusionbench.create_method(n).info.display_name for n in fusionbench.list_methods())]
     path = tmp_path / "texts.tex"
     path.write_text("\\begin{sloppypar}\n" + "\n\n".join(latex_escape(t) for t in texts) + "\n\\end{sloppypar}\n")
     assert compile_problems(path, tmp_path / "build") == []
+    log = (tmp_path / "build" / "texts_doc.log").read_text(errors="replace")
+    assert "/etc/hostname" not in log.replace("input\\{/etc/hostname\\}", "")  # typeset, not read

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .config import kill_grace_s, numba_cache_is_empty, numba_cache_space_problem, worker_memory_mb
 from .data import create_dataset
@@ -218,14 +218,14 @@ def _task_reason(tasks: tuple[str, ...], seen: set[str | None], n_other: int, n_
     return f"restricted to task {', '.join(tasks)}; the pairs have task {have}{share}"
 
 
-def input_failure_pairs(paths: list[str]) -> list[str]:
+def input_failure_pairs(paths: Sequence[str | Path]) -> list[str]:
     """The ``pair`` under which each of a dataset's input problems (one a file, in order) is recorded in
     ``failures``: the file's stem, as a pair is named; where problems share a stem (``a/x.eps`` and ``b/x.eps``,
     a ``Thumbs.db`` in both sub-folders) the file's last two path parts, else its whole path, so that each
     problem keeps its own row.  Until session 32 they shared one key and the second replaced the first: the run
     printed and counted two problems, the store held one."""
     stems = [Path(p).stem for p in paths]
-    two_parts = ["/".join(Path(p).parts[-2:]) for p in paths]
+    two_parts = [Path(*Path(p).parts[-2:]).as_posix() for p in paths]
     pairs = [stem if stems.count(stem) == 1 else two if two_parts.count(two) == 1 else str(p)
              for p, stem, two in zip(paths, stems, two_parts)]
     seen: dict[str, int] = {}
@@ -498,6 +498,23 @@ def _prepare(config: RunConfig, selection: MethodSelection, metrics: list[str], 
     return unavailable, plan
 
 
+def _kernel_cache_space(config: RunConfig) -> str | None:
+    """A warning line when numba's kernel cache is on a full disk (:func:`fusionbench.config.numba_cache_space_problem`),
+    for a local run (remote workers have their own caches); ``None`` where there is room.  Where the cache is
+    still empty (a first run: every kernel would fail to save, and with it the first pair of each method with
+    kernels) the run is refused instead, in that line.  A cache that holds kernels may hold every one the run
+    needs (a resume on a home at its quota): the run goes on, and the line says what may fail."""
+    if config.scheduler and not config.scheduler.startswith("local:"):
+        return None
+    problem = numba_cache_space_problem()
+    if problem is None:
+        return None
+    if numba_cache_is_empty():
+        raise OSError(problem)
+    return (f"warning: {problem}; a kernel this run compiles cannot be saved, and the first pair of its method "
+            "fails (kernels already cached load as usual)")
+
+
 def _sweep_killed_writes(out: Path, cache: Path) -> None:
     """Remove what a writer killed between its write and its rename left (``io.atomic_write``'s hidden
     ``.NAME.PID.HEX.tmp`` files whose process has ended) in OUT and in the fused-image cache's folders
@@ -523,13 +540,12 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     if config.scheduler:
         local_cluster_size(config.scheduler)  # local:0 would wait for ever: refused before anything is written
     selection, metrics = _selected(config)  # before the folders: a selection error leaves no empty OUT/ behind
+    kernel_cache_full = _kernel_cache_space(config)  # so does a full kernel cache on a first run
     out = writable_folder(config.out, "--out")
     # the cache is not probed: a read-only cache that already holds every output is a valid resume
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
-    if not config.scheduler or config.scheduler.startswith("local:"):  # remote workers have their own caches
-        space = numba_cache_space_problem()
-        if space:
-            raise OSError(space)
+    if kernel_cache_full:
+        log(kernel_cache_full)
     _sweep_killed_writes(out, cache)
     _log_plugin_failures(log)
     methods = selection.names

@@ -358,10 +358,12 @@ class ResultsStore:
         rows = self.conn.execute("SELECT run_id, owner FROM runs WHERE status = 'running' AND owner IS NOT NULL")
         live = []
         for run_id, text in rows.fetchall():
-            owner = _json_or_none(text) or {}
-            if (run_id != exclude and owner.get("hostname") == platform.node() and owner.get("pid") != os.getpid()
+            owner = _json_or_none(text)
+            if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):  # a store from elsewhere
+                continue
+            if (run_id != exclude and owner.get("hostname") == platform.node() and owner["pid"] != os.getpid()
                     and not owner_gone(owner)):
-                live.append((int(run_id), int(owner["pid"])))
+                live.append((int(run_id), owner["pid"]))
         return live
 
     def _mark_killed_runs(self) -> None:

@@ -190,8 +190,10 @@ class SwinFusion(TorchMethod):
             return None if Path(weights).is_file() else FileNotFoundError(f"{weights}: weights file not found")
         try:
             committed_weights(model)
-        except (ChecksumError, FileNotFoundError, KeyError) as exc:
+        except (ChecksumError, FileNotFoundError) as exc:
             return exc
+        except KeyError as exc:  # an unknown model: its message, not KeyError's quoted repr
+            return ValueError(exc.args[0] if exc.args else str(exc))
         return None
 
     def __init__(self, model: str = "mri_pet_spect", weights: str | Path | None = None, threads: int | None = None):

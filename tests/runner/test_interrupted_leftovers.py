@@ -127,6 +127,7 @@ def test_a_full_kernel_cache_disk_stops_the_run_in_one_line(tmp_path, make_pairs
     from fusionbench import config
 
     folder = tmp_path / "kernels"
+    folder.mkdir()
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(folder))
     real = tempfile.TemporaryFile
 
@@ -142,11 +143,16 @@ def test_a_full_kernel_cache_disk_stops_the_run_in_one_line(tmp_path, make_pairs
         return
     assert problem.startswith(f"numba's kernel cache {folder}: {os.strerror(code)}")
     data = make_pairs(tmp_path / "data", 1)
-    assert main(["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out",
-                 str(tmp_path / "out"), "--workers", "0", "--quiet", "--no-report"]) == 1
+    command = ["run", "--methods", "average", "--datasets", f"folder:{data}", "--metrics", "EN", "--out",
+               str(tmp_path / "out"), "--workers", "0", "--quiet", "--no-report"]
+    assert main(command) == 1  # an empty cache (a first run): every kernel would fail to save
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"fusionbench: error: numba's kernel cache {folder}" in err
-    assert not (tmp_path / "out" / "results.sqlite").exists()
+    assert not (tmp_path / "out").exists()  # refused before OUT is made
+    (folder / "kernel.nbi").write_bytes(b"")  # a cache that holds kernels (a resume on a home at its quota)
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert f"warning: numba's kernel cache {folder}" in err and "kernels already cached load as usual" in err
 
 
 def test_the_probe_passes_where_there_is_room(tmp_path, monkeypatch) -> None:
@@ -156,3 +162,15 @@ def test_the_probe_passes_where_there_is_room(tmp_path, monkeypatch) -> None:
     assert config.numba_cache_space_problem() is None and not any((tmp_path / "kernels").iterdir())
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     assert config.numba_cache_space_problem() is None
+
+
+@pytest.mark.parametrize("owner", ['{"hostname": "%s", "pid": null}', '{"hostname": "%s", "pid": "12x"}', '[1, 2]',
+                                   'not json'])
+def test_a_malformed_owner_record_is_no_live_run(tmp_path, owner) -> None:
+    """A received store's ``runs.owner`` of this machine's name but no integer pid stopped the run (review)."""
+    from fusionbench.store import ResultsStore
+
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        store.conn.execute("INSERT INTO runs (started, command, config, versions, machine, owner) "
+                           "VALUES (0, 'x', '{}', '{}', '{}', ?)", (owner.replace("%s", platform.node()),))
+        assert store.live_runs() == []

@@ -223,12 +223,6 @@ def unusable_weights_error(names: Iterable[str]) -> RuntimeError | None:
     return None
 
 
-def unusable_weights_message(names: Iterable[str]) -> str | None:
-    """The one line of :func:`unusable_weights_error`, or ``None``."""
-    error = unusable_weights_error(names)
-    return None if error is None else str(error)
-
-
 def fetch_weights(name: str, *, from_dir: str | Path | None = None, force: bool = False) -> Path:
     """Put the weight file ``name`` in the cache and return its path.
 

@@ -67,9 +67,15 @@ def test_group_names_fetch_every_file(home, official_dir, capsys) -> None:
 
 # --------------------------------------------------------------------------- verification at load (issue 14.2)
 def _flip_byte(path, offset: int) -> None:
+    """Flip one bit, and move the modification time on by a second: the file system's clock ticks every few
+    milliseconds, and a write in the tick of the last check would keep the file's (size, mtime) memo key."""
+    import os
+
+    before = path.stat()
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
 
 
 def test_verify_file_against_pin_and_sidecar_memoised(tmp_path, monkeypatch) -> None:
@@ -219,19 +225,23 @@ def test_a_corrupted_cached_file_makes_its_method_unavailable_with_one_line(home
     assert fusionbench.create_method("mdl").unavailable_reason() is None
 
 
-def test_unusable_weights_message_hashes_each_file_once_per_change(home, fake_weights, monkeypatch) -> None:
-    """Asked for every pair (the worker checks availability before fusing), the check stays a stat per file."""
+def test_unusable_weights_error_hashes_each_file_once_per_change(home, fake_weights, monkeypatch) -> None:
+    """Asked for every pair (the worker checks availability before fusing), the check stays a stat per file, a
+    mismatch included (a worker with a corrupted copy re-hashed it for every pair it was handed)."""
     from fusionbench import weights as w
 
-    assert w.unusable_weights_message(["toy-test"]).startswith("weights not in cache (toy-test)")
+    missing = w.unusable_weights_error(["toy-test"])
+    assert isinstance(missing, w.WeightsMissingError) and str(missing).startswith("weights not in cache (toy-test)")
     fetch_weights("toy-test", from_dir=fake_weights)
-    assert w.unusable_weights_message(["toy-test"]) is None
+    assert w.unusable_weights_error(["toy-test"]) is None
     calls = []
     real = w.sha256_file
     monkeypatch.setattr(w, "sha256_file", lambda p: calls.append(p) or real(p))
     for _ in range(3):
-        assert w.unusable_weights_message(["toy-test"]) is None
+        assert w.unusable_weights_error(["toy-test"]) is None
     assert calls == []
     _flip_byte(w.cached_path("toy-test"), 0)
-    assert "does not match the pinned" in w.unusable_weights_message(["toy-test"])
+    for _ in range(3):
+        error = w.unusable_weights_error(["toy-test"])
+        assert isinstance(error, ChecksumError) and "does not match the pinned" in str(error)
     assert len(calls) == 1

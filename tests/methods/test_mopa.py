@@ -995,6 +995,7 @@ def test_network_inputs_are_a_b_and_their_own_masks():
 
 def test_a_trained_file_that_does_not_match_its_sidecar_makes_the_preset_unavailable(tmp_path, monkeypatch):
     """Before session 32 the preset was available and every pair of a run failed with the same ChecksumError."""
+    import os
     import shutil
 
     from fusionbench.methods import mopa
@@ -1006,9 +1007,11 @@ def test_a_trained_file_that_does_not_match_its_sidecar_makes_the_preset_unavail
         shutil.copy(weights_file("v1").with_suffix(suffix), mine / f"v1{suffix}")
     monkeypatch.setattr(mopa, "WEIGHTS_DIR", tmp_path / "empty")  # yours, not the committed file, is the one used
     assert fusionbench.create_method("mopa.v1").unavailable_reason() is None
+    before = (mine / "v1.pth").stat()
     data = bytearray((mine / "v1.pth").read_bytes())
     data[-5] ^= 1
     (mine / "v1.pth").write_bytes(bytes(data))
+    os.utime(mine / "v1.pth", ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # past the checked clock tick
     reason = fusionbench.create_method("mopa.v1").unavailable_reason()
     assert str(mine / "v1.pth") in reason and "does not match" in reason and "re-export with `fusionbench train" in reason
     (mine / "v1.sha256").unlink()

@@ -134,7 +134,6 @@ def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarra
     return colour.quantise(colour.recolour(fused_luma, a_f, b_f))
 
 
-
 def _named(error: Exception, name: str) -> Exception:
     """``error`` with the method ``name`` first in its message, of its own type where that type is built from one
     message (a :class:`~fusionbench.weights.ChecksumError` stays one, for callers that catch it), else a
@@ -143,6 +142,7 @@ def _named(error: Exception, name: str) -> Exception:
         return type(error)(f"{name}: {error}")
     except Exception:  # a type that takes other arguments
         return RuntimeError(f"{name}: {error}")
+
 
 def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path | np.ndarray, **overrides: Any) -> np.ndarray:
     """Fuse one pair exactly as the runner does and return the saved uint8 image.

@@ -13,9 +13,9 @@ import importlib
 import math
 import os
 import shlex
-from pathlib import Path
 import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .interrupts import Terminated, sigterm_as_interrupt
@@ -103,19 +103,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
             rows.append([name, info.arrow, f"v{info.version}",
                          f"groups={','.join(info.groups)}", info.convention])
     elif args.what == "weights":
-        from .weights import ChecksumError, WeightsMissingError, is_cached, weights_path
+        from .weights import ChecksumError, unusable_weights_error
 
         def state(name: str) -> str:
             """``cached`` (and matching its pinned sha256), ``corrupted`` (it does not: fetch it again) or ``missing``."""
-            if not is_cached(name):
-                return "missing"
-            try:
-                weights_path(name)
-            except ChecksumError:
-                return "corrupted"
-            except (FileNotFoundError, WeightsMissingError):  # removed since the look above
-                return "missing"
-            return "cached"
+            error = unusable_weights_error([name])
+            return "cached" if error is None else "corrupted" if isinstance(error, ChecksumError) else "missing"
 
         for name in names:
             wf = WEIGHTS.get(name).info

@@ -517,7 +517,7 @@ def _kernel_cache_space(config: RunConfig) -> str | None:
 
 def _sweep_killed_writes(out: Path, cache: Path) -> None:
     """Remove what a writer killed between its write and its rename left (``io.atomic_write``'s hidden
-    ``.NAME.PID.HEX.tmp`` files whose process has ended) in OUT and in the fused-image cache's folders
+    ``.NAME.PID@HOST.HEX.tmp`` files of this machine whose process has ended) in OUT and in the fused-image cache's folders
     (``<cache>/<method>/<key>/``): a resume used to leave them for ever (session 32's chaos audit)."""
     from .io import ATOMIC_TEMP_NAME
     from .process_owner import sweep_stale

@@ -219,8 +219,8 @@ _GREEK_LATEX = {**{chr(0x3B1 + i): rf"$\{n}$" if len(n) > 1 else f"${n}$" for i,
                 # \phi are Unicode's ϵ and ϕ; and the other symbol variants
                 "ε": r"$\varepsilon$", "φ": r"$\varphi$", "ϵ": r"$\epsilon$", "ϕ": r"$\phi$", "ϑ": r"$\vartheta$",
                 "ϖ": r"$\varpi$", "ϱ": r"$\varrho$"}
-#: the one-character entries of :data:`_LATEX`, for the ASCII parts of a decomposed character
-_LATEX_ONE = {k: v for k, v in _LATEX if len(k) == 1}
+#: :data:`_LATEX` as a mapping (its one-character keys also escape the ASCII parts of a decomposed character)
+_LATEX_MAP = dict(_LATEX)
 
 
 def _non_ascii_to_latex(ch: str) -> str:
@@ -232,7 +232,7 @@ def _non_ascii_to_latex(ch: str) -> str:
     decomposed = unicodedata.normalize("NFKD", ch)
     if not decomposed[0].isalpha() and any(unicodedata.combining(c) for c in decomposed):
         return "?"  # a symbol with a mark (≮ is < and a stroke): dropping the mark would say the opposite
-    parts = [_GREEK_LATEX.get(c) or ("/" if c == "\u2044" else _LATEX_ONE.get(c, c) if ord(c) < 128 else "")
+    parts = [_GREEK_LATEX.get(c) or ("/" if c == "\u2044" else _LATEX_MAP.get(c, c) if ord(c) < 128 else "")
              for c in decomposed]
     # ½ → 1/2 (its decomposition's fraction slash); a fullwidth or small form of a LaTeX special (＼ ｛ ＆ ﹪) is
     # escaped like the special itself: passed through, `＼input｛/etc/passwd｝` compiled as \input{/etc/passwd}
@@ -259,7 +259,7 @@ def _accented(previous: str, mark: str) -> str | None:
 def latex_escape(text: str) -> str:
     """Escape LaTeX specials and write every non-ASCII character as ASCII LaTeX (Greek letters by LaTeX's names)."""
     out = []
-    table = dict(_LATEX)
+    table = _LATEX_MAP
     i = 0
     while i < len(text):
         two = text[i:i + 2]

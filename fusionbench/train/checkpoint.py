@@ -303,7 +303,7 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
 
 
 def remove_stale_temps(folder: Path) -> None:
-    """Remove the temporary files and folders (``.<name>.<pid>.<hex>.tmp``, :func:`fusionbench.io.atomic_write`'s)
+    """Remove the temporary files and folders (``.<name>.<pid>@<host>.<hex>.tmp``, :func:`fusionbench.io.atomic_write`'s)
     that killed writers (``kill -9`` while a checkpoint, ``final.pth``, the log, the loss plot, ``config.json`` or
     ``provenance.json`` was written) left in a run folder; those of a live process are kept
     (:func:`fusionbench.process_owner.sweep_stale`)."""

@@ -109,10 +109,10 @@ def _train_command(preset: str, seed: int) -> str:
 def load_state_dict(preset: str, seed: int = 0) -> dict[str, Any]:
     """The state dict of ``preset`` (trained with ``seed``; committed, or yours: :func:`weights_file`), verified
     against its ``.sha256`` sidecar."""
-    path = weights_file(preset, seed)
-    if not path.is_file():
-        raise FileNotFoundError(unavailable_message(preset, seed))
-    return load_state(path, fix=_repair_command(preset, seed))
+    error = weights_problem(preset, seed)  # the one check: absent, or not matching the sidecar (memoised)
+    if error is not None:
+        raise error
+    return load_state(weights_file(preset, seed), verify=False)  # verified just above
 
 
 def _repair_command(preset: str, seed: int) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from .checkout import code_commit
 from .config import kill_grace_s, numba_cache_is_empty, numba_cache_space_problem, worker_memory_mb
 from .data import create_dataset
 from .data.folder import earlier_names, folder_dataset_name
@@ -151,26 +151,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def _git_sha() -> str | None:
-    """The commit of the fusionbench checkout this code runs from (an editable install); ``None`` for an
-    installed copy, also one that lies inside some other git repository (a venv in a user's project, whose
-    commit is not fusionbench's): the checkout's root must be this package's parent, and git must track it."""
-    here = Path(__file__).resolve().parent
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
-
-    try:
-        found = git("rev-parse", "--show-toplevel", "HEAD")
-        lines = found.stdout.splitlines()
-        if found.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != here.parent:
-            return None
-        tracked = git("ls-files", "--error-unmatch", Path(__file__).name).returncode == 0
-        return (lines[1].strip() or None) if tracked else None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _progress(iterable: Iterable[Any], total: int, desc: str, quiet: bool) -> Iterator[Any]:
@@ -555,7 +535,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     run_id = store.start_run(command or "fusionbench run", {**config.__dict__, "resolved_methods": methods,
                                                            "resolved_metrics": metrics,
                                                            "resolved_datasets": dataset_names},
-                             _versions(), _git_sha(), machine_info())
+                             _versions(), code_commit(), machine_info())
     for other, pid in store.live_runs(exclude=run_id):
         log(f"run {other} (process {pid}) is running into {out} too: pairs neither run has stored yet are fused by "
             "both (the results stay correct: the later rows replace the earlier); let one finish first")

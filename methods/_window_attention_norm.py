@@ -217,6 +217,8 @@ def norm_rows(src: np.ndarray, index: np.ndarray | None, base: int, resid: np.nd
         resid, bias = _NO_ROWS, gamma
         if xn.shape[-1] != CHANNELS:
             raise ValueError("norm_rows: 64-wide xn rows need resid")
+    elif bias is None:
+        raise ValueError("norm_rows: resid needs bias (the residual rows are the source rows plus bias)")
     elif resid.shape != xn.shape[:-1] + (CHANNELS,) or xn.shape[-1] not in (CHANNELS, PADDED):
         raise ValueError("norm_rows: resid must be (T, 60) and xn (T, 60) or (T, 64)")
     arrays = (src, resid, xn, bias, gamma, beta)

@@ -166,7 +166,7 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
     families = {m: (data.methods_meta.get(m) or {}).get("family") or method_family(m) for m in all_methods}
-    notes = " ".join(n for n in (table4_note, figure_notes(ctx, repo),
+    notes = " ".join(n for n in (table4_note, figure_notes(ctx),
                                  reproducibility_note(all_methods, families, data.runs)) if n)
     write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label, notes))
     if not quiet:

@@ -385,7 +385,7 @@ def training_state(weights_dir: Path | None = None) -> str:
             doc = json.loads(path.read_text())
         except ValueError:
             continue
-        if isinstance(doc, dict) and doc.get("preset", path.stem) in ("mopa", "mopa.json") or path.stem == "mopa":
+        if isinstance(doc, dict) and (doc.get("preset", path.stem) in ("mopa", "mopa.json") or path.stem == "mopa"):
             keys = ("schedule", "epochs", "steps", "patch_size", "stride", "batch_size", "lr", "pairs", "note")
             return "; ".join(f"{k}: {doc[k]}" for k in keys if k in doc) + f" ({path.name})"
     readme = weights_dir / "README.md"

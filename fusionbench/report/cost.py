@@ -41,16 +41,14 @@ WHEN_COLUMNS = ("measured", "commit", "machine")
 
 
 def _where_measured() -> dict[str, str]:
-    """``measured`` (UTC date and time), ``commit`` (short sha of the checkout in the current folder, or
-    ``unknown``) and ``machine`` (processor, CPUs, host) of a throughput measurement made now."""
+    """``measured`` (UTC date and time), ``commit`` (fusionbench's own short commit,
+    :func:`fusionbench.checkout.short_commit`, or ``unknown``) and ``machine`` (processor, CPUs, host) of a
+    throughput measurement made now."""
     import datetime
-    import subprocess
 
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        commit = sha.stdout.strip() if sha.returncode == 0 and sha.stdout.strip() else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    from fusionbench.checkout import short_commit
+
+    commit = short_commit() or "unknown"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from fusionbench.machine import host_words, machine_info
 

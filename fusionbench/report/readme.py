@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 
 from fusionbench import __version__
+from fusionbench.checkout import short_commit
 from fusionbench.machine import cpu_words
 
 from .context import ReportContext
@@ -15,11 +15,12 @@ from .provenance import json_dict
 from .selection import Selection
 
 
-def figure_notes(ctx: ReportContext, repo: str | Path) -> str:
-    """Where this report was built from, and which fused images its figures had to re-make or leave out."""
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True)
-    parts = [f"This report was built by fusionbench {__version__}"
-             + (f" at commit `{sha.stdout.strip()}`" if sha.returncode == 0 and sha.stdout.strip() else "") + "."]
+def figure_notes(ctx: ReportContext) -> str:
+    """Where this report was built from (fusionbench's version, and its commit where the code runs from a
+    checkout: :func:`fusionbench.checkout.short_commit`, never the current folder's repository), and which fused
+    images its figures had to re-make or leave out."""
+    sha = short_commit()
+    parts = [f"This report was built by fusionbench {__version__}" + (f" at commit `{sha}`" if sha else "") + "."]
     if ctx.refused:
         parts.append("The run's fused-image cache was not available, so the figures' fused images of "
                      + ", ".join(f"`{m}`" for m in sorted(ctx.refused)) + " were re-made for the figure pairs only "

@@ -180,6 +180,8 @@ def rest_plan(net: torch.nn.Module, att: Any) -> dict[str, Any] | None:
             detail += ((dw, 1.0), (pw, lr.negative_slope))
     detail.append((net.detail.fuse, 1.0))
     tail = _planar.head_layers(net.head)
+    if tail is None:  # a head the compiled passes do not cover
+        return None
     if att is not None:
         combine, cact = att.combine
         tail = [(_planar.single_conv(att.spatial), 1.0), (combine, cact.negative_slope)] + tail

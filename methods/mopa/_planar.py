@@ -157,7 +157,7 @@ def contrast_supported(cem: nn.Module | None) -> bool:
     if cem is None:
         return True
     first, act, second = cem.res
-    return (cem.apply == "input" and multiscale_layers(cem) is not None and has_kernel(first)
+    return (cem.cem_apply == "input" and multiscale_layers(cem) is not None and has_kernel(first)
             and isinstance(act, nn.LeakyReLU) and isinstance(second, nn.Conv2d)
             and (second.in_channels, second.out_channels, second.kernel_size[0]) in RESIDUAL_KERNELS
             and second.kernel_size == (3, 3) and second.padding == (1, 1) and second.stride == (1, 1)

@@ -99,7 +99,7 @@ class InferencePath:
         fa, fb = f[:, 0:width], f[:, width:2 * width]
         scale = None
         if isinstance(net.contrast, ContrastEnhancement):
-            if net.contrast.apply == "input":  # the channel weights go to the detail module with its input
+            if net.contrast.cem_apply == "input":  # the channel weights go to the detail module with its input
                 _, flow = self.contrast_flow(net.contrast, f)
                 scale = self.contrast_weights(net.contrast, _local_std_max(flow, net.contrast.r))
             else:
@@ -129,7 +129,7 @@ class InferencePath:
         from ._banded import band_rows
 
         cem = self.net.contrast
-        if torch._C._len_torch_dispatch_stack() > 0 or (isinstance(cem, ContrastEnhancement) and cem.apply != "input"):
+        if torch._C._len_torch_dispatch_stack() > 0 or (isinstance(cem, ContrastEnhancement) and cem.cem_apply != "input"):
             return None
         h, w = x.shape[-2:]
         if min(h, w) <= 2 * (cem.r if isinstance(cem, ContrastEnhancement) else 0) + 1:
@@ -228,7 +228,7 @@ class InferencePath:
         from the maxima over pixels of the local std."""
         m, flow = self.contrast_flow(cem, x)
         w = self.contrast_weights(cem, _local_std_max(flow, cem.r))
-        return (x if cem.apply == "input" else m).mul(w)
+        return (x if cem.cem_apply == "input" else m).mul(w)
 
     def contrast_flow(self, cem: "ContrastEnhancement", x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The CEM's multiscale features ``m`` and its residual flow (whose local std gives the weights)."""

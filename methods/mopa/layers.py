@@ -68,7 +68,7 @@ class ContrastEnhancement(nn.Module):
         super().__init__()
         if apply not in CEM_APPLY:
             raise ValueError(f"cem_apply must be one of {CEM_APPLY}, not {apply!r}")
-        self.r, self.apply = r, apply
+        self.r, self.cem_apply = r, apply
         q = ch // 4
         outs = (q, q, q, ch - 3 * q)  # four scales whose outputs concatenate back to ``ch``
         self.scales = nn.ModuleList([nn.Conv2d(ch, o, k, padding=k // 2) for o, k in zip(outs, (1, 3, 5, 7))])
@@ -97,7 +97,7 @@ class ContrastEnhancement(nn.Module):
         """``x`` (``apply="multiscale"``: the multiscale features) times the channel weights (§1.3.1, Fig. 3)."""
         m = self.multiscale(x)
         w = self.weights_of(m)
-        return (x if self.apply == "input" else m) * w
+        return (x if self.cem_apply == "input" else m) * w
 
 
 class DSCB(nn.Sequential):

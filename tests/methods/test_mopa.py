@@ -133,10 +133,21 @@ def test_cem_weights_input_or_multiscale_features():
         m = cem.multiscale(f)
         w = cem.weights_of(m)
         assert torch.equal(cem(f), f * w)
-        cem.apply = "multiscale"
+        cem.cem_apply = "multiscale"
         assert torch.equal(cem(f), m * w)
     with pytest.raises(ValueError, match="cem_apply"):
         MopaNet(4, cem_apply="output")
+
+
+@pytest.mark.parametrize("cem_apply", ["input", "multiscale"])
+def test_module_apply_reaches_every_layer(cem_apply):
+    """``nn.Module.apply(fn)`` (the usual weight-init idiom) is torch's: the CEM's mode is not stored
+    under that name (it was, and ``MopaNet().apply(init)`` raised ``'str' object is not callable``)."""
+    net = MopaNet(4, cem_apply=cem_apply)
+    seen = []
+    assert net.apply(seen.append) is net
+    assert net.contrast in seen and len(seen) == len(list(net.modules()))
+    assert net.contrast.cem_apply == cem_apply
 
 
 def test_mask_channels_matter_only_with_mask():
@@ -1043,3 +1054,14 @@ def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_o
     method = fusionbench.create_method("mopa.v1")
     assert method.unavailable_reason() is None
     assert method(np.full((32, 32), 0.3, np.float32), np.full((32, 32), 0.6, np.float32)).shape == (32, 32)
+
+
+def test_rest_plan_declines_a_head_the_compiled_passes_do_not_cover(monkeypatch):
+    """``rest_plan`` returns None (the per-kernel passes then run) when the head has no compiled layers, as its
+    docstring says, instead of failing on ``None * 2`` (the static audit, session 33)."""
+    from fusionbench.methods.mopa import _banded, _planar
+
+    monkeypatch.setattr(_planar, "head_layers", lambda head: None)
+    for attention in (True, False):
+        net = MopaNet(4, use_attention=attention).eval()
+        assert _banded.rest_plan(net, net.attention if attention else None) is None

@@ -112,6 +112,8 @@ def test_bad_input_is_refused() -> None:
         wn.norm_rows(np.zeros((8, C), np.float64), None, 0, ok, bias, ok.copy(), gamma, beta, 1e-5)
     with pytest.raises(ValueError):
         wn.norm_rows(np.zeros((8, C), np.float32), None, 4, ok, bias, ok.copy(), gamma, beta, 1e-5)
+    with pytest.raises(ValueError, match="resid needs bias"):  # was AttributeError on None.dtype
+        wn.norm_rows(np.zeros((8, C), np.float32), None, 0, ok, None, ok.copy(), gamma, beta, 1e-5)
     assert not wn.supported(59) and wn.supported(C)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fusionbench.report.claims import (ablation_claims, claims_table, cost_claims, gain_claims, gain_verdict,
                                        table_winner_claims, training_state)
@@ -70,6 +71,15 @@ def test_training_state_reads_the_weights_provenance(tmp_path) -> None:
                                         "schedule's weights. Other text.\n")
     assert training_state(tmp_path).startswith("Schedule: 1 epoch") and "reduced schedule" in training_state(tmp_path)
     assert training_state(tmp_path / "none").startswith("unknown")
+
+
+@pytest.mark.parametrize("text", ["null", "3", '"lr 0.001"', "[1, 2]"])
+def test_training_state_skips_a_provenance_file_that_is_not_an_object(tmp_path, text) -> None:
+    """A ``mopa.json`` holding valid JSON that is not an object is skipped like an unreadable one (an operator
+    precedence slip sent it to ``doc[k]``: TypeError; the static audit, session 33)."""
+    (tmp_path / "mopa.json").write_text(text)
+    (tmp_path / "README.md").write_text("# w\n\nSchedule: 2 epochs.\n")
+    assert training_state(tmp_path).startswith("Schedule: 2 epochs. (")
 
 
 def test_gflops_match_is_by_construction_not_evidence() -> None:

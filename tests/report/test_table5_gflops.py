@@ -192,6 +192,25 @@ def test_a_failed_asv_run_gives_no_commit_and_says_why(tmp_path, monkeypatch) ->
     assert env["FUSIONBENCH_DATA_DIR"] == str((tmp_path / "data").resolve()) and env["FUSIONBENCH_BENCH_METHODS"] == "mopa"
 
 
+def test_no_git_skips_the_benchmarks_and_says_why(tmp_path, monkeypatch) -> None:
+    """Without a git executable run_asv logs one line and returns None (Table 5 takes the run's times) instead
+    of raising FileNotFoundError at the end of the run (the static audit, session 33)."""
+    import subprocess
+
+    from fusionbench.report.sections import table5
+
+    (tmp_path / "asv.conf.json").write_text("{}")
+
+    def no_git(cmd, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", cmd[0])
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    log: list[str] = []
+    assert table5.run_asv(["mopa"], tmp_path, log.append) is None
+    assert log == ["benchmarks skipped: git did not run ([Errno 2] No such file or directory: 'git'); Table 5 "
+                   "times come from the run instead"]
+
+
 @pytest.mark.parametrize("config, expected", [
     ({"workers": None, "scheduler": None}, "2 workers (one per core)"),  # the default: it said "? workers"
     ({"workers": 3}, "3 workers"),

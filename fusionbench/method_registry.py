@@ -61,6 +61,10 @@ class MethodInfo:
     #: the MRI-PET, MRI-SPECT and MRI-CT family); empty = not task-specific, not stated, or no weights.  Unlike
     #: ``tasks`` it restricts nothing: a report names the method where it runs on another task's pairs
     trained_for: tuple[str, ...] = ()
+    #: the data the learned weights were trained on, in a few words, where a reader of a results table needs it
+    #: (third-party weights trained on undisclosed pairs of a benchmark dataset, or on another kind of image);
+    #: a report's weights footnote prints it. Empty: not stated (fusionbench's own weights have a provenance file)
+    trained_on: str = ""
 
     def applies_to(self, task: str) -> bool:
         """Whether the runner should run this method on pairs of ``task`` (``MRI-PET``, ``IR-VIS``, ...)."""
@@ -73,6 +77,11 @@ class MethodInfo:
             return True
         return task in self.trained_for or ("medical" in self.trained_for and task in MEDICAL_TASKS)
 
+
+#: ``trained_on`` of third-party weights trained on Harvard AANLIB pairs their authors did not list (SDNet's
+#: medical model, MATR): the benchmark cannot exclude them from its test split, and the footnote says so
+UNLISTED_HARVARD = ("Harvard AANLIB pairs chosen by the authors and not listed, so some of the Harvard test pairs "
+                    "may be among them")
 
 METHODS: Registry[MethodInfo] = Registry("method", "fusionbench.methods", "fusionbench.methods")
 
@@ -93,6 +102,7 @@ def register_method(
     trainable: bool = False,
     tasks: Iterable[str] = (),
     trained_for: Iterable[str] = (),
+    trained_on: str = "",
     override: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that registers a fusion function or class under ``name``.
@@ -102,7 +112,8 @@ def register_method(
     ``tasks`` restricts the runner to pairs of those tasks (a model trained for
     MRI-CT only, say); ``fusionbench.fuse`` still accepts any pair.  ``trained_for`` says which tasks the
     learned weights were trained for, where only some (``"medical"`` for the MRI-PET/SPECT/CT family): it
-    restricts nothing, and a report's weights footnote names the method on other tasks' pairs.
+    restricts nothing, and a report's weights footnote names the method on other tasks' pairs.  ``trained_on``
+    says in a few words what data the weights were trained on (the footnote prints it).
     Returns the object unchanged, so decorators can be stacked.
     """
     if colour not in ("luma", "own"):
@@ -126,6 +137,7 @@ def register_method(
             trainable=trainable,
             tasks=tuple(tasks),
             trained_for=tuple(trained_for),
+            trained_on=trained_on,
         )
         METHODS.add(reg_name, obj, info, override=override)
         return obj

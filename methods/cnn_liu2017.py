@@ -371,6 +371,10 @@ def fuse_with_map(first: np.ndarray, second: np.ndarray, weight: np.ndarray) -> 
     weights=("cnn_liu2017",),
     version="1",
     uses_torch=True,
+    # the official model is that of Liu et al.'s multi-focus paper (Inf. Fusion 36, 2017), which the medical
+    # paper reuses: 16x16 ImageNet patches against their Gaussian-blurred copies
+    trained_for=("multi-focus",),
+    trained_on="ImageNet patches and their blurred copies (the authors' multi-focus model)",
 )
 class CNN(TorchMethod):
     """Liu et al. 2017 CNN fusion with the official model (luma method; first source = ``b``).

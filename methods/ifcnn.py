@@ -221,6 +221,10 @@ def output_to_uint8(out: np.ndarray) -> np.ndarray:
     weights=("ifcnn_max",),
     version="1",
     uses_torch=True,
+    # IFCNN-MAX, the released model, was trained on the authors' multi-focus dataset made from NYU-D v2 images
+    # (README: "a large-scale and diverse multi-focus image dataset for training") and applied to every task
+    trained_for=("multi-focus",),
+    trained_on="the authors' multi-focus dataset made from NYU Depth v2 images",
 )
 class IFCNN(TorchMethod):
     """IFCNN-MAX with the official weights (luma method; returns uint8 as the official script saves it).

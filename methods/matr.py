@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionbench.method_registry import register_method
+from fusionbench.method_registry import UNLISTED_HARVARD, register_method
 from fusionbench.torch_method import TorchMethod, crop, load_network
 from fusionbench.weights import register_weights
 
@@ -124,6 +124,7 @@ def pad_to_square(image: np.ndarray) -> np.ndarray:
     version="1",
     uses_torch=True,
     trained_for=("medical",),  # the one released model, trained for medical fusion (no IR-VIS model upstream)
+    trained_on=UNLISTED_HARVARD,
 )
 class MATR(TorchMethod):
     """MATR with the official weights (luma method: ``a`` = MRI, ``b`` = functional luma).

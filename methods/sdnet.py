@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 
 from fusionbench import colour
-from fusionbench.method_registry import register_method
+from fusionbench.method_registry import UNLISTED_HARVARD, register_method
 from fusionbench.torch_method import TorchMethod, as_tensor
 
 from ._matlab import to_uint8
@@ -184,6 +184,7 @@ def official_rgb(y8: np.ndarray, rgb8: np.ndarray) -> np.ndarray:
     weights=WEIGHTS, deterministic=True, version="2",
     params={"stretch": True}, uses_torch=True, trainable=False,
     trained_for=("medical",),  # the official Medical/ checkpoint (upstream's IR_VIS/ one is not in the assets)
+    trained_on=UNLISTED_HARVARD,
 )
 class SDNet(TorchMethod):
     """SDNet medical model (official TF1 weights); colour by the official studio-swing YCbCr scripts.

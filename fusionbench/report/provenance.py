@@ -123,7 +123,8 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
 
     With the dataset's ``task``, weights trained for other tasks only (SDNet's and MATR's medical models, or
     ``mopa``'s MRI-PET/SPECT training, on IR-VIS or MRI-CT pairs) are said to be so, in the note and the
-    sentence."""
+    sentence; and what each method's weights were trained on, where its registration says
+    (``MethodInfo.trained_on``: SDNet's and MATR's authors' unlisted Harvard pairs, CNN's ImageNet patches)."""
     notes = {m: weights_note(m, root) for m in methods}
     notes = {m: n for m, n in notes.items() if n}
     if not notes:
@@ -134,11 +135,25 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     elsewhere = {m: trained_elsewhere(m, task) for m in notes}
     elsewhere = {m: e for m, e in elsewhere.items() if e}
     notes = {m: n + (f" ({elsewhere[m]}, not {task})" if m in elsewhere else "") for m, n in notes.items()}
+    data = {m: d for m in notes if (d := trained_on(m))}
+    notes = {m: n + (f"; trained on {data[m]}" if m in data else "") for m, n in notes.items()}
     sentence = "Weights: " + "; ".join(parts) + "."
     if elsewhere:
         sentence += (f" Weights trained for other tasks than {task}: "
                      + "; ".join(f"{names.get(m, m)}, {e}" for m, e in elsewhere.items()) + ".")
+    if data:  # methods with the same training data named together
+        together: dict[str, list[str]] = {}
+        for m, d in data.items():
+            together.setdefault(d, []).append(names.get(m, m))
+        sentence += " Training data of these weights: " + "; ".join(f"{', '.join(ms)}: {d}"
+                                                                      for d, ms in together.items()) + "."
     return notes, sentence
+
+
+def trained_on(method: str) -> str:
+    """What the learned weights of ``method`` were trained on (``MethodInfo.trained_on``), or ``""``."""
+    entry = _entry(method)
+    return entry.info.trained_on if entry is not None else ""
 
 
 def json_dict(value: object) -> dict:

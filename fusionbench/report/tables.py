@@ -370,7 +370,8 @@ def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
     parts = [
         "Mean ± std (ddof=1) over pairs; best bold, second underlined; ↑ higher is better, ↓ lower"
         + ("; · no direction (not ranked)" if any(not rankable(m) for m in metrics) else "") + ".",
-        "Scores on uint8 grey: the fused image's BT.601 full-range luma (round, clip) against the MRI/visible "
+        "Scores on uint8 grey: the fused image's BT.601 full-range luma (0.299 R + 0.587 G + 0.114 B of the image "
+        "in [0, 1], in float64 kept as float32; ×255, rounded half to even, clipped) against the MRI/visible "
         "luma and the PET/SPECT BT.601 luma (or CT/IR)" + _colour_exception(metrics) + ".",
         f"Split: {split}.",
     ]
@@ -407,8 +408,10 @@ def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablat
     return _latex_float(caption, label, colspec, header, rows)
 
 
-def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A plain DataFrame as a Markdown table (numbers with ``digits`` decimals, right-aligned)."""
+def frame_to_markdown(frame: pd.DataFrame, digits: int = 4, column_digits: Mapping[str, int] | None = None) -> str:
+    """A plain DataFrame as a Markdown table (numbers with ``digits`` decimals, ``column_digits[column]`` where
+    given, right-aligned)."""
+    column_digits = dict(column_digits or {})
     cols = list(frame.columns)
 
     def numeric(c: str) -> bool:  # numbers, possibly with n/a or – placeholders
@@ -423,7 +426,7 @@ def frame_to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         for c in cols:
             v = row[c]
             if isinstance(v, (float, np.floating)):
-                cells.append(format_number(float(v), digits))
+                cells.append(format_number(float(v), column_digits.get(c, digits)))
             else:
                 cells.append(markdown_text(str(v), cell=True))
         lines.append("| " + " | ".join(cells) + " |")

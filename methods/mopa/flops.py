@@ -42,7 +42,32 @@ def calibration(size: tuple[int, int] = (256, 256)) -> dict[str, float]:
 
 
 def cost(method: Any, size: tuple[int, int] = (256, 256)) -> dict[str, float] | None:
-    """FLOPs of one forward pass in both conventions (:func:`fusionbench.profile.gflops_conventions`)."""
+    """FLOPs of one forward pass in both conventions (``{"gmac", "gflops_2mac", "gflops_paper"}``, as
+    :func:`fusionbench.profile.gflops_conventions`).
+
+    A registered ``mopa`` name (``"mopa"``, ``"mopa.no_mask"``, ``"mopa.width6"``, ...) is counted on its
+    architecture (:func:`build_model` of its registered parameters, the decoupling network dropped, as
+    :class:`MOPA` runs it), so the presets whose weights are not trained yet have their cost too: FLOPs do not
+    depend on the weights' values. Any other method (or an instance) goes through
+    :func:`~fusionbench.profile.gflops_conventions`, which loads it."""
+    from fusionbench.method_registry import METHODS
     from fusionbench.profile import gflops_conventions
 
+    from . import MOPA
+
+    entry = METHODS.find(method) if isinstance(method, str) else None
+    if entry is not None and entry.obj is MOPA:
+        return _architecture_cost(entry.info.params, size)
     return gflops_conventions(method, size)
+
+
+def _architecture_cost(params: dict[str, Any], size: tuple[int, int]) -> dict[str, float]:
+    """:func:`cost` of the inference network of a ``mopa`` parameter dict, with untrained weights."""
+    from fusionbench.profile import count_flops
+
+    from . import MOPA, build_model
+
+    net = build_model(params)
+    net.decoupler = None
+    gmac = count_flops(net.eval(), *MOPA.torch_inputs(tuple(size))) / 2e9
+    return {"gmac": gmac, "gflops_2mac": 2 * gmac, "gflops_paper": gmac * PAPER_FLOPS_PER_MAC}

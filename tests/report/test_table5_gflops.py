@@ -274,3 +274,24 @@ def test_run_time_label_counts_pairs_by_dataset_when_ids_are_shared() -> None:
     one_short = pd.concat([folders, folders.iloc[:1].assign(method="dwt")])  # dwt on 1 of the 20: named, with its 1
     _, over = cost.timed_outputs(one_short, ["average", "dwt"], _pairs20())
     assert over == "every pair of the run (20 pairs; timed on fewer of them: dwt 1)", over
+
+
+def test_table5_prints_the_same_digits_in_every_format() -> None:
+    """Markdown, LaTeX and HTML print Table 5 alike (the LaTeX printed 3 decimals where the others printed 4,
+    e.g. 0.029 against 0.0287), and a throughput to 1 decimal, not 7 significant digits (the report audit,
+    session 33)."""
+    from fusionbench.report import html as htmlmod
+    from fusionbench.report.sections.table5 import _places, table5_digits
+    from fusionbench.report.tables import frame_to_latex, frame_to_markdown
+
+    shown = pd.DataFrame({"Method": ["SDNet", "LEGFF"], "Time/s per pair": [0.0882, 0.0934],
+                          "GFLOPs": [3.745513472, "n/a"], "GFLOP/s": [204.734, "n/a"],
+                          "Fraction of conv peak": [0.650571, "n/a"], "Params (M)": [0.028705, "n/a"]})
+    digits = table5_digits(shown)
+    md = frame_to_markdown(shown, column_digits=digits)
+    tex = frame_to_latex(shown, "c", formats={c: _places(d) for c, d in digits.items()})
+    page = htmlmod.table_html(shown, column_digits=digits)
+    for text in ("0.0882", "3.7455", "204.7", "0.65", "0.0287"):
+        assert text in md and text in tex and f">{text}<" in page, text
+    for text in ("204.7340", "0.6506", "0.029 ", "3.746 "):
+        assert text not in md and text not in tex and f">{text.strip()}<" not in page, text

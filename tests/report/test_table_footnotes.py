@@ -39,12 +39,37 @@ def test_each_table_names_its_own_stand_ins(report) -> None:
 
 def test_weights_trained_for_another_task_are_named(report) -> None:
     tno = (report / "tables" / "tno.md").read_text()
-    said = tno.split("Weights trained for other tasks than IR-VIS: ")[1].split(" Provenance:")[0].rstrip(".")
+    said = tno.split("Weights trained for other tasks than IR-VIS: ")[1].split(" Training data")[0].rstrip(".")
     assert sorted(said.split("; ")) == ["MATR, trained for medical pairs", "Ours (Di et al. 2025), trained for "
                                         "MRI-PET and MRI-SPECT pairs", "SDNet, trained for medical pairs"]
     pet = (report / "tables" / "harvard-mri-pet.md").read_text()
     assert "Weights: " in pet and "other tasks" not in pet  # trained for this task
     column = pd.read_csv(report / "tables" / "tno.csv")
     notes = dict(zip(column["method"], column["weights"]))
-    assert notes["sdnet"].endswith("(trained for medical pairs, not IR-VIS)")
+    assert "(trained for medical pairs, not IR-VIS); trained on Harvard AANLIB pairs" in notes["sdnet"]
     assert notes["mopa"].endswith("(trained for MRI-PET and MRI-SPECT pairs, not IR-VIS)")
+
+
+def test_third_party_weights_say_what_they_were_trained_on(report) -> None:
+    """SDNet's and MATR's official weights were trained by their authors on Harvard pairs they did not list: the
+    footnote says so on every table with them, since some test pairs may be among them (the report audit,
+    session 33); fusionbench's own weights name their provenance file instead."""
+    pet = (report / "tables" / "harvard-mri-pet.md").read_text()
+    said = pet.split("Training data of these weights: ")[1].split(" Provenance:")[0]
+    assert said == ("SDNet, MATR: Harvard AANLIB pairs chosen by the authors and not listed, so some of the Harvard "
+                    "test pairs may be among them.")
+    notes = dict(zip(*pd.read_csv(report / "tables" / "harvard-mri-pet.csv")[["method", "weights"]].T.values))
+    assert notes["matr"].endswith("so some of the Harvard test pairs may be among them")
+    assert "trained on" not in notes["mopa"]
+
+
+def test_multi_focus_models_are_named_on_the_medical_and_ir_tables() -> None:
+    """CNN's and IFCNN's released models were trained for multi-focus fusion (ImageNet patches and their blurred
+    copies; NYU Depth v2 images): on any benchmark task they run on another task's weights, as SDNet does on TNO."""
+    from fusionbench.report.provenance import weights_notes
+
+    for task in ("MRI-PET", "IR-VIS"):
+        notes, sentence = weights_notes(["cnn", "ifcnn", "average"], {"cnn": "CNN", "ifcnn": "IFCNN"}, task=task)
+        assert f"Weights trained for other tasks than {task}: CNN, trained for multi-focus pairs; IFCNN, trained " \
+               "for multi-focus pairs." in sentence
+        assert "CNN: ImageNet patches and their blurred copies" in sentence and "average" not in notes

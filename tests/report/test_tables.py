@@ -202,3 +202,40 @@ def test_a_metric_best_inside_its_range_is_not_ranked() -> None:
     assert table.placements() == {} and table.arrows() == {"Q_SF.liu": "·"}
     md = to_markdown(table)
     assert "| Method | Q_SF.liu · |" in md and "**" not in md.split("\n", 1)[1]
+
+
+def test_the_confidence_interval_table_prints_the_main_tables_decimals() -> None:
+    """The HTML table of means with bootstrap CIs prints each metric at the main table's decimals (3 for means
+    from 10 to 100: it printed 2, ``20.02 [17.65, 22.81]`` beside the main table's 20.023; the report audit,
+    session 33)."""
+    from fusionbench.report.sections.per_dataset import _html_ci_table
+
+    rows = [("ds", f"p{i}", m, "SF", v + i) for i in range(8) for m, v in (("average", 20.0234), ("dwt", 5.01234))]
+    rows += [("ds", f"p{i}", m, "EN", 4.5 + 0.01 * i) for i in range(8) for m in ("average", "dwt")]
+    scores = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    table = build_table(scores, "ds", ["average", "dwt"], ["SF", "EN"], title="T",
+                        groups={f"p{i}": f"g{i}" for i in range(8)})
+    page = _html_ci_table(table)
+    assert f">{table.mean.loc['average', 'SF']:.3f} [" in page and f">{table.mean.loc['dwt', 'SF']:.3f} [" in page
+    assert f">{table.mean.loc['average', 'EN']:.4f} [" in page
+    assert f"{table.ci_low.loc['average', 'SF']:.3f}, {table.ci_high.loc['average', 'SF']:.3f}]" in page
+
+
+def test_the_footnotes_luma_recipe_is_the_one_the_scores_use() -> None:
+    """Every table's footnote states the luma conversion precisely enough to reproduce each printed digit (it
+    said "(round, clip)", and an exact-arithmetic reading of that changed the last digit of 27-51 printed means;
+    the report audit, session 33): the recipe as written gives :func:`luma_uint8` bit for bit."""
+    import numpy as np
+
+    from fusionbench.colour import luma_uint8
+    from fusionbench.report.tables import convention_footnote
+
+    note = convention_footnote(["EN"], "test")
+    assert "0.299 R + 0.587 G + 0.114 B of the image in [0, 1], in float64 kept as float32; ×255, rounded half " \
+           "to even, clipped" in note
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rgb[0, :8] = [[0, 0, 0], [255, 255, 255], [1, 2, 3], [128, 128, 128], [255, 0, 0], [0, 255, 0], [0, 0, 255],
+                  [17, 200, 99]]
+    y = ((rgb.astype(np.float32) / 255).astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
+    recipe = np.clip(np.round(y.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    assert np.array_equal(recipe, luma_uint8(rgb))

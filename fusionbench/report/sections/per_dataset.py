@@ -14,7 +14,7 @@ from ..context import ReportContext, file_stem, write_file
 from ..data import (dataset_groups, dataset_task, dataset_title, display_name, higher_is_better, metric_arrow,
                     rankable)
 from ..stats import MIN_CI_UNITS, complete_blocks, rank_test, versus_reference
-from ..tables import build_table, column_digits, convention_footnote, to_csv
+from ..tables import build_table, column_digits, convention_footnote, format_number, to_csv
 from ..provenance import provenance_line, weights_notes
 from ..selection import TASK_PRESETS
 from .fused_figures import fused_grid
@@ -199,7 +199,11 @@ def _html_metric_table(table) -> str:
 
 
 def _html_ci_table(table) -> str:
+    """The means with their bootstrap CIs, each metric at the main table's decimals (:func:`column_digits` of
+    its means: 4 below 10, 3 below 100, else 2; before session 33 this table printed 2 where the main one
+    printed 3)."""
     rows, hl = [], set()
+    decimals = {metric: column_digits(table.mean[metric]) for metric in table.metrics}
     for i, method in enumerate(table.methods):
         if method == table.highlight:
             hl.add(i)
@@ -207,9 +211,10 @@ def _html_ci_table(table) -> str:
         for metric in table.metrics:
             mean, lo, hi = table.mean.loc[method, metric], table.ci_low.loc[method, metric], \
                 table.ci_high.loc[method, metric]
-            d = 4 if abs(mean) < 10 else 2
+            d = decimals[metric]
             row[metric] = "–" if not np.isfinite(mean) else (
-                f"{mean:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]" if np.isfinite(lo) else f"{mean:.{d}f} [n/a]")
+                f"{format_number(mean, d)} [{format_number(lo, d)}, {format_number(hi, d)}]" if np.isfinite(lo)
+                else f"{format_number(mean, d)} [n/a]")
         rows.append(row)
     return htmlmod.table_html(pd.DataFrame(rows), highlight_rows=hl) + (
         '<p class="foot">[low, high]: 95 % percentile bootstrap CI of the mean (2,000 resamples); n/a: fewer than '

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from ..context import Log, ReportContext, write_file
 from ..data import EXPORT_DIR
 from ...machine import cpu_words
 from ..provenance import origin_words, output_origins, provenance_line
-from ..tables import frame_to_latex, frame_to_markdown
+from ..tables import format_number, frame_to_latex, frame_to_markdown
 
 
 def run_asv(methods: list[str], repo: Path, log: Log, data_dir: str | Path | None = None) -> str | None:
@@ -139,21 +139,24 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
              if isinstance(r.note, str) and r.note.startswith("not profiled")]
     shown = table.drop(columns=["method"])
     ctx.written += [
-        write_file(ctx.out / "tables" / "table5_cost.md", f"**{markdown_text(caption)}**\n\n" + frame_to_markdown(shown)
-               + ("\n" + markdown_text("; ".join(notes)) + "\n" if notes else "")),
+        write_file(ctx.out / "tables" / "table5_cost.md", f"**{markdown_text(caption)}**\n\n"
+                   + frame_to_markdown(shown, column_digits=table5_digits(shown))
+                   + ("\n" + markdown_text("; ".join(notes)) + "\n" if notes else "")),
         write_file(ctx.out / "tables" / "table5_cost.tex", frame_to_latex(
-            shown, caption, label="tab:cost", formats={"Params (M)": _three_places, "GFLOPs": _three_places,
-                                                       "GFLOP/s": _three_places,
-                                                       "Fraction of conv peak": _three_places})),
+            shown, caption, label="tab:cost",
+            formats={c: _places(d) for c, d in table5_digits(shown).items()})),
         write_file(ctx.out / "tables" / "table5_cost.csv", table.to_csv(index=False))]
     beside = paper.beside_table5(table)
     ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md",
-                                "**Table 5: the paper's time and GFLOPs beside ours**\n\n" + frame_to_markdown(beside)
+                                "**Table 5: the paper's time and GFLOPs beside ours**\n\n"
+                                + frame_to_markdown(beside, column_digits=table5_digits(beside))
                                 + f"\n<sub>Paper: {markdown_text(paper.TABLE5_NOTE)} Ours: {markdown_text(caption)}</sub>\n"),
                      write_file(ctx.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
-    body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>' + htmlmod.table_html(shown)
+    body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>'
+            + htmlmod.table_html(shown, column_digits=table5_digits(shown))
             + (f'<p class="foot">{htmlmod.html.escape("; ".join(notes))}</p>' if notes else "")
-            + "<h3>The paper's Table 5 beside ours</h3>" + htmlmod.table_html(beside)
+            + "<h3>The paper's Table 5 beside ours</h3>"
+            + htmlmod.table_html(beside, column_digits=table5_digits(beside))
             + f'<p class="foot">{htmlmod.html.escape("Paper: " + paper.TABLE5_NOTE)}</p>')
     return table, time_label, ("Table 5 style: cost", body)
 
@@ -172,6 +175,24 @@ RUN_TIME_WARMUP = ("no warm-up: the first call of a method in each worker proces
                    "(lazy weight loading, first-call kernel set-up), and the mean includes it")
 
 
-def _three_places(value) -> str:
-    """A Table 5 number with three decimals in LaTeX, ``n/a`` where it is not finite; text kept as it is."""
-    return value if isinstance(value, str) else (f"{value:.3f}" if np.isfinite(value) else "n/a")
+#: Decimals of Table 5's columns, the same in Markdown, LaTeX and HTML (before session 33 the LaTeX printed 3
+#: where the others printed 4, and GFLOP/s had 4 decimals, 7 significant digits of a throughput that moves by
+#: tens of percent between runs): times and exact counts to 4, throughput to 1, its fraction of the peak to 2.
+#: A column of the paper-beside-ours table takes the digits of the column its name starts with.
+TABLE5_DIGITS = {"Time/s": 4, "GFLOPs": 4, "GFLOP/s": 1, "Fraction of conv peak": 2, "Params (M)": 4}
+
+
+def table5_digits(frame: pd.DataFrame) -> dict[str, int]:
+    """:data:`TABLE5_DIGITS` for the columns of ``frame`` (Table 5, or the paper's Table 5 beside ours)."""
+    return {c: next(d for prefix, d in TABLE5_DIGITS.items() if str(c).startswith(prefix))
+            for c in frame.columns if any(str(c).startswith(prefix) for prefix in TABLE5_DIGITS)}
+
+
+def _places(digits: int) -> Callable[[object], str]:
+    """A LaTeX cell formatter: ``digits`` decimals (:func:`format_number`), ``n/a`` where the value is not
+    finite; text kept as it is."""
+    def cell(value: object) -> str:
+        if isinstance(value, str):
+            return value
+        return format_number(float(value), digits) if np.isfinite(value) else "n/a"
+    return cell

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .data import dataset_task, dataset_title, higher_is_better
-from .stats import complete_blocks, versus_reference
+from .stats import complete_blocks, rank_test, versus_reference
 from fusionbench.profile import PAPER_FLOPS_PER_MAC
 
 from .paper import PAPER_COLUMNS, PAPER_METHODS, PAPER_PARAMS_OURS, PAPER_TABLE5, PAPER_TABLES, paper_convention_gflops
@@ -119,21 +119,40 @@ def _against_others(scores: pd.DataFrame, dataset: str, methods: list[str], metr
     """``(verdict, measured text)`` of a best-in-the-means claim: the best against every other method per pair
     (two-sided Wilcoxon signed-rank, Holm over the best's k − 1 comparisons of this metric: for the highlighted
     method, the test of ``stats/<dataset>_vs_<best>.csv``).  ``holds`` only when it is significantly better than
-    every one of them; else ``holds in the means only`` naming those it is not significantly better than."""
+    every one of them; else ``holds in the means only`` naming those it is not significantly better than.  The
+    measured text adds what the Friedman-Nemenyi test on mean ranks (the report's CD diagrams) says of the same
+    methods, where it is weaker: a method within the critical difference of the best's mean rank is named, since
+    the two tests may disagree (SCD on MRI-SPECT: every Wilcoxon comparison significant, SDNet within the CD)."""
     subset = scores[(scores["dataset"] == dataset) & scores["method"].isin(methods)]
-    table = versus_reference(complete_blocks(subset, metric), best, higher_is_better(metric))
+    hib = higher_is_better(metric)
+    table = versus_reference(complete_blocks(subset, metric), best, hib)
     if table.empty:
         return "holds in the means only: no paired test", ""
     n = int(table["n_pairs"].iloc[0])
+    ranks = _nemenyi_words(subset, metric, hib, best)
     weak = table[table["verdict"] != "better"].sort_values("p_holm", ascending=False)
     if weak.empty:
         return "holds", (f"; per pair significantly better than each of the other {len(table)} (Wilcoxon over {n} "
-                         f"pairs, Holm; largest p_holm {table['p_holm'].max():.3g})")
+                         f"pairs, Holm; largest p_holm {table['p_holm'].max():.3g})" + ranks)
     words = ", ".join(f"{_label(r.method)}, p_holm {r.p_holm:.3g}" + (" in its favour" if r.verdict == "worse" else "")
                       for r in weak.itertuples())
     return (f"holds in the means only: not significantly better than {words}",
             f"; per pair (Wilcoxon over {n} pairs, Holm over {len(table)} comparisons) not significantly better "
-            f"than {len(weak)} of the other {len(table)}")
+            f"than {len(weak)} of the other {len(table)}" + ranks)
+
+
+def _nemenyi_words(subset: pd.DataFrame, metric: str, hib: bool, best: str) -> str:
+    """``"; mean ranks (Friedman-Nemenyi, CD 1.67): not separated from SDNet (3.08 against 1.44)"`` where a method's
+    mean rank is within the critical difference of ``best``'s, ``""`` where none is (or no CD: under 3 methods)."""
+    test = rank_test(subset, metric, hib, pairwise=False)
+    if test is None or not np.isfinite(test.cd) or best not in test.ranks.index:
+        return ""
+    mine = test.ranks[best]
+    near = [(m, r) for m, r in test.ranks.items() if m != best and abs(r - mine) < test.cd]
+    if not near:
+        return ""
+    return (f"; mean ranks (Friedman-Nemenyi, CD {test.cd:.2f}): not separated from "
+            + ", ".join(f"{_label(m)} ({r:.2f} against {mine:.2f})" for m, r in near))
 
 
 def gain_claims(scores: pd.DataFrame) -> list[dict]:

@@ -274,3 +274,19 @@ def test_table4_claim_does_not_count_a_metric_only_the_full_model_has_as_won() -
     row = ablation_claims(means)[0]
     assert row["verdict"] == "partly holds: best on the 6 metrics measured; no AG mean of another network", row
     assert row["measured"] == "full model best on 6/6; no AG mean of another network", row
+
+
+def test_a_claim_names_the_methods_the_rank_test_does_not_separate() -> None:
+    """Wilcoxon per pair and Friedman-Nemenyi on mean ranks can disagree: the claims row says both (the report's
+    SCD row said "significantly better than each of the other 9" beside a CD diagram joining Ours and SDNet; the
+    report audit, session 33). Three methods over 10 pairs: ranks 1, 2, 3 on every pair, CD 1.05."""
+    from fusionbench.report.claims import _against_others
+
+    rows = [("harvard-mri-spect", f"{i:02d}", m, "EN", v + 0.01 * i + 0.001 * i * i)
+            for i in range(10) for m, v in (("mopa", 5.2), ("sdnet", 5.1), ("average", 4.0))]
+    scores = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    verdict, measured = _against_others(scores, "harvard-mri-spect", ["mopa", "sdnet", "average"], "EN", "mopa")
+    assert verdict == "holds"
+    assert measured.endswith("; mean ranks (Friedman-Nemenyi, CD 1.05): not separated from SDNet (2.00 against 1.00)")
+    _, apart = _against_others(scores, "harvard-mri-spect", ["mopa", "average"], "EN", "mopa")
+    assert "Nemenyi" not in apart  # two methods: no CD

@@ -72,3 +72,47 @@ def fma16(builder: ir.IRBuilder) -> ir.Function:
     ``fmaf`` where the CPU has none; the same bits either way)."""
     vec = vec16()
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v16f32")
+
+
+# --------------------------------------------------------------------------- the target's vector registers
+#: CPU names (``NUMBA_CPU_NAME``) whose default features include AVX-512, for a target given by name with no
+#: feature string (the same-bits tests' stand-ins); any other named target is read as AVX2 (or SSE2 for the
+#: ``x86-64`` baseline).  A wrong guess costs speed only: the block sizes below change no result
+_AVX512_CPU_NAMES = ("avx512", "cannonlake", "icelake", "cascadelake", "cooperlake", "tigerlake", "rocketlake",
+                     "sapphirerapids", "emeraldrapids", "graniterapids", "diamondrapids", "znver4", "znver5",
+                     "knl", "knm")
+
+
+def target_vector_registers(context) -> tuple[int, int]:
+    """``(float32 lanes per vector register, vector registers)`` of the CPU numba compiles for (at compile time,
+    in an intrinsic's ``codegen``): ``(16, 32)`` with AVX-512, ``(8, 16)`` with AVX or AVX2, ``(4, 16)``
+    otherwise (x86-64's SSE2 baseline).  Read from numba's target-machine features (the host's, or
+    ``NUMBA_CPU_FEATURES``), or from ``NUMBA_CPU_NAME`` where the features are given empty."""
+    codegen = context.codegen()
+    features = getattr(codegen, "_tm_features", "") or ""
+    enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if not features:
+        name_of = getattr(codegen, "_get_host_cpu_name", None)
+        name = (name_of() if callable(name_of) else "").lower()
+        if any(n in name for n in _AVX512_CPU_NAMES):
+            enabled = {"avx512f", "avx"}
+        elif name not in ("", "x86-64", "generic"):
+            enabled = {"avx"}
+    if "avx512f" in enabled:
+        return 16, 32
+    return (8, 16) if "avx" in enabled else (4, 16)
+
+
+def block_vectors(context, live_per_vector: int, most: int) -> int:
+    """How many 16-lane vectors of output columns a block should hold for the compile target: ``most`` with
+    AVX-512 (32 registers of 16 lanes: the blocks these kernels were tuned with), else the most that keep
+    ``live_per_vector`` live 16-lane values per vector of the block (its accumulators and its input), plus one
+    broadcast weight, in the target's registers (at least 1).  AVX2 holds a 16-lane value in two of its 16
+    registers, so a block of four vectors of five accumulators (40 registers) spilled to the stack in every
+    multiply-add: ``mopa`` ran 3.7× slower against the conv yardstick on an AVX2 host than on an AVX-512 one.
+    The block changes which columns share a loop iteration, never a sum's order: the same bits either way."""
+    lanes, registers = target_vector_registers(context)
+    if lanes == VEC16_LANES:
+        return most
+    per_value = VEC16_LANES // lanes
+    return max(1, min(most, (registers - 1) // (per_value * live_per_vector)))

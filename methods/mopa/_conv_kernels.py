@@ -34,11 +34,12 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
-from .._numba_intrinsics import wide_vectors as _wide_vectors
+from .._numba_intrinsics import block_vectors as _block_vectors, wide_vectors as _wide_vectors
 
 #: lanes of one vector
 LANES = 16
-#: vectors per block of output columns
+#: vectors per block of output columns with AVX-512 (fewer where the target has fewer or narrower registers:
+#: :func:`methods._numba_intrinsics.block_vectors`)
 BLOCK = 4
 
 
@@ -123,16 +124,17 @@ def _make_conv(cin: int, cout: int, k: int, group: int | None = None, residual: 
                         a = builder.select(builder.fcmp_ordered(">", a, zero), a, builder.fmul(a, vslope))
                         _vstore(builder, a, dst.ptr(c(o), oyy, col))
 
-        span = c(LANES * BLOCK)
+        most = _block_vectors(context, group + 1, BLOCK)  # a group's accumulators and the input, per vector
+        span = c(LANES * most)
         vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
-        full = builder.sdiv(vecs, c(BLOCK))
-        tail = builder.sub(vecs, builder.mul(full, c(BLOCK)))
+        full = builder.sdiv(vecs, c(most))
+        tail = builder.sub(vecs, builder.mul(full, c(most)))
         with cgutils.for_range(builder, rows_) as row:
             y = row.index
             with cgutils.for_range(builder, full) as blk:
-                block(y, builder.mul(blk.index, span), BLOCK)
+                block(y, builder.mul(blk.index, span), most)
             x0 = builder.mul(full, span)
-            for nv in range(1, BLOCK):
+            for nv in range(1, most):
                 with builder.if_then(builder.icmp_signed("==", tail, c(nv))):
                     block(y, x0, nv)
         return context.get_dummy_value()

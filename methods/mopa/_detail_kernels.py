@@ -29,12 +29,13 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._numba_intrinsics import fma16 as _fma16, splat as _splat, vec16 as _vec16, vload as _vload, vstore as _vstore
-from .._numba_intrinsics import wide_vectors as _wide_vectors
+from .._numba_intrinsics import block_vectors as _block_vectors, wide_vectors as _wide_vectors
 from ._conv_kernels import LANES, _Planar, _clear_tail
 
 #: channels of the compiled block (``mopa``'s registered width: 3 × 5)
 CHANNELS = 15
-#: 16-lane vectors of output columns per block
+#: 16-lane vectors of output columns per block with AVX-512 (one on AVX2 and SSE2:
+#: :func:`methods._numba_intrinsics.block_vectors`)
 NV = 2
 
 
@@ -60,7 +61,8 @@ def _make_dscb(ch: int, skip: bool):
         vslope = _splat(builder, slope_)
         zero = ir.Constant(vec, None)
         vecs = builder.sdiv(builder.add(width_, c(LANES - 1)), c(LANES))
-        pairs = builder.sdiv(vecs, c(NV))
+        most = _block_vectors(context, ch + 1, NV)  # the ch depthwise sums and the input, per vector
+        pairs = builder.sdiv(vecs, c(most))
 
         def block(y, oyy, x0, nv):
             depth = []
@@ -92,11 +94,11 @@ def _make_dscb(ch: int, skip: bool):
             y = row.index
             oyy = builder.add(y, oy_)
             with cgutils.for_range(builder, pairs) as blk:
-                block(y, oyy, builder.mul(blk.index, c(LANES * NV)), NV)
-            rest = builder.sub(vecs, builder.mul(pairs, c(NV)))
-            for nv in range(1, NV):
+                block(y, oyy, builder.mul(blk.index, c(LANES * most)), most)
+            rest = builder.sub(vecs, builder.mul(pairs, c(most)))
+            for nv in range(1, most):
                 with builder.if_then(builder.icmp_signed("==", rest, c(nv))):
-                    block(y, oyy, builder.mul(pairs, c(LANES * NV)), nv)
+                    block(y, oyy, builder.mul(pairs, c(LANES * most)), nv)
         return context.get_dummy_value()
 
     if skip:

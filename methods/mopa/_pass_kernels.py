@@ -18,7 +18,11 @@ input maps as views (layout 'A') and write whole maps (layout 'C'), as in :mod:`
 specializations they share.  One thread runs the whole image as one band of these passes (with the split
 pass's sums and sigmoids).  Compiled on first use, cached on disk; each pass links the kernels it calls into its
 own code (≈ 8 s more of a cold compile).  Numba's cache of these functions is keyed on this file: an edit of a
-kernel module alone does not invalidate it (as for every compiled function that calls another module's).
+kernel module alone does not invalidate it (as for every compiled function that calls another module's), so
+this docstring records the kernels' last change that matters here: since session 33 the convolution and DSCB
+kernels size their blocks of columns for the compile target's registers
+(:func:`methods._numba_intrinsics.block_vectors`: one 16-lane vector per block on AVX2, where the AVX-512
+blocks spilled; the same bits).
 """
 from __future__ import annotations
 

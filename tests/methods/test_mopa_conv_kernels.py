@@ -237,3 +237,63 @@ def test_direct_convolutions_do_not_depend_on_the_instruction_set(stand_in: str,
     """Every compiled layer (full blocks and tails; the residual conv and the DSCB blocks too) gives the same
     bits compiled for SSE2 (no FMA), AVX2 and AVX-512."""
     assert_same_bits_on_every_cpu(_ISA_SCRIPT, tmp_path, cpus=(stand_in, HOST))
+
+
+def _compiled_with_block(make, vectors: int, monkeypatch, module):
+    """A freshly compiled (uncached) caller of the intrinsic ``make()`` builds, its blocks of columns forced to
+    ``vectors`` 16-lane vectors on this host."""
+    from numba import njit
+
+    monkeypatch.setattr(module, "_block_vectors", lambda context, live, most: vectors)
+    kernel = make()
+
+    @njit(nogil=True)
+    def run(*args):  # pragma: no cover - compiled
+        kernel(*args)
+
+    return run
+
+
+@pytest.mark.parametrize("shape, group", [((2, 5, 3), None), ((15, 15, 3), 5), ((5, 1, 3), None)])
+def test_the_block_of_columns_changes_no_bit(shape, group, monkeypatch):
+    """The kernels size their blocks of columns for the compile target's registers (four 16-lane vectors with
+    AVX-512, one on AVX2, where four spilled: ``mopa`` 1.8-2× faster there, session 33): a block decides which
+    columns share a loop iteration, never a sum's order, so blocks of 1, 2, 3 and 4 vectors give the same bits
+    (widths with full blocks and every tail)."""
+    cin, cout, k = shape
+    rng = np.random.default_rng(cin + cout + k)
+    w = rng.standard_normal(cout * cin * k * k).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    maps = [_planar_input(torch.from_numpy(rng.standard_normal((cin, rows, width)).astype(np.float32)), k // 2).numpy()
+            for rows, width in ((3, 100), (2, 16), (5, 131), (1, 64))]
+    outs = []
+    for vectors in (1, 2, 3, 4):
+        run = _compiled_with_block(lambda: K._make_conv(cin, cout, k, group), vectors, monkeypatch, K)
+        got = []
+        for inp in maps:
+            rows, width = inp.shape[1] - 2 * (k // 2), inp.shape[2] - 2 * (k // 2)
+            out = np.full((cout, rows, width), np.nan, np.float32)
+            run(inp, w, b, np.float32(0.2), out, rows, width, 0, 0)
+            got.append(out)
+        outs.append(got)
+    assert not np.isnan(outs[0][0]).any()
+    for other in outs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(outs[0], other))
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_the_dscb_block_of_columns_changes_no_bit(skip, monkeypatch):
+    """As for the convolutions: the DSCB pass's blocks of one or two vectors give the same bits."""
+    from fusionbench.methods.mopa import _detail_kernels as D
+
+    rng = np.random.default_rng(7)
+    inp = _planar_input(torch.from_numpy(rng.standard_normal((15, 6, 131)).astype(np.float32)), 1).numpy()
+    weights = [rng.standard_normal(n).astype(np.float32) for n in (135, 15, 225, 15)]
+    residual = rng.standard_normal((15, 6, inp.shape[2] - 2)).astype(np.float32)
+    outs = []
+    for vectors in (1, 2):
+        run = _compiled_with_block(lambda: D._make_dscb(15, skip), vectors, monkeypatch, D)
+        out = np.full((15, 6, inp.shape[2] - 2), np.nan, np.float32)
+        run(inp, *weights, np.float32(0.2), out, *((residual,) if skip else ()), 6, 131, 0, 0)
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1], equal_nan=True)

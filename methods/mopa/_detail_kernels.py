@@ -4,7 +4,8 @@ A DSCB of ``mopa``'s detail module (§1.3.2) is a depthwise 3×3 conv, a pointwi
 each of its three paths adds the path's input ``h`` to its last block's output (the skips spanning 1, 2 and 3
 blocks).  oneDNN runs the depthwise and the pointwise conv as two passes over the 15-channel map (≈ 1 ms per
 block at 256², one thread, session 10).  :func:`dscb` (and :func:`dscb_skip`, with the skip's sum) does the
-block in one pass over **planar** maps (:mod:`methods.mopa._conv_kernels`'s conventions): for a 16-lane
+block in one pass over **planar** maps (:mod:`methods.mopa._conv_kernels`'s conventions; blocks of two 16-lane
+vectors with AVX-512, one elsewhere: :func:`methods._numba_intrinsics.block_vectors`): for a 16-lane
 vector of output columns of one row, the ``C`` depthwise sums (bias first, then the nine taps in the order
 (kernel row, kernel column)) are held in registers, then every output channel's pointwise sum (bias first,
 then the input channels in order), then ``y > 0 ? y : slope·y``, then ``+ skip`` (the graph's

@@ -80,7 +80,30 @@ def fma16(builder: ir.IRBuilder) -> ir.Function:
 #: ``x86-64`` baseline).  A wrong guess costs speed only: the block sizes below change no result
 _AVX512_CPU_NAMES = ("avx512", "cannonlake", "icelake", "cascadelake", "cooperlake", "tigerlake", "rocketlake",
                      "sapphirerapids", "emeraldrapids", "graniterapids", "diamondrapids", "znver4", "znver5",
-                     "knl", "knm")
+                     "knl", "knm", "x86-64-v4")
+#: CPU names without AVX (SSE only): 4 float32 lanes per register
+_SSE_CPU_NAMES = ("", "generic", "x86-64", "x86-64-v2", "core2", "penryn", "nehalem", "westmere", "bonnell",
+                  "silvermont", "goldmont", "goldmont-plus", "tremont", "btver1", "k8", "amdfam10")
+
+
+def _target_features(codegen) -> tuple[str, str]:
+    """``(feature string, CPU name)`` numba compiles for: its codegen's (private) ``_tm_features`` and
+    ``_get_host_cpu_name()``, else what numba derives them from (``NUMBA_CPU_FEATURES`` / ``NUMBA_CPU_NAME``, or
+    the host's through llvmlite), so that a numba without those attributes still gets the host's blocks."""
+    from numba.core import config
+
+    features = getattr(codegen, "_tm_features", None)
+    name_of = getattr(codegen, "_get_host_cpu_name", None)
+    name = name_of() if callable(name_of) else None
+    if features is None or name is None:
+        import llvmlite.binding as ll
+
+        if name is None:
+            name = config.CPU_NAME or ll.get_host_cpu_name()
+        if features is None:
+            features = (config.CPU_FEATURES if config.CPU_FEATURES is not None
+                        else "" if config.CPU_NAME else ll.get_host_cpu_features().flatten())
+    return features or "", (name or "").lower()
 
 
 def target_vector_registers(context) -> tuple[int, int]:
@@ -89,14 +112,12 @@ def target_vector_registers(context) -> tuple[int, int]:
     otherwise (x86-64's SSE2 baseline).  Read from numba's target-machine features (the host's, or
     ``NUMBA_CPU_FEATURES``), or from ``NUMBA_CPU_NAME`` where the features are given empty."""
     codegen = context.codegen()
-    features = getattr(codegen, "_tm_features", "") or ""
+    features, name = _target_features(codegen)
     enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
     if not features:
-        name_of = getattr(codegen, "_get_host_cpu_name", None)
-        name = (name_of() if callable(name_of) else "").lower()
         if any(n in name for n in _AVX512_CPU_NAMES):
             enabled = {"avx512f", "avx"}
-        elif name not in ("", "x86-64", "generic"):
+        elif name not in _SSE_CPU_NAMES:
             enabled = {"avx"}
     if "avx512f" in enabled:
         return 16, 32

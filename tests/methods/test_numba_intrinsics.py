@@ -9,6 +9,7 @@ import importlib
 import inspect
 
 import numpy as np
+import pytest
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
@@ -94,3 +95,56 @@ def test_kernel_modules_use_the_shared_builders() -> None:
         assert "llvm.fma.v16f32" not in source and "llvm.fma.v{" not in source, name
         assert "insert_element(ir.Constant(" not in source, name  # no splat of its own
         assert module._splat is ni.splat and module._vec16 is ni.vec16 and module._fma16 is ni.fma16, name
+
+
+class _Codegen:
+    def __init__(self, features: str | None, name: str | None):
+        if features is not None:
+            self._tm_features = features
+        if name is not None:
+            self._get_host_cpu_name = lambda: name
+
+
+class _Context:
+    def __init__(self, features: str | None, name: str | None):
+        self._codegen = _Codegen(features, name)
+
+    def codegen(self):
+        return self._codegen
+
+
+@pytest.mark.parametrize("features, name, registers", [
+    ("+64bit,+avx,+avx2,+fma,+avx512f,+avx512bw", "skylake-avx512", (16, 32)),
+    ("+64bit,+avx,+avx2,+fma,-avx512f,-avx512bw", "znver3", (8, 16)),
+    ("+64bit,+sse2,-avx,-avx2", "x86-64", (4, 16)),
+    ("", "haswell", (8, 16)),            # a same-bits stand-in: NUMBA_CPU_NAME with empty NUMBA_CPU_FEATURES
+    ("", "skylake-avx512", (16, 32)),
+    ("", "icelake-server", (16, 32)),
+    ("", "x86-64", (4, 16)),
+    ("", "nehalem", (4, 16)),
+])
+def test_the_target_registers_follow_numbas_features_or_cpu_name(features, name, registers):
+    from fusionbench.methods._numba_intrinsics import block_vectors, target_vector_registers
+
+    context = _Context(features, name)
+    assert target_vector_registers(context) == registers
+    # five accumulators and the input per vector: four vectors with AVX-512 (as tuned), one elsewhere
+    assert block_vectors(context, 6, 4) == (4 if registers == (16, 32) else 1)
+    assert block_vectors(context, 2, 4) == (4 if registers == (16, 32) else (3 if registers == (8, 16) else 1))
+
+
+def test_a_numba_without_the_private_attributes_reads_the_host(monkeypatch):
+    """Where numba's codegen lacks ``_tm_features`` / ``_get_host_cpu_name``, the host's features (or
+    ``NUMBA_CPU_FEATURES``) decide, as numba itself would: never a silent fall back to the narrowest blocks."""
+    import llvmlite.binding as ll
+    from numba.core import config
+
+    from fusionbench.methods._numba_intrinsics import target_vector_registers
+
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    host = ll.get_host_cpu_features()
+    expected = (16, 32) if host.get("avx512f") else ((8, 16) if host.get("avx") else (4, 16))
+    assert target_vector_registers(_Context(None, None)) == expected
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,-avx512f")
+    assert target_vector_registers(_Context(None, None)) == (8, 16)

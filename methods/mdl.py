@@ -50,12 +50,14 @@ and every patch whose footprint lies entirely in pixels already NaN.
 
 Fidelity (``tests/methods/test_mdl.py``, ``docs/fidelity.md``): **bit-exact** against
 the official code run under Octave on 6 Harvard pairs (2 CT, 2 PET, 2 SPECT) at every
-``de_level`` 1–4 (PSNR inf, MAD 0, 100 % of values exact).  No official fused images
+``de_level`` 1–4 (PSNR inf, MAD 0, 100 % of values exact), and its core (``MDLatLRR.fuse``) bit-exact on a
+non-square 120×150 crop of MRI-PET 25030 at de_level 1 and 2 against the official ``vector_fusion_method`` run
+here under Octave (pinned).  No official fused images
 exist (``fused_p_s.zip`` is missing upstream).  ``mdl.fast`` (``precision="float32"``: the
 patches and detail vectors L·x in single precision, their nuclear norms by the same float64 solver)
 takes 0.69× ``mdl``'s CPU time on a 256² MRI-PET pair and 0.72× on a 768×576 TNO pair (one thread,
 session 29) and moves 6 of the 917,504 output values of those pairs by one grey level at de_level 2
-(PSNR 99.98 dB).  Until session 29 its norms went to LAPACK's float32 ``eigvalsh``, which the float64
+(PSNR 99.98 dB; the same bits on every CPU, so the test pins the 6).  Until session 29 its norms went to LAPACK's float32 ``eigvalsh``, which the float64
 solver had overtaken: it took 1.05–1.15× ``mdl``'s time (the same 6 values differed).
 
 Any size: 16×16 patches need H, W ≥ 16; a smaller side is padded (MATLAB 'symmetric')

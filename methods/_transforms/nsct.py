@@ -16,7 +16,8 @@ Agreement with the toolbox under GNU Octave 7.3 (``../shared/official/octave_run
 pinned in ``tests/methods/test_transforms_nsct.py``): max |ours − Octave| over every band
 ≤ 3.1e-15 for '9-7'/'pkva'/[1,2,3,3] (DTNP), 'pyrexc'/'vk'/[2,3,3,4] (Liu MST-SR) and
 'maxflat'/'dmaxflat7'/[2,3,3,4] (toolbox default), on two 256² MRI slices and a random image.
-Perfect reconstruction ≤ 2.6e-15 measured, pinned at 2e-14.  Works for non-square images (the toolbox does too).
+Perfect reconstruction ≤ 2.6e-15 measured, pinned at 2e-14.  Works for non-square images (the toolbox does too):
+5 non-square Octave runs are pinned as well (``octave_nsct_nonsquare`` in the test's folder).
 """
 from __future__ import annotations
 

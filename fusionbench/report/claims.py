@@ -143,16 +143,23 @@ def _against_others(scores: pd.DataFrame, dataset: str, methods: list[str], metr
 
 def _nemenyi_words(subset: pd.DataFrame, metric: str, hib: bool, best: str) -> str:
     """``"; mean ranks (Friedman-Nemenyi, CD 1.67): not separated from SDNet (3.08 against 1.44)"`` where a method's
-    mean rank is within the critical difference of ``best``'s, ``""`` where none is (or no CD: under 3 methods)."""
+    mean rank is within the critical difference of ``best``'s (``<=``, as the CD diagrams join methods), and
+    ``"ranked ahead of it beyond the CD: X (…)"`` where one is more than a CD ahead of the winner in the means;
+    ``""`` where neither (or no CD: under 3 methods)."""
     test = rank_test(subset, metric, hib, pairwise=False)
     if test is None or not np.isfinite(test.cd) or best not in test.ranks.index:
         return ""
     mine = test.ranks[best]
-    near = [(m, r) for m, r in test.ranks.items() if m != best and abs(r - mine) < test.cd]
-    if not near:
-        return ""
-    return (f"; mean ranks (Friedman-Nemenyi, CD {test.cd:.2f}): not separated from "
-            + ", ".join(f"{_label(m)} ({r:.2f} against {mine:.2f})" for m, r in near))
+    # within the CD as the CD diagrams join methods (``<=``, :func:`fusionbench.report.figures`)
+    near = [(m, r) for m, r in test.ranks.items() if m != best and abs(r - mine) <= test.cd]
+    ahead = [(m, r) for m, r in test.ranks.items() if r < mine - test.cd]
+    words = []
+    if near:
+        words.append("not separated from " + ", ".join(f"{_label(m)} ({r:.2f} against {mine:.2f})" for m, r in near))
+    if ahead:
+        words.append("ranked ahead of it beyond the CD: "
+                     + ", ".join(f"{_label(m)} ({r:.2f} against {mine:.2f})" for m, r in ahead))
+    return f"; mean ranks (Friedman-Nemenyi, CD {test.cd:.2f}): " + "; ".join(words) if words else ""
 
 
 def gain_claims(scores: pd.DataFrame) -> list[dict]:

@@ -371,7 +371,7 @@ def convention_footnote(metrics: list[str], split: str, extra: str = "") -> str:
         "Mean ± std (ddof=1) over pairs; best bold, second underlined; ↑ higher is better, ↓ lower"
         + ("; · no direction (not ranked)" if any(not rankable(m) for m in metrics) else "") + ".",
         "Scores on uint8 grey: the fused image's BT.601 full-range luma (0.299 R + 0.587 G + 0.114 B of the image "
-        "in [0, 1], in float64 kept as float32; ×255, rounded half to even, clipped) against the MRI/visible "
+        "in [0, 1] (uint8 ÷ 255 in float32), in float64 kept as float32; ×255, rounded half to even, clipped) against the MRI/visible "
         "luma and the PET/SPECT BT.601 luma (or CT/IR)" + _colour_exception(metrics) + ".",
         f"Split: {split}.",
     ]

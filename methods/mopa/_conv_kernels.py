@@ -6,10 +6,12 @@ the multiscale 15→3 and 15→6 ones at 17–67, the 5→1 and 2→1 ones at 9�
 3×3 64→64 yardstick's ≈ 190).  Here a layer runs on **planar** maps (C × rows × columns, zero-padded) vectorised
 along the columns instead: for a block of up to 64 output columns of one row (four 16-lane vectors with AVX-512;
 one on AVX2, whose 16 registers hold half as many lanes: :func:`methods._numba_intrinsics.block_vectors`, the
-same bits) the ``Cout`` output channels are accumulated in registers (``Cout × 4`` vectors), every input vector is loaded
+same bits; three for the single-output layers) the ``Cout`` output channels are accumulated in registers
+(``Cout`` × the block's vectors), every input vector is loaded
 once per tap and feeds ``Cout`` fused multiply-adds, every weight is broadcast from memory; bias first,
 then the taps in the order (input channel, kernel row, kernel column), then the activation
-``y > 0 ? y : slope·y`` (``slope = 1``: none) in the epilogue.  A row's tail is one block of 1–3 vectors.
+``y > 0 ? y : slope·y`` (``slope = 1``: none) in the epilogue.  A row's tail is one block of fewer vectors
+than the block (none with blocks of one).
 
 Conventions: ``inp`` is (Cin, rows + k − 1, ≥ Wv + k − 1) with the layer's zero padding already in it
 (output pixel (y, x) reads ``inp[ci, y + dy, x + dx]``); the kernel writes ``out[co, oy + y, ox + x]`` for

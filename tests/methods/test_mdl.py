@@ -255,11 +255,11 @@ def test_fast_preset_takes_its_norms_from_the_float64_solver(matrices, monkeypat
 
 
 def test_fast_preset_one_pair(shared_dir: Path, weights_home: Path) -> None:
-    # measured at de_level 2 (float32 details, float64 norms; session 29; again on an AVX2 host, session 33): 0 of
-    # 65,536 values differ. mdl.fast gives the same bits under AVX2 and SSE4 (docs/cpu_independence.md), so the
-    # count is pinned, not a band (it allowed 4)
+    # measured at de_level 2 (float32 details, float64 norms; session 29 on an AVX-512 host, session 33 on an AVX2
+    # one): 0 of 65,536 values differ. The float32 product L·x goes through torch (MKL), whose summation order may
+    # move with the CPU, so the default run keeps a band of 4 values (CI's hosts vary)
     agr = _run(shared_dir, ["MRI-CT_2006"], "mdl.fast")
-    assert agr.exact == 1.0, str(agr)
+    assert agr.max_abs <= 1 and agr.exact >= 1 - 4 / 65536 and agr.psnr >= 90, str(agr)
 
 
 @pytest.mark.slow
@@ -275,8 +275,9 @@ def test_fast_preset_all_pairs(shared_dir: Path, weights_home: Path) -> None:
     # measured at de_level 2: 6 of 917,504 values off by one (PSNR 99.98 dB, 100 % within ±1; session 29, as with
     # the former float32 LAPACK norms)
     agr = _run(shared_dir, OCTAVE_PAIRS, "mdl.fast")
-    # the 6 values pinned (the band allowed 18; CPU-independent, as the one-pair test)
-    assert agr.max_abs <= 1 and agr.within1 == 1.0 and agr.exact >= 1 - 6 / 917504, str(agr)
+    # 6 values on both hosts measured (AVX-512, AVX2); twice that allowed for a CPU whose MKL sums in another
+    # order (the band allowed 18 before session 33)
+    assert agr.max_abs <= 1 and agr.within1 == 1.0 and agr.exact >= 1 - 12 / 917504, str(agr)
 
 
 @pytest.mark.parametrize("shape", [(67, 93), (130, 101), (17, 40), (9, 12), (1, 5)])

@@ -244,13 +244,20 @@ def _compiled_with_block(make, vectors: int, monkeypatch, module):
     ``vectors`` 16-lane vectors on this host."""
     from numba import njit
 
-    monkeypatch.setattr(module, "_block_vectors", lambda context, live, most: vectors)
+    asked = []
+
+    def block(context, live, most):
+        asked.append((live, most))
+        return vectors
+
+    monkeypatch.setattr(module, "_block_vectors", block)
     kernel = make()
 
     @njit(nogil=True)
     def run(*args):  # pragma: no cover - compiled
         kernel(*args)
 
+    run.asked = asked  # the (live values per vector, most) the kernel asked for, filled at its compile
     return run
 
 
@@ -259,13 +266,13 @@ def test_the_block_of_columns_changes_no_bit(shape, group, monkeypatch):
     """The kernels size their blocks of columns for the compile target's registers (four 16-lane vectors with
     AVX-512, one on AVX2, where four spilled: ``mopa`` 1.8-2× faster there, session 33): a block decides which
     columns share a loop iteration, never a sum's order, so blocks of 1, 2, 3 and 4 vectors give the same bits
-    (widths with full blocks and every tail)."""
+    (widths of 1, 4, 5, 6, 7 and 9 vectors: full blocks and tails of 1, 2 and 3)."""
     cin, cout, k = shape
     rng = np.random.default_rng(cin + cout + k)
     w = rng.standard_normal(cout * cin * k * k).astype(np.float32)
     b = rng.standard_normal(cout).astype(np.float32)
     maps = [_planar_input(torch.from_numpy(rng.standard_normal((cin, rows, width)).astype(np.float32)), k // 2).numpy()
-            for rows, width in ((3, 100), (2, 16), (5, 131), (1, 64))]
+            for rows, width in ((3, 100), (2, 16), (5, 131), (1, 64), (2, 96), (1, 80))]
     outs = []
     for vectors in (1, 2, 3, 4):
         run = _compiled_with_block(lambda: K._make_conv(cin, cout, k, group), vectors, monkeypatch, K)
@@ -275,6 +282,7 @@ def test_the_block_of_columns_changes_no_bit(shape, group, monkeypatch):
             out = np.full((cout, rows, width), np.nan, np.float32)
             run(inp, w, b, np.float32(0.2), out, rows, width, 0, 0)
             got.append(out)
+        assert run.asked == [((cout if group is None else group) + 1, K.BLOCK)]  # the kernel sized its block
         outs.append(got)
     assert not np.isnan(outs[0][0]).any()
     for other in outs[1:]:
@@ -295,5 +303,6 @@ def test_the_dscb_block_of_columns_changes_no_bit(skip, monkeypatch):
         run = _compiled_with_block(lambda: D._make_dscb(15, skip), vectors, monkeypatch, D)
         out = np.full((15, 6, inp.shape[2] - 2), np.nan, np.float32)
         run(inp, *weights, np.float32(0.2), out, *((residual,) if skip else ()), 6, 131, 0, 0)
+        assert run.asked == [(16, D.NV)]  # 15 depthwise sums and the input per vector
         outs.append(out)
-    assert np.array_equal(outs[0], outs[1], equal_nan=True)
+    assert not np.isnan(outs[0]).any() and np.array_equal(outs[0], outs[1])

@@ -405,7 +405,8 @@ def test_bands_and_threads_keep_the_same_bits_on_avx2_and_sse4(torch_stand_in: s
 # --- the official code itself, run under TensorFlow 2.15 (scripts/reference_runs/official_python) -------------------------
 # Grey: test.py on the three official test pairs, a 97×125 MRI-CT crop and a 300×400 TNO crop (the banded path).
 # Measured over 48 pairs (these and 20 more MRI-CT, all 25 TNO): unrounded result within 2.3e-4 grey levels,
-# saved 8-bit result ≥ 99.995 % identical (6 of 48 bit-exact), never more than 1 grey level off: float32
+# saved 8-bit result ≥ 99.995 % identical on the measuring host (official pair 3: 99.9939 % on an AVX2 host,
+# session 33; the bound below is 99.99 %) (6 of 48 bit-exact), never more than 1 grey level off: float32
 # summation order (TensorFlow's kernels vs oneDNN's) moves a value across a rounding boundary.
 @pytest.mark.parametrize("case", official_cases("tf_sdnet"), ids=lambda c: c.id)
 def test_matches_official_test_py_under_tensorflow(sdnet, shared_dir: Path, case) -> None:

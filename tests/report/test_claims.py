@@ -290,3 +290,6 @@ def test_a_claim_names_the_methods_the_rank_test_does_not_separate() -> None:
     assert measured.endswith("; mean ranks (Friedman-Nemenyi, CD 1.05): not separated from SDNet (2.00 against 1.00)")
     _, apart = _against_others(scores, "harvard-mri-spect", ["mopa", "average"], "EN", "mopa")
     assert "Nemenyi" not in apart  # two methods: no CD
+    _, behind = _against_others(scores, "harvard-mri-spect", ["mopa", "sdnet", "average"], "EN", "average")
+    assert behind.endswith("; mean ranks (Friedman-Nemenyi, CD 1.05): not separated from SDNet (2.00 against 3.00); "
+                           "ranked ahead of it beyond the CD: Ours (1.00 against 3.00)")

@@ -231,8 +231,8 @@ def test_the_footnotes_luma_recipe_is_the_one_the_scores_use() -> None:
     from fusionbench.report.tables import convention_footnote
 
     note = convention_footnote(["EN"], "test")
-    assert "0.299 R + 0.587 G + 0.114 B of the image in [0, 1], in float64 kept as float32; ×255, rounded half " \
-           "to even, clipped" in note
+    assert "0.299 R + 0.587 G + 0.114 B of the image in [0, 1] (uint8 ÷ 255 in float32), in float64 kept as " \
+           "float32; ×255, rounded half to even, clipped" in note
     rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     rgb[0, :8] = [[0, 0, 0], [255, 255, 255], [1, 2, 3], [128, 128, 128], [255, 0, 0], [0, 255, 0], [0, 0, 255],
                   [17, 200, 99]]

@@ -5,7 +5,7 @@ Run (results are saved only with ``--set-commit-hash`` in an existing environmen
     asv machine --yes
     asv run --python=same --set-commit-hash $(git rev-parse HEAD) --bench '^benchmark_methods\.MethodSuite\.'
 
-(Table 5's suite only; ``--bench benchmark_methods`` runs all nine suites of this module, hours on 2 cores.)
+(Table 5's suite only; ``--bench benchmark_methods`` runs all eight suites of this module, hours on 2 cores.)
 
 Inputs: the paper's 20-pair set (10 MRI-PET + 10 MRI-SPECT Harvard test pairs, split v1)
 at their native 256×256, read from ``$FUSIONBENCH_DATA_DIR`` or ``../shared/data`` beside

@@ -2,7 +2,9 @@
 
 Run::
 
-    asv run --python=same --quick --bench benchmark_metrics
+    asv run --python=same --quick --set-commit-hash $(git rev-parse HEAD) --bench benchmark_metrics
+
+(without ``--set-commit-hash`` an ``existing``-environment asv run saves nothing: asv#920)
 
 Inputs are deterministic synthetic triples (``fusionbench.metrics.synthetic``)
 at 256², 512² and 1024² (cost growth with the number of pixels; issue 23).

@@ -6,7 +6,7 @@ as they are once per process in real use.
 
 Run::
 
-    asv run --python=same --quick --bench benchmark_transforms
+    asv run --python=same --quick --set-commit-hash $(git rev-parse HEAD) --bench benchmark_transforms
 """
 from __future__ import annotations
 

@@ -21,18 +21,17 @@ session-8 path), for before/after figures in one run.
 """
 from __future__ import annotations
 
+from ._data import data_roots
 from ._settings import OneShot
 
 
 def _pair():
-    """The first Harvard MRI-PET test pair (``$FUSIONBENCH_DATA_DIR`` or ``../shared/data``), else a built-in pair."""
-    import os
-    from pathlib import Path
-
+    """The first Harvard MRI-PET test pair (from the first of :func:`~._data.data_roots` with Harvard data), else a
+    built-in pair."""
     import fusionbench
 
-    for root in (os.environ.get("FUSIONBENCH_DATA_DIR"), Path(__file__).resolve().parents[2] / "shared" / "data"):
-        if root and Path(root, "harvard").is_dir():
+    for root in data_roots():
+        if (root / "harvard").is_dir():
             return fusionbench.create_dataset("harvard-mri-pet", data_dir=str(root)).select("test")[0]
     return fusionbench.create_dataset("builtin-mri-pet").pairs[0]
 

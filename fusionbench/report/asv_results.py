@@ -83,10 +83,12 @@ TABLE5_SUITE = "benchmark_methods.MethodSuite"
 
 def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters, achieved
-    GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``; NaN if absent)."""
+    GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``), and how many of
+    the timed pairs were the paper's 20 Harvard pairs (``track_paper20_pairs``: 20, or 0 for built-in pairs);
+    NaN where a benchmark is absent (``paper20_pairs`` in results from before session 34)."""
     if frame.empty or "method" not in frame.columns:
         return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
-                                     "fraction_of_conv_peak"])
+                                     "fraction_of_conv_peak", "paper20_pairs"])
     # only the Table 5 suite: other suites of the module (one pair, image sizes, growth) have benchmarks of the
     # same names (time_fuse, track_fraction_of_conv_peak) with other meanings, and must not be pivoted in
     frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith(TABLE5_SUITE + ".")])
@@ -97,4 +99,5 @@ def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     out["params"] = pivot.get("track_params", pd.Series(dtype=float))
     out["gflops_per_s"] = pivot.get("track_gflops_per_s", pd.Series(dtype=float))
     out["fraction_of_conv_peak"] = pivot.get("track_fraction_of_conv_peak", pd.Series(dtype=float))
+    out["paper20_pairs"] = pivot.get("track_paper20_pairs", pd.Series(dtype=float))
     return out.reset_index()

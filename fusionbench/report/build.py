@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from fusionbench.checkout import code_root
 from fusionbench.metric_registry import resolve_metrics
 
 from . import ablation as ablationmod, claims as claimsmod, figures, html as htmlmod, paper
@@ -51,7 +52,7 @@ def default_out(source: Path) -> Path:
 
 
 def build_report(results: str | Path, out_dir: str | Path | None = None, *, metrics: str = "paper",
-                 run_benchmarks: bool = False, asv_results: str | Path | None = None, repo: str | Path = ".",
+                 run_benchmarks: bool = False, asv_results: str | Path | None = None, repo: str | Path | None = None,
                  data_dir: str | Path | None = None, quiet: bool = False, log: Log | None = None,
                  methods: str | None = None, order: str | None = None, highlight: str | None = None,
                  exclude_variants: bool = False, full: bool = False, mean_only: bool = False,
@@ -62,7 +63,10 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
     (:mod:`fusionbench.report.selection`; default: the paper's ten when ``mopa`` was run);
     ``full`` writes 200 dpi figures with PDF twins and embeds them in the page;
     ``mean_only`` writes LaTeX tables without the std columns; ``roi`` = (row, col, size) places every zoom
-    inset; ``profile`` False skips parameter/GFLOP profiling (Table 5 keeps the times).
+    inset; ``profile`` False skips parameter/GFLOP profiling (Table 5 keeps the times).  ``repo``: the checkout
+    ``run_benchmarks`` runs asv in (default: the checkout this code runs from,
+    :func:`fusionbench.checkout.code_root`, else the current folder; before session 34 always the current
+    folder, so a run started elsewhere skipped asv, or benchmarked and named another checkout).
 
     Figure text is drawn as it is, never as matplotlib mathtext: a display name or dataset title with two ``$``
     (``"costs $5 and $10"``, or a crafted one) made matplotlib's parser stop the whole report (session 31).
@@ -77,7 +81,7 @@ def build_report(results: str | Path, out_dir: str | Path | None = None, *, metr
 
 
 def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: str, run_benchmarks: bool,
-                  asv_results: str | Path | None, repo: str | Path, data_dir: str | Path | None, quiet: bool,
+                  asv_results: str | Path | None, repo: str | Path | None, data_dir: str | Path | None, quiet: bool,
                   log: Log | None, methods: str | None, order: str | None, highlight: str | None,
                   exclude_variants: bool, full: bool, mean_only: bool, roi: tuple[int, int, int] | None,
                   profile: bool) -> Path:
@@ -142,7 +146,8 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
         sections.append(("Table 4 style: ablation", f"<p>{htmlmod.html.escape(table4_note)}</p>"))
     sections[0] = ("Methods shown", _selection_html(sel, names, table4_written=len(presets) >= 2))
 
-    costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, Path(repo), profile, run,
+    checkout = Path(repo) if repo is not None else (code_root() or Path("."))
+    costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, checkout, profile, run,
                                               data_dir)
     timing = costs.attrs.get("timing") if costs is not None else None
     sections.append(section)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -239,7 +239,9 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
     had no asv time and show the run's own); ``attrs['throughput_source']`` is ``'asv'`` when every
     shown GFLOP/s comes from asv's ``track_gflops_per_s``, ``'profile'`` when every one was measured by
     :func:`profile_methods`, ``'asv+profile'`` when mixed, ``None`` when none is known.  GFLOP/s and the
-    fraction are n/a for methods that are not torch methods or were not timed.
+    fraction are n/a for methods that are not torch methods or were not timed.  GFLOPs and parameters come from
+    ``profiles``, else from asv's ``track_gflops`` / ``track_params`` (the same :mod:`fusionbench.profile`
+    counts; before session 34 a report built with ``--no-profile`` showed n/a beside asv's counts).
     """
     prof = profiles.set_index("method") if not profiles.empty else pd.DataFrame()
     asv = asv_costs.set_index("method") if asv_costs is not None and not asv_costs.empty else None
@@ -251,6 +253,9 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
         elif asv is not None and np.isfinite(t):
             from_run.append(m)
         p, g = _number(prof, m, "params"), _number(prof, m, "gflops")
+        if asv is not None:  # not profiled here (--no-profile, an external row): asv's count of the same quantity
+            p = p if np.isfinite(p) else _number(asv, m, "params")
+            g = g if np.isfinite(g) else _number(asv, m, "gflops")
         rate, fraction = math.nan, math.nan
         if asv is not None and np.isfinite(_number(asv, m, "gflops_per_s")):
             rate, fraction = _number(asv, m, "gflops_per_s"), _number(asv, m, "fraction_of_conv_peak")
@@ -274,17 +279,36 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
     return out
 
 
+def _stamp_words(stamps: Iterable[tuple[str, str, str]]) -> list[str]:
+    """``measured <first>[–<last>] at commit <c> on <machine>``, one phrase per (commit, machine) of the
+    ``(measured, commit, machine)`` stamps, the times of each as a span (before session 34 each minute of one
+    profiling was its own phrase, the commit and machine repeated)."""
+    spans: dict[tuple[str, str], list[str]] = {}
+    for when, commit, machine in stamps:
+        spans.setdefault((commit, machine), []).append(when)
+    words = []
+    for (commit, machine), times in sorted(spans.items(), key=lambda item: min(item[1])):
+        first, last = min(times), max(times)
+        if first == last:
+            span = first
+        elif first[:10] == last[:10] and first.endswith(" UTC") and last.endswith(" UTC"):  # one day: 12:55–12:56
+            span = f"{first[:-4]}–{last[11:]}"
+        else:
+            span = f"{first} to {last}"
+        words.append(f"measured {span} at commit {commit} on {machine}")
+    return words
+
+
 def _when(prof: pd.DataFrame, timed: list[str], timed_now: list[str] | None) -> str:
     """Where the profile's GFLOP/s come from: timed now, or the cached profile and when/where it was measured."""
     now = [m for m in timed if timed_now and m in timed_now]
-    stamps = []
+    stamps: list[tuple[str, str, str] | None] = []
     for m in timed:
         vals = [prof.loc[m, c] if c in prof.columns else np.nan for c in WHEN_COLUMNS]
-        stamps.append(None if any(not isinstance(v, str) or not v for v in vals) else
-                      f"measured {vals[0]} at commit {vals[1]} on {vals[2]}")
+        stamps.append(None if any(not isinstance(v, str) or not v for v in vals) else (vals[0], vals[1], vals[2]))
     if timed and len(now) == len(timed):
-        return "timed when this report was built (" + "; ".join(sorted(set(s for s in stamps if s))) + ")"
-    known = sorted(set(s for m, s in zip(timed, stamps) if s and m not in now))
+        return "timed when this report was built (" + "; ".join(_stamp_words(s for s in stamps if s)) + ")"
+    known = _stamp_words(s for m, s in zip(timed, stamps) if s and m not in now)
     unknown = [m for m, s in zip(timed, stamps) if not s and m not in now]
     parts = []
     if now:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fusionbench.checkout import code_root, short_form
 from fusionbench.machine import host_words
 
 OFFICIAL = "official weights, sha256-pinned"
@@ -79,8 +80,19 @@ def _schedule_words(doc: dict) -> str:
     return ", ".join(words)
 
 
+def code_folder() -> Path:
+    """What a provenance file's path is shown relative to: the fusionbench checkout the code runs from
+    (``methods/mopa/weights/...``), else the folder holding the installed package
+    (``fusionbench/methods/mopa/weights/...``); never the current folder (before session 34 a report built
+    from elsewhere showed the file's last three path parts instead)."""
+    import fusionbench
+
+    return code_root() or Path(fusionbench.__file__).resolve().parent.parent
+
+
 def weights_note(method: str, root: Path | None = None) -> str:
-    """Where the weights of ``method`` come from, in a few words; ``""`` for a method without learned weights."""
+    """Where the weights of ``method`` come from, in a few words; ``""`` for a method without learned weights.
+    ``root``: what the provenance file's path is shown relative to (default :func:`code_folder`)."""
     entry = _entry(method)
     if entry is None:
         return ""
@@ -101,7 +113,7 @@ def weights_note(method: str, root: Path | None = None) -> str:
     kind = named.group(1) if named else (note.split(" (")[0].split(";")[0].strip().rstrip(".") or "schedule")
     kind = kind.replace("REDUCED", "reduced")
     try:
-        where = path.resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
+        where = path.resolve().relative_to((root or code_folder()).resolve()).as_posix()
     except ValueError:
         where = "/".join(path.parts[-3:])
     state = "" if doc.get("finished", True) else ", unfinished"
@@ -167,8 +179,9 @@ def json_dict(value: object) -> dict:
 
 
 def _runs_table(runs: pd.DataFrame) -> list[dict]:
-    """The runs as ``{run_id, sha (7 hex or 'unknown'), config, machine}`` dicts."""
-    return [{"run_id": row.get("run_id"), "sha": str(row.get("git_sha") or "")[:7] or "unknown",
+    """The runs as ``{run_id, sha (7 hex, with ``-dirty`` where the checkout's code had changes, or 'unknown'),
+    config, machine}`` dicts."""
+    return [{"run_id": row.get("run_id"), "sha": short_form(str(row.get("git_sha") or "")) or "unknown",
              "config": json_dict(row.get("config")), "machine": json_dict(row.get("machine"))}
             for row in (runs.to_dict("records") if not runs.empty else [])]
 

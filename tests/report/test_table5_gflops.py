@@ -48,6 +48,22 @@ def test_gflops_per_s_from_the_profile_timing() -> None:
     assert "timed when this report was built (measured 2026-12-05 15:00 UTC" in cost.throughput_caption(now)
 
 
+def test_one_profiling_is_one_phrase_with_its_time_span() -> None:
+    """The committed caption said "measured 12:55 ... on M; measured 12:56 ... on M": one phrase per minute of one
+    profiling, the commit and machine repeated.  Now one phrase per (commit, machine), its times as a span."""
+    profiles = _profiles().assign(measured=["2026-12-07 12:56 UTC", "2026-12-07 12:55 UTC", ""], commit="d52380a",
+                                  machine="AMD EPYC, 2 CPUs")
+    caption = cost.throughput_caption(cost.cost_table(["sdnet", "mopa", "legff"], NAMES, profiles, pd.Series(dtype=float)))
+    assert caption.count("measured ") == 1
+    assert "measured 2026-12-07 12:55–12:56 UTC at commit d52380a on AMD EPYC, 2 CPUs" in caption
+    days = profiles.assign(measured=["2026-12-07 23:59 UTC", "2026-12-08 00:01 UTC", ""], commit=["a", "a", ""])
+    assert "measured 2026-12-07 23:59 UTC to 2026-12-08 00:01 UTC at commit a" in cost.throughput_caption(
+        cost.cost_table(["sdnet", "mopa"], NAMES, days, pd.Series(dtype=float)))
+    two = profiles.assign(commit=["b", "a", ""])
+    assert cost.throughput_caption(cost.cost_table(["sdnet", "mopa"], NAMES, two, pd.Series(dtype=float))).count(
+        "measured 2026-12-07 12:5") == 2
+
+
 def test_asv_throughput_wins_over_the_profile_and_mixed_sources_are_said() -> None:
     asv = pd.DataFrame({"method": ["sdnet"], "seconds_per_pair": [0.05], "gflops": [3.7], "params": [28705.0],
                         "gflops_per_s": [50.0], "fraction_of_conv_peak": [0.4]})

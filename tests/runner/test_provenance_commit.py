@@ -71,3 +71,66 @@ def test_the_report_and_throughput_notes_name_this_code_not_the_current_folder(t
     note = figure_notes(SimpleNamespace(refused=set(), missing={}, remade={}))
     assert users_head[:7] not in note and "at commit" not in note
     assert _where_measured()["commit"] == "unknown"
+
+
+def test_changed_code_marks_the_commit_dirty(tmp_path, monkeypatch):
+    """Results made by edited code are not the commit's: the commit carries ``-dirty`` (as ``git describe
+    --dirty``), in full and short form, for an edit or a new file under the package folders; a change elsewhere
+    (a README, tests, docs) does not mark it."""
+    target, sha = _repo_with(tmp_path, "fusionbench")
+    monkeypatch.setattr(checkout, "__file__", str(target))
+    repo = target.parents[1]
+    assert checkout.code_root() == repo.resolve()
+    (repo / "README").write_text("changed\n")
+    assert checkout.code_commit() == sha
+    target.write_text("# edited\n")
+    assert checkout.code_commit() == sha + checkout.DIRTY
+    assert checkout.short_commit() == sha[:checkout.SHORT] + checkout.DIRTY
+    subprocess.run(["git", "checkout", "-q", "--", "fusionbench"], cwd=repo, check=True)
+    assert checkout.code_commit() == sha
+    (repo / "methods").mkdir()
+    (repo / "methods" / "new_method.py").write_text("# a method not committed\n")
+    assert checkout.code_commit() == sha + checkout.DIRTY
+
+
+@pytest.mark.parametrize("recorded, shown", [("0123456789abcdef", "0123456"), ("0123456789abcdef-dirty", "0123456-dirty"),
+                                             ("", None), (None, None)])
+def test_the_short_form_keeps_the_dirty_mark(recorded, shown):
+    """The report's run history cut the recorded commit to 7 characters, which would have dropped the mark."""
+    assert checkout.short_form(recorded) == shown
+
+
+def test_the_weights_footnote_path_does_not_depend_on_the_current_folder(tmp_path, monkeypatch):
+    """A provenance file's path is shown relative to the checkout (or the installed package's folder), wherever
+    the report is built; before, a report built outside the checkout showed the file's last three path parts."""
+    from fusionbench.report.provenance import weights_note
+
+    here = weights_note("mopa")
+    monkeypatch.chdir(tmp_path)
+    assert weights_note("mopa") == here and "methods/mopa/weights/" in here
+
+
+def test_the_report_benchmarks_the_checkout_the_code_runs_from(tmp_path, monkeypatch):
+    """``fusionbench run``/``report --bench`` ran asv in the current folder: started anywhere but the checkout's
+    root it skipped asv, or benchmarked another checkout.  Now the default is the code's own checkout."""
+    import numpy as np
+    import pandas as pd
+
+    from fusionbench.report import build
+    from fusionbench.report.sections import table5
+
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [("harvard-mri-pet", f"{k:02d}", m, "EN", float(v)) for k in range(1, 4) for m, v in
+            (("average", 1.0 + k), ("dwt", 2.0 * k))]
+    scores = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
+    scores.to_csv(results / "scores.csv.gz", index=False)
+    scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=np.float64(0.01)).to_csv(
+        results / "outputs.csv.gz", index=False)
+    seen = []
+    monkeypatch.setattr(table5, "run_asv", lambda methods, repo, log, data_dir=None: seen.append(repo))
+    monkeypatch.setattr(build, "code_root", lambda: tmp_path / "the-checkout")
+    monkeypatch.chdir(tmp_path)
+    build.build_report(results, tmp_path / "report", metrics="EN", quiet=True, profile=False, run_benchmarks=True,
+                       data_dir=tmp_path / "no-data")
+    assert seen == [tmp_path / "the-checkout"]

@@ -119,9 +119,10 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     import torch
 
     if asv_costs is not None:
-        time_label = (f"time: asv time_fuse / 20 pairs on {raw['cpu'].iloc[0] or platform.processor()} "
-                      f"({raw['num_cpu'].iloc[0]} CPU threads)")
         fallback = table.attrs.get("time_from_run") or []
+        timed_by_asv = [m for m in main if m not in fallback]
+        time_label = (f"time: asv time_fuse / 20 pairs, {asv_pairs_words(asv_costs, timed_by_asv, ctx.names)}, on "
+                      f"{raw['cpu'].iloc[0] or platform.processor()} ({raw['num_cpu'].iloc[0]} CPU threads)")
         if fallback:  # per method: asv had no time for these
             time_label += (f"; for {', '.join(ctx.names.get(m, m) for m in fallback)} (no asv time) the mean fusion "
                            f"wall time per pair measured by the run itself over {over} ({RUN_TIME_WARMUP})")
@@ -159,6 +160,28 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
             + htmlmod.table_html(beside, column_digits=table5_digits(beside))
             + f'<p class="foot">{htmlmod.html.escape("Paper: " + paper.TABLE5_NOTE)}</p>')
     return table, time_label, ("Table 5 style: cost", body)
+
+
+#: what ``track_paper20_pairs`` (:func:`fusionbench.report.asv_results.method_costs`) says of asv's 20 timed pairs
+ASV_PAIRS_WORDS = {20.0: "the paper's 20 Harvard pairs",
+                   0.0: "built-in pairs (asv found no folder holding the paper's 20 Harvard pairs)",
+                   None: "pairs not recorded (asv results from before session 34)"}
+
+
+def asv_pairs_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str, str]) -> str:
+    """Which pairs asv's ``time_fuse`` fused for ``methods``, for Table 5's caption: one phrase of
+    :data:`ASV_PAIRS_WORDS` when all agree, else each phrase with the methods it is about (before session 34 the
+    caption said "20 pairs" whether they were the paper's or built-in ones)."""
+    counts = asv_costs.set_index("method")["paper20_pairs"] if "paper20_pairs" in asv_costs.columns else pd.Series(
+        dtype=float)
+    groups: dict[float | None, list[str]] = {}
+    for m in methods:
+        value = pd.to_numeric(pd.Series([counts.get(m)]), errors="coerce").iloc[0]
+        key = float(value) if value in ASV_PAIRS_WORDS else None
+        groups.setdefault(key, []).append(names.get(m, m))
+    if len(groups) <= 1:
+        return ASV_PAIRS_WORDS[next(iter(groups), None)]
+    return "; ".join(f"{ASV_PAIRS_WORDS[key]} for {', '.join(shown)}" for key, shown in groups.items())
 
 
 def _provenance_rows(timed: pd.DataFrame, outputs: pd.DataFrame) -> pd.DataFrame:

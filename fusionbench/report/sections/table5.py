@@ -120,7 +120,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
 
     if asv_costs is not None:
         fallback = table.attrs.get("time_from_run") or []
-        timed_by_asv = [m for m in main if m not in fallback]
+        asv_seconds = asv_costs.set_index("method")["seconds_per_pair"]
+        timed_by_asv = [m for m in main if m in asv_seconds.index and np.isfinite(asv_seconds[m])]
         time_label = (f"time: asv time_fuse / 20 pairs, {asv_pairs_words(asv_costs, timed_by_asv, ctx.names)}, on "
                       f"{raw['cpu'].iloc[0] or platform.processor()} ({raw['num_cpu'].iloc[0]} CPU threads)")
         if fallback:  # per method: asv had no time for these

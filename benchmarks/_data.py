@@ -7,7 +7,7 @@ from pathlib import Path
 
 def data_roots() -> list[Path]:
     """The folders to look in, in this order: ``$FUSIONBENCH_DATA_DIR`` (a run's ``--data-dir``, set by
-    ``fusionbench run --bench``), ``$FUSIONBENCH_HOME/data`` (where ``fusionbench fetch`` puts the data,
+    the asv stage of ``fusionbench run``), ``$FUSIONBENCH_HOME/data`` (where ``fusionbench fetch`` puts the data,
     :func:`fusionbench.config.data_dir`; before session 34 it was not searched, so a user who had fetched the
     data had built-in pairs timed), then ``../shared/data`` beside the checkout."""
     from fusionbench.config import data_dir

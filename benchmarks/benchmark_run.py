@@ -22,8 +22,10 @@ without one the suite is skipped (asv's ``NotImplementedError``): built-in pairs
 from __future__ import annotations
 
 import os
+import sys
 
-TARGET_MINUTES = 15.0
+from ._settings import OneShot
+
 DATASETS = ("harvard-mri-pet", "harvard-mri-spect", "harvard-mri-ct", "tno")
 
 
@@ -41,20 +43,15 @@ def whole_run(out: str) -> dict[str, float]:
     methods = list_methods(patterns) if patterns else ["all"]
     config = RunConfig(methods=methods, datasets=list(DATASETS), split="test", metrics="paper", out=out,
                        data_dir=str(root), quiet=True, summary=False)
-    summary = run(config, command="asv benchmark_run", log=lambda line: None)
+    summary = run(config, command="asv benchmark_run", log=lambda line: print(line, file=sys.stderr))  # asv --show-stderr
     return {"wall_minutes": summary.seconds / 60.0, "tasks": float(summary.completed + summary.failures),
             "failures": float(summary.failures), "unavailable": float(len(summary.unavailable))}
 
 
-class WholeTestSplitRun:
+class WholeTestSplitRun(OneShot):
     """One ``fusionbench run`` of the test split (see the module's docstring); its figures as tracked values."""
 
     timeout = 5400  # the run's own limit: three times the target
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-    processes = 1
 
     def setup_cache(self) -> dict[str, float]:
         import tempfile

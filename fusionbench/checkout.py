@@ -5,8 +5,9 @@ throughput measurement all record fusionbench's own commit through :func:`code_c
 
 A checkout whose code differs from its commit (uncommitted edits or new files under ``fusionbench/``,
 ``methods/`` or ``metrics/``, the folders that are installed) records the commit with :data:`DIRTY` appended,
-as ``git describe --dirty`` does: its results were not made by the commit's code (before session 34 nothing
-said so)."""
+like ``git describe --dirty``, except that a new file git does not ignore counts too (a new method module
+changes results; ``git describe`` counts only tracked files): its results were not made by the commit's code
+(before session 34 nothing said so)."""
 from __future__ import annotations
 
 import subprocess

@@ -327,9 +327,13 @@ def throughput_caption(table: pd.DataFrame) -> str:
     source = table.attrs.get("throughput_source")
     if source is None:
         return "GFLOP/s: not measured (n/a)."
-    where = {"asv": "asv's track_gflops_per_s and track_fraction_of_conv_peak (benchmark_methods, same process as "
-                    "its plain 3x3 convolution benchmark)",
-             "profile": "fusionbench.profile.forward_seconds (best of 3, of 15 under 0.1 s; the conv peak the best "
+    if source == "asv":  # two benchmarks, two measurements: the fraction is not the column over one yardstick
+        return ("GFLOP/s = GFLOPs / the best wall time of that forward pass at 256x256 (asv's track_gflops_per_s); "
+                "Fraction of conv peak = that forward pass's GFLOP/s over a plain 3x3 64->64 convolution's, measured "
+                "apart (asv's track_fraction_of_conv_peak: the median of three interleaved rounds, yardstick then "
+                "forward, in the method's own process), so it is not the GFLOP/s column over one common yardstick; "
+                "on a shared machine both move by tens of per cent between builds.")
+    where = {"profile": "fusionbench.profile.forward_seconds (best of 3, of 15 under 0.1 s; the conv peak the best "
                         "of conv_peak_gflops_per_s read in the same process right before each method's forward), "
                         + table.attrs.get("throughput_when", "when and where it was measured was not recorded"),
              "asv+profile": "asv where it has the method, else fusionbench.profile.forward_seconds, "

@@ -72,6 +72,13 @@ def test_asv_throughput_wins_over_the_profile_and_mixed_sources_are_said() -> No
     assert rows.loc["sdnet", "GFLOP/s"] == 50.0 and rows.loc["sdnet", "Fraction of conv peak"] == 0.4
     assert rows.loc["mopa", "GFLOP/s"] == pytest.approx(35.7)             # not in asv: the profile timing
     assert table.attrs["throughput_source"] == "asv+profile"
+    only_asv = cost.cost_table(["sdnet"], NAMES, _profiles().iloc[:1].assign(forward_s=np.nan), pd.Series(dtype=float),
+                               asv)
+    assert only_asv.attrs["throughput_source"] == "asv"
+    # the fraction is asv's own measurement (session 34's review: the caption defined it as the column over a
+    # yardstick, and the committed rows implied yardsticks of 63 to 127 GFLOP/s)
+    assert "measured apart" in cost.throughput_caption(only_asv)
+    assert "not the GFLOP/s column over one common yardstick" in cost.throughput_caption(only_asv)
     bare = cost.cost_table(["legff"], NAMES, _profiles().iloc[2:], pd.Series(dtype=float))
     assert bare.attrs["throughput_source"] is None and "not measured" in cost.throughput_caption(bare)
 

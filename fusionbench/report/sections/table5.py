@@ -46,6 +46,11 @@ def run_asv(methods: list[str], repo: Path, log: Log, data_dir: str | Path | Non
     if sha.returncode != 0:
         log("benchmarks skipped: not a git checkout")
         return None
+    from fusionbench.checkout import code_dirty
+
+    if code_dirty(repo):  # asv keys its results on a commit; the run record says -dirty, asv cannot
+        log(f"asv: {repo} has uncommitted changes to fusionbench's code; its results are saved under HEAD "
+            f"{sha.stdout.strip()[:7]} all the same")
     env = dict(os.environ, FUSIONBENCH_BENCH_METHODS=",".join(methods))
     if data_dir is not None:
         env["FUSIONBENCH_DATA_DIR"] = str(Path(data_dir).resolve())
@@ -113,15 +118,17 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                   "n": int(stats.loc[m, "count"]), "runs": tuple(origins.get(m, {}).get("runs", ())),
                   "origin": origin_words(origins.get(m))}
               for m in main if stats is not None and m in stats.index}
-    table.attrs["timing"] = timing if asv_costs is None else None
+    timed_by_asv: list[str] = []
+    if asv_costs is not None:
+        asv_seconds = asv_costs.set_index("method")["seconds_per_pair"]
+        timed_by_asv = [m for m in main if m in asv_seconds.index and np.isfinite(asv_seconds[m])]
+    table.attrs["timing"] = None if timed_by_asv else timing  # the claims row's mean/median of the run's times
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
     workers = run_workers(run.get("config") if isinstance(run.get("config"), dict) else {}, machine)
     import torch
 
-    if asv_costs is not None:
+    if timed_by_asv:  # asv results timing none of the methods shown get the run's label (before: "asv time_fuse")
         fallback = table.attrs.get("time_from_run") or []
-        asv_seconds = asv_costs.set_index("method")["seconds_per_pair"]
-        timed_by_asv = [m for m in main if m in asv_seconds.index and np.isfinite(asv_seconds[m])]
         time_label = (f"time: asv time_fuse / 20 pairs, {asv_pairs_words(asv_costs, timed_by_asv, ctx.names)}, on "
                       f"{raw['cpu'].iloc[0] or platform.processor()} ({raw['num_cpu'].iloc[0]} CPU threads)")
         if fallback:  # per method: asv had no time for these
@@ -166,7 +173,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
 #: what ``track_paper20_pairs`` (:func:`fusionbench.report.asv_results.method_costs`) says of asv's 20 timed pairs
 ASV_PAIRS_WORDS = {20.0: "the paper's 20 Harvard pairs",
                    0.0: "built-in pairs (asv found no folder holding the paper's 20 Harvard pairs)",
-                   None: "pairs not recorded (asv results from before session 34)"}
+                   None: "pairs not recorded (no track_paper20_pairs result: asv results from before session 34, "
+                         "or that benchmark failed)"}
 
 
 def asv_pairs_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str, str]) -> str:

@@ -43,8 +43,8 @@ def _methods() -> list[str]:
 def bench_pairs() -> tuple[str, list]:
     """``(source, pairs)``: the paper's 20 Harvard pairs from the first of :func:`data_roots` that holds all 20,
     else 20 built-in pairs (the 21 of the three built-in tasks, the first 20).  Always :data:`N_PAIRS` pairs:
-    ``time_fuse`` is divided by 20 (a folder with only some of the 20 is passed over; before, its pairs were
-    timed and the sum still divided by 20)."""
+    ``time_fuse`` is divided by 20 (a folder missing any of the 20 is passed over; before, one with some files of
+    both tasks missing had the rest timed and the sum divided by 20, and one without a task's folder failed)."""
     import fusionbench.data as data
 
     for root in data_roots():

@@ -79,4 +79,3 @@ class WholeTestSplitRun(OneShot):
         return measured["unavailable"]
 
     track_unavailable.unit = "methods"
-

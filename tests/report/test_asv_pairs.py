@@ -6,7 +6,6 @@ task's folder absent failed the suite with FileNotFoundError); and the caption s
 the paper's or built-in ones."""
 from __future__ import annotations
 
-import importlib
 import math
 from pathlib import Path
 

@@ -22,8 +22,9 @@ DIRTY = "-dirty"
 CODE_FOLDERS = ("fusionbench", "methods", "metrics")
 
 
-def _git(here: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=here.parent, capture_output=True, text=True, timeout=5)
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """``git ARGS`` run in ``folder`` (output captured as text; at most 5 s)."""
+    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)
 
 
 def _checkout() -> tuple[Path, str] | None:
@@ -32,11 +33,11 @@ def _checkout() -> tuple[Path, str] | None:
     this file), no ``git`` on the PATH, or git failing or taking over 5 s."""
     here = Path(__file__).resolve()
     try:
-        found = _git(here, "rev-parse", "--show-toplevel", "HEAD")
+        found = _git(here.parent, "rev-parse", "--show-toplevel", "HEAD")
         lines = found.stdout.splitlines()
         if found.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != here.parent.parent:
             return None
-        if _git(here, "ls-files", "--error-unmatch", here.name).returncode != 0 or not lines[1].strip():
+        if _git(here.parent, "ls-files", "--error-unmatch", here.name).returncode != 0 or not lines[1].strip():
             return None
         return here.parent.parent, lines[1].strip()
     except (OSError, subprocess.SubprocessError):
@@ -54,8 +55,7 @@ def code_dirty(root: Path) -> bool:
     """Whether the checkout at ``root`` has uncommitted changes or untracked (not ignored) files under
     :data:`CODE_FOLDERS`; ``False`` where git cannot tell."""
     try:
-        status = subprocess.run(["git", "status", "--porcelain", "--", *CODE_FOLDERS], cwd=root,
-                                capture_output=True, text=True, timeout=5)
+        status = _git(root, "status", "--porcelain", "--", *CODE_FOLDERS)
     except (OSError, subprocess.SubprocessError):
         return False
     return status.returncode == 0 and bool(status.stdout.strip())

@@ -235,8 +235,8 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
                asv_costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows of Table 5: Method, Time/s per pair, GFLOPs, GFLOP/s, Fraction of conv peak, Params (M).
 
-    ``attrs['time_source']`` is ``'asv'`` or ``'run'`` (``attrs['time_from_run']``: with asv, the methods that
-    had no asv time and show the run's own); ``attrs['throughput_source']`` is ``'asv'`` when every
+    ``attrs['time_source']`` is ``'asv'`` or ``'run'`` (with asv, ``attrs['time_from_asv']``: the methods whose
+    time is asv's, and ``attrs['time_from_run']``: those that had no asv time and show the run's own); ``attrs['throughput_source']`` is ``'asv'`` when every
     shown GFLOP/s comes from asv's ``track_gflops_per_s``, ``'profile'`` when every one was measured by
     :func:`profile_methods`, ``'asv+profile'`` when mixed, ``None`` when none is known.  GFLOP/s and the
     fraction are n/a for methods that are not torch methods or were not timed.  GFLOPs and parameters come from
@@ -245,11 +245,12 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
     """
     prof = profiles.set_index("method") if not profiles.empty else pd.DataFrame()
     asv = asv_costs.set_index("method") if asv_costs is not None and not asv_costs.empty else None
-    rows, sources, from_run = [], set(), []
+    rows, sources, from_asv, from_run = [], set(), [], []
     for m in methods:
         t = float(seconds.get(m, np.nan))
         if asv is not None and np.isfinite(_number(asv, m, "seconds_per_pair")):
             t = _number(asv, m, "seconds_per_pair")
+            from_asv.append(m)
         elif asv is not None and np.isfinite(t):
             from_run.append(m)
         p, g = _number(prof, m, "params"), _number(prof, m, "gflops")
@@ -271,6 +272,7 @@ def cost_table(methods: list[str], names: dict[str, str], profiles: pd.DataFrame
                      "Params (M)": p / 1e6 if np.isfinite(p) else "n/a", "method": m})
     out = pd.DataFrame(rows, columns=COST_COLUMNS)
     out.attrs["time_source"] = "asv" if asv is not None else "run"
+    out.attrs["time_from_asv"] = from_asv  # with asv: the methods whose time is asv's
     out.attrs["time_from_run"] = from_run  # with asv: the methods whose time is the run's own (no asv time)
     out.attrs["throughput_source"] = "+".join(sorted(sources)) if sources else None
     if "profile" in sources:

@@ -118,10 +118,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                   "n": int(stats.loc[m, "count"]), "runs": tuple(origins.get(m, {}).get("runs", ())),
                   "origin": origin_words(origins.get(m))}
               for m in main if stats is not None and m in stats.index}
-    timed_by_asv: list[str] = []
-    if asv_costs is not None:
-        asv_seconds = asv_costs.set_index("method")["seconds_per_pair"]
-        timed_by_asv = [m for m in main if m in asv_seconds.index and np.isfinite(asv_seconds[m])]
+    timed_by_asv = table.attrs.get("time_from_asv") or []
     table.attrs["timing"] = None if timed_by_asv else timing  # the claims row's mean/median of the run's times
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
     workers = run_workers(run.get("config") if isinstance(run.get("config"), dict) else {}, machine)
@@ -181,12 +178,11 @@ def asv_pairs_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str
     """Which pairs asv's ``time_fuse`` fused for ``methods``, for Table 5's caption: one phrase of
     :data:`ASV_PAIRS_WORDS` when all agree, else each phrase with the methods it is about (before session 34 the
     caption said "20 pairs" whether they were the paper's or built-in ones)."""
-    counts = asv_costs.set_index("method")["paper20_pairs"] if "paper20_pairs" in asv_costs.columns else pd.Series(
-        dtype=float)
+    counts = asv_costs.set_index("method").get("paper20_pairs", pd.Series(dtype=float))
     groups: dict[float | None, list[str]] = {}
     for m in methods:
-        value = pd.to_numeric(pd.Series([counts.get(m)]), errors="coerce").iloc[0]
-        key = float(value) if value in ASV_PAIRS_WORDS else None
+        value = float(counts.get(m, np.nan))
+        key = value if value in ASV_PAIRS_WORDS else None
         groups.setdefault(key, []).append(names.get(m, m))
     if len(groups) <= 1:
         return ASV_PAIRS_WORDS[next(iter(groups), None)]

@@ -73,9 +73,15 @@ class MethodInfo:
     def trained_for_task(self, task: str | None) -> bool:
         """Whether the weights were trained for ``task`` (true when :attr:`trained_for` is empty, or the task is
         unknown)."""
-        if not self.trained_for or not task:
-            return True
-        return task in self.trained_for or ("medical" in self.trained_for and task in MEDICAL_TASKS)
+        return trained_for_task(self.trained_for, task)
+
+
+def trained_for_task(trained_for: tuple[str, ...], task: str | None) -> bool:
+    """Whether weights trained for ``trained_for`` (``MethodInfo.trained_for``; ``"medical"`` stands for
+    :data:`MEDICAL_TASKS`) were trained for ``task``: true when ``trained_for`` is empty or the task unknown."""
+    if not trained_for or not task:
+        return True
+    return task in trained_for or ("medical" in trained_for and task in MEDICAL_TASKS)
 
 
 #: ``trained_on`` of third-party weights trained on Harvard AANLIB pairs their authors did not list (SDNet's

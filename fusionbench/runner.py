@@ -19,6 +19,7 @@ rows are superseded, and readers use current rows only (:mod:`fusionbench.store`
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import sys
 import time
@@ -41,6 +42,7 @@ from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore
+from .weights_provenance import weights_record
 from .definitions import Definitions
 from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
 
@@ -130,10 +132,13 @@ def expand_methods(patterns: Iterable[str]) -> list[str]:
 
 
 def _method_rows(created: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
-    """``(name, method_key, metadata)`` of created methods, for the store's ``methods`` table."""
+    """``(name, method_key, metadata)`` of created methods, for the store's ``methods`` table (with the
+    weights each has now, :func:`~fusionbench.weights_provenance.weights_record`, as JSON)."""
     return [(name, m.cache_key(), {"display_name": m.info.display_name, "family": m.info.family,
                                    "citation": m.info.citation, "colour": m.info.colour,
-                                   "source": _method_source(name)}) for name, m in created.items()]
+                                   "source": _method_source(name),
+                                   "weights": json.dumps(weights_record(name), sort_keys=True)})
+            for name, m in created.items()]
 
 
 def _method_source(name: str) -> str:

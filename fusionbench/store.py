@@ -31,6 +31,10 @@ Tables (other tools and the reports read these names; keep them):
     citation, colour, source`` (``builtin``, a plugin, or ``results:PATH`` for a
     folder of external results), so that a report names every method without
     the registry that made it.  Its ``run_id`` is the latest run that used that key.
+    ``weights``: the JSON of :func:`fusionbench.weights_provenance.weights_record`
+    (where the learned weights came from, for which tasks, on what data) as the
+    run found them, so a report built later describes the weights the run used;
+    ``''`` for rows written before session 35 and for external results.
 ``skipped``
     ``run_id, dataset, method, reason``: every (method, dataset) a run did not
     run and why (weights unavailable, a method restricted to other tasks, a
@@ -143,6 +147,7 @@ CREATE TABLE IF NOT EXISTS methods (
     colour TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
     run_id INTEGER,
+    weights TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (method, method_key)
 );
 CREATE TABLE IF NOT EXISTS skipped (
@@ -169,6 +174,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
     if "fused_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(outputs)")}:
         conn.execute("ALTER TABLE outputs ADD COLUMN fused_sha256 TEXT")
+    if "weights" not in {row[1] for row in conn.execute("PRAGMA table_info(methods)")}:
+        conn.execute("ALTER TABLE methods ADD COLUMN weights TEXT NOT NULL DEFAULT ''")
     conn.commit()
 
 
@@ -399,12 +406,13 @@ class ResultsStore:
         return {(pair, method, key, sha): digest for pair, method, key, sha, digest in rows}
 
     def method_metadata(self) -> dict[str, dict[str, str]]:
-        """``{method: {display_name, family, citation, colour, source}}`` as last recorded by a run."""
+        """``{method: {display_name, family, citation, colour, source, weights}}`` as last recorded by a run
+        (``weights``: JSON text, see the ``methods`` table; ``''`` where the run recorded none)."""
         rows = self.conn.execute(
-            "SELECT method, display_name, family, citation, colour, source FROM methods ORDER BY run_id"
+            "SELECT method, display_name, family, citation, colour, source, weights FROM methods ORDER BY run_id"
         )
-        return {m: {"display_name": d, "family": f, "citation": c, "colour": col, "source": src}
-                for m, d, f, c, col, src in rows}
+        return {m: {"display_name": d, "family": f, "citation": c, "colour": col, "source": src, "weights": w}
+                for m, d, f, c, col, src, w in rows}
 
     def count(self, table: str) -> int:
         if table not in TABLES:
@@ -552,9 +560,11 @@ class ResultsStore:
         """Record ``(method, method_key, metadata)`` of every method a run uses (see the ``methods`` table)."""
         with self._transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO methods VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO methods (method, method_key, display_name, family, citation, colour, "
+                "source, run_id, weights) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(name, key, meta.get("display_name") or name, meta.get("family", ""), meta.get("citation", ""),
-                  meta.get("colour", ""), meta.get("source", ""), run_id) for name, key, meta in methods],
+                  meta.get("colour", ""), meta.get("source", ""), run_id, meta.get("weights", ""))
+                 for name, key, meta in methods],
             )
 
     def record_skipped(self, run_id: int, rows: Iterable[tuple[str, str, str]]) -> None:

@@ -77,6 +77,9 @@ def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("date").groupby(keys, dropna=False).tail(1)
 
 
+#: where an asv time was measured: the columns of :func:`method_costs` that say so
+TIMED_AT = ("commit", "machine", "cpu", "num_cpu")
+
 #: the asv suite whose benchmarks Table 5 reads (``benchmarks/benchmark_methods.py``)
 TABLE5_SUITE = "benchmark_methods.MethodSuite"
 
@@ -85,10 +88,13 @@ def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters, achieved
     GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``), and how many of
     the timed pairs were the paper's 20 Harvard pairs (``track_paper20_pairs``: 20, or 0 for built-in pairs);
-    NaN where a benchmark is absent (``paper20_pairs`` in results from before session 34)."""
+    NaN where a benchmark is absent (``paper20_pairs`` in results from before session 34).  Then where the time
+    was measured (:data:`TIMED_AT`: the ``commit``, asv ``machine``, ``cpu`` and ``num_cpu`` of its ``time_fuse``
+    result; empty text where it has none): a results folder can hold several commits and machines, and each
+    benchmark's newest result is taken, so two methods' times may come from different ones."""
     if frame.empty or "method" not in frame.columns:
         return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
-                                     "fraction_of_conv_peak", "paper20_pairs"])
+                                     "fraction_of_conv_peak", "paper20_pairs", *TIMED_AT])
     # only the Table 5 suite: other suites of the module (one pair, image sizes, growth) have benchmarks of the
     # same names (time_fuse, track_fraction_of_conv_peak) with other meanings, and must not be pivoted in
     frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith(TABLE5_SUITE + ".")])
@@ -100,4 +106,8 @@ def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     out["gflops_per_s"] = pivot.get("track_gflops_per_s", pd.Series(dtype=float))
     out["fraction_of_conv_peak"] = pivot.get("track_fraction_of_conv_peak", pd.Series(dtype=float))
     out["paper20_pairs"] = pivot.get("track_paper20_pairs", pd.Series(dtype=float))
+    times = frame[frame["name"] == "time_fuse"].drop_duplicates("method", keep="last").set_index("method")
+    for column in TIMED_AT:
+        where = times[column] if column in times.columns else pd.Series(dtype=object)
+        out[column] = [str(where.get(m, "")) if pd.notna(where.get(m, "")) else "" for m in out.index]
     return out.reset_index()

@@ -1,11 +1,10 @@
 """Where each row of a table comes from: the weights behind a method, and the runs behind its outputs.
 
-* :func:`weights_note`: for a method with learned weights, a few words on where they come from:
-  ``official weights, sha256-pinned`` for third-party weights of the weights registry
-  (:mod:`fusionbench.weights`), or, for weights trained by fusionbench, the schedule read from the
-  provenance JSON committed beside them (``<module>.WEIGHTS_DIR/*.json`` whose ``method`` is the
-  registered name: ``methods/mopa/weights/mopa.json``, ``methods/swinfusion_weights/mri_pet_spect.json``).
-  The method registry has no field for this; it is derived from those files.
+* :func:`weights_notes`: per method with learned weights, a few words on where they come from
+  (:func:`fusionbench.weights_provenance.weights_note`: official and sha256-pinned, or trained by fusionbench on
+  the schedule its provenance file gives), for which tasks and on what data, and one footnote sentence. Read from
+  what the run recorded in the store (``ReportData.methods_meta``, column ``weights``), so a report built later
+  describes the weights the run used; for a store written before session 35, from the weights installed now.
 * :func:`output_origins`: per method, the out folder its fused outputs are in (``OUT`` of the default cache
   ``OUT/fused``; ``cache folder DIR`` for a ``--cache DIR``, which runs of any out folder share) and the runs
   that fused them (the ``run_id`` of each output row; for older exports, which keep none, the runs whose
@@ -17,137 +16,67 @@
 from __future__ import annotations
 
 import json
-import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fusionbench.checkout import code_root, short_form
+from fusionbench.checkout import short_form
 from fusionbench.machine import host_words
+from fusionbench.method_registry import trained_for_task
+from fusionbench.weights_provenance import (OFFICIAL, code_folder, provenance_file, recorded_weights,  # noqa: F401
+                                            trained_for, trained_on, weights_note)
 
-OFFICIAL = "official weights, sha256-pinned"
-
-
-def _entry(method: str):
-    from fusionbench.method_registry import METHODS
-
-    return METHODS.find(method)
+#: the footnote's words for weights described as installed when the report was built, not as the run recorded them
+NOT_RECORDED = "as installed when this report was built (the results store did not record the weights its runs used)"
 
 
-def provenance_file(method: str) -> tuple[Path, dict] | None:
-    """The provenance JSON beside the trained weights of ``method`` (its ``method`` field is the name): in the
-    module's ``WEIGHTS_DIR`` (committed), else in its ``trained_dir()`` (weights you trained and exported,
-    e.g. ``$FUSIONBENCH_HOME/trained/mopa``), the order in which the method looks for its weights."""
-    entry = _entry(method)
-    if entry is None:
-        return None
-    module = sys.modules.get(getattr(entry.obj, "__module__", ""), None)
-    folders = [getattr(module, "WEIGHTS_DIR", None)]
-    if callable(getattr(module, "trained_dir", None)):
-        folders.append(module.trained_dir())
-    for folder in folders:
-        if folder is None or not Path(folder).is_dir():
-            continue
-        for path in sorted(Path(folder).glob("*.json")):
-            try:
-                doc = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(doc, dict) and doc.get("method") == method:
-                return path, doc
-    return None
+def weights_records(methods: list[str], meta: dict[str, dict] | None = None,
+                    root: Path | None = None) -> tuple[dict[str, dict], list[str]]:
+    """``({method: {"note", "trained_on", "trained_for"}}, unrecorded)``: the weights each method's run used, as
+    the store recorded them (``meta``: ``ReportData.methods_meta``), and the methods whose row recorded none,
+    described from the weights installed now (their provenance path shown relative to ``root``)."""
+    records: dict[str, dict] = {}
+    unrecorded = []
+    for m in methods:
+        record = recorded_weights((meta or {}).get(m))
+        if record is None:
+            record = {"note": weights_note(m, root), "trained_on": trained_on(m), "trained_for": list(trained_for(m))}
+            if record["note"]:
+                unrecorded.append(m)
+        records[m] = record
+    return records, unrecorded
 
 
-def _schedule_words(doc: dict) -> str:
-    """``1 epoch, 552 steps, 64² patches, batch 16, lr 0.001`` from a provenance JSON's ``schedule``."""
-    s = doc.get("schedule") if isinstance(doc.get("schedule"), dict) else {}
-    words = []
-    if s.get("epochs"):
-        words.append(f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}")
-    if s.get("iterations"):
-        words.append(f"{s['iterations']} iterations")
-    elif s.get("steps"):
-        words.append(f"{s['steps']} steps")
-    if s.get("patch_size"):
-        words.append(f"{s['patch_size']}x{s['patch_size']} patches" + (f" ({s['patches']})" if s.get("patches") else ""))
-    if s.get("batch_size"):
-        words.append(f"batch {s['batch_size']}")
-    official = doc.get("official_schedule") if isinstance(doc.get("official_schedule"), dict) else {}
-    if official.get("iterations"):
-        words.append(f"official: {official['iterations']} iterations, batch {official.get('batch_size', '?')}")
-    return ", ".join(words)
-
-
-def code_folder() -> Path:
-    """What a provenance file's path is shown relative to: the fusionbench checkout the code runs from
-    (``methods/mopa/weights/...``), else the folder holding the installed package
-    (``fusionbench/methods/mopa/weights/...``); never the current folder (before session 34 a report built
-    from elsewhere showed the file's last three path parts instead)."""
-    import fusionbench
-
-    return code_root() or Path(fusionbench.__file__).resolve().parent.parent
-
-
-def weights_note(method: str, root: Path | None = None) -> str:
-    """Where the weights of ``method`` come from, in a few words; ``""`` for a method without learned weights.
-    ``root``: what the provenance file's path is shown relative to (default :func:`code_folder`)."""
-    entry = _entry(method)
-    if entry is None:
+def trained_elsewhere(trained_for: list[str] | tuple[str, ...], task: str | None) -> str:
+    """``"trained for <tasks> pairs"`` when weights trained for ``trained_for`` (``MethodInfo.trained_for``) were
+    not trained for ``task``, else ``""``."""
+    if not task or trained_for_task(tuple(trained_for), task):
         return ""
-    info = entry.info
-    if info.weights:
-        from fusionbench.weights import WEIGHTS
-
-        if all(w in WEIGHTS for w in info.weights):
-            return OFFICIAL
-    if not info.trainable:
-        return ""
-    found = provenance_file(method)
-    if found is None:
-        return "trained by fusionbench (no provenance file beside the weights)"
-    path, doc = found
-    note = str(doc.get("note") or "")
-    named = re.search(r"\b(reduced[^(;.,]*?schedule)", note, re.IGNORECASE)
-    kind = named.group(1) if named else (note.split(" (")[0].split(";")[0].strip().rstrip(".") or "schedule")
-    kind = kind.replace("REDUCED", "reduced")
-    try:
-        where = path.resolve().relative_to((root or code_folder()).resolve()).as_posix()
-    except ValueError:
-        where = "/".join(path.parts[-3:])
-    state = "" if doc.get("finished", True) else ", unfinished"
-    return f"trained by fusionbench, {kind} ({_schedule_words(doc)}{state}; {where})"
-
-
-def trained_elsewhere(method: str, task: str | None) -> str:
-    """``"trained for <tasks> pairs"`` when the weights of ``method`` were trained for other tasks than ``task``
-    (``MethodInfo.trained_for``), else ``""``."""
-    entry = _entry(method)
-    if entry is None or not task or entry.info.trained_for_task(task):
-        return ""
-    return f"trained for {' and '.join(entry.info.trained_for)} pairs"
+    return f"trained for {' and '.join(trained_for)} pairs"
 
 
 def weights_notes(methods: list[str], names: dict[str, str], root: Path | None = None,
-                  task: str | None = None) -> tuple[dict[str, str], str]:
+                  task: str | None = None, meta: dict[str, dict] | None = None) -> tuple[dict[str, str], str]:
     """``({method: note}, sentence)``: the notes of the methods that have one, and one footnote sentence.
 
     With the dataset's ``task``, weights trained for other tasks only (SDNet's and MATR's medical models, or
     ``mopa``'s MRI-PET/SPECT training, on IR-VIS or MRI-CT pairs) are said to be so, in the note and the
     sentence; and what each method's weights were trained on, where its registration says
-    (``MethodInfo.trained_on``: SDNet's and MATR's authors' unlisted Harvard pairs, CNN's ImageNet patches)."""
-    notes = {m: weights_note(m, root) for m in methods}
-    notes = {m: n for m, n in notes.items() if n}
+    (``MethodInfo.trained_on``: SDNet's and MATR's authors' unlisted Harvard pairs, CNN's ImageNet patches).
+    ``meta``: the store's method rows (:func:`weights_records`); methods without a recorded note are described
+    from the weights installed now, and the sentence says so."""
+    records, unrecorded = weights_records(methods, meta, root)
+    notes = {m: str(r["note"]) for m, r in records.items() if r["note"]}
     if not notes:
         return notes, ""
     official = [names.get(m, m) for m, n in notes.items() if n == OFFICIAL]
     trained = [f"{names.get(m, m)}: {n}" for m, n in notes.items() if n != OFFICIAL]
     parts = trained + ([", ".join(official) + f": {OFFICIAL}"] if official else [])
-    elsewhere = {m: trained_elsewhere(m, task) for m in notes}
+    elsewhere = {m: trained_elsewhere(records[m]["trained_for"], task) for m in notes}
     elsewhere = {m: e for m, e in elsewhere.items() if e}
     notes = {m: n + (f" ({elsewhere[m]}, not {task})" if m in elsewhere else "") for m, n in notes.items()}
-    data = {m: d for m in notes if (d := trained_on(m))}
+    data = {m: d for m in notes if (d := records[m]["trained_on"])}
     notes = {m: n + (f"; trained on {data[m]}" if m in data else "") for m, n in notes.items()}
     sentence = "Weights: " + "; ".join(parts) + "."
     if elsewhere:
@@ -159,13 +88,10 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
             together.setdefault(d, []).append(names.get(m, m))
         sentence += " Training data of these weights: " + "; ".join(f"{', '.join(ms)}: {d}"
                                                                       for d, ms in together.items()) + "."
+    if meta is not None and unrecorded:
+        who = "" if len(unrecorded) == len(notes) else " of " + ", ".join(names.get(m, m) for m in unrecorded)
+        sentence += f" The weights{who} are described {NOT_RECORDED}."
     return notes, sentence
-
-
-def trained_on(method: str) -> str:
-    """What the learned weights of ``method`` were trained on (``MethodInfo.trained_on``), or ``""``."""
-    entry = _entry(method)
-    return entry.info.trained_on if entry is not None else ""
 
 
 def json_dict(value: object) -> dict:

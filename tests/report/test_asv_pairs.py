@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from fusionbench.report.asv_results import method_costs
-from fusionbench.report.sections.table5 import ASV_PAIRS_WORDS, asv_pairs_words
+from fusionbench.report.sections.table5 import ASV_PAIRS_WORDS, asv_pairs_words, asv_where_words
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,6 +124,25 @@ def test_method_costs_carry_the_pairs_and_the_caption_names_them() -> None:
     assert asv_pairs_words(old, ["a"], names) == ASV_PAIRS_WORDS[None]
 
 
+def test_the_caption_says_where_asv_timed_each_method() -> None:
+    """A results folder holding several commits and machines: each benchmark's newest result is read, so two
+    methods' times can come from different ones; the caption says so per method (before session 35 it named the
+    CPU of the folder's first row alone, and no commit)."""
+    rows = [_row("time_fuse", "a", 2.0) | {"commit": "aaaaaaa1234", "cpu": "AMD EPYC", "num_cpu": "2", "date": 2},
+            _row("time_fuse", "b", 3.0) | {"commit": "bbbbbbb5678", "cpu": "Intel Xeon", "num_cpu": "4", "date": 1},
+            _row("time_fuse", "a", 9.0) | {"commit": "ccccccc0000", "cpu": "old CPU", "num_cpu": "1", "date": 0},
+            _row("track_gflops", "c", 1.0)]
+    costs = method_costs(pd.DataFrame(rows)).set_index("method")
+    assert costs.loc["a", "seconds_per_pair"] == pytest.approx(0.1)  # the newest of a's two results
+    assert costs.loc["a", "commit"] == "aaaaaaa1234" and costs.loc["c", "commit"] == ""  # c: no time
+    costs = costs.reset_index()
+    names = {"a": "A", "b": "B"}
+    assert asv_where_words(costs, ["a"], names) == "at commit aaaaaaa on AMD EPYC (2 CPU threads)"
+    assert asv_where_words(costs, ["a", "b"], names) == ("at commit aaaaaaa on AMD EPYC (2 CPU threads) for A; "
+                                                         "at commit bbbbbbb on Intel Xeon (4 CPU threads) for B")
+    assert asv_where_words(costs, ["c"], names) == "at an unrecorded commit on asv machine unknown (? CPU threads)"
+
+
 def _report_with_asv(tmp_path: Path, methods: tuple[str, ...]) -> Path:
     """A report of a small store of ``methods`` built with ``--asv-results`` (this project's results file, made
     before the pairs were recorded, for average, dwt and ifcnn)."""
@@ -155,7 +174,8 @@ def test_the_table5_caption_says_which_pairs_asv_timed(tmp_path) -> None:
     Table 5's caption."""
     report = _report_with_asv(tmp_path, ("average", "dwt", "ifcnn"))
     caption = (report / "tables" / "table5_cost.md").read_text().splitlines()[0]
-    assert f"time: asv time_fuse / 20 pairs, {ASV_PAIRS_WORDS[None]}, on " in caption
+    assert (f"time: asv time_fuse / 20 pairs, {ASV_PAIRS_WORDS[None]}, at commit 1678533 on AMD EPYC (2 CPU "
+            "threads);") in caption
     table = pd.read_csv(report / "tables" / "table5_cost.csv").set_index("method")
     # not profiled here (profile=False): GFLOPs and parameters are asv's counts, not n/a
     assert float(table.loc["ifcnn", "GFLOPs"]) == pytest.approx(16.99, abs=0.01)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fusionbench.report.provenance import NOT_RECORDED
+
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
@@ -56,8 +58,11 @@ def test_third_party_weights_say_what_they_were_trained_on(report) -> None:
     session 33); fusionbench's own weights name their provenance file instead."""
     pet = (report / "tables" / "harvard-mri-pet.md").read_text()
     said = pet.split("Training data of these weights: ")[1].split(" Provenance:")[0]
+    # this export has no methods.csv, so no weights recorded by a run: the footnote says whose it describes
+    said, unrecorded = said.split(" The weights are described ")
     assert said == ("SDNet, MATR: Harvard AANLIB pairs chosen by the authors and not listed, so some of the Harvard "
                     "test pairs may be among them.")
+    assert unrecorded == f"{NOT_RECORDED}."
     notes = dict(zip(*pd.read_csv(report / "tables" / "harvard-mri-pet.csv")[["method", "weights"]].T.values))
     assert notes["matr"].endswith("so some of the Harvard test pairs may be among them")
     assert "trained on" not in notes["mopa"]

@@ -8,20 +8,25 @@ from fusionbench.summary import markdown_text
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
 from ..data import dataset_task
-from ..provenance import provenance_line, weights_note, weights_notes
+from ..provenance import provenance_line, weights_notes, weights_records
 from ..tables import frame_to_markdown
 
 
 def claims_section(ctx: ReportContext, claims: pd.DataFrame) -> tuple[str, str, str]:
     """``(title, html, anchor)``: the claims table with verdicts and the training state of the weights used."""
     state = claimsmod.training_state()
-    state += (" These are the weights committed now; the scores come from the weights the run used: a run "
-              "after a weights change re-fuses `mopa` (its method key includes the weights) and the report "
-              "then reads only those rows.")
+    records, unrecorded = weights_records(["mopa"], ctx.data.methods_meta)
+    used_note = str(records["mopa"]["note"])
+    if unrecorded or not used_note:
+        state += (" These are the weights committed now; the scores come from the weights the run used: a run "
+                  "after a weights change re-fuses `mopa` (its method key includes the weights) and the report "
+                  "then reads only those rows.")
+    else:
+        state += f" These are the weights committed now; the run recorded the weights it used as: {used_note}."
     md = ("# The founding paper's claims against this run\n\n"
           f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
     # the CSV is read without the Markdown's header: each row carries the weights "Ours" was measured with
-    csv = claims.assign(ours_weights=weights_note("mopa") or "no weights registered for mopa")
+    csv = claims.assign(ours_weights=used_note or "no weights registered for mopa")
     ctx.written += [write_file(ctx.out / "tables" / "claims.md", md),
                      write_file(ctx.out / "tables" / "claims.csv", csv.to_csv(index=False))]
     classes = {(i, "verdict"): ("better" if v == "holds" else "worse" if v == "does not hold" else "")
@@ -64,7 +69,7 @@ def _ours_footnote(ctx: ReportContext, dataset: str) -> str:
     outputs = ctx.data.outputs
     if not outputs.empty:
         outputs = outputs[outputs["dataset"] == dataset]
-    _, weights = weights_notes(methods, ctx.names, task=dataset_task(dataset))
+    _, weights = weights_notes(methods, ctx.names, task=dataset_task(dataset), meta=ctx.data.methods_meta)
     parts = [f"Ours: mean over {pairs} pairs of {dataset} ({ctx.split} split), scored as in this run's "
              f"{dataset} table.", weights, provenance_line(outputs, ctx.data.runs, methods, ctx.names)]
     return " ".join(p for p in parts if p)

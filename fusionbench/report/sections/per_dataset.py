@@ -49,7 +49,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     groups = dataset_groups(dataset, ctx.data_dir)
     n_pairs = int(ds_scores["pair"].nunique())
     footnote = convention_footnote(metrics, ctx.split, extra=groups.ci_sentence() + _standin_sentence(standin, names, task))
-    weights, weights_line = weights_notes(shown, names, task=task)
+    weights, weights_line = weights_notes(shown, names, task=task, meta=data.methods_meta)
     table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {_count(len(shown), 'method')}, "
                         f"{_count(n_pairs, 'pair')}", footnote=_join(footnote, weights_line,
                                                            _provenance(ctx, dataset, shown)),
@@ -67,7 +67,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     body += _statistics(ctx, dataset, title, stem, ds_scores, shown, metrics)
     others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
     if others:
-        other_weights, other_line = weights_notes(others, names, task=task)
+        other_weights, other_line = weights_notes(others, names, task=task, meta=data.methods_meta)
         # this table's own stand-ins (a task preset among its rows), and no CI sentence: it has no CIs
         other_standin = {p: base for base, p in TASK_PRESETS.get(task or "", {}).items() if p in others}
         other_foot = convention_footnote(metrics, ctx.split, extra=_standin_sentence(other_standin, names, task).strip())

@@ -6,7 +6,6 @@ Times are the run's own fusion seconds, or asv's ``time_fuse`` where asv results
 from __future__ import annotations
 
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from fusionbench.checkout import short_form
 from fusionbench.external import RESULTS_PREFIX
 from fusionbench.summary import markdown_text
 
@@ -126,8 +126,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
 
     if timed_by_asv:  # asv results timing none of the methods shown get the run's label (before: "asv time_fuse")
         fallback = table.attrs.get("time_from_run") or []
-        time_label = (f"time: asv time_fuse / 20 pairs, {asv_pairs_words(asv_costs, timed_by_asv, ctx.names)}, on "
-                      f"{raw['cpu'].iloc[0] or platform.processor()} ({raw['num_cpu'].iloc[0]} CPU threads)")
+        time_label = (f"time: asv time_fuse / 20 pairs, {asv_pairs_words(asv_costs, timed_by_asv, ctx.names)}, "
+                      f"{asv_where_words(asv_costs, timed_by_asv, ctx.names)}")
         if fallback:  # per method: asv had no time for these
             time_label += (f"; for {', '.join(ctx.names.get(m, m) for m in fallback)} (no asv time) the mean fusion "
                            f"wall time per pair measured by the run itself over {over} ({RUN_TIME_WARMUP})")
@@ -187,6 +187,25 @@ def asv_pairs_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str
     if len(groups) <= 1:
         return ASV_PAIRS_WORDS[next(iter(groups), None)]
     return "; ".join(f"{ASV_PAIRS_WORDS[key]} for {', '.join(shown)}" for key, shown in groups.items())
+
+
+def asv_where_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str, str]) -> str:
+    """Where asv timed ``methods``, for Table 5's caption: ``at commit 0945e6d on AMD EPYC (2 CPU threads)``, or,
+    where the newest results of the methods come from several commits or machines of one results folder, each
+    phrase with the methods it is about (before session 35 the caption named the CPU of the folder's first result
+    alone, and no commit)."""
+    rows = asv_costs.set_index("method")
+    groups: dict[str, list[str]] = {}
+    for m in methods:
+        row = rows.loc[m] if m in rows.index else {}
+        commit = short_form(str(row.get("commit", "") or ""))
+        cpu = str(row.get("cpu", "") or "") or f"asv machine {row.get('machine') or 'unknown'}"
+        threads = str(row.get("num_cpu", "") or "?")
+        words = (f"at commit {commit} " if commit else "at an unrecorded commit ") + f"on {cpu} ({threads} CPU threads)"
+        groups.setdefault(words, []).append(names.get(m, m))
+    if len(groups) <= 1:
+        return next(iter(groups), "at an unrecorded commit on an unrecorded machine")
+    return "; ".join(f"{words} for {', '.join(shown)}" for words, shown in groups.items())
 
 
 def _provenance_rows(timed: pd.DataFrame, outputs: pd.DataFrame) -> pd.DataFrame:

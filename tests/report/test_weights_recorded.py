@@ -1,0 +1,95 @@
+"""A run records the weights each method used (the store's ``methods.weights``), and a report built later
+describes those, not the weights installed when it is built (session 35; before, the weights footnote and the
+claims CSV always read the live registry and provenance files)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+
+from fusionbench.report.provenance import NOT_RECORDED, weights_notes
+from fusionbench.runner import RunConfig, run
+from fusionbench.store import ResultsStore
+from fusionbench.weights_provenance import OFFICIAL, recorded_weights, weights_record
+
+ELSEWHERE = json.dumps({"note": "trained by someone, 3 steps", "trained_on": "ten CT slices",
+                        "trained_for": ["MRI-CT"]})
+
+
+def test_a_run_records_the_weights_each_method_used(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 2)
+    run(RunConfig(methods=["mopa,average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        meta = store.method_metadata()
+    mopa = recorded_weights(meta["mopa"])
+    assert mopa == weights_record("mopa")
+    assert mopa["note"].startswith("trained by fusionbench") and "methods/mopa/weights/" in mopa["note"]
+    assert mopa["trained_for"] == ["MRI-PET", "MRI-SPECT"]
+    assert recorded_weights(meta["average"]) == {"note": "", "trained_on": "", "trained_for": []}
+
+
+def test_the_footnote_describes_the_recorded_weights_not_the_installed_ones() -> None:
+    names = {"mopa": "Ours", "sdnet": "SDNet"}
+    notes, sentence = weights_notes(["mopa", "sdnet"], names, task="IR-VIS", meta={"mopa": {"weights": ELSEWHERE}})
+    assert notes["mopa"] == "trained by someone, 3 steps (trained for MRI-CT pairs, not IR-VIS); trained on ten CT slices"
+    assert "Ours: trained by someone, 3 steps" in sentence and "Ours, trained for MRI-CT pairs" in sentence
+    # SDNet's row recorded nothing: described from the registry, and the sentence says so for it alone
+    assert notes["sdnet"].startswith(OFFICIAL)
+    assert sentence.endswith(f"The weights of SDNet are described {NOT_RECORDED}.")
+    # every method recorded: nothing to own up to; no store at all (meta=None, a direct call): nor either
+    _, recorded = weights_notes(["mopa"], names, task="IR-VIS", meta={"mopa": {"weights": ELSEWHERE}})
+    assert NOT_RECORDED not in recorded
+    assert NOT_RECORDED not in weights_notes(["sdnet"], names, task="MRI-PET")[1]
+    assert weights_notes(["sdnet"], names, task="MRI-PET", meta={})[1].endswith(
+        f"The weights are described {NOT_RECORDED}.")
+
+
+def test_a_record_that_does_not_parse_is_read_as_none() -> None:
+    for text in ("", "   ", "{", "[1]", json.dumps({"note": 3}), json.dumps({"note": "x", "trained_for": "MRI-CT"})):
+        assert recorded_weights({"weights": text}) is None
+    assert recorded_weights(None) is None and recorded_weights({}) is None
+    assert recorded_weights({"weights": json.dumps({"note": "x"})}) == {"note": "x", "trained_on": "",
+                                                                        "trained_for": []}
+
+
+def test_an_older_store_gains_the_column(tmp_path) -> None:
+    db = tmp_path / "results.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE methods (method TEXT NOT NULL, method_key TEXT NOT NULL, display_name TEXT NOT NULL, "
+                "family TEXT NOT NULL DEFAULT '', citation TEXT NOT NULL DEFAULT '', colour TEXT NOT NULL DEFAULT "
+                "'', source TEXT NOT NULL DEFAULT '', run_id INTEGER, PRIMARY KEY (method, method_key))")
+    con.execute("INSERT INTO methods VALUES ('mopa', 'k1', 'Ours', 'deep', '', '', 'builtin', 1)")
+    con.commit()
+    con.close()
+    with ResultsStore.snapshot(db) as store:  # the report's read-only path migrates its in-memory copy
+        assert store.method_metadata()["mopa"]["weights"] == ""
+    with ResultsStore(db) as store:
+        assert store.method_metadata()["mopa"]["weights"] == ""
+        store.record_methods(2, [("mopa", "k2", {"display_name": "Ours", "weights": ELSEWHERE})])
+        assert store.method_metadata()["mopa"]["weights"] == ELSEWHERE  # the latest run's row
+
+
+def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monkeypatch) -> None:
+    """The run's record survives the report's export (``methods.csv``) and is what the tables print, though the
+    installed weights now read differently."""
+    from fusionbench.report import provenance
+    from fusionbench.report.build import build_report
+    from fusionbench.report.data import ReportData
+
+    data = make_pairs(tmp_path / "data", 2)
+    out = tmp_path / "out"
+    run(RunConfig(methods=["mopa,average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out), workers=0,
+                  quiet=True), log=lambda m: None)
+    used = weights_record("mopa")["note"]
+    monkeypatch.setattr(provenance, "weights_note", lambda method, root=None: "retrained since" if method else "")
+    report = build_report(out / "results.sqlite", tmp_path / "report", metrics="EN", quiet=True, profile=False,
+                          data_dir=tmp_path / "no-data")
+    tables = [pd.read_csv(p) for p in sorted((report / "tables").glob("*.csv"))]
+    notes = {note for t in tables if "weights" in t.columns for note in t.loc[t["method"] == "mopa", "weights"]}
+    assert notes == {used}
+    claims = pd.read_csv(report / "tables" / "claims.csv")
+    assert set(claims["ours_weights"]) == {used}
+    exported = ReportData.load(report / "results")
+    assert recorded_weights(exported.methods_meta["mopa"])["note"] == used

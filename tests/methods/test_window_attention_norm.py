@@ -1,7 +1,6 @@
 """The compiled LayerNorm pass of SwinFusion's inference chunks (``methods/_window_attention_norm.py``)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,14 +170,15 @@ def test_same_values_without_fma_and_with_avx2_and_avx512(stand_in: str, tmp_pat
     assert_same_bits_on_every_cpu(script, tmp_path, cpus=(stand_in, HOST))
 
 
-def test_a_second_process_loads_the_pass_from_the_disk_cache(tmp_path: Path) -> None:
+def test_a_second_process_loads_the_pass_from_the_disk_cache() -> None:
+    """In the session's cache, as the attention kernel's twin test (``test_window_attention.py``): the first
+    process compiles and saves the pass where the cache lacks it, the second loads it."""
     script = ("import numpy as np\n"
               "from fusionbench.methods import _window_attention_norm as wn\n"
               "z = np.zeros((64, 60), np.float32); v = np.ones(60, np.float32)\n"
               "wn.norm_rows(z, None, 0, z.copy(), v, z.copy(), v, v, 1e-5)\n"
               "s = wn.norm_rows_kernel.stats\n"
               "print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))\n")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    runs = [subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300, capture_output=True,
-                           text=True).stdout.split() for _ in range(2)]
-    assert runs == [["0", "1"], ["1", "0"]]
+    first, second = [subprocess.run([sys.executable, "-c", script], check=True, timeout=300, capture_output=True,
+                                    text=True).stdout.split() for _ in range(2)]
+    assert first in (["0", "1"], ["1", "0"]) and second == ["1", "0"]

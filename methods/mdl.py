@@ -85,7 +85,6 @@ import io
 import zipfile
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal
 
 from fusionbench.method_registry import register_method
 from fusionbench.weights import register_weights, weights_path
@@ -193,6 +192,9 @@ class _BaseOperator:
         win = sliding_window_view(np.pad(img, _HALF), (2 * UNIT - 1, 2 * UNIT - 1))  # win[q] ↔ img[q + d]
         out = np.empty_like(img)
         if lay["interior"] is not None:
+            from scipy import signal  # here, not at import: scipy.signal (and the scipy.stats it loads) took about
+            # 1 s of every process that loads the method registry (every CLI command, pool worker, sandbox child)
+
             full = self.kernel(0, _HALF, 0, _HALF)
             out[lay["interior"]] = signal.correlate(img, full, mode="same", method="fft")[lay["interior"]]
         for qy in lay["border_rows"]:

@@ -240,6 +240,28 @@ def test_subpackages_are_lazy_attributes_without_torch(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
 
 
+#: what loading the registries must not import: every CLI command and every pool worker and sandbox child loads
+#: them, and these cost it seconds of CPU (scipy.signal with the scipy.stats it loads took 1.3 s of a 2.2 s
+#: registry load, through ``methods/mdl.py``'s module-level import, until session 35: a third of the runner's
+#: process-heavy tests' CPU); a method or metric imports them where it runs
+HEAVY_MODULES = ("torch", "scipy.signal", "scipy.stats", "pandas", "matplotlib", "dask", "skimage")
+
+
+def test_loading_the_registries_imports_no_heavy_library(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        from fusionbench.method_registry import create_method, list_methods
+        from fusionbench.metric_registry import list_metrics
+        from fusionbench.data import list_datasets
+        assert len(list_methods()) > 40 and len(list_metrics()) > 30 and list_datasets()
+        create_method("average")
+        heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]
+        assert not heavy, f"loading the registries imported {{heavy}}"
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def _top_level_names(tree: ast.Module) -> set[str]:
     """Names a module binds at module level (defs, classes, assignments, imports, ``__all__`` entries)."""
     names: set[str] = set()

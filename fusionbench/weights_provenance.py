@@ -119,8 +119,6 @@ def trained_on(method: str) -> str:
     return entry.info.trained_on if entry is not None else ""
 
 
-
-
 def trained_for(method: str) -> tuple[str, ...]:
     """The tasks the weights of ``method`` were trained for (``MethodInfo.trained_for``; empty: any or unstated)."""
     entry = _entry(method)

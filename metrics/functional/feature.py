@@ -22,7 +22,8 @@ from functools import lru_cache
 import numpy as np
 
 from .._input import prepare, undefined
-from ._fmi_lanes import fmi_mean
+# the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
+# metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +86,7 @@ def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none
     reference code; a blank F scores higher than a real fusion (0.9455 at any
     grey level against 0.9285 for the average on syn_s0_128; docs/metrics.md).
     """
+    from ._fmi_lanes import fmi_mean
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if feature == "wavelet" and f.min() == f.max():
         # the detail subbands of a constant image are 0 in exact arithmetic but the round-off of the

@@ -30,9 +30,9 @@ import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d
-from ._pc_kernels import apply_bank, finish, masked_corr_sum, orientation_accumulate, orientation_energy
-from ._ssim_fast import sep_filter
 from ._threads import fft_workers
+# the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
+# metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
 NSCALE, NORIENT = 4, 6
 MIN_WAVELENGTH, MULT, SIGMA_ONF, DTHETA_ON_SIGMA, K_NOISE, CUTOFF, G_SHARP = 3, 2.1, 0.55, 1.2, 2.0, 0.5, 10
@@ -112,6 +112,7 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     ``im`` is one image (H, W) or a stack (n, H, W) filtered together.
     """
+    from ._pc_kernels import apply_bank, finish, orientation_accumulate, orientation_energy
     stack = np.asarray(im, dtype=np.float64)
     single = stack.ndim == 2
     if single:
@@ -174,6 +175,8 @@ def _masked_corr(x1, x2, xmax, xf, m1, m2, m3, P: np.ndarray, S: np.ndarray, ban
     (``masked_corr_sum``, row-major across the bands: the same sum as on the whole image).
     ``P`` and ``S`` are flat float64 scratch from ``_band_buffers``, overwritten.
     """
+    from ._pc_kernels import masked_corr_sum
+    from ._ssim_fast import sep_filter
     g = gaussian_1d(11, 1.5)
     rows, cols = xf.shape
     total = 0.0

@@ -13,7 +13,8 @@ import numpy as np
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d, halve
-from ._ssim_fast import box_valid, prewitt_mag, sep_filter, skimage_ssim_means, ssim_formula, uniform_reflect
+# the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
+# metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
 G11 = (11, 1.5)
 
@@ -25,6 +26,7 @@ def _gmap(x: np.ndarray, y: np.ndarray | None, window: tuple, valid: bool, mode:
     so that pairs sharing an image (SSIM's (A,F) and (B,F), Q_S's (A,B), MEF-SSIM)
     filter each distinct moment once.
     """
+    from ._ssim_fast import sep_filter
     from .._cache import cached
 
     ids = (id(x),) if y is None else tuple(sorted((id(x), id(y))))
@@ -66,6 +68,7 @@ def _stats(x: np.ndarray, y: np.ndarray, window: tuple[int, float] = G11, *, val
 def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tuple[int, float] = G11,
              valid: bool = True, mode: str = "nearest", memo: dict | None = None) -> np.ndarray:
     """The SSIM map of Wang et al. 2004 with a Gaussian window."""
+    from ._ssim_fast import ssim_formula
     mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode, memo=memo)
     return ssim_formula(mx, my, vx, vy, cxy, C1, C2)
 
@@ -110,6 +113,7 @@ def _ssim_skimage019(f: np.ndarray, A: np.ndarray, B: np.ndarray, data_range: fl
     means by a compiled bit-exact ``uniform_filter1d`` and both maps' means in
     one compiled pass (``_ssim_fast``).
     """
+    from ._ssim_fast import skimage_ssim_means, uniform_reflect
     if min(f.shape) < 7:
         return undefined("SSIM (skimage semantics) needs at least 7x7 pixels")
     s = np.empty((8,) + f.shape)
@@ -179,6 +183,7 @@ def _mef_ssim_scale(srcs: list[np.ndarray], f: np.ndarray, K: float = 0.03) -> f
     The Gaussian-window moments come from ``_gmap`` (at full scale they are the
     ones SSIM, Q_S and MS-SSIM use, shared within ``evaluate``).
     """
+    from ._ssim_fast import box_valid
     seq = np.stack(srcs)
     k, n = seq.shape[0], 11
     eps = np.finfo(float).eps
@@ -251,6 +256,7 @@ def mef_ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
 
 def _ssim_yang(x: np.ndarray, y: np.ndarray, memo: dict | None = None):
     """Liu toolbox ``ssim_yang``: Gaussian 7×7 σ=1.5, C1 = C2 = 2e-16, 'valid'."""
+    from ._ssim_fast import ssim_formula
     mx, my, vx, vy, cxy = _stats(x, y, (7, 1.5), memo=memo)
     C = 2e-16
     m = ssim_formula(mx, my, vx, vy, cxy, C, C)  # NaN/inf where the denominator is 0, as numpy
@@ -373,6 +379,7 @@ def _prewitt_mag(x: np.ndarray) -> np.ndarray:
     The inputs are integer grey levels, so the ±1 sums are exact in any order;
     one compiled pass (``_ssim_fast.prewitt_mag``), equal to the 3×3 correlations.
     """
+    from ._ssim_fast import prewitt_mag
     return prewitt_mag(x)
 
 

@@ -17,11 +17,11 @@ import scipy.fft as sfft
 from .._input import prepare, undefined
 from . import _libm
 from ._filters import gaussian_1d
-from ._ssim_fast import sep_filter
 from ._threads import fft_workers
-from ._vif_kernels import gsm_log_args, viff_log_args
 from .gradient import _sobel
 from .information import stretch
+# the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
+# metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
 
 def _gsm_stats(A: np.ndarray, B: np.ndarray, dist: np.ndarray):
@@ -42,6 +42,7 @@ def _gsm_stats(A: np.ndarray, B: np.ndarray, dist: np.ndarray):
 
 def _sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``_filters.sep_valid`` by the compiled separable filter (the same sums in the same order)."""
+    from ._ssim_fast import sep_filter
     return sep_filter(x, g, valid=True)
 
 
@@ -96,6 +97,7 @@ def vifp_sum(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: flo
     Range [0, 2] in practice (can exceed 1 per source for contrast-enhanced F).
     A source with no variance at any scale gives 1 for its term (as CDDFuse does for NaN).
     """
+    from ._vif_kernels import gsm_log_args
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 41:
         return undefined("VIF needs images of at least 41x41 pixels")
@@ -122,6 +124,7 @@ def viff(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float |
     smaller gain g is kept; per scale Σ(VID + C)/Σ(VIND + C), C = 1e-7;
     scale weights (1, 0, 0.15, 1)/2.15.
     """
+    from ._vif_kernels import viff_log_args
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 41:
         return undefined("VIFF needs images of at least 41x41 pixels")
@@ -214,6 +217,7 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     ``unit_scale_first=True`` reproduces MEFB, which calls ``im2double`` on uint8
     first (so the stretch rounds from [0,1] values; ±1e-4 differences).
     """
+    from ._ssim_fast import sep_filter
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if _normalize1_undefined(f, A, B):
         return undefined("Qcb is undefined for a constant, non-zero image (Liu's normalize1 divides 0 by 0)")

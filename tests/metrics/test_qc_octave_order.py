@@ -26,7 +26,7 @@ import pytest
 
 import fusionbench.metrics as M
 from fusionbench.metrics import calibration as C
-from fusionbench.metrics.functional import structural as S
+from fusionbench.metrics.functional import _ssim_fast as K, structural as S
 
 from . import _octave_filter2 as O
 
@@ -53,8 +53,9 @@ def _records(metrics_ref) -> list:
 def _scores(records, monkeypatch, gmap, C_const=None) -> list[tuple[C.Case, float]]:
     monkeypatch.setattr(S, "_gmap", gmap)
     if C_const is not None:
-        formula = S.ssim_formula
-        monkeypatch.setattr(S, "ssim_formula", lambda mx, my, vx, vy, cxy, c1, c2: formula(mx, my, vx, vy, cxy,
+        # Qc's SSIM maps take the formula from the kernel module where they run (structural imports it there)
+        formula = K.ssim_formula
+        monkeypatch.setattr(K, "ssim_formula", lambda mx, my, vx, vy, cxy, c1, c2: formula(mx, my, vx, vy, cxy,
                                                                                          C_const, C_const))
     out = []
     with warnings.catch_warnings():

@@ -31,10 +31,20 @@ Tables (other tools and the reports read these names; keep them):
     citation, colour, source`` (``builtin``, a plugin, or ``results:PATH`` for a
     folder of external results), so that a report names every method without
     the registry that made it.  Its ``run_id`` is the latest run that used that key.
-    ``weights``: the JSON of :func:`fusionbench.weights_provenance.weights_record`
-    (where the learned weights came from, for which tasks, on what data) as the
-    run found them, so a report built later describes the weights the run used;
-    ``''`` for rows written before session 35 and for external results.
+``method_weights``
+    one row per (method, method_key) a run used: ``weights``, the JSON of
+    :func:`fusionbench.weights_provenance.weights_record` (where the learned
+    weights came from, for which tasks, on what data) as the latest run using
+    that key found them when it started, so that a report built later describes
+    the weights behind the key's outputs, not those installed then.  That holds
+    because a method's key includes its weights (the registered object's
+    ``cache_token``: ``mopa`` and SwinFusion give their weights' sha256; official
+    weights are pinned by sha256 in the code); a trainable method whose key does
+    not would reuse its old outputs under a record of new weights.
+    A table of its own (session 35), not a column of ``methods``: fusionbench
+    before then inserts into ``methods`` by position, and still writes to a store
+    a newer version has opened.  No row: a store written before session 35, or
+    external results.
 ``skipped``
     ``run_id, dataset, method, reason``: every (method, dataset) a run did not
     run and why (weights unavailable, a method restricted to other tasks, a
@@ -83,7 +93,7 @@ if TYPE_CHECKING:
 
     from .worker import TaskResult
 
-TABLES = ("runs", "outputs", "scores", "failures", "methods", "skipped")
+TABLES = ("runs", "outputs", "scores", "failures", "methods", "method_weights", "skipped")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -147,7 +157,13 @@ CREATE TABLE IF NOT EXISTS methods (
     colour TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
     run_id INTEGER,
-    weights TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (method, method_key)
+);
+CREATE TABLE IF NOT EXISTS method_weights (
+    method TEXT NOT NULL,
+    method_key TEXT NOT NULL,
+    weights TEXT NOT NULL,
+    run_id INTEGER,
     PRIMARY KEY (method, method_key)
 );
 CREATE TABLE IF NOT EXISTS skipped (
@@ -174,8 +190,6 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
     if "fused_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(outputs)")}:
         conn.execute("ALTER TABLE outputs ADD COLUMN fused_sha256 TEXT")
-    if "weights" not in {row[1] for row in conn.execute("PRAGMA table_info(methods)")}:
-        conn.execute("ALTER TABLE methods ADD COLUMN weights TEXT NOT NULL DEFAULT ''")
     conn.commit()
 
 
@@ -407,9 +421,12 @@ class ResultsStore:
 
     def method_metadata(self) -> dict[str, dict[str, str]]:
         """``{method: {display_name, family, citation, colour, source, weights}}`` as last recorded by a run
-        (``weights``: JSON text, see the ``methods`` table; ``''`` where the run recorded none)."""
+        (the row of the key :meth:`current_keys` reads; ``weights``: JSON text from ``method_weights``, ``''``
+        where the run recorded none)."""
         rows = self.conn.execute(
-            "SELECT method, display_name, family, citation, colour, source, weights FROM methods ORDER BY run_id"
+            "SELECT m.method, m.display_name, m.family, m.citation, m.colour, m.source, COALESCE(w.weights, '') "
+            "FROM methods AS m LEFT JOIN method_weights AS w ON w.method = m.method AND w.method_key = m.method_key "
+            "ORDER BY m.run_id, m.rowid"
         )
         return {m: {"display_name": d, "family": f, "citation": c, "colour": col, "source": src, "weights": w}
                 for m, d, f, c, col, src, w in rows}
@@ -557,14 +574,19 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ writes
     def record_methods(self, run_id: int, methods: Iterable[tuple[str, str, dict[str, str]]]) -> None:
-        """Record ``(method, method_key, metadata)`` of every method a run uses (see the ``methods`` table)."""
+        """Record ``(method, method_key, metadata)`` of every method a run uses (the ``methods`` table; the
+        metadata's ``weights`` JSON, where given, in ``method_weights``)."""
+        methods = list(methods)
         with self._transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO methods (method, method_key, display_name, family, citation, colour, "
-                "source, run_id, weights) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(name, key, meta.get("display_name") or name, meta.get("family", ""), meta.get("citation", ""),
-                  meta.get("colour", ""), meta.get("source", ""), run_id, meta.get("weights", ""))
-                 for name, key, meta in methods],
+                  meta.get("colour", ""), meta.get("source", ""), run_id) for name, key, meta in methods],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO method_weights (method, method_key, weights, run_id) VALUES (?, ?, ?, ?)",
+                [(name, key, meta["weights"], run_id) for name, key, meta in methods if meta.get("weights")],
             )
 
     def record_skipped(self, run_id: int, rows: Iterable[tuple[str, str, str]]) -> None:

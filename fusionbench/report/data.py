@@ -281,11 +281,20 @@ class ReportData:
         return metric_order(list(self.scores["metric"].unique()))
 
     def last_run(self) -> dict:
-        """The newest row of the ``runs`` table as a dict, its ``config``, ``versions`` and ``machine`` JSON decoded
-        where it parses; ``{}`` when there is no run."""
+        """The newest run whose results the report shows, as a dict, its ``config``, ``versions`` and ``machine``
+        JSON decoded where it parses; ``{}`` when there is no run.  That is the run with the highest ``run_id``
+        among the outputs' rows (each keeps the run that fused or scored it), so that a later run with nothing to
+        do (a resume that only recorded metadata) does not stand for the results; the newest row of ``runs``
+        where the outputs name none (an older export)."""
         if self.runs.empty:
             return {}
-        row = self.runs.iloc[-1].to_dict()
+        runs = self.runs
+        if not self.outputs.empty and "run_id" in self.outputs.columns and "run_id" in runs.columns:
+            made = pd.to_numeric(self.outputs["run_id"], errors="coerce").dropna()
+            maker = runs[pd.to_numeric(runs["run_id"], errors="coerce") == made.max()] if len(made) else runs.iloc[:0]
+            if not maker.empty:
+                runs = maker
+        row = runs.iloc[-1].to_dict()
         for key in ("config", "versions", "machine"):
             try:
                 row[key] = json.loads(row[key])

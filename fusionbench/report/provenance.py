@@ -29,6 +29,8 @@ from fusionbench.weights_provenance import (OFFICIAL, code_folder, provenance_fi
 
 #: the footnote's words for weights described as installed when the report was built, not as the run recorded them
 NOT_RECORDED = "as installed when this report was built (the results store did not record the weights its runs used)"
+#: the same, after such a method's note in a CSV's ``weights`` value (a CSV is read without the footnote)
+NOT_RECORDED_ROW = "described as installed when this report was built, not as recorded by the run"
 
 
 def weights_records(methods: list[str], meta: dict[str, dict] | None = None,
@@ -65,7 +67,7 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     sentence; and what each method's weights were trained on, where its registration says
     (``MethodInfo.trained_on``: SDNet's and MATR's authors' unlisted Harvard pairs, CNN's ImageNet patches).
     ``meta``: the store's method rows (:func:`weights_records`); methods without a recorded note are described
-    from the weights installed now, and the sentence says so."""
+    from the weights installed now, and the sentence and their notes say so."""
     records, unrecorded = weights_records(methods, meta, root)
     notes = {m: str(r["note"]) for m, r in records.items() if r["note"]}
     if not notes:
@@ -78,6 +80,8 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     notes = {m: n + (f" ({elsewhere[m]}, not {task})" if m in elsewhere else "") for m, n in notes.items()}
     data = {m: d for m in notes if (d := records[m]["trained_on"])}
     notes = {m: n + (f"; trained on {data[m]}" if m in data else "") for m, n in notes.items()}
+    if meta is not None:
+        notes = {m: n + (f"; {NOT_RECORDED_ROW}" if m in unrecorded else "") for m, n in notes.items()}
     sentence = "Weights: " + "; ".join(parts) + "."
     if elsewhere:
         sentence += (f" Weights trained for other tasks than {task}: "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusionbench.report.provenance import NOT_RECORDED
+from fusionbench.report.provenance import NOT_RECORDED, NOT_RECORDED_ROW
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_weights_trained_for_another_task_are_named(report) -> None:
     column = pd.read_csv(report / "tables" / "tno.csv")
     notes = dict(zip(column["method"], column["weights"]))
     assert "(trained for medical pairs, not IR-VIS); trained on Harvard AANLIB pairs" in notes["sdnet"]
-    assert notes["mopa"].endswith("(trained for MRI-PET and MRI-SPECT pairs, not IR-VIS)")
+    # this export recorded no weights (no methods.csv): each CSV value says it describes the installed ones
+    assert notes["mopa"].endswith(f"(trained for MRI-PET and MRI-SPECT pairs, not IR-VIS); {NOT_RECORDED_ROW}")
 
 
 def test_third_party_weights_say_what_they_were_trained_on(report) -> None:
@@ -64,7 +65,7 @@ def test_third_party_weights_say_what_they_were_trained_on(report) -> None:
                     "test pairs may be among them.")
     assert unrecorded == f"{NOT_RECORDED}."
     notes = dict(zip(*pd.read_csv(report / "tables" / "harvard-mri-pet.csv")[["method", "weights"]].T.values))
-    assert notes["matr"].endswith("so some of the Harvard test pairs may be among them")
+    assert notes["matr"].endswith(f"so some of the Harvard test pairs may be among them; {NOT_RECORDED_ROW}")
     assert "trained on" not in notes["mopa"]
 
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pandas as pd
 
-from fusionbench.report.provenance import NOT_RECORDED, weights_notes
+from fusionbench.report.provenance import NOT_RECORDED, NOT_RECORDED_ROW, weights_notes
 from fusionbench.runner import RunConfig, run
 from fusionbench.store import ResultsStore
 from fusionbench.weights_provenance import OFFICIAL, recorded_weights, weights_record
@@ -36,7 +36,8 @@ def test_the_footnote_describes_the_recorded_weights_not_the_installed_ones() ->
     assert notes["mopa"] == "trained by someone, 3 steps (trained for MRI-CT pairs, not IR-VIS); trained on ten CT slices"
     assert "Ours: trained by someone, 3 steps" in sentence and "Ours, trained for MRI-CT pairs" in sentence
     # SDNet's row recorded nothing: described from the registry, and the sentence says so for it alone
-    assert notes["sdnet"].startswith(OFFICIAL)
+    assert notes["sdnet"].startswith(OFFICIAL) and notes["sdnet"].endswith(f"; {NOT_RECORDED_ROW}")  # a CSV value
+    assert NOT_RECORDED_ROW not in notes["mopa"]
     assert sentence.endswith(f"The weights of SDNet are described {NOT_RECORDED}.")
     # every method recorded: nothing to own up to; no store at all (meta=None, a direct call): nor either
     _, recorded = weights_notes(["mopa"], names, task="IR-VIS", meta={"mopa": {"weights": ELSEWHERE}})
@@ -54,7 +55,9 @@ def test_a_record_that_does_not_parse_is_read_as_none() -> None:
                                                                         "trained_for": []}
 
 
-def test_an_older_store_gains_the_column(tmp_path) -> None:
+def test_an_older_store_gains_the_table_and_older_versions_still_write_it(tmp_path) -> None:
+    """The record is a table of its own: fusionbench before session 35 inserts into ``methods`` by position (eight
+    values), and still writes to a store this version has opened (a column added to ``methods`` broke that)."""
     db = tmp_path / "results.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE methods (method TEXT NOT NULL, method_key TEXT NOT NULL, display_name TEXT NOT NULL, "
@@ -69,6 +72,13 @@ def test_an_older_store_gains_the_column(tmp_path) -> None:
         assert store.method_metadata()["mopa"]["weights"] == ""
         store.record_methods(2, [("mopa", "k2", {"display_name": "Ours", "weights": ELSEWHERE})])
         assert store.method_metadata()["mopa"]["weights"] == ELSEWHERE  # the latest run's row
+    con = sqlite3.connect(db)  # an older fusionbench's write, as its record_methods makes it
+    con.execute("INSERT OR REPLACE INTO methods VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ("mopa", "k3", "Ours", "deep", "", "", "builtin", 3))
+    con.commit()
+    con.close()
+    with ResultsStore(db) as store:  # its key is now current, and it recorded no weights
+        assert store.current_keys()["mopa"] == "k3" and store.method_metadata()["mopa"]["weights"] == ""
 
 
 def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monkeypatch) -> None:
@@ -80,8 +90,10 @@ def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monk
 
     data = make_pairs(tmp_path / "data", 2)
     out = tmp_path / "out"
-    run(RunConfig(methods=["mopa,average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out), workers=0,
-                  quiet=True), log=lambda m: None)
+    config = RunConfig(methods=["mopa,average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out), workers=0,
+                       quiet=True)
+    run(config, log=lambda m: None)
+    assert run(config, log=lambda m: None).completed == 0  # run 2: nothing to do
     used = weights_record("mopa")["note"]
     monkeypatch.setattr(provenance, "weights_note", lambda method, root=None: "retrained since" if method else "")
     report = build_report(out / "results.sqlite", tmp_path / "report", metrics="EN", quiet=True, profile=False,
@@ -91,5 +103,9 @@ def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monk
     assert notes == {used}
     claims = pd.read_csv(report / "tables" / "claims.csv")
     assert set(claims["ours_weights"]) == {used}
+    assert (f"Training state of the `mopa` weights used: {used} (as the run recorded them). The weights committed "
+            "now: ") in (report / "tables" / "claims.md").read_text()
     exported = ReportData.load(report / "results")
     assert recorded_weights(exported.methods_meta["mopa"])["note"] == used
+    # the report's README names the run that made the results, not the later one that had nothing to do
+    assert "\nRun 1, commit" in (report / "README.md").read_text() and exported.last_run()["run_id"] == 1

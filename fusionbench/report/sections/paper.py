@@ -8,7 +8,7 @@ from fusionbench.summary import markdown_text
 from .. import claims as claimsmod, html as htmlmod, paper
 from ..context import ReportContext, write_file
 from ..data import dataset_task
-from ..provenance import provenance_line, weights_notes, weights_records
+from ..provenance import NOT_RECORDED_ROW, provenance_line, weights_notes, weights_records
 from ..tables import frame_to_markdown
 
 
@@ -21,11 +21,13 @@ def claims_section(ctx: ReportContext, claims: pd.DataFrame) -> tuple[str, str, 
         state += (" These are the weights committed now; the scores come from the weights the run used: a run "
                   "after a weights change re-fuses `mopa` (its method key includes the weights) and the report "
                   "then reads only those rows.")
-    else:
-        state += f" These are the weights committed now; the run recorded the weights it used as: {used_note}."
+    else:  # what the run recorded first, then the committed weights' own record
+        state = f"{used_note} (as the run recorded them). The weights committed now: {state}"
     md = ("# The founding paper's claims against this run\n\n"
           f"Training state of the `mopa` weights used: {state}\n\n" + frame_to_markdown(claims))
     # the CSV is read without the Markdown's header: each row carries the weights "Ours" was measured with
+    if used_note and unrecorded:  # the CSV is read alone: it says so itself
+        used_note += f"; {NOT_RECORDED_ROW}"
     csv = claims.assign(ours_weights=used_note or "no weights registered for mopa")
     ctx.written += [write_file(ctx.out / "tables" / "claims.md", md),
                      write_file(ctx.out / "tables" / "claims.csv", csv.to_csv(index=False))]

@@ -132,8 +132,9 @@ def expand_methods(patterns: Iterable[str]) -> list[str]:
 
 
 def _method_rows(created: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
-    """``(name, method_key, metadata)`` of created methods, for the store's ``methods`` table (with the
-    weights each has now, :func:`~fusionbench.weights_provenance.weights_record`, as JSON)."""
+    """``(name, method_key, metadata)`` of created methods, for the store's ``methods`` table (and, under
+    ``weights``, for its ``method_weights`` table: the weights each has now,
+    :func:`~fusionbench.weights_provenance.weights_record`, as JSON)."""
     return [(name, m.cache_key(), {"display_name": m.info.display_name, "family": m.info.family,
                                    "citation": m.info.citation, "colour": m.info.colour,
                                    "source": _method_source(name),

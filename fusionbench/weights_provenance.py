@@ -8,7 +8,7 @@
   files.
 * :func:`trained_on` and ``MethodInfo.trained_for``: what the weights were trained on, and for which tasks.
 * :func:`weights_record`: all three as one JSON-able dict. The runner records it in the results store's
-  ``methods`` table (column ``weights``) when a run starts, so a report built later, after the weights or the
+  ``method_weights`` table when a run starts, so a report built later, after the weights or the
   environment changed, describes the weights the run used (:func:`recorded_weights`), not those installed now.
 """
 from __future__ import annotations

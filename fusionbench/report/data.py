@@ -243,6 +243,10 @@ class ReportData:
             failures = store.failures_frame()
             skipped = store.skipped_frame()
             meta = store.method_metadata()
+        if not runs.empty:  # which runs wrote a current score or output: the ones behind this report's numbers
+            made = pd.concat([pd.to_numeric(history["run_id"], errors="coerce"),
+                              pd.to_numeric(outputs.get("run_id", pd.Series(dtype=float)), errors="coerce")])
+            runs = runs.assign(made_results=runs["run_id"].isin(set(made.dropna().astype(int))))
         return cls(db, scores, outputs, runs, failures, meta, skipped, versions)
 
     @classmethod
@@ -282,14 +286,19 @@ class ReportData:
 
     def last_run(self) -> dict:
         """The newest run whose results the report shows, as a dict, its ``config``, ``versions`` and ``machine``
-        JSON decoded where it parses; ``{}`` when there is no run.  That is the run with the highest ``run_id``
-        among the outputs' rows (each keeps the run that fused or scored it), so that a later run with nothing to
-        do (a resume that only recorded metadata) does not stand for the results; the newest row of ``runs``
-        where the outputs name none (an older export)."""
+        JSON decoded where it parses; ``{}`` when there is no run.  That is the newest run that wrote a current
+        score or output (the ``made_results`` column a store's reader adds, which the export keeps), so that a
+        later run with nothing to do (a resume that only recorded metadata) does not stand for the results; for an
+        export without that column, the run with the highest ``run_id`` among the outputs' rows (the run that
+        fused each); else the newest row of ``runs``."""
         if self.runs.empty:
             return {}
         runs = self.runs
-        if not self.outputs.empty and "run_id" in self.outputs.columns and "run_id" in runs.columns:
+        if "made_results" in runs.columns:
+            made = runs["made_results"].astype(str).str.lower().isin(["true", "1"])
+            if made.any():
+                runs = runs[made]
+        elif not self.outputs.empty and "run_id" in self.outputs.columns and "run_id" in runs.columns:
             made = pd.to_numeric(self.outputs["run_id"], errors="coerce").dropna()
             maker = runs[pd.to_numeric(runs["run_id"], errors="coerce") == made.max()] if len(made) else runs.iloc[:0]
             if not maker.empty:

@@ -3,7 +3,7 @@
 * :func:`weights_notes`: per method with learned weights, a few words on where they come from
   (:func:`fusionbench.weights_provenance.weights_note`: official and sha256-pinned, or trained by fusionbench on
   the schedule its provenance file gives), for which tasks and on what data, and one footnote sentence. Read from
-  what the run recorded in the store (``ReportData.methods_meta``, column ``weights``), so a report built later
+  what the run recorded in the store's ``method_weights`` table (``ReportData.methods_meta[m]["weights"]``), so a report built later
   describes the weights the run used; for a store written before session 35, from the weights installed now.
 * :func:`output_origins`: per method, the out folder its fused outputs are in (``OUT`` of the default cache
   ``OUT/fused``; ``cache folder DIR`` for a ``--cache DIR``, which runs of any out folder share) and the runs

@@ -1,4 +1,4 @@
-"""A run records the weights each method used (the store's ``methods.weights``), and a report built later
+"""A run records the weights each method used (the store's ``method_weights`` table), and a report built later
 describes those, not the weights installed when it is built (session 35; before, the weights footnote and the
 claims CSV always read the live registry and provenance files)."""
 from __future__ import annotations
@@ -109,3 +109,20 @@ def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monk
     assert recorded_weights(exported.methods_meta["mopa"])["note"] == used
     # the report's README names the run that made the results, not the later one that had nothing to do
     assert "\nRun 1, commit" in (report / "README.md").read_text() and exported.last_run()["run_id"] == 1
+    assert ReportData.load(out).last_run()["run_id"] == 1
+
+
+def test_a_run_that_only_scores_is_the_run_behind_the_results(tmp_path, make_pairs) -> None:
+    """A later run that scores a new metric from the cached images (its outputs keep the fusing run) made
+    results: the report names it, from the store and from the export alike."""
+    from fusionbench.report.data import ReportData
+
+    data = make_pairs(tmp_path / "data", 2)
+    base = dict(methods=["average"], datasets=[f"folder:{data}"], out=str(tmp_path / "out"), workers=0, quiet=True)
+    run(RunConfig(metrics="EN", **base), log=lambda m: None)
+    run(RunConfig(metrics="EN,SD", **base), log=lambda m: None)  # run 2: SD scored, nothing fused
+    run(RunConfig(metrics="EN,SD", **base), log=lambda m: None)  # run 3: nothing to do
+    loaded = ReportData.load(tmp_path / "out")
+    assert loaded.last_run()["run_id"] == 2
+    assert set(loaded.outputs["run_id"]) == {1}  # the outputs alone would have named run 1
+    assert ReportData.load(loaded.export(tmp_path / "export")).last_run()["run_id"] == 2

@@ -125,10 +125,12 @@ def trained_for(method: str) -> tuple[str, ...]:
     return tuple(entry.info.trained_for) if entry is not None else ()
 
 
-def weights_record(method: str) -> dict[str, object]:
-    """``{"note", "trained_on", "trained_for"}`` of the weights ``method`` has now (:func:`weights_note`,
-    :func:`trained_on`, :func:`trained_for`): what the runner records in the store's ``methods`` table."""
-    return {"note": weights_note(method), "trained_on": trained_on(method), "trained_for": list(trained_for(method))}
+def weights_record(method: str, root: Path | None = None) -> dict[str, object]:
+    """``{"note", "trained_on", "trained_for"}`` of the weights ``method`` has now (:func:`weights_note`, its
+    provenance path shown relative to ``root``; :func:`trained_on`, :func:`trained_for`): what the runner records
+    in the store's ``method_weights`` table, and what a report says of a method whose run recorded none."""
+    return {"note": weights_note(method, root), "trained_on": trained_on(method),
+            "trained_for": list(trained_for(method))}
 
 
 def recorded_weights(meta: dict | None) -> dict[str, object] | None:

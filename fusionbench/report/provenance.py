@@ -24,8 +24,7 @@ import pandas as pd
 from fusionbench.checkout import short_form
 from fusionbench.machine import host_words
 from fusionbench.method_registry import trained_for_task
-from fusionbench.weights_provenance import (OFFICIAL, code_folder, provenance_file, recorded_weights,  # noqa: F401
-                                            trained_for, trained_on, weights_note)
+from fusionbench.weights_provenance import OFFICIAL, recorded_weights, weights_record
 
 #: the footnote's words for weights described as installed when the report was built, not as the run recorded them
 NOT_RECORDED = "as installed when this report was built (the results store did not record the weights its runs used)"
@@ -43,7 +42,7 @@ def weights_records(methods: list[str], meta: dict[str, dict] | None = None,
     for m in methods:
         record = recorded_weights((meta or {}).get(m))
         if record is None:
-            record = {"note": weights_note(m, root), "trained_on": trained_on(m), "trained_for": list(trained_for(m))}
+            record = weights_record(m, root)
             if record["note"]:
                 unrecorded.append(m)
         records[m] = record

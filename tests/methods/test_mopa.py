@@ -1036,7 +1036,7 @@ def test_weights_you_train_live_in_fusionbench_home_and_never_shadow_committed_o
     import shutil
 
     from fusionbench.methods import mopa
-    from fusionbench.report.provenance import provenance_file
+    from fusionbench.weights_provenance import provenance_file
 
     monkeypatch.setenv("FUSIONBENCH_HOME", str(tmp_path / "home"))
     committed = weights_file("v1")

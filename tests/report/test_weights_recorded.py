@@ -84,7 +84,7 @@ def test_an_older_store_gains_the_table_and_older_versions_still_write_it(tmp_pa
 def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monkeypatch) -> None:
     """The run's record survives the report's export (``methods.csv``) and is what the tables print, though the
     installed weights now read differently."""
-    from fusionbench.report import provenance
+    from fusionbench import weights_provenance
     from fusionbench.report.build import build_report
     from fusionbench.report.data import ReportData
 
@@ -95,7 +95,7 @@ def test_a_report_built_later_keeps_the_run_s_weights(tmp_path, make_pairs, monk
     run(config, log=lambda m: None)
     assert run(config, log=lambda m: None).completed == 0  # run 2: nothing to do
     used = weights_record("mopa")["note"]
-    monkeypatch.setattr(provenance, "weights_note", lambda method, root=None: "retrained since" if method else "")
+    monkeypatch.setattr(weights_provenance, "weights_note", lambda method, root=None: "retrained since")
     report = build_report(out / "results.sqlite", tmp_path / "report", metrics="EN", quiet=True, profile=False,
                           data_dir=tmp_path / "no-data")
     tables = [pd.read_csv(p) for p in sorted((report / "tables").glob("*.csv"))]

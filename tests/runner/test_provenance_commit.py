@@ -103,7 +103,7 @@ def test_the_short_form_keeps_the_dirty_mark(recorded, shown):
 def test_the_weights_footnote_path_does_not_depend_on_the_current_folder(tmp_path, monkeypatch):
     """A provenance file's path is shown relative to the checkout (or the installed package's folder), wherever
     the report is built; before, a report built outside the checkout showed the file's last three path parts."""
-    from fusionbench.report.provenance import weights_note
+    from fusionbench.weights_provenance import weights_note
 
     here = weights_note("mopa")
     monkeypatch.chdir(tmp_path)

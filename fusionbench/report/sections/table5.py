@@ -179,14 +179,11 @@ def asv_pairs_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str
     :data:`ASV_PAIRS_WORDS` when all agree, else each phrase with the methods it is about (before session 34 the
     caption said "20 pairs" whether they were the paper's or built-in ones)."""
     counts = asv_costs.set_index("method").get("paper20_pairs", pd.Series(dtype=float))
-    groups: dict[float | None, list[str]] = {}
+    phrases = {}
     for m in methods:
         value = float(counts.get(m, np.nan))
-        key = value if value in ASV_PAIRS_WORDS else None
-        groups.setdefault(key, []).append(names.get(m, m))
-    if len(groups) <= 1:
-        return ASV_PAIRS_WORDS[next(iter(groups), None)]
-    return "; ".join(f"{ASV_PAIRS_WORDS[key]} for {', '.join(shown)}" for key, shown in groups.items())
+        phrases[m] = ASV_PAIRS_WORDS[value if value in ASV_PAIRS_WORDS else None]
+    return _per_method_words(phrases, names, ASV_PAIRS_WORDS[None])
 
 
 def asv_where_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str, str]) -> str:
@@ -195,17 +192,25 @@ def asv_where_words(asv_costs: pd.DataFrame, methods: list[str], names: dict[str
     phrase with the methods it is about (before session 35 the caption named the CPU of the folder's first result
     alone, and no commit)."""
     rows = asv_costs.set_index("method")
-    groups: dict[str, list[str]] = {}
+    phrases = {}
     for m in methods:
         row = rows.loc[m] if m in rows.index else {}
         commit = short_form(str(row.get("commit", "") or ""))
         cpu = str(row.get("cpu", "") or "") or f"asv machine {row.get('machine') or 'unknown'}"
         threads = str(row.get("num_cpu", "") or "?")
-        words = (f"at commit {commit} " if commit else "at an unrecorded commit ") + f"on {cpu} ({threads} CPU threads)"
-        groups.setdefault(words, []).append(names.get(m, m))
+        phrases[m] = (f"at commit {commit} " if commit else "at an unrecorded commit ") + f"on {cpu} ({threads} CPU threads)"
+    return _per_method_words(phrases, names, "at an unrecorded commit on an unrecorded machine")
+
+
+def _per_method_words(phrases: dict[str, str], names: dict[str, str], default: str) -> str:
+    """One caption phrase where every method's is the same (``default`` for no method), else each phrase with the
+    display names of the methods it is about: ``"A for X, Y; B for Z"``."""
+    groups: dict[str, list[str]] = {}
+    for m, phrase in phrases.items():
+        groups.setdefault(phrase, []).append(names.get(m, m))
     if len(groups) <= 1:
-        return next(iter(groups), "at an unrecorded commit on an unrecorded machine")
-    return "; ".join(f"{words} for {', '.join(shown)}" for words, shown in groups.items())
+        return next(iter(groups), default)
+    return "; ".join(f"{phrase} for {', '.join(shown)}" for phrase, shown in groups.items())
 
 
 def _provenance_rows(timed: pd.DataFrame, outputs: pd.DataFrame) -> pd.DataFrame:

@@ -252,7 +252,6 @@ def measure_first_uses(names: list[str], presets: list[str], pairs: dict[str, di
     (compiling); the same for each metric preset.  Two interpreters in turn on one new cache folder: the first
     finds it empty and fills it, the second loads from it.  Methods in ``names`` order, on their own task's pair
     at 256²."""
-    import json
 
     import numpy as np
 

@@ -3,9 +3,9 @@
 Two checks over every module of ``fusionbench`` (``fusionbench.methods`` and ``fusionbench.metrics``
 included), found in the installed package (editable or not):
 
-* **runtime**: one fresh interpreter imports each module alone (all ``fusionbench*`` entries removed
-  from ``sys.modules`` before each), so an ``ImportError`` that only shows when a module is imported
-  first (a cycle, typically: "cannot import name ... partially initialized module") fails the test;
+* **runtime**: each module is imported alone, in a process where no ``fusionbench`` module was
+  imported before, so an ``ImportError`` that only shows when a module is imported first (a cycle,
+  typically: "cannot import name ... partially initialized module") fails the test;
 * **static**: the graph of module-level imports between these modules (from the AST; imports inside
   functions and under ``if TYPE_CHECKING:`` are not edges) has no cycle.  ``from pkg import name``
   is an edge to ``pkg.name`` when that is a module, else to ``pkg``; the implicit import of parent
@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -169,40 +170,92 @@ def test_no_new_deferred_import_cycle() -> None:
 
 
 _IMPORT_EACH_ALONE = textwrap.dedent("""
-    import importlib, json, sys, traceback
-    failures = {}
-    for name in json.loads(sys.argv[1]):
-        for key in [k for k in sys.modules if k == "fusionbench" or k.startswith("fusionbench.")]:
-            del sys.modules[key]
-        try:
-            importlib.import_module(name)
-        except BaseException as exc:  # any failure to import alone, cycles first among them
-            failures[name] = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    print(json.dumps(failures))
+    import gc, importlib, json, os, sys, traceback
+    packages, out_dir, libraries = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    for library in libraries:
+        importlib.import_module(library)
+
+    def record(name, message):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(message)
+
+    def forked(job, name):
+        gc.freeze()  # the collector leaves the parent's objects alone in the child (else it visits them all)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                job()
+            except BaseException as exc:  # any failure to import alone, cycles first among them
+                record(name, traceback.format_exception_only(type(exc), exc)[-1].strip())
+            os._exit(0)
+        status = os.waitpid(pid, 0)[1]
+        if status != 0:
+            record(name, f"the importing process ended with wait status {status}")
+
+    def package_and_its_modules(package, modules):
+        importlib.import_module(package)  # the package alone (failing, forked() records it for the package)
+        for name in modules:
+            if name not in sys.modules:  # else the package's own import imported it: that was its import alone
+                forked(lambda: importlib.import_module(name), name)
+
+    for package, modules in packages.items():
+        forked(lambda: package_and_its_modules(package, modules), package)
 """)
 
+#: third-party libraries the checking process imports once, before any module of the project: each project module
+#: is still imported in a process holding no ``fusionbench`` module, without paying for torch's import again
+SHARED_LIBRARIES = ("numpy", "scipy.ndimage", "scipy.stats", "numba", "torch", "pandas", "matplotlib.pyplot")
 
-#: interpreters importing the modules (every other module each), at the same time: two cores halve the wall time
-IMPORT_PROCESSES = 2
+
+def modules_by_package(names: list[str]) -> dict[str, list[str]]:
+    """``{package: the modules of names directly in it}`` for every package of ``names`` (each a key).
+
+    Importing ``P.m`` alone first imports its package ``P`` alone (Python imports the parents first), so
+    that state is shared: the check imports each package alone in a fresh process (forked from one that holds no
+    project module), then each of its modules in a fork of that process.  A module the package's own import
+    brought in was imported alone by it (Python returns it from ``sys.modules`` after importing the parents).
+    """
+    packages = {name for name in names if FILES[name].name == "__init__.py"}
+    grouped: dict[str, list[str]] = {p: [] for p in sorted(packages)}
+    for name in names:
+        if name not in packages:
+            grouped[name.rpartition(".")[0]].append(name)
+    return grouped
 
 
 def test_every_module_imports_alone(tmp_path: Path) -> None:
     names = sorted(set(FILES) - NOT_IMPORTABLE_ALONE)
-    procs = [subprocess.Popen([sys.executable, "-c", _IMPORT_EACH_ALONE, json.dumps(names[i::IMPORT_PROCESSES])],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(IMPORT_PROCESSES)]
-    failures: dict[str, str] = {}
-    try:
-        for proc in procs:  # each prints one short JSON line, and a failing import is caught: no full pipe
-            out, err = proc.communicate(timeout=240)
-            assert proc.returncode == 0, err[-3000:]
-            failures.update(json.loads(out.strip().splitlines()[-1]))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    grouped = modules_by_package(names)
+    assert sorted({n for mods in grouped.values() for n in mods} | set(grouped)) == names
+    out = tmp_path / "failures"
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-c", _IMPORT_EACH_ALONE, json.dumps(grouped), str(out),
+                           json.dumps(SHARED_LIBRARIES)], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    failures = {f.name: f.read_text() for f in sorted(out.iterdir())}
     assert not failures, "modules that fail to import alone:\n" + "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_a_module_that_fails_only_when_imported_first_is_found(tmp_path: Path) -> None:
+    """The check on a package of three modules: ``b`` imports ``c``, which takes a name from ``b`` (a cycle that
+    fails only when ``b`` is imported first: ``c`` alone imports ``b`` whole); ``a`` is imported by the package
+    itself."""
+    pkg = tmp_path / "cyclepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from . import a\n")
+    (pkg / "a.py").write_text("X = 1\n")
+    (pkg / "b.py").write_text("from . import c\nY = 2\n")
+    (pkg / "c.py").write_text("from .b import Y\n")
+    out = tmp_path / "failures"
+    out.mkdir()
+    grouped = {"cyclepkg": ["cyclepkg.a", "cyclepkg.b", "cyclepkg.c"]}
+    done = subprocess.run([sys.executable, "-c", _IMPORT_EACH_ALONE, json.dumps(grouped), str(out), "[]"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    failures = {f.name: f.read_text() for f in out.iterdir()}
+    assert set(failures) == {"cyclepkg.b"}, failures
+    assert "partially initialized module" in failures["cyclepkg.b"]
 
 
 def test_only_main_modules_are_left_out() -> None:

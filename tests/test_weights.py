@@ -128,7 +128,6 @@ def test_fetch_goes_on_past_a_file_it_cannot_fetch_and_names_the_users_file(home
                                                                                capsys) -> None:
     """Before, ``fetch weights all --from DIR`` stopped at the first missing file (nothing after it was fetched),
     and a bad sha256 named the cache's temporary ``.part`` file instead of the file under ``--from``."""
-    import shutil
 
     from fusionbench.weights import WEIGHTS, is_cached
 
@@ -172,7 +171,6 @@ def test_write_sidecar_and_read_sidecar_round_trip_with_the_exact_bytes(tmp_path
 def test_committed_sidecars_read_verify_and_are_rewritten_byte_identical(tmp_path) -> None:
     """Every committed ``.sha256`` is what :func:`write_sidecar` writes for its file, and verifies it."""
     import importlib.util
-    import shutil
     from pathlib import Path
 
     from fusionbench.weights import read_sidecar, sidecar_token, verify_file, write_sidecar

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from fusionbench.train import TrainConfig, TrainSpec, cli, spec
+from fusionbench.train import TrainConfig, cli, spec
 from fusionbench.train.pack import read_pack
 
 ROOT = Path(__file__).resolve().parents[2]

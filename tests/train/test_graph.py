@@ -8,7 +8,6 @@ warm-up count, capture step, static-batch copies, cloned loss terms, eager short
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest

@@ -21,7 +21,6 @@ is also faster than scipy's direct loop for radii 1–3.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ._matlab import disk_footprint
 
@@ -84,6 +83,7 @@ def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
 
 
 def _disk_extreme(image: np.ndarray, radius: int, mode: str, maximum: bool) -> np.ndarray:
+    from scipy import ndimage
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"disk erosion/dilation takes a 2-D image, not shape {image.shape}")

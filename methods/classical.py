@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
 
 from fusionbench.method_registry import register_method
 
@@ -65,6 +64,7 @@ def _window_mean(x: np.ndarray, window: int) -> np.ndarray:
     For a 2-D array the axis-0 pass runs on the rows of the transpose: the same values bit for bit,
     without scipy's strided column walk that costs 6× more per pixel at 1024² (``_transforms._separable``).
     """
+    from scipy import ndimage
     if x.ndim == 2 and window > 1:
         return axis0_then_axis1(x, lambda y, axis: ndimage.uniform_filter1d(y, window, axis=axis, mode="mirror"))
     size = (1,) * (x.ndim - 2) + (window, window)

@@ -64,7 +64,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from fusionbench.method_registry import register_method
 
@@ -223,6 +222,7 @@ def _gaussian_kernel(size: int = 5, sigma: float = 20.0) -> np.ndarray:
 
 def decompose(img: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """``WMC_GF_decomposition``: (fine layers, coarse layers, base)."""
+    from scipy import ndimage
     g = _gaussian_kernel()
     gauss = lambda x: ndimage.convolve(x, g, mode="constant", cval=0.0)  # noqa: E731  imfilter 'conv', zero pad
     ic1 = wmc_filter(img)
@@ -282,6 +282,7 @@ def mlmg_numpy(maps: np.ndarray, scales: int = 40, shape: str = "matlab") -> np.
     in the disk) — about 2 min a 256² plane; :func:`mlmg` decomposes the disk into rows
     (``_mlmg.euclidean_mlmg_plane``, same bits).
     """
+    from scipy import ndimage
     n, h, w = maps.shape
     if shape == "euclidean":
         out = np.zeros_like(maps)

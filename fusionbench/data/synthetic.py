@@ -25,7 +25,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from fusionbench.io import save_png, sha256_file
 
@@ -52,6 +51,7 @@ def _volumes() -> dict[str, np.ndarray]:
 
 
 def _slice(vol: np.ndarray, axis: int, frac: float) -> np.ndarray:
+    from scipy import ndimage
     idx = int(round(frac * (vol.shape[axis] - 1)))
     sl = vol[(slice(None),) * axis + (idx,)]  # a view (np.take copied: 24 ms a slice across the volume)
     sl = np.rot90(sl)  # radiological display: superior/anterior up
@@ -76,6 +76,7 @@ def _pseudo_colour(values: np.ndarray, cmap: str) -> np.ndarray:
 
 
 def _simulate(task: str, vols: dict[str, np.ndarray], axis: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import ndimage
     rng = np.random.default_rng(seed)
     t1, gm, wm, brain = (_slice(vols[k], axis, frac) for k in ("t1", "gm", "wm", "brain"))
     head = t1 > 0.08

@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from scipy import fft as sfft
 
 from ._cache import bounded_cache
 
@@ -75,6 +74,7 @@ ROW_BLOCK = 32
 
 def _fft_shape(ext_shape: tuple[int, int], hu_shape: tuple[int, int]) -> tuple[int, int]:
     """``fftconvolve``'s transform size for ``ext`` and the upsampled filter: ``next_fast_len`` of the full size."""
+    from scipy import fft as sfft
     return (sfft.next_fast_len(ext_shape[0] + hu_shape[0] - 1, True),
             sfft.next_fast_len(ext_shape[1] + hu_shape[1] - 1, True))
 
@@ -86,6 +86,7 @@ def _padded_spectrum(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, fshape: 
     are gathered, padded and transformed :data:`ROW_BLOCK` at a time, the padding rows get pocketfft's
     transform of a zero row (its signed zeros included), and the column pass runs in place.
     """
+    from scipy import fft as sfft
     ext_rows = rows.size
     spec = np.empty((fshape[0], fshape[1] // 2 + 1), dtype=np.complex128)
     block = np.zeros((min(ROW_BLOCK, ext_rows), fshape[1]))  # the columns past ext stay zero
@@ -106,6 +107,7 @@ def _valid_part(spec: np.ndarray, fshape: tuple[int, int], h_bytes: bytes, h_sha
     on the 'valid' rows, unscaled (``norm="forward"``) then multiplied by the factor pocketfft uses (``1/N``
     rounded from long double), straight into the result.
     """
+    from scipy import fft as sfft
     prod = spec if in_place else np.empty_like(spec)
     np.multiply(spec, _filter_spectrum(h_bytes, h_shape, lev, fshape), out=prod)
     prod = sfft.ifft(prod, axis=0, norm="forward", overwrite_x=True)
@@ -144,6 +146,7 @@ def _fftconvolve_valid(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, h_byte
 @bounded_cache
 def _filter_spectrum(h_bytes: bytes, h_shape: tuple[int, int], lev: int, fshape: tuple[int, int]) -> np.ndarray:
     """``rfftn`` of the filter upsampled by ``2**lev`` at the FFT size ``fshape`` (read-only, in the byte-bounded cache)."""
+    from scipy import fft as sfft
     return sfft.rfftn(_upsampled(h_bytes, h_shape, lev), fshape, axes=(0, 1))
 
 
@@ -164,6 +167,7 @@ def periodic_kernel_fft(f: np.ndarray, shape: tuple[int, int], mat: np.ndarray |
     ``(R, C//2+1)``, complex128).  Same bits as ``rfft2`` of the whole kernel
     (``tests/methods/test_transforms_directional.py``); at 1024² 4.5 → 2.4 ms (session 10).
     """
+    from scipy import fft as sfft
     R, C = shape
     fr, fc = f.shape
     rr, cc = np.meshgrid(np.arange(fr), np.arange(fc), indexing="ij")

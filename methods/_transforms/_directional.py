@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 import numpy as np
-from scipy import fft as sfft
 
 
 ELIDE_BYTES = 256 * 1024
@@ -40,6 +39,7 @@ def _synthesis_term(bank: np.ndarray, k: int, spec: np.ndarray, conjugate: bool,
 
 def filter_directions(x: np.ndarray, bank: np.ndarray) -> np.ndarray:
     """``irfft2(bank * rfft2(x))``: the ``(K, H, W)`` directional bands of one H×W image."""
+    from scipy import fft as sfft
     shape = x.shape
     spec = sfft.rfft2(x)
     out = np.empty((bank.shape[0],) + shape)
@@ -55,12 +55,14 @@ def _inverse(spec: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     Same values (pocketfft runs the same passes; it only skips copying its input first): at 1024²
     10 ms instead of 12.8 ms a call, at 256² 0.52 instead of 0.64 ms (session 9, one thread).
     """
+    from scipy import fft as sfft
     return sfft.irfft2(spec, s=shape, overwrite_x=True)
 
 
 def synthesise_directions(bands: np.ndarray, bank: np.ndarray, conjugate: bool = False,
                           swap: bool = False) -> np.ndarray:
     """``irfft2(Σ_k bank[k] · rfft2(bands[k]))`` (``conj(bank[k])`` when ``conjugate``), summed in k order."""
+    from scipy import fft as sfft
     shape = bands.shape[-2:]
     acc = None
     scratch = np.empty(bank.shape[1:], dtype=np.complex128) if conjugate else None
@@ -167,6 +169,7 @@ def _fused_spectrum_by_rows(resp: np.ndarray | Rows, s1: np.ndarray, s2: np.ndar
     (``tests/methods/test_transforms_directional.py``).  ``resp`` is a plane or its :data:`Rows`
     (:func:`channel_rows`).  Returns the spectrum (in ``out``'s memory).
     """
+    from scipy import fft as sfft
     rows, cols = shape
     scale = np.float64(1 / np.longdouble(rows * cols))
     _channel_products(resp, s1, s2, p1, p2)
@@ -197,6 +200,7 @@ def directional_fuse(x1: np.ndarray, x2: np.ndarray, bank: np.ndarray, synthesis
     rule then runs on blocks of rows between the FFTs' row and column passes
     (:func:`_fused_spectrum_by_rows`), same values.  ``None``: the rule gets whole maps.
     """
+    from scipy import fft as sfft
     shape = x1.shape
     s1 = sfft.rfft2(x1)
     s2 = sfft.rfft2(x2)

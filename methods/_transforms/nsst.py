@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import fft as sfft
 
 from ._atrous import nsp_decompose, nsp_reconstruct
 from ._cache import bounded_cache, in_one_pass
@@ -47,6 +46,7 @@ def shear_filter_bank(shape: tuple[int, int], dcomp: int, dsize: int) -> np.ndar
     Equals the toolbox's ``shear_f{l}`` (``fft2(w, L, L)/L`` normalised by ``sqrt(Σ|F_k|²)``);
     the ``1/L`` factor cancels in the normalisation.  Read-only, kept in the byte-bounded cache.
     """
+    from scipy import fft as sfft
     w = shearing_filters_meyer(dsize, dcomp)
     f = sfft.rfft2(w, s=shape, axes=(-2, -1))
     return f / np.sqrt(np.sum(np.abs(f) ** 2, axis=0))

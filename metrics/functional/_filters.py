@@ -8,7 +8,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from . import _libm
 
@@ -32,6 +31,7 @@ def sep_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
 
     Reference implementation kept for the tests (the compiled ``_ssim_fast.sep_filter(valid=True)`` equals it).
     """
+    from scipy import ndimage
     n = len(g)
     r = n // 2
     y = ndimage.correlate1d(x, g, axis=-1, mode="constant")
@@ -46,6 +46,7 @@ def sep_valid_decimate(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     Reference implementation kept for the tests (VIF's decimated scales, the compiled ``_ssim_fast.sep_filter``
     then ``[..., ::2, ::2]``, equal it).
     """
+    from scipy import ndimage
     n = len(g)
     r = n // 2
     h, w = x.shape[-2:]

@@ -26,7 +26,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d
@@ -112,6 +111,7 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     ``im`` is one image (H, W) or a stack (n, H, W) filtered together.
     """
+    from scipy import fft as sfft
     from ._pc_kernels import apply_bank, finish, orientation_accumulate, orientation_energy
     stack = np.asarray(im, dtype=np.float64)
     single = stack.ndim == 2

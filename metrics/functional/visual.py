@@ -12,7 +12,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft as sfft
 
 from .._input import prepare, undefined
 from . import _libm
@@ -217,6 +216,7 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     ``unit_scale_first=True`` reproduces MEFB, which calls ``im2double`` on uint8
     first (so the stretch rounds from [0,1] values; ±1e-4 differences).
     """
+    from scipy import fft as sfft
     from ._ssim_fast import sep_filter
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if _normalize1_undefined(f, A, B):
@@ -292,6 +292,7 @@ def qcv(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | 
     Hermitian-symmetric (even sizes); as in the reference the complex squares
     are averaged and the real part is returned.
     """
+    from scipy import fft as sfft
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if _normalize1_undefined(f, A, B):
         return undefined("Qcv is undefined for a constant, non-zero image (Liu's normalize1 divides 0 by 0)")

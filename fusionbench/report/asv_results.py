@@ -84,20 +84,50 @@ TIMED_AT = ("commit", "machine", "cpu", "num_cpu")
 TABLE5_SUITE = "benchmark_methods.MethodSuite"
 
 
+#: the keys of one asv result file (``<machine>/<commit[:8]>-<env>.json``): the rows of one ``asv run``
+RESULT_FILE = ("machine", "commit", "env")
+
+#: Table 5's benchmarks measured with the time (the pairs it timed, the rates derived from it): a method takes them
+#: from its ``time_fuse``'s result file only.  The counts (``track_gflops``, ``track_params``) depend on the code
+#: alone, and are taken from their own newest results.
+MEASURED_WITH_THE_TIME = ("time_fuse", "track_gflops_per_s", "track_fraction_of_conv_peak", "track_paper20_pairs")
+
+
+def _with_the_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (one row per benchmark and method, the newest) with each method's :data:`MEASURED_WITH_THE_TIME`
+    rows taken from the result file of its newest ``time_fuse`` (absent there: dropped, so NaN in the table)."""
+    everything = frame
+    newest = latest_per_benchmark(frame)
+    times = newest[newest["name"] == "time_fuse"]
+    if times.empty:
+        return newest
+    files = times.drop_duplicates("method", keep="last").set_index("method")[list(RESULT_FILE)]
+    measured = everything[everything["name"].isin(MEASURED_WITH_THE_TIME) & everything["method"].isin(files.index)]
+    same_file = (measured[list(RESULT_FILE)].astype(str).to_numpy()
+                 == files.loc[measured["method"], list(RESULT_FILE)].astype(str).to_numpy()).all(axis=1)
+    coupled = latest_per_benchmark(measured[same_file])
+    rest = newest[~(newest["name"].isin(MEASURED_WITH_THE_TIME) & newest["method"].isin(files.index))]
+    return pd.concat([rest, coupled], ignore_index=True)
+
+
 def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
     """Table 5 columns per method: seconds per pair (``time_fuse`` / n_pairs), GFLOPs, parameters, achieved
     GFLOP/s and fraction of conv peak (``track_gflops_per_s``, ``track_fraction_of_conv_peak``), and how many of
     the timed pairs were the paper's 20 Harvard pairs (``track_paper20_pairs``: 20, or 0 for built-in pairs);
     NaN where a benchmark is absent (``paper20_pairs`` in results from before session 34).  Then where the time
     was measured (:data:`TIMED_AT`: the ``commit``, asv ``machine``, ``cpu`` and ``num_cpu`` of its ``time_fuse``
-    result; empty text where it has none): a results folder can hold several commits and machines, and each
-    benchmark's newest result is taken, so two methods' times may come from different ones."""
+    result; empty text where it has none).
+
+    A results folder can hold several commits and machines.  Each method's time is its newest ``time_fuse``, and
+    what was measured with it (:data:`MEASURED_WITH_THE_TIME`: the pairs timed, the rates) comes from the same
+    result file, never from another run (a later ``asv run -b track_paper20_pairs`` on other pairs, say); the
+    counts are each benchmark's newest.  Two methods' times may come from different runs: the caption says so."""
     if frame.empty or "method" not in frame.columns:
         return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
                                      "fraction_of_conv_peak", "paper20_pairs", *TIMED_AT])
     # only the Table 5 suite: other suites of the module (one pair, image sizes, growth) have benchmarks of the
     # same names (time_fuse, track_fraction_of_conv_peak) with other meanings, and must not be pivoted in
-    frame = latest_per_benchmark(frame[frame["benchmark"].str.startswith(TABLE5_SUITE + ".")])
+    frame = _with_the_time(frame[frame["benchmark"].str.startswith(TABLE5_SUITE + ".")])
     pivot = frame.pivot_table(index="method", columns="name", values="value", aggfunc="last")
     out = pd.DataFrame(index=pivot.index)
     out["seconds_per_pair"] = pivot.get("time_fuse", pd.Series(dtype=float)) / n_pairs

@@ -64,3 +64,31 @@ def test_table5_reads_only_the_table5_suite() -> None:
         costs = method_costs(pd.DataFrame(order)).set_index("method")
         assert costs.loc["average", "seconds_per_pair"] == pytest.approx(2.0 / 20)
         assert np.isnan(costs.loc["average", "fraction_of_conv_peak"])
+
+
+def _suite_row(name: str, method: str, value: float, commit: str, date: int) -> dict:
+    return {"benchmark": f"benchmark_methods.MethodSuite.{name}", "name": name, "method": method, "value": value,
+            "date": date, "failed": False, "unit": "", "machine": "vm", "commit": commit, "env": "e", "cpu": "EPYC",
+            "num_cpu": "2", "python": ""}
+
+
+def test_what_was_measured_with_a_time_comes_from_its_run() -> None:
+    """Two asv runs in one folder.  Before, each benchmark's newest result was taken on its own: a later
+    ``asv run -b time_fuse`` (on built-in pairs, without the pairs benchmark) kept the earlier run's "timed on the
+    paper's 20 pairs" and its GFLOP/s beside the new time."""
+    import pandas as pd
+
+    older = [_suite_row("time_fuse", "mdl", 40.0, "aaaa", 1), _suite_row("track_paper20_pairs", "mdl", 20, "aaaa", 1),
+             _suite_row("track_gflops_per_s", "mdl", 3.0, "aaaa", 1), _suite_row("track_gflops", "mdl", 6.0, "aaaa", 1),
+             _suite_row("track_params", "mdl", 0.0, "aaaa", 1)]
+    newer_time = [_suite_row("time_fuse", "mdl", 10.0, "bbbb", 2)]
+    for rows in (older + newer_time, newer_time + older):
+        costs = method_costs(pd.DataFrame(rows)).set_index("method")
+        assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(0.5) and costs.loc["mdl", "commit"] == "bbbb"
+        assert np.isnan(costs.loc["mdl", "paper20_pairs"]) and np.isnan(costs.loc["mdl", "gflops_per_s"])
+        assert costs.loc["mdl", "gflops"] == 6.0  # a count of the code, not a measurement: the newest one
+    # a later run of the pairs benchmark alone (0: built-in pairs) does not relabel the earlier time
+    newer_pairs = [_suite_row("track_paper20_pairs", "mdl", 0, "cccc", 3)]
+    costs = method_costs(pd.DataFrame(older + newer_pairs)).set_index("method")
+    assert costs.loc["mdl", "paper20_pairs"] == 20 and costs.loc["mdl", "commit"] == "aaaa"
+    assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(2.0) and costs.loc["mdl", "gflops_per_s"] == 3.0

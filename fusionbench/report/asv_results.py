@@ -27,7 +27,8 @@ def _unrepr(text: str) -> object:
 
 
 def read_results(results_dir: str | Path) -> pd.DataFrame:
-    """All asv results under ``results_dir`` as rows: machine, commit, date, env, benchmark, params, value, unit."""
+    """All asv results under ``results_dir`` as rows: machine, commit, date (asv's: the commit's date),
+    started_at (when the benchmark ran, ms since the epoch), env, benchmark, params, value, unit."""
     results_dir = Path(results_dir)
     meta_path = results_dir / "benchmarks.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -54,6 +55,7 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
                     "machine": path.parent.name,
                     "commit": data.get("commit_hash"),
                     "date": data.get("date"),
+                    "started_at": record.get("started_at"),
                     "env": data.get("env_name"),
                     "benchmark": bench,
                     "name": bench.rsplit(".", 1)[-1],
@@ -69,12 +71,14 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
 
 
 def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep the newest result (by ``date``) of each (benchmark, params) combination."""
+    """Keep the newest result of each (benchmark, params) combination: the latest commit date (asv's ``date``),
+    then the latest ``started_at`` (two machines or environments on one commit), then the later row."""
     if frame.empty:
         return frame
-    keys = [c for c in frame.columns if c not in {"machine", "commit", "date", "env", "value", "failed", "unit",
-                                                   "cpu", "num_cpu", "python"}]
-    return frame.sort_values("date").groupby(keys, dropna=False).tail(1)
+    keys = [c for c in frame.columns if c not in {"machine", "commit", "date", "started_at", "env", "value",
+                                                   "failed", "unit", "cpu", "num_cpu", "python"}]
+    order = [c for c in ("date", "started_at") if c in frame.columns]
+    return frame.sort_values(order, kind="stable").groupby(keys, dropna=False).tail(1)
 
 
 #: where an asv time was measured: the columns of :func:`method_costs` that say so
@@ -84,29 +88,36 @@ TIMED_AT = ("commit", "machine", "cpu", "num_cpu")
 TABLE5_SUITE = "benchmark_methods.MethodSuite"
 
 
-#: the keys of one asv result file (``<machine>/<commit[:8]>-<env>.json``): the rows of one ``asv run``
+#: the keys of one asv result file (``<machine>/<commit[:8]>-<env>.json``).  asv keeps one file per commit, machine
+#: and environment: a later ``asv run`` of some benchmarks on the same three updates theirs in the file and keeps
+#: the others' older results there
 RESULT_FILE = ("machine", "commit", "env")
 
-#: Table 5's benchmarks measured with the time (the pairs it timed, the rates derived from it): a method takes them
-#: from its ``time_fuse``'s result file only.  The counts (``track_gflops``, ``track_params``) depend on the code
-#: alone, and are taken from their own newest results.
+#: Table 5's benchmarks that describe a measurement (the pairs ``time_fuse`` timed; the rates, measured beside it):
+#: a method takes them from its ``time_fuse``'s result file only.  The counts (``track_gflops``, ``track_params``)
+#: depend on the code alone, and are taken from their own newest results.
 MEASURED_WITH_THE_TIME = ("time_fuse", "track_gflops_per_s", "track_fraction_of_conv_peak", "track_paper20_pairs")
+
+
+def _file_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's :data:`RESULT_FILE` as one text key (a missing column or value reads as empty text)."""
+    keys = frame.reindex(columns=list(RESULT_FILE)).astype(object).where(lambda f: f.notna(), "").astype(str)
+    return pd.Series(["\x1f".join(row) for row in keys.itertuples(index=False)], index=frame.index, dtype=object)
 
 
 def _with_the_time(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (one row per benchmark and method, the newest) with each method's :data:`MEASURED_WITH_THE_TIME`
     rows taken from the result file of its newest ``time_fuse`` (absent there: dropped, so NaN in the table)."""
-    everything = frame
     newest = latest_per_benchmark(frame)
-    times = newest[newest["name"] == "time_fuse"]
+    times = newest[newest["name"] == "time_fuse"].drop_duplicates("method", keep="last")
     if times.empty:
         return newest
-    files = times.drop_duplicates("method", keep="last").set_index("method")[list(RESULT_FILE)]
-    measured = everything[everything["name"].isin(MEASURED_WITH_THE_TIME) & everything["method"].isin(files.index)]
-    same_file = (measured[list(RESULT_FILE)].astype(str).to_numpy()
-                 == files.loc[measured["method"], list(RESULT_FILE)].astype(str).to_numpy()).all(axis=1)
+    file_of_time = dict(zip(times["method"], _file_keys(times)))
+    coupled_rows = frame["name"].isin(MEASURED_WITH_THE_TIME) & frame["method"].isin(file_of_time)
+    measured = frame[coupled_rows]
+    same_file = _file_keys(measured).to_numpy() == measured["method"].map(file_of_time).to_numpy()
     coupled = latest_per_benchmark(measured[same_file])
-    rest = newest[~(newest["name"].isin(MEASURED_WITH_THE_TIME) & newest["method"].isin(files.index))]
+    rest = newest[~(newest["name"].isin(MEASURED_WITH_THE_TIME) & newest["method"].isin(file_of_time))]
     return pd.concat([rest, coupled], ignore_index=True)
 
 
@@ -120,8 +131,10 @@ def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
 
     A results folder can hold several commits and machines.  Each method's time is its newest ``time_fuse``, and
     what was measured with it (:data:`MEASURED_WITH_THE_TIME`: the pairs timed, the rates) comes from the same
-    result file, never from another run (a later ``asv run -b track_paper20_pairs`` on other pairs, say); the
-    counts are each benchmark's newest.  Two methods' times may come from different runs: the caption says so."""
+    result file, never from another commit's, machine's or environment's (before session 36 each benchmark's
+    newest was taken on its own); the counts are each benchmark's newest.  Within one file asv replaces only the
+    benchmarks a later run on the same commit ran, so rerun the whole suite there (``fusionbench report --bench``
+    does).  Two methods' times may come from different runs: the caption says so."""
     if frame.empty or "method" not in frame.columns:
         return pd.DataFrame(columns=["method", "seconds_per_pair", "gflops", "params", "gflops_per_s",
                                      "fraction_of_conv_peak", "paper20_pairs", *TIMED_AT])

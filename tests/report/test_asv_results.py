@@ -73,9 +73,9 @@ def _suite_row(name: str, method: str, value: float, commit: str, date: int) -> 
 
 
 def test_what_was_measured_with_a_time_comes_from_its_run() -> None:
-    """Two asv runs in one folder.  Before, each benchmark's newest result was taken on its own: a later
-    ``asv run -b time_fuse`` (on built-in pairs, without the pairs benchmark) kept the earlier run's "timed on the
-    paper's 20 pairs" and its GFLOP/s beside the new time."""
+    """Two asv runs of two commits in one folder.  Before, each benchmark's newest result was taken on its own: a
+    later commit's ``asv run -b time_fuse`` (on built-in pairs, without the pairs benchmark) kept the earlier
+    run's "timed on the paper's 20 pairs" and its GFLOP/s beside the new time."""
     import pandas as pd
 
     older = [_suite_row("time_fuse", "mdl", 40.0, "aaaa", 1), _suite_row("track_paper20_pairs", "mdl", 20, "aaaa", 1),
@@ -92,3 +92,31 @@ def test_what_was_measured_with_a_time_comes_from_its_run() -> None:
     costs = method_costs(pd.DataFrame(older + newer_pairs)).set_index("method")
     assert costs.loc["mdl", "paper20_pairs"] == 20 and costs.loc["mdl", "commit"] == "aaaa"
     assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(2.0) and costs.loc["mdl", "gflops_per_s"] == 3.0
+
+
+def test_result_files_with_missing_keys_still_pair_a_time_with_its_values() -> None:
+    """A row without an env (or without the column) is one file's with the others: NaN is not a new file."""
+    import pandas as pd
+
+    rows = [_suite_row("time_fuse", "mdl", 10.0, "aaaa", 1), _suite_row("track_gflops_per_s", "mdl", 3.0, "aaaa", 1),
+            _suite_row("track_paper20_pairs", "mdl", 20, "aaaa", 1)]
+    for frame in (pd.DataFrame(rows).assign(env=None), pd.DataFrame(rows).assign(env=np.nan),
+                  pd.DataFrame(rows).drop(columns=["env"])):
+        costs = method_costs(frame).set_index("method")
+        assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(0.5)
+        assert costs.loc["mdl", "gflops_per_s"] == 3.0 and costs.loc["mdl", "paper20_pairs"] == 20
+
+
+def test_two_machines_on_one_commit_take_the_later_run() -> None:
+    """asv's ``date`` is the commit's: on one commit the benchmark's ``started_at`` tells the newer run."""
+    import pandas as pd
+
+    def on(machine: str, started: int, seconds: float, pairs: int) -> list[dict]:
+        return [dict(_suite_row("time_fuse", "mdl", seconds, "aaaa", 1), machine=machine, started_at=started),
+                dict(_suite_row("track_paper20_pairs", "mdl", pairs, "aaaa", 1), machine=machine, started_at=started)]
+
+    rows = on("late", 2_000, 10.0, 0) + on("early", 1_000, 40.0, 20)
+    for order in (rows, rows[::-1]):
+        costs = method_costs(pd.DataFrame(order)).set_index("method")
+        assert costs.loc["mdl", "machine"] == "late" and costs.loc["mdl", "paper20_pairs"] == 0
+        assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(0.5)

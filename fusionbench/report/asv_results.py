@@ -72,13 +72,14 @@ def read_results(results_dir: str | Path) -> pd.DataFrame:
 
 def latest_per_benchmark(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep the newest result of each (benchmark, params) combination: the latest commit date (asv's ``date``),
-    then the latest ``started_at`` (two machines or environments on one commit), then the later row."""
+    then the latest ``started_at`` (two machines or environments on one commit), then the later row; a missing
+    date or start counts as the oldest."""
     if frame.empty:
         return frame
     keys = [c for c in frame.columns if c not in {"machine", "commit", "date", "started_at", "env", "value",
                                                    "failed", "unit", "cpu", "num_cpu", "python"}]
     order = [c for c in ("date", "started_at") if c in frame.columns]
-    return frame.sort_values(order, kind="stable").groupby(keys, dropna=False).tail(1)
+    return frame.sort_values(order, kind="stable", na_position="first").groupby(keys, dropna=False).tail(1)
 
 
 #: where an asv time was measured: the columns of :func:`method_costs` that say so
@@ -113,11 +114,12 @@ def _with_the_time(frame: pd.DataFrame) -> pd.DataFrame:
     if times.empty:
         return newest
     file_of_time = dict(zip(times["method"], _file_keys(times)))
-    coupled_rows = frame["name"].isin(MEASURED_WITH_THE_TIME) & frame["method"].isin(file_of_time)
+    timed = list(file_of_time)
+    coupled_rows = frame["name"].isin(MEASURED_WITH_THE_TIME) & frame["method"].isin(timed)
     measured = frame[coupled_rows]
     same_file = _file_keys(measured).to_numpy() == measured["method"].map(file_of_time).to_numpy()
     coupled = latest_per_benchmark(measured[same_file])
-    rest = newest[~(newest["name"].isin(MEASURED_WITH_THE_TIME) & newest["method"].isin(file_of_time))]
+    rest = newest[~(newest["name"].isin(MEASURED_WITH_THE_TIME) & newest["method"].isin(timed))]
     return pd.concat([rest, coupled], ignore_index=True)
 
 

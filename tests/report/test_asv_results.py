@@ -120,3 +120,13 @@ def test_two_machines_on_one_commit_take_the_later_run() -> None:
         costs = method_costs(pd.DataFrame(order)).set_index("method")
         assert costs.loc["mdl", "machine"] == "late" and costs.loc["mdl", "paper20_pairs"] == 0
         assert costs.loc["mdl", "seconds_per_pair"] == pytest.approx(0.5)
+
+
+def test_a_result_without_a_date_is_not_the_newest() -> None:
+    import pandas as pd
+
+    from fusionbench.report.asv_results import latest_per_benchmark
+
+    rows = [_suite_row("time_fuse", "mdl", 10.0, "aaaa", 5), _suite_row("time_fuse", "mdl", 40.0, "bbbb", None)]
+    for order in (rows, rows[::-1]):
+        assert latest_per_benchmark(pd.DataFrame(order))["commit"].tolist() == ["aaaa"]

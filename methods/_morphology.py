@@ -83,11 +83,12 @@ def _by_rows(image: np.ndarray, radius: int, maximum: bool) -> np.ndarray:
 
 
 def _disk_extreme(image: np.ndarray, radius: int, mode: str, maximum: bool) -> np.ndarray:
-    from scipy import ndimage
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"disk erosion/dilation takes a 2-D image, not shape {image.shape}")
     if radius < _DIRECT_BELOW or mode != "nearest":
+        from scipy import ndimage  # only here: the row kernel below needs no scipy
+
         scipy_filter = ndimage.grey_dilation if maximum else ndimage.grey_erosion
         return scipy_filter(image, footprint=disk_footprint(radius), mode=mode)
     return _by_rows(image, radius, maximum)

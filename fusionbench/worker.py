@@ -301,14 +301,52 @@ def watchdog(grace_s: float, dump: Any) -> Iterator[None]:
         _WATCHDOG = None
 
 
+#: seconds between looks, once the timer has expired, for the end of an import or a kernel compile that holds
+#: back the :class:`PairTimeout` (:func:`_alarm`)
+HOLD_BACK_RECHECK_S = 0.02
+
+
+def unsafe_to_interrupt() -> str:
+    """What this thread is doing that an exception raised into it would leave half-done for the rest of the
+    process: ``"importing MODULE"`` (a module whose top level is running: importlib drops the module it fails
+    but keeps the submodules it has imported, so the package comes back without them as attributes, e.g.
+    ``module 'numba' has no attribute 'core'``), ``"compiling a kernel"`` (numba's compiler lock held: its
+    registries and caches are filled in steps), or ``""``.  Never imports anything itself (it runs in a
+    signal handler)."""
+    for module in list(sys.modules.values()):
+        try:
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and getattr(spec, "_initializing", False) is True:
+                return f"importing {spec.name}"
+        except Exception:  # an odd object in sys.modules: not an import in progress
+            continue
+    locks = sys.modules.get("numba.core.compiler_lock")
+    lock = getattr(locks, "global_compiler_lock", None)
+    if lock is not None and lock.is_locked():
+        return "compiling a kernel"
+    return ""
+
+
 @contextmanager
 def _alarm(seconds: float | None) -> Iterator[None]:
-    """A SIGALRM timer (only in a process's main thread), and in a pool worker its :func:`watchdog`."""
+    """A SIGALRM timer (only in a process's main thread), and in a pool worker its :func:`watchdog`.
+
+    A timer that expires while the method imports a module or numba compiles a kernel
+    (:func:`unsafe_to_interrupt`) holds its :class:`PairTimeout` back until that is over, looking again every
+    :data:`HOLD_BACK_RECHECK_S`: raised there, it left every later task of the process failing on the
+    half-imported package, other methods' included (session 37's audit: a 0.5 s timeout on ``mlepf``'s first
+    pair, then ``module 'numba' has no attribute 'core'`` for every task after it).  A kernel that compiles
+    once for a pair then serves the next pairs instead of being stopped and started again on each.  The pool
+    worker's watchdog still ends the process ``grace`` seconds after the timeout whatever it is doing.
+    """
     if not seconds:
         yield
         return
 
     def _raise(signum: int, frame: Any) -> None:
+        if unsafe_to_interrupt():
+            signal.setitimer(signal.ITIMER_REAL, HOLD_BACK_RECHECK_S)
+            return
         raise PairTimeout(f"exceeded the per-pair timeout of {seconds:g} s")
 
     guard = _WATCHDOG

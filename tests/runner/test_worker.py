@@ -206,3 +206,67 @@ def test_threads_that_ask_for_one_method_at_once_share_one_instance(monkeypatch)
     for thread in threads:
         thread.join()
     assert calls == ["average"] and len(got) == 4 and all(m is got[0] for m in got)
+
+
+def _slow_package(root, name: str, seconds: float) -> None:
+    """A package whose ``__init__`` imports a submodule, then one whose top level sleeps ``seconds`` (once)."""
+    pkg = root / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(f"import {name}.part\nimport {name}.slow\n")
+    (pkg / "part.py").write_text("VALUE = 3\n")
+    (pkg / "slow.py").write_text(
+        "import os, time\n_MARK = os.path.join(os.path.dirname(__file__), 'slept')\n"
+        f"if not os.path.exists(_MARK):\n    open(_MARK, 'w').close()\n    time.sleep({seconds})\n")
+
+
+def test_a_timeout_waits_for_an_import_to_finish(tmp_path, monkeypatch) -> None:
+    """Session 37's audit: a PairTimeout raised in a module's top level left the package in ``sys.modules``
+    without its submodules as attributes, and every later task of the process failed on it
+    (``module 'numba' has no attribute 'core'``).  The timer now holds the timeout back until the import is
+    over, then raises it."""
+    import importlib
+    import sys
+    import time
+
+    import pytest
+
+    from fusionbench.worker import PairTimeout, _alarm
+
+    name = f"fb_slow_import_{tmp_path.name.replace('-', '_')}"
+    _slow_package(tmp_path, name, 1.0)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    start, imported = time.perf_counter(), None
+    try:
+        with pytest.raises(PairTimeout):
+            with _alarm(0.2):
+                importlib.import_module(name)
+                imported = time.perf_counter() - start
+                time.sleep(5)
+        assert imported is not None, "the timeout was raised inside the import"
+        assert 1.0 <= imported and time.perf_counter() - start < imported + 1.0  # raised once the import ended
+        assert importlib.import_module(name).part.VALUE == 3  # the next task finds the package whole
+    finally:
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module]
+
+
+def test_a_timeout_waits_for_a_kernel_compile_to_finish() -> None:
+    """While numba's compiler lock is held (a kernel compiling) the timeout is held back, then raised."""
+    import time
+
+    import pytest
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from fusionbench.worker import PairTimeout, _alarm, unsafe_to_interrupt
+
+    assert unsafe_to_interrupt() == ""
+    events, start = [], time.perf_counter()
+    with pytest.raises(PairTimeout):
+        with _alarm(0.1):
+            with global_compiler_lock:
+                assert unsafe_to_interrupt() == "compiling a kernel"
+                time.sleep(0.5)  # the timer expires here
+                events.append(time.perf_counter() - start)
+            time.sleep(5)
+    assert len(events) == 1 and events[0] >= 0.5 and time.perf_counter() - start < events[0] + 1.0
+    assert unsafe_to_interrupt() == ""

@@ -114,15 +114,23 @@ class Selection:
     note: str = ""
 
     def for_dataset(self, available: Iterable[str], task: str | None) -> tuple[list[str], dict[str, str]]:
-        """The main methods present on one dataset, with task presets substituted: (methods, {shown: selected})."""
+        """The main methods present on one dataset, with task presets substituted: (methods, {shown: selected}).
+
+        Each method is shown once: where the main methods hold a method and its preset for the task (a run
+        of ``legff,legff.ivf`` on medical and IR-VIS data, whose main methods are every method of the run),
+        the preset stands in for the method in the method's place, not a second time in its own (until
+        session 37 it was listed twice, and the report failed on the table's repeated row).
+        """
         available = set(available)
         shown, standin = [], {}
         for m in self.main:
             preset = TASK_PRESETS.get(task or "", {}).get(m)
             if preset and preset in available:
-                shown.append(preset)
                 standin[preset] = m
-            elif m in available:
+                m = preset
+            elif m not in available:
+                continue
+            if m not in shown:
                 shown.append(m)
         return shown, standin
 

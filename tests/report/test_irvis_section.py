@@ -34,3 +34,26 @@ def test_irvis_metric_set_and_colour_figures(tmp_path) -> None:
     grid = np.asarray(Image.open(next((out / "figures").glob("grid_*.png"))).convert("RGB")).astype(int)
     assert np.abs(grid[..., 0] - grid[..., 1]).max() > 50  # colour panels (visible and fused keep their chroma)
     assert "hottest target" in page  # the inset sits on the infrared image
+
+
+def test_a_run_of_a_method_and_its_irvis_preset_on_both_tasks_is_reported(tmp_path) -> None:
+    """Session 37's audit: ``--methods legff,legff.ivf`` on a medical and an IR-VIS dataset (no ``mopa``, so the
+    main tables hold every method) failed at the report: ``The truth value of a Series is ambiguous``."""
+    from fusionbench.report import build_report
+
+    rng = np.random.default_rng(5)
+    for name, task in (("med", "MRI-PET"), ("irvis", "IR-VIS")):
+        for side in ("a", "b"):
+            (tmp_path / name / side).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 256, (24, 32)).astype(np.uint8)).save(tmp_path / name / side / f"p{i}.png")
+        (tmp_path / name / "dataset.json").write_text(json.dumps({"task": task}))
+    run(RunConfig(methods=["legff,legff.ivf"], datasets=[f"folder:{tmp_path / 'med'}", f"folder:{tmp_path / 'irvis'}"],
+                  metrics="EN,SD", out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
+    out = build_report(tmp_path / "out", tmp_path / "report", metrics="paper", quiet=True, log=lambda m: None,
+                       profile=False)
+    tables = {p.name.split("-")[0]: pd.read_csv(p) for p in (out / "tables").glob("folder_*.csv")
+              if "_others" not in p.name}
+    assert set(tables["folder_med"]["method"]) == {"legff"}
+    assert set(tables["folder_irvis"]["method"]) == {"legff.ivf"}
+    assert len(tables["folder_irvis"]) == len(set(tables["folder_irvis"]["metric"]))  # one row per metric

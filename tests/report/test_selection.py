@@ -46,3 +46,17 @@ def test_display_names_are_unique() -> None:
     assert names["swinfusion"] == "SwinFusion" and names["swinfusion.ct"] == "SwinFusion (ct)"
     assert names["mdl.fast"] == "MDL (fast)"
     assert len(set(names.values())) == len(names)
+
+
+def test_a_method_and_its_task_preset_both_in_the_main_tables_are_shown_once() -> None:
+    """Session 37's audit: without ``mopa`` the main tables hold every method of the run, so ``legff`` and
+    ``legff.ivf`` both; on IR-VIS data the preset stood in for ``legff`` and was listed again in its own place,
+    and the report failed on the repeated row."""
+    run = ["average", "legff", "legff.ivf", "swinfusion", "swinfusion.ct"]
+    sel = select(run)
+    assert sel.main == run
+    assert sel.for_dataset(["average", "legff.ivf"], "IR-VIS") == (["average", "legff.ivf"], {"legff.ivf": "legff"})
+    # scores of both (legff run before the folder was declared IR-VIS): the preset, once, in legff's place
+    assert sel.for_dataset(["legff", "legff.ivf"], "IR-VIS") == (["legff.ivf"], {"legff.ivf": "legff"})
+    assert sel.for_dataset(run, "MRI-CT") == (["average", "legff", "legff.ivf", "swinfusion.ct"],
+                                              {"swinfusion.ct": "swinfusion"})

@@ -41,7 +41,7 @@ from .machine import machine_info
 from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
-from .store import ResultsStore
+from .store import ResultsStore, check_store
 from .weights_provenance import weights_record
 from .definitions import Definitions
 from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
@@ -528,6 +528,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     selection, metrics = _selected(config)  # before the folders: a selection error leaves no empty OUT/ behind
     kernel_cache_full = _kernel_cache_space(config)  # so does a full kernel cache on a first run
     out = writable_folder(config.out, "--out")
+    check_store(out / "results.sqlite")  # another program's file there: refused before the cache folder is made
     # the cache is not probed: a read-only cache that already holds every output is a valid resume
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
     if kernel_cache_full:

@@ -85,6 +85,7 @@ import math
 import sqlite3
 import time
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
@@ -191,6 +192,76 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if "fused_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(outputs)")}:
         conn.execute("ALTER TABLE outputs ADD COLUMN fused_sha256 TEXT")
     conn.commit()
+
+
+#: ``PRAGMA application_id`` of a fusionbench results store (the bytes ``FBrs``), stamped on every store opened
+#: for writing since session 37; a store written before reads 0 and is recognised by its tables
+APPLICATION_ID = 0x46427273
+#: columns added to a table after its first release (:func:`_migrate` adds them to an older store)
+_ADDED_COLUMNS = {"scores": {"metric_version"}, "runs": {"owner"}, "outputs": {"fused_sha256"}}
+
+
+@cache
+def _schema_columns() -> dict[str, frozenset[str]]:
+    """Each table of :data:`SCHEMA` with its columns."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(SCHEMA)
+        return {t: frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({t})")) for t in TABLES}
+    finally:
+        conn.close()
+
+
+def not_a_store(conn: sqlite3.Connection) -> str:
+    """Why the database on ``conn`` is not a fusionbench results store, or ``""`` when it is one (or is empty:
+    a new store).  One is either stamped with :data:`APPLICATION_ID`, or unstamped (written before session 37)
+    and holds only fusionbench's tables, each with its columns (those :func:`_migrate` adds may be missing).
+    Reads only: it runs before anything is written, so that another program's ``results.sqlite`` in an
+    ``--out`` folder is left as it was (session 37's audit: a database with its own ``scores`` table got
+    fusionbench's seven tables added, then the run failed on ``no such column: dataset``; one without was
+    adopted silently)."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return ""
+    if app_id != 0:
+        return f"its application id is {app_id & 0xFFFFFFFF:#010x}, another program's file format"
+    tables = sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    if not name.startswith("sqlite_"))
+    foreign = [t for t in tables if t not in TABLES]
+    if foreign:
+        return f"it holds tables fusionbench does not create: {', '.join(foreign)}"
+    expected = _schema_columns()
+    for table in tables:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}  # a name of TABLES: no quoting
+        missing = sorted(expected[table] - _ADDED_COLUMNS.get(table, set()) - have)
+        if missing:
+            return f"its table {table} lacks fusionbench's columns {', '.join(missing)}"
+    return ""
+
+
+def _refuse_foreign(conn: sqlite3.Connection) -> None:
+    """``sqlite3.DatabaseError`` unless :func:`not_a_store` finds the database a fusionbench store."""
+    reason = not_a_store(conn)
+    if reason:
+        raise sqlite3.DatabaseError(f"not a fusionbench results store ({reason}); fusionbench leaves it as it is "
+                                    "(give the run an --out folder of its own)")
+
+
+def check_store(path: str | Path) -> None:
+    """:class:`StoreError` naming ``path`` if a file is there that is not a fusionbench results store; nothing is
+    created or written (a run calls it before it makes any folder of its ``--out``)."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    conn = None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=OPEN_TIMEOUT_S)
+        _refuse_foreign(conn)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path} for writing: {exc}") from exc
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 #: the status of a run whose process ended without closing it (see :func:`_killed_runs`)
@@ -302,10 +373,12 @@ class ResultsStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=OPEN_TIMEOUT_S)
+            _refuse_foreign(conn)  # before the first write (WAL mode rewrites the file's header)
             _enable_wal(conn)
             _check_integrity(conn)
             _refuse_triggers(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.executescript(SCHEMA)
             conn.commit()
             _migrate(conn)
@@ -326,6 +399,10 @@ class ResultsStore:
         store.conn = sqlite3.connect(":memory:")
         if store.path.is_file():
             _copy_readonly(store.path, store.conn)
+            reason = not_a_store(store.conn)
+            if reason:
+                store.conn.close()
+                raise StoreError(f"cannot read {store.path}: not a fusionbench results store ({reason})")
         store.conn.executescript(SCHEMA)
         store.conn.commit()
         _migrate(store.conn)

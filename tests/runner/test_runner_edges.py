@@ -14,7 +14,7 @@ from _db import rows
 
 from fusionbench import runner as runner_module
 from fusionbench.method_registry import create_method
-from fusionbench.runner import RunConfig, run
+from fusionbench.runner import RunConfig, dry_run, run
 from fusionbench.store import ResultsStore, StoreError
 
 
@@ -167,6 +167,65 @@ def test_a_damaged_store_is_refused_when_opened_naming_it(tmp_path, make_pairs) 
         fh.write(b"\xff" * page)
     with pytest.raises(StoreError, match=f"cannot open {db} for writing: database disk image is malformed"):
         ResultsStore(db)
+
+
+def _foreign_db(path: Path, sql: str) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as con:
+        con.executescript(sql)
+    con.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("sql, reason", [
+    ("CREATE TABLE scores (a, b); INSERT INTO scores VALUES (1, 2);",
+     "its table scores lacks fusionbench's columns created, dataset, method"),
+    ("CREATE TABLE patients (name, dob); INSERT INTO patients VALUES ('x', 1);",
+     "it holds tables fusionbench does not create: patients"),
+    ("PRAGMA application_id = 7; CREATE TABLE runs (x);", "its application id is 0x00000007"),
+])
+def test_another_programs_database_in_out_is_refused_and_left_as_it_is(tmp_path, make_pairs, sql, reason) -> None:
+    """Session 37's audit: ``--out`` at a folder whose ``results.sqlite`` was another program's got fusionbench's
+    seven tables added before the run failed on ``no such column: dataset`` (a database without a ``scores``
+    table was adopted silently); ``--dry-run`` and ``report`` said only ``no such column: dataset``."""
+    from fusionbench.report import build_report
+
+    data = make_pairs(tmp_path / "data", 1)
+    out = tmp_path / "out"
+    db = out / "results.sqlite"
+    before = _foreign_db(db, sql)
+    with pytest.raises(StoreError, match=f"cannot open {db} for writing: not a fusionbench results store "
+                                         rf"\({reason}"):
+        _run(data, out)
+    with pytest.raises(StoreError, match=f"cannot read {db}: not a fusionbench results store \\({reason}"):
+        dry_run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(out)),
+                log=lambda m: None)
+    with pytest.raises(StoreError, match=f"cannot read {db}: not a fusionbench results store"):
+        build_report(out, tmp_path / "report", quiet=True, log=lambda m: None, profile=False)
+    with pytest.raises(StoreError, match="not a fusionbench results store"):
+        ResultsStore(db)
+    assert db.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["results.sqlite"]
+
+
+def test_a_store_is_stamped_and_an_unstamped_one_of_fusionbench_is_still_opened(tmp_path, make_pairs) -> None:
+    """A store written before session 37 has no application id: its tables make it a store, and the next run
+    that writes stamps it."""
+    from fusionbench.store import APPLICATION_ID
+
+    data = make_pairs(tmp_path / "data", 2)
+    out = tmp_path / "out"
+    _run(data, out)
+    db = out / "results.sqlite"
+    assert rows(db, "PRAGMA application_id") == [(APPLICATION_ID,)]
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA application_id = 0")
+        con.execute("ALTER TABLE scores DROP COLUMN metric_version")  # an older store: _migrate adds it back
+        con.execute("DROP TABLE method_weights")  # a table added since
+    con.close()
+    summary = _run(data, out, metrics="EN,SD")
+    assert summary.failures == 0 and summary.planned == 2
+    assert rows(db, "PRAGMA application_id") == [(APPLICATION_ID,)]
+    assert rows(db, "SELECT COUNT(*) FROM scores WHERE metric = 'SD'") == [(2,)]
 
 
 def test_a_write_the_store_refuses_names_the_store(tmp_path) -> None:

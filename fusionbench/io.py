@@ -137,8 +137,9 @@ def _search_order(path: Path) -> tuple[str, int, str]:
 
 
 def index_images(folder: str | Path, problems: list[str], *, report_other_files: bool = True) -> dict[str, Path]:
-    """The image files of ``folder`` by stem, in name order (hidden files and sub-folders ignored; a sub-folder
-    named like an image, ``x.png/``, is one line in ``problems``).
+    """The image files of ``folder`` by stem, in name order (hidden files ignored; sub-folders are not read: one
+    named like an image, ``x.png/``, is one line in ``problems``, and so is any other when ``report_other_files``;
+    until session 37 those were skipped without a word, and a per-subject layout gave an empty dataset).
 
     A second file with the same stem (``a.png`` and ``a.jpg``: the one later in :data:`IMAGE_SUFFIXES`, so the
     lossless PNG is kept) is skipped with one
@@ -159,6 +160,9 @@ def index_images(folder: str | Path, problems: list[str], *, report_other_files:
         if path.is_dir():
             if is_image_suffix(path.suffix):  # named like an image: say so, not "missing partner"
                 problems.append(InputProblem(path, "is a folder, not an image file, skipped"))
+            elif report_other_files:  # per-subject folders: their images are not read, and the run says so
+                problems.append(InputProblem(path, "is a sub-folder, not read (pairs are the image files of a/ "
+                                                   "and b/ themselves), skipped"))
             continue
         if not is_image_suffix(path.suffix):
             if report_other_files:

@@ -163,10 +163,11 @@ def test_formats_pillow_decodes_are_read(tmp_path) -> None:
     Image.fromarray(np.full((6, 8), 300, np.uint16)).save(tmp_path / "deep.jp2")
     with pytest.raises(ImageError, match="deep.jp2: 16-bit image"):
         image_size(tmp_path / "deep.jp2")
-    (tmp_path / "figure.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "figure.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n")
     problems: list[str] = []
-    index_images(tmp_path, problems)
-    assert problems == [f"{tmp_path / 'figure.eps'}: unsupported image format .eps (EPS: not read with this "
+    index_images(tmp_path / "figures", problems)
+    assert problems == [f"{tmp_path / 'figures' / 'figure.eps'}: unsupported image format .eps (EPS: not read with this "
                         "Pillow; fusionbench.io.IMAGE_SUFFIXES lists the extensions read), skipped"]
 
 

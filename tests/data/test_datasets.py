@@ -60,16 +60,19 @@ def test_folder_dataset_pairs_by_name(tmp_path, make_pairs) -> None:
     assert ds.select("test") == ds.pairs
 
 
-def test_a_sub_folder_named_like_an_image_is_named_as_a_folder(tmp_path, make_pairs) -> None:
+def test_a_sub_folder_is_named_as_a_folder_not_read(tmp_path, make_pairs) -> None:
     """``a/p001.png/`` (a folder) was ignored without a word, and only its partner was reported (missing)."""
     make_pairs(tmp_path, 2)
     (tmp_path / "a" / "p001.png").unlink()
     (tmp_path / "a" / "p001.png").mkdir()
-    (tmp_path / "a" / "notes").mkdir()  # a sub-folder not named like an image stays ignored
+    (tmp_path / "a" / "notes").mkdir()
     ds = fusionbench.create_dataset(f"folder:{tmp_path}")
     assert [p.id for p in ds.pairs] == ["p000"]
     assert f"{tmp_path / 'a' / 'p001.png'}: is a folder, not an image file, skipped" in ds.problems
-    assert not any("notes" in line for line in ds.problems)
+    # any other sub-folder is one line too (session 37's audit: a per-subject layout, a/s01/*.png, gave an
+    # empty dataset without a word)
+    assert (f"{tmp_path / 'a' / 'notes'}: is a sub-folder, not read (pairs are the image files of a/ and b/ "
+            "themselves), skipped") in ds.problems
 
 
 def test_a_folder_dataset_that_is_not_there_says_so(tmp_path) -> None:

@@ -61,8 +61,8 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
             count = int(row["count"]) if row is not None else 0
             if count > 0:
                 n = max(n, count)
-                std = 0.0 if row["std"] != row["std"] else row["std"]
-                cells.append(f"{format_number(row['mean'], 4)} ± {format_number(std, 4)}"
+                # the std of one pair (ddof=1) is undefined: "± –" (it printed "± 0.0000" before session 37)
+                cells.append(f"{format_number(row['mean'], 4)} ± {format_number(row['std'], 4)}"
                              + ("†" if count < pairs else ""))
                 if count < pairs:
                     short.append(f"`{method}` {metric}: n = {count}")

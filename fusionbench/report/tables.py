@@ -166,7 +166,7 @@ def _cells(table: MetricTable, method: str, decimals: Mapping[str, int], mark: C
             continue
         digits = decimals[metric]
         text = format_number(mean, digits) if mean_only else \
-            f"{format_number(mean, digits)} ± {format_number(std if np.isfinite(std) else 0.0, digits)}"
+            f"{format_number(mean, digits)} ± {format_number(std, digits)}"  # one pair: no std, "± –"
         out.append(mark(text, places.get((method, metric), "")))
     return out
 
@@ -331,7 +331,7 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
                 continue
             cells.append(mark(format_number(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
             if not mean_only:
-                cells.append(mark(format_number(std if np.isfinite(std) else 0.0, d), place))
+                cells.append(mark(format_number(std, d) if np.isfinite(std) else "--", place))  # one pair: no std
         name = latex_escape(table.name(method))
         rows.append((rf"\textbf{{{name}}}" if method == table.highlight else name) + " & " + " & ".join(cells)
                     + r" \\")
@@ -401,7 +401,7 @@ def ablation_to_latex(table: pd.DataFrame, caption: str, label: str = "tab:ablat
         for m in metrics:
             if np.isfinite(row[m]):
                 std = row[f"{m} std"]
-                cells += [format_number(row[m], decimals[m]), format_number(std if np.isfinite(std) else 0.0, decimals[m])]
+                cells += [format_number(row[m], decimals[m]), format_number(std, decimals[m]) if np.isfinite(std) else "--"]
             else:
                 cells.append(r"\multicolumn{2}{c}{--}")
         rows.append(" & ".join(cells) + r" \\")

@@ -113,7 +113,7 @@ def test_a_mean_over_fewer_pairs_is_marked_and_its_n_given(scores) -> None:
     table = build_table(holed, "ds", ["average", "dwt"], ["EN", "TEST_LOW"], title="T", footnote="F")
     assert table.short_cells() == {("dwt", "EN"): 1}
     md = to_markdown(table)
-    assert "| DWT | **7.0000 ± 0.0000**† | **1.0000 ± 0.0000** |" in md
+    assert "| DWT | **7.0000 ± –**† | **1.0000 ± 0.0000** |" in md  # EN over one pair: no std
     assert md.rstrip().endswith("<sub>F † Mean over fewer than the table's 2 pairs (the metric undefined on the "
                                 "others, or the method failed on them): DWT EN: n = 1.</sub>")
     tex = to_latex(table)
@@ -239,3 +239,12 @@ def test_the_footnotes_luma_recipe_is_the_one_the_scores_use() -> None:
     y = ((rgb.astype(np.float32) / 255).astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
     recipe = np.clip(np.round(y.astype(np.float64) * 255), 0, 255).astype(np.uint8)
     assert np.array_equal(recipe, luma_uint8(rgb))
+
+
+def test_the_std_of_one_pair_is_not_shown_as_zero(scores) -> None:
+    """ddof=1 over one pair is undefined: "± –" in Markdown and HTML, "--" in LaTeX (session 37's audit: the tables
+    and ``summary.md`` printed ``± 0.0000``, which reads as no spread)."""
+    one = scores[scores["pair"] == "p1"]
+    table = build_table(one, "ds", ["average", "dwt"], ["EN"], title="T", bootstrap=False)
+    assert "| Average | <u>5.0000 ± –</u> |" in to_markdown(table)
+    assert r"Average & \underline{5.0000} & \underline{--} \\" in to_latex(table)

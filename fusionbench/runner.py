@@ -247,7 +247,9 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
     built = [create_dataset(ds_name, data_dir=config.data_dir) for ds_name in dataset_names]
     if config.split not in (None, "all") and all(config.split not in d.splits for d in built):
         have = sorted({s for d in built for s in d.splits})
-        close = difflib.get_close_matches(config.split, have, n=1)
+        lower = {s.lower(): s for s in have}  # TEST: 'test' (difflib compares case-sensitively)
+        close = [lower[config.split.lower()]] if config.split.lower() in lower else \
+            difflib.get_close_matches(config.split, have, n=1)
         raise ValueError(f"no dataset of the run has split {config.split!r}"
                          + (f" (did you mean {close[0]!r}?)" if close else "") + f"; they have: {', '.join(have)}")
     known = store.dataset_names()

@@ -237,6 +237,9 @@ def test_a_split_no_dataset_has_is_one_error_and_the_run_is_marked_failed(tmp_pa
                       out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
     with sqlite3.connect(tmp_path / "out" / "results.sqlite") as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("failed before any task",)]
+    with pytest.raises(ValueError, match=r"split 'TEST' \(did you mean 'test'\?\)"):  # session 37: case alone
+        run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], split="TEST", metrics="EN",
+                      out=str(tmp_path / "out"), workers=0, quiet=True), log=lambda m: None)
     # a dataset that lacks the split beside one that has it: that dataset is skipped with a line, as before
     logs: list[str] = []
     summary = run(RunConfig(methods=["average"], datasets=[f"folder:{data}", "harvard-mri-pet"], split="paper20",

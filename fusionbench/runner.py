@@ -272,9 +272,10 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             continue
         datasets[dataset.name] = dataset
         pairs = dataset.select(config.split)
-        if not pairs:
+        if not pairs:  # a (method, dataset) not run, with its reason, as the others (session 37: only a log line)
             where = f" in split {config.split!r}" if dataset.pairs else ""
-            log(f"{ds_name}: no image pairs{where}: nothing to run on it")
+            plan.skipped += [(dataset.name, name, f"no image pairs{where}") for name in selection.names]
+            continue
         for name, m in list(created.items()):
             if name in unavailable:
                 plan.skipped.append((dataset.name, name, f"unavailable: {unavailable[name]}"))

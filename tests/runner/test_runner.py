@@ -137,7 +137,7 @@ def test_bad_files_sharing_a_stem_keep_a_failures_row_each(tmp_path, make_pairs)
 def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
     """``--methods ''`` / ``--metrics ''`` used to run 0 tasks with no word (rc 0): now an error before any run
     row and before any folder (``OUT/`` and ``OUT/fused/`` were left empty); a dataset without pairs gets one
-    line saying there is nothing to run on it."""
+    line saying there is nothing to run on it, and a `skipped` row per method."""
     data = make_pairs(tmp_path / "data", 1)
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"^--methods '' selects no method"):
@@ -155,7 +155,10 @@ def test_a_run_that_selects_nothing_says_so(tmp_path, make_pairs) -> None:
     summary = run(RunConfig(methods=["average"], datasets=[f"folder:{tmp_path / 'empty'}"], metrics="EN",
                             out=str(out), workers=0, quiet=True), log=logs.append)
     assert summary.planned == 0
-    assert f"folder:{tmp_path / 'empty'}: no image pairs: nothing to run on it" in logs
+    assert f"not run: average on folder:{tmp_path / 'empty'}: no image pairs" in logs
+    # recorded in `skipped` like any (method, dataset) not run (session 37's audit: only the log line)
+    assert _rows(out / "results.sqlite", "SELECT dataset, method, reason FROM skipped") == [
+        (f"folder:{tmp_path / 'empty'}", "average", "no image pairs")]
 
 
 def test_a_file_that_fails_only_when_decoded_is_a_failure_per_method(tmp_path, make_pairs) -> None:

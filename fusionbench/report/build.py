@@ -33,7 +33,7 @@ from .readme import figure_notes, readme_text, reproducibility_note
 from .sections.fused_figures import mask_figure
 from .sections.paper import beside_section, claims_section
 from .sections.per_dataset import dataset_section
-from .sections.skipped import note_unrun, skipped_html
+from .sections.skipped import note_scoreless, note_unrun, skipped_html
 from .sections.table4 import ablation_section
 from .sections.table5 import cost_section
 from .selection import (ABLATION_PRESETS, Selection, ablation_flags, is_ablation_preset, match, natural_key, select,
@@ -128,6 +128,7 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     sections: list[tuple[str, ...]] = [("Methods shown", "")]  # written once Table 4 is decided (below)
     for dataset in data.datasets():
         sections.append(dataset_section(ctx, dataset, wanted))
+    note_scoreless(ctx)  # a dataset without scores has no section, but its recorded skips are listed
     note_unrun(ctx, [m for m in resolved if m not in set(all_methods)])
     skipped = skipped_html(ctx)
     masks = mask_figure(ctx)

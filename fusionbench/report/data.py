@@ -156,6 +156,11 @@ def metric_order(metrics: list[str]) -> list[str]:
     return paper + sorted((m for m in metrics if m not in PAPER_ORDER), key=natural_key)
 
 
+def dataset_order(names: list[str]) -> list[str]:
+    """``names`` with the Harvard, TNO and built-in datasets first, in that fixed order, then the rest by name."""
+    return sorted(names, key=lambda d: (_KNOWN_ORDER.index(d) if d in _KNOWN_ORDER else len(_KNOWN_ORDER), d))
+
+
 def _empty(columns: str) -> pd.DataFrame:
     return pd.DataFrame(columns=columns.split(","))
 
@@ -271,9 +276,8 @@ class ReportData:
 
     # ------------------------------------------------------------------ views
     def datasets(self) -> list[str]:
-        """The datasets with scores: Harvard, TNO and built-in ones in that fixed order, then the rest by name."""
-        names = list(self.scores["dataset"].unique())
-        return sorted(names, key=lambda d: (_KNOWN_ORDER.index(d) if d in _KNOWN_ORDER else len(_KNOWN_ORDER), d))
+        """The datasets with scores, in :func:`dataset_order`."""
+        return dataset_order(list(self.scores["dataset"].unique()))
 
     def methods(self, dataset: str | None = None) -> list[str]:
         """The methods with scores (on ``dataset``; default any), in :func:`method_order` (``mopa*`` last)."""

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import html as htmlmod
 from ..context import ReportContext, write_file
-from ..data import display_name
+from ..data import dataset_order, dataset_task, display_name
 
 
 def note_skipped(ctx: ReportContext, dataset: str, task: str | None, shown: list[str], standin: dict[str, str],
@@ -36,6 +36,25 @@ def note_skipped(ctx: ReportContext, dataset: str, task: str | None, shown: list
                 ctx.skipped_rows.append({"dataset": dataset,
                                           "method": ctx.names.get(row.method) or display_name(row.method),
                                           "name": row.method, "reason": row.reason})
+
+
+def note_scoreless(ctx: ReportContext) -> None:
+    """Record the selected and ablation methods on each dataset that has no score at all, with the run's reasons.
+
+    A dataset without scores has no section (:func:`note_skipped` runs for the datasets shown), yet the run may
+    have recorded why nothing ran there: ``no split 'paper20'`` on a dataset without that split, ``no image pairs
+    in split 'X'`` on one whose split is empty, or failures only.  Those datasets are the ones named in the store's
+    ``skipped`` or ``failures`` rows and not among :meth:`ReportData.datasets`, in that fixed order; each is noted
+    as a shown dataset without shown methods (before session 37 their rows vanished, and the page said that no
+    selected method was skipped)."""
+    data = ctx.data
+    shown = set(data.datasets())
+    named: list[str] = []
+    for frame in (data.skipped, data.failures):
+        if not frame.empty and "dataset" in frame.columns:
+            named += [d for d in frame["dataset"] if isinstance(d, str) and d]
+    for dataset in dataset_order([d for d in dict.fromkeys(named) if d not in shown]):
+        note_skipped(ctx, dataset, dataset_task(dataset), [], {}, [])
 
 
 def note_unrun(ctx: ReportContext, methods: list[str]) -> None:

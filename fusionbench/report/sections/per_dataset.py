@@ -46,7 +46,10 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
                        f"{','.join(IRVIS_METRICS)}</code>)" if missing else "") + ".</p>")
     shown, standin = sel.for_dataset(ds_methods, task)
     note_skipped(ctx, dataset, task, shown, standin, ds_methods)
-    groups = dataset_groups(dataset, ctx.data_dir)
+    manifest = dataset_groups(dataset, ctx.data_dir)
+    # the groups of the pairs the main table's methods scored: those its bootstrap resamples, and what the
+    # footnote, the page and too_few count (not every group of the manifest)
+    groups = manifest.of_pairs(ds_scores.loc[ds_scores["method"].isin(shown), "pair"].unique())
     n_pairs = int(ds_scores["pair"].nunique())
     footnote = convention_footnote(metrics, ctx.split, extra=groups.ci_sentence() + _standin_sentence(standin, names, task))
     weights, weights_line = weights_notes(shown, names, task=task, meta=data.methods_meta)
@@ -73,7 +76,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
         other_foot = convention_footnote(metrics, ctx.split, extra=_standin_sentence(other_standin, names, task).strip())
         other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
                                   "run", footnote=_join(other_foot, other_line, _provenance(ctx, dataset, others)),
-                                  groups=groups.by_pair or None, names=names, bootstrap=False)
+                                  groups=manifest.by_pair or None, names=names, bootstrap=False)
         other_table.weights = other_weights
         ctx.write_table(out / "tables" / f"{stem}_others", other_table, f"tab:{stem}-others")
         body.append("<h3>Other methods of the run (variants, presets, extra baselines)</h3>"

@@ -3,12 +3,12 @@ and the table that puts them beside our measurements.
 
 The paper's Tables 1–3 are each one case (a single MRI-SPECT or MRI-PET image pair
 named by its disease), not dataset means; we compare them with our means over the
-Harvard test split of the same task, which is the closest thing that can be
-measured without knowing which slice the authors used.
+Harvard split of the run (``test`` for the committed report) of the same task, which is the closest thing that
+can be measured without knowing which slice the authors used.
 
-Conventions the numbers cannot come from (see ``NOTE``; Table 5's in ``TABLE5_NOTE``): the paper's SD ≈ 7–9.6 is
+Conventions the numbers cannot come from (see :func:`note`; Table 5's in ``TABLE5_NOTE``): the paper's SD ≈ 7–9.6 is
 impossible under the 0–255 grey-level convention (the SD of uint8 brain slices on
-black is tens of grey levels: about 30–100 in our runs); its EN below 3 bits
+black is tens of grey levels: the note quotes the range of the run's means); its EN below 3 bits
 (Table 1) is unusually low for full brain slices (ours: about 3.7–5.6); and
 Table 2's SD (≈ 0.5–0.7) and SCD (≈ 7–8.6) columns look swapped relative to
 Tables 1 and 3.
@@ -74,17 +74,36 @@ PAPER_TABLE5 = {
 }
 PAPER_PARAMS_OURS = 0.5e7
 
-NOTE = (
-    "The paper's Tables 1–3 are single cases; ours are means over the Harvard test split of the same task, so "
-    "only orders of magnitude and rankings are comparable. The paper's SD (≈ 7–9.6) cannot "
-    "come from 0–255 grey-level conventions: the grey-level SD of these brain slices on a black background is "
-    "tens of grey levels (our per-method means over the Harvard test split lie between about 30 and 100), so "
-    "the paper's SD matches neither the grey-level SD nor its [0,1]-scaled value (about 0.1–0.4); an SD of "
-    "log-intensities or of a per-image normalised gradient could produce single-digit values, but nothing in the "
-    "text says which. Its EN values below 3 bits for full brain slices suggest a histogram with far fewer than "
-    "256 bins or a [0,1] float image binned coarsely. Table 2's SD (≈ 0.5–0.7) and SCD (≈ 7–8.6) columns appear "
-    "swapped relative to Tables 1 and 3."
-)
+def note(split: str, beside: list[pd.DataFrame]) -> str:
+    """The note on the paper's conventions above its Tables 1–3 beside ours, for a run of ``split``.
+
+    ``beside`` are the :func:`beside_table` frames shown: the range of our per-method SD means is computed from
+    their ``SD ours`` columns (and its [0,1]-scaled value, ÷ 255), and left out where none is finite.  Before
+    session 37 the note said "means over the Harvard test split" whatever the split, and "between about 30 and
+    100" as a constant."""
+    sd = pd.concat([f["SD ours"] for f in beside if "SD ours" in f.columns], ignore_index=True) \
+        if beside else pd.Series(dtype=float)
+    sd = pd.to_numeric(sd, errors="coerce")
+    sd = sd[np.isfinite(sd)]
+    if sd.empty:
+        measured = ("tens of grey levels, so the paper's SD matches neither the grey-level SD nor its [0,1]-scaled "
+                    "value (no SD of ours in this run to quote)")
+    else:
+        low, high = float(sd.min()), float(sd.max())
+        measured = (f"tens of grey levels (our per-method means over the {split} split in Tables 1–3 beside ours lie "
+                    f"between {low:.1f} and {high:.1f}), so the paper's SD matches neither the grey-level SD nor its "
+                    f"[0,1]-scaled value ({low / 255:.2f}–{high / 255:.2f})")
+    return (
+        f"The paper's Tables 1–3 are single cases; ours are means over the Harvard {split} split of the same task, "
+        "so only orders of magnitude and rankings are comparable. The paper's SD (≈ 7–9.6) cannot "
+        "come from 0–255 grey-level conventions: the grey-level SD of these brain slices on a black background is "
+        f"{measured}; an SD of "
+        "log-intensities or of a per-image normalised gradient could produce single-digit values, but nothing in the "
+        "text says which. Its EN values below 3 bits for full brain slices suggest a histogram with far fewer than "
+        "256 bins or a [0,1] float image binned coarsely. Table 2's SD (≈ 0.5–0.7) and SCD (≈ 7–8.6) columns appear "
+        "swapped relative to Tables 1 and 3."
+    )
+
 
 TABLE5_NOTE = (
     "Table 5 is the average time per pair over 20 pairs on a 14-core laptop (i7-12700H) and GFLOPs in a FLOP "
@@ -94,7 +113,7 @@ TABLE5_NOTE = (
 
 
 def beside_table(scores: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Rows: the paper's methods; columns ``<metric> paper`` and ``<metric> ours`` (mean over our test split)."""
+    """Rows: the paper's methods; columns ``<metric> paper`` and ``<metric> ours`` (mean over the pairs of the run, any split)."""
     title, dataset, values = PAPER_TABLES[key]
     ours = scores[scores["dataset"] == dataset].groupby(["method", "metric"])["value"].mean()
     rows = []

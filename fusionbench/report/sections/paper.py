@@ -46,15 +46,16 @@ def beside_section(ctx: ReportContext) -> tuple[str, str]:
     Each table's footnote says how our columns were made, as the run's own tables do: the number of pairs
     averaged, where the learned weights come from, and the runs, commits and machine behind the outputs.
     """
-    beside_html = [f'<p class="foot">{htmlmod.html.escape(paper.NOTE)}</p>']
-    for key in paper.PAPER_TABLES:
+    frames = {key: paper.beside_table(ctx.data.scores, key) for key in paper.PAPER_TABLES}
+    note = paper.note(ctx.split, list(frames.values()))  # the run's split; the SD range of these tables
+    beside_html = [f'<p class="foot">{htmlmod.html.escape(note)}</p>']
+    for key, frame in frames.items():
         title, dataset, _ = paper.PAPER_TABLES[key]
-        frame = paper.beside_table(ctx.data.scores, key)
         foot = _ours_footnote(ctx, dataset)
         ctx.written += [write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.md",
                                 markdown_text(f"**{title} — paper beside our mean over {dataset} ({ctx.split})**")
                                 + "\n\n" + frame_to_markdown(frame)
-                                + f"\n<sub>{markdown_text(f'{paper.NOTE} {foot}')}</sub>\n"),
+                                + f"\n<sub>{markdown_text(f'{note} {foot}')}</sub>\n"),
                          write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
         beside_html.append(f"<h3>{htmlmod.html.escape(title)}</h3>" + htmlmod.table_html(frame)
                            + f'<p class="foot">{htmlmod.html.escape(foot)}</p>')

@@ -49,8 +49,11 @@ class MetricInfo:
         return "·" if not self.rankable else ("↑" if self.higher_is_better else "↓")
 
 
+#: the metric presets; a metric registered in a method plugin's module is found too (the methods' plugins load
+#: with this registry's: until session 37 it existed for `run`, which loads both, and not for `score`,
+#: `list metrics` or `evaluate`)
 METRICS: Registry[MetricInfo] = Registry(
-    "metric", "fusionbench.metrics", "fusionbench.metrics", lowercase_names=False
+    "metric", "fusionbench.metrics", "fusionbench.metrics", lowercase_names=False, also_loads=("fusionbench.methods",)
 )
 # Names the literature uses for a preset of another name, or for two different metrics (metrics_conventions.md).
 METRICS.hints.update({

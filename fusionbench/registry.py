@@ -131,6 +131,53 @@ def registrations_from(source: str) -> Iterator[None]:
         stack.pop()
 
 
+# What each plugin being loaded on this thread has added so far (innermost last): ``(table, key, previous
+# entry or None)`` per addition, so that a plugin that fails half-way is taken out whole (session 37's audit: the
+# methods a plugin registered before its error stayed registered and ran, though the run said it was skipped).
+_JOURNALS_HERE = threading.local()
+
+
+def _journals() -> list[tuple[str, list[tuple[dict[str, Any], str, Any, str | None]]]]:
+    stack = getattr(_JOURNALS_HERE, "stack", None)
+    if stack is None:
+        stack = _JOURNALS_HERE.stack = []
+    return stack
+
+
+def _journal_addition(table: dict[str, Any], key: str, previous: Any, source: str, module: str | None) -> None:
+    """Note in the innermost plugin load of this thread (if any) that ``table[key]`` was set over ``previous`` by
+    ``module``, if that plugin made the entry (``source`` its label): not a built-in module its import loaded on
+    the way."""
+    stack = _journals()
+    if stack and stack[-1][0] == source:
+        stack[-1][1].append((table, key, previous, module))
+
+
+@contextlib.contextmanager
+def _undone_on_failure(source: str, *, imported: bool = False) -> Iterator[None]:
+    """Run the block (a step of loading the plugin labelled ``source``); if it raises, take back the entries it
+    added, in every registry, and put back what those entries replaced; then re-raise.  With ``imported`` (the
+    block imports the plugin's module) only the entries of modules the failed import left out of
+    ``sys.modules``: a module that was imported whole on the way (the plugin's package ``__init__``) stays
+    imported, is never imported again, and so keeps what it registered."""
+    stack = _journals()
+    journal: list[tuple[dict[str, Any], str, Any, str | None]] = []
+    stack.append((source, journal))
+    try:
+        yield
+    except BaseException:
+        for table, key, previous, module in reversed(journal):
+            if imported and module in sys.modules:
+                continue
+            if previous is None:
+                table.pop(key, None)
+            else:
+                table[key] = previous
+        raise
+    finally:
+        stack.pop()
+
+
 def builtin_registrations() -> contextlib.AbstractContextManager[None]:
     """Label every registration made inside the block ``builtin`` (fusionbench's own modules)."""
     return registrations_from(BUILTIN)
@@ -232,6 +279,10 @@ class Entry(Generic[T]):
 _NAME = re.compile(r"\w[\w.+-]*")
 
 
+#: every registry by its entry-point group (the first made for a group), for :attr:`Registry.also_loads`
+_REGISTRIES: dict[str, "Registry[Any]"] = {}
+
+
 class Registry(Generic[T]):
     """A name → (object, metadata) map with wildcards, suggestions, plugins and ordered loading.
 
@@ -247,15 +298,26 @@ class Registry(Generic[T]):
         Module imported (as built-in registrations) before the first lookup or the first
         non-built-in registration, so that the built-ins register themselves
         (``fusionbench.methods`` etc.).  Imported lazily: ``import fusionbench`` stays light.
+    also_loads:
+        The entry-point groups of other registries whose plugins may register entries of this kind too; those
+        registries are loaded after this one's own plugins (weights and metrics: ``fusionbench.methods``, whose
+        plugin modules may declare the weights their methods load or a metric beside a method; session 37's
+        audit found ``fusionbench fetch weights NAME`` answering "unknown weights" for weights declared, as
+        documented, in a method plugin's module).  Named by group, found among the registries created so far
+        (``import fusionbench`` creates the methods' and metrics'), so that their modules need not import
+        each other.
     lowercase_names:
         Methods and datasets use lower-case names; metric presets keep the field's spelling
         (``AG``, ``Qabf``, ``SSIM.vifb``).
     """
 
     def __init__(
-        self, kind: str, entry_point_group: str, builtin_module: str | None = None, *, lowercase_names: bool = True
+        self, kind: str, entry_point_group: str, builtin_module: str | None = None, *, lowercase_names: bool = True,
+        also_loads: tuple[str, ...] = (),
     ) -> None:
         self.kind = kind
+        self.also_loads = also_loads
+        _REGISTRIES.setdefault(entry_point_group, self)
         self.lowercase_names = lowercase_names
         self.entry_point_group = entry_point_group
         self.builtin_module = builtin_module
@@ -313,7 +375,8 @@ class Registry(Generic[T]):
         notebook cell run again: same source, module and ``__qualname__``); those two replace it.
         """
         name = self._check_name(name)
-        source = self._before_adding(module or _registering_module(obj))
+        module = module or _registering_module(obj)
+        source = self._before_adding(module)
         existing = self._entries.get(name)
         if existing is not None and not override:
             if _equal(existing.obj, obj) and _equal(existing.info, info):
@@ -322,6 +385,7 @@ class Registry(Generic[T]):
                 raise self._clash(name, existing, source)
         entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source)
         self._entries[name] = entry
+        _journal_addition(self._entries, name, existing, source, module)
         return entry
 
     def register(self, name: str | None = None, *, info: T | None = None, override: bool = False,
@@ -348,7 +412,8 @@ class Registry(Generic[T]):
         a family already registered raises unless ``override=True``, the identical entry again, a re-imported
         built-in module, or the factory defined again where it was first (a notebook cell run again).  (Until
         session 29 only the built-in case replaced: a cell registering a family raised when run again.)"""
-        source = self._before_adding(module or _registering_module(obj))
+        module = module or _registering_module(obj)
+        source = self._before_adding(module)
         existing = self._prefix_factories.get(prefix)
         if existing is not None and not override:
             if _equal(existing.obj, obj) and _equal(existing.info, info):
@@ -357,6 +422,7 @@ class Registry(Generic[T]):
                 raise self._clash(prefix + ":", existing, source)
         entry: Entry[T] = Entry(name=prefix + ":", obj=obj, info=info, source=source)
         self._prefix_factories[prefix] = entry
+        _journal_addition(self._prefix_factories, prefix, existing, source, module)
         return entry
 
     def adopt(self, entry: Entry[T]) -> Entry[T]:
@@ -413,6 +479,10 @@ class Registry(Generic[T]):
                 self._plugins_loaded = True
         finally:
             _PLUGINS_LOADING.release()
+        for group in self.also_loads:
+            other = _REGISTRIES.get(group)
+            if other is not None:
+                other.ensure_loaded(wait=wait)
 
     def _load_plugins(self) -> None:
         try:
@@ -424,13 +494,19 @@ class Registry(Generic[T]):
             return
         for ep in eps:
             dist = getattr(ep, "dist", None)
-            with registrations_from(f"plugin {dist.name if dist else ep.value}"):
+            label = f"plugin {dist.name if dist else ep.value}"
+            with registrations_from(label):
                 try:
-                    loaded = ep.load()
+                    # a plugin that fails is taken out whole, what it added before its error too
+                    with _undone_on_failure(label, imported=True):
+                        loaded = ep.load()
                     if callable(loaded) and not isinstance(loaded, type) \
                             and getattr(loaded, "__fusionbench_register__", False):
-                        loaded()
-                except Exception as exc:  # a broken plugin is reported, never fatal
+                        with _undone_on_failure(label):
+                            loaded()
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # a broken plugin is reported, never fatal: sys.exit() at its import too
                     self.plugin_failures.append(
                         PluginFailure(group=self.entry_point_group, name=ep.name, value=ep.value,
                                       error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())

@@ -52,7 +52,10 @@ class WeightFile:
 
 
 #: every declared weight file (the built-ins are declared by the method modules of ``fusionbench.methods``)
-WEIGHTS: Registry[WeightFile] = Registry("weights", "fusionbench.weights", "fusionbench.methods")
+#: the weight files; a method plugin's module may declare those its methods load (docs/plugins.md), so the
+#: methods' plugins are loaded with this registry's
+WEIGHTS: Registry[WeightFile] = Registry("weights", "fusionbench.weights", "fusionbench.methods",
+                                         also_loads=("fusionbench.methods",))
 
 
 class WeightsMissingError(RuntimeError):

@@ -700,3 +700,104 @@ def test_a_method_name_is_lower_cased_at_registration_as_plugins_md_says() -> No
             fusionbench.create_method("Cased_Rule_S32")
     finally:
         METHODS.remove("cased_rule_s32")
+
+
+class _FakeEntryPoint:
+    """An entry point of a fake distribution ``fakedist`` whose ``load`` imports ``module``."""
+
+    def __init__(self, name: str, module: str) -> None:
+        from types import SimpleNamespace
+
+        self.name, self.value, self.dist = name, module, SimpleNamespace(name="fakedist")
+
+    def load(self):
+        import importlib
+
+        return importlib.import_module(self.value)
+
+
+def test_a_plugin_that_fails_half_way_is_taken_out_whole_and_sys_exit_is_a_failure(monkeypatch, tmp_path) -> None:
+    """Session 37's audit: a plugin module calling ``sys.exit()`` at import took every command down (only
+    ``Exception`` was caught), and the entries a failing plugin module registered before its error stayed
+    registered and ran, while the run said the plugin was skipped.  An entry it replaced (``override=True``)
+    comes back; the package ``__init__`` imported on the way stays imported, and keeps its entries."""
+    import builtins
+
+    from fusionbench import registry as registry_module
+
+    reg = Registry("thing", "fusionbench.test_things")
+    kept = object()
+    with builtin_registrations():
+        reg.add("thing_base", kept, "builtin info")
+    monkeypatch.setattr(builtins, "_fb_test_registry", reg, raising=False)
+    package = f"fakeplug_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / package).mkdir()
+    modules = {
+        "__init__": "import builtins\nbuiltins._fb_test_registry.add('thing_package', object(), 'info')\n",
+        "half": "import builtins\nreg = builtins._fb_test_registry\nreg.add('thing_before', object(), 'info')\n"
+                "reg.add('thing_base', object(), 'replaced', override=True)\nraise ValueError('then it breaks')\n",
+        "exits": "import builtins, sys\nbuiltins._fb_test_registry.add('thing_exit', object(), 'info')\n"
+                 "sys.exit('plugin exits at import')\n",
+        "fine": "import builtins\nbuiltins._fb_test_registry.add('thing_fine', object(), 'info')\n",
+    }
+    for name, text in modules.items():
+        (tmp_path / package / f"{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry_module.importlib_metadata, "entry_points", lambda **kwargs: [
+        _FakeEntryPoint(name, f"{package}.{name}") for name in ("half", "exits", "fine")])
+    try:
+        assert reg.names() == ["thing_base", "thing_fine", "thing_package"]
+        assert reg.get("thing_base").obj is kept and reg.get("thing_base").source == "builtin"
+        assert reg.get("thing_fine").source == reg.get("thing_package").source == "plugin fakedist"
+        assert [f.name for f in reg.plugin_failures] == ["half", "exits"]
+        assert "SystemExit: plugin exits at import" in reg.plugin_failures[1].line()
+    finally:
+        for module in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[module]
+
+
+def test_a_keyboard_interrupt_in_a_plugin_import_is_not_swallowed(monkeypatch) -> None:
+    from fusionbench import registry as registry_module
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    class Interrupted(_FakeEntryPoint):
+        def load(self):
+            interrupted()
+
+    reg = Registry("thing", "fusionbench.test_things")
+    monkeypatch.setattr(registry_module.importlib_metadata, "entry_points",
+                        lambda **kwargs: [Interrupted("ctrl_c", "nowhere")])
+    with pytest.raises(KeyboardInterrupt):
+        reg.names()
+
+
+def test_weights_and_metrics_declared_in_a_method_plugin_module_are_found(monkeypatch, tmp_path) -> None:
+    """Session 37's audit: weights declared, as docs/plugins.md shows, in the module of a method plugin were
+    "unknown weights" to ``fusionbench fetch weights`` (the command the method's unavailable line names), and a
+    metric registered there existed for ``run`` only.  Such registries load the methods' plugins with their own."""
+    import builtins
+
+    from fusionbench import registry as registry_module
+    from fusionbench.metric_registry import METRICS
+    from fusionbench.weights import WEIGHTS
+
+    assert WEIGHTS.also_loads == METRICS.also_loads == (METHODS.entry_point_group,)
+    group = f"fusionbench.test_methods_{tmp_path.name}"  # a registry per group: this test's own
+    methods = Registry("thing", group)
+    weights = Registry("thing weights", "fusionbench.test_weights", also_loads=(group,))
+    monkeypatch.setattr(builtins, "_fb_test_registries", (methods, weights), raising=False)
+    module = f"fakemethods_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(
+        "import builtins\nmethods, weights = builtins._fb_test_registries\n"
+        "methods.add('my_blend', object(), 'info')\nweights.add('my_blend', object(), 'its weights')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    asked = group
+    monkeypatch.setattr(registry_module.importlib_metadata, "entry_points", lambda group: [
+        _FakeEntryPoint("blend", module)] if group == asked else [])
+    try:
+        assert weights.names() == ["my_blend"] and weights.get("my_blend").source == "plugin fakedist"
+        assert methods.names() == ["my_blend"]
+    finally:
+        sys.modules.pop(module, None)

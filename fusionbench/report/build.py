@@ -167,7 +167,11 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     sections.append(("Skipped methods and failures", skipped))
 
     if data.db.resolve() != (out / EXPORT_DIR).resolve():
-        data.export(out / EXPORT_DIR)
+        # the tables' unique display names; a method of the store without scores gets one unique among them all
+        extra = [m for m in data.methods_meta if m not in names]
+        export_names = {**unique_display_names([*all_methods, *extra], {
+            m: display_name(m, data.methods_meta) for m in [*all_methods, *extra]}), **names}
+        data.export(out / EXPORT_DIR, display_names=export_names)
     ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))

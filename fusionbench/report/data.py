@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -328,8 +328,13 @@ class ReportData:
                 pass
         return row
 
-    def export(self, folder: str | Path) -> Path:
-        """Write the current rows as ``folder/{scores,outputs}.csv.gz`` and small CSVs (what a report commits)."""
+    def export(self, folder: str | Path, display_names: Mapping[str, str] | None = None) -> Path:
+        """Write the current rows as ``folder/{scores,outputs}.csv.gz`` and small CSVs (what a report commits).
+
+        ``display_names`` (``{method: name}``, unique: the report's names) replace the ``display_name`` column of
+        ``methods.csv``, so that a reader joining on it finds the tables' names (``SwinFusion (ct)``; before session
+        37 the export repeated the store's ``SwinFusion`` for ``swinfusion.ct``); the name the run recorded is kept
+        in ``recorded_display_name`` (an export read back keeps its column as it is)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         scores = self.scores.sort_values(["dataset", "method", "pair", "metric"])
@@ -339,8 +344,15 @@ class ReportData:
         outputs.to_csv(folder / "outputs.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
         for name, frame in (("runs", self.runs), ("failures", self.failures), ("skipped", self.skipped)):
             frame.to_csv(folder / f"{name}.csv", index=False)
-        pd.DataFrame([{"method": m, **v} for m, v in self.methods_meta.items()]).to_csv(folder / "methods.csv",
-                                                                                        index=False)
+        rows = []
+        for m, v in self.methods_meta.items():
+            recorded = v.get("recorded_display_name") or v.get("display_name", "")
+            row = {"method": m, **v}
+            if display_names and display_names.get(m):
+                row["display_name"] = display_names[m]
+            row["recorded_display_name"] = recorded
+            rows.append(row)
+        pd.DataFrame(rows).to_csv(folder / "methods.csv", index=False)
         pd.DataFrame(sorted(self.metric_versions.items()), columns=["metric", "version"]).to_csv(
             folder / METRIC_VERSIONS_FILE, index=False)
         return folder

@@ -49,7 +49,8 @@ def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
 
 
 #: Float outputs outside this range are refused as on another scale (0..255, -1..1); inside it they are clipped to
-#: [0, 1] when quantised (ports saturate like MATLAB's ``uint8``).  Measured on the 35 available built-in methods
+#: [0, 1] (ports saturate like MATLAB's ``uint8``): a luma method's output before it takes the chroma of a colour
+#: source, then the image when quantised.  Measured on the 35 available built-in methods
 #: (raw output before quantising; 4 built-in, 2 Harvard and 2 TNO pairs, task-restricted methods on their task's
 #: pairs): 21 return uint8, the 14 float ones stay within [0, 1] exactly (min 0.0, max 1.0: they clip themselves).
 #: The bound leaves a wide margin for a plugin that overshoots a little (ringing, an unclipped sharpening).
@@ -131,6 +132,9 @@ def fuse_arrays(method: FusionMethod, a: np.ndarray, b: np.ndarray) -> np.ndarra
     fused_luma = _check_output(method(colour.luma(a_f), colour.luma(b_f)), a.shape[:2], method.name)
     if fused_luma.dtype == np.uint8:
         fused_luma = colour.to_float(fused_luma)
+    else:  # saturated first, as the output contract says, then given the chroma (session 37's audit: a luma of
+        # 1.45 was recoloured as is, its excess added to every channel, up to 109 grey levels from a luma of 1.0)
+        fused_luma = np.clip(fused_luma, 0.0, 1.0)
     return colour.quantise(colour.recolour(fused_luma, a_f, b_f))
 
 

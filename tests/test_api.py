@@ -50,6 +50,22 @@ def test_floats_slightly_outside_0_1_saturate_and_uint8_passes() -> None:
         METHODS.remove("test_api_uint8")
 
 
+def test_an_overshooting_luma_is_saturated_before_it_takes_the_chroma() -> None:
+    """Session 37's audit: a luma method's 1.45 was recoloured as is (``b_RGB + (1.45 - Y_b)``, clipped per
+    channel), so on colour pairs it differed from the saturated 1.0 by up to 109 grey levels."""
+    rng = np.random.default_rng(7)
+    grey = rng.integers(0, 256, (6, 8)).astype(np.uint8)
+    pet = rng.integers(0, 256, (6, 8, 3)).astype(np.uint8)
+    register_method("test_api_over", override=True)(lambda a, b: np.maximum(a, b) * 1.45)
+    register_method("test_api_over_clipped", override=True)(lambda a, b: np.clip(np.maximum(a, b) * 1.45, 0, 1))
+    try:
+        over, clipped = fusionbench.fuse("test_api_over", grey, pet), fusionbench.fuse("test_api_over_clipped", grey, pet)
+    finally:
+        METHODS.remove("test_api_over")
+        METHODS.remove("test_api_over_clipped")
+    assert over.shape == (6, 8, 3) and np.array_equal(over, clipped)
+
+
 def test_scoring_view_checks_its_images_as_fuse_does() -> None:
     """Before, a 0..255 float or int64 fused image became all 255, NaN all 0, and sizes were not compared."""
     from fusionbench import scoring_view

@@ -22,7 +22,12 @@ def structured_pair(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 def triple(n: int = 64, seed: int = 0, rule: str = "avg") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(F, A, B) uint8; F is the average (rounded) or the maximum of A and B."""
+    """(F, A, B) uint8; F is the average (rounded, ``rule='avg'``) or the maximum (``'max'``) of A and B.
+
+    Any other ``rule`` raises ``ValueError``."""
+    from .functional._options import option
+
+    option("triple", "rule", rule, ("avg", "max"))
     a, b = structured_pair(n, seed)
     if rule == "max":
         f = np.maximum(a, b)

@@ -5,6 +5,13 @@ same shapes; uint8, or float with an explicit ``data_range``), works on
 float64 grey levels 0–255 and states its convention and source in its
 docstring; ``colour.chroma_error`` alone reads H×W×3 RGB images (its
 preset's ``colour`` is ``"rgb"``).  The presets in ``fusionbench.metrics.presets`` freeze options.
+
+Every enumerated option (``variant``, ``kind``, ``normalise``, ``base``, ``feature``,
+``dtype``, ``rounding``, ``mode`` and the True/False flags) is checked before any work: an
+unknown value raises ``ValueError`` naming the function, the parameter, the value and the
+accepted values (``ssim: unknown variant 'VIFB' (accepted: 'standard', 'vifb', 'tang',
+'cddfuse')``).  Spellings are exact: no case folding.  Before the session 37 audit (F6) an
+unknown value silently meant the default.
 """
 from .colour import chroma_error
 from .feature import fmi

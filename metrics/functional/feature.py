@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._input import prepare, undefined
+from ._options import option
 # the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
 # metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
@@ -51,6 +52,10 @@ def _rerange(x: np.ndarray) -> np.ndarray:
     return np.ones_like(x) if hi == lo else (x - lo) / (hi - lo)
 
 
+#: the features ``fmi`` accepts
+FEATURES = ("none", "dct", "wavelet", "edge", "gradient")
+
+
 def _feature(x: np.ndarray, feature: str) -> np.ndarray:
     if feature == "none":
         return x
@@ -69,7 +74,8 @@ def _feature(x: np.ndarray, feature: str) -> np.ndarray:
         return sobel_edge(x).astype(np.float64)
     if feature == "gradient":
         return np.gradient(x, axis=1)
-    raise ValueError(f"unknown FMI feature {feature!r} (none, dct, wavelet, edge, gradient)")
+    option("fmi", "feature", feature, FEATURES)  # raises: fmi checks its feature before it gets here
+    raise AssertionError(feature)
 
 
 def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none", w: int = 3,
@@ -85,8 +91,11 @@ def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none
     window of the sources' (sparse) edge maps and scores 1 there, as in the
     reference code; a blank F scores higher than a real fusion (0.9455 at any
     grey level against 0.9285 for the average on syn_s0_128; docs/metrics.md).
+    ``feature`` is one of ``'none'`` (default), ``'dct'``, ``'wavelet'``, ``'edge'``, ``'gradient'``;
+    any other value raises ``ValueError`` before the images are read.
     """
     from ._fmi_lanes import fmi_mean
+    option("fmi", "feature", feature, FEATURES)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if feature == "wavelet" and f.min() == f.max():
         # the detail subbands of a constant image are 0 in exact arithmetic but the round-off of the

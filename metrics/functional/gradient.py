@@ -11,6 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from .._input import prepare, undefined
+from ._options import FLAG, float_dtype, option
 
 
 def average_gradient(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
@@ -18,10 +19,14 @@ def average_gradient(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarr
     """AG: Σ √((g_x² + g_y²)/2) / ((M−1)(N−1)), central differences (MATLAB ``gradient``).
 
     Gradients are central differences inside and one-sided at the border
-    (``np.gradient``).  ``normalise='MN'`` divides by M·N instead (CDDFuse).
+    (``np.gradient``).  ``normalise='MN'`` divides by M·N instead (CDDFuse); the default
+    is ``'(M-1)(N-1)'``.  ``dtype``: float64 (default) or float32 (CDDFuse's arithmetic), any
+    numpy spelling.  Any other value of either raises ``ValueError``.
     """
+    option("average_gradient", "normalise", normalise, ("(M-1)(N-1)", "MN"))
+    dt = float_dtype("average_gradient", dtype)
     f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
-    f = f.astype(dtype)
+    f = f.astype(dt)
     gy, gx = np.gradient(f)
     s = np.sqrt((gx * gx + gy * gy) / 2)
     M, N = f.shape
@@ -35,10 +40,14 @@ def spatial_frequency(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndar
     """SF: √(RF² + CF²) with RF² = mean of squared horizontal neighbour differences.
 
     Default: means over the M(N−1) and (M−1)N valid differences (Tang, CDDFuse,
-    cslib).  ``normalise='MN'`` divides both sums by M·N (VIFB, MEFB).
+    cslib; ``normalise='mean'``).  ``normalise='MN'`` divides both sums by M·N (VIFB, MEFB).
+    ``dtype``: float64 (default) or float32 (CDDFuse's arithmetic), any numpy spelling.  Any
+    other value of either raises ``ValueError``.
     """
+    option("spatial_frequency", "normalise", normalise, ("mean", "MN"))
+    dt = float_dtype("spatial_frequency", dtype)
     f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
-    f = f.astype(dtype)
+    f = f.astype(dt)
     dh = np.diff(f, axis=1)
     dv = np.diff(f, axis=0)
     if normalise == "MN":
@@ -141,6 +150,7 @@ def qabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, equal_gradient_quir
     ``equal_gradient_quirk`` keeps the reference rule G = g_F where g_X = g_F
     (VIFB, MEFB, Tang, CDDFuse all carry it).  Range [0, 1].
     """
+    option("qabf", "equal_gradient_quirk", equal_gradient_quirk, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     num = den = 0.0
     for (gA, gB, gF), (aA, aB, aF) in _row_strips((A, B, f), _qabf_edges):
@@ -195,6 +205,7 @@ def nabf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, tang_argument_bug: 
     ``tang_argument_bug=True`` the sources are passed as Tang's HEAD code does,
     ``analysis_nabf(ir, vi, F)``: A is treated as the fused image (bug, flagged).
     """
+    option("nabf", "tang_argument_bug", tang_argument_bug, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if tang_argument_bug:
         return _nabf_core(A, B, f)
@@ -260,6 +271,7 @@ def q_sf(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, signed: bool = Fals
     lower is better (``Q_SF``).  With both sources constant SF_R = 0 and the value is undefined (the reference
     gives ±Inf or NaN): NaN with an :class:`UndefinedMetricWarning`.
     """
+    option("q_sf", "signed", signed, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     sums_f, sums_r = _q_sf_sums(f, A, B)
     sf_f = np.sqrt(_sf_squared(sums_f, f.size))

@@ -9,9 +9,12 @@ differences between them are described in ``docs/metrics.md``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._input import levels, prepare, undefined
+from ._options import FLAG, option
 
 LN2 = np.log(2.0)
 
@@ -38,12 +41,15 @@ def stretch(x: np.ndarray, *, rounding: str = "half_away") -> np.ndarray:
 
     A constant image becomes all zeros.  For 8-bit data the stretch is a
     bijection on the levels present, so histogram metrics do not change.
+    ``rounding``: ``'half_away'`` (default; MATLAB's integer conversion, halves away
+    from zero) or ``'half_even'`` (``np.round``); any other value raises ``ValueError``.
     """
+    rounding = option("stretch", "rounding", rounding, ("half_away", "half_even"))
     lo, hi = x.min(), x.max()
     if hi == lo:
         return np.zeros_like(x, dtype=np.int64)
     y = (x - lo) / (hi - lo) * 255.0
-    y = np.floor(y + 0.5) if rounding == "half_away" else np.round(y)
+    y = np.floor(y + 0.5) if rounding == "half_away" else np.round(y)  # rounding checked above
     return y.astype(np.int64)
 
 
@@ -68,23 +74,30 @@ def _mi_pair(x: np.ndarray, f: np.ndarray, *, saturate_255: bool) -> float:
     return hx + hf - _entropy_bits(joint_hist(x, f))
 
 
-def mutual_information(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, base: str = "2",
+def mutual_information(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, base: str | float = "2",
                        stretch_first: bool = False, saturate_255: bool = False,
                        data_range: float | None = None) -> float:
     """MI: MI(A,F) + MI(B,F) from exact 256×256 joint histograms.
 
     ``base='2'`` gives bits (default; Tang), ``'e'`` nats (VIFB, CDDFuse/sklearn).
+    The numbers ``2`` and ``math.e`` (= ``np.e``) are accepted as the same two bases;
+    any other base (``'E'``, ``10``, ``'nats'``) raises ``ValueError`` (until the
+    session 37 audit, every value but the string ``'e'`` silently gave bits).
     ``stretch_first`` applies VIFB's min-max stretch with int16 rounding (no
     effect on 8-bit data except constant images).  ``saturate_255`` reproduces
     Tang's uint8 saturation bug (levels 254/255 merged in the joint histogram).
     """
+    nats = option("mutual_information", "base", base, ("2", "e", 2, math.e),
+                  "'2', 'e', 2, math.e") in ("e", math.e)
+    option("mutual_information", "stretch_first", stretch_first, FLAG)
+    option("mutual_information", "saturate_255", saturate_255, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if stretch_first:
         fi, ai, bi = stretch(f), stretch(A), stretch(B)
     else:
         fi, ai, bi = levels(f), levels(A), levels(B)
     mi = _mi_pair(ai, fi, saturate_255=saturate_255) + _mi_pair(bi, fi, saturate_255=saturate_255)
-    return mi * LN2 if base == "e" else mi
+    return mi * LN2 if nats else mi
 
 
 def normalized_mutual_information(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *,
@@ -94,6 +107,7 @@ def normalized_mutual_information(fused: np.ndarray, a: np.ndarray, b: np.ndarra
     Each term ``2·MI/(H_X+H_F)`` lies in [0, 1]; their sum lies in [0, 2].
     NaN with a warning when an image and the fused image are both constant.
     """
+    option("normalized_mutual_information", "stretch_first", stretch_first, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     conv = stretch if stretch_first else levels
     fi, ai, bi = conv(f), conv(A), conv(B)
@@ -145,6 +159,8 @@ def tsallis_entropy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, q: float
     the textbook formula, which no reference computes (11.1 on syn_s0_128_avg,
     against MEFB's 34.0 and cslib's soft-histogram 31.4).
     """
+    option("tsallis_entropy", "transposed_marginals", transposed_marginals, FLAG)
+    option("tsallis_entropy", "stretch_first", stretch_first, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     conv = stretch if stretch_first else levels
     fi = conv(f)

@@ -8,16 +8,19 @@ from __future__ import annotations
 import numpy as np
 
 from .._input import prepare, undefined, warn_undefined
+from ._options import float_dtype, option
 
 
 def standard_deviation(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
                        dtype: str = "float64", data_range: float | None = None) -> float:
     """SD: population standard deviation (ddof=0) of the fused grey levels (0–255).
 
-    Identical in every reference.  ``dtype='float32'`` imitates CDDFuse's arithmetic.
+    Identical in every reference.  ``dtype='float32'`` imitates CDDFuse's arithmetic;
+    ``dtype`` is float64 or float32 (any numpy spelling), anything else raises ``ValueError``.
     """
+    dt = float_dtype("standard_deviation", dtype)
     f, _, _ = prepare(fused, data_range=data_range, need_sources=False)
-    return float(f.astype(dtype).std())
+    return float(f.astype(dt).std())
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
@@ -80,7 +83,9 @@ def root_mean_squared_error(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, 
 
     ``variant='vifb'`` reproduces VIFB/MEFB: mean over sources of √SSE/(MN),
     i.e. RMSE/√(MN), which depends on the image size (flagged as a bug).
+    Any other ``variant`` raises ``ValueError``.
     """
+    option("root_mean_squared_error", "variant", variant, ("standard", "vifb"))
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if variant == "vifb":
         return float(_vifb_pseudo_rmse(f, A, B))
@@ -96,8 +101,10 @@ def peak_signal_to_noise_ratio(fused: np.ndarray, a: np.ndarray, b: np.ndarray, 
     (≈ 53 dB for an average; bug).
     ``tang``: MSE̅ on [0,1] with peak 255, i.e. standard + 20·log10(255) = +48.13 dB (bug).
     ``cddfuse``: 10·log10(max(F)² / MSE̅) (peak = max of the fused image).
-    Infinite (with a warning) when F equals both sources.
+    Infinite (with a warning) when F equals both sources.  Any other ``variant`` (e.g. ``'Tang'``)
+    raises ``ValueError``.
     """
+    option("peak_signal_to_noise_ratio", "variant", variant, ("standard", "vifb", "tang", "cddfuse"))
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if variant == "vifb":
         m = _vifb_pseudo_rmse(f, A, B)

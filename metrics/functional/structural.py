@@ -13,6 +13,7 @@ import numpy as np
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d, halve
+from ._options import option
 # the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
 # metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
@@ -67,8 +68,13 @@ def _stats(x: np.ndarray, y: np.ndarray, window: tuple[int, float] = G11, *, val
 
 def ssim_map(x: np.ndarray, y: np.ndarray, *, C1: float, C2: float, window: tuple[int, float] = G11,
              valid: bool = True, mode: str = "nearest", memo: dict | None = None) -> np.ndarray:
-    """The SSIM map of Wang et al. 2004 with a Gaussian window."""
+    """The SSIM map of Wang et al. 2004 with a Gaussian window.
+
+    ``mode``: the border rule of a 'same' map (``valid=False``): ``'nearest'`` (default),
+    ``'constant'`` or ``'reflect'`` (scipy.ndimage's names); any other value raises ``ValueError``.
+    """
     from ._ssim_fast import ssim_formula
+    option("ssim_map", "mode", mode, ("nearest", "constant", "reflect"))
     mx, my, vx, vy, cxy = _stats(x, y, window, valid=valid, mode=mode, memo=memo)
     return ssim_formula(mx, my, vx, vy, cxy, C1, C2)
 
@@ -85,7 +91,9 @@ def ssim(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, variant: str = "sta
     ``cddfuse``: ``skimage.metrics.structural_similarity(F, X)`` with the 0.19
     semantics for float input (data_range=2, 7×7 uniform window, sample
     covariance, 3-px border cropped), summed.
+    Any other ``variant`` (e.g. ``'VIFB'``) raises ``ValueError``.
     """
+    option("ssim", "variant", variant, ("standard", "vifb", "tang", "cddfuse"))
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if variant == "cddfuse":
         return _ssim_skimage019(f, A, B)
@@ -391,8 +399,10 @@ def piella(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, kind: str = "E", 
     ``kind='S'``: mean of λ·SSIM_AF + (1−λ)·SSIM_BF, λ = σ_A²/(σ_A²+σ_B²).
     ``kind='W'``: the same weighted by the normalised saliency max(σ_A², σ_B²).
     ``kind='E'``: Q_W of the edge-magnitude images (Prewitt-like), raised to ``alpha``
-    (=1: exactly MEFB's "Qw", which is therefore Q_E).
+    (=1: exactly MEFB's "Qw", which is therefore Q_E).  Any other ``kind`` (e.g. ``'Q'``, ``'w'``)
+    raises ``ValueError`` (until the session 37 audit it silently meant ``'W'``).
     """
+    option("piella", "kind", kind, ("S", "W", "E"))
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Piella metrics need images of at least 11x11 pixels")

@@ -16,6 +16,7 @@ import numpy as np
 from .._input import prepare, undefined
 from . import _libm
 from ._filters import gaussian_1d
+from ._options import FLAG, option
 from ._threads import fft_workers
 from .gradient import _sobel
 from .information import stretch
@@ -218,6 +219,7 @@ def qcb(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, unit_scale_first: bo
     """
     from scipy import fft as sfft
     from ._ssim_fast import sep_filter
+    option("qcb", "unit_scale_first", unit_scale_first, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if _normalize1_undefined(f, A, B):
         return undefined("Qcb is undefined for a constant, non-zero image (Liu's normalize1 divides 0 by 0)")

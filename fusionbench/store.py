@@ -22,7 +22,8 @@ Tables (other tools and the reports read these names; keep them):
     ``method_key``, ``pair_sha256``, run id and ``metric_version``, the
     preset's :attr:`~fusionbench.metric_registry.MetricInfo.version` that
     computed it).  ``value`` is NULL when the metric is undefined for that pair
-    (e.g. SCD when F equals a source).
+    (e.g. SCD when F equals a source); an infinite value is kept (PSNR of F = A = B is
+    ``inf``; until session 37 it was NULL too, and a run's mean left that pair out).
 ``failures``
     ``dataset, pair, method, stage, error, message, traceback`` (stage is
     ``fuse`` or ``score``; ``metric`` names the metric of a score failure).
@@ -707,7 +708,7 @@ class ResultsStore:
                     "DELETE FROM failures WHERE dataset=? AND pair=? AND method=? AND stage='fuse'", (ds, pair, method)
                 )
             for metric, value in result.scores.items():
-                if value is not None and not math.isfinite(value):
+                if value is not None and math.isnan(value):  # undefined: NULL; ±inf is a value (PSNR of F = A = B)
                     value = None
                 # delete + insert (not REPLACE) so that the newest row is always the highest rowid
                 self.conn.execute("DELETE FROM scores WHERE dataset=? AND pair=? AND method=? AND metric=? "

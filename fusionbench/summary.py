@@ -17,10 +17,13 @@ from .store import ResultsStore
 
 def format_number(value: float, digits: int) -> str:
     """``value`` to ``digits`` decimals; a non-zero value that would print as zero in 3 significant digits
-    (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if not finite.
+    (``2.80e-08``), so that a column of tiny values (Nabf, ...) is not a column of ``0.0000``; ``–`` if NaN,
+    ``inf``/``-inf`` if infinite.
     Shared by ``summary.md`` and the report's tables (:mod:`fusionbench.report.tables`)."""
-    if value is None or not np.isfinite(value):
+    if value is None or np.isnan(value):
         return "–"
+    if np.isinf(value):  # a mean over an infinite score (PSNR of F = A = B)
+        return "inf" if value > 0 else "-inf"
     if value != 0 and abs(value) < 0.5 * 10.0 ** -digits:
         return f"{value:.2e}"
     return f"{value:.{digits}f}"

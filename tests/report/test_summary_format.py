@@ -32,19 +32,21 @@ def test_format_number_switches_to_exponent_only_where_four_decimals_print_zero(
 
 
 def test_non_finite_values_print_as_a_dash_not_nan() -> None:
-    """NaN and ±inf cells are "–" (the tables' missing-value mark), never ``nan`` or ``inf``, also through
-    frame_to_markdown, which the report's Markdown tables use."""
+    """NaN cells are "–" (the tables' missing-value mark), never ``nan``, also through frame_to_markdown, which the
+    report's Markdown tables use; an infinite value is ``inf`` (a mean over PSNR of F = A = B; until session 37
+    "–" too, as if there were no value)."""
     import numpy as np
     import pandas as pd
 
     from fusionbench.report.tables import frame_to_markdown
     from fusionbench.summary import format_number
 
-    for value in (float("nan"), np.nan, float("inf"), -float("inf"), None):
+    for value in (float("nan"), np.nan, None):
         assert format_number(value, 4) == "–", value
+    assert (format_number(np.inf, 4), format_number(-np.inf, 2)) == ("inf", "-inf")
     text = frame_to_markdown(pd.DataFrame({"Method": ["A", "B"], "EN": [1.5, np.nan], "SD": [np.inf, 2.0]}))
-    assert text.splitlines()[2:] == ["| A | 1.5000 | – |", "| B | – | 2.0000 |"], text
-    assert "nan" not in text and "inf" not in text
+    assert text.splitlines()[2:] == ["| A | 1.5000 | inf |", "| B | – | 2.0000 |"], text
+    assert "nan" not in text
 
 
 def test_dagger_counts_every_pair_scored_when_no_cell_covers_them_all(tmp_path) -> None:
@@ -63,3 +65,24 @@ def test_dagger_counts_every_pair_scored_when_no_cell_covers_them_all(tmp_path) 
     assert "| 1.0000 ± 0.0000† |" in text, text
     assert "† Mean over fewer than the 3 pairs scored" in text, text
     assert "`average` EN: n = 2; `maximum` EN: n = 2" in text, text
+
+
+def test_an_infinite_score_is_kept_and_its_mean_shown(tmp_path) -> None:
+    """Session 37's audit: PSNR of F = A = B (``inf``, as documented) was stored as NULL, so the run's mean left
+    that pair out and marked the cell "undefined on the others", where ``fusionbench score`` gave ``inf``.
+    NaN (undefined) is still NULL."""
+    from _db import rows
+
+    from fusionbench.store import ResultsStore
+    from fusionbench.summary import format_number, summary_table
+    from fusionbench.worker import TaskResult
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for pair, psnr in (("p1", float("inf")), ("p2", 15.0), ("p3", float("nan"))):
+            store.record_task(TaskResult("ds", pair, "average", "k1", "s" + pair, scores={"PSNR": psnr},
+                                         seconds=0.1, path=f"/x/{pair}.png"), run_id=1)
+        text = summary_table(store, "ds", ["PSNR"], ["average"])
+    assert rows(tmp_path / "r.sqlite", "SELECT pair, value FROM scores ORDER BY pair") == [
+        ("p1", float("inf")), ("p2", 15.0), ("p3", None)]
+    assert "| inf ± –† |" in text, text  # over p1 and p2 (p3 undefined)
+    assert format_number(float("-inf"), 4) == "-inf" and format_number(float("nan"), 4) == "–"

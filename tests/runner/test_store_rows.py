@@ -54,16 +54,20 @@ def test_skipped_frame_gives_the_latest_runs_reason(tmp_path) -> None:
         assert store.skipped_frame()["reason"].tolist() == ["unavailable: new reason"]
 
 
-def test_an_infinite_score_is_stored_as_null(tmp_path) -> None:
-    """PSNR is +inf when F equals both sources; the store keeps non-finite values as NULL (module docstring)."""
+def test_an_infinite_score_is_kept_and_nan_is_null(tmp_path) -> None:
+    """PSNR is +inf when F equals both sources: the store keeps it (until session 37 NULL, so a run's mean left the
+    pair out, where ``fusionbench score`` gave inf); NaN, a metric undefined on the pair, is NULL."""
     from fusionbench.store import ResultsStore
 
     db = tmp_path / "r.sqlite"
     with ResultsStore(db) as store:
-        store.record_task(_result("p1", "m", {"PSNR": float("inf"), "EN": 5.0}), run_id=1)
+        store.record_task(_result("p1", "m", {"PSNR": float("inf"), "EN": 5.0, "SCD": float("nan")}), run_id=1)
+        frame = store.scores_frame().set_index("metric")["value"]
+        assert frame["PSNR"] == float("inf") and frame["EN"] == 5.0 and frame.isna()["SCD"]
     con = sqlite3.connect(db)
     try:
-        assert con.execute("SELECT value FROM scores WHERE metric='PSNR'").fetchall() == [(None,)]
+        assert con.execute("SELECT metric, value FROM scores ORDER BY metric").fetchall() == [
+            ("EN", 5.0), ("PSNR", float("inf")), ("SCD", None)]
     finally:
         con.close()
 

@@ -266,10 +266,12 @@ _profiles("MEF_SSIM", F.mef_ssim, {
     "tang": ({}, "MEF_SSIM (Tang, labelled 'MS_SSIM' there): as default"),
 }, score_range=(-1.0, 1.0))
 
-_add("Qc", F.qc, score_range=(0.0, 1.0), groups=STANDARD,
+# range [-1, 1], not [0, 1]: each local score is a convex combination of two SSIM values in [-1, 1] (or the
+# reference's 0 or 1), so an F whose structure is inverted against the sources scores below 0 (session 37 audit F10)
+_add("Qc", F.qc, score_range=(-1.0, 1.0), groups=STANDARD,
      convention="Qc: Cvejić, covariance-weighted SSIM maps, 7x7 Gaussian, C=2e-16 (Liu/MEFB); not symmetric: "
                 "A = MRI/visible is MEFB's img1 (local score 1 where λ=σ_AF/(σ_AF+σ_BF)>1, 0 where λ<0)")
-_add("Qc.mefb", F.qc, score_range=(0.0, 1.0),
+_add("Qc.mefb", F.qc, score_range=(-1.0, 1.0),
      convention="Qc (MEFB): as default (A is metricsQc's img1; swapping A and B changes the value)")
 # version 2: NaN with an UndefinedMetricWarning for a constant F (version 1 returned a ratio of round-offs)
 _add("Qy", F.qy, score_range=(-1.0, 1.0), groups=STANDARD, version="2",

@@ -276,6 +276,9 @@ def qc(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float | N
 
     λ = σ_AF/(σ_AF+σ_BF); Q = mean(λ·SSIM_AF + (1−λ)·SSIM_BF) with Q=0 where λ<0,
     Q=1 where λ>1, NaN entries dropped; 7×7 Gaussian windows, C1=C2=2e-16.
+    Range [−1, 1] (each local score is a convex combination of two SSIM values
+    in [−1, 1], or 0 or 1): an F whose structure is inverted against the sources
+    scores below 0 (255 − A with B = A: −0.78 on ``synthetic.triple(64, 2)``'s A).
     Not symmetric in the sources: A is MEFB's ``metricsQc(img1, img2, fused)``
     ``img1``; in fusionbench A is the MRI or visible image (docs/conventions.md);
     swapping them moves the value by 10–13 % on Harvard MRI/PET 25066.

@@ -57,6 +57,47 @@ def test_in_range_on_structured_images(name: str, rule: str) -> None:
     assert math.isfinite(v) and lo - 1e-9 <= v <= hi + 1e-9, f"{name}={v} outside {lo, hi}"
 
 
+def _range_cases(n: int):
+    """Inputs beyond the random and structured ones: an inverted F (against one source, against the average of
+    two, of a max fusion), constant sources (non-zero and zero), binary images, a dark and a bright F, a noise F."""
+    r = np.random.default_rng(7)
+    f, a, b = triple(n, 2)
+    fm, am, bm = triple(n, 1, "max")
+    yield "inverted", (255 - f, a, b)
+    yield "inverted max", (255 - fm, am, bm)
+    yield "B=A, F=255-A", (255 - a, a, a)
+    yield "constant A", (f, np.full_like(a, 77), b)
+    yield "zero B", (f, a, np.zeros_like(b))
+    yield "binary", tuple((r.integers(0, 2, (n, n)) * 255).astype(np.uint8) for _ in range(3))
+    yield "dark F", (f // 16, a, b)
+    yield "bright F", (np.minimum(255, f.astype(int) * 3).astype(np.uint8), a, b)
+    yield "noise F", (r.integers(0, 256, (n, n), dtype=np.uint8), a, b)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_in_range_on_inverted_constant_and_binary_images(name: str) -> None:
+    """The declared score_range holds on harder inputs too (NaN, i.e. undefined, is allowed): the session 37 audit
+    found Qc declared [0, 1] but negative on an inverted F (F10)."""
+    n = 176 if name.split(".")[0] in NEEDS_LARGE else 64
+    lo, hi = metric_info(name).score_range
+    for case, (f, a, b) in _range_cases(n):
+        v = _score(name, f, a, b)
+        assert math.isnan(v) or lo - 1e-9 <= v <= hi + 1e-9, f"{name}={v} outside {lo, hi} on {case}"
+
+
+def test_qc_is_negative_on_an_inverted_fused_image_and_declared_minus_one_to_one() -> None:
+    """Qc = mean of λ·SSIM_AF + (1 − λ)·SSIM_BF (λ in [0, 1]; the reference's 0 or 1 outside): in [−1, 1]
+    (Cvejić et al. 2005, SSIM in [−1, 1]).  An F inverted against its sources scores below 0, which the
+    old declared range [0, 1] excluded."""
+    f, a, b = triple(64, 2)
+    for name in ("Qc", "Qc.mefb"):
+        assert metric_info(name).score_range == (-1.0, 1.0)
+        v = M.compute(name, 255 - f, a, b)
+        assert -1.0 <= v < -0.3, v  # −0.3617
+        w = M.compute(name, 255 - a, a, a)
+        assert -1.0 <= w < -0.7, w  # −0.7796: SSIM(A, 255 − A) in every window
+
+
 @pytest.mark.parametrize("name", [n for n in ALL if metric_info(n).needs_sources and n not in ASYMMETRIC])
 def test_symmetric_in_the_sources(name: str) -> None:
     n = 176 if name.split(".")[0] in NEEDS_LARGE else 64

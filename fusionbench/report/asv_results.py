@@ -156,3 +156,66 @@ def method_costs(frame: pd.DataFrame, n_pairs: int = 20) -> pd.DataFrame:
         where = times[column] if column in times.columns else pd.Series(dtype=object)
         out[column] = [str(where.get(m, "")) if pd.notna(where.get(m, "")) else "" for m in out.index]
     return out.reset_index()
+
+
+#: where a report's ``results/`` export keeps the asv result files its Table 5 used (asv's own layout), and where a
+#: rebuild from that export reads them when no ``--asv-results`` is given
+EXPORT_ASV_DIR = "asv"
+
+
+def used_result_files(results_dir: str | Path, raw: pd.DataFrame, methods: list[str]) -> list[Path]:
+    """The result files of ``results_dir`` that :func:`method_costs` takes ``methods``' Table 5 values from:
+    ``<machine>/<commit[:8]>-<env>.json`` of each row it keeps (a method's ``time_fuse`` and what was measured with
+    it, and the counts' newest), found by the machine folder, ``commit_hash`` and ``env_name`` in each file.
+    ``raw`` is the :func:`read_results` frame Table 5 read (after any filter on the commit)."""
+    results_dir = Path(results_dir)
+    if raw.empty or "method" not in raw.columns:
+        return []
+    suite = raw[raw["benchmark"].str.startswith(TABLE5_SUITE + ".") & raw["method"].isin(list(methods))]
+    if suite.empty:
+        return []
+    wanted = set(_file_keys(_with_the_time(suite)))
+    found = []
+    for path in sorted(results_dir.glob("*/*.json")):
+        if path.name == "machine.json":
+            continue
+        data = json.loads(path.read_text())
+        key = "\x1f".join(str(v) if v is not None else "" for v in
+                          (path.parent.name, data.get("commit_hash"), data.get("env_name")))
+        if key in wanted:
+            found.append(path)
+    return found
+
+
+def export_result_files(results_dir: str | Path, files: list[Path], dest: str | Path) -> list[Path]:
+    """Copy ``files`` (result files of ``results_dir``) into ``dest`` in asv's layout, with their machines'
+    ``machine.json`` and a ``benchmarks.json`` holding only the benchmarks those files have (what
+    :func:`read_results` needs to name their parameters and check their versions; the whole file is about 90 kB).
+    ``dest`` is replaced; it may be ``results_dir`` itself (a report rebuilt in place): everything is read before
+    anything is written.  Returns the files written."""
+    results_dir, dest = Path(results_dir), Path(dest)
+    contents: dict[str, str] = {}
+    benches: set[str] = set()
+    for path in files:
+        text = path.read_text()
+        contents[f"{path.parent.name}/{path.name}"] = text
+        benches |= set(json.loads(text).get("results", {}))
+        machine = path.parent / "machine.json"
+        if machine.is_file():
+            contents[f"{path.parent.name}/machine.json"] = machine.read_text()
+    meta_path = results_dir / "benchmarks.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        kept = {k: v for k, v in meta.items() if k in benches or k == "version"}
+        contents["benchmarks.json"] = json.dumps(kept, indent=4, sort_keys=True) + "\n"
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    written = []
+    for rel, text in sorted(contents.items()):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(target)
+    return written

@@ -172,11 +172,15 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
         export_names = {**unique_display_names([*all_methods, *extra], {
             m: display_name(m, data.methods_meta) for m in [*all_methods, *extra]}), **names}
         data.export(out / EXPORT_DIR, display_names=export_names)
-    ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file()]
+    ctx.written += [p for p in (out / EXPORT_DIR).glob("*") if p.is_file() and p not in ctx.written]
     provenance = {k: run.get(k) for k in ("command", "git_sha", "versions", "machine", "config") if k in run}
     ctx.written.append(write_file(out / "index.html", htmlmod.page("fusionbench report", provenance, sections)))
     families = {m: (data.methods_meta.get(m) or {}).get("family") or method_family(m) for m in all_methods}
-    notes = " ".join(n for n in (table4_note, figure_notes(ctx),
+    asv_note = (f"Table 5's times come from asv's result file{'s' if len(ctx.asv_exported) > 1 else ''} "
+                + ", ".join(f"`{p}`" for p in ctx.asv_exported) + " (with its machine.json and the benchmarks' "
+                "metadata), exported with the results: `fusionbench report DIR` reads them when no `--asv-results` is "
+                "given.") if ctx.asv_exported else ""
+    notes = " ".join(n for n in (table4_note, asv_note, figure_notes(ctx),
                                  reproducibility_note(all_methods, families, data.runs)) if n)
     write_file(out / "README.md", readme_text(run, out, ctx.written, sel, data.runs, time_label, notes))
     if not quiet:

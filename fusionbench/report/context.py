@@ -56,6 +56,9 @@ class ReportContext:
         #: ``identical``, ``different``, ``other version`` (another method key now) or ``not recorded``
         self.remade: dict[tuple[str, str, str], str] = {}
         self.missing: dict[str, str] = {}  # methods left out of the figures, and why
+        #: the asv result files Table 5 took its times from, as exported under ``results/`` (paths relative to
+        #: the report folder); empty when its times are the run's own
+        self.asv_exported: list[str] = []
 
     def img(self, path: Path, caption: str) -> str:
         """The figure at ``path`` as HTML (linked, or embedded with ``full``); nothing where it was not written."""

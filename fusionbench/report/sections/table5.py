@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from fusionbench.external import RESULTS_PREFIX
 from fusionbench.summary import markdown_text
 
 from .. import cost as costmod, html as htmlmod, paper
-from ..asv_results import TABLE5_SUITE, method_costs, read_results
+from ..asv_results import (EXPORT_ASV_DIR, TABLE5_SUITE, export_result_files, method_costs, read_results,
+                           used_result_files)
 from ..context import Log, ReportContext, write_file
 from ..data import EXPORT_DIR
 from ...machine import cpu_words
@@ -91,6 +93,12 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
         commit = run_asv(main, repo, ctx.log, data_dir)
         if commit is not None:
             asv_results = asv_results or repo / ".asv" / "results"
+    exported = ctx.data.db / EXPORT_ASV_DIR if ctx.data.db.is_dir() else None
+    if not asv_results and not run_benchmarks and exported is not None and exported.is_dir():
+        asv_results = exported  # a rebuild from an export: the asv results its Table 5 used, exported with it
+        ctx.log(f"report: Table 5 takes asv's times from {exported} (exported with the results; --asv-results "
+                "chooses another folder)")
+    raw = pd.DataFrame()
     if asv_results and Path(asv_results).is_dir():
         raw = read_results(asv_results)
         if commit is not None and not raw.empty:  # this run's results, not older commits' left in .asv
@@ -119,6 +127,13 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                   "origin": origin_words(origins.get(m))}
               for m in main if stats is not None and m in stats.index}
     timed_by_asv = table.attrs.get("time_from_asv") or []
+    export_to = ctx.out / EXPORT_DIR / EXPORT_ASV_DIR
+    asv_files = used_result_files(asv_results, raw, timed_by_asv) if timed_by_asv else []
+    if asv_files:  # the export carries them, so that `fusionbench report DIR` rebuilds this Table 5
+        ctx.written += export_result_files(asv_results, asv_files, export_to)
+        ctx.asv_exported = [f"{EXPORT_DIR}/{EXPORT_ASV_DIR}/{p.parent.name}/{p.name}" for p in asv_files]
+    elif export_to.is_dir():  # times not from asv now: an earlier build's asv files would mislead a rebuild
+        shutil.rmtree(export_to)
     table.attrs["timing"] = None if timed_by_asv else timing  # the claims row's mean/median of the run's times
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
     workers = run_workers(run.get("config") if isinstance(run.get("config"), dict) else {}, machine)
@@ -136,10 +151,13 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                       f"(machine {cpu_words(machine) if machine.get('processor') or machine.get('cpu_model') else machine.get('platform') or 'unknown'}, "
                       f"{machine.get('cpu_count', '?')} CPUs, {workers}; "
                       f"other load on the machine not controlled; {RUN_TIME_WARMUP})")
+    exported_words = (f" Times from asv: its result file{'s' if len(ctx.asv_exported) > 1 else ''} "
+                      f"{', '.join(ctx.asv_exported)} {'are' if len(ctx.asv_exported) > 1 else 'is'} exported with "
+                      "the results, and `fusionbench report DIR` rebuilds these times from it." if ctx.asv_exported else "")
     caption = (f"Table 5 style: {time_label}; GFLOPs = 10^9 FLOPs with FLOPs = 2 x MAC counted by torch "
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
                "parameters of the inference modules in millions; n/a: not a torch method. "
-               + costmod.throughput_caption(table) + " "
+               + costmod.throughput_caption(table) + exported_words + " "
                + provenance_line(_provenance_rows(timed, ctx.data.outputs), ctx.data.runs, main, ctx.names))
     notes = [f"{ctx.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
              if isinstance(r.note, str) and r.note.startswith("not profiled")]

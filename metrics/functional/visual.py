@@ -123,6 +123,10 @@ def viff(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, data_range: float |
     4-scale GSM with σ_n² = 0.005·255²; at each position the source with the
     smaller gain g is kept; per scale Σ(VID + C)/Σ(VIND + C), C = 1e-7;
     scale weights (1, 0, 0.15, 1)/2.15.
+    Not symmetric in A and B: where the gains tie (in practice both 0: F flat in the
+    window or anti-correlated with both sources) B's terms are kept, as MEFB does, and
+    B's variance enters the denominator (relative effect of a swap: 0 to 1e-2 measured,
+    docs/metrics.md "Source order").
     """
     from ._vif_kernels import viff_log_args
     f, A, B = prepare(fused, a, b, data_range=data_range)

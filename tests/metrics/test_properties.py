@@ -19,7 +19,10 @@ NEEDS_LARGE = {"MS_SSIM"}  # undefined (NaN) at ≤ 160 px
 # Nabf.tang: Tang's argument-order bug treats A as the fused image.
 # Qc: the reference clips λ = σ_AF/(σ_AF+σ_BF) to 1 where λ > 1 but sets the score to 0 where
 # λ < 0, so swapping A and B (λ → 1 − λ) changes the value wherever the covariances differ in sign.
-ASYMMETRIC = {"Nabf.tang", "Qc", "Qc.mefb"}
+# VIFF: where the two gains tie (both 0: F flat in the window, or anti-correlated with both sources) B's terms
+# are kept (MEFB's rule), so B's variance enters the denominator there (session 37 audit F11; on triple(64, 2),
+# the symmetry test's input, no window ties and the two orders agree, which the old list relied on).
+ASYMMETRIC = {"Nabf.tang", "Qc", "Qc.mefb", "VIFF", "VIFF.mefb"}
 
 
 def _score(name, f, a, b):
@@ -103,6 +106,60 @@ def test_symmetric_in_the_sources(name: str) -> None:
     n = 176 if name.split(".")[0] in NEEDS_LARGE else 64
     f, a, b = triple(n, 2)
     assert _score(name, f, a, b) == pytest.approx(_score(name, f, b, a), rel=1e-9, abs=1e-12)
+
+
+def _swap_changes(f, a, b) -> set[str]:
+    out = set()
+    for name in ALL:
+        if metric_info(name).needs_sources:
+            x, y = _score(name, f, a, b), _score(name, f, b, a)
+            if not (x == pytest.approx(y, rel=1e-9, abs=1e-12) or (math.isnan(x) and math.isnan(y))):
+                out.add(name)
+    return out
+
+
+def test_the_presets_not_symmetric_are_those_the_docs_name() -> None:
+    """On a max fusion (F copies flat patches of each source, so VIFF's gains tie there) exactly the presets of
+    ASYMMETRIC change when A and B swap, and docs/metrics.md's "Source order" remark names each of them (it named
+    Qc and Nabf.tang only before the session 37 audit, F11)."""
+    from pathlib import Path
+
+    assert _swap_changes(*triple(128, 0, "max")) == ASYMMETRIC
+    text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    remark = text.split("- **Source order.**", 1)[1].split("\n- **", 1)[0]
+    for name in ASYMMETRIC:
+        assert f"**{name}**" in remark or f"`{name}`" in remark, name
+    assert "Three presets (with their\n  profiles) are not symmetric" in remark
+
+
+def test_viff_is_not_symmetric_where_the_gains_tie() -> None:
+    """VIFF(F, A, B) != VIFF(F, B, A) on a max fusion (7.5e-3 relative on triple(128, 0, "max")); without a window
+    where the gains tie (triple(64, 2): F flat nowhere) the two orders agree to round-off; an F made flat over a
+    block where A and B differ in variance breaks the symmetry (B's variance is kept at the ties)."""
+    f, a, b = triple(128, 0, "max")
+    for name in ("VIFF", "VIFF.mefb"):
+        x, y = M.compute(name, f, a, b), M.compute(name, f, b, a)
+        assert x != y and 1e-3 < abs(x - y) / x < 2e-2, (x, y)
+    f, a, b = triple(64, 2)
+    assert M.compute("VIFF", f, a, b) == pytest.approx(M.compute("VIFF", f, b, a), rel=1e-12)
+    f = f.copy()
+    f[8:40, 8:40] = 128  # flat F: both gains 0 there, A's and B's variances differ
+    x, y = M.compute("VIFF", f, a, b), M.compute("VIFF", f, b, a)
+    assert abs(x - y) / x > 1e-4, (x, y)
+
+
+def test_viff_keeps_b_on_ties_as_mefb(metrics_ref) -> None:
+    """The tie rule is MEFB's: on syn_s0_128_max VIFF.mefb(F, A, B) equals MEFB's record to round-off, while the
+    swapped order (the other tie rule) is 1.9e-3 away."""
+    from fusionbench.metrics import calibration as C
+
+    ref_dir, ref = metrics_ref
+    want = next(r["value"] for r in ref["records"]
+                if r["reference"] == "mefb" and r["metric"] == "VIF" and r["triple"] == "syn_s0_128_max")
+    F, A, B = C.triple_images(ref_dir, ref, "syn_s0_128_max")
+    assert M.compute("VIFF.mefb", F, A, B) == pytest.approx(want, rel=1e-12)
+    swapped = M.compute("VIFF.mefb", F, B, A)
+    assert abs(swapped - want) / want == pytest.approx(1.91e-3, rel=1e-2)
 
 
 def test_tang_nabf_is_not_symmetric() -> None:

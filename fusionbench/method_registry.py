@@ -92,6 +92,14 @@ UNLISTED_HARVARD = ("Harvard AANLIB pairs chosen by the authors and not listed, 
 METHODS: Registry[MethodInfo] = Registry("method", "fusionbench.methods", "fusionbench.methods")
 
 
+def _names(field_name: str, value: Iterable[str]) -> tuple[str, ...]:
+    """``value`` as a tuple of names; a lone string is refused (session 37's audit: ``tasks="MRI-PET"`` became the
+    tasks 'M', 'R', 'I', …, and the method ran on no pair)."""
+    if isinstance(value, str):
+        raise TypeError(f"{field_name} takes several names, e.g. {field_name}=({value!r},), not the string {value!r}")
+    return tuple(value)
+
+
 def register_method(
     name: str | None = None,
     *,
@@ -124,6 +132,8 @@ def register_method(
     """
     if colour not in ("luma", "own"):
         raise ValueError(f"colour must be 'luma' or 'own', not {colour!r}")
+    weights, tasks, trained_for = (_names(field_, value) for field_, value in
+                                   (("weights", weights), ("tasks", tasks), ("trained_for", trained_for)))
 
     def decorator(obj: Callable[..., Any]) -> Callable[..., Any]:
         reg_name = (name or obj.__name__).lower()

@@ -82,15 +82,52 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
     returns the decorated object).
     """
     if info is None:
-        info = MetricInfo(name=name, **meta)
+        if isinstance(meta.get("groups"), str):
+            raise TypeError(f"groups takes several names, e.g. groups=({meta['groups']!r},), not a string")
+        info = MetricInfo(name=name, **{**meta, **({"groups": tuple(meta["groups"])} if "groups" in meta else {})})
     elif meta:
         raise TypeError("register_metric: pass either info= or MetricInfo fields, not both")
 
     def decorator(obj: Callable[..., float]) -> Callable[..., float]:
+        _check_new_metric(name, info, override, obj)
         METRICS.add(name, obj, info, override=override)
         return obj
 
     return decorator if fn is None else decorator(fn)
+
+
+#: the groups only fusionbench's own presets join: the founding paper's seven metrics, and the standard set (a
+#: plugin metric that joined ``paper`` changed the default metrics of every run)
+FIXED_GROUPS = ("paper", "standard")
+
+
+def _check_new_metric(name: str, info: MetricInfo, override: bool, obj: Any) -> None:
+    """``ValueError`` for metadata that would be silently ignored or would change what others get (session 37's
+    audit): a ``colour`` other than ``"y601"``/``"rgb"`` (``"RGB"`` meant the luma), a group that does not exist
+    (the metric in no group), ``paper``/``standard`` from outside fusionbench, and a new name that differs from a
+    registered one only in case (``ssim`` beside ``SSIM``: ``--metrics ssim`` then picked it silently)."""
+    from .registry import BUILTIN, _registering_module
+
+    # the source as the registration will get it, with what must come first loaded (the built-ins, for a user or
+    # plugin registration; nothing more for a built-in one, which must not start the plugin scan)
+    source = METRICS._before_adding(_registering_module(obj))
+    if info.colour not in ("y601", "rgb"):
+        raise ValueError(f"metric {name!r}: colour must be 'y601' (uint8 grey / BT.601 luma) or 'rgb' (the images "
+                         f"as they are), not {info.colour!r}")
+    unknown = [g for g in info.groups if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"metric {name!r}: no metric group {', '.join(map(repr, unknown))} (groups: "
+                         f"{', '.join(GROUPS)})")
+    fixed = [g for g in info.groups if g in FIXED_GROUPS]
+    if fixed and source != BUILTIN:
+        raise ValueError(f"metric {name!r}: only fusionbench's presets join the {' and '.join(fixed)} group(s) "
+                         "(the founding paper's metrics and the standard set); use groups=('all',) and name it "
+                         "with --metrics")
+    if not override and source != BUILTIN and name not in METRICS._entries:
+        twins = [m for m in METRICS._entries if m.lower() == name.lower()]
+        if twins:
+            raise ValueError(f"metric {name!r} differs from the registered {twins[0]!r} only in case; choose another "
+                             "name (or pass override=True)")
 
 
 def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:

@@ -51,6 +51,8 @@ DRIVERS = {
         f = np.arange(256, dtype=np.uint8).reshape(16, 16)
         scores = fusionbench.metrics.evaluate(f, f, f, "MG,EN")
         assert scores["MG"] == 127.5 and scores["EN"] == 8.0, scores
+        floats = fusionbench.metrics.evaluate(f / 255.0, f / 255.0, f / 255.0, "MG,EN", data_range=1.0)
+        assert floats == scores, floats  # the same on the uint8 scale (session 37: MG gave 0.5 here)
         assert METRICS.get("MG").source == "user (my_metrics)"
         assert "MG" in fusionbench.resolve_metrics("all") and "MG" not in fusionbench.resolve_metrics("paper")
     """,

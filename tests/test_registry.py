@@ -801,3 +801,30 @@ def test_weights_and_metrics_declared_in_a_method_plugin_module_are_found(monkey
         assert methods.names() == ["my_blend"]
     finally:
         sys.modules.pop(module, None)
+
+
+def test_metadata_that_would_be_ignored_or_change_others_defaults_is_refused() -> None:
+    """Session 37's audit: ``tasks="MRI-PET"`` became the tasks 'M', 'R', 'I', … (the method ran on no pair);
+    ``groups=("mygroup",)`` put a metric in no group; ``colour="RGB"`` meant the luma; ``groups=("paper",)`` from a
+    user changed every run's default metrics; ``ssim`` beside ``SSIM`` made ``--metrics ssim`` pick it silently."""
+    from fusionbench.metric_registry import METRICS, register_metric
+
+    def score(f, a=None, b=None, **kw):
+        return 1.0
+
+    with pytest.raises(TypeError, match=r"tasks takes several names, e\.g\. tasks=\('MRI-PET',\)"):
+        register_method("test_meta_tasks", tasks="MRI-PET")
+    for bad, message in ((dict(groups=("mygroup",)), "no metric group 'mygroup'"),
+                         (dict(colour="RGB"), "colour must be 'y601'"),
+                         (dict(groups=("all", "paper")), "only fusionbench's presets join the paper group"),
+                         (dict(groups="all"), "groups takes several names")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            register_metric("TEST_META", score, **bad)
+    with pytest.raises(ValueError, match="'ssim' differs from the registered 'SSIM' only in case"):
+        register_metric("ssim", score)
+    assert "TEST_META" not in METRICS and "ssim" not in METRICS
+    register_metric("TEST_META", score, groups=("all",))
+    try:
+        assert METRICS.get("TEST_META").info.groups == ("all",)
+    finally:
+        METRICS.remove("TEST_META")

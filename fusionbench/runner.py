@@ -156,6 +156,17 @@ def _versions() -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
+    # the distributions of the loaded plugins' methods and metrics, by version (session 37's audit: a run named a
+    # plugin's distribution but not which release of it made the results)
+    from .metric_registry import METRICS
+
+    plugins = {entry.source.removeprefix("plugin ") for registry in (METHODS, METRICS)
+               for entry in registry._entries.values() if entry.source.startswith("plugin ")}
+    for dist in sorted(plugins):
+        try:
+            out[f"plugin {dist}"] = metadata.version(dist)
+        except (metadata.PackageNotFoundError, ValueError):  # an entry point without its distribution
+            out[f"plugin {dist}"] = "unknown"
     return out
 
 

@@ -381,6 +381,11 @@ def test_plugin_method_runs(plugin_env, tmp_path, make_pairs) -> None:
     con = sqlite3.connect(tmp_path / "out" / "results.sqlite")
     rows = con.execute("SELECT method, COUNT(*) FROM scores GROUP BY method").fetchall()
     assert rows == [("demo_min", 4)]
+    # the run records which release of the plugin made the results (session 37's audit: only its name)
+    import json
+
+    versions = json.loads(con.execute("SELECT versions FROM runs").fetchone()[0])
+    assert versions["plugin fusionbench-demo-plugin"] == "0.1.0", versions
 
 
 def test_list_weights_is_the_same_listing(capsys, tmp_path, monkeypatch) -> None:

@@ -136,6 +136,10 @@ def paper_convention_gflops(gflops_2mac: float) -> float:
     return gflops_2mac / 2 * PAPER_FLOPS_PER_MAC
 
 
+#: what a – cell of the paper's Table 5 beside ours means (``n/a`` is explained by our Table 5's caption)
+TABLE5_MISSING = "–: not in our Table 5 (the method was not run, or has no value there)."
+
+
 def beside_table5(costs: pd.DataFrame) -> pd.DataFrame:
     """Paper's Table 5 (time, GFLOPs) beside ours (:func:`fusionbench.report.cost.cost_table` rows).
 
@@ -144,9 +148,13 @@ def beside_table5(costs: pd.DataFrame) -> pd.DataFrame:
     """
     ours = costs.set_index("method") if not costs.empty else pd.DataFrame()
 
-    def num(method: str, column: str) -> float:
+    def num(method: str, column: str) -> float | str:
+        """Our value; ``"n/a"`` where our Table 5 prints it (not a torch method), as the caption explains; NaN
+        (printed –, :data:`TABLE5_MISSING`) where the method is not in our table (before session 37 both were –)."""
         if method not in ours.index or column not in ours.columns:
             return np.nan
+        if ours.loc[method, column] == "n/a":
+            return "n/a"
         value = pd.to_numeric(pd.Series([ours.loc[method, column]]), errors="coerce").iloc[0]
         return float(value)
 
@@ -156,7 +164,8 @@ def beside_table5(costs: pd.DataFrame) -> pd.DataFrame:
         ours_gflops = num(method, "GFLOPs")
         rows.append({"Method": label, "Time/s paper": seconds, "Time/s ours": num(method, "Time/s per pair"),
                      "GFLOPs paper": gflops, "GFLOPs ours": ours_gflops,
-                     "GFLOPs ours (paper conv.)": paper_convention_gflops(ours_gflops),
+                     "GFLOPs ours (paper conv.)": ours_gflops if isinstance(ours_gflops, str)
+                     else paper_convention_gflops(ours_gflops),
                      "GFLOP/s ours": num(method, "GFLOP/s"),
                      "Fraction of conv peak ours": num(method, "Fraction of conv peak"),
                      "Params (M) ours": num(method, "Params (M)")})

@@ -158,7 +158,9 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
                f"{torch.__version__} FlopCounterMode for one forward pass on both sources at 256x256; Params (M) = "
                "parameters of the inference modules in millions; n/a: not a torch method. "
                + costmod.throughput_caption(table) + exported_words + " "
-               + provenance_line(_provenance_rows(timed, ctx.data.outputs), ctx.data.runs, main, ctx.names))
+               + _times_provenance(ctx, timed_by_asv, asv_costs,
+                                   provenance_line(_provenance_rows(timed, ctx.data.outputs), ctx.data.runs, main,
+                                                   ctx.names)))
     notes = [f"{ctx.names.get(r.method, r.method)}: {r.note}" for r in profiles.itertuples()
              if isinstance(r.note, str) and r.note.startswith("not profiled")]
     shown = table.drop(columns=["method"])
@@ -174,7 +176,8 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
     ctx.written += [write_file(ctx.out / "tables" / "paper_vs_ours_table5.md",
                                 "**Table 5: the paper's time and GFLOPs beside ours**\n\n"
                                 + frame_to_markdown(beside, column_digits=table5_digits(beside))
-                                + f"\n<sub>Paper: {markdown_text(paper.TABLE5_NOTE)} Ours: {markdown_text(caption)}</sub>\n"),
+                                + f"\n<sub>Paper: {markdown_text(paper.TABLE5_NOTE)} Ours: {markdown_text(caption)} "
+                                f"{markdown_text(paper.TABLE5_MISSING)}</sub>\n"),
                      write_file(ctx.out / "tables" / "paper_vs_ours_table5.csv", beside.to_csv(index=False))]
     body = (f'<p class="foot">{htmlmod.html.escape(caption)}</p>'
             + htmlmod.table_html(shown, column_digits=table5_digits(shown))
@@ -229,6 +232,21 @@ def _per_method_words(phrases: dict[str, str], names: dict[str, str], default: s
     if len(groups) <= 1:
         return next(iter(groups), default)
     return "; ".join(f"{phrase} for {', '.join(shown)}" for phrase, shown in groups.items())
+
+
+def _times_provenance(ctx: ReportContext, timed_by_asv: list[str], asv_costs: pd.DataFrame | None,
+                      line: str) -> str:
+    """Table 5's provenance line: the run's (``line``: the runs, commits and machine of the fused outputs), and,
+    where the times are asv's, first where they come from: ``Provenance: times of LEGFF, ... from asv (at commit
+    0945e6d on AMD EPYC (2 CPU threads); result file results/asv/...), not from the run's fusion; fused outputs
+    ...`` (before session 37 the line named only the run beside asv's times of another commit)."""
+    if not timed_by_asv or asv_costs is None:
+        return line
+    files = f"; result file {', '.join(ctx.asv_exported)}" if ctx.asv_exported else ""
+    who = ", ".join(ctx.names.get(m, m) for m in timed_by_asv)
+    rest = line.removeprefix("Provenance: ")
+    return (f"Provenance: times of {who} from asv ({asv_where_words(asv_costs, timed_by_asv, ctx.names)}{files}), "
+            f"not from the run's fusion" + (f"; {rest}" if rest else "."))
 
 
 def _provenance_rows(timed: pd.DataFrame, outputs: pd.DataFrame) -> pd.DataFrame:

@@ -314,11 +314,11 @@ def unsafe_to_interrupt() -> str:
     registries and caches are filled in steps), or ``""``.  Never imports anything itself (it runs in a
     signal handler)."""
     for module in list(sys.modules.values()):
-        try:
-            spec = getattr(module, "__spec__", None)
-            if spec is not None and getattr(spec, "_initializing", False) is True:
+        try:  # read from the module's dict: no __getattr__ / lazy-module hook runs (one could import, here)
+            spec = object.__getattribute__(module, "__dict__").get("__spec__")
+            if spec is not None and object.__getattribute__(spec, "__dict__").get("_initializing") is True:
                 return f"importing {spec.name}"
-        except Exception:  # an odd object in sys.modules: not an import in progress
+        except Exception:  # an odd object in sys.modules (no __dict__): not an import in progress
             continue
     locks = sys.modules.get("numba.core.compiler_lock")
     lock = getattr(locks, "global_compiler_lock", None)

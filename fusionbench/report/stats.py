@@ -117,9 +117,14 @@ def versus_reference(matrix: pd.DataFrame, reference: str, higher_is_better: boo
 
 
 def complete_blocks(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Pairs × methods matrix of one metric, keeping only pairs scored (finite) by every method."""
+    """Pairs × methods matrix of one metric, keeping only pairs scored (finite) by every method.
+
+    An infinite score (PSNR of F = A = B, kept by the store since session 37) leaves its pair out as NaN did:
+    ``inf - inf`` has no sign, and such a pair gave the Wilcoxon test a NaN p-value that Holm turned into 0, a
+    "better"/"worse" verdict from no evidence."""
     df = scores[scores["metric"] == metric].pivot_table(index="pair", columns="method", values="value", aggfunc="first")
-    return df.dropna(axis=0, how="any")
+    df = df.dropna(axis=0, how="any")
+    return df[np.isfinite(df.to_numpy(dtype=float)).all(axis=1)]
 
 
 def mean_ranks(matrix: pd.DataFrame, higher_is_better: bool) -> pd.Series:

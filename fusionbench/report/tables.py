@@ -79,7 +79,7 @@ class MetricTable:
         out = {}
         for m in self.methods:
             for k in self.metrics:
-                if not np.isfinite(self.mean.loc[m, k]):
+                if np.isnan(self.mean.loc[m, k]):  # an infinite mean is a value (PSNR of F = A = B), shown inf
                     out[(m, k)] = bool(self.rows is not None and self.rows.loc[m, k] > 0)
         return out
 
@@ -148,6 +148,13 @@ def shown_value(value: float, digits: int) -> float:
     return float(format_number(value, digits))
 
 
+def latex_number(value: float, digits: int) -> str:
+    """:func:`format_number` for LaTeX: ``$\\infty$`` / ``$-\\infty$`` for an infinite value."""
+    if np.isinf(value):
+        return r"$\infty$" if value > 0 else r"$-\infty$"
+    return format_number(value, digits)
+
+
 def column_digits(values: pd.Series | np.ndarray, most: int = 4) -> int:
     """Decimals for a column: 4 below 10, 3 below 100, else 2 (fixed per column, so decimal points align)."""
     values = np.abs(np.asarray(values, dtype=float))
@@ -161,7 +168,7 @@ def _cells(table: MetricTable, method: str, decimals: Mapping[str, int], mark: C
     out = []
     for metric in table.metrics:
         mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
-        if not np.isfinite(mean):
+        if np.isnan(mean):  # no value; an infinite mean prints inf (session 37: "–", as if there were none)
             out.append("–")
             continue
         digits = decimals[metric]
@@ -326,10 +333,10 @@ def to_latex(table: MetricTable, digits: int = 4, label: str = "", mean_only: bo
             mean, std = table.mean.loc[method, metric], table.std.loc[method, metric]
             place = places.get((method, metric), "")
             d = decimals[metric]
-            if not np.isfinite(mean):
+            if np.isnan(mean):
                 cells.append("--" if mean_only else r"\multicolumn{2}{c}{--}")
                 continue
-            cells.append(mark(format_number(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
+            cells.append(mark(latex_number(mean, d), place) + (r"$^\dagger$" if (method, metric) in short else ""))
             if not mean_only:
                 cells.append(mark(format_number(std, d) if np.isfinite(std) else "--", place))  # one pair: no std
         name = latex_escape(table.name(method))

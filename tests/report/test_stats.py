@@ -139,3 +139,22 @@ def test_the_footnote_says_why_there_is_no_ci() -> None:
     assert three.too_few and "no CI: 3 series groups" in three.ci_sentence() and "bootstrap," not in three.ci_sentence()
     ten = Groups({f"p{i}": str(i % 10) for i in range(30)}, "series")
     assert not ten.too_few and ten.ci_sentence() == "95 % CIs (HTML, CSV): bootstrap, resampling 10 series groups."
+
+
+def test_a_pair_with_an_infinite_score_is_left_out_of_the_rank_tests() -> None:
+    """The store keeps PSNR of F = A = B as inf since session 37: ``inf - inf`` gave Wilcoxon a NaN p-value, which
+    Holm turned into 0 and a "worse" verdict from no evidence.  Such a pair is left out, as a NaN one is."""
+    import numpy as np
+    import pandas as pd
+
+    from fusionbench.report.stats import complete_blocks, versus_reference
+
+    rows = [("p0", m, float("inf")) for m in ("a", "b", "c")]
+    rows += [(f"p{i}", m, v + i) for i in range(1, 7) for m, v in (("a", 30.0), ("b", 29.0), ("c", 31.0))]
+    scores = pd.DataFrame([("ds", p, m, "PSNR", v) for p, m, v in rows],
+                          columns=["dataset", "pair", "method", "metric", "value"])
+    matrix = complete_blocks(scores, "PSNR")
+    assert list(matrix.index) == [f"p{i}" for i in range(1, 7)] and np.isfinite(matrix.to_numpy()).all()
+    table = versus_reference(matrix, "a", higher_is_better=True).set_index("method")
+    assert table["p"].notna().all() and table.loc["b", "verdict"] in ("better", "no significant difference")
+    assert table.loc["b", "n_pairs"] == 6

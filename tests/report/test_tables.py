@@ -189,7 +189,9 @@ def test_an_infinite_mean_has_no_place_and_the_html_marks_follow_its_printed_dec
     assert places[("average", "EN")] == places[("dwt", "EN")] == "best"  # 35.123 both, as printed
     page = _html_metric_table(table)
     assert page.count(">35.123<") == 2 and ">35.1234<" not in page  # (data-v keeps the full value to sort by)
-    assert "| Average | **35.123 ± 0.000** | – |" in to_markdown(table)
+    # an infinite mean is a value, printed inf (session 37: "–", and the footnote called it undefined)
+    assert "| Average | **35.123 ± 0.000** | inf ± – |" in to_markdown(table)
+    assert "undefined" not in table.short_note() and r"$\infty$" in to_latex(table)
 
 
 def test_a_metric_best_inside_its_range_is_not_ranked() -> None:

@@ -215,7 +215,7 @@ def _html_ci_table(table) -> str:
             mean, lo, hi = table.mean.loc[method, metric], table.ci_low.loc[method, metric], \
                 table.ci_high.loc[method, metric]
             d = decimals[metric]
-            row[metric] = "–" if not np.isfinite(mean) else (
+            row[metric] = "–" if np.isnan(mean) else (
                 f"{format_number(mean, d)} [{format_number(lo, d)}, {format_number(hi, d)}]" if np.isfinite(lo)
                 else f"{format_number(mean, d)} [n/a]")
         rows.append(row)

@@ -29,8 +29,11 @@ MIN_CI_UNITS = 5
 def bootstrap_ci(values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean (scipy.stats.bootstrap); NaNs dropped; ``(v, v)`` if every value is
-    ``v``; ``(nan, nan)`` with fewer than :data:`MIN_CI_UNITS` values."""
+    ``v``; ``(nan, nan)`` with fewer than :data:`MIN_CI_UNITS` values, and where a value is infinite (the mean is
+    then infinite: an interval of the finite values alone, printed beside it, did not contain it)."""
     values = np.asarray(values, dtype=float)
+    if np.isinf(values).any():
+        return float("nan"), float("nan")
     values = values[np.isfinite(values)]
     if values.size and np.all(values == values[0]):
         return float(values[0]), float(values[0])
@@ -53,7 +56,7 @@ def group_bootstrap_ci(values: np.ndarray, groups: np.ndarray | None, *, confide
     at all).
     """
     values = np.asarray(values, dtype=float)
-    if groups is None:
+    if groups is None or np.isinf(values).any():  # an infinite value: no interval (bootstrap_ci)
         return bootstrap_ci(values, confidence=confidence, n_resamples=n_resamples, seed=seed)
     groups = np.asarray(groups, dtype=object)
     keep = np.isfinite(values)

@@ -158,3 +158,17 @@ def test_a_pair_with_an_infinite_score_is_left_out_of_the_rank_tests() -> None:
     table = versus_reference(matrix, "a", higher_is_better=True).set_index("method")
     assert table["p"].notna().all() and table.loc["b", "verdict"] in ("better", "no significant difference")
     assert table.loc["b", "n_pairs"] == 6
+
+
+def test_the_interval_of_a_mean_over_an_infinite_score_is_not_that_of_the_finite_ones() -> None:
+    """A mean over inf is inf; an interval of the finite values alone ([14.8, 16.4] beside inf) did not contain
+    it.  No interval then, with or without groups."""
+    import numpy as np
+
+    from fusionbench.report.stats import bootstrap_ci, group_bootstrap_ci
+
+    values = np.array([np.inf, 15.0, 16.0, 14.0, 15.5, 16.5, 14.5])
+    assert all(np.isnan(bootstrap_ci(values)))
+    assert all(np.isnan(group_bootstrap_ci(values, np.array(list("abcdefg")))))
+    assert all(np.isnan(group_bootstrap_ci(values, np.array(list("aabbccd")))))
+    assert np.isfinite(bootstrap_ci(values[1:])).all()

@@ -265,6 +265,10 @@ def check_store(path: str | Path) -> None:
             conn.close()
 
 
+#: how the reasons of ``skipped`` rows about the split a run asked for begin (:mod:`fusionbench.runner`)
+SPLIT_SKIP_REASONS = ("no split ", "no image pairs")
+
+
 #: the status of a run whose process ended without closing it (see :func:`_killed_runs`)
 KILLED = "killed"
 
@@ -621,6 +625,12 @@ class ResultsStore:
             ran = self.conn.execute("SELECT dataset, method, MAX(run_id) FROM scores GROUP BY dataset, method")
             later = {(d, m): r for d, m, r in ran}
             df = df[[(later.get((d, m)) or -1) <= r for d, m, r in zip(df["dataset"], df["method"], df["run_id"])]]
+            # a skip for the split a run asked for ("no split 'train'", "no image pairs in split 'train'") says
+            # nothing of the method's scores on the dataset's other splits: not current beside any of them
+            # (session 37's review: a --split train run after a test run listed the method as skipped)
+            of_split = df["reason"].str.startswith(SPLIT_SKIP_REASONS).tolist()
+            scored = [(d, m) in later for d, m in zip(df["dataset"], df["method"])]
+            df = df[[not (split and has) for split, has in zip(of_split, scored)]]
         return df[["dataset", "method", "reason"]].reset_index(drop=True)
 
     def runs_frame(self) -> "pd.DataFrame":

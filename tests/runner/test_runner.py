@@ -286,3 +286,27 @@ def test_summary_says_why_a_cell_has_no_value(tmp_path, make_pairs) -> None:
         text = summary_table(store, f"folder:{data}", ["EN", "CC"], ["average", "maximum"])
     assert "– No value, the metric is undefined on every pair: `average` CC." in text
     assert "– No value, not scored (not computed for this method, or its scoring failed): `maximum` CC." in text
+
+
+def test_a_skip_for_another_split_is_not_current_beside_the_methods_scores(tmp_path, make_pairs) -> None:
+    """Session 37's review: after a test-split run, a ``--split train`` run recorded ``average`` as skipped
+    ("no split 'train'"), and the next report listed it as skipped beside its test scores."""
+    from fusionbench.store import ResultsStore
+
+    data = make_pairs(tmp_path / "data", 2)
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    (empty / "b").mkdir()
+    common = dict(methods=["average"], metrics="EN", out=str(tmp_path / "out"), workers=0, quiet=True)
+    run(RunConfig(datasets=[f"folder:{data}"], **common), log=lambda m: None)
+    with pytest.raises(ValueError, match="no dataset of the run has split 'train'"):
+        run(RunConfig(datasets=[f"folder:{data}"], split="train", **common), log=lambda m: None)
+    run(RunConfig(datasets=[f"folder:{data}", "builtin-mri-pet"], split="train", **common), log=lambda m: None)
+    run(RunConfig(datasets=[f"folder:{empty}"], **common), log=lambda m: None)
+    with ResultsStore.snapshot(tmp_path / "out" / "results.sqlite") as store:
+        skipped = store.skipped_frame()
+        recorded = _rows(tmp_path / "out" / "results.sqlite", "SELECT dataset, reason FROM skipped ORDER BY run_id")
+    assert (f"folder:{data}", "no split 'train' (has: test)") in recorded  # recorded, as before
+    # current only where the method has no scores on the dataset
+    assert sorted(zip(skipped["dataset"], skipped["reason"])) == [
+        ("builtin-mri-pet", "no image pairs in split 'train'"), (f"folder:{empty}", "no image pairs")]

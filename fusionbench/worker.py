@@ -306,20 +306,30 @@ def watchdog(grace_s: float, dump: Any) -> Iterator[None]:
 HOLD_BACK_RECHECK_S = 0.02
 
 
-def unsafe_to_interrupt() -> str:
-    """What this thread is doing that an exception raised into it would leave half-done for the rest of the
-    process: ``"importing MODULE"`` (a module whose top level is running: importlib drops the module it fails
-    but keeps the submodules it has imported, so the package comes back without them as attributes, e.g.
-    ``module 'numba' has no attribute 'core'``), ``"compiling a kernel"`` (numba's compiler lock held: its
-    registries and caches are filled in steps), or ``""``.  Never imports anything itself (it runs in a
-    signal handler)."""
-    for module in list(sys.modules.values()):
-        try:  # read from the module's dict: no __getattr__ / lazy-module hook runs (one could import, here)
-            spec = object.__getattribute__(module, "__dict__").get("__spec__")
-            if spec is not None and object.__getattribute__(spec, "__dict__").get("_initializing") is True:
-                return f"importing {spec.name}"
-        except Exception:  # an odd object in sys.modules (no __dict__): not an import in progress
-            continue
+def _depth(frame: Any) -> int:
+    """The number of frames from ``frame`` down to the bottom of its thread's stack."""
+    depth = 0
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+def unsafe_to_interrupt(frame: Any = None, newer_than: int = 0) -> str:
+    """What the thread of ``frame`` (default: the caller's) is doing, in its frames above the ``newer_than``
+    deepest ones (the call that armed the timer), that an exception raised into it would leave half-done for
+    the rest of the process: ``"importing MODULE"`` (a module's top level running, or importlib's own steps:
+    importlib drops the module it fails but keeps the submodules it has imported, so the package comes back
+    without them as attributes, e.g. ``module 'numba' has no attribute 'core'``), ``"compiling a kernel"``
+    (numba's compiler lock held by this thread: its registries and caches are filled in steps), or ``""``.
+    Only this thread's frames above the armed call count (session 37's review: an import in another thread,
+    or one around the whole run, held the timeout back too).  Reads code objects and module dicts only, so
+    it runs no hook and imports nothing (it runs in a signal handler)."""
+    frame = frame if frame is not None else sys._getframe(1)
+    for _ in range(max(_depth(frame) - newer_than, 0)):
+        code, name = frame.f_code, frame.f_globals.get("__name__", "?")
+        if (code.co_name == "<module>" and name != "__main__") or code.co_filename.startswith("<frozen importlib"):
+            return f"importing {name}"  # (the program's own script runs as __main__'s top level: not an import)
+        frame = frame.f_back
     locks = sys.modules.get("numba.core.compiler_lock")
     lock = getattr(locks, "global_compiler_lock", None)
     if lock is not None and lock.is_locked():
@@ -343,8 +353,13 @@ def _alarm(seconds: float | None) -> Iterator[None]:
         yield
         return
 
+    # the frames of the block (the method's call) are those above the caller of this context manager, whose
+    # frame lies two below this generator's (contextlib's __enter__ between): the caller's own frame does not
+    # count (it may be a module's top level that armed the timer)
+    armed_depth = _depth(sys._getframe()) - 2
+
     def _raise(signum: int, frame: Any) -> None:
-        if unsafe_to_interrupt():
+        if unsafe_to_interrupt(frame, armed_depth):
             signal.setitimer(signal.ITIMER_REAL, HOLD_BACK_RECHECK_S)
             return
         raise PairTimeout(f"exceeded the per-pair timeout of {seconds:g} s")

@@ -270,3 +270,39 @@ def test_a_timeout_waits_for_a_kernel_compile_to_finish() -> None:
             time.sleep(5)
     assert len(events) == 1 and events[0] >= 0.5 and time.perf_counter() - start < events[0] + 1.0
     assert unsafe_to_interrupt() == ""
+
+
+def test_only_an_import_inside_the_timed_call_holds_the_timeout_back(tmp_path, monkeypatch) -> None:
+    """Session 37's review: the first hold-back looked at every module of the process, so an import in another
+    thread delayed a 0.2 s timeout to 2.9 s, and a run started from a module's top level never timed out."""
+    import importlib
+    import sys
+    import threading
+    import time
+
+    import pytest
+
+    from fusionbench.worker import PairTimeout, _alarm
+
+    name = f"fb_slow_thread_{tmp_path.name.replace('-', '_')}"
+    _slow_package(tmp_path, name, 2.0)
+    outer = f"fb_outer_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{outer}.py").write_text(
+        "import time\nfrom fusionbench.worker import PairTimeout, _alarm\nstart = time.perf_counter()\n"
+        "try:\n    with _alarm(0.2):\n        time.sleep(5)\nexcept PairTimeout:\n    pass\n"
+        "ELAPSED = time.perf_counter() - start\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importer = threading.Thread(target=importlib.import_module, args=(name,))
+        importer.start()
+        time.sleep(0.1)  # the other thread is inside the package's slow import
+        start = time.perf_counter()
+        with pytest.raises(PairTimeout):
+            with _alarm(0.2):
+                time.sleep(5)
+        assert time.perf_counter() - start < 1.0
+        importer.join()
+        assert importlib.import_module(outer).ELAPSED < 1.0  # armed inside a module's top level
+    finally:
+        for module in [m for m in sys.modules if m in (name, outer) or m.startswith(name + ".")]:
+            del sys.modules[module]

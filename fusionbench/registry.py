@@ -137,37 +137,48 @@ def registrations_from(source: str) -> Iterator[None]:
 _JOURNALS_HERE = threading.local()
 
 
-def _journals() -> list[tuple[str, list[tuple[dict[str, Any], str, Any, str | None]]]]:
+def _journals() -> list[tuple[str, list[tuple[dict[str, Any], str, Any, frozenset[str]]]]]:
     stack = getattr(_JOURNALS_HERE, "stack", None)
     if stack is None:
         stack = _JOURNALS_HERE.stack = []
     return stack
 
 
-def _journal_addition(table: dict[str, Any], key: str, previous: Any, source: str, module: str | None) -> None:
-    """Note in the innermost plugin load of this thread (if any) that ``table[key]`` was set over ``previous`` by
-    ``module``, if that plugin made the entry (``source`` its label): not a built-in module its import loaded on
-    the way."""
+def _modules_running() -> frozenset[str]:
+    """The modules whose top level is running on this thread now (their ``<module>`` frames on the stack)."""
+    names, frame = set(), sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            names.add(frame.f_globals.get("__name__", ""))
+        frame = frame.f_back
+    return frozenset(names)
+
+
+def _journal_addition(table: dict[str, Any], key: str, previous: Any, source: str) -> None:
+    """Note in the innermost plugin load of this thread (if any) that ``table[key]`` was set over ``previous``,
+    with the modules whose top level was running then, if that plugin made the entry (``source`` its label):
+    not a built-in module its import loaded on the way."""
     stack = _journals()
     if stack and stack[-1][0] == source:
-        stack[-1][1].append((table, key, previous, module))
+        stack[-1][1].append((table, key, previous, _modules_running()))
 
 
 @contextlib.contextmanager
 def _undone_on_failure(source: str, *, imported: bool = False) -> Iterator[None]:
     """Run the block (a step of loading the plugin labelled ``source``); if it raises, take back the entries it
     added, in every registry, and put back what those entries replaced; then re-raise.  With ``imported`` (the
-    block imports the plugin's module) only the entries of modules the failed import left out of
-    ``sys.modules``: a module that was imported whole on the way (the plugin's package ``__init__``) stays
+    block imports the plugin's module) only the entries made while a module ran whose import failed (it is
+    out of ``sys.modules`` again), whatever they register (a function imported from elsewhere, a
+    ``functools.partial``): a module imported whole on the way (the plugin's package ``__init__``) stays
     imported, is never imported again, and so keeps what it registered."""
     stack = _journals()
-    journal: list[tuple[dict[str, Any], str, Any, str | None]] = []
+    journal: list[tuple[dict[str, Any], str, Any, frozenset[str]]] = []
     stack.append((source, journal))
     try:
         yield
     except BaseException:
-        for table, key, previous, module in reversed(journal):
-            if imported and module in sys.modules:
+        for table, key, previous, running in reversed(journal):
+            if imported and all(name in sys.modules for name in running):
                 continue
             if previous is None:
                 table.pop(key, None)
@@ -385,7 +396,7 @@ class Registry(Generic[T]):
                 raise self._clash(name, existing, source)
         entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source)
         self._entries[name] = entry
-        _journal_addition(self._entries, name, existing, source, module)
+        _journal_addition(self._entries, name, existing, source)
         return entry
 
     def register(self, name: str | None = None, *, info: T | None = None, override: bool = False,
@@ -422,7 +433,7 @@ class Registry(Generic[T]):
                 raise self._clash(prefix + ":", existing, source)
         entry: Entry[T] = Entry(name=prefix + ":", obj=obj, info=info, source=source)
         self._prefix_factories[prefix] = entry
-        _journal_addition(self._prefix_factories, prefix, existing, source, module)
+        _journal_addition(self._prefix_factories, prefix, existing, source)
         return entry
 
     def adopt(self, entry: Entry[T]) -> Entry[T]:

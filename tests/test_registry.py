@@ -725,7 +725,9 @@ def test_a_plugin_that_fails_half_way_is_taken_out_whole_and_sys_exit_is_a_failu
     """Session 37's audit: a plugin module calling ``sys.exit()`` at import took every command down (only
     ``Exception`` was caught), and the entries a failing plugin module registered before its error stayed
     registered and ran, while the run said the plugin was skipped.  An entry it replaced (``override=True``)
-    comes back; the package ``__init__`` imported on the way stays imported, and keeps its entries."""
+    comes back; the package ``__init__`` imported on the way stays imported, and keeps its entries.  What the
+    failed module registers counts whatever it is: a function imported from a module that stays imported, a
+    ``functools.partial`` (the review of session 37: those were kept)."""
     import builtins
 
     from fusionbench import registry as registry_module
@@ -739,14 +741,17 @@ def test_a_plugin_that_fails_half_way_is_taken_out_whole_and_sys_exit_is_a_failu
     (tmp_path / package).mkdir()
     modules = {
         "__init__": "import builtins\nbuiltins._fb_test_registry.add('thing_package', object(), 'info')\n",
-        "half": "import builtins\nreg = builtins._fb_test_registry\nreg.add('thing_before', object(), 'info')\n"
+        "helpers": "def shared(a, b):\n    return a\n",
+        "half": "import builtins, functools\nfrom PKG.helpers import shared\nreg = builtins._fb_test_registry\n"
+                "reg.add('thing_before', object(), 'info')\nreg.add('thing_shared', shared, 'info')\n"
+                "reg.add('thing_partial', functools.partial(shared, b=1), 'info')\n"
                 "reg.add('thing_base', object(), 'replaced', override=True)\nraise ValueError('then it breaks')\n",
         "exits": "import builtins, sys\nbuiltins._fb_test_registry.add('thing_exit', object(), 'info')\n"
                  "sys.exit('plugin exits at import')\n",
         "fine": "import builtins\nbuiltins._fb_test_registry.add('thing_fine', object(), 'info')\n",
     }
     for name, text in modules.items():
-        (tmp_path / package / f"{name}.py").write_text(text)
+        (tmp_path / package / f"{name}.py").write_text(text.replace("PKG", package))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry_module.importlib_metadata, "entry_points", lambda **kwargs: [
         _FakeEntryPoint(name, f"{package}.{name}") for name in ("half", "exits", "fine")])

@@ -216,7 +216,9 @@ def _schema_columns() -> dict[str, frozenset[str]]:
 def not_a_store(conn: sqlite3.Connection) -> str:
     """Why the database on ``conn`` is not a fusionbench results store, or ``""`` when it is one (or is empty:
     a new store).  One is either stamped with :data:`APPLICATION_ID`, or unstamped (written before session 37)
-    and holds only fusionbench's tables, each with its columns (those :func:`_migrate` adds may be missing).
+    with fusionbench's tables having their columns (those :func:`_migrate` adds may be missing) and no other
+    table unless ``runs`` and ``scores`` are there (a store its owner added a table to; a store being created
+    by another process has only some of fusionbench's tables yet).
     Reads only: it runs before anything is written, so that another program's ``results.sqlite`` in an
     ``--out`` folder is left as it was (session 37's audit: a database with its own ``scores`` table got
     fusionbench's seven tables added, then the run failed on ``no such column: dataset``; one without was
@@ -228,15 +230,15 @@ def not_a_store(conn: sqlite3.Connection) -> str:
         return f"its application id is {app_id & 0xFFFFFFFF:#010x}, another program's file format"
     tables = sorted(name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
                     if not name.startswith("sqlite_"))
-    foreign = [t for t in tables if t not in TABLES]
-    if foreign:
-        return f"it holds tables fusionbench does not create: {', '.join(foreign)}"
     expected = _schema_columns()
-    for table in tables:
+    for table in (t for t in tables if t in TABLES):
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}  # a name of TABLES: no quoting
         missing = sorted(expected[table] - _ADDED_COLUMNS.get(table, set()) - have)
         if missing:
             return f"its table {table} lacks fusionbench's columns {', '.join(missing)}"
+    foreign = [t for t in tables if t not in TABLES]
+    if foreign and not {"runs", "scores"} <= set(tables):  # a store someone added a table to is still one
+        return f"it holds tables fusionbench does not create: {', '.join(foreign)}"
     return ""
 
 

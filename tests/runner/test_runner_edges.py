@@ -222,6 +222,9 @@ def test_a_store_is_stamped_and_an_unstamped_one_of_fusionbench_is_still_opened(
         con.execute("ALTER TABLE scores DROP COLUMN metric_version")  # an older store: _migrate adds it back
         con.execute("DROP TABLE method_weights")  # a table added since
     con.close()
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE my_notes (pair, note)")  # the owner's own table beside fusionbench's
+    con.close()
     summary = _run(data, out, metrics="EN,SD")
     assert summary.failures == 0 and summary.planned == 2
     assert rows(db, "PRAGMA application_id") == [(APPLICATION_ID,)]

@@ -145,11 +145,14 @@ def _journals() -> list[tuple[str, list[tuple[dict[str, Any], str, Any, frozense
 
 
 def _modules_running() -> frozenset[str]:
-    """The modules whose top level is running on this thread now (their ``<module>`` frames on the stack)."""
+    """The modules being imported whose top level is running on this thread now (their ``<module>`` frames on
+    the stack, in ``sys.modules``: not a script's ``__main__`` or code a tool runs with ``exec``)."""
     names, frame = set(), sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>":
-            names.add(frame.f_globals.get("__name__", ""))
+            name = frame.f_globals.get("__name__", "")
+            if name != "__main__" and name in sys.modules:
+                names.add(name)
         frame = frame.f_back
     return frozenset(names)
 

@@ -632,7 +632,10 @@ class ResultsStore:
             # (session 37's review: a --split train run after a test run listed the method as skipped)
             of_split = df["reason"].str.startswith(SPLIT_SKIP_REASONS).tolist()
             scored = [(d, m) in later for d, m in zip(df["dataset"], df["method"])]
-            df = df[[not (split and has) for split, has in zip(of_split, scored)]]
+            import pandas as pd
+
+            keep = pd.Series([not (split and has) for split, has in zip(of_split, scored)], index=df.index, dtype=bool)
+            df = df.loc[keep]
         return df[["dataset", "method", "reason"]].reset_index(drop=True)
 
     def runs_frame(self) -> "pd.DataFrame":

@@ -314,6 +314,17 @@ def _depth(frame: Any) -> int:
     return depth
 
 
+def _importing(name: str) -> bool:
+    """Whether module ``name`` is being imported (in ``sys.modules`` with its spec's ``_initializing`` set: not a
+    script's ``__main__``, nor code a tool runs with ``exec``), read from dicts only."""
+    module = sys.modules.get(name)
+    try:
+        spec = object.__getattribute__(module, "__dict__").get("__spec__")
+        return spec is not None and object.__getattribute__(spec, "__dict__").get("_initializing") is True
+    except Exception:  # None, or an odd object in sys.modules
+        return False
+
+
 def unsafe_to_interrupt(frame: Any = None, newer_than: int = 0) -> str:
     """What the thread of ``frame`` (default: the caller's) is doing, in its frames above the ``newer_than``
     deepest ones (the call that armed the timer), that an exception raised into it would leave half-done for
@@ -327,8 +338,8 @@ def unsafe_to_interrupt(frame: Any = None, newer_than: int = 0) -> str:
     frame = frame if frame is not None else sys._getframe(1)
     for _ in range(max(_depth(frame) - newer_than, 0)):
         code, name = frame.f_code, frame.f_globals.get("__name__", "?")
-        if (code.co_name == "<module>" and name != "__main__") or code.co_filename.startswith("<frozen importlib"):
-            return f"importing {name}"  # (the program's own script runs as __main__'s top level: not an import)
+        if code.co_filename.startswith("<frozen importlib") or (code.co_name == "<module>" and _importing(name)):
+            return f"importing {name}"
         frame = frame.f_back
     locks = sys.modules.get("numba.core.compiler_lock")
     lock = getattr(locks, "global_compiler_lock", None)

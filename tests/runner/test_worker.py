@@ -259,7 +259,7 @@ def test_a_timeout_waits_for_a_kernel_compile_to_finish() -> None:
 
     from fusionbench.worker import PairTimeout, _alarm, unsafe_to_interrupt
 
-    assert unsafe_to_interrupt() == ""
+    assert unsafe_to_interrupt() == ""  # the test runner's own module-level code (pytest-xdist's) is no import
     events, start = [], time.perf_counter()
     with pytest.raises(PairTimeout):
         with _alarm(0.1):

@@ -50,6 +50,7 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
     short: list[str] = []
     undefined: list[str] = []  # every score NaN
     unscored: list[str] = []  # no score row at all
+    infinite: list[str] = []  # a mean over an infinite score
     known = store.method_metadata()
     arrows = {m: ("↑" if METRICS.get(m).info.higher_is_better else "↓") for m in metrics}
     head = "| method | n | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
@@ -69,12 +70,15 @@ def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods
                              + ("†" if count < pairs else ""))
                 if count < pairs:
                     short.append(f"`{method}` {metric}: n = {count}")
+                if np.isinf(row["mean"]):
+                    infinite.append(f"`{method}` {metric}")
             else:
                 cells.append("–")
                 (undefined if row is not None else unscored).append(f"`{method}` {metric}")
         display = known[method]["display_name"] if method in known else METHODS.get(method).info.display_name
         lines.append(f"| {markdown_text(display, cell=True)} (`{method}`) | {n} | " + " | ".join(cells) + " |")
-    for note in missing_value_notes(f"the {pairs} pairs scored", short, undefined, unscored):
+    for note in missing_value_notes(f"the {pairs} pairs scored", short, undefined, unscored) \
+            + ([infinite_note(infinite)] if infinite else []):
         lines += ["", note]
     return "\n".join(lines) + "\n"
 
@@ -92,6 +96,12 @@ def missing_value_notes(pairs: str, short: list[str], undefined: list[str], unsc
         if cells:
             notes.append(f"– No value, {why}: {'; '.join(cells)}.")
     return notes
+
+
+def infinite_note(cells: list[str]) -> str:
+    """The footnote sentence for cells whose mean is infinite; shared by ``summary.md`` and the report's tables."""
+    return (f"inf: a mean over an infinite score (PSNR where F = A = B), whose std and 95 % CI are undefined "
+            f"(± –, n/a): {'; '.join(cells)}.")
 
 
 def write_summary(store: ResultsStore, path: Path, *, metrics: list[str], datasets: Iterable[str],

@@ -103,7 +103,13 @@ class Groups:
         """The tables' footnote sentence on their 95 % CIs."""
         if self.too_few:
             return f"95 % CIs (HTML, CSV): {self.describe()}."
-        return f"95 % CIs (HTML, CSV): bootstrap, {self.describe()}."
+        from .stats import MIN_CI_UNITS
+
+        # a cell over fewer pairs (a method that failed on some) resamples the groups of its own pairs (review of
+        # session 37: the count above is the table's, not every cell's)
+        return (f"95 % CIs (HTML, CSV): bootstrap, {self.describe()} over the table's pairs; a cell over fewer "
+                f"pairs resamples its own pairs' groups, and has none (n/a) with fewer than {MIN_CI_UNITS} of them "
+                "or over an infinite score.")
 
 
 def dataset_groups(dataset: str, data_dir: str | Path | None = None) -> Groups:

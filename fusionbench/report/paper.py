@@ -81,6 +81,8 @@ def note(split: str, beside: list[pd.DataFrame]) -> str:
     their ``SD ours`` columns (and its [0,1]-scaled value, ÷ 255), and left out where none is finite.  Before
     session 37 the note said "means over the Harvard test split" whatever the split, and "between about 30 and
     100" as a constant."""
+    every = split in (None, "", "all")  # not "the all split"
+    pairs, harvard = ("all pairs", "all Harvard pairs") if every else (f"the {split} split", f"the Harvard {split} split")
     sd = pd.concat([f["SD ours"] for f in beside if "SD ours" in f.columns], ignore_index=True) \
         if beside else pd.Series(dtype=float)
     sd = pd.to_numeric(sd, errors="coerce")
@@ -90,11 +92,11 @@ def note(split: str, beside: list[pd.DataFrame]) -> str:
                     "value (no SD of ours in this run to quote)")
     else:
         low, high = float(sd.min()), float(sd.max())
-        measured = (f"tens of grey levels (our per-method means over the {split} split in Tables 1–3 beside ours lie "
+        measured = (f"tens of grey levels (our per-method means over {pairs} in Tables 1–3 beside ours lie "
                     f"between {low:.1f} and {high:.1f}), so the paper's SD matches neither the grey-level SD nor its "
                     f"[0,1]-scaled value ({low / 255:.2f}–{high / 255:.2f})")
     return (
-        f"The paper's Tables 1–3 are single cases; ours are means over the Harvard {split} split of the same task, "
+        f"The paper's Tables 1–3 are single cases; ours are means over {harvard} of the same task, "
         "so only orders of magnitude and rankings are comparable. The paper's SD (≈ 7–9.6) cannot "
         "come from 0–255 grey-level conventions: the grey-level SD of these brain slices on a black background is "
         f"{measured}; an SD of "

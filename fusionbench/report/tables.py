@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from fusionbench.summary import format_number, markdown_text, missing_value_notes
+from fusionbench.summary import format_number, infinite_note, markdown_text, missing_value_notes
 
 from .ablation import ablation_table  # noqa: F401  (Table 4 over seeds lives in .ablation; its name stays here)
 from .data import display_name, higher_is_better, metric_arrow, metric_convention, rankable
@@ -68,7 +68,7 @@ class MetricTable:
         for method in self.methods:
             for metric in self.metrics:
                 n = self.n.loc[method, metric]
-                if np.isfinite(self.mean.loc[method, metric]) and n < self.pairs:
+                if not np.isnan(self.mean.loc[method, metric]) and n < self.pairs:  # inf too: a value
                     out[(method, metric)] = int(n)
         return out
 
@@ -84,13 +84,17 @@ class MetricTable:
         return out
 
     def short_note(self) -> str:
-        """The footnote sentences for :meth:`short_cells` (†) and :meth:`empty_cells` (–); empty when there are none."""
+        """The footnote sentences for :meth:`short_cells` (†), :meth:`empty_cells` (–) and the infinite means;
+        empty when there are none."""
         empty = self.empty_cells()
+        infinite = [f"{self.name(m)} {k}" for m in self.methods for k in self.metrics
+                    if np.isinf(self.mean.loc[m, k])]
         return " ".join(missing_value_notes(
             f"the table's {self.pairs} pairs",
             [f"{self.name(m)} {k}: n = {n}" for (m, k), n in self.short_cells().items()],
             [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if undefined],
-            [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if not undefined]))
+            [f"{self.name(m)} {k}" for (m, k), undefined in empty.items() if not undefined])
+            + ([infinite_note(infinite)] if infinite else []))
 
     def arrows(self) -> dict[str, str]:
         """``↑`` (higher is better), ``↓`` (lower is better) or ``·`` (not rankable) per metric, for headers."""
@@ -100,12 +104,14 @@ class MetricTable:
         """``{(method, metric): 'best'|'second'}`` by each metric's direction.
 
         Means are compared as the tables show them (:func:`shown_value` at :func:`column_digits`), so values that
-        print alike share a place; a column with fewer than two methods has no places.
+        print alike share a place; a column with fewer than two methods has no places.  An infinite mean (PSNR
+        of F = A = B) takes its place like any value: best where the metric prefers it (until session 37 it had
+        none, and the largest finite mean beside it was marked best).
         """
         out: dict[tuple[str, str], str] = {}
         for metric in self.metrics:
             col = self.mean[metric]
-            col = col[np.isfinite(col.to_numpy(dtype=float))]  # ±inf (an export's PSNR of F = A = B) has no place
+            col = col[~np.isnan(col.to_numpy(dtype=float))]
             if len(col) < 2 or not rankable(metric):
                 continue
             digits = column_digits(col)

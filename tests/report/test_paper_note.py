@@ -43,3 +43,11 @@ def test_the_written_tables_carry_the_note_of_the_run(tmp_path) -> None:
         text = (tmp_path / "tables" / f"paper_vs_ours_{key}.md").read_text()
         assert "Harvard paper20 split" in text and "between 40.0 and 60.0" in text, text
         assert "test split" not in text
+
+
+def test_the_note_of_a_run_of_every_split_says_all_pairs() -> None:
+    """Session 37's review: a run without a split (or ``--split all``) read "the Harvard all split"."""
+    from fusionbench.report.paper import note
+
+    for split in ("all", None):
+        assert "means over all Harvard pairs of the same task" in note(split, []) and "all split" not in note(split, [])

@@ -138,7 +138,10 @@ def test_the_footnote_says_why_there_is_no_ci() -> None:
     three = Groups({f"p{i}": str(i % 3) for i in range(30)}, "series", "one subject")
     assert three.too_few and "no CI: 3 series groups" in three.ci_sentence() and "bootstrap," not in three.ci_sentence()
     ten = Groups({f"p{i}": str(i % 10) for i in range(30)}, "series")
-    assert not ten.too_few and ten.ci_sentence() == "95 % CIs (HTML, CSV): bootstrap, resampling 10 series groups."
+    assert not ten.too_few and ten.ci_sentence() == (
+        "95 % CIs (HTML, CSV): bootstrap, resampling 10 series groups over the table's pairs; a cell over fewer "
+        "pairs resamples its own pairs' groups, and has none (n/a) with fewer than 5 of them or over an infinite "
+        "score.")
 
 
 def test_a_pair_with_an_infinite_score_is_left_out_of_the_rank_tests() -> None:

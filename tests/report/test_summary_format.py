@@ -85,4 +85,5 @@ def test_an_infinite_score_is_kept_and_its_mean_shown(tmp_path) -> None:
     assert rows(tmp_path / "r.sqlite", "SELECT pair, value FROM scores ORDER BY pair") == [
         ("p1", float("inf")), ("p2", 15.0), ("p3", None)]
     assert "| inf ± –† |" in text, text  # over p1 and p2 (p3 undefined)
+    assert "inf: a mean over an infinite score (PSNR where F = A = B)" in text and "`average` PSNR." in text
     assert format_number(float("-inf"), 4) == "-inf" and format_number(float("nan"), 4) == "–"

@@ -185,13 +185,16 @@ def test_an_infinite_mean_has_no_place_and_the_html_marks_follow_its_printed_dec
     frame = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
     table = build_table(frame, "ds", ["average", "dwt", "maximum"], ["EN", "PSNR"], title="T", bootstrap=False)
     places = table.placements()
-    assert ("average", "PSNR") not in places and places[("dwt", "PSNR")] == "best"
+    # the infinite mean is the best PSNR (until session 37 it had no place, and dwt's 30 was marked best)
+    assert places[("average", "PSNR")] == "best" and places[("dwt", "PSNR")] == "second"
     assert places[("average", "EN")] == places[("dwt", "EN")] == "best"  # 35.123 both, as printed
     page = _html_metric_table(table)
     assert page.count(">35.123<") == 2 and ">35.1234<" not in page  # (data-v keeps the full value to sort by)
     # an infinite mean is a value, printed inf (session 37: "–", and the footnote called it undefined)
-    assert "| Average | **35.123 ± 0.000** | inf ± – |" in to_markdown(table)
-    assert "undefined" not in table.short_note() and r"$\infty$" in to_latex(table)
+    assert "| Average | **35.123 ± 0.000** | **inf ± –** |" in to_markdown(table)
+    assert "undefined on every pair" not in table.short_note() and r"$\infty$" in to_latex(table)
+    assert "inf: a mean over an infinite score (PSNR where F = A = B), whose std and 95 % CI are undefined " \
+           "(± –, n/a): Average PSNR." in table.short_note()
 
 
 def test_a_metric_best_inside_its_range_is_not_ranked() -> None:

@@ -8,8 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+
+from ._exports import small_export
 
 ASV = Path(__file__).parent / "data" / "asv_results"
 USED = "vm/16785330-existing-py_work_venv_bin_python.json"
@@ -17,15 +17,7 @@ USED = "vm/16785330-existing-py_work_venv_bin_python.json"
 
 def _export(tmp_path: Path, methods: tuple[str, ...]) -> Path:
     """A small ``results/`` export of ``methods`` on four MRI-PET pairs, with the run's own times (0.01 s)."""
-    results = tmp_path / "results"
-    results.mkdir()
-    rng = np.random.default_rng(0)
-    rows = [("harvard-mri-pet", f"{k:02d}", m, "EN", float(rng.random())) for k in range(1, 5) for m in methods]
-    scores = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
-    scores.to_csv(results / "scores.csv.gz", index=False)
-    scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01).to_csv(
-        results / "outputs.csv.gz", index=False)
-    return results
+    return small_export(tmp_path, methods)
 
 
 def _build(results: Path, out: Path, asv: Path | None, tmp_path: Path) -> Path:

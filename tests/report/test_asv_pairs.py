@@ -146,18 +146,11 @@ def test_the_caption_says_where_asv_timed_each_method() -> None:
 def _report_with_asv(tmp_path: Path, methods: tuple[str, ...]) -> Path:
     """A report of a small store of ``methods`` built with ``--asv-results`` (this project's results file, made
     before the pairs were recorded, for average, dwt and ifcnn)."""
-    import numpy as np
-
     from fusionbench.report.build import build_report
 
-    results = tmp_path / "results"
-    results.mkdir()
-    rng = np.random.default_rng(0)
-    rows = [("harvard-mri-pet", f"{k:02d}", m, "EN", float(rng.random())) for k in range(1, 5) for m in methods]
-    scores = pd.DataFrame(rows, columns=["dataset", "pair", "method", "metric", "value"])
-    scores.to_csv(results / "scores.csv.gz", index=False)
-    scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01).to_csv(
-        results / "outputs.csv.gz", index=False)
+    from ._exports import small_export
+
+    results = small_export(tmp_path, methods)
     return build_report(results, tmp_path / "report", metrics="EN", quiet=True, profile=False,
                         asv_results=Path(__file__).parent / "data" / "asv_results", data_dir=tmp_path / "no-data")
 

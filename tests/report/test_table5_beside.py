@@ -3,7 +3,6 @@ and – only where the method is not in our table; Table 5's provenance line say
 (session 37 audit, finding 6)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd

@@ -84,7 +84,9 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
     if info is None:
         if isinstance(meta.get("groups"), str):
             raise TypeError(f"groups takes several names, e.g. groups=({meta['groups']!r},), not a string")
-        info = MetricInfo(name=name, **{**meta, **({"groups": tuple(meta["groups"])} if "groups" in meta else {})})
+        if "groups" in meta:
+            meta["groups"] = tuple(meta["groups"])
+        info = MetricInfo(name=name, **meta)
     elif meta:
         raise TypeError("register_metric: pass either info= or MetricInfo fields, not both")
 

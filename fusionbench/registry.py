@@ -144,15 +144,30 @@ def _journals() -> list[tuple[str, list[tuple[dict[str, Any], str, Any, frozense
     return stack
 
 
+def module_being_imported(frame: Any) -> str | None:
+    """The name of the module whose top level ``frame`` runs, if that module is being imported (in
+    ``sys.modules`` with its spec's ``_initializing`` set: not a script's ``__main__``, nor code a tool runs with
+    ``exec``); else ``None``.  Reads code objects and dicts only: no ``__getattr__`` or lazy-module hook runs, so
+    it is safe in a signal handler (:func:`fusionbench.worker.unsafe_to_interrupt`)."""
+    if frame.f_code.co_name != "<module>":
+        return None
+    name = frame.f_globals.get("__name__", "")
+    try:
+        spec = object.__getattribute__(sys.modules.get(name), "__dict__").get("__spec__")
+        initializing = spec is not None and object.__getattribute__(spec, "__dict__").get("_initializing") is True
+    except Exception:  # not in sys.modules, or an odd object there
+        return None
+    return name if initializing else None
+
+
 def _modules_running() -> frozenset[str]:
-    """The modules being imported whose top level is running on this thread now (their ``<module>`` frames on
-    the stack, in ``sys.modules``: not a script's ``__main__`` or code a tool runs with ``exec``)."""
+    """The modules being imported whose top level is running on this thread now (:func:`module_being_imported`
+    of the frames on the stack)."""
     names, frame = set(), sys._getframe(1)
     while frame is not None:
-        if frame.f_code.co_name == "<module>":
-            name = frame.f_globals.get("__name__", "")
-            if name != "__main__" and name in sys.modules:
-                names.add(name)
+        name = module_being_imported(frame)
+        if name is not None:
+            names.add(name)
         frame = frame.f_back
     return frozenset(names)
 
@@ -389,8 +404,7 @@ class Registry(Generic[T]):
         notebook cell run again: same source, module and ``__qualname__``); those two replace it.
         """
         name = self._check_name(name)
-        module = module or _registering_module(obj)
-        source = self._before_adding(module)
+        source = self._before_adding(module or _registering_module(obj))
         existing = self._entries.get(name)
         if existing is not None and not override:
             if _equal(existing.obj, obj) and _equal(existing.info, info):
@@ -426,8 +440,7 @@ class Registry(Generic[T]):
         a family already registered raises unless ``override=True``, the identical entry again, a re-imported
         built-in module, or the factory defined again where it was first (a notebook cell run again).  (Until
         session 29 only the built-in case replaced: a cell registering a family raised when run again.)"""
-        module = module or _registering_module(obj)
-        source = self._before_adding(module)
+        source = self._before_adding(module or _registering_module(obj))
         existing = self._prefix_factories.get(prefix)
         if existing is not None and not override:
             if _equal(existing.obj, obj) and _equal(existing.info, info):

@@ -623,19 +623,18 @@ class ResultsStore:
         """
         df = self._frame("SELECT run_id, dataset, method, reason FROM skipped ORDER BY run_id", datasets)
         if current_only and len(df):
+            import pandas as pd
+
             df = df.drop_duplicates(["dataset", "method"], keep="last")
             ran = self.conn.execute("SELECT dataset, method, MAX(run_id) FROM scores GROUP BY dataset, method")
             later = {(d, m): r for d, m, r in ran}
-            df = df[[(later.get((d, m)) or -1) <= r for d, m, r in zip(df["dataset"], df["method"], df["run_id"])]]
-            # a skip for the split a run asked for ("no split 'train'", "no image pairs in split 'train'") says
-            # nothing of the method's scores on the dataset's other splits: not current beside any of them
-            # (session 37's review: a --split train run after a test run listed the method as skipped)
-            of_split = df["reason"].str.startswith(SPLIT_SKIP_REASONS).tolist()
-            scored = [(d, m) in later for d, m in zip(df["dataset"], df["method"])]
-            import pandas as pd
-
-            keep = pd.Series([not (split and has) for split, has in zip(of_split, scored)], index=df.index, dtype=bool)
-            df = df.loc[keep]
+            # not current: a skip the method's scores of a later run replace, and a skip for the split a run asked
+            # for ("no split 'train'", "no image pairs in split 'train'"), which says nothing of the method's scores
+            # on the dataset's other splits (session 37's review: a --split train run after a test run listed the
+            # method as skipped)
+            keep = [(later.get((d, m)) or -1) <= r and not (why.startswith(SPLIT_SKIP_REASONS) and (d, m) in later)
+                    for d, m, r, why in zip(df["dataset"], df["method"], df["run_id"], df["reason"])]
+            df = df.loc[pd.Series(keep, index=df.index, dtype=bool)]
         return df[["dataset", "method", "reason"]].reset_index(drop=True)
 
     def runs_frame(self) -> "pd.DataFrame":

@@ -53,6 +53,7 @@ import numpy as np
 from .config import worker_memory_mb
 from .definitions import Definitions
 from .process_owner import tagged_tempdir
+from .registry import module_being_imported
 from .sandbox import PairTimeout
 from .worker_memory import bound_memory, make_room
 
@@ -314,17 +315,6 @@ def _depth(frame: Any) -> int:
     return depth
 
 
-def _importing(name: str) -> bool:
-    """Whether module ``name`` is being imported (in ``sys.modules`` with its spec's ``_initializing`` set: not a
-    script's ``__main__``, nor code a tool runs with ``exec``), read from dicts only."""
-    module = sys.modules.get(name)
-    try:
-        spec = object.__getattribute__(module, "__dict__").get("__spec__")
-        return spec is not None and object.__getattribute__(spec, "__dict__").get("_initializing") is True
-    except Exception:  # None, or an odd object in sys.modules
-        return False
-
-
 def unsafe_to_interrupt(frame: Any = None, newer_than: int = 0) -> str:
     """What the thread of ``frame`` (default: the caller's) is doing, in its frames above the ``newer_than``
     deepest ones (the call that armed the timer), that an exception raised into it would leave half-done for
@@ -337,9 +327,8 @@ def unsafe_to_interrupt(frame: Any = None, newer_than: int = 0) -> str:
     it runs no hook and imports nothing (it runs in a signal handler)."""
     frame = frame if frame is not None else sys._getframe(1)
     for _ in range(max(_depth(frame) - newer_than, 0)):
-        code, name = frame.f_code, frame.f_globals.get("__name__", "?")
-        if code.co_filename.startswith("<frozen importlib") or (code.co_name == "<module>" and _importing(name)):
-            return f"importing {name}"
+        if frame.f_code.co_filename.startswith("<frozen importlib") or module_being_imported(frame) is not None:
+            return f"importing {frame.f_globals.get('__name__', '?')}"
         frame = frame.f_back
     locks = sys.modules.get("numba.core.compiler_lock")
     lock = getattr(locks, "global_compiler_lock", None)
@@ -437,10 +426,31 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
     try:
         with _alarm(task.timeout if _in_main_thread() else None):
             fused = fuse_arrays(method, a, b)
-    except PairTimeout:  # stopped anywhere in its call, the instance may be half-way through changing its state:
-        _METHOD_CACHE.pop((task.method, task.method_key), None)  # the next pair gets a new one
-        raise
+    except Exception as exc:
+        timeout = _timeout_behind(exc)
+        if timeout is None:
+            raise
+        # stopped anywhere in its call, the instance may be half-way through changing its state: the next pair
+        # gets a new one
+        _METHOD_CACHE.pop((task.method, task.method_key), None)
+        if timeout is exc:
+            raise
+        raise PairTimeout(str(timeout)) from exc
     return fused, time.perf_counter() - start
+
+
+def _timeout_behind(exc: BaseException) -> PairTimeout | None:
+    """The :class:`PairTimeout` ``exc`` is, or was raised from: the timer can fire in a Python callback of
+    compiled code (numba's ``_numba_unpickle``), which then reports ``SystemError: … returned a result with an
+    exception set`` caused by it (seen in session 37's final read: recorded as a ``SystemError`` of the method,
+    and its instance kept)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, PairTimeout):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 #: zlib level of the fused PNGs: level 1 encodes a fused 256² RGB image in ~3 ms where the default 6 takes

@@ -284,6 +284,45 @@ def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_pa
         drop_caches()
 
 
+def test_a_timeout_that_compiled_code_reports_as_another_error_is_a_timeout(tmp_path, make_pairs) -> None:
+    """The timer can fire in a Python callback of compiled code (numba's ``_numba_unpickle``), which then raises
+    ``SystemError: ... returned a result with an exception set`` from the PairTimeout: that pair is a PairTimeout,
+    and the method is built again for the next pair (session 37: a SystemError, and the instance kept)."""
+    from fusionbench.method_registry import METHODS, register_method
+    from fusionbench.worker import ImageSource, PairTimeout, Task, drop_caches, run_task
+
+    built = []
+
+    @register_method("test_edges_callback", display_name="callback", family="plugin", citation="test")
+    class Callback:
+        def __init__(self) -> None:
+            built.append(self)
+
+        def __call__(self, a, b):
+            if len(built) == 1:
+                try:
+                    time.sleep(5)  # stopped by the 0.5 s timeout, as if inside a callback of compiled code
+                except PairTimeout as exc:
+                    raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+            return (a + b) / 2
+
+    data = make_pairs(tmp_path / "data", 2, colour=False)
+    task = lambda pid: Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method="test_edges_callback",  # noqa: E731
+                            method_key=create_method("test_edges_callback").cache_key(), metrics=("EN",),
+                            a=ImageSource.from_path(data / "a" / f"{pid}.png"),
+                            b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
+    try:
+        drop_caches()
+        first = run_task(task("p000"))
+        assert [(f.error, f.message) for f in first.failures] == [
+            ("PairTimeout", "exceeded the per-pair timeout of 0.5 s")]
+        second = run_task(task("p001"))
+        assert not second.failures and len(built) == 2
+    finally:
+        METHODS.remove("test_edges_callback")
+        drop_caches()
+
+
 def test_one_folder_typed_two_ways_is_one_dataset_and_resumes(tmp_path, make_pairs, monkeypatch) -> None:
     """Session 28: ``folder:ds`` then ``folder:ds/`` fused everything again under a second dataset name, and
     ``folder:ds,folder:ds/`` planned every pair twice."""

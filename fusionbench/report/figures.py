@@ -229,9 +229,39 @@ def ablation_outputs(rows: list[tuple[str, Path, Path, str, dict[str, Path]]], t
     return save(fig, stem)
 
 
+def _cell_scores(df: pd.DataFrame, method: str, metric: str) -> np.ndarray:
+    """The scores of one (method, metric) cell of a one-dataset frame, NaN (undefined) dropped, ±inf kept."""
+    return df[(df["method"] == method) & (df["metric"] == metric)]["value"].dropna().to_numpy(dtype=float)
+
+
+def infinite_scores(scores: pd.DataFrame, dataset: str, metrics: Sequence[str],
+                    methods: Sequence[str]) -> dict[tuple[str, str], int]:
+    """``{(method, metric): k}`` of the cells of ``dataset`` with ``k > 0`` infinite scores (±inf, PSNR of
+    F = A = B), which :func:`box_plots` leaves out of the box and marks ``+k inf`` beside it."""
+    df = scores[scores["dataset"] == dataset]
+    counts = {(m, k): int(np.isinf(_cell_scores(df, m, k)).sum()) for k in metrics for m in methods}
+    return {cell: n for cell, n in counts.items() if n}
+
+
+def not_drawn_note(cells: dict[tuple[str, str], int], names: dict[str, str] | None = None) -> str:
+    """The caption sentence for the :func:`infinite_scores` of a box plot (``""`` when there are none), in the
+    tables' words for an infinite score (:func:`fusionbench.summary.infinite_note`)."""
+    if not cells:
+        return ""
+    total = sum(cells.values())
+    listed = "; ".join(f"{_name(m, names)} {k} ({n} pair{'s' if n > 1 else ''})" for (m, k), n in cells.items())
+    return (f"Not drawn: {total} pair{'s' if total > 1 else ''} with an infinite score (PSNR where F = A = B), "
+            f"marked “+k inf” beside their box: {listed}.")
+
+
 def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], methods: Sequence[str],
               stem: Path, names: dict[str, str] | None = None, title: str = "") -> list[Path]:
-    """Per-metric box plots of the per-pair scores of every method on one dataset."""
+    """Per-metric box plots of the per-pair scores of every method on one dataset.
+
+    Quartiles and whiskers are over the finite scores: an infinite one (:func:`infinite_scores`) cannot be drawn,
+    and is counted ``+k inf`` at the right of its method's row instead (the page's caption lists them,
+    :func:`not_drawn_note`); NaN scores (the metric undefined on the pair) are left out, as in the tables.
+    """
     df = scores[scores["dataset"] == dataset]
     cols = min(4, len(metrics))
     rows = int(np.ceil(len(metrics) / cols))
@@ -239,9 +269,15 @@ def box_plots(scores: pd.DataFrame, dataset: str, metrics: Sequence[str], method
                              squeeze=False)
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
+    infinite = infinite_scores(scores, dataset, metrics, methods)
     for ax, metric in zip(axes.ravel(), metrics):
-        data = [df[(df["method"] == m) & (df["metric"] == metric)]["value"].dropna().to_numpy() for m in methods]
-        ax.boxplot(data, orientation="horizontal", widths=0.6, showfliers=True, flierprops={"markersize": 2})
+        data = [_cell_scores(df, m, metric) for m in methods]
+        ax.boxplot([d[np.isfinite(d)] for d in data], orientation="horizontal", widths=0.6, showfliers=True,
+                   flierprops={"markersize": 2})
+        for row, m in enumerate(methods, start=1):
+            if (m, metric) in infinite:
+                ax.text(1.01, row, f"+{infinite[(m, metric)]} inf", transform=ax.get_yaxis_transform(),
+                        fontsize=6, va="center", ha="left")
         ax.set_yticks(range(1, len(methods) + 1), [_name(m, names) for m in methods], fontsize=7)
         ax.invert_yaxis()
         ax.set_title(f"{metric} {'↑' if higher_is_better(metric) else '↓'}", fontsize=9)

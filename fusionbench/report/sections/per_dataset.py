@@ -84,8 +84,10 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
                     + _html_foot(other_line, _provenance(ctx, dataset, others), other_table.short_note()))
     ctx.written += figures.box_plots(data.scores, dataset, metrics, shown, out / "figures" / f"box_{stem}",
                                       names, title=f"Per-pair scores, {title}")
+    not_drawn = figures.not_drawn_note(figures.infinite_scores(data.scores, dataset, metrics, shown), names)
     body.append(ctx.img(out / "figures" / f"box_{stem}.png",
-                         f"Per-pair scores of each method on {title} (box: quartiles; whiskers 1.5 IQR)."))
+                         _join(f"Per-pair scores of each method on {title} (box: quartiles; whiskers 1.5 IQR).",
+                               not_drawn)))
     body.append(fused_grid(ctx, dataset, title, task, shown))
     return (title, "".join(body))
 

@@ -70,3 +70,28 @@ def test_a_report_without_asv_times_exports_no_asv_folder(tmp_path) -> None:
     (report / "results" / "asv").mkdir()
     again = _build(results, report, None, tmp_path)
     assert not (again / "results" / "asv").exists()
+
+
+def test_a_no_bench_rebuild_of_a_run_folder_says_it_removed_the_earlier_exports_asv_results(
+        tmp_path, make_pairs, capsys) -> None:
+    """``fusionbench report OUT --no-bench`` on a run folder whose earlier build exported asv results: Table 5 takes
+    the run's own times, and the export's ``asv/`` folder, which a rebuild from the export would read instead, is
+    removed with one line saying so (until session 38 it went without a word)."""
+    from fusionbench.cli import main
+
+    data = make_pairs(tmp_path / "data", 3, size=32)
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "average,dwt", "--datasets", f"folder:{data}", "--metrics", "EN", "--out",
+                 str(out), "--workers", "0", "--quiet", "--no-report"]) == 0
+    _build(out, out, ASV, tmp_path)  # an earlier build, its Table 5 from asv: exported
+    assert (out / "results" / "asv" / USED).is_file()
+    capsys.readouterr()
+    assert main(["report", str(out), "--no-bench", "--no-profile", "--metrics", "EN", "--data-dir",
+                 str(tmp_path / "no-data"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert not (out / "results" / "asv").exists()
+    assert "asv time_fuse" not in (out / "tables" / "table5_cost.md").read_text()
+    said = [line for line in err.splitlines() if "asv" in line]
+    assert said == [f"report: removed {out / 'results' / 'asv'}, the asv results an earlier build exported: this "
+                    "report's Table 5 takes the run's own times, and a rebuild from the export would read them "
+                    "instead (--bench or --asv-results DIR times Table 5 with asv)"], err

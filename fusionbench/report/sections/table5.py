@@ -82,6 +82,16 @@ def run_workers(config: dict[str, Any], machine: dict[str, Any]) -> str:
     return "no worker process (inline)" if workers == 0 else f"{workers} worker{'s' if workers != 1 else ''}"
 
 
+def _remove_stale_asv_export(folder: Path, log: Log) -> None:
+    """Remove the asv results an earlier build exported to ``folder`` (``results/asv``) when this build's Table 5
+    does not take asv's times, and say so in one line: left there, a rebuild from the export would read them and
+    time Table 5 with asv, not as this report does."""
+    shutil.rmtree(folder)
+    log(f"report: removed {folder}, the asv results an earlier build exported: this report's Table 5 takes the "
+        "run's own times, and a rebuild from the export would read them instead (--bench or --asv-results DIR "
+        "times Table 5 with asv)")
+
+
 def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchmarks: bool,
                  asv_results: str | Path | None, repo: Path, profile: bool,
                  run: dict, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, str, tuple[str, str]]:
@@ -133,7 +143,7 @@ def cost_section(ctx: ReportContext, pairs20: list[tuple[str, str]], run_benchma
         ctx.written += export_result_files(asv_results, asv_files, export_to)
         ctx.asv_exported = [f"{EXPORT_DIR}/{EXPORT_ASV_DIR}/{p.parent.name}/{p.name}" for p in asv_files]
     elif export_to.is_dir():  # times not from asv now: an earlier build's asv files would mislead a rebuild
-        shutil.rmtree(export_to)
+        _remove_stale_asv_export(export_to, ctx.log)
     table.attrs["timing"] = None if timed_by_asv else timing  # the claims row's mean/median of the run's times
     machine = run.get("machine", {}) if isinstance(run.get("machine"), dict) else {}
     workers = run_workers(run.get("config") if isinstance(run.get("config"), dict) else {}, machine)

@@ -42,6 +42,7 @@ from .method_registry import METHODS, create_method, list_methods
 from .metric_registry import metric_versions, resolve_metrics
 from .schedule import slowest_first
 from .store import ResultsStore, check_store
+from .task_warnings import WarningReport
 from .weights_provenance import weights_record
 from .definitions import Definitions
 from .worker import ImageSource, Task, TaskResult, unreadable_cache_note
@@ -168,6 +169,13 @@ def _versions() -> dict[str, str]:
         except (metadata.PackageNotFoundError, ValueError):  # an entry point without its distribution
             out[f"plugin {dist}"] = "unknown"
     return out
+
+
+def _stderr_line(message: str) -> None:
+    """The run's default log: one line on stderr, written above the progress bar (``tqdm.write``), not into it."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 def _progress(iterable: Iterable[Any], total: int, desc: str, quiet: bool) -> Iterator[Any]:
@@ -533,7 +541,7 @@ def _sweep_killed_writes(out: Path, cache: Path) -> None:
 
 def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunSummary:
     """Execute a run described by ``config``; see the module docstring."""
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or _stderr_line
     started = time.perf_counter()
     worker_memory_mb()  # a malformed $FUSIONBENCH_WORKER_MEMORY_MB stops the run here, in one line
     kill_grace_s()  # so does a malformed $FUSIONBENCH_KILL_GRACE_S (before any run row is written)
@@ -573,6 +581,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     completed = failures = 0
     status = "interrupted"
     results: Iterator[TaskResult] | None = None
+    warned = WarningReport()
     try:
         results = _execute(tasks, config, log)
         by_id = {(t.dataset, t.pair, t.method): t for t in tasks}
@@ -580,7 +589,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             write_output(result, by_id[(result.dataset, result.pair, result.method)])
             store.record_task(result, run_id)
             completed += 1
-            for note in result.notes:
+            for note in result.notes + warned.lines(result.method, result.dataset, result.pair, result.warnings):
                 log(note)
             for f in result.failures:
                 failures += 1
@@ -594,6 +603,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
         if results is not None:  # the executor's own clean-up (busy workers stopped) now, not when the generator
             results.close()      # is collected: a caller that keeps the exception (a notebook) kept the workers
         store.finish_run(run_id, status)
+        for line in warned.counts(run_id):
+            log(line)
     superseded = store.superseded(plan.datasets, methods)
     if superseded:
         log(f"run {run_id}: {superseded} older score rows of these methods and datasets (other method versions or "

@@ -45,6 +45,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from .task_warnings import record
+
 if TYPE_CHECKING:
     from .definitions import Definitions
 
@@ -204,10 +206,12 @@ class Sandbox:
         except BaseException:  # a timeout, an interrupt, an unreadable reply: the child may still answer
             self.close()
             raise
+        *payload, warned = payload
+        record(warned)  # the child's warnings, into this thread's task (:mod:`fusionbench.task_warnings`)
         if status == "ok":
             if definitions is not None:
                 self._installed.add(definitions.digest)  # the child installed them before it built the method
-            return payload
+            return payload[0], payload[1]
         raise SandboxError(*payload)
 
 

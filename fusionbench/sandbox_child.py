@@ -1,8 +1,9 @@
 """The fusion child of :mod:`fusionbench.sandbox` (``python -m fusionbench.sandbox_child PARENT_PID``).
 
 It reads requests ``(id, method, key, overrides, definitions, a, b, timeout)`` as pickles on stdin and answers each with
-``(id, "fusing", None)`` once the method is built, then ``(id, "ok", (image, seconds))`` or ``(id, "error",
-(type, message, traceback))`` on the original stdout (anything a method prints goes to stderr).  Methods are
+``(id, "fusing", None)`` once the method is built, then ``(id, "ok", (image, seconds, warnings))`` or ``(id,
+"error", (type, message, traceback, warnings))`` on the original stdout (``warnings``: the lines of
+:func:`fusionbench.task_warnings.collecting`) (anything a method prints goes to stderr).  Methods are
 built once and kept, as in a worker; room is made before a large pair and the memory kept is bounded after
 each, as a worker does (:func:`fusionbench.worker.bound_worker_memory`).  The child exits when its parent is
 gone (:func:`fusionbench.parent_watch.watch_parent`) and stops itself ``$FUSIONBENCH_KILL_GRACE_S`` after a
@@ -53,20 +54,23 @@ def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
     from .definitions import install
     from .worker import _make_room, _method
 
+    from .task_warnings import collecting
+
     number, name, key, overrides, definitions, a, b, timeout = request
-    try:
-        install(definitions)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
-        method = _method(name, key, overrides)  # the registry and plugin imports are not timed
-        _make_room(a.shape[0] * a.shape[1])
-        _send(replies, (number, "fusing", None))
-        start = time.perf_counter()
-        with _watchdog(timeout):
-            fused = fuse_arrays(method, a, b)
-        return "ok", (fused, time.perf_counter() - start)
-    except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
-        text = str(exc)
-        return "error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
-                         traceback.format_exc())
+    with collecting() as warned:  # sent back with the reply, for the parent's task (never printed here)
+        try:
+            install(definitions)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
+            method = _method(name, key, overrides)  # the registry and plugin imports are not timed
+            _make_room(a.shape[0] * a.shape[1])
+            _send(replies, (number, "fusing", None))
+            start = time.perf_counter()
+            with _watchdog(timeout):
+                fused = fuse_arrays(method, a, b)
+            return "ok", (fused, time.perf_counter() - start, warned)
+        except (Exception, SystemExit) as exc:  # reported to the parent, which records it as the pair's failure
+            text = str(exc)
+            return "error", (type(exc).__name__, text.splitlines()[0] if text else type(exc).__name__,
+                             traceback.format_exc(), warned)
 
 
 def _serve(parent: int | None = None) -> None:

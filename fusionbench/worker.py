@@ -241,6 +241,7 @@ class TaskResult:
     path: str | None = None
     notes: list[str] = field(default_factory=list)  # lines for the run's log that are not failures
     fused_sha256: str | None = None
+    warnings: list[str] = field(default_factory=list)  # raised while fusing and scoring (fusionbench.task_warnings)
 
     @classmethod
     def of(cls, task: Task, **fields: Any) -> "TaskResult":
@@ -591,9 +592,16 @@ def bound_worker_memory() -> None:
 
 
 def run_task(task: Task) -> TaskResult:
-    """Fuse (unless given an image) and score one pair, then bound the worker's memory; never raises."""
+    """Fuse (unless given an image) and score one pair, then bound the worker's memory; never raises.  The
+    warnings raised meanwhile are the result's :attr:`TaskResult.warnings` (:mod:`fusionbench.task_warnings`),
+    for the client to report: never printed here, over its progress bar."""
+    from .task_warnings import collecting
+
     try:
-        return _run_task(task)
+        with collecting() as warned:
+            result = _run_task(task)
+        result.warnings = warned
+        return result
     finally:
         bound_worker_memory()
 

@@ -595,10 +595,13 @@ class Registry(Generic[T]):
         return self.get(name).info
 
     def with_plugin_failures(self, exc: E) -> E:
-        """``exc`` with one note (``add_note``) per plugin of this registry that failed to load: the name looked
-        up may be one it would have registered.  For "unknown name" and "no match" errors."""
-        for failure in self.plugin_failures:
-            exc.add_note(failure.line())
+        """``exc`` with one note (``add_note``) per plugin that failed to load, of this registry and of those it
+        :attr:`also_loads` (a method plugin's module may declare metrics and weights): the name looked up may be
+        one it would have registered.  For "unknown name" and "no match" errors."""
+        others = (_REGISTRIES.get(group) for group in self.also_loads)
+        for registry in (self, *(other for other in others if other is not None and other is not self)):
+            for failure in registry.plugin_failures:
+                exc.add_note(failure.line())
         return exc
 
     def names(self) -> list[str]:

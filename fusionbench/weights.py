@@ -156,7 +156,8 @@ def _known(name: str) -> WeightFile:
     try:
         return WEIGHTS.get(name).info
     except KeyError:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(WEIGHTS.names()) or 'none'}") from None
+        raise WEIGHTS.with_plugin_failures(
+            KeyError(f"unknown weights {name!r}; known: {', '.join(WEIGHTS.names()) or 'none'}")) from None
 
 
 def cached_path(name: str) -> Path:
@@ -191,7 +192,8 @@ def expand_weight_names(name: str) -> list[str]:
         return [name]
     group = sorted(n for n in names if n.startswith(name + "."))
     if not group:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(names)) or 'none'}")
+        raise WEIGHTS.with_plugin_failures(
+            KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(names)) or 'none'}"))
     return group
 
 

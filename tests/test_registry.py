@@ -838,3 +838,31 @@ def test_metadata_that_would_be_ignored_or_change_others_defaults_is_refused() -
         assert METRICS.get("TEST_META").info.groups == ("all",)
     finally:
         METRICS.remove("TEST_META")
+
+
+def test_an_unknown_metric_or_weights_names_the_method_plugins_that_failed_to_load(capsys, monkeypatch,
+                                                                                   tmp_path) -> None:
+    """The metrics and weights registries load the methods' plugins too (session 37): a metric or weights
+    declared in a method plugin that failed to load was "unknown" without the plugin's failure line, which an
+    unknown method carries (:meth:`Registry.with_plugin_failures`)."""
+    from fusionbench.cli import main
+    from fusionbench.metric_registry import METRICS, create_metric
+    from fusionbench.registry import PluginFailure
+    from fusionbench.weights import WEIGHTS, weights_path
+
+    failure = PluginFailure("fusionbench.methods", "broken", "brokenfuse.methods",
+                            "ModuleNotFoundError: No module named 'nowhere'", "")
+    METRICS.ensure_loaded()
+    WEIGHTS.ensure_loaded()
+    monkeypatch.setattr(METHODS, "plugin_failures", [failure])
+    for lookup in (lambda: create_metric("broken_metric"), lambda: weights_path("broken_weights")):
+        with pytest.raises(KeyError) as info:
+            lookup()
+        assert info.value.__notes__ == [failure.line()]
+    expected = f"fusionbench: {failure.line()}"
+    for argv, error in ((["run", "--methods", "average", "--metrics", "broken_metric", "--dry-run", "--out",
+                          str(tmp_path)], "unknown metric 'broken_metric'"),
+                        (["fetch", "weights", "broken_weights"], "unknown weights 'broken_weights'")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith(f"fusionbench: error: {error}") and err[1:] == [expected], err

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._input import prepare, undefined
-from ._options import option
+from ._options import number, option
 # the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
 # metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
@@ -92,10 +92,12 @@ def fmi(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, feature: str = "none
     reference code; a blank F scores higher than a real fusion (0.9455 at any
     grey level against 0.9285 for the average on syn_s0_128; docs/metrics.md).
     ``feature`` is one of ``'none'`` (default), ``'dct'``, ``'wavelet'``, ``'edge'``, ``'gradient'``;
-    any other value raises ``ValueError`` before the images are read.
+    any other value raises ``ValueError`` before the images are read, as does a window side ``w`` that is not
+    an integer ≥ 2 (every preset and reference uses 3; a window larger than the image is undefined, NaN).
     """
     from ._fmi_lanes import fmi_mean
     option("fmi", "feature", feature, FEATURES)
+    w = number("fmi", "w", w, low=2, integer=True)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if feature == "wavelet" and f.min() == f.max():
         # the detail subbands of a constant image are 0 in exact arithmetic but the round-off of the

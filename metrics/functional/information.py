@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .._input import levels, prepare, undefined
-from ._options import FLAG, option
+from ._options import FLAG, number, option
 
 LN2 = np.log(2.0)
 
@@ -158,7 +158,10 @@ def tsallis_entropy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, q: float
     MEFB"); the defaults of this function (the correct marginals, no stretch) are
     the textbook formula, which no reference computes (11.1 on syn_s0_128_avg,
     against MEFB's 34.0 and cslib's soft-histogram 31.4).
+    ``q`` must be finite, > 0 and not 1 (``ValueError``; at 1 the formula divides by zero: its limit is Shannon's
+    mutual information, :func:`mutual_information`).
     """
+    q = number("tsallis_entropy", "q", q, low=0, low_open=True, excluded=(1,))
     option("tsallis_entropy", "transposed_marginals", transposed_marginals, FLAG)
     option("tsallis_entropy", "stretch_first", stretch_first, FLAG)
     f, A, B = prepare(fused, a, b, data_range=data_range)

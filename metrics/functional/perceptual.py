@@ -29,6 +29,7 @@ import numpy as np
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d
+from ._options import number
 from ._threads import fft_workers
 # the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
 # metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
@@ -197,7 +198,12 @@ def _masked_corr(x1, x2, xmax, xf, m1, m2, m3, P: np.ndarray, S: np.ndarray, ban
 
 def qp(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, threshold: float = 0.1,
        data_range: float | None = None) -> float:
-    """Qp: product of the masked correlation scores of PC, M and m (range [0, 1] in practice)."""
+    """Qp: product of the masked correlation scores of PC, M and m (range [0, 1] in practice).
+
+    ``threshold``: the phase congruency (in [0, 1]) a pixel needs to count; it must be in [0, 1)
+    (``ValueError``: at 1 or above no pixel counts and Qp is undefined for every image).
+    """
+    threshold = number("qp", "threshold", threshold, low=0, high=1)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     (pc1, pc2, pcf), (M1, M2, Mf), (mm1, mm2, mmf) = phase_congruency(np.stack([A, B, f]))
     mask = pc1 > pc2

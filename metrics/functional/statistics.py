@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._input import prepare, undefined, warn_undefined
-from ._options import float_dtype, option
+from ._options import float_dtype, number, option
 
 
 def standard_deviation(fused: np.ndarray, a: np.ndarray | None = None, b: np.ndarray | None = None, *,
@@ -64,8 +64,10 @@ def mean_squared_error(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, scale
                        data_range: float | None = None) -> float:
     """MSE: (MSE(A,F) + MSE(B,F)) / 2 on grey levels 0–``scale``.
 
-    ``scale=255`` is the default (CDDFuse); ``scale=1`` is Tang's [0, 1] MSE.
+    ``scale=255`` is the default (CDDFuse); ``scale=1`` is Tang's [0, 1] MSE; ``scale`` must be finite and > 0
+    (``ValueError``).
     """
+    scale = number("mean_squared_error", "scale", scale, low=0, low_open=True)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     k = scale / 255.0
     return (_mse_pair(A * k, f * k) + _mse_pair(B * k, f * k)) / 2.0

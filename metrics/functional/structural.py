@@ -13,7 +13,7 @@ import numpy as np
 
 from .._input import prepare, undefined
 from ._filters import gaussian_1d, halve
-from ._options import option
+from ._options import number, option
 # the compiled (numba) kernels are imported in the functions that run them: importing this module, as loading the
 # metric registry does in every CLI command and worker, then imports no numba (tests/test_imports.py)
 
@@ -403,9 +403,11 @@ def piella(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, kind: str = "E", 
     ``kind='W'``: the same weighted by the normalised saliency max(σ_A², σ_B²).
     ``kind='E'``: Q_W of the edge-magnitude images (Prewitt-like), raised to ``alpha``
     (=1: exactly MEFB's "Qw", which is therefore Q_E).  Any other ``kind`` (e.g. ``'Q'``, ``'w'``)
-    raises ``ValueError`` (until the session 37 audit it silently meant ``'W'``).
+    raises ``ValueError`` (until the session 37 audit it silently meant ``'W'``); so does an ``alpha`` that is
+    not finite and > 0 (0 made every fusion score 1, a negative one reversed the ranking).
     """
     option("piella", "kind", kind, ("S", "W", "E"))
+    alpha = number("piella", "alpha", alpha, low=0, low_open=True)
     f, A, B = prepare(fused, a, b, data_range=data_range)
     if min(f.shape) < 11:
         return undefined("Piella metrics need images of at least 11x11 pixels")

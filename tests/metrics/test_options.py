@@ -202,3 +202,64 @@ def test_every_preset_passes_its_frozen_options() -> None:
         info = metric_info(name)
         if info.options and info.colour == "y601":
             M.compute(name, f, a, b)  # raises ValueError if an option were refused
+
+
+#: (function, numeric option, the range as the message states it, [accepted values], [bad values]) (session 38:
+#: numbers went into the arithmetic unchecked: ``tsallis_entropy(q=1)`` divided by zero, ``mean_squared_error``
+#: with ``scale=-1`` equalled ``scale=1``, ``fmi(w=0)`` was 1.0, ``qp(threshold=1)`` NaN without a word)
+NUMERIC = [
+    ("fmi", "w", "an integer in [2, ∞)", [3, 4, 5, np.int64(3)], [1, 0, -3, 2.5, 3.0, math.nan, "3", True, None]),
+    ("mean_squared_error", "scale", "a number in (0, ∞)", [255.0, 1.0, 100, np.float32(1.0)],
+     [0, -1, math.nan, math.inf, "255", None, True]),
+    ("piella", "alpha", "a number in (0, ∞)", [1.0, 0.5, 2], [0, -1.0, math.nan, math.inf, None, "1"]),
+    ("qp", "threshold", "a number in [0, 1)", [0.1, 0.0, 0.5, np.float64(0.1)], [1, 1.5, -0.1, math.nan, None]),
+    ("tsallis_entropy", "q", "a number in (0, ∞), not 1", [1.85, 0.5, 2, 3], [1, 1.0, 0, -1, math.nan, math.inf,
+                                                                             None, "1.85"]),
+]
+
+#: each accepted value's number on ``_fixed()``, computed with the code before the range checks (at 47fabbf)
+PINNED_NUMERIC = {
+    "fmi|w|3": 0.4310846648651853,
+    "fmi|w|4": 0.43531859249808885,
+    "fmi|w|5": 0.4440036632925276,
+    "mean_squared_error|scale|255.0": 1746.6951904296875,
+    "mean_squared_error|scale|1.0": 0.026861902198072857,
+    "mean_squared_error|scale|100": 268.6190219807285,
+    "piella|alpha|1.0": 0.6189686703223238,
+    "piella|alpha|0.5": 0.7867456198304023,
+    "piella|alpha|2": 0.3831222148405856,
+    "qp|threshold|0.1": 0.6175087490662454,
+    "qp|threshold|0.0": 0.6910832367709375,
+    "qp|threshold|0.5": 0.5666825257886757,
+    "tsallis_entropy|q|1.85": 18.488722035255456,
+    "tsallis_entropy|q|0.5": 1.9288806208523905,
+    "tsallis_entropy|q|2": 31.3692521729289,
+    "tsallis_entropy|q|3": 8572.408635110218,
+}
+
+
+@pytest.mark.parametrize("fn, opt, rng, bad", [pytest.param(fn, opt, rng, bad, id=f"{fn}-{opt}-{bad!r}")
+                                               for fn, opt, rng, _, bads in NUMERIC for bad in bads])
+def test_a_numeric_option_out_of_range_raises_naming_parameter_value_and_range(fn: str, opt: str, rng: str,
+                                                                               bad) -> None:
+    f, a, b = _fixed()
+    with pytest.raises(ValueError) as e:
+        getattr(F, fn)(f, a, b, **{opt: bad})
+    msg = str(e.value)
+    assert msg.startswith(f"{fn}: {opt} must be {rng.split(' in ')[0]}") and msg.endswith(f"got {bad!r}"), msg
+    if not isinstance(bad, (str, bool, type(None))) and not (opt == "w" and isinstance(bad, float)):
+        assert f"{fn}: {opt} must be {rng}, got {bad!r}" == msg
+
+
+@pytest.mark.parametrize("fn, opt, ok", [pytest.param(fn, opt, ok, id=f"{fn}-{opt}-{ok!r}")
+                                         for fn, opt, _, oks, _ in NUMERIC for ok in oks])
+def test_each_accepted_number_gives_the_value_it_gave_before(fn: str, opt: str, ok) -> None:
+    f, a, b = _fixed()
+    key = f"{fn}|{opt}|{ok.item() if isinstance(ok, np.generic) else ok!r}"
+    assert getattr(F, fn)(f, a, b, **{opt: ok}) == pytest.approx(PINNED_NUMERIC[key], rel=1e-12)
+
+
+def test_every_numeric_option_is_range_checked() -> None:
+    """The numeric options of :func:`test_every_public_option_is_listed` are the ones in NUMERIC."""
+    assert {(fn, opt) for fn, opt, *_ in NUMERIC} == {("mean_squared_error", "scale"), ("tsallis_entropy", "q"),
+                                                       ("piella", "alpha"), ("qp", "threshold"), ("fmi", "w")}

@@ -25,7 +25,7 @@ from .config import use_numba_cache_home as _use_numba_cache_home
 
 _use_numba_cache_home()  # before any kernel is defined (the methods and metrics are imported later, lazily)
 
-from .api import fuse, scoring_view  # noqa: E402
+from .api import fuse, score, scoring_view  # noqa: E402
 from .data import create_dataset, dataset_info, list_datasets, register_dataset  # noqa: E402
 from .method_registry import create_method, list_methods, method_info, register_method  # noqa: E402
 from .metric_registry import create_metric, list_metrics, metric_info, register_metric, resolve_metrics  # noqa: E402
@@ -67,5 +67,6 @@ __all__ = [
     "register_method",
     "register_metric",
     "resolve_metrics",
+    "score",
     "scoring_view",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -189,3 +189,30 @@ def scoring_view(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: 
     check_pair(a_, b_, _label(a, "a"), _label(b, "b"))
     check_pair(a_, f, _label(a, "a"), _label(fused, "fused"))
     return ScoringView(colour.luma_uint8(f), colour.luma_uint8(a_), colour.luma_uint8(b_))
+
+
+def score(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: np.ndarray | str | Path,
+          metrics: str | Iterable[str] = "paper") -> dict[str, float]:
+    """Score one fused image against its sources as ``fusionbench run`` and ``fusionbench score`` do:
+    ``{preset: value}`` in the order of :func:`fusionbench.resolve_metrics` (``metrics``: ``"paper"``,
+    ``"standard"``, ``"all"``, preset names or patterns).
+
+    The images (arrays, or paths loaded as :func:`fuse` loads them) are checked as :func:`scoring_view` checks
+    them; every preset scores the uint8 BT.601 luma of ``fused`` against the sources' lumas, except those that
+    read colour (``ChromaErr``), which get the images themselves (:func:`fusionbench.scoring.score_pair`, the
+    runner's code).  An undefined value is NaN, as in a run.  A preset that fails raises its error, with a note
+    naming it.  ``fusionbench.metrics.evaluate`` on a :func:`scoring_view` gives the same values for the luma
+    presets, but NaN for ``ChromaErr``, which it sees without colour (session 38's metrics audit).
+    """
+    from .metric_registry import resolve_metrics
+    from .scoring import score_pair
+
+    names = resolve_metrics(metrics)
+    f, a_, b_ = (colour.quantise(_as_image(x, role)) for x, role in ((fused, "fused"), (a, "a"), (b, "b")))
+    check_pair(a_, b_, _label(a, "a"), _label(b, "b"))
+    check_pair(a_, f, _label(a, "a"), _label(fused, "fused"))
+    scores = score_pair(f, a_, b_, names)
+    for name, exc in scores.errors.items():
+        exc.add_note(f"raised by metric {name} (fusionbench.score)")
+        raise exc
+    return {name: scores.values[name] for name in names}

@@ -109,3 +109,46 @@ def test_fuse_refuses_a_one_pixel_wide_pair_as_the_runner_does() -> None:
     with pytest.raises(ImageError, match=r"a: size 64x1 is too small"):
         fuse("average", line, line)
     assert fuse("average", np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)).shape == (2, 2)
+
+
+def test_score_gives_what_run_and_the_score_command_give_for_every_preset(tmp_path) -> None:
+    """``fusionbench.score`` scores one fused image as ``fusionbench run`` and ``fusionbench score`` do (lumas, and the
+    images in colour for ``ChromaErr``).  Session 38's metrics audit (F2): the README's route,
+    ``evaluate(*scoring_view(...), "all")``, gave ChromaErr NaN without a word, where the command gave 1.2104."""
+    import math
+
+    from PIL import Image
+
+    import fusionbench.metrics
+    from fusionbench.score_folder import evaluate_folder
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (40, 48), dtype=np.uint8)
+    b = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    fused = fusionbench.fuse("average", a, b)
+    got = fusionbench.score(fused, a, b, "all")
+    assert math.isfinite(got["ChromaErr"])
+    view = fusionbench.scoring_view(fused, a, b)
+    assert math.isnan(fusionbench.metrics.evaluate(view.fused, view.a, view.b, ["ChromaErr"])["ChromaErr"])
+    for side, image in (("a", a), ("b", b), ("f", fused)):
+        (tmp_path / side).mkdir()
+        Image.fromarray(image).save(tmp_path / side / "p.png")
+    table = evaluate_folder(tmp_path / "f", tmp_path / "a", tmp_path / "b", "all").table()
+    assert list(got) == list(table.columns)
+    for name, value in got.items():
+        want = table.loc["p", name]
+        assert (math.isnan(value) and math.isnan(want)) or value == want, name
+    assert fusionbench.score(fused, a, b) == fusionbench.score(fused, a, b, "paper")
+    assert list(fusionbench.score(fused, a, b)) == fusionbench.resolve_metrics("paper")
+
+
+def test_score_checks_its_images_and_names_an_unknown_metric() -> None:
+    from fusionbench.io import ImageError
+
+    a = np.zeros((16, 16), np.uint8)
+    with pytest.raises(ImageError, match="fused"):
+        fusionbench.score(np.zeros((16, 17), np.uint8), a, a)
+    with pytest.raises(KeyError, match="unknown metric 'nope'"):
+        fusionbench.score(a, a, a, "nope")
+    got = fusionbench.score(np.full((16, 16), 0.5), a, np.ones((16, 16)), ["EN", "SD"])  # floats in [0, 1]
+    assert got == fusionbench.score(np.full((16, 16), 128, np.uint8), a, np.full((16, 16), 255, np.uint8), ["EN", "SD"])

@@ -211,15 +211,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(problem, file=sys.stderr)
     table = result.table()
-    scored_images = len(table) - 1 if len(table) else 0
+    scored_images = len(result.images())
     if scored_images:
         print(format_table(table))
     elif not result.problems:
         print(f"fusionbench: no fused image in {args.fused} has sources of the same name in {args.a} and {args.b}",
               file=sys.stderr)
     for metric, images in result.undefined().items():
-        print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); its mean is "
-              "over the others", file=sys.stderr)
+        rest = ("no mean" if len(images) == scored_images else "its mean is over the others")
+        print(f"{metric}: undefined (NaN) on {len(images)} of {scored_images} images ({', '.join(images)}); {rest}",
+              file=sys.stderr)
+    coverage = result.coverage_note()
+    if coverage:
+        print(coverage, file=sys.stderr)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index_label="image")

@@ -35,7 +35,8 @@ def test_official_outputs_score_as_our_reimplementation(official_dir: Path, tmp_
     result = evaluate_folder(fused, a, b, "paper")
     assert result.problems == []
     table = result.table()
-    assert list(table.index) == ["2", "3", "10", "mean"]
+    assert list(table.index) == ["2", "3", "10", "mean", "n"]
+    assert list(table.loc["n"]) == [3.0] * len(table.columns) and result.coverage_note() is None
     for k in LEGFF_PET:
         ours = fusionbench.fuse("legff", a / f"{k}.png", b / f"{k}.png")  # bit-exact with the official output
         view = fusionbench.scoring_view(ours, load_image(a / f"{k}.png"), load_image(b / f"{k}.png"))
@@ -71,7 +72,8 @@ def test_cli_prints_table_and_writes_csv(official_dir: Path, tmp_path: Path, cap
     import pandas as pd
 
     frame = pd.read_csv(csv, index_col="image")
-    assert list(frame.columns) == ["AG", "EN"] and len(frame) == 4
+    assert list(frame.columns) == ["AG", "EN"] and list(frame.index) == ["2", "3", "10", "mean", "n"]
+    assert list(frame.loc["n"]) == [3, 3] and "\nn " in out and " 3 " in out.split("\nn ")[1].splitlines()[0]
 
 
 def test_cli_fails_when_nothing_scores(tmp_path: Path) -> None:
@@ -124,3 +126,70 @@ def test_tiny_empty_and_duplicate_images_are_one_clear_line_each(tmp_path: Path,
     assert main(["score", "--fused", str(empty[0]), "--a", str(empty[1]), "--b", str(empty[2])]) == 1
     out, err = capsys.readouterr()
     assert "Empty DataFrame" not in out + err and "no fused image in" in err
+
+
+def _write_pairs(root: Path, names: list[str], *, fused: list[str] | None = None) -> list[Path]:
+    """Random 24×30 grey pairs ``a/NAME.png``, ``b/NAME.png`` and their average ``f/NAME.png`` (for ``fused`` names
+    only, when given)."""
+    rng = np.random.default_rng(7)
+    dirs = [root / d for d in ("f", "a", "b")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    for name in names:
+        a, b = (rng.integers(0, 256, (24, 30), dtype=np.uint8) for _ in range(2))
+        Image.fromarray(a).save(dirs[1] / f"{name}.png")
+        Image.fromarray(b).save(dirs[2] / f"{name}.png")
+        if fused is None or name in fused:
+            Image.fromarray(((a.astype(int) + b) // 2).astype(np.uint8)).save(dirs[0] / f"{name}.png")
+    return dirs
+
+
+def test_a_mean_over_fewer_images_than_the_source_pairs_is_counted_and_said(tmp_path: Path, capsys) -> None:
+    """Session 38's metrics audit (F1): 4 fused images against a folder of 245 pairs gave a mean row over 4, with
+    no count in the table or the CSV; a method whose worst images are missing gets a better mean."""
+    dirs = _write_pairs(tmp_path, ["p1", "p2", "p3", "p4"], fused=["p1", "p2"])
+    result = evaluate_folder(*dirs, ["EN", "SD"])
+    assert result.pairs == ["p1", "p2", "p3", "p4"] and list(result.table().loc["n"]) == [2.0, 2.0]
+    csv = tmp_path / "s.csv"
+    assert main(["score", "--fused", str(dirs[0]), "--a", str(dirs[1]), "--b", str(dirs[2]), "--metrics", "EN,SD",
+                 "--csv", str(csv)]) == 0
+    err = capsys.readouterr().err
+    assert ("the means are over fewer images than the 4 source pairs (as few as 2; row 'n'): fused images missing, "
+            "skipped or undefined are left out, so compare them only with means over the same pairs") in err
+    assert "2 images scored, 2 problems" in err
+    import pandas as pd
+
+    assert pd.read_csv(csv, index_col="image").loc["n"].tolist() == [2, 2]
+
+
+def test_an_image_named_mean_keeps_its_row(tmp_path: Path, capsys) -> None:
+    """Session 38's metrics audit (F3): the mean row overwrote an image named ``mean``, and the count lost one."""
+    dirs = _write_pairs(tmp_path, ["mean", "n", "p1"])
+    result = evaluate_folder(*dirs, ["EN"])
+    table = result.table()
+    assert list(table.index) == ["mean", "n", "p1", "(mean)", "(n)"]
+    assert table.loc["(mean)", "EN"] == pytest.approx(table.loc[["mean", "n", "p1"], "EN"].mean())
+    assert main(["score", "--fused", str(dirs[0]), "--a", str(dirs[1]), "--b", str(dirs[2]), "--metrics", "EN"]) == 0
+    assert "3 images scored, 0 problems" in capsys.readouterr().err
+
+
+def test_sub_folders_other_files_and_unmatched_names_are_said(tmp_path: Path) -> None:
+    """Session 38's metrics audit (F6): images in a sub-folder of --fused (the run's per-dataset layout), ``.npy``
+    results and names that do not match the sources' (``p1_fused.png``) were each just "fused image not found"."""
+    dirs = _write_pairs(tmp_path, ["p1", "p2"], fused=[])
+    (dirs[0] / "harvard-mri-pet").mkdir()
+    Image.fromarray(np.zeros((24, 30), np.uint8)).save(dirs[0] / "harvard-mri-pet" / "p1.png")
+    np.save(dirs[0] / "p2.npy", np.zeros((24, 30)))
+    Image.fromarray(np.zeros((24, 30), np.uint8)).save(dirs[0] / "p1_fused.png")
+    text = "\n".join(evaluate_folder(*dirs, ["EN"]).problems)
+    assert f"{dirs[0] / 'harvard-mri-pet'}: is a sub-folder, not read" in text
+    assert f"{dirs[0] / 'p2.npy'}" in text and "skipped" in text
+    assert f"{dirs[0]}: none of its 1 images has the name of a source pair: images pair by file stem" in text
+
+
+def test_a_metric_undefined_on_every_image_says_there_is_no_mean(tmp_path: Path, capsys) -> None:
+    dirs = _write_pairs(tmp_path, ["p1", "p2"])
+    assert main(["score", "--fused", str(dirs[0]), "--a", str(dirs[1]), "--b", str(dirs[2]), "--metrics",
+                 "EN,ChromaErr"]) == 0
+    err = capsys.readouterr().err
+    assert "ChromaErr: undefined (NaN) on 2 of 2 images (p1, p2); no mean" in err

@@ -1,6 +1,7 @@
 """The registry: wildcards, natural sort, suggestions, variants, metadata, plugins."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -866,3 +867,16 @@ def test_an_unknown_metric_or_weights_names_the_method_plugins_that_failed_to_lo
         assert main(argv) == 1
         err = capsys.readouterr().err.splitlines()
         assert err[0].startswith(f"fusionbench: error: {error}") and err[1:] == [expected], err
+
+
+def test_a_group_in_another_case_and_mi_in_nats_get_their_hints() -> None:
+    """Session 38's metrics audit (F5): ``--metrics Paper`` got no hint, ``Standard`` was offered SF.tang and
+    ``MI.nats`` MI.tang, which is in bits."""
+    from fusionbench.metric_registry import resolve_metrics
+
+    for given, hint in (("Paper", "'paper' (lower case) is a group of presets"),
+                        ("STANDARD", "'standard' (lower case) is a group of presets"),
+                        ("MI.nats", "MI in nats: MI.vifb (after VIFB's min-max stretch) or MI.cddfuse")):
+        with pytest.raises(KeyError, match=re.escape(hint)):
+            resolve_metrics(given)
+    assert resolve_metrics("standard") and "SSIM" in resolve_metrics("all")

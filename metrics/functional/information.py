@@ -173,8 +173,11 @@ def tsallis_entropy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, q: float
         px, pf = p.sum(axis=1), p.sum(axis=0)
         denom = np.outer(pf, px) if transposed_marginals else np.outer(px, pf)
         m = denom > 0
-        s = float((p[m] ** q / denom[m] ** (q - 1.0)).sum())
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            s = float((p[m] ** q / denom[m] ** (q - 1.0)).sum())
         total += (1.0 - s) / (1.0 - q)
+    if not math.isfinite(total):  # a large q: powers of the probabilities under- or overflow (q = 1e6: 0/0)
+        return undefined(f"TE is undefined in float64 for q = {q:g} on this input (its powers overflow)")
     return total
 
 

@@ -263,3 +263,16 @@ def test_every_numeric_option_is_range_checked() -> None:
     """The numeric options of :func:`test_every_public_option_is_listed` are the ones in NUMERIC."""
     assert {(fn, opt) for fn, opt, *_ in NUMERIC} == {("mean_squared_error", "scale"), ("tsallis_entropy", "q"),
                                                        ("piella", "alpha"), ("qp", "threshold"), ("fmi", "w")}
+
+
+def test_a_tsallis_q_too_large_for_float64_is_undefined_with_the_warning() -> None:
+    """Session 38's metrics audit (F7): ``q=1e6`` passed the range check and gave NaN with numpy's "invalid value"
+    RuntimeWarning, not the UndefinedMetricWarning of the NaN policy."""
+    import warnings
+
+    f, a, b = _fixed()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert math.isnan(F.tsallis_entropy(f, a, b, q=1e6))
+    assert [w.category for w in caught] == [M.UndefinedMetricWarning], [str(w.message) for w in caught]
+    assert "q = 1e+06" in str(caught[0].message)

@@ -287,7 +287,8 @@ def writable_folder(path: str | Path, what: str, *, probe: bool = True, create: 
 def _refuse_mode(path: Path, img: Image.Image) -> str:
     """The PIL mode ``img`` is read in (``L`` or ``RGB``), or :class:`ImageError` for one we refuse.
 
-    Decided from the header alone: 16/32-bit and float images, alpha channels
+    Decided from the header alone: 16/32-bit and float images (16-bit colour too, which PIL opens as RGB),
+    alpha channels
     (a palette with transparency too) and other modes are refused; a palette
     image is read as RGB, a 1-bit one as grey.
     """
@@ -298,9 +299,24 @@ def _refuse_mode(path: Path, img: Image.Image) -> str:
         raise ImageError(path, f"image has an alpha channel (mode {mode}); save it as 8-bit grey or RGB")
     if mode in ("P", "1"):
         return "RGB" if mode == "P" else "L"
+    if mode == "RGB" and any(raw.startswith(("RGB;16", "RGBX;16")) for raw in _raw_modes(img)):
+        # PIL opens 16-bit-per-channel colour as 8-bit RGB, keeping each channel's high byte (until session 38
+        # such a file was scored and fused so, without a word)
+        raise ImageError(path, "16-bit colour image (16 bits per channel); only 8-bit grey or RGB is supported")
     if mode not in ("L", "RGB"):
         raise ImageError(path, f"unsupported image mode {mode}; only 8-bit grey or RGB is supported")
     return mode
+
+
+def _raw_modes(img: Image.Image) -> list[str]:
+    """The raw modes the decoder of ``img`` reads its tiles in (``'RGB;16B'`` for a 16-bit colour PNG)."""
+    out = []
+    for tile in getattr(img, "tile", None) or []:
+        args = tile[3] if len(tile) > 3 else None
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else None)
+        if isinstance(raw, str):
+            out.append(raw)
+    return out
 
 
 def _not_a_file_reason(path: Path) -> str:
@@ -372,6 +388,7 @@ def load_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     with _open_image(path) as img:
         try:
+            _refuse_mode(path, img)  # from the header, before load() empties img.tile (16-bit colour: its raw mode)
             img.load()
             mode = _refuse_mode(path, img)
             if mode != img.mode:

@@ -427,3 +427,29 @@ def test_a_camera_jpeg_with_an_mpo_preview_reads_its_photograph(tmp_path) -> Non
     Image.fromarray(photo).save(path, format="MPO", save_all=True, append_images=[Image.fromarray(photo[::2, ::2])])
     assert Image.open(path).n_frames == 2
     assert load_image(path).shape == (40, 50, 3) and image_size(path) == (50, 40)
+
+
+def _png_rgb16(path, rgb16: np.ndarray) -> None:
+    """A 16-bit-per-channel RGB PNG, written from its chunks (PIL opens such files but cannot write them)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_colour_png_is_refused_like_a_16_bit_grey_one(tmp_path) -> None:
+    """Session 38's metrics audit: PIL reads a 16-bit-per-channel RGB PNG as mode RGB, keeping the high byte of each
+    channel, so it was scored (and fused) as 8-bit without a word; 16-bit grey was refused, as the README says."""
+    path = tmp_path / "deep_rgb.png"
+    _png_rgb16(path, (np.random.default_rng(0).random((8, 9, 3)) * 65535).astype(np.uint16))
+    with pytest.raises(ImageError, match=r"deep_rgb\.png: 16-bit colour image \(16 bits per channel\)"):
+        load_image(path)
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (8, 9, 3), dtype=np.uint8)).save(tmp_path / "rgb8.png")
+    assert load_image(tmp_path / "rgb8.png").shape == (8, 9, 3)

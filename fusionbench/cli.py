@@ -204,9 +204,23 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_csv_path(csv: Path) -> None:
+    """``ValueError`` (one line) unless ``csv`` can be written: not a folder, its folder creatable and writable."""
+    if csv.is_dir():
+        raise ValueError(f"--csv {csv}: is a folder; give a file name")
+    try:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--csv {csv}: cannot make its folder ({exc.strerror})") from None
+    if not os.access(csv.parent, os.W_OK) or (csv.exists() and not os.access(csv, os.W_OK)):
+        raise ValueError(f"--csv {csv}: not writable")
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from .score_folder import evaluate_folder, format_table
 
+    if args.csv:  # refused before any scoring (until session 38 a bad path failed after it, with a bare errno)
+        _check_csv_path(Path(args.csv))
     result = evaluate_folder(args.fused, args.a, args.b, args.metrics)
     for problem in result.problems:
         print(problem, file=sys.stderr)

@@ -179,6 +179,9 @@ def resolve_metrics(spec: str | Iterable[str]) -> list[str]:
                 names.sort(key=lambda n: order.get(n, len(order)))
         elif any(ch in item for ch in "*?["):
             names = list_metrics(item)
+            if not names:  # before session 38 such a pattern was dropped without a word (``paper,MS-SSIM*``)
+                raise METRICS.with_plugin_failures(
+                    KeyError(f"no metric matches {item!r} (see `fusionbench list metrics`)"))
         else:
             METRICS.get(item)  # raises KeyError with suggestions
             names = [item]

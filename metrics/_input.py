@@ -64,7 +64,7 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
     """Validate one image and return it as float64 grey levels in 0–255.
 
     uint8 is returned as is: ``data_range`` is ignored for it (and for integer
-    arrays within 0–255 when it is None).
+    arrays within 0–255 when it is None), but must still be finite and > 0 where given.
 
     Raises ``ValueError`` for a colour array, a non-2-D array, a float array
     without ``data_range``, an integer array outside 0–255, values far outside
@@ -81,6 +81,8 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
         )
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-D grey image, got shape {x.shape}")
+    if data_range is not None:
+        checked_data_range(data_range)  # a bad one is refused even where it is not used (uint8; session 38)
     if x.dtype == np.uint8:
         return x.astype(np.float64)
     if x.dtype == bool:

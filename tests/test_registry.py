@@ -880,3 +880,12 @@ def test_a_group_in_another_case_and_mi_in_nats_get_their_hints() -> None:
         with pytest.raises(KeyError, match=re.escape(hint)):
             resolve_metrics(given)
     assert resolve_metrics("standard") and "SSIM" in resolve_metrics("all")
+
+
+def test_a_metric_pattern_that_matches_nothing_is_an_error() -> None:
+    """Session 38's metrics audit: ``--metrics paper,MS-SSIM*`` ran the paper metrics alone without a word."""
+    from fusionbench.metric_registry import resolve_metrics
+
+    with pytest.raises(KeyError, match=re.escape("no metric matches 'MS-SSIM*'")):
+        resolve_metrics("paper,MS-SSIM*")
+    assert resolve_metrics("MS_SSIM*") == [m for m in resolve_metrics("all") if m.startswith("MS_SSIM")]

@@ -193,3 +193,16 @@ def test_a_metric_undefined_on_every_image_says_there_is_no_mean(tmp_path: Path,
                  "EN,ChromaErr"]) == 0
     err = capsys.readouterr().err
     assert "ChromaErr: undefined (NaN) on 2 of 2 images (p1, p2); no mean" in err
+
+
+def test_a_bad_csv_path_is_refused_before_scoring(tmp_path: Path, capsys) -> None:
+    """Session 38's metrics audit: a --csv that cannot be written failed after every image was scored, with a
+    bare errno message."""
+    dirs = _write_pairs(tmp_path, ["p1"])
+    (tmp_path / "blocker").write_text("a file where the CSV's folder should be")
+    for csv, reason in ((tmp_path, "is a folder; give a file name"),
+                        (tmp_path / "blocker" / "s.csv", "cannot make its folder")):
+        assert main(["score", "--fused", str(dirs[0]), "--a", str(dirs[1]), "--b", str(dirs[2]), "--metrics", "EN",
+                     "--csv", str(csv)]) == 1
+        out, err = capsys.readouterr()
+        assert f"--csv {csv}: {reason}" in err and "images scored" not in err and out == "", err

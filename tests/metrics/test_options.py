@@ -276,3 +276,12 @@ def test_a_tsallis_q_too_large_for_float64_is_undefined_with_the_warning() -> No
         assert math.isnan(F.tsallis_entropy(f, a, b, q=1e6))
     assert [w.category for w in caught] == [M.UndefinedMetricWarning], [str(w.message) for w in caught]
     assert "q = 1e+06" in str(caught[0].message)
+
+
+@pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, "wide"])
+def test_a_bad_data_range_is_refused_for_uint8_images_too(bad) -> None:
+    """Session 38's metrics audit: ``data_range`` is not used for uint8 images, and a bad one passed silently."""
+    f, a, b = _fixed()
+    with pytest.raises(ValueError, match="data_range must be"):
+        F.entropy(f, data_range=bad)
+    assert F.entropy(f, data_range=255) == F.entropy(f)

@@ -30,7 +30,8 @@ def _entry(method: str):
 
 
 def provenance_file(method: str) -> tuple[Path, dict] | None:
-    """The provenance JSON beside the trained weights of ``method`` (its ``method`` field is the name): in the
+    """The provenance JSON beside the trained weights of ``method`` (its ``method`` and ``seed`` fields name it,
+    :func:`_registered_name`): in the
     module's ``WEIGHTS_DIR`` (committed), else in its ``trained_dir()`` (weights you trained and exported,
     e.g. ``$FUSIONBENCH_HOME/trained/mopa``), the order in which the method looks for its weights."""
     entry = _entry(method)
@@ -48,9 +49,19 @@ def provenance_file(method: str) -> tuple[Path, dict] | None:
                 doc = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(doc, dict) and doc.get("method") == method:
+            if isinstance(doc, dict) and _registered_name(doc) == method:
                 return path, doc
     return None
+
+
+def _registered_name(doc: dict) -> str | None:
+    """The registered name a provenance JSON describes: its ``method``, with ``.seed<N>`` for a seed above 0 (an
+    exported seed's JSON holds ``"method": "mopa.no_mask", "seed": 1``: the weights of ``mopa.no_mask.seed1``;
+    until session 38 those never matched, and seed 0 matched any seed's file)."""
+    method, seed = doc.get("method"), doc.get("seed") or 0
+    if not isinstance(method, str):
+        return None
+    return f"{method}.seed{seed}" if isinstance(seed, int) and seed > 0 else method
 
 
 def _schedule_words(doc: dict) -> str:

@@ -126,3 +126,23 @@ def test_a_run_that_only_scores_is_the_run_behind_the_results(tmp_path, make_pai
     assert loaded.last_run()["run_id"] == 2
     assert set(loaded.outputs["run_id"]) == {1}  # the outputs alone would have named run 1
     assert ReportData.load(loaded.export(tmp_path / "export")).last_run()["run_id"] == 2
+
+
+def test_a_seed_variant_finds_the_provenance_beside_its_own_weights(tmp_path, monkeypatch) -> None:
+    """Session 38's training audit (F2): the exported JSON of seed 1 says ``"method": "mopa.no_attention",
+    "seed": 1``; the lookup compared ``method`` with the registered ``mopa.no_attention.seed1`` and never matched
+    (the run recorded "no provenance file beside the weights"), and seed 0 took any seed's file of its preset."""
+    from fusionbench.methods import mopa
+    from fusionbench.weights_provenance import provenance_file
+
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    monkeypatch.setattr(mopa, "trained_dir", lambda: trained)
+    for stem, seed, steps in (("no_attention.seed1", 1, 11), ("no_attention.seed2", 2, 12)):
+        (trained / f"{stem}.json").write_text(json.dumps({"method": "mopa.no_attention", "seed": seed,
+                                                          "schedule": {"steps": steps}}))
+    for name, steps in (("mopa.no_attention.seed1", 11), ("mopa.no_attention.seed2", 12)):
+        path, doc = provenance_file(name)
+        assert doc["schedule"]["steps"] == steps and path.name == f"{name.split('.', 1)[1]}.json"
+    if provenance_file("mopa.no_attention") is not None:  # seed 0: its own (committed) file, never seed 1's
+        assert provenance_file("mopa.no_attention")[1].get("seed", 0) == 0

@@ -497,6 +497,24 @@ def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config
             result.final_path, dest_dir, stem, params)
         write_text_atomic(dest_dir / f"{stem}.json", json.dumps(record, indent=2, default=str) + "\n")
         print(f"exported {dest}", file=sys.stderr)
+        shadow = _committed_twin(spec, Path(dest))
+        if shadow is not None:
+            print(f"note: runs of {weights_stem(name, config.seed)} load the committed {shadow}, not these weights (a "
+                  "committed file always wins); this export is used only where no committed file exists. Compare "
+                  "models trained on one schedule only (docs/training.md)", file=sys.stderr)
+
+
+def _committed_twin(spec: Any, exported: Path) -> Path | None:
+    """The committed weights file of the same name as ``exported`` in ``spec.weights_dir``, when it exists and is
+    another file: the method loads it, never the export (session 38's training audit: ``mopa`` exported to
+    ``$FUSIONBENCH_HOME/trained/mopa`` was silently unused, and Table 4 set the committed ``mopa`` of another
+    schedule beside the ablations trained on this one)."""
+    if spec.weights_dir is None:
+        return None
+    committed = Path(spec.weights_dir) / exported.name
+    if not committed.is_file() or committed.resolve() == exported.resolve():
+        return None
+    return committed
 
 
 def _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, images, t_start) -> int:

@@ -241,3 +241,23 @@ def test_resume_refuses_other_data_with_the_same_patch_count(tmp_path):
     other = PatchSet(_images(1), 16, 8)  # same shape, same patch count, other pixels
     with pytest.raises(ValueError, match="other training data"):
         train(_build, _loss, other, CFG, tmp_path / "r", resume=True)
+
+
+def test_exporting_weights_that_a_committed_file_shadows_says_so(tmp_path, small_pack, capsys):
+    """Session 38's training audit (F1): ``--export $FUSIONBENCH_HOME/trained/mopa`` of ``mopa`` printed only
+    "exported …", and the run then used the committed ``mopa.pth`` (another schedule) beside the ablations trained
+    on this one, in Table 4."""
+    from fusionbench.methods.mopa import WEIGHTS_DIR
+    from fusionbench.train import cli
+
+    assert (WEIGHTS_DIR / "mopa.pth").is_file()
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["mopa", "--pack", str(small_pack), "--out", str(tmp_path / "run"), "--epochs", "1",
+                              "--patch-size", "32", "--stride", "224", "--batch-size", "4", "--no-progress",
+                              "--export", str(tmp_path / "w")])
+    assert cli.run(args) == 0
+    err = capsys.readouterr().err
+    assert f"exported {tmp_path / 'w' / 'mopa.pth'}" in err
+    assert (f"note: runs of mopa load the committed {WEIGHTS_DIR / 'mopa.pth'}, not these weights (a committed "
+            "file always wins)") in err

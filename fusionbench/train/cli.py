@@ -489,7 +489,10 @@ def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config
     print(f"{name} seed {config.seed}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
           f"{result.patches_per_s:.1f} patches/s, final {result.final_terms}", file=sys.stderr)
     if not result.finished:
-        print(f"stopped early; continue with --resume --out {out}", file=sys.stderr)
+        # the same options: --resume checks the schedule (session 38's training audit: the bare "--resume --out X"
+        # this printed before failed, without --data-dir or with another schedule)
+        print(f"stopped early; continue with the same command and options plus --resume (--out {out}), with a "
+              "larger --stop-after-steps/--max-minutes or none", file=sys.stderr)
         return
     if args.export:
         dest_dir, stem = Path(args.export), weights_stem(spec.weights_name(params), config.seed)

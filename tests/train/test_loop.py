@@ -261,3 +261,18 @@ def test_exporting_weights_that_a_committed_file_shadows_says_so(tmp_path, small
     assert f"exported {tmp_path / 'w' / 'mopa.pth'}" in err
     assert (f"note: runs of mopa load the committed {WEIGHTS_DIR / 'mopa.pth'}, not these weights (a committed "
             "file always wins)") in err
+
+
+def test_the_continue_line_after_a_budget_stop_names_the_same_options(tmp_path, small_pack, capsys):
+    """Session 38's training audit (F5): "continue with --resume --out X", run as written, failed (no data, or
+    another schedule)."""
+    from fusionbench.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["mopa.mask_only", "--pack", str(small_pack), "--out", str(tmp_path / "run"),
+                              "--epochs", "1", "--patch-size", "32", "--stride", "32", "--batch-size", "4",
+                              "--no-progress", "--stop-after-steps", "1"])
+    assert cli.run(args) == 0
+    assert (f"stopped early; continue with the same command and options plus --resume (--out {tmp_path / 'run'}), "
+            "with a larger --stop-after-steps/--max-minutes or none") in capsys.readouterr().err

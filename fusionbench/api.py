@@ -185,10 +185,17 @@ def scoring_view(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: 
     inputs: uint8, or float in [0, 1] with no NaN/inf, H×W or H×W×3; and the three must share their size.
     Anything else is an :class:`fusionbench.io.ImageError` naming the image (before, a 0..255 float or an
     int64 image became all 255 here without a word)."""
+    f, a_, b_ = _checked_triple(fused, a, b)
+    return ScoringView(colour.luma_uint8(f), colour.luma_uint8(a_), colour.luma_uint8(b_))
+
+
+def _checked_triple(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: np.ndarray | str | Path
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three images as :func:`_as_image` reads them, checked to be one size (:func:`scoring_view`, :func:`score`)."""
     f, a_, b_ = _as_image(fused, "fused"), _as_image(a, "a"), _as_image(b, "b")
     check_pair(a_, b_, _label(a, "a"), _label(b, "b"))
     check_pair(a_, f, _label(a, "a"), _label(fused, "fused"))
-    return ScoringView(colour.luma_uint8(f), colour.luma_uint8(a_), colour.luma_uint8(b_))
+    return f, a_, b_
 
 
 def score(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: np.ndarray | str | Path,
@@ -208,9 +215,7 @@ def score(fused: np.ndarray | str | Path, a: np.ndarray | str | Path, b: np.ndar
     from .scoring import score_pair
 
     names = resolve_metrics(metrics)
-    f, a_, b_ = (colour.quantise(_as_image(x, role)) for x, role in ((fused, "fused"), (a, "a"), (b, "b")))
-    check_pair(a_, b_, _label(a, "a"), _label(b, "b"))
-    check_pair(a_, f, _label(a, "a"), _label(fused, "fused"))
+    f, a_, b_ = (colour.quantise(x) for x in _checked_triple(fused, a, b))
     scores = score_pair(f, a_, b_, names)
     for name, exc in scores.errors.items():
         exc.add_note(f"raised by metric {name} (fusionbench.score)")

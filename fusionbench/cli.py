@@ -238,8 +238,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     coverage = result.coverage_note()
     if coverage:
         print(coverage, file=sys.stderr)
-    if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    if args.csv:  # its folder made by _check_csv_path
         table.to_csv(args.csv, index_label="image")
         print(f"wrote {args.csv}", file=sys.stderr)
     print(f"{scored_images} images scored, {len(result.problems)} problems", file=sys.stderr)

@@ -58,10 +58,12 @@ def _registered_name(doc: dict) -> str | None:
     """The registered name a provenance JSON describes: its ``method``, with ``.seed<N>`` for a seed above 0 (an
     exported seed's JSON holds ``"method": "mopa.no_mask", "seed": 1``: the weights of ``mopa.no_mask.seed1``;
     until session 38 those never matched, and seed 0 matched any seed's file)."""
+    from fusionbench.train.spec import seed_variant  # the one naming rule of training seeds
+
     method, seed = doc.get("method"), doc.get("seed") or 0
     if not isinstance(method, str):
         return None
-    return f"{method}.seed{seed}" if isinstance(seed, int) and seed > 0 else method
+    return seed_variant(method, seed) if isinstance(seed, int) and seed > 0 else method
 
 
 def _schedule_words(doc: dict) -> str:

@@ -245,11 +245,21 @@ def test_a_dataset_named_twice_runs_once(tmp_path, make_pairs) -> None:
     assert summary.planned == 3 and summary.completed == 3
 
 
+def _timed_task(method: str, data, pid: str):
+    """A task of ``method`` on pair ``pid`` of the folder pairs ``data``, scored with EN, with a 0.5 s timeout."""
+    from fusionbench.worker import ImageSource, Task
+
+    return Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method=method,
+                method_key=create_method(method).cache_key(), metrics=("EN",),
+                a=ImageSource.from_path(data / "a" / f"{pid}.png"), b=ImageSource.from_path(data / "b" / f"{pid}.png"),
+                fused_path="unused.png", timeout=0.5)
+
+
 def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_path, make_pairs) -> None:
     """A PairTimeout can stop a method anywhere in its call, its own state half-changed; the worker kept the
     instance and used it for the next pair."""
     from fusionbench.method_registry import METHODS, register_method
-    from fusionbench.worker import ImageSource, Task, drop_caches, run_task
+    from fusionbench.worker import drop_caches, run_task
 
     built = []
 
@@ -269,10 +279,7 @@ def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_pa
             return (a + b) / 2
 
     data = make_pairs(tmp_path / "data", 2, colour=False)
-    task = lambda pid: Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method="test_edges_stateful",  # noqa: E731
-                            method_key=create_method("test_edges_stateful").cache_key(), metrics=("EN",),
-                            a=ImageSource.from_path(data / "a" / f"{pid}.png"),
-                            b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
+    task = lambda pid: _timed_task("test_edges_stateful", data, pid)  # noqa: E731
     try:
         drop_caches()
         first = run_task(task("p000"))
@@ -289,7 +296,7 @@ def test_a_timeout_that_compiled_code_reports_as_another_error_is_a_timeout(tmp_
     ``SystemError: ... returned a result with an exception set`` from the PairTimeout: that pair is a PairTimeout,
     and the method is built again for the next pair (session 37: a SystemError, and the instance kept)."""
     from fusionbench.method_registry import METHODS, register_method
-    from fusionbench.worker import ImageSource, PairTimeout, Task, drop_caches, run_task
+    from fusionbench.worker import PairTimeout, drop_caches, run_task
 
     built = []
 
@@ -307,10 +314,7 @@ def test_a_timeout_that_compiled_code_reports_as_another_error_is_a_timeout(tmp_
             return (a + b) / 2
 
     data = make_pairs(tmp_path / "data", 2, colour=False)
-    task = lambda pid: Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method="test_edges_callback",  # noqa: E731
-                            method_key=create_method("test_edges_callback").cache_key(), metrics=("EN",),
-                            a=ImageSource.from_path(data / "a" / f"{pid}.png"),
-                            b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
+    task = lambda pid: _timed_task("test_edges_callback", data, pid)  # noqa: E731
     try:
         drop_caches()
         first = run_task(task("p000"))

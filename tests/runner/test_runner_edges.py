@@ -245,21 +245,30 @@ def test_a_dataset_named_twice_runs_once(tmp_path, make_pairs) -> None:
     assert summary.planned == 3 and summary.completed == 3
 
 
-def _timed_task(method: str, data, pid: str):
-    """A task of ``method`` on pair ``pid`` of the folder pairs ``data``, scored with EN, with a 0.5 s timeout."""
-    from fusionbench.worker import ImageSource, Task
+def _two_timed_pairs(method: str, data):
+    """``run_task`` of registered ``method`` on pairs p000 then p001 of the folder pairs ``data`` (EN, a 0.5 s
+    timeout), each with the worker's caches dropped first; ``method`` is unregistered afterwards."""
+    from fusionbench.method_registry import METHODS
+    from fusionbench.worker import ImageSource, Task, drop_caches, run_task
 
-    return Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method=method,
-                method_key=create_method(method).cache_key(), metrics=("EN",),
-                a=ImageSource.from_path(data / "a" / f"{pid}.png"), b=ImageSource.from_path(data / "b" / f"{pid}.png"),
-                fused_path="unused.png", timeout=0.5)
+    def task(pid: str) -> Task:
+        return Task(dataset="d", pair=pid, pair_sha256=f"sha-{pid}", method=method,
+                    method_key=create_method(method).cache_key(), metrics=("EN",),
+                    a=ImageSource.from_path(data / "a" / f"{pid}.png"),
+                    b=ImageSource.from_path(data / "b" / f"{pid}.png"), fused_path="unused.png", timeout=0.5)
+
+    try:
+        drop_caches()
+        return run_task(task("p000")), run_task(task("p001"))
+    finally:
+        METHODS.remove(method)
+        drop_caches()
 
 
 def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_path, make_pairs) -> None:
     """A PairTimeout can stop a method anywhere in its call, its own state half-changed; the worker kept the
     instance and used it for the next pair."""
-    from fusionbench.method_registry import METHODS, register_method
-    from fusionbench.worker import drop_caches, run_task
+    from fusionbench.method_registry import register_method
 
     built = []
 
@@ -278,25 +287,17 @@ def test_a_method_stopped_at_its_timeout_is_built_again_for_the_next_pair(tmp_pa
             self.busy = False
             return (a + b) / 2
 
-    data = make_pairs(tmp_path / "data", 2, colour=False)
-    task = lambda pid: _timed_task("test_edges_stateful", data, pid)  # noqa: E731
-    try:
-        drop_caches()
-        first = run_task(task("p000"))
-        assert [f.error for f in first.failures] == ["PairTimeout"]
-        second = run_task(task("p001"))
-        assert not second.failures and len(built) == 2
-    finally:
-        METHODS.remove("test_edges_stateful")
-        drop_caches()
+    first, second = _two_timed_pairs("test_edges_stateful", make_pairs(tmp_path / "data", 2, colour=False))
+    assert [f.error for f in first.failures] == ["PairTimeout"]
+    assert not second.failures and len(built) == 2
 
 
 def test_a_timeout_that_compiled_code_reports_as_another_error_is_a_timeout(tmp_path, make_pairs) -> None:
     """The timer can fire in a Python callback of compiled code (numba's ``_numba_unpickle``), which then raises
     ``SystemError: ... returned a result with an exception set`` from the PairTimeout: that pair is a PairTimeout,
     and the method is built again for the next pair (session 37: a SystemError, and the instance kept)."""
-    from fusionbench.method_registry import METHODS, register_method
-    from fusionbench.worker import PairTimeout, drop_caches, run_task
+    from fusionbench.method_registry import register_method
+    from fusionbench.worker import PairTimeout
 
     built = []
 
@@ -313,18 +314,10 @@ def test_a_timeout_that_compiled_code_reports_as_another_error_is_a_timeout(tmp_
                     raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
             return (a + b) / 2
 
-    data = make_pairs(tmp_path / "data", 2, colour=False)
-    task = lambda pid: _timed_task("test_edges_callback", data, pid)  # noqa: E731
-    try:
-        drop_caches()
-        first = run_task(task("p000"))
-        assert [(f.error, f.message) for f in first.failures] == [
-            ("PairTimeout", "exceeded the per-pair timeout of 0.5 s")]
-        second = run_task(task("p001"))
-        assert not second.failures and len(built) == 2
-    finally:
-        METHODS.remove("test_edges_callback")
-        drop_caches()
+    first, second = _two_timed_pairs("test_edges_callback", make_pairs(tmp_path / "data", 2, colour=False))
+    assert [(f.error, f.message) for f in first.failures] == [
+        ("PairTimeout", "exceeded the per-pair timeout of 0.5 s")]
+    assert not second.failures and len(built) == 2
 
 
 def test_one_folder_typed_two_ways_is_one_dataset_and_resumes(tmp_path, make_pairs, monkeypatch) -> None:

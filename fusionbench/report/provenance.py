@@ -71,9 +71,10 @@ def weights_notes(methods: list[str], names: dict[str, str], root: Path | None =
     notes = {m: str(r["note"]) for m, r in records.items() if r["note"]}
     if not notes:
         return notes, ""
-    official = [names.get(m, m) for m, n in notes.items() if n == OFFICIAL]
-    trained = [f"{names.get(m, m)}: {n}" for m, n in notes.items() if n != OFFICIAL]
-    parts = trained + ([", ".join(official) + f": {OFFICIAL}"] if official else [])
+    by_note: dict[str, list[str]] = {}  # methods with the same note named together (official weights last)
+    for m, n in sorted(notes.items(), key=lambda item: item[1] == OFFICIAL):
+        by_note.setdefault(n, []).append(names.get(m, m))
+    parts = [f"{', '.join(ms)}: {n}" for n, ms in by_note.items()]
     elsewhere = {m: trained_elsewhere(records[m]["trained_for"], task) for m in notes}
     elsewhere = {m: e for m, e in elsewhere.items() if e}
     notes = {m: n + (f" ({elsewhere[m]}, not {task})" if m in elsewhere else "") for m, n in notes.items()}

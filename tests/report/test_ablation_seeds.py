@@ -175,7 +175,8 @@ def test_report_builds_table4_over_seeds_and_the_verdicts(tmp_path):
     out = build_report(results, tmp_path / "report", metrics="AG,EN", quiet=True, profile=False)
     table4 = (out / "tables" / "table4_ablation.md").read_text()
     assert "sd over training seeds" in table4 and "| Seeds |" in table4 and " ± " in table4
-    assert ".seed1" not in table4 and "seed 1" not in table4  # seed models are folded into their preset's row
+    rows = table4.split("**\n\n", 1)[1]  # the table below its caption (whose weights sentence names every model)
+    assert ".seed1" not in rows and "seed 1" not in rows  # seed models are folded into their preset's row
     assert "Ablation presets (own table): " in (page := (out / "index.html").read_text()) and \
         "<code>mopa.no_mask</code>" in page.split("Ablation presets (own table): ")[1].split("</p>")[0]
     comp = pd.read_csv(out / "tables" / "table4_components.csv")
@@ -224,3 +225,35 @@ def test_table4_is_left_out_with_a_note_naming_the_missing_presets(tmp_path):
     # read alone, the CSV still says which weights "Ours" was measured with (the Markdown says it in its header)
     assert claims["ours_weights"].nunique() == 1 and claims["ours_weights"].iloc[0].startswith("trained by fusionbench")
     assert "Ours (v1)" in (out / "tables" / "harvard-mri-pet_others.md").read_text()  # an other method now
+
+
+def test_table4_names_the_weights_and_schedule_of_each_row(tmp_path):
+    """Table 4 sets models side by side that may come from very different schedules (the committed 552-step
+    ``mopa`` beside ablations trained for a few steps): its caption (md, tex, HTML) says which weights each row's
+    models are, and the CSV gives them per row. A results folder records no weights, so they are described as
+    installed now, and the caption says so."""
+    from fusionbench.report.build import build_report
+    from fusionbench.report.data import display_name
+    from fusionbench.weights_provenance import weights_note
+
+    results = tmp_path / "results"
+    results.mkdir()
+    scores = _scores(PLANTED, seeds=(0, 1))
+    scores.to_csv(results / "scores.csv.gz", index=False)
+    outputs = scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01)
+    outputs.to_csv(results / "outputs.csv.gz", index=False)
+    out = build_report(results, tmp_path / "report", metrics="AG,EN", quiet=True, profile=False)
+    full = weights_note("mopa")
+    assert full.startswith("trained by fusionbench")
+    for name in ("table4_ablation.md", "table4_ablation.tex"):
+        text = (out / "tables" / name).read_text()
+        assert "Weights: " in text and "as installed when this report was built" in text, name
+    md = (out / "tables" / "table4_ablation.md").read_text()
+    assert full in md and "mopa.no_mask.seed1" not in md.split("Weights: ")[0]
+    page = (out / "index.html").read_text().split("Table 4 style ablation")[1].split("</p>")[0]
+    assert "Weights: " in page
+    csv = pd.read_csv(out / "tables" / "table4_ablation.csv")
+    assert "weights" in csv.columns
+    row = dict(zip(csv["Variant"], csv["weights"]))
+    full_row = row[display_name("mopa")]
+    assert full_row.startswith(f"seed 0: {full}") and "seed 1: " in full_row

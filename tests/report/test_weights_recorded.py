@@ -146,3 +146,16 @@ def test_a_seed_variant_finds_the_provenance_beside_its_own_weights(tmp_path, mo
         assert doc["schedule"]["steps"] == steps and path.name == f"{name.split('.', 1)[1]}.json"
     if provenance_file("mopa.no_attention") is not None:  # seed 0: its own (committed) file, never seed 1's
         assert provenance_file("mopa.no_attention")[1].get("seed", 0) == 0
+
+
+def test_methods_with_the_same_weights_note_are_named_together_once() -> None:
+    """Table 4 may hold 27 models whose notes repeat: the sentence gives each note once, after the methods that
+    have it, and official weights last (session 39; before, every method repeated its note)."""
+    three = json.dumps({"note": "trained by someone, 3 steps", "trained_on": "", "trained_for": []})
+    nine = json.dumps({"note": "trained by someone, 9 steps", "trained_on": "", "trained_for": []})
+    meta = {"a": {"weights": three}, "b": {"weights": nine}, "c": {"weights": three},
+            "sdnet": {"weights": json.dumps({"note": OFFICIAL, "trained_on": "", "trained_for": []})}}
+    notes, sentence = weights_notes(["sdnet", "a", "b", "c"], {"a": "A", "b": "B", "c": "C"}, meta=meta)
+    assert sentence == (f"Weights: A, C: trained by someone, 3 steps; B: trained by someone, 9 steps; sdnet: {OFFICIAL}.")
+    assert notes == {"a": "trained by someone, 3 steps", "b": "trained by someone, 9 steps",
+                     "c": "trained by someone, 3 steps", "sdnet": OFFICIAL}

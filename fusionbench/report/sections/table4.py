@@ -8,9 +8,16 @@ from fusionbench.summary import markdown_text
 from .. import ablation as ablationmod, figures, html as htmlmod
 from ..context import ReportContext, write_file
 from ..cost import paper_pairs_words
+from ..provenance import weights_notes
 from ..stats import group_bootstrap_ci
 from ..tables import ablation_table, ablation_to_latex, frame_to_markdown
 from .fused_figures import fused_output
+
+
+def row_weights(seed_methods: dict[int, str], notes: dict[str, str]) -> str:
+    """The CSV's ``weights`` cell of one Table 4 row: ``seed 0: <note>; seed 1: <note>`` over the row's models
+    (``""`` for a model without learned weights)."""
+    return "; ".join(f"seed {seed}: {notes.get(m, '')}" for seed, m in seed_methods.items())
 
 
 def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], metrics: list[str],
@@ -31,10 +38,16 @@ def ablation_section(ctx: ReportContext, variants: dict[str, dict[str, bool]], m
         spread += ("; " if spread else "") + "± is the sd over pairs where Seeds = 1 (one trained model: no seed spread)"
     caption = (f"Table 4 style ablation: per variant the mean over {over} of each trained model (seed), then the "
                f"mean over its seeds; {spread}. Pairs: " + ", ".join(f"{names[m]} {n[m]}" for m in variants) + ".")
+    # the rows may set side by side models of very different schedules (a committed full model beside ablations
+    # trained for a few steps): say which weights each row's models are (until session 39 Table 4 did not)
+    weights, weights_line = weights_notes([m for v in variants for m in seeds[v].values()], names,
+                                          meta=data.methods_meta)
+    caption += f" {weights_line}" if weights_line else ""
     md = ablationmod.ablation_display(table)
+    csv = table.assign(weights=[row_weights(seeds[v], weights) for v in variants])
     ctx.written += [write_file(out / "tables" / "table4_ablation.md", f"**{markdown_text(caption)}**\n\n" + frame_to_markdown(md)),
                      write_file(out / "tables" / "table4_ablation.tex", ablation_to_latex(table, caption)),
-                     write_file(out / "tables" / "table4_ablation.csv", table.to_csv(index=False))]
+                     write_file(out / "tables" / "table4_ablation.csv", csv.to_csv(index=False))]
     df = data.scores[data.scores["method"].isin(variants) & data.scores["metric"].isin(metrics)]
     if pairs:
         keys = set(pairs)

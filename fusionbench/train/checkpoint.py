@@ -24,6 +24,8 @@ checkpoint is a :class:`NoCheckpointError` (``resume="or_start"``,
 from __future__ import annotations
 
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,14 @@ def check_run_folders(ckpt_paths: list[Path], resume: bool | str) -> None:
     """
     resume = checked_resume(resume)
     held = [p for p in ckpt_paths if p.is_file()]
+    # a trained final.pth without its checkpoint (deleted to save room, or copied in): only --resume's missing-
+    # checkpoint line may follow; starting afresh would replace it at the end (session 39; until then only
+    # checkpoint.pt kept a folder)
+    bare = [p.parent for p in ckpt_paths if not p.is_file() and (p.parent / "final.pth").is_file()]
+    if bare and resume is not True:
+        more = f" (and {len(bare) - 1} more)" if len(bare) > 1 else ""
+        raise FileExistsError(f"{bare[0]} holds a trained final.pth and no checkpoint.pt{more}: a new run there would "
+                              "replace it; give another --out (or move final.pth away to train there again)")
     if resume is True:
         missing = [p for p in ckpt_paths if not p.is_file()]
         if missing:
@@ -300,6 +310,45 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
         raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
                          f"{ {'patches': n_patches, 'fingerprint': fingerprint} })")
     return ckpt
+
+
+def continue_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, total_steps: int,
+                        steps_per_epoch: int) -> None:
+    """Before a resumed run trains on: may ``config`` continue the checkpoint's step, and what changes.
+
+    ``ValueError`` when the run has done more steps than ``config.epochs`` gives (the loop used to call such a run
+    finished, and wrote a ``final.pth`` of more steps than its provenance said); one line when ``--epochs`` changes
+    the run's length; and when a finished run is extended, its ``final.pth`` (and the ``provenance.json`` that
+    describes it) are kept as ``final.step<S>.pth`` and ``provenance.step<S>.json`` (:func:`set_aside_final`)."""
+    step, saved = int(ckpt["step"]), ckpt["config"].get("epochs")
+    if step > total_steps:
+        raise ValueError(f"cannot resume {ckpt_path}: the run has done {step} steps, more than --epochs "
+                         f"{config.epochs} gives ({total_steps} steps, {steps_per_epoch} per epoch); give --epochs "
+                         f"{math.ceil(step / steps_per_epoch)} or more (the run's own: {saved})")
+    if saved is not None and saved != config.epochs:
+        how = "extends" if config.epochs > saved else "shortens"
+        print(f"train: {ckpt_path.parent}: --epochs {config.epochs} {how} the run from {saved} to {config.epochs} "
+              f"epochs ({total_steps} steps; it is at step {step})", file=sys.stderr, flush=True)
+    if step < total_steps:
+        set_aside_final(ckpt_path.parent, step)
+
+
+def set_aside_final(folder: Path, step: int) -> None:
+    """A finished run being extended: its ``final.pth`` and ``provenance.json`` renamed ``final.step<S>.pth`` and
+    ``provenance.step<S>.json`` (``S``: the step they were written at), so that the folder's ``final.pth`` is
+    never the weights of an earlier schedule while the longer one runs (or after it is interrupted), and nothing
+    is lost. The run's folder lock is held."""
+    final = folder / "final.pth"
+    if not final.is_file():
+        return
+    kept = [final.name]
+    os.replace(final, folder / f"final.step{step}.pth")
+    if (folder / "provenance.json").is_file():
+        os.replace(folder / "provenance.json", folder / f"provenance.step{step}.json")
+        kept.append("provenance.json")
+    print(f"train: {folder}: the finished run's {' and '.join(kept)} (step {step}) kept as final.step{step}.pth"
+          + (f" and provenance.step{step}.json" if len(kept) > 1 else "")
+          + "; final.pth is written when the longer run finishes", file=sys.stderr, flush=True)
 
 
 def remove_stale_temps(folder: Path) -> None:

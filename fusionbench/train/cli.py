@@ -370,18 +370,60 @@ def resume_mode(args: argparse.Namespace) -> bool | str:
     return RESUME_OR_START if getattr(args, "resume_or_start", False) else bool(args.resume)
 
 
-def check_run_folders_early(run_dirs: list[Path], resume: bool | str, meta: dict[str, Any] | None = None) -> None:
+def check_run_folders_early(run_dirs: list[Path], resume: bool | str,
+                            meta: dict[str, Any] | None = None) -> dict[Path, dict[str, Any]]:
     """The loop's run-folder rules (:func:`~fusionbench.train.checkpoint.check_run_folders`) before the data is loaded;
     a checkpoint to be continued is read once here too, so a corrupt one, or one of another run (``meta``: method
-    and params), is one line before the data is loaded."""
+    and params), is one line before the data is loaded. Returns ``{checkpoint path: its schedule}`` of the
+    checkpoints to be continued (:func:`schedule_from_checkpoint`)."""
     from .checkpoint import check_run_folders, check_same_run, load_checkpoint
 
     paths = [d / "checkpoint.pt" for d in run_dirs]
     check_run_folders(paths, resume)
+    saved = {}
     if resume:
         for p in paths:
             if p.is_file():
-                check_same_run(load_checkpoint(p), meta, p)
+                ckpt = load_checkpoint(p)
+                check_same_run(ckpt, meta, p)
+                saved[p] = dict(ckpt["config"])
+    return saved
+
+
+#: the schedule options a resumed run takes from its checkpoint when the command line leaves them out
+#: (``TrainConfig`` field: ``train`` flag)
+SCHEDULE_OPTIONS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "patch_size": "--patch-size",
+                    "stride": "--stride", "max_patches": "--max-patches", "seed": "--seed", "precision": "--precision"}
+
+
+def schedule_from_checkpoint(config: Any, saved: dict[Path, dict[str, Any]], args: argparse.Namespace,
+                             keep: tuple[str, ...] = ()) -> Any:
+    """``config`` with each schedule option the command line did not give taken from the checkpoint it continues
+    (``saved``: :func:`check_run_folders_early`), and one line naming them.
+
+    Until session 39 a resumed run took the method's defaults: ``--resume`` without ``--epochs`` extended a 2-epoch
+    run to the default 30, and one without ``--batch-size`` was refused as another schedule. ``keep``: fields set
+    otherwise (``--seeds`` sets each run's ``seed``). Checkpoints that disagree keep the defaults (the loop then
+    names the difference)."""
+    from dataclasses import replace
+
+    schedules = list(saved.values())
+    if not schedules:
+        return config
+    taken = {}
+    for field, option in SCHEDULE_OPTIONS.items():
+        values = {repr(s.get(field, getattr(config, field))) for s in schedules}
+        if field in keep or getattr(args, field, None) is not None or len(values) != 1:
+            continue
+        value = schedules[0].get(field, getattr(config, field))
+        if value != getattr(config, field):
+            taken[field] = value
+    if taken:
+        where = ", ".join(str(p.parent) for p in saved)
+        print(f"train: resuming {where} with its checkpoint's "
+              + ", ".join(f"{SCHEDULE_OPTIONS[f]} {v}" for f, v in taken.items())
+              + " (not given on the command line)", file=sys.stderr, flush=True)
+    return replace(config, **taken)
 
 
 def training_pairs(args: argparse.Namespace, spec: Any, params: dict[str, Any], name: str) -> tuple[list, dict]:
@@ -424,11 +466,12 @@ def run(args: argparse.Namespace) -> int:
     run_meta = {"method": name, "params": params}
     if seeds is None:
         check_folder_option(args.method, "--out", out)
-        check_run_folders_early([out], resume, run_meta)
+        saved = check_run_folders_early([out], resume, run_meta)
     else:
         parent = Path(args.out) if args.out else Path("train_runs")
         check_folder_option(args.method, "--out", parent)
-        check_run_folders_early([parent / seed_variant(name, s) for s in seeds], resume, run_meta)
+        saved = check_run_folders_early([parent / seed_variant(name, s) for s in seeds], resume, run_meta)
+    config = schedule_from_checkpoint(config, saved, args, keep=("seed",) if seeds is not None else ())
     if args.export:
         check_folder_option(args.method, "--export", Path(args.export))
     try:  # a --set value of the right type that the model refuses (--set width=0): one line, before the data

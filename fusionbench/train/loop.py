@@ -51,6 +51,7 @@ import numpy as np
 
 from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
+                         continue_checkpoint,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
                          remove_stale_temps, run_identity, to_cpu)
 # Public names of this module before checkpoint.py was split out of it (a plugin may catch the errors, or pass
@@ -282,6 +283,7 @@ def _train(
     n_acc, seen_acc = 0, 0
     if resume and ckpt_path.exists():
         ckpt = load_resumable(ckpt_path, config, len(patches), fingerprint, meta)
+        continue_checkpoint(ckpt, ckpt_path, config, total_steps, steps_per_epoch)
         model.load_state_dict(ckpt["model"])
         load_optimiser_state(optimiser, ckpt["optimiser"])
         torch.set_rng_state(ckpt["torch_rng"])

@@ -51,6 +51,7 @@ import numpy as np
 
 from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
+                         continue_checkpoint,
                          data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
                          remove_stale_temps, run_identity, to_cpu)
 from .config import TrainConfig
@@ -217,6 +218,8 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         if len(steps) != 1:
             raise ValueError(f"cannot resume the seeds together: their runs stand at steps "
                              f"{[ck['step'] for ck in ckpts]} (continue them singly to one step first)")
+        for p, ck in zip(ckpt_paths, ckpts):
+            continue_checkpoint(ck, p, config, total_steps, steps_per_epoch)
         for model, ck in zip(models, ckpts):
             model.load_state_dict(ck["model"])
         rng_states = [ck["torch_rng"] for ck in ckpts]

@@ -276,3 +276,74 @@ def test_the_continue_line_after_a_budget_stop_names_the_same_options(tmp_path, 
     assert cli.run(args) == 0
     assert (f"stopped early; continue with the same command and options plus --resume (--out {tmp_path / 'run'}), "
             "with a larger --stop-after-steps/--max-minutes or none") in capsys.readouterr().err
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(tmp_path):
+    """Session 38's training audit: resuming a 2-epoch run with --epochs 1 "finished" at once and wrote a
+    final.pth of 2 epochs that the provenance called a 1-epoch schedule."""
+    ps = PatchSet(_images(), 16, 8)
+    done = train(_build, _loss, ps, CFG, tmp_path / "r")
+    before = (tmp_path / "r" / "final.pth").read_bytes()
+    with pytest.raises(ValueError, match=rf"has done {done.steps} steps, more than --epochs 1 gives "
+                                         rf"\({done.steps // 2} steps, {done.steps // 2} per epoch\); give --epochs 2"):
+        train(_build, _loss, ps, dataclasses.replace(CFG, epochs=1), tmp_path / "r", resume=True)
+    assert (tmp_path / "r" / "final.pth").read_bytes() == before
+
+
+def test_extending_a_finished_run_sets_its_final_weights_aside(tmp_path, capsys):
+    """Session 38's training audit: a finished run resumed with more epochs kept its old final.pth (and the
+    provenance.json describing it) beside a checkpoint of a later step until the longer run finished: a stopped
+    or interrupted extension left a folder whose final.pth was not its latest model."""
+    ps = PatchSet(_images(), 16, 8)
+    one = train(_build, _loss, ps, dataclasses.replace(CFG, epochs=1), tmp_path / "r")
+    first = (tmp_path / "r" / "final.pth").read_bytes()
+    (tmp_path / "r" / "provenance.json").write_text('{"steps_done": %d}' % one.steps)
+    part = train(_build, _loss, ps, dataclasses.replace(CFG, stop_after_steps=one.steps + 1), tmp_path / "r",
+                 resume=True)
+    assert not part.finished and not (tmp_path / "r" / "final.pth").exists()
+    assert (tmp_path / "r" / f"final.step{one.steps}.pth").read_bytes() == first
+    assert (tmp_path / "r" / f"provenance.step{one.steps}.json").is_file()
+    err = capsys.readouterr().err
+    assert f"--epochs 2 extends the run from 1 to 2 epochs ({2 * one.steps} steps; it is at step {one.steps})" in err
+    assert f"kept as final.step{one.steps}.pth and provenance.step{one.steps}.json" in err
+    full = train(_build, _loss, ps, CFG, tmp_path / "r", resume=True)
+    assert full.finished and _same(_state(full.final_path), _state(train(_build, _loss, ps, CFG, tmp_path / "x")
+                                                                    .final_path))
+
+
+@pytest.mark.parametrize("resume", [False, "or_start"])
+def test_a_folder_with_final_weights_and_no_checkpoint_is_not_trained_over(tmp_path, resume):
+    """Until session 39 only checkpoint.pt kept a run folder: one holding a final.pth alone was trained afresh and
+    its final.pth replaced at the end."""
+    from fusionbench.train.checkpoint import RESUME_OR_START
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "final.pth").write_bytes(b"weights")
+    with pytest.raises(FileExistsError, match="holds a trained final.pth and no checkpoint.pt"):
+        train(_build, _loss, PatchSet(_images(), 16, 8), CFG, tmp_path / "r",
+              resume=RESUME_OR_START if resume else False)
+    assert (tmp_path / "r" / "final.pth").read_bytes() == b"weights"
+
+
+def test_resume_takes_the_schedule_options_left_out_from_the_checkpoint(tmp_path, small_pack, capsys):
+    """Session 38's training audit: ``--resume`` without ``--epochs`` took the method's default (30 epochs for
+    mopa) and extended the run silently; without ``--batch-size`` it was refused as another schedule."""
+    import json
+
+    from fusionbench.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    run = tmp_path / "run"
+    common = ["mopa.mask_only", "--pack", str(small_pack), "--out", str(run), "--no-progress"]
+    assert cli.run(parser.parse_args([*common, "--epochs", "1", "--patch-size", "32", "--stride", "32",
+                                      "--batch-size", "4", "--lr", "0.002", "--stop-after-steps", "1"])) == 0
+    capsys.readouterr()
+    assert cli.run(parser.parse_args([*common, "--resume", "--stop-after-steps", "2"])) == 0
+    err = capsys.readouterr().err
+    assert (f"train: resuming {run} with its checkpoint's --epochs 1, --batch-size 4, --lr 0.002, --patch-size 32, "
+            "--stride 32 (not given on the command line)") in err
+    schedule = json.loads((run / "provenance.json").read_text())["schedule"]
+    assert schedule | {"steps": 0} == {"epochs": 1, "patch_size": 32, "stride": 32, "batch_size": 4, "lr": 0.002,
+                                       "steps": 0, "max_patches": None}
+    assert json.loads((run / "provenance.json").read_text())["steps_done"] == 2

@@ -539,15 +539,59 @@ def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config
         return
     if args.export:
         dest_dir, stem = Path(args.export), weights_stem(spec.weights_name(params), config.seed)
+        earlier = keep_earlier_export(dest_dir, stem)
         dest = (spec.export or (lambda final, d, n, p: export_weights(final, d, n)))(
             result.final_path, dest_dir, stem, params)
         write_text_atomic(dest_dir / f"{stem}.json", json.dumps(record, indent=2, default=str) + "\n")
         print(f"exported {dest}", file=sys.stderr)
+        report_replaced_export(Path(dest), earlier)
         shadow = _committed_twin(spec, Path(dest))
         if shadow is not None:
             print(f"note: runs of {weights_stem(name, config.seed)} load the committed {shadow}, not these weights (a "
                   "committed file always wins); this export is used only where no committed file exists. Compare "
                   "models trained on one schedule only (docs/training.md)", file=sys.stderr)
+
+
+#: the files of one export (``DIR/<stem>.pth``, its sha256 sidecar and provenance JSON)
+EXPORT_SUFFIXES = (".pth", ".sha256", ".json")
+
+
+def keep_earlier_export(dest_dir: Path, stem: str) -> tuple[str, list[Path]] | None:
+    """Before ``--export`` writes ``dest_dir/<stem>.*``: copies of the weights already there (and their sidecar and
+    provenance) in ``dest_dir/replaced/<stem>.<UTC time>.*``, with the earlier file's sha256; ``None`` when there
+    are none. Until session 39 a second export replaced the first silently (session 38's training audit).
+    :func:`report_replaced_export` removes the copies again when the new weights are the same bytes."""
+    from fusionbench.io import sha256_file
+
+    old = dest_dir / f"{stem}.pth"
+    if not old.is_file():
+        return None
+    aside = dest_dir / "replaced"
+    aside.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    copies = []
+    for suffix in EXPORT_SUFFIXES:
+        if (dest_dir / f"{stem}{suffix}").is_file():
+            copies.append(aside / f"{stem}.{stamp}{suffix}")
+            shutil.copy2(dest_dir / f"{stem}{suffix}", copies[-1])
+    return sha256_file(old), copies
+
+
+def report_replaced_export(dest: Path, earlier: tuple[str, list[Path]] | None) -> None:
+    """One ``note:`` line when ``dest`` replaced other weights (kept by :func:`keep_earlier_export`); the copies of
+    an earlier export of the same bytes are removed, without a word."""
+    from fusionbench.io import sha256_file
+
+    if earlier is None:
+        return
+    digest, copies = earlier
+    if sha256_file(dest) == digest:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
+        return
+    print(f"note: {dest} replaced other weights (sha256 {digest[:12]}…); those are kept as {copies[0]}"
+          + (f" with their {', '.join(c.suffix[1:] for c in copies[1:])} file" + ("s" if len(copies) > 2 else "")
+             if len(copies) > 1 else ""), file=sys.stderr)
 
 
 def _committed_twin(spec: Any, exported: Path) -> Path | None:

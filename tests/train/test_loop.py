@@ -347,3 +347,35 @@ def test_resume_takes_the_schedule_options_left_out_from_the_checkpoint(tmp_path
     assert schedule | {"steps": 0} == {"epochs": 1, "patch_size": 32, "stride": 32, "batch_size": 4, "lr": 0.002,
                                        "steps": 0, "max_patches": None}
     assert json.loads((run / "provenance.json").read_text())["steps_done"] == 2
+
+
+def test_a_second_export_keeps_the_weights_it_replaces(tmp_path, small_pack, capsys):
+    """Session 38's training audit: ``--export DIR`` of a second run replaced the first run's weights, sidecar and
+    provenance without a word. They are now copied to ``DIR/replaced/`` first (and the copies dropped when the new
+    weights are the same bytes)."""
+    from fusionbench.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    w = tmp_path / "w"
+
+    def export(run: str, lr: str) -> str:
+        args = parser.parse_args(["mopa.mask_only", "--pack", str(small_pack), "--out", str(tmp_path / run),
+                                  "--epochs", "1", "--patch-size", "32", "--stride", "224", "--batch-size", "4",
+                                  "--lr", lr, "--no-progress", "--export", str(w)])
+        assert cli.run(args) == 0
+        return capsys.readouterr().err
+
+    export("a", "0.001")
+    weights = (w / "mask_only.pth").read_bytes()
+    assert "replaced" not in export("a2", "0.001") and not list((w / "replaced").iterdir())  # the same bytes
+    first = {s: (w / f"mask_only{s}").read_bytes() for s in (".pth", ".sha256", ".json")}  # a2's provenance
+    assert first[".pth"] == weights
+    err = export("b", "0.002")
+    kept = sorted((w / "replaced").iterdir())
+    assert [p.suffix for p in kept] == [".json", ".pth", ".sha256"]
+    assert {p.suffix: p.read_bytes() for p in kept} == first
+    assert (w / "mask_only.pth").read_bytes() != first[".pth"]
+    digest = first[".sha256"].decode().split()[0]
+    assert (f"note: {w / 'mask_only.pth'} replaced other weights (sha256 {digest[:12]}…); those are kept as "
+            f"{[p for p in kept if p.suffix == '.pth'][0]} with their sha256, json files") in err

@@ -480,12 +480,14 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. torch's zero-element init warnings of a width-0 model
             spec.build_model(params)
+        spec.loss_for(params)  # the loss's own params (mopa's loss_i1, loss_alpha, ...), also before the data
     except ImportError as exc:  # a module this machine lacks, not the params
         raise SystemExit(f"fusionbench train {name}: cannot build the model: {exc}") from None
     except Exception as exc:
         given = f" (--set {', '.join(args.set)})" if args.set else ""
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SystemExit(f"fusionbench train {name}: cannot build the model with these params{given}: {why}") from None
+        raise SystemExit(f"fusionbench train {name}: cannot build the model or its loss with these params{given}: "
+                         f"{why}") from None
     if effective_precision(config) != config.precision:
         print(f"train: --precision {config.precision} has no effect on the CPU (TF32 is a CUDA mode): this call "
               f"computes in fp32, and provenance.json records fp32 (the schedule keeps {config.precision}, so the run "
@@ -579,7 +581,8 @@ def keep_earlier_export(dest_dir: Path, stem: str) -> tuple[str, list[Path]] | N
 
 def report_replaced_export(dest: Path, earlier: tuple[str, list[Path]] | None) -> None:
     """One ``note:`` line when ``dest`` replaced other weights (kept by :func:`keep_earlier_export`); the copies of
-    an earlier export of the same bytes are removed, without a word."""
+    an earlier export of the same bytes are removed without a word (and ``replaced/`` with them when it is left
+    empty)."""
     from fusionbench.io import sha256_file
 
     if earlier is None:
@@ -588,6 +591,8 @@ def report_replaced_export(dest: Path, earlier: tuple[str, list[Path]] | None) -
     if sha256_file(dest) == digest:
         for copy in copies:
             copy.unlink(missing_ok=True)
+        if copies and not any(copies[0].parent.iterdir()):
+            copies[0].parent.rmdir()  # the folder made for them
         return
     print(f"note: {dest} replaced other weights (sha256 {digest[:12]}…); those are kept as {copies[0]}"
           + (f" with their {', '.join(c.suffix[1:] for c in copies[1:])} file" + ("s" if len(copies) > 2 else "")

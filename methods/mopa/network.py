@@ -100,6 +100,21 @@ def otsu_mask(image: np.ndarray) -> np.ndarray:
     return (image > threshold_otsu(image)).astype(np.float32)
 
 
+def check_sizes(*, width: int, contrast_r: int, spatial_kernel: int, slope: float) -> None:
+    """``ValueError`` naming the parameter for a size or slope the network cannot use (until session 39 ``--set
+    contrast_r=-1`` and ``spatial_kernel=4`` failed at the first step in torch's words, after the data was
+    loaded, and ``slope=-5`` trained an LReLU that flips its negative half)."""
+    import math
+
+    for name, value in (("width", width), ("contrast_r", contrast_r), ("spatial_kernel", spatial_kernel)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+    if spatial_kernel % 2 == 0:
+        raise ValueError(f"spatial_kernel must be odd (a centred 'same' convolution), not {spatial_kernel}")
+    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not (math.isfinite(slope) and 0 <= slope < 1):
+        raise ValueError(f"slope must be a number in [0, 1) (the LReLU's negative slope), not {slope!r}")
+
+
 class MopaNet(nn.Module):
     """The whole network.  Input ``x``: N×4×H×W = [MRI, PET/SPECT luma, MRI mask, luma mask] in [0, 1].
 
@@ -127,6 +142,7 @@ class MopaNet(nn.Module):
         super().__init__()
         if mask_mode not in ("concat", "multiply"):
             raise ValueError(f"mask_mode must be 'concat' or 'multiply', not {mask_mode!r}")
+        check_sizes(width=width, contrast_r=contrast_r, spatial_kernel=spatial_kernel, slope=slope)
         self.use_mask, self.mask_mode = use_mask, mask_mode
         cin = 2 if use_mask else 1
         self.path_a = FeaturePath(cin, width, 4, slope)

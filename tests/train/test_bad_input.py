@@ -163,8 +163,14 @@ def test_temp_files_of_killed_checkpoint_writers_are_removed(tmp_path):
     (("--out", "{afile}"), "--out {afile}: is a file, not a folder"),
     (("--set", "preset=mask_only"), "--set: renames the weights from 'mopa' to 'mask_only'"),
     (("--set", "width=6", "--export", "{tmp}/exp"), "--export with --set width=6: the weights would be written as mopa.pth"),
-    (("--set", "width=0"), "cannot build the model with these params (--set width=0)"),
-    (("--set", "attention=bogus"), "cannot build the model with these params (--set attention=bogus)"),
+    (("--set", "width=0"), "cannot build the model or its loss with these params (--set width=0)"),
+    (("--set", "attention=bogus"), "cannot build the model or its loss with these params (--set attention=bogus)"),
+    # session 39: these trained (a negative loss, a flipped LReLU) or failed at the first step, after the data
+    (("--set", "loss_alpha=-3"), "(--set loss_alpha=-3): loss alpha must be a finite number >= 0, not -3"),
+    (("--set", "loss_i1=bogus"), "(--set loss_i1=bogus): loss i1 must be one of ('functional', 'mri'), not 'bogus'"),
+    (("--set", "contrast_r=-1"), "(--set contrast_r=-1): contrast_r must be an integer >= 1, not -1"),
+    (("--set", "spatial_kernel=4"), "(--set spatial_kernel=4): spatial_kernel must be odd"),
+    (("--set", "slope=-5"), "(--set slope=-5): slope must be a number in [0, 1) (the LReLU's negative slope), not -5"),
     (("--seed", str(2 ** 64)), f"--seed {2 ** 64}: must be < 2**64"),
 ])
 def test_bad_targets_and_params_are_named_before_the_data_is_loaded(tmp_path, option, text):
@@ -178,6 +184,14 @@ def test_bad_targets_and_params_are_named_before_the_data_is_loaded(tmp_path, op
         cli.run(_args("mopa", "--pack", str(tmp_path / "none.fbpack"), *TINY, *out, *option))
     assert text.format(**fill) in str(stop.value)
     assert not (tmp_path / "r").exists() and not (tmp_path / "exp").exists()
+
+
+def test_an_ema_decay_outside_0_1_is_refused_before_the_data_is_loaded(tmp_path):
+    """Session 39: ``swinfusion --set ema_decay=2`` trained, and its export was a diverged average."""
+    with pytest.raises(SystemExit, match=r"\(--set ema_decay=2\): ema_decay must be a number in \[0, 1\), not 2"):
+        cli.run(_args("swinfusion", "--pack", str(tmp_path / "none.fbpack"), "--out", str(tmp_path / "r"),
+                      "--set", "ema_decay=2"))
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_patch_larger_than_the_images_names_the_option(tmp_path, small_pack):

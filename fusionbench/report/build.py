@@ -122,6 +122,12 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
         raise ValueError(f"--methods {', '.join(map(repr, unmatched))}: no method of the results matches (they "
                          f"have: {', '.join(sorted(all_methods, key=natural_key))})")
     sel = select(all_methods, methods=methods, order=order, highlight=highlight, exclude_variants=exclude_variants)
+    groups = ablationmod.seed_groups(all_methods, sel.ablations)  # a preset's models over training seeds
+    variants = {m: ablation_flags(m) for m in sel.ablations if groups[m]}
+    presets = [m for m in variants if is_ablation_preset(m)]  # the full model (mopa) is not an ablation preset
+    table4 = len(presets) >= 2
+    if not table4:  # the presets' results are other methods of the run
+        sel = sel.without_table4(all_methods)
     ctx = ReportContext(data, out, names, sel, data_dir, split, log, full, mean_only, roi)
     pairs20 = paper20_keys(data_dir)
 
@@ -134,18 +140,15 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     masks = mask_figure(ctx)
 
     ablation_means = None
-    groups = ablationmod.seed_groups(all_methods, sel.ablations)  # a preset's models over training seeds
-    variants = {m: ablation_flags(m) for m in sel.ablations if groups[m]}
-    presets = [m for m in variants if is_ablation_preset(m)]  # the full model (mopa) is not an ablation preset
     table4_note = ""
-    if len(presets) >= 2:
+    if table4:
         section, ablation_means = ablation_section(ctx, variants, [m for m in paper.PAPER_COLUMNS if m in wanted]
                                                        or wanted, pairs20)
         sections.append(section)
     elif "mopa" in all_methods or variants:
         table4_note = table4_left_out_note(presets)
         sections.append(("Table 4 style: ablation", f"<p>{htmlmod.html.escape(table4_note)}</p>"))
-    sections[0] = ("Methods shown", _selection_html(sel, names, table4_written=len(presets) >= 2))
+    sections[0] = ("Methods shown", _selection_html(sel, names, table4_written=table4, left_out=bool(variants)))
 
     checkout = Path(repo) if repo is not None else (code_root() or Path("."))
     costs, time_label, section = cost_section(ctx, pairs20, run_benchmarks, asv_results, checkout, profile, run,
@@ -207,10 +210,11 @@ def table4_left_out_note(presets: list[str]) -> str:
         reason = reason.replace(f"weights of mopa preset '{short}' ({short}.pth)", "their weights (each its own .pth)")
         missing.setdefault(reason.replace(f"'{short}'", "'<preset>'").replace(f"{short}.pth", "<preset>.pth"),
                            []).append(m)  # one reason for several presets
-    have = f"only {', '.join(presets)} has results" if presets else "none has results"
+    have = (f"only {', '.join(presets)} has results in this run (its results are in the other-methods tables)"
+            if presets else "none has results in this run")
     why = "; ".join(f"{', '.join(ms)}: {reason}" for reason, ms in missing.items())
     return (f"Table 4 and Figs. 10-11 left out: they need two or more of the ablation presets "
-            f"(mopa.*_only, mopa.no_*) and {have} in this run (mopa.v1 and the other presets of the network are "
+            f"(mopa.*_only, mopa.no_*) and {have} (mopa.v1 and the other presets of the network are "
             f"full networks, not ablations: they are in the other-methods tables). No results for " + why + ".")
 
 
@@ -225,13 +229,13 @@ def _first_clause(text: str) -> str:
     return text.strip().rstrip(".")
 
 
-def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool) -> str:
+def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool, left_out: bool) -> str:
     def listing(ms: list[str]) -> str:
         escape = htmlmod.html.escape  # a method name too: a plugin's or a received store's may hold markup
         return ", ".join(f"{escape(names.get(m, m))} (<code>{escape(m)}</code>)" for m in ms) or "none"
 
     hl = f" Highlighted: {htmlmod.html.escape(names.get(sel.highlight, sel.highlight))}." if sel.highlight else ""
-    ablations = (listing(sel.ablations) if table4_written or not sel.ablations else
+    ablations = (listing(sel.ablations) if table4_written or not left_out else
                  "none (Table 4 left out: see its section)")
     return (f"<p>Main tables: {htmlmod.html.escape(sel.note)}: {listing(sel.main)}.{hl}</p>"
             f"<p>Ablation presets (own table): {ablations}.</p>"

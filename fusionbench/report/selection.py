@@ -28,7 +28,7 @@ IR-VIS), and the table says so.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
 from fusionbench.registry import natural_key
@@ -112,6 +112,19 @@ class Selection:
     others: list[str] = field(default_factory=list)
     paper_default: bool = False  # the paper's ten methods in its order
     note: str = ""
+
+    def in_table4(self, method: str) -> bool:
+        """Whether ``method`` is one of Table 4's models: an ablation preset (or the full model) or one of its
+        training seeds (``mopa.no_mask.seed1``), which are rows of no other table."""
+        return split_seed(method)[0] in self.ablations
+
+    def without_table4(self, available: Iterable[str]) -> "Selection":
+        """The selection when Table 4 is not written (fewer than two ablation presets have results): the ablation
+        presets' models of ``available`` that the main tables do not show, training seeds included, are other
+        methods of the run (until session 39 they were in no table, without a word)."""
+        moved = [m for m in sorted(set(available), key=natural_key)
+                 if self.in_table4(m) and m not in self.main and m not in self.others]
+        return replace(self, ablations=[], others=[*self.others, *moved])
 
     def for_dataset(self, available: Iterable[str], task: str | None) -> tuple[list[str], dict[str, str]]:
         """The main methods present on one dataset, with task presets substituted: (methods, {shown: selected}).

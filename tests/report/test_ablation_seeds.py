@@ -257,3 +257,37 @@ def test_table4_names_the_weights_and_schedule_of_each_row(tmp_path):
     row = dict(zip(csv["Variant"], csv["weights"]))
     full_row = row[display_name("mopa")]
     assert full_row.startswith(f"seed 0: {full}") and "seed 1: " in full_row
+
+
+def _report_of(tmp_path, scores):
+    from fusionbench.report.build import build_report
+
+    results = tmp_path / "results"
+    results.mkdir()
+    scores.to_csv(results / "scores.csv.gz", index=False)
+    outputs = scores[["dataset", "pair", "method"]].drop_duplicates().assign(path="", seconds=0.01)
+    outputs.to_csv(results / "outputs.csv.gz", index=False)
+    return build_report(results, tmp_path / "report", metrics="AG,EN", quiet=True, profile=False)
+
+
+def test_a_lone_ablation_preset_is_shown_in_the_other_methods_tables(tmp_path):
+    """Session 38's training audit: a run of one ablation preset (``--methods dwt,mopa.no_mask``) had no Table 4
+    (it needs two presets) and its results were in no table either, without a word. Without Table 4 the presets'
+    results, seeds included, are other methods of the run, and the Table 4 note says where they are."""
+    scores = _scores(PLANTED, seeds=(0, 1))
+    scores = scores[scores["method"].isin(["mopa.no_mask", "mopa.no_mask.seed1"])]
+    scores = pd.concat([scores, scores[scores["method"] == "mopa.no_mask"].assign(method="dwt")], ignore_index=True)
+    out = _report_of(tmp_path, scores)
+    others = (out / "tables" / "harvard-mri-pet_others.md").read_text()
+    assert "Ours (no mask) |" in others and "Ours (no mask) [seed 1] |" in others
+    page = (out / "index.html").read_text()
+    assert "only mopa.no_mask has results in this run" in page
+    assert "its results are in the other-methods tables" in page
+
+
+def test_seed_models_of_table4_rows_are_no_other_methods(tmp_path):
+    """With Table 4 written, the seed models folded into its rows are not listed again as other methods."""
+    out = _report_of(tmp_path, _scores(PLANTED, seeds=(0, 1)))
+    assert (out / "tables" / "table4_ablation.md").is_file()
+    others = out / "tables" / "harvard-mri-pet_others.md"
+    assert not others.exists() or "seed 1" not in others.read_text()

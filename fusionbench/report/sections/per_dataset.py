@@ -68,7 +68,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     ctx.written.append(write_file(out / "stats" / f"{stem}_ci.csv", to_csv(table)))
 
     body += _statistics(ctx, dataset, title, stem, ds_scores, shown, metrics)
-    others = [m for m in ds_methods if m not in shown and m not in sel.ablations]
+    others = [m for m in ds_methods if m not in shown and not sel.in_table4(m)]  # seed models are Table 4's too
     if others:
         other_weights, other_line = weights_notes(others, names, task=task, meta=data.methods_meta)
         # this table's own stand-ins (a task preset among its rows), and no CI sentence: it has no CIs

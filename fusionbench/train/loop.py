@@ -59,7 +59,7 @@ from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_r
 from .checkpoint import RESUME_OR_START, CheckpointError, NoCheckpointError, TrainError  # noqa: F401
 from .config import TrainConfig
 from .patches import PatchSet
-from .progress import CallSchedule, fold_terms, log_row, plot_losses, progress_bar, write_log
+from .progress import CallSchedule, fold_terms, log_row, patches_seen, plot_losses, progress_bar, write_log
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -393,7 +393,9 @@ def _train(
         checkpoint()  # checks the weights first: no final.pth of a model that is not finite
         atomic_save(fp32_state(model.state_dict()), out_dir / "final.pth")  # never a half-written final.pth
     t_end = time.monotonic()
-    pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
+    # the patches trained on (an epoch's short last batch counted as it is; session 39: steps × batch size)
+    pps = (patches_seen(min(step, total_steps), steps_per_epoch, len(patches), config.batch_size) / elapsed
+           if elapsed > 0 else 0.0)
     final = {k[5:]: v for k, v in rows[-1].items() if k.startswith("loss_")} if rows else last_terms
     steady = call.steady_rate(step, t_end)
     perf = call_perf(config, graph, graph_status)

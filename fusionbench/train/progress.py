@@ -119,12 +119,20 @@ def progress_bar(enabled: bool, total: int, initial: int) -> Any:
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
 
+def patches_seen(step: int, steps_per_epoch: int, n_patches: int, batch_size: int) -> int:
+    """The patches the first ``step`` steps trained on: each epoch's last batch holds the rest of the epoch's
+    patches, fewer than ``batch_size`` when they do not divide evenly."""
+    if step <= 0:
+        return 0
+    epoch, pos = divmod(step - 1, steps_per_epoch)
+    return epoch * n_patches + min((pos + 1) * batch_size, n_patches)
+
+
 def log_row(step: int, steps_per_epoch: int, n_patches: int, batch_size: int, terms: dict[str, float],
             n_steps: int, lr: float, patches_per_s: float, elapsed: float) -> dict[str, Any]:
     """One ``log.csv`` row: the step, epoch, patches seen, each term's mean over ``n_steps``, lr, rate, time."""
-    epoch, pos = divmod(step - 1, steps_per_epoch)
     row = {"step": step, "epoch": step / steps_per_epoch,
-           "patches_seen": epoch * n_patches + min((pos + 1) * batch_size, n_patches)}
+           "patches_seen": patches_seen(step, steps_per_epoch, n_patches, batch_size)}
     row.update({f"loss_{k}": v / n_steps for k, v in terms.items()})
     row.update({"lr": lr, "patches_per_s": patches_per_s, "elapsed_s": elapsed})
     return row

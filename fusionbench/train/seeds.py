@@ -57,7 +57,7 @@ from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_r
 from .config import TrainConfig
 from .loop import TrainResult, call_perf, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
-from .progress import CallSchedule, log_row, plot_losses, progress_bar, write_log
+from .progress import CallSchedule, log_row, patches_seen, plot_losses, progress_bar, write_log
 
 
 def check_seed_configs(configs: Sequence[TrainConfig]) -> None:
@@ -384,7 +384,9 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     t_end = time.monotonic()
     steady = call.steady_rate(step, t_end)
     perf = {**call_perf(config, graph, graph_status), "seeds_together": seeds}
-    pps = (min(step, total_steps) * config.batch_size / elapsed) if elapsed > 0 else 0.0
+    # the patches trained on (an epoch's short last batch counted as it is; session 39: steps × batch size)
+    pps = (patches_seen(min(step, total_steps), steps_per_epoch, n, config.batch_size) / elapsed
+           if elapsed > 0 else 0.0)
     results = []
     for k, d in enumerate(out_dirs):
         final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}

@@ -379,3 +379,15 @@ def test_a_second_export_keeps_the_weights_it_replaces(tmp_path, small_pack, cap
     digest = first[".sha256"].decode().split()[0]
     assert (f"note: {w / 'mask_only.pth'} replaced other weights (sha256 {digest[:12]}…); those are kept as "
             f"{[p for p in kept if p.suffix == '.pth'][0]} with their sha256, json files") in err
+
+
+def test_patches_per_second_counts_the_short_last_batch(tmp_path):
+    """An epoch of 9 patches in batches of 4 trains on 9 patches, not 12 (session 38's training audit: the rate
+    counted every step as a full batch)."""
+    from fusionbench.train.progress import patches_seen
+
+    assert [patches_seen(s, 3, 9, 4) for s in range(7)] == [0, 4, 8, 9, 13, 17, 18]
+    ps = PatchSet(_images(), 16, 8)
+    assert len(ps) % 4 != 0
+    result = train(_build, _loss, ps, CFG, tmp_path / "r")
+    assert result.patches_per_s == pytest.approx(2 * len(ps) / result.elapsed_s)

@@ -72,13 +72,16 @@ def scheduler_address(text: str) -> str:
 def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
-    from .metric_registry import METRICS
+    from .metric_registry import GROUPS, METRICS, resolve_metrics
     from .registry import matches
     from .weights import WEIGHTS
 
     registry = {"methods": METHODS, "metrics": METRICS, "datasets": DATASETS, "weights": WEIGHTS}[args.what]
     pattern = args.pattern or "*"
     names = registry.list(pattern)
+    if args.what == "metrics" and (pattern in GROUPS or "," in pattern):
+        # a group (`paper`: the paper's order) or a comma list, as --metrics reads it (session 39)
+        names = resolve_metrics(pattern)
     # the folder:PATH family is listed like a name: where the pattern matches it (`*`, `folder*`), and no match at
     # all is the same error for every kind
     folder_row = args.what == "datasets" and matches("folder:PATH", pattern)

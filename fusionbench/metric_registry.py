@@ -63,7 +63,8 @@ METRICS.hints.update({
            "CDDFuse's 'VIF') and VIFF (Han et al. 2013: MEFB's 'VIF').",
     "FMI": "FMI comes in feature variants: FMI_pixel, FMI_w (wavelet), FMI_dct, FMI_edge.",
     # the groups in another case (``--metrics Paper`` got no hint, ``Standard`` SF.tang; session 38's audit)
-    **{group: f"{group!r} (lower case) is a group of presets, for --metrics or resolve_metrics({group!r})."
+    **{group: f"{group!r} (lower case) is a group of presets, for --metrics, resolve_metrics({group!r}) and "
+              f"`fusionbench list metrics {group}`."
        for group in ("paper", "standard", "all")},
     "MI.nats": "MI in nats: MI.vifb (after VIFB's min-max stretch) or MI.cddfuse (sklearn); MI and MI.tang are in "
                "bits.",

@@ -25,6 +25,21 @@ def test_list_commands(capsys) -> None:
     assert "harvard-mri-pet" in listed and "builtin-mri-ct" in listed and "folder:PATH" in listed
 
 
+def test_list_metrics_of_a_group_or_a_comma_list(capsys) -> None:
+    """``fusionbench list metrics paper`` lists the group's presets in its order, as ``--metrics paper`` takes them
+    (until session 39 it was an error that named the group); a comma list as ``--metrics`` reads it."""
+    from fusionbench.metric_registry import PAPER_ORDER, resolve_metrics
+
+    assert main(["list", "metrics", "paper"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == list(PAPER_ORDER)
+    assert main(["list", "metrics", "standard"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == resolve_metrics("standard")
+    assert main(["list", "metrics", "EN,SSIM*"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == resolve_metrics("EN,SSIM*")
+    assert main(["list", "metrics", "Paper"]) == 1  # still a hint for another case
+    assert "'paper' (lower case) is a group of presets" in capsys.readouterr().err
+
+
 def test_list_columns_are_aligned(capsys) -> None:
     assert main(["list", "methods", "*"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("mopa.seed1 ", "cnp "))]

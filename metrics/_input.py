@@ -81,26 +81,34 @@ def as_grey(x: np.ndarray, name: str = "image", *, data_range: float | None = No
         )
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-D grey image, got shape {x.shape}")
+    y, scaled = dtype_levels(x, name, data_range, why=" so that it can be quantised to 8-bit grey levels")
+    return np.clip(np.round(y), 0.0, 255.0) if scaled else y
+
+
+def dtype_levels(x: np.ndarray, name: str, data_range: float | None, *, why: str = "") -> tuple[np.ndarray, bool]:
+    """The dtype rules of every preset, grey or colour: ``(float64 levels, scaled)``.
+
+    uint8, and integers within 0–255 without ``data_range``, are the levels as they are (``scaled`` False); an
+    integer image with ``data_range`` (uint16 with 65535) or a float one (``data_range`` required) is
+    :func:`float_levels` (``scaled`` True: not yet rounded or clipped).  A bad ``data_range`` is refused even where
+    it is not used (uint8; session 38); boolean and other dtypes are refused.  ``why``: the end of the message for a
+    float image without ``data_range``."""
     if data_range is not None:
-        checked_data_range(data_range)  # a bad one is refused even where it is not used (uint8; session 38)
+        checked_data_range(data_range)
     if x.dtype == np.uint8:
-        return x.astype(np.float64)
+        return x.astype(np.float64), False
     if x.dtype == bool:
         raise ValueError(f"{name} is boolean; give uint8 grey levels")
     if np.issubdtype(x.dtype, np.integer):
         if data_range is None:
             if x.min() < 0 or x.max() > 255:
                 raise ValueError(f"{name} has integer values outside 0-255; pass data_range")
-            return x.astype(np.float64)
+            return x.astype(np.float64), False
     elif not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"{name} has unsupported dtype {x.dtype}")
     if data_range is None:
-        raise ValueError(
-            f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0) "
-            "so that it can be quantised to 8-bit grey levels"
-        )
-    y = float_levels(x, name, data_range)
-    return np.clip(np.round(y), 0.0, 255.0)
+        raise ValueError(f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0){why}")
+    return float_levels(x, name, data_range), True
 
 
 def float_levels(x: np.ndarray, name: str, data_range: float) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._input import float_levels, undefined
+from .._input import dtype_levels, undefined
 
 #: BT.601 full-range (JPEG/JFIF) chroma rows of the RGB → YCbCr matrix, for RGB in 0–255: Cb, Cr = M·rgb + 128.
 #: Each row sums to 0, so adding the same value to R, G and B (a luma change) leaves the chroma as it is.
@@ -19,20 +19,16 @@ CHROMA_601_FULL = np.array([[-0.168736, -0.331264, 0.5],
 
 
 def _as_levels(x: np.ndarray, name: str, data_range: float | None) -> np.ndarray:
-    """``x`` (H×W grey or H×W×3 RGB; uint8, or float with ``data_range``) as float64 levels 0–255."""
+    """``x`` (H×W grey or H×W×3 RGB) as float64 levels 0–255, by the dtype rules of the grey presets
+    (:func:`~fusionbench.metrics._input.dtype_levels`: uint8; integers within 0–255; uint16 or float with ``data_range``),
+    not rounded (until session 39 integer images other than uint8 were refused, with or without ``data_range``)."""
     if x is None:
         raise ValueError(f"{name} is required by this metric")
     x = np.asarray(x)
     if not (x.ndim == 2 or (x.ndim == 3 and x.shape[2] == 3)):
         raise ValueError(f"{name} must be an H×W grey or H×W×3 RGB image, got shape {x.shape}")
-    if x.dtype == np.uint8:
-        return x.astype(np.float64)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name} has dtype {x.dtype}; give uint8, or float with data_range")
-    if data_range is None:
-        raise ValueError(f"{name} is a float array ({x.dtype}); pass data_range (e.g. 1.0 for [0,1] or 255.0)")
-    y = float_levels(x, name, data_range)  # the grey presets' checks (_input.as_grey)
-    return np.clip(y, 0.0, 255.0)
+    y, scaled = dtype_levels(x, name, data_range)
+    return np.clip(y, 0.0, 255.0) if scaled else y
 
 
 def chroma(rgb_or_grey: np.ndarray) -> np.ndarray:

@@ -113,3 +113,22 @@ def test_unit_images_with_a_255_data_range_are_refused_as_by_the_grey_presets() 
         M.compute("ChromaErr", bluer / 255.0, a / 255.0, b / 255.0, data_range=255.0)
     with pytest.raises(ValueError, match="far outside"):
         M.compute("ChromaErr", bluer * 4.0, a.astype(float), b.astype(float), data_range=255.0)
+
+
+def test_integer_images_follow_the_grey_presets_dtype_rules() -> None:
+    """Session 38's metrics audit: every grey preset scores a uint16 image with ``data_range=65535`` (and integers
+    within 0–255 without one), ChromaErr refused them. Now the same rules: the scores equal those of the same
+    images as floats in [0, 1] (and as uint8)."""
+    a, b = _pair(5)
+    f = np.clip(b.astype(int) + 9, 0, 255).astype(np.uint8)
+    as_uint8 = M.compute("ChromaErr", f, a, b)
+    assert M.compute("ChromaErr", f.astype(np.int64), a.astype(np.int32), b.astype(np.uint16)) == as_uint8
+    wide = [x.astype(np.uint16) * 257 for x in (f, a, b)]  # 0-255 → 0-65535
+    unit = [x / 65535.0 for x in wide]
+    assert M.compute("ChromaErr", *wide, data_range=65535) == pytest.approx(M.compute("ChromaErr", *unit, data_range=1.0),
+                                                                             abs=1e-12)
+    assert M.compute("ChromaErr", *wide, data_range=65535) == pytest.approx(as_uint8, abs=1e-9)
+    with pytest.raises(ValueError, match="integer values outside 0-255; pass data_range"):
+        M.compute("ChromaErr", *wide)
+    with pytest.raises(ValueError, match="boolean"):
+        M.compute("ChromaErr", f > 9, a, b)

@@ -341,15 +341,19 @@ def _refuse_triggers(conn: sqlite3.Connection) -> None:
 
 
 def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:
-    """Copy the store at ``path`` into ``target`` without writing anything on disk.
+    """Copy the store at ``path`` into ``target``, writing nothing to it and leaving no file beside it.
 
     ``mode=ro`` first; a WAL store in a folder this user cannot write fails there (sqlite cannot create the
     ``-shm`` index beside it), so then ``immutable=1``, which reads the file alone.  Not when a non-empty
     ``-wal`` file is left beside it (a writer still open, or killed): those commits are not in the file yet,
     and the error says so rather than showing an older store."""
     uri = path.resolve().as_uri()
+    side = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+    had_side_files = any(p.exists() for p in side)
     try:
         _backup(f"{uri}?mode=ro", target)
+        if not had_side_files and any(p.exists() for p in side):
+            _tidy_wal(path)
     except sqlite3.Error as exc:
         wal = Path(f"{path}-wal")
         if wal.is_file() and wal.stat().st_size:
@@ -359,6 +363,22 @@ def _copy_readonly(path: Path, target: sqlite3.Connection) -> None:
             _backup(f"{uri}?mode=ro&immutable=1", target)
         except sqlite3.Error as exc2:
             raise StoreError(f"cannot read {path}: {exc2}") from exc2
+
+
+def _tidy_wal(path: Path) -> None:
+    """Remove the ``-wal`` and ``-shm`` files a ``mode=ro`` read made beside a WAL store: sqlite deletes them only
+    when the last connection closing can write (session 38: ``fusionbench report`` left them beside every store it
+    read). A writable connection that reads and closes does it the safe way: sqlite deletes them only if no other
+    connection has the store open (a run still writing keeps them), and writes nothing to the store (its WAL
+    holds no commit). Nothing is done where the store cannot be written."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=1)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # a read-only file or folder, or a store busy elsewhere: the files stay, as before
 
 
 def _backup(uri: str, target: sqlite3.Connection) -> None:
@@ -398,7 +418,7 @@ class ResultsStore:
     @classmethod
     def snapshot(cls, path: str | Path) -> "ResultsStore":
         """An in-memory copy of the store at ``path`` (empty if there is none): reads see its rows, writes go
-        nowhere, and nothing is created on disk, so it works in a folder this user cannot write
+        nowhere, and nothing is left on disk (:func:`_tidy_wal`), so it works in a folder this user cannot write
         (``fusionbench run --dry-run``, ``fusionbench report``).  :class:`StoreError` naming ``path`` if
         the store cannot be read."""
         store = cls.__new__(cls)

@@ -49,3 +49,26 @@ def test_a_store_that_cannot_be_opened_for_writing_is_named(tmp_path) -> None:
     with pytest.raises(StoreError) as info:
         ResultsStore(tmp_path / "results.sqlite")
     assert str(info.value).startswith(f"cannot open {tmp_path / 'results.sqlite'} for writing: ")
+
+
+def test_reading_a_store_leaves_no_wal_files_beside_it(tmp_path, make_pairs) -> None:
+    """Session 38: ``fusionbench report`` (a ``mode=ro`` read of a WAL store) left ``results.sqlite-wal`` and
+    ``-shm`` beside the store, which sqlite deletes only when the last connection can write. The reader now tidies
+    what it made, as sqlite's last writer would; and never under a connection still open (a run writing)."""
+    data = make_pairs(tmp_path / "data", 2)
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    db = tmp_path / "out" / "results.sqlite"
+    side = [tmp_path / "out" / f"results.sqlite{s}" for s in ("-wal", "-shm")]
+    assert not any(p.exists() for p in side)
+    ResultsStore.snapshot(db).close()
+    assert len(ReportData.load(tmp_path / "out").scores) == 2
+    assert not any(p.exists() for p in side)
+    with ResultsStore(db) as writer:  # open elsewhere: its files stay, and it goes on writing
+        writer.conn.execute("SELECT 1 FROM sqlite_master").fetchall()
+        assert all(p.exists() for p in side)
+        ResultsStore.snapshot(db).close()
+        assert all(p.exists() for p in side)
+        writer.conn.execute("CREATE TABLE scratch (x)")
+        writer.conn.commit()
+    assert not any(p.exists() for p in side)

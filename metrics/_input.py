@@ -95,6 +95,9 @@ def dtype_levels(x: np.ndarray, name: str, data_range: float | None, *, why: str
     float image without ``data_range``."""
     if data_range is not None:
         checked_data_range(data_range)
+    # C order whatever the caller's layout: a Fortran-ordered image summed in another order gave CC another last
+    # bit (session 38's metrics audit); row-major images are not copied
+    x = np.ascontiguousarray(x)
     if x.dtype == np.uint8:
         return x.astype(np.float64), False
     if x.dtype == bool:

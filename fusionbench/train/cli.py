@@ -25,8 +25,9 @@ import platform
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -503,11 +504,38 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # the image size is known only now
         raise SystemExit(f"fusionbench train {name}: --patch-size {config.patch_size}: {exc}") from None
     print(f"{len(patches)} patches of {config.patch_size}² (stride {config.stride}); {config}", file=sys.stderr)
-    result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
-                   resume=resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
-                   title=name)
+    with provenance_when_stopped(lambda results: write_provenance(config, results[0], name, params, pairs, data,
+                                                                   time.time() - t_start)):
+        result = train(lambda: spec.build_model(params), spec.loss_for(params), patches, config, out,
+                       resume=resume, meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                       title=name)
     _finish(args, spec, params, name, config, result, pairs, data, time.time() - t_start)
     return 0
+
+
+@contextmanager
+def provenance_when_stopped(write: Callable[[list[Any]], None]) -> Iterator[None]:
+    """A first Ctrl-C or SIGTERM stops training with a checkpoint, and the loop attaches its result(s) to the
+    interrupt (``train_result``): ``write`` them (the run folder's ``provenance.json``: ``finished`` false, the
+    steps done) before the interrupt goes on to exit 130 / 143. Until session 39 an interrupted call wrote none,
+    and a folder kept the provenance of an earlier call."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        results = getattr(exc, "train_result", None)
+        if results is not None:
+            write(results if isinstance(results, list) else [results])
+        raise
+
+
+def write_provenance(config: Any, result: Any, name: str, params: dict, pairs: list, data: dict,
+                     wall_s: float) -> dict[str, Any]:
+    """Write ``provenance.json`` of a call into its run folder; returns the record (:func:`provenance`)."""
+    from fusionbench.io import write_text_atomic
+
+    record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=wall_s, data=data)
+    write_text_atomic(result.out_dir / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
+    return record
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -528,9 +556,8 @@ def _finish(args: argparse.Namespace, spec: Any, params: dict, name: str, config
     """Write a run's provenance, report it, and export its weights when finished and asked to."""
     from fusionbench.io import write_text_atomic
 
-    record = provenance(config, result, name=name, params=params, pairs=len(pairs), wall_s=wall_s, data=data)
+    record = write_provenance(config, result, name, params, pairs, data, wall_s)
     out = result.out_dir
-    write_text_atomic(out / "provenance.json", json.dumps(record, indent=2, default=str) + "\n")
     print(f"{name} seed {config.seed}: {result.steps}/{result.total_steps} steps, {result.elapsed_s:.0f} s, "
           f"{result.patches_per_s:.1f} patches/s, final {result.final_terms}", file=sys.stderr)
     if not result.finished:
@@ -622,10 +649,13 @@ def _run_seeds(args, spec, params, name, config, seeds, parent, pairs, data, ima
     configs = [replace(config, seed=s) for s in seeds]
     dirs = [parent / seed_variant(name, s) for s in seeds]
     print(f"seeds {seeds} together into {', '.join(map(str, dirs))}; {config}", file=sys.stderr)
-    results = train_seeds(lambda: spec.build_model(params), spec.loss_for(params), images, configs, dirs,
-                          resume=resume_mode(args),
-                          meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
-                          title=name)
+    with provenance_when_stopped(lambda stopped: [write_provenance(c, r, name, params, pairs, data,
+                                                                   time.time() - t_start)
+                                                  for c, r in zip(configs, stopped)]):
+        results = train_seeds(lambda: spec.build_model(params), spec.loss_for(params), images, configs, dirs,
+                              resume=resume_mode(args),
+                              meta={"method": name, "params": params, "pairs": [p.key for p in pairs]},
+                              title=name)
     wall = time.time() - t_start
     for c, result in zip(configs, results):
         _finish(args, spec, params, name, c, result, pairs, data, wall)

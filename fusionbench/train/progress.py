@@ -154,6 +154,12 @@ def steady_rate(step: int, start_step: int, t_warm: float | None, t_end: float) 
     return 0.0
 
 
+def stopped_call(exc: KeyboardInterrupt) -> bool:
+    """Whether ``exc`` is the interrupt :meth:`CallSchedule.end_step` raised after checkpointing its step (the loop
+    then attaches its result, ``exc.train_result``, before raising it on); a second Ctrl-C raised mid-step is not."""
+    return getattr(exc, "checkpointed_step", None) is not None
+
+
 class CallSchedule:
     """One call of a training loop: when it logs, checkpoints and stops, and the clocks of its steady rate.
 
@@ -193,7 +199,11 @@ class CallSchedule:
             self.t_ckpt = time.monotonic()
         if self.stop_request.requested:  # a Ctrl-C or SIGTERM during this step: it is checkpointed, now stop
             bar.close()
-            self.stop_request.raise_interrupt()
+            try:
+                self.stop_request.raise_interrupt()
+            except KeyboardInterrupt as exc:
+                exc.checkpointed_step = step  # the loop may describe the call (see stopped_call)
+                raise
         if step - self.start_step == WARMUP_STEPS:
             self.t_warm = time.monotonic()
         return out_of_time

@@ -74,6 +74,62 @@ def test_a_first_interrupt_checkpoints_the_step_it_stops_at(tmp_path, signum, er
 
 
 @pytest.mark.usefixtures("sigint_delivered")
+def test_the_interrupt_carries_the_calls_result_and_a_stop_at_the_last_step_writes_no_final(tmp_path):
+    """The loop attaches what the stopped call did to the interrupt (session 39: the command writes provenance.json
+    from it). Stopped at the very last step, the run is not finished: no final.pth until --resume, as when
+    stopped a step earlier."""
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt) as raised:
+        train(_build, _signalling_loss({14: signal.SIGINT}), PatchSet(_images(), 16, 8), CFG, run)
+    result = raised.value.train_result
+    assert (result.steps, result.total_steps, result.finished, result.call_steps) == (14, 14, False, 14)
+    assert not (run / "final.pth").exists() and load_checkpoint(run / "checkpoint.pt")["step"] == 14
+    done = train(_build, _signalling_loss({}), PatchSet(_images(), 16, 8), CFG, run, resume=True)
+    assert done.finished and done.call_steps == 0 and (run / "final.pth").is_file()
+    with pytest.raises(Terminated) as raised:
+        train_seeds(_build, _signalling_loss({4: signal.SIGTERM}), _images(),
+                    [CFG, dataclasses.replace(CFG, seed=1)], [tmp_path / "s0", tmp_path / "s1"])
+    assert [(r.out_dir.name, r.steps, r.finished) for r in raised.value.train_result] == [("s0", 4, False),
+                                                                                         ("s1", 4, False)]
+
+
+@pytest.mark.usefixtures("sigint_delivered")
+def test_an_interrupted_command_writes_the_calls_provenance(tmp_path, small_pack, monkeypatch):
+    """Until session 39 ``fusionbench train`` stopped by Ctrl-C or SIGTERM wrote no provenance.json (and a folder
+    kept an earlier call's, which said fewer steps)."""
+    import argparse
+    import json
+
+    from fusionbench.train import cli
+    from fusionbench.train.spec import TrainSpec
+
+    real = TrainSpec.loss_for
+    calls = [0]
+
+    def loss_for(self, params):
+        loss = real(self, params)
+
+        def signalling(model, batch):
+            calls[0] += 1
+            if calls[0] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            return loss(model, batch)
+
+        return signalling
+
+    monkeypatch.setattr(TrainSpec, "loss_for", loss_for)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    with pytest.raises(KeyboardInterrupt):
+        cli.run(parser.parse_args(["mopa.mask_only", "--pack", str(small_pack), "--out", str(tmp_path / "run"),
+                                   "--epochs", "1", "--patch-size", "32", "--stride", "32", "--batch-size", "4",
+                                   "--no-progress"]))
+    record = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert (record["steps_done"], record["finished"], record["call"]["steps"]) == (2, False, 2)
+    assert record["schedule"]["steps"] > 2 and load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.usefixtures("sigint_delivered")
 def test_a_second_interrupt_stops_at_once(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):  # both arrive in step 3: the loop never reaches its checkpoint

@@ -353,7 +353,7 @@ def _train(
         checkpoint()
 
     order_epoch = -1
-    stopped: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the result
+    interrupted: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the result
     try:
         with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
             while step < stop:
@@ -392,10 +392,10 @@ def _train(
     except KeyboardInterrupt as exc:
         if not stopped_call(exc):  # a second one, mid-step: nothing to describe
             raise
-        stopped = exc
+        interrupted = exc
     bar.close()
     fold_pending()
-    finished = step >= total_steps and stopped is None  # stopped at the last step: --resume writes final.pth
+    finished = step >= total_steps and interrupted is None  # stopped at the last step: --resume writes final.pth
     if finished:
         checkpoint()  # checks the weights first: no final.pth of a model that is not finite
         atomic_save(fp32_state(model.state_dict()), out_dir / "final.pth")  # never a half-written final.pth
@@ -410,7 +410,7 @@ def _train(
         perf["host_syncs_in_steps"] = watch.count if watch.enabled else None
     result = TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                          t_end - call.t_call, steady, perf)
-    if stopped is not None:  # the command writes the call's provenance from it, then exits 130 / 143
-        stopped.train_result = result
-        raise stopped
+    if interrupted is not None:  # the command writes the call's provenance from it, then exits 130 / 143
+        interrupted.train_result = result
+        raise interrupted
     return result

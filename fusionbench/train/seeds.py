@@ -328,6 +328,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         pending.clear()
 
     stop = total_steps if config.stop_after_steps is None else min(total_steps, config.stop_after_steps)
+
     def save() -> None:
         fold_pending()
         checkpoint()
@@ -335,7 +336,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     bar = progress_bar(config.progress, total_steps, step)
     t_log = time.perf_counter()
     order_epoch = -1
-    stopped: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the results
+    interrupted: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the results
     try:
         with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
             while step < stop:
@@ -379,10 +380,10 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     except KeyboardInterrupt as exc:
         if not stopped_call(exc):  # a second one, mid-step: nothing to describe
             raise
-        stopped = exc
+        interrupted = exc
     bar.close()
     fold_pending()
-    finished = step >= total_steps and stopped is None  # stopped at the last step: --resume writes final.pth
+    finished = step >= total_steps and interrupted is None  # stopped at the last step: --resume writes final.pth
     if finished:
         checkpoint()  # checks every seed's weights first: no final.pth of a model that is not finite
         for k, d in enumerate(out_dirs):
@@ -398,7 +399,7 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}
         results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                                    t_end - call.t_call, steady, dict(perf)))
-    if stopped is not None:  # the command writes each seed's provenance from them, then exits 130 / 143
-        stopped.train_result = results
-        raise stopped
+    if interrupted is not None:  # the command writes each seed's provenance from them, then exits 130 / 143
+        interrupted.train_result = results
+        raise interrupted
     return results

@@ -391,3 +391,23 @@ def test_patches_per_second_counts_the_short_last_batch(tmp_path):
     assert len(ps) % 4 != 0
     result = train(_build, _loss, ps, CFG, tmp_path / "r")
     assert result.patches_per_s == pytest.approx(2 * len(ps) / result.elapsed_s)
+
+
+def test_seeds_resumed_together_take_their_checkpoints_schedule(tmp_path, small_pack, capsys):
+    """``--seeds`` and ``--resume`` without the schedule options: the seeds' checkpoints give them (each seed's own
+    seed stays its own)."""
+    import json
+
+    from fusionbench.train import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    common = ["mopa.mask_only", "--pack", str(small_pack), "--out", str(tmp_path), "--seeds", "0,1", "--no-progress"]
+    assert cli.run(parser.parse_args([*common, "--epochs", "1", "--patch-size", "32", "--stride", "112",
+                                      "--batch-size", "3", "--stop-after-steps", "1"])) == 0
+    capsys.readouterr()
+    assert cli.run(parser.parse_args([*common, "--resume"])) == 0
+    assert "with its checkpoint's --epochs 1, --batch-size 3, --patch-size 32, --stride 112" in capsys.readouterr().err
+    for seed, folder in ((0, "mopa.mask_only"), (1, "mopa.mask_only.seed1")):
+        record = json.loads((tmp_path / folder / "provenance.json").read_text())
+        assert record["finished"] and record["seed"] == seed and record["schedule"]["batch_size"] == 3

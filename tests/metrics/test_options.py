@@ -285,3 +285,24 @@ def test_a_bad_data_range_is_refused_for_uint8_images_too(bad) -> None:
     with pytest.raises(ValueError, match="data_range must be"):
         F.entropy(f, data_range=bad)
     assert F.entropy(f, data_range=255) == F.entropy(f)
+
+
+@pytest.mark.parametrize("gap", [1e-4, 1e-9, 1e-12, 1e-15])
+def test_tsallis_near_q_1_approaches_mutual_information_in_nats(gap) -> None:
+    """Session 38's metrics audit: at q = 1 + 1e-15 the textbook form gave 3.40 for a limit of 3.275 (1 − Σ… cancels).
+    Near 1 the sum is taken in its expm1 form: within O(q − 1) of MI in nats from either side."""
+    f, a, b = _fixed()
+    limit = F.mutual_information(f, a, b, base="e")
+    for q in (1 + gap, 1 - gap):
+        assert F.tsallis_entropy(f, a, b, q=q) == pytest.approx(limit, rel=10 * gap + 1e-12)
+
+
+def test_the_two_forms_of_tsallis_agree_where_they_meet() -> None:
+    """Just inside and outside TSALLIS_NEAR_ONE the expm1 and textbook forms give the same value (to round-off)."""
+    from fusionbench.metrics.functional.information import TSALLIS_NEAR_ONE
+
+    f, a, b = _fixed()
+    for transposed in (False, True):
+        inside = F.tsallis_entropy(f, a, b, q=1 + TSALLIS_NEAR_ONE * (1 - 1e-9), transposed_marginals=transposed)
+        outside = F.tsallis_entropy(f, a, b, q=1 + TSALLIS_NEAR_ONE * (1 + 1e-9), transposed_marginals=transposed)
+        assert inside == pytest.approx(outside, rel=1e-8)

@@ -59,8 +59,7 @@ from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_r
 from .checkpoint import RESUME_OR_START, CheckpointError, NoCheckpointError, TrainError  # noqa: F401
 from .config import TrainConfig
 from .patches import PatchSet
-from .progress import (CallSchedule, fold_terms, log_row, patches_seen, plot_losses, progress_bar, stopped_call,
-                       write_log)
+from .progress import CallSchedule, fold_terms, log_row, patches_seen, plot_losses, progress_bar, write_log
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -353,49 +352,43 @@ def _train(
         checkpoint()
 
     order_epoch = -1
-    interrupted: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the result
-    try:
-        with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
-            while step < stop:
-                epoch, pos = divmod(step, steps_per_epoch)
-                if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
-                    order_epoch = epoch
-                    order = torch.from_numpy(epoch_order(len(patches), config.seed, epoch).astype(np.int64)).to(device)
-                t0 = time.perf_counter()
-                with watch:
-                    batch = patches.batch_tensor(order[pos * config.batch_size:(pos + 1) * config.batch_size])
-                    if config.channels_last:
-                        batch = batch.contiguous(memory_format=memory_format)
-                    if graph is not None:
-                        terms = graph(batch, step + 1)
-                    else:
-                        optimiser.zero_grad(set_to_none=True)
-                        terms = body(batch)
-                step += 1
-                pending.append(terms)
-                n_acc += 1
-                seen_acc += batch.shape[0]
-                logging = call.logs_at(step)
-                if logging:
-                    fold_pending()  # waits for the device: the steps since the last row are timed up to here
-                elapsed += time.perf_counter() - t0
-                if logging:
-                    dt = time.perf_counter() - t_log
-                    row = log_row(step, steps_per_epoch, len(patches), config.batch_size, acc, n_acc, config.lr,
-                                  seen_acc / dt if dt > 0 else 0.0, elapsed)
-                    rows.append(row)
-                    bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
-                    acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
-                bar.update(1)
-                if call.end_step(step, save, bar):  # this call's time is up
-                    break
-    except KeyboardInterrupt as exc:
-        if not stopped_call(exc):  # a second one, mid-step: nothing to describe
-            raise
-        interrupted = exc
+    with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
+        while step < stop:
+            epoch, pos = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:  # the epoch's order, on the device once (a step then copies nothing from the host)
+                order_epoch = epoch
+                order = torch.from_numpy(epoch_order(len(patches), config.seed, epoch).astype(np.int64)).to(device)
+            t0 = time.perf_counter()
+            with watch:
+                batch = patches.batch_tensor(order[pos * config.batch_size:(pos + 1) * config.batch_size])
+                if config.channels_last:
+                    batch = batch.contiguous(memory_format=memory_format)
+                if graph is not None:
+                    terms = graph(batch, step + 1)
+                else:
+                    optimiser.zero_grad(set_to_none=True)
+                    terms = body(batch)
+            step += 1
+            pending.append(terms)
+            n_acc += 1
+            seen_acc += batch.shape[0]
+            logging = call.logs_at(step)
+            if logging:
+                fold_pending()  # waits for the device: the steps since the last row are timed up to here
+            elapsed += time.perf_counter() - t0
+            if logging:
+                dt = time.perf_counter() - t_log
+                row = log_row(step, steps_per_epoch, len(patches), config.batch_size, acc, n_acc, config.lr,
+                              seen_acc / dt if dt > 0 else 0.0, elapsed)
+                rows.append(row)
+                bar.set_postfix(loss=f"{row.get('loss_total', float('nan')):.4g}", pps=f"{row['patches_per_s']:.1f}")
+                acc, n_acc, seen_acc, t_log = {}, 0, 0, time.perf_counter()
+            bar.update(1)
+            if call.end_step(step, save, bar):  # this call's time is up
+                break
     bar.close()
     fold_pending()
-    finished = step >= total_steps and interrupted is None  # stopped at the last step: --resume writes final.pth
+    finished = step >= total_steps and call.interrupt is None  # stopped at the last step: --resume writes it
     if finished:
         checkpoint()  # checks the weights first: no final.pth of a model that is not finite
         atomic_save(fp32_state(model.state_dict()), out_dir / "final.pth")  # never a half-written final.pth
@@ -410,7 +403,5 @@ def _train(
         perf["host_syncs_in_steps"] = watch.count if watch.enabled else None
     result = TrainResult(out_dir, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                          t_end - call.t_call, steady, perf)
-    if interrupted is not None:  # the command writes the call's provenance from it, then exits 130 / 143
-        interrupted.train_result = result
-        raise interrupted
+    call.raise_kept(result)  # a first Ctrl-C or SIGTERM, with this call's result
     return result

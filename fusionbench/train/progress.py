@@ -176,13 +176,25 @@ class CallSchedule:
         self.t_call = self.t_ckpt = time.monotonic()
         self.t_warm: float | None = None
         self.stop_request = StopRequest()
+        self.interrupt: KeyboardInterrupt | None = None  # the interrupt end_step raised after its checkpoint
 
     def __enter__(self) -> "CallSchedule":
         self.stop_request.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.stop_request.__exit__(*exc)
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self.stop_request.__exit__(exc_type, exc, tb)
+        if isinstance(exc, KeyboardInterrupt) and stopped_call(exc):
+            self.interrupt = exc  # kept: the loop builds its result, then raise_kept raises it with the result
+            return True
+        return False
+
+    def raise_kept(self, result: Any) -> None:
+        """Raise the kept interrupt of a first Ctrl-C or SIGTERM, if any, with the call's ``result`` attached
+        (``train_result``: the command writes the call's provenance from it before exiting 130 / 143)."""
+        if self.interrupt is not None:
+            self.interrupt.train_result = result
+            raise self.interrupt
 
     def logs_at(self, step: int) -> bool:
         """Whether a log row is written after ``step``: every ``log_every`` steps, at each epoch end, at the end."""

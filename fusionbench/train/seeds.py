@@ -57,7 +57,7 @@ from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_r
 from .config import TrainConfig
 from .loop import TrainResult, call_perf, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
-from .progress import CallSchedule, log_row, patches_seen, plot_losses, progress_bar, stopped_call, write_log
+from .progress import CallSchedule, log_row, patches_seen, plot_losses, progress_bar, write_log
 
 
 def check_seed_configs(configs: Sequence[TrainConfig]) -> None:
@@ -336,54 +336,48 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     bar = progress_bar(config.progress, total_steps, step)
     t_log = time.perf_counter()
     order_epoch = -1
-    interrupted: KeyboardInterrupt | None = None  # a first Ctrl-C or SIGTERM: checkpointed, raised after the results
-    try:
-        with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
-            while step < stop:
-                epoch, pos = divmod(step, steps_per_epoch)
-                if epoch != order_epoch:
-                    order_epoch = epoch
-                    orders = np.stack([epoch_order(n, s, epoch) for s in seeds]).astype(np.int64)
-                    orders = torch.from_numpy(orders).to(device)
-                t0 = time.perf_counter()
-                rows_now = orders[:, pos * config.batch_size:(pos + 1) * config.batch_size]
-                if patch_sets[0] is patch_sets[-1]:  # one gather for all seeds
-                    flat = patch_sets[0].batch_tensor(rows_now.reshape(-1))
-                    batch = flat.view(K, rows_now.shape[1], *flat.shape[1:])
-                else:
-                    batch = torch.stack([ps.batch_tensor(r) for ps, r in zip(patch_sets, rows_now)])
-                if graph is not None:
-                    terms = graph(batch, step + 1)
-                else:
-                    optimiser.zero_grad(set_to_none=True)
-                    terms = body(batch)
-                if step == call.start_step and not torch.equal(rng_probe, torch.get_rng_state()):
-                    raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
-                step += 1
-                pending.append(terms)
-                n_acc += 1
-                seen_acc += batch.shape[1]
-                logging = call.logs_at(step)
-                if logging:
-                    fold_pending()
-                elapsed += time.perf_counter() - t0
-                if logging:
-                    dt = time.perf_counter() - t_log
-                    for k in range(K):
-                        rows[k].append(log_row(step, steps_per_epoch, n, config.batch_size, accs[k], n_acc, config.lr,
-                                               seen_acc / dt if dt > 0 else 0.0, elapsed))
-                    bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
-                    accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
-                bar.update(1)
-                if call.end_step(step, save, bar):  # this call's time is up
-                    break
-    except KeyboardInterrupt as exc:
-        if not stopped_call(exc):  # a second one, mid-step: nothing to describe
-            raise
-        interrupted = exc
+    with CallSchedule(config, steps_per_epoch, total_steps, stop, step) as call:  # Ctrl-C: stop, checkpointed
+        while step < stop:
+            epoch, pos = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:
+                order_epoch = epoch
+                orders = np.stack([epoch_order(n, s, epoch) for s in seeds]).astype(np.int64)
+                orders = torch.from_numpy(orders).to(device)
+            t0 = time.perf_counter()
+            rows_now = orders[:, pos * config.batch_size:(pos + 1) * config.batch_size]
+            if patch_sets[0] is patch_sets[-1]:  # one gather for all seeds
+                flat = patch_sets[0].batch_tensor(rows_now.reshape(-1))
+                batch = flat.view(K, rows_now.shape[1], *flat.shape[1:])
+            else:
+                batch = torch.stack([ps.batch_tensor(r) for ps, r in zip(patch_sets, rows_now)])
+            if graph is not None:
+                terms = graph(batch, step + 1)
+            else:
+                optimiser.zero_grad(set_to_none=True)
+                terms = body(batch)
+            if step == call.start_step and not torch.equal(rng_probe, torch.get_rng_state()):
+                raise ValueError("the loss draws random numbers from torch's CPU generator: train these seeds singly")
+            step += 1
+            pending.append(terms)
+            n_acc += 1
+            seen_acc += batch.shape[1]
+            logging = call.logs_at(step)
+            if logging:
+                fold_pending()
+            elapsed += time.perf_counter() - t0
+            if logging:
+                dt = time.perf_counter() - t_log
+                for k in range(K):
+                    rows[k].append(log_row(step, steps_per_epoch, n, config.batch_size, accs[k], n_acc, config.lr,
+                                           seen_acc / dt if dt > 0 else 0.0, elapsed))
+                bar.set_postfix(loss=f"{rows[0][-1].get('loss_total', float('nan')):.4g}")
+                accs, n_acc, seen_acc, t_log = [{} for _ in range(K)], 0, 0, time.perf_counter()
+            bar.update(1)
+            if call.end_step(step, save, bar):  # this call's time is up
+                break
     bar.close()
     fold_pending()
-    finished = step >= total_steps and interrupted is None  # stopped at the last step: --resume writes final.pth
+    finished = step >= total_steps and call.interrupt is None  # stopped at the last step: --resume writes it
     if finished:
         checkpoint()  # checks every seed's weights first: no final.pth of a model that is not finite
         for k, d in enumerate(out_dirs):
@@ -399,7 +393,5 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
         final = {t[5:]: v for t, v in rows[k][-1].items() if t.startswith("loss_")} if rows[k] else {}
         results.append(TrainResult(d, step, total_steps, finished, elapsed, final, pps, step - call.start_step,
                                    t_end - call.t_call, steady, dict(perf)))
-    if interrupted is not None:  # the command writes each seed's provenance from them, then exits 130 / 143
-        interrupted.train_result = results
-        raise interrupted
+    call.raise_kept(results)  # a first Ctrl-C or SIGTERM, with this call's results
     return results

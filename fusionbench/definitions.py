@@ -13,7 +13,9 @@ notebook), by reference for an importable module (the worker imports it: a local
 the client's ``sys.path``; a Dask worker on another machine needs that module installed, and its task fails
 naming the missing module).  Built-in and plugin registrations are never sent: workers load them as the client
 does.  A user registration received again in another version (a notebook cell run again on a long-lived Dask
-cluster) replaces the worker's earlier one.
+cluster) replaces the worker's earlier one.  A user ``override=True`` of a built-in or plugin name replaces it
+for the tasks that carry it, and the worker puts the original back for a task that does not (session 39: the
+workers kept the built-in, so a notebook's override ran the built-in under the override's name).
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-#: the digests of the blobs this process has installed, so a worker unpickles each distinct blob once
-_INSTALLED: set[str] = set()
+#: the entries of each blob this process has received, by digest, so a worker unpickles each distinct blob once
+_INSTALLED: dict[str, list[tuple[str, object]]] = {}
 _LOCK = threading.Lock()
 
 
@@ -78,21 +80,29 @@ def pack(method: str | None, metrics: Iterable[str], warn: Callable[[str], None]
     return Definitions(hashlib.sha256(blob).hexdigest(), blob)
 
 
-def install(definitions: Definitions | None) -> None:
-    """Register, in this process, the entries of ``definitions`` (:func:`pack`), once per digest.
+def install(definitions: Definitions | None, method: str | None = None, metrics: Iterable[str] = ()) -> None:
+    """Register, in this process, the entries of ``definitions`` (:func:`pack`) for a task of ``method`` scored with
+    ``metrics``: each distinct blob is unpickled once (found by its digest), its entries put in effect for every
+    task that carries it.
 
-    A built-in or plugin registration of the same name is kept; a user registration is replaced (see the module
-    docstring).  Errors of unpickling propagate: the task fails with them (a module a remote worker lacks)."""
-    if definitions is None or definitions.digest in _INSTALLED:
-        return
+    A received user entry replaces a user entry of the same name and, as the client's ``override=True`` did, a
+    built-in or plugin one; a name of ``method`` or ``metrics`` that this task's definitions do not hold gets back
+    the built-in or plugin entry an earlier task's override replaced (a long-lived Dask worker serving another
+    run).  Errors of unpickling propagate: the task fails with them (a module a remote worker lacks)."""
+    from .method_registry import METHODS
+    from .metric_registry import METRICS
+
     with _LOCK:
-        if definitions.digest in _INSTALLED:
-            return
-        import cloudpickle
+        entries: list = []
+        if definitions is not None:
+            entries = _INSTALLED.get(definitions.digest)  # type: ignore[assignment]
+            if entries is None:
+                import cloudpickle
 
-        from .method_registry import METHODS
-        from .metric_registry import METRICS
-
-        for kind, entry in cloudpickle.loads(definitions.blob):
+                entries = list(cloudpickle.loads(definitions.blob))
+                _INSTALLED[definitions.digest] = entries
+        sent = {(kind, entry.name) for kind, entry in entries}
+        METHODS.restore([method] if method is not None and ("method", method) not in sent else [])
+        METRICS.restore([m for m in metrics if ("metric", m) not in sent])
+        for kind, entry in entries:
             (METHODS if kind == "method" else METRICS).adopt(entry)
-        _INSTALLED.add(definitions.digest)

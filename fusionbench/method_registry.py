@@ -164,10 +164,12 @@ def register_method(
 class FusionMethod:
     """A created method: registered callable + metadata + the parameters in force."""
 
-    def __init__(self, name: str, obj: Callable[..., Any], info: MethodInfo, params: dict[str, Any]):
+    def __init__(self, name: str, obj: Callable[..., Any], info: MethodInfo, params: dict[str, Any],
+                 replaces: str = ""):
         self.name = name
         self.info = info
         self.params = params
+        self.replaces = replaces  # the built-in or plugin entry this user override replaced ("": none)
         self._obj = obj
         self._instance: Any = None
         #: one build of the instance when several threads first call a shared method at once (until session 30
@@ -249,7 +251,10 @@ class FusionMethod:
         token = hook(**self.params) if callable(hook) else None
         blob = json.dumps(
             {"name": self.name, "version": self.info.version, "params": self.params,
-             **({"token": token} if token else {})},
+             **({"token": token} if token else {}),
+             # a user override is not what it replaced, whatever its version: never its cached images, nor a
+             # worker's built instance of it (every other key unchanged)
+             **({"replaces": self.replaces} if getattr(self, "replaces", "") else {})},
             sort_keys=True,
             default=stable_repr,
         )
@@ -297,7 +302,7 @@ def create_method(name: str, **overrides: Any) -> FusionMethod:
         raise TypeError(f"method {entry.name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
                         f"{', '.join(sorted(accepted)) or 'none'}")
     params = {**entry.info.params, **overrides}
-    return FusionMethod(entry.name, entry.obj, entry.info, params)
+    return FusionMethod(entry.name, entry.obj, entry.info, params, replaces=getattr(entry, "replaces", ""))
 
 
 def accepted_params(obj: Any, registered: dict[str, Any]) -> set[str] | None:

@@ -302,6 +302,9 @@ class Entry(Generic[T]):
     obj: Any
     info: T
     source: str = BUILTIN  # "builtin", "plugin <distribution>" or "user (<module>)"
+    #: the source of the built-in or plugin entry a user entry replaced with ``override=True`` (``""``: none), so
+    #: that a method's cache key tells the override from what it replaced (:meth:`FusionMethod.cache_key`)
+    replaces: str = ""
 
 
 #: a registered name: a letter, digit or ``_``, then letters, digits and ``_ . + -`` (Unicode letters included)
@@ -351,6 +354,7 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group
         self.builtin_module = builtin_module
         self._entries: dict[str, Entry[T]] = {}
+        self._shadowed: dict[str, Entry[T]] = {}  # built-in or plugin entries a received user entry replaced (adopt)
         self._prefix_factories: dict[str, Entry[T]] = {}
         self._builtins_loaded = False
         self._plugins_loaded = False
@@ -411,7 +415,10 @@ class Registry(Generic[T]):
                 return existing  # the identical entry again (a module imported twice): a no-op
             if not _redefinition(existing, obj, source):
                 raise self._clash(name, existing, source)
-        entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source)
+        replaces = ""
+        if existing is not None and source.startswith("user"):  # an override, or a redefinition of one
+            replaces = existing.replaces if existing.source.startswith("user") else existing.source
+        entry: Entry[T] = Entry(name=name, obj=obj, info=info, source=source, replaces=replaces)
         self._entries[name] = entry
         _journal_addition(self._entries, name, existing, source)
         return entry
@@ -453,15 +460,26 @@ class Registry(Generic[T]):
         return entry
 
     def adopt(self, entry: Entry[T]) -> Entry[T]:
-        """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`); the entry in
-        effect.  A built-in or plugin entry of that name is kept; a user entry is replaced (the other process
-        registered it again, in another version).  Its source label is kept."""
+        """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`: a user
+        registration sent with a task); the entry in effect, its source label kept.  It replaces a user entry
+        (the other process registered it again, in another version) and, as an ``override=True`` in the client
+        does, a built-in or plugin one, which is kept aside for the tasks that do not override it
+        (:meth:`restore`).  Until session 39 a built-in or plugin entry was kept: a notebook's override of a
+        built-in ran the built-in in every worker, its results stored under the override's name."""
         self.ensure_loaded()
         existing = self._entries.get(entry.name)
         if existing is not None and not existing.source.startswith("user"):
-            return existing
+            self._shadowed[entry.name] = existing
         self._entries[entry.name] = entry
         return entry
+
+    def restore(self, names: Iterable[str]) -> None:
+        """Put back the built-in or plugin entry of each of ``names`` that :meth:`adopt` replaced: a task that does
+        not override them (another run, on a long-lived Dask worker) runs them as registered here."""
+        for name in names:
+            original = self._shadowed.pop(name, None)
+            if original is not None:
+                self._entries[name] = original
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (used by tests and by plugins that replace an entry)."""

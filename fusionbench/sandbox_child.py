@@ -59,7 +59,7 @@ def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
     number, name, key, overrides, definitions, a, b, timeout = request
     with collecting() as warned:  # sent back with the reply, for the parent's task (never printed here)
         try:
-            install(definitions)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
+            install(definitions, name)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
             method = _method(name, key, overrides)  # the registry and plugin imports are not timed
             _make_room(a.shape[0] * a.shape[1])
             _send(replies, (number, "fusing", None))

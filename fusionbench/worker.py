@@ -644,7 +644,8 @@ def _run_task(task: Task) -> TaskResult:
 
     result = TaskResult.of(task, worker=worker_name())
     try:
-        install(task.definitions)  # what the client registered at run time (a script's method, a notebook's)
+        # what the client registered at run time (a script's method, a notebook's), its overrides included
+        install(task.definitions, task.method, task.metrics)
         pair = load_pair(task)
         a, b = pair.a.copy(), pair.b.copy()  # a method may write into its inputs: never into the cached pair
         if task.given is None:

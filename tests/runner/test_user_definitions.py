@@ -100,8 +100,90 @@ def test_install_replaces_a_user_entry_and_keeps_a_builtin(local_method) -> None
     assert METHODS.get(local_method) is received  # the same digest again: not unpickled again
     newer = Entry(local_method, lambda a, b: a, mine.info, "user (__main__)")
     assert METHODS.adopt(newer) is newer and METHODS.get(local_method) is newer
-    builtin = METHODS.get("average")
-    assert METHODS.adopt(Entry("average", lambda a, b: a, builtin.info, "user (__main__)")) is builtin
+
+
+def test_a_received_override_replaces_a_builtin_for_its_tasks_only() -> None:
+    """Session 39's API audit: a user ``override=True`` of a built-in, sent with the tasks, was never installed in a
+    worker (adopt kept the built-in), so the workers ran the built-in under the override's name. Now it replaces
+    the built-in for the tasks that carry it, and a task without it (another run on a long-lived Dask worker) gets
+    the built-in back; the override's cache key is not the built-in's."""
+    from fusionbench.definitions import install, pack
+    from fusionbench.method_registry import METHODS, create_method, register_method
+    from fusionbench.metric_registry import METRICS, register_metric
+
+    builtin, builtin_sd = METHODS.get("average"), METRICS.get("SD")
+    builtin_key = create_method("average").cache_key()
+
+    def first_source(a, b):
+        return a
+
+    def constant(fused, a=None, b=None, **kw):
+        return 12345.0
+
+    register_method("average", override=True)(first_source)
+    register_metric("SD", override=True, needs_sources=False)(constant)
+    try:
+        assert METHODS.get("average").replaces == "builtin"
+        override_key = create_method("average").cache_key()
+        assert override_key != builtin_key
+        definitions = pack("average", ["EN", "SD"])
+        assert definitions is not None
+    finally:  # this process back to the built-ins, as a worker that never saw the override
+        METHODS._entries["average"], METRICS._entries["SD"] = builtin, builtin_sd
+    install(definitions, "average", ["EN", "SD"])
+    assert METHODS.get("average").obj.__name__ == "first_source" and METRICS.get("SD").obj.__name__ == "constant"
+    assert create_method("average").cache_key() == override_key  # the client's key: no MethodMismatch
+    install(None, "average", ["EN", "SD"])  # a task of another run: the built-ins again
+    assert METHODS.get("average") is builtin and METRICS.get("SD") is builtin_sd
+    assert create_method("average").cache_key() == builtin_key
+    install(definitions, "average", ["SD"])  # the override's run again (the blob unpickled once)
+    assert METHODS.get("average").obj.__name__ == "first_source"
+    install(None, "average", ["SD"])
+    assert METHODS.get("average") is builtin and METRICS.get("SD") is builtin_sd
+
+
+_OVERRIDE_SCRIPT = '''
+import sys
+from fusionbench import register_method, register_metric
+from fusionbench.runner import RunConfig, run
+
+if __name__ == "__main__":  # a notebook's override: the workers never import these lines
+    @register_method("average", display_name="My average", override=True)
+    def average(a, b):
+        return a
+
+    @register_metric("SD", override=True, needs_sources=False)
+    def sd(fused, a=None, b=None, **kw):
+        return 12345.0
+
+    summary = run(RunConfig(methods=["average"], datasets=["folder:" + sys.argv[1]], metrics="SD",
+                            out=sys.argv[2], workers=int(sys.argv[3]), quiet=True, summary=False))
+    print("failures", summary.failures)
+'''
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_an_override_of_a_builtin_runs_in_the_pool_workers_as_inline(tmp_path, make_pairs, workers) -> None:
+    """The audit's reproduction: the default pool stored the built-in ``average``'s images and the built-in SD
+    under the override's name, ``--workers 0`` the override's."""
+    import sqlite3
+
+    from fusionbench.io import load_image
+
+    data = make_pairs(tmp_path / "data", 2, colour=False)  # grey: no recolouring of the fused luma
+    script = tmp_path / "script.py"
+    script.write_text(_OVERRIDE_SCRIPT)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(script), str(data), str(out), workers], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and "failures 0" in done.stdout, done.stderr
+    with sqlite3.connect(out / "results.sqlite") as con:
+        assert con.execute("SELECT DISTINCT value FROM scores WHERE metric = 'SD'").fetchall() == [(12345.0,)]
+    fused = sorted((out / "fused").rglob("*.png"))
+    assert len(fused) == 2
+    sources = [load_image(p) for p in sorted((data / "a").iterdir())]
+    for path in fused:  # the override returns the MRI source unchanged (the built-in averages it with b)
+        assert any(np.array_equal(load_image(path), source) for source in sources), path
 
 
 def test_a_registration_that_cannot_be_sent_is_said_once_and_the_run_goes_on(tmp_path, make_pairs) -> None:

@@ -28,9 +28,13 @@ def _label(x: str | Path | np.ndarray, role: str) -> str:
 
 
 def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
+    """A file or an array as the image a method receives: a copy of the caller's array (a method that writes into
+    its inputs changed a caller's float32 images, session 39's API audit), an RGB array with three equal channels
+    as grey (as :func:`~fusionbench.io.load_image` reads such a file; until session 39 only a uint8 one), and one
+    :class:`~fusionbench.io.ImageError` naming ``label`` for anything else."""
     if isinstance(x, (str, Path)):
         return load_image(x)
-    arr = np.asarray(x)
+    arr = np.array(x)  # a copy, never the caller's array
     if arr.dtype != np.uint8:
         if not np.issubdtype(arr.dtype, np.floating):
             raise ImageError(label, f"array dtype {arr.dtype} not supported (uint8, or float in [0, 1])")
@@ -38,9 +42,9 @@ def _as_image(x: str | Path | np.ndarray, label: str) -> np.ndarray:
             raise ImageError(label, f"float array holds {np.count_nonzero(~np.isfinite(arr))} NaN or infinite values")
         if arr.size and (arr.min() < 0 or arr.max() > 1):
             raise ImageError(label, "float arrays must lie in [0, 1]")
-    if arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8:
+    if arr.ndim == 3 and arr.shape[2] == 3:
         if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-            arr = arr[..., 0]
+            arr = np.ascontiguousarray(arr[..., 0])
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
         raise ImageError(label, f"expected an H×W or H×W×3 image, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -159,7 +163,10 @@ def fuse(method: str | FusionMethod, a: str | Path | np.ndarray, b: str | Path |
     """
     from .io import check_min_side
 
-    m = create_method(method, **overrides) if isinstance(method, str) else method
+    # overrides apply to a method object too (session 39's API audit: they were dropped, typos included)
+    # (a method object without overrides is used as it is: its built instance, weights loaded, is kept)
+    m = (create_method(method, **overrides) if isinstance(method, str)
+         else method.with_params(**overrides) if overrides else method)
     error = m.unavailable_error()
     if error is not None:
         raise _named(error, m.name) from None

@@ -189,6 +189,12 @@ class FusionMethod:
         self.__dict__.update(state)
         self._build_lock = threading.Lock()
 
+    def with_params(self, **overrides: Any) -> "FusionMethod":
+        """A copy with ``overrides`` of its parameters, checked as :func:`create_method` checks them (``None``
+        dropped, an unknown name a ``TypeError``); this method itself is unchanged."""
+        params = {**self.params, **checked_overrides(self.name, self._obj, self.info.params, overrides)}
+        return FusionMethod(self.name, self._obj, self.info, params, replaces=getattr(self, "replaces", ""))
+
     @property
     def is_class(self) -> bool:
         """Whether the registered callable is a class (built once, then called) rather than a fusion function."""
@@ -295,14 +301,20 @@ def create_method(name: str, **overrides: Any) -> FusionMethod:
     are dropped (so CLI defaults do not mask presets).
     """
     entry = METHODS.get(name)
+    params = {**entry.info.params, **checked_overrides(entry.name, entry.obj, entry.info.params, overrides)}
+    return FusionMethod(entry.name, entry.obj, entry.info, params, replaces=getattr(entry, "replaces", ""))
+
+
+def checked_overrides(name: str, obj: Any, registered: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` without ``None`` values; ``TypeError`` naming the method's parameters for a name it does not
+    take (:func:`accepted_params`)."""
     overrides = drop_none(overrides)
-    accepted = accepted_params(entry.obj, entry.info.params)
+    accepted = accepted_params(obj, registered)
     unknown = sorted(set(overrides) - accepted) if accepted is not None else []
     if unknown:
-        raise TypeError(f"method {entry.name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+        raise TypeError(f"method {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
                         f"{', '.join(sorted(accepted)) or 'none'}")
-    params = {**entry.info.params, **overrides}
-    return FusionMethod(entry.name, entry.obj, entry.info, params, replaces=getattr(entry, "replaces", ""))
+    return overrides
 
 
 def accepted_params(obj: Any, registered: dict[str, Any]) -> set[str] | None:

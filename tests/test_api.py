@@ -152,3 +152,53 @@ def test_score_checks_its_images_and_names_an_unknown_metric() -> None:
         fusionbench.score(a, a, a, "nope")
     got = fusionbench.score(np.full((16, 16), 0.5), a, np.ones((16, 16)), ["EN", "SD"])  # floats in [0, 1]
     assert got == fusionbench.score(np.full((16, 16), 128, np.uint8), a, np.full((16, 16), 255, np.uint8), ["EN", "SD"])
+
+
+def test_overrides_apply_to_a_method_object_too() -> None:
+    """Session 39's API audit: ``fuse(method_object, a, b, levels=1)`` dropped ``levels`` (and typos) silently."""
+    import fusionbench
+
+    rng = np.random.default_rng(4)
+    a, b = (rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(2))
+    m = fusionbench.create_method("laplacian_pyramid")
+    one_level = fusionbench.fuse("laplacian_pyramid", a, b, levels=1)
+    assert not np.array_equal(one_level, fusionbench.fuse(m, a, b))
+    assert np.array_equal(fusionbench.fuse(m, a, b, levels=1), one_level)
+    assert m.params == fusionbench.create_method("laplacian_pyramid").params  # the object itself unchanged
+    with pytest.raises(TypeError, match="has no parameter 'levls'"):
+        fusionbench.fuse(m, a, b, levls=1)
+
+
+def test_fuse_never_hands_the_callers_arrays_to_the_method() -> None:
+    """Session 39's API audit: float32 inputs reached the method by reference, so a method writing into its inputs
+    changed the caller's images (uint8 and float64 were converted, hence copied)."""
+    import fusionbench
+    from fusionbench.method_registry import METHODS, register_method
+
+    @register_method("test_api_in_place")
+    def in_place(a, b):
+        a *= 0.5
+        b[:] = 0
+        return a + b
+
+    try:
+        rng = np.random.default_rng(5)
+        for dtype in (np.float32, np.float64):
+            a, b = (rng.random((16, 16)).astype(dtype) for _ in range(2))
+            before = a.copy(), b.copy()
+            fusionbench.fuse("test_api_in_place", a, b)
+            assert np.array_equal(a, before[0]) and np.array_equal(b, before[1]), dtype
+    finally:
+        METHODS.remove("test_api_in_place")
+
+
+def test_an_rgb_array_with_equal_channels_is_grey_whatever_its_dtype() -> None:
+    """As ``load_image`` reads such a file; until session 39 a float one was fused as colour (H×W×3), a uint8 one
+    as grey."""
+    import fusionbench
+
+    rng = np.random.default_rng(6)
+    a, b = (rng.integers(0, 256, (32, 32), dtype=np.uint8) for _ in range(2))
+    grey = fusionbench.fuse("dwt", np.dstack([a] * 3), b)
+    assert grey.shape == (32, 32)
+    assert np.array_equal(fusionbench.fuse("dwt", np.dstack([a] * 3) / 255.0, b / 255.0), grey)

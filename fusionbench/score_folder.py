@@ -37,7 +37,9 @@ class FolderScores:
 
         if self.scores.empty:
             return pd.DataFrame(columns=self.metrics)
-        wide = self.scores.pivot(index="image", columns="metric", values="value")[self.metrics]
+        # reindex, not [...]: a metric that failed on every image has no row, and its column is NaN ("–", n 0)
+        # (session 39's API audit: a pandas KeyError lost the other metrics' table and CSV)
+        wide = self.scores.pivot(index="image", columns="metric", values="value").reindex(columns=self.metrics)
         from .registry import natural_key
 
         wide = wide.loc[sorted(wide.index, key=natural_key)]

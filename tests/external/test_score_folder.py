@@ -206,3 +206,28 @@ def test_a_bad_csv_path_is_refused_before_scoring(tmp_path: Path, capsys) -> Non
                      "--csv", str(csv)]) == 1
         out, err = capsys.readouterr()
         assert f"--csv {csv}: {reason}" in err and "images scored" not in err and out == "", err
+
+
+def test_a_metric_failing_on_every_image_keeps_the_other_metrics_table_and_csv(tmp_path: Path, capsys) -> None:
+    """Session 39's API audit: a metric that raised on every image had no row, and ``FolderScores.table()`` failed
+    with pandas' ``KeyError: "['X'] not in index"``: the other metrics' table and the ``--csv`` file were lost."""
+    import pandas as pd
+
+    from fusionbench.metric_registry import METRICS, register_metric
+
+    @register_metric("TEST_SCORE_BOOM")
+    def boom(fused, a, b, *, data_range=None):
+        raise ValueError("boom")
+
+    try:
+        dirs = _write_pairs(tmp_path, ["p1", "p2"])
+        csv = tmp_path / "s.csv"
+        assert main(["score", "--fused", str(dirs[0]), "--a", str(dirs[1]), "--b", str(dirs[2]), "--metrics",
+                     "EN,TEST_SCORE_BOOM", "--csv", str(csv)]) == 0
+        err = capsys.readouterr().err
+        assert "metric TEST_SCORE_BOOM failed (ValueError: boom)" in err
+        table = pd.read_csv(csv, index_col=0)
+        assert table.loc["n", "EN"] == 2 and table.loc["n", "TEST_SCORE_BOOM"] == 0
+        assert table.loc[["p1", "p2"], "EN"].notna().all() and table["TEST_SCORE_BOOM"].iloc[:2].isna().all()
+    finally:
+        METRICS.remove("TEST_SCORE_BOOM")

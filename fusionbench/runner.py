@@ -201,6 +201,9 @@ class Plan:
     added_variants: list[str] = field(default_factory=list)  # task variants run in place of a selected method
     cost_sources: dict[str, str] = field(default_factory=dict)  # method -> where its expected fusion time came from
     input_failures: int = 0  # files that could not form a pair (recorded in the store's ``failures`` table)
+    #: each dataset's pair ids in the run's split as listed now: what the summary is over (the store may hold
+    #: rows of other splits' runs, or of pairs since removed or renamed)
+    pairs: dict[str, set[str]] = field(default_factory=dict)
 
 
 def task_variant(name: str, task: str | None) -> str | None:
@@ -291,6 +294,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
             continue
         datasets[dataset.name] = dataset
         pairs = dataset.select(config.split)
+        plan.pairs[dataset.name] = {str(pair.id) for pair in pairs}
         if not pairs:  # a (method, dataset) not run, with its reason, as the others (session 37: only a log line)
             where = f" in split {config.split!r}" if dataset.pairs else ""
             plan.skipped += [(dataset.name, name, f"no image pairs{where}") for name in selection.names]
@@ -614,7 +618,7 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
         from .summary import write_summary
 
         summary_path = write_summary(store, out / "summary.md", metrics=metrics, datasets=plan.datasets,
-                                     methods=methods + plan.added_variants)
+                                     methods=methods + plan.added_variants, pairs=plan.pairs)
     store.close()
     return RunSummary(run_id, len(tasks) + plan.already_done, plan.already_done, completed, failures, unavailable,
                       time.perf_counter() - started, summary_path, superseded, len(plan.skipped), plan.input_failures)

@@ -37,12 +37,16 @@ def markdown_text(text: str, *, cell: bool = False) -> str:
     return text.replace("|", "\\|") if cell else text
 
 
-def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str]) -> str:
+def summary_table(store: ResultsStore, dataset: str, metrics: list[str], methods: list[str],
+                  pairs: set[str] | None = None) -> str:
     """One Markdown table (methods × metrics) of mean ± std over the dataset's scored pairs (current rows only:
     each method's current version, each pair's current file; older rows are the store's history), at 4 decimals
-    (a non-zero value that would print as zero in 3 significant digits, as in the report: :func:`format_number`)."""
+    (a non-zero value that would print as zero in 3 significant digits, as in the report: :func:`format_number`).
+    ``pairs``: only these pair ids (the run's split as listed now)."""
     df = store.scores_frame([dataset])
     df = df[df["method"].isin(methods) & df["metric"].isin(metrics)]
+    if pairs is not None:
+        df = df[df["pair"].astype(str).isin(pairs)]
     if df.empty:
         return "_no scores_\n"
     stats = df.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
@@ -105,13 +109,16 @@ def infinite_note(cells: list[str]) -> str:
 
 
 def write_summary(store: ResultsStore, path: Path, *, metrics: list[str], datasets: Iterable[str],
-                  methods: list[str]) -> Path:
-    """Write the per-dataset Markdown summary and return its path."""
+                  methods: list[str], pairs: dict[str, set[str]] | None = None) -> Path:
+    """Write the per-dataset Markdown summary and return its path. ``pairs``: each dataset's pair ids in the run's
+    split as the run listed them; the summary is over those (session 39's CLI audit: a store holding a run of
+    another split, or pairs since removed from a folder, pooled them in)."""
     parts = ["# fusionbench run summary\n",
              "Mean ± standard deviation (ddof=1) over the pairs of each dataset; scores on the fused BT.601 luma "
              "quantised to uint8 (see docs/conventions.md). Failures are in the `failures` table of results.sqlite.\n"]
     for dataset in datasets:
-        parts.append(f"\n## {dataset}\n\n" + summary_table(store, dataset, metrics, methods))
+        parts.append(f"\n## {dataset}\n\n" + summary_table(store, dataset, metrics, methods,
+                                                            (pairs or {}).get(dataset)))
     failures = store.failures_frame()  # current failures only, like the scores
     if not failures.empty:
         counts = failures.groupby(["method", "stage"]).size()

@@ -102,6 +102,8 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     config = run.get("config", {}) if isinstance(run.get("config"), dict) else {}
     data_dir = data_dir or config.get("data_dir")
     split = config.get("split") or "all"
+    for line in data.within_split(split, data_dir):  # the tables are over the split their label names
+        log(f"report: {line}")
     available_metrics = set(data.scores["metric"])
     requested = resolve_metrics(metrics)
     wanted = [m for m in requested if m in available_metrics]

@@ -294,6 +294,39 @@ class ReportData:
                    {m: v for m, v in exported.items() if m not in stale}, stale)
 
     # ------------------------------------------------------------------ views
+    def within_split(self, split: str | None, data_dir: str | Path | None) -> list[str]:
+        """Keep only the rows of the pairs each dataset holds now in ``split`` (the run's), as listed from
+        ``data_dir``; one line per dataset that had others (``[]`` when none had).
+
+        A store can hold several splits' runs (two commands with the default ``--out``) and pairs since removed
+        from or renamed in a folder; until session 39 a report pooled them all into each table and labelled it
+        with the last run's split (session 39's CLI audit). A dataset that cannot be listed here (its data on
+        another machine) or lists no pair in ``split`` keeps its rows."""
+        from fusionbench.data import create_dataset
+
+        split = split or "all"
+        lines = []
+        for dataset in self.datasets():
+            try:
+                listed = create_dataset(dataset, data_dir=data_dir)
+                if split != "all" and split not in listed.splits:
+                    continue
+                ids = {str(pair.id) for pair in listed.select(split)}
+            except Exception:  # noqa: BLE001 - any dataset, plugin ones included: its rows stay as they are
+                continue
+            held = set(self.scores.loc[self.scores["dataset"] == dataset, "pair"].astype(str))
+            gone = held - ids
+            if not ids or not gone:
+                continue
+            for name in ("scores", "outputs"):
+                frame = getattr(self, name)
+                if not frame.empty:
+                    setattr(self, name, frame[~((frame["dataset"] == dataset) & frame["pair"].astype(str).isin(gone))])
+            lines.append(f"{dataset}: {len(gone)} of the {len(held)} pairs with scores are not in its {split!r} split "
+                         f"as the data holds it now (rows of another split's run, or pairs since removed or renamed): "
+                         f"left out; the tables are over the {len(held) - len(gone)} others")
+        return lines
+
     def datasets(self) -> list[str]:
         """The datasets with scores, in :func:`dataset_order`."""
         return dataset_order(list(self.scores["dataset"].unique()))

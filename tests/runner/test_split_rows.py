@@ -1,0 +1,47 @@
+"""A store can hold rows the run's split does not: another split's run in the same out folder (two commands with
+the default ``--out``), pairs since removed from or renamed in a folder dataset. The run's summary and the report are
+over the pairs the dataset holds now in the run's split (session 39's CLI audit: they pooled every row, and the
+report labelled the pooled table with the last run's split)."""
+from __future__ import annotations
+
+import re
+
+from fusionbench.report.build import build_report
+from fusionbench.runner import RunConfig, run
+
+
+def _n_pairs(summary: str, method: str) -> int:
+    row = next(line for line in summary.splitlines() if f"(`{method}`)" in line or line.startswith(f"| {method} |"))
+    return int(row.split("|")[2])
+
+
+def test_a_run_of_another_split_in_the_same_out_is_not_pooled(tmp_path, shared_dir) -> None:
+    out = tmp_path / "out"
+    common = dict(datasets=["harvard-mri-ct"], data_dir=str(shared_dir / "data"), metrics="EN", out=str(out),
+                  workers=0, quiet=True)
+    first = run(RunConfig(methods=["average", "maximum"], split="test", **common), log=lambda m: None)
+    test_pairs = _n_pairs(first.summary_path.read_text(), "average")
+    second = run(RunConfig(methods=["average"], split="train", **common), log=lambda m: None)
+    train_pairs = _n_pairs(second.summary_path.read_text(), "average")
+    assert 0 < test_pairs < train_pairs
+    lines: list[str] = []
+    report = build_report(out, tmp_path / "report", metrics="EN", quiet=True, profile=False, log=lines.append)
+    table = (report / "tables" / "harvard-mri-ct.md").read_text()
+    assert re.search(rf"\b{train_pairs} pairs\b", table.splitlines()[0]) and "Split: train" in table
+    assert any(f"harvard-mri-ct: {test_pairs} of the {test_pairs + train_pairs} pairs with scores are not in its "
+               "'train' split" in line for line in lines), lines
+
+
+def test_a_pair_removed_from_a_folder_leaves_the_summary_and_the_report(tmp_path, make_pairs) -> None:
+    data = make_pairs(tmp_path / "data", 3)
+    config = RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                       workers=0, quiet=True)
+    assert _n_pairs(run(config, log=lambda m: None).summary_path.read_text(), "average") == 3
+    for side in ("a", "b"):
+        (data / side / "p001.png").unlink()
+        (data / side / "p002.png").rename(data / side / "renamed.png")
+    summary = run(config, log=lambda m: None).summary_path.read_text()
+    assert _n_pairs(summary, "average") == 2
+    report = build_report(tmp_path / "out", tmp_path / "report", metrics="EN", quiet=True, profile=False)
+    table = next((report / "tables").glob("folder*.md")).read_text()
+    assert ": 1 method, 2 pairs**" in table.splitlines()[0]

@@ -53,8 +53,10 @@ Tables (other tools and the reports read these names; keep them):
 
 **Current rows.**  Rows are never deleted when a method changes: a new
 version (or new parameters, or retrained weights) writes rows under a new
-``method_key``, a changed input file under a new ``pair_sha256``, and the older
-rows stay as history.  The readers (:meth:`ResultsStore.scores_frame`,
+``method_key``, and the older rows stay as history.  A changed input file is
+recorded under a new ``pair_sha256``; a method run on it replaces its own row of
+that pair (the keys hold no ``pair_sha256``), and the other methods' rows of the
+old file stay, not current, until they run again.  The readers (:meth:`ResultsStore.scores_frame`,
 :meth:`outputs_frame`, :meth:`failures_frame`, :meth:`skipped_frame`) return
 only *current* rows by default:
 
@@ -64,7 +66,8 @@ only *current* rows by default:
   store written before that table) it is the key of its latest ``scores`` row;
   a caller may pass ``keys={method: key}`` to override;
 * the current sha256 of a pair is that of its latest ``scores`` row (any
-  method): a pair file replaced on disk makes every method's older rows history;
+  method): a pair file replaced on disk makes the other methods' rows of the old
+  file not current;
 * a score is current only if its ``metric_version`` is the registered preset's
   version (a preset not registered here is read as stored).  A metric whose
   version was bumped is therefore missing from the readers until a run

@@ -727,12 +727,21 @@ class ResultsStore:
             if result.has_output and result.path:
                 row = (ds, pair, method, key, sha, result.path, result.seconds, run_id, now, result.fused_sha256)
                 if result.seconds is None:  # scored only: keep the fusing run's row of this very image
+                    # the same image (same pair file, and the same pixels where both digests are known) keeps its
+                    # fusion time and fusing run, wherever the cache now is; until session 39 the path's text
+                    # decided, and an OUT spelled another way (absolute, from another folder, a copy) erased them
+                    same = ("(outputs.pair_sha256 = excluded.pair_sha256 AND (outputs.fused_sha256 IS NULL OR "
+                            "excluded.fused_sha256 IS NULL OR outputs.fused_sha256 = excluded.fused_sha256))")
                     self.conn.execute(
                         f"INSERT INTO outputs ({OUTPUT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (dataset, pair, method, method_key) DO UPDATE SET "
-                        "pair_sha256 = excluded.pair_sha256, path = excluded.path, seconds = excluded.seconds, "
-                        "run_id = excluded.run_id, created = excluded.created, fused_sha256 = excluded.fused_sha256 "
-                        "WHERE outputs.path != excluded.path OR outputs.pair_sha256 != excluded.pair_sha256", row)
+                        "pair_sha256 = excluded.pair_sha256, path = excluded.path, "
+                        f"seconds = CASE WHEN {same} THEN outputs.seconds ELSE excluded.seconds END, "
+                        f"run_id = CASE WHEN {same} THEN outputs.run_id ELSE excluded.run_id END, "
+                        f"created = CASE WHEN {same} THEN outputs.created ELSE excluded.created END, "
+                        "fused_sha256 = COALESCE(excluded.fused_sha256, outputs.fused_sha256) "
+                        "WHERE outputs.path != excluded.path OR outputs.pair_sha256 != excluded.pair_sha256 "
+                        "OR outputs.fused_sha256 IS NOT excluded.fused_sha256", row)
                     # a row written before digests were recorded learns its image's digest
                     self.conn.execute(
                         "UPDATE outputs SET fused_sha256 = ? WHERE dataset=? AND pair=? AND method=? "

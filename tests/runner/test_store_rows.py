@@ -148,3 +148,26 @@ def test_rename_dataset_moves_every_table_and_keeps_the_newer_row_of_a_key(tmp_p
         assert store.outputs_frame([new])["pair"].tolist().count("p1") == 1
         assert store.failures_frame([new])["pair"].tolist() == ["lonely"]
         assert store.skipped_frame([new])["method"].tolist() == ["ct_only"]
+
+
+def test_scoring_cached_images_keeps_their_fusion_time_however_out_is_spelled(tmp_path, make_pairs,
+                                                                              monkeypatch) -> None:
+    """Session 39's CLI audit: adding a metric with ``--out`` spelled another way (absolute instead of relative, or
+    from another folder) replaced every output row (path text differed): fusion times gone, the scoring run named
+    as the fusing one, Table 5 empty. The same image keeps its row; only its path is updated."""
+    from fusionbench.runner import RunConfig, run
+    from fusionbench.store import ResultsStore
+
+    data = make_pairs(tmp_path / "data", 2)
+    monkeypatch.chdir(tmp_path)
+    common = dict(methods=["average"], datasets=[f"folder:{data}"], workers=0, quiet=True, summary=False)
+    run(RunConfig(metrics="EN", out="out", **common), log=lambda m: None)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        before = store.outputs_frame()[["pair", "seconds", "run_id"]].sort_values("pair").reset_index(drop=True)
+    assert before["seconds"].notna().all() and set(before["run_id"]) == {1}
+    run(RunConfig(metrics="EN,SD", out=str(tmp_path / "out"), **common), log=lambda m: None)
+    with ResultsStore(tmp_path / "out" / "results.sqlite") as store:
+        after = store.outputs_frame().sort_values("pair").reset_index(drop=True)
+        assert set(store.scores_frame()["metric"]) == {"EN", "SD"}
+    assert after[["pair", "seconds", "run_id"]].equals(before)
+    assert all(p.startswith(str(tmp_path)) for p in after["path"])  # where the cache is now found

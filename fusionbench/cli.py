@@ -259,15 +259,28 @@ def _cmd_export_fused(args: argparse.Namespace) -> int:
     return 0 if result.written and not result.problems else 1
 
 
+#: ``compare-fused``'s exit status when it cannot compare (``cmp`` and ``diff`` say 2): 1 means "images differ"
+COMPARE_TROUBLE = 2
+
+
 def _cmd_compare_fused(args: argparse.Namespace) -> int:
     from .compare_fused import STATUSES, compare_fused
 
-    comparison = compare_fused(args.a, args.b, methods=args.methods, datasets=args.datasets)
+    try:  # trouble is 2, never 1 ("images differ"); a bad --csv is said before the comparison (session 39)
+        if args.csv:
+            _check_csv_path(Path(args.csv))
+        comparison = compare_fused(args.a, args.b, methods=args.methods, datasets=args.datasets)
+    except (OSError, ValueError, KeyError) as exc:
+        _error_status(exc, args)
+        return COMPARE_TROUBLE
     summary = comparison.summary()
     print("\n".join(aligned([list(summary.columns)] + [[str(v) for v in row] for row in summary.itertuples(index=False)])))
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        comparison.images.to_csv(args.csv, index=False)
+        try:
+            comparison.images.to_csv(args.csv, index=False)
+        except OSError as exc:  # a full disk after the check
+            print(f"fusionbench: error: --csv {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return COMPARE_TROUBLE
         print(f"wrote {args.csv}", file=sys.stderr)
     left_out = {status: n for status, n in summary[list(STATUSES[2:])].sum().items() if n}  # not compared
     print(f"{comparison.compared} images compared: {comparison.compared - comparison.different} identical, "
@@ -355,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_selection(p)
 
     p = sub.add_parser("compare-fused", help="compare two runs' fused images pixel for pixel, by the digests their "
-                                             "stores record (docs/runner.md)")
+                                             "stores record (docs/runner.md); exit 0 identical, 1 different, 2 "
+                                             "trouble")
     p.add_argument("a", help=RESULTS_HELP)
     p.add_argument("b", help="another out folder, store or results/ export")
     _add_output_selection(p)

@@ -174,3 +174,18 @@ def test_an_export_from_before_digests_reads_as_not_recorded(tmp_path, make_pair
     assert comparison.images["status"].tolist() == ["not recorded", "not recorded"]
     with pytest.raises(ValueError, match="no fused image .* matches"):
         compare_fused(export, tmp_path / "one", methods="nothing*")
+
+
+def test_trouble_is_status_2_and_a_bad_csv_is_said_before_the_comparison(tmp_path, make_pairs, capsys) -> None:
+    """Session 39's CLI audit: an unwritable ``--csv`` failed after a table saying all images were identical, with
+    a bare errno line and status 1, which also means "images differ"."""
+    data = make_pairs(tmp_path / "data", 1)
+    assert _run(data, tmp_path / "one") == 0
+    capsys.readouterr()
+    (tmp_path / "blocker").write_text("a file where the CSV's folder should be")
+    assert main(["compare-fused", str(tmp_path / "one"), str(tmp_path / "one"), "--csv",
+                 str(tmp_path / "blocker" / "c.csv")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"--csv {tmp_path / 'blocker' / 'c.csv'}: cannot make its folder" in err
+    assert main(["compare-fused", str(tmp_path / "one"), str(tmp_path / "none")]) == 2
+    assert "fusionbench: error: " in capsys.readouterr().err

@@ -555,7 +555,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
     kernel_cache_full = _kernel_cache_space(config)  # so does a full kernel cache on a first run
     out = writable_folder(config.out, "--out")
     check_store(out / "results.sqlite")  # another program's file there: refused before the cache folder is made
-    # the cache is not probed: a read-only cache that already holds every output is a valid resume
+    # the cache is not probed here: a read-only cache that already holds every output is a valid resume; it is
+    # once the plan has new images to write (below)
     cache = writable_folder(config.cache if config.cache else out / "fused", "--cache", probe=False)
     if kernel_cache_full:
         log(kernel_cache_full)
@@ -574,6 +575,9 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             "both (the results stay correct: the later rows replace the earlier); let one finish first")
     try:
         unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
+        if any(task.given is None for task in plan.tasks):  # new images to write: the cache must take them (a
+            # read-only one was found at the first new image, and stopped the run there; session 39's CLI audit)
+            writable_folder(cache, "--cache")
     except BaseException as exc:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so
         store.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed before any task")
         store.close()

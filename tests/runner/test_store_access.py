@@ -72,3 +72,29 @@ def test_reading_a_store_leaves_no_wal_files_beside_it(tmp_path, make_pairs) -> 
         writer.conn.execute("CREATE TABLE scratch (x)")
         writer.conn.commit()
     assert not any(p.exists() for p in side)
+
+
+def test_a_cache_that_cannot_take_new_images_is_refused_before_any_task(tmp_path, make_pairs, monkeypatch) -> None:
+    """Session 39's CLI audit: a read-only ``--cache`` was found at the first new image, and the run stopped there
+    (``failed: OSError``, that task's scores dropped). It is still read where it holds every output (a resume),
+    and refused in one line, before any task, where the plan has new images for it."""
+    import pathlib
+
+    data = make_pairs(tmp_path / "data", 2)
+    cache = tmp_path / "cache"
+    common = dict(datasets=[f"folder:{data}"], metrics="EN", cache=str(cache), workers=0, quiet=True, summary=False)
+    run(RunConfig(methods=["average"], out=str(tmp_path / "one"), **common), log=lambda m: None)
+    real_touch = pathlib.Path.touch
+
+    def read_only(self, *args, **kwargs):  # a read-only mount (root ignores permissions)
+        if cache in self.parents:
+            raise PermissionError(30, "Read-only file system")
+        return real_touch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "touch", read_only)
+    done = run(RunConfig(methods=["average"], out=str(tmp_path / "two"), **common), log=lambda m: None)
+    assert done.failures == 0 and done.completed == 2  # every image cached: scored from the read-only cache
+    with pytest.raises(ValueError, match=rf"--cache {cache}: cannot write there \(Read-only file system\)"):
+        run(RunConfig(methods=["average", "maximum"], out=str(tmp_path / "three"), **common), log=lambda m: None)
+    with ResultsStore(tmp_path / "three" / "results.sqlite") as store:
+        assert store.scores_frame().empty and list(store.runs_frame()["status"]) == ["failed before any task"]

@@ -1,4 +1,4 @@
 """``python -m fusionbench`` is the ``fusionbench`` command."""
-from .cli import main
+from .cli import console_main
 
-raise SystemExit(main())
+console_main()

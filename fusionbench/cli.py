@@ -439,6 +439,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error_status(exc, args)
 
 
+def console_main() -> None:
+    """The ``fusionbench`` console script and ``python -m fusionbench``: :func:`main`, then exit with its status.
+
+    After an interrupt (status 130 or 143) further Ctrl-Cs are ignored while the interpreter exits: ``timeout -s
+    INT`` signals the process and its group, and the second SIGINT used to land in the process pool's exit hook
+    (``concurrent.futures``' thread join), printing a traceback after the one-line message (session 39's CLI audit).
+    Not in :func:`main` itself, which a test or a notebook may call."""
+    status = main()
+    if status in (130, 128 + int(signal.SIGTERM)):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(status)
+
+
 def _error_status(exc: Exception, args: argparse.Namespace) -> int:
     """One ``fusionbench: error: ...`` line (and the exception's notes) on stderr; status 1 (``--debug``
     re-raises)."""

@@ -88,6 +88,7 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
     run again: same module and ``__qualname__``), which replaces it.  Returns ``fn`` (the decorator
     returns the decorated object).
     """
+    groups_given = info is not None or "groups" in meta
     if info is None:
         if isinstance(meta.get("groups"), str):
             raise TypeError(f"groups takes several names, e.g. groups=({meta['groups']!r},), not a string")
@@ -98,8 +99,7 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
         raise TypeError("register_metric: pass either info= or MetricInfo fields, not both")
 
     def decorator(obj: Callable[..., float]) -> Callable[..., float]:
-        _check_new_metric(name, info, override, obj)
-        METRICS.add(name, obj, info, override=override)
+        METRICS.add(name, obj, _checked_metric(name, info, override, obj, groups_given), override=override)
         return obj
 
     return decorator if fn is None else decorator(fn)
@@ -110,16 +110,26 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
 FIXED_GROUPS = ("paper", "standard")
 
 
-def _check_new_metric(name: str, info: MetricInfo, override: bool, obj: Any) -> None:
-    """``ValueError`` for metadata that would be silently ignored or would change what others get (session 37's
-    audit): a ``colour`` other than ``"y601"``/``"rgb"`` (``"RGB"`` meant the luma), a group that does not exist
-    (the metric in no group), ``paper``/``standard`` from outside fusionbench, and a new name that differs from a
-    registered one only in case (``ssim`` beside ``SSIM``: ``--metrics ssim`` then picked it silently)."""
+def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, groups_given: bool) -> MetricInfo:
+    """The metadata to register ``obj`` with: ``info``, an ``override=True`` without its own ``groups`` keeping the
+    groups of the preset it replaces (session 39's API audit: an override of EN fell out of ``paper``, every run's
+    default metrics, without a word); ``ValueError`` for metadata that would be silently ignored or would change
+    what others get (session 37's audit): a ``colour`` other than ``"y601"``/``"rgb"`` (``"RGB"`` meant the luma),
+    a group that does not exist (the metric in no group), ``paper``/``standard`` from outside fusionbench (but for
+    an override of a preset in them), and a new name that differs from a registered one only in case (``ssim``
+    beside ``SSIM``: ``--metrics ssim`` then picked it silently)."""
+    from dataclasses import replace
+
     from .registry import BUILTIN, _registering_module
 
     # the source as the registration will get it, with what must come first loaded (the built-ins, for a user or
     # plugin registration; nothing more for a built-in one, which must not start the plugin scan)
     source = METRICS._before_adding(_registering_module(obj))
+    replaced = METRICS._entries.get(name) if override else None
+    if replaced is not None and not groups_given:
+        info = replace(info, groups=tuple(replaced.info.groups))
+    # an override of a built-in preset (or of a user override of one) may stay in, or name, the fixed groups
+    of_builtin = replaced is not None and BUILTIN in (replaced.source, getattr(replaced, "replaces", ""))
     if info.colour not in ("y601", "rgb"):
         raise ValueError(f"metric {name!r}: colour must be 'y601' (uint8 grey / BT.601 luma) or 'rgb' (the images "
                          f"as they are), not {info.colour!r}")
@@ -128,7 +138,7 @@ def _check_new_metric(name: str, info: MetricInfo, override: bool, obj: Any) -> 
         raise ValueError(f"metric {name!r}: no metric group {', '.join(map(repr, unknown))} (groups: "
                          f"{', '.join(GROUPS)})")
     fixed = [g for g in info.groups if g in FIXED_GROUPS]
-    if fixed and source != BUILTIN:
+    if fixed and source != BUILTIN and not of_builtin:
         raise ValueError(f"metric {name!r}: only fusionbench's presets join the {' and '.join(fixed)} group(s) "
                          "(the founding paper's metrics and the standard set); use groups=('all',) and name it "
                          "with --metrics")
@@ -137,6 +147,7 @@ def _check_new_metric(name: str, info: MetricInfo, override: bool, obj: Any) -> 
         if twins:
             raise ValueError(f"metric {name!r} differs from the registered {twins[0]!r} only in case; choose another "
                              "name (or pass override=True)")
+    return info
 
 
 def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:

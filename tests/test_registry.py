@@ -889,3 +889,27 @@ def test_a_metric_pattern_that_matches_nothing_is_an_error() -> None:
     with pytest.raises(KeyError, match=re.escape("no metric matches 'MS-SSIM*'")):
         resolve_metrics("paper,MS-SSIM*")
     assert resolve_metrics("MS_SSIM*") == [m for m in resolve_metrics("all") if m.startswith("MS_SSIM")]
+
+
+def test_an_override_of_a_paper_metric_keeps_its_groups() -> None:
+    """Session 39's API audit: ``register_metric("EN", fn, override=True)`` took the default groups (``all``), so EN
+    fell out of ``paper`` (every run's default metrics) and ``standard`` without a word, and naming the groups was
+    refused. An override now keeps the replaced preset's groups, or takes those it names."""
+    from fusionbench.metric_registry import METRICS, register_metric, resolve_metrics
+
+    builtin = METRICS.get("EN")
+    paper = resolve_metrics("paper")
+    try:
+        register_metric("EN", lambda f, a=None, b=None, **k: 1.0, override=True, needs_sources=False)
+        assert resolve_metrics("paper") == paper and "EN" in resolve_metrics("standard")
+        assert METRICS.get("EN").obj is not builtin.obj
+        register_metric("EN", lambda f, a=None, b=None, **k: 2.0, override=True, needs_sources=False,
+                        groups=("all",))
+        assert "EN" not in resolve_metrics("paper")  # named groups win
+        register_metric("EN", lambda f, a=None, b=None, **k: 3.0, override=True, needs_sources=False,
+                        groups=("paper", "standard", "all"))
+        assert resolve_metrics("paper") == paper
+        with pytest.raises(ValueError, match="only fusionbench's presets join the paper group"):
+            register_metric("TEST_NEW_PAPER", lambda f, a=None, b=None, **k: 1.0, groups=("paper", "all"))
+    finally:
+        METRICS._entries["EN"] = builtin

@@ -151,7 +151,12 @@ def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, group
 
 
 def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
-    """Registered metric presets matching ``filter`` (fnmatch), natural-sorted."""
+    """Registered metric presets matching ``filter`` (fnmatch, ignoring case; comma-separated patterns too),
+    natural-sorted; a group name (``paper``, ``standard``, ``all``) as ``filter`` lists its presets in the group's
+    order, as ``fusionbench list metrics paper`` and ``--metrics`` take it (until session 39 it matched nothing)."""
+    if isinstance(filter, str) and filter in GROUPS:
+        excluded = set(METRICS.list(exclude_filters)) if exclude_filters else set()
+        return [m for m in resolve_metrics(filter) if m not in excluded]
     return METRICS.list(filter, exclude_filters)
 
 

@@ -629,9 +629,10 @@ class Registry(Generic[T]):
 
     def list(self, filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
         """Names matching any of ``filter`` and none of ``exclude_filters`` (fnmatch ignoring case: ``ssim*``
-        lists the SSIM presets; natural sort)."""
-        includes = [filter] if isinstance(filter, str) else list(filter)
-        excludes = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
+        lists the SSIM presets; natural sort). A comma in a pattern separates patterns (``"dwt,average"``), as
+        ``--methods`` reads them (no name holds one; until session 39 such a text matched nothing)."""
+        includes = _patterns(filter)
+        excludes = _patterns(exclude_filters)
         return [
             name for name in self.names()
             if any(matches(name, pat) for pat in includes) and not any(matches(name, pat) for pat in excludes)
@@ -640,6 +641,12 @@ class Registry(Generic[T]):
     def entries(self) -> list[Entry[T]]:
         """Every entry, in :meth:`names` order."""
         return [self._entries[n] for n in self.names()]
+
+
+def _patterns(given: str | Iterable[str]) -> list[str]:
+    """Patterns as :meth:`Registry.list` takes them: one or several, each possibly a comma-separated list."""
+    items = [given] if isinstance(given, str) else list(given)
+    return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
 
 
 def matches(name: str, pattern: str) -> bool:

@@ -305,3 +305,19 @@ def test_the_final_line_names_the_store_once_slashed(tmp_path, make_pairs, capsy
                  f"{tmp_path / 'res'}/", "--workers", "0", "--quiet", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert f"results in {tmp_path / 'res' / 'results.sqlite'}" in out and "//" not in out
+
+
+def test_the_python_listings_read_patterns_as_the_command_does(capsys) -> None:
+    """Session 39's API audit: ``list_metrics('paper')``, ``list_metrics('EN,SF')`` and ``list_methods('dwt,average')``
+    returned ``[]`` (and ``fusionbench list methods 'dwt,average'`` was an error), while ``--methods`` and
+    ``--metrics`` take such text."""
+    import fusionbench
+    from fusionbench.metric_registry import PAPER_ORDER
+
+    assert fusionbench.list_metrics("paper") == list(PAPER_ORDER)
+    assert fusionbench.list_metrics("paper", exclude_filters="E*") == [m for m in PAPER_ORDER if m != "EN"]
+    assert fusionbench.list_metrics("EN,SF") == ["EN", "SF"]
+    assert fusionbench.list_methods("dwt,average") == ["average", "dwt"]
+    assert fusionbench.list_methods(["dwt", "nsct,average"]) == ["average", "dwt", "nsct"]
+    assert main(["list", "methods", "dwt,average"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["average", "dwt"]

@@ -155,6 +155,11 @@ def register_method(
             trained_for=tuple(trained_for),
             trained_on=trained_on,
         )
+        takes = accepted_params(obj, {})  # None: **kwargs, or no signature to read
+        unknown = sorted(set(info.params) - takes) if takes is not None else []
+        if unknown:  # every create_method and every pair would fail with a TypeError (session 39's API audit)
+            raise ValueError(f"method {reg_name!r}: params {', '.join(map(repr, unknown))} are not parameters of "
+                             f"{getattr(obj, '__qualname__', obj)!r} (it takes {', '.join(sorted(takes)) or 'none'})")
         METHODS.add(reg_name, obj, info, override=override)
         return obj
 

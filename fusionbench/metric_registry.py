@@ -99,6 +99,11 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
         raise TypeError("register_metric: pass either info= or MetricInfo fields, not both")
 
     def decorator(obj: Callable[..., float]) -> Callable[..., float]:
+        if isinstance(obj, type):  # it would be called as fn(fused, a, b) (session 39's API audit)
+            raise TypeError(f"metric {name!r}: register a function, or an instance of {obj.__name__} (a callable "
+                            f"object), not the class")
+        if info.name != name:
+            raise ValueError(f"metric {name!r}: its MetricInfo is named {info.name!r}")
         METRICS.add(name, obj, _checked_metric(name, info, override, obj, groups_given), override=override)
         return obj
 

@@ -913,3 +913,27 @@ def test_an_override_of_a_paper_metric_keeps_its_groups() -> None:
             register_metric("TEST_NEW_PAPER", lambda f, a=None, b=None, **k: 1.0, groups=("paper", "all"))
     finally:
         METRICS._entries["EN"] = builtin
+
+
+def test_registration_refuses_what_would_fail_on_every_pair() -> None:
+    """Session 39's API audit: registered ``params`` the function does not take, a metric class (called as
+    ``Cls(fused, a, b)``) and a ``MetricInfo`` of another name were accepted, and failed on every pair or score."""
+    from fusionbench.method_registry import register_method
+    from fusionbench.metric_registry import MetricInfo, register_metric
+
+    def pv(a, b):
+        return a
+
+    with pytest.raises(ValueError, match=r"method 'test_reg_pv': params 'zz' are not parameters of 'test_registr.*pv'"):
+        register_method("test_reg_pv", params={"zz": 1})(pv)
+
+    class Scorer:
+        def __call__(self, fused, a=None, b=None, **kw):
+            return 1.0
+
+    with pytest.raises(TypeError, match="register a function, or an instance of Scorer"):
+        register_metric("TEST_REG_CLS")(Scorer)
+    with pytest.raises(ValueError, match="its MetricInfo is named 'OTHER'"):
+        register_metric("TEST_REG_Y2", Scorer(), info=MetricInfo(name="OTHER"))
+    assert "test_reg_pv" not in fusionbench.list_methods("test_reg*")
+    assert not fusionbench.list_metrics("TEST_REG*")

@@ -20,6 +20,7 @@ See ``docs/reports.md``.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -105,7 +106,14 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     for line in data.within_split(split, data_dir):  # the tables are over the split their label names
         log(f"report: {line}")
     available_metrics = set(data.scores["metric"])
-    requested = resolve_metrics(metrics)
+    try:
+        requested = resolve_metrics(metrics)
+    except KeyError as exc:  # e.g. a plugin's metric, its plugin not installed here: name what the runs used
+        plugins = recorded_plugins(data)
+        if plugins:
+            exc.add_note(f"the results' runs used {', '.join(plugins)}: a metric of a plugin not installed here is "
+                         "unknown (install it to report its scores)")
+        raise
     wanted = [m for m in requested if m in available_metrics]
     absent = [m for m in requested if m not in available_metrics]
     if not wanted and not any(dataset_task(d) == "IR-VIS" for d in data.datasets()):
@@ -191,6 +199,20 @@ def _build_report(results: str | Path, out_dir: str | Path | None, *, metrics: s
     if not quiet:
         log(f"report: {len(ctx.written)} files in {out} (open {out / 'index.html'})")
     return out
+
+
+def recorded_plugins(data: ReportData) -> list[str]:
+    """``plugin NAME VERSION`` of each plugin distribution the results' runs recorded (``runs.versions``), sorted."""
+    if data.runs.empty or "versions" not in data.runs:
+        return []
+    found = set()
+    for text in data.runs["versions"].dropna():
+        try:
+            versions = json.loads(text) if isinstance(text, str) else dict(text)
+        except (ValueError, TypeError):
+            continue
+        found |= {f"{k} {v}" for k, v in versions.items() if isinstance(k, str) and k.startswith("plugin ")}
+    return sorted(found)
 
 
 def table4_left_out_note(presets: list[str]) -> str:

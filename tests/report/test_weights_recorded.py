@@ -159,3 +159,20 @@ def test_methods_with_the_same_weights_note_are_named_together_once() -> None:
     assert sentence == (f"Weights: A, C: trained by someone, 3 steps; B: trained by someone, 9 steps; sdnet: {OFFICIAL}.")
     assert notes == {"a": "trained by someone, 3 steps", "b": "trained by someone, 9 steps",
                      "c": "trained by someone, 3 steps", "sdnet": OFFICIAL}
+
+
+def test_an_unknown_metric_names_the_plugins_the_runs_used(tmp_path, make_pairs, capsys) -> None:
+    """Session 39's API audit: a report asking for the metric of a plugin no longer installed said only "unknown
+    metric", though the store's runs record the plugin."""
+    from fusionbench.cli import main
+
+    data = make_pairs(tmp_path / "data", 2)
+    run(RunConfig(methods=["average"], datasets=[f"folder:{data}"], metrics="EN", out=str(tmp_path / "out"),
+                  workers=0, quiet=True), log=lambda m: None)
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as con:
+        versions = json.loads(con.execute("SELECT versions FROM runs").fetchone()[0])
+        con.execute("UPDATE runs SET versions = ?", (json.dumps({**versions, "plugin fakeplug": "0.3"}),))
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "out"), "--metrics", "EN,PLMG", "--no-bench", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown metric 'PLMG'" in err and "the results' runs used plugin fakeplug 0.3" in err

@@ -13,19 +13,20 @@ notebook), by reference for an importable module (the worker imports it: a local
 the client's ``sys.path``; a Dask worker on another machine needs that module installed, and its task fails
 naming the missing module).  Built-in and plugin registrations are never sent: workers load them as the client
 does.  A user registration received again in another version (a notebook cell run again on a long-lived Dask
-cluster) replaces the worker's earlier one.  A user ``override=True`` of a built-in or plugin name replaces it
-for the tasks that carry it, and the worker puts the original back for a task that does not (session 39: the
-workers kept the built-in, so a notebook's override ran the built-in under the override's name).
+cluster) replaces the worker's earlier one.  Every received entry, a user ``override=True`` of a built-in or
+plugin name included, is in effect for the task that carries it (:func:`installed`; session 39: the workers kept
+the built-in, so a notebook's override ran the built-in under the override's name).
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-#: the entries of each blob this process has received, by digest, so a worker unpickles each distinct blob once
-_INSTALLED: dict[str, list[tuple[str, object]]] = {}
+#: the (registry, entry) pairs of each blob this process has received, by digest: each distinct blob unpickled once
+_INSTALLED: dict[str, list[tuple[object, object]]] = {}
 _LOCK = threading.Lock()
 
 
@@ -80,29 +81,32 @@ def pack(method: str | None, metrics: Iterable[str], warn: Callable[[str], None]
     return Definitions(hashlib.sha256(blob).hexdigest(), blob)
 
 
-def install(definitions: Definitions | None, method: str | None = None, metrics: Iterable[str] = ()) -> None:
-    """Register, in this process, the entries of ``definitions`` (:func:`pack`) for a task of ``method`` scored with
-    ``metrics``: each distinct blob is unpickled once (found by its digest), its entries put in effect for every
-    task that carries it.
+@contextmanager
+def installed(definitions: Definitions | None) -> Iterator[None]:
+    """Within the block (one task), the user registrations of ``definitions`` (:func:`pack`) are in effect.
 
-    A received user entry replaces a user entry of the same name and, as the client's ``override=True`` did, a
-    built-in or plugin one; a name of ``method`` or ``metrics`` that this task's definitions do not hold gets back
-    the built-in or plugin entry an earlier task's override replaced (a long-lived Dask worker serving another
-    run).  Errors of unpickling propagate: the task fails with them (a module a remote worker lacks)."""
+    Each distinct blob is unpickled once (found by its digest).  Its entries are registered in this process, a
+    user entry of the same name replaced (the client registered it again, in another version); and for the block
+    each one is what the registries return (:func:`fusionbench.registry.task_entries`), an ``override=True`` of
+    a built-in or plugin name included.  That lasts for this task only, in its context: a Dask worker's threads
+    may run another run's tasks at the same time, with the built-in or another version (session 39: the workers
+    kept the built-in, so a notebook's override ran the built-in under the override's name).  Errors of
+    unpickling propagate: the task fails with them (a module a remote worker lacks)."""
     from .method_registry import METHODS
     from .metric_registry import METRICS
+    from .registry import task_entries
 
-    with _LOCK:
-        entries: list = []
-        if definitions is not None:
+    entries: list = []
+    if definitions is not None:
+        with _LOCK:
             entries = _INSTALLED.get(definitions.digest)  # type: ignore[assignment]
             if entries is None:
                 import cloudpickle
 
-                entries = list(cloudpickle.loads(definitions.blob))
+                entries = [((METHODS if kind == "method" else METRICS), entry)
+                           for kind, entry in cloudpickle.loads(definitions.blob)]
+                for registry, entry in entries:
+                    registry.adopt(entry)  # a new name, for lookups outside a task (a sandbox child's)
                 _INSTALLED[definitions.digest] = entries
-        sent = {(kind, entry.name) for kind, entry in entries}
-        METHODS.restore([method] if method is not None and ("method", method) not in sent else [])
-        METRICS.restore([m for m in metrics if ("metric", m) not in sent])
-        for kind, entry in entries:
-            (METHODS if kind == "method" else METRICS).adopt(entry)
+    with task_entries(entries):
+        yield

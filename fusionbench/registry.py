@@ -47,6 +47,7 @@ redefinition of a name.  Two modules (or two functions of one module) registerin
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import fnmatch
 import importlib
@@ -354,7 +355,6 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group
         self.builtin_module = builtin_module
         self._entries: dict[str, Entry[T]] = {}
-        self._shadowed: dict[str, Entry[T]] = {}  # built-in or plugin entries a received user entry replaced (adopt)
         self._prefix_factories: dict[str, Entry[T]] = {}
         self._builtins_loaded = False
         self._plugins_loaded = False
@@ -461,25 +461,21 @@ class Registry(Generic[T]):
 
     def adopt(self, entry: Entry[T]) -> Entry[T]:
         """Add ``entry`` as it was registered in another process (:mod:`fusionbench.definitions`: a user
-        registration sent with a task); the entry in effect, its source label kept.  It replaces a user entry
-        (the other process registered it again, in another version) and, as an ``override=True`` in the client
-        does, a built-in or plugin one, which is kept aside for the tasks that do not override it
-        (:meth:`restore`).  Until session 39 a built-in or plugin entry was kept: a notebook's override of a
-        built-in ran the built-in in every worker, its results stored under the override's name."""
+        registration sent with a task); the entry in effect, its source label kept.  It replaces a user entry (the
+        other process registered it again, in another version).  A built-in or plugin entry of that name is kept:
+        a user override of it takes effect per task, through :func:`task_entries`, never for the whole process
+        (a Dask worker's threads may run another run's tasks at the same time)."""
         self.ensure_loaded()
         existing = self._entries.get(entry.name)
         if existing is not None and not existing.source.startswith("user"):
-            self._shadowed[entry.name] = existing
+            return existing
         self._entries[entry.name] = entry
         return entry
 
-    def restore(self, names: Iterable[str]) -> None:
-        """Put back the built-in or plugin entry of each of ``names`` that :meth:`adopt` replaced: a task that does
-        not override them (another run, on a long-lived Dask worker) runs them as registered here."""
-        for name in names:
-            original = self._shadowed.pop(name, None)
-            if original is not None:
-                self._entries[name] = original
+    def _task_entry(self, name: str) -> Entry[T] | None:
+        """The entry :func:`task_entries` put in effect for ``name`` in this context (this task), if any."""
+        overlay = _TASK_ENTRIES.get()
+        return overlay.get((id(self), name)) if overlay else None
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (used by tests and by plugins that replace an entry)."""
@@ -577,6 +573,9 @@ class Registry(Generic[T]):
     def get(self, name: str) -> Entry[T]:
         """The entry for ``name``; unknown names raise ``KeyError`` with suggestions."""
         self.ensure_loaded()
+        task_entry = self._task_entry(name)
+        if task_entry is not None:
+            return task_entry
         if name in self._entries:
             return self._entries[name]
         prefixed = self._prefix_of(name)
@@ -592,7 +591,7 @@ class Registry(Generic[T]):
         installed): no suggestions are computed and nothing is raised.
         """
         self.ensure_loaded()
-        entry = self._entries.get(name)
+        entry = self._task_entry(name) or self._entries.get(name)
         return entry if entry is not None else self._prefix_of(name)
 
     def suggestion(self, name: str) -> str:
@@ -641,6 +640,26 @@ class Registry(Generic[T]):
     def entries(self) -> list[Entry[T]]:
         """Every entry, in :meth:`names` order."""
         return [self._entries[n] for n in self.names()]
+
+
+#: the entries one task puts in effect over the registries' own (:func:`task_entries`), by (registry id, name)
+_TASK_ENTRIES: contextvars.ContextVar[dict[tuple[int, str], Any] | None] = contextvars.ContextVar(
+    "fusionbench_task_entries", default=None)
+
+
+@contextlib.contextmanager
+def task_entries(entries: Iterable[tuple["Registry[Any]", Entry[Any]]]) -> Iterator[None]:
+    """Within the block (and the threads it starts with a copied context, as the metrics' pool does), each
+    ``(registry, entry)`` is what ``registry.get(entry.name)`` and ``find`` return: a client's ``override=True`` of
+    a built-in or plugin method or metric, for the one task that carries it (:func:`fusionbench.definitions.install`).
+    A context variable, not the shared registry: a Dask worker's threads may run tasks of another run, with
+    or without that override, at the same time (session 39's review)."""
+    overlay = {(id(registry), entry.name): entry for registry, entry in entries}
+    token = _TASK_ENTRIES.set(overlay or None)
+    try:
+        yield
+    finally:
+        _TASK_ENTRIES.reset(token)
 
 
 def _patterns(given: str | Iterable[str]) -> list[str]:

@@ -51,7 +51,7 @@ def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
     there); returns the final reply's ``(status, payload)``.  Methods are built once and kept, as in a
     worker (:func:`fusionbench.worker._method`), and room is made before a large pair as a worker does."""
     from .api import fuse_arrays
-    from .definitions import install
+    from .definitions import installed
     from .worker import _make_room, _method
 
     from .task_warnings import collecting
@@ -59,8 +59,8 @@ def _fuse_request(request: tuple, replies: IO[bytes]) -> tuple[str, Any]:
     number, name, key, overrides, definitions, a, b, timeout = request
     with collecting() as warned:  # sent back with the reply, for the parent's task (never printed here)
         try:
-            install(definitions, name)  # a method the client registered at run time (:mod:`fusionbench.definitions`)
-            method = _method(name, key, overrides)  # the registry and plugin imports are not timed
+            with installed(definitions):  # a method the client registered at run time (:mod:`fusionbench.definitions`)
+                method = _method(name, key, overrides)  # the registry and plugin imports are not timed
             _make_room(a.shape[0] * a.shape[1])
             _send(replies, (number, "fusing", None))
             start = time.perf_counter()

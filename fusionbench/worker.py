@@ -639,13 +639,24 @@ def _fuse_into(result: TaskResult, task: Task, a: np.ndarray, b: np.ndarray) -> 
 
 
 def _run_task(task: Task) -> TaskResult:
-    from .definitions import install
-    from .io import ImageError, pixel_sha256
+    from .definitions import installed
 
     result = TaskResult.of(task, worker=worker_name())
     try:
-        # what the client registered at run time (a script's method, a notebook's), its overrides included
-        install(task.definitions, task.method, task.metrics)
+        # what the client registered at run time (a script's method, a notebook's, its overrides of built-ins
+        # included), in effect for this task
+        with installed(task.definitions):
+            return _run_installed(task, result)
+    except (Exception, SystemExit) as exc:  # the definitions could not be unpickled (a module this worker lacks)
+        result.failures.append(Failure.from_exception("fuse", exc))
+        return result
+
+
+def _run_installed(task: Task, result: TaskResult) -> TaskResult:
+    """:func:`_run_task` with the task's registrations in effect."""
+    from .io import ImageError, pixel_sha256
+
+    try:
         pair = load_pair(task)
         a, b = pair.a.copy(), pair.b.copy()  # a method may write into its inputs: never into the cached pair
         if task.given is None:

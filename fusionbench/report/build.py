@@ -253,7 +253,7 @@ def _first_clause(text: str) -> str:
     return text.strip().rstrip(".")
 
 
-def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool, left_out: bool) -> str:
+def _selection_html(sel: Selection, names: dict[str, str], *, table4_written: bool, left_out: bool = False) -> str:
     def listing(ms: list[str]) -> str:
         escape = htmlmod.html.escape  # a method name too: a plugin's or a received store's may hold markup
         return ", ".join(f"{escape(names.get(m, m))} (<code>{escape(m)}</code>)" for m in ms) or "none"

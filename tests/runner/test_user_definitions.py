@@ -86,28 +86,35 @@ def test_builtins_and_plugins_are_never_packed() -> None:
 def test_install_replaces_a_user_entry_and_keeps_a_builtin(local_method) -> None:
     """A worker that already has a user registration of that name (imported from the script, or received from an
     earlier version of a notebook cell on a long-lived cluster) takes the one received; built-ins stay."""
-    from fusionbench.definitions import install, pack
+    from fusionbench.definitions import installed, pack
     from fusionbench.method_registry import METHODS
     from fusionbench.registry import Entry
 
     mine = METHODS.get(local_method)
     definitions = pack(local_method, [])
     assert definitions is not None and len(definitions.digest) == 64
-    install(definitions)
-    received = METHODS.get(local_method)
+    with installed(definitions):
+        received = METHODS.get(local_method)
     assert received is not mine and received.obj.__name__ == "inverted_maximum"  # the copy received replaced it
-    install(definitions)
-    assert METHODS.get(local_method) is received  # the same digest again: not unpickled again
+    assert METHODS.get(local_method) is received  # registered in the process too (a sandbox child's lookups)
+    with installed(definitions):
+        assert METHODS.get(local_method) is received  # the same digest again: not unpickled again
     newer = Entry(local_method, lambda a, b: a, mine.info, "user (__main__)")
     assert METHODS.adopt(newer) is newer and METHODS.get(local_method) is newer
+    builtin = METHODS.get("average")  # an override of a built-in is never adopted for the whole process
+    assert METHODS.adopt(Entry("average", lambda a, b: a, builtin.info, "user (__main__)")) is builtin
 
 
-def test_a_received_override_replaces_a_builtin_for_its_tasks_only() -> None:
+def test_a_received_override_is_in_effect_for_its_task_only() -> None:
     """Session 39's API audit: a user ``override=True`` of a built-in, sent with the tasks, was never installed in a
-    worker (adopt kept the built-in), so the workers ran the built-in under the override's name. Now it replaces
-    the built-in for the tasks that carry it, and a task without it (another run on a long-lived Dask worker) gets
-    the built-in back; the override's cache key is not the built-in's."""
-    from fusionbench.definitions import install, pack
+    worker (adopt kept the built-in), so the workers ran the built-in under the override's name. Now it is what the
+    registries return within its task (and the metric pool's threads), while another thread of the same worker (a
+    Dask worker running another run's task) sees the built-in at the same time (the review of the first fix: a
+    global swap leaked between them); the override's cache key is not the built-in's."""
+    from concurrent.futures import ThreadPoolExecutor
+    import contextvars
+
+    from fusionbench.definitions import installed, pack
     from fusionbench.method_registry import METHODS, create_method, register_method
     from fusionbench.metric_registry import METRICS, register_metric
 
@@ -130,16 +137,29 @@ def test_a_received_override_replaces_a_builtin_for_its_tasks_only() -> None:
         assert definitions is not None
     finally:  # this process back to the built-ins, as a worker that never saw the override
         METHODS._entries["average"], METRICS._entries["SD"] = builtin, builtin_sd
-    install(definitions, "average", ["EN", "SD"])
-    assert METHODS.get("average").obj.__name__ == "first_source" and METRICS.get("SD").obj.__name__ == "constant"
-    assert create_method("average").cache_key() == override_key  # the client's key: no MethodMismatch
-    install(None, "average", ["EN", "SD"])  # a task of another run: the built-ins again
-    assert METHODS.get("average") is builtin and METRICS.get("SD") is builtin_sd
-    assert create_method("average").cache_key() == builtin_key
-    install(definitions, "average", ["SD"])  # the override's run again (the blob unpickled once)
-    assert METHODS.get("average").obj.__name__ == "first_source"
-    install(None, "average", ["SD"])
-    assert METHODS.get("average") is builtin and METRICS.get("SD") is builtin_sd
+    inside, outside = threading.Event(), threading.Event()
+
+    def other_run() -> tuple:  # another thread while the task below holds its override
+        inside.wait(10)
+        seen = (METHODS.get("average"), METRICS.get("SD"), create_method("average").cache_key())
+        outside.set()
+        return seen
+
+    with ThreadPoolExecutor(1) as threads:
+        other = threads.submit(other_run)
+        with installed(definitions):
+            assert METHODS.get("average").obj.__name__ == "first_source"
+            assert METRICS.get("SD").obj.__name__ == "constant"
+            assert create_method("average").cache_key() == override_key  # the client's key: no MethodMismatch
+            with ThreadPoolExecutor(1) as pool:  # the metrics' pool copies the task's context
+                seen = pool.submit(contextvars.copy_context().run, lambda: METRICS.get("SD").obj).result()
+                assert seen.__name__ == "constant"  # (the copy unpickled from the task)
+            inside.set()
+            assert outside.wait(10)
+        assert other.result() == (builtin, builtin_sd, builtin_key)
+    assert METHODS.get("average") is builtin and METRICS.get("SD") is builtin_sd  # after the task too
+    with installed(definitions):  # the blob's entries again, unpickled once
+        assert METHODS.get("average").obj.__name__ == "first_source"
 
 
 _OVERRIDE_SCRIPT = '''

@@ -270,7 +270,7 @@ def _cmd_compare_fused(args: argparse.Namespace) -> int:
         if args.csv:
             _check_csv_path(Path(args.csv))
         comparison = compare_fused(args.a, args.b, methods=args.methods, datasets=args.datasets)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any trouble (an unreadable store is a StoreError) is 2, never 1
         _error_status(exc, args)
         return COMPARE_TROUBLE
     summary = comparison.summary()

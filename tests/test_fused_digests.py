@@ -189,3 +189,7 @@ def test_trouble_is_status_2_and_a_bad_csv_is_said_before_the_comparison(tmp_pat
     assert out == "" and f"--csv {tmp_path / 'blocker' / 'c.csv'}: cannot make its folder" in err
     assert main(["compare-fused", str(tmp_path / "one"), str(tmp_path / "none")]) == 2
     assert "fusionbench: error: " in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.sqlite").write_bytes(b"not a database at all" * 100)  # a store it cannot read
+    assert main(["compare-fused", str(tmp_path / "one"), str(tmp_path / "bad")]) == 2
+    assert "fusionbench: error: " in capsys.readouterr().err

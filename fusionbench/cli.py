@@ -72,7 +72,7 @@ def scheduler_address(text: str) -> str:
 def _cmd_list(args: argparse.Namespace) -> int:
     from .data import DATASETS
     from .method_registry import METHODS
-    from .metric_registry import METRICS, list_metrics, resolve_metrics
+    from .metric_registry import METRICS, list_metrics
     from .registry import matches
     from .weights import WEIGHTS
 
@@ -80,8 +80,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     pattern = args.pattern or "*"
     # a comma list as --methods/--metrics read it; for metrics a group too (`paper`: in the paper's order; session 39)
     names = list_metrics(pattern) if args.what == "metrics" else registry.list(pattern)
-    if args.what == "metrics" and "," in pattern:
-        names = resolve_metrics(pattern)  # in the order given, as --metrics reads it
     # the folder:PATH family is listed like a name: where the pattern matches it (`*`, `folder*`), and no match at
     # all is the same error for every kind
     folder_row = args.what == "datasets" and matches("folder:PATH", pattern)

@@ -113,6 +113,8 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
 #: the groups only fusionbench's own presets join: the founding paper's seven metrics, and the standard set (a
 #: plugin metric that joined ``paper`` changed the default metrics of every run)
 FIXED_GROUPS = ("paper", "standard")
+#: the groups each built-in preset registered with: the fixed groups an override of it may keep
+_BUILTIN_GROUPS: dict[str, tuple[str, ...]] = {}
 
 
 def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, groups_given: bool) -> MetricInfo:
@@ -133,8 +135,10 @@ def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, group
     replaced = METRICS._entries.get(name) if override else None
     if replaced is not None and not groups_given:
         info = replace(info, groups=tuple(replaced.info.groups))
-    # an override of a built-in preset (or of a user override of one) may stay in, or name, the fixed groups
-    of_builtin = replaced is not None and BUILTIN in (replaced.source, getattr(replaced, "replaces", ""))
+    if source == BUILTIN:
+        _BUILTIN_GROUPS[name] = tuple(info.groups)
+    # an override of a built-in preset may stay in (or name) the fixed groups that preset is in, and no other
+    allowed = _BUILTIN_GROUPS.get(name, ()) if replaced is not None else ()
     if info.colour not in ("y601", "rgb"):
         raise ValueError(f"metric {name!r}: colour must be 'y601' (uint8 grey / BT.601 luma) or 'rgb' (the images "
                          f"as they are), not {info.colour!r}")
@@ -142,8 +146,8 @@ def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, group
     if unknown:
         raise ValueError(f"metric {name!r}: no metric group {', '.join(map(repr, unknown))} (groups: "
                          f"{', '.join(GROUPS)})")
-    fixed = [g for g in info.groups if g in FIXED_GROUPS]
-    if fixed and source != BUILTIN and not of_builtin:
+    fixed = [g for g in info.groups if g in FIXED_GROUPS and g not in allowed]
+    if fixed and source != BUILTIN:
         raise ValueError(f"metric {name!r}: only fusionbench's presets join the {' and '.join(fixed)} group(s) "
                          "(the founding paper's metrics and the standard set); use groups=('all',) and name it "
                          "with --metrics")
@@ -157,12 +161,19 @@ def _checked_metric(name: str, info: MetricInfo, override: bool, obj: Any, group
 
 def list_metrics(filter: str | Iterable[str] = "*", exclude_filters: str | Iterable[str] = ()) -> list[str]:
     """Registered metric presets matching ``filter`` (fnmatch, ignoring case; comma-separated patterns too),
-    natural-sorted; a group name (``paper``, ``standard``, ``all``) as ``filter`` lists its presets in the group's
-    order, as ``fusionbench list metrics paper`` and ``--metrics`` take it (until session 39 it matched nothing)."""
-    if isinstance(filter, str) and filter in GROUPS:
-        excluded = set(METRICS.list(exclude_filters)) if exclude_filters else set()
-        return [m for m in resolve_metrics(filter) if m not in excluded]
-    return METRICS.list(filter, exclude_filters)
+    natural-sorted; where ``filter`` names a group (``paper``, ``standard``, ``all``), alone or in a list, the
+    presets in the order given, each group's in its own order, as ``fusionbench list metrics paper`` and
+    ``--metrics`` take it (until session 39 a group matched nothing)."""
+    from .registry import _patterns
+
+    parts = _patterns(filter)
+    if not any(part in GROUPS for part in parts):
+        return METRICS.list(parts, exclude_filters)
+    excluded = set(METRICS.list(exclude_filters)) if exclude_filters else set()
+    names: list[str] = []
+    for part in parts:  # in the order given, a group in its own order (a group inside a list was dropped)
+        names += [m for m in (resolve_metrics(part) if part in GROUPS else METRICS.list(part)) if m not in names]
+    return [m for m in names if m not in excluded]
 
 
 def metric_info(name: str) -> MetricInfo:

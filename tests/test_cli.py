@@ -317,6 +317,7 @@ def test_the_python_listings_read_patterns_as_the_command_does(capsys) -> None:
     assert fusionbench.list_metrics("paper") == list(PAPER_ORDER)
     assert fusionbench.list_metrics("paper", exclude_filters="E*") == [m for m in PAPER_ORDER if m != "EN"]
     assert fusionbench.list_metrics("EN,SF") == ["EN", "SF"]
+    assert fusionbench.list_metrics("paper,ChromaErr") == [*PAPER_ORDER, "ChromaErr"]  # a group inside a list
     assert fusionbench.list_methods("dwt,average") == ["average", "dwt"]
     assert fusionbench.list_methods(["dwt", "nsct,average"]) == ["average", "dwt", "nsct"]
     assert main(["list", "methods", "dwt,average"]) == 0

@@ -911,6 +911,10 @@ def test_an_override_of_a_paper_metric_keeps_its_groups() -> None:
         assert resolve_metrics("paper") == paper
         with pytest.raises(ValueError, match="only fusionbench's presets join the paper group"):
             register_metric("TEST_NEW_PAPER", lambda f, a=None, b=None, **k: 1.0, groups=("paper", "all"))
+        chroma = METRICS.get("ChromaErr")
+        with pytest.raises(ValueError, match="only fusionbench's presets join the paper group"):  # not in it
+            register_metric("ChromaErr", lambda f, a=None, b=None, **k: 1.0, override=True, groups=("paper", "all"))
+        assert METRICS.get("ChromaErr") is chroma
     finally:
         METRICS._entries["EN"] = builtin
 

@@ -575,7 +575,8 @@ def run(config: RunConfig, *, command: str = "", log: Log | None = None) -> RunS
             "both (the results stay correct: the later rows replace the earlier); let one finish first")
     try:
         unavailable, plan = _prepare(config, selection, metrics, store, run_id, cache, log)
-        if any(task.given is None for task in plan.tasks):  # new images to write: the cache must take them (a
+        if any(task.given is None or task.results_colour is not None for task in plan.tasks):
+            # new images to write (fused, or external results the client caches): the cache must take them (a
             # read-only one was found at the first new image, and stopped the run there; session 39's CLI audit)
             writable_folder(cache, "--cache")
     except BaseException as exc:  # a dataset not found, a split no dataset has, ...: the run did nothing, and says so

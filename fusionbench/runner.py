@@ -291,6 +291,7 @@ def plan_run(config: RunConfig, selection: MethodSelection, created: dict[str, A
         if config.split not in (None, "all") and config.split not in dataset.splits:
             reason = f"no split {config.split!r} (has: {', '.join(dataset.splits) or 'none'})"
             plan.skipped += [(dataset.name, name, reason) for name in selection.names]
+            plan.pairs[dataset.name] = set()  # none in this run's split: its summary holds no other split's rows
             continue
         datasets[dataset.name] = dataset
         pairs = dataset.select(config.split)

@@ -318,6 +318,10 @@ class ReportData:
             gone = held - ids
             if not ids or not gone:
                 continue
+            if gone == held:  # none of them in the split now: kept, and said (an empty report would say less)
+                lines.append(f"{dataset}: none of its {len(held)} pairs with scores is in its {split!r} split as the "
+                             "data holds it now: their rows are kept, the split label notwithstanding")
+                continue
             for name in ("scores", "outputs"):
                 frame = getattr(self, name)
                 if not frame.empty:

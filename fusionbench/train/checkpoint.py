@@ -79,6 +79,11 @@ class CheckpointError(TrainError, ValueError):
         self.path, self.reason = path, reason
 
 
+class ResumeError(TrainError, ValueError):
+    """A checkpoint this call cannot continue: another run, schedule or training data, or more steps than the
+    schedule has; the message names the checkpoint (a ``ValueError`` too, as it was before session 39)."""
+
+
 class NoCheckpointError(TrainError, FileNotFoundError):
     """``resume=True`` (``--resume``) but the run folder holds no checkpoint; the message names the expected path."""
 
@@ -279,12 +284,12 @@ def check_same_run(ckpt: dict[str, Any], meta: dict[str, Any] | None, ckpt_path:
     if not saved or not now:
         return
     if saved.get("method") != now.get("method"):
-        raise ValueError(f"cannot resume {ckpt_path}: it is a run of {saved.get('method')}, not of "
+        raise ResumeError(f"cannot resume {ckpt_path}: it is a run of {saved.get('method')}, not of "
                          f"{now.get('method')}; give another --out")
     old, new = saved.get("params", {}), now.get("params", {})
     diff = {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
     if diff:
-        raise ValueError(f"cannot resume {ckpt_path}: model parameters differ (saved, now): {diff}; resume with the "
+        raise ResumeError(f"cannot resume {ckpt_path}: model parameters differ (saved, now): {diff}; resume with the "
                          "run's own --set values, or give another --out")
 
 
@@ -304,10 +309,10 @@ def load_resumable(ckpt_path: Path, config: TrainConfig, n_patches: int, fingerp
     now = {k: v for k, v in config.to_dict().items() if k not in TrainConfig.RESUMABLE_CHANGES}
     if saved != now:
         diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
-        raise ValueError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
+        raise ResumeError(f"cannot resume {ckpt_path}: schedule differs (saved, now): {diff}")
     data = ckpt.get("data", {"patches": n_patches, "fingerprint": fingerprint})
     if data != {"patches": n_patches, "fingerprint": fingerprint}:
-        raise ValueError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
+        raise ResumeError(f"cannot resume {ckpt_path}: other training data (saved {data}, now "
                          f"{ {'patches': n_patches, 'fingerprint': fingerprint} })")
     return ckpt
 
@@ -322,7 +327,7 @@ def continue_checkpoint(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConf
     describes it) are kept as ``final.step<S>.pth`` and ``provenance.step<S>.json`` (:func:`set_aside_final`)."""
     step, saved = int(ckpt["step"]), ckpt["config"].get("epochs")
     if step > total_steps:
-        raise ValueError(f"cannot resume {ckpt_path}: the run has done {step} steps, more than --epochs "
+        raise ResumeError(f"cannot resume {ckpt_path}: the run has done {step} steps, more than --epochs "
                          f"{config.epochs} gives ({total_steps} steps, {steps_per_epoch} per epoch); give --epochs "
                          f"{math.ceil(step / steps_per_epoch)} or more (the run's own: {saved})")
     if saved is not None and saved != config.epochs:

@@ -51,9 +51,8 @@ import numpy as np
 
 from ..io import write_text_atomic
 from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
-                         continue_checkpoint,
-                         data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop,
-                         remove_stale_temps, run_identity, to_cpu)
+                         continue_checkpoint, data_fingerprint, fp32_state, load_resumable, lock_run_folder,
+                         nonfinite_stop, remove_stale_temps, run_identity, to_cpu)
 # Public names of this module before checkpoint.py was split out of it (a plugin may catch the errors, or pass
 # RESUME_OR_START to train): still importable from here.
 from .checkpoint import RESUME_OR_START, CheckpointError, NoCheckpointError, TrainError  # noqa: F401

@@ -50,10 +50,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..io import write_text_atomic
-from .checkpoint import (NonFiniteLoss, atomic_save, check_finite_state, check_run_folders, checked_resume,
-                         continue_checkpoint,
-                         data_fingerprint, fp32_state, load_resumable, lock_run_folder, nonfinite_stop, nonfinite_terms,
-                         remove_stale_temps, run_identity, to_cpu)
+from .checkpoint import (NonFiniteLoss, ResumeError, atomic_save, check_finite_state, check_run_folders,
+                         checked_resume, continue_checkpoint, data_fingerprint, fp32_state, load_resumable,
+                         lock_run_folder, nonfinite_stop, nonfinite_terms, remove_stale_temps, run_identity, to_cpu)
 from .config import TrainConfig
 from .loop import TrainResult, call_perf, configure_torch, epoch_order, graph_usable, load_optimiser_state
 from .patches import PatchSet
@@ -212,11 +211,11 @@ def _train_seeds(build_model, loss_fn, images, configs, out_dirs, *, resume, met
     if resume and any(present):
         if not all(present):  # (resume="or_start": all or none)
             missing = [str(p) for p, ok in zip(ckpt_paths, present) if not ok]
-            raise ValueError(f"cannot resume the seeds together: no checkpoint in {missing}")
+            raise ResumeError(f"cannot resume the seeds together: no checkpoint in {missing}")
         ckpts = [load_resumable(p, c, n, fingerprint, meta) for p, c in zip(ckpt_paths, configs)]
         steps = {ck["step"] for ck in ckpts}
         if len(steps) != 1:
-            raise ValueError(f"cannot resume the seeds together: their runs stand at steps "
+            raise ResumeError(f"cannot resume the seeds together: their runs stand at steps "
                              f"{[ck['step'] for ck in ckpts]} (continue them singly to one step first)")
         for p, ck in zip(ckpt_paths, ckpts):
             continue_checkpoint(ck, p, config, total_steps, steps_per_epoch)

@@ -284,7 +284,9 @@ def test_resume_with_fewer_epochs_than_done_is_refused(tmp_path):
     ps = PatchSet(_images(), 16, 8)
     done = train(_build, _loss, ps, CFG, tmp_path / "r")
     before = (tmp_path / "r" / "final.pth").read_bytes()
-    with pytest.raises(ValueError, match=rf"has done {done.steps} steps, more than --epochs 1 gives "
+    from fusionbench.train.checkpoint import TrainError
+
+    with pytest.raises(TrainError, match=rf"has done {done.steps} steps, more than --epochs 1 gives "
                                          rf"\({done.steps // 2} steps, {done.steps // 2} per epoch\); give --epochs 2"):
         train(_build, _loss, ps, dataclasses.replace(CFG, epochs=1), tmp_path / "r", resume=True)
     assert (tmp_path / "r" / "final.pth").read_bytes() == before

@@ -597,7 +597,11 @@ def keep_earlier_export(dest_dir: Path, stem: str) -> tuple[str, list[Path]] | N
         return None
     aside = dest_dir / "replaced"
     aside.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = base = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    n = 1
+    while (aside / f"{stem}.{stamp}.pth").exists():  # two exports in one second: never over an earlier copy
+        n += 1
+        stamp = f"{base}-{n}"
     copies = []
     for suffix in EXPORT_SUFFIXES:
         if (dest_dir / f"{stem}{suffix}").is_file():

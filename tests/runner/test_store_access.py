@@ -92,6 +92,16 @@ def test_a_cache_that_cannot_take_new_images_is_refused_before_any_task(tmp_path
         return real_touch(self, *args, **kwargs)
 
     monkeypatch.setattr(pathlib.Path, "touch", read_only)
+    from fusionbench import io as fb_io
+
+    real_write = fb_io.atomic_write
+
+    def no_write(path, *args, **kwargs):  # nor can the run write an image there
+        if cache in pathlib.Path(path).parents:
+            raise PermissionError(30, "Read-only file system")
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(fb_io, "atomic_write", no_write)
     done = run(RunConfig(methods=["average"], out=str(tmp_path / "two"), **common), log=lambda m: None)
     assert done.failures == 0 and done.completed == 2  # every image cached: scored from the read-only cache
     with pytest.raises(ValueError, match=rf"--cache {cache}: cannot write there \(Read-only file system\)"):

@@ -115,10 +115,11 @@ class SwinFusionTrainable(nn.Module):
         super().__init__()
         from .swinfusion import build_network
 
-        if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1:
-            # the old average's weight per step (official 0.999); 1 never updates it, above 1 it diverges
-            # (session 39: --set ema_decay=2 trained and exported a diverged average)
-            raise ValueError(f"ema_decay must be a number in [0, 1), not {ema_decay!r}")
+        from fusionbench.checks import number
+
+        # the old average's weight per step (official 0.999); 1 never updates it, above 1 it diverges
+        # (session 39: --set ema_decay=2 trained and exported a diverged average)
+        number("swinfusion", "ema_decay", ema_decay, low=0, high=1)
 
         self.net = build_network()
         self.ema = copy.deepcopy(self.net)

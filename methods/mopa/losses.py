@@ -30,8 +30,6 @@ backward is deterministic on CUDA.
 """
 from __future__ import annotations
 
-import math
-
 from dataclasses import asdict, dataclass
 
 import torch
@@ -63,11 +61,12 @@ class LossReading:
                                      (self.grad_op, GRAD_OPS, "grad_op")):
             if value not in allowed:
                 raise ValueError(f"loss {what} must be one of {allowed}, not {value!r}")
+        from fusionbench.checks import number
+
         for value, what in ((self.alpha, "alpha"), (self.beta, "beta"), (self.gamma, "gamma")):
             # Eq. 11-13's weights: a negative one rewards moving away from a source (session 39: --set
             # loss_alpha=-3 trained to a negative loss)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"loss {what} must be a finite number >= 0, not {value!r}")
+            number("mopa", f"loss {what}", value, low=0)
 
     @classmethod
     def from_params(cls, params: dict) -> "LossReading":

@@ -101,18 +101,16 @@ def otsu_mask(image: np.ndarray) -> np.ndarray:
 
 
 def check_sizes(*, width: int, contrast_r: int, spatial_kernel: int, slope: float) -> None:
-    """``ValueError`` naming the parameter for a size or slope the network cannot use (until session 39 ``--set
-    contrast_r=-1`` and ``spatial_kernel=4`` failed at the first step in torch's words, after the data was
-    loaded, and ``slope=-5`` trained an LReLU that flips its negative half)."""
-    import math
+    """``ValueError`` naming the parameter for a size or slope the network cannot use (:func:`fusionbench.checks.number`;
+    until session 39 ``--set contrast_r=-1`` and ``spatial_kernel=4`` failed at the first step in torch's words,
+    after the data was loaded, and ``slope=-5`` trained an LReLU that flips its negative half)."""
+    from fusionbench.checks import number
 
     for name, value in (("width", width), ("contrast_r", contrast_r), ("spatial_kernel", spatial_kernel)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+        number("mopa", name, value, low=1, integer=True)
     if spatial_kernel % 2 == 0:
-        raise ValueError(f"spatial_kernel must be odd (a centred 'same' convolution), not {spatial_kernel}")
-    if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not (math.isfinite(slope) and 0 <= slope < 1):
-        raise ValueError(f"slope must be a number in [0, 1) (the LReLU's negative slope), not {slope!r}")
+        raise ValueError(f"mopa: spatial_kernel must be odd (a centred 'same' convolution), got {spatial_kernel}")
+    number("mopa", "slope", slope, low=0, high=1)  # the LReLU's negative slope
 
 
 class MopaNet(nn.Module):

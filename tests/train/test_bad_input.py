@@ -166,11 +166,11 @@ def test_temp_files_of_killed_checkpoint_writers_are_removed(tmp_path):
     (("--set", "width=0"), "cannot build the model or its loss with these params (--set width=0)"),
     (("--set", "attention=bogus"), "cannot build the model or its loss with these params (--set attention=bogus)"),
     # session 39: these trained (a negative loss, a flipped LReLU) or failed at the first step, after the data
-    (("--set", "loss_alpha=-3"), "(--set loss_alpha=-3): loss alpha must be a finite number >= 0, not -3"),
+    (("--set", "loss_alpha=-3"), "(--set loss_alpha=-3): mopa: loss alpha must be a number in [0, ∞), got -3"),
     (("--set", "loss_i1=bogus"), "(--set loss_i1=bogus): loss i1 must be one of ('functional', 'mri'), not 'bogus'"),
-    (("--set", "contrast_r=-1"), "(--set contrast_r=-1): contrast_r must be an integer >= 1, not -1"),
-    (("--set", "spatial_kernel=4"), "(--set spatial_kernel=4): spatial_kernel must be odd"),
-    (("--set", "slope=-5"), "(--set slope=-5): slope must be a number in [0, 1) (the LReLU's negative slope), not -5"),
+    (("--set", "contrast_r=-1"), "(--set contrast_r=-1): mopa: contrast_r must be an integer in [1, ∞), got -1"),
+    (("--set", "spatial_kernel=4"), "(--set spatial_kernel=4): mopa: spatial_kernel must be odd"),
+    (("--set", "slope=-5"), "(--set slope=-5): mopa: slope must be a number in [0, 1), got -5"),
     (("--seed", str(2 ** 64)), f"--seed {2 ** 64}: must be < 2**64"),
 ])
 def test_bad_targets_and_params_are_named_before_the_data_is_loaded(tmp_path, option, text):
@@ -188,7 +188,7 @@ def test_bad_targets_and_params_are_named_before_the_data_is_loaded(tmp_path, op
 
 def test_an_ema_decay_outside_0_1_is_refused_before_the_data_is_loaded(tmp_path):
     """Session 39: ``swinfusion --set ema_decay=2`` trained, and its export was a diverged average."""
-    with pytest.raises(SystemExit, match=r"\(--set ema_decay=2\): ema_decay must be a number in \[0, 1\), not 2"):
+    with pytest.raises(SystemExit, match=r"\(--set ema_decay=2\): swinfusion: ema_decay must be a number in \[0, 1\), got 2"):
         cli.run(_args("swinfusion", "--pack", str(tmp_path / "none.fbpack"), "--out", str(tmp_path / "r"),
                       "--set", "ema_decay=2"))
     assert not (tmp_path / "r").exists()

@@ -651,7 +651,7 @@ _TASK_ENTRIES: contextvars.ContextVar[dict[tuple[int, str], Any] | None] = conte
 def task_entries(entries: Iterable[tuple["Registry[Any]", Entry[Any]]]) -> Iterator[None]:
     """Within the block (and the threads it starts with a copied context, as the metrics' pool does), each
     ``(registry, entry)`` is what ``registry.get(entry.name)`` and ``find`` return: a client's ``override=True`` of
-    a built-in or plugin method or metric, for the one task that carries it (:func:`fusionbench.definitions.install`).
+    a built-in or plugin method or metric, for the one task that carries it (:func:`fusionbench.definitions.installed`).
     A context variable, not the shared registry: a Dask worker's threads may run tasks of another run, with
     or without that override, at the same time (session 39's review)."""
     overlay = {(id(registry), entry.name): entry for registry, entry in entries}

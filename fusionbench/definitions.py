@@ -101,6 +101,8 @@ def installed(definitions: Definitions | None) -> Iterator[None]:
         with _LOCK:
             entries = _INSTALLED.get(definitions.digest)  # type: ignore[assignment]
             if entries is None:
+                if not definitions.blob:  # a digest alone names a blob this process should have had
+                    raise RuntimeError(f"the user registrations {definitions.digest[:12]} were never received here")
                 import cloudpickle
 
                 entries = [((METHODS if kind == "method" else METRICS), entry)

@@ -193,7 +193,12 @@ class Sandbox:
         request = self._requests
         try:
             if definitions is not None and definitions.digest in self._installed:
-                definitions = None  # the child has them: a blob is sent once per child, not with every pair
+                # the child has them: a blob is sent once per child, then its digest alone, by which the child puts
+                # them in effect for this request (session 39's review: sent as nothing, a child whose method cache
+                # was cleared built the built-in under a user override's name)
+                from .definitions import Definitions
+
+                definitions = Definitions(definitions.digest, b"")
             _send(proc.stdin, (request, method, key, overrides, definitions, a, b, timeout))
             status, payload = self._reply(request, None)  # "fusing" once the method is built (or its build's error)
             if status == "fusing":

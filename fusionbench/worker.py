@@ -390,16 +390,20 @@ class MethodMismatch(RuntimeError):
     client's key as if the client's method had made it."""
 
 
-def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool = False) -> Any:
-    """The method ``name`` built with ``overrides``, once per process and ``key``; with ``verify_key`` a
+def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool = False,
+            definitions: Any = None) -> Any:
+    """The method ``name`` built with ``overrides``, once per process, ``key`` and the user registrations in effect
+    (``definitions``: their digest, so two versions of a user method with the same key, or two overrides of one
+    built-in, are built apart; session 39's review); with ``verify_key`` a
     :class:`MethodMismatch` unless its :meth:`~fusionbench.method_registry.FusionMethod.cache_key` here is
     ``key`` (a Dask worker with another fusionbench, plugin or weights file than the client)."""
     from .method_registry import create_method
 
-    cached = _METHOD_CACHE.get((name, key))
+    cache_key = (name, key, definitions.digest if definitions is not None else None)
+    cached = _METHOD_CACHE.get(cache_key)
     if cached is None:
         with _METHOD_CACHE_LOCK:  # the threads of a Dask worker share one method (and so one build of it)
-            cached = _METHOD_CACHE.get((name, key))
+            cached = _METHOD_CACHE.get(cache_key)
             if cached is None:
                 cached = create_method(name, **overrides)
                 if verify_key and cached.cache_key() != key:
@@ -407,7 +411,7 @@ def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool 
                         f"on worker {worker_name()}: method {name!r} is not the client's (cache key "
                         f"{cached.cache_key()} here, {key} on the client: another version, parameters or weights); "
                         "install the same fusionbench, plugins and weights where the workers run")
-                _METHOD_CACHE[(name, key)] = cached
+                _METHOD_CACHE[cache_key] = cached
     return cached
 
 
@@ -415,7 +419,7 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
     """Fuse one pair with the task's method under its timeout; returns (uint8 image, seconds)."""
     from .api import fuse_arrays
 
-    method = _method(task.method, task.method_key, task.overrides, verify_key=True)
+    method = _method(task.method, task.method_key, task.overrides, verify_key=True, definitions=task.definitions)
     reason = method.unavailable_reason()
     if reason:
         raise WeightsUnavailable(f"on worker {worker_name()}: {reason}")

@@ -76,6 +76,35 @@ def test_a_sandbox_child_fuses_a_method_registered_in_its_parent_only(local_meth
     assert fused.dtype == np.uint8 and (fused == 255 - 9).all()
 
 
+def test_a_sandbox_child_fuses_with_an_override_at_every_request() -> None:
+    """Session 39's second review: a child sent the override's blob once got nothing with the next pairs, and a
+    method it built again (another key, or its cache cleared for memory) was its own built-in under the override's
+    name. The digest now travels with every request, and the override is in effect for each."""
+    from fusionbench.definitions import pack
+    from fusionbench.method_registry import METHODS, register_method
+    from fusionbench.sandbox import Sandbox
+
+    builtin = METHODS.get("average")
+
+    def average(a, b, level=0.0):  # the MRI source, whatever the key
+        return a
+
+    register_method("average", override=True, params={"level": 0.0})(average)
+    try:
+        definitions = pack("average", [])
+    finally:
+        METHODS._entries["average"] = builtin
+    a = np.zeros((8, 8), np.uint8)
+    b = np.full((8, 8), 200, np.uint8)
+    box = Sandbox()
+    try:
+        first, _ = box.fuse("average", "k1", {}, a, b, 60.0, definitions)
+        again, _ = box.fuse("average", "k2", {"level": 1.0}, a, b, 60.0, definitions)  # built again in the child
+    finally:
+        box.close()
+    assert (first == 0).all() and (again == 0).all()  # the built-in average would give 100
+
+
 def test_builtins_and_plugins_are_never_packed() -> None:
     from fusionbench.definitions import pack
 
@@ -259,3 +288,27 @@ def test_a_sandbox_child_imports_the_users_own_module_from_the_parents_path(tmp_
     finally:
         box.close()
         METHODS.remove("test_defs_module")
+
+
+def test_two_versions_of_a_user_method_with_one_key_are_built_apart() -> None:
+    """Session 39's second review: the worker's method cache was keyed by (name, cache key), so two notebook versions
+    of a method with the same version and params shared the first one built."""
+    from fusionbench.definitions import installed, pack
+    from fusionbench.method_registry import METHODS, register_method
+    from fusionbench.worker import _method
+
+    packs = []
+    for value in (0.0, 1.0):
+        def constant(a, b, _value=value):  # the same name, version and params: the same cache key
+            return np.full_like(a, _value, dtype=float)
+
+        register_method("test_defs_versions", override=True)(constant)
+        packs.append(pack("test_defs_versions", []))
+    METHODS.remove("test_defs_versions")
+    a = np.zeros((4, 4))
+    built = []
+    for definitions in packs:
+        with installed(definitions):
+            built.append(_method("test_defs_versions", "k", {}, definitions=definitions))
+    METHODS.remove("test_defs_versions")
+    assert [float(m(a, a).max()) for m in built] == [0.0, 1.0]

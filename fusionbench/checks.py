@@ -29,9 +29,13 @@ def number(func: str, param: str, value: Any, *, low: float, low_open: bool = Fa
         raise ValueError(f"{func}: {param} must be {kind}, got {value!r}")
     lo_ok = value > low if low_open else value >= low
     hi_ok = value < high if high_open else value <= high
-    if not (lo_ok and hi_ok and np.isfinite(value)) or value in excluded:
+    finite = isinstance(value, (int, np.integer)) or bool(np.isfinite(value))  # (np.isfinite(2**70) raised TypeError)
+    if not (lo_ok and hi_ok and finite) or value in excluded:
         lo = f"{'(' if low_open else '['}{low:g}"
         hi = "∞)" if high == np.inf else f"{high:g}{')' if high_open else ']'}"
         but = f", not {', '.join(f'{x:g}' for x in excluded)}" if excluded else ""
         raise ValueError(f"{func}: {param} must be {kind} in {lo}, {hi}{but}, got {value!r}")
-    return int(value) if integer else float(value)
+    try:
+        return int(value) if integer else float(value)
+    except OverflowError:  # an integer beyond float64, in an open range
+        raise ValueError(f"{func}: {param} must be {kind} float64 can hold, got {value!r}") from None

@@ -440,13 +440,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def console_main() -> None:
     """The ``fusionbench`` console script and ``python -m fusionbench``: :func:`main`, then exit with its status.
 
-    After an interrupt (status 130 or 143) further Ctrl-Cs are ignored while the interpreter exits: ``timeout -s
-    INT`` signals the process and its group, and the second SIGINT used to land in the process pool's exit hook
-    (``concurrent.futures``' thread join), printing a traceback after the one-line message (session 39's CLI audit).
+    After an interrupt (status 130 or 143) a further Ctrl-C while the interpreter exits ends it at once, quietly:
+    ``timeout -s INT`` signals the process and its group, and the second SIGINT used to land in the process pool's
+    exit hook (``concurrent.futures``' thread join), printing a traceback after the one-line message (session 39's
+    CLI audit).
     Not in :func:`main` itself, which a test or a notebook may call."""
     status = main()
     if status in (130, 128 + int(signal.SIGTERM)):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # a further Ctrl-C while the interpreter exits ends the process at once, with the same status and no
+        # traceback (ignoring it would leave a hung exit hook no way to be stopped; session 39's second review)
+        signal.signal(signal.SIGINT, lambda *_: os._exit(status))
     raise SystemExit(status)
 
 

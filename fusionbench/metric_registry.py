@@ -88,7 +88,9 @@ def register_metric(name: str, fn: Callable[..., float] | None = None, info: Met
     run again: same module and ``__qualname__``), which replaces it.  Returns ``fn`` (the decorator
     returns the decorated object).
     """
-    groups_given = info is not None or "groups" in meta
+    # groups named: in meta, or an info whose groups are not MetricInfo's default (an override's info=MetricInfo(...)
+    # with the default groups keeps the replaced preset's, as one given by fields does; session 39's second review)
+    groups_given = "groups" in meta or (info is not None and tuple(info.groups) != MetricInfo(name=name).groups)
     if info is None:
         if isinstance(meta.get("groups"), str):
             raise TypeError(f"groups takes several names, e.g. groups=({meta['groups']!r},), not a string")

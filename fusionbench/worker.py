@@ -57,7 +57,7 @@ from .registry import module_being_imported
 from .sandbox import PairTimeout
 from .worker_memory import bound_memory, make_room
 
-_METHOD_CACHE: dict[tuple[str, str], Any] = {}
+_METHOD_CACHE: dict[tuple[str, str, str | None], Any] = {}
 _METHOD_CACHE_LOCK = threading.Lock()
 
 
@@ -390,6 +390,11 @@ class MethodMismatch(RuntimeError):
     client's key as if the client's method had made it."""
 
 
+def _method_cache_key(name: str, key: str, definitions: Any) -> tuple[str, str, str | None]:
+    """Where :func:`_method` keeps a built method: its name, cache key and the user registrations' digest."""
+    return name, key, definitions.digest if definitions is not None else None
+
+
 def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool = False,
             definitions: Any = None) -> Any:
     """The method ``name`` built with ``overrides``, once per process, ``key`` and the user registrations in effect
@@ -399,7 +404,7 @@ def _method(name: str, key: str, overrides: dict[str, Any], *, verify_key: bool 
     ``key`` (a Dask worker with another fusionbench, plugin or weights file than the client)."""
     from .method_registry import create_method
 
-    cache_key = (name, key, definitions.digest if definitions is not None else None)
+    cache_key = _method_cache_key(name, key, definitions)
     cached = _METHOD_CACHE.get(cache_key)
     if cached is None:
         with _METHOD_CACHE_LOCK:  # the threads of a Dask worker share one method (and so one build of it)
@@ -437,7 +442,7 @@ def fuse_task(task: Task, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, flo
             raise
         # stopped anywhere in its call, the instance may be half-way through changing its state: the next pair
         # gets a new one
-        _METHOD_CACHE.pop((task.method, task.method_key), None)
+        _METHOD_CACHE.pop(_method_cache_key(task.method, task.method_key, task.definitions), None)
         if timeout is exc:
             raise
         raise PairTimeout(str(timeout)) from exc

@@ -909,6 +909,11 @@ def test_an_override_of_a_paper_metric_keeps_its_groups() -> None:
         register_metric("EN", lambda f, a=None, b=None, **k: 3.0, override=True, needs_sources=False,
                         groups=("paper", "standard", "all"))
         assert resolve_metrics("paper") == paper
+        from fusionbench.metric_registry import MetricInfo
+
+        register_metric("EN", lambda f, a=None, b=None, **k: 4.0, override=True,  # an info with default groups
+                        info=MetricInfo(name="EN", needs_sources=False))
+        assert resolve_metrics("paper") == paper
         with pytest.raises(ValueError, match="only fusionbench's presets join the paper group"):
             register_metric("TEST_NEW_PAPER", lambda f, a=None, b=None, **k: 1.0, groups=("paper", "all"))
         chroma = METRICS.get("ChromaErr")

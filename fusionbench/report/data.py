@@ -295,41 +295,64 @@ class ReportData:
 
     # ------------------------------------------------------------------ views
     def within_split(self, split: str | None, data_dir: str | Path | None) -> list[str]:
-        """Keep only the rows of the pairs each dataset holds now in ``split`` (the run's), as listed from
-        ``data_dir``; one line per dataset that had others (``[]`` when none had).
+        """Keep only the rows of the pairs each dataset holds now in its split, as listed from ``data_dir``; one line
+        per dataset that had others or could not be checked (``[]`` when there is nothing to say).
 
-        A store can hold several splits' runs (two commands with the default ``--out``) and pairs since removed
-        from or renamed in a folder; until session 39 a report pooled them all into each table and labelled it
-        with the last run's split (session 39's CLI audit). A dataset that cannot be listed here (its data on
-        another machine) or lists no pair in ``split`` keeps its rows."""
+        A dataset's split is that of the newest run whose outputs it holds (:meth:`_run_splits`), else ``split``
+        (the last run's).  A store can hold several splits' runs (two commands with the default ``--out``) and
+        pairs since removed from or renamed in a folder; until session 39 a report pooled them all into each table
+        and labelled it with the last run's split (session 39's CLI audit).  A dataset that cannot be listed here
+        (its data on another machine), has no such split, or would lose every row keeps its rows, and says so."""
         from fusionbench.data import create_dataset
 
-        split = split or "all"
+        by_run = self._run_splits()
         lines = []
         for dataset in self.datasets():
+            ds_split = by_run.get(dataset) or split or "all"
+            held = set(self.scores.loc[self.scores["dataset"] == dataset, "pair"].astype(str))
+            if not self.outputs.empty:
+                held |= set(self.outputs.loc[self.outputs["dataset"] == dataset, "pair"].astype(str))
             try:
                 listed = create_dataset(dataset, data_dir=data_dir)
-                if split != "all" and split not in listed.splits:
-                    continue
-                ids = {str(pair.id) for pair in listed.select(split)}
+                ids = ({str(pair.id) for pair in listed.select(ds_split)}
+                       if ds_split == "all" or ds_split in listed.splits else None)
             except Exception:  # noqa: BLE001 - any dataset, plugin ones included: its rows stay as they are
                 continue
-            held = set(self.scores.loc[self.scores["dataset"] == dataset, "pair"].astype(str))
-            gone = held - ids
-            if not ids or not gone:
+            gone = held - (ids or set())
+            if ids is None or not ids or gone == held:
+                if gone:
+                    why = (f"it has no {ds_split!r} split" if ids is None or not ids
+                           else f"none of them is in its {ds_split!r} split")
+                    lines.append(f"{dataset}: {why} as the data holds it now; its {len(held)} pairs with scores are "
+                                 "kept, the split label notwithstanding")
                 continue
-            if gone == held:  # none of them in the split now: kept, and said (an empty report would say less)
-                lines.append(f"{dataset}: none of its {len(held)} pairs with scores is in its {split!r} split as the "
-                             "data holds it now: their rows are kept, the split label notwithstanding")
+            if not gone:
                 continue
             for name in ("scores", "outputs"):
                 frame = getattr(self, name)
                 if not frame.empty:
                     setattr(self, name, frame[~((frame["dataset"] == dataset) & frame["pair"].astype(str).isin(gone))])
-            lines.append(f"{dataset}: {len(gone)} of the {len(held)} pairs with scores are not in its {split!r} split "
-                         f"as the data holds it now (rows of another split's run, or pairs since removed or renamed): "
-                         f"left out; the tables are over the {len(held) - len(gone)} others")
+            lines.append(f"{dataset}: {len(gone)} of the {len(held)} pairs with results are not in its {ds_split!r} "
+                         "split as the data holds it now (rows of another split's run, or pairs since removed or "
+                         f"renamed): left out; the tables are over the {len(held) - len(gone)} others")
         return lines
+
+    def _run_splits(self) -> dict[str, str]:
+        """``{dataset: split}``: the split of the newest run among those that wrote a dataset's outputs (the
+        outputs' ``run_id``), where the runs recorded one."""
+        if self.outputs.empty or "run_id" not in self.outputs or self.runs.empty or "config" not in self.runs:
+            return {}
+        splits = {}
+        for run_id, config in zip(self.runs["run_id"], self.runs["config"]):
+            try:
+                doc = json.loads(config) if isinstance(config, str) else dict(config)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("split"):
+                splits[int(run_id)] = str(doc["split"])
+        newest = (self.outputs.assign(run=pd.to_numeric(self.outputs["run_id"], errors="coerce"))
+                  .dropna(subset=["run"]).groupby("dataset")["run"].max())
+        return {d: splits[int(r)] for d, r in newest.items() if int(r) in splits}
 
     def datasets(self) -> list[str]:
         """The datasets with scores, in :func:`dataset_order`."""

@@ -306,3 +306,14 @@ def test_the_two_forms_of_tsallis_agree_where_they_meet() -> None:
         inside = F.tsallis_entropy(f, a, b, q=1 + TSALLIS_NEAR_ONE * (1 - 1e-9), transposed_marginals=transposed)
         outside = F.tsallis_entropy(f, a, b, q=1 + TSALLIS_NEAR_ONE * (1 + 1e-9), transposed_marginals=transposed)
         assert inside == pytest.approx(outside, rel=1e-8)
+
+
+def test_huge_integers_are_one_line_not_a_type_error() -> None:
+    """Session 39's second review: ``np.isfinite(2**70)`` raised ``TypeError`` inside the one numeric check."""
+    from fusionbench.checks import number
+
+    assert number("f", "n", 2**70, low=0, integer=True) == 2**70
+    with pytest.raises(ValueError, match="f: q must be a number float64 can hold"):
+        number("f", "q", 10**400, low=0)
+    with pytest.raises(ValueError, match=r"f: q must be a number in \[0, 1\), got 1180591620717411303424"):
+        number("f", "q", 2**70, low=0, high=1)

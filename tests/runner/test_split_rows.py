@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from fusionbench.data import create_dataset
 from fusionbench.report.build import build_report
 from fusionbench.runner import RunConfig, run
 
@@ -23,12 +24,13 @@ def test_a_run_of_another_split_in_the_same_out_is_not_pooled(tmp_path, shared_d
     test_pairs = _n_pairs(first.summary_path.read_text(), "average")
     second = run(RunConfig(methods=["average"], split="train", **common), log=lambda m: None)
     train_pairs = _n_pairs(second.summary_path.read_text(), "average")
-    assert 0 < test_pairs < train_pairs
+    listed = create_dataset("harvard-mri-ct", data_dir=str(shared_dir / "data"))
+    assert (test_pairs, train_pairs) == (len(listed.select("test")), len(listed.select("train")))  # not pooled
     lines: list[str] = []
     report = build_report(out, tmp_path / "report", metrics="EN", quiet=True, profile=False, log=lines.append)
     table = (report / "tables" / "harvard-mri-ct.md").read_text()
     assert re.search(rf"\b{train_pairs} pairs\b", table.splitlines()[0]) and "Split: train" in table
-    assert any(f"harvard-mri-ct: {test_pairs} of the {test_pairs + train_pairs} pairs with scores are not in its "
+    assert any(f"harvard-mri-ct: {test_pairs} of the {test_pairs + train_pairs} pairs with results are not in its "
                "'train' split" in line for line in lines), lines
 
 

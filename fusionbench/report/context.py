@@ -60,6 +60,10 @@ class ReportContext:
         #: the report folder); empty when its times are the run's own
         self.asv_exported: list[str] = []
 
+    def split_of(self, dataset: str) -> str:
+        """The split ``dataset``'s tables are over: its own run's (:meth:`ReportData.within_split`), else the run's."""
+        return self.data.dataset_splits.get(dataset) or self.split
+
     def img(self, path: Path, caption: str) -> str:
         """The figure at ``path`` as HTML (linked, or embedded with ``full``); nothing where it was not written."""
         return htmlmod.image_html(path, caption, self.out, embed=self.full) if path.is_file() else ""

@@ -232,6 +232,8 @@ class ReportData:
     metric_versions: dict[str, str] = field(default_factory=dict)
     #: ``{metric: (version in the export, registered version)}``: scores left out of an export as stale
     stale_metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: ``{dataset: split}`` its rows are over, where :meth:`within_split` set one (each dataset's own run's split)
+    dataset_splits: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # rows in a fixed order (by dataset, method, metric, pair), not in the order the run's workers finished
@@ -309,6 +311,7 @@ class ReportData:
         lines = []
         for dataset in self.datasets():
             ds_split = by_run.get(dataset) or split or "all"
+            self.dataset_splits[dataset] = ds_split  # what its tables say they are over
             held = set(self.scores.loc[self.scores["dataset"] == dataset, "pair"].astype(str))
             if not self.outputs.empty:
                 held |= set(self.outputs.loc[self.outputs["dataset"] == dataset, "pair"].astype(str))

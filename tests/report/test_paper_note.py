@@ -37,7 +37,8 @@ def test_the_written_tables_carry_the_note_of_the_run(tmp_path) -> None:
     empty = pd.DataFrame(columns=["dataset", "pair", "method", "path", "seconds", "run_id"])
     data = SimpleNamespace(scores=_scores({("harvard-mri-spect", "sdnet"): 40.0, ("harvard-mri-pet", "sdnet"): 60.0}),
                            outputs=empty, runs=pd.DataFrame(), methods_meta={})
-    ctx = SimpleNamespace(data=data, out=tmp_path, split="paper20", names={"sdnet": "SDNet"}, written=[])
+    ctx = SimpleNamespace(data=data, out=tmp_path, split="paper20", names={"sdnet": "SDNet"}, written=[],
+                          split_of=lambda dataset: "paper20")
     beside_section(ctx)
     for key in ("table1", "table3"):
         text = (tmp_path / "tables" / f"paper_vs_ours_{key}.md").read_text()

@@ -47,3 +47,19 @@ def test_a_pair_removed_from_a_folder_leaves_the_summary_and_the_report(tmp_path
     report = build_report(tmp_path / "out", tmp_path / "report", metrics="EN", quiet=True, profile=False)
     table = next((report / "tables").glob("folder*.md")).read_text()
     assert ": 1 method, 2 pairs**" in table.splitlines()[0]
+
+
+def test_each_dataset_is_over_its_own_runs_split(tmp_path, shared_dir) -> None:
+    """A test run of two datasets, then a train run of one: each table is over (and says) the split of the newest run
+    of its dataset; the last run's split does not empty or mislabel the other (session 39's second review)."""
+    out = tmp_path / "out"
+    common = dict(methods=["average"], data_dir=str(shared_dir / "data"), metrics="EN", out=str(out), workers=0,
+                  quiet=True)
+    run(RunConfig(datasets=["harvard-mri-ct", "harvard-mri-spect"], split="test", **common), log=lambda m: None)
+    run(RunConfig(datasets=["harvard-mri-ct"], split="train", **common), log=lambda m: None)
+    report = build_report(out, tmp_path / "report", metrics="EN", quiet=True, profile=False)
+    data = str(shared_dir / "data")
+    for dataset, split in (("harvard-mri-ct", "train"), ("harvard-mri-spect", "test")):
+        table = (report / "tables" / f"{dataset}.md").read_text()
+        n = len(create_dataset(dataset, data_dir=data).select(split))
+        assert re.search(rf"\b{n} pairs\b", table.splitlines()[0]) and f"Split: {split}" in table, (dataset, table)

@@ -53,7 +53,7 @@ def beside_section(ctx: ReportContext) -> tuple[str, str]:
         title, dataset, _ = paper.PAPER_TABLES[key]
         foot = _ours_footnote(ctx, dataset)
         ctx.written += [write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.md",
-                                markdown_text(f"**{title} — paper beside our mean over {dataset} ({ctx.split})**")
+                                markdown_text(f"**{title} — paper beside our mean over {dataset} ({ctx.split_of(dataset)})**")
                                 + "\n\n" + frame_to_markdown(frame)
                                 + f"\n<sub>{markdown_text(f'{note} {foot}')}</sub>\n"),
                          write_file(ctx.out / "tables" / f"paper_vs_ours_{key}.csv", frame.to_csv(index=False))]
@@ -73,6 +73,6 @@ def _ours_footnote(ctx: ReportContext, dataset: str) -> str:
     if not outputs.empty:
         outputs = outputs[outputs["dataset"] == dataset]
     _, weights = weights_notes(methods, ctx.names, task=dataset_task(dataset), meta=ctx.data.methods_meta)
-    parts = [f"Ours: mean over {pairs} pairs of {dataset} ({ctx.split} split), scored as in this run's "
+    parts = [f"Ours: mean over {pairs} pairs of {dataset} ({ctx.split_of(dataset)} split), scored as in this run's "
              f"{dataset} table.", weights, provenance_line(outputs, ctx.data.runs, methods, ctx.names)]
     return " ".join(p for p in parts if p)

@@ -51,7 +51,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
     # footnote, the page and too_few count (not every group of the manifest)
     groups = manifest.of_pairs(ds_scores.loc[ds_scores["method"].isin(shown), "pair"].unique())
     n_pairs = int(ds_scores["pair"].nunique())
-    footnote = convention_footnote(metrics, ctx.split, extra=groups.ci_sentence() + _standin_sentence(standin, names, task))
+    footnote = convention_footnote(metrics, ctx.split_of(dataset), extra=groups.ci_sentence() + _standin_sentence(standin, names, task))
     weights, weights_line = weights_notes(shown, names, task=task, meta=data.methods_meta)
     table = build_table(data.scores, dataset, shown, metrics, title=f"{title}: {_count(len(shown), 'method')}, "
                         f"{_count(n_pairs, 'pair')}", footnote=_join(footnote, weights_line,
@@ -73,7 +73,7 @@ def dataset_section(ctx: ReportContext, dataset: str, wanted: list[str]) -> tupl
         other_weights, other_line = weights_notes(others, names, task=task, meta=data.methods_meta)
         # this table's own stand-ins (a task preset among its rows), and no CI sentence: it has no CIs
         other_standin = {p: base for base, p in TASK_PRESETS.get(task or "", {}).items() if p in others}
-        other_foot = convention_footnote(metrics, ctx.split, extra=_standin_sentence(other_standin, names, task).strip())
+        other_foot = convention_footnote(metrics, ctx.split_of(dataset), extra=_standin_sentence(other_standin, names, task).strip())
         other_table = build_table(data.scores, dataset, others, metrics, title=f"{title}: other methods of the "
                                   "run", footnote=_join(other_foot, other_line, _provenance(ctx, dataset, others)),
                                   groups=manifest.by_pair or None, names=names, bootstrap=False)

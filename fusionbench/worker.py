@@ -33,6 +33,7 @@ left to interrupt the run, as Ctrl-C does.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -651,14 +652,15 @@ def _run_task(task: Task) -> TaskResult:
     from .definitions import installed
 
     result = TaskResult.of(task, worker=worker_name())
-    try:
-        # what the client registered at run time (a script's method, a notebook's, its overrides of built-ins
-        # included), in effect for this task
-        with installed(task.definitions):
-            return _run_installed(task, result)
-    except (Exception, SystemExit) as exc:  # the definitions could not be unpickled (a module this worker lacks)
-        result.failures.append(Failure.from_exception("fuse", exc))
-        return result
+    with contextlib.ExitStack() as stack:
+        try:
+            # what the client registered at run time (a script's method, a notebook's, its overrides of built-ins
+            # included), in effect for this task
+            stack.enter_context(installed(task.definitions))
+        except (Exception, SystemExit) as exc:  # the definitions could not be unpickled (a module this worker lacks)
+            result.failures.append(Failure.from_exception("fuse", exc))
+            return result
+        return _run_installed(task, result)  # its own errors are handled there, or propagate as before
 
 
 def _run_installed(task: Task, result: TaskResult) -> TaskResult:

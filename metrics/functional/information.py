@@ -186,10 +186,9 @@ def tsallis_entropy(fused: np.ndarray, a: np.ndarray, b: np.ndarray, *, q: float
                 pm, dm = p[m], denom[m]
                 nz = pm > 0
                 lost = float(p[~m].sum()) - float((pm[nz] * np.expm1((q - 1.0) * np.log(pm[nz] / dm[nz]))).sum())
-                total += lost / (1.0 - q)
-                continue
-            s = float((p[m] ** q / denom[m] ** (q - 1.0)).sum())
-        total += (1.0 - s) / (1.0 - q)
+            else:
+                lost = 1.0 - float((p[m] ** q / denom[m] ** (q - 1.0)).sum())
+        total += lost / (1.0 - q)
     if not math.isfinite(total):  # a large q: powers of the probabilities under- or overflow (q = 1e6: 0/0)
         return undefined(f"TE is undefined in float64 for q = {q:g} on this input (its powers overflow)")
     return total
